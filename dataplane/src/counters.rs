@@ -1,0 +1,257 @@
+//! Per-worker counters: packets and bytes per side, one counter per drop reason, and the
+//! engine's own events. Plain `u64`s in a cache-aligned block that only its worker
+//! writes; the control plane sees copies in [`crate::msg::WorkerReport`]s.
+
+macro_rules! drop_reasons {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal, )*) => {
+        /// Why the fast path dropped a packet. Each variant indexes a counter; the control
+        /// plane renders the names (VPP's `foreach_*_error`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant),*];
+            /// Number of reasons.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The counter name operators see (`show counters`, metrics).
+            pub const fn name(self) -> &'static str {
+                match self { $(DropReason::$variant => $name,)* }
+            }
+
+            /// One line saying what the counter means.
+            pub const fn describe(self) -> &'static str {
+                match self { $(DropReason::$variant => concat!($($doc),*),)* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Frame shorter than an Ethernet header, or a VLAN tag cut short.
+    EthTooShort = "eth_too_short",
+    /// Unicast frame for another MAC address.
+    EthNotForUs = "eth_not_for_us",
+    /// Frame carries an 802.1Q tag; VLANs are not configured on this port.
+    VlanNotConfigured = "vlan_not_configured",
+    /// EtherType other than IPv4 and ARP (IPv6 included).
+    UnsupportedEthertype = "ethertype_unsupported",
+    /// ARP packet cut short or not Ethernet/IPv4.
+    ArpMalformed = "arp_malformed",
+    /// ARP request for an address that is not the gateway's on this side.
+    ArpNotForUs = "arp_not_for_us",
+    /// IPv4 header cut short, wrong version, or lengths that do not add up.
+    Ipv4Malformed = "ipv4_malformed",
+    /// IPv4 header checksum does not verify.
+    Ipv4BadChecksum = "ipv4_bad_checksum",
+    /// Source address is multicast, broadcast, loopback, unspecified or one of ours.
+    Ipv4MartianSource = "ipv4_martian_source",
+    /// Destination is multicast or broadcast; the gateway does not forward those.
+    Ipv4NotUnicast = "ipv4_not_unicast",
+    /// TTL would reach zero; an ICMP time-exceeded went back when the rate allowed.
+    TtlExpired = "ttl_expired",
+    /// No route to the destination.
+    NoRoute = "no_route",
+    /// Addressed to the gateway itself, for something it does not serve.
+    LocalUnsupported = "local_unsupported",
+    /// ICMP message to the gateway cut short or with a bad checksum.
+    IcmpMalformed = "icmp_malformed",
+    /// Next hop not resolved: hold queue full, resolution failed, or held too long.
+    NeighborUnresolved = "neighbor_unresolved",
+    /// Neighbour table full; no room to track another next hop.
+    NeighborTableFull = "neighbor_table_full",
+    /// Punt ring to the control plane full.
+    PuntRingFull = "punt_ring_full",
+    /// Port transmit queue full (short tx burst); the unsent tail was freed.
+    TxFull = "tx_full",
+    /// Worker stopped while the packet was held.
+    Shutdown = "shutdown",
+}
+
+/// Packets and bytes through one side's port, counted by the worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SideCounters {
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received (Ethernet frame, no FCS).
+    pub rx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+}
+
+/// Everything one worker counts. Only its worker writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(align(64))]
+pub struct WorkerCounters {
+    /// Per side, indexed by [`crate::Side::idx`].
+    pub sides: [SideCounters; 2],
+    /// Per [`DropReason`].
+    pub drops: [u64; DropReason::COUNT],
+    /// Packets forwarded from one side to a port (after routing).
+    pub forwarded: u64,
+    /// Packets the gateway answered itself (ARP replies, echo replies, ICMP errors).
+    pub replied: u64,
+    /// Packets handed to the control plane and not forwarded.
+    pub punted: u64,
+    /// Copies sent to the control plane of packets that were also answered.
+    pub punt_copies: u64,
+    /// Copies not sent because the punt ring was full (the packet itself was handled).
+    pub punt_copies_lost: u64,
+    /// ICMP errors generated (each in the buffer of the packet it reports on, which is
+    /// counted as dropped).
+    pub icmp_errors: u64,
+    /// Frames the control plane asked this worker to send.
+    pub injected: u64,
+    /// Packets put in the hold queue waiting for a neighbour.
+    pub held: u64,
+    /// Held packets sent after their neighbour resolved.
+    pub released: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_rate_limited: u64,
+    /// Events lost because the event ring was full.
+    pub event_ring_full: u64,
+    /// Commands applied.
+    pub commands: u64,
+    /// Forwarding snapshots picked up.
+    pub snapshot_loads: u64,
+    /// Polls made (one rx burst per side each).
+    pub polls: u64,
+    /// Polls that received at least one packet.
+    pub busy_polls: u64,
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        WorkerCounters {
+            sides: [SideCounters::default(); 2],
+            drops: [0; DropReason::COUNT],
+            forwarded: 0,
+            replied: 0,
+            punted: 0,
+            punt_copies: 0,
+            punt_copies_lost: 0,
+            icmp_errors: 0,
+            injected: 0,
+            held: 0,
+            released: 0,
+            icmp_rate_limited: 0,
+            event_ring_full: 0,
+            commands: 0,
+            snapshot_loads: 0,
+            polls: 0,
+            busy_polls: 0,
+        }
+    }
+}
+
+impl WorkerCounters {
+    /// Packets received on both sides.
+    pub fn rx_packets(&self) -> u64 {
+        self.sides.iter().map(|s| s.rx_packets).sum()
+    }
+
+    /// Packets sent on both sides.
+    pub fn tx_packets(&self) -> u64 {
+        self.sides.iter().map(|s| s.tx_packets).sum()
+    }
+
+    /// The conservation law every worker keeps: everything that came in, was injected or
+    /// was generated left as a sent packet, a drop, a punt, or is still held.
+    /// Returns `(in, out)`, equal when `held_now` is the hold queue's length.
+    pub fn balance(&self, held_now: u64) -> (u64, u64) {
+        (
+            self.rx_packets() + self.injected + self.icmp_errors,
+            self.tx_packets() + self.total_drops() + self.punted + held_now,
+        )
+    }
+
+    /// Counts one drop.
+    #[inline(always)]
+    pub fn drop(&mut self, r: DropReason) {
+        self.drops[r as usize] += 1;
+    }
+
+    /// A drop counter by reason.
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.drops[r as usize]
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Adds `o` into `self` (aggregating workers).
+    pub fn accumulate(&mut self, o: &WorkerCounters) {
+        for (a, b) in self.sides.iter_mut().zip(o.sides.iter()) {
+            a.rx_packets += b.rx_packets;
+            a.rx_bytes += b.rx_bytes;
+            a.tx_packets += b.tx_packets;
+            a.tx_bytes += b.tx_bytes;
+        }
+        for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
+            *a += b;
+        }
+        self.forwarded += o.forwarded;
+        self.replied += o.replied;
+        self.punted += o.punted;
+        self.punt_copies += o.punt_copies;
+        self.punt_copies_lost += o.punt_copies_lost;
+        self.icmp_errors += o.icmp_errors;
+        self.injected += o.injected;
+        self.held += o.held;
+        self.released += o.released;
+        self.icmp_rate_limited += o.icmp_rate_limited;
+        self.event_ring_full += o.event_ring_full;
+        self.commands += o.commands;
+        self.snapshot_loads += o.snapshot_loads;
+        self.polls += o.polls;
+        self.busy_polls += o.busy_polls;
+    }
+
+    /// The engine counters that are not per side or per drop reason, by name, in a fixed
+    /// order (for `show counters` and metrics).
+    pub fn named(&self) -> [(&'static str, u64); 15] {
+        [
+            ("forwarded", self.forwarded),
+            ("replied", self.replied),
+            ("punted", self.punted),
+            ("punt_copies", self.punt_copies),
+            ("punt_copies_lost", self.punt_copies_lost),
+            ("icmp_errors", self.icmp_errors),
+            ("injected", self.injected),
+            ("held", self.held),
+            ("released", self.released),
+            ("icmp_rate_limited", self.icmp_rate_limited),
+            ("event_ring_full", self.event_ring_full),
+            ("commands", self.commands),
+            ("snapshot_loads", self.snapshot_loads),
+            ("polls", self.polls),
+            ("busy_polls", self.busy_polls),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_described() {
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert!(!r.describe().is_empty());
+        }
+        assert_eq!(std::mem::align_of::<WorkerCounters>(), 64);
+    }
+}

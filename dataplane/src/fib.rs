@@ -1,0 +1,284 @@
+//! The forwarding snapshot: each side's port MAC and address, and the routes.
+//!
+//! Built by the control plane from the config (connected subnets, the gateway's own
+//! addresses, static routes) and published to workers as one immutable value. A route
+//! lookup answers everything the forwarding stage needs in one LPM walk: the address is
+//! ours, on a connected subnet, behind a gateway, or a subnet broadcast.
+
+use std::net::Ipv4Addr;
+
+use crate::table::lpm::Lpm;
+use crate::types::{MacAddr, Side};
+
+/// One side's layer 2/3 identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SideConfig {
+    /// The port's MAC: source of everything sent on this side.
+    pub mac: MacAddr,
+    /// The gateway's address on this side.
+    pub address: Ipv4Addr,
+    /// Prefix length of the connected subnet.
+    pub prefix_len: u8,
+}
+
+impl SideConfig {
+    /// True if `ip` is in this side's connected subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let mask = prefix_mask(self.prefix_len);
+        u32::from(ip) & mask == u32::from(self.address) & mask
+    }
+
+    /// The subnet's directed broadcast address (none for /31 and /32).
+    pub fn broadcast(&self) -> Option<Ipv4Addr> {
+        (self.prefix_len < 31)
+            .then(|| Ipv4Addr::from(u32::from(self.address) | !prefix_mask(self.prefix_len)))
+    }
+}
+
+/// The netmask of a prefix length.
+pub fn prefix_mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len.min(32))
+    }
+}
+
+/// Where a route sends a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextHop {
+    /// Addressed to the gateway itself.
+    Local,
+    /// On the connected subnet of `Side`: the destination is its own next hop.
+    Connected(Side),
+    /// Through `gateway`, a neighbour on `side`.
+    Via {
+        /// Egress side.
+        side: Side,
+        /// The neighbour to send to.
+        gateway: Ipv4Addr,
+    },
+    /// A subnet broadcast address: not forwarded.
+    Broadcast,
+}
+
+/// The immutable forwarding state every worker reads.
+#[derive(Debug)]
+pub struct Forwarding {
+    /// Per side, indexed by [`Side::idx`].
+    pub sides: [SideConfig; 2],
+    /// ICMP errors each worker may send per second (0: none).
+    pub icmp_errors_per_s: u32,
+    lpm: Lpm,
+    next_hops: Vec<NextHop>,
+}
+
+impl Forwarding {
+    /// The next hop for `dst`.
+    #[inline]
+    pub fn route(&self, dst: Ipv4Addr) -> Option<NextHop> {
+        let i = self.lpm.lookup(dst)?;
+        self.next_hops.get(i as usize).copied()
+    }
+
+    /// One side's identity.
+    #[inline(always)]
+    pub fn side(&self, s: Side) -> &SideConfig {
+        &self.sides[s.idx()]
+    }
+
+    /// True if `ip` is one of the gateway's own addresses.
+    #[inline]
+    pub fn is_ours(&self, ip: Ipv4Addr) -> bool {
+        self.sides[0].address == ip || self.sides[1].address == ip
+    }
+}
+
+/// A static route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Destination prefix.
+    pub prefix: Ipv4Addr,
+    /// Its length.
+    pub len: u8,
+    /// The gateway; must be on a connected subnet.
+    pub via: Ipv4Addr,
+}
+
+/// Builds a [`Forwarding`] snapshot.
+#[derive(Clone, Debug)]
+pub struct ForwardingBuilder {
+    sides: [SideConfig; 2],
+    routes: Vec<Route>,
+    icmp_errors_per_s: u32,
+}
+
+/// Why a forwarding snapshot could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FibError {
+    /// A route's gateway is not on either connected subnet.
+    #[error("gateway {via} of route {prefix}/{len} is not on a connected subnet")]
+    GatewayNotConnected {
+        /// Route prefix.
+        prefix: Ipv4Addr,
+        /// Route length.
+        len: u8,
+        /// The gateway.
+        via: Ipv4Addr,
+    },
+}
+
+impl ForwardingBuilder {
+    /// Starts from the two sides' identities.
+    pub fn new(access: SideConfig, core: SideConfig) -> Self {
+        ForwardingBuilder {
+            sides: [access, core],
+            routes: Vec::new(),
+            icmp_errors_per_s: 100,
+        }
+    }
+
+    /// Adds a static route.
+    pub fn route(mut self, r: Route) -> Self {
+        self.routes.push(r);
+        self
+    }
+
+    /// Sets the ICMP error rate limit per worker.
+    pub fn icmp_errors_per_s(mut self, n: u32) -> Self {
+        self.icmp_errors_per_s = n;
+        self
+    }
+
+    /// Builds the snapshot. Static routes are added first and connected subnets, our
+    /// addresses and subnet broadcasts after them, so for an equal prefix the connected
+    /// one wins.
+    pub fn build(self) -> Result<Forwarding, FibError> {
+        let mut next_hops = Vec::new();
+        let mut entries = Vec::new();
+        let mut add = |prefix: Ipv4Addr, len: u8, nh: NextHop| {
+            let idx = match next_hops.iter().position(|n| *n == nh) {
+                Some(i) => i,
+                None => {
+                    next_hops.push(nh);
+                    next_hops.len() - 1
+                }
+            };
+            entries.push((prefix, len, idx as u32));
+        };
+        for r in &self.routes {
+            let side = Side::ALL
+                .into_iter()
+                .find(|s| self.sides[s.idx()].contains(r.via))
+                .ok_or(FibError::GatewayNotConnected {
+                    prefix: r.prefix,
+                    len: r.len,
+                    via: r.via,
+                })?;
+            add(
+                r.prefix,
+                r.len,
+                NextHop::Via {
+                    side,
+                    gateway: r.via,
+                },
+            );
+        }
+        for s in Side::ALL {
+            let c = self.sides[s.idx()];
+            add(c.address, c.prefix_len, NextHop::Connected(s));
+        }
+        for s in Side::ALL {
+            let c = self.sides[s.idx()];
+            if let Some(b) = c.broadcast() {
+                add(b, 32, NextHop::Broadcast);
+            }
+            add(c.address, 32, NextHop::Local);
+        }
+        Ok(Forwarding {
+            sides: self.sides,
+            icmp_errors_per_s: self.icmp_errors_per_s,
+            lpm: Lpm::build(&entries),
+            next_hops,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    pub(crate) fn sample() -> Forwarding {
+        ForwardingBuilder::new(
+            SideConfig {
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                address: ip("10.10.0.1"),
+                prefix_len: 24,
+            },
+            SideConfig {
+                mac: MacAddr([2, 0, 0, 0, 0, 2]),
+                address: ip("192.0.2.1"),
+                prefix_len: 24,
+            },
+        )
+        .route(Route {
+            prefix: ip("0.0.0.0"),
+            len: 0,
+            via: ip("192.0.2.254"),
+        })
+        .route(Route {
+            prefix: ip("10.20.0.0"),
+            len: 16,
+            via: ip("10.10.0.254"),
+        })
+        .build()
+        .unwrap()
+    }
+
+    #[test]
+    fn routes_resolve_to_next_hops() {
+        let f = sample();
+        assert_eq!(
+            f.route(ip("10.10.0.7")),
+            Some(NextHop::Connected(Side::Access))
+        );
+        assert_eq!(
+            f.route(ip("192.0.2.10")),
+            Some(NextHop::Connected(Side::Core))
+        );
+        assert_eq!(f.route(ip("10.10.0.1")), Some(NextHop::Local));
+        assert_eq!(f.route(ip("192.0.2.255")), Some(NextHop::Broadcast));
+        assert_eq!(
+            f.route(ip("8.8.8.8")),
+            Some(NextHop::Via {
+                side: Side::Core,
+                gateway: ip("192.0.2.254")
+            })
+        );
+        assert_eq!(
+            f.route(ip("10.20.3.4")),
+            Some(NextHop::Via {
+                side: Side::Access,
+                gateway: ip("10.10.0.254")
+            })
+        );
+        assert!(f.is_ours(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn gateway_must_be_connected() {
+        let e = ForwardingBuilder::new(sample().sides[0], sample().sides[1])
+            .route(Route {
+                prefix: ip("0.0.0.0"),
+                len: 0,
+                via: ip("203.0.113.1"),
+            })
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("203.0.113.1"));
+    }
+}

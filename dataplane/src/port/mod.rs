@@ -1,0 +1,62 @@
+//! Port backends: where packets come from and go to.
+//!
+//! One [`Port`] trait, monomorphised into the worker loop. A worker owns one port per
+//! side (for multi-queue backends, one queue of each port) and one buffer pool that both
+//! of its ports draw from and return to.
+//!
+//! | backend | for |
+//! |---|---|
+//! | [`memory`] | tests, benches, the traffic generator |
+//! | [`pcap`] | offline replay (`tollgate replay`) |
+//! | [`af_packet`] | any Linux interface, real or veth (TPACKET_V3 rx ring, mmap tx ring) |
+//! | [`fault`] | a wrapper that loses packets on purpose |
+
+pub mod af_packet;
+pub mod fault;
+pub mod memory;
+pub mod pcap;
+
+use crate::buf::{BufPool, Burst};
+
+/// The buffer type a port's pool hands out.
+pub type BufOf<P> = <<P as Port>::Pool as BufPool>::Buf;
+
+/// A packet I/O backend.
+pub trait Port: Send {
+    /// The buffer pool the worker keeps for this port type.
+    type Pool: BufPool;
+
+    /// Receives up to `max` packets, appending them to `out`.
+    fn rx_burst(&mut self, pool: &mut Self::Pool, out: &mut Burst<BufOf<Self>>, max: usize);
+
+    /// Sends packets from the front of `pkts`, removing the ones sent, and returns how
+    /// many were sent. Packets that did not fit stay in `pkts`; the caller frees and counts
+    /// them. Never blocks and never spins waiting for room.
+    fn tx_burst(&mut self, pool: &mut Self::Pool, pkts: &mut Burst<BufOf<Self>>) -> usize;
+
+    /// What the backend counts itself. May make a syscall: call it between bursts only.
+    fn stats(&mut self) -> PortStats;
+}
+
+/// Counters a backend keeps below the worker: packets lost before the worker saw them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Dropped by the kernel or NIC because the rx ring was full.
+    pub rx_dropped: u64,
+    /// Longer than a packet buffer, or truncated by the capture ring.
+    pub rx_too_big: u64,
+    /// Left in the ring because the worker's buffer pool was empty (retried next poll).
+    pub rx_no_buffer: u64,
+    /// Sends the kernel or NIC refused.
+    pub tx_errors: u64,
+}
+
+impl PortStats {
+    /// Adds `o` into `self`.
+    pub fn accumulate(&mut self, o: &PortStats) {
+        self.rx_dropped += o.rx_dropped;
+        self.rx_too_big += o.rx_too_big;
+        self.rx_no_buffer += o.rx_no_buffer;
+        self.tx_errors += o.tx_errors;
+    }
+}

@@ -1,0 +1,6 @@
+//! Lookup tables owned by the fast path.
+
+#![deny(unsafe_code)]
+
+pub mod lpm;
+pub mod neighbor;

@@ -1,0 +1,375 @@
+//! The worker: one thread, two ports, run-to-completion over fixed bursts.
+//!
+//! Each [`Worker::poll`] picks up a new forwarding snapshot if one was published, applies
+//! pending commands, sends injected frames, then receives a burst on each side, runs every
+//! packet through the [`Pipeline`] and sends what is to be sent in one tx burst per side.
+//! Nothing in a poll allocates, locks or blocks; time is passed in.
+
+use crate::buf::{BufPool, Burst, MAX_BURST, PacketBuf};
+use crate::counters::DropReason;
+use crate::fib::Forwarding;
+use crate::hold::{Held, HoldQueue};
+use crate::msg::{Command, WorkerEnds, WorkerReport};
+use crate::port::{BufOf, Port, PortStats};
+use crate::ring::Consumer;
+use crate::snapshot::Reader;
+use crate::stage::{Pipeline, Verdict, icmp::TokenBucket};
+use crate::table::neighbor::{NeighborTable, NeighborTiming};
+use crate::time::Instant;
+use crate::types::Side;
+
+/// Per-worker settings, from `engine` and `neighbor` in the config.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Worker index.
+    pub id: u16,
+    /// Packets per rx burst (1..=[`MAX_BURST`]).
+    pub burst: usize,
+    /// Neighbour table size.
+    pub neighbor_capacity: usize,
+    /// Neighbour timing.
+    pub neighbor_timing: NeighborTiming,
+    /// Packets that may wait for a neighbour.
+    pub hold_capacity: usize,
+    /// How long a packet may wait for a neighbour.
+    pub hold_timeout_ms: u64,
+    /// Commands applied per poll at most.
+    pub commands_per_poll: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            id: 0,
+            burst: 32,
+            neighbor_capacity: 4096,
+            neighbor_timing: NeighborTiming::default(),
+            hold_capacity: 64,
+            hold_timeout_ms: 3000,
+            commands_per_poll: 64,
+        }
+    }
+}
+
+/// The worker's ends of the rings that come down from the control plane. (The up ends
+/// live in the [`Pipeline`], which pushes to them.)
+struct WorkerRings {
+    commands: Consumer<Command>,
+    inject: Consumer<crate::msg::Frame>,
+    reports: crate::ring::Producer<WorkerReport>,
+}
+
+struct Io<P: Port> {
+    ports: [P; 2],
+    pool: P::Pool,
+    rx: Burst<BufOf<P>>,
+    tx: [Burst<BufOf<P>>; 2],
+    tx_queued_bytes: [u64; 2],
+}
+
+/// A fast-path worker over ports of type `P`.
+pub struct Worker<P: Port> {
+    cfg: WorkerConfig,
+    io: Io<P>,
+    pipe: Pipeline,
+    hold: HoldQueue<BufOf<P>>,
+    fwd: Reader<Forwarding>,
+    down: WorkerRings,
+}
+
+impl<P: Port> Worker<P> {
+    /// A worker owning `access` and `core` and the buffer `pool` they share.
+    pub fn new(
+        cfg: WorkerConfig,
+        access: P,
+        core: P,
+        pool: P::Pool,
+        fwd: Reader<Forwarding>,
+        rings: WorkerEnds,
+    ) -> Self {
+        let cfg = WorkerConfig {
+            burst: cfg.burst.clamp(1, MAX_BURST),
+            ..cfg
+        };
+        let icmp_rate = fwd.get().icmp_errors_per_s;
+        Worker {
+            io: Io {
+                ports: [access, core],
+                pool,
+                rx: Burst::new(),
+                tx: [Burst::new(), Burst::new()],
+                tx_queued_bytes: [0; 2],
+            },
+            pipe: Pipeline {
+                neighbors: NeighborTable::new(cfg.neighbor_capacity, cfg.neighbor_timing),
+                counters: Default::default(),
+                events: rings.events,
+                punt: rings.punt,
+                icmp_limit: TokenBucket::new(icmp_rate),
+            },
+            hold: HoldQueue::new(cfg.hold_capacity),
+            fwd,
+            down: WorkerRings {
+                commands: rings.commands,
+                inject: rings.inject,
+                reports: rings.reports,
+            },
+            cfg,
+        }
+    }
+
+    /// One poll: snapshot, commands, injections, one rx burst per side, expiry. Returns
+    /// the packets received.
+    pub fn poll(&mut self, now: Instant) -> usize {
+        self.pipe.counters.polls += 1;
+        if self.fwd.refresh() {
+            self.pipe.counters.snapshot_loads += 1;
+            self.pipe
+                .icmp_limit
+                .set_rate(self.fwd.get().icmp_errors_per_s);
+        }
+        self.apply_commands(now);
+        self.inject();
+        let mut n = 0;
+        for side in Side::ALL {
+            n += self.rx_side(side, now);
+        }
+        self.expire_held(now);
+        if n > 0 {
+            self.pipe.counters.busy_polls += 1;
+        }
+        n
+    }
+
+    fn rx_side(&mut self, side: Side, now: Instant) -> usize {
+        let io = &mut self.io;
+        io.ports[side.idx()].rx_burst(&mut io.pool, &mut io.rx, self.cfg.burst);
+        let n = io.rx.len();
+        if n == 0 {
+            return 0;
+        }
+        let fwd = self.fwd.get();
+        let c = &mut self.pipe.counters.sides[side.idx()];
+        for b in io.rx.iter() {
+            c.rx_bytes += b.len() as u64;
+        }
+        c.rx_packets += n as u64;
+        for mut buf in io.rx.drain(..) {
+            match self.pipe.process(fwd, side, &mut buf, now) {
+                Verdict::Forward(out) => {
+                    self.pipe.counters.forwarded += 1;
+                    io.tx_queued_bytes[out.idx()] += buf.len() as u64;
+                    io.tx[out.idx()].push(buf);
+                }
+                Verdict::Reply => {
+                    self.pipe.counters.replied += 1;
+                    io.tx_queued_bytes[side.idx()] += buf.len() as u64;
+                    io.tx[side.idx()].push(buf);
+                }
+                Verdict::Drop(r) => {
+                    self.pipe.counters.drop(r);
+                    io.pool.free(buf);
+                }
+                Verdict::Punted => {
+                    self.pipe.counters.punted += 1;
+                    io.pool.free(buf);
+                }
+                Verdict::Hold(out, next_hop) => {
+                    let held = Held {
+                        buf,
+                        side: out,
+                        next_hop,
+                        since: now,
+                    };
+                    match self.hold.push(held) {
+                        Ok(()) => self.pipe.counters.held += 1,
+                        Err(buf) => {
+                            self.pipe.counters.drop(DropReason::NeighborUnresolved);
+                            io.pool.free(buf);
+                        }
+                    }
+                }
+            }
+        }
+        io.flush_all(&mut self.pipe.counters);
+        n
+    }
+
+    fn apply_commands(&mut self, now: Instant) {
+        for _ in 0..self.cfg.commands_per_poll {
+            let Some(cmd) = self.down.commands.pop() else {
+                break;
+            };
+            self.pipe.counters.commands += 1;
+            match cmd {
+                Command::NeighborSet { ip, mac } => {
+                    self.pipe.neighbors.set(ip, mac);
+                    self.release_held(ip, Some(mac));
+                }
+                Command::NeighborFailed { ip } => {
+                    self.pipe.neighbors.fail(ip, now);
+                    self.release_held(ip, None);
+                }
+                Command::NeighborDelete { ip } => self.pipe.neighbors.remove(ip),
+                Command::Report { seq } => {
+                    let report = self.report(seq, now);
+                    // A full report ring means the control plane has not read the last
+                    // ones; it will ask again.
+                    let _ = self.down.reports.push(report);
+                }
+            }
+        }
+    }
+
+    /// Sends (with `Some(mac)`) or drops (with `None`) what was held for `ip`.
+    fn release_held(&mut self, ip: std::net::Ipv4Addr, mac: Option<crate::types::MacAddr>) {
+        let io = &mut self.io;
+        let counters = &mut self.pipe.counters;
+        let fwd = self.fwd.get();
+        self.hold.take_for(ip, |h| match mac {
+            Some(mac) => {
+                let side = h.side;
+                let mut buf = h.buf;
+                crate::stage::rewrite::l2(buf.data_mut(), mac, fwd.side(side).mac);
+                counters.released += 1;
+                io.queue(side, buf, counters);
+            }
+            None => {
+                counters.drop(DropReason::NeighborUnresolved);
+                io.pool.free(h.buf);
+            }
+        });
+        io.flush_all(counters);
+    }
+
+    fn expire_held(&mut self, now: Instant) {
+        let timeout = self.cfg.hold_timeout_ms;
+        if self.hold.oldest().is_none_or(|t| now < t.add_ms(timeout)) {
+            return;
+        }
+        // Held at or before `now - timeout`: expired.
+        let deadline = Instant(now.0.saturating_sub(timeout * 1_000_000) + 1);
+        let io = &mut self.io;
+        let counters = &mut self.pipe.counters;
+        self.hold.take_older(deadline, |h| {
+            counters.drop(DropReason::NeighborUnresolved);
+            io.pool.free(h.buf);
+        });
+    }
+
+    fn inject(&mut self) {
+        let io = &mut self.io;
+        let counters = &mut self.pipe.counters;
+        while !self.down.inject.is_empty() && io.pool.available() > 0 {
+            let Some(frame) = self.down.inject.pop() else {
+                break;
+            };
+            let Some(mut buf) = io.pool.alloc() else {
+                break;
+            };
+            if buf.set_len(frame.bytes().len()) {
+                buf.data_mut().copy_from_slice(frame.bytes());
+                counters.injected += 1;
+                io.queue(frame.side, buf, counters);
+            } else {
+                io.pool.free(buf);
+            }
+        }
+        io.flush_all(counters);
+    }
+
+    /// A copy of the counters and port statistics.
+    pub fn report(&mut self, seq: u64, now: Instant) -> WorkerReport {
+        WorkerReport {
+            worker: self.cfg.id,
+            seq,
+            at: now,
+            counters: self.pipe.counters.clone(),
+            ports: [self.io.ports[0].stats(), self.io.ports[1].stats()],
+            held_now: self.hold.len() as u32,
+            neighbors: self.pipe.neighbors.len() as u32,
+        }
+    }
+
+    /// Stops the worker: drops what is held (counted as `shutdown`) and returns the final
+    /// report.
+    pub fn finish(mut self, now: Instant) -> (WorkerReport, [P; 2]) {
+        let io = &mut self.io;
+        let counters = &mut self.pipe.counters;
+        self.hold.take_all(|h| {
+            counters.drop(DropReason::Shutdown);
+            io.pool.free(h.buf);
+        });
+        let report = self.report(0, now);
+        (report, self.io.ports)
+    }
+
+    /// The port on `side` (replay sets its clock through this).
+    pub fn port_mut(&mut self, side: Side) -> &mut P {
+        &mut self.io.ports[side.idx()]
+    }
+
+    /// Packets held now.
+    pub fn held(&self) -> usize {
+        self.hold.len()
+    }
+
+    /// The earliest time a poll has work to do without new input: a held packet
+    /// expiring. For replay, which steps the clock from deadline to deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.hold
+            .oldest()
+            .map(|t| t.add_ms(self.cfg.hold_timeout_ms))
+    }
+
+    /// This worker's index.
+    pub fn id(&self) -> u16 {
+        self.cfg.id
+    }
+
+    /// Buffers free in the pool (tests check nothing leaks).
+    pub fn pool_available(&self) -> usize {
+        self.io.pool.available()
+    }
+
+    /// Port statistics per side.
+    pub fn port_stats(&mut self) -> [PortStats; 2] {
+        [self.io.ports[0].stats(), self.io.ports[1].stats()]
+    }
+}
+
+impl<P: Port> Io<P> {
+    /// Adds a packet to a side's tx burst, sending the burst first if it is full.
+    fn queue(&mut self, side: Side, buf: BufOf<P>, counters: &mut crate::counters::WorkerCounters) {
+        if self.tx[side.idx()].is_full() {
+            self.flush(side, counters);
+        }
+        self.tx_queued_bytes[side.idx()] += buf.len() as u64;
+        self.tx[side.idx()].push(buf);
+    }
+
+    fn flush_all(&mut self, counters: &mut crate::counters::WorkerCounters) {
+        for side in Side::ALL {
+            self.flush(side, counters);
+        }
+    }
+
+    /// Sends a side's tx burst; what the port refuses is freed and counted as `tx_full`.
+    fn flush(&mut self, side: Side, counters: &mut crate::counters::WorkerCounters) {
+        let i = side.idx();
+        if self.tx[i].is_empty() {
+            return;
+        }
+        let sent = self.ports[i].tx_burst(&mut self.pool, &mut self.tx[i]);
+        let mut unsent_bytes = 0u64;
+        for b in self.tx[i].drain(..) {
+            unsent_bytes += b.len() as u64;
+            counters.drop(DropReason::TxFull);
+            self.pool.free(b);
+        }
+        let c = &mut counters.sides[i];
+        c.tx_packets += sent as u64;
+        c.tx_bytes += self.tx_queued_bytes[i] - unsent_bytes;
+        self.tx_queued_bytes[i] = 0;
+    }
+}

@@ -1,0 +1,650 @@
+//! [`AfPacketPort`] against the real kernel: veth pairs in throwaway network namespaces.
+//!
+//! These tests need root and iproute2 (`ip`). They run only when
+//! `TOLLGATE_NETNS_TESTS=1` is set, as CI does. Otherwise each one prints a note and
+//! passes. With the variable set but not root, they fail. Each test makes its own
+//! namespace, named after the process id, and deletes it, and the veths inside it, even
+//! when the test fails. A test enters its namespace on a thread of its own (`setns`), so
+//! the harness's other threads stay where they are. Sockets keep the namespace they were
+//! made in, so a port opened there works from any thread.
+//!
+//! Run: `TOLLGATE_NETNS_TESTS=1 cargo test -p tollgate-dataplane --test af_packet -- --test-threads=1`
+
+use std::fs::File;
+use std::net::{TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
+use tollgate_dataplane::port::af_packet::{
+    AfPacketConfig, AfPacketError, AfPacketPort, interface_mac,
+};
+use tollgate_dataplane::{BufPool, Burst, HeapPool, MacAddr, PacketBuf, Port};
+
+/// The two ends of every test's veth pair, and their MACs.
+const A: &str = "tga";
+const B: &str = "tgb";
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x01];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0x0b, 0x01];
+const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
+
+/// False (with a note) unless the netns tests were asked for; panics if they were asked
+/// for but cannot run.
+fn netns_tests_enabled(test: &str) -> bool {
+    if std::env::var("TOLLGATE_NETNS_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "note: {test} skipped: set TOLLGATE_NETNS_TESTS=1 and run as root to test the \
+             AF_PACKET port in network namespaces"
+        );
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "TOLLGATE_NETNS_TESTS=1 but not running as root (euid {euid}): these tests create \
+         network namespaces and AF_PACKET sockets"
+    );
+    true
+}
+
+fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace that is deleted, with everything in it, when dropped.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "tg-afp-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        run(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        // No IPv6 here: router solicitations and MLD reports on the veths would be frames
+        // the tests do not expect. Sysctls under /proc/sys/net are those of the calling
+        // thread's namespace.
+        ns.enter(|| {
+            for p in ["all", "default"] {
+                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{p}/disable_ipv6"), "1");
+            }
+        });
+        ns
+    }
+
+    fn ip(&self, args: &str) {
+        let mut all = vec!["ip", "-n", &self.name];
+        all.extend(args.split_whitespace());
+        run(&all);
+    }
+
+    /// `tga` (MAC_A) <-> `tgb` (MAC_B), both up.
+    fn veth_pair(&self) {
+        self.ip(&format!("link add {A} type veth peer name {B}"));
+        self.ip(&format!("link set {A} address {}", MacAddr(MAC_A)));
+        self.ip(&format!("link set {B} address {}", MacAddr(MAC_B)));
+        self.ip(&format!("link set {A} up"));
+        self.ip(&format!("link set {B} up"));
+    }
+
+    /// Runs `f` on a new thread inside the namespace and returns what it returns.
+    fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            let thread = s.spawn(move || {
+                let ns = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+                // SAFETY: `ns` is an open namespace file; setns only changes this thread.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                f()
+            });
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A plain (unmapped) AF_PACKET socket on one interface, independent of the port's code.
+struct RawSocket(OwnedFd);
+
+impl RawSocket {
+    /// Bound to `ifname`: receives `protocol` (0 = nothing; it only sends).
+    fn bind(ifname: &str, protocol: u16) -> RawSocket {
+        // SAFETY: a plain syscall.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                i32::from(protocol.to_be()),
+            )
+        };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: a fresh descriptor nobody else owns.
+        let sock = RawSocket(unsafe { OwnedFd::from_raw_fd(fd) });
+        let name = std::ffi::CString::new(ifname).unwrap();
+        // SAFETY: a NUL-terminated string that outlives the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        assert!(ifindex > 0, "no interface {ifname}");
+        let addr = libc::sockaddr_ll {
+            sll_family: libc::AF_PACKET as u16,
+            sll_protocol: protocol.to_be(),
+            sll_ifindex: ifindex as i32,
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 0,
+            sll_addr: [0; 8],
+        };
+        // SAFETY: a valid sockaddr_ll and its size.
+        let rc = unsafe {
+            libc::bind(
+                sock.0.as_raw_fd(),
+                (&raw const addr).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+        sock
+    }
+
+    fn send(&self, frame: &[u8]) {
+        // SAFETY: `frame` is readable for its length.
+        let n = unsafe { libc::send(self.0.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(
+            n,
+            frame.len() as isize,
+            "send: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// The next frame, or `None` after `timeout`.
+    fn recv(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let mut pfd = libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+        if ready <= 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe {
+            libc::recv(
+                self.0.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            return None;
+        }
+        buf.truncate(n as usize);
+        Some(buf)
+    }
+}
+
+/// Frame `i` of a test sequence: IPv4/UDP, a different length and source port each time.
+fn test_frame(src: [u8; 6], dst: [u8; 6], i: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..20 + (i * 37) % 200).map(|k| (k + i) as u8).collect();
+    let builder = PacketBuilder::ethernet2(src, dst)
+        .ipv4([10, 1, 0, 2], [10, 1, 0, 1], 64)
+        .udp(40000 + i as u16, 7777);
+    let mut v = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut v, &payload).unwrap();
+    v
+}
+
+/// A frame from tga to tgb of exactly `len` bytes, with a local-experimental ethertype
+/// (or as much of that header as fits).
+fn sized_frame(len: usize, fill: u8) -> Vec<u8> {
+    let mut header = MAC_B.to_vec();
+    header.extend_from_slice(&MAC_A);
+    header.extend_from_slice(&0x88b5u16.to_be_bytes());
+    let mut v = vec![fill; len];
+    let n = len.min(header.len());
+    v[..n].copy_from_slice(&header[..n]);
+    v
+}
+
+/// Polls `port` in bursts of `max` until `want` frames came or `timeout` passed.
+fn receive(
+    port: &mut AfPacketPort,
+    pool: &mut HeapPool,
+    want: usize,
+    max: usize,
+    timeout: Duration,
+) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut burst = Burst::new();
+    while got.len() < want && Instant::now() < deadline {
+        port.rx_burst(pool, &mut burst, max);
+        if burst.is_empty() {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        for b in burst.drain(..) {
+            got.push(b.data().to_vec());
+            pool.free(b);
+        }
+    }
+    got
+}
+
+/// Everything `port` receives during `time` (several block timeouts).
+fn drain(port: &mut AfPacketPort, pool: &mut HeapPool, time: Duration) -> Vec<Vec<u8>> {
+    receive(port, pool, usize::MAX, 64, time)
+}
+
+/// Sends `frames` in bursts of 32, retrying what a full ring leaves. Returns how many
+/// calls could not take their whole burst.
+fn send_all(port: &mut AfPacketPort, pool: &mut HeapPool, frames: &[Vec<u8>]) -> usize {
+    let mut short = 0;
+    for chunk in frames.chunks(32) {
+        let mut burst = Burst::new();
+        for f in chunk {
+            let mut buf = pool.alloc().expect("pool");
+            assert!(buf.fill(f));
+            burst.push(buf);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !burst.is_empty() {
+            let before = burst.len();
+            let sent = port.tx_burst(pool, &mut burst);
+            assert_eq!(
+                sent,
+                before - burst.len(),
+                "tx_burst removes what it reports sent"
+            );
+            if !burst.is_empty() {
+                short += 1;
+                assert!(Instant::now() < deadline, "the send ring never drained");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    short
+}
+
+/// For an IPv4 TCP or UDP frame: the protocol, and whether its checksum is right.
+fn l4_checksum(frame: &[u8]) -> Option<(u8, bool)> {
+    let h = PacketHeaders::from_ethernet_slice(frame).ok()?;
+    let Some(NetHeaders::Ipv4(ip, _)) = &h.net else {
+        return None;
+    };
+    let payload = h.payload.slice();
+    match &h.transport {
+        Some(TransportHeader::Udp(u)) => {
+            Some((17, u.calc_checksum_ipv4(ip, payload).ok()? == u.checksum))
+        }
+        Some(TransportHeader::Tcp(t)) => {
+            Some((6, t.calc_checksum_ipv4(ip, payload).ok()? == t.checksum))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn rx_delivers_injected_frames_in_order() {
+    if !netns_tests_enabled("rx_delivers_injected_frames_in_order") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth_pair();
+    let frames: Vec<Vec<u8>> = (0..100).map(|i| test_frame(MAC_B, MAC_A, i)).collect();
+    ns.enter(|| {
+        // Small blocks, few of them: 100 frames in rounds of 10 go round the ring ~3 times.
+        let cfg = AfPacketConfig {
+            block_size: 4096,
+            block_count: 4,
+            ..AfPacketConfig::new(A)
+        };
+        let mut port = AfPacketPort::open(&cfg).expect("open tga");
+        assert_eq!(port.interface(), A);
+        assert!(port.ifindex() > 0);
+        assert_eq!(port.mac(), MacAddr(MAC_A));
+        assert_eq!(interface_mac(A).unwrap(), MacAddr(MAC_A));
+
+        let injector = RawSocket::bind(B, 0);
+        let mut pool = HeapPool::new(256);
+        let mut got = Vec::new();
+        for (round, chunk) in frames.chunks(10).enumerate() {
+            for f in chunk {
+                injector.send(f);
+            }
+            if round == 0 {
+                // No buffers: the port counts it and leaves the frames in the ring.
+                let mut empty = HeapPool::new(0);
+                let mut burst = Burst::new();
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while port.stats().rx_no_buffer == 0 {
+                    assert!(Instant::now() < deadline, "no block reached the port");
+                    port.rx_burst(&mut empty, &mut burst, 32);
+                    assert!(burst.is_empty());
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            // Bursts of 7 stop in the middle of blocks and resume there.
+            got.extend(receive(&mut port, &mut pool, 10, 7, Duration::from_secs(5)));
+        }
+        got.extend(drain(&mut port, &mut pool, Duration::from_millis(50)));
+        assert_eq!(got.len(), frames.len(), "frames received");
+        for (i, (g, f)) in got.iter().zip(&frames).enumerate() {
+            assert_eq!(g, f, "frame {i} differs");
+        }
+        let stats = port.stats();
+        assert_eq!(stats.rx_dropped, 0, "{stats:?}");
+        assert_eq!(stats.rx_too_big, 0, "{stats:?}");
+        assert!(stats.rx_no_buffer >= 1, "{stats:?}");
+        assert_eq!(pool.available(), 256, "every buffer came back");
+    });
+}
+
+#[test]
+fn tx_sends_bursts_byte_for_byte_and_does_not_hear_itself() {
+    if !netns_tests_enabled("tx_sends_bursts_byte_for_byte_and_does_not_hear_itself") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth_pair();
+    let frames: Vec<Vec<u8>> = (0..100).map(|i| test_frame(MAC_A, MAC_B, i)).collect();
+    ns.enter(|| {
+        // 16 slots for bursts of 32: the ring fills, wraps, and tx_burst comes back short.
+        let cfg = AfPacketConfig {
+            tx_frames: 16,
+            ..AfPacketConfig::new(A)
+        };
+        let mut a = AfPacketPort::open(&cfg).expect("open tga");
+        let mut b = AfPacketPort::open(&AfPacketConfig::new(B)).expect("open tgb");
+        let mut pool = HeapPool::new(512);
+
+        let short = send_all(&mut a, &mut pool, &frames);
+        assert!(short > 0, "a 16-slot ring took 32 frames at once");
+        let got = receive(&mut b, &mut pool, 100, 32, Duration::from_secs(5));
+        assert_eq!(got.len(), frames.len(), "frames received on tgb");
+        for (i, (g, f)) in got.iter().zip(&frames).enumerate() {
+            assert_eq!(g, f, "frame {i} differs");
+        }
+        let echo = drain(&mut a, &mut pool, Duration::from_millis(50));
+        assert!(
+            echo.is_empty(),
+            "tga received {} of its own frames",
+            echo.len()
+        );
+
+        // Frames the kernel would refuse leave the burst as errors; the rest go out.
+        let ok1 = test_frame(MAC_A, MAC_B, 100);
+        let ok2 = test_frame(MAC_A, MAC_B, 101);
+        let refused = [
+            sized_frame(1515, 1), // over MTU 1500 + 14, untagged
+            sized_frame(2040, 2), // over a 2048-byte slot
+            sized_frame(10, 3),   // shorter than an Ethernet header
+        ];
+        let mut burst = Burst::new();
+        for f in [&refused[0], &ok1, &refused[1], &refused[2], &ok2] {
+            let mut buf = pool.alloc().unwrap();
+            assert!(buf.fill(f));
+            burst.push(buf);
+        }
+        assert_eq!(a.tx_burst(&mut pool, &mut burst), 5);
+        assert!(burst.is_empty());
+        assert_eq!(a.stats().tx_errors, 3);
+        let got = receive(&mut b, &mut pool, 2, 32, Duration::from_secs(5));
+        assert_eq!(got, vec![ok1, ok2]);
+        assert!(drain(&mut b, &mut pool, Duration::from_millis(20)).is_empty());
+
+        assert_eq!(b.stats().rx_dropped, 0);
+        assert_eq!(b.stats().rx_too_big, 0);
+        assert_eq!(pool.available(), 512, "every buffer came back");
+    });
+}
+
+#[test]
+fn vlan_tag_the_kernel_strips_is_put_back() {
+    if !netns_tests_enabled("vlan_tag_the_kernel_strips_is_put_back") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth_pair();
+    let tagged = |payload_len: usize| {
+        let builder = PacketBuilder::ethernet2(MAC_A, MAC_B)
+            .single_vlan(etherparse::VlanId::try_new(42).unwrap())
+            .ipv4([10, 1, 0, 1], [10, 1, 0, 2], 64)
+            .udp(5000, 6000);
+        let payload = vec![0x5au8; payload_len];
+        let mut v = Vec::new();
+        builder.write(&mut v, &payload).unwrap();
+        v
+    };
+    // A small tagged frame, and one of 1518 bytes: MTU + 14 + the 4 a tag may add.
+    let frames = vec![tagged(100), tagged(1500 - 28)];
+    assert_eq!(frames[1].len(), 1518);
+    ns.enter(|| {
+        let mut a = AfPacketPort::open(&AfPacketConfig::new(A)).expect("open tga");
+        let mut b = AfPacketPort::open(&AfPacketConfig::new(B)).expect("open tgb");
+        let mut pool = HeapPool::new(64);
+        send_all(&mut a, &mut pool, &frames);
+        assert_eq!(a.stats().tx_errors, 0);
+        let got = receive(&mut b, &mut pool, 2, 32, Duration::from_secs(5));
+        assert_eq!(got, frames, "tagged frames arrive as sent, tag in place");
+    });
+}
+
+#[test]
+fn frames_longer_than_a_buffer_are_counted_not_delivered() {
+    if !netns_tests_enabled("frames_longer_than_a_buffer_are_counted_not_delivered") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth_pair();
+    ns.ip(&format!("link set {A} mtu 9000"));
+    ns.ip(&format!("link set {B} mtu 9000"));
+    let ok = [test_frame(MAC_B, MAC_A, 1), test_frame(MAC_B, MAC_A, 2)];
+    ns.enter(|| {
+        // 4 KiB blocks: an 8000-byte frame does not fit one and the ring truncates it.
+        let cfg = AfPacketConfig {
+            block_size: 4096,
+            block_count: 8,
+            ..AfPacketConfig::new(A)
+        };
+        let mut port = AfPacketPort::open(&cfg).expect("open tga");
+        let injector = RawSocket::bind(B, 0);
+        injector.send(&sized_frame(3000, 1)); // longer than a 2048-byte buffer
+        injector.send(&ok[0]);
+        injector.send(&sized_frame(8000, 2)); // truncated by the ring
+        injector.send(&ok[1]);
+        let mut pool = HeapPool::new(16);
+        let mut got = receive(&mut port, &mut pool, 2, 32, Duration::from_secs(5));
+        got.extend(drain(&mut port, &mut pool, Duration::from_millis(20)));
+        assert_eq!(got, ok.to_vec());
+        let stats = port.stats();
+        assert_eq!(stats.rx_too_big, 2, "{stats:?}");
+        assert_eq!(stats.rx_dropped, 0, "{stats:?}");
+        assert_eq!(pool.available(), 16);
+    });
+}
+
+#[test]
+fn partial_checksums_from_the_host_stack_are_completed() {
+    if !netns_tests_enabled("partial_checksums_from_the_host_stack_are_completed") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth_pair();
+    // tgb's stack sends to a peer behind tgb whose MAC is tga's. veth has tx checksum
+    // offload on by default, so these frames leave with partial checksums.
+    ns.ip(&format!("addr add 10.99.0.1/24 dev {B}"));
+    ns.ip(&format!(
+        "neigh add 10.99.0.2 lladdr {} dev {B} nud permanent",
+        MacAddr(MAC_A)
+    ));
+    ns.enter(|| {
+        let mut a = AfPacketPort::open(&AfPacketConfig::new(A)).expect("open tga");
+        let mut b = AfPacketPort::open(&AfPacketConfig::new(B)).expect("open tgb");
+        let raw = RawSocket::bind(A, ETH_P_ALL);
+        let mut pool = HeapPool::new(64);
+
+        let udp = UdpSocket::bind("10.99.0.1:0").unwrap();
+        udp.send_to(b"complete my checksum, please", "10.99.0.2:9999")
+            .unwrap();
+        // Nobody answers: the SYN goes out and the connect times out.
+        let _ = TcpStream::connect_timeout(
+            &"10.99.0.2:80".parse().unwrap(),
+            Duration::from_millis(200),
+        );
+
+        // Precondition: the kernel really handed these frames over with partial checksums.
+        let mut raw_seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while raw_seen.len() < 2 && Instant::now() < deadline {
+            let seen = raw.recv(Duration::from_millis(100));
+            if let Some((proto, ok)) = seen.as_deref().and_then(l4_checksum) {
+                if !raw_seen.iter().any(|&(p, _)| p == proto) {
+                    raw_seen.push((proto, ok));
+                }
+            }
+        }
+        raw_seen.sort();
+        assert_eq!(
+            raw_seen,
+            vec![(6, false), (17, false)],
+            "a plain AF_PACKET socket should see partial (wrong) TCP and UDP checksums; is tx \
+             checksum offload off on {B}?"
+        );
+
+        // Through the port, both checksums verify.
+        let mut checked = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while checked.len() < 2 && Instant::now() < deadline {
+            for f in receive(&mut a, &mut pool, 1, 32, Duration::from_millis(100)) {
+                if let Some((proto, ok)) = l4_checksum(&f) {
+                    if !checked.iter().any(|&(p, _)| p == proto) {
+                        checked.push((proto, ok));
+                    }
+                }
+            }
+        }
+        checked.sort();
+        assert_eq!(
+            checked,
+            vec![(6, true), (17, true)],
+            "TCP and UDP checksums as received"
+        );
+
+        // PACKET_IGNORE_OUTGOING: tgb's own port does not see what tgb's stack sent.
+        let echo = drain(&mut b, &mut pool, Duration::from_millis(20));
+        assert!(
+            echo.is_empty(),
+            "tgb received {} of its own frames",
+            echo.len()
+        );
+        assert_eq!(pool.available(), 64);
+    });
+}
+
+#[test]
+fn fanout_splits_flows_between_ports() {
+    if !netns_tests_enabled("fanout_splits_flows_between_ports") {
+        return;
+    }
+    let ns = Netns::new();
+    ns.veth_pair();
+    let frames: Vec<Vec<u8>> = (0..100).map(|i| test_frame(MAC_B, MAC_A, i)).collect();
+    ns.enter(|| {
+        let cfg = AfPacketConfig {
+            fanout_group: Some(7),
+            ..AfPacketConfig::new(A)
+        };
+        let mut ports = [
+            AfPacketPort::open(&cfg).expect("open tga, fanout member 1"),
+            AfPacketPort::open(&cfg).expect("open tga, fanout member 2"),
+        ];
+        let injector = RawSocket::bind(B, 0);
+        for f in &frames {
+            injector.send(f);
+        }
+        let mut pool = HeapPool::new(256);
+        let mut got: [Vec<Vec<u8>>; 2] = Default::default();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got[0].len() + got[1].len() < frames.len() && Instant::now() < deadline {
+            for (port, got) in ports.iter_mut().zip(got.iter_mut()) {
+                got.extend(receive(port, &mut pool, 1, 32, Duration::from_millis(5)));
+            }
+        }
+        for (i, g) in got.iter().enumerate() {
+            assert!(!g.is_empty(), "member {i} got no flows");
+            // Each member sees its share in the order sent.
+            let mut sent = frames.iter();
+            assert!(
+                g.iter().all(|f| sent.any(|s| s == f)),
+                "member {i}: frames out of order or unknown"
+            );
+        }
+        let mut all: Vec<_> = got.concat();
+        all.sort();
+        let mut want = frames.clone();
+        want.sort();
+        assert_eq!(all, want, "the members together got every frame once");
+    });
+}
+
+#[test]
+fn open_reports_a_missing_interface_by_name() {
+    // Needs neither root nor a namespace: the name is looked up before any socket opens.
+    let name = format!("tgmiss{}", std::process::id());
+    let err = AfPacketPort::open(&AfPacketConfig::new(&name)).unwrap_err();
+    assert!(
+        matches!(&err, AfPacketError::NotFound { interface, .. } if *interface == name),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("interface {name} not found: ")),
+        "{msg}"
+    );
+    assert!(
+        matches!(interface_mac(&name), Err(AfPacketError::NotFound { .. })),
+        "interface_mac"
+    );
+    for bad in ["", "a-name-longer-than-15"] {
+        let err = AfPacketPort::open(&AfPacketConfig::new(bad)).unwrap_err();
+        assert!(
+            matches!(err, AfPacketError::InvalidName(_)),
+            "{bad:?}: {err:?}"
+        );
+    }
+    let cfg = AfPacketConfig {
+        block_size: 5000,
+        ..AfPacketConfig::new(&name)
+    };
+    let err = AfPacketPort::open(&cfg).unwrap_err();
+    assert!(matches!(err, AfPacketError::InvalidRing { .. }), "{err:?}");
+}
