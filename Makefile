@@ -1,0 +1,100 @@
+# Tollgate: the commands a person types. `make run` and `make test` are the contract:
+# they work on a fresh Debian machine with a Rust toolchain, installing what they need.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/release/tollgate
+ROOT := $(shell id -u)
+# Debian packages the lab and the netns tests use (installed when running as root).
+DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump
+
+.PHONY: all build run test deps check-cargo unit netns-test lab-test lint fmt bench bench-build \
+        replay lab-up lab-down clean help
+
+all: build
+
+help:
+	@echo "make run       start the gateway in the netns lab (root), or replay the sample capture"
+	@echo "make test      install what is needed, then run every test (unit, replay, netns, lab, lint)"
+	@echo "make bench     criterion benches of the forwarding path; prints Mpps and ns/packet"
+	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make replay    replay config/samples/*.pcap and print the counters"
+	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
+
+check-cargo:
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.85+ (https://rustup.rs), then run make again" >&2; exit 1; }
+
+build: check-cargo
+	$(CARGO) build --release -p tollgate-control
+
+# Installs the Debian packages the lab and netns tests need; a no-op when they are there.
+deps:
+	@if [ "$(ROOT)" = 0 ]; then \
+	  missing=""; \
+	  for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  fi; \
+	else \
+	  echo "not root: not installing packages (the lab and netns tests need root)"; \
+	fi
+
+run: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  $(MAKE) --no-print-directory deps && TOLLGATE_BIN=$(BIN) scripts/lab.sh run; \
+	else \
+	  echo "make run needs root to build the network-namespace lab; replaying the bundled sample capture instead."; \
+	  echo "(run 'sudo make run' for the live gateway)"; echo; \
+	  $(MAKE) --no-print-directory replay; \
+	fi
+
+replay: build
+	@mkdir -p target/replay
+	$(BIN) replay --config config/samples/replay.toml \
+	  --access-in config/samples/access-in.pcap --core-in config/samples/core-in.pcap \
+	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
+	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
+
+test: check-cargo deps unit netns-test lab-test lint bench-build
+	@echo "make test: all passed"
+
+unit:
+	$(CARGO) build --workspace --all-targets
+	$(CARGO) test --workspace
+
+# AF_PACKET port tests against real veth pairs in network namespaces.
+netns-test:
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_NETNS_TESTS=1 $(CARGO) test -p tollgate-dataplane --test af_packet -- --test-threads=1; \
+	else echo "SKIPPED netns tests: they need root"; fi
+
+# Real kernel TCP (curl, iperf3), ARP and ICMP through the gateway in the netns lab.
+lab-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/lab.sh test; \
+	else echo "SKIPPED lab test: it needs root"; fi
+
+lint: check-cargo
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench-build:
+	$(CARGO) bench -p tollgate-benches --no-run
+
+bench: check-cargo
+	$(CARGO) bench -p tollgate-benches
+	@scripts/bench-summary.sh
+
+lab-up:
+	scripts/lab.sh up
+
+lab-down:
+	scripts/lab.sh down
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,246 @@
+//! Human-readable tables for `tollgate ctl` answers. The client renders the same JSON a
+//! script gets with `--json`, so the two never disagree.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+/// Renders the answer to `cmd` (its words) for a terminal.
+pub fn render(words: &[&str], data: &Value) -> String {
+    match words {
+        ["help"] => help(data),
+        ["show", "status"] => key_values(data),
+        ["show", "ports"] => ports(data),
+        ["show", "workers"] => workers(data),
+        ["show", "counters"] => counters(data),
+        ["show", "neighbors" | "neighbours"] => neighbors(data),
+        _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
+    }
+}
+
+/// Lays out rows under headers; columns whose every cell is a number are right-aligned.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headers.len();
+    let mut width: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    let mut numeric = vec![true; n];
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            width[i] = width[i].max(c.len());
+            if c.parse::<f64>().is_err() && c != "-" {
+                numeric[i] = false;
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
+        let mut s = String::new();
+        for (i, c) in cells.enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if numeric[i] && !rows.is_empty() {
+                let _ = write!(s, "{c:>w$}", w = width[i]);
+            } else {
+                let _ = write!(s, "{c:<w$}", w = width[i]);
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(&mut headers.iter().copied(), &mut out);
+    for r in rows {
+        line(&mut r.iter().map(String::as_str), &mut out);
+    }
+    out
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn help(data: &Value) -> String {
+    let rows: Vec<Vec<String>> = data
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| vec![cell(&c["command"]), cell(&c["description"])])
+                .collect()
+        })
+        .unwrap_or_default();
+    table(&["COMMAND", "WHAT IT SHOWS"], &rows)
+}
+
+fn key_values(data: &Value) -> String {
+    let Some(o) = data.as_object() else {
+        return cell(data) + "\n";
+    };
+    let w = o.keys().map(|k| k.len()).max().unwrap_or(0);
+    o.iter()
+        .map(|(k, v)| format!("{k:<w$}  {}\n", cell(v)))
+        .collect()
+}
+
+fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+    data.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| keys.iter().map(|k| cell(&r[*k])).collect())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn ports(data: &Value) -> String {
+    let keys = [
+        "side",
+        "backend",
+        "interface",
+        "mac",
+        "address",
+        "rx_packets",
+        "rx_bytes",
+        "tx_packets",
+        "tx_bytes",
+        "rx_dropped",
+        "tx_errors",
+    ];
+    let headers = [
+        "SIDE",
+        "BACKEND",
+        "INTERFACE",
+        "MAC",
+        "ADDRESS",
+        "RX-PKTS",
+        "RX-BYTES",
+        "TX-PKTS",
+        "TX-BYTES",
+        "RX-DROPPED",
+        "TX-ERRORS",
+    ];
+    table(&headers, &rows_of(data, &keys))
+}
+
+fn workers(data: &Value) -> String {
+    let keys = [
+        "worker",
+        "cpu",
+        "polls",
+        "busy_pct",
+        "rx_packets",
+        "tx_packets",
+        "drops",
+        "held",
+        "neighbors",
+    ];
+    let headers = [
+        "WORKER",
+        "CPU",
+        "POLLS",
+        "BUSY%",
+        "RX-PKTS",
+        "TX-PKTS",
+        "DROPS",
+        "HELD",
+        "NEIGHBORS",
+    ];
+    table(&headers, &rows_of(data, &keys))
+}
+
+fn neighbors(data: &Value) -> String {
+    let keys = ["address", "side", "mac", "state", "age_s"];
+    let headers = ["ADDRESS", "SIDE", "MAC", "STATE", "AGE-S"];
+    let rows = rows_of(data, &keys);
+    if rows.is_empty() {
+        return "no neighbours\n".into();
+    }
+    table(&headers, &rows)
+}
+
+/// The `show counters` tables; also printed by `tollgate replay`.
+pub fn counters(data: &Value) -> String {
+    let mut out = String::new();
+    let side_rows: Vec<Vec<String>> = ["access", "core"]
+        .iter()
+        .map(|s| {
+            let v = &data["sides"][*s];
+            vec![
+                s.to_string(),
+                cell(&v["rx_packets"]),
+                cell(&v["rx_bytes"]),
+                cell(&v["tx_packets"]),
+                cell(&v["tx_bytes"]),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["SIDE", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES"],
+        &side_rows,
+    ));
+
+    out.push('\n');
+    let drops: Vec<Vec<String>> = data["drops"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                .map(|(k, v)| vec![k.clone(), cell(v)])
+                .collect()
+        })
+        .unwrap_or_default();
+    if drops.is_empty() {
+        out.push_str("no drops\n");
+    } else {
+        out.push_str(&table(&["DROP REASON", "PACKETS"], &drops));
+        out.push_str("(reasons not listed are 0; --json lists all)\n");
+    }
+
+    for (title, key) in [("ENGINE", "engine"), ("CONTROL", "control")] {
+        out.push('\n');
+        let rows: Vec<Vec<String>> = data[key]
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect())
+            .unwrap_or_default();
+        out.push_str(&table(&[title, "COUNT"], &rows));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn aligns_numbers_right() {
+        let t = table(
+            &["NAME", "N"],
+            &[
+                vec!["a".into(), "5".into()],
+                vec!["bbb".into(), "1234".into()],
+            ],
+        );
+        assert_eq!(t, "NAME     N\na        5\nbbb   1234\n");
+    }
+
+    #[test]
+    fn counters_lists_only_nonzero_drops() {
+        let d = json!({
+            "sides": {"access": {"rx_packets": 3, "rx_bytes": 180, "tx_packets": 1, "tx_bytes": 60},
+                      "core": {"rx_packets": 0, "rx_bytes": 0, "tx_packets": 2, "tx_bytes": 120}},
+            "drops": {"no_route": 1, "ttl_expired": 0},
+            "engine": {"forwarded": 2},
+            "control": {"punts": 0},
+        });
+        let s = counters(&d);
+        assert!(s.contains("no_route"), "{s}");
+        assert!(!s.contains("ttl_expired"), "{s}");
+        assert!(
+            s.contains("access        3       180        1        60"),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! The daemon shell (`tollgate run`): opens the ports, starts one pinned worker thread
+//! per `engine.workers`, serves the control socket, and runs the control thread's loop
+//! (rings <-> control core, ctl requests) until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use crossbeam::channel::{RecvTimeoutError, Sender, bounded};
+use tollgate_dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
+use tollgate_dataplane::port::memory::MemoryPort;
+use tollgate_dataplane::snapshot::Publisher;
+use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::{HeapPool, MacAddr, Port, Side, Worker, WorkerReport, worker_rings};
+
+use crate::config::{Backend, Config};
+use crate::core::Core;
+use crate::ctl::handlers::{self, Context, EngineInfo, PortInfo, WorkerInfo};
+use crate::ctl::proto::{Reply, Request};
+use crate::ctl::server::{CtlRequest, Server};
+use crate::dispatch::Dispatcher;
+use crate::setup;
+
+/// How long a ctl request waits for fresh worker reports before it is answered with the
+/// latest ones.
+const REPORT_WAIT: Duration = Duration::from_millis(250);
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub fn run(cfg: &Config, config_name: &str) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    run_until(cfg, config_name, stop)
+}
+
+/// Runs the gateway until `stop` is set.
+pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let workers = cfg.engine.workers;
+    let buffers = cfg.engine.buffers;
+    match cfg.access.backend {
+        Backend::AfPacket => {
+            let mut ports = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let open = |side: Side| -> anyhow::Result<AfPacketPort> {
+                    let p = setup::port(cfg, side);
+                    let name = p.interface.clone().unwrap_or_default();
+                    let mut ac = AfPacketConfig::new(&name);
+                    ac.block_size = cfg.af_packet.block_size;
+                    ac.block_count = cfg.af_packet.blocks;
+                    ac.block_timeout_ms = cfg.af_packet.block_timeout_ms;
+                    ac.tx_frames = cfg.af_packet.tx_frames;
+                    // One fanout group per interface spreads its traffic over the workers.
+                    ac.fanout_group = (workers > 1).then(|| {
+                        (std::process::id() as u16)
+                            .wrapping_mul(2)
+                            .wrapping_add(side.idx() as u16)
+                    });
+                    AfPacketPort::open(&ac).with_context(|| format!("opening the {side} port"))
+                };
+                ports.push([open(Side::Access)?, open(Side::Core)?]);
+            }
+            let macs = [ports[0][0].mac(), ports[0][1].mac()];
+            serve(
+                cfg,
+                config_name,
+                ports,
+                macs,
+                || HeapPool::new(buffers),
+                stop,
+            )
+        }
+        Backend::Memory => {
+            let ports = (0..workers)
+                .map(|_| [MemoryPort::idle(), MemoryPort::idle()])
+                .collect();
+            let macs = [
+                setup::configured_mac(cfg, Side::Access),
+                setup::configured_mac(cfg, Side::Core),
+            ];
+            serve(
+                cfg,
+                config_name,
+                ports,
+                macs,
+                || HeapPool::new(buffers),
+                stop,
+            )
+        }
+        Backend::Pcap => bail!(
+            "the pcap backend is for offline replay: use `tollgate replay --config FILE --access-in ... --access-out ... --core-out ...`"
+        ),
+    }
+}
+
+fn serve<P: Port + 'static>(
+    cfg: &Config,
+    config_name: &str,
+    ports: Vec<[P; 2]>,
+    macs: [MacAddr; 2],
+    make_pool: impl Fn() -> P::Pool,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let fwd = setup::forwarding(cfg, macs).context("building the forwarding table")?;
+    let publisher = Publisher::new(fwd);
+    let started = Instant::now();
+    let mut core = Core::new(
+        started,
+        publisher.current(),
+        setup::arp_timing(cfg),
+        &setup::static_neighbors(cfg),
+    );
+    let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
+    let server = Server::start(&cfg.control.socket, ctl_tx)?;
+
+    let cpus = choose_cpus(cfg)?;
+    let mut ends = Vec::new();
+    let mut threads: Vec<JoinHandle<WorkerReport>> = Vec::new();
+    let mut infos = Vec::new();
+    for (i, [access, core_port]) in ports.into_iter().enumerate() {
+        let (w_ends, c_ends) = worker_rings(setup::rings(cfg));
+        ends.push(c_ends);
+        let mut worker = Worker::new(
+            setup::worker(cfg, i as u16),
+            access,
+            core_port,
+            make_pool(),
+            publisher.reader(),
+            w_ends,
+        );
+        let cpu = cpus.get(i).copied();
+        infos.push(WorkerInfo {
+            id: i as u16,
+            cpu: cpu.map(|c| c.id),
+        });
+        let worker_stop = stop.clone();
+        let idle = Duration::from_micros(cfg.engine.idle_sleep_us);
+        let spawned = thread::Builder::new()
+            .name(format!("tg-worker-{i}"))
+            .spawn(move || {
+                if let Some(c) = cpu {
+                    if !core_affinity::set_for_current(c) {
+                        tracing::warn!(worker = i, cpu = c.id, "could not pin worker to its core");
+                    }
+                }
+                while !worker_stop.load(Ordering::Relaxed) {
+                    if worker.poll(Instant::now()) == 0 {
+                        if idle.is_zero() {
+                            std::hint::spin_loop();
+                        } else {
+                            thread::sleep(idle);
+                        }
+                    }
+                }
+                worker.finish(Instant::now()).0
+            });
+        match spawned {
+            Ok(h) => threads.push(h),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                for t in threads {
+                    let _ = t.join();
+                }
+                bail!("starting worker {i}: {e}");
+            }
+        }
+    }
+    let info = EngineInfo {
+        config: config_name.to_string(),
+        started,
+        pid: std::process::id(),
+        socket: server.path().display().to_string(),
+        ports: Side::ALL.map(|s| {
+            let p = setup::port(cfg, s);
+            PortInfo {
+                backend: p.backend.name().to_string(),
+                interface: p.interface.clone(),
+                mac: macs[s.idx()].to_string(),
+                address: p.address.to_string(),
+            }
+        }),
+        workers: infos,
+    };
+    tracing::info!(
+        config = config_name,
+        workers = threads.len(),
+        access = %info.ports[0].address,
+        access_mac = %info.ports[0].mac,
+        core = %info.ports[1].address,
+        core_mac = %info.ports[1].mac,
+        socket = %info.socket,
+        "tollgate running"
+    );
+
+    let mut dispatcher = Dispatcher::new(ends);
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut seq = 0u64;
+    let mut failed = None;
+    while !stop.load(Ordering::Relaxed) {
+        match ctl_rx.recv_timeout(Duration::from_millis(1)) {
+            Ok(r) if handlers::needs_reports(&r.req) => {
+                seq += 1;
+                dispatcher.request_reports(seq);
+                waiting.push(Waiting {
+                    req: r.req,
+                    reply: r.reply,
+                    seq,
+                    deadline: Instant::now() + REPORT_WAIT,
+                });
+            }
+            Ok(r) => answer(&r.req, &r.reply, &info, &dispatcher, &core),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
+        }
+        let now = Instant::now();
+        dispatcher.pump(&mut core, now);
+        waiting.retain(|w| {
+            let done = dispatcher.reported(w.seq) || now >= w.deadline;
+            if done {
+                answer(&w.req, &w.reply, &info, &dispatcher, &core);
+            }
+            !done
+        });
+        if let Some(i) = threads.iter().position(|t| t.is_finished()) {
+            // A worker only ends on its own when it panicked.
+            if !stop.load(Ordering::Relaxed) {
+                failed = Some(i);
+            }
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        match t.join() {
+            Ok(report) => dispatcher.set_report(report),
+            Err(_) => tracing::error!("a worker thread panicked"),
+        }
+    }
+    let totals = handlers::counters(dispatcher.reports(), &core, dispatcher.stats());
+    tracing::info!(
+        rx_access = %totals["sides"]["access"]["rx_packets"],
+        rx_core = %totals["sides"]["core"]["rx_packets"],
+        tx_access = %totals["sides"]["access"]["tx_packets"],
+        tx_core = %totals["sides"]["core"]["tx_packets"],
+        drops = %totals["drops_total"],
+        "tollgate stopped"
+    );
+    drop(server);
+    if let Some(i) = failed {
+        bail!("worker {i} stopped unexpectedly");
+    }
+    Ok(())
+}
+
+struct Waiting {
+    req: Request,
+    reply: Sender<Reply>,
+    seq: u64,
+    deadline: Instant,
+}
+
+fn answer(req: &Request, reply: &Sender<Reply>, info: &EngineInfo, d: &Dispatcher, core: &Core) {
+    let ctx = Context {
+        now: Instant::now(),
+        info,
+        reports: d.reports(),
+        core,
+        dispatch: d.stats(),
+    };
+    // The connection may have gone; nothing to do then.
+    let _ = reply.try_send(handlers::handle(req, &ctx));
+}
+
+/// The cores workers are pinned to: `engine.cores` if given, else cores 1..=N when the
+/// machine has more cores than workers (core 0 is left to the control thread and the
+/// system), else none.
+fn choose_cpus(cfg: &Config) -> anyhow::Result<Vec<core_affinity::CoreId>> {
+    let available = core_affinity::get_core_ids().unwrap_or_default();
+    if !cfg.engine.cores.is_empty() {
+        return cfg
+            .engine
+            .cores
+            .iter()
+            .map(|c| {
+                available
+                    .iter()
+                    .find(|a| a.id == *c)
+                    .copied()
+                    .with_context(|| {
+                        format!("engine.cores lists core {c}, which this process may not run on")
+                    })
+            })
+            .collect();
+    }
+    let n = cfg.engine.workers;
+    if available.len() > n {
+        Ok(available[1..=n].to_vec())
+    } else {
+        tracing::info!(
+            workers = n,
+            cores = available.len(),
+            "not pinning workers: no more cores than workers"
+        );
+        Ok(Vec::new())
+    }
+}

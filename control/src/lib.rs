@@ -1,0 +1,16 @@
+//! Tollgate's control plane and the `tollgate` binary's commands.
+//!
+//! The control core ([`core`]) is sans-I/O: it takes `now` and what workers sent up, and
+//! returns what goes down. Two shells drive it: [`engine`] (the daemon: threads, the
+//! control socket, signals) and [`replay`] (pcap files, the capture's clock). [`config`]
+//! reads and validates the TOML; [`setup`] turns it into engine pieces; [`dispatch`]
+//! moves messages between the core and the workers' rings; [`ctl`] is the operator
+//! interface.
+
+pub mod config;
+pub mod core;
+pub mod ctl;
+pub mod dispatch;
+pub mod engine;
+pub mod replay;
+pub mod setup;

@@ -1,0 +1,355 @@
+//! The daemon and its control socket, end to end: a gateway on idle memory ports runs on
+//! a thread; requests go over the real Unix socket, both raw and through the
+//! `tollgate ctl` binary. Malformed requests get error replies and the daemon keeps
+//! serving.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tollgate_control::config::Config;
+use tollgate_control::engine;
+
+struct Daemon {
+    socket: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(extra: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("sub/ctl.sock");
+        let src = format!(
+            r#"
+[engine]
+workers = 2
+idle_sleep_us = 200
+
+[control]
+socket = "{}"
+
+[access]
+backend = "memory"
+address = "10.10.0.1/24"
+
+[core]
+backend = "memory"
+address = "192.0.2.1/24"
+mac = "02:aa:00:00:00:02"
+
+[[neighbor]]
+address = "192.0.2.10"
+mac = "02:20:00:00:00:10"
+{extra}
+"#,
+            socket.display()
+        );
+        let cfg = Config::parse(&src, "test.toml").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let thread = std::thread::spawn(move || engine::run_until(&cfg, "test.toml", s2));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon {
+            socket,
+            stop,
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Conn {
+    r: BufReader<UnixStream>,
+    w: UnixStream,
+}
+
+impl Conn {
+    fn open(path: &Path) -> Conn {
+        let s = UnixStream::connect(path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Conn {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) -> Option<Value> {
+        self.w.write_all(bytes).unwrap();
+        let mut line = String::new();
+        self.r.read_line(&mut line).ok()?;
+        (!line.is_empty()).then(|| serde_json::from_str(&line).unwrap())
+    }
+
+    fn ask(&mut self, cmd: &str) -> Value {
+        self.send_raw(format!("{{\"cmd\":\"{cmd}\"}}\n").as_bytes())
+            .unwrap()
+    }
+}
+
+fn ctl(socket: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("ctl")
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn malformed_requests_get_errors_and_the_daemon_keeps_serving() {
+    let d = Daemon::start("");
+    let mut c = Conn::open(&d.socket);
+    for bad in [
+        &b"this is not json\n"[..],
+        b"{\"cmd\": 42}\n",
+        b"{\"cmd\": \"\"}\n",
+        b"{\"cmd\": \"show status\", \"surprise\": true}\n",
+        b"[1, 2, 3]\n",
+        b"\xff\xfe\n",
+    ] {
+        let r = c.send_raw(bad).unwrap();
+        assert_eq!(r["ok"], false, "{r}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("malformed request"),
+            "{r}"
+        );
+    }
+    let r = c.ask("show status");
+    assert_eq!(r["ok"], true, "{r}");
+    let r = c.ask("frobnicate");
+    assert_eq!(r["ok"], false);
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown command `frobnicate`"),
+        "{r}"
+    );
+    let r = c.ask("show nonsense");
+    assert!(
+        r["error"].as_str().unwrap().contains("try status, ports"),
+        "{r}"
+    );
+    // Blank lines are ignored, not answered.
+    let r = c.send_raw(b"\n\n{\"cmd\":\"help\"}\n").unwrap();
+    assert_eq!(r["ok"], true);
+
+    // A line over 64 KiB is refused and the connection closed; a new one works.
+    let mut big = vec![b'x'; 70 * 1024];
+    big.push(b'\n');
+    let r = c.send_raw(&big).unwrap();
+    assert!(r["error"].as_str().unwrap().contains("longer than"), "{r}");
+    assert!(
+        c.send_raw(b"{\"cmd\":\"show status\"}\n").is_none(),
+        "closed"
+    );
+    let mut c2 = Conn::open(&d.socket);
+    assert_eq!(c2.ask("show status")["ok"], true);
+    d.stop().unwrap();
+}
+
+#[test]
+fn show_commands_answer_with_state() {
+    let d = Daemon::start("");
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "socket mode");
+    let mut c = Conn::open(&d.socket);
+
+    let s = &c.ask("show status")["data"];
+    assert_eq!(s["workers"], 2);
+    assert_eq!(s["backend"], "memory");
+    assert_eq!(s["config"], "test.toml");
+    assert_eq!(s["pid"], std::process::id());
+
+    let p = c.ask("show ports")["data"].clone();
+    assert_eq!(p[0]["side"], "access");
+    assert_eq!(
+        p[0]["mac"], "02:00:00:00:00:01",
+        "default MAC of a memory port"
+    );
+    assert_eq!(p[1]["mac"], "02:aa:00:00:00:02", "configured MAC");
+    assert_eq!(p[1]["address"], "192.0.2.1/24");
+
+    let w = c.ask("show workers")["data"].clone();
+    assert_eq!(w.as_array().unwrap().len(), 2);
+    for (i, x) in w.as_array().unwrap().iter().enumerate() {
+        assert_eq!(x["worker"], i);
+        assert_eq!(x["reported"], true, "{x}");
+        assert!(x["polls"].as_u64().unwrap() > 0, "{x}");
+        assert_eq!(
+            x["neighbors"], 1,
+            "the static neighbour reached every worker: {x}"
+        );
+    }
+
+    let k = c.ask("show counters")["data"].clone();
+    assert_eq!(
+        k["drops"].as_object().unwrap().len(),
+        tollgate_dataplane::DropReason::COUNT
+    );
+    assert_eq!(k["drops"]["no_route"], 0);
+    assert_eq!(k["sides"]["access"]["rx_packets"], 0);
+    assert!(k["engine"]["commands"].as_u64().unwrap() >= 2, "{k}");
+
+    let n = c.ask("show neighbors")["data"].clone();
+    assert_eq!(n[0]["address"], "192.0.2.10");
+    assert_eq!(n[0]["state"], "static");
+    assert_eq!(n[0]["side"], "core");
+    assert_eq!(n[0]["mac"], "02:20:00:00:00:10");
+
+    let h = c.ask("help")["data"].clone();
+    assert!(
+        h.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["command"] == "show counters")
+    );
+    d.stop().unwrap();
+}
+
+#[test]
+fn ctl_binary_renders_tables_and_json() {
+    let d = Daemon::start("");
+    let (ok, out, err) = ctl(&d.socket, &["show", "neighbors"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ADDRESS"), "{out}");
+    assert!(
+        out.contains("192.0.2.10") && out.contains("static"),
+        "{out}"
+    );
+
+    let (ok, out, _) = ctl(&d.socket, &["show", "counters"]);
+    assert!(ok);
+    assert!(out.contains("no drops") && out.contains("ENGINE"), "{out}");
+
+    for what in ["status", "ports", "workers"] {
+        let (ok, out, err) = ctl(&d.socket, &["show", what]);
+        assert!(ok && !out.is_empty(), "{what}: {err}");
+        let (ok, out, _) = ctl(&d.socket, &["--json", "show", what]);
+        assert!(ok);
+        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{what}: {e}: {out}"));
+    }
+    let (ok, out, _) = ctl(&d.socket, &["raw", r#"{"cmd":"show status"}"#]);
+    assert!(ok && out.contains("uptime_s"), "{out}");
+    let (ok, _, err) = ctl(&d.socket, &["raw", "garbage"]);
+    assert!(!ok && err.contains("malformed request"), "{err}");
+    d.stop().unwrap();
+
+    let (ok, _, err) = ctl(&d_socket_gone(), &["show", "status"]);
+    assert!(!ok && err.contains("is tollgate running?"), "{err}");
+}
+
+fn d_socket_gone() -> PathBuf {
+    PathBuf::from("/nonexistent/tollgate.sock")
+}
+
+#[test]
+fn socket_is_removed_on_stop_and_not_shared() {
+    let d = Daemon::start("");
+    let socket = d.socket.clone();
+    // A second daemon on the same socket refuses to start.
+    let src = format!(
+        "[control]\nsocket = \"{}\"\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n",
+        socket.display()
+    );
+    let cfg = Config::parse(&src, "second.toml").unwrap();
+    let e = engine::run_until(&cfg, "second.toml", Arc::new(AtomicBool::new(false))).unwrap_err();
+    assert!(format!("{e:#}").contains("already running"), "{e:#}");
+    d.stop().unwrap();
+    assert!(!socket.exists(), "socket removed on stop");
+}
+
+#[test]
+fn pcap_backend_is_refused_by_run() {
+    let cfg = Config::parse(
+        "[access]\nbackend = \"pcap\"\naddress = \"10.10.0.1/24\"\n[core]\nbackend = \"pcap\"\naddress = \"192.0.2.1/24\"\n",
+        "t",
+    )
+    .unwrap();
+    let e = engine::run_until(&cfg, "t", Arc::new(AtomicBool::new(false))).unwrap_err();
+    assert!(e.to_string().contains("tollgate replay"), "{e}");
+}
+
+#[test]
+fn check_config_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(
+        &f,
+        "[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/33\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 7") && err.contains("key `core.address`") && err.contains("33"),
+        "{err}"
+    );
+
+    let good = dir.path().join("good.toml");
+    let def = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("default-config")
+        .output()
+        .unwrap();
+    std::fs::write(&good, &def.stdout).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check-config")
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
