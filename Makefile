@@ -9,7 +9,7 @@ ROOT := $(shell id -u)
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump
 
 .PHONY: all build run test deps check-cargo unit netns-test lab-test lint fmt bench bench-build \
-        replay lab-up lab-down clean help
+        fuzz fuzz-build replay lab-up lab-down clean help
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make test      install what is needed, then run every test (unit, replay, netns, lab, lint)"
 	@echo "make bench     criterion benches of the forwarding path; prints Mpps and ns/packet"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make fuzz      run each libFuzzer target for FUZZ_SECONDS (default 60), coverage-guided"
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
 
@@ -57,7 +58,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test lab-test lint bench-build
+test: check-cargo deps unit netns-test lab-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 unit:
@@ -89,6 +90,28 @@ bench-build:
 bench: check-cargo
 	$(CARGO) bench -p tollgate-benches
 	@scripts/bench-summary.sh
+
+# The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
+# sanitizer-coverage passes that make libFuzzer coverage-guided.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := pipeline config ctl_request
+FUZZ_FLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+  -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks
+HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+
+fuzz-build:
+	$(CARGO) build --manifest-path fuzz/Cargo.toml
+
+fuzz:
+	RUSTFLAGS="$(FUZZ_FLAGS)" $(CARGO) build --release --manifest-path fuzz/Cargo.toml \
+	  --target $(HOST) --target-dir fuzz/target/cov
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  set -o pipefail; fuzz/target/cov/$(HOST)/release/$$t fuzz/corpus/$$t -artifact_prefix=fuzz/artifacts/$$t/ \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|panicked|ERROR" || exit 1; \
+	done
 
 lab-up:
 	scripts/lab.sh up
