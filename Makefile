@@ -9,7 +9,7 @@ ROOT := $(shell id -u)
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump
 
 .PHONY: all build run test deps check-cargo unit netns-test lab-test lint fmt bench bench-build \
-        fuzz fuzz-build replay lab-up lab-down clean help
+        fuzz fuzz-build profile replay lab-up lab-down clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make run       start the gateway in the netns lab (root), or replay the sample capture"
 	@echo "make test      install what is needed, then run every test (unit, replay, netns, lab, lint)"
 	@echo "make bench     criterion benches of the forwarding path; prints Mpps and ns/packet"
+	@echo "make profile   instructions per packet of the forwarding path (callgrind), vs io-only"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz      run each libFuzzer target for FUZZ_SECONDS (default 60), coverage-guided"
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
@@ -71,10 +72,12 @@ netns-test:
 	  TOLLGATE_NETNS_TESTS=1 $(CARGO) test -p tollgate-dataplane --test af_packet -- --test-threads=1; \
 	else echo "SKIPPED netns tests: they need root"; fi
 
-# Real kernel TCP (curl, iperf3), ARP and ICMP through the gateway in the netns lab.
+# Real kernel TCP (curl, iperf3), ARP and ICMP through the gateway in the netns lab,
+# with one worker and with two (AF_PACKET fanout).
 lab-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
-	  TOLLGATE_BIN=$(BIN) scripts/lab.sh test; \
+	  TOLLGATE_BIN=$(BIN) scripts/lab.sh test && \
+	  TOLLGATE_BIN=$(BIN) TOLLGATE_LAB_WORKERS=2 scripts/lab.sh test; \
 	else echo "SKIPPED lab test: it needs root"; fi
 
 lint: check-cargo
@@ -112,6 +115,9 @@ fuzz:
 	  set -o pipefail; fuzz/target/cov/$(HOST)/release/$$t fuzz/corpus/$$t -artifact_prefix=fuzz/artifacts/$$t/ \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|panicked|ERROR" || exit 1; \
 	done
+
+profile: check-cargo
+	scripts/profile.sh
 
 lab-up:
 	scripts/lab.sh up

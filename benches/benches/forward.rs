@@ -9,7 +9,7 @@ use tollgate_benches::{SRV, SRV_MAC, lab_forwarding, uplink_frames};
 use tollgate_dataplane::port::memory::MemoryPort;
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
-use tollgate_dataplane::{Command, HeapPool, Worker, WorkerConfig, worker_rings};
+use tollgate_dataplane::{Burst, Command, HeapPool, Port, Worker, WorkerConfig, worker_rings};
 
 fn worker(frames: Vec<Vec<u8>>, burst: usize) -> Worker<MemoryPort> {
     let publisher = Publisher::new(lab_forwarding());
@@ -39,6 +39,23 @@ fn worker(frames: Vec<Vec<u8>>, burst: usize) -> Worker<MemoryPort> {
 
 fn forward(c: &mut Criterion) {
     let mut g = c.benchmark_group("forward");
+
+    // The reference: the same ports, pool and bursts with no stages in between (what
+    // testpmd's io forwarding is to DPDK). The pipeline's cost is its time over this.
+    {
+        let mut rx = MemoryPort::repeating(uplink_frames(256, 64), u64::MAX);
+        let mut tx = MemoryPort::idle();
+        let mut pool = HeapPool::new(4096);
+        let mut burst = Burst::new();
+        g.throughput(Throughput::Elements(32));
+        g.bench_function("io_only_64B_256flows_burst32", |b| {
+            b.iter(|| {
+                rx.rx_burst(&mut pool, &mut burst, 32);
+                black_box(tx.tx_burst(&mut pool, &mut burst))
+            })
+        });
+    }
+
     for (name, flows, size, burst) in [
         ("64B_1flow_burst32", 1, 64, 32),
         ("64B_256flows_burst32", 256, 64, 32),

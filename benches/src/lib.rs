@@ -4,18 +4,9 @@
 use std::net::Ipv4Addr;
 
 use etherparse::PacketBuilder;
-use tollgate_dataplane::{Forwarding, ForwardingBuilder, MacAddr, Route, SideConfig};
+use tollgate_dataplane::{Forwarding, ForwardingBuilder, Route, SideConfig};
 
-/// The access port's MAC.
-pub const ACC_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-/// The core port's MAC.
-pub const CORE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
-/// The subscriber's MAC.
-pub const SUB_MAC: MacAddr = MacAddr([0x02, 0x10, 0, 0, 0, 0x11]);
-/// The server's MAC.
-pub const SRV_MAC: MacAddr = MacAddr([0x02, 0x20, 0, 0, 0, 0x10]);
-/// The server.
-pub const SRV: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+pub use tollgate_testkit::lab::{ACC_MAC, CORE_MAC, SRV, SRV_MAC, SUB_MAC};
 
 /// The lab's forwarding table: access 10.10.0.1/24, core 192.0.2.1/24, one static route.
 pub fn lab_forwarding() -> Forwarding {

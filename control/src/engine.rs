@@ -76,10 +76,7 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
             let ports = (0..workers)
                 .map(|_| [MemoryPort::idle(), MemoryPort::idle()])
                 .collect();
-            let macs = [
-                setup::configured_mac(cfg, Side::Access),
-                setup::configured_mac(cfg, Side::Core),
-            ];
+            let macs = setup::configured_macs(cfg);
             serve(
                 cfg,
                 config_name,

@@ -79,10 +79,7 @@ pub fn replay(
     let open = |inp: Option<&Path>, out: &Path| PcapPort::open(inp, Some(out));
     let access = open(Some(&files.access_in), &files.access_out)?;
     let core_port = open(files.core_in.as_deref(), &files.core_out)?;
-    let macs = [
-        setup::configured_mac(cfg, Side::Access),
-        setup::configured_mac(cfg, Side::Core),
-    ];
+    let macs = setup::configured_macs(cfg);
     let fwd = setup::forwarding(cfg, macs).context("building the forwarding table")?;
     let publisher = Publisher::new(fwd);
 

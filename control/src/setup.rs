@@ -32,6 +32,11 @@ pub fn configured_mac(cfg: &Config, side: Side) -> MacAddr {
     port(cfg, side).mac.map_or(default_mac(side), |m| m.0)
 }
 
+/// The MACs of memory or pcap ports, access then core.
+pub fn configured_macs(cfg: &Config) -> [MacAddr; 2] {
+    Side::ALL.map(|s| configured_mac(cfg, s))
+}
+
 /// The forwarding snapshot for ports whose MACs are `macs` (access, core).
 pub fn forwarding(cfg: &Config, macs: [MacAddr; 2]) -> Result<Forwarding, FibError> {
     let side = |s: Side| {

@@ -7,30 +7,17 @@
 //! -p tollgate-control --test replay` rewrites inputs and goldens after a deliberate
 //! change.
 
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use etherparse::{
-    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, PacketBuilder,
-};
 use tollgate_control::config::Config;
 use tollgate_control::replay::{ReplayFiles, replay};
 use tollgate_dataplane::port::pcap::{read_all, write_all};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{DropReason, MacAddr, Side};
-
-const ACC_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-const CORE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
-const SUB_MAC: MacAddr = MacAddr([0x02, 0x10, 0, 0, 0, 0x11]);
-const SRV_MAC: MacAddr = MacAddr([0x02, 0x20, 0, 0, 0, 0x10]);
-const GW_ACC: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 1);
-const GW_CORE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const SUB: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 11);
-const SRV: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const RTR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
-const FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+use tollgate_testkit::frame::{ArpOperation, arp, echo, tcp_syn, tcp_syn_ack, time_exceeded, udp};
+use tollgate_testkit::lab::*;
 
 fn at(ms: u64) -> Instant {
     Instant(1_700_000_000_000_000_000 + ms * 1_000_000)
@@ -40,100 +27,6 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn udp(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut v = Vec::new();
-    PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
-        .ipv4(src.octets(), dst.octets(), ttl)
-        .udp(40000, 5001)
-        .write(&mut v, payload)
-        .unwrap();
-    v
-}
-
-fn tcp(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    syn_ack: bool,
-) -> Vec<u8> {
-    let mut v = Vec::new();
-    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0).ipv4(src.octets(), dst.octets(), ttl);
-    if syn_ack {
-        b.tcp(80, 40001, 0x0a0b_0c0d, 65160)
-            .syn()
-            .ack(0x1234_5679)
-            .write(&mut v, &[])
-            .unwrap();
-    } else {
-        b.tcp(40001, 80, 0x1234_5678, 64240)
-            .syn()
-            .write(&mut v, &[])
-            .unwrap();
-    }
-    v
-}
-
-fn echo(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    reply: bool,
-) -> Vec<u8> {
-    let mut v = Vec::new();
-    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0).ipv4(src.octets(), dst.octets(), ttl);
-    let b = if reply {
-        b.icmpv4_echo_reply(1, 1)
-    } else {
-        b.icmpv4_echo_request(1, 1)
-    };
-    b.write(&mut v, b"abcdefgh").unwrap();
-    v
-}
-
-#[allow(clippy::too_many_arguments)]
-fn arp(
-    op: ArpOperation,
-    src: MacAddr,
-    dst: MacAddr,
-    sha: MacAddr,
-    spa: Ipv4Addr,
-    tha: MacAddr,
-    tpa: Ipv4Addr,
-) -> Vec<u8> {
-    let mut v = Ethernet2Header {
-        source: src.0,
-        destination: dst.0,
-        ether_type: EtherType::ARP,
-    }
-    .to_bytes()
-    .to_vec();
-    let a = ArpPacket::new(
-        ArpHardwareId::ETHERNET,
-        EtherType::IPV4,
-        op,
-        &sha.0,
-        &spa.octets(),
-        &tha.0,
-        &tpa.octets(),
-    )
-    .unwrap();
-    v.extend_from_slice(&a.to_bytes());
-    v.resize(60, 0);
-    v
-}
-
-/// The scenario's inputs.
 /// A capture: frames with their timestamps.
 type Capture = Vec<(Instant, Vec<u8>)>;
 
@@ -166,8 +59,11 @@ fn inputs() -> (Capture, Capture) {
                 b"first, held until the server resolves",
             ),
         ),
-        (at(10), tcp(SUB_MAC, ACC_MAC, SUB, SRV, 64, false)),
-        (at(20), echo(SUB_MAC, ACC_MAC, SUB, GW_ACC, 64, false)),
+        (at(10), tcp_syn(SUB_MAC, ACC_MAC, SUB, SRV, 64)),
+        (
+            at(20),
+            echo(SUB_MAC, ACC_MAC, SUB, GW_ACC, 64, false, b"abcdefgh"),
+        ),
         (at(30), udp(SUB_MAC, ACC_MAC, SUB, SRV, 1, b"ttl one")),
         (
             at(40),
@@ -197,7 +93,7 @@ fn inputs() -> (Capture, Capture) {
                 GW_CORE,
             ),
         ),
-        (at(11), tcp(SRV_MAC, CORE_MAC, SRV, SUB, 64, true)),
+        (at(11), tcp_syn_ack(SRV_MAC, CORE_MAC, SRV, SUB, 64)),
     ];
     (access, core)
 }
@@ -228,11 +124,19 @@ fn expected() -> (Capture, Capture) {
                 SUB,
             ),
         ),
-        (at(11), tcp(ACC_MAC, SUB_MAC, SRV, SUB, 63, true)),
-        (at(20), echo(ACC_MAC, SUB_MAC, GW_ACC, SUB, 64, true)),
+        (at(11), tcp_syn_ack(ACC_MAC, SUB_MAC, SRV, SUB, 63)),
+        (
+            at(20),
+            echo(ACC_MAC, SUB_MAC, GW_ACC, SUB, 64, true, b"abcdefgh"),
+        ),
         (
             at(30),
-            time_exceeded(&udp(SUB_MAC, ACC_MAC, SUB, SRV, 1, b"ttl one")),
+            time_exceeded(
+                ACC_MAC,
+                SUB_MAC,
+                GW_ACC,
+                &udp(SUB_MAC, ACC_MAC, SUB, SRV, 1, b"ttl one"),
+            ),
         ),
     ];
     let core = vec![
@@ -248,36 +152,12 @@ fn expected() -> (Capture, Capture) {
                 b"first, held until the server resolves",
             ),
         ),
-        (at(10), tcp(CORE_MAC, SRV_MAC, SUB, SRV, 63, false)),
+        (at(10), tcp_syn(CORE_MAC, SRV_MAC, SUB, SRV, 63)),
         (at(40), arp_req(RTR)),
         (at(1040), arp_req(RTR)),
         (at(2040), arp_req(RTR)),
     ];
     (access, core)
-}
-
-fn time_exceeded(orig: &[u8]) -> Vec<u8> {
-    use etherparse::{Icmpv4Header, Icmpv4Type, IpNumber, Ipv4Header, icmpv4::TimeExceededCode};
-    let quote = &orig[14..14 + 28];
-    let icmp = Icmpv4Header::with_checksum(
-        Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
-        quote,
-    );
-    let mut ip =
-        Ipv4Header::new(8 + 28, 64, IpNumber::ICMP, GW_ACC.octets(), SUB.octets()).unwrap();
-    ip.dont_fragment = false;
-    ip.header_checksum = ip.calc_header_checksum();
-    let mut v = Ethernet2Header {
-        source: ACC_MAC.0,
-        destination: SUB_MAC.0,
-        ether_type: EtherType::IPV4,
-    }
-    .to_bytes()
-    .to_vec();
-    v.extend_from_slice(&ip.to_bytes());
-    v.extend_from_slice(&icmp.to_bytes());
-    v.extend_from_slice(quote);
-    v
 }
 
 fn update() -> bool {

@@ -69,14 +69,23 @@ pub struct Forwarding {
     pub sides: [SideConfig; 2],
     /// ICMP errors each worker may send per second (0: none).
     pub icmp_errors_per_s: u32,
+    broadcasts: [Option<Ipv4Addr>; 2],
     lpm: Lpm,
     next_hops: Vec<NextHop>,
 }
 
 impl Forwarding {
-    /// The next hop for `dst`.
+    /// The next hop for `dst`. The gateway's own addresses and the subnet broadcasts are
+    /// compared directly rather than put in the LPM as /32s, which would extend the
+    /// connected subnets' slots to a third level for every lookup in them.
     #[inline]
     pub fn route(&self, dst: Ipv4Addr) -> Option<NextHop> {
+        if self.is_ours(dst) {
+            return Some(NextHop::Local);
+        }
+        if self.broadcasts.contains(&Some(dst)) {
+            return Some(NextHop::Broadcast);
+        }
         let i = self.lpm.lookup(dst)?;
         self.next_hops.get(i as usize).copied()
     }
@@ -150,9 +159,8 @@ impl ForwardingBuilder {
         self
     }
 
-    /// Builds the snapshot. Static routes are added first and connected subnets, our
-    /// addresses and subnet broadcasts after them, so for an equal prefix the connected
-    /// one wins.
+    /// Builds the snapshot. Static routes are added first and connected subnets after
+    /// them, so for an equal prefix the connected one wins.
     pub fn build(self) -> Result<Forwarding, FibError> {
         let mut next_hops = Vec::new();
         let mut entries = Vec::new();
@@ -188,16 +196,10 @@ impl ForwardingBuilder {
             let c = self.sides[s.idx()];
             add(c.address, c.prefix_len, NextHop::Connected(s));
         }
-        for s in Side::ALL {
-            let c = self.sides[s.idx()];
-            if let Some(b) = c.broadcast() {
-                add(b, 32, NextHop::Broadcast);
-            }
-            add(c.address, 32, NextHop::Local);
-        }
         Ok(Forwarding {
             sides: self.sides,
             icmp_errors_per_s: self.icmp_errors_per_s,
+            broadcasts: self.sides.map(|c| c.broadcast()),
             lpm: Lpm::build(&entries),
             next_hops,
         })

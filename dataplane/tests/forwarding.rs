@@ -4,10 +4,6 @@
 
 use std::net::Ipv4Addr;
 
-use etherparse::{
-    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Ethernet2Header, Icmpv4Header, Icmpv4Type,
-    IpNumber, Ipv4Header, PacketBuilder, icmpv4::TimeExceededCode,
-};
 use proptest::prelude::*;
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::snapshot::Publisher;
@@ -16,18 +12,9 @@ use tollgate_dataplane::{
     Command, ControlEnds, DropReason, Event, Forwarding, ForwardingBuilder, HeapPool, MacAddr,
     RingSizes, Route, Side, SideConfig, Worker, WorkerConfig, worker_rings,
 };
+use tollgate_testkit::frame::{ArpOperation, arp, echo, tcp_syn, time_exceeded, udp};
+use tollgate_testkit::lab::*;
 
-const ACC_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-const CORE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
-const SUB_MAC: MacAddr = MacAddr([0x02, 0x10, 0, 0, 0, 0x11]);
-const SRV_MAC: MacAddr = MacAddr([0x02, 0x20, 0, 0, 0, 0x10]);
-const RTR_MAC: MacAddr = MacAddr([0x02, 0x20, 0, 0, 0, 0xfe]);
-const GW_ACC: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 1);
-const GW_CORE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const SUB: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 11);
-const SRV: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const RTR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
-const FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const POOL: usize = 512;
 
 fn forwarding(core_mac: MacAddr) -> Forwarding {
@@ -141,62 +128,6 @@ impl Rig {
     }
 }
 
-fn udp(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
-        .ipv4(src.octets(), dst.octets(), ttl)
-        .udp(40000, 5001);
-    let mut v = Vec::new();
-    b.write(&mut v, payload).unwrap();
-    v
-}
-
-fn tcp_syn(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
-        .ipv4(src.octets(), dst.octets(), ttl)
-        .tcp(40001, 80, 0x1234_5678, 64240)
-        .syn();
-    let mut v = Vec::new();
-    b.write(&mut v, &[]).unwrap();
-    v
-}
-
-fn arp(
-    op: ArpOperation,
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    sha: MacAddr,
-    spa: Ipv4Addr,
-    tha: MacAddr,
-    tpa: Ipv4Addr,
-) -> Vec<u8> {
-    let eth = Ethernet2Header {
-        source: src_mac.0,
-        destination: dst_mac.0,
-        ether_type: EtherType::ARP,
-    };
-    let a = ArpPacket::new(
-        ArpHardwareId::ETHERNET,
-        EtherType::IPV4,
-        op,
-        &sha.0,
-        &spa.octets(),
-        &tha.0,
-        &tpa.octets(),
-    )
-    .unwrap();
-    let mut v = eth.to_bytes().to_vec();
-    v.extend_from_slice(&a.to_bytes());
-    v.resize(60, 0);
-    v
-}
-
 #[test]
 fn udp_uplink_is_forwarded_byte_exact() {
     let mut r = Rig::resolved();
@@ -262,31 +193,7 @@ fn ttl_expiry_answers_time_exceeded() {
 
     // Expected: from the access address to the sender, quoting the IP header and the
     // first 8 bytes of the datagram (RFC 792).
-    let quote = &orig[14..14 + 20 + 8];
-    let icmp = Icmpv4Header::with_checksum(
-        Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit),
-        quote,
-    );
-    let mut ip = Ipv4Header::new(
-        (8 + quote.len()) as u16,
-        64,
-        IpNumber::ICMP,
-        GW_ACC.octets(),
-        SUB.octets(),
-    )
-    .unwrap();
-    ip.dont_fragment = false;
-    ip.header_checksum = ip.calc_header_checksum();
-    let mut expect = Ethernet2Header {
-        source: ACC_MAC.0,
-        destination: SUB_MAC.0,
-        ether_type: EtherType::IPV4,
-    }
-    .to_bytes()
-    .to_vec();
-    expect.extend_from_slice(&ip.to_bytes());
-    expect.extend_from_slice(&icmp.to_bytes());
-    expect.extend_from_slice(quote);
+    let expect = time_exceeded(ACC_MAC, SUB_MAC, GW_ACC, &orig);
     assert_eq!(out[0], expect);
 
     let c = r.counters();
@@ -388,28 +295,38 @@ fn arp_request_for_gateway_is_answered_and_copied_up() {
 #[test]
 fn echo_to_gateway_is_answered() {
     let mut r = Rig::new();
-    let echo =
-        |smac: MacAddr, dmac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, reply: bool| {
-            let b = PacketBuilder::ethernet2(smac.0, dmac.0).ipv4(src.octets(), dst.octets(), ttl);
-            let b = if reply {
-                b.icmpv4_echo_reply(77, 3)
-            } else {
-                b.icmpv4_echo_request(77, 3)
-            };
-            let mut v = Vec::new();
-            b.write(&mut v, b"ping payload").unwrap();
-            v
-        };
-    r.send(Side::Access, echo(SUB_MAC, ACC_MAC, SUB, GW_ACC, 64, false));
+    r.send(
+        Side::Access,
+        echo(SUB_MAC, ACC_MAC, SUB, GW_ACC, 64, false, b"ping payload"),
+    );
     assert_eq!(
         r.access.drain(),
-        vec![echo(ACC_MAC, SUB_MAC, GW_ACC, SUB, 64, true)]
+        vec![echo(
+            ACC_MAC,
+            SUB_MAC,
+            GW_ACC,
+            SUB,
+            64,
+            true,
+            b"ping payload"
+        )]
     );
     // The core address answers from the access side too.
-    r.send(Side::Access, echo(SUB_MAC, ACC_MAC, SUB, GW_CORE, 9, false));
+    r.send(
+        Side::Access,
+        echo(SUB_MAC, ACC_MAC, SUB, GW_CORE, 9, false, b"ping payload"),
+    );
     assert_eq!(
         r.access.drain(),
-        vec![echo(ACC_MAC, SUB_MAC, GW_CORE, SUB, 64, true)]
+        vec![echo(
+            ACC_MAC,
+            SUB_MAC,
+            GW_CORE,
+            SUB,
+            64,
+            true,
+            b"ping payload"
+        )]
     );
     // Something else for the gateway is not served.
     r.send(Side::Access, udp(SUB_MAC, ACC_MAC, SUB, GW_ACC, 64, b"?"));

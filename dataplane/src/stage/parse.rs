@@ -17,18 +17,25 @@ pub enum L3Kind {
 /// returns the layer 3 protocol and where its header starts.
 #[inline]
 pub fn ethernet(frame: &[u8], port_mac: MacAddr) -> Result<(L3Kind, usize), DropReason> {
-    let f = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::EthTooShort)?;
+    // Over a fixed-size array the view's field reads need no bounds checks.
+    let h = frame
+        .first_chunk::<{ ethernet::HEADER_LEN }>()
+        .ok_or(DropReason::EthTooShort)?;
+    let f = ethernet::Frame::new_unchecked(h);
     let dst = f.dst();
     if !dst.is_multicast() && dst != port_mac {
         return Err(DropReason::EthNotForUs);
     }
-    let l3 = f.l3().map_err(|_| DropReason::EthTooShort)?;
-    if l3.vlan.is_some() {
-        return Err(DropReason::VlanNotConfigured);
-    }
-    match l3.ethertype {
-        ethertype::IPV4 => Ok((L3Kind::Ipv4, l3.offset)),
-        ethertype::ARP => Ok((L3Kind::Arp, l3.offset)),
+    match f.ethertype() {
+        ethertype::IPV4 => Ok((L3Kind::Ipv4, ethernet::HEADER_LEN)),
+        ethertype::ARP => Ok((L3Kind::Arp, ethernet::HEADER_LEN)),
+        ethertype::VLAN => {
+            // Parsed through (so a short tag is told apart), but not forwarded yet.
+            ethernet::Frame::new_unchecked(frame)
+                .l3()
+                .map_err(|_| DropReason::EthTooShort)?;
+            Err(DropReason::VlanNotConfigured)
+        }
         _ => Err(DropReason::UnsupportedEthertype),
     }
 }

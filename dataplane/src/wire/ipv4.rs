@@ -133,8 +133,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// True when the header checksum verifies.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
+        let b = self.buffer.as_ref();
         let hl = self.header_len();
-        checksum::fold(checksum::sum(&self.buffer.as_ref()[..hl])) == 0xffff
+        let sum = match b.first_chunk::<MIN_HEADER_LEN>() {
+            // The common header without options, summed with no loop.
+            Some(h) if hl == MIN_HEADER_LEN => checksum::sum_20(h),
+            _ => checksum::sum(&b[..hl]),
+        };
+        checksum::fold(sum) == 0xffff
     }
 
     /// The bytes after the header, up to the total length.
@@ -147,14 +153,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Decrements the TTL and updates the checksum incrementally (RFC 1624). Callers have
     /// checked that the TTL is above 1.
-    #[inline]
+    ///
+    /// The TTL is the high byte of the 16-bit word at offset 8, so the word drops by
+    /// exactly 0x0100 and RFC 1624 eqn. 3, `HC' = ~(~HC + ~m + m')`, reduces to
+    /// `HC' = ~(~HC + 0xfeff)` whatever the word was (`~m + m' = 0xffff - 0x0100`).
+    #[inline(always)]
     pub fn decrement_ttl(&mut self) {
         let b = self.buffer.as_mut();
-        let old = get_u16(b, field::TTL);
-        b[field::TTL] -= 1;
-        let new = get_u16(b, field::TTL);
-        let c = checksum::update16(get_u16(b, field::CHECKSUM), old, new);
-        put_u16(b, field::CHECKSUM, c);
+        b[field::TTL] = b[field::TTL].wrapping_sub(1);
+        let hc = get_u16(b, field::CHECKSUM);
+        put_u16(b, field::CHECKSUM, !checksum::fold(!hc as u32 + 0xfeff));
     }
 
     /// Sets the source address (checksum not touched).
