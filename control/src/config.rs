@@ -48,6 +48,338 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: Log,
+    /// Subscriber handling: strangers, table sizes, records.
+    #[serde(default)]
+    pub subscribers: Subscribers,
+    /// Static subscribers (`[[subscriber]]`), installed at start.
+    #[serde(default, rename = "subscriber")]
+    pub static_subscribers: Vec<StaticSubscriber>,
+    /// Address translation to real servers.
+    #[serde(default)]
+    pub nat: Nat,
+    /// Services behind VIPs (`[[service]]`).
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceConfig>,
+    /// Load-balancing ranges (`[[lb_range]]`).
+    #[serde(default, rename = "lb_range")]
+    pub lb_ranges: Vec<LbRangeConfig>,
+}
+
+/// What happens to uplink traffic from an address without a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownPolicy {
+    /// Forwarded as by a plain router, not counted per subscriber.
+    Forward,
+    /// Dropped and counted.
+    Drop,
+    /// Dropped, counted and reported to the control plane (first-packet login).
+    Punt,
+}
+
+/// `[subscribers]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Subscribers {
+    /// Uplink from addresses without a session.
+    pub unknown: UnknownPolicy,
+    /// Sessions each worker can hold.
+    pub max_sessions: usize,
+    /// NAT flows each worker can hold.
+    pub max_flows: usize,
+    /// Flows a subscriber may have open when its own limit does not say.
+    pub flows_per_subscriber: u32,
+    /// Policer burst in milliseconds of the declared rate (at least 3000 bytes).
+    pub policer_burst_ms: u64,
+    /// JSON-lines file the flow records are appended to ("" for none).
+    pub flow_records: PathBuf,
+    /// JSON-lines file every ended session's record is appended to ("" for none).
+    pub session_log: PathBuf,
+}
+
+impl Default for Subscribers {
+    fn default() -> Self {
+        Subscribers {
+            unknown: UnknownPolicy::Drop,
+            max_sessions: 65536,
+            max_flows: 262144,
+            flows_per_subscriber: 1024,
+            policer_burst_ms: 20,
+            flow_records: PathBuf::new(),
+            session_log: PathBuf::new(),
+        }
+    }
+}
+
+/// A bit rate: an integer in bit/s, or a string with a K, M or G suffix (`"10M"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "RateValue", into = "u64")]
+pub struct Rate(pub u64);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RateValue {
+    Int(u64),
+    Text(String),
+}
+
+impl TryFrom<RateValue> for Rate {
+    type Error = String;
+    fn try_from(v: RateValue) -> Result<Rate, String> {
+        match v {
+            RateValue::Int(n) => Ok(Rate(n)),
+            RateValue::Text(s) => s.parse(),
+        }
+    }
+}
+
+impl From<Rate> for u64 {
+    fn from(r: Rate) -> u64 {
+        r.0
+    }
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Rate, String> {
+        let t = s.trim();
+        let (num, mult) = match t.char_indices().last() {
+            Some((i, 'k' | 'K')) => (&t[..i], 1_000),
+            Some((i, 'm' | 'M')) => (&t[..i], 1_000_000),
+            Some((i, 'g' | 'G')) => (&t[..i], 1_000_000_000),
+            _ => (t, 1),
+        };
+        num.trim()
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .map(Rate)
+            .ok_or_else(|| {
+                format!("{s:?} is not a rate: bit/s, optionally with K, M or G (\"10M\")")
+            })
+    }
+}
+
+/// Disconnect conditions and limits of a subscriber (DISC-1), all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// A: maximum session time, seconds.
+    pub session_timeout_s: Option<u64>,
+    /// B: idle time, seconds.
+    pub idle_timeout_s: Option<u64>,
+    /// B per server: the server...
+    pub idle_server: Option<Ipv4Addr>,
+    /// ... and its idle time, seconds.
+    pub idle_server_timeout_s: Option<u64>,
+    /// C: bytes the subscriber may send.
+    pub volume_tx_bytes: Option<u64>,
+    /// C: bytes it may receive.
+    pub volume_rx_bytes: Option<u64>,
+    /// C: bytes both ways.
+    pub volume_total_bytes: Option<u64>,
+    /// C: packets it may send.
+    pub volume_tx_packets: Option<u64>,
+    /// C: packets it may receive.
+    pub volume_rx_packets: Option<u64>,
+    /// E: share of the path, percent.
+    pub rate_percent: Option<u8>,
+    /// E: the path's rate (default: the declared downlink bandwidth).
+    pub rate_path: Option<Rate>,
+    /// E: window, milliseconds (default 1000).
+    pub rate_window_ms: Option<u32>,
+}
+
+impl LimitsConfig {
+    /// Checks the values; the error names the field.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.idle_server.is_some() != self.idle_server_timeout_s.is_some() {
+            return Err((
+                "idle_server",
+                "give idle_server and idle_server_timeout_s together".into(),
+            ));
+        }
+        if let Some(p) = self.rate_percent {
+            if p == 0 || p > 100 {
+                return Err(("rate_percent", format!("{p} is not 1 to 100")));
+            }
+        }
+        if self.rate_window_ms == Some(0) {
+            return Err(("rate_window_ms", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `[[subscriber]]`: a session installed at start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticSubscriber {
+    /// The user name.
+    pub user: String,
+    /// Its address.
+    pub address: Ipv4Addr,
+    /// Its MAC (else learned from its first frame).
+    #[serde(default)]
+    pub mac: Option<Mac>,
+    /// Channel (line) id; default: the session id.
+    #[serde(default)]
+    pub channel: Option<u32>,
+    /// Services it may use, by name; default: all.
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    /// Declared uplink bandwidth (0: not policed).
+    #[serde(default)]
+    pub bandwidth_up: Rate,
+    /// Declared downlink bandwidth (0: not policed).
+    #[serde(default)]
+    pub bandwidth_down: Rate,
+    /// Flows it may have open (default `subscribers.flows_per_subscriber`).
+    #[serde(default)]
+    pub max_flows: Option<u32>,
+    /// Disconnect conditions.
+    #[serde(flatten)]
+    pub limits: LimitsConfig,
+}
+
+/// `[nat]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nat {
+    /// Source addresses of translated flows; empty: the core address. Must be on the
+    /// core subnet (the gateway answers ARP for them).
+    pub addresses: Vec<Ipv4Addr>,
+    /// First NAT port.
+    pub port_min: u16,
+    /// Last NAT port.
+    pub port_max: u16,
+    /// Unanswered TCP SYN, seconds.
+    pub tcp_syn_timeout_s: u64,
+    /// Established TCP, seconds.
+    pub tcp_established_timeout_s: u64,
+    /// After one FIN, seconds.
+    pub tcp_fin_timeout_s: u64,
+    /// After FINs both ways, seconds.
+    pub tcp_closing_timeout_s: u64,
+    /// UDP, seconds.
+    pub udp_timeout_s: u64,
+    /// ICMP echo, seconds.
+    pub icmp_timeout_s: u64,
+}
+
+impl Default for Nat {
+    fn default() -> Self {
+        Nat {
+            addresses: Vec::new(),
+            port_min: 1024,
+            port_max: 65535,
+            tcp_syn_timeout_s: 30,
+            tcp_established_timeout_s: 7440,
+            tcp_fin_timeout_s: 120,
+            tcp_closing_timeout_s: 10,
+            udp_timeout_s: 300,
+            icmp_timeout_s: 60,
+        }
+    }
+}
+
+/// Protocols of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceProtocol {
+    /// TCP
+    Tcp,
+    /// UDP
+    Udp,
+    /// ICMP echo
+    Icmp,
+}
+
+/// `[[service]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Its name (what subscribers' service lists and ctl use).
+    pub name: String,
+    /// Representative address.
+    pub vip: Ipv4Addr,
+    /// Protocol.
+    pub protocol: ServiceProtocol,
+    /// Port (not for ICMP).
+    #[serde(default)]
+    pub port: u16,
+    /// Balancing policy.
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// User-session type: login, service, connection or packet.
+    #[serde(default = "default_session_type")]
+    pub session_type: String,
+    /// The real servers.
+    #[serde(rename = "server")]
+    pub servers: Vec<ServerConfig>,
+}
+
+fn default_policy() -> String {
+    "round_robin".into()
+}
+
+fn default_session_type() -> String {
+    "connection".into()
+}
+
+/// `[[service.server]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address.
+    pub address: Ipv4Addr,
+    /// Port (default: the service's).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Weight for weighted round robin.
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Priority (lower preferred).
+    #[serde(default = "one")]
+    pub priority: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `[[lb_range]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LbRangeConfig {
+    /// The source range as a prefix (or give `first` and `last`).
+    #[serde(default)]
+    pub prefix: Option<Ipv4Net>,
+    /// First address of the range.
+    #[serde(default)]
+    pub first: Option<Ipv4Addr>,
+    /// Last address of the range.
+    #[serde(default)]
+    pub last: Option<Ipv4Addr>,
+    /// The primary destination MAC.
+    pub primary: Mac,
+    /// Substitutes, in order of preference.
+    #[serde(default)]
+    pub substitutes: Vec<Mac>,
+}
+
+impl LbRangeConfig {
+    /// (first, last) of the range.
+    pub fn bounds(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        match (self.prefix, self.first, self.last) {
+            (Some(p), None, None) => Some((
+                p.network(),
+                Ipv4Addr::from(u32::from(p.network()) | !prefix_mask(p.len)),
+            )),
+            (None, Some(f), Some(l)) => Some((f, l)),
+            _ => None,
+        }
+    }
 }
 
 /// `[engine]`
@@ -627,6 +959,194 @@ impl Config {
                     self.log.level
                 ),
             );
+        }
+        self.validate_subscribers()
+    }
+
+    fn validate_subscribers(&self) -> Result<(), (String, String)> {
+        let e = |k: String, m: String| Err((k, m));
+        let sub = &self.subscribers;
+        if sub.max_sessions == 0 {
+            return e(
+                "subscribers.max_sessions".into(),
+                "must be at least 1".into(),
+            );
+        }
+        if sub.max_flows == 0 {
+            return e("subscribers.max_flows".into(), "must be at least 1".into());
+        }
+        let nat = &self.nat;
+        if nat.port_min == 0 || nat.port_min > nat.port_max {
+            return e(
+                "nat.port_min".into(),
+                format!(
+                    "ports {}-{} are not a range of non-zero ports",
+                    nat.port_min, nat.port_max
+                ),
+            );
+        }
+        let per_worker = (nat.port_max - nat.port_min) as usize / self.engine.workers + 1;
+        if per_worker < 16 {
+            return e(
+                "nat.port_max".into(),
+                format!("{per_worker} ports per worker is too few"),
+            );
+        }
+        for (i, a) in nat.addresses.iter().enumerate() {
+            if !self.core.address.contains(*a) || *a == self.core.address.network() {
+                return e(
+                    format!("nat.addresses[{i}]"),
+                    format!("{a} is not a host of the core subnet {}", self.core.address),
+                );
+            }
+            if nat.addresses[..i].contains(a) {
+                return e(
+                    format!("nat.addresses[{i}]"),
+                    format!("{a} is listed twice"),
+                );
+            }
+        }
+        let mut names: Vec<&str> = Vec::new();
+        if self.services.len() > 128 {
+            return e(
+                "service".into(),
+                format!("{} services: at most 128", self.services.len()),
+            );
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            let k = |f: &str| format!("service[{i}].{f}");
+            if s.name.is_empty() || names.contains(&s.name.as_str()) {
+                return e(k("name"), format!("{:?} is empty or used twice", s.name));
+            }
+            names.push(&s.name);
+            if crate::setup::policy(&s.policy).is_none() {
+                return e(
+                    k("policy"),
+                    format!(
+                        "{:?}: use round_robin, weighted_round_robin, priority, least_connections, fastest_response or lowest_cpu_load",
+                        s.policy
+                    ),
+                );
+            }
+            match crate::setup::session_type(&s.session_type) {
+                None => {
+                    return e(
+                        k("session_type"),
+                        format!(
+                            "{:?}: use login, service, connection or packet",
+                            s.session_type
+                        ),
+                    );
+                }
+                Some(tollgate_dataplane::service::SessionType::Packet)
+                    if s.protocol != ServiceProtocol::Udp =>
+                {
+                    return e(
+                        k("session_type"),
+                        "the packet session type is for UDP services".into(),
+                    );
+                }
+                Some(_) => {}
+            }
+            if s.protocol != ServiceProtocol::Icmp && s.port == 0 {
+                return e(k("port"), "TCP and UDP services need a port".into());
+            }
+            if s.servers.is_empty() {
+                return e(
+                    k("server"),
+                    "a service needs at least one [[service.server]]".into(),
+                );
+            }
+            if self.access.address.contains(s.vip)
+                || self.core.address.contains(s.vip)
+                || !is_unicast(s.vip)
+            {
+                return e(
+                    k("vip"),
+                    format!(
+                        "{} must be a unicast address outside the access and core subnets",
+                        s.vip
+                    ),
+                );
+            }
+            if self.services[..i].iter().any(|o| {
+                o.vip == s.vip
+                    && o.protocol == s.protocol
+                    && (s.protocol == ServiceProtocol::Icmp || o.port == s.port)
+            }) {
+                return e(
+                    k("port"),
+                    format!(
+                        "another service already listens on {}:{} ({:?})",
+                        s.vip, s.port, s.protocol
+                    ),
+                );
+            }
+            for (j, srv) in s.servers.iter().enumerate() {
+                if !is_unicast(srv.address) {
+                    return e(
+                        format!("service[{i}].server[{j}].address"),
+                        format!("{} is not a unicast address", srv.address),
+                    );
+                }
+                if srv.weight == 0 {
+                    return e(
+                        format!("service[{i}].server[{j}].weight"),
+                        "must be at least 1".into(),
+                    );
+                }
+            }
+        }
+        for (i, sub) in self.static_subscribers.iter().enumerate() {
+            let k = |f: &str| format!("subscriber[{i}].{f}");
+            if sub.user.is_empty() {
+                return e(k("user"), "must not be empty".into());
+            }
+            if !self.access.address.contains(sub.address) || sub.address == self.access.address.addr
+            {
+                return e(
+                    k("address"),
+                    format!(
+                        "{} is not a subscriber address of the access subnet {}",
+                        sub.address, self.access.address
+                    ),
+                );
+            }
+            if self.static_subscribers[..i]
+                .iter()
+                .any(|o| o.address == sub.address)
+            {
+                return e(k("address"), format!("{} is listed twice", sub.address));
+            }
+            if let Some(list) = &sub.services {
+                if let Some(bad) = list.iter().find(|n| !names.contains(&n.as_str())) {
+                    return e(k("services"), format!("no service is named {bad:?}"));
+                }
+            }
+            if let Err((f, m)) = sub.limits.check() {
+                return e(k(f), m);
+            }
+        }
+        for (i, r) in self.lb_ranges.iter().enumerate() {
+            let Some((first, last)) = r.bounds() else {
+                return e(
+                    format!("lb_range[{i}]"),
+                    "give either `prefix` or both `first` and `last`".into(),
+                );
+            };
+            if u32::from(last) < u32::from(first) {
+                return e(
+                    format!("lb_range[{i}].last"),
+                    format!("{last} is before {first}"),
+                );
+            }
+            if let Some(j) = self.lb_ranges[..i].iter().position(|o| {
+                o.bounds().is_some_and(|(f, l)| {
+                    u32::from(f) <= u32::from(last) && u32::from(first) <= u32::from(l)
+                })
+            }) {
+                return e(format!("lb_range[{i}]"), format!("overlaps lb_range[{j}]"));
+            }
         }
         Ok(())
     }

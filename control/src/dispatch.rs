@@ -9,9 +9,10 @@
 use std::collections::VecDeque;
 
 use tollgate_dataplane::time::Instant;
-use tollgate_dataplane::{Command, ControlEnds, Frame, WorkerReport};
+use tollgate_dataplane::{Command, ControlEnds, Event, Frame, WorkerReport};
 
 use crate::core::{Core, Output, Target};
+use crate::outlets::Outlets;
 
 /// Commands that may wait per worker before the oldest are dropped (a worker that stops
 /// reading its ring for this long is stuck).
@@ -51,10 +52,10 @@ impl Dispatcher {
         }
     }
 
-    /// Drains the workers into the core, runs its timers, and pushes its outputs down.
-    /// Returns true if anything was sent down (so a replay polls the worker again before
-    /// moving the clock).
-    pub fn pump(&mut self, core: &mut Core, now: Instant) -> bool {
+    /// Drains the workers into the core, runs its timers, and pushes its outputs down (and
+    /// out, to `outlets`). Returns true if anything was sent down (so a replay polls the
+    /// worker again before moving the clock).
+    pub fn pump(&mut self, core: &mut Core, now: Instant, outlets: &mut Outlets) -> bool {
         for (i, e) in self.ends.iter_mut().enumerate() {
             let w = i as u16;
             while let Some(ev) = e.events.pop() {
@@ -70,9 +71,41 @@ impl Dispatcher {
         if core.poll_timeout().is_some_and(|t| t <= now) {
             core.tick(now);
         }
+        self.deliver(core, outlets) | self.flush()
+    }
+
+    /// Hands events that did not travel on a ring (a stopped worker's leftovers) to the
+    /// core.
+    pub fn events(
+        &mut self,
+        core: &mut Core,
+        now: Instant,
+        worker: u16,
+        events: Vec<Event>,
+        outlets: &mut Outlets,
+    ) {
+        for ev in events {
+            core.on_event(now, worker, ev);
+        }
+        self.deliver(core, outlets);
+        self.flush();
+    }
+
+    /// Moves the core's outputs to their queues and outlets.
+    pub fn deliver(&mut self, core: &mut Core, outlets: &mut Outlets) -> bool {
         let mut sent = false;
         while let Some(o) = core.poll_output() {
-            sent = true;
+            match o {
+                Output::Record(kind, line) => {
+                    outlets.record(kind, line);
+                    continue;
+                }
+                Output::Publish(f) => {
+                    outlets.publish(*f);
+                    continue;
+                }
+                _ => sent = true,
+            }
             match o {
                 Output::Command(Target::All, c) => {
                     for i in 0..self.ends.len() {
@@ -88,9 +121,11 @@ impl Dispatcher {
                         q.push_back(*f);
                     }
                 }
+                Output::Record(..) | Output::Publish(_) => {}
             }
         }
-        sent | self.flush()
+        outlets.flush();
+        sent
     }
 
     /// Asks every worker for a report tagged `seq`.

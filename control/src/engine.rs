@@ -12,15 +12,20 @@ use crossbeam::channel::{RecvTimeoutError, Sender, bounded};
 use tollgate_dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use tollgate_dataplane::port::memory::MemoryPort;
 use tollgate_dataplane::snapshot::Publisher;
+use tollgate_dataplane::steer;
 use tollgate_dataplane::time::Instant;
-use tollgate_dataplane::{HeapPool, MacAddr, Port, Side, Worker, WorkerReport, worker_rings};
+use tollgate_dataplane::{
+    Event, HeapPool, MacAddr, Port, Side, Worker, WorkerReport, worker_rings,
+};
 
 use crate::config::{Backend, Config};
 use crate::core::Core;
-use crate::ctl::handlers::{self, Context, EngineInfo, PortInfo, WorkerInfo};
+use crate::core::records::WallClock;
+use crate::ctl::handlers::{self, Context, EngineInfo, PortInfo, Step, WorkerInfo};
 use crate::ctl::proto::{Reply, Request};
 use crate::ctl::server::{CtlRequest, Server};
 use crate::dispatch::Dispatcher;
+use crate::outlets::Outlets;
 use crate::setup;
 
 /// How long a ctl request waits for fresh worker reports before it is answered with the
@@ -43,6 +48,7 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
     match cfg.access.backend {
         Backend::AfPacket => {
             let mut ports = Vec::with_capacity(workers);
+            let nat = setup::nat(cfg);
             for _ in 0..workers {
                 let open = |side: Side| -> anyhow::Result<AfPacketPort> {
                     let p = setup::port(cfg, side);
@@ -52,12 +58,20 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                     ac.block_count = cfg.af_packet.blocks;
                     ac.block_timeout_ms = cfg.af_packet.block_timeout_ms;
                     ac.tx_frames = cfg.af_packet.tx_frames;
-                    // One fanout group per interface spreads its traffic over the workers.
-                    ac.fanout_group = (workers > 1).then(|| {
-                        (std::process::id() as u16)
-                            .wrapping_mul(2)
-                            .wrapping_add(side.idx() as u16)
-                    });
+                    if workers > 1 {
+                        // One fanout group per interface, whose program gives each packet
+                        // to the worker that owns its subscriber or NAT port.
+                        ac.fanout_group = Some(
+                            (std::process::id() as u16)
+                                .wrapping_mul(2)
+                                .wrapping_add(side.idx() as u16),
+                        );
+                        let n = workers as u16;
+                        ac.fanout_program = Some(match side {
+                            Side::Access => steer::access_program(n),
+                            Side::Core => steer::core_program(n, &nat.addresses, nat.ports),
+                        });
+                    }
                     AfPacketPort::open(&ac).with_context(|| format!("opening the {side} port"))
                 };
                 ports.push([open(Side::Access)?, open(Side::Core)?]);
@@ -106,15 +120,20 @@ fn serve<P: Port + 'static>(
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::arp_timing(cfg),
-        &setup::static_neighbors(cfg),
+        setup::core(cfg, WallClock::system(started)),
     );
+    let mut outlets = Outlets::new(
+        publisher,
+        &cfg.subscribers.flow_records,
+        &cfg.subscribers.session_log,
+    )
+    .context("opening the record files")?;
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
     let server = Server::start(&cfg.control.socket, ctl_tx)?;
 
     let cpus = choose_cpus(cfg)?;
     let mut ends = Vec::new();
-    let mut threads: Vec<JoinHandle<WorkerReport>> = Vec::new();
+    let mut threads: Vec<JoinHandle<(WorkerReport, Vec<Event>)>> = Vec::new();
     let mut infos = Vec::new();
     for (i, [access, core_port]) in ports.into_iter().enumerate() {
         let (w_ends, c_ends) = worker_rings(setup::rings(cfg));
@@ -124,7 +143,7 @@ fn serve<P: Port + 'static>(
             access,
             core_port,
             make_pool(),
-            publisher.reader(),
+            outlets.publisher().reader(),
             w_ends,
         );
         let cpu = cpus.get(i).copied();
@@ -151,7 +170,8 @@ fn serve<P: Port + 'static>(
                         }
                     }
                 }
-                worker.finish(Instant::now()).0
+                let done = worker.finish(Instant::now());
+                (done.report, done.events)
             });
         match spawned {
             Ok(h) => threads.push(h),
@@ -192,30 +212,48 @@ fn serve<P: Port + 'static>(
     );
 
     let mut dispatcher = Dispatcher::new(ends);
+    for sub in &cfg.static_subscribers {
+        if let Err(e) = core.open_session(started, setup::static_session(cfg, sub)) {
+            tracing::warn!(user = %sub.user, address = %sub.address, error = %e, "static subscriber not installed");
+        }
+    }
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut seq = 0u64;
     let mut failed = None;
     while !stop.load(Ordering::Relaxed) {
         match ctl_rx.recv_timeout(Duration::from_millis(1)) {
-            Ok(r) if handlers::needs_reports(&r.req) => {
-                seq += 1;
-                dispatcher.request_reports(seq);
-                waiting.push(Waiting {
-                    req: r.req,
-                    reply: r.reply,
-                    seq,
-                    deadline: Instant::now() + REPORT_WAIT,
-                });
-            }
-            Ok(r) => answer(&r.req, &r.reply, &info, &dispatcher, &core),
+            Ok(r) => match handlers::start(&r.req, &mut core, cfg, Instant::now()) {
+                Step::Reply(reply) => {
+                    let _ = r.reply.try_send(reply);
+                }
+                Step::Wait(w) => {
+                    let mut report = 0;
+                    if w.worker_reports {
+                        seq += 1;
+                        report = seq;
+                        dispatcher.request_reports(seq);
+                    }
+                    waiting.push(Waiting {
+                        req: r.req,
+                        reply: r.reply,
+                        report,
+                        sessions: w.sessions,
+                        deadline: Instant::now() + REPORT_WAIT,
+                    });
+                }
+            },
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
         }
         let now = Instant::now();
-        dispatcher.pump(&mut core, now);
+        dispatcher.pump(&mut core, now, &mut outlets);
         waiting.retain(|w| {
-            let done = dispatcher.reported(w.seq) || now >= w.deadline;
+            let ready = (w.report == 0 || dispatcher.reported(w.report))
+                && w.sessions
+                    .is_none_or(|s| core.report(s).is_none_or(|r| r.waiting == 0));
+            let done = ready || now >= w.deadline;
             if done {
-                answer(&w.req, &w.reply, &info, &dispatcher, &core);
+                let sessions = w.sessions.and_then(|s| core.take_report(s));
+                answer(&w.req, &w.reply, &info, &dispatcher, &core, sessions);
             }
             !done
         });
@@ -228,9 +266,15 @@ fn serve<P: Port + 'static>(
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for t in threads {
+    let now = Instant::now();
+    for (i, t) in threads.into_iter().enumerate() {
         match t.join() {
-            Ok(report) => dispatcher.set_report(report),
+            Ok((report, events)) => {
+                dispatcher.set_report(report);
+                // What the worker sent before it stopped, then what did not fit.
+                dispatcher.pump(&mut core, now, &mut outlets);
+                dispatcher.events(&mut core, now, i as u16, events, &mut outlets);
+            }
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
@@ -241,6 +285,7 @@ fn serve<P: Port + 'static>(
         tx_access = %totals["sides"]["access"]["tx_packets"],
         tx_core = %totals["sides"]["core"]["tx_packets"],
         drops = %totals["drops_total"],
+        sessions_ended = core.sessions().stats().ended,
         "tollgate stopped"
     );
     drop(server);
@@ -253,11 +298,21 @@ fn serve<P: Port + 'static>(
 struct Waiting {
     req: Request,
     reply: Sender<Reply>,
-    seq: u64,
+    /// Tag of the worker reports asked for (0: none).
+    report: u64,
+    /// Tag of the core's session report asked for.
+    sessions: Option<u64>,
     deadline: Instant,
 }
 
-fn answer(req: &Request, reply: &Sender<Reply>, info: &EngineInfo, d: &Dispatcher, core: &Core) {
+fn answer(
+    req: &Request,
+    reply: &Sender<Reply>,
+    info: &EngineInfo,
+    d: &Dispatcher,
+    core: &Core,
+    sessions: Option<crate::core::SessionReport>,
+) {
     let ctx = Context {
         now: Instant::now(),
         info,
@@ -266,7 +321,7 @@ fn answer(req: &Request, reply: &Sender<Reply>, info: &EngineInfo, d: &Dispatche
         dispatch: d.stats(),
     };
     // The connection may have gone; nothing to do then.
-    let _ = reply.try_send(handlers::handle(req, &ctx));
+    let _ = reply.try_send(handlers::finish(req, &ctx, sessions));
 }
 
 /// The cores workers are pinned to: `engine.cores` if given, else cores 1..=N when the

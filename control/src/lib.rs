@@ -12,5 +12,6 @@ pub mod core;
 pub mod ctl;
 pub mod dispatch;
 pub mod engine;
+pub mod outlets;
 pub mod replay;
 pub mod setup;

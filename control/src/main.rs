@@ -58,6 +58,12 @@ enum Cmd {
         /// Keep the clock running this long after the last frame, so timers fire.
         #[arg(long, default_value_t = 0)]
         linger_ms: u64,
+        /// Write flow records here (default: subscribers.flow_records of the config).
+        #[arg(long)]
+        flow_records: Option<PathBuf>,
+        /// Write ended sessions here (default: subscribers.session_log of the config).
+        #[arg(long)]
+        session_log: Option<PathBuf>,
         /// Print the counters as JSON.
         #[arg(long)]
         json: bool,
@@ -141,6 +147,8 @@ fn main() -> ExitCode {
             access_out,
             core_out,
             linger_ms,
+            flow_records,
+            session_log,
             json,
         } => {
             let cfg = match Config::load(&config) {
@@ -153,6 +161,8 @@ fn main() -> ExitCode {
                 core_in,
                 access_out,
                 core_out,
+                flow_records,
+                session_log,
             };
             match replay(&cfg, &files, Duration::from_millis(linger_ms)) {
                 Ok(s) if json => {

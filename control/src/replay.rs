@@ -18,9 +18,11 @@ use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{HeapPool, Side, Worker, WorkerReport, worker_rings};
 
 use crate::config::Config;
+use crate::core::records::WallClock;
 use crate::core::{Core, CoreStats};
 use crate::ctl::handlers;
 use crate::dispatch::Dispatcher;
+use crate::outlets::Outlets;
 use crate::setup;
 
 /// The files of a replay.
@@ -34,6 +36,10 @@ pub struct ReplayFiles {
     pub access_out: PathBuf,
     /// Where frames sent on the core port are written.
     pub core_out: PathBuf,
+    /// Where flow records go (default: `subscribers.flow_records` of the config).
+    pub flow_records: Option<PathBuf>,
+    /// Where ended sessions go (default: `subscribers.session_log` of the config).
+    pub session_log: Option<PathBuf>,
 }
 
 /// What a replay did.
@@ -49,6 +55,8 @@ pub struct ReplaySummary {
     pub core: CoreStats,
     /// Frames written per side.
     pub written: [u64; 2],
+    /// Every record written, in order (flows and sessions), as JSON.
+    pub records: Vec<Value>,
     /// First and last instant of the run (capture time).
     pub span: (Instant, Instant),
 }
@@ -65,6 +73,8 @@ impl ReplaySummary {
             },
             "counters": self.counters,
             "neighbors": self.neighbors,
+            "sessions": self.records.iter().filter(|r| r["type"] == "session").collect::<Vec<_>>(),
+            "flows": self.records.iter().filter(|r| r["type"] == "flow").count(),
         })
     }
 }
@@ -82,6 +92,14 @@ pub fn replay(
     let macs = setup::configured_macs(cfg);
     let fwd = setup::forwarding(cfg, macs).context("building the forwarding table")?;
     let publisher = Publisher::new(fwd);
+    let flow_path = files
+        .flow_records
+        .clone()
+        .unwrap_or_else(|| cfg.subscribers.flow_records.clone());
+    let session_path = files
+        .session_log
+        .clone()
+        .unwrap_or_else(|| cfg.subscribers.session_log.clone());
 
     let first = [access.next_time(), core_port.next_time()]
         .into_iter()
@@ -89,22 +107,26 @@ pub fn replay(
         .min()
         .unwrap_or(Instant::ZERO);
     let mut now = first;
-    let mut core = Core::new(
-        now,
-        publisher.current(),
-        setup::arp_timing(cfg),
-        &setup::static_neighbors(cfg),
-    );
+    let mut core = Core::new(now, publisher.current(), setup::core(cfg, WallClock::UNIX));
     let (w_ends, c_ends) = worker_rings(setup::rings(cfg));
+    let reader = publisher.reader();
+    let mut outlets =
+        Outlets::new(publisher, &flow_path, &session_path).context("opening the record files")?;
+    outlets.kept = Some(Vec::new());
     let mut worker = Worker::new(
         setup::worker(cfg, 0),
         access,
         core_port,
         HeapPool::new(cfg.engine.buffers),
-        publisher.reader(),
+        reader,
         w_ends,
     );
     let mut dispatcher = Dispatcher::new(vec![c_ends]);
+    for sub in &cfg.static_subscribers {
+        core.open_session(now, setup::static_session(cfg, sub))
+            .with_context(|| format!("static subscriber {} ({})", sub.user, sub.address))?;
+    }
+    dispatcher.pump(&mut core, now, &mut outlets);
 
     let mut last_input = first;
     loop {
@@ -127,20 +149,33 @@ pub fn replay(
             (None, _) => break,
         };
         now = now.max(t);
-        step(&mut worker, &mut dispatcher, &mut core, now);
+        step(&mut worker, &mut dispatcher, &mut core, now, &mut outlets);
     }
     // Let the last decisions take effect before stopping.
-    step(&mut worker, &mut dispatcher, &mut core, now);
+    step(&mut worker, &mut dispatcher, &mut core, now, &mut outlets);
 
-    let (report, mut ports) = worker.finish(now);
+    let done = worker.finish(now);
+    let report = done.report;
     dispatcher.set_report(report.clone());
+    dispatcher.pump(&mut core, now, &mut outlets);
+    dispatcher.events(&mut core, now, 0, done.events, &mut outlets);
+    let mut ports = done.ports;
     let mut written = [0; 2];
     for s in Side::ALL {
         let p = &mut ports[s.idx()];
         written[s.idx()] = p.written;
         p.finish().map_err(anyhow::Error::msg)?;
     }
+    outlets.flush();
+    let records = outlets
+        .kept
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, line)| serde_json::from_str::<Value>(&line).ok())
+        .collect();
     Ok(ReplaySummary {
+        records,
         counters: handlers::counters(dispatcher.reports(), &core, dispatcher.stats()),
         neighbors: handlers::neighbors(&core.neighbors(), now),
         core: core.stats(),
@@ -151,14 +186,20 @@ pub fn replay(
 }
 
 /// One instant: poll, let the control core answer, poll again while it sent something.
-fn step(worker: &mut Worker<PcapPort>, d: &mut Dispatcher, core: &mut Core, now: Instant) {
+fn step(
+    worker: &mut Worker<PcapPort>,
+    d: &mut Dispatcher,
+    core: &mut Core,
+    now: Instant,
+    outlets: &mut Outlets,
+) {
     for s in Side::ALL {
         worker.port_mut(s).set_clock(now);
     }
     // Bounded: each round either consumes input or applies what the core sent.
     for _ in 0..64 {
         worker.poll(now);
-        if !d.pump(core, now) {
+        if !d.pump(core, now, outlets) {
             break;
         }
     }

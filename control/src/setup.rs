@@ -5,13 +5,25 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use tollgate_dataplane::fib::FibError;
+use tollgate_dataplane::lb::{LbRange, LbTable, LbTarget};
+use tollgate_dataplane::nat::{NatConfig, Timeouts};
+use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
+use tollgate_dataplane::session::{Bandwidth, Limits, RateLimit, ServiceSet, VolumeLimit};
+use tollgate_dataplane::stage::SubscriberLimits;
 use tollgate_dataplane::table::neighbor::NeighborTiming;
+use tollgate_dataplane::wire::ipv4::protocol;
 use tollgate_dataplane::{
-    Forwarding, ForwardingBuilder, MacAddr, RingSizes, Route, Side, SideConfig, WorkerConfig,
+    Forwarding, ForwardingBuilder, MacAddr, RingSizes, Route, Side, SideConfig, Unknown,
+    WorkerConfig,
 };
 
-use crate::config::{Config, PortConfig};
+use crate::config::{
+    Config, LimitsConfig, PortConfig, ServiceProtocol, StaticSubscriber, UnknownPolicy,
+};
+use crate::core::CoreConfig;
 use crate::core::neighbor::Timing;
+use crate::core::records::WallClock;
+use crate::core::sessions::SessionRequest;
 
 /// The MAC a memory or pcap port uses when the config gives none: locally administered,
 /// `02:00:00:00:00:01` for access and `02:00:00:00:00:02` for core.
@@ -48,7 +60,15 @@ pub fn forwarding(cfg: &Config, macs: [MacAddr; 2]) -> Result<Forwarding, FibErr
         }
     };
     let mut b = ForwardingBuilder::new(side(Side::Access), side(Side::Core))
-        .icmp_errors_per_s(cfg.icmp.errors_per_s);
+        .icmp_errors_per_s(cfg.icmp.errors_per_s)
+        .services(services(cfg))
+        .lb(lb(cfg))
+        .nat(nat(cfg))
+        .unknown(match cfg.subscribers.unknown {
+            UnknownPolicy::Forward => Unknown::Forward,
+            UnknownPolicy::Drop => Unknown::Drop,
+            UnknownPolicy::Punt => Unknown::Punt,
+        });
     for r in &cfg.routes {
         b = b.route(Route {
             prefix: r.prefix.network(),
@@ -71,7 +91,173 @@ pub fn worker(cfg: &Config, id: u16) -> WorkerConfig {
         },
         hold_capacity: cfg.arp.hold_packets,
         hold_timeout_ms: cfg.arp.hold_timeout_ms,
+        workers: cfg.engine.workers as u16,
+        subscribers: SubscriberLimits {
+            sessions: cfg.subscribers.max_sessions,
+            flows: cfg.subscribers.max_flows,
+            flows_per_subscriber: cfg.subscribers.flows_per_subscriber,
+            burst_ms: cfg.subscribers.policer_burst_ms,
+            ..SubscriberLimits::default()
+        },
         ..WorkerConfig::default()
+    }
+}
+
+/// The balancing policy named `s`.
+pub fn policy(s: &str) -> Option<Policy> {
+    Policy::ALL.into_iter().find(|p| p.name() == s)
+}
+
+/// The session type named `s`.
+pub fn session_type(s: &str) -> Option<SessionType> {
+    [
+        SessionType::Login,
+        SessionType::Service,
+        SessionType::Connection,
+        SessionType::Packet,
+    ]
+    .into_iter()
+    .find(|t| t.name() == s)
+}
+
+/// The services of the config (validated), indexed in config order.
+pub fn services(cfg: &Config) -> Services {
+    let list = cfg
+        .services
+        .iter()
+        .map(|s| Service {
+            vip: s.vip,
+            protocol: match s.protocol {
+                ServiceProtocol::Tcp => protocol::TCP,
+                ServiceProtocol::Udp => protocol::UDP,
+                ServiceProtocol::Icmp => protocol::ICMP,
+            },
+            port: s.port,
+            policy: policy(&s.policy).unwrap_or(Policy::RoundRobin),
+            session_type: session_type(&s.session_type).unwrap_or(SessionType::Connection),
+            servers: s
+                .servers
+                .iter()
+                .map(|r| RealServer {
+                    weight: r.weight,
+                    priority: r.priority,
+                    ..RealServer::new(r.address, r.port.unwrap_or(s.port))
+                })
+                .collect(),
+        })
+        .collect();
+    // Validation has checked what Services::new checks.
+    Services::new(list).unwrap_or_default()
+}
+
+/// Service names by index.
+pub fn service_names(cfg: &Config) -> Vec<String> {
+    cfg.services.iter().map(|s| s.name.clone()).collect()
+}
+
+/// The load-balancing ranges of the config (validated).
+pub fn lb(cfg: &Config) -> LbTable {
+    let ranges = cfg
+        .lb_ranges
+        .iter()
+        .filter_map(|r| {
+            let (first, last) = r.bounds()?;
+            let targets = std::iter::once(r.primary)
+                .chain(r.substitutes.iter().copied())
+                .map(|m| LbTarget { mac: m.0, up: true })
+                .collect();
+            Some(LbRange {
+                first,
+                last,
+                targets,
+            })
+        })
+        .collect();
+    LbTable::new(ranges).unwrap_or_default()
+}
+
+/// NAT settings.
+pub fn nat(cfg: &Config) -> NatConfig {
+    let n = &cfg.nat;
+    NatConfig {
+        addresses: if n.addresses.is_empty() {
+            vec![cfg.core.address.addr]
+        } else {
+            n.addresses.clone()
+        },
+        ports: (n.port_min, n.port_max),
+        timeouts: Timeouts {
+            tcp_syn_ms: n.tcp_syn_timeout_s * 1000,
+            tcp_established_ms: n.tcp_established_timeout_s * 1000,
+            tcp_fin_ms: n.tcp_fin_timeout_s * 1000,
+            tcp_closing_ms: n.tcp_closing_timeout_s * 1000,
+            udp_ms: n.udp_timeout_s * 1000,
+            icmp_ms: n.icmp_timeout_s * 1000,
+        },
+    }
+}
+
+/// The fast path's limits from the config's, with the downlink bandwidth as the rate
+/// check's path when the config names none.
+pub fn limits(l: &LimitsConfig, bandwidth: Bandwidth) -> Limits {
+    Limits {
+        session_timeout_ms: l.session_timeout_s.map(|s| s * 1000),
+        idle_timeout_ms: l.idle_timeout_s.map(|s| s * 1000),
+        idle_server: l.idle_server.zip(l.idle_server_timeout_s.map(|s| s * 1000)),
+        volume: VolumeLimit {
+            tx_bytes: l.volume_tx_bytes,
+            rx_bytes: l.volume_rx_bytes,
+            total_bytes: l.volume_total_bytes,
+            tx_packets: l.volume_tx_packets,
+            rx_packets: l.volume_rx_packets,
+        },
+        rate: l.rate_percent.map(|percent| RateLimit {
+            percent,
+            path_bps: l.rate_path.map_or(bandwidth.down_bps, |r| r.0),
+            window_ms: l.rate_window_ms.unwrap_or(1000),
+        }),
+    }
+}
+
+/// The services a named list allows (`None`: all).
+pub fn service_set(cfg: &Config, names: Option<&[String]>) -> ServiceSet {
+    match names {
+        None => ServiceSet::ALL,
+        Some(list) => ServiceSet::from_indexes(list.iter().filter_map(|n| {
+            cfg.services
+                .iter()
+                .position(|s| &s.name == n)
+                .map(|i| i as u16)
+        })),
+    }
+}
+
+/// The session request of a static subscriber.
+pub fn static_session(cfg: &Config, s: &StaticSubscriber) -> SessionRequest {
+    let bandwidth = Bandwidth {
+        up_bps: s.bandwidth_up.0,
+        down_bps: s.bandwidth_down.0,
+    };
+    SessionRequest {
+        user: s.user.clone(),
+        address: s.address,
+        mac: s.mac.map(|m| m.0),
+        channel: s.channel,
+        services: service_set(cfg, s.services.as_deref()),
+        bandwidth,
+        limits: limits(&s.limits, bandwidth),
+        max_flows: s.max_flows.unwrap_or(0),
+    }
+}
+
+/// The control core's settings.
+pub fn core(cfg: &Config, clock: WallClock) -> CoreConfig {
+    CoreConfig {
+        arp: arp_timing(cfg),
+        static_neighbors: static_neighbors(cfg),
+        workers: cfg.engine.workers as u16,
+        service_names: service_names(cfg),
+        clock,
     }
 }
 

@@ -101,7 +101,8 @@ impl Conn {
     }
 
     fn send_raw(&mut self, bytes: &[u8]) -> Option<Value> {
-        self.w.write_all(bytes).unwrap();
+        // A connection the daemon closed may refuse the write (EPIPE) or answer EOF.
+        self.w.write_all(bytes).ok()?;
         let mut line = String::new();
         self.r.read_line(&mut line).ok()?;
         (!line.is_empty()).then(|| serde_json::from_str(&line).unwrap())

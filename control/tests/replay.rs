@@ -184,6 +184,8 @@ fn sample_files(out: &Path) -> ReplayFiles {
         core_in: Some(samples.join("core-in.pcap")),
         access_out: out.join("access-out.pcap"),
         core_out: out.join("core-out.pcap"),
+        flow_records: None,
+        session_log: None,
     }
 }
 
@@ -280,6 +282,8 @@ fn linger_lets_timers_fire_after_the_last_frame() {
         core_in: None,
         access_out: dir.path().join("a.pcap"),
         core_out: dir.path().join("c.pcap"),
+        flow_records: None,
+        session_log: None,
     };
     let s = replay(&cfg, &files, Duration::ZERO).unwrap();
     assert_eq!(s.written[1], 1, "one ARP request");

@@ -70,6 +70,35 @@ drop_reasons! {
     TxFull = "tx_full",
     /// Worker stopped while the packet was held.
     Shutdown = "shutdown",
+    /// Uplink from an address without a session (SES-4: dropped, or punted for login).
+    UnknownSubscriber = "unknown_subscriber",
+    /// Downlink to an access-side address without a session.
+    NoSession = "no_session",
+    /// Uplink from a session's address but another MAC (anti-spoofing).
+    SourceSpoofed = "source_spoofed",
+    /// Over the session's declared bandwidth (policer).
+    Policed = "policed",
+    /// Would have broken a volume or rate limit; the session ended.
+    SessionLimit = "session_limit",
+    /// To a service the subscriber may not use (AUTHZ-2; a TCP reset or ICMP
+    /// unreachable went back when the rate allowed).
+    ServiceRefused = "service_refused",
+    /// To a VIP on a protocol or port no service listens on (answered like a refusal).
+    NoService = "no_service",
+    /// Every real server of the service is down.
+    NoServerUp = "no_server_up",
+    /// TCP segment to a VIP or from a server with no flow (not a SYN, or expired).
+    NatNoFlow = "nat_no_flow",
+    /// To a VIP as a fragment, or ICMP other than echo.
+    NatUnsupported = "nat_unsupported",
+    /// The subscriber has as many flows open as allowed (NAT-6).
+    FlowLimit = "flow_limit",
+    /// The worker's flow table is full (NAT-6).
+    FlowTableFull = "flow_table_full",
+    /// No free NAT port on any address.
+    NatNoPort = "nat_no_port",
+    /// Every destination of the source's load-balancing range is down (LB-2).
+    LbAllDown = "lb_all_down",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.
@@ -106,6 +135,21 @@ pub struct WorkerCounters {
     /// ICMP errors generated (each in the buffer of the packet it reports on, which is
     /// counted as dropped).
     pub icmp_errors: u64,
+    /// TCP resets generated for refused connections (likewise).
+    pub tcp_resets: u64,
+    /// Sessions installed.
+    pub sessions_installed: u64,
+    /// Sessions ended (by command, by a condition, or at shutdown).
+    pub sessions_closed: u64,
+    /// NAT flows opened.
+    pub flows_opened: u64,
+    /// NAT flows closed (each with a record).
+    pub flows_closed: u64,
+    /// Unknown subscribers reported to the control plane.
+    pub unknown_reported: u64,
+    /// Events (session or flow records) lost because the ring and its overflow queue
+    /// were full.
+    pub events_lost: u64,
     /// Frames the control plane asked this worker to send.
     pub injected: u64,
     /// Packets put in the hold queue waiting for a neighbour.
@@ -137,6 +181,13 @@ impl Default for WorkerCounters {
             punt_copies: 0,
             punt_copies_lost: 0,
             icmp_errors: 0,
+            tcp_resets: 0,
+            sessions_installed: 0,
+            sessions_closed: 0,
+            flows_opened: 0,
+            flows_closed: 0,
+            unknown_reported: 0,
+            events_lost: 0,
             injected: 0,
             held: 0,
             released: 0,
@@ -162,11 +213,12 @@ impl WorkerCounters {
     }
 
     /// The conservation law every worker keeps: everything that came in, was injected or
-    /// was generated left as a sent packet, a drop, a punt, or is still held.
+    /// was generated (ICMP errors, TCP resets) left as a sent packet, a drop, a punt, or
+    /// is still held.
     /// Returns `(in, out)`, equal when `held_now` is the hold queue's length.
     pub fn balance(&self, held_now: u64) -> (u64, u64) {
         (
-            self.rx_packets() + self.injected + self.icmp_errors,
+            self.rx_packets() + self.injected + self.icmp_errors + self.tcp_resets,
             self.tx_packets() + self.total_drops() + self.punted + held_now,
         )
     }
@@ -204,6 +256,13 @@ impl WorkerCounters {
         self.punt_copies += o.punt_copies;
         self.punt_copies_lost += o.punt_copies_lost;
         self.icmp_errors += o.icmp_errors;
+        self.tcp_resets += o.tcp_resets;
+        self.sessions_installed += o.sessions_installed;
+        self.sessions_closed += o.sessions_closed;
+        self.flows_opened += o.flows_opened;
+        self.flows_closed += o.flows_closed;
+        self.unknown_reported += o.unknown_reported;
+        self.events_lost += o.events_lost;
         self.injected += o.injected;
         self.held += o.held;
         self.released += o.released;
@@ -217,7 +276,7 @@ impl WorkerCounters {
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 15] {
+    pub fn named(&self) -> [(&'static str, u64); 22] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -225,6 +284,13 @@ impl WorkerCounters {
             ("punt_copies", self.punt_copies),
             ("punt_copies_lost", self.punt_copies_lost),
             ("icmp_errors", self.icmp_errors),
+            ("tcp_resets", self.tcp_resets),
+            ("sessions_installed", self.sessions_installed),
+            ("sessions_closed", self.sessions_closed),
+            ("flows_opened", self.flows_opened),
+            ("flows_closed", self.flows_closed),
+            ("unknown_reported", self.unknown_reported),
+            ("events_lost", self.events_lost),
             ("injected", self.injected),
             ("held", self.held),
             ("released", self.released),

@@ -7,6 +7,9 @@
 
 use std::net::Ipv4Addr;
 
+use crate::lb::LbTable;
+use crate::nat::{NatConfig, Timeouts};
+use crate::service::Services;
 use crate::table::lpm::Lpm;
 use crate::types::{MacAddr, Side};
 
@@ -62,13 +65,35 @@ pub enum NextHop {
     Broadcast,
 }
 
-/// The immutable forwarding state every worker reads.
-#[derive(Debug)]
+/// What happens to uplink traffic from an address without a session (SES-4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unknown {
+    /// Forwarded without a session (nothing counted per subscriber): a plain router.
+    Forward,
+    /// Dropped and counted.
+    Drop,
+    /// Dropped, counted, and reported to the control plane, which may log the subscriber
+    /// in (first-packet login).
+    Punt,
+}
+
+/// The immutable forwarding state every worker reads. The control plane changes it by
+/// cloning, changing and publishing the copy.
+#[derive(Clone, Debug)]
 pub struct Forwarding {
     /// Per side, indexed by [`Side::idx`].
     pub sides: [SideConfig; 2],
-    /// ICMP errors each worker may send per second (0: none).
+    /// ICMP errors (and TCP resets of refused connections) each worker may send per
+    /// second (0: none).
     pub icmp_errors_per_s: u32,
+    /// Services behind VIPs.
+    pub services: Services,
+    /// Load balancing by source range.
+    pub lb: LbTable,
+    /// NAT addresses, ports and flow timeouts.
+    pub nat: NatConfig,
+    /// Uplink from addresses without a session.
+    pub unknown: Unknown,
     broadcasts: [Option<Ipv4Addr>; 2],
     lpm: Lpm,
     next_hops: Vec<NextHop>,
@@ -96,10 +121,21 @@ impl Forwarding {
         &self.sides[s.idx()]
     }
 
-    /// True if `ip` is one of the gateway's own addresses.
+    /// True if `ip` is one of the gateway's own addresses (a side's address or a NAT
+    /// address).
     #[inline]
     pub fn is_ours(&self, ip: Ipv4Addr) -> bool {
-        self.sides[0].address == ip || self.sides[1].address == ip
+        self.sides[0].address == ip
+            || self.sides[1].address == ip
+            || self.nat.address_index(ip).is_some()
+    }
+
+    /// True if the gateway answers ARP for `ip` on `side`: the side's address, and on the
+    /// core side the NAT addresses.
+    #[inline]
+    pub fn answers_arp(&self, side: Side, ip: Ipv4Addr) -> bool {
+        self.side(side).address == ip
+            || (side == Side::Core && self.nat.address_index(ip).is_some())
     }
 }
 
@@ -120,6 +156,10 @@ pub struct ForwardingBuilder {
     sides: [SideConfig; 2],
     routes: Vec<Route>,
     icmp_errors_per_s: u32,
+    services: Services,
+    lb: LbTable,
+    nat: Option<NatConfig>,
+    unknown: Unknown,
 }
 
 /// Why a forwarding snapshot could not be built.
@@ -144,7 +184,35 @@ impl ForwardingBuilder {
             sides: [access, core],
             routes: Vec::new(),
             icmp_errors_per_s: 100,
+            services: Services::default(),
+            lb: LbTable::default(),
+            nat: None,
+            unknown: Unknown::Forward,
         }
+    }
+
+    /// Sets the services.
+    pub fn services(mut self, s: Services) -> Self {
+        self.services = s;
+        self
+    }
+
+    /// Sets the load-balancing ranges.
+    pub fn lb(mut self, lb: LbTable) -> Self {
+        self.lb = lb;
+        self
+    }
+
+    /// Sets NAT (default: the core address, ports 1024-65535, default timeouts).
+    pub fn nat(mut self, nat: NatConfig) -> Self {
+        self.nat = Some(nat);
+        self
+    }
+
+    /// Sets what happens to uplink traffic without a session (default: forwarded).
+    pub fn unknown(mut self, u: Unknown) -> Self {
+        self.unknown = u;
+        self
     }
 
     /// Adds a static route.
@@ -196,9 +264,18 @@ impl ForwardingBuilder {
             let c = self.sides[s.idx()];
             add(c.address, c.prefix_len, NextHop::Connected(s));
         }
+        let nat = self.nat.unwrap_or_else(|| NatConfig {
+            addresses: vec![self.sides[Side::Core.idx()].address],
+            ports: (1024, 65535),
+            timeouts: Timeouts::default(),
+        });
         Ok(Forwarding {
             sides: self.sides,
             icmp_errors_per_s: self.icmp_errors_per_s,
+            services: self.services,
+            lb: self.lb,
+            nat,
+            unknown: self.unknown,
             broadcasts: self.sides.map(|c| c.broadcast()),
             lpm: Lpm::build(&entries),
             next_hops,

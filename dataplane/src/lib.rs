@@ -14,11 +14,16 @@ pub mod buf;
 pub mod counters;
 pub mod fib;
 pub mod hold;
+pub mod lb;
 pub mod msg;
+pub mod nat;
 pub mod port;
 pub mod ring;
+pub mod service;
+pub mod session;
 pub mod snapshot;
 pub mod stage;
+pub mod steer;
 pub mod table;
 pub mod time;
 pub mod types;
@@ -27,7 +32,7 @@ pub mod worker;
 
 pub use buf::{BufPool, Burst, HeapBuf, HeapPool, MAX_BURST, PacketBuf};
 pub use counters::{DropReason, SideCounters, WorkerCounters};
-pub use fib::{Forwarding, ForwardingBuilder, NextHop, Route, SideConfig};
+pub use fib::{Forwarding, ForwardingBuilder, NextHop, Route, SideConfig, Unknown};
 pub use msg::{
     Command, ControlEnds, Event, Frame, RingSizes, WorkerEnds, WorkerReport, worker_rings,
 };

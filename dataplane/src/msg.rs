@@ -7,8 +7,12 @@
 use std::net::Ipv4Addr;
 
 use crate::counters::WorkerCounters;
+use crate::nat::FlowRecord;
 use crate::port::PortStats;
 use crate::ring::{Consumer, Producer, ring};
+use crate::session::{
+    ClosedSession, DisconnectCause, SessionCounters, SessionId, SessionSpec, SessionUpdate,
+};
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
 
@@ -77,6 +81,44 @@ pub enum Command {
         /// Echoed in the report so the control plane can match it.
         seq: u64,
     },
+    /// Install a subscriber session.
+    SessionAdd(SessionSpec),
+    /// End a session: its flows' records and its final record follow as events.
+    SessionRemove {
+        /// The session.
+        id: SessionId,
+        /// Why (logout, admin, ...).
+        cause: DisconnectCause,
+    },
+    /// Change a session's limits, bandwidth or services live.
+    SessionUpdate {
+        /// The session.
+        id: SessionId,
+        /// What changes.
+        update: SessionUpdate,
+    },
+    /// Answer with one [`Event::SessionCounters`] tagged `seq`.
+    SessionQuery {
+        /// The session.
+        id: SessionId,
+        /// Echoed.
+        seq: u64,
+    },
+    /// Answer with an [`Event::SessionCounters`] per session, then
+    /// [`Event::SessionsReported`], over as many polls as the event ring needs.
+    ReportSessions {
+        /// Echoed.
+        seq: u64,
+    },
+}
+
+/// Why a session could not be installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallFailure {
+    /// The worker's session table is full.
+    TableFull,
+    /// Another session has the same id or address.
+    Duplicate,
 }
 
 /// Something a worker tells the control plane.
@@ -89,7 +131,66 @@ pub enum Event {
         /// The side it is on.
         side: Side,
     },
+    /// A session ended; its final record.
+    SessionClosed(ClosedSession),
+    /// A session could not be installed.
+    SessionInstallFailed {
+        /// The session.
+        id: SessionId,
+        /// Why.
+        reason: InstallFailure,
+    },
+    /// A session's counters, answering a query or a report.
+    SessionCounters {
+        /// The session.
+        id: SessionId,
+        /// The query's or report's tag.
+        seq: u64,
+        /// When they were read.
+        at: Instant,
+        /// The counters.
+        counters: SessionCounters,
+    },
+    /// A [`Command::ReportSessions`] is complete.
+    SessionsReported {
+        /// Its tag.
+        seq: u64,
+        /// Sessions reported.
+        sessions: u32,
+    },
+    /// Uplink traffic from an address without a session (SES-4 punt): at most one per
+    /// address per second.
+    UnknownSubscriber {
+        /// The source address.
+        ip: Ipv4Addr,
+        /// The source MAC.
+        mac: MacAddr,
+        /// When.
+        at: Instant,
+    },
+    /// A NAT flow ended; its accounting record (CNT-3).
+    FlowRecord(FlowRecord),
+    /// The HTTP Host of a flow's first request, for its record.
+    FlowHost {
+        /// The flow's slot and generation, as in its [`FlowRecord`].
+        flow: (u32, u32),
+        /// Bytes used in `host`.
+        len: u8,
+        /// The host name.
+        host: [u8; HOST_MAX],
+    },
+    /// A subscriber hit its flow limit, or the flow table is full (NAT-6): at most one
+    /// per session per second.
+    FlowLimit {
+        /// The session.
+        session: SessionId,
+        /// True for a full table, false for the subscriber's own limit.
+        table_full: bool,
+    },
 }
+
+/// The longest HTTP Host kept for a flow record.
+pub const HOST_MAX: usize = 64;
 
 /// A copy of a worker's counters and port statistics.
 #[derive(Clone, Debug)]
@@ -108,6 +209,10 @@ pub struct WorkerReport {
     pub held_now: u32,
     /// Neighbour entries in this worker's table.
     pub neighbors: u32,
+    /// Sessions installed on this worker now.
+    pub sessions: u32,
+    /// NAT flows open on this worker now.
+    pub flows: u32,
 }
 
 /// Ring sizes, from `engine.rings` in the config.
@@ -122,7 +227,7 @@ pub struct RingSizes {
 impl Default for RingSizes {
     fn default() -> Self {
         RingSizes {
-            messages: 1024,
+            messages: 4096,
             frames: 256,
         }
     }

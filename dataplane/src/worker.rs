@@ -13,7 +13,7 @@ use crate::msg::{Command, WorkerEnds, WorkerReport};
 use crate::port::{BufOf, Port, PortStats};
 use crate::ring::Consumer;
 use crate::snapshot::Reader;
-use crate::stage::{Pipeline, Verdict, icmp::TokenBucket};
+use crate::stage::{Pipeline, SubscriberLimits, Verdict};
 use crate::table::neighbor::{NeighborTable, NeighborTiming};
 use crate::time::Instant;
 use crate::types::Side;
@@ -35,6 +35,10 @@ pub struct WorkerConfig {
     pub hold_timeout_ms: u64,
     /// Commands applied per poll at most.
     pub commands_per_poll: usize,
+    /// Workers in the engine (this one's NAT ports are its share of the range).
+    pub workers: u16,
+    /// Sizes of the subscriber state.
+    pub subscribers: SubscriberLimits,
 }
 
 impl Default for WorkerConfig {
@@ -47,6 +51,8 @@ impl Default for WorkerConfig {
             hold_capacity: 64,
             hold_timeout_ms: 3000,
             commands_per_poll: 64,
+            workers: 1,
+            subscribers: SubscriberLimits::default(),
         }
     }
 }
@@ -91,7 +97,16 @@ impl<P: Port> Worker<P> {
             burst: cfg.burst.clamp(1, MAX_BURST),
             ..cfg
         };
-        let icmp_rate = fwd.get().icmp_errors_per_s;
+        let snapshot = fwd.get();
+        let ports = snapshot.nat.worker_ports(cfg.id, cfg.workers);
+        let pipe = Pipeline::new(
+            NeighborTable::new(cfg.neighbor_capacity, cfg.neighbor_timing),
+            rings.events,
+            rings.punt,
+            snapshot,
+            cfg.subscribers,
+            ports,
+        );
         Worker {
             io: Io {
                 ports: [access, core],
@@ -100,13 +115,7 @@ impl<P: Port> Worker<P> {
                 tx: [Burst::new(), Burst::new()],
                 tx_queued_bytes: [0; 2],
             },
-            pipe: Pipeline {
-                neighbors: NeighborTable::new(cfg.neighbor_capacity, cfg.neighbor_timing),
-                counters: Default::default(),
-                events: rings.events,
-                punt: rings.punt,
-                icmp_limit: TokenBucket::new(icmp_rate),
-            },
+            pipe,
             hold: HoldQueue::new(cfg.hold_capacity),
             fwd,
             down: WorkerRings {
@@ -124,9 +133,9 @@ impl<P: Port> Worker<P> {
         self.pipe.counters.polls += 1;
         if self.fwd.refresh() {
             self.pipe.counters.snapshot_loads += 1;
-            self.pipe
-                .icmp_limit
-                .set_rate(self.fwd.get().icmp_errors_per_s);
+            let fwd = self.fwd.get();
+            self.pipe.icmp_limit.set_rate(fwd.icmp_errors_per_s);
+            self.pipe.balancer.resize(&fwd.services);
         }
         self.apply_commands(now);
         self.inject();
@@ -135,6 +144,7 @@ impl<P: Port> Worker<P> {
             n += self.rx_side(side, now);
         }
         self.expire_held(now);
+        self.pipe.tick(self.fwd.get(), now);
         if n > 0 {
             self.pipe.counters.busy_polls += 1;
         }
@@ -217,6 +227,9 @@ impl<P: Port> Worker<P> {
                     // ones; it will ask again.
                     let _ = self.down.reports.push(report);
                 }
+                ref other => {
+                    self.pipe.session_command(self.fwd.get(), other, now);
+                }
             }
         }
     }
@@ -288,20 +301,30 @@ impl<P: Port> Worker<P> {
             ports: [self.io.ports[0].stats(), self.io.ports[1].stats()],
             held_now: self.hold.len() as u32,
             neighbors: self.pipe.neighbors.len() as u32,
+            sessions: self.pipe.sessions.len() as u32,
+            flows: self.pipe.flows.len() as u32,
         }
     }
 
-    /// Stops the worker: drops what is held (counted as `shutdown`) and returns the final
-    /// report.
-    pub fn finish(mut self, now: Instant) -> (WorkerReport, [P; 2]) {
+    /// Stops the worker: drops what is held (counted as `shutdown`), ends every flow and
+    /// session (their records follow on the event ring, and what did not fit is
+    /// returned), and returns the final report.
+    pub fn finish(mut self, now: Instant) -> Finished<P> {
         let io = &mut self.io;
         let counters = &mut self.pipe.counters;
         self.hold.take_all(|h| {
             counters.drop(DropReason::Shutdown);
             io.pool.free(h.buf);
         });
+        self.pipe.close_all(self.fwd.get(), now);
+        self.pipe.flush_backlog();
         let report = self.report(0, now);
-        (report, self.io.ports)
+        let events = self.pipe.backlog.drain(..).collect();
+        Finished {
+            report,
+            ports: self.io.ports,
+            events,
+        }
     }
 
     /// The port on `side` (replay sets its clock through this).
@@ -315,11 +338,22 @@ impl<P: Port> Worker<P> {
     }
 
     /// The earliest time a poll has work to do without new input: a held packet
-    /// expiring. For replay, which steps the clock from deadline to deadline.
+    /// expiring, or a session's time condition. For replay, which steps the clock from
+    /// deadline to deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.hold
+        let held = self
+            .hold
             .oldest()
-            .map(|t| t.add_ms(self.cfg.hold_timeout_ms))
+            .map(|t| t.add_ms(self.cfg.hold_timeout_ms));
+        [held, self.pipe.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The pipeline (tests inspect sessions and flows).
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipe
     }
 
     /// This worker's index.
@@ -336,6 +370,16 @@ impl<P: Port> Worker<P> {
     pub fn port_stats(&mut self) -> [PortStats; 2] {
         [self.io.ports[0].stats(), self.io.ports[1].stats()]
     }
+}
+
+/// What a stopped worker leaves.
+pub struct Finished<P: Port> {
+    /// Its final report.
+    pub report: WorkerReport,
+    /// Its ports (replay flushes their files).
+    pub ports: [P; 2],
+    /// Records that did not fit on the event ring.
+    pub events: Vec<crate::msg::Event>,
 }
 
 impl<P: Port> Io<P> {

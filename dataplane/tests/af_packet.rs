@@ -617,6 +617,88 @@ fn fanout_splits_flows_between_ports() {
 }
 
 #[test]
+fn steering_programs_deliver_each_packet_to_its_owner() {
+    if !netns_tests_enabled("steering_programs_deliver_each_packet_to_its_owner") {
+        return;
+    }
+    use std::net::Ipv4Addr;
+    use tollgate_dataplane::steer::{
+        access_program, core_program, nat_port_worker, subscriber_worker,
+    };
+    let ns = Netns::new();
+    ns.veth_pair();
+    let ip = |src: [u8; 4], dst: [u8; 4], tcp_port: Option<u16>| {
+        let b = etherparse::PacketBuilder::ethernet2(MAC_B, MAC_A).ipv4(src, dst, 64);
+        let mut v = Vec::new();
+        match tcp_port {
+            Some(p) => b.tcp(80, p, 1, 1000).write(&mut v, &[]).unwrap(),
+            None => b.udp(5000, 6000).write(&mut v, b"x").unwrap(),
+        }
+        v
+    };
+    let nat = [Ipv4Addr::new(192, 0, 2, 1)];
+    let ports = (1024u16, 65535u16);
+    let workers = 3u16;
+    // Uplink by source; downlink to a subscriber by destination; to a NAT address by port.
+    let mut cases: Vec<(Vec<u8>, u16, bool)> = Vec::new();
+    for last in 1..=30u8 {
+        let sub = Ipv4Addr::new(10, 10, 0, last);
+        let w = subscriber_worker(sub, workers);
+        cases.push((ip(sub.octets(), [192, 0, 2, 10], None), w, true));
+        cases.push((ip([192, 0, 2, 10], sub.octets(), None), w, false));
+    }
+    for port in [
+        1024u16, 5000, 22_000, 22_861, 22_862, 44_699, 44_700, 65_000,
+    ] {
+        cases.push((
+            ip([192, 0, 2, 10], nat[0].octets(), Some(port)),
+            nat_port_worker(port, ports, workers),
+            false,
+        ));
+    }
+    for (group, access) in [(21u16, true), (22u16, false)] {
+        ns.enter(|| {
+            let program = if access {
+                access_program(workers)
+            } else {
+                core_program(workers, &nat, ports)
+            };
+            let cfg = AfPacketConfig {
+                fanout_group: Some(group),
+                fanout_program: Some(program),
+                ..AfPacketConfig::new(A)
+            };
+            let mut members: Vec<AfPacketPort> = (0..workers)
+                .map(|_| AfPacketPort::open(&cfg).expect("open member"))
+                .collect();
+            let injector = RawSocket::bind(B, 0);
+            let mine: Vec<_> = cases.iter().filter(|c| c.2 == access).collect();
+            for c in &mine {
+                injector.send(&c.0);
+            }
+            let mut pool = HeapPool::new(256);
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); workers as usize];
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while got.iter().map(Vec::len).sum::<usize>() < mine.len() && Instant::now() < deadline
+            {
+                for (port, g) in members.iter_mut().zip(got.iter_mut()) {
+                    g.extend(receive(port, &mut pool, 1, 32, Duration::from_millis(5)));
+                }
+            }
+            for c in &mine {
+                assert!(
+                    got[c.1 as usize].contains(&c.0),
+                    "{} frame went elsewhere than worker {}",
+                    if access { "access" } else { "core" },
+                    c.1
+                );
+            }
+            assert_eq!(got.iter().map(Vec::len).sum::<usize>(), mine.len());
+        });
+    }
+}
+
+#[test]
 fn open_reports_a_missing_interface_by_name() {
     // Needs neither root nor a namespace: the name is looked up before any socket opens.
     let name = format!("tgmiss{}", std::process::id());

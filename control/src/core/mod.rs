@@ -1,21 +1,30 @@
 //! The control core, sans-I/O: it takes `now` and what the workers sent up (events and
-//! punted frames), and returns what should go down (commands and frames to inject). It
-//! owns the control plane's state; sockets, clocks, threads and files live in the shells
+//! punted frames) or what an operator asked, and returns what should go down (commands,
+//! frames to inject, a new forwarding snapshot) and out (records to write). It owns the
+//! control plane's state; sockets, clocks, threads and files live in the shells
 //! ([`crate::engine`] for the daemon, [`crate::replay`] offline), so every rule here is
 //! tested with a simulated clock.
 
 pub mod neighbor;
+pub mod records;
+pub mod sessions;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use hashbrown::HashMap;
+use tollgate_dataplane::lb::LbTable;
+use tollgate_dataplane::service::{RealServer, Services};
+use tollgate_dataplane::session::{DisconnectCause, SessionCounters, SessionId, SessionUpdate};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::arp::{self, Operation};
 use tollgate_dataplane::wire::ethernet::{self, ethertype};
 use tollgate_dataplane::{Command, Event, Forwarding, Frame, MacAddr, Side};
 
 use self::neighbor::{Heard, Resolver, Timing};
+use self::records::WallClock;
+use self::sessions::{SessionError, SessionRequest, Sessions};
 
 /// Which workers a command is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,13 +35,28 @@ pub enum Target {
     Worker(u16),
 }
 
-/// Something for the shell to deliver.
+/// Which file a record goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A flow's accounting record (`subscribers.flow_records`).
+    Flow,
+    /// An ended session (`subscribers.session_log`).
+    Session,
+}
+
+/// Something for the shell to do. (Commands are the common case and are moved straight
+/// onto a ring, so the size difference with the small variants is not worth a box.)
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     /// A command for one or all workers.
     Command(Target, Command),
     /// A frame for a worker to send.
     Inject(u16, Box<Frame>),
+    /// A record to append, one JSON line without the newline.
+    Record(RecordKind, String),
+    /// A new forwarding snapshot to publish.
+    Publish(Box<Forwarding>),
 }
 
 /// What the control core counts.
@@ -48,6 +72,36 @@ pub struct CoreStats {
     pub neighbors_installed: u64,
     /// Events handled.
     pub events: u64,
+    /// Flow records written.
+    pub flow_records: u64,
+    /// Unknown subscribers reported by workers.
+    pub unknown_subscribers: u64,
+    /// Flow-limit events.
+    pub flow_limits: u64,
+}
+
+/// Counters of sessions gathered for a query or report.
+#[derive(Clone, Debug, Default)]
+pub struct SessionReport {
+    /// Workers that have not finished answering.
+    pub waiting: usize,
+    /// Counters by session.
+    pub counters: BTreeMap<SessionId, SessionCounters>,
+}
+
+/// How the core is set up.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// Neighbour resolution timing.
+    pub arp: Timing,
+    /// Static neighbours.
+    pub static_neighbors: Vec<(Ipv4Addr, MacAddr)>,
+    /// Workers in the engine.
+    pub workers: u16,
+    /// Service names, by service index.
+    pub service_names: Vec<String>,
+    /// Maps the engine clock to Unix time for records.
+    pub clock: WallClock,
 }
 
 /// The control core.
@@ -57,23 +111,32 @@ pub struct Core {
     resolver: Resolver,
     out: VecDeque<Output>,
     stats: CoreStats,
+    sessions: Sessions,
+    service_names: Vec<String>,
+    clock: WallClock,
+    workers: u16,
+    hosts: HashMap<(u16, u32, u32), String>,
+    reports: HashMap<u64, SessionReport>,
+    next_seq: u64,
 }
 
 impl Core {
     /// A core for the given forwarding state, with static neighbours installed.
-    pub fn new(
-        now: Instant,
-        fwd: Arc<Forwarding>,
-        timing: Timing,
-        statics: &[(Ipv4Addr, MacAddr)],
-    ) -> Core {
+    pub fn new(now: Instant, fwd: Arc<Forwarding>, cfg: CoreConfig) -> Core {
         let mut core = Core {
-            resolver: Resolver::new(timing),
+            resolver: Resolver::new(cfg.arp),
             fwd,
             out: VecDeque::new(),
             stats: CoreStats::default(),
+            sessions: Sessions::new(cfg.workers),
+            service_names: cfg.service_names,
+            clock: cfg.clock,
+            workers: cfg.workers.max(1),
+            hosts: HashMap::new(),
+            reports: HashMap::new(),
+            next_seq: 1 << 32,
         };
-        for &(ip, mac) in statics {
+        for &(ip, mac) in &cfg.static_neighbors {
             let side = core.side_of(ip).unwrap_or(Side::Core);
             core.resolver.add_static(now, ip, side, mac);
         }
@@ -88,13 +151,234 @@ impl Core {
             .find(|s| self.fwd.side(*s).contains(ip))
     }
 
+    /// Opens a session and installs it on its worker.
+    pub fn open_session(
+        &mut self,
+        now: Instant,
+        req: SessionRequest,
+    ) -> Result<SessionId, SessionError> {
+        let (spec, worker) = self.sessions.open(now, req)?;
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionAdd(spec),
+        ));
+        Ok(spec.id)
+    }
+
+    /// Ends the session named by `key` (its id or address); its record follows as an
+    /// event.
+    pub fn close_session(
+        &mut self,
+        key: &str,
+        cause: DisconnectCause,
+    ) -> Result<SessionId, SessionError> {
+        let id = self.sessions.find(key)?;
+        let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionRemove { id, cause },
+        ));
+        Ok(id)
+    }
+
+    /// Changes a session live.
+    pub fn update_session(
+        &mut self,
+        key: &str,
+        update: SessionUpdate,
+    ) -> Result<SessionId, SessionError> {
+        let id = self.sessions.find(key)?;
+        let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionUpdate { id, update },
+        ));
+        Ok(id)
+    }
+
+    /// Asks the owner of session `id` for its counters; see [`Self::report`].
+    pub fn query_session(&mut self, id: SessionId) -> u64 {
+        let seq = self.seq();
+        let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        self.reports.insert(
+            seq,
+            SessionReport {
+                waiting: 1,
+                ..SessionReport::default()
+            },
+        );
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionQuery { id, seq },
+        ));
+        seq
+    }
+
+    /// Asks every worker for the counters of all its sessions; see [`Self::report`].
+    pub fn report_sessions(&mut self) -> u64 {
+        let seq = self.seq();
+        self.reports.insert(
+            seq,
+            SessionReport {
+                waiting: self.workers as usize,
+                ..SessionReport::default()
+            },
+        );
+        self.out.push_back(Output::Command(
+            Target::All,
+            Command::ReportSessions { seq },
+        ));
+        seq
+    }
+
+    /// A report in progress or complete (`waiting == 0`).
+    pub fn report(&self, seq: u64) -> Option<&SessionReport> {
+        self.reports.get(&seq)
+    }
+
+    /// Forgets a report.
+    pub fn take_report(&mut self, seq: u64) -> Option<SessionReport> {
+        self.reports.remove(&seq)
+    }
+
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// The session registry.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Service names by index.
+    pub fn service_names(&self) -> &[String] {
+        &self.service_names
+    }
+
+    /// The index of the service named `name`.
+    pub fn service_index(&self, name: &str) -> Option<u16> {
+        self.service_names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| i as u16)
+    }
+
+    /// The wall clock of records.
+    pub fn clock(&self) -> &WallClock {
+        &self.clock
+    }
+
+    /// Changes a real server (state or metrics) and publishes the new snapshot (LB-3,
+    /// NAT-5; health checks use this too).
+    pub fn set_server(
+        &mut self,
+        service: u16,
+        server: u16,
+        f: impl FnOnce(&mut RealServer),
+    ) -> Result<(), String> {
+        let mut services: Services = self.fwd.services.clone();
+        if !services.update_server(service, server, f) {
+            return Err(format!("service {service} has no server {server}"));
+        }
+        let mut next = (*self.fwd).clone();
+        next.services = services;
+        self.publish(next);
+        Ok(())
+    }
+
+    /// Marks every load-balancing target with `mac` up or down and publishes (LB-3).
+    pub fn set_lb_target(&mut self, mac: MacAddr, up: bool) -> Result<(), String> {
+        let lb: LbTable = self
+            .fwd
+            .lb
+            .with_state(mac, up)
+            .ok_or_else(|| format!("no load-balancing range has a target {mac}"))?;
+        let mut next = (*self.fwd).clone();
+        next.lb = lb;
+        self.publish(next);
+        Ok(())
+    }
+
+    fn publish(&mut self, next: Forwarding) {
+        self.fwd = Arc::new(next.clone());
+        self.out.push_back(Output::Publish(Box::new(next)));
+    }
+
     /// A worker reported an event.
-    pub fn on_event(&mut self, now: Instant, _worker: u16, ev: Event) {
+    pub fn on_event(&mut self, now: Instant, worker: u16, ev: Event) {
         self.stats.events += 1;
         match ev {
-            Event::Resolve { ip, side } => self.resolver.resolve(now, ip, side),
+            Event::Resolve { ip, side } => {
+                self.resolver.resolve(now, ip, side);
+                self.drain_resolver();
+            }
+            Event::SessionClosed(rec) => {
+                if let Some(e) = self.sessions.ended(rec) {
+                    tracing::info!(
+                        session = rec.id,
+                        user = %e.user,
+                        address = %rec.address,
+                        cause = rec.cause.name(),
+                        tx_bytes = rec.counters.tx_bytes,
+                        rx_bytes = rec.counters.rx_bytes,
+                        "session ended"
+                    );
+                    let line = records::session(&self.clock, &e).to_string();
+                    self.out
+                        .push_back(Output::Record(RecordKind::Session, line));
+                }
+            }
+            Event::SessionInstallFailed { id, reason } => {
+                if let Some(s) = self.sessions.install_failed(id) {
+                    tracing::warn!(session = id, user = %s.user, address = %s.spec.address, ?reason, "the fast path refused the session");
+                }
+            }
+            Event::SessionCounters {
+                id, seq, counters, ..
+            } => {
+                if let Some(r) = self.reports.get_mut(&seq) {
+                    r.counters.insert(id, counters);
+                }
+            }
+            Event::SessionsReported { seq, .. } => {
+                if let Some(r) = self.reports.get_mut(&seq) {
+                    r.waiting = r.waiting.saturating_sub(1);
+                }
+            }
+            Event::UnknownSubscriber { ip, mac, .. } => {
+                self.stats.unknown_subscribers += 1;
+                tracing::debug!(%ip, %mac, worker, "traffic from an address without a session");
+            }
+            Event::FlowHost { flow, len, host } => {
+                let h = String::from_utf8_lossy(&host[..len as usize]).into_owned();
+                self.hosts.insert((worker, flow.0, flow.1), h);
+            }
+            Event::FlowRecord(r) => {
+                self.stats.flow_records += 1;
+                let host = self.hosts.remove(&(worker, r.flow.0, r.flow.1));
+                let user = self
+                    .sessions
+                    .get(r.session)
+                    .map(|s| s.user.clone())
+                    .unwrap_or_else(|| format!("session-{}", r.session));
+                let service = self
+                    .service_names
+                    .get(r.service as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("service-{}", r.service));
+                let line =
+                    records::flow(&self.clock, &r, &user, &service, host.as_deref()).to_string();
+                self.out.push_back(Output::Record(RecordKind::Flow, line));
+            }
+            Event::FlowLimit {
+                session,
+                table_full,
+            } => {
+                self.stats.flow_limits += 1;
+                tracing::warn!(session, table_full, "flow limit reached");
+            }
         }
-        self.drain_resolver();
     }
 
     /// A worker punted a frame.
@@ -131,7 +415,7 @@ impl Core {
         let heard = match p.operation() {
             Some(Operation::Reply) => Heard::Reply,
             Some(Operation::Request) if spa == tpa => Heard::Announcement,
-            Some(Operation::Request) if tpa == port.address => Heard::RequestForUs,
+            Some(Operation::Request) if self.fwd.answers_arp(side, tpa) => Heard::RequestForUs,
             _ => return,
         };
         self.resolver.learn(now, side, spa, sha, heard);

@@ -74,7 +74,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "show workers",
-        "per worker: core, polls, busy share, packets, drops, held packets",
+        "per worker: core, polls, busy share, packets, drops, held packets, sessions, flows",
     ),
     (
         "show counters",
@@ -84,19 +84,245 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "show neighbors",
         "the neighbour table: address, side, MAC, state, age",
     ),
+    ("show sessions", "open sessions with their counters"),
+    (
+        "show session",
+        "one session (args: session = id or address), open or recently ended",
+    ),
+    (
+        "show services",
+        "services, their real servers, states and metrics",
+    ),
+    ("show lb", "load-balancing ranges, their targets and states"),
+    (
+        "session add",
+        "open a session (args: user, address, and optional mac, services, bandwidth_up/down, limits)",
+    ),
+    (
+        "session remove",
+        "end a session (args: session = id or address, cause)",
+    ),
+    (
+        "session update",
+        "change a session live (args: session, bandwidth_up/down, services, limits)",
+    ),
+    (
+        "server set",
+        "change a real server (args: service, server = index or address[:port], state, response_us, cpu_load)",
+    ),
+    (
+        "lb set",
+        "mark a load-balancing target up or down (args: mac, state)",
+    ),
 ];
 
-/// True if the command reads worker counters, so the shell should ask for fresh reports
-/// first.
-pub fn needs_reports(req: &Request) -> bool {
-    matches!(
-        req.words().as_slice(),
-        ["show", "status" | "ports" | "workers" | "counters"]
-    )
+/// What a request needs before it can be answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wait {
+    /// Fresh worker reports (counters).
+    pub worker_reports: bool,
+    /// A session report of the core, by tag.
+    pub sessions: Option<u64>,
 }
 
-/// Answers a request.
-pub fn handle(req: &Request, ctx: &Context<'_>) -> Reply {
+/// The first step of handling a request.
+#[derive(Debug)]
+pub enum Step {
+    /// Answered at once.
+    Reply(Reply),
+    /// Answer with [`finish`] when what it waits for is there.
+    Wait(Wait),
+}
+
+fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
+    let v = if req.args.is_null() {
+        json!({})
+    } else {
+        req.args.clone()
+    };
+    serde_json::from_value(v).map_err(|e| format!("bad arguments for `{}`: {e}", req.cmd.trim()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionKey {
+    session: String,
+    #[serde(default)]
+    cause: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionChange {
+    session: String,
+    #[serde(default)]
+    bandwidth_up: Option<crate::config::Rate>,
+    #[serde(default)]
+    bandwidth_down: Option<crate::config::Rate>,
+    #[serde(default)]
+    services: Option<Vec<String>>,
+    #[serde(flatten)]
+    limits: crate::config::LimitsConfig,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerChange {
+    service: String,
+    server: String,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    response_us: Option<u32>,
+    #[serde(default)]
+    cpu_load: Option<u32>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LbChange {
+    mac: String,
+    state: String,
+}
+
+fn up_down(s: &str) -> Result<bool, String> {
+    match s {
+        "up" => Ok(true),
+        "down" => Ok(false),
+        other => Err(format!("state {other:?}: use up or down")),
+    }
+}
+
+/// Starts handling a request: commands that change something are carried out here (they
+/// need `cfg` for service names and defaults); shows that need counters say what to
+/// wait for.
+pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: Instant) -> Step {
+    let reply = |r: Result<Value, String>| {
+        Step::Reply(match r {
+            Ok(v) => Reply::ok(v),
+            Err(e) => Reply::error(e),
+        })
+    };
+    match req.words().as_slice() {
+        ["show", "status" | "ports" | "workers" | "counters"] => Step::Wait(Wait {
+            worker_reports: true,
+            sessions: None,
+        }),
+        ["show", "sessions"] => Step::Wait(Wait {
+            worker_reports: false,
+            sessions: Some(core.report_sessions()),
+        }),
+        ["show", "session"] => match args::<SessionKey>(req) {
+            Err(e) => reply(Err(e)),
+            Ok(k) => match core.sessions().find(&k.session) {
+                Ok(id) => Step::Wait(Wait {
+                    worker_reports: false,
+                    sessions: Some(core.query_session(id)),
+                }),
+                Err(e) => match k
+                    .session
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|id| core.sessions().recent(*id).is_some())
+                {
+                    Some(id) => reply(Ok(ended_json(core, id))),
+                    None => reply(Err(e.to_string())),
+                },
+            },
+        },
+        ["session", "add"] => reply(args::<crate::config::StaticSubscriber>(req).and_then(|s| {
+            s.limits.check().map_err(|(f, m)| format!("{f}: {m}"))?;
+            if let Some(bad) = s
+                .services
+                .iter()
+                .flatten()
+                .find(|n| core.service_index(n).is_none())
+            {
+                return Err(format!("no service is named {bad:?}"));
+            }
+            let request = crate::setup::static_session(cfg, &s);
+            let id = core.open_session(now, request).map_err(|e| e.to_string())?;
+            Ok(json!({"session": id}))
+        })),
+        ["session", "remove"] => reply(args::<SessionKey>(req).and_then(|k| {
+            let cause = crate::core::sessions::cause(k.cause.as_deref())?;
+            let id = core
+                .close_session(&k.session, cause)
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"session": id, "cause": cause.name()}))
+        })),
+        ["session", "update"] => reply(args::<SessionChange>(req).and_then(|c| {
+            c.limits.check().map_err(|(f, m)| format!("{f}: {m}"))?;
+            let id = core
+                .sessions()
+                .find(&c.session)
+                .map_err(|e| e.to_string())?;
+            let old = core.sessions().get(id).map(|s| s.spec).ok_or("gone")?;
+            let bandwidth = tollgate_dataplane::session::Bandwidth {
+                up_bps: c.bandwidth_up.map_or(old.bandwidth.up_bps, |r| r.0),
+                down_bps: c.bandwidth_down.map_or(old.bandwidth.down_bps, |r| r.0),
+            };
+            let update = tollgate_dataplane::session::SessionUpdate {
+                limits: (c.limits != crate::config::LimitsConfig::default())
+                    .then(|| crate::setup::limits(&c.limits, bandwidth)),
+                bandwidth: (c.bandwidth_up.is_some() || c.bandwidth_down.is_some())
+                    .then_some(bandwidth),
+                services: c
+                    .services
+                    .as_deref()
+                    .map(|n| crate::setup::service_set(cfg, Some(n))),
+            };
+            core.update_session(&c.session, update)
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"session": id}))
+        })),
+        ["server", "set"] => reply(args::<ServerChange>(req).and_then(|c| {
+            let svc = core
+                .service_index(&c.service)
+                .ok_or_else(|| format!("no service is named {:?}", c.service))?;
+            let servers = &core.forwarding().services.get(svc).ok_or("gone")?.servers;
+            let idx = match c.server.parse::<u16>() {
+                Ok(i) if (i as usize) < servers.len() => i,
+                _ => servers
+                    .iter()
+                    .position(|r| {
+                        c.server == r.address.to_string()
+                            || c.server == format!("{}:{}", r.address, r.port)
+                    })
+                    .map(|i| i as u16)
+                    .ok_or_else(|| {
+                        format!("service {:?} has no server {:?}", c.service, c.server)
+                    })?,
+            };
+            let up = c.state.as_deref().map(up_down).transpose()?;
+            core.set_server(svc, idx, |r| {
+                if let Some(u) = up {
+                    r.up = u;
+                }
+                if let Some(v) = c.response_us {
+                    r.response_us = v;
+                }
+                if let Some(v) = c.cpu_load {
+                    r.cpu_load = v;
+                }
+            })?;
+            Ok(json!({"service": c.service, "server": idx}))
+        })),
+        ["lb", "set"] => reply(args::<LbChange>(req).and_then(|c| {
+            let mac: tollgate_dataplane::MacAddr = c.mac.parse().map_err(|e| format!("{e}"))?;
+            core.set_lb_target(mac, up_down(&c.state)?)?;
+            Ok(json!({"mac": mac.to_string(), "state": c.state}))
+        })),
+        _ => Step::Wait(Wait::default()),
+    }
+}
+
+/// Answers a request, once what [`start`] waited for is there.
+pub fn finish(
+    req: &Request,
+    ctx: &Context<'_>,
+    sessions: Option<crate::core::SessionReport>,
+) -> Reply {
     match req.words().as_slice() {
         ["help"] => Reply::ok(json!(
             COMMANDS
@@ -111,14 +337,141 @@ pub fn handle(req: &Request, ctx: &Context<'_>) -> Reply {
         ["show", "neighbors" | "neighbours"] => {
             Reply::ok(neighbors(&ctx.core.neighbors(), ctx.now))
         }
+        ["show", "sessions"] => Reply::ok(sessions_json(ctx.core, ctx.now, sessions.as_ref())),
+        ["show", "session"] => {
+            let r = sessions.as_ref();
+            match r.and_then(|r| r.counters.iter().next()) {
+                Some((id, c)) => Reply::ok(open_json(ctx.core, *id, ctx.now, Some(c))),
+                None => Reply::error("the session ended or did not answer; try again"),
+            }
+        }
+        ["show", "services"] => Reply::ok(services_json(ctx.core)),
+        ["show", "lb"] => Reply::ok(lb_json(ctx.core)),
         ["show", what] => Reply::error(format!(
-            "unknown command `show {what}`; try status, ports, workers, counters or neighbors"
+            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services or lb"
         )),
         _ => Reply::error(format!(
             "unknown command `{}`; `help` lists the commands",
             req.cmd.trim()
         )),
     }
+}
+
+fn counters_json(c: &tollgate_dataplane::session::SessionCounters) -> Value {
+    json!({"tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes, "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes})
+}
+
+fn open_json(
+    core: &Core,
+    id: u32,
+    now: Instant,
+    c: Option<&tollgate_dataplane::session::SessionCounters>,
+) -> Value {
+    let Some(s) = core.sessions().get(id) else {
+        return ended_json(core, id);
+    };
+    let names = core.service_names();
+    let services: Vec<&str> = (0..names.len() as u16)
+        .filter(|i| s.spec.services.allows(*i))
+        .map(|i| names[i as usize].as_str())
+        .collect();
+    json!({
+        "session": id,
+        "state": "open",
+        "user": s.user,
+        "address": s.spec.address.to_string(),
+        "mac": s.spec.mac.map(|m| m.to_string()),
+        "channel": s.spec.channel,
+        "worker": s.worker,
+        "start": core.clock().rfc3339(s.spec.started),
+        "age_s": now.since(s.spec.started).as_secs(),
+        "bandwidth_up": s.spec.bandwidth.up_bps,
+        "bandwidth_down": s.spec.bandwidth.down_bps,
+        "services": services,
+        "counters": c.map(counters_json),
+    })
+}
+
+fn ended_json(core: &Core, id: u32) -> Value {
+    match core.sessions().recent(id) {
+        Some(e) => {
+            let r = &e.record;
+            json!({
+                "session": id,
+                "state": "ended",
+                "user": e.user,
+                "address": r.address.to_string(),
+                "channel": r.channel,
+                "start": core.clock().rfc3339(r.started),
+                "stop": core.clock().rfc3339(r.stopped),
+                "cause": r.cause.name(),
+                "counters": counters_json(&r.counters),
+            })
+        }
+        None => json!({"session": id, "state": "unknown"}),
+    }
+}
+
+fn sessions_json(core: &Core, now: Instant, report: Option<&crate::core::SessionReport>) -> Value {
+    Value::Array(
+        core.sessions()
+            .all()
+            .map(|(id, _)| open_json(core, *id, now, report.and_then(|r| r.counters.get(id))))
+            .collect(),
+    )
+}
+
+fn services_json(core: &Core) -> Value {
+    let names = core.service_names();
+    Value::Array(
+        core.forwarding()
+            .services
+            .all()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                json!({
+                    "service": names.get(i).cloned().unwrap_or_default(),
+                    "vip": s.vip.to_string(),
+                    "protocol": match s.protocol { 6 => "tcp", 17 => "udp", _ => "icmp" },
+                    "port": s.port,
+                    "policy": s.policy.name(),
+                    "session_type": s.session_type.name(),
+                    "servers": s.servers.iter().enumerate().map(|(j, r)| json!({
+                        "server": j,
+                        "address": r.address.to_string(),
+                        "port": r.port,
+                        "state": if r.up { "up" } else { "down" },
+                        "weight": r.weight,
+                        "priority": r.priority,
+                        "response_us": r.response_us,
+                        "cpu_load": r.cpu_load,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn lb_json(core: &Core) -> Value {
+    Value::Array(
+        core.forwarding()
+            .lb
+            .ranges()
+            .iter()
+            .map(|r| {
+                json!({
+                    "first": r.first.to_string(),
+                    "last": r.last.to_string(),
+                    "chosen": r.chosen().map(|m| m.to_string()),
+                    "targets": r.targets.iter().map(|t| json!({
+                        "mac": t.mac.to_string(),
+                        "state": if t.up { "up" } else { "down" },
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
 }
 
 fn total(reports: &[Option<WorkerReport>]) -> (WorkerCounters, [PortStats; 2]) {

@@ -106,6 +106,10 @@ pub struct AfPacketConfig {
     /// receive a share of its flows. Every member must use the same id. Group ids belong
     /// to the network namespace. `None`: this port receives everything.
     pub fanout_group: Option<u16>,
+    /// With a fanout group: the classic BPF program that picks each frame's member
+    /// (`PACKET_FANOUT_CBPF`; see [`crate::steer`]) instead of a flow hash. Members are
+    /// numbered in the order they joined.
+    pub fanout_program: Option<Vec<crate::steer::Insn>>,
     /// Bytes per receive block: a multiple of the page size, at least `frame_size`.
     pub block_size: usize,
     /// Receive blocks in the ring.
@@ -128,6 +132,7 @@ impl AfPacketConfig {
         AfPacketConfig {
             interface: interface.into(),
             fanout_group: None,
+            fanout_program: None,
             block_size: 1 << 16,
             block_count: 256,
             frame_size: 2048,
@@ -639,15 +644,21 @@ impl RxRing {
             }
         })?;
         if let Some(group) = cfg.fanout_group {
+            let fanout_err = |source| AfPacketError::Fanout {
+                interface: name.to_string(),
+                group,
+                source,
+            };
             // PACKET_FANOUT takes the group id in the low 16 bits and the mode above.
-            let arg = (u32::from(group) | (libc::PACKET_FANOUT_HASH << 16)) as libc::c_int;
-            set_int_option(raw, libc::PACKET_FANOUT, arg).map_err(|source| {
-                AfPacketError::Fanout {
-                    interface: name.to_string(),
-                    group,
-                    source,
-                }
-            })?;
+            let mode = match cfg.fanout_program {
+                Some(_) => PACKET_FANOUT_CBPF,
+                None => libc::PACKET_FANOUT_HASH,
+            };
+            let arg = (u32::from(group) | (mode << 16)) as libc::c_int;
+            set_int_option(raw, libc::PACKET_FANOUT, arg).map_err(fanout_err)?;
+            if let Some(prog) = &cfg.fanout_program {
+                attach_fanout_program(raw, prog).map_err(fanout_err)?;
+            }
         }
         Ok(RxRing {
             map,
@@ -1150,6 +1161,30 @@ fn bind_socket(fd: RawFd, ifindex: i32, protocol: u16) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `PACKET_FANOUT_CBPF` (`linux/if_packet.h`).
+const PACKET_FANOUT_CBPF: u32 = 6;
+/// `PACKET_FANOUT_DATA` (`linux/if_packet.h`).
+const PACKET_FANOUT_DATA: libc::c_int = 22;
+
+/// Gives a fanout group of mode `PACKET_FANOUT_CBPF` its program.
+fn attach_fanout_program(fd: RawFd, prog: &[crate::steer::Insn]) -> io::Result<()> {
+    let mut filter: Vec<libc::sock_filter> = prog
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_mut_ptr(),
+    };
+    // The kernel copies the program during the call; `filter` outlives it.
+    set_socket_option(fd, libc::SOL_PACKET, PACKET_FANOUT_DATA, &fprog)
 }
 
 fn set_int_option(fd: RawFd, option: libc::c_int, value: libc::c_int) -> io::Result<()> {

@@ -8,73 +8,110 @@ use crate::fib::{Forwarding, NextHop};
 use crate::types::Side;
 use crate::wire::ipv4::{MIN_HEADER_LEN, Packet};
 
-/// Where a valid packet goes.
+/// What the stages need of a validated IPv4 header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// To the gateway itself.
+pub struct Header {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Protocol.
+    pub proto: u8,
+    /// Header length.
+    pub hl: usize,
+    /// Total length (what counters count).
+    pub total: usize,
+    /// Time to live.
+    pub ttl: u8,
+    /// True for any fragment (offset or more-fragments set).
+    pub fragment: bool,
+}
+
+/// Checks the IPv4 packet that starts at `ip` (the buffer from the IPv4 header to the end
+/// of the frame): lengths, checksum, unicast source and destination.
+#[inline]
+pub fn validate(ip: &[u8], fwd: &Forwarding) -> Result<Header, DropReason> {
+    let len = ip.len();
+    let h = match ip.first_chunk::<MIN_HEADER_LEN>() {
+        // The common case, a header without options: the view is over a fixed-size array,
+        // so every field access is at a constant offset and needs no bounds check.
+        Some(h) if h[0] == 0x45 => {
+            let p = Packet::new_unchecked(h);
+            let total = p.total_len() as usize;
+            if total < MIN_HEADER_LEN || total > len {
+                return Err(DropReason::Ipv4Malformed);
+            }
+            header(&p, total)?
+        }
+        _ => {
+            let p = Packet::new_checked(ip).map_err(|_| DropReason::Ipv4Malformed)?;
+            header(&p, p.total_len() as usize)?
+        }
+    };
+    // By first octet: 0/8 (this network), 127/8 (loopback), 224/4 (multicast) and
+    // 240/4 (reserved, with the limited broadcast) are never a unicast host.
+    if matches!(h.src.octets()[0], 0 | 127 | 224..=255) || fwd.is_ours(h.src) {
+        return Err(DropReason::Ipv4MartianSource);
+    }
+    if matches!(h.dst.octets()[0], 224..=255) {
+        return Err(DropReason::Ipv4NotUnicast);
+    }
+    Ok(h)
+}
+
+#[inline(always)]
+fn header<T: AsRef<[u8]>>(p: &Packet<T>, total: usize) -> Result<Header, DropReason> {
+    if !p.verify_checksum() {
+        return Err(DropReason::Ipv4BadChecksum);
+    }
+    Ok(Header {
+        src: p.src(),
+        dst: p.dst(),
+        proto: p.protocol(),
+        hl: p.header_len(),
+        total,
+        ttl: p.ttl(),
+        fragment: p.frag_offset() != 0 || p.more_frags(),
+    })
+}
+
+/// Where a destination is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The gateway itself.
     Local,
-    /// Out of `side` to `next_hop`; the TTL is already decremented.
-    Forward {
+    /// Out of `side`, to the neighbour `next_hop`.
+    Out {
         /// Egress side.
         side: Side,
         /// The neighbour to send to.
         next_hop: Ipv4Addr,
     },
-    /// The TTL ran out; nothing was changed.
-    TtlExpired,
 }
 
-/// Routes the IPv4 packet that starts at `ip` (the buffer from the IPv4 header to the end
-/// of the frame).
+/// Routes `dst`.
 #[inline]
-pub fn route(ip: &mut [u8], fwd: &Forwarding) -> Result<Decision, DropReason> {
-    let len = ip.len();
-    match ip.first_chunk_mut::<MIN_HEADER_LEN>() {
-        // The common case, a header without options: the view is over a fixed-size array,
-        // so every field access is at a constant offset and needs no bounds check.
-        Some(h) if h[0] == 0x45 => {
-            let p = Packet::new_unchecked(h);
-            if (p.total_len() as usize) < MIN_HEADER_LEN || p.total_len() as usize > len {
-                return Err(DropReason::Ipv4Malformed);
-            }
-            decide(p, fwd)
-        }
-        _ => decide(
-            Packet::new_checked(ip).map_err(|_| DropReason::Ipv4Malformed)?,
-            fwd,
-        ),
+pub fn route(fwd: &Forwarding, dst: Ipv4Addr) -> Result<Route, DropReason> {
+    match fwd.route(dst) {
+        None => Err(DropReason::NoRoute),
+        Some(NextHop::Local) => Ok(Route::Local),
+        Some(NextHop::Broadcast) => Err(DropReason::Ipv4NotUnicast),
+        Some(NextHop::Connected(side)) => Ok(Route::Out {
+            side,
+            next_hop: dst,
+        }),
+        Some(NextHop::Via { side, gateway }) => Ok(Route::Out {
+            side,
+            next_hop: gateway,
+        }),
     }
 }
 
-/// Checks and routes a header that passed its length checks.
-#[inline(always)]
-fn decide<T: AsRef<[u8]> + AsMut<[u8]>>(
-    mut p: Packet<T>,
-    fwd: &Forwarding,
-) -> Result<Decision, DropReason> {
-    if !p.verify_checksum() {
-        return Err(DropReason::Ipv4BadChecksum);
+/// Decrements the TTL of the IPv4 packet at `ip` (checked above 1) and updates its
+/// checksum.
+#[inline]
+pub fn decrement_ttl(ip: &mut [u8]) {
+    if let Some(h) = ip.first_chunk_mut::<MIN_HEADER_LEN>() {
+        Packet::new_unchecked(h).decrement_ttl();
     }
-    // By first octet: 0/8 (this network), 127/8 (loopback), 224/4 (multicast) and
-    // 240/4 (reserved, with the limited broadcast) are never a unicast host.
-    let src = p.src();
-    if matches!(src.octets()[0], 0 | 127 | 224..=255) || fwd.is_ours(src) {
-        return Err(DropReason::Ipv4MartianSource);
-    }
-    let dst = p.dst();
-    if matches!(dst.octets()[0], 224..=255) {
-        return Err(DropReason::Ipv4NotUnicast);
-    }
-    let (side, next_hop) = match fwd.route(dst) {
-        None => return Err(DropReason::NoRoute),
-        Some(NextHop::Local) => return Ok(Decision::Local),
-        Some(NextHop::Broadcast) => return Err(DropReason::Ipv4NotUnicast),
-        Some(NextHop::Connected(side)) => (side, dst),
-        Some(NextHop::Via { side, gateway }) => (side, gateway),
-    };
-    if p.ttl() <= 1 {
-        return Ok(Decision::TtlExpired);
-    }
-    p.decrement_ttl();
-    Ok(Decision::Forward { side, next_hop })
 }

@@ -56,14 +56,16 @@ pub fn may_report(frame: &[u8], l3: usize) -> bool {
     true
 }
 
-/// Replaces the IPv4 packet at `l3` in `buf` with an ICMP time-exceeded error about it,
-/// from `our_ip`, quoting its header and first 8 payload bytes, sent back to where it
+/// Replaces the IPv4 packet at `l3` in `buf` with an ICMP error (`kind`, `code`) about
+/// it, from `from`, quoting its header and first 8 payload bytes, sent back to where it
 /// came from. False if the buffer cannot hold the error.
-pub fn time_exceeded<B: PacketBuf>(
+pub fn error_in_place<B: PacketBuf>(
     buf: &mut B,
     l3: usize,
-    our_ip: Ipv4Addr,
+    from: Ipv4Addr,
     our_mac: MacAddr,
+    kind: u8,
+    code: u8,
 ) -> bool {
     let (orig_src, quote_len) = {
         let Ok(ip) = ipv4::Packet::new_checked(&buf.data()[l3..]) else {
@@ -83,17 +85,27 @@ pub fn time_exceeded<B: PacketBuf>(
         total as u16,
         64,
         protocol::ICMP,
-        our_ip,
+        from,
         orig_src,
     );
     icmpv4::write_error(
         &mut frame[l3 + ipv4::MIN_HEADER_LEN..l3 + total],
-        kind::TIME_EXCEEDED,
-        0,
+        kind,
+        code,
     );
     let sender = ethernet::Frame::new_unchecked(&*frame).src();
     ethernet::rewrite_macs(frame, sender, our_mac);
     true
+}
+
+/// An ICMP time-exceeded (in transit) from `our_ip`: see [`error_in_place`].
+pub fn time_exceeded<B: PacketBuf>(
+    buf: &mut B,
+    l3: usize,
+    our_ip: Ipv4Addr,
+    our_mac: MacAddr,
+) -> bool {
+    error_in_place(buf, l3, our_ip, our_mac, kind::TIME_EXCEEDED, 0)
 }
 
 /// A token bucket of `rate` tokens per second, holding at most `rate` tokens.

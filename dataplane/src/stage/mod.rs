@@ -1,30 +1,40 @@
 //! The fast-path stages, and the [`Pipeline`] that runs a packet through them.
 //!
 //! Each stage is a module with plain functions over packet bytes: [`parse`] classifies
-//! the frame, [`arp`] answers for the gateway's addresses, [`forward`] validates, routes
-//! and decrements the TTL, [`icmp`] answers echo requests and reports expired TTLs,
-//! [`rewrite`] writes the MACs. The pipeline owns the per-worker state the stages use
-//! (neighbour table, counters, the up-rings) and returns one [`Verdict`] per packet; the
-//! worker loop does the I/O.
+//! the frame, [`arp`] answers for the gateway's addresses, [`forward`] validates and
+//! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
+//! answers refused services, [`http`] reads a request's Host, [`rewrite`] writes the
+//! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
+//! check, count) and NAT to load-balanced servers. The pipeline owns the per-worker state
+//! the stages use and returns one [`Verdict`] per packet; the worker loop does the I/O.
 
 #![deny(unsafe_code)]
 
 pub mod arp;
 pub mod forward;
+pub mod http;
 pub mod icmp;
 pub mod parse;
+pub mod refuse;
 pub mod rewrite;
+pub mod subscriber;
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
+
+use hashbrown::HashMap;
 
 use crate::buf::PacketBuf;
 use crate::counters::{DropReason, WorkerCounters};
 use crate::fib::Forwarding;
 use crate::msg::{Event, Frame};
+use crate::nat::FlowTable;
+use crate::nat::balance::Balancer;
 use crate::ring::Producer;
+use crate::session::SessionTable;
 use crate::table::neighbor::{Lookup, NeighborTable};
 use crate::time::Instant;
-use crate::types::Side;
+use crate::types::{MacAddr, Side};
 
 /// What happens to a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +52,37 @@ pub enum Verdict {
     Hold(Side, Ipv4Addr),
 }
 
+/// Sizes of the per-worker subscriber state.
+#[derive(Clone, Copy, Debug)]
+pub struct SubscriberLimits {
+    /// Sessions this worker can hold.
+    pub sessions: usize,
+    /// NAT flows this worker can hold.
+    pub flows: usize,
+    /// Flows a subscriber may have open when its session does not say.
+    pub flows_per_subscriber: u32,
+    /// Policer burst, in milliseconds of the declared rate.
+    pub burst_ms: u64,
+    /// Flows checked for expiry per poll.
+    pub sweep_per_poll: usize,
+    /// Session and flow records kept when the event ring is full.
+    pub backlog: usize,
+}
+
+impl Default for SubscriberLimits {
+    fn default() -> Self {
+        SubscriberLimits {
+            sessions: 4096,
+            flows: 65536,
+            flows_per_subscriber: 1024,
+            burst_ms: 20,
+            sweep_per_poll: 64,
+            backlog: 4096,
+        }
+    }
+}
+
 /// The per-worker state the stages use.
-#[derive(Debug)]
 pub struct Pipeline {
     /// Next hops resolved by the control plane.
     pub neighbors: NeighborTable,
@@ -53,11 +92,71 @@ pub struct Pipeline {
     pub events: Producer<Event>,
     /// Frames for the control plane.
     pub punt: Producer<Frame>,
-    /// Paces ICMP errors.
+    /// Paces ICMP errors and TCP resets.
     pub icmp_limit: icmp::TokenBucket,
+    /// Subscriber sessions.
+    pub sessions: SessionTable,
+    /// NAT flows.
+    pub flows: FlowTable,
+    /// Server choice state.
+    pub balancer: Balancer,
+    /// Per-login stickiness: (session slot, service) -> server.
+    pub(crate) sticky: HashMap<u64, u16>,
+    /// Records that found the event ring full, sent first next time.
+    pub(crate) backlog: VecDeque<Event>,
+    pub(crate) backlog_cap: usize,
+    /// Recently reported unknown subscribers (address, when), direct-mapped.
+    pub(crate) unknown_seen: Box<[(u32, Instant); 256]>,
+    /// A session report in progress: tag, next slot, sessions so far.
+    pub(crate) report: Option<(u64, u32, u32)>,
+    pub(crate) sweep_per_poll: usize,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Pipeline({} sessions, {} flows)",
+            self.sessions.len(),
+            self.flows.len()
+        )
+    }
 }
 
 impl Pipeline {
+    /// A pipeline with empty tables.
+    pub fn new(
+        neighbors: NeighborTable,
+        events: Producer<Event>,
+        punt: Producer<Frame>,
+        fwd: &Forwarding,
+        limits: SubscriberLimits,
+        ports: (u16, u16),
+    ) -> Pipeline {
+        let mut balancer = Balancer::default();
+        balancer.resize(&fwd.services);
+        Pipeline {
+            neighbors,
+            counters: WorkerCounters::default(),
+            events,
+            punt,
+            icmp_limit: icmp::TokenBucket::new(fwd.icmp_errors_per_s),
+            sessions: SessionTable::new(
+                limits.sessions,
+                limits.burst_ms,
+                limits.flows_per_subscriber,
+            ),
+            flows: FlowTable::new(limits.flows, fwd.nat.addresses.len().max(1), ports),
+            balancer,
+            sticky: HashMap::new(),
+            backlog: VecDeque::with_capacity(limits.backlog),
+            backlog_cap: limits.backlog,
+            unknown_seen: Box::new([(0, Instant::ZERO); 256]),
+            report: None,
+            sweep_per_poll: limits.sweep_per_poll,
+        }
+    }
+
     /// Runs one received packet through the stages.
     #[inline]
     pub fn process<B: PacketBuf>(
@@ -71,23 +170,48 @@ impl Pipeline {
         match parse::ethernet(buf.data(), port.mac) {
             Err(r) => Verdict::Drop(r),
             Ok((parse::L3Kind::Arp, l3)) => self.arp(fwd, side, buf.data_mut(), l3),
-            Ok((parse::L3Kind::Ipv4, l3)) => self.ipv4(fwd, side, buf, l3, now),
+            Ok((parse::L3Kind::Ipv4, l3)) => {
+                let h = match forward::validate(&buf.data()[l3..], fwd) {
+                    Ok(h) => h,
+                    Err(r) => return Verdict::Drop(r),
+                };
+                match side {
+                    Side::Access => self.uplink(fwd, buf, l3, h, now),
+                    Side::Core => self.downlink(fwd, buf, l3, h, now),
+                }
+            }
         }
     }
 
     fn arp(&mut self, fwd: &Forwarding, side: Side, frame: &mut [u8], l3: usize) -> Verdict {
-        match arp::classify(frame, l3, fwd.side(side)) {
+        match arp::classify(frame, l3, |ip| fwd.answers_arp(side, ip)) {
             arp::Action::Drop(r) => Verdict::Drop(r),
             arp::Action::Punt => self.punt(side, frame),
-            arp::Action::ReplyAndLearn => {
+            arp::Action::ReplyAndLearn(ip) => {
                 self.punt_copy(side, frame);
-                arp::reply_in_place(frame, l3, fwd.side(side));
+                arp::reply_in_place(frame, l3, fwd.side(side).mac, ip);
                 Verdict::Reply
             }
         }
     }
 
-    fn ipv4<B: PacketBuf>(
+    /// A packet for the gateway itself: echo requests are answered.
+    fn local<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+    ) -> Verdict {
+        match icmp::echo_reply(buf.data_mut(), l3, fwd.side(side).mac) {
+            Ok(()) => Verdict::Reply,
+            Err(r) => Verdict::Drop(r),
+        }
+    }
+
+    /// A packet whose TTL ran out: dropped, and answered with time-exceeded when the
+    /// rate allows.
+    fn ttl_expired<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         side: Side,
@@ -95,61 +219,47 @@ impl Pipeline {
         l3: usize,
         now: Instant,
     ) -> Verdict {
-        let decision = match forward::route(&mut buf.data_mut()[l3..], fwd) {
-            Ok(d) => d,
-            Err(r) => return Verdict::Drop(r),
-        };
-        match decision {
-            forward::Decision::Local => {
-                match icmp::echo_reply(buf.data_mut(), l3, fwd.side(side).mac) {
-                    Ok(()) => Verdict::Reply,
-                    Err(r) => Verdict::Drop(r),
+        let ours = fwd.side(side);
+        if !icmp::may_report(buf.data(), l3) {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        if !icmp::time_exceeded(buf, l3, ours.address, ours.mac) {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        // The expired packet is dropped and counted; the error that replaces it in the
+        // same buffer is generated and sent back.
+        self.counters.drop(DropReason::TtlExpired);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
+    }
+
+    /// The neighbour MAC of `next_hop`, or what to do while it is unknown.
+    fn neighbor(
+        &mut self,
+        side: Side,
+        next_hop: Ipv4Addr,
+        now: Instant,
+    ) -> Result<MacAddr, Verdict> {
+        match self.neighbors.lookup(next_hop, now) {
+            Lookup::Mac(mac) => Ok(mac),
+            Lookup::Ask => {
+                if self
+                    .events
+                    .push(Event::Resolve { ip: next_hop, side })
+                    .is_err()
+                {
+                    self.counters.event_ring_full += 1;
+                    self.neighbors.unask(next_hop);
                 }
+                Err(Verdict::Hold(side, next_hop))
             }
-            forward::Decision::TtlExpired => {
-                let ours = fwd.side(side);
-                if !icmp::may_report(buf.data(), l3) {
-                    return Verdict::Drop(DropReason::TtlExpired);
-                }
-                if !self.icmp_limit.take(now) {
-                    self.counters.icmp_rate_limited += 1;
-                    return Verdict::Drop(DropReason::TtlExpired);
-                }
-                if !icmp::time_exceeded(buf, l3, ours.address, ours.mac) {
-                    return Verdict::Drop(DropReason::TtlExpired);
-                }
-                // The expired packet is dropped and counted; the error that replaces it
-                // in the same buffer is generated and sent back.
-                self.counters.drop(DropReason::TtlExpired);
-                self.counters.icmp_errors += 1;
-                Verdict::Reply
-            }
-            forward::Decision::Forward {
-                side: out,
-                next_hop,
-            } => match self.neighbors.lookup(next_hop, now) {
-                Lookup::Mac(mac) => {
-                    rewrite::l2(buf.data_mut(), mac, fwd.side(out).mac);
-                    Verdict::Forward(out)
-                }
-                Lookup::Ask => {
-                    if self
-                        .events
-                        .push(Event::Resolve {
-                            ip: next_hop,
-                            side: out,
-                        })
-                        .is_err()
-                    {
-                        self.counters.event_ring_full += 1;
-                        self.neighbors.unask(next_hop);
-                    }
-                    Verdict::Hold(out, next_hop)
-                }
-                Lookup::Pending => Verdict::Hold(out, next_hop),
-                Lookup::Failed => Verdict::Drop(DropReason::NeighborUnresolved),
-                Lookup::Full => Verdict::Drop(DropReason::NeighborTableFull),
-            },
+            Lookup::Pending => Err(Verdict::Hold(side, next_hop)),
+            Lookup::Failed => Err(Verdict::Drop(DropReason::NeighborUnresolved)),
+            Lookup::Full => Err(Verdict::Drop(DropReason::NeighborTableFull)),
         }
     }
 
@@ -168,6 +278,34 @@ impl Pipeline {
             self.counters.punt_copies += 1;
         } else {
             self.counters.punt_copies_lost += 1;
+        }
+    }
+
+    /// Sends a record the control plane must not miss: onto the ring, or into the
+    /// backlog when the ring is full (counted as lost only when that is full too).
+    pub(crate) fn emit(&mut self, ev: Event) {
+        let ev = if self.backlog.is_empty() {
+            match self.events.push(ev) {
+                Ok(()) => return,
+                Err(ev) => ev,
+            }
+        } else {
+            ev
+        };
+        if self.backlog.len() < self.backlog_cap {
+            self.backlog.push_back(ev);
+        } else {
+            self.counters.events_lost += 1;
+        }
+    }
+
+    /// Moves backlogged records onto the event ring while it has room.
+    pub(crate) fn flush_backlog(&mut self) {
+        while let Some(ev) = self.backlog.pop_front() {
+            if let Err(ev) = self.events.push(ev) {
+                self.backlog.push_front(ev);
+                break;
+            }
         }
     }
 }

@@ -12,6 +12,9 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod nat;
+pub mod tcp;
+pub mod udp;
 
 /// Why a header view could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

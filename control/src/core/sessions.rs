@@ -1,0 +1,309 @@
+//! The control plane's registry of subscriber sessions: who is logged in, with which id,
+//! on which worker. It numbers sessions (dense ids, reused after close) and users, turns
+//! requests into the fast path's [`SessionSpec`]s, and keeps the last ended sessions for
+//! operators. The fast path holds the counters; a session's final record arrives as an
+//! event when it ends, whoever ended it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use hashbrown::HashMap;
+use tollgate_dataplane::MacAddr;
+use tollgate_dataplane::session::{
+    Bandwidth, ClosedSession, DisconnectCause, Limits, ServiceSet, SessionId, SessionSpec,
+};
+use tollgate_dataplane::time::Instant;
+
+/// Ended sessions kept for `show session`.
+const RECENT: usize = 256;
+
+/// A request to open a session (static config, `ctl session add`, a login).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRequest {
+    /// The user name.
+    pub user: String,
+    /// The subscriber's address.
+    pub address: Ipv4Addr,
+    /// Its MAC, when known.
+    pub mac: Option<MacAddr>,
+    /// Channel id (default: the session id).
+    pub channel: Option<u32>,
+    /// Services it may use.
+    pub services: ServiceSet,
+    /// Declared bandwidth.
+    pub bandwidth: Bandwidth,
+    /// Disconnect conditions.
+    pub limits: Limits,
+    /// Flows it may have open (0: the engine default).
+    pub max_flows: u32,
+}
+
+/// An open session.
+#[derive(Clone, Debug)]
+pub struct OpenSession {
+    /// The user name.
+    pub user: String,
+    /// What was installed.
+    pub spec: SessionSpec,
+    /// The worker that owns it.
+    pub worker: u16,
+}
+
+/// An ended session.
+#[derive(Clone, Debug)]
+pub struct EndedSession {
+    /// The user name.
+    pub user: String,
+    /// The fast path's final record.
+    pub record: ClosedSession,
+}
+
+/// What the registry counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Sessions opened.
+    pub opened: u64,
+    /// Sessions ended.
+    pub ended: u64,
+    /// Installs the fast path refused.
+    pub install_failed: u64,
+}
+
+/// The registry.
+#[derive(Debug)]
+pub struct Sessions {
+    workers: u16,
+    next_id: SessionId,
+    free_ids: Vec<SessionId>,
+    open: BTreeMap<SessionId, OpenSession>,
+    by_address: HashMap<Ipv4Addr, SessionId>,
+    users: HashMap<String, u64>,
+    recent: VecDeque<EndedSession>,
+    stats: SessionStats,
+}
+
+/// Why a session could not be opened or found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The address already has a session.
+    #[error("{0} already has session {1}")]
+    AddressInUse(Ipv4Addr, SessionId),
+    /// No open session matches.
+    #[error("no open session {0}")]
+    NotFound(String),
+}
+
+impl Sessions {
+    /// An empty registry for an engine of `workers` workers.
+    pub fn new(workers: u16) -> Sessions {
+        Sessions {
+            workers: workers.max(1),
+            next_id: 1,
+            free_ids: Vec::new(),
+            open: BTreeMap::new(),
+            by_address: HashMap::new(),
+            users: HashMap::new(),
+            recent: VecDeque::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// The worker that owns the subscriber at `ip`.
+    pub fn owner(&self, ip: Ipv4Addr) -> u16 {
+        tollgate_dataplane::steer::subscriber_worker(ip, self.workers)
+    }
+
+    /// The numeric id of `user` (stable for the daemon's life).
+    pub fn user_id(&mut self, user: &str) -> u64 {
+        let n = self.users.len() as u64 + 1;
+        *self.users.entry(user.to_string()).or_insert(n)
+    }
+
+    /// Opens a session: returns the spec to install and the worker to install it on.
+    pub fn open(
+        &mut self,
+        now: Instant,
+        req: SessionRequest,
+    ) -> Result<(SessionSpec, u16), SessionError> {
+        if let Some(id) = self.by_address.get(&req.address) {
+            return Err(SessionError::AddressInUse(req.address, *id));
+        }
+        let id = self.free_ids.pop().unwrap_or_else(|| {
+            self.next_id += 1;
+            self.next_id - 1
+        });
+        let spec = SessionSpec {
+            id,
+            user: self.user_id(&req.user),
+            channel: req.channel.unwrap_or(id),
+            address: req.address,
+            mac: req.mac,
+            started: now,
+            limits: req.limits,
+            bandwidth: req.bandwidth,
+            services: req.services,
+            max_flows: req.max_flows,
+        };
+        let worker = self.owner(req.address);
+        self.by_address.insert(req.address, id);
+        self.open.insert(
+            id,
+            OpenSession {
+                user: req.user,
+                spec,
+                worker,
+            },
+        );
+        self.stats.opened += 1;
+        Ok((spec, worker))
+    }
+
+    /// The open session named by `key`: its id, or its address.
+    pub fn find(&self, key: &str) -> Result<SessionId, SessionError> {
+        let key = key.trim();
+        if let Ok(ip) = key.parse::<Ipv4Addr>() {
+            return self
+                .by_address
+                .get(&ip)
+                .copied()
+                .ok_or_else(|| SessionError::NotFound(key.into()));
+        }
+        key.parse::<SessionId>()
+            .ok()
+            .filter(|id| self.open.contains_key(id))
+            .ok_or_else(|| SessionError::NotFound(key.into()))
+    }
+
+    /// An open session.
+    pub fn get(&self, id: SessionId) -> Option<&OpenSession> {
+        self.open.get(&id)
+    }
+
+    /// Every open session, by id.
+    pub fn all(&self) -> impl Iterator<Item = (&SessionId, &OpenSession)> {
+        self.open.iter()
+    }
+
+    /// Sessions open.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// True when none is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// A session ended (its final record arrived): forget it, keep the record.
+    pub fn ended(&mut self, record: ClosedSession) -> Option<EndedSession> {
+        let open = self.open.remove(&record.id)?;
+        self.by_address.remove(&open.spec.address);
+        self.free_ids.push(record.id);
+        self.stats.ended += 1;
+        let e = EndedSession {
+            user: open.user,
+            record,
+        };
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(e.clone());
+        Some(e)
+    }
+
+    /// The fast path refused to install a session: forget it.
+    pub fn install_failed(&mut self, id: SessionId) -> Option<OpenSession> {
+        let open = self.open.remove(&id)?;
+        self.by_address.remove(&open.spec.address);
+        self.free_ids.push(id);
+        self.stats.install_failed += 1;
+        Some(open)
+    }
+
+    /// A recently ended session.
+    pub fn recent(&self, id: SessionId) -> Option<&EndedSession> {
+        self.recent.iter().rev().find(|e| e.record.id == id)
+    }
+
+    /// The name of user `uid`.
+    pub fn user_name(&self, uid: u64) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|(_, v)| **v == uid)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// What the registry counted.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+}
+
+/// The cause named `s` (for ctl), defaulting to `admin_reset`.
+pub fn cause(s: Option<&str>) -> Result<DisconnectCause, String> {
+    match s {
+        None => Ok(DisconnectCause::AdminReset),
+        Some(n) => DisconnectCause::from_name(n).ok_or_else(|| {
+            format!(
+                "unknown cause {n:?}; one of: {}",
+                DisconnectCause::ALL
+                    .iter()
+                    .map(|c| c.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(user: &str, ip: [u8; 4]) -> SessionRequest {
+        SessionRequest {
+            user: user.into(),
+            address: Ipv4Addr::from(ip),
+            mac: None,
+            channel: None,
+            services: ServiceSet::ALL,
+            bandwidth: Bandwidth::default(),
+            limits: Limits::default(),
+            max_flows: 0,
+        }
+    }
+
+    #[test]
+    fn ids_users_and_owners() {
+        let mut s = Sessions::new(2);
+        let (a, wa) = s.open(Instant(1), req("alice", [10, 10, 0, 11])).unwrap();
+        let (b, wb) = s.open(Instant(1), req("bob", [10, 10, 0, 12])).unwrap();
+        assert_eq!((a.id, b.id), (1, 2));
+        assert_eq!((wa, wb), (1, 0), "owner by address");
+        assert_eq!(a.channel, 1);
+        assert_ne!(a.user, b.user);
+        assert!(matches!(
+            s.open(Instant(1), req("carol", [10, 10, 0, 11])),
+            Err(SessionError::AddressInUse(..))
+        ));
+        assert_eq!(s.find("10.10.0.12"), Ok(2));
+        assert_eq!(s.find("1"), Ok(1));
+        assert!(s.find("9").is_err());
+        let rec = ClosedSession {
+            id: 1,
+            user: a.user,
+            channel: 1,
+            address: a.address,
+            started: Instant(1),
+            stopped: Instant(2),
+            cause: DisconnectCause::UserRequest,
+            counters: Default::default(),
+        };
+        assert_eq!(s.ended(rec).unwrap().user, "alice");
+        assert!(s.ended(rec).is_none(), "once");
+        let (c, _) = s.open(Instant(3), req("alice", [10, 10, 0, 13])).unwrap();
+        assert_eq!(c.id, 1, "id reused");
+        assert_eq!(c.user, a.user, "same user, same user id");
+        assert_eq!(s.recent(1).unwrap().record.stopped, Instant(2));
+    }
+}

@@ -1,0 +1,138 @@
+//! Where the control core's outputs that are not commands go: new forwarding snapshots
+//! to the workers' snapshot publisher, and records to their JSON-lines files.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tollgate_dataplane::Forwarding;
+use tollgate_dataplane::snapshot::Publisher;
+
+use crate::core::RecordKind;
+
+/// A JSON-lines file records are appended to.
+#[derive(Debug)]
+pub struct RecordFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+    /// Lines written.
+    pub lines: u64,
+    /// Write errors (logged once each time the file starts failing).
+    pub errors: u64,
+}
+
+impl RecordFile {
+    /// Opens `path` for appending, creating it (and its directory) if needed.
+    pub fn open(path: &Path) -> std::io::Result<RecordFile> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let f = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(RecordFile {
+            path: path.to_path_buf(),
+            out: BufWriter::new(f),
+            lines: 0,
+            errors: 0,
+        })
+    }
+
+    fn write(&mut self, line: &str) {
+        match writeln!(self.out, "{line}") {
+            Ok(()) => self.lines += 1,
+            Err(e) => {
+                if self.errors == 0 {
+                    tracing::error!(path = %self.path.display(), error = %e, "cannot write records");
+                }
+                self.errors += 1;
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.out.flush() {
+            if self.errors == 0 {
+                tracing::error!(path = %self.path.display(), error = %e, "cannot write records");
+            }
+            self.errors += 1;
+        }
+    }
+}
+
+/// The outlets of a shell.
+pub struct Outlets {
+    publisher: Publisher<Forwarding>,
+    flows: Option<RecordFile>,
+    sessions: Option<RecordFile>,
+    /// Every record, when kept in memory too (replay summaries, tests).
+    pub kept: Option<Vec<(RecordKind, String)>>,
+}
+
+impl std::fmt::Debug for Outlets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Outlets({:?}, {:?})", self.flows, self.sessions)
+    }
+}
+
+impl Outlets {
+    /// Outlets publishing through `publisher` and writing to the given files (none when
+    /// the path is empty).
+    pub fn new(
+        publisher: Publisher<Forwarding>,
+        flows: &Path,
+        sessions: &Path,
+    ) -> std::io::Result<Outlets> {
+        let open = |p: &Path| {
+            (!p.as_os_str().is_empty())
+                .then(|| RecordFile::open(p))
+                .transpose()
+        };
+        Ok(Outlets {
+            publisher,
+            flows: open(flows)?,
+            sessions: open(sessions)?,
+            kept: None,
+        })
+    }
+
+    /// The snapshot publisher.
+    pub fn publisher(&self) -> &Publisher<Forwarding> {
+        &self.publisher
+    }
+
+    /// Publishes a new snapshot.
+    pub fn publish(&mut self, f: Forwarding) {
+        self.publisher.publish(f);
+    }
+
+    /// Appends a record.
+    pub fn record(&mut self, kind: RecordKind, line: String) {
+        let file = match kind {
+            RecordKind::Flow => self.flows.as_mut(),
+            RecordKind::Session => self.sessions.as_mut(),
+        };
+        if let Some(f) = file {
+            f.write(&line);
+        }
+        if let Some(k) = self.kept.as_mut() {
+            k.push((kind, line));
+        }
+    }
+
+    /// Flushes the files.
+    pub fn flush(&mut self) {
+        for f in [self.flows.as_mut(), self.sessions.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            f.flush();
+        }
+    }
+
+    /// Lines written per file (flows, sessions).
+    pub fn written(&self) -> (u64, u64) {
+        (
+            self.flows.as_ref().map_or(0, |f| f.lines),
+            self.sessions.as_ref().map_or(0, |f| f.lines),
+        )
+    }
+}

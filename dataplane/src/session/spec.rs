@@ -1,0 +1,279 @@
+//! What the control plane says about a subscriber session, and what the fast path says
+//! back: the install spec, live updates, disconnect causes, counters and the final record.
+//! Plain `Copy` data, so commands and events carry them by value on the rings.
+
+use std::net::Ipv4Addr;
+
+use crate::time::Instant;
+use crate::types::MacAddr;
+
+/// A session, numbered by the control plane (dense, reused after close).
+pub type SessionId = u32;
+
+/// The services a subscriber may use (AUTHZ-1): bit `i` allows service index `i`
+/// (at most [`ServiceSet::MAX`] services).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ServiceSet(pub u128);
+
+impl ServiceSet {
+    /// The most services a set can name.
+    pub const MAX: usize = 128;
+    /// Every service.
+    pub const ALL: ServiceSet = ServiceSet(u128::MAX);
+    /// No service.
+    pub const NONE: ServiceSet = ServiceSet(0);
+
+    /// A set from service indexes; indexes from [`Self::MAX`] up are ignored.
+    pub fn from_indexes(ix: impl IntoIterator<Item = u16>) -> ServiceSet {
+        ServiceSet(
+            ix.into_iter()
+                .filter(|i| (*i as usize) < Self::MAX)
+                .fold(0, |s, i| s | 1u128 << i),
+        )
+    }
+
+    /// True if service `i` is allowed.
+    #[inline(always)]
+    pub fn allows(self, i: u16) -> bool {
+        (i as usize) < Self::MAX && self.0 >> i & 1 == 1
+    }
+}
+
+/// Declared bandwidth, each direction in bit/s; 0 leaves that direction unpoliced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bandwidth {
+    /// From the subscriber (uplink).
+    pub up_bps: u64,
+    /// To the subscriber (downlink).
+    pub down_bps: u64,
+}
+
+/// Volume limits (DISC-1 C). A packet that would take a counter over its limit is dropped
+/// and ends the session, so the final counters never exceed a limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VolumeLimit {
+    /// Bytes sent by the subscriber.
+    pub tx_bytes: Option<u64>,
+    /// Bytes received by the subscriber.
+    pub rx_bytes: Option<u64>,
+    /// Bytes both ways.
+    pub total_bytes: Option<u64>,
+    /// Packets sent by the subscriber.
+    pub tx_packets: Option<u64>,
+    /// Packets received by the subscriber.
+    pub rx_packets: Option<u64>,
+}
+
+/// Traffic rate as a share of the path (DISC-1 E): over fixed windows from the session's
+/// start, the bytes both ways may not exceed `percent` % of what `path_bps` carries in a
+/// window. The packet that would cross that ends the session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Share of the path, in percent (1..=100).
+    pub percent: u8,
+    /// The path's maximum rate in bit/s.
+    pub path_bps: u64,
+    /// Window length in milliseconds.
+    pub window_ms: u32,
+}
+
+/// The disconnect conditions the fast path checks (DISC-1 A, B, C, E; D and F are
+/// decided by the control plane, F by giving an idle limit towards the application
+/// server just below its own timeout).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// A: the session ends this long after it started.
+    pub session_timeout_ms: Option<u64>,
+    /// B: the session ends after this long without a packet either way.
+    pub idle_timeout_ms: Option<u64>,
+    /// B, per server: the session ends after `.1` ms without a packet to or from `.0`.
+    pub idle_server: Option<(Ipv4Addr, u64)>,
+    /// C: volume.
+    pub volume: VolumeLimit,
+    /// E: rate as a share of the path.
+    pub rate: Option<RateLimit>,
+}
+
+/// What the control plane installs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// The session.
+    pub id: SessionId,
+    /// The subscriber (user) id, numbered by the control plane.
+    pub user: u64,
+    /// The channel (line) id.
+    pub channel: u32,
+    /// The subscriber's address; uplink packets must come from it.
+    pub address: Ipv4Addr,
+    /// The subscriber's MAC when known: uplink frames must come from it, downlink
+    /// frames go to it. Otherwise learned from the first uplink frame.
+    pub mac: Option<MacAddr>,
+    /// When the session started (authentication), on the engine clock.
+    pub started: Instant,
+    /// Disconnect conditions.
+    pub limits: Limits,
+    /// Declared bandwidth; the policer's rate.
+    pub bandwidth: Bandwidth,
+    /// Services the subscriber may use.
+    pub services: ServiceSet,
+    /// Flows this subscriber may have open at once (NAT-6); 0 means the engine default.
+    pub max_flows: u32,
+}
+
+/// A live change to a session (CoA, ctl): each `Some` replaces the current value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionUpdate {
+    /// New disconnect conditions.
+    pub limits: Option<Limits>,
+    /// New declared bandwidth.
+    pub bandwidth: Option<Bandwidth>,
+    /// New allowed services.
+    pub services: Option<ServiceSet>,
+}
+
+/// Packets and bytes of a session (CNT-1), from the subscriber's point of view: `tx` is
+/// what the subscriber sent (uplink), `rx` what it received (downlink). Bytes are IPv4
+/// total length, whatever the link layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Packets from the subscriber.
+    pub tx_packets: u64,
+    /// Bytes from the subscriber.
+    pub tx_bytes: u64,
+    /// Packets to the subscriber.
+    pub rx_packets: u64,
+    /// Bytes to the subscriber.
+    pub rx_bytes: u64,
+}
+
+impl SessionCounters {
+    /// Adds `o` into `self`.
+    pub fn accumulate(&mut self, o: &SessionCounters) {
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+    }
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DisconnectCause {
+    /// The subscriber logged out.
+    UserRequest,
+    /// A: the maximum session time passed.
+    SessionTimeout,
+    /// B: no packet either way for the idle time.
+    IdleTimeout,
+    /// B, per server: no packet to or from the given server for its idle time.
+    ServerIdleTimeout,
+    /// C: a volume limit was reached.
+    VolumeLimit,
+    /// D: more simultaneous logins than allowed; this one was chosen to end.
+    SimultaneousLogins,
+    /// E: the traffic rate exceeded its share of the path.
+    RateExceeded,
+    /// F: ended just before the application's own timeout.
+    ApplicationTimeout,
+    /// An operator or a Disconnect-Request ended it.
+    AdminReset,
+    /// The gateway restarted while it was open.
+    NasReboot,
+    /// The gateway is shutting down.
+    NasRequest,
+}
+
+impl DisconnectCause {
+    /// Every cause.
+    pub const ALL: [DisconnectCause; 11] = [
+        DisconnectCause::UserRequest,
+        DisconnectCause::SessionTimeout,
+        DisconnectCause::IdleTimeout,
+        DisconnectCause::ServerIdleTimeout,
+        DisconnectCause::VolumeLimit,
+        DisconnectCause::SimultaneousLogins,
+        DisconnectCause::RateExceeded,
+        DisconnectCause::ApplicationTimeout,
+        DisconnectCause::AdminReset,
+        DisconnectCause::NasReboot,
+        DisconnectCause::NasRequest,
+    ];
+
+    /// The RADIUS Acct-Terminate-Cause (RFC 2866 §5.10) the cause is reported as.
+    pub const fn acct_terminate_cause(self) -> u32 {
+        match self {
+            DisconnectCause::UserRequest => 1,
+            DisconnectCause::IdleTimeout | DisconnectCause::ServerIdleTimeout => 4,
+            DisconnectCause::SessionTimeout => 5,
+            DisconnectCause::AdminReset => 6,
+            DisconnectCause::VolumeLimit
+            | DisconnectCause::RateExceeded
+            | DisconnectCause::ApplicationTimeout
+            | DisconnectCause::NasRequest => 10,
+            DisconnectCause::NasReboot => 11,
+            DisconnectCause::SimultaneousLogins => 13,
+        }
+    }
+
+    /// The operator's name for the cause.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DisconnectCause::UserRequest => "user_request",
+            DisconnectCause::SessionTimeout => "session_timeout",
+            DisconnectCause::IdleTimeout => "idle_timeout",
+            DisconnectCause::ServerIdleTimeout => "server_idle_timeout",
+            DisconnectCause::VolumeLimit => "volume_limit",
+            DisconnectCause::SimultaneousLogins => "simultaneous_logins",
+            DisconnectCause::RateExceeded => "rate_exceeded",
+            DisconnectCause::ApplicationTimeout => "application_timeout",
+            DisconnectCause::AdminReset => "admin_reset",
+            DisconnectCause::NasReboot => "nas_reboot",
+            DisconnectCause::NasRequest => "nas_request",
+        }
+    }
+
+    /// The cause named `s` ([`Self::name`]).
+    pub fn from_name(s: &str) -> Option<DisconnectCause> {
+        Self::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+/// A session's final record, sent once when it ends (CNT-1, CNT-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClosedSession {
+    /// The session.
+    pub id: SessionId,
+    /// Its user.
+    pub user: u64,
+    /// Its channel.
+    pub channel: u32,
+    /// Its address.
+    pub address: Ipv4Addr,
+    /// When it started.
+    pub started: Instant,
+    /// When it ended: the exact instant a timeout fell due, or when the packet or command
+    /// that ended it was handled.
+    pub stopped: Instant,
+    /// Why.
+    pub cause: DisconnectCause,
+    /// Final counters.
+    pub counters: SessionCounters,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_sets_and_causes() {
+        let s = ServiceSet::from_indexes([0, 3, 127, 200]);
+        assert!(s.allows(0) && s.allows(3) && s.allows(127));
+        assert!(!s.allows(1) && !s.allows(128) && !s.allows(200));
+        assert!(ServiceSet::ALL.allows(5) && !ServiceSet::NONE.allows(5));
+        for c in DisconnectCause::ALL {
+            assert_eq!(DisconnectCause::from_name(c.name()), Some(c));
+            assert!((1..=18).contains(&c.acct_terminate_cause()));
+        }
+    }
+}

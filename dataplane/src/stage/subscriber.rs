@@ -1,0 +1,883 @@
+//! Stages of subscriber traffic: classify (session lookup, anti-spoofing, SES-4),
+//! policy (authorisation and refusals, policing), translate (NAT to a load-balanced real
+//! server and back), count and check (CNT-1, CNT-3, DISC fast-path half), and the L2
+//! next hop (load-balancing range or neighbour).
+//!
+//! Uplink is what comes in on the access side, downlink what comes in on the core side.
+//! Session counters are from the subscriber's point of view: uplink is `tx`.
+
+use std::net::Ipv4Addr;
+
+use arrayvec::ArrayVec;
+
+use super::forward::{self, Header, Route};
+use super::{Pipeline, Verdict, http, refuse, rewrite};
+use crate::buf::PacketBuf;
+use crate::counters::DropReason;
+use crate::fib::{Forwarding, Unknown};
+use crate::lb::LbChoice;
+use crate::msg::{Command, Event, HOST_MAX, InstallFailure};
+use crate::nat::{FlowClose, FlowError, FlowRecord, FlowState, NIL};
+use crate::service::{Service, SessionType};
+use crate::session::{Check, Dir, DisconnectCause, InstallError};
+use crate::time::Instant;
+use crate::types::{MacAddr, Side};
+use crate::wire::ipv4::protocol;
+use crate::wire::nat::{self as natwire, End};
+use crate::wire::tcp::flags;
+
+impl Pipeline {
+    /// A packet from the access side.
+    pub(super) fn uplink<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: Header,
+        now: Instant,
+    ) -> Verdict {
+        if fwd.is_ours(h.dst) {
+            return self.local(fwd, Side::Access, buf, l3);
+        }
+        let src_mac = MacAddr::from_bytes(&buf.data()[6..12]);
+        let slot = match self.classify_up(fwd, &h, src_mac, now) {
+            Ok(s) => s,
+            Err(r) => return Verdict::Drop(r),
+        };
+        if h.ttl <= 1 {
+            return self.ttl_expired(fwd, Side::Access, buf, l3, now);
+        }
+        if fwd.services.is_vip(h.dst) {
+            return self.service_up(fwd, buf, l3, &h, slot, now);
+        }
+        let route = match forward::route(fwd, h.dst) {
+            Ok(Route::Out { side, next_hop }) => (side, next_hop),
+            Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
+            Err(r) => return Verdict::Drop(r),
+        };
+        if let Err(r) = self.admit(fwd, slot, Dir::Up, h.total, now) {
+            return Verdict::Drop(r);
+        }
+        self.finish(fwd, buf, l3, &h, route, Dir::Up, slot, None, h.dst, now)
+    }
+
+    /// A packet from the core side.
+    pub(super) fn downlink<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: Header,
+        now: Instant,
+    ) -> Verdict {
+        if let Some(addr) = fwd.nat.address_index(h.dst) {
+            if let Some(v) = self.service_down(fwd, buf, l3, &h, addr, now) {
+                return v;
+            }
+        }
+        if fwd.is_ours(h.dst) {
+            return self.local(fwd, Side::Core, buf, l3);
+        }
+        if h.ttl <= 1 {
+            return self.ttl_expired(fwd, Side::Core, buf, l3, now);
+        }
+        let (out, next_hop) = match forward::route(fwd, h.dst) {
+            Ok(Route::Out { side, next_hop }) => (side, next_hop),
+            Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
+            Err(r) => return Verdict::Drop(r),
+        };
+        let slot = if out == Side::Access {
+            match self.live_session(fwd, h.dst, now) {
+                Some(slot) => Some(slot),
+                None if fwd.unknown == Unknown::Forward => None,
+                None => return Verdict::Drop(DropReason::NoSession),
+            }
+        } else {
+            None
+        };
+        if let Err(r) = self.admit(fwd, slot, Dir::Down, h.total, now) {
+            return Verdict::Drop(r);
+        }
+        self.finish(
+            fwd,
+            buf,
+            l3,
+            &h,
+            (out, next_hop),
+            Dir::Down,
+            slot,
+            None,
+            h.src,
+            now,
+        )
+    }
+
+    /// The session of the subscriber at `ip`, closing it first if a time condition fell
+    /// due (stamped with the deadline).
+    fn live_session(&mut self, fwd: &Forwarding, ip: Ipv4Addr, now: Instant) -> Option<u32> {
+        let slot = self.sessions.slot_by_ip(ip)?;
+        match self.sessions.get(slot)?.due(now) {
+            Some((t, cause)) => {
+                self.close_session(fwd, slot, t, cause);
+                None
+            }
+            None => Some(slot),
+        }
+    }
+
+    /// Classify: the uplink source's session, with anti-spoofing and SES-4 for strangers.
+    fn classify_up(
+        &mut self,
+        fwd: &Forwarding,
+        h: &Header,
+        src_mac: MacAddr,
+        now: Instant,
+    ) -> Result<Option<u32>, DropReason> {
+        match self.live_session(fwd, h.src, now) {
+            Some(slot) => {
+                let Some(s) = self.sessions.get_mut(slot) else {
+                    return Err(DropReason::UnknownSubscriber);
+                };
+                match s.mac {
+                    Some(m) if m != src_mac => Err(DropReason::SourceSpoofed),
+                    Some(_) => Ok(Some(slot)),
+                    None => {
+                        s.mac = Some(src_mac);
+                        Ok(Some(slot))
+                    }
+                }
+            }
+            None => match fwd.unknown {
+                Unknown::Forward => Ok(None),
+                Unknown::Drop => Err(DropReason::UnknownSubscriber),
+                Unknown::Punt => {
+                    self.report_unknown(h.src, src_mac, now);
+                    Err(DropReason::UnknownSubscriber)
+                }
+            },
+        }
+    }
+
+    /// Tells the control plane about a stranger, at most once per address per second.
+    fn report_unknown(&mut self, ip: Ipv4Addr, mac: MacAddr, now: Instant) {
+        let a = u32::from(ip);
+        let e = &mut self.unknown_seen[(a ^ a >> 8 ^ a >> 16) as usize & 0xff];
+        if e.0 == a && now < e.1.add_ms(1000) {
+            return;
+        }
+        if self
+            .events
+            .push(Event::UnknownSubscriber { ip, mac, at: now })
+            .is_ok()
+        {
+            *e = (a, now);
+            self.counters.unknown_reported += 1;
+        } else {
+            self.counters.event_ring_full += 1;
+        }
+    }
+
+    /// Policy: the session's policer and its volume and rate limits. A packet that would
+    /// break a limit ends the session.
+    fn admit(
+        &mut self,
+        fwd: &Forwarding,
+        slot: Option<u32>,
+        dir: Dir,
+        bytes: usize,
+        now: Instant,
+    ) -> Result<(), DropReason> {
+        let Some(slot) = slot else {
+            return Ok(());
+        };
+        let Some(s) = self.sessions.get_mut(slot) else {
+            return Err(DropReason::NoSession);
+        };
+        if !s.police[dir as usize].admit(now, bytes as u64) {
+            return Err(DropReason::Policed);
+        }
+        match s.check(dir, bytes as u64, now) {
+            Check::Ok => Ok(()),
+            Check::End(cause) => {
+                self.close_session(fwd, slot, now, cause);
+                Err(DropReason::SessionLimit)
+            }
+        }
+    }
+
+    /// The tail of every forwarded packet: L2 next hop (load-balancing range for uplink
+    /// sources in one, the session's MAC downlink, else the neighbour), counting, TTL,
+    /// MACs. `remote` is the address the subscriber exchanges the packet with.
+    #[allow(clippy::too_many_arguments)]
+    fn finish<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        (out, next_hop): (Side, Ipv4Addr),
+        dir: Dir,
+        slot: Option<u32>,
+        flow: Option<u32>,
+        remote: Ipv4Addr,
+        now: Instant,
+    ) -> Verdict {
+        let session_mac = match slot {
+            Some(slot) if dir == Dir::Down && out == Side::Access => {
+                self.sessions.get(slot).and_then(|s| s.mac)
+            }
+            _ => None,
+        };
+        // LB-2: uplink toward the core goes to its source range's gateway node.
+        let lb = if dir == Dir::Up && out == Side::Core {
+            fwd.lb.choose(h.src)
+        } else {
+            LbChoice::NotBalanced
+        };
+        let next = match (session_mac, lb) {
+            (Some(mac), _) => Ok(mac),
+            (None, LbChoice::To(mac)) => Ok(mac),
+            (None, LbChoice::AllDown) => return Verdict::Drop(DropReason::LbAllDown),
+            (None, LbChoice::NotBalanced) => self.neighbor(out, next_hop, now),
+        };
+        if let Err(Verdict::Drop(r)) = next {
+            return Verdict::Drop(r);
+        }
+        // Accepted: count it (a held packet is counted now, as it is sent when its
+        // neighbour resolves).
+        let bytes = h.total as u64;
+        if let Some(slot) = slot {
+            if let Some(s) = self.sessions.get_mut(slot) {
+                s.count(dir, bytes, now, remote);
+            }
+            if let Some(f) = flow.and_then(|i| self.flows.get_mut(i)) {
+                f.last_seen = now;
+                match dir {
+                    Dir::Up => {
+                        f.up_packets += 1;
+                        f.up_bytes += bytes;
+                    }
+                    Dir::Down => {
+                        f.down_packets += 1;
+                        f.down_bytes += bytes;
+                    }
+                }
+            }
+        }
+        forward::decrement_ttl(&mut buf.data_mut()[l3..]);
+        match next {
+            Ok(mac) => {
+                rewrite::l2(buf.data_mut(), mac, fwd.side(out).mac);
+                Verdict::Forward(out)
+            }
+            Err(v) => v,
+        }
+    }
+
+    /// An uplink packet to a VIP: authorise, find or open its flow, translate.
+    fn service_up<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        slot: Option<u32>,
+        now: Instant,
+    ) -> Verdict {
+        let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
+        let ports = natwire::ports(h.proto, l4);
+        let tcp_flags = l4.get(13).copied().unwrap_or(0);
+        let payload_at = match h.proto {
+            protocol::TCP => (l4.get(12).map_or(0, |d| (d >> 4) as usize * 4)).max(20),
+            _ => 0,
+        };
+        if h.fragment || (h.proto == protocol::TCP && l4.len() < 20) {
+            return Verdict::Drop(DropReason::NatUnsupported);
+        }
+        let Some((sport, dport)) = ports else {
+            return Verdict::Drop(DropReason::NatUnsupported);
+        };
+        let Some(svc_idx) = fwd.services.find(h.dst, h.proto, dport) else {
+            return self.refuse(fwd, buf, l3, h, DropReason::NoService, now);
+        };
+        let Some(slot) = slot.filter(|s| {
+            self.sessions
+                .get(*s)
+                .is_some_and(|s| s.services.allows(svc_idx))
+        }) else {
+            return self.refuse(fwd, buf, l3, h, DropReason::ServiceRefused, now);
+        };
+        let Some(svc) = fwd.services.get(svc_idx) else {
+            return Verdict::Drop(DropReason::NoService);
+        };
+        let syn_only = tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN;
+
+        let mut fi = self.flows.find_up(slot, svc_idx, sport);
+        if let Some(i) = fi {
+            let Some(f) = self.flows.get(i).copied() else {
+                return Verdict::Drop(DropReason::NatNoFlow);
+            };
+            let expires = f.expires(&fwd.nat.timeouts);
+            if expires <= now {
+                self.close_flow(fwd, i, expires, expiry_close(f.state));
+                fi = None;
+            } else if h.proto == protocol::TCP && syn_only && f.state.is_finished() {
+                // A new connection on the port of one that is over.
+                self.close_flow(fwd, i, f.last_seen, expiry_close(f.state));
+                fi = None;
+            }
+        }
+        if let Err(r) = self.admit(fwd, Some(slot), Dir::Up, h.total, now) {
+            return Verdict::Drop(r);
+        }
+        let i = match fi {
+            Some(i) => i,
+            None if h.proto == protocol::TCP && !syn_only => {
+                return Verdict::Drop(DropReason::NatNoFlow);
+            }
+            None => match self.open_flow(fwd, svc_idx, svc, slot, h.proto, sport, now) {
+                Ok(i) => i,
+                Err(r) => return Verdict::Drop(r),
+            },
+        };
+        // NAT-5: a flow stuck to a server that went down moves; a per-packet service
+        // chooses again for every request.
+        let Some(cur) = self.flows.get(i).map(|f| f.server) else {
+            return Verdict::Drop(DropReason::NatNoFlow);
+        };
+        let rechoose = !svc.servers.get(cur as usize).is_some_and(|r| r.up)
+            || (svc.session_type == SessionType::Packet
+                && h.proto == protocol::UDP
+                && self.flows.get(i).is_some_and(|f| f.up_packets > 0));
+        if rechoose {
+            let Some(next) = self.choose_server(svc_idx, svc, slot) else {
+                return Verdict::Drop(DropReason::NoServerUp);
+            };
+            self.balancer.closed(svc_idx, cur);
+            self.balancer.opened(svc_idx, next);
+            if let Some(f) = self.flows.get_mut(i) {
+                f.server = next;
+            }
+        }
+        let Some(f) = self.flows.get_mut(i) else {
+            return Verdict::Drop(DropReason::NatNoFlow);
+        };
+        if h.proto == protocol::TCP {
+            f.state = f.state.on_tcp(true, tcp_flags);
+        } else if svc.session_type == SessionType::Packet {
+            f.state = FlowState::UdpAwaitingReply;
+        }
+        let (server_ix, nat_addr_ix, nat_port, state) = (f.server, f.addr, f.nat_port, f.state);
+        let host_due = h.proto == protocol::TCP && !f.host_checked && l4.len() > payload_at;
+        if host_due {
+            f.host_checked = true;
+            let generation = f.generation;
+            if let Some(host) = http::host(&l4[payload_at..]) {
+                let mut bytes = [0u8; HOST_MAX];
+                bytes[..host.len()].copy_from_slice(host);
+                self.emit(Event::FlowHost {
+                    flow: (i, generation),
+                    len: host.len() as u8,
+                    host: bytes,
+                });
+            }
+        }
+        let Some(server) = svc.servers.get(server_ix as usize).copied() else {
+            return Verdict::Drop(DropReason::NoServerUp);
+        };
+        let nat_addr = fwd
+            .nat
+            .addresses
+            .get(nat_addr_ix as usize)
+            .copied()
+            .unwrap_or(fwd.side(Side::Core).address);
+        {
+            let ip = &mut buf.data_mut()[l3..l3 + h.total];
+            let dst_port = if h.proto == protocol::ICMP {
+                sport
+            } else {
+                server.port
+            };
+            natwire::rewrite(ip, h.hl, h.proto, End::Dst, server.address, dst_port);
+            natwire::rewrite(ip, h.hl, h.proto, End::Src, nat_addr, nat_port);
+        }
+        let route = match forward::route(fwd, server.address) {
+            Ok(Route::Out { side, next_hop }) => (side, next_hop),
+            Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
+            Err(r) => return Verdict::Drop(r),
+        };
+        let v = self.finish(
+            fwd,
+            buf,
+            l3,
+            h,
+            route,
+            Dir::Up,
+            Some(slot),
+            Some(i),
+            h.dst,
+            now,
+        );
+        if state == FlowState::TcpReset && !matches!(v, Verdict::Drop(_)) {
+            self.close_flow(fwd, i, now, FlowClose::Rst);
+        }
+        v
+    }
+
+    /// A downlink packet to a NAT address: the answer of a real server, translated back.
+    /// `None` when it belongs to no flow (then it is for the gateway itself).
+    fn service_down<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        addr: u16,
+        now: Instant,
+    ) -> Option<Verdict> {
+        if self.flows.is_empty() {
+            return None;
+        }
+        let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
+        let (sport, dport) = natwire::ports(h.proto, l4)?;
+        let tcp_flags = l4.get(13).copied().unwrap_or(0);
+        let i = self.flows.find_down(addr, h.proto, dport)?;
+        let f = *self.flows.get(i)?;
+        let Some(svc) = fwd.services.get(f.service) else {
+            self.close_flow(fwd, i, now, FlowClose::Timeout);
+            return Some(Verdict::Drop(DropReason::NatNoFlow));
+        };
+        let server = svc.servers.get(f.server as usize).copied()?;
+        if h.src != server.address || (h.proto != protocol::ICMP && sport != server.port) {
+            return Some(Verdict::Drop(DropReason::NatNoFlow));
+        }
+        let expires = f.expires(&fwd.nat.timeouts);
+        if expires <= now {
+            self.close_flow(fwd, i, expires, expiry_close(f.state));
+            return Some(Verdict::Drop(DropReason::NatNoFlow));
+        }
+        if h.fragment || (h.proto == protocol::TCP && l4.len() < 20) {
+            return Some(Verdict::Drop(DropReason::NatUnsupported));
+        }
+        let slot = f.session;
+        let sub_ip = match self.sessions.get(slot) {
+            Some(s) => match s.due(now) {
+                Some((t, cause)) => {
+                    self.close_session(fwd, slot, t, cause);
+                    return Some(Verdict::Drop(DropReason::NoSession));
+                }
+                None => s.address,
+            },
+            None => return Some(Verdict::Drop(DropReason::NoSession)),
+        };
+        if h.ttl <= 1 {
+            return Some(self.ttl_expired(fwd, Side::Core, buf, l3, now));
+        }
+        if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
+            return Some(Verdict::Drop(r));
+        }
+        let mut close = None;
+        if let Some(f) = self.flows.get_mut(i) {
+            if h.proto == protocol::TCP {
+                f.state = f.state.on_tcp(false, tcp_flags);
+                if f.state == FlowState::TcpReset {
+                    close = Some(FlowClose::Rst);
+                }
+            } else if f.state == FlowState::UdpAwaitingReply {
+                close = Some(FlowClose::Answered);
+            }
+        }
+        {
+            let ip = &mut buf.data_mut()[l3..l3 + h.total];
+            let src_port = if h.proto == protocol::ICMP {
+                f.sub_port
+            } else {
+                svc.port
+            };
+            natwire::rewrite(ip, h.hl, h.proto, End::Src, svc.vip, src_port);
+            natwire::rewrite(ip, h.hl, h.proto, End::Dst, sub_ip, f.sub_port);
+        }
+        let route = match forward::route(fwd, sub_ip) {
+            Ok(Route::Out { side, next_hop }) => (side, next_hop),
+            Ok(Route::Local) => return Some(Verdict::Drop(DropReason::LocalUnsupported)),
+            Err(r) => return Some(Verdict::Drop(r)),
+        };
+        let v = self.finish(
+            fwd,
+            buf,
+            l3,
+            h,
+            route,
+            Dir::Down,
+            Some(slot),
+            Some(i),
+            svc.vip,
+            now,
+        );
+        if let Some(c) = close.filter(|_| !matches!(v, Verdict::Drop(_))) {
+            self.close_flow(fwd, i, now, c);
+        }
+        Some(v)
+    }
+
+    /// Policy: a refused (or unknown) service gets a reset or an ICMP unreachable from the
+    /// VIP, paced with the ICMP errors.
+    fn refuse<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        reason: DropReason,
+        now: Instant,
+    ) -> Verdict {
+        if !matches!(h.proto, protocol::TCP | protocol::UDP) || h.fragment {
+            return Verdict::Drop(reason);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(reason);
+        }
+        let reset = refuse::is_reset(h);
+        if !refuse::answer(buf, l3, h, fwd.side(Side::Access).mac) {
+            return Verdict::Drop(reason);
+        }
+        self.counters.drop(reason);
+        if reset {
+            self.counters.tcp_resets += 1;
+        } else {
+            self.counters.icmp_errors += 1;
+        }
+        Verdict::Reply
+    }
+
+    /// Chooses a server of `svc` for the session in `slot`, by the service's session type.
+    fn choose_server(&mut self, svc_idx: u16, svc: &Service, slot: u32) -> Option<u16> {
+        let up = |s: u16| svc.servers.get(s as usize).is_some_and(|r| r.up);
+        match svc.session_type {
+            SessionType::Login => {
+                let key = (slot as u64) << 16 | svc_idx as u64;
+                if let Some(&s) = self.sticky.get(&key).filter(|s| up(**s)) {
+                    return Some(s);
+                }
+                let s = self.balancer.choose(svc_idx, svc)?;
+                self.sticky.insert(key, s);
+                Some(s)
+            }
+            SessionType::Service => {
+                let session = self.sessions.get_mut(slot)?;
+                if let Some((svc_last, s)) = session.last_service {
+                    if svc_last == svc_idx && up(s) {
+                        return Some(s);
+                    }
+                }
+                let s = self.balancer.choose(svc_idx, svc)?;
+                if let Some(session) = self.sessions.get_mut(slot) {
+                    session.last_service = Some((svc_idx, s));
+                }
+                Some(s)
+            }
+            SessionType::Connection | SessionType::Packet => self.balancer.choose(svc_idx, svc),
+        }
+    }
+
+    /// Opens a flow for the session in `slot` (NAT-6 limits).
+    #[allow(clippy::too_many_arguments)]
+    fn open_flow(
+        &mut self,
+        fwd: &Forwarding,
+        svc_idx: u16,
+        svc: &Service,
+        slot: u32,
+        proto: u8,
+        sport: u16,
+        now: Instant,
+    ) -> Result<u32, DropReason> {
+        let (flows, max) = self
+            .sessions
+            .get(slot)
+            .map_or((0, 0), |s| (s.flows, s.max_flows));
+        if flows >= max {
+            self.flow_limit(slot, false, now);
+            return Err(DropReason::FlowLimit);
+        }
+        let server = self
+            .choose_server(svc_idx, svc, slot)
+            .ok_or(DropReason::NoServerUp)?;
+        let i = match self.flows.create(slot, svc_idx, server, proto, sport, now) {
+            Ok(i) => i,
+            Err(FlowError::TableFull) => {
+                self.flow_limit(slot, true, now);
+                return Err(DropReason::FlowTableFull);
+            }
+            Err(FlowError::NoPort) => return Err(DropReason::NatNoPort),
+        };
+        let head = match self.sessions.get_mut(slot) {
+            Some(s) => {
+                let head = s.flow_head;
+                s.flow_head = i;
+                s.flows += 1;
+                head
+            }
+            None => NIL,
+        };
+        if let Some(f) = self.flows.get_mut(i) {
+            f.next = head;
+        }
+        if let Some(h) = self.flows.get_mut(head) {
+            h.prev = i;
+        }
+        self.balancer.opened(svc_idx, server);
+        self.counters.flows_opened += 1;
+        let _ = fwd;
+        Ok(i)
+    }
+
+    /// Tells the control plane a subscriber hit a flow limit, at most once a second.
+    fn flow_limit(&mut self, slot: u32, table_full: bool, now: Instant) {
+        let Some(s) = self.sessions.get_mut(slot) else {
+            return;
+        };
+        if s.limit_reported != Instant::ZERO && now < s.limit_reported.add_ms(1000) {
+            return;
+        }
+        s.limit_reported = now;
+        let session = s.id;
+        if self
+            .events
+            .push(Event::FlowLimit {
+                session,
+                table_full,
+            })
+            .is_err()
+        {
+            self.counters.event_ring_full += 1;
+        }
+    }
+
+    /// Ends flow `i` at `ended` and sends its record.
+    pub(crate) fn close_flow(
+        &mut self,
+        fwd: &Forwarding,
+        i: u32,
+        ended: Instant,
+        close: FlowClose,
+    ) {
+        let Some(f) = self.flows.remove(i) else {
+            return;
+        };
+        match self.flows.get_mut(f.prev) {
+            Some(p) => p.next = f.next,
+            None => {
+                if let Some(s) = self
+                    .sessions
+                    .get_mut(f.session)
+                    .filter(|s| s.flow_head == i)
+                {
+                    s.flow_head = f.next;
+                }
+            }
+        }
+        if let Some(n) = self.flows.get_mut(f.next) {
+            n.prev = f.prev;
+        }
+        self.balancer.closed(f.service, f.server);
+        self.counters.flows_closed += 1;
+        let Some(s) = self.sessions.get_mut(f.session) else {
+            return;
+        };
+        s.flows = s.flows.saturating_sub(1);
+        let (session, user, sub_ip) = (s.id, s.user, s.address);
+        let svc = fwd.services.get(f.service);
+        let server = svc
+            .and_then(|v| v.servers.get(f.server as usize))
+            .map_or((Ipv4Addr::UNSPECIFIED, 0), |r| (r.address, r.port));
+        let nat = fwd
+            .nat
+            .addresses
+            .get(f.addr as usize)
+            .copied()
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let is_icmp = f.proto == protocol::ICMP;
+        self.emit(Event::FlowRecord(FlowRecord {
+            session,
+            user,
+            service: f.service,
+            protocol: f.proto,
+            subscriber: (sub_ip, f.sub_port),
+            vip: svc.map_or((Ipv4Addr::UNSPECIFIED, 0), |v| {
+                (v.vip, if is_icmp { f.sub_port } else { v.port })
+            }),
+            server: if is_icmp {
+                (server.0, f.sub_port)
+            } else {
+                server
+            },
+            nat: (nat, f.nat_port),
+            started: f.started,
+            ended,
+            up: (f.up_packets, f.up_bytes),
+            down: (f.down_packets, f.down_bytes),
+            close,
+            flow: (i, f.generation),
+        }));
+    }
+
+    /// Ends the session in `slot` at `stopped`: its flows' records, then its own.
+    pub(crate) fn close_session(
+        &mut self,
+        fwd: &Forwarding,
+        slot: u32,
+        stopped: Instant,
+        cause: DisconnectCause,
+    ) {
+        let mut fi = self.sessions.get(slot).map_or(NIL, |s| s.flow_head);
+        while let Some(f) = self.flows.get(fi) {
+            let next = f.next;
+            self.close_flow(fwd, fi, stopped, FlowClose::SessionEnded);
+            fi = next;
+        }
+        let Some(s) = self.sessions.remove(slot) else {
+            return;
+        };
+        if !self.sticky.is_empty() {
+            for svc in 0..fwd.services.len() as u16 {
+                self.sticky.remove(&((slot as u64) << 16 | svc as u64));
+            }
+        }
+        self.counters.sessions_closed += 1;
+        self.emit(Event::SessionClosed(s.closed(stopped, cause)));
+    }
+
+    /// Applies a session command; `false` if `cmd` is not one.
+    pub fn session_command(&mut self, fwd: &Forwarding, cmd: &Command, now: Instant) -> bool {
+        match *cmd {
+            Command::SessionAdd(spec) => match self.sessions.install(&spec) {
+                Ok(_) => self.counters.sessions_installed += 1,
+                Err(e) => self.emit(Event::SessionInstallFailed {
+                    id: spec.id,
+                    reason: match e {
+                        InstallError::Full => InstallFailure::TableFull,
+                        InstallError::Duplicate => InstallFailure::Duplicate,
+                    },
+                }),
+            },
+            Command::SessionRemove { id, cause } => {
+                if let Some(slot) = self.sessions.slot_by_id(id) {
+                    self.close_session(fwd, slot, now, cause);
+                }
+            }
+            Command::SessionUpdate { id, update } => {
+                self.sessions.update(id, &update);
+            }
+            Command::SessionQuery { id, seq } => {
+                let found = self
+                    .sessions
+                    .slot_by_id(id)
+                    .and_then(|s| self.sessions.get(s))
+                    .map(|s| s.counters);
+                if let Some(counters) = found {
+                    self.emit(Event::SessionCounters {
+                        id,
+                        seq,
+                        at: now,
+                        counters,
+                    });
+                }
+                self.emit(Event::SessionsReported {
+                    seq,
+                    sessions: found.is_some() as u32,
+                });
+            }
+            Command::ReportSessions { seq } => self.report = Some((seq, 0, 0)),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Per-poll work of the subscriber stages: sessions whose time ran out, idle flows,
+    /// a session report in progress, backlogged records.
+    pub fn tick(&mut self, fwd: &Forwarding, now: Instant) {
+        self.flush_backlog();
+        while let Some((slot, t, cause)) = self.sessions.next_due(now) {
+            self.close_session(fwd, slot, t, cause);
+        }
+        if !self.flows.is_empty() {
+            let mut batch: ArrayVec<u32, 256> = ArrayVec::new();
+            let n = self.sweep_per_poll.min(batch.capacity());
+            self.flows.sweep_batch(n, &mut |i| batch.push(i));
+            for i in batch {
+                let Some(f) = self.flows.get(i).copied() else {
+                    continue;
+                };
+                let expires = f.expires(&fwd.nat.timeouts);
+                if expires <= now {
+                    self.close_flow(fwd, i, expires, expiry_close(f.state));
+                }
+            }
+        }
+        if let Some((seq, mut next, mut sent)) = self.report {
+            // Leave room on the ring for records; resume next poll.
+            let budget = self.events.free().saturating_sub(64).min(256);
+            let mut finished = true;
+            let mut pushed = 0;
+            while let Some(slot) = self.sessions.slots_from(next).next() {
+                let Some(s) = self.sessions.get(slot) else {
+                    break;
+                };
+                let ev = Event::SessionCounters {
+                    id: s.id,
+                    seq,
+                    at: now,
+                    counters: s.counters,
+                };
+                if pushed >= budget || self.events.push(ev).is_err() {
+                    finished = false;
+                    break;
+                }
+                pushed += 1;
+                sent += 1;
+                next = slot + 1;
+            }
+            self.report = if finished
+                && self
+                    .events
+                    .push(Event::SessionsReported {
+                        seq,
+                        sessions: sent,
+                    })
+                    .is_ok()
+            {
+                None
+            } else {
+                Some((seq, next, sent))
+            };
+        }
+    }
+
+    /// Ends every flow and session (the worker is stopping).
+    pub fn close_all(&mut self, fwd: &Forwarding, now: Instant) {
+        let flows: Vec<u32> = self.flows.live_flows().collect();
+        for i in flows {
+            self.close_flow(fwd, i, now, FlowClose::Shutdown);
+        }
+        let slots: Vec<u32> = self.sessions.slots_from(0).collect();
+        for slot in slots {
+            self.close_session(fwd, slot, now, DisconnectCause::NasRequest);
+        }
+    }
+
+    /// The earliest instant a session condition may fall due (for replay's clock).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.sessions.next_deadline()
+    }
+}
+
+/// How a flow that expired in `state` is recorded.
+fn expiry_close(state: FlowState) -> FlowClose {
+    match state {
+        FlowState::TcpClosing => FlowClose::Fin,
+        FlowState::TcpReset => FlowClose::Rst,
+        _ => FlowClose::Timeout,
+    }
+}

@@ -1,0 +1,246 @@
+//! Which worker owns what, and how packets get to their owner.
+//!
+//! A subscriber's session belongs to worker `address % workers`; a NAT flow to the worker
+//! whose slice of the NAT port range holds its port ([`crate::nat::NatConfig::worker_ports`]).
+//! The control plane installs sessions on their owner with [`subscriber_worker`]. For
+//! AF_PACKET, the kernel delivers each packet to its owner directly: a classic BPF fanout
+//! program per port computes the same function ([`access_program`]: by source address;
+//! [`core_program`]: by destination address, or by destination port for a NAT address),
+//! so no packet crosses workers.
+
+#![deny(unsafe_code)]
+
+use std::net::Ipv4Addr;
+
+/// The worker that owns the subscriber at `ip`.
+#[inline]
+pub fn subscriber_worker(ip: Ipv4Addr, workers: u16) -> u16 {
+    (u32::from(ip) % workers.max(1) as u32) as u16
+}
+
+/// The worker whose slice of `ports` holds `port`.
+#[inline]
+pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
+    let workers = workers.max(1) as u32;
+    let slice = ((hi as u32 - lo as u32 + 1) / workers).max(1);
+    ((port.wrapping_sub(lo) as u32 / slice) % workers) as u16
+}
+
+/// One classic BPF instruction (`struct sock_filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    /// Opcode.
+    pub code: u16,
+    /// Jump offset if true.
+    pub jt: u8,
+    /// Jump offset if false.
+    pub jf: u8,
+    /// Constant.
+    pub k: u32,
+}
+
+// Opcodes (linux/filter.h, linux/bpf_common.h).
+const LD_H_ABS: u16 = 0x28;
+const LD_W_ABS: u16 = 0x20;
+const LD_B_ABS: u16 = 0x30;
+const LD_H_IND: u16 = 0x48;
+const ALU_AND_K: u16 = 0x54;
+const ALU_LSH_K: u16 = 0x64;
+const ALU_SUB_K: u16 = 0x14;
+const ALU_DIV_K: u16 = 0x34;
+const ALU_MOD_K: u16 = 0x94;
+const MISC_TAX: u16 = 0x07;
+const JEQ_K: u16 = 0x15;
+const JA: u16 = 0x05;
+const RET_A: u16 = 0x16;
+const RET_K: u16 = 0x06;
+/// Loads relative to the network header (`SKF_NET_OFF`).
+const NET: u32 = (-0x100000i32) as u32;
+/// `SKF_AD_OFF + SKF_AD_PROTOCOL`: the frame's EtherType.
+const PROTOCOL: u32 = (-0x1000i32) as u32;
+
+fn stmt(code: u16, k: u32) -> Insn {
+    Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
+    Insn { code, jt, jf, k }
+}
+
+/// The fanout program of an access port: IPv4 by source address, anything else (ARP) to
+/// worker 0.
+pub fn access_program(workers: u16) -> Vec<Insn> {
+    vec![
+        stmt(LD_H_ABS, PROTOCOL),
+        jump(JEQ_K, 0x0800, 0, 3),
+        stmt(LD_W_ABS, NET + 12),
+        stmt(ALU_MOD_K, workers.max(1) as u32),
+        stmt(RET_A, 0),
+        stmt(RET_K, 0),
+    ]
+}
+
+/// The fanout program of a core port: IPv4 to a NAT address by its TCP/UDP destination
+/// port or ICMP identifier, other IPv4 by destination address, anything else to worker 0.
+pub fn core_program(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Insn> {
+    let workers = workers.max(1) as u32;
+    let slice = ((ports.1 as u32 - ports.0 as u32 + 1) / workers).max(1);
+    let n = nat.len();
+    // Layout (indexes):
+    // 0 ld proto; 1 jeq ip; 2 ld dst; 3..3+n jeq nat_i; 3+n mod; 4+n ret a;
+    // 5+n ldb proto; 6+n jeq tcp; 7+n jeq udp; 8+n jeq icmp; 9+n ldb [0]; 10+n and;
+    // 11+n lsh; 12+n tax; 13+n ldb proto; 14+n jeq icmp; 15+n ldh [x+2] (port);
+    // 16+n ja; 17+n ldh [x+4] (identifier); 18+n sub; 19+n div; 20+n ret a; 21+n ret 0
+    let nat_at = 5 + n;
+    let ret0 = 21 + n;
+    let mut p = vec![
+        stmt(LD_H_ABS, PROTOCOL),
+        jump(JEQ_K, 0x0800, 0, (ret0 - 2) as u8),
+        stmt(LD_W_ABS, NET + 16),
+    ];
+    for (i, a) in nat.iter().enumerate() {
+        let here = 3 + i;
+        p.push(jump(JEQ_K, u32::from(*a), (nat_at - here - 1) as u8, 0));
+    }
+    p.extend([
+        stmt(ALU_MOD_K, workers),
+        stmt(RET_A, 0),
+        // NAT address: which protocol?
+        stmt(LD_B_ABS, NET + 9),
+        jump(JEQ_K, 6, 2, 0),
+        jump(JEQ_K, 17, 1, 0),
+        jump(JEQ_K, 1, 0, (ret0 - (8 + n) - 1) as u8),
+        // X = IPv4 header length.
+        stmt(LD_B_ABS, NET),
+        stmt(ALU_AND_K, 0x0f),
+        stmt(ALU_LSH_K, 2),
+        stmt(MISC_TAX, 0),
+        // The ICMP identifier is 4 bytes in, a destination port 2: pick by protocol.
+        stmt(LD_B_ABS, NET + 9),
+        jump(JEQ_K, 1, 2, 0),
+        stmt(LD_H_IND, NET + 2),
+        stmt(JA, 1),
+        stmt(LD_H_IND, NET + 4),
+        stmt(ALU_SUB_K, ports.0 as u32),
+        stmt(ALU_DIV_K, slice),
+        stmt(RET_A, 0),
+        stmt(RET_K, 0),
+    ]);
+    p
+}
+
+/// Runs a program of this module over an IPv4 packet (`ip`, from its header) with
+/// EtherType `ethertype` (tests, and a check that a program and the owner functions
+/// agree).
+pub fn run(prog: &[Insn], ethertype: u16, ip: &[u8]) -> Option<u32> {
+    let (mut a, mut x) = (0u32, 0u32);
+    let mut pc = 0usize;
+    let load = |off: u32, size: usize| -> Option<u32> {
+        let o = off.wrapping_sub(NET) as usize;
+        let b = ip.get(o..o + size)?;
+        Some(b.iter().fold(0u32, |acc, v| acc << 8 | *v as u32))
+    };
+    loop {
+        let i = *prog.get(pc)?;
+        pc += 1;
+        match i.code {
+            LD_H_ABS if i.k == PROTOCOL => a = ethertype as u32,
+            LD_H_ABS => a = load(i.k, 2)?,
+            LD_W_ABS => a = load(i.k, 4)?,
+            LD_B_ABS => a = load(i.k, 1)?,
+            LD_H_IND => a = load(i.k.wrapping_add(x), 2)?,
+            ALU_AND_K => a &= i.k,
+            ALU_LSH_K => a <<= i.k,
+            ALU_SUB_K => a = a.wrapping_sub(i.k),
+            ALU_DIV_K => a /= i.k,
+            ALU_MOD_K => a %= i.k,
+            MISC_TAX => x = a,
+            JEQ_K => pc += if a == i.k { i.jt } else { i.jf } as usize,
+            JA => pc += i.k as usize,
+            RET_A => return Some(a),
+            RET_K => return Some(i.k),
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, port: u16) -> Vec<u8> {
+        let b = PacketBuilder::ipv4(src, dst, 64);
+        let mut v = Vec::new();
+        match proto {
+            6 => b.tcp(80, port, 1, 100).write(&mut v, &[]).unwrap(),
+            17 => b.udp(53, port).write(&mut v, &[]).unwrap(),
+            _ => b.icmpv4_echo_reply(port, 1).write(&mut v, &[]).unwrap(),
+        }
+        v
+    }
+
+    #[test]
+    fn programs_agree_with_the_owner_functions() {
+        let nat = [Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)];
+        let ports = (1024, 65535);
+        for workers in [1u16, 2, 3, 4, 7] {
+            let acc = access_program(workers);
+            let core = core_program(workers, &nat, ports);
+            for last in 0..=255u8 {
+                let sub = [10, 10, 0, last];
+                let w = subscriber_worker(Ipv4Addr::from(sub), workers) as u32;
+                assert_eq!(
+                    run(&acc, 0x0800, &ipv4(sub, [192, 0, 2, 10], 6, 80)),
+                    Some(w)
+                );
+                // Downlink to a subscriber (not NAT): by destination.
+                assert_eq!(
+                    run(&core, 0x0800, &ipv4([192, 0, 2, 10], sub, 6, 80)),
+                    Some(w)
+                );
+            }
+            for port in [1024u16, 1025, 20_000, 33_279, 33_280, 65_535] {
+                let w = nat_port_worker(port, ports, workers) as u32;
+                for proto in [6u8, 17, 1] {
+                    for a in nat {
+                        let got = run(
+                            &core,
+                            0x0800,
+                            &ipv4([192, 0, 2, 10], a.octets(), proto, port),
+                        )
+                        .unwrap();
+                        assert_eq!(
+                            got % workers as u32,
+                            w,
+                            "workers {workers} port {port} proto {proto}"
+                        );
+                    }
+                }
+            }
+            assert_eq!(run(&acc, 0x0806, &[]), Some(0), "ARP to worker 0");
+            assert_eq!(run(&core, 0x86dd, &[]), Some(0));
+        }
+    }
+
+    #[test]
+    fn nat_slices_match_worker_ports() {
+        let cfg = crate::nat::NatConfig {
+            addresses: vec![],
+            ports: (1024, 65535),
+            timeouts: Default::default(),
+        };
+        for workers in [1u16, 2, 3, 5] {
+            for w in 0..workers {
+                let (lo, hi) = cfg.worker_ports(w, workers);
+                assert_eq!(nat_port_worker(lo, cfg.ports, workers), w);
+                assert_eq!(nat_port_worker(hi, cfg.ports, workers), w);
+            }
+        }
+    }
+}

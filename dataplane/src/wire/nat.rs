@@ -1,0 +1,221 @@
+//! Address and port rewriting for NAT, with incremental checksum updates (RFC 1624): the
+//! IPv4 header checksum for the address, and the TCP/UDP checksum for the address (it is
+//! in the pseudo-header) and the port. For ICMP echo the identifier plays the port and
+//! the ICMP checksum covers no pseudo-header.
+
+use std::net::Ipv4Addr;
+
+use super::checksum::{update16, update32};
+use super::icmpv4::kind;
+use super::ipv4::protocol;
+use super::{get_u16, put_u16, tcp, udp};
+
+/// Which end of a packet to rewrite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Source address and port.
+    Src,
+    /// Destination address and port.
+    Dst,
+}
+
+/// Where the "port" of a packet is, relative to the start of its transport header.
+#[inline]
+fn port_at(proto: u8, end: End) -> Option<usize> {
+    match (proto, end) {
+        (protocol::TCP | protocol::UDP, End::Src) => Some(0),
+        (protocol::TCP | protocol::UDP, End::Dst) => Some(2),
+        // Echo request and reply: the identifier, for both ends.
+        (protocol::ICMP, _) => Some(4),
+        _ => None,
+    }
+}
+
+/// The (source, destination) ports of a packet whose transport header is `l4`, for
+/// TCP, UDP and ICMP echo (identifier as both); `None` when too short or another ICMP
+/// type.
+#[inline]
+pub fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
+    match proto {
+        protocol::TCP | protocol::UDP if l4.len() >= 4 => Some((get_u16(l4, 0), get_u16(l4, 2))),
+        protocol::ICMP
+            if l4.len() >= 8 && matches!(l4[0], kind::ECHO_REQUEST | kind::ECHO_REPLY) =>
+        {
+            let id = get_u16(l4, 4);
+            Some((id, id))
+        }
+        _ => None,
+    }
+}
+
+/// Rewrites one end of the IPv4 packet `ip` (header at 0, header length `hl`, protocol
+/// `proto`, transport header checked present by [`ports`]) to `addr` and `port`.
+#[inline]
+pub fn rewrite(ip: &mut [u8], hl: usize, proto: u8, end: End, addr: Ipv4Addr, port: u16) {
+    let addr_at = match end {
+        End::Src => 12,
+        End::Dst => 16,
+    };
+    let old_addr = u32::from_be_bytes([
+        ip[addr_at],
+        ip[addr_at + 1],
+        ip[addr_at + 2],
+        ip[addr_at + 3],
+    ]);
+    let new_addr = u32::from(addr);
+    ip[addr_at..addr_at + 4].copy_from_slice(&addr.octets());
+    let ip_csum = update32(get_u16(ip, 10), old_addr, new_addr);
+    put_u16(ip, 10, ip_csum);
+
+    let Some(at) = port_at(proto, end) else {
+        return;
+    };
+    let l4 = &mut ip[hl..];
+    let old_port = get_u16(l4, at);
+    put_u16(l4, at, port);
+    match proto {
+        protocol::TCP => {
+            let c = get_u16(l4, tcp::CHECKSUM_AT);
+            let c = update16(update32(c, old_addr, new_addr), old_port, port);
+            put_u16(l4, tcp::CHECKSUM_AT, c);
+        }
+        protocol::UDP => {
+            let c = get_u16(l4, udp::CHECKSUM_AT);
+            if c != 0 {
+                let c = update16(update32(c, old_addr, new_addr), old_port, port);
+                put_u16(l4, udp::CHECKSUM_AT, if c == 0 { 0xffff } else { c });
+            }
+        }
+        protocol::ICMP => {
+            let c = update16(get_u16(l4, 2), old_port, port);
+            put_u16(l4, 2, c);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+
+    fn build(proto: u8) -> Vec<u8> {
+        let b = PacketBuilder::ipv4([10, 10, 0, 11], [203, 0, 113, 10], 64);
+        let mut v = Vec::new();
+        match proto {
+            protocol::TCP => b
+                .tcp(40001, 80, 7, 1000)
+                .syn()
+                .write(&mut v, b"GET / HTTP/1.1\r\n")
+                .unwrap(),
+            protocol::UDP => b.udp(40000, 53).write(&mut v, b"query").unwrap(),
+            _ => b
+                .icmpv4_echo_request(777, 1)
+                .write(&mut v, b"ping")
+                .unwrap(),
+        }
+        v
+    }
+
+    fn verify(v: &[u8]) {
+        let p = SlicedPacket::from_ip(v).unwrap();
+        let ip = match p.net.unwrap() {
+            etherparse::InternetSlice::Ipv4(h) => h,
+            _ => unreachable!(),
+        };
+        let h = ip.header().to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum(), "ip checksum");
+        let payload = ip.payload().payload;
+        match p.transport.unwrap() {
+            TransportSlice::Tcp(t) => {
+                let c = t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap();
+                assert_eq!(t.checksum(), c, "tcp checksum");
+            }
+            TransportSlice::Udp(u) => {
+                let c = u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap();
+                assert_eq!(u.checksum(), c, "udp checksum");
+            }
+            TransportSlice::Icmpv4(i) => {
+                assert_eq!(
+                    i.checksum(),
+                    i.header().icmp_type.calc_checksum(i.payload()),
+                    "icmp checksum"
+                );
+                let _ = payload;
+            }
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn rewrites_keep_every_checksum_valid() {
+        for proto in [protocol::TCP, protocol::UDP, protocol::ICMP] {
+            let mut v = build(proto);
+            verify(&v);
+            let (sp, dp) = ports(proto, &v[20..]).unwrap();
+            rewrite(
+                &mut v,
+                20,
+                proto,
+                End::Dst,
+                Ipv4Addr::new(192, 0, 2, 10),
+                if proto == protocol::ICMP { dp } else { 8080 },
+            );
+            verify(&v);
+            rewrite(
+                &mut v,
+                20,
+                proto,
+                End::Src,
+                Ipv4Addr::new(192, 0, 2, 1),
+                61000 + sp % 7,
+            );
+            verify(&v);
+            assert_eq!(&v[12..20], &[192, 0, 2, 1, 192, 0, 2, 10]);
+            let (sp2, dp2) = ports(proto, &v[20..]).unwrap();
+            if proto == protocol::ICMP {
+                assert_eq!((sp2, dp2), (61000 + sp % 7, 61000 + sp % 7));
+            } else {
+                assert_eq!((sp2, dp2), (61000 + sp % 7, 8080));
+            }
+        }
+    }
+
+    #[test]
+    fn udp_without_checksum_stays_without() {
+        let mut v = build(protocol::UDP);
+        v[26] = 0;
+        v[27] = 0;
+        rewrite(
+            &mut v,
+            20,
+            protocol::UDP,
+            End::Src,
+            Ipv4Addr::new(192, 0, 2, 1),
+            1234,
+        );
+        assert_eq!(&v[26..28], &[0, 0]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_rewrite_keeps_tcp_and_udp_checksums(
+            tcp_not_udp in proptest::bool::ANY,
+            a in proptest::num::u32::ANY, p in proptest::num::u16::ANY,
+            dst in proptest::bool::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let b = PacketBuilder::ipv4([10, 10, 0, 11], [203, 0, 113, 10], 64);
+            let mut v = Vec::new();
+            let proto = if tcp_not_udp {
+                b.tcp(40001, 80, 7, 1000).ack(9).write(&mut v, &payload).unwrap();
+                protocol::TCP
+            } else {
+                b.udp(40000, 53).write(&mut v, &payload).unwrap();
+                protocol::UDP
+            };
+            rewrite(&mut v, 20, proto, if dst { End::Dst } else { End::Src }, Ipv4Addr::from(a), p);
+            verify(&v);
+        }
+    }
+}
