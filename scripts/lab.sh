@@ -31,12 +31,16 @@ SUB2_IP=10.10.0.12
 SRV1_IP=192.0.2.10
 SRV1_ROUTER_IP=192.0.2.254
 SRV2_IP=192.0.2.11
+# The real servers of the service "web" (VIP 203.0.113.10:80), all in tg-srv2.
+WEB_IPS=(192.0.2.21 192.0.2.22 192.0.2.23)
+WEB_PORT=8080
+VIP=203.0.113.10
 ROUTED_IP=198.51.100.1
 HTTP_PORT=8080
 IPERF_PORT=5201
 
 # Lab servers: name -> namespace (pid file RUNDIR/NAME.pid, log RUNDIR/NAME.log).
-SERVERS=(http-srv1 iperf3-srv1 http-sub1)
+SERVERS=(http-srv1 iperf3-srv1 http-sub1 web1 web2 web3)
 
 # Tollgate started by `test` (pid file RUNDIR/tollgate.pid).
 TEST_SOCKET="$RUNDIR/ctl.sock"
@@ -234,6 +238,10 @@ setup_addresses() {
     ip -n "$NS_SRV1" addr add "$ROUTED_IP/32" dev lo
     ip -n "$NS_SRV1" route add default via "$GW_CORE_IP"
     ip -n "$NS_SRV2" addr add "$SRV2_IP/24" dev eth0
+    local ip
+    for ip in "${WEB_IPS[@]}"; do
+        ip -n "$NS_SRV2" addr add "$ip/24" dev eth0
+    done
     ip -n "$NS_SRV2" route add default via "$GW_CORE_IP"
 }
 
@@ -241,6 +249,11 @@ setup_files() {
     mkdir -p "$RUNDIR/www-srv1" "$RUNDIR/www-sub1"
     head -c $((4 * 1024 * 1024)) /dev/urandom >"$RUNDIR/www-srv1/blob.bin"
     head -c $((1024 * 1024)) /dev/urandom >"$RUNDIR/www-sub1/blob2.bin"
+    local i
+    for i in 1 2 3; do
+        mkdir -p "$RUNDIR/www-web$i"
+        printf 'web%s\n' "$i" >"$RUNDIR/www-web$i/who"
+    done
 }
 
 # start_bg NAME NS CMD...: start CMD in NS in its own session; pid in RUNDIR/NAME.pid.
@@ -252,9 +265,10 @@ start_bg() {
     printf '%s\n' "$!" >"$RUNDIR/$name.pid"
 }
 
-# wait_listen NS PORT: wait (5 s) for a TCP listener on PORT in NS.
+# wait_listen NS PORT: wait (15 s; python starts slowly on a busy machine) for a TCP
+# listener on PORT in NS.
 wait_listen() {
-    local ns=$1 port=$2 tries=50
+    local ns=$1 port=$2 tries=150
     while ((tries-- > 0)); do
         if nsx "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
         sleep 0.1
@@ -270,6 +284,11 @@ start_servers() {
     wait_listen "$NS_SRV1" "$HTTP_PORT"
     wait_listen "$NS_SUB1" "$HTTP_PORT"
     wait_listen "$NS_SRV1" "$IPERF_PORT"
+    local i
+    for i in 1 2 3; do
+        start_bg "web$i" "$NS_SRV2" python3 -m http.server "$WEB_PORT" --bind "${WEB_IPS[i - 1]}" --directory "$RUNDIR/www-web$i"
+    done
+    wait_listen "$NS_SRV2" "$WEB_PORT"
 }
 
 print_summary() {
@@ -281,7 +300,8 @@ Tollgate lab is up (run dir $RUNDIR):
   tg-sub2  eth0 $SUB2_IP/24, default via $GW_ACC_IP
   tg-srv1  eth0 $SRV1_IP/24 + $SRV1_ROUTER_IP/24, lo $ROUTED_IP/32, default via $GW_CORE_IP;
            HTTP :$HTTP_PORT (blob.bin, 4 MiB), iperf3 :$IPERF_PORT
-  tg-srv2  eth0 $SRV2_IP/24, default via $GW_CORE_IP
+  tg-srv2  eth0 $SRV2_IP/24 + ${WEB_IPS[*]}, default via $GW_CORE_IP;
+           HTTP :$WEB_PORT on each web address (the service "web" on $VIP:80)
 EOF
 }
 
@@ -417,7 +437,7 @@ ctl() { "$TG_BIN" ctl --socket "$TEST_SOCKET" "$@"; }
 write_test_config() {
     "$TG_BIN" default-config |
         sed -E -e "s#/run/tollgate/ctl.sock#$TEST_SOCKET#" -e "s/^workers = [0-9]+/workers = $LAB_WORKERS/" \
-            >"$TEST_CONFIG"
+            -e "s#/var/log/tollgate/#$RUNDIR/records/#" >"$TEST_CONFIG"
     grep -qF "$TEST_SOCKET" "$TEST_CONFIG" ||
         die "could not move the control socket in the test config ($TEST_CONFIG)"
     grep -qE "^workers = $LAB_WORKERS\b" "$TEST_CONFIG" ||
@@ -427,6 +447,7 @@ write_test_config() {
 
 start_gateway() {
     rm -f "$TEST_SOCKET"
+    rm -rf "$RUNDIR/records"
     setsid ip netns exec "$NS_GW" "$TG_BIN" run --config "$TEST_CONFIG" </dev/null >"$TEST_LOG" 2>&1 &
     TG_PID=$!
     printf '%s\n' "$TG_PID" >"$RUNDIR/tollgate.pid"
@@ -589,9 +610,10 @@ fwd = c["engine"]["forwarded"]
 rx = c["sides"]["access"]["rx_packets"]
 drops = {k: v for k, v in c.get("drops", {}).items() if v}
 print(f"engine.forwarded={fwd}, sides.access.rx_packets={rx}, drops_total={c.get('drops_total')} {drops}")
-# The one expected drop is the TTL-expiry check's packet; anything else (a bad checksum
-# the port failed to complete, a full tx ring, an unresolved neighbour) is a fault.
-ok = fwd > 0 and rx > 0 and drops == {"ttl_expired": 1}
+# The expected drops are the TTL-expiry check's packet and the refused connection;
+# anything else (a bad checksum the port failed to complete, a full tx ring, an
+# unresolved neighbour, an unknown subscriber) is a fault.
+ok = fwd > 0 and rx > 0 and drops == {"ttl_expired": 1, "service_refused": 1}
 sys.exit(0 if ok else 1)
 PY
     ); then
@@ -609,6 +631,66 @@ PY
     else
         fail "ctl: $(printf '%s; ' "${problems[@]}")"
         [[ -z ${neigh:-} ]] || indent <<<"$neigh"
+    fi
+}
+
+# The service "web" is spread over its three servers in round-robin order, each answering
+# with its name, and each server's own log shows its share.
+check_vip_spread() {
+    local i body got=() want=() counts=() rc=0
+    for i in 1 2 3 4 5 6 7 8 9; do
+        body=$(nsx "$NS_SUB1" curl -sf --max-time 10 "http://$VIP/who" 2>&1) || rc=$?
+        got+=("${body:-?}")
+        want+=("web$(((i - 1) % 3 + 1))")
+    done
+    for i in 1 2 3; do
+        counts+=("$(grep -c 'GET /who' "$RUNDIR/web$i.log" 2>/dev/null || true)")
+    done
+    if ((rc == 0)) && [[ ${got[*]} == "${want[*]}" ]] && [[ ${counts[*]} == "3 3 3" ]]; then
+        pass "VIP $VIP:80 spread round robin: ${got[*]}; server logs ${counts[*]} requests"
+    else
+        fail "VIP spread: answers ${got[*]} (want ${want[*]}), server logs ${counts[*]}, curl rc $rc"
+    fi
+}
+
+# sub1 may not use the service "admin": the connection is refused at once (a reset from
+# the gateway); sub2 may, and gets through.
+check_refused_service() {
+    local rc=0 t0 t1 out
+    t0=$(date +%s%N)
+    out=$(nsx "$NS_SUB1" curl -s --max-time 5 -o /dev/null "http://$VIP:8443/" 2>&1) || rc=$?
+    t1=$(date +%s%N)
+    local ms=$(((t1 - t0) / 1000000))
+    local code
+    code=$(nsx "$NS_SUB2" curl -s --max-time 10 -o /dev/null -w '%{http_code}' "http://$VIP:8443/blob.bin" 2>&1) || true
+    if ((rc == 7 && ms < 1000)) && [[ $code == 200 ]]; then
+        pass "refused service: sub1 -> $VIP:8443 connection refused in $ms ms; sub2 (allowed) got HTTP $code"
+    else
+        fail "refused service: sub1 curl exit $rc after $ms ms (want 7, < 1000 ms) $out; sub2 HTTP $code"
+    fi
+}
+
+# After the stop: the flow records of the VIP connections and one record per session.
+check_records() {
+    local out rc=0
+    out=$(python3 - "$RUNDIR/records/flows.jsonl" "$RUNDIR/records/sessions.jsonl" 2>&1 <<'PY'
+import json, sys
+flows = [json.loads(l) for l in open(sys.argv[1])]
+sessions = [json.loads(l) for l in open(sys.argv[2])]
+web = [f for f in flows if f["service"] == "web"]
+bad = [f for f in web if not (f["up_packets"] > 0 and f["down_packets"] > 0 and f["host"] == "203.0.113.10")]
+users = sorted(s["user"] for s in sessions)
+assert len(web) == 9 and not bad, f"{len(web)} web flows, bad: {bad[:1]}"
+assert users == ["sub1", "sub2"], users
+assert all(s["tx_bytes"] > 0 and s["rx_bytes"] > 0 for s in sessions), sessions
+print(f"{len(flows)} flow records ({len(web)} web, with Host), sessions {users} ended: "
+      + ", ".join(f'{s["user"]} tx {s["tx_bytes"]} B rx {s["rx_bytes"]} B ({s["cause"]})' for s in sessions))
+PY
+    ) || rc=$?
+    if ((rc == 0)); then
+        pass "records: $out"
+    else
+        fail "records: $out"
     fi
 }
 
@@ -702,12 +784,15 @@ lab_test() {
         run_check check_http routed "$NS_SUB2" "http://$ROUTED_IP:$HTTP_PORT/blob.bin" "$RUNDIR/www-srv1/blob.bin"
         run_check check_http core-initiated "$NS_SRV2" "http://$SUB1_IP:$HTTP_PORT/blob2.bin" "$RUNDIR/www-sub1/blob2.bin"
         run_check check_iperf
+        run_check check_vip_spread
+        run_check check_refused_service
         run_check check_ctl
         run_check check_ctl_malformed
         if ((FAILED > 0)); then dump_diagnostics; fi
         local failed_before=$FAILED
         run_check check_stop
         if ((FAILED > failed_before)); then dump_diagnostics; fi
+        run_check check_records
     else
         fail "start: tollgate did not come up"
     fi

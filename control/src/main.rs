@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use tollgate_control::config::{Config, DEFAULT_CONFIG};
 use tollgate_control::ctl::{client, proto::Request, render};
 use tollgate_control::replay::{ReplayFiles, replay};
@@ -89,8 +89,23 @@ enum Cmd {
 enum CtlCmd {
     /// Show state and counters.
     Show {
-        /// What to show.
+        #[command(subcommand)]
         what: ShowWhat,
+    },
+    /// Open, end or change subscriber sessions.
+    Session {
+        #[command(subcommand)]
+        action: SessionCmd,
+    },
+    /// Change a real server of a service: state or metrics.
+    Server {
+        #[command(subcommand)]
+        action: ServerCmd,
+    },
+    /// Change a load-balancing target's state.
+    Lb {
+        #[command(subcommand)]
+        action: LbCmd,
     },
     /// List the commands the daemon knows.
     Help,
@@ -101,18 +116,294 @@ enum CtlCmd {
     },
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
+#[derive(Subcommand, Debug)]
 enum ShowWhat {
     /// Version, uptime, config, totals.
     Status,
     /// Per port: backend, MAC, address, packets, bytes.
     Ports,
-    /// Per worker: core, polls, busy share, packets, drops.
+    /// Per worker: core, polls, busy share, packets, drops, sessions, flows.
     Workers,
     /// Packets per side, drops by reason, engine and control counters.
     Counters,
     /// The neighbour (ARP) table.
     Neighbors,
+    /// Open sessions with their counters.
+    Sessions,
+    /// One session, open or recently ended.
+    Session {
+        /// Its id or address.
+        session: String,
+    },
+    /// Services, their real servers, states and metrics.
+    Services,
+    /// Load-balancing ranges and their targets.
+    Lb,
+}
+
+/// Disconnect conditions (DISC-1), as flags.
+#[derive(clap::Args, Debug, Default)]
+struct LimitArgs {
+    /// A: maximum session time, seconds.
+    #[arg(long)]
+    session_timeout: Option<u64>,
+    /// B: idle time, seconds.
+    #[arg(long)]
+    idle_timeout: Option<u64>,
+    /// B per server: the server whose silence counts...
+    #[arg(long)]
+    idle_server: Option<std::net::Ipv4Addr>,
+    /// ... and its idle time, seconds.
+    #[arg(long)]
+    idle_server_timeout: Option<u64>,
+    /// C: bytes the subscriber may send.
+    #[arg(long)]
+    volume_tx_bytes: Option<u64>,
+    /// C: bytes it may receive.
+    #[arg(long)]
+    volume_rx_bytes: Option<u64>,
+    /// C: bytes both ways.
+    #[arg(long)]
+    volume_total_bytes: Option<u64>,
+    /// C: packets it may send.
+    #[arg(long)]
+    volume_tx_packets: Option<u64>,
+    /// C: packets it may receive.
+    #[arg(long)]
+    volume_rx_packets: Option<u64>,
+    /// E: share of the path, percent.
+    #[arg(long)]
+    rate_percent: Option<u8>,
+    /// E: the path's rate (default: the downlink bandwidth), e.g. 100M.
+    #[arg(long)]
+    rate_path: Option<String>,
+    /// E: window, milliseconds.
+    #[arg(long)]
+    rate_window_ms: Option<u32>,
+}
+
+impl LimitArgs {
+    fn into_json(self, m: &mut serde_json::Map<String, serde_json::Value>) {
+        let mut put = |k: &str, v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        };
+        put("session_timeout_s", self.session_timeout.map(Into::into));
+        put("idle_timeout_s", self.idle_timeout.map(Into::into));
+        put(
+            "idle_server",
+            self.idle_server.map(|a| a.to_string().into()),
+        );
+        put(
+            "idle_server_timeout_s",
+            self.idle_server_timeout.map(Into::into),
+        );
+        put("volume_tx_bytes", self.volume_tx_bytes.map(Into::into));
+        put("volume_rx_bytes", self.volume_rx_bytes.map(Into::into));
+        put(
+            "volume_total_bytes",
+            self.volume_total_bytes.map(Into::into),
+        );
+        put("volume_tx_packets", self.volume_tx_packets.map(Into::into));
+        put("volume_rx_packets", self.volume_rx_packets.map(Into::into));
+        put("rate_percent", self.rate_percent.map(Into::into));
+        put("rate_path", self.rate_path.map(Into::into));
+        put("rate_window_ms", self.rate_window_ms.map(Into::into));
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum SessionCmd {
+    /// Open a session.
+    Add {
+        /// The user name.
+        #[arg(long)]
+        user: String,
+        /// The subscriber's address (on the access subnet).
+        #[arg(long)]
+        address: std::net::Ipv4Addr,
+        /// Its MAC (else learned from its first frame).
+        #[arg(long)]
+        mac: Option<String>,
+        /// Channel (line) id.
+        #[arg(long)]
+        channel: Option<u32>,
+        /// Services it may use, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        services: Option<Vec<String>>,
+        /// Declared uplink bandwidth, e.g. 10M.
+        #[arg(long)]
+        up: Option<String>,
+        /// Declared downlink bandwidth, e.g. 50M.
+        #[arg(long)]
+        down: Option<String>,
+        /// Flows it may have open.
+        #[arg(long)]
+        max_flows: Option<u32>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// End a session; its final record follows.
+    Remove {
+        /// Its id or address.
+        session: String,
+        /// Why: user_request, admin_reset (default), session_timeout, ...
+        #[arg(long)]
+        cause: Option<String>,
+    },
+    /// Change a session live: bandwidth, services, limits.
+    Update {
+        /// Its id or address.
+        session: String,
+        /// New services, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        services: Option<Vec<String>>,
+        /// New declared uplink bandwidth.
+        #[arg(long)]
+        up: Option<String>,
+        /// New declared downlink bandwidth.
+        #[arg(long)]
+        down: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerCmd {
+    /// Set a server's state or metrics.
+    Set {
+        /// The service's name.
+        service: String,
+        /// The server: its index in the service, or address[:port].
+        server: String,
+        /// up or down.
+        #[arg(long)]
+        state: Option<String>,
+        /// Measured response time, microseconds (fastest_response).
+        #[arg(long)]
+        response_us: Option<u32>,
+        /// CPU load, percent (lowest_cpu_load).
+        #[arg(long)]
+        cpu_load: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LbCmd {
+    /// Mark every target with this MAC up or down.
+    Set {
+        /// The target's MAC.
+        mac: String,
+        /// up or down.
+        state: String,
+    },
+}
+
+/// The request line a ctl command sends.
+fn ctl_request(command: CtlCmd) -> Result<Request, String> {
+    use serde_json::{Map, Value, json};
+    let with = |cmd: &str, args: Map<String, Value>| Request {
+        cmd: cmd.to_string(),
+        args: Value::Object(args),
+    };
+    let opt = |m: &mut Map<String, Value>, k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    Ok(match command {
+        CtlCmd::Show { what } => match what {
+            ShowWhat::Status => Request::new("show status"),
+            ShowWhat::Ports => Request::new("show ports"),
+            ShowWhat::Workers => Request::new("show workers"),
+            ShowWhat::Counters => Request::new("show counters"),
+            ShowWhat::Neighbors => Request::new("show neighbors"),
+            ShowWhat::Sessions => Request::new("show sessions"),
+            ShowWhat::Session { session } => {
+                let mut m = Map::new();
+                m.insert("session".into(), session.into());
+                with("show session", m)
+            }
+            ShowWhat::Services => Request::new("show services"),
+            ShowWhat::Lb => Request::new("show lb"),
+        },
+        CtlCmd::Session { action } => match action {
+            SessionCmd::Add {
+                user,
+                address,
+                mac,
+                channel,
+                services,
+                up,
+                down,
+                max_flows,
+                limits,
+            } => {
+                let mut m = Map::new();
+                m.insert("user".into(), user.into());
+                m.insert("address".into(), address.to_string().into());
+                opt(&mut m, "mac", mac.map(Into::into));
+                opt(&mut m, "channel", channel.map(Into::into));
+                opt(&mut m, "services", services.map(|s| json!(s)));
+                opt(&mut m, "bandwidth_up", up.map(Into::into));
+                opt(&mut m, "bandwidth_down", down.map(Into::into));
+                opt(&mut m, "max_flows", max_flows.map(Into::into));
+                limits.into_json(&mut m);
+                with("session add", m)
+            }
+            SessionCmd::Remove { session, cause } => {
+                let mut m = Map::new();
+                m.insert("session".into(), session.into());
+                opt(&mut m, "cause", cause.map(Into::into));
+                with("session remove", m)
+            }
+            SessionCmd::Update {
+                session,
+                services,
+                up,
+                down,
+                limits,
+            } => {
+                let mut m = Map::new();
+                m.insert("session".into(), session.into());
+                opt(&mut m, "services", services.map(|s| json!(s)));
+                opt(&mut m, "bandwidth_up", up.map(Into::into));
+                opt(&mut m, "bandwidth_down", down.map(Into::into));
+                limits.into_json(&mut m);
+                with("session update", m)
+            }
+        },
+        CtlCmd::Server {
+            action:
+                ServerCmd::Set {
+                    service,
+                    server,
+                    state,
+                    response_us,
+                    cpu_load,
+                },
+        } => {
+            let mut m = Map::new();
+            m.insert("service".into(), service.into());
+            m.insert("server".into(), server.into());
+            opt(&mut m, "state", state.map(Into::into));
+            opt(&mut m, "response_us", response_us.map(Into::into));
+            opt(&mut m, "cpu_load", cpu_load.map(Into::into));
+            with("server set", m)
+        }
+        CtlCmd::Lb {
+            action: LbCmd::Set { mac, state },
+        } => {
+            let mut m = Map::new();
+            m.insert("mac".into(), mac.into());
+            m.insert("state".into(), state.into());
+            with("lb set", m)
+        }
+        CtlCmd::Help => Request::new("help"),
+        CtlCmd::Raw { json } => ctl::proto::parse_request(&json)?,
+    })
 }
 
 fn main() -> ExitCode {
@@ -210,18 +501,9 @@ fn run_ctl(
         },
         (None, None) => Config::embedded().control.socket,
     };
-    let req = match command {
-        CtlCmd::Show { what } => Request::new(&format!(
-            "show {}",
-            what.to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default()
-        )),
-        CtlCmd::Help => Request::new("help"),
-        CtlCmd::Raw { json } => match ctl::proto::parse_request(&json) {
-            Ok(r) => r,
-            Err(e) => return fail(&e, 2),
-        },
+    let req = match ctl_request(command) {
+        Ok(r) => r,
+        Err(e) => return fail(&e, 2),
     };
     match client::call(&socket, &req, Duration::from_secs(15)) {
         Err(e) => fail(&e, 1),

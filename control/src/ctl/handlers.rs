@@ -568,6 +568,8 @@ fn workers(ctx: &Context<'_>) -> Value {
                             "drops": c.total_drops(),
                             "held": r.held_now,
                             "neighbors": r.neighbors,
+                            "sessions": r.sessions,
+                            "flows": r.flows,
                             "report_age_ms": ctx.now.since(r.at).as_millis() as u64,
                         })
                     }

@@ -14,6 +14,10 @@ pub fn render(words: &[&str], data: &Value) -> String {
         ["show", "workers"] => workers(data),
         ["show", "counters"] => counters(data),
         ["show", "neighbors" | "neighbours"] => neighbors(data),
+        ["show", "sessions"] => sessions(data),
+        ["show", "session"] => session(data),
+        ["show", "services"] => services(data),
+        ["show", "lb"] => lb(data),
         _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
     }
 }
@@ -135,6 +139,8 @@ fn workers(data: &Value) -> String {
         "drops",
         "held",
         "neighbors",
+        "sessions",
+        "flows",
     ];
     let headers = [
         "WORKER",
@@ -146,6 +152,8 @@ fn workers(data: &Value) -> String {
         "DROPS",
         "HELD",
         "NEIGHBORS",
+        "SESSIONS",
+        "FLOWS",
     ];
     table(&headers, &rows_of(data, &keys))
 }
@@ -158,6 +166,136 @@ fn neighbors(data: &Value) -> String {
         return "no neighbours\n".into();
     }
     table(&headers, &rows)
+}
+
+fn sessions(data: &Value) -> String {
+    let rows: Vec<Vec<String>> = data
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    let c = &s["counters"];
+                    vec![
+                        cell(&s["session"]),
+                        cell(&s["user"]),
+                        cell(&s["address"]),
+                        cell(&s["mac"]),
+                        cell(&s["worker"]),
+                        cell(&s["age_s"]),
+                        cell(&c["tx_packets"]),
+                        cell(&c["tx_bytes"]),
+                        cell(&c["rx_packets"]),
+                        cell(&c["rx_bytes"]),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if rows.is_empty() {
+        return "no sessions\n".into();
+    }
+    table(
+        &[
+            "SESSION", "USER", "ADDRESS", "MAC", "WORKER", "AGE-S", "TX-PKTS", "TX-BYTES",
+            "RX-PKTS", "RX-BYTES",
+        ],
+        &rows,
+    )
+}
+
+fn session(data: &Value) -> String {
+    let mut out = String::new();
+    if let Some(o) = data.as_object() {
+        let w = o.keys().map(|k| k.len()).max().unwrap_or(0).max(10);
+        for (k, v) in o {
+            if k == "counters" {
+                continue;
+            }
+            let shown = match v {
+                Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(", "),
+                other => cell(other),
+            };
+            let _ = writeln!(out, "{k:<w$}  {shown}");
+        }
+        if let Some(c) = o.get("counters").and_then(Value::as_object) {
+            for (k, v) in c {
+                let _ = writeln!(out, "{k:<w$}  {}", cell(v));
+            }
+        }
+    }
+    out
+}
+
+fn services(data: &Value) -> String {
+    let mut rows = Vec::new();
+    for s in data.as_array().into_iter().flatten() {
+        for r in s["servers"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                cell(&s["service"]),
+                format!(
+                    "{}:{}/{}",
+                    cell(&s["vip"]),
+                    cell(&s["port"]),
+                    cell(&s["protocol"])
+                ),
+                cell(&s["policy"]),
+                cell(&s["session_type"]),
+                cell(&r["server"]),
+                format!("{}:{}", cell(&r["address"]), cell(&r["port"])),
+                cell(&r["state"]),
+                cell(&r["weight"]),
+                cell(&r["priority"]),
+                cell(&r["response_us"]),
+                cell(&r["cpu_load"]),
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return "no services\n".into();
+    }
+    table(
+        &[
+            "SERVICE",
+            "VIP",
+            "POLICY",
+            "SESSION-TYPE",
+            "#",
+            "SERVER",
+            "STATE",
+            "WEIGHT",
+            "PRIO",
+            "RESP-US",
+            "CPU%",
+        ],
+        &rows,
+    )
+}
+
+fn lb(data: &Value) -> String {
+    let mut rows = Vec::new();
+    for r in data.as_array().into_iter().flatten() {
+        for (i, t) in r["targets"].as_array().into_iter().flatten().enumerate() {
+            rows.push(vec![
+                format!("{}-{}", cell(&r["first"]), cell(&r["last"])),
+                if i == 0 {
+                    "primary".into()
+                } else {
+                    format!("substitute {i}")
+                },
+                cell(&t["mac"]),
+                cell(&t["state"]),
+                if r["chosen"] == t["mac"] {
+                    "*".into()
+                } else {
+                    String::new()
+                },
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return "no load-balancing ranges\n".into();
+    }
+    table(&["RANGE", "ROLE", "MAC", "STATE", "IN USE"], &rows)
 }
 
 /// The `show counters` tables; also printed by `tollgate replay`.
