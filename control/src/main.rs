@@ -95,7 +95,7 @@ enum CtlCmd {
     /// Open, end or change subscriber sessions.
     Session {
         #[command(subcommand)]
-        action: SessionCmd,
+        action: Box<SessionCmd>,
     },
     /// Change a real server of a service: state or metrics.
     Server {
@@ -329,7 +329,7 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             ShowWhat::Services => Request::new("show services"),
             ShowWhat::Lb => Request::new("show lb"),
         },
-        CtlCmd::Session { action } => match action {
+        CtlCmd::Session { action } => match *action {
             SessionCmd::Add {
                 user,
                 address,
