@@ -351,6 +351,18 @@ impl<P: Port> Worker<P> {
             .min()
     }
 
+    /// The same worker, state and all, on other ports (benches set up state through one
+    /// pair of ports and measure through another).
+    pub fn with_ports(mut self, access: P, core: P) -> Self {
+        self.io.ports = [access, core];
+        self
+    }
+
+    /// Changes the rx burst size.
+    pub fn set_burst(&mut self, burst: usize) {
+        self.cfg.burst = burst.clamp(1, MAX_BURST);
+    }
+
     /// The pipeline (tests inspect sessions and flows).
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipe

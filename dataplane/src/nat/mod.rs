@@ -287,11 +287,6 @@ fn up_key(session: u32, service: u16, sub_port: u16) -> u64 {
     (session as u64) << 32 | (service as u64) << 16 | sub_port as u64
 }
 
-#[inline(always)]
-fn down_key(addr: u16, proto: u8, port: u16) -> u64 {
-    (addr as u64) << 24 | (proto as u64) << 16 | port as u64
-}
-
 /// A worker's flows.
 #[derive(Debug)]
 pub struct FlowTable {
@@ -299,7 +294,10 @@ pub struct FlowTable {
     live: Vec<bool>,
     free: Vec<u32>,
     up: HashMap<u64, u32>,
-    down: HashMap<u64, u32>,
+    /// The flow of each (address, protocol, port): a direct index, `NIL` when free,
+    /// 256 KiB per address and protocol (cheaper than a map per flow once the pool is
+    /// in use, and no hashing on the downlink).
+    down: Vec<[Box<[u32]>; 3]>,
     /// Free ports per (address, protocol), used as stacks.
     ports: Vec<[Vec<u16>; 3]>,
     next_addr: usize,
@@ -318,7 +316,9 @@ impl FlowTable {
             live: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             up: HashMap::with_capacity(capacity * 2),
-            down: HashMap::with_capacity(capacity * 2),
+            down: (0..addresses)
+                .map(|_| std::array::from_fn(|_| vec![NIL; 1 << 16].into_boxed_slice()))
+                .collect(),
             ports: (0..addresses)
                 .map(|_| [range.clone(), range.clone(), range.clone()])
                 .collect(),
@@ -344,7 +344,8 @@ impl FlowTable {
         if self.count == 0 {
             return None;
         }
-        self.down.get(&down_key(addr, proto, port)).copied()
+        let i = *self.down.get(addr as usize)?[proto_index(proto)].get(port as usize)?;
+        (i != NIL).then_some(i)
     }
 
     /// Flow `i`.
@@ -418,7 +419,7 @@ impl FlowTable {
             }
         };
         self.up.insert(up_key(session, service, sub_port), i);
-        self.down.insert(down_key(addr as u16, proto, port), i);
+        self.down[addr][pi][port as usize] = i;
         self.count += 1;
         Ok(i)
     }
@@ -429,7 +430,7 @@ impl FlowTable {
         let f = *self.get(i)?;
         self.live[i as usize] = false;
         self.up.remove(&up_key(f.session, f.service, f.sub_port));
-        self.down.remove(&down_key(f.addr, f.proto, f.nat_port));
+        self.down[f.addr as usize][proto_index(f.proto)][f.nat_port as usize] = NIL;
         self.ports[f.addr as usize][proto_index(f.proto)].push(f.nat_port);
         self.free.push(i);
         self.count -= 1;

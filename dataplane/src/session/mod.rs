@@ -58,15 +58,15 @@ pub struct Session {
     pub counters: SessionCounters,
     /// Session-time deadline (ns; `u64::MAX` when none).
     ends_at: u64,
-    /// Idle limit (ns).
-    idle_ns: u64,
-    /// The server of the per-server idle limit, and the limit.
-    idle_server: Option<(Ipv4Addr, u64)>,
+    /// Idle limit (ms; `u32::MAX` when none).
+    idle_ms: u32,
+    /// The server of the per-server idle limit, and the limit in ms.
+    idle_server: Option<(Ipv4Addr, u32)>,
     /// Volume limits: tx bytes, rx bytes, total bytes, tx packets, rx packets.
     volume: [u64; 5],
-    /// Rate check: window length (ns), bytes allowed per window, current window start,
-    /// bytes in it.
-    rate_window_ns: u64,
+    /// Rate check: window length (ms; 0 when none), bytes allowed per window, current
+    /// window start, bytes in it.
+    rate_window_ms: u32,
     rate_budget: u64,
     window_start: u64,
     window_bytes: u64,
@@ -78,10 +78,9 @@ pub struct Session {
     pub max_flows: u32,
     /// First flow of the session's flow list (`u32::MAX` when none).
     pub flow_head: u32,
-    /// Per-service stickiness: the last service used and its server.
-    pub last_service: Option<(u16, u16)>,
-    /// When a flow-limit event was last raised (they are paced to one per second).
-    pub limit_reported: Instant,
+    /// Per-service stickiness: the last service used and its server, packed as
+    /// `service << 16 | server` (`u32::MAX` when none).
+    last_service: u32,
 }
 
 /// What a volume or rate check found.
@@ -116,10 +115,10 @@ impl Session {
             last_seen_server: spec.started,
             counters: SessionCounters::default(),
             ends_at: NONE,
-            idle_ns: NONE,
+            idle_ms: u32::MAX,
             idle_server: None,
             volume: [NONE; 5],
-            rate_window_ns: 0,
+            rate_window_ms: 0,
             rate_budget: NONE,
             window_start: spec.started.0,
             window_bytes: 0,
@@ -142,22 +141,19 @@ impl Session {
                 spec.max_flows
             },
             flow_head: u32::MAX,
-            last_service: None,
-            limit_reported: Instant::ZERO,
+            last_service: u32::MAX,
         };
         s.set_limits(&spec.limits);
         s
     }
 
     fn set_limits(&mut self, l: &Limits) {
-        let ms = |v: Option<u64>| v.map_or(NONE, |ms| ms.saturating_mul(1_000_000));
+        let ms32 = |ms: u64| ms.min(u32::MAX as u64 - 1) as u32;
         self.ends_at = l.session_timeout_ms.map_or(NONE, |ms| {
             self.started.0.saturating_add(ms.saturating_mul(1_000_000))
         });
-        self.idle_ns = ms(l.idle_timeout_ms);
-        self.idle_server = l
-            .idle_server
-            .map(|(ip, ms)| (ip, ms.saturating_mul(1_000_000)));
+        self.idle_ms = l.idle_timeout_ms.map_or(u32::MAX, ms32);
+        self.idle_server = l.idle_server.map(|(ip, ms)| (ip, ms32(ms)));
         let v = &l.volume;
         self.volume = [
             v.tx_bytes,
@@ -169,13 +165,13 @@ impl Session {
         .map(|x| x.unwrap_or(NONE));
         match l.rate {
             Some(r) if r.window_ms > 0 && r.path_bps > 0 => {
-                self.rate_window_ns = r.window_ms as u64 * 1_000_000;
+                self.rate_window_ms = r.window_ms;
                 // percent of path_bps for window_ms, in bytes.
                 self.rate_budget = (r.path_bps as u128 * r.percent as u128 * r.window_ms as u128
                     / (8 * 100 * 1000)) as u64;
             }
             _ => {
-                self.rate_window_ns = 0;
+                self.rate_window_ms = 0;
                 self.rate_budget = NONE;
             }
         }
@@ -190,15 +186,15 @@ impl Session {
             }
         };
         consider(self.ends_at, DisconnectCause::SessionTimeout);
-        if self.idle_ns != NONE {
+        if self.idle_ms != u32::MAX {
             consider(
-                self.last_seen.0.saturating_add(self.idle_ns),
+                self.last_seen.add_ms(self.idle_ms as u64).0,
                 DisconnectCause::IdleTimeout,
             );
         }
-        if let Some((_, ns)) = self.idle_server {
+        if let Some((_, ms)) = self.idle_server {
             consider(
-                self.last_seen_server.0.saturating_add(ns),
+                self.last_seen_server.add_ms(ms as u64).0,
                 DisconnectCause::ServerIdleTimeout,
             );
         }
@@ -222,8 +218,9 @@ impl Session {
         if over {
             return Check::End(DisconnectCause::VolumeLimit);
         }
-        if self.rate_window_ns != 0 {
-            let in_window = if now.0 >= self.window_start + self.rate_window_ns {
+        if self.rate_window_ms != 0 {
+            let window_ns = self.rate_window_ms as u64 * 1_000_000;
+            let in_window = if now.0 >= self.window_start + window_ns {
                 0
             } else {
                 self.window_bytes
@@ -253,15 +250,29 @@ impl Session {
         if self.idle_server.is_some_and(|(ip, _)| ip == remote) {
             self.last_seen_server = now;
         }
-        if self.rate_window_ns != 0 {
-            if now.0 >= self.window_start + self.rate_window_ns {
+        if self.rate_window_ms != 0 {
+            let window_ns = self.rate_window_ms as u64 * 1_000_000;
+            if now.0 >= self.window_start + window_ns {
                 // Windows are fixed slices of time from the session's start.
-                let n = (now.0 - self.window_start) / self.rate_window_ns;
-                self.window_start += n * self.rate_window_ns;
+                let n = (now.0 - self.window_start) / window_ns;
+                self.window_start += n * window_ns;
                 self.window_bytes = 0;
             }
             self.window_bytes += bytes;
         }
+    }
+
+    /// The service used last and its server (per-service stickiness).
+    #[inline]
+    pub fn last_service(&self) -> Option<(u16, u16)> {
+        (self.last_service != u32::MAX)
+            .then_some(((self.last_service >> 16) as u16, self.last_service as u16))
+    }
+
+    /// Notes the service used last and its server.
+    #[inline]
+    pub fn set_last_service(&mut self, service: u16, server: u16) {
+        self.last_service = (service as u32) << 16 | server as u32;
     }
 
     /// Applies a live change.

@@ -6,11 +6,14 @@ use crate::time::Instant;
 
 const NANO: u64 = 1_000_000_000;
 
-/// A token bucket of `rate` bytes per second holding at most `burst` bytes.
+/// A token bucket of `rate` bytes per second holding at most `burst` bytes (24 bytes of
+/// state: rates up to 34 Gbit/s and bursts up to 4 GB).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policer {
-    rate: u64,
-    cap: u64,
+    /// Bytes per second (0: unlimited).
+    rate: u32,
+    /// Burst in bytes.
+    burst: u32,
     nano_tokens: u64,
     last: Instant,
 }
@@ -19,20 +22,26 @@ impl Policer {
     /// A full bucket for `bps` bit/s with a burst of `burst_bytes`; `bps == 0` admits
     /// everything.
     pub fn new(bps: u64, burst_bytes: u64, now: Instant) -> Policer {
-        let cap = burst_bytes.saturating_mul(NANO);
-        Policer {
-            rate: bps / 8,
-            cap,
-            nano_tokens: cap,
+        let mut p = Policer {
+            rate: 0,
+            burst: 0,
+            nano_tokens: 0,
             last: now,
-        }
+        };
+        p.set_rate(bps, burst_bytes);
+        p.nano_tokens = p.cap();
+        p
+    }
+
+    fn cap(&self) -> u64 {
+        self.burst as u64 * NANO
     }
 
     /// Changes the rate and burst, keeping the tokens (capped at the new burst).
     pub fn set_rate(&mut self, bps: u64, burst_bytes: u64) {
-        self.rate = bps / 8;
-        self.cap = burst_bytes.saturating_mul(NANO);
-        self.nano_tokens = self.nano_tokens.min(self.cap);
+        self.rate = (bps / 8).min(u32::MAX as u64) as u32;
+        self.burst = burst_bytes.min(u32::MAX as u64) as u32;
+        self.nano_tokens = self.nano_tokens.min(self.cap());
     }
 
     /// True if unlimited.
@@ -47,12 +56,14 @@ impl Policer {
         if self.rate == 0 {
             return true;
         }
+        let rate = self.rate as u64;
+        let cap = self.cap();
         if now > self.last {
             // Cap the elapsed time at what refills the whole bucket, so the product
             // cannot overflow.
-            let fill_ns = self.cap / self.rate + 1;
+            let fill_ns = cap / rate + 1;
             let elapsed = (now.0 - self.last.0).min(fill_ns);
-            self.nano_tokens = (self.nano_tokens + elapsed * self.rate).min(self.cap);
+            self.nano_tokens = (self.nano_tokens + elapsed * rate).min(cap);
             self.last = now;
         }
         let need = bytes.saturating_mul(NANO);

@@ -107,6 +107,8 @@ pub struct Pipeline {
     pub(crate) backlog_cap: usize,
     /// Recently reported unknown subscribers (address, when), direct-mapped.
     pub(crate) unknown_seen: Box<[(u32, Instant); 256]>,
+    /// Sessions recently told about a flow limit (id, when), direct-mapped.
+    pub(crate) limit_seen: Box<[(u32, Instant); 256]>,
     /// A session report in progress: tag, next slot, sessions so far.
     pub(crate) report: Option<(u64, u32, u32)>,
     pub(crate) sweep_per_poll: usize,
@@ -152,6 +154,7 @@ impl Pipeline {
             backlog: VecDeque::with_capacity(limits.backlog),
             backlog_cap: limits.backlog,
             unknown_seen: Box::new([(0, Instant::ZERO); 256]),
+            limit_seen: Box::new([(0, Instant::ZERO); 256]),
             report: None,
             sweep_per_poll: limits.sweep_per_poll,
         }

@@ -23,7 +23,7 @@ use crate::session::{Check, Dir, DisconnectCause, InstallError};
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
 use crate::wire::ipv4::protocol;
-use crate::wire::nat::{self as natwire, End};
+use crate::wire::nat as natwire;
 use crate::wire::tcp::flags;
 
 impl Pipeline {
@@ -393,13 +393,13 @@ impl Pipeline {
             .unwrap_or(fwd.side(Side::Core).address);
         {
             let ip = &mut buf.data_mut()[l3..l3 + h.total];
-            let dst_port = if h.proto == protocol::ICMP {
-                sport
-            } else {
-                server.port
-            };
-            natwire::rewrite(ip, h.hl, h.proto, End::Dst, server.address, dst_port);
-            natwire::rewrite(ip, h.hl, h.proto, End::Src, nat_addr, nat_port);
+            natwire::translate(
+                ip,
+                h.hl,
+                h.proto,
+                (nat_addr, nat_port),
+                (server.address, server.port),
+            );
         }
         let route = match forward::route(fwd, server.address) {
             Ok(Route::Out { side, next_hop }) => (side, next_hop),
@@ -494,8 +494,7 @@ impl Pipeline {
             } else {
                 svc.port
             };
-            natwire::rewrite(ip, h.hl, h.proto, End::Src, svc.vip, src_port);
-            natwire::rewrite(ip, h.hl, h.proto, End::Dst, sub_ip, f.sub_port);
+            natwire::translate(ip, h.hl, h.proto, (svc.vip, src_port), (sub_ip, f.sub_port));
         }
         let route = match forward::route(fwd, sub_ip) {
             Ok(Route::Out { side, next_hop }) => (side, next_hop),
@@ -566,14 +565,14 @@ impl Pipeline {
             }
             SessionType::Service => {
                 let session = self.sessions.get_mut(slot)?;
-                if let Some((svc_last, s)) = session.last_service {
+                if let Some((svc_last, s)) = session.last_service() {
                     if svc_last == svc_idx && up(s) {
                         return Some(s);
                     }
                 }
                 let s = self.balancer.choose(svc_idx, svc)?;
                 if let Some(session) = self.sessions.get_mut(slot) {
-                    session.last_service = Some((svc_idx, s));
+                    session.set_last_service(svc_idx, s);
                 }
                 Some(s)
             }
@@ -633,16 +632,17 @@ impl Pipeline {
         Ok(i)
     }
 
-    /// Tells the control plane a subscriber hit a flow limit, at most once a second.
+    /// Tells the control plane a subscriber hit a flow limit, at most once per session
+    /// per second (paced through a small direct-mapped table, like unknown subscribers).
     fn flow_limit(&mut self, slot: u32, table_full: bool, now: Instant) {
-        let Some(s) = self.sessions.get_mut(slot) else {
+        let Some(session) = self.sessions.get(slot).map(|s| s.id) else {
             return;
         };
-        if s.limit_reported != Instant::ZERO && now < s.limit_reported.add_ms(1000) {
+        let e = &mut self.limit_seen[(session as usize ^ (session as usize >> 8)) & 0xff];
+        if e.0 == session && e.1 != Instant::ZERO && now < e.1.add_ms(1000) {
             return;
         }
-        s.limit_reported = now;
-        let session = s.id;
+        *e = (session, now);
         if self
             .events
             .push(Event::FlowLimit {

@@ -94,6 +94,72 @@ pub fn rewrite(ip: &mut [u8], hl: usize, proto: u8, end: End, addr: Ipv4Addr, po
     }
 }
 
+/// Rewrites both ends of the IPv4 packet `ip` at once (the translation of one packet):
+/// source to `src`, destination to `dst`, each an address and a port (for ICMP echo the
+/// identifier takes the source's port). One checksum delta is summed for all the words
+/// that change and applied once to each checksum (RFC 1624 eqn. 3).
+#[inline]
+pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
+    let Some(h) = ip.first_chunk_mut::<20>() else {
+        return;
+    };
+    let w = |b: &[u8; 20], i: usize| u16::from_be_bytes([b[i], b[i + 1]]) as u32;
+    // Sum of ~old + new over the address words, shared by both checksums.
+    let (s, d) = (src.0.octets(), dst.0.octets());
+    let new_words = u16::from_be_bytes([s[0], s[1]]) as u32
+        + u16::from_be_bytes([s[2], s[3]]) as u32
+        + u16::from_be_bytes([d[0], d[1]]) as u32
+        + u16::from_be_bytes([d[2], d[3]]) as u32;
+    let old_words =
+        (!w(h, 12) & 0xffff) + (!w(h, 14) & 0xffff) + (!w(h, 16) & 0xffff) + (!w(h, 18) & 0xffff);
+    let addr_delta = old_words + new_words;
+    h[12..16].copy_from_slice(&s);
+    h[16..20].copy_from_slice(&d);
+    let ip_csum = !fold((!w(h, 10) & 0xffff) + addr_delta);
+    h[10..12].copy_from_slice(&ip_csum.to_be_bytes());
+
+    let Some(l4) = ip.get_mut(hl..) else { return };
+    match proto {
+        protocol::TCP | protocol::UDP => {
+            let csum_at = if proto == protocol::TCP {
+                tcp::CHECKSUM_AT
+            } else {
+                udp::CHECKSUM_AT
+            };
+            let Some(t) = l4.get_mut(..csum_at + 2) else {
+                return;
+            };
+            let (old_sp, old_dp) = (get_u16(t, 0) as u32, get_u16(t, 2) as u32);
+            put_u16(t, 0, src.1);
+            put_u16(t, 2, dst.1);
+            let c = get_u16(t, csum_at);
+            if proto == protocol::UDP && c == 0 {
+                return;
+            }
+            let delta =
+                addr_delta + (!old_sp & 0xffff) + (!old_dp & 0xffff) + src.1 as u32 + dst.1 as u32;
+            let mut c = !fold(!c as u32 + delta);
+            if proto == protocol::UDP && c == 0 {
+                c = 0xffff;
+            }
+            put_u16(t, csum_at, c);
+        }
+        protocol::ICMP => {
+            let Some(t) = l4.get_mut(..8) else { return };
+            let old = get_u16(t, 4) as u32;
+            put_u16(t, 4, src.1);
+            let c = !fold(!get_u16(t, 2) as u32 + (!old & 0xffff) + src.1 as u32);
+            put_u16(t, 2, c);
+        }
+        _ => {}
+    }
+}
+
+#[inline(always)]
+fn fold(s: u32) -> u16 {
+    super::checksum::fold(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +244,41 @@ mod tests {
             } else {
                 assert_eq!((sp2, dp2), (61000 + sp % 7, 8080));
             }
+        }
+    }
+
+    #[test]
+    fn translate_equals_two_rewrites() {
+        for proto in [protocol::TCP, protocol::UDP, protocol::ICMP] {
+            let mut a = build(proto);
+            let mut b = a.clone();
+            let (sp, _) = ports(proto, &a[20..]).unwrap();
+            let dport = if proto == protocol::ICMP { 61003 } else { 8080 };
+            rewrite(
+                &mut a,
+                20,
+                proto,
+                End::Dst,
+                Ipv4Addr::new(192, 0, 2, 10),
+                if proto == protocol::ICMP { sp } else { dport },
+            );
+            rewrite(
+                &mut a,
+                20,
+                proto,
+                End::Src,
+                Ipv4Addr::new(192, 0, 2, 1),
+                61003,
+            );
+            translate(
+                &mut b,
+                20,
+                proto,
+                (Ipv4Addr::new(192, 0, 2, 1), 61003),
+                (Ipv4Addr::new(192, 0, 2, 10), dport),
+            );
+            assert_eq!(a, b, "proto {proto}");
+            verify(&b);
         }
     }
 

@@ -1,0 +1,29 @@
+//! A fixed amount of full-pipeline work for instruction-level profiling (see
+//! scripts/profile.sh): `pipeline-profile SESSIONS FLOWS_EACH POLLS`.
+
+use std::hint::black_box;
+
+use tollgate_benches::pipeline::rig;
+use tollgate_dataplane::time::Instant;
+
+fn main() {
+    let arg = |i: usize, d: u64| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(d)
+    };
+    let (sessions, each, polls) = (arg(1, 1000) as u32, arg(2, 1) as u32, arg(3, 10_000));
+    let mut r = rig(sessions, each, 32);
+    let start = std::time::Instant::now();
+    for t in 0..polls {
+        black_box(r.worker.poll(Instant(2_000_000_000 + t)));
+    }
+    let c = r.worker.report(0, Instant(0)).counters;
+    eprintln!(
+        "{} packets in {polls} polls, {} dropped, {:.1} ns/packet (wall)",
+        c.forwarded,
+        c.total_drops(),
+        start.elapsed().as_nanos() as f64 / (polls * r.per_poll) as f64
+    );
+}
