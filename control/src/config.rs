@@ -48,6 +48,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: Log,
+    /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
+    #[serde(default)]
+    pub rating: crate::rating::RatingConfig,
 }
 
 /// `[engine]`
@@ -628,6 +631,7 @@ impl Config {
                 ),
             );
         }
+        crate::rating::Plan::compile(&self.rating)?;
         Ok(())
     }
 }

@@ -109,6 +109,12 @@ fn serve<P: Port + 'static>(
         setup::arp_timing(cfg),
         &setup::static_neighbors(cfg),
     );
+    let rater = match &cfg.rating.database {
+        Some(db) => Some(
+            crate::rating::Rater::open(db, &cfg.rating).context("opening the rating database")?,
+        ),
+        None => None,
+    };
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
     let server = Server::start(&cfg.control.socket, ctl_tx)?;
 
@@ -207,7 +213,7 @@ fn serve<P: Port + 'static>(
                     deadline: Instant::now() + REPORT_WAIT,
                 });
             }
-            Ok(r) => answer(&r.req, &r.reply, &info, &dispatcher, &core),
+            Ok(r) => answer(&r.req, &r.reply, &info, &dispatcher, &core, rater.as_ref()),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
         }
         let now = Instant::now();
@@ -215,7 +221,7 @@ fn serve<P: Port + 'static>(
         waiting.retain(|w| {
             let done = dispatcher.reported(w.seq) || now >= w.deadline;
             if done {
-                answer(&w.req, &w.reply, &info, &dispatcher, &core);
+                answer(&w.req, &w.reply, &info, &dispatcher, &core, rater.as_ref());
             }
             !done
         });
@@ -257,13 +263,21 @@ struct Waiting {
     deadline: Instant,
 }
 
-fn answer(req: &Request, reply: &Sender<Reply>, info: &EngineInfo, d: &Dispatcher, core: &Core) {
+fn answer(
+    req: &Request,
+    reply: &Sender<Reply>,
+    info: &EngineInfo,
+    d: &Dispatcher,
+    core: &Core,
+    rater: Option<&crate::rating::Rater>,
+) {
     let ctx = Context {
         now: Instant::now(),
         info,
         reports: d.reports(),
         core,
         dispatch: d.stats(),
+        rater,
     };
     // The connection may have gone; nothing to do then.
     let _ = reply.try_send(handlers::handle(req, &ctx));

@@ -5,12 +5,13 @@
 //! control socket, signals) and [`replay`] (pcap files, the capture's clock). [`config`]
 //! reads and validates the TOML; [`setup`] turns it into engine pieces; [`dispatch`]
 //! moves messages between the core and the workers' rings; [`ctl`] is the operator
-//! interface.
+//! interface; [`rating`] turns usage records into charges and invoices.
 
 pub mod config;
 pub mod core;
 pub mod ctl;
 pub mod dispatch;
 pub mod engine;
+pub mod rating;
 pub mod replay;
 pub mod setup;

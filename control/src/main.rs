@@ -77,6 +77,8 @@ enum Cmd {
         #[command(subcommand)]
         command: CtlCmd,
     },
+    /// Rating and invoices from the rating database, without the daemon (docs/rating.md).
+    Billing(tollgate_control::rating::cli::BillingArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,7 +87,12 @@ enum CtlCmd {
     Show {
         /// What to show.
         what: ShowWhat,
+        /// Arguments: `show invoice ACCOUNT [PERIOD]`.
+        args: Vec<String>,
     },
+    /// Rating: close a period, invoices, re-rating, import (docs/ctl.md).
+    #[command(subcommand)]
+    Billing(tollgate_control::rating::cli::CtlBilling),
     /// List the commands the daemon knows.
     Help,
     /// Send a raw JSON request line, e.g. '{"cmd":"show status"}'.
@@ -107,6 +114,8 @@ enum ShowWhat {
     Counters,
     /// The neighbour (ARP) table.
     Neighbors,
+    /// An account's invoice: `show invoice ACCOUNT [PERIOD]`.
+    Invoice,
 }
 
 fn main() -> ExitCode {
@@ -183,6 +192,7 @@ fn main() -> ExitCode {
             json,
             command,
         } => run_ctl(socket, config, json, command),
+        Cmd::Billing(args) => tollgate_control::rating::cli::run(args),
     }
 }
 
@@ -201,12 +211,16 @@ fn run_ctl(
         (None, None) => Config::embedded().control.socket,
     };
     let req = match command {
-        CtlCmd::Show { what } => Request::new(&format!(
-            "show {}",
+        CtlCmd::Show { what, args } => Request::new(&format!(
+            "show {} {}",
             what.to_possible_value()
                 .map(|v| v.get_name().to_string())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            args.join(" ")
         )),
+        CtlCmd::Billing(cmd) => {
+            return tollgate_control::rating::cli::run_ctl(&socket, json, cmd);
+        }
         CtlCmd::Help => Request::new("help"),
         CtlCmd::Raw { json } => match ctl::proto::parse_request(&json) {
             Ok(r) => r,

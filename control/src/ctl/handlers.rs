@@ -62,6 +62,8 @@ pub struct Context<'a> {
     pub core: &'a Core,
     /// Ring delivery counters.
     pub dispatch: DispatchStats,
+    /// The rating engine, when `rating.database` is set.
+    pub rater: Option<&'a crate::rating::Rater>,
 }
 
 /// The commands, with one line each for `help`.
@@ -101,6 +103,7 @@ pub fn handle(req: &Request, ctx: &Context<'_>) -> Reply {
         ["help"] => Reply::ok(json!(
             COMMANDS
                 .iter()
+                .chain(crate::rating::ctl::COMMANDS)
                 .map(|(c, d)| json!({"command": c, "description": d}))
                 .collect::<Vec<_>>()
         )),
@@ -111,6 +114,12 @@ pub fn handle(req: &Request, ctx: &Context<'_>) -> Reply {
         ["show", "neighbors" | "neighbours"] => {
             Reply::ok(neighbors(&ctx.core.neighbors(), ctx.now))
         }
+        ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::handle(
+            &req.words(),
+            &req.args,
+            ctx.rater,
+            crate::rating::unix_now(),
+        ),
         ["show", what] => Reply::error(format!(
             "unknown command `show {what}`; try status, ports, workers, counters or neighbors"
         )),

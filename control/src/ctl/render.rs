@@ -14,6 +14,7 @@ pub fn render(words: &[&str], data: &Value) -> String {
         ["show", "workers"] => workers(data),
         ["show", "counters"] => counters(data),
         ["show", "neighbors" | "neighbours"] => neighbors(data),
+        ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::render(words, data),
         _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
     }
 }
