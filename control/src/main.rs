@@ -211,13 +211,16 @@ fn run_ctl(
         (None, None) => Config::embedded().control.socket,
     };
     let req = match command {
-        CtlCmd::Show { what, args } => Request::new(&format!(
-            "show {} {}",
-            what.to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default(),
-            args.join(" ")
-        )),
+        CtlCmd::Show { what, args } => Request::new(
+            format!(
+                "show {} {}",
+                what.to_possible_value()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default(),
+                args.join(" ")
+            )
+            .trim(),
+        ),
         CtlCmd::Billing(cmd) => {
             return tollgate_control::rating::cli::run_ctl(&socket, json, cmd);
         }
