@@ -100,8 +100,10 @@ impl Conn {
         }
     }
 
+    /// The reply, or `None` when the daemon has closed the connection (the write may
+    /// then fail with EPIPE, or the read see end of file, depending on timing).
     fn send_raw(&mut self, bytes: &[u8]) -> Option<Value> {
-        self.w.write_all(bytes).unwrap();
+        self.w.write_all(bytes).ok()?;
         let mut line = String::new();
         self.r.read_line(&mut line).ok()?;
         (!line.is_empty()).then(|| serde_json::from_str(&line).unwrap())
