@@ -63,6 +63,9 @@ pub struct Config {
     /// Load-balancing ranges (`[[lb_range]]`).
     #[serde(default, rename = "lb_range")]
     pub lb_ranges: Vec<LbRangeConfig>,
+    /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
+    #[serde(default)]
+    pub rating: crate::rating::RatingConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -960,7 +963,9 @@ impl Config {
                 ),
             );
         }
-        self.validate_subscribers()
+        self.validate_subscribers()?;
+        crate::rating::Plan::compile(&self.rating)?;
+        Ok(())
     }
 
     fn validate_subscribers(&self) -> Result<(), (String, String)> {

@@ -128,6 +128,12 @@ fn serve<P: Port + 'static>(
         &cfg.subscribers.session_log,
     )
     .context("opening the record files")?;
+    let rater = match &cfg.rating.database {
+        Some(db) => Some(
+            crate::rating::Rater::open(db, &cfg.rating).context("opening the rating database")?,
+        ),
+        None => None,
+    };
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
     let server = Server::start(&cfg.control.socket, ctl_tx)?;
 
@@ -253,7 +259,15 @@ fn serve<P: Port + 'static>(
             let done = ready || now >= w.deadline;
             if done {
                 let sessions = w.sessions.and_then(|s| core.take_report(s));
-                answer(&w.req, &w.reply, &info, &dispatcher, &core, sessions);
+                answer(
+                    &w.req,
+                    &w.reply,
+                    &info,
+                    &dispatcher,
+                    &core,
+                    sessions,
+                    rater.as_ref(),
+                );
             }
             !done
         });
@@ -312,6 +326,7 @@ fn answer(
     d: &Dispatcher,
     core: &Core,
     sessions: Option<crate::core::SessionReport>,
+    rater: Option<&crate::rating::Rater>,
 ) {
     let ctx = Context {
         now: Instant::now(),
@@ -319,6 +334,7 @@ fn answer(
         reports: d.reports(),
         core,
         dispatch: d.stats(),
+        rater,
     };
     // The connection may have gone; nothing to do then.
     let _ = reply.try_send(handlers::finish(req, &ctx, sessions));

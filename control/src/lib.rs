@@ -5,7 +5,7 @@
 //! control socket, signals) and [`replay`] (pcap files, the capture's clock). [`config`]
 //! reads and validates the TOML; [`setup`] turns it into engine pieces; [`dispatch`]
 //! moves messages between the core and the workers' rings; [`ctl`] is the operator
-//! interface.
+//! interface; [`rating`] turns usage records into charges and invoices.
 
 pub mod config;
 pub mod core;
@@ -13,5 +13,6 @@ pub mod ctl;
 pub mod dispatch;
 pub mod engine;
 pub mod outlets;
+pub mod rating;
 pub mod replay;
 pub mod setup;

@@ -83,6 +83,8 @@ enum Cmd {
         #[command(subcommand)]
         command: CtlCmd,
     },
+    /// Rating and invoices from the rating database, without the daemon (docs/rating.md).
+    Billing(tollgate_control::rating::cli::BillingArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +109,9 @@ enum CtlCmd {
         #[command(subcommand)]
         action: LbCmd,
     },
+    /// Rating: close a period, invoices, re-rating, import (docs/ctl.md).
+    #[command(subcommand)]
+    Billing(tollgate_control::rating::cli::CtlBilling),
     /// List the commands the daemon knows.
     Help,
     /// Send a raw JSON request line, e.g. '{"cmd":"show status"}'.
@@ -139,6 +144,13 @@ enum ShowWhat {
     Services,
     /// Load-balancing ranges and their targets.
     Lb,
+    /// An account's invoice (rating).
+    Invoice {
+        /// The billing account.
+        account: String,
+        /// The period, e.g. 2026-11 (default: the current one).
+        period: Option<String>,
+    },
 }
 
 /// Disconnect conditions (DISC-1), as flags.
@@ -328,6 +340,9 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             }
             ShowWhat::Services => Request::new("show services"),
             ShowWhat::Lb => Request::new("show lb"),
+            ShowWhat::Invoice { account, period } => Request::new(
+                format!("show invoice {account} {}", period.unwrap_or_default()).trim(),
+            ),
         },
         CtlCmd::Session { action } => match *action {
             SessionCmd::Add {
@@ -402,6 +417,7 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             with("lb set", m)
         }
         CtlCmd::Help => Request::new("help"),
+        CtlCmd::Billing(_) => return Err("billing commands are sent by rating::cli".into()),
         CtlCmd::Raw { json } => ctl::proto::parse_request(&json)?,
     })
 }
@@ -484,6 +500,7 @@ fn main() -> ExitCode {
             json,
             command,
         } => run_ctl(socket, config, json, command),
+        Cmd::Billing(args) => tollgate_control::rating::cli::run(args),
     }
 }
 
@@ -501,6 +518,9 @@ fn run_ctl(
         },
         (None, None) => Config::embedded().control.socket,
     };
+    if let CtlCmd::Billing(cmd) = command {
+        return tollgate_control::rating::cli::run_ctl(&socket, json, cmd);
+    }
     let req = match ctl_request(command) {
         Ok(r) => r,
         Err(e) => return fail(&e, 2),

@@ -100,8 +100,9 @@ impl Conn {
         }
     }
 
+    /// The reply, or `None` when the daemon has closed the connection (the write may
+    /// then fail with EPIPE, or the read see end of file, depending on timing).
     fn send_raw(&mut self, bytes: &[u8]) -> Option<Value> {
-        // A connection the daemon closed may refuse the write (EPIPE) or answer EOF.
         self.w.write_all(bytes).ok()?;
         let mut line = String::new();
         self.r.read_line(&mut line).ok()?;

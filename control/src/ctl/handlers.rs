@@ -62,6 +62,8 @@ pub struct Context<'a> {
     pub core: &'a Core,
     /// Ring delivery counters.
     pub dispatch: DispatchStats,
+    /// The rating engine, when `rating.database` is set.
+    pub rater: Option<&'a crate::rating::Rater>,
 }
 
 /// The commands, with one line each for `help`.
@@ -327,6 +329,7 @@ pub fn finish(
         ["help"] => Reply::ok(json!(
             COMMANDS
                 .iter()
+                .chain(crate::rating::ctl::COMMANDS)
                 .map(|(c, d)| json!({"command": c, "description": d}))
                 .collect::<Vec<_>>()
         )),
@@ -347,6 +350,12 @@ pub fn finish(
         }
         ["show", "services"] => Reply::ok(services_json(ctx.core)),
         ["show", "lb"] => Reply::ok(lb_json(ctx.core)),
+        ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::handle(
+            &req.words(),
+            &req.args,
+            ctx.rater,
+            crate::rating::unix_now(),
+        ),
         ["show", what] => Reply::error(format!(
             "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services or lb"
         )),

@@ -18,6 +18,7 @@ pub fn render(words: &[&str], data: &Value) -> String {
         ["show", "session"] => session(data),
         ["show", "services"] => services(data),
         ["show", "lb"] => lb(data),
+        ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::render(words, data),
         _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
     }
 }

@@ -1,0 +1,504 @@
+//! The command-line shells of rating: `tollgate billing ...` works on the database
+//! directly, without the daemon; `tollgate ctl billing ...` asks a running daemon.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use super::invoice::{Invoice, to_csv, to_table};
+use super::usage::Record;
+use super::{CloseStep, InvoiceAnswer, Period, Plan, Rater, RatingConfig, RatingError, Store};
+use crate::config::Config;
+use crate::ctl::client;
+use crate::ctl::proto::Request;
+
+/// `tollgate billing`: rate and invoice from the rating database, without the daemon.
+#[derive(Args, Debug)]
+pub struct BillingArgs {
+    /// The rating database [default: rating.database of --config].
+    #[arg(long, global = true)]
+    pub db: Option<PathBuf>,
+    /// Config file whose [rating] section is the plan (needed to close a period or to
+    /// see a provisional invoice).
+    #[arg(long, short, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: BillingCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum BillingCmd {
+    /// Store usage records from a JSON-lines file (one record per line; docs/rating.md).
+    /// All or nothing; records already stored are skipped.
+    Import {
+        /// The file (`-` reads standard input).
+        file: PathBuf,
+    },
+    /// Rate a finished period and store its invoices [default: the last finished one].
+    ClosePeriod {
+        /// `YYYY-MM`.
+        period: Option<String>,
+    },
+    /// Print an account's invoice.
+    Invoice {
+        /// The billing account.
+        account: String,
+        /// `YYYY-MM` [default: the current period, provisional].
+        period: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print every invoice of a period.
+    Invoices {
+        /// `YYYY-MM` [default: the current period, provisional].
+        period: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Rate a closed period again and compare with its stored invoices (exit 1 if any
+    /// differs).
+    Rerate {
+        /// `YYYY-MM`.
+        period: String,
+    },
+    /// Records by kind and closed periods.
+    Status,
+}
+
+/// How invoices are printed.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// CSV, one row per line plus a total row (amounts in minor units).
+    Csv,
+    /// JSON (the stored canonical form).
+    Json,
+}
+
+fn fail(msg: &str, code: u8) -> ExitCode {
+    eprintln!("tollgate: {msg}");
+    ExitCode::from(code)
+}
+
+/// Runs `tollgate billing ...`.
+pub fn run(args: BillingArgs) -> ExitCode {
+    let (rating, have_plan) = match &args.config {
+        Some(c) => match Config::load(c) {
+            Ok(cfg) => (cfg.rating, true),
+            Err(e) => return fail(&e.to_string(), 2),
+        },
+        None => (RatingConfig::default(), false),
+    };
+    let Some(db) = args.db.clone().or_else(|| rating.database.clone()) else {
+        return fail(
+            "no rating database: give --db FILE, or --config FILE with rating.database",
+            2,
+        );
+    };
+    let plan = match Plan::compile(&rating) {
+        Ok(p) => p,
+        Err((k, m)) => return fail(&format!("key `{k}`: {m}"), 2),
+    };
+    let store = match Store::open(&db) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string(), 1),
+    };
+    let rater = Rater::with_store(plan, store);
+    let now = super::unix_now();
+    let need_plan = || {
+        fail(
+            "this needs the plan: give --config FILE (its [rating] section)",
+            2,
+        )
+    };
+    match args.command {
+        BillingCmd::Import { file } => match read_jsonl(&file) {
+            Err(e) => fail(&e, 2),
+            Ok(records) => match rater.import(&records) {
+                Ok(r) => {
+                    println!(
+                        "{}: {} records stored, {} already there",
+                        file.display(),
+                        r.stored,
+                        r.duplicates
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string(), 1),
+            },
+        },
+        BillingCmd::ClosePeriod { period } => {
+            if !have_plan {
+                return need_plan();
+            }
+            let p = match period.map(|p| Period::parse(&p)) {
+                None => Period::containing(now, rater.plan().offset_s).previous(),
+                Some(Ok(p)) => p,
+                Some(Err(e)) => return fail(&e, 2),
+            };
+            let abort_at = std::env::var("TOLLGATE_BILLING_ABORT_AT").ok();
+            let mut hook = |s: CloseStep| -> Result<(), RatingError> {
+                if abort_at.as_deref() == Some(s.name()) {
+                    // Fault injection for tests: die as a crash would, mid-transaction.
+                    std::process::abort();
+                }
+                Ok(())
+            };
+            match rater.close_period_with(p, now, &mut hook) {
+                Ok(r) => {
+                    println!(
+                        "{} {}: {} invoices, total {} {} ({} records unrated)",
+                        r.period,
+                        if r.closed_now {
+                            "closed"
+                        } else {
+                            "was already closed"
+                        },
+                        r.invoices,
+                        super::money::format_minor(r.total, rater.plan().config.minor_digits),
+                        rater.plan().config.currency,
+                        r.unrated_count
+                    );
+                    for u in &r.unrated {
+                        println!("unrated: {u}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string(), 1),
+            }
+        }
+        BillingCmd::Invoice {
+            account,
+            period,
+            format,
+        } => {
+            let p = match period.as_deref().map(Period::parse) {
+                None => Period::containing(now, rater.plan().offset_s),
+                Some(Ok(p)) => p,
+                Some(Err(e)) => return fail(&e, 2),
+            };
+            if !have_plan
+                && rater
+                    .store()
+                    .period(&p.to_string())
+                    .ok()
+                    .flatten()
+                    .is_none()
+            {
+                return need_plan();
+            }
+            match rater.invoice(&account, p, now) {
+                Ok(a) => {
+                    print!("{}", format_answer(&a, format));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string(), 1),
+            }
+        }
+        BillingCmd::Invoices { period, format } => {
+            let p = match period.as_deref().map(Period::parse) {
+                None => Period::containing(now, rater.plan().offset_s),
+                Some(Ok(p)) => p,
+                Some(Err(e)) => return fail(&e, 2),
+            };
+            if !have_plan
+                && rater
+                    .store()
+                    .period(&p.to_string())
+                    .ok()
+                    .flatten()
+                    .is_none()
+            {
+                return need_plan();
+            }
+            match rater.invoices(p, now) {
+                Ok((provisional, list)) => {
+                    print!("{}", format_list(provisional, &list, format));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string(), 1),
+            }
+        }
+        BillingCmd::Rerate { period } => {
+            let p = match Period::parse(&period) {
+                Ok(p) => p,
+                Err(e) => return fail(&e, 2),
+            };
+            match rater.rerate(p) {
+                Ok(r) => {
+                    println!(
+                        "{}: {} invoices re-rated: {}; {} late records not rated",
+                        r.period,
+                        r.invoices,
+                        if r.identical {
+                            "identical, byte for byte".to_string()
+                        } else {
+                            format!("DIFFERENT for {}", r.differing.join(", "))
+                        },
+                        r.late_records
+                    );
+                    if r.identical {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => fail(&e.to_string(), 1),
+            }
+        }
+        BillingCmd::Status => {
+            let s = rater.store();
+            let counts = match s.counts() {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string(), 1),
+            };
+            println!("database  {}", s.name());
+            for (k, n) in counts {
+                println!("records   {k:<10} {n}");
+            }
+            match s.periods() {
+                Ok(ps) => {
+                    for p in ps {
+                        println!("closed    {}", p.period);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string(), 1),
+            }
+        }
+    }
+}
+
+/// Reads a JSON-lines file of records; errors name the line. Blank lines and lines
+/// starting with `#` are skipped.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, String> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let at = || format!("{}: line {}", path.display(), i + 1);
+        let line = line.map_err(|e| format!("{}: {e}", at()))?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let r: Record = serde_json::from_str(t).map_err(|e| format!("{}: {e}", at()))?;
+        r.validate()
+            .map_err(|m| format!("{}: {} record {:?}: {m}", at(), r.kind(), r.id()))?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn format_answer(a: &InvoiceAnswer, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(a).unwrap_or_default() + "\n",
+        Format::Csv => to_csv(std::slice::from_ref(&a.invoice)),
+        Format::Table => {
+            let head = if a.provisional {
+                "PROVISIONAL: the period is open; charges so far\n"
+            } else {
+                ""
+            };
+            format!("{head}{}", to_table(&a.invoice))
+        }
+    }
+}
+
+fn format_list(provisional: bool, list: &[Invoice], format: Format) -> String {
+    match format {
+        Format::Json => {
+            serde_json::to_string_pretty(&json!({"provisional": provisional, "invoices": list}))
+                .unwrap_or_default()
+                + "\n"
+        }
+        Format::Csv => to_csv(list),
+        Format::Table => {
+            let mut out = String::new();
+            if provisional {
+                out.push_str("PROVISIONAL: the period is open; charges so far\n");
+            }
+            for (i, inv) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                out.push_str(&to_table(inv));
+            }
+            if list.is_empty() {
+                out.push_str("no invoices\n");
+            }
+            out
+        }
+    }
+}
+
+/// `tollgate ctl billing`: the same questions, asked of the running daemon.
+#[derive(Subcommand, Debug)]
+pub enum CtlBilling {
+    /// Rating database, record counts, closed periods.
+    Status,
+    /// Rate a finished period and store its invoices [default: the last finished one].
+    ClosePeriod {
+        /// `YYYY-MM`.
+        period: Option<String>,
+    },
+    /// An account's invoice [default period: the current one, provisional].
+    Invoice {
+        /// The billing account.
+        account: String,
+        /// `YYYY-MM`.
+        period: Option<String>,
+        /// Output format (`--json` prints the daemon's answer as is).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Every invoice of a period.
+    Invoices {
+        /// `YYYY-MM`.
+        period: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Re-rate a closed period and compare with its stored invoices.
+    Rerate {
+        /// `YYYY-MM`.
+        period: String,
+    },
+    /// Send usage records from a JSON-lines file to the daemon.
+    Import {
+        /// The file (`-` reads standard input).
+        file: PathBuf,
+    },
+}
+
+const CTL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Records per import request (the socket takes lines up to 64 KiB).
+const IMPORT_BYTES: usize = 48 * 1024;
+
+/// Runs `tollgate ctl billing ...` against the daemon at `socket`.
+pub fn run_ctl(socket: &Path, json_out: bool, cmd: CtlBilling) -> ExitCode {
+    let (words, format) = match &cmd {
+        CtlBilling::Status => ("billing status".to_string(), Format::Table),
+        CtlBilling::ClosePeriod { period } => (
+            format!("billing close-period {}", period.as_deref().unwrap_or("")),
+            Format::Table,
+        ),
+        CtlBilling::Invoice {
+            account,
+            period,
+            format,
+        } => (
+            format!(
+                "billing invoice {account} {}",
+                period.as_deref().unwrap_or("")
+            ),
+            *format,
+        ),
+        CtlBilling::Invoices { period, format } => (
+            format!("billing invoices {}", period.as_deref().unwrap_or("")),
+            *format,
+        ),
+        CtlBilling::Rerate { period } => (format!("billing rerate {period}"), Format::Table),
+        CtlBilling::Import { file } => return ctl_import(socket, file),
+    };
+    let req = Request::new(words.trim());
+    let data = match ask(socket, &req) {
+        Ok(d) => d,
+        Err(e) => return fail(&e, 1),
+    };
+    if json_out || format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&data).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match (&cmd, format) {
+        (CtlBilling::Invoice { .. }, Format::Csv) => {
+            match serde_json::from_value::<InvoiceAnswer>(data) {
+                Ok(a) => print!("{}", to_csv(&[a.invoice])),
+                Err(e) => return fail(&format!("unreadable invoice: {e}"), 1),
+            }
+        }
+        (CtlBilling::Invoices { .. }, Format::Csv) => {
+            match serde_json::from_value::<Vec<Invoice>>(data["invoices"].clone()) {
+                Ok(list) => print!("{}", to_csv(&list)),
+                Err(e) => return fail(&format!("unreadable invoices: {e}"), 1),
+            }
+        }
+        _ => {
+            print!("{}", super::ctl::render(&req.words(), &data));
+            if let CtlBilling::Rerate { .. } = cmd {
+                if data["identical"] != true {
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn ask(socket: &Path, req: &Request) -> Result<Value, String> {
+    let reply = client::call(socket, req, CTL_TIMEOUT)?;
+    if reply.ok {
+        Ok(reply.data)
+    } else {
+        Err(reply.error.unwrap_or_else(|| "failed".into()))
+    }
+}
+
+fn ctl_import(socket: &Path, file: &Path) -> ExitCode {
+    let records = match read_jsonl(file) {
+        Ok(r) => r,
+        Err(e) => return fail(&e, 2),
+    };
+    let (mut stored, mut dup) = (0u64, 0u64);
+    let mut batch: Vec<Value> = Vec::new();
+    let mut size = 0;
+    let mut send = |batch: &mut Vec<Value>| -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let req = Request {
+            cmd: "billing import".into(),
+            args: json!({"records": std::mem::take(batch)}),
+        };
+        let d = ask(socket, &req)?;
+        stored += d["stored"].as_u64().unwrap_or(0);
+        dup += d["duplicates"].as_u64().unwrap_or(0);
+        Ok(())
+    };
+    for r in &records {
+        let v = json!(r);
+        let len = v.to_string().len();
+        if size + len > IMPORT_BYTES {
+            if let Err(e) = send(&mut batch) {
+                return fail(&e, 1);
+            }
+            size = 0;
+        }
+        size += len;
+        batch.push(v);
+    }
+    if let Err(e) = send(&mut batch) {
+        return fail(&e, 1);
+    }
+    println!(
+        "{}: {stored} records stored, {dup} already there",
+        file.display()
+    );
+    ExitCode::SUCCESS
+}
