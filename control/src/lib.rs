@@ -7,10 +7,12 @@
 //! moves messages between the core and the workers' rings; [`ctl`] is the operator
 //! interface.
 
+pub mod authz;
 pub mod config;
 pub mod core;
 pub mod ctl;
 pub mod dispatch;
 pub mod engine;
+pub mod radius;
 pub mod replay;
 pub mod setup;
