@@ -94,3 +94,58 @@ impl UdpClient {
         }
     }
 }
+
+/// The CoA / Disconnect listener on a UDP socket (RFC 5176 port 3799 by default).
+#[derive(Debug)]
+pub struct UdpCoaListener {
+    socket: UdpSocket,
+    /// The sans-I/O listener (for its counters).
+    pub listener: super::coa::Listener,
+    buf: Vec<u8>,
+}
+
+impl UdpCoaListener {
+    /// Binds `local` and wraps `listener`.
+    pub fn bind(local: SocketAddr, listener: super::coa::Listener) -> io::Result<UdpCoaListener> {
+        let socket = UdpSocket::bind(local)?;
+        socket.set_nonblocking(true)?;
+        Ok(UdpCoaListener {
+            socket,
+            listener,
+            buf: vec![0; 4096],
+        })
+    }
+
+    /// The socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Answers every request waiting on the socket; returns how many datagrams were
+    /// read. `now_unix` is the wall clock in seconds (Event-Timestamp checks).
+    pub fn pump(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        sessions: &mut dyn super::coa::SessionDirectory,
+    ) -> usize {
+        let mut n = 0;
+        loop {
+            match self.socket.recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    n += 1;
+                    if let Some(answer) =
+                        self.listener
+                            .handle(now, now_unix, from, &self.buf[..len], sessions)
+                    {
+                        // A full socket buffer loses the answer; the client retransmits
+                        // and gets it from the duplicate cache.
+                        let _ = self.socket.send_to(&answer, from);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return n,
+            }
+        }
+    }
+}
