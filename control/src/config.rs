@@ -48,6 +48,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: Log,
+    /// Authentication, accounting, CoA, health checks, metrics.
+    #[serde(default)]
+    pub aaa: crate::aaa_config::AaaConfig,
 }
 
 /// `[engine]`
@@ -628,6 +631,7 @@ impl Config {
                 ),
             );
         }
+        self.aaa.validate()?;
         Ok(())
     }
 }

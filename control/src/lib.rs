@@ -7,6 +7,7 @@
 //! moves messages between the core and the workers' rings; [`ctl`] is the operator
 //! interface.
 
+pub mod aaa_config;
 pub mod authz;
 pub mod config;
 pub mod core;
@@ -16,3 +17,4 @@ pub mod engine;
 pub mod radius;
 pub mod replay;
 pub mod setup;
+pub mod store;

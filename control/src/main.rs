@@ -77,6 +77,8 @@ enum Cmd {
         #[command(subcommand)]
         command: CtlCmd,
     },
+    /// Manage the local subscriber store offline (add, remove, show, list, import).
+    Subscriber(tollgate_control::store::cli::SubscriberArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,6 +185,7 @@ fn main() -> ExitCode {
             json,
             command,
         } => run_ctl(socket, config, json, command),
+        Cmd::Subscriber(args) => tollgate_control::store::cli::run(args),
     }
 }
 
