@@ -17,4 +17,5 @@ pub mod engine;
 pub mod radius;
 pub mod replay;
 pub mod setup;
+pub mod spool;
 pub mod store;
