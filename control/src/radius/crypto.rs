@@ -157,6 +157,17 @@ pub fn sign_request(p: &Packet, secret: &[u8]) -> Result<Vec<u8>, EncodeError> {
     Ok(bytes)
 }
 
+/// The authenticator field a reply's Message-Authenticator is computed over: the Request
+/// Authenticator (RFC 3579 §3.2, RFC 5176 §3.5), except in Accounting-Response, where
+/// FreeRADIUS (the reference server) uses sixteen zero octets as for Accounting-Request.
+fn reply_hmac_vector(code: Code, request_authenticator: &[u8; AUTHENTICATOR_LEN]) -> [u8; AUTHENTICATOR_LEN] {
+    if code == Code::AccountingResponse {
+        [0; AUTHENTICATOR_LEN]
+    } else {
+        *request_authenticator
+    }
+}
+
 /// Signs a reply to a request whose authenticator was `request_authenticator`: adds
 /// Message-Authenticator and computes the Response Authenticator.
 pub fn sign_reply(
@@ -165,10 +176,11 @@ pub fn sign_reply(
     secret: &[u8],
 ) -> Result<Vec<u8>, EncodeError> {
     let mut q = with_zero_ma(p);
-    q.authenticator = *request_authenticator;
+    q.authenticator = reply_hmac_vector(p.code, request_authenticator);
     let mut bytes = q.encode()?;
     let ma = hmac_md5(secret, &bytes);
     bytes[MA_VALUE..MA_VALUE + 16].copy_from_slice(&ma);
+    bytes[4..HEADER_LEN].copy_from_slice(request_authenticator);
     let auth = md5_of(&[&bytes, secret]);
     bytes[4..HEADER_LEN].copy_from_slice(&auth);
     Ok(bytes)
@@ -232,6 +244,16 @@ pub fn verify_reply(
     work[4..HEADER_LEN].copy_from_slice(request_authenticator);
     if !ct_eq(&md5_of(&[&work, secret]), &bytes[4..HEADER_LEN]) {
         return Err(VerifyError::BadAuthenticator);
+    }
+    let vector = reply_hmac_vector(packet.code, request_authenticator);
+    if vector != *request_authenticator {
+        // Accounting-Response: FreeRADIUS's zero vector, or the Request Authenticator as
+        // other servers read RFC 3579.
+        let mut zeroed = work.clone();
+        zeroed[4..HEADER_LEN].copy_from_slice(&vector);
+        if check_ma(&bytes[..len], zeroed, secret, require_ma).is_ok() {
+            return Ok(packet);
+        }
     }
     check_ma(&bytes[..len], work, secret, require_ma)?;
     Ok(packet)
@@ -398,6 +420,26 @@ mod tests {
                 Err(VerifyError::MissingMessageAuthenticator)
             );
         }
+    }
+
+    #[test]
+    fn accounting_response_uses_freeradius_vector_and_accepts_the_rfc_one() {
+        let mut req = Packet::new(Code::AccountingRequest, 9);
+        req.push(Attribute::text(AttrKey::Std(44), "s"));
+        let sent = sign_request(&req, SECRET).unwrap();
+        let auth: [u8; 16] = sent[4..20].try_into().unwrap();
+        let resp = Packet::new(Code::AccountingResponse, 9);
+        let bytes = sign_reply(&resp, &auth, SECRET).unwrap();
+        assert!(verify_reply(&bytes, &auth, SECRET, true).is_ok());
+        // The same reply signed the way RFC 3579 reads for Access replies.
+        let mut q = with_zero_ma(&resp);
+        q.authenticator = auth;
+        let mut other = q.encode().unwrap();
+        let ma = hmac_md5(SECRET, &other);
+        other[MA_VALUE..MA_VALUE + 16].copy_from_slice(&ma);
+        let ra = md5_of(&[&other, SECRET]);
+        other[4..20].copy_from_slice(&ra);
+        assert!(verify_reply(&other, &auth, SECRET, true).is_ok());
     }
 
     #[test]
