@@ -14,6 +14,7 @@ pub mod core;
 pub mod ctl;
 pub mod dispatch;
 pub mod engine;
+pub mod health;
 pub mod radius;
 pub mod replay;
 pub mod setup;

@@ -53,7 +53,9 @@ fn wait_for(c: &mut UdpClient, id: RequestId) -> ClientEvent {
         c.pump(Instant::now());
         while let Some(e) = c.client.poll_event() {
             match &e {
-                ClientEvent::Reply { id: i, .. } | ClientEvent::Failed { id: i, .. } if *i == id => {
+                ClientEvent::Reply { id: i, .. } | ClientEvent::Failed { id: i, .. }
+                    if *i == id =>
+                {
                     return e;
                 }
                 _ => {}
@@ -73,7 +75,9 @@ fn reply(e: ClientEvent) -> tollgate_control::radius::Packet {
 
 #[test]
 fn access_accept_carries_every_attribute() {
-    let Some(fr) = FreeRadius::start() else { return };
+    let Some(fr) = FreeRadius::start() else {
+        return;
+    };
     let mut c = udp(vec![server(fr.auth)]);
     let id = c.client.send(
         Instant::now(),
@@ -82,7 +86,10 @@ fn access_accept_carries_every_attribute() {
     let p = reply(wait_for(&mut c, id));
     assert_eq!(p.code, Code::AccessAccept, "{}", fr.log());
     // The reply passed Response Authenticator and Message-Authenticator checks.
-    assert!(p.get(tollgate_control::radius::dict::std_attr::MESSAGE_AUTHENTICATOR).is_some());
+    assert!(
+        p.get(tollgate_control::radius::dict::std_attr::MESSAGE_AUTHENTICATOR)
+            .is_some()
+    );
     let a = attrs::authorization(&p).unwrap();
     assert_eq!(a.framed_ip, Some(Ipv4Addr::new(10, 10, 0, 50)));
     assert_eq!(a.conditions.session_time_s, Some(3600));
@@ -99,46 +106,66 @@ fn access_accept_carries_every_attribute() {
     assert_eq!(a.conditions.rate_window_s, Some(10));
     assert_eq!(a.conditions.app_timeout_s, Some(120));
     let s = c.client.stats();
-    assert_eq!((s.replies, s.bad_message_authenticator, s.missing_message_authenticator), (1, 0, 0));
+    assert_eq!(
+        (
+            s.replies,
+            s.bad_message_authenticator,
+            s.missing_message_authenticator
+        ),
+        (1, 0, 0)
+    );
     // FreeRADIUS saw our Message-Authenticator and checked it.
     assert!(fr.log().contains("Message-Authenticator"), "{}", fr.log());
 }
 
 #[test]
 fn wrong_password_is_rejected() {
-    let Some(fr) = FreeRadius::start() else { return };
+    let Some(fr) = FreeRadius::start() else {
+        return;
+    };
     let mut c = udp(vec![server(fr.auth)]);
-    let id = c
-        .client
-        .send(Instant::now(), attrs::access_request(&nas(), "bob", b"wrong", None));
+    let id = c.client.send(
+        Instant::now(),
+        attrs::access_request(&nas(), "bob", b"wrong", None),
+    );
     assert_eq!(reply(wait_for(&mut c, id)).code, Code::AccessReject);
-    let id = c
-        .client
-        .send(Instant::now(), attrs::access_request(&nas(), "bob", b"builder", None));
+    let id = c.client.send(
+        Instant::now(),
+        attrs::access_request(&nas(), "bob", b"builder", None),
+    );
     assert_eq!(reply(wait_for(&mut c, id)).code, Code::AccessAccept);
-    let id = c
-        .client
-        .send(Instant::now(), attrs::access_request(&nas(), "nobody", b"x", None));
+    let id = c.client.send(
+        Instant::now(),
+        attrs::access_request(&nas(), "nobody", b"x", None),
+    );
     assert_eq!(reply(wait_for(&mut c, id)).code, Code::AccessReject);
 }
 
 #[test]
 fn a_client_with_the_wrong_secret_gets_nothing_it_accepts() {
-    let Some(fr) = FreeRadius::start() else { return };
+    let Some(fr) = FreeRadius::start() else {
+        return;
+    };
     let wrong = ServerConfig {
         secret: b"not-the-secret".to_vec(),
         ..server(fr.auth)
     };
     let mut c = udp(vec![wrong]);
-    let id = c
-        .client
-        .send(Instant::now(), attrs::access_request(&nas(), "bob", b"builder", None));
+    let id = c.client.send(
+        Instant::now(),
+        attrs::access_request(&nas(), "bob", b"builder", None),
+    );
     // FreeRADIUS drops the request (its Message-Authenticator fails) or answers with
     // a reply we cannot verify: either way the request times out, never "accepted".
     assert!(matches!(wait_for(&mut c, id), ClientEvent::Failed { .. }));
 }
 
-fn record(session: &str, status: AcctStatusType, octets_up: u64, cause: Option<DisconnectCause>) -> AcctRecord {
+fn record(
+    session: &str,
+    status: AcctStatusType,
+    octets_up: u64,
+    cause: Option<DisconnectCause>,
+) -> AcctRecord {
     AcctRecord {
         status,
         session_id: session.into(),
@@ -164,16 +191,25 @@ fn field<'a>(rec: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 #[test]
 fn accounting_lands_in_the_detail_file() {
-    let Some(fr) = FreeRadius::start() else { return };
+    let Some(fr) = FreeRadius::start() else {
+        return;
+    };
     let mut c = udp(vec![server(fr.acct)]);
     let big = 5 * (1u64 << 32) + 1234; // > 4 GiB: needs Gigawords
     let recs = [
         record("acct-1", AcctStatusType::Start, 0, None),
         record("acct-1", AcctStatusType::InterimUpdate, 1 << 20, None),
-        record("acct-1", AcctStatusType::Stop, big, Some(DisconnectCause::IdleTime)),
+        record(
+            "acct-1",
+            AcctStatusType::Stop,
+            big,
+            Some(DisconnectCause::IdleTime),
+        ),
     ];
     for r in &recs {
-        let id = c.client.send(Instant::now(), r.to_request(&nas(), 1_700_000_003));
+        let id = c
+            .client
+            .send(Instant::now(), r.to_request(&nas(), 1_700_000_003));
         match wait_for(&mut c, id) {
             ClientEvent::Reply { packet, .. } => assert_eq!(packet.code, Code::AccountingResponse),
             e => panic!("{e:?} {:?}\n{}", c.client.stats(), fr.log()),
@@ -194,20 +230,26 @@ fn accounting_lands_in_the_detail_file() {
     assert_eq!(field(stop, "Class"), Some("0x676f6c642d636c617373"));
     assert_eq!(field(stop, "Acct-Delay-Time"), Some("3"));
     assert_eq!(field(stop, "NAS-Identifier"), Some("tollgate-test"));
-    assert_eq!(field(&detail[1], "Acct-Status-Type"), Some("Interim-Update"));
+    assert_eq!(
+        field(&detail[1], "Acct-Status-Type"),
+        Some("Interim-Update")
+    );
     assert_eq!(field(&detail[1], "Acct-Input-Octets"), Some("1048576"));
     assert_eq!(field(&detail[0], "Acct-Status-Type"), Some("Start"));
 }
 
 #[test]
 fn failover_from_a_dead_server() {
-    let Some(fr) = FreeRadius::start() else { return };
+    let Some(fr) = FreeRadius::start() else {
+        return;
+    };
     let dead = SocketAddr::from(([127, 0, 0, 1], freeradius::free_port()));
     let mut c = udp(vec![server(dead), server(fr.auth)]);
     let start = std::time::Instant::now();
-    let id = c
-        .client
-        .send(Instant::now(), attrs::access_request(&nas(), "bob", b"builder", None));
+    let id = c.client.send(
+        Instant::now(),
+        attrs::access_request(&nas(), "bob", b"builder", None),
+    );
     match wait_for(&mut c, id) {
         ClientEvent::Reply { server, packet, .. } => {
             assert_eq!(server, fr.auth);
@@ -216,14 +258,19 @@ fn failover_from_a_dead_server() {
         e => panic!("{e:?}"),
     }
     // Two tries of 300 ms on the dead server first.
-    assert!(start.elapsed() >= Duration::from_millis(600), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        start.elapsed()
+    );
     let s = c.client.stats();
     assert_eq!((s.retransmits, s.failovers), (1, 1));
     // The dead one is held down: the next request goes straight to FreeRADIUS.
     let t = std::time::Instant::now();
-    let id = c
-        .client
-        .send(Instant::now(), attrs::access_request(&nas(), "bob", b"builder", None));
+    let id = c.client.send(
+        Instant::now(),
+        attrs::access_request(&nas(), "bob", b"builder", None),
+    );
     assert!(matches!(wait_for(&mut c, id), ClientEvent::Reply { .. }));
     assert!(t.elapsed() < Duration::from_millis(300));
 }
@@ -232,7 +279,9 @@ fn failover_from_a_dead_server() {
 fn pump_accounting(spool: &mut Spool, c: &mut UdpClient, flight: &mut BTreeMap<RequestId, i64>) {
     let now = Instant::now();
     while let Some(due) = spool.next_due(now).unwrap() {
-        let id = c.client.send(now, due.record.to_request(&nas(), 1_700_000_000));
+        let id = c
+            .client
+            .send(now, due.record.to_request(&nas(), 1_700_000_000));
         flight.insert(id, due.id);
     }
     c.pump(now);
@@ -255,7 +304,9 @@ fn pump_accounting(spool: &mut Spool, c: &mut UdpClient, flight: &mut BTreeMap<R
 
 #[test]
 fn server_restart_mid_run_delivers_every_record_once() {
-    let Some(mut fr) = FreeRadius::start() else { return };
+    let Some(mut fr) = FreeRadius::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut spool = Spool::open(
         &dir.path().join("spool.db"),
@@ -300,7 +351,11 @@ fn server_restart_mid_run_delivers_every_record_once() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while spool.pending().unwrap() > 0 {
-        assert!(std::time::Instant::now() < deadline, "{} records left", spool.pending().unwrap());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} records left",
+            spool.pending().unwrap()
+        );
         pump_accounting(&mut spool, &mut c, &mut flight);
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -383,7 +438,12 @@ fn radclient(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("radclient");
-    child.stdin.take().unwrap().write_all(attrs.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(attrs.as_bytes())
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let now = Instant::now();
@@ -422,7 +482,8 @@ fn radclient_coa_and_disconnect() {
     use tollgate_control::radius::udp::UdpCoaListener;
     // radclient needs a dictionary directory: ours plus FreeRADIUS's standard one.
     let dict_dir = tempfile::tempdir().unwrap();
-    let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/dictionary.tollgate");
+    let ours =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/dictionary.tollgate");
     std::fs::write(
         dict_dir.path().join("dictionary"),
         format!(
@@ -489,7 +550,10 @@ fn radclient_coa_and_disconnect() {
         "Acct-Session-Id = \"sess-43\"\n",
     );
     assert!(!ok, "{out}");
-    assert!(!out.contains("Disconnect-ACK") && !out.contains("Disconnect-NAK"), "{out}");
+    assert!(
+        !out.contains("Disconnect-ACK") && !out.contains("Disconnect-NAK"),
+        "{out}"
+    );
     assert_eq!(sessions.live.as_deref(), Some("sess-43"));
     let st = l.listener.stats();
     assert!(st.bad_authenticator >= 1, "{st:?}");

@@ -160,7 +160,10 @@ pub fn sign_request(p: &Packet, secret: &[u8]) -> Result<Vec<u8>, EncodeError> {
 /// The authenticator field a reply's Message-Authenticator is computed over: the Request
 /// Authenticator (RFC 3579 §3.2, RFC 5176 §3.5), except in Accounting-Response, where
 /// FreeRADIUS (the reference server) uses sixteen zero octets as for Accounting-Request.
-fn reply_hmac_vector(code: Code, request_authenticator: &[u8; AUTHENTICATOR_LEN]) -> [u8; AUTHENTICATOR_LEN] {
+fn reply_hmac_vector(
+    code: Code,
+    request_authenticator: &[u8; AUTHENTICATOR_LEN],
+) -> [u8; AUTHENTICATOR_LEN] {
     if code == Code::AccountingResponse {
         [0; AUTHENTICATOR_LEN]
     } else {

@@ -85,7 +85,9 @@ impl FreeRadius {
             if required() {
                 panic!("FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)");
             }
-            eprintln!("SKIPPED: FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)");
+            eprintln!(
+                "SKIPPED: FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)"
+            );
             return None;
         }
         let dir = tempfile::Builder::new()
