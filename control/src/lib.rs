@@ -15,6 +15,7 @@ pub mod ctl;
 pub mod dispatch;
 pub mod engine;
 pub mod health;
+pub mod metrics;
 pub mod radius;
 pub mod replay;
 pub mod setup;
