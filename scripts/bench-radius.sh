@@ -11,4 +11,4 @@ cd "$(dirname "$0")/.."
 export BENCH_REQUESTS="${1:-20000}" BENCH_PARALLEL="${2:-256}"
 command -v radclient >/dev/null || { echo "radclient not found: apt-get install freeradius freeradius-utils" >&2; exit 1; }
 cargo test --release -p tollgate-control --test radius_bench -- --ignored --nocapture 2>&1 \
-  | grep -E "^(round|RESULT)|tollgate client:|radclient:|panicked|error"
+  | grep -E "^(round|RESULT)|tollgate client:|radclient:|panicked|^error"

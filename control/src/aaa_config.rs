@@ -319,3 +319,53 @@ impl AaaConfig {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const BASE: &str = "[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n";
+
+    fn parse(extra: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::parse(&format!("{BASE}{extra}"), "t.toml")
+    }
+
+    #[test]
+    fn defaults_and_the_documented_example() {
+        let c = parse("").unwrap();
+        assert_eq!(c.aaa.auth, super::AuthBackend::Local);
+        assert_eq!(
+            c.aaa.store.to_str(),
+            Some("/var/lib/tollgate/subscribers.db")
+        );
+        let doc = include_str!("../../docs/config.md");
+        let start = doc.find("```toml\n[aaa]").unwrap() + 8;
+        let example = &doc[start..start + doc[start..].find("```").unwrap()];
+        let c = parse(example).unwrap();
+        assert_eq!(c.aaa.auth_servers().len(), 2);
+        assert_eq!(c.aaa.acct_servers()[0].addr.port(), 1813);
+        assert_eq!(c.aaa.coa.clients.len(), 1);
+        assert_eq!(c.aaa.nas().identifier, "tg-edge-1");
+        assert!(c.aaa.auth_servers()[0].require_message_authenticator);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = parse("[aaa]\nauth = \"radius\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("aaa.auth"), "{e}");
+        let e = parse("[[aaa.radius.acct_server]]\naddress = \"127.0.0.1:1813\"\nsecret = \"\"\n")
+            .unwrap_err();
+        assert_eq!(
+            e.key.as_deref(),
+            Some("aaa.radius.acct_server[0].secret"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(9), "{e}");
+        let e = parse("[aaa.coa]\nlisten = \"127.0.0.1:3799\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("aaa.coa.client"), "{e}");
+        let e = parse("[aaa.health]\ntimeout_ms = 9000\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("aaa.health.timeout_ms"), "{e}");
+        let e = parse("[aaa]\nstorr = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("unknown field `storr`"), "{e}");
+    }
+}
