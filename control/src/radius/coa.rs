@@ -106,12 +106,15 @@ pub struct ListenerStats {
     pub duplicates: u64,
 }
 
+/// An answer kept for retransmissions: the request's authenticator, the answer, when.
+type Answered = ([u8; 16], Vec<u8>, Instant);
+
 /// The CoA / Disconnect listener.
 #[derive(Debug)]
 pub struct Listener {
     clients: Vec<CoaClient>,
     nas: NasIdentity,
-    answered: HashMap<(SocketAddr, u8), ([u8; 16], Vec<u8>, Instant)>,
+    answered: HashMap<(SocketAddr, u8), Answered>,
     order: VecDeque<(Instant, SocketAddr, u8)>,
     stats: ListenerStats,
 }
