@@ -101,7 +101,9 @@ impl Conn {
     }
 
     fn send_raw(&mut self, bytes: &[u8]) -> Option<Value> {
-        self.w.write_all(bytes).unwrap();
+        // The daemon may answer and close before it has read all of a too-long line:
+        // the write then fails with EPIPE, and the answer is still there to read.
+        let _ = self.w.write_all(bytes);
         let mut line = String::new();
         self.r.read_line(&mut line).ok()?;
         (!line.is_empty()).then(|| serde_json::from_str(&line).unwrap())
