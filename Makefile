@@ -6,7 +6,8 @@ CARGO ?= cargo
 BIN := target/release/tollgate
 ROOT := $(shell id -u)
 # Debian packages the lab and the netns tests use (installed when running as root).
-DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump
+DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
+                freeradius freeradius-utils
 
 .PHONY: all build run test deps check-cargo unit netns-test lab-test lint fmt bench bench-build \
         fuzz fuzz-build profile replay lab-up lab-down clean help
@@ -30,6 +31,8 @@ build: check-cargo
 	$(CARGO) build --release -p tollgate-control
 
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
+# The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
+# Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled.
 deps:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  missing=""; \
@@ -38,6 +41,9 @@ deps:
 	    echo "installing:$$missing"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  fi; \
+	  if command -v systemctl >/dev/null && systemctl is-enabled freeradius >/dev/null 2>&1; then \
+	    systemctl disable --now freeradius >/dev/null 2>&1 || true; \
 	  fi; \
 	else \
 	  echo "not root: not installing packages (the lab and netns tests need root)"; \
@@ -62,9 +68,10 @@ replay: build
 test: check-cargo deps unit netns-test lab-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
+# As root (where `deps` installed FreeRADIUS) the RADIUS tests must run, not skip.
 unit:
 	$(CARGO) build --workspace --all-targets
-	$(CARGO) test --workspace
+	TOLLGATE_REQUIRE_FREERADIUS=$$([ "$(ROOT)" = 0 ] && echo 1 || echo 0) $(CARGO) test --workspace
 
 # AF_PACKET port tests against real veth pairs in network namespaces.
 netns-test:
@@ -97,7 +104,7 @@ bench: check-cargo
 # The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
 # sanitizer-coverage passes that make libFuzzer coverage-guided.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := pipeline config ctl_request
+FUZZ_TARGETS := pipeline config ctl_request radius_packet
 FUZZ_FLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks

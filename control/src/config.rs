@@ -66,6 +66,9 @@ pub struct Config {
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
     pub rating: crate::rating::RatingConfig,
+    /// Authentication, accounting, CoA, health checks, metrics.
+    #[serde(default)]
+    pub aaa: crate::aaa_config::AaaConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -963,6 +966,7 @@ impl Config {
                 ),
             );
         }
+        self.aaa.validate()?;
         self.validate_subscribers()?;
         crate::rating::Plan::compile(&self.rating)?;
         Ok(())

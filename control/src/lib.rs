@@ -7,12 +7,19 @@
 //! moves messages between the core and the workers' rings; [`ctl`] is the operator
 //! interface; [`rating`] turns usage records into charges and invoices.
 
+pub mod aaa_config;
+pub mod authz;
 pub mod config;
 pub mod core;
 pub mod ctl;
 pub mod dispatch;
 pub mod engine;
+pub mod health;
+pub mod metrics;
 pub mod outlets;
+pub mod radius;
 pub mod rating;
 pub mod replay;
 pub mod setup;
+pub mod spool;
+pub mod store;

@@ -85,6 +85,8 @@ enum Cmd {
     },
     /// Rating and invoices from the rating database, without the daemon (docs/rating.md).
     Billing(tollgate_control::rating::cli::BillingArgs),
+    /// Manage the local subscriber store offline (add, remove, show, list, import).
+    Subscriber(tollgate_control::store::cli::SubscriberArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -501,6 +503,7 @@ fn main() -> ExitCode {
             command,
         } => run_ctl(socket, config, json, command),
         Cmd::Billing(args) => tollgate_control::rating::cli::run(args),
+        Cmd::Subscriber(args) => tollgate_control::store::cli::run(args),
     }
 }
 

@@ -103,7 +103,9 @@ impl Conn {
     /// The reply, or `None` when the daemon has closed the connection (the write may
     /// then fail with EPIPE, or the read see end of file, depending on timing).
     fn send_raw(&mut self, bytes: &[u8]) -> Option<Value> {
-        self.w.write_all(bytes).ok()?;
+        // The daemon may answer and close before it has read all of a too-long line:
+        // the write then fails with EPIPE, and the answer is still there to read.
+        let _ = self.w.write_all(bytes);
         let mut line = String::new();
         self.r.read_line(&mut line).ok()?;
         (!line.is_empty()).then(|| serde_json::from_str(&line).unwrap())

@@ -1,0 +1,97 @@
+//! What a successful login grants a subscriber: an address, the disconnect conditions
+//! (DISC-1 A-F), declared bandwidth, allowed services, billing account. The local store
+//! ([`crate::store`]) and RADIUS ([`crate::radius::attrs`]) both produce an
+//! [`Authorization`], so the session code does not care which one answered.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+/// Which login goes when a subscriber has one login too many (DISC-1 D).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginVictim {
+    /// The login that started first.
+    #[default]
+    Earliest,
+    /// The login whose subscriber has the highest stored order value.
+    Order,
+}
+
+impl LoginVictim {
+    /// The spelling in config, CSV and the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            LoginVictim::Earliest => "earliest",
+            LoginVictim::Order => "order",
+        }
+    }
+
+    /// From its spelling.
+    pub fn parse(s: &str) -> Option<LoginVictim> {
+        match s {
+            "earliest" => Some(LoginVictim::Earliest),
+            "order" => Some(LoginVictim::Order),
+            _ => None,
+        }
+    }
+}
+
+/// Per-subscriber disconnect conditions (DISC-1): any combination; the first met ends
+/// the session. `None` means the condition is off.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conditions {
+    /// A: seconds from login to disconnect.
+    pub session_time_s: Option<u32>,
+    /// B: seconds without a packet either way.
+    pub idle_time_s: Option<u32>,
+    /// B: count idle time only for packets to or from this server.
+    pub idle_server: Option<Ipv4Addr>,
+    /// C: octets both ways together.
+    pub volume_bytes: Option<u64>,
+    /// C: octets sent by the subscriber.
+    pub volume_bytes_up: Option<u64>,
+    /// C: octets sent to the subscriber.
+    pub volume_bytes_down: Option<u64>,
+    /// C: packets sent by the subscriber.
+    pub volume_packets_up: Option<u64>,
+    /// C: packets sent to the subscriber.
+    pub volume_packets_down: Option<u64>,
+    /// D: simultaneous logins allowed.
+    pub max_logins: Option<u32>,
+    /// D: which login goes when there is one too many.
+    pub login_victim: LoginVictim,
+    /// D: this subscriber's order value for [`LoginVictim::Order`] (highest goes first).
+    pub login_order: Option<u32>,
+    /// E: traffic rate limit, percent of the path's maximum.
+    pub rate_ratio_percent: Option<u32>,
+    /// E: the window the rate is measured over, seconds.
+    pub rate_window_s: Option<u32>,
+    /// F: the application's own idle timeout, seconds; the session ends just before.
+    pub app_timeout_s: Option<u32>,
+}
+
+/// What a login grants.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Authorization {
+    /// The address to give the subscriber (else one comes from the pool).
+    pub framed_ip: Option<Ipv4Addr>,
+    /// Seconds between accounting Interim-Updates.
+    pub interim_interval_s: Option<u32>,
+    /// RADIUS Class values, echoed in every accounting record.
+    pub class: Vec<Vec<u8>>,
+    /// The disconnect conditions.
+    pub conditions: Conditions,
+    /// Declared bandwidth from the subscriber, bit/s.
+    pub bandwidth_up: Option<u64>,
+    /// Declared bandwidth to the subscriber, bit/s.
+    pub bandwidth_down: Option<u64>,
+    /// Services the subscriber may use (AUTHZ-1), by name.
+    pub services: Vec<String>,
+    /// The billing account usage is charged to.
+    pub billing_account: Option<String>,
+    /// A message for the subscriber or the log (RADIUS Reply-Message).
+    pub reply_message: Option<String>,
+}

@@ -1,0 +1,554 @@
+//! The probes, as non-blocking state machines pumped from the control loop: TCP connect
+//! (a non-blocking `connect`, then the socket's pending error or peer address tells the
+//! outcome), HTTP GET over that connection (status line only: 2xx/3xx passes), and ICMP
+//! echo through an unprivileged `SOCK_DGRAM` ICMP socket (`net.ipv4.ping_group_range`),
+//! or a raw socket when that is refused and we have CAP_NET_RAW. No thread per probe;
+//! [`Prober::poll`] never blocks.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::FromRawFd;
+
+use tollgate_dataplane::time::Instant;
+
+use super::{CheckKind, Probe, ProbeResult, TargetId};
+
+/// A finished probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Which target.
+    pub target: TargetId,
+    /// Which check.
+    pub seq: u64,
+    /// How it went.
+    pub result: ProbeResult,
+}
+
+/// An HTTP probe's progress. `Sending` with offset `usize::MAX` is still connecting.
+#[derive(Debug)]
+enum Http {
+    Sending(Vec<u8>, usize),
+    Reading(Vec<u8>),
+}
+
+#[derive(Debug)]
+enum Work {
+    Tcp(TcpStream),
+    Http(TcpStream, Http),
+    Icmp { seq: u16, token: [u8; 8] },
+    Done(ProbeResult),
+}
+
+#[derive(Debug)]
+struct Running {
+    target: TargetId,
+    seq: u64,
+    addr: IpAddr,
+    started: Instant,
+    deadline: Instant,
+    work: Work,
+}
+
+#[derive(Debug)]
+struct IcmpSocket {
+    socket: UdpSocket,
+    /// Raw sockets see the IP header and every ICMP packet; datagram ones neither.
+    raw: bool,
+    ident: u16,
+}
+
+/// Runs probes.
+#[derive(Debug, Default)]
+pub struct Prober {
+    running: Vec<Running>,
+    icmp: Option<IcmpSocket>,
+    icmp_seq: u16,
+    tokens: u64,
+}
+
+/// Opens a socket and starts a non-blocking connect.
+fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket we own; TcpStream takes ownership and closes it.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let rc = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sin` is a valid sockaddr_in for the duration of the call.
+            unsafe {
+                libc::connect(
+                    fd,
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: `sin6` is a valid sockaddr_in6 for the duration of the call.
+            unsafe {
+                libc::connect(
+                    fd,
+                    (&sin6 as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc == 0 {
+        return Ok(stream);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINPROGRESS) {
+        Ok(stream)
+    } else {
+        Err(e)
+    }
+}
+
+/// `Some(Ok)` connected, `Some(Err)` failed, `None` still connecting.
+fn connect_progress(s: &TcpStream) -> Option<io::Result<()>> {
+    match s.take_error() {
+        Ok(Some(e)) => return Some(Err(e)),
+        Err(e) => return Some(Err(e)),
+        Ok(None) => {}
+    }
+    match s.peer_addr() {
+        Ok(_) => Some(Ok(())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+fn open_icmp() -> io::Result<IcmpSocket> {
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | flags, libc::IPPROTO_ICMP) };
+    let (fd, raw) = if fd >= 0 {
+        (fd, false)
+    } else {
+        let dgram = io::Error::last_os_error();
+        // SAFETY: as above.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | flags, libc::IPPROTO_ICMP) };
+        if fd < 0 {
+            let raw = io::Error::last_os_error();
+            return Err(io::Error::new(
+                raw.kind(),
+                format!(
+                    "no ICMP socket: unprivileged ({dgram}; see net.ipv4.ping_group_range) nor raw ({raw}; needs CAP_NET_RAW)"
+                ),
+            ));
+        }
+        (fd, true)
+    };
+    // SAFETY: `fd` is a fresh datagram-like socket we own; UdpSocket takes ownership.
+    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
+    let ident = (std::process::id() as u16) ^ 0x7467;
+    Ok(IcmpSocket { socket, raw, ident })
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in data.chunks(2) {
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        sum += w as u32;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+impl Prober {
+    /// An idle prober.
+    pub fn new() -> Prober {
+        Prober::default()
+    }
+
+    /// Probes running.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Starts a probe at `now`.
+    pub fn start(&mut self, now: Instant, p: Probe) {
+        let work = match &p.kind {
+            CheckKind::Tcp { port } => match connect_nonblocking(SocketAddr::new(p.addr, *port)) {
+                Ok(s) => Work::Tcp(s),
+                Err(e) => Work::Done(ProbeResult::Failed(format!("connect: {e}"))),
+            },
+            CheckKind::Http { port, path, host } => {
+                match connect_nonblocking(SocketAddr::new(p.addr, *port)) {
+                    Ok(s) => {
+                        let host = host.clone().unwrap_or_else(|| match p.addr {
+                            IpAddr::V4(a) => format!("{a}:{port}"),
+                            IpAddr::V6(a) => format!("[{a}]:{port}"),
+                        });
+                        let req = format!(
+                            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tollgate-health\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+                        );
+                        Work::Http(s, Http::Sending(req.into_bytes(), usize::MAX))
+                    }
+                    Err(e) => Work::Done(ProbeResult::Failed(format!("connect: {e}"))),
+                }
+            }
+            CheckKind::Icmp => self.send_echo(p.addr),
+        };
+        self.running.push(Running {
+            target: p.target,
+            seq: p.seq,
+            addr: p.addr,
+            started: now,
+            deadline: now + p.timeout,
+            work,
+        });
+    }
+
+    fn send_echo(&mut self, addr: IpAddr) -> Work {
+        let IpAddr::V4(v4) = addr else {
+            return Work::Done(ProbeResult::Failed("ICMP echo is IPv4 only".into()));
+        };
+        if self.icmp.is_none() {
+            match open_icmp() {
+                Ok(s) => self.icmp = Some(s),
+                Err(e) => return Work::Done(ProbeResult::Failed(e.to_string())),
+            }
+        }
+        let Some(icmp) = self.icmp.as_ref() else {
+            return Work::Done(ProbeResult::Failed("no ICMP socket".into()));
+        };
+        self.icmp_seq = self.icmp_seq.wrapping_add(1);
+        self.tokens = self.tokens.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let token = self.tokens.to_be_bytes();
+        let mut pkt = [0u8; 16];
+        pkt[0] = 8; // echo request
+        pkt[4..6].copy_from_slice(&icmp.ident.to_be_bytes());
+        pkt[6..8].copy_from_slice(&self.icmp_seq.to_be_bytes());
+        pkt[8..16].copy_from_slice(&token);
+        let c = checksum(&pkt);
+        pkt[2..4].copy_from_slice(&c.to_be_bytes());
+        match icmp
+            .socket
+            .send_to(&pkt, SocketAddr::new(IpAddr::V4(v4), 0))
+        {
+            Ok(_) => Work::Icmp {
+                seq: self.icmp_seq,
+                token,
+            },
+            Err(e) => Work::Done(ProbeResult::Failed(format!("ICMP send: {e}"))),
+        }
+    }
+
+    fn read_echo_replies(&mut self) {
+        let Some(icmp) = self.icmp.as_ref() else {
+            return;
+        };
+        let mut buf = [0u8; 1500];
+        loop {
+            let (n, from) = match icmp.socket.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            let mut data = &buf[..n];
+            if icmp.raw {
+                let ihl = data.first().map_or(0, |b| ((b & 0x0f) as usize) * 4);
+                if ihl < 20 || data.len() < ihl {
+                    continue;
+                }
+                data = &data[ihl..];
+            }
+            if data.len() < 16 || data[0] != 0 {
+                continue; // not an echo reply (a raw socket sees our requests too)
+            }
+            let ident = u16::from_be_bytes([data[4], data[5]]);
+            if icmp.raw && ident != icmp.ident {
+                continue;
+            }
+            let seq = u16::from_be_bytes([data[6], data[7]]);
+            let token = &data[8..16];
+            for r in &mut self.running {
+                if let Work::Icmp { seq: s, token: t } = &r.work {
+                    if *s == seq && t == token && r.addr == from.ip() {
+                        r.work = Work::Done(ProbeResult::Passed(Default::default()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Advances every probe; returns those finished (passed, failed or timed out).
+    pub fn poll(&mut self, now: Instant) -> Vec<Outcome> {
+        self.read_echo_replies();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.running.len() {
+            let r = &mut self.running[i];
+            advance(r);
+            let elapsed = now.since(r.started);
+            let result = match &r.work {
+                Work::Done(ProbeResult::Passed(_)) => Some(ProbeResult::Passed(elapsed)),
+                Work::Done(f) => Some(f.clone()),
+                _ if now >= r.deadline => Some(ProbeResult::Failed(format!(
+                    "no answer in {} ms",
+                    r.deadline.since(r.started).as_millis()
+                ))),
+                _ => None,
+            };
+            if let Some(result) = result {
+                let r = self.running.swap_remove(i);
+                out.push(Outcome {
+                    target: r.target,
+                    seq: r.seq,
+                    result,
+                });
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+/// Moves a TCP or HTTP probe as far as it can go without blocking.
+fn advance(r: &mut Running) {
+    let next = match &mut r.work {
+        Work::Tcp(s) => match connect_progress(s) {
+            None => return,
+            Some(Ok(())) => Work::Done(ProbeResult::Passed(Default::default())),
+            Some(Err(e)) => Work::Done(ProbeResult::Failed(format!("connect: {e}"))),
+        },
+        Work::Http(s, state) => loop {
+            match state {
+                Http::Sending(req, off) => {
+                    if *off == usize::MAX {
+                        match connect_progress(s) {
+                            None => return,
+                            Some(Err(e)) => {
+                                break Work::Done(ProbeResult::Failed(format!("connect: {e}")));
+                            }
+                            Some(Ok(())) => *off = 0,
+                        }
+                    }
+                    match s.write(&req[*off..]) {
+                        Ok(n) => {
+                            *off += n;
+                            if *off >= req.len() {
+                                *state = Http::Reading(Vec::new());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) => break Work::Done(ProbeResult::Failed(format!("send: {e}"))),
+                    }
+                }
+                Http::Reading(buf) => {
+                    let mut chunk = [0u8; 512];
+                    match s.read(&mut chunk) {
+                        Ok(0) => {
+                            break Work::Done(ProbeResult::Failed(
+                                "connection closed before a status line".into(),
+                            ));
+                        }
+                        Ok(n) => {
+                            buf.extend_from_slice(&chunk[..n]);
+                            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+                                break Work::Done(status_line(&buf[..end]));
+                            }
+                            if buf.len() > 4096 {
+                                break Work::Done(ProbeResult::Failed(
+                                    "status line too long".into(),
+                                ));
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) => break Work::Done(ProbeResult::Failed(format!("receive: {e}"))),
+                    }
+                }
+            }
+        },
+        _ => return,
+    };
+    r.work = next;
+}
+
+/// `HTTP/1.x NNN reason`: 2xx and 3xx pass.
+fn status_line(line: &[u8]) -> ProbeResult {
+    let text = String::from_utf8_lossy(line);
+    let mut words = text.split_whitespace();
+    let (Some(version), Some(code)) = (words.next(), words.next()) else {
+        return ProbeResult::Failed(format!("bad status line {text:?}"));
+    };
+    if !version.starts_with("HTTP/") {
+        return ProbeResult::Failed(format!("bad status line {text:?}"));
+    }
+    match code.parse::<u16>() {
+        Ok(c) if (200..400).contains(&c) => ProbeResult::Passed(Default::default()),
+        Ok(c) => ProbeResult::Failed(format!("HTTP status {c}")),
+        Err(_) => ProbeResult::Failed(format!("bad status line {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    const LOOPBACK: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
+
+    fn probe(kind: CheckKind, timeout_ms: u64) -> Probe {
+        Probe {
+            target: 0,
+            seq: 1,
+            addr: IpAddr::V4(LOOPBACK),
+            kind,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    fn run(p: Probe) -> ProbeResult {
+        let mut pr = Prober::new();
+        pr.start(Instant::now(), p);
+        loop {
+            let out = pr.poll(Instant::now());
+            if let Some(o) = out.into_iter().next() {
+                return o.result;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn tcp_connect_up_and_refused() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(matches!(
+            run(probe(CheckKind::Tcp { port }, 1000)),
+            ProbeResult::Passed(_)
+        ));
+        drop(l);
+        match run(probe(CheckKind::Tcp { port }, 1000)) {
+            ProbeResult::Failed(why) => assert!(why.contains("refused"), "{why}"),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    /// A one-shot HTTP responder: answers each connection with `status`, or never.
+    fn responder(status: Option<u16>) -> (u16, std::thread::JoinHandle<String>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut req = vec![0u8; 1024];
+            let n = s.read(&mut req).unwrap_or(0);
+            match status {
+                Some(code) => {
+                    let _ = write!(s, "HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n");
+                }
+                None => std::thread::sleep(Duration::from_millis(400)),
+            }
+            String::from_utf8_lossy(&req[..n]).into_owned()
+        });
+        (port, h)
+    }
+
+    #[test]
+    fn http_get_status() {
+        let (port, h) = responder(Some(204));
+        let kind = CheckKind::Http {
+            port,
+            path: "/health".into(),
+            host: Some("pgw1.example".into()),
+        };
+        assert!(matches!(run(probe(kind, 2000)), ProbeResult::Passed(_)));
+        let req = h.join().unwrap();
+        assert!(req.starts_with("GET /health HTTP/1.1\r\n"), "{req}");
+        assert!(req.contains("Host: pgw1.example\r\n"), "{req}");
+
+        let (port, h) = responder(Some(503));
+        let kind = CheckKind::Http {
+            port,
+            path: "/".into(),
+            host: None,
+        };
+        assert_eq!(
+            run(probe(kind, 2000)),
+            ProbeResult::Failed("HTTP status 503".into())
+        );
+        h.join().unwrap();
+
+        let (port, h) = responder(None);
+        let kind = CheckKind::Http {
+            port,
+            path: "/".into(),
+            host: None,
+        };
+        match run(probe(kind, 100)) {
+            ProbeResult::Failed(why) => assert!(why.contains("no answer in 100 ms"), "{why}"),
+            r => panic!("{r:?}"),
+        }
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn icmp_echo_to_loopback() {
+        match run(probe(CheckKind::Icmp, 1000)) {
+            ProbeResult::Passed(_) => {}
+            ProbeResult::Failed(why) if why.contains("no ICMP socket") => {
+                eprintln!("SKIPPED: {why}");
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn status_lines() {
+        assert!(matches!(
+            status_line(b"HTTP/1.0 302 Found"),
+            ProbeResult::Passed(_)
+        ));
+        assert!(matches!(
+            status_line(b"HTTP/1.1 404 Not Found"),
+            ProbeResult::Failed(_)
+        ));
+        assert!(matches!(
+            status_line(b"SSH-2.0-OpenSSH"),
+            ProbeResult::Failed(_)
+        ));
+        assert!(matches!(status_line(b""), ProbeResult::Failed(_)));
+    }
+}

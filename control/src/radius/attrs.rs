@@ -1,0 +1,330 @@
+//! What Tollgate reads from and writes into RADIUS packets: the [`Authorization`] an
+//! Access-Accept (or a CoA-Request) carries, and Accounting-Request Start /
+//! Interim-Update / Stop built from an [`AcctRecord`].
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::dict::{AcctStatusType, DisconnectCause, std_attr as sa, tollgate as tg};
+use super::packet::{AttrKey, Attribute, Code, Packet, ValueError};
+use crate::authz::{Authorization, LoginVictim};
+
+/// Reads the attributes Tollgate understands; others are ignored. A known attribute
+/// whose value has the wrong shape is an error naming it (the login should not proceed
+/// on half-read limits).
+pub fn authorization(p: &Packet) -> Result<Authorization, ValueError> {
+    let mut a = Authorization::default();
+    apply(&mut a, p)?;
+    Ok(a)
+}
+
+/// True if `key` is an attribute [`apply`] reads.
+pub fn is_authorization_attribute(key: AttrKey) -> bool {
+    [
+        sa::FRAMED_IP_ADDRESS,
+        sa::SESSION_TIMEOUT,
+        sa::IDLE_TIMEOUT,
+        sa::ACCT_INTERIM_INTERVAL,
+        sa::CLASS,
+        sa::REPLY_MESSAGE,
+    ]
+    .contains(&key)
+        || tg::ALL
+            .iter()
+            .any(|(_, k, _)| *k == key && *k != tg::DISCONNECT_CAUSE)
+}
+
+/// Applies the attributes of `p` over `a` (what a CoA-Request does to a session's
+/// authorization). Repeatable attributes (Class, Tollgate-Allowed-Service) replace the
+/// whole list when present.
+pub fn apply(a: &mut Authorization, p: &Packet) -> Result<(), ValueError> {
+    let mut class = Vec::new();
+    let mut services = Vec::new();
+    let c = &mut a.conditions;
+    for attr in &p.attributes {
+        match attr.key {
+            k if k == sa::FRAMED_IP_ADDRESS => a.framed_ip = Some(attr.as_ipv4()?),
+            k if k == sa::SESSION_TIMEOUT => c.session_time_s = Some(attr.as_u32()?),
+            k if k == sa::IDLE_TIMEOUT => c.idle_time_s = Some(attr.as_u32()?),
+            k if k == sa::ACCT_INTERIM_INTERVAL => a.interim_interval_s = Some(attr.as_u32()?),
+            k if k == sa::CLASS => class.push(attr.value.clone()),
+            k if k == sa::REPLY_MESSAGE => a.reply_message = Some(attr.as_text()?.to_string()),
+            k if k == tg::VOLUME_LIMIT => c.volume_bytes = Some(attr.as_u64()?),
+            k if k == tg::VOLUME_LIMIT_UP => c.volume_bytes_up = Some(attr.as_u64()?),
+            k if k == tg::VOLUME_LIMIT_DOWN => c.volume_bytes_down = Some(attr.as_u64()?),
+            k if k == tg::PACKET_LIMIT_UP => c.volume_packets_up = Some(attr.as_u64()?),
+            k if k == tg::PACKET_LIMIT_DOWN => c.volume_packets_down = Some(attr.as_u64()?),
+            k if k == tg::BANDWIDTH_UP => a.bandwidth_up = Some(attr.as_u64()?),
+            k if k == tg::BANDWIDTH_DOWN => a.bandwidth_down = Some(attr.as_u64()?),
+            k if k == tg::ALLOWED_SERVICE => services.push(attr.as_text()?.to_string()),
+            k if k == tg::MAX_LOGINS => c.max_logins = Some(attr.as_u32()?),
+            k if k == tg::LOGIN_VICTIM => {
+                c.login_victim = match attr.as_u32()? {
+                    0 => LoginVictim::Earliest,
+                    _ => LoginVictim::Order,
+                }
+            }
+            k if k == tg::LOGIN_ORDER => c.login_order = Some(attr.as_u32()?),
+            k if k == tg::RATE_RATIO => c.rate_ratio_percent = Some(attr.as_u32()?),
+            k if k == tg::RATE_WINDOW => c.rate_window_s = Some(attr.as_u32()?),
+            k if k == tg::APP_TIMEOUT => c.app_timeout_s = Some(attr.as_u32()?),
+            k if k == tg::IDLE_SERVER => c.idle_server = Some(attr.as_ipv4()?),
+            k if k == tg::BILLING_ACCOUNT => a.billing_account = Some(attr.as_text()?.to_string()),
+            _ => {}
+        }
+    }
+    if !class.is_empty() {
+        a.class = class;
+    }
+    if !services.is_empty() {
+        a.services = services;
+    }
+    Ok(())
+}
+
+/// Who we are, in every Access- and Accounting-Request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NasIdentity {
+    /// NAS-Identifier.
+    pub identifier: String,
+    /// NAS-IP-Address, when configured.
+    pub ip: Option<Ipv4Addr>,
+}
+
+impl NasIdentity {
+    fn push(&self, p: &mut Packet) {
+        if !self.identifier.is_empty() {
+            p.push(Attribute::text(sa::NAS_IDENTIFIER, &self.identifier));
+        }
+        if let Some(ip) = self.ip {
+            p.push(Attribute::ipv4(sa::NAS_IP_ADDRESS, ip));
+        }
+    }
+}
+
+/// An Access-Request for PAP: User-Name, User-Password (in clear here; hidden when the
+/// client signs it), Calling-Station-Id when known, the NAS identity.
+pub fn access_request(
+    nas: &NasIdentity,
+    user: &str,
+    password: &[u8],
+    calling_station_id: Option<&str>,
+) -> Packet {
+    let mut p = Packet::new(Code::AccessRequest, 0);
+    p.push(Attribute::text(sa::USER_NAME, user));
+    p.push(Attribute::octets(sa::USER_PASSWORD, password));
+    if let Some(c) = calling_station_id {
+        p.push(Attribute::text(sa::CALLING_STATION_ID, c));
+    }
+    nas.push(&mut p);
+    p.push(Attribute::u32(sa::SERVICE_TYPE, 2)); // Framed-User
+    p
+}
+
+/// A session's counters, from the subscriber's side: "up" is what the subscriber sent
+/// (RADIUS Acct-Input), "down" what it received (Acct-Output).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Octets sent by the subscriber.
+    pub octets_up: u64,
+    /// Octets sent to the subscriber.
+    pub octets_down: u64,
+    /// Packets sent by the subscriber.
+    pub packets_up: u64,
+    /// Packets sent to the subscriber.
+    pub packets_down: u64,
+}
+
+/// One accounting record: what the spool keeps and what becomes an Accounting-Request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcctRecord {
+    /// Start, Interim-Update or Stop.
+    pub status: AcctStatusType,
+    /// Acct-Session-Id: unique per session.
+    pub session_id: String,
+    /// User-Name.
+    pub user_name: String,
+    /// Framed-IP-Address.
+    pub framed_ip: Option<Ipv4Addr>,
+    /// Calling-Station-Id: the subscriber's MAC or mobile id.
+    pub calling_station_id: Option<String>,
+    /// Class values from the Access-Accept, echoed.
+    pub class: Vec<Vec<u8>>,
+    /// Counters at the event (zero for Start).
+    pub counters: Counters,
+    /// Acct-Session-Time, seconds since the session started.
+    pub session_time_s: u32,
+    /// Why the session ended (Stop only).
+    pub cause: Option<DisconnectCause>,
+    /// When the event happened, seconds since 1970 (Event-Timestamp).
+    pub event_time: u64,
+}
+
+impl AcctRecord {
+    /// The Accounting-Request for this record as sent at `now_unix` (Acct-Delay-Time is
+    /// the difference). Octet counters above 2^32 use Gigawords (RFC 2869); packet
+    /// counters are sent modulo 2^32 (RADIUS has no wider packet counters).
+    pub fn to_request(&self, nas: &NasIdentity, now_unix: u64) -> Packet {
+        let mut p = Packet::new(Code::AccountingRequest, 0);
+        p.push(Attribute::u32(sa::ACCT_STATUS_TYPE, self.status.value()));
+        p.push(Attribute::text(sa::ACCT_SESSION_ID, &self.session_id));
+        p.push(Attribute::text(sa::USER_NAME, &self.user_name));
+        nas.push(&mut p);
+        if let Some(ip) = self.framed_ip {
+            p.push(Attribute::ipv4(sa::FRAMED_IP_ADDRESS, ip));
+        }
+        if let Some(c) = &self.calling_station_id {
+            p.push(Attribute::text(sa::CALLING_STATION_ID, c));
+        }
+        for c in &self.class {
+            p.push(Attribute::octets(sa::CLASS, c.clone()));
+        }
+        let delay = now_unix
+            .saturating_sub(self.event_time)
+            .min(u32::MAX as u64) as u32;
+        p.push(Attribute::u32(sa::ACCT_DELAY_TIME, delay));
+        p.push(Attribute::u32(
+            sa::EVENT_TIMESTAMP,
+            self.event_time.min(u32::MAX as u64) as u32,
+        ));
+        p.push(Attribute::u32(sa::ACCT_AUTHENTIC, 1)); // RADIUS (or local, reported alike)
+        if self.status != AcctStatusType::Start {
+            let c = &self.counters;
+            p.push(Attribute::u32(sa::ACCT_INPUT_OCTETS, c.octets_up as u32));
+            p.push(Attribute::u32(
+                sa::ACCT_INPUT_GIGAWORDS,
+                (c.octets_up >> 32) as u32,
+            ));
+            p.push(Attribute::u32(sa::ACCT_OUTPUT_OCTETS, c.octets_down as u32));
+            p.push(Attribute::u32(
+                sa::ACCT_OUTPUT_GIGAWORDS,
+                (c.octets_down >> 32) as u32,
+            ));
+            p.push(Attribute::u32(sa::ACCT_INPUT_PACKETS, c.packets_up as u32));
+            p.push(Attribute::u32(
+                sa::ACCT_OUTPUT_PACKETS,
+                c.packets_down as u32,
+            ));
+            p.push(Attribute::u32(sa::ACCT_SESSION_TIME, self.session_time_s));
+        }
+        if self.status == AcctStatusType::Stop {
+            let cause = self.cause.unwrap_or(DisconnectCause::Logout);
+            p.push(Attribute::u32(
+                sa::ACCT_TERMINATE_CAUSE,
+                cause.terminate_cause().value(),
+            ));
+            p.push(Attribute::u32(tg::DISCONNECT_CAUSE, cause.value()));
+        }
+        p
+    }
+}
+
+/// Reads the octet counters back out of an Accounting-Request (tests, and a peer
+/// gateway's records): `(input, output)` with Gigawords applied.
+pub fn octets(p: &Packet) -> Result<(u64, u64), ValueError> {
+    let get = |k: AttrKey| -> Result<u64, ValueError> {
+        p.get(k).map_or(Ok(0), |a| a.as_u32().map(u64::from))
+    };
+    Ok((
+        get(sa::ACCT_INPUT_GIGAWORDS)? << 32 | get(sa::ACCT_INPUT_OCTETS)?,
+        get(sa::ACCT_OUTPUT_GIGAWORDS)? << 32 | get(sa::ACCT_OUTPUT_OCTETS)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_attributes_are_read() {
+        let mut p = Packet::new(Code::AccessAccept, 1);
+        p.push(Attribute::ipv4(
+            sa::FRAMED_IP_ADDRESS,
+            Ipv4Addr::new(10, 10, 0, 50),
+        ))
+        .push(Attribute::u32(sa::SESSION_TIMEOUT, 3600))
+        .push(Attribute::u32(sa::IDLE_TIMEOUT, 300))
+        .push(Attribute::u32(sa::ACCT_INTERIM_INTERVAL, 60))
+        .push(Attribute::octets(sa::CLASS, b"c1".to_vec()))
+        .push(Attribute::octets(sa::CLASS, b"c2".to_vec()))
+        .push(Attribute::u64(tg::VOLUME_LIMIT, 5 << 30))
+        .push(Attribute::u64(tg::BANDWIDTH_UP, 10_000_000))
+        .push(Attribute::u64(tg::BANDWIDTH_DOWN, 50_000_000))
+        .push(Attribute::text(tg::ALLOWED_SERVICE, "web"))
+        .push(Attribute::text(tg::ALLOWED_SERVICE, "mail"))
+        .push(Attribute::u32(tg::MAX_LOGINS, 2))
+        .push(Attribute::u32(tg::LOGIN_VICTIM, 1))
+        .push(Attribute::u32(tg::RATE_RATIO, 60))
+        .push(Attribute::u32(tg::RATE_WINDOW, 10))
+        .push(Attribute::u32(tg::APP_TIMEOUT, 120))
+        .push(Attribute::u32(AttrKey::Std(99), 1)); // ignored
+        let a = authorization(&p).unwrap();
+        assert_eq!(a.framed_ip, Some(Ipv4Addr::new(10, 10, 0, 50)));
+        assert_eq!(a.conditions.session_time_s, Some(3600));
+        assert_eq!(a.conditions.idle_time_s, Some(300));
+        assert_eq!(a.interim_interval_s, Some(60));
+        assert_eq!(a.class, vec![b"c1".to_vec(), b"c2".to_vec()]);
+        assert_eq!(a.conditions.volume_bytes, Some(5 << 30));
+        assert_eq!(
+            (a.bandwidth_up, a.bandwidth_down),
+            (Some(10_000_000), Some(50_000_000))
+        );
+        assert_eq!(a.services, vec!["web", "mail"]);
+        assert_eq!(a.conditions.max_logins, Some(2));
+        assert_eq!(a.conditions.login_victim, LoginVictim::Order);
+        assert_eq!(a.conditions.rate_ratio_percent, Some(60));
+        assert_eq!(a.conditions.app_timeout_s, Some(120));
+    }
+
+    #[test]
+    fn a_misshapen_known_attribute_is_an_error() {
+        let mut p = Packet::new(Code::AccessAccept, 1);
+        p.push(Attribute::octets(sa::SESSION_TIMEOUT, vec![1, 2]));
+        assert!(matches!(authorization(&p), Err(ValueError::Length { .. })));
+        let mut p = Packet::new(Code::AccessAccept, 1);
+        p.push(Attribute::u32(tg::VOLUME_LIMIT, 5)); // integer64 needs 8 octets
+        assert!(authorization(&p).is_err());
+    }
+
+    #[test]
+    fn stop_record_carries_gigawords_and_cause() {
+        let r = AcctRecord {
+            status: AcctStatusType::Stop,
+            session_id: "s1".into(),
+            user_name: "alice".into(),
+            framed_ip: Some(Ipv4Addr::new(10, 10, 0, 7)),
+            calling_station_id: Some("02:00:00:00:00:07".into()),
+            class: vec![b"k".to_vec()],
+            counters: Counters {
+                octets_up: 5 * (1 << 32) + 17,
+                octets_down: 3,
+                packets_up: 9,
+                packets_down: 4,
+            },
+            session_time_s: 61,
+            cause: Some(DisconnectCause::IdleTime),
+            event_time: 1_700_000_000,
+        };
+        let nas = NasIdentity {
+            identifier: "tg1".into(),
+            ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        };
+        let p = r.to_request(&nas, 1_700_000_005);
+        assert_eq!(octets(&p).unwrap(), (5 * (1 << 32) + 17, 3));
+        assert_eq!(p.get(sa::ACCT_DELAY_TIME).unwrap().as_u32(), Ok(5));
+        assert_eq!(p.get(sa::ACCT_TERMINATE_CAUSE).unwrap().as_u32(), Ok(4));
+        assert_eq!(p.get(tg::DISCONNECT_CAUSE).unwrap().as_u32(), Ok(2));
+        assert_eq!(p.get(sa::CLASS).unwrap().value, b"k");
+        assert_eq!(p.get(sa::NAS_IDENTIFIER).unwrap().as_text(), Ok("tg1"));
+        assert_eq!(p.get(sa::ACCT_SESSION_TIME).unwrap().as_u32(), Ok(61));
+        let start = AcctRecord {
+            status: AcctStatusType::Start,
+            ..r
+        };
+        let p = start.to_request(&nas, 1_700_000_000);
+        assert!(p.get(sa::ACCT_INPUT_OCTETS).is_none());
+        assert!(p.get(sa::ACCT_TERMINATE_CAUSE).is_none());
+        assert!(p.encode().is_ok());
+    }
+}

@@ -1,0 +1,905 @@
+//! The local subscriber store: the embedded default for authentication (OPS-1). One
+//! SQLite file holds each subscriber's user id, password hash (Argon2id, PHC string;
+//! never the password), identifiers (MAC, mobile id, IP), disconnect conditions
+//! (DISC-1 A-F), declared bandwidth, allowed services and billing account. The schema is
+//! versioned and migrated forward on open. [`import`] reads TOML and CSV files;
+//! [`cli`] is `tollgate subscriber ...`, which works on the file offline.
+//!
+//! Calls block on SQLite (milliseconds); password verification costs one Argon2
+//! evaluation (tens of milliseconds at the default cost), so the control loop should
+//! run it off the packet-facing thread or budget for it.
+
+pub mod cli;
+pub mod import;
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+use tollgate_dataplane::MacAddr;
+
+use crate::authz::{Authorization, Conditions, LoginVictim};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE subscriber (
+    user_id             TEXT PRIMARY KEY NOT NULL,
+    password_hash       TEXT,
+    billing_account     TEXT,
+    framed_ip           TEXT,
+    interim_interval_s  INTEGER,
+    bandwidth_up        INTEGER,
+    bandwidth_down      INTEGER,
+    session_time_s      INTEGER,
+    idle_time_s         INTEGER,
+    idle_server         TEXT,
+    volume_bytes        INTEGER,
+    volume_bytes_up     INTEGER,
+    volume_bytes_down   INTEGER,
+    volume_packets_up   INTEGER,
+    volume_packets_down INTEGER,
+    max_logins          INTEGER,
+    login_victim        TEXT NOT NULL DEFAULT 'earliest'
+                        CHECK (login_victim IN ('earliest', 'order')),
+    login_order         INTEGER,
+    rate_ratio_percent  INTEGER,
+    rate_window_s       INTEGER,
+    app_timeout_s       INTEGER
+);
+CREATE TABLE identifier (
+    kind    TEXT NOT NULL CHECK (kind IN ('mac', 'mobile_id', 'ip')),
+    value   TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES subscriber (user_id) ON DELETE CASCADE,
+    PRIMARY KEY (kind, value)
+);
+CREATE INDEX identifier_user ON identifier (user_id);
+CREATE TABLE service (
+    user_id TEXT NOT NULL REFERENCES subscriber (user_id) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    PRIMARY KEY (user_id, name)
+);
+"#];
+
+/// What identifies a subscriber besides the user id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Identifier {
+    /// The subscriber device's MAC.
+    Mac(MacAddr),
+    /// A mobile device identifier (IMSI, IMEI, MSISDN: whatever the access side sends).
+    MobileId(String),
+    /// A fixed IPv4 address.
+    Ip(Ipv4Addr),
+}
+
+impl Identifier {
+    /// `mac`, `mobile_id` or `ip`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Identifier::Mac(_) => "mac",
+            Identifier::MobileId(_) => "mobile_id",
+            Identifier::Ip(_) => "ip",
+        }
+    }
+
+    /// The value in its canonical spelling.
+    pub fn value(&self) -> String {
+        match self {
+            Identifier::Mac(m) => m.to_string(),
+            Identifier::MobileId(s) => s.clone(),
+            Identifier::Ip(a) => a.to_string(),
+        }
+    }
+
+    /// From a kind and a value; the error says what is wrong.
+    pub fn parse(kind: &str, value: &str) -> Result<Identifier, String> {
+        match kind {
+            "mac" => value
+                .parse::<MacAddr>()
+                .map(Identifier::Mac)
+                .map_err(|e| format!("{value:?}: {e}")),
+            "mobile_id" => {
+                if value.is_empty() || value.len() > 64 || value.chars().any(char::is_whitespace) {
+                    Err(format!(
+                        "{value:?}: a mobile id is 1 to 64 characters without spaces"
+                    ))
+                } else {
+                    Ok(Identifier::MobileId(value.to_string()))
+                }
+            }
+            "ip" => value
+                .parse::<Ipv4Addr>()
+                .map(Identifier::Ip)
+                .map_err(|_| format!("{value:?} is not an IPv4 address")),
+            _ => Err(format!(
+                "{kind:?} is not an identifier kind (mac, mobile_id, ip)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind(), self.value())
+    }
+}
+
+/// One subscriber as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subscriber {
+    /// The user id (RADIUS User-Name).
+    pub user_id: String,
+    /// Argon2id PHC string, or `None` for a subscriber known only by identifier.
+    pub password_hash: Option<String>,
+    /// MACs, mobile ids, IPs.
+    pub identifiers: Vec<Identifier>,
+    /// Disconnect conditions.
+    pub conditions: Conditions,
+    /// Declared bandwidth from the subscriber, bit/s.
+    pub bandwidth_up: Option<u64>,
+    /// Declared bandwidth to the subscriber, bit/s.
+    pub bandwidth_down: Option<u64>,
+    /// Allowed services, by name.
+    pub services: Vec<String>,
+    /// Billing account.
+    pub billing_account: Option<String>,
+    /// A fixed address to give this subscriber.
+    pub framed_ip: Option<Ipv4Addr>,
+    /// Seconds between Interim-Updates for this subscriber.
+    pub interim_interval_s: Option<u32>,
+}
+
+impl Subscriber {
+    /// A subscriber with nothing but a user id.
+    pub fn new(user_id: &str) -> Subscriber {
+        Subscriber {
+            user_id: user_id.to_string(),
+            ..Subscriber::default()
+        }
+    }
+
+    /// What a login of this subscriber grants.
+    pub fn authorization(&self) -> Authorization {
+        Authorization {
+            framed_ip: self.framed_ip,
+            interim_interval_s: self.interim_interval_s,
+            class: Vec::new(),
+            conditions: self.conditions.clone(),
+            bandwidth_up: self.bandwidth_up,
+            bandwidth_down: self.bandwidth_down,
+            services: self.services.clone(),
+            billing_account: self.billing_account.clone(),
+            reply_message: None,
+        }
+    }
+
+    /// Checks what the schema cannot: a valid user id, values SQLite can hold.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let bad = |field: &str, message: String| {
+            Err(StoreError::Invalid {
+                field: field.to_string(),
+                message,
+            })
+        };
+        let u = &self.user_id;
+        if u.is_empty() || u.len() > 253 || u.chars().any(|c| c.is_control()) {
+            return bad(
+                "user_id",
+                format!("{u:?}: 1 to 253 characters, no control characters"),
+            );
+        }
+        let c = &self.conditions;
+        for (field, v) in [
+            ("bandwidth_up", self.bandwidth_up),
+            ("bandwidth_down", self.bandwidth_down),
+            ("volume_bytes", c.volume_bytes),
+            ("volume_bytes_up", c.volume_bytes_up),
+            ("volume_bytes_down", c.volume_bytes_down),
+            ("volume_packets_up", c.volume_packets_up),
+            ("volume_packets_down", c.volume_packets_down),
+        ] {
+            if v.is_some_and(|v| v > i64::MAX as u64) {
+                return bad(field, format!("{} is above {}", v.unwrap_or(0), i64::MAX));
+            }
+        }
+        if c.rate_ratio_percent.is_some_and(|r| r == 0 || r > 100) {
+            return bad("rate_ratio_percent", "must be 1 to 100".into());
+        }
+        if c.rate_ratio_percent.is_some() != c.rate_window_s.is_some() {
+            return bad(
+                "rate_window_s",
+                "rate_ratio_percent and rate_window_s go together".into(),
+            );
+        }
+        if c.max_logins == Some(0) {
+            return bad("max_logins", "must be at least 1".into());
+        }
+        for s in &self.services {
+            if s.is_empty() || s.len() > 64 {
+                return bad("services", format!("{s:?}: 1 to 64 characters"));
+            }
+        }
+        if let Some(h) = &self.password_hash {
+            PasswordHash::new(h).map_err(|e| StoreError::Invalid {
+                field: "password_hash".into(),
+                message: format!("not a PHC hash string: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// How expensive new password hashes are (Argon2id). Verification uses the cost stored
+/// in each hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordCost {
+    /// Memory, KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+}
+
+impl Default for PasswordCost {
+    /// OWASP's Argon2id minimum: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        PasswordCost {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+        }
+    }
+}
+
+/// Hashes a password with Argon2id and a random salt; returns the PHC string.
+pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, StoreError> {
+    let params = Params::new(cost.memory_kib, cost.iterations, 1, None)
+        .map_err(|e| StoreError::Password(e.to_string()))?;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Password(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Password(e.to_string()))?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Password(e.to_string()))
+}
+
+/// Checks a password against a PHC string; a malformed hash is simply no match.
+pub fn password_matches(hash: &str, password: &[u8]) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password, &h).is_ok())
+}
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed (file unreadable, disk full, locked too long).
+    #[error("subscriber store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file was written by a newer Tollgate.
+    #[error("subscriber store has schema version {found}; this build knows up to {supported}")]
+    SchemaTooNew {
+        /// Version in the file.
+        found: i64,
+        /// Newest this build knows.
+        supported: i64,
+    },
+    /// `add` of a user id that exists.
+    #[error("subscriber {0:?} already exists")]
+    AlreadyExists(String),
+    /// A user id that does not exist.
+    #[error("no subscriber {0:?}")]
+    NotFound(String),
+    /// An identifier that belongs to another subscriber.
+    #[error("{identifier} already belongs to subscriber {owner:?}")]
+    IdentifierTaken {
+        /// The identifier.
+        identifier: Identifier,
+        /// Who has it.
+        owner: String,
+    },
+    /// A field with a value the store refuses.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Hashing a password failed.
+    #[error("password hashing: {0}")]
+    Password(String),
+    /// A stored row that does not read back (edited by hand?).
+    #[error("stored subscriber {user_id:?}: {message}")]
+    Corrupt {
+        /// Whose row.
+        user_id: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The subscriber store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    cost: PasswordCost,
+}
+
+const COLUMNS: &str = "user_id, password_hash, billing_account, framed_ip, interim_interval_s, \
+    bandwidth_up, bandwidth_down, session_time_s, idle_time_s, idle_server, volume_bytes, \
+    volume_bytes_up, volume_bytes_down, volume_packets_up, volume_packets_down, max_logins, \
+    login_victim, login_order, rate_ratio_percent, rate_window_s, app_timeout_s";
+
+fn i64_of(v: Option<u64>) -> Option<i64> {
+    v.map(|v| v.min(i64::MAX as u64) as i64)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and migrates its schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        Store::setup(Connection::open(path)?)
+    }
+
+    /// A store in memory (tests).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store, StoreError> {
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        // WAL: the CLI can write while the daemon reads.
+        let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let tx = conn.transaction()?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+        let found: Option<i64> = tx
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .optional()?;
+        let mut version = match found {
+            Some(v) => v,
+            None => {
+                tx.execute("INSERT INTO schema_version (version) VALUES (0)", [])?;
+                0
+            }
+        };
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        while version < SCHEMA_VERSION {
+            tx.execute_batch(MIGRATIONS[version as usize])?;
+            version += 1;
+            tx.execute("UPDATE schema_version SET version = ?1", [version])?;
+        }
+        tx.commit()?;
+        Ok(Store {
+            conn,
+            cost: PasswordCost::default(),
+        })
+    }
+
+    /// Sets the cost of password hashes made from now on.
+    pub fn set_password_cost(&mut self, cost: PasswordCost) {
+        self.cost = cost;
+    }
+
+    /// The cost of new password hashes.
+    pub fn password_cost(&self) -> PasswordCost {
+        self.cost
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))?)
+    }
+
+    /// Adds a new subscriber.
+    pub fn add(&mut self, s: &Subscriber) -> Result<(), StoreError> {
+        s.validate()?;
+        let tx = self.conn.transaction()?;
+        if exists(&tx, &s.user_id)? {
+            return Err(StoreError::AlreadyExists(s.user_id.clone()));
+        }
+        write(&tx, s)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces an existing subscriber (identifiers and services included).
+    pub fn update(&mut self, s: &Subscriber) -> Result<(), StoreError> {
+        s.validate()?;
+        let tx = self.conn.transaction()?;
+        if !exists(&tx, &s.user_id)? {
+            return Err(StoreError::NotFound(s.user_id.clone()));
+        }
+        tx.execute("DELETE FROM subscriber WHERE user_id = ?1", [&s.user_id])?;
+        write(&tx, s)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Adds or replaces many subscribers in one transaction: all or none. With
+    /// `replace` false an existing user id is an error. Returns (added, replaced).
+    pub fn put_all(
+        &mut self,
+        subs: &[Subscriber],
+        replace: bool,
+    ) -> Result<(usize, usize), StoreError> {
+        for s in subs {
+            s.validate()?;
+        }
+        let tx = self.conn.transaction()?;
+        let (mut added, mut replaced) = (0, 0);
+        for s in subs {
+            if exists(&tx, &s.user_id)? {
+                if !replace {
+                    return Err(StoreError::AlreadyExists(s.user_id.clone()));
+                }
+                tx.execute("DELETE FROM subscriber WHERE user_id = ?1", [&s.user_id])?;
+                replaced += 1;
+            } else {
+                added += 1;
+            }
+            write(&tx, s)?;
+        }
+        tx.commit()?;
+        Ok((added, replaced))
+    }
+
+    /// Removes a subscriber with its identifiers and services.
+    pub fn remove(&mut self, user_id: &str) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM subscriber WHERE user_id = ?1", [user_id])?;
+        if n == 0 {
+            return Err(StoreError::NotFound(user_id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// One subscriber.
+    pub fn get(&self, user_id: &str) -> Result<Option<Subscriber>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM subscriber WHERE user_id = ?1");
+        let row = self.conn.query_row(&sql, [user_id], read_row).optional()?;
+        match row {
+            Some(s) => Ok(Some(self.complete(s?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every subscriber, by user id.
+    pub fn list(&self) -> Result<Vec<Subscriber>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM subscriber ORDER BY user_id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], read_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(self.complete(r??)?);
+        }
+        Ok(out)
+    }
+
+    /// How many subscribers there are.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM subscriber", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+    }
+
+    /// The subscriber an identifier belongs to (login on first packet by MAC or IP).
+    pub fn lookup_by_identifier(&self, id: &Identifier) -> Result<Option<Subscriber>, StoreError> {
+        let user: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT user_id FROM identifier WHERE kind = ?1 AND value = ?2",
+                [id.kind(), &id.value()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match user {
+            Some(u) => self.get(&u),
+            None => Ok(None),
+        }
+    }
+
+    /// The subscriber if `password` is theirs; `None` for an unknown user, a wrong
+    /// password, or a subscriber without a password.
+    pub fn verify_password(
+        &self,
+        user_id: &str,
+        password: &[u8],
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let Some(s) = self.get(user_id)? else {
+            return Ok(None);
+        };
+        let ok = s
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| password_matches(h, password));
+        Ok(ok.then_some(s))
+    }
+
+    /// Sets (or with `None` clears) a subscriber's password.
+    pub fn set_password(
+        &mut self,
+        user_id: &str,
+        password: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let hash = password.map(|p| hash_password(p, self.cost)).transpose()?;
+        let n = self.conn.execute(
+            "UPDATE subscriber SET password_hash = ?2 WHERE user_id = ?1",
+            params![user_id, hash],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(user_id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn complete(&self, mut s: Subscriber) -> Result<Subscriber, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, value FROM identifier WHERE user_id = ?1 ORDER BY kind, value",
+        )?;
+        let ids = stmt.query_map([&s.user_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in ids {
+            let (k, v) = row?;
+            let id = Identifier::parse(&k, &v).map_err(|message| StoreError::Corrupt {
+                user_id: s.user_id.clone(),
+                message,
+            })?;
+            s.identifiers.push(id);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM service WHERE user_id = ?1 ORDER BY name")?;
+        for name in stmt.query_map([&s.user_id], |r| r.get::<_, String>(0))? {
+            s.services.push(name?);
+        }
+        Ok(s)
+    }
+}
+
+fn exists(conn: &Connection, user_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM subscriber WHERE user_id = ?1",
+            [user_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn write(conn: &Connection, s: &Subscriber) -> Result<(), StoreError> {
+    let c = &s.conditions;
+    conn.execute(
+        &format!(
+            "INSERT INTO subscriber ({COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+        ),
+        params![
+            s.user_id,
+            s.password_hash,
+            s.billing_account,
+            s.framed_ip.map(|a| a.to_string()),
+            s.interim_interval_s,
+            i64_of(s.bandwidth_up),
+            i64_of(s.bandwidth_down),
+            c.session_time_s,
+            c.idle_time_s,
+            c.idle_server.map(|a| a.to_string()),
+            i64_of(c.volume_bytes),
+            i64_of(c.volume_bytes_up),
+            i64_of(c.volume_bytes_down),
+            i64_of(c.volume_packets_up),
+            i64_of(c.volume_packets_down),
+            c.max_logins,
+            c.login_victim.name(),
+            c.login_order,
+            c.rate_ratio_percent,
+            c.rate_window_s,
+            c.app_timeout_s,
+        ],
+    )?;
+    for id in &s.identifiers {
+        let owner: Option<String> = conn
+            .query_row(
+                "SELECT user_id FROM identifier WHERE kind = ?1 AND value = ?2",
+                [id.kind(), &id.value()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(owner) = owner {
+            if owner == s.user_id {
+                continue; // listed twice
+            }
+            return Err(StoreError::IdentifierTaken {
+                identifier: id.clone(),
+                owner,
+            });
+        }
+        conn.execute(
+            "INSERT INTO identifier (kind, value, user_id) VALUES (?1, ?2, ?3)",
+            [id.kind(), &id.value(), &s.user_id],
+        )?;
+    }
+    for svc in &s.services {
+        conn.execute(
+            "INSERT OR IGNORE INTO service (user_id, name) VALUES (?1, ?2)",
+            [&s.user_id, svc],
+        )?;
+    }
+    Ok(())
+}
+
+/// Reads a subscriber row; the inner error is a value that does not parse.
+fn read_row(r: &Row<'_>) -> rusqlite::Result<Result<Subscriber, StoreError>> {
+    let user_id: String = r.get(0)?;
+    let u64_at = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
+    };
+    let ip_at = |i: usize| -> rusqlite::Result<Result<Option<Ipv4Addr>, String>> {
+        Ok(match r.get::<_, Option<String>>(i)? {
+            None => Ok(None),
+            Some(s) => Ipv4Addr::from_str(&s)
+                .map(Some)
+                .map_err(|_| format!("{s:?} is not an IPv4 address")),
+        })
+    };
+    let corrupt = |message: String| StoreError::Corrupt {
+        user_id: user_id.clone(),
+        message,
+    };
+    let framed_ip = match ip_at(3)? {
+        Ok(v) => v,
+        Err(m) => return Ok(Err(corrupt(m))),
+    };
+    let idle_server = match ip_at(9)? {
+        Ok(v) => v,
+        Err(m) => return Ok(Err(corrupt(m))),
+    };
+    let victim: String = r.get(16)?;
+    let Some(login_victim) = LoginVictim::parse(&victim) else {
+        return Ok(Err(corrupt(format!("login_victim {victim:?}"))));
+    };
+    Ok(Ok(Subscriber {
+        user_id: user_id.clone(),
+        password_hash: r.get(1)?,
+        billing_account: r.get(2)?,
+        framed_ip,
+        interim_interval_s: r.get(4)?,
+        bandwidth_up: u64_at(5)?,
+        bandwidth_down: u64_at(6)?,
+        conditions: Conditions {
+            session_time_s: r.get(7)?,
+            idle_time_s: r.get(8)?,
+            idle_server,
+            volume_bytes: u64_at(10)?,
+            volume_bytes_up: u64_at(11)?,
+            volume_bytes_down: u64_at(12)?,
+            volume_packets_up: u64_at(13)?,
+            volume_packets_down: u64_at(14)?,
+            max_logins: r.get(15)?,
+            login_victim,
+            login_order: r.get(17)?,
+            rate_ratio_percent: r.get(18)?,
+            rate_window_s: r.get(19)?,
+            app_timeout_s: r.get(20)?,
+        },
+        identifiers: Vec::new(),
+        services: Vec::new(),
+    }))
+}
+
+/// A subscriber as `show` prints it and JSON carries it (no password hash).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubscriberView {
+    /// User id.
+    pub user_id: String,
+    /// Whether a password is set.
+    pub has_password: bool,
+    /// `kind value` strings.
+    pub identifiers: Vec<String>,
+    /// What a login grants.
+    pub authorization: Authorization,
+}
+
+impl From<&Subscriber> for SubscriberView {
+    fn from(s: &Subscriber) -> Self {
+        SubscriberView {
+            user_id: s.user_id.clone(),
+            has_password: s.password_hash.is_some(),
+            identifiers: s.identifiers.iter().map(|i| i.to_string()).collect(),
+            authorization: s.authorization(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A cheap cost for tests (hashing at the default cost is slow in debug builds).
+    pub(crate) const TEST_COST: PasswordCost = PasswordCost {
+        memory_kib: 64,
+        iterations: 1,
+    };
+
+    pub(crate) fn store() -> Store {
+        let mut s = Store::open_in_memory().unwrap();
+        s.set_password_cost(TEST_COST);
+        s
+    }
+
+    fn alice() -> Subscriber {
+        Subscriber {
+            user_id: "alice".into(),
+            password_hash: Some(hash_password("wonderland", TEST_COST).unwrap()),
+            identifiers: vec![
+                Identifier::Mac("02:00:00:00:00:0a".parse().unwrap()),
+                Identifier::MobileId("440101234567890".into()),
+            ],
+            conditions: Conditions {
+                session_time_s: Some(3600),
+                idle_time_s: Some(300),
+                idle_server: Some(Ipv4Addr::new(192, 0, 2, 10)),
+                volume_bytes: Some(1 << 40),
+                max_logins: Some(2),
+                login_victim: LoginVictim::Order,
+                login_order: Some(3),
+                rate_ratio_percent: Some(60),
+                rate_window_s: Some(10),
+                app_timeout_s: Some(120),
+                ..Conditions::default()
+            },
+            bandwidth_up: Some(10_000_000),
+            bandwidth_down: Some(50_000_000),
+            services: vec!["mail".into(), "web".into()],
+            billing_account: Some("acct-1".into()),
+            framed_ip: None,
+            interim_interval_s: Some(300),
+        }
+    }
+
+    #[test]
+    fn add_get_list_remove() {
+        let mut st = store();
+        let a = alice();
+        st.add(&a).unwrap();
+        assert_eq!(st.get("alice").unwrap().unwrap(), a);
+        assert!(matches!(st.add(&a), Err(StoreError::AlreadyExists(_))));
+        st.add(&Subscriber::new("bob")).unwrap();
+        let names: Vec<_> = st.list().unwrap().into_iter().map(|s| s.user_id).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        st.remove("alice").unwrap();
+        assert!(st.get("alice").unwrap().is_none());
+        assert!(matches!(st.remove("alice"), Err(StoreError::NotFound(_))));
+        // Identifiers went with the subscriber.
+        let mac = Identifier::Mac("02:00:00:00:00:0a".parse().unwrap());
+        assert!(st.lookup_by_identifier(&mac).unwrap().is_none());
+    }
+
+    #[test]
+    fn lookup_and_password() {
+        let mut st = store();
+        st.add(&alice()).unwrap();
+        let by_mobile = st
+            .lookup_by_identifier(&Identifier::MobileId("440101234567890".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_mobile.user_id, "alice");
+        assert!(
+            st.verify_password("alice", b"wonderland")
+                .unwrap()
+                .is_some()
+        );
+        assert!(st.verify_password("alice", b"nope").unwrap().is_none());
+        assert!(st.verify_password("nobody", b"x").unwrap().is_none());
+        st.set_password("alice", Some("new")).unwrap();
+        assert!(st.verify_password("alice", b"new").unwrap().is_some());
+        let stored = st.get("alice").unwrap().unwrap().password_hash.unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(!stored.contains("new"));
+    }
+
+    #[test]
+    fn identifiers_are_unique_across_subscribers() {
+        let mut st = store();
+        st.add(&alice()).unwrap();
+        let mut bob = Subscriber::new("bob");
+        bob.identifiers = vec![Identifier::MobileId("440101234567890".into())];
+        match st.add(&bob) {
+            Err(StoreError::IdentifierTaken { owner, .. }) => assert_eq!(owner, "alice"),
+            r => panic!("{r:?}"),
+        }
+        assert!(
+            st.get("bob").unwrap().is_none(),
+            "the failed add left nothing"
+        );
+    }
+
+    #[test]
+    fn update_replaces() {
+        let mut st = store();
+        let mut a = alice();
+        st.add(&a).unwrap();
+        a.services = vec!["video".into()];
+        a.identifiers.clear();
+        a.conditions.max_logins = None;
+        st.update(&a).unwrap();
+        assert_eq!(st.get("alice").unwrap().unwrap(), a);
+        assert!(matches!(
+            st.update(&Subscriber::new("ghost")),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn validation() {
+        let mut st = store();
+        let mut s = Subscriber::new("x");
+        s.conditions.rate_ratio_percent = Some(150);
+        s.conditions.rate_window_s = Some(1);
+        assert!(
+            matches!(st.add(&s), Err(StoreError::Invalid { field, .. }) if field == "rate_ratio_percent")
+        );
+        let mut s = Subscriber::new("");
+        assert!(st.add(&s).is_err());
+        s = Subscriber::new("x");
+        s.bandwidth_up = Some(u64::MAX);
+        assert!(st.add(&s).is_err());
+        s = Subscriber::new("x");
+        s.password_hash = Some("plaintext".into());
+        assert!(
+            matches!(st.add(&s), Err(StoreError::Invalid { field, .. }) if field == "password_hash")
+        );
+    }
+
+    #[test]
+    fn schema_is_versioned_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub.db");
+        let a = alice();
+        {
+            let mut st = Store::open(&path).unwrap();
+            st.add(&a).unwrap();
+            assert_eq!(st.schema_version().unwrap(), SCHEMA_VERSION);
+        }
+        let st = Store::open(&path).unwrap();
+        assert_eq!(st.get("alice").unwrap().unwrap(), a);
+        drop(st);
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE schema_version SET version = 99", [])
+            .unwrap();
+        drop(conn);
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::SchemaTooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn authorization_of_a_subscriber() {
+        let a = alice().authorization();
+        assert_eq!(a.services, vec!["mail", "web"]);
+        assert_eq!(a.conditions.login_victim, LoginVictim::Order);
+        assert_eq!(a.bandwidth_down, Some(50_000_000));
+    }
+}
