@@ -9,6 +9,7 @@
 
 pub mod aaa_config;
 pub mod authz;
+pub mod bench;
 pub mod config;
 pub mod core;
 pub mod ctl;

@@ -475,6 +475,32 @@ impl FlowTable {
     pub const fn bytes_per_flow() -> usize {
         std::mem::size_of::<Flow>() + 1
     }
+
+    /// Flows the table can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes the table has allocated: slab, liveness, free list, the up map, the down
+    /// index and the NAT port pools.
+    pub fn memory_bytes(&self) -> usize {
+        self.flows.capacity() * std::mem::size_of::<Flow>()
+            + self.live.capacity()
+            + self.free.capacity() * 4
+            + self.up.allocation_size()
+            + self
+                .down
+                .iter()
+                .flatten()
+                .map(|d| d.len() * 4)
+                .sum::<usize>()
+            + self
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| p.capacity() * 2)
+                .sum::<usize>()
+    }
 }
 
 #[cfg(test)]

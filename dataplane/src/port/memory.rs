@@ -1,19 +1,98 @@
 //! In-memory ports for tests, benches and the traffic generator.
 //!
 //! A port either exchanges frames with a [`MemoryPeer`] through two SPSC rings (tests:
-//! feed frames in, read what came out), or replays a list of template frames as fast as
-//! the worker takes them and only counts what it sends (benches: no allocation, the copy
-//! into the buffer standing in for a NIC's DMA).
+//! feed frames in, read what came out), or replays a [`FrameSet`] of template frames as
+//! fast as the worker takes them and only counts what it sends (benches: no allocation,
+//! the copy into the buffer standing in for a NIC's DMA). A frame set is one contiguous
+//! array, so replaying millions of frames (one per flow) streams through memory the way
+//! a NIC's DMA would, with no pointer chasing of its own.
+
+use std::sync::Arc;
 
 use crate::buf::{BufPool, Burst, HeapBuf, HeapPool, PacketBuf};
 use crate::ring::{Consumer, Producer, ring};
 
 use super::{Port, PortStats};
 
+/// Frames stored back to back in one allocation, each in a slot of `stride` bytes.
+#[derive(Clone, Debug, Default)]
+pub struct FrameSet {
+    data: Vec<u8>,
+    lens: Vec<u16>,
+    stride: usize,
+}
+
+impl FrameSet {
+    /// An empty set whose frames are at most `stride` bytes, with room for `n` of them.
+    pub fn with_capacity(stride: usize, n: usize) -> FrameSet {
+        FrameSet {
+            data: Vec::with_capacity(stride * n),
+            lens: Vec::with_capacity(n),
+            stride: stride.max(1),
+        }
+    }
+
+    /// Appends a frame. False (and nothing added) if it is longer than the stride.
+    pub fn push(&mut self, frame: &[u8]) -> bool {
+        if frame.len() > self.stride {
+            return false;
+        }
+        let at = self.data.len();
+        self.data.resize(at + self.stride, 0);
+        self.data[at..at + frame.len()].copy_from_slice(frame);
+        self.lens.push(frame.len() as u16);
+        true
+    }
+
+    /// Appends a slot of `len` zero bytes and returns it to be written in place.
+    pub fn push_with(&mut self, len: usize) -> Option<&mut [u8]> {
+        if len > self.stride {
+            return None;
+        }
+        let at = self.data.len();
+        self.data.resize(at + self.stride, 0);
+        self.lens.push(len as u16);
+        Some(&mut self.data[at..at + len])
+    }
+
+    /// Frame `i`.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> &[u8] {
+        let at = i * self.stride;
+        &self.data[at..at + self.lens[i] as usize]
+    }
+
+    /// Frames in the set.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// Bytes the set holds (slots and lengths).
+    pub fn memory_bytes(&self) -> usize {
+        self.data.capacity() + self.lens.capacity() * 2
+    }
+}
+
+impl From<Vec<Vec<u8>>> for FrameSet {
+    fn from(frames: Vec<Vec<u8>>) -> FrameSet {
+        let stride = frames.iter().map(Vec::len).max().unwrap_or(0);
+        let mut set = FrameSet::with_capacity(stride, frames.len());
+        for f in &frames {
+            set.push(f);
+        }
+        set
+    }
+}
+
 enum Source {
     Ring(Consumer<Vec<u8>>),
     Repeat {
-        frames: Vec<Vec<u8>>,
+        frames: Arc<FrameSet>,
         next: usize,
         remaining: u64,
     },
@@ -70,6 +149,12 @@ impl MemoryPort {
     /// A port that receives `frames` round-robin, `count` frames in all (`u64::MAX` for
     /// ever), and counts what it sends.
     pub fn repeating(frames: Vec<Vec<u8>>, count: u64) -> MemoryPort {
+        MemoryPort::replaying(Arc::new(frames.into()), count)
+    }
+
+    /// A port that receives the frames of `frames` round-robin, `count` frames in all
+    /// (`u64::MAX` for ever), and counts what it sends. Ports may share one set.
+    pub fn replaying(frames: Arc<FrameSet>, count: u64) -> MemoryPort {
         let source = if frames.is_empty() {
             Source::Idle
         } else {
@@ -143,7 +228,7 @@ impl Port for MemoryPort {
                         self.stats.rx_no_buffer += 1;
                         break;
                     };
-                    if !buf.fill(&frames[*next]) {
+                    if !buf.fill(frames.get(*next)) {
                         self.stats.rx_too_big += 1;
                         pool.free(buf);
                     } else {

@@ -471,6 +471,20 @@ impl SessionTable {
     pub const fn bytes_per_session() -> usize {
         std::mem::size_of::<Option<Session>>()
     }
+
+    /// Sessions the table can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Bytes the table has allocated: slab, free list, index maps and deadline heap.
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Option<Session>>()
+            + self.free.capacity() * 4
+            + self.by_ip.allocation_size()
+            + self.by_id.allocation_size()
+            + self.deadlines.capacity() * std::mem::size_of::<Reverse<(u64, u32, SessionId)>>()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,300 @@
+//! `tollgate bench`: the full pipeline on in-memory ports, one worker, at several flow
+//! counts (the scenario of [`tollgate_testkit::scenario`], shared with the criterion
+//! benches). For each size it measures the pipeline and, in the same command and
+//! interleaved with it, the I/O alone over the same frames (the reference a ratio is
+//! taken against, so a noisy machine moves both), and reports the state the session and
+//! flow tables allocated per session and per flow.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tollgate_testkit::scenario::{self, Rig};
+
+/// Arguments of `tollgate bench`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "\
+Each size sets up its own worker: sessions with one flow each up to 100k flows, ten \
+flows each above (1M = 100k sessions x 10, 10M = 1M sessions x 10), every flow a TCP \
+connection to a VIP balanced over three servers, opened by a SYN and a SYN-ACK through \
+the pipeline. The measured traffic is one 64-byte segment per flow each way, every \
+packet to a different flow. Runs alternate pipeline and I/O-only (the same ports, \
+buffers and frames with no stages), and the median of each is reported.
+
+Examples:
+  tollgate bench                          1k, 100k, 1M and 10M flows (about 2 minutes, 6 GiB)
+  tollgate bench --flows 1k,100k --json   two sizes, JSON for scripts/plot-bench.py")]
+pub struct BenchArgs {
+    /// Flow counts to measure, comma-separated; k and M suffixes (1k = 1000).
+    #[arg(long, value_delimiter = ',', default_value = "1k,100k,1M,10M", value_parser = parse_count)]
+    pub flows: Vec<u64>,
+    /// Flows per session [default: 1 up to 100k flows, 10 above].
+    #[arg(long)]
+    pub flows_each: Option<u32>,
+    /// Packets per rx burst and side.
+    #[arg(long, default_value_t = 32)]
+    pub burst: usize,
+    /// Seconds per measured run.
+    #[arg(long, default_value_t = 1.0)]
+    pub seconds: f64,
+    /// Runs of each (pipeline and I/O-only, alternating); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A count with an optional k or M suffix.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mul) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1_000),
+        Some((i, 'M' | 'm')) => (&s[..i], 1_000_000),
+        _ => (s, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a count like 1000, 100k or 1M"))?;
+    if n.is_nan() || n < 1.0 || n * mul as f64 > u32::MAX as f64 {
+        return Err(format!("{s:?}: a count must be at least 1 and below 4G"));
+    }
+    Ok((n * mul as f64).round() as u64)
+}
+
+/// One size's figures.
+#[derive(Clone, Debug)]
+pub struct SizeResult {
+    /// Flows established.
+    pub flows: usize,
+    /// Sessions installed.
+    pub sessions: usize,
+    /// Seconds the set-up took.
+    pub setup_s: f64,
+    /// Median ns per packet of the pipeline runs.
+    pub ns_per_packet: f64,
+    /// Each pipeline run's ns per packet.
+    pub runs_ns: Vec<f64>,
+    /// Median ns per packet of the I/O-only runs.
+    pub io_ns_per_packet: f64,
+    /// Bytes of session state per session (table allocation / capacity).
+    pub bytes_per_session: f64,
+    /// Bytes of flow state per flow.
+    pub bytes_per_flow: f64,
+    /// Resident memory of the process after set-up, MiB.
+    pub rss_mib: f64,
+    /// Packets dropped while measuring (the scenario forwards everything: must be 0).
+    pub drops: u64,
+}
+
+impl SizeResult {
+    /// Millions of packets per second.
+    pub fn mpps(&self) -> f64 {
+        1e3 / self.ns_per_packet
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "flows": self.flows,
+            "sessions": self.sessions,
+            "setup_s": round(self.setup_s, 2),
+            "mpps": round(self.mpps(), 3),
+            "ns_per_packet": round(self.ns_per_packet, 2),
+            "runs_ns_per_packet": self.runs_ns.iter().map(|x| round(*x, 2)).collect::<Vec<_>>(),
+            "io_only_ns_per_packet": round(self.io_ns_per_packet, 2),
+            "io_only_mpps": round(1e3 / self.io_ns_per_packet, 3),
+            "vs_io_only": round(self.ns_per_packet / self.io_ns_per_packet, 3),
+            "bytes_per_session": round(self.bytes_per_session, 1),
+            "bytes_per_flow": round(self.bytes_per_flow, 1),
+            "rss_mib": round(self.rss_mib, 1),
+            "drops": self.drops,
+        })
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Sessions and flows per session for `flows` flows.
+pub fn shape(flows: u64, flows_each: Option<u32>) -> (u32, u32) {
+    let each = flows_each
+        .unwrap_or(if flows <= 100_000 { 1 } else { 10 })
+        .max(1);
+    ((flows / each as u64).max(1) as u32, each)
+}
+
+/// Measures one size.
+pub fn measure(sessions: u32, flows_each: u32, args: &BenchArgs) -> SizeResult {
+    let t0 = std::time::Instant::now();
+    let mut rig: Rig = scenario::rig(sessions, flows_each, args.burst);
+    let setup_s = t0.elapsed().as_secs_f64();
+    let rss_mib = rss_bytes() as f64 / (1 << 20) as f64;
+    let mut io = rig.io_only();
+    let d = Duration::from_secs_f64(args.seconds.max(0.01));
+    let drops_before = rig
+        .worker
+        .report(0, Default::default())
+        .counters
+        .total_drops();
+    // Warm caches and branch predictors.
+    rig.run_for(d / 4);
+    io.run_for(d / 4);
+    let (mut pipe, mut ioo) = (Vec::new(), Vec::new());
+    for _ in 0..args.runs.max(1) {
+        let (n, e) = rig.run_for(d);
+        pipe.push(e.as_nanos() as f64 / n.max(1) as f64);
+        let (n, e) = io.run_for(d);
+        ioo.push(e.as_nanos() as f64 / n.max(1) as f64);
+    }
+    let drops = rig
+        .worker
+        .report(0, Default::default())
+        .counters
+        .total_drops()
+        - drops_before;
+    let (sb, sc) = rig.session_memory();
+    let (fb, fc) = rig.flow_memory();
+    SizeResult {
+        flows: rig.flows,
+        sessions: rig.sessions,
+        setup_s,
+        runs_ns: pipe.clone(),
+        ns_per_packet: median(&mut pipe),
+        io_ns_per_packet: median(&mut ioo),
+        bytes_per_session: sb as f64 / sc.max(1) as f64,
+        bytes_per_flow: fb as f64 / fc.max(1) as f64,
+        rss_mib,
+        drops,
+    }
+}
+
+/// Resident set size of this process.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// What the machine is, for the record.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown".to_string(), |m| m.trim().to_string());
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    json!({
+        "cpu": model,
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "memory_gib": round(mem_kib as f64 / (1 << 20) as f64, 1),
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+    })
+}
+
+/// The whole report as JSON.
+pub fn report_json(args: &BenchArgs, results: &[SizeResult]) -> Value {
+    json!({
+        "bench": "full pipeline, one worker, memory ports",
+        "packet_bytes": scenario::FRAME_BYTES,
+        "burst": args.burst,
+        "seconds_per_run": args.seconds,
+        "runs": args.runs.max(1),
+        "machine": machine(),
+        "results": results.iter().map(SizeResult::to_json).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `tollgate bench`.
+pub fn run(args: &BenchArgs) -> Result<Value, String> {
+    if !(1..=tollgate_dataplane::MAX_BURST).contains(&args.burst) {
+        return Err(format!(
+            "--burst must be 1..={}",
+            tollgate_dataplane::MAX_BURST
+        ));
+    }
+    if !args.json {
+        println!(
+            "full pipeline, one worker, memory ports, {} B TCP segments, burst {}, median of {} x {:.1} s",
+            scenario::FRAME_BYTES,
+            args.burst,
+            args.runs.max(1),
+            args.seconds
+        );
+        println!(
+            "{:>10} {:>9} {:>8} {:>8} {:>10} {:>9} {:>10} {:>8} {:>8} {:>7}",
+            "flows",
+            "sessions",
+            "Mpps",
+            "ns/pkt",
+            "io ns/pkt",
+            "vs io",
+            "B/session",
+            "B/flow",
+            "RSS MiB",
+            "setup s"
+        );
+    }
+    let mut results = Vec::new();
+    for &flows in &args.flows {
+        let (sessions, each) = shape(flows, args.flows_each);
+        let r = measure(sessions, each, args);
+        if r.drops != 0 {
+            return Err(format!(
+                "{} flows: {} packets dropped; the scenario must forward everything",
+                r.flows, r.drops
+            ));
+        }
+        if !args.json {
+            println!(
+                "{:>10} {:>9} {:>8.2} {:>8.1} {:>10.1} {:>8.2}x {:>10.1} {:>8.1} {:>8.0} {:>7.1}",
+                r.flows,
+                r.sessions,
+                r.mpps(),
+                r.ns_per_packet,
+                r.io_ns_per_packet,
+                r.ns_per_packet / r.io_ns_per_packet,
+                r.bytes_per_session,
+                r.bytes_per_flow,
+                r.rss_mib,
+                r.setup_s
+            );
+        }
+        results.push(r);
+    }
+    Ok(report_json(args, &results))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_shapes() {
+        assert_eq!(parse_count("1k"), Ok(1_000));
+        assert_eq!(parse_count("2.5M"), Ok(2_500_000));
+        assert_eq!(parse_count("100"), Ok(100));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("lots").is_err());
+        assert_eq!(shape(1_000, None), (1_000, 1));
+        assert_eq!(shape(100_000, None), (100_000, 1));
+        assert_eq!(shape(1_000_000, None), (100_000, 10));
+        assert_eq!(shape(10_000_000, None), (1_000_000, 10));
+        assert_eq!(shape(500, Some(4)), (125, 4));
+    }
+}

@@ -1,0 +1,415 @@
+//! The full-pipeline scenario shared by the criterion benches, the profiling binaries and
+//! `tollgate bench`: one worker with a subscriber population and established NAT flows.
+//!
+//! `sessions` subscribers on 10.0.0.0/8, each with `flows_each` TCP connections to the
+//! VIP 203.0.113.10:80 (three real servers, round robin, per-connection stickiness),
+//! established by a SYN and its SYN-ACK through the pipeline itself. The steady state is
+//! one 64-byte uplink and one 64-byte downlink segment per flow, replayed round-robin
+//! from memory ports, so consecutive packets hit different flows and sessions: the
+//! worst case for caches, and the case that a large population is.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_dataplane::nat::{NatConfig, Timeouts};
+use tollgate_dataplane::port::memory::{FrameSet, MemoryPort};
+use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
+use tollgate_dataplane::session::{Bandwidth, Limits, ServiceSet, SessionSpec};
+use tollgate_dataplane::snapshot::Publisher;
+use tollgate_dataplane::stage::SubscriberLimits;
+use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::{
+    Burst, Command, ControlEnds, Forwarding, ForwardingBuilder, HeapPool, MacAddr, Port, RingSizes,
+    SideConfig, Unknown, Worker, WorkerConfig, worker_rings,
+};
+
+use crate::lab::{ACC_MAC, CORE_MAC};
+use crate::traffic::{self, Ends, tcp_flags};
+
+/// The VIP.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// The real servers behind it.
+pub const SERVERS: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(192, 0, 2, 21),
+    Ipv4Addr::new(192, 0, 2, 22),
+    Ipv4Addr::new(192, 0, 2, 23),
+];
+/// Bytes per steady-state frame (Ethernet header included, no FCS).
+pub const FRAME_BYTES: usize = 64;
+/// Flows per NAT address the scenario configures (a little under the 64512 ports).
+const FLOWS_PER_ADDRESS: u32 = 60_000;
+
+/// Subscriber `i`'s address.
+pub fn sub_ip(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0002 + i)
+}
+
+/// Subscriber `i`'s MAC.
+pub fn sub_mac(i: u32) -> MacAddr {
+    MacAddr([
+        0x02,
+        0x11,
+        (i >> 24) as u8,
+        (i >> 16) as u8,
+        (i >> 8) as u8,
+        i as u8,
+    ])
+}
+
+/// A server's MAC.
+pub fn srv_mac(ip: Ipv4Addr) -> MacAddr {
+    MacAddr([0x02, 0x22, 0, 0, 0, ip.octets()[3]])
+}
+
+/// NAT address `k` (198.18.0.0/15, the benchmarking range).
+pub fn nat_address(k: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0xc612_0000 + 0x100 + k)
+}
+
+/// The scenario's forwarding snapshot with `nat_addresses` NAT addresses.
+pub fn forwarding(nat_addresses: u32) -> Forwarding {
+    let svc = Service {
+        vip: VIP,
+        protocol: 6,
+        port: 80,
+        policy: Policy::RoundRobin,
+        session_type: SessionType::Connection,
+        servers: SERVERS.iter().map(|a| RealServer::new(*a, 8080)).collect(),
+    };
+    ForwardingBuilder::new(
+        SideConfig {
+            mac: ACC_MAC,
+            address: Ipv4Addr::new(10, 0, 0, 1),
+            prefix_len: 8,
+        },
+        SideConfig {
+            mac: CORE_MAC,
+            address: Ipv4Addr::new(192, 0, 2, 1),
+            prefix_len: 24,
+        },
+    )
+    .services(Services::new(vec![svc]).expect("one service"))
+    .nat(NatConfig {
+        addresses: (0..nat_addresses).map(nat_address).collect(),
+        ports: (1024, 65535),
+        timeouts: Timeouts::default(),
+    })
+    .unknown(Unknown::Drop)
+    .build()
+    .expect("valid table")
+}
+
+/// The frame of a steady-state (or handshake) TCP segment.
+#[allow(clippy::too_many_arguments)]
+fn segment(
+    set: &mut FrameSet,
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    flags: u8,
+    seq: u32,
+) {
+    // A SYN carries no payload (54 bytes); other segments 10 bytes (64 bytes).
+    let payload = if flags & tcp_flags::SYN != 0 { 0 } else { 10 };
+    let f = set
+        .push_with(traffic::L4_AT + 20 + payload)
+        .expect("fits the stride");
+    f[traffic::L4_AT + 20..].fill(0x5a);
+    let ends = Ends {
+        src_mac,
+        dst_mac,
+        src,
+        dst,
+    };
+    let ack = if flags & tcp_flags::ACK != 0 { 1 } else { 0 };
+    traffic::tcp(f, &ends, 64, seq, ack, flags, 1000, payload).expect("fits");
+}
+
+/// A worker set up for the scenario, its ports replaying the steady-state frames.
+pub struct Rig {
+    /// The worker.
+    pub worker: Worker<MemoryPort>,
+    /// Packets per poll (both sides).
+    pub per_poll: u64,
+    /// Flows established.
+    pub flows: usize,
+    /// Sessions installed.
+    pub sessions: usize,
+    /// The steady-state frames: uplink, downlink (one per flow each).
+    pub frames: [Arc<FrameSet>; 2],
+    /// The burst size.
+    pub burst: usize,
+    /// The clock the rig polls with (advanced by one nanosecond per poll).
+    pub now: u64,
+    _ctl: ControlEnds,
+    _publisher: Publisher<Forwarding>,
+}
+
+/// Polls until the worker has nothing left to do, throwing away what it sends up.
+fn settle(worker: &mut Worker<MemoryPort>, ctl: &mut ControlEnds, now: &mut u64) {
+    loop {
+        *now += 1;
+        let n = worker.poll(Instant(*now));
+        while ctl.events.pop().is_some() {}
+        while ctl.punt.pop().is_some() {}
+        if n == 0 && ctl.commands.free() == ctl.commands.capacity() {
+            break;
+        }
+    }
+}
+
+/// Builds a rig with `sessions` sessions of `flows_each` flows, polling bursts of
+/// `burst` packets per side.
+pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
+    let flows = (sessions as usize) * (flows_each as usize);
+    let nat_addresses = flows as u32 / FLOWS_PER_ADDRESS + 1;
+    let publisher = Publisher::new(forwarding(nat_addresses));
+    let fwd = publisher.current();
+    let (w, mut ctl) = worker_rings(RingSizes {
+        messages: 1 << 16,
+        frames: 64,
+    });
+    let cfg = WorkerConfig {
+        burst: 256,
+        commands_per_poll: 1024,
+        subscribers: SubscriberLimits {
+            sessions: sessions.max(1) as usize,
+            flows: flows.max(1),
+            flows_per_subscriber: flows_each.max(1),
+            ..SubscriberLimits::default()
+        },
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(
+        cfg,
+        MemoryPort::idle(),
+        MemoryPort::idle(),
+        HeapPool::new(8192),
+        publisher.reader(),
+        w,
+    );
+    let mut now = 1u64;
+    for ip in SERVERS {
+        ctl.commands
+            .push(Command::NeighborSet {
+                ip,
+                mac: srv_mac(ip),
+            })
+            .expect("room");
+    }
+    for i in 0..sessions {
+        let spec = SessionSpec {
+            id: i,
+            user: i as u64,
+            channel: i,
+            address: sub_ip(i),
+            mac: Some(sub_mac(i)),
+            started: Instant(1),
+            limits: Limits {
+                idle_timeout_ms: Some(3_600_000),
+                ..Limits::default()
+            },
+            bandwidth: Bandwidth::default(),
+            services: ServiceSet::ALL,
+            max_flows: 0,
+        };
+        while ctl.commands.push(Command::SessionAdd(spec)).is_err() {
+            settle(&mut worker, &mut ctl, &mut now);
+        }
+    }
+    settle(&mut worker, &mut ctl, &mut now);
+
+    // Open every flow with a SYN.
+    let mut syns = FrameSet::with_capacity(FRAME_BYTES, flows);
+    for i in 0..sessions {
+        for f in 0..flows_each {
+            let sport = 10_000 + f as u16;
+            segment(
+                &mut syns,
+                sub_mac(i),
+                ACC_MAC,
+                (sub_ip(i), sport),
+                (VIP, 80),
+                tcp_flags::SYN,
+                1,
+            );
+        }
+    }
+    let mut worker = worker.with_ports(
+        MemoryPort::replaying(Arc::new(syns), flows as u64),
+        MemoryPort::idle(),
+    );
+    settle(&mut worker, &mut ctl, &mut now);
+
+    // Every flow as the worker opened it: (subscriber, its port, server, NAT endpoint),
+    // in subscriber and port order.
+    let mut opened = {
+        let pipe = worker.pipeline();
+        pipe.flows
+            .live_flows()
+            .filter_map(|k| {
+                let fl = pipe.flows.get(k)?;
+                let sub = u32::from(pipe.sessions.get(fl.session)?.address) - 0x0a00_0002;
+                Some((
+                    sub,
+                    fl.sub_port,
+                    SERVERS[fl.server as usize],
+                    (fwd.nat.addresses[fl.addr as usize], fl.nat_port),
+                ))
+            })
+            .collect::<Vec<_>>()
+    };
+    opened.sort_unstable_by_key(|o| (o.0, o.1));
+
+    // Answer each SYN with a SYN-ACK.
+    let mut syn_acks = FrameSet::with_capacity(FRAME_BYTES, opened.len());
+    for &(_, _, server, nat) in &opened {
+        segment(
+            &mut syn_acks,
+            srv_mac(server),
+            CORE_MAC,
+            (server, 8080),
+            nat,
+            tcp_flags::SYN | tcp_flags::ACK,
+            1,
+        );
+    }
+    let mut worker = worker.with_ports(
+        MemoryPort::idle(),
+        MemoryPort::replaying(Arc::new(syn_acks), opened.len() as u64),
+    );
+    settle(&mut worker, &mut ctl, &mut now);
+
+    // Steady state: one uplink and one downlink segment per flow.
+    let mut up = FrameSet::with_capacity(FRAME_BYTES, opened.len());
+    let mut down = FrameSet::with_capacity(FRAME_BYTES, opened.len());
+    for &(sub, sport, server, nat) in &opened {
+        segment(
+            &mut up,
+            sub_mac(sub),
+            ACC_MAC,
+            (sub_ip(sub), sport),
+            (VIP, 80),
+            tcp_flags::ACK,
+            2,
+        );
+        segment(
+            &mut down,
+            srv_mac(server),
+            CORE_MAC,
+            (server, 8080),
+            nat,
+            tcp_flags::ACK,
+            2,
+        );
+    }
+    drop(opened);
+    let frames = [Arc::new(up), Arc::new(down)];
+    let mut worker = worker.with_ports(
+        MemoryPort::replaying(frames[0].clone(), u64::MAX),
+        MemoryPort::replaying(frames[1].clone(), u64::MAX),
+    );
+    worker.set_burst(burst);
+    let established = worker.pipeline().flows.len();
+    Rig {
+        worker,
+        per_poll: 2 * burst as u64,
+        flows: established,
+        sessions: sessions as usize,
+        frames,
+        burst,
+        now: 2_000_000_000,
+        _ctl: ctl,
+        _publisher: publisher,
+    }
+}
+
+impl Rig {
+    /// Runs `polls` polls; returns the packets received.
+    #[inline(never)]
+    pub fn run(&mut self, polls: u64) -> u64 {
+        let mut n = 0;
+        for _ in 0..polls {
+            self.now += 1;
+            n += self.worker.poll(Instant(self.now)) as u64;
+        }
+        n
+    }
+
+    /// Runs for about `d`; returns (packets, elapsed).
+    pub fn run_for(&mut self, d: Duration) -> (u64, Duration) {
+        timed(d, |polls| self.run(polls))
+    }
+
+    /// The I/O of the same rig without the pipeline: the reference the pipeline's cost
+    /// is measured against.
+    pub fn io_only(&self) -> IoOnly {
+        IoOnly {
+            ports: [
+                MemoryPort::replaying(self.frames[0].clone(), u64::MAX),
+                MemoryPort::replaying(self.frames[1].clone(), u64::MAX),
+            ],
+            out: MemoryPort::idle(),
+            pool: HeapPool::new(8192),
+            burst: Burst::new(),
+            size: self.burst,
+        }
+    }
+
+    /// Bytes the worker's session table allocated, and its capacity.
+    pub fn session_memory(&self) -> (usize, usize) {
+        let s = &self.worker.pipeline().sessions;
+        (s.memory_bytes(), s.capacity())
+    }
+
+    /// Bytes the worker's flow table allocated, and its capacity.
+    pub fn flow_memory(&self) -> (usize, usize) {
+        let f = &self.worker.pipeline().flows;
+        (f.memory_bytes(), f.capacity())
+    }
+}
+
+/// Ports, a pool and a burst moving the rig's frames with no stage in between.
+pub struct IoOnly {
+    ports: [MemoryPort; 2],
+    out: MemoryPort,
+    pool: HeapPool,
+    burst: Burst<tollgate_dataplane::HeapBuf>,
+    size: usize,
+}
+
+impl IoOnly {
+    /// Runs `polls` polls (one burst from each side); returns the packets moved.
+    #[inline(never)]
+    pub fn run(&mut self, polls: u64) -> u64 {
+        let mut n = 0;
+        for _ in 0..polls {
+            for p in &mut self.ports {
+                p.rx_burst(&mut self.pool, &mut self.burst, self.size);
+                n += self.burst.len() as u64;
+                std::hint::black_box(self.out.tx_burst(&mut self.pool, &mut self.burst));
+            }
+        }
+        n
+    }
+
+    /// Runs for about `d`; returns (packets, elapsed).
+    pub fn run_for(&mut self, d: Duration) -> (u64, Duration) {
+        timed(d, |polls| self.run(polls))
+    }
+}
+
+/// Runs `f` in slices of polls until `d` has passed.
+fn timed(d: Duration, mut f: impl FnMut(u64) -> u64) -> (u64, Duration) {
+    let start = std::time::Instant::now();
+    let mut packets = 0;
+    loop {
+        packets += f(256);
+        let e = start.elapsed();
+        if e >= d {
+            return (packets, e);
+        }
+    }
+}
