@@ -18,6 +18,7 @@ pub mod lb;
 pub mod msg;
 pub mod nat;
 pub mod port;
+pub mod prefetch;
 pub mod ring;
 pub mod service;
 pub mod session;

@@ -13,9 +13,8 @@ pub mod balance;
 
 use std::net::Ipv4Addr;
 
-use hashbrown::HashMap;
-
 use crate::session::SessionId;
+use crate::table::index::HashIndex;
 use crate::time::Instant;
 use crate::wire::ipv4::protocol;
 use crate::wire::tcp::flags;
@@ -183,35 +182,30 @@ impl FlowClose {
     }
 }
 
-/// A translated flow.
+/// A translated flow: what a packet of it reads and writes, one cache line.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 pub struct Flow {
-    /// The session's slot.
+    /// The session's slot (`NIL` while the slab entry is free).
     pub session: u32,
+    /// The subscriber's address (with `service` and `sub_port`, the uplink key).
+    pub sub: Ipv4Addr,
     /// The service.
     pub service: u16,
     /// The real server (index in the service's group).
     pub server: u16,
-    /// IP protocol.
-    pub proto: u8,
-    /// Life stage.
-    pub state: FlowState,
-    /// True once an HTTP Host was looked for.
-    pub host_checked: bool,
     /// NAT address (index in the pool).
     pub addr: u16,
     /// The subscriber's port (ICMP identifier).
     pub sub_port: u16,
     /// The gateway's port for this flow.
     pub nat_port: u16,
-    /// Bumped when the slot is reused, so events about an old flow are told apart.
-    pub generation: u32,
-    /// Neighbours on the session's list.
-    pub prev: u32,
-    /// Neighbours on the session's list.
-    pub next: u32,
-    /// First packet.
-    pub started: Instant,
+    /// IP protocol.
+    pub proto: u8,
+    /// Life stage.
+    pub state: FlowState,
+    /// True once an HTTP Host was looked for.
+    pub host_checked: bool,
     /// Last packet.
     pub last_seen: Instant,
     /// Packets from the subscriber.
@@ -230,6 +224,54 @@ impl Flow {
     pub fn expires(&self, t: &Timeouts) -> Instant {
         self.last_seen.add_ms(self.state.timeout_ms(t))
     }
+}
+
+/// What a flow's packets never touch: its place on its session's list, when it started,
+/// and the slot's generation. Kept apart from [`Flow`] so that a packet reads one line.
+#[derive(Clone, Copy, Debug)]
+struct Cold {
+    /// Neighbours on the session's list (`next` also links free slots).
+    prev: u32,
+    next: u32,
+    /// Bumped when the slot is reused, so events about an old flow are told apart.
+    generation: u32,
+    /// First packet.
+    started: Instant,
+}
+
+/// A flow as [`FlowTable::remove`] hands it back.
+#[derive(Clone, Copy, Debug)]
+pub struct Removed {
+    /// The flow.
+    pub flow: Flow,
+    /// When it started.
+    pub started: Instant,
+    /// Its slot's generation.
+    pub generation: u32,
+    /// Its neighbours on its session's list (already linked to each other); `prev` is
+    /// `NIL` when it was the head.
+    pub prev: u32,
+    /// See `prev`.
+    pub next: u32,
+}
+
+/// The uplink key of a flow: the subscriber (address, and the session's slot that
+/// confirms it), the service and the subscriber's port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpKey {
+    /// The subscriber's address.
+    pub sub: Ipv4Addr,
+    /// Its session's slot.
+    pub session: u32,
+    /// The service.
+    pub service: u16,
+    /// The subscriber's port.
+    pub sub_port: u16,
+}
+
+#[inline(always)]
+fn up_hash_key(sub: Ipv4Addr, service: u16, sub_port: u16) -> u64 {
+    (u32::from(sub) as u64) << 32 | (service as u64) << 16 | sub_port as u64
 }
 
 /// The accounting record of a flow (CNT-3), sent when the flow ends.
@@ -282,24 +324,27 @@ fn proto_index(proto: u8) -> usize {
     }
 }
 
-#[inline(always)]
-fn up_key(session: u32, service: u16, sub_port: u16) -> u64 {
-    (session as u64) << 32 | (service as u64) << 16 | sub_port as u64
-}
+/// A down-index entry for a port that is free: the next free port of the list.
+const FREE: u32 = 1 << 31;
+/// The end of a free-port list.
+const END: u32 = 1 << 16;
 
 /// A worker's flows.
 #[derive(Debug)]
 pub struct FlowTable {
     flows: Vec<Flow>,
-    live: Vec<bool>,
-    free: Vec<u32>,
-    up: HashMap<u64, u32>,
-    /// The flow of each (address, protocol, port): a direct index, `NIL` when free,
-    /// 256 KiB per address and protocol (cheaper than a map per flow once the pool is
-    /// in use, and no hashing on the downlink).
+    cold: Vec<Cold>,
+    /// First free slab slot (freed slots are reused last-freed first).
+    free_head: u32,
+    up: HashIndex,
+    /// Per (address, protocol), for each port: the flow using it; for a free port of
+    /// this worker's range, `FREE` and the next free port (a list used as a stack, so
+    /// ports are handed out lowest first and reused last-freed first); else `NIL`. A
+    /// direct index: 256 KiB per address and protocol, no hashing on the downlink, and
+    /// the free ports cost nothing extra.
     down: Vec<[Box<[u32]>; 3]>,
-    /// Free ports per (address, protocol), used as stacks.
-    ports: Vec<[Vec<u16>; 3]>,
+    /// First free port per (address, protocol), `END` when none.
+    free_port: Vec<[u32; 3]>,
     next_addr: usize,
     capacity: usize,
     count: usize,
@@ -310,18 +355,24 @@ impl FlowTable {
     /// A table for up to `capacity` flows over `addresses` NAT addresses, each offering
     /// the ports `lo..=hi`.
     pub fn new(capacity: usize, addresses: usize, (lo, hi): (u16, u16)) -> FlowTable {
-        let range: Vec<u16> = (lo..=hi).rev().collect();
+        let mut ports = vec![NIL; 1 << 16];
+        if lo <= hi {
+            for p in lo..hi {
+                ports[p as usize] = FREE | (p as u32 + 1);
+            }
+            ports[hi as usize] = FREE | END;
+        }
+        let ports = ports.into_boxed_slice();
+        let head = if lo <= hi { lo as u32 } else { END };
         FlowTable {
             flows: Vec::with_capacity(capacity),
-            live: Vec::with_capacity(capacity),
-            free: Vec::with_capacity(capacity),
-            up: HashMap::with_capacity(capacity * 2),
+            cold: Vec::with_capacity(capacity),
+            free_head: NIL,
+            up: HashIndex::new(capacity),
             down: (0..addresses)
-                .map(|_| std::array::from_fn(|_| vec![NIL; 1 << 16].into_boxed_slice()))
+                .map(|_| std::array::from_fn(|_| ports.clone()))
                 .collect(),
-            ports: (0..addresses)
-                .map(|_| [range.clone(), range.clone(), range.clone()])
-                .collect(),
+            free_port: vec![[head; 3]; addresses],
             next_addr: 0,
             capacity,
             count: 0,
@@ -329,112 +380,199 @@ impl FlowTable {
         }
     }
 
-    /// The flow of (session, service, subscriber port).
+    /// The flow of `key`.
     #[inline]
-    pub fn find_up(&self, session: u32, service: u16, sub_port: u16) -> Option<u32> {
-        if self.count == 0 {
-            return None;
+    pub fn find_up(&self, key: &UpKey) -> Option<u32> {
+        let h = self
+            .up
+            .hash(up_hash_key(key.sub, key.service, key.sub_port));
+        self.up.find(h, |i| {
+            self.flows.get(i as usize).is_some_and(|f| {
+                f.session == key.session && f.service == key.service && f.sub_port == key.sub_port
+            })
+        })
+    }
+
+    /// Prefetches the index bucket of an uplink key (first stage of a burst).
+    #[inline]
+    pub fn prefetch_up(&self, sub: Ipv4Addr, service: u16, sub_port: u16) {
+        self.up
+            .prefetch(self.up.hash(up_hash_key(sub, service, sub_port)));
+    }
+
+    /// Prefetches the likely flow of an uplink key, whose bucket was prefetched.
+    #[inline]
+    pub fn prefetch_up_flow(&self, sub: Ipv4Addr, service: u16, sub_port: u16) {
+        if let Some(i) = self
+            .up
+            .candidate(self.up.hash(up_hash_key(sub, service, sub_port)))
+        {
+            self.prefetch(i);
         }
-        self.up.get(&up_key(session, service, sub_port)).copied()
+    }
+
+    /// Prefetches flow `i`.
+    #[inline(always)]
+    pub fn prefetch(&self, i: u32) {
+        if let Some(f) = self.flows.get(i as usize) {
+            crate::prefetch::read(f);
+        }
+    }
+
+    /// Prefetches the down-index entry of (NAT address, protocol, NAT port).
+    #[inline]
+    pub fn prefetch_down(&self, addr: u16, proto: u8, port: u16) {
+        if let Some(d) = self.down.get(addr as usize) {
+            crate::prefetch::read(&d[proto_index(proto)][port as usize]);
+        }
     }
 
     /// The flow of (NAT address, protocol, NAT port).
     #[inline]
     pub fn find_down(&self, addr: u16, proto: u8, port: u16) -> Option<u32> {
-        if self.count == 0 {
-            return None;
-        }
         let i = *self.down.get(addr as usize)?[proto_index(proto)].get(port as usize)?;
-        (i != NIL).then_some(i)
+        (i < FREE).then_some(i)
     }
 
     /// Flow `i`.
     #[inline(always)]
     pub fn get(&self, i: u32) -> Option<&Flow> {
-        self.flows.get(i as usize).filter(|_| self.live[i as usize])
+        self.flows.get(i as usize).filter(|f| f.session != NIL)
     }
 
     /// Flow `i`, writable.
     #[inline(always)]
     pub fn get_mut(&mut self, i: u32) -> Option<&mut Flow> {
-        if !self.live.get(i as usize).copied().unwrap_or(false) {
-            return None;
-        }
-        self.flows.get_mut(i as usize)
+        self.flows.get_mut(i as usize).filter(|f| f.session != NIL)
     }
 
-    /// Creates a flow with a fresh NAT port, at the head of nothing (the caller links it
-    /// to its session).
-    #[allow(clippy::too_many_arguments)]
+    /// The flow after `i` on its session's list (`NIL` at the end).
+    pub fn next_of(&self, i: u32) -> u32 {
+        match self.get(i) {
+            Some(_) => self.cold[i as usize].next,
+            None => NIL,
+        }
+    }
+
+    /// The generation of flow `i`'s slot.
+    pub fn generation(&self, i: u32) -> u32 {
+        self.cold.get(i as usize).map_or(0, |c| c.generation)
+    }
+
+    /// When flow `i` started.
+    pub fn started(&self, i: u32) -> Option<Instant> {
+        self.get(i).map(|_| self.cold[i as usize].started)
+    }
+
+    fn take_port(&mut self, pi: usize) -> Option<(usize, u16)> {
+        let n = self.free_port.len();
+        let addr = (0..n)
+            .map(|k| (self.next_addr + k) % n)
+            .find(|a| self.free_port[*a][pi] != END)?;
+        let port = self.free_port[addr][pi];
+        self.free_port[addr][pi] = self.down[addr][pi][port as usize] & !FREE;
+        self.next_addr = (addr + 1) % n.max(1);
+        Some((addr, port as u16))
+    }
+
+    /// Creates a flow with a fresh NAT port and puts it at the head of its session's
+    /// list, before `head` (the session's current first flow, `NIL` if none).
     pub fn create(
         &mut self,
-        session: u32,
-        service: u16,
+        key: UpKey,
         server: u16,
         proto: u8,
-        sub_port: u16,
         now: Instant,
+        head: u32,
     ) -> Result<u32, FlowError> {
         if self.count >= self.capacity {
             return Err(FlowError::TableFull);
         }
         let pi = proto_index(proto);
-        let n = self.ports.len();
-        let (addr, port) = (0..n)
-            .map(|k| (self.next_addr + k) % n)
-            .find_map(|a| self.ports[a][pi].pop().map(|p| (a, p)))
-            .ok_or(FlowError::NoPort)?;
-        self.next_addr = (addr + 1) % n.max(1);
+        let (addr, port) = self.take_port(pi).ok_or(FlowError::NoPort)?;
         let flow = Flow {
-            session,
-            service,
+            session: key.session,
+            sub: key.sub,
+            service: key.service,
             server,
+            addr: addr as u16,
+            sub_port: key.sub_port,
+            nat_port: port,
             proto,
             state: FlowState::initial(proto),
             host_checked: false,
-            addr: addr as u16,
-            sub_port,
-            nat_port: port,
-            generation: 0,
-            prev: NIL,
-            next: NIL,
-            started: now,
             last_seen: now,
             up_packets: 0,
             up_bytes: 0,
             down_packets: 0,
             down_bytes: 0,
         };
-        let i = match self.free.pop() {
-            Some(i) => {
-                let generation = self.flows[i as usize].generation.wrapping_add(1);
-                self.flows[i as usize] = Flow { generation, ..flow };
-                self.live[i as usize] = true;
-                i
-            }
-            None => {
-                self.flows.push(flow);
-                self.live.push(true);
-                (self.flows.len() - 1) as u32
-            }
+        let cold = Cold {
+            prev: NIL,
+            next: head,
+            generation: 0,
+            started: now,
         };
-        self.up.insert(up_key(session, service, sub_port), i);
+        let i = if self.free_head != NIL {
+            let i = self.free_head;
+            let c = &mut self.cold[i as usize];
+            self.free_head = c.next;
+            *c = Cold {
+                generation: c.generation.wrapping_add(1),
+                ..cold
+            };
+            self.flows[i as usize] = flow;
+            i
+        } else {
+            self.flows.push(flow);
+            self.cold.push(cold);
+            (self.flows.len() - 1) as u32
+        };
+        if self.get(head).is_some() {
+            self.cold[head as usize].prev = i;
+        }
+        let h = self
+            .up
+            .hash(up_hash_key(key.sub, key.service, key.sub_port));
+        // Cannot fail: the index has room for the table's capacity.
+        let _ = self.up.insert(h, i);
         self.down[addr][pi][port as usize] = i;
         self.count += 1;
         Ok(i)
     }
 
-    /// Removes flow `i` (its port goes back to the pool) and returns it; the caller
-    /// unlinks it from its session's list first.
-    pub fn remove(&mut self, i: u32) -> Option<Flow> {
+    /// Removes flow `i`: it leaves its session's list (the caller moves the session's
+    /// head if it was first) and its port goes back to the pool.
+    pub fn remove(&mut self, i: u32) -> Option<Removed> {
         let f = *self.get(i)?;
-        self.live[i as usize] = false;
-        self.up.remove(&up_key(f.session, f.service, f.sub_port));
-        self.down[f.addr as usize][proto_index(f.proto)][f.nat_port as usize] = NIL;
-        self.ports[f.addr as usize][proto_index(f.proto)].push(f.nat_port);
-        self.free.push(i);
+        let c = self.cold[i as usize];
+        if self.get(c.prev).is_some() {
+            self.cold[c.prev as usize].next = c.next;
+        }
+        if self.get(c.next).is_some() {
+            self.cold[c.next as usize].prev = c.prev;
+        }
+        let h = self.up.hash(up_hash_key(f.sub, f.service, f.sub_port));
+        self.up.remove(h, i);
+        let pi = proto_index(f.proto);
+        let (a, p) = (f.addr as usize, f.nat_port as usize);
+        self.down[a][pi][p] = FREE | self.free_port[a][pi];
+        self.free_port[a][pi] = p as u32;
+        self.flows[i as usize].session = NIL;
+        self.cold[i as usize].next = self.free_head;
+        self.free_head = i;
         self.count -= 1;
-        Some(f)
+        Some(Removed {
+            flow: f,
+            started: c.started,
+            generation: c.generation,
+            prev: if self.get(c.prev).is_some() {
+                c.prev
+            } else {
+                NIL
+            },
+            next: c.next,
+        })
     }
 
     /// Up to `n` live flows for the idle sweep, resuming where the last call stopped.
@@ -445,7 +583,7 @@ impl FlowTable {
         }
         for _ in 0..n.min(len as usize) {
             self.sweep = (self.sweep + 1) % len;
-            if self.live[self.sweep as usize] {
+            if self.flows[self.sweep as usize].session != NIL {
                 out(self.sweep);
             }
         }
@@ -453,10 +591,10 @@ impl FlowTable {
 
     /// Every live flow (shutdown).
     pub fn live_flows(&self) -> impl Iterator<Item = u32> + '_ {
-        self.live
+        self.flows
             .iter()
             .enumerate()
-            .filter(|(_, l)| **l)
+            .filter(|(_, f)| f.session != NIL)
             .map(|(i, _)| i as u32)
     }
 
@@ -470,10 +608,9 @@ impl FlowTable {
         self.count == 0
     }
 
-    /// Bytes of state per flow: the slab entry and liveness byte (the two index maps add
-    /// about 2 x 16 bytes per flow more, at their load factor).
+    /// Bytes of a flow's slab entry (the hot line and the cold part).
     pub const fn bytes_per_flow() -> usize {
-        std::mem::size_of::<Flow>() + 1
+        std::mem::size_of::<Flow>() + std::mem::size_of::<Cold>()
     }
 
     /// Flows the table can hold.
@@ -481,25 +618,19 @@ impl FlowTable {
         self.capacity
     }
 
-    /// Bytes the table has allocated: slab, liveness, free list, the up map, the down
-    /// index and the NAT port pools.
+    /// Bytes the table has allocated: slab, the up index, and the down index (which
+    /// holds the free NAT ports too).
     pub fn memory_bytes(&self) -> usize {
         self.flows.capacity() * std::mem::size_of::<Flow>()
-            + self.live.capacity()
-            + self.free.capacity() * 4
-            + self.up.allocation_size()
+            + self.cold.capacity() * std::mem::size_of::<Cold>()
+            + self.up.memory_bytes()
             + self
                 .down
                 .iter()
                 .flatten()
                 .map(|d| d.len() * 4)
                 .sum::<usize>()
-            + self
-                .ports
-                .iter()
-                .flatten()
-                .map(|p| p.capacity() * 2)
-                .sum::<usize>()
+            + self.free_port.capacity() * 12
     }
 }
 
@@ -528,12 +659,30 @@ mod tests {
         );
     }
 
+    fn key(session: u32, service: u16, sub_port: u16) -> UpKey {
+        UpKey {
+            sub: Ipv4Addr::from(0x0a00_0000 + session),
+            session,
+            service,
+            sub_port,
+        }
+    }
+
+    #[test]
+    fn flow_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Flow>(), 64);
+    }
+
     #[test]
     fn create_find_remove_and_ports() {
         let mut t = FlowTable::new(3, 2, (1000, 1001));
         let now = Instant(5);
-        let a = t.create(7, 1, 0, protocol::TCP, 40000, now).unwrap();
-        let b = t.create(7, 1, 0, protocol::TCP, 40001, now).unwrap();
+        let a = t
+            .create(key(7, 1, 40000), 0, protocol::TCP, now, NIL)
+            .unwrap();
+        let b = t
+            .create(key(7, 1, 40001), 0, protocol::TCP, now, a)
+            .unwrap();
         let fa = *t.get(a).unwrap();
         let fb = *t.get(b).unwrap();
         assert_ne!(
@@ -541,31 +690,204 @@ mod tests {
             (fb.addr, fb.nat_port),
             "unique NAT endpoint"
         );
-        assert_eq!(t.find_up(7, 1, 40000), Some(a));
+        assert_eq!((fa.addr, fa.nat_port), (0, 1000));
+        assert_eq!((fb.addr, fb.nat_port), (1, 1000), "addresses in turn");
+        assert_eq!(t.find_up(&key(7, 1, 40000)), Some(a));
+        assert_eq!(t.find_up(&key(8, 1, 40000)), None);
         assert_eq!(t.find_down(fb.addr, protocol::TCP, fb.nat_port), Some(b));
         assert_eq!(t.find_down(fb.addr, protocol::UDP, fb.nat_port), None);
-        t.create(8, 1, 0, protocol::TCP, 1, now).unwrap();
         assert_eq!(
-            t.create(9, 1, 0, protocol::TCP, 1, now),
-            Err(FlowError::TableFull)
+            t.find_down(0, protocol::TCP, 999),
+            None,
+            "outside the range"
         );
-        t.remove(a).unwrap();
-        assert_eq!(t.find_up(7, 1, 40000), None);
-        let c = t.create(9, 1, 0, protocol::UDP, 1, now).unwrap();
+        assert_eq!((t.next_of(b), t.next_of(a)), (a, NIL), "session list");
+        t.create(key(8, 1, 1), 0, protocol::TCP, now, NIL).unwrap();
+        assert_eq!(
+            t.create(key(9, 1, 1), 0, protocol::TCP, now, NIL)
+                .unwrap_err(),
+            FlowError::TableFull
+        );
+        let r = t.remove(a).unwrap();
+        assert_eq!((r.prev, r.next), (b, NIL));
+        assert_eq!(t.next_of(b), NIL, "unlinked");
+        assert_eq!(t.find_up(&key(7, 1, 40000)), None);
+        assert_eq!(t.find_down(0, protocol::TCP, 1000), None);
+        let c = t.create(key(9, 1, 1), 0, protocol::UDP, now, NIL).unwrap();
         assert_eq!(c, a, "slot reused");
-        assert_eq!(t.get(c).unwrap().generation, 1);
+        assert_eq!(t.generation(c), 1);
 
         let mut small = FlowTable::new(10, 1, (5000, 5001));
-        small.create(1, 0, 0, protocol::UDP, 1, now).unwrap();
-        small.create(1, 0, 0, protocol::UDP, 2, now).unwrap();
+        small
+            .create(key(1, 0, 1), 0, protocol::UDP, now, NIL)
+            .unwrap();
+        small
+            .create(key(1, 0, 2), 0, protocol::UDP, now, NIL)
+            .unwrap();
         assert_eq!(
-            small.create(1, 0, 0, protocol::UDP, 3, now),
-            Err(FlowError::NoPort)
+            small
+                .create(key(1, 0, 3), 0, protocol::UDP, now, NIL)
+                .unwrap_err(),
+            FlowError::NoPort
         );
         assert!(
-            small.create(1, 0, 0, protocol::TCP, 3, now).is_ok(),
+            small
+                .create(key(1, 0, 3), 0, protocol::TCP, now, NIL)
+                .is_ok(),
             "ports are per protocol"
         );
+    }
+
+    /// The table as it was before the direct free-port lists and the hash index: port
+    /// stacks, a map, a slab with a free stack. The new one must hand out the same slots
+    /// and the same NAT endpoints in the same order.
+    #[derive(Default)]
+    struct Model {
+        flows: Vec<Option<(UpKey, u8, usize, u16)>>,
+        free: Vec<u32>,
+        ports: Vec<[Vec<u16>; 3]>,
+        next_addr: usize,
+        capacity: usize,
+    }
+
+    impl Model {
+        fn new(capacity: usize, addresses: usize, (lo, hi): (u16, u16)) -> Model {
+            let range: Vec<u16> = (lo..=hi).rev().collect();
+            Model {
+                ports: (0..addresses)
+                    .map(|_| [range.clone(), range.clone(), range.clone()])
+                    .collect(),
+                capacity,
+                ..Model::default()
+            }
+        }
+
+        fn live(&self) -> usize {
+            self.flows.iter().flatten().count()
+        }
+
+        fn create(&mut self, k: UpKey, proto: u8) -> Result<(u32, usize, u16), FlowError> {
+            if self.live() >= self.capacity {
+                return Err(FlowError::TableFull);
+            }
+            let pi = proto_index(proto);
+            let n = self.ports.len();
+            let (a, p) = (0..n)
+                .map(|j| (self.next_addr + j) % n)
+                .find_map(|a| self.ports[a][pi].pop().map(|p| (a, p)))
+                .ok_or(FlowError::NoPort)?;
+            self.next_addr = (a + 1) % n;
+            let i = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    self.flows.push(None);
+                    (self.flows.len() - 1) as u32
+                }
+            };
+            self.flows[i as usize] = Some((k, proto, a, p));
+            Ok((i, a, p))
+        }
+
+        fn remove(&mut self, i: u32) {
+            if let Some((_, proto, a, p)) = self.flows[i as usize].take() {
+                self.ports[a][proto_index(proto)].push(p);
+                self.free.push(i);
+            }
+        }
+
+        fn find_up(&self, k: &UpKey) -> Option<u32> {
+            self.flows
+                .iter()
+                .position(|f| {
+                    f.is_some_and(|(fk, ..)| {
+                        (fk.session, fk.service, fk.sub_port) == (k.session, k.service, k.sub_port)
+                    })
+                })
+                .map(|i| i as u32)
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Create(u32, u16, u8),
+        Remove(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (0u32..4, 0u16..12, prop_oneof![Just(protocol::TCP), Just(protocol::UDP), Just(protocol::ICMP)])
+                .prop_map(|(s, p, pr)| Op::Create(s, p, pr)),
+            2 => (0usize..64).prop_map(Op::Remove),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_the_reference_model(
+            cap in 1usize..24,
+            addresses in 1usize..3,
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let now = Instant(1);
+            let mut t = FlowTable::new(cap, addresses, (2000, 2004));
+            let mut m = Model::new(cap, addresses, (2000, 2004));
+            let mut heads = [NIL; 4];
+            for o in ops {
+                match o {
+                    Op::Create(s, port, proto) => {
+                        let k = key(s, 0, port);
+                        if m.find_up(&k).is_some() {
+                            continue;
+                        }
+                        let want = m.create(k, proto);
+                        let got = t.create(k, 0, proto, now, heads[s as usize]);
+                        match (want, got) {
+                            (Ok((i, a, p)), Ok(j)) => {
+                                proptest::prop_assert_eq!(i, j);
+                                let f = t.get(j).unwrap();
+                                proptest::prop_assert_eq!((f.addr as usize, f.nat_port), (a, p));
+                                heads[s as usize] = j;
+                            }
+                            (Err(e), Err(g)) => proptest::prop_assert_eq!(e, g),
+                            (w, g) => proptest::prop_assert!(false, "{:?} vs {:?}", w, g),
+                        }
+                    }
+                    Op::Remove(n) => {
+                        let live: Vec<u32> = t.live_flows().collect();
+                        if live.is_empty() {
+                            continue;
+                        }
+                        let i = live[n % live.len()];
+                        let s = t.get(i).unwrap().session as usize;
+                        let r = t.remove(i).unwrap();
+                        if r.prev == NIL {
+                            heads[s] = r.next;
+                        }
+                        m.remove(i);
+                    }
+                }
+                proptest::prop_assert_eq!(t.len(), m.live());
+                for (i, f) in m.flows.iter().enumerate() {
+                    if let Some((k, proto, a, p)) = f {
+                        proptest::prop_assert_eq!(t.find_up(k), Some(i as u32));
+                        proptest::prop_assert_eq!(t.find_down(*a as u16, *proto, *p), Some(i as u32));
+                    }
+                }
+                // Each session's list holds exactly its flows.
+                for (s, head) in heads.iter().enumerate() {
+                    let mut n = 0;
+                    let mut i = *head;
+                    while i != NIL {
+                        proptest::prop_assert_eq!(t.get(i).unwrap().session as usize, s);
+                        i = t.next_of(i);
+                        n += 1;
+                    }
+                    let want = m.flows.iter().flatten().filter(|(k, ..)| k.session as usize == s).count();
+                    proptest::prop_assert_eq!(n, want);
+                }
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::counters::DropReason;
 use crate::fib::{Forwarding, Unknown};
 use crate::lb::LbChoice;
 use crate::msg::{Command, Event, HOST_MAX, InstallFailure};
-use crate::nat::{FlowClose, FlowError, FlowRecord, FlowState, NIL};
+use crate::nat::{FlowClose, FlowError, FlowRecord, FlowState, NIL, UpKey};
 use crate::service::{Service, SessionType};
 use crate::session::{Check, Dir, DisconnectCause, InstallError};
 use crate::time::Instant;
@@ -312,7 +312,13 @@ impl Pipeline {
         };
         let syn_only = tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN;
 
-        let mut fi = self.flows.find_up(slot, svc_idx, sport);
+        let key = UpKey {
+            sub: h.src,
+            session: slot,
+            service: svc_idx,
+            sub_port: sport,
+        };
+        let mut fi = self.flows.find_up(&key);
         if let Some(i) = fi {
             let Some(f) = self.flows.get(i).copied() else {
                 return Verdict::Drop(DropReason::NatNoFlow);
@@ -335,7 +341,7 @@ impl Pipeline {
             None if h.proto == protocol::TCP && !syn_only => {
                 return Verdict::Drop(DropReason::NatNoFlow);
             }
-            None => match self.open_flow(fwd, svc_idx, svc, slot, h.proto, sport, now) {
+            None => match self.open_flow(svc, key, h.proto, now) {
                 Ok(i) => i,
                 Err(r) => return Verdict::Drop(r),
             },
@@ -371,7 +377,7 @@ impl Pipeline {
         let host_due = h.proto == protocol::TCP && !f.host_checked && l4.len() > payload_at;
         if host_due {
             f.host_checked = true;
-            let generation = f.generation;
+            let generation = self.flows.generation(i);
             if let Some(host) = http::host(&l4[payload_at..]) {
                 let mut bytes = [0u8; HOST_MAX];
                 bytes[..host.len()].copy_from_slice(host);
@@ -580,22 +586,19 @@ impl Pipeline {
         }
     }
 
-    /// Opens a flow for the session in `slot` (NAT-6 limits).
-    #[allow(clippy::too_many_arguments)]
+    /// Opens a flow for the session and service of `key` (NAT-6 limits).
     fn open_flow(
         &mut self,
-        fwd: &Forwarding,
-        svc_idx: u16,
         svc: &Service,
-        slot: u32,
+        key: UpKey,
         proto: u8,
-        sport: u16,
         now: Instant,
     ) -> Result<u32, DropReason> {
-        let (flows, max) = self
+        let (slot, svc_idx) = (key.session, key.service);
+        let (flows, max, head) = self
             .sessions
             .get(slot)
-            .map_or((0, 0), |s| (s.flows, s.max_flows));
+            .map_or((0, 0, NIL), |s| (s.flows, s.max_flows, s.flow_head));
         if flows >= max {
             self.flow_limit(slot, false, now);
             return Err(DropReason::FlowLimit);
@@ -603,7 +606,7 @@ impl Pipeline {
         let server = self
             .choose_server(svc_idx, svc, slot)
             .ok_or(DropReason::NoServerUp)?;
-        let i = match self.flows.create(slot, svc_idx, server, proto, sport, now) {
+        let i = match self.flows.create(key, server, proto, now, head) {
             Ok(i) => i,
             Err(FlowError::TableFull) => {
                 self.flow_limit(slot, true, now);
@@ -611,24 +614,12 @@ impl Pipeline {
             }
             Err(FlowError::NoPort) => return Err(DropReason::NatNoPort),
         };
-        let head = match self.sessions.get_mut(slot) {
-            Some(s) => {
-                let head = s.flow_head;
-                s.flow_head = i;
-                s.flows += 1;
-                head
-            }
-            None => NIL,
-        };
-        if let Some(f) = self.flows.get_mut(i) {
-            f.next = head;
-        }
-        if let Some(h) = self.flows.get_mut(head) {
-            h.prev = i;
+        if let Some(s) = self.sessions.get_mut(slot) {
+            s.flow_head = i;
+            s.flows += 1;
         }
         self.balancer.opened(svc_idx, server);
         self.counters.flows_opened += 1;
-        let _ = fwd;
         Ok(i)
     }
 
@@ -663,23 +654,18 @@ impl Pipeline {
         ended: Instant,
         close: FlowClose,
     ) {
-        let Some(f) = self.flows.remove(i) else {
+        let Some(r) = self.flows.remove(i) else {
             return;
         };
-        match self.flows.get_mut(f.prev) {
-            Some(p) => p.next = f.next,
-            None => {
-                if let Some(s) = self
-                    .sessions
-                    .get_mut(f.session)
-                    .filter(|s| s.flow_head == i)
-                {
-                    s.flow_head = f.next;
-                }
+        let f = r.flow;
+        if r.prev == NIL {
+            if let Some(s) = self
+                .sessions
+                .get_mut(f.session)
+                .filter(|s| s.flow_head == i)
+            {
+                s.flow_head = r.next;
             }
-        }
-        if let Some(n) = self.flows.get_mut(f.next) {
-            n.prev = f.prev;
         }
         self.balancer.closed(f.service, f.server);
         self.counters.flows_closed += 1;
@@ -714,12 +700,12 @@ impl Pipeline {
                 server
             },
             nat: (nat, f.nat_port),
-            started: f.started,
+            started: r.started,
             ended,
             up: (f.up_packets, f.up_bytes),
             down: (f.down_packets, f.down_bytes),
             close,
-            flow: (i, f.generation),
+            flow: (i, r.generation),
         }));
     }
 
@@ -732,8 +718,8 @@ impl Pipeline {
         cause: DisconnectCause,
     ) {
         let mut fi = self.sessions.get(slot).map_or(NIL, |s| s.flow_head);
-        while let Some(f) = self.flows.get(fi) {
-            let next = f.next;
+        while self.flows.get(fi).is_some() {
+            let next = self.flows.next_of(fi);
             self.close_flow(fwd, fi, stopped, FlowClose::SessionEnded);
             fi = next;
         }

@@ -2,5 +2,6 @@
 
 #![deny(unsafe_code)]
 
+pub mod index;
 pub mod lpm;
 pub mod neighbor;
