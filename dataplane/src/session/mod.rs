@@ -19,68 +19,79 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::Ipv4Addr;
 
-use hashbrown::HashMap;
-
-pub use police::Policer;
+pub use police::{Policer, Policers};
 pub use spec::{
     Bandwidth, ClosedSession, DisconnectCause, Limits, RateLimit, ServiceSet, SessionCounters,
     SessionId, SessionSpec, SessionUpdate, VolumeLimit,
 };
 
+use crate::table::index::{self, HashIndex};
 use crate::time::Instant;
 use crate::types::MacAddr;
+
+/// "None" in slot links.
+const NIL: u32 = u32::MAX;
 
 /// "No limit" in the pre-computed limits.
 const NONE: u64 = u64::MAX;
 
-/// A subscriber session as the fast path keeps it.
+/// `Session::flags`: the slab entry is free.
+const VACANT: u8 = 1;
+
+/// A subscriber session as the fast path keeps it: 232 bytes, what every packet reads
+/// first (about two cache lines), then what opening flows reads, then the record's and
+/// the optional limits' fields.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Session {
-    /// The control plane's id.
-    pub id: SessionId,
     /// The subscriber's address.
     pub address: Ipv4Addr,
     /// The subscriber's MAC, given or learned.
     pub mac: Option<MacAddr>,
-    /// The user.
-    pub user: u64,
-    /// The channel.
-    pub channel: u32,
-    /// Services it may use.
-    pub services: ServiceSet,
-    /// When it started.
-    pub started: Instant,
-    /// Last packet either way.
-    pub last_seen: Instant,
-    /// Last packet to or from the idle-checked server.
-    pub last_seen_server: Instant,
-    /// Counters.
-    pub counters: SessionCounters,
-    /// Session-time deadline (ns; `u64::MAX` when none).
-    ends_at: u64,
+    flags: u8,
     /// Idle limit (ms; `u32::MAX` when none).
     idle_ms: u32,
-    /// The server of the per-server idle limit, and the limit in ms.
-    idle_server: Option<(Ipv4Addr, u32)>,
-    /// Volume limits: tx bytes, rx bytes, total bytes, tx packets, rx packets.
-    volume: [u64; 5],
-    /// Rate check: window length (ms; 0 when none), bytes allowed per window, current
-    /// window start, bytes in it.
-    rate_window_ms: u32,
-    rate_budget: u64,
-    window_start: u64,
-    window_bytes: u64,
+    /// Last packet either way.
+    pub last_seen: Instant,
+    /// Session-time deadline (ns; `u64::MAX` when none).
+    ends_at: u64,
+    /// Counters.
+    pub counters: SessionCounters,
+    /// Services it may use ([`ServiceSet`] as two words, so the entry needs no 16-byte
+    /// alignment).
+    services: [u64; 2],
     /// Policers, uplink then downlink.
-    pub police: [Policer; 2],
-    /// Open flows, the limit, and the head of its list of flows.
+    pub police: Policers,
+    /// Open flows.
     pub flows: u32,
     /// Flows it may have open.
     pub max_flows: u32,
-    /// First flow of the session's flow list (`u32::MAX` when none).
+    /// First flow of the session's flow list (`u32::MAX` when none; the next free slot
+    /// while the entry is free).
     pub flow_head: u32,
     /// Per-service stickiness: the last service used and its server, packed as
     /// `service << 16 | server` (`u32::MAX` when none).
     last_service: u32,
+    /// The control plane's id.
+    pub id: SessionId,
+    /// The channel.
+    pub channel: u32,
+    /// The user.
+    pub user: u64,
+    /// When it started.
+    pub started: Instant,
+    /// Last packet to or from the idle-checked server.
+    pub last_seen_server: Instant,
+    /// The server of the per-server idle limit, and the limit in ms (`u32::MAX`: none).
+    idle_server: (u32, u32),
+    /// Volume limits: tx bytes, rx bytes, total bytes, tx packets, rx packets.
+    volume: [u64; 5],
+    /// Rate check: window length (ms; 0 when none), bytes allowed per window, bytes in
+    /// the current window. Windows are fixed slices of time from the session's start;
+    /// the current one is the one holding the last counted packet (`last_seen`).
+    rate_window_ms: u32,
+    rate_budget: u64,
+    window_bytes: u64,
 }
 
 /// What a volume or rate check found.
@@ -102,38 +113,21 @@ pub enum Dir {
 }
 
 impl Session {
-    fn new(spec: &SessionSpec, burst_of: impl Fn(u64) -> u64, default_max_flows: u32) -> Session {
+    fn new(spec: &SessionSpec, burst_ms: u64, default_max_flows: u32) -> Session {
         let mut s = Session {
-            id: spec.id,
             address: spec.address,
             mac: spec.mac,
-            user: spec.user,
-            channel: spec.channel,
-            services: spec.services,
-            started: spec.started,
-            last_seen: spec.started,
-            last_seen_server: spec.started,
-            counters: SessionCounters::default(),
-            ends_at: NONE,
+            flags: 0,
             idle_ms: u32::MAX,
-            idle_server: None,
-            volume: [NONE; 5],
-            rate_window_ms: 0,
-            rate_budget: NONE,
-            window_start: spec.started.0,
-            window_bytes: 0,
-            police: [
-                Policer::new(
-                    spec.bandwidth.up_bps,
-                    burst_of(spec.bandwidth.up_bps),
-                    spec.started,
-                ),
-                Policer::new(
-                    spec.bandwidth.down_bps,
-                    burst_of(spec.bandwidth.down_bps),
-                    spec.started,
-                ),
-            ],
+            last_seen: spec.started,
+            ends_at: NONE,
+            counters: SessionCounters::default(),
+            services: [spec.services.0 as u64, (spec.services.0 >> 64) as u64],
+            police: Policers::new(
+                [spec.bandwidth.up_bps, spec.bandwidth.down_bps],
+                burst_ms,
+                spec.started,
+            ),
             flows: 0,
             max_flows: if spec.max_flows == 0 {
                 default_max_flows
@@ -142,9 +136,43 @@ impl Session {
             },
             flow_head: u32::MAX,
             last_service: u32::MAX,
+            id: spec.id,
+            channel: spec.channel,
+            user: spec.user,
+            started: spec.started,
+            last_seen_server: spec.started,
+            idle_server: (0, u32::MAX),
+            volume: [NONE; 5],
+            rate_window_ms: 0,
+            rate_budget: NONE,
+            window_bytes: 0,
         };
         s.set_limits(&spec.limits);
         s
+    }
+
+    /// Services it may use.
+    #[inline(always)]
+    pub fn services(&self) -> ServiceSet {
+        ServiceSet(self.services[0] as u128 | (self.services[1] as u128) << 64)
+    }
+
+    /// True if it may use service `i`.
+    #[inline(always)]
+    pub fn allows(&self, i: u16) -> bool {
+        (i as usize) < ServiceSet::MAX && self.services[i as usize >> 6] >> (i & 63) & 1 == 1
+    }
+
+    fn idle_server(&self) -> Option<(Ipv4Addr, u32)> {
+        (self.idle_server.1 != u32::MAX)
+            .then_some((Ipv4Addr::from(self.idle_server.0), self.idle_server.1))
+    }
+
+    /// Start of the rate window holding the last counted packet.
+    #[inline]
+    fn window_start(&self, window_ns: u64) -> u64 {
+        let s = self.started.0;
+        s + (self.last_seen.0.saturating_sub(s)) / window_ns * window_ns
     }
 
     fn set_limits(&mut self, l: &Limits) {
@@ -153,7 +181,9 @@ impl Session {
             self.started.0.saturating_add(ms.saturating_mul(1_000_000))
         });
         self.idle_ms = l.idle_timeout_ms.map_or(u32::MAX, ms32);
-        self.idle_server = l.idle_server.map(|(ip, ms)| (ip, ms32(ms)));
+        self.idle_server = l
+            .idle_server
+            .map_or((0, u32::MAX), |(ip, ms)| (u32::from(ip), ms32(ms)));
         let v = &l.volume;
         self.volume = [
             v.tx_bytes,
@@ -192,7 +222,7 @@ impl Session {
                 DisconnectCause::IdleTimeout,
             );
         }
-        if let Some((_, ms)) = self.idle_server {
+        if let Some((_, ms)) = self.idle_server() {
             consider(
                 self.last_seen_server.add_ms(ms as u64).0,
                 DisconnectCause::ServerIdleTimeout,
@@ -220,7 +250,7 @@ impl Session {
         }
         if self.rate_window_ms != 0 {
             let window_ns = self.rate_window_ms as u64 * 1_000_000;
-            let in_window = if now.0 >= self.window_start + window_ns {
+            let in_window = if now.0 >= self.window_start(window_ns) + window_ns {
                 0
             } else {
                 self.window_bytes
@@ -246,19 +276,16 @@ impl Session {
                 c.rx_bytes += bytes;
             }
         }
-        self.last_seen = now;
-        if self.idle_server.is_some_and(|(ip, _)| ip == remote) {
-            self.last_seen_server = now;
-        }
         if self.rate_window_ms != 0 {
             let window_ns = self.rate_window_ms as u64 * 1_000_000;
-            if now.0 >= self.window_start + window_ns {
-                // Windows are fixed slices of time from the session's start.
-                let n = (now.0 - self.window_start) / window_ns;
-                self.window_start += n * window_ns;
+            if now.0 >= self.window_start(window_ns) + window_ns {
                 self.window_bytes = 0;
             }
             self.window_bytes += bytes;
+        }
+        self.last_seen = now;
+        if self.idle_server.1 != u32::MAX && self.idle_server.0 == u32::from(remote) {
+            self.last_seen_server = now;
         }
     }
 
@@ -276,16 +303,16 @@ impl Session {
     }
 
     /// Applies a live change.
-    pub fn update(&mut self, u: &SessionUpdate, burst_of: impl Fn(u64) -> u64) {
+    pub fn update(&mut self, u: &SessionUpdate, burst_ms: u64) {
         if let Some(l) = &u.limits {
             self.set_limits(l);
         }
         if let Some(b) = u.bandwidth {
-            self.police[0].set_rate(b.up_bps, burst_of(b.up_bps));
-            self.police[1].set_rate(b.down_bps, burst_of(b.down_bps));
+            self.police.set_rate(0, b.up_bps, burst_ms);
+            self.police.set_rate(1, b.down_bps, burst_ms);
         }
         if let Some(s) = u.services {
-            self.services = s;
+            self.services = [s.0 as u64, (s.0 >> 64) as u64];
         }
     }
 
@@ -313,15 +340,40 @@ pub enum InstallError {
     Duplicate,
 }
 
+/// A deadline in the heap: (instant, slot), 12 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline {
+    /// The instant, high word first so that the array orders like the `u64`.
+    at: [u32; 2],
+    slot: u32,
+}
+
+impl Deadline {
+    fn new(t: u64, slot: u32) -> Deadline {
+        Deadline {
+            at: [(t >> 32) as u32, t as u32],
+            slot,
+        }
+    }
+
+    fn t(&self) -> u64 {
+        (self.at[0] as u64) << 32 | self.at[1] as u64
+    }
+}
+
 /// A worker's sessions.
 #[derive(Debug)]
 pub struct SessionTable {
-    slots: Vec<Option<Session>>,
-    free: Vec<u32>,
-    by_ip: HashMap<Ipv4Addr, u32>,
-    by_id: HashMap<SessionId, u32>,
-    deadlines: BinaryHeap<Reverse<(u64, u32, SessionId)>>,
+    /// The slab: sized at start, free entries marked and linked through `flow_head`.
+    slots: Vec<Session>,
+    free_head: u32,
+    by_ip: HashIndex,
+    by_id: HashIndex,
+    /// Time conditions, lazily: an entry is a lower bound of its session's deadline (or
+    /// stale, for a session that has gone), re-checked when it comes due.
+    deadlines: BinaryHeap<Reverse<Deadline>>,
     capacity: usize,
+    len: usize,
     /// Burst of a policer as milliseconds of its rate (at least 3000 bytes).
     burst_ms: u64,
     default_max_flows: u32,
@@ -332,76 +384,147 @@ impl SessionTable {
     pub fn new(capacity: usize, burst_ms: u64, default_max_flows: u32) -> SessionTable {
         SessionTable {
             slots: Vec::with_capacity(capacity),
-            free: Vec::with_capacity(capacity),
-            by_ip: HashMap::with_capacity(capacity * 2),
-            by_id: HashMap::with_capacity(capacity * 2),
-            deadlines: BinaryHeap::with_capacity(capacity * 2),
+            free_head: NIL,
+            by_ip: HashIndex::new(capacity),
+            by_id: HashIndex::new(capacity),
+            deadlines: BinaryHeap::with_capacity(capacity),
             capacity,
+            len: 0,
             burst_ms,
             default_max_flows,
         }
     }
 
-    fn burst_of(burst_ms: u64) -> impl Fn(u64) -> u64 {
-        move |bps| (bps / 8 * burst_ms / 1000).max(3000)
+    /// Policer burst, in milliseconds of the rate.
+    #[inline(always)]
+    pub fn burst_ms(&self) -> u64 {
+        self.burst_ms
+    }
+
+    #[inline(always)]
+    fn ip_hash(&self, ip: Ipv4Addr) -> index::Hash {
+        self.by_ip.hash(u32::from(ip) as u64)
     }
 
     /// Installs a session.
     pub fn install(&mut self, spec: &SessionSpec) -> Result<u32, InstallError> {
-        if self.by_id.contains_key(&spec.id) || self.by_ip.contains_key(&spec.address) {
+        if self.slot_by_id(spec.id).is_some() || self.slot_by_ip(spec.address).is_some() {
             return Err(InstallError::Duplicate);
         }
-        let s = Session::new(spec, Self::burst_of(self.burst_ms), self.default_max_flows);
-        let slot = match self.free.pop() {
-            Some(i) => i,
-            None if self.slots.len() < self.capacity => {
-                self.slots.push(None);
-                (self.slots.len() - 1) as u32
-            }
-            None => return Err(InstallError::Full),
+        let s = Session::new(spec, self.burst_ms, self.default_max_flows);
+        let slot = if self.free_head != NIL {
+            let i = self.free_head;
+            self.free_head = self.slots[i as usize].flow_head;
+            self.slots[i as usize] = s;
+            i
+        } else if self.slots.len() < self.capacity {
+            self.slots.push(s);
+            (self.slots.len() - 1) as u32
+        } else {
+            return Err(InstallError::Full);
         };
-        if let Some((t, _)) = s.deadline() {
-            self.deadlines.push(Reverse((t.0, slot, s.id)));
+        let s = &self.slots[slot as usize];
+        let deadline = s.deadline();
+        let (hi, hd) = (self.ip_hash(s.address), self.by_id.hash(s.id as u64));
+        // Cannot fail: the indexes have room for the table's capacity.
+        let _ = self.by_ip.insert(hi, slot);
+        let _ = self.by_id.insert(hd, slot);
+        self.len += 1;
+        if let Some((t, _)) = deadline {
+            self.arm(t.0, slot);
         }
-        self.by_ip.insert(s.address, slot);
-        self.by_id.insert(s.id, slot);
-        self.slots[slot as usize] = Some(s);
         Ok(slot)
+    }
+
+    /// Adds a heap entry. The heap is sized for one entry per session; when stale
+    /// entries have filled it, they are dropped first (and only then may it grow, on a
+    /// control command, never on a packet).
+    fn arm(&mut self, t: u64, slot: u32) {
+        if self.deadlines.len() == self.deadlines.capacity() {
+            let mut v = std::mem::take(&mut self.deadlines).into_vec();
+            let slots = &self.slots;
+            // Entries of `slot` itself go too: the one pushed below is exact.
+            v.retain(|Reverse(d)| {
+                d.slot != slot
+                    && slots
+                        .get(d.slot as usize)
+                        .is_some_and(|s| s.flags & VACANT == 0)
+            });
+            // One entry per slot, the earliest: still a lower bound of its deadline.
+            v.sort_unstable_by_key(|Reverse(d)| (d.slot, d.at));
+            v.dedup_by_key(|Reverse(d)| d.slot);
+            self.deadlines = BinaryHeap::from(v);
+        }
+        self.deadlines.push(Reverse(Deadline::new(t, slot)));
     }
 
     /// Removes a session and returns it.
     pub fn remove(&mut self, slot: u32) -> Option<Session> {
-        let s = self.slots.get_mut(slot as usize)?.take()?;
-        self.by_ip.remove(&s.address);
-        self.by_id.remove(&s.id);
-        self.free.push(slot);
+        let s = self.get(slot)?.clone();
+        let (hi, hd) = (self.ip_hash(s.address), self.by_id.hash(s.id as u64));
+        self.by_ip.remove(hi, slot);
+        self.by_id.remove(hd, slot);
+        let e = &mut self.slots[slot as usize];
+        e.flags |= VACANT;
+        e.flow_head = self.free_head;
+        self.free_head = slot;
+        self.len -= 1;
         Some(s)
     }
 
     /// The slot of the session whose subscriber address is `ip`.
     #[inline]
     pub fn slot_by_ip(&self, ip: Ipv4Addr) -> Option<u32> {
-        if self.by_ip.is_empty() {
-            return None;
+        self.by_ip.find(self.ip_hash(ip), |slot| {
+            self.slots
+                .get(slot as usize)
+                .is_some_and(|s| s.address == ip)
+        })
+    }
+
+    /// Prefetches the index bucket of `ip` (first stage of a burst).
+    #[inline]
+    pub fn prefetch_ip(&self, ip: Ipv4Addr) {
+        self.by_ip.prefetch(self.ip_hash(ip));
+    }
+
+    /// Prefetches the likely session of `ip`, whose bucket was prefetched.
+    #[inline]
+    pub fn prefetch_session_of(&self, ip: Ipv4Addr) {
+        if let Some(slot) = self.by_ip.candidate(self.ip_hash(ip)) {
+            self.prefetch(slot);
         }
-        self.by_ip.get(&ip).copied()
+    }
+
+    /// Prefetches the session in `slot`.
+    #[inline]
+    pub fn prefetch(&self, slot: u32) {
+        if let Some(s) = self.slots.get(slot as usize) {
+            crate::prefetch::read_all(s);
+        }
     }
 
     /// The slot of session `id`.
     pub fn slot_by_id(&self, id: SessionId) -> Option<u32> {
-        self.by_id.get(&id).copied()
+        self.by_id.find(self.by_id.hash(id as u64), |slot| {
+            self.get(slot).is_some_and(|s| s.id == id)
+        })
     }
 
     /// The session in `slot`.
     #[inline(always)]
     pub fn get(&self, slot: u32) -> Option<&Session> {
-        self.slots.get(slot as usize).and_then(Option::as_ref)
+        self.slots
+            .get(slot as usize)
+            .filter(|s| s.flags & VACANT == 0)
     }
 
     /// The session in `slot`, writable.
     #[inline(always)]
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Session> {
-        self.slots.get_mut(slot as usize).and_then(Option::as_mut)
+        self.slots
+            .get_mut(slot as usize)
+            .filter(|s| s.flags & VACANT == 0)
     }
 
     /// Applies a live change to session `id`; false if there is none.
@@ -409,14 +532,13 @@ impl SessionTable {
         let Some(slot) = self.slot_by_id(id) else {
             return false;
         };
-        let burst = Self::burst_of(self.burst_ms);
+        let burst_ms = self.burst_ms;
         let Some(s) = self.get_mut(slot) else {
             return false;
         };
-        s.update(u, burst);
+        s.update(u, burst_ms);
         if let Some((t, _)) = s.deadline() {
-            let id = s.id;
-            self.deadlines.push(Reverse((t.0, slot, id)));
+            self.arm(t.0, slot);
         }
         true
     }
@@ -424,17 +546,20 @@ impl SessionTable {
     /// The next session whose time condition is due at `now`: its slot, the deadline and
     /// the cause. Re-arms entries that packets moved later. Call until `None`.
     pub fn next_due(&mut self, now: Instant) -> Option<(u32, Instant, DisconnectCause)> {
-        while let Some(&Reverse((t, slot, id))) = self.deadlines.peek() {
+        while let Some(&Reverse(d)) = self.deadlines.peek() {
+            let (t, slot) = (d.t(), d.slot);
             if t > now.0 {
                 return None;
             }
             self.deadlines.pop();
-            let Some(s) = self.get(slot).filter(|s| s.id == id) else {
-                continue; // gone, or the slot was reused
+            // Gone, or the slot was reused: then the entry is checked against the new
+            // session, for which it is still a lower bound.
+            let Some(s) = self.get(slot) else {
+                continue;
             };
             match s.deadline() {
                 Some((d, cause)) if d <= now => return Some((slot, d, cause)),
-                Some((d, _)) if d.0 != t => self.deadlines.push(Reverse((d.0, slot, id))),
+                Some((d, _)) if d.0 != t => self.arm(d.0, slot),
                 _ => {}
             }
         }
@@ -443,17 +568,17 @@ impl SessionTable {
 
     /// The earliest entry of the deadline heap (a lower bound of the next time condition).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.peek().map(|Reverse((t, _, _))| Instant(*t))
+        self.deadlines.peek().map(|Reverse(d)| Instant(d.t()))
     }
 
     /// Sessions installed.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.len
     }
 
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.len == 0
     }
 
     /// Slots in use, in slot order, starting at `from` (for reports that resume).
@@ -462,14 +587,13 @@ impl SessionTable {
             .iter()
             .enumerate()
             .skip(from as usize)
-            .filter(|(_, s)| s.is_some())
+            .filter(|(_, s)| s.flags & VACANT == 0)
             .map(|(i, _)| i as u32)
     }
 
-    /// Bytes of state per session (the slab entry; the two index maps add about 2 x 16
-    /// bytes per session more).
+    /// Bytes of a session's slab entry.
     pub const fn bytes_per_session() -> usize {
-        std::mem::size_of::<Option<Session>>()
+        std::mem::size_of::<Session>()
     }
 
     /// Sessions the table can hold.
@@ -477,13 +601,12 @@ impl SessionTable {
         self.capacity
     }
 
-    /// Bytes the table has allocated: slab, free list, index maps and deadline heap.
+    /// Bytes the table has allocated: slab, the two indexes and the deadline heap.
     pub fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Option<Session>>()
-            + self.free.capacity() * 4
-            + self.by_ip.allocation_size()
-            + self.by_id.allocation_size()
-            + self.deadlines.capacity() * std::mem::size_of::<Reverse<(u64, u32, SessionId)>>()
+        self.slots.capacity() * std::mem::size_of::<Session>()
+            + self.by_ip.memory_bytes()
+            + self.by_id.memory_bytes()
+            + self.deadlines.capacity() * std::mem::size_of::<Reverse<Deadline>>()
     }
 }
 
@@ -637,5 +760,107 @@ mod tests {
             s.check(Dir::Up, 49_001, ms(299)),
             Check::End(DisconnectCause::RateExceeded)
         );
+    }
+
+    #[test]
+    fn entry_size() {
+        assert_eq!(std::mem::size_of::<Session>(), 232);
+    }
+
+    #[test]
+    fn stale_deadlines_do_not_grow_the_heap() {
+        // Sessions come and go with long idle limits: their heap entries outlive them,
+        // and are dropped when the heap would have to grow.
+        let mut t = SessionTable::new(8, 20, 100);
+        let l = Limits {
+            idle_timeout_ms: Some(3_600_000),
+            ..Limits::default()
+        };
+        let cap = t.deadlines.capacity();
+        for n in 0..1000u32 {
+            let mut sp = spec(n, l);
+            sp.address = Ipv4Addr::from(0x0a0a_0000 + n);
+            let slot = t.install(&sp).unwrap();
+            if n % 8 != 0 {
+                t.remove(slot).unwrap();
+            }
+            if t.len() == 8 {
+                let first = t.slots_from(0).next().unwrap();
+                t.remove(first).unwrap();
+            }
+        }
+        assert_eq!(t.deadlines.capacity(), cap);
+        // The survivors still time out exactly.
+        let due = std::iter::from_fn(|| t.next_due(ms(3_600_000))).count();
+        assert_eq!(due, t.len());
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Install(u8, u8),
+        Remove(u8),
+    }
+
+    proptest! {
+        /// Slots, lookups by address and id, and slot reuse (last freed first) against
+        /// a model of the slab.
+        #[test]
+        fn matches_a_slab_model(cap in 1usize..16, ops in proptest::collection::vec(
+            prop_oneof![
+                (0u8..24, 0u8..24).prop_map(|(i, a)| Op::Install(i, a)),
+                (0u8..32).prop_map(Op::Remove),
+            ],
+            1..200,
+        )) {
+            let mut t = SessionTable::new(cap, 20, 100);
+            let mut slab: Vec<Option<(u32, Ipv4Addr)>> = Vec::new();
+            let mut free: Vec<u32> = Vec::new();
+            for o in ops {
+                match o {
+                    Op::Install(id, a) => {
+                        let mut sp = spec(id as u32, Limits::default());
+                        sp.address = Ipv4Addr::new(10, 10, 1, a);
+                        let dup = slab.iter().flatten().any(|(i, ip)| *i == sp.id || *ip == sp.address);
+                        let want = if dup {
+                            Err(InstallError::Duplicate)
+                        } else if let Some(s) = free.pop() {
+                            Ok(s)
+                        } else if slab.len() < cap {
+                            slab.push(None);
+                            Ok(slab.len() as u32 - 1)
+                        } else {
+                            Err(InstallError::Full)
+                        };
+                        if let Ok(s) = want {
+                            slab[s as usize] = Some((sp.id, sp.address));
+                        }
+                        prop_assert_eq!(t.install(&sp), want);
+                    }
+                    Op::Remove(k) => {
+                        let live: Vec<u32> = t.slots_from(0).collect();
+                        if live.is_empty() { continue; }
+                        let slot = live[k as usize % live.len()];
+                        let (id, _) = slab[slot as usize].take().unwrap();
+                        free.push(slot);
+                        prop_assert_eq!(t.remove(slot).map(|s| s.id), Some(id));
+                        prop_assert!(t.remove(slot).is_none());
+                    }
+                }
+                prop_assert_eq!(t.len(), slab.iter().flatten().count());
+                for (slot, e) in slab.iter().enumerate() {
+                    if let Some((id, ip)) = e {
+                        prop_assert_eq!(t.slot_by_id(*id), Some(slot as u32));
+                        prop_assert_eq!(t.slot_by_ip(*ip), Some(slot as u32));
+                    }
+                }
+                for id in 0..24u32 {
+                    if !slab.iter().flatten().any(|(i, _)| *i == id) {
+                        prop_assert_eq!(t.slot_by_id(id), None);
+                    }
+                }
+            }
+        }
     }
 }

@@ -76,6 +76,88 @@ impl Policer {
     }
 }
 
+/// A session's two policers, uplink and downlink, in 32 bytes: the burst is not stored
+/// but derived from the rate (`burst_ms` of it, at least 3000 bytes, as the table sets
+/// it), and both buckets share the instant they were last refilled. Refilling is linear
+/// and capped, so refilling a bucket at an intermediate instant changes nothing: sharing
+/// the instant gives the same tokens as a [`Policer`] per direction. A direction that
+/// becomes policed by a live change starts with a full bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policers {
+    /// Bytes per second per direction (0: unlimited).
+    rate: [u32; 2],
+    nano_tokens: [u64; 2],
+    last: Instant,
+}
+
+impl Policers {
+    /// Full buckets for `bps` (uplink, downlink) bit/s.
+    pub fn new(bps: [u64; 2], burst_ms: u64, now: Instant) -> Policers {
+        let mut p = Policers {
+            rate: [0; 2],
+            nano_tokens: [0; 2],
+            last: now,
+        };
+        for (d, bps) in bps.into_iter().enumerate() {
+            p.set_rate(d, bps, burst_ms);
+        }
+        p
+    }
+
+    #[inline(always)]
+    fn cap(rate: u32, burst_ms: u64) -> u64 {
+        (rate as u64 * burst_ms / 1000).clamp(3000, u32::MAX as u64) * NANO
+    }
+
+    /// Changes direction `d`'s rate, keeping its tokens (capped at the new burst).
+    pub fn set_rate(&mut self, d: usize, bps: u64, burst_ms: u64) {
+        let was = self.rate[d];
+        self.rate[d] = (bps / 8).min(u32::MAX as u64) as u32;
+        let cap = Self::cap(self.rate[d], burst_ms);
+        self.nano_tokens[d] = if was == 0 {
+            cap
+        } else {
+            self.nano_tokens[d].min(cap)
+        };
+    }
+
+    /// True if direction `d` is unlimited.
+    #[inline(always)]
+    pub fn is_unlimited(&self, d: usize) -> bool {
+        self.rate[d] == 0
+    }
+
+    /// Takes `bytes` tokens from direction `d` if there are enough; false (and nothing
+    /// taken) otherwise.
+    #[inline]
+    pub fn admit(&mut self, d: usize, now: Instant, bytes: u64, burst_ms: u64) -> bool {
+        if self.rate[d] == 0 {
+            return true;
+        }
+        if now > self.last {
+            for k in 0..2 {
+                let rate = self.rate[k] as u64;
+                if rate == 0 {
+                    continue;
+                }
+                let cap = Self::cap(self.rate[k], burst_ms);
+                // Cap the elapsed time at what refills the whole bucket, so the product
+                // cannot overflow.
+                let elapsed = (now.0 - self.last.0).min(cap / rate + 1);
+                self.nano_tokens[k] = (self.nano_tokens[k] + elapsed * rate).min(cap);
+            }
+            self.last = now;
+        }
+        let need = bytes.saturating_mul(NANO);
+        if self.nano_tokens[d] >= need {
+            self.nano_tokens[d] -= need;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +192,36 @@ mod tests {
         }
         let expect = 10_000_000 / 8 * 10 + 15_000;
         assert!(sent.abs_diff(expect) <= 1_000, "{sent} vs {expect}");
+    }
+
+    #[test]
+    fn pair_matches_two_policers() {
+        // Two directions at different rates, packets of either at irregular instants:
+        // the pair admits exactly what two separate policers admit.
+        let burst_ms = 20;
+        let burst = |bps: u64| (bps / 8 * burst_ms / 1000).max(3000);
+        let bps = [8_000_000u64, 2_000_000];
+        let t0 = Instant(NANO);
+        let mut one = [
+            Policer::new(bps[0], burst(bps[0]), t0),
+            Policer::new(bps[1], burst(bps[1]), t0),
+        ];
+        let mut pair = Policers::new(bps, burst_ms, t0);
+        let mut t = t0.0;
+        let mut x = 12345u64;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            t += (x >> 40) % 400_000;
+            let d = (x >> 20) as usize & 1;
+            let bytes = 64 + (x >> 8) % 1400;
+            assert_eq!(
+                one[d].admit(Instant(t), bytes),
+                pair.admit(d, Instant(t), bytes, burst_ms),
+                "at {t}"
+            );
+        }
+        assert!(Policers::new([0, 0], burst_ms, t0).admit(1, t0, u64::MAX / NANO, burst_ms));
     }
 }

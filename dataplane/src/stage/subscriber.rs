@@ -190,10 +190,11 @@ impl Pipeline {
         let Some(slot) = slot else {
             return Ok(());
         };
+        let burst_ms = self.sessions.burst_ms();
         let Some(s) = self.sessions.get_mut(slot) else {
             return Err(DropReason::NoSession);
         };
-        if !s.police[dir as usize].admit(now, bytes as u64) {
+        if !s.police.admit(dir as usize, now, bytes as u64, burst_ms) {
             return Err(DropReason::Policed);
         }
         match s.check(dir, bytes as u64, now) {
@@ -300,11 +301,8 @@ impl Pipeline {
         let Some(svc_idx) = fwd.services.find(h.dst, h.proto, dport) else {
             return self.refuse(fwd, buf, l3, h, DropReason::NoService, now);
         };
-        let Some(slot) = slot.filter(|s| {
-            self.sessions
-                .get(*s)
-                .is_some_and(|s| s.services.allows(svc_idx))
-        }) else {
+        let Some(slot) = slot.filter(|s| self.sessions.get(*s).is_some_and(|s| s.allows(svc_idx)))
+        else {
             return self.refuse(fwd, buf, l3, h, DropReason::ServiceRefused, now);
         };
         let Some(svc) = fwd.services.get(svc_idx) else {
