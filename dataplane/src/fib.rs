@@ -90,11 +90,13 @@ pub struct Forwarding {
     pub services: Services,
     /// Load balancing by source range.
     pub lb: LbTable,
-    /// NAT addresses, ports and flow timeouts.
+    /// NAT addresses, ports and flow timeouts. (Change it through a builder: the
+    /// snapshot keeps an index of the addresses.)
     pub nat: NatConfig,
     /// Uplink from addresses without a session.
     pub unknown: Unknown,
     broadcasts: [Option<Ipv4Addr>; 2],
+    nat_index: NatIndex,
     lpm: Lpm,
     next_hops: Vec<NextHop>,
 }
@@ -125,17 +127,63 @@ impl Forwarding {
     /// address).
     #[inline]
     pub fn is_ours(&self, ip: Ipv4Addr) -> bool {
-        self.sides[0].address == ip
-            || self.sides[1].address == ip
-            || self.nat.address_index(ip).is_some()
+        self.sides[0].address == ip || self.sides[1].address == ip || self.nat_address(ip).is_some()
+    }
+
+    /// The index of NAT address `ip` in `nat.addresses`: [`NatConfig::address_index`]
+    /// without the linear search, for the per-packet checks (a pool of hundreds of
+    /// addresses is one range check when they are consecutive, a binary search if not).
+    #[inline]
+    pub fn nat_address(&self, ip: Ipv4Addr) -> Option<u16> {
+        let a = u32::from(ip);
+        match &self.nat_index {
+            NatIndex::Range { first, len } => {
+                let off = a.wrapping_sub(*first);
+                (off < *len).then_some(off as u16)
+            }
+            NatIndex::Sorted(v) => v.binary_search_by_key(&a, |(x, _)| *x).ok().map(|k| v[k].1),
+        }
     }
 
     /// True if the gateway answers ARP for `ip` on `side`: the side's address, and on the
     /// core side the NAT addresses.
     #[inline]
     pub fn answers_arp(&self, side: Side, ip: Ipv4Addr) -> bool {
-        self.side(side).address == ip
-            || (side == Side::Core && self.nat.address_index(ip).is_some())
+        self.side(side).address == ip || (side == Side::Core && self.nat_address(ip).is_some())
+    }
+}
+
+/// The NAT addresses indexed for lookup by address.
+#[derive(Clone, Debug)]
+enum NatIndex {
+    /// `len` consecutive addresses from `first`, in order.
+    Range { first: u32, len: u32 },
+    /// (address, index) sorted by address.
+    Sorted(Vec<(u32, u16)>),
+}
+
+impl NatIndex {
+    fn new(addresses: &[Ipv4Addr]) -> NatIndex {
+        let a: Vec<u32> = addresses.iter().map(|x| u32::from(*x)).collect();
+        let consecutive = a
+            .iter()
+            .enumerate()
+            .all(|(k, x)| a[0].checked_add(k as u32) == Some(*x));
+        if consecutive {
+            return NatIndex::Range {
+                first: a.first().copied().unwrap_or(0),
+                len: a.len() as u32,
+            };
+        }
+        let mut v: Vec<(u32, u16)> = Vec::with_capacity(a.len());
+        // The first of duplicates wins, as with a linear search.
+        for (k, x) in a.iter().enumerate() {
+            if !v.iter().any(|(y, _)| y == x) {
+                v.push((*x, k as u16));
+            }
+        }
+        v.sort_unstable();
+        NatIndex::Sorted(v)
     }
 }
 
@@ -269,7 +317,9 @@ impl ForwardingBuilder {
             ports: (1024, 65535),
             timeouts: Timeouts::default(),
         });
+        let nat_index = NatIndex::new(&nat.addresses);
         Ok(Forwarding {
+            nat_index,
             sides: self.sides,
             icmp_errors_per_s: self.icmp_errors_per_s,
             services: self.services,
@@ -346,6 +396,42 @@ mod tests {
             })
         );
         assert!(f.is_ours(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn nat_addresses_are_indexed_like_the_list() {
+        for list in [
+            vec!["192.0.2.100", "192.0.2.101", "192.0.2.102"],
+            vec!["192.0.2.7", "198.18.0.1", "192.0.2.5", "192.0.2.7"],
+            vec![],
+        ] {
+            let addresses: Vec<Ipv4Addr> = list.iter().map(|a| ip(a)).collect();
+            let f = ForwardingBuilder::new(sample().sides[0], sample().sides[1])
+                .nat(NatConfig {
+                    addresses: addresses.clone(),
+                    ports: (1024, 65535),
+                    timeouts: Timeouts::default(),
+                })
+                .build()
+                .unwrap();
+            for probe in [
+                "192.0.2.99",
+                "192.0.2.100",
+                "192.0.2.102",
+                "192.0.2.103",
+                "192.0.2.5",
+                "192.0.2.7",
+                "198.18.0.1",
+                "0.0.0.0",
+                "255.255.255.255",
+            ] {
+                assert_eq!(
+                    f.nat_address(ip(probe)),
+                    f.nat.address_index(ip(probe)),
+                    "{probe}"
+                );
+            }
+        }
     }
 
     #[test]

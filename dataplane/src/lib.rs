@@ -12,13 +12,13 @@
 
 pub mod buf;
 pub mod counters;
+pub mod cpu;
 pub mod fib;
 pub mod hold;
 pub mod lb;
 pub mod msg;
 pub mod nat;
 pub mod port;
-pub mod prefetch;
 pub mod ring;
 pub mod service;
 pub mod session;

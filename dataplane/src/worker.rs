@@ -164,6 +164,7 @@ impl<P: Port> Worker<P> {
             c.rx_bytes += b.len() as u64;
         }
         c.rx_packets += n as u64;
+        self.pipe.prefetch(fwd, side, &io.rx);
         for mut buf in io.rx.drain(..) {
             match self.pipe.process(fwd, side, &mut buf, now) {
                 Verdict::Forward(out) => {

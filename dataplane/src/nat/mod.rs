@@ -393,6 +393,18 @@ impl FlowTable {
         })
     }
 
+    /// [`Self::find_up`], trying `guess` (a look ahead's candidate, `NIL` for none)
+    /// first.
+    #[inline]
+    pub fn find_up_guessed(&self, key: &UpKey, guess: u32) -> Option<u32> {
+        if self.get(guess).is_some_and(|f| {
+            f.session == key.session && f.service == key.service && f.sub_port == key.sub_port
+        }) {
+            return Some(guess);
+        }
+        self.find_up(key)
+    }
+
     /// Prefetches the index bucket of an uplink key (first stage of a burst).
     #[inline]
     pub fn prefetch_up(&self, sub: Ipv4Addr, service: u16, sub_port: u16) {
@@ -400,14 +412,19 @@ impl FlowTable {
             .prefetch(self.up.hash(up_hash_key(sub, service, sub_port)));
     }
 
-    /// Prefetches the likely flow of an uplink key, whose bucket was prefetched.
+    /// Prefetches the likely flow of an uplink key, whose bucket was prefetched, and
+    /// returns it (`NIL` if none is likely).
     #[inline]
-    pub fn prefetch_up_flow(&self, sub: Ipv4Addr, service: u16, sub_port: u16) {
-        if let Some(i) = self
+    pub fn prefetch_up_flow(&self, sub: Ipv4Addr, service: u16, sub_port: u16) -> u32 {
+        match self
             .up
             .candidate(self.up.hash(up_hash_key(sub, service, sub_port)))
         {
-            self.prefetch(i);
+            Some(i) => {
+                self.prefetch(i);
+                i
+            }
+            None => NIL,
         }
     }
 
@@ -415,7 +432,7 @@ impl FlowTable {
     #[inline(always)]
     pub fn prefetch(&self, i: u32) {
         if let Some(f) = self.flows.get(i as usize) {
-            crate::prefetch::read(f);
+            crate::cpu::read(f);
         }
     }
 
@@ -423,7 +440,7 @@ impl FlowTable {
     #[inline]
     pub fn prefetch_down(&self, addr: u16, proto: u8, port: u16) {
         if let Some(d) = self.down.get(addr as usize) {
-            crate::prefetch::read(&d[proto_index(proto)][port as usize]);
+            crate::cpu::read(&d[proto_index(proto)][port as usize]);
         }
     }
 

@@ -482,17 +482,32 @@ impl SessionTable {
         })
     }
 
+    /// [`Self::slot_by_ip`], trying `guess` (a look ahead's candidate, `NIL` for none)
+    /// first: a right guess saves the hash and the bucket scan.
+    #[inline]
+    pub fn slot_by_ip_guessed(&self, ip: Ipv4Addr, guess: u32) -> Option<u32> {
+        if self.get(guess).is_some_and(|s| s.address == ip) {
+            return Some(guess);
+        }
+        self.slot_by_ip(ip)
+    }
+
     /// Prefetches the index bucket of `ip` (first stage of a burst).
     #[inline]
     pub fn prefetch_ip(&self, ip: Ipv4Addr) {
         self.by_ip.prefetch(self.ip_hash(ip));
     }
 
-    /// Prefetches the likely session of `ip`, whose bucket was prefetched.
+    /// Prefetches the likely session of `ip`, whose bucket was prefetched, and returns
+    /// its slot (`NIL` if none is likely).
     #[inline]
-    pub fn prefetch_session_of(&self, ip: Ipv4Addr) {
-        if let Some(slot) = self.by_ip.candidate(self.ip_hash(ip)) {
-            self.prefetch(slot);
+    pub fn prefetch_session_of(&self, ip: Ipv4Addr) -> u32 {
+        match self.by_ip.candidate(self.ip_hash(ip)) {
+            Some(slot) => {
+                self.prefetch(slot);
+                slot
+            }
+            None => NIL,
         }
     }
 
@@ -500,7 +515,7 @@ impl SessionTable {
     #[inline]
     pub fn prefetch(&self, slot: u32) {
         if let Some(s) = self.slots.get(slot as usize) {
-            crate::prefetch::read_all(s);
+            crate::cpu::read_all(s);
         }
     }
 

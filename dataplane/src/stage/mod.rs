@@ -14,6 +14,7 @@ pub mod arp;
 pub mod forward;
 pub mod http;
 pub mod icmp;
+pub mod lookahead;
 pub mod parse;
 pub mod refuse;
 pub mod rewrite;
@@ -24,7 +25,7 @@ use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 
-use crate::buf::PacketBuf;
+use crate::buf::{MAX_BURST, PacketBuf};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::fib::Forwarding;
 use crate::msg::{Event, Frame};
@@ -112,6 +113,11 @@ pub struct Pipeline {
     /// A session report in progress: tag, next slot, sessions so far.
     pub(crate) report: Option<(u64, u32, u32)>,
     pub(crate) sweep_per_poll: usize,
+    /// What [`Pipeline::prefetch`] guessed for each packet of the burst, in order, and
+    /// how many of them were taken.
+    pub(crate) hints: Box<[lookahead::Hint; MAX_BURST]>,
+    pub(crate) hint_len: usize,
+    pub(crate) hint_next: usize,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -157,6 +163,9 @@ impl Pipeline {
             limit_seen: Box::new([(0, Instant::ZERO); 256]),
             report: None,
             sweep_per_poll: limits.sweep_per_poll,
+            hints: Box::new([lookahead::Hint::NONE; MAX_BURST]),
+            hint_len: 0,
+            hint_next: 0,
         }
     }
 
@@ -169,6 +178,7 @@ impl Pipeline {
         buf: &mut B,
         now: Instant,
     ) -> Verdict {
+        let hint = self.take_hint();
         let port = fwd.side(side);
         match parse::ethernet(buf.data(), port.mac) {
             Err(r) => Verdict::Drop(r),
@@ -179,7 +189,7 @@ impl Pipeline {
                     Err(r) => return Verdict::Drop(r),
                 };
                 match side {
-                    Side::Access => self.uplink(fwd, buf, l3, h, now),
+                    Side::Access => self.uplink(fwd, buf, l3, h, hint, now),
                     Side::Core => self.downlink(fwd, buf, l3, h, now),
                 }
             }

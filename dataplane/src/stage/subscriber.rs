@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use arrayvec::ArrayVec;
 
 use super::forward::{self, Header, Route};
+use super::lookahead::Hint;
 use super::{Pipeline, Verdict, http, refuse, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
@@ -34,13 +35,14 @@ impl Pipeline {
         buf: &mut B,
         l3: usize,
         h: Header,
+        hint: Hint,
         now: Instant,
     ) -> Verdict {
         if fwd.is_ours(h.dst) {
             return self.local(fwd, Side::Access, buf, l3);
         }
         let src_mac = MacAddr::from_bytes(&buf.data()[6..12]);
-        let slot = match self.classify_up(fwd, &h, src_mac, now) {
+        let slot = match self.classify_up(fwd, &h, src_mac, hint.session, now) {
             Ok(s) => s,
             Err(r) => return Verdict::Drop(r),
         };
@@ -48,7 +50,7 @@ impl Pipeline {
             return self.ttl_expired(fwd, Side::Access, buf, l3, now);
         }
         if fwd.services.is_vip(h.dst) {
-            return self.service_up(fwd, buf, l3, &h, slot, now);
+            return self.service_up(fwd, buf, l3, &h, slot, hint.flow, now);
         }
         let route = match forward::route(fwd, h.dst) {
             Ok(Route::Out { side, next_hop }) => (side, next_hop),
@@ -70,7 +72,7 @@ impl Pipeline {
         h: Header,
         now: Instant,
     ) -> Verdict {
-        if let Some(addr) = fwd.nat.address_index(h.dst) {
+        if let Some(addr) = fwd.nat_address(h.dst) {
             if let Some(v) = self.service_down(fwd, buf, l3, &h, addr, now) {
                 return v;
             }
@@ -87,7 +89,7 @@ impl Pipeline {
             Err(r) => return Verdict::Drop(r),
         };
         let slot = if out == Side::Access {
-            match self.live_session(fwd, h.dst, now) {
+            match self.live_session(fwd, h.dst, NIL, now) {
                 Some(slot) => Some(slot),
                 None if fwd.unknown == Unknown::Forward => None,
                 None => return Verdict::Drop(DropReason::NoSession),
@@ -114,8 +116,15 @@ impl Pipeline {
 
     /// The session of the subscriber at `ip`, closing it first if a time condition fell
     /// due (stamped with the deadline).
-    fn live_session(&mut self, fwd: &Forwarding, ip: Ipv4Addr, now: Instant) -> Option<u32> {
-        let slot = self.sessions.slot_by_ip(ip)?;
+    /// `guess` is the slot a look ahead found likely (`NIL`: none).
+    fn live_session(
+        &mut self,
+        fwd: &Forwarding,
+        ip: Ipv4Addr,
+        guess: u32,
+        now: Instant,
+    ) -> Option<u32> {
+        let slot = self.sessions.slot_by_ip_guessed(ip, guess)?;
         match self.sessions.get(slot)?.due(now) {
             Some((t, cause)) => {
                 self.close_session(fwd, slot, t, cause);
@@ -131,9 +140,10 @@ impl Pipeline {
         fwd: &Forwarding,
         h: &Header,
         src_mac: MacAddr,
+        guess: u32,
         now: Instant,
     ) -> Result<Option<u32>, DropReason> {
-        match self.live_session(fwd, h.src, now) {
+        match self.live_session(fwd, h.src, guess, now) {
             Some(slot) => {
                 let Some(s) = self.sessions.get_mut(slot) else {
                     return Err(DropReason::UnknownSubscriber);
@@ -276,6 +286,7 @@ impl Pipeline {
     }
 
     /// An uplink packet to a VIP: authorise, find or open its flow, translate.
+    #[allow(clippy::too_many_arguments)]
     fn service_up<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
@@ -283,6 +294,7 @@ impl Pipeline {
         l3: usize,
         h: &Header,
         slot: Option<u32>,
+        guess: u32,
         now: Instant,
     ) -> Verdict {
         let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
@@ -316,7 +328,7 @@ impl Pipeline {
             service: svc_idx,
             sub_port: sport,
         };
-        let mut fi = self.flows.find_up(&key);
+        let mut fi = self.flows.find_up_guessed(&key, guess);
         if let Some(i) = fi {
             let Some(f) = self.flows.get(i).copied() else {
                 return Verdict::Drop(DropReason::NatNoFlow);

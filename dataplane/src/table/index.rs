@@ -15,23 +15,52 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use crate::prefetch;
+use crate::cpu;
 
 const SLOTS: usize = 15;
 const EMPTY: u32 = u32::MAX;
 
+/// Fifteen entries, then the count of entries whose home is this bucket or an earlier
+/// one that live further on (word [`PASSED`]).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 struct Bucket {
-    e: [u32; SLOTS],
-    /// Entries whose home is this bucket or an earlier one that live further on.
-    passed: u32,
+    w: [u32; SLOTS + 1],
 }
 
+const PASSED: usize = SLOTS;
+
 const EMPTY_BUCKET: Bucket = Bucket {
-    e: [EMPTY; SLOTS],
-    passed: 0,
+    w: {
+        let mut w = [EMPTY; SLOTS + 1];
+        w[PASSED] = 0;
+        w
+    },
 };
+
+impl Bucket {
+    #[cfg(test)]
+    fn entries(&self) -> &[u32] {
+        &self.w[..SLOTS]
+    }
+
+    #[inline(always)]
+    fn entries_mut(&mut self) -> &mut [u32] {
+        &mut self.w[..SLOTS]
+    }
+
+    #[inline(always)]
+    fn passed(&self) -> u32 {
+        self.w[PASSED]
+    }
+
+    /// A bit per entry whose bits under `and` equal `want`.
+    #[inline(always)]
+    fn matching(&self, and: u32, want: u32) -> u32 {
+        let m = cpu::match16(&self.w, and, want);
+        m & ((1 << SLOTS) - 1)
+    }
+}
 
 /// A hash of a key as the index uses it: the home bucket comes from the high half, the
 /// tag from the low half.
@@ -87,12 +116,15 @@ impl HashIndex {
         (((h.0 >> 32) * self.buckets.len() as u64) >> 32) as usize
     }
 
+    /// The tag of `h` in place in an entry (the value bits zero). Never all ones, so
+    /// that an empty entry never matches.
     #[inline(always)]
     fn tag(&self, h: Hash) -> u32 {
-        if self.value_bits == 32 {
-            0
+        let t = (h.0 as u32) & !self.value_mask;
+        if t == !self.value_mask && t != 0 {
+            t - (1 << self.value_bits)
         } else {
-            (h.0 as u32) >> self.value_bits
+            t
         }
     }
 
@@ -108,52 +140,41 @@ impl HashIndex {
     /// Starts loading the home bucket of `h` into the cache.
     #[inline(always)]
     pub fn prefetch(&self, h: Hash) {
-        prefetch::read(&self.buckets[self.home(h)]);
+        cpu::read(&self.buckets[self.home(h)]);
+    }
+
+    #[inline(always)]
+    fn candidates(&self, b: &Bucket, h: Hash) -> u32 {
+        b.matching(!self.value_mask, self.tag(h))
     }
 
     /// The first value in the home bucket of `h` whose tag matches, unconfirmed: what a
     /// burst prefetches the slab entry of.
     #[inline]
     pub fn candidate(&self, h: Hash) -> Option<u32> {
-        let tag = self.tag(h);
-        self.buckets[self.home(h)]
-            .e
-            .iter()
-            .find(|e| **e != EMPTY && self.entry_tag(**e) == tag)
-            .map(|e| *e & self.value_mask)
+        let b = &self.buckets[self.home(h)];
+        let m = self.candidates(b, h);
+        (m != 0).then(|| b.w[m.trailing_zeros() as usize] & self.value_mask)
     }
 
     /// The value for the key hashed to `h`, confirmed by `is_key(value)`.
     #[inline]
     pub fn find(&self, h: Hash, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
-        if self.len == 0 {
-            return None;
-        }
-        let tag = self.tag(h);
         let mut b = self.home(h);
         loop {
             let bucket = &self.buckets[b];
-            for &e in &bucket.e {
-                if e != EMPTY && self.entry_tag(e) == tag {
-                    let v = e & self.value_mask;
-                    if is_key(v) {
-                        return Some(v);
-                    }
+            let mut m = self.candidates(bucket, h);
+            while m != 0 {
+                let v = bucket.w[m.trailing_zeros() as usize] & self.value_mask;
+                if is_key(v) {
+                    return Some(v);
                 }
+                m &= m - 1;
             }
-            if bucket.passed == 0 {
+            if bucket.passed() == 0 {
                 return None;
             }
             b = self.next(b);
-        }
-    }
-
-    #[inline(always)]
-    fn entry_tag(&self, e: u32) -> u32 {
-        if self.value_bits == 32 {
-            0
-        } else {
-            e >> self.value_bits
         }
     }
 
@@ -163,16 +184,15 @@ impl HashIndex {
         if self.len >= self.capacity || value >= self.value_mask {
             return false;
         }
-        let entry = value
-            | if self.value_bits == 32 {
-                0
-            } else {
-                self.tag(h) << self.value_bits
-            };
+        let entry = value | self.tag(h);
         let home = self.home(h);
         let mut b = home;
         loop {
-            if let Some(e) = self.buckets[b].e.iter_mut().find(|e| **e == EMPTY) {
+            if let Some(e) = self.buckets[b]
+                .entries_mut()
+                .iter_mut()
+                .find(|e| **e == EMPTY)
+            {
                 *e = entry;
                 break;
             }
@@ -184,7 +204,7 @@ impl HashIndex {
         // Count the entry on every bucket it passed.
         let mut p = home;
         while p != b {
-            self.buckets[p].passed += 1;
+            self.buckets[p].w[PASSED] += 1;
             p = self.next(p);
         }
         self.len += 1;
@@ -198,14 +218,14 @@ impl HashIndex {
         loop {
             let mask = self.value_mask;
             if let Some(e) = self.buckets[b]
-                .e
+                .entries_mut()
                 .iter_mut()
                 .find(|e| **e != EMPTY && **e & mask == value)
             {
                 *e = EMPTY;
                 break;
             }
-            if self.buckets[b].passed == 0 {
+            if self.buckets[b].passed() == 0 {
                 return false;
             }
             b = self.next(b);
@@ -215,7 +235,7 @@ impl HashIndex {
         }
         let mut p = home;
         while p != b {
-            self.buckets[p].passed -= 1;
+            self.buckets[p].w[PASSED] -= 1;
             p = self.next(p);
         }
         self.len -= 1;
@@ -274,7 +294,7 @@ mod tests {
             assert_eq!(ix.find(ix.hash(*k), |x| keys[x as usize] == *k), want);
         }
         assert_eq!(ix.len(), n / 2);
-        assert!(ix.buckets.iter().all(|b| b.passed <= n as u32));
+        assert!(ix.buckets.iter().all(|b| b.passed() <= n as u32));
     }
 
     #[test]
@@ -292,7 +312,12 @@ mod tests {
             assert!(ix.remove(h, v));
             assert_eq!(ix.find(h, |x| x == v), None);
         }
-        assert!(ix.buckets.iter().all(|b| b.passed == 0));
+        assert!(ix.buckets.iter().all(|b| b.passed() == 0));
+        assert!(
+            ix.buckets
+                .iter()
+                .all(|b| b.entries().iter().all(|e| *e == EMPTY))
+        );
     }
 
     #[derive(Clone, Debug)]

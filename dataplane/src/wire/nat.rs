@@ -98,27 +98,30 @@ pub fn rewrite(ip: &mut [u8], hl: usize, proto: u8, end: End, addr: Ipv4Addr, po
 /// source to `src`, destination to `dst`, each an address and a port (for ICMP echo the
 /// identifier takes the source's port). One checksum delta is summed for all the words
 /// that change and applied once to each checksum (RFC 1624 eqn. 3).
+///
+/// The sums are taken over the words as they lie in memory, not converted to host
+/// order: a one's complement sum of byte-swapped words is the byte-swapped sum (RFC
+/// 1071 §2 B), so the checksum comes out in network order with no swap at all.
 #[inline]
 pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
     let Some(h) = ip.first_chunk_mut::<20>() else {
         return;
     };
-    let w = |b: &[u8; 20], i: usize| u16::from_be_bytes([b[i], b[i + 1]]) as u32;
-    // Sum of ~old + new over the address words, shared by both checksums.
+    // A 16-bit word as it lies in memory, and its one's complement.
+    let w = |b: &[u8], i: usize| u16::from_ne_bytes([b[i], b[i + 1]]) as u32;
+    let nw = |b: &[u8], i: usize| !w(b, i) & 0xffff;
     let (s, d) = (src.0.octets(), dst.0.octets());
-    let new_words = u16::from_be_bytes([s[0], s[1]]) as u32
-        + u16::from_be_bytes([s[2], s[3]]) as u32
-        + u16::from_be_bytes([d[0], d[1]]) as u32
-        + u16::from_be_bytes([d[2], d[3]]) as u32;
-    let old_words =
-        (!w(h, 12) & 0xffff) + (!w(h, 14) & 0xffff) + (!w(h, 16) & 0xffff) + (!w(h, 18) & 0xffff);
+    let new_words = w(&s, 0) + w(&s, 2) + w(&d, 0) + w(&d, 2);
+    let old_words = nw(h, 12) + nw(h, 14) + nw(h, 16) + nw(h, 18);
     let addr_delta = old_words + new_words;
     h[12..16].copy_from_slice(&s);
     h[16..20].copy_from_slice(&d);
-    let ip_csum = !fold((!w(h, 10) & 0xffff) + addr_delta);
-    h[10..12].copy_from_slice(&ip_csum.to_be_bytes());
+    let ip_csum = !fold(nw(h, 10) + addr_delta);
+    h[10..12].copy_from_slice(&ip_csum.to_ne_bytes());
 
     let Some(l4) = ip.get_mut(hl..) else { return };
+    // A port as the word that lies in memory.
+    let port = |p: u16| p.to_be() as u32;
     match proto {
         protocol::TCP | protocol::UDP => {
             let csum_at = if proto == protocol::TCP {
@@ -129,27 +132,26 @@ pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst:
             let Some(t) = l4.get_mut(..csum_at + 2) else {
                 return;
             };
-            let (old_sp, old_dp) = (get_u16(t, 0) as u32, get_u16(t, 2) as u32);
-            put_u16(t, 0, src.1);
-            put_u16(t, 2, dst.1);
-            let c = get_u16(t, csum_at);
+            let old_ports = nw(t, 0) + nw(t, 2);
+            t[0..2].copy_from_slice(&src.1.to_be_bytes());
+            t[2..4].copy_from_slice(&dst.1.to_be_bytes());
+            let c = w(t, csum_at);
             if proto == protocol::UDP && c == 0 {
                 return;
             }
-            let delta =
-                addr_delta + (!old_sp & 0xffff) + (!old_dp & 0xffff) + src.1 as u32 + dst.1 as u32;
-            let mut c = !fold(!c as u32 + delta);
+            let delta = addr_delta + old_ports + port(src.1) + port(dst.1);
+            let mut c = !fold((!c & 0xffff) + delta);
             if proto == protocol::UDP && c == 0 {
                 c = 0xffff;
             }
-            put_u16(t, csum_at, c);
+            t[csum_at..csum_at + 2].copy_from_slice(&c.to_ne_bytes());
         }
         protocol::ICMP => {
             let Some(t) = l4.get_mut(..8) else { return };
-            let old = get_u16(t, 4) as u32;
-            put_u16(t, 4, src.1);
-            let c = !fold(!get_u16(t, 2) as u32 + (!old & 0xffff) + src.1 as u32);
-            put_u16(t, 2, c);
+            let old = nw(t, 4);
+            t[4..6].copy_from_slice(&src.1.to_be_bytes());
+            let c = !fold(nw(t, 2) + old + port(src.1));
+            t[2..4].copy_from_slice(&c.to_ne_bytes());
         }
         _ => {}
     }
