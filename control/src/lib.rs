@@ -18,6 +18,7 @@ pub mod engine;
 pub mod health;
 pub mod metrics;
 pub mod outlets;
+pub mod pktgen;
 pub mod radius;
 pub mod rating;
 pub mod replay;

@@ -90,6 +90,9 @@ enum Cmd {
     /// Measure the full pipeline on in-memory ports, one worker, at 1k to 10M flows:
     /// Mpps, ns/packet, and state per session and per flow (docs/PERFORMANCE.md).
     Bench(tollgate_control::bench::BenchArgs),
+    /// Generate subscriber traffic through a gateway and measure what comes back: sent,
+    /// received, lost, Mpps, latency (both ends: subscribers and servers).
+    Pktgen(Box<tollgate_control::pktgen::PktgenArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -507,6 +510,23 @@ fn main() -> ExitCode {
         } => run_ctl(socket, config, json, command),
         Cmd::Billing(args) => tollgate_control::rating::cli::run(args),
         Cmd::Subscriber(args) => tollgate_control::store::cli::run(args),
+        Cmd::Pktgen(args) => {
+            init_logging("warn");
+            match tollgate_control::pktgen::main(&args) {
+                Ok(r) if args.json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&r.to_json()).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(r) => {
+                    print!("{}", r.render());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("{e:#}"), 1),
+            }
+        }
         Cmd::Bench(args) => match tollgate_control::bench::run(&args) {
             Ok(report) if args.json => {
                 println!(

@@ -146,6 +146,17 @@ impl MemoryPort {
         )
     }
 
+    /// Two ports joined back to back by rings of `capacity` frames each way: what one
+    /// sends, the other receives (the traffic generator facing an in-process gateway).
+    pub fn pair(capacity: usize) -> (MemoryPort, MemoryPort) {
+        let (a_tx, b_rx) = ring(capacity);
+        let (b_tx, a_rx) = ring(capacity);
+        (
+            MemoryPort::new(Source::Ring(a_rx), Sink::Ring(a_tx)),
+            MemoryPort::new(Source::Ring(b_rx), Sink::Ring(b_tx)),
+        )
+    }
+
     /// A port that receives `frames` round-robin, `count` frames in all (`u64::MAX` for
     /// ever), and counts what it sends.
     pub fn repeating(frames: Vec<Vec<u8>>, count: u64) -> MemoryPort {

@@ -1,0 +1,253 @@
+//! `tollgate pktgen` against an in-process gateway on memory ports: what the generator
+//! counts equals what the gateway counts, frame for frame, both ways; and the shapes of
+//! the JSON that `tollgate pktgen` and `tollgate bench` print for scripts.
+
+use std::process::Command;
+
+use clap::Parser;
+use serde_json::Value;
+use tollgate_control::config::{Config, DEFAULT_CONFIG};
+use tollgate_control::pktgen::{PktgenArgs, Report, run_memory};
+use tollgate_dataplane::port::pcap::read_all;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: PktgenArgs,
+}
+
+fn args(extra: &[&str]) -> PktgenArgs {
+    let mut v = vec!["pktgen"];
+    v.extend_from_slice(extra);
+    Cli::parse_from(v).args
+}
+
+/// The generator's frames per port equal the gateway's per port, and every stamped
+/// packet that went through was forwarded (or released after ARP) exactly once.
+fn check_counts_match(r: &Report) {
+    let gw = r
+        .gateway
+        .as_ref()
+        .expect("memory backend reports the gateway");
+    let n = |v: &Value| v.as_u64().unwrap();
+    let (acc, core) = (&r.ports[0], &r.ports[1]);
+    assert_eq!(
+        acc.tx,
+        n(&gw["access"]["rx_packets"]),
+        "access: sent = gateway rx"
+    );
+    assert_eq!(
+        acc.rx,
+        n(&gw["access"]["tx_packets"]),
+        "access: received = gateway tx"
+    );
+    assert_eq!(
+        core.tx,
+        n(&gw["core"]["rx_packets"]),
+        "core: sent = gateway rx"
+    );
+    assert_eq!(
+        core.rx,
+        n(&gw["core"]["tx_packets"]),
+        "core: received = gateway tx"
+    );
+    let stamped: u64 = r.received() + r.warmup[0].received + r.warmup[1].received;
+    assert_eq!(
+        stamped,
+        n(&gw["forwarded"]) + n(&gw["released"]),
+        "every stamped packet received was forwarded once by the gateway"
+    );
+    assert_eq!(n(&gw["drops"]), 0);
+    assert_eq!(acc.tx_refused + core.tx_refused, 0);
+    assert_eq!(acc.rx_unknown + core.rx_unknown, 0);
+}
+
+#[test]
+fn tcp_mix_counts_match_the_gateway() {
+    let cfg = Config::embedded();
+    let a = args(&[
+        "--count",
+        "20000",
+        "--subscribers",
+        "50",
+        "--flows",
+        "3",
+        "--sizes",
+        "64,200,1500",
+        "--uplink-share",
+        "0.25",
+        "--drain-ms",
+        "50",
+    ]);
+    let r = run_memory(&cfg, &a).unwrap();
+    assert_eq!(r.flows, 150);
+    assert_eq!(r.flows_learned, 150, "every flow learned in the warm-up");
+    assert_eq!(r.sent(), 20_000);
+    assert_eq!(r.lost(), 0);
+    assert_eq!(r.dirs[0].sent, 5_000, "a quarter uplink");
+    assert_eq!(r.dirs[1].sent, 15_000);
+    assert_eq!(r.latency.len(), 20_000);
+    let gw = r.gateway.as_ref().unwrap();
+    assert_eq!(gw["flows_opened"], 150);
+    // Sizes cycle per packet; 64 is raised to 70, the TCP headers and the stamp.
+    let bytes = r.dirs[0].sent_bytes + r.dirs[1].sent_bytes;
+    assert_eq!(bytes, 6_666 * (70 + 200 + 1500) + 70 + 200);
+    check_counts_match(&r);
+}
+
+#[test]
+fn udp_to_a_udp_service_counts_match() {
+    let src = DEFAULT_CONFIG.replace(
+        "[[service]]\nname = \"web\"",
+        "[[service]]\nname = \"dns\"\nvip = \"203.0.113.20\"\nprotocol = \"udp\"\nport = 53\n\
+         policy = \"round_robin\"\nsession_type = \"connection\"\n[[service.server]]\n\
+         address = \"192.0.2.31\"\n\n[[service]]\nname = \"web\"",
+    );
+    assert_ne!(src, DEFAULT_CONFIG, "the service was added");
+    let cfg = Config::parse(&src, "test").unwrap();
+    let a = args(&[
+        "--protocol",
+        "udp",
+        "--target",
+        "203.0.113.20:53",
+        "--count",
+        "5000",
+        "--subscribers",
+        "20",
+        "--flows",
+        "2",
+        "--drain-ms",
+        "50",
+    ]);
+    let r = run_memory(&cfg, &a).unwrap();
+    assert_eq!((r.flows, r.flows_learned), (40, 40));
+    assert_eq!((r.sent(), r.lost()), (5_000, 0));
+    check_counts_match(&r);
+}
+
+#[test]
+fn without_sessions_nothing_gets_through() {
+    // The embedded config drops traffic from unknown subscribers: the generator sees
+    // all of it lost, and no flow learned.
+    let a = args(&["--no-sessions", "--count", "1000", "--drain-ms", "20"]);
+    let r = run_memory(&Config::embedded(), &a).unwrap();
+    assert_eq!(r.flows_learned, 0);
+    assert_eq!(r.received(), 0);
+    assert_eq!(r.down_unready, 500, "half the mix could not go down");
+    assert!(r.gateway.as_ref().unwrap()["drops"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn pcap_backend_writes_the_uplink_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, down) = (dir.path().join("up.pcap"), dir.path().join("down.pcap"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "pktgen",
+            "--backend",
+            "pcap",
+            "--count",
+            "100",
+            "--subscribers",
+            "5",
+        ])
+        .args([
+            "--flows",
+            "2",
+            "--uplink-share",
+            "1",
+            "--drain-ms",
+            "1",
+            "--json",
+        ])
+        .arg("--access-out")
+        .arg(&up)
+        .arg("--core-out")
+        .arg(&down)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sent"], 100);
+    // Three warm-up rounds of 10 SYNs (nothing answers), then the measured 100.
+    assert_eq!(read_all(&up).unwrap().len(), 130);
+    assert!(read_all(&down).unwrap().is_empty());
+}
+
+#[test]
+fn pktgen_json_shape() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["pktgen", "--count", "2000", "--drain-ms", "20", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in ["sent", "received", "lost", "tx_mpps", "rx_mpps", "seconds"] {
+        assert!(v[k].is_number(), "{k}: {v}");
+    }
+    for k in ["p50", "p90", "p99", "p999", "max", "samples"] {
+        assert!(v["latency_us"][k].is_number(), "latency {k}");
+    }
+    for d in ["uplink", "downlink"] {
+        for k in ["sent", "received", "lost", "sent_bytes"] {
+            assert!(v[d][k].is_u64(), "{d}.{k}");
+        }
+    }
+    assert_eq!(v["sent"], 2000);
+    assert_eq!(v["lost"], 0);
+    assert!(v["gateway"]["forwarded"].is_u64());
+}
+
+#[test]
+fn bench_json_shape() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "bench",
+            "--flows",
+            "1k,2k",
+            "--seconds",
+            "0.02",
+            "--runs",
+            "1",
+        ])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["packet_bytes"], 64);
+    assert_eq!(v["burst"], 32);
+    assert!(v["machine"]["cpus"].as_u64().unwrap() >= 1);
+    let rows = v["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (r, flows) in rows.iter().zip([1000, 2000]) {
+        assert_eq!(r["flows"], flows);
+        assert_eq!(r["sessions"], flows);
+        assert_eq!(r["drops"], 0);
+        for k in [
+            "mpps",
+            "ns_per_packet",
+            "io_only_ns_per_packet",
+            "vs_io_only",
+            "bytes_per_session",
+            "bytes_per_flow",
+            "rss_mib",
+            "setup_s",
+        ] {
+            assert!(r[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {r}");
+        }
+        assert!(r["bytes_per_session"].as_f64().unwrap() <= 256.0 + 64.0);
+    }
+}
