@@ -10,7 +10,8 @@ DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps 
                 freeradius freeradius-utils
 
 .PHONY: all build run test deps check-cargo unit netns-test lab-test lint fmt bench bench-build \
-        fuzz fuzz-build profile replay lab-up lab-down clean help
+        bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build profile replay lab-up \
+        lab-down clean help
 
 all: build
 
@@ -18,7 +19,10 @@ help:
 	@echo "make run       start the gateway in the netns lab (root), or replay the sample capture"
 	@echo "make test      install what is needed, then run every test (unit, replay, netns, lab, lint)"
 	@echo "make bench     criterion benches of the forwarding path; prints Mpps and ns/packet"
-	@echo "make profile   instructions per packet of the forwarding path (callgrind), vs io-only"
+	@echo "make bench-pipeline   tollgate bench: full pipeline at 1k..10M flows (JSON in target/bench)"
+	@echo "make profile   instructions per packet (callgrind): forwarding and full pipeline, vs io-only"
+	@echo "make compare-kernel   kernel forwarding + nftables NAT vs tollgate, same veth lab (root)"
+	@echo "make plot      docs/perf/mpps-vs-flows.png from target/bench/bench.json"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make fuzz      run each libFuzzer target for FUZZ_SECONDS (default 60), coverage-guided"
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
@@ -100,6 +104,33 @@ bench-build:
 bench: check-cargo
 	$(CARGO) bench -p tollgate-benches
 	@scripts/bench-summary.sh
+
+# The full pipeline at 1k, 100k, 1M and 10M flows (about 6 GiB at 10M), and its JSON.
+BENCH_FLOWS ?= 1k,100k,1M,10M
+bench-pipeline: build
+	@mkdir -p target/bench
+	$(BIN) bench --flows $(BENCH_FLOWS) --json | tee target/bench/bench.json
+	@python3 -c 'import json,sys; [print(f"{r[\"flows\"]:>10} flows {r[\"mpps\"]:7.2f} Mpps {r[\"ns_per_packet\"]:7.1f} ns/pkt {r[\"vs_io_only\"]:6.2f}x io-only {r[\"bytes_per_session\"]:6.1f} B/session {r[\"bytes_per_flow\"]:6.1f} B/flow") for r in json.load(open("target/bench/bench.json"))["results"]]'
+
+# What the performance scripts need beyond the lab's packages: nftables for the kernel
+# comparison, valgrind for profiles, matplotlib for the plot.
+PERF_PACKAGES := nftables valgrind python3-matplotlib util-linux
+perf-deps:
+	@if [ "$(ROOT)" = 0 ]; then \
+	  missing=""; \
+	  for p in $(PERF_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  fi; \
+	else echo "not root: install $(PERF_PACKAGES) yourself"; fi
+
+compare-kernel: build deps perf-deps
+	TOLLGATE_BIN=$(BIN) scripts/compare-kernel.sh
+
+plot:
+	python3 scripts/plot-bench.py target/bench/bench.json docs/perf/mpps-vs-flows.png
 
 # The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
 # sanitizer-coverage passes that make libFuzzer coverage-guided.

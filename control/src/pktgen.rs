@@ -314,6 +314,9 @@ pub struct PortCounts {
     pub tx_refused: u64,
     /// Received frames without a stamp (other than ARP).
     pub rx_unknown: u64,
+    /// What the backend dropped below the generator (its own receive ring full), from
+    /// the port's statistics at the end.
+    pub rx_dropped: u64,
 }
 
 /// What a run measured.
@@ -363,7 +366,8 @@ impl Report {
         };
         let port = |p: &PortCounts| {
             json!({"tx": p.tx, "rx": p.rx, "arp_replies": p.arp_replies,
-                   "tx_refused": p.tx_refused, "rx_unknown": p.rx_unknown})
+                   "tx_refused": p.tx_refused, "rx_unknown": p.rx_unknown,
+                   "rx_dropped": p.rx_dropped})
         };
         let us = |ns: u64| (ns as f64 / 10.0).round() / 100.0;
         let secs = self.seconds.max(1e-9);
@@ -438,6 +442,12 @@ impl Report {
             "flows     {} of {} learned (warm-up: {} up, {} down received)\n",
             self.flows_learned, self.flows, self.warmup[0].received, self.warmup[1].received
         );
+        let dropped = self.ports[0].rx_dropped + self.ports[1].rx_dropped;
+        if dropped > 0 {
+            s += &format!(
+                "          {dropped} frames dropped by the generator's own receive rings (counted as lost)\n"
+            );
+        }
         if self.down_unready > 0 {
             s += &format!(
                 "          {} downlink packets not sent: their flow was never learned\n",
@@ -908,6 +918,10 @@ pub fn run<P: Port>(
     let end = clock(g);
     g.report.seconds = end.0.saturating_sub(start.0) as f64 / 1e9;
     wait(g, &mut clock, pace.drain);
+    for side in Side::ALL {
+        let st = g.ports[side.idx()].stats();
+        g.report.ports[side.idx()].rx_dropped = st.rx_dropped + st.rx_too_big;
+    }
     g.report.clone()
 }
 
