@@ -129,8 +129,11 @@ perf-deps:
 compare-kernel: build deps perf-deps
 	TOLLGATE_BIN=$(BIN) scripts/compare-kernel.sh
 
+# matplotlib comes from Debian's python3-matplotlib (make perf-deps), for /usr/bin/python3.
+PYTHON_PLOT ?= /usr/bin/python3
 plot:
-	python3 scripts/plot-bench.py target/bench/bench.json docs/perf/mpps-vs-flows.png
+	$(PYTHON_PLOT) scripts/plot-bench.py docs/perf/mpps-vs-flows.png target/bench/bench.json \
+	  $(wildcard docs/perf/bench-before.json)
 
 # The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
 # sanitizer-coverage passes that make libFuzzer coverage-guided.

@@ -1,5 +1,7 @@
 //! A fixed amount of full-pipeline work for instruction-level profiling (see
-//! scripts/profile.sh): `pipeline-profile SESSIONS FLOWS_EACH POLLS`.
+//! scripts/profile.sh): `pipeline-profile SESSIONS FLOWS_EACH POLLS [io-only]`. With
+//! `io-only`, the same rig's ports, buffers and frames move with no stage in between:
+//! the reference the pipeline's instructions per packet are compared against.
 
 use std::hint::black_box;
 
@@ -15,6 +17,16 @@ fn main() {
     };
     let (sessions, each, polls) = (arg(1, 1000) as u32, arg(2, 1) as u32, arg(3, 10_000));
     let mut r = rig(sessions, each, 32);
+    if std::env::args().nth(4).as_deref() == Some("io-only") {
+        let mut io = r.io_only();
+        let start = std::time::Instant::now();
+        let n = black_box(io.run(polls));
+        eprintln!(
+            "{n} packets moved in {polls} polls (io-only), {:.1} ns/packet (wall)",
+            start.elapsed().as_nanos() as f64 / n.max(1) as f64
+        );
+        return;
+    }
     let start = std::time::Instant::now();
     for t in 0..polls {
         black_box(r.worker.poll(Instant(2_000_000_000 + t)));

@@ -383,6 +383,9 @@ impl FlowTable {
     /// The flow of `key`.
     #[inline]
     pub fn find_up(&self, key: &UpKey) -> Option<u32> {
+        if self.count == 0 {
+            return None;
+        }
         let h = self
             .up
             .hash(up_hash_key(key.sub, key.service, key.sub_port));

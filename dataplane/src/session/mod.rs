@@ -475,6 +475,9 @@ impl SessionTable {
     /// The slot of the session whose subscriber address is `ip`.
     #[inline]
     pub fn slot_by_ip(&self, ip: Ipv4Addr) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
         self.by_ip.find(self.ip_hash(ip), |slot| {
             self.slots
                 .get(slot as usize)
