@@ -189,6 +189,7 @@ impl Core {
     ) -> Result<SessionId, SessionError> {
         let id = self.sessions.find(key)?;
         let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        self.sessions.update(id, &update);
         self.out.push_back(Output::Command(
             Target::Worker(worker),
             Command::SessionUpdate { id, update },

@@ -11,6 +11,7 @@ use hashbrown::HashMap;
 use tollgate_dataplane::MacAddr;
 use tollgate_dataplane::session::{
     Bandwidth, ClosedSession, DisconnectCause, Limits, ServiceSet, SessionId, SessionSpec,
+    SessionUpdate,
 };
 use tollgate_dataplane::time::Instant;
 
@@ -177,6 +178,21 @@ impl Sessions {
     /// An open session.
     pub fn get(&self, id: SessionId) -> Option<&OpenSession> {
         self.open.get(&id)
+    }
+
+    /// Records a live change in the session's spec (what `show session` reports).
+    pub fn update(&mut self, id: SessionId, u: &SessionUpdate) {
+        if let Some(s) = self.open.get_mut(&id) {
+            if let Some(l) = u.limits {
+                s.spec.limits = l;
+            }
+            if let Some(b) = u.bandwidth {
+                s.spec.bandwidth = b;
+            }
+            if let Some(v) = u.services {
+                s.spec.services = v;
+            }
+        }
     }
 
     /// Every open session, by id.
