@@ -88,7 +88,10 @@ const GET: &[u8] = b"GET /basket HTTP/1.1\r\nHost: shop.example\r\nAccept: */*\r
 const BODY: [u8; 200] = [0x42; 200];
 
 /// What the subscriber and the servers send.
-fn inputs() -> (Vec<(Instant, Vec<u8>)>, Vec<(Instant, Vec<u8>)>) {
+/// A capture: frames with their timestamps.
+type Capture = Vec<(Instant, Vec<u8>)>;
+
+fn inputs() -> (Capture, Capture) {
     let g = GET.len() as u32;
     let up = |sp, dp, seq, flags, ack, payload: &[u8]| {
         tcp(
