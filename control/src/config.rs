@@ -63,6 +63,12 @@ pub struct Config {
     /// Load-balancing ranges (`[[lb_range]]`).
     #[serde(default, rename = "lb_range")]
     pub lb_ranges: Vec<LbRangeConfig>,
+    /// Address pools for logins (`[[pool]]`, SES-2).
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<PoolConfig>,
+    /// Gateway nodes whose health gates pool ranges and LB targets (`[[node]]`).
+    #[serde(default, rename = "node")]
+    pub nodes: Vec<NodeConfig>,
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
     pub rating: crate::rating::RatingConfig,
@@ -323,6 +329,12 @@ pub struct ServiceConfig {
     /// The real servers.
     #[serde(rename = "server")]
     pub servers: Vec<ServerConfig>,
+    /// How its servers are health-checked (NAT-5): each at its address and port.
+    #[serde(default)]
+    pub check: CheckType,
+    /// Path for `http` checks.
+    #[serde(default)]
+    pub check_path: Option<String>,
 }
 
 fn default_policy() -> String {
@@ -352,6 +364,92 @@ pub struct ServerConfig {
 
 fn one() -> u32 {
     1
+}
+
+/// How a health check probes (SES-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckType {
+    /// Not checked: always up (unless set down by ctl).
+    #[default]
+    None,
+    /// ICMP echo.
+    Icmp,
+    /// TCP connect.
+    Tcp,
+    /// HTTP GET of `check_path`, 2xx or 3xx.
+    Http,
+}
+
+/// `[[pool]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Its name (RADIUS Framed-Pool); the first pool is the default.
+    pub name: String,
+    /// Its ranges (`[[pool.range]]`).
+    #[serde(rename = "range")]
+    pub ranges: Vec<PoolRangeConfig>,
+}
+
+/// `[[pool.range]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolRangeConfig {
+    /// The range as a prefix (network and broadcast addresses left out), or give
+    /// `first` and `last`.
+    #[serde(default)]
+    pub prefix: Option<Ipv4Net>,
+    /// First address.
+    #[serde(default)]
+    pub first: Option<Ipv4Addr>,
+    /// Last address.
+    #[serde(default)]
+    pub last: Option<Ipv4Addr>,
+    /// The gateway node that serves the range (its health gates it).
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+impl PoolRangeConfig {
+    /// (first, last) of the range.
+    pub fn bounds(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        match (self.prefix, self.first, self.last) {
+            (Some(p), None, None) if p.len >= 31 => Some((
+                p.network(),
+                Ipv4Addr::from(u32::from(p.network()) | !prefix_mask(p.len)),
+            )),
+            (Some(p), None, None) => Some((
+                Ipv4Addr::from(u32::from(p.network()) + 1),
+                Ipv4Addr::from((u32::from(p.network()) | !prefix_mask(p.len)) - 1),
+            )),
+            (None, Some(f), Some(l)) => Some((f, l)),
+            _ => None,
+        }
+    }
+}
+
+/// `[[node]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Its name (pool ranges name it).
+    pub name: String,
+    /// The address its health check probes.
+    #[serde(default)]
+    pub address: Option<Ipv4Addr>,
+    /// Its MAC when it is a load-balancing target: follows its health (LB-3).
+    #[serde(default)]
+    pub mac: Option<Mac>,
+    /// How it is checked.
+    #[serde(default)]
+    pub check: CheckType,
+    /// Port for `tcp` and `http` checks.
+    #[serde(default)]
+    pub check_port: Option<u16>,
+    /// Path for `http` checks.
+    #[serde(default)]
+    pub check_path: Option<String>,
 }
 
 /// `[[lb_range]]`
@@ -972,6 +1070,96 @@ impl Config {
         Ok(())
     }
 
+    fn validate_pools(&self) -> Result<(), (String, String)> {
+        let e = |k: String, m: String| Err((k, m));
+        for (i, n) in self.nodes.iter().enumerate() {
+            let k = |f: &str| format!("node[{i}].{f}");
+            if n.name.is_empty() || self.nodes[..i].iter().any(|o| o.name == n.name) {
+                return e(k("name"), format!("{:?} is empty or used twice", n.name));
+            }
+            if n.check != CheckType::None && n.address.is_none() {
+                return e(k("address"), "a checked node needs an address".into());
+            }
+            if matches!(n.check, CheckType::Tcp | CheckType::Http) && n.check_port.is_none() {
+                return e(k("check_port"), "tcp and http checks need a port".into());
+            }
+            if n.check == CheckType::Http && n.check_path.is_none() {
+                return e(k("check_path"), "http checks need a path".into());
+            }
+        }
+        let mut seen: Vec<(u32, u32, String)> = Vec::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            if p.name.is_empty() || self.pools[..i].iter().any(|o| o.name == p.name) {
+                return e(
+                    format!("pool[{i}].name"),
+                    format!("{:?} is empty or used twice", p.name),
+                );
+            }
+            if p.ranges.is_empty() {
+                return e(
+                    format!("pool[{i}].range"),
+                    "a pool needs at least one [[pool.range]]".into(),
+                );
+            }
+            for (j, r) in p.ranges.iter().enumerate() {
+                let k = |f: &str| format!("pool[{i}].range[{j}]{f}");
+                let Some((first, last)) = r.bounds() else {
+                    return e(
+                        k(""),
+                        "give either `prefix` or both `first` and `last`".into(),
+                    );
+                };
+                let (f, l) = (u32::from(first), u32::from(last));
+                if l < f {
+                    return e(k(".last"), format!("{last} is before {first}"));
+                }
+                let acc = &self.access.address;
+                if !acc.contains(first) || !acc.contains(last) {
+                    return e(
+                        k(""),
+                        format!("{first}-{last} is not inside the access subnet {acc}"),
+                    );
+                }
+                if (f..=l).contains(&u32::from(acc.addr)) {
+                    return e(
+                        k(""),
+                        format!(
+                            "{first}-{last} holds the gateway's own address {}",
+                            acc.addr
+                        ),
+                    );
+                }
+                if let Some((_, _, other)) = seen.iter().find(|(of, ol, _)| *of <= l && f <= *ol) {
+                    return e(k(""), format!("overlaps {other}"));
+                }
+                seen.push((f, l, format!("pool[{i}].range[{j}]")));
+                if let Some(n) = &r.node {
+                    if !self.nodes.iter().any(|x| &x.name == n) {
+                        return e(k(".node"), format!("no [[node]] is named {n:?}"));
+                    }
+                }
+            }
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            if s.check == CheckType::Http && s.check_path.is_none() {
+                return e(
+                    format!("service[{i}].check_path"),
+                    "http checks need a path".into(),
+                );
+            }
+            if s.check != CheckType::None
+                && s.check != CheckType::Icmp
+                && s.protocol != ServiceProtocol::Tcp
+            {
+                return e(
+                    format!("service[{i}].check"),
+                    "tcp and http checks are for TCP services; use icmp".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn validate_subscribers(&self) -> Result<(), (String, String)> {
         let e = |k: String, m: String| Err((k, m));
         let sub = &self.subscribers;
@@ -1136,6 +1324,7 @@ impl Config {
                 return e(k(f), m);
             }
         }
+        self.validate_pools()?;
         for (i, r) in self.lb_ranges.iter().enumerate() {
             let Some((first, last)) = r.bounds() else {
                 return e(

@@ -104,6 +104,10 @@ impl Dispatcher {
                     outlets.publish(*f);
                     continue;
                 }
+                Output::Authenticate(_) | Output::Account(_) | Output::LoginDone { .. } => {
+                    outlets.aaa.push(o);
+                    continue;
+                }
                 _ => sent = true,
             }
             match o {
@@ -121,7 +125,11 @@ impl Dispatcher {
                         q.push_back(*f);
                     }
                 }
-                Output::Record(..) | Output::Publish(_) => {}
+                Output::Record(..)
+                | Output::Publish(_)
+                | Output::Authenticate(_)
+                | Output::Account(_)
+                | Output::LoginDone { .. } => {}
             }
         }
         outlets.flush();

@@ -65,6 +65,9 @@ pub struct Outlets {
     sessions: Option<RecordFile>,
     /// Every record, when kept in memory too (replay summaries, tests).
     pub kept: Option<Vec<(RecordKind, String)>>,
+    /// What the shell itself acts on: authentication requests, accounting records,
+    /// finished logins, in the order the core produced them.
+    pub aaa: Vec<crate::core::Output>,
 }
 
 impl std::fmt::Debug for Outlets {
@@ -91,6 +94,7 @@ impl Outlets {
             flows: open(flows)?,
             sessions: open(sessions)?,
             kept: None,
+            aaa: Vec::new(),
         })
     }
 

@@ -302,6 +302,8 @@ fn frames_records_and_session_log_follow_the_rules() {
         sessions,
         vec![json!({
             "type": "session", "session": session, "user": "alice", "channel": 77,
+            // The Acct-Session-Id: the start of the run in Unix ms, then a serial.
+            "acct_session_id": format!("{BASE_MS:x}-1"),
             "address": "10.10.0.11",
             "start": time(0),
             "stop": time(20_011),

@@ -150,6 +150,8 @@ pub enum Event {
         at: Instant,
         /// The counters.
         counters: SessionCounters,
+        /// The session's last packet either way (its start if none yet).
+        last_seen: Instant,
     },
     /// A [`Command::ReportSessions`] is complete.
     SessionsReported {

@@ -5,7 +5,9 @@
 //! ([`crate::engine`] for the daemon, [`crate::replay`] offline), so every rule here is
 //! tested with a simulated clock.
 
+pub mod aaa;
 pub mod neighbor;
+pub mod pools;
 pub mod records;
 pub mod sessions;
 
@@ -22,6 +24,7 @@ use tollgate_dataplane::wire::arp::{self, Operation};
 use tollgate_dataplane::wire::ethernet::{self, ethertype};
 use tollgate_dataplane::{Command, Event, Forwarding, Frame, MacAddr, Side};
 
+use self::aaa::{AaaPolicy, AaaState, LoginRequest};
 use self::neighbor::{Heard, Resolver, Timing};
 use self::records::WallClock;
 use self::sessions::{SessionError, SessionRequest, Sessions};
@@ -57,6 +60,18 @@ pub enum Output {
     Record(RecordKind, String),
     /// A new forwarding snapshot to publish.
     Publish(Box<Forwarding>),
+    /// Credentials or identifiers to check (local store or RADIUS); the answer goes to
+    /// [`Core::on_auth`].
+    Authenticate(aaa::AuthRequest),
+    /// An accounting record: commit it to the spool, then send it.
+    Account(crate::radius::attrs::AcctRecord),
+    /// A login finished.
+    LoginDone {
+        /// Which.
+        login: aaa::LoginId,
+        /// Its session, or why it has none.
+        result: Result<aaa::Login, String>,
+    },
 }
 
 /// What the control core counts.
@@ -102,6 +117,8 @@ pub struct CoreConfig {
     pub service_names: Vec<String>,
     /// Maps the engine clock to Unix time for records.
     pub clock: WallClock,
+    /// Logins, pools, accounting.
+    pub aaa: AaaPolicy,
 }
 
 /// The control core.
@@ -118,6 +135,7 @@ pub struct Core {
     hosts: HashMap<(u16, u32, u32), String>,
     reports: HashMap<u64, SessionReport>,
     next_seq: u64,
+    aaa: AaaState,
 }
 
 impl Core {
@@ -135,6 +153,7 @@ impl Core {
             hosts: HashMap::new(),
             reports: HashMap::new(),
             next_seq: 1 << 32,
+            aaa: AaaState::new(cfg.aaa, (cfg.clock.unix_ns(now).max(0) / 1_000_000) as u64),
         };
         for &(ip, mac) in &cfg.static_neighbors {
             let side = core.side_of(ip).unwrap_or(Side::Core);
@@ -151,18 +170,39 @@ impl Core {
             .find(|s| self.fwd.side(*s).contains(ip))
     }
 
-    /// Opens a session and installs it on its worker.
+    /// Opens a session without a login (static subscribers, `ctl session add`) and
+    /// installs it on its worker; it is accounted like any other.
     pub fn open_session(
         &mut self,
         now: Instant,
         req: SessionRequest,
     ) -> Result<SessionId, SessionError> {
-        let (spec, worker) = self.sessions.open(now, req)?;
-        self.out.push_back(Output::Command(
-            Target::Worker(worker),
-            Command::SessionAdd(spec),
-        ));
-        Ok(spec.id)
+        if let Ok(id) = self.sessions.find(&req.address.to_string()) {
+            return Err(SessionError::AddressInUse(req.address, id));
+        }
+        let auth = self.authorization_of(&req);
+        let pooled = self.aaa_reserve(req.address);
+        let calling = req.mac.map(|m| m.to_string());
+        let address = req.address;
+        self.install(now, req, auth, calling, false, pooled)
+            .inspect_err(|_| {
+                if pooled {
+                    self.aaa_release(address);
+                }
+            })
+    }
+
+    /// Starts a first-packet login for a stranger the fast path reported.
+    fn login_stranger(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
+        let req = LoginRequest {
+            address: Some(ip),
+            mac: Some(mac),
+            first_packet: true,
+            ..LoginRequest::default()
+        };
+        if let Err(e) = self.login(now, req) {
+            tracing::debug!(%ip, %mac, error = %e, "first-packet login not started");
+        }
     }
 
     /// Ends the session named by `key` (its id or address); its record follows as an
@@ -314,7 +354,8 @@ impl Core {
                 self.resolver.resolve(now, ip, side);
                 self.drain_resolver();
             }
-            Event::SessionClosed(rec) => {
+            Event::SessionClosed(mut rec) => {
+                let acct_id = self.aaa_closed(&mut rec);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
                         session = rec.id,
@@ -325,24 +366,35 @@ impl Core {
                         rx_bytes = rec.counters.rx_bytes,
                         "session ended"
                     );
-                    let line = records::session(&self.clock, &e).to_string();
+                    let line = records::session(&self.clock, &e, acct_id.as_deref()).to_string();
                     self.out
                         .push_back(Output::Record(RecordKind::Session, line));
                 }
             }
             Event::SessionInstallFailed { id, reason } => {
+                if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
+                    self.aaa_install_failed(now, id, address);
+                }
                 if let Some(s) = self.sessions.install_failed(id) {
                     tracing::warn!(session = id, user = %s.user, address = %s.spec.address, ?reason, "the fast path refused the session");
                 }
             }
             Event::SessionCounters {
-                id, seq, counters, ..
+                id,
+                seq,
+                counters,
+                at,
+                last_seen,
             } => {
+                if self.aaa_counters(seq, at, counters, last_seen) {
+                    return;
+                }
                 if let Some(r) = self.reports.get_mut(&seq) {
                     r.counters.insert(id, counters);
                 }
             }
-            Event::SessionsReported { seq, .. } => {
+            Event::SessionsReported { seq, sessions } => {
+                self.aaa_reported(seq, sessions);
                 if let Some(r) = self.reports.get_mut(&seq) {
                     r.waiting = r.waiting.saturating_sub(1);
                 }
@@ -350,6 +402,7 @@ impl Core {
             Event::UnknownSubscriber { ip, mac, .. } => {
                 self.stats.unknown_subscribers += 1;
                 tracing::debug!(%ip, %mac, worker, "traffic from an address without a session");
+                self.login_stranger(now, ip, mac);
             }
             Event::FlowHost { flow, len, host } => {
                 let h = String::from_utf8_lossy(&host[..len as usize]).into_owned();
@@ -426,11 +479,15 @@ impl Core {
     pub fn tick(&mut self, now: Instant) {
         self.resolver.tick(now);
         self.drain_resolver();
+        self.aaa_tick(now);
     }
 
     /// When [`Self::tick`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.resolver.poll_timeout()
+        [self.resolver.poll_timeout(), self.aaa.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next thing to deliver.

@@ -108,11 +108,12 @@ pub fn flow(
 }
 
 /// An ended session as a JSON object (the session log).
-pub fn session(clock: &WallClock, e: &EndedSession) -> Value {
+pub fn session(clock: &WallClock, e: &EndedSession, acct_session_id: Option<&str>) -> Value {
     let r = &e.record;
     json!({
         "type": "session",
         "session": r.id,
+        "acct_session_id": acct_session_id,
         "user": e.user,
         "channel": r.channel,
         "address": r.address.to_string(),
