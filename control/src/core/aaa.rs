@@ -1083,3 +1083,7 @@ impl SessionDirectory for CoaDirectory<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "aaa_tests.rs"]
+mod tests;
