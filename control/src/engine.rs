@@ -106,6 +106,26 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
     }
 }
 
+/// Runs the gateway on memory ports the caller holds the peers of (integration tests,
+/// benchmarks: traffic in and out without a NIC) until `stop` is set.
+pub fn run_on_memory_ports(
+    cfg: &Config,
+    config_name: &str,
+    ports: Vec<[MemoryPort; 2]>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let macs = setup::configured_macs(cfg);
+    let buffers = cfg.engine.buffers;
+    serve(
+        cfg,
+        config_name,
+        ports,
+        macs,
+        || HeapPool::new(buffers),
+        stop,
+    )
+}
+
 fn serve<P: Port + 'static>(
     cfg: &Config,
     config_name: &str,
@@ -128,6 +148,18 @@ fn serve<P: Port + 'static>(
         &cfg.subscribers.session_log,
     )
     .context("opening the record files")?;
+    let metrics = match cfg.aaa.metrics.listen {
+        Some(addr) => {
+            let snapshot = crate::metrics::Snapshot::new();
+            let server = crate::metrics::server::MetricsServer::start(addr, snapshot.clone())
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(listen = %server.local_addr(), "metrics at /metrics");
+            Some((server, snapshot))
+        }
+        None => None,
+    };
+    let render_every = Duration::from_millis(cfg.aaa.metrics.render_ms);
+    let mut next_render = started;
     let rater = match &cfg.rating.database {
         Some(db) => Some(
             crate::rating::Rater::open(db, &cfg.rating).context("opening the rating database")?,
@@ -136,6 +168,9 @@ fn serve<P: Port + 'static>(
     };
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
     let server = Server::start(&cfg.control.socket, ctl_tx)?;
+    // Only now, as the one daemon of this socket, before any session: close what a
+    // previous run left open.
+    let mut shell = crate::aaa_shell::AaaShell::open(cfg, &core, &mut outlets, started)?;
 
     let cpus = choose_cpus(cfg)?;
     let mut ends = Vec::new();
@@ -232,6 +267,8 @@ fn serve<P: Port + 'static>(
                 Step::Reply(reply) => {
                     let _ = r.reply.try_send(reply);
                 }
+                Step::Login(id) => shell.reply_on_login(id, r.reply),
+                Step::Store(op) => shell.store_op(op, r.reply),
                 Step::Wait(w) => {
                     let mut report = 0;
                     if w.worker_reports {
@@ -252,6 +289,24 @@ fn serve<P: Port + 'static>(
         }
         let now = Instant::now();
         dispatcher.pump(&mut core, now, &mut outlets);
+        shell.handle(&mut core, &mut outlets, now);
+        shell.poll(&mut core, now);
+        dispatcher.pump(&mut core, now, &mut outlets);
+        shell.handle(&mut core, &mut outlets, now);
+        if let Some((_, snapshot)) = &metrics {
+            if now >= next_render {
+                next_render = now + render_every;
+                if !dispatcher.reported(seq) || seq == 0 {
+                    seq += 1;
+                    dispatcher.request_reports(seq);
+                }
+                snapshot.publish(crate::metrics::gateway::render(
+                    dispatcher.reports(),
+                    &core,
+                    Some(&shell),
+                ));
+            }
+        }
         waiting.retain(|w| {
             let ready = (w.report == 0 || dispatcher.reported(w.report))
                 && w.sessions
@@ -259,15 +314,17 @@ fn serve<P: Port + 'static>(
             let done = ready || now >= w.deadline;
             if done {
                 let sessions = w.sessions.and_then(|s| core.take_report(s));
-                answer(
-                    &w.req,
-                    &w.reply,
-                    &info,
-                    &dispatcher,
-                    &core,
-                    sessions,
-                    rater.as_ref(),
-                );
+                let ctx = Context {
+                    now: Instant::now(),
+                    info: &info,
+                    reports: dispatcher.reports(),
+                    core: &core,
+                    dispatch: dispatcher.stats(),
+                    rater: rater.as_ref(),
+                    aaa: Some(&shell),
+                };
+                // The connection may have gone; nothing to do then.
+                let _ = w.reply.try_send(handlers::finish(&w.req, &ctx, sessions));
             }
             !done
         });
@@ -292,6 +349,12 @@ fn serve<P: Port + 'static>(
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
+    // The sessions' Stops: committed, and sent while the servers answer (2 s at most).
+    shell.finish(
+        &mut core,
+        &mut outlets,
+        Instant::now() + Duration::from_secs(2),
+    );
     let totals = handlers::counters(dispatcher.reports(), &core, dispatcher.stats());
     tracing::info!(
         rx_access = %totals["sides"]["access"]["rx_packets"],
@@ -317,27 +380,6 @@ struct Waiting {
     /// Tag of the core's session report asked for.
     sessions: Option<u64>,
     deadline: Instant,
-}
-
-fn answer(
-    req: &Request,
-    reply: &Sender<Reply>,
-    info: &EngineInfo,
-    d: &Dispatcher,
-    core: &Core,
-    sessions: Option<crate::core::SessionReport>,
-    rater: Option<&crate::rating::Rater>,
-) {
-    let ctx = Context {
-        now: Instant::now(),
-        info,
-        reports: d.reports(),
-        core,
-        dispatch: d.stats(),
-        rater,
-    };
-    // The connection may have gone; nothing to do then.
-    let _ = reply.try_send(handlers::finish(req, &ctx, sessions));
 }
 
 /// The cores workers are pinned to: `engine.cores` if given, else cores 1..=N when the

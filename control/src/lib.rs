@@ -8,6 +8,7 @@
 //! interface; [`rating`] turns usage records into charges and invoices.
 
 pub mod aaa_config;
+pub mod aaa_shell;
 pub mod authz;
 pub mod config;
 pub mod core;

@@ -37,6 +37,10 @@ idle_sleep_us = 200
 [control]
 socket = "{}"
 
+[aaa]
+store = "{dir}/subscribers.db"
+spool = "{dir}/accounting.db"
+
 [access]
 backend = "memory"
 address = "10.10.0.1/24"
@@ -51,7 +55,8 @@ address = "192.0.2.10"
 mac = "02:20:00:00:00:10"
 {extra}
 "#,
-            socket.display()
+            socket.display(),
+            dir = dir.path().display(),
         );
         let cfg = Config::parse(&src, "test.toml").unwrap();
         let stop = Arc::new(AtomicBool::new(false));

@@ -219,7 +219,12 @@ impl Rig {
     }
 
     /// Logs in and answers the authentication with `auth`.
-    fn login(&mut self, req: LoginRequest, user: &str, auth: Authorization) -> Result<Login, String> {
+    fn login(
+        &mut self,
+        req: LoginRequest,
+        user: &str,
+        auth: Authorization,
+    ) -> Result<Login, String> {
         let id = self.core.login(self.now, req)?;
         self.drain();
         assert_eq!(self.auth.last().unwrap().login, id);
@@ -242,7 +247,11 @@ impl Rig {
     }
 
     fn last(&self, status: AcctStatusType) -> &AcctRecord {
-        self.account.iter().rev().find(|r| r.status == status).unwrap()
+        self.account
+            .iter()
+            .rev()
+            .find(|r| r.status == status)
+            .unwrap()
     }
 }
 
@@ -310,17 +319,26 @@ fn first_packet_login_installs_a_session_and_starts_accounting() {
     r.drain();
     let (_, done) = r.done.pop().unwrap();
     let login = done.unwrap();
-    assert_eq!((login.address, login.user.as_str(), login.resumed), (ip("10.10.0.11"), "alice", false));
+    assert_eq!(
+        (login.address, login.user.as_str(), login.resumed),
+        (ip("10.10.0.11"), "alice", false)
+    );
     let spec = r.spec(login.session);
     assert_eq!(spec.address, ip("10.10.0.11"));
     assert_eq!(spec.mac, Some(mac));
     assert_eq!(spec.started, at(1));
-    assert!(spec.services.allows(0) && !spec.services.allows(1), "web only");
+    assert!(
+        spec.services.allows(0) && !spec.services.allows(1),
+        "web only"
+    );
     assert_eq!(spec.bandwidth.down_bps, 10_000_000);
     let start = r.last(AcctStatusType::Start).clone();
     assert_eq!(start.user_name, "alice");
     assert_eq!(start.framed_ip, Some(ip("10.10.0.11")));
-    assert_eq!(start.calling_station_id.as_deref(), Some("02:10:00:00:00:11"));
+    assert_eq!(
+        start.calling_station_id.as_deref(),
+        Some("02:10:00:00:00:11")
+    );
     assert_eq!(start.event_time, T0 / SEC + 1);
     assert_eq!(r.core.aaa_stats().accepted, 1);
 }
@@ -337,8 +355,13 @@ fn refused_unavailable_and_busy_logins_get_no_session() {
             .unwrap_err()
             .contains("waiting")
     );
-    r.core.on_auth(r.now, a, AuthAnswer::Reject("unknown subscriber".into()));
-    r.core.on_auth(r.now, b, AuthAnswer::Unavailable("no server answered".into()));
+    r.core
+        .on_auth(r.now, a, AuthAnswer::Reject("unknown subscriber".into()));
+    r.core.on_auth(
+        r.now,
+        b,
+        AuthAnswer::Unavailable("no server answered".into()),
+    );
     r.drain();
     assert!(r.done.iter().all(|(_, d)| d.is_err()), "{:?}", r.done);
     assert!(r.installed.is_empty() && r.account.is_empty());
@@ -375,7 +398,10 @@ fn conditions_become_fast_path_limits() {
     assert_eq!(l.volume.tx_bytes, Some(5));
     assert_eq!(l.volume.rx_packets, Some(7));
     let rate = l.rate.unwrap();
-    assert_eq!((rate.percent, rate.path_bps, rate.window_ms), (50, 8_000_000, 10_000));
+    assert_eq!(
+        (rate.percent, rate.path_bps, rate.window_ms),
+        (50, 8_000_000, 10_000)
+    );
 
     // F shorter than B: the idle limit is F's, towards the idle server when one is named.
     let mut f = auth.clone();
@@ -413,7 +439,12 @@ fn application_timeout_is_reported_as_such_and_the_stop_carries_final_counters()
     assert_eq!(stop.session_time_s, 34);
     assert_eq!(stop.class, vec![b"gold".to_vec()]);
     assert_eq!(
-        (stop.counters.octets_up, stop.counters.octets_down, stop.counters.packets_up, stop.counters.packets_down),
+        (
+            stop.counters.octets_up,
+            stop.counters.octets_down,
+            stop.counters.packets_up,
+            stop.counters.packets_down
+        ),
         (160, 1500, 2, 2)
     );
     assert_eq!(stop.session_id, r.last(AcctStatusType::Start).session_id);
@@ -433,19 +464,32 @@ fn simultaneous_logins_end_the_earliest() {
         },
         ..Authorization::default()
     };
-    let a = r.login(with_address("10.10.0.40"), "carol", auth.clone()).unwrap();
+    let a = r
+        .login(with_address("10.10.0.40"), "carol", auth.clone())
+        .unwrap();
     r.at(1);
-    let b = r.login(with_address("10.10.0.41"), "carol", auth.clone()).unwrap();
+    let b = r
+        .login(with_address("10.10.0.41"), "carol", auth.clone())
+        .unwrap();
     // Someone else's logins do not count.
-    r.login(with_address("10.10.0.49"), "dave", auth.clone()).unwrap();
+    r.login(with_address("10.10.0.49"), "dave", auth.clone())
+        .unwrap();
     r.at(2);
-    let c = r.login(with_address("10.10.0.42"), "carol", auth.clone()).unwrap();
-    let stops: Vec<_> = r.account.iter().filter(|x| x.status == AcctStatusType::Stop).collect();
+    let c = r
+        .login(with_address("10.10.0.42"), "carol", auth.clone())
+        .unwrap();
+    let stops: Vec<_> = r
+        .account
+        .iter()
+        .filter(|x| x.status == AcctStatusType::Stop)
+        .collect();
     assert_eq!(stops.len(), 1);
     assert_eq!(stops[0].framed_ip, Some(ip("10.10.0.40")));
     assert_eq!(stops[0].cause, Some(Cause::SimultaneousLogins));
     assert!(r.core.sessions().get(a.session).is_none());
-    assert!(r.core.sessions().get(b.session).is_some() && r.core.sessions().get(c.session).is_some());
+    assert!(
+        r.core.sessions().get(b.session).is_some() && r.core.sessions().get(c.session).is_some()
+    );
     assert_eq!(r.core.aaa_stats().login_victims, 1);
 }
 
@@ -462,14 +506,22 @@ fn a_stored_order_picks_the_victim_across_a_billing_account() {
         },
         ..Authorization::default()
     };
-    let low = r.login(with_address("10.10.0.50"), "ann", member(1)).unwrap();
-    let high = r.login(with_address("10.10.0.51"), "ben", member(9)).unwrap();
+    let low = r
+        .login(with_address("10.10.0.50"), "ann", member(1))
+        .unwrap();
+    let high = r
+        .login(with_address("10.10.0.51"), "ben", member(9))
+        .unwrap();
     // A third member with order 5: ben (9) goes.
-    let mid = r.login(with_address("10.10.0.52"), "cid", member(5)).unwrap();
+    let mid = r
+        .login(with_address("10.10.0.52"), "cid", member(5))
+        .unwrap();
     assert!(r.core.sessions().get(high.session).is_none());
     assert!(r.core.sessions().get(low.session).is_some());
     // A fourth with the highest order is itself the one that goes: refused.
-    let e = r.login(with_address("10.10.0.53"), "dan", member(20)).unwrap_err();
+    let e = r
+        .login(with_address("10.10.0.53"), "dan", member(20))
+        .unwrap_err();
     assert!(e.contains("acme") && e.contains("stored order"), "{e}");
     assert!(r.core.sessions().get(mid.session).is_some());
     assert_eq!(r.core.sessions().len(), 2);
@@ -482,37 +534,63 @@ fn pools_follow_node_health_and_mobiles_keep_their_address() {
         mobile_id: Some(id.into()),
         ..LoginRequest::default()
     };
-    let a = r.login(mobile("imsi-1"), "m1", Authorization::default()).unwrap();
-    let b = r.login(mobile("imsi-2"), "m2", Authorization::default()).unwrap();
-    assert_eq!((a.address, b.address), (ip("10.10.0.100"), ip("10.10.0.200")));
+    let a = r
+        .login(mobile("imsi-1"), "m1", Authorization::default())
+        .unwrap();
+    let b = r
+        .login(mobile("imsi-2"), "m2", Authorization::default())
+        .unwrap();
+    assert_eq!(
+        (a.address, b.address),
+        (ip("10.10.0.100"), ip("10.10.0.200"))
+    );
     // gw-a goes down: its range gives no more addresses.
     assert!(r.core.set_node("gw-a", false));
-    let c = r.login(mobile("imsi-3"), "m3", Authorization::default()).unwrap();
+    let c = r
+        .login(mobile("imsi-3"), "m3", Authorization::default())
+        .unwrap();
     assert_eq!(c.address, ip("10.10.0.201"));
-    let e = r.login(mobile("imsi-4"), "m4", Authorization::default()).unwrap_err();
+    let e = r
+        .login(mobile("imsi-4"), "m4", Authorization::default())
+        .unwrap_err();
     assert!(e.contains("no free address"), "{e}");
     // A returning mobile finds its session and address.
-    let again = r.login(mobile("imsi-1"), "m1", Authorization::default()).unwrap();
-    assert_eq!((again.session, again.address, again.resumed), (a.session, a.address, true));
+    let again = r
+        .login(mobile("imsi-1"), "m1", Authorization::default())
+        .unwrap();
+    assert_eq!(
+        (again.session, again.address, again.resumed),
+        (a.session, a.address, true)
+    );
     assert_eq!(r.installed.len(), 3, "no new session");
     // Its address goes back to the pool when it ends.
     r.core.set_node("gw-a", true);
     r.core.logout_user("m1", DisconnectCause::UserRequest);
     r.drain();
-    let d = r.login(mobile("imsi-5"), "m5", Authorization::default()).unwrap();
+    let d = r
+        .login(mobile("imsi-5"), "m5", Authorization::default())
+        .unwrap();
     assert_eq!(d.address, ip("10.10.0.100"));
     // Framed-Pool naming a pool that does not exist.
     let bad = Authorization {
         pool: Some("nope".into()),
         ..Authorization::default()
     };
-    assert!(r.login(mobile("imsi-6"), "m6", bad).unwrap_err().contains("nope"));
+    assert!(
+        r.login(mobile("imsi-6"), "m6", bad)
+            .unwrap_err()
+            .contains("nope")
+    );
     // An address outside the access subnet is refused.
     let outside = Authorization {
         framed_ip: Some(ip("172.16.0.1")),
         ..Authorization::default()
     };
-    assert!(r.login(mobile("imsi-7"), "m7", outside).unwrap_err().contains("access subnet"));
+    assert!(
+        r.login(mobile("imsi-7"), "m7", outside)
+            .unwrap_err()
+            .contains("access subnet")
+    );
 }
 
 #[test]
@@ -536,23 +614,38 @@ fn interim_updates_at_each_interval_with_the_counters_then() {
         .collect();
     assert_eq!(interims.len(), 2);
     // The interim at 60 s reads the counters before that second's traffic: 10..=50 s.
-    assert_eq!((interims[0].session_time_s, interims[0].counters.octets_up), (60, 5000));
-    assert_eq!((interims[1].session_time_s, interims[1].counters.octets_down), (120, 22_000));
+    assert_eq!(
+        (interims[0].session_time_s, interims[0].counters.octets_up),
+        (60, 5000)
+    );
+    assert_eq!(
+        (interims[1].session_time_s, interims[1].counters.octets_down),
+        (120, 22_000)
+    );
     assert_eq!(interims[1].event_time, T0 / SEC + 120);
 }
 
 #[test]
 fn dormant_then_active_then_closed_by_the_session_timer() {
     let mut r = Rig::new();
-    let l = r.login(with_address("10.10.0.70"), "fay", Authorization::default()).unwrap();
+    let l = r
+        .login(with_address("10.10.0.70"), "fay", Authorization::default())
+        .unwrap();
     let state = |r: &Rig| r.core.aaa_session(l.session).map(|s| s.state);
     r.at(10);
     r.traffic(l.session, 1, 1);
     r.at(69);
     assert_eq!(state(&r), Some(SesState::Act));
     r.at(70);
-    assert_eq!(state(&r), Some(SesState::Dormant), "60 s after the last packet");
-    assert_eq!(r.core.aaa_session(l.session).unwrap().dormant_since, Some(at(70)));
+    assert_eq!(
+        state(&r),
+        Some(SesState::Dormant),
+        "60 s after the last packet"
+    );
+    assert_eq!(
+        r.core.aaa_session(l.session).unwrap().dormant_since,
+        Some(at(70))
+    );
     // Traffic again: Act at the next check.
     r.at(100);
     r.traffic(l.session, 1, 1);
@@ -576,7 +669,9 @@ fn dormant_then_active_then_closed_by_the_session_timer() {
 #[test]
 fn coa_disconnects_and_changes_sessions_it_names() {
     let mut r = Rig::new();
-    let l = r.login(with_address("10.10.0.80"), "gus", Authorization::default()).unwrap();
+    let l = r
+        .login(with_address("10.10.0.80"), "gus", Authorization::default())
+        .unwrap();
     let acct = r.last(AcctStatusType::Start).session_id.clone();
     let now = r.now;
     let mut dir = r.core.coa_directory(now);
@@ -584,7 +679,10 @@ fn coa_disconnects_and_changes_sessions_it_names() {
         user_name: Some("nobody".into()),
         ..SessionRef::default()
     };
-    assert_eq!(dir.disconnect(&nobody), Err(ErrorCause::SessionContextNotFound));
+    assert_eq!(
+        dir.disconnect(&nobody),
+        Err(ErrorCause::SessionContextNotFound)
+    );
     let who = SessionRef {
         session_id: Some(acct.clone()),
         framed_ip: Some(ip("10.10.0.80")),
@@ -594,7 +692,10 @@ fn coa_disconnects_and_changes_sessions_it_names() {
         framed_ip: Some(ip("10.10.0.81")),
         ..who.clone()
     };
-    assert_eq!(dir.disconnect(&wrong_ip), Err(ErrorCause::SessionContextNotFound));
+    assert_eq!(
+        dir.disconnect(&wrong_ip),
+        Err(ErrorCause::SessionContextNotFound)
+    );
     let change = Change {
         attributes: vec![Attribute::u64(tg::BANDWIDTH_DOWN, 20_000_000)],
     };
@@ -604,7 +705,13 @@ fn coa_disconnects_and_changes_sessions_it_names() {
     assert_eq!(id, l.session);
     assert_eq!(u.bandwidth.unwrap().down_bps, 20_000_000);
     assert_eq!(
-        r.core.sessions().get(l.session).unwrap().spec.bandwidth.down_bps,
+        r.core
+            .sessions()
+            .get(l.session)
+            .unwrap()
+            .spec
+            .bandwidth
+            .down_bps,
         20_000_000
     );
     let mut dir = r.core.coa_directory(now);
@@ -612,7 +719,10 @@ fn coa_disconnects_and_changes_sessions_it_names() {
     r.drain();
     assert_eq!(r.last(AcctStatusType::Stop).cause, Some(Cause::Admin));
     let mut dir = r.core.coa_directory(now);
-    assert_eq!(dir.disconnect(&who), Err(ErrorCause::SessionContextNotFound));
+    assert_eq!(
+        dir.disconnect(&who),
+        Err(ErrorCause::SessionContextNotFound)
+    );
 }
 
 #[test]
@@ -642,7 +752,11 @@ fn static_sessions_are_accounted_and_reserve_pool_addresses() {
             Authorization::default(),
         )
         .unwrap();
-    assert_eq!(m.address, ip("10.10.0.200"), "10.10.0.100 is taken, and gw-a is busier");
+    assert_eq!(
+        m.address,
+        ip("10.10.0.200"),
+        "10.10.0.100 is taken, and gw-a is busier"
+    );
     r.core.on_event(
         r.now,
         0,

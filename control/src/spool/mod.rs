@@ -389,6 +389,32 @@ impl Spool {
         self.refill(now)
     }
 
+    /// The server acknowledged these records: delete them in one transaction (one
+    /// fsync for a pass's worth of answers).
+    pub fn ack_many(&mut self, now: Instant, ids: &[SpoolId]) -> Result<(), SpoolError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM record WHERE id = ?1")?;
+            for id in ids {
+                del.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        for id in ids {
+            if let Some(m) = self.queue.remove(id) {
+                if m.in_flight {
+                    self.in_flight -= 1;
+                    self.busy_sessions.remove(&m.session_id);
+                }
+            }
+        }
+        self.stats.acked += ids.len() as u64;
+        self.refill(now)
+    }
+
     /// The attempt failed (no server answered): try again after the backoff.
     pub fn failed(&mut self, now: Instant, id: SpoolId) {
         if let Some(m) = self.queue.get_mut(&id) {
@@ -572,6 +598,33 @@ mod tests {
         assert_eq!(s.pending().unwrap(), 0);
         assert_eq!(s.open_sessions().unwrap().len(), 2);
         assert_eq!(s.open_sessions().unwrap()[0].last.counters.octets_up, 10);
+    }
+
+    #[test]
+    fn ack_many_deletes_in_one_go_and_frees_the_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let ids = s
+            .enqueue_many(
+                t(0),
+                &[
+                    rec("s1", AcctStatusType::Start, 0),
+                    rec("s2", AcctStatusType::Start, 0),
+                    rec("s1", AcctStatusType::Stop, 5),
+                ],
+            )
+            .unwrap();
+        let d1 = s.next_due(t(0)).unwrap().unwrap().id;
+        let d2 = s.next_due(t(0)).unwrap().unwrap().id;
+        assert_eq!((d1, d2), (ids[0], ids[1]));
+        assert_eq!(s.in_flight(), 2);
+        s.ack_many(t(0), &[d1, d2]).unwrap();
+        assert_eq!(s.in_flight(), 0);
+        assert_eq!(s.pending().unwrap(), 1);
+        // s1 is free again: its Stop goes next.
+        assert_eq!(s.next_due(t(0)).unwrap().unwrap().id, ids[2]);
+        s.ack_many(t(0), &[]).unwrap();
+        assert_eq!(s.stats().acked, 2);
     }
 
     #[test]
