@@ -356,8 +356,6 @@ pub struct ShellStats {
 
 /// The shell.
 pub struct AaaShell {
-    /// Held while the daemon runs (`flock`, released at exit even by `kill -9`).
-    _spool_lock: std::fs::File,
     nas: NasIdentity,
     backend: AuthBackend,
     mac_password: Option<String>,
@@ -396,24 +394,6 @@ impl AaaShell {
         now: Instant,
     ) -> anyhow::Result<AaaShell> {
         let a = &cfg.aaa;
-        // One daemon per spool: a second one would close the first one's sessions.
-        if let Some(dir) = a.spool.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let lock_path = a.spool.with_extension("lock");
-        let spool_lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
-        if spool_lock.try_lock().is_err() {
-            anyhow::bail!(
-                "another tollgate is using the accounting spool {} (lock {})",
-                a.spool.display(),
-                lock_path.display()
-            );
-        }
         let store = Store::open(&a.store)
             .with_context(|| format!("opening the subscriber store {}", a.store.display()))?;
         let mut spool = Spool::open(
@@ -474,7 +454,6 @@ impl AaaShell {
             None => None,
         };
         Ok(AaaShell {
-            _spool_lock: spool_lock,
             nas: a.nas(),
             backend: a.auth,
             mac_password: a.mac_password.clone(),

@@ -183,6 +183,10 @@ impl Spool {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        // One process per spool: its first write takes the lock and keeps it until the
+        // connection closes (or the process dies). A second daemon's open fails instead
+        // of recovering - closing - the first one's open sessions.
+        let _: String = conn.query_row("PRAGMA locking_mode=EXCLUSIVE", [], |r| r.get(0))?;
         let tx = conn.transaction()?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
         let found: Option<i64> = tx
@@ -598,6 +602,20 @@ mod tests {
         assert_eq!(s.pending().unwrap(), 0);
         assert_eq!(s.open_sessions().unwrap().len(), 2);
         assert_eq!(s.open_sessions().unwrap()[0].last.counters.octets_up, 10);
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_a_spool_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let started = std::time::Instant::now();
+        let second = Spool::open(&dir.path().join("spool.db"), SpoolOptions::default());
+        assert!(second.is_err(), "the spool is locked by its first user");
+        assert!(started.elapsed() >= Duration::from_secs(4), "after the busy timeout");
+        drop(s);
+        let mut s = open(dir.path());
+        s.enqueue(t(0), &rec("s1", AcctStatusType::Start, 0)).unwrap();
+        assert_eq!(s.pending().unwrap(), 1);
     }
 
     #[test]
