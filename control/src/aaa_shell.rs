@@ -362,7 +362,8 @@ pub struct AaaShell {
     store: StoreThread,
     radius_auth: Option<UdpClient>,
     radius_acct: Option<UdpClient>,
-    auth_ids: HashMap<RequestId, LoginId>,
+    /// Access-Requests in flight: the login and the User-Name sent.
+    auth_ids: HashMap<RequestId, (LoginId, String)>,
     acct_ids: HashMap<RequestId, SpoolId>,
     spool: Spool,
     unsaved: Vec<AcctRecord>,
@@ -560,7 +561,7 @@ impl AaaShell {
                 }
                 let id = c.client.send(now, p);
                 self.stats.radius_auth += 1;
-                self.auth_ids.insert(id, req.login);
+                self.auth_ids.insert(id, (req.login, user));
             }
             (AuthBackend::Radius, None) => core.on_auth(
                 now,
@@ -591,17 +592,17 @@ impl AaaShell {
             while let Some(ev) = c.client.poll_event() {
                 match ev {
                     ClientEvent::Reply { id, packet, .. } => {
-                        let Some(login) = self.auth_ids.remove(&id) else {
+                        let Some((login, user)) = self.auth_ids.remove(&id) else {
                             continue;
                         };
                         let answer = match packet.code {
                             Code::AccessAccept => match attrs::authorization(&packet) {
+                                // The server may rename the user (User-Name in the Accept).
                                 Ok(a) => AuthAnswer::Accept {
                                     user: packet
                                         .get(sa::USER_NAME)
                                         .and_then(|u| u.as_text().ok())
-                                        .map(str::to_string)
-                                        .unwrap_or_default(),
+                                        .map_or(user, str::to_string),
                                     authorization: Box::new(a),
                                 },
                                 Err(e) => AuthAnswer::Reject(format!(
@@ -621,7 +622,7 @@ impl AaaShell {
                         core.on_auth(now, login, answer);
                     }
                     ClientEvent::Failed { id, reason } => {
-                        if let Some(login) = self.auth_ids.remove(&id) {
+                        if let Some((login, _)) = self.auth_ids.remove(&id) {
                             core.on_auth(now, login, AuthAnswer::Unavailable(reason.to_string()));
                         }
                     }

@@ -114,6 +114,9 @@ enum CtlCmd {
     /// Rating: close a period, invoices, re-rating, import (docs/ctl.md).
     #[command(subcommand)]
     Billing(tollgate_control::rating::cli::CtlBilling),
+    /// The daemon's local subscriber store: add, remove, show, list, import.
+    #[command(subcommand)]
+    Subscriber(tollgate_control::store::cli::SubscriberCmd),
     /// List the commands the daemon knows.
     Help,
     /// Send a raw JSON request line, e.g. '{"cmd":"show status"}'.
@@ -146,6 +149,14 @@ enum ShowWhat {
     Services,
     /// Load-balancing ranges and their targets.
     Lb,
+    /// Authentication backend, accounting spool, RADIUS servers, CoA listener.
+    Accounting,
+    /// Health-checked servers and gateway nodes.
+    Health,
+    /// Address pools: ranges, nodes, assigned addresses.
+    Pools,
+    /// Login and accounting counters, sessions by state.
+    Logins,
     /// An account's invoice (rating).
     Invoice {
         /// The billing account.
@@ -266,6 +277,43 @@ enum SessionCmd {
         #[arg(long)]
         cause: Option<String>,
     },
+    /// Log a subscriber in, as a NAS access request would: by user and password, or by
+    /// an identifier (MAC, mobile id, address). Answers once the session is installed.
+    Login {
+        /// User name.
+        #[arg(long)]
+        user: Option<String>,
+        /// Password (prefer --password-stdin: arguments show in `ps`).
+        #[arg(long)]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        /// The address it has (else Framed-IP-Address or a pool gives one).
+        #[arg(long)]
+        address: Option<std::net::Ipv4Addr>,
+        /// Its MAC.
+        #[arg(long)]
+        mac: Option<String>,
+        /// Its mobile id (a returning mobile keeps its session and address).
+        #[arg(long)]
+        mobile_id: Option<String>,
+        /// Channel (line) id.
+        #[arg(long)]
+        channel: Option<u32>,
+    },
+    /// End a subscriber's sessions (by session id or address, or every session of a
+    /// user); the Stops follow.
+    Logout {
+        /// The session's id or address.
+        session: Option<String>,
+        /// Every session of this user instead.
+        #[arg(long, conflicts_with = "session")]
+        user: Option<String>,
+        /// Why: user_request (default), admin_reset, ...
+        #[arg(long)]
+        cause: Option<String>,
+    },
     /// Change a session live: bandwidth, services, limits.
     Update {
         /// Its id or address.
@@ -342,6 +390,10 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             }
             ShowWhat::Services => Request::new("show services"),
             ShowWhat::Lb => Request::new("show lb"),
+            ShowWhat::Accounting => Request::new("show accounting"),
+            ShowWhat::Health => Request::new("show health"),
+            ShowWhat::Pools => Request::new("show pools"),
+            ShowWhat::Logins => Request::new("show logins"),
             ShowWhat::Invoice { account, period } => Request::new(
                 format!("show invoice {account} {}", period.unwrap_or_default()).trim(),
             ),
@@ -369,6 +421,40 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                 opt(&mut m, "max_flows", max_flows.map(Into::into));
                 limits.into_json(&mut m);
                 with("session add", m)
+            }
+            SessionCmd::Login {
+                user,
+                password,
+                password_stdin,
+                address,
+                mac,
+                mobile_id,
+                channel,
+            } => {
+                let password = if password_stdin {
+                    Some(tollgate_control::store::cli::read_password()?)
+                } else {
+                    password
+                };
+                let mut m = Map::new();
+                opt(&mut m, "user", user.map(Into::into));
+                opt(&mut m, "password", password.map(Into::into));
+                opt(&mut m, "address", address.map(|a| a.to_string().into()));
+                opt(&mut m, "mac", mac.map(Into::into));
+                opt(&mut m, "mobile_id", mobile_id.map(Into::into));
+                opt(&mut m, "channel", channel.map(Into::into));
+                with("session login", m)
+            }
+            SessionCmd::Logout {
+                session,
+                user,
+                cause,
+            } => {
+                let mut m = Map::new();
+                opt(&mut m, "session", session.map(Into::into));
+                opt(&mut m, "user", user.map(Into::into));
+                opt(&mut m, "cause", cause.map(Into::into));
+                with("session logout", m)
             }
             SessionCmd::Remove { session, cause } => {
                 let mut m = Map::new();
@@ -417,6 +503,13 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             m.insert("mac".into(), mac.into());
             m.insert("state".into(), state.into());
             with("lb set", m)
+        }
+        CtlCmd::Subscriber(cmd) => {
+            let (cmd, args) = tollgate_control::store::cli::ctl_request(cmd)?;
+            Request {
+                cmd: cmd.into(),
+                args,
+            }
         }
         CtlCmd::Help => Request::new("help"),
         CtlCmd::Billing(_) => return Err("billing commands are sent by rating::cli".into()),

@@ -611,10 +611,14 @@ mod tests {
         let started = std::time::Instant::now();
         let second = Spool::open(&dir.path().join("spool.db"), SpoolOptions::default());
         assert!(second.is_err(), "the spool is locked by its first user");
-        assert!(started.elapsed() >= Duration::from_secs(4), "after the busy timeout");
+        assert!(
+            started.elapsed() >= Duration::from_secs(4),
+            "after the busy timeout"
+        );
         drop(s);
         let mut s = open(dir.path());
-        s.enqueue(t(0), &rec("s1", AcctStatusType::Start, 0)).unwrap();
+        s.enqueue(t(0), &rec("s1", AcctStatusType::Start, 0))
+            .unwrap();
         assert_eq!(s.pending().unwrap(), 1);
     }
 

@@ -18,7 +18,8 @@ pub const SECRET: &str = "testing123";
 const BINARIES: [&str; 2] = ["/usr/sbin/freeradius", "/usr/sbin/radiusd"];
 
 /// Test subscribers: `alice` has every attribute, `bob` only a password, `bench` is for
-/// the rate benchmark.
+/// the rate benchmark, and a MAC for first-packet logins (MAC authentication: the
+/// password is the MAC).
 pub const USERS: &str = r#"
 alice	Cleartext-Password := "wonderland"
 	Session-Timeout = 3600,
@@ -41,6 +42,12 @@ bob	Cleartext-Password := "builder"
 
 bench	Cleartext-Password := "bench"
 	Session-Timeout = 60
+
+"02:10:00:00:00:11"	Cleartext-Password := "02:10:00:00:00:11"
+	Acct-Interim-Interval = 10,
+	Class = "mac-class",
+	Tollgate-Bandwidth-Down = 50000000,
+	Tollgate-Allowed-Service += "web"
 "#;
 
 /// Finds the FreeRADIUS binary.
