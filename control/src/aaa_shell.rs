@@ -352,10 +352,32 @@ pub struct ShellStats {
     pub spool_errors: u64,
     /// Authentication requests sent to RADIUS.
     pub radius_auth: u64,
+    /// Usage records the rating database refused.
+    pub rating_errors: u64,
+}
+
+/// The rating record of a session closed at restart.
+fn recovered_usage(stop: &AcctRecord) -> crate::rating::SessionUsage {
+    let c = &stop.counters;
+    crate::rating::SessionUsage {
+        id: stop.session_id.clone(),
+        user: stop.user_name.clone(),
+        account: None,
+        session: stop.session_id.clone(),
+        start: stop.event_time as i64 - stop.session_time_s as i64,
+        stop: stop.event_time as i64,
+        tx_packets: c.packets_up,
+        tx_bytes: c.octets_up,
+        rx_packets: c.packets_down,
+        rx_bytes: c.octets_down,
+        cause: Some("NAS-Reboot".into()),
+    }
 }
 
 /// The shell.
 pub struct AaaShell {
+    rater: Option<crate::rating::Rater>,
+    usage: Vec<crate::rating::Record>,
     nas: NasIdentity,
     backend: AuthBackend,
     mac_password: Option<String>,
@@ -393,6 +415,7 @@ impl AaaShell {
         core: &Core,
         outlets: &mut Outlets,
         now: Instant,
+        rater: Option<crate::rating::Rater>,
     ) -> anyhow::Result<AaaShell> {
         let a = &cfg.aaa;
         let store = Store::open(&a.store)
@@ -411,8 +434,15 @@ impl AaaShell {
             .context("closing the sessions of the previous run")?;
         if !recovered.is_empty() {
             let records = spool.records().context("reading the spool")?;
+            let mut usage = Vec::new();
             for (_, r) in records.iter().filter(|(id, _)| recovered.contains(id)) {
                 outlets.record(RecordKind::Session, records::recovered(r).to_string());
+                usage.push(crate::rating::Record::Session(recovered_usage(r)));
+            }
+            if let Some(rater) = &rater {
+                if let Err(e) = rater.import(&usage) {
+                    tracing::error!(error = %e, "rating the recovered sessions");
+                }
             }
             outlets.flush();
             tracing::warn!(
@@ -455,6 +485,8 @@ impl AaaShell {
             None => None,
         };
         Ok(AaaShell {
+            rater,
+            usage: Vec::new(),
             nas: a.nas(),
             backend: a.auth,
             mac_password: a.mac_password.clone(),
@@ -500,6 +532,7 @@ impl AaaShell {
             match o {
                 Output::Authenticate(req) => self.authenticate(core, now, req),
                 Output::Account(r) => self.unsaved.push(r),
+                Output::Usage(r) if self.rater.is_some() => self.usage.push(r),
                 Output::LoginDone { login, result } => {
                     if let Some(reply) = self.ctl_logins.remove(&login) {
                         let _ = reply.try_send(match result {
@@ -517,6 +550,18 @@ impl AaaShell {
                 _ => {}
             }
         }
+        if let (Some(rater), false) = (&self.rater, self.usage.is_empty()) {
+            // One transaction per pass; if one record is refused, the others still go in.
+            if rater.import(&self.usage).is_err() {
+                for r in &self.usage {
+                    if let Err(e) = rater.import(std::slice::from_ref(r)) {
+                        self.stats.rating_errors += 1;
+                        tracing::error!(error = %e, record = ?r, "the rating database refused a usage record (the spool keeps the accounting)");
+                    }
+                }
+            }
+            self.usage.clear();
+        }
         if !self.unsaved.is_empty() {
             match self.spool.enqueue_many(now, &self.unsaved) {
                 Ok(_) => {
@@ -531,6 +576,11 @@ impl AaaShell {
                 }
             }
         }
+    }
+
+    /// The rating engine, when `rating.database` is set.
+    pub fn rater(&self) -> Option<&crate::rating::Rater> {
+        self.rater.as_ref()
     }
 
     fn authenticate(&mut self, core: &mut Core, now: Instant, req: AuthRequest) {

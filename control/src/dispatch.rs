@@ -104,7 +104,10 @@ impl Dispatcher {
                     outlets.publish(*f);
                     continue;
                 }
-                Output::Authenticate(_) | Output::Account(_) | Output::LoginDone { .. } => {
+                Output::Authenticate(_)
+                | Output::Account(_)
+                | Output::Usage(_)
+                | Output::LoginDone { .. } => {
                     outlets.aaa.push(o);
                     continue;
                 }
@@ -129,6 +132,7 @@ impl Dispatcher {
                 | Output::Publish(_)
                 | Output::Authenticate(_)
                 | Output::Account(_)
+                | Output::Usage(_)
                 | Output::LoginDone { .. } => {}
             }
         }

@@ -160,17 +160,17 @@ fn serve<P: Port + 'static>(
     };
     let render_every = Duration::from_millis(cfg.aaa.metrics.render_ms);
     let mut next_render = started;
+    let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
+    let server = Server::start(&cfg.control.socket, ctl_tx)?;
+    // Only now, as the one daemon of this socket, before any session: close what a
+    // previous run left open.
     let rater = match &cfg.rating.database {
         Some(db) => Some(
             crate::rating::Rater::open(db, &cfg.rating).context("opening the rating database")?,
         ),
         None => None,
     };
-    let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
-    let server = Server::start(&cfg.control.socket, ctl_tx)?;
-    // Only now, as the one daemon of this socket, before any session: close what a
-    // previous run left open.
-    let mut shell = crate::aaa_shell::AaaShell::open(cfg, &core, &mut outlets, started)?;
+    let mut shell = crate::aaa_shell::AaaShell::open(cfg, &core, &mut outlets, started, rater)?;
 
     let cpus = choose_cpus(cfg)?;
     let mut ends = Vec::new();
@@ -320,7 +320,7 @@ fn serve<P: Port + 'static>(
                     reports: dispatcher.reports(),
                     core: &core,
                     dispatch: dispatcher.stats(),
-                    rater: rater.as_ref(),
+                    rater: shell.rater(),
                     aaa: Some(&shell),
                 };
                 // The connection may have gone; nothing to do then.

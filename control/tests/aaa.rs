@@ -652,3 +652,40 @@ secret = "{SECRET}"
         );
     }
 }
+
+#[test]
+fn session_usage_and_bandwidth_changes_reach_the_rating_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let extra = format!(
+        "[aaa]\nstore = \"{d}/subscribers.db\"\nspool = \"{d}/accounting.db\"\n[rating]\ndatabase = \"{d}/rating.db\"\n",
+        d = d.display()
+    );
+    let mut gw = Gw::start(d, &extra);
+    let (ok, v) = gw.ctl(&[
+        "session",
+        "add",
+        "--user",
+        "dora",
+        "--address",
+        "10.10.0.11",
+        "--down",
+        "10M",
+    ]);
+    assert!(ok, "{v}");
+    gw.wait_open("10.10.0.11");
+    gw.traffic(SUB, SUB_MAC, (3, 50), (2, 70));
+    let (ok, v) = gw.ctl(&["session", "update", "10.10.0.11", "--down", "20M"]);
+    assert!(ok, "{v}");
+    let (ok, v) = gw.ctl(&["session", "update", "10.10.0.11", "--down", "20M"]);
+    assert!(ok, "{v}");
+    let (ok, v) = gw.ctl(&["session", "logout", "10.10.0.11"]);
+    assert!(ok, "{v}");
+    let counts = wait("the session's usage rated", || {
+        let (_, v) = gw.ctl(&["billing", "status"]);
+        (v["records"]["session"] == 1).then_some(v["records"].clone())
+    });
+    // A start at 10M and one change to 20M (the repeated 20M is not a change).
+    assert_eq!(counts["bandwidth"], 2, "{counts}");
+    gw.stop();
+}

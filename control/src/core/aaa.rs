@@ -192,6 +192,8 @@ pub struct AaaSession {
     pub pooled: bool,
     /// True once the core asked the fast path to end it.
     pub closing: bool,
+    /// Declared-bandwidth changes reported for rating.
+    pub bandwidth_changes: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -724,6 +726,7 @@ impl Core {
             app_idle,
             pooled,
             closing: false,
+            bandwidth_changes: 0,
         };
         if let Some(i) = interim {
             a.arm(now + i, &s, spec.id, TimerKind::Interim);
@@ -736,7 +739,37 @@ impl Core {
         let record = self.acct_record(&s, spec.address, AcctStatusType::Start, now, None);
         self.aaa.sessions.insert(spec.id, s);
         self.out.push_back(Output::Account(record));
+        if spec.bandwidth.up_bps > 0 || spec.bandwidth.down_bps > 0 {
+            self.bandwidth_changed(now, spec.id, spec.bandwidth, "start");
+        }
         Ok(spec.id)
+    }
+
+    /// Reports a session's declared bandwidth for rating (RATE-2): the downlink rate, or
+    /// the uplink one when only that is declared.
+    pub(super) fn bandwidth_changed(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        b: Bandwidth,
+        reason: &str,
+    ) {
+        let at = (self.clock.unix_ns(now).max(0) / 1_000_000_000) as i64;
+        let Some(s) = self.aaa.sessions.get_mut(&id) else {
+            return;
+        };
+        s.bandwidth_changes += 1;
+        let r = crate::rating::BandwidthChange {
+            id: format!("{}-bw{}", s.acct_id, s.bandwidth_changes),
+            user: s.user.clone(),
+            account: s.authorization.billing_account.clone(),
+            session: s.acct_id.clone(),
+            at,
+            bps: if b.down_bps > 0 { b.down_bps } else { b.up_bps },
+            reason: reason.into(),
+        };
+        self.out
+            .push_back(Output::Usage(crate::rating::Record::Bandwidth(r)));
     }
 
     fn acct_record(
@@ -790,6 +823,27 @@ impl Core {
         s.counters = rec.counters;
         s.start = rec.started;
         self.aaa.stats.stops += 1;
+        let secs = |t: Instant| (self.clock.unix_ns(t).max(0) / 1_000_000_000) as i64;
+        let usage = crate::rating::SessionUsage {
+            id: s.acct_id.clone(),
+            user: s.user.clone(),
+            account: s.authorization.billing_account.clone(),
+            session: s.acct_id.clone(),
+            start: secs(rec.started),
+            stop: secs(rec.stopped),
+            tx_packets: rec.counters.tx_packets,
+            tx_bytes: rec.counters.tx_bytes,
+            rx_packets: rec.counters.rx_packets,
+            rx_bytes: rec.counters.rx_bytes,
+            cause: Some(
+                crate::radius::dict::DisconnectCause::from(rec.cause)
+                    .terminate_cause()
+                    .name()
+                    .to_string(),
+            ),
+        };
+        self.out
+            .push_back(Output::Usage(crate::rating::Record::Session(usage)));
         let stop = self.acct_record(
             &s,
             rec.address,
@@ -1008,8 +1062,7 @@ impl Core {
                 self.aaa.arm(now + d, &s, id, TimerKind::Dormancy);
             }
         }
-        let key = id.to_string();
-        let _ = self.update_session(&key, update);
+        self.apply_update(now, id, update, "coa");
     }
 
     /// The open sessions a CoA or Disconnect request names: every attribute it carries

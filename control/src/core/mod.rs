@@ -65,6 +65,9 @@ pub enum Output {
     Authenticate(aaa::AuthRequest),
     /// An accounting record: commit it to the spool, then send it.
     Account(crate::radius::attrs::AcctRecord),
+    /// A usage record for rating (session totals at its end, declared-bandwidth
+    /// changes).
+    Usage(crate::rating::Record),
     /// A login finished.
     LoginDone {
         /// Which.
@@ -224,17 +227,27 @@ impl Core {
     /// Changes a session live.
     pub fn update_session(
         &mut self,
+        now: Instant,
         key: &str,
         update: SessionUpdate,
     ) -> Result<SessionId, SessionError> {
         let id = self.sessions.find(key)?;
-        let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        self.apply_update(now, id, update, "ctl");
+        Ok(id)
+    }
+
+    fn apply_update(&mut self, now: Instant, id: SessionId, update: SessionUpdate, why: &str) {
+        let Some(old) = self.sessions.get(id).map(|s| (s.worker, s.spec.bandwidth)) else {
+            return;
+        };
+        if let Some(b) = update.bandwidth.filter(|b| *b != old.1) {
+            self.bandwidth_changed(now, id, b, why);
+        }
         self.sessions.update(id, &update);
         self.out.push_back(Output::Command(
-            Target::Worker(worker),
+            Target::Worker(old.0),
             Command::SessionUpdate { id, update },
         ));
-        Ok(id)
     }
 
     /// Asks the owner of session `id` for its counters; see [`Self::report`].

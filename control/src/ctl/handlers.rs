@@ -368,7 +368,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     .as_deref()
                     .map(|n| crate::setup::service_set(cfg, Some(n))),
             };
-            core.update_session(&c.session, update)
+            core.update_session(now, &c.session, update)
                 .map_err(|e| e.to_string())?;
             Ok(json!({"session": id}))
         })),
