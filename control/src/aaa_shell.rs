@@ -259,7 +259,7 @@ impl HealthChecks {
                 if let Some(k) = kind(s.check, Some(port), &s.check_path) {
                     add(
                         format!("{}/{}:{port}", s.name, srv.address),
-                        IpAddr::V4(srv.address),
+                        IpAddr::V4(srv.check_address.unwrap_or(srv.address)),
                         k,
                         Checked::Server {
                             service: i as u16,

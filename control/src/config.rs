@@ -360,6 +360,9 @@ pub struct ServerConfig {
     /// Priority (lower preferred).
     #[serde(default = "one")]
     pub priority: u32,
+    /// Where its health check goes (e.g. its management address), default its address.
+    #[serde(default)]
+    pub check_address: Option<Ipv4Addr>,
 }
 
 fn one() -> u32 {

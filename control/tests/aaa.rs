@@ -689,3 +689,127 @@ fn session_usage_and_bandwidth_changes_reach_the_rating_database() {
     assert_eq!(counts["bandwidth"], 2, "{counts}");
     gw.stop();
 }
+
+/// A plain HTTP GET of `/metrics` from `addr`.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn health_checks_move_servers_and_nodes_and_metrics_show_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The "real servers" are TCP listeners on loopback, reached by their check address.
+    let web = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let node = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (web_port, node_port) = (
+        web.local_addr().unwrap().port(),
+        node.local_addr().unwrap().port(),
+    );
+    let metrics_port = support::freeradius::free_port();
+    let extra = format!(
+        r#"
+[[service]]
+name = "web"
+vip = "203.0.113.10"
+protocol = "tcp"
+port = 80
+check = "tcp"
+[[service.server]]
+address = "192.0.2.21"
+port = {web_port}
+check_address = "127.0.0.1"
+[[service.server]]
+address = "192.0.2.22"
+port = 8080
+check_address = "127.0.0.2"
+
+[[node]]
+name = "gw-b"
+address = "127.0.0.1"
+mac = "02:30:00:00:00:02"
+check = "tcp"
+check_port = {node_port}
+
+[[lb_range]]
+prefix = "10.10.0.128/25"
+primary = "02:30:00:00:00:02"
+
+[[pool]]
+name = "main"
+[[pool.range]]
+first = "10.10.0.200"
+last = "10.10.0.209"
+node = "gw-b"
+
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
+[aaa.health]
+interval_ms = 100
+timeout_ms = 100
+rise = 1
+fall = 1
+[aaa.metrics]
+listen = "127.0.0.1:{metrics_port}"
+render_ms = 50
+"#,
+        d = d.display()
+    );
+    let gw = Gw::start(d, &extra);
+    let state = |gw: &Gw, i: usize| {
+        let (_, v) = gw.ctl(&["show", "services"]);
+        v[0]["servers"][i]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Nobody listens at 127.0.0.2:8080: server 1 goes down, server 0 stays up.
+    wait("server 1 down", || (state(&gw, 1) == "down").then_some(()));
+    assert_eq!(state(&gw, 0), "up");
+    let (_, h) = gw.ctl(&["show", "health"]);
+    assert_eq!(h.as_array().unwrap().len(), 3, "{h}");
+    // The node's listener goes away: its pool range and LB target go down.
+    drop(node);
+    wait("node down", || {
+        let (_, p) = gw.ctl(&["show", "pools"]);
+        (p[0]["ranges"][0]["node_state"] == "down").then_some(())
+    });
+    let (_, lb) = gw.ctl(&["show", "lb"]);
+    assert_eq!(lb[0]["chosen"], Value::Null, "its only target is down");
+    // A login that needs a pool address finds none on a node that is up.
+    let (ok, v) = gw.ctl(&["subscriber", "add", "pooled"]);
+    assert!(ok, "{v}");
+    let (ok, e) = gw.ctl(&["session", "login", "--user", "pooled"]);
+    assert!(
+        !ok && e.as_str().unwrap().contains("no free address"),
+        "{e}"
+    );
+    drop(web);
+    wait("server 0 down", || (state(&gw, 0) == "down").then_some(()));
+
+    let text = wait("metrics", || {
+        let t = scrape(&format!("127.0.0.1:{metrics_port}"));
+        t.contains("tollgate_health_up").then_some(t)
+    });
+    for family in [
+        "tollgate_port_packets_total{worker=\"0\",side=\"access\",direction=\"rx\"} 0",
+        "tollgate_drops_total{worker=\"0\",reason=\"no_route\"} 0",
+        "tollgate_sessions{state=\"act\"} 0",
+        "tollgate_logins_total{result=\"accepted\"} 0",
+        "tollgate_accounting_pending 0",
+    ] {
+        assert!(text.contains(family), "{family} missing:\n{text}");
+    }
+    gw.stop();
+}
