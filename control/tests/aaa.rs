@@ -8,187 +8,19 @@
 mod support;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::freeradius::{FreeRadius, SECRET};
-use tollgate_control::config::Config;
-use tollgate_control::engine;
+use support::gateway::{Gw, ctl, wait};
 use tollgate_control::store::{Identifier, PasswordCost, Store, Subscriber, hash_password};
 use tollgate_dataplane::MacAddr;
-use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_testkit::frame::udp_ports;
 use tollgate_testkit::lab::*;
 
 const STRANGER_MAC: MacAddr = MacAddr([0x02, 0x10, 0, 0, 0, 0x99]);
-
-struct Gw {
-    socket: PathBuf,
-    dir: PathBuf,
-    access: MemoryPeer,
-    core: MemoryPeer,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Gw {
-    /// A one-worker gateway with `extra` config appended; files live in `dir`.
-    fn start(dir: &Path, extra: &str) -> Gw {
-        let socket = dir.join("ctl.sock");
-        let src = format!(
-            r#"
-[engine]
-idle_sleep_us = 100
-[control]
-socket = "{d}/ctl.sock"
-[access]
-backend = "memory"
-address = "10.10.0.1/24"
-[core]
-backend = "memory"
-address = "192.0.2.1/24"
-[[neighbor]]
-address = "192.0.2.10"
-mac = "02:20:00:00:00:10"
-[subscribers]
-unknown = "punt"
-session_log = "{d}/sessions.jsonl"
-{extra}
-"#,
-            d = dir.display()
-        );
-        let cfg = Config::parse(&src, "aaa-test.toml").unwrap();
-        let (a, access) = MemoryPort::with_peer(1024);
-        let (c, core) = MemoryPort::with_peer(1024);
-        let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            engine::run_on_memory_ports(&cfg, "aaa-test.toml", vec![[a, c]], s2)
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "daemon did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Gw {
-            socket,
-            dir: dir.to_path_buf(),
-            access,
-            core,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn ctl(&self, args: &[&str]) -> (bool, Value) {
-        ctl(&self.socket, args)
-    }
-
-    /// Waits until `show session KEY` is open.
-    fn wait_open(&self, key: &str) -> Value {
-        wait(&format!("session {key} open"), || {
-            let (_, v) = self.ctl(&["show", "session", key]);
-            (v["state"] == "open").then_some(v)
-        })
-    }
-
-    /// Sends `n` frames each way and waits until all came out the other side.
-    fn traffic(&mut self, src: Ipv4Addr, mac: MacAddr, up: (usize, usize), down: (usize, usize)) {
-        for i in 0..up.0 {
-            let f = udp_ports(
-                mac,
-                ACC_MAC,
-                src,
-                40000,
-                SRV,
-                5001,
-                64,
-                &vec![i as u8; up.1],
-            );
-            assert!(self.access.send(f));
-        }
-        for i in 0..down.0 {
-            let f = udp_ports(
-                SRV_MAC,
-                CORE_MAC,
-                SRV,
-                5001,
-                src,
-                40000,
-                64,
-                &vec![i as u8; down.1],
-            );
-            assert!(self.core.send(f));
-        }
-        let (mut got_up, mut got_down) = (0, 0);
-        wait("traffic through", || {
-            got_up += self.core.drain().len();
-            got_down += self.access.drain().len();
-            (got_up == up.0 && got_down == down.0).then_some(())
-        });
-    }
-
-    fn session_log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("sessions.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap().unwrap();
-    }
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn ctl(socket: &Path, args: &[&str]) -> (bool, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .arg("ctl")
-        .arg("--socket")
-        .arg(socket)
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    if out.status.success() {
-        let s = String::from_utf8_lossy(&out.stdout);
-        (
-            true,
-            serde_json::from_str(&s).unwrap_or(Value::String(s.into())),
-        )
-    } else {
-        (
-            false,
-            Value::String(String::from_utf8_lossy(&out.stderr).into()),
-        )
-    }
-}
-
-fn wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// IPv4 total length of a UDP datagram with `payload` bytes.
 fn ip_len(payload: usize) -> u64 {
@@ -346,16 +178,6 @@ fn first_packet_and_ctl_logins_with_the_local_store() {
     for u in ["bob", "carol"] {
         let r = log.iter().find(|r| r["user"] == u).unwrap();
         assert_eq!(r["cause"], "nas_request", "{r}");
-    }
-}
-
-impl Gw {
-    fn session_log_at(d: &Path) -> Vec<Value> {
-        std::fs::read_to_string(d.join("sessions.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
     }
 }
 

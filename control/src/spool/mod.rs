@@ -15,8 +15,6 @@
 //! after a restart every record is due at once. Only a window of the oldest records is
 //! held in memory; the rest stay on disk until there is room.
 
-pub mod log;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;

@@ -88,6 +88,11 @@ impl FreeRadius {
 
     /// As [`Self::start`]; `debug` false runs it threaded with a quiet log (benchmarks).
     pub fn start_with(debug: bool) -> Option<FreeRadius> {
+        FreeRadius::start_with_users(debug, USERS)
+    }
+
+    /// As [`Self::start_with`], with this `users` file instead of [`USERS`].
+    pub fn start_with_users(debug: bool, users: &str) -> Option<FreeRadius> {
         if binary().is_none() {
             if required() {
                 panic!("FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)");
@@ -103,7 +108,7 @@ impl FreeRadius {
             .expect("temp dir");
         let auth = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let acct = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        write_config(dir.path(), auth, acct);
+        write_config(dir.path(), auth, acct, users);
         let mut fr = FreeRadius {
             dir,
             auth,
@@ -257,7 +262,7 @@ fn status_server(auth: SocketAddr) -> bool {
     sock.recv_from(&mut buf).is_ok()
 }
 
-fn write_config(dir: &Path, auth: SocketAddr, acct: SocketAddr) {
+fn write_config(dir: &Path, auth: SocketAddr, acct: SocketAddr, users: &str) {
     let d = dir.display();
     let dictionary = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../config/dictionary.tollgate")
@@ -271,7 +276,7 @@ fn write_config(dir: &Path, auth: SocketAddr, acct: SocketAddr) {
         format!("$INCLUDE {}\n", dictionary.display()),
     )
     .expect("dictionary");
-    std::fs::write(dir.join("users"), USERS).expect("users");
+    std::fs::write(dir.join("users"), users).expect("users");
     let conf = format!(
         r#"
 prefix = /usr
