@@ -9,10 +9,10 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use tollgate_dataplane::port::Port;
 use tollgate_dataplane::port::dpdk::{
     self, Device, DeviceConfig, DpdkError, DpdkPort, Eal, PoolConfig, RingPeer,
 };
-use tollgate_dataplane::port::{Peer, Port};
 use tollgate_dataplane::{Burst, DropReason, PacketBuf, Side};
 use tollgate_testkit::gateway::{self, Gateway, Queue};
 
