@@ -27,7 +27,9 @@ CORE=${2:-1}
 ROUNDS=${ROUNDS:-3}
 NCPU=$(nproc)
 MAIN=0; [ "$CORE" = 0 ] && MAIN=1
-[ "$CORE" -lt "$NCPU" ] && [ "$MAIN" -lt "$NCPU" ] || { echo "need cores $CORE and $MAIN; this machine has $NCPU" >&2; exit 1; }
+if [ "$CORE" -ge "$NCPU" ] || [ "$MAIN" -ge "$NCPU" ]; then
+  echo "need cores $CORE and $MAIN; this machine has $NCPU" >&2; exit 1
+fi
 command -v dpdk-testpmd >/dev/null || { echo "dpdk-testpmd not found: apt-get install dpdk-dev (or make deps as root)" >&2; exit 1; }
 
 if [ "$HUGE" = 1 ]; then
