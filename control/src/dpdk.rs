@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
+use tollgate_dataplane::port::dpdk::DpdkPort;
 use tollgate_dataplane::port::dpdk::{self, Device, DeviceConfig, PoolConfig};
-use tollgate_dataplane::{Side, port::dpdk::DpdkPort};
+use tollgate_dataplane::{MacAddr, Side};
 
 use crate::config::Config;
 use crate::{engine, setup};
@@ -41,6 +42,13 @@ pub fn run(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Re
             mac = %dev.mac(),
             "DPDK port started"
         );
+        if dev.mac() == MacAddr::ZERO {
+            tracing::warn!(
+                %side,
+                device = spec,
+                "the device has no MAC address (00:00:00:00:00:00): neighbours cannot reach the gateway on this side"
+            );
+        }
         Ok(dev)
     };
     let access = open(Side::Access)?;

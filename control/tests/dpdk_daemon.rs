@@ -1,7 +1,8 @@
 //! `tollgate run` on DPDK ports (feature `dpdk`), as a process: an EAL that does not start
 //! is a clear error and no panic; the daemon runs two workers on virtual devices, answers
 //! `tollgate ctl`, and stops cleanly on SIGTERM; and, as root, a kernel on the far side
-//! of a `net_tap` device in a network namespace resolves the gateway by ARP and pings it.
+//! of a `net_tap` device, or of a veth pair through `net_af_packet`, in network
+//! namespaces, resolves the gateway by ARP and pings it.
 
 #![cfg(feature = "dpdk")]
 
@@ -203,33 +204,38 @@ fn two_workers_run_on_virtual_devices_and_stop_cleanly() {
     assert!(!socket.exists(), "the socket is removed");
 }
 
-#[test]
-fn a_kernel_behind_a_tap_device_pings_the_gateway() {
-    if uid() != 0 {
-        eprintln!("SKIPPED: the net_tap test needs root (network namespace)");
-        return;
+/// A network namespace, deleted when dropped.
+struct Ns(String);
+
+impl Ns {
+    fn new(name: &str) -> Ns {
+        let name = format!("{name}{}", std::process::id());
+        ip(&["netns", "add", &name]);
+        Ns(name)
     }
-    let ns = format!("tgdpdk{}", std::process::id());
-    let ip = |args: &[&str]| {
-        let ok = Command::new("ip").args(args).status().unwrap().success();
-        assert!(ok, "ip {args:?}");
-    };
-    ip(&["netns", "add", &ns]);
-    struct Ns(String);
-    impl Drop for Ns {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
-    let _ns = Ns(ns.clone());
+}
+
+fn ip(args: &[&str]) {
+    let ok = Command::new("ip").args(args).status().unwrap().success();
+    assert!(ok, "ip {args:?}");
+}
+
+/// Runs the daemon in `gw` with `device` as its access port, configures the kernel's end
+/// with `kernel_end` (which returns the namespace to ping from), and pings the gateway.
+fn ping_the_gateway(gw: &Ns, device: &str, kernel_end: impl FnOnce() -> String) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), EAL, "net_tap0,iface=tgtap0", "net_ring0");
-    let d = Daemon::start(&cfg, Some(&ns));
-    ip(&["-n", &ns, "addr", "add", "10.10.0.2/24", "dev", "tgtap0"]);
-    ip(&["-n", &ns, "link", "set", "tgtap0", "up"]);
+    let cfg = config(dir.path(), EAL, device, "net_ring0");
+    let d = Daemon::start(&cfg, Some(&gw.0));
+    let from = kernel_end();
     let ping = Command::new("ip")
         .args([
-            "netns", "exec", &ns, "ping", "-c", "3", "-i", "0.2", "-W", "2",
+            "netns", "exec", &from, "ping", "-c", "3", "-i", "0.2", "-W", "2",
         ])
         .arg("10.10.0.1")
         .output()
@@ -246,6 +252,41 @@ fn a_kernel_behind_a_tap_device_pings_the_gateway() {
     );
     let out = d.stop();
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_kernel_behind_a_tap_device_pings_the_gateway() {
+    if uid() != 0 {
+        eprintln!("SKIPPED: the net_tap test needs root (network namespace)");
+        return;
+    }
+    // The tap interface appears in the daemon's namespace; the kernel pings from there.
+    let gw = Ns::new("tgtap");
+    ping_the_gateway(&gw, "net_tap0,iface=tgtap0", || {
+        ip(&["-n", &gw.0, "addr", "add", "10.10.0.2/24", "dev", "tgtap0"]);
+        ip(&["-n", &gw.0, "link", "set", "tgtap0", "up"]);
+        gw.0.clone()
+    });
+}
+
+#[test]
+fn a_kernel_across_a_veth_pair_pings_the_gateway_through_af_packet() {
+    if uid() != 0 {
+        eprintln!("SKIPPED: the net_af_packet test needs root (network namespaces)");
+        return;
+    }
+    let (gw, sub) = (Ns::new("tgafg"), Ns::new("tgafs"));
+    let (a, b) = (
+        format!("tga{}", std::process::id()),
+        format!("tgb{}", std::process::id()),
+    );
+    ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+    ip(&["link", "set", &a, "netns", &gw.0]);
+    ip(&["link", "set", &b, "netns", &sub.0]);
+    ip(&["-n", &gw.0, "link", "set", &a, "up"]);
+    ip(&["-n", &sub.0, "addr", "add", "10.10.0.2/24", "dev", &b]);
+    ip(&["-n", &sub.0, "link", "set", &b, "up"]);
+    ping_the_gateway(&gw, &format!("net_af_packet0,iface={a},qpairs=2"), || sub.0.clone());
 }
 
 fn uid() -> u32 {
