@@ -286,7 +286,9 @@ fn a_kernel_across_a_veth_pair_pings_the_gateway_through_af_packet() {
     ip(&["-n", &gw.0, "link", "set", &a, "up"]);
     ip(&["-n", &sub.0, "addr", "add", "10.10.0.2/24", "dev", &b]);
     ip(&["-n", &sub.0, "link", "set", &b, "up"]);
-    ping_the_gateway(&gw, &format!("net_af_packet0,iface={a},qpairs=2"), || sub.0.clone());
+    ping_the_gateway(&gw, &format!("net_af_packet0,iface={a},qpairs=2"), || {
+        sub.0.clone()
+    });
 }
 
 fn uid() -> u32 {
