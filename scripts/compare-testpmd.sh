@@ -60,7 +60,7 @@ testpmd() {
 }
 
 tollgate() {
-  "$TG" "$1" "$SECS" "$CORE" >"$OUT/$1.log" 2>"$OUT/$1.err" || { cat "$OUT/$1.err" >&2; exit 1; }
+  taskset -c "$CORE" "$TG" "$1" "$SECS" "$CORE" >"$OUT/$1.log" 2>"$OUT/$1.err" || { cat "$OUT/$1.err" >&2; exit 1; }
   awk '/^median_mpps/ {print $2}' "$OUT/$1.log"
 }
 

@@ -2,8 +2,11 @@
 //! devices on one pinned core, measured the way testpmd measures its own.
 //!
 //! ```text
-//! dpdk_compare l2|pipeline SECONDS CORE
+//! taskset -c CORE dpdk_compare l2|pipeline SECONDS CORE
 //! ```
+//!
+//! Run it pinned to CORE (`taskset`): the EAL's main lcore is CORE too, and Tollgate
+//! leaves the thread that starts the EAL with the affinity it had.
 //!
 //! * `l2`: Tollgate's DPDK port and its L2 rewrite stage only: receive a burst on each
 //!   device, write both MACs of every packet in place, send the burst out of the other
@@ -46,7 +49,6 @@ fn main() {
     );
     let eal_args: Vec<String> = eal_args.split_whitespace().map(String::from).collect();
     let eal = dpdk::eal_init(&eal_args).unwrap_or_else(|e| fail(&e.to_string()));
-    pin(core);
     let cfg = DeviceConfig {
         pool: PoolConfig {
             mbufs: 16383,
@@ -69,19 +71,6 @@ fn main() {
 fn fail(msg: &str) -> ! {
     eprintln!("dpdk_compare: {msg}");
     std::process::exit(1)
-}
-
-/// Pins this thread to `core` (the EAL pinned it to its main lcore, and Tollgate puts the
-/// starting thread's affinity back).
-fn pin(core: usize) {
-    // SAFETY: an all-zero cpu_set_t is empty; CPU_SET and sched_setaffinity work on it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            fail(&format!("cannot run on core {core}"));
-        }
-    }
 }
 
 /// Calls `step` (which returns packets received) for `secs` seconds; returns Mpps per
