@@ -83,6 +83,8 @@ pub struct Worker<P: Port> {
     cfg: WorkerConfig,
     io: Io<P>,
     rx: Burst<BufOf<P>>,
+    /// With handoff: the packets of a burst that this worker owns.
+    mine: Burst<BufOf<P>>,
     pipe: Pipeline,
     hold: HoldQueue<BufOf<P>>,
     fwd: Reader<Forwarding>,
@@ -122,6 +124,7 @@ impl<P: Port> Worker<P> {
                 tx_queued_bytes: [0; 2],
             },
             rx: Burst::new(),
+            mine: Burst::new(),
             pipe,
             hold: HoldQueue::new(cfg.hold_capacity),
             fwd,
@@ -182,31 +185,41 @@ impl<P: Port> Worker<P> {
             c.rx_bytes += b.len() as u64;
         }
         c.rx_packets += n as u64;
-        for buf in self.rx.drain(..) {
-            if let Some(h) = &mut self.handoff {
-                let owner = steer::frame_owner(side, buf.data(), h.workers(), &fwd.nat);
-                if let Some(owner) = owner.filter(|o| *o != h.me()) {
-                    match h.send(owner, side, buf) {
-                        Ok(()) => self.pipe.counters.handed_off += 1,
-                        Err(buf) => {
-                            self.pipe.counters.drop(DropReason::HandoffFull);
-                            self.io.pool.free(buf);
-                        }
-                    }
-                    continue;
-                }
-            }
-            settle(
+        let Some(h) = &mut self.handoff else {
+            run_burst(
+                &mut self.rx,
                 &mut self.pipe,
                 &mut self.hold,
                 &mut self.io,
                 fwd,
                 side,
-                buf,
                 now,
             );
+            return n;
+        };
+        // Ours stay, in order; the others go to their owners.
+        for buf in self.rx.drain(..) {
+            let owner = steer::frame_owner(side, buf.data(), h.workers(), &fwd.nat);
+            match owner.filter(|o| *o != h.me()) {
+                None => self.mine.push(buf),
+                Some(owner) => match h.send(owner, side, buf) {
+                    Ok(()) => self.pipe.counters.handed_off += 1,
+                    Err(buf) => {
+                        self.pipe.counters.drop(DropReason::HandoffFull);
+                        self.io.pool.free(buf);
+                    }
+                },
+            }
         }
-        self.io.flush_all(&mut self.pipe.counters);
+        run_burst(
+            &mut self.mine,
+            &mut self.pipe,
+            &mut self.hold,
+            &mut self.io,
+            fwd,
+            side,
+            now,
+        );
         n
     }
 
@@ -233,25 +246,30 @@ impl<P: Port> Worker<P> {
                     }
                 }
             }
+            // Runs of packets from one side go through the pipeline as one burst.
+            let mut side = Side::Access;
             for _ in 0..n {
-                let Some(Handed { side, buf }) = h.recv(from) else {
+                let Some(handed) = h.recv(from) else {
                     break;
                 };
+                if handed.side != side && !self.mine.is_empty() {
+                    let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+                    run_burst(&mut self.mine, pipe, hold, io, fwd, side, now);
+                }
+                side = handed.side;
                 self.pipe.counters.handoff_received += 1;
-                settle(
-                    &mut self.pipe,
-                    &mut self.hold,
-                    &mut self.io,
-                    fwd,
-                    side,
-                    buf,
-                    now,
-                );
+                self.mine.push(handed.buf);
             }
+            run_burst(
+                &mut self.mine,
+                &mut self.pipe,
+                &mut self.hold,
+                &mut self.io,
+                fwd,
+                side,
+                now,
+            );
             total += n;
-        }
-        if total > 0 {
-            self.io.flush_all(&mut self.pipe.counters);
         }
         total
     }
@@ -451,51 +469,63 @@ impl<P: Port> Worker<P> {
     }
 }
 
-/// Acts on the pipeline's verdict for one packet: queue it for sending, free it (counting
-/// why), or hold it for its neighbour.
-#[inline(always)]
-fn settle<P: Port>(
+/// Runs every packet of `burst`, received on `side`, through the pipeline and acts on
+/// its verdict: queue it for sending, free it (counting why), or hold it for its
+/// neighbour; then sends what was queued. Received and handed-in packets both come here,
+/// so that the pipeline has one call site and is inlined into it.
+#[inline(never)]
+fn run_burst<P: Port>(
+    burst: &mut Burst<BufOf<P>>,
     pipe: &mut Pipeline,
     hold: &mut HoldQueue<BufOf<P>>,
     io: &mut Io<P>,
     fwd: &Forwarding,
     side: Side,
-    mut buf: BufOf<P>,
     now: Instant,
 ) {
-    match pipe.process(fwd, side, &mut buf, now) {
-        Verdict::Forward(out) => {
-            pipe.counters.forwarded += 1;
-            io.queue(out, buf, &mut pipe.counters);
-        }
-        Verdict::Reply => {
-            pipe.counters.replied += 1;
-            io.queue(side, buf, &mut pipe.counters);
-        }
-        Verdict::Drop(r) => {
-            pipe.counters.drop(r);
-            io.pool.free(buf);
-        }
-        Verdict::Punted => {
-            pipe.counters.punted += 1;
-            io.pool.free(buf);
-        }
-        Verdict::Hold(out, next_hop) => {
-            let held = Held {
-                buf,
-                side: out,
-                next_hop,
-                since: now,
-            };
-            match hold.push(held) {
-                Ok(()) => pipe.counters.held += 1,
-                Err(buf) => {
-                    pipe.counters.drop(DropReason::NeighborUnresolved);
-                    io.pool.free(buf);
+    if burst.is_empty() {
+        return;
+    }
+    // The tx bursts are empty here (every run ends with a flush) and each packet adds
+    // at most one to one of them, so they cannot overflow.
+    for mut buf in burst.drain(..) {
+        match pipe.process(fwd, side, &mut buf, now) {
+            Verdict::Forward(out) => {
+                pipe.counters.forwarded += 1;
+                io.tx_queued_bytes[out.idx()] += buf.len() as u64;
+                io.tx[out.idx()].push(buf);
+            }
+            Verdict::Reply => {
+                pipe.counters.replied += 1;
+                io.tx_queued_bytes[side.idx()] += buf.len() as u64;
+                io.tx[side.idx()].push(buf);
+            }
+            Verdict::Drop(r) => {
+                pipe.counters.drop(r);
+                io.pool.free(buf);
+            }
+            Verdict::Punted => {
+                pipe.counters.punted += 1;
+                io.pool.free(buf);
+            }
+            Verdict::Hold(out, next_hop) => {
+                let held = Held {
+                    buf,
+                    side: out,
+                    next_hop,
+                    since: now,
+                };
+                match hold.push(held) {
+                    Ok(()) => pipe.counters.held += 1,
+                    Err(buf) => {
+                        pipe.counters.drop(DropReason::NeighborUnresolved);
+                        io.pool.free(buf);
+                    }
                 }
             }
         }
     }
+    io.flush_all(&mut pipe.counters);
 }
 
 /// What a stopped worker leaves.
