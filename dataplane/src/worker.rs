@@ -186,15 +186,8 @@ impl<P: Port> Worker<P> {
         }
         c.rx_packets += n as u64;
         let Some(h) = &mut self.handoff else {
-            run_burst(
-                &mut self.rx,
-                &mut self.pipe,
-                &mut self.hold,
-                &mut self.io,
-                fwd,
-                side,
-                now,
-            );
+            let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+            run_burst(&mut self.rx, pipe, hold, io, fwd, side, now);
             return n;
         };
         // Ours stay, in order; the others go to their owners.
@@ -211,15 +204,8 @@ impl<P: Port> Worker<P> {
                 },
             }
         }
-        run_burst(
-            &mut self.mine,
-            &mut self.pipe,
-            &mut self.hold,
-            &mut self.io,
-            fwd,
-            side,
-            now,
-        );
+        let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+        run_burst(&mut self.mine, pipe, hold, io, fwd, side, now);
         n
     }
 
@@ -260,15 +246,8 @@ impl<P: Port> Worker<P> {
                 self.pipe.counters.handoff_received += 1;
                 self.mine.push(handed.buf);
             }
-            run_burst(
-                &mut self.mine,
-                &mut self.pipe,
-                &mut self.hold,
-                &mut self.io,
-                fwd,
-                side,
-                now,
-            );
+            let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+            run_burst(&mut self.mine, pipe, hold, io, fwd, side, now);
             total += n;
         }
         total
