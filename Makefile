@@ -6,11 +6,18 @@ CARGO ?= cargo
 BIN := target/release/tollgate
 ROOT := $(shell id -u)
 # Debian packages the lab and the netns tests use (installed when running as root).
+# DPDK 22.11: libdpdk-dev and the drivers for the dpdk feature (bindgen needs libclang),
+# dpdk-dev for dpdk-testpmd (scripts/compare-testpmd.sh).
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
-                freeradius freeradius-utils
+                freeradius freeradius-utils \
+                libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config
+# Cargo features of the DPDK build, for every crate that has one.
+DPDK_FEATURES := --features tollgate-control/dpdk,tollgate-dataplane/dpdk,dpdk-sys/dpdk
+HAVE_DPDK = $(shell pkg-config --exists 'libdpdk >= 22.11' 2>/dev/null && echo 1)
 
-.PHONY: all build run test deps check-cargo unit netns-test lab-test lint fmt bench bench-build \
-        fuzz fuzz-build profile replay lab-up lab-down clean help
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test dpdk-test lab-test lint \
+        fmt bench bench-build fuzz fuzz-build profile replay lab-up lab-down compare-testpmd \
+        clean help
 
 all: build
 
@@ -19,7 +26,10 @@ help:
 	@echo "make test      install what is needed, then run every test (unit, replay, netns, lab, lint)"
 	@echo "make bench     criterion benches of the forwarding path; prints Mpps and ns/packet"
 	@echo "make profile   instructions per packet of the forwarding path (callgrind), vs io-only"
-	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make lint      cargo fmt --check and clippy -D warnings (also with the dpdk feature when DPDK is installed)"
+	@echo "make build-dpdk   release binary with the DPDK backend (needs libdpdk-dev; docs/dpdk.md)"
+	@echo "make dpdk-test    the DPDK backend against net_ring/net_null/net_tap vdevs (no hugepages)"
+	@echo "make compare-testpmd   testpmd macswap vs Tollgate on the same net_null pair and core"
 	@echo "make fuzz      run each libFuzzer target for FUZZ_SECONDS (default 60), coverage-guided"
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
@@ -29,6 +39,10 @@ check-cargo:
 
 build: check-cargo
 	$(CARGO) build --release -p tollgate-control
+
+# The same binary with the DPDK port backend (backend = "dpdk").
+build-dpdk: check-cargo
+	$(CARGO) build --release -p tollgate-control --features dpdk
 
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
@@ -65,7 +79,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test lab-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test dpdk-test lab-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # As root (where `deps` installed FreeRADIUS) the RADIUS tests must run, not skip.
@@ -79,6 +93,20 @@ netns-test:
 	  TOLLGATE_NETNS_TESTS=1 $(CARGO) test -p tollgate-dataplane --test af_packet -- --test-threads=1; \
 	else echo "SKIPPED netns tests: they need root"; fi
 
+# The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact
+# frames and counters, two workers with handoff, short tx, leaks), then the daemon as a
+# process (EAL and device errors, net_null, a kernel pinging it through net_tap).
+# As root, `deps` installed DPDK, so the tests must run.
+dpdk-test: check-cargo
+	@if [ -n "$(HAVE_DPDK)" ]; then \
+	  $(CARGO) test -p tollgate-dataplane --features dpdk --test dpdk && \
+	  $(CARGO) test -p tollgate-control --features dpdk --test dpdk_daemon; \
+	elif [ "$(ROOT)" = 0 ]; then echo "DPDK not found by pkg-config although deps ran" >&2; exit 1; \
+	else echo "SKIPPED DPDK tests: libdpdk-dev is not installed (make deps as root)"; fi
+
+compare-testpmd: check-cargo
+	scripts/compare-testpmd.sh
+
 # Real kernel TCP (curl, iperf3), ARP and ICMP through the gateway in the netns lab,
 # with one worker and with two (AF_PACKET fanout).
 lab-test: build
@@ -90,6 +118,11 @@ lab-test: build
 lint: check-cargo
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@if [ -n "$(HAVE_DPDK)" ]; then \
+	  echo "$(CARGO) clippy (dpdk feature)"; \
+	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control --all-targets \
+	    $(DPDK_FEATURES) -- -D warnings; \
+	else echo "SKIPPED clippy of the dpdk feature: libdpdk-dev is not installed"; fi
 
 fmt:
 	$(CARGO) fmt --all

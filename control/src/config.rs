@@ -45,6 +45,9 @@ pub struct Config {
     /// AF_PACKET ring geometry.
     #[serde(default)]
     pub af_packet: AfPacket,
+    /// DPDK: EAL arguments, mbufs, descriptors (docs/dpdk.md).
+    #[serde(default)]
+    pub dpdk: Dpdk,
     /// Logging.
     #[serde(default)]
     pub log: Log,
@@ -507,6 +510,9 @@ pub struct Engine {
     pub ring_messages: usize,
     /// Slots in each punt and inject ring.
     pub ring_frames: usize,
+    /// Slots in each ring that hands packets to the worker owning their state (ports
+    /// that do not steer, such as DPDK's; one ring per pair of workers and direction).
+    pub handoff_ring: usize,
 }
 
 impl Default for Engine {
@@ -519,6 +525,7 @@ impl Default for Engine {
             idle_sleep_us: 50,
             ring_messages: 1024,
             ring_frames: 256,
+            handoff_ring: 1024,
         }
     }
 }
@@ -549,6 +556,8 @@ pub enum Backend {
     Memory,
     /// Capture files: used by `tollgate replay`.
     Pcap,
+    /// DPDK ethdev ports: NICs bound to vfio-pci, or virtual devices (feature `dpdk`).
+    Dpdk,
 }
 
 impl Backend {
@@ -558,6 +567,7 @@ impl Backend {
             Backend::AfPacket => "af_packet",
             Backend::Memory => "memory",
             Backend::Pcap => "pcap",
+            Backend::Dpdk => "dpdk",
         }
     }
 }
@@ -571,6 +581,9 @@ pub struct PortConfig {
     /// Interface name (af_packet).
     #[serde(default)]
     pub interface: Option<String>,
+    /// DPDK device (dpdk): a PCI address, or a virtual device with its arguments.
+    #[serde(default)]
+    pub device: Option<String>,
     /// The gateway's address and the connected subnet, e.g. `10.10.0.1/24`.
     pub address: Ipv4Net,
     /// The port's MAC (memory and pcap; af_packet reads the interface's).
@@ -668,6 +681,50 @@ impl Default for AfPacket {
             block_timeout_ms: 1,
             tx_frames: 1024,
         }
+    }
+}
+
+/// `[dpdk]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dpdk {
+    /// Arguments for DPDK's EAL, as on a DPDK application's command line.
+    pub eal_args: Vec<String>,
+    /// Mbufs in each socket's pool.
+    pub mbufs: u32,
+    /// Mbufs each worker caches.
+    pub mbuf_cache: u32,
+    /// Rx descriptors per queue.
+    pub rx_descriptors: u16,
+    /// Tx descriptors per queue.
+    pub tx_descriptors: u16,
+    /// Receive frames for every MAC address.
+    pub promiscuous: bool,
+}
+
+impl Default for Dpdk {
+    fn default() -> Self {
+        Dpdk {
+            eal_args: Vec::new(),
+            mbufs: 32767,
+            mbuf_cache: 256,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            promiscuous: false,
+        }
+    }
+}
+
+impl Dpdk {
+    /// The fewest mbufs that `workers` workers with bursts of `burst` and hold queues of
+    /// `hold` need: every rx and tx descriptor of both ports, each worker's cache, bursts
+    /// and hold queue, and the handoff rings.
+    pub fn mbufs_needed(&self, workers: usize, burst: usize, hold: usize, handoff: usize) -> u64 {
+        let w = workers as u64;
+        let descriptors = 2 * w * (self.rx_descriptors as u64 + self.tx_descriptors as u64);
+        let per_worker = w * (self.mbuf_cache as u64 + 4 * burst as u64 + hold as u64);
+        let rings = w * w.saturating_sub(1) * handoff as u64;
+        descriptors + per_worker + rings
     }
 }
 
@@ -889,6 +946,15 @@ impl Config {
         if en.ring_frames < 4 {
             return e("engine.ring_frames", "must be at least 4".into());
         }
+        if en.handoff_ring < en.burst {
+            return e(
+                "engine.handoff_ring",
+                format!(
+                    "{} slots: at least one burst ({})",
+                    en.handoff_ring, en.burst
+                ),
+            );
+        }
         if self.control.socket.as_os_str().is_empty() {
             return e("control.socket", "must not be empty".into());
         }
@@ -908,6 +974,27 @@ impl Config {
                         );
                     }
                 }
+                Backend::Dpdk => {
+                    if p.device.as_deref().is_none_or(str::is_empty) {
+                        return e(
+                            &format!("{name}.device"),
+                            "dpdk needs a device: a PCI address (\"0000:03:00.0\") or a virtual device (\"net_null0\", \"net_af_packet0,iface=eth1\")".into(),
+                        );
+                    }
+                    if p.interface.is_some() {
+                        return e(
+                            &format!("{name}.interface"),
+                            "the dpdk backend names its port with `device`; remove `interface`"
+                                .into(),
+                        );
+                    }
+                    if p.mac.is_some() {
+                        return e(
+                            &format!("{name}.mac"),
+                            "dpdk uses the device's own MAC; remove `mac`".into(),
+                        );
+                    }
+                }
                 Backend::Memory | Backend::Pcap => {
                     if p.interface.is_some() {
                         return e(
@@ -919,6 +1006,15 @@ impl Config {
                         );
                     }
                 }
+            }
+            if p.device.is_some() && p.backend != Backend::Dpdk {
+                return e(
+                    &format!("{name}.device"),
+                    format!(
+                        "only the dpdk backend has a device, not {}; remove `device`",
+                        p.backend.name()
+                    ),
+                );
             }
             let a = p.address;
             if a.len > 30 {
@@ -959,6 +1055,13 @@ impl Config {
                 "access and core must be different interfaces".into(),
             );
         }
+        if self.access.device.is_some() && self.access.device == self.core.device {
+            return e(
+                "core.device",
+                "access and core must be different devices".into(),
+            );
+        }
+        self.validate_dpdk()?;
         if self.access.address.overlaps(&self.core.address) {
             return e(
                 "core.address",
@@ -1159,6 +1262,53 @@ impl Config {
                     "tcp and http checks are for TCP services; use icmp".into(),
                 );
             }
+        }
+        Ok(())
+    }
+
+    fn validate_dpdk(&self) -> Result<(), (String, String)> {
+        let e = |k: &str, m: String| Err((k.to_string(), m));
+        let d = &self.dpdk;
+        if let Some(i) = d
+            .eal_args
+            .iter()
+            .position(|a| a.is_empty() || a.contains('\0'))
+        {
+            return e(
+                &format!("dpdk.eal_args[{i}]"),
+                "an EAL argument must not be empty or contain NUL".into(),
+            );
+        }
+        if d.mbuf_cache > 512 {
+            return e("dpdk.mbuf_cache", format!("{}: at most 512", d.mbuf_cache));
+        }
+        for (k, n) in [
+            ("dpdk.rx_descriptors", d.rx_descriptors),
+            ("dpdk.tx_descriptors", d.tx_descriptors),
+        ] {
+            if !(64..=32768).contains(&n) {
+                return e(k, format!("{n}: must be 64 to 32768"));
+            }
+        }
+        if self.access.backend != Backend::Dpdk {
+            return Ok(());
+        }
+        let en = &self.engine;
+        let needed = d.mbufs_needed(en.workers, en.burst, self.arp.hold_packets, en.handoff_ring);
+        if (d.mbufs as u64) < needed || (d.mbuf_cache as u64) * 3 / 2 > d.mbufs as u64 {
+            return e(
+                "dpdk.mbufs",
+                format!(
+                    "{} mbufs: at least {needed} needed for {} workers (rx and tx descriptors of both ports, each worker's cache, bursts and hold queue, the handoff rings), and 1.5 times dpdk.mbuf_cache",
+                    d.mbufs, en.workers
+                ),
+            );
+        }
+        if !cfg!(feature = "dpdk") {
+            return e(
+                "access.backend",
+                "this tollgate was built without DPDK: build it with `make build-dpdk` (cargo build --release --features dpdk), see docs/dpdk.md".into(),
+            );
         }
         Ok(())
     }
@@ -1486,6 +1636,65 @@ address = "192.0.2.1/24"
 
     fn parse(extra: &str) -> Result<Config, ConfigError> {
         Config::parse(&format!("{BASE}{extra}"), "test.toml")
+    }
+
+    const DPDK: &str = r#"
+[dpdk]
+eal_args = ["--no-huge", "-m", "512"]
+
+[access]
+backend = "dpdk"
+device = "net_null0"
+address = "10.10.0.1/24"
+
+[core]
+backend = "dpdk"
+device = "net_null1"
+address = "192.0.2.1/24"
+"#;
+
+    #[test]
+    fn dpdk_ports_need_a_device_build_and_enough_mbufs() {
+        let c = Config::parse(DPDK, "d.toml");
+        if cfg!(feature = "dpdk") {
+            let c = c.unwrap();
+            assert_eq!(c.access.device.as_deref(), Some("net_null0"));
+            assert_eq!(c.dpdk.mbufs, 32767);
+            assert_eq!(c.engine.handoff_ring, 1024);
+        } else {
+            let e = c.unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("access.backend"), "{e}");
+            assert_eq!(e.line, Some(6), "{e}");
+            assert!(e.message.contains("make build-dpdk"), "{e}");
+        }
+        let no_device = DPDK.replace("device = \"net_null1\"\n", "");
+        let e = Config::parse(&no_device, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("core.device"), "{e}");
+        assert!(e.message.contains("PCI address"), "{e}");
+        let same = DPDK.replace("net_null1", "net_null0");
+        let e = Config::parse(&same, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("core.device"), "{e}");
+        let few = DPDK.replace("-m\", \"512\"]", "-m\", \"512\"]\nmbufs = 4000");
+        let e = Config::parse(&few, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dpdk.mbufs"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(
+            e.message.contains("at least 4544 needed for 1 workers"),
+            "{e}"
+        );
+        let empty_arg = DPDK.replace("\"-m\", ", "\"\", ");
+        let e = Config::parse(&empty_arg, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dpdk.eal_args[1]"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = parse("\n[dpdk]\nrx_descriptors = 8\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dpdk.rx_descriptors"), "{e}");
+        let on_memory = BASE.replace(
+            "backend = \"memory\"\n",
+            "backend = \"memory\"\ndevice = \"x\"\n",
+        );
+        let e = Config::parse(&on_memory, "t.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("access.device"), "{e}");
+        assert!(e.message.contains("only the dpdk backend"), "{e}");
     }
 
     #[test]

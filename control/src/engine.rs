@@ -1,14 +1,16 @@
 //! The daemon shell (`tollgate run`): opens the ports, starts one pinned worker thread
 //! per `engine.workers`, serves the control socket, and runs the control thread's loop
-//! (rings <-> control core, ctl requests) until SIGINT or SIGTERM.
+//! (rings <-> control core, ctl requests) until SIGINT or SIGTERM. The DPDK backend's
+//! set-up is in [`crate::dpdk`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use crossbeam::channel::{RecvTimeoutError, Sender, bounded};
+use tollgate_dataplane::handoff;
 use tollgate_dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use tollgate_dataplane::port::memory::MemoryPort;
 use tollgate_dataplane::snapshot::Publisher;
@@ -77,12 +79,14 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                 ports.push([open(Side::Access)?, open(Side::Core)?]);
             }
             let macs = [ports[0][0].mac(), ports[0][1].mac()];
+            // The fanout programs deliver each packet to its owner: no handoff.
             serve(
                 cfg,
                 config_name,
                 ports,
                 macs,
                 || HeapPool::new(buffers),
+                false,
                 stop,
             )
         }
@@ -97,9 +101,16 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                 ports,
                 macs,
                 || HeapPool::new(buffers),
+                false,
                 stop,
             )
         }
+        #[cfg(feature = "dpdk")]
+        Backend::Dpdk => crate::dpdk::run(cfg, config_name, stop),
+        #[cfg(not(feature = "dpdk"))]
+        Backend::Dpdk => bail!(
+            "this tollgate was built without DPDK: build it with `make build-dpdk` (docs/dpdk.md)"
+        ),
         Backend::Pcap => bail!(
             "the pcap backend is for offline replay: use `tollgate replay --config FILE --access-in ... --access-out ... --core-out ...`"
         ),
@@ -122,16 +133,21 @@ pub fn run_on_memory_ports(
         ports,
         macs,
         || HeapPool::new(buffers),
+        cfg.engine.workers > 1,
         stop,
     )
 }
 
-fn serve<P: Port + 'static>(
+/// Runs the engine on `ports` (one pair per worker) until `stop`. With `handoff`, the
+/// workers pass packets whose state another worker owns to that worker (for ports that
+/// do not deliver each packet to its owner).
+pub(crate) fn serve<P: Port + 'static>(
     cfg: &Config,
     config_name: &str,
     ports: Vec<[P; 2]>,
     macs: [MacAddr; 2],
     make_pool: impl Fn() -> P::Pool,
+    handoff: bool,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let fwd = setup::forwarding(cfg, macs).context("building the forwarding table")?;
@@ -173,6 +189,16 @@ fn serve<P: Port + 'static>(
     let mut shell = crate::aaa_shell::AaaShell::open(cfg, &core, &mut outlets, started, rater)?;
 
     let cpus = choose_cpus(cfg)?;
+    let n_workers = ports.len();
+    let mut mesh = if handoff && n_workers > 1 {
+        handoff::mesh(n_workers as u16, cfg.engine.handoff_ring)
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    // Workers that stopped polling: none drains what was handed to it before every one
+    // has stopped handing (or a second has passed, if one died).
+    let stopped = Arc::new(AtomicUsize::new(0));
     let mut ends = Vec::new();
     let mut threads: Vec<JoinHandle<(WorkerReport, Vec<Event>)>> = Vec::new();
     let mut infos = Vec::new();
@@ -187,12 +213,16 @@ fn serve<P: Port + 'static>(
             outlets.publisher().reader(),
             w_ends,
         );
+        if let Some(h) = mesh.next() {
+            worker = worker.with_handoff(h);
+        }
         let cpu = cpus.get(i).copied();
         infos.push(WorkerInfo {
             id: i as u16,
             cpu: cpu.map(|c| c.id),
         });
         let worker_stop = stop.clone();
+        let worker_stopped = stopped.clone();
         let idle = Duration::from_micros(cfg.engine.idle_sleep_us);
         let spawned = thread::Builder::new()
             .name(format!("tg-worker-{i}"))
@@ -210,6 +240,13 @@ fn serve<P: Port + 'static>(
                             thread::sleep(idle);
                         }
                     }
+                }
+                worker_stopped.fetch_add(1, Ordering::AcqRel);
+                let since = std::time::Instant::now();
+                while worker_stopped.load(Ordering::Acquire) < n_workers
+                    && since.elapsed() < Duration::from_secs(1)
+                {
+                    thread::sleep(Duration::from_millis(1));
                 }
                 let done = worker.finish(Instant::now());
                 (done.report, done.events)
@@ -234,7 +271,7 @@ fn serve<P: Port + 'static>(
             let p = setup::port(cfg, s);
             PortInfo {
                 backend: p.backend.name().to_string(),
-                interface: p.interface.clone(),
+                interface: p.interface.clone().or_else(|| p.device.clone()),
                 mac: macs[s.idx()].to_string(),
                 address: p.address.to_string(),
             }

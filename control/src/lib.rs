@@ -14,6 +14,8 @@ pub mod config;
 pub mod core;
 pub mod ctl;
 pub mod dispatch;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod engine;
 pub mod health;
 pub mod metrics;

@@ -13,6 +13,7 @@
 pub mod buf;
 pub mod counters;
 pub mod fib;
+pub mod handoff;
 pub mod hold;
 pub mod lb;
 pub mod msg;
