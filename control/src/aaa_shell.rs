@@ -292,6 +292,24 @@ impl HealthChecks {
         }
         for o in self.prober.poll(now) {
             self.scheduler.on_result(now, o.target, o.seq, o.result);
+            // Lowest CPU load: a server's HTTP check may report its load (X-Load).
+            if let (
+                Some(Checked::Server {
+                    service, server, ..
+                }),
+                Some(load),
+            ) = (self.targets.get(&o.target), o.load)
+            {
+                let old = core
+                    .forwarding()
+                    .services
+                    .get(*service)
+                    .and_then(|s| s.servers.get(*server as usize))
+                    .map(|r| r.cpu_load);
+                if old != Some(load) {
+                    let _ = core.set_server(*service, *server, |r| r.cpu_load = load);
+                }
+            }
             // Fastest response: feed the response-time average to the balancer when it
             // moved by more than a tenth.
             if let (

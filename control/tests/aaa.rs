@@ -539,6 +539,17 @@ fn health_checks_move_servers_and_nodes_and_metrics_show_it() {
         node.local_addr().unwrap().port(),
     );
     let metrics_port = support::freeradius::free_port();
+    // An HTTP server that reports its load, for the lowest-CPU-load policy.
+    let api = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api_port = api.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut c in api.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nX-Load: 37\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
     let extra = format!(
         r#"
 [[service]]
@@ -555,6 +566,19 @@ check_address = "127.0.0.1"
 address = "192.0.2.22"
 port = 8080
 check_address = "127.0.0.2"
+
+[[service]]
+name = "api"
+vip = "203.0.113.11"
+protocol = "tcp"
+port = 443
+policy = "lowest_cpu_load"
+check = "http"
+check_path = "/load"
+[[service.server]]
+address = "192.0.2.31"
+port = {api_port}
+check_address = "127.0.0.1"
 
 [[node]]
 name = "gw-b"
@@ -600,7 +624,11 @@ render_ms = 50
     wait("server 1 down", || (state(&gw, 1) == "down").then_some(()));
     assert_eq!(state(&gw, 0), "up");
     let (_, h) = gw.ctl(&["show", "health"]);
-    assert_eq!(h.as_array().unwrap().len(), 3, "{h}");
+    assert_eq!(h.as_array().unwrap().len(), 4, "{h}");
+    wait("the api server's reported load", || {
+        let (_, v) = gw.ctl(&["show", "services"]);
+        (v[1]["servers"][0]["cpu_load"] == 37).then_some(())
+    });
     // The node's listener goes away: its pool range and LB target go down.
     drop(node);
     wait("node down", || {
