@@ -336,3 +336,100 @@ fn the_same_capture_gives_the_same_records() {
         );
     }
 }
+
+/// DISC-2 with combined conditions: the first condition met ends the session, once,
+/// with its cause; the others never fire afterwards.
+#[test]
+fn combined_conditions_end_a_session_once_by_the_first_met() {
+    const SUB2: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 12);
+    let sub2_mac = MacAddr([0x02, 0x10, 0, 0, 0, 0x12]);
+    let cfg = r#"
+[access]
+backend = "pcap"
+address = "10.10.0.1/24"
+[core]
+backend = "pcap"
+address = "192.0.2.1/24"
+[[neighbor]]
+address = "192.0.2.10"
+mac = "02:20:00:00:00:10"
+
+# Volume (1000 bytes both ways) before its session time (10 s).
+[[subscriber]]
+user = "vol"
+address = "10.10.0.11"
+mac = "02:10:00:00:00:11"
+session_timeout_s = 10
+volume_total_bytes = 1000
+
+# Session time (8 s) before its idle time (5 s, never reached: a packet every 2 s).
+[[subscriber]]
+user = "time"
+address = "10.10.0.12"
+mac = "02:10:00:00:00:12"
+idle_timeout_s = 5
+session_timeout_s = 8
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 172 bytes of payload: 200 bytes of IPv4.
+    let payload = [7u8; 172];
+    let mut acc: Capture = (0..6)
+        .map(|s| (at(s * 1000), udp(SUB_MAC, ACC_MAC, SUB, SRV, 64, &payload)))
+        .collect();
+    acc.extend([0, 2, 4, 6, 9].map(|s| {
+        (
+            at(s * 1000 + 500),
+            udp(sub2_mac, ACC_MAC, SUB2, SRV, 64, b"t"),
+        )
+    }));
+    acc.sort_by_key(|(t, _)| *t);
+    write_all(&d.join("acc.pcap"), &acc).unwrap();
+    let files = ReplayFiles {
+        access_in: d.join("acc.pcap"),
+        core_in: None,
+        access_out: d.join("acc-out.pcap"),
+        core_out: d.join("core-out.pcap"),
+        flow_records: None,
+        session_log: Some(d.join("sessions.jsonl")),
+    };
+    let s = replay(
+        &Config::parse(cfg, "conditions.toml").unwrap(),
+        &files,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let log = lines(&d.join("sessions.jsonl"));
+    assert_eq!(log.len(), 2, "one record each: {log:?}");
+    let vol = log.iter().find(|r| r["user"] == "vol").unwrap();
+    assert_eq!(vol["cause"], "volume_limit");
+    assert_eq!(vol["stop_ns"], ns(5000), "at the packet that would go over");
+    assert_eq!(
+        (&vol["tx_packets"], &vol["tx_bytes"]),
+        (&json!(5), &json!(1000)),
+        "the limit reached exactly is allowed"
+    );
+    let time = log.iter().find(|r| r["user"] == "time").unwrap();
+    assert_eq!(time["cause"], "session_timeout");
+    assert_eq!(time["stop_ns"], ns(8000), "exactly 8 s after the start");
+    assert_eq!(time["tx_packets"], 4);
+    let c = &s.report.counters;
+    assert_eq!(c.dropped(DropReason::SessionLimit), 1);
+    assert_eq!(
+        c.dropped(DropReason::UnknownSubscriber),
+        1,
+        "time's packet after its end"
+    );
+    assert_eq!(c.sessions_closed, 2);
+    // The Stops match.
+    let stops: Vec<_> = s
+        .accounting
+        .iter()
+        .filter(|r| r.status == tollgate_control::radius::dict::AcctStatusType::Stop)
+        .map(|r| (r.user_name.as_str(), r.cause.map(|c| c.name())))
+        .collect();
+    assert_eq!(
+        stops,
+        vec![("vol", Some("Volume")), ("time", Some("Session-Time"))]
+    );
+}
