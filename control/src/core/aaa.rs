@@ -464,6 +464,11 @@ impl Core {
         Ok(login)
     }
 
+    /// True while a login of `ip` waits for authentication.
+    pub fn logging_in(&self, ip: Ipv4Addr) -> bool {
+        self.aaa.pending_addresses.contains(&ip)
+    }
+
     /// Logins waiting for authentication.
     pub fn logins_pending(&self) -> usize {
         self.aaa.pending.len()

@@ -302,6 +302,11 @@ fn first_packet_login_installs_a_session_and_starts_accounting() {
     r.drain();
     assert!(r.auth.is_empty());
     assert_eq!(r.core.logins_pending(), 1);
+    assert_eq!(
+        r.core.aaa_stats().busy,
+        0,
+        "a repeat report is not a refused login"
+    );
 
     r.at(1);
     r.core.on_auth(
@@ -341,6 +346,19 @@ fn first_packet_login_installs_a_session_and_starts_accounting() {
     );
     assert_eq!(start.event_time, T0 / SEC + 1);
     assert_eq!(r.core.aaa_stats().accepted, 1);
+    // A packet that left before the worker installed the session: no second login.
+    r.core.on_event(
+        r.now,
+        1,
+        Event::UnknownSubscriber {
+            ip: ip("10.10.0.11"),
+            mac,
+            at: r.now,
+        },
+    );
+    r.drain();
+    assert!(r.auth.is_empty());
+    assert_eq!(r.core.aaa_stats().logins, 1);
 }
 
 #[test]

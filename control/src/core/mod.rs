@@ -197,6 +197,11 @@ impl Core {
 
     /// Starts a first-packet login for a stranger the fast path reported.
     fn login_stranger(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
+        // Its login is under way, or its session is on the way to the worker: the
+        // report is a later packet of the same stranger.
+        if self.logging_in(ip) || self.sessions.find(&ip.to_string()).is_ok() {
+            return;
+        }
         let req = LoginRequest {
             address: Some(ip),
             mac: Some(mac),
