@@ -420,18 +420,29 @@ pub struct PoolRangeConfig {
 impl PoolRangeConfig {
     /// (first, last) of the range.
     pub fn bounds(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
-        match (self.prefix, self.first, self.last) {
-            (Some(p), None, None) if p.len >= 31 => Some((
-                p.network(),
-                Ipv4Addr::from(u32::from(p.network()) | !prefix_mask(p.len)),
-            )),
-            (Some(p), None, None) => Some((
-                Ipv4Addr::from(u32::from(p.network()) + 1),
-                Ipv4Addr::from((u32::from(p.network()) | !prefix_mask(p.len)) - 1),
-            )),
-            (None, Some(f), Some(l)) => Some((f, l)),
-            _ => None,
+        range_bounds(self.prefix, self.first, self.last, true)
+    }
+}
+
+/// A range given as a prefix or as `first` and `last` (not both); `hosts` leaves a
+/// prefix's network and broadcast addresses out (prefixes longer than /30 have none).
+fn range_bounds(
+    prefix: Option<Ipv4Net>,
+    first: Option<Ipv4Addr>,
+    last: Option<Ipv4Addr>,
+    hosts: bool,
+) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    match (prefix, first, last) {
+        (Some(p), None, None) => {
+            let (net, bcast) = (
+                u32::from(p.network()),
+                u32::from(p.network()) | !prefix_mask(p.len),
+            );
+            let skip = (hosts && p.len < 31) as u32;
+            Some((Ipv4Addr::from(net + skip), Ipv4Addr::from(bcast - skip)))
         }
+        (None, Some(f), Some(l)) => Some((f, l)),
+        _ => None,
     }
 }
 
@@ -481,14 +492,7 @@ pub struct LbRangeConfig {
 impl LbRangeConfig {
     /// (first, last) of the range.
     pub fn bounds(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
-        match (self.prefix, self.first, self.last) {
-            (Some(p), None, None) => Some((
-                p.network(),
-                Ipv4Addr::from(u32::from(p.network()) | !prefix_mask(p.len)),
-            )),
-            (None, Some(f), Some(l)) => Some((f, l)),
-            _ => None,
-        }
+        range_bounds(self.prefix, self.first, self.last, false)
     }
 }
 
@@ -1755,6 +1759,55 @@ address = "192.0.2.1/24"
             (Some("engine.burst"), Some(10)),
             "{e}"
         );
+    }
+
+    #[test]
+    fn pools_and_nodes() {
+        let c = parse("[[node]]\nname = \"a\"\n[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.0.64/26\"\nnode = \"a\"\n[[pool.range]]\nfirst = \"10.10.0.200\"\nlast = \"10.10.0.201\"\n").unwrap();
+        let b: Vec<_> = c.pools[0]
+            .ranges
+            .iter()
+            .map(|r| r.bounds().unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            b,
+            vec![
+                (ip("10.10.0.65"), ip("10.10.0.126")),
+                (ip("10.10.0.200"), ip("10.10.0.201"))
+            ],
+            "a prefix gives its hosts"
+        );
+        for (extra, key) in [
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.1.0/24\"\n",
+                "pool[0].range[0]",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nfirst = \"10.10.0.1\"\nlast = \"10.10.0.9\"\n",
+                "pool[0].range[0]",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.0.64/26\"\nnode = \"x\"\n",
+                "pool[0].range[0].node",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.0.64/26\"\n[[pool]]\nname = \"q\"\n[[pool.range]]\nfirst = \"10.10.0.100\"\nlast = \"10.10.0.200\"\n",
+                "pool[1].range[0]",
+            ),
+            ("[[pool]]\nname = \"p\"\nrange = []\n", "pool[0].range"),
+            (
+                "[[node]]\nname = \"a\"\ncheck = \"tcp\"\naddress = \"192.0.2.5\"\n",
+                "node[0].check_port",
+            ),
+            (
+                "[[node]]\nname = \"a\"\ncheck = \"icmp\"\n",
+                "node[0].address",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+        }
     }
 
     #[test]

@@ -94,16 +94,7 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
             let ports = (0..workers)
                 .map(|_| [MemoryPort::idle(), MemoryPort::idle()])
                 .collect();
-            let macs = setup::configured_macs(cfg);
-            serve(
-                cfg,
-                config_name,
-                ports,
-                macs,
-                || HeapPool::new(buffers),
-                false,
-                stop,
-            )
+            run_on_memory_ports(cfg, config_name, ports, stop)
         }
         #[cfg(feature = "dpdk")]
         Backend::Dpdk => crate::dpdk::run(cfg, config_name, stop),
