@@ -663,3 +663,62 @@ render_ms = 50
     }
     gw.stop();
 }
+
+/// Issue 7's end to end: traffic through the gateway -> the session's Stop -> the rated
+/// charge on the invoice equals the bytes sent times the tariff.
+#[test]
+fn traffic_to_invoice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let extra = format!(
+        r#"
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
+[rating]
+database = "{d}/rating.db"
+default_tariff = "metered"
+[[rating.tariff]]
+name = "metered"
+[[rating.tariff.rate]]
+kind = "bytes"
+direction = "tx"
+price = 1
+per = 1000
+[[rating.tariff.rate]]
+kind = "bytes"
+direction = "rx"
+price = 2
+per = 1000
+"#,
+        d = d.display()
+    );
+    let mut gw = Gw::start(d, &extra);
+    let (ok, v) = gw.ctl(&["session", "add", "--user", "eve", "--address", "10.10.0.11"]);
+    assert!(ok, "{v}");
+    gw.wait_open("10.10.0.11");
+    // 100 datagrams of 1000 bytes (IPv4) sent, 50 of 500 received.
+    gw.traffic(SUB, SUB_MAC, (100, 972), (50, 472));
+    let (ok, v) = gw.ctl(&["session", "logout", "10.10.0.11"]);
+    assert!(ok, "{v}");
+    wait("the usage rated", || {
+        let (_, v) = gw.ctl(&["billing", "status"]);
+        (v["records"]["session"] == 1).then_some(())
+    });
+    let (ok, v) = gw.ctl(&["billing", "invoice", "eve"]);
+    assert!(ok, "{v}");
+    let inv = &v["invoice"];
+    let amount = |dir: &str| -> i64 {
+        inv["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["kind"] == "bytes" && l["detail"].as_str().unwrap_or("").contains(dir))
+            .map(|l| l["amount"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(amount("tx"), 100, "100,000 bytes at 1 per 1000: {inv}");
+    assert_eq!(amount("rx"), 50, "25,000 bytes at 2 per 1000: {inv}");
+    assert_eq!(inv["total"], 150, "{inv}");
+    gw.stop();
+}
