@@ -99,6 +99,17 @@ drop_reasons! {
     NatNoPort = "nat_no_port",
     /// Every destination of the source's load-balancing range is down (LB-2).
     LbAllDown = "lb_all_down",
+    /// L2TP message to the gateway cut short, not version 2, with lengths that do not add
+    /// up, or fragmented.
+    L2tpMalformed = "l2tp_malformed",
+    /// L2TP data message for a session id the gateway did not assign, another tunnel, or
+    /// from an address other than the tunnel's peer.
+    L2tpUnknownSession = "l2tp_unknown_session",
+    /// L2TP data message carrying PPP other than IPv4 (LCP, IPCP, ...): not terminated here.
+    L2tpNotIpv4 = "l2tp_ppp_not_ipv4",
+    /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
+    /// when DF was set and the rate allowed).
+    L2tpTooBig = "l2tp_too_big",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.
@@ -168,6 +179,12 @@ pub struct WorkerCounters {
     pub polls: u64,
     /// Polls that received at least one packet.
     pub busy_polls: u64,
+    /// Packets encapsulated into an L2TP session.
+    pub l2tp_encapsulated: u64,
+    /// Packets decapsulated from an L2TP session.
+    pub l2tp_decapsulated: u64,
+    /// L2TP control messages punted to the control plane.
+    pub l2tp_control: u64,
 }
 
 impl Default for WorkerCounters {
@@ -197,6 +214,9 @@ impl Default for WorkerCounters {
             snapshot_loads: 0,
             polls: 0,
             busy_polls: 0,
+            l2tp_encapsulated: 0,
+            l2tp_decapsulated: 0,
+            l2tp_control: 0,
         }
     }
 }
@@ -272,11 +292,14 @@ impl WorkerCounters {
         self.snapshot_loads += o.snapshot_loads;
         self.polls += o.polls;
         self.busy_polls += o.busy_polls;
+        self.l2tp_encapsulated += o.l2tp_encapsulated;
+        self.l2tp_decapsulated += o.l2tp_decapsulated;
+        self.l2tp_control += o.l2tp_control;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 22] {
+    pub fn named(&self) -> [(&'static str, u64); 25] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -300,6 +323,9 @@ impl WorkerCounters {
             ("snapshot_loads", self.snapshot_loads),
             ("polls", self.polls),
             ("busy_polls", self.busy_polls),
+            ("l2tp_encapsulated", self.l2tp_encapsulated),
+            ("l2tp_decapsulated", self.l2tp_decapsulated),
+            ("l2tp_control", self.l2tp_control),
         ]
     }
 }

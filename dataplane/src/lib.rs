@@ -14,6 +14,7 @@ pub mod buf;
 pub mod counters;
 pub mod fib;
 pub mod hold;
+pub mod l2tp;
 pub mod lb;
 pub mod msg;
 pub mod nat;

@@ -9,6 +9,7 @@ use crate::buf::{BufPool, Burst, MAX_BURST, PacketBuf};
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
 use crate::hold::{Held, HoldQueue};
+use crate::l2tp::L2tpTable;
 use crate::msg::{Command, WorkerEnds, WorkerReport};
 use crate::port::{BufOf, Port, PortStats};
 use crate::ring::Consumer;
@@ -39,6 +40,10 @@ pub struct WorkerConfig {
     pub workers: u16,
     /// Sizes of the subscriber state.
     pub subscribers: SubscriberLimits,
+    /// L2TP sessions this worker can hold (0: L2TP off).
+    pub l2tp_sessions: u16,
+    /// Longest IPv4 packet the L2TP encapsulation may produce.
+    pub l2tp_mtu: u16,
 }
 
 impl Default for WorkerConfig {
@@ -53,6 +58,8 @@ impl Default for WorkerConfig {
             commands_per_poll: 64,
             workers: 1,
             subscribers: SubscriberLimits::default(),
+            l2tp_sessions: 0,
+            l2tp_mtu: 1500,
         }
     }
 }
@@ -99,7 +106,7 @@ impl<P: Port> Worker<P> {
         };
         let snapshot = fwd.get();
         let ports = snapshot.nat.worker_ports(cfg.id, cfg.workers);
-        let pipe = Pipeline::new(
+        let mut pipe = Pipeline::new(
             NeighborTable::new(cfg.neighbor_capacity, cfg.neighbor_timing),
             rings.events,
             rings.punt,
@@ -107,6 +114,7 @@ impl<P: Port> Worker<P> {
             cfg.subscribers,
             ports,
         );
+        pipe.l2tp = L2tpTable::new(cfg.l2tp_sessions, cfg.l2tp_mtu);
         Worker {
             io: Io {
                 ports: [access, core],
@@ -145,6 +153,7 @@ impl<P: Port> Worker<P> {
         }
         self.expire_held(now);
         self.pipe.tick(self.fwd.get(), now);
+        self.pipe.l2tp_tick();
         if n > 0 {
             self.pipe.counters.busy_polls += 1;
         }
@@ -228,7 +237,9 @@ impl<P: Port> Worker<P> {
                     let _ = self.down.reports.push(report);
                 }
                 ref other => {
-                    self.pipe.session_command(self.fwd.get(), other, now);
+                    if !self.pipe.l2tp_command(other) {
+                        self.pipe.session_command(self.fwd.get(), other, now);
+                    }
                 }
             }
         }

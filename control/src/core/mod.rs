@@ -378,6 +378,8 @@ impl Core {
                 self.stats.flow_limits += 1;
                 tracing::warn!(session, table_full, "flow limit reached");
             }
+            Event::L2tpRefused { .. } | Event::L2tpCounters { .. } | Event::L2tpReported { .. } => {
+            }
         }
     }
 
