@@ -127,6 +127,7 @@ fn serve<P: Port + 'static>(
         &cfg.subscribers.flow_records,
         &cfg.subscribers.session_log,
     )
+    .and_then(|o| o.with_rating_records(&cfg.l2tp.usage_records))
     .context("opening the record files")?;
     let rater = match &cfg.rating.database {
         Some(db) => Some(

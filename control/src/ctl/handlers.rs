@@ -205,6 +205,12 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             Err(e) => Reply::error(e),
         })
     };
+    if req.words().first() == Some(&"tunnel") {
+        let r = core.with_l2tp(now, |l| crate::l2tp::ctl::change(req, l, now));
+        if let Some(r) = r {
+            return Step::Reply(r);
+        }
+    }
     match req.words().as_slice() {
         ["show", "status" | "ports" | "workers" | "counters"] => Step::Wait(Wait {
             worker_reports: true,
@@ -330,6 +336,7 @@ pub fn finish(
             COMMANDS
                 .iter()
                 .chain(crate::rating::ctl::COMMANDS)
+                .chain(crate::l2tp::ctl::COMMANDS)
                 .map(|(c, d)| json!({"command": c, "description": d}))
                 .collect::<Vec<_>>()
         )),
@@ -350,6 +357,8 @@ pub fn finish(
         }
         ["show", "services"] => Reply::ok(services_json(ctx.core)),
         ["show", "lb"] => Reply::ok(lb_json(ctx.core)),
+        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::show(req, ctx.core.l2tp(), ctx.now)
+            .unwrap_or_else(|| Reply::error("unknown tunnel command")),
         ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::handle(
             &req.words(),
             &req.args,
@@ -357,7 +366,7 @@ pub fn finish(
             crate::rating::unix_now(),
         ),
         ["show", what] => Reply::error(format!(
-            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services or lb"
+            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services, lb, tunnels or tunnel"
         )),
         _ => Reply::error(format!(
             "unknown command `{}`; `help` lists the commands",

@@ -18,6 +18,7 @@ pub fn render(words: &[&str], data: &Value) -> String {
         ["show", "session"] => session(data),
         ["show", "services"] => services(data),
         ["show", "lb"] => lb(data),
+        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::render(words, data).unwrap_or_default(),
         ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::render(words, data),
         _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
     }

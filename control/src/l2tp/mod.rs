@@ -488,6 +488,25 @@ impl L2tp {
         self.stats
     }
 
+    /// True when nothing is changing: every tunnelled subscriber is carried, no session or
+    /// tunnel is being set up or torn down, and no consolidation is pending.
+    pub fn is_settled(&self) -> bool {
+        self.replan_due.is_empty()
+            && self
+                .subscribers
+                .values()
+                .all(|o| o.session.is_some() && o.moving_to.is_none())
+            && self
+                .sessions
+                .values()
+                .all(|s| s.state == SessionState::Established)
+            && self.tunnels.values().all(|t| match t.state {
+                TunnelState::Established => t.role == Role::Lns || !t.sessions.is_empty(),
+                TunnelState::Closed { .. } => true,
+                _ => false,
+            })
+    }
+
     /// The subscriber named by `key`: its id or its address.
     pub fn find(&self, key: &str) -> Result<u32, String> {
         if let Ok(ip) = key.parse::<Ipv4Addr>() {
