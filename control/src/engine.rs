@@ -293,6 +293,10 @@ fn serve<P: Port + 'static>(
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
+    // Tunnels end with the gateway: their use up to now is recorded. (The workers have
+    // stopped, so no StopCCN goes out; the peers declare the tunnels dead.)
+    core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
+    dispatcher.deliver(&mut core, &mut outlets);
     let totals = handlers::counters(dispatcher.reports(), &core, dispatcher.stats());
     tracing::info!(
         rx_access = %totals["sides"]["access"]["rx_packets"],

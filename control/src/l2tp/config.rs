@@ -163,6 +163,9 @@ pub struct CustomerConfig {
     /// The consolidation contract (TUN-3): gather its sessions into fewest tunnels.
     #[serde(default)]
     pub consolidate: bool,
+    /// The lines (by name) its tunnels may use; default: every line.
+    #[serde(default)]
+    pub lines: Vec<String>,
 }
 
 /// `[[l2tp.session]]`
@@ -291,6 +294,16 @@ impl L2tpConfig {
                     format!("{:?} is empty or used twice", c.name),
                 );
             }
+            if let Some(bad) = c
+                .lines
+                .iter()
+                .find(|l| !self.lines.iter().any(|x| &x.name == *l))
+            {
+                return e(
+                    format!("l2tp.customer[{i}].lines"),
+                    format!("no [[l2tp.line]] is named {bad:?}"),
+                );
+            }
         }
         for (i, s) in self.sessions.iter().enumerate() {
             let k = |f: &str| format!("l2tp.session[{i}].{f}");
@@ -384,6 +397,11 @@ impl L2tpConfig {
                     name: c.name.clone(),
                     account: c.account.clone().unwrap_or_else(|| c.name.clone()),
                     consolidate: c.consolidate,
+                    lines: c
+                        .lines
+                        .iter()
+                        .filter_map(|n| self.lines.iter().position(|l| &l.name == n))
+                        .collect(),
                 })
                 .collect(),
             sessions: self

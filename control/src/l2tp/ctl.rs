@@ -200,6 +200,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> Value {
     json!({
         "host_name": s.host_name,
         "accept": s.accept,
+        "settled": l.is_settled(),
         "lines": lines,
         "customers": customers,
         "tunnels": list,

@@ -68,6 +68,9 @@ pub struct CustomerSettings {
     pub account: String,
     /// The consolidation contract.
     pub consolidate: bool,
+    /// The lines its tunnels may use, by index (empty: any). A customer's tunnels go to
+    /// its own LNS: the lines that lead there.
+    pub lines: Vec<usize>,
 }
 
 /// A tunnelled subscriber to place (config, ctl).
@@ -278,6 +281,10 @@ pub struct Tunnel {
     pub chan: Channel,
     /// The peer's Host Name.
     pub peer_host: String,
+    /// The peer's Vendor Name. Tollgate's vendor AVPs (and so switchover) are sent only
+    /// to a peer that calls itself Tollgate: some implementations read a vendor AVP by
+    /// its attribute number alone, as the IETF AVP of that number.
+    pub peer_vendor: String,
     /// The line (LAC).
     pub line: Option<usize>,
     /// The customer (LAC).
@@ -301,6 +308,17 @@ pub struct Tunnel {
     /// Why it stopped.
     pub stop_reason: Option<String>,
 }
+
+impl Tunnel {
+    /// True when the peer announced Vendor Name `Tollgate`: it reads Tollgate's vendor
+    /// AVPs, and carries out a switchover.
+    pub fn peer_is_tollgate(&self) -> bool {
+        self.peer_vendor == VENDOR_NAME
+    }
+}
+
+/// Our Vendor Name AVP.
+pub const VENDOR_NAME: &str = "Tollgate";
 
 /// A session's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -606,6 +624,15 @@ impl L2tp {
         for t in ids {
             if self.tunnels.get(&t).is_some_and(|t| t.state.live()) {
                 self.stop_tunnel(now, t, result::SHUTTING_DOWN, 0, "shutting down");
+                self.after(now, t);
+            }
+        }
+        // Every subscriber's service level ends with it (rating's bandwidth records).
+        let subs: Vec<u32> = self.subscribers.keys().copied().collect();
+        for id in subs {
+            if let Some(o) = self.subscribers.remove(&id) {
+                self.by_address.remove(&o.address);
+                self.level_record(now, &o, 0, "stop");
             }
         }
     }
@@ -840,6 +867,7 @@ impl L2tp {
                 },
                 chan: Channel::new(self.s.timing),
                 peer_host: String::new(),
+                peer_vendor: String::new(),
                 line: None,
                 customer: None,
                 customer_name: String::new(),
@@ -889,7 +917,9 @@ impl L2tp {
                 .values()
                 .any(|t| t.line == Some(l) && t.customer == Some(customer) && t.state.live())
         };
+        let allowed = &self.s.customers[customer].lines;
         let line = (0..self.s.lines.len())
+            .filter(|l| allowed.is_empty() || allowed.contains(l))
             .filter(|l| used(*l, self) < self.s.lines[*l].tunnels)
             .min_by_key(|l| {
                 (
@@ -926,7 +956,7 @@ impl L2tp {
             .u16(true, attr::ASSIGNED_TUNNEL_ID, tid)
             .u16(true, attr::RECEIVE_WINDOW_SIZE, self.s.timing.window)
             .u16(false, attr::FIRMWARE_REVISION, 1)
-            .avp(false, 0, attr::VENDOR_NAME, b"Tollgate");
+            .avp(false, 0, attr::VENDOR_NAME, VENDOR_NAME.as_bytes());
         if let Some(c) = challenge {
             b = b.avp(true, 0, attr::CHALLENGE, &c);
         }
@@ -1121,6 +1151,7 @@ impl L2tp {
         if let Some(t) = self.tunnels.get_mut(&tid) {
             t.peer_id = peer_id;
             t.peer_host = peer_host.clone();
+            t.peer_vendor = m.text(attr::VENDOR_NAME).unwrap_or_default();
             t.chan.set_peer(peer_id, window);
         }
         let refuse = if !self.s.accept {
@@ -1156,7 +1187,7 @@ impl L2tp {
             .u32(false, attr::BEARER_CAPABILITIES, 0)
             .u16(false, attr::FIRMWARE_REVISION, 1)
             .avp(true, 0, attr::HOST_NAME, self.s.host_name.as_bytes())
-            .avp(false, 0, attr::VENDOR_NAME, b"Tollgate")
+            .avp(false, 0, attr::VENDOR_NAME, VENDOR_NAME.as_bytes())
             .u16(true, attr::ASSIGNED_TUNNEL_ID, tid)
             .u16(true, attr::RECEIVE_WINDOW_SIZE, self.s.timing.window);
         if let (Some(c), Some(secret)) = (m.get(attr::CHALLENGE), &self.s.secret) {
@@ -1191,6 +1222,7 @@ impl L2tp {
         if let Some(t) = self.tunnels.get_mut(&tid) {
             t.peer_id = peer_id;
             t.peer_host = m.text(attr::HOST_NAME).unwrap_or_default();
+            t.peer_vendor = m.text(attr::VENDOR_NAME).unwrap_or_default();
             t.chan.set_peer(peer_id, m.u16(attr::RECEIVE_WINDOW_SIZE));
         }
         if m.u16(attr::PROTOCOL_VERSION) != Some(0x0100) {
@@ -1313,10 +1345,10 @@ impl L2tp {
         };
         let (tid, sub, level, replaces, owner) =
             (s.tunnel, s.subscriber, s.level, s.replaces, s.owner);
-        let customer = self
+        let (customer, ours) = self
             .tunnels
             .get(&tid)
-            .map(|t| t.customer_name.clone())
+            .map(|t| (t.customer_name.clone(), t.peer_is_tollgate()))
             .unwrap_or_default();
         let old = replaces.and_then(|o| {
             let os = self.sessions.get(&o)?;
@@ -1330,26 +1362,29 @@ impl L2tp {
             .u16(true, attr::ASSIGNED_SESSION_ID, sid)
             .u32(true, attr::CALL_SERIAL_NUMBER, serial)
             .u32(false, attr::BEARER_TYPE, 0)
-            .hidden(false, 0, attr::CALLING_NUMBER, sub.to_string().as_bytes())
-            .hidden(
-                false,
-                vendor::TOLLGATE,
-                vendor::SUBSCRIBER_ADDRESS,
-                &sub.octets(),
-            )
-            .hidden(
-                false,
-                vendor::TOLLGATE,
-                vendor::CUSTOMER,
-                customer.as_bytes(),
-            )
-            .hidden(
-                false,
-                vendor::TOLLGATE,
-                vendor::SERVICE_LEVEL,
-                &level.to_be_bytes(),
-            );
-        if let Some((ot, os)) = old {
+            .hidden(false, 0, attr::CALLING_NUMBER, sub.to_string().as_bytes());
+        if ours {
+            b = b
+                .hidden(
+                    false,
+                    vendor::TOLLGATE,
+                    vendor::SUBSCRIBER_ADDRESS,
+                    &sub.octets(),
+                )
+                .hidden(
+                    false,
+                    vendor::TOLLGATE,
+                    vendor::CUSTOMER,
+                    customer.as_bytes(),
+                )
+                .hidden(
+                    false,
+                    vendor::TOLLGATE,
+                    vendor::SERVICE_LEVEL,
+                    &level.to_be_bytes(),
+                );
+        }
+        if let (Some((ot, os)), true) = (old, ours) {
             let mut v = [0u8; 4];
             v[..2].copy_from_slice(&ot.to_be_bytes());
             v[2..].copy_from_slice(&os.to_be_bytes());
@@ -1819,6 +1854,15 @@ impl L2tp {
     fn replan(&mut self, now: Instant, customer: usize, freed: Option<u16>) {
         if self.busy(customer) {
             self.replan_due.insert(customer);
+            return;
+        }
+        // Every move is a switchover: only with peers that carry one out.
+        if !self
+            .tunnels
+            .values()
+            .filter(|t| t.customer == Some(customer) && t.state.live())
+            .all(Tunnel::peer_is_tollgate)
+        {
             return;
         }
         let consolidate = self.s.customers[customer].consolidate;

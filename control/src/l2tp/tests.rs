@@ -60,6 +60,7 @@ pub(crate) fn lac_settings(
             name: n.to_string(),
             account: format!("acct-{n}"),
             consolidate: *c,
+            lines: Vec::new(),
         })
         .collect();
     s
@@ -754,4 +755,88 @@ fn an_unexpected_session_message_gets_a_cdn() {
     lns.on_datagram(now, SocketAddrV4::new(LAC_LINE, 1701), LNS_LINE, &b);
     assert_eq!(lns.stats().unexpected, 1);
     assert_eq!(lns.sessions()[&sid].state, SessionState::Closing);
+}
+
+/// A foreign LNS (another Vendor Name) gets no Tollgate vendor AVPs: some read them by
+/// attribute number as the IETF AVP of that number (xl2tpd takes attribute 2 for a
+/// Protocol Version and drops the tunnel).
+#[test]
+fn a_foreign_lns_gets_no_vendor_avps() {
+    let mut s = lac_settings(1, caps(4, 0), &[("acme", true)]);
+    s.secret = None;
+    s.hide_avps = false;
+    let now = Instant(1_000_000_000);
+    let lac_fwd = fwd((Ipv4Addr::new(10, 10, 0, 1), 24), (LAC_LINE, 24));
+    let mut lac = L2tp::new(now, s, lac_fwd, WallClock::UNIX);
+    lac.open(
+        now,
+        ChannelRequest {
+            address: sub(0),
+            customer: "acme".into(),
+            user: "u".into(),
+            level: M,
+        },
+    )
+    .unwrap();
+    let sent = |l: &mut L2tp| -> Vec<Message> {
+        std::iter::from_fn(|| l.poll_output())
+            .filter_map(|o| match o {
+                L2tpOutput::Send { bytes, .. } => Some(wire::decode(&bytes, None).unwrap()),
+                _ => None,
+            })
+            .collect()
+    };
+    lac.tick(now);
+    let sccrq = sent(&mut lac)
+        .into_iter()
+        .find(|m| m.kind() == kind::SCCRQ)
+        .unwrap();
+    assert_eq!(
+        sccrq.text(attr::VENDOR_NAME).as_deref(),
+        Some(VENDOR_NAME),
+        "we say who we are"
+    );
+    let ours = sccrq.u16(attr::ASSIGNED_TUNNEL_ID).unwrap();
+    let mut b = Builder::new(kind::SCCRP, ours, 0)
+        .u16(true, attr::PROTOCOL_VERSION, 0x0100)
+        .avp(true, 0, attr::HOST_NAME, b"xl2tpd")
+        .avp(false, 0, attr::VENDOR_NAME, b"xelerance.com")
+        .u32(true, attr::FRAMING_CAPABILITIES, 3)
+        .u16(true, attr::ASSIGNED_TUNNEL_ID, 77)
+        .finish();
+    wire::set_sequence(&mut b, 0, 1);
+    lac.on_datagram(now, SocketAddrV4::new(LNS_LINE, 1701), LAC_LINE, &b);
+    let out = sent(&mut lac);
+    let icrq = out.iter().find(|m| m.kind() == kind::ICRQ).expect("ICRQ");
+    assert!(icrq.avps.iter().all(|a| a.vendor == 0), "{icrq:?}");
+    assert_eq!(icrq.tunnel, 77);
+}
+
+#[test]
+fn shutdown_records_every_tunnel_and_ends_every_level() {
+    let mut sim = Sim::new(
+        lac_settings(4, caps(4, 0), &[("acme", true)]),
+        lns_settings(),
+    );
+    open(&mut sim, 0, "acme", M);
+    open(&mut sim, 1, "acme", 2 * M);
+    sim.run_for(Duration::from_secs(3));
+    let now = sim.now();
+    sim.lac().shutdown(now);
+    sim.run_for(Duration::from_secs(1));
+    let r = sim.lac_records();
+    let tunnels = r.iter().filter(|r| matches!(r, Record::Tunnel(_))).count();
+    let (starts, stops) = r.iter().fold((0, 0), |(a, b), r| match r {
+        Record::Bandwidth(x) if x.reason == "start" => (a + 1, b),
+        Record::Bandwidth(x) if x.reason == "stop" && x.bps == 0 => (a, b + 1),
+        _ => (a, b),
+    });
+    assert_eq!((tunnels, starts, stops), (1, 2, 2));
+    assert!(sim.lac().subscribers().is_empty());
+    assert!(
+        sim.lns()
+            .tunnels()
+            .values()
+            .all(|t| t.state != TunnelState::Established)
+    );
 }
