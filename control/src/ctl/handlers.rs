@@ -136,7 +136,8 @@ pub enum Step {
     Wait(Wait),
 }
 
-fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
+/// The request's arguments as `T` (none: an empty object).
+pub(crate) fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
     let v = if req.args.is_null() {
         json!({})
     } else {

@@ -60,7 +60,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn cell(v: &Value) -> String {
+/// A JSON value as a table cell (`-` for null, strings unquoted).
+pub(crate) fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -90,7 +91,8 @@ fn key_values(data: &Value) -> String {
         .collect()
 }
 
-fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+/// The cells of `keys` of each object in the array `data`.
+pub(crate) fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
     data.as_array()
         .map(|a| {
             a.iter()

@@ -418,3 +418,104 @@ impl L2tpConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const BASE: &str = r#"
+[access]
+backend = "memory"
+address = "10.10.0.1/24"
+
+[core]
+backend = "memory"
+address = "172.16.0.1/24"
+"#;
+
+    fn parse(extra: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::parse(&format!("{BASE}{extra}"), "t.toml")
+    }
+
+    const LAC: &str = r#"
+[l2tp]
+enabled = true
+secret = "s"
+[l2tp.levels]
+steps = ["1M", "2M", "5M"]
+[[l2tp.line]]
+name = "line1"
+peer = "172.16.0.2"
+tunnels = 4
+tunnel_sessions = 8
+tunnel_bandwidth = "20M"
+[[l2tp.customer]]
+name = "acme"
+consolidate = true
+[[l2tp.session]]
+address = "10.10.0.21"
+customer = "acme"
+level = "3M"
+"#;
+
+    #[test]
+    fn a_lac_config_compiles_to_settings() {
+        let c = parse(LAC).unwrap();
+        let s = c.l2tp.settings(2, 7).unwrap();
+        assert_eq!(s.lines[0].capacity.bandwidth, 20_000_000);
+        assert_eq!(s.customers[0].account, "acme");
+        assert_eq!(s.sessions[0].level, 5_000_000, "snapped up to a step");
+        assert_eq!(s.sessions[0].user, "10.10.0.21");
+        assert_eq!(s.workers, 2);
+        assert!(
+            parse("").unwrap().l2tp.settings(1, 1).is_none(),
+            "off by default"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let cases = [
+            ("[l2tp]\naccept = true\n", "l2tp.enabled", "L2TP is off"),
+            (
+                "[l2tp]\nenabled = true\nhide_avps = true\n",
+                "l2tp.hide_avps",
+                "secret",
+            ),
+            ("[l2tp]\nenabled = true\nmtu = 100\n", "l2tp.mtu", "576"),
+            (
+                "[l2tp]\nenabled = true\n[l2tp.levels]\nsteps = [\"5M\", \"2M\"]\n",
+                "l2tp.levels.steps",
+                "ascending",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.1\"\n",
+                "l2tp.line[0].peer",
+                "172.16.0.1",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\nlines = [\"b\"]\n",
+                "l2tp.customer[0].lines",
+                "\"b\"",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.session]]\naddress = \"10.10.0.5\"\ncustomer = \"nobody\"\n",
+                "l2tp.session[0].customer",
+                "nobody",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\n[[l2tp.session]]\naddress = \"192.0.2.5\"\ncustomer = \"c\"\n",
+                "l2tp.session[0].address",
+                "access subnet",
+            ),
+        ];
+        for (src, key, words) in cases {
+            let e = parse(src).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.line.is_some(), "{e}");
+            assert!(e.message.contains(words), "{e}");
+        }
+        let e = parse("[l2tp]\nenabled = true\nretriez = 3\n").unwrap_err();
+        assert!(e.message.contains("unknown field `retriez`"), "{e}");
+    }
+}

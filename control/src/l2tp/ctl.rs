@@ -8,8 +8,9 @@ use tollgate_dataplane::time::Instant;
 
 use super::{ChannelRequest, L2tp, Role, SessionState};
 use crate::config::Rate;
+use crate::ctl::handlers::args;
 use crate::ctl::proto::{Reply, Request};
-use crate::ctl::render::table;
+use crate::ctl::render::{cell, rows_of as rows, table};
 
 /// The commands, with one line each for `help`.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -58,15 +59,6 @@ struct Key {
 #[serde(deny_unknown_fields)]
 struct TunnelArg {
     tunnel: u16,
-}
-
-fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
-    let v = if req.args.is_null() {
-        json!({})
-    } else {
-        req.args.clone()
-    };
-    serde_json::from_value(v).map_err(|e| format!("bad arguments for `{}`: {e}", req.cmd.trim()))
 }
 
 fn off() -> Reply {
@@ -299,24 +291,6 @@ pub fn tunnel(l: &L2tp, id: u16, now: Instant) -> Option<Value> {
             .collect(),
     );
     Some(v)
-}
-
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn rows(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
-    data.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| keys.iter().map(|k| cell(&r[*k])).collect())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Renders `show tunnels` and `show tunnel` for a terminal; `None` for other commands.

@@ -121,7 +121,7 @@ impl Pipeline {
         }
         self.counters.l2tp_decapsulated += 1;
         // One subscriber of this LNS to another: straight into the other's session.
-        if let Some(s) = self.l2tp.steered_to(ih.dst, TunnelRole::Lns) {
+        if let Some(s) = self.l2tp.steered_session(false, ih.src, ih.dst) {
             return Some(self.encapsulate(fwd, side, buf, ethernet::HEADER_LEN, &ih, s, now));
         }
         if ih.ttl <= 1 {
