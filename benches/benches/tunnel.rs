@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
-use tollgate_benches::{ACC_MAC, CORE_MAC, SRV, SRV_MAC, lab_forwarding, uplink_frames};
+use tollgate_benches::{CORE_MAC, SRV, SRV_MAC, lab_forwarding, uplink_frames};
 use tollgate_dataplane::l2tp::{L2tpSessionSpec, TunnelRole};
 use tollgate_dataplane::port::memory::MemoryPort;
 use tollgate_dataplane::snapshot::Publisher;
@@ -107,7 +107,6 @@ fn data_messages() -> Vec<Vec<u8>> {
 
 fn tunnel(c: &mut Criterion) {
     let mut g = c.benchmark_group("tunnel");
-    let _ = ACC_MAC;
     for (name, frames, on_core, role) in [
         (
             "l2tp_encap_64B_250sessions_burst32",

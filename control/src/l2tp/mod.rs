@@ -1205,7 +1205,6 @@ impl L2tp {
         if let Some(t) = self.tunnels.get_mut(&tid) {
             t.state = TunnelState::WaitConnect;
         }
-        let _ = now;
     }
 
     fn on_sccrp(&mut self, now: Instant, tid: u16, m: &Message) {

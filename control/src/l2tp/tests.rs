@@ -699,9 +699,7 @@ fn malformed_and_unexpected_messages() {
     assert_eq!(lns.stats().malformed, 1);
     assert_eq!(lns.stats().unknown_tunnel, 1);
     let tid = *lns.tunnels().keys().next().unwrap();
-    let peer_tid = lns.tunnels()[&tid].peer_id;
     let (ns, nr) = lns.tunnels()[&tid].chan.sequence();
-    let _ = peer_tid;
     // From another address: dropped.
     let mut b = Builder::new(kind::HELLO, tid, 0).finish();
     wire::set_sequence(&mut b, nr, ns);
