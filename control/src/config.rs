@@ -78,6 +78,9 @@ pub struct Config {
     /// Authentication, accounting, CoA, health checks, metrics.
     #[serde(default)]
     pub aaa: crate::aaa_config::AaaConfig,
+    /// L2TP tunnels (`[l2tp]`, docs/config.md and docs/l2tp.md).
+    #[serde(default)]
+    pub l2tp: crate::l2tp::config::L2tpConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -1176,6 +1179,7 @@ impl Config {
         }
         self.aaa.validate()?;
         self.validate_subscribers()?;
+        self.l2tp.validate(self)?;
         crate::rating::Plan::compile(&self.rating)?;
         Ok(())
     }

@@ -154,6 +154,7 @@ pub(crate) fn serve<P: Port + 'static>(
         &cfg.subscribers.flow_records,
         &cfg.subscribers.session_log,
     )
+    .and_then(|o| o.with_rating_records(&cfg.l2tp.usage_records))
     .context("opening the record files")?;
     let metrics = match cfg.aaa.metrics.listen {
         Some(addr) => {
@@ -377,6 +378,10 @@ pub(crate) fn serve<P: Port + 'static>(
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
+    // Tunnels end with the gateway: their use up to now is recorded. (The workers have
+    // stopped, so no StopCCN goes out; the peers declare the tunnels dead.)
+    core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
+    dispatcher.deliver(&mut core, &mut outlets);
     // The sessions' Stops: committed, and sent while the servers answer (2 s at most).
     shell.finish(
         &mut core,

@@ -5,7 +5,8 @@
 //! control socket, signals) and [`replay`] (pcap files, the capture's clock). [`config`]
 //! reads and validates the TOML; [`setup`] turns it into engine pieces; [`dispatch`]
 //! moves messages between the core and the workers' rings; [`ctl`] is the operator
-//! interface; [`rating`] turns usage records into charges and invoices.
+//! interface; [`rating`] turns usage records into charges and invoices; [`l2tp`] runs
+//! tunnels.
 
 pub mod aaa_config;
 pub mod aaa_shell;
@@ -18,6 +19,7 @@ pub mod dispatch;
 pub mod dpdk;
 pub mod engine;
 pub mod health;
+pub mod l2tp;
 pub mod metrics;
 pub mod outlets;
 pub mod radius;

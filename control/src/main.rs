@@ -111,6 +111,11 @@ enum CtlCmd {
         #[command(subcommand)]
         action: LbCmd,
     },
+    /// Tunnelled subscribers (L2TP LAC): add, remove, set the service level.
+    Tunnel {
+        #[command(subcommand)]
+        action: TunnelCmd,
+    },
     /// Rating: close a period, invoices, re-rating, import (docs/ctl.md).
     #[command(subcommand)]
     Billing(tollgate_control::rating::cli::CtlBilling),
@@ -157,6 +162,13 @@ enum ShowWhat {
     Pools,
     /// Login and accounting counters, sessions by state.
     Logins,
+    /// L2TP: lines, customers, tunnels (the administration table).
+    Tunnels,
+    /// One L2TP tunnel: control connection and sessions.
+    Tunnel {
+        /// Its id (ours).
+        tunnel: u16,
+    },
     /// An account's invoice (rating).
     Invoice {
         /// The billing account.
@@ -353,6 +365,42 @@ enum ServerCmd {
 }
 
 #[derive(Subcommand, Debug)]
+enum TunnelCmd {
+    /// Tunnelled subscribers.
+    #[command(subcommand)]
+    Session(TunnelSessionCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum TunnelSessionCmd {
+    /// Tunnel a subscriber: it is placed in a tunnel of its customer.
+    Add {
+        /// Its address.
+        address: std::net::Ipv4Addr,
+        /// Its customer (an [[l2tp.customer]]).
+        customer: String,
+        /// Its user name (default: the address).
+        #[arg(long)]
+        user: Option<String>,
+        /// Its service level, e.g. 2M (default: the lowest step).
+        #[arg(long)]
+        level: Option<String>,
+    },
+    /// End a tunnelled subscriber.
+    Remove {
+        /// Its id or address.
+        session: String,
+    },
+    /// Set a tunnelled subscriber's service level.
+    Level {
+        /// Its id or address.
+        session: String,
+        /// The level, e.g. 5M.
+        level: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum LbCmd {
     /// Mark every target with this MAC up or down.
     Set {
@@ -394,6 +442,12 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             ShowWhat::Health => Request::new("show health"),
             ShowWhat::Pools => Request::new("show pools"),
             ShowWhat::Logins => Request::new("show logins"),
+            ShowWhat::Tunnels => Request::new("show tunnels"),
+            ShowWhat::Tunnel { tunnel } => {
+                let mut m = Map::new();
+                m.insert("tunnel".into(), tunnel.into());
+                with("show tunnel", m)
+            }
             ShowWhat::Invoice { account, period } => Request::new(
                 format!("show invoice {account} {}", period.unwrap_or_default()).trim(),
             ),
@@ -511,6 +565,34 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                 args,
             }
         }
+        CtlCmd::Tunnel {
+            action: TunnelCmd::Session(s),
+        } => match s {
+            TunnelSessionCmd::Add {
+                address,
+                customer,
+                user,
+                level,
+            } => {
+                let mut m = Map::new();
+                m.insert("address".into(), address.to_string().into());
+                m.insert("customer".into(), customer.into());
+                opt(&mut m, "user", user.map(Into::into));
+                opt(&mut m, "level", level.map(Into::into));
+                with("tunnel session add", m)
+            }
+            TunnelSessionCmd::Remove { session } => {
+                let mut m = Map::new();
+                m.insert("session".into(), session.into());
+                with("tunnel session remove", m)
+            }
+            TunnelSessionCmd::Level { session, level } => {
+                let mut m = Map::new();
+                m.insert("session".into(), session.into());
+                m.insert("level".into(), level.into());
+                with("tunnel session level", m)
+            }
+        },
         CtlCmd::Help => Request::new("help"),
         CtlCmd::Billing(_) => return Err("billing commands are sent by rating::cli".into()),
         CtlCmd::Raw { json } => ctl::proto::parse_request(&json)?,

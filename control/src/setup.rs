@@ -94,6 +94,12 @@ pub fn worker(cfg: &Config, id: u16) -> WorkerConfig {
         hold_capacity: cfg.arp.hold_packets,
         hold_timeout_ms: cfg.arp.hold_timeout_ms,
         workers: cfg.engine.workers as u16,
+        l2tp_sessions: if cfg.l2tp.enabled {
+            cfg.l2tp.max_sessions
+        } else {
+            0
+        },
+        l2tp_mtu: cfg.l2tp.mtu,
         subscribers: SubscriberLimits {
             sessions: cfg.subscribers.max_sessions,
             flows: cfg.subscribers.max_flows,
@@ -261,6 +267,7 @@ pub fn core(cfg: &Config, clock: WallClock) -> CoreConfig {
         service_names: service_names(cfg),
         clock,
         aaa: aaa_policy(cfg),
+        l2tp: cfg.l2tp.settings(cfg.engine.workers as u16, l2tp_seed()),
     }
 }
 
@@ -311,6 +318,19 @@ pub fn pools(cfg: &Config) -> Pools {
             })
             .collect(),
     }
+}
+
+/// A seed for L2TP ids, challenges and random vectors: from the system's randomness, else
+/// the clock.
+fn l2tp_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        b = t.to_be_bytes();
+    }
+    u64::from_be_bytes(b)
 }
 
 /// Ring sizes.

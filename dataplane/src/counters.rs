@@ -101,6 +101,17 @@ drop_reasons! {
     LbAllDown = "lb_all_down",
     /// The handoff ring to the worker that owns the packet's session or NAT flow was full.
     HandoffFull = "handoff_full",
+    /// L2TP message to the gateway cut short, not version 2, with lengths that do not add
+    /// up, or fragmented.
+    L2tpMalformed = "l2tp_malformed",
+    /// L2TP data message for a session id the gateway did not assign, another tunnel, or
+    /// from an address other than the tunnel's peer.
+    L2tpUnknownSession = "l2tp_unknown_session",
+    /// L2TP data message carrying PPP other than IPv4 (LCP, IPCP, ...): not terminated here.
+    L2tpNotIpv4 = "l2tp_ppp_not_ipv4",
+    /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
+    /// when DF was set and the rate allowed).
+    L2tpTooBig = "l2tp_too_big",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.
@@ -174,6 +185,12 @@ pub struct WorkerCounters {
     pub handed_off: u64,
     /// Packets another worker received and handed here.
     pub handoff_received: u64,
+    /// Packets encapsulated into an L2TP session.
+    pub l2tp_encapsulated: u64,
+    /// Packets decapsulated from an L2TP session.
+    pub l2tp_decapsulated: u64,
+    /// L2TP control messages punted to the control plane.
+    pub l2tp_control: u64,
 }
 
 impl Default for WorkerCounters {
@@ -205,6 +222,9 @@ impl Default for WorkerCounters {
             busy_polls: 0,
             handed_off: 0,
             handoff_received: 0,
+            l2tp_encapsulated: 0,
+            l2tp_decapsulated: 0,
+            l2tp_control: 0,
         }
     }
 }
@@ -288,11 +308,14 @@ impl WorkerCounters {
         self.busy_polls += o.busy_polls;
         self.handed_off += o.handed_off;
         self.handoff_received += o.handoff_received;
+        self.l2tp_encapsulated += o.l2tp_encapsulated;
+        self.l2tp_decapsulated += o.l2tp_decapsulated;
+        self.l2tp_control += o.l2tp_control;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 24] {
+    pub fn named(&self) -> [(&'static str, u64); 27] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -318,6 +341,9 @@ impl WorkerCounters {
             ("busy_polls", self.busy_polls),
             ("handed_off", self.handed_off),
             ("handoff_received", self.handoff_received),
+            ("l2tp_encapsulated", self.l2tp_encapsulated),
+            ("l2tp_decapsulated", self.l2tp_decapsulated),
+            ("l2tp_control", self.l2tp_control),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub mod counters;
 pub mod fib;
 pub mod handoff;
 pub mod hold;
+pub mod l2tp;
 pub mod lb;
 pub mod msg;
 pub mod nat;

@@ -14,6 +14,7 @@ use crate::counters::DropReason;
 use crate::fib::Forwarding;
 use crate::handoff::{Handed, Handoff};
 use crate::hold::{Held, HoldQueue};
+use crate::l2tp::L2tpTable;
 use crate::msg::{Command, WorkerEnds, WorkerReport};
 use crate::port::{BufOf, Port, PortStats};
 use crate::ring::Consumer;
@@ -45,6 +46,10 @@ pub struct WorkerConfig {
     pub workers: u16,
     /// Sizes of the subscriber state.
     pub subscribers: SubscriberLimits,
+    /// L2TP sessions this worker can hold (0: L2TP off).
+    pub l2tp_sessions: u16,
+    /// Longest IPv4 packet the L2TP encapsulation may produce.
+    pub l2tp_mtu: u16,
 }
 
 impl Default for WorkerConfig {
@@ -59,6 +64,8 @@ impl Default for WorkerConfig {
             commands_per_poll: 64,
             workers: 1,
             subscribers: SubscriberLimits::default(),
+            l2tp_sessions: 0,
+            l2tp_mtu: 1500,
         }
     }
 }
@@ -108,7 +115,7 @@ impl<P: Port> Worker<P> {
         };
         let snapshot = fwd.get();
         let ports = snapshot.nat.worker_ports(cfg.id, cfg.workers);
-        let pipe = Pipeline::new(
+        let mut pipe = Pipeline::new(
             NeighborTable::new(cfg.neighbor_capacity, cfg.neighbor_timing),
             rings.events,
             rings.punt,
@@ -116,6 +123,7 @@ impl<P: Port> Worker<P> {
             cfg.subscribers,
             ports,
         );
+        pipe.l2tp = L2tpTable::new(cfg.l2tp_sessions, cfg.l2tp_mtu);
         Worker {
             io: Io {
                 ports: [access, core],
@@ -166,6 +174,7 @@ impl<P: Port> Worker<P> {
         n += self.take_handed(now);
         self.expire_held(now);
         self.pipe.tick(self.fwd.get(), now);
+        self.pipe.l2tp_tick();
         if n > 0 {
             self.pipe.counters.busy_polls += 1;
         }
@@ -276,7 +285,9 @@ impl<P: Port> Worker<P> {
                     let _ = self.down.reports.push(report);
                 }
                 ref other => {
-                    self.pipe.session_command(self.fwd.get(), other, now);
+                    if !self.pipe.l2tp_command(other) {
+                        self.pipe.session_command(self.fwd.get(), other, now);
+                    }
                 }
             }
         }

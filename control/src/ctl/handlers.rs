@@ -230,7 +230,8 @@ struct ImportArgs {
     replace: bool,
 }
 
-fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
+/// The request's arguments as `T` (none: an empty object).
+pub(crate) fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
     let v = if req.args.is_null() {
         json!({})
     } else {
@@ -299,6 +300,12 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             Err(e) => Reply::error(e),
         })
     };
+    if req.words().first() == Some(&"tunnel") {
+        let r = core.with_l2tp(now, |l| crate::l2tp::ctl::change(req, l, now));
+        if let Some(r) = r {
+            return Step::Reply(r);
+        }
+    }
     match req.words().as_slice() {
         ["show", "status" | "ports" | "workers" | "counters"] => Step::Wait(Wait {
             worker_reports: true,
@@ -501,6 +508,7 @@ pub fn finish(
             COMMANDS
                 .iter()
                 .chain(crate::rating::ctl::COMMANDS)
+                .chain(crate::l2tp::ctl::COMMANDS)
                 .map(|(c, d)| json!({"command": c, "description": d}))
                 .collect::<Vec<_>>()
         )),
@@ -531,6 +539,8 @@ pub fn finish(
         },
         ["show", "pools"] => Reply::ok(pools_json(ctx.core)),
         ["show", "logins"] => Reply::ok(logins_json(ctx)),
+        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::show(req, ctx.core.l2tp(), ctx.now)
+            .unwrap_or_else(|| Reply::error("unknown tunnel command")),
         ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::handle(
             &req.words(),
             &req.args,
@@ -538,7 +548,7 @@ pub fn finish(
             crate::rating::unix_now(),
         ),
         ["show", what] => Reply::error(format!(
-            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services, lb, accounting, health, pools or logins"
+            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services, lb, accounting, health, pools, logins, tunnels or tunnel"
         )),
         _ => Reply::error(format!(
             "unknown command `{}`; `help` lists the commands",

@@ -46,6 +46,7 @@ pub fn render(words: &[&str], data: &Value) -> String {
         ["show", "pools"] => pools(data),
         ["subscriber", "list"] => subscribers(data),
         ["session", "login"] | ["show", "logins"] => key_values(data),
+        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::render(words, data).unwrap_or_default(),
         ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::render(words, data),
         _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
     }
@@ -87,7 +88,8 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn cell(v: &Value) -> String {
+/// A JSON value as a table cell (`-` for null, strings unquoted).
+pub(crate) fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -164,7 +166,8 @@ fn key_values(data: &Value) -> String {
         .collect()
 }
 
-fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+/// The cells of `keys` of each object in the array `data`.
+pub(crate) fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
     data.as_array()
         .map(|a| {
             a.iter()

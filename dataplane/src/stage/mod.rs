@@ -5,8 +5,9 @@
 //! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
 //! answers refused services, [`http`] reads a request's Host, [`rewrite`] writes the
 //! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
-//! check, count) and NAT to load-balanced servers. The pipeline owns the per-worker state
-//! the stages use and returns one [`Verdict`] per packet; the worker loop does the I/O.
+//! check, count) and NAT to load-balanced servers. [`tunnel`] encapsulates and
+//! decapsulates L2TP. The pipeline owns the per-worker state the stages use and returns
+//! one [`Verdict`] per packet; the worker loop does the I/O.
 
 #![deny(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod parse;
 pub mod refuse;
 pub mod rewrite;
 pub mod subscriber;
+pub mod tunnel;
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -27,6 +29,7 @@ use hashbrown::HashMap;
 use crate::buf::PacketBuf;
 use crate::counters::{DropReason, WorkerCounters};
 use crate::fib::Forwarding;
+use crate::l2tp::L2tpTable;
 use crate::msg::{Event, Frame};
 use crate::nat::FlowTable;
 use crate::nat::balance::Balancer;
@@ -112,6 +115,10 @@ pub struct Pipeline {
     /// A session report in progress: tag, next slot, sessions so far.
     pub(crate) report: Option<(u64, u32, u32)>,
     pub(crate) sweep_per_poll: usize,
+    /// L2TP sessions (empty and off unless `l2tp` is configured).
+    pub l2tp: L2tpTable,
+    /// An L2TP counter report in progress: tag, next session id, sessions so far.
+    pub(crate) l2tp_report: Option<(u64, u32, u32)>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -157,6 +164,8 @@ impl Pipeline {
             limit_seen: Box::new([(0, Instant::ZERO); 256]),
             report: None,
             sweep_per_poll: limits.sweep_per_poll,
+            l2tp: L2tpTable::new(0, 1500),
+            l2tp_report: None,
         }
     }
 
@@ -178,6 +187,11 @@ impl Pipeline {
                     Ok(h) => h,
                     Err(r) => return Verdict::Drop(r),
                 };
+                if self.l2tp.is_on() {
+                    if let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now) {
+                        return v;
+                    }
+                }
                 match side {
                     Side::Access => self.uplink(fwd, buf, l3, h, now),
                     Side::Core => self.downlink(fwd, buf, l3, h, now),
