@@ -6,12 +6,18 @@ CARGO ?= cargo
 BIN := target/release/tollgate
 ROOT := $(shell id -u)
 # Debian packages the lab and the netns tests use (installed when running as root).
+# DPDK 22.11: libdpdk-dev and the drivers for the dpdk feature (bindgen needs libclang),
+# dpdk-dev for dpdk-testpmd (scripts/compare-testpmd.sh).
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
-                freeradius freeradius-utils
+                freeradius freeradius-utils tshark xl2tpd \
+                libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config
+# Cargo features of the DPDK build, for every crate that has one.
+DPDK_FEATURES := --features tollgate-control/dpdk,tollgate-dataplane/dpdk,dpdk-sys/dpdk
+HAVE_DPDK = $(shell pkg-config --exists 'libdpdk >= 22.11' 2>/dev/null && echo 1)
 
-.PHONY: all build run test deps check-cargo unit netns-test lab-test lint fmt bench bench-build \
-        bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build profile replay lab-up \
-        lab-down clean help
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test dpdk-test lab-test l2tp-test \
+        lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
+        profile replay lab-up lab-down compare-testpmd clean help
 
 all: build
 
@@ -23,10 +29,14 @@ help:
 	@echo "make profile   instructions per packet (callgrind): forwarding and full pipeline, vs io-only"
 	@echo "make compare-kernel   kernel forwarding + nftables NAT vs tollgate, same veth lab (root)"
 	@echo "make plot      docs/perf/mpps-vs-flows.png from target/bench/bench.json"
-	@echo "make lint      cargo fmt --check and clippy -D warnings"
+	@echo "make lint      cargo fmt --check and clippy -D warnings (also with the dpdk feature when DPDK is installed)"
+	@echo "make build-dpdk   release binary with the DPDK backend (needs libdpdk-dev; docs/dpdk.md)"
+	@echo "make dpdk-test    the DPDK backend against net_ring/net_null/net_tap vdevs (no hugepages)"
+	@echo "make compare-testpmd   testpmd macswap vs Tollgate on the same net_null pair and core"
 	@echo "make fuzz      run each libFuzzer target for FUZZ_SECONDS (default 60), coverage-guided"
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
+	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
 
 check-cargo:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.85+ (https://rustup.rs), then run make again" >&2; exit 1; }
@@ -34,9 +44,14 @@ check-cargo:
 build: check-cargo
 	$(CARGO) build --release -p tollgate-control
 
+# The same binary with the DPDK port backend (backend = "dpdk").
+build-dpdk: check-cargo
+	$(CARGO) build --release -p tollgate-control --features dpdk
+
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
-# Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled.
+# Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled; so is
+# xl2tpd's (the L2TP lab runs its own in a namespace).
 deps:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  missing=""; \
@@ -46,9 +61,11 @@ deps:
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  fi; \
-	  if command -v systemctl >/dev/null && systemctl is-enabled freeradius >/dev/null 2>&1; then \
-	    systemctl disable --now freeradius >/dev/null 2>&1 || true; \
-	  fi; \
+	  for svc in freeradius xl2tpd; do \
+	    if command -v systemctl >/dev/null && systemctl is-enabled $$svc >/dev/null 2>&1; then \
+	      systemctl disable --now $$svc >/dev/null 2>&1 || true; \
+	    fi; \
+	  done; \
 	else \
 	  echo "not root: not installing packages (the lab and netns tests need root)"; \
 	fi
@@ -69,7 +86,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test lab-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test dpdk-test lab-test l2tp-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # As root (where `deps` installed FreeRADIUS) the RADIUS tests must run, not skip.
@@ -83,6 +100,20 @@ netns-test:
 	  TOLLGATE_NETNS_TESTS=1 $(CARGO) test -p tollgate-dataplane --test af_packet -- --test-threads=1; \
 	else echo "SKIPPED netns tests: they need root"; fi
 
+# The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact
+# frames and counters, two workers with handoff, short tx, leaks), then the daemon as a
+# process (EAL and device errors, net_null, a kernel pinging it through net_tap).
+# As root, `deps` installed DPDK, so the tests must run.
+dpdk-test: check-cargo
+	@if [ -n "$(HAVE_DPDK)" ]; then \
+	  $(CARGO) test -p tollgate-dataplane --features dpdk --test dpdk && \
+	  $(CARGO) test -p tollgate-control --features dpdk --test dpdk_daemon; \
+	elif [ "$(ROOT)" = 0 ]; then echo "DPDK not found by pkg-config although deps ran" >&2; exit 1; \
+	else echo "SKIPPED DPDK tests: libdpdk-dev is not installed (make deps as root)"; fi
+
+compare-testpmd: check-cargo
+	scripts/compare-testpmd.sh
+
 # Real kernel TCP (curl, iperf3), ARP and ICMP through the gateway in the netns lab,
 # with one worker and with two (AF_PACKET fanout).
 lab-test: build
@@ -91,9 +122,22 @@ lab-test: build
 	  TOLLGATE_BIN=$(BIN) TOLLGATE_LAB_WORKERS=2 scripts/lab.sh test; \
 	else echo "SKIPPED lab test: it needs root"; fi
 
+# Two Tollgates as LAC and LNS in network namespaces (scripts/l2tp-lab.sh): real kernel TCP
+# through the tunnel, tshark's dissection of the line, the consolidation scenario with
+# sequence-numbered flows, 10% control-message loss, xl2tpd as a foreign LNS.
+l2tp-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/l2tp-lab.sh test; \
+	else echo "SKIPPED l2tp lab test: it needs root"; fi
+
 lint: check-cargo
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@if [ -n "$(HAVE_DPDK)" ]; then \
+	  echo "$(CARGO) clippy (dpdk feature)"; \
+	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control --all-targets \
+	    $(DPDK_FEATURES) -- -D warnings; \
+	else echo "SKIPPED clippy of the dpdk feature: libdpdk-dev is not installed"; fi
 
 fmt:
 	$(CARGO) fmt --all
@@ -138,7 +182,7 @@ plot:
 # The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
 # sanitizer-coverage passes that make libFuzzer coverage-guided.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := pipeline config ctl_request radius_packet
+FUZZ_TARGETS := pipeline config ctl_request radius_packet l2tp_control
 FUZZ_FLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints Mpps and ns/packet from criterion's estimates of the `forward` benches (one
+# Prints Mpps and ns/packet from criterion's estimates of the `forward` and `tunnel` benches (one
 # iteration = one poll = one burst; the burst size is in the bench name), and each
 # pipeline run as a ratio of the io-only reference measured in the same `make bench`.
 set -euo pipefail
@@ -9,7 +9,9 @@ dir=target/criterion/forward
 python3 - "$dir" <<'PY'
 import glob, json, os, re, sys
 rows = {}
-for est in sorted(glob.glob(os.path.join(sys.argv[1], "*", "new", "estimates.json"))):
+tunnel = os.path.join(os.path.dirname(sys.argv[1]), "tunnel")
+for est in sorted(glob.glob(os.path.join(sys.argv[1], "*", "new", "estimates.json"))
+                  + glob.glob(os.path.join(tunnel, "*", "new", "estimates.json"))):
     name = est.split(os.sep)[-3]
     burst = int(re.search(r"burst(\d+)", name).group(1))
     ns_pkt = json.load(open(est))["mean"]["point_estimate"] / burst

@@ -434,10 +434,23 @@ run_check() { "$@" || true; }
 
 ctl() { "$TG_BIN" ctl --socket "$TEST_SOCKET" "$@"; }
 
+# The test config is the embedded default, but sub2 has no static session: it logs in on
+# its first packet (unknown = "punt"), found in a subscriber store by its address.
 write_test_config() {
     "$TG_BIN" default-config |
         sed -E -e "s#/run/tollgate/ctl.sock#$TEST_SOCKET#" -e "s/^workers = [0-9]+/workers = $LAB_WORKERS/" \
-            -e "s#/var/log/tollgate/#$RUNDIR/records/#" >"$TEST_CONFIG"
+            -e "s#/var/log/tollgate/#$RUNDIR/records/#" -e 's/^unknown = "drop"/unknown = "punt"/' |
+        python3 -c '
+import sys
+blocks = sys.stdin.read().split("\n\n")
+print("\n\n".join(b for b in blocks if "address = \"10.10.0.12\"" not in b), end="")
+' >"$TEST_CONFIG"
+    printf '\n[aaa]\nstore = "%s"\nspool = "%s"\n' "$RUNDIR/subscribers.db" "$RUNDIR/accounting.db" >>"$TEST_CONFIG"
+    grep -q '^unknown = "punt"' "$TEST_CONFIG" && ! grep -qF "\"$SUB2_IP\"" "$TEST_CONFIG" ||
+        die "could not make sub2 a first-packet login in the test config ($TEST_CONFIG)"
+    rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db*
+    "$TG_BIN" subscriber --db "$RUNDIR/subscribers.db" add sub2 --ip "$SUB2_IP" \
+        --service web --service admin >/dev/null || die "could not add sub2 to the test store"
     grep -qF "$TEST_SOCKET" "$TEST_CONFIG" ||
         die "could not move the control socket in the test config ($TEST_CONFIG)"
     grep -qE "^workers = $LAB_WORKERS\b" "$TEST_CONFIG" ||
@@ -613,7 +626,7 @@ print(f"engine.forwarded={fwd}, sides.access.rx_packets={rx}, drops_total={c.get
 # The expected drops are the TTL-expiry check's packet and the refused connection;
 # anything else (a bad checksum the port failed to complete, a full tx ring, an
 # unresolved neighbour, an unknown subscriber) is a fault.
-ok = fwd > 0 and rx > 0 and drops == {"ttl_expired": 1, "service_refused": 1}
+ok = fwd > 0 and rx > 0 and drops == {"ttl_expired": 1, "service_refused": 1, "unknown_subscriber": 1}
 sys.exit(0 if ok else 1)
 PY
     ); then
@@ -650,6 +663,19 @@ check_vip_spread() {
         pass "VIP $VIP:80 spread round robin: ${got[*]}; server logs ${counts[*]} requests"
     else
         fail "VIP spread: answers ${got[*]} (want ${want[*]}), server logs ${counts[*]}, curl rc $rc"
+    fi
+}
+
+# sub2 has no session: its first packet is punted, it is found in the store by its
+# address and logged in; TCP's SYN retransmission then gets through.
+check_first_packet_login() {
+    local rc=0 out session
+    out=$(nsx "$NS_SUB2" curl -sf --max-time 10 -o /dev/null -w '%{http_code} in %{time_total} s' "http://$SRV1_IP:$HTTP_PORT/" 2>&1) || rc=$?
+    session=$(ctl --json show session "$SUB2_IP" 2>&1) || true
+    if ((rc == 0)) && grep -q '"user": "sub2"' <<<"$session" && grep -q '"state": "open"' <<<"$session"; then
+        pass "first-packet login: sub2 logged in from the store by its address (its first SYN, dropped as unknown_subscriber); curl $SRV1_IP: HTTP $out"
+    else
+        fail "first-packet login: curl rc $rc ($out); session: $(tr -d '\n' <<<"$session" | cut -c1-300)"
     fi
 }
 
@@ -781,6 +807,7 @@ lab_test() {
         run_check check_forward_ttl
         run_check check_ttl_expiry
         run_check check_http direct "$NS_SUB1" "http://$SRV1_IP:$HTTP_PORT/blob.bin" "$RUNDIR/www-srv1/blob.bin"
+        run_check check_first_packet_login
         run_check check_http routed "$NS_SUB2" "http://$ROUTED_IP:$HTTP_PORT/blob.bin" "$RUNDIR/www-srv1/blob.bin"
         run_check check_http core-initiated "$NS_SRV2" "http://$SUB1_IP:$HTTP_PORT/blob2.bin" "$RUNDIR/www-sub1/blob2.bin"
         run_check check_iperf

@@ -35,8 +35,18 @@ pub struct AaaConfig {
     pub spool_retry_min_ms: u64,
     /// The longest wait between retries of one record (the wait doubles up to this).
     pub spool_retry_max_ms: u64,
-    /// The session log: one JSON line per closed session.
-    pub session_log: PathBuf,
+    /// SES-1 dormant timer: seconds without a packet before a session is Dormant (0: off).
+    pub dormant_s: u64,
+    /// SES-1 session timer: seconds a session may stay Dormant before it is closed (0: no
+    /// limit).
+    pub dormant_timeout_s: u64,
+    /// DISC F: how long before the application's own timeout the session ends, ms.
+    pub app_timeout_margin_ms: u64,
+    /// Logins waiting for authentication at most; more are refused at once.
+    pub max_pending_logins: usize,
+    /// User-Password of first-packet logins sent to RADIUS (User-Name is the MAC);
+    /// default: the MAC too.
+    pub mac_password: Option<String>,
     /// NAS-Identifier in RADIUS requests (and checked in CoA requests).
     pub nas_identifier: String,
     /// NAS-IP-Address in RADIUS requests, when set.
@@ -59,7 +69,11 @@ impl Default for AaaConfig {
             spool: PathBuf::from("/var/lib/tollgate/accounting.db"),
             spool_retry_min_ms: 1000,
             spool_retry_max_ms: 60_000,
-            session_log: PathBuf::from("/var/log/tollgate/sessions.jsonl"),
+            dormant_s: 0,
+            dormant_timeout_s: 0,
+            app_timeout_margin_ms: 1000,
+            max_pending_logins: 1024,
+            mac_password: None,
             nas_identifier: "tollgate".into(),
             nas_ip_address: None,
             radius: RadiusConfig::default(),
@@ -211,6 +225,15 @@ impl AaaConfig {
         }
         if self.spool_retry_max_ms < self.spool_retry_min_ms {
             return e("spool_retry_max_ms", "must be at least spool_retry_min_ms");
+        }
+        if self.max_pending_logins == 0 {
+            return e("max_pending_logins", "must be at least 1");
+        }
+        if self.dormant_timeout_s > 0 && self.dormant_s == 0 {
+            return e(
+                "dormant_timeout_s",
+                "needs dormant_s: a session only becomes dormant after dormant_s",
+            );
         }
         if self.nas_identifier.is_empty() || self.nas_identifier.len() > 253 {
             return e("nas_identifier", "1 to 253 characters");

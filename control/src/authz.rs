@@ -78,6 +78,8 @@ pub struct Conditions {
 pub struct Authorization {
     /// The address to give the subscriber (else one comes from the pool).
     pub framed_ip: Option<Ipv4Addr>,
+    /// The address pool to take it from (RADIUS Framed-Pool; default: the first pool).
+    pub pool: Option<String>,
     /// Seconds between accounting Interim-Updates.
     pub interim_interval_s: Option<u32>,
     /// RADIUS Class values, echoed in every accounting record.

@@ -45,6 +45,9 @@ pub struct Config {
     /// AF_PACKET ring geometry.
     #[serde(default)]
     pub af_packet: AfPacket,
+    /// DPDK: EAL arguments, mbufs, descriptors (docs/dpdk.md).
+    #[serde(default)]
+    pub dpdk: Dpdk,
     /// Logging.
     #[serde(default)]
     pub log: Log,
@@ -63,12 +66,21 @@ pub struct Config {
     /// Load-balancing ranges (`[[lb_range]]`).
     #[serde(default, rename = "lb_range")]
     pub lb_ranges: Vec<LbRangeConfig>,
+    /// Address pools for logins (`[[pool]]`, SES-2).
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<PoolConfig>,
+    /// Gateway nodes whose health gates pool ranges and LB targets (`[[node]]`).
+    #[serde(default, rename = "node")]
+    pub nodes: Vec<NodeConfig>,
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
     pub rating: crate::rating::RatingConfig,
     /// Authentication, accounting, CoA, health checks, metrics.
     #[serde(default)]
     pub aaa: crate::aaa_config::AaaConfig,
+    /// L2TP tunnels (`[l2tp]`, docs/config.md and docs/l2tp.md).
+    #[serde(default)]
+    pub l2tp: crate::l2tp::config::L2tpConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -323,6 +335,12 @@ pub struct ServiceConfig {
     /// The real servers.
     #[serde(rename = "server")]
     pub servers: Vec<ServerConfig>,
+    /// How its servers are health-checked (NAT-5): each at its address and port.
+    #[serde(default)]
+    pub check: CheckType,
+    /// Path for `http` checks.
+    #[serde(default)]
+    pub check_path: Option<String>,
 }
 
 fn default_policy() -> String {
@@ -348,10 +366,110 @@ pub struct ServerConfig {
     /// Priority (lower preferred).
     #[serde(default = "one")]
     pub priority: u32,
+    /// Where its health check goes (e.g. its management address), default its address.
+    #[serde(default)]
+    pub check_address: Option<Ipv4Addr>,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// How a health check probes (SES-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckType {
+    /// Not checked: always up (unless set down by ctl).
+    #[default]
+    None,
+    /// ICMP echo.
+    Icmp,
+    /// TCP connect.
+    Tcp,
+    /// HTTP GET of `check_path`, 2xx or 3xx.
+    Http,
+}
+
+/// `[[pool]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Its name (RADIUS Framed-Pool); the first pool is the default.
+    pub name: String,
+    /// Its ranges (`[[pool.range]]`).
+    #[serde(rename = "range")]
+    pub ranges: Vec<PoolRangeConfig>,
+}
+
+/// `[[pool.range]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolRangeConfig {
+    /// The range as a prefix (network and broadcast addresses left out), or give
+    /// `first` and `last`.
+    #[serde(default)]
+    pub prefix: Option<Ipv4Net>,
+    /// First address.
+    #[serde(default)]
+    pub first: Option<Ipv4Addr>,
+    /// Last address.
+    #[serde(default)]
+    pub last: Option<Ipv4Addr>,
+    /// The gateway node that serves the range (its health gates it).
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+impl PoolRangeConfig {
+    /// (first, last) of the range.
+    pub fn bounds(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
+        range_bounds(self.prefix, self.first, self.last, true)
+    }
+}
+
+/// A range given as a prefix or as `first` and `last` (not both); `hosts` leaves a
+/// prefix's network and broadcast addresses out (prefixes longer than /30 have none).
+fn range_bounds(
+    prefix: Option<Ipv4Net>,
+    first: Option<Ipv4Addr>,
+    last: Option<Ipv4Addr>,
+    hosts: bool,
+) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    match (prefix, first, last) {
+        (Some(p), None, None) => {
+            let (net, bcast) = (
+                u32::from(p.network()),
+                u32::from(p.network()) | !prefix_mask(p.len),
+            );
+            let skip = (hosts && p.len < 31) as u32;
+            Some((Ipv4Addr::from(net + skip), Ipv4Addr::from(bcast - skip)))
+        }
+        (None, Some(f), Some(l)) => Some((f, l)),
+        _ => None,
+    }
+}
+
+/// `[[node]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Its name (pool ranges name it).
+    pub name: String,
+    /// The address its health check probes.
+    #[serde(default)]
+    pub address: Option<Ipv4Addr>,
+    /// Its MAC when it is a load-balancing target: follows its health (LB-3).
+    #[serde(default)]
+    pub mac: Option<Mac>,
+    /// How it is checked.
+    #[serde(default)]
+    pub check: CheckType,
+    /// Port for `tcp` and `http` checks.
+    #[serde(default)]
+    pub check_port: Option<u16>,
+    /// Path for `http` checks.
+    #[serde(default)]
+    pub check_path: Option<String>,
 }
 
 /// `[[lb_range]]`
@@ -377,14 +495,7 @@ pub struct LbRangeConfig {
 impl LbRangeConfig {
     /// (first, last) of the range.
     pub fn bounds(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
-        match (self.prefix, self.first, self.last) {
-            (Some(p), None, None) => Some((
-                p.network(),
-                Ipv4Addr::from(u32::from(p.network()) | !prefix_mask(p.len)),
-            )),
-            (None, Some(f), Some(l)) => Some((f, l)),
-            _ => None,
-        }
+        range_bounds(self.prefix, self.first, self.last, false)
     }
 }
 
@@ -406,6 +517,9 @@ pub struct Engine {
     pub ring_messages: usize,
     /// Slots in each punt and inject ring.
     pub ring_frames: usize,
+    /// Slots in each ring that hands packets to the worker owning their state (ports
+    /// that do not steer, such as DPDK's; one ring per pair of workers and direction).
+    pub handoff_ring: usize,
 }
 
 impl Default for Engine {
@@ -418,6 +532,7 @@ impl Default for Engine {
             idle_sleep_us: 50,
             ring_messages: 1024,
             ring_frames: 256,
+            handoff_ring: 1024,
         }
     }
 }
@@ -448,6 +563,8 @@ pub enum Backend {
     Memory,
     /// Capture files: used by `tollgate replay`.
     Pcap,
+    /// DPDK ethdev ports: NICs bound to vfio-pci, or virtual devices (feature `dpdk`).
+    Dpdk,
 }
 
 impl Backend {
@@ -457,6 +574,7 @@ impl Backend {
             Backend::AfPacket => "af_packet",
             Backend::Memory => "memory",
             Backend::Pcap => "pcap",
+            Backend::Dpdk => "dpdk",
         }
     }
 }
@@ -470,6 +588,9 @@ pub struct PortConfig {
     /// Interface name (af_packet).
     #[serde(default)]
     pub interface: Option<String>,
+    /// DPDK device (dpdk): a PCI address, or a virtual device with its arguments.
+    #[serde(default)]
+    pub device: Option<String>,
     /// The gateway's address and the connected subnet, e.g. `10.10.0.1/24`.
     pub address: Ipv4Net,
     /// The port's MAC (memory and pcap; af_packet reads the interface's).
@@ -567,6 +688,50 @@ impl Default for AfPacket {
             block_timeout_ms: 1,
             tx_frames: 1024,
         }
+    }
+}
+
+/// `[dpdk]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dpdk {
+    /// Arguments for DPDK's EAL, as on a DPDK application's command line.
+    pub eal_args: Vec<String>,
+    /// Mbufs in each socket's pool.
+    pub mbufs: u32,
+    /// Mbufs each worker caches.
+    pub mbuf_cache: u32,
+    /// Rx descriptors per queue.
+    pub rx_descriptors: u16,
+    /// Tx descriptors per queue.
+    pub tx_descriptors: u16,
+    /// Receive frames for every MAC address.
+    pub promiscuous: bool,
+}
+
+impl Default for Dpdk {
+    fn default() -> Self {
+        Dpdk {
+            eal_args: Vec::new(),
+            mbufs: 32767,
+            mbuf_cache: 256,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            promiscuous: false,
+        }
+    }
+}
+
+impl Dpdk {
+    /// The fewest mbufs that `workers` workers with bursts of `burst` and hold queues of
+    /// `hold` need: every rx and tx descriptor of both ports, each worker's cache, bursts
+    /// and hold queue, and the handoff rings.
+    pub fn mbufs_needed(&self, workers: usize, burst: usize, hold: usize, handoff: usize) -> u64 {
+        let w = workers as u64;
+        let descriptors = 2 * w * (self.rx_descriptors as u64 + self.tx_descriptors as u64);
+        let per_worker = w * (self.mbuf_cache as u64 + 4 * burst as u64 + hold as u64);
+        let rings = w * w.saturating_sub(1) * handoff as u64;
+        descriptors + per_worker + rings
     }
 }
 
@@ -788,6 +953,15 @@ impl Config {
         if en.ring_frames < 4 {
             return e("engine.ring_frames", "must be at least 4".into());
         }
+        if en.handoff_ring < en.burst {
+            return e(
+                "engine.handoff_ring",
+                format!(
+                    "{} slots: at least one burst ({})",
+                    en.handoff_ring, en.burst
+                ),
+            );
+        }
         if self.control.socket.as_os_str().is_empty() {
             return e("control.socket", "must not be empty".into());
         }
@@ -807,6 +981,27 @@ impl Config {
                         );
                     }
                 }
+                Backend::Dpdk => {
+                    if p.device.as_deref().is_none_or(str::is_empty) {
+                        return e(
+                            &format!("{name}.device"),
+                            "dpdk needs a device: a PCI address (\"0000:03:00.0\") or a virtual device (\"net_null0\", \"net_af_packet0,iface=eth1\")".into(),
+                        );
+                    }
+                    if p.interface.is_some() {
+                        return e(
+                            &format!("{name}.interface"),
+                            "the dpdk backend names its port with `device`; remove `interface`"
+                                .into(),
+                        );
+                    }
+                    if p.mac.is_some() {
+                        return e(
+                            &format!("{name}.mac"),
+                            "dpdk uses the device's own MAC; remove `mac`".into(),
+                        );
+                    }
+                }
                 Backend::Memory | Backend::Pcap => {
                     if p.interface.is_some() {
                         return e(
@@ -818,6 +1013,15 @@ impl Config {
                         );
                     }
                 }
+            }
+            if p.device.is_some() && p.backend != Backend::Dpdk {
+                return e(
+                    &format!("{name}.device"),
+                    format!(
+                        "only the dpdk backend has a device, not {}; remove `device`",
+                        p.backend.name()
+                    ),
+                );
             }
             let a = p.address;
             if a.len > 30 {
@@ -858,6 +1062,13 @@ impl Config {
                 "access and core must be different interfaces".into(),
             );
         }
+        if self.access.device.is_some() && self.access.device == self.core.device {
+            return e(
+                "core.device",
+                "access and core must be different devices".into(),
+            );
+        }
+        self.validate_dpdk()?;
         if self.access.address.overlaps(&self.core.address) {
             return e(
                 "core.address",
@@ -968,7 +1179,145 @@ impl Config {
         }
         self.aaa.validate()?;
         self.validate_subscribers()?;
+        self.l2tp.validate(self)?;
         crate::rating::Plan::compile(&self.rating)?;
+        Ok(())
+    }
+
+    fn validate_pools(&self) -> Result<(), (String, String)> {
+        let e = |k: String, m: String| Err((k, m));
+        for (i, n) in self.nodes.iter().enumerate() {
+            let k = |f: &str| format!("node[{i}].{f}");
+            if n.name.is_empty() || self.nodes[..i].iter().any(|o| o.name == n.name) {
+                return e(k("name"), format!("{:?} is empty or used twice", n.name));
+            }
+            if n.check != CheckType::None && n.address.is_none() {
+                return e(k("address"), "a checked node needs an address".into());
+            }
+            if matches!(n.check, CheckType::Tcp | CheckType::Http) && n.check_port.is_none() {
+                return e(k("check_port"), "tcp and http checks need a port".into());
+            }
+            if n.check == CheckType::Http && n.check_path.is_none() {
+                return e(k("check_path"), "http checks need a path".into());
+            }
+        }
+        let mut seen: Vec<(u32, u32, String)> = Vec::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            if p.name.is_empty() || self.pools[..i].iter().any(|o| o.name == p.name) {
+                return e(
+                    format!("pool[{i}].name"),
+                    format!("{:?} is empty or used twice", p.name),
+                );
+            }
+            if p.ranges.is_empty() {
+                return e(
+                    format!("pool[{i}].range"),
+                    "a pool needs at least one [[pool.range]]".into(),
+                );
+            }
+            for (j, r) in p.ranges.iter().enumerate() {
+                let k = |f: &str| format!("pool[{i}].range[{j}]{f}");
+                let Some((first, last)) = r.bounds() else {
+                    return e(
+                        k(""),
+                        "give either `prefix` or both `first` and `last`".into(),
+                    );
+                };
+                let (f, l) = (u32::from(first), u32::from(last));
+                if l < f {
+                    return e(k(".last"), format!("{last} is before {first}"));
+                }
+                let acc = &self.access.address;
+                if !acc.contains(first) || !acc.contains(last) {
+                    return e(
+                        k(""),
+                        format!("{first}-{last} is not inside the access subnet {acc}"),
+                    );
+                }
+                if (f..=l).contains(&u32::from(acc.addr)) {
+                    return e(
+                        k(""),
+                        format!(
+                            "{first}-{last} holds the gateway's own address {}",
+                            acc.addr
+                        ),
+                    );
+                }
+                if let Some((_, _, other)) = seen.iter().find(|(of, ol, _)| *of <= l && f <= *ol) {
+                    return e(k(""), format!("overlaps {other}"));
+                }
+                seen.push((f, l, format!("pool[{i}].range[{j}]")));
+                if let Some(n) = &r.node {
+                    if !self.nodes.iter().any(|x| &x.name == n) {
+                        return e(k(".node"), format!("no [[node]] is named {n:?}"));
+                    }
+                }
+            }
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            if s.check == CheckType::Http && s.check_path.is_none() {
+                return e(
+                    format!("service[{i}].check_path"),
+                    "http checks need a path".into(),
+                );
+            }
+            if s.check != CheckType::None
+                && s.check != CheckType::Icmp
+                && s.protocol != ServiceProtocol::Tcp
+            {
+                return e(
+                    format!("service[{i}].check"),
+                    "tcp and http checks are for TCP services; use icmp".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_dpdk(&self) -> Result<(), (String, String)> {
+        let e = |k: &str, m: String| Err((k.to_string(), m));
+        let d = &self.dpdk;
+        if let Some(i) = d
+            .eal_args
+            .iter()
+            .position(|a| a.is_empty() || a.contains('\0'))
+        {
+            return e(
+                &format!("dpdk.eal_args[{i}]"),
+                "an EAL argument must not be empty or contain NUL".into(),
+            );
+        }
+        if d.mbuf_cache > 512 {
+            return e("dpdk.mbuf_cache", format!("{}: at most 512", d.mbuf_cache));
+        }
+        for (k, n) in [
+            ("dpdk.rx_descriptors", d.rx_descriptors),
+            ("dpdk.tx_descriptors", d.tx_descriptors),
+        ] {
+            if !(64..=32768).contains(&n) {
+                return e(k, format!("{n}: must be 64 to 32768"));
+            }
+        }
+        if self.access.backend != Backend::Dpdk {
+            return Ok(());
+        }
+        let en = &self.engine;
+        let needed = d.mbufs_needed(en.workers, en.burst, self.arp.hold_packets, en.handoff_ring);
+        if (d.mbufs as u64) < needed || (d.mbuf_cache as u64) * 3 / 2 > d.mbufs as u64 {
+            return e(
+                "dpdk.mbufs",
+                format!(
+                    "{} mbufs: at least {needed} needed for {} workers (rx and tx descriptors of both ports, each worker's cache, bursts and hold queue, the handoff rings), and 1.5 times dpdk.mbuf_cache",
+                    d.mbufs, en.workers
+                ),
+            );
+        }
+        if !cfg!(feature = "dpdk") {
+            return e(
+                "access.backend",
+                "this tollgate was built without DPDK: build it with `make build-dpdk` (cargo build --release --features dpdk), see docs/dpdk.md".into(),
+            );
+        }
         Ok(())
     }
 
@@ -1136,6 +1485,7 @@ impl Config {
                 return e(k(f), m);
             }
         }
+        self.validate_pools()?;
         for (i, r) in self.lb_ranges.iter().enumerate() {
             let Some((first, last)) = r.bounds() else {
                 return e(
@@ -1296,6 +1646,65 @@ address = "192.0.2.1/24"
         Config::parse(&format!("{BASE}{extra}"), "test.toml")
     }
 
+    const DPDK: &str = r#"
+[dpdk]
+eal_args = ["--no-huge", "-m", "512"]
+
+[access]
+backend = "dpdk"
+device = "net_null0"
+address = "10.10.0.1/24"
+
+[core]
+backend = "dpdk"
+device = "net_null1"
+address = "192.0.2.1/24"
+"#;
+
+    #[test]
+    fn dpdk_ports_need_a_device_build_and_enough_mbufs() {
+        let c = Config::parse(DPDK, "d.toml");
+        if cfg!(feature = "dpdk") {
+            let c = c.unwrap();
+            assert_eq!(c.access.device.as_deref(), Some("net_null0"));
+            assert_eq!(c.dpdk.mbufs, 32767);
+            assert_eq!(c.engine.handoff_ring, 1024);
+        } else {
+            let e = c.unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("access.backend"), "{e}");
+            assert_eq!(e.line, Some(6), "{e}");
+            assert!(e.message.contains("make build-dpdk"), "{e}");
+        }
+        let no_device = DPDK.replace("device = \"net_null1\"\n", "");
+        let e = Config::parse(&no_device, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("core.device"), "{e}");
+        assert!(e.message.contains("PCI address"), "{e}");
+        let same = DPDK.replace("net_null1", "net_null0");
+        let e = Config::parse(&same, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("core.device"), "{e}");
+        let few = DPDK.replace("-m\", \"512\"]", "-m\", \"512\"]\nmbufs = 4000");
+        let e = Config::parse(&few, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dpdk.mbufs"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(
+            e.message.contains("at least 4544 needed for 1 workers"),
+            "{e}"
+        );
+        let empty_arg = DPDK.replace("\"-m\", ", "\"\", ");
+        let e = Config::parse(&empty_arg, "d.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dpdk.eal_args[1]"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = parse("\n[dpdk]\nrx_descriptors = 8\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("dpdk.rx_descriptors"), "{e}");
+        let on_memory = BASE.replace(
+            "backend = \"memory\"\n",
+            "backend = \"memory\"\ndevice = \"x\"\n",
+        );
+        let e = Config::parse(&on_memory, "t.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("access.device"), "{e}");
+        assert!(e.message.contains("only the dpdk backend"), "{e}");
+    }
+
     #[test]
     fn embedded_default_is_valid() {
         let c = Config::embedded();
@@ -1354,6 +1763,55 @@ address = "192.0.2.1/24"
             (Some("engine.burst"), Some(10)),
             "{e}"
         );
+    }
+
+    #[test]
+    fn pools_and_nodes() {
+        let c = parse("[[node]]\nname = \"a\"\n[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.0.64/26\"\nnode = \"a\"\n[[pool.range]]\nfirst = \"10.10.0.200\"\nlast = \"10.10.0.201\"\n").unwrap();
+        let b: Vec<_> = c.pools[0]
+            .ranges
+            .iter()
+            .map(|r| r.bounds().unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            b,
+            vec![
+                (ip("10.10.0.65"), ip("10.10.0.126")),
+                (ip("10.10.0.200"), ip("10.10.0.201"))
+            ],
+            "a prefix gives its hosts"
+        );
+        for (extra, key) in [
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.1.0/24\"\n",
+                "pool[0].range[0]",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nfirst = \"10.10.0.1\"\nlast = \"10.10.0.9\"\n",
+                "pool[0].range[0]",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.0.64/26\"\nnode = \"x\"\n",
+                "pool[0].range[0].node",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nprefix = \"10.10.0.64/26\"\n[[pool]]\nname = \"q\"\n[[pool.range]]\nfirst = \"10.10.0.100\"\nlast = \"10.10.0.200\"\n",
+                "pool[1].range[0]",
+            ),
+            ("[[pool]]\nname = \"p\"\nrange = []\n", "pool[0].range"),
+            (
+                "[[node]]\nname = \"a\"\ncheck = \"tcp\"\naddress = \"192.0.2.5\"\n",
+                "node[0].check_port",
+            ),
+            (
+                "[[node]]\nname = \"a\"\ncheck = \"icmp\"\n",
+                "node[0].address",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+        }
     }
 
     #[test]

@@ -104,6 +104,13 @@ impl Dispatcher {
                     outlets.publish(*f);
                     continue;
                 }
+                Output::Authenticate(_)
+                | Output::Account(_)
+                | Output::Usage(_)
+                | Output::LoginDone { .. } => {
+                    outlets.aaa.push(o);
+                    continue;
+                }
                 _ => sent = true,
             }
             match o {
@@ -121,7 +128,12 @@ impl Dispatcher {
                         q.push_back(*f);
                     }
                 }
-                Output::Record(..) | Output::Publish(_) => {}
+                Output::Record(..)
+                | Output::Publish(_)
+                | Output::Authenticate(_)
+                | Output::Account(_)
+                | Output::Usage(_)
+                | Output::LoginDone { .. } => {}
             }
         }
         outlets.flush();

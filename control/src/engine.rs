@@ -1,14 +1,16 @@
 //! The daemon shell (`tollgate run`): opens the ports, starts one pinned worker thread
 //! per `engine.workers`, serves the control socket, and runs the control thread's loop
-//! (rings <-> control core, ctl requests) until SIGINT or SIGTERM.
+//! (rings <-> control core, ctl requests) until SIGINT or SIGTERM. The DPDK backend's
+//! set-up is in [`crate::dpdk`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use crossbeam::channel::{RecvTimeoutError, Sender, bounded};
+use tollgate_dataplane::handoff;
 use tollgate_dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use tollgate_dataplane::port::memory::MemoryPort;
 use tollgate_dataplane::snapshot::Publisher;
@@ -77,12 +79,14 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                 ports.push([open(Side::Access)?, open(Side::Core)?]);
             }
             let macs = [ports[0][0].mac(), ports[0][1].mac()];
+            // The fanout programs deliver each packet to its owner: no handoff.
             serve(
                 cfg,
                 config_name,
                 ports,
                 macs,
                 || HeapPool::new(buffers),
+                false,
                 stop,
             )
         }
@@ -90,28 +94,51 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
             let ports = (0..workers)
                 .map(|_| [MemoryPort::idle(), MemoryPort::idle()])
                 .collect();
-            let macs = setup::configured_macs(cfg);
-            serve(
-                cfg,
-                config_name,
-                ports,
-                macs,
-                || HeapPool::new(buffers),
-                stop,
-            )
+            run_on_memory_ports(cfg, config_name, ports, stop)
         }
+        #[cfg(feature = "dpdk")]
+        Backend::Dpdk => crate::dpdk::run(cfg, config_name, stop),
+        #[cfg(not(feature = "dpdk"))]
+        Backend::Dpdk => bail!(
+            "this tollgate was built without DPDK: build it with `make build-dpdk` (docs/dpdk.md)"
+        ),
         Backend::Pcap => bail!(
             "the pcap backend is for offline replay: use `tollgate replay --config FILE --access-in ... --access-out ... --core-out ...`"
         ),
     }
 }
 
-fn serve<P: Port + 'static>(
+/// Runs the gateway on memory ports the caller holds the peers of (integration tests,
+/// benchmarks: traffic in and out without a NIC) until `stop` is set.
+pub fn run_on_memory_ports(
+    cfg: &Config,
+    config_name: &str,
+    ports: Vec<[MemoryPort; 2]>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let macs = setup::configured_macs(cfg);
+    let buffers = cfg.engine.buffers;
+    serve(
+        cfg,
+        config_name,
+        ports,
+        macs,
+        || HeapPool::new(buffers),
+        cfg.engine.workers > 1,
+        stop,
+    )
+}
+
+/// Runs the engine on `ports` (one pair per worker) until `stop`. With `handoff`, the
+/// workers pass packets whose state another worker owns to that worker (for ports that
+/// do not deliver each packet to its owner).
+pub(crate) fn serve<P: Port + 'static>(
     cfg: &Config,
     config_name: &str,
     ports: Vec<[P; 2]>,
     macs: [MacAddr; 2],
     make_pool: impl Fn() -> P::Pool,
+    handoff: bool,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let fwd = setup::forwarding(cfg, macs).context("building the forwarding table")?;
@@ -127,17 +154,43 @@ fn serve<P: Port + 'static>(
         &cfg.subscribers.flow_records,
         &cfg.subscribers.session_log,
     )
+    .and_then(|o| o.with_rating_records(&cfg.l2tp.usage_records))
     .context("opening the record files")?;
+    let metrics = match cfg.aaa.metrics.listen {
+        Some(addr) => {
+            let snapshot = crate::metrics::Snapshot::new();
+            let server = crate::metrics::server::MetricsServer::start(addr, snapshot.clone())
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            tracing::info!(listen = %server.local_addr(), "metrics at /metrics");
+            Some((server, snapshot))
+        }
+        None => None,
+    };
+    let render_every = Duration::from_millis(cfg.aaa.metrics.render_ms);
+    let mut next_render = started;
+    let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
+    let server = Server::start(&cfg.control.socket, ctl_tx)?;
+    // Only now, as the one daemon of this socket, before any session: close what a
+    // previous run left open.
     let rater = match &cfg.rating.database {
         Some(db) => Some(
             crate::rating::Rater::open(db, &cfg.rating).context("opening the rating database")?,
         ),
         None => None,
     };
-    let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
-    let server = Server::start(&cfg.control.socket, ctl_tx)?;
+    let mut shell = crate::aaa_shell::AaaShell::open(cfg, &core, &mut outlets, started, rater)?;
 
     let cpus = choose_cpus(cfg)?;
+    let n_workers = ports.len();
+    let mut mesh = if handoff && n_workers > 1 {
+        handoff::mesh(n_workers as u16, cfg.engine.handoff_ring)
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    // Workers that stopped polling: none drains what was handed to it before every one
+    // has stopped handing (or a second has passed, if one died).
+    let stopped = Arc::new(AtomicUsize::new(0));
     let mut ends = Vec::new();
     let mut threads: Vec<JoinHandle<(WorkerReport, Vec<Event>)>> = Vec::new();
     let mut infos = Vec::new();
@@ -152,12 +205,16 @@ fn serve<P: Port + 'static>(
             outlets.publisher().reader(),
             w_ends,
         );
+        if let Some(h) = mesh.next() {
+            worker = worker.with_handoff(h);
+        }
         let cpu = cpus.get(i).copied();
         infos.push(WorkerInfo {
             id: i as u16,
             cpu: cpu.map(|c| c.id),
         });
         let worker_stop = stop.clone();
+        let worker_stopped = stopped.clone();
         let idle = Duration::from_micros(cfg.engine.idle_sleep_us);
         let spawned = thread::Builder::new()
             .name(format!("tg-worker-{i}"))
@@ -175,6 +232,13 @@ fn serve<P: Port + 'static>(
                             thread::sleep(idle);
                         }
                     }
+                }
+                worker_stopped.fetch_add(1, Ordering::AcqRel);
+                let since = std::time::Instant::now();
+                while worker_stopped.load(Ordering::Acquire) < n_workers
+                    && since.elapsed() < Duration::from_secs(1)
+                {
+                    thread::sleep(Duration::from_millis(1));
                 }
                 let done = worker.finish(Instant::now());
                 (done.report, done.events)
@@ -199,7 +263,7 @@ fn serve<P: Port + 'static>(
             let p = setup::port(cfg, s);
             PortInfo {
                 backend: p.backend.name().to_string(),
-                interface: p.interface.clone(),
+                interface: p.interface.clone().or_else(|| p.device.clone()),
                 mac: macs[s.idx()].to_string(),
                 address: p.address.to_string(),
             }
@@ -232,6 +296,8 @@ fn serve<P: Port + 'static>(
                 Step::Reply(reply) => {
                     let _ = r.reply.try_send(reply);
                 }
+                Step::Login(id) => shell.reply_on_login(id, r.reply),
+                Step::Store(op) => shell.store_op(op, r.reply),
                 Step::Wait(w) => {
                     let mut report = 0;
                     if w.worker_reports {
@@ -252,6 +318,24 @@ fn serve<P: Port + 'static>(
         }
         let now = Instant::now();
         dispatcher.pump(&mut core, now, &mut outlets);
+        shell.handle(&mut core, &mut outlets, now);
+        shell.poll(&mut core, now);
+        dispatcher.pump(&mut core, now, &mut outlets);
+        shell.handle(&mut core, &mut outlets, now);
+        if let Some((_, snapshot)) = &metrics {
+            if now >= next_render {
+                next_render = now + render_every;
+                if !dispatcher.reported(seq) || seq == 0 {
+                    seq += 1;
+                    dispatcher.request_reports(seq);
+                }
+                snapshot.publish(crate::metrics::gateway::render(
+                    dispatcher.reports(),
+                    &core,
+                    Some(&shell),
+                ));
+            }
+        }
         waiting.retain(|w| {
             let ready = (w.report == 0 || dispatcher.reported(w.report))
                 && w.sessions
@@ -259,15 +343,17 @@ fn serve<P: Port + 'static>(
             let done = ready || now >= w.deadline;
             if done {
                 let sessions = w.sessions.and_then(|s| core.take_report(s));
-                answer(
-                    &w.req,
-                    &w.reply,
-                    &info,
-                    &dispatcher,
-                    &core,
-                    sessions,
-                    rater.as_ref(),
-                );
+                let ctx = Context {
+                    now: Instant::now(),
+                    info: &info,
+                    reports: dispatcher.reports(),
+                    core: &core,
+                    dispatch: dispatcher.stats(),
+                    rater: shell.rater(),
+                    aaa: Some(&shell),
+                };
+                // The connection may have gone; nothing to do then.
+                let _ = w.reply.try_send(handlers::finish(&w.req, &ctx, sessions));
             }
             !done
         });
@@ -292,6 +378,16 @@ fn serve<P: Port + 'static>(
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
+    // Tunnels end with the gateway: their use up to now is recorded. (The workers have
+    // stopped, so no StopCCN goes out; the peers declare the tunnels dead.)
+    core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
+    dispatcher.deliver(&mut core, &mut outlets);
+    // The sessions' Stops: committed, and sent while the servers answer (2 s at most).
+    shell.finish(
+        &mut core,
+        &mut outlets,
+        Instant::now() + Duration::from_secs(2),
+    );
     let totals = handlers::counters(dispatcher.reports(), &core, dispatcher.stats());
     tracing::info!(
         rx_access = %totals["sides"]["access"]["rx_packets"],
@@ -317,27 +413,6 @@ struct Waiting {
     /// Tag of the core's session report asked for.
     sessions: Option<u64>,
     deadline: Instant,
-}
-
-fn answer(
-    req: &Request,
-    reply: &Sender<Reply>,
-    info: &EngineInfo,
-    d: &Dispatcher,
-    core: &Core,
-    sessions: Option<crate::core::SessionReport>,
-    rater: Option<&crate::rating::Rater>,
-) {
-    let ctx = Context {
-        now: Instant::now(),
-        info,
-        reports: d.reports(),
-        core,
-        dispatch: d.stats(),
-        rater,
-    };
-    // The connection may have gone; nothing to do then.
-    let _ = reply.try_send(handlers::finish(req, &ctx, sessions));
 }
 
 /// The cores workers are pinned to: `engine.cores` if given, else cores 1..=N when the

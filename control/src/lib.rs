@@ -5,17 +5,22 @@
 //! control socket, signals) and [`replay`] (pcap files, the capture's clock). [`config`]
 //! reads and validates the TOML; [`setup`] turns it into engine pieces; [`dispatch`]
 //! moves messages between the core and the workers' rings; [`ctl`] is the operator
-//! interface; [`rating`] turns usage records into charges and invoices.
+//! interface; [`rating`] turns usage records into charges and invoices; [`l2tp`] runs
+//! tunnels.
 
 pub mod aaa_config;
+pub mod aaa_shell;
 pub mod authz;
 pub mod bench;
 pub mod config;
 pub mod core;
 pub mod ctl;
 pub mod dispatch;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod engine;
 pub mod health;
+pub mod l2tp;
 pub mod metrics;
 pub mod outlets;
 pub mod pktgen;

@@ -117,9 +117,17 @@ enum CtlCmd {
         #[command(subcommand)]
         action: LbCmd,
     },
+    /// Tunnelled subscribers (L2TP LAC): add, remove, set the service level.
+    Tunnel {
+        #[command(subcommand)]
+        action: TunnelCmd,
+    },
     /// Rating: close a period, invoices, re-rating, import (docs/ctl.md).
     #[command(subcommand)]
     Billing(tollgate_control::rating::cli::CtlBilling),
+    /// The daemon's local subscriber store: add, remove, show, list, import.
+    #[command(subcommand)]
+    Subscriber(tollgate_control::store::cli::SubscriberCmd),
     /// List the commands the daemon knows.
     Help,
     /// Send a raw JSON request line, e.g. '{"cmd":"show status"}'.
@@ -152,6 +160,21 @@ enum ShowWhat {
     Services,
     /// Load-balancing ranges and their targets.
     Lb,
+    /// Authentication backend, accounting spool, RADIUS servers, CoA listener.
+    Accounting,
+    /// Health-checked servers and gateway nodes.
+    Health,
+    /// Address pools: ranges, nodes, assigned addresses.
+    Pools,
+    /// Login and accounting counters, sessions by state.
+    Logins,
+    /// L2TP: lines, customers, tunnels (the administration table).
+    Tunnels,
+    /// One L2TP tunnel: control connection and sessions.
+    Tunnel {
+        /// Its id (ours).
+        tunnel: u16,
+    },
     /// An account's invoice (rating).
     Invoice {
         /// The billing account.
@@ -272,6 +295,43 @@ enum SessionCmd {
         #[arg(long)]
         cause: Option<String>,
     },
+    /// Log a subscriber in, as a NAS access request would: by user and password, or by
+    /// an identifier (MAC, mobile id, address). Answers once the session is installed.
+    Login {
+        /// User name.
+        #[arg(long)]
+        user: Option<String>,
+        /// Password (prefer --password-stdin: arguments show in `ps`).
+        #[arg(long)]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password")]
+        password_stdin: bool,
+        /// The address it has (else Framed-IP-Address or a pool gives one).
+        #[arg(long)]
+        address: Option<std::net::Ipv4Addr>,
+        /// Its MAC.
+        #[arg(long)]
+        mac: Option<String>,
+        /// Its mobile id (a returning mobile keeps its session and address).
+        #[arg(long)]
+        mobile_id: Option<String>,
+        /// Channel (line) id.
+        #[arg(long)]
+        channel: Option<u32>,
+    },
+    /// End a subscriber's sessions (by session id or address, or every session of a
+    /// user); the Stops follow.
+    Logout {
+        /// The session's id or address.
+        session: Option<String>,
+        /// Every session of this user instead.
+        #[arg(long, conflicts_with = "session")]
+        user: Option<String>,
+        /// Why: user_request (default), admin_reset, ...
+        #[arg(long)]
+        cause: Option<String>,
+    },
     /// Change a session live: bandwidth, services, limits.
     Update {
         /// Its id or address.
@@ -307,6 +367,42 @@ enum ServerCmd {
         /// CPU load, percent (lowest_cpu_load).
         #[arg(long)]
         cpu_load: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TunnelCmd {
+    /// Tunnelled subscribers.
+    #[command(subcommand)]
+    Session(TunnelSessionCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum TunnelSessionCmd {
+    /// Tunnel a subscriber: it is placed in a tunnel of its customer.
+    Add {
+        /// Its address.
+        address: std::net::Ipv4Addr,
+        /// Its customer (an [[l2tp.customer]]).
+        customer: String,
+        /// Its user name (default: the address).
+        #[arg(long)]
+        user: Option<String>,
+        /// Its service level, e.g. 2M (default: the lowest step).
+        #[arg(long)]
+        level: Option<String>,
+    },
+    /// End a tunnelled subscriber.
+    Remove {
+        /// Its id or address.
+        session: String,
+    },
+    /// Set a tunnelled subscriber's service level.
+    Level {
+        /// Its id or address.
+        session: String,
+        /// The level, e.g. 5M.
+        level: String,
     },
 }
 
@@ -348,6 +444,16 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             }
             ShowWhat::Services => Request::new("show services"),
             ShowWhat::Lb => Request::new("show lb"),
+            ShowWhat::Accounting => Request::new("show accounting"),
+            ShowWhat::Health => Request::new("show health"),
+            ShowWhat::Pools => Request::new("show pools"),
+            ShowWhat::Logins => Request::new("show logins"),
+            ShowWhat::Tunnels => Request::new("show tunnels"),
+            ShowWhat::Tunnel { tunnel } => {
+                let mut m = Map::new();
+                m.insert("tunnel".into(), tunnel.into());
+                with("show tunnel", m)
+            }
             ShowWhat::Invoice { account, period } => Request::new(
                 format!("show invoice {account} {}", period.unwrap_or_default()).trim(),
             ),
@@ -375,6 +481,40 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                 opt(&mut m, "max_flows", max_flows.map(Into::into));
                 limits.into_json(&mut m);
                 with("session add", m)
+            }
+            SessionCmd::Login {
+                user,
+                password,
+                password_stdin,
+                address,
+                mac,
+                mobile_id,
+                channel,
+            } => {
+                let password = if password_stdin {
+                    Some(tollgate_control::store::cli::read_password()?)
+                } else {
+                    password
+                };
+                let mut m = Map::new();
+                opt(&mut m, "user", user.map(Into::into));
+                opt(&mut m, "password", password.map(Into::into));
+                opt(&mut m, "address", address.map(|a| a.to_string().into()));
+                opt(&mut m, "mac", mac.map(Into::into));
+                opt(&mut m, "mobile_id", mobile_id.map(Into::into));
+                opt(&mut m, "channel", channel.map(Into::into));
+                with("session login", m)
+            }
+            SessionCmd::Logout {
+                session,
+                user,
+                cause,
+            } => {
+                let mut m = Map::new();
+                opt(&mut m, "session", session.map(Into::into));
+                opt(&mut m, "user", user.map(Into::into));
+                opt(&mut m, "cause", cause.map(Into::into));
+                with("session logout", m)
             }
             SessionCmd::Remove { session, cause } => {
                 let mut m = Map::new();
@@ -424,6 +564,41 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             m.insert("state".into(), state.into());
             with("lb set", m)
         }
+        CtlCmd::Subscriber(cmd) => {
+            let (cmd, args) = tollgate_control::store::cli::ctl_request(cmd)?;
+            Request {
+                cmd: cmd.into(),
+                args,
+            }
+        }
+        CtlCmd::Tunnel {
+            action: TunnelCmd::Session(s),
+        } => match s {
+            TunnelSessionCmd::Add {
+                address,
+                customer,
+                user,
+                level,
+            } => {
+                let mut m = Map::new();
+                m.insert("address".into(), address.to_string().into());
+                m.insert("customer".into(), customer.into());
+                opt(&mut m, "user", user.map(Into::into));
+                opt(&mut m, "level", level.map(Into::into));
+                with("tunnel session add", m)
+            }
+            TunnelSessionCmd::Remove { session } => {
+                let mut m = Map::new();
+                m.insert("session".into(), session.into());
+                with("tunnel session remove", m)
+            }
+            TunnelSessionCmd::Level { session, level } => {
+                let mut m = Map::new();
+                m.insert("session".into(), session.into());
+                m.insert("level".into(), level.into());
+                with("tunnel session level", m)
+            }
+        },
         CtlCmd::Help => Request::new("help"),
         CtlCmd::Billing(_) => return Err("billing commands are sent by rating::cli".into()),
         CtlCmd::Raw { json } => ctl::proto::parse_request(&json)?,

@@ -63,8 +63,12 @@ pub struct Outlets {
     publisher: Publisher<Forwarding>,
     flows: Option<RecordFile>,
     sessions: Option<RecordFile>,
+    rating: Option<RecordFile>,
     /// Every record, when kept in memory too (replay summaries, tests).
     pub kept: Option<Vec<(RecordKind, String)>>,
+    /// What the shell itself acts on: authentication requests, accounting records,
+    /// finished logins, in the order the core produced them.
+    pub aaa: Vec<crate::core::Output>,
 }
 
 impl std::fmt::Debug for Outlets {
@@ -90,8 +94,19 @@ impl Outlets {
             publisher,
             flows: open(flows)?,
             sessions: open(sessions)?,
+            rating: None,
             kept: None,
+            aaa: Vec::new(),
         })
+    }
+
+    /// Also writes usage records for rating (tunnel use, service levels) to `path` (none
+    /// when empty).
+    pub fn with_rating_records(mut self, path: &Path) -> std::io::Result<Outlets> {
+        if !path.as_os_str().is_empty() {
+            self.rating = Some(RecordFile::open(path)?);
+        }
+        Ok(self)
     }
 
     /// The snapshot publisher.
@@ -109,6 +124,7 @@ impl Outlets {
         let file = match kind {
             RecordKind::Flow => self.flows.as_mut(),
             RecordKind::Session => self.sessions.as_mut(),
+            RecordKind::Rating => self.rating.as_mut(),
         };
         if let Some(f) = file {
             f.write(&line);
@@ -120,9 +136,13 @@ impl Outlets {
 
     /// Flushes the files.
     pub fn flush(&mut self) {
-        for f in [self.flows.as_mut(), self.sessions.as_mut()]
-            .into_iter()
-            .flatten()
+        for f in [
+            self.flows.as_mut(),
+            self.sessions.as_mut(),
+            self.rating.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
         {
             f.flush();
         }

@@ -259,6 +259,10 @@ impl Histogram {
             return 0;
         }
         let want = ((self.total as f64 * q).ceil() as u64).clamp(1, self.total);
+        if want == self.total {
+            // The highest is known exactly, not just its bucket.
+            return self.max;
+        }
         let mut seen = 0;
         for (b, c) in self.counts.iter().enumerate() {
             seen += c;

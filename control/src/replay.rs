@@ -59,6 +59,8 @@ pub struct ReplaySummary {
     pub records: Vec<Value>,
     /// First and last instant of the run (capture time).
     pub span: (Instant, Instant),
+    /// The accounting records the run produced (Start, Interim-Update, Stop), in order.
+    pub accounting: Vec<crate::radius::attrs::AcctRecord>,
 }
 
 impl ReplaySummary {
@@ -75,6 +77,14 @@ impl ReplaySummary {
             "neighbors": self.neighbors,
             "sessions": self.records.iter().filter(|r| r["type"] == "session").collect::<Vec<_>>(),
             "flows": self.records.iter().filter(|r| r["type"] == "flow").count(),
+            "accounting": self.accounting.iter().map(|r| json!({
+                "status": r.status.name(),
+                "acct_session_id": r.session_id,
+                "user": r.user_name,
+                "session_time_s": r.session_time_s,
+                "octets_up": r.counters.octets_up,
+                "octets_down": r.counters.octets_down,
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -122,11 +132,25 @@ pub fn replay(
         w_ends,
     );
     let mut dispatcher = Dispatcher::new(vec![c_ends]);
+    // First-packet logins are answered from the local store, when there is one, at the
+    // instant they are asked (replay has no threads and no RADIUS).
+    let store = cfg
+        .aaa
+        .store
+        .exists()
+        .then(|| crate::store::Store::open(&cfg.aaa.store))
+        .transpose()
+        .with_context(|| format!("opening the subscriber store {}", cfg.aaa.store.display()))?;
+    let mut aaa = ReplayAaa {
+        store,
+        accounting: Vec::new(),
+    };
     for sub in &cfg.static_subscribers {
         core.open_session(now, setup::static_session(cfg, sub))
             .with_context(|| format!("static subscriber {} ({})", sub.user, sub.address))?;
     }
     dispatcher.pump(&mut core, now, &mut outlets);
+    aaa.handle(&mut core, &mut dispatcher, now, &mut outlets);
 
     let mut last_input = first;
     loop {
@@ -149,16 +173,31 @@ pub fn replay(
             (None, _) => break,
         };
         now = now.max(t);
-        step(&mut worker, &mut dispatcher, &mut core, now, &mut outlets);
+        step(
+            &mut worker,
+            &mut dispatcher,
+            &mut core,
+            now,
+            &mut outlets,
+            &mut aaa,
+        );
     }
     // Let the last decisions take effect before stopping.
-    step(&mut worker, &mut dispatcher, &mut core, now, &mut outlets);
+    step(
+        &mut worker,
+        &mut dispatcher,
+        &mut core,
+        now,
+        &mut outlets,
+        &mut aaa,
+    );
 
     let done = worker.finish(now);
     let report = done.report;
     dispatcher.set_report(report.clone());
     dispatcher.pump(&mut core, now, &mut outlets);
     dispatcher.events(&mut core, now, 0, done.events, &mut outlets);
+    aaa.handle(&mut core, &mut dispatcher, now, &mut outlets);
     let mut ports = done.ports;
     let mut written = [0; 2];
     for s in Side::ALL {
@@ -175,6 +214,7 @@ pub fn replay(
         .filter_map(|(_, line)| serde_json::from_str::<Value>(&line).ok())
         .collect();
     Ok(ReplaySummary {
+        accounting: aaa.accounting,
         records,
         counters: handlers::counters(dispatcher.reports(), &core, dispatcher.stats()),
         neighbors: handlers::neighbors(&core.neighbors(), now),
@@ -185,6 +225,46 @@ pub fn replay(
     })
 }
 
+/// Replay's logins and accounting: the local store answers at once; records are kept.
+struct ReplayAaa {
+    store: Option<crate::store::Store>,
+    accounting: Vec<crate::radius::attrs::AcctRecord>,
+}
+
+impl ReplayAaa {
+    /// Answers what the core asked; returns true if it answered a login (the core then
+    /// has commands to deliver).
+    fn handle(
+        &mut self,
+        core: &mut Core,
+        d: &mut Dispatcher,
+        now: Instant,
+        outlets: &mut Outlets,
+    ) -> bool {
+        let mut answered = false;
+        while !outlets.aaa.is_empty() {
+            for o in std::mem::take(&mut outlets.aaa) {
+                match o {
+                    crate::core::Output::Authenticate(req) => {
+                        let a = match &self.store {
+                            Some(s) => crate::aaa_shell::authenticate_local(s, &req),
+                            None => crate::core::aaa::AuthAnswer::Unavailable(
+                                "no subscriber store".into(),
+                            ),
+                        };
+                        core.on_auth(now, req.login, a);
+                        answered = true;
+                    }
+                    crate::core::Output::Account(r) => self.accounting.push(r),
+                    _ => {}
+                }
+            }
+            d.pump(core, now, outlets);
+        }
+        answered
+    }
+}
+
 /// One instant: poll, let the control core answer, poll again while it sent something.
 fn step(
     worker: &mut Worker<PcapPort>,
@@ -192,6 +272,7 @@ fn step(
     core: &mut Core,
     now: Instant,
     outlets: &mut Outlets,
+    aaa: &mut ReplayAaa,
 ) {
     for s in Side::ALL {
         worker.port_mut(s).set_clock(now);
@@ -199,7 +280,8 @@ fn step(
     // Bounded: each round either consumes input or applies what the core sent.
     for _ in 0..64 {
         worker.poll(now);
-        if !d.pump(core, now, outlets) {
+        let sent = d.pump(core, now, outlets);
+        if !(aaa.handle(core, d, now, outlets) | sent) {
             break;
         }
     }

@@ -21,7 +21,9 @@ use crate::config::{
     Config, LimitsConfig, PortConfig, ServiceProtocol, StaticSubscriber, UnknownPolicy,
 };
 use crate::core::CoreConfig;
+use crate::core::aaa::AaaPolicy;
 use crate::core::neighbor::Timing;
+use crate::core::pools::{Node, Pool, Pools, Range};
 use crate::core::records::WallClock;
 use crate::core::sessions::SessionRequest;
 
@@ -92,6 +94,12 @@ pub fn worker(cfg: &Config, id: u16) -> WorkerConfig {
         hold_capacity: cfg.arp.hold_packets,
         hold_timeout_ms: cfg.arp.hold_timeout_ms,
         workers: cfg.engine.workers as u16,
+        l2tp_sessions: if cfg.l2tp.enabled {
+            cfg.l2tp.max_sessions
+        } else {
+            0
+        },
+        l2tp_mtu: cfg.l2tp.mtu,
         subscribers: SubscriberLimits {
             sessions: cfg.subscribers.max_sessions,
             flows: cfg.subscribers.max_flows,
@@ -258,7 +266,71 @@ pub fn core(cfg: &Config, clock: WallClock) -> CoreConfig {
         workers: cfg.engine.workers as u16,
         service_names: service_names(cfg),
         clock,
+        aaa: aaa_policy(cfg),
+        l2tp: cfg.l2tp.settings(cfg.engine.workers as u16, l2tp_seed()),
     }
+}
+
+/// Logins, pools and accounting settings of the control core.
+pub fn aaa_policy(cfg: &Config) -> AaaPolicy {
+    let a = &cfg.aaa;
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    AaaPolicy {
+        interim: secs(a.radius.interim_interval_s as u64),
+        dormant: secs(a.dormant_s),
+        dormant_timeout: secs(a.dormant_timeout_s),
+        app_timeout_margin: Duration::from_millis(a.app_timeout_margin_ms),
+        max_pending: a.max_pending_logins,
+        max_sessions_per_worker: cfg.subscribers.max_sessions,
+        max_flows: 0,
+        pools: pools(cfg),
+    }
+}
+
+/// The address pools and gateway nodes (all nodes up until checked).
+pub fn pools(cfg: &Config) -> Pools {
+    let node = |name: &Option<String>| {
+        name.as_ref()
+            .and_then(|n| cfg.nodes.iter().position(|x| &x.name == n))
+    };
+    Pools {
+        pools: cfg
+            .pools
+            .iter()
+            .map(|p| Pool {
+                name: p.name.clone(),
+                ranges: p
+                    .ranges
+                    .iter()
+                    .filter_map(|r| {
+                        let (f, l) = r.bounds()?;
+                        Some(Range::new(f, l, node(&r.node)))
+                    })
+                    .collect(),
+            })
+            .collect(),
+        nodes: cfg
+            .nodes
+            .iter()
+            .map(|n| Node {
+                name: n.name.clone(),
+                up: true,
+            })
+            .collect(),
+    }
+}
+
+/// A seed for L2TP ids, challenges and random vectors: from the system's randomness, else
+/// the clock.
+fn l2tp_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        b = t.to_be_bytes();
+    }
+    u64::from_be_bytes(b)
 }
 
 /// Ring sizes.

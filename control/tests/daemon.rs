@@ -37,6 +37,10 @@ idle_sleep_us = 200
 [control]
 socket = "{}"
 
+[aaa]
+store = "{dir}/subscribers.db"
+spool = "{dir}/accounting.db"
+
 [access]
 backend = "memory"
 address = "10.10.0.1/24"
@@ -51,7 +55,8 @@ address = "192.0.2.10"
 mac = "02:20:00:00:00:10"
 {extra}
 "#,
-            socket.display()
+            socket.display(),
+            dir = dir.path().display(),
         );
         let cfg = Config::parse(&src, "test.toml").unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -356,4 +361,191 @@ fn check_config_names_key_and_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+const SERVICES: &str = r#"
+[[service]]
+name = "web"
+vip = "203.0.113.10"
+protocol = "tcp"
+port = 80
+[[service.server]]
+address = "192.0.2.21"
+port = 8080
+[[service.server]]
+address = "192.0.2.22"
+port = 8080
+
+[[lb_range]]
+prefix = "10.10.0.0/25"
+primary = "02:30:00:00:00:01"
+substitutes = ["02:30:00:00:00:02"]
+
+[[lb_range]]
+first = "10.10.0.128"
+last = "10.10.0.255"
+primary = "02:30:00:00:00:03"
+"#;
+
+/// `tollgate ctl --json ARGS`: exit status and the answer (or the error text).
+fn ctl_json(socket: &Path, args: &[&str]) -> (bool, Value) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = ctl(socket, &all);
+    if ok {
+        (
+            true,
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")),
+        )
+    } else {
+        (false, Value::String(err))
+    }
+}
+
+#[test]
+fn sessions_servers_and_lb_targets_change_through_ctl() {
+    let d = Daemon::start(SERVICES);
+    let s = d.socket.as_path();
+
+    let (ok, v) = ctl_json(
+        s,
+        &[
+            "session",
+            "add",
+            "--user",
+            "bob",
+            "--address",
+            "10.10.0.20",
+            "--services",
+            "web",
+            "--up",
+            "10M",
+            "--idle-timeout",
+            "600",
+        ],
+    );
+    assert!(ok, "{v}");
+    let id = v["session"].as_u64().unwrap();
+
+    let (ok, v) = ctl_json(
+        s,
+        &["session", "add", "--user", "eve", "--address", "10.10.0.20"],
+    );
+    assert!(!ok && v.as_str().unwrap().contains("10.10.0.20"), "{v}");
+    let (ok, v) = ctl_json(
+        s,
+        &[
+            "session",
+            "add",
+            "--user",
+            "eve",
+            "--address",
+            "10.10.0.21",
+            "--services",
+            "mail",
+        ],
+    );
+    assert!(!ok && v.as_str().unwrap().contains("\"mail\""), "{v}");
+
+    let (ok, v) = ctl_json(s, &["show", "session", "10.10.0.20"]);
+    assert!(ok, "{v}");
+    assert_eq!(v["session"], id);
+    assert_eq!(v["state"], "open");
+    assert_eq!(v["user"], "bob");
+    assert_eq!(v["services"], serde_json::json!(["web"]));
+    assert_eq!(v["bandwidth_up"], 10_000_000);
+    assert_eq!(v["bandwidth_down"], 0);
+    // 10.10.0.20 % 2 workers: the even worker owns it, and it answered with counters.
+    assert_eq!(v["worker"], 0);
+    assert_eq!(
+        v["counters"],
+        serde_json::json!({"tx_packets": 0, "tx_bytes": 0, "rx_packets": 0, "rx_bytes": 0})
+    );
+
+    let (ok, v) = ctl_json(s, &["session", "update", &id.to_string(), "--down", "50M"]);
+    assert!(ok, "{v}");
+    let (_, v) = ctl_json(s, &["show", "sessions"]);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["bandwidth_down"], 50_000_000);
+    assert_eq!(v[0]["bandwidth_up"], 10_000_000, "unchanged");
+
+    let (ok, v) = ctl_json(
+        s,
+        &["session", "remove", "10.10.0.20", "--cause", "user_request"],
+    );
+    assert!(ok, "{v}");
+    assert_eq!(v["cause"], "user_request");
+    // The worker's final record reaches the control thread shortly after.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ended = loop {
+        let (_, v) = ctl_json(s, &["show", "session", &id.to_string()]);
+        if v["state"] == "ended" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never ended: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ended["cause"], "user_request");
+    assert_eq!(ended["counters"]["tx_packets"], 0);
+    let (_, v) = ctl_json(s, &["show", "sessions"]);
+    assert_eq!(v, serde_json::json!([]));
+    let (ok, v) = ctl_json(s, &["session", "remove", "10.10.0.20"]);
+    assert!(!ok, "{v}");
+
+    // A real server by address:port, then by index; wrong ones are errors.
+    let (ok, v) = ctl_json(
+        s,
+        &["server", "set", "web", "192.0.2.22:8080", "--state", "down"],
+    );
+    assert!(ok, "{v}");
+    assert_eq!(v["server"], 1);
+    let (ok, _) = ctl_json(
+        s,
+        &[
+            "server",
+            "set",
+            "web",
+            "0",
+            "--response-us",
+            "850",
+            "--cpu-load",
+            "40",
+        ],
+    );
+    assert!(ok);
+    let (_, v) = ctl_json(s, &["show", "services"]);
+    let servers = &v[0]["servers"];
+    assert_eq!(
+        (
+            &servers[0]["state"],
+            &servers[0]["response_us"],
+            &servers[0]["cpu_load"]
+        ),
+        (&Value::from("up"), &Value::from(850), &Value::from(40))
+    );
+    assert_eq!(servers[1]["state"], "down");
+    for bad in [
+        vec!["server", "set", "web", "7", "--state", "down"],
+        vec!["server", "set", "mail", "0", "--state", "down"],
+        vec!["server", "set", "web", "0", "--state", "sideways"],
+    ] {
+        let (ok, v) = ctl_json(s, &bad);
+        assert!(!ok, "{bad:?}: {v}");
+    }
+
+    // The primary of the first range goes down: it fails over, the second range is as it was.
+    let (ok, v) = ctl_json(s, &["lb", "set", "02:30:00:00:00:01", "down"]);
+    assert!(ok, "{v}");
+    let (_, v) = ctl_json(s, &["show", "lb"]);
+    assert_eq!(v[0]["first"], "10.10.0.0");
+    assert_eq!(v[0]["last"], "10.10.0.127");
+    assert_eq!(v[0]["chosen"], "02:30:00:00:00:02");
+    assert_eq!(v[1]["chosen"], "02:30:00:00:00:03");
+    let (ok, _) = ctl_json(s, &["lb", "set", "02:30:00:00:00:03", "down"]);
+    assert!(ok);
+    let (_, v) = ctl_json(s, &["show", "lb"]);
+    assert_eq!(v[1]["chosen"], Value::Null, "all down");
+    let (ok, _) = ctl_json(s, &["lb", "set", "02:30:00:00:00:09", "down"]);
+    assert!(!ok, "no target has that MAC");
+    d.stop().unwrap();
 }

@@ -51,6 +51,11 @@ pub trait PacketBuf: Send {
 pub trait BufPool: Send {
     /// The buffer type.
     type Buf: PacketBuf;
+    /// True when a buffer may be freed into any worker's pool of this type (a DPDK mbuf
+    /// goes back to its own mempool whoever frees it). False for private pools, which
+    /// must get back a buffer for each one they hand to another worker
+    /// ([`crate::handoff`]).
+    const SHARED: bool = false;
     /// Takes a buffer (empty, headroom reset), or `None` if the pool is exhausted.
     fn alloc(&mut self) -> Option<Self::Buf>;
     /// Returns a buffer.

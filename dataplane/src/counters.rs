@@ -99,6 +99,19 @@ drop_reasons! {
     NatNoPort = "nat_no_port",
     /// Every destination of the source's load-balancing range is down (LB-2).
     LbAllDown = "lb_all_down",
+    /// The handoff ring to the worker that owns the packet's session or NAT flow was full.
+    HandoffFull = "handoff_full",
+    /// L2TP message to the gateway cut short, not version 2, with lengths that do not add
+    /// up, or fragmented.
+    L2tpMalformed = "l2tp_malformed",
+    /// L2TP data message for a session id the gateway did not assign, another tunnel, or
+    /// from an address other than the tunnel's peer.
+    L2tpUnknownSession = "l2tp_unknown_session",
+    /// L2TP data message carrying PPP other than IPv4 (LCP, IPCP, ...): not terminated here.
+    L2tpNotIpv4 = "l2tp_ppp_not_ipv4",
+    /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
+    /// when DF was set and the rate allowed).
+    L2tpTooBig = "l2tp_too_big",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.
@@ -168,6 +181,16 @@ pub struct WorkerCounters {
     pub polls: u64,
     /// Polls that received at least one packet.
     pub busy_polls: u64,
+    /// Packets received here and handed to the worker that owns their state.
+    pub handed_off: u64,
+    /// Packets another worker received and handed here.
+    pub handoff_received: u64,
+    /// Packets encapsulated into an L2TP session.
+    pub l2tp_encapsulated: u64,
+    /// Packets decapsulated from an L2TP session.
+    pub l2tp_decapsulated: u64,
+    /// L2TP control messages punted to the control plane.
+    pub l2tp_control: u64,
 }
 
 impl Default for WorkerCounters {
@@ -197,6 +220,11 @@ impl Default for WorkerCounters {
             snapshot_loads: 0,
             polls: 0,
             busy_polls: 0,
+            handed_off: 0,
+            handoff_received: 0,
+            l2tp_encapsulated: 0,
+            l2tp_decapsulated: 0,
+            l2tp_control: 0,
         }
     }
 }
@@ -212,14 +240,20 @@ impl WorkerCounters {
         self.sides.iter().map(|s| s.tx_packets).sum()
     }
 
-    /// The conservation law every worker keeps: everything that came in, was injected or
-    /// was generated (ICMP errors, TCP resets) left as a sent packet, a drop, a punt, or
-    /// is still held.
-    /// Returns `(in, out)`, equal when `held_now` is the hold queue's length.
+    /// The conservation law every worker keeps: everything that came in, was injected,
+    /// was generated (ICMP errors, TCP resets) or was handed here by another worker left
+    /// as a sent packet, a drop, a punt, a packet handed to another worker, or is still
+    /// held. Returns `(in, out)`, equal when `held_now` is the hold queue's length. Summed
+    /// over workers, what was handed off and what was received cancel out once the
+    /// handoff rings are empty.
     pub fn balance(&self, held_now: u64) -> (u64, u64) {
         (
-            self.rx_packets() + self.injected + self.icmp_errors + self.tcp_resets,
-            self.tx_packets() + self.total_drops() + self.punted + held_now,
+            self.rx_packets()
+                + self.injected
+                + self.icmp_errors
+                + self.tcp_resets
+                + self.handoff_received,
+            self.tx_packets() + self.total_drops() + self.punted + held_now + self.handed_off,
         )
     }
 
@@ -272,11 +306,16 @@ impl WorkerCounters {
         self.snapshot_loads += o.snapshot_loads;
         self.polls += o.polls;
         self.busy_polls += o.busy_polls;
+        self.handed_off += o.handed_off;
+        self.handoff_received += o.handoff_received;
+        self.l2tp_encapsulated += o.l2tp_encapsulated;
+        self.l2tp_decapsulated += o.l2tp_decapsulated;
+        self.l2tp_control += o.l2tp_control;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 22] {
+    pub fn named(&self) -> [(&'static str, u64); 27] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -300,6 +339,11 @@ impl WorkerCounters {
             ("snapshot_loads", self.snapshot_loads),
             ("polls", self.polls),
             ("busy_polls", self.busy_polls),
+            ("handed_off", self.handed_off),
+            ("handoff_received", self.handoff_received),
+            ("l2tp_encapsulated", self.l2tp_encapsulated),
+            ("l2tp_decapsulated", self.l2tp_decapsulated),
+            ("l2tp_control", self.l2tp_control),
         ]
     }
 }

@@ -7,6 +7,7 @@
 use std::net::Ipv4Addr;
 
 use crate::counters::WorkerCounters;
+use crate::l2tp::{L2tpCounters, L2tpSessionSpec};
 use crate::nat::FlowRecord;
 use crate::port::PortStats;
 use crate::ring::{Consumer, Producer, ring};
@@ -110,6 +111,28 @@ pub enum Command {
         /// Echoed.
         seq: u64,
     },
+    /// Install (or replace) an L2TP session: its data messages are decapsulated from now
+    /// on. Sent to every worker.
+    L2tpSessionSet(L2tpSessionSpec),
+    /// Steer `subscriber`'s packets into L2TP session `session` (installed before): the
+    /// atomic map switch that moves a subscriber to another tunnel (TUN-3).
+    L2tpSteer {
+        /// The subscriber's address.
+        subscriber: Ipv4Addr,
+        /// Our session id.
+        session: u16,
+    },
+    /// Remove an L2TP session; its subscriber stops being tunnelled if steered into it.
+    L2tpSessionRemove {
+        /// Our session id.
+        session: u16,
+    },
+    /// Answer with an [`Event::L2tpCounters`] per L2TP session, then
+    /// [`Event::L2tpReported`], over as many polls as the event ring needs.
+    L2tpReport {
+        /// Echoed.
+        seq: u64,
+    },
 }
 
 /// Why a session could not be installed.
@@ -150,6 +173,8 @@ pub enum Event {
         at: Instant,
         /// The counters.
         counters: SessionCounters,
+        /// The session's last packet either way (its start if none yet).
+        last_seen: Instant,
     },
     /// A [`Command::ReportSessions`] is complete.
     SessionsReported {
@@ -186,6 +211,30 @@ pub enum Event {
         session: SessionId,
         /// True for a full table, false for the subscriber's own limit.
         table_full: bool,
+    },
+    /// An L2TP command named a session id the worker cannot hold, or steered into a
+    /// session it does not have.
+    L2tpRefused {
+        /// Our session id.
+        session: u16,
+    },
+    /// An L2TP session's counters, answering [`Command::L2tpReport`].
+    L2tpCounters {
+        /// Our session id.
+        session: u16,
+        /// Our tunnel id.
+        tunnel: u16,
+        /// The report's tag.
+        seq: u64,
+        /// The counters.
+        counters: L2tpCounters,
+    },
+    /// A [`Command::L2tpReport`] is complete.
+    L2tpReported {
+        /// Its tag.
+        seq: u64,
+        /// Sessions reported.
+        sessions: u32,
     },
 }
 

@@ -6,11 +6,16 @@
 //! AF_PACKET, the kernel delivers each packet to its owner directly: a classic BPF fanout
 //! program per port computes the same function ([`access_program`]: by source address;
 //! [`core_program`]: by destination address, or by destination port for a NAT address),
-//! so no packet crosses workers.
+//! so no packet crosses workers. Ports that cannot steer (RSS, vdevs) hand each packet to
+//! its owner instead ([`crate::handoff`]), by [`frame_owner`], the same function in Rust.
 
 #![deny(unsafe_code)]
 
 use std::net::Ipv4Addr;
+
+use crate::nat::NatConfig;
+use crate::types::Side;
+use crate::wire::ipv4::protocol;
 
 /// The worker that owns the subscriber at `ip`.
 #[inline]
@@ -24,6 +29,39 @@ pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
     let workers = workers.max(1) as u32;
     let slice = ((hi as u32 - lo as u32 + 1) / workers).max(1);
     ((port.wrapping_sub(lo) as u32 / slice) % workers) as u16
+}
+
+/// The worker that owns the state of `frame`, received on `side`: by source address on
+/// the access side; on the core side by NAT port (or ICMP identifier) when addressed to a
+/// NAT address, else by destination address. The same function as the fanout programs,
+/// for ports that cannot steer (handoff, [`crate::handoff`]). `None` for frames no worker
+/// owns (not IPv4, cut short, other protocols to a NAT address): any worker handles those.
+#[inline]
+pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> Option<u16> {
+    let ip = frame.get(14..14 + 20)?;
+    if frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let addr = |at: usize| Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+    if side == Side::Access {
+        return Some(subscriber_worker(addr(12), workers));
+    }
+    let dst = addr(16);
+    if !nat.addresses.contains(&dst) {
+        return Some(subscriber_worker(dst, workers));
+    }
+    let at = match ip[9] {
+        protocol::TCP | protocol::UDP => 2,
+        protocol::ICMP => 4,
+        _ => return None,
+    };
+    let l4 = 14 + (ip[0] & 0x0f) as usize * 4;
+    let key = frame.get(l4 + at..l4 + at + 2)?;
+    Some(nat_port_worker(
+        u16::from_be_bytes([key[0], key[1]]),
+        nat.ports,
+        workers,
+    ))
 }
 
 /// One classic BPF instruction (`struct sock_filter`).
@@ -224,6 +262,29 @@ mod tests {
                 }
             }
             assert_eq!(run(&acc, 0x0806, &[]), Some(0), "ARP to worker 0");
+            let cfg = NatConfig {
+                addresses: nat.to_vec(),
+                ports,
+                timeouts: Default::default(),
+            };
+            let frame = |ip: Vec<u8>| [&[0u8; 12][..], &[0x08, 0x00], &ip].concat();
+            for last in [1u8, 2, 77, 200] {
+                for (proto, port) in [(6u8, 1024u16), (17, 40_000), (1, 65_535)] {
+                    let up = ipv4([10, 10, 0, last], [192, 0, 2, 10], proto, port);
+                    let owner = frame_owner(Side::Access, &frame(up.clone()), workers, &cfg);
+                    assert_eq!(owner.map(u32::from), run(&acc, 0x0800, &up));
+                    let to_nat = ipv4([192, 0, 2, 10], nat[1].octets(), proto, port);
+                    let owner = frame_owner(Side::Core, &frame(to_nat.clone()), workers, &cfg);
+                    let prog = run(&core, 0x0800, &to_nat).map(|w| w % workers as u32);
+                    assert_eq!(owner.map(u32::from), prog, "proto {proto} port {port}");
+                    let to_sub = ipv4([192, 0, 2, 10], [10, 10, 0, last], proto, port);
+                    let owner = frame_owner(Side::Core, &frame(to_sub.clone()), workers, &cfg);
+                    assert_eq!(owner.map(u32::from), run(&core, 0x0800, &to_sub));
+                }
+            }
+            let arp = [&[0u8; 12][..], &[0x08, 0x06], &[0; 28]].concat();
+            assert_eq!(frame_owner(Side::Access, &arp, workers, &cfg), None);
+            assert_eq!(frame_owner(Side::Core, &[0; 20], workers, &cfg), None);
             assert_eq!(run(&core, 0x86dd, &[]), Some(0));
         }
     }

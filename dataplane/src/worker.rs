@@ -4,16 +4,23 @@
 //! pending commands, sends injected frames, then receives a burst on each side, runs every
 //! packet through the [`Pipeline`] and sends what is to be sent in one tx burst per side.
 //! Nothing in a poll allocates, locks or blocks; time is passed in.
+//!
+//! With several workers on ports that do not deliver each packet to the worker that owns
+//! its state, a worker made [`Worker::with_handoff`] passes such packets to their owner
+//! ([`crate::handoff`]) and processes, each poll, what other workers passed to it.
 
 use crate::buf::{BufPool, Burst, MAX_BURST, PacketBuf};
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
+use crate::handoff::{Handed, Handoff};
 use crate::hold::{Held, HoldQueue};
+use crate::l2tp::L2tpTable;
 use crate::msg::{Command, WorkerEnds, WorkerReport};
 use crate::port::{BufOf, Port, PortStats};
 use crate::ring::Consumer;
 use crate::snapshot::Reader;
 use crate::stage::{Pipeline, SubscriberLimits, Verdict};
+use crate::steer;
 use crate::table::neighbor::{NeighborTable, NeighborTiming};
 use crate::time::Instant;
 use crate::types::Side;
@@ -39,6 +46,10 @@ pub struct WorkerConfig {
     pub workers: u16,
     /// Sizes of the subscriber state.
     pub subscribers: SubscriberLimits,
+    /// L2TP sessions this worker can hold (0: L2TP off).
+    pub l2tp_sessions: u16,
+    /// Longest IPv4 packet the L2TP encapsulation may produce.
+    pub l2tp_mtu: u16,
 }
 
 impl Default for WorkerConfig {
@@ -53,6 +64,8 @@ impl Default for WorkerConfig {
             commands_per_poll: 64,
             workers: 1,
             subscribers: SubscriberLimits::default(),
+            l2tp_sessions: 0,
+            l2tp_mtu: 1500,
         }
     }
 }
@@ -68,7 +81,6 @@ struct WorkerRings {
 struct Io<P: Port> {
     ports: [P; 2],
     pool: P::Pool,
-    rx: Burst<BufOf<P>>,
     tx: [Burst<BufOf<P>>; 2],
     tx_queued_bytes: [u64; 2],
 }
@@ -77,10 +89,14 @@ struct Io<P: Port> {
 pub struct Worker<P: Port> {
     cfg: WorkerConfig,
     io: Io<P>,
+    rx: Burst<BufOf<P>>,
+    /// With handoff: the packets of a burst that this worker owns.
+    mine: Burst<BufOf<P>>,
     pipe: Pipeline,
     hold: HoldQueue<BufOf<P>>,
     fwd: Reader<Forwarding>,
     down: WorkerRings,
+    handoff: Option<Handoff<BufOf<P>>>,
 }
 
 impl<P: Port> Worker<P> {
@@ -99,7 +115,7 @@ impl<P: Port> Worker<P> {
         };
         let snapshot = fwd.get();
         let ports = snapshot.nat.worker_ports(cfg.id, cfg.workers);
-        let pipe = Pipeline::new(
+        let mut pipe = Pipeline::new(
             NeighborTable::new(cfg.neighbor_capacity, cfg.neighbor_timing),
             rings.events,
             rings.punt,
@@ -107,14 +123,16 @@ impl<P: Port> Worker<P> {
             cfg.subscribers,
             ports,
         );
+        pipe.l2tp = L2tpTable::new(cfg.l2tp_sessions, cfg.l2tp_mtu);
         Worker {
             io: Io {
                 ports: [access, core],
                 pool,
-                rx: Burst::new(),
                 tx: [Burst::new(), Burst::new()],
                 tx_queued_bytes: [0; 2],
             },
+            rx: Burst::new(),
+            mine: Burst::new(),
             pipe,
             hold: HoldQueue::new(cfg.hold_capacity),
             fwd,
@@ -123,8 +141,18 @@ impl<P: Port> Worker<P> {
                 inject: rings.inject,
                 reports: rings.reports,
             },
+            handoff: None,
             cfg,
         }
+    }
+
+    /// The same worker, passing packets whose state another worker owns to that worker
+    /// through `handoff` (this worker's ends of [`crate::handoff::mesh`]), and processing
+    /// what the others pass to it. For ports that cannot steer each packet to its owner.
+    pub fn with_handoff(mut self, handoff: Handoff<BufOf<P>>) -> Self {
+        debug_assert_eq!(handoff.me(), self.cfg.id);
+        self.handoff = Some(handoff);
+        self
     }
 
     /// One poll: snapshot, commands, injections, one rx burst per side, expiry. Returns
@@ -143,8 +171,10 @@ impl<P: Port> Worker<P> {
         for side in Side::ALL {
             n += self.rx_side(side, now);
         }
+        n += self.take_handed(now);
         self.expire_held(now);
         self.pipe.tick(self.fwd.get(), now);
+        self.pipe.l2tp_tick();
         if n > 0 {
             self.pipe.counters.busy_polls += 1;
         }
@@ -153,57 +183,83 @@ impl<P: Port> Worker<P> {
 
     fn rx_side(&mut self, side: Side, now: Instant) -> usize {
         let io = &mut self.io;
-        io.ports[side.idx()].rx_burst(&mut io.pool, &mut io.rx, self.cfg.burst);
-        let n = io.rx.len();
+        io.ports[side.idx()].rx_burst(&mut io.pool, &mut self.rx, self.cfg.burst);
+        let n = self.rx.len();
         if n == 0 {
             return 0;
         }
         let fwd = self.fwd.get();
         let c = &mut self.pipe.counters.sides[side.idx()];
-        for b in io.rx.iter() {
+        for b in self.rx.iter() {
             c.rx_bytes += b.len() as u64;
         }
         c.rx_packets += n as u64;
-        self.pipe.prefetch(fwd, side, &io.rx);
-        for mut buf in io.rx.drain(..) {
-            match self.pipe.process(fwd, side, &mut buf, now) {
-                Verdict::Forward(out) => {
-                    self.pipe.counters.forwarded += 1;
-                    io.tx_queued_bytes[out.idx()] += buf.len() as u64;
-                    io.tx[out.idx()].push(buf);
-                }
-                Verdict::Reply => {
-                    self.pipe.counters.replied += 1;
-                    io.tx_queued_bytes[side.idx()] += buf.len() as u64;
-                    io.tx[side.idx()].push(buf);
-                }
-                Verdict::Drop(r) => {
-                    self.pipe.counters.drop(r);
-                    io.pool.free(buf);
-                }
-                Verdict::Punted => {
-                    self.pipe.counters.punted += 1;
-                    io.pool.free(buf);
-                }
-                Verdict::Hold(out, next_hop) => {
-                    let held = Held {
-                        buf,
-                        side: out,
-                        next_hop,
-                        since: now,
-                    };
-                    match self.hold.push(held) {
-                        Ok(()) => self.pipe.counters.held += 1,
-                        Err(buf) => {
-                            self.pipe.counters.drop(DropReason::NeighborUnresolved);
-                            io.pool.free(buf);
-                        }
+        let Some(h) = &mut self.handoff else {
+            let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+            run_burst(&mut self.rx, pipe, hold, io, fwd, side, now);
+            return n;
+        };
+        // Ours stay, in order; the others go to their owners.
+        for buf in self.rx.drain(..) {
+            let owner = steer::frame_owner(side, buf.data(), h.workers(), &fwd.nat);
+            match owner.filter(|o| *o != h.me()) {
+                None => self.mine.push(buf),
+                Some(owner) => match h.send(owner, side, buf) {
+                    Ok(()) => self.pipe.counters.handed_off += 1,
+                    Err(buf) => {
+                        self.pipe.counters.drop(DropReason::HandoffFull);
+                        self.io.pool.free(buf);
+                    }
+                },
+            }
+        }
+        let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+        run_burst(&mut self.mine, pipe, hold, io, fwd, side, now);
+        n
+    }
+
+    /// Processes what other workers handed here: up to a burst from each. With a private
+    /// pool, only as many as can be repaid with an empty buffer now (the rest wait).
+    fn take_handed(&mut self, now: Instant) -> usize {
+        let Some(h) = &mut self.handoff else {
+            return 0;
+        };
+        let pool = &mut self.io.pool;
+        if !<P::Pool as BufPool>::SHARED {
+            h.collect_repaid(|b| pool.free(b));
+        }
+        let fwd = self.fwd.get();
+        let mut total = 0;
+        for from in 0..h.workers() as usize {
+            let mut n = h.waiting(from).min(self.cfg.burst);
+            if !<P::Pool as BufPool>::SHARED {
+                n = n.min(h.repay_room(from)).min(self.io.pool.available());
+                for _ in 0..n {
+                    if let Some(b) = self.io.pool.alloc() {
+                        // Cannot fail: the room was checked and we are the only producer.
+                        let _ = h.repay(from, b);
                     }
                 }
             }
+            // Runs of packets from one side go through the pipeline as one burst.
+            let mut side = Side::Access;
+            for _ in 0..n {
+                let Some(handed) = h.recv(from) else {
+                    break;
+                };
+                if handed.side != side && !self.mine.is_empty() {
+                    let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+                    run_burst(&mut self.mine, pipe, hold, io, fwd, side, now);
+                }
+                side = handed.side;
+                self.pipe.counters.handoff_received += 1;
+                self.mine.push(handed.buf);
+            }
+            let (pipe, hold, io) = (&mut self.pipe, &mut self.hold, &mut self.io);
+            run_burst(&mut self.mine, pipe, hold, io, fwd, side, now);
+            total += n;
         }
-        io.flush_all(&mut self.pipe.counters);
-        n
+        total
     }
 
     fn apply_commands(&mut self, now: Instant) {
@@ -229,7 +285,9 @@ impl<P: Port> Worker<P> {
                     let _ = self.down.reports.push(report);
                 }
                 ref other => {
-                    self.pipe.session_command(self.fwd.get(), other, now);
+                    if !self.pipe.l2tp_command(other) {
+                        self.pipe.session_command(self.fwd.get(), other, now);
+                    }
                 }
             }
         }
@@ -317,6 +375,22 @@ impl<P: Port> Worker<P> {
             counters.drop(DropReason::Shutdown);
             io.pool.free(h.buf);
         });
+        // Packets other workers handed here and nobody will process: counted as received
+        // and dropped, so that the sum over workers stays exact. (The engine stops every
+        // worker's polling before any finishes, so nothing arrives after this.)
+        if let Some(h) = &mut self.handoff {
+            for from in 0..h.workers() as usize {
+                while let Some(Handed { buf, .. }) = h.recv(from) {
+                    counters.handoff_received += 1;
+                    counters.drop(DropReason::Shutdown);
+                    if <P::Pool as BufPool>::SHARED {
+                        io.pool.free(buf);
+                    }
+                    // A private pool's buffer belongs to the worker that sent it, which
+                    // is stopping too: it is released with its memory.
+                }
+            }
+        }
         self.pipe.close_all(self.fwd.get(), now);
         self.pipe.flush_backlog();
         let report = self.report(0, now);
@@ -383,6 +457,66 @@ impl<P: Port> Worker<P> {
     pub fn port_stats(&mut self) -> [PortStats; 2] {
         [self.io.ports[0].stats(), self.io.ports[1].stats()]
     }
+}
+
+/// Runs every packet of `burst`, received on `side`, through the pipeline and acts on
+/// its verdict: queue it for sending, free it (counting why), or hold it for its
+/// neighbour; then sends what was queued. Received and handed-in packets both come here,
+/// so that the pipeline has one call site and is inlined into it.
+#[inline(never)]
+fn run_burst<P: Port>(
+    burst: &mut Burst<BufOf<P>>,
+    pipe: &mut Pipeline,
+    hold: &mut HoldQueue<BufOf<P>>,
+    io: &mut Io<P>,
+    fwd: &Forwarding,
+    side: Side,
+    now: Instant,
+) {
+    if burst.is_empty() {
+        return;
+    }
+    pipe.prefetch(fwd, side, burst);
+    // The tx bursts are empty here (every run ends with a flush) and each packet adds
+    // at most one to one of them, so they cannot overflow.
+    for mut buf in burst.drain(..) {
+        match pipe.process(fwd, side, &mut buf, now) {
+            Verdict::Forward(out) => {
+                pipe.counters.forwarded += 1;
+                io.tx_queued_bytes[out.idx()] += buf.len() as u64;
+                io.tx[out.idx()].push(buf);
+            }
+            Verdict::Reply => {
+                pipe.counters.replied += 1;
+                io.tx_queued_bytes[side.idx()] += buf.len() as u64;
+                io.tx[side.idx()].push(buf);
+            }
+            Verdict::Drop(r) => {
+                pipe.counters.drop(r);
+                io.pool.free(buf);
+            }
+            Verdict::Punted => {
+                pipe.counters.punted += 1;
+                io.pool.free(buf);
+            }
+            Verdict::Hold(out, next_hop) => {
+                let held = Held {
+                    buf,
+                    side: out,
+                    next_hop,
+                    since: now,
+                };
+                match hold.push(held) {
+                    Ok(()) => pipe.counters.held += 1,
+                    Err(buf) => {
+                        pipe.counters.drop(DropReason::NeighborUnresolved);
+                        io.pool.free(buf);
+                    }
+                }
+            }
+        }
+    }
+    io.flush_all(&mut pipe.counters);
 }
 
 /// What a stopped worker leaves.

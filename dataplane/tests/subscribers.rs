@@ -23,7 +23,7 @@ use tollgate_dataplane::{
     Command, ControlEnds, DropReason, Event, Forwarding, ForwardingBuilder, HeapPool, MacAddr,
     RingSizes, SideConfig, Unknown, Worker, WorkerConfig, worker_rings,
 };
-use tollgate_testkit::frame::{time_exceeded, udp_ports};
+use tollgate_testkit::frame::{tcp, time_exceeded, udp_ports};
 use tollgate_testkit::lab::*;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
@@ -314,39 +314,6 @@ impl Rig {
             "buffers leaked"
         );
     }
-}
-
-/// A TCP segment with the given flags (`S`, `A`, `F`, `R`, `P` letters).
-#[allow(clippy::too_many_arguments)]
-fn tcp(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    sp: u16,
-    dst: Ipv4Addr,
-    dp: u16,
-    ttl: u8,
-    seq: u32,
-    flags: &str,
-    ack: u32,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
-        .ipv4(src.octets(), dst.octets(), ttl)
-        .tcp(sp, dp, seq, 64000);
-    for f in flags.chars() {
-        b = match f {
-            'S' => b.syn(),
-            'A' => b.ack(ack),
-            'F' => b.fin(),
-            'R' => b.rst(),
-            'P' => b.psh(),
-            _ => b,
-        };
-    }
-    let mut v = Vec::new();
-    b.write(&mut v, payload).unwrap();
-    v
 }
 
 fn icmp_echo(

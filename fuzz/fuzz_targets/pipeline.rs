@@ -1,35 +1,128 @@
-//! Any bytes, as a frame on either side, through the whole worker pipeline (every wire
-//! parser and stage): no panic, and the worker's balance holds.
+//! Any bytes, as a sequence of frames on either side, through the whole worker pipeline
+//! (every wire parser and stage, the subscriber stage with sessions, services, NAT,
+//! policing and checks included): no panic, and the worker's balance holds after every
+//! poll.
+//!
+//! Input: records of `[side+time byte][len byte][len bytes of frame]`. Bit 0 of the first
+//! byte picks the side; the rest advance the clock by that many milliseconds, so flows
+//! open, time out and sessions hit their checks.
 #![no_main]
 
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
+use tollgate_dataplane::nat::{NatConfig, Timeouts};
 use tollgate_dataplane::port::memory::MemoryPort;
+use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
+use tollgate_dataplane::session::{Bandwidth, Limits, ServiceSet, SessionSpec, VolumeLimit};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{
     Command, ForwardingBuilder, HeapPool, MacAddr, Route, SideConfig, Worker, WorkerConfig, worker_rings,
 };
 
+const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+
+fn service(protocol: u8, port: u16, policy: Policy, session_type: SessionType, n: u8) -> Service {
+    Service {
+        vip: VIP,
+        protocol,
+        port,
+        policy,
+        session_type,
+        servers: (0..n).map(|i| RealServer::new(Ipv4Addr::new(192, 0, 2, 20 + i), 8080)).collect(),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    let Some((&first, frame)) = data.split_first() else { return };
+    let services = Services::new(vec![
+        service(6, 80, Policy::RoundRobin, SessionType::Connection, 3),
+        service(17, 53, Policy::LeastConnections, SessionType::Packet, 2),
+        service(1, 0, Policy::Priority, SessionType::Login, 2),
+        service(6, 8443, Policy::WeightedRoundRobin, SessionType::Service, 2),
+    ])
+    .expect("valid services");
     let fwd = ForwardingBuilder::new(
         SideConfig { mac: MacAddr([2, 0, 0, 0, 0, 1]), address: Ipv4Addr::new(10, 10, 0, 1), prefix_len: 24 },
         SideConfig { mac: MacAddr([2, 0, 0, 0, 0, 2]), address: Ipv4Addr::new(192, 0, 2, 1), prefix_len: 24 },
     )
     .route(Route { prefix: Ipv4Addr::new(0, 0, 0, 0), len: 0, via: Ipv4Addr::new(192, 0, 2, 254) })
+    .services(services)
+    .nat(NatConfig {
+        addresses: vec![Ipv4Addr::new(192, 0, 2, 1)],
+        ports: (1024, 1100),
+        timeouts: Timeouts {
+            tcp_syn_ms: 50,
+            tcp_established_ms: 500,
+            tcp_fin_ms: 100,
+            tcp_closing_ms: 20,
+            udp_ms: 100,
+            icmp_ms: 100,
+        },
+    })
     .build()
     .expect("valid table");
     let publisher = Publisher::new(fwd);
     let (w, mut ctl) = worker_rings(Default::default());
-    let (a, mut access) = MemoryPort::with_peer(4);
-    let (c, mut core) = MemoryPort::with_peer(4);
+    let (a, mut access) = MemoryPort::with_peer(8);
+    let (c, mut core) = MemoryPort::with_peer(8);
     let mut worker = Worker::new(WorkerConfig::default(), a, c, HeapPool::new(256), publisher.reader(), w);
+    let mut now = Instant(1_000_000_000);
     let _ = ctl.commands.push(Command::NeighborSet { ip: Ipv4Addr::new(192, 0, 2, 10), mac: MacAddr([2, 9, 9, 9, 9, 9]) });
-    if first & 1 == 0 { access.send(frame.to_vec()); } else { core.send(frame.to_vec()); }
-    worker.poll(Instant(1_000_000_000));
-    let held = worker.held() as u64;
-    let (i, o) = worker.report(0, Instant(1_000_000_000)).counters.balance(held);
-    assert_eq!(i, o);
+    for i in 0..4u8 {
+        let _ = ctl.commands.push(Command::NeighborSet {
+            ip: Ipv4Addr::new(192, 0, 2, 20 + i),
+            mac: MacAddr([2, 9, 9, 9, 9, 0x20 + i]),
+        });
+    }
+    // One subscriber with a known MAC and tight limits, one that learns its MAC.
+    let _ = ctl.commands.push(Command::SessionAdd(SessionSpec {
+        id: 1,
+        user: 1,
+        channel: 1,
+        address: Ipv4Addr::new(10, 10, 0, 11),
+        mac: Some(MacAddr([2, 0x10, 0, 0, 0, 0x11])),
+        started: now,
+        limits: Limits {
+            idle_timeout_ms: Some(300),
+            volume: VolumeLimit { total_bytes: Some(20_000), ..VolumeLimit::default() },
+            ..Limits::default()
+        },
+        bandwidth: Bandwidth { up_bps: 1_000_000, down_bps: 2_000_000 },
+        services: ServiceSet::from_indexes([0, 1, 2]),
+        max_flows: 4,
+    }));
+    let _ = ctl.commands.push(Command::SessionAdd(SessionSpec {
+        id: 2,
+        user: 2,
+        channel: 2,
+        address: Ipv4Addr::new(10, 10, 0, 12),
+        mac: None,
+        started: now,
+        limits: Limits::default(),
+        bandwidth: Bandwidth::default(),
+        services: ServiceSet::ALL,
+        max_flows: 0,
+    }));
+    worker.poll(now);
+
+    let mut rest = data;
+    while let [head, len, tail @ ..] = rest {
+        let n = (*len as usize).min(tail.len());
+        let (frame, next) = tail.split_at(n);
+        rest = next;
+        now = now.add_ms((head >> 1) as u64);
+        if head & 1 == 0 {
+            access.send(frame.to_vec());
+        } else {
+            core.send(frame.to_vec());
+        }
+        worker.poll(now);
+        let _ = access.drain();
+        let _ = core.drain();
+        while ctl.events.pop().is_some() {}
+        let held = worker.held() as u64;
+        let (i, o) = worker.report(0, now).counters.balance(held);
+        assert_eq!(i, o);
+    }
 });

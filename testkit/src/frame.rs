@@ -80,6 +80,39 @@ pub fn tcp_syn_ack(
     v
 }
 
+/// A TCP segment with the given flags (`S`, `A`, `F`, `R`, `P` letters).
+#[allow(clippy::too_many_arguments)]
+pub fn tcp(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    sp: u16,
+    dst: Ipv4Addr,
+    dp: u16,
+    ttl: u8,
+    seq: u32,
+    flags: &str,
+    ack: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
+        .ipv4(src.octets(), dst.octets(), ttl)
+        .tcp(sp, dp, seq, 64000);
+    for f in flags.chars() {
+        b = match f {
+            'S' => b.syn(),
+            'A' => b.ack(ack),
+            'F' => b.fin(),
+            'R' => b.rst(),
+            'P' => b.psh(),
+            _ => b,
+        };
+    }
+    let mut v = Vec::new();
+    b.write(&mut v, payload).expect("frame builds");
+    v
+}
+
 /// An ICMP echo request (`reply == false`) or reply, id 1 seq 1.
 #[allow(clippy::too_many_arguments)]
 pub fn echo(

@@ -5,26 +5,75 @@
 //! ([`crate::engine`] for the daemon, [`crate::replay`] offline), so every rule here is
 //! tested with a simulated clock.
 
+pub mod aaa;
 pub mod neighbor;
+pub mod pools;
 pub mod records;
 pub mod sessions;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use hashbrown::HashMap;
+use tollgate_dataplane::fib::NextHop;
 use tollgate_dataplane::lb::LbTable;
 use tollgate_dataplane::service::{RealServer, Services};
 use tollgate_dataplane::session::{DisconnectCause, SessionCounters, SessionId, SessionUpdate};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::arp::{self, Operation};
 use tollgate_dataplane::wire::ethernet::{self, ethertype};
+use tollgate_dataplane::wire::l2tp as wire_l2tp;
+use tollgate_dataplane::wire::{checksum, ipv4};
 use tollgate_dataplane::{Command, Event, Forwarding, Frame, MacAddr, Side};
 
+use self::aaa::{AaaPolicy, AaaState, LoginRequest};
 use self::neighbor::{Heard, Resolver, Timing};
 use self::records::WallClock;
 use self::sessions::{SessionError, SessionRequest, Sessions};
+use crate::l2tp::{L2tp, L2tpOutput};
+
+/// An Ethernet/IPv4/UDP frame (UDP checksum filled), or `None` if it would not fit a
+/// [`Frame`].
+fn udp_frame(
+    side: Side,
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Option<Frame> {
+    let udp_len = 8 + payload.len();
+    let total = 20 + udp_len;
+    if 14 + total > tollgate_dataplane::msg::FRAME_MAX {
+        return None;
+    }
+    let mut b = vec![0u8; 14 + total];
+    b[0..6].copy_from_slice(&dst_mac.0);
+    b[6..12].copy_from_slice(&src_mac.0);
+    b[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+    ipv4::write_header(
+        &mut b[14..],
+        total as u16,
+        64,
+        ipv4::protocol::UDP,
+        src,
+        dst,
+    );
+    let u = &mut b[34..];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    u[8..].copy_from_slice(payload);
+    let sum = checksum::pseudo_header_sum(src, dst, ipv4::protocol::UDP, udp_len as u16)
+        + checksum::fold(checksum::sum(u)) as u32;
+    let c = match !checksum::fold(sum) {
+        0 => 0xffff,
+        c => c,
+    };
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    Frame::new(side, &b)
+}
 
 /// Which workers a command is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +91,9 @@ pub enum RecordKind {
     Flow,
     /// An ended session (`subscribers.session_log`).
     Session,
+    /// A usage record for rating, in `tollgate billing import` form (`l2tp.usage_records`:
+    /// tunnel use, service-level changes).
+    Rating,
 }
 
 /// Something for the shell to do. (Commands are the common case and are moved straight
@@ -57,6 +109,21 @@ pub enum Output {
     Record(RecordKind, String),
     /// A new forwarding snapshot to publish.
     Publish(Box<Forwarding>),
+    /// Credentials or identifiers to check (local store or RADIUS); the answer goes to
+    /// [`Core::on_auth`].
+    Authenticate(aaa::AuthRequest),
+    /// An accounting record: commit it to the spool, then send it.
+    Account(crate::radius::attrs::AcctRecord),
+    /// A usage record for rating (session totals at its end, declared-bandwidth
+    /// changes).
+    Usage(crate::rating::Record),
+    /// A login finished.
+    LoginDone {
+        /// Which.
+        login: aaa::LoginId,
+        /// Its session, or why it has none.
+        result: Result<aaa::Login, String>,
+    },
 }
 
 /// What the control core counts.
@@ -102,6 +169,10 @@ pub struct CoreConfig {
     pub service_names: Vec<String>,
     /// Maps the engine clock to Unix time for records.
     pub clock: WallClock,
+    /// Logins, pools, accounting.
+    pub aaa: AaaPolicy,
+    /// L2TP, when `[l2tp]` is on.
+    pub l2tp: Option<crate::l2tp::Settings>,
 }
 
 /// The control core.
@@ -118,6 +189,10 @@ pub struct Core {
     hosts: HashMap<(u16, u32, u32), String>,
     reports: HashMap<u64, SessionReport>,
     next_seq: u64,
+    aaa: AaaState,
+    l2tp: Option<L2tp>,
+    /// L2TP control frames waiting for their next hop's MAC (next hop, frame).
+    l2tp_waiting: Vec<(Ipv4Addr, Frame)>,
 }
 
 impl Core {
@@ -135,12 +210,19 @@ impl Core {
             hosts: HashMap::new(),
             reports: HashMap::new(),
             next_seq: 1 << 32,
+            aaa: AaaState::new(cfg.aaa, (cfg.clock.unix_ns(now).max(0) / 1_000_000) as u64),
+            l2tp: None,
+            l2tp_waiting: Vec::new(),
         };
         for &(ip, mac) in &cfg.static_neighbors {
             let side = core.side_of(ip).unwrap_or(Side::Core);
             core.resolver.add_static(now, ip, side, mac);
         }
         core.drain_resolver();
+        if let Some(s) = cfg.l2tp {
+            core.l2tp = Some(L2tp::new(now, s, core.fwd.clone(), core.clock));
+            core.drain_l2tp(now);
+        }
         core
     }
 
@@ -151,18 +233,44 @@ impl Core {
             .find(|s| self.fwd.side(*s).contains(ip))
     }
 
-    /// Opens a session and installs it on its worker.
+    /// Opens a session without a login (static subscribers, `ctl session add`) and
+    /// installs it on its worker; it is accounted like any other.
     pub fn open_session(
         &mut self,
         now: Instant,
         req: SessionRequest,
     ) -> Result<SessionId, SessionError> {
-        let (spec, worker) = self.sessions.open(now, req)?;
-        self.out.push_back(Output::Command(
-            Target::Worker(worker),
-            Command::SessionAdd(spec),
-        ));
-        Ok(spec.id)
+        if let Ok(id) = self.sessions.find(&req.address.to_string()) {
+            return Err(SessionError::AddressInUse(req.address, id));
+        }
+        let auth = self.authorization_of(&req);
+        let pooled = self.aaa_reserve(req.address);
+        let calling = req.mac.map(|m| m.to_string());
+        let address = req.address;
+        self.install(now, req, auth, calling, false, pooled)
+            .inspect_err(|_| {
+                if pooled {
+                    self.aaa_release(address);
+                }
+            })
+    }
+
+    /// Starts a first-packet login for a stranger the fast path reported.
+    fn login_stranger(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
+        // Its login is under way, or its session is on the way to the worker: the
+        // report is a later packet of the same stranger.
+        if self.logging_in(ip) || self.sessions.find(&ip.to_string()).is_ok() {
+            return;
+        }
+        let req = LoginRequest {
+            address: Some(ip),
+            mac: Some(mac),
+            first_packet: true,
+            ..LoginRequest::default()
+        };
+        if let Err(e) = self.login(now, req) {
+            tracing::debug!(%ip, %mac, error = %e, "first-packet login not started");
+        }
     }
 
     /// Ends the session named by `key` (its id or address); its record follows as an
@@ -184,16 +292,27 @@ impl Core {
     /// Changes a session live.
     pub fn update_session(
         &mut self,
+        now: Instant,
         key: &str,
         update: SessionUpdate,
     ) -> Result<SessionId, SessionError> {
         let id = self.sessions.find(key)?;
-        let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        self.apply_update(now, id, update, "ctl");
+        Ok(id)
+    }
+
+    fn apply_update(&mut self, now: Instant, id: SessionId, update: SessionUpdate, why: &str) {
+        let Some(old) = self.sessions.get(id).map(|s| (s.worker, s.spec.bandwidth)) else {
+            return;
+        };
+        if let Some(b) = update.bandwidth.filter(|b| *b != old.1) {
+            self.bandwidth_changed(now, id, b, why);
+        }
+        self.sessions.update(id, &update);
         self.out.push_back(Output::Command(
-            Target::Worker(worker),
+            Target::Worker(old.0),
             Command::SessionUpdate { id, update },
         ));
-        Ok(id)
     }
 
     /// Asks the owner of session `id` for its counters; see [`Self::report`].
@@ -302,6 +421,9 @@ impl Core {
 
     fn publish(&mut self, next: Forwarding) {
         self.fwd = Arc::new(next.clone());
+        if let Some(l) = self.l2tp.as_mut() {
+            l.set_forwarding(self.fwd.clone());
+        }
         self.out.push_back(Output::Publish(Box::new(next)));
     }
 
@@ -313,7 +435,8 @@ impl Core {
                 self.resolver.resolve(now, ip, side);
                 self.drain_resolver();
             }
-            Event::SessionClosed(rec) => {
+            Event::SessionClosed(mut rec) => {
+                let acct_id = self.aaa_closed(&mut rec);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
                         session = rec.id,
@@ -324,24 +447,35 @@ impl Core {
                         rx_bytes = rec.counters.rx_bytes,
                         "session ended"
                     );
-                    let line = records::session(&self.clock, &e).to_string();
+                    let line = records::session(&self.clock, &e, acct_id.as_deref()).to_string();
                     self.out
                         .push_back(Output::Record(RecordKind::Session, line));
                 }
             }
             Event::SessionInstallFailed { id, reason } => {
+                if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
+                    self.aaa_install_failed(now, id, address);
+                }
                 if let Some(s) = self.sessions.install_failed(id) {
                     tracing::warn!(session = id, user = %s.user, address = %s.spec.address, ?reason, "the fast path refused the session");
                 }
             }
             Event::SessionCounters {
-                id, seq, counters, ..
+                id,
+                seq,
+                counters,
+                at,
+                last_seen,
             } => {
+                if self.aaa_counters(seq, at, counters, last_seen) {
+                    return;
+                }
                 if let Some(r) = self.reports.get_mut(&seq) {
                     r.counters.insert(id, counters);
                 }
             }
-            Event::SessionsReported { seq, .. } => {
+            Event::SessionsReported { seq, sessions } => {
+                self.aaa_reported(seq, sessions);
                 if let Some(r) = self.reports.get_mut(&seq) {
                     r.waiting = r.waiting.saturating_sub(1);
                 }
@@ -349,6 +483,7 @@ impl Core {
             Event::UnknownSubscriber { ip, mac, .. } => {
                 self.stats.unknown_subscribers += 1;
                 tracing::debug!(%ip, %mac, worker, "traffic from an address without a session");
+                self.login_stranger(now, ip, mac);
             }
             Event::FlowHost { flow, len, host } => {
                 let h = String::from_utf8_lossy(&host[..len as usize]).into_owned();
@@ -378,6 +513,27 @@ impl Core {
                 self.stats.flow_limits += 1;
                 tracing::warn!(session, table_full, "flow limit reached");
             }
+            Event::L2tpRefused { session } => {
+                if let Some(l) = self.l2tp.as_mut() {
+                    l.on_refused(session);
+                }
+            }
+            Event::L2tpCounters {
+                session,
+                seq,
+                counters,
+                ..
+            } => {
+                if let Some(l) = self.l2tp.as_mut() {
+                    l.on_counters(seq, session, counters);
+                }
+            }
+            Event::L2tpReported { seq, .. } => {
+                if let Some(l) = self.l2tp.as_mut() {
+                    l.on_reported(now, seq);
+                }
+                self.drain_l2tp(now);
+            }
         }
     }
 
@@ -393,9 +549,101 @@ impl Core {
             Ok(l3) if l3.ethertype == ethertype::ARP => {
                 self.on_arp(now, frame.side, &bytes[l3.offset..])
             }
+            Ok(l3) if l3.ethertype == ethertype::IPV4 && self.l2tp.is_some() => {
+                self.on_l2tp(now, &bytes[l3.offset..])
+            }
             _ => self.stats.punts_malformed += 1,
         }
         self.drain_resolver();
+    }
+
+    /// A punted L2TP control message (IPv4/UDP to port 1701).
+    fn on_l2tp(&mut self, now: Instant, ip: &[u8]) {
+        let Ok(p) = ipv4::Packet::new_checked(ip) else {
+            self.stats.punts_malformed += 1;
+            return;
+        };
+        let (src, dst) = (p.src(), p.dst());
+        let udp = p.payload();
+        let ulen = udp
+            .get(4..6)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+        if p.protocol() != ipv4::protocol::UDP || ulen < 8 || ulen > udp.len() {
+            self.stats.punts_malformed += 1;
+            return;
+        }
+        let sport = u16::from_be_bytes([udp[0], udp[1]]);
+        if let Some(l) = self.l2tp.as_mut() {
+            l.on_datagram(now, SocketAddrV4::new(src, sport), dst, &udp[8..ulen]);
+        }
+        self.drain_l2tp(now);
+    }
+
+    /// Moves the L2TP engine's outputs to the core's: datagrams become frames to inject
+    /// (waiting for the next hop's MAC if it is not known yet), commands go to every
+    /// worker, records to the rating file.
+    fn drain_l2tp(&mut self, now: Instant) {
+        let Some(l) = self.l2tp.as_mut() else {
+            return;
+        };
+        let outs: Vec<L2tpOutput> = std::iter::from_fn(|| l.poll_output()).collect();
+        for o in outs {
+            match o {
+                L2tpOutput::Send { local, peer, bytes } => self.send_udp(now, local, peer, &bytes),
+                L2tpOutput::Command(c) => self.out.push_back(Output::Command(Target::All, c)),
+                L2tpOutput::Record(r) => match serde_json::to_string(&r) {
+                    Ok(line) => self.out.push_back(Output::Record(RecordKind::Rating, line)),
+                    Err(e) => tracing::error!(error = %e, "cannot encode a usage record"),
+                },
+            }
+        }
+        self.drain_resolver();
+    }
+
+    /// Sends a UDP datagram from `local:1701` to `peer` through worker 0.
+    fn send_udp(&mut self, now: Instant, local: Ipv4Addr, peer: SocketAddrV4, payload: &[u8]) {
+        let (side, next_hop) = match self.fwd.route(*peer.ip()) {
+            Some(NextHop::Connected(side)) => (side, *peer.ip()),
+            Some(NextHop::Via { side, gateway }) => (side, gateway),
+            _ => {
+                tracing::warn!(%peer, "no route to the L2TP peer");
+                return;
+            }
+        };
+        let mac = self.resolver.get(next_hop).and_then(|n| n.mac());
+        let port = self.fwd.side(side);
+        let Some(frame) = udp_frame(
+            side,
+            mac.unwrap_or(MacAddr::ZERO),
+            port.mac,
+            (local, wire_l2tp::PORT),
+            (*peer.ip(), peer.port()),
+            payload,
+        ) else {
+            return;
+        };
+        match mac {
+            Some(_) => self.out.push_back(Output::Inject(0, Box::new(frame))),
+            None => {
+                // Retransmission covers a frame lost here; a few wait for the answer.
+                if self.l2tp_waiting.len() < 64 {
+                    self.l2tp_waiting.push((next_hop, frame));
+                }
+                self.resolver.resolve(now, next_hop, side);
+            }
+        }
+    }
+
+    /// The L2TP engine, when `[l2tp]` is on.
+    pub fn l2tp(&self) -> Option<&L2tp> {
+        self.l2tp.as_ref()
+    }
+
+    /// Carries out a change to the L2TP engine, then what it decided.
+    pub fn with_l2tp<T>(&mut self, now: Instant, f: impl FnOnce(Option<&mut L2tp>) -> T) -> T {
+        let r = f(self.l2tp.as_mut());
+        self.drain_l2tp(now);
+        r
     }
 
     fn on_arp(&mut self, now: Instant, side: Side, bytes: &[u8]) {
@@ -425,11 +673,20 @@ impl Core {
     pub fn tick(&mut self, now: Instant) {
         self.resolver.tick(now);
         self.drain_resolver();
+        self.aaa_tick(now);
+        if let Some(l) = self.l2tp.as_mut() {
+            l.tick(now);
+            self.drain_l2tp(now);
+        }
     }
 
     /// When [`Self::tick`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.resolver.poll_timeout()
+        let l2tp = self.l2tp.as_ref().and_then(L2tp::poll_timeout);
+        [self.resolver.poll_timeout(), self.aaa.poll_timeout(), l2tp]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next thing to deliver.
@@ -467,9 +724,23 @@ impl Core {
                 }
                 neighbor::Output::Set { ip, mac } => {
                     self.stats.neighbors_installed += 1;
+                    let mut i = 0;
+                    while i < self.l2tp_waiting.len() {
+                        if self.l2tp_waiting[i].0 == ip {
+                            let (_, f) = self.l2tp_waiting.swap_remove(i);
+                            let mut b = f.bytes().to_vec();
+                            b[..6].copy_from_slice(&mac.0);
+                            if let Some(f) = Frame::new(f.side, &b) {
+                                self.out.push_back(Output::Inject(0, Box::new(f)));
+                            }
+                        } else {
+                            i += 1;
+                        }
+                    }
                     Output::Command(Target::All, Command::NeighborSet { ip, mac })
                 }
                 neighbor::Output::Failed { ip } => {
+                    self.l2tp_waiting.retain(|w| w.0 != ip);
                     Output::Command(Target::All, Command::NeighborFailed { ip })
                 }
                 neighbor::Output::Delete { ip } => {

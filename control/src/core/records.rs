@@ -108,11 +108,12 @@ pub fn flow(
 }
 
 /// An ended session as a JSON object (the session log).
-pub fn session(clock: &WallClock, e: &EndedSession) -> Value {
+pub fn session(clock: &WallClock, e: &EndedSession, acct_session_id: Option<&str>) -> Value {
     let r = &e.record;
     json!({
         "type": "session",
         "session": r.id,
+        "acct_session_id": acct_session_id,
         "user": e.user,
         "channel": r.channel,
         "address": r.address.to_string(),
@@ -127,6 +128,35 @@ pub fn session(clock: &WallClock, e: &EndedSession) -> Value {
         "tx_bytes": r.counters.tx_bytes,
         "rx_packets": r.counters.rx_packets,
         "rx_bytes": r.counters.rx_bytes,
+    })
+}
+
+/// The session-log line of a session a previous run left open, closed at restart from
+/// its last accounting record (Stop, NAS-Reboot, last known counters).
+pub fn recovered(stop: &crate::radius::attrs::AcctRecord) -> Value {
+    let stop_s = stop.event_time as i128;
+    let start_s = stop_s - stop.session_time_s as i128;
+    let ns = |s: i128| s * 1_000_000_000;
+    let c = &stop.counters;
+    json!({
+        "type": "session",
+        "session": null,
+        "acct_session_id": stop.session_id,
+        "user": stop.user_name,
+        "channel": null,
+        "address": stop.framed_ip.map(|a| a.to_string()),
+        "start": rfc3339(ns(start_s)),
+        "stop": rfc3339(ns(stop_s)),
+        "start_ns": ns(start_s) as i64,
+        "stop_ns": ns(stop_s) as i64,
+        "session_time_s": stop.session_time_s,
+        "cause": "nas_reboot",
+        "acct_terminate_cause": 11,
+        "tx_packets": c.packets_up,
+        "tx_bytes": c.octets_up,
+        "rx_packets": c.packets_down,
+        "rx_bytes": c.octets_down,
+        "recovered": true,
     })
 }
 

@@ -11,6 +11,7 @@ use hashbrown::HashMap;
 use tollgate_dataplane::MacAddr;
 use tollgate_dataplane::session::{
     Bandwidth, ClosedSession, DisconnectCause, Limits, ServiceSet, SessionId, SessionSpec,
+    SessionUpdate,
 };
 use tollgate_dataplane::time::Instant;
 
@@ -79,6 +80,7 @@ pub struct Sessions {
     by_address: HashMap<Ipv4Addr, SessionId>,
     users: HashMap<String, u64>,
     recent: VecDeque<EndedSession>,
+    per_worker: Vec<usize>,
     stats: SessionStats,
 }
 
@@ -104,6 +106,7 @@ impl Sessions {
             by_address: HashMap::new(),
             users: HashMap::new(),
             recent: VecDeque::new(),
+            per_worker: vec![0; workers.max(1) as usize],
             stats: SessionStats::default(),
         }
     }
@@ -111,6 +114,11 @@ impl Sessions {
     /// The worker that owns the subscriber at `ip`.
     pub fn owner(&self, ip: Ipv4Addr) -> u16 {
         tollgate_dataplane::steer::subscriber_worker(ip, self.workers)
+    }
+
+    /// Sessions open on `worker`.
+    pub fn on_worker(&self, worker: u16) -> usize {
+        self.per_worker.get(worker as usize).copied().unwrap_or(0)
     }
 
     /// The numeric id of `user` (stable for the daemon's life).
@@ -145,6 +153,7 @@ impl Sessions {
             max_flows: req.max_flows,
         };
         let worker = self.owner(req.address);
+        self.per_worker[worker as usize] += 1;
         self.by_address.insert(req.address, id);
         self.open.insert(
             id,
@@ -179,6 +188,21 @@ impl Sessions {
         self.open.get(&id)
     }
 
+    /// Records a live change in the session's spec (what `show session` reports).
+    pub fn update(&mut self, id: SessionId, u: &SessionUpdate) {
+        if let Some(s) = self.open.get_mut(&id) {
+            if let Some(l) = u.limits {
+                s.spec.limits = l;
+            }
+            if let Some(b) = u.bandwidth {
+                s.spec.bandwidth = b;
+            }
+            if let Some(v) = u.services {
+                s.spec.services = v;
+            }
+        }
+    }
+
     /// Every open session, by id.
     pub fn all(&self) -> impl Iterator<Item = (&SessionId, &OpenSession)> {
         self.open.iter()
@@ -198,6 +222,7 @@ impl Sessions {
     pub fn ended(&mut self, record: ClosedSession) -> Option<EndedSession> {
         let open = self.open.remove(&record.id)?;
         self.by_address.remove(&open.spec.address);
+        self.per_worker[open.worker as usize] -= 1;
         self.free_ids.push(record.id);
         self.stats.ended += 1;
         let e = EndedSession {
@@ -215,6 +240,7 @@ impl Sessions {
     pub fn install_failed(&mut self, id: SessionId) -> Option<OpenSession> {
         let open = self.open.remove(&id)?;
         self.by_address.remove(&open.spec.address);
+        self.per_worker[open.worker as usize] -= 1;
         self.free_ids.push(id);
         self.stats.install_failed += 1;
         Some(open)

@@ -64,6 +64,8 @@ pub struct Context<'a> {
     pub dispatch: DispatchStats,
     /// The rating engine, when `rating.database` is set.
     pub rater: Option<&'a crate::rating::Rater>,
+    /// Logins and accounting I/O (the daemon's; none in replay).
+    pub aaa: Option<&'a crate::aaa_shell::AaaShell>,
 }
 
 /// The commands, with one line each for `help`.
@@ -116,6 +118,41 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "lb set",
         "mark a load-balancing target up or down (args: mac, state)",
     ),
+    (
+        "session login",
+        "log a subscriber in like a NAS access request (args: user, password, address, mac, mobile_id, channel); answers when the session is installed",
+    ),
+    (
+        "session logout",
+        "end sessions (args: session = id or address, or user = name; cause)",
+    ),
+    (
+        "subscriber add",
+        "add a subscriber to the local store (args: an import record, replace)",
+    ),
+    ("subscriber remove", "remove a subscriber (args: user)"),
+    (
+        "subscriber show",
+        "one subscriber of the store (args: user)",
+    ),
+    ("subscriber list", "every subscriber of the store"),
+    (
+        "subscriber import",
+        "import subscribers (args: text, file, format = toml or csv, replace): all or none",
+    ),
+    (
+        "show accounting",
+        "authentication backend, accounting spool, RADIUS servers, CoA listener",
+    ),
+    (
+        "show health",
+        "health-checked servers and nodes: state, response time",
+    ),
+    (
+        "show pools",
+        "address pools: ranges, nodes, assigned addresses",
+    ),
+    ("show logins", "login and accounting counters"),
 ];
 
 /// What a request needs before it can be answered.
@@ -134,9 +171,67 @@ pub enum Step {
     Reply(Reply),
     /// Answer with [`finish`] when what it waits for is there.
     Wait(Wait),
+    /// A login was started: answer when it finishes (the shell knows how).
+    Login(crate::core::aaa::LoginId),
+    /// A change to the local store, for the store thread.
+    Store(crate::aaa_shell::StoreOp),
 }
 
-fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginArgs {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    address: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    mac: Option<crate::config::Mac>,
+    #[serde(default)]
+    mobile_id: Option<String>,
+    #[serde(default)]
+    channel: Option<u32>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogoutArgs {
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    cause: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserArg {
+    user: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddArgs {
+    record: serde_json::Value,
+    #[serde(default)]
+    replace: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportArgs {
+    text: String,
+    file: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    replace: bool,
+}
+
+/// The request's arguments as `T` (none: an empty object).
+pub(crate) fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
     let v = if req.args.is_null() {
         json!({})
     } else {
@@ -205,6 +300,12 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             Err(e) => Reply::error(e),
         })
     };
+    if req.words().first() == Some(&"tunnel") {
+        let r = core.with_l2tp(now, |l| crate::l2tp::ctl::change(req, l, now));
+        if let Some(r) = r {
+            return Step::Reply(r);
+        }
+    }
     match req.words().as_slice() {
         ["show", "status" | "ports" | "workers" | "counters"] => Step::Wait(Wait {
             worker_reports: true,
@@ -274,7 +375,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     .as_deref()
                     .map(|n| crate::setup::service_set(cfg, Some(n))),
             };
-            core.update_session(&c.session, update)
+            core.update_session(now, &c.session, update)
                 .map_err(|e| e.to_string())?;
             Ok(json!({"session": id}))
         })),
@@ -310,6 +411,83 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             })?;
             Ok(json!({"service": c.service, "server": idx}))
         })),
+        ["session", "login"] => match args::<LoginArgs>(req) {
+            Err(e) => reply(Err(e)),
+            Ok(a)
+                if a.user.is_none()
+                    && a.mac.is_none()
+                    && a.mobile_id.is_none()
+                    && a.address.is_none() =>
+            {
+                reply(Err(
+                    "give user (and password), or mac, mobile_id or address".into(),
+                ))
+            }
+            Ok(a) => {
+                let r = crate::core::aaa::LoginRequest {
+                    user: a.user,
+                    password: a.password,
+                    address: a.address,
+                    mac: a.mac.map(|m| m.0),
+                    mobile_id: a.mobile_id,
+                    channel: a.channel,
+                    first_packet: false,
+                };
+                match core.login(now, r) {
+                    Ok(id) => Step::Login(id),
+                    Err(e) => reply(Err(e)),
+                }
+            }
+        },
+        ["session", "logout"] => reply(args::<LogoutArgs>(req).and_then(|a| {
+            let cause =
+                crate::core::sessions::cause(Some(a.cause.as_deref().unwrap_or("user_request")))?;
+            match (a.session, a.user) {
+                (Some(k), None) => {
+                    let id = core.close_session(&k, cause).map_err(|e| e.to_string())?;
+                    Ok(json!({"sessions": [id], "cause": cause.name()}))
+                }
+                (None, Some(u)) => match core.logout_user(&u, cause) {
+                    0 => Err(format!("{u} has no open session")),
+                    n => Ok(json!({"user": u, "ended": n, "cause": cause.name()})),
+                },
+                _ => Err("give either session (id or address) or user".into()),
+            }
+        })),
+        ["subscriber", "add"] => match args::<AddArgs>(req).and_then(|a| {
+            let r: crate::store::import::Record = serde_json::from_value(a.record)
+                .map_err(|e| format!("bad subscriber record: {e}"))?;
+            Ok(crate::aaa_shell::StoreOp::Add(Box::new(r), a.replace))
+        }) {
+            Ok(op) => Step::Store(op),
+            Err(e) => reply(Err(e)),
+        },
+        ["subscriber", "remove" | "show"] => match args::<UserArg>(req) {
+            Ok(a) if req.words()[1] == "remove" => {
+                Step::Store(crate::aaa_shell::StoreOp::Remove(a.user))
+            }
+            Ok(a) => Step::Store(crate::aaa_shell::StoreOp::Show(a.user)),
+            Err(e) => reply(Err(e)),
+        },
+        ["subscriber", "list"] => Step::Store(crate::aaa_shell::StoreOp::List),
+        ["subscriber", "import"] => match args::<ImportArgs>(req).and_then(|a| {
+            let format = match a.format.as_deref() {
+                Some("toml") => crate::store::import::Format::Toml,
+                Some("csv") => crate::store::import::Format::Csv,
+                Some(f) => return Err(format!("format {f:?}: use toml or csv")),
+                None => crate::store::import::Format::of(std::path::Path::new(&a.file))
+                    .ok_or("cannot tell the format from the file name: give format")?,
+            };
+            Ok(crate::aaa_shell::StoreOp::Import {
+                text: a.text,
+                file: a.file,
+                format,
+                replace: a.replace,
+            })
+        }) {
+            Ok(op) => Step::Store(op),
+            Err(e) => reply(Err(e)),
+        },
         ["lb", "set"] => reply(args::<LbChange>(req).and_then(|c| {
             let mac: tollgate_dataplane::MacAddr = c.mac.parse().map_err(|e| format!("{e}"))?;
             core.set_lb_target(mac, up_down(&c.state)?)?;
@@ -330,6 +508,7 @@ pub fn finish(
             COMMANDS
                 .iter()
                 .chain(crate::rating::ctl::COMMANDS)
+                .chain(crate::l2tp::ctl::COMMANDS)
                 .map(|(c, d)| json!({"command": c, "description": d}))
                 .collect::<Vec<_>>()
         )),
@@ -350,6 +529,18 @@ pub fn finish(
         }
         ["show", "services"] => Reply::ok(services_json(ctx.core)),
         ["show", "lb"] => Reply::ok(lb_json(ctx.core)),
+        ["show", "accounting"] => match ctx.aaa {
+            Some(a) => Reply::ok(a.accounting_json(ctx.now)),
+            None => Reply::error("no accounting here (replay)"),
+        },
+        ["show", "health"] => match ctx.aaa {
+            Some(a) => Reply::ok(a.health_json()),
+            None => Reply::ok(json!([])),
+        },
+        ["show", "pools"] => Reply::ok(pools_json(ctx.core)),
+        ["show", "logins"] => Reply::ok(logins_json(ctx)),
+        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::show(req, ctx.core.l2tp(), ctx.now)
+            .unwrap_or_else(|| Reply::error("unknown tunnel command")),
         ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::handle(
             &req.words(),
             &req.args,
@@ -357,7 +548,7 @@ pub fn finish(
             crate::rating::unix_now(),
         ),
         ["show", what] => Reply::error(format!(
-            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services or lb"
+            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services, lb, accounting, health, pools, logins, tunnels or tunnel"
         )),
         _ => Reply::error(format!(
             "unknown command `{}`; `help` lists the commands",
@@ -387,6 +578,8 @@ fn open_json(
     json!({
         "session": id,
         "state": "open",
+        "ses_state": core.aaa_session(id).map(|a| a.state.name()),
+        "acct_session_id": core.aaa_session(id).map(|a| a.acct_id.clone()),
         "user": s.user,
         "address": s.spec.address.to_string(),
         "mac": s.spec.mac.map(|m| m.to_string()),
@@ -460,6 +653,56 @@ fn services_json(core: &Core) -> Value {
             })
             .collect(),
     )
+}
+
+fn pools_json(core: &Core) -> Value {
+    let p = core.pools();
+    Value::Array(
+        p.pools
+            .iter()
+            .map(|pool| {
+                json!({
+                    "pool": pool.name,
+                    "ranges": pool.ranges.iter().map(|r| {
+                        let node = r.node.and_then(|n| p.nodes.get(n));
+                        json!({
+                            "first": r.first.to_string(),
+                            "last": r.last.to_string(),
+                            "size": r.size(),
+                            "assigned": r.assigned,
+                            "node": node.map(|n| n.name.clone()),
+                            "node_state": node.map(|n| if n.up { "up" } else { "down" }),
+                        })
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn logins_json(ctx: &Context<'_>) -> Value {
+    let s = ctx.core.aaa_stats();
+    let (mut act, mut dormant) = (0, 0);
+    for (id, _) in ctx.core.sessions().all() {
+        match ctx.core.aaa_session(*id).map(|a| a.state) {
+            Some(crate::core::aaa::SesState::Dormant) => dormant += 1,
+            _ => act += 1,
+        }
+    }
+    let shell = ctx.aaa.map(|a| a.stats());
+    json!({
+        "sessions": {"act": act, "dormant": dormant},
+        "logins_pending": ctx.core.logins_pending(),
+        "logins": s.logins, "accepted": s.accepted, "rejected": s.rejected,
+        "unavailable": s.unavailable, "busy": s.busy, "failed": s.failed,
+        "resumed": s.resumed, "login_victims": s.login_victims,
+        "accounting": {
+            "starts": s.starts, "interims": s.interims, "stops": s.stops,
+            "spooled": shell.map(|x| x.acct_spooled), "sent": shell.map(|x| x.acct_sent),
+            "done": shell.map(|x| x.acct_done),
+        },
+        "dormant_transitions": s.dormant,
+    })
 }
 
 fn lb_json(core: &Core) -> Value {

@@ -18,6 +18,35 @@ pub fn render(words: &[&str], data: &Value) -> String {
         ["show", "session"] => session(data),
         ["show", "services"] => services(data),
         ["show", "lb"] => lb(data),
+        ["show", "health"] => table(
+            &[
+                "TARGET",
+                "ADDRESS",
+                "CHECK",
+                "STATE",
+                "RTT-US",
+                "PASSED",
+                "FAILED",
+                "LAST ERROR",
+            ],
+            &rows_of(
+                data,
+                &[
+                    "target",
+                    "address",
+                    "check",
+                    "state",
+                    "rtt_us",
+                    "passed",
+                    "failed",
+                    "last_error",
+                ],
+            ),
+        ),
+        ["show", "pools"] => pools(data),
+        ["subscriber", "list"] => subscribers(data),
+        ["session", "login"] | ["show", "logins"] => key_values(data),
+        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::render(words, data).unwrap_or_default(),
         ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::render(words, data),
         _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
     }
@@ -59,12 +88,60 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn cell(v: &Value) -> String {
+/// A JSON value as a table cell (`-` for null, strings unquoted).
+pub(crate) fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+fn subscribers(data: &Value) -> String {
+    let rows: Vec<Vec<String>> = data
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    let ids: Vec<String> = s["identifiers"]
+                        .as_array()
+                        .map(|v| v.iter().map(cell).collect())
+                        .unwrap_or_default();
+                    vec![
+                        cell(&s["user_id"]),
+                        if s["has_password"] == true {
+                            "set"
+                        } else {
+                            "-"
+                        }
+                        .into(),
+                        ids.join(", "),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    table(&["USER", "PASSWORD", "IDENTIFIERS"], &rows)
+}
+
+fn pools(data: &Value) -> String {
+    let mut rows = Vec::new();
+    for p in data.as_array().into_iter().flatten() {
+        for r in p["ranges"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                cell(&p["pool"]),
+                format!("{}-{}", cell(&r["first"]), cell(&r["last"])),
+                cell(&r["size"]),
+                cell(&r["assigned"]),
+                cell(&r["node"]),
+                cell(&r["node_state"]),
+            ]);
+        }
+    }
+    table(
+        &["POOL", "RANGE", "SIZE", "ASSIGNED", "NODE", "NODE STATE"],
+        &rows,
+    )
 }
 
 fn help(data: &Value) -> String {
@@ -89,7 +166,8 @@ fn key_values(data: &Value) -> String {
         .collect()
 }
 
-fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
+/// The cells of `keys` of each object in the array `data`.
+pub(crate) fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
     data.as_array()
         .map(|a| {
             a.iter()

@@ -22,6 +22,9 @@ pub struct Outcome {
     pub seq: u64,
     /// How it went.
     pub result: ProbeResult,
+    /// The load an HTTP check's answer reported in an `X-Load` header (percent; the
+    /// lowest-CPU-load policy balances on it).
+    pub load: Option<u32>,
 }
 
 /// An HTTP probe's progress. `Sending` with offset `usize::MAX` is still connecting.
@@ -47,6 +50,7 @@ struct Running {
     started: Instant,
     deadline: Instant,
     work: Work,
+    load: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -235,6 +239,7 @@ impl Prober {
             started: now,
             deadline: now + p.timeout,
             work,
+            load: None,
         });
     }
 
@@ -335,6 +340,7 @@ impl Prober {
                     target: r.target,
                     seq: r.seq,
                     result,
+                    load: r.load,
                 });
             } else {
                 i += 1;
@@ -378,19 +384,29 @@ fn advance(r: &mut Running) {
                 Http::Reading(buf) => {
                     let mut chunk = [0u8; 512];
                     match s.read(&mut chunk) {
-                        Ok(0) => {
-                            break Work::Done(ProbeResult::Failed(
-                                "connection closed before a status line".into(),
-                            ));
-                        }
+                        // Closed: judge by the status line if it came.
+                        Ok(0) => match buf.windows(2).position(|w| w == b"\r\n") {
+                            Some(end) => {
+                                r.load = x_load(&buf[end..]);
+                                break Work::Done(status_line(&buf[..end]));
+                            }
+                            None => {
+                                break Work::Done(ProbeResult::Failed(
+                                    "connection closed before a status line".into(),
+                                ));
+                            }
+                        },
                         Ok(n) => {
                             buf.extend_from_slice(&chunk[..n]);
-                            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-                                break Work::Done(status_line(&buf[..end]));
+                            // The status line and the headers (for X-Load).
+                            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                let line = buf.windows(2).position(|w| w == b"\r\n").unwrap_or(end);
+                                r.load = x_load(&buf[line..end]);
+                                break Work::Done(status_line(&buf[..line]));
                             }
                             if buf.len() > 4096 {
                                 break Work::Done(ProbeResult::Failed(
-                                    "status line too long".into(),
+                                    "status line and headers longer than 4 KiB".into(),
                                 ));
                             }
                         }
@@ -403,6 +419,18 @@ fn advance(r: &mut Running) {
         _ => return,
     };
     r.work = next;
+}
+
+/// The `X-Load: N` header (percent, 0..=100) among `headers`, if any.
+fn x_load(headers: &[u8]) -> Option<u32> {
+    String::from_utf8_lossy(headers).lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("x-load")
+            .then(|| v.trim().parse::<u32>().ok())
+            .flatten()
+            .filter(|n| *n <= 100)
+    })
 }
 
 /// `HTTP/1.x NNN reason`: 2xx and 3xx pass.
@@ -533,6 +561,15 @@ mod tests {
             }
             r => panic!("{r:?}"),
         }
+    }
+
+    #[test]
+    fn x_load_headers() {
+        assert_eq!(x_load(b"\r\nServer: x\r\nX-Load: 42\r\n"), Some(42));
+        assert_eq!(x_load(b"\r\nx-load:7"), Some(7));
+        assert_eq!(x_load(b"\r\nX-Load: 101"), None);
+        assert_eq!(x_load(b"\r\nX-Load: lots"), None);
+        assert_eq!(x_load(b"\r\nContent-Type: text/plain"), None);
     }
 
     #[test]

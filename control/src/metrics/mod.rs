@@ -6,6 +6,7 @@
 //! control thread's state.
 
 pub mod aaa;
+pub mod gateway;
 pub mod server;
 
 use std::fmt::Write as _;

@@ -26,6 +26,7 @@ pub fn is_authorization_attribute(key: AttrKey) -> bool {
         sa::SESSION_TIMEOUT,
         sa::IDLE_TIMEOUT,
         sa::ACCT_INTERIM_INTERVAL,
+        sa::FRAMED_POOL,
         sa::CLASS,
         sa::REPLY_MESSAGE,
     ]
@@ -48,6 +49,7 @@ pub fn apply(a: &mut Authorization, p: &Packet) -> Result<(), ValueError> {
             k if k == sa::SESSION_TIMEOUT => c.session_time_s = Some(attr.as_u32()?),
             k if k == sa::IDLE_TIMEOUT => c.idle_time_s = Some(attr.as_u32()?),
             k if k == sa::ACCT_INTERIM_INTERVAL => a.interim_interval_s = Some(attr.as_u32()?),
+            k if k == sa::FRAMED_POOL => a.pool = Some(attr.as_text()?.to_string()),
             k if k == sa::CLASS => class.push(attr.value.clone()),
             k if k == sa::REPLY_MESSAGE => a.reply_message = Some(attr.as_text()?.to_string()),
             k if k == tg::VOLUME_LIMIT => c.volume_bytes = Some(attr.as_u64()?),

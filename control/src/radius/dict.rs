@@ -74,6 +74,8 @@ pub mod std_attr {
     pub const NAS_PORT_TYPE: AttrKey = AttrKey::Std(61);
     /// Acct-Interim-Interval (85), seconds.
     pub const ACCT_INTERIM_INTERVAL: AttrKey = AttrKey::Std(85);
+    /// Framed-Pool (RFC 2869): the address pool to take the subscriber's address from.
+    pub const FRAMED_POOL: AttrKey = AttrKey::Std(88);
     /// Message-Authenticator (80).
     pub const MESSAGE_AUTHENTICATOR: AttrKey = AttrKey::Std(80);
     /// Error-Cause (101), RFC 5176.
@@ -276,6 +278,8 @@ pub enum DisconnectCause {
     InterimTimeout,
     /// The gateway restarted while the session was open (closed at recovery).
     Restart,
+    /// The gateway was stopped cleanly and ended its sessions.
+    Shutdown,
 }
 
 impl DisconnectCause {
@@ -297,6 +301,7 @@ impl DisconnectCause {
             DisconnectCause::Admin => TerminateCause::AdminReset,
             DisconnectCause::InterimTimeout => TerminateCause::LostCarrier,
             DisconnectCause::Restart => TerminateCause::NasReboot,
+            DisconnectCause::Shutdown => TerminateCause::NasRequest,
         }
     }
 
@@ -314,11 +319,12 @@ impl DisconnectCause {
             DisconnectCause::DormantTimeout => "Dormant-Timeout",
             DisconnectCause::InterimTimeout => "Interim-Timeout",
             DisconnectCause::Restart => "Restart",
+            DisconnectCause::Shutdown => "Shutdown",
         }
     }
 
     /// Every cause, in value order.
-    pub const ALL: [DisconnectCause; 11] = [
+    pub const ALL: [DisconnectCause; 12] = [
         DisconnectCause::Logout,
         DisconnectCause::SessionTime,
         DisconnectCause::IdleTime,
@@ -330,7 +336,28 @@ impl DisconnectCause {
         DisconnectCause::DormantTimeout,
         DisconnectCause::InterimTimeout,
         DisconnectCause::Restart,
+        DisconnectCause::Shutdown,
     ];
+}
+
+impl From<tollgate_dataplane::session::DisconnectCause> for DisconnectCause {
+    /// The cause a session record of the fast path is reported with.
+    fn from(c: tollgate_dataplane::session::DisconnectCause) -> DisconnectCause {
+        use tollgate_dataplane::session::DisconnectCause as Dp;
+        match c {
+            Dp::UserRequest => DisconnectCause::Logout,
+            Dp::SessionTimeout => DisconnectCause::SessionTime,
+            Dp::IdleTimeout | Dp::ServerIdleTimeout => DisconnectCause::IdleTime,
+            Dp::VolumeLimit => DisconnectCause::Volume,
+            Dp::SimultaneousLogins => DisconnectCause::SimultaneousLogins,
+            Dp::RateExceeded => DisconnectCause::Rate,
+            Dp::ApplicationTimeout => DisconnectCause::AppTimeout,
+            Dp::AdminReset => DisconnectCause::Admin,
+            Dp::NasReboot => DisconnectCause::Restart,
+            Dp::NasRequest => DisconnectCause::Shutdown,
+            Dp::DormantTimeout => DisconnectCause::DormantTimeout,
+        }
+    }
 }
 
 /// Error-Cause values (RFC 5176 §3.6) that the CoA/Disconnect listener sends.
@@ -522,6 +549,14 @@ mod tests {
             );
         }
         assert_eq!(d.value("Tollgate-Login-Victim", "Earliest"), Some(0));
+        // The session log and RADIUS report every fast-path cause alike.
+        for c in tollgate_dataplane::session::DisconnectCause::ALL {
+            assert_eq!(
+                DisconnectCause::from(c).terminate_cause().value(),
+                c.acct_terminate_cause(),
+                "{c:?}"
+            );
+        }
         assert_eq!(d.value("Tollgate-Login-Victim", "Order"), Some(1));
     }
 

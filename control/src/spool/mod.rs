@@ -15,8 +15,6 @@
 //! after a restart every record is due at once. Only a window of the oldest records is
 //! held in memory; the rest stay on disk until there is room.
 
-pub mod log;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
@@ -183,6 +181,10 @@ impl Spool {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        // One process per spool: its first write takes the lock and keeps it until the
+        // connection closes (or the process dies). A second daemon's open fails instead
+        // of recovering - closing - the first one's open sessions.
+        let _: String = conn.query_row("PRAGMA locking_mode=EXCLUSIVE", [], |r| r.get(0))?;
         let tx = conn.transaction()?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
         let found: Option<i64> = tx
@@ -389,6 +391,32 @@ impl Spool {
         self.refill(now)
     }
 
+    /// The server acknowledged these records: delete them in one transaction (one
+    /// fsync for a pass's worth of answers).
+    pub fn ack_many(&mut self, now: Instant, ids: &[SpoolId]) -> Result<(), SpoolError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM record WHERE id = ?1")?;
+            for id in ids {
+                del.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        for id in ids {
+            if let Some(m) = self.queue.remove(id) {
+                if m.in_flight {
+                    self.in_flight -= 1;
+                    self.busy_sessions.remove(&m.session_id);
+                }
+            }
+        }
+        self.stats.acked += ids.len() as u64;
+        self.refill(now)
+    }
+
     /// The attempt failed (no server answered): try again after the backoff.
     pub fn failed(&mut self, now: Instant, id: SpoolId) {
         if let Some(m) = self.queue.get_mut(&id) {
@@ -572,6 +600,51 @@ mod tests {
         assert_eq!(s.pending().unwrap(), 0);
         assert_eq!(s.open_sessions().unwrap().len(), 2);
         assert_eq!(s.open_sessions().unwrap()[0].last.counters.octets_up, 10);
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_a_spool_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let started = std::time::Instant::now();
+        let second = Spool::open(&dir.path().join("spool.db"), SpoolOptions::default());
+        assert!(second.is_err(), "the spool is locked by its first user");
+        assert!(
+            started.elapsed() >= Duration::from_secs(4),
+            "after the busy timeout"
+        );
+        drop(s);
+        let mut s = open(dir.path());
+        s.enqueue(t(0), &rec("s1", AcctStatusType::Start, 0))
+            .unwrap();
+        assert_eq!(s.pending().unwrap(), 1);
+    }
+
+    #[test]
+    fn ack_many_deletes_in_one_go_and_frees_the_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path());
+        let ids = s
+            .enqueue_many(
+                t(0),
+                &[
+                    rec("s1", AcctStatusType::Start, 0),
+                    rec("s2", AcctStatusType::Start, 0),
+                    rec("s1", AcctStatusType::Stop, 5),
+                ],
+            )
+            .unwrap();
+        let d1 = s.next_due(t(0)).unwrap().unwrap().id;
+        let d2 = s.next_due(t(0)).unwrap().unwrap().id;
+        assert_eq!((d1, d2), (ids[0], ids[1]));
+        assert_eq!(s.in_flight(), 2);
+        s.ack_many(t(0), &[d1, d2]).unwrap();
+        assert_eq!(s.in_flight(), 0);
+        assert_eq!(s.pending().unwrap(), 1);
+        // s1 is free again: its Stop goes next.
+        assert_eq!(s.next_due(t(0)).unwrap().unwrap().id, ids[2]);
+        s.ack_many(t(0), &[]).unwrap();
+        assert_eq!(s.stats().acked, 2);
     }
 
     #[test]

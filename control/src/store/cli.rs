@@ -248,13 +248,76 @@ pub fn run(args: SubscriberArgs) -> ExitCode {
     }
 }
 
+/// The first line of standard input, without its line end.
+pub fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// `tollgate ctl subscriber ...`: the request for the daemon, which changes its store
+/// on its store thread (same records and checks as the offline command).
+pub fn ctl_request(cmd: SubscriberCmd) -> Result<(&'static str, serde_json::Value), String> {
+    use serde_json::json;
+    Ok(match cmd {
+        SubscriberCmd::Add(a) => {
+            let replace = a.replace;
+            let r = record(*a)?;
+            ("subscriber add", json!({"record": r, "replace": replace}))
+        }
+        SubscriberCmd::Remove { user } => ("subscriber remove", json!({"user": user})),
+        SubscriberCmd::Show { user } => ("subscriber show", json!({"user": user})),
+        SubscriberCmd::List => ("subscriber list", json!({})),
+        SubscriberCmd::Import {
+            file,
+            format,
+            replace,
+        } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let format = format.map(|f| match f {
+                FileFormat::Toml => "toml",
+                FileFormat::Csv => "csv",
+            });
+            (
+                "subscriber import",
+                json!({"text": text, "file": file.display().to_string(), "format": format, "replace": replace}),
+            )
+        }
+    })
+}
+
+/// The record an `add` describes, as the JSON an import file would hold.
+fn record(a: AddArgs) -> Result<serde_json::Value, String> {
+    let password = if a.password_stdin {
+        Some(read_password()?)
+    } else {
+        a.password
+    };
+    Ok(serde_json::json!({
+        "user_id": a.user, "password": password, "mac": a.mac, "mobile_id": a.mobile_id,
+        "ip": a.ip, "services": a.service, "billing_account": a.billing_account,
+        "bandwidth_up": a.bandwidth_up, "bandwidth_down": a.bandwidth_down,
+        "framed_ip": a.framed_ip, "interim_interval_s": a.interim_interval,
+        "session_time_s": a.session_time, "idle_time_s": a.idle_time,
+        "idle_server": a.idle_server, "volume_bytes": a.volume_bytes,
+        "volume_bytes_up": a.volume_bytes_up, "volume_bytes_down": a.volume_bytes_down,
+        "volume_packets_up": a.volume_packets_up, "volume_packets_down": a.volume_packets_down,
+        "max_logins": a.max_logins, "login_victim": a.login_victim,
+        "login_order": a.login_order, "rate_ratio_percent": a.rate_ratio,
+        "rate_window_s": a.rate_window, "app_timeout_s": a.app_timeout,
+    }))
+}
+
 fn add(store: &mut Store, a: AddArgs) -> ExitCode {
     let password = if a.password_stdin {
-        let mut line = String::new();
-        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
-            return fail(&format!("reading the password: {e}"), 1);
+        match read_password() {
+            Ok(p) => Some(p),
+            Err(e) => return fail(&e, 1),
         }
-        Some(line.trim_end_matches(['\r', '\n']).to_string())
     } else {
         a.password
     };

@@ -170,6 +170,7 @@ impl Subscriber {
     pub fn authorization(&self) -> Authorization {
         Authorization {
             framed_ip: self.framed_ip,
+            pool: None,
             interim_interval_s: self.interim_interval_s,
             class: Vec::new(),
             conditions: self.conditions.clone(),

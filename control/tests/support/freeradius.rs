@@ -18,7 +18,8 @@ pub const SECRET: &str = "testing123";
 const BINARIES: [&str; 2] = ["/usr/sbin/freeradius", "/usr/sbin/radiusd"];
 
 /// Test subscribers: `alice` has every attribute, `bob` only a password, `bench` is for
-/// the rate benchmark.
+/// the rate benchmark, and a MAC for first-packet logins (MAC authentication: the
+/// password is the MAC).
 pub const USERS: &str = r#"
 alice	Cleartext-Password := "wonderland"
 	Session-Timeout = 3600,
@@ -41,6 +42,12 @@ bob	Cleartext-Password := "builder"
 
 bench	Cleartext-Password := "bench"
 	Session-Timeout = 60
+
+"02:10:00:00:00:11"	Cleartext-Password := "02:10:00:00:00:11"
+	Acct-Interim-Interval = 10,
+	Class = "mac-class",
+	Tollgate-Bandwidth-Down = 50000000,
+	Tollgate-Allowed-Service += "web"
 "#;
 
 /// Finds the FreeRADIUS binary.
@@ -81,6 +88,11 @@ impl FreeRadius {
 
     /// As [`Self::start`]; `debug` false runs it threaded with a quiet log (benchmarks).
     pub fn start_with(debug: bool) -> Option<FreeRadius> {
+        FreeRadius::start_with_users(debug, USERS)
+    }
+
+    /// As [`Self::start_with`], with this `users` file instead of [`USERS`].
+    pub fn start_with_users(debug: bool, users: &str) -> Option<FreeRadius> {
         if binary().is_none() {
             if required() {
                 panic!("FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)");
@@ -96,7 +108,7 @@ impl FreeRadius {
             .expect("temp dir");
         let auth = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let acct = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        write_config(dir.path(), auth, acct);
+        write_config(dir.path(), auth, acct, users);
         let mut fr = FreeRadius {
             dir,
             auth,
@@ -250,7 +262,7 @@ fn status_server(auth: SocketAddr) -> bool {
     sock.recv_from(&mut buf).is_ok()
 }
 
-fn write_config(dir: &Path, auth: SocketAddr, acct: SocketAddr) {
+fn write_config(dir: &Path, auth: SocketAddr, acct: SocketAddr, users: &str) {
     let d = dir.display();
     let dictionary = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../config/dictionary.tollgate")
@@ -264,7 +276,7 @@ fn write_config(dir: &Path, auth: SocketAddr, acct: SocketAddr) {
         format!("$INCLUDE {}\n", dictionary.display()),
     )
     .expect("dictionary");
-    std::fs::write(dir.join("users"), USERS).expect("users");
+    std::fs::write(dir.join("users"), users).expect("users");
     let conf = format!(
         r#"
 prefix = /usr

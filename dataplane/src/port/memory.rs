@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::buf::{BufPool, Burst, HeapBuf, HeapPool, PacketBuf};
 use crate::ring::{Consumer, Producer, ring};
 
-use super::{Port, PortStats};
+use super::{Peer, Port, PortStats};
 
 /// Frames stored back to back in one allocation, each in a slot of `stride` bytes.
 #[derive(Clone, Debug, Default)]
@@ -121,6 +121,16 @@ impl MemoryPeer {
     /// Everything the port has sent so far.
     pub fn drain(&mut self) -> Vec<Vec<u8>> {
         std::iter::from_fn(|| self.from_port.pop()).collect()
+    }
+}
+
+impl Peer for MemoryPeer {
+    fn push_frame(&mut self, frame: &[u8]) -> bool {
+        self.send(frame.to_vec())
+    }
+
+    fn take_frames(&mut self) -> Vec<Vec<u8>> {
+        self.drain()
     }
 }
 

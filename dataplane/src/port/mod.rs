@@ -9,9 +9,12 @@
 //! | [`memory`] | tests, benches, the traffic generator |
 //! | [`pcap`] | offline replay (`tollgate replay`) |
 //! | [`af_packet`] | any Linux interface, real or veth (TPACKET_V3 rx ring, mmap tx ring) |
+//! | `dpdk` | DPDK ethdev ports: NICs on hugepages, vdevs (feature `dpdk`) |
 //! | [`fault`] | a wrapper that loses packets on purpose |
 
 pub mod af_packet;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod fault;
 pub mod memory;
 pub mod pcap;
@@ -36,6 +39,15 @@ pub trait Port: Send {
 
     /// What the backend counts itself. May make a syscall: call it between bursts only.
     fn stats(&mut self) -> PortStats;
+}
+
+/// The outside end of a port that a test or a traffic generator drives: frames in, frames
+/// out ([`memory::MemoryPeer`], and the DPDK ring device's peer).
+pub trait Peer {
+    /// Queues a frame for the port to receive. False if there is no room.
+    fn push_frame(&mut self, frame: &[u8]) -> bool;
+    /// Takes every frame the port has sent so far.
+    fn take_frames(&mut self) -> Vec<Vec<u8>>;
 }
 
 /// Counters a backend keeps below the worker: packets lost before the worker saw them.

@@ -182,11 +182,13 @@ pub enum DisconnectCause {
     NasReboot,
     /// The gateway is shutting down.
     NasRequest,
+    /// SES-1: dormant (no traffic) for longer than the dormant session timer allows.
+    DormantTimeout,
 }
 
 impl DisconnectCause {
     /// Every cause.
-    pub const ALL: [DisconnectCause; 11] = [
+    pub const ALL: [DisconnectCause; 12] = [
         DisconnectCause::UserRequest,
         DisconnectCause::SessionTimeout,
         DisconnectCause::IdleTimeout,
@@ -198,18 +200,21 @@ impl DisconnectCause {
         DisconnectCause::AdminReset,
         DisconnectCause::NasReboot,
         DisconnectCause::NasRequest,
+        DisconnectCause::DormantTimeout,
     ];
 
     /// The RADIUS Acct-Terminate-Cause (RFC 2866 §5.10) the cause is reported as.
     pub const fn acct_terminate_cause(self) -> u32 {
         match self {
             DisconnectCause::UserRequest => 1,
-            DisconnectCause::IdleTimeout | DisconnectCause::ServerIdleTimeout => 4,
+            DisconnectCause::IdleTimeout
+            | DisconnectCause::ServerIdleTimeout
+            | DisconnectCause::ApplicationTimeout
+            | DisconnectCause::DormantTimeout => 4,
             DisconnectCause::SessionTimeout => 5,
             DisconnectCause::AdminReset => 6,
             DisconnectCause::VolumeLimit
             | DisconnectCause::RateExceeded
-            | DisconnectCause::ApplicationTimeout
             | DisconnectCause::NasRequest => 10,
             DisconnectCause::NasReboot => 11,
             DisconnectCause::SimultaneousLogins => 13,
@@ -230,6 +235,7 @@ impl DisconnectCause {
             DisconnectCause::AdminReset => "admin_reset",
             DisconnectCause::NasReboot => "nas_reboot",
             DisconnectCause::NasRequest => "nas_request",
+            DisconnectCause::DormantTimeout => "dormant_timeout",
         }
     }
 

@@ -5,8 +5,9 @@
 //! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
 //! answers refused services, [`http`] reads a request's Host, [`rewrite`] writes the
 //! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
-//! check, count) and NAT to load-balanced servers. The pipeline owns the per-worker state
-//! the stages use and returns one [`Verdict`] per packet; the worker loop does the I/O.
+//! check, count) and NAT to load-balanced servers. [`tunnel`] encapsulates and
+//! decapsulates L2TP. The pipeline owns the per-worker state the stages use and returns
+//! one [`Verdict`] per packet; the worker loop does the I/O.
 
 #![deny(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod parse;
 pub mod refuse;
 pub mod rewrite;
 pub mod subscriber;
+pub mod tunnel;
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -28,6 +30,7 @@ use hashbrown::HashMap;
 use crate::buf::{MAX_BURST, PacketBuf};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::fib::Forwarding;
+use crate::l2tp::L2tpTable;
 use crate::msg::{Event, Frame};
 use crate::nat::FlowTable;
 use crate::nat::balance::Balancer;
@@ -118,6 +121,10 @@ pub struct Pipeline {
     pub(crate) hints: Box<[lookahead::Hint; MAX_BURST]>,
     pub(crate) hint_len: usize,
     pub(crate) hint_next: usize,
+    /// L2TP sessions (empty and off unless `l2tp` is configured).
+    pub l2tp: L2tpTable,
+    /// An L2TP counter report in progress: tag, next session id, sessions so far.
+    pub(crate) l2tp_report: Option<(u64, u32, u32)>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -166,6 +173,8 @@ impl Pipeline {
             hints: Box::new([lookahead::Hint::NONE; MAX_BURST]),
             hint_len: 0,
             hint_next: 0,
+            l2tp: L2tpTable::new(0, 1500),
+            l2tp_report: None,
         }
     }
 
@@ -188,6 +197,11 @@ impl Pipeline {
                     Ok(h) => h,
                     Err(r) => return Verdict::Drop(r),
                 };
+                if self.l2tp.is_on() {
+                    if let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now) {
+                        return v;
+                    }
+                }
                 match side {
                     Side::Access => self.uplink(fwd, buf, l3, h, hint, now),
                     Side::Core => self.downlink(fwd, buf, l3, h, now),

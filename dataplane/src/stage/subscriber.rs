@@ -771,13 +771,14 @@ impl Pipeline {
                     .sessions
                     .slot_by_id(id)
                     .and_then(|s| self.sessions.get(s))
-                    .map(|s| s.counters);
-                if let Some(counters) = found {
+                    .map(|s| (s.counters, s.last_seen));
+                if let Some((counters, last_seen)) = found {
                     self.emit(Event::SessionCounters {
                         id,
                         seq,
                         at: now,
                         counters,
+                        last_seen,
                     });
                 }
                 self.emit(Event::SessionsReported {
@@ -826,6 +827,7 @@ impl Pipeline {
                     seq,
                     at: now,
                     counters: s.counters,
+                    last_seen: s.last_seen,
                 };
                 if pushed >= budget || self.events.push(ev).is_err() {
                     finished = false;

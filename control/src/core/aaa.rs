@@ -1,0 +1,1147 @@
+//! Logins and what follows them, sans-I/O (SES-1, SES-2, DISC-1..3, CNT-2): a login asks
+//! the shell to authenticate ([`Output::Authenticate`]); an accepted login gets an address
+//! (its own, Framed-IP-Address, or one from a pool), has the simultaneous-login limit
+//! applied (DISC D), and is installed with its conditions as fast-path limits (A, B, C, E;
+//! F as an idle limit just short of the application's timeout). Every session, however it
+//! was opened, is accounted: a Start when installed, Interim-Updates at its interval, a
+//! Stop with the final counters and cause when the fast path's record arrives
+//! ([`Output::Account`]). The SES-1 state (Act / Dormant) follows the session's traffic:
+//! dormant after `dormant` without a packet, closed after `dormant_timeout` dormant.
+//!
+//! Timers are exact instants on the engine clock; counters come from the owning worker
+//! ([`Command::SessionQuery`]), so the answer lands a moment after the timer.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use tollgate_dataplane::session::{
+    Bandwidth, ClosedSession, DisconnectCause, Limits, RateLimit, ServiceSet, SessionCounters,
+    SessionId, SessionUpdate, VolumeLimit,
+};
+use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::{Command, MacAddr, Side};
+
+use super::pools::Pools;
+use super::sessions::{SessionError, SessionRequest};
+use super::{Core, Output, Target};
+use crate::authz::{Authorization, LoginVictim};
+use crate::radius::attrs::{AcctRecord, Counters};
+use crate::radius::coa::{Change, SessionDirectory, SessionRef};
+use crate::radius::dict::{AcctStatusType, ErrorCause};
+use crate::store::Identifier;
+
+/// Names a login in progress.
+pub type LoginId = u64;
+
+/// How logins and accounting behave.
+#[derive(Clone, Debug)]
+pub struct AaaPolicy {
+    /// Interim-Update interval when the authorization gives none (`None`: no interims).
+    pub interim: Option<Duration>,
+    /// SES-1 dormant timer: a session without a packet this long becomes Dormant.
+    pub dormant: Option<Duration>,
+    /// SES-1 session timer: a session Dormant this long is closed.
+    pub dormant_timeout: Option<Duration>,
+    /// DISC F: how long before the application's own timeout the session ends.
+    pub app_timeout_margin: Duration,
+    /// Logins waiting for authentication, at most; more are refused at once.
+    pub max_pending: usize,
+    /// Sessions each worker holds (a login that would not fit is refused).
+    pub max_sessions_per_worker: usize,
+    /// Flows per subscriber when the authorization does not say (0: engine default).
+    pub max_flows: u32,
+    /// Address pools and gateway nodes.
+    pub pools: Pools,
+}
+
+impl Default for AaaPolicy {
+    fn default() -> Self {
+        AaaPolicy {
+            interim: None,
+            dormant: None,
+            dormant_timeout: None,
+            app_timeout_margin: Duration::from_secs(1),
+            max_pending: 1024,
+            max_sessions_per_worker: usize::MAX,
+            max_flows: 0,
+            pools: Pools::default(),
+        }
+    }
+}
+
+/// A login: seed 001 FIG. 3's access request (`ctl session login`), or the first packet
+/// of an address without a session (SES-4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoginRequest {
+    /// User name (with `password`): a PAP login.
+    pub user: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// The subscriber's address when it has one (the first packet's source).
+    pub address: Option<Ipv4Addr>,
+    /// Its MAC.
+    pub mac: Option<MacAddr>,
+    /// A mobile device id (a returning mobile keeps its session and address).
+    pub mobile_id: Option<String>,
+    /// Channel (line) id.
+    pub channel: Option<u32>,
+    /// True for a first-packet login.
+    pub first_packet: bool,
+}
+
+/// What the shell must check: credentials, or identifiers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// The login to answer with [`Core::on_auth`].
+    pub login: LoginId,
+    /// User name, when the login gave one.
+    pub user: Option<String>,
+    /// Password, when the login gave one.
+    pub password: Option<String>,
+    /// Identifiers to look the subscriber up by, in order (mobile id, MAC, address).
+    pub identifiers: Vec<Identifier>,
+    /// Calling-Station-Id for RADIUS: the mobile id or the MAC.
+    pub calling_station: Option<String>,
+    /// The address the subscriber has, if any.
+    pub address: Option<Ipv4Addr>,
+}
+
+/// The authentication's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthAnswer {
+    /// Accepted: the user name and what the login grants.
+    Accept {
+        /// The subscriber's user name.
+        user: String,
+        /// What it grants.
+        authorization: Box<Authorization>,
+    },
+    /// Refused (wrong password, unknown subscriber).
+    Reject(String),
+    /// Nobody could answer (RADIUS servers down, store unreadable).
+    Unavailable(String),
+}
+
+/// A login's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    /// The session.
+    pub session: SessionId,
+    /// The user.
+    pub user: String,
+    /// Its address.
+    pub address: Ipv4Addr,
+    /// True when a returning mobile found its session still open.
+    pub resumed: bool,
+}
+
+/// SES-1 states of an open session (None and Close are before and after).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SesState {
+    /// In session.
+    Act,
+    /// No packet for the dormant time.
+    Dormant,
+}
+
+impl SesState {
+    /// The operator's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SesState::Act => "act",
+            SesState::Dormant => "dormant",
+        }
+    }
+}
+
+/// What the core keeps per session besides the fast-path spec.
+#[derive(Clone, Debug)]
+pub struct AaaSession {
+    /// Unique for the daemon's life (session ids are reused).
+    pub serial: u64,
+    /// Acct-Session-Id.
+    pub acct_id: String,
+    /// The user.
+    pub user: String,
+    /// Who its logins count against (DISC D): the billing account, else the user.
+    pub group: String,
+    /// What the login granted (or, for static sessions, an empty authorization).
+    pub authorization: Authorization,
+    /// Calling-Station-Id.
+    pub calling_station: Option<String>,
+    /// The mobile id it logged in with.
+    pub mobile_id: Option<String>,
+    /// When it started.
+    pub start: Instant,
+    /// Act or Dormant.
+    pub state: SesState,
+    /// When it became Dormant.
+    pub dormant_since: Option<Instant>,
+    /// The last packet either way, as last reported.
+    pub last_seen: Instant,
+    /// Counters as last reported.
+    pub counters: SessionCounters,
+    /// Its Interim-Update interval.
+    pub interim: Option<Duration>,
+    /// True when the idle limit installed is DISC F's (an idle end is an application
+    /// timeout).
+    pub app_idle: bool,
+    /// True when its address came from (or is reserved in) a pool.
+    pub pooled: bool,
+    /// True once the core asked the fast path to end it.
+    pub closing: bool,
+    /// Declared-bandwidth changes reported for rating.
+    pub bandwidth_changes: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Interim,
+    Dormancy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    at: Instant,
+    serial: u64,
+    id: SessionId,
+    kind: TimerKind,
+}
+
+/// What logins and accounting counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AaaStats {
+    /// Logins asked for.
+    pub logins: u64,
+    /// Logins that got a session (or found theirs, for a returning mobile).
+    pub accepted: u64,
+    /// Refused by the authenticator.
+    pub rejected: u64,
+    /// No authenticator answered.
+    pub unavailable: u64,
+    /// Refused at once: too many logins waiting.
+    pub busy: u64,
+    /// Refused after acceptance: no address, address in use, limit, table full.
+    pub failed: u64,
+    /// Returning mobiles that kept their session.
+    pub resumed: u64,
+    /// Sessions ended to make room under a simultaneous-login limit.
+    pub login_victims: u64,
+    /// Accounting records produced, by kind.
+    pub starts: u64,
+    /// Interim-Updates.
+    pub interims: u64,
+    /// Stops.
+    pub stops: u64,
+    /// Act -> Dormant transitions.
+    pub dormant: u64,
+}
+
+struct Pending {
+    req: LoginRequest,
+}
+
+/// The AAA half of the core's state.
+pub(super) struct AaaState {
+    policy: AaaPolicy,
+    next_login: LoginId,
+    pending: HashMap<LoginId, Pending>,
+    pending_addresses: HashSet<Ipv4Addr>,
+    sessions: HashMap<SessionId, AaaSession>,
+    groups: HashMap<String, Vec<SessionId>>,
+    mobiles: HashMap<String, SessionId>,
+    timers: BinaryHeap<Reverse<Timer>>,
+    queries: HashMap<u64, (SessionId, u64, TimerKind)>,
+    next_serial: u64,
+    boot: String,
+    stats: AaaStats,
+}
+
+impl std::fmt::Debug for AaaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AaaState({} sessions, {} logins pending)",
+            self.sessions.len(),
+            self.pending.len()
+        )
+    }
+}
+
+impl AaaState {
+    /// `boot_unix_ms` makes Acct-Session-Ids unique across restarts.
+    pub(super) fn new(policy: AaaPolicy, boot_unix_ms: u64) -> AaaState {
+        AaaState {
+            policy,
+            next_login: 1,
+            pending: HashMap::new(),
+            pending_addresses: HashSet::new(),
+            sessions: HashMap::new(),
+            groups: HashMap::new(),
+            mobiles: HashMap::new(),
+            timers: BinaryHeap::new(),
+            queries: HashMap::new(),
+            next_serial: 1,
+            boot: format!("{boot_unix_ms:x}"),
+            stats: AaaStats::default(),
+        }
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse(t)| t.at)
+    }
+
+    fn arm(&mut self, at: Instant, s: &AaaSession, id: SessionId, kind: TimerKind) {
+        self.timers.push(Reverse(Timer {
+            at,
+            serial: s.serial,
+            id,
+            kind,
+        }));
+    }
+}
+
+/// The fast-path limits for DISC-1 A, B, C, E and F, and whether the idle limit is F's.
+pub fn limits(a: &Authorization, app_margin: Duration) -> (Limits, bool) {
+    let c = &a.conditions;
+    let ms = |s: u32| s as u64 * 1000;
+    let idle = c.idle_time_s.map(ms);
+    let app = c
+        .app_timeout_s
+        .map(|s| ms(s).saturating_sub(app_margin.as_millis() as u64).max(1));
+    let (idle, app_idle) = match (idle, app) {
+        (Some(i), Some(f)) if f < i => (Some(f), true),
+        (None, Some(f)) => (Some(f), true),
+        (i, _) => (i, false),
+    };
+    let mut l = Limits {
+        session_timeout_ms: c.session_time_s.map(ms),
+        volume: VolumeLimit {
+            tx_bytes: c.volume_bytes_up,
+            rx_bytes: c.volume_bytes_down,
+            total_bytes: c.volume_bytes,
+            tx_packets: c.volume_packets_up,
+            rx_packets: c.volume_packets_down,
+        },
+        ..Limits::default()
+    };
+    match (c.idle_server, idle) {
+        (Some(server), Some(i)) => l.idle_server = Some((server, i)),
+        (_, i) => l.idle_timeout_ms = i,
+    }
+    if let (Some(p), Some(path)) = (c.rate_ratio_percent, a.bandwidth_down.filter(|b| *b > 0)) {
+        l.rate = Some(RateLimit {
+            percent: p.clamp(1, 100) as u8,
+            path_bps: path,
+            window_ms: c.rate_window_s.map_or(1000, |s| ms(s).max(1) as u32),
+        });
+    }
+    (l, app_idle)
+}
+
+fn bandwidth(a: &Authorization) -> Bandwidth {
+    Bandwidth {
+        up_bps: a.bandwidth_up.unwrap_or(0),
+        down_bps: a.bandwidth_down.unwrap_or(0),
+    }
+}
+
+fn counters(c: &SessionCounters) -> Counters {
+    Counters {
+        octets_up: c.tx_bytes,
+        octets_down: c.rx_bytes,
+        packets_up: c.tx_packets,
+        packets_down: c.rx_packets,
+    }
+}
+
+impl Core {
+    /// The services an authorization allows (all when it names none; unknown names are
+    /// logged and ignored).
+    fn service_set(&self, a: &Authorization) -> ServiceSet {
+        if a.services.is_empty() {
+            return ServiceSet::ALL;
+        }
+        ServiceSet::from_indexes(a.services.iter().filter_map(|n| {
+            let i = self.service_index(n);
+            if i.is_none() {
+                tracing::warn!(service = %n, "authorization names an unknown service");
+            }
+            i
+        }))
+    }
+
+    /// The authorization a session opened without a login amounts to (so a CoA can be
+    /// applied over it).
+    pub(super) fn authorization_of(&self, req: &SessionRequest) -> Authorization {
+        let l = &req.limits;
+        let s = |ms: u64| (ms / 1000).min(u32::MAX as u64) as u32;
+        let mut a = Authorization {
+            bandwidth_up: Some(req.bandwidth.up_bps).filter(|b| *b > 0),
+            bandwidth_down: Some(req.bandwidth.down_bps).filter(|b| *b > 0),
+            ..Authorization::default()
+        };
+        if req.services != ServiceSet::ALL {
+            a.services = (0..self.service_names.len() as u16)
+                .filter(|i| req.services.allows(*i))
+                .map(|i| self.service_names[i as usize].clone())
+                .collect();
+        }
+        let c = &mut a.conditions;
+        c.session_time_s = l.session_timeout_ms.map(s);
+        c.idle_time_s = l.idle_timeout_ms.map(s);
+        if let Some((server, ms)) = l.idle_server {
+            c.idle_server = Some(server);
+            c.idle_time_s = Some(s(ms));
+        }
+        c.volume_bytes = l.volume.total_bytes;
+        c.volume_bytes_up = l.volume.tx_bytes;
+        c.volume_bytes_down = l.volume.rx_bytes;
+        c.volume_packets_up = l.volume.tx_packets;
+        c.volume_packets_down = l.volume.rx_packets;
+        if let Some(r) = l.rate {
+            c.rate_ratio_percent = Some(r.percent as u32);
+            c.rate_window_s = Some(r.window_ms.div_ceil(1000));
+        }
+        a
+    }
+
+    /// Reserves `ip` in its pool range, if one holds it.
+    pub(super) fn aaa_reserve(&mut self, ip: Ipv4Addr) -> bool {
+        self.aaa.policy.pools.reserve(ip)
+    }
+
+    /// Returns `ip` to its pool range.
+    pub(super) fn aaa_release(&mut self, ip: Ipv4Addr) {
+        self.aaa.policy.pools.release(ip)
+    }
+
+    /// Starts a login; the answer comes as [`Output::LoginDone`]. Refused at once when
+    /// too many are waiting, or when the same address is already logging in.
+    pub fn login(&mut self, _now: Instant, req: LoginRequest) -> Result<LoginId, String> {
+        let a = &mut self.aaa;
+        a.stats.logins += 1;
+        if a.pending.len() >= a.policy.max_pending {
+            a.stats.busy += 1;
+            return Err(format!(
+                "{} logins are waiting for authentication; try again",
+                a.pending.len()
+            ));
+        }
+        if let Some(ip) = req.address {
+            if !a.pending_addresses.insert(ip) {
+                a.stats.busy += 1;
+                return Err(format!("{ip} is already logging in"));
+            }
+        }
+        let login = a.next_login;
+        a.next_login += 1;
+        let mut identifiers = Vec::new();
+        if let Some(m) = &req.mobile_id {
+            identifiers.push(Identifier::MobileId(m.clone()));
+        }
+        if let Some(m) = req.mac {
+            identifiers.push(Identifier::Mac(m));
+        }
+        if let Some(ip) = req.address {
+            identifiers.push(Identifier::Ip(ip));
+        }
+        let auth = super::aaa::AuthRequest {
+            login,
+            user: req.user.clone(),
+            password: req.password.clone(),
+            identifiers,
+            calling_station: req
+                .mobile_id
+                .clone()
+                .or_else(|| req.mac.map(|m| m.to_string())),
+            address: req.address,
+        };
+        a.pending.insert(login, Pending { req });
+        self.out.push_back(Output::Authenticate(auth));
+        Ok(login)
+    }
+
+    /// True while a login of `ip` waits for authentication.
+    pub fn logging_in(&self, ip: Ipv4Addr) -> bool {
+        self.aaa.pending_addresses.contains(&ip)
+    }
+
+    /// Logins waiting for authentication.
+    pub fn logins_pending(&self) -> usize {
+        self.aaa.pending.len()
+    }
+
+    /// The authenticator answered login `login`.
+    pub fn on_auth(&mut self, now: Instant, login: LoginId, answer: AuthAnswer) {
+        let Some(p) = self.aaa.pending.remove(&login) else {
+            return;
+        };
+        if let Some(ip) = p.req.address {
+            self.aaa.pending_addresses.remove(&ip);
+        }
+        let result = match answer {
+            AuthAnswer::Accept {
+                user,
+                authorization,
+            } => self.accepted(now, &p.req, user, *authorization),
+            AuthAnswer::Reject(why) => {
+                self.aaa.stats.rejected += 1;
+                Err(format!("rejected: {why}"))
+            }
+            AuthAnswer::Unavailable(why) => {
+                self.aaa.stats.unavailable += 1;
+                Err(format!("authentication unavailable: {why}"))
+            }
+        };
+        match &result {
+            Ok(l) => {
+                tracing::info!(login, user = %l.user, address = %l.address, session = l.session, resumed = l.resumed, "login")
+            }
+            Err(e) => {
+                tracing::info!(login, address = ?p.req.address, mac = ?p.req.mac, user = ?p.req.user, error = %e, "login refused")
+            }
+        }
+        self.out.push_back(Output::LoginDone { login, result });
+    }
+
+    fn accepted(
+        &mut self,
+        now: Instant,
+        req: &LoginRequest,
+        user: String,
+        auth: Authorization,
+    ) -> Result<Login, String> {
+        // SES-2: a returning mobile with its session open keeps it.
+        if let Some(&id) = req.mobile_id.as_ref().and_then(|m| self.aaa.mobiles.get(m)) {
+            if let Some(s) = self.aaa.sessions.get_mut(&id).filter(|s| !s.closing) {
+                let address = self.sessions.get(id).map(|o| o.spec.address);
+                if let Some(address) = address {
+                    if s.state == SesState::Dormant {
+                        s.state = SesState::Act;
+                        s.dormant_since = None;
+                    }
+                    self.aaa.stats.accepted += 1;
+                    self.aaa.stats.resumed += 1;
+                    return Ok(Login {
+                        session: id,
+                        user: s.user.clone(),
+                        address,
+                        resumed: true,
+                    });
+                }
+            }
+        }
+        let fail = |core: &mut Core, e: String| {
+            core.aaa.stats.failed += 1;
+            Err(e)
+        };
+        // The address: the one the subscriber has, the one the authorization gives, or
+        // one from a pool.
+        let (address, pooled) = match req.address.or(auth.framed_ip) {
+            Some(ip) => (ip, self.aaa.policy.pools.reserve(ip)),
+            None => match self.aaa.policy.pools.allocate(auth.pool.as_deref()) {
+                Ok(ip) => (ip, true),
+                Err(e) => return fail(self, e.to_string()),
+            },
+        };
+        let release = |core: &mut Core| {
+            if pooled {
+                core.aaa.policy.pools.release(address);
+            }
+        };
+        if !self.fwd.side(Side::Access).contains(address)
+            || self.fwd.side(Side::Access).address == address
+        {
+            release(self);
+            return fail(
+                self,
+                format!("{address} is not a subscriber address of the access subnet"),
+            );
+        }
+        let worker = self.sessions.owner(address);
+        if self.sessions.on_worker(worker) >= self.aaa.policy.max_sessions_per_worker {
+            release(self);
+            return fail(self, format!("worker {worker}'s session table is full"));
+        }
+        // DISC D: one login too many ends the earliest, or the highest in the stored
+        // order (which may be this one).
+        let group = auth.billing_account.clone().unwrap_or_else(|| user.clone());
+        if let Some(max) = auth.conditions.max_logins {
+            if let Err(e) = self.make_room(&group, max, &auth) {
+                release(self);
+                return fail(self, e);
+            }
+        }
+        let (limits, app_idle) = limits(&auth, self.aaa.policy.app_timeout_margin);
+        let request = SessionRequest {
+            user: user.clone(),
+            address,
+            mac: req.mac,
+            channel: req.channel,
+            services: self.service_set(&auth),
+            bandwidth: bandwidth(&auth),
+            limits,
+            max_flows: self.aaa.policy.max_flows,
+        };
+        let calling_station = req
+            .mobile_id
+            .clone()
+            .or_else(|| req.mac.map(|m| m.to_string()));
+        let id = match self.install(now, request, auth, calling_station, app_idle, pooled) {
+            Ok(id) => id,
+            Err(e) => {
+                release(self);
+                return fail(self, e.to_string());
+            }
+        };
+        if let Some(m) = &req.mobile_id {
+            self.aaa.mobiles.insert(m.clone(), id);
+            if let Some(s) = self.aaa.sessions.get_mut(&id) {
+                s.mobile_id = Some(m.clone());
+            }
+        }
+        self.aaa.stats.accepted += 1;
+        Ok(Login {
+            session: id,
+            user,
+            address,
+            resumed: false,
+        })
+    }
+
+    /// Ends enough of `group`'s sessions for one more login under `max`.
+    fn make_room(&mut self, group: &str, max: u32, auth: &Authorization) -> Result<(), String> {
+        let live: Vec<SessionId> = self
+            .aaa
+            .groups
+            .get(group)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| self.aaa.sessions.get(id).is_some_and(|s| !s.closing))
+            .collect();
+        let excess = (live.len() + 1).saturating_sub(max as usize);
+        if excess == 0 {
+            return Ok(());
+        }
+        // Candidates as (order, start, id); the new login is (its order, now, None).
+        let order_of = |a: &Authorization| match a.conditions.login_victim {
+            LoginVictim::Order => a.conditions.login_order.unwrap_or(0),
+            LoginVictim::Earliest => 0,
+        };
+        let mut candidates: Vec<(u32, Option<Instant>, Option<SessionId>)> = live
+            .iter()
+            .filter_map(|id| {
+                let s = self.aaa.sessions.get(id)?;
+                Some((order_of(&s.authorization), Some(s.start), Some(*id)))
+            })
+            .collect();
+        let victim_rule = auth.conditions.login_victim;
+        if victim_rule == LoginVictim::Order {
+            candidates.push((order_of(auth), None, None));
+            // Highest order first; equal orders: the earliest login first.
+            candidates.sort_by(|a, b| {
+                b.0.cmp(&a.0).then(
+                    a.1.unwrap_or(Instant(u64::MAX))
+                        .cmp(&b.1.unwrap_or(Instant(u64::MAX))),
+                )
+            });
+        } else {
+            candidates.sort_by_key(|c| c.1);
+        }
+        let victims: Vec<_> = candidates.into_iter().take(excess).collect();
+        if victims.iter().any(|v| v.2.is_none()) {
+            return Err(format!(
+                "{group} has {} of {max} simultaneous logins and this one is last in the stored order",
+                live.len()
+            ));
+        }
+        for (_, _, id) in victims {
+            let id = id.expect("checked above");
+            tracing::info!(
+                session = id,
+                group,
+                max,
+                "ending a login over the simultaneous-login limit"
+            );
+            self.aaa.stats.login_victims += 1;
+            self.end(id, DisconnectCause::SimultaneousLogins);
+        }
+        Ok(())
+    }
+
+    /// Asks the owning worker to end session `id` (its record follows as an event).
+    fn end(&mut self, id: SessionId, cause: DisconnectCause) {
+        let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        if let Some(s) = self.aaa.sessions.get_mut(&id) {
+            s.closing = true;
+        }
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionRemove { id, cause },
+        ));
+    }
+
+    /// Opens a session in the registry and on its worker, with its accounting state, and
+    /// sends the Start.
+    pub(super) fn install(
+        &mut self,
+        now: Instant,
+        req: SessionRequest,
+        authorization: Authorization,
+        calling_station: Option<String>,
+        app_idle: bool,
+        pooled: bool,
+    ) -> Result<SessionId, SessionError> {
+        let user = req.user.clone();
+        let (spec, worker) = self.sessions.open(now, req)?;
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionAdd(spec),
+        ));
+        let a = &mut self.aaa;
+        let serial = a.next_serial;
+        a.next_serial += 1;
+        let group = authorization
+            .billing_account
+            .clone()
+            .unwrap_or_else(|| user.clone());
+        let interim = authorization
+            .interim_interval_s
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(s.max(10) as u64))
+            .or(a.policy.interim);
+        let s = AaaSession {
+            serial,
+            acct_id: format!("{}-{serial:x}", a.boot),
+            user,
+            group: group.clone(),
+            authorization,
+            calling_station,
+            mobile_id: None,
+            start: now,
+            state: SesState::Act,
+            dormant_since: None,
+            last_seen: now,
+            counters: SessionCounters::default(),
+            interim,
+            app_idle,
+            pooled,
+            closing: false,
+            bandwidth_changes: 0,
+        };
+        if let Some(i) = interim {
+            a.arm(now + i, &s, spec.id, TimerKind::Interim);
+        }
+        if let Some(d) = a.policy.dormant {
+            a.arm(now + d, &s, spec.id, TimerKind::Dormancy);
+        }
+        a.groups.entry(group).or_default().push(spec.id);
+        a.stats.starts += 1;
+        let record = self.acct_record(&s, spec.address, AcctStatusType::Start, now, None);
+        self.aaa.sessions.insert(spec.id, s);
+        self.out.push_back(Output::Account(record));
+        if spec.bandwidth.up_bps > 0 || spec.bandwidth.down_bps > 0 {
+            self.bandwidth_changed(now, spec.id, spec.bandwidth, "start");
+        }
+        Ok(spec.id)
+    }
+
+    /// Reports a session's declared bandwidth for rating (RATE-2): the downlink rate, or
+    /// the uplink one when only that is declared.
+    pub(super) fn bandwidth_changed(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        b: Bandwidth,
+        reason: &str,
+    ) {
+        let at = (self.clock.unix_ns(now).max(0) / 1_000_000_000) as i64;
+        let Some(s) = self.aaa.sessions.get_mut(&id) else {
+            return;
+        };
+        s.bandwidth_changes += 1;
+        let r = crate::rating::BandwidthChange {
+            id: format!("{}-bw{}", s.acct_id, s.bandwidth_changes),
+            user: s.user.clone(),
+            account: s.authorization.billing_account.clone(),
+            session: s.acct_id.clone(),
+            at,
+            bps: if b.down_bps > 0 { b.down_bps } else { b.up_bps },
+            reason: reason.into(),
+        };
+        self.out
+            .push_back(Output::Usage(crate::rating::Record::Bandwidth(r)));
+    }
+
+    fn acct_record(
+        &self,
+        s: &AaaSession,
+        address: Ipv4Addr,
+        status: AcctStatusType,
+        at: Instant,
+        cause: Option<DisconnectCause>,
+    ) -> AcctRecord {
+        AcctRecord {
+            status,
+            session_id: s.acct_id.clone(),
+            user_name: s.user.clone(),
+            framed_ip: Some(address),
+            calling_station_id: s.calling_station.clone(),
+            class: s.authorization.class.clone(),
+            counters: counters(&s.counters),
+            session_time_s: at.since(s.start).as_secs().min(u32::MAX as u64) as u32,
+            cause: cause.map(Into::into),
+            event_time: (self.clock.unix_ns(at).max(0) / 1_000_000_000) as u64,
+        }
+    }
+
+    /// A session's final record arrived: fix its cause (DISC F), send the Stop, free its
+    /// address and group slot. Returns its Acct-Session-Id.
+    pub(super) fn aaa_closed(&mut self, rec: &mut ClosedSession) -> Option<String> {
+        let mut s = self.aaa.sessions.remove(&rec.id)?;
+        if s.app_idle
+            && matches!(
+                rec.cause,
+                DisconnectCause::IdleTimeout | DisconnectCause::ServerIdleTimeout
+            )
+        {
+            rec.cause = DisconnectCause::ApplicationTimeout;
+        }
+        if let Some(ids) = self.aaa.groups.get_mut(&s.group) {
+            ids.retain(|i| *i != rec.id);
+            if ids.is_empty() {
+                self.aaa.groups.remove(&s.group);
+            }
+        }
+        if let Some(m) = &s.mobile_id {
+            if self.aaa.mobiles.get(m) == Some(&rec.id) {
+                self.aaa.mobiles.remove(m);
+            }
+        }
+        if s.pooled {
+            self.aaa.policy.pools.release(rec.address);
+        }
+        s.counters = rec.counters;
+        s.start = rec.started;
+        self.aaa.stats.stops += 1;
+        let secs = |t: Instant| (self.clock.unix_ns(t).max(0) / 1_000_000_000) as i64;
+        let usage = crate::rating::SessionUsage {
+            id: s.acct_id.clone(),
+            user: s.user.clone(),
+            account: s.authorization.billing_account.clone(),
+            session: s.acct_id.clone(),
+            start: secs(rec.started),
+            stop: secs(rec.stopped),
+            tx_packets: rec.counters.tx_packets,
+            tx_bytes: rec.counters.tx_bytes,
+            rx_packets: rec.counters.rx_packets,
+            rx_bytes: rec.counters.rx_bytes,
+            cause: Some(
+                crate::radius::dict::DisconnectCause::from(rec.cause)
+                    .terminate_cause()
+                    .name()
+                    .to_string(),
+            ),
+        };
+        self.out
+            .push_back(Output::Usage(crate::rating::Record::Session(usage)));
+        let stop = self.acct_record(
+            &s,
+            rec.address,
+            AcctStatusType::Stop,
+            rec.stopped,
+            Some(rec.cause),
+        );
+        self.out.push_back(Output::Account(stop));
+        Some(s.acct_id)
+    }
+
+    /// The fast path refused to install session `id`: undo its accounting with a Stop.
+    pub(super) fn aaa_install_failed(&mut self, now: Instant, id: SessionId, address: Ipv4Addr) {
+        let rec = &mut ClosedSession {
+            id,
+            user: 0,
+            channel: 0,
+            address,
+            started: now,
+            stopped: now,
+            cause: DisconnectCause::NasRequest,
+            counters: SessionCounters::default(),
+        };
+        if let Some(s) = self.aaa.sessions.get(&id) {
+            rec.started = s.start;
+        }
+        self.aaa_closed(rec);
+    }
+
+    /// Runs the AAA timers due at `now`: each asks the owning worker for counters.
+    pub(super) fn aaa_tick(&mut self, now: Instant) {
+        while let Some(Reverse(t)) = self.aaa.timers.peek().copied() {
+            if t.at > now {
+                break;
+            }
+            self.aaa.timers.pop();
+            let live = self
+                .aaa
+                .sessions
+                .get(&t.id)
+                .is_some_and(|s| s.serial == t.serial && !s.closing);
+            if !live {
+                continue;
+            }
+            let seq = self.seq();
+            self.aaa.queries.insert(seq, (t.id, t.serial, t.kind));
+            let worker = self.sessions.get(t.id).map_or(0, |s| s.worker);
+            self.out.push_back(Output::Command(
+                Target::Worker(worker),
+                Command::SessionQuery { id: t.id, seq },
+            ));
+        }
+    }
+
+    /// A worker answered an AAA query; false when `seq` is not one.
+    pub(super) fn aaa_counters(
+        &mut self,
+        seq: u64,
+        at: Instant,
+        counters: SessionCounters,
+        last_seen: Instant,
+    ) -> bool {
+        let Some((id, serial, kind)) = self.aaa.queries.remove(&seq) else {
+            return false;
+        };
+        let address = self.sessions.get(id).map(|o| o.spec.address);
+        let policy_dormant = self.aaa.policy.dormant;
+        let dormant_timeout = self.aaa.policy.dormant_timeout;
+        let Some(s) = self
+            .aaa
+            .sessions
+            .get_mut(&id)
+            .filter(|s| s.serial == serial && !s.closing)
+        else {
+            return true;
+        };
+        let active = last_seen > s.last_seen;
+        s.counters = counters;
+        s.last_seen = s.last_seen.max(last_seen);
+        if active && s.state == SesState::Dormant {
+            tracing::info!(session = id, user = %s.user, "session active again");
+            s.state = SesState::Act;
+            s.dormant_since = None;
+        }
+        let s = s.clone();
+        match kind {
+            TimerKind::Interim => {
+                if let (Some(i), Some(address)) = (s.interim, address) {
+                    self.aaa.stats.interims += 1;
+                    let r = self.acct_record(&s, address, AcctStatusType::InterimUpdate, at, None);
+                    self.out.push_back(Output::Account(r));
+                    // The next one at the next multiple of the interval from the start.
+                    let n = at.since(s.start).as_nanos() / i.as_nanos() + 1;
+                    let next = s.start + i * n as u32;
+                    self.aaa.arm(next, &s, id, TimerKind::Interim);
+                }
+            }
+            TimerKind::Dormancy => {
+                let Some(d) = policy_dormant else {
+                    return true;
+                };
+                match s.state {
+                    SesState::Act => {
+                        let due = s.last_seen + d;
+                        if at >= due {
+                            self.aaa.stats.dormant += 1;
+                            tracing::info!(session = id, user = %s.user, "session dormant");
+                            if let Some(e) = self.aaa.sessions.get_mut(&id) {
+                                e.state = SesState::Dormant;
+                                e.dormant_since = Some(due);
+                            }
+                            self.aaa.arm(
+                                at + d.min(dormant_timeout.unwrap_or(d)),
+                                &s,
+                                id,
+                                TimerKind::Dormancy,
+                            );
+                        } else {
+                            self.aaa.arm(due, &s, id, TimerKind::Dormancy);
+                        }
+                    }
+                    SesState::Dormant => {
+                        let since = s.dormant_since.unwrap_or(at);
+                        match dormant_timeout {
+                            Some(t) if at >= since + t => {
+                                self.end(id, DisconnectCause::DormantTimeout)
+                            }
+                            Some(t) => {
+                                self.aaa
+                                    .arm((at + d).min(since + t), &s, id, TimerKind::Dormancy)
+                            }
+                            None => self.aaa.arm(at + d, &s, id, TimerKind::Dormancy),
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// A worker finished answering `seq` (with `sessions` counters): an AAA query for a
+    /// session that is gone is dropped.
+    pub(super) fn aaa_reported(&mut self, seq: u64, sessions: u32) {
+        if sessions == 0 {
+            self.aaa.queries.remove(&seq);
+        }
+    }
+
+    /// Ends every open session of `user` (a logout by name); how many.
+    pub fn logout_user(&mut self, user: &str, cause: DisconnectCause) -> usize {
+        let ids: Vec<SessionId> = self
+            .aaa
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.user == user && !s.closing)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.end(*id, cause);
+        }
+        ids.len()
+    }
+
+    /// The accounting state of session `id`.
+    pub fn aaa_session(&self, id: SessionId) -> Option<&AaaSession> {
+        self.aaa.sessions.get(&id)
+    }
+
+    /// What logins and accounting counted.
+    pub fn aaa_stats(&self) -> AaaStats {
+        self.aaa.stats
+    }
+
+    /// Address pools and gateway nodes.
+    pub fn pools(&self) -> &Pools {
+        &self.aaa.policy.pools
+    }
+
+    /// A gateway node's health changed: its ranges stop (or start) giving addresses.
+    pub fn set_node(&mut self, name: &str, up: bool) -> bool {
+        self.aaa.policy.pools.set_node(name, up)
+    }
+
+    /// Applies an authorization change to session `id` (CoA, ctl): limits, bandwidth,
+    /// services and the interim interval follow.
+    pub fn reauthorize(&mut self, now: Instant, id: SessionId, auth: Authorization) {
+        let margin = self.aaa.policy.app_timeout_margin;
+        let (limits, app_idle) = limits(&auth, margin);
+        let update = SessionUpdate {
+            limits: Some(limits),
+            bandwidth: Some(bandwidth(&auth)),
+            services: Some(self.service_set(&auth)),
+        };
+        let default_interim = self.aaa.policy.interim;
+        let Some(s) = self.aaa.sessions.get_mut(&id) else {
+            return;
+        };
+        let interim = auth
+            .interim_interval_s
+            .filter(|s| *s > 0)
+            .map(|s| Duration::from_secs(s.max(10) as u64))
+            .or(default_interim);
+        let rearm = interim != s.interim;
+        s.interim = interim;
+        s.app_idle = app_idle;
+        s.authorization = auth;
+        if rearm {
+            // A new serial drops the old timers.
+            s.serial = self.aaa.next_serial;
+            self.aaa.next_serial += 1;
+            let s = s.clone();
+            if let Some(i) = interim {
+                self.aaa.arm(now + i, &s, id, TimerKind::Interim);
+            }
+            if let Some(d) = self.aaa.policy.dormant {
+                self.aaa.arm(now + d, &s, id, TimerKind::Dormancy);
+            }
+        }
+        self.apply_update(now, id, update, "coa");
+    }
+
+    /// The open sessions a CoA or Disconnect request names: every attribute it carries
+    /// must match.
+    pub fn sessions_matching(&self, who: &SessionRef) -> Vec<SessionId> {
+        self.aaa
+            .sessions
+            .iter()
+            .filter(|(id, s)| {
+                !s.closing
+                    && who.session_id.as_ref().is_none_or(|x| *x == s.acct_id)
+                    && who.user_name.as_ref().is_none_or(|x| *x == s.user)
+                    && who
+                        .calling_station_id
+                        .as_ref()
+                        .is_none_or(|x| Some(x) == s.calling_station.as_ref())
+                    && who.framed_ip.is_none_or(|ip| {
+                        self.sessions
+                            .get(**id)
+                            .is_some_and(|o| o.spec.address == ip)
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The core as the RFC 5176 listener's session directory, at `now`.
+    pub fn coa_directory(&mut self, now: Instant) -> CoaDirectory<'_> {
+        CoaDirectory { core: self, now }
+    }
+}
+
+/// [`SessionDirectory`] over the core: Disconnect-Request ends the matching sessions
+/// (Admin-Reset), CoA-Request re-authorizes them.
+pub struct CoaDirectory<'a> {
+    core: &'a mut Core,
+    now: Instant,
+}
+
+impl SessionDirectory for CoaDirectory<'_> {
+    fn disconnect(&mut self, who: &SessionRef) -> Result<(), ErrorCause> {
+        let ids = self.core.sessions_matching(who);
+        if ids.is_empty() {
+            return Err(ErrorCause::SessionContextNotFound);
+        }
+        for id in ids {
+            tracing::info!(session = id, "Disconnect-Request");
+            self.core.end(id, DisconnectCause::AdminReset);
+        }
+        Ok(())
+    }
+
+    fn change(&mut self, who: &SessionRef, change: &Change) -> Result<(), ErrorCause> {
+        let ids = self.core.sessions_matching(who);
+        if ids.is_empty() {
+            return Err(ErrorCause::SessionContextNotFound);
+        }
+        // Check every session first: all change or none.
+        let mut next = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let mut a = self.core.aaa.sessions[id].authorization.clone();
+            change
+                .apply(&mut a)
+                .map_err(|_| ErrorCause::InvalidAttributeValue)?;
+            next.push((*id, a));
+        }
+        for (id, a) in next {
+            tracing::info!(session = id, "CoA-Request applied");
+            self.core.reauthorize(self.now, id, a);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "aaa_tests.rs"]
+mod tests;

@@ -1,0 +1,521 @@
+//! `[l2tp]`: tunnels, their lines and capacities, customers, tunnelled subscribers and
+//! service levels. Every key is documented in `docs/config.md`.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::consolidate::Capacity;
+use super::level::Ladder;
+use super::reliable::Timing;
+use super::{ChannelRequest, CustomerSettings, LineSettings, Settings};
+use crate::config::{Config, Rate};
+
+/// `[l2tp]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct L2tpConfig {
+    /// L2TP on: control messages to UDP 1701 are handled, sessions installed.
+    pub enabled: bool,
+    /// Host Name sent in SCCRQ/SCCRP.
+    pub host_name: String,
+    /// The tunnel secret: Challenge/Response authentication and hidden AVPs ("" none).
+    pub secret: String,
+    /// Hide the Calling Number and Tollgate's vendor AVPs (needs `secret`).
+    pub hide_avps: bool,
+    /// Accept tunnels from LACs (the LNS role).
+    pub accept: bool,
+    /// LACs tunnels are accepted from (empty: any that authenticates).
+    pub accept_from: Vec<Ipv4Addr>,
+    /// L2TP sessions the gateway can hold (the fast path's table, per worker).
+    pub max_sessions: u16,
+    /// The longest IPv4 packet the encapsulation may produce, bytes.
+    pub mtu: u16,
+    /// Our receive window.
+    pub receive_window: u16,
+    /// First retransmission timeout, milliseconds (doubles per retry).
+    pub retransmit_initial_ms: u64,
+    /// Longest retransmission timeout, milliseconds.
+    pub retransmit_max_ms: u64,
+    /// Retransmissions before the peer is declared dead.
+    pub retries: u32,
+    /// How long an acknowledgement waits for a message to ride on, milliseconds.
+    pub ack_delay_ms: u64,
+    /// HELLO after this many seconds without a message from the peer.
+    pub hello_interval_s: u64,
+    /// Seconds before a subscriber whose tunnel failed is placed again.
+    pub redial_s: u64,
+    /// How often the fast path's per-session counters are read, milliseconds.
+    pub sample_interval_ms: u64,
+    /// JSON-lines file of usage records for rating: tunnel use per customer and line,
+    /// service-level changes ("" for none).
+    pub usage_records: PathBuf,
+    /// Seconds between interim tunnel-use records of a tunnel still open.
+    pub usage_interval_s: u64,
+    /// Service levels (TUN-4).
+    pub levels: LevelsConfig,
+    /// Physical lines and their tunnels (`[[l2tp.line]]`).
+    #[serde(rename = "line")]
+    pub lines: Vec<LineConfig>,
+    /// Customers (`[[l2tp.customer]]`).
+    #[serde(rename = "customer")]
+    pub customers: Vec<CustomerConfig>,
+    /// Tunnelled subscribers installed at start (`[[l2tp.session]]`).
+    #[serde(rename = "session")]
+    pub sessions: Vec<SessionConfig>,
+}
+
+impl Default for L2tpConfig {
+    fn default() -> Self {
+        L2tpConfig {
+            enabled: false,
+            host_name: "tollgate".into(),
+            secret: String::new(),
+            hide_avps: false,
+            accept: false,
+            accept_from: Vec::new(),
+            max_sessions: 4096,
+            mtu: 1500,
+            receive_window: 8,
+            retransmit_initial_ms: 1000,
+            retransmit_max_ms: 8000,
+            retries: 5,
+            ack_delay_ms: 100,
+            hello_interval_s: 60,
+            redial_s: 10,
+            sample_interval_ms: 1000,
+            usage_records: PathBuf::new(),
+            usage_interval_s: 900,
+            levels: LevelsConfig::default(),
+            lines: Vec::new(),
+            customers: Vec::new(),
+            sessions: Vec::new(),
+        }
+    }
+}
+
+/// `[l2tp.levels]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LevelsConfig {
+    /// The ladder of service levels, ascending (empty: levels stay as given).
+    pub steps: Vec<Rate>,
+    /// One step down after a window below this share of the level.
+    pub low_percent: u8,
+    /// One step up after a window above this share.
+    pub high_percent: u8,
+    /// The window, seconds.
+    pub window_s: u64,
+}
+
+impl Default for LevelsConfig {
+    fn default() -> Self {
+        LevelsConfig {
+            steps: Vec::new(),
+            low_percent: 20,
+            high_percent: 90,
+            window_s: 10,
+        }
+    }
+}
+
+/// `[[l2tp.line]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    /// Its name (records, ctl).
+    pub name: String,
+    /// The LNS its tunnels go to.
+    pub peer: Ipv4Addr,
+    /// The LNS's UDP port.
+    #[serde(default = "l2tp_port")]
+    pub peer_port: u16,
+    /// Tunnels it may carry.
+    #[serde(default = "one")]
+    pub tunnels: u32,
+    /// Sessions each tunnel may carry (0: unlimited).
+    #[serde(default)]
+    pub tunnel_sessions: u32,
+    /// Sum of service levels each tunnel may carry (0: unlimited).
+    #[serde(default)]
+    pub tunnel_bandwidth: Rate,
+}
+
+fn l2tp_port() -> u16 {
+    1701
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `[[l2tp.customer]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerConfig {
+    /// Its name.
+    pub name: String,
+    /// The billing account its usage is charged to (default: the name).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The consolidation contract (TUN-3): gather its sessions into fewest tunnels.
+    #[serde(default)]
+    pub consolidate: bool,
+    /// The lines (by name) its tunnels may use; default: every line.
+    #[serde(default)]
+    pub lines: Vec<String>,
+}
+
+/// `[[l2tp.session]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// The subscriber's address (on the access subnet).
+    pub address: Ipv4Addr,
+    /// The customer.
+    pub customer: String,
+    /// The user name (default: the address).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Service level (default: the lowest step, else 1M).
+    #[serde(default)]
+    pub level: Option<Rate>,
+}
+
+impl L2tpConfig {
+    /// Checks what serde cannot; the error names the key.
+    pub fn validate(&self, cfg: &Config) -> Result<(), (String, String)> {
+        let e = |k: String, m: String| Err((k, m));
+        if !self.enabled {
+            if !self.lines.is_empty() || !self.sessions.is_empty() || self.accept {
+                return e(
+                    "l2tp.enabled".into(),
+                    "lines, sessions or accept are set but L2TP is off: set enabled = true".into(),
+                );
+            }
+            return Ok(());
+        }
+        if self.host_name.is_empty() || self.host_name.len() > 255 {
+            return e("l2tp.host_name".into(), "must be 1 to 255 bytes".into());
+        }
+        if self.hide_avps && self.secret.is_empty() {
+            return e(
+                "l2tp.hide_avps".into(),
+                "hiding AVPs needs a shared secret (l2tp.secret)".into(),
+            );
+        }
+        if self.max_sessions == 0 {
+            return e("l2tp.max_sessions".into(), "must be at least 1".into());
+        }
+        if !(576..=9000).contains(&self.mtu) {
+            return e(
+                "l2tp.mtu".into(),
+                format!("{} is not 576 to 9000", self.mtu),
+            );
+        }
+        if self.receive_window == 0 {
+            return e("l2tp.receive_window".into(), "must be at least 1".into());
+        }
+        if self.retransmit_initial_ms < 10 || self.retransmit_max_ms < self.retransmit_initial_ms {
+            return e(
+                "l2tp.retransmit_initial_ms".into(),
+                "must be at least 10 and at most retransmit_max_ms".into(),
+            );
+        }
+        if self.retries == 0 {
+            return e("l2tp.retries".into(), "must be at least 1".into());
+        }
+        if self.ack_delay_ms >= self.retransmit_initial_ms {
+            return e(
+                "l2tp.ack_delay_ms".into(),
+                "must be shorter than retransmit_initial_ms".into(),
+            );
+        }
+        if self.hello_interval_s == 0 {
+            return e("l2tp.hello_interval_s".into(), "must be at least 1".into());
+        }
+        if self.sample_interval_ms < 10 {
+            return e(
+                "l2tp.sample_interval_ms".into(),
+                "must be at least 10".into(),
+            );
+        }
+        if self.usage_interval_s == 0 {
+            return e("l2tp.usage_interval_s".into(), "must be at least 1".into());
+        }
+        let lv = &self.levels;
+        if lv.steps.iter().any(|s| s.0 == 0) || lv.steps.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return e(
+                "l2tp.levels.steps".into(),
+                "must be non-zero rates in ascending order".into(),
+            );
+        }
+        if lv.low_percent >= lv.high_percent || lv.high_percent > 100 {
+            return e(
+                "l2tp.levels.low_percent".into(),
+                format!(
+                    "{} must be below high_percent ({}), which is at most 100",
+                    lv.low_percent, lv.high_percent
+                ),
+            );
+        }
+        if lv.window_s == 0 {
+            return e("l2tp.levels.window_s".into(), "must be at least 1".into());
+        }
+        let ours = [cfg.access.address.addr, cfg.core.address.addr];
+        for (i, l) in self.lines.iter().enumerate() {
+            let k = |f: &str| format!("l2tp.line[{i}].{f}");
+            if l.name.is_empty() || self.lines[..i].iter().any(|o| o.name == l.name) {
+                return e(k("name"), format!("{:?} is empty or used twice", l.name));
+            }
+            if l.peer.is_unspecified()
+                || l.peer.is_multicast()
+                || l.peer.is_broadcast()
+                || ours.contains(&l.peer)
+            {
+                return e(
+                    k("peer"),
+                    format!("{} is not a peer's unicast address", l.peer),
+                );
+            }
+            if l.peer_port == 0 {
+                return e(k("peer_port"), "must not be 0".into());
+            }
+            if l.tunnels == 0 {
+                return e(k("tunnels"), "must be at least 1".into());
+            }
+        }
+        for (i, c) in self.customers.iter().enumerate() {
+            if c.name.is_empty() || self.customers[..i].iter().any(|o| o.name == c.name) {
+                return e(
+                    format!("l2tp.customer[{i}].name"),
+                    format!("{:?} is empty or used twice", c.name),
+                );
+            }
+            if let Some(bad) = c
+                .lines
+                .iter()
+                .find(|l| !self.lines.iter().any(|x| &x.name == *l))
+            {
+                return e(
+                    format!("l2tp.customer[{i}].lines"),
+                    format!("no [[l2tp.line]] is named {bad:?}"),
+                );
+            }
+        }
+        for (i, s) in self.sessions.iter().enumerate() {
+            let k = |f: &str| format!("l2tp.session[{i}].{f}");
+            if self.lines.is_empty() {
+                return e(
+                    k("address"),
+                    "tunnelled sessions need an [[l2tp.line]]".into(),
+                );
+            }
+            if !cfg.access.address.contains(s.address) || s.address == cfg.access.address.addr {
+                return e(
+                    k("address"),
+                    format!(
+                        "{} is not a subscriber address of the access subnet {}",
+                        s.address, cfg.access.address
+                    ),
+                );
+            }
+            if self.sessions[..i].iter().any(|o| o.address == s.address)
+                || cfg
+                    .static_subscribers
+                    .iter()
+                    .any(|o| o.address == s.address)
+            {
+                return e(k("address"), format!("{} is listed twice", s.address));
+            }
+            if !self.customers.iter().any(|c| c.name == s.customer) {
+                return e(
+                    k("customer"),
+                    format!("no customer is named {:?}", s.customer),
+                );
+            }
+            if s.level.is_some_and(|l| l.0 == 0) {
+                return e(k("level"), "must not be 0".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's settings (`None` when L2TP is off). `seed` feeds the ids, challenges
+    /// and random vectors.
+    pub fn settings(&self, workers: u16, seed: u64) -> Option<Settings> {
+        if !self.enabled {
+            return None;
+        }
+        let ladder = Ladder {
+            steps: self.levels.steps.iter().map(|r| r.0).collect(),
+            low_percent: self.levels.low_percent,
+            high_percent: self.levels.high_percent,
+            window: Duration::from_secs(self.levels.window_s),
+        };
+        let default_level = ladder.steps.first().copied().unwrap_or(1_000_000);
+        Some(Settings {
+            host_name: self.host_name.clone(),
+            secret: (!self.secret.is_empty()).then(|| self.secret.as_bytes().to_vec()),
+            hide_avps: self.hide_avps,
+            accept: self.accept,
+            accept_from: self.accept_from.clone(),
+            max_sessions: self.max_sessions,
+            timing: Timing {
+                initial: Duration::from_millis(self.retransmit_initial_ms),
+                max: Duration::from_millis(self.retransmit_max_ms),
+                retries: self.retries,
+                ack_delay: Duration::from_millis(self.ack_delay_ms),
+                window: self.receive_window,
+            },
+            hello_interval: Duration::from_secs(self.hello_interval_s),
+            redial: Duration::from_secs(self.redial_s),
+            sample_interval: Duration::from_millis(self.sample_interval_ms),
+            usage_interval: Duration::from_secs(self.usage_interval_s),
+            workers,
+            seed,
+            lines: self
+                .lines
+                .iter()
+                .map(|l| LineSettings {
+                    name: l.name.clone(),
+                    peer: l.peer,
+                    peer_port: l.peer_port,
+                    tunnels: l.tunnels,
+                    capacity: Capacity {
+                        sessions: l.tunnel_sessions,
+                        bandwidth: l.tunnel_bandwidth.0,
+                    },
+                })
+                .collect(),
+            customers: self
+                .customers
+                .iter()
+                .map(|c| CustomerSettings {
+                    name: c.name.clone(),
+                    account: c.account.clone().unwrap_or_else(|| c.name.clone()),
+                    consolidate: c.consolidate,
+                    lines: c
+                        .lines
+                        .iter()
+                        .filter_map(|n| self.lines.iter().position(|l| &l.name == n))
+                        .collect(),
+                })
+                .collect(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|s| ChannelRequest {
+                    address: s.address,
+                    customer: s.customer.clone(),
+                    user: s.user.clone().unwrap_or_else(|| s.address.to_string()),
+                    level: s.level.map_or(default_level, |l| ladder.snap(l.0)),
+                })
+                .collect(),
+            ladder,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const BASE: &str = r#"
+[access]
+backend = "memory"
+address = "10.10.0.1/24"
+
+[core]
+backend = "memory"
+address = "172.16.0.1/24"
+"#;
+
+    fn parse(extra: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::parse(&format!("{BASE}{extra}"), "t.toml")
+    }
+
+    const LAC: &str = r#"
+[l2tp]
+enabled = true
+secret = "s"
+[l2tp.levels]
+steps = ["1M", "2M", "5M"]
+[[l2tp.line]]
+name = "line1"
+peer = "172.16.0.2"
+tunnels = 4
+tunnel_sessions = 8
+tunnel_bandwidth = "20M"
+[[l2tp.customer]]
+name = "acme"
+consolidate = true
+[[l2tp.session]]
+address = "10.10.0.21"
+customer = "acme"
+level = "3M"
+"#;
+
+    #[test]
+    fn a_lac_config_compiles_to_settings() {
+        let c = parse(LAC).unwrap();
+        let s = c.l2tp.settings(2, 7).unwrap();
+        assert_eq!(s.lines[0].capacity.bandwidth, 20_000_000);
+        assert_eq!(s.customers[0].account, "acme");
+        assert_eq!(s.sessions[0].level, 5_000_000, "snapped up to a step");
+        assert_eq!(s.sessions[0].user, "10.10.0.21");
+        assert_eq!(s.workers, 2);
+        assert!(
+            parse("").unwrap().l2tp.settings(1, 1).is_none(),
+            "off by default"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let cases = [
+            ("[l2tp]\naccept = true\n", "l2tp.enabled", "L2TP is off"),
+            (
+                "[l2tp]\nenabled = true\nhide_avps = true\n",
+                "l2tp.hide_avps",
+                "secret",
+            ),
+            ("[l2tp]\nenabled = true\nmtu = 100\n", "l2tp.mtu", "576"),
+            (
+                "[l2tp]\nenabled = true\n[l2tp.levels]\nsteps = [\"5M\", \"2M\"]\n",
+                "l2tp.levels.steps",
+                "ascending",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.1\"\n",
+                "l2tp.line[0].peer",
+                "172.16.0.1",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\nlines = [\"b\"]\n",
+                "l2tp.customer[0].lines",
+                "\"b\"",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.session]]\naddress = \"10.10.0.5\"\ncustomer = \"nobody\"\n",
+                "l2tp.session[0].customer",
+                "nobody",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\n[[l2tp.session]]\naddress = \"192.0.2.5\"\ncustomer = \"c\"\n",
+                "l2tp.session[0].address",
+                "access subnet",
+            ),
+        ];
+        for (src, key, words) in cases {
+            let e = parse(src).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert!(e.line.is_some(), "{e}");
+            assert!(e.message.contains(words), "{e}");
+        }
+        let e = parse("[l2tp]\nenabled = true\nretriez = 3\n").unwrap_err();
+        assert!(e.message.contains("unknown field `retriez`"), "{e}");
+    }
+}

@@ -1,0 +1,302 @@
+//! Stage: L2TPv2 tunnels (TUN-1). Data messages to the gateway's address are
+//! decapsulated (PPP carrying IPv4) and the inner packet routed; control messages are
+//! punted to the control plane; a tunnelled subscriber's packets are encapsulated toward
+//! the tunnel's peer (IPv4/UDP 1701/L2TP/PPP, [`ENCAP_LEN`] bytes in the headroom).
+//!
+//! On a LAC the subscriber is on the access side: its uplink (by source address) is
+//! encapsulated and what comes back is decapsulated and sent to it. On an LNS the
+//! subscriber is behind the tunnel: what is addressed to it is encapsulated and its
+//! uplink decapsulated and routed. Which session a subscriber uses is the
+//! [`crate::l2tp::L2tpTable`]'s steering, switched by one command between bursts.
+
+use crate::buf::PacketBuf;
+use crate::counters::DropReason;
+use crate::fib::Forwarding;
+use crate::l2tp::TunnelRole;
+use crate::msg::{Command, Event};
+use crate::time::Instant;
+use crate::types::Side;
+use crate::wire::checksum;
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::icmpv4::kind;
+use crate::wire::ipv4::protocol;
+use crate::wire::l2tp::{self, ENCAP_LEN, ppp};
+
+use super::forward::{self, Header, Route};
+use super::{Pipeline, Verdict, icmp, rewrite};
+
+impl Pipeline {
+    /// L2TP for a validated IPv4 packet; `None` when the packet is neither L2TP to the
+    /// gateway nor a tunnelled subscriber's, and takes the usual path.
+    #[inline]
+    pub(super) fn tunnel<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        now: Instant,
+    ) -> Option<Verdict> {
+        if h.proto == protocol::UDP && h.dst == fwd.side(side).address {
+            return self.l2tp_in(fwd, side, buf, l3, h, now);
+        }
+        let s = self
+            .l2tp
+            .steered_session(side == Side::Access, h.src, h.dst)?;
+        Some(self.encapsulate(fwd, side, buf, l3, h, s, now))
+    }
+
+    /// A UDP datagram to the gateway: L2TP if to port 1701.
+    fn l2tp_in<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let l4 = l3 + h.hl;
+        let udp = buf.data().get(l4..l3 + h.total)?;
+        if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != l2tp::PORT {
+            return None;
+        }
+        let ulen = u16::from_be_bytes([udp[4], udp[5]]) as usize;
+        if h.fragment || ulen < 8 || ulen > udp.len() {
+            return Some(Verdict::Drop(DropReason::L2tpMalformed));
+        }
+        let msg = &udp[8..ulen];
+        let Ok(hdr) = l2tp::Packet::new_unchecked(msg).header() else {
+            return Some(Verdict::Drop(DropReason::L2tpMalformed));
+        };
+        if hdr.control {
+            let v = self.punt(side, buf.data());
+            if v == Verdict::Punted {
+                self.counters.l2tp_control += 1;
+            }
+            return Some(v);
+        }
+        let end = hdr.length.map_or(msg.len(), |l| l as usize);
+        let Some(e) = self.l2tp.get(hdr.session) else {
+            return Some(Verdict::Drop(DropReason::L2tpUnknownSession));
+        };
+        if e.spec.tunnel != hdr.tunnel || e.spec.peer != h.src {
+            return Some(Verdict::Drop(DropReason::L2tpUnknownSession));
+        }
+        let (subscriber, role) = (e.spec.subscriber, e.spec.role);
+        let (proto, ppp_len) = match l2tp::ppp_protocol(&msg[hdr.payload_at..end]) {
+            Ok(p) => p,
+            Err(_) => return Some(Verdict::Drop(DropReason::L2tpMalformed)),
+        };
+        if proto != ppp::IPV4 {
+            return Some(Verdict::Drop(DropReason::L2tpNotIpv4));
+        }
+        // The inner packet becomes the frame: an Ethernet header is written over the end
+        // of the outer headers, in front of it.
+        let inner_at = l4 + 8 + hdr.payload_at + ppp_len;
+        let inner_end = l4 + 8 + end;
+        if !buf.set_len(inner_end) || !buf.strip(inner_at - ethernet::HEADER_LEN) {
+            return Some(Verdict::Drop(DropReason::L2tpMalformed));
+        }
+        let frame = buf.data_mut();
+        frame[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        let ih = match forward::validate(&frame[ethernet::HEADER_LEN..], fwd) {
+            Ok(ih) => ih,
+            Err(r) => return Some(Verdict::Drop(r)),
+        };
+        match role {
+            TunnelRole::Lns if ih.src != subscriber => {
+                return Some(Verdict::Drop(DropReason::SourceSpoofed));
+            }
+            TunnelRole::Lac if ih.dst != subscriber => {
+                return Some(Verdict::Drop(DropReason::L2tpUnknownSession));
+            }
+            _ => {}
+        }
+        buf.set_len(ethernet::HEADER_LEN + ih.total);
+        if let Some(e) = self.l2tp.get_mut(hdr.session) {
+            e.counters.decap_packets += 1;
+            e.counters.decap_bytes += ih.total as u64;
+        }
+        self.counters.l2tp_decapsulated += 1;
+        // One subscriber of this LNS to another: straight into the other's session.
+        if let Some(s) = self.l2tp.steered_session(false, ih.src, ih.dst) {
+            return Some(self.encapsulate(fwd, side, buf, ethernet::HEADER_LEN, &ih, s, now));
+        }
+        if ih.ttl <= 1 {
+            return Some(Verdict::Drop(DropReason::TtlExpired));
+        }
+        let (out, next_hop) = match forward::route(fwd, ih.dst) {
+            Ok(Route::Out { side, next_hop }) => (side, next_hop),
+            Ok(Route::Local) => return Some(Verdict::Drop(DropReason::LocalUnsupported)),
+            Err(r) => return Some(Verdict::Drop(r)),
+        };
+        let mac = match self.neighbor(out, next_hop, now) {
+            Ok(mac) => Some(mac),
+            Err(Verdict::Drop(r)) => return Some(Verdict::Drop(r)),
+            Err(_) => None,
+        };
+        forward::decrement_ttl(&mut buf.data_mut()[ethernet::HEADER_LEN..]);
+        Some(match mac {
+            Some(mac) => {
+                rewrite::l2(buf.data_mut(), mac, fwd.side(out).mac);
+                Verdict::Forward(out)
+            }
+            None => Verdict::Hold(out, next_hop),
+        })
+    }
+
+    /// Encapsulates the IPv4 packet at `l3` into L2TP session `s` toward its peer.
+    #[allow(clippy::too_many_arguments)]
+    fn encapsulate<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        s: u16,
+        now: Instant,
+    ) -> Verdict {
+        if l3 != ethernet::HEADER_LEN {
+            return Verdict::Drop(DropReason::VlanNotConfigured);
+        }
+        if h.ttl <= 1 {
+            return self.ttl_expired(fwd, side, buf, l3, now);
+        }
+        let Some(peer) = self.l2tp.get(s).map(|e| e.spec.peer) else {
+            return Verdict::Drop(DropReason::L2tpUnknownSession);
+        };
+        if h.total + ENCAP_LEN > self.l2tp.mtu as usize {
+            return self.too_big(fwd, side, buf, l3, now);
+        }
+        let (out, next_hop) = match forward::route(fwd, peer) {
+            Ok(Route::Out { side, next_hop }) => (side, next_hop),
+            Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
+            Err(r) => return Verdict::Drop(r),
+        };
+        let mac = match self.neighbor(out, next_hop, now) {
+            Ok(mac) => Some(mac),
+            Err(Verdict::Drop(r)) => return Verdict::Drop(r),
+            Err(_) => None,
+        };
+        forward::decrement_ttl(&mut buf.data_mut()[l3..]);
+        if !buf.set_len(l3 + h.total) || !buf.prepend(ENCAP_LEN) {
+            return Verdict::Drop(DropReason::L2tpTooBig);
+        }
+        let Some(e) = self.l2tp.get_mut(s) else {
+            return Verdict::Drop(DropReason::L2tpUnknownSession);
+        };
+        let frame = buf.data_mut();
+        frame[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        if let Some(outer) = frame[l3..].first_chunk_mut::<ENCAP_LEN>() {
+            e.encap.write(outer, h.total as u16);
+        }
+        e.counters.encap_packets += 1;
+        e.counters.encap_bytes += h.total as u64;
+        self.counters.l2tp_encapsulated += 1;
+        match mac {
+            Some(mac) => {
+                rewrite::l2(frame, mac, fwd.side(out).mac);
+                Verdict::Forward(out)
+            }
+            None => Verdict::Hold(out, next_hop),
+        }
+    }
+
+    /// A packet that would not fit `l2tp.mtu` once encapsulated: dropped, and answered
+    /// with fragmentation-needed (carrying the MTU that fits) when DF is set and the rate
+    /// allows, so the sender's path-MTU discovery adapts.
+    fn too_big<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        now: Instant,
+    ) -> Verdict {
+        let df = buf.data().get(l3 + 6).is_some_and(|f| f & 0x40 != 0);
+        if !df || !icmp::may_report(buf.data(), l3) {
+            return Verdict::Drop(DropReason::L2tpTooBig);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(DropReason::L2tpTooBig);
+        }
+        let ours = fwd.side(side);
+        if !icmp::error_in_place(buf, l3, ours.address, ours.mac, kind::DEST_UNREACHABLE, 4) {
+            return Verdict::Drop(DropReason::L2tpTooBig);
+        }
+        let mtu = self.l2tp.mtu.saturating_sub(ENCAP_LEN as u16);
+        if let Some(m) = buf.data_mut().get_mut(l3 + 20..l3 + 28) {
+            let c = checksum::update16(u16::from_be_bytes([m[2], m[3]]), 0, mtu);
+            m[2..4].copy_from_slice(&c.to_be_bytes());
+            m[6..8].copy_from_slice(&mtu.to_be_bytes());
+        }
+        self.counters.drop(DropReason::L2tpTooBig);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
+    }
+
+    /// Applies an L2TP command; `false` if `cmd` is not one.
+    pub fn l2tp_command(&mut self, cmd: &Command) -> bool {
+        let refused = match *cmd {
+            Command::L2tpSessionSet(spec) => self.l2tp.install(&spec).err().map(|_| spec.session),
+            Command::L2tpSteer {
+                subscriber,
+                session,
+            } => self.l2tp.steer(subscriber, session).err().map(|_| session),
+            Command::L2tpSessionRemove { session } => {
+                self.l2tp.remove(session);
+                None
+            }
+            Command::L2tpReport { seq } => {
+                self.l2tp_report = Some((seq, 1, 0));
+                None
+            }
+            _ => return false,
+        };
+        if let Some(session) = refused {
+            self.emit(Event::L2tpRefused { session });
+        }
+        true
+    }
+
+    /// Per-poll L2TP work: a counter report in progress.
+    pub fn l2tp_tick(&mut self) {
+        let Some((seq, mut next, mut sent)) = self.l2tp_report else {
+            return;
+        };
+        // Leave room on the ring for records; resume next poll.
+        let budget = self.events.free().saturating_sub(64).min(256);
+        let mut finished = true;
+        for (pushed, e) in self.l2tp.sessions_from(next).enumerate() {
+            let ev = Event::L2tpCounters {
+                session: e.spec.session,
+                tunnel: e.spec.tunnel,
+                seq,
+                counters: e.counters,
+            };
+            if pushed >= budget || self.events.push(ev).is_err() {
+                finished = false;
+                break;
+            }
+            sent += 1;
+            next = e.spec.session as u32 + 1;
+        }
+        self.l2tp_report = if finished
+            && self
+                .events
+                .push(Event::L2tpReported {
+                    seq,
+                    sessions: sent,
+                })
+                .is_ok()
+        {
+            None
+        } else {
+            Some((seq, next, sent))
+        };
+    }
+}
