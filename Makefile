@@ -154,7 +154,7 @@ BENCH_FLOWS ?= 1k,100k,1M,10M
 bench-pipeline: build
 	@mkdir -p target/bench
 	$(BIN) bench --flows $(BENCH_FLOWS) --json | tee target/bench/bench.json
-	@python3 -c 'import json,sys; [print(f"{r[\"flows\"]:>10} flows {r[\"mpps\"]:7.2f} Mpps {r[\"ns_per_packet\"]:7.1f} ns/pkt {r[\"vs_io_only\"]:6.2f}x io-only {r[\"bytes_per_session\"]:6.1f} B/session {r[\"bytes_per_flow\"]:6.1f} B/flow") for r in json.load(open("target/bench/bench.json"))["results"]]'
+	@python3 scripts/bench-table.py target/bench/bench.json
 
 # What the performance scripts need beyond the lab's packages: nftables for the kernel
 # comparison, valgrind for profiles, matplotlib for the plot.
@@ -176,6 +176,7 @@ compare-kernel: build deps perf-deps
 # matplotlib comes from Debian's python3-matplotlib (make perf-deps), for /usr/bin/python3.
 PYTHON_PLOT ?= /usr/bin/python3
 plot:
+	@mkdir -p docs/perf
 	$(PYTHON_PLOT) scripts/plot-bench.py docs/perf/mpps-vs-flows.png target/bench/bench.json \
 	  $(wildcard docs/perf/bench-before.json)
 

@@ -30,8 +30,8 @@ def main():
     styles = {"after": dict(color="tab:blue", marker="o"), "before": dict(color="tab:gray", marker="s", linestyle="--")}
     for name, d, rows in runs:
         x = [r["flows"] for r in rows]
-        ax.plot(x, [r["mpps"] for r in rows], label=f"{name}: full pipeline", **styles[name])
-        ax2.plot(x, [r["vs_io_only"] for r in rows], label=name, **styles[name])
+        ax.plot(x, [r["mpps"] for r in rows], label=("full pipeline" if len(runs) == 1 else f"{name}: full pipeline"), **styles[name])
+        ax2.plot(x, [r["vs_io_only"] for r in rows], label=("full pipeline" if len(runs) == 1 else name), **styles[name])
         for r in rows:
             ax.annotate(f"{r['mpps']:.1f}", (r["flows"], r["mpps"]), textcoords="offset points",
                         xytext=(0, 6), ha="center", fontsize=8)
@@ -46,7 +46,7 @@ def main():
     ax.set_ylabel("Mpps (64 B, both directions)")
     ax.set_ylim(bottom=0)
     ax.set_title("tollgate bench: Mpps vs flows")
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="lower left")
     ax2.set_ylabel("ns/packet relative to I/O only (same run)")
     ax2.set_ylim(bottom=0)
     ax2.set_title("cost vs I/O-only reference (lower is better)")

@@ -22,6 +22,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 use tollgate_dataplane::buf::{BufPool, Burst, PacketBuf};
+use tollgate_dataplane::counters::DropReason;
+use tollgate_dataplane::fib::NextHop;
 use tollgate_dataplane::port::af_packet::{AfPacketConfig, AfPacketPort};
 use tollgate_dataplane::port::memory::MemoryPort;
 use tollgate_dataplane::port::pcap::PcapPort;
@@ -979,6 +981,20 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     let (gw_core, gen_core) = MemoryPort::pair(1 << 14);
     let gw_macs = setup::configured_macs(cfg);
     let fwd = setup::forwarding(cfg, gw_macs).context("building the forwarding table")?;
+    // A subscriber the gateway cannot route back to would only measure as loss.
+    for (i, ip) in mix.subscriber_addresses().enumerate() {
+        if !matches!(fwd.route(ip), Some(NextHop::Connected(Side::Access))) {
+            let s = fwd.side(Side::Access);
+            bail!(
+                "subscriber {} ({ip}) is not a host of the access subnet {}/{} of the config: \
+                 use fewer --subscribers, another --first-subscriber, or a config with a larger \
+                 access subnet",
+                i + 1,
+                s.address,
+                s.prefix_len
+            );
+        }
+    }
     let publisher = Publisher::new(fwd);
     let started = Instant::now();
     let mut core = Core::new(
@@ -1067,6 +1083,11 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
             "released": c.released,
             "replied": c.replied,
             "drops": c.total_drops(),
+            "drops_by_reason": DropReason::ALL
+                .iter()
+                .filter(|r| c.drops[**r as usize] > 0)
+                .map(|r| (r.name().to_string(), json!(c.drops[*r as usize])))
+                .collect::<serde_json::Map<_, _>>(),
             "flows_opened": c.flows_opened,
             "sessions_ended": closed.ended,
         })),

@@ -126,6 +126,24 @@ fn udp_to_a_udp_service_counts_match() {
 }
 
 #[test]
+fn subscribers_outside_the_access_subnet_are_refused() {
+    // The embedded access subnet is 10.10.0.0/24: from .100, the 156th subscriber would
+    // be the broadcast address and the gateway could not route its answers back.
+    let a = args(&["--subscribers", "156", "--count", "100"]);
+    let e = run_memory(&Config::embedded(), &a).unwrap_err().to_string();
+    assert!(
+        e.contains("subscriber 156 (10.10.0.255)") && e.contains("10.10.0.1/24"),
+        "{e}"
+    );
+    let a = args(&["--subscribers", "155", "--count", "620", "--drain-ms", "20"]);
+    let r = run_memory(&Config::embedded(), &a).unwrap();
+    assert_eq!(r.lost(), 0);
+    let gw = r.gateway.as_ref().unwrap();
+    assert_eq!(gw["drops"], 0, "{gw}");
+    assert_eq!(gw["drops_by_reason"], serde_json::json!({}));
+}
+
+#[test]
 fn without_sessions_nothing_gets_through() {
     // The embedded config drops traffic from unknown subscribers: the generator sees
     // all of it lost, and no flow learned.
