@@ -13,8 +13,8 @@ use std::net::Ipv4Addr;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use tollgate_control::config::Config;
-use tollgate_control::core::Core;
 use tollgate_control::core::records::WallClock;
+use tollgate_control::core::{Core, Output};
 use tollgate_control::dispatch::Dispatcher;
 use tollgate_control::l2tp::{L2tp, TunnelState};
 use tollgate_control::outlets::Outlets;
@@ -483,6 +483,24 @@ fn consolidation_through_two_gateways_loses_no_packet() {
             .any(|(_, l)| l.contains("\"type\":\"tunnel\"")),
         "tunnel-use records"
     );
+    // The same records go to the rater (TUN-5 charged by the daemon when it rates).
+    let file = records
+        .iter()
+        .filter(|(_, l)| l.contains("\"type\":\"tunnel\""))
+        .count();
+    let rated = lab
+        .lac
+        .outlets
+        .aaa
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Usage(tollgate_control::rating::Record::Tunnel(_))
+            )
+        })
+        .count();
+    assert_eq!(rated, file, "every tunnel-use record reaches the rater too");
 }
 
 #[test]

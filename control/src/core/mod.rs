@@ -591,10 +591,16 @@ impl Core {
             match o {
                 L2tpOutput::Send { local, peer, bytes } => self.send_udp(now, local, peer, &bytes),
                 L2tpOutput::Command(c) => self.out.push_back(Output::Command(Target::All, c)),
-                L2tpOutput::Record(r) => match serde_json::to_string(&r) {
-                    Ok(line) => self.out.push_back(Output::Record(RecordKind::Rating, line)),
-                    Err(e) => tracing::error!(error = %e, "cannot encode a usage record"),
-                },
+                L2tpOutput::Record(r) => {
+                    match serde_json::to_string(&r) {
+                        Ok(line) => self.out.push_back(Output::Record(RecordKind::Rating, line)),
+                        Err(e) => tracing::error!(error = %e, "cannot encode a usage record"),
+                    }
+                    // And to the rater, where the daemon rates (`rating.database`); the
+                    // file stays for sites that rate elsewhere (its ids make a second
+                    // import of the same record a duplicate, not a second charge).
+                    self.out.push_back(Output::Usage(r));
+                }
             }
         }
         self.drain_resolver();
