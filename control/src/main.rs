@@ -605,6 +605,26 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
     })
 }
 
+/// Writes to stdout. A reader that has gone away (`tollgate ctl show sessions | head`)
+/// ends the output quietly instead of a panic; other errors are reported once.
+fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("tollgate: writing the output: {e}");
+        }
+    }
+}
+
+macro_rules! outp {
+    ($($a:tt)*) => { out(format_args!($($a)*)) };
+}
+
+macro_rules! outln {
+    ($($a:tt)*) => { out(format_args!("{}\n", format_args!($($a)*))) };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -621,13 +641,13 @@ fn main() -> ExitCode {
         }
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(_) => {
-                println!("{}: ok", file.display());
+                outln!("{}: ok", file.display());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e.to_string(), 2),
         },
         Cmd::DefaultConfig => {
-            print!("{DEFAULT_CONFIG}");
+            out(format_args!("{DEFAULT_CONFIG}"));
             ExitCode::SUCCESS
         }
         Cmd::Replay {
@@ -656,14 +676,14 @@ fn main() -> ExitCode {
             };
             match replay(&cfg, &files, Duration::from_millis(linger_ms)) {
                 Ok(s) if json => {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&s.to_json()).unwrap_or_default()
                     );
                     ExitCode::SUCCESS
                 }
                 Ok(s) => {
-                    println!(
+                    outln!(
                         "replayed {:.3} ms of capture: wrote {} frames to {} and {} to {}\n",
                         s.span.1.since(s.span.0).as_secs_f64() * 1000.0,
                         s.written[0],
@@ -671,7 +691,7 @@ fn main() -> ExitCode {
                         s.written[1],
                         files.core_out.display()
                     );
-                    print!("{}", render::counters(&s.counters));
+                    outp!("{}", render::counters(&s.counters));
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&format!("{e:#}"), 1),
@@ -689,14 +709,14 @@ fn main() -> ExitCode {
             init_logging("warn");
             match tollgate_control::pktgen::main(&args) {
                 Ok(r) if args.json => {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::to_string_pretty(&r.to_json()).unwrap_or_default()
                     );
                     ExitCode::SUCCESS
                 }
                 Ok(r) => {
-                    print!("{}", r.render());
+                    outp!("{}", r.render());
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&format!("{e:#}"), 1),
@@ -704,7 +724,7 @@ fn main() -> ExitCode {
         }
         Cmd::Bench(args) => match tollgate_control::bench::run(&args) {
             Ok(report) if args.json => {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 );
@@ -741,14 +761,14 @@ fn run_ctl(
         Err(e) => fail(&e, 1),
         Ok(reply) if !reply.ok => fail(reply.error.as_deref().unwrap_or("failed"), 1),
         Ok(reply) if json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&reply.data).unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
         Ok(reply) => {
-            print!("{}", render::render(&req.words(), &reply.data));
+            outp!("{}", render::render(&req.words(), &reply.data));
             ExitCode::SUCCESS
         }
     }
