@@ -53,6 +53,11 @@ pub enum Backend {
     /// Writes what it would send to capture files (a workload for `tollgate replay`),
     /// and reads captures back as what was received.
     Pcap,
+    /// DPDK devices (built with the `dpdk` feature): --access-if and --core-if are
+    /// device specs (a PCI address, or a vdev such as `net_tap0,iface=gen0`), the EAL
+    /// arguments come from --eal.
+    #[cfg(feature = "dpdk")]
+    Dpdk,
 }
 
 /// The transport of the flows.
@@ -91,12 +96,16 @@ pub struct PktgenArgs {
     /// addresses and limits apply; its port backends are ignored.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    /// Access-side interface (af-packet).
+    /// Access-side interface (af-packet), or DPDK device (dpdk).
     #[arg(long)]
     pub access_if: Option<String>,
-    /// Core-side interface (af-packet).
+    /// Core-side interface (af-packet), or DPDK device (dpdk).
     #[arg(long)]
     pub core_if: Option<String>,
+    /// EAL arguments, space-separated (dpdk), e.g. "--no-huge -m 512 --no-pci -l 0".
+    #[cfg(feature = "dpdk")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub eal: String,
     /// The gateway's access and core MACs, comma-separated (af-packet, pcap; the memory
     /// backend knows them).
     #[arg(long, value_delimiter = ',')]
@@ -1158,7 +1167,39 @@ pub fn main(a: &PktgenArgs) -> anyhow::Result<Report> {
         }
         Backend::AfPacket => run_af_packet(a),
         Backend::Pcap => run_pcap(a),
+        #[cfg(feature = "dpdk")]
+        Backend::Dpdk => run_dpdk(a),
     }
+}
+
+/// Runs the generator on two DPDK devices, one queue each, mbufs from the access
+/// device's pool.
+#[cfg(feature = "dpdk")]
+pub fn run_dpdk(a: &PktgenArgs) -> anyhow::Result<Report> {
+    use tollgate_dataplane::port::dpdk::{self, Device, DeviceConfig, PoolConfig};
+    let mix = Mix::new(a)?;
+    let (Some(acc), Some(core)) = (&a.access_if, &a.core_if) else {
+        bail!("--backend dpdk needs --access-if and --core-if (DPDK device specs)");
+    };
+    let gw = macs(&a.gateway_mac)?;
+    let args: Vec<String> = a.eal.split_whitespace().map(String::from).collect();
+    let eal = dpdk::eal_init(&args).context("starting DPDK (check --eal)")?;
+    let dc = DeviceConfig {
+        queues: 1,
+        rx_descriptors: 1024,
+        tx_descriptors: 1024,
+        pool: PoolConfig {
+            mbufs: 16383,
+            cache: 256,
+        },
+        promiscuous: true,
+    };
+    let open = |spec: &str| Device::open(eal, spec, &dc).with_context(|| format!("opening {spec}"));
+    let (acc, core) = (open(acc)?, open(core)?);
+    let ours = [acc.mac(), core.mac()];
+    let pool = acc.pool();
+    let mut g = Generator::new(mix, [acc.port(0), core.port(0)], pool, ours, gw, a.burst);
+    Ok(run(&mut g, pace(a)?, |_| Instant::now()))
 }
 
 #[cfg(test)]
