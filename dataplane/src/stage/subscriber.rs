@@ -220,6 +220,7 @@ impl Pipeline {
     /// sources in one, the session's MAC downlink, else the neighbour), counting, TTL,
     /// MACs. `remote` is the address the subscriber exchanges the packet with.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn finish<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,

@@ -4,6 +4,10 @@
 //! which resolves them by ARP. A lookup that misses makes an incomplete entry, so the
 //! worker asks the control plane once per `retry` interval and not once per packet. The
 //! map is sized at start and never grows on the fast path.
+//!
+//! In front of the map, a small direct-mapped cache of resolved neighbours makes the
+//! common lookup one compare (next hops are few: the core's gateways, the servers). A
+//! lookup that finds a MAC fills its slot; any change to an address empties its slot.
 
 use std::net::Ipv4Addr;
 
@@ -54,10 +58,21 @@ impl Default for NeighborTiming {
     }
 }
 
+/// Slots of the resolved-neighbour cache (a power of two).
+const CACHE_SLOTS: usize = 64;
+
+/// The cache slot of `ip`: the top bits of a multiplicative (Fibonacci) hash.
+#[inline(always)]
+fn cache_slot(ip: Ipv4Addr) -> usize {
+    (u32::from(ip).wrapping_mul(0x9e37_79b9) >> (32 - CACHE_SLOTS.trailing_zeros())) as usize
+}
+
 /// A worker's neighbour table.
 #[derive(Debug)]
 pub struct NeighborTable {
     map: HashMap<Ipv4Addr, Entry>,
+    /// Resolved neighbours by [`cache_slot`]; each is in `map` with this MAC.
+    cache: [Option<(Ipv4Addr, MacAddr)>; CACHE_SLOTS],
     capacity: usize,
     timing: NeighborTiming,
 }
@@ -68,6 +83,7 @@ impl NeighborTable {
         NeighborTable {
             // Twice the room, so that tombstones never force a reallocation.
             map: HashMap::with_capacity(capacity * 2),
+            cache: [None; CACHE_SLOTS],
             capacity,
             timing,
         }
@@ -76,10 +92,17 @@ impl NeighborTable {
     /// Looks `ip` up; on a miss, records that the worker is about to ask.
     #[inline]
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Lookup {
+        let slot = cache_slot(ip);
+        if let Some((cached, mac)) = self.cache[slot] {
+            if cached == ip {
+                return Lookup::Mac(mac);
+            }
+        }
         let full = self.map.len() >= self.capacity;
         match self.map.get_mut(&ip) {
             Some(e) => {
                 if let Some(mac) = e.mac {
+                    self.cache[slot] = Some((ip, mac));
                     Lookup::Mac(mac)
                 } else if now < e.failed_until {
                     Lookup::Failed
@@ -115,6 +138,7 @@ impl NeighborTable {
 
     /// Installs a resolved neighbour. Returns false if the table is full.
     pub fn set(&mut self, ip: Ipv4Addr, mac: MacAddr) -> bool {
+        self.forget_cached(ip);
         if let Some(e) = self.map.get_mut(&ip) {
             e.mac = Some(mac);
             return true;
@@ -135,6 +159,7 @@ impl NeighborTable {
 
     /// Marks `ip` failed: lookups say [`Lookup::Failed`] for a while.
     pub fn fail(&mut self, ip: Ipv4Addr, now: Instant) {
+        self.forget_cached(ip);
         if let Some(e) = self.map.get_mut(&ip) {
             e.mac = None;
             e.failed_until = now.add_ms(self.timing.failed_ms);
@@ -143,7 +168,16 @@ impl NeighborTable {
 
     /// Removes `ip`.
     pub fn remove(&mut self, ip: Ipv4Addr) {
+        self.forget_cached(ip);
         self.map.remove(&ip);
+    }
+
+    /// Empties `ip`'s cache slot if it holds `ip`.
+    fn forget_cached(&mut self, ip: Ipv4Addr) {
+        let slot = &mut self.cache[cache_slot(ip)];
+        if slot.is_some_and(|(cached, _)| cached == ip) {
+            *slot = None;
+        }
     }
 
     /// Entries, resolved or not.
@@ -176,6 +210,41 @@ mod tests {
         t.fail(IP, t0.add_ms(2000));
         assert_eq!(t.lookup(IP, t0.add_ms(4999)), Lookup::Failed);
         assert_eq!(t.lookup(IP, t0.add_ms(5000)), Lookup::Ask);
+    }
+
+    #[test]
+    fn the_cache_follows_every_change() {
+        let mut t = NeighborTable::new(CACHE_SLOTS * 4, NeighborTiming::default());
+        let t0 = Instant(1_000_000_000);
+        // More neighbours than cache slots, so slots are shared and overwritten.
+        let ips: Vec<Ipv4Addr> = (0..CACHE_SLOTS as u32 * 3)
+            .map(|i| Ipv4Addr::from(0xc000_0200 + i))
+            .collect();
+        let mac = |i: usize, v: u8| MacAddr([2, 0, 0, v, (i >> 8) as u8, i as u8]);
+        for (i, ip) in ips.iter().enumerate() {
+            assert!(t.set(*ip, mac(i, 1)));
+        }
+        for _ in 0..2 {
+            for (i, ip) in ips.iter().enumerate() {
+                assert_eq!(t.lookup(*ip, t0), Lookup::Mac(mac(i, 1)));
+            }
+        }
+        // A new MAC, a failure and a removal are seen at once, cached or not.
+        for (i, ip) in ips.iter().enumerate() {
+            match i % 3 {
+                0 => assert!(t.set(*ip, mac(i, 2))),
+                1 => t.fail(*ip, t0),
+                _ => t.remove(*ip),
+            }
+        }
+        for (i, ip) in ips.iter().enumerate() {
+            let want = match i % 3 {
+                0 => Lookup::Mac(mac(i, 2)),
+                1 => Lookup::Failed,
+                _ => Lookup::Ask,
+            };
+            assert_eq!(t.lookup(*ip, t0.add_ms(1)), want, "{ip}");
+        }
     }
 
     #[test]

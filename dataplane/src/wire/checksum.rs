@@ -26,11 +26,17 @@ pub fn sum(data: &[u8]) -> u32 {
     folded as u32
 }
 
-/// The [`sum`] of exactly 20 bytes (an IPv4 header without options), unrolled.
+/// True when the 20 bytes `h` (an IPv4 header without options) sum to 0xffff, that is
+/// when its checksum verifies. Summed as five 32-bit words in memory order: a one's
+/// complement sum of 32-bit words folds to the sum of their 16-bit halves, and a sum of
+/// byte-swapped words is the byte-swapped sum (RFC 1071 §2), which for 0xffff is itself.
 #[inline(always)]
-pub fn sum_20(h: &[u8; 20]) -> u32 {
-    let w = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]) as u32;
-    w(0) + w(2) + w(4) + w(6) + w(8) + w(10) + w(12) + w(14) + w(16) + w(18)
+pub fn verifies_20(h: &[u8; 20]) -> bool {
+    let w = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
+    let s = w(0) + w(4) + w(8) + w(12) + w(16);
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    fold(s as u32) == 0xffff
 }
 
 /// Folds a 32-bit one's-complement sum into 16 bits.
@@ -148,6 +154,19 @@ mod tests {
             let inc = update16(hc, old, new);
             // Both are valid encodings of the same one's-complement value.
             proptest::prop_assert!(inc == full || (inc == 0xffff && full == 0) || (inc == 0 && full == 0xffff));
+        }
+
+        /// The 32-bit, memory-order verification says what the RFC 1071 sum says, for
+        /// any 20 bytes and for each with its checksum filled in (which must verify).
+        #[test]
+        fn verifies_20_agrees_with_the_sum(mut h in proptest::array::uniform20(proptest::num::u8::ANY)) {
+            proptest::prop_assert_eq!(verifies_20(&h), fold(sum(&h)) == 0xffff);
+            h[10..12].copy_from_slice(&[0, 0]);
+            let c = checksum(&h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            proptest::prop_assert!(verifies_20(&h));
+            h[3] ^= 1;
+            proptest::prop_assert!(!verifies_20(&h));
         }
     }
 }

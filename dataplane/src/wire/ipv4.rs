@@ -135,12 +135,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self) -> bool {
         let b = self.buffer.as_ref();
         let hl = self.header_len();
-        let sum = match b.first_chunk::<MIN_HEADER_LEN>() {
+        match b.first_chunk::<MIN_HEADER_LEN>() {
             // The common header without options, summed with no loop.
-            Some(h) if hl == MIN_HEADER_LEN => checksum::sum_20(h),
-            _ => checksum::sum(&b[..hl]),
-        };
-        checksum::fold(sum) == 0xffff
+            Some(h) if hl == MIN_HEADER_LEN => checksum::verifies_20(h),
+            _ => checksum::fold(checksum::sum(&b[..hl])) == 0xffff,
+        }
     }
 
     /// The bytes after the header, up to the total length.

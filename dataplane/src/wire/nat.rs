@@ -101,27 +101,31 @@ pub fn rewrite(ip: &mut [u8], hl: usize, proto: u8, end: End, addr: Ipv4Addr, po
 ///
 /// The sums are taken over the words as they lie in memory, not converted to host
 /// order: a one's complement sum of byte-swapped words is the byte-swapped sum (RFC
-/// 1071 §2 B), so the checksum comes out in network order with no swap at all.
+/// 1071 §2 B), so the checksum comes out in network order with no swap at all. The
+/// addresses and the port pair are summed as 32-bit words, which fold to the sum of
+/// their 16-bit halves.
 #[inline]
 pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
     let Some(h) = ip.first_chunk_mut::<20>() else {
         return;
     };
     // A 16-bit word as it lies in memory, and its one's complement.
-    let w = |b: &[u8], i: usize| u16::from_ne_bytes([b[i], b[i + 1]]) as u32;
+    let w = |b: &[u8], i: usize| u16::from_ne_bytes([b[i], b[i + 1]]) as u64;
     let nw = |b: &[u8], i: usize| !w(b, i) & 0xffff;
+    // A 32-bit word as it lies in memory and its one's complement, widened for sums.
+    let w32 = |b: [u8; 4]| u32::from_ne_bytes(b) as u64;
+    let nw32 = |b: [u8; 4]| !u32::from_ne_bytes(b) as u64;
     let (s, d) = (src.0.octets(), dst.0.octets());
-    let new_words = w(&s, 0) + w(&s, 2) + w(&d, 0) + w(&d, 2);
-    let old_words = nw(h, 12) + nw(h, 14) + nw(h, 16) + nw(h, 18);
-    let addr_delta = old_words + new_words;
+    let old = |i: usize| [h[i], h[i + 1], h[i + 2], h[i + 3]];
+    let addr_delta = nw32(old(12)) + nw32(old(16)) + w32(s) + w32(d);
     h[12..16].copy_from_slice(&s);
     h[16..20].copy_from_slice(&d);
-    let ip_csum = !fold(nw(h, 10) + addr_delta);
+    let ip_csum = !fold_wide(nw(h, 10) + addr_delta);
     h[10..12].copy_from_slice(&ip_csum.to_ne_bytes());
 
     let Some(l4) = ip.get_mut(hl..) else { return };
     // A port as the word that lies in memory.
-    let port = |p: u16| p.to_be() as u32;
+    let port = |p: u16| p.to_be() as u64;
     match proto {
         protocol::TCP | protocol::UDP => {
             let csum_at = if proto == protocol::TCP {
@@ -132,15 +136,17 @@ pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst:
             let Some(t) = l4.get_mut(..csum_at + 2) else {
                 return;
             };
-            let old_ports = nw(t, 0) + nw(t, 2);
-            t[0..2].copy_from_slice(&src.1.to_be_bytes());
-            t[2..4].copy_from_slice(&dst.1.to_be_bytes());
+            let Some(old_ports) = t.first_chunk::<4>().copied() else {
+                return;
+            };
+            let new_ports = concat_ports(src.1, dst.1);
+            t[0..4].copy_from_slice(&new_ports);
             let c = w(t, csum_at);
             if proto == protocol::UDP && c == 0 {
                 return;
             }
-            let delta = addr_delta + old_ports + port(src.1) + port(dst.1);
-            let mut c = !fold((!c & 0xffff) + delta);
+            let delta = addr_delta + nw32(old_ports) + w32(new_ports);
+            let mut c = !fold_wide((!c & 0xffff) + delta);
             if proto == protocol::UDP && c == 0 {
                 c = 0xffff;
             }
@@ -150,16 +156,29 @@ pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst:
             let Some(t) = l4.get_mut(..8) else { return };
             let old = nw(t, 4);
             t[4..6].copy_from_slice(&src.1.to_be_bytes());
-            let c = !fold(nw(t, 2) + old + port(src.1));
+            let c = !fold_wide(nw(t, 2) + old + port(src.1));
             t[2..4].copy_from_slice(&c.to_ne_bytes());
         }
         _ => {}
     }
 }
 
+/// Folds a one's complement sum below 2^40 (a few dozen 16- and 32-bit words) into 16
+/// bits: three end-around carries of 16 bits each.
 #[inline(always)]
-fn fold(s: u32) -> u16 {
-    super::checksum::fold(s)
+fn fold_wide(s: u64) -> u16 {
+    debug_assert!(s < 1 << 40);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
+/// Two ports as the four bytes that lie in a TCP or UDP header.
+#[inline(always)]
+fn concat_ports(src: u16, dst: u16) -> [u8; 4] {
+    let (s, d) = (src.to_be_bytes(), dst.to_be_bytes());
+    [s[0], s[1], d[0], d[1]]
 }
 
 #[cfg(test)]
@@ -319,6 +338,29 @@ mod tests {
             };
             rewrite(&mut v, 20, proto, if dst { End::Dst } else { End::Src }, Ipv4Addr::from(a), p);
             verify(&v);
+        }
+
+        #[test]
+        fn any_translation_keeps_every_checksum_and_writes_both_ends(
+            proto in proptest::sample::select(vec![protocol::TCP, protocol::UDP, protocol::ICMP]),
+            src in proptest::num::u32::ANY, sport in proptest::num::u16::ANY,
+            dst in proptest::num::u32::ANY, dport in proptest::num::u16::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let b = PacketBuilder::ipv4([10, 10, 0, 11], [203, 0, 113, 10], 64);
+            let mut v = Vec::new();
+            match proto {
+                protocol::TCP => b.tcp(40001, 80, 7, 1000).ack(9).write(&mut v, &payload).unwrap(),
+                protocol::UDP => b.udp(40000, 53).write(&mut v, &payload).unwrap(),
+                _ => b.icmpv4_echo_request(777, 1).write(&mut v, &payload).unwrap(),
+            }
+            let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+            translate(&mut v, 20, proto, (src, sport), (dst, dport));
+            verify(&v);
+            proptest::prop_assert_eq!(&v[12..16], &src.octets());
+            proptest::prop_assert_eq!(&v[16..20], &dst.octets());
+            let want = if proto == protocol::ICMP { (sport, sport) } else { (sport, dport) };
+            proptest::prop_assert_eq!(ports(proto, &v[20..]), Some(want));
         }
     }
 }
