@@ -95,7 +95,9 @@ pub struct Forwarding {
     pub nat: NatConfig,
     /// Uplink from addresses without a session.
     pub unknown: Unknown,
-    broadcasts: [Option<Ipv4Addr>; 2],
+    /// Per side, the subnet's directed broadcast, or for none 255.255.255.255 (the
+    /// limited broadcast, which is not forwarded either).
+    broadcasts: [Ipv4Addr; 2],
     nat_index: NatIndex,
     lpm: Lpm,
     next_hops: Vec<NextHop>,
@@ -110,7 +112,7 @@ impl Forwarding {
         if self.is_ours(dst) {
             return Some(NextHop::Local);
         }
-        if self.broadcasts.contains(&Some(dst)) {
+        if self.broadcasts[0] == dst || self.broadcasts[1] == dst {
             return Some(NextHop::Broadcast);
         }
         let i = self.lpm.lookup(dst)?;
@@ -326,7 +328,9 @@ impl ForwardingBuilder {
             lb: self.lb,
             nat,
             unknown: self.unknown,
-            broadcasts: self.sides.map(|c| c.broadcast()),
+            broadcasts: self
+                .sides
+                .map(|c| c.broadcast().unwrap_or(Ipv4Addr::BROADCAST)),
             lpm: Lpm::build(&entries),
             next_hops,
         })

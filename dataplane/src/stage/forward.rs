@@ -29,7 +29,7 @@ pub struct Header {
 
 /// Checks the IPv4 packet that starts at `ip` (the buffer from the IPv4 header to the end
 /// of the frame): lengths, checksum, unicast source and destination.
-#[inline]
+#[inline(always)]
 pub fn validate(ip: &[u8], fwd: &Forwarding) -> Result<Header, DropReason> {
     let len = ip.len();
     let h = match ip.first_chunk::<MIN_HEADER_LEN>() {

@@ -265,6 +265,7 @@ impl Pipeline {
     }
 
     /// The neighbour MAC of `next_hop`, or what to do while it is unknown.
+    #[inline(always)]
     fn neighbor(
         &mut self,
         side: Side,

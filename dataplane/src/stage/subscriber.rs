@@ -117,6 +117,7 @@ impl Pipeline {
     /// The session of the subscriber at `ip`, closing it first if a time condition fell
     /// due (stamped with the deadline).
     /// `guess` is the slot a look ahead found likely (`NIL`: none).
+    #[inline(always)]
     fn live_session(
         &mut self,
         fwd: &Forwarding,
@@ -124,6 +125,10 @@ impl Pipeline {
         guess: u32,
         now: Instant,
     ) -> Option<u32> {
+        // A plain router (no sessions) skips the hashing.
+        if self.sessions.is_empty() {
+            return None;
+        }
         let slot = self.sessions.slot_by_ip_guessed(ip, guess)?;
         match self.sessions.get(slot)?.due(now) {
             Some((t, cause)) => {
@@ -135,6 +140,7 @@ impl Pipeline {
     }
 
     /// Classify: the uplink source's session, with anti-spoofing and SES-4 for strangers.
+    #[inline(always)]
     fn classify_up(
         &mut self,
         fwd: &Forwarding,

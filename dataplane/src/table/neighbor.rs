@@ -90,7 +90,7 @@ impl NeighborTable {
     }
 
     /// Looks `ip` up; on a miss, records that the worker is about to ask.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Lookup {
         let slot = cache_slot(ip);
         if let Some((cached, mac)) = self.cache[slot] {
@@ -98,6 +98,12 @@ impl NeighborTable {
                 return Lookup::Mac(mac);
             }
         }
+        self.lookup_map(ip, slot, now)
+    }
+
+    /// The lookup past the cache (kept out of line so the hit stays small).
+    #[inline(never)]
+    fn lookup_map(&mut self, ip: Ipv4Addr, slot: usize, now: Instant) -> Lookup {
         let full = self.map.len() >= self.capacity;
         match self.map.get_mut(&ip) {
             Some(e) => {
