@@ -129,6 +129,7 @@ impl FlowState {
     }
 
     /// The state after a TCP segment with `tcp_flags`, from the subscriber (`up`) or to it.
+    #[inline]
     pub fn on_tcp(self, up: bool, tcp_flags: u8) -> FlowState {
         use FlowState::*;
         if tcp_flags & flags::RST != 0 {
@@ -220,7 +221,7 @@ pub struct Flow {
 
 impl Flow {
     /// When the flow expires if nothing else arrives.
-    #[inline]
+    #[inline(always)]
     pub fn expires(&self, t: &Timeouts) -> Instant {
         self.last_seen.add_ms(self.state.timeout_ms(t))
     }

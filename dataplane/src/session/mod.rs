@@ -263,7 +263,7 @@ impl Session {
     }
 
     /// Counts a forwarded packet of `bytes` and notes the time and the remote end.
-    #[inline]
+    #[inline(always)]
     pub fn count(&mut self, dir: Dir, bytes: u64, now: Instant, remote: Ipv4Addr) {
         let c = &mut self.counters;
         match dir {
@@ -487,7 +487,7 @@ impl SessionTable {
 
     /// [`Self::slot_by_ip`], trying `guess` (a look ahead's candidate, `NIL` for none)
     /// first: a right guess saves the hash and the bucket scan.
-    #[inline]
+    #[inline(always)]
     pub fn slot_by_ip_guessed(&self, ip: Ipv4Addr, guess: u32) -> Option<u32> {
         if self.get(guess).is_some_and(|s| s.address == ip) {
             return Some(guess);

@@ -104,7 +104,7 @@ pub fn rewrite(ip: &mut [u8], hl: usize, proto: u8, end: End, addr: Ipv4Addr, po
 /// 1071 §2 B), so the checksum comes out in network order with no swap at all. The
 /// addresses and the port pair are summed as 32-bit words, which fold to the sum of
 /// their 16-bit halves.
-#[inline]
+#[inline(always)]
 pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
     let Some(h) = ip.first_chunk_mut::<20>() else {
         return;
