@@ -155,41 +155,46 @@ fn without_sessions_nothing_gets_through() {
     assert!(r.gateway.as_ref().unwrap()["drops"].as_u64().unwrap() > 0);
 }
 
-#[test]
-fn pcap_backend_writes_the_uplink_mix() {
-    let dir = tempfile::tempdir().unwrap();
-    let (up, down) = (dir.path().join("up.pcap"), dir.path().join("down.pcap"));
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "pktgen",
-            "--backend",
-            "pcap",
-            "--count",
-            "100",
-            "--subscribers",
-            "5",
-        ])
-        .args([
-            "--flows",
-            "2",
-            "--uplink-share",
-            "1",
-            "--drain-ms",
-            "1",
-            "--json",
-        ])
-        .arg("--access-out")
-        .arg(&up)
-        .arg("--core-out")
-        .arg(&down)
-        .output()
-        .unwrap();
+/// Runs `tollgate ...`, which must succeed, and parses what it printed as JSON.
+fn json_of(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn pcap_backend_writes_the_uplink_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up, down) = (dir.path().join("up.pcap"), dir.path().join("down.pcap"));
+    let v = json_of(
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args([
+                "pktgen",
+                "--backend",
+                "pcap",
+                "--count",
+                "100",
+                "--subscribers",
+                "5",
+            ])
+            .args([
+                "--flows",
+                "2",
+                "--uplink-share",
+                "1",
+                "--drain-ms",
+                "1",
+                "--json",
+            ])
+            .arg("--access-out")
+            .arg(&up)
+            .arg("--core-out")
+            .arg(&down),
+    );
     assert_eq!(v["sent"], 100);
     // Three warm-up rounds of 10 SYNs (nothing answers), then the measured 100.
     assert_eq!(read_all(&up).unwrap().len(), 130);
@@ -198,16 +203,14 @@ fn pcap_backend_writes_the_uplink_mix() {
 
 #[test]
 fn pktgen_json_shape() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["pktgen", "--count", "2000", "--drain-ms", "20", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(Command::new(env!("CARGO_BIN_EXE_tollgate")).args([
+        "pktgen",
+        "--count",
+        "2000",
+        "--drain-ms",
+        "20",
+        "--json",
+    ]));
     for k in ["sent", "received", "lost", "tx_mpps", "rx_mpps", "seconds"] {
         assert!(v[k].is_number(), "{k}: {v}");
     }
@@ -226,25 +229,19 @@ fn pktgen_json_shape() {
 
 #[test]
 fn bench_json_shape() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "bench",
-            "--flows",
-            "1k,2k",
-            "--seconds",
-            "0.02",
-            "--runs",
-            "1",
-        ])
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = json_of(
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args([
+                "bench",
+                "--flows",
+                "1k,2k",
+                "--seconds",
+                "0.02",
+                "--runs",
+                "1",
+            ])
+            .arg("--json"),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["packet_bytes"], 64);
     assert_eq!(v["burst"], 32);
     assert!(v["machine"]["cpus"].as_u64().unwrap() >= 1);

@@ -125,10 +125,6 @@ impl Pipeline {
         guess: u32,
         now: Instant,
     ) -> Option<u32> {
-        // A plain router (no sessions) skips the hashing.
-        if self.sessions.is_empty() {
-            return None;
-        }
         let slot = self.sessions.slot_by_ip_guessed(ip, guess)?;
         match self.sessions.get(slot)?.due(now) {
             Some((t, cause)) => {

@@ -33,10 +33,18 @@ pub fn sum(data: &[u8]) -> u32 {
 #[inline(always)]
 pub fn verifies_20(h: &[u8; 20]) -> bool {
     let w = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as u64;
-    let s = w(0) + w(4) + w(8) + w(12) + w(16);
-    let s = (s & 0xffff_ffff) + (s >> 32);
-    let s = (s & 0xffff_ffff) + (s >> 32);
-    fold(s as u32) == 0xffff
+    fold_wide(w(0) + w(4) + w(8) + w(12) + w(16)) == 0xffff
+}
+
+/// Folds a one's complement sum below 2^40 (a few dozen 16- and 32-bit words) into 16
+/// bits: three end-around carries of 16 bits each.
+#[inline(always)]
+pub fn fold_wide(s: u64) -> u16 {
+    debug_assert!(s < 1 << 40);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
 }
 
 /// Folds a 32-bit one's-complement sum into 16 bits.

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::checksum::{update16, update32};
+use super::checksum::{fold_wide, update16, update32};
 use super::icmpv4::kind;
 use super::ipv4::protocol;
 use super::{get_u16, put_u16, tcp, udp};
@@ -161,17 +161,6 @@ pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst:
         }
         _ => {}
     }
-}
-
-/// Folds a one's complement sum below 2^40 (a few dozen 16- and 32-bit words) into 16
-/// bits: three end-around carries of 16 bits each.
-#[inline(always)]
-fn fold_wide(s: u64) -> u16 {
-    debug_assert!(s < 1 << 40);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    s as u16
 }
 
 /// Two ports as the four bytes that lie in a TCP or UDP header.
