@@ -15,8 +15,7 @@
 
 use std::net::Ipv4Addr;
 
-use hashbrown::HashMap;
-
+use crate::table::index::HashIndex;
 use crate::wire::l2tp::Encap;
 
 /// Which end of the tunnel the gateway is for a session.
@@ -90,7 +89,10 @@ pub enum L2tpError {
 #[derive(Debug)]
 pub struct L2tpTable {
     entries: Vec<Option<L2tpEntry>>,
-    by_subscriber: HashMap<u32, u16>,
+    /// Steered subscribers' sessions by subscriber address: only the steered session of
+    /// each, confirmed against the entry's subscriber (the fixed index of the session
+    /// and flow tables; nothing allocates after start).
+    by_subscriber: HashIndex,
     steered: [u32; 2],
     len: usize,
     /// Longest IPv4 packet (outer) the encapsulation may produce.
@@ -108,7 +110,7 @@ impl L2tpTable {
             } else {
                 vec![None; n + 1]
             },
-            by_subscriber: HashMap::with_capacity(n),
+            by_subscriber: HashIndex::new(n + 1),
             steered: [0; 2],
             len: 0,
             mtu,
@@ -161,7 +163,11 @@ impl L2tpTable {
     /// The session `subscriber` is steered into, if it has role `role`.
     #[inline]
     pub fn steered_to(&self, subscriber: Ipv4Addr, role: TunnelRole) -> Option<u16> {
-        let s = *self.by_subscriber.get(&u32::from(subscriber))?;
+        let h = self.by_subscriber.hash(u32::from(subscriber) as u64);
+        let s = self.by_subscriber.find(h, |s| {
+            self.get(s as u16)
+                .is_some_and(|e| e.spec.subscriber == subscriber)
+        })? as u16;
         self.get(s).filter(|e| e.spec.role == role).map(|_| s)
     }
 
@@ -200,12 +206,19 @@ impl L2tpTable {
             Some(e) if e.spec.subscriber == subscriber => e.spec.role,
             _ => return Err(L2tpError::NoSession),
         };
-        let key = u32::from(subscriber);
-        if let Some(prev) = self.by_subscriber.insert(key, session) {
-            if let Some(p) = self.get(prev).map(|e| e.spec.role) {
+        let h = self.by_subscriber.hash(u32::from(subscriber) as u64);
+        let prev = self.by_subscriber.find(h, |s| {
+            self.get(s as u16)
+                .is_some_and(|e| e.spec.subscriber == subscriber)
+        });
+        if let Some(prev) = prev {
+            self.by_subscriber.remove(h, prev);
+            if let Some(p) = self.get(prev as u16).map(|e| e.spec.role) {
                 self.steered[p as usize] -= 1;
             }
         }
+        // Room for every session id is reserved at start, so this cannot fail.
+        let _ = self.by_subscriber.insert(h, session as u32);
         self.steered[role as usize] += 1;
         Ok(())
     }
@@ -219,10 +232,12 @@ impl L2tpTable {
         Some(e)
     }
 
+    /// Stops steering `subscriber` if `session` (whose entry may be gone already) is its
+    /// steered session: the index holds at most one session per subscriber, and a
+    /// session only under its own subscriber, so the session id alone confirms it.
     fn unsteer(&mut self, subscriber: Ipv4Addr, session: u16, role: TunnelRole) {
-        let key = u32::from(subscriber);
-        if self.by_subscriber.get(&key) == Some(&session) {
-            self.by_subscriber.remove(&key);
+        let h = self.by_subscriber.hash(u32::from(subscriber) as u64);
+        if self.by_subscriber.remove(h, session as u32) {
             self.steered[role as usize] -= 1;
         }
     }
