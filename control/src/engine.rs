@@ -298,6 +298,9 @@ pub(crate) fn serve<P: Port + 'static>(
                 }
                 Step::Login(id) => shell.reply_on_login(id, r.reply),
                 Step::Store(op) => shell.store_op(op, r.reply),
+                Step::AfterStops { sessions, reply } => {
+                    shell.reply_after_stops(sessions, reply, r.reply, Instant::now())
+                }
                 Step::Wait(w) => {
                     let mut report = 0;
                     if w.worker_reports {

@@ -21,6 +21,7 @@ pub mod dpdk;
 pub mod engine;
 pub mod health;
 pub mod l2tp;
+pub mod logging;
 pub mod metrics;
 pub mod outlets;
 pub mod pktgen;

@@ -29,6 +29,11 @@ enum Cmd {
         /// Config file; without it the embedded default (the lab) is used.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Start a new accounting spool when the one this gateway created is missing,
+        /// empty or damaged (the old files are kept as SPOOL.lost-UNIXTIME*); without
+        /// it, that is an error at start (docs/aaa.md).
+        #[arg(long)]
+        spool_afresh: bool,
     },
     /// Validate a config file without starting anything; errors name the key and line.
     CheckConfig {
@@ -612,7 +617,7 @@ fn out(args: std::fmt::Arguments) {
     let mut o = std::io::stdout().lock();
     if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("tollgate: writing the output: {e}");
+            let _ = writeln!(std::io::stderr(), "tollgate: writing the output: {e}");
         }
     }
 }
@@ -628,13 +633,20 @@ macro_rules! outln {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Run { config } => {
-            let (cfg, name) = match load(config) {
+        Cmd::Run {
+            config,
+            spool_afresh,
+        } => {
+            let (mut cfg, name) = match load(config) {
                 Ok(c) => c,
                 Err(e) => return fail(&e, 2),
             };
+            cfg.aaa.spool_afresh = spool_afresh;
             init_logging(&cfg.log.level);
-            match engine::run(&cfg, &name) {
+            let r = engine::run(&cfg, &name);
+            // What is still queued goes out now, or never (a closed or stuck output).
+            tollgate_control::logging::flush(Duration::from_millis(500));
+            match r {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("{e:#}"), 1),
             }
@@ -784,16 +796,13 @@ fn load(path: Option<PathBuf>) -> Result<(Config, String), String> {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tollgate_control::logging::init(level);
 }
 
+/// Says what failed on standard error, and never panics doing it (standard error may be
+/// a pipe that has closed).
 fn fail(msg: &str, code: u8) -> ExitCode {
-    eprintln!("tollgate: {msg}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "tollgate: {msg}");
     ExitCode::from(code)
 }

@@ -117,7 +117,10 @@ pub fn replay(
         .min()
         .unwrap_or(Instant::ZERO);
     let mut now = first;
-    let mut core = Core::new(now, publisher.current(), setup::core(cfg, WallClock::UNIX));
+    let mut core_cfg = setup::core(cfg, WallClock::UNIX);
+    // No spool here: nothing to keep last known counters for.
+    core_cfg.aaa.last_known = None;
+    let mut core = Core::new(now, publisher.current(), core_cfg);
     let (w_ends, c_ends) = worker_rings(setup::rings(cfg));
     let reader = publisher.reader();
     let mut outlets =

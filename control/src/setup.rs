@@ -284,6 +284,7 @@ pub fn aaa_policy(cfg: &Config) -> AaaPolicy {
         max_sessions_per_worker: cfg.subscribers.max_sessions,
         max_flows: 0,
         pools: pools(cfg),
+        last_known: secs(a.spool_counters_s),
     }
 }
 

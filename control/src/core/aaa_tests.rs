@@ -88,6 +88,7 @@ struct Rig {
     account: Vec<AcctRecord>,
     done: Vec<(LoginId, Result<Login, String>)>,
     logs: Vec<serde_json::Value>,
+    last_known: Vec<Vec<crate::radius::attrs::LastKnown>>,
 }
 
 impl Rig {
@@ -114,6 +115,7 @@ impl Rig {
             account: Vec::new(),
             done: Vec::new(),
             logs: Vec::new(),
+            last_known: Vec::new(),
         };
         r.drain();
         r
@@ -171,6 +173,25 @@ impl Rig {
                         }));
                     }
                 }
+                Output::Command(_, Command::ReportSessions { seq }) => {
+                    let mut ids: Vec<_> = self.traffic.keys().copied().collect();
+                    ids.sort();
+                    for id in &ids {
+                        let (counters, last_seen) = self.traffic[id];
+                        events.push(Event::SessionCounters {
+                            id: *id,
+                            seq,
+                            at: self.now,
+                            counters,
+                            last_seen,
+                        });
+                    }
+                    events.push(Event::SessionsReported {
+                        seq,
+                        sessions: ids.len() as u32,
+                    });
+                }
+                Output::LastKnown(b) => self.last_known.push(b),
                 Output::Authenticate(a) => self.auth.push(a),
                 Output::Account(r) => self.account.push(r),
                 Output::LoginDone { login, result } => self.done.push((login, result)),
@@ -787,4 +808,52 @@ fn static_sessions_are_accounted_and_reserve_pool_addresses() {
     let stop = r.last(AcctStatusType::Stop);
     assert_eq!(stop.user_name, "static");
     assert_eq!(stop.cause, Some(Cause::Shutdown));
+}
+
+#[test]
+fn last_known_counters_go_to_the_spool_each_round_when_they_moved() {
+    // The default config: a round every 10 s (`[aaa] spool_counters_s`).
+    let mut r = Rig::new();
+    let a = r
+        .login(with_address("10.10.0.70"), "kim", Authorization::default())
+        .unwrap();
+    let b = r
+        .login(with_address("10.10.0.71"), "lou", Authorization::default())
+        .unwrap();
+    let acct = |r: &Rig, id: SessionId| r.core.aaa_session(id).unwrap().acct_id.clone();
+    let (acct_a, acct_b) = (acct(&r, a.session), acct(&r, b.session));
+    for s in 1..=35 {
+        r.at(s);
+        if s <= 12 {
+            r.traffic(a.session, 100, 200);
+        }
+        if s == 25 {
+            r.traffic(b.session, 7, 9);
+        }
+    }
+    // Rounds at 10, 20 and 30 s (each reads before that second's traffic): a moved by
+    // the first (9 s of traffic), again by the second (3 s more), then not; b only by
+    // the third. One batch per round.
+    let rounds: Vec<Vec<(String, u64, u64)>> = r
+        .last_known
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|k| (k.session_id.clone(), k.counters.octets_up, k.at_unix))
+                .collect()
+        })
+        .collect();
+    let t = |s: u64| T0 / SEC + s;
+    assert_eq!(
+        rounds,
+        vec![
+            vec![(acct_a.clone(), 900, t(10))],
+            vec![(acct_a, 1200, t(20))],
+            vec![(acct_b, 7, t(30))],
+        ]
+    );
+    assert_eq!(r.core.aaa_stats().last_known_rounds, 3);
+    assert_eq!(r.core.aaa_stats().last_known, 3);
+    // No accounting record came of it: the checkpoint is for the spool only.
+    assert!(r.account.iter().all(|x| x.status == AcctStatusType::Start));
 }

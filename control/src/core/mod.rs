@@ -117,6 +117,10 @@ pub enum Output {
     /// A usage record for rating (session totals at its end, declared-bandwidth
     /// changes).
     Usage(crate::rating::Record),
+    /// Open sessions' counters as their workers last reported them (the periodic
+    /// checkpoint, `AaaPolicy::last_known`): for the spool, so that a Stop recovered
+    /// after a crash carries them. Only sessions whose counters changed.
+    LastKnown(Vec<crate::radius::attrs::LastKnown>),
     /// A login finished.
     LoginDone {
         /// Which.
@@ -214,6 +218,7 @@ impl Core {
             l2tp: None,
             l2tp_waiting: Vec::new(),
         };
+        core.aaa.start(now);
         for &(ip, mac) in &cfg.static_neighbors {
             let side = core.side_of(ip).unwrap_or(Side::Core);
             core.resolver.add_static(now, ip, side, mac);
@@ -467,7 +472,9 @@ impl Core {
                 at,
                 last_seen,
             } => {
-                if self.aaa_counters(seq, at, counters, last_seen) {
+                if self.aaa_counters(seq, at, counters, last_seen)
+                    || self.aaa_last_known(seq, id, at, counters, last_seen)
+                {
                     return;
                 }
                 if let Some(r) = self.reports.get_mut(&seq) {
@@ -475,6 +482,9 @@ impl Core {
                 }
             }
             Event::SessionsReported { seq, sessions } => {
+                if self.aaa_last_known_reported(seq) {
+                    return;
+                }
                 self.aaa_reported(seq, sessions);
                 if let Some(r) = self.reports.get_mut(&seq) {
                     r.waiting = r.waiting.saturating_sub(1);

@@ -175,6 +175,31 @@ pub enum Step {
     Login(crate::core::aaa::LoginId),
     /// A change to the local store, for the store thread.
     Store(crate::aaa_shell::StoreOp),
+    /// Sessions were told to end: answer `reply` once their Stops (by Acct-Session-Id)
+    /// are committed to the spool, so that an acknowledged end survives a crash.
+    AfterStops {
+        /// The Acct-Session-Ids whose Stops must be on disk first.
+        sessions: Vec<String>,
+        /// The answer.
+        reply: Reply,
+    },
+}
+
+/// The answer `v` to a request that ended sessions `ids`: after their Stops are on disk
+/// (at once for sessions without accounting).
+fn after_stops(core: &Core, ids: &[tollgate_dataplane::session::SessionId], v: Value) -> Step {
+    let sessions: Vec<String> = ids
+        .iter()
+        .filter_map(|id| core.aaa_session(*id).map(|s| s.acct_id.clone()))
+        .collect();
+    if sessions.is_empty() {
+        Step::Reply(Reply::ok(v))
+    } else {
+        Step::AfterStops {
+            sessions,
+            reply: Reply::ok(v),
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -347,13 +372,16 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             let id = core.open_session(now, request).map_err(|e| e.to_string())?;
             Ok(json!({"session": id}))
         })),
-        ["session", "remove"] => reply(args::<SessionKey>(req).and_then(|k| {
+        ["session", "remove"] => match args::<SessionKey>(req).and_then(|k| {
             let cause = crate::core::sessions::cause(k.cause.as_deref())?;
             let id = core
                 .close_session(&k.session, cause)
                 .map_err(|e| e.to_string())?;
-            Ok(json!({"session": id, "cause": cause.name()}))
-        })),
+            Ok((id, json!({"session": id, "cause": cause.name()})))
+        }) {
+            Ok((id, v)) => after_stops(core, &[id], v),
+            Err(e) => reply(Err(e)),
+        },
         ["session", "update"] => reply(args::<SessionChange>(req).and_then(|c| {
             c.limits.check().map_err(|(f, m)| format!("{f}: {m}"))?;
             let id = core
@@ -439,21 +467,27 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 }
             }
         },
-        ["session", "logout"] => reply(args::<LogoutArgs>(req).and_then(|a| {
+        ["session", "logout"] => match args::<LogoutArgs>(req).and_then(|a| {
             let cause =
                 crate::core::sessions::cause(Some(a.cause.as_deref().unwrap_or("user_request")))?;
             match (a.session, a.user) {
                 (Some(k), None) => {
                     let id = core.close_session(&k, cause).map_err(|e| e.to_string())?;
-                    Ok(json!({"sessions": [id], "cause": cause.name()}))
+                    Ok((vec![id], json!({"sessions": [id], "cause": cause.name()})))
                 }
                 (None, Some(u)) => match core.logout_user(&u, cause) {
-                    0 => Err(format!("{u} has no open session")),
-                    n => Ok(json!({"user": u, "ended": n, "cause": cause.name()})),
+                    ids if ids.is_empty() => Err(format!("{u} has no open session")),
+                    ids => {
+                        let v = json!({"user": u, "ended": ids.len(), "cause": cause.name()});
+                        Ok((ids, v))
+                    }
                 },
                 _ => Err("give either session (id or address) or user".into()),
             }
-        })),
+        }) {
+            Ok((ids, v)) => after_stops(core, &ids, v),
+            Err(e) => reply(Err(e)),
+        },
         ["subscriber", "add"] => match args::<AddArgs>(req).and_then(|a| {
             let r: crate::store::import::Record = serde_json::from_value(a.record)
                 .map_err(|e| format!("bad subscriber record: {e}"))?;

@@ -109,6 +109,16 @@ pub fn spool(r: &mut Registry, s: &SpoolStats, pending: u64, in_flight: usize) {
         "Stops written at restart for sessions left open.",
     )
     .value(&[], s.recovered);
+    r.counter(
+        "tollgate_accounting_set_aside_total",
+        "Accounting records that can never be sent, moved to the spool's set_aside table.",
+    )
+    .value(&[], s.set_aside);
+    r.counter(
+        "tollgate_accounting_last_known_total",
+        "Sessions' last known counters written to the spool between records.",
+    )
+    .value(&[], s.last_known);
     r.gauge(
         "tollgate_accounting_pending",
         "Accounting records waiting for acknowledgement.",
