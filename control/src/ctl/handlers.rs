@@ -734,6 +734,7 @@ fn logins_json(ctx: &Context<'_>) -> Value {
             "starts": s.starts, "interims": s.interims, "stops": s.stops,
             "spooled": shell.map(|x| x.acct_spooled), "sent": shell.map(|x| x.acct_sent),
             "done": shell.map(|x| x.acct_done),
+            "last_known_rounds": s.last_known_rounds, "last_known": s.last_known,
         },
         "dormant_transitions": s.dormant,
     })
