@@ -39,6 +39,8 @@ struct Shared {
     failed: AtomicBool,
     /// Lines queued and not yet written or thrown away.
     queued: AtomicU64,
+    /// The dropped lines were reported (once, at exit).
+    reported: AtomicBool,
 }
 
 /// The log output: a [`tracing_subscriber::fmt::MakeWriter`] whose writers queue lines.
@@ -137,6 +139,7 @@ pub fn sink(out: impl Write + Send + 'static) -> LogSink {
             dropped_failed: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             queued: AtomicU64::new(0),
+            reported: AtomicBool::new(false),
         }));
         let (tx, rx) = bounded(LOG_QUEUE_LINES);
         let out = out.take().expect("first initialisation");
@@ -176,7 +179,10 @@ pub fn flush(limit: Duration) -> Option<LogStats> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let s = sink.stats();
-    if s.dropped_full > 0 && !sink.shared.failed.load(Ordering::Relaxed) {
+    if s.dropped_full > 0
+        && !sink.shared.failed.load(Ordering::Relaxed)
+        && !sink.shared.reported.swap(true, Ordering::Relaxed)
+    {
         let _ = writeln!(
             std::io::stderr(),
             "tollgate: {} log lines dropped: the log output was slower than the logging",
@@ -209,6 +215,7 @@ mod tests {
             dropped_failed: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             queued: AtomicU64::new(0),
+            reported: AtomicBool::new(false),
         }));
         let (tx, rx) = bounded(4);
         let sink = LogSink { tx, shared };

@@ -631,7 +631,13 @@ macro_rules! outln {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let code = run_command(Cli::parse());
+    // Log lines still queued go out now, or never (a closed or stuck output).
+    tollgate_control::logging::flush(Duration::from_millis(500));
+    code
+}
+
+fn run_command(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Run {
             config,
@@ -643,10 +649,7 @@ fn main() -> ExitCode {
             };
             cfg.aaa.spool_afresh = spool_afresh;
             init_logging(&cfg.log.level);
-            let r = engine::run(&cfg, &name);
-            // What is still queued goes out now, or never (a closed or stuck output).
-            tollgate_control::logging::flush(Duration::from_millis(500));
-            match r {
+            match engine::run(&cfg, &name) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("{e:#}"), 1),
             }
@@ -803,6 +806,8 @@ fn init_logging(level: &str) {
 /// a pipe that has closed).
 fn fail(msg: &str, code: u8) -> ExitCode {
     use std::io::Write;
+    // The log lines before it first.
+    tollgate_control::logging::flush(Duration::from_millis(500));
     let _ = writeln!(std::io::stderr(), "tollgate: {msg}");
     ExitCode::from(code)
 }

@@ -26,6 +26,10 @@ idle_sleep_us = 100
 [control]
 socket = "{}"
 
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
+
 [dpdk]
 eal_args = {eal}
 mbufs = 8191
@@ -43,7 +47,8 @@ backend = "dpdk"
 device = "{core}"
 address = "192.0.2.1/24"
 "#,
-        socket.display()
+        socket.display(),
+        d = dir.display(),
     );
     let path = dir.join("tollgate.toml");
     std::fs::write(&path, src).unwrap();

@@ -82,9 +82,10 @@ impl Lab {
 
     fn config(&self, db: &str, socket: &str) -> PathBuf {
         let src = format!(
-            "[control]\nsocket = \"{}\"\n\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n{}",
+            "[control]\nsocket = \"{}\"\n\n[aaa]\nstore = \"{d}/subscribers.db\"\nspool = \"{d}/accounting.db\"\n\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n{}",
             self.path(socket).display(),
-            RATING.replace("DB", &self.path(db).display().to_string())
+            RATING.replace("DB", &self.path(db).display().to_string()),
+            d = self.dir.path().display(),
         );
         let p = self.path(&format!("{db}.toml"));
         std::fs::write(&p, src).unwrap();

@@ -302,9 +302,8 @@ impl Spool {
         }
         let result = Spool::open_db(path, opts, lock, &marker_path, marker.as_ref());
         match result {
-            Err(SpoolError::Lost { .. }) | Err(SpoolError::Sqlite(_))
-                if opts.start_afresh && marker.is_some() =>
-            {
+            // Only damage moves a spool aside, never a lock or a disk error.
+            Err(SpoolError::Lost { .. }) if opts.start_afresh && marker.is_some() => {
                 // Damaged in a way only SQLite could tell: move it aside, start afresh.
                 let found = match result {
                     Err(e) => e.to_string(),

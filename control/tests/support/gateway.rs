@@ -60,7 +60,16 @@ session_log = "{d}/sessions.jsonl"
     /// A gateway on a complete config (its control socket must be `dir/ctl.sock`).
     pub fn start_config(dir: &Path, src: &str) -> Gw {
         let socket = dir.join("ctl.sock");
-        let cfg = Config::parse(src, "aaa-test.toml").unwrap();
+        let mut cfg = Config::parse(src, "aaa-test.toml").unwrap();
+        // The test's own files, not the shared /var/lib/tollgate defaults: one daemon
+        // per spool, and parallel tests must not share one.
+        let defaults = tollgate_control::aaa_config::AaaConfig::default();
+        if cfg.aaa.spool == defaults.spool {
+            cfg.aaa.spool = dir.join("accounting.db");
+        }
+        if cfg.aaa.store == defaults.store {
+            cfg.aaa.store = dir.join("subscribers.db");
+        }
         let (a, access) = MemoryPort::with_peer(1024);
         let (c, core) = MemoryPort::with_peer(1024);
         let stop = Arc::new(AtomicBool::new(false));
