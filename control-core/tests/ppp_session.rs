@@ -13,8 +13,8 @@ use tollgate_control_core::ppp::wire::{
 };
 use tollgate_control_core::ppp::{
     AuthMethod, AuthRequest, AuthStatus, Client, ClientPhase, Config, Credentials, DecisionError,
-    Drop, EndCause, Event, Grant, Phase, ProxyAuthType, ProxyLcp, ProxyLcpUse, Session, State,
-    Transmit,
+    DropReason, EndCause, Event, Grant, Phase, ProxyAuthType, ProxyLcp, ProxyLcpUse, Session,
+    State, Transmit,
 };
 use tollgate_control_core::{Entropy, Instant};
 
@@ -267,10 +267,10 @@ fn malformed_lcp_is_counted_not_answered() {
         &[0x01, 0x01, 0x00, 0x09, 0x01, 0x01, 0x05, 0xd4, 0],
     );
     l.inject(protocol::LCP, &[0x01, 0x01, 0x00, 0x20, 0x01]);
-    assert_eq!(l.s.drop_count(Drop::Malformed), 3);
+    assert_eq!(l.s.drop_count(DropReason::Malformed), 3);
     // A Configure-Ack that does not match our request.
     l.inject(protocol::LCP, &wire::build(code::CONFIGURE_ACK, 0x77, &[]));
-    assert_eq!(l.s.drop_count(Drop::BadIdentifier), 1);
+    assert_eq!(l.s.drop_count(DropReason::BadIdentifier), 1);
     assert!(l.take_sent().is_empty());
     assert_eq!(l.s.state().lcp, State::ReqSent);
 }
@@ -325,7 +325,7 @@ fn a_reject_naming_options_we_did_not_send_is_discarded() {
         protocol::LCP,
         &wire::build(code::CONFIGURE_REJECT, id, &[lcp_option::PFC, 2]),
     );
-    assert_eq!(l.s.drop_count(Drop::Malformed), 1);
+    assert_eq!(l.s.drop_count(DropReason::Malformed), 1);
     assert!(l.take_sent().is_empty());
 }
 
@@ -589,7 +589,7 @@ fn decisions_without_a_pending_request_are_refused() {
     // Wrong-method and wrong-identifier packets are counted.
     l.pump();
     l.inject(protocol::PAP, &pap::request(1, b"a", b"b"));
-    assert_eq!(l.s.drop_count(Drop::UnexpectedAuth), 1);
+    assert_eq!(l.s.drop_count(DropReason::UnexpectedAuth), 1);
     l.inject(
         protocol::CHAP,
         &chap::challenge_or_response(chap::RESPONSE, 0, &[1; 16], b"a"),
@@ -598,9 +598,11 @@ fn decisions_without_a_pending_request_are_refused() {
         protocol::CHAP,
         &chap::challenge_or_response(chap::RESPONSE, 0, &[1; 16], b"a"),
     );
-    assert!(l.s.drop_count(Drop::BadIdentifier) + l.s.drop_count(Drop::Retransmission) >= 2);
+    assert!(
+        l.s.drop_count(DropReason::BadIdentifier) + l.s.drop_count(DropReason::Retransmission) >= 2
+    );
     l.inject(protocol::CHAP, &[2, 1, 0, 5, 0]);
-    assert_eq!(l.s.drop_count(Drop::Malformed), 1);
+    assert_eq!(l.s.drop_count(DropReason::Malformed), 1);
 }
 
 #[test]
@@ -622,7 +624,7 @@ fn auth_packets_before_lcp_opens_are_discarded() {
         protocol::IPCP,
         &wire::build(code::CONFIGURE_REQUEST, 1, &[]),
     );
-    assert_eq!(l.s.drop_count(Drop::WrongPhase), 2);
+    assert_eq!(l.s.drop_count(DropReason::WrongPhase), 2);
     assert!(l.take_sent().is_empty());
 }
 
@@ -764,8 +766,8 @@ fn ipv6cp_is_protocol_rejected_when_disabled() {
     assert_eq!(lcp_packets(&l.take_sent(), code::PROTOCOL_REJECT).len(), 1);
     l.inject(protocol::IPV4, &[0x45, 0, 0, 20]);
     assert!(l.take_sent().is_empty());
-    assert_eq!(l.s.drop_count(Drop::DataInControl), 1);
-    assert_eq!(l.s.drop_count(Drop::ProtocolRejected), 2);
+    assert_eq!(l.s.drop_count(DropReason::DataInControl), 1);
+    assert_eq!(l.s.drop_count(DropReason::ProtocolRejected), 2);
 }
 
 #[test]
@@ -774,7 +776,7 @@ fn unknown_protocols_before_lcp_opens_are_only_counted() {
     l.take_sent();
     l.inject(0x80fd, &[1, 1, 0, 4]);
     assert!(l.take_sent().is_empty());
-    assert_eq!(l.s.drop_count(Drop::ProtocolRejected), 1);
+    assert_eq!(l.s.drop_count(DropReason::ProtocolRejected), 1);
 }
 
 #[test]
@@ -1048,7 +1050,7 @@ fn lower_down_finishes_at_once_silently() {
         ]
     );
     l.inject(protocol::LCP, &[1, 1, 0, 4]);
-    assert_eq!(l.s.drop_count(Drop::AfterEnd), 1);
+    assert_eq!(l.s.drop_count(DropReason::AfterEnd), 1);
     assert_eq!(l.s.poll_timeout(), None);
 }
 
@@ -1084,7 +1086,7 @@ fn lac_exposes_the_exchange_and_hands_off() {
     assert_eq!(l.s.poll_timeout(), None);
     l.inject(protocol::LCP, &[9, 1, 0, 8, 0, 0, 0, 0]);
     assert!(l.take_sent().is_empty());
-    assert_eq!(l.s.drop_count(Drop::AfterEnd), 1);
+    assert_eq!(l.s.drop_count(DropReason::AfterEnd), 1);
     assert_eq!(l.s.hand_off(), Err(DecisionError::Ended));
 }
 

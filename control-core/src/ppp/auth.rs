@@ -12,7 +12,7 @@
 
 use super::proxy::{ProxyAuth, ProxyAuthType};
 use super::wire::{chap, pap};
-use super::{AuthMethod, Config, Drop, Transmit};
+use super::{AuthMethod, Config, DropReason, Transmit};
 use crate::entropy::Entropy;
 use crate::time::Instant;
 
@@ -267,9 +267,9 @@ impl Authenticator {
         &mut self,
         p: &pap::PapPacket<&[u8]>,
         out: &mut Vec<Transmit>,
-    ) -> Result<Option<AuthRequest>, Drop> {
+    ) -> Result<Option<AuthRequest>, DropReason> {
         if self.method != Some(AuthMethod::Pap) || p.code() != pap::REQUEST {
-            return Err(Drop::UnexpectedAuth);
+            return Err(DropReason::UnexpectedAuth);
         }
         self.id = p.identifier();
         match self.status {
@@ -296,7 +296,7 @@ impl Authenticator {
                 out.push(pap_reply(pap::ACK, self.id, &self.reply));
                 Ok(None)
             }
-            _ => Err(Drop::Retransmission),
+            _ => Err(DropReason::Retransmission),
         }
     }
 
@@ -305,12 +305,12 @@ impl Authenticator {
         &mut self,
         p: &chap::ChapPacket<&[u8]>,
         out: &mut Vec<Transmit>,
-    ) -> Result<Option<AuthRequest>, Drop> {
+    ) -> Result<Option<AuthRequest>, DropReason> {
         if self.method != Some(AuthMethod::Chap) || p.code() != chap::RESPONSE {
-            return Err(Drop::UnexpectedAuth);
+            return Err(DropReason::UnexpectedAuth);
         }
         if p.identifier() != self.id {
-            return Err(Drop::BadIdentifier);
+            return Err(DropReason::BadIdentifier);
         }
         match self.status {
             AuthStatus::WaitingForPeer => {
@@ -339,7 +339,7 @@ impl Authenticator {
                 out.push(chap_reply(chap::SUCCESS, self.id, &self.reply));
                 Ok(None)
             }
-            _ => Err(Drop::Retransmission),
+            _ => Err(DropReason::Retransmission),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use super::fsm::{Action, Actions, Event, Fsm, Limits, State};
 use super::wire::{self, Opt, Packet, code};
-use super::{Drop, Transmit};
+use super::{DropReason, Transmit};
 use crate::entropy::Entropy;
 use crate::time::Instant;
 
@@ -215,12 +215,12 @@ impl<N: Negotiator> Cp<N> {
         extra_codes: bool,
         rng: &mut dyn Entropy,
         out: &mut Vec<Transmit>,
-    ) -> Result<Outcome, Drop> {
+    ) -> Result<Outcome, DropReason> {
         let id = p.identifier();
         let data = p.data();
         let event = match p.code() {
             code::CONFIGURE_REQUEST => {
-                wire::check_options(data).map_err(|_| Drop::Malformed)?;
+                wire::check_options(data).map_err(|_| DropReason::Malformed)?;
                 if self.first_peer_req.is_none() {
                     self.first_peer_req = Some(data.to_vec());
                 }
@@ -248,15 +248,15 @@ impl<N: Negotiator> Cp<N> {
             }
             code::CONFIGURE_ACK => {
                 if id != self.req_id || data != self.last_req.as_slice() {
-                    return Err(Drop::BadIdentifier);
+                    return Err(DropReason::BadIdentifier);
                 }
                 Event::Rca
             }
             code::CONFIGURE_NAK | code::CONFIGURE_REJECT => {
                 if id != self.req_id {
-                    return Err(Drop::BadIdentifier);
+                    return Err(DropReason::BadIdentifier);
                 }
-                wire::check_options(data).map_err(|_| Drop::Malformed)?;
+                wire::check_options(data).map_err(|_| DropReason::Malformed)?;
                 if p.code() == code::CONFIGURE_NAK {
                     self.neg.nak_received(data, rng);
                 } else {
@@ -269,7 +269,7 @@ impl<N: Negotiator> Cp<N> {
                         .filter_map(Result::ok)
                         .any(|o| !ours.contains(&o.kind))
                     {
-                        return Err(Drop::Malformed);
+                        return Err(DropReason::Malformed);
                     }
                     self.neg.reject_received(data);
                 }
@@ -278,7 +278,7 @@ impl<N: Negotiator> Cp<N> {
             code::TERMINATE_REQUEST => Event::Rtr,
             code::TERMINATE_ACK => Event::Rta,
             code::CODE_REJECT => {
-                let rejected = *data.first().ok_or(Drop::Malformed)?;
+                let rejected = *data.first().ok_or(DropReason::Malformed)?;
                 if (code::CONFIGURE_REQUEST..=code::CODE_REJECT).contains(&rejected)
                     || (!extra_codes && rejected > code::CODE_REJECT)
                 {

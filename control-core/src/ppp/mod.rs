@@ -246,7 +246,7 @@ pub enum Event {
 /// Why an input frame was discarded (per-session counters, named for `ctl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
-pub enum Drop {
+pub enum DropReason {
     /// A control packet whose header, options or fields do not parse.
     Malformed,
     /// A reply whose Identifier (or acknowledged options) does not match our request.
@@ -268,33 +268,33 @@ pub enum Drop {
     AfterEnd,
 }
 
-impl Drop {
+impl DropReason {
     /// Number of reasons.
     pub const COUNT: usize = 8;
 
     /// All reasons, in counter order.
-    pub const ALL: [Drop; Drop::COUNT] = [
-        Drop::Malformed,
-        Drop::BadIdentifier,
-        Drop::WrongPhase,
-        Drop::UnexpectedAuth,
-        Drop::Retransmission,
-        Drop::DataInControl,
-        Drop::ProtocolRejected,
-        Drop::AfterEnd,
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Malformed,
+        DropReason::BadIdentifier,
+        DropReason::WrongPhase,
+        DropReason::UnexpectedAuth,
+        DropReason::Retransmission,
+        DropReason::DataInControl,
+        DropReason::ProtocolRejected,
+        DropReason::AfterEnd,
     ];
 
     /// The counter's name.
     pub fn name(self) -> &'static str {
         match self {
-            Drop::Malformed => "malformed",
-            Drop::BadIdentifier => "bad_identifier",
-            Drop::WrongPhase => "wrong_phase",
-            Drop::UnexpectedAuth => "unexpected_auth",
-            Drop::Retransmission => "retransmission",
-            Drop::DataInControl => "data_in_control",
-            Drop::ProtocolRejected => "protocol_rejected",
-            Drop::AfterEnd => "after_end",
+            DropReason::Malformed => "malformed",
+            DropReason::BadIdentifier => "bad_identifier",
+            DropReason::WrongPhase => "wrong_phase",
+            DropReason::UnexpectedAuth => "unexpected_auth",
+            DropReason::Retransmission => "retransmission",
+            DropReason::DataInControl => "data_in_control",
+            DropReason::ProtocolRejected => "protocol_rejected",
+            DropReason::AfterEnd => "after_end",
         }
     }
 }

@@ -14,7 +14,7 @@ use super::lcp::{DEFAULT_MRU, Lcp};
 use super::ncp::{InterfaceId, Ipcp, Ipv6cp};
 use super::proxy::{ProxyAuth, ProxyLcp, ProxyRecord};
 use super::wire::{self, Packet, chap, code, pap, protocol};
-use super::{AuthMethod, Config, Drop, EndCause, Event, Grant, Phase, Transmit};
+use super::{AuthMethod, Config, DropReason, EndCause, Event, Grant, Phase, Transmit};
 use crate::entropy::Entropy;
 use crate::time::Instant;
 
@@ -74,7 +74,7 @@ pub struct Session {
     cause: Option<EndCause>,
     out: Vec<Transmit>,
     events: VecDeque<Event>,
-    drops: [u64; Drop::COUNT],
+    drops: [u64; DropReason::COUNT],
     rx: u64,
     tx: u64,
     proxy_lcp: ProxyLcpUse,
@@ -177,7 +177,7 @@ impl Session {
             cause: None,
             out: Vec::new(),
             events: VecDeque::new(),
-            drops: [0; Drop::COUNT],
+            drops: [0; DropReason::COUNT],
             rx: 0,
             tx: 0,
             proxy_lcp: ProxyLcpUse::NotOffered,
@@ -251,7 +251,7 @@ impl Session {
         payload: &[u8],
     ) {
         if matches!(self.phase, Phase::Dead | Phase::HandedOff) {
-            self.drop(Drop::AfterEnd);
+            self.drop(DropReason::AfterEnd);
             return;
         }
         self.rx += 1;
@@ -262,7 +262,7 @@ impl Session {
             protocol::PAP | protocol::CHAP => self.auth_input(protocol, payload),
             protocol::IPCP => self.ncp_input(now, rng, false, payload),
             protocol::IPV6CP if self.cfg.ipv6cp => self.ncp_input(now, rng, true, payload),
-            protocol::IPV4 | protocol::IPV6 => self.drop(Drop::DataInControl),
+            protocol::IPV4 | protocol::IPV6 => self.drop(DropReason::DataInControl),
             _ => self.protocol_reject(protocol, payload),
         }
         self.check_lcp_flags(now, rng);
@@ -500,12 +500,14 @@ impl Session {
     }
 
     /// The drop counters, by reason.
-    pub fn drops(&self) -> impl Iterator<Item = (Drop, u64)> + '_ {
-        Drop::ALL.into_iter().map(|d| (d, self.drops[d as usize]))
+    pub fn drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        DropReason::ALL
+            .into_iter()
+            .map(|d| (d, self.drops[d as usize]))
     }
 
     /// The count of one drop reason.
-    pub fn drop_count(&self, d: Drop) -> u64 {
+    pub fn drop_count(&self, d: DropReason) -> u64 {
         self.drops[d as usize]
     }
 
@@ -522,7 +524,7 @@ impl Session {
         self.lcp.neg.mru.unwrap_or(DEFAULT_MRU)
     }
 
-    fn drop(&mut self, d: Drop) {
+    fn drop(&mut self, d: DropReason) {
         self.drops[d as usize] += 1;
     }
 
@@ -535,18 +537,18 @@ impl Session {
 
     fn lcp_input(&mut self, now: Instant, rng: &mut dyn Entropy, payload: &[u8]) {
         let Ok(p) = Packet::new_checked(payload) else {
-            self.drop(Drop::Malformed);
+            self.drop(DropReason::Malformed);
             return;
         };
         match p.code() {
             code::PROTOCOL_REJECT => {
                 if self.lcp.state() != State::Opened {
-                    self.drop(Drop::WrongPhase);
+                    self.drop(DropReason::WrongPhase);
                     return;
                 }
                 let d = p.data();
                 if d.len() < 2 {
-                    self.drop(Drop::Malformed);
+                    self.drop(DropReason::Malformed);
                     return;
                 }
                 let rejected = u16::from_be_bytes([d[0], d[1]]);
@@ -561,7 +563,7 @@ impl Session {
             code::ECHO_REQUEST | code::ECHO_REPLY | code::DISCARD_REQUEST => {
                 let d = p.data();
                 if d.len() < 4 {
-                    self.drop(Drop::Malformed);
+                    self.drop(DropReason::Malformed);
                     return;
                 }
                 let magic = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
@@ -709,7 +711,7 @@ impl Session {
     }
 
     fn protocol_reject(&mut self, proto: u16, payload: &[u8]) {
-        self.drop(Drop::ProtocolRejected);
+        self.drop(DropReason::ProtocolRejected);
         if self.lcp.state() != State::Opened || self.phase == Phase::Terminate {
             return;
         }
@@ -753,18 +755,18 @@ impl Session {
 
     fn auth_input(&mut self, proto: u16, payload: &[u8]) {
         if !matches!(self.phase, Phase::Authenticate | Phase::Network) {
-            self.drop(Drop::WrongPhase);
+            self.drop(DropReason::WrongPhase);
             return;
         }
         let r = if proto == protocol::PAP {
             match pap::PapPacket::new_checked(payload) {
                 Ok(p) => self.auth.input_pap(&p, &mut self.out),
-                Err(_) => Err(Drop::Malformed),
+                Err(_) => Err(DropReason::Malformed),
             }
         } else {
             match chap::ChapPacket::new_checked(payload) {
                 Ok(p) => self.auth.input_chap(&p, &mut self.out),
-                Err(_) => Err(Drop::Malformed),
+                Err(_) => Err(DropReason::Malformed),
             }
         };
         match r {
@@ -778,22 +780,22 @@ impl Session {
 
     fn ncp_input(&mut self, now: Instant, rng: &mut dyn Entropy, v6: bool, payload: &[u8]) {
         if self.phase != Phase::Network {
-            self.drop(Drop::WrongPhase);
+            self.drop(DropReason::WrongPhase);
             return;
         }
         let Ok(p) = Packet::new_checked(payload) else {
-            self.drop(Drop::Malformed);
+            self.drop(DropReason::Malformed);
             return;
         };
         let r = if v6 {
             match self.ipv6cp.as_mut() {
                 Some(c) => c.input(now, &p, false, rng, &mut self.out),
-                None => Err(Drop::WrongPhase),
+                None => Err(DropReason::WrongPhase),
             }
         } else {
             match self.ipcp.as_mut() {
                 Some(c) => c.input(now, &p, false, rng, &mut self.out),
-                None => Err(Drop::WrongPhase),
+                None => Err(DropReason::WrongPhase),
             }
         };
         match r {
