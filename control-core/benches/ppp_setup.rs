@@ -16,14 +16,25 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate_control_core::Instant;
 use tollgate_control_core::entropy::Sequence;
 use tollgate_control_core::ppp::{self, AuthMethod};
-use tollgate_control_core::pppoe::Line;
 use tollgate_control_core::pppoe::wire::{self as pwire, code};
+use tollgate_control_core::pppoe::{DiscoveryConfig, Line, Rate};
 
+/// The rate limits are policy, not cost: set high so that every iteration does the
+/// whole set-up (the fake clock moves 1 ms per subscriber).
 fn gateway(auth: AuthMethod) -> Gateway {
-    let mut gw = Gateway::new(
+    let unlimited = Rate {
+        per_second: 1_000_000,
+        burst: 1_000_000,
+    };
+    let mut gw = Gateway::with_discovery(
         ppp::Config {
             auth: vec![auth],
             ..ppp::Config::default()
+        },
+        DiscoveryConfig {
+            padi_rate: unlimited,
+            padi_rate_per_mac: unlimited,
+            ..DiscoveryConfig::default()
         },
         Instant(1_000_000_000),
     );
@@ -41,9 +52,10 @@ fn one(gw: &mut Gateway, rng: &mut Sequence, n: u32) -> bool {
         cvlan: Some((n % 4000) as u16 + 1),
     };
     let mut subs = [Subscriber::new(mac, line, b"alice", b"s3cret", rng)];
-    let now = Instant(1_000_000_000 + u64::from(n) * 1_000);
+    let now = Instant(1_000_000_000 + u64::from(n) * 1_000_000);
     connect_all(gw, &mut subs, now);
     let up = subs[0].up();
+    assert!(up, "subscriber {n} did not come up");
     let padt = pwire::build(code::PADT, subs[0].session_id, &[]);
     gw.input(now, line, mac, 0x8863, &padt);
     gw.out.clear();
@@ -55,7 +67,7 @@ fn discovery_only(gw: &mut Gateway, n: u32) -> u16 {
     let b = n.to_be_bytes();
     let mac = [2, 0xdd, b[0], b[1], b[2], b[3]];
     let line = Line::untagged(0);
-    let now = Instant(1_000_000_000 + u64::from(n) * 1_000);
+    let now = Instant(1_000_000_000 + u64::from(n) * 1_000_000);
     let mut t = Vec::new();
     pwire::put_tag(&mut t, pwire::tag::SERVICE_NAME, b"");
     gw.discovery
@@ -98,6 +110,9 @@ fn bench(c: &mut Criterion) {
                 black_box(one(&mut gw, &mut rng, n))
             })
         });
+        // Every iteration must have brought its subscriber up.
+        assert!(one(&mut gw, &mut rng, n.wrapping_add(1)));
+        assert_eq!(gw.discovery.refusals().map(|(_, c)| c).sum::<u64>(), 0);
     }
     let mut gw = gateway(AuthMethod::Chap);
     let mut n = 0u32;
@@ -107,6 +122,7 @@ fn bench(c: &mut Criterion) {
             black_box(discovery_only(&mut gw, n))
         })
     });
+    assert_eq!(gw.discovery.refusals().map(|(_, c)| c).sum::<u64>(), 0);
     g.finish();
 }
 

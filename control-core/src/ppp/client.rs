@@ -34,7 +34,6 @@ pub enum ClientPhase {
 }
 
 /// The subscriber's side of a PPP link.
-#[derive(Debug)]
 pub struct Client {
     user: Vec<u8>,
     secret: Vec<u8>,
@@ -58,6 +57,17 @@ pub struct Client {
     ipv6_up: (bool, bool),
     protocol_rejects: Vec<u16>,
     out: Vec<Transmit>,
+}
+
+impl core::fmt::Debug for Client {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client")
+            .field("user", &String::from_utf8_lossy(&self.user))
+            .field("phase", &self.phase)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {

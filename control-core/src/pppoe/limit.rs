@@ -70,6 +70,7 @@ pub struct PerMac {
     rate: Rate,
     capacity: usize,
     buckets: HashMap<Mac, Bucket>,
+    last_sweep: Option<Instant>,
 }
 
 /// The verdict of [`PerMac::take`].
@@ -91,6 +92,7 @@ impl PerMac {
             rate,
             capacity: capacity.max(1),
             buckets: HashMap::new(),
+            last_sweep: None,
         }
     }
 
@@ -98,8 +100,16 @@ impl PerMac {
     pub fn take(&mut self, mac: Mac, now: Instant) -> Admit {
         let rate = self.rate;
         if !self.buckets.contains_key(&mac) && self.buckets.len() >= self.capacity {
-            // Full buckets carry no state: forget them.
-            self.buckets.retain(|_, b| !b.is_full(rate, now));
+            // Full buckets carry no state: forget them. The sweep walks the whole table,
+            // so it runs at most once a second, or a flood of new MACs would make every
+            // PADI cost a walk.
+            let due = self
+                .last_sweep
+                .is_none_or(|t| now.since(t) >= core::time::Duration::from_secs(1));
+            if due {
+                self.last_sweep = Some(now);
+                self.buckets.retain(|_, b| !b.is_full(rate, now));
+            }
             if self.buckets.len() >= self.capacity {
                 return Admit::Untracked;
             }
@@ -165,5 +175,9 @@ mod tests {
         // A second later both buckets are full again and can be forgotten.
         assert_eq!(p.take([3; 6], t.add_ms(1_000)), Admit::Yes);
         assert_eq!(p.len(), 1);
+        // The table is full again; the next sweep waits a second.
+        assert_eq!(p.take([4; 6], t.add_ms(1_000)), Admit::Yes);
+        assert_eq!(p.take([5; 6], t.add_ms(1_500)), Admit::Untracked);
+        assert_eq!(p.take([5; 6], t.add_ms(2_000)), Admit::Yes);
     }
 }

@@ -251,6 +251,39 @@ mod tests {
     }
 
     #[test]
+    fn etherparse_reads_what_write_header_writes() {
+        let tags = [
+            Tag {
+                tpid: ethertype::QINQ,
+                pcp: 3,
+                dei: false,
+                vid: 100,
+            },
+            Tag {
+                tpid: ethertype::VLAN,
+                pcp: 0,
+                dei: false,
+                vid: 7,
+            },
+        ];
+        let mut out = Vec::new();
+        write_header(
+            &mut out,
+            [2, 0, 0, 0, 0, 9],
+            [2, 0, 0, 0, 0, 1],
+            &tags,
+            0x8863,
+        );
+        out.extend_from_slice(&[0x11, 0x09, 0, 0, 0, 0]);
+        let p = etherparse::SlicedPacket::from_ethernet(&out).unwrap();
+        let ids: Vec<u16> = p.vlan_ids().iter().map(|v| v.value()).collect();
+        assert_eq!(ids, [100, 7]);
+        assert_eq!(p.payload_ether_type(), Some(etherparse::EtherType(0x8863)));
+        let h = Frame::new_checked(&out[..]).unwrap().header().unwrap();
+        assert_eq!((h.outer, h.inner), (Some(tags[0]), Some(tags[1])));
+    }
+
+    #[test]
     fn write_header_round_trips() {
         let tags = [
             Tag {

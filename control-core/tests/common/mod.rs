@@ -35,8 +35,16 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(ppp_cfg: ppp::Config, now: Instant) -> Gateway {
+        Gateway::with_discovery(ppp_cfg, pppoe::DiscoveryConfig::default(), now)
+    }
+
+    pub fn with_discovery(
+        ppp_cfg: ppp::Config,
+        disc: pppoe::DiscoveryConfig,
+        now: Instant,
+    ) -> Gateway {
         Gateway {
-            discovery: Discovery::new(pppoe::DiscoveryConfig::default(), AC, [9; 32], now),
+            discovery: Discovery::new(disc, AC, [9; 32], now),
             sessions: HashMap::new(),
             users: HashMap::new(),
             ppp: Arc::new(ppp_cfg),
