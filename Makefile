@@ -133,6 +133,7 @@ l2tp-test: build
 lint: check-cargo
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/check-core-lints.sh
 	@if [ -n "$(HAVE_DPDK)" ]; then \
 	  echo "$(CARGO) clippy (dpdk feature)"; \
 	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control --all-targets \
@@ -183,7 +184,7 @@ plot:
 # The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
 # sanitizer-coverage passes that make libFuzzer coverage-guided.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := pipeline config ctl_request radius_packet l2tp_control
+FUZZ_TARGETS := pipeline config ctl_request radius_packet l2tp_control pppoe_discovery ppp_control
 FUZZ_FLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks
