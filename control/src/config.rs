@@ -1184,6 +1184,23 @@ impl Config {
         Ok(())
     }
 
+    /// The rule subscriber addresses are checked against (the same the running core
+    /// applies): the access subnet, the gateway's addresses, the pools.
+    pub fn subscriber_addresses(&self) -> crate::core::addresses::SubscriberAddresses {
+        crate::core::addresses::SubscriberAddresses {
+            access: (self.access.address.addr, self.access.address.len),
+            gateway: [self.access.address.addr, self.core.address.addr]
+                .into_iter()
+                .chain(self.nat.addresses.iter().copied())
+                .collect(),
+            pools: self
+                .pools
+                .iter()
+                .flat_map(|p| p.ranges.iter().filter_map(PoolRangeConfig::bounds))
+                .collect(),
+        }
+    }
+
     fn validate_pools(&self) -> Result<(), (String, String)> {
         let e = |k: String, m: String| Err((k, m));
         for (i, n) in self.nodes.iter().enumerate() {
@@ -1234,13 +1251,10 @@ impl Config {
                         format!("{first}-{last} is not inside the access subnet {acc}"),
                     );
                 }
-                if (f..=l).contains(&u32::from(acc.addr)) {
+                if let Err(why) = self.subscriber_addresses().check_range(first, last) {
                     return e(
                         k(""),
-                        format!(
-                            "{first}-{last} holds the gateway's own address {}",
-                            acc.addr
-                        ),
+                        format!("{first}-{last} holds an address no subscriber can have: {why}"),
                     );
                 }
                 if let Some((_, _, other)) = seen.iter().find(|(of, ol, _)| *of <= l && f <= *ol) {
@@ -1457,18 +1471,11 @@ impl Config {
         }
         for (i, sub) in self.static_subscribers.iter().enumerate() {
             let k = |f: &str| format!("subscriber[{i}].{f}");
-            if sub.user.is_empty() {
-                return e(k("user"), "must not be empty".into());
+            if sub.user.is_empty() || sub.user.contains('\0') {
+                return e(k("user"), "must not be empty or contain NUL".into());
             }
-            if !self.access.address.contains(sub.address) || sub.address == self.access.address.addr
-            {
-                return e(
-                    k("address"),
-                    format!(
-                        "{} is not a subscriber address of the access subnet {}",
-                        sub.address, self.access.address
-                    ),
-                );
+            if let Err(why) = self.subscriber_addresses().check(sub.address) {
+                return e(k("address"), why.to_string());
             }
             if self.static_subscribers[..i]
                 .iter()
@@ -1812,6 +1819,52 @@ address = "192.0.2.1/24"
             let e = parse(extra).unwrap_err();
             assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
         }
+    }
+
+    #[test]
+    fn static_subscribers_and_pools_follow_the_address_rule() {
+        for (extra, key, why) in [
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"10.10.0.0\"\n",
+                "subscriber[0].address",
+                "network address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"10.10.0.255\"\n",
+                "subscriber[0].address",
+                "broadcast address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"192.0.2.1\"\n",
+                "subscriber[0].address",
+                "gateway's own address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"224.1.2.3\"\n",
+                "subscriber[0].address",
+                "not a unicast address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\\u0000b\"\naddress = \"10.10.0.9\"\n",
+                "subscriber[0].user",
+                "NUL",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nfirst = \"10.10.0.200\"\nlast = \"10.10.0.255\"\n",
+                "pool[0].range[0]",
+                "10.10.0.255 is the broadcast address",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nfirst = \"10.10.0.0\"\nlast = \"10.10.0.0\"\n",
+                "pool[0].range[0]",
+                "10.10.0.0 is the network address",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+            assert!(e.message.contains(why), "{extra}: {e}");
+        }
+        parse("[[subscriber]]\nuser = \"a\"\naddress = \"10.10.0.254\"\n").unwrap();
     }
 
     #[test]

@@ -322,13 +322,8 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     worker_reports: false,
                     sessions: Some(core.query_session(id)),
                 }),
-                Err(e) => match k
-                    .session
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|id| core.sessions().recent(*id).is_some())
-                {
-                    Some(id) => reply(Ok(ended_json(core, id))),
+                Err(e) => match core.sessions().find_recent(&k.session) {
+                    Some(ended) => reply(Ok(ended_json(core, ended.record.id))),
                     None => reply(Err(e.to_string())),
                 },
             },
@@ -422,6 +417,16 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 reply(Err(
                     "give user (and password), or mac, mobile_id or address".into(),
                 ))
+            }
+            Ok(a)
+                if a.user
+                    .as_deref()
+                    .is_some_and(|u| u.is_empty() || u.contains('\0')) =>
+            {
+                reply(Err(format!(
+                    "user name {:?}: must not be empty or contain NUL",
+                    a.user.unwrap_or_default()
+                )))
             }
             Ok(a) => {
                 let r = crate::core::aaa::LoginRequest {
