@@ -543,12 +543,29 @@ impl Default for Engine {
 pub struct Control {
     /// Path of the Unix control socket.
     pub socket: PathBuf,
+    /// Seconds a connection with no request under way may stay silent.
+    pub idle_timeout_s: u64,
+    /// Seconds a request line may take from its first byte to its newline (and a
+    /// client may take without reading any of its reply).
+    pub request_timeout_s: u64,
 }
 
 impl Default for Control {
     fn default() -> Self {
         Control {
             socket: PathBuf::from("/run/tollgate/ctl.sock"),
+            idle_timeout_s: 60,
+            request_timeout_s: 5,
+        }
+    }
+}
+
+impl Control {
+    /// The control socket's timeouts.
+    pub fn timeouts(&self) -> crate::ctl::server::Timeouts {
+        crate::ctl::server::Timeouts {
+            idle: std::time::Duration::from_secs(self.idle_timeout_s),
+            request: std::time::Duration::from_secs(self.request_timeout_s),
         }
     }
 }
@@ -964,6 +981,18 @@ impl Config {
         }
         if self.control.socket.as_os_str().is_empty() {
             return e("control.socket", "must not be empty".into());
+        }
+        if !(1..=86_400).contains(&self.control.idle_timeout_s) {
+            return e(
+                "control.idle_timeout_s",
+                format!("{}: must be 1 to 86400", self.control.idle_timeout_s),
+            );
+        }
+        if !(1..=3_600).contains(&self.control.request_timeout_s) {
+            return e(
+                "control.request_timeout_s",
+                format!("{}: must be 1 to 3600", self.control.request_timeout_s),
+            );
         }
         for (name, p) in [("access", &self.access), ("core", &self.core)] {
             match p.backend {

@@ -169,7 +169,7 @@ pub(crate) fn serve<P: Port + 'static>(
     let render_every = Duration::from_millis(cfg.aaa.metrics.render_ms);
     let mut next_render = started;
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
-    let server = Server::start(&cfg.control.socket, ctl_tx)?;
+    let server = Server::start(&cfg.control.socket, ctl_tx, cfg.control.timeouts())?;
     // Only now, as the one daemon of this socket, before any session: close what a
     // previous run left open.
     let rater = match &cfg.rating.database {
