@@ -45,6 +45,7 @@ pub fn run(cfg: &Config, config_name: &str) -> anyhow::Result<()> {
 
 /// Runs the gateway until `stop` is set.
 pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    crate::sizing::check_machine(cfg, cfg.engine.workers)?;
     let workers = cfg.engine.workers;
     let buffers = cfg.engine.buffers;
     match cfg.access.backend {
