@@ -272,6 +272,26 @@ fn ctl_refuses_addresses_and_names_no_subscriber_can_have() {
 }
 
 #[test]
+fn tunnelled_subscribers_follow_the_same_address_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let l2tp = "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"192.0.2.9\"\n[[l2tp.customer]]\nname = \"c\"\n";
+    let gw = Gw::start(d, &format!("{}{l2tp}", aaa(d)));
+    for (address, why) in [
+        ("10.10.0.255", "broadcast address of the access subnet"),
+        ("10.10.0.1", "the gateway's own address"),
+        ("224.0.0.1", "not a unicast address"),
+    ] {
+        let (ok, v) = gw.ctl(&["tunnel", "session", "add", address, "c"]);
+        assert!(!ok, "{address}: {v}");
+        assert!(v.as_str().unwrap().contains(why), "{address}: {v}");
+    }
+    let (ok, v) = gw.ctl(&["tunnel", "session", "add", "10.10.0.30", "c"]);
+    assert!(ok, "{v}");
+    gw.stop();
+}
+
+#[test]
 fn an_ended_session_is_found_by_address_and_its_id_is_not_given_again() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
