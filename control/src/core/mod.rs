@@ -519,10 +519,13 @@ impl Core {
             Event::FlowRecord(r) => {
                 self.stats.flow_records += 1;
                 let host = self.hosts.remove(&(worker, r.flow.0, r.flow.1));
+                // A flow's record may come after its session ended: the id still names
+                // that session (ids are not reused while it is shown).
                 let user = self
                     .sessions
                     .get(r.session)
                     .map(|s| s.user.clone())
+                    .or_else(|| self.sessions.recent(r.session).map(|e| e.user.clone()))
                     .unwrap_or_else(|| format!("session-{}", r.session));
                 let service = self
                     .service_names
