@@ -30,6 +30,7 @@ help:
 	@echo "make compare-kernel   kernel forwarding + nftables NAT vs tollgate, same veth lab (root)"
 	@echo "make plot      docs/perf/mpps-vs-flows.png from target/bench/bench.json"
 	@echo "make lint      cargo fmt --check and clippy -D warnings (also with the dpdk feature when DPDK is installed)"
+	@echo "make netns-test / host-test   the ignored tests that need root: AF_PACKET in namespaces; FreeRADIUS, radclient, ICMP"
 	@echo "make build-dpdk   release binary with the DPDK backend (needs libdpdk-dev; docs/dpdk.md)"
 	@echo "make dpdk-test    the DPDK backend against net_ring/net_null/net_tap vdevs (no hugepages)"
 	@echo "make compare-testpmd   testpmd macswap vs Tollgate on the same net_null pair and core"
