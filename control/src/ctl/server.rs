@@ -488,7 +488,8 @@ impl Served {
                         );
                         continue;
                     }
-                    self.conns.push(Conn::new(stream, now));
+                    // Not `now`: it may have connected after this round began.
+                    self.conns.push(Conn::new(stream, Instant::now()));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
