@@ -2168,6 +2168,19 @@ address = "192.0.2.1/24"
         assert_eq!((e.key, e.line), (None, Some(1)), "a comment has no key");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn errors_of_any_text_or_bytes_never_panic(
+            src in "(\\[\\[?[a-z.\"]{0,8}\\]?\\]?\n|[a-z_.\" ]{0,10}=? ?[0-9a-z\"#]{0,12}\n){0,12}",
+            at in 0usize..200,
+            raw in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let _ = lexical_key(&src, at.min(src.len()));
+            let _ = Config::parse(&src, "p");
+            let _ = Config::parse_bytes(&raw, "p");
+        }
+    }
+
     #[test]
     fn syntax_error_has_line() {
         let e = Config::parse("[engine\nworkers = 1\n", "t").unwrap_err();
