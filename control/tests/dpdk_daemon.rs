@@ -42,8 +42,13 @@ address = "10.10.0.1/24"
 backend = "dpdk"
 device = "{core}"
 address = "192.0.2.1/24"
+
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
 "#,
-        socket.display()
+        socket.display(),
+        d = dir.display()
     );
     let path = dir.join("tollgate.toml");
     std::fs::write(&path, src).unwrap();
@@ -370,6 +375,10 @@ address = "192.0.2.1/24"
 [subscribers]
 unknown = "drop"
 
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
+
 [[service]]
 name = "udp"
 vip = "203.0.113.10"
@@ -378,7 +387,8 @@ port = 5000
 policy = "round_robin"
 session_type = "connection"
 "#,
-        dir.path().join("ctl.sock").display()
+        dir.path().join("ctl.sock").display(),
+        d = dir.path().display()
     );
     for s in 21..=23 {
         src += &format!("[[service.server]]\naddress = \"192.0.2.{s}\"\n");

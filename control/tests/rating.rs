@@ -81,10 +81,12 @@ impl Lab {
     }
 
     fn config(&self, db: &str, socket: &str) -> PathBuf {
+        // The daemon's spool and store in the test's directory, not in /var/lib.
         let src = format!(
-            "[control]\nsocket = \"{}\"\n\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n{}",
+            "[control]\nsocket = \"{}\"\n\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n\n[aaa]\nstore = \"{d}/{db}.subscribers\"\nspool = \"{d}/{db}.spool\"\n{}",
             self.path(socket).display(),
-            RATING.replace("DB", &self.path(db).display().to_string())
+            RATING.replace("DB", &self.path(db).display().to_string()),
+            d = self.dir.path().display(),
         );
         let p = self.path(&format!("{db}.toml"));
         std::fs::write(&p, src).unwrap();
