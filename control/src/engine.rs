@@ -45,6 +45,7 @@ pub fn run(cfg: &Config, config_name: &str) -> anyhow::Result<()> {
 
 /// Runs the gateway until `stop` is set.
 pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    crate::sizing::check_machine(cfg, cfg.engine.workers)?;
     let workers = cfg.engine.workers;
     let buffers = cfg.engine.buffers;
     match cfg.access.backend {
@@ -169,7 +170,7 @@ pub(crate) fn serve<P: Port + 'static>(
     let render_every = Duration::from_millis(cfg.aaa.metrics.render_ms);
     let mut next_render = started;
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
-    let server = Server::start(&cfg.control.socket, ctl_tx)?;
+    let server = Server::start(&cfg.control.socket, ctl_tx, cfg.control.timeouts())?;
     // Only now, as the one daemon of this socket, before any session: close what a
     // previous run left open.
     let rater = match &cfg.rating.database {

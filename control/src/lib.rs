@@ -29,5 +29,6 @@ pub mod radius;
 pub mod rating;
 pub mod replay;
 pub mod setup;
+pub mod sizing;
 pub mod spool;
 pub mod store;

@@ -9,6 +9,7 @@ use tollgate_control::config::{Config, DEFAULT_CONFIG};
 use tollgate_control::ctl::{client, proto::Request, render};
 use tollgate_control::replay::{ReplayFiles, replay};
 use tollgate_control::{ctl, engine};
+use tollgate_dataplane::port::af_packet::AfPacketError;
 
 /// Tollgate: a userspace poll-mode subscriber gateway.
 ///
@@ -643,6 +644,7 @@ fn run_command(cli: Cli) -> ExitCode {
             config,
             spool_afresh,
         } => {
+            let embedded = config.is_none();
             let (mut cfg, name) = match load(config) {
                 Ok(c) => c,
                 Err(e) => return fail(&e, 2),
@@ -651,7 +653,13 @@ fn run_command(cli: Cli) -> ExitCode {
             init_logging(&cfg.log.level);
             match engine::run(&cfg, &name) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&format!("{e:#}"), 1),
+                Err(e) => {
+                    let mut msg = error_text(&e);
+                    if embedded && e.chain().any(|c| c.is::<AfPacketError>()) {
+                        msg.push_str(EMBEDDED_HINT);
+                    }
+                    fail(&msg, 1)
+                }
             }
         }
         Cmd::CheckConfig { file } => match Config::load(&file) {
@@ -709,7 +717,7 @@ fn run_command(cli: Cli) -> ExitCode {
                     outp!("{}", render::counters(&s.counters));
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&format!("{e:#}"), 1),
+                Err(e) => fail(&error_text(&e), 1),
             }
         }
         Cmd::Ctl {
@@ -734,7 +742,7 @@ fn run_command(cli: Cli) -> ExitCode {
                     outp!("{}", r.render());
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&format!("{e:#}"), 1),
+                Err(e) => fail(&error_text(&e), 1),
             }
         }
         Cmd::Bench(args) => match tollgate_control::bench::run(&args) {
@@ -787,6 +795,31 @@ fn run_ctl(
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Said when `tollgate run` without `--config` cannot open its ports.
+const EMBEDDED_HINT: &str = "
+tollgate: without --config, `tollgate run` uses its embedded default, which is the lab's:
+  ports acc0 and core0 inside the network namespace tg-gw that `make run` (scripts/lab.sh)
+  builds. For the lab, run `sudo make run`. For your own interfaces, write a config
+  (`tollgate default-config > site.toml`, then set access/core interface and address)
+  and run `tollgate run --config site.toml`.";
+
+/// An error and its causes, each said once: a message that already quotes its cause
+/// ("... not found: No such device (os error 19)") is not followed by it again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let m = cause.to_string();
+        if out.contains(&m) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&m);
+    }
+    out
 }
 
 fn load(path: Option<PathBuf>) -> Result<(Config, String), String> {

@@ -96,6 +96,8 @@ pub fn replay(
     files: &ReplayFiles,
     linger: Duration,
 ) -> anyhow::Result<ReplaySummary> {
+    // One worker replays, whatever engine.workers says.
+    crate::sizing::check_machine(cfg, 1)?;
     let open = |inp: Option<&Path>, out: &Path| PcapPort::open(inp, Some(out));
     let access = open(Some(&files.access_in), &files.access_out)?;
     let core_port = open(files.core_in.as_deref(), &files.core_out)?;

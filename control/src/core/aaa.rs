@@ -21,7 +21,7 @@ use tollgate_dataplane::session::{
     SessionId, SessionUpdate, VolumeLimit,
 };
 use tollgate_dataplane::time::Instant;
-use tollgate_dataplane::{Command, MacAddr, Side};
+use tollgate_dataplane::{Command, MacAddr};
 
 use super::pools::Pools;
 use super::sessions::{SessionError, SessionRequest};
@@ -448,8 +448,12 @@ impl Core {
     /// Starts a login; the answer comes as [`Output::LoginDone`]. Refused at once when
     /// too many are waiting, or when the same address is already logging in.
     pub fn login(&mut self, _now: Instant, req: LoginRequest) -> Result<LoginId, String> {
+        self.aaa.stats.logins += 1;
+        if let Some(Err(e)) = req.address.map(|ip| self.subscriber_addresses().check(ip)) {
+            self.aaa.stats.failed += 1;
+            return Err(e.to_string());
+        }
         let a = &mut self.aaa;
-        a.stats.logins += 1;
         if a.pending.len() >= a.policy.max_pending {
             a.stats.busy += 1;
             return Err(format!(
@@ -579,14 +583,9 @@ impl Core {
                 core.aaa.policy.pools.release(address);
             }
         };
-        if !self.fwd.side(Side::Access).contains(address)
-            || self.fwd.side(Side::Access).address == address
-        {
+        if let Err(e) = self.subscriber_addresses().check(address) {
             release(self);
-            return fail(
-                self,
-                format!("{address} is not a subscriber address of the access subnet"),
-            );
+            return fail(self, e.to_string());
         }
         let worker = self.sessions.owner(address);
         if self.sessions.on_worker(worker) >= self.aaa.policy.max_sessions_per_worker {
@@ -723,6 +722,7 @@ impl Core {
         app_idle: bool,
         pooled: bool,
     ) -> Result<SessionId, SessionError> {
+        self.subscriber_addresses().check(req.address)?;
         let user = req.user.clone();
         let (spec, worker) = self.sessions.open(now, req)?;
         self.out.push_back(Output::Command(

@@ -857,3 +857,147 @@ fn last_known_counters_go_to_the_spool_each_round_when_they_moved() {
     // No accounting record came of it: the checkpoint is for the spool only.
     assert!(r.account.iter().all(|x| x.status == AcctStatusType::Start));
 }
+
+fn static_request(user: &str, address: &str) -> crate::core::sessions::SessionRequest {
+    crate::core::sessions::SessionRequest {
+        user: user.into(),
+        address: ip(address),
+        mac: None,
+        channel: None,
+        services: tollgate_dataplane::session::ServiceSet::ALL,
+        bandwidth: Default::default(),
+        limits: Default::default(),
+        max_flows: 0,
+    }
+}
+
+fn count(r: &Rig, status: AcctStatusType) -> usize {
+    r.account.iter().filter(|a| a.status == status).count()
+}
+
+#[test]
+fn a_session_past_its_workers_capacity_is_refused_with_no_records() {
+    let cfg = CONFIG.replace("[aaa]\n", "[subscribers]\nmax_sessions = 1\n[aaa]\n");
+    let mut r = Rig::with(&cfg);
+    // Two workers: 10.10.0.12, .14 and .16 belong to worker 0.
+    r.core
+        .open_session(r.now, static_request("a", "10.10.0.12"))
+        .unwrap();
+    r.drain();
+    let e = r
+        .core
+        .open_session(r.now, static_request("b", "10.10.0.14"))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        crate::core::sessions::SessionError::WorkerFull {
+            worker: 0,
+            capacity: 1
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "worker 0's session table is full (1 sessions, subscribers.max_sessions)"
+    );
+    let e = r
+        .login(with_address("10.10.0.16"), "c", Authorization::default())
+        .unwrap_err();
+    assert!(e.contains("worker 0's session table is full"), "{e}");
+    r.drain();
+    assert_eq!(r.installed.len(), 1, "nothing more went to the worker");
+    assert_eq!(count(&r, AcctStatusType::Start), 1);
+    assert_eq!(count(&r, AcctStatusType::Stop), 0);
+    assert!(r.logs.is_empty(), "no session record");
+    assert_eq!(r.core.sessions().len(), 1);
+    // Worker 1 has room.
+    r.core
+        .open_session(r.now, static_request("d", "10.10.0.13"))
+        .unwrap();
+    r.drain();
+    assert_eq!(count(&r, AcctStatusType::Start), 2);
+}
+
+#[test]
+fn every_path_checks_subscriber_addresses_alike() {
+    let mut r = Rig::new();
+    for (bad, why) in [
+        ("10.10.0.1", "the gateway's own address"),
+        ("192.0.2.1", "the gateway's own address"),
+        (
+            "10.10.0.0",
+            "network address of the access subnet 10.10.0.0/24",
+        ),
+        (
+            "10.10.0.255",
+            "broadcast address of the access subnet 10.10.0.0/24",
+        ),
+        (
+            "10.10.1.7",
+            "outside the access subnet 10.10.0.0/24 and every address pool",
+        ),
+        ("224.0.0.9", "not a unicast address"),
+        ("255.255.255.255", "not a unicast address"),
+    ] {
+        // ctl session add and static config sessions.
+        let e = r
+            .core
+            .open_session(r.now, static_request("x", bad))
+            .unwrap_err();
+        assert!(e.to_string().contains(why), "{bad}: {e}");
+        // A login with its own address (ctl session login, first packet).
+        let e = r.core.login(r.now, with_address(bad)).unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+        // RADIUS Framed-IP-Address (or the local store's framed_ip).
+        let e = r
+            .login(
+                LoginRequest {
+                    user: Some("y".into()),
+                    password: Some("pw".into()),
+                    ..LoginRequest::default()
+                },
+                "y",
+                Authorization {
+                    framed_ip: Some(ip(bad)),
+                    ..Authorization::default()
+                },
+            )
+            .unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+    for user in ["", "a\0b"] {
+        let e = r
+            .core
+            .open_session(r.now, static_request(user, "10.10.0.20"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("must not be empty or contain NUL"),
+            "{e}"
+        );
+    }
+    r.drain();
+    assert!(r.installed.is_empty());
+    assert!(r.account.is_empty(), "no Start, no Stop");
+    assert_eq!(
+        r.core.pools().pools[0].ranges[0].assigned,
+        0,
+        "nothing held"
+    );
+    // A pool address and a host of the subnet are fine, however they come.
+    r.core
+        .open_session(r.now, static_request("s", "10.10.0.100"))
+        .unwrap();
+    let l = r
+        .login(
+            LoginRequest {
+                user: Some("y".into()),
+                ..LoginRequest::default()
+            },
+            "y",
+            Authorization {
+                framed_ip: Some(ip("10.10.0.254")),
+                ..Authorization::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(l.address, ip("10.10.0.254"));
+}

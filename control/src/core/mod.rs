@@ -6,6 +6,7 @@
 //! tested with a simulated clock.
 
 pub mod aaa;
+pub mod addresses;
 pub mod neighbor;
 pub mod pools;
 pub mod records;
@@ -207,7 +208,7 @@ impl Core {
             fwd,
             out: VecDeque::new(),
             stats: CoreStats::default(),
-            sessions: Sessions::new(cfg.workers),
+            sessions: Sessions::new(cfg.workers, cfg.aaa.max_sessions_per_worker),
             service_names: cfg.service_names,
             clock: cfg.clock,
             workers: cfg.workers.max(1),
@@ -238,13 +239,39 @@ impl Core {
             .find(|s| self.fwd.side(*s).contains(ip))
     }
 
+    /// The rule every subscriber address is checked against ([`addresses`]): the
+    /// access subnet, the gateway's own addresses and the pools.
+    pub fn subscriber_addresses(&self) -> addresses::SubscriberAddresses {
+        let access = self.fwd.side(Side::Access);
+        let gateway = Side::ALL
+            .iter()
+            .map(|s| self.fwd.side(*s).address)
+            .chain(self.fwd.nat.addresses.iter().copied())
+            .collect();
+        addresses::SubscriberAddresses {
+            access: (access.address, access.prefix_len),
+            gateway,
+            pools: self
+                .pools()
+                .pools
+                .iter()
+                .flat_map(|p| p.ranges.iter().map(|r| (r.first, r.last)))
+                .collect(),
+        }
+    }
+
     /// Opens a session without a login (static subscribers, `ctl session add`) and
-    /// installs it on its worker; it is accounted like any other.
+    /// installs it on its worker; it is accounted like any other. Refused, with
+    /// nothing installed or accounted, when the user name is empty or holds NUL, when
+    /// the address cannot be a subscriber's, is in use, or its worker's table is full.
     pub fn open_session(
         &mut self,
         now: Instant,
         req: SessionRequest,
     ) -> Result<SessionId, SessionError> {
+        if req.user.is_empty() || req.user.contains('\0') {
+            return Err(SessionError::UserName(req.user));
+        }
         if let Ok(id) = self.sessions.find(&req.address.to_string()) {
             return Err(SessionError::AddressInUse(req.address, id));
         }
@@ -502,10 +529,13 @@ impl Core {
             Event::FlowRecord(r) => {
                 self.stats.flow_records += 1;
                 let host = self.hosts.remove(&(worker, r.flow.0, r.flow.1));
+                // A flow's record may come after its session ended: the id still names
+                // that session (ids are not reused while it is shown).
                 let user = self
                     .sessions
                     .get(r.session)
                     .map(|s| s.user.clone())
+                    .or_else(|| self.sessions.recent(r.session).map(|e| e.user.clone()))
                     .unwrap_or_else(|| format!("session-{}", r.session));
                 let service = self
                     .service_names

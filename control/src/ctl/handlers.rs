@@ -326,6 +326,18 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
         })
     };
     if req.words().first() == Some(&"tunnel") {
+        // A tunnelled subscriber's address follows the rule of every other.
+        if req.words() == ["tunnel", "session", "add"] {
+            if let Some(Err(e)) = req
+                .args
+                .get("address")
+                .and_then(|a| a.as_str())
+                .and_then(|a| a.parse().ok())
+                .map(|a| core.subscriber_addresses().check(a))
+            {
+                return Step::Reply(Reply::error(e.to_string()));
+            }
+        }
         let r = core.with_l2tp(now, |l| crate::l2tp::ctl::change(req, l, now));
         if let Some(r) = r {
             return Step::Reply(r);
@@ -347,13 +359,8 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     worker_reports: false,
                     sessions: Some(core.query_session(id)),
                 }),
-                Err(e) => match k
-                    .session
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|id| core.sessions().recent(*id).is_some())
-                {
-                    Some(id) => reply(Ok(ended_json(core, id))),
+                Err(e) => match core.sessions().find_recent(&k.session) {
+                    Some(ended) => reply(Ok(ended_json(core, ended.record.id))),
                     None => reply(Err(e.to_string())),
                 },
             },
@@ -450,6 +457,16 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 reply(Err(
                     "give user (and password), or mac, mobile_id or address".into(),
                 ))
+            }
+            Ok(a)
+                if a.user
+                    .as_deref()
+                    .is_some_and(|u| u.is_empty() || u.contains('\0')) =>
+            {
+                reply(Err(format!(
+                    "user name {:?}: must not be empty or contain NUL",
+                    a.user.unwrap_or_default()
+                )))
             }
             Ok(a) => {
                 let r = crate::core::aaa::LoginRequest {

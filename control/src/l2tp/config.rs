@@ -313,14 +313,8 @@ impl L2tpConfig {
                     "tunnelled sessions need an [[l2tp.line]]".into(),
                 );
             }
-            if !cfg.access.address.contains(s.address) || s.address == cfg.access.address.addr {
-                return e(
-                    k("address"),
-                    format!(
-                        "{} is not a subscriber address of the access subnet {}",
-                        s.address, cfg.access.address
-                    ),
-                );
+            if let Err(why) = cfg.subscriber_addresses().check(s.address) {
+                return e(k("address"), why.to_string());
             }
             if self.sessions[..i].iter().any(|o| o.address == s.address)
                 || cfg

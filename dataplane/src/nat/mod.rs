@@ -639,6 +639,16 @@ impl FlowTable {
         self.capacity
     }
 
+    /// Bytes a table of `capacity` flows over `addresses` NAT addresses allocates once
+    /// full (what [`Self::memory_bytes`] then says), for sizing before anything is
+    /// allocated.
+    pub fn bytes_for(capacity: usize, addresses: usize) -> usize {
+        capacity
+            .saturating_mul(std::mem::size_of::<Flow>() + std::mem::size_of::<Cold>())
+            .saturating_add(HashIndex::bytes_for(capacity))
+            .saturating_add(addresses.saturating_mul(3 * 4 * (1 << 16) + 12))
+    }
+
     /// Bytes the table has allocated: slab, the up index, and the down index (which
     /// holds the free NAT ports too).
     pub fn memory_bytes(&self) -> usize {

@@ -619,6 +619,16 @@ impl SessionTable {
         self.capacity
     }
 
+    /// Bytes a table of `capacity` sessions allocates once full (what
+    /// [`Self::memory_bytes`] then says), for sizing before anything is allocated.
+    pub fn bytes_for(capacity: usize) -> usize {
+        capacity
+            .saturating_mul(
+                std::mem::size_of::<Session>() + std::mem::size_of::<Reverse<Deadline>>(),
+            )
+            .saturating_add(HashIndex::bytes_for(capacity).saturating_mul(2))
+    }
+
     /// Bytes the table has allocated: slab, the two indexes and the deadline heap.
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Session>()
