@@ -31,8 +31,11 @@ use crate::outlets::Outlets;
 use crate::setup;
 
 /// How long a ctl request waits for fresh worker reports before it is answered with the
-/// latest ones.
-const REPORT_WAIT: Duration = Duration::from_millis(250);
+/// latest ones. The answer goes out as soon as every worker has reported, so this only
+/// matters when a worker is not scheduled: on a loaded 2-core host a worker thread was
+/// seen to wait more than 250 ms for a core, and `show session` then answered "did not
+/// answer" for a session that was there.
+const REPORT_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub fn run(cfg: &Config, config_name: &str) -> anyhow::Result<()> {
