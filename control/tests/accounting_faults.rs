@@ -168,6 +168,16 @@ fn child_entry() {
         ),
     );
     let acct = add_session(&gw.socket, "kilo", "10.10.0.11");
+    let rounds = |gw: &Gw| {
+        let (_, l) = gw.ctl(&["show", "logins"]);
+        l["accounting"]["last_known_rounds"].as_u64().unwrap()
+    };
+    // Two rounds (a second apart) before the traffic, so the round that sees it comes at
+    // least a second after the start and the recovered session time cannot be 0.
+    let at_add = rounds(&gw);
+    wait("two rounds after the session's start", || {
+        (rounds(&gw) >= at_add + 2).then_some(())
+    });
     gw.traffic(SUB, SUB_MAC, (12, 100), (7, 300));
     let (_, s) = gw.ctl(&["show", "session", "10.10.0.11"]);
     let c = &s["counters"];
@@ -179,10 +189,6 @@ fn child_entry() {
     // Rounds are a second apart and each is committed within the control loop pass
     // that gets its reports: once the third round after this one is asked for, the
     // second - asked for after the traffic had gone through - is on disk.
-    let rounds = |gw: &Gw| {
-        let (_, l) = gw.ctl(&["show", "logins"]);
-        l["accounting"]["last_known_rounds"].as_u64().unwrap()
-    };
     let before = rounds(&gw);
     wait("three more rounds of last known counters", || {
         (rounds(&gw) >= before + 3).then_some(())
