@@ -12,7 +12,7 @@ DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps 
                 freeradius freeradius-utils tshark xl2tpd \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config
 # Cargo features of the DPDK build, for every crate that has one.
-DPDK_FEATURES := --features tollgate-control/dpdk,tollgate-dataplane/dpdk,dpdk-sys/dpdk
+DPDK_FEATURES := --features tollgate/dpdk,tollgate-tools/dpdk,tollgate-control/dpdk,tollgate-dataplane/dpdk,dpdk-sys/dpdk
 HAVE_DPDK = $(shell pkg-config --exists 'libdpdk >= 22.11' 2>/dev/null && echo 1)
 
 .PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test \
@@ -43,11 +43,11 @@ check-cargo:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.85+ (https://rustup.rs), then run make again" >&2; exit 1; }
 
 build: check-cargo
-	$(CARGO) build --release -p tollgate-control
+	$(CARGO) build --release -p tollgate
 
 # The same binary with the DPDK port backend (backend = "dpdk").
 build-dpdk: check-cargo
-	$(CARGO) build --release -p tollgate-control --features dpdk
+	$(CARGO) build --release -p tollgate --features dpdk
 
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
@@ -106,10 +106,11 @@ netns-test:
 	else echo "SKIPPED netns tests: they need root"; fi
 
 # Tests against a real FreeRADIUS and radclient (installed by `deps`) and the ICMP health
-# check (an ICMP socket): as root they must run.
+# check (an ICMP socket, a unit test of the control library): as root they must run.
 host-test:
 	@if [ "$(ROOT)" = 0 ]; then \
-	  $(CARGO) test -p tollgate-control --lib --test radius --test aaa -- --ignored; \
+	  $(CARGO) test -p tollgate-control --lib -- --ignored && \
+	  $(CARGO) test -p tollgate --test radius --test aaa -- --ignored; \
 	else echo "SKIPPED host tests (FreeRADIUS, radclient, ICMP socket): they need root (make deps installs FreeRADIUS)"; fi
 
 # The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact
@@ -119,7 +120,7 @@ host-test:
 dpdk-test: check-cargo
 	@if [ -n "$(HAVE_DPDK)" ]; then \
 	  $(CARGO) test -p tollgate-dataplane --features dpdk --test dpdk && \
-	  $(CARGO) test -p tollgate-control --features dpdk --test dpdk_daemon -- \
+	  $(CARGO) test -p tollgate --features dpdk --test dpdk_daemon -- \
 	    $$([ "$(ROOT)" = 0 ] && echo --include-ignored); \
 	elif [ "$(ROOT)" = 0 ]; then echo "DPDK not found by pkg-config although deps ran" >&2; exit 1; \
 	else echo "SKIPPED DPDK tests: libdpdk-dev is not installed (make deps as root)"; fi
@@ -147,9 +148,10 @@ lint: check-cargo
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/check-core-lints.sh
+	scripts/check-layering.sh
 	@if [ -n "$(HAVE_DPDK)" ]; then \
 	  echo "$(CARGO) clippy (dpdk feature)"; \
-	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control --all-targets \
+	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control -p tollgate-tools -p tollgate --all-targets \
 	    $(DPDK_FEATURES) -- -D warnings; \
 	else echo "SKIPPED clippy of the dpdk feature: libdpdk-dev is not installed"; fi
 

@@ -1,6 +1,6 @@
 //! What a successful login grants a subscriber: an address, the disconnect conditions
 //! (DISC-1 A-F), declared bandwidth, allowed services, billing account. The local store
-//! ([`crate::store`]) and RADIUS ([`crate::radius::attrs`]) both produce an
+//! (`tollgate_control::store`) and RADIUS ([`crate::radius::attrs`]) both produce an
 //! [`Authorization`], so the session code does not care which one answered.
 
 use std::net::Ipv4Addr;

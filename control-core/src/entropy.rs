@@ -28,6 +28,29 @@ impl<F: FnMut(&mut [u8])> Entropy for F {
     }
 }
 
+/// A source an engine keeps for its lifetime (the RADIUS client's): boxed, `Send`, and
+/// its `Debug` shows nothing of its state.
+pub struct Kept(Box<dyn Entropy + Send>);
+
+impl Kept {
+    /// Keeps `source`.
+    pub fn new(source: impl Entropy + Send + 'static) -> Kept {
+        Kept(Box::new(source))
+    }
+}
+
+impl Entropy for Kept {
+    fn fill(&mut self, dst: &mut [u8]) {
+        self.0.fill(dst)
+    }
+}
+
+impl core::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Kept(..)")
+    }
+}
+
 /// A deterministic generator (xorshift64*), for tests, benches and fuzzing. Not for
 /// production: CHAP challenges and cookies need the shell's CSPRNG.
 #[derive(Clone, Debug)]

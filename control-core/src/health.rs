@@ -2,10 +2,9 @@
 //! decides when each target is probed, counts consecutive successes and failures
 //! against its rise/fall thresholds, reports Up/Down changes as [`HealthEvent`]s, and
 //! keeps a response-time EWMA per target (for the "fastest response" balancing policy).
-//! The probes themselves (ICMP echo, TCP connect, HTTP GET) run in [`probe`], without
-//! blocking and without a thread per probe.
-
-pub mod probe;
+//! The probes themselves (ICMP echo, TCP connect, HTTP GET) are the shell's
+//! (`tollgate_control::health::probe`): they run without blocking and without a thread
+//! per probe, and report back through [`Scheduler::on_result`].
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

@@ -27,9 +27,15 @@
 #![deny(unsafe_code)]
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod authz;
 pub mod entropy;
+pub mod gateway;
+pub mod health;
+pub mod l2tp;
 pub mod ppp;
 pub mod pppoe;
+pub mod radius;
+pub mod rating;
 pub mod time;
 pub mod wire;
 

@@ -10,9 +10,9 @@
 
 use std::time::Instant as Clock;
 
-use tollgate_control::radius::attrs::{AcctRecord, Counters, LastKnown};
-use tollgate_control::radius::dict::AcctStatusType;
 use tollgate_control::spool::{Durability, Spool, SpoolOptions};
+use tollgate_control_core::radius::attrs::{AcctRecord, Counters, LastKnown};
+use tollgate_control_core::radius::dict::AcctStatusType;
 use tollgate_dataplane::time::Instant;
 
 fn main() {

@@ -11,8 +11,8 @@ use std::collections::VecDeque;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, ControlEnds, Event, Frame, WorkerReport};
 
-use crate::core::{Core, Output, Target};
 use crate::outlets::Outlets;
+use tollgate_control_core::gateway::{Core, Output, Target};
 
 /// Commands that may wait per worker before the oldest are dropped (a worker that stops
 /// reading its ring for this long is stuck).

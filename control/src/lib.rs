@@ -1,31 +1,28 @@
-//! Tollgate's control plane and the `tollgate` binary's commands.
+//! Tollgate's control plane shell: everything that does I/O around the sans-I/O rules of
+//! `tollgate-control-core`.
 //!
-//! The control core ([`core`]) is sans-I/O: it takes `now` and what workers sent up, and
-//! returns what goes down. Two shells drive it: [`engine`] (the daemon: threads, the
-//! control socket, signals) and [`replay`] (pcap files, the capture's clock). [`config`]
-//! reads and validates the TOML; [`setup`] turns it into engine pieces; [`dispatch`]
-//! moves messages between the core and the workers' rings; [`ctl`] is the operator
-//! interface; [`rating`] turns usage records into charges and invoices; [`l2tp`] runs
-//! tunnels.
+//! [`config`] reads and validates the TOML; [`setup`] turns it into engine pieces and core
+//! settings. Two shells drive the core: [`engine`] (the daemon: ports, worker threads,
+//! the control loop, signals) and [`replay`] (pcap files, the capture's clock).
+//! [`dispatch`] moves messages between the core and the workers' rings, [`outlets`]
+//! publishes snapshots and writes records; [`aaa`] is the I/O of logins and accounting
+//! (the local store's thread, RADIUS and CoA sockets, the [`spool`]); [`health`] runs
+//! the probes; [`store`] is the local subscriber store and [`rating`] the rating ledger
+//! (SQLite); [`metrics`] serves Prometheus; [`ctl`] is the operator interface (server,
+//! client, renderer); [`logging`], [`clock`] and [`os_random`] are the process's log,
+//! wall clock and OS randomness.
 
-pub mod aaa_config;
-pub mod aaa_shell;
-pub mod authz;
-pub mod bench;
+pub mod aaa;
+pub mod clock;
 pub mod config;
-pub mod core;
 pub mod ctl;
 pub mod dispatch;
-#[cfg(feature = "dpdk")]
-pub mod dpdk;
 pub mod engine;
 pub mod health;
-pub mod l2tp;
 pub mod logging;
 pub mod metrics;
+pub mod os_random;
 pub mod outlets;
-pub mod pktgen;
-pub mod radius;
 pub mod rating;
 pub mod replay;
 pub mod setup;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tollgate_dataplane::Forwarding;
 use tollgate_dataplane::snapshot::Publisher;
 
-use crate::core::RecordKind;
+use tollgate_control_core::gateway::RecordKind;
 
 /// A JSON-lines file records are appended to.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ pub struct Outlets {
     pub kept: Option<Vec<(RecordKind, String)>>,
     /// What the shell itself acts on: authentication requests, accounting records,
     /// finished logins, in the order the core produced them.
-    pub aaa: Vec<crate::core::Output>,
+    pub aaa: Vec<tollgate_control_core::gateway::Output>,
 }
 
 impl std::fmt::Debug for Outlets {

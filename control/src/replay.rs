@@ -18,12 +18,12 @@ use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{HeapPool, Side, Worker, WorkerReport, worker_rings};
 
 use crate::config::Config;
-use crate::core::records::WallClock;
-use crate::core::{Core, CoreStats};
 use crate::ctl::handlers;
 use crate::dispatch::Dispatcher;
 use crate::outlets::Outlets;
 use crate::setup;
+use tollgate_control_core::gateway::records::WallClock;
+use tollgate_control_core::gateway::{Core, CoreStats};
 
 /// The files of a replay.
 #[derive(Clone, Debug)]
@@ -60,7 +60,7 @@ pub struct ReplaySummary {
     /// First and last instant of the run (capture time).
     pub span: (Instant, Instant),
     /// The accounting records the run produced (Start, Interim-Update, Stop), in order.
-    pub accounting: Vec<crate::radius::attrs::AcctRecord>,
+    pub accounting: Vec<tollgate_control_core::radius::attrs::AcctRecord>,
 }
 
 impl ReplaySummary {
@@ -233,7 +233,7 @@ pub fn replay(
 /// Replay's logins and accounting: the local store answers at once; records are kept.
 struct ReplayAaa {
     store: Option<crate::store::Store>,
-    accounting: Vec<crate::radius::attrs::AcctRecord>,
+    accounting: Vec<tollgate_control_core::radius::attrs::AcctRecord>,
 }
 
 impl ReplayAaa {
@@ -250,17 +250,17 @@ impl ReplayAaa {
         while !outlets.aaa.is_empty() {
             for o in std::mem::take(&mut outlets.aaa) {
                 match o {
-                    crate::core::Output::Authenticate(req) => {
+                    tollgate_control_core::gateway::Output::Authenticate(req) => {
                         let a = match &self.store {
-                            Some(s) => crate::aaa_shell::authenticate_local(s, &req),
-                            None => crate::core::aaa::AuthAnswer::Unavailable(
+                            Some(s) => crate::aaa::authenticate_local(s, &req),
+                            None => tollgate_control_core::gateway::aaa::AuthAnswer::Unavailable(
                                 "no subscriber store".into(),
                             ),
                         };
                         core.on_auth(now, req.login, a);
                         answered = true;
                     }
-                    crate::core::Output::Account(r) => self.accounting.push(r),
+                    tollgate_control_core::gateway::Output::Account(r) => self.accounting.push(r),
                     _ => {}
                 }
             }

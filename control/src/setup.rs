@@ -20,12 +20,12 @@ use tollgate_dataplane::{
 use crate::config::{
     Config, LimitsConfig, PortConfig, ServiceProtocol, StaticSubscriber, UnknownPolicy,
 };
-use crate::core::CoreConfig;
-use crate::core::aaa::AaaPolicy;
-use crate::core::neighbor::Timing;
-use crate::core::pools::{Node, Pool, Pools, Range};
-use crate::core::records::WallClock;
-use crate::core::sessions::SessionRequest;
+use tollgate_control_core::gateway::CoreConfig;
+use tollgate_control_core::gateway::aaa::AaaPolicy;
+use tollgate_control_core::gateway::neighbor::Timing;
+use tollgate_control_core::gateway::pools::{Node, Pool, Pools, Range};
+use tollgate_control_core::gateway::records::WallClock;
+use tollgate_control_core::gateway::sessions::SessionRequest;
 
 /// The MAC a memory or pcap port uses when the config gives none: locally administered,
 /// `02:00:00:00:00:01` for access and `02:00:00:00:00:02` for core.

@@ -1,5 +1,6 @@
-//! Logins, conditions, pools, SES-1 and accounting with a fake clock: the core is driven
-//! through its public inputs, and a scripted worker answers its commands.
+//! Logins, conditions, pools, SES-1 and accounting with a fake clock: the core
+//! (`tollgate_control_core::gateway`) is driven through its public inputs, set up from a
+//! config the way the daemon sets it up, and a scripted worker answers its commands.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -11,15 +12,17 @@ use tollgate_dataplane::session::{
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, Event, MacAddr};
 
-use super::*;
-use crate::authz::{Authorization, Conditions, LoginVictim};
-use crate::config::Config;
-use crate::core::records::WallClock;
-use crate::core::{Core, Output};
-use crate::radius::attrs::AcctRecord;
-use crate::radius::coa::{Change, SessionDirectory, SessionRef};
-use crate::radius::dict::{AcctStatusType, DisconnectCause as Cause, ErrorCause, tollgate as tg};
-use crate::radius::packet::Attribute;
+use tollgate_control::config::Config;
+use tollgate_control_core::authz::{Authorization, Conditions, LoginVictim};
+use tollgate_control_core::gateway::aaa::*;
+use tollgate_control_core::gateway::records::WallClock;
+use tollgate_control_core::gateway::{Core, Output};
+use tollgate_control_core::radius::attrs::AcctRecord;
+use tollgate_control_core::radius::coa::{Change, SessionDirectory, SessionRef};
+use tollgate_control_core::radius::dict::{
+    AcctStatusType, DisconnectCause as Cause, ErrorCause, tollgate as tg,
+};
+use tollgate_control_core::radius::packet::Attribute;
 
 const T0: u64 = 1_700_000_000_000_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -88,7 +91,7 @@ struct Rig {
     account: Vec<AcctRecord>,
     done: Vec<(LoginId, Result<Login, String>)>,
     logs: Vec<serde_json::Value>,
-    last_known: Vec<Vec<crate::radius::attrs::LastKnown>>,
+    last_known: Vec<Vec<tollgate_control_core::radius::attrs::LastKnown>>,
 }
 
 impl Rig {
@@ -98,12 +101,16 @@ impl Rig {
 
     fn with(src: &str) -> Rig {
         let cfg = Config::parse(src, "aaa.toml").unwrap();
-        let fwd = crate::setup::forwarding(&cfg, crate::setup::configured_macs(&cfg)).unwrap();
+        let fwd = tollgate_control::setup::forwarding(
+            &cfg,
+            tollgate_control::setup::configured_macs(&cfg),
+        )
+        .unwrap();
         let now = at(0);
         let core = Core::new(
             now,
             Arc::new(fwd),
-            crate::setup::core(&cfg, WallClock::UNIX),
+            tollgate_control::setup::core(&cfg, WallClock::UNIX),
         );
         let mut r = Rig {
             core,
@@ -131,8 +138,16 @@ impl Rig {
     }
 
     fn drain(&mut self) {
+        // Until the core has nothing more to say.
+        while let Some(first) = self.core.poll_output() {
+            self.drain_from(first);
+        }
+    }
+
+    fn drain_from(&mut self, first: Output) {
         let mut events = Vec::new();
-        while let Some(o) = self.core.poll_output() {
+        let mut next = Some(first);
+        while let Some(o) = next.take().or_else(|| self.core.poll_output()) {
             match o {
                 Output::Command(_, Command::SessionAdd(spec)) => {
                     self.traffic
@@ -195,7 +210,7 @@ impl Rig {
                 Output::Authenticate(a) => self.auth.push(a),
                 Output::Account(r) => self.account.push(r),
                 Output::LoginDone { login, result } => self.done.push((login, result)),
-                Output::Record(super::super::RecordKind::Session, line) => {
+                Output::Record(tollgate_control_core::gateway::RecordKind::Session, line) => {
                     self.logs.push(serde_json::from_str(&line).unwrap())
                 }
                 _ => {}
@@ -203,9 +218,6 @@ impl Rig {
         }
         for e in events {
             self.core.on_event(self.now, 0, e);
-        }
-        if !self.core.out.is_empty() {
-            self.drain();
         }
     }
 
@@ -305,8 +317,8 @@ fn first_packet_login_installs_a_session_and_starts_accounting() {
     assert_eq!(
         a.identifiers,
         vec![
-            crate::store::Identifier::Mac(mac),
-            crate::store::Identifier::Ip(ip("10.10.0.11"))
+            tollgate_control_core::gateway::identifier::Identifier::Mac(mac),
+            tollgate_control_core::gateway::identifier::Identifier::Ip(ip("10.10.0.11"))
         ]
     );
     assert_eq!(a.calling_station.as_deref(), Some("02:10:00:00:00:11"));
@@ -767,7 +779,7 @@ fn coa_disconnects_and_changes_sessions_it_names() {
 #[test]
 fn static_sessions_are_accounted_and_reserve_pool_addresses() {
     let mut r = Rig::new();
-    let req = crate::core::sessions::SessionRequest {
+    let req = tollgate_control_core::gateway::sessions::SessionRequest {
         user: "static".into(),
         address: ip("10.10.0.100"),
         mac: None,
@@ -858,8 +870,11 @@ fn last_known_counters_go_to_the_spool_each_round_when_they_moved() {
     assert!(r.account.iter().all(|x| x.status == AcctStatusType::Start));
 }
 
-fn static_request(user: &str, address: &str) -> crate::core::sessions::SessionRequest {
-    crate::core::sessions::SessionRequest {
+fn static_request(
+    user: &str,
+    address: &str,
+) -> tollgate_control_core::gateway::sessions::SessionRequest {
+    tollgate_control_core::gateway::sessions::SessionRequest {
         user: user.into(),
         address: ip(address),
         mac: None,
@@ -890,7 +905,7 @@ fn a_session_past_its_workers_capacity_is_refused_with_no_records() {
         .unwrap_err();
     assert_eq!(
         e,
-        crate::core::sessions::SessionError::WorkerFull {
+        tollgate_control_core::gateway::sessions::SessionError::WorkerFull {
             worker: 0,
             capacity: 1
         }

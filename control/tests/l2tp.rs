@@ -13,12 +13,12 @@ use std::net::Ipv4Addr;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use tollgate_control::config::Config;
-use tollgate_control::core::records::WallClock;
-use tollgate_control::core::{Core, Output};
 use tollgate_control::dispatch::Dispatcher;
-use tollgate_control::l2tp::{L2tp, TunnelState};
 use tollgate_control::outlets::Outlets;
 use tollgate_control::setup;
+use tollgate_control_core::gateway::records::WallClock;
+use tollgate_control_core::gateway::{Core, Output};
+use tollgate_control_core::l2tp::{L2tp, TunnelState};
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
@@ -443,7 +443,7 @@ fn scenario(seed: u64, loss_ppm: u64) -> (Lab, Vec<u8>, Vec<u64>) {
                 .tunnels()
                 .keys()
                 .map(
-                    |t| tollgate_control::l2tp::ctl::tunnel(lab.lac.l2tp(), *t, lab.now)
+                    |t| tollgate_control::ctl::l2tp::tunnel(lab.lac.l2tp(), *t, lab.now)
                         .unwrap()
                         .to_string()
                 )
@@ -496,7 +496,7 @@ fn consolidation_through_two_gateways_loses_no_packet() {
         .filter(|o| {
             matches!(
                 o,
-                Output::Usage(tollgate_control::rating::Record::Tunnel(_))
+                Output::Usage(tollgate_control_core::rating::Record::Tunnel(_))
             )
         })
         .count();

@@ -220,7 +220,7 @@ fn ns(ms: u64) -> i64 {
 }
 
 fn time(ms: u64) -> String {
-    tollgate_control::core::records::rfc3339(ns(ms) as i128)
+    tollgate_control_core::gateway::records::rfc3339(ns(ms) as i128)
 }
 
 #[test]
@@ -425,7 +425,7 @@ session_timeout_s = 8
     let stops: Vec<_> = s
         .accounting
         .iter()
-        .filter(|r| r.status == tollgate_control::radius::dict::AcctStatusType::Stop)
+        .filter(|r| r.status == tollgate_control_core::radius::dict::AcctStatusType::Stop)
         .map(|r| (r.user_name.as_str(), r.cause.map(|c| c.name())))
         .collect();
     assert_eq!(

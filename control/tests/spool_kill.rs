@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use tollgate_control::radius::attrs::{AcctRecord, Counters};
-use tollgate_control::radius::dict::{AcctStatusType, DisconnectCause};
 use tollgate_control::spool::{Spool, SpoolOptions};
+use tollgate_control_core::radius::attrs::{AcctRecord, Counters};
+use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause};
 use tollgate_dataplane::time::Instant;
 
 const CHILD_ENV: &str = "TOLLGATE_SPOOL_CHILD";

@@ -34,9 +34,22 @@ impl Instant {
         Duration::from_nanos(self.0)
     }
 
-    /// `self + ms` milliseconds.
+    /// `self + ms` milliseconds, saturating.
     pub fn add_ms(self, ms: u64) -> Instant {
         Instant(self.0.saturating_add(ms.saturating_mul(1_000_000)))
+    }
+
+    /// `self + d`, saturating.
+    pub fn after(self, d: Duration) -> Instant {
+        Instant(
+            self.0
+                .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        )
+    }
+
+    /// Whole seconds since the clock's origin.
+    pub fn secs(self) -> u64 {
+        self.0 / 1_000_000_000
     }
 
     /// Time elapsed from `earlier` to `self`, zero if `earlier` is later.
@@ -50,6 +63,6 @@ impl std::ops::Add<Duration> for Instant {
 
     /// `self + d`, saturating.
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_nanos() as u64))
+        self.after(d)
     }
 }

@@ -1,7 +1,6 @@
 //! The command-line shells of rating: `tollgate billing ...` works on the database
 //! directly, without the daemon; `tollgate ctl billing ...` asks a running daemon.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,12 +8,13 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use super::invoice::{Invoice, to_csv, to_table};
-use super::usage::Record;
-use super::{CloseStep, InvoiceAnswer, Period, Plan, Rater, RatingConfig, RatingError, Store};
-use crate::config::Config;
-use crate::ctl::client;
-use crate::ctl::proto::Request;
+use tollgate_control::config::Config;
+use tollgate_control::ctl::client;
+use tollgate_control::ctl::proto::Request;
+use tollgate_control::ctl::render::invoice as to_table;
+use tollgate_control::rating::{CloseStep, InvoiceAnswer, Rater, RatingError, Store, read_jsonl};
+use tollgate_control_core::rating::invoice::{Invoice, to_csv};
+use tollgate_control_core::rating::{Period, Plan, RatingConfig};
 
 /// `tollgate billing`: rate and invoice from the rating database, without the daemon.
 #[derive(Args, Debug)]
@@ -111,7 +111,7 @@ pub fn run(args: BillingArgs) -> ExitCode {
         Err(e) => return fail(&e.to_string(), 1),
     };
     let rater = Rater::with_store(plan, store);
-    let now = super::unix_now();
+    let now = tollgate_control::clock::unix_s();
     let need_plan = || {
         fail(
             "this needs the plan: give --config FILE (its [rating] section)",
@@ -162,7 +162,10 @@ pub fn run(args: BillingArgs) -> ExitCode {
                             "was already closed"
                         },
                         r.invoices,
-                        super::money::format_minor(r.total, rater.plan().config.minor_digits),
+                        tollgate_control_core::rating::money::format_minor(
+                            r.total,
+                            rater.plan().config.minor_digits
+                        ),
                         rater.plan().config.currency,
                         r.unrated_count
                     );
@@ -274,39 +277,6 @@ pub fn run(args: BillingArgs) -> ExitCode {
             }
         }
     }
-}
-
-/// Reads a JSON-lines file of records; errors name the line. Blank lines and lines
-/// starting with `#` are skipped.
-pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, String> {
-    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        let f = std::fs::File::open(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        Box::new(std::io::BufReader::new(f))
-    };
-    let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let at = || format!("{}: line {}", path.display(), i + 1);
-        let line = line.map_err(|e| format!("{}: {e}", at()))?;
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let r: Record = serde_json::from_str(t).map_err(|e| format!("{}: {e}", at()))?;
-        r.validate()
-            .map_err(|m| format!("{}: {} record {:?}: {m}", at(), r.kind(), r.id()))?;
-        if out.len() == super::staging::MAX_IMPORT_RECORDS {
-            return Err(format!(
-                "{}: more than {} records in one file: nothing was stored; split it",
-                at(),
-                super::staging::MAX_IMPORT_RECORDS
-            ));
-        }
-        out.push(r);
-    }
-    Ok(out)
 }
 
 fn format_answer(a: &InvoiceAnswer, format: Format) -> String {
@@ -447,7 +417,10 @@ pub fn run_ctl(socket: &Path, json_out: bool, cmd: CtlBilling) -> ExitCode {
             }
         }
         _ => {
-            print!("{}", super::ctl::render(&req.words(), &data));
+            print!(
+                "{}",
+                tollgate_control::ctl::billing::render(&req.words(), &data)
+            );
             if let CtlBilling::Rerate { .. } = cmd {
                 if data["identical"] != true {
                     return ExitCode::from(1);
@@ -518,9 +491,8 @@ fn ctl_import(socket: &Path, file: &Path) -> ExitCode {
 
 /// A name for one import sent in parts: random, so two clients never share one.
 fn import_id() -> String {
+    use tollgate_control_core::entropy::Entropy as _;
     let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        b = (std::process::id() as u64 ^ super::unix_now() as u64).to_be_bytes();
-    }
+    tollgate_control::os_random::OsEntropy.fill(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -1,4 +1,10 @@
-//! `tollgate`: the subscriber gateway.
+//! `tollgate`: the subscriber gateway. This crate parses the command line and hands each
+//! command to the library that does it: `tollgate-control` (run, replay, ctl, config),
+//! `tollgate-tools` (pktgen, bench); [`billing`] and [`subscriber`] are the offline
+//! commands on the rating database and the subscriber store.
+
+mod billing;
+mod subscriber;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,15 +96,15 @@ enum Cmd {
         command: CtlCmd,
     },
     /// Rating and invoices from the rating database, without the daemon (docs/rating.md).
-    Billing(tollgate_control::rating::cli::BillingArgs),
+    Billing(billing::BillingArgs),
     /// Manage the local subscriber store offline (add, remove, show, list, import).
-    Subscriber(tollgate_control::store::cli::SubscriberArgs),
+    Subscriber(subscriber::SubscriberArgs),
     /// Measure the full pipeline on in-memory ports, one worker, at 1k to 10M flows:
     /// Mpps, ns/packet, and state per session and per flow (docs/PERFORMANCE.md).
-    Bench(tollgate_control::bench::BenchArgs),
+    Bench(tollgate_tools::bench::BenchArgs),
     /// Generate subscriber traffic through a gateway and measure what comes back: sent,
     /// received, lost, Mpps, latency (both ends: subscribers and servers).
-    Pktgen(Box<tollgate_control::pktgen::PktgenArgs>),
+    Pktgen(Box<tollgate_tools::pktgen::PktgenArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,10 +136,10 @@ enum CtlCmd {
     },
     /// Rating: close a period, invoices, re-rating, import (docs/ctl.md).
     #[command(subcommand)]
-    Billing(tollgate_control::rating::cli::CtlBilling),
+    Billing(billing::CtlBilling),
     /// The daemon's local subscriber store: add, remove, show, list, import.
     #[command(subcommand)]
-    Subscriber(tollgate_control::store::cli::SubscriberCmd),
+    Subscriber(subscriber::SubscriberCmd),
     /// List the commands the daemon knows.
     Help,
     /// Send a raw JSON request line, e.g. '{"cmd":"show status"}'.
@@ -498,7 +504,7 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                 channel,
             } => {
                 let password = if password_stdin {
-                    Some(tollgate_control::store::cli::read_password()?)
+                    Some(subscriber::read_password()?)
                 } else {
                     password
                 };
@@ -571,7 +577,7 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             with("lb set", m)
         }
         CtlCmd::Subscriber(cmd) => {
-            let (cmd, args) = tollgate_control::store::cli::ctl_request(cmd)?;
+            let (cmd, args) = subscriber::ctl_request(cmd)?;
             Request {
                 cmd: cmd.into(),
                 args,
@@ -726,11 +732,11 @@ fn run_command(cli: Cli) -> ExitCode {
             json,
             command,
         } => run_ctl(socket, config, json, command),
-        Cmd::Billing(args) => tollgate_control::rating::cli::run(args),
-        Cmd::Subscriber(args) => tollgate_control::store::cli::run(args),
+        Cmd::Billing(args) => billing::run(args),
+        Cmd::Subscriber(args) => subscriber::run(args),
         Cmd::Pktgen(args) => {
             init_logging("warn");
-            match tollgate_control::pktgen::main(&args) {
+            match tollgate_tools::pktgen::main(&args) {
                 Ok(r) if args.json => {
                     outln!(
                         "{}",
@@ -745,7 +751,7 @@ fn run_command(cli: Cli) -> ExitCode {
                 Err(e) => fail(&error_text(&e), 1),
             }
         }
-        Cmd::Bench(args) => match tollgate_control::bench::run(&args) {
+        Cmd::Bench(args) => match tollgate_tools::bench::run(&args) {
             Ok(report) if args.json => {
                 outln!(
                     "{}",
@@ -774,7 +780,7 @@ fn run_ctl(
         (None, None) => Config::embedded().control.socket,
     };
     if let CtlCmd::Billing(cmd) = command {
-        return tollgate_control::rating::cli::run_ctl(&socket, json, cmd);
+        return billing::run_ctl(&socket, json, cmd);
     }
     let req = match ctl_request(command) {
         Ok(r) => r,

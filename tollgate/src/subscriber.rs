@@ -8,9 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::import::{self, Format, Record};
-use super::{Store, Subscriber, SubscriberView};
-use crate::config::Config;
+use tollgate_control::config::Config;
+use tollgate_control::store::import::{self, Format, Record};
+use tollgate_control::store::{Store, Subscriber, SubscriberView};
 
 /// `tollgate subscriber ...`
 #[derive(Args, Debug)]
@@ -167,7 +167,7 @@ pub fn run(args: SubscriberArgs) -> ExitCode {
             Ok(cfg) => cfg.aaa.store,
             Err(e) => return fail(&e.to_string(), 2),
         },
-        (None, None) => crate::aaa_config::AaaConfig::default().store,
+        (None, None) => tollgate_control::config::aaa::AaaConfig::default().store,
     };
     let mut store = match Store::open(&db) {
         Ok(s) => s,

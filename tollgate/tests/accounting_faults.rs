@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::gateway::{Gw, ctl, wait};
-use tollgate_control::radius::crypto;
-use tollgate_control::radius::dict::{AcctStatusType, DisconnectCause, std_attr as sa};
-use tollgate_control::radius::packet::{Attribute, Code, Packet};
 use tollgate_control::spool::{Spool, SpoolOptions};
+use tollgate_control_core::radius::crypto;
+use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause, std_attr as sa};
+use tollgate_control_core::radius::packet::{Attribute, Code, Packet};
 use tollgate_testkit::lab::*;
 
 const SECRET: &str = "s3cret";

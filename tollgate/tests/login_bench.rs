@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use support::freeradius::{FreeRadius, SECRET};
 use support::gateway::Gw;
-use tollgate_control::store::{Identifier, Store, Subscriber};
+use tollgate_control::store::{Store, Subscriber};
+use tollgate_control_core::gateway::identifier::Identifier;
 use tollgate_dataplane::MacAddr;
 use tollgate_testkit::frame::udp_ports;
 use tollgate_testkit::lab::*;

@@ -7,8 +7,8 @@ use std::process::Command;
 use clap::Parser;
 use serde_json::Value;
 use tollgate_control::config::{Config, DEFAULT_CONFIG};
-use tollgate_control::pktgen::{PktgenArgs, Report, run_memory};
 use tollgate_dataplane::port::pcap::read_all;
+use tollgate_tools::pktgen::{PktgenArgs, Report, run_memory};
 
 #[derive(Parser)]
 struct Cli {

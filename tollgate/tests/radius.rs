@@ -11,12 +11,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use support::freeradius::{self, FreeRadius, SECRET};
-use tollgate_control::authz::LoginVictim;
-use tollgate_control::radius::attrs::{self, AcctRecord, Counters, NasIdentity};
-use tollgate_control::radius::dict::{AcctStatusType, DisconnectCause};
-use tollgate_control::radius::udp::UdpClient;
-use tollgate_control::radius::{Client, ClientEvent, Code, Options, RequestId, ServerConfig};
+use tollgate_control::aaa::udp::UdpClient;
 use tollgate_control::spool::{Spool, SpoolOptions};
+use tollgate_control_core::authz::LoginVictim;
+use tollgate_control_core::radius::attrs::{self, AcctRecord, Counters, NasIdentity};
+use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause};
+use tollgate_control_core::radius::{Client, ClientEvent, Code, Options, RequestId, ServerConfig};
 use tollgate_dataplane::time::Instant;
 
 fn nas() -> NasIdentity {
@@ -41,7 +41,7 @@ fn udp(servers: Vec<ServerConfig>) -> UdpClient {
     };
     UdpClient::bind(
         "127.0.0.1:0".parse().unwrap(),
-        Client::with_options(servers, opts),
+        Client::with_options(servers, opts, tollgate_control::os_random::OsEntropy),
     )
     .unwrap()
 }
@@ -66,7 +66,7 @@ fn wait_for(c: &mut UdpClient, id: RequestId) -> ClientEvent {
     }
 }
 
-fn reply(e: ClientEvent) -> tollgate_control::radius::Packet {
+fn reply(e: ClientEvent) -> tollgate_control_core::radius::Packet {
     match e {
         ClientEvent::Reply { packet, .. } => packet,
         other => panic!("expected a reply, got {other:?}"),
@@ -86,7 +86,7 @@ fn access_accept_carries_every_attribute() {
     assert_eq!(p.code, Code::AccessAccept, "{}", fr.log());
     // The reply passed Response Authenticator and Message-Authenticator checks.
     assert!(
-        p.get(tollgate_control::radius::dict::std_attr::MESSAGE_AUTHENTICATOR)
+        p.get(tollgate_control_core::radius::dict::std_attr::MESSAGE_AUTHENTICATOR)
             .is_some()
     );
     let a = attrs::authorization(&p).unwrap();
@@ -377,33 +377,33 @@ fn server_restart_mid_run_delivers_every_record_once() {
 /// A SessionDirectory for the CoA test: one live session.
 struct OneSession {
     live: Option<String>,
-    changed: Vec<tollgate_control::authz::Authorization>,
+    changed: Vec<tollgate_control_core::authz::Authorization>,
 }
 
-impl tollgate_control::radius::coa::SessionDirectory for OneSession {
+impl tollgate_control_core::radius::coa::SessionDirectory for OneSession {
     fn disconnect(
         &mut self,
-        who: &tollgate_control::radius::coa::SessionRef,
-    ) -> Result<(), tollgate_control::radius::dict::ErrorCause> {
+        who: &tollgate_control_core::radius::coa::SessionRef,
+    ) -> Result<(), tollgate_control_core::radius::dict::ErrorCause> {
         if who.session_id.is_some() && who.session_id == self.live {
             self.live = None;
             Ok(())
         } else {
-            Err(tollgate_control::radius::dict::ErrorCause::SessionContextNotFound)
+            Err(tollgate_control_core::radius::dict::ErrorCause::SessionContextNotFound)
         }
     }
     fn change(
         &mut self,
-        who: &tollgate_control::radius::coa::SessionRef,
-        change: &tollgate_control::radius::coa::Change,
-    ) -> Result<(), tollgate_control::radius::dict::ErrorCause> {
+        who: &tollgate_control_core::radius::coa::SessionRef,
+        change: &tollgate_control_core::radius::coa::Change,
+    ) -> Result<(), tollgate_control_core::radius::dict::ErrorCause> {
         if who.session_id.is_none() || who.session_id != self.live {
-            return Err(tollgate_control::radius::dict::ErrorCause::SessionContextNotFound);
+            return Err(tollgate_control_core::radius::dict::ErrorCause::SessionContextNotFound);
         }
-        let mut a = tollgate_control::authz::Authorization::default();
+        let mut a = tollgate_control_core::authz::Authorization::default();
         change
             .apply(&mut a)
-            .map_err(|_| tollgate_control::radius::dict::ErrorCause::InvalidAttributeValue)?;
+            .map_err(|_| tollgate_control_core::radius::dict::ErrorCause::InvalidAttributeValue)?;
         self.changed.push(a);
         Ok(())
     }
@@ -412,7 +412,7 @@ impl tollgate_control::radius::coa::SessionDirectory for OneSession {
 /// Runs radclient against our listener while the listener is pumped; returns its
 /// output.
 fn radclient(
-    listener: &mut tollgate_control::radius::udp::UdpCoaListener,
+    listener: &mut tollgate_control::aaa::udp::UdpCoaListener,
     sessions: &mut OneSession,
     dict_dir: &std::path::Path,
     kind: &str,
@@ -470,8 +470,8 @@ fn radclient_coa_and_disconnect() {
         which("radclient").is_some(),
         "radclient is not installed (apt-get install freeradius-utils)"
     );
-    use tollgate_control::radius::coa::{CoaClient, Listener};
-    use tollgate_control::radius::udp::UdpCoaListener;
+    use tollgate_control::aaa::udp::UdpCoaListener;
+    use tollgate_control_core::radius::coa::{CoaClient, Listener};
     // radclient needs a dictionary directory: ours plus FreeRADIUS's standard one.
     let dict_dir = tempfile::tempdir().unwrap();
     let ours =

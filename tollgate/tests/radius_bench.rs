@@ -10,9 +10,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use support::freeradius::{FreeRadius, SECRET};
-use tollgate_control::radius::attrs::{self, NasIdentity};
-use tollgate_control::radius::udp::UdpClient;
-use tollgate_control::radius::{Client, ClientEvent, Code, ServerConfig};
+use tollgate_control::aaa::udp::UdpClient;
+use tollgate_control_core::radius::attrs::{self, NasIdentity};
+use tollgate_control_core::radius::{Client, ClientEvent, Code, ServerConfig};
 use tollgate_dataplane::time::Instant;
 
 fn env(name: &str, default: usize) -> usize {
@@ -32,7 +32,11 @@ fn ours(fr: &FreeRadius, total: usize, parallel: usize) -> (f64, usize) {
         retries: 3,
         ..ServerConfig::new(fr.auth, SECRET)
     };
-    let mut c = UdpClient::bind("127.0.0.1:0".parse().unwrap(), Client::new(vec![server])).unwrap();
+    let mut c = UdpClient::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        Client::new(vec![server], tollgate_control::os_random::OsEntropy),
+    )
+    .unwrap();
     let (mut sent, mut done, mut accepted) = (0, 0, 0);
     let start = std::time::Instant::now();
     while done < total {

@@ -34,13 +34,12 @@ use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{HeapPool, MacAddr, Side, Worker, worker_rings};
 use tollgate_testkit::traffic::{self, Ends, tcp_flags};
 
-use crate::config::Config;
-use crate::core::Core;
-use crate::core::records::WallClock;
-use crate::core::sessions::SessionRequest;
-use crate::dispatch::Dispatcher;
-use crate::outlets::Outlets;
-use crate::setup;
+use tollgate_control::config::Config;
+use tollgate_control::dispatch::Dispatcher;
+use tollgate_control::outlets::Outlets;
+use tollgate_control::setup;
+use tollgate_control_core::gateway::Core;
+use tollgate_control_core::gateway::sessions::SessionRequest;
 
 /// The port backends the generator runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -1009,7 +1008,7 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::core(cfg, WallClock::system(started)),
+        setup::core(cfg, tollgate_control::clock::system(started)),
     );
     let records = std::env::temp_dir().join(format!("tollgate-pktgen-{}", std::process::id()));
     let mut outlets = Outlets::new(

@@ -23,6 +23,7 @@ use tollgate_dataplane::session::{
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, MacAddr};
 
+use super::identifier::Identifier;
 use super::pools::Pools;
 use super::sessions::{SessionError, SessionRequest};
 use super::{Core, Output, Target};
@@ -30,7 +31,6 @@ use crate::authz::{Authorization, LoginVictim};
 use crate::radius::attrs::{AcctRecord, Counters};
 use crate::radius::coa::{Change, SessionDirectory, SessionRef};
 use crate::radius::dict::{AcctStatusType, ErrorCause};
-use crate::store::Identifier;
 
 /// Names a login in progress.
 pub type LoginId = u64;
@@ -1254,7 +1254,3 @@ impl SessionDirectory for CoaDirectory<'_> {
         Ok(())
     }
 }
-
-#[cfg(test)]
-#[path = "aaa_tests.rs"]
-mod tests;

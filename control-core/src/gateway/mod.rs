@@ -2,11 +2,12 @@
 //! punted frames) or what an operator asked, and returns what should go down (commands,
 //! frames to inject, a new forwarding snapshot) and out (records to write). It owns the
 //! control plane's state; sockets, clocks, threads and files live in the shells
-//! ([`crate::engine`] for the daemon, [`crate::replay`] offline), so every rule here is
-//! tested with a simulated clock.
+//! (`tollgate_control::engine` for the daemon, `tollgate_control::replay` offline), so
+//! every rule here is tested with a simulated clock.
 
 pub mod aaa;
 pub mod addresses;
+pub mod identifier;
 pub mod neighbor;
 pub mod pools;
 pub mod records;

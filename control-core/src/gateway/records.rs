@@ -19,13 +19,11 @@ impl WallClock {
     /// For an engine clock that is Unix time (replay).
     pub const UNIX: WallClock = WallClock { offset_ns: 0 };
 
-    /// For the daemon: `now` on the engine clock is the system's current time.
-    pub fn system(now: Instant) -> WallClock {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
+    /// The clock on which `now` (engine clock) reads `unix_ns` (Unix nanoseconds): the
+    /// daemon passes the system's current time, read by the shell.
+    pub fn at(now: Instant, unix_ns: i128) -> WallClock {
         WallClock {
-            offset_ns: unix - now.0 as i128,
+            offset_ns: unix_ns - now.0 as i128,
         }
     }
 

@@ -8,8 +8,10 @@
 //! fast-path commands (install, steer, remove a session), records. The pieces:
 //! [`wire`] (codec, hidden AVPs, Challenge/Response), [`reliable`] (Ns/Nr, window,
 //! retransmission, ZLB), [`consolidate`] (placement and the moves that gather a
-//! customer's sessions), [`level`] (service levels from measured traffic), [`config`]
-//! (`[l2tp]`) and [`ctl`] (`show tunnels`, `show tunnel ID`, `tunnel session ...`).
+//! customer's sessions), [`level`] (service levels from measured traffic). The shell
+//! reads `[l2tp]` into [`Settings`] (`tollgate_control::config::l2tp`) and answers the
+//! operator's `show tunnels`, `show tunnel ID`, `tunnel session ...`
+//! (`tollgate_control::ctl::l2tp`).
 //!
 //! Roles: as LAC the gateway opens tunnels on its configured lines for the tunnelled
 //! subscribers it places (the administration table of lines, tunnels and sessions lives
@@ -19,11 +21,11 @@
 //! subscriber is steered into it (one fast-path command) and the old session is closed
 //! with a CDN; a tunnel left empty is closed with StopCCN.
 
-pub mod config;
 pub mod consolidate;
-pub mod ctl;
 pub mod level;
 pub mod reliable;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -41,7 +43,7 @@ use self::consolidate::{Bin, Capacity, Target};
 use self::level::{Ladder, Tracker};
 use self::reliable::{Channel, Timing};
 use self::wire::{Builder, Message, attr, kind, result, vendor};
-use crate::core::records::WallClock;
+use crate::gateway::records::WallClock;
 use crate::rating::usage::{BandwidthChange, Record, TunnelUsage};
 
 /// A physical line: where its tunnels go, how many, and each one's capacity.
@@ -251,7 +253,9 @@ impl TunnelState {
         }
     }
 
-    fn live(self) -> bool {
+    /// True while the tunnel is not going down or gone (it carries or will carry
+    /// sessions).
+    pub fn live(self) -> bool {
         matches!(
             self,
             TunnelState::Idle

@@ -1,13 +1,11 @@
 //! Invoices (claims): one per billing account and period, a line per user and per charge
 //! kind (and band, and rate), the account's contract fees, and the total. Rendered as
-//! canonical JSON (what is stored, so a re-rating can be compared byte for byte), CSV,
-//! or a table for people.
+//! canonical JSON (what is stored, so a re-rating can be compared byte for byte) or CSV;
+//! the table for people is the ctl renderer's (`tollgate_control::ctl::render::invoice`).
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-
-use super::money::format_minor;
 
 /// One charge line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,94 +127,5 @@ pub fn to_csv(invoices: &[Invoice]) -> String {
             csv_field(&inv.currency)
         );
     }
-    out
-}
-
-/// The invoice for a terminal.
-pub fn to_table(inv: &Invoice) -> String {
-    let money = |a: i64| format_minor(a, inv.minor_digits);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "invoice  {} {}{}",
-        inv.account,
-        inv.period,
-        if inv.name.is_empty() {
-            String::new()
-        } else {
-            format!("  ({})", inv.name)
-        }
-    );
-    let _ = writeln!(
-        out,
-        "tariff   {}",
-        if inv.tariff.is_empty() {
-            "-"
-        } else {
-            &inv.tariff
-        }
-    );
-    out.push('\n');
-    let rows: Vec<Vec<String>> = inv
-        .lines
-        .iter()
-        .map(|l| {
-            vec![
-                if l.user.is_empty() {
-                    "(account)".into()
-                } else {
-                    l.user.clone()
-                },
-                l.kind.clone(),
-                if l.detail.is_empty() {
-                    "-".into()
-                } else {
-                    l.detail.clone()
-                },
-                if l.band.is_empty() {
-                    "-".into()
-                } else {
-                    l.band.clone()
-                },
-                l.quantity.to_string(),
-                l.unit.clone(),
-                format!("{}/{}", l.price, l.per),
-                money(l.amount),
-            ]
-        })
-        .collect();
-    if rows.is_empty() {
-        out.push_str("no charges\n");
-    } else {
-        out.push_str(&crate::ctl::render::table(
-            &[
-                "USER",
-                "KIND",
-                "DETAIL",
-                "BAND",
-                "QUANTITY",
-                "UNIT",
-                "PRICE/PER",
-                "AMOUNT",
-            ],
-            &rows,
-        ));
-    }
-    out.push('\n');
-    for (u, s) in inv.subtotals() {
-        let who = if u.is_empty() {
-            "(account)".to_string()
-        } else {
-            u
-        };
-        let _ = writeln!(out, "subtotal {who:<20} {:>14} {}", money(s), inv.currency);
-    }
-    let _ = writeln!(
-        out,
-        "TOTAL    {:<20} {:>14} {}",
-        "",
-        money(inv.total),
-        inv.currency
-    );
     out
 }

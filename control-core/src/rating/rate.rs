@@ -12,13 +12,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::RatingError;
 use super::bandwidth::{ChangePoint, Meter, bandwidth_at, sampled};
 use super::calendar::Period;
 use super::invoice::{Charge, Invoice};
 use super::money;
 use super::tariff::{BandwidthMethod, Direction, Plan, Rate, RateKind, Tariff};
 use super::usage::{BandwidthChange, Record, ServiceUsage, SessionUsage, TunnelUsage};
+
+/// An amount or quantity that does not fit 64 bits: the one way a rating run fails.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0} does not fit in 64 bits")]
+pub struct Overflow(pub String);
 
 /// The records a rating run reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -116,7 +120,7 @@ pub struct Base {
 }
 
 impl Base {
-    fn add(&mut self, key: LineKey, q: u64) -> Result<(), RatingError> {
+    fn add(&mut self, key: LineKey, q: u64) -> Result<(), Overflow> {
         if q == 0 {
             return Ok(());
         }
@@ -124,12 +128,12 @@ impl Base {
         let e = self.lines.entry(key).or_insert(0);
         *e = e
             .checked_add(q)
-            .ok_or_else(|| RatingError::Overflow(format!("a quantity of account {account}")))?;
+            .ok_or_else(|| Overflow(format!("a quantity of account {account}")))?;
         Ok(())
     }
 
     /// Adds another interval's base (for checking additivity).
-    pub fn merge(&mut self, other: &Base) -> Result<(), RatingError> {
+    pub fn merge(&mut self, other: &Base) -> Result<(), Overflow> {
         for (k, q) in &other.lines {
             self.add(k.clone(), *q)?;
         }
@@ -179,7 +183,7 @@ fn add_time(
     kind: RateKind,
     from: i64,
     to: i64,
-) -> Result<(), RatingError> {
+) -> Result<(), Overflow> {
     let mut result = Ok(());
     plan.cutter.split(from, to, |a, b| {
         let mask = plan.cutter.clock.bands_at(a);
@@ -202,7 +206,7 @@ pub fn charge_base(
     from: i64,
     to: i64,
     until: i64,
-) -> Result<Base, RatingError> {
+) -> Result<Base, Overflow> {
     let mut base = Base::default();
     for s in &rec.sessions {
         sessions(plan, &mut base, s, from, to)?;
@@ -254,7 +258,7 @@ fn sessions(
     s: &SessionUsage,
     from: i64,
     to: i64,
-) -> Result<(), RatingError> {
+) -> Result<(), Overflow> {
     // Volume belongs to the last second the counters cover.
     let last = s.start.max(s.stop - 1);
     let volume = from <= last && last < to;
@@ -319,7 +323,7 @@ fn bandwidth(
     rec: &Records,
     from: i64,
     to: i64,
-) -> Result<(), RatingError> {
+) -> Result<(), Overflow> {
     // Group the change points by session, keeping storage order among equal times.
     let mut groups: BTreeMap<(&str, &str), Vec<&BandwidthChange>> = BTreeMap::new();
     for b in &rec.bandwidth {
@@ -359,8 +363,7 @@ fn bandwidth(
         let mut add = |base: &mut Base, p: i64, c: u128| {
             let mask = plan.cutter.clock.bands_at(p);
             if let Some(rate) = tariff.rate_at(RateKind::Bandwidth, Direction::Both, p, mask) {
-                let q = u64::try_from(c)
-                    .map_err(|_| RatingError::Overflow(format!("bandwidth of {user}")));
+                let q = u64::try_from(c).map_err(|_| Overflow(format!("bandwidth of {user}")));
                 if err.is_ok() {
                     err = q.and_then(|q| {
                         base.add(
@@ -427,7 +430,7 @@ fn tunnels(
     recs: &[TunnelUsage],
     from: i64,
     to: i64,
-) -> Result<(), RatingError> {
+) -> Result<(), Overflow> {
     for (kind, pick) in [
         (
             RateKind::TunnelTime,
@@ -504,7 +507,7 @@ pub fn rate_period(
     rec: &Records,
     period: Period,
     until: i64,
-) -> Result<Rated, RatingError> {
+) -> Result<Rated, Overflow> {
     let from = period.start(plan.offset_s);
     let to = period.end(plan.offset_s);
     let mut base = charge_base(plan, rec, from, to, until)?;
@@ -605,10 +608,7 @@ pub fn rate_period(
                         .unwrap_or_default(),
                 };
                 let amount = money::charge(q, k.price, k.per).ok_or_else(|| {
-                    RatingError::Overflow(format!(
-                        "the {} charge of account {account}",
-                        k.kind.name()
-                    ))
+                    Overflow(format!("the {} charge of account {account}", k.kind.name()))
                 })?;
                 Ok(Charge {
                     user: k.user.clone(),
@@ -622,11 +622,11 @@ pub fn rate_period(
                     amount,
                 })
             })
-            .collect::<Result<Vec<_>, RatingError>>()?;
+            .collect::<Result<Vec<_>, Overflow>>()?;
         let total = lines_of
             .iter()
             .try_fold(0i64, |s, l| s.checked_add(l.amount))
-            .ok_or_else(|| RatingError::Overflow(format!("the total of account {account}")))?;
+            .ok_or_else(|| Overflow(format!("the total of account {account}")))?;
         invoices.push(Invoice {
             period: period.to_string(),
             account: account.clone(),

@@ -1,5 +1,5 @@
 //! What rating is fed: usage records. The control plane hands them to
-//! [`crate::rating::Rater`] (`record_session`, `record_bandwidth_change`,
+//! `tollgate_control::rating::Rater` (`record_session`, `record_bandwidth_change`,
 //! `record_tunnel_usage`, `record_service_usage`); operators and tests load them from
 //! JSON lines with `tollgate billing import`. Every record has an `id`, unique within its
 //! kind: the same record stored twice is stored once.

@@ -5,6 +5,8 @@
 //! lets it move what is ready ([`AaaShell::poll`]); nothing here blocks except the
 //! spool's one commit per pass (an fsync).
 
+pub mod udp;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -16,24 +18,24 @@ use tollgate_dataplane::MacAddr;
 use tollgate_dataplane::service::Policy;
 use tollgate_dataplane::time::Instant;
 
-use crate::aaa_config::AuthBackend;
+use crate::aaa::udp::{UdpClient, UdpCoaListener};
+use crate::config::aaa::AuthBackend;
 use crate::config::{CheckType, Config};
-use crate::core::aaa::{AuthAnswer, AuthRequest, LoginId};
-use crate::core::records;
-use crate::core::{Core, Output, RecordKind};
 use crate::ctl::proto::Reply;
 use crate::health::probe::Prober;
-use crate::health::{CheckKind, Health, Scheduler, Target, TargetId};
 use crate::outlets::Outlets;
-use crate::radius::attrs::{self, AcctRecord, LastKnown, NasIdentity};
-use crate::radius::client::{Client, ClientEvent, FailReason, RequestId};
-use crate::radius::coa::{CoaClient, Listener};
-use crate::radius::dict::std_attr as sa;
-use crate::radius::packet::{Attribute, Code};
-use crate::radius::udp::{UdpClient, UdpCoaListener};
 use crate::spool::{Spool, SpoolError, SpoolId, SpoolOptions};
 use crate::store::import::{self, Format, Record};
 use crate::store::{Store, SubscriberView};
+use tollgate_control_core::gateway::aaa::{AuthAnswer, AuthRequest, LoginId};
+use tollgate_control_core::gateway::records;
+use tollgate_control_core::gateway::{Core, Output, RecordKind};
+use tollgate_control_core::health::{CheckKind, Health, Scheduler, Target, TargetId};
+use tollgate_control_core::radius::attrs::{self, AcctRecord, LastKnown, NasIdentity};
+use tollgate_control_core::radius::client::{Client, ClientEvent, FailReason, RequestId};
+use tollgate_control_core::radius::coa::{CoaClient, Listener};
+use tollgate_control_core::radius::dict::std_attr as sa;
+use tollgate_control_core::radius::packet::{Attribute, Code};
 
 /// Checks a login against the local store: a password login by user name, else the first
 /// identifier (mobile id, MAC, address) a subscriber has.
@@ -381,9 +383,9 @@ pub struct ShellStats {
 }
 
 /// The rating record of a session closed at restart.
-fn recovered_usage(stop: &AcctRecord) -> crate::rating::SessionUsage {
+fn recovered_usage(stop: &AcctRecord) -> tollgate_control_core::rating::SessionUsage {
     let c = &stop.counters;
-    crate::rating::SessionUsage {
+    tollgate_control_core::rating::SessionUsage {
         id: stop.session_id.clone(),
         user: stop.user_name.clone(),
         account: None,
@@ -401,7 +403,7 @@ fn recovered_usage(stop: &AcctRecord) -> crate::rating::SessionUsage {
 /// The shell.
 pub struct AaaShell {
     rater: Option<crate::rating::Rater>,
-    usage: Vec<crate::rating::Record>,
+    usage: Vec<tollgate_control_core::rating::Record>,
     nas: NasIdentity,
     backend: AuthBackend,
     mac_password: Option<String>,
@@ -489,7 +491,9 @@ impl AaaShell {
             let mut usage = Vec::new();
             for (_, r) in records.iter().filter(|(id, _)| recovered.contains(id)) {
                 outlets.record(RecordKind::Session, records::recovered(r).to_string());
-                usage.push(crate::rating::Record::Session(recovered_usage(r)));
+                usage.push(tollgate_control_core::rating::Record::Session(
+                    recovered_usage(r),
+                ));
             }
             if let Some(rater) = &rater {
                 if let Err(e) = rater.import(&usage) {
@@ -503,11 +507,15 @@ impl AaaShell {
             );
         }
         let bind =
-            |servers: Vec<crate::radius::ServerConfig>| -> anyhow::Result<Option<UdpClient>> {
+            |servers: Vec<tollgate_control_core::radius::ServerConfig>| -> anyhow::Result<Option<UdpClient>> {
                 if servers.is_empty() {
                     return Ok(None);
                 }
-                let client = Client::with_options(servers, a.client_options());
+                let client = Client::with_options(
+                    servers,
+                    a.client_options(),
+                    crate::os_random::OsEntropy,
+                );
                 UdpClient::bind(SocketAddr::new(a.radius.source, 0), client)
                     .map(Some)
                     .context("binding the RADIUS client socket")
@@ -690,7 +698,9 @@ impl AaaShell {
                     let unsaved = std::mem::take(&mut self.unsaved);
                     let stops: Vec<&str> = unsaved
                         .iter()
-                        .filter(|r| r.status == crate::radius::dict::AcctStatusType::Stop)
+                        .filter(|r| {
+                            r.status == tollgate_control_core::radius::dict::AcctStatusType::Stop
+                        })
                         .map(|r| r.session_id.as_str())
                         .collect();
                     self.answer_stop_waiters(&stops, now, false);

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, UdpSocket};
 
 use tollgate_dataplane::time::Instant;
 
-use super::client::Client;
+use tollgate_control_core::radius::client::Client;
 
 /// What one [`UdpClient::pump`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,13 +100,16 @@ impl UdpClient {
 pub struct UdpCoaListener {
     socket: UdpSocket,
     /// The sans-I/O listener (for its counters).
-    pub listener: super::coa::Listener,
+    pub listener: tollgate_control_core::radius::coa::Listener,
     buf: Vec<u8>,
 }
 
 impl UdpCoaListener {
     /// Binds `local` and wraps `listener`.
-    pub fn bind(local: SocketAddr, listener: super::coa::Listener) -> io::Result<UdpCoaListener> {
+    pub fn bind(
+        local: SocketAddr,
+        listener: tollgate_control_core::radius::coa::Listener,
+    ) -> io::Result<UdpCoaListener> {
         let socket = UdpSocket::bind(local)?;
         socket.set_nonblocking(true)?;
         Ok(UdpCoaListener {
@@ -127,7 +130,7 @@ impl UdpCoaListener {
         &mut self,
         now: Instant,
         now_unix: u64,
-        sessions: &mut dyn super::coa::SessionDirectory,
+        sessions: &mut dyn tollgate_control_core::radius::coa::SessionDirectory,
     ) -> usize {
         let mut n = 0;
         loop {

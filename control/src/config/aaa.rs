@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::radius::attrs::NasIdentity;
-use crate::radius::{Options, ServerConfig};
+use tollgate_control_core::radius::attrs::NasIdentity;
+use tollgate_control_core::radius::{Options, ServerConfig};
 
 /// Who checks subscribers' credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -371,7 +371,7 @@ mod tests {
             c.aaa.store.to_str(),
             Some("/var/lib/tollgate/subscribers.db")
         );
-        let doc = include_str!("../../docs/config.md");
+        let doc = include_str!("../../../docs/config.md");
         let start = doc.find("```toml\n[aaa]").unwrap() + 8;
         let example = &doc[start..start + doc[start..].find("```").unwrap()];
         let c = parse(example).unwrap();

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::consolidate::Capacity;
-use super::level::Ladder;
-use super::reliable::Timing;
-use super::{ChannelRequest, CustomerSettings, LineSettings, Settings};
+use tollgate_control_core::l2tp::consolidate::Capacity;
+use tollgate_control_core::l2tp::level::Ladder;
+use tollgate_control_core::l2tp::reliable::Timing;
+use tollgate_control_core::l2tp::{ChannelRequest, CustomerSettings, LineSettings, Settings};
+
 use crate::config::{Config, Rate};
 
 /// `[l2tp]`

@@ -1,6 +1,9 @@
 //! The TOML configuration: schema, defaults, and validation whose errors name the key and
 //! the line. Every key is documented in `docs/config.md`.
 
+pub mod aaa;
+pub mod l2tp;
+
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::Range;
@@ -31,7 +34,7 @@ pub mod limits {
 }
 
 /// The embedded default: the lab that `scripts/lab.sh up` builds.
-pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -91,13 +94,13 @@ pub struct Config {
     pub nodes: Vec<NodeConfig>,
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
-    pub rating: crate::rating::RatingConfig,
+    pub rating: tollgate_control_core::rating::RatingConfig,
     /// Authentication, accounting, CoA, health checks, metrics.
     #[serde(default)]
-    pub aaa: crate::aaa_config::AaaConfig,
+    pub aaa: crate::config::aaa::AaaConfig,
     /// L2TP tunnels (`[l2tp]`, docs/config.md and docs/l2tp.md).
     #[serde(default)]
-    pub l2tp: crate::l2tp::config::L2tpConfig,
+    pub l2tp: crate::config::l2tp::L2tpConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -1299,14 +1302,16 @@ impl Config {
         self.aaa.validate()?;
         self.validate_subscribers()?;
         self.l2tp.validate(self)?;
-        crate::rating::Plan::compile(&self.rating)?;
+        tollgate_control_core::rating::Plan::compile(&self.rating)?;
         Ok(())
     }
 
     /// The rule subscriber addresses are checked against (the same the running core
     /// applies): the access subnet, the gateway's addresses, the pools.
-    pub fn subscriber_addresses(&self) -> crate::core::addresses::SubscriberAddresses {
-        crate::core::addresses::SubscriberAddresses {
+    pub fn subscriber_addresses(
+        &self,
+    ) -> tollgate_control_core::gateway::addresses::SubscriberAddresses {
+        tollgate_control_core::gateway::addresses::SubscriberAddresses {
             access: (self.access.address.addr, self.access.address.len),
             gateway: [self.access.address.addr, self.core.address.addr]
                 .into_iter()

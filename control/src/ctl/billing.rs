@@ -5,11 +5,13 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::invoice::{Invoice, to_table};
-use super::staging::MAX_IMPORT_RECORDS;
-use super::usage::Record;
-use super::{Period, Rater, RatingError};
+use tollgate_control_core::rating::usage::Record;
+use tollgate_control_core::rating::{Invoice, Period};
+
+use super::render::invoice as to_table;
 use crate::ctl::proto::Reply;
+use crate::rating::staging::MAX_IMPORT_RECORDS;
+use crate::rating::{Rater, RatingError};
 
 /// The commands, for `help`.
 pub const COMMANDS: &[(&str, &str)] = &[

@@ -8,8 +8,8 @@ use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Side, WorkerReport};
 
 use super::proto::{Reply, Request};
-use crate::core::{Core, neighbor::Neighbor};
 use crate::dispatch::DispatchStats;
+use tollgate_control_core::gateway::{Core, neighbor::Neighbor};
 
 /// What does not change while the daemon runs.
 #[derive(Clone, Debug)]
@@ -65,7 +65,7 @@ pub struct Context<'a> {
     /// The rating engine, when `rating.database` is set.
     pub rater: Option<&'a crate::rating::Rater>,
     /// Logins and accounting I/O (the daemon's; none in replay).
-    pub aaa: Option<&'a crate::aaa_shell::AaaShell>,
+    pub aaa: Option<&'a crate::aaa::AaaShell>,
 }
 
 /// The commands, with one line each for `help`.
@@ -172,9 +172,9 @@ pub enum Step {
     /// Answer with [`finish`] when what it waits for is there.
     Wait(Wait),
     /// A login was started: answer when it finishes (the shell knows how).
-    Login(crate::core::aaa::LoginId),
+    Login(tollgate_control_core::gateway::aaa::LoginId),
     /// A change to the local store, for the store thread.
-    Store(crate::aaa_shell::StoreOp),
+    Store(crate::aaa::StoreOp),
     /// Sessions were told to end: answer `reply` once their Stops (by Acct-Session-Id)
     /// are committed to the spool, so that an acknowledged end survives a crash.
     AfterStops {
@@ -338,7 +338,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 return Step::Reply(Reply::error(e.to_string()));
             }
         }
-        let r = core.with_l2tp(now, |l| crate::l2tp::ctl::change(req, l, now));
+        let r = core.with_l2tp(now, |l| crate::ctl::l2tp::change(req, l, now));
         if let Some(r) = r {
             return Step::Reply(r);
         }
@@ -380,7 +380,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             Ok(json!({"session": id}))
         })),
         ["session", "remove"] => match args::<SessionKey>(req).and_then(|k| {
-            let cause = crate::core::sessions::cause(k.cause.as_deref())?;
+            let cause = tollgate_control_core::gateway::sessions::cause(k.cause.as_deref())?;
             let id = core
                 .close_session(&k.session, cause)
                 .map_err(|e| e.to_string())?;
@@ -469,7 +469,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 )))
             }
             Ok(a) => {
-                let r = crate::core::aaa::LoginRequest {
+                let r = tollgate_control_core::gateway::aaa::LoginRequest {
                     user: a.user,
                     password: a.password,
                     address: a.address,
@@ -485,8 +485,9 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             }
         },
         ["session", "logout"] => match args::<LogoutArgs>(req).and_then(|a| {
-            let cause =
-                crate::core::sessions::cause(Some(a.cause.as_deref().unwrap_or("user_request")))?;
+            let cause = tollgate_control_core::gateway::sessions::cause(Some(
+                a.cause.as_deref().unwrap_or("user_request"),
+            ))?;
             match (a.session, a.user) {
                 (Some(k), None) => {
                     let id = core.close_session(&k, cause).map_err(|e| e.to_string())?;
@@ -508,19 +509,17 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
         ["subscriber", "add"] => match args::<AddArgs>(req).and_then(|a| {
             let r: crate::store::import::Record = serde_json::from_value(a.record)
                 .map_err(|e| format!("bad subscriber record: {e}"))?;
-            Ok(crate::aaa_shell::StoreOp::Add(Box::new(r), a.replace))
+            Ok(crate::aaa::StoreOp::Add(Box::new(r), a.replace))
         }) {
             Ok(op) => Step::Store(op),
             Err(e) => reply(Err(e)),
         },
         ["subscriber", "remove" | "show"] => match args::<UserArg>(req) {
-            Ok(a) if req.words()[1] == "remove" => {
-                Step::Store(crate::aaa_shell::StoreOp::Remove(a.user))
-            }
-            Ok(a) => Step::Store(crate::aaa_shell::StoreOp::Show(a.user)),
+            Ok(a) if req.words()[1] == "remove" => Step::Store(crate::aaa::StoreOp::Remove(a.user)),
+            Ok(a) => Step::Store(crate::aaa::StoreOp::Show(a.user)),
             Err(e) => reply(Err(e)),
         },
-        ["subscriber", "list"] => Step::Store(crate::aaa_shell::StoreOp::List),
+        ["subscriber", "list"] => Step::Store(crate::aaa::StoreOp::List),
         ["subscriber", "import"] => match args::<ImportArgs>(req).and_then(|a| {
             let format = match a.format.as_deref() {
                 Some("toml") => crate::store::import::Format::Toml,
@@ -529,7 +528,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 None => crate::store::import::Format::of(std::path::Path::new(&a.file))
                     .ok_or("cannot tell the format from the file name: give format")?,
             };
-            Ok(crate::aaa_shell::StoreOp::Import {
+            Ok(crate::aaa::StoreOp::Import {
                 text: a.text,
                 file: a.file,
                 format,
@@ -552,14 +551,14 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
 pub fn finish(
     req: &Request,
     ctx: &Context<'_>,
-    sessions: Option<crate::core::SessionReport>,
+    sessions: Option<tollgate_control_core::gateway::SessionReport>,
 ) -> Reply {
     match req.words().as_slice() {
         ["help"] => Reply::ok(json!(
             COMMANDS
                 .iter()
-                .chain(crate::rating::ctl::COMMANDS)
-                .chain(crate::l2tp::ctl::COMMANDS)
+                .chain(crate::ctl::billing::COMMANDS)
+                .chain(crate::ctl::l2tp::COMMANDS)
                 .map(|(c, d)| json!({"command": c, "description": d}))
                 .collect::<Vec<_>>()
         )),
@@ -590,14 +589,11 @@ pub fn finish(
         },
         ["show", "pools"] => Reply::ok(pools_json(ctx.core)),
         ["show", "logins"] => Reply::ok(logins_json(ctx)),
-        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::show(req, ctx.core.l2tp(), ctx.now)
+        ["show", "tunnels" | "tunnel"] => crate::ctl::l2tp::show(req, ctx.core.l2tp(), ctx.now)
             .unwrap_or_else(|| Reply::error("unknown tunnel command")),
-        ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::handle(
-            &req.words(),
-            &req.args,
-            ctx.rater,
-            crate::rating::unix_now(),
-        ),
+        ["billing", ..] | ["show", "invoice", ..] => {
+            crate::ctl::billing::handle(&req.words(), &req.args, ctx.rater, crate::clock::unix_s())
+        }
         ["show", what] => Reply::error(format!(
             "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services, lb, accounting, health, pools, logins, tunnels or tunnel"
         )),
@@ -665,7 +661,11 @@ fn ended_json(core: &Core, id: u32) -> Value {
     }
 }
 
-fn sessions_json(core: &Core, now: Instant, report: Option<&crate::core::SessionReport>) -> Value {
+fn sessions_json(
+    core: &Core,
+    now: Instant,
+    report: Option<&tollgate_control_core::gateway::SessionReport>,
+) -> Value {
     Value::Array(
         core.sessions()
             .all()
@@ -736,7 +736,7 @@ fn logins_json(ctx: &Context<'_>) -> Value {
     let (mut act, mut dormant) = (0, 0);
     for (id, _) in ctx.core.sessions().all() {
         match ctx.core.aaa_session(*id).map(|a| a.state) {
-            Some(crate::core::aaa::SesState::Dormant) => dormant += 1,
+            Some(tollgate_control_core::gateway::aaa::SesState::Dormant) => dormant += 1,
             _ => act += 1,
         }
     }

@@ -6,7 +6,8 @@
 use serde_json::{Value, json};
 use tollgate_dataplane::time::Instant;
 
-use super::{ChannelRequest, L2tp, Role, SessionState};
+use tollgate_control_core::l2tp::{ChannelRequest, L2tp, Role, SessionState};
+
 use crate::config::Rate;
 use crate::ctl::handlers::args;
 use crate::ctl::proto::{Reply, Request};
@@ -137,7 +138,7 @@ pub fn show(req: &Request, l2tp: Option<&L2tp>, now: Instant) -> Option<Reply> {
 /// use now (TUN-5), tunnels with their load, subscribers waiting for a tunnel.
 pub fn tunnels(l: &L2tp, now: Instant) -> Value {
     let s = l.settings();
-    let live = |t: &&super::Tunnel| t.state.live();
+    let live = |t: &&tollgate_control_core::l2tp::Tunnel| t.state.live();
     let lines: Vec<Value> = s
         .lines
         .iter()
@@ -158,7 +159,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> Value {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let mine: Vec<&super::Tunnel> = l
+            let mine: Vec<&tollgate_control_core::l2tp::Tunnel> = l
                 .tunnels()
                 .values()
                 .filter(live)
@@ -220,8 +221,8 @@ pub fn tunnels(l: &L2tp, now: Instant) -> Value {
     })
 }
 
-fn tunnel_row(l: &L2tp, t: &super::Tunnel, now: Instant) -> Value {
-    let sessions: Vec<&super::Session> = t
+fn tunnel_row(l: &L2tp, t: &tollgate_control_core::l2tp::Tunnel, now: Instant) -> Value {
+    let sessions: Vec<&tollgate_control_core::l2tp::Session> = t
         .sessions
         .iter()
         .filter_map(|s| l.sessions().get(s))
@@ -413,8 +414,8 @@ pub fn render(words: &[&str], data: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::l2tp::consolidate::Capacity;
-    use crate::l2tp::tests::{Sim, lac_settings, lns_settings, sub};
+    use tollgate_control_core::l2tp::consolidate::Capacity;
+    use tollgate_control_core::l2tp::sim::{Sim, lac_settings, lns_settings, sub};
 
     #[test]
     fn show_and_change_through_requests() {

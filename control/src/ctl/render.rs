@@ -4,6 +4,8 @@
 use std::fmt::Write;
 
 use serde_json::Value;
+use tollgate_control_core::rating::Invoice;
+use tollgate_control_core::rating::money::format_minor;
 
 /// Renders the answer to `cmd` (its words) for a terminal.
 pub fn render(words: &[&str], data: &Value) -> String {
@@ -46,8 +48,8 @@ pub fn render(words: &[&str], data: &Value) -> String {
         ["show", "pools"] => pools(data),
         ["subscriber", "list"] => subscribers(data),
         ["session", "login"] | ["show", "logins"] => key_values(data),
-        ["show", "tunnels" | "tunnel"] => crate::l2tp::ctl::render(words, data).unwrap_or_default(),
-        ["billing", ..] | ["show", "invoice", ..] => crate::rating::ctl::render(words, data),
+        ["show", "tunnels" | "tunnel"] => crate::ctl::l2tp::render(words, data).unwrap_or_default(),
+        ["billing", ..] | ["show", "invoice", ..] => crate::ctl::billing::render(words, data),
         _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
     }
 }
@@ -423,6 +425,95 @@ pub fn counters(data: &Value) -> String {
             .unwrap_or_default();
         out.push_str(&table(&[title, "COUNT"], &rows));
     }
+    out
+}
+
+/// The invoice for a terminal.
+pub fn invoice(inv: &Invoice) -> String {
+    let money = |a: i64| format_minor(a, inv.minor_digits);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "invoice  {} {}{}",
+        inv.account,
+        inv.period,
+        if inv.name.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", inv.name)
+        }
+    );
+    let _ = writeln!(
+        out,
+        "tariff   {}",
+        if inv.tariff.is_empty() {
+            "-"
+        } else {
+            &inv.tariff
+        }
+    );
+    out.push('\n');
+    let rows: Vec<Vec<String>> = inv
+        .lines
+        .iter()
+        .map(|l| {
+            vec![
+                if l.user.is_empty() {
+                    "(account)".into()
+                } else {
+                    l.user.clone()
+                },
+                l.kind.clone(),
+                if l.detail.is_empty() {
+                    "-".into()
+                } else {
+                    l.detail.clone()
+                },
+                if l.band.is_empty() {
+                    "-".into()
+                } else {
+                    l.band.clone()
+                },
+                l.quantity.to_string(),
+                l.unit.clone(),
+                format!("{}/{}", l.price, l.per),
+                money(l.amount),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("no charges\n");
+    } else {
+        out.push_str(&table(
+            &[
+                "USER",
+                "KIND",
+                "DETAIL",
+                "BAND",
+                "QUANTITY",
+                "UNIT",
+                "PRICE/PER",
+                "AMOUNT",
+            ],
+            &rows,
+        ));
+    }
+    out.push('\n');
+    for (u, s) in inv.subtotals() {
+        let who = if u.is_empty() {
+            "(account)".to_string()
+        } else {
+            u
+        };
+        let _ = writeln!(out, "subtotal {who:<20} {:>14} {}", money(s), inv.currency);
+    }
+    let _ = writeln!(
+        out,
+        "TOTAL    {:<20} {:>14} {}",
+        "",
+        money(inv.total),
+        inv.currency
+    );
     out
 }
 

@@ -21,14 +21,13 @@ use tollgate_dataplane::{
 };
 
 use crate::config::{Backend, Config};
-use crate::core::Core;
-use crate::core::records::WallClock;
 use crate::ctl::handlers::{self, Context, EngineInfo, PortInfo, Step, WorkerInfo};
 use crate::ctl::proto::{Reply, Request};
 use crate::ctl::server::{CtlRequest, Server};
 use crate::dispatch::Dispatcher;
 use crate::outlets::Outlets;
 use crate::setup;
+use tollgate_control_core::gateway::Core;
 
 /// How long a ctl request waits for fresh worker reports before it is answered with the
 /// latest ones. The answer goes out as soon as every worker has reported, so this only
@@ -151,7 +150,7 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::core(cfg, WallClock::system(started)),
+        setup::core(cfg, crate::clock::system(started)),
     );
     let mut outlets = Outlets::new(
         publisher,
@@ -182,7 +181,7 @@ pub(crate) fn serve<P: Port + 'static>(
         ),
         None => None,
     };
-    let mut shell = crate::aaa_shell::AaaShell::open(cfg, &core, &mut outlets, started, rater)?;
+    let mut shell = crate::aaa::AaaShell::open(cfg, &core, &mut outlets, started, rater)?;
 
     let cpus = choose_cpus(cfg)?;
     let n_workers = ports.len();

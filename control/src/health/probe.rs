@@ -11,7 +11,7 @@ use std::os::fd::FromRawFd;
 
 use tollgate_dataplane::time::Instant;
 
-use super::{CheckKind, Probe, ProbeResult, TargetId};
+use tollgate_control_core::health::{CheckKind, Probe, ProbeResult, TargetId};
 
 /// A finished probe.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! rendering pass.
 
 use super::Registry;
-use crate::health::{Health, TargetStatus};
-use crate::radius::client::ClientStats;
-use crate::radius::coa::ListenerStats;
 use crate::spool::SpoolStats;
+use tollgate_control_core::health::{Health, TargetStatus};
+use tollgate_control_core::radius::client::ClientStats;
+use tollgate_control_core::radius::coa::ListenerStats;
 
 /// A RADIUS client's counters; `role` is `auth` or `acct`.
 pub fn radius_client(r: &mut Registry, role: &str, s: &ClientStats) {

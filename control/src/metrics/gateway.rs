@@ -6,9 +6,9 @@ use tollgate_dataplane::counters::DropReason;
 use tollgate_dataplane::{Side, WorkerReport};
 
 use super::Registry;
-use crate::aaa_shell::AaaShell;
-use crate::core::Core;
-use crate::core::aaa::SesState;
+use crate::aaa::AaaShell;
+use tollgate_control_core::gateway::Core;
+use tollgate_control_core::gateway::aaa::SesState;
 
 /// Renders every family from the latest worker reports, the core and the AAA shell.
 pub fn render(reports: &[Option<WorkerReport>], core: &Core, shell: Option<&AaaShell>) -> String {

@@ -1,37 +1,23 @@
-//! Rating and billing (SPEC RATE-1..5, TUN-5): turns usage records into charges and
-//! invoices. The fast path only counts; the control plane rates.
-//!
-//! The core is pure and sans-I/O: [`tariff`] compiles the `[rating]` config into a
-//! [`Plan`] (tariffs, [`band`]s, contracts, billing accounts); [`rate`] turns a plan and
-//! [`usage`] records into [`invoice`]s, cutting time at band edges and integrating the
-//! declared bandwidth exactly ([`bandwidth`], seed 004 formulas 1-3 and the sampling
-//! variant); [`money`] holds the one rounding rule. [`store`] keeps records, plans and
-//! invoices in SQLite; [`Rater`] ties the two together for the daemon ([`ctl`]) and the
-//! command line ([`cli`]). Time is Unix seconds, passed in; `docs/rating.md` explains
-//! the model.
+//! The rating ledger (SPEC RATE-1..5, TUN-5): where the rules of
+//! `tollgate_control_core::rating` meet SQLite. [`store`] keeps records, plans and
+//! invoices; [`Rater`] ties the plan of the config and the store together for the daemon
+//! (`ctl::billing`) and the command line (`tollgate billing`); [`staging`] holds imports
+//! that arrive over the control socket in parts. Time is Unix seconds, passed in;
+//! `docs/rating.md` explains the model.
 
-pub mod band;
-pub mod bandwidth;
-pub mod calendar;
-pub mod cli;
-pub mod ctl;
-pub mod invoice;
-pub mod money;
-pub mod rate;
 pub mod staging;
 pub mod store;
-pub mod tariff;
-pub mod usage;
 
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use tollgate_control_core::rating::{
+    BandwidthChange, Invoice, Overflow, Period, Plan, RatingConfig, Record, ServiceUsage,
+    SessionUsage, TunnelUsage,
+};
 
-pub use self::calendar::Period;
-pub use self::invoice::{Charge, Invoice};
 pub use self::store::{CloseStep, Store, Stored};
-pub use self::tariff::{Plan, RatingConfig};
-pub use self::usage::{BandwidthChange, Record, ServiceUsage, SessionUsage, TunnelUsage};
 
 /// What can go wrong in rating.
 #[derive(Debug, thiserror::Error)]
@@ -110,12 +96,43 @@ pub enum RatingError {
     },
 }
 
-/// The wall clock, Unix seconds: for the shells only (the core takes `now`).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+impl From<Overflow> for RatingError {
+    fn from(o: Overflow) -> RatingError {
+        RatingError::Overflow(o.0)
+    }
+}
+
+/// Reads a JSON-lines file of records; errors name the line. Blank lines and lines
+/// starting with `#` are skipped.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, String> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let at = || format!("{}: line {}", path.display(), i + 1);
+        let line = line.map_err(|e| format!("{}: {e}", at()))?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let r: Record = serde_json::from_str(t).map_err(|e| format!("{}: {e}", at()))?;
+        r.validate()
+            .map_err(|m| format!("{}: {} record {:?}: {m}", at(), r.kind(), r.id()))?;
+        if out.len() == staging::MAX_IMPORT_RECORDS {
+            return Err(format!(
+                "{}: more than {} records in one file: nothing was stored; split it",
+                at(),
+                staging::MAX_IMPORT_RECORDS
+            ));
+        }
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// What an import stored.
@@ -296,7 +313,7 @@ impl Rater {
         if now < end {
             return Err(RatingError::PeriodOpen {
                 period: name,
-                ends: calendar::format_utc(end),
+                ends: tollgate_control_core::rating::calendar::format_utc(end),
             });
         }
         let tx = self.store.begin()?;
@@ -314,7 +331,8 @@ impl Rater {
         step(CloseStep::PlanStored)?;
         let from = period.start(self.plan.offset_s);
         let records = self.store.load(from, end, watermark)?;
-        let rated = rate::rate_period(&self.plan, &records, period, end)?;
+        let rated =
+            tollgate_control_core::rating::rate::rate_period(&self.plan, &records, period, end)?;
         step(CloseStep::Rated)?;
         let total = rated
             .invoices
@@ -410,11 +428,20 @@ impl Rater {
         Ok((true, self.rate_open(period, now)?.invoices))
     }
 
-    fn rate_open(&self, period: Period, now: i64) -> Result<rate::Rated, RatingError> {
+    fn rate_open(
+        &self,
+        period: Period,
+        now: i64,
+    ) -> Result<tollgate_control_core::rating::rate::Rated, RatingError> {
         let from = period.start(self.plan.offset_s);
         let to = period.end(self.plan.offset_s);
         let records = self.store.load(from, to, self.store.watermark()?)?;
-        rate::rate_period(&self.plan, &records, period, now.min(to))
+        Ok(tollgate_control_core::rating::rate::rate_period(
+            &self.plan,
+            &records,
+            period,
+            now.min(to),
+        )?)
     }
 
     /// Rates a closed period again from the stored records (up to its watermark) with
@@ -434,7 +461,7 @@ impl Rater {
         let from = period.start(plan.offset_s);
         let to = period.end(plan.offset_s);
         let records = self.store.load(from, to, closed.watermark)?;
-        let rated = rate::rate_period(&plan, &records, period, to)?;
+        let rated = tollgate_control_core::rating::rate::rate_period(&plan, &records, period, to)?;
         let stored = self.store.invoices(&name)?;
         let fresh: Vec<(String, String)> = rated
             .invoices

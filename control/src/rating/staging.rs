@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::usage::Record;
+use tollgate_control_core::rating::usage::Record;
 
 /// Records one import (one file) may hold, by `tollgate billing import` or by
 /// `tollgate ctl billing import`; a larger file is refused before anything is stored.
@@ -123,7 +123,7 @@ impl Staging {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rating::ServiceUsage;
+    use tollgate_control_core::rating::ServiceUsage;
 
     fn rec(i: usize) -> Record {
         Record::Service(ServiceUsage {

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::{Deserialize, Serialize};
 
 use super::RatingError;
-use super::rate::Records;
-use super::usage::Record;
+use tollgate_control_core::rating::rate::Records;
+use tollgate_control_core::rating::usage::Record;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS record (

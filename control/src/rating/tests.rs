@@ -5,8 +5,10 @@
 use proptest::prelude::*;
 use serde::Deserialize;
 
-use super::calendar::parse_timestamp;
-use super::rate::{Records, charge_base, rate_period};
+use tollgate_control_core::rating::calendar::parse_timestamp;
+use tollgate_control_core::rating::rate::{self, Records, charge_base, rate_period};
+use tollgate_control_core::rating::{Charge, bandwidth, invoice};
+
 use super::*;
 
 fn t(s: &str) -> i64 {
@@ -420,7 +422,7 @@ fn shared_account_with_three_users_and_a_contract() {
         csv.ends_with("2024-05,acme,,total,,,,,,,5650,JPY\n"),
         "{csv}"
     );
-    let table = invoice::to_table(inv);
+    let table = crate::ctl::render::invoice(inv);
     assert!(
         table.contains("TOTAL") && table.contains("5650 JPY"),
         "{table}"
@@ -847,13 +849,10 @@ fn a_file_over_the_import_limit_is_refused_whole() {
     let at_limit: String = (0..staging::MAX_IMPORT_RECORDS).map(line).collect();
     let ok = dir.path().join("ok.jsonl");
     std::fs::write(&ok, &at_limit).unwrap();
-    assert_eq!(
-        cli::read_jsonl(&ok).unwrap().len(),
-        staging::MAX_IMPORT_RECORDS
-    );
+    assert_eq!(read_jsonl(&ok).unwrap().len(), staging::MAX_IMPORT_RECORDS);
     let over = dir.path().join("over.jsonl");
     std::fs::write(&over, at_limit + &line(staging::MAX_IMPORT_RECORDS)).unwrap();
-    let e = cli::read_jsonl(&over).unwrap_err();
+    let e = read_jsonl(&over).unwrap_err();
     assert!(
         e.contains("line 100001: more than 100000 records in one file: nothing was stored"),
         "{e}"

@@ -36,9 +36,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tollgate_dataplane::time::Instant;
 
-pub use crate::radius::attrs::LastKnown;
-use crate::radius::attrs::{AcctRecord, Counters};
-use crate::radius::dict::{AcctStatusType, DisconnectCause};
+pub use tollgate_control_core::radius::attrs::LastKnown;
+use tollgate_control_core::radius::attrs::{AcctRecord, Counters};
+use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause};
 
 /// A record's row id in the spool.
 pub type SpoolId = i64;
@@ -1224,7 +1224,7 @@ mod tests {
         assert_eq!(stop.session_time_s, 30, "from the real start");
         assert_eq!(stop.cause, Some(DisconnectCause::Restart));
         // The session log line made from it starts at the real start.
-        let line = crate::core::records::recovered(&stop);
+        let line = tollgate_control_core::gateway::records::recovered(&stop);
         assert_eq!(line["start_ns"], 1_000_000_000_000i64);
         assert_eq!(line["session_time_s"], 30);
     }

@@ -7,8 +7,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Identifier, PasswordCost, Store, StoreError, Subscriber, hash_password};
-use crate::authz::{Conditions, LoginVictim};
+use tollgate_control_core::gateway::identifier::Identifier;
+
+use super::{PasswordCost, Store, StoreError, Subscriber, hash_password};
+use tollgate_control_core::authz::{Conditions, LoginVictim};
 
 /// The fields of a record, in CSV column order.
 pub const FIELDS: &[&str] = &[

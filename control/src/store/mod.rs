@@ -3,16 +3,14 @@
 //! never the password), identifiers (MAC, mobile id, IP), disconnect conditions
 //! (DISC-1 A-F), declared bandwidth, allowed services and billing account. The schema is
 //! versioned and migrated forward on open. [`import`] reads TOML and CSV files;
-//! [`cli`] is `tollgate subscriber ...`, which works on the file offline.
+//! `tollgate subscriber ...` (the binary's `subscriber` module) works on the file offline.
 //!
 //! Calls block on SQLite (milliseconds); password verification costs one Argon2
 //! evaluation (tens of milliseconds at the default cost), so the control loop should
 //! run it off the packet-facing thread or budget for it.
 
-pub mod cli;
 pub mod import;
 
-use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::str::FromStr;
@@ -22,9 +20,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use tollgate_dataplane::MacAddr;
 
-use crate::authz::{Authorization, Conditions, LoginVictim};
+use tollgate_control_core::authz::{Authorization, Conditions, LoginVictim};
+use tollgate_control_core::gateway::identifier::Identifier;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -68,69 +66,6 @@ CREATE TABLE service (
     PRIMARY KEY (user_id, name)
 );
 "#];
-
-/// What identifies a subscriber besides the user id.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Identifier {
-    /// The subscriber device's MAC.
-    Mac(MacAddr),
-    /// A mobile device identifier (IMSI, IMEI, MSISDN: whatever the access side sends).
-    MobileId(String),
-    /// A fixed IPv4 address.
-    Ip(Ipv4Addr),
-}
-
-impl Identifier {
-    /// `mac`, `mobile_id` or `ip`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Identifier::Mac(_) => "mac",
-            Identifier::MobileId(_) => "mobile_id",
-            Identifier::Ip(_) => "ip",
-        }
-    }
-
-    /// The value in its canonical spelling.
-    pub fn value(&self) -> String {
-        match self {
-            Identifier::Mac(m) => m.to_string(),
-            Identifier::MobileId(s) => s.clone(),
-            Identifier::Ip(a) => a.to_string(),
-        }
-    }
-
-    /// From a kind and a value; the error says what is wrong.
-    pub fn parse(kind: &str, value: &str) -> Result<Identifier, String> {
-        match kind {
-            "mac" => value
-                .parse::<MacAddr>()
-                .map(Identifier::Mac)
-                .map_err(|e| format!("{value:?}: {e}")),
-            "mobile_id" => {
-                if value.is_empty() || value.len() > 64 || value.chars().any(char::is_whitespace) {
-                    Err(format!(
-                        "{value:?}: a mobile id is 1 to 64 characters without spaces"
-                    ))
-                } else {
-                    Ok(Identifier::MobileId(value.to_string()))
-                }
-            }
-            "ip" => value
-                .parse::<Ipv4Addr>()
-                .map(Identifier::Ip)
-                .map_err(|_| format!("{value:?} is not an IPv4 address")),
-            _ => Err(format!(
-                "{kind:?} is not an identifier kind (mac, mobile_id, ip)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Identifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind(), self.value())
-    }
-}
 
 /// One subscriber as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -11,12 +11,18 @@
 //! | [`af_packet`] | any Linux interface, real or veth (TPACKET_V3 rx ring, mmap tx ring) |
 //! | `dpdk` | DPDK ethdev ports: NICs on hugepages, vdevs (feature `dpdk`) |
 //! | [`fault`] | a wrapper that loses packets on purpose |
+//!
+//! The backends that do I/O (af_packet, pcap, dpdk) come with the `ports` feature (on
+//! by default); without it the crate has no libc and no pcap-file, for the sans-I/O
+//! control core.
 
+#[cfg(feature = "ports")]
 pub mod af_packet;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod fault;
 pub mod memory;
+#[cfg(feature = "ports")]
 pub mod pcap;
 
 use crate::buf::{BufPool, Burst};

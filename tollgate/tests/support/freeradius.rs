@@ -234,7 +234,7 @@ impl Drop for FreeRadius {
 
 /// True if a Status-Server to `auth` is answered (FreeRADIUS readiness without -X).
 fn status_server(auth: SocketAddr) -> bool {
-    use tollgate_control::radius::{Code, Packet, crypto};
+    use tollgate_control_core::radius::{Code, Packet, crypto};
     let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
         return false;
     };

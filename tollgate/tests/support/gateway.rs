@@ -63,7 +63,7 @@ session_log = "{d}/sessions.jsonl"
         let mut cfg = Config::parse(src, "aaa-test.toml").unwrap();
         // The test's own files, not the shared /var/lib/tollgate defaults: one daemon
         // per spool, and parallel tests must not share one.
-        let defaults = tollgate_control::aaa_config::AaaConfig::default();
+        let defaults = tollgate_control::config::aaa::AaaConfig::default();
         if cfg.aaa.spool == defaults.spool {
             cfg.aaa.spool = dir.join("accounting.db");
         }
