@@ -27,7 +27,11 @@
 #![deny(unsafe_code)]
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+mod codec;
+pub mod dhcp;
 pub mod entropy;
+pub mod inet;
+pub mod ipoe;
 pub mod ppp;
 pub mod pppoe;
 pub mod time;
