@@ -29,6 +29,7 @@
 
 mod codec;
 pub mod dhcp;
+pub mod dhcpv6;
 pub mod entropy;
 pub mod inet;
 pub mod ipoe;
