@@ -33,6 +33,7 @@ pub mod dhcpv6;
 pub mod entropy;
 pub mod inet;
 pub mod ipoe;
+pub mod nd;
 pub mod ppp;
 pub mod pppoe;
 pub mod time;
