@@ -386,9 +386,23 @@ fn a_session_ended_by_the_gateway_is_released_at_the_server_and_naked_at_renew()
     let o = options(&t[0].message);
     assert_eq!(o[..2], [(53, vec![mt::NAK]), (54, KEA.octets().to_vec())]);
     assert_eq!(r.stats().nak, 1);
-    // Once the old lease would have expired, requests are relayed again.
-    r.handle_timeout(at(600));
-    from_client(&mut r, at(601), &client_msg(mt::DISCOVER, 6, |_| {}));
+    // The client starts over: its DISCOVER and the new exchange are relayed, and the
+    // server's ACK starts a new session.
+    let lease2 = bind(&mut r, at(301));
+    assert_ne!(lease2.id, lease.id);
+    assert_eq!(r.lease(&lease.subscriber).map(|l| l.address()), Some(ADDR));
+    // Cut off again; once the old lease would have expired, a renewal is relayed again.
+    assert!(r.end_session(&lease.subscriber, "again"));
+    transmits(&mut r);
+    events(&mut r);
+    r.handle_timeout(at(901));
+    from_client(
+        &mut r,
+        at(902),
+        &client_msg(mt::REQUEST, 7, |m| {
+            m.ciaddr(ADDR);
+        }),
+    );
     assert_eq!(transmits(&mut r)[0].to, Destination::Server);
 }
 

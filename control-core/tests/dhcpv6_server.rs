@@ -588,6 +588,7 @@ fn a_lightweight_relay_agents_relay_forw_is_keyed_by_the_client_link_layer_optio
     );
     let mut ro = Vec::new();
     wire::put_option(&mut ro, option::INTERFACE_ID, b"an1 eth 1/1/1:300");
+    wire::put_option(&mut ro, option::REMOTE_ID, b"\x00\x00\x0d\xe9cust42");
     wire::put_option(
         &mut ro,
         option::CLIENT_LINKLAYER_ADDR,
@@ -616,6 +617,11 @@ fn a_lightweight_relay_agents_relay_forw_is_keyed_by_the_client_link_layer_optio
         "keyed by RFC 6939's MAC, not the agent's"
     );
     assert_eq!(l.interface_id.as_deref(), Some(&b"an1 eth 1/1/1:300"[..]));
+    assert_eq!(
+        l.remote_id.as_deref(),
+        Some(&b"cust42"[..]),
+        "RFC 4649: after the enterprise number"
+    );
     s.accept(T0, l.id, grant()).unwrap();
     let t = transmits(&mut s);
     assert_eq!(

@@ -13,8 +13,9 @@
 //!
 //! The caller's [`Relay::end_session`] (DISC, CoA) sends a RELEASE to the server for the
 //! client, so that the address is free again, and NAKs the client's REQUESTs itself
-//! until the old lease would have run out (forwarding them would let the server renew a
-//! lease the gateway ended). DISCOVERs are rate-limited like the server's.
+//! until the old lease would have run out or the client starts over with a DISCOVER
+//! (forwarding them would let the server renew a lease the gateway ended). DISCOVERs are
+//! rate-limited like the server's.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
@@ -209,6 +210,11 @@ impl Relay {
         match t {
             mt::DISCOVER => {
                 self.c.stats.discover += 1;
+                // A client the gateway cut off starts over: its new exchange is relayed
+                // (the NAKs were for the old lease).
+                if let Some(State::Closed { .. }) = self.clients.get(&sub) {
+                    self.remove(&sub);
+                }
                 match self.mac_rates.take(mac, now) {
                     Admit::Yes => {}
                     Admit::No => {

@@ -91,6 +91,7 @@ struct RelayEnvelope {
     link: Ipv6Addr,
     peer: Ipv6Addr,
     interface_id: Option<Vec<u8>>,
+    remote_id: Option<Vec<u8>>,
 }
 
 /// Where replies go.
@@ -281,12 +282,17 @@ impl Server {
                 wire::RelayPacket::new_checked(rx.message).map_err(|_| DropReason::Truncated)?;
             let mut inner = None;
             let mut interface_id = None;
+            let mut remote_id = None;
             let mut mac = None;
             for o in wire::options(&rx.message[wire::RELAY_HEADER_LEN..]) {
                 let o = o.map_err(|_| DropReason::BadOption)?;
                 match o.code {
                     option::RELAY_MSG => inner = Some(o.value),
                     option::INTERFACE_ID => interface_id = Some(o.value.to_vec()),
+                    // RFC 4649: an enterprise number, then the remote-id.
+                    option::REMOTE_ID if o.value.len() > 4 => {
+                        remote_id = Some(o.value[4..].to_vec())
+                    }
                     option::CLIENT_LINKLAYER_ADDR => mac = wire::client_linklayer_mac(o.value),
                     _ => {}
                 }
@@ -309,6 +315,7 @@ impl Server {
                 link: rp.link_address(),
                 peer: rp.peer_address(),
                 interface_id,
+                remote_id,
             });
             self.stats.relayed += 1;
             (inner, mac)
@@ -505,7 +512,7 @@ impl Server {
                 .map(|p| p.prefix.len())
                 .find(|l| *l != 0),
             interface_id: via.relay.as_ref().and_then(|e| e.interface_id.clone()),
-            remote_id: None,
+            remote_id: via.relay.as_ref().and_then(|e| e.remote_id.clone()),
         };
         self.pending.insert(id, sub);
         self.set(
