@@ -305,7 +305,7 @@ impl Relay {
         {
             let mut w = Packet::new_unchecked(&mut m[..]);
             w.set_giaddr(self.cfg.giaddr);
-            w.set_hops(p.hops() + 1);
+            w.set_hops(p.hops().saturating_add(1));
         }
         let deadline = now + self.cfg.transaction_timeout;
         self.transactions.insert(
