@@ -281,12 +281,13 @@ fn frames_records_and_session_log_follow_the_rules() {
                 "rst",
                 Value::Null
             ),
-            // ... the first is kept the closing time (2 s) after its last packet.
+            // ... the first is kept the closing time (2 s) after its last packet, and
+            // ends with that packet.
             flow(
                 40001,
                 "192.0.2.21:8080",
                 "192.0.2.1:1024",
-                (0, 2006),
+                (0, 6),
                 (4, 40 * 3 + 40 + g),
                 (3, 40 * 2 + 240),
                 "fin",
