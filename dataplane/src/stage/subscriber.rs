@@ -910,6 +910,35 @@ impl Pipeline {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.sessions.next_deadline()
     }
+
+    /// The earliest instant an open flow's timeout falls due: a walk over every flow, for
+    /// replay's clock after the last frame (the per-poll sweep looks at a few at a time).
+    pub fn next_flow_deadline(&self, fwd: &Forwarding) -> Option<Instant> {
+        self.flows
+            .live_flows()
+            .filter_map(|i| self.flows.get(i))
+            .map(|f| f.expires(&fwd.nat.timeouts))
+            .min()
+    }
+
+    /// Closes every flow whose timeout fell due by `now`, at once rather than a sweep's
+    /// batch at a time (replay, once the clock moves by timers alone).
+    pub fn expire_flows(&mut self, fwd: &Forwarding, now: Instant) {
+        let due: Vec<u32> = self
+            .flows
+            .live_flows()
+            .filter(|&i| {
+                self.flows
+                    .get(i)
+                    .is_some_and(|f| f.expires(&fwd.nat.timeouts) <= now)
+            })
+            .collect();
+        for i in due {
+            if let Some(state) = self.flows.get(i).map(|f| f.state) {
+                self.close_flow(fwd, i, expiry_close(state));
+            }
+        }
+    }
 }
 
 /// True when a packet to a NAT address is aimed at a NAT port: TCP or UDP to a port of
