@@ -302,14 +302,14 @@ impl Session {
         self.last_service = (service as u32) << 16 | server as u32;
     }
 
-    /// Notes a packet of a flow of `service`: the per-service choice of any other service
-    /// is forgotten, so that service chooses again when next used (NAT-3: sticky until
+    /// Notes an authorised packet to `service`: the per-service choice of any other
+    /// service is forgotten, so that service chooses again when next used (NAT-3: sticky until
     /// the subscriber uses another service, of whatever session type).
     #[inline(always)]
     pub fn used_service(&mut self, service: u16) {
-        if self.last_service != u32::MAX && (self.last_service >> 16) as u16 != service {
-            self.last_service = u32::MAX;
-        }
+        // "None" (`u32::MAX`) reads as service 0xffff, which is never one: it stays.
+        let keep = (self.last_service >> 16) as u16 == service;
+        self.last_service = if keep { self.last_service } else { u32::MAX };
     }
 
     /// Applies a live change.

@@ -324,8 +324,16 @@ impl Pipeline {
         let Some(svc_idx) = fwd.services.find(h.dst, h.proto, dport) else {
             return self.refuse(fwd, buf, l3, h, DropReason::NoService, now);
         };
-        let Some(slot) = slot.filter(|s| self.sessions.get(*s).is_some_and(|s| s.allows(svc_idx)))
-        else {
+        // AUTHZ-1; and an authorised packet is a use of the service (NAT-3: a
+        // `service`-type choice of another service ends with it, whatever this one's
+        // session type).
+        let Some(slot) = slot.filter(|&s| match self.sessions.get_mut(s) {
+            Some(s) if s.allows(svc_idx) => {
+                s.used_service(svc_idx);
+                true
+            }
+            _ => false,
+        }) else {
             return self.refuse(fwd, buf, l3, h, DropReason::ServiceRefused, now);
         };
         let Some(svc) = fwd.services.get(svc_idx) else {
@@ -367,11 +375,6 @@ impl Pipeline {
                 Err(r) => return Verdict::Drop(r),
             },
         };
-        // NAT-3: a `service`-type choice lasts until the subscriber uses another service,
-        // whatever that one's session type.
-        if let Some(s) = self.sessions.get_mut(slot) {
-            s.used_service(svc_idx);
-        }
         // NAT-5: a flow stuck to a server that went down moves; a per-packet service
         // chooses again for every request.
         let Some(cur) = self.flows.get(i).map(|f| f.server) else {
