@@ -493,6 +493,7 @@ impl AaaShell {
                         addr: c.address,
                         secret: c.secret.as_bytes().to_vec(),
                         require_message_authenticator: c.require_message_authenticator,
+                        require_event_timestamp: c.require_event_timestamp,
                     })
                     .collect();
                 Some(
@@ -706,7 +707,7 @@ impl AaaShell {
         self.deliver(core, now);
         if let Some(l) = self.coa.as_mut() {
             let now_unix = unix_s(core, now);
-            l.pump(now, now_unix, &mut core.coa_directory(now));
+            l.pump(now_unix, &mut core.coa_directory(now));
         }
         self.health.poll(core, now);
     }
@@ -850,7 +851,7 @@ impl AaaShell {
             "radius_acct": acct_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed})),
             "coa": self.coa.as_ref().map(|c| {
                 let s = c.listener.stats();
-                json!({"listen": c.local_addr().ok().map(|a| a.to_string()), "requests": s.requests, "acks": s.acks, "naks": s.naks, "dropped": s.unknown_client + s.bad_authenticator + s.bad_message_authenticator + s.missing_message_authenticator + s.malformed + s.wrong_code + s.stale})
+                json!({"listen": c.local_addr().ok().map(|a| a.to_string()), "requests": s.requests, "acks": s.acks, "naks": s.naks, "dropped": s.unknown_client + s.bad_authenticator + s.bad_message_authenticator + s.missing_message_authenticator + s.malformed + s.wrong_code + s.stale + s.missing_event_timestamp, "duplicates": s.duplicates, "cache_full": s.cache_full})
             }),
         })
     }
