@@ -473,7 +473,8 @@ impl AaaShell {
                 if servers.is_empty() {
                     return Ok(None);
                 }
-                let client = Client::with_options(servers, a.client_options());
+                let random = crate::random::Random::new(&crate::os_random::seed()?);
+                let client = Client::with_options(servers, a.client_options(), random);
                 UdpClient::bind(SocketAddr::new(a.radius.source, 0), client)
                     .map(Some)
                     .context("binding the RADIUS client socket")

@@ -147,7 +147,7 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::core(cfg, WallClock::system(started)),
+        setup::core(cfg, WallClock::system(started))?,
     );
     let mut outlets = Outlets::new(
         publisher,

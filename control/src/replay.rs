@@ -117,7 +117,7 @@ pub fn replay(
         .min()
         .unwrap_or(Instant::ZERO);
     let mut now = first;
-    let mut core = Core::new(now, publisher.current(), setup::core(cfg, WallClock::UNIX));
+    let mut core = Core::new(now, publisher.current(), setup::core(cfg, WallClock::UNIX)?);
     let (w_ends, c_ends) = worker_rings(setup::rings(cfg));
     let reader = publisher.reader();
     let mut outlets =

@@ -34,6 +34,10 @@ fn server(addr: SocketAddr) -> ServerConfig {
     }
 }
 
+fn os_random() -> tollgate_control::random::Random {
+    tollgate_control::random::Random::new(&tollgate_control::os_random::seed().unwrap())
+}
+
 fn udp(servers: Vec<ServerConfig>) -> UdpClient {
     let opts = Options {
         hold_down: Duration::from_secs(2),
@@ -41,7 +45,7 @@ fn udp(servers: Vec<ServerConfig>) -> UdpClient {
     };
     UdpClient::bind(
         "127.0.0.1:0".parse().unwrap(),
-        Client::with_options(servers, opts),
+        Client::with_options(servers, opts, os_random()),
     )
     .unwrap()
 }

@@ -12,6 +12,7 @@ use super::level::Ladder;
 use super::reliable::Timing;
 use super::{ChannelRequest, CustomerSettings, LineSettings, Settings};
 use crate::config::{Config, Rate};
+use crate::random::Seed;
 
 /// `[l2tp]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -343,9 +344,9 @@ impl L2tpConfig {
         Ok(())
     }
 
-    /// The engine's settings (`None` when L2TP is off). `seed` feeds the ids, challenges
-    /// and random vectors.
-    pub fn settings(&self, workers: u16, seed: u64) -> Option<Settings> {
+    /// The engine's settings (`None` when L2TP is off). `seed` keys the CSPRNG of the
+    /// ids, challenges and random vectors.
+    pub fn settings(&self, workers: u16, seed: Seed) -> Option<Settings> {
         if !self.enabled {
             return None;
         }
@@ -422,6 +423,7 @@ impl L2tpConfig {
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
+    use crate::random::Seed;
 
     const BASE: &str = r#"
 [access]
@@ -461,14 +463,18 @@ level = "3M"
     #[test]
     fn a_lac_config_compiles_to_settings() {
         let c = parse(LAC).unwrap();
-        let s = c.l2tp.settings(2, 7).unwrap();
+        let s = c.l2tp.settings(2, Seed::fixed([7; 32])).unwrap();
         assert_eq!(s.lines[0].capacity.bandwidth, 20_000_000);
         assert_eq!(s.customers[0].account, "acme");
         assert_eq!(s.sessions[0].level, 5_000_000, "snapped up to a step");
         assert_eq!(s.sessions[0].user, "10.10.0.21");
         assert_eq!(s.workers, 2);
         assert!(
-            parse("").unwrap().l2tp.settings(1, 1).is_none(),
+            parse("")
+                .unwrap()
+                .l2tp
+                .settings(1, Seed::fixed([1; 32]))
+                .is_none(),
             "off by default"
         );
     }

@@ -42,6 +42,7 @@ use self::level::{Ladder, Tracker};
 use self::reliable::{Channel, Timing};
 use self::wire::{Builder, Message, attr, kind, result, vendor};
 use crate::core::records::WallClock;
+use crate::random::{Random, Seed};
 use crate::rating::usage::{BandwidthChange, Record, TunnelUsage};
 
 /// A physical line: where its tunnels go, how many, and each one's capacity.
@@ -113,8 +114,9 @@ pub struct Settings {
     pub usage_interval: Duration,
     /// Workers answering each counter report.
     pub workers: u16,
-    /// Seed of ids, challenges and random vectors.
-    pub seed: u64,
+    /// Keys the CSPRNG of tunnel ids, Challenges and Random Vectors (from the OS in the
+    /// daemon).
+    pub seed: Seed,
     /// Lines (LAC).
     pub lines: Vec<LineSettings>,
     /// Customers.
@@ -127,7 +129,7 @@ pub struct Settings {
 
 impl Settings {
     /// Settings for tests and tools: a LAC or LNS with default timers and no lines.
-    pub fn new(host_name: &str, seed: u64) -> Settings {
+    pub fn new(host_name: &str, seed: Seed) -> Settings {
         Settings {
             host_name: host_name.into(),
             secret: None,
@@ -435,7 +437,7 @@ pub struct L2tp {
     next_subscriber: u32,
     replan_due: BTreeSet<usize>,
     out: VecDeque<L2tpOutput>,
-    rng: u64,
+    rng: Random,
     serial: u32,
     sample: Sample,
     stats: Stats,
@@ -451,7 +453,7 @@ impl L2tp {
     pub fn new(now: Instant, s: Settings, fwd: Arc<Forwarding>, clock: WallClock) -> L2tp {
         let mut l = L2tp {
             free_sessions: session_ids(s.max_sessions),
-            rng: s.seed | 1,
+            rng: Random::new(&s.seed),
             s,
             fwd,
             clock,
@@ -813,18 +815,11 @@ impl L2tp {
     // ---- tunnels ----
 
     fn random(&mut self) -> u64 {
-        // xorshift64*
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.rng.u64()
     }
 
     fn random16(&mut self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.random().to_be_bytes());
-        b[8..].copy_from_slice(&self.random().to_be_bytes());
-        b
+        self.rng.bytes16()
     }
 
     /// Our address toward `peer`.

@@ -25,6 +25,7 @@ use tollgate_dataplane::time::Instant;
 use super::crypto::{self, VerifyError};
 use super::dict::std_attr;
 use super::packet::{AUTHENTICATOR_LEN, Attribute, Code, EncodeError, Packet};
+use crate::random::Random;
 
 /// Names one request for the caller.
 pub type RequestId = u64;
@@ -217,17 +218,18 @@ pub struct Client {
     events: VecDeque<ClientEvent>,
     next_id: RequestId,
     stats: ClientStats,
-    entropy: u64,
+    random: Random,
 }
 
 impl Client {
-    /// A client for these servers, tried in this order, with default [`Options`].
-    pub fn new(servers: Vec<ServerConfig>) -> Client {
-        Client::with_options(servers, Options::default())
+    /// A client for these servers, tried in this order, with default [`Options`];
+    /// `random` gives the Request Authenticators of Access-Request and Status-Server.
+    pub fn new(servers: Vec<ServerConfig>, random: Random) -> Client {
+        Client::with_options(servers, Options::default(), random)
     }
 
     /// A client with explicit options.
-    pub fn with_options(servers: Vec<ServerConfig>, opts: Options) -> Client {
+    pub fn with_options(servers: Vec<ServerConfig>, opts: Options, random: Random) -> Client {
         Client {
             servers: servers
                 .into_iter()
@@ -247,7 +249,7 @@ impl Client {
             events: VecDeque::new(),
             next_id: 1,
             stats: ClientStats::default(),
-            entropy: 0,
+            random,
         }
     }
 
@@ -457,7 +459,7 @@ impl Client {
             }
             return;
         }
-        let authenticator = self.fresh_authenticator(now);
+        let authenticator = self.random.bytes16();
         let server = &mut self.servers[si];
         let Some(ident) = server.allocate(id) else {
             self.waiting.push_back(id);
@@ -522,22 +524,6 @@ impl Client {
             }
         }
     }
-
-    /// 16 unpredictable octets for a Request Authenticator (RFC 2865 §3).
-    fn fresh_authenticator(&mut self, now: Instant) -> [u8; AUTHENTICATOR_LEN] {
-        let mut a = [0u8; AUTHENTICATOR_LEN];
-        if getrandom::fill(&mut a).is_err() {
-            // No OS randomness: fall back on a digest of time and a counter.
-            self.entropy = self.entropy.wrapping_add(1);
-            use md5::Digest;
-            let mut h = md5::Md5::new();
-            h.update(now.0.to_be_bytes());
-            h.update(self.entropy.to_be_bytes());
-            h.update(std::process::id().to_be_bytes());
-            a = h.finalize().into();
-        }
-        a
-    }
 }
 
 #[cfg(test)]
@@ -546,6 +532,10 @@ mod tests {
     use crate::radius::crypto::{sign_reply, unhide_password, verify_request};
 
     const SECRET: &[u8] = b"s3cret";
+
+    fn rng() -> Random {
+        Random::new(&crate::random::Seed::fixed([5; 32]))
+    }
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -580,7 +570,7 @@ mod tests {
 
     #[test]
     fn request_and_verified_reply() {
-        let mut c = Client::new(vec![server(1812)]);
+        let mut c = Client::new(vec![server(1812)], rng());
         let id = c.send(t(0), access("alice"));
         let (to, bytes) = c.poll_transmit().unwrap();
         assert_eq!(to, addr(1812));
@@ -608,9 +598,22 @@ mod tests {
         assert_eq!(c.outstanding(), (0, 0));
     }
 
+    /// Issue 12 item 13: Request Authenticators are the CSPRNG's output (ChaCha20 keyed
+    /// with 32 bytes from the OS in the daemon); there is no clock-and-counter fallback.
+    #[test]
+    fn request_authenticators_come_from_the_csprng() {
+        let mut c = Client::new(vec![server(1812)], rng());
+        let mut expect = rng();
+        for user in ["a", "b", "c"] {
+            c.send(t(0), access(user));
+            let (_, bytes) = c.poll_transmit().unwrap();
+            assert_eq!(bytes[4..20], expect.bytes16(), "{user}");
+        }
+    }
+
     #[test]
     fn bad_replies_are_dropped_and_counted() {
-        let mut c = Client::new(vec![server(1812)]);
+        let mut c = Client::new(vec![server(1812)], rng());
         let id = c.send(t(0), access("bob"));
         let (_, bytes) = c.poll_transmit().unwrap();
         // Wrong secret.
@@ -669,7 +672,7 @@ mod tests {
 
     #[test]
     fn retransmits_same_bytes_then_fails_over() {
-        let mut c = Client::new(vec![server(1), server(2)]);
+        let mut c = Client::new(vec![server(1), server(2)], rng());
         let id = c.send(t(0), access("carol"));
         let (_, first) = c.poll_transmit().unwrap();
         assert_eq!(c.poll_timeout(), Some(t(1000)));
@@ -708,7 +711,7 @@ mod tests {
 
     #[test]
     fn all_servers_silent_fails_then_no_server_up() {
-        let mut c = Client::new(vec![server(1), server(2)]);
+        let mut c = Client::new(vec![server(1), server(2)], rng());
         let id = c.send(t(0), access("x"));
         let mut now = 0;
         while let Some(d) = c.poll_timeout() {
@@ -737,7 +740,7 @@ mod tests {
             hold_down: Duration::from_secs(60),
             ..Options::default()
         };
-        let mut c = Client::with_options(vec![server(1), server(2)], opts);
+        let mut c = Client::with_options(vec![server(1), server(2)], opts, rng());
         c.send(t(0), access("a"));
         let (_, a) = c.poll_transmit().unwrap();
         for s in 1..=3 {
@@ -753,7 +756,7 @@ mod tests {
 
     #[test]
     fn identifiers_run_out_and_requests_queue() {
-        let mut c = Client::new(vec![server(1)]);
+        let mut c = Client::new(vec![server(1)], rng());
         let ids: Vec<_> = (0..300)
             .map(|i| c.send(t(0), access(&format!("u{i}"))))
             .collect();
@@ -792,7 +795,7 @@ mod tests {
 
     #[test]
     fn accounting_delay_grows_on_failover_only() {
-        let mut c = Client::new(vec![server(1), server(2)]);
+        let mut c = Client::new(vec![server(1), server(2)], rng());
         let mut p = Packet::new(Code::AccountingRequest, 0);
         p.push(Attribute::u32(std_attr::ACCT_STATUS_TYPE, 1));
         p.push(Attribute::u32(std_attr::ACCT_DELAY_TIME, 7));
@@ -819,7 +822,7 @@ mod tests {
 
     #[test]
     fn cancel_frees_the_identifier() {
-        let mut c = Client::new(vec![server(1)]);
+        let mut c = Client::new(vec![server(1)], rng());
         let id = c.send(t(0), access("a"));
         c.cancel(t(1), id);
         assert_eq!(c.outstanding(), (0, 0));
