@@ -26,7 +26,7 @@ use crate::health::probe::Prober;
 use crate::health::{CheckKind, Health, Scheduler, Target, TargetId};
 use crate::outlets::Outlets;
 use crate::radius::attrs::{self, AcctRecord, NasIdentity};
-use crate::radius::client::{Client, ClientEvent, RequestId};
+use crate::radius::client::{Client, ClientEvent, FailReason, RequestId};
 use crate::radius::coa::{CoaClient, Listener};
 use crate::radius::dict::std_attr as sa;
 use crate::radius::packet::{Attribute, Code};
@@ -370,6 +370,9 @@ pub struct ShellStats {
     pub spool_errors: u64,
     /// Authentication requests sent to RADIUS.
     pub radius_auth: u64,
+    /// Access-Challenges received (logins refused: multi-round authentication is not
+    /// supported).
+    pub auth_challenges: u64,
     /// Usage records the rating database refused.
     pub rating_errors: u64,
 }
@@ -418,6 +421,19 @@ impl std::fmt::Debug for AaaShell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AaaShell({:?})", self.stats)
     }
+}
+
+/// A RADIUS client's dropped replies by reason (`show accounting`).
+fn replies_dropped(s: &crate::radius::client::ClientStats) -> Value {
+    json!({
+        "bad_authenticator": s.bad_authenticator,
+        "bad_message_authenticator": s.bad_message_authenticator,
+        "missing_message_authenticator": s.missing_message_authenticator,
+        "malformed": s.malformed,
+        "wrong_code": s.wrong_code,
+        "unknown_source": s.unknown_source,
+        "unmatched": s.unmatched,
+    })
 }
 
 fn unix_s(core: &Core, now: Instant) -> u64 {
@@ -679,6 +695,15 @@ impl AaaShell {
                                     "Access-Accept with a bad attribute: {e}"
                                 )),
                             },
+                            Code::AccessChallenge => {
+                                // Not a refusal: the server wants another round, which
+                                // no login path here can carry.
+                                self.stats.auth_challenges += 1;
+                                tracing::warn!(%user, "RADIUS Access-Challenge: multi-round authentication is not supported; login refused");
+                                AuthAnswer::Unavailable(
+                                    "the RADIUS server sent an Access-Challenge (multi-round authentication is not supported)".into(),
+                                )
+                            }
                             _ => AuthAnswer::Reject(
                                 packet
                                     .get(sa::REPLY_MESSAGE)
@@ -692,7 +717,8 @@ impl AaaShell {
                         core.on_auth(now, login, answer);
                     }
                     ClientEvent::Failed { id, reason } => {
-                        if let Some((login, _)) = self.auth_ids.remove(&id) {
+                        if let Some((login, user)) = self.auth_ids.remove(&id) {
+                            tracing::warn!(%user, %reason, "RADIUS authentication failed");
                             core.on_auth(now, login, AuthAnswer::Unavailable(reason.to_string()));
                         }
                     }
@@ -749,7 +775,11 @@ impl AaaShell {
                     }
                     ClientEvent::Failed { id, reason } => {
                         if let Some(s) = self.acct_ids.remove(&id) {
-                            tracing::debug!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            if matches!(reason, FailReason::BadReplies { .. }) {
+                                tracing::warn!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            } else {
+                                tracing::debug!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            }
                             self.spool.failed(now, s);
                         }
                     }
@@ -848,8 +878,8 @@ impl AaaShell {
             },
             "radius_auth_servers": servers(&self.radius_auth),
             "radius_acct_servers": servers(&self.radius_acct),
-            "radius_auth": auth_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed})),
-            "radius_acct": acct_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed})),
+            "radius_auth": auth_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed, "replies_dropped": replies_dropped(&s), "challenges": self.stats.auth_challenges})),
+            "radius_acct": acct_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed, "replies_dropped": replies_dropped(&s)})),
             "coa": self.coa.as_ref().map(|c| {
                 let s = c.listener.stats();
                 json!({"listen": c.local_addr().ok().map(|a| a.to_string()), "requests": s.requests, "acks": s.acks, "naks": s.naks, "dropped": s.unknown_client + s.bad_authenticator + s.bad_message_authenticator + s.missing_message_authenticator + s.malformed + s.wrong_code + s.stale + s.missing_event_timestamp, "duplicates": s.duplicates, "cache_full": s.cache_full})
@@ -887,6 +917,11 @@ impl AaaShell {
     pub fn metrics(&self, r: &mut crate::metrics::Registry) {
         if let Some(c) = &self.radius_auth {
             crate::metrics::aaa::radius_client(r, "auth", &c.client.stats());
+            r.counter(
+                "tollgate_radius_access_challenges_total",
+                "Access-Challenges received: logins refused, multi-round authentication is not supported.",
+            )
+            .value(&[], self.stats.auth_challenges);
         }
         if let Some(c) = &self.radius_acct {
             crate::metrics::aaa::radius_client(r, "acct", &c.client.stats());

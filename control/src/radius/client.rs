@@ -86,6 +86,17 @@ pub enum FailReason {
         /// Servers tried.
         tried: usize,
     },
+    /// Servers answered, but every answer was dropped (the last one's reason): a wrong
+    /// shared secret, a missing Message-Authenticator, a reply of the wrong code.
+    #[error("{tried} server(s) tried, {dropped} reply(ies) dropped, the last one: {reason}")]
+    BadReplies {
+        /// Servers tried.
+        tried: usize,
+        /// Replies dropped.
+        dropped: u32,
+        /// Why the last one was dropped.
+        reason: DroppedReply,
+    },
     /// It was never sent: every server is held down (or none is configured).
     #[error("no RADIUS server is up")]
     NoServerUp,
@@ -95,6 +106,23 @@ pub enum FailReason {
     /// The waiting queue is full.
     #[error("too many requests waiting")]
     QueueFull,
+}
+
+/// Why a reply that matched a request in flight was not taken as its answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DroppedReply {
+    /// It did not verify with the server's secret.
+    #[error("{0}")]
+    Verify(#[from] VerifyError),
+    /// Its code does not answer the request's (e.g. an Accounting-Response to an
+    /// Access-Request).
+    #[error("a {got} does not answer a {sent}")]
+    WrongCode {
+        /// The request's code.
+        sent: &'static str,
+        /// The reply's code.
+        got: &'static str,
+    },
 }
 
 /// What happened.
@@ -204,6 +232,9 @@ struct Pending {
     delay_base: Option<u32>,
     tried: Vec<bool>,
     flight: Option<InFlight>,
+    /// Replies to it dropped so far, and why the last one was.
+    dropped: u32,
+    last_dropped: Option<DroppedReply>,
 }
 
 /// The RADIUS client.
@@ -272,6 +303,8 @@ impl Client {
                 delay_base,
                 tried: vec![false; self.servers.len()],
                 flight: None,
+                dropped: 0,
+                last_dropped: None,
             },
         );
         self.start(now, id);
@@ -379,6 +412,7 @@ impl Client {
         let cfg = &self.servers[si].cfg;
         let access = p.request.code == Code::AccessRequest;
         let require = access || cfg.require_message_authenticator;
+        let sent = p.request.code;
         let reply = match crypto::verify_reply(bytes, &f.authenticator, &cfg.secret, require) {
             Ok(r) => r,
             Err(e) => {
@@ -392,12 +426,18 @@ impl Client {
                         self.stats.bad_message_authenticator += 1
                     }
                 }
-                tracing::debug!(server = %from, error = %e, "RADIUS reply dropped");
+                self.dropped(id, from, sent, DroppedReply::Verify(e));
                 return;
             }
         };
-        if !p.request.code.is_answered_by(reply.code) {
+        if !sent.is_answered_by(reply.code) {
             self.stats.wrong_code += 1;
+            let got = reply.code.name();
+            let why = DroppedReply::WrongCode {
+                sent: sent.name(),
+                got,
+            };
+            self.dropped(id, from, sent, why);
             return;
         }
         let (ident, deadline) = (f.ident, f.deadline);
@@ -414,6 +454,22 @@ impl Client {
             packet: reply,
         });
         self.drain_waiting(now);
+    }
+
+    /// A reply to request `id` was dropped: said at WARN the first time for the request
+    /// (later ones at DEBUG: a flood of forgeries does not flood the log), remembered
+    /// for the failure's reason.
+    fn dropped(&mut self, id: RequestId, from: SocketAddr, sent: Code, why: DroppedReply) {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        p.dropped += 1;
+        if p.dropped == 1 {
+            tracing::warn!(server = %from, request = sent.name(), reason = %why, "RADIUS reply dropped");
+        } else {
+            tracing::debug!(server = %from, request = sent.name(), reason = %why, "RADIUS reply dropped");
+        }
+        p.last_dropped = Some(why);
     }
 
     fn hold_down(&mut self, now: Instant, si: usize) {
@@ -443,10 +499,14 @@ impl Client {
         let choice = (0..self.servers.len()).find(|&i| !p.tried[i] && self.servers[i].is_up(now));
         let Some(si) = choice else {
             let tried = p.tried.iter().filter(|t| **t).count();
-            let reason = if tried == 0 {
-                FailReason::NoServerUp
-            } else {
-                FailReason::Timeout { tried }
+            let reason = match (&p.last_dropped, tried) {
+                (_, 0) => FailReason::NoServerUp,
+                (Some(why), _) => FailReason::BadReplies {
+                    tried,
+                    dropped: p.dropped,
+                    reason: why.clone(),
+                },
+                (None, _) => FailReason::Timeout { tried },
             };
             self.fail(id, reason);
             return;
@@ -609,6 +669,63 @@ mod tests {
             let (_, bytes) = c.poll_transmit().unwrap();
             assert_eq!(bytes[4..20], expect.bytes16(), "{user}");
         }
+    }
+
+    /// Issue 12 item 14: a request whose every reply was dropped fails with the reason
+    /// (not "no answer"), so the login refusal says what is wrong.
+    #[test]
+    fn a_request_answered_only_with_bad_replies_fails_with_the_reason() {
+        let mut c = Client::new(vec![server(1812)], rng());
+        let id = c.send(t(0), access("bob"));
+        let mut now = 0;
+        let mut sent = 0;
+        let reason = loop {
+            while let Some((_, bytes)) = c.poll_transmit() {
+                sent += 1;
+                // Every copy is answered, with the wrong secret.
+                let r = answer(&bytes, Code::AccessAccept, b"not-the-secret");
+                c.handle_datagram(t(now), addr(1812), &r);
+            }
+            if let Some(e) = c.poll_event() {
+                match e {
+                    ClientEvent::Failed { id: i, reason } if i == id => break reason,
+                    ClientEvent::ServerDown(_) => continue,
+                    e => panic!("{e:?}"),
+                }
+            }
+            now += 1000;
+            c.handle_timeout(t(now));
+            assert!(now < 60_000, "never failed");
+        };
+        assert_eq!(sent, 3, "the first try and 2 retries");
+        assert_eq!(
+            reason,
+            FailReason::BadReplies {
+                tried: 1,
+                dropped: 3,
+                reason: DroppedReply::Verify(VerifyError::BadAuthenticator),
+            }
+        );
+        assert_eq!(
+            reason.to_string(),
+            "1 server(s) tried, 3 reply(ies) dropped, the last one: authenticator does not match (wrong secret?)"
+        );
+        assert_eq!(c.stats().bad_authenticator, 3);
+        // Silence is still "no answer".
+        let mut c = Client::new(vec![server(1812)], rng());
+        let id = c.send(t(0), access("bob"));
+        let mut now = 0;
+        let reason = loop {
+            while c.poll_transmit().is_some() {}
+            if let Some(ClientEvent::Failed { id: i, reason }) = c.poll_event() {
+                assert_eq!(i, id);
+                break reason;
+            }
+            now += 1000;
+            c.handle_timeout(t(now));
+            assert!(now < 60_000, "never failed");
+        };
+        assert_eq!(reason.to_string(), "no answer from 1 server(s)");
     }
 
     #[test]
