@@ -32,6 +32,8 @@ pub struct L2tpConfig {
     pub accept_from: Vec<Ipv4Addr>,
     /// L2TP sessions the gateway can hold (the fast path's table, per worker).
     pub max_sessions: u16,
+    /// Tunnels the gateway holds at once; an SCCRQ beyond is refused (StopCCN).
+    pub max_tunnels: u16,
     /// The longest IPv4 packet the encapsulation may produce, bytes.
     pub mtu: u16,
     /// Our receive window.
@@ -46,8 +48,14 @@ pub struct L2tpConfig {
     pub ack_delay_ms: u64,
     /// HELLO after this many seconds without a message from the peer.
     pub hello_interval_s: u64,
-    /// Seconds before a subscriber whose tunnel failed is placed again.
+    /// Seconds before a subscriber whose tunnel failed is placed again (doubled for each
+    /// failure in a row).
     pub redial_s: u64,
+    /// The longest wait before placing a subscriber again, seconds.
+    pub redial_max_s: u64,
+    /// At shutdown, how long to wait for the peers to acknowledge the StopCCNs,
+    /// milliseconds.
+    pub shutdown_wait_ms: u64,
     /// How often the fast path's per-session counters are read, milliseconds.
     pub sample_interval_ms: u64,
     /// JSON-lines file of usage records for rating: tunnel use per customer and line,
@@ -78,6 +86,7 @@ impl Default for L2tpConfig {
             accept: false,
             accept_from: Vec::new(),
             max_sessions: 4096,
+            max_tunnels: 1024,
             mtu: 1500,
             receive_window: 8,
             retransmit_initial_ms: 1000,
@@ -86,6 +95,8 @@ impl Default for L2tpConfig {
             ack_delay_ms: 100,
             hello_interval_s: 60,
             redial_s: 10,
+            redial_max_s: 300,
+            shutdown_wait_ms: 2000,
             sample_interval_ms: 1000,
             usage_records: PathBuf::new(),
             usage_interval_s: 900,
@@ -209,6 +220,27 @@ impl L2tpConfig {
         }
         if self.max_sessions == 0 {
             return e("l2tp.max_sessions".into(), "must be at least 1".into());
+        }
+        if !(1..=32768).contains(&self.max_tunnels) {
+            return e(
+                "l2tp.max_tunnels".into(),
+                format!("{} is not 1 to 32768", self.max_tunnels),
+            );
+        }
+        if self.redial_s == 0 {
+            return e("l2tp.redial_s".into(), "must be at least 1".into());
+        }
+        if self.redial_max_s < self.redial_s {
+            return e(
+                "l2tp.redial_max_s".into(),
+                format!("must be at least redial_s ({})", self.redial_s),
+            );
+        }
+        if self.shutdown_wait_ms > 60_000 {
+            return e(
+                "l2tp.shutdown_wait_ms".into(),
+                "must be at most 60000 (one minute)".into(),
+            );
         }
         if !(576..=9000).contains(&self.mtu) {
             return e(
@@ -364,6 +396,7 @@ impl L2tpConfig {
             accept: self.accept,
             accept_from: self.accept_from.clone(),
             max_sessions: self.max_sessions,
+            max_tunnels: self.max_tunnels,
             timing: Timing {
                 initial: Duration::from_millis(self.retransmit_initial_ms),
                 max: Duration::from_millis(self.retransmit_max_ms),
@@ -373,6 +406,8 @@ impl L2tpConfig {
             },
             hello_interval: Duration::from_secs(self.hello_interval_s),
             redial: Duration::from_secs(self.redial_s),
+            redial_max: Duration::from_secs(self.redial_max_s),
+            shutdown_wait: Duration::from_millis(self.shutdown_wait_ms),
             sample_interval: Duration::from_millis(self.sample_interval_ms),
             usage_interval: Duration::from_secs(self.usage_interval_s),
             workers,
