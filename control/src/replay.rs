@@ -122,7 +122,7 @@ pub fn replay(
         .min()
         .unwrap_or(Instant::ZERO);
     let mut now = first;
-    let mut core_cfg = setup::core(cfg, WallClock::UNIX);
+    let mut core_cfg = setup::core(cfg, WallClock::UNIX)?;
     // No spool here: nothing to keep last known counters for.
     core_cfg.aaa.last_known = None;
     let mut core = Core::new(now, publisher.current(), core_cfg);

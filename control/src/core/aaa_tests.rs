@@ -103,7 +103,7 @@ impl Rig {
         let core = Core::new(
             now,
             Arc::new(fwd),
-            crate::setup::core(&cfg, WallClock::UNIX),
+            crate::setup::core(&cfg, WallClock::UNIX).unwrap(),
         );
         let mut r = Rig {
             core,

@@ -38,7 +38,7 @@ address = "192.0.2.1/24"
     Core::new(
         at(0),
         Arc::new(fwd),
-        crate::setup::core(&cfg, WallClock::UNIX),
+        crate::setup::core(&cfg, WallClock::UNIX).unwrap(),
     )
 }
 
