@@ -519,7 +519,7 @@ fn ctl_import(socket: &Path, file: &Path) -> ExitCode {
 /// A name for one import sent in parts: random, so two clients never share one.
 fn import_id() -> String {
     let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
+    if crate::os_random::fill(&mut b).is_err() {
         b = (std::process::id() as u64 ^ super::unix_now() as u64).to_be_bytes();
     }
     b.iter().map(|x| format!("{x:02x}")).collect()
