@@ -22,6 +22,8 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod os_random;
+/// The protocol engines' CSPRNG lives in the core (keyed here by [`os_random`]).
+pub use tollgate_control_core::random;
 pub mod outlets;
 pub mod rating;
 pub mod replay;

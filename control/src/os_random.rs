@@ -1,33 +1,24 @@
-//! The operating system's randomness, for the random values the sans-I/O engines take
-//! from their caller (RADIUS Request Authenticators).
+//! The operating system's randomness (getrandom(2)), the one place the gateway reads it:
+//! seeds for the protocol engines' [`Random`](crate::random::Random) and password salts.
+//! Clippy's `disallowed_methods` (`clippy.toml`) refuses `getrandom` anywhere else, so no
+//! module grows its own source or a fallback to the clock.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::random::Seed;
 
-use tollgate_control_core::entropy::Entropy;
+/// The OS could not give random bytes: the gateway does not start without them.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system gave no random bytes (getrandom: {0}); nothing weaker is used")]
+pub struct NoRandomness(getrandom::Error);
 
-/// Random bytes from getrandom(2). Should the OS have none, a digest of the clock, a
-/// counter and the process id stands in, so that two requests never share an
-/// authenticator.
-#[derive(Debug, Default)]
-pub struct OsEntropy;
+/// Fills `buf` from the OS.
+pub fn fill(buf: &mut [u8]) -> Result<(), NoRandomness> {
+    #[allow(clippy::disallowed_methods)]
+    getrandom::fill(buf).map_err(NoRandomness)
+}
 
-impl Entropy for OsEntropy {
-    fn fill(&mut self, dst: &mut [u8]) {
-        if getrandom::fill(dst).is_ok() {
-            return;
-        }
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        use md5::Digest;
-        let mut done = 0;
-        while done < dst.len() {
-            let mut h = md5::Md5::new();
-            h.update(crate::clock::unix_ns().to_be_bytes());
-            h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-            h.update(std::process::id().to_be_bytes());
-            let d: [u8; 16] = h.finalize().into();
-            let n = (dst.len() - done).min(16);
-            dst[done..done + n].copy_from_slice(&d[..n]);
-            done += n;
-        }
-    }
+/// A fresh seed for a [`Random`](crate::random::Random).
+pub fn seed() -> Result<Seed, NoRandomness> {
+    let mut b = [0u8; 32];
+    fill(&mut b)?;
+    Ok(Seed::fixed(b))
 }

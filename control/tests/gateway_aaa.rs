@@ -110,7 +110,7 @@ impl Rig {
         let core = Core::new(
             now,
             Arc::new(fwd),
-            tollgate_control::setup::core(&cfg, WallClock::UNIX),
+            tollgate_control::setup::core(&cfg, WallClock::UNIX).unwrap(),
         );
         let mut r = Rig {
             core,

@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_control::core::records::WallClock;
-use tollgate_control::l2tp::{L2tp, Settings, wire};
+use tollgate_control_core::gateway::records::WallClock;
+use tollgate_control_core::l2tp::{L2tp, Settings, wire};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::l2tp as data;
 use tollgate_dataplane::{ForwardingBuilder, MacAddr, SideConfig};
@@ -26,7 +26,7 @@ fuzz_target!(|bytes: &[u8]| {
             .build()
             .expect("valid table"),
     );
-    let mut s = Settings::new("lns", 1);
+    let mut s = Settings::new("lns", tollgate_control_core::random::Seed::fixed([1; 32]));
     s.accept = true;
     s.secret = Some(b"secret".to_vec());
     let mut lns = L2tp::new(Instant(1), s, fwd, WallClock::UNIX);

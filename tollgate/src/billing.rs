@@ -491,8 +491,9 @@ fn ctl_import(socket: &Path, file: &Path) -> ExitCode {
 
 /// A name for one import sent in parts: random, so two clients never share one.
 fn import_id() -> String {
-    use tollgate_control_core::entropy::Entropy as _;
     let mut b = [0u8; 8];
-    tollgate_control::os_random::OsEntropy.fill(&mut b);
+    if tollgate_control::os_random::fill(&mut b).is_err() {
+        b = (std::process::id() as u64 ^ tollgate_control::clock::unix_s() as u64).to_be_bytes();
+    }
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

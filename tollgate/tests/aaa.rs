@@ -202,6 +202,12 @@ fn radclient(fr: &FreeRadius, to: std::net::SocketAddr, code: &str, attrs: &str)
         .spawn()
         .expect("radclient");
     use std::io::Write;
+    // RFC 5176 §6.4: the listener requires an Event-Timestamp by default.
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let attrs = format!("{attrs}Event-Timestamp = {unix}\n");
     c.stdin.take().unwrap().write_all(attrs.as_bytes()).unwrap();
     let out = c.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)

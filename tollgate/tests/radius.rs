@@ -34,6 +34,10 @@ fn server(addr: SocketAddr) -> ServerConfig {
     }
 }
 
+fn os_random() -> tollgate_control::random::Random {
+    tollgate_control::random::Random::new(&tollgate_control::os_random::seed().unwrap())
+}
+
 fn udp(servers: Vec<ServerConfig>) -> UdpClient {
     let opts = Options {
         hold_down: Duration::from_secs(2),
@@ -41,7 +45,7 @@ fn udp(servers: Vec<ServerConfig>) -> UdpClient {
     };
     UdpClient::bind(
         "127.0.0.1:0".parse().unwrap(),
-        Client::with_options(servers, opts, tollgate_control::os_random::OsEntropy),
+        Client::with_options(servers, opts, os_random()),
     )
     .unwrap()
 }
@@ -409,8 +413,15 @@ impl tollgate_control_core::radius::coa::SessionDirectory for OneSession {
     }
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// Runs radclient against our listener while the listener is pumped; returns its
-/// output.
+/// output. The request carries an Event-Timestamp of now when `stamped`.
 fn radclient(
     listener: &mut tollgate_control::aaa::udp::UdpCoaListener,
     sessions: &mut OneSession,
@@ -418,8 +429,14 @@ fn radclient(
     kind: &str,
     secret: &str,
     attrs: &str,
+    stamped: bool,
 ) -> (bool, String) {
     use std::io::Write;
+    let attrs = if stamped {
+        format!("{attrs}Event-Timestamp = {}\n", unix_now())
+    } else {
+        attrs.to_string()
+    };
     let addr = listener.local_addr().unwrap();
     let mut child = std::process::Command::new("radclient")
         .args(["-x", "-r", "1", "-t", "1", "-d"])
@@ -440,12 +457,7 @@ fn radclient(
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let now = Instant::now();
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        listener.pump(now, unix, sessions);
+        listener.pump(unix_now(), sessions);
         if let Ok(Some(_)) = child.try_wait() {
             break;
         }
@@ -489,6 +501,7 @@ fn radclient_coa_and_disconnect() {
             addr: "127.0.0.1".parse().unwrap(),
             secret: b"coa-secret".to_vec(),
             require_message_authenticator: false,
+            require_event_timestamp: true,
         }],
         nas(),
     );
@@ -505,6 +518,7 @@ fn radclient_coa_and_disconnect() {
         "coa",
         "coa-secret",
         "Acct-Session-Id = \"sess-42\"\nTollgate-Bandwidth-Down = 2000000\nSession-Timeout = 600\n",
+        true,
     );
     assert!(ok && out.contains("CoA-ACK"), "{out}");
     assert_eq!(sessions.changed[0].bandwidth_down, Some(2_000_000));
@@ -517,6 +531,7 @@ fn radclient_coa_and_disconnect() {
         "disconnect",
         "coa-secret",
         "Acct-Session-Id = \"no-such\"\n",
+        true,
     );
     assert!(out.contains("Disconnect-NAK"), "{out}");
     assert!(out.contains("Session-Context-Not-Found"), "{out}");
@@ -528,6 +543,7 @@ fn radclient_coa_and_disconnect() {
         "disconnect",
         "coa-secret",
         "Acct-Session-Id = \"sess-42\"\nUser-Name = \"alice\"\n",
+        true,
     );
     assert!(ok && out.contains("Disconnect-ACK"), "{out}");
     assert_eq!(sessions.live, None);
@@ -540,6 +556,7 @@ fn radclient_coa_and_disconnect() {
         "disconnect",
         "wrong-secret",
         "Acct-Session-Id = \"sess-43\"\n",
+        true,
     );
     assert!(!ok, "{out}");
     assert!(
@@ -547,8 +564,21 @@ fn radclient_coa_and_disconnect() {
         "{out}"
     );
     assert_eq!(sessions.live.as_deref(), Some("sess-43"));
+    // No Event-Timestamp: no answer either (replay protection, required by default).
+    let (ok, out) = radclient(
+        &mut l,
+        &mut sessions,
+        dict_dir.path(),
+        "disconnect",
+        "coa-secret",
+        "Acct-Session-Id = \"sess-43\"\n",
+        false,
+    );
+    assert!(!ok && !out.contains("Disconnect-ACK"), "{out}");
+    assert_eq!(sessions.live.as_deref(), Some("sess-43"));
     let st = l.listener.stats();
     assert!(st.bad_authenticator >= 1, "{st:?}");
+    assert!(st.missing_event_timestamp >= 1, "{st:?}");
     assert_eq!((st.acks, st.naks), (2, 1));
 }
 

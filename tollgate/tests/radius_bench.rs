@@ -32,9 +32,11 @@ fn ours(fr: &FreeRadius, total: usize, parallel: usize) -> (f64, usize) {
         retries: 3,
         ..ServerConfig::new(fr.auth, SECRET)
     };
+    let random =
+        tollgate_control::random::Random::new(&tollgate_control::os_random::seed().unwrap());
     let mut c = UdpClient::bind(
         "127.0.0.1:0".parse().unwrap(),
-        Client::new(vec![server], tollgate_control::os_random::OsEntropy),
+        Client::new(vec![server], random),
     )
     .unwrap();
     let (mut sent, mut done, mut accepted) = (0, 0, 0);

@@ -1008,7 +1008,7 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::core(cfg, tollgate_control::clock::system(started)),
+        setup::core(cfg, tollgate_control::clock::system(started))?,
     );
     let records = std::env::temp_dir().join(format!("tollgate-pktgen-{}", std::process::id()));
     let mut outlets = Outlets::new(

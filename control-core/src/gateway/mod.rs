@@ -151,7 +151,17 @@ pub struct CoreStats {
     pub unknown_subscribers: u64,
     /// Flow-limit events.
     pub flow_limits: u64,
+    /// NAT port exhaustion reports from the workers (NAT-6; each worker sends at most one
+    /// per protocol per second while its ports are exhausted).
+    pub nat_ports_exhausted: u64,
+    /// Of those, the ones logged at WARN (at most one per worker and protocol per
+    /// [`NAT_EXHAUSTION_LOG_S`]).
+    pub nat_ports_exhausted_logged: u64,
 }
+
+/// Seconds between two log lines about NAT port exhaustion of one worker and protocol;
+/// the reports in between are counted and the next line says how many.
+pub const NAT_EXHAUSTION_LOG_S: u64 = 10;
 
 /// Counters of sessions gathered for a query or report.
 #[derive(Clone, Debug, Default)]
@@ -199,6 +209,9 @@ pub struct Core {
     l2tp: Option<L2tp>,
     /// L2TP control frames waiting for their next hop's MAC (next hop, frame).
     l2tp_waiting: Vec<(Ipv4Addr, Frame)>,
+    /// NAT port exhaustion per (worker, protocol): when it was last logged, and the
+    /// reports since that were not.
+    no_port_logged: HashMap<(u16, u8), (Option<Instant>, u64)>,
 }
 
 impl Core {
@@ -219,6 +232,7 @@ impl Core {
             aaa: AaaState::new(cfg.aaa, (cfg.clock.unix_ns(now).max(0) / 1_000_000) as u64),
             l2tp: None,
             l2tp_waiting: Vec::new(),
+            no_port_logged: HashMap::new(),
         };
         core.aaa.start(now);
         for &(ip, mac) in &cfg.static_neighbors {
@@ -554,6 +568,16 @@ impl Core {
                 self.stats.flow_limits += 1;
                 tracing::warn!(session, table_full, "flow limit reached");
             }
+            Event::NatPortsExhausted {
+                protocol,
+                drops,
+                at,
+            } => self.nat_ports_exhausted(worker, protocol, drops, at),
+            Event::SessionMac { id, mac } => {
+                if self.sessions.learned_mac(id, mac) {
+                    tracing::debug!(session = id, %mac, "session learnt its MAC");
+                }
+            }
             Event::L2tpRefused { session } => {
                 if let Some(l) = self.l2tp.as_mut() {
                     l.on_refused(session);
@@ -576,6 +600,37 @@ impl Core {
                 self.drain_l2tp(now);
             }
         }
+    }
+
+    /// A worker ran out of NAT ports for `protocol`: counted, and logged at WARN at most
+    /// once per worker and protocol every [`NAT_EXHAUSTION_LOG_S`] seconds.
+    fn nat_ports_exhausted(&mut self, worker: u16, protocol: u8, drops: u64, at: Instant) {
+        self.stats.nat_ports_exhausted += 1;
+        let e = self
+            .no_port_logged
+            .entry((worker, protocol))
+            .or_insert((None, 0));
+        if e.0
+            .is_some_and(|t| at < t.add_ms(NAT_EXHAUSTION_LOG_S * 1000))
+        {
+            e.1 += 1;
+            return;
+        }
+        let not_logged = e.1;
+        *e = (Some(at), 0);
+        self.stats.nat_ports_exhausted_logged += 1;
+        let protocol = match protocol {
+            ipv4::protocol::TCP => "tcp",
+            ipv4::protocol::UDP => "udp",
+            _ => "icmp",
+        };
+        tracing::warn!(
+            worker,
+            protocol,
+            nat_no_port = drops,
+            reports_not_logged = not_logged,
+            "NAT ports exhausted: new flows are dropped (nat_no_port); widen nat.ports or add nat.addresses"
+        );
     }
 
     /// A worker punted a frame.

@@ -58,6 +58,8 @@ pub struct OpenSession {
 pub struct EndedSession {
     /// The user name.
     pub user: String,
+    /// Its MAC, given or learnt.
+    pub mac: Option<MacAddr>,
     /// The fast path's final record.
     pub record: ClosedSession,
 }
@@ -250,6 +252,19 @@ impl Sessions {
         }
     }
 
+    /// The fast path learnt the MAC of a session installed without one (its first
+    /// uplink frame): `show session` reports it from now on. False if the session is
+    /// gone or already had a MAC.
+    pub fn learned_mac(&mut self, id: SessionId, mac: MacAddr) -> bool {
+        match self.open.get_mut(&id) {
+            Some(s) if s.spec.mac.is_none() => {
+                s.spec.mac = Some(mac);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Every open session, by id.
     pub fn all(&self) -> impl Iterator<Item = (&SessionId, &OpenSession)> {
         self.open.iter()
@@ -273,6 +288,7 @@ impl Sessions {
         self.stats.ended += 1;
         let e = EndedSession {
             user: open.user,
+            mac: open.spec.mac,
             record,
         };
         if self.recent.len() == RECENT {

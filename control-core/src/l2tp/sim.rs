@@ -44,7 +44,7 @@ pub fn sub(i: u8) -> Ipv4Addr {
 /// A LAC with one line of `tunnels` tunnels of `capacity`, and customers
 /// `(name, consolidate)`.
 pub fn lac_settings(tunnels: u32, capacity: Capacity, customers: &[(&str, bool)]) -> Settings {
-    let mut s = Settings::new("lac", 11);
+    let mut s = Settings::new("lac", Seed::fixed([11; 32]));
     s.secret = Some(b"tunnel secret".to_vec());
     s.hide_avps = true;
     s.lines = vec![LineSettings {
@@ -68,7 +68,7 @@ pub fn lac_settings(tunnels: u32, capacity: Capacity, customers: &[(&str, bool)]
 
 /// An LNS that accepts tunnels with the LAC's secret.
 pub fn lns_settings() -> Settings {
-    let mut s = Settings::new("lns", 22);
+    let mut s = Settings::new("lns", Seed::fixed([22; 32]));
     s.secret = Some(b"tunnel secret".to_vec());
     s.accept = true;
     s
@@ -123,6 +123,11 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// The LNS's fast-path L2TP table (what its commands built).
+    pub fn lns_table(&self) -> &L2tpTable {
+        &self.lns.table
+    }
+
     /// A LAC and an LNS with these settings, started at a fixed instant.
     pub fn new(lac: Settings, lns: Settings) -> Sim {
         let now = Instant(1_000_000_000);
@@ -355,5 +360,8 @@ impl Sim {
                         && lns_steered == Some(s.peer_id)
                 })
         }) && self.lac.l2tp.replan_due.is_empty()
+            // Moved-from sessions closed and emptied tunnels torn down too: counting
+            // tunnels while a lost CDN acknowledgement is retransmitted sees one more.
+            && self.lac.l2tp.is_settled()
     }
 }

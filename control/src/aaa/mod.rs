@@ -372,6 +372,9 @@ pub struct ShellStats {
     pub spool_errors: u64,
     /// Authentication requests sent to RADIUS.
     pub radius_auth: u64,
+    /// Access-Challenges received (logins refused: multi-round authentication is not
+    /// supported).
+    pub auth_challenges: u64,
     /// Usage records the rating database refused.
     pub rating_errors: u64,
     /// How long the last commit with last known counters took, microseconds.
@@ -448,6 +451,19 @@ impl std::fmt::Debug for AaaShell {
     }
 }
 
+/// A RADIUS client's dropped replies by reason (`show accounting`).
+fn replies_dropped(s: &tollgate_control_core::radius::client::ClientStats) -> Value {
+    json!({
+        "bad_authenticator": s.bad_authenticator,
+        "bad_message_authenticator": s.bad_message_authenticator,
+        "missing_message_authenticator": s.missing_message_authenticator,
+        "malformed": s.malformed,
+        "wrong_code": s.wrong_code,
+        "unknown_source": s.unknown_source,
+        "unmatched": s.unmatched,
+    })
+}
+
 fn unix_s(core: &Core, now: Instant) -> u64 {
     (core.clock().unix_ns(now).max(0) / 1_000_000_000) as u64
 }
@@ -511,11 +527,8 @@ impl AaaShell {
                 if servers.is_empty() {
                     return Ok(None);
                 }
-                let client = Client::with_options(
-                    servers,
-                    a.client_options(),
-                    crate::os_random::OsEntropy,
-                );
+                let random = crate::random::Random::new(&crate::os_random::seed()?);
+                let client = Client::with_options(servers, a.client_options(), random);
                 UdpClient::bind(SocketAddr::new(a.radius.source, 0), client)
                     .map(Some)
                     .context("binding the RADIUS client socket")
@@ -535,6 +548,7 @@ impl AaaShell {
                         addr: c.address,
                         secret: c.secret.as_bytes().to_vec(),
                         require_message_authenticator: c.require_message_authenticator,
+                        require_event_timestamp: c.require_event_timestamp,
                     })
                     .collect();
                 Some(
@@ -797,6 +811,15 @@ impl AaaShell {
                                     "Access-Accept with a bad attribute: {e}"
                                 )),
                             },
+                            Code::AccessChallenge => {
+                                // Not a refusal: the server wants another round, which
+                                // no login path here can carry.
+                                self.stats.auth_challenges += 1;
+                                tracing::warn!(%user, "RADIUS Access-Challenge: multi-round authentication is not supported; login refused");
+                                AuthAnswer::Unavailable(
+                                    "the RADIUS server sent an Access-Challenge (multi-round authentication is not supported)".into(),
+                                )
+                            }
                             _ => AuthAnswer::Reject(
                                 packet
                                     .get(sa::REPLY_MESSAGE)
@@ -810,7 +833,8 @@ impl AaaShell {
                         core.on_auth(now, login, answer);
                     }
                     ClientEvent::Failed { id, reason } => {
-                        if let Some((login, _)) = self.auth_ids.remove(&id) {
+                        if let Some((login, user)) = self.auth_ids.remove(&id) {
+                            tracing::warn!(%user, %reason, "RADIUS authentication failed");
                             core.on_auth(now, login, AuthAnswer::Unavailable(reason.to_string()));
                         }
                     }
@@ -827,7 +851,7 @@ impl AaaShell {
         self.answer_stop_waiters(&[], now, false);
         if let Some(l) = self.coa.as_mut() {
             let now_unix = unix_s(core, now);
-            l.pump(now, now_unix, &mut core.coa_directory(now));
+            l.pump(now_unix, &mut core.coa_directory(now));
         }
         self.health.poll(core, now);
     }
@@ -895,7 +919,11 @@ impl AaaShell {
                     }
                     ClientEvent::Failed { id, reason } => {
                         if let Some((s, _)) = self.acct_ids.remove(&id) {
-                            tracing::debug!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            if matches!(reason, FailReason::BadReplies { .. }) {
+                                tracing::warn!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            } else {
+                                tracing::debug!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            }
                             self.spool.failed(now, s);
                         }
                     }
@@ -1000,11 +1028,11 @@ impl AaaShell {
             },
             "radius_auth_servers": servers(&self.radius_auth),
             "radius_acct_servers": servers(&self.radius_acct),
-            "radius_auth": auth_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed})),
-            "radius_acct": acct_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed})),
+            "radius_auth": auth_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed, "replies_dropped": replies_dropped(&s), "challenges": self.stats.auth_challenges})),
+            "radius_acct": acct_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed, "replies_dropped": replies_dropped(&s)})),
             "coa": self.coa.as_ref().map(|c| {
                 let s = c.listener.stats();
-                json!({"listen": c.local_addr().ok().map(|a| a.to_string()), "requests": s.requests, "acks": s.acks, "naks": s.naks, "dropped": s.unknown_client + s.bad_authenticator + s.bad_message_authenticator + s.missing_message_authenticator + s.malformed + s.wrong_code + s.stale})
+                json!({"listen": c.local_addr().ok().map(|a| a.to_string()), "requests": s.requests, "acks": s.acks, "naks": s.naks, "dropped": s.unknown_client + s.bad_authenticator + s.bad_message_authenticator + s.missing_message_authenticator + s.malformed + s.wrong_code + s.stale + s.missing_event_timestamp, "duplicates": s.duplicates, "cache_full": s.cache_full})
             }),
         })
     }
@@ -1039,6 +1067,11 @@ impl AaaShell {
     pub fn metrics(&self, r: &mut crate::metrics::Registry) {
         if let Some(c) = &self.radius_auth {
             crate::metrics::aaa::radius_client(r, "auth", &c.client.stats());
+            r.counter(
+                "tollgate_radius_access_challenges_total",
+                "Access-Challenges received: logins refused, multi-round authentication is not supported.",
+            )
+            .value(&[], self.stats.auth_challenges);
         }
         if let Some(c) = &self.radius_acct {
             crate::metrics::aaa::radius_client(r, "acct", &c.client.stats());

@@ -173,6 +173,13 @@ pub struct CoaClientConfig {
     /// Drop its requests without a Message-Authenticator.
     #[serde(default)]
     pub require_message_authenticator: bool,
+    /// Drop its requests without an Event-Timestamp (RFC 5176 §6.4 replay protection).
+    #[serde(default = "yes")]
+    pub require_event_timestamp: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[aaa.metrics]`

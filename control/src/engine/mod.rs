@@ -150,7 +150,7 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::core(cfg, crate::clock::system(started)),
+        setup::core(cfg, crate::clock::system(started))?,
     );
     let mut outlets = Outlets::new(
         publisher,
@@ -194,6 +194,9 @@ pub(crate) fn serve<P: Port + 'static>(
     // Workers that stopped polling: none drains what was handed to it before every one
     // has stopped handing (or a second has passed, if one died).
     let stopped = Arc::new(AtomicUsize::new(0));
+    // The workers run until `halt`, which follows `stop` once the L2TP peers have been
+    // told (StopCCN through the workers) and have acknowledged, or l2tp.shutdown_wait_ms.
+    let halt = Arc::new(AtomicBool::new(false));
     let mut ends = Vec::new();
     let mut threads: Vec<JoinHandle<(WorkerReport, Vec<Event>)>> = Vec::new();
     let mut infos = Vec::new();
@@ -216,7 +219,7 @@ pub(crate) fn serve<P: Port + 'static>(
             id: i as u16,
             cpu: cpu.map(|c| c.id),
         });
-        let worker_stop = stop.clone();
+        let worker_stop = halt.clone();
         let worker_stopped = stopped.clone();
         let idle = Duration::from_micros(cfg.engine.idle_sleep_us);
         let spawned = thread::Builder::new()
@@ -249,7 +252,7 @@ pub(crate) fn serve<P: Port + 'static>(
         match spawned {
             Ok(h) => threads.push(h),
             Err(e) => {
-                stop.store(true, Ordering::Relaxed);
+                halt.store(true, Ordering::Relaxed);
                 for t in threads {
                     let _ = t.join();
                 }
@@ -293,7 +296,11 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut seq = 0u64;
     let mut failed = None;
-    while !stop.load(Ordering::Relaxed) {
+    let mut goodbye = None;
+    loop {
+        if stop.load(Ordering::Relaxed) && !l2tp_goodbye(&mut core, &mut goodbye) {
+            break;
+        }
         match ctl_rx.recv_timeout(Duration::from_millis(1)) {
             Ok(r) => match handlers::start(&r.req, &mut core, cfg, Instant::now()) {
                 Step::Reply(reply) => {
@@ -372,6 +379,7 @@ pub(crate) fn serve<P: Port + 'static>(
         }
     }
     stop.store(true, Ordering::Relaxed);
+    halt.store(true, Ordering::Relaxed);
     let now = Instant::now();
     for (i, t) in threads.into_iter().enumerate() {
         match t.join() {
@@ -384,8 +392,8 @@ pub(crate) fn serve<P: Port + 'static>(
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
-    // Tunnels end with the gateway: their use up to now is recorded. (The workers have
-    // stopped, so no StopCCN goes out; the peers declare the tunnels dead.)
+    // Tunnels end with the gateway: their use up to now is recorded. (Done already when
+    // the loop ended on a signal; after a worker failure no StopCCN can go out now.)
     core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
     dispatcher.deliver(&mut core, &mut outlets);
     // The sessions' Stops: committed, and sent while the servers answer (2 s at most).
@@ -409,6 +417,56 @@ pub(crate) fn serve<P: Port + 'static>(
         bail!("worker {i} stopped unexpectedly");
     }
     Ok(())
+}
+
+/// At a stop, while the workers still run: the first call sends a StopCCN to every L2TP
+/// peer; each call says whether to keep running for their acknowledgements (at most
+/// `l2tp.shutdown_wait_ms`). `goodbye` holds when it began and its deadline.
+fn l2tp_goodbye(core: &mut Core, goodbye: &mut Option<(Instant, Instant)>) -> bool {
+    let now = Instant::now();
+    let done = |core: &Core| core.l2tp().is_none_or(|l| l.shutdown_done());
+    match *goodbye {
+        None => {
+            let Some(wait) = core.l2tp().map(|l| l.settings().shutdown_wait) else {
+                return false;
+            };
+            core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
+            if done(core) || wait.is_zero() {
+                return false;
+            }
+            let tunnels = core.l2tp().map_or(0, |l| l.tunnels().len());
+            tracing::info!(
+                tunnels,
+                wait_ms = wait.as_millis() as u64,
+                "stopping: StopCCN sent to the L2TP peers, waiting for their acknowledgements"
+            );
+            *goodbye = Some((now, now + wait));
+            true
+        }
+        Some((since, deadline)) => {
+            if done(core) {
+                tracing::info!(
+                    ms = now.since(since).as_millis() as u64,
+                    "the L2TP peers acknowledged the StopCCNs"
+                );
+                false
+            } else if now >= deadline {
+                let unacked = core.l2tp().map_or(0, |l| {
+                    l.tunnels()
+                        .values()
+                        .filter(|t| t.state == tollgate_control_core::l2tp::TunnelState::Stopping)
+                        .count()
+                });
+                tracing::warn!(
+                    tunnels = unacked,
+                    "L2TP peers did not acknowledge the StopCCN within l2tp.shutdown_wait_ms; stopping anyway"
+                );
+                false
+            } else {
+                true
+            }
+        }
+    }
 }
 
 struct Waiting {

@@ -1051,7 +1051,7 @@ fn move_aside(path: &Path, found: &str) -> Result<(), SpoolError> {
 /// A new spool's identity: 16 random bytes, hex.
 fn new_spool_id() -> String {
     let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
+    if crate::os_random::fill(&mut b).is_err() {
         // An identity, not a secret: time and pid are unique enough.
         b[..8].copy_from_slice(&unix_now().to_be_bytes());
         b[8..12].copy_from_slice(&std::process::id().to_be_bytes());

@@ -296,7 +296,8 @@ pub struct FlowRecord {
     pub nat: (Ipv4Addr, u16),
     /// First packet.
     pub started: Instant,
-    /// Last packet, or the instant the flow expired.
+    /// Its last packet, however it closed (FIN, reset, timeout, session end): the
+    /// closing timer's expiry is not part of the flow.
     pub ended: Instant,
     /// Packets and bytes from the subscriber.
     pub up: (u64, u64),

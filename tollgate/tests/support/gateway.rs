@@ -158,6 +158,21 @@ session_log = "{d}/sessions.jsonl"
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap().unwrap();
     }
+
+    /// Asks the daemon to stop (as SIGTERM does) without waiting for it.
+    pub fn signal_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the daemon's thread has ended.
+    pub fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits for the daemon's thread to end.
+    pub fn join(mut self) -> anyhow::Result<()> {
+        self.thread.take().unwrap().join().unwrap()
+    }
 }
 
 impl Drop for Gw {
