@@ -9,7 +9,7 @@
 //! (the local store's thread, RADIUS and CoA sockets, the [`spool`]); [`health`] runs
 //! the probes; [`store`] is the local subscriber store and [`rating`] the rating ledger
 //! (SQLite); [`metrics`] serves Prometheus; [`ctl`] is the operator interface (server,
-//! client, renderer); [`logging`], [`clock`] and [`os_random`] are the process's log,
+//! client, renderer) and [`proto`] its wire format, typed; [`logging`], [`clock`] and [`os_random`] are the process's log,
 //! wall clock and OS randomness.
 
 pub mod aaa;
@@ -25,6 +25,7 @@ pub mod os_random;
 /// The protocol engines' CSPRNG lives in the core (keyed here by [`os_random`]).
 pub use tollgate_control_core::random;
 pub mod outlets;
+pub mod proto;
 pub mod rating;
 pub mod replay;
 pub mod setup;

@@ -20,6 +20,7 @@ use tollgate_dataplane::{
 use crate::config::{
     Config, LimitsConfig, PortConfig, ServiceProtocol, StaticSubscriber, UnknownPolicy,
 };
+pub use crate::config::{policy, session_type};
 use tollgate_control_core::gateway::CoreConfig;
 use tollgate_control_core::gateway::aaa::AaaPolicy;
 use tollgate_control_core::gateway::neighbor::Timing;
@@ -109,23 +110,6 @@ pub fn worker(cfg: &Config, id: u16) -> WorkerConfig {
         },
         ..WorkerConfig::default()
     }
-}
-
-/// The balancing policy named `s`.
-pub fn policy(s: &str) -> Option<Policy> {
-    Policy::ALL.into_iter().find(|p| p.name() == s)
-}
-
-/// The session type named `s`.
-pub fn session_type(s: &str) -> Option<SessionType> {
-    [
-        SessionType::Login,
-        SessionType::Service,
-        SessionType::Connection,
-        SessionType::Packet,
-    ]
-    .into_iter()
-    .find(|t| t.name() == s)
 }
 
 /// The services of the config (validated), indexed in config order.

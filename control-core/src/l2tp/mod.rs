@@ -43,9 +43,9 @@ use self::consolidate::{Bin, Capacity, Target};
 use self::level::{Ladder, Tracker};
 use self::reliable::{Channel, Timing};
 use self::wire::{Builder, Message, attr, kind, result, vendor};
-use crate::gateway::records::WallClock;
 use crate::random::{Random, Seed};
 use crate::rating::usage::{BandwidthChange, Record, TunnelUsage};
+use crate::time::WallClock;
 
 /// A physical line: where its tunnels go, how many, and each one's capacity.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use tollgate_dataplane::{Command, ForwardingBuilder, MacAddr, SideConfig};
 
 use super::consolidate::Capacity;
 use super::*;
-use crate::gateway::records::WallClock;
+use crate::time::WallClock;
 
 /// The LAC's address on the line.
 pub const LAC_LINE: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 1);

@@ -580,16 +580,6 @@ impl Default for Control {
     }
 }
 
-impl Control {
-    /// The control socket's timeouts.
-    pub fn timeouts(&self) -> crate::ctl::server::Timeouts {
-        crate::ctl::server::Timeouts {
-            idle: std::time::Duration::from_secs(self.idle_timeout_s),
-            request: std::time::Duration::from_secs(self.request_timeout_s),
-        }
-    }
-}
-
 /// Port backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -1526,7 +1516,7 @@ impl Config {
                 return e(k("name"), format!("{:?} is empty or used twice", s.name));
             }
             names.push(&s.name);
-            if crate::setup::policy(&s.policy).is_none() {
+            if policy(&s.policy).is_none() {
                 return e(
                     k("policy"),
                     format!(
@@ -1535,7 +1525,7 @@ impl Config {
                     ),
                 );
             }
-            match crate::setup::session_type(&s.session_type) {
+            match session_type(&s.session_type) {
                 None => {
                     return e(
                         k("session_type"),
@@ -1831,6 +1821,25 @@ fn walk_value(v: &toml_edit::Value, path: &str, out: &mut Vec<(String, Range<usi
         }
         _ => {}
     }
+}
+
+/// The balancing policy named `s`.
+pub fn policy(s: &str) -> Option<tollgate_dataplane::service::Policy> {
+    tollgate_dataplane::service::Policy::ALL
+        .into_iter()
+        .find(|p| p.name() == s)
+}
+
+/// The session type named `s`.
+pub fn session_type(s: &str) -> Option<tollgate_dataplane::service::SessionType> {
+    [
+        tollgate_dataplane::service::SessionType::Login,
+        tollgate_dataplane::service::SessionType::Service,
+        tollgate_dataplane::service::SessionType::Connection,
+        tollgate_dataplane::service::SessionType::Packet,
+    ]
+    .into_iter()
+    .find(|t| t.name() == s)
 }
 
 #[cfg(test)]

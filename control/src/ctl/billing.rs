@@ -9,7 +9,7 @@ use tollgate_control_core::rating::usage::Record;
 use tollgate_control_core::rating::{Invoice, Period};
 
 use super::render::invoice as to_table;
-use crate::ctl::proto::Reply;
+use crate::proto::Reply;
 use crate::rating::staging::MAX_IMPORT_RECORDS;
 use crate::rating::{Rater, RatingError};
 

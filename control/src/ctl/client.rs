@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use super::proto::{Reply, Request};
+use crate::proto::{Reply, Request};
 
 /// Sends `req` to the daemon listening on `socket` and returns its reply.
 pub fn call(socket: &Path, req: &Request, timeout: Duration) -> Result<Reply, String> {

@@ -7,8 +7,8 @@ use tollgate_dataplane::port::PortStats;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Side, WorkerReport};
 
-use super::proto::{Reply, Request};
 use crate::dispatch::DispatchStats;
+use crate::proto::{Reply, Request};
 use tollgate_control_core::gateway::{Core, neighbor::Neighbor};
 
 /// What does not change while the daemon runs.

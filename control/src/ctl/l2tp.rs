@@ -10,8 +10,8 @@ use tollgate_control_core::l2tp::{ChannelRequest, L2tp, Removed, Role, SessionSt
 
 use crate::config::Rate;
 use crate::ctl::handlers::args;
-use crate::ctl::proto::{Reply, Request};
 use crate::ctl::render::{cell, rows_of as rows, table};
+use crate::proto::{Reply, Request};
 
 /// The commands, with one line each for `help`.
 pub const COMMANDS: &[(&str, &str)] = &[

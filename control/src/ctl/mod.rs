@@ -4,10 +4,12 @@
 //! [`handlers`] builds the JSON answers from the control plane's state; [`client`] is
 //! `tollgate ctl`, which sends one request and renders the answer with [`render`].
 
+/// The wire format, typed ([`crate::proto`]): here too for the callers that name it so.
+pub use crate::proto;
+
 pub mod billing;
 pub mod client;
 pub mod handlers;
 pub mod l2tp;
-pub mod proto;
 pub mod render;
 pub mod server;

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 
-use super::proto::{MAX_LINE, Reply, Request, parse_request};
+use crate::proto::{MAX_LINE, Reply, Request, parse_request};
 
 /// Connections open at once; a new one beyond this closes the one idle longest.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -43,6 +43,16 @@ pub struct Timeouts {
     /// A request line must be complete this long after its first byte, and a client
     /// must take some of its reply at least this often.
     pub request: Duration,
+}
+
+impl Timeouts {
+    /// The timeouts of the `[control]` section.
+    pub fn of(c: &crate::config::Control) -> Timeouts {
+        Timeouts {
+            idle: Duration::from_secs(c.idle_timeout_s),
+            request: Duration::from_secs(c.request_timeout_s),
+        }
+    }
 }
 
 impl Default for Timeouts {

@@ -22,10 +22,10 @@ use tollgate_dataplane::{
 
 use crate::config::{Backend, Config};
 use crate::ctl::handlers::{self, Context, EngineInfo, PortInfo, Step, WorkerInfo};
-use crate::ctl::proto::{Reply, Request};
 use crate::ctl::server::{CtlRequest, Server};
 use crate::dispatch::Dispatcher;
 use crate::outlets::Outlets;
+use crate::proto::{Reply, Request};
 use crate::setup;
 use tollgate_control_core::gateway::Core;
 
@@ -172,7 +172,11 @@ pub(crate) fn serve<P: Port + 'static>(
     let render_every = Duration::from_millis(cfg.aaa.metrics.render_ms);
     let mut next_render = started;
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
-    let server = Server::start(&cfg.control.socket, ctl_tx, cfg.control.timeouts())?;
+    let server = Server::start(
+        &cfg.control.socket,
+        ctl_tx,
+        crate::ctl::server::Timeouts::of(&cfg.control),
+    )?;
     // Only now, as the one daemon of this socket, before any session: close what a
     // previous run left open.
     let rater = match &cfg.rating.database {
@@ -345,7 +349,7 @@ pub(crate) fn serve<P: Port + 'static>(
                 snapshot.publish(crate::metrics::gateway::render(
                     dispatcher.reports(),
                     &core,
-                    Some(&shell),
+                    |r| shell.metrics(r),
                 ));
             }
         }

@@ -6,12 +6,16 @@ use tollgate_dataplane::counters::DropReason;
 use tollgate_dataplane::{Side, WorkerReport};
 
 use super::Registry;
-use crate::aaa::AaaShell;
 use tollgate_control_core::gateway::Core;
 use tollgate_control_core::gateway::aaa::SesState;
 
-/// Renders every family from the latest worker reports, the core and the AAA shell.
-pub fn render(reports: &[Option<WorkerReport>], core: &Core, shell: Option<&AaaShell>) -> String {
+/// Renders every family from the latest worker reports and the core; `shell` adds the
+/// AAA shell's (`AaaShell::metrics`).
+pub fn render(
+    reports: &[Option<WorkerReport>],
+    core: &Core,
+    shell: impl FnOnce(&mut Registry),
+) -> String {
     let mut r = Registry::new();
     for rep in reports.iter().flatten() {
         let w = rep.worker.to_string();
@@ -102,8 +106,6 @@ pub fn render(reports: &[Option<WorkerReport>], core: &Core, shell: Option<&AaaS
     acct.value(&[("type", "start")], s.starts)
         .value(&[("type", "interim")], s.interims)
         .value(&[("type", "stop")], s.stops);
-    if let Some(shell) = shell {
-        shell.metrics(&mut r);
-    }
+    shell(&mut r);
     r.render()
 }
