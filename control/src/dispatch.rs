@@ -1,8 +1,8 @@
 //! Moves messages between the control core and the workers' rings.
 //!
 //! Up: events, punted frames and reports are drained from every worker into the
-//! [`Core`]. Down: the core's outputs are pushed onto the workers' command and inject
-//! rings. A full command ring is not an error: the command waits in a per-worker queue
+//! [`Core`]. Down: the commands and frames the router ([`crate::router`]) queues are
+//! pushed onto the workers' command and inject rings. A full command ring is not an error: the command waits in a per-worker queue
 //! and is retried on the next pump, in order. Used the same way by the daemon's control
 //! thread and by offline replay.
 
@@ -11,8 +11,7 @@ use std::collections::VecDeque;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, ControlEnds, Event, Frame, WorkerReport};
 
-use crate::outlets::Outlets;
-use tollgate_control_core::gateway::{Core, Output, Target};
+use tollgate_control_core::gateway::Core;
 
 /// Commands that may wait per worker before the oldest are dropped (a worker that stops
 /// reading its ring for this long is stuck).
@@ -52,10 +51,10 @@ impl Dispatcher {
         }
     }
 
-    /// Drains the workers into the core, runs its timers, and pushes its outputs down (and
-    /// out, to `outlets`). Returns true if anything was sent down (so a replay polls the
-    /// worker again before moving the clock).
-    pub fn pump(&mut self, core: &mut Core, now: Instant, outlets: &mut Outlets) -> bool {
+    /// Drains the workers' events, punted frames and reports into the core and runs its
+    /// timers. Where the core's outputs go is the router's business
+    /// ([`crate::router::route`]).
+    pub fn drain(&mut self, core: &mut Core, now: Instant) {
         for (i, e) in self.ends.iter_mut().enumerate() {
             let w = i as u16;
             while let Some(ev) = e.events.pop() {
@@ -71,75 +70,31 @@ impl Dispatcher {
         if core.poll_timeout().is_some_and(|t| t <= now) {
             core.tick(now);
         }
-        self.deliver(core, outlets) | self.flush()
     }
 
     /// Hands events that did not travel on a ring (a stopped worker's leftovers) to the
     /// core.
-    pub fn events(
-        &mut self,
-        core: &mut Core,
-        now: Instant,
-        worker: u16,
-        events: Vec<Event>,
-        outlets: &mut Outlets,
-    ) {
+    pub fn events(&mut self, core: &mut Core, now: Instant, worker: u16, events: Vec<Event>) {
         for ev in events {
             core.on_event(now, worker, ev);
         }
-        self.deliver(core, outlets);
-        self.flush();
     }
 
-    /// Moves the core's outputs to their queues and outlets.
-    pub fn deliver(&mut self, core: &mut Core, outlets: &mut Outlets) -> bool {
-        let mut sent = false;
-        while let Some(o) = core.poll_output() {
-            match o {
-                Output::Record(kind, line) => {
-                    outlets.record(kind, line);
-                    continue;
-                }
-                Output::Publish(f) => {
-                    outlets.publish(*f);
-                    continue;
-                }
-                Output::Authenticate(_)
-                | Output::Account(_)
-                | Output::Usage(_)
-                | Output::LastKnown(_)
-                | Output::LoginDone { .. } => {
-                    outlets.aaa.push(o);
-                    continue;
-                }
-                _ => sent = true,
-            }
-            match o {
-                Output::Command(Target::All, c) => {
-                    for i in 0..self.ends.len() {
-                        self.queue(i, c.clone());
-                    }
-                }
-                Output::Command(Target::Worker(w), c) => self.queue(w as usize, c),
-                Output::Inject(w, f) => {
-                    let q = &mut self.pending_inject[(w as usize).min(self.ends.len() - 1)];
-                    if q.len() >= PENDING_MAX {
-                        self.stats.injects_dropped += 1;
-                    } else {
-                        q.push_back(*f);
-                    }
-                }
-                Output::Record(..)
-                | Output::Publish(_)
-                | Output::Authenticate(_)
-                | Output::Account(_)
-                | Output::Usage(_)
-                | Output::LastKnown(_)
-                | Output::LoginDone { .. } => {}
-            }
+    /// Queues a command for every worker.
+    pub fn queue_all(&mut self, c: Command) {
+        for i in 0..self.ends.len() {
+            self.queue(i, c.clone());
         }
-        outlets.flush();
-        sent
+    }
+
+    /// Queues a frame for worker `w` to send (the last worker if there is no `w`).
+    pub fn inject(&mut self, w: u16, f: Frame) {
+        let q = &mut self.pending_inject[(w as usize).min(self.ends.len() - 1)];
+        if q.len() >= PENDING_MAX {
+            self.stats.injects_dropped += 1;
+        } else {
+            q.push_back(f);
+        }
     }
 
     /// Asks every worker for a report tagged `seq`.
@@ -180,7 +135,8 @@ impl Dispatcher {
         self.ends.len()
     }
 
-    fn queue(&mut self, i: usize, c: Command) {
+    /// Queues a command for worker `i`.
+    pub fn queue(&mut self, i: usize, c: Command) {
         let q = &mut self.pending[i];
         if q.len() >= PENDING_MAX {
             q.pop_front();
@@ -189,8 +145,9 @@ impl Dispatcher {
         q.push_back(c);
     }
 
-    /// Pushes what waits onto the rings, in order, until a ring is full.
-    fn flush(&mut self) -> bool {
+    /// Pushes what waits onto the rings, in order, until a ring is full. Returns true if
+    /// anything went.
+    pub fn flush(&mut self) -> bool {
         let mut sent = false;
         for (i, e) in self.ends.iter_mut().enumerate() {
             while let Some(c) = self.pending[i].pop_front() {

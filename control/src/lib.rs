@@ -28,6 +28,7 @@ pub mod outlets;
 pub mod proto;
 pub mod rating;
 pub mod replay;
+pub mod router;
 pub mod setup;
 pub mod sizing;
 pub mod spool;

@@ -66,9 +66,6 @@ pub struct Outlets {
     rating: Option<RecordFile>,
     /// Every record, when kept in memory too (replay summaries, tests).
     pub kept: Option<Vec<(RecordKind, String)>>,
-    /// What the shell itself acts on: authentication requests, accounting records,
-    /// finished logins, in the order the core produced them.
-    pub aaa: Vec<tollgate_control_core::gateway::Output>,
 }
 
 impl std::fmt::Debug for Outlets {
@@ -96,7 +93,6 @@ impl Outlets {
             sessions: open(sessions)?,
             rating: None,
             kept: None,
-            aaa: Vec::new(),
         })
     }
 

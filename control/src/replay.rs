@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::ctl::handlers;
 use crate::dispatch::Dispatcher;
 use crate::outlets::Outlets;
+use crate::router::{self, AaaOutput};
 use crate::setup;
 use tollgate_control_core::gateway::records::WallClock;
 use tollgate_control_core::gateway::{Core, CoreStats};
@@ -162,9 +163,8 @@ pub fn replay(
     // before it receives anything.
     loop {
         let applied = worker.apply_control(now);
-        let sent = dispatcher.pump(&mut core, now, &mut outlets);
-        let answered = aaa.handle(&mut core, &mut dispatcher, now, &mut outlets);
-        if applied == 0 && !sent && !answered {
+        let sent = router::pass(&mut core, now, &mut dispatcher, &mut outlets, &mut aaa);
+        if applied == 0 && !sent {
             break;
         }
     }
@@ -222,9 +222,9 @@ pub fn replay(
     let done = worker.finish(now);
     let report = done.report;
     dispatcher.set_report(report.clone());
-    dispatcher.pump(&mut core, now, &mut outlets);
-    dispatcher.events(&mut core, now, 0, done.events, &mut outlets);
-    aaa.handle(&mut core, &mut dispatcher, now, &mut outlets);
+    dispatcher.drain(&mut core, now);
+    dispatcher.events(&mut core, now, 0, done.events);
+    router::route(&mut core, now, &mut dispatcher, &mut outlets, &mut aaa);
     let mut ports = done.ports;
     let mut written = [0; 2];
     for s in Side::ALL {
@@ -258,37 +258,23 @@ struct ReplayAaa {
     accounting: Vec<tollgate_control_core::radius::attrs::AcctRecord>,
 }
 
-impl ReplayAaa {
-    /// Answers what the core asked; returns true if it answered a login (the core then
-    /// has commands to deliver).
-    fn handle(
-        &mut self,
-        core: &mut Core,
-        d: &mut Dispatcher,
-        now: Instant,
-        outlets: &mut Outlets,
-    ) -> bool {
-        let mut answered = false;
-        while !outlets.aaa.is_empty() {
-            for o in std::mem::take(&mut outlets.aaa) {
-                match o {
-                    tollgate_control_core::gateway::Output::Authenticate(req) => {
-                        let a = match &self.store {
-                            Some(s) => crate::aaa::authenticate_local(s, &req),
-                            None => tollgate_control_core::gateway::aaa::AuthAnswer::Unavailable(
-                                "no subscriber store".into(),
-                            ),
-                        };
-                        core.on_auth(now, req.login, a);
-                        answered = true;
-                    }
-                    tollgate_control_core::gateway::Output::Account(r) => self.accounting.push(r),
-                    _ => {}
-                }
+/// Logins are answered at once (what that produces is routed in the same drain);
+/// accounting records are kept.
+impl router::Aaa for ReplayAaa {
+    fn take(&mut self, core: &mut Core, now: Instant, out: AaaOutput) {
+        match out {
+            AaaOutput::Authenticate(req) => {
+                let a = match &self.store {
+                    Some(s) => crate::aaa::authenticate_local(s, &req),
+                    None => tollgate_control_core::gateway::aaa::AuthAnswer::Unavailable(
+                        "no subscriber store".into(),
+                    ),
+                };
+                core.on_auth(now, req.login, a);
             }
-            d.pump(core, now, outlets);
+            AaaOutput::Account(r) => self.accounting.push(r),
+            AaaOutput::Usage(_) | AaaOutput::LastKnown(_) | AaaOutput::LoginDone(..) => {}
         }
-        answered
     }
 }
 
@@ -307,8 +293,7 @@ fn step(
     // Bounded: each round either consumes input or applies what the core sent.
     for _ in 0..64 {
         worker.poll(now);
-        let sent = d.pump(core, now, outlets);
-        if !(aaa.handle(core, d, now, outlets) | sent) {
+        if !router::pass(core, now, d, outlets, aaa) {
             break;
         }
     }

@@ -15,9 +15,10 @@ use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use tollgate_control::config::Config;
 use tollgate_control::dispatch::Dispatcher;
 use tollgate_control::outlets::Outlets;
+use tollgate_control::router::{self, AaaOutput};
 use tollgate_control::setup;
+use tollgate_control_core::gateway::Core;
 use tollgate_control_core::gateway::records::WallClock;
-use tollgate_control_core::gateway::{Core, Output};
 use tollgate_control_core::l2tp::{L2tp, TunnelState};
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::snapshot::Publisher;
@@ -121,8 +122,20 @@ struct Gateway {
     worker: Worker<MemoryPort>,
     dispatcher: Dispatcher,
     outlets: Outlets,
+    /// What the core asked of logins and accounting, kept.
+    aaa: KeptAaa,
     access: MemoryPeer,
     core_side: MemoryPeer,
+}
+
+/// Keeps the core's AAA outputs (the usage records the rater would get).
+#[derive(Default)]
+struct KeptAaa(Vec<AaaOutput>);
+
+impl router::Aaa for KeptAaa {
+    fn take(&mut self, _core: &mut Core, _now: Instant, out: AaaOutput) {
+        self.0.push(out);
+    }
 }
 
 impl Gateway {
@@ -155,6 +168,7 @@ impl Gateway {
             worker,
             dispatcher: Dispatcher::new(vec![c]),
             outlets,
+            aaa: KeptAaa::default(),
             access,
             core_side,
         }
@@ -163,7 +177,13 @@ impl Gateway {
     fn step(&mut self, now: Instant) {
         for _ in 0..16 {
             self.worker.poll(now);
-            if !self.dispatcher.pump(&mut self.core, now, &mut self.outlets) {
+            if !router::pass(
+                &mut self.core,
+                now,
+                &mut self.dispatcher,
+                &mut self.outlets,
+                &mut self.aaa,
+            ) {
                 break;
             }
         }
@@ -492,13 +512,13 @@ fn consolidation_through_two_gateways_loses_no_packet() {
         .count();
     let rated = lab
         .lac
-        .outlets
         .aaa
+        .0
         .iter()
         .filter(|o| {
             matches!(
                 o,
-                Output::Usage(tollgate_control_core::rating::Record::Tunnel(_))
+                AaaOutput::Usage(tollgate_control_core::rating::Record::Tunnel(_))
             )
         })
         .count();

@@ -37,6 +37,7 @@ use tollgate_testkit::traffic::{self, Ends, tcp_flags};
 use tollgate_control::config::Config;
 use tollgate_control::dispatch::Dispatcher;
 use tollgate_control::outlets::Outlets;
+use tollgate_control::router::{self, NoAaa};
 use tollgate_control::setup;
 use tollgate_control_core::gateway::Core;
 use tollgate_control_core::gateway::sessions::SessionRequest;
@@ -1050,7 +1051,7 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     let mut gateway_step = |now: Instant| {
         for _ in 0..64 {
             worker.poll(now);
-            if !dispatcher.pump(&mut core, now, &mut outlets) {
+            if !router::pass(&mut core, now, &mut dispatcher, &mut outlets, &mut NoAaa) {
                 break;
             }
         }
@@ -1072,9 +1073,9 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     let now = Instant::now();
     let done = worker.finish(now);
     dispatcher.set_report(done.report.clone());
-    dispatcher.pump(&mut core, now, &mut outlets);
-    dispatcher.events(&mut core, now, 0, done.events, &mut outlets);
-    outlets.flush();
+    dispatcher.drain(&mut core, now);
+    dispatcher.events(&mut core, now, 0, done.events);
+    router::route(&mut core, now, &mut dispatcher, &mut outlets, &mut NoAaa);
     let _ = std::fs::remove_dir_all(&records);
     let c = &done.report.counters;
     let side = |s: Side| {

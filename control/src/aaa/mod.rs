@@ -1,7 +1,7 @@
 //! The I/O shell around the core's logins and accounting: the local subscriber store on
 //! its own thread (an Argon2 check costs tens of milliseconds), the RADIUS authentication
 //! and accounting clients, the durable spool, the RFC 5176 listener and the health
-//! checks. The control loop hands it what the core produced ([`AaaShell::handle`]) and
+//! checks. The router hands it what the core produced ([`crate::router::Aaa`]) and
 //! lets it move what is ready ([`AaaShell::poll`]); nothing here blocks except the
 //! spool's one commit per pass (an fsync).
 
@@ -24,12 +24,13 @@ use crate::config::{CheckType, Config};
 use crate::health::probe::Prober;
 use crate::outlets::Outlets;
 use crate::proto::Reply;
+use crate::router::AaaOutput;
 use crate::spool::{Spool, SpoolError, SpoolId, SpoolOptions};
 use crate::store::import::{self, Format, Record};
 use crate::store::{Store, SubscriberView};
 use tollgate_control_core::gateway::aaa::{AuthAnswer, AuthRequest, LoginId};
 use tollgate_control_core::gateway::records;
-use tollgate_control_core::gateway::{Core, Output, RecordKind};
+use tollgate_control_core::gateway::{Core, RecordKind};
 use tollgate_control_core::health::{CheckKind, Health, Scheduler, Target, TargetId};
 use tollgate_control_core::radius::attrs::{self, AcctRecord, LastKnown, NasIdentity};
 use tollgate_control_core::radius::client::{Client, ClientEvent, FailReason, RequestId};
@@ -661,75 +662,6 @@ impl AaaShell {
         }
     }
 
-    /// Acts on what the core produced: authentication requests go to the store thread
-    /// or RADIUS, accounting records are committed to the spool (all of a pass in one
-    /// transaction), finished logins answer their ctl request.
-    pub fn handle(&mut self, core: &mut Core, outlets: &mut Outlets, now: Instant) {
-        for o in std::mem::take(&mut outlets.aaa) {
-            match o {
-                Output::Authenticate(req) => self.authenticate(core, now, req),
-                Output::Account(r) => self.unsaved.push(r),
-                Output::LastKnown(batch) => self.last_known.extend(batch),
-                Output::Usage(r) if self.rater.is_some() => self.usage.push(r),
-                Output::LoginDone { login, result } => {
-                    if let Some(reply) = self.ctl_logins.remove(&login) {
-                        let _ = reply.try_send(match result {
-                            Ok(l) => Reply::ok(json!({
-                                "session": l.session,
-                                "user": l.user,
-                                "address": l.address.to_string(),
-                                "resumed": l.resumed,
-                                "acct_session_id": core.aaa_session(l.session).map(|s| s.acct_id.clone()),
-                            })),
-                            Err(e) => Reply::error(e),
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let (Some(rater), false) = (&self.rater, self.usage.is_empty()) {
-            // One transaction per pass; if one record is refused, the others still go in.
-            if rater.import(&self.usage).is_err() {
-                for r in &self.usage {
-                    if let Err(e) = rater.import(std::slice::from_ref(r)) {
-                        self.stats.rating_errors += 1;
-                        tracing::error!(error = %e, record = ?r, "the rating database refused a usage record (the spool keeps the accounting)");
-                    }
-                }
-            }
-            self.usage.clear();
-        }
-        if !self.unsaved.is_empty() || !self.last_known.is_empty() {
-            let started = std::time::Instant::now();
-            match self.spool.commit(now, &self.unsaved, &self.last_known) {
-                Ok(_) => {
-                    let took = started.elapsed();
-                    if !self.last_known.is_empty() {
-                        self.stats.last_known_commit_us = took.as_micros() as u64;
-                    }
-                    self.stats.acct_spooled += self.unsaved.len() as u64;
-                    let unsaved = std::mem::take(&mut self.unsaved);
-                    let stops: Vec<&str> = unsaved
-                        .iter()
-                        .filter(|r| {
-                            r.status == tollgate_control_core::radius::dict::AcctStatusType::Stop
-                        })
-                        .map(|r| r.session_id.as_str())
-                        .collect();
-                    self.answer_stop_waiters(&stops, now, false);
-                    self.last_known.clear();
-                }
-                Err(e) => {
-                    self.stats.spool_errors += 1;
-                    if self.stats.spool_errors == 1 || self.stats.spool_errors % 1000 == 0 {
-                        tracing::error!(error = %e, waiting = self.unsaved.len(), "cannot commit accounting records; keeping them in memory and retrying");
-                    }
-                }
-            }
-        }
-    }
-
     /// The rating engine, when `rating.database` is set.
     pub fn rater(&self) -> Option<&crate::rating::Rater> {
         self.rater.as_ref()
@@ -965,11 +897,11 @@ impl AaaShell {
         .min()
     }
 
-    /// At shutdown: commits what is left and tries to deliver it until `deadline`; what
-    /// is not acknowledged by then goes out after the next start.
-    pub fn finish(&mut self, core: &mut Core, outlets: &mut Outlets, deadline: Instant) {
+    /// At shutdown, after the last route (which committed what was left): tries to
+    /// deliver it until `deadline`; what is not acknowledged by then goes out after the
+    /// next start.
+    pub fn finish(&mut self, core: &mut Core, deadline: Instant) {
         let now = Instant::now().min(deadline);
-        self.handle(core, outlets, now);
         self.answer_stop_waiters(&[], now, true);
         loop {
             let now = Instant::now();
@@ -1098,5 +1030,81 @@ impl AaaShell {
             .map(|(_, s)| s)
             .collect();
         crate::metrics::aaa::health(r, &status);
+    }
+}
+
+/// What the core produced for logins and accounting, from the router: authentication
+/// requests go to the store thread or RADIUS, accounting records are committed to the
+/// spool (all of a pass in one transaction, at the pass's end), finished logins answer
+/// their ctl request.
+impl crate::router::Aaa for AaaShell {
+    fn take(&mut self, core: &mut Core, now: Instant, out: AaaOutput) {
+        match out {
+            AaaOutput::Authenticate(req) => self.authenticate(core, now, req),
+            AaaOutput::Account(r) => self.unsaved.push(r),
+            AaaOutput::LastKnown(batch) => self.last_known.extend(batch),
+            AaaOutput::Usage(r) => {
+                if self.rater.is_some() {
+                    self.usage.push(r)
+                }
+            }
+            AaaOutput::LoginDone(login, result) => {
+                if let Some(reply) = self.ctl_logins.remove(&login) {
+                    let _ = reply.try_send(match result {
+                            Ok(l) => Reply::ok(json!({
+                                "session": l.session,
+                                "user": l.user,
+                                "address": l.address.to_string(),
+                                "resumed": l.resumed,
+                                "acct_session_id": core.aaa_session(l.session).map(|s| s.acct_id.clone()),
+                            })),
+                            Err(e) => Reply::error(e),
+                        });
+                }
+            }
+        }
+    }
+
+    fn end_pass(&mut self, now: Instant) {
+        if let (Some(rater), false) = (&self.rater, self.usage.is_empty()) {
+            // One transaction per pass; if one record is refused, the others still go in.
+            if rater.import(&self.usage).is_err() {
+                for r in &self.usage {
+                    if let Err(e) = rater.import(std::slice::from_ref(r)) {
+                        self.stats.rating_errors += 1;
+                        tracing::error!(error = %e, record = ?r, "the rating database refused a usage record (the spool keeps the accounting)");
+                    }
+                }
+            }
+            self.usage.clear();
+        }
+        if !self.unsaved.is_empty() || !self.last_known.is_empty() {
+            let started = std::time::Instant::now();
+            match self.spool.commit(now, &self.unsaved, &self.last_known) {
+                Ok(_) => {
+                    let took = started.elapsed();
+                    if !self.last_known.is_empty() {
+                        self.stats.last_known_commit_us = took.as_micros() as u64;
+                    }
+                    self.stats.acct_spooled += self.unsaved.len() as u64;
+                    let unsaved = std::mem::take(&mut self.unsaved);
+                    let stops: Vec<&str> = unsaved
+                        .iter()
+                        .filter(|r| {
+                            r.status == tollgate_control_core::radius::dict::AcctStatusType::Stop
+                        })
+                        .map(|r| r.session_id.as_str())
+                        .collect();
+                    self.answer_stop_waiters(&stops, now, false);
+                    self.last_known.clear();
+                }
+                Err(e) => {
+                    self.stats.spool_errors += 1;
+                    if self.stats.spool_errors == 1 || self.stats.spool_errors % 1000 == 0 {
+                        tracing::error!(error = %e, waiting = self.unsaved.len(), "cannot commit accounting records; keeping them in memory and retrying");
+                    }
+                }
+            }
+        }
     }
 }

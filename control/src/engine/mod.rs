@@ -26,6 +26,7 @@ use crate::ctl::server::{CtlRequest, Server};
 use crate::dispatch::Dispatcher;
 use crate::outlets::Outlets;
 use crate::proto::{Reply, Request};
+use crate::router;
 use crate::setup;
 use tollgate_control_core::gateway::Core;
 
@@ -334,11 +335,11 @@ pub(crate) fn serve<P: Port + 'static>(
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
         }
         let now = Instant::now();
-        dispatcher.pump(&mut core, now, &mut outlets);
-        shell.handle(&mut core, &mut outlets, now);
+        // One pass: what the workers and the sockets brought, then one route of
+        // everything the core produced.
+        dispatcher.drain(&mut core, now);
         shell.poll(&mut core, now);
-        dispatcher.pump(&mut core, now, &mut outlets);
-        shell.handle(&mut core, &mut outlets, now);
+        router::route(&mut core, now, &mut dispatcher, &mut outlets, &mut shell);
         if let Some((_, snapshot)) = &metrics {
             if now >= next_render {
                 next_render = now + render_every;
@@ -390,8 +391,8 @@ pub(crate) fn serve<P: Port + 'static>(
             Ok((report, events)) => {
                 dispatcher.set_report(report);
                 // What the worker sent before it stopped, then what did not fit.
-                dispatcher.pump(&mut core, now, &mut outlets);
-                dispatcher.events(&mut core, now, i as u16, events, &mut outlets);
+                dispatcher.drain(&mut core, now);
+                dispatcher.events(&mut core, now, i as u16, events);
             }
             Err(_) => tracing::error!("a worker thread panicked"),
         }
@@ -399,13 +400,10 @@ pub(crate) fn serve<P: Port + 'static>(
     // Tunnels end with the gateway: their use up to now is recorded. (Done already when
     // the loop ended on a signal; after a worker failure no StopCCN can go out now.)
     core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
-    dispatcher.deliver(&mut core, &mut outlets);
-    // The sessions' Stops: committed, and sent while the servers answer (2 s at most).
-    shell.finish(
-        &mut core,
-        &mut outlets,
-        Instant::now() + Duration::from_secs(2),
-    );
+    // The sessions' Stops: committed (by this route), and sent while the servers answer
+    // (2 s at most).
+    router::route(&mut core, now, &mut dispatcher, &mut outlets, &mut shell);
+    shell.finish(&mut core, Instant::now() + Duration::from_secs(2));
     let totals = handlers::counters(dispatcher.reports(), &core, dispatcher.stats());
     tracing::info!(
         rx_access = %totals["sides"]["access"]["rx_packets"],
