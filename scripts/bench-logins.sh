@@ -9,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_LOGINS="${1:-5000}"
-cargo test --release -p tollgate-control --test login_bench -- --ignored --nocapture 2>&1 \
+cargo test --release -p tollgate --test login_bench -- --ignored --nocapture 2>&1 \
   | grep -E "^RESULT|logins in|radclient:|panicked|^error"

@@ -56,7 +56,7 @@ die() { echo "compare-kernel: $*" >&2; exit 1; }
 for t in ip nft taskset python3; do
     command -v "$t" >/dev/null || die "$t missing: run make perf-deps (installs nftables)"
 done
-[[ -x $BIN ]] || die "$BIN not built: cargo build --release -p tollgate-control"
+[[ -x $BIN ]] || die "$BIN not built: cargo build --release -p tollgate"
 ncpu=$(nproc)
 ((GEN_CPU < ncpu && DUT_CPU < ncpu)) || die "GEN_CPU/DUT_CPU must be below $ncpu"
 

@@ -798,7 +798,7 @@ EOF
 
 lab_test() {
     [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root"
-    [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (cargo build --release -p tollgate-control)"
+    [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (cargo build --release -p tollgate)"
     trap 'lab_down' EXIT
     lab_up
     write_configs

@@ -147,10 +147,10 @@ tollgate_bin() {
     fi
     local bin=$REPO_DIR/target/release/tollgate
     if [[ ! -x $bin ]]; then
-        command -v cargo >/dev/null 2>&1 || die "$bin is missing and cargo is not on PATH; build it (cargo build --release -p tollgate-control) or set TOLLGATE_BIN"
+        command -v cargo >/dev/null 2>&1 || die "$bin is missing and cargo is not on PATH; build it (cargo build --release -p tollgate) or set TOLLGATE_BIN"
         log "building $bin ..." >&2
-        (cd -- "$REPO_DIR" && cargo build --release -p tollgate-control) >&2 ||
-            die "cargo build --release -p tollgate-control failed"
+        (cd -- "$REPO_DIR" && cargo build --release -p tollgate) >&2 ||
+            die "cargo build --release -p tollgate failed"
     fi
     printf '%s\n' "$bin"
 }

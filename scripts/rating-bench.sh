@@ -7,7 +7,7 @@
 set -euo pipefail
 N=${1:-100000}
 BIN=${TOLLGATE_BIN:-target/release/tollgate}
-[ -x "$BIN" ] || { echo "build first: cargo build --release -p tollgate-control" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "build first: cargo build --release -p tollgate" >&2; exit 1; }
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 

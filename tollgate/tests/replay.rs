@@ -207,7 +207,7 @@ fn sample_replay_matches_scenario_and_golden() {
     assert_eq!(acc_out, exp_acc, "access side output");
     assert_eq!(core_out, exp_core, "core side output");
 
-    let golden = root().join("control/tests/golden");
+    let golden = root().join("tollgate/tests/golden");
     for name in ["access-out.pcap", "core-out.pcap"] {
         let got = std::fs::read(dir.path().join(name)).unwrap();
         if update() {

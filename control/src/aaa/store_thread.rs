@@ -1,0 +1,169 @@
+//! The local subscriber store's thread: password and identifier checks (an Argon2
+//! check costs tens of milliseconds, so not on the control thread) and the ctl
+//! `subscriber ...` operations, one at a time, in order.
+
+use super::*;
+
+/// Checks a login against the local store: a password login by user name, else the first
+/// identifier (mobile id, MAC, address) a subscriber has.
+pub fn authenticate_local(store: &Store, req: &AuthRequest) -> AuthAnswer {
+    let accept = |s: crate::store::Subscriber| AuthAnswer::Accept {
+        user: s.user_id.clone(),
+        authorization: Box::new(s.authorization()),
+    };
+    let unavailable = |e: crate::store::StoreError| AuthAnswer::Unavailable(e.to_string());
+    if let Some(user) = &req.user {
+        return match &req.password {
+            Some(pw) => match store.verify_password(user, pw.as_bytes()) {
+                Ok(Some(s)) => accept(s),
+                Ok(None) => AuthAnswer::Reject("wrong user name or password".into()),
+                Err(e) => unavailable(e),
+            },
+            // A login by name alone is for subscribers without a password.
+            None => match store.get(user) {
+                Ok(Some(s)) if s.password_hash.is_none() => accept(s),
+                Ok(Some(_)) => AuthAnswer::Reject(format!("{user} needs a password")),
+                Ok(None) => AuthAnswer::Reject(format!("no subscriber {user:?}")),
+                Err(e) => unavailable(e),
+            },
+        };
+    }
+    for id in &req.identifiers {
+        match store.lookup_by_identifier(id) {
+            Ok(Some(s)) => return accept(s),
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
+        }
+    }
+    let ids: Vec<String> = req.identifiers.iter().map(|i| i.to_string()).collect();
+    AuthAnswer::Reject(format!("no subscriber has {}", ids.join(" or ")))
+}
+
+/// A change to the local store asked over the control socket.
+#[derive(Debug)]
+pub enum StoreOp {
+    /// `subscriber add`: a record as in an import file; `replace` an existing one.
+    Add(Box<Record>, bool),
+    /// `subscriber remove`.
+    Remove(String),
+    /// `subscriber show`.
+    Show(String),
+    /// `subscriber list`.
+    List,
+    /// `subscriber import`: a file's contents, its name and format.
+    Import {
+        /// The file's text.
+        text: String,
+        /// Its name (for errors).
+        file: String,
+        /// TOML or CSV.
+        format: Format,
+        /// Replace subscribers that exist.
+        replace: bool,
+    },
+}
+
+pub(super) enum StoreJob {
+    Auth(AuthRequest),
+    Admin(StoreOp, Sender<Reply>),
+}
+
+/// The store's thread: answers logins and store changes in order.
+pub(super) struct StoreThread {
+    pub(super) jobs: Sender<StoreJob>,
+    pub(super) answers: Receiver<(LoginId, AuthAnswer)>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StoreThread {
+    pub(super) fn start(store: Store) -> anyhow::Result<StoreThread> {
+        let (jobs, rx) = unbounded::<StoreJob>();
+        let (tx, answers) = unbounded();
+        let handle = std::thread::Builder::new()
+            .name("tg-store".into())
+            .spawn(move || {
+                let mut store = store;
+                while let Ok(job) = rx.recv() {
+                    match job {
+                        StoreJob::Auth(req) => {
+                            let a = authenticate_local(&store, &req);
+                            if tx.send((req.login, a)).is_err() {
+                                return;
+                            }
+                        }
+                        StoreJob::Admin(op, reply) => {
+                            let _ = reply.try_send(admin(&mut store, op));
+                        }
+                    }
+                }
+            })
+            .context("starting the store thread")?;
+        Ok(StoreThread {
+            jobs,
+            answers,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for StoreThread {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread.
+        let (dead, _) = unbounded();
+        self.jobs = dead;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+pub(super) fn admin(store: &mut Store, op: StoreOp) -> Reply {
+    let r: Result<Value, String> = (|| match op {
+        StoreOp::Add(rec, replace) => {
+            let s = rec
+                .to_subscriber(store.password_cost())
+                .map_err(|(f, m)| format!("{f}: {m}"))?;
+            let exists = store.get(&s.user_id).map_err(|e| e.to_string())?.is_some();
+            if exists && replace {
+                store.update(&s).map_err(|e| e.to_string())?;
+                Ok(json!({"user": s.user_id, "replaced": true}))
+            } else {
+                store.add(&s).map_err(|e| e.to_string())?;
+                Ok(json!({"user": s.user_id, "replaced": false}))
+            }
+        }
+        StoreOp::Remove(user) => {
+            store.remove(&user).map_err(|e| e.to_string())?;
+            Ok(json!({"user": user}))
+        }
+        StoreOp::Show(user) => match store.get(&user).map_err(|e| e.to_string())? {
+            Some(s) => serde_json::to_value(SubscriberView::from(&s)).map_err(|e| e.to_string()),
+            None => Err(format!("no subscriber {user:?}")),
+        },
+        StoreOp::List => {
+            let list = store.list().map_err(|e| e.to_string())?;
+            let views: Vec<SubscriberView> = list.iter().map(SubscriberView::from).collect();
+            serde_json::to_value(views).map_err(|e| e.to_string())
+        }
+        StoreOp::Import {
+            text,
+            file,
+            format,
+            replace,
+        } => {
+            let cost = store.password_cost();
+            let records = match format {
+                Format::Toml => import::parse_toml(&text, &file, cost),
+                Format::Csv => import::parse_csv(&text, &file, cost),
+            }
+            .map_err(|e| e.to_string())?;
+            let s = import::import_records(store, &file, &records, replace)
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"file": file, "added": s.added, "replaced": s.replaced}))
+        }
+    })();
+    match r {
+        Ok(v) => Reply::ok(v),
+        Err(e) => Reply::error(e),
+    }
+}
