@@ -389,12 +389,12 @@ pub fn run_ctl(socket: &Path, json_out: bool, cmd: CtlBilling) -> ExitCode {
             *format,
         ),
         CtlBilling::Rerate { period } => (format!("billing rerate {period}"), Format::Table),
-        CtlBilling::Import { file } => return ctl_import(socket, file),
+        CtlBilling::Import { file } => return ctl_import(socket, file, json_out),
     };
     let req = Request::new(words.trim());
     let data = match ask(socket, &req) {
         Ok(d) => d,
-        Err(e) => return fail(&e, 1),
+        Err(e) => return crate::ctl_fail(json_out, &e, 1),
     };
     if json_out || format == Format::Json {
         println!(
@@ -443,10 +443,10 @@ fn ask(socket: &Path, req: &Request) -> Result<Value, String> {
 /// Sends a file to the daemon: in one request when it fits, else in numbered parts of
 /// one import that the daemon holds until the last and stores in one transaction. Either
 /// way the file is stored whole or not at all.
-fn ctl_import(socket: &Path, file: &Path) -> ExitCode {
+fn ctl_import(socket: &Path, file: &Path, json_out: bool) -> ExitCode {
     let records = match read_jsonl(file) {
         Ok(r) => r,
-        Err(e) => return fail(&e, 2),
+        Err(e) => return crate::ctl_fail(json_out, &e, 2),
     };
     let mut parts: Vec<Vec<Value>> = vec![Vec::new()];
     let mut size = 0;
@@ -477,7 +477,7 @@ fn ctl_import(socket: &Path, file: &Path) -> ExitCode {
         };
         match ask(socket, &req) {
             Ok(d) => last = d,
-            Err(e) => return fail(&format!("{}: {e}", file.display()), 1),
+            Err(e) => return crate::ctl_fail(json_out, &format!("{}: {e}", file.display()), 1),
         }
     }
     println!(

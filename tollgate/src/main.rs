@@ -775,7 +775,7 @@ fn run_ctl(
         (Some(s), _) => s,
         (None, Some(c)) => match Config::load(&c) {
             Ok(cfg) => cfg.control.socket,
-            Err(e) => return fail(&e.to_string(), 2),
+            Err(e) => return ctl_fail(json, &e.to_string(), 2),
         },
         (None, None) => Config::embedded().control.socket,
     };
@@ -784,11 +784,11 @@ fn run_ctl(
     }
     let req = match ctl_request(command) {
         Ok(r) => r,
-        Err(e) => return fail(&e, 2),
+        Err(e) => return ctl_fail(json, &e, 2),
     };
     match client::call(&socket, &req, Duration::from_secs(15)) {
-        Err(e) => fail(&e, 1),
-        Ok(reply) if !reply.ok => fail(reply.error.as_deref().unwrap_or("failed"), 1),
+        Err(e) => ctl_fail(json, &e, 1),
+        Ok(reply) if !reply.ok => ctl_fail(json, reply.error.as_deref().unwrap_or("failed"), 1),
         Ok(reply) if json => {
             outln!(
                 "{}",
@@ -839,6 +839,16 @@ fn load(path: Option<PathBuf>) -> Result<(Config, String), String> {
 
 fn init_logging(level: &str) {
     tollgate_control::logging::init(level);
+}
+
+/// `tollgate ctl`'s failure: with `--json`, standard output gets it as the socket's error
+/// reply (`{"ok": false, "error": "..."}`) so that a script reads JSON whatever happened;
+/// standard error and the exit status say it as without `--json`.
+pub(crate) fn ctl_fail(json: bool, msg: &str, code: u8) -> ExitCode {
+    if json {
+        outln!("{}", ctl::proto::Reply::error(msg).to_line());
+    }
+    fail(msg, code)
 }
 
 /// Says what failed on standard error, and never panics doing it (standard error may be

@@ -20,3 +20,74 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `tollgate ctl --json ARGS`: (exit code, standard output as JSON, standard error).
+fn ctl_json(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("ctl")
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout:?}"));
+    (
+        out.status.code().unwrap(),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 13 item 2: with `--json`, a failure is JSON on standard output too, in the
+/// socket's error shape, whether the client could not reach the daemon, the request was
+/// bad, or the daemon answered an error; standard error and the exit status are as
+/// without `--json`.
+#[test]
+fn json_errors_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-daemon.sock");
+    let missing = missing.to_str().unwrap();
+
+    for args in [
+        &["--socket", missing, "show", "status"][..],
+        &["--socket", missing, "billing", "status"][..],
+    ] {
+        let (code, v, err) = ctl_json(args);
+        assert_eq!(code, 1, "{args:?}");
+        assert_eq!(v["ok"], false, "{v}");
+        let e = v["error"].as_str().unwrap();
+        assert!(e.starts_with("cannot connect to "), "{e}");
+        assert!(err.contains(e), "standard error says it too: {err}");
+    }
+
+    let (code, v, _) = ctl_json(&["--socket", missing, "raw", "not json"]);
+    assert_eq!(code, 2);
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed request"),
+        "{v}"
+    );
+
+    // A daemon's error reply comes out as the daemon said it.
+    let sock = dir.path().join("ctl.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let (s, _) = listener.accept().unwrap();
+        let mut line = String::new();
+        BufReader::new(&s).read_line(&mut line).unwrap();
+        let mut s = s;
+        writeln!(s, r#"{{"ok":false,"error":"no session 10.10.0.99"}}"#).unwrap();
+        line
+    });
+    let (code, v, _) = ctl_json(&["--socket", sock.to_str().unwrap(), "show", "status"]);
+    assert_eq!(server.join().unwrap().trim(), r#"{"cmd":"show status"}"#);
+    assert_eq!(code, 1);
+    assert_eq!(
+        v,
+        serde_json::json!({"ok": false, "error": "no session 10.10.0.99"})
+    );
+}
