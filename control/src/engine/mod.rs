@@ -1,7 +1,10 @@
 //! The daemon shell (`tollgate run`): opens the ports, starts one pinned worker thread
 //! per `engine.workers`, serves the control socket, and runs the control thread's loop
 //! (rings <-> control core, ctl requests) until SIGINT or SIGTERM. The DPDK backend's
-//! set-up is in [`crate::dpdk`].
+//! set-up is in `dpdk` (feature `dpdk`).
+
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -101,7 +104,7 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
             run_on_memory_ports(cfg, config_name, ports, stop)
         }
         #[cfg(feature = "dpdk")]
-        Backend::Dpdk => crate::dpdk::run(cfg, config_name, stop),
+        Backend::Dpdk => dpdk::run(cfg, config_name, stop),
         #[cfg(not(feature = "dpdk"))]
         Backend::Dpdk => bail!(
             "this tollgate was built without DPDK: build it with `make build-dpdk` (docs/dpdk.md)"
