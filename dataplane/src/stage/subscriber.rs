@@ -25,7 +25,8 @@ use crate::time::Instant;
 use crate::types::{MacAddr, Side};
 use crate::wire::ipv4::protocol;
 use crate::wire::nat as natwire;
-use crate::wire::tcp::flags;
+use crate::wire::tcp::{self, flags};
+use crate::wire::udp;
 
 impl Pipeline {
     /// A packet from the access side.
@@ -310,10 +311,9 @@ impl Pipeline {
     ) -> Verdict {
         let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
         let ports = natwire::ports(h.proto, l4);
-        let tcp_flags = l4.get(13).copied().unwrap_or(0);
-        let payload_at = match h.proto {
-            protocol::TCP => (l4.get(12).map_or(0, |d| (d >> 4) as usize * 4)).max(20),
-            _ => 0,
+        let (tcp_flags, payload_at) = match h.proto {
+            protocol::TCP => tcp_flags_and_payload(l4),
+            _ => (0, 0),
         };
         if h.fragment || l4_cut_short(h.proto, l4.len()) {
             return Verdict::Drop(DropReason::NatUnsupported);
@@ -475,7 +475,7 @@ impl Pipeline {
         }
         let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
         let (sport, dport) = natwire::ports(h.proto, l4)?;
-        let tcp_flags = l4.get(13).copied().unwrap_or(0);
+        let (tcp_flags, _) = tcp_flags_and_payload(l4);
         let i = self.flows.find_down(addr, h.proto, dport)?;
         let f = *self.flows.get(i)?;
         let Some(svc) = fwd.services.get(f.service) else {
@@ -971,9 +971,25 @@ fn to_nat_port(fwd: &Forwarding, frame: &[u8], l3: usize, h: &Header) -> bool {
 #[inline(always)]
 fn l4_cut_short(proto: u8, len: usize) -> bool {
     match proto {
-        protocol::TCP => len < 20,
-        protocol::UDP => len < 8,
+        protocol::TCP => len < tcp::MIN_HEADER_LEN,
+        protocol::UDP => len < udp::HEADER_LEN,
         _ => false,
+    }
+}
+
+/// The flag bits of the TCP segment `l4` and where its payload starts (after the header
+/// its data offset declares, at least the fixed header). A segment shorter than the
+/// fixed header has no flags (its packet is dropped by [`l4_cut_short`] before they
+/// matter). Lenient on a data offset below 5: the payload is then taken to start after
+/// the fixed header, as a receiver that reads no options would.
+#[inline(always)]
+fn tcp_flags_and_payload(l4: &[u8]) -> (u8, usize) {
+    match l4.first_chunk::<{ tcp::MIN_HEADER_LEN }>() {
+        Some(h) => {
+            let t = tcp::Packet::new_unchecked(h);
+            (t.flags(), t.header_len().max(tcp::MIN_HEADER_LEN))
+        }
+        None => (0, tcp::MIN_HEADER_LEN),
     }
 }
 

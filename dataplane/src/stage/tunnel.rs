@@ -21,6 +21,7 @@ use crate::wire::ethernet::{self, ethertype};
 use crate::wire::icmpv4::kind;
 use crate::wire::ipv4::protocol;
 use crate::wire::l2tp::{self, ENCAP_LEN, ppp};
+use crate::wire::udp;
 
 use super::forward::{self, Header, Route};
 use super::{Pipeline, Verdict, icmp, rewrite};
@@ -58,15 +59,15 @@ impl Pipeline {
         now: Instant,
     ) -> Option<Verdict> {
         let l4 = l3 + h.hl;
-        let udp = buf.data().get(l4..l3 + h.total)?;
-        if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != l2tp::PORT {
+        let seg = buf.data().get(l4..l3 + h.total)?;
+        if seg.len() < udp::HEADER_LEN || udp::Packet::new_unchecked(seg).dst_port() != l2tp::PORT {
             return None;
         }
-        let ulen = u16::from_be_bytes([udp[4], udp[5]]) as usize;
-        if h.fragment || ulen < 8 || ulen > udp.len() {
-            return Some(Verdict::Drop(DropReason::L2tpMalformed));
-        }
-        let msg = &udp[8..ulen];
+        let dgram = match udp::Packet::new_checked(seg) {
+            Ok(d) if !h.fragment => d,
+            _ => return Some(Verdict::Drop(DropReason::L2tpMalformed)),
+        };
+        let msg = dgram.payload();
         let Ok(hdr) = l2tp::Packet::new_unchecked(msg).header() else {
             return Some(Verdict::Drop(DropReason::L2tpMalformed));
         };
@@ -94,8 +95,8 @@ impl Pipeline {
         }
         // The inner packet becomes the frame: an Ethernet header is written over the end
         // of the outer headers, in front of it.
-        let inner_at = l4 + 8 + hdr.payload_at + ppp_len;
-        let inner_end = l4 + 8 + end;
+        let inner_at = l4 + udp::HEADER_LEN + hdr.payload_at + ppp_len;
+        let inner_end = l4 + udp::HEADER_LEN + end;
         if !buf.set_len(inner_end) || !buf.strip(inner_at - ethernet::HEADER_LEN) {
             return Some(Verdict::Drop(DropReason::L2tpMalformed));
         }
