@@ -17,10 +17,12 @@ use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::{Forwarding, Unknown};
 use crate::lb::LbChoice;
-use crate::msg::{Command, Event, HOST_MAX, InstallFailure};
+use crate::msg::{Event, HOST_MAX, InstallFailure};
 use crate::nat::{FlowClose, FlowError, FlowRecord, FlowState, NIL, UpKey};
 use crate::service::{Service, SessionType};
-use crate::session::{Check, Dir, DisconnectCause, InstallError};
+use crate::session::{
+    Check, Dir, DisconnectCause, InstallError, SessionId, SessionSpec, SessionUpdate,
+};
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
 use crate::wire::ipv4::protocol;
@@ -789,51 +791,64 @@ impl Pipeline {
         self.emit(Event::SessionClosed(s.closed(stopped, cause)));
     }
 
-    /// Applies a session command; `false` if `cmd` is not one.
-    pub fn session_command(&mut self, fwd: &Forwarding, cmd: &Command, now: Instant) -> bool {
-        match *cmd {
-            Command::SessionAdd(spec) => match self.sessions.install(&spec) {
-                Ok(_) => self.counters.sessions_installed += 1,
-                Err(e) => self.emit(Event::SessionInstallFailed {
-                    id: spec.id,
-                    reason: match e {
-                        InstallError::Full => InstallFailure::TableFull,
-                        InstallError::Duplicate => InstallFailure::Duplicate,
-                    },
-                }),
-            },
-            Command::SessionRemove { id, cause } => {
-                if let Some(slot) = self.sessions.slot_by_id(id) {
-                    self.close_session(fwd, slot, now, cause);
-                }
-            }
-            Command::SessionUpdate { id, update } => {
-                self.sessions.update(id, &update);
-            }
-            Command::SessionQuery { id, seq } => {
-                let found = self
-                    .sessions
-                    .slot_by_id(id)
-                    .and_then(|s| self.sessions.get(s))
-                    .map(|s| (s.counters, s.last_seen));
-                if let Some((counters, last_seen)) = found {
-                    self.emit(Event::SessionCounters {
-                        id,
-                        seq,
-                        at: now,
-                        counters,
-                        last_seen,
-                    });
-                }
-                self.emit(Event::SessionsReported {
-                    seq,
-                    sessions: found.is_some() as u32,
-                });
-            }
-            Command::ReportSessions { seq } => self.report = Some((seq, 0, 0)),
-            _ => return false,
+    /// [`Command::SessionAdd`](crate::msg::Command::SessionAdd)(crate::msg::Command::SessionAdd): installs a session, or says why not.
+    pub fn session_add(&mut self, spec: &SessionSpec) {
+        match self.sessions.install(spec) {
+            Ok(_) => self.counters.sessions_installed += 1,
+            Err(e) => self.emit(Event::SessionInstallFailed {
+                id: spec.id,
+                reason: match e {
+                    InstallError::Full => InstallFailure::TableFull,
+                    InstallError::Duplicate => InstallFailure::Duplicate,
+                },
+            }),
         }
-        true
+    }
+
+    /// [`Command::SessionRemove`](crate::msg::Command::SessionRemove)(crate::msg::Command::SessionRemove): ends a session (its records follow as events).
+    pub fn session_remove(
+        &mut self,
+        fwd: &Forwarding,
+        id: SessionId,
+        cause: DisconnectCause,
+        now: Instant,
+    ) {
+        if let Some(slot) = self.sessions.slot_by_id(id) {
+            self.close_session(fwd, slot, now, cause);
+        }
+    }
+
+    /// [`Command::SessionUpdate`](crate::msg::Command::SessionUpdate)(crate::msg::Command::SessionUpdate): changes a session's limits, bandwidth or services.
+    pub fn session_update(&mut self, id: SessionId, update: &SessionUpdate) {
+        self.sessions.update(id, update);
+    }
+
+    /// [`Command::SessionQuery`](crate::msg::Command::SessionQuery)(crate::msg::Command::SessionQuery): one session's counters, then the report's end.
+    pub fn session_query(&mut self, id: SessionId, seq: u64, now: Instant) {
+        let found = self
+            .sessions
+            .slot_by_id(id)
+            .and_then(|s| self.sessions.get(s))
+            .map(|s| (s.counters, s.last_seen));
+        if let Some((counters, last_seen)) = found {
+            self.emit(Event::SessionCounters {
+                id,
+                seq,
+                at: now,
+                counters,
+                last_seen,
+            });
+        }
+        self.emit(Event::SessionsReported {
+            seq,
+            sessions: found.is_some() as u32,
+        });
+    }
+
+    /// [`Command::ReportSessions`](crate::msg::Command::ReportSessions)(crate::msg::Command::ReportSessions): starts a report of every session, sent over as many
+    /// polls as the event ring needs.
+    pub fn report_sessions(&mut self, seq: u64) {
+        self.report = Some((seq, 0, 0));
     }
 
     /// Per-poll work of the subscriber stages: sessions whose time ran out, idle flows,

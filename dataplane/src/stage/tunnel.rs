@@ -9,11 +9,14 @@
 //! uplink decapsulated and routed. Which session a subscriber uses is the
 //! [`crate::l2tp::L2tpTable`]'s steering, switched by one command between bursts.
 
+use std::net::Ipv4Addr;
+
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
+use crate::l2tp::L2tpSessionSpec;
 use crate::l2tp::TunnelRole;
-use crate::msg::{Command, Event};
+use crate::msg::Event;
 use crate::time::Instant;
 use crate::types::Side;
 use crate::wire::checksum;
@@ -240,28 +243,30 @@ impl Pipeline {
         Verdict::Reply
     }
 
-    /// Applies an L2TP command; `false` if `cmd` is not one.
-    pub fn l2tp_command(&mut self, cmd: &Command) -> bool {
-        let refused = match *cmd {
-            Command::L2tpSessionSet(spec) => self.l2tp.install(&spec).err().map(|_| spec.session),
-            Command::L2tpSteer {
-                subscriber,
-                session,
-            } => self.l2tp.steer(subscriber, session).err().map(|_| session),
-            Command::L2tpSessionRemove { session } => {
-                self.l2tp.remove(session);
-                None
-            }
-            Command::L2tpReport { seq } => {
-                self.l2tp_report = Some((seq, 1, 0));
-                None
-            }
-            _ => return false,
-        };
-        if let Some(session) = refused {
+    /// [`Command::L2tpSessionSet`](crate::msg::Command::L2tpSessionSet): installs (or replaces) an L2TP session.
+    pub fn l2tp_session_set(&mut self, spec: &L2tpSessionSpec) {
+        if self.l2tp.install(spec).is_err() {
+            self.emit(Event::L2tpRefused {
+                session: spec.session,
+            });
+        }
+    }
+
+    /// [`Command::L2tpSteer`](crate::msg::Command::L2tpSteer): steers a subscriber into an installed L2TP session.
+    pub fn l2tp_steer(&mut self, subscriber: Ipv4Addr, session: u16) {
+        if self.l2tp.steer(subscriber, session).is_err() {
             self.emit(Event::L2tpRefused { session });
         }
-        true
+    }
+
+    /// [`Command::L2tpSessionRemove`](crate::msg::Command::L2tpSessionRemove): removes an L2TP session.
+    pub fn l2tp_session_remove(&mut self, session: u16) {
+        self.l2tp.remove(session);
+    }
+
+    /// [`Command::L2tpReport`](crate::msg::Command::L2tpReport): starts a report of every L2TP session's counters.
+    pub fn l2tp_report(&mut self, seq: u64) {
+        self.l2tp_report = Some((seq, 1, 0));
     }
 
     /// Per-poll L2TP work: a counter report in progress.
