@@ -71,7 +71,20 @@ pub enum Addrs {
     },
 }
 
+/// The IP version of a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
 /// What identifies the flow of a frame, and how it was encapsulated.
+///
+/// The addresses are held as plain integers (an IPv4 address in the low 32 bits) rather
+/// than as [`Addrs`], so that a key the look-ahead reads and drops stays in registers:
+/// read them with [`FlowKey::addrs`] or [`FlowKey::ipv4`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     /// VLAN ids of the tags, outer first (`None`: fewer tags).
@@ -80,8 +93,10 @@ pub struct FlowKey {
     pub pppoe_session: Option<u16>,
     /// Where the IP header starts in the frame.
     pub l3: usize,
-    /// The addresses.
-    pub addrs: Addrs,
+    /// The IP version.
+    pub family: Family,
+    src: u128,
+    dst: u128,
     /// The transport protocol (IPv4 protocol, or IPv6's last next header).
     pub proto: u8,
     /// A fragment other than the first: it has no transport header.
@@ -93,12 +108,29 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
+    /// The source and destination addresses.
+    pub fn addrs(&self) -> Addrs {
+        match self.family {
+            Family::V4 => Addrs::V4 {
+                src: Ipv4Addr::from(self.src as u32),
+                dst: Ipv4Addr::from(self.dst as u32),
+            },
+            Family::V6 => Addrs::V6 {
+                src: Ipv6Addr::from(self.src),
+                dst: Ipv6Addr::from(self.dst),
+            },
+        }
+    }
+
     /// The IPv4 source and destination, for an IPv4 flow.
     #[inline(always)]
     pub fn ipv4(&self) -> Option<(Ipv4Addr, Ipv4Addr)> {
-        match self.addrs {
-            Addrs::V4 { src, dst } => Some((src, dst)),
-            Addrs::V6 { .. } => None,
+        match self.family {
+            Family::V4 => Some((
+                Ipv4Addr::from(self.src as u32),
+                Ipv4Addr::from(self.dst as u32),
+            )),
+            Family::V6 => None,
         }
     }
 
@@ -112,8 +144,33 @@ impl FlowKey {
 /// The flow key of the Ethernet frame `frame`; `None` when it carries no IP packet this
 /// parser reads (ARP, PPPoE discovery or LCP, a third VLAN tag, an unknown EtherType) or
 /// when the headers it needs are cut short or malformed.
-#[inline]
+#[inline(always)]
 pub fn parse(frame: &[u8]) -> Option<FlowKey> {
+    // The common frame, untagged IPv4 without options, takes no loop and no call: this
+    // runs for every packet of a burst in the look-ahead.
+    if let Some(h) = frame.first_chunk::<{ ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN }>() {
+        if get_u16(h, 12) == ethertype::IPV4 && h[ethernet::HEADER_LEN] == 0x45 {
+            let (family, src, dst, proto, later_fragment, ports) =
+                parse_ipv4(&frame[ethernet::HEADER_LEN..])?;
+            return Some(FlowKey {
+                vlans: [None; MAX_VLAN_TAGS],
+                pppoe_session: None,
+                l3: ethernet::HEADER_LEN,
+                family,
+                src,
+                dst,
+                proto,
+                later_fragment,
+                ports,
+            });
+        }
+    }
+    parse_encapsulated(frame)
+}
+
+/// [`parse`] for every other frame: tags, PPPoE, IPv6, IPv4 options, and what is not IP.
+#[inline(never)]
+fn parse_encapsulated(frame: &[u8]) -> Option<FlowKey> {
     let eth = frame.first_chunk::<{ ethernet::HEADER_LEN }>()?;
     let mut et = ethernet::Frame::new_unchecked(eth).ethertype();
     let mut at = ethernet::HEADER_LEN;
@@ -143,7 +200,7 @@ pub fn parse(frame: &[u8]) -> Option<FlowKey> {
         at += PPPOE_LEN;
     }
     let ip = frame.get(at..)?;
-    let (addrs, proto, later_fragment, ports) = match et {
+    let (family, src, dst, proto, later_fragment, ports) = match et {
         ethertype::IPV4 => parse_ipv4(ip)?,
         ethertype::IPV6 => parse_ipv6(ip)?,
         _ => return None,
@@ -152,14 +209,16 @@ pub fn parse(frame: &[u8]) -> Option<FlowKey> {
         vlans,
         pppoe_session,
         l3: at,
-        addrs,
+        family,
+        src,
+        dst,
         proto,
         later_fragment,
         ports,
     })
 }
 
-type L3Key = (Addrs, u8, bool, Option<(u16, u16)>);
+type L3Key = (Family, u128, u128, u8, bool, Option<(u16, u16)>);
 
 #[inline(always)]
 fn parse_ipv4(ip: &[u8]) -> Option<L3Key> {
@@ -177,11 +236,15 @@ fn parse_ipv4(ip: &[u8]) -> Option<L3Key> {
         Some(l4) if !later_fragment => ports(p.protocol(), l4, false),
         _ => None,
     };
-    let addrs = Addrs::V4 {
-        src: p.src(),
-        dst: p.dst(),
-    };
-    Some((addrs, p.protocol(), later_fragment, ports))
+    let (src, dst) = (u32::from(p.src()), u32::from(p.dst()));
+    Some((
+        Family::V4,
+        src as u128,
+        dst as u128,
+        p.protocol(),
+        later_fragment,
+        ports,
+    ))
 }
 
 #[inline(always)]
@@ -193,12 +256,9 @@ fn parse_ipv6(ip: &[u8]) -> Option<L3Key> {
     let addr = |at: usize| {
         let mut a = [0u8; 16];
         a.copy_from_slice(&h[at..at + 16]);
-        Ipv6Addr::from(a)
+        u128::from_be_bytes(a)
     };
-    let addrs = Addrs::V6 {
-        src: addr(8),
-        dst: addr(24),
-    };
+    let (src, dst) = (addr(8), addr(24));
     // A payload length of 0 is a jumbogram's (RFC 2675): up to the end of the frame.
     let payload_len = get_u16(h, 4) as usize;
     let end = match payload_len {
@@ -228,19 +288,20 @@ fn parse_ipv6(ip: &[u8]) -> Option<L3Key> {
         Some(l4) if !later_fragment => ports(next, l4, true),
         _ => None,
     };
-    Some((addrs, next, later_fragment, ports))
+    Some((Family::V6, src, dst, next, later_fragment, ports))
 }
 
 /// The ports (or echo identifier) of the transport header `l4` of protocol `proto`.
 #[inline(always)]
 fn ports(proto: u8, l4: &[u8], v6: bool) -> Option<(u16, u16)> {
     match proto {
-        protocol::TCP if l4.len() >= tcp::field::DST_PORT.end => {
-            let t = tcp::Packet::new_unchecked(l4);
+        // Over the four bytes of the ports, the views' reads need no bounds checks.
+        protocol::TCP => {
+            let t = tcp::Packet::new_unchecked(l4.first_chunk::<{ tcp::field::DST_PORT.end }>()?);
             Some((t.src_port(), t.dst_port()))
         }
-        protocol::UDP if l4.len() >= udp::field::DST_PORT.end => {
-            let u = udp::Packet::new_unchecked(l4);
+        protocol::UDP => {
+            let u = udp::Packet::new_unchecked(l4.first_chunk::<{ udp::field::DST_PORT.end }>()?);
             Some((u.src_port(), u.dst_port()))
         }
         protocol::ICMP
@@ -294,15 +355,23 @@ mod tests {
     }
 
     fn key(l3: usize, addrs: Addrs, proto: u8, ports: Option<(u16, u16)>) -> FlowKey {
-        FlowKey {
+        let (family, src, dst) = match addrs {
+            Addrs::V4 { src, dst } => (Family::V4, u32::from(src) as u128, u32::from(dst) as u128),
+            Addrs::V6 { src, dst } => (Family::V6, u128::from(src), u128::from(dst)),
+        };
+        let k = FlowKey {
             vlans: [None, None],
             pppoe_session: None,
             l3,
-            addrs,
+            family,
+            src,
+            dst,
             proto,
             later_fragment: false,
             ports,
-        }
+        };
+        assert_eq!(k.addrs(), addrs, "the addresses read back as they went in");
+        k
     }
 
     /// A transport segment on top of an IP builder step: TCP 40001 -> 80, UDP 40000 ->

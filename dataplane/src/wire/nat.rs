@@ -39,12 +39,13 @@ const ICMP_ECHO_ID: usize = 4;
 pub fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
     match proto {
         // The ports are the first field of both views.
-        protocol::TCP if l4.len() >= PORTS.end => {
-            let t = tcp::Packet::new_unchecked(l4);
+        // Over the four bytes of the ports, the views' reads need no bounds checks.
+        protocol::TCP => {
+            let t = tcp::Packet::new_unchecked(l4.first_chunk::<{ PORTS.end }>()?);
             Some((t.src_port(), t.dst_port()))
         }
-        protocol::UDP if l4.len() >= PORTS.end => {
-            let u = udp::Packet::new_unchecked(l4);
+        protocol::UDP => {
+            let u = udp::Packet::new_unchecked(l4.first_chunk::<{ PORTS.end }>()?);
             Some((u.src_port(), u.dst_port()))
         }
         protocol::ICMP

@@ -51,13 +51,13 @@ pub struct Packet<T: AsRef<[u8]>> {
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wraps `buffer` without checks: the getters and setters panic on a buffer shorter
     /// than the fixed header, and [`Self::payload`] on a data offset past its end.
-    #[inline]
+    #[inline(always)]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
     /// Wraps `buffer`, checking the fixed header and the data offset.
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -66,7 +66,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The checks of [`Self::new_checked`]: the fixed header fits, the data offset is at
     /// least the fixed header and the header it declares fits.
-    #[inline]
+    #[inline(always)]
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         if b.len() < MIN_HEADER_LEN {
@@ -83,13 +83,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Source port.
-    #[inline]
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::SRC_PORT.start)
     }
 
     /// Destination port.
-    #[inline]
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::DST_PORT.start)
     }
@@ -105,13 +105,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Header length in bytes (the data offset times 4), as the header says.
-    #[inline]
+    #[inline(always)]
     pub fn header_len(&self) -> usize {
         (self.buffer.as_ref()[field::DATA_OFF] >> 4) as usize * 4
     }
 
     /// The flag bits.
-    #[inline]
+    #[inline(always)]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::FLAGS]
     }
@@ -144,13 +144,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the source port (checksum not touched).
-    #[inline]
+    #[inline(always)]
     pub fn set_src_port(&mut self, v: u16) {
         put_u16(self.buffer.as_mut(), field::SRC_PORT.start, v)
     }
 
     /// Sets the destination port (checksum not touched).
-    #[inline]
+    #[inline(always)]
     pub fn set_dst_port(&mut self, v: u16) {
         put_u16(self.buffer.as_mut(), field::DST_PORT.start, v)
     }
@@ -182,7 +182,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Sets the checksum field.
-    #[inline]
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put_u16(self.buffer.as_mut(), field::CHECKSUM.start, v)
     }

@@ -27,14 +27,14 @@ pub struct Packet<T: AsRef<[u8]>> {
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wraps `buffer` without checks: the getters and setters panic on a buffer shorter
     /// than the header, and [`Self::payload`] on a length field past its end.
-    #[inline]
+    #[inline(always)]
     pub fn new_unchecked(buffer: T) -> Self {
         Packet { buffer }
     }
 
     /// Wraps `buffer`, checking it holds the header and that the length field covers
     /// the header and fits the buffer. Bytes after the length are allowed (padding).
-    #[inline]
+    #[inline(always)]
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let p = Self::new_unchecked(buffer);
         p.check_len()?;
@@ -42,7 +42,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The checks of [`Self::new_checked`].
-    #[inline]
+    #[inline(always)]
     pub fn check_len(&self) -> Result<(), WireError> {
         let b = self.buffer.as_ref();
         if b.len() < HEADER_LEN {
@@ -59,13 +59,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Source port.
-    #[inline]
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::SRC_PORT.start)
     }
 
     /// Destination port.
-    #[inline]
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::DST_PORT.start)
     }
@@ -77,7 +77,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// The checksum field.
-    #[inline]
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::CHECKSUM.start)
     }
@@ -95,13 +95,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the source port (checksum not touched).
-    #[inline]
+    #[inline(always)]
     pub fn set_src_port(&mut self, v: u16) {
         put_u16(self.buffer.as_mut(), field::SRC_PORT.start, v)
     }
 
     /// Sets the destination port (checksum not touched).
-    #[inline]
+    #[inline(always)]
     pub fn set_dst_port(&mut self, v: u16) {
         put_u16(self.buffer.as_mut(), field::DST_PORT.start, v)
     }
@@ -112,7 +112,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Sets the checksum field.
-    #[inline]
+    #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         put_u16(self.buffer.as_mut(), field::CHECKSUM.start, v)
     }
