@@ -1,7 +1,7 @@
 //! Which worker owns what, and how packets get to their owner.
 //!
 //! A subscriber's session belongs to worker `address % workers`; a NAT flow to the worker
-//! whose slice of the NAT port range holds its port ([`crate::nat::NatConfig::worker_ports`]).
+//! whose slice of the NAT port range holds its port ([`crate::table::flow::NatConfig::worker_ports`]).
 //! The control plane installs sessions on their owner with [`subscriber_worker`]. For
 //! AF_PACKET, the kernel delivers each packet to its owner directly: a classic BPF fanout
 //! program per port computes the same function ([`access_program`]: by source address;
@@ -13,7 +13,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::nat::NatConfig;
+use crate::table::flow::NatConfig;
 use crate::types::Side;
 use crate::wire::flow;
 
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn nat_slices_match_worker_ports() {
-        let cfg = crate::nat::NatConfig {
+        let cfg = crate::table::flow::NatConfig {
             addresses: vec![],
             ports: (1024, 65535),
             timeouts: Default::default(),

@@ -13,7 +13,7 @@ use arrayvec::ArrayVec;
 use super::Pipeline;
 use crate::buf::{MAX_BURST, PacketBuf};
 use crate::fib::Forwarding;
-use crate::nat::NIL;
+use crate::table::flow::NIL;
 use crate::types::Side;
 use crate::wire::flow;
 

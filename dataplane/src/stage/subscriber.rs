@@ -16,11 +16,11 @@ use super::{Pipeline, Verdict, http, refuse, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::{Forwarding, Unknown};
-use crate::lb::LbChoice;
 use crate::msg::{Event, HOST_MAX, InstallFailure};
-use crate::nat::{FlowClose, FlowError, FlowRecord, FlowState, NIL, UpKey};
 use crate::service::{Service, SessionType};
-use crate::session::{
+use crate::table::flow::{FlowClose, FlowError, FlowRecord, FlowState, NIL, UpKey};
+use crate::table::lb::LbChoice;
+use crate::table::session::{
     Check, Dir, DisconnectCause, InstallError, SessionId, SessionSpec, SessionUpdate,
 };
 use crate::time::Instant;
@@ -592,12 +592,14 @@ impl Pipeline {
         let up = |s: u16| svc.servers.get(s as usize).is_some_and(|r| r.up);
         match svc.session_type {
             SessionType::Login => {
-                let key = (slot as u64) << 16 | svc_idx as u64;
-                if let Some(&s) = self.sticky.get(&key).filter(|s| up(**s)) {
+                let sticky = self.sessions.sticky_mut();
+                if let Some(s) = sticky.get(slot, svc_idx).filter(|s| up(*s)) {
                     return Some(s);
                 }
                 let s = self.balancer.choose(svc_idx, svc)?;
-                self.sticky.insert(key, s);
+                if self.sessions.sticky_mut().set(slot, svc_idx, s).is_err() {
+                    self.counters.sticky_full += 1;
+                }
                 Some(s)
             }
             SessionType::Service => {
@@ -782,9 +784,10 @@ impl Pipeline {
         let Some(s) = self.sessions.remove(slot) else {
             return;
         };
-        if !self.sticky.is_empty() {
+        let sticky = self.sessions.sticky_mut();
+        if !sticky.is_empty() {
             for svc in 0..fwd.services.len() as u16 {
-                self.sticky.remove(&((slot as u64) << 16 | svc as u64));
+                sticky.remove(slot, svc);
             }
         }
         self.counters.sessions_closed += 1;

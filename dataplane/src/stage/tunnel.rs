@@ -7,16 +7,16 @@
 //! encapsulated and what comes back is decapsulated and sent to it. On an LNS the
 //! subscriber is behind the tunnel: what is addressed to it is encapsulated and its
 //! uplink decapsulated and routed. Which session a subscriber uses is the
-//! [`crate::l2tp::L2tpTable`]'s steering, switched by one command between bursts.
+//! [`crate::table::l2tp::L2tpTable`]'s steering, switched by one command between bursts.
 
 use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
-use crate::l2tp::L2tpSessionSpec;
-use crate::l2tp::TunnelRole;
 use crate::msg::Event;
+use crate::table::l2tp::L2tpSessionSpec;
+use crate::table::l2tp::TunnelRole;
 use crate::time::Instant;
 use crate::types::Side;
 use crate::wire::checksum;
