@@ -19,7 +19,7 @@ use super::ethernet::{self, ethertype};
 use super::icmpv4;
 use super::ipv4::{self, protocol};
 use super::l2tp::ppp;
-use super::{get_u16, tcp, udp};
+use super::{get_u16, tcp};
 
 /// VLAN tags looked through at most (a third tag makes the frame unreadable).
 pub const MAX_VLAN_TAGS: usize = 2;
@@ -295,14 +295,11 @@ fn parse_ipv6(ip: &[u8]) -> Option<L3Key> {
 #[inline(always)]
 fn ports(proto: u8, l4: &[u8], v6: bool) -> Option<(u16, u16)> {
     match proto {
-        // Over the four bytes of the ports, the views' reads need no bounds checks.
-        protocol::TCP => {
+        // TCP and UDP keep their ports in the same place (asserted in `wire::nat`), so one
+        // read serves both; over the four bytes of the ports it needs no bounds checks.
+        protocol::TCP | protocol::UDP => {
             let t = tcp::Packet::new_unchecked(l4.first_chunk::<{ tcp::field::DST_PORT.end }>()?);
             Some((t.src_port(), t.dst_port()))
-        }
-        protocol::UDP => {
-            let u = udp::Packet::new_unchecked(l4.first_chunk::<{ udp::field::DST_PORT.end }>()?);
-            Some((u.src_port(), u.dst_port()))
         }
         protocol::ICMP
             if !v6

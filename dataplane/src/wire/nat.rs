@@ -39,14 +39,11 @@ const ICMP_ECHO_ID: usize = 4;
 pub fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
     match proto {
         // The ports are the first field of both views.
-        // Over the four bytes of the ports, the views' reads need no bounds checks.
-        protocol::TCP => {
+        // Both keep their ports in the same place (asserted above): one read serves both,
+        // over the four bytes of the ports, with no bounds checks.
+        protocol::TCP | protocol::UDP => {
             let t = tcp::Packet::new_unchecked(l4.first_chunk::<{ PORTS.end }>()?);
             Some((t.src_port(), t.dst_port()))
-        }
-        protocol::UDP => {
-            let u = udp::Packet::new_unchecked(l4.first_chunk::<{ PORTS.end }>()?);
-            Some((u.src_port(), u.dst_port()))
         }
         protocol::ICMP
             if l4.len() >= icmpv4::HEADER_LEN
