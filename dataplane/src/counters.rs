@@ -195,6 +195,10 @@ pub struct WorkerCounters {
     pub l2tp_decapsulated: u64,
     /// L2TP control messages punted to the control plane.
     pub l2tp_control: u64,
+    /// Servers chosen for a `login`-type service that could not be remembered for the
+    /// login because the per-login stickiness table was full (its next flow is balanced
+    /// again).
+    pub sticky_full: u64,
 }
 
 impl Default for WorkerCounters {
@@ -229,6 +233,7 @@ impl Default for WorkerCounters {
             l2tp_encapsulated: 0,
             l2tp_decapsulated: 0,
             l2tp_control: 0,
+            sticky_full: 0,
         }
     }
 }
@@ -315,11 +320,12 @@ impl WorkerCounters {
         self.l2tp_encapsulated += o.l2tp_encapsulated;
         self.l2tp_decapsulated += o.l2tp_decapsulated;
         self.l2tp_control += o.l2tp_control;
+        self.sticky_full += o.sticky_full;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 27] {
+    pub fn named(&self) -> [(&'static str, u64); 28] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -348,6 +354,7 @@ impl WorkerCounters {
             ("l2tp_encapsulated", self.l2tp_encapsulated),
             ("l2tp_decapsulated", self.l2tp_decapsulated),
             ("l2tp_control", self.l2tp_control),
+            ("sticky_full", self.sticky_full),
         ]
     }
 }

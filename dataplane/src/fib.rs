@@ -7,9 +7,9 @@
 
 use std::net::Ipv4Addr;
 
-use crate::lb::LbTable;
-use crate::nat::{NatConfig, Timeouts};
 use crate::service::Services;
+use crate::table::flow::{NatConfig, Timeouts};
+use crate::table::lb::LbTable;
 use crate::table::lpm::Lpm;
 use crate::types::{MacAddr, Side};
 

@@ -16,14 +16,10 @@ pub mod cpu;
 pub mod fib;
 pub mod handoff;
 pub mod hold;
-pub mod l2tp;
-pub mod lb;
 pub mod msg;
-pub mod nat;
 pub mod port;
 pub mod ring;
 pub mod service;
-pub mod session;
 pub mod snapshot;
 pub mod stage;
 pub mod steer;
@@ -32,6 +28,10 @@ pub mod time;
 pub mod types;
 pub mod wire;
 pub mod worker;
+
+// The tables' paths before they moved under `table/`, which the control plane uses.
+pub use table::flow as nat;
+pub use table::{l2tp, lb, session};
 
 pub use buf::{BufPool, Burst, HeapBuf, HeapPool, MAX_BURST, PacketBuf};
 pub use counters::{DropReason, SideCounters, WorkerCounters};

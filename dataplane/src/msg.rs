@@ -7,11 +7,11 @@
 use std::net::Ipv4Addr;
 
 use crate::counters::WorkerCounters;
-use crate::l2tp::{L2tpCounters, L2tpSessionSpec};
-use crate::nat::FlowRecord;
 use crate::port::PortStats;
 use crate::ring::{Consumer, Producer, ring};
-use crate::session::{
+use crate::table::flow::FlowRecord;
+use crate::table::l2tp::{L2tpCounters, L2tpSessionSpec};
+use crate::table::session::{
     ClosedSession, DisconnectCause, SessionCounters, SessionId, SessionSpec, SessionUpdate,
 };
 use crate::time::Instant;

@@ -127,7 +127,7 @@ pub struct Service {
 }
 
 /// The services of the snapshot, indexed `0..n` (the index is the service's number in
-/// [`crate::session::ServiceSet`]s).
+/// [`crate::table::session::ServiceSet`]s).
 #[derive(Clone, Debug, Default)]
 pub struct Services {
     services: Vec<Service>,
@@ -155,7 +155,7 @@ pub enum ServiceError {
 impl Services {
     /// Builds the table; service `i` gets index `i`.
     pub fn new(services: Vec<Service>) -> Result<Services, ServiceError> {
-        if services.len() > crate::session::ServiceSet::MAX {
+        if services.len() > crate::table::session::ServiceSet::MAX {
             return Err(ServiceError::TooMany(services.len()));
         }
         let mut vips: Vec<(u32, Vec<u16>)> = Vec::new();

@@ -1,7 +1,7 @@
 //! Which worker owns what, and how packets get to their owner.
 //!
 //! A subscriber's session belongs to worker `address % workers`; a NAT flow to the worker
-//! whose slice of the NAT port range holds its port ([`crate::nat::NatConfig::worker_ports`]).
+//! whose slice of the NAT port range holds its port ([`crate::table::flow::NatConfig::worker_ports`]).
 //! The control plane installs sessions on their owner with [`subscriber_worker`]. For
 //! AF_PACKET, the kernel delivers each packet to its owner directly: a classic BPF fanout
 //! program per port computes the same function ([`access_program`]: by source address;
@@ -13,9 +13,9 @@
 
 use std::net::Ipv4Addr;
 
-use crate::nat::NatConfig;
+use crate::table::flow::NatConfig;
 use crate::types::Side;
-use crate::wire::ipv4::protocol;
+use crate::wire::flow;
 
 /// The worker that owns the subscriber at `ip`.
 #[inline]
@@ -32,36 +32,26 @@ pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
 }
 
 /// The worker that owns the state of `frame`, received on `side`: by source address on
-/// the access side; on the core side by NAT port (or ICMP identifier) when addressed to a
-/// NAT address, else by destination address. The same function as the fanout programs,
-/// for ports that cannot steer (handoff, [`crate::handoff`]). `None` for frames no worker
-/// owns (not IPv4, cut short, other protocols to a NAT address): any worker handles those.
+/// the access side; on the core side by NAT port (or ICMP echo identifier) when addressed
+/// to a NAT address, else by destination address. The same function as the fanout
+/// programs, for ports that cannot steer (handoff, [`crate::handoff`]). The frame is read
+/// by the flow-key parser the look-ahead uses ([`flow::parse`]), so frames in VLAN tags or
+/// PPPoE are owned by the IPv4 packet inside (the fanout programs see only what the
+/// kernel's protocol field says, and send PPPoE to worker 0). `None` for frames no worker
+/// owns (not IPv4, cut short, a later fragment or a protocol without ports to a NAT
+/// address): any worker handles those.
 #[inline]
 pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> Option<u16> {
-    let ip = frame.get(14..14 + 20)?;
-    if frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let addr = |at: usize| Ipv4Addr::new(ip[at], ip[at + 1], ip[at + 2], ip[at + 3]);
+    let key = flow::parse(frame)?;
+    let (src, dst) = key.ipv4()?;
     if side == Side::Access {
-        return Some(subscriber_worker(addr(12), workers));
+        return Some(subscriber_worker(src, workers));
     }
-    let dst = addr(16);
     if !nat.addresses.contains(&dst) {
         return Some(subscriber_worker(dst, workers));
     }
-    let at = match ip[9] {
-        protocol::TCP | protocol::UDP => 2,
-        protocol::ICMP => 4,
-        _ => return None,
-    };
-    let l4 = 14 + (ip[0] & 0x0f) as usize * 4;
-    let key = frame.get(l4 + at..l4 + at + 2)?;
-    Some(nat_port_worker(
-        u16::from_be_bytes([key[0], key[1]]),
-        nat.ports,
-        workers,
-    ))
+    let (_, port) = key.ports?;
+    Some(nat_port_worker(port, nat.ports, workers))
 }
 
 /// One classic BPF instruction (`struct sock_filter`).
@@ -290,8 +280,71 @@ mod tests {
     }
 
     #[test]
+    fn tagged_and_pppoe_frames_are_owned_by_their_inner_packet() {
+        use etherparse::VlanId;
+        let nat = Ipv4Addr::new(192, 0, 2, 1);
+        let cfg = NatConfig {
+            addresses: vec![nat],
+            ports: (1024, 65535),
+            timeouts: Default::default(),
+        };
+        let eth = || PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1]);
+        let vid = |v| VlanId::try_new(v).unwrap();
+        let workers = 4;
+        for last in [1u8, 2, 3, 4, 77] {
+            let sub = [10, 10, 0, last];
+            let mut plain = Vec::new();
+            eth()
+                .ipv4(sub, [192, 0, 2, 10], 64)
+                .udp(5000, 53)
+                .write(&mut plain, &[])
+                .unwrap();
+            let want = Some(subscriber_worker(Ipv4Addr::from(sub), workers));
+            assert_eq!(frame_owner(Side::Access, &plain, workers, &cfg), want);
+            let mut tagged = Vec::new();
+            eth()
+                .double_vlan(vid(100), vid(200))
+                .ipv4(sub, [192, 0, 2, 10], 64)
+                .udp(5000, 53)
+                .write(&mut tagged, &[])
+                .unwrap();
+            assert_eq!(frame_owner(Side::Access, &tagged, workers, &cfg), want);
+            // PPPoE session 5 around the same IPv4 packet.
+            let ip = &plain[14..];
+            let mut pppoe = plain[..12].to_vec();
+            pppoe.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x05]);
+            pppoe.extend_from_slice(&(ip.len() as u16 + 2).to_be_bytes());
+            pppoe.extend_from_slice(&[0x00, 0x21]);
+            pppoe.extend_from_slice(ip);
+            assert_eq!(frame_owner(Side::Access, &pppoe, workers, &cfg), want);
+        }
+        // Downlink to a NAT address in a VLAN: by destination port.
+        for port in [1024u16, 20_000, 65_535] {
+            let mut f = Vec::new();
+            eth()
+                .single_vlan(vid(9))
+                .ipv4([192, 0, 2, 10], nat.octets(), 64)
+                .tcp(80, port, 1, 100)
+                .write(&mut f, &[])
+                .unwrap();
+            assert_eq!(
+                frame_owner(Side::Core, &f, workers, &cfg),
+                Some(nat_port_worker(port, cfg.ports, workers))
+            );
+        }
+        // IPv6 has no owner yet: any worker.
+        let mut v6 = Vec::new();
+        eth()
+            .ipv6([0x20; 16], [0x30; 16], 64)
+            .udp(1, 2)
+            .write(&mut v6, &[])
+            .unwrap();
+        assert_eq!(frame_owner(Side::Access, &v6, workers, &cfg), None);
+    }
+
+    #[test]
     fn nat_slices_match_worker_ports() {
-        let cfg = crate::nat::NatConfig {
+        let cfg = crate::table::flow::NatConfig {
             addresses: vec![],
             ports: (1024, 65535),
             timeouts: Default::default(),

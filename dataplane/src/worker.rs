@@ -14,13 +14,13 @@ use crate::counters::DropReason;
 use crate::fib::Forwarding;
 use crate::handoff::{Handed, Handoff};
 use crate::hold::{Held, HoldQueue};
-use crate::l2tp::L2tpTable;
 use crate::msg::{Command, WorkerEnds, WorkerReport};
 use crate::port::{BufOf, Port, PortStats};
 use crate::ring::Consumer;
 use crate::snapshot::Reader;
 use crate::stage::{Pipeline, SubscriberLimits, Verdict};
 use crate::steer;
+use crate::table::l2tp::L2tpTable;
 use crate::table::neighbor::{NeighborTable, NeighborTiming};
 use crate::time::Instant;
 use crate::types::Side;
@@ -268,6 +268,13 @@ impl<P: Port> Worker<P> {
         total
     }
 
+    /// Applies up to `commands_per_poll` commands. One arm per [`Command`], no wildcard
+    /// (the lint below keeps it so): a new command does not compile until a worker
+    /// knows what to do with it, instead of going nowhere.
+    #[deny(
+        clippy::wildcard_enum_match_arm,
+        clippy::match_wildcard_for_single_variants
+    )]
     fn apply_commands(&mut self, now: Instant) {
         for _ in 0..self.cfg.commands_per_poll {
             let Some(cmd) = self.down.commands.pop() else {
@@ -290,11 +297,20 @@ impl<P: Port> Worker<P> {
                     // ones; it will ask again.
                     let _ = self.down.reports.push(report);
                 }
-                ref other => {
-                    if !self.pipe.l2tp_command(other) {
-                        self.pipe.session_command(self.fwd.get(), other, now);
-                    }
+                Command::SessionAdd(spec) => self.pipe.session_add(&spec),
+                Command::SessionRemove { id, cause } => {
+                    self.pipe.session_remove(self.fwd.get(), id, cause, now)
                 }
+                Command::SessionUpdate { id, update } => self.pipe.session_update(id, &update),
+                Command::SessionQuery { id, seq } => self.pipe.session_query(id, seq, now),
+                Command::ReportSessions { seq } => self.pipe.report_sessions(seq),
+                Command::L2tpSessionSet(spec) => self.pipe.l2tp_session_set(&spec),
+                Command::L2tpSteer {
+                    subscriber,
+                    session,
+                } => self.pipe.l2tp_steer(subscriber, session),
+                Command::L2tpSessionRemove { session } => self.pipe.l2tp_session_remove(session),
+                Command::L2tpReport { seq } => self.pipe.l2tp_report(seq),
             }
         }
     }

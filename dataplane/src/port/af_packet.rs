@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::buf::{BufPool, Burst, HeapBuf, HeapPool, PacketBuf};
 use crate::types::MacAddr;
-use crate::wire::checksum;
+use crate::wire::{checksum, tcp, udp};
 
 use super::{Port, PortStats};
 
@@ -824,8 +824,10 @@ fn complete_offloaded_checksum(frame: &mut [u8]) -> bool {
         _ => return false,
     };
     match protocol {
-        IPPROTO_TCP => checksum::complete_partial(&mut frame[l4], 16, false),
-        IPPROTO_UDP => checksum::complete_partial(&mut frame[l4], 6, true),
+        IPPROTO_TCP => {
+            checksum::complete_partial(&mut frame[l4], tcp::field::CHECKSUM.start, false)
+        }
+        IPPROTO_UDP => checksum::complete_partial(&mut frame[l4], udp::field::CHECKSUM.start, true),
         _ => false,
     }
 }

@@ -13,9 +13,9 @@ use arrayvec::ArrayVec;
 use super::Pipeline;
 use crate::buf::{MAX_BURST, PacketBuf};
 use crate::fib::Forwarding;
-use crate::nat::NIL;
+use crate::table::flow::NIL;
 use crate::types::Side;
-use crate::wire::nat as natwire;
+use crate::wire::flow;
 
 /// Below this many sessions and flows together the tables stay in the core's own caches
 /// (a few hundred KiB), a lookup does not miss, and looking ahead costs more than it
@@ -65,18 +65,14 @@ const NO_PEEK: Peek = Peek {
     valid: false,
 };
 
-/// The addresses, protocol and ports of an untagged IPv4 frame without options.
+/// The addresses, protocol and ports of an IPv4 frame, as the flow-key parser that the
+/// steering code shares reads them ([`flow::parse`]).
 #[inline(always)]
 fn peek(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u8, u16, u16)> {
-    let h = frame.first_chunk::<34>()?;
-    if h[12..14] != [0x08, 0x00] || h[14] != 0x45 {
-        return None;
-    }
-    let proto = h[23];
-    let src = Ipv4Addr::new(h[26], h[27], h[28], h[29]);
-    let dst = Ipv4Addr::new(h[30], h[31], h[32], h[33]);
-    let (sport, dport) = natwire::ports(proto, frame.get(34..)?)?;
-    Some((src, dst, proto, sport, dport))
+    let key = flow::parse(frame)?;
+    let (src, dst) = key.ipv4()?;
+    let (sport, dport) = key.ports?;
+    Some((src, dst, key.proto, sport, dport))
 }
 
 impl Pipeline {

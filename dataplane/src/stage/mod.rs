@@ -25,18 +25,16 @@ pub mod tunnel;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use hashbrown::HashMap;
-
 use crate::buf::{MAX_BURST, PacketBuf};
 use crate::counters::{DropReason, WorkerCounters};
 use crate::fib::Forwarding;
-use crate::l2tp::L2tpTable;
 use crate::msg::{Event, Frame};
-use crate::nat::FlowTable;
-use crate::nat::balance::Balancer;
 use crate::ring::Producer;
-use crate::session::SessionTable;
+use crate::table::flow::FlowTable;
+use crate::table::flow::balance::Balancer;
+use crate::table::l2tp::L2tpTable;
 use crate::table::neighbor::{Lookup, NeighborTable};
+use crate::table::session::SessionTable;
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
 
@@ -104,8 +102,6 @@ pub struct Pipeline {
     pub flows: FlowTable,
     /// Server choice state.
     pub balancer: Balancer,
-    /// Per-login stickiness: (session slot, service) -> server.
-    pub(crate) sticky: HashMap<u64, u16>,
     /// Records that found the event ring full, sent first next time.
     pub(crate) backlog: VecDeque<Event>,
     pub(crate) backlog_cap: usize,
@@ -165,7 +161,6 @@ impl Pipeline {
             ),
             flows: FlowTable::new(limits.flows, fwd.nat.addresses.len().max(1), ports),
             balancer,
-            sticky: HashMap::new(),
             backlog: VecDeque::with_capacity(limits.backlog),
             backlog_cap: limits.backlog,
             unknown_seen: Box::new([(0, Instant::ZERO); 256]),

@@ -74,8 +74,7 @@ fn tcp_reset<B: PacketBuf>(buf: &mut B, l3: usize, h: &Header, our_mac: MacAddr)
     tcp::write_header(seg, dport, sport, rst_seq, rst_ack, rst_flags, 0);
     let sum = checksum::pseudo_header_sum(h.dst, h.src, protocol::TCP, tcp::MIN_HEADER_LEN as u16)
         + checksum::sum(seg);
-    seg[tcp::CHECKSUM_AT..tcp::CHECKSUM_AT + 2]
-        .copy_from_slice(&(!checksum::fold(sum)).to_be_bytes());
+    tcp::Packet::new_unchecked(seg).set_checksum(!checksum::fold(sum));
     let sender = ethernet::Frame::new_unchecked(&*frame).src();
     ethernet::rewrite_macs(frame, sender, our_mac);
     true

@@ -16,16 +16,19 @@ use super::{Pipeline, Verdict, http, refuse, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::{Forwarding, Unknown};
-use crate::lb::LbChoice;
-use crate::msg::{Command, Event, HOST_MAX, InstallFailure};
-use crate::nat::{FlowClose, FlowError, FlowRecord, FlowState, NIL, UpKey};
+use crate::msg::{Event, HOST_MAX, InstallFailure};
 use crate::service::{Service, SessionType};
-use crate::session::{Check, Dir, DisconnectCause, InstallError};
+use crate::table::flow::{FlowClose, FlowError, FlowRecord, FlowState, NIL, UpKey};
+use crate::table::lb::LbChoice;
+use crate::table::session::{
+    Check, Dir, DisconnectCause, InstallError, SessionId, SessionSpec, SessionUpdate,
+};
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
 use crate::wire::ipv4::protocol;
 use crate::wire::nat as natwire;
-use crate::wire::tcp::flags;
+use crate::wire::tcp::{self, flags};
+use crate::wire::udp;
 
 impl Pipeline {
     /// A packet from the access side.
@@ -310,10 +313,9 @@ impl Pipeline {
     ) -> Verdict {
         let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
         let ports = natwire::ports(h.proto, l4);
-        let tcp_flags = l4.get(13).copied().unwrap_or(0);
-        let payload_at = match h.proto {
-            protocol::TCP => (l4.get(12).map_or(0, |d| (d >> 4) as usize * 4)).max(20),
-            _ => 0,
+        let (tcp_flags, payload_at) = match h.proto {
+            protocol::TCP => tcp_flags_and_payload(l4),
+            _ => (0, 0),
         };
         if h.fragment || l4_cut_short(h.proto, l4.len()) {
             return Verdict::Drop(DropReason::NatUnsupported);
@@ -475,7 +477,7 @@ impl Pipeline {
         }
         let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
         let (sport, dport) = natwire::ports(h.proto, l4)?;
-        let tcp_flags = l4.get(13).copied().unwrap_or(0);
+        let (tcp_flags, _) = tcp_flags_and_payload(l4);
         let i = self.flows.find_down(addr, h.proto, dport)?;
         let f = *self.flows.get(i)?;
         let Some(svc) = fwd.services.get(f.service) else {
@@ -590,12 +592,14 @@ impl Pipeline {
         let up = |s: u16| svc.servers.get(s as usize).is_some_and(|r| r.up);
         match svc.session_type {
             SessionType::Login => {
-                let key = (slot as u64) << 16 | svc_idx as u64;
-                if let Some(&s) = self.sticky.get(&key).filter(|s| up(**s)) {
+                let sticky = self.sessions.sticky_mut();
+                if let Some(s) = sticky.get(slot, svc_idx).filter(|s| up(*s)) {
                     return Some(s);
                 }
                 let s = self.balancer.choose(svc_idx, svc)?;
-                self.sticky.insert(key, s);
+                if self.sessions.sticky_mut().set(slot, svc_idx, s).is_err() {
+                    self.counters.sticky_full += 1;
+                }
                 Some(s)
             }
             SessionType::Service => {
@@ -780,60 +784,74 @@ impl Pipeline {
         let Some(s) = self.sessions.remove(slot) else {
             return;
         };
-        if !self.sticky.is_empty() {
+        let sticky = self.sessions.sticky_mut();
+        if !sticky.is_empty() {
             for svc in 0..fwd.services.len() as u16 {
-                self.sticky.remove(&((slot as u64) << 16 | svc as u64));
+                sticky.remove(slot, svc);
             }
         }
         self.counters.sessions_closed += 1;
         self.emit(Event::SessionClosed(s.closed(stopped, cause)));
     }
 
-    /// Applies a session command; `false` if `cmd` is not one.
-    pub fn session_command(&mut self, fwd: &Forwarding, cmd: &Command, now: Instant) -> bool {
-        match *cmd {
-            Command::SessionAdd(spec) => match self.sessions.install(&spec) {
-                Ok(_) => self.counters.sessions_installed += 1,
-                Err(e) => self.emit(Event::SessionInstallFailed {
-                    id: spec.id,
-                    reason: match e {
-                        InstallError::Full => InstallFailure::TableFull,
-                        InstallError::Duplicate => InstallFailure::Duplicate,
-                    },
-                }),
-            },
-            Command::SessionRemove { id, cause } => {
-                if let Some(slot) = self.sessions.slot_by_id(id) {
-                    self.close_session(fwd, slot, now, cause);
-                }
-            }
-            Command::SessionUpdate { id, update } => {
-                self.sessions.update(id, &update);
-            }
-            Command::SessionQuery { id, seq } => {
-                let found = self
-                    .sessions
-                    .slot_by_id(id)
-                    .and_then(|s| self.sessions.get(s))
-                    .map(|s| (s.counters, s.last_seen));
-                if let Some((counters, last_seen)) = found {
-                    self.emit(Event::SessionCounters {
-                        id,
-                        seq,
-                        at: now,
-                        counters,
-                        last_seen,
-                    });
-                }
-                self.emit(Event::SessionsReported {
-                    seq,
-                    sessions: found.is_some() as u32,
-                });
-            }
-            Command::ReportSessions { seq } => self.report = Some((seq, 0, 0)),
-            _ => return false,
+    /// [`Command::SessionAdd`](crate::msg::Command::SessionAdd)(crate::msg::Command::SessionAdd): installs a session, or says why not.
+    pub fn session_add(&mut self, spec: &SessionSpec) {
+        match self.sessions.install(spec) {
+            Ok(_) => self.counters.sessions_installed += 1,
+            Err(e) => self.emit(Event::SessionInstallFailed {
+                id: spec.id,
+                reason: match e {
+                    InstallError::Full => InstallFailure::TableFull,
+                    InstallError::Duplicate => InstallFailure::Duplicate,
+                },
+            }),
         }
-        true
+    }
+
+    /// [`Command::SessionRemove`](crate::msg::Command::SessionRemove)(crate::msg::Command::SessionRemove): ends a session (its records follow as events).
+    pub fn session_remove(
+        &mut self,
+        fwd: &Forwarding,
+        id: SessionId,
+        cause: DisconnectCause,
+        now: Instant,
+    ) {
+        if let Some(slot) = self.sessions.slot_by_id(id) {
+            self.close_session(fwd, slot, now, cause);
+        }
+    }
+
+    /// [`Command::SessionUpdate`](crate::msg::Command::SessionUpdate)(crate::msg::Command::SessionUpdate): changes a session's limits, bandwidth or services.
+    pub fn session_update(&mut self, id: SessionId, update: &SessionUpdate) {
+        self.sessions.update(id, update);
+    }
+
+    /// [`Command::SessionQuery`](crate::msg::Command::SessionQuery)(crate::msg::Command::SessionQuery): one session's counters, then the report's end.
+    pub fn session_query(&mut self, id: SessionId, seq: u64, now: Instant) {
+        let found = self
+            .sessions
+            .slot_by_id(id)
+            .and_then(|s| self.sessions.get(s))
+            .map(|s| (s.counters, s.last_seen));
+        if let Some((counters, last_seen)) = found {
+            self.emit(Event::SessionCounters {
+                id,
+                seq,
+                at: now,
+                counters,
+                last_seen,
+            });
+        }
+        self.emit(Event::SessionsReported {
+            seq,
+            sessions: found.is_some() as u32,
+        });
+    }
+
+    /// [`Command::ReportSessions`](crate::msg::Command::ReportSessions)(crate::msg::Command::ReportSessions): starts a report of every session, sent over as many
+    /// polls as the event ring needs.
+    pub fn report_sessions(&mut self, seq: u64) {
+        self.report = Some((seq, 0, 0));
     }
 
     /// Per-poll work of the subscriber stages: sessions whose time ran out, idle flows,
@@ -971,9 +989,25 @@ fn to_nat_port(fwd: &Forwarding, frame: &[u8], l3: usize, h: &Header) -> bool {
 #[inline(always)]
 fn l4_cut_short(proto: u8, len: usize) -> bool {
     match proto {
-        protocol::TCP => len < 20,
-        protocol::UDP => len < 8,
+        protocol::TCP => len < tcp::MIN_HEADER_LEN,
+        protocol::UDP => len < udp::HEADER_LEN,
         _ => false,
+    }
+}
+
+/// The flag bits of the TCP segment `l4` and where its payload starts (after the header
+/// its data offset declares, at least the fixed header). A segment shorter than the
+/// fixed header has no flags (its packet is dropped by [`l4_cut_short`] before they
+/// matter). Lenient on a data offset below 5: the payload is then taken to start after
+/// the fixed header, as a receiver that reads no options would.
+#[inline(always)]
+fn tcp_flags_and_payload(l4: &[u8]) -> (u8, usize) {
+    match l4.first_chunk::<{ tcp::MIN_HEADER_LEN }>() {
+        Some(h) => {
+            let t = tcp::Packet::new_unchecked(h);
+            (t.flags(), t.header_len().max(tcp::MIN_HEADER_LEN))
+        }
+        None => (0, tcp::MIN_HEADER_LEN),
     }
 }
 

@@ -7,13 +7,16 @@
 //! encapsulated and what comes back is decapsulated and sent to it. On an LNS the
 //! subscriber is behind the tunnel: what is addressed to it is encapsulated and its
 //! uplink decapsulated and routed. Which session a subscriber uses is the
-//! [`crate::l2tp::L2tpTable`]'s steering, switched by one command between bursts.
+//! [`crate::table::l2tp::L2tpTable`]'s steering, switched by one command between bursts.
+
+use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
-use crate::l2tp::TunnelRole;
-use crate::msg::{Command, Event};
+use crate::msg::Event;
+use crate::table::l2tp::L2tpSessionSpec;
+use crate::table::l2tp::TunnelRole;
 use crate::time::Instant;
 use crate::types::Side;
 use crate::wire::checksum;
@@ -21,6 +24,7 @@ use crate::wire::ethernet::{self, ethertype};
 use crate::wire::icmpv4::kind;
 use crate::wire::ipv4::protocol;
 use crate::wire::l2tp::{self, ENCAP_LEN, ppp};
+use crate::wire::udp;
 
 use super::forward::{self, Header, Route};
 use super::{Pipeline, Verdict, icmp, rewrite};
@@ -58,15 +62,15 @@ impl Pipeline {
         now: Instant,
     ) -> Option<Verdict> {
         let l4 = l3 + h.hl;
-        let udp = buf.data().get(l4..l3 + h.total)?;
-        if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != l2tp::PORT {
+        let seg = buf.data().get(l4..l3 + h.total)?;
+        if seg.len() < udp::HEADER_LEN || udp::Packet::new_unchecked(seg).dst_port() != l2tp::PORT {
             return None;
         }
-        let ulen = u16::from_be_bytes([udp[4], udp[5]]) as usize;
-        if h.fragment || ulen < 8 || ulen > udp.len() {
-            return Some(Verdict::Drop(DropReason::L2tpMalformed));
-        }
-        let msg = &udp[8..ulen];
+        let dgram = match udp::Packet::new_checked(seg) {
+            Ok(d) if !h.fragment => d,
+            _ => return Some(Verdict::Drop(DropReason::L2tpMalformed)),
+        };
+        let msg = dgram.payload();
         let Ok(hdr) = l2tp::Packet::new_unchecked(msg).header() else {
             return Some(Verdict::Drop(DropReason::L2tpMalformed));
         };
@@ -94,8 +98,8 @@ impl Pipeline {
         }
         // The inner packet becomes the frame: an Ethernet header is written over the end
         // of the outer headers, in front of it.
-        let inner_at = l4 + 8 + hdr.payload_at + ppp_len;
-        let inner_end = l4 + 8 + end;
+        let inner_at = l4 + udp::HEADER_LEN + hdr.payload_at + ppp_len;
+        let inner_end = l4 + udp::HEADER_LEN + end;
         if !buf.set_len(inner_end) || !buf.strip(inner_at - ethernet::HEADER_LEN) {
             return Some(Verdict::Drop(DropReason::L2tpMalformed));
         }
@@ -239,28 +243,30 @@ impl Pipeline {
         Verdict::Reply
     }
 
-    /// Applies an L2TP command; `false` if `cmd` is not one.
-    pub fn l2tp_command(&mut self, cmd: &Command) -> bool {
-        let refused = match *cmd {
-            Command::L2tpSessionSet(spec) => self.l2tp.install(&spec).err().map(|_| spec.session),
-            Command::L2tpSteer {
-                subscriber,
-                session,
-            } => self.l2tp.steer(subscriber, session).err().map(|_| session),
-            Command::L2tpSessionRemove { session } => {
-                self.l2tp.remove(session);
-                None
-            }
-            Command::L2tpReport { seq } => {
-                self.l2tp_report = Some((seq, 1, 0));
-                None
-            }
-            _ => return false,
-        };
-        if let Some(session) = refused {
+    /// [`Command::L2tpSessionSet`](crate::msg::Command::L2tpSessionSet): installs (or replaces) an L2TP session.
+    pub fn l2tp_session_set(&mut self, spec: &L2tpSessionSpec) {
+        if self.l2tp.install(spec).is_err() {
+            self.emit(Event::L2tpRefused {
+                session: spec.session,
+            });
+        }
+    }
+
+    /// [`Command::L2tpSteer`](crate::msg::Command::L2tpSteer): steers a subscriber into an installed L2TP session.
+    pub fn l2tp_steer(&mut self, subscriber: Ipv4Addr, session: u16) {
+        if self.l2tp.steer(subscriber, session).is_err() {
             self.emit(Event::L2tpRefused { session });
         }
-        true
+    }
+
+    /// [`Command::L2tpSessionRemove`](crate::msg::Command::L2tpSessionRemove): removes an L2TP session.
+    pub fn l2tp_session_remove(&mut self, session: u16) {
+        self.l2tp.remove(session);
+    }
+
+    /// [`Command::L2tpReport`](crate::msg::Command::L2tpReport): starts a report of every L2TP session's counters.
+    pub fn l2tp_report(&mut self, seq: u64) {
+        self.l2tp_report = Some((seq, 1, 0));
     }
 
     /// Per-poll L2TP work: a counter report in progress.

@@ -29,6 +29,10 @@ pub mod ethertype {
     pub const QINQ: u16 = 0x88a8;
     /// IPv6
     pub const IPV6: u16 = 0x86dd;
+    /// PPPoE discovery stage (RFC 2516)
+    pub const PPPOE_DISCOVERY: u16 = 0x8863;
+    /// PPPoE session stage (RFC 2516)
+    pub const PPPOE_SESSION: u16 = 0x8864;
 }
 
 /// A view of an Ethernet frame.

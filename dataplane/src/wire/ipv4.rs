@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 use super::checksum;
 use super::{WireError, get_u16, put_u16};
 
-mod field {
+/// Where each field of the header lies (offsets of the 16-bit words, ranges of the
+/// addresses).
+pub(crate) mod field {
     use std::ops::Range;
     pub const VER_IHL: usize = 0;
     pub const TOTAL_LEN: usize = 2;
@@ -172,6 +174,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the destination address (checksum not touched).
     pub fn set_dst(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&a.octets());
+    }
+
+    /// Sets the header checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, v: u16) {
+        put_u16(self.buffer.as_mut(), field::CHECKSUM, v)
     }
 
     /// Sets the TTL (checksum not touched).

@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{WireError, checksum, get_u16, put_u16};
+use super::{WireError, checksum, get_u16, ipv4, put_u16, udp};
 
 /// The UDP port of L2TP.
 pub const PORT: u16 = 1701;
@@ -32,6 +32,8 @@ pub mod flags {
 pub mod ppp {
     /// IPv4.
     pub const IPV4: u16 = 0x0021;
+    /// IPv6.
+    pub const IPV6: u16 = 0x0057;
     /// Link Control Protocol.
     pub const LCP: u16 = 0xc021;
 }
@@ -193,8 +195,9 @@ impl Encap {
         b[9] = super::ipv4::protocol::UDP;
         b[12..16].copy_from_slice(&local.octets());
         b[16..20].copy_from_slice(&peer.octets());
-        put_u16(&mut b, 20, PORT);
-        put_u16(&mut b, 22, peer_port);
+        let mut u = udp::Packet::new_unchecked(&mut b[ipv4::MIN_HEADER_LEN..]);
+        u.set_src_port(PORT);
+        u.set_dst_port(peer_port);
         put_u16(&mut b, 28, 0x0002);
         put_u16(&mut b, 30, peer_tunnel);
         put_u16(&mut b, 32, peer_session);
@@ -210,7 +213,12 @@ impl Encap {
         *out = self.bytes;
         let total = inner_len.wrapping_add(ENCAP_LEN as u16);
         put_u16(out, 2, total);
-        put_u16(out, 24, total - 20);
+        let udp_len = total - ipv4::MIN_HEADER_LEN as u16;
+        put_u16(
+            out,
+            ipv4::MIN_HEADER_LEN + udp::field::LENGTH.start,
+            udp_len,
+        );
         put_u16(out, 10, !checksum::fold(self.ip_sum + total as u32));
     }
 }

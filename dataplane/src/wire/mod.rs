@@ -10,6 +10,7 @@
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
+pub mod flow;
 pub mod icmpv4;
 pub mod ipv4;
 pub mod l2tp;

@@ -6,8 +6,8 @@
 use std::net::Ipv4Addr;
 
 use super::checksum::{fold_wide, update16, update32};
-use super::icmpv4::kind;
-use super::ipv4::protocol;
+use super::icmpv4::{self, kind};
+use super::ipv4::{self, protocol};
 use super::{get_u16, put_u16, tcp, udp};
 
 /// Which end of a packet to rewrite.
@@ -19,29 +19,37 @@ pub enum End {
     Dst,
 }
 
-/// Where the "port" of a packet is, relative to the start of its transport header.
-#[inline]
-fn port_at(proto: u8, end: End) -> Option<usize> {
-    match (proto, end) {
-        (protocol::TCP | protocol::UDP, End::Src) => Some(0),
-        (protocol::TCP | protocol::UDP, End::Dst) => Some(2),
-        // Echo request and reply: the identifier, for both ends.
-        (protocol::ICMP, _) => Some(4),
-        _ => None,
-    }
-}
+// TCP and UDP keep their ports in the same place, so that one read and one rewrite of
+// the port pair serve both.
+const _: () = assert!(
+    tcp::field::SRC_PORT.start == udp::field::SRC_PORT.start
+        && tcp::field::DST_PORT.start == udp::field::DST_PORT.start
+        && tcp::field::DST_PORT.start == tcp::field::SRC_PORT.end
+);
+/// The source and destination ports of a TCP or UDP header, together.
+const PORTS: std::ops::Range<usize> = tcp::field::SRC_PORT.start..tcp::field::DST_PORT.end;
+/// Where ICMP echo keeps its checksum and its identifier (RFC 792).
+const ICMP_CHECKSUM: usize = 2;
+const ICMP_ECHO_ID: usize = 4;
 
 /// The (source, destination) ports of a packet whose transport header is `l4`, for
 /// TCP, UDP and ICMP echo (identifier as both); `None` when too short or another ICMP
-/// type.
+/// type. Only the ports need to be there (the stages check the rest of the header).
 #[inline]
 pub fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
     match proto {
-        protocol::TCP | protocol::UDP if l4.len() >= 4 => Some((get_u16(l4, 0), get_u16(l4, 2))),
+        // The ports are the first field of both views.
+        // Both keep their ports in the same place (asserted above): one read serves both,
+        // over the four bytes of the ports, with no bounds checks.
+        protocol::TCP | protocol::UDP => {
+            let t = tcp::Packet::new_unchecked(l4.first_chunk::<{ PORTS.end }>()?);
+            Some((t.src_port(), t.dst_port()))
+        }
         protocol::ICMP
-            if l4.len() >= 8 && matches!(l4[0], kind::ECHO_REQUEST | kind::ECHO_REPLY) =>
+            if l4.len() >= icmpv4::HEADER_LEN
+                && matches!(l4[0], kind::ECHO_REQUEST | kind::ECHO_REPLY) =>
         {
-            let id = get_u16(l4, 4);
+            let id = get_u16(l4, ICMP_ECHO_ID);
             Some((id, id))
         }
         _ => None,
@@ -49,46 +57,63 @@ pub fn ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
 }
 
 /// Rewrites one end of the IPv4 packet `ip` (header at 0, header length `hl`, protocol
-/// `proto`, transport header checked present by [`ports`]) to `addr` and `port`.
+/// `proto`) to `addr` and `port`. A transport header too short for its checksum field
+/// keeps its port (only the address changes).
 #[inline]
 pub fn rewrite(ip: &mut [u8], hl: usize, proto: u8, end: End, addr: Ipv4Addr, port: u16) {
-    let addr_at = match end {
-        End::Src => 12,
-        End::Dst => 16,
+    let (old_addr, new_addr) = {
+        let mut p = ipv4::Packet::new_unchecked(&mut *ip);
+        let old = match end {
+            End::Src => p.src(),
+            End::Dst => p.dst(),
+        };
+        match end {
+            End::Src => p.set_src(addr),
+            End::Dst => p.set_dst(addr),
+        }
+        let c = update32(p.checksum(), u32::from(old), u32::from(addr));
+        p.set_checksum(c);
+        (u32::from(old), u32::from(addr))
     };
-    let old_addr = u32::from_be_bytes([
-        ip[addr_at],
-        ip[addr_at + 1],
-        ip[addr_at + 2],
-        ip[addr_at + 3],
-    ]);
-    let new_addr = u32::from(addr);
-    ip[addr_at..addr_at + 4].copy_from_slice(&addr.octets());
-    let ip_csum = update32(get_u16(ip, 10), old_addr, new_addr);
-    put_u16(ip, 10, ip_csum);
-
-    let Some(at) = port_at(proto, end) else {
+    let Some(l4) = ip.get_mut(hl..) else {
         return;
     };
-    let l4 = &mut ip[hl..];
-    let old_port = get_u16(l4, at);
-    put_u16(l4, at, port);
     match proto {
-        protocol::TCP => {
-            let c = get_u16(l4, tcp::CHECKSUM_AT);
-            let c = update16(update32(c, old_addr, new_addr), old_port, port);
-            put_u16(l4, tcp::CHECKSUM_AT, c);
+        protocol::TCP if l4.len() >= tcp::field::CHECKSUM.end => {
+            let mut t = tcp::Packet::new_unchecked(l4);
+            let old_port = match end {
+                End::Src => t.src_port(),
+                End::Dst => t.dst_port(),
+            };
+            match end {
+                End::Src => t.set_src_port(port),
+                End::Dst => t.set_dst_port(port),
+            }
+            let c = update16(update32(t.checksum(), old_addr, new_addr), old_port, port);
+            t.set_checksum(c);
         }
-        protocol::UDP => {
-            let c = get_u16(l4, udp::CHECKSUM_AT);
+        protocol::UDP if l4.len() >= udp::HEADER_LEN => {
+            let mut u = udp::Packet::new_unchecked(l4);
+            let old_port = match end {
+                End::Src => u.src_port(),
+                End::Dst => u.dst_port(),
+            };
+            match end {
+                End::Src => u.set_src_port(port),
+                End::Dst => u.set_dst_port(port),
+            }
+            let c = u.checksum();
             if c != 0 {
                 let c = update16(update32(c, old_addr, new_addr), old_port, port);
-                put_u16(l4, udp::CHECKSUM_AT, if c == 0 { 0xffff } else { c });
+                u.set_checksum(if c == 0 { 0xffff } else { c });
             }
         }
-        protocol::ICMP => {
-            let c = update16(get_u16(l4, 2), old_port, port);
-            put_u16(l4, 2, c);
+        // Echo request and reply: the identifier, for both ends.
+        protocol::ICMP if l4.len() >= icmpv4::HEADER_LEN => {
+            let old_port = get_u16(l4, ICMP_ECHO_ID);
+            put_u16(l4, ICMP_ECHO_ID, port);
+            let c = update16(get_u16(l4, ICMP_CHECKSUM), old_port, port);
+            put_u16(l4, ICMP_CHECKSUM, c);
         }
         _ => {}
     }
@@ -103,10 +128,11 @@ pub fn rewrite(ip: &mut [u8], hl: usize, proto: u8, end: End, addr: Ipv4Addr, po
 /// order: a one's complement sum of byte-swapped words is the byte-swapped sum (RFC
 /// 1071 §2 B), so the checksum comes out in network order with no swap at all. The
 /// addresses and the port pair are summed as 32-bit words, which fold to the sum of
-/// their 16-bit halves.
+/// their 16-bit halves. That is why this function reads the fields through the views'
+/// `field` ranges instead of their getters, which convert to host order.
 #[inline(always)]
 pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
-    let Some(h) = ip.first_chunk_mut::<20>() else {
+    let Some(h) = ip.first_chunk_mut::<{ ipv4::MIN_HEADER_LEN }>() else {
         return;
     };
     // A 16-bit word as it lies in memory, and its one's complement.
@@ -116,32 +142,33 @@ pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst:
     let w32 = |b: [u8; 4]| u32::from_ne_bytes(b) as u64;
     let nw32 = |b: [u8; 4]| !u32::from_ne_bytes(b) as u64;
     let (s, d) = (src.0.octets(), dst.0.octets());
-    let old = |i: usize| [h[i], h[i + 1], h[i + 2], h[i + 3]];
-    let addr_delta = nw32(old(12)) + nw32(old(16)) + w32(s) + w32(d);
-    h[12..16].copy_from_slice(&s);
-    h[16..20].copy_from_slice(&d);
-    let ip_csum = !fold_wide(nw(h, 10) + addr_delta);
-    h[10..12].copy_from_slice(&ip_csum.to_ne_bytes());
+    let old =
+        |r: std::ops::Range<usize>| [h[r.start], h[r.start + 1], h[r.start + 2], h[r.start + 3]];
+    let addr_delta = nw32(old(ipv4::field::SRC)) + nw32(old(ipv4::field::DST)) + w32(s) + w32(d);
+    h[ipv4::field::SRC].copy_from_slice(&s);
+    h[ipv4::field::DST].copy_from_slice(&d);
+    let ip_csum = !fold_wide(nw(h, ipv4::field::CHECKSUM) + addr_delta);
+    h[ipv4::field::CHECKSUM..ipv4::field::CHECKSUM + 2].copy_from_slice(&ip_csum.to_ne_bytes());
 
     let Some(l4) = ip.get_mut(hl..) else { return };
     // A port as the word that lies in memory.
     let port = |p: u16| p.to_be() as u64;
     match proto {
         protocol::TCP | protocol::UDP => {
-            let csum_at = if proto == protocol::TCP {
-                tcp::CHECKSUM_AT
+            let csum = if proto == protocol::TCP {
+                tcp::field::CHECKSUM
             } else {
-                udp::CHECKSUM_AT
+                udp::field::CHECKSUM
             };
-            let Some(t) = l4.get_mut(..csum_at + 2) else {
+            let Some(t) = l4.get_mut(..csum.end) else {
                 return;
             };
-            let Some(old_ports) = t.first_chunk::<4>().copied() else {
+            let Some(old_ports) = t.first_chunk::<{ PORTS.end }>().copied() else {
                 return;
             };
             let new_ports = concat_ports(src.1, dst.1);
-            t[0..4].copy_from_slice(&new_ports);
-            let c = w(t, csum_at);
+            t[PORTS].copy_from_slice(&new_ports);
+            let c = w(t, csum.start);
             if proto == protocol::UDP && c == 0 {
                 return;
             }
@@ -150,14 +177,16 @@ pub fn translate(ip: &mut [u8], hl: usize, proto: u8, src: (Ipv4Addr, u16), dst:
             if proto == protocol::UDP && c == 0 {
                 c = 0xffff;
             }
-            t[csum_at..csum_at + 2].copy_from_slice(&c.to_ne_bytes());
+            t[csum].copy_from_slice(&c.to_ne_bytes());
         }
         protocol::ICMP => {
-            let Some(t) = l4.get_mut(..8) else { return };
-            let old = nw(t, 4);
-            t[4..6].copy_from_slice(&src.1.to_be_bytes());
-            let c = !fold_wide(nw(t, 2) + old + port(src.1));
-            t[2..4].copy_from_slice(&c.to_ne_bytes());
+            let Some(t) = l4.get_mut(..icmpv4::HEADER_LEN) else {
+                return;
+            };
+            let old = nw(t, ICMP_ECHO_ID);
+            t[ICMP_ECHO_ID..ICMP_ECHO_ID + 2].copy_from_slice(&src.1.to_be_bytes());
+            let c = !fold_wide(nw(t, ICMP_CHECKSUM) + old + port(src.1));
+            t[ICMP_CHECKSUM..ICMP_CHECKSUM + 2].copy_from_slice(&c.to_ne_bytes());
         }
         _ => {}
     }

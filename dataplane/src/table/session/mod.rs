@@ -26,6 +26,7 @@ pub use spec::{
 };
 
 use crate::table::index::{self, HashIndex};
+use crate::table::sticky::StickyTable;
 use crate::time::Instant;
 use crate::types::MacAddr;
 
@@ -382,6 +383,9 @@ pub struct SessionTable {
     /// Time conditions, lazily: an entry is a lower bound of its session's deadline (or
     /// stale, for a session that has gone), re-checked when it comes due.
     deadlines: BinaryHeap<Reverse<Deadline>>,
+    /// Per-login stickiness, keyed by slot: it goes with the sessions (sized with them,
+    /// counted in their memory).
+    sticky: StickyTable,
     capacity: usize,
     len: usize,
     /// Burst of a policer as milliseconds of its rate (at least 3000 bytes).
@@ -398,6 +402,7 @@ impl SessionTable {
             by_ip: HashIndex::new(capacity),
             by_id: HashIndex::new(capacity),
             deadlines: BinaryHeap::with_capacity(capacity),
+            sticky: StickyTable::new(capacity),
             capacity,
             len: 0,
             burst_ms,
@@ -637,14 +642,27 @@ impl SessionTable {
                 std::mem::size_of::<Session>() + std::mem::size_of::<Reverse<Deadline>>(),
             )
             .saturating_add(HashIndex::bytes_for(capacity).saturating_mul(2))
+            .saturating_add(StickyTable::bytes_for(capacity))
     }
 
-    /// Bytes the table has allocated: slab, the two indexes and the deadline heap.
+    /// Bytes the table has allocated: slab, the two indexes, the deadline heap and the
+    /// per-login stickiness.
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Session>()
             + self.by_ip.memory_bytes()
             + self.by_id.memory_bytes()
             + self.deadlines.capacity() * std::mem::size_of::<Reverse<Deadline>>()
+            + self.sticky.memory_bytes()
+    }
+
+    /// The servers chosen per login (`login`-type services), one entry per session.
+    pub fn sticky(&self) -> &StickyTable {
+        &self.sticky
+    }
+
+    /// The servers chosen per login, to change.
+    pub fn sticky_mut(&mut self) -> &mut StickyTable {
+        &mut self.sticky
     }
 }
 

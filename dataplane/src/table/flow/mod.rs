@@ -13,8 +13,8 @@ pub mod balance;
 
 use std::net::Ipv4Addr;
 
-use crate::session::SessionId;
 use crate::table::index::HashIndex;
+use crate::table::session::SessionId;
 use crate::time::Instant;
 use crate::wire::ipv4::protocol;
 use crate::wire::tcp::flags;
