@@ -9,8 +9,7 @@
 #    has none of the I/O and process crates: rusqlite, libc, getrandom, clap, anyhow,
 #    crossbeam.
 # 3. No import circle between the top-level modules of a crate (scripts/module-cycles.py):
-#    enforced for control-core, control, tools, tollgate and ffi; the dataplane's result
-#    is shown as a warning until its own circle is gone.
+#    enforced for every crate.
 #
 #   scripts/check-layering.sh        (make lint runs it)
 set -euo pipefail
@@ -61,11 +60,8 @@ if found=$(grep -E "^($banned) v" <<<"$tree"); then
 fi
 echo "check-layering: tollgate-control-core's tree has none of: ${banned//|/, }"
 
-python3 scripts/module-cycles.py control-core/src control/src tools/src tollgate/src ffi/src
-# The dataplane's own layering is its owners' (issue 13 item 4): shown, not yet enforced.
-# Today: service <-> table (service.rs uses table::, table/flow/balance.rs uses service).
-python3 scripts/module-cycles.py dataplane/src ||
-  echo "check-layering: WARNING, the dataplane has the circle above (not enforced yet)" >&2
+python3 scripts/module-cycles.py dataplane/src control-core/src control/src tools/src \
+  tollgate/src ffi/src
 
 # The circle finder must fail on a circle (through a `use crate::{...}` group and a
 # `super::` path): a probe crate of two modules that import each other.

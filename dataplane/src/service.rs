@@ -126,8 +126,11 @@ pub struct Service {
     pub servers: Vec<RealServer>,
 }
 
-/// The services of the snapshot, indexed `0..n` (the index is the service's number in
-/// [`crate::table::session::ServiceSet`]s).
+/// The most services a snapshot may hold: a session's service set is one bit per service.
+pub const MAX_SERVICES: usize = 128;
+
+/// The services of the snapshot, indexed `0..n` (the index is the service's bit in a
+/// session's service set).
 #[derive(Clone, Debug, Default)]
 pub struct Services {
     services: Vec<Service>,
@@ -155,7 +158,7 @@ pub enum ServiceError {
 impl Services {
     /// Builds the table; service `i` gets index `i`.
     pub fn new(services: Vec<Service>) -> Result<Services, ServiceError> {
-        if services.len() > crate::table::session::ServiceSet::MAX {
+        if services.len() > MAX_SERVICES {
             return Err(ServiceError::TooMany(services.len()));
         }
         let mut vips: Vec<(u32, Vec<u16>)> = Vec::new();

@@ -17,7 +17,7 @@ pub struct ServiceSet(pub u128);
 
 impl ServiceSet {
     /// The most services a set can name.
-    pub const MAX: usize = 128;
+    pub const MAX: usize = crate::service::MAX_SERVICES;
     /// Every service.
     pub const ALL: ServiceSet = ServiceSet(u128::MAX);
     /// No service.
