@@ -97,7 +97,8 @@ unit:
 # AF_PACKET port tests against real veth pairs in network namespaces.
 netns-test:
 	@if [ "$(ROOT)" = 0 ]; then \
-	  TOLLGATE_NETNS_TESTS=1 $(CARGO) test -p tollgate-dataplane --test af_packet -- --test-threads=1; \
+	  TOLLGATE_NETNS_TESTS=1 $(CARGO) test -p tollgate-dataplane --test af_packet -- --test-threads=1 && \
+	  TOLLGATE_NETNS_TESTS=1 $(CARGO) test -p tollgate-dataplane --test af_packet_ring -- --test-threads=1; \
 	else echo "SKIPPED netns tests: they need root"; fi
 
 # The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact

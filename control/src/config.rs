@@ -678,15 +678,21 @@ pub struct AfPacket {
     pub block_timeout_ms: u32,
     /// Frames in the tx ring.
     pub tx_frames: usize,
+    /// Under sustained overload, frames older than this are dropped at the head of the
+    /// rx ring (0: never).
+    pub max_delay_ms: u32,
 }
 
 impl Default for AfPacket {
+    /// The port's own defaults (`AfPacketConfig::new`).
     fn default() -> Self {
+        use tollgate_dataplane::port::af_packet as ap;
         AfPacket {
-            block_size: 1 << 16,
-            blocks: 64,
-            block_timeout_ms: 1,
+            block_size: ap::DEFAULT_BLOCK_SIZE,
+            blocks: ap::DEFAULT_BLOCK_COUNT,
+            block_timeout_ms: ap::DEFAULT_BLOCK_TIMEOUT_MS,
             tx_frames: 1024,
+            max_delay_ms: ap::DEFAULT_MAX_DELAY_MS,
         }
     }
 }

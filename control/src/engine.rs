@@ -59,6 +59,7 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                     ac.block_size = cfg.af_packet.block_size;
                     ac.block_count = cfg.af_packet.blocks;
                     ac.block_timeout_ms = cfg.af_packet.block_timeout_ms;
+                    ac.max_delay_ms = cfg.af_packet.max_delay_ms;
                     ac.tx_frames = cfg.af_packet.tx_frames;
                     if workers > 1 {
                         // One fanout group per interface, whose program gives each packet

@@ -50,25 +50,38 @@ pub trait Peer {
     fn take_frames(&mut self) -> Vec<Vec<u8>>;
 }
 
-/// Counters a backend keeps below the worker: packets lost before the worker saw them.
+/// Counters a backend keeps below the worker: packets lost before the worker saw them,
+/// and how long they waited for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PortStats {
-    /// Dropped by the kernel or NIC because the rx ring was full.
+    /// Dropped by the kernel or NIC because the rx ring was full: the worker did not
+    /// take frames as fast as they came (over capacity), or did not run for longer than
+    /// the ring holds (a stall).
     pub rx_dropped: u64,
     /// Longer than a packet buffer, or truncated by the capture ring.
     pub rx_too_big: u64,
-    /// Left in the ring because the worker's buffer pool was empty (retried next poll).
+    /// No free buffer for a frame. AF_PACKET and DPDK leave it in the ring and retry on
+    /// the next poll.
     pub rx_no_buffer: u64,
     /// Sends the kernel or NIC refused.
     pub tx_errors: u64,
+    /// Dropped unread at the head of the rx ring because they had waited longer than
+    /// the port's delay limit under sustained overload (AF_PACKET's `max_delay_ms`).
+    pub rx_late: u64,
+    /// The longest any frame waited in the rx ring before the worker took it, in
+    /// microseconds, where the backend can tell (AF_PACKET, from the ring's timestamps);
+    /// 0 otherwise.
+    pub rx_max_wait_us: u64,
 }
 
 impl PortStats {
-    /// Adds `o` into `self`.
+    /// Adds `o` into `self` (the longest wait is the longer of the two).
     pub fn accumulate(&mut self, o: &PortStats) {
         self.rx_dropped += o.rx_dropped;
         self.rx_too_big += o.rx_too_big;
         self.rx_no_buffer += o.rx_no_buffer;
         self.tx_errors += o.tx_errors;
+        self.rx_late += o.rx_late;
+        self.rx_max_wait_us = self.rx_max_wait_us.max(o.rx_max_wait_us);
     }
 }
