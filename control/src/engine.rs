@@ -97,6 +97,12 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                 .collect();
             run_on_memory_ports(cfg, config_name, ports, stop)
         }
+        #[cfg(feature = "af_xdp")]
+        Backend::AfXdp => crate::af_xdp::run(cfg, config_name, stop),
+        #[cfg(not(feature = "af_xdp"))]
+        Backend::AfXdp => bail!(
+            "this tollgate was built without AF_XDP: build it with `make build` where libbpf-dev and clang are installed (docs/config.md)"
+        ),
         #[cfg(feature = "dpdk")]
         Backend::Dpdk => crate::dpdk::run(cfg, config_name, stop),
         #[cfg(not(feature = "dpdk"))]

@@ -10,6 +10,8 @@
 
 pub mod aaa_config;
 pub mod aaa_shell;
+#[cfg(feature = "af_xdp")]
+pub mod af_xdp;
 pub mod authz;
 pub mod bench;
 pub mod config;

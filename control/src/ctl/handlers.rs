@@ -786,6 +786,7 @@ fn ports(ctx: &Context<'_>) -> Value {
                     "rx_late": ps.rx_late,
                     "rx_too_big": ps.rx_too_big,
                     "rx_no_buffer": ps.rx_no_buffer,
+                    "rx_to_kernel": ps.rx_to_kernel,
                     "rx_max_wait_ms": ps.rx_max_wait_us as f64 / 1000.0,
                     "tx_errors": ps.tx_errors,
                     "rx_loss": rx_loss(&i.backend, ps),

@@ -9,10 +9,13 @@
 //! | [`memory`] | tests, benches, the traffic generator |
 //! | [`pcap`] | offline replay (`tollgate replay`) |
 //! | [`af_packet`] | any Linux interface, real or veth (TPACKET_V3 rx ring, mmap tx ring) |
+//! | `af_xdp` | any Linux interface through XDP sockets: native XDP, zero-copy where the driver has it (feature `af_xdp`) |
 //! | `dpdk` | DPDK ethdev ports: NICs on hugepages, vdevs (feature `dpdk`) |
 //! | [`fault`] | a wrapper that loses packets on purpose |
 
 pub mod af_packet;
+#[cfg(feature = "af_xdp")]
+pub mod af_xdp;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod fault;
@@ -61,13 +64,15 @@ pub struct PortStats {
     /// Longer than a packet buffer, or truncated by the capture ring.
     pub rx_too_big: u64,
     /// No free buffer for a frame. AF_PACKET and DPDK leave it in the ring and retry on
-    /// the next poll.
+    /// the next poll; AF_XDP's kernel drops it (the fill ring was empty).
     pub rx_no_buffer: u64,
     /// Sends the kernel or NIC refused.
     pub tx_errors: u64,
     /// Dropped unread at the head of the rx ring because they had waited longer than
     /// the port's delay limit under sustained overload (AF_PACKET's `max_delay_ms`).
     pub rx_late: u64,
+    /// Frames the backend left to the kernel on purpose (AF_XDP's kernel rules).
+    pub rx_to_kernel: u64,
     /// The longest any frame waited in the rx ring before the worker took it, in
     /// microseconds, where the backend can tell (AF_PACKET, from the ring's timestamps);
     /// 0 otherwise.
@@ -82,6 +87,7 @@ impl PortStats {
         self.rx_no_buffer += o.rx_no_buffer;
         self.tx_errors += o.tx_errors;
         self.rx_late += o.rx_late;
+        self.rx_to_kernel += o.rx_to_kernel;
         self.rx_max_wait_us = self.rx_max_wait_us.max(o.rx_max_wait_us);
     }
 }
