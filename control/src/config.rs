@@ -1870,6 +1870,96 @@ address = "192.0.2.1/24"
         assert!(e.message.contains("only the dpdk backend"), "{e}");
     }
 
+    const AF_XDP: &str = r#"
+[access]
+backend = "af_xdp"
+interface = "acc0"
+address = "10.10.0.1/24"
+
+[core]
+backend = "af_xdp"
+interface = "core0"
+address = "192.0.2.1/24"
+"#;
+
+    #[test]
+    fn af_xdp_ports_need_an_interface_the_build_and_sane_rings() {
+        let c = Config::parse(AF_XDP, "x.toml");
+        if cfg!(feature = "af_xdp") {
+            let c = c.unwrap();
+            assert_eq!(c.access.backend, Backend::AfXdp);
+            assert_eq!(c.af_xdp.xdp_mode, XdpModeConfig::Auto);
+            assert_eq!(c.af_xdp.frames, 8192);
+        } else {
+            let e = c.unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("access.backend"), "{e}");
+            assert!(e.message.contains("built without AF_XDP"), "{e}");
+        }
+        let no_if = AF_XDP.replace("interface = \"core0\"\n", "");
+        let e = Config::parse(&no_if, "x.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("core.interface"), "{e}");
+        assert!(e.message.contains("af_xdp needs an interface"), "{e}");
+        let with_mac = AF_XDP.replace(
+            "interface = \"acc0\"\n",
+            "interface = \"acc0\"\nmac = \"02:00:00:00:00:09\"\n",
+        );
+        let e = Config::parse(&with_mac, "x.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("access.mac"), "{e}");
+        for (extra, key, says) in [
+            ("rx_ring = 1000", "af_xdp.rx_ring", "power of two"),
+            (
+                "tx_ring = 4096",
+                "af_xdp.completion_ring",
+                "at least af_xdp.tx_ring",
+            ),
+            ("frame_size = 1500", "af_xdp.frame_size", "2048 or 4096"),
+            ("frames = 100", "af_xdp.frames", "frames per worker"),
+            (
+                "kernel_ethertypes = [0x05dc]",
+                "af_xdp.kernel_ethertypes",
+                "a length",
+            ),
+            (
+                "kernel_ethertypes = [1536, 1537, 1538, 1539, 1540, 1541, 1542, 1543, 1544]",
+                "af_xdp.kernel_ethertypes",
+                "at most 8",
+            ),
+            ("xdp_mode = \"fast\"", "af_xdp.xdp_mode", "unknown variant"),
+        ] {
+            let e = parse(&format!("\n[af_xdp]\n{extra}\n")).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+            assert!(e.message.contains(says), "{extra}: {e}");
+        }
+        let c = parse("\n[af_xdp]\nkernel_ethertypes = [0x88cc]\nkernel_destinations = [\"192.0.2.250/32\"]\nzero_copy = \"off\"\n")
+            .unwrap();
+        assert_eq!(c.af_xdp.kernel_ethertypes, vec![0x88cc]);
+        assert_eq!(
+            c.af_xdp.kernel_destinations[0].to_string(),
+            "192.0.2.250/32"
+        );
+        assert_eq!(c.af_xdp.zero_copy, ZeroCopyConfig::Off);
+    }
+
+    #[test]
+    fn af_packet_defaults_are_the_ports_own() {
+        let c = parse("").unwrap();
+        let d = tollgate_dataplane::port::af_packet::AfPacketConfig::new("x");
+        assert_eq!(
+            (
+                c.af_packet.block_size,
+                c.af_packet.blocks,
+                c.af_packet.block_timeout_ms,
+                c.af_packet.max_delay_ms
+            ),
+            (
+                d.block_size,
+                d.block_count,
+                d.block_timeout_ms,
+                d.max_delay_ms
+            )
+        );
+    }
+
     #[test]
     fn embedded_default_is_valid() {
         let c = Config::embedded();

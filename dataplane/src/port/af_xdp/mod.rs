@@ -264,6 +264,14 @@ pub enum AfXdpError {
         /// The OS error.
         source: io::Error,
     },
+    /// The frames could not be pinned: the memory-lock limit is too low.
+    #[error("registering {} MiB of AF_XDP frames was refused: without CAP_IPC_LOCK (root has it) they count against the memory-lock limit; raise it (ulimit -l, LimitMEMLOCK= in a systemd unit) or lower af_xdp.frames: {source}", bytes >> 20)]
+    MemoryLock {
+        /// The UMEM's size.
+        bytes: usize,
+        /// The OS error.
+        source: io::Error,
+    },
     /// The kernel has no XDP sockets.
     #[error(
         "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS, Linux 5.10 or later needed); use backend = \"af_packet\": {source}"
@@ -492,6 +500,8 @@ pub struct AfXdpPort {
     queue: u32,
     zero_copy: bool,
     keep_in_pool: usize,
+    /// The longest untagged frame the interface sends (MTU + Ethernet header).
+    max_frame: usize,
     /// Frames this port took from pools and has not given back (in its rings or the
     /// kernel).
     held: usize,
@@ -581,8 +591,16 @@ impl AfXdpPort {
                 flags: 0,
                 tx_metadata_len: 0,
             };
-            set_xdp_option(raw, libc::XDP_UMEM_REG, &reg)
-                .map_err(|e| sock_err("registering the UMEM", e))?;
+            set_xdp_option(raw, libc::XDP_UMEM_REG, &reg).map_err(|source| {
+                match source.raw_os_error() {
+                    // The pinned frames count against RLIMIT_MEMLOCK without CAP_IPC_LOCK.
+                    Some(libc::ENOBUFS | libc::EPERM) => AfXdpError::MemoryLock {
+                        bytes: umem.len(),
+                        source,
+                    },
+                    _ => sock_err("registering the UMEM", source),
+                }
+            })?;
         }
         set_xdp_option(raw, libc::XDP_UMEM_FILL_RING, &cfg.fill_ring)
             .map_err(|e| sock_err("sizing the fill ring", e))?;
@@ -695,6 +713,7 @@ impl AfXdpPort {
             queue,
             zero_copy,
             keep_in_pool: cfg.keep_in_pool,
+            max_frame: iface.max_frame(),
             held: 0,
             in_flight: 0,
             tx_pending: false,
@@ -786,7 +805,7 @@ impl AfXdpPort {
     #[inline(always)]
     fn sendable(&self, frame: &[u8]) -> bool {
         let len = frame.len();
-        let max = self.iface.max_frame();
+        let max = self.max_frame;
         len >= ETH_HLEN
             && (len <= max
                 || (len <= max + VLAN_HLEN
