@@ -462,7 +462,7 @@ pub mod scale {
             for r in &rows {
                 println!(
                     "{:>8} {:>8.2} ({:.2}-{:.2}) {:>12.2} {:>10.3} ({:.3}-{:.3}){}",
-                    r["workers"],
+                    r["workers"].as_u64().unwrap_or(0),
                     r["mpps"].as_f64().unwrap_or(0.0),
                     r["mpps_min"].as_f64().unwrap_or(0.0),
                     r["mpps_max"].as_f64().unwrap_or(0.0),
