@@ -755,15 +755,16 @@ pub struct AfXdp {
 
 impl Default for AfXdp {
     fn default() -> Self {
+        use tollgate_dataplane::port::af_xdp_defaults as ax;
         AfXdp {
             xdp_mode: XdpModeConfig::Auto,
             zero_copy: ZeroCopyConfig::Auto,
             frame_size: 2048,
             frames: 8192,
-            rx_ring: 2048,
-            tx_ring: 2048,
-            fill_ring: 2048,
-            completion_ring: 2048,
+            rx_ring: ax::DEFAULT_RX_RING,
+            tx_ring: ax::DEFAULT_TX_RING,
+            fill_ring: ax::DEFAULT_FILL_RING,
+            completion_ring: ax::DEFAULT_COMPLETION_RING,
             kernel_ethertypes: Vec::new(),
             kernel_destinations: Vec::new(),
         }

@@ -826,7 +826,7 @@ pub(crate) fn rx_loss(backend: &str, ps: &PortStats) -> Value {
     }
     if ps.rx_no_buffer > 0 && backend == "af_xdp" {
         why.push(format!(
-            "{} dropped by the kernel, no free frame in the fill ring (af_xdp.frames)",
+            "{} dropped by the kernel, no free frame in the fill ring: the worker's frames were all waiting in its rx ring or on their way out (af_xdp.fill_ring, af_xdp.frames)",
             ps.rx_no_buffer
         ));
     }

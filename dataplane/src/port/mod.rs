@@ -16,6 +16,19 @@
 pub mod af_packet;
 #[cfg(feature = "af_xdp")]
 pub mod af_xdp;
+
+/// The AF_XDP port's default ring sizes, also in a build without the backend (the
+/// configuration names them).
+pub mod af_xdp_defaults {
+    /// Descriptors in each socket's rx ring: the frames that may wait for the worker.
+    pub const DEFAULT_RX_RING: u32 = 1024;
+    /// Descriptors in each socket's tx ring.
+    pub const DEFAULT_TX_RING: u32 = 1024;
+    /// Free frames each fill ring offers: twice the rx ring.
+    pub const DEFAULT_FILL_RING: u32 = 2048;
+    /// Slots in each completion ring.
+    pub const DEFAULT_COMPLETION_RING: u32 = 2048;
+}
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod fault;

@@ -33,7 +33,8 @@
 //! **Overload.** Frames that arrive faster than the worker takes them are dropped by the
 //! kernel when the rx ring is full (`rx_dropped`), or when the fill ring has no free
 //! frame (`rx_no_buffer`): before they cost the worker anything. The rx ring's size
-//! bounds the queueing delay (2048 frames are 2 ms at 1 Mpps).
+//! bounds the queueing delay (1024 frames are 1 ms at 1 Mpps); there are no per-frame
+//! timestamps to drop late frames at the head by, as the AF_PACKET port does.
 //!
 //! **What the kernel gives.** The frame as the driver received it. Offloads that change
 //! frames for the stack (a VLAN tag in metadata, a checksum left partial by a sender on
@@ -171,6 +172,8 @@ impl InterfaceConfig {
     }
 }
 
+pub use super::af_xdp_defaults::*;
+
 /// Settings of one [`AfXdpPort`]'s socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketConfig {
@@ -193,16 +196,18 @@ pub struct SocketConfig {
 }
 
 impl SocketConfig {
-    /// Defaults for `queue`: 2048 descriptors in every ring, zero-copy where supported,
-    /// 512 frames kept in the pool.
+    /// Defaults for `queue`: 1024 rx and tx descriptors, 2048 fill and completion slots,
+    /// zero-copy where supported, 512 frames kept in the pool. The fill ring is twice the
+    /// rx ring so that a worker that falls behind shows as a full rx ring, not as a fill
+    /// ring drained into it.
     pub fn new(queue: u32) -> Self {
         SocketConfig {
             queue,
             zero_copy: ZeroCopy::Auto,
-            rx_ring: 2048,
-            tx_ring: 2048,
-            fill_ring: 2048,
-            completion_ring: 2048,
+            rx_ring: DEFAULT_RX_RING,
+            tx_ring: DEFAULT_TX_RING,
+            fill_ring: DEFAULT_FILL_RING,
+            completion_ring: DEFAULT_COMPLETION_RING,
             keep_in_pool: 512,
         }
     }
@@ -610,6 +615,17 @@ impl AfXdpPort {
             .map_err(|e| sock_err("sizing the rx ring", e))?;
         set_xdp_option(raw, libc::XDP_TX_RING, &cfg.tx_ring)
             .map_err(|e| sock_err("sizing the tx ring", e))?;
+        // In copy mode a sent frame is completed only when the packet built from it is
+        // freed downstream, and those packets count against the socket's send buffer:
+        // the default (about 300 small packets) would throttle sending long before the
+        // tx ring is full. Room for the whole ring in flight; SO_SNDBUFFORCE passes the
+        // sysctl cap with CAP_NET_ADMIN, SO_SNDBUF is the fallback; either failing only
+        // leaves the default.
+        let sndbuf = libc::c_int::try_from(cfg.tx_ring as usize * frame_size * 2)
+            .unwrap_or(libc::c_int::MAX);
+        if set_socket_option(raw, libc::SO_SNDBUFFORCE, &sndbuf).is_err() {
+            let _ = set_socket_option(raw, libc::SO_SNDBUF, &sndbuf);
+        }
         let off = mmap_offsets(raw).map_err(|e| sock_err("reading the ring offsets", e))?;
         let desc = std::mem::size_of::<libc::xdp_desc>();
         let map = |pgoff: u64, o: &libc::xdp_ring_offset, size: u32, entry: usize, step| {
@@ -1023,6 +1039,24 @@ fn set_xdp_option<T>(fd: RawFd, option: libc::c_int, value: &T) -> io::Result<()
             option,
             (value as *const T).cast(),
             std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setsockopt(fd, SOL_SOCKET, option, value)`.
+fn set_socket_option(fd: RawFd, option: libc::c_int, value: &libc::c_int) -> io::Result<()> {
+    // SAFETY: `value` points to a readable int and we pass its size; the kernel only reads.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc < 0 {
