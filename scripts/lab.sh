@@ -458,13 +458,15 @@ write_test_config() {
     "$TG_BIN" default-config |
         sed -E -e "s#/run/tollgate/ctl.sock#$TEST_SOCKET#" -e "s/^workers = [0-9]+/workers = $LAB_WORKERS/" \
             -e "s/^backend = \"af_packet\"/backend = \"$LAB_BACKEND\"/" \
-            -e "s#/var/log/tollgate/#$RUNDIR/records/#" -e 's/^unknown = "drop"/unknown = "punt"/' |
+            -e "s#/var/log/tollgate/lab/#$RUNDIR/records/#" -e "s#/var/lib/tollgate/lab/#$RUNDIR/#" \
+            -e 's/^unknown = "drop"/unknown = "punt"/' |
         python3 -c '
 import sys
 blocks = sys.stdin.read().split("\n\n")
 print("\n\n".join(b for b in blocks if "address = \"10.10.0.12\"" not in b), end="")
 ' >"$TEST_CONFIG"
-    printf '\n[aaa]\nstore = "%s"\nspool = "%s"\n' "$RUNDIR/subscribers.db" "$RUNDIR/accounting.db" >>"$TEST_CONFIG"
+    ! grep -qE '^[^#]*"/var/' "$TEST_CONFIG" ||
+        die "the test config still names state under /var ($TEST_CONFIG): $(grep -E '^[^#]*"/var/' "$TEST_CONFIG")"
     grep -q '^unknown = "punt"' "$TEST_CONFIG" && ! grep -qF "\"$SUB2_IP\"" "$TEST_CONFIG" ||
         die "could not make sub2 a first-packet login in the test config ($TEST_CONFIG)"
     rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db*

@@ -35,6 +35,14 @@ pub struct AaaConfig {
     pub spool_retry_min_ms: u64,
     /// The longest wait between retries of one record (the wait doubles up to this).
     pub spool_retry_max_ms: u64,
+    /// Seconds between the workers' reports of every session's counters, which the spool
+    /// keeps so that a Stop recovered after a crash carries counters at most this old
+    /// (0: only those of the last Start or Interim-Update).
+    pub spool_counters_s: u64,
+    /// Not a config key: `tollgate run --spool-afresh`, the operator's override that
+    /// starts a new spool when the one the marker names is missing or damaged.
+    #[serde(skip)]
+    pub spool_afresh: bool,
     /// SES-1 dormant timer: seconds without a packet before a session is Dormant (0: off).
     pub dormant_s: u64,
     /// SES-1 session timer: seconds a session may stay Dormant before it is closed (0: no
@@ -69,6 +77,8 @@ impl Default for AaaConfig {
             spool: PathBuf::from("/var/lib/tollgate/accounting.db"),
             spool_retry_min_ms: 1000,
             spool_retry_max_ms: 60_000,
+            spool_counters_s: 10,
+            spool_afresh: false,
             dormant_s: 0,
             dormant_timeout_s: 0,
             app_timeout_margin_ms: 1000,
@@ -163,6 +173,13 @@ pub struct CoaClientConfig {
     /// Drop its requests without a Message-Authenticator.
     #[serde(default)]
     pub require_message_authenticator: bool,
+    /// Drop its requests without an Event-Timestamp (RFC 5176 §6.4 replay protection).
+    #[serde(default = "yes")]
+    pub require_event_timestamp: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[aaa.metrics]`

@@ -25,13 +25,13 @@ use crate::ctl::proto::Reply;
 use crate::health::probe::Prober;
 use crate::health::{CheckKind, Health, Scheduler, Target, TargetId};
 use crate::outlets::Outlets;
-use crate::radius::attrs::{self, AcctRecord, NasIdentity};
-use crate::radius::client::{Client, ClientEvent, RequestId};
+use crate::radius::attrs::{self, AcctRecord, LastKnown, NasIdentity};
+use crate::radius::client::{Client, ClientEvent, FailReason, RequestId};
 use crate::radius::coa::{CoaClient, Listener};
 use crate::radius::dict::std_attr as sa;
 use crate::radius::packet::{Attribute, Code};
 use crate::radius::udp::{UdpClient, UdpCoaListener};
-use crate::spool::{Spool, SpoolId, SpoolOptions};
+use crate::spool::{Spool, SpoolError, SpoolId, SpoolOptions};
 use crate::store::import::{self, Format, Record};
 use crate::store::{Store, SubscriberView};
 
@@ -370,8 +370,17 @@ pub struct ShellStats {
     pub spool_errors: u64,
     /// Authentication requests sent to RADIUS.
     pub radius_auth: u64,
+    /// Access-Challenges received (logins refused: multi-round authentication is not
+    /// supported).
+    pub auth_challenges: u64,
     /// Usage records the rating database refused.
     pub rating_errors: u64,
+    /// How long the last commit with last known counters took, microseconds.
+    pub last_known_commit_us: u64,
+    /// Accounting records sent without attributes that did not fit in one packet.
+    pub acct_left_out: u64,
+    /// Accounting records set aside because they could not be encoded at all.
+    pub acct_set_aside: u64,
 }
 
 /// The rating record of a session closed at restart.
@@ -404,20 +413,53 @@ pub struct AaaShell {
     radius_acct: Option<UdpClient>,
     /// Access-Requests in flight: the login and the User-Name sent.
     auth_ids: HashMap<RequestId, (LoginId, String)>,
-    acct_ids: HashMap<RequestId, SpoolId>,
+    /// Accounting-Requests in flight: the record and its session.
+    acct_ids: HashMap<RequestId, (SpoolId, String)>,
     spool: Spool,
     unsaved: Vec<AcctRecord>,
+    /// Sessions' last known counters for the next commit (only the newest per session
+    /// matters; a failed commit keeps them for the next try).
+    last_known: Vec<LastKnown>,
     acks: Vec<SpoolId>,
     coa: Option<UdpCoaListener>,
     health: HealthChecks,
     ctl_logins: HashMap<LoginId, Sender<Reply>>,
+    /// ctl requests that ended sessions, answered once the Stops are on disk.
+    stop_waiters: Vec<StopWaiter>,
     stats: ShellStats,
+}
+
+/// How long a ctl request that ended sessions waits for their Stops to be committed
+/// before it is answered with an error (a worker that does not confirm the end, a spool
+/// that cannot commit).
+pub const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// A ctl request waiting for Stops to be committed.
+struct StopWaiter {
+    /// Acct-Session-Ids whose Stops are not yet on disk.
+    sessions: Vec<String>,
+    reply: Reply,
+    to: Sender<Reply>,
+    deadline: Instant,
 }
 
 impl std::fmt::Debug for AaaShell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AaaShell({:?})", self.stats)
     }
+}
+
+/// A RADIUS client's dropped replies by reason (`show accounting`).
+fn replies_dropped(s: &crate::radius::client::ClientStats) -> Value {
+    json!({
+        "bad_authenticator": s.bad_authenticator,
+        "bad_message_authenticator": s.bad_message_authenticator,
+        "missing_message_authenticator": s.missing_message_authenticator,
+        "malformed": s.malformed,
+        "wrong_code": s.wrong_code,
+        "unknown_source": s.unknown_source,
+        "unmatched": s.unmatched,
+    })
 }
 
 fn unix_s(core: &Core, now: Instant) -> u64 {
@@ -438,15 +480,23 @@ impl AaaShell {
         let a = &cfg.aaa;
         let store = Store::open(&a.store)
             .with_context(|| format!("opening the subscriber store {}", a.store.display()))?;
+        // The spool's own errors name its path and say what to do.
         let mut spool = Spool::open(
             &a.spool,
             SpoolOptions {
                 retry_min: Duration::from_millis(a.spool_retry_min_ms),
                 retry_max: Duration::from_millis(a.spool_retry_max_ms),
+                start_afresh: a.spool_afresh,
                 ..SpoolOptions::default()
             },
         )
-        .with_context(|| format!("opening the accounting spool {}", a.spool.display()))?;
+        .map_err(|e| match e {
+            e @ (SpoolError::InUse { .. } | SpoolError::Lost { .. }) => anyhow::Error::new(e),
+            e => anyhow::Error::new(e).context(format!(
+                "opening the accounting spool {}",
+                a.spool.display()
+            )),
+        })?;
         let recovered = spool
             .recover(now, unix_s(core, now))
             .context("closing the sessions of the previous run")?;
@@ -473,7 +523,8 @@ impl AaaShell {
                 if servers.is_empty() {
                     return Ok(None);
                 }
-                let client = Client::with_options(servers, a.client_options());
+                let random = crate::random::Random::new(&crate::os_random::seed()?);
+                let client = Client::with_options(servers, a.client_options(), random);
                 UdpClient::bind(SocketAddr::new(a.radius.source, 0), client)
                     .map(Some)
                     .context("binding the RADIUS client socket")
@@ -493,6 +544,7 @@ impl AaaShell {
                         addr: c.address,
                         secret: c.secret.as_bytes().to_vec(),
                         require_message_authenticator: c.require_message_authenticator,
+                        require_event_timestamp: c.require_event_timestamp,
                     })
                     .collect();
                 Some(
@@ -515,10 +567,12 @@ impl AaaShell {
             acct_ids: HashMap::new(),
             spool,
             unsaved: Vec::new(),
+            last_known: Vec::new(),
             acks: Vec::new(),
             coa,
             health: HealthChecks::new(cfg, now),
             ctl_logins: HashMap::new(),
+            stop_waiters: Vec::new(),
             stats: ShellStats::default(),
         })
     }
@@ -531,6 +585,67 @@ impl AaaShell {
     /// Answers `reply` when login `login` finishes (`ctl session login`).
     pub fn reply_on_login(&mut self, login: LoginId, reply: Sender<Reply>) {
         self.ctl_logins.insert(login, reply);
+    }
+
+    /// Answers `to` with `reply` once the Stops of `sessions` (Acct-Session-Ids) are
+    /// committed to the spool (`ctl session remove`, `logout`): an acknowledged end is
+    /// never lost to a crash. After [`STOP_WAIT`] it answers with an error instead.
+    pub fn reply_after_stops(
+        &mut self,
+        sessions: Vec<String>,
+        reply: Reply,
+        to: Sender<Reply>,
+        now: Instant,
+    ) {
+        self.stop_waiters.push(StopWaiter {
+            sessions,
+            reply,
+            to,
+            deadline: now + STOP_WAIT,
+        });
+    }
+
+    /// Answers the waiters whose Stops are all committed (`committed`: the Stops just
+    /// committed), or whose time is up (`now`), or all of them (`stopping`).
+    fn answer_stop_waiters(&mut self, committed: &[&str], now: Instant, stopping: bool) {
+        if self.stop_waiters.is_empty() {
+            return;
+        }
+        for w in &mut self.stop_waiters {
+            w.sessions.retain(|s| !committed.contains(&s.as_str()));
+        }
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stop_waiters)
+            .into_iter()
+            .partition(|w| w.sessions.is_empty() || now >= w.deadline || stopping);
+        self.stop_waiters = waiting;
+        for w in done {
+            let answer = if w.sessions.is_empty() {
+                w.reply
+            } else {
+                let why = if stopping {
+                    "the gateway is stopping; it commits them before it exits".to_string()
+                } else if self
+                    .unsaved
+                    .iter()
+                    .any(|r| w.sessions.contains(&r.session_id))
+                {
+                    format!(
+                        "the spool cannot commit them ({} failed commits; see the log)",
+                        self.stats.spool_errors
+                    )
+                } else {
+                    format!(
+                        "the fast path has not confirmed the end within {} s",
+                        STOP_WAIT.as_secs()
+                    )
+                };
+                Reply::error(format!(
+                    "told to end, but the Stop of {} is not on disk yet: {why}",
+                    w.sessions.join(", ")
+                ))
+            };
+            let _ = w.to.try_send(answer);
+        }
     }
 
     /// Runs a store change on the store thread; it answers `reply` itself.
@@ -550,6 +665,7 @@ impl AaaShell {
             match o {
                 Output::Authenticate(req) => self.authenticate(core, now, req),
                 Output::Account(r) => self.unsaved.push(r),
+                Output::LastKnown(batch) => self.last_known.extend(batch),
                 Output::Usage(r) if self.rater.is_some() => self.usage.push(r),
                 Output::LoginDone { login, result } => {
                     if let Some(reply) = self.ctl_logins.remove(&login) {
@@ -580,11 +696,23 @@ impl AaaShell {
             }
             self.usage.clear();
         }
-        if !self.unsaved.is_empty() {
-            match self.spool.enqueue_many(now, &self.unsaved) {
+        if !self.unsaved.is_empty() || !self.last_known.is_empty() {
+            let started = std::time::Instant::now();
+            match self.spool.commit(now, &self.unsaved, &self.last_known) {
                 Ok(_) => {
+                    let took = started.elapsed();
+                    if !self.last_known.is_empty() {
+                        self.stats.last_known_commit_us = took.as_micros() as u64;
+                    }
                     self.stats.acct_spooled += self.unsaved.len() as u64;
-                    self.unsaved.clear();
+                    let unsaved = std::mem::take(&mut self.unsaved);
+                    let stops: Vec<&str> = unsaved
+                        .iter()
+                        .filter(|r| r.status == crate::radius::dict::AcctStatusType::Stop)
+                        .map(|r| r.session_id.as_str())
+                        .collect();
+                    self.answer_stop_waiters(&stops, now, false);
+                    self.last_known.clear();
                 }
                 Err(e) => {
                     self.stats.spool_errors += 1;
@@ -677,6 +805,15 @@ impl AaaShell {
                                     "Access-Accept with a bad attribute: {e}"
                                 )),
                             },
+                            Code::AccessChallenge => {
+                                // Not a refusal: the server wants another round, which
+                                // no login path here can carry.
+                                self.stats.auth_challenges += 1;
+                                tracing::warn!(%user, "RADIUS Access-Challenge: multi-round authentication is not supported; login refused");
+                                AuthAnswer::Unavailable(
+                                    "the RADIUS server sent an Access-Challenge (multi-round authentication is not supported)".into(),
+                                )
+                            }
                             _ => AuthAnswer::Reject(
                                 packet
                                     .get(sa::REPLY_MESSAGE)
@@ -690,7 +827,8 @@ impl AaaShell {
                         core.on_auth(now, login, answer);
                     }
                     ClientEvent::Failed { id, reason } => {
-                        if let Some((login, _)) = self.auth_ids.remove(&id) {
+                        if let Some((login, user)) = self.auth_ids.remove(&id) {
+                            tracing::warn!(%user, %reason, "RADIUS authentication failed");
                             core.on_auth(now, login, AuthAnswer::Unavailable(reason.to_string()));
                         }
                     }
@@ -704,9 +842,10 @@ impl AaaShell {
             }
         }
         self.deliver(core, now);
+        self.answer_stop_waiters(&[], now, false);
         if let Some(l) = self.coa.as_mut() {
             let now_unix = unix_s(core, now);
-            l.pump(now, now_unix, &mut core.coa_directory(now));
+            l.pump(now_unix, &mut core.coa_directory(now));
         }
         self.health.poll(core, now);
     }
@@ -727,10 +866,22 @@ impl AaaShell {
             };
             match self.radius_acct.as_mut() {
                 Some(c) => {
-                    let id = c
-                        .client
-                        .send(now, due.record.to_request(&self.nas, now_unix));
-                    self.acct_ids.insert(id, due.id);
+                    let (request, left) = due.record.to_request_fitted(&self.nas, now_unix);
+                    if !left.is_empty() && due.attempts == 0 {
+                        self.stats.acct_left_out += 1;
+                        tracing::warn!(
+                            record = due.id,
+                            session = %due.record.session_id,
+                            status = due.record.status.name(),
+                            class_left_out = left.class,
+                            class_octets_left_out = left.class_octets,
+                            attributes_left_out = left.attributes,
+                            values_cut = left.cut,
+                            "accounting record too big for one RADIUS packet (4096 octets): sent without what did not fit"
+                        );
+                    }
+                    let id = c.client.send(now, request);
+                    self.acct_ids.insert(id, (due.id, due.record.session_id));
                     self.stats.acct_sent += 1;
                 }
                 None => self.acks.push(due.id),
@@ -741,13 +892,32 @@ impl AaaShell {
             while let Some(ev) = c.client.poll_event() {
                 match ev {
                     ClientEvent::Reply { id, .. } => {
-                        if let Some(s) = self.acct_ids.remove(&id) {
+                        if let Some((s, _)) = self.acct_ids.remove(&id) {
                             self.acks.push(s);
                         }
                     }
+                    ClientEvent::Failed {
+                        id,
+                        reason: reason @ FailReason::Encode(_),
+                    } => {
+                        // It would fail the same way every time: out of the queue, so the
+                        // session's later records (its Stop) go out.
+                        if let Some((s, session)) = self.acct_ids.remove(&id) {
+                            self.stats.acct_set_aside += 1;
+                            tracing::error!(record = s, %session, %reason, "accounting record cannot be sent: set aside in the spool");
+                            if let Err(e) = self.spool.set_aside(now, s, &reason.to_string()) {
+                                tracing::error!(record = s, error = %e, "setting an accounting record aside");
+                                self.spool.failed(now, s);
+                            }
+                        }
+                    }
                     ClientEvent::Failed { id, reason } => {
-                        if let Some(s) = self.acct_ids.remove(&id) {
-                            tracing::debug!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                        if let Some((s, _)) = self.acct_ids.remove(&id) {
+                            if matches!(reason, FailReason::BadReplies { .. }) {
+                                tracing::warn!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            } else {
+                                tracing::debug!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                            }
                             self.spool.failed(now, s);
                         }
                     }
@@ -794,6 +964,7 @@ impl AaaShell {
     pub fn finish(&mut self, core: &mut Core, outlets: &mut Outlets, deadline: Instant) {
         let now = Instant::now().min(deadline);
         self.handle(core, outlets, now);
+        self.answer_stop_waiters(&[], now, true);
         loop {
             let now = Instant::now();
             self.poll(core, now);
@@ -842,15 +1013,20 @@ impl AaaShell {
                 "failed_attempts": sp.failed_attempts,
                 "recovered": sp.recovered,
                 "unsaved": self.unsaved.len(),
+                "set_aside": sp.set_aside,
+                "left_out": self.stats.acct_left_out,
+                "last_known": sp.last_known,
+                "last_known_commits": sp.last_known_commits,
+                "last_known_commit_us": self.stats.last_known_commit_us,
                 "commit_errors": self.stats.spool_errors,
             },
             "radius_auth_servers": servers(&self.radius_auth),
             "radius_acct_servers": servers(&self.radius_acct),
-            "radius_auth": auth_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed})),
-            "radius_acct": acct_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed})),
+            "radius_auth": auth_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed, "replies_dropped": replies_dropped(&s), "challenges": self.stats.auth_challenges})),
+            "radius_acct": acct_stats.map(|s| json!({"requests": s.requests, "replies": s.replies, "retransmits": s.retransmits, "failed": s.failed, "replies_dropped": replies_dropped(&s)})),
             "coa": self.coa.as_ref().map(|c| {
                 let s = c.listener.stats();
-                json!({"listen": c.local_addr().ok().map(|a| a.to_string()), "requests": s.requests, "acks": s.acks, "naks": s.naks, "dropped": s.unknown_client + s.bad_authenticator + s.bad_message_authenticator + s.missing_message_authenticator + s.malformed + s.wrong_code + s.stale})
+                json!({"listen": c.local_addr().ok().map(|a| a.to_string()), "requests": s.requests, "acks": s.acks, "naks": s.naks, "dropped": s.unknown_client + s.bad_authenticator + s.bad_message_authenticator + s.missing_message_authenticator + s.malformed + s.wrong_code + s.stale + s.missing_event_timestamp, "duplicates": s.duplicates, "cache_full": s.cache_full})
             }),
         })
     }
@@ -885,6 +1061,11 @@ impl AaaShell {
     pub fn metrics(&self, r: &mut crate::metrics::Registry) {
         if let Some(c) = &self.radius_auth {
             crate::metrics::aaa::radius_client(r, "auth", &c.client.stats());
+            r.counter(
+                "tollgate_radius_access_challenges_total",
+                "Access-Challenges received: logins refused, multi-round authentication is not supported.",
+            )
+            .value(&[], self.stats.auth_challenges);
         }
         if let Some(c) = &self.radius_acct {
             crate::metrics::aaa::radius_client(r, "acct", &c.client.stats());
@@ -898,6 +1079,11 @@ impl AaaShell {
             self.spool.pending().unwrap_or(0),
             self.spool.in_flight(),
         );
+        r.counter(
+            "tollgate_accounting_left_out_total",
+            "Accounting records sent without attributes that did not fit in 4096 octets.",
+        )
+        .value(&[], self.stats.acct_left_out);
         let status: Vec<_> = self
             .health
             .scheduler

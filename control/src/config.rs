@@ -13,6 +13,23 @@ use tollgate_dataplane::MacAddr;
 use tollgate_dataplane::fib::prefix_mask;
 use tollgate_dataplane::hold::HOLD_MAX;
 
+/// Upper bounds of the sizing keys, per worker (what a worker allocates at start; the
+/// whole machine's share is checked at `run`, see [`crate::sizing`]).
+pub mod limits {
+    /// `subscribers.max_sessions`.
+    pub const SESSIONS: usize = 1 << 24;
+    /// `subscribers.max_flows`.
+    pub const FLOWS: usize = 1 << 26;
+    /// `arp.table_size`.
+    pub const NEIGHBORS: usize = 1 << 20;
+    /// `engine.buffers`.
+    pub const BUFFERS: usize = 1 << 20;
+    /// `engine.ring_messages` and `engine.handoff_ring`.
+    pub const RING_MESSAGES: usize = 1 << 20;
+    /// `engine.ring_frames`.
+    pub const RING_FRAMES: usize = 1 << 16;
+}
+
 /// The embedded default: the lab that `scripts/lab.sh up` builds.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
@@ -546,12 +563,29 @@ impl Default for Engine {
 pub struct Control {
     /// Path of the Unix control socket.
     pub socket: PathBuf,
+    /// Seconds a connection with no request under way may stay silent.
+    pub idle_timeout_s: u64,
+    /// Seconds a request line may take from its first byte to its newline (and a
+    /// client may take without reading any of its reply).
+    pub request_timeout_s: u64,
 }
 
 impl Default for Control {
     fn default() -> Self {
         Control {
             socket: PathBuf::from("/run/tollgate/ctl.sock"),
+            idle_timeout_s: 60,
+            request_timeout_s: 5,
+        }
+    }
+}
+
+impl Control {
+    /// The control socket's timeouts.
+    pub fn timeouts(&self) -> crate::ctl::server::Timeouts {
+        crate::ctl::server::Timeouts {
+            idle: std::time::Duration::from_secs(self.idle_timeout_s),
+            request: std::time::Duration::from_secs(self.request_timeout_s),
         }
     }
 }
@@ -959,13 +993,48 @@ impl Config {
 
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            source_name: path.display().to_string(),
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| ConfigError {
+            source_name: name.clone(),
             key: None,
             line: None,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&src, &path.display().to_string())
+        Config::parse_bytes(&bytes, &name)
+    }
+
+    /// Parses and validates `bytes`, which must be UTF-8; `name` says where they came
+    /// from in errors.
+    pub fn parse_bytes(bytes: &[u8], name: &str) -> Result<Config, ConfigError> {
+        match std::str::from_utf8(bytes) {
+            Ok(src) => Config::parse(src, name),
+            Err(e) => {
+                let at = e.valid_up_to();
+                // The text up to the end of the bad line, the bad bytes replaced, is
+                // enough to say which key it is.
+                let end = bytes[at..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(bytes.len(), |i| at + i);
+                let text = String::from_utf8_lossy(&bytes[..end]);
+                let line = line_of(&text, at);
+                let column = at
+                    - bytes[..at]
+                        .iter()
+                        .rposition(|b| *b == b'\n')
+                        .map_or(0, |i| i + 1)
+                    + 1;
+                Err(ConfigError {
+                    source_name: name.to_string(),
+                    key: lexical_key(&text, at),
+                    line: Some(line),
+                    message: format!(
+                        "not UTF-8: byte 0x{:02x} at column {column} (a config file must be UTF-8 text)",
+                        bytes[at]
+                    ),
+                })
+            }
+        }
     }
 
     /// Parses and validates `src`; `name` says where it came from in errors.
@@ -979,13 +1048,18 @@ impl Config {
         };
         let cfg: Config = toml::from_str(src).map_err(|e| {
             let span = e.span();
-            let key = span
-                .clone()
-                .and_then(|s| index.as_ref().and_then(|i| i.key_at(s)));
+            // Where the document does not parse (a duplicate key, an integer too large
+            // for TOML), the key is read off the text around the error.
+            let key = span.clone().and_then(|s| {
+                index
+                    .as_ref()
+                    .and_then(|i| i.key_at(s.clone()))
+                    .or_else(|| lexical_key(src, s.start))
+            });
             err(
                 key,
                 span.map(|s| line_of(src, s.start)),
-                e.message().trim().to_string(),
+                plain_message(e.message()),
             )
         })?;
         cfg.validate().map_err(|(key, message)| {
@@ -1035,11 +1109,37 @@ impl Config {
                 ),
             );
         }
-        if en.ring_messages < 16 {
-            return e("engine.ring_messages", "must be at least 16".into());
+        if en.buffers > limits::BUFFERS {
+            return e(
+                "engine.buffers",
+                format!(
+                    "{} buffers per worker: at most {}",
+                    en.buffers,
+                    limits::BUFFERS
+                ),
+            );
         }
-        if en.ring_frames < 4 {
-            return e("engine.ring_frames", "must be at least 4".into());
+        if !(16..=limits::RING_MESSAGES).contains(&en.ring_messages) {
+            return e(
+                "engine.ring_messages",
+                format!(
+                    "{}: must be 16 to {}",
+                    en.ring_messages,
+                    limits::RING_MESSAGES
+                ),
+            );
+        }
+        if !(4..=limits::RING_FRAMES).contains(&en.ring_frames) {
+            return e(
+                "engine.ring_frames",
+                format!("{}: must be 4 to {}", en.ring_frames, limits::RING_FRAMES),
+            );
+        }
+        if en.handoff_ring > limits::RING_MESSAGES {
+            return e(
+                "engine.handoff_ring",
+                format!("{}: at most {}", en.handoff_ring, limits::RING_MESSAGES),
+            );
         }
         if en.handoff_ring < en.burst {
             return e(
@@ -1052,6 +1152,18 @@ impl Config {
         }
         if self.control.socket.as_os_str().is_empty() {
             return e("control.socket", "must not be empty".into());
+        }
+        if !(1..=86_400).contains(&self.control.idle_timeout_s) {
+            return e(
+                "control.idle_timeout_s",
+                format!("{}: must be 1 to 86400", self.control.idle_timeout_s),
+            );
+        }
+        if !(1..=3_600).contains(&self.control.request_timeout_s) {
+            return e(
+                "control.request_timeout_s",
+                format!("{}: must be 1 to 3600", self.control.request_timeout_s),
+            );
         }
         for (name, p) in [("access", &self.access), ("core", &self.core)] {
             match p.backend {
@@ -1233,8 +1345,15 @@ impl Config {
         if arp.retry_ms < 10 {
             return e("arp.retry_ms", "must be at least 10".into());
         }
-        if arp.table_size == 0 {
-            return e("arp.table_size", "must be at least 1".into());
+        if !(1..=limits::NEIGHBORS).contains(&arp.table_size) {
+            return e(
+                "arp.table_size",
+                format!(
+                    "{} neighbours per worker: must be 1 to {}",
+                    arp.table_size,
+                    limits::NEIGHBORS
+                ),
+            );
         }
         if arp.hold_packets > HOLD_MAX {
             return e("arp.hold_packets", format!("at most {HOLD_MAX}"));
@@ -1272,6 +1391,23 @@ impl Config {
         self.l2tp.validate(self)?;
         crate::rating::Plan::compile(&self.rating)?;
         Ok(())
+    }
+
+    /// The rule subscriber addresses are checked against (the same the running core
+    /// applies): the access subnet, the gateway's addresses, the pools.
+    pub fn subscriber_addresses(&self) -> crate::core::addresses::SubscriberAddresses {
+        crate::core::addresses::SubscriberAddresses {
+            access: (self.access.address.addr, self.access.address.len),
+            gateway: [self.access.address.addr, self.core.address.addr]
+                .into_iter()
+                .chain(self.nat.addresses.iter().copied())
+                .collect(),
+            pools: self
+                .pools
+                .iter()
+                .flat_map(|p| p.ranges.iter().filter_map(PoolRangeConfig::bounds))
+                .collect(),
+        }
     }
 
     fn validate_pools(&self) -> Result<(), (String, String)> {
@@ -1324,13 +1460,10 @@ impl Config {
                         format!("{first}-{last} is not inside the access subnet {acc}"),
                     );
                 }
-                if (f..=l).contains(&u32::from(acc.addr)) {
+                if let Err(why) = self.subscriber_addresses().check_range(first, last) {
                     return e(
                         k(""),
-                        format!(
-                            "{first}-{last} holds the gateway's own address {}",
-                            acc.addr
-                        ),
+                        format!("{first}-{last} holds an address no subscriber can have: {why}"),
                     );
                 }
                 if let Some((_, _, other)) = seen.iter().find(|(of, ol, _)| *of <= l && f <= *ol) {
@@ -1490,14 +1623,25 @@ impl Config {
     fn validate_subscribers(&self) -> Result<(), (String, String)> {
         let e = |k: String, m: String| Err((k, m));
         let sub = &self.subscribers;
-        if sub.max_sessions == 0 {
+        if !(1..=limits::SESSIONS).contains(&sub.max_sessions) {
             return e(
                 "subscribers.max_sessions".into(),
-                "must be at least 1".into(),
+                format!(
+                    "{} sessions per worker: must be 1 to {} (more workers hold more)",
+                    sub.max_sessions,
+                    limits::SESSIONS
+                ),
             );
         }
-        if sub.max_flows == 0 {
-            return e("subscribers.max_flows".into(), "must be at least 1".into());
+        if !(1..=limits::FLOWS).contains(&sub.max_flows) {
+            return e(
+                "subscribers.max_flows".into(),
+                format!(
+                    "{} flows per worker: must be 1 to {} (more workers hold more)",
+                    sub.max_flows,
+                    limits::FLOWS
+                ),
+            );
         }
         let nat = &self.nat;
         if nat.port_min == 0 || nat.port_min > nat.port_max {
@@ -1623,18 +1767,11 @@ impl Config {
         }
         for (i, sub) in self.static_subscribers.iter().enumerate() {
             let k = |f: &str| format!("subscriber[{i}].{f}");
-            if sub.user.is_empty() {
-                return e(k("user"), "must not be empty".into());
+            if sub.user.is_empty() || sub.user.contains('\0') {
+                return e(k("user"), "must not be empty or contain NUL".into());
             }
-            if !self.access.address.contains(sub.address) || sub.address == self.access.address.addr
-            {
-                return e(
-                    k("address"),
-                    format!(
-                        "{} is not a subscriber address of the access subnet {}",
-                        sub.address, self.access.address
-                    ),
-                );
+            if let Err(why) = self.subscriber_addresses().check(sub.address) {
+                return e(k("address"), why.to_string());
             }
             if self.static_subscribers[..i]
                 .iter()
@@ -1683,6 +1820,69 @@ fn broadcast(n: Ipv4Net) -> Option<Ipv4Addr> {
 
 fn is_unicast(a: Ipv4Addr) -> bool {
     !(a.is_multicast() || a.is_broadcast() || a.is_loopback() || a.is_unspecified())
+}
+
+/// toml's message in the operator's words where it is obscure.
+fn plain_message(m: &str) -> String {
+    let m = m.trim();
+    // An integer beyond TOML's 64 bits: "invalid type: integer `N` as i128, expected T".
+    if let Some(rest) = m.strip_prefix("invalid type: integer `") {
+        if let Some((n, tail)) = rest.split_once("` as i128") {
+            let expected = tail.trim_start_matches(", ");
+            return format!("integer {n} is out of range ({expected})");
+        }
+    }
+    if m.starts_with("number too large") || m.contains("too large to fit") {
+        return format!("{m}: integers must fit in 64 bits");
+    }
+    m.to_string()
+}
+
+/// The dotted key at `offset` of `src`, from the text alone: the table header above it
+/// (with array-of-tables indexes) and the key before `=` on its line, or the header
+/// itself when the offset is on one. For errors in text that does not parse.
+fn lexical_key(src: &str, offset: usize) -> Option<String> {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let resolve = |segs: &[String], counts: &std::collections::HashMap<String, usize>| {
+        let mut path = String::new();
+        for s in segs {
+            path = join(&path, s);
+            if let Some(n) = counts.get(&path) {
+                path = format!("{path}[{}]", n - 1);
+            }
+        }
+        path
+    };
+    let segments = |s: &str| -> Vec<String> {
+        s.split('.')
+            .map(|x| x.trim().trim_matches('"').trim_matches('\'').to_string())
+            .collect()
+    };
+    let mut table = String::new();
+    let mut start = 0;
+    for line in src.split_inclusive('\n') {
+        let end = start + line.len();
+        let t = line.trim();
+        let here = offset >= start && (offset < end || end == src.len());
+        if let Some(inner) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let segs = segments(inner);
+            let (last, parent) = segs.split_last()?;
+            let array = join(&resolve(parent, &counts), last);
+            *counts.entry(array.clone()).or_insert(0) += 1;
+            table = format!("{array}[{}]", counts[&array] - 1);
+        } else if let Some(inner) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = resolve(&segments(inner), &counts);
+        } else if here {
+            let (k, _) = t.split_once('=')?;
+            let k = segments(k).join(".");
+            return (!k.is_empty() && !t.starts_with('#')).then(|| join(&table, &k));
+        }
+        if here {
+            return (!table.is_empty()).then_some(table);
+        }
+        start = end;
+    }
+    None
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
@@ -2071,6 +2271,52 @@ address = "192.0.2.1/24"
     }
 
     #[test]
+    fn static_subscribers_and_pools_follow_the_address_rule() {
+        for (extra, key, why) in [
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"10.10.0.0\"\n",
+                "subscriber[0].address",
+                "network address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"10.10.0.255\"\n",
+                "subscriber[0].address",
+                "broadcast address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"192.0.2.1\"\n",
+                "subscriber[0].address",
+                "gateway's own address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\"\naddress = \"224.1.2.3\"\n",
+                "subscriber[0].address",
+                "not a unicast address",
+            ),
+            (
+                "[[subscriber]]\nuser = \"a\\u0000b\"\naddress = \"10.10.0.9\"\n",
+                "subscriber[0].user",
+                "NUL",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nfirst = \"10.10.0.200\"\nlast = \"10.10.0.255\"\n",
+                "pool[0].range[0]",
+                "10.10.0.255 is the broadcast address",
+            ),
+            (
+                "[[pool]]\nname = \"p\"\n[[pool.range]]\nfirst = \"10.10.0.0\"\nlast = \"10.10.0.0\"\n",
+                "pool[0].range[0]",
+                "10.10.0.0 is the network address",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+            assert!(e.message.contains(why), "{extra}: {e}");
+        }
+        parse("[[subscriber]]\nuser = \"a\"\naddress = \"10.10.0.254\"\n").unwrap();
+    }
+
+    #[test]
     fn cross_checks() {
         let overlap = "\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/16\"\n[core]\nbackend = \"memory\"\naddress = \"10.10.5.1/24\"\n";
         let e = Config::parse(overlap, "t").unwrap_err();
@@ -2089,6 +2335,106 @@ address = "192.0.2.1/24"
         let e = Config::parse(missing, "t").unwrap_err();
         assert!(e.message.contains("missing field `address`"), "{e}");
         assert_eq!(e.key.as_deref(), Some("access"), "{e}");
+    }
+
+    #[test]
+    fn sizing_keys_are_bounded_and_named() {
+        for (extra, key) in [
+            (
+                "[subscribers]\nmax_sessions = 100000000\n",
+                "subscribers.max_sessions",
+            ),
+            (
+                "[subscribers]\nmax_flows = 1000000000\n",
+                "subscribers.max_flows",
+            ),
+            ("[arp]\ntable_size = 100000000\n", "arp.table_size"),
+            ("[engine]\nbuffers = 100000000\n", "engine.buffers"),
+            (
+                "[engine]\nring_messages = 100000000\n",
+                "engine.ring_messages",
+            ),
+            ("[engine]\nring_frames = 100000000\n", "engine.ring_frames"),
+            (
+                "[engine]\nhandoff_ring = 100000000\n",
+                "engine.handoff_ring",
+            ),
+        ] {
+            let e = parse(extra).unwrap_err();
+            assert_eq!(
+                (e.key.as_deref(), e.line),
+                (Some(key), Some(10)),
+                "{extra}: {e}"
+            );
+            assert!(e.message.contains("100000000"), "{e}");
+        }
+        let c = parse("[subscribers]\nmax_sessions = 16777216\nmax_flows = 67108864\n").unwrap();
+        assert_eq!(c.subscribers.max_sessions, limits::SESSIONS);
+    }
+
+    #[test]
+    fn duplicate_keys_overflow_and_non_utf8_name_key_and_line() {
+        let e = parse("[engine]\nworkers = 1\nworkers = 2\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("engine.workers"), Some(11)),
+            "{e}"
+        );
+        assert!(e.message.contains("duplicate key"), "{e}");
+        let e = parse("[[subscriber]]\nuser = \"a\"\naddress = \"10.10.0.5\"\n[[subscriber]]\nuser = \"b\"\nuser = \"c\"\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("subscriber[1].user"), Some(14)),
+            "{e}"
+        );
+        let e = parse("[engine]\nworkers = 1\n[engine]\nburst = 8\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("engine"), Some(11)),
+            "{e}"
+        );
+        let e = parse("[subscribers]\nmax_sessions = 99999999999999999999999\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("subscribers.max_sessions"), Some(10)),
+            "{e}"
+        );
+        assert!(e.message.contains("out of range"), "{e}");
+        let e = parse("[arp]\nretries = 99999999999\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("arp.retries"), Some(10)),
+            "{e}"
+        );
+        let src = format!("{BASE}[[subscriber]]\nuser = \"caf\u{e9}\"\n");
+        let mut bytes = src.into_bytes();
+        let i = bytes.windows(2).position(|w| w == [0xc3, 0xa9]).unwrap();
+        bytes.splice(i..i + 2, [0xe9]);
+        let e = Config::parse_bytes(&bytes, "t.toml").unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("subscriber[0].user"), Some(10)),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("not UTF-8: byte 0xe9 at column 12"),
+            "{e}"
+        );
+        let e = Config::parse_bytes(b"# caf\xe9\n[engine]\n", "t.toml").unwrap_err();
+        assert_eq!((e.key, e.line), (None, Some(1)), "a comment has no key");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn errors_of_any_text_or_bytes_never_panic(
+            src in "(\\[\\[?[a-z.\"]{0,8}\\]?\\]?\n|[a-z_.\" ]{0,10}=? ?[0-9a-z\"#]{0,12}\n){0,12}",
+            at in 0usize..200,
+            raw in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let _ = lexical_key(&src, at.min(src.len()));
+            let _ = Config::parse(&src, "p");
+            let _ = Config::parse_bytes(&raw, "p");
+        }
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Dispatcher {
                 Output::Authenticate(_)
                 | Output::Account(_)
                 | Output::Usage(_)
+                | Output::LastKnown(_)
                 | Output::LoginDone { .. } => {
                     outlets.aaa.push(o);
                     continue;
@@ -133,6 +134,7 @@ impl Dispatcher {
                 | Output::Authenticate(_)
                 | Output::Account(_)
                 | Output::Usage(_)
+                | Output::LastKnown(_)
                 | Output::LoginDone { .. } => {}
             }
         }

@@ -31,8 +31,11 @@ use crate::outlets::Outlets;
 use crate::setup;
 
 /// How long a ctl request waits for fresh worker reports before it is answered with the
-/// latest ones.
-const REPORT_WAIT: Duration = Duration::from_millis(250);
+/// latest ones. The answer goes out as soon as every worker has reported, so this only
+/// matters when a worker is not scheduled: on a loaded 2-core host a worker thread was
+/// seen to wait more than 250 ms for a core, and `show session` then answered "did not
+/// answer" for a session that was there.
+const REPORT_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub fn run(cfg: &Config, config_name: &str) -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ pub fn run(cfg: &Config, config_name: &str) -> anyhow::Result<()> {
 
 /// Runs the gateway until `stop` is set.
 pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    crate::sizing::check_machine(cfg, cfg.engine.workers)?;
     let workers = cfg.engine.workers;
     let buffers = cfg.engine.buffers;
     match cfg.access.backend {
@@ -154,7 +158,7 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::core(cfg, WallClock::system(started)),
+        setup::core(cfg, WallClock::system(started))?,
     );
     let mut outlets = Outlets::new(
         publisher,
@@ -176,7 +180,7 @@ pub(crate) fn serve<P: Port + 'static>(
     let render_every = Duration::from_millis(cfg.aaa.metrics.render_ms);
     let mut next_render = started;
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
-    let server = Server::start(&cfg.control.socket, ctl_tx)?;
+    let server = Server::start(&cfg.control.socket, ctl_tx, cfg.control.timeouts())?;
     // Only now, as the one daemon of this socket, before any session: close what a
     // previous run left open.
     let rater = match &cfg.rating.database {
@@ -198,6 +202,9 @@ pub(crate) fn serve<P: Port + 'static>(
     // Workers that stopped polling: none drains what was handed to it before every one
     // has stopped handing (or a second has passed, if one died).
     let stopped = Arc::new(AtomicUsize::new(0));
+    // The workers run until `halt`, which follows `stop` once the L2TP peers have been
+    // told (StopCCN through the workers) and have acknowledged, or l2tp.shutdown_wait_ms.
+    let halt = Arc::new(AtomicBool::new(false));
     let mut ends = Vec::new();
     let mut threads: Vec<JoinHandle<(WorkerReport, Vec<Event>)>> = Vec::new();
     let mut infos = Vec::new();
@@ -220,7 +227,7 @@ pub(crate) fn serve<P: Port + 'static>(
             id: i as u16,
             cpu: cpu.map(|c| c.id),
         });
-        let worker_stop = stop.clone();
+        let worker_stop = halt.clone();
         let worker_stopped = stopped.clone();
         let idle = Duration::from_micros(cfg.engine.idle_sleep_us);
         let spawned = thread::Builder::new()
@@ -253,7 +260,7 @@ pub(crate) fn serve<P: Port + 'static>(
         match spawned {
             Ok(h) => threads.push(h),
             Err(e) => {
-                stop.store(true, Ordering::Relaxed);
+                halt.store(true, Ordering::Relaxed);
                 for t in threads {
                     let _ = t.join();
                 }
@@ -297,7 +304,11 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut waiting: Vec<Waiting> = Vec::new();
     let mut seq = 0u64;
     let mut failed = None;
-    while !stop.load(Ordering::Relaxed) {
+    let mut goodbye = None;
+    loop {
+        if stop.load(Ordering::Relaxed) && !l2tp_goodbye(&mut core, &mut goodbye) {
+            break;
+        }
         match ctl_rx.recv_timeout(Duration::from_millis(1)) {
             Ok(r) => match handlers::start(&r.req, &mut core, cfg, Instant::now()) {
                 Step::Reply(reply) => {
@@ -305,6 +316,9 @@ pub(crate) fn serve<P: Port + 'static>(
                 }
                 Step::Login(id) => shell.reply_on_login(id, r.reply),
                 Step::Store(op) => shell.store_op(op, r.reply),
+                Step::AfterStops { sessions, reply } => {
+                    shell.reply_after_stops(sessions, reply, r.reply, Instant::now())
+                }
                 Step::Wait(w) => {
                     let mut report = 0;
                     if w.worker_reports {
@@ -373,6 +387,7 @@ pub(crate) fn serve<P: Port + 'static>(
         }
     }
     stop.store(true, Ordering::Relaxed);
+    halt.store(true, Ordering::Relaxed);
     let now = Instant::now();
     for (i, t) in threads.into_iter().enumerate() {
         match t.join() {
@@ -385,8 +400,8 @@ pub(crate) fn serve<P: Port + 'static>(
             Err(_) => tracing::error!("a worker thread panicked"),
         }
     }
-    // Tunnels end with the gateway: their use up to now is recorded. (The workers have
-    // stopped, so no StopCCN goes out; the peers declare the tunnels dead.)
+    // Tunnels end with the gateway: their use up to now is recorded. (Done already when
+    // the loop ended on a signal; after a worker failure no StopCCN can go out now.)
     core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
     dispatcher.deliver(&mut core, &mut outlets);
     // The sessions' Stops: committed, and sent while the servers answer (2 s at most).
@@ -410,6 +425,56 @@ pub(crate) fn serve<P: Port + 'static>(
         bail!("worker {i} stopped unexpectedly");
     }
     Ok(())
+}
+
+/// At a stop, while the workers still run: the first call sends a StopCCN to every L2TP
+/// peer; each call says whether to keep running for their acknowledgements (at most
+/// `l2tp.shutdown_wait_ms`). `goodbye` holds when it began and its deadline.
+fn l2tp_goodbye(core: &mut Core, goodbye: &mut Option<(Instant, Instant)>) -> bool {
+    let now = Instant::now();
+    let done = |core: &Core| core.l2tp().is_none_or(|l| l.shutdown_done());
+    match *goodbye {
+        None => {
+            let Some(wait) = core.l2tp().map(|l| l.settings().shutdown_wait) else {
+                return false;
+            };
+            core.with_l2tp(now, |l| l.map(|l| l.shutdown(now)));
+            if done(core) || wait.is_zero() {
+                return false;
+            }
+            let tunnels = core.l2tp().map_or(0, |l| l.tunnels().len());
+            tracing::info!(
+                tunnels,
+                wait_ms = wait.as_millis() as u64,
+                "stopping: StopCCN sent to the L2TP peers, waiting for their acknowledgements"
+            );
+            *goodbye = Some((now, now + wait));
+            true
+        }
+        Some((since, deadline)) => {
+            if done(core) {
+                tracing::info!(
+                    ms = now.since(since).as_millis() as u64,
+                    "the L2TP peers acknowledged the StopCCNs"
+                );
+                false
+            } else if now >= deadline {
+                let unacked = core.l2tp().map_or(0, |l| {
+                    l.tunnels()
+                        .values()
+                        .filter(|t| t.state == crate::l2tp::TunnelState::Stopping)
+                        .count()
+                });
+                tracing::warn!(
+                    tunnels = unacked,
+                    "L2TP peers did not acknowledge the StopCCN within l2tp.shutdown_wait_ms; stopping anyway"
+                );
+                false
+            } else {
+                true
+            }
+        }
+    }
 }
 
 struct Waiting {

@@ -9,6 +9,7 @@ use tollgate_control::config::{Config, DEFAULT_CONFIG};
 use tollgate_control::ctl::{client, proto::Request, render};
 use tollgate_control::replay::{ReplayFiles, replay};
 use tollgate_control::{ctl, engine};
+use tollgate_dataplane::port::af_packet::AfPacketError;
 
 /// Tollgate: a userspace poll-mode subscriber gateway.
 ///
@@ -29,6 +30,11 @@ enum Cmd {
         /// Config file; without it the embedded default (the lab) is used.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Start a new accounting spool when the one this gateway created is missing,
+        /// empty or damaged (the old files are kept as SPOOL.lost-UNIXTIME*); without
+        /// it, that is an error at start (docs/aaa.md).
+        #[arg(long)]
+        spool_afresh: bool,
     },
     /// Validate a config file without starting anything; errors name the key and line.
     CheckConfig {
@@ -612,7 +618,7 @@ fn out(args: std::fmt::Arguments) {
     let mut o = std::io::stdout().lock();
     if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("tollgate: writing the output: {e}");
+            let _ = writeln!(std::io::stderr(), "tollgate: writing the output: {e}");
         }
     }
 }
@@ -626,17 +632,34 @@ macro_rules! outln {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let code = run_command(Cli::parse());
+    // Log lines still queued go out now, or never (a closed or stuck output).
+    tollgate_control::logging::flush(Duration::from_millis(500));
+    code
+}
+
+fn run_command(cli: Cli) -> ExitCode {
     match cli.command {
-        Cmd::Run { config } => {
-            let (cfg, name) = match load(config) {
+        Cmd::Run {
+            config,
+            spool_afresh,
+        } => {
+            let embedded = config.is_none();
+            let (mut cfg, name) = match load(config) {
                 Ok(c) => c,
                 Err(e) => return fail(&e, 2),
             };
+            cfg.aaa.spool_afresh = spool_afresh;
             init_logging(&cfg.log.level);
             match engine::run(&cfg, &name) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&format!("{e:#}"), 1),
+                Err(e) => {
+                    let mut msg = error_text(&e);
+                    if embedded && e.chain().any(|c| c.is::<AfPacketError>()) {
+                        msg.push_str(EMBEDDED_HINT);
+                    }
+                    fail(&msg, 1)
+                }
             }
         }
         Cmd::CheckConfig { file } => match Config::load(&file) {
@@ -694,7 +717,7 @@ fn main() -> ExitCode {
                     outp!("{}", render::counters(&s.counters));
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&format!("{e:#}"), 1),
+                Err(e) => fail(&error_text(&e), 1),
             }
         }
         Cmd::Ctl {
@@ -719,7 +742,7 @@ fn main() -> ExitCode {
                     outp!("{}", r.render());
                     ExitCode::SUCCESS
                 }
-                Err(e) => fail(&format!("{e:#}"), 1),
+                Err(e) => fail(&error_text(&e), 1),
             }
         }
         Cmd::Bench(args) => match tollgate_control::bench::run(&args) {
@@ -774,6 +797,31 @@ fn run_ctl(
     }
 }
 
+/// Said when `tollgate run` without `--config` cannot open its ports.
+const EMBEDDED_HINT: &str = "
+tollgate: without --config, `tollgate run` uses its embedded default, which is the lab's:
+  ports acc0 and core0 inside the network namespace tg-gw that `make run` (scripts/lab.sh)
+  builds. For the lab, run `sudo make run`. For your own interfaces, write a config
+  (`tollgate default-config > site.toml`, then set access/core interface and address)
+  and run `tollgate run --config site.toml`.";
+
+/// An error and its causes, each said once: a message that already quotes its cause
+/// ("... not found: No such device (os error 19)") is not followed by it again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let m = cause.to_string();
+        if out.contains(&m) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&m);
+    }
+    out
+}
+
 fn load(path: Option<PathBuf>) -> Result<(Config, String), String> {
     match path {
         Some(p) => Config::load(&p)
@@ -784,16 +832,15 @@ fn load(path: Option<PathBuf>) -> Result<(Config, String), String> {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tollgate_control::logging::init(level);
 }
 
+/// Says what failed on standard error, and never panics doing it (standard error may be
+/// a pipe that has closed).
 fn fail(msg: &str, code: u8) -> ExitCode {
-    eprintln!("tollgate: {msg}");
+    use std::io::Write;
+    // The log lines before it first.
+    tollgate_control::logging::flush(Duration::from_millis(500));
+    let _ = writeln!(std::io::stderr(), "tollgate: {msg}");
     ExitCode::from(code)
 }

@@ -1009,7 +1009,7 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     let mut core = Core::new(
         started,
         publisher.current(),
-        setup::core(cfg, WallClock::system(started)),
+        setup::core(cfg, WallClock::system(started))?,
     );
     let records = std::env::temp_dir().join(format!("tollgate-pktgen-{}", std::process::id()));
     let mut outlets = Outlets::new(

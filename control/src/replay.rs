@@ -1,11 +1,14 @@
 //! Offline replay (`tollgate replay`): the same worker and control core as the daemon,
 //! over pcap files, on one thread, with the capture's timestamps as the clock.
 //!
-//! The clock steps from event to event: the next frame in either input, the control
-//! core's next timer (ARP retries) or the worker's (held packets expiring). At each step
-//! the worker polls, the control core handles what the worker sent up, and the worker
-//! polls again while the core sent something down, so a command takes effect at the
-//! instant it was decided. The same inputs always give the same outputs, byte for byte.
+//! Static state (neighbours, `[[subscriber]]` sessions) is installed before the first
+//! frame is read. The clock then steps from event to event: the next frame in either
+//! input, the control core's next timer (ARP retries) or the worker's (held packets
+//! expiring, session conditions; after the last frame, flow timeouts too, up to
+//! `--linger-ms`). At each step the worker polls, the control core handles what the
+//! worker sent up, and the worker polls again while the core sent something down, so a
+//! command takes effect at the instant it was decided. The same inputs always give the
+//! same outputs, byte for byte.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -96,6 +99,8 @@ pub fn replay(
     files: &ReplayFiles,
     linger: Duration,
 ) -> anyhow::Result<ReplaySummary> {
+    // One worker replays, whatever engine.workers says.
+    crate::sizing::check_machine(cfg, 1)?;
     let open = |inp: Option<&Path>, out: &Path| PcapPort::open(inp, Some(out));
     let access = open(Some(&files.access_in), &files.access_out)?;
     let core_port = open(files.core_in.as_deref(), &files.core_out)?;
@@ -117,7 +122,10 @@ pub fn replay(
         .min()
         .unwrap_or(Instant::ZERO);
     let mut now = first;
-    let mut core = Core::new(now, publisher.current(), setup::core(cfg, WallClock::UNIX));
+    let mut core_cfg = setup::core(cfg, WallClock::UNIX)?;
+    // No spool here: nothing to keep last known counters for.
+    core_cfg.aaa.last_known = None;
+    let mut core = Core::new(now, publisher.current(), core_cfg);
     let (w_ends, c_ends) = worker_rings(setup::rings(cfg));
     let reader = publisher.reader();
     let mut outlets =
@@ -149,8 +157,17 @@ pub fn replay(
         core.open_session(now, setup::static_session(cfg, sub))
             .with_context(|| format!("static subscriber {} ({})", sub.user, sub.address))?;
     }
-    dispatcher.pump(&mut core, now, &mut outlets);
-    aaa.handle(&mut core, &mut dispatcher, now, &mut outlets);
+    // Static state (neighbours, sessions) is in place before the first frame: the worker
+    // applies everything the core sent, however many polls' worth of commands that is,
+    // before it receives anything.
+    loop {
+        let applied = worker.apply_control(now);
+        let sent = dispatcher.pump(&mut core, now, &mut outlets);
+        let answered = aaa.handle(&mut core, &mut dispatcher, now, &mut outlets);
+        if applied == 0 && !sent && !answered {
+            break;
+        }
+    }
 
     let mut last_input = first;
     loop {
@@ -161,7 +178,17 @@ pub fn replay(
         if let Some(t) = next_frame {
             last_input = last_input.max(t);
         }
-        let next_timer = [core.poll_timeout(), worker.next_deadline()]
+        // Once no frame is left the clock moves by timers alone, flows' included: those
+        // due now close at once (the per-poll sweep looks at a batch at a time), and the
+        // next flow timeout is a step like any other timer.
+        let flow_timer = match next_frame {
+            Some(_) => None,
+            None => {
+                worker.expire_flows(now);
+                worker.next_flow_deadline()
+            }
+        };
+        let next_timer = [core.poll_timeout(), worker.next_deadline(), flow_timer]
             .into_iter()
             .flatten()
             .filter(|t| *t > now)

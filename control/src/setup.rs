@@ -258,17 +258,21 @@ pub fn static_session(cfg: &Config, s: &StaticSubscriber) -> SessionRequest {
     }
 }
 
-/// The control core's settings.
-pub fn core(cfg: &Config, clock: WallClock) -> CoreConfig {
-    CoreConfig {
+/// The control core's settings; the L2TP engine's CSPRNG is keyed from the OS (an error
+/// when the OS gives no random bytes: nothing weaker is used).
+pub fn core(cfg: &Config, clock: WallClock) -> Result<CoreConfig, crate::os_random::NoRandomness> {
+    let l2tp = cfg
+        .l2tp
+        .settings(cfg.engine.workers as u16, crate::os_random::seed()?);
+    Ok(CoreConfig {
         arp: arp_timing(cfg),
         static_neighbors: static_neighbors(cfg),
         workers: cfg.engine.workers as u16,
         service_names: service_names(cfg),
         clock,
         aaa: aaa_policy(cfg),
-        l2tp: cfg.l2tp.settings(cfg.engine.workers as u16, l2tp_seed()),
-    }
+        l2tp,
+    })
 }
 
 /// Logins, pools and accounting settings of the control core.
@@ -284,6 +288,7 @@ pub fn aaa_policy(cfg: &Config) -> AaaPolicy {
         max_sessions_per_worker: cfg.subscribers.max_sessions,
         max_flows: 0,
         pools: pools(cfg),
+        last_known: secs(a.spool_counters_s),
     }
 }
 
@@ -318,19 +323,6 @@ pub fn pools(cfg: &Config) -> Pools {
             })
             .collect(),
     }
-}
-
-/// A seed for L2TP ids, challenges and random vectors: from the system's randomness, else
-/// the clock.
-fn l2tp_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        b = t.to_be_bytes();
-    }
-    u64::from_be_bytes(b)
 }
 
 /// Ring sizes.

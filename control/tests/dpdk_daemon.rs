@@ -26,6 +26,10 @@ idle_sleep_us = 100
 [control]
 socket = "{}"
 
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
+
 [dpdk]
 eal_args = {eal}
 mbufs = 8191
@@ -43,7 +47,8 @@ backend = "dpdk"
 device = "{core}"
 address = "192.0.2.1/24"
 "#,
-        socket.display()
+        socket.display(),
+        d = dir.display(),
     );
     let path = dir.join("tollgate.toml");
     std::fs::write(&path, src).unwrap();
@@ -261,15 +266,13 @@ fn ping_the_gateway(gw: &Ns, device: &str, kernel_end: impl FnOnce() -> String) 
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): `make dpdk-test` runs it as root"]
 fn a_kernel_behind_a_tap_device_pings_the_gateway() {
-    if uid() != 0 {
-        eprintln!("SKIPPED: the net_tap test needs root (network namespace)");
-        return;
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        eprintln!("SKIPPED: the net_tap test needs /dev/net/tun");
-        return;
-    }
+    assert_eq!(uid(), 0, "the net_tap test needs root (network namespace)");
+    assert!(
+        Path::new("/dev/net/tun").exists(),
+        "the net_tap test needs /dev/net/tun"
+    );
     // The tap interface appears in the daemon's namespace; the kernel pings from there.
     let gw = Ns::new("tgtap");
     ping_the_gateway(&gw, "net_tap0,iface=tgtap0", || {
@@ -280,11 +283,13 @@ fn a_kernel_behind_a_tap_device_pings_the_gateway() {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces): `make dpdk-test` runs it as root"]
 fn a_kernel_across_a_veth_pair_pings_the_gateway_through_af_packet() {
-    if uid() != 0 {
-        eprintln!("SKIPPED: the net_af_packet test needs root (network namespaces)");
-        return;
-    }
+    assert_eq!(
+        uid(),
+        0,
+        "the net_af_packet test needs root (network namespaces)"
+    );
     let (gw, sub) = (Ns::new("tgafg"), Ns::new("tgafs"));
     let (a, b) = (
         format!("tga{}", std::process::id()),
@@ -314,11 +319,13 @@ fn uid() -> u32 {
 /// lost, and what each side of the generator sent and received is exactly what the
 /// gateway counted the other way.
 #[test]
+#[ignore = "needs root (network namespaces): `make dpdk-test` runs it as root"]
 fn the_generator_on_dpdk_counts_what_the_gateway_counts() {
-    if uid() != 0 {
-        eprintln!("SKIPPED: the DPDK generator test needs root (network namespace)");
-        return;
-    }
+    assert_eq!(
+        uid(),
+        0,
+        "the DPDK generator test needs root (network namespace)"
+    );
     let ns = Ns::new("tgpg");
     let n = |args: &[&str]| {
         let mut v = vec!["-n", ns.0.as_str()];
@@ -368,6 +375,10 @@ address = "192.0.2.1/24"
 [subscribers]
 unknown = "drop"
 
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
+
 [[service]]
 name = "udp"
 vip = "203.0.113.10"
@@ -376,7 +387,8 @@ port = 5000
 policy = "round_robin"
 session_type = "connection"
 "#,
-        dir.path().join("ctl.sock").display()
+        dir.path().join("ctl.sock").display(),
+        d = dir.path().display()
     );
     for s in 21..=23 {
         src += &format!("[[service.server]]\naddress = \"192.0.2.{s}\"\n");

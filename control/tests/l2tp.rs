@@ -130,9 +130,11 @@ impl Gateway {
         let cfg = Config::parse(src, "test.toml").unwrap_or_else(|e| panic!("{e}"));
         let fwd = setup::forwarding(&cfg, setup::configured_macs(&cfg)).unwrap();
         let publisher = Publisher::new(fwd);
-        let mut cc = setup::core(&cfg, WallClock::UNIX);
+        let mut cc = setup::core(&cfg, WallClock::UNIX).unwrap();
         if let Some(l) = cc.l2tp.as_mut() {
-            l.seed = seed;
+            let mut b = [0u8; 32];
+            b[..8].copy_from_slice(&seed.to_be_bytes());
+            l.seed = tollgate_control::random::Seed::fixed(b);
         }
         let core = Core::new(now, publisher.current(), cc);
         let (w, c) = worker_rings(setup::rings(&cfg));

@@ -81,10 +81,12 @@ impl Lab {
     }
 
     fn config(&self, db: &str, socket: &str) -> PathBuf {
+        // The daemon's spool and store in the test's directory, not in /var/lib.
         let src = format!(
-            "[control]\nsocket = \"{}\"\n\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n{}",
+            "[control]\nsocket = \"{}\"\n\n[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n\n[aaa]\nstore = \"{d}/{db}.subscribers\"\nspool = \"{d}/{db}.spool\"\n{}",
             self.path(socket).display(),
-            RATING.replace("DB", &self.path(db).display().to_string())
+            RATING.replace("DB", &self.path(db).display().to_string()),
+            d = self.dir.path().display(),
         );
         let p = self.path(&format!("{db}.toml"));
         std::fs::write(&p, src).unwrap();
@@ -437,5 +439,89 @@ fn the_daemon_answers_billing_commands() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no invoice for account \"nobody\""));
     let help = ok(&ctl(&["help"]));
     assert!(help.contains("billing close-period"), "{help}");
+    drop(d);
+}
+
+/// `n` session records of ann, each about 250 bytes: 601 of them take several
+/// control requests.
+fn many_records(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"type\":\"session\",\"id\":\"bulk/{i:05}\",\"user\":\"ann\",\"session\":\"{i}\",\"start\":1715000000,\"stop\":1715000600,\"tx_packets\":{i},\"tx_bytes\":{},\"rx_packets\":1,\"rx_bytes\":1,\"cause\":\"user-request\"}}\n",
+                i * 100
+            )
+        })
+        .collect()
+}
+
+fn stored_sessions(ctl_status: &str) -> i64 {
+    let v: Value = serde_json::from_str(ctl_status).unwrap();
+    v["records"]["session"].as_i64().unwrap_or(0)
+}
+
+/// A file whose last record conflicts with one stored before (same id, other content)
+/// stores nothing, offline and through the daemon, however many requests it takes.
+#[test]
+fn an_import_with_a_conflict_in_its_last_record_stores_nothing() {
+    let lab = Lab::new();
+    let cfg = lab.config("all-or-none.db", "ctl.sock");
+    let socket = lab.path("ctl.sock");
+    let first = lab.write("first.jsonl", &many_records(1));
+    // 600 new records, then bulk/00000 again with other counters.
+    let mut text = many_records(601)
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    text.push_str(&many_records(1).replace("\"tx_packets\":0", "\"tx_packets\":7"));
+    let file = lab.write("conflict.jsonl", &text);
+    assert_eq!(text.lines().count(), 601);
+    assert!(
+        text.len() > 2 * 48 * 1024,
+        "{} bytes: three requests",
+        text.len()
+    );
+
+    ok(&tollgate(
+        &["billing", "-c", s(&cfg), "import", s(&first)],
+        &[],
+    ));
+    let o = tollgate(&["billing", "-c", s(&cfg), "import", s(&file)], &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bulk/00000") && err.contains("different content"),
+        "{err}"
+    );
+    let d = start_daemon(&cfg, &socket);
+    let ctl = |args: &[&str]| {
+        let mut a = vec!["ctl", "--socket", s(&socket)];
+        a.extend_from_slice(args);
+        tollgate(&a, &[])
+    };
+    let o = ctl(&["billing", "import", s(&file)]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("different content"), "{err}");
+    assert!(err.contains("nothing of import"), "{err}");
+    let v = ok(&ctl(&["--json", "billing", "status"]));
+    assert_eq!(
+        stored_sessions(&v),
+        1,
+        "only the first file's record, after the offline and the ctl import: {v}"
+    );
+    // Without the conflict the same file goes in whole, in several parts.
+    let good = lab.write(
+        "good.jsonl",
+        &text.replace(
+            "\"id\":\"bulk/00000\",\"user\":\"ann\",\"session\":\"0\"",
+            "\"id\":\"bulk/99999\",\"user\":\"ann\",\"session\":\"0\"",
+        ),
+    );
+    let out = ok(&ctl(&["billing", "import", s(&good)]));
+    assert!(out.contains("601 records stored, 0 already there"), "{out}");
+    let v = ok(&ctl(&["--json", "billing", "status"]));
+    assert_eq!(stored_sessions(&v), 602, "{v}");
     drop(d);
 }

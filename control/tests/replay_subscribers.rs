@@ -281,12 +281,13 @@ fn frames_records_and_session_log_follow_the_rules() {
                 "rst",
                 Value::Null
             ),
-            // ... the first is kept the closing time (2 s) after its last packet.
+            // ... the first is kept the closing time (2 s) after its last packet, and
+            // ends with that packet.
             flow(
                 40001,
                 "192.0.2.21:8080",
                 "192.0.2.1:1024",
-                (0, 2006),
+                (0, 6),
                 (4, 40 * 3 + 40 + g),
                 (3, 40 * 2 + 240),
                 "fin",
@@ -432,4 +433,233 @@ session_timeout_s = 8
         stops,
         vec![("vol", Some("Volume")), ("time", Some("Session-Time"))]
     );
+}
+
+/// Replays `access` (and `core`) through `cfg` with `linger`, records in `d`.
+fn replay_in(
+    d: &Path,
+    cfg: &str,
+    access: &Capture,
+    core: &Capture,
+    linger: Duration,
+) -> tollgate_control::replay::ReplaySummary {
+    write_all(&d.join("acc.pcap"), access).unwrap();
+    write_all(&d.join("core.pcap"), core).unwrap();
+    let files = ReplayFiles {
+        access_in: d.join("acc.pcap"),
+        core_in: Some(d.join("core.pcap")),
+        access_out: d.join("acc-out.pcap"),
+        core_out: d.join("core-out.pcap"),
+        flow_records: Some(d.join("flows.jsonl")),
+        session_log: Some(d.join("sessions.jsonl")),
+    };
+    replay(&Config::parse(cfg, "replay.toml").unwrap(), &files, linger).unwrap()
+}
+
+/// Static sessions, however many, are all installed before the capture's first frame is
+/// read: 100 subscribers (more than a worker applies commands per poll) each sending at
+/// the first instant, the last configured first, all pass.
+#[test]
+fn static_sessions_are_in_place_before_the_first_frame() {
+    const N: u8 = 100;
+    let mut cfg = String::from(
+        r#"
+[access]
+backend = "pcap"
+address = "10.10.0.1/24"
+[core]
+backend = "pcap"
+address = "192.0.2.1/24"
+[[neighbor]]
+address = "192.0.2.10"
+mac = "02:20:00:00:00:10"
+[subscribers]
+unknown = "drop"
+"#,
+    );
+    let sub = |i: u8| Ipv4Addr::new(10, 10, 0, 100 + i);
+    let mac = |i: u8| MacAddr([0x02, 0x10, 0, 0, 1, i]);
+    for i in 0..N {
+        cfg.push_str(&format!(
+            "[[subscriber]]\nuser = \"sub{i}\"\naddress = \"{}\"\nmac = \"{}\"\n",
+            sub(i),
+            mac(i)
+        ));
+    }
+    let access: Capture = (0..N)
+        .rev()
+        .map(|i| (at(0), udp(mac(i), ACC_MAC, sub(i), SRV, 64, &[i; 10])))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let s = replay_in(dir.path(), &cfg, &access, &vec![], Duration::ZERO);
+    let c = &s.report.counters;
+    assert_eq!(c.dropped(DropReason::UnknownSubscriber), 0);
+    let want: Vec<Vec<u8>> = (0..N)
+        .rev()
+        .map(|i| udp(CORE_MAC, SRV_MAC, sub(i), SRV, 63, &[i; 10]))
+        .collect();
+    assert_eq!(frames(&dir.path().join("core-out.pcap")), want);
+    assert_eq!(c.total_drops(), 0);
+    assert_eq!(c.forwarded, N as u64);
+    assert_eq!(c.sessions_installed, N as u64);
+    let log = lines(&dir.path().join("sessions.jsonl"));
+    assert_eq!(log.len(), N as usize, "each ends at the end of the run");
+    assert!(
+        log.iter()
+            .all(|r| r["tx_packets"] == 1 && r["tx_bytes"] == 38 && r["start_ns"] == ns(0)),
+        "{log:?}"
+    );
+}
+
+/// `--linger-ms` runs every timer after the last frame, flow timeouts included: a UDP
+/// flow idle for its timeout within the linger closes as `timeout`, ending at its last
+/// packet; one whose timeout falls after the linger closes at shutdown.
+#[test]
+fn linger_runs_flow_timers_as_well_as_session_timers() {
+    let cfg = r#"
+[access]
+backend = "pcap"
+address = "10.10.0.1/24"
+[core]
+backend = "pcap"
+address = "192.0.2.1/24"
+[[neighbor]]
+address = "192.0.2.21"
+mac = "02:20:00:00:00:21"
+[subscribers]
+unknown = "drop"
+[nat]
+udp_timeout_s = 5
+tcp_closing_timeout_s = 2
+[[subscriber]]
+user = "alice"
+address = "10.10.0.11"
+mac = "02:10:00:00:00:11"
+services = ["dns", "web"]
+idle_timeout_s = 60
+[[service]]
+name = "dns"
+vip = "203.0.113.10"
+protocol = "udp"
+port = 53
+[[service.server]]
+address = "192.0.2.21"
+[[service]]
+name = "web"
+vip = "203.0.113.10"
+protocol = "tcp"
+port = 80
+[[service.server]]
+address = "192.0.2.21"
+port = 8080
+"#;
+    let up_tcp = |seq, flags, ack| {
+        tcp(
+            SUB_MAC,
+            ACC_MAC,
+            SUB,
+            40001,
+            VIP,
+            80,
+            64,
+            seq,
+            flags,
+            ack,
+            &[],
+        )
+    };
+    let from_web = |seq, flags, ack| {
+        tcp(
+            WEB_MAC[0],
+            CORE_MAC,
+            WEB[0],
+            8080,
+            GW_CORE,
+            1024,
+            64,
+            seq,
+            flags,
+            ack,
+            &[],
+        )
+    };
+    let access: Capture = vec![
+        (
+            at(0),
+            udp_ports_(SUB_MAC, ACC_MAC, SUB, 5353, VIP, 53, b"q"),
+        ),
+        (at(100), up_tcp(1, "S", 0)),
+        (at(300), up_tcp(2, "FA", 6)),
+        (at(500), up_tcp(3, "A", 7)),
+    ];
+    let core: Capture = vec![
+        (
+            at(1000),
+            udp_ports_(WEB_MAC[0], CORE_MAC, WEB[0], 53, GW_CORE, 1024, b"a"),
+        ),
+        (at(200), from_web(5, "SA", 2)),
+        (at(400), from_web(6, "FA", 3)),
+    ];
+    let mut core = core;
+    core.sort_by_key(|(t, _)| *t);
+    let record = |d: &Path, proto: &str| -> Value {
+        lines(&d.join("flows.jsonl"))
+            .into_iter()
+            .find(|r| r["protocol"] == proto)
+            .unwrap_or_else(|| panic!("a {proto} record"))
+    };
+
+    // Linger 10 s: the UDP flow times out 5 s after its last packet (t=1 s), the TCP flow
+    // 2 s after its FINs; each ends at its last packet.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let s = replay_in(d, cfg, &access, &core, Duration::from_secs(10));
+    let udp_rec = record(d, "udp");
+    assert_eq!(
+        (&udp_rec["close"], &udp_rec["start_ns"], &udp_rec["end_ns"]),
+        (&json!("timeout"), &json!(ns(0)), &json!(ns(1000)))
+    );
+    let tcp_rec = record(d, "tcp");
+    assert_eq!(
+        (&tcp_rec["close"], &tcp_rec["start_ns"], &tcp_rec["end_ns"]),
+        (&json!("fin"), &json!(ns(100)), &json!(ns(500)))
+    );
+    assert_eq!(
+        (
+            s.report.counters.flows_opened,
+            s.report.counters.flows_closed
+        ),
+        (2, 2)
+    );
+    // The session outlives the linger (idle 60 s): it ends when the replay stops, at the
+    // last timer that fired within the linger (the UDP flow's, t=6 s).
+    let log = lines(&d.join("sessions.jsonl"));
+    assert_eq!(log[0]["stop_ns"], ns(6000));
+    assert_eq!(log[0]["cause"], "nas_request");
+
+    // Linger 3 s: the TCP flow's closing timer (t=2.5 s) fires within it; the UDP flow's
+    // (t=6 s) does not, and it closes when the replay stops, still ending at its last
+    // packet.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    replay_in(d, cfg, &access, &core, Duration::from_secs(3));
+    let udp_rec = record(d, "udp");
+    assert_eq!(
+        (&udp_rec["close"], &udp_rec["end_ns"]),
+        (&json!("shutdown"), &json!(ns(1000)))
+    );
+    assert_eq!(record(d, "tcp")["close"], "fin");
+}
+
+/// A UDP datagram with explicit ports and TTL 64.
+fn udp_ports_(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    tollgate_testkit::frame::udp_ports(src_mac, dst_mac, src, sport, dst, dport, 64, payload)
 }

@@ -162,6 +162,11 @@ pub struct HeapPool {
 }
 
 impl HeapPool {
+    /// Bytes a pool of `n` buffers allocates, for sizing before anything is allocated.
+    pub fn bytes_for(n: usize) -> usize {
+        n.saturating_mul(BUF_SIZE + std::mem::size_of::<HeapBuf>())
+    }
+
     /// A pool of `n` buffers.
     pub fn new(n: usize) -> Self {
         HeapPool {

@@ -56,7 +56,8 @@ drop_reasons! {
     TtlExpired = "ttl_expired",
     /// No route to the destination.
     NoRoute = "no_route",
-    /// Addressed to the gateway itself, for something it does not serve.
+    /// Addressed to the gateway itself, for something it does not serve (a NAT port is
+    /// `nat_no_flow`).
     LocalUnsupported = "local_unsupported",
     /// ICMP message to the gateway cut short or with a bad checksum.
     IcmpMalformed = "icmp_malformed",
@@ -87,9 +88,12 @@ drop_reasons! {
     NoService = "no_service",
     /// Every real server of the service is down.
     NoServerUp = "no_server_up",
-    /// TCP segment to a VIP or from a server with no flow (not a SYN, or expired).
+    /// TCP segment to a VIP with no flow (not a SYN, or expired), or a packet to a NAT
+    /// address and port that no flow holds (a server's answer after its flow ended, or
+    /// from another server or port than the flow's).
     NatNoFlow = "nat_no_flow",
-    /// To a VIP as a fragment, or ICMP other than echo.
+    /// To a VIP as a fragment, ICMP other than echo, or with a TCP, UDP or ICMP header
+    /// cut short by the IPv4 total length.
     NatUnsupported = "nat_unsupported",
     /// The subscriber has as many flows open as allowed (NAT-6).
     FlowLimit = "flow_limit",
@@ -363,5 +367,24 @@ mod tests {
             assert!(!r.describe().is_empty());
         }
         assert_eq!(std::mem::align_of::<WorkerCounters>(), 64);
+    }
+
+    /// docs/ctl.md's table of drop reasons lists every counter, in counter order, and
+    /// nothing else.
+    #[test]
+    fn the_operators_table_of_drop_reasons_is_complete() {
+        let doc = include_str!("../../docs/ctl.md");
+        let table = doc
+            .split_once("Drop reasons (one counter each")
+            .expect("the drop-reason table in docs/ctl.md")
+            .1;
+        let documented: Vec<&str> = table
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.strip_prefix("| `")?.split_once('`').map(|(n, _)| n))
+            .collect();
+        let names: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(documented, names);
     }
 }

@@ -212,6 +212,25 @@ pub enum Event {
         /// True for a full table, false for the subscriber's own limit.
         table_full: bool,
     },
+    /// A flow could not open because this worker has no free NAT port left for its
+    /// protocol on any NAT address (NAT-6): at most one per protocol per second while
+    /// it lasts.
+    NatPortsExhausted {
+        /// The IP protocol (TCP, UDP or ICMP).
+        protocol: u8,
+        /// `nat_no_port` drops on this worker so far, this one included.
+        drops: u64,
+        /// When.
+        at: Instant,
+    },
+    /// A session installed without a MAC learnt it from its first uplink frame (once per
+    /// session, before any record of its end).
+    SessionMac {
+        /// The session.
+        id: SessionId,
+        /// The MAC it now keeps to.
+        mac: MacAddr,
+    },
     /// An L2TP command named a session id the worker cannot hold, or steered into a
     /// session it does not have.
     L2tpRefused {

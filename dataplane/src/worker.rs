@@ -159,12 +159,7 @@ impl<P: Port> Worker<P> {
     /// the packets received.
     pub fn poll(&mut self, now: Instant) -> usize {
         self.pipe.counters.polls += 1;
-        if self.fwd.refresh() {
-            self.pipe.counters.snapshot_loads += 1;
-            let fwd = self.fwd.get();
-            self.pipe.icmp_limit.set_rate(fwd.icmp_errors_per_s);
-            self.pipe.balancer.resize(&fwd.services);
-        }
+        self.refresh_snapshot();
         self.apply_commands(now);
         self.inject();
         let mut n = 0;
@@ -179,6 +174,17 @@ impl<P: Port> Worker<P> {
             self.pipe.counters.busy_polls += 1;
         }
         n
+    }
+
+    /// Picks up a newly published forwarding snapshot.
+    #[inline]
+    fn refresh_snapshot(&mut self) {
+        if self.fwd.refresh() {
+            self.pipe.counters.snapshot_loads += 1;
+            let fwd = self.fwd.get();
+            self.pipe.icmp_limit.set_rate(fwd.icmp_errors_per_s);
+            self.pipe.balancer.resize(&fwd.services);
+        }
     }
 
     fn rx_side(&mut self, side: Side, now: Instant) -> usize {
@@ -424,6 +430,38 @@ impl<P: Port> Worker<P> {
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Applies what the control plane sent down (a new snapshot, every queued command,
+    /// frames to inject) without receiving anything: replay puts static state in place
+    /// this way before the first frame. Returns the commands applied.
+    pub fn apply_control(&mut self, now: Instant) -> usize {
+        self.refresh_snapshot();
+        let mut applied = 0;
+        loop {
+            let before = self.pipe.counters.commands;
+            self.apply_commands(now);
+            let n = (self.pipe.counters.commands - before) as usize;
+            applied += n;
+            if n == 0 {
+                break;
+            }
+        }
+        self.inject();
+        applied
+    }
+
+    /// The earliest instant an open NAT flow times out (a walk over every flow: for
+    /// replay's clock once no frame is left, not for every poll).
+    pub fn next_flow_deadline(&self) -> Option<Instant> {
+        self.pipe.next_flow_deadline(self.fwd.get())
+    }
+
+    /// Closes every NAT flow whose timeout fell due by `now` (replay: the per-poll sweep
+    /// only looks at a batch of flows).
+    pub fn expire_flows(&mut self, now: Instant) {
+        let fwd = self.fwd.get();
+        self.pipe.expire_flows(fwd, now);
     }
 
     /// The same worker, state and all, on other ports (benches set up state through one

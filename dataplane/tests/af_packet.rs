@@ -1,14 +1,14 @@
 //! [`AfPacketPort`] against the real kernel: veth pairs in throwaway network namespaces.
 //!
-//! These tests need root and iproute2 (`ip`). They run only when
-//! `TOLLGATE_NETNS_TESTS=1` is set, as CI does. Otherwise each one prints a note and
-//! passes. With the variable set but not root, they fail. Each test makes its own
+//! These tests need root and iproute2 (`ip`), so they are `#[ignore]`d: `cargo test`
+//! lists them as ignored, and `make netns-test` runs them with `--ignored` (as CI does).
+//! Run without root, they fail. Each test makes its own
 //! namespace, named after the process id, and deletes it, and the veths inside it, even
 //! when the test fails. A test enters its namespace on a thread of its own (`setns`), so
 //! the harness's other threads stay where they are. Sockets keep the namespace they were
 //! made in, so a port opened there works from any thread.
 //!
-//! Run: `TOLLGATE_NETNS_TESTS=1 cargo test -p tollgate-dataplane --test af_packet -- --test-threads=1`
+//! Run: `cargo test -p tollgate-dataplane --test af_packet -- --ignored --test-threads=1`
 
 use std::fs::File;
 use std::net::{TcpStream, UdpSocket};
@@ -30,22 +30,15 @@ const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x01];
 const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0x0b, 0x01];
 const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
 
-/// False (with a note) unless the netns tests were asked for; panics if they were asked
-/// for but cannot run.
+/// True, once it is sure the test can run: these tests are `#[ignore]`d, so a test that
+/// runs was asked for, and one that cannot (not root) fails instead of passing unrun.
 fn netns_tests_enabled(test: &str) -> bool {
-    if std::env::var("TOLLGATE_NETNS_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "note: {test} skipped: set TOLLGATE_NETNS_TESTS=1 and run as root to test the \
-             AF_PACKET port in network namespaces"
-        );
-        return false;
-    }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     assert_eq!(
         euid, 0,
-        "TOLLGATE_NETNS_TESTS=1 but not running as root (euid {euid}): these tests create \
-         network namespaces and AF_PACKET sockets"
+        "{test} is not running as root (euid {euid}): it creates network namespaces and \
+         AF_PACKET sockets"
     );
     true
 }
@@ -313,6 +306,7 @@ fn l4_checksum(frame: &[u8]) -> Option<(u8, bool)> {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn rx_delivers_injected_frames_in_order() {
     if !netns_tests_enabled("rx_delivers_injected_frames_in_order") {
         return;
@@ -369,6 +363,7 @@ fn rx_delivers_injected_frames_in_order() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn tx_sends_bursts_byte_for_byte_and_does_not_hear_itself() {
     if !netns_tests_enabled("tx_sends_bursts_byte_for_byte_and_does_not_hear_itself") {
         return;
@@ -428,6 +423,7 @@ fn tx_sends_bursts_byte_for_byte_and_does_not_hear_itself() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn vlan_tag_the_kernel_strips_is_put_back() {
     if !netns_tests_enabled("vlan_tag_the_kernel_strips_is_put_back") {
         return;
@@ -459,6 +455,7 @@ fn vlan_tag_the_kernel_strips_is_put_back() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn frames_longer_than_a_buffer_are_counted_not_delivered() {
     if !netns_tests_enabled("frames_longer_than_a_buffer_are_counted_not_delivered") {
         return;
@@ -493,6 +490,7 @@ fn frames_longer_than_a_buffer_are_counted_not_delivered() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn partial_checksums_from_the_host_stack_are_completed() {
     if !netns_tests_enabled("partial_checksums_from_the_host_stack_are_completed") {
         return;
@@ -571,6 +569,7 @@ fn partial_checksums_from_the_host_stack_are_completed() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn fanout_splits_flows_between_ports() {
     if !netns_tests_enabled("fanout_splits_flows_between_ports") {
         return;
@@ -617,6 +616,7 @@ fn fanout_splits_flows_between_ports() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn steering_programs_deliver_each_packet_to_its_owner() {
     if !netns_tests_enabled("steering_programs_deliver_each_packet_to_its_owner") {
         return;

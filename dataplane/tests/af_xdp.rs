@@ -1,12 +1,11 @@
 //! [`AfXdpPort`] against the real kernel: veth pairs in throwaway network namespaces,
 //! the XDP program in the driver's native mode.
 //!
-//! These tests need root, libbpf and the `af_xdp` feature. They run only when
-//! `TOLLGATE_NETNS_TESTS=1` is set, as `make netns-test` does; otherwise each prints a
-//! note and passes. Each test makes its own namespace (`tgx-PID-N`) and deletes it, with
-//! its veths, even when it fails.
+//! These tests need root, libbpf and the `af_xdp` feature, so they are `#[ignore]`d:
+//! `make netns-test` runs them with `--ignored`; without root they fail. Each test makes
+//! its own namespace (`tgx-PID-N`) and deletes it, with its veths, even when it fails.
 //!
-//! Run: `TOLLGATE_NETNS_TESTS=1 cargo test -p tollgate-dataplane --features af_xdp --test af_xdp -- --test-threads=1`
+//! Run: `cargo test -p tollgate-dataplane --features af_xdp --test af_xdp -- --ignored --test-threads=1`
 #![cfg(feature = "af_xdp")]
 
 use std::net::Ipv4Addr;
@@ -115,6 +114,7 @@ fn xdp_attached(ns: &Netns, dev: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn frames_cross_both_ways_byte_for_byte_in_native_mode() {
     if !enabled("frames_cross_both_ways_byte_for_byte_in_native_mode") {
         return;
@@ -192,6 +192,7 @@ fn frames_cross_both_ways_byte_for_byte_in_native_mode() {
 /// The rules leave LLDP and one /24 to the kernel: those frames reach a kernel socket and
 /// not the port, and are counted; everything else reaches the port.
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn kernel_rules_leave_chosen_frames_to_the_kernel() {
     if !enabled("kernel_rules_leave_chosen_frames_to_the_kernel") {
         return;
@@ -237,6 +238,7 @@ fn kernel_rules_leave_chosen_frames_to_the_kernel() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn set_up_errors_say_what_is_wrong() {
     if !enabled("set_up_errors_say_what_is_wrong") {
         return;
@@ -303,6 +305,7 @@ fn set_up_errors_say_what_is_wrong() {
 /// Capabilities are per thread: this thread gives up all of its own, as an unprivileged
 /// gateway would run, and the port says what it needs.
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn without_privilege_the_error_names_the_capabilities() {
     if !enabled("without_privilege_the_error_names_the_capabilities") {
         return;
@@ -388,6 +391,7 @@ impl Peer for XdpPeer {
 /// a worker that does not own its subscriber or NAT port is handed to its owner, and
 /// frames, counters, session totals and flow records are exact.
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn two_workers_on_two_queues_hand_off_and_stay_exact() {
     if !enabled("two_workers_on_two_queues_hand_off_and_stay_exact") {
         return;
@@ -447,6 +451,7 @@ fn two_workers_on_two_queues_hand_off_and_stay_exact() {
 /// The command-line view an operator has: `ip link` shows the program while a port is
 /// open, in driver mode (`xdpdrv`) on veth.
 #[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn ip_link_shows_the_program_in_driver_mode() {
     if !enabled("ip_link_shows_the_program_in_driver_mode") {
         return;

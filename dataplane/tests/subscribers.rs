@@ -120,6 +120,15 @@ fn timeouts() -> Timeouts {
 }
 
 fn forwarding(svcs: Vec<Service>, lb: LbTable, unknown: Unknown) -> Forwarding {
+    forwarding_with_ports(svcs, lb, unknown, (1024, 65535))
+}
+
+fn forwarding_with_ports(
+    svcs: Vec<Service>,
+    lb: LbTable,
+    unknown: Unknown,
+    ports: (u16, u16),
+) -> Forwarding {
     ForwardingBuilder::new(
         SideConfig {
             mac: ACC_MAC,
@@ -136,7 +145,7 @@ fn forwarding(svcs: Vec<Service>, lb: LbTable, unknown: Unknown) -> Forwarding {
     .lb(lb)
     .nat(NatConfig {
         addresses: vec![GW_CORE],
-        ports: (1024, 65535),
+        ports,
         timeouts: timeouts(),
     })
     .unknown(unknown)
@@ -166,9 +175,13 @@ impl Rig {
     }
 
     fn with(svcs: Vec<Service>, lb: LbTable, unknown: Unknown, limits: SubscriberLimits) -> Rig {
+        Rig::with_forwarding(forwarding(svcs, lb, unknown), limits)
+    }
+
+    fn with_forwarding(fwd: Forwarding, limits: SubscriberLimits) -> Rig {
         let (a, access) = MemoryPort::with_peer(4096);
         let (c, core) = MemoryPort::with_peer(4096);
-        let publisher = Publisher::new(forwarding(svcs, lb, unknown));
+        let publisher = Publisher::new(fwd);
         let (w, ctl) = worker_rings(RingSizes {
             messages: 8192,
             frames: 64,
@@ -733,14 +746,10 @@ fn answers_from_the_wrong_server_or_port_do_not_match() {
     );
     assert_eq!(
         r.counters().dropped(DropReason::NatNoFlow),
-        1,
-        "wrong server"
+        2,
+        "wrong server, and a NAT port no flow holds"
     );
-    assert_eq!(
-        r.counters().dropped(DropReason::LocalUnsupported),
-        1,
-        "no flow on that port: for the gateway itself"
-    );
+    assert_eq!(r.counters().dropped(DropReason::LocalUnsupported), 0);
     // A non-SYN segment with no flow.
     assert!(
         r.up(tcp(
@@ -758,7 +767,7 @@ fn answers_from_the_wrong_server_or_port_do_not_match() {
         ))
         .is_empty()
     );
-    assert_eq!(r.counters().dropped(DropReason::NatNoFlow), 2);
+    assert_eq!(r.counters().dropped(DropReason::NatNoFlow), 3);
 }
 
 #[test]
@@ -1182,7 +1191,8 @@ fn tcp_close_and_reset_end_flows_with_exact_records() {
     assert_eq!((rec.up, rec.down), ((4, 40 * 3 + 140), (3, 40 * 2 + 1040)));
     assert_eq!(
         (rec.started, rec.ended),
-        (Instant(1_000 * SEC), Instant(1_003 * SEC))
+        (Instant(1_000 * SEC), Instant(1_001 * SEC)),
+        "from the SYN to the last ACK, not to the closing timer"
     );
     assert_eq!(
         (rec.subscriber, rec.vip, rec.server, rec.nat),
@@ -1239,8 +1249,8 @@ fn idle_flows_expire_at_their_exact_time() {
     let rec = r.records()[0];
     assert_eq!(
         (rec.close, rec.ended),
-        (FlowClose::Timeout, Instant(1_005 * SEC)),
-        "stamped with the deadline, not the sweep"
+        (FlowClose::Timeout, Instant(1_000 * SEC)),
+        "closed at its deadline, and it ended with its last packet"
     );
     // A packet arriving after the deadline finds the flow gone and opens a new one.
     r.up(udp_ports(SUB_MAC, ACC_MAC, SUB, 5353, VIP, 53, 64, b"q"));
@@ -1890,4 +1900,542 @@ mod fuzz {
             prop_assert_eq!(r.records().len() as u64, c.flows_closed);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hardening (issue 12)
+
+/// `frame` (Ethernet + IPv4) with its IPv4 total length set to `total` and the header
+/// checksum made right again: the bytes past `total` are cut, and the frame is padded
+/// to Ethernet's minimum as a NIC would.
+fn with_total_length(frame: &[u8], total: u16) -> Vec<u8> {
+    let (mut h, _) = etherparse::Ipv4Header::from_slice(&frame[14..]).expect("an IPv4 header");
+    h.total_len = total;
+    h.header_checksum = h.calc_header_checksum();
+    let mut out = frame[..14].to_vec();
+    h.write(&mut out).expect("header writes");
+    out.extend_from_slice(&frame[14 + h.header_len()..14 + total as usize]);
+    out.resize(out.len().max(60), 0);
+    out
+}
+
+#[test]
+fn udp_to_a_vip_cut_short_by_its_total_length_is_a_counted_drop() {
+    let mut r = Rig::new();
+    r.sub1();
+    let request = udp_ports(SUB_MAC, ACC_MAC, SUB, 5353, VIP, 53, 64, b"query");
+    // Total length 24 and 27: four and seven bytes of an eight-byte UDP header.
+    for total in [24, 27] {
+        assert!(r.up(with_total_length(&request, total)).is_empty());
+    }
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::NatUnsupported), 2);
+    assert_eq!(
+        c.flows_opened, 0,
+        "no flow for a datagram without its header"
+    );
+    assert_eq!(r.worker.pipeline().flows.len(), 0);
+    assert_eq!(
+        r.session_counters(1).tx_packets,
+        0,
+        "not the session's traffic"
+    );
+
+    // A whole header with no payload (total length 28) is a datagram like any other.
+    let empty = udp_ports(SUB_MAC, ACC_MAC, SUB, 5353, VIP, 53, 64, b"");
+    assert_eq!(
+        r.up(empty),
+        vec![udp_ports(
+            CORE_MAC,
+            server_mac(DNS[0]),
+            GW_CORE,
+            1024,
+            DNS[0],
+            53,
+            63,
+            b""
+        )]
+    );
+    // The server's answer cut short the same way is dropped too; the flow still waits
+    // for a real answer, which is translated back.
+    let answer = udp_ports(
+        server_mac(DNS[0]),
+        CORE_MAC,
+        DNS[0],
+        53,
+        GW_CORE,
+        1024,
+        64,
+        b"answer",
+    );
+    assert!(r.down(with_total_length(&answer, 24)).is_empty());
+    assert_eq!(r.counters().dropped(DropReason::NatUnsupported), 3);
+    assert_eq!(
+        r.down(answer),
+        vec![udp_ports(
+            ACC_MAC, SUB_MAC, VIP, 53, SUB, 5353, 63, b"answer"
+        )]
+    );
+    let c = r.counters();
+    assert_eq!((c.flows_opened, c.flows_closed), (1, 1));
+    assert_eq!(c.total_drops(), 3);
+    r.check_balance();
+}
+
+#[test]
+fn a_servers_packets_after_its_flow_ended_are_nat_no_flow() {
+    let mut r = Rig::new();
+    r.sub1();
+    // UDP: a per-packet service's answer ends its flow; the same answer again finds none
+    // (and the flow table is empty then).
+    let answer = udp_ports(
+        server_mac(DNS[0]),
+        CORE_MAC,
+        DNS[0],
+        53,
+        GW_CORE,
+        1024,
+        64,
+        b"a",
+    );
+    assert_eq!(
+        r.up(udp_ports(SUB_MAC, ACC_MAC, SUB, 5353, VIP, 53, 64, b"q"))
+            .len(),
+        1
+    );
+    assert_eq!(r.down(answer.clone()).len(), 1);
+    assert_eq!(r.worker.pipeline().flows.len(), 0);
+    assert!(r.down(answer).is_empty());
+
+    // TCP: a reset ends the flow; the server's next segment finds none.
+    assert_eq!(
+        r.up(tcp(
+            SUB_MAC,
+            ACC_MAC,
+            SUB,
+            40001,
+            VIP,
+            80,
+            64,
+            1,
+            "S",
+            0,
+            &[]
+        ))
+        .len(),
+        1
+    );
+    let from_web = |flags| {
+        tcp(
+            server_mac(WEB[0]),
+            CORE_MAC,
+            WEB[0],
+            8080,
+            GW_CORE,
+            1024,
+            64,
+            9,
+            flags,
+            2,
+            &[],
+        )
+    };
+    assert_eq!(r.down(from_web("R")).len(), 1);
+    assert!(r.down(from_web("A")).is_empty());
+
+    // ICMP: an echo flow that timed out (10 s) and was swept; the late reply finds none.
+    let reply = icmp_echo(
+        server_mac(PING_SRV),
+        CORE_MAC,
+        PING_SRV,
+        GW_CORE,
+        64,
+        1024,
+        true,
+    );
+    assert_eq!(
+        r.up(icmp_echo(SUB_MAC, ACC_MAC, SUB, VIP_PING, 64, 7, false))
+            .len(),
+        1
+    );
+    r.at(11 * SEC);
+    r.at(12 * SEC);
+    assert_eq!(r.worker.pipeline().flows.len(), 0, "swept");
+    assert!(r.down(reply).is_empty());
+
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::NatNoFlow), 3);
+    assert_eq!(c.dropped(DropReason::LocalUnsupported), 0);
+
+    // What is for the gateway itself stays so: an echo request to the core address is
+    // answered, TCP to a port outside the NAT range is `local_unsupported`.
+    let ping_gw = icmp_echo(SRV_MAC, CORE_MAC, SRV, GW_CORE, 64, 1500, false);
+    assert!(r.core.send(ping_gw));
+    r.poll();
+    assert_eq!(
+        r.core.drain(),
+        vec![icmp_echo(CORE_MAC, SRV_MAC, GW_CORE, SRV, 64, 1500, true)]
+    );
+    assert!(
+        r.down(tcp(
+            SRV_MAC,
+            CORE_MAC,
+            SRV,
+            5555,
+            GW_CORE,
+            22,
+            64,
+            1,
+            "S",
+            0,
+            &[]
+        ))
+        .is_empty()
+    );
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::NatNoFlow), 3);
+    assert_eq!(c.dropped(DropReason::LocalUnsupported), 1);
+    assert_eq!(c.replied, 1);
+    r.check_balance();
+}
+
+#[test]
+fn a_service_choice_is_renewed_after_a_service_of_another_type() {
+    let web = service(
+        VIP,
+        6,
+        80,
+        Policy::RoundRobin,
+        SessionType::Service,
+        &WEB.map(|a| (a, 8080)),
+    );
+    let mail = service(
+        VIP,
+        6,
+        25,
+        Policy::RoundRobin,
+        SessionType::Connection,
+        &WEB.map(|a| (a, 2525)),
+    );
+    let dns = service(
+        VIP,
+        17,
+        53,
+        Policy::RoundRobin,
+        SessionType::Packet,
+        &DNS.map(|a| (a, 53)),
+    );
+    let mut r = Rig::with(
+        vec![web, mail, dns],
+        LbTable::default(),
+        Unknown::Drop,
+        SubscriberLimits::default(),
+    );
+    r.sub1();
+    let syn = |sport, dport| tcp(SUB_MAC, ACC_MAC, SUB, sport, VIP, dport, 64, 1, "S", 0, &[]);
+    let to = |server: Ipv4Addr, port, nat_port, seq, flags| {
+        tcp(
+            CORE_MAC,
+            server_mac(server),
+            GW_CORE,
+            nat_port,
+            server,
+            port,
+            63,
+            seq,
+            flags,
+            if flags == "S" { 0 } else { 1 },
+            &[],
+        )
+    };
+    assert_eq!(r.up(syn(44000, 80)), vec![to(WEB[0], 8080, 1024, 1, "S")]);
+    assert_eq!(
+        r.up(syn(44001, 80)),
+        vec![to(WEB[0], 8080, 1025, 1, "S")],
+        "sticky while the subscriber keeps to web"
+    );
+    // A connection-type service in between: web chooses again, then sticks again.
+    assert_eq!(r.up(syn(44002, 25)), vec![to(WEB[0], 2525, 1026, 1, "S")]);
+    assert_eq!(
+        r.up(syn(44003, 80)),
+        vec![to(WEB[1], 8080, 1027, 1, "S")],
+        "chosen again after mail"
+    );
+    assert_eq!(r.up(syn(44004, 80)), vec![to(WEB[1], 8080, 1028, 1, "S")]);
+    // A packet-type UDP request in between.
+    assert_eq!(
+        r.up(udp_ports(SUB_MAC, ACC_MAC, SUB, 5353, VIP, 53, 64, b"q")),
+        vec![udp_ports(
+            CORE_MAC,
+            server_mac(DNS[0]),
+            GW_CORE,
+            1024,
+            DNS[0],
+            53,
+            63,
+            b"q"
+        )]
+    );
+    assert_eq!(r.up(syn(44005, 80)), vec![to(WEB[2], 8080, 1029, 1, "S")]);
+    // A later segment of the open mail connection is a use of mail too.
+    assert_eq!(
+        r.up(tcp(
+            SUB_MAC,
+            ACC_MAC,
+            SUB,
+            44002,
+            VIP,
+            25,
+            64,
+            2,
+            "A",
+            1,
+            &[]
+        )),
+        vec![to(WEB[0], 2525, 1026, 2, "A")]
+    );
+    assert_eq!(r.up(syn(44006, 80)), vec![to(WEB[0], 8080, 1030, 1, "S")]);
+    assert_eq!(r.counters().total_drops(), 0);
+}
+
+#[test]
+fn nat_port_exhaustion_is_a_counted_drop_and_a_paced_event() {
+    let fwd = forwarding_with_ports(services(), LbTable::default(), Unknown::Drop, (1024, 1025));
+    let mut r = Rig::with_forwarding(fwd, SubscriberLimits::default());
+    r.sub1();
+    let request = |sport| udp_ports(SUB_MAC, ACC_MAC, SUB, sport, VIP, 53, 64, b"q");
+    let exhausted = |r: &Rig| -> Vec<(u8, u64, Instant)> {
+        r.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::NatPortsExhausted {
+                    protocol,
+                    drops,
+                    at,
+                } => Some((*protocol, *drops, *at)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Two ports: two requests wait for their answers, the third finds none.
+    assert_eq!(r.up(request(5000)).len(), 1);
+    assert_eq!(r.up(request(5001)).len(), 1);
+    assert!(r.up(request(5002)).is_empty());
+    let t0 = Instant(1_000 * SEC);
+    assert_eq!(exhausted(&r), vec![(17, 1, t0)]);
+    // More within the second: counted, no event.
+    for sport in 5003..5010 {
+        assert!(r.up(request(sport)).is_empty());
+    }
+    assert_eq!(exhausted(&r).len(), 1);
+    // TCP has its own ports.
+    assert_eq!(
+        r.up(tcp(
+            SUB_MAC,
+            ACC_MAC,
+            SUB,
+            40001,
+            VIP,
+            80,
+            64,
+            1,
+            "S",
+            0,
+            &[]
+        )),
+        vec![tcp(
+            CORE_MAC,
+            server_mac(WEB[0]),
+            GW_CORE,
+            1024,
+            WEB[0],
+            8080,
+            63,
+            1,
+            "S",
+            0,
+            &[]
+        )]
+    );
+    // A second later, still exhausted: one more event, with the drops so far.
+    r.at(SEC);
+    assert!(r.up(request(5010)).is_empty());
+    assert_eq!(
+        exhausted(&r),
+        vec![(17, 1, t0), (17, 9, Instant(1_001 * SEC))]
+    );
+    // An answer frees a port; the next request takes it.
+    assert_eq!(
+        r.down(udp_ports(
+            server_mac(DNS[0]),
+            CORE_MAC,
+            DNS[0],
+            53,
+            GW_CORE,
+            1024,
+            64,
+            b"a"
+        ))
+        .len(),
+        1
+    );
+    // (Round robin went on turning through the refused requests: 11 choices so far.)
+    assert_eq!(
+        r.up(request(5011)),
+        vec![udp_ports(
+            CORE_MAC,
+            server_mac(DNS[1]),
+            GW_CORE,
+            1024,
+            DNS[1],
+            53,
+            63,
+            b"q"
+        )]
+    );
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::NatNoPort), 9);
+    assert_eq!(c.total_drops(), 9);
+    assert_eq!(exhausted(&r).len(), 2);
+    r.check_balance();
+}
+
+#[test]
+fn flow_records_end_with_their_last_packet_however_they_close() {
+    let mut r = Rig::new();
+    r.sub1();
+    let up = |sport, seq, flags: &str| {
+        tcp(
+            SUB_MAC,
+            ACC_MAC,
+            SUB,
+            sport,
+            VIP,
+            80,
+            64,
+            seq,
+            flags,
+            1,
+            &[],
+        )
+    };
+    let down = |i: usize, nat_port, flags: &str| {
+        tcp(
+            server_mac(WEB[i]),
+            CORE_MAC,
+            WEB[i],
+            8080,
+            GW_CORE,
+            nat_port,
+            64,
+            1,
+            flags,
+            2,
+            &[],
+        )
+    };
+    // Flow 1 closes with FINs both ways at 0.5 s: kept 2 s for the last ACK, recorded
+    // as ended at its last packet.
+    r.up(up(40001, 1, "S"));
+    r.down(down(0, 1024, "SA"));
+    r.at(SEC / 2);
+    r.up(up(40001, 2, "FA"));
+    r.down(down(0, 1024, "FA"));
+    // Flow 2: a SYN at 0.5 s never answered (5 s timeout).
+    r.up(up(40002, 1, "S"));
+    // Flow 3: established at 1 s, still open when the session ends.
+    r.at(SEC);
+    r.up(up(40003, 1, "S"));
+    r.down(down(2, 1026, "SA"));
+    r.at(7 * SEC);
+    r.command(Command::SessionRemove {
+        id: 1,
+        cause: DisconnectCause::AdminReset,
+    });
+    r.poll();
+    let mut recs: Vec<_> = r
+        .records()
+        .iter()
+        .map(|x| {
+            (
+                x.subscriber.1,
+                x.close,
+                x.started.0 - 1_000 * SEC,
+                x.ended.0 - 1_000 * SEC,
+            )
+        })
+        .collect();
+    recs.sort_by_key(|x| x.0);
+    assert_eq!(
+        recs,
+        vec![
+            (40001, FlowClose::Fin, 0, SEC / 2),
+            (40002, FlowClose::Timeout, SEC / 2, SEC / 2),
+            (40003, FlowClose::SessionEnded, SEC, SEC),
+        ]
+    );
+    // And at shutdown: a flow's end is its last packet, not the stopping instant.
+    let mut r = Rig::new();
+    r.sub1();
+    r.up(up(40004, 1, "S"));
+    r.at(3 * SEC);
+    let done = r.worker.finish(Instant(1_004 * SEC));
+    let mut events: Vec<Event> = done.events;
+    while let Some(e) = r.ctl.events.pop() {
+        events.push(e);
+    }
+    let rec = events
+        .iter()
+        .find_map(|e| match e {
+            Event::FlowRecord(x) => Some(*x),
+            _ => None,
+        })
+        .expect("a record at shutdown");
+    assert_eq!(
+        (rec.close, rec.started, rec.ended),
+        (
+            FlowClose::Shutdown,
+            Instant(1_000 * SEC),
+            Instant(1_000 * SEC)
+        )
+    );
+}
+
+#[test]
+fn a_learnt_mac_is_told_to_the_control_plane_once() {
+    let mut r = Rig::new();
+    r.sub1();
+    r.session(
+        2,
+        SUB2,
+        None,
+        Limits::default(),
+        Bandwidth::default(),
+        ServiceSet::ALL,
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            r.up(udp_ports(SUB2_MAC, ACC_MAC, SUB2, 1, SRV, 2, 64, b"x"))
+                .len(),
+            1
+        );
+        assert_eq!(
+            r.up(udp_ports(SUB_MAC, ACC_MAC, SUB, 1, SRV, 2, 64, b"x"))
+                .len(),
+            1
+        );
+    }
+    let learnt: Vec<_> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionMac { id, mac } => Some((*id, *mac)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        learnt,
+        vec![(2, SUB2_MAC)],
+        "once, for the session installed without a MAC"
+    );
 }

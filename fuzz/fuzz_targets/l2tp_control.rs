@@ -26,7 +26,7 @@ fuzz_target!(|bytes: &[u8]| {
             .build()
             .expect("valid table"),
     );
-    let mut s = Settings::new("lns", 1);
+    let mut s = Settings::new("lns", tollgate_control::random::Seed::fixed([1; 32]));
     s.accept = true;
     s.secret = Some(b"secret".to_vec());
     let mut lns = L2tp::new(Instant(1), s, fwd, WallClock::UNIX);

@@ -1,5 +1,5 @@
 //! Throwaway network namespaces with veth pairs, and a plain AF_PACKET socket, for the
-//! tests that run ports against the real kernel (root, `TOLLGATE_NETNS_TESTS=1`).
+//! tests that run ports against the real kernel (root; `#[ignore]`d, run by `make netns-test`).
 //!
 //! A [`Netns`] is named after its prefix, the process and a sequence number, and is
 //! deleted with everything in it when dropped, also when the test fails. Code runs
@@ -14,22 +14,17 @@ use std::time::Duration;
 
 use tollgate_dataplane::MacAddr;
 
-/// False (with a note naming `what` the test needs) unless `TOLLGATE_NETNS_TESTS=1`;
-/// panics if it is set but the process is not root.
+/// True, once it is sure the test can run: the tests that call it are `#[ignore]`d (so
+/// `cargo test` lists them as ignored, never as passed), and `make netns-test` runs them
+/// with `--ignored`; one that runs without root fails instead of passing unrun. `what`
+/// names what the test needs root for.
 pub fn enabled(test: &str, what: &str) -> bool {
-    if std::env::var("TOLLGATE_NETNS_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "note: {test} skipped: set TOLLGATE_NETNS_TESTS=1 and run as root to test {what} \
-             in network namespaces"
-        );
-        return false;
-    }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     assert_eq!(
         euid, 0,
-        "TOLLGATE_NETNS_TESTS=1 but not running as root (euid {euid}): these tests create \
-         network namespaces"
+        "{test} is not running as root (euid {euid}): it creates network namespaces to test \
+         {what}"
     );
     true
 }

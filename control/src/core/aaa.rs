@@ -21,7 +21,7 @@ use tollgate_dataplane::session::{
     SessionId, SessionUpdate, VolumeLimit,
 };
 use tollgate_dataplane::time::Instant;
-use tollgate_dataplane::{Command, MacAddr, Side};
+use tollgate_dataplane::{Command, MacAddr};
 
 use super::pools::Pools;
 use super::sessions::{SessionError, SessionRequest};
@@ -54,6 +54,9 @@ pub struct AaaPolicy {
     pub max_flows: u32,
     /// Address pools and gateway nodes.
     pub pools: Pools,
+    /// How often every worker reports its sessions' counters for the spool's last known
+    /// counters ([`Output::LastKnown`]; `None`: only at accounting records).
+    pub last_known: Option<Duration>,
 }
 
 impl Default for AaaPolicy {
@@ -67,6 +70,7 @@ impl Default for AaaPolicy {
             max_sessions_per_worker: usize::MAX,
             max_flows: 0,
             pools: Pools::default(),
+            last_known: None,
         }
     }
 }
@@ -194,6 +198,8 @@ pub struct AaaSession {
     pub closing: bool,
     /// Declared-bandwidth changes reported for rating.
     pub bandwidth_changes: u32,
+    /// The counters the spool last got for it (in a record or as last known).
+    pub spooled: SessionCounters,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -237,6 +243,10 @@ pub struct AaaStats {
     pub stops: u64,
     /// Act -> Dormant transitions.
     pub dormant: u64,
+    /// Last-known-counters rounds asked of the workers.
+    pub last_known_rounds: u64,
+    /// Sessions' last known counters handed to the spool.
+    pub last_known: u64,
 }
 
 struct Pending {
@@ -257,6 +267,11 @@ pub(super) struct AaaState {
     next_serial: u64,
     boot: String,
     stats: AaaStats,
+    /// When the next last-known-counters round is due.
+    next_last_known: Option<Instant>,
+    /// The round in progress (its report tag) and what it gathered so far.
+    last_known_seq: Option<u64>,
+    last_known_batch: Vec<crate::radius::attrs::LastKnown>,
 }
 
 impl std::fmt::Debug for AaaState {
@@ -274,7 +289,6 @@ impl AaaState {
     /// `boot_unix_ms` makes Acct-Session-Ids unique across restarts.
     pub(super) fn new(policy: AaaPolicy, boot_unix_ms: u64) -> AaaState {
         AaaState {
-            policy,
             next_login: 1,
             pending: HashMap::new(),
             pending_addresses: HashSet::new(),
@@ -286,11 +300,24 @@ impl AaaState {
             next_serial: 1,
             boot: format!("{boot_unix_ms:x}"),
             stats: AaaStats::default(),
+            next_last_known: None,
+            last_known_seq: None,
+            last_known_batch: Vec::new(),
+            policy,
         }
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse(t)| t.at)
+        let timer = self.timers.peek().map(|Reverse(t)| t.at);
+        match (timer, self.next_last_known) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Arms the first last-known-counters round (the core calls it once, with its start).
+    pub(super) fn start(&mut self, now: Instant) {
+        self.next_last_known = self.policy.last_known.map(|d| now + d);
     }
 
     fn arm(&mut self, at: Instant, s: &AaaSession, id: SessionId, kind: TimerKind) {
@@ -421,8 +448,12 @@ impl Core {
     /// Starts a login; the answer comes as [`Output::LoginDone`]. Refused at once when
     /// too many are waiting, or when the same address is already logging in.
     pub fn login(&mut self, _now: Instant, req: LoginRequest) -> Result<LoginId, String> {
+        self.aaa.stats.logins += 1;
+        if let Some(Err(e)) = req.address.map(|ip| self.subscriber_addresses().check(ip)) {
+            self.aaa.stats.failed += 1;
+            return Err(e.to_string());
+        }
         let a = &mut self.aaa;
-        a.stats.logins += 1;
         if a.pending.len() >= a.policy.max_pending {
             a.stats.busy += 1;
             return Err(format!(
@@ -552,14 +583,9 @@ impl Core {
                 core.aaa.policy.pools.release(address);
             }
         };
-        if !self.fwd.side(Side::Access).contains(address)
-            || self.fwd.side(Side::Access).address == address
-        {
+        if let Err(e) = self.subscriber_addresses().check(address) {
             release(self);
-            return fail(
-                self,
-                format!("{address} is not a subscriber address of the access subnet"),
-            );
+            return fail(self, e.to_string());
         }
         let worker = self.sessions.owner(address);
         if self.sessions.on_worker(worker) >= self.aaa.policy.max_sessions_per_worker {
@@ -696,6 +722,7 @@ impl Core {
         app_idle: bool,
         pooled: bool,
     ) -> Result<SessionId, SessionError> {
+        self.subscriber_addresses().check(req.address)?;
         let user = req.user.clone();
         let (spec, worker) = self.sessions.open(now, req)?;
         self.out.push_back(Output::Command(
@@ -732,6 +759,7 @@ impl Core {
             pooled,
             closing: false,
             bandwidth_changes: 0,
+            spooled: SessionCounters::default(),
         };
         if let Some(i) = interim {
             a.arm(now + i, &s, spec.id, TimerKind::Interim);
@@ -880,6 +908,7 @@ impl Core {
 
     /// Runs the AAA timers due at `now`: each asks the owning worker for counters.
     pub(super) fn aaa_tick(&mut self, now: Instant) {
+        self.last_known_tick(now);
         while let Some(Reverse(t)) = self.aaa.timers.peek().copied() {
             if t.at > now {
                 break;
@@ -940,6 +969,9 @@ impl Core {
                     self.aaa.stats.interims += 1;
                     let r = self.acct_record(&s, address, AcctStatusType::InterimUpdate, at, None);
                     self.out.push_back(Output::Account(r));
+                    if let Some(e) = self.aaa.sessions.get_mut(&id) {
+                        e.spooled = s.counters;
+                    }
                     // The next one at the next multiple of the interval from the start.
                     let n = at.since(s.start).as_nanos() / i.as_nanos() + 1;
                     let next = s.start + i * n as u32;
@@ -989,6 +1021,87 @@ impl Core {
         true
     }
 
+    /// Starts a last-known-counters round when one is due: every worker reports the
+    /// counters of all its sessions ([`Self::aaa_last_known`]).
+    fn last_known_tick(&mut self, now: Instant) {
+        let Some(every) = self.aaa.policy.last_known else {
+            return;
+        };
+        if self.aaa.next_last_known.is_some_and(|t| t > now) {
+            return;
+        }
+        self.aaa.next_last_known = Some(now + every);
+        // What a round that did not finish (a worker that did not answer) gathered.
+        self.flush_last_known();
+        if self.aaa.sessions.is_empty() {
+            self.aaa.last_known_seq = None;
+            return;
+        }
+        let seq = self.seq();
+        self.aaa.last_known_seq = Some(seq);
+        self.aaa.stats.last_known_rounds += 1;
+        self.out.push_back(Output::Command(
+            Target::All,
+            Command::ReportSessions { seq },
+        ));
+    }
+
+    /// A worker's counters for the last-known round `seq`; false when `seq` is not one.
+    /// Notes the counters (and the traffic, for SES-1) and, when they moved since the
+    /// spool last got them, queues them for it.
+    pub(super) fn aaa_last_known(
+        &mut self,
+        seq: u64,
+        id: SessionId,
+        at: Instant,
+        counters: SessionCounters,
+        last_seen: Instant,
+    ) -> bool {
+        if self.aaa.last_known_seq != Some(seq) {
+            return false;
+        }
+        let at_unix = (self.clock.unix_ns(at).max(0) / 1_000_000_000) as u64;
+        let Some(s) = self.aaa.sessions.get_mut(&id).filter(|s| !s.closing) else {
+            return true;
+        };
+        if last_seen > s.last_seen && s.state == SesState::Dormant {
+            tracing::info!(session = id, user = %s.user, "session active again");
+            s.state = SesState::Act;
+            s.dormant_since = None;
+        }
+        s.last_seen = s.last_seen.max(last_seen);
+        s.counters = counters;
+        if s.spooled != counters {
+            s.spooled = counters;
+            self.aaa
+                .last_known_batch
+                .push(crate::radius::attrs::LastKnown {
+                    session_id: s.acct_id.clone(),
+                    counters: self::counters(&counters),
+                    at_unix,
+                });
+        }
+        true
+    }
+
+    /// A worker finished its part of a last-known round: what it reported goes to the
+    /// spool in one batch. False when `seq` is not such a round.
+    pub(super) fn aaa_last_known_reported(&mut self, seq: u64) -> bool {
+        if self.aaa.last_known_seq != Some(seq) {
+            return false;
+        }
+        self.flush_last_known();
+        true
+    }
+
+    fn flush_last_known(&mut self) {
+        if !self.aaa.last_known_batch.is_empty() {
+            let batch = std::mem::take(&mut self.aaa.last_known_batch);
+            self.aaa.stats.last_known += batch.len() as u64;
+            self.out.push_back(Output::LastKnown(batch));
+        }
+    }
+
     /// A worker finished answering `seq` (with `sessions` counters): an AAA query for a
     /// session that is gone is dropped.
     pub(super) fn aaa_reported(&mut self, seq: u64, sessions: u32) {
@@ -998,7 +1111,7 @@ impl Core {
     }
 
     /// Ends every open session of `user` (a logout by name); how many.
-    pub fn logout_user(&mut self, user: &str, cause: DisconnectCause) -> usize {
+    pub fn logout_user(&mut self, user: &str, cause: DisconnectCause) -> Vec<SessionId> {
         let ids: Vec<SessionId> = self
             .aaa
             .sessions
@@ -1009,7 +1122,7 @@ impl Core {
         for id in &ids {
             self.end(*id, cause);
         }
-        ids.len()
+        ids
     }
 
     /// The accounting state of session `id`.

@@ -88,6 +88,7 @@ struct Rig {
     account: Vec<AcctRecord>,
     done: Vec<(LoginId, Result<Login, String>)>,
     logs: Vec<serde_json::Value>,
+    last_known: Vec<Vec<crate::radius::attrs::LastKnown>>,
 }
 
 impl Rig {
@@ -102,7 +103,7 @@ impl Rig {
         let core = Core::new(
             now,
             Arc::new(fwd),
-            crate::setup::core(&cfg, WallClock::UNIX),
+            crate::setup::core(&cfg, WallClock::UNIX).unwrap(),
         );
         let mut r = Rig {
             core,
@@ -114,6 +115,7 @@ impl Rig {
             account: Vec::new(),
             done: Vec::new(),
             logs: Vec::new(),
+            last_known: Vec::new(),
         };
         r.drain();
         r
@@ -171,6 +173,25 @@ impl Rig {
                         }));
                     }
                 }
+                Output::Command(_, Command::ReportSessions { seq }) => {
+                    let mut ids: Vec<_> = self.traffic.keys().copied().collect();
+                    ids.sort();
+                    for id in &ids {
+                        let (counters, last_seen) = self.traffic[id];
+                        events.push(Event::SessionCounters {
+                            id: *id,
+                            seq,
+                            at: self.now,
+                            counters,
+                            last_seen,
+                        });
+                    }
+                    events.push(Event::SessionsReported {
+                        seq,
+                        sessions: ids.len() as u32,
+                    });
+                }
+                Output::LastKnown(b) => self.last_known.push(b),
                 Output::Authenticate(a) => self.auth.push(a),
                 Output::Account(r) => self.account.push(r),
                 Output::LoginDone { login, result } => self.done.push((login, result)),
@@ -787,4 +808,196 @@ fn static_sessions_are_accounted_and_reserve_pool_addresses() {
     let stop = r.last(AcctStatusType::Stop);
     assert_eq!(stop.user_name, "static");
     assert_eq!(stop.cause, Some(Cause::Shutdown));
+}
+
+#[test]
+fn last_known_counters_go_to_the_spool_each_round_when_they_moved() {
+    // The default config: a round every 10 s (`[aaa] spool_counters_s`).
+    let mut r = Rig::new();
+    let a = r
+        .login(with_address("10.10.0.70"), "kim", Authorization::default())
+        .unwrap();
+    let b = r
+        .login(with_address("10.10.0.71"), "lou", Authorization::default())
+        .unwrap();
+    let acct = |r: &Rig, id: SessionId| r.core.aaa_session(id).unwrap().acct_id.clone();
+    let (acct_a, acct_b) = (acct(&r, a.session), acct(&r, b.session));
+    for s in 1..=35 {
+        r.at(s);
+        if s <= 12 {
+            r.traffic(a.session, 100, 200);
+        }
+        if s == 25 {
+            r.traffic(b.session, 7, 9);
+        }
+    }
+    // Rounds at 10, 20 and 30 s (each reads before that second's traffic): a moved by
+    // the first (9 s of traffic), again by the second (3 s more), then not; b only by
+    // the third. One batch per round.
+    let rounds: Vec<Vec<(String, u64, u64)>> = r
+        .last_known
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|k| (k.session_id.clone(), k.counters.octets_up, k.at_unix))
+                .collect()
+        })
+        .collect();
+    let t = |s: u64| T0 / SEC + s;
+    assert_eq!(
+        rounds,
+        vec![
+            vec![(acct_a.clone(), 900, t(10))],
+            vec![(acct_a, 1200, t(20))],
+            vec![(acct_b, 7, t(30))],
+        ]
+    );
+    assert_eq!(r.core.aaa_stats().last_known_rounds, 3);
+    assert_eq!(r.core.aaa_stats().last_known, 3);
+    // No accounting record came of it: the checkpoint is for the spool only.
+    assert!(r.account.iter().all(|x| x.status == AcctStatusType::Start));
+}
+
+fn static_request(user: &str, address: &str) -> crate::core::sessions::SessionRequest {
+    crate::core::sessions::SessionRequest {
+        user: user.into(),
+        address: ip(address),
+        mac: None,
+        channel: None,
+        services: tollgate_dataplane::session::ServiceSet::ALL,
+        bandwidth: Default::default(),
+        limits: Default::default(),
+        max_flows: 0,
+    }
+}
+
+fn count(r: &Rig, status: AcctStatusType) -> usize {
+    r.account.iter().filter(|a| a.status == status).count()
+}
+
+#[test]
+fn a_session_past_its_workers_capacity_is_refused_with_no_records() {
+    let cfg = CONFIG.replace("[aaa]\n", "[subscribers]\nmax_sessions = 1\n[aaa]\n");
+    let mut r = Rig::with(&cfg);
+    // Two workers: 10.10.0.12, .14 and .16 belong to worker 0.
+    r.core
+        .open_session(r.now, static_request("a", "10.10.0.12"))
+        .unwrap();
+    r.drain();
+    let e = r
+        .core
+        .open_session(r.now, static_request("b", "10.10.0.14"))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        crate::core::sessions::SessionError::WorkerFull {
+            worker: 0,
+            capacity: 1
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "worker 0's session table is full (1 sessions, subscribers.max_sessions)"
+    );
+    let e = r
+        .login(with_address("10.10.0.16"), "c", Authorization::default())
+        .unwrap_err();
+    assert!(e.contains("worker 0's session table is full"), "{e}");
+    r.drain();
+    assert_eq!(r.installed.len(), 1, "nothing more went to the worker");
+    assert_eq!(count(&r, AcctStatusType::Start), 1);
+    assert_eq!(count(&r, AcctStatusType::Stop), 0);
+    assert!(r.logs.is_empty(), "no session record");
+    assert_eq!(r.core.sessions().len(), 1);
+    // Worker 1 has room.
+    r.core
+        .open_session(r.now, static_request("d", "10.10.0.13"))
+        .unwrap();
+    r.drain();
+    assert_eq!(count(&r, AcctStatusType::Start), 2);
+}
+
+#[test]
+fn every_path_checks_subscriber_addresses_alike() {
+    let mut r = Rig::new();
+    for (bad, why) in [
+        ("10.10.0.1", "the gateway's own address"),
+        ("192.0.2.1", "the gateway's own address"),
+        (
+            "10.10.0.0",
+            "network address of the access subnet 10.10.0.0/24",
+        ),
+        (
+            "10.10.0.255",
+            "broadcast address of the access subnet 10.10.0.0/24",
+        ),
+        (
+            "10.10.1.7",
+            "outside the access subnet 10.10.0.0/24 and every address pool",
+        ),
+        ("224.0.0.9", "not a unicast address"),
+        ("255.255.255.255", "not a unicast address"),
+    ] {
+        // ctl session add and static config sessions.
+        let e = r
+            .core
+            .open_session(r.now, static_request("x", bad))
+            .unwrap_err();
+        assert!(e.to_string().contains(why), "{bad}: {e}");
+        // A login with its own address (ctl session login, first packet).
+        let e = r.core.login(r.now, with_address(bad)).unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+        // RADIUS Framed-IP-Address (or the local store's framed_ip).
+        let e = r
+            .login(
+                LoginRequest {
+                    user: Some("y".into()),
+                    password: Some("pw".into()),
+                    ..LoginRequest::default()
+                },
+                "y",
+                Authorization {
+                    framed_ip: Some(ip(bad)),
+                    ..Authorization::default()
+                },
+            )
+            .unwrap_err();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+    for user in ["", "a\0b"] {
+        let e = r
+            .core
+            .open_session(r.now, static_request(user, "10.10.0.20"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("must not be empty or contain NUL"),
+            "{e}"
+        );
+    }
+    r.drain();
+    assert!(r.installed.is_empty());
+    assert!(r.account.is_empty(), "no Start, no Stop");
+    assert_eq!(
+        r.core.pools().pools[0].ranges[0].assigned,
+        0,
+        "nothing held"
+    );
+    // A pool address and a host of the subnet are fine, however they come.
+    r.core
+        .open_session(r.now, static_request("s", "10.10.0.100"))
+        .unwrap();
+    let l = r
+        .login(
+            LoginRequest {
+                user: Some("y".into()),
+                ..LoginRequest::default()
+            },
+            "y",
+            Authorization {
+                framed_ip: Some(ip("10.10.0.254")),
+                ..Authorization::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(l.address, ip("10.10.0.254"));
 }

@@ -6,6 +6,7 @@
 //! tested with a simulated clock.
 
 pub mod aaa;
+pub mod addresses;
 pub mod neighbor;
 pub mod pools;
 pub mod records;
@@ -117,6 +118,10 @@ pub enum Output {
     /// A usage record for rating (session totals at its end, declared-bandwidth
     /// changes).
     Usage(crate::rating::Record),
+    /// Open sessions' counters as their workers last reported them (the periodic
+    /// checkpoint, `AaaPolicy::last_known`): for the spool, so that a Stop recovered
+    /// after a crash carries them. Only sessions whose counters changed.
+    LastKnown(Vec<crate::radius::attrs::LastKnown>),
     /// A login finished.
     LoginDone {
         /// Which.
@@ -145,7 +150,17 @@ pub struct CoreStats {
     pub unknown_subscribers: u64,
     /// Flow-limit events.
     pub flow_limits: u64,
+    /// NAT port exhaustion reports from the workers (NAT-6; each worker sends at most one
+    /// per protocol per second while its ports are exhausted).
+    pub nat_ports_exhausted: u64,
+    /// Of those, the ones logged at WARN (at most one per worker and protocol per
+    /// [`NAT_EXHAUSTION_LOG_S`]).
+    pub nat_ports_exhausted_logged: u64,
 }
+
+/// Seconds between two log lines about NAT port exhaustion of one worker and protocol;
+/// the reports in between are counted and the next line says how many.
+pub const NAT_EXHAUSTION_LOG_S: u64 = 10;
 
 /// Counters of sessions gathered for a query or report.
 #[derive(Clone, Debug, Default)]
@@ -193,6 +208,9 @@ pub struct Core {
     l2tp: Option<L2tp>,
     /// L2TP control frames waiting for their next hop's MAC (next hop, frame).
     l2tp_waiting: Vec<(Ipv4Addr, Frame)>,
+    /// NAT port exhaustion per (worker, protocol): when it was last logged, and the
+    /// reports since that were not.
+    no_port_logged: HashMap<(u16, u8), (Option<Instant>, u64)>,
 }
 
 impl Core {
@@ -203,7 +221,7 @@ impl Core {
             fwd,
             out: VecDeque::new(),
             stats: CoreStats::default(),
-            sessions: Sessions::new(cfg.workers),
+            sessions: Sessions::new(cfg.workers, cfg.aaa.max_sessions_per_worker),
             service_names: cfg.service_names,
             clock: cfg.clock,
             workers: cfg.workers.max(1),
@@ -213,7 +231,9 @@ impl Core {
             aaa: AaaState::new(cfg.aaa, (cfg.clock.unix_ns(now).max(0) / 1_000_000) as u64),
             l2tp: None,
             l2tp_waiting: Vec::new(),
+            no_port_logged: HashMap::new(),
         };
+        core.aaa.start(now);
         for &(ip, mac) in &cfg.static_neighbors {
             let side = core.side_of(ip).unwrap_or(Side::Core);
             core.resolver.add_static(now, ip, side, mac);
@@ -233,13 +253,39 @@ impl Core {
             .find(|s| self.fwd.side(*s).contains(ip))
     }
 
+    /// The rule every subscriber address is checked against ([`addresses`]): the
+    /// access subnet, the gateway's own addresses and the pools.
+    pub fn subscriber_addresses(&self) -> addresses::SubscriberAddresses {
+        let access = self.fwd.side(Side::Access);
+        let gateway = Side::ALL
+            .iter()
+            .map(|s| self.fwd.side(*s).address)
+            .chain(self.fwd.nat.addresses.iter().copied())
+            .collect();
+        addresses::SubscriberAddresses {
+            access: (access.address, access.prefix_len),
+            gateway,
+            pools: self
+                .pools()
+                .pools
+                .iter()
+                .flat_map(|p| p.ranges.iter().map(|r| (r.first, r.last)))
+                .collect(),
+        }
+    }
+
     /// Opens a session without a login (static subscribers, `ctl session add`) and
-    /// installs it on its worker; it is accounted like any other.
+    /// installs it on its worker; it is accounted like any other. Refused, with
+    /// nothing installed or accounted, when the user name is empty or holds NUL, when
+    /// the address cannot be a subscriber's, is in use, or its worker's table is full.
     pub fn open_session(
         &mut self,
         now: Instant,
         req: SessionRequest,
     ) -> Result<SessionId, SessionError> {
+        if req.user.is_empty() || req.user.contains('\0') {
+            return Err(SessionError::UserName(req.user));
+        }
         if let Ok(id) = self.sessions.find(&req.address.to_string()) {
             return Err(SessionError::AddressInUse(req.address, id));
         }
@@ -467,7 +513,9 @@ impl Core {
                 at,
                 last_seen,
             } => {
-                if self.aaa_counters(seq, at, counters, last_seen) {
+                if self.aaa_counters(seq, at, counters, last_seen)
+                    || self.aaa_last_known(seq, id, at, counters, last_seen)
+                {
                     return;
                 }
                 if let Some(r) = self.reports.get_mut(&seq) {
@@ -475,6 +523,9 @@ impl Core {
                 }
             }
             Event::SessionsReported { seq, sessions } => {
+                if self.aaa_last_known_reported(seq) {
+                    return;
+                }
                 self.aaa_reported(seq, sessions);
                 if let Some(r) = self.reports.get_mut(&seq) {
                     r.waiting = r.waiting.saturating_sub(1);
@@ -492,10 +543,13 @@ impl Core {
             Event::FlowRecord(r) => {
                 self.stats.flow_records += 1;
                 let host = self.hosts.remove(&(worker, r.flow.0, r.flow.1));
+                // A flow's record may come after its session ended: the id still names
+                // that session (ids are not reused while it is shown).
                 let user = self
                     .sessions
                     .get(r.session)
                     .map(|s| s.user.clone())
+                    .or_else(|| self.sessions.recent(r.session).map(|e| e.user.clone()))
                     .unwrap_or_else(|| format!("session-{}", r.session));
                 let service = self
                     .service_names
@@ -512,6 +566,16 @@ impl Core {
             } => {
                 self.stats.flow_limits += 1;
                 tracing::warn!(session, table_full, "flow limit reached");
+            }
+            Event::NatPortsExhausted {
+                protocol,
+                drops,
+                at,
+            } => self.nat_ports_exhausted(worker, protocol, drops, at),
+            Event::SessionMac { id, mac } => {
+                if self.sessions.learned_mac(id, mac) {
+                    tracing::debug!(session = id, %mac, "session learnt its MAC");
+                }
             }
             Event::L2tpRefused { session } => {
                 if let Some(l) = self.l2tp.as_mut() {
@@ -535,6 +599,37 @@ impl Core {
                 self.drain_l2tp(now);
             }
         }
+    }
+
+    /// A worker ran out of NAT ports for `protocol`: counted, and logged at WARN at most
+    /// once per worker and protocol every [`NAT_EXHAUSTION_LOG_S`] seconds.
+    fn nat_ports_exhausted(&mut self, worker: u16, protocol: u8, drops: u64, at: Instant) {
+        self.stats.nat_ports_exhausted += 1;
+        let e = self
+            .no_port_logged
+            .entry((worker, protocol))
+            .or_insert((None, 0));
+        if e.0
+            .is_some_and(|t| at < t.add_ms(NAT_EXHAUSTION_LOG_S * 1000))
+        {
+            e.1 += 1;
+            return;
+        }
+        let not_logged = e.1;
+        *e = (Some(at), 0);
+        self.stats.nat_ports_exhausted_logged += 1;
+        let protocol = match protocol {
+            ipv4::protocol::TCP => "tcp",
+            ipv4::protocol::UDP => "udp",
+            _ => "icmp",
+        };
+        tracing::warn!(
+            worker,
+            protocol,
+            nat_no_port = drops,
+            reports_not_logged = not_logged,
+            "NAT ports exhausted: new flows are dropped (nat_no_port); widen nat.ports or add nat.addresses"
+        );
     }
 
     /// A worker punted a frame.
@@ -757,3 +852,7 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod events_tests;

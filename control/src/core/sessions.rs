@@ -1,8 +1,11 @@
 //! The control plane's registry of subscriber sessions: who is logged in, with which id,
-//! on which worker. It numbers sessions (dense ids, reused after close) and users, turns
-//! requests into the fast path's [`SessionSpec`]s, and keeps the last ended sessions for
-//! operators. The fast path holds the counters; a session's final record arrives as an
-//! event when it ends, whoever ended it.
+//! on which worker. It numbers sessions and users, turns requests into the fast path's
+//! [`SessionSpec`]s, and keeps the last ended sessions for operators. Session ids count
+//! up and are not reused while a session with that id is open or still shown as
+//! ended: `show session N` never shows another subscriber than session N's (after
+//! 2^32 - 1 sessions the count wraps and skips those ids). The fast path holds the
+//! counters; a session's final record arrives as an event when it ends, whoever ended
+//! it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -16,7 +19,7 @@ use tollgate_dataplane::session::{
 use tollgate_dataplane::time::Instant;
 
 /// Ended sessions kept for `show session`.
-const RECENT: usize = 256;
+pub const RECENT: usize = 256;
 
 /// A request to open a session (static config, `ctl session add`, a login).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +58,8 @@ pub struct OpenSession {
 pub struct EndedSession {
     /// The user name.
     pub user: String,
+    /// Its MAC, given or learnt.
+    pub mac: Option<MacAddr>,
     /// The fast path's final record.
     pub record: ClosedSession,
 }
@@ -74,8 +79,12 @@ pub struct SessionStats {
 #[derive(Debug)]
 pub struct Sessions {
     workers: u16,
+    /// Sessions each worker's table holds (`subscribers.max_sessions`).
+    capacity: usize,
     next_id: SessionId,
-    free_ids: Vec<SessionId>,
+    /// True once the id count has wrapped: ids are then checked against the open and
+    /// the recently ended sessions.
+    wrapped: bool,
     open: BTreeMap<SessionId, OpenSession>,
     by_address: HashMap<Ipv4Addr, SessionId>,
     users: HashMap<String, u64>,
@@ -93,15 +102,33 @@ pub enum SessionError {
     /// No open session matches.
     #[error("no open session {0}")]
     NotFound(String),
+    /// The worker that would own the session holds as many as it can.
+    #[error(
+        "worker {worker}'s session table is full ({capacity} sessions, subscribers.max_sessions)"
+    )]
+    WorkerFull {
+        /// The worker that owns the address.
+        worker: u16,
+        /// Sessions it holds.
+        capacity: usize,
+    },
+    /// The address cannot be a subscriber's.
+    #[error(transparent)]
+    Address(#[from] super::addresses::AddressError),
+    /// The user name cannot be one.
+    #[error("user name {0:?}: must not be empty or contain NUL")]
+    UserName(String),
 }
 
 impl Sessions {
-    /// An empty registry for an engine of `workers` workers.
-    pub fn new(workers: u16) -> Sessions {
+    /// An empty registry for an engine of `workers` workers, each holding up to
+    /// `capacity` sessions.
+    pub fn new(workers: u16, capacity: usize) -> Sessions {
         Sessions {
             workers: workers.max(1),
+            capacity,
             next_id: 1,
-            free_ids: Vec::new(),
+            wrapped: false,
             open: BTreeMap::new(),
             by_address: HashMap::new(),
             users: HashMap::new(),
@@ -136,10 +163,16 @@ impl Sessions {
         if let Some(id) = self.by_address.get(&req.address) {
             return Err(SessionError::AddressInUse(req.address, *id));
         }
-        let id = self.free_ids.pop().unwrap_or_else(|| {
-            self.next_id += 1;
-            self.next_id - 1
-        });
+        let worker = self.owner(req.address);
+        if self.on_worker(worker) >= self.capacity {
+            // The worker's count falls only when a session's final record arrives,
+            // after the worker freed its entry: never below what the worker holds.
+            return Err(SessionError::WorkerFull {
+                worker,
+                capacity: self.capacity,
+            });
+        }
+        let id = self.take_id();
         let spec = SessionSpec {
             id,
             user: self.user_id(&req.user),
@@ -152,7 +185,6 @@ impl Sessions {
             services: req.services,
             max_flows: req.max_flows,
         };
-        let worker = self.owner(req.address);
         self.per_worker[worker as usize] += 1;
         self.by_address.insert(req.address, id);
         self.open.insert(
@@ -165,6 +197,23 @@ impl Sessions {
         );
         self.stats.opened += 1;
         Ok((spec, worker))
+    }
+
+    /// The next id: one no open or recently ended session has.
+    fn take_id(&mut self) -> SessionId {
+        loop {
+            let id = self.next_id;
+            self.next_id = match self.next_id.checked_add(1) {
+                Some(n) if n != SessionId::MAX => n,
+                _ => {
+                    self.wrapped = true;
+                    1
+                }
+            };
+            if !self.wrapped || (!self.open.contains_key(&id) && self.recent(id).is_none()) {
+                return id;
+            }
+        }
     }
 
     /// The open session named by `key`: its id, or its address.
@@ -203,6 +252,19 @@ impl Sessions {
         }
     }
 
+    /// The fast path learnt the MAC of a session installed without one (its first
+    /// uplink frame): `show session` reports it from now on. False if the session is
+    /// gone or already had a MAC.
+    pub fn learned_mac(&mut self, id: SessionId, mac: MacAddr) -> bool {
+        match self.open.get_mut(&id) {
+            Some(s) if s.spec.mac.is_none() => {
+                s.spec.mac = Some(mac);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Every open session, by id.
     pub fn all(&self) -> impl Iterator<Item = (&SessionId, &OpenSession)> {
         self.open.iter()
@@ -223,10 +285,10 @@ impl Sessions {
         let open = self.open.remove(&record.id)?;
         self.by_address.remove(&open.spec.address);
         self.per_worker[open.worker as usize] -= 1;
-        self.free_ids.push(record.id);
         self.stats.ended += 1;
         let e = EndedSession {
             user: open.user,
+            mac: open.spec.mac,
             record,
         };
         if self.recent.len() == RECENT {
@@ -241,7 +303,6 @@ impl Sessions {
         let open = self.open.remove(&id)?;
         self.by_address.remove(&open.spec.address);
         self.per_worker[open.worker as usize] -= 1;
-        self.free_ids.push(id);
         self.stats.install_failed += 1;
         Some(open)
     }
@@ -249,6 +310,16 @@ impl Sessions {
     /// A recently ended session.
     pub fn recent(&self, id: SessionId) -> Option<&EndedSession> {
         self.recent.iter().rev().find(|e| e.record.id == id)
+    }
+
+    /// The recently ended session named by `key`: its id, or its address (the last
+    /// session that ended there).
+    pub fn find_recent(&self, key: &str) -> Option<&EndedSession> {
+        let key = key.trim();
+        if let Ok(ip) = key.parse::<Ipv4Addr>() {
+            return self.recent.iter().rev().find(|e| e.record.address == ip);
+        }
+        key.parse::<SessionId>().ok().and_then(|id| self.recent(id))
     }
 
     /// The name of user `uid`.
@@ -301,7 +372,7 @@ mod tests {
 
     #[test]
     fn ids_users_and_owners() {
-        let mut s = Sessions::new(2);
+        let mut s = Sessions::new(2, 16);
         let (a, wa) = s.open(Instant(1), req("alice", [10, 10, 0, 11])).unwrap();
         let (b, wb) = s.open(Instant(1), req("bob", [10, 10, 0, 12])).unwrap();
         assert_eq!((a.id, b.id), (1, 2));
@@ -328,8 +399,81 @@ mod tests {
         assert_eq!(s.ended(rec).unwrap().user, "alice");
         assert!(s.ended(rec).is_none(), "once");
         let (c, _) = s.open(Instant(3), req("alice", [10, 10, 0, 13])).unwrap();
-        assert_eq!(c.id, 1, "id reused");
+        assert_eq!(c.id, 3, "ids are not reused");
         assert_eq!(c.user, a.user, "same user, same user id");
         assert_eq!(s.recent(1).unwrap().record.stopped, Instant(2));
+        assert_eq!(s.find_recent("1").unwrap().user, "alice");
+        assert_eq!(
+            s.find_recent("10.10.0.11").unwrap().record.id,
+            1,
+            "an ended session is found by its address too"
+        );
+        assert!(s.find_recent("10.10.0.12").is_none(), "still open");
+    }
+
+    fn closed(spec: &SessionSpec) -> ClosedSession {
+        ClosedSession {
+            id: spec.id,
+            user: spec.user,
+            channel: spec.channel,
+            address: spec.address,
+            started: spec.started,
+            stopped: spec.started,
+            cause: DisconnectCause::UserRequest,
+            counters: Default::default(),
+        }
+    }
+
+    #[test]
+    fn ids_wrap_around_the_open_and_recently_ended_sessions() {
+        let mut s = Sessions::new(1, 1000);
+        s.next_id = SessionId::MAX - 3;
+        let a = s.open(Instant(1), req("a", [10, 0, 0, 1])).unwrap().0;
+        let b = s.open(Instant(1), req("b", [10, 0, 0, 2])).unwrap().0;
+        assert_eq!((a.id, b.id), (SessionId::MAX - 3, SessionId::MAX - 2));
+        s.ended(closed(&a));
+        let c = s.open(Instant(1), req("c", [10, 0, 0, 3])).unwrap().0;
+        assert_eq!(c.id, SessionId::MAX - 1);
+        // Wrapped (u32::MAX is never an id): 1, 2 and 3 were never given out, the
+        // next pass meets the open and the still-shown ended ones.
+        let ids: Vec<SessionId> = (4..7)
+            .map(|i| s.open(Instant(1), req("d", [10, 0, 0, i])).unwrap().0.id)
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        s.next_id = SessionId::MAX - 3;
+        let e = s.open(Instant(1), req("e", [10, 0, 0, 9])).unwrap().0;
+        assert_eq!(
+            e.id, 4,
+            "MAX-3 is shown as ended, MAX-2 and MAX-1 are open, 1-3 too"
+        );
+        // Once it has gone from the recent list, its id may come back.
+        for i in 0..RECENT {
+            let x = s
+                .open(Instant(1), req("x", [10, 1, (i >> 8) as u8, i as u8]))
+                .unwrap()
+                .0;
+            s.ended(closed(&x));
+        }
+        assert!(s.recent(SessionId::MAX - 3).is_none());
+        s.next_id = SessionId::MAX - 3;
+        let f = s.open(Instant(1), req("f", [10, 0, 0, 10])).unwrap().0;
+        assert_eq!(f.id, SessionId::MAX - 3);
+    }
+
+    #[test]
+    fn a_full_worker_refuses_a_session() {
+        let mut s = Sessions::new(2, 1);
+        // 10.10.0.12 and 10.10.0.14 belong to worker 0, 10.10.0.11 to worker 1.
+        s.open(Instant(1), req("a", [10, 10, 0, 12])).unwrap();
+        s.open(Instant(1), req("b", [10, 10, 0, 11])).unwrap();
+        assert_eq!(
+            s.open(Instant(1), req("c", [10, 10, 0, 14])),
+            Err(SessionError::WorkerFull {
+                worker: 0,
+                capacity: 1
+            })
+        );
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.stats().opened, 2);
     }
 }

@@ -175,6 +175,31 @@ pub enum Step {
     Login(crate::core::aaa::LoginId),
     /// A change to the local store, for the store thread.
     Store(crate::aaa_shell::StoreOp),
+    /// Sessions were told to end: answer `reply` once their Stops (by Acct-Session-Id)
+    /// are committed to the spool, so that an acknowledged end survives a crash.
+    AfterStops {
+        /// The Acct-Session-Ids whose Stops must be on disk first.
+        sessions: Vec<String>,
+        /// The answer.
+        reply: Reply,
+    },
+}
+
+/// The answer `v` to a request that ended sessions `ids`: after their Stops are on disk
+/// (at once for sessions without accounting).
+fn after_stops(core: &Core, ids: &[tollgate_dataplane::session::SessionId], v: Value) -> Step {
+    let sessions: Vec<String> = ids
+        .iter()
+        .filter_map(|id| core.aaa_session(*id).map(|s| s.acct_id.clone()))
+        .collect();
+    if sessions.is_empty() {
+        Step::Reply(Reply::ok(v))
+    } else {
+        Step::AfterStops {
+            sessions,
+            reply: Reply::ok(v),
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -301,6 +326,18 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
         })
     };
     if req.words().first() == Some(&"tunnel") {
+        // A tunnelled subscriber's address follows the rule of every other.
+        if req.words() == ["tunnel", "session", "add"] {
+            if let Some(Err(e)) = req
+                .args
+                .get("address")
+                .and_then(|a| a.as_str())
+                .and_then(|a| a.parse().ok())
+                .map(|a| core.subscriber_addresses().check(a))
+            {
+                return Step::Reply(Reply::error(e.to_string()));
+            }
+        }
         let r = core.with_l2tp(now, |l| crate::l2tp::ctl::change(req, l, now));
         if let Some(r) = r {
             return Step::Reply(r);
@@ -322,13 +359,8 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     worker_reports: false,
                     sessions: Some(core.query_session(id)),
                 }),
-                Err(e) => match k
-                    .session
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|id| core.sessions().recent(*id).is_some())
-                {
-                    Some(id) => reply(Ok(ended_json(core, id))),
+                Err(e) => match core.sessions().find_recent(&k.session) {
+                    Some(ended) => reply(Ok(ended_json(core, ended.record.id))),
                     None => reply(Err(e.to_string())),
                 },
             },
@@ -347,13 +379,16 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             let id = core.open_session(now, request).map_err(|e| e.to_string())?;
             Ok(json!({"session": id}))
         })),
-        ["session", "remove"] => reply(args::<SessionKey>(req).and_then(|k| {
+        ["session", "remove"] => match args::<SessionKey>(req).and_then(|k| {
             let cause = crate::core::sessions::cause(k.cause.as_deref())?;
             let id = core
                 .close_session(&k.session, cause)
                 .map_err(|e| e.to_string())?;
-            Ok(json!({"session": id, "cause": cause.name()}))
-        })),
+            Ok((id, json!({"session": id, "cause": cause.name()})))
+        }) {
+            Ok((id, v)) => after_stops(core, &[id], v),
+            Err(e) => reply(Err(e)),
+        },
         ["session", "update"] => reply(args::<SessionChange>(req).and_then(|c| {
             c.limits.check().map_err(|(f, m)| format!("{f}: {m}"))?;
             let id = core
@@ -423,6 +458,16 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     "give user (and password), or mac, mobile_id or address".into(),
                 ))
             }
+            Ok(a)
+                if a.user
+                    .as_deref()
+                    .is_some_and(|u| u.is_empty() || u.contains('\0')) =>
+            {
+                reply(Err(format!(
+                    "user name {:?}: must not be empty or contain NUL",
+                    a.user.unwrap_or_default()
+                )))
+            }
             Ok(a) => {
                 let r = crate::core::aaa::LoginRequest {
                     user: a.user,
@@ -439,21 +484,27 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 }
             }
         },
-        ["session", "logout"] => reply(args::<LogoutArgs>(req).and_then(|a| {
+        ["session", "logout"] => match args::<LogoutArgs>(req).and_then(|a| {
             let cause =
                 crate::core::sessions::cause(Some(a.cause.as_deref().unwrap_or("user_request")))?;
             match (a.session, a.user) {
                 (Some(k), None) => {
                     let id = core.close_session(&k, cause).map_err(|e| e.to_string())?;
-                    Ok(json!({"sessions": [id], "cause": cause.name()}))
+                    Ok((vec![id], json!({"sessions": [id], "cause": cause.name()})))
                 }
                 (None, Some(u)) => match core.logout_user(&u, cause) {
-                    0 => Err(format!("{u} has no open session")),
-                    n => Ok(json!({"user": u, "ended": n, "cause": cause.name()})),
+                    ids if ids.is_empty() => Err(format!("{u} has no open session")),
+                    ids => {
+                        let v = json!({"user": u, "ended": ids.len(), "cause": cause.name()});
+                        Ok((ids, v))
+                    }
                 },
                 _ => Err("give either session (id or address) or user".into()),
             }
-        })),
+        }) {
+            Ok((ids, v)) => after_stops(core, &ids, v),
+            Err(e) => reply(Err(e)),
+        },
         ["subscriber", "add"] => match args::<AddArgs>(req).and_then(|a| {
             let r: crate::store::import::Record = serde_json::from_value(a.record)
                 .map_err(|e| format!("bad subscriber record: {e}"))?;
@@ -603,6 +654,7 @@ fn ended_json(core: &Core, id: u32) -> Value {
                 "state": "ended",
                 "user": e.user,
                 "address": r.address.to_string(),
+                "mac": e.mac.map(|m| m.to_string()),
                 "channel": r.channel,
                 "start": core.clock().rfc3339(r.started),
                 "stop": core.clock().rfc3339(r.stopped),
@@ -700,6 +752,7 @@ fn logins_json(ctx: &Context<'_>) -> Value {
             "starts": s.starts, "interims": s.interims, "stops": s.stops,
             "spooled": shell.map(|x| x.acct_spooled), "sent": shell.map(|x| x.acct_sent),
             "done": shell.map(|x| x.acct_done),
+            "last_known_rounds": s.last_known_rounds, "last_known": s.last_known,
         },
         "dormant_transitions": s.dormant,
     })
@@ -912,6 +965,8 @@ pub fn counters(reports: &[Option<WorkerReport>], core: &Core, dispatch: Dispatc
             "events": cs.events,
             "arp_requests": cs.arp_requests,
             "neighbors_installed": cs.neighbors_installed,
+            "flow_limits": cs.flow_limits,
+            "nat_ports_exhausted": cs.nat_ports_exhausted,
             "command_retries": dispatch.command_retries,
             "commands_dropped": dispatch.commands_dropped,
             "injects_dropped": dispatch.injects_dropped,

@@ -1,25 +1,58 @@
 //! The control socket server: accepts connections on a Unix socket (mode 0660), reads one
-//! JSON request per line, passes it to the control thread and writes its reply. A
-//! malformed request gets an error reply and the connection stays open; a request
-//! longer than [`MAX_LINE`] closes it.
+//! JSON request per line, passes it to the control thread and writes its reply.
+//!
+//! One thread serves every connection with `poll(2)` over non-blocking sockets, so an
+//! idle or slow client costs a file descriptor and a small buffer, never a thread or
+//! another client's turn. A client is closed when it is idle (no request under way)
+//! for [`Timeouts::idle`], when a request line is not complete [`Timeouts::request`]
+//! after its first byte, or when it takes no byte of its reply for
+//! [`Timeouts::request`]. At most [`MAX_CONNECTIONS`] are open; a new one beyond that
+//! closes the connection that has been idle longest. A malformed request gets an error
+//! reply and the connection stays open; a request longer than [`MAX_LINE`] closes it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Sender, bounded};
+use crossbeam::channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 
 use super::proto::{MAX_LINE, Reply, Request, parse_request};
 
-/// Connections served at once; more are told to come back later.
-const MAX_CONNECTIONS: usize = 32;
-/// How long a connection waits for the control thread.
+/// Connections open at once; a new one beyond this closes the one idle longest.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// How long a request waits for the control thread.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server looks at the control thread's replies while one is due, and
+/// at its stop flag otherwise.
+const REPLY_POLL: Duration = Duration::from_millis(2);
+const STOP_POLL: Duration = Duration::from_millis(200);
+
+/// When the server gives up on a client (`control.idle_timeout_s`,
+/// `control.request_timeout_s`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A connection with no request under way and nothing to send is closed after
+    /// this long without a byte.
+    pub idle: Duration,
+    /// A request line must be complete this long after its first byte, and a client
+    /// must take some of its reply at least this often.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle: Duration::from_secs(60),
+            request: Duration::from_secs(5),
+        }
+    }
+}
 
 /// A request on its way to the control thread, with where to send the reply.
 #[derive(Debug)]
@@ -48,15 +81,21 @@ pub enum CtlError {
     },
 }
 
-/// The running server. Dropping it removes the socket file.
+/// The running server. Dropping it stops its thread and removes the socket file.
 #[derive(Debug)]
 pub struct Server {
     path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Binds `path` and serves it on background threads, sending requests to `control`.
-    pub fn start(path: &Path, control: Sender<CtlRequest>) -> Result<Server, CtlError> {
+    /// Binds `path` and serves it on a background thread, sending requests to `control`.
+    pub fn start(
+        path: &Path,
+        control: Sender<CtlRequest>,
+        timeouts: Timeouts,
+    ) -> Result<Server, CtlError> {
         let bind_err = |source| CtlError::Bind {
             path: path.to_path_buf(),
             source,
@@ -73,13 +112,24 @@ impl Server {
         }
         let listener = UnixListener::bind(path).map_err(bind_err)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_err)?;
-        let active = Arc::new(AtomicUsize::new(0));
-        thread::Builder::new()
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut served = Served {
+            listener,
+            control,
+            timeouts,
+            conns: Vec::new(),
+            accept_paused_until: None,
+            stop: stop.clone(),
+        };
+        let thread = thread::Builder::new()
             .name("tg-ctl".into())
-            .spawn(move || accept_loop(listener, control, active))
+            .spawn(move || served.run())
             .map_err(bind_err)?;
         Ok(Server {
             path: path.to_path_buf(),
+            stop,
+            thread: Some(thread),
         })
     }
 
@@ -91,82 +141,428 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(&self.path);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
-fn accept_loop(listener: UnixListener, control: Sender<CtlRequest>, active: Arc<AtomicUsize>) {
-    for conn in listener.incoming() {
-        let Ok(mut stream) = conn else { continue };
-        if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            let _ = writeln!(
-                stream,
-                "{}",
-                Reply::error("too many control connections; try again").to_line()
-            );
-            continue;
+/// One client.
+struct Conn {
+    stream: UnixStream,
+    /// What it sent that is not a complete request yet (or waits its turn).
+    inbuf: Vec<u8>,
+    /// The reply being written, and how much of it went out.
+    out: Vec<u8>,
+    written: usize,
+    /// The request at the control thread: where its reply comes, and until when.
+    waiting: Option<(Receiver<Reply>, Instant)>,
+    /// A complete request the control thread's queue had no room for yet.
+    queued: Option<(Request, Instant)>,
+    /// The last byte read or written.
+    last_io: Instant,
+    /// When the first byte of the incomplete request in `inbuf` came.
+    request_since: Option<Instant>,
+    /// The client will send nothing more.
+    eof: bool,
+    /// Close once the reply is out.
+    close_after_write: bool,
+    /// Close now.
+    dead: bool,
+}
+
+impl Conn {
+    fn new(stream: UnixStream, now: Instant) -> Conn {
+        Conn {
+            stream,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            written: 0,
+            waiting: None,
+            queued: None,
+            last_io: now,
+            request_since: None,
+            eof: false,
+            close_after_write: false,
+            dead: false,
         }
-        active.fetch_add(1, Ordering::Relaxed);
-        let control = control.clone();
-        let active2 = active.clone();
-        let spawned = thread::Builder::new()
-            .name("tg-ctl-conn".into())
-            .spawn(move || {
-                serve(stream, &control);
-                active2.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Nothing under way: no partial request, nothing at the control thread, nothing
+    /// to write.
+    fn idle(&self) -> bool {
+        self.inbuf.is_empty() && self.waiting.is_none() && self.queued.is_none() && !self.writing()
+    }
+
+    fn writing(&self) -> bool {
+        self.written < self.out.len()
+    }
+
+    fn reply(&mut self, r: &Reply) {
+        self.out.clear();
+        self.written = 0;
+        self.out.extend_from_slice(r.to_line().as_bytes());
+        self.out.push(b'\n');
+    }
+
+    /// Reads what the client sent, until the socket has no more.
+    fn read(&mut self, now: Instant) {
+        let mut buf = [0u8; 4096];
+        // More than a line's worth waits in the socket until this is consumed.
+        while self.inbuf.len() <= MAX_LINE {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.eof = true;
+                    return;
+                }
+                Ok(n) => {
+                    if self.inbuf.is_empty() {
+                        self.request_since = Some(now);
+                    }
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    self.last_io = now;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes what it can of the reply.
+    fn write(&mut self, now: Instant) {
+        while self.writing() {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => {
+                    self.dead = true;
+                    return;
+                }
+                Ok(n) => {
+                    self.written += n;
+                    self.last_io = now;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+        self.out.clear();
+        self.written = 0;
+        if self.close_after_write {
+            self.dead = true;
+        }
+    }
+
+    /// The next complete request line, without its newline; `Err` with the reply
+    /// when the line is too long.
+    fn next_line(&mut self, now: Instant) -> Option<Result<Vec<u8>, Reply>> {
+        let Some(i) = self.inbuf.iter().position(|b| *b == b'\n') else {
+            if self.eof && !self.inbuf.is_empty() && self.inbuf.len() <= MAX_LINE {
+                // The last line of a client that finished writing, without its newline.
+                self.request_since = None;
+                return Some(Ok(std::mem::take(&mut self.inbuf)));
+            }
+            if self.inbuf.len() > MAX_LINE {
+                return Some(Err(Reply::error(format!(
+                    "request longer than {MAX_LINE} bytes"
+                ))));
+            }
+            return None;
+        };
+        if i + 1 > MAX_LINE {
+            return Some(Err(Reply::error(format!(
+                "request longer than {MAX_LINE} bytes"
+            ))));
+        }
+        let line: Vec<u8> = self.inbuf.drain(..=i).collect();
+        self.request_since = (!self.inbuf.is_empty()).then_some(now);
+        Some(Ok(line))
+    }
+}
+
+/// The server's state, owned by its thread.
+struct Served {
+    listener: UnixListener,
+    control: Sender<CtlRequest>,
+    timeouts: Timeouts,
+    conns: Vec<Conn>,
+    /// Accepting waits while no descriptor is free (EMFILE) and no client can go.
+    accept_paused_until: Option<Instant>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Served {
+    fn run(&mut self) {
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if self.accept_paused_until.is_some_and(|t| now >= t) {
+                self.accept_paused_until = None;
+            }
+            let accepting = self.accept_paused_until.is_none();
+            fds.clear();
+            fds.push(libc::pollfd {
+                fd: self.listener.as_raw_fd(),
+                events: if accepting { libc::POLLIN } else { 0 },
+                revents: 0,
             });
-        if spawned.is_err() {
-            active.fetch_sub(1, Ordering::Relaxed);
+            for c in &self.conns {
+                let (fd, events) = if c.writing() {
+                    (c.stream.as_raw_fd(), libc::POLLOUT)
+                } else if c.eof {
+                    // Nothing more to read; a hang-up would be reported at once,
+                    // again and again (poll skips negative descriptors).
+                    (-1, 0)
+                } else if c.waiting.is_none() && c.queued.is_none() {
+                    (c.stream.as_raw_fd(), libc::POLLIN)
+                } else {
+                    (c.stream.as_raw_fd(), 0)
+                };
+                fds.push(libc::pollfd {
+                    fd,
+                    events,
+                    revents: 0,
+                });
+            }
+            let wait = self.poll_timeout(now);
+            // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structs
+            // that poll only writes `revents` of; every fd in it belongs to a socket
+            // this thread owns for the whole call.
+            let n = unsafe {
+                libc::poll(
+                    fds.as_mut_ptr(),
+                    fds.len() as libc::nfds_t,
+                    wait.as_millis().min(i32::MAX as u128) as libc::c_int,
+                )
+            };
+            if n < 0 {
+                // EINTR; anything else cannot happen with valid arguments.
+                continue;
+            }
+            let now = Instant::now();
+            for (c, fd) in self.conns.iter_mut().zip(&fds[1..]) {
+                let r = fd.revents;
+                if r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !c.writing() {
+                    c.read(now);
+                }
+                if r & (libc::POLLOUT | libc::POLLHUP | libc::POLLERR) != 0 && c.writing() {
+                    c.write(now);
+                }
+            }
+            self.serve(now);
+            if accepting && fds[0].revents & libc::POLLIN != 0 {
+                self.accept(now);
+            }
+            self.expire(now);
         }
     }
-}
 
-fn serve(stream: UnixStream, control: &Sender<CtlRequest>) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = match (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
+    /// How long poll may wait: until the next timeout, shorter while a reply is due.
+    fn poll_timeout(&self, now: Instant) -> Duration {
+        let mut wait = STOP_POLL;
+        for c in &self.conns {
+            if c.waiting.is_some() || c.queued.is_some() {
+                return REPLY_POLL;
+            }
+            let due = if c.writing() {
+                c.last_io + self.timeouts.request
+            } else if let Some(t) = c.request_since {
+                t + self.timeouts.request
+            } else {
+                c.last_io + self.timeouts.idle
+            };
+            wait = wait.min(due.saturating_duration_since(now));
+        }
+        if let Some(t) = self.accept_paused_until {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
+        wait
+    }
+
+    /// Moves requests to the control thread and replies to their clients.
+    fn serve(&mut self, now: Instant) {
+        for c in &mut self.conns {
+            if c.dead {
+                continue;
+            }
+            if let Some((rx, deadline)) = &c.waiting {
+                let reply = match rx.try_recv() {
+                    Ok(r) => Some(r),
+                    Err(TryRecvError::Empty) if now >= *deadline => {
+                        Some(Reply::error("the control thread did not answer in time"))
+                    }
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => {
+                        Some(Reply::error("the daemon is shutting down"))
+                    }
+                };
+                if let Some(r) = reply {
+                    c.waiting = None;
+                    c.reply(&r);
+                    c.write(now);
+                }
+                continue;
+            }
+            if c.writing() {
+                continue;
+            }
+            if c.queued.is_none() {
+                // The next request: malformed ones are answered here.
+                loop {
+                    match c.next_line(now) {
+                        None => break,
+                        Some(Err(r)) => {
+                            c.inbuf.clear();
+                            c.close_after_write = true;
+                            c.reply(&r);
+                            break;
+                        }
+                        Some(Ok(line)) => {
+                            let reply = match std::str::from_utf8(&line) {
+                                Err(_) => Reply::error("malformed request: not UTF-8"),
+                                Ok(s) if s.trim().is_empty() => continue,
+                                Ok(s) => match parse_request(s.trim()) {
+                                    Err(e) => Reply::error(e),
+                                    Ok(req) => {
+                                        c.queued = Some((req, now + REPLY_TIMEOUT));
+                                        break;
+                                    }
+                                },
+                            };
+                            c.reply(&reply);
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some((req, deadline)) = c.queued.take() {
+                let (tx, rx) = bounded(1);
+                match self.control.try_send(CtlRequest { req, reply: tx }) {
+                    Ok(()) => c.waiting = Some((rx, deadline)),
+                    Err(TrySendError::Full(r)) if now < deadline => {
+                        c.queued = Some((r.req, deadline));
+                    }
+                    Err(TrySendError::Full(_)) => {
+                        c.reply(&Reply::error("the control thread did not answer in time"))
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        c.reply(&Reply::error("the daemon is shutting down"))
+                    }
+                }
+            }
+            if c.writing() {
+                c.write(now);
+            } else if c.eof && c.waiting.is_none() && c.queued.is_none() {
+                // What is left in `inbuf` is an unfinished last line: dropped.
+                c.dead = true;
+            }
+        }
+    }
+
+    /// Accepts every waiting connection; beyond the limit (or the process's descriptor
+    /// limit), the connection idle longest makes room.
+    fn accept(&mut self, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    if self.live() >= MAX_CONNECTIONS && !self.evict_idlest() {
+                        let mut s = stream;
+                        let _ = s.write_all(
+                            format!(
+                                "{}\n",
+                                Reply::error("too many control connections busy; try again")
+                                    .to_line()
+                            )
+                            .as_bytes(),
+                        );
+                        continue;
+                    }
+                    // Not `now`: it may have connected after this round began.
+                    self.conns.push(Conn::new(stream, Instant::now()));
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                        tracing::warn!(
+                            connections = self.live(),
+                            "control socket: no file descriptor left for a client"
+                        );
+                        if self.evict_idlest() {
+                            self.close_dead();
+                            continue;
+                        }
+                    }
+                    self.accept_paused_until = Some(now + Duration::from_millis(100));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.conns.iter().filter(|c| !c.dead).count()
+    }
+
+    /// Closes the connection idle longest; false if none is idle.
+    fn evict_idlest(&mut self) -> bool {
+        match self
+            .conns
+            .iter_mut()
+            .filter(|c| !c.dead && c.idle())
+            .min_by_key(|c| c.last_io)
         {
-            Ok(n) => n,
-            Err(_) => return,
-        };
-        if n == 0 {
-            return;
-        }
-        if n > MAX_LINE {
-            let _ = writeln!(
-                writer,
-                "{}",
-                Reply::error(format!("request longer than {MAX_LINE} bytes")).to_line()
-            );
-            return;
-        }
-        let reply = match std::str::from_utf8(&line) {
-            Err(_) => Reply::error("malformed request: not UTF-8"),
-            Ok(s) if s.trim().is_empty() => continue,
-            Ok(s) => match parse_request(s.trim()) {
-                Err(e) => Reply::error(e),
-                Ok(req) => ask(control, req),
-            },
-        };
-        if writeln!(writer, "{}", reply.to_line()).is_err() {
-            return;
+            Some(c) => {
+                c.dead = true;
+                true
+            }
+            None => false,
         }
     }
-}
 
-fn ask(control: &Sender<CtlRequest>, req: Request) -> Reply {
-    let (tx, rx) = bounded(1);
-    if control.send(CtlRequest { req, reply: tx }).is_err() {
-        return Reply::error("the daemon is shutting down");
+    /// Closes idle and slow clients, and the dead.
+    fn expire(&mut self, now: Instant) {
+        let t = self.timeouts;
+        for c in &mut self.conns {
+            if c.dead {
+                continue;
+            }
+            if c.writing() {
+                if now >= c.last_io + t.request {
+                    c.dead = true;
+                }
+            } else if c.waiting.is_some() || c.queued.is_some() {
+                // The control thread's deadline covers it.
+            } else if let Some(since) = c.request_since {
+                if now >= since + t.request {
+                    c.inbuf.clear();
+                    c.request_since = None;
+                    c.close_after_write = true;
+                    c.reply(&Reply::error(format!(
+                        "request not complete {} s after its first byte",
+                        t.request.as_secs()
+                    )));
+                    c.write(now);
+                }
+            } else if now >= c.last_io + t.idle {
+                c.dead = true;
+            }
+        }
+        self.close_dead();
     }
-    rx.recv_timeout(REPLY_TIMEOUT)
-        .unwrap_or_else(|_| Reply::error("the control thread did not answer in time"))
+
+    fn close_dead(&mut self) {
+        self.conns.retain(|c| !c.dead);
+    }
 }

@@ -553,12 +553,10 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs an ICMP socket (root, or net.ipv4.ping_group_range): `make host-test` runs it"]
     fn icmp_echo_to_loopback() {
         match run(probe(CheckKind::Icmp, 1000)) {
             ProbeResult::Passed(_) => {}
-            ProbeResult::Failed(why) if why.contains("no ICMP socket") => {
-                eprintln!("SKIPPED: {why}");
-            }
             r => panic!("{r:?}"),
         }
     }

@@ -12,6 +12,7 @@ use super::level::Ladder;
 use super::reliable::Timing;
 use super::{ChannelRequest, CustomerSettings, LineSettings, Settings};
 use crate::config::{Config, Rate};
+use crate::random::Seed;
 
 /// `[l2tp]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -31,6 +32,8 @@ pub struct L2tpConfig {
     pub accept_from: Vec<Ipv4Addr>,
     /// L2TP sessions the gateway can hold (the fast path's table, per worker).
     pub max_sessions: u16,
+    /// Tunnels the gateway holds at once; an SCCRQ beyond is refused (StopCCN).
+    pub max_tunnels: u16,
     /// The longest IPv4 packet the encapsulation may produce, bytes.
     pub mtu: u16,
     /// Our receive window.
@@ -45,8 +48,14 @@ pub struct L2tpConfig {
     pub ack_delay_ms: u64,
     /// HELLO after this many seconds without a message from the peer.
     pub hello_interval_s: u64,
-    /// Seconds before a subscriber whose tunnel failed is placed again.
+    /// Seconds before a subscriber whose tunnel failed is placed again (doubled for each
+    /// failure in a row).
     pub redial_s: u64,
+    /// The longest wait before placing a subscriber again, seconds.
+    pub redial_max_s: u64,
+    /// At shutdown, how long to wait for the peers to acknowledge the StopCCNs,
+    /// milliseconds.
+    pub shutdown_wait_ms: u64,
     /// How often the fast path's per-session counters are read, milliseconds.
     pub sample_interval_ms: u64,
     /// JSON-lines file of usage records for rating: tunnel use per customer and line,
@@ -77,6 +86,7 @@ impl Default for L2tpConfig {
             accept: false,
             accept_from: Vec::new(),
             max_sessions: 4096,
+            max_tunnels: 1024,
             mtu: 1500,
             receive_window: 8,
             retransmit_initial_ms: 1000,
@@ -85,6 +95,8 @@ impl Default for L2tpConfig {
             ack_delay_ms: 100,
             hello_interval_s: 60,
             redial_s: 10,
+            redial_max_s: 300,
+            shutdown_wait_ms: 2000,
             sample_interval_ms: 1000,
             usage_records: PathBuf::new(),
             usage_interval_s: 900,
@@ -209,6 +221,27 @@ impl L2tpConfig {
         if self.max_sessions == 0 {
             return e("l2tp.max_sessions".into(), "must be at least 1".into());
         }
+        if !(1..=32768).contains(&self.max_tunnels) {
+            return e(
+                "l2tp.max_tunnels".into(),
+                format!("{} is not 1 to 32768", self.max_tunnels),
+            );
+        }
+        if self.redial_s == 0 {
+            return e("l2tp.redial_s".into(), "must be at least 1".into());
+        }
+        if self.redial_max_s < self.redial_s {
+            return e(
+                "l2tp.redial_max_s".into(),
+                format!("must be at least redial_s ({})", self.redial_s),
+            );
+        }
+        if self.shutdown_wait_ms > 60_000 {
+            return e(
+                "l2tp.shutdown_wait_ms".into(),
+                "must be at most 60000 (one minute)".into(),
+            );
+        }
         if !(576..=9000).contains(&self.mtu) {
             return e(
                 "l2tp.mtu".into(),
@@ -313,14 +346,8 @@ impl L2tpConfig {
                     "tunnelled sessions need an [[l2tp.line]]".into(),
                 );
             }
-            if !cfg.access.address.contains(s.address) || s.address == cfg.access.address.addr {
-                return e(
-                    k("address"),
-                    format!(
-                        "{} is not a subscriber address of the access subnet {}",
-                        s.address, cfg.access.address
-                    ),
-                );
+            if let Err(why) = cfg.subscriber_addresses().check(s.address) {
+                return e(k("address"), why.to_string());
             }
             if self.sessions[..i].iter().any(|o| o.address == s.address)
                 || cfg
@@ -343,9 +370,9 @@ impl L2tpConfig {
         Ok(())
     }
 
-    /// The engine's settings (`None` when L2TP is off). `seed` feeds the ids, challenges
-    /// and random vectors.
-    pub fn settings(&self, workers: u16, seed: u64) -> Option<Settings> {
+    /// The engine's settings (`None` when L2TP is off). `seed` keys the CSPRNG of the
+    /// ids, challenges and random vectors.
+    pub fn settings(&self, workers: u16, seed: Seed) -> Option<Settings> {
         if !self.enabled {
             return None;
         }
@@ -363,6 +390,7 @@ impl L2tpConfig {
             accept: self.accept,
             accept_from: self.accept_from.clone(),
             max_sessions: self.max_sessions,
+            max_tunnels: self.max_tunnels,
             timing: Timing {
                 initial: Duration::from_millis(self.retransmit_initial_ms),
                 max: Duration::from_millis(self.retransmit_max_ms),
@@ -372,6 +400,8 @@ impl L2tpConfig {
             },
             hello_interval: Duration::from_secs(self.hello_interval_s),
             redial: Duration::from_secs(self.redial_s),
+            redial_max: Duration::from_secs(self.redial_max_s),
+            shutdown_wait: Duration::from_millis(self.shutdown_wait_ms),
             sample_interval: Duration::from_millis(self.sample_interval_ms),
             usage_interval: Duration::from_secs(self.usage_interval_s),
             workers,
@@ -422,6 +452,7 @@ impl L2tpConfig {
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
+    use crate::random::Seed;
 
     const BASE: &str = r#"
 [access]
@@ -461,14 +492,18 @@ level = "3M"
     #[test]
     fn a_lac_config_compiles_to_settings() {
         let c = parse(LAC).unwrap();
-        let s = c.l2tp.settings(2, 7).unwrap();
+        let s = c.l2tp.settings(2, Seed::fixed([7; 32])).unwrap();
         assert_eq!(s.lines[0].capacity.bandwidth, 20_000_000);
         assert_eq!(s.customers[0].account, "acme");
         assert_eq!(s.sessions[0].level, 5_000_000, "snapped up to a step");
         assert_eq!(s.sessions[0].user, "10.10.0.21");
         assert_eq!(s.workers, 2);
         assert!(
-            parse("").unwrap().l2tp.settings(1, 1).is_none(),
+            parse("")
+                .unwrap()
+                .l2tp
+                .settings(1, Seed::fixed([1; 32]))
+                .is_none(),
             "off by default"
         );
     }

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tollgate_dataplane::time::Instant;
 
-use super::{ChannelRequest, L2tp, Role, SessionState};
+use super::{ChannelRequest, L2tp, Removed, Role, SessionState};
 use crate::config::Rate;
 use crate::ctl::handlers::args;
 use crate::ctl::proto::{Reply, Request};
@@ -28,7 +28,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "tunnel session remove",
-        "end a tunnelled subscriber (args: session = id or address)",
+        "end a tunnelled subscriber (LAC: its id or address) or a session a LAC opened (LNS: session id or subscriber address) (args: session)",
     ),
     (
         "tunnel session level",
@@ -99,8 +99,13 @@ pub fn change(req: &Request, l2tp: Option<&mut L2tp>, now: Instant) -> Option<Re
             Ok(json!({"session": id, "level": level}))
         }),
         ["tunnel", "session", "remove"] => args::<Key>(req)
-            .and_then(|k| l.close(now, &k.session))
-            .map(|id| json!({"session": id})),
+            .and_then(|k| l.remove(now, &k.session))
+            .map(|r| match r {
+                Removed::Subscriber(id) => json!({"session": id}),
+                Removed::Session { session, tunnel } => {
+                    json!({"session": session, "tunnel": tunnel, "role": "lns"})
+                }
+            }),
         ["tunnel", "session", "level"] => args::<Key>(req).and_then(|k| {
             let level = k.level.ok_or("give the level, e.g. \"5M\"")?.0;
             let id = l.set_level(now, &k.session, level)?;
@@ -186,7 +191,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> Value {
         .subscribers()
         .values()
         .filter(|o| o.session.is_none())
-        .map(|o| json!({"address": o.address.to_string(), "user": o.user, "state": if o.moving_to.is_some() { "connecting" } else { "waiting" }}))
+        .map(|o| json!({"address": o.address.to_string(), "user": o.user, "state": if o.moving_to.is_some() { "connecting" } else { "waiting" }, "failures": o.failures, "retry_in_ms": o.retry_at.map(|t| t.since(now).as_millis() as u64)}))
         .collect();
     let st = l.stats();
     json!({
@@ -203,6 +208,9 @@ pub fn tunnels(l: &L2tp, now: Instant) -> Value {
             "unknown_tunnel": st.unknown_tunnel,
             "wrong_peer": st.wrong_peer,
             "tunnels_refused": st.tunnels_refused,
+            "tunnel_limit": st.tunnel_limit,
+            "session_limit": st.session_limit,
+            "redials": st.redials,
             "auth_failures": st.auth_failures,
             "unexpected": st.unexpected,
             "unknown_mandatory": st.unknown_mandatory,

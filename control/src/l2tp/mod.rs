@@ -42,6 +42,7 @@ use self::level::{Ladder, Tracker};
 use self::reliable::{Channel, Timing};
 use self::wire::{Builder, Message, attr, kind, result, vendor};
 use crate::core::records::WallClock;
+use crate::random::{Random, Seed};
 use crate::rating::usage::{BandwidthChange, Record, TunnelUsage};
 
 /// A physical line: where its tunnels go, how many, and each one's capacity.
@@ -101,20 +102,29 @@ pub struct Settings {
     pub accept_from: Vec<Ipv4Addr>,
     /// Our session ids are 1 to this.
     pub max_sessions: u16,
+    /// Tunnels held at once (any state); an SCCRQ beyond is refused.
+    pub max_tunnels: u16,
     /// Reliable delivery.
     pub timing: Timing,
     /// HELLO after this long without a message.
     pub hello_interval: Duration,
-    /// Wait before placing a subscriber whose tunnel failed.
+    /// Wait before placing a subscriber whose tunnel failed; doubled after each failure
+    /// in a row, up to `redial_max`.
     pub redial: Duration,
+    /// The longest wait before placing a subscriber again; a session that stays up this
+    /// long resets the wait to `redial`.
+    pub redial_max: Duration,
+    /// At shutdown, how long the shell waits for the peers to acknowledge the StopCCNs.
+    pub shutdown_wait: Duration,
     /// How often counters are read.
     pub sample_interval: Duration,
     /// Interim tunnel-use records.
     pub usage_interval: Duration,
     /// Workers answering each counter report.
     pub workers: u16,
-    /// Seed of ids, challenges and random vectors.
-    pub seed: u64,
+    /// Keys the CSPRNG of tunnel ids, Challenges and Random Vectors (from the OS in the
+    /// daemon).
+    pub seed: Seed,
     /// Lines (LAC).
     pub lines: Vec<LineSettings>,
     /// Customers.
@@ -127,7 +137,7 @@ pub struct Settings {
 
 impl Settings {
     /// Settings for tests and tools: a LAC or LNS with default timers and no lines.
-    pub fn new(host_name: &str, seed: u64) -> Settings {
+    pub fn new(host_name: &str, seed: Seed) -> Settings {
         Settings {
             host_name: host_name.into(),
             secret: None,
@@ -135,9 +145,12 @@ impl Settings {
             accept: false,
             accept_from: Vec::new(),
             max_sessions: 4096,
+            max_tunnels: 1024,
             timing: Timing::default(),
             hello_interval: Duration::from_secs(60),
             redial: Duration::from_secs(10),
+            redial_max: Duration::from_secs(300),
+            shutdown_wait: Duration::from_secs(2),
             sample_interval: Duration::from_secs(1),
             usage_interval: Duration::from_secs(900),
             workers: 1,
@@ -148,6 +161,20 @@ impl Settings {
             ladder: Ladder::default(),
         }
     }
+}
+
+/// What [`L2tp::remove`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removed {
+    /// A tunnelled subscriber of this LAC, by id.
+    Subscriber(u32),
+    /// A session a LAC opened to this LNS.
+    Session {
+        /// Our session id.
+        session: u16,
+        /// Our tunnel id.
+        tunnel: u16,
+    },
 }
 
 /// What the engine wants done.
@@ -179,8 +206,17 @@ pub struct Stats {
     pub unknown_tunnel: u64,
     /// From an address other than the tunnel's peer.
     pub wrong_peer: u64,
-    /// Tunnels refused (not accepting, not allowed, bad version, no secret).
+    /// Tunnels refused (not accepting, not allowed, bad version, no secret, the limit).
     pub tunnels_refused: u64,
+    /// Of those, refused because `l2tp.max_tunnels` tunnels were held (or, as a LAC,
+    /// tunnels not opened for it).
+    pub tunnel_limit: u64,
+    /// Sessions refused or not started because every session id was in use
+    /// (`l2tp.max_sessions`).
+    pub session_limit: u64,
+    /// Subscribers placed again after a failure (each wait doubling up to
+    /// `redial_max`).
+    pub redials: u64,
     /// Challenge/Response failures.
     pub auth_failures: u64,
     /// Unexpected messages (answered with StopCCN or CDN, or dropped).
@@ -407,6 +443,11 @@ pub struct Subscriber {
     pub moving_to: Option<u16>,
     /// When it is placed again (after a failure).
     pub retry_at: Option<Instant>,
+    /// Failures in a row (set-up failed, session or tunnel lost): the redial wait is
+    /// `redial` doubled this many times less one, at most `redial_max`.
+    pub failures: u32,
+    /// Since when a session has carried it without a break.
+    pub up_since: Option<Instant>,
     /// Its traffic.
     pub tracker: Tracker,
     /// When it was opened.
@@ -435,10 +476,24 @@ pub struct L2tp {
     next_subscriber: u32,
     replan_due: BTreeSet<usize>,
     out: VecDeque<L2tpOutput>,
-    rng: u64,
+    rng: Random,
     serial: u32,
     sample: Sample,
     stats: Stats,
+    /// Shutting down: no new tunnel or session.
+    closing: bool,
+    /// When a limit was last said at WARN (at most one line per [`LIMIT_LOG_EVERY`]).
+    limit_logged: Option<Instant>,
+}
+
+/// The least time between two WARN lines about a limit reached.
+const LIMIT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// A subscriber's address, for the log.
+fn o_address(l: &L2tp, id: u32) -> String {
+    l.subscribers
+        .get(&id)
+        .map_or_else(|| "-".into(), |o| o.address.to_string())
 }
 
 /// Our session ids, lowest first.
@@ -451,7 +506,7 @@ impl L2tp {
     pub fn new(now: Instant, s: Settings, fwd: Arc<Forwarding>, clock: WallClock) -> L2tp {
         let mut l = L2tp {
             free_sessions: session_ids(s.max_sessions),
-            rng: s.seed | 1,
+            rng: Random::new(&s.seed),
             s,
             fwd,
             clock,
@@ -465,6 +520,8 @@ impl L2tp {
             serial: 0,
             sample: Sample::default(),
             stats: Stats::default(),
+            closing: false,
+            limit_logged: None,
         };
         for req in l.s.sessions.clone() {
             if let Err(e) = l.open(now, req.clone()) {
@@ -574,6 +631,8 @@ impl L2tp {
                 session: None,
                 moving_to: None,
                 retry_at: None,
+                failures: 0,
+                up_since: None,
                 tracker: Tracker::default(),
                 started: now,
             },
@@ -607,6 +666,48 @@ impl L2tp {
         Ok(id)
     }
 
+    /// Ends what the operator names (`tunnel session remove`): a tunnelled subscriber of
+    /// this LAC (its id or address, as [`Self::close`]) or else a session a LAC opened to
+    /// us (LNS: our session id, or the subscriber's address the LAC gave). An LNS session
+    /// is closed with a CDN (result 3, administrative) and leaves the fast path at once;
+    /// the LAC decides whether to dial it again.
+    pub fn remove(&mut self, now: Instant, key: &str) -> Result<Removed, String> {
+        let lac_error = match self.close(now, key) {
+            Ok(id) => return Ok(Removed::Subscriber(id)),
+            Err(e) => e,
+        };
+        let by_address = key.parse::<Ipv4Addr>().ok();
+        let by_id = key.parse::<u16>().ok();
+        let found = self
+            .sessions
+            .values()
+            .filter(|s| s.owner.is_none() && s.state != SessionState::Closing)
+            .find(|s| {
+                by_address.is_some_and(|a| a == s.subscriber && !a.is_unspecified())
+                    || by_id == Some(s.id)
+            })
+            .map(|s| (s.id, s.tunnel));
+        let Some((sid, tid)) = found else {
+            return Err(if self.sessions.values().any(|s| s.owner.is_none()) {
+                format!("{lac_error}, and no session a LAC opened has id or address {key}")
+            } else {
+                lac_error
+            });
+        };
+        self.close_session(now, sid, result::CDN_ADMIN, "removed by the operator");
+        tracing::info!(
+            session = sid,
+            tunnel = tid,
+            "L2TP session removed by the operator"
+        );
+        self.after(now, tid);
+        self.settle(now);
+        Ok(Removed::Session {
+            session: sid,
+            tunnel: tid,
+        })
+    }
+
     /// Sets a subscriber's service level (operator, or TUN-4).
     pub fn set_level(&mut self, now: Instant, key: &str, bps: u64) -> Result<u32, String> {
         if bps == 0 {
@@ -618,8 +719,12 @@ impl L2tp {
         Ok(id)
     }
 
-    /// Closes every tunnel (the gateway is stopping).
+    /// Closes every tunnel (the gateway is stopping): a StopCCN (result 6, shutting down)
+    /// to each peer, which clears the tunnel's sessions on both sides (RFC 2661 §5.7:
+    /// no CDN is needed). The shell keeps the workers running until
+    /// [`Self::shutdown_done`] or `shutdown_wait`. No tunnel or session is opened after.
     pub fn shutdown(&mut self, now: Instant) {
+        self.closing = true;
         let ids: Vec<u16> = self.tunnels.keys().copied().collect();
         for t in ids {
             if self.tunnels.get(&t).is_some_and(|t| t.state.live()) {
@@ -635,6 +740,14 @@ impl L2tp {
                 self.level_record(now, &o, 0, "stop");
             }
         }
+    }
+
+    /// True once every StopCCN we sent was acknowledged (or its peer declared dead).
+    pub fn shutdown_done(&self) -> bool {
+        !self
+            .tunnels
+            .values()
+            .any(|t| t.state == TunnelState::Stopping)
     }
 
     // ---- inputs ----
@@ -674,9 +787,39 @@ impl L2tp {
                 .find(|t| t.role == Role::Lns && t.peer_id == peer_id && t.peer.ip() == src.ip());
             match existing {
                 Some(t) => t.id,
+                None if self.closing => {
+                    self.refuse_sccrq(src, dst, &m, result::SHUTTING_DOWN, 0, "shutting down");
+                    return;
+                }
+                None if self.tunnels.len() >= self.s.max_tunnels as usize => {
+                    self.stats.tunnel_limit += 1;
+                    let why = "no tunnel left (l2tp.max_tunnels)";
+                    self.refuse_sccrq(
+                        src,
+                        dst,
+                        &m,
+                        result::GENERAL_ERROR,
+                        result::ERR_RESOURCES,
+                        why,
+                    );
+                    self.limit_reached(now, "tunnels", self.stats.tunnel_limit);
+                    return;
+                }
                 None => match self.new_tunnel(now, Role::Lns, src, dst) {
                     Some(t) => t,
-                    None => return,
+                    None => {
+                        self.stats.tunnel_limit += 1;
+                        let why = "no tunnel id free";
+                        self.refuse_sccrq(
+                            src,
+                            dst,
+                            &m,
+                            result::GENERAL_ERROR,
+                            result::ERR_RESOURCES,
+                            why,
+                        );
+                        return;
+                    }
                 },
             }
         } else {
@@ -813,18 +956,11 @@ impl L2tp {
     // ---- tunnels ----
 
     fn random(&mut self) -> u64 {
-        // xorshift64*
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.rng.u64()
     }
 
     fn random16(&mut self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.random().to_be_bytes());
-        b[8..].copy_from_slice(&self.random().to_be_bytes());
-        b
+        self.rng.bytes16()
     }
 
     /// Our address toward `peer`.
@@ -884,6 +1020,51 @@ impl L2tp {
         Some(id)
     }
 
+    /// Answers an SCCRQ we keep no tunnel for with a StopCCN sent once, without state (a
+    /// flood of SCCRQs costs no memory); the LAC's retransmissions get one each.
+    fn refuse_sccrq(
+        &mut self,
+        src: SocketAddrV4,
+        dst: Ipv4Addr,
+        m: &Message,
+        res: u16,
+        err: u16,
+        why: &str,
+    ) {
+        self.stats.tunnels_refused += 1;
+        let Some(peer_id) = m.u16(attr::ASSIGNED_TUNNEL_ID) else {
+            return;
+        };
+        let mut bytes = Builder::new(kind::STOPCCN, peer_id, 0)
+            .u16(true, attr::ASSIGNED_TUNNEL_ID, 0)
+            .result(res, err, why)
+            .finish();
+        wire::set_sequence(&mut bytes, 0, m.ns.wrapping_add(1));
+        tracing::debug!(peer = %src, reason = why, "tunnel refused");
+        self.out.push_back(L2tpOutput::Send {
+            local: dst,
+            peer: src,
+            bytes,
+        });
+    }
+
+    /// Says at WARN that a limit was reached, at most once per [`LIMIT_LOG_EVERY`].
+    fn limit_reached(&mut self, now: Instant, what: &str, count: u64) {
+        if self.limit_logged.is_none_or(|t| now >= t + LIMIT_LOG_EVERY) {
+            self.limit_logged = Some(now);
+            let (tunnels, max_tunnels, max_sessions) =
+                (self.tunnels.len(), self.s.max_tunnels, self.s.max_sessions);
+            tracing::warn!(
+                what,
+                refused = count,
+                tunnels,
+                max_tunnels,
+                max_sessions,
+                "L2TP limit reached: refused (l2tp.max_tunnels, l2tp.max_sessions)"
+            );
+        }
+    }
+
     /// A builder that hides with the secret when `hide_avps` is on.
     fn builder(&mut self, k: u16, tunnel: u16, session: u16) -> Builder {
         let b = Builder::new(k, tunnel, session);
@@ -928,6 +1109,14 @@ impl L2tp {
                     *l,
                 )
             })?;
+        if self.closing {
+            return None;
+        }
+        if self.tunnels.len() >= self.s.max_tunnels as usize {
+            self.stats.tunnel_limit += 1;
+            self.limit_reached(now, "tunnels", self.stats.tunnel_limit);
+            return None;
+        }
         let ls = self.s.lines[line].clone();
         let Some(local) = self.local_for(ls.peer) else {
             tracing::warn!(line = %ls.name, peer = %ls.peer, "no route to the line's LNS");
@@ -1407,7 +1596,8 @@ impl L2tp {
         let sub = self.subscribers.get(&owner)?;
         let (address, level) = (sub.address, sub.level);
         let Some(sid) = self.alloc_session() else {
-            tracing::warn!("no L2TP session id left (l2tp.max_sessions)");
+            self.stats.session_limit += 1;
+            self.limit_reached(now, "sessions", self.stats.session_limit);
             return None;
         };
         let up = self.tunnels.get(&tid)?.state == TunnelState::Established;
@@ -1509,13 +1699,19 @@ impl L2tp {
                 }
             }
         }
+        if self.closing {
+            refuse(self, result::CDN_ADMIN, 0, "shutting down");
+            return;
+        }
         let Some(sid) = self.alloc_session() else {
+            self.stats.session_limit += 1;
             refuse(
                 self,
                 result::CDN_NO_FACILITIES,
                 result::ERR_RESOURCES,
-                "no session id left",
+                "no session id left (l2tp.max_sessions)",
             );
+            self.limit_reached(now, "sessions", self.stats.session_limit);
             return;
         };
         if let (Some(c), Some(t)) = (customer, self.tunnels.get_mut(&tid)) {
@@ -1653,6 +1849,9 @@ impl L2tp {
             session: sid,
         }));
         if let Some(o) = owner.and_then(|o| self.subscribers.get_mut(&o)) {
+            if o.session.is_none() {
+                o.up_since = Some(now);
+            }
             o.session = Some(sid);
             o.moving_to = None;
             o.retry_at = None;
@@ -1750,8 +1949,8 @@ impl L2tp {
                 self.stats.moves_failed += 1;
                 tracing::warn!(subscriber = %o.address, reason = why, "move abandoned");
             } else {
-                o.retry_at = Some(now + self.s.redial);
-                tracing::info!(subscriber = %o.address, reason = why, "session set-up failed; placing again later");
+                let wait = self.redial_later(now, owner);
+                tracing::info!(subscriber = %o_address(self, owner), reason = why, wait_s = wait.as_secs(), "session set-up failed; placing again later");
             }
         } else if o.session == Some(sid) {
             o.session = None;
@@ -1763,10 +1962,30 @@ impl L2tp {
                     n.replaces = None;
                 }
             } else {
-                o.retry_at = Some(now + self.s.redial);
-                tracing::info!(subscriber = %o.address, reason = why, "tunnelled subscriber lost its session; placing again later");
+                let wait = self.redial_later(now, owner);
+                tracing::info!(subscriber = %o_address(self, owner), reason = why, wait_s = wait.as_secs(), "tunnelled subscriber lost its session; placing again later");
             }
         }
+    }
+
+    /// Schedules subscriber `id` to be placed again after a failure: `redial`, doubled
+    /// for each failure in a row, at most `redial_max`. A session that had carried it for
+    /// `redial_max` or longer was no failure streak: the count starts again. Returns the
+    /// wait.
+    fn redial_later(&mut self, now: Instant, id: u32) -> Duration {
+        let (base, cap) = (self.s.redial, self.s.redial_max.max(self.s.redial));
+        let Some(o) = self.subscribers.get_mut(&id) else {
+            return base;
+        };
+        if o.up_since.take().is_some_and(|t| now.since(t) >= cap) {
+            o.failures = 0;
+        }
+        o.failures = o.failures.saturating_add(1);
+        let doublings = o.failures.saturating_sub(1).min(20);
+        let wait = base.saturating_mul(1 << doublings).min(cap);
+        o.retry_at = Some(now + wait);
+        self.stats.redials += 1;
+        wait
     }
 
     /// Forgets a session: its id is free again, its tunnel may be left empty.
@@ -1830,8 +2049,9 @@ impl L2tp {
         match (sid, self.subscribers.get_mut(&id)) {
             (Some(s), Some(o)) => o.moving_to = Some(s),
             (None, Some(o)) => {
-                o.retry_at = Some(now + self.s.redial);
-                tracing::warn!(address = %o.address, "no tunnel has room and no line can open one; placing again later");
+                let address = o.address;
+                let wait = self.redial_later(now, id);
+                tracing::warn!(%address, wait_s = wait.as_secs(), "no tunnel has room and no line can open one; placing again later");
             }
             _ => {}
         }

@@ -44,7 +44,7 @@ pub(crate) fn lac_settings(
     capacity: Capacity,
     customers: &[(&str, bool)],
 ) -> Settings {
-    let mut s = Settings::new("lac", 11);
+    let mut s = Settings::new("lac", Seed::fixed([11; 32]));
     s.secret = Some(b"tunnel secret".to_vec());
     s.hide_avps = true;
     s.lines = vec![LineSettings {
@@ -67,7 +67,7 @@ pub(crate) fn lac_settings(
 }
 
 pub(crate) fn lns_settings() -> Settings {
-    let mut s = Settings::new("lns", 22);
+    let mut s = Settings::new("lns", Seed::fixed([22; 32]));
     s.secret = Some(b"tunnel secret".to_vec());
     s.accept = true;
     s
@@ -345,6 +345,9 @@ impl Sim {
                         && lns_steered == Some(s.peer_id)
                 })
         }) && self.lac.l2tp.replan_due.is_empty()
+            // Moved-from sessions closed and emptied tunnels torn down too: counting
+            // tunnels while a lost CDN acknowledgement is retransmitted sees one more.
+            && self.lac.l2tp.is_settled()
     }
 }
 
@@ -837,4 +840,279 @@ fn shutdown_records_every_tunnel_and_ends_every_level() {
             .values()
             .all(|t| t.state != TunnelState::Established)
     );
+}
+
+/// Issue 12 item 13: tunnel ids and Challenges come from the ChaCha20 CSPRNG keyed with
+/// the settings' seed (32 bytes from the OS in the daemon), not from a 64-bit xorshift:
+/// the SCCRQ carries exactly the generator's first outputs.
+#[test]
+fn tunnel_ids_and_challenges_come_from_the_csprng() {
+    let s = lac_settings(4, caps(4, 0), &[("acme", true)]);
+    let mut expect = crate::random::Random::new(&s.seed);
+    let now = Instant(1_000_000_000);
+    let lac_fwd = fwd((Ipv4Addr::new(10, 10, 0, 1), 24), (LAC_LINE, 24));
+    let mut lac = L2tp::new(now, s, lac_fwd, WallClock::UNIX);
+    lac.open(
+        now,
+        ChannelRequest {
+            address: sub(0),
+            customer: "acme".into(),
+            user: "u".into(),
+            level: M,
+        },
+    )
+    .unwrap();
+    lac.tick(now);
+    let sccrq = std::iter::from_fn(|| lac.poll_output())
+        .find_map(|o| match o {
+            L2tpOutput::Send { bytes, .. } => Some(bytes),
+            _ => None,
+        })
+        .expect("an SCCRQ");
+    let m = wire::decode(&sccrq, Some(b"tunnel secret")).unwrap();
+    assert_eq!(m.kind(), wire::kind::SCCRQ);
+    let mut id = 0;
+    while id == 0 {
+        id = expect.u64() as u16;
+    }
+    assert_eq!(m.u16(wire::attr::ASSIGNED_TUNNEL_ID), Some(id));
+    let challenge = expect.bytes16();
+    assert_eq!(m.get(wire::attr::CHALLENGE).unwrap().value, challenge);
+}
+
+/// Runs the sim in 50 ms steps until `f` holds (at most `limit`); returns how long.
+fn run_until_true(sim: &mut Sim, limit: Duration, mut f: impl FnMut(&mut Sim) -> bool) -> Duration {
+    let start = sim.now();
+    while !f(sim) {
+        assert!(sim.now().since(start) < limit, "not within {limit:?}");
+        sim.run_for(Duration::from_millis(50));
+    }
+    sim.now().since(start)
+}
+
+fn lac_carries(sim: &mut Sim, i: u8) -> bool {
+    let lac = sim.lac();
+    let Ok(id) = lac.find(&sub(i).to_string()) else {
+        return false;
+    };
+    let o = &lac.subscribers()[&id];
+    o.session
+        .is_some_and(|s| lac.sessions()[&s].state == SessionState::Established)
+}
+
+/// Issue 12 item 21: the StopCCN of a shutdown reaches the peer (which clears the
+/// tunnel and its sessions, in its fast path too), and `shutdown_done` says when it was
+/// acknowledged, so the shell can stop the workers then and not before.
+#[test]
+fn shutdown_sends_stopccn_and_says_when_it_is_acknowledged() {
+    let mut sim = Sim::new(
+        lac_settings(4, caps(4, 0), &[("acme", true)]),
+        lns_settings(),
+    );
+    open(&mut sim, 0, "acme", M);
+    open(&mut sim, 1, "acme", M);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.settled());
+    assert_eq!(sim.lns.table.len(), 2);
+    assert!(sim.lac().shutdown_done(), "nothing to wait for yet");
+    let now = sim.now();
+    sim.lac().shutdown(now);
+    assert!(
+        !sim.lac().shutdown_done(),
+        "the StopCCN is not acknowledged yet"
+    );
+    let took = run_until_true(&mut sim, Duration::from_secs(1), |s| {
+        s.lac().shutdown_done()
+    });
+    // The LNS's ZLB waits ack_delay (100 ms) for a message to ride on; no retransmission.
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    let t = sim.lns().tunnels().values().next().unwrap();
+    assert_eq!(t.state.name(), "closed");
+    assert_eq!(
+        t.stop_reason.as_deref(),
+        Some("StopCCN: result 6 error 0 (shutting down)")
+    );
+    assert!(sim.lns().sessions().is_empty());
+    assert_eq!(sim.lns.table.len(), 0, "the LNS's fast path cleared");
+    // A peer that never answers: not done until the StopCCN's retransmissions end.
+    let mut sim = Sim::new(
+        lac_settings(4, caps(4, 0), &[("acme", true)]),
+        lns_settings(),
+    );
+    open(&mut sim, 0, "acme", M);
+    sim.run_for(Duration::from_secs(1));
+    sim.loss_ppm = 1_000_000;
+    let now = sim.now();
+    sim.lac().shutdown(now);
+    sim.run_for(Duration::from_secs(5));
+    assert!(!sim.lac().shutdown_done());
+    // Nothing new is opened while shutting down.
+    let now = sim.now();
+    assert!(
+        sim.lac()
+            .open(
+                now,
+                ChannelRequest {
+                    address: sub(5),
+                    customer: "acme".into(),
+                    user: "late".into(),
+                    level: M,
+                }
+            )
+            .is_ok()
+    );
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(
+        sim.lac().tunnels().len(),
+        1,
+        "no tunnel opened after shutdown"
+    );
+}
+
+/// Issue 12 item 21: `tunnel session remove` on an LNS ends a session a LAC opened, by
+/// subscriber address or session id, with a CDN; unknown keys are an error.
+#[test]
+fn an_lns_removes_a_session_by_address_or_id() {
+    let mut sim = Sim::new(
+        lac_settings(4, caps(4, 0), &[("acme", true)]),
+        lns_settings(),
+    );
+    open(&mut sim, 0, "acme", M);
+    open(&mut sim, 1, "acme", M);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.settled());
+    let now = sim.now();
+    let r = sim.lns().remove(now, &sub(0).to_string()).unwrap();
+    let Removed::Session { session, .. } = r else {
+        panic!("{r:?}")
+    };
+    sim.run_for(Duration::from_micros(1));
+    assert!(
+        sim.lns.table.get(session).is_none(),
+        "out of the fast path at once"
+    );
+    sim.run_for(Duration::from_millis(100));
+    assert!(!lac_carries(&mut sim, 0), "the LAC got the CDN");
+    assert!(lac_carries(&mut sim, 1));
+    let by_id = sim
+        .lns()
+        .sessions()
+        .values()
+        .find(|s| s.subscriber == sub(1))
+        .unwrap()
+        .id;
+    let now = sim.now();
+    assert!(matches!(
+        sim.lns().remove(now, &by_id.to_string()),
+        Ok(Removed::Session { session, .. }) if session == by_id
+    ));
+    let now = sim.now();
+    let e = sim.lns().remove(now, "10.99.0.1").unwrap_err();
+    assert!(e.contains("no session a LAC opened"), "{e}");
+    sim.run_for(Duration::from_millis(100));
+    assert!(sim.lns().sessions().is_empty());
+}
+
+/// Issue 12 item 21: a LAC whose peer closes each session soon after it comes up dials
+/// again after 10, 20, 40, 80, 80 s (redial doubled, capped at redial_max), not every
+/// 10 s; a session that stays up for redial_max starts the count again.
+#[test]
+fn redial_backs_off_exponentially_to_a_cap() {
+    let mut lac = lac_settings(4, caps(4, 0), &[("acme", true)]);
+    lac.redial_max = Duration::from_secs(80);
+    let mut sim = Sim::new(lac, lns_settings());
+    open(&mut sim, 0, "acme", M);
+    run_until_true(&mut sim, Duration::from_secs(2), |s| lac_carries(s, 0));
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        sim.run_for(Duration::from_secs(1));
+        let now = sim.now();
+        sim.lns().remove(now, &sub(0).to_string()).unwrap();
+        run_until_true(&mut sim, Duration::from_secs(1), |s| !lac_carries(s, 0));
+        let w = run_until_true(&mut sim, Duration::from_secs(200), |s| lac_carries(s, 0));
+        waits.push(w.as_secs());
+    }
+    assert_eq!(waits, [10, 20, 40, 80, 80]);
+    assert_eq!(sim.lac().stats().redials, 5);
+    // Up for redial_max: the next failure waits the base time again.
+    sim.run_for(Duration::from_secs(80));
+    let now = sim.now();
+    sim.lns().remove(now, &sub(0).to_string()).unwrap();
+    run_until_true(&mut sim, Duration::from_secs(1), |s| !lac_carries(s, 0));
+    let w = run_until_true(&mut sim, Duration::from_secs(200), |s| lac_carries(s, 0));
+    assert_eq!(w.as_secs(), 10);
+}
+
+/// An SCCRQ from `peer_tunnel`, as a LAC sends it first (Ns 0).
+fn sccrq(peer_tunnel: u16) -> Vec<u8> {
+    let mut b = Builder::new(kind::SCCRQ, 0, 0)
+        .u16(true, attr::PROTOCOL_VERSION, 0x0100)
+        .avp(true, 0, attr::HOST_NAME, b"flood")
+        .u32(true, attr::FRAMING_CAPABILITIES, 3)
+        .u16(true, attr::ASSIGNED_TUNNEL_ID, peer_tunnel)
+        .finish();
+    wire::set_sequence(&mut b, 0, 0);
+    b
+}
+
+/// Issue 12 item 14: 20 000 SCCRQs made 19 732 tunnels. The tunnel table is bounded by
+/// `max_tunnels` (default 1024); each SCCRQ beyond is answered with a StopCCN (result 2,
+/// error 4: insufficient resources) that keeps no state, and counted.
+#[test]
+fn tunnels_beyond_max_tunnels_are_refused_and_counted() {
+    let mut s = Settings::new("lns", Seed::fixed([3; 32]));
+    s.accept = true;
+    let max = s.max_tunnels as usize;
+    assert_eq!(max, 1024);
+    let lns_fwd = fwd((LNS_LINE, 24), (Ipv4Addr::new(192, 0, 2, 1), 24));
+    let now = Instant(1_000_000_000);
+    let mut lns = L2tp::new(now, s, lns_fwd, WallClock::UNIX);
+    let peer = SocketAddrV4::new(LAC_LINE, 1701);
+    let mut refusals = 0;
+    for i in 0..20_000u32 {
+        let peer_tunnel = (i % 65_535 + 1) as u16;
+        lns.on_datagram(now, peer, LNS_LINE, &sccrq(peer_tunnel));
+        while let Some(o) = lns.poll_output() {
+            if let L2tpOutput::Send { bytes, .. } = o {
+                let m = wire::decode(&bytes, None).unwrap();
+                if m.kind() == kind::STOPCCN {
+                    refusals += 1;
+                    assert_eq!(m.tunnel, peer_tunnel);
+                    assert_eq!((m.ns, m.nr), (0, 1));
+                    let r = m.result_code().unwrap();
+                    assert_eq!((r.result, r.error), (2, Some(4)), "{r}");
+                }
+            }
+        }
+    }
+    assert_eq!(lns.tunnels().len(), max);
+    let st = lns.stats();
+    assert_eq!(st.tunnel_limit, 20_000 - max as u64);
+    assert_eq!(st.tunnels_refused, 20_000 - max as u64);
+    assert_eq!(refusals, 20_000 - max);
+}
+
+/// Issue 12 item 14: a session beyond `max_sessions` is refused with a CDN (result 4,
+/// error 4) and counted, on the LNS; the LAC's subscriber waits and dials again.
+#[test]
+fn sessions_beyond_max_sessions_are_refused_and_counted() {
+    let mut lns = lns_settings();
+    lns.max_sessions = 2;
+    let mut sim = Sim::new(lac_settings(4, caps(4, 0), &[("acme", true)]), lns);
+    for i in 0..3 {
+        open(&mut sim, i, "acme", M);
+    }
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.lns().sessions().len(), 2);
+    assert_eq!(sim.lns().stats().session_limit, 1);
+    let carried = (0..3).filter(|i| lac_carries(&mut sim, *i)).count();
+    assert_eq!(carried, 2);
+    let waiting = sim
+        .lac()
+        .subscribers()
+        .values()
+        .find(|o| o.session.is_none())
+        .unwrap();
+    assert_eq!(waiting.failures, 1);
+    assert!(waiting.retry_at.is_some());
 }

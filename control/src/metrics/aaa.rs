@@ -77,14 +77,20 @@ pub fn coa_listener(r: &mut Registry, s: &ListenerStats) {
         ("malformed", s.malformed),
         ("wrong_code", s.wrong_code),
         ("stale", s.stale),
+        ("missing_event_timestamp", s.missing_event_timestamp),
     ] {
         dropped.value(&[("reason", reason)], v);
     }
     r.counter(
         "tollgate_coa_duplicates_total",
-        "Retransmitted CoA/Disconnect requests answered from cache.",
+        "CoA/Disconnect requests seen before (retransmitted or replayed), answered from the cache without acting.",
     )
     .value(&[], s.duplicates);
+    r.counter(
+        "tollgate_coa_cache_full_total",
+        "CoA/Disconnect requests refused (NAK 506) because the duplicate cache was full.",
+    )
+    .value(&[], s.cache_full);
 }
 
 /// The accounting spool's counters and backlog.
@@ -109,6 +115,16 @@ pub fn spool(r: &mut Registry, s: &SpoolStats, pending: u64, in_flight: usize) {
         "Stops written at restart for sessions left open.",
     )
     .value(&[], s.recovered);
+    r.counter(
+        "tollgate_accounting_set_aside_total",
+        "Accounting records that can never be sent, moved to the spool's set_aside table.",
+    )
+    .value(&[], s.set_aside);
+    r.counter(
+        "tollgate_accounting_last_known_total",
+        "Sessions' last known counters written to the spool between records.",
+    )
+    .value(&[], s.last_known);
     r.gauge(
         "tollgate_accounting_pending",
         "Accounting records waiting for acknowledgement.",

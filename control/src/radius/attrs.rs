@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use super::dict::{AcctStatusType, DisconnectCause, std_attr as sa, tollgate as tg};
-use super::packet::{AttrKey, Attribute, Code, Packet, ValueError};
+use super::packet::{AttrKey, Attribute, Code, MAX_PACKET_LEN, MAX_VALUE_LEN, Packet, ValueError};
 use crate::authz::{Authorization, LoginVictim};
 
 /// Reads the attributes Tollgate understands; others are ignored. A known attribute
@@ -138,6 +138,18 @@ pub struct Counters {
     pub packets_down: u64,
 }
 
+/// A session's counters as last reported by its worker, between accounting records:
+/// the spool keeps them so that a Stop recovered after a crash carries them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastKnown {
+    /// Acct-Session-Id.
+    pub session_id: String,
+    /// The counters.
+    pub counters: Counters,
+    /// When the worker read them (Unix seconds).
+    pub at_unix: u64,
+}
+
 /// One accounting record: what the spool keeps and what becomes an Accounting-Request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcctRecord {
@@ -168,20 +180,39 @@ impl AcctRecord {
     /// the difference). Octet counters above 2^32 use Gigawords (RFC 2869); packet
     /// counters are sent modulo 2^32 (RADIUS has no wider packet counters).
     pub fn to_request(&self, nas: &NasIdentity, now_unix: u64) -> Packet {
+        self.to_request_fitted(nas, now_unix).0
+    }
+
+    /// The Accounting-Request, always encodable in one RADIUS packet (4096 octets, with
+    /// the Message-Authenticator the client adds): a value longer than an attribute can
+    /// carry is cut (User-Name) or left out (Calling-Station-Id, Class), and the Class
+    /// attributes that do not fit after the others are left out, last first. What was
+    /// left out is returned, for the caller to say and count.
+    pub fn to_request_fitted(&self, nas: &NasIdentity, now_unix: u64) -> (Packet, LeftOut) {
+        let mut left = LeftOut::default();
         let mut p = Packet::new(Code::AccountingRequest, 0);
         p.push(Attribute::u32(sa::ACCT_STATUS_TYPE, self.status.value()));
-        p.push(Attribute::text(sa::ACCT_SESSION_ID, &self.session_id));
-        p.push(Attribute::text(sa::USER_NAME, &self.user_name));
+        let mut text = |key: AttrKey, v: &str, cut: bool, left: &mut LeftOut| {
+            let b = v.as_bytes();
+            if b.len() <= MAX_VALUE_LEN {
+                p.push(Attribute::octets(key, b));
+            } else if cut {
+                left.cut += 1;
+                p.push(Attribute::octets(key, &b[..MAX_VALUE_LEN]));
+            } else {
+                left.attributes += 1;
+            }
+        };
+        text(sa::ACCT_SESSION_ID, &self.session_id, true, &mut left);
+        text(sa::USER_NAME, &self.user_name, true, &mut left);
+        if let Some(c) = &self.calling_station_id {
+            text(sa::CALLING_STATION_ID, c, false, &mut left);
+        }
         nas.push(&mut p);
         if let Some(ip) = self.framed_ip {
             p.push(Attribute::ipv4(sa::FRAMED_IP_ADDRESS, ip));
         }
-        if let Some(c) = &self.calling_station_id {
-            p.push(Attribute::text(sa::CALLING_STATION_ID, c));
-        }
-        for c in &self.class {
-            p.push(Attribute::octets(sa::CLASS, c.clone()));
-        }
+        let class_at = p.attributes.len();
         let delay = now_unix
             .saturating_sub(self.event_time)
             .min(u32::MAX as u64) as u32;
@@ -218,7 +249,43 @@ impl AcctRecord {
             ));
             p.push(Attribute::u32(tg::DISCONNECT_CAUSE, cause.value()));
         }
-        p
+        // Class last, in order, while it fits.
+        let mut room = MAX_PACKET_LEN.saturating_sub(p.encoded_len() + MESSAGE_AUTHENTICATOR_LEN);
+        let mut class = Vec::with_capacity(self.class.len());
+        for c in &self.class {
+            if c.len() <= MAX_VALUE_LEN && c.len() + 2 <= room {
+                room -= c.len() + 2;
+                class.push(Attribute::octets(sa::CLASS, c.clone()));
+            } else {
+                left.class += 1;
+                left.class_octets += c.len();
+            }
+        }
+        p.attributes.splice(class_at..class_at, class);
+        (p, left)
+    }
+}
+
+/// The octets of the Message-Authenticator every request carries (type, length, 16).
+const MESSAGE_AUTHENTICATOR_LEN: usize = 18;
+
+/// What [`AcctRecord::to_request_fitted`] left out of a request so that it fits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Class attributes left out.
+    pub class: usize,
+    /// Their octets.
+    pub class_octets: usize,
+    /// Other attributes left out (a Calling-Station-Id over 253 octets).
+    pub attributes: usize,
+    /// Values cut to 253 octets (User-Name, Acct-Session-Id).
+    pub cut: usize,
+}
+
+impl LeftOut {
+    /// True when nothing was left out or cut.
+    pub fn is_empty(&self) -> bool {
+        *self == LeftOut::default()
     }
 }
 
@@ -328,5 +395,61 @@ mod tests {
         assert!(p.get(sa::ACCT_INPUT_OCTETS).is_none());
         assert!(p.get(sa::ACCT_TERMINATE_CAUSE).is_none());
         assert!(p.encode().is_ok());
+    }
+
+    fn big(status: AcctStatusType, class: usize, user: usize) -> AcctRecord {
+        AcctRecord {
+            status,
+            session_id: "18bcfe56800-1".into(),
+            user_name: "u".repeat(user),
+            framed_ip: Some(Ipv4Addr::new(10, 10, 0, 20)),
+            calling_station_id: Some("c".repeat(300)),
+            class: (0..class).map(|i| vec![i as u8; 250]).collect(),
+            counters: Counters::default(),
+            session_time_s: 5,
+            cause: (status == AcctStatusType::Stop).then_some(DisconnectCause::Admin),
+            event_time: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn a_record_always_fits_in_one_packet_with_what_fits() {
+        let nas = NasIdentity {
+            identifier: "n".repeat(253),
+            ip: Some(Ipv4Addr::new(192, 0, 2, 1)),
+        };
+        for status in [
+            AcctStatusType::Start,
+            AcctStatusType::InterimUpdate,
+            AcctStatusType::Stop,
+        ] {
+            // 16 Class attributes of 250 octets: a legal Access-Accept, 4032 octets of
+            // Class alone.
+            let r = big(status, 16, 300);
+            let (p, left) = r.to_request_fitted(&nas, 1_700_000_010);
+            let bytes = crate::radius::crypto::sign_request(&p, b"secret").unwrap();
+            assert!(bytes.len() <= MAX_PACKET_LEN, "{status:?}: {}", bytes.len());
+            let kept = p.all(sa::CLASS).count();
+            assert_eq!(kept + left.class, 16);
+            assert_eq!(left.class_octets, left.class * 250);
+            // As many as fit: one more would not.
+            assert!(
+                bytes.len() + 252 > MAX_PACKET_LEN,
+                "{status:?}: room was left"
+            );
+            // Kept in order, from the first.
+            let got: Vec<u8> = p.all(sa::CLASS).map(|a| a.value[0]).collect();
+            assert_eq!(got, (0..kept as u8).collect::<Vec<_>>());
+            assert_eq!(p.get(sa::USER_NAME).unwrap().value.len(), 253);
+            assert!(p.get(sa::CALLING_STATION_ID).is_none());
+            assert_eq!((left.cut, left.attributes), (1, 1));
+            assert_eq!(Packet::decode(&bytes).unwrap().all(sa::CLASS).count(), kept);
+        }
+        // A record that fits is sent whole.
+        let small = big(AcctStatusType::Stop, 3, 5);
+        let (p, left) = small.to_request_fitted(&nas, 0);
+        assert_eq!(p.all(sa::CLASS).count(), 3);
+        assert_eq!((left.class, left.cut), (0, 0));
+        assert_eq!(left.attributes, 1, "the 300-octet Calling-Station-Id");
     }
 }

@@ -25,6 +25,7 @@ use tollgate_dataplane::time::Instant;
 use super::crypto::{self, VerifyError};
 use super::dict::std_attr;
 use super::packet::{AUTHENTICATOR_LEN, Attribute, Code, EncodeError, Packet};
+use crate::random::Random;
 
 /// Names one request for the caller.
 pub type RequestId = u64;
@@ -85,6 +86,17 @@ pub enum FailReason {
         /// Servers tried.
         tried: usize,
     },
+    /// Servers answered, but every answer was dropped (the last one's reason): a wrong
+    /// shared secret, a missing Message-Authenticator, a reply of the wrong code.
+    #[error("{tried} server(s) tried, {dropped} reply(ies) dropped, the last one: {reason}")]
+    BadReplies {
+        /// Servers tried.
+        tried: usize,
+        /// Replies dropped.
+        dropped: u32,
+        /// Why the last one was dropped.
+        reason: DroppedReply,
+    },
     /// It was never sent: every server is held down (or none is configured).
     #[error("no RADIUS server is up")]
     NoServerUp,
@@ -94,6 +106,23 @@ pub enum FailReason {
     /// The waiting queue is full.
     #[error("too many requests waiting")]
     QueueFull,
+}
+
+/// Why a reply that matched a request in flight was not taken as its answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DroppedReply {
+    /// It did not verify with the server's secret.
+    #[error("{0}")]
+    Verify(#[from] VerifyError),
+    /// Its code does not answer the request's (e.g. an Accounting-Response to an
+    /// Access-Request).
+    #[error("a {got} does not answer a {sent}")]
+    WrongCode {
+        /// The request's code.
+        sent: &'static str,
+        /// The reply's code.
+        got: &'static str,
+    },
 }
 
 /// What happened.
@@ -203,6 +232,9 @@ struct Pending {
     delay_base: Option<u32>,
     tried: Vec<bool>,
     flight: Option<InFlight>,
+    /// Replies to it dropped so far, and why the last one was.
+    dropped: u32,
+    last_dropped: Option<DroppedReply>,
 }
 
 /// The RADIUS client.
@@ -217,17 +249,18 @@ pub struct Client {
     events: VecDeque<ClientEvent>,
     next_id: RequestId,
     stats: ClientStats,
-    entropy: u64,
+    random: Random,
 }
 
 impl Client {
-    /// A client for these servers, tried in this order, with default [`Options`].
-    pub fn new(servers: Vec<ServerConfig>) -> Client {
-        Client::with_options(servers, Options::default())
+    /// A client for these servers, tried in this order, with default [`Options`];
+    /// `random` gives the Request Authenticators of Access-Request and Status-Server.
+    pub fn new(servers: Vec<ServerConfig>, random: Random) -> Client {
+        Client::with_options(servers, Options::default(), random)
     }
 
     /// A client with explicit options.
-    pub fn with_options(servers: Vec<ServerConfig>, opts: Options) -> Client {
+    pub fn with_options(servers: Vec<ServerConfig>, opts: Options, random: Random) -> Client {
         Client {
             servers: servers
                 .into_iter()
@@ -247,7 +280,7 @@ impl Client {
             events: VecDeque::new(),
             next_id: 1,
             stats: ClientStats::default(),
-            entropy: 0,
+            random,
         }
     }
 
@@ -270,6 +303,8 @@ impl Client {
                 delay_base,
                 tried: vec![false; self.servers.len()],
                 flight: None,
+                dropped: 0,
+                last_dropped: None,
             },
         );
         self.start(now, id);
@@ -377,6 +412,7 @@ impl Client {
         let cfg = &self.servers[si].cfg;
         let access = p.request.code == Code::AccessRequest;
         let require = access || cfg.require_message_authenticator;
+        let sent = p.request.code;
         let reply = match crypto::verify_reply(bytes, &f.authenticator, &cfg.secret, require) {
             Ok(r) => r,
             Err(e) => {
@@ -390,12 +426,18 @@ impl Client {
                         self.stats.bad_message_authenticator += 1
                     }
                 }
-                tracing::debug!(server = %from, error = %e, "RADIUS reply dropped");
+                self.dropped(id, from, sent, DroppedReply::Verify(e));
                 return;
             }
         };
-        if !p.request.code.is_answered_by(reply.code) {
+        if !sent.is_answered_by(reply.code) {
             self.stats.wrong_code += 1;
+            let got = reply.code.name();
+            let why = DroppedReply::WrongCode {
+                sent: sent.name(),
+                got,
+            };
+            self.dropped(id, from, sent, why);
             return;
         }
         let (ident, deadline) = (f.ident, f.deadline);
@@ -412,6 +454,22 @@ impl Client {
             packet: reply,
         });
         self.drain_waiting(now);
+    }
+
+    /// A reply to request `id` was dropped: said at WARN the first time for the request
+    /// (later ones at DEBUG: a flood of forgeries does not flood the log), remembered
+    /// for the failure's reason.
+    fn dropped(&mut self, id: RequestId, from: SocketAddr, sent: Code, why: DroppedReply) {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        p.dropped += 1;
+        if p.dropped == 1 {
+            tracing::warn!(server = %from, request = sent.name(), reason = %why, "RADIUS reply dropped");
+        } else {
+            tracing::debug!(server = %from, request = sent.name(), reason = %why, "RADIUS reply dropped");
+        }
+        p.last_dropped = Some(why);
     }
 
     fn hold_down(&mut self, now: Instant, si: usize) {
@@ -441,10 +499,14 @@ impl Client {
         let choice = (0..self.servers.len()).find(|&i| !p.tried[i] && self.servers[i].is_up(now));
         let Some(si) = choice else {
             let tried = p.tried.iter().filter(|t| **t).count();
-            let reason = if tried == 0 {
-                FailReason::NoServerUp
-            } else {
-                FailReason::Timeout { tried }
+            let reason = match (&p.last_dropped, tried) {
+                (_, 0) => FailReason::NoServerUp,
+                (Some(why), _) => FailReason::BadReplies {
+                    tried,
+                    dropped: p.dropped,
+                    reason: why.clone(),
+                },
+                (None, _) => FailReason::Timeout { tried },
             };
             self.fail(id, reason);
             return;
@@ -457,7 +519,7 @@ impl Client {
             }
             return;
         }
-        let authenticator = self.fresh_authenticator(now);
+        let authenticator = self.random.bytes16();
         let server = &mut self.servers[si];
         let Some(ident) = server.allocate(id) else {
             self.waiting.push_back(id);
@@ -522,22 +584,6 @@ impl Client {
             }
         }
     }
-
-    /// 16 unpredictable octets for a Request Authenticator (RFC 2865 §3).
-    fn fresh_authenticator(&mut self, now: Instant) -> [u8; AUTHENTICATOR_LEN] {
-        let mut a = [0u8; AUTHENTICATOR_LEN];
-        if getrandom::fill(&mut a).is_err() {
-            // No OS randomness: fall back on a digest of time and a counter.
-            self.entropy = self.entropy.wrapping_add(1);
-            use md5::Digest;
-            let mut h = md5::Md5::new();
-            h.update(now.0.to_be_bytes());
-            h.update(self.entropy.to_be_bytes());
-            h.update(std::process::id().to_be_bytes());
-            a = h.finalize().into();
-        }
-        a
-    }
 }
 
 #[cfg(test)]
@@ -546,6 +592,10 @@ mod tests {
     use crate::radius::crypto::{sign_reply, unhide_password, verify_request};
 
     const SECRET: &[u8] = b"s3cret";
+
+    fn rng() -> Random {
+        Random::new(&crate::random::Seed::fixed([5; 32]))
+    }
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -580,7 +630,7 @@ mod tests {
 
     #[test]
     fn request_and_verified_reply() {
-        let mut c = Client::new(vec![server(1812)]);
+        let mut c = Client::new(vec![server(1812)], rng());
         let id = c.send(t(0), access("alice"));
         let (to, bytes) = c.poll_transmit().unwrap();
         assert_eq!(to, addr(1812));
@@ -608,9 +658,79 @@ mod tests {
         assert_eq!(c.outstanding(), (0, 0));
     }
 
+    /// Issue 12 item 13: Request Authenticators are the CSPRNG's output (ChaCha20 keyed
+    /// with 32 bytes from the OS in the daemon); there is no clock-and-counter fallback.
+    #[test]
+    fn request_authenticators_come_from_the_csprng() {
+        let mut c = Client::new(vec![server(1812)], rng());
+        let mut expect = rng();
+        for user in ["a", "b", "c"] {
+            c.send(t(0), access(user));
+            let (_, bytes) = c.poll_transmit().unwrap();
+            assert_eq!(bytes[4..20], expect.bytes16(), "{user}");
+        }
+    }
+
+    /// Issue 12 item 14: a request whose every reply was dropped fails with the reason
+    /// (not "no answer"), so the login refusal says what is wrong.
+    #[test]
+    fn a_request_answered_only_with_bad_replies_fails_with_the_reason() {
+        let mut c = Client::new(vec![server(1812)], rng());
+        let id = c.send(t(0), access("bob"));
+        let mut now = 0;
+        let mut sent = 0;
+        let reason = loop {
+            while let Some((_, bytes)) = c.poll_transmit() {
+                sent += 1;
+                // Every copy is answered, with the wrong secret.
+                let r = answer(&bytes, Code::AccessAccept, b"not-the-secret");
+                c.handle_datagram(t(now), addr(1812), &r);
+            }
+            if let Some(e) = c.poll_event() {
+                match e {
+                    ClientEvent::Failed { id: i, reason } if i == id => break reason,
+                    ClientEvent::ServerDown(_) => continue,
+                    e => panic!("{e:?}"),
+                }
+            }
+            now += 1000;
+            c.handle_timeout(t(now));
+            assert!(now < 60_000, "never failed");
+        };
+        assert_eq!(sent, 3, "the first try and 2 retries");
+        assert_eq!(
+            reason,
+            FailReason::BadReplies {
+                tried: 1,
+                dropped: 3,
+                reason: DroppedReply::Verify(VerifyError::BadAuthenticator),
+            }
+        );
+        assert_eq!(
+            reason.to_string(),
+            "1 server(s) tried, 3 reply(ies) dropped, the last one: authenticator does not match (wrong secret?)"
+        );
+        assert_eq!(c.stats().bad_authenticator, 3);
+        // Silence is still "no answer".
+        let mut c = Client::new(vec![server(1812)], rng());
+        let id = c.send(t(0), access("bob"));
+        let mut now = 0;
+        let reason = loop {
+            while c.poll_transmit().is_some() {}
+            if let Some(ClientEvent::Failed { id: i, reason }) = c.poll_event() {
+                assert_eq!(i, id);
+                break reason;
+            }
+            now += 1000;
+            c.handle_timeout(t(now));
+            assert!(now < 60_000, "never failed");
+        };
+        assert_eq!(reason.to_string(), "no answer from 1 server(s)");
+    }
+
     #[test]
     fn bad_replies_are_dropped_and_counted() {
-        let mut c = Client::new(vec![server(1812)]);
+        let mut c = Client::new(vec![server(1812)], rng());
         let id = c.send(t(0), access("bob"));
         let (_, bytes) = c.poll_transmit().unwrap();
         // Wrong secret.
@@ -669,7 +789,7 @@ mod tests {
 
     #[test]
     fn retransmits_same_bytes_then_fails_over() {
-        let mut c = Client::new(vec![server(1), server(2)]);
+        let mut c = Client::new(vec![server(1), server(2)], rng());
         let id = c.send(t(0), access("carol"));
         let (_, first) = c.poll_transmit().unwrap();
         assert_eq!(c.poll_timeout(), Some(t(1000)));
@@ -708,7 +828,7 @@ mod tests {
 
     #[test]
     fn all_servers_silent_fails_then_no_server_up() {
-        let mut c = Client::new(vec![server(1), server(2)]);
+        let mut c = Client::new(vec![server(1), server(2)], rng());
         let id = c.send(t(0), access("x"));
         let mut now = 0;
         while let Some(d) = c.poll_timeout() {
@@ -737,7 +857,7 @@ mod tests {
             hold_down: Duration::from_secs(60),
             ..Options::default()
         };
-        let mut c = Client::with_options(vec![server(1), server(2)], opts);
+        let mut c = Client::with_options(vec![server(1), server(2)], opts, rng());
         c.send(t(0), access("a"));
         let (_, a) = c.poll_transmit().unwrap();
         for s in 1..=3 {
@@ -753,7 +873,7 @@ mod tests {
 
     #[test]
     fn identifiers_run_out_and_requests_queue() {
-        let mut c = Client::new(vec![server(1)]);
+        let mut c = Client::new(vec![server(1)], rng());
         let ids: Vec<_> = (0..300)
             .map(|i| c.send(t(0), access(&format!("u{i}"))))
             .collect();
@@ -792,7 +912,7 @@ mod tests {
 
     #[test]
     fn accounting_delay_grows_on_failover_only() {
-        let mut c = Client::new(vec![server(1), server(2)]);
+        let mut c = Client::new(vec![server(1), server(2)], rng());
         let mut p = Packet::new(Code::AccountingRequest, 0);
         p.push(Attribute::u32(std_attr::ACCT_STATUS_TYPE, 1));
         p.push(Attribute::u32(std_attr::ACCT_DELAY_TIME, 7));
@@ -819,7 +939,7 @@ mod tests {
 
     #[test]
     fn cancel_frees_the_identifier() {
-        let mut c = Client::new(vec![server(1)]);
+        let mut c = Client::new(vec![server(1)], rng());
         let id = c.send(t(0), access("a"));
         c.cancel(t(1), id);
         assert_eq!(c.outstanding(), (0, 0));

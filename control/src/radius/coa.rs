@@ -4,18 +4,25 @@
 //!
 //! A request is dropped silently (and counted) when it comes from an address that is not
 //! a configured client, when its Request Authenticator or Message-Authenticator does not
-//! verify (wrong secret), when it is malformed, or when its Event-Timestamp is more than
-//! [`EVENT_WINDOW_S`] from our clock (RFC 5176 §3.5 replay protection). A retransmission
-//! (same source, identifier and authenticator) within [`DUPLICATE_WINDOW`] gets the
-//! cached answer again, so a retried Disconnect-Request is not NAKed for a session it
-//! already ended.
+//! verify (wrong secret), when it is malformed, when it has no Event-Timestamp and its
+//! client requires one (the default), or when its Event-Timestamp is more than
+//! [`EVENT_WINDOW_S`] from our clock (RFC 5176 §6.4, replay protection).
+//!
+//! Replays and retransmissions: every answered request is remembered (by client address
+//! and Request Authenticator, which covers the identifier and every attribute) for as
+//! long as its Event-Timestamp keeps it acceptable, that is until `Event-Timestamp +
+//! EVENT_WINDOW_S` (and at least [`EVENT_WINDOW_S`] from its arrival). A request seen
+//! again in that time, from any source port, gets the cached answer and changes nothing:
+//! a retried Disconnect-Request is not NAKed for the session it already ended, and an
+//! authentic one captured and replayed later cannot end the user's next session. After
+//! that time the same bytes fail the Event-Timestamp check. At most
+//! [`DUPLICATE_CAPACITY`] answers are kept; while the cache is full a new request is
+//! NAKed with Error-Cause 506 (Resources-Unavailable) without being acted on.
 
-use std::collections::VecDeque;
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 use hashbrown::HashMap;
-use tollgate_dataplane::time::Instant;
 
 use super::attrs::{self, NasIdentity};
 use super::crypto::{self, VerifyError};
@@ -23,10 +30,10 @@ use super::dict::{ErrorCause, std_attr as sa};
 use super::packet::{AttrKey, Attribute, Code, Packet, ValueError};
 use crate::authz::Authorization;
 
-/// Seconds an Event-Timestamp may differ from our clock.
+/// Seconds an Event-Timestamp may differ from our clock (RFC 5176 §6.4 suggests 300).
 pub const EVENT_WINDOW_S: u64 = 300;
-/// How long answers are kept for retransmitted requests.
-pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(30);
+/// The most answers the duplicate cache keeps (about 130 bytes each with the key).
+pub const DUPLICATE_CAPACITY: usize = 65_536;
 
 /// A client allowed to send CoA and Disconnect requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +44,9 @@ pub struct CoaClient {
     pub secret: Vec<u8>,
     /// Drop its requests that lack a Message-Authenticator.
     pub require_message_authenticator: bool,
+    /// Drop its requests that lack an Event-Timestamp (without one, a captured request
+    /// replayed after the duplicate cache forgot it would be acted on again).
+    pub require_event_timestamp: bool,
 }
 
 /// How a request names the session (RFC 5176 §3: session identification attributes).
@@ -102,20 +112,27 @@ pub struct ListenerStats {
     pub wrong_code: u64,
     /// Dropped: Event-Timestamp outside the window.
     pub stale: u64,
-    /// Retransmissions answered from the cache.
+    /// Dropped: no Event-Timestamp, and the client must send one.
+    pub missing_event_timestamp: u64,
+    /// Requests seen before (retransmissions, replays) answered from the cache, not
+    /// acted on again.
     pub duplicates: u64,
+    /// Requests NAKed (506) because the duplicate cache was full.
+    pub cache_full: u64,
 }
 
-/// An answer kept for retransmissions: the request's authenticator, the answer, when.
-type Answered = ([u8; 16], Vec<u8>, Instant);
+/// A request remembered: its client's address and its Request Authenticator.
+type RequestKey = (IpAddr, [u8; 16]);
 
 /// The CoA / Disconnect listener.
 #[derive(Debug)]
 pub struct Listener {
     clients: Vec<CoaClient>,
     nas: NasIdentity,
-    answered: HashMap<(SocketAddr, u8), Answered>,
-    order: VecDeque<(Instant, SocketAddr, u8)>,
+    /// The signed answer of each remembered request, and when it is forgotten (Unix s).
+    answered: HashMap<RequestKey, (Vec<u8>, u64)>,
+    /// The same, by when each is forgotten.
+    expiry: BTreeSet<(u64, RequestKey)>,
     stats: ListenerStats,
 }
 
@@ -134,7 +151,7 @@ impl Listener {
             clients,
             nas,
             answered: HashMap::new(),
-            order: VecDeque::new(),
+            expiry: BTreeSet::new(),
             stats: ListenerStats::default(),
         }
     }
@@ -144,18 +161,22 @@ impl Listener {
         self.stats
     }
 
-    /// Handles one datagram from `from` received at `now` (`now_unix`: seconds since
-    /// 1970, for Event-Timestamp). Returns the answer to send back to `from`, or `None`
-    /// when the request is dropped.
+    /// Answers remembered for duplicate detection.
+    pub fn remembered(&self) -> usize {
+        self.answered.len()
+    }
+
+    /// Handles one datagram from `from` received at `now_unix` (seconds since 1970: the
+    /// clock Event-Timestamp and the duplicate cache are measured on). Returns the answer to send
+    /// back to `from`, or `None` when the request is dropped.
     pub fn handle(
         &mut self,
-        now: Instant,
         now_unix: u64,
         from: SocketAddr,
         bytes: &[u8],
         sessions: &mut dyn SessionDirectory,
     ) -> Option<Vec<u8>> {
-        self.expire(now);
+        self.expire(now_unix);
         let Some(client) = self.clients.iter().find(|c| c.addr == from.ip()) else {
             self.stats.unknown_client += 1;
             return None;
@@ -189,24 +210,35 @@ impl Listener {
                 return None;
             }
         };
-        if let Some((auth, answer, _)) = self.answered.get(&(from, req.identifier)) {
-            if *auth == req.authenticator {
-                self.stats.duplicates += 1;
-                return Some(answer.clone());
-            }
+        let key = (from.ip(), req.authenticator);
+        if let Some((answer, _)) = self.answered.get(&key) {
+            self.stats.duplicates += 1;
+            tracing::debug!(client = %from, request = req.code.name(), "CoA/Disconnect request seen before: answered from the cache");
+            return Some(answer.clone());
         }
-        if let Some(ts) = req.get(sa::EVENT_TIMESTAMP) {
-            let fresh = ts
-                .as_u32()
-                .is_ok_and(|ts| (ts as u64).abs_diff(now_unix) <= EVENT_WINDOW_S);
-            if !fresh {
+        let timestamp = match req.get(sa::EVENT_TIMESTAMP).map(|a| a.as_u32()) {
+            Some(Ok(ts)) if (ts as u64).abs_diff(now_unix) <= EVENT_WINDOW_S => Some(ts as u64),
+            Some(_) => {
                 self.stats.stale += 1;
                 tracing::warn!(client = %from, "CoA/Disconnect request with a stale Event-Timestamp dropped");
                 return None;
             }
-        }
+            None if client.require_event_timestamp => {
+                self.stats.missing_event_timestamp += 1;
+                tracing::warn!(client = %from, "CoA/Disconnect request without Event-Timestamp dropped (require_event_timestamp)");
+                return None;
+            }
+            None => None,
+        };
         let secret = client.secret.clone();
-        let outcome = self.decide(&req, sessions);
+        let full = self.answered.len() >= DUPLICATE_CAPACITY;
+        let outcome = if full {
+            self.stats.cache_full += 1;
+            tracing::warn!(client = %from, remembered = self.answered.len(), "CoA/Disconnect duplicate cache full: request refused (506)");
+            Err(ErrorCause::ResourcesUnavailable)
+        } else {
+            self.decide(&req, sessions)
+        };
         let mut reply = Packet::new(if outcome.is_ok() { ack } else { nak }, req.identifier);
         match outcome {
             Ok(()) => self.stats.acks += 1,
@@ -218,11 +250,12 @@ impl Listener {
         self.stats.requests += 1;
         tracing::info!(client = %from, request = req.code.name(), answer = reply.code.name(), "CoA/Disconnect request answered");
         let bytes = crypto::sign_reply(&reply, &req.authenticator, &secret).ok()?;
-        self.answered.insert(
-            (from, req.identifier),
-            (req.authenticator, bytes.clone(), now),
-        );
-        self.order.push_back((now, from, req.identifier));
+        if !full {
+            // Kept while the same bytes would pass the Event-Timestamp check.
+            let until = timestamp.unwrap_or(now_unix).max(now_unix) + EVENT_WINDOW_S;
+            self.answered.insert(key, (bytes.clone(), until));
+            self.expiry.insert((until, key));
+        }
         Some(bytes)
     }
 
@@ -283,19 +316,14 @@ impl Listener {
         sessions.change(&who, &change)
     }
 
-    fn expire(&mut self, now: Instant) {
-        while let Some(&(t, from, ident)) = self.order.front() {
-            if now.since(t) < DUPLICATE_WINDOW {
+    /// Forgets the answers whose requests would now fail the Event-Timestamp check.
+    fn expire(&mut self, now_unix: u64) {
+        while let Some(&(until, key)) = self.expiry.first() {
+            if until >= now_unix {
                 break;
             }
-            self.order.pop_front();
-            if self
-                .answered
-                .get(&(from, ident))
-                .is_some_and(|(_, _, at)| *at == t)
-            {
-                self.answered.remove(&(from, ident));
-            }
+            self.expiry.pop_first();
+            self.answered.remove(&key);
         }
     }
 }
@@ -339,12 +367,16 @@ mod tests {
         }
     }
 
+    /// Our clock in the tests (Unix seconds).
+    const T0: u64 = 1_700_000_000;
+
     fn listener() -> Listener {
         Listener::new(
             vec![CoaClient {
                 addr: IpAddr::from([127, 0, 0, 1]),
                 secret: SECRET.to_vec(),
                 require_message_authenticator: false,
+                require_event_timestamp: true,
             }],
             NasIdentity {
                 identifier: "tg1".into(),
@@ -357,9 +389,13 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], 40000))
     }
 
+    /// A signed request; an Event-Timestamp of `T0` is added unless `attrs` has one.
     fn request(code: Code, id: u8, attrs: Vec<Attribute>) -> (Vec<u8>, [u8; 16]) {
         let mut p = Packet::new(code, id);
         p.attributes = attrs;
+        if p.get(sa::EVENT_TIMESTAMP).is_none() {
+            p.push(Attribute::u32(sa::EVENT_TIMESTAMP, T0 as u32));
+        }
         let b = sign_request(&p, SECRET).unwrap();
         let auth = b[4..20].try_into().unwrap();
         (b, auth)
@@ -375,7 +411,7 @@ mod tests {
         b: &[u8],
         auth: [u8; 16],
     ) -> (Code, Option<u32>) {
-        let out = l.handle(Instant(1), 1_700_000_000, from(), b, s).unwrap();
+        let out = l.handle(T0, from(), b, s).unwrap();
         let p = verify_reply(&out, &auth, SECRET, true).unwrap();
         (p.code, p.get(sa::ERROR_CAUSE).map(|a| a.as_u32().unwrap()))
     }
@@ -494,24 +530,18 @@ mod tests {
         };
         let (b, _) = request(Code::DisconnectRequest, 1, vec![sid("s1")]);
         let stranger = SocketAddr::from(([127, 0, 0, 2], 1));
-        assert!(l.handle(Instant(1), 0, stranger, &b, &mut s).is_none());
+        assert!(l.handle(T0, stranger, &b, &mut s).is_none());
         let mut wrong = Packet::new(Code::DisconnectRequest, 2);
         wrong.push(sid("s1"));
         let wb = sign_request(&wrong, b"not-the-secret").unwrap();
-        assert!(l.handle(Instant(1), 0, from(), &wb, &mut s).is_none());
-        assert!(
-            l.handle(Instant(1), 0, from(), &[40, 1, 0], &mut s)
-                .is_none()
-        );
+        assert!(l.handle(T0, from(), &wb, &mut s).is_none());
+        assert!(l.handle(T0, from(), &[40, 1, 0], &mut s).is_none());
         let (old, _) = request(
             Code::DisconnectRequest,
             3,
             vec![sid("s1"), Attribute::u32(sa::EVENT_TIMESTAMP, 1_000)],
         );
-        assert!(
-            l.handle(Instant(1), 1_700_000_000, from(), &old, &mut s)
-                .is_none()
-        );
+        assert!(l.handle(T0, from(), &old, &mut s).is_none());
         let st = l.stats();
         assert_eq!(
             (
@@ -526,17 +556,176 @@ mod tests {
         assert_eq!(s.live.len(), 1);
     }
 
+    /// Signs `attrs` as a request without adding an Event-Timestamp.
+    fn unstamped(code: Code, id: u8, attrs: Vec<Attribute>) -> Vec<u8> {
+        let mut p = Packet::new(code, id);
+        p.attributes = attrs;
+        sign_request(&p, SECRET).unwrap()
+    }
+
     #[test]
-    fn duplicate_cache_expires() {
+    fn event_timestamp_is_required_by_default() {
         let mut l = listener();
         let mut s = Sessions {
             live: vec!["s1".into()],
             ..Default::default()
         };
-        let (b, _) = request(Code::DisconnectRequest, 1, vec![sid("s1")]);
-        l.handle(Instant(1), 0, from(), &b, &mut s).unwrap();
-        let later = Instant(1) + DUPLICATE_WINDOW;
-        let out = l.handle(later, 0, from(), &b, &mut s).unwrap();
-        assert_eq!(Packet::decode(&out).unwrap().code, Code::DisconnectNak);
+        let b = unstamped(Code::DisconnectRequest, 1, vec![sid("s1")]);
+        assert!(l.handle(T0, from(), &b, &mut s).is_none());
+        assert_eq!(l.stats().missing_event_timestamp, 1);
+        assert_eq!(l.stats().requests, 0);
+        assert_eq!(s.live.len(), 1);
+        // The window is inclusive on both sides.
+        for (id, ts, answered) in [
+            (2, T0 - EVENT_WINDOW_S - 1, false),
+            (3, T0 + EVENT_WINDOW_S + 1, false),
+            (4, T0 - EVENT_WINDOW_S, true),
+            (5, T0 + EVENT_WINDOW_S, true),
+        ] {
+            let (b, _) = request(
+                Code::CoaRequest,
+                id,
+                vec![
+                    sid("s1"),
+                    Attribute::u32(sa::IDLE_TIMEOUT, 5),
+                    Attribute::u32(sa::EVENT_TIMESTAMP, ts as u32),
+                ],
+            );
+            assert_eq!(l.handle(T0, from(), &b, &mut s).is_some(), answered, "{ts}");
+        }
+        assert_eq!(l.stats().stale, 2);
+        // A client configured not to require it is served without one.
+        let mut lax = listener();
+        lax.clients[0].require_event_timestamp = false;
+        let out = lax.handle(T0, from(), &b_unstamped_coa(), &mut s).unwrap();
+        assert_eq!(Packet::decode(&out).unwrap().code, Code::CoaAck);
+    }
+
+    fn b_unstamped_coa() -> Vec<u8> {
+        unstamped(
+            Code::CoaRequest,
+            9,
+            vec![sid("s1"), Attribute::u32(sa::IDLE_TIMEOUT, 5)],
+        )
+    }
+
+    /// The fault of issue 12 item 12: an authentic Disconnect-Request replayed 32 s
+    /// later (past the old 30 s cache, inside the 300 s Event-Timestamp window) ended the
+    /// user's next session. Now it gets the first answer and ends nothing, from any
+    /// source port, for as long as its timestamp would be accepted.
+    #[test]
+    fn a_replayed_disconnect_is_answered_from_the_cache_and_ends_nothing() {
+        let mut l = listener();
+        let mut s = Sessions {
+            live: vec!["s1".into()],
+            ..Default::default()
+        };
+        let (b, auth) = request(Code::DisconnectRequest, 7, vec![sid("s1")]);
+        let first = l.handle(T0, from(), &b, &mut s).unwrap();
+        assert_eq!(
+            verify_reply(&first, &auth, SECRET, true).unwrap().code,
+            Code::DisconnectAck
+        );
+        assert!(s.live.is_empty());
+        // The user logs in again (the same identification, as a reused Acct-Session-Id,
+        // User-Name or Framed-IP-Address would give).
+        s.live.push("s1".into());
+        let elsewhere = SocketAddr::from(([127, 0, 0, 1], 40001));
+        for (later, src) in [(32, from()), (33, elsewhere), (EVENT_WINDOW_S, from())] {
+            let again = l.handle(T0 + later, src, &b, &mut s).unwrap();
+            assert_eq!(again, first, "{later} s later: the cached answer");
+            assert_eq!(s.live, vec!["s1".to_string()], "{later} s later");
+        }
+        assert_eq!(l.stats().duplicates, 3);
+        assert_eq!((l.stats().requests, l.stats().acks), (1, 1));
+        // Past the window the cache forgets it, and the timestamp check drops it.
+        assert!(
+            l.handle(T0 + EVENT_WINDOW_S + 1, from(), &b, &mut s)
+                .is_none()
+        );
+        assert_eq!(l.remembered(), 0);
+        assert_eq!(l.stats().stale, 1);
+        assert_eq!(s.live, vec!["s1".to_string()]);
+    }
+
+    /// A request stamped ahead of our clock stays acceptable until its timestamp plus
+    /// the window: the cache keeps it that long.
+    #[test]
+    fn the_cache_covers_a_timestamp_ahead_of_our_clock() {
+        let mut l = listener();
+        let mut s = Sessions {
+            live: vec!["s1".into()],
+            ..Default::default()
+        };
+        let ahead = T0 + 200;
+        let (b, _) = request(
+            Code::DisconnectRequest,
+            1,
+            vec![sid("s1"), Attribute::u32(sa::EVENT_TIMESTAMP, ahead as u32)],
+        );
+        l.handle(T0, from(), &b, &mut s).unwrap();
+        s.live.push("s1".into());
+        let last = ahead + EVENT_WINDOW_S;
+        l.handle(last, from(), &b, &mut s).unwrap();
+        assert_eq!(s.live.len(), 1, "still remembered at {last}");
+        assert!(l.handle(last + 1, from(), &b, &mut s).is_none());
+        assert_eq!(s.live.len(), 1);
+    }
+
+    /// A new request from the same port with the same identifier (a new authenticator)
+    /// is a new request, not a duplicate.
+    #[test]
+    fn a_reused_identifier_with_new_content_is_acted_on() {
+        let mut l = listener();
+        let mut s = Sessions {
+            live: vec!["s1".into(), "s2".into()],
+            ..Default::default()
+        };
+        let (b1, _) = request(Code::DisconnectRequest, 1, vec![sid("s1")]);
+        let (b2, _) = request(Code::DisconnectRequest, 1, vec![sid("s2")]);
+        l.handle(T0, from(), &b1, &mut s).unwrap();
+        l.handle(T0 + 1, from(), &b2, &mut s).unwrap();
+        assert!(s.live.is_empty());
+        assert_eq!((l.stats().acks, l.stats().duplicates), (2, 0));
+    }
+
+    #[test]
+    fn a_full_cache_refuses_without_acting() {
+        let mut l = listener();
+        let mut s = Sessions {
+            live: vec!["s1".into()],
+            ..Default::default()
+        };
+        for i in 0..DUPLICATE_CAPACITY as u32 {
+            let key = (IpAddr::from([127, 0, 0, 1]), {
+                let mut a = [0u8; 16];
+                a[..4].copy_from_slice(&i.to_be_bytes());
+                a
+            });
+            l.answered.insert(key, (Vec::new(), T0 + EVENT_WINDOW_S));
+            l.expiry.insert((T0 + EVENT_WINDOW_S, key));
+        }
+        let (b, auth) = request(Code::DisconnectRequest, 1, vec![sid("s1")]);
+        let out = l.handle(T0, from(), &b, &mut s).unwrap();
+        let p = verify_reply(&out, &auth, SECRET, true).unwrap();
+        assert_eq!(p.code, Code::DisconnectNak);
+        assert_eq!(p.get(sa::ERROR_CAUSE).unwrap().as_u32().unwrap(), 506);
+        assert_eq!(s.live.len(), 1);
+        assert_eq!(l.stats().cache_full, 1);
+        // Once the old answers expire, the same request is served.
+        let out = l.handle(T0 + EVENT_WINDOW_S + 1, from(), &b, &mut s);
+        assert!(out.is_none(), "its own timestamp is stale by now");
+        let (b, _) = request(
+            Code::DisconnectRequest,
+            2,
+            vec![
+                sid("s1"),
+                Attribute::u32(sa::EVENT_TIMESTAMP, (T0 + EVENT_WINDOW_S + 1) as u32),
+            ],
+        );
+        l.handle(T0 + EVENT_WINDOW_S + 1, from(), &b, &mut s)
+            .unwrap();
+        assert!(s.live.is_empty());
+        assert_eq!(l.remembered(), 1);
     }
 }

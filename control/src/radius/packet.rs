@@ -322,6 +322,20 @@ impl Packet {
         self.attributes.iter().filter(move |a| a.key == key)
     }
 
+    /// The octets [`Self::encode`] would write (it refuses more than
+    /// [`MAX_PACKET_LEN`]).
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN
+            + self
+                .attributes
+                .iter()
+                .map(|a| match a.key {
+                    AttrKey::Std(_) => 2 + a.value.len(),
+                    AttrKey::Vendor(..) => 8 + a.value.len(),
+                })
+                .sum::<usize>()
+    }
+
     /// Removes every attribute with this key.
     pub fn remove(&mut self, key: AttrKey) {
         self.attributes.retain(|a| a.key != key);

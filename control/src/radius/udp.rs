@@ -125,7 +125,6 @@ impl UdpCoaListener {
     /// read. `now_unix` is the wall clock in seconds (Event-Timestamp checks).
     pub fn pump(
         &mut self,
-        now: Instant,
         now_unix: u64,
         sessions: &mut dyn super::coa::SessionDirectory,
     ) -> usize {
@@ -136,7 +135,7 @@ impl UdpCoaListener {
                     n += 1;
                     if let Some(answer) =
                         self.listener
-                            .handle(now, now_unix, from, &self.buf[..len], sessions)
+                            .handle(now_unix, from, &self.buf[..len], sessions)
                     {
                         // A full socket buffer loses the answer; the client retransmits
                         // and gets it from the duplicate cache.

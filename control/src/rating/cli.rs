@@ -297,6 +297,13 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, String> {
         let r: Record = serde_json::from_str(t).map_err(|e| format!("{}: {e}", at()))?;
         r.validate()
             .map_err(|m| format!("{}: {} record {:?}: {m}", at(), r.kind(), r.id()))?;
+        if out.len() == super::staging::MAX_IMPORT_RECORDS {
+            return Err(format!(
+                "{}: more than {} records in one file: nothing was stored; split it",
+                at(),
+                super::staging::MAX_IMPORT_RECORDS
+            ));
+        }
         out.push(r);
     }
     Ok(out)
@@ -460,45 +467,60 @@ fn ask(socket: &Path, req: &Request) -> Result<Value, String> {
     }
 }
 
+/// Sends a file to the daemon: in one request when it fits, else in numbered parts of
+/// one import that the daemon holds until the last and stores in one transaction. Either
+/// way the file is stored whole or not at all.
 fn ctl_import(socket: &Path, file: &Path) -> ExitCode {
     let records = match read_jsonl(file) {
         Ok(r) => r,
         Err(e) => return fail(&e, 2),
     };
-    let (mut stored, mut dup) = (0u64, 0u64);
-    let mut batch: Vec<Value> = Vec::new();
+    let mut parts: Vec<Vec<Value>> = vec![Vec::new()];
     let mut size = 0;
-    let mut send = |batch: &mut Vec<Value>| -> Result<(), String> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let req = Request {
-            cmd: "billing import".into(),
-            args: json!({"records": std::mem::take(batch)}),
-        };
-        let d = ask(socket, &req)?;
-        stored += d["stored"].as_u64().unwrap_or(0);
-        dup += d["duplicates"].as_u64().unwrap_or(0);
-        Ok(())
-    };
     for r in &records {
         let v = json!(r);
         let len = v.to_string().len();
-        if size + len > IMPORT_BYTES {
-            if let Err(e) = send(&mut batch) {
-                return fail(&e, 1);
-            }
+        if size + len > IMPORT_BYTES && !parts.last().is_some_and(Vec::is_empty) {
+            parts.push(Vec::new());
             size = 0;
         }
         size += len;
-        batch.push(v);
+        if let Some(p) = parts.last_mut() {
+            p.push(v);
+        }
     }
-    if let Err(e) = send(&mut batch) {
-        return fail(&e, 1);
+    let id = import_id();
+    let n = parts.len();
+    let mut last = Value::Null;
+    for (i, records) in parts.into_iter().enumerate() {
+        let args = if n == 1 {
+            json!({"records": records})
+        } else {
+            json!({"records": records, "import": id, "part": i, "more": i + 1 < n})
+        };
+        let req = Request {
+            cmd: "billing import".into(),
+            args,
+        };
+        match ask(socket, &req) {
+            Ok(d) => last = d,
+            Err(e) => return fail(&format!("{}: {e}", file.display()), 1),
+        }
     }
     println!(
-        "{}: {stored} records stored, {dup} already there",
-        file.display()
+        "{}: {} records stored, {} already there",
+        file.display(),
+        last["stored"].as_u64().unwrap_or(0),
+        last["duplicates"].as_u64().unwrap_or(0)
     );
     ExitCode::SUCCESS
+}
+
+/// A name for one import sent in parts: random, so two clients never share one.
+fn import_id() -> String {
+    let mut b = [0u8; 8];
+    if crate::os_random::fill(&mut b).is_err() {
+        b = (std::process::id() as u64 ^ super::unix_now() as u64).to_be_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::invoice::{Invoice, to_table};
+use super::staging::MAX_IMPORT_RECORDS;
 use super::usage::Record;
 use super::{Period, Rater, RatingError};
 use crate::ctl::proto::Reply;
@@ -34,7 +35,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "billing import",
-        "store usage records given in args.records",
+        "store usage records given in args.records, all or none (args.import, part, more: a file in parts)",
     ),
     ("show invoice ACCOUNT [PERIOD]", "same as billing invoice"),
 ];
@@ -81,7 +82,7 @@ pub fn handle(words: &[&str], args: &Value, rater: Option<&Rater>, now: i64) -> 
             }),
         ["billing", "rerate", p] => Period::parse(p)
             .and_then(|p| rater.rerate(p).map(|r| json!(r)).map_err(|e| e.to_string())),
-        ["billing", "import"] => import(rater, args),
+        ["billing", "import"] => import(rater, args, now),
         _ => Err(format!(
             "unknown billing command `{}`; try: {}",
             words.join(" "),
@@ -125,22 +126,59 @@ fn status(rater: &Rater) -> Result<Value, String> {
     }))
 }
 
-fn import(rater: &Rater, args: &Value) -> Result<Value, String> {
-    let Some(list) = args.get("records").and_then(Value::as_array) else {
-        return Err("billing import takes args {\"records\": [ ... ]}".into());
+/// `billing import`'s arguments: the records, and for a file sent in parts the import's
+/// id, the part's number (from 0) and whether more parts follow.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportArgs {
+    records: Vec<Value>,
+    #[serde(default)]
+    import: Option<String>,
+    #[serde(default)]
+    part: u32,
+    #[serde(default)]
+    more: bool,
+}
+
+fn import(rater: &Rater, args: &Value, now: i64) -> Result<Value, String> {
+    let a: ImportArgs = serde_json::from_value(args.clone()).map_err(|e| {
+        format!(
+            "billing import takes args {{\"records\": [ ... ]}} (and \"import\", \"part\", \"more\" for a file in parts): {e}"
+        )
+    })?;
+    let parsed = a
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let r: Record =
+                serde_json::from_value(v.clone()).map_err(|e| format!("records[{i}]: {e}"))?;
+            r.validate()
+                .map_err(|m| format!("records[{i}] ({} {:?}): {m}", r.kind(), r.id()))?;
+            Ok(r)
+        })
+        .collect::<Result<Vec<Record>, String>>();
+    let Some(id) = a.import else {
+        let records = parsed?;
+        if records.len() > MAX_IMPORT_RECORDS {
+            return Err(format!(
+                "{} records in one import: at most {MAX_IMPORT_RECORDS}; nothing was stored",
+                records.len()
+            ));
+        }
+        return rater
+            .import(&records)
+            .map(|r| json!(r))
+            .map_err(|e: RatingError| e.to_string());
     };
-    let mut records = Vec::with_capacity(list.len());
-    for (i, v) in list.iter().enumerate() {
-        let r: Record =
-            serde_json::from_value(v.clone()).map_err(|e| format!("records[{i}]: {e}"))?;
-        r.validate()
-            .map_err(|m| format!("records[{i}] ({} {:?}): {m}", r.kind(), r.id()))?;
-        records.push(r);
+    let records = parsed.map_err(|e| {
+        rater.discard_import(&id);
+        format!("part {}: {e}: nothing of import {id:?} is stored", a.part)
+    })?;
+    match rater.import_part(&id, a.part, records, !a.more, now)? {
+        Some(r) => Ok(json!(r)),
+        None => Ok(json!({"import": id, "part": a.part, "held": true})),
     }
-    rater
-        .import(&records)
-        .map(|r| json!(r))
-        .map_err(|e: RatingError| e.to_string())
 }
 
 fn invoice_of(v: &Value) -> Option<Invoice> {

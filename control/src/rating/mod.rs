@@ -18,6 +18,7 @@ pub mod ctl;
 pub mod invoice;
 pub mod money;
 pub mod rate;
+pub mod staging;
 pub mod store;
 pub mod tariff;
 pub mod usage;
@@ -175,6 +176,8 @@ pub struct InvoiceAnswer {
 pub struct Rater {
     plan: Plan,
     store: Store,
+    /// Imports arriving in parts over the control socket.
+    staging: std::cell::RefCell<staging::Staging>,
 }
 
 impl Rater {
@@ -184,15 +187,16 @@ impl Rater {
             what: format!("key `{k}`"),
             message: m,
         })?;
-        Ok(Rater {
-            plan,
-            store: Store::open(path)?,
-        })
+        Ok(Rater::with_store(plan, Store::open(path)?))
     }
 
     /// A rater over an existing store.
     pub fn with_store(plan: Plan, store: Store) -> Rater {
-        Rater { plan, store }
+        Rater {
+            plan,
+            store,
+            staging: Default::default(),
+        }
     }
 
     /// The plan in use.
@@ -224,6 +228,36 @@ impl Rater {
     /// Stores metered use of a supplementary service.
     pub fn record_service_usage(&self, r: &ServiceUsage) -> Result<Stored, RatingError> {
         self.store.insert(&Record::Service(r.clone()))
+    }
+
+    /// Part `part` of import `id` (a file sent in parts): held until the `last` part,
+    /// then the whole import is stored in one transaction, all or none. `None` while
+    /// parts are still to come. An error discards the whole import.
+    pub fn import_part(
+        &self,
+        id: &str,
+        part: u32,
+        records: Vec<Record>,
+        last: bool,
+        now: i64,
+    ) -> Result<Option<ImportReport>, String> {
+        let all = self
+            .staging
+            .borrow_mut()
+            .add(id, part, records, last, now)
+            .map_err(|e| e.to_string())?;
+        match all {
+            None => Ok(None),
+            Some(all) => self
+                .import(&all)
+                .map(Some)
+                .map_err(|e| format!("{e}: nothing of import {id:?} was stored")),
+        }
+    }
+
+    /// Forgets the parts held of import `id` (a later part was refused).
+    pub fn discard_import(&self, id: &str) {
+        self.staging.borrow_mut().discard(id);
     }
 
     /// Stores many records in one transaction: all or none.

@@ -835,3 +835,27 @@ proptest! {
         prop_assert_eq!(&again, &stored);
     }
 }
+
+#[test]
+fn a_file_over_the_import_limit_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |i: usize| {
+        format!(
+            "{{\"type\":\"service\",\"id\":\"s{i}\",\"account\":\"a\",\"contract\":\"c\",\"at\":1700000000,\"quantity\":1}}\n"
+        )
+    };
+    let at_limit: String = (0..staging::MAX_IMPORT_RECORDS).map(line).collect();
+    let ok = dir.path().join("ok.jsonl");
+    std::fs::write(&ok, &at_limit).unwrap();
+    assert_eq!(
+        cli::read_jsonl(&ok).unwrap().len(),
+        staging::MAX_IMPORT_RECORDS
+    );
+    let over = dir.path().join("over.jsonl");
+    std::fs::write(&over, at_limit + &line(staging::MAX_IMPORT_RECORDS)).unwrap();
+    let e = cli::read_jsonl(&over).unwrap_err();
+    assert!(
+        e.contains("line 100001: more than 100000 records in one file: nothing was stored"),
+        "{e}"
+    );
+}

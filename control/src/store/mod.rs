@@ -263,7 +263,7 @@ pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, Store
     let params = Params::new(cost.memory_kib, cost.iterations, 1, None)
         .map_err(|e| StoreError::Password(e.to_string()))?;
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| StoreError::Password(e.to_string()))?;
+    crate::os_random::fill(&mut salt).map_err(|e| StoreError::Password(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Password(e.to_string()))?;
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password(password.as_bytes(), &salt)

@@ -55,12 +55,6 @@ pub fn binary() -> Option<PathBuf> {
     BINARIES.iter().map(PathBuf::from).find(|p| p.exists())
 }
 
-/// True when FreeRADIUS tests must run (set by `make test`); otherwise a missing
-/// FreeRADIUS skips them with a message.
-pub fn required() -> bool {
-    std::env::var("TOLLGATE_REQUIRE_FREERADIUS").is_ok_and(|v| v == "1")
-}
-
 /// A free UDP port on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -80,28 +74,23 @@ pub struct FreeRadius {
 
 impl FreeRadius {
     /// Writes the configuration and starts the server (debug mode `-X`: one thread,
-    /// full log in `radiusd.out`). `None` when FreeRADIUS is not installed and not
-    /// required.
-    pub fn start() -> Option<FreeRadius> {
+    /// full log in `radiusd.out`). Panics when FreeRADIUS is not installed: the tests
+    /// that use it are `#[ignore]`d, so running one means it was asked for.
+    pub fn start() -> FreeRadius {
         FreeRadius::start_with(true)
     }
 
     /// As [`Self::start`]; `debug` false runs it threaded with a quiet log (benchmarks).
-    pub fn start_with(debug: bool) -> Option<FreeRadius> {
+    pub fn start_with(debug: bool) -> FreeRadius {
         FreeRadius::start_with_users(debug, USERS)
     }
 
     /// As [`Self::start_with`], with this `users` file instead of [`USERS`].
-    pub fn start_with_users(debug: bool, users: &str) -> Option<FreeRadius> {
-        if binary().is_none() {
-            if required() {
-                panic!("FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)");
-            }
-            eprintln!(
-                "SKIPPED: FreeRADIUS is not installed (apt-get install freeradius freeradius-utils)"
-            );
-            return None;
-        }
+    pub fn start_with_users(debug: bool, users: &str) -> FreeRadius {
+        assert!(
+            binary().is_some(),
+            "FreeRADIUS is not installed (apt-get install freeradius freeradius-utils, or `make deps` as root)"
+        );
         let dir = tempfile::Builder::new()
             .prefix("tollgate-freeradius-")
             .tempdir()
@@ -117,7 +106,7 @@ impl FreeRadius {
             debug,
         };
         fr.run();
-        Some(fr)
+        fr
     }
 
     /// The configuration directory.

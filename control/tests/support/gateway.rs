@@ -60,7 +60,16 @@ session_log = "{d}/sessions.jsonl"
     /// A gateway on a complete config (its control socket must be `dir/ctl.sock`).
     pub fn start_config(dir: &Path, src: &str) -> Gw {
         let socket = dir.join("ctl.sock");
-        let cfg = Config::parse(src, "aaa-test.toml").unwrap();
+        let mut cfg = Config::parse(src, "aaa-test.toml").unwrap();
+        // The test's own files, not the shared /var/lib/tollgate defaults: one daemon
+        // per spool, and parallel tests must not share one.
+        let defaults = tollgate_control::aaa_config::AaaConfig::default();
+        if cfg.aaa.spool == defaults.spool {
+            cfg.aaa.spool = dir.join("accounting.db");
+        }
+        if cfg.aaa.store == defaults.store {
+            cfg.aaa.store = dir.join("subscribers.db");
+        }
         let (a, access) = MemoryPort::with_peer(1024);
         let (c, core) = MemoryPort::with_peer(1024);
         let stop = Arc::new(AtomicBool::new(false));
@@ -148,6 +157,21 @@ session_log = "{d}/sessions.jsonl"
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap().unwrap();
+    }
+
+    /// Asks the daemon to stop (as SIGTERM does) without waiting for it.
+    pub fn signal_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the daemon's thread has ended.
+    pub fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits for the daemon's thread to end.
+    pub fn join(mut self) -> anyhow::Result<()> {
+        self.thread.take().unwrap().join().unwrap()
     }
 }
 

@@ -296,7 +296,8 @@ pub struct FlowRecord {
     pub nat: (Ipv4Addr, u16),
     /// First packet.
     pub started: Instant,
-    /// Last packet, or the instant the flow expired.
+    /// Its last packet, however it closed (FIN, reset, timeout, session end): the
+    /// closing timer's expiry is not part of the flow.
     pub ended: Instant,
     /// Packets and bytes from the subscriber.
     pub up: (u64, u64),
@@ -637,6 +638,16 @@ impl FlowTable {
     /// Flows the table can hold.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Bytes a table of `capacity` flows over `addresses` NAT addresses allocates once
+    /// full (what [`Self::memory_bytes`] then says), for sizing before anything is
+    /// allocated.
+    pub fn bytes_for(capacity: usize, addresses: usize) -> usize {
+        capacity
+            .saturating_mul(std::mem::size_of::<Flow>() + std::mem::size_of::<Cold>())
+            .saturating_add(HashIndex::bytes_for(capacity))
+            .saturating_add(addresses.saturating_mul(3 * 4 * (1 << 16) + 12))
     }
 
     /// Bytes the table has allocated: slab, the up index, and the down index (which

@@ -302,6 +302,16 @@ impl Session {
         self.last_service = (service as u32) << 16 | server as u32;
     }
 
+    /// Notes an authorised packet to `service`: the per-service choice of any other
+    /// service is forgotten, so that service chooses again when next used (NAT-3: sticky until
+    /// the subscriber uses another service, of whatever session type).
+    #[inline(always)]
+    pub fn used_service(&mut self, service: u16) {
+        // "None" (`u32::MAX`) reads as service 0xffff, which is never one: it stays.
+        let keep = (self.last_service >> 16) as u16 == service;
+        self.last_service = if keep { self.last_service } else { u32::MAX };
+    }
+
     /// Applies a live change.
     pub fn update(&mut self, u: &SessionUpdate, burst_ms: u64) {
         if let Some(l) = &u.limits {
@@ -617,6 +627,16 @@ impl SessionTable {
     /// Sessions the table can hold.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Bytes a table of `capacity` sessions allocates once full (what
+    /// [`Self::memory_bytes`] then says), for sizing before anything is allocated.
+    pub fn bytes_for(capacity: usize) -> usize {
+        capacity
+            .saturating_mul(
+                std::mem::size_of::<Session>() + std::mem::size_of::<Reverse<Deadline>>(),
+            )
+            .saturating_add(HashIndex::bytes_for(capacity).saturating_mul(2))
     }
 
     /// Bytes the table has allocated: slab, the two indexes and the deadline heap.

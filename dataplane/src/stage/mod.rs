@@ -113,6 +113,8 @@ pub struct Pipeline {
     pub(crate) unknown_seen: Box<[(u32, Instant); 256]>,
     /// Sessions recently told about a flow limit (id, when), direct-mapped.
     pub(crate) limit_seen: Box<[(u32, Instant); 256]>,
+    /// When NAT port exhaustion was last reported, per protocol (TCP, UDP, ICMP).
+    pub(crate) no_port_seen: [Option<Instant>; 3],
     /// A session report in progress: tag, next slot, sessions so far.
     pub(crate) report: Option<(u64, u32, u32)>,
     pub(crate) sweep_per_poll: usize,
@@ -168,6 +170,7 @@ impl Pipeline {
             backlog_cap: limits.backlog,
             unknown_seen: Box::new([(0, Instant::ZERO); 256]),
             limit_seen: Box::new([(0, Instant::ZERO); 256]),
+            no_port_seen: [None; 3],
             report: None,
             sweep_per_poll: limits.sweep_per_poll,
             hints: Box::new([lookahead::Hint::NONE; MAX_BURST]),

@@ -76,6 +76,10 @@ impl Pipeline {
             if let Some(v) = self.service_down(fwd, buf, l3, &h, addr, now) {
                 return v;
             }
+            if to_nat_port(fwd, buf.data(), l3, &h) {
+                // A server's answer after its flow ended (or to a port no flow holds).
+                return Verdict::Drop(DropReason::NatNoFlow);
+            }
         }
         if fwd.is_ours(h.dst) {
             return self.local(fwd, Side::Core, buf, l3);
@@ -155,6 +159,9 @@ impl Pipeline {
                     Some(_) => Ok(Some(slot)),
                     None => {
                         s.mac = Some(src_mac);
+                        let id = s.id;
+                        // Once per session: the control plane shows it (`show session`).
+                        self.emit(Event::SessionMac { id, mac: src_mac });
                         Ok(Some(slot))
                     }
                 }
@@ -308,7 +315,7 @@ impl Pipeline {
             protocol::TCP => (l4.get(12).map_or(0, |d| (d >> 4) as usize * 4)).max(20),
             _ => 0,
         };
-        if h.fragment || (h.proto == protocol::TCP && l4.len() < 20) {
+        if h.fragment || l4_cut_short(h.proto, l4.len()) {
             return Verdict::Drop(DropReason::NatUnsupported);
         }
         let Some((sport, dport)) = ports else {
@@ -317,8 +324,16 @@ impl Pipeline {
         let Some(svc_idx) = fwd.services.find(h.dst, h.proto, dport) else {
             return self.refuse(fwd, buf, l3, h, DropReason::NoService, now);
         };
-        let Some(slot) = slot.filter(|s| self.sessions.get(*s).is_some_and(|s| s.allows(svc_idx)))
-        else {
+        // AUTHZ-1; and an authorised packet is a use of the service (NAT-3: a
+        // `service`-type choice of another service ends with it, whatever this one's
+        // session type).
+        let Some(slot) = slot.filter(|&s| match self.sessions.get_mut(s) {
+            Some(s) if s.allows(svc_idx) => {
+                s.used_service(svc_idx);
+                true
+            }
+            _ => false,
+        }) else {
             return self.refuse(fwd, buf, l3, h, DropReason::ServiceRefused, now);
         };
         let Some(svc) = fwd.services.get(svc_idx) else {
@@ -339,11 +354,11 @@ impl Pipeline {
             };
             let expires = f.expires(&fwd.nat.timeouts);
             if expires <= now {
-                self.close_flow(fwd, i, expires, expiry_close(f.state));
+                self.close_flow(fwd, i, expiry_close(f.state));
                 fi = None;
             } else if h.proto == protocol::TCP && syn_only && f.state.is_finished() {
                 // A new connection on the port of one that is over.
-                self.close_flow(fwd, i, f.last_seen, expiry_close(f.state));
+                self.close_flow(fwd, i, expiry_close(f.state));
                 fi = None;
             }
         }
@@ -439,7 +454,7 @@ impl Pipeline {
             now,
         );
         if state == FlowState::TcpReset && !matches!(v, Verdict::Drop(_)) {
-            self.close_flow(fwd, i, now, FlowClose::Rst);
+            self.close_flow(fwd, i, FlowClose::Rst);
         }
         v
     }
@@ -464,7 +479,7 @@ impl Pipeline {
         let i = self.flows.find_down(addr, h.proto, dport)?;
         let f = *self.flows.get(i)?;
         let Some(svc) = fwd.services.get(f.service) else {
-            self.close_flow(fwd, i, now, FlowClose::Timeout);
+            self.close_flow(fwd, i, FlowClose::Timeout);
             return Some(Verdict::Drop(DropReason::NatNoFlow));
         };
         let server = svc.servers.get(f.server as usize).copied()?;
@@ -473,10 +488,10 @@ impl Pipeline {
         }
         let expires = f.expires(&fwd.nat.timeouts);
         if expires <= now {
-            self.close_flow(fwd, i, expires, expiry_close(f.state));
+            self.close_flow(fwd, i, expiry_close(f.state));
             return Some(Verdict::Drop(DropReason::NatNoFlow));
         }
-        if h.fragment || (h.proto == protocol::TCP && l4.len() < 20) {
+        if h.fragment || l4_cut_short(h.proto, l4.len()) {
             return Some(Verdict::Drop(DropReason::NatUnsupported));
         }
         let slot = f.session;
@@ -534,7 +549,7 @@ impl Pipeline {
             now,
         );
         if let Some(c) = close.filter(|_| !matches!(v, Verdict::Drop(_))) {
-            self.close_flow(fwd, i, now, c);
+            self.close_flow(fwd, i, c);
         }
         Some(v)
     }
@@ -626,7 +641,10 @@ impl Pipeline {
                 self.flow_limit(slot, true, now);
                 return Err(DropReason::FlowTableFull);
             }
-            Err(FlowError::NoPort) => return Err(DropReason::NatNoPort),
+            Err(FlowError::NoPort) => {
+                self.ports_exhausted(proto, now);
+                return Err(DropReason::NatNoPort);
+            }
         };
         if let Some(s) = self.sessions.get_mut(slot) {
             s.flow_head = i;
@@ -660,14 +678,36 @@ impl Pipeline {
         }
     }
 
-    /// Ends flow `i` at `ended` and sends its record.
-    pub(crate) fn close_flow(
-        &mut self,
-        fwd: &Forwarding,
-        i: u32,
-        ended: Instant,
-        close: FlowClose,
-    ) {
+    /// Tells the control plane this worker ran out of NAT ports for `proto`, at most once
+    /// per protocol per second while it lasts (NAT-6). The drop itself is counted by the
+    /// caller, so the event carries the count with this one included.
+    #[cold]
+    fn ports_exhausted(&mut self, proto: u8, now: Instant) {
+        let k = match proto {
+            protocol::TCP => 0,
+            protocol::UDP => 1,
+            _ => 2,
+        };
+        if self.no_port_seen[k].is_some_and(|t| now < t.add_ms(1000)) {
+            return;
+        }
+        self.no_port_seen[k] = Some(now);
+        let drops = self.counters.dropped(DropReason::NatNoPort) + 1;
+        if self
+            .events
+            .push(Event::NatPortsExhausted {
+                protocol: proto,
+                drops,
+                at: now,
+            })
+            .is_err()
+        {
+            self.counters.event_ring_full += 1;
+        }
+    }
+
+    /// Ends flow `i` and sends its record, which ends at the flow's last packet.
+    pub(crate) fn close_flow(&mut self, fwd: &Forwarding, i: u32, close: FlowClose) {
         let Some(r) = self.flows.remove(i) else {
             return;
         };
@@ -715,7 +755,7 @@ impl Pipeline {
             },
             nat: (nat, f.nat_port),
             started: r.started,
-            ended,
+            ended: f.last_seen,
             up: (f.up_packets, f.up_bytes),
             down: (f.down_packets, f.down_bytes),
             close,
@@ -734,7 +774,7 @@ impl Pipeline {
         let mut fi = self.sessions.get(slot).map_or(NIL, |s| s.flow_head);
         while self.flows.get(fi).is_some() {
             let next = self.flows.next_of(fi);
-            self.close_flow(fwd, fi, stopped, FlowClose::SessionEnded);
+            self.close_flow(fwd, fi, FlowClose::SessionEnded);
             fi = next;
         }
         let Some(s) = self.sessions.remove(slot) else {
@@ -813,7 +853,7 @@ impl Pipeline {
                 };
                 let expires = f.expires(&fwd.nat.timeouts);
                 if expires <= now {
-                    self.close_flow(fwd, i, expires, expiry_close(f.state));
+                    self.close_flow(fwd, i, expiry_close(f.state));
                 }
             }
         }
@@ -861,7 +901,7 @@ impl Pipeline {
     pub fn close_all(&mut self, fwd: &Forwarding, now: Instant) {
         let flows: Vec<u32> = self.flows.live_flows().collect();
         for i in flows {
-            self.close_flow(fwd, i, now, FlowClose::Shutdown);
+            self.close_flow(fwd, i, FlowClose::Shutdown);
         }
         let slots: Vec<u32> = self.sessions.slots_from(0).collect();
         for slot in slots {
@@ -872,6 +912,68 @@ impl Pipeline {
     /// The earliest instant a session condition may fall due (for replay's clock).
     pub fn next_deadline(&self) -> Option<Instant> {
         self.sessions.next_deadline()
+    }
+
+    /// The earliest instant an open flow's timeout falls due: a walk over every flow, for
+    /// replay's clock after the last frame (the per-poll sweep looks at a few at a time).
+    pub fn next_flow_deadline(&self, fwd: &Forwarding) -> Option<Instant> {
+        self.flows
+            .live_flows()
+            .filter_map(|i| self.flows.get(i))
+            .map(|f| f.expires(&fwd.nat.timeouts))
+            .min()
+    }
+
+    /// Closes every flow whose timeout fell due by `now`, at once rather than a sweep's
+    /// batch at a time (replay, once the clock moves by timers alone).
+    pub fn expire_flows(&mut self, fwd: &Forwarding, now: Instant) {
+        let due: Vec<u32> = self
+            .flows
+            .live_flows()
+            .filter(|&i| {
+                self.flows
+                    .get(i)
+                    .is_some_and(|f| f.expires(&fwd.nat.timeouts) <= now)
+            })
+            .collect();
+        for i in due {
+            if let Some(state) = self.flows.get(i).map(|f| f.state) {
+                self.close_flow(fwd, i, expiry_close(state));
+            }
+        }
+    }
+}
+
+/// True when a packet to a NAT address is aimed at a NAT port: TCP or UDP to a port of
+/// the NAT range, or an ICMP echo reply whose identifier is in it (an echo request is
+/// for the gateway itself). Fragments are not looked into.
+#[cold]
+fn to_nat_port(fwd: &Forwarding, frame: &[u8], l3: usize, h: &Header) -> bool {
+    if h.fragment {
+        return false;
+    }
+    let Some(l4) = frame.get(l3 + h.hl..l3 + h.total) else {
+        return false;
+    };
+    let port = match h.proto {
+        protocol::TCP | protocol::UDP => natwire::ports(h.proto, l4).map(|(_, d)| d),
+        protocol::ICMP if l4.first() == Some(&crate::wire::icmpv4::kind::ECHO_REPLY) => {
+            natwire::ports(h.proto, l4).map(|(_, d)| d)
+        }
+        _ => None,
+    };
+    let (lo, hi) = fwd.nat.ports;
+    port.is_some_and(|p| (lo..=hi).contains(&p))
+}
+
+/// True when a TCP or UDP header does not fit in the `len` bytes the IPv4 total length
+/// leaves for it. (ICMP shorter than an echo header has no ports and is refused before.)
+#[inline(always)]
+fn l4_cut_short(proto: u8, len: usize) -> bool {
+    match proto {
+        protocol::TCP => len < 20,
+        protocol::UDP => len < 8,
+        _ => false,
     }
 }
 

@@ -84,7 +84,7 @@ impl HashIndex {
     pub fn new(capacity: usize) -> HashIndex {
         // Values up to `capacity - 1`; the all-ones value is reserved for empty entries.
         let value_bits = (usize::BITS - capacity.leading_zeros()).clamp(1, 32);
-        let buckets = (capacity * 8 / 7).div_ceil(SLOTS).max(1) + 1;
+        let buckets = Self::buckets_for(capacity);
         HashIndex {
             buckets: vec![EMPTY_BUCKET; buckets].into_boxed_slice(),
             value_bits,
@@ -255,6 +255,16 @@ impl HashIndex {
     /// Bytes allocated.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.buckets)
+    }
+
+    fn buckets_for(capacity: usize) -> usize {
+        (capacity.saturating_mul(8) / 7).div_ceil(SLOTS).max(1) + 1
+    }
+
+    /// Bytes an index for `capacity` values allocates (what [`Self::memory_bytes`]
+    /// will say), for sizing before anything is allocated.
+    pub fn bytes_for(capacity: usize) -> usize {
+        Self::buckets_for(capacity).saturating_mul(std::mem::size_of::<Bucket>())
     }
 }
 

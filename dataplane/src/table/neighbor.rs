@@ -78,6 +78,17 @@ pub struct NeighborTable {
 }
 
 impl NeighborTable {
+    /// Bytes a table for `capacity` neighbours allocates (a hash map with room for
+    /// twice as many), for sizing before anything is allocated.
+    pub fn bytes_for(capacity: usize) -> usize {
+        // hashbrown: a power of two of buckets at a load of 7/8, a control byte each.
+        let buckets = (capacity.saturating_mul(2).saturating_mul(8) / 7)
+            .max(4)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX);
+        buckets.saturating_mul(std::mem::size_of::<(Ipv4Addr, Entry)>() + 1)
+    }
+
     /// A table for up to `capacity` neighbours.
     pub fn new(capacity: usize, timing: NeighborTiming) -> Self {
         NeighborTable {
