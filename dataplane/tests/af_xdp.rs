@@ -189,6 +189,89 @@ fn frames_cross_both_ways_byte_for_byte_in_native_mode() {
     });
 }
 
+/// Overload where it is cheapest: a worker that does not poll leaves frames in its rx
+/// ring; once the ring is full, the kernel drops the next ones before they cost the
+/// worker anything, and counts each (`rx_dropped`). The ring keeps the oldest frames in
+/// order, and the port takes traffic again as soon as the worker polls.
+#[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
+fn a_full_rx_ring_drops_the_excess_and_counts_every_frame() {
+    if !enabled("a_full_rx_ring_drops_the_excess_and_counts_every_frame") {
+        return;
+    }
+    const RING: usize = 64;
+    const SENT: usize = 400;
+    let ns = Netns::new("tgx");
+    ns.veth_pair(A, MAC_A, B, MAC_B, 1);
+    ns.enter(|| {
+        let iface = XdpInterface::open(&InterfaceConfig {
+            mode: XdpMode::Native,
+            ..InterfaceConfig::new(A)
+        })
+        .expect("native XDP on veth");
+        let (_umem, mut pools) = Umem::new(4096, 2048, 1).expect("umem");
+        let mut pool = pools.pop().expect("one pool");
+        let cfg = SocketConfig {
+            rx_ring: RING as u32,
+            ..SocketConfig::new(0)
+        };
+        let mut port = AfXdpPort::open(&iface, &mut pool, &cfg).expect("socket");
+        let peer = RawSocket::bind(B, 0);
+        let frames: Vec<Vec<u8>> = (0..SENT).map(|i| test_frame(MAC_B, MAC_A, i)).collect();
+        // The worker is stalled: nothing polls while the frames arrive. Sent in steps of
+        // 16 (veth's own queue towards XDP holds 256), each step past the ring's size
+        // waited for until the kernel has counted it, so no frame is lost elsewhere.
+        for (k, chunk) in frames.chunks(16).enumerate() {
+            for f in chunk {
+                peer.send(f);
+            }
+            let sent = ((k + 1) * 16).min(SENT);
+            if sent > RING {
+                let deadline = Instant::now() + WAIT;
+                while port.stats().rx_dropped != (sent - RING) as u64 {
+                    assert!(
+                        Instant::now() < deadline,
+                        "after {sent} frames into a ring of {RING}: {:?}",
+                        port.stats()
+                    );
+                    std::thread::yield_now();
+                }
+            }
+        }
+        let got = receive(&mut port, &mut pool, RING);
+        assert_eq!(
+            got[..],
+            frames[..RING],
+            "the ring held the oldest frames, in order"
+        );
+        // Every frame was counted before the worker polled: nothing more is coming.
+        let mut rest = Burst::new();
+        port.rx_burst(&mut pool, &mut rest, 32);
+        assert!(
+            rest.is_empty(),
+            "{} frames beyond the ring's size",
+            rest.len()
+        );
+        assert_eq!(
+            port.stats(),
+            PortStats {
+                rx_dropped: (SENT - RING) as u64,
+                ..PortStats::default()
+            },
+            "every frame the ring could not take is counted, and as ring full"
+        );
+        // The worker polls again: traffic flows at once.
+        let more: Vec<Vec<u8>> = (0..10)
+            .map(|i| test_frame(MAC_B, MAC_A, SENT + i))
+            .collect();
+        for f in &more {
+            peer.send(f);
+        }
+        assert_eq!(receive(&mut port, &mut pool, more.len()), more);
+        assert_eq!(port.stats().rx_dropped, (SENT - RING) as u64);
+    });
+}
+
 /// The rules leave LLDP and one /24 to the kernel: those frames reach a kernel socket and
 /// not the port, and are counted; everything else reaches the port.
 #[test]
