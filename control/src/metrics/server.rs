@@ -206,6 +206,12 @@ mod tests {
         assert!(na.starts_with("HTTP/1.1 405"), "{na}");
         let head = get(srv.local_addr(), "HEAD /metrics HTTP/1.1\r\n\r\n");
         assert!(head.ends_with("\r\n\r\n"), "{head}");
+        // The server counts a scrape after it closed the connection, so the client can
+        // see the end of the answer first: wait for the count, do not race it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while srv.scrapes() < 3 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         assert_eq!(srv.scrapes(), 3);
     }
 
