@@ -4,7 +4,9 @@
 # packet to its owner), Mpps per worker count and the efficiency against one worker,
 # from interleaved runs. A thin wrapper over `tollgate bench --workers`: it needs only
 # the release binary (copy it and this script to the machine to measure; no Rust
-# toolchain, no python).
+# toolchain, no python). A binary built with the af_xdp feature (what `make build` makes
+# where libbpf is installed) links libbpf.so.1: the target needs Debian's libbpf1, or copy
+# a binary built without the feature (cargo build --release -p tollgate-control).
 #
 # Usage: scripts/scale.sh
 # Environment:
