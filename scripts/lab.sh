@@ -639,7 +639,8 @@ PY
     fi
     if ! counters=$(ctl --json show counters 2>&1); then
         problems+=("show counters --json failed: $counters")
-    elif ! summary=$(CTL_JSON=$counters python3 - 2>&1 <<'PY'
+    elif ! summary=$(CTL_JSON=$counters HANDOFF=$([[ $LAB_BACKEND == af_xdp && $LAB_WORKERS -gt 1 ]] && echo 1 || echo 0) \
+        python3 - 2>&1 <<'PY'
 import json, os, sys
 c = json.loads(os.environ["CTL_JSON"])
 fwd = c["engine"]["forwarded"]
@@ -648,8 +649,13 @@ drops = {k: v for k, v in c.get("drops", {}).items() if v}
 print(f"engine.forwarded={fwd}, sides.access.rx_packets={rx}, drops_total={c.get('drops_total')} {drops}")
 # The expected drops are the TTL-expiry check's packet and the refused connection;
 # anything else (a bad checksum the port failed to complete, a full tx ring, an
-# unresolved neighbour, an unknown subscriber) is a fault.
+# unresolved neighbour, an unknown subscriber) is a fault. Congestion is not: iperf3
+# pushes TCP until something drops, and where the workers hand packets to each other
+# (AF_XDP with several workers) the owner's full handoff ring is where that shows, as
+# the rx ring's drops do (in show ports, not here) on AF_PACKET. At most 2% of forwarded.
+handoff = drops.pop("handoff_full", 0)
 ok = fwd > 0 and rx > 0 and drops == {"ttl_expired": 1, "service_refused": 1, "unknown_subscriber": 1}
+ok = ok and (handoff == 0 or (os.environ["HANDOFF"] == "1" and handoff <= fwd // 50))
 sys.exit(0 if ok else 1)
 PY
     ); then
