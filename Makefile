@@ -7,13 +7,22 @@ BIN := target/release/tollgate
 ROOT := $(shell id -u)
 # Debian packages the lab and the netns tests use (installed when running as root).
 # DPDK 22.11: libdpdk-dev and the drivers for the dpdk feature (bindgen needs libclang),
-# dpdk-dev for dpdk-testpmd (scripts/compare-testpmd.sh).
+# dpdk-dev for dpdk-testpmd (scripts/compare-testpmd.sh). The AF_XDP backend: libbpf-dev
+# (libbpf 1.0+) and clang to build its XDP program, linux-libc-dev for the kernel's
+# headers.
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
                 freeradius freeradius-utils tshark xl2tpd \
-                libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config
+                libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
+                libbpf-dev linux-libc-dev
 # Cargo features of the DPDK build, for every crate that has one.
 DPDK_FEATURES := --features tollgate/dpdk,tollgate-tools/dpdk,tollgate-control/dpdk,tollgate-dataplane/dpdk,dpdk-sys/dpdk
 HAVE_DPDK = $(shell pkg-config --exists 'libdpdk >= 22.11' 2>/dev/null && echo 1)
+# The AF_XDP backend (backend = "af_xdp") is built in wherever libbpf and clang are: a
+# fresh machine builds without it until `make deps` (which `make run` and `make test` run
+# first as root) installs them. Evaluated when a recipe runs, so after deps.
+HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v clang >/dev/null && echo 1)
+XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
+XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
 .PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
@@ -29,8 +38,8 @@ help:
 	@echo "make profile   instructions per packet (callgrind): forwarding and full pipeline, vs io-only"
 	@echo "make compare-kernel   kernel forwarding + nftables NAT vs tollgate, same veth lab (root)"
 	@echo "make plot      docs/perf/mpps-vs-flows.png from target/bench/bench.json"
-	@echo "make lint      cargo fmt --check and clippy -D warnings (also with the dpdk feature when DPDK is installed)"
-	@echo "make netns-test / host-test   the ignored tests that need root: AF_PACKET in namespaces; FreeRADIUS, radclient, ICMP"
+	@echo "make lint      cargo fmt --check and clippy -D warnings (also with the dpdk and af_xdp features where installed)"
+	@echo "make netns-test / host-test   the ignored tests that need root: AF_PACKET and AF_XDP in namespaces; FreeRADIUS, radclient, ICMP"
 	@echo "make build-dpdk   release binary with the DPDK backend (needs libdpdk-dev; docs/dpdk.md)"
 	@echo "make dpdk-test    the DPDK backend against net_ring/net_null/net_tap vdevs (no hugepages)"
 	@echo "make compare-testpmd   testpmd macswap vs Tollgate on the same net_null pair and core"
@@ -43,11 +52,12 @@ check-cargo:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.85+ (https://rustup.rs), then run make again" >&2; exit 1; }
 
 build: check-cargo
-	$(CARGO) build --release -p tollgate
+	@[ -n "$(HAVE_XDP)" ] || echo "note: building without the AF_XDP backend: libbpf-dev (1.0+) or clang is missing; make deps as root installs them"
+	$(CARGO) build --release -p tollgate $(XDP_FEATURE)
 
 # The same binary with the DPDK port backend (backend = "dpdk").
 build-dpdk: check-cargo
-	$(CARGO) build --release -p tollgate --features dpdk
+	$(CARGO) build --release -p tollgate --features dpdk $(if $(HAVE_XDP),--features af_xdp)
 
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
@@ -71,12 +81,15 @@ deps:
 	  echo "not root: not installing packages (the lab and netns tests need root)"; \
 	fi
 
-# The first release build takes minutes on a small machine: say so before it starts.
+# The first release build takes minutes on a small machine: say so before it starts. As
+# root the packages come first (libbpf and clang among them), so that a fresh machine's
+# binary has every backend.
 run: check-cargo
 	@echo "make run: building the release binary first (cargo build --release: a few minutes the first time, seconds after)"
+	@if [ "$(ROOT)" = 0 ]; then $(MAKE) --no-print-directory deps; fi
 	@$(MAKE) --no-print-directory build
 	@if [ "$(ROOT)" = 0 ]; then \
-	  $(MAKE) --no-print-directory deps && TOLLGATE_BIN=$(BIN) scripts/lab.sh run; \
+	  TOLLGATE_BIN=$(BIN) scripts/lab.sh run; \
 	else \
 	  echo "make run needs root to build the network-namespace lab; replaying the bundled sample capture instead."; \
 	  echo "(run 'sudo make run' for the live gateway)"; echo; \
@@ -99,10 +112,17 @@ unit:
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace
 
-# AF_PACKET port tests against real veth pairs in network namespaces.
+# AF_PACKET and AF_XDP port tests against real veth pairs in network namespaces. As root,
+# `deps` installed libbpf and clang, so the AF_XDP tests must run.
 netns-test:
 	@if [ "$(ROOT)" = 0 ]; then \
-	  $(CARGO) test -p tollgate-dataplane --test af_packet -- --ignored --test-threads=1; \
+	  $(CARGO) test -p tollgate-dataplane --test af_packet --test af_packet_ring --no-run && \
+	  $(CARGO) test -p tollgate-dataplane --test af_packet -- --ignored --test-threads=1 && \
+	  $(CARGO) test -p tollgate-dataplane --test af_packet_ring -- --ignored --test-threads=1 && \
+	  if [ -n "$(HAVE_XDP)" ]; then \
+	    $(CARGO) test -p tollgate-dataplane --features af_xdp --test af_xdp --no-run && \
+	    $(CARGO) test -p tollgate-dataplane --features af_xdp --test af_xdp -- --ignored --test-threads=1; \
+	  else echo "libbpf or clang not found although deps ran" >&2; exit 1; fi; \
 	else echo "SKIPPED netns tests: they need root"; fi
 
 # Tests against a real FreeRADIUS and radclient (installed by `deps`) and the ICMP health
@@ -129,11 +149,14 @@ compare-testpmd: check-cargo
 	scripts/compare-testpmd.sh
 
 # Real kernel TCP (curl, iperf3), ARP and ICMP through the gateway in the netns lab,
-# with one worker and with two (AF_PACKET fanout).
+# with one worker and with two: on AF_PACKET (fanout) and on AF_XDP (one queue per
+# worker, handoff).
 lab-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/lab.sh test && \
-	  TOLLGATE_BIN=$(BIN) TOLLGATE_LAB_WORKERS=2 scripts/lab.sh test; \
+	  TOLLGATE_BIN=$(BIN) TOLLGATE_LAB_WORKERS=2 scripts/lab.sh test && \
+	  TOLLGATE_BIN=$(BIN) TOLLGATE_LAB_BACKEND=af_xdp scripts/lab.sh test && \
+	  TOLLGATE_BIN=$(BIN) TOLLGATE_LAB_BACKEND=af_xdp TOLLGATE_LAB_WORKERS=2 scripts/lab.sh test; \
 	else echo "SKIPPED lab test: it needs root"; fi
 
 # Two Tollgates as LAC and LNS in network namespaces (scripts/l2tp-lab.sh): real kernel TCP
@@ -154,6 +177,11 @@ lint: check-cargo
 	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control -p tollgate-tools -p tollgate --all-targets \
 	    $(DPDK_FEATURES) -- -D warnings; \
 	else echo "SKIPPED clippy of the dpdk feature: libdpdk-dev is not installed"; fi
+	@if [ -n "$(HAVE_XDP)" ]; then \
+	  echo "$(CARGO) clippy (af_xdp feature)"; \
+	  $(CARGO) clippy -p xdp-sys -p tollgate-dataplane -p tollgate-control -p tollgate --all-targets \
+	    $(XDP_FEATURES) -- -D warnings; \
+	else echo "SKIPPED clippy of the af_xdp feature: libbpf-dev or clang is not installed"; fi
 
 fmt:
 	$(CARGO) fmt --all
@@ -186,7 +214,9 @@ perf-deps:
 	  fi; \
 	else echo "not root: install $(PERF_PACKAGES) yourself"; fi
 
-compare-kernel: build deps perf-deps
+# deps before build: libbpf and clang for the AF_XDP backend the comparison runs.
+compare-kernel: check-cargo deps perf-deps
+	$(MAKE) --no-print-directory build
 	TOLLGATE_BIN=$(BIN) scripts/compare-kernel.sh
 
 # matplotlib comes from Debian's python3-matplotlib (make perf-deps), for /usr/bin/python3.

@@ -22,7 +22,7 @@ trap 'rm -f /tmp/tollgate-layering.$$.json' EXIT
 python3 - /tmp/tollgate-layering.$$.json <<'PY'
 import json, sys
 order = ["tollgate", "tollgate-tools", "tollgate-control", "tollgate-control-core",
-         "tollgate-dataplane", "dpdk-sys"]
+         "tollgate-dataplane", "dpdk-sys", "xdp-sys"]
 rank = {n: i for i, n in enumerate(order)}
 meta = json.load(open(sys.argv[1]))
 members = {p["name"]: p for p in meta["packages"]}

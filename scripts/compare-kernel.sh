@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Side by side: the Linux kernel forwarding with nftables NAT to the servers, against
-# Tollgate (AF_PACKET) doing the same translation, in the same veth topology, driven by
-# the same generator (tollgate pktgen) with the same mix. For each: the loss-free rate
-# (binary search, RFC 2544 style) and the CPU time per packet on the device-under-test
-# core at that rate. Ratios are printed from the same run.
+# Tollgate doing the same translation on its AF_XDP and its AF_PACKET port, in the same
+# veth topology, driven by the same generator (tollgate pktgen) with the same mix. For
+# each: the loss-free rate (binary search, RFC 2544 style), the CPU time per packet at
+# that rate, and the overload point (what is still forwarded, and its p99 latency, when
+# the generator offers all it can, and when it offers OVERLOAD times the loss-free rate:
+# at its maximum the generator's own core is saturated and its receive queue adds to
+# the latency, so the second point shows the DUT's). Modes run interleaved, RUNS times; the summary gives
+# each figure's median and spread, and the ratios to the kernel of the same run.
 #
 #   [tgk-gen] gen-acc ──veth── dut-acc [tgk-dut] dut-core ──veth── gen-core [tgk-gen]
 #             subscribers      10.10.0.1   192.0.2.1             servers
@@ -12,21 +16,29 @@
 # VIP 203.0.113.10:5000, balanced per flow over 192.0.2.21-23:5000, and the servers'
 # answers (half the packets go each way). The generator runs on GEN_CPU; the device
 # under test on DUT_CPU: the kernel through RPS (both dut-* interfaces steered to
-# DUT_CPU), Tollgate pinned there. CPU per packet on the DUT core: kernel = softirq+irq
-# time of DUT_CPU; Tollgate = its process's CPU time + softirq+irq of DUT_CPU (the
-# kernel's share of delivering to and sending from its AF_PACKET rings).
+# DUT_CPU), Tollgate pinned there.
+#
+# CPU per packet, on both cores: the DUT process's CPU time plus the softirq and irq
+# time of DUT_CPU and of GEN_CPU, divided by the packets moved. Both cores count
+# because on veth the kernel's share of a port's work runs where the packet is sent
+# from: XDP and the copy into the AF_XDP socket run in the generator's softirq on
+# GEN_CPU, while the kernel router and the AF_PACKET ring's delivery run on DUT_CPU
+# (RPS). The generator's own receive softirq is in every mode's figure alike. The DUT
+# core's share alone is reported too. (Tick-based accounting: a softirq tick that lands
+# in the DUT process's context is in both its time and the core's softirq time.)
 # "Loss-free" allows LOSS_TOLERANCE of the packets lost (default 1 in 10^4): on a shared
 # VM a zero-loss search ends wherever a neighbour's burst of work preempts the DUT core;
-# LOSS_TOLERANCE=0 gives RFC 2544's strict definition. Both DUTs are measured by the
+# LOSS_TOLERANCE=0 gives RFC 2544's strict definition. Every DUT is measured by the
 # same rule, and the generator's own receive-ring drops are reported apart.
 #
-# Usage: scripts/compare-kernel.sh          (root; `make compare-kernel` builds and
-#                                            installs nftables first)
+# Usage: scripts/compare-kernel.sh          (root; `make compare-kernel` installs nftables,
+#                                            libbpf and clang, and builds, first)
 # Environment:
 #   TOLLGATE_BIN   [target/release/tollgate]     SUBSCRIBERS [100]   FLOWS [4]
 #   SIZE [64]      TRIAL_SECONDS [3]             ITERATIONS [7]      LOSS_TOLERANCE [0.0001]
 #   GEN_CPU [0]    DUT_CPU [1]                   OUT [target/compare-kernel.json]
-#   MODES ["kernel tollgate"]
+#   MODES ["kernel af_xdp af_packet"] ("tollgate" = af_packet)       RUNS [3]
+#   OVERLOAD [2]: the second overload point, offered at this multiple of the loss-free rate
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,7 +52,10 @@ LOSS_TOLERANCE=${LOSS_TOLERANCE:-0.0001}
 GEN_CPU=${GEN_CPU:-0}
 DUT_CPU=${DUT_CPU:-1}
 OUT=${OUT:-target/compare-kernel.json}
-MODES=${MODES:-kernel tollgate}
+MODES=${MODES:-kernel af_xdp af_packet}
+MODES=${MODES//tollgate/af_packet}
+RUNS=${RUNS:-3}
+OVERLOAD=${OVERLOAD:-2}
 RUN=$(mktemp -d /tmp/tgk.XXXXXX)
 NS_GEN=tgk-gen
 NS_DUT=tgk-dut
@@ -119,8 +134,9 @@ kernel_down() {
     nsx "$NS_DUT" ip addr flush dev dut-core
 }
 
+# tollgate_up BACKEND: Tollgate on dut-acc and dut-core with that port backend.
 tollgate_up() {
-    local cfg=$RUN/tollgate.toml
+    local backend=$1 cfg=$RUN/tollgate.toml
     {
         cat <<EOF
 [engine]
@@ -133,12 +149,12 @@ cores = [$DUT_CPU]
 socket = "$RUN/ctl.sock"
 
 [access]
-backend = "af_packet"
+backend = "$backend"
 interface = "dut-acc"
 address = "10.10.0.1/24"
 
 [core]
-backend = "af_packet"
+backend = "$backend"
 interface = "dut-core"
 address = "192.0.2.1/24"
 
@@ -185,15 +201,16 @@ tollgate_down() {
     TG_PID=
 }
 
-# cpu_ticks: softirq+irq ticks of DUT_CPU, and the DUT process's utime+stime.
+# dut_ticks: irq+softirq ticks of DUT_CPU, of GEN_CPU, and the DUT process's utime+stime.
 dut_ticks() {
-    local cpu proc=0
-    cpu=$(awk -v c="cpu$DUT_CPU" '$1 == c { print $7 + $8 }' /proc/stat)
+    local dut gen proc=0
+    dut=$(awk -v c="cpu$DUT_CPU" '$1 == c { print $7 + $8 }' /proc/stat)
+    gen=$(awk -v c="cpu$GEN_CPU" '$1 == c { print $7 + $8 }' /proc/stat)
     # `ip netns exec` and taskset exec, so the pid started is tollgate's.
     if [[ -n $TG_PID && -r /proc/$TG_PID/stat ]]; then
         proc=$(awk '{ print $14 + $15 }' "/proc/$TG_PID/stat")
     fi
-    echo "$cpu $proc"
+    echo "$dut $gen $proc"
 }
 
 # trial RATE: one generator run; prints its JSON with the DUT's CPU ticks added.
@@ -210,13 +227,15 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 b, a, hz = sys.argv[2].split(), sys.argv[3].split(), int(sys.argv[4])
 r["dut_softirq_s"] = (int(a[0]) - int(b[0])) / hz
-r["dut_process_s"] = (int(a[1]) - int(b[1])) / hz
+r["gen_softirq_s"] = (int(a[1]) - int(b[1])) / hz
+r["dut_process_s"] = (int(a[2]) - int(b[2])) / hz
 print(json.dumps(r))
 PY
 }
 
-# search MODE: the loss-free rate by bisection; prints one JSON line per trial on stderr
-# and the best trial (with "rate_pps") on stdout.
+# search MODE: the overload point (a trial at the generator's maximum), then the loss-free
+# rate by bisection; prints one line per trial on stderr and, on stdout, the best trial
+# (with "rate_pps") and the overload trial as {"best": ..., "max": ...}.
 search() {
     local mode=$1 probe lo=0 hi best='' mid r loss
     probe=$(trial max)
@@ -235,68 +254,134 @@ search() {
             hi=$mid
         fi
     done
-    [[ -n $best ]] || best='{"rate_pps": 0, "received": 0, "dut_softirq_s": 0, "dut_process_s": 0}'
-    echo "$best"
+    [[ -n $best ]] || best='{"rate_pps": 0, "received": 0, "dut_softirq_s": 0, "gen_softirq_s": 0, "dut_process_s": 0}'
+    # Overload the DUT without overloading the generator: OVERLOAD x the loss-free rate
+    # (where that is above what the generator can offer, this is its maximum again).
+    over=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["rate_pps"] * float(sys.argv[2])))' "$best" "$OVERLOAD")
+    if ((over > 0)); then
+        r=$(trial "$over")
+        echo "$mode  $(printf '%8d' "$over") $(summary "$r") (${OVERLOAD}x loss-free)" >&2
+    else
+        r=$probe
+    fi
+    printf '{"best": %s, "max": %s, "over": %s}\n' "$best" "$probe" "$r"
 }
 
 summary() {
     python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
-cpu = r["dut_softirq_s"] + r["dut_process_s"]
+cpu = r["dut_softirq_s"] + r["gen_softirq_s"] + r["dut_process_s"]
 gen_drop = sum(p.get("rx_dropped", 0) for p in r.get("ports", {}).values())
-print("sent {:>9} lost {:>6} (up {}, down {}, generator rings {}) rx {:7.1f} kpps  p99 {:8.1f} us  DUT cpu {:5.2f} s".format(
+print("sent {:>9} lost {:>6} (up {}, down {}, generator rings {}) rx {:7.1f} kpps  p99 {:8.1f} us  cpu {:5.2f} s".format(
     r["sent"], r["lost"], r.get("uplink", {}).get("lost", "-"), r.get("downlink", {}).get("lost", "-"),
     gen_drop, r["rx_mpps"] * 1e3, r["latency_us"]["p99"], cpu))' "$1"
 }
 
 echo "compare-kernel: $SUBSCRIBERS subscribers x $FLOWS UDP flows, $SIZE B frames, half each way," \
-    "$TRIAL_SECONDS s trials, loss tolerance $LOSS_TOLERANCE; generator on CPU $GEN_CPU, DUT on CPU $DUT_CPU"
+    "$TRIAL_SECONDS s trials, loss tolerance $LOSS_TOLERANCE; generator on CPU $GEN_CPU, DUT on CPU $DUT_CPU;" \
+    "modes $MODES, $RUNS interleaved runs"
 topology
-declare -A RESULT
-for mode in $MODES; do
-    case $mode in
-    kernel) kernel_up ;;
-    tollgate) tollgate_up ;;
-    *) die "unknown mode $mode" ;;
-    esac
-    RESULT[$mode]=$(search "$mode")
-    case $mode in
-    kernel) kernel_down ;;
-    tollgate) tollgate_down ;;
-    esac
+RESULTS=$RUN/results.jsonl
+: >"$RESULTS"
+for run in $(seq "$RUNS"); do
+    for mode in $MODES; do
+        case $mode in
+        kernel) kernel_up ;;
+        af_xdp | af_packet) tollgate_up "$mode" ;;
+        *) die "unknown mode $mode (kernel, af_xdp, af_packet)" ;;
+        esac
+        echo "run $run: $mode" >&2
+        r=$(search "$mode")
+        python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r["run"]=int(sys.argv[2]); r["mode"]=sys.argv[3]; print(json.dumps(r))' \
+            "$r" "$run" "$mode" >>"$RESULTS"
+        case $mode in
+        kernel) kernel_down ;;
+        *) tollgate_down ;;
+        esac
+    done
 done
 
 mkdir -p "$(dirname "$OUT")"
-python3 - "$OUT" "${RESULT[kernel]:-null}" "${RESULT[tollgate]:-null}" <<PY
-import json, sys
-out, k, t = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-def row(name, r):
-    if not r:
+python3 - "$OUT" "$RESULTS" <<PY
+import json, statistics, sys
+out, path = sys.argv[1], sys.argv[2]
+rows = [json.loads(l) for l in open(path)]
+def figures(r):
+    b, m, o = r["best"], r["max"], r.get("over") or r["max"]
+    pkts = b.get("received", 0)
+    cpu_dut = b["dut_softirq_s"] + b["dut_process_s"]
+    cpu_all = cpu_dut + b["gen_softirq_s"]
+    lf = b["rate_pps"]
+    delivered = m["received"] / m["seconds"] if m.get("seconds") else 0
+    return {"run": r["run"], "mode": r["mode"], "loss_free_pps": lf,
+            "cpu_ns_per_packet": cpu_all * 1e9 / pkts if pkts else None,
+            "cpu_ns_per_packet_dut_core": cpu_dut * 1e9 / pkts if pkts else None,
+            "dut_process_s": b["dut_process_s"], "dut_softirq_s": b["dut_softirq_s"],
+            "gen_softirq_s": b["gen_softirq_s"],
+            "latency_p99_us_loss_free": b.get("latency_us", {}).get("p99"),
+            "offered_max_pps": m["sent"] / m["seconds"] if m.get("seconds") else 0,
+            "delivered_at_max_pps": delivered,
+            "latency_p99_us_at_max": m.get("latency_us", {}).get("p99"),
+            "overload_ratio": delivered / lf if lf else None,
+            "offered_over_pps": o["sent"] / o["seconds"] if o.get("seconds") else 0,
+            "delivered_over_pps": o["received"] / o["seconds"] if o.get("seconds") else 0,
+            "latency_p99_us_over": o.get("latency_us", {}).get("p99"),
+            "over_ratio": (o["received"] / o["seconds"]) / lf if lf and o.get("seconds") else None}
+runs = [figures(r) for r in rows]
+modes = list(dict.fromkeys(r["mode"] for r in runs))
+def spread(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
         return None
-    pkts = r.get("received", 0)
-    cpu = r["dut_softirq_s"] + r["dut_process_s"]
-    d = {"loss_free_pps": r["rate_pps"], "received": pkts,
-         "dut_cpu_s": cpu, "dut_softirq_s": r["dut_softirq_s"], "dut_process_s": r["dut_process_s"],
-         "cpu_ns_per_packet": cpu * 1e9 / pkts if pkts else None,
-         "latency_p99_us": r.get("latency_us", {}).get("p99")}
-    c = d["cpu_ns_per_packet"]
-    print(f"{name:<24} {d['loss_free_pps']/1e3:10.1f} kpps {('%8.0f ns' % c) if c else '       -':>12}")
-    return d
-print(f"{'':<24} {'loss-free':>15} {'CPU/packet':>12}")
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+summary = {}
+for m in modes:
+    rs = [r for r in runs if r["mode"] == m]
+    summary[m] = {k: spread([r[k] for r in rs]) for k in
+                  ("loss_free_pps", "cpu_ns_per_packet", "cpu_ns_per_packet_dut_core",
+                   "offered_max_pps", "delivered_at_max_pps", "latency_p99_us_at_max", "overload_ratio",
+                   "offered_over_pps", "delivered_over_pps", "latency_p99_us_over", "over_ratio")}
+ratios = {}
+for m in modes:
+    if m == "kernel":
+        continue
+    rate, cpu = [], []
+    for r in (x for x in runs if x["mode"] == m):
+        k = next((x for x in runs if x["mode"] == "kernel" and x["run"] == r["run"]), None)
+        if not k:
+            continue
+        if k["loss_free_pps"]:
+            rate.append(r["loss_free_pps"] / k["loss_free_pps"])
+        if k["cpu_ns_per_packet"] and r["cpu_ns_per_packet"]:
+            cpu.append(k["cpu_ns_per_packet"] / r["cpu_ns_per_packet"])
+    ratios[m] = {"rate_vs_kernel": spread(rate), "kernel_cpu_over_tollgate_cpu": spread(cpu)}
+def fmt(s, scale=1.0, f="{:.1f}"):
+    if not s:
+        return "-"
+    return (f + " (" + f + "-" + f + ")").format(s["median"] * scale, s["min"] * scale, s["max"] * scale)
+print()
+print("median (min-max) of %d runs" % max(r["run"] for r in runs))
+print(f"{'':<12} {'loss-free kpps':>24} {'CPU ns/pkt, both cores':>26} {'DUT core only':>22} "
+      f"{'at max offered: kpps':>24} {'p99 us':>26} {'/ loss-free':>20}")
+names = {"kernel": "kernel+nft", "af_xdp": "af_xdp", "af_packet": "af_packet"}
+for m in modes:
+    s = summary[m]
+    print(f"{names.get(m, m):<12} {fmt(s['loss_free_pps'], 1e-3):>24} {fmt(s['cpu_ns_per_packet'], 1, '{:.0f}'):>26} "
+          f"{fmt(s['cpu_ns_per_packet_dut_core'], 1, '{:.0f}'):>22} {fmt(s['delivered_at_max_pps'], 1e-3):>24} "
+          f"{fmt(s['latency_p99_us_at_max'], 1, '{:.0f}'):>26} {fmt(s['overload_ratio'], 1, '{:.2f}'):>20}")
+print()
+print(f"{'':<12} {'offered %sx loss-free, kpps' % '$OVERLOAD':>30} {'delivered kpps':>24} {'p99 us':>26} {'/ loss-free':>20}")
+for m in modes:
+    s = summary[m]
+    print(f"{names.get(m, m):<12} {fmt(s['offered_over_pps'], 1e-3):>30} {fmt(s['delivered_over_pps'], 1e-3):>24} "
+          f"{fmt(s['latency_p99_us_over'], 1, '{:.0f}'):>26} {fmt(s['over_ratio'], 1, '{:.2f}'):>20}")
+for m, r in ratios.items():
+    print(f"{names.get(m, m)} / kernel, same run: loss-free rate {fmt(r['rate_vs_kernel'], 1, '{:.2f}')}x, "
+          f"kernel CPU per packet / {m}'s {fmt(r['kernel_cpu_over_tollgate_cpu'], 1, '{:.2f}')}x")
 res = {"subscribers": $SUBSCRIBERS, "flows_each": $FLOWS, "frame_bytes": $SIZE,
-       "trial_seconds": $TRIAL_SECONDS, "loss_tolerance": $LOSS_TOLERANCE,
-       "kernel": row("kernel + nftables NAT", k), "tollgate": row("tollgate (af_packet)", t)}
-if res["kernel"] and res["tollgate"]:
-    K, T = res["kernel"], res["tollgate"]
-    if K["loss_free_pps"]:
-        res["rate_ratio"] = T["loss_free_pps"] / K["loss_free_pps"]
-        print(f"tollgate / kernel: loss-free rate {res['rate_ratio']:.2f}x", end="")
-    if K["cpu_ns_per_packet"] and T["cpu_ns_per_packet"]:
-        res["cpu_ratio"] = K["cpu_ns_per_packet"] / T["cpu_ns_per_packet"]
-        c = res["cpu_ratio"]
-        print(f", CPU per packet {c:.2f}x less" if c >= 1 else f", CPU per packet {1 / c:.2f}x more", end="")
-    print()
+       "trial_seconds": $TRIAL_SECONDS, "loss_tolerance": $LOSS_TOLERANCE, "runs": runs,
+       "summary": summary, "ratios_vs_kernel": ratios}
 json.dump(res, open(out, "w"), indent=2)
 print(f"written to {out}")
 PY

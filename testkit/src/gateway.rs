@@ -7,6 +7,7 @@
 //! address [`GW_CORE`], and NAT ports 1024-65535 split between the workers.
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use tollgate_dataplane::handoff;
 use tollgate_dataplane::nat::{FlowRecord, NatConfig, Timeouts};
@@ -108,6 +109,9 @@ pub struct Gateway<P: Port, Q: Peer> {
     pub now: Instant,
     /// The port MACs (access, core).
     pub macs: [MacAddr; 2],
+    /// How long to keep polling for frames that cross a real link (veth) and so arrive
+    /// some time after they were sent; `None` for ports that deliver at once.
+    pub wait: Option<Duration>,
     _publisher: Publisher<Forwarding>,
 }
 
@@ -125,6 +129,7 @@ impl<P: Port, Q: Peer> Gateway<P, Q> {
             events: Vec::new(),
             now: Instant(1_000_000_000_000),
             macs,
+            wait: None,
             _publisher: publisher,
         };
         for (id, q) in queues.into_iter().enumerate() {
@@ -156,6 +161,13 @@ impl<P: Port, Q: Peer> Gateway<P, Q> {
         }
         g.poll();
         g
+    }
+
+    /// The same gateway, polling for up to `wait` for frames that are still on their way
+    /// (ports on real links, where a frame arrives after the send returns).
+    pub fn waiting_for_frames(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
     }
 
     /// Installs subscriber `i`'s session (id `i`) on the worker that owns it.
@@ -324,6 +336,26 @@ fn sent_by_all<P: Port, Q: Peer>(g: &mut Gateway<P, Q>, side: Side) -> Vec<(usiz
         .collect()
 }
 
+/// What every worker sent on `side`: at once, or, on a gateway [waiting for
+/// frames](Gateway::waiting_for_frames), polling until at least `want` came or the wait
+/// is over.
+fn sent_on<P: Port, Q: Peer>(
+    g: &mut Gateway<P, Q>,
+    side: Side,
+    want: usize,
+) -> Vec<(usize, Vec<u8>)> {
+    let mut got = sent_by_all(g, side);
+    let Some(wait) = g.wait else {
+        return got;
+    };
+    let deadline = std::time::Instant::now() + wait;
+    while got.len() < want && std::time::Instant::now() < deadline {
+        g.poll();
+        got.extend(sent_by_all(g, side));
+    }
+    got
+}
+
 /// The scenario every backend and worker count must pass: subscribers 1 and 2 (owned by
 /// different workers when there are two) send a query through every worker's access
 /// queue, and the server's answer comes in on another worker's core queue. Each packet
@@ -344,7 +376,7 @@ pub fn check_exact_translation<P: Port, Q: Peer>(g: &mut Gateway<P, Q>) {
             let q = vec![i; 20 + w];
             g.send(w, Side::Access, &query(i, sport, acc_mac, &q));
             g.poll();
-            let out = sent_by_all(g, Side::Core);
+            let out = sent_on(g, Side::Core, 1);
             assert_eq!(out.len(), 1, "one translated query");
             let (by, frame) = &out[0];
             assert_eq!(*by, owner, "sent by the subscriber's worker");
@@ -360,7 +392,7 @@ pub fn check_exact_translation<P: Port, Q: Peer>(g: &mut Gateway<P, Q>) {
             let rx = (w + 1) % n;
             g.send(rx, Side::Core, &answer(core_mac, server, nat_port, &a));
             g.poll();
-            let out = sent_by_all(g, Side::Access);
+            let out = sent_on(g, Side::Access, 1);
             assert_eq!(out, vec![(owner, answer_out(i, sport, acc_mac, &a))]);
             crossed += (w != owner) as u64 + (rx != owner) as u64;
             let up = &mut expect_up[i as usize];

@@ -91,3 +91,61 @@ fn json_errors_are_json() {
         serde_json::json!({"ok": false, "error": "no session 10.10.0.99"})
     );
 }
+
+/// Issue 17 item 6: the scaling curve runs on a machine without a Rust toolchain, from
+/// the release binary and scripts/scale.sh copied into one directory: no cargo, no
+/// python on PATH, the binary found beside the script; counts come out in order, each
+/// with the interleaved runs asked for.
+#[test]
+fn scale_sh_runs_from_a_copied_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("tollgate");
+    let script = dir.path().join("scale.sh");
+    std::fs::copy(env!("CARGO_BIN_EXE_tollgate"), &bin).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/scale.sh"),
+        &script,
+    )
+    .unwrap();
+    // Only the shell's basic tools: bash, dirname, nproc.
+    let tools = dir.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    for t in ["bash", "dirname", "nproc"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(t))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{t} not found"));
+        std::os::unix::fs::symlink(found, tools.join(t)).unwrap();
+    }
+    let json = dir.path().join("scale.json");
+    let out = Command::new(tools.join("bash"))
+        .arg(&script)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", &tools)
+        .env("WORKERS", "1,2")
+        .env("OVERSUBSCRIBE", "1")
+        .env("FLOWS", "1k")
+        .env("RUNS", "3")
+        .env("RUN_SECONDS", "0.05")
+        .env("OUT", &json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("efficiency (min-max)"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = r["results"].as_array().expect("results");
+    let counts: Vec<u64> = rows
+        .iter()
+        .map(|w| w["workers"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2], "{r}");
+    for w in rows {
+        assert_eq!(w["runs_mpps"].as_array().unwrap().len(), 3, "{w}");
+        assert!(w["mpps"].as_f64().unwrap() > 0.0, "{w}");
+    }
+    assert_eq!(rows[0]["efficiency"], 1.0);
+}

@@ -20,9 +20,12 @@ the pipeline. The measured traffic is one 64-byte segment per flow each way, eve
 packet to a different flow. Runs alternate pipeline and I/O-only (the same ports, \
 buffers and frames with no stages), and the median of each is reported.
 
+With --workers, the scaling curve instead: for each worker count N, N threads (pinned to cores 0, 1, ... while there are cores) each run their own worker with its own sessions and flows (the first --flows size, per worker) on their own memory ports, as behind a NIC that steers every packet to its owner, all at once; the Mpps are summed. Counts alternate within each run, and each count's efficiency is its Mpps over N times the 1-worker Mpps of the same run.
+
 Examples:
   tollgate bench                          1k, 100k, 1M and 10M flows (about 2 minutes, 6 GiB)
-  tollgate bench --flows 1k,100k --json   two sizes, JSON for scripts/plot-bench.py")]
+  tollgate bench --flows 1k,100k --json   two sizes, JSON for scripts/plot-bench.py
+  tollgate bench --workers 1,2,4 --flows 100k   the scaling curve (scripts/scale.sh)")]
 pub struct BenchArgs {
     /// Flow counts to measure, comma-separated; k and M suffixes (1k = 1000).
     #[arg(long, value_delimiter = ',', default_value = "1k,100k,1M,10M", value_parser = parse_count)]
@@ -42,6 +45,13 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Worker counts to measure the scaling curve at, comma-separated (1 is added if
+    /// missing: efficiency is taken against it).
+    #[arg(long, value_delimiter = ',')]
+    pub workers: Vec<usize>,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// A count with an optional k or M suffix.
@@ -220,13 +230,26 @@ pub fn report_json(args: &BenchArgs, results: &[SizeResult]) -> Value {
     })
 }
 
-/// Runs `tollgate bench`.
+/// Runs `tollgate bench`, writing the report to `--out` if given.
 pub fn run(args: &BenchArgs) -> Result<Value, String> {
+    let report = measure_all(args)?;
+    if let Some(path) = &args.out {
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(report)
+}
+
+fn measure_all(args: &BenchArgs) -> Result<Value, String> {
     if !(1..=tollgate_dataplane::MAX_BURST).contains(&args.burst) {
         return Err(format!(
             "--burst must be 1..={}",
             tollgate_dataplane::MAX_BURST
         ));
+    }
+    if !args.workers.is_empty() {
+        return scale::run(args);
     }
     if !args.json {
         println!(
@@ -280,9 +303,221 @@ pub fn run(args: &BenchArgs) -> Result<Value, String> {
     Ok(report_json(args, &results))
 }
 
+/// `tollgate bench --workers`: the scaling curve.
+pub mod scale {
+    use std::sync::mpsc::{Receiver, Sender, channel};
+    use std::sync::{Arc, Barrier};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use tollgate_testkit::scenario;
+
+    use super::{BenchArgs, machine, median, round, shape};
+
+    /// One measurement: every participating thread waits at the barrier, runs its worker
+    /// for the duration, and answers with (packets, elapsed).
+    struct Go {
+        barrier: Arc<Barrier>,
+        run: Duration,
+        answer: Sender<(u64, Duration)>,
+    }
+
+    /// A thread with its own rig, pinned to a core, waiting for measurements.
+    struct Runner {
+        go: Sender<Go>,
+        thread: JoinHandle<()>,
+    }
+
+    fn spawn(i: usize, sessions: u32, each: u32, burst: usize, ready: Sender<()>) -> Runner {
+        let (go, orders): (Sender<Go>, Receiver<Go>) = channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("tg-bench-{i}"))
+            .spawn(move || {
+                let cores = core_affinity::get_core_ids().unwrap_or_default();
+                if let Some(c) = cores.get(i % cores.len().max(1)) {
+                    core_affinity::set_for_current(*c);
+                }
+                // Built on its own thread: its tables are its own, as a worker's are.
+                let mut rig = scenario::rig(sessions, each, burst);
+                rig.run_for(Duration::from_millis(200));
+                let _ = ready.send(());
+                while let Ok(g) = orders.recv() {
+                    g.barrier.wait();
+                    let r = rig.run_for(g.run);
+                    let _ = g.answer.send(r);
+                }
+            })
+            .expect("spawning a bench thread");
+        Runner { go, thread }
+    }
+
+    /// Mpps of `n` runners measured together.
+    fn measure(runners: &[Runner], n: usize, run: Duration) -> f64 {
+        let barrier = Arc::new(Barrier::new(n));
+        let (answer, answers) = channel();
+        for r in &runners[..n] {
+            let _ = r.go.send(Go {
+                barrier: barrier.clone(),
+                run,
+                answer: answer.clone(),
+            });
+        }
+        drop(answer);
+        answers
+            .iter()
+            .take(n)
+            .map(|(p, e)| p as f64 / e.as_secs_f64().max(1e-9) / 1e6)
+            .sum()
+    }
+
+    /// Runs the scaling curve.
+    pub fn run(args: &BenchArgs) -> Result<Value, String> {
+        let mut counts = args.workers.clone();
+        if counts.contains(&0) {
+            return Err("--workers: a count must be at least 1".into());
+        }
+        counts.push(1);
+        counts.sort_unstable();
+        counts.dedup();
+        let most = *counts.last().unwrap_or(&1);
+        if most > 64 {
+            return Err("--workers: at most 64".into());
+        }
+        let flows = args.flows.first().copied().unwrap_or(100_000);
+        let (sessions, each) = shape(flows, args.flows_each);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let run = Duration::from_secs_f64(args.seconds.max(0.05));
+        if !args.json {
+            println!(
+                "full pipeline, N workers at once, each with {} flows ({} sessions) on its own memory ports, {} B TCP segments, burst {}, {} runs x {:.1} s, {cpus} CPUs",
+                sessions as u64 * each as u64,
+                sessions,
+                scenario::FRAME_BYTES,
+                args.burst,
+                args.runs.max(1),
+                args.seconds
+            );
+            if most > cpus {
+                println!(
+                    "note: counts above {cpus} share CPUs: they measure oversubscription, not scaling"
+                );
+            }
+        }
+        let (ready_tx, ready_rx) = channel();
+        let runners: Vec<Runner> = (0..most)
+            .map(|i| spawn(i, sessions, each, args.burst, ready_tx.clone()))
+            .collect();
+        drop(ready_tx);
+        if ready_rx.iter().take(most).count() < most {
+            return Err("a bench thread failed while setting up".into());
+        }
+        // Interleaved: each run measures every count once.
+        let mut mpps: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+        for _ in 0..args.runs.max(1) {
+            for (k, &n) in counts.iter().enumerate() {
+                mpps[k].push(measure(&runners, n, run));
+            }
+        }
+        for r in runners {
+            drop(r.go);
+            let _ = r.thread.join();
+        }
+        let one = mpps[0].clone();
+        let rows: Vec<Value> = counts
+            .iter()
+            .zip(&mpps)
+            .map(|(&n, m)| {
+                let mut eff: Vec<f64> = m
+                    .iter()
+                    .zip(&one)
+                    .map(|(x, o)| x / (n as f64 * o))
+                    .collect();
+                let mut v = m.clone();
+                let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = v.iter().copied().fold(0.0, f64::max);
+                let (elo, ehi) = (
+                    eff.iter().copied().fold(f64::INFINITY, f64::min),
+                    eff.iter().copied().fold(0.0, f64::max),
+                );
+                json!({
+                    "workers": n,
+                    "oversubscribed": n > cpus,
+                    "mpps": round(median(&mut v), 3),
+                    "mpps_min": round(lo, 3),
+                    "mpps_max": round(hi, 3),
+                    "mpps_per_worker": round(median(&mut v.clone()) / n as f64, 3),
+                    "efficiency": round(median(&mut eff), 3),
+                    "efficiency_min": round(elo, 3),
+                    "efficiency_max": round(ehi, 3),
+                    "runs_mpps": m.iter().map(|x| round(*x, 3)).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        if !args.json {
+            println!(
+                "{:>8} {:>22} {:>12} {:>24}",
+                "workers", "Mpps (min-max)", "Mpps/worker", "efficiency (min-max)"
+            );
+            for r in &rows {
+                println!(
+                    "{:>8} {:>8.2} ({:.2}-{:.2}) {:>12.2} {:>10.3} ({:.3}-{:.3}){}",
+                    r["workers"].as_u64().unwrap_or(0),
+                    r["mpps"].as_f64().unwrap_or(0.0),
+                    r["mpps_min"].as_f64().unwrap_or(0.0),
+                    r["mpps_max"].as_f64().unwrap_or(0.0),
+                    r["mpps_per_worker"].as_f64().unwrap_or(0.0),
+                    r["efficiency"].as_f64().unwrap_or(0.0),
+                    r["efficiency_min"].as_f64().unwrap_or(0.0),
+                    r["efficiency_max"].as_f64().unwrap_or(0.0),
+                    if r["oversubscribed"].as_bool() == Some(true) {
+                        "  (CPUs shared)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        Ok(json!({
+            "bench": "scaling: full pipeline, N workers at once, memory ports",
+            "flows_per_worker": sessions as u64 * each as u64,
+            "sessions_per_worker": sessions,
+            "packet_bytes": scenario::FRAME_BYTES,
+            "burst": args.burst,
+            "seconds_per_run": args.seconds,
+            "runs": args.runs.max(1),
+            "machine": machine(),
+            "results": rows,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scaling_run_reports_every_count_against_one_worker() {
+        let args = BenchArgs {
+            flows: vec![1_000],
+            flows_each: None,
+            burst: 32,
+            seconds: 0.05,
+            runs: 2,
+            json: true,
+            workers: vec![2],
+            out: None,
+        };
+        let r = run(&args).expect("runs");
+        let rows = r["results"].as_array().expect("rows");
+        assert_eq!(rows.len(), 2, "1 is added: {r}");
+        assert_eq!(rows[0]["workers"], 1);
+        assert_eq!(rows[0]["efficiency"], 1.0);
+        assert_eq!(rows[1]["workers"], 2);
+        assert!(rows[1]["mpps"].as_f64().unwrap() > 0.0);
+        assert_eq!(rows[1]["runs_mpps"].as_array().unwrap().len(), 2);
+        assert_eq!(r["flows_per_worker"], 1_000);
+    }
 
     #[test]
     fn counts_and_shapes() {

@@ -1111,8 +1111,15 @@ pub fn run_af_packet(a: &PktgenArgs) -> anyhow::Result<Report> {
         bail!("--backend af-packet needs --access-if and --core-if");
     };
     let gw = macs(&a.gateway_mac)?;
+    // The generator counts every frame: no head drop, and a deep ring (16 MiB).
     let open = |name: &str| {
-        AfPacketPort::open(&AfPacketConfig::new(name)).with_context(|| format!("opening {name}"))
+        let cfg = AfPacketConfig {
+            block_size: 1 << 16,
+            block_count: 256,
+            max_delay_ms: 0,
+            ..AfPacketConfig::new(name)
+        };
+        AfPacketPort::open(&cfg).with_context(|| format!("opening {name}"))
     };
     let ports = [open(acc)?, open(core)?];
     let ours = [ports[0].mac(), ports[1].mac()];

@@ -65,6 +65,9 @@ pub struct Config {
     /// AF_PACKET ring geometry.
     #[serde(default)]
     pub af_packet: AfPacket,
+    /// AF_XDP: program mode, frames, rings, frames left to the kernel.
+    #[serde(default)]
+    pub af_xdp: AfXdp,
     /// DPDK: EAL arguments, mbufs, descriptors (docs/dpdk.md).
     #[serde(default)]
     pub dpdk: Dpdk,
@@ -586,6 +589,8 @@ impl Default for Control {
 pub enum Backend {
     /// AF_PACKET rings on a Linux interface.
     AfPacket,
+    /// XDP sockets on a Linux interface (feature `af_xdp`).
+    AfXdp,
     /// In-memory (idle) ports: for trying the control plane without traffic.
     Memory,
     /// Capture files: used by `tollgate replay`.
@@ -599,6 +604,7 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::AfPacket => "af_packet",
+            Backend::AfXdp => "af_xdp",
             Backend::Memory => "memory",
             Backend::Pcap => "pcap",
             Backend::Dpdk => "dpdk",
@@ -612,7 +618,7 @@ impl Backend {
 pub struct PortConfig {
     /// Which backend.
     pub backend: Backend,
-    /// Interface name (af_packet).
+    /// Interface name (af_packet, af_xdp).
     #[serde(default)]
     pub interface: Option<String>,
     /// DPDK device (dpdk): a PCI address, or a virtual device with its arguments.
@@ -620,7 +626,7 @@ pub struct PortConfig {
     pub device: Option<String>,
     /// The gateway's address and the connected subnet, e.g. `10.10.0.1/24`.
     pub address: Ipv4Net,
-    /// The port's MAC (memory and pcap; af_packet reads the interface's).
+    /// The port's MAC (memory and pcap; af_packet and af_xdp read the interface's).
     #[serde(default)]
     pub mac: Option<Mac>,
 }
@@ -705,16 +711,98 @@ pub struct AfPacket {
     pub block_timeout_ms: u32,
     /// Frames in the tx ring.
     pub tx_frames: usize,
+    /// Under sustained overload, frames older than this are dropped at the head of the
+    /// rx ring (0: never).
+    pub max_delay_ms: u32,
 }
 
 impl Default for AfPacket {
+    /// The port's own defaults (`AfPacketConfig::new`).
     fn default() -> Self {
+        use tollgate_dataplane::port::af_packet as ap;
         AfPacket {
-            block_size: 1 << 16,
-            blocks: 64,
-            block_timeout_ms: 1,
+            block_size: ap::DEFAULT_BLOCK_SIZE,
+            blocks: ap::DEFAULT_BLOCK_COUNT,
+            block_timeout_ms: ap::DEFAULT_BLOCK_TIMEOUT_MS,
             tx_frames: 1024,
+            max_delay_ms: ap::DEFAULT_MAX_DELAY_MS,
         }
+    }
+}
+
+/// How the XDP program is attached (`af_xdp.xdp_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum XdpModeConfig {
+    /// Native where the driver has it, else generic (logged).
+    Auto,
+    /// In the driver, or an error.
+    Native,
+    /// In the kernel's generic path: any interface, slower.
+    Generic,
+}
+
+/// Whether AF_XDP sockets use zero-copy (`af_xdp.zero_copy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroCopyConfig {
+    /// Where the driver supports it (logged).
+    Auto,
+    /// Zero-copy, or an error.
+    On,
+    /// Always copy.
+    Off,
+}
+
+/// `[af_xdp]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AfXdp {
+    /// auto | native | generic.
+    pub xdp_mode: XdpModeConfig,
+    /// auto | on | off.
+    pub zero_copy: ZeroCopyConfig,
+    /// Bytes per frame: 2048 or 4096.
+    pub frame_size: usize,
+    /// Frames per worker (shared by its two sockets).
+    pub frames: usize,
+    /// Descriptors in each socket's rx ring (frames that may wait for the worker).
+    pub rx_ring: u32,
+    /// Descriptors in each socket's tx ring.
+    pub tx_ring: u32,
+    /// Free frames each socket's fill ring offers the kernel.
+    pub fill_ring: u32,
+    /// Slots in each socket's completion ring (at least `tx_ring`).
+    pub completion_ring: u32,
+    /// Ethertypes whose frames go to the kernel instead of Tollgate (at most 8).
+    pub kernel_ethertypes: Vec<u16>,
+    /// IPv4 destinations whose frames go to the kernel (at most 8 prefixes).
+    pub kernel_destinations: Vec<Ipv4Net>,
+}
+
+impl Default for AfXdp {
+    fn default() -> Self {
+        use tollgate_dataplane::port::af_xdp_defaults as ax;
+        AfXdp {
+            xdp_mode: XdpModeConfig::Auto,
+            zero_copy: ZeroCopyConfig::Auto,
+            frame_size: 2048,
+            frames: 8192,
+            rx_ring: ax::DEFAULT_RX_RING,
+            tx_ring: ax::DEFAULT_TX_RING,
+            fill_ring: ax::DEFAULT_FILL_RING,
+            completion_ring: ax::DEFAULT_COMPLETION_RING,
+            kernel_ethertypes: Vec::new(),
+            kernel_destinations: Vec::new(),
+        }
+    }
+}
+
+impl AfXdp {
+    /// Frames each worker keeps out of its fill rings for sending, holding and handing
+    /// off: four bursts, the hold queue, and with several workers one handoff ring.
+    pub fn keep_in_pool(&self, burst: usize, hold: usize, handoff: usize, workers: usize) -> usize {
+        4 * burst + hold + if workers > 1 { handoff } else { 0 }
     }
 }
 
@@ -1072,17 +1160,18 @@ impl Config {
         }
         for (name, p) in [("access", &self.access), ("core", &self.core)] {
             match p.backend {
-                Backend::AfPacket => {
+                Backend::AfPacket | Backend::AfXdp => {
+                    let b = p.backend.name();
                     if p.interface.as_deref().is_none_or(str::is_empty) {
                         return e(
                             &format!("{name}.interface"),
-                            "af_packet needs an interface name".into(),
+                            format!("{b} needs an interface name"),
                         );
                     }
                     if p.mac.is_some() {
                         return e(
                             &format!("{name}.mac"),
-                            "af_packet uses the interface's own MAC; remove `mac`".into(),
+                            format!("{b} uses the interface's own MAC; remove `mac`"),
                         );
                     }
                 }
@@ -1174,6 +1263,7 @@ impl Config {
             );
         }
         self.validate_dpdk()?;
+        self.validate_af_xdp()?;
         if self.access.address.overlaps(&self.core.address) {
             return e(
                 "core.address",
@@ -1398,6 +1488,82 @@ impl Config {
                     "tcp and http checks are for TCP services; use icmp".into(),
                 );
             }
+        }
+        Ok(())
+    }
+
+    fn validate_af_xdp(&self) -> Result<(), (String, String)> {
+        let e = |k: &str, m: String| Err((k.to_string(), m));
+        let x = &self.af_xdp;
+        if x.frame_size != 2048 && x.frame_size != 4096 {
+            return e(
+                "af_xdp.frame_size",
+                format!("{}: must be 2048 or 4096", x.frame_size),
+            );
+        }
+        for (k, n) in [
+            ("af_xdp.rx_ring", x.rx_ring),
+            ("af_xdp.tx_ring", x.tx_ring),
+            ("af_xdp.fill_ring", x.fill_ring),
+            ("af_xdp.completion_ring", x.completion_ring),
+        ] {
+            if !n.is_power_of_two() || !(64..=65536).contains(&n) {
+                return e(k, format!("{n}: must be a power of two from 64 to 65536"));
+            }
+        }
+        if x.completion_ring < x.tx_ring {
+            return e(
+                "af_xdp.completion_ring",
+                format!(
+                    "{}: must be at least af_xdp.tx_ring ({})",
+                    x.completion_ring, x.tx_ring
+                ),
+            );
+        }
+        let en = &self.engine;
+        let keep = x.keep_in_pool(en.burst, self.arp.hold_packets, en.handoff_ring, en.workers);
+        let needed = keep + 2 * 64;
+        if x.frames < needed {
+            return e(
+                "af_xdp.frames",
+                format!(
+                    "{} frames per worker: at least {needed} needed (four bursts, the hold queue{}, and some for the fill rings)",
+                    x.frames,
+                    if en.workers > 1 {
+                        ", a handoff ring"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+        if x.frames
+            .saturating_mul(x.frame_size)
+            .saturating_mul(en.workers)
+            > 1 << 32
+        {
+            return e(
+                "af_xdp.frames",
+                "frames x frame_size x workers must stay within 4 GiB".into(),
+            );
+        }
+        if x.kernel_ethertypes.len() > 8 {
+            return e("af_xdp.kernel_ethertypes", "at most 8".into());
+        }
+        if let Some(t) = x.kernel_ethertypes.iter().find(|t| **t < 0x0600) {
+            return e(
+                "af_xdp.kernel_ethertypes",
+                format!("{t:#06x} is a length, not an ethertype (ethertypes are 0x0600 and up)"),
+            );
+        }
+        if x.kernel_destinations.len() > 8 {
+            return e("af_xdp.kernel_destinations", "at most 8 prefixes".into());
+        }
+        if self.access.backend == Backend::AfXdp && !cfg!(feature = "af_xdp") {
+            return e(
+                "access.backend",
+                "this tollgate was built without AF_XDP: build it where libbpf-dev and clang are installed with `make build` (cargo build --release --features af_xdp), see docs/config.md".into(),
+            );
         }
         Ok(())
     }
@@ -1917,6 +2083,96 @@ address = "192.0.2.1/24"
         let e = Config::parse(&on_memory, "t.toml").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("access.device"), "{e}");
         assert!(e.message.contains("only the dpdk backend"), "{e}");
+    }
+
+    const AF_XDP: &str = r#"
+[access]
+backend = "af_xdp"
+interface = "acc0"
+address = "10.10.0.1/24"
+
+[core]
+backend = "af_xdp"
+interface = "core0"
+address = "192.0.2.1/24"
+"#;
+
+    #[test]
+    fn af_xdp_ports_need_an_interface_the_build_and_sane_rings() {
+        let c = Config::parse(AF_XDP, "x.toml");
+        if cfg!(feature = "af_xdp") {
+            let c = c.unwrap();
+            assert_eq!(c.access.backend, Backend::AfXdp);
+            assert_eq!(c.af_xdp.xdp_mode, XdpModeConfig::Auto);
+            assert_eq!(c.af_xdp.frames, 8192);
+        } else {
+            let e = c.unwrap_err();
+            assert_eq!(e.key.as_deref(), Some("access.backend"), "{e}");
+            assert!(e.message.contains("built without AF_XDP"), "{e}");
+        }
+        let no_if = AF_XDP.replace("interface = \"core0\"\n", "");
+        let e = Config::parse(&no_if, "x.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("core.interface"), "{e}");
+        assert!(e.message.contains("af_xdp needs an interface"), "{e}");
+        let with_mac = AF_XDP.replace(
+            "interface = \"acc0\"\n",
+            "interface = \"acc0\"\nmac = \"02:00:00:00:00:09\"\n",
+        );
+        let e = Config::parse(&with_mac, "x.toml").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("access.mac"), "{e}");
+        for (extra, key, says) in [
+            ("rx_ring = 1000", "af_xdp.rx_ring", "power of two"),
+            (
+                "tx_ring = 4096",
+                "af_xdp.completion_ring",
+                "at least af_xdp.tx_ring",
+            ),
+            ("frame_size = 1500", "af_xdp.frame_size", "2048 or 4096"),
+            ("frames = 100", "af_xdp.frames", "frames per worker"),
+            (
+                "kernel_ethertypes = [0x05dc]",
+                "af_xdp.kernel_ethertypes",
+                "a length",
+            ),
+            (
+                "kernel_ethertypes = [1536, 1537, 1538, 1539, 1540, 1541, 1542, 1543, 1544]",
+                "af_xdp.kernel_ethertypes",
+                "at most 8",
+            ),
+            ("xdp_mode = \"fast\"", "af_xdp.xdp_mode", "unknown variant"),
+        ] {
+            let e = parse(&format!("\n[af_xdp]\n{extra}\n")).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{extra}: {e}");
+            assert!(e.message.contains(says), "{extra}: {e}");
+        }
+        let c = parse("\n[af_xdp]\nkernel_ethertypes = [0x88cc]\nkernel_destinations = [\"192.0.2.250/32\"]\nzero_copy = \"off\"\n")
+            .unwrap();
+        assert_eq!(c.af_xdp.kernel_ethertypes, vec![0x88cc]);
+        assert_eq!(
+            c.af_xdp.kernel_destinations[0].to_string(),
+            "192.0.2.250/32"
+        );
+        assert_eq!(c.af_xdp.zero_copy, ZeroCopyConfig::Off);
+    }
+
+    #[test]
+    fn af_packet_defaults_are_the_ports_own() {
+        let c = parse("").unwrap();
+        let d = tollgate_dataplane::port::af_packet::AfPacketConfig::new("x");
+        assert_eq!(
+            (
+                c.af_packet.block_size,
+                c.af_packet.blocks,
+                c.af_packet.block_timeout_ms,
+                c.af_packet.max_delay_ms
+            ),
+            (
+                d.block_size,
+                d.block_count,
+                d.block_timeout_ms,
+                d.max_delay_ms
+            )
+        );
     }
 
     #[test]

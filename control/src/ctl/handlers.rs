@@ -836,13 +836,64 @@ fn ports(ctx: &Context<'_>) -> Value {
                     "tx_packets": n.tx_packets,
                     "tx_bytes": n.tx_bytes,
                     "rx_dropped": ps.rx_dropped,
+                    "rx_late": ps.rx_late,
                     "rx_too_big": ps.rx_too_big,
                     "rx_no_buffer": ps.rx_no_buffer,
+                    "rx_to_kernel": ps.rx_to_kernel,
+                    "rx_max_wait_ms": ps.rx_max_wait_us as f64 / 1000.0,
                     "tx_errors": ps.tx_errors,
+                    "rx_loss": rx_loss(&i.backend, ps),
                 })
             })
             .collect(),
     )
+}
+
+/// Why a port lost frames below the workers, in words (`null` if it lost none).
+pub(crate) fn rx_loss(backend: &str, ps: &PortStats) -> Value {
+    let mut why = Vec::new();
+    if ps.rx_dropped > 0 {
+        let waited = if ps.rx_max_wait_us > 0 {
+            format!(
+                "; frames waited up to {:.1} ms for a worker",
+                ps.rx_max_wait_us as f64 / 1000.0
+            )
+        } else {
+            String::new()
+        };
+        let hint = if backend == "af_packet" {
+            ": a worker did not run for longer than the ring holds (a stalled, overloaded host: more af_packet.blocks, or af_packet.block_timeout_ms, hold longer) or could not keep up"
+        } else {
+            ": a worker could not keep up, or did not run for a while"
+        };
+        why.push(format!(
+            "{} dropped by the kernel, rx ring full{waited}{hint}",
+            ps.rx_dropped
+        ));
+    }
+    if ps.rx_late > 0 {
+        why.push(format!(
+            "{} dropped at the head of the rx ring under sustained overload (waited longer than af_packet.max_delay_ms)",
+            ps.rx_late
+        ));
+    }
+    if ps.rx_no_buffer > 0 && backend == "af_xdp" {
+        why.push(format!(
+            "{} dropped by the kernel, no free frame in the fill ring: the worker's frames were all waiting in its rx ring or on their way out (af_xdp.fill_ring, af_xdp.frames)",
+            ps.rx_no_buffer
+        ));
+    }
+    if ps.rx_too_big > 0 {
+        why.push(format!(
+            "{} longer than a buffer (GRO/GSO/TSO on the interface, or jumbo frames)",
+            ps.rx_too_big
+        ));
+    }
+    if why.is_empty() {
+        Value::Null
+    } else {
+        Value::String(why.join("; "))
+    }
 }
 
 fn workers(ctx: &Context<'_>) -> Value {

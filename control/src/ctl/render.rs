@@ -191,6 +191,8 @@ fn ports(data: &Value) -> String {
         "tx_packets",
         "tx_bytes",
         "rx_dropped",
+        "rx_late",
+        "rx_max_wait_ms",
         "tx_errors",
     ];
     let headers = [
@@ -204,9 +206,18 @@ fn ports(data: &Value) -> String {
         "TX-PKTS",
         "TX-BYTES",
         "RX-DROPPED",
+        "RX-LATE",
+        "MAX-WAIT-MS",
         "TX-ERRORS",
     ];
-    table(&headers, &rows_of(data, &keys))
+    let mut out = table(&headers, &rows_of(data, &keys));
+    // Why frames were lost, one line per side that lost any.
+    for p in data.as_array().into_iter().flatten() {
+        if let Some(why) = p["rx_loss"].as_str() {
+            out.push_str(&format!("{}: {why}\n", cell(&p["side"])));
+        }
+    }
+    out
 }
 
 fn workers(data: &Value) -> String {
@@ -532,6 +543,41 @@ mod tests {
             ],
         );
         assert_eq!(t, "NAME     N\na        5\nbbb   1234\n");
+    }
+
+    #[test]
+    fn ports_say_why_frames_were_lost() {
+        use tollgate_dataplane::PortStats;
+        let stalled = PortStats {
+            rx_dropped: 560,
+            rx_max_wait_us: 212_400,
+            ..PortStats::default()
+        };
+        let overloaded = PortStats {
+            rx_late: 9000,
+            ..PortStats::default()
+        };
+        let row = |side: &str, ps: &PortStats| {
+            json!({"side": side, "backend": "af_packet", "rx_dropped": ps.rx_dropped,
+                   "rx_late": ps.rx_late, "rx_max_wait_ms": ps.rx_max_wait_us as f64 / 1000.0,
+                   "rx_loss": crate::ctl::handlers::rx_loss("af_packet", ps)})
+        };
+        let quiet = PortStats::default();
+        let s = ports(&json!([row("access", &stalled), row("core", &quiet)]));
+        assert!(
+            s.contains("access: 560 dropped by the kernel, rx ring full; frames waited up to 212.4 ms for a worker: a worker did not run for longer than the ring holds"),
+            "{s}"
+        );
+        assert!(!s.contains("core:"), "{s}");
+        let s = ports(&json!([row("access", &quiet), row("core", &overloaded)]));
+        assert!(
+            s.contains("core: 9000 dropped at the head of the rx ring under sustained overload"),
+            "{s}"
+        );
+        assert_eq!(
+            crate::ctl::handlers::rx_loss("af_xdp", &quiet),
+            serde_json::Value::Null
+        );
     }
 
     #[test]

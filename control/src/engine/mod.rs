@@ -1,8 +1,10 @@
 //! The daemon shell (`tollgate run`): opens the ports, starts one pinned worker thread
 //! per `engine.workers`, serves the control socket, and runs the control thread's loop
 //! (rings <-> control core, ctl requests) until SIGINT or SIGTERM. The DPDK backend's
-//! set-up is in `dpdk` (feature `dpdk`).
+//! set-up is in `dpdk` (feature `dpdk`), the AF_XDP backend's in `af_xdp` (feature `af_xdp`).
 
+#[cfg(feature = "af_xdp")]
+pub mod af_xdp;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 
@@ -66,6 +68,7 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                     ac.block_size = cfg.af_packet.block_size;
                     ac.block_count = cfg.af_packet.blocks;
                     ac.block_timeout_ms = cfg.af_packet.block_timeout_ms;
+                    ac.max_delay_ms = cfg.af_packet.max_delay_ms;
                     ac.tx_frames = cfg.af_packet.tx_frames;
                     if workers > 1 {
                         // One fanout group per interface, whose program gives each packet
@@ -103,6 +106,12 @@ pub fn run_until(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyh
                 .collect();
             run_on_memory_ports(cfg, config_name, ports, stop)
         }
+        #[cfg(feature = "af_xdp")]
+        Backend::AfXdp => af_xdp::run(cfg, config_name, stop),
+        #[cfg(not(feature = "af_xdp"))]
+        Backend::AfXdp => bail!(
+            "this tollgate was built without AF_XDP: build it with `make build` where libbpf-dev and clang are installed (docs/config.md)"
+        ),
         #[cfg(feature = "dpdk")]
         Backend::Dpdk => dpdk::run(cfg, config_name, stop),
         #[cfg(not(feature = "dpdk"))]

@@ -49,6 +49,16 @@ pub fn render(
                 "Frames the kernel or NIC dropped: rx ring full.",
             )
             .value(&l, ps.rx_dropped);
+            r.counter(
+                "tollgate_port_rx_late_total",
+                "Frames dropped at the head of the rx ring under sustained overload (waited over af_packet.max_delay_ms).",
+            )
+            .value(&l, ps.rx_late);
+            r.gauge(
+                "tollgate_port_rx_max_wait_seconds",
+                "The longest a frame waited in the rx ring for its worker (AF_PACKET).",
+            )
+            .sample(&l, ps.rx_max_wait_us as f64 / 1e6);
         }
         for d in DropReason::ALL {
             r.counter(

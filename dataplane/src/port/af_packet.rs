@@ -29,6 +29,28 @@
 //! `block_timeout_ms` has passed since its first frame. Under load, blocks fill fast. At
 //! idle, a lone frame can wait up to that timeout before the worker sees it.
 //!
+//! **How long the ring can wait for the worker.** The kernel hands over a block when it
+//! is full *or* when its timeout passes, whatever it holds. So at a low rate every block
+//! carries only the frames of one timeout, and the ring holds `block_count` x
+//! `block_timeout_ms` of traffic, however many bytes it has; at a high rate it holds its
+//! bytes' worth (`block_count` x `block_size` / bytes per frame). A worker that does not
+//! run for longer than that (a loaded host's scheduler can stall it for tens or hundreds
+//! of milliseconds) loses frames to a full ring (`rx_dropped`). The defaults (1024
+//! blocks of 8 KiB, 1 ms: 8 MiB per socket) hold about a second at low rates, 125 ms of
+//! 64-byte frames at 400 kpps, 60 ms of 1500-byte frames at 1 Gbit/s. More blocks cost
+//! memory only; a longer timeout costs idle latency. The longest any frame waited is
+//! reported (`rx_max_wait_us`, from the frames' kernel timestamps).
+//!
+//! **Overload.** A ring that rides out stalls is also a long queue: offered more than it
+//! can forward, the worker would take every frame a ring's length late. So, as CoDel
+//! does for a queue, the port drops at the head when waiting has lasted: once the blocks
+//! it opens have held frames older than `max_delay_ms` for [`OVERLOAD_INTERVAL_MS`] in a
+//! row, it gives back every block whose newest frame is older than that without reading
+//! it (`rx_late`, the cheapest drop there is: one store per block), and keeps doing so
+//! until the blocks have been fresh for that long again. A one-off stall drains within
+//! the interval and loses nothing; sustained overload forwards at the worker's rate with
+//! at most about `max_delay_ms` of queueing.
+//!
 //! **What the kernel changes, and what we undo.** A frame the host itself sent on a veth
 //! (or through a device with checksum offload) may arrive with a *partial* TCP/UDP
 //! checksum (`TP_STATUS_CSUMNOTREADY`): the field holds only the pseudo-header sum. We
@@ -73,6 +95,8 @@ const BLOCK_HDR: usize = offset_of!(libc::tpacket_block_desc, hdr);
 const BLOCK_STATUS: usize = BLOCK_HDR + offset_of!(libc::tpacket_hdr_v1, block_status);
 const BLOCK_NUM_PKTS: usize = BLOCK_HDR + offset_of!(libc::tpacket_hdr_v1, num_pkts);
 const BLOCK_FIRST_PKT: usize = BLOCK_HDR + offset_of!(libc::tpacket_hdr_v1, offset_to_first_pkt);
+/// The newest frame's time in a block (seconds, then nanoseconds in V3).
+const BLOCK_TS_LAST: usize = BLOCK_HDR + offset_of!(libc::tpacket_hdr_v1, ts_last_pkt);
 
 /// Fields of a V3 frame header (`struct tpacket3_hdr`).
 const PKT_HDR_LEN: usize = size_of::<libc::tpacket3_hdr>();
@@ -80,6 +104,8 @@ const PKT_NEXT: usize = offset_of!(libc::tpacket3_hdr, tp_next_offset);
 const PKT_SNAPLEN: usize = offset_of!(libc::tpacket3_hdr, tp_snaplen);
 const PKT_LEN: usize = offset_of!(libc::tpacket3_hdr, tp_len);
 const PKT_STATUS: usize = offset_of!(libc::tpacket3_hdr, tp_status);
+const PKT_SEC: usize = offset_of!(libc::tpacket3_hdr, tp_sec);
+const PKT_NSEC: usize = offset_of!(libc::tpacket3_hdr, tp_nsec);
 const PKT_MAC: usize = offset_of!(libc::tpacket3_hdr, tp_mac);
 const PKT_HV1: usize = offset_of!(libc::tpacket3_hdr, hv1);
 const PKT_VLAN_TCI: usize = PKT_HV1 + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci);
@@ -96,6 +122,17 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+
+/// Default bytes per receive block.
+pub const DEFAULT_BLOCK_SIZE: usize = 8 << 10;
+/// Default receive blocks.
+pub const DEFAULT_BLOCK_COUNT: usize = 1024;
+/// Default block timeout, milliseconds.
+pub const DEFAULT_BLOCK_TIMEOUT_MS: u32 = 1;
+/// Default head-drop delay, milliseconds.
+pub const DEFAULT_MAX_DELAY_MS: u32 = 5;
+/// How long the head of the ring must have been late before the port drops there.
+pub const OVERLOAD_INTERVAL_MS: u64 = 100;
 
 /// Settings for an [`AfPacketPort`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,21 +160,27 @@ pub struct AfPacketConfig {
     /// (`tp_retire_blk_tov`, milliseconds). This is the worst idle-time latency. 0 lets
     /// the kernel choose from the link speed (about 8 ms).
     pub block_timeout_ms: u32,
+    /// Under sustained overload, blocks whose newest frame waited longer than this
+    /// (milliseconds) are dropped at the head of the ring (see the module docs). 0: never
+    /// (a traffic generator, which must count every frame).
+    pub max_delay_ms: u32,
 }
 
 impl AfPacketConfig {
-    /// Defaults for `interface`: 256 receive blocks of 64 KiB (16 MiB), 2048-byte frames,
-    /// 1024 send slots (2 MiB), a 1 ms block timeout and no fanout.
+    /// Defaults for `interface`, the gateway's: 1024 receive blocks of 8 KiB (8 MiB, about
+    /// a second of a low rate, see the module docs), 2048-byte frames, 1024 send slots
+    /// (2 MiB), a 1 ms block timeout, a 5 ms head-drop delay and no fanout.
     pub fn new(interface: impl Into<String>) -> Self {
         AfPacketConfig {
             interface: interface.into(),
             fanout_group: None,
             fanout_program: None,
-            block_size: 1 << 16,
-            block_count: 256,
+            block_size: DEFAULT_BLOCK_SIZE,
+            block_count: DEFAULT_BLOCK_COUNT,
             frame_size: 2048,
             tx_frames: 1024,
-            block_timeout_ms: 1,
+            block_timeout_ms: DEFAULT_BLOCK_TIMEOUT_MS,
+            max_delay_ms: DEFAULT_MAX_DELAY_MS,
         }
     }
 }
@@ -355,9 +398,17 @@ impl Port for AfPacketPort {
         let rx = &mut self.rx;
         let stats = &mut self.stats;
         let mut taken = 0;
+        // The wall clock (the kernel stamps frames with it), read once per burst and
+        // only when a block is opened.
+        let mut now = None;
         while taken < room {
             if !rx.open {
                 if rx.block_status(rx.block).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                    if rx.head_drop.dropping {
+                        // Caught up with the kernel: as good as a fresh block.
+                        let t = *now.get_or_insert_with(realtime_ns);
+                        rx.head_drop.drop_block(t, t);
+                    }
                     break;
                 }
                 // SAFETY: we just saw TP_STATUS_USER with acquire ordering: the kernel has
@@ -368,6 +419,17 @@ impl Port for AfPacketPort {
                     ne_u32(block, BLOCK_NUM_PKTS),
                     ne_u32(block, BLOCK_FIRST_PKT),
                 );
+                let t = *now.get_or_insert_with(realtime_ns);
+                if let Some(oldest) = frame_time(block, first as usize) {
+                    let waited = t.saturating_sub(oldest) / 1000;
+                    stats.rx_max_wait_us = stats.rx_max_wait_us.max(waited);
+                }
+                if rx.head_drop.drop_block(t, timestamp(block, BLOCK_TS_LAST)) {
+                    // Late under sustained overload: dropped unread, where it is cheapest.
+                    stats.rx_late += u64::from(count);
+                    rx.release_block();
+                    continue;
+                }
                 rx.left = count;
                 rx.next = first as usize;
                 rx.open = true;
@@ -598,6 +660,8 @@ struct RxRing {
     left: u32,
     /// Offset in `block` of the next frame's header.
     next: usize,
+    /// When to drop at the head under overload.
+    head_drop: HeadDrop,
 }
 
 impl RxRing {
@@ -669,6 +733,7 @@ impl RxRing {
             open: false,
             left: 0,
             next: 0,
+            head_drop: HeadDrop::new(cfg.max_delay_ms),
         })
     }
 
@@ -703,6 +768,84 @@ impl RxRing {
         self.open = false;
         self.left = 0;
     }
+}
+
+/// The head-drop rule of the module docs (CoDel's, per block), on wall-clock times in
+/// nanoseconds. Sans-I/O: the port passes the times in.
+#[derive(Debug)]
+struct HeadDrop {
+    /// 0: never drop.
+    max_delay_ns: u64,
+    interval_ns: u64,
+    /// Since when every block opened has been late (none fresh in between).
+    late_since: Option<u64>,
+    /// While dropping: since when every block opened has been fresh.
+    fresh_since: Option<u64>,
+    /// Late blocks are dropped on sight.
+    dropping: bool,
+}
+
+impl HeadDrop {
+    fn new(max_delay_ms: u32) -> HeadDrop {
+        HeadDrop {
+            max_delay_ns: u64::from(max_delay_ms) * 1_000_000,
+            interval_ns: OVERLOAD_INTERVAL_MS * 1_000_000,
+            late_since: None,
+            fresh_since: None,
+            dropping: false,
+        }
+    }
+
+    /// Whether to drop a block opened at `now` whose newest frame the kernel stamped
+    /// `newest`: late (older than the delay) while the head has been late for the
+    /// interval, or while dropping. Dropping ends after an interval of fresh blocks.
+    fn drop_block(&mut self, now: u64, newest: u64) -> bool {
+        if self.max_delay_ns == 0 {
+            return false;
+        }
+        if now.saturating_sub(newest) <= self.max_delay_ns {
+            self.late_since = None;
+            if self.dropping {
+                let since = *self.fresh_since.get_or_insert(now);
+                if now.saturating_sub(since) >= self.interval_ns {
+                    self.dropping = false;
+                    self.fresh_since = None;
+                }
+            }
+            return false;
+        }
+        self.fresh_since = None;
+        if self.dropping {
+            return true;
+        }
+        let since = *self.late_since.get_or_insert(now);
+        if now.saturating_sub(since) >= self.interval_ns {
+            self.dropping = true;
+        }
+        self.dropping
+    }
+}
+
+/// The wall clock in nanoseconds (the kernel stamps ring frames with CLOCK_REALTIME).
+fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a writable timespec; CLOCK_REALTIME always exists (a vDSO call).
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A (seconds, nanoseconds) stamp at `at` in `b`, in nanoseconds.
+fn timestamp(b: &[u8], at: usize) -> u64 {
+    u64::from(ne_u32(b, at)) * 1_000_000_000 + u64::from(ne_u32(b, at + 4))
+}
+
+/// The kernel's stamp of the frame whose header is at `at` in `block`, if it lies inside.
+fn frame_time(block: &[u8], at: usize) -> Option<u64> {
+    let hdr = block.get(at..at.checked_add(PKT_HDR_LEN)?)?;
+    Some(u64::from(ne_u32(hdr, PKT_SEC)) * 1_000_000_000 + u64::from(ne_u32(hdr, PKT_NSEC)))
 }
 
 /// One frame in a receive block, from its `tpacket3_hdr`.
@@ -1368,10 +1511,43 @@ mod tests {
     }
 
     #[test]
+    fn head_drop_rides_out_a_stall_and_drops_under_sustained_overload() {
+        const MS: u64 = 1_000_000;
+        let mut h = HeadDrop::new(5);
+        let t0 = 1_000 * MS;
+        // A 300 ms stall: the first blocks after it are late, then fresh ones come
+        // within the interval: nothing is dropped.
+        assert!(!h.drop_block(t0, t0 - 300 * MS));
+        assert!(!h.drop_block(t0 + MS, t0 - 200 * MS));
+        assert!(!h.drop_block(t0 + 2 * MS, t0 + MS));
+        assert!(!h.dropping);
+        // Sustained: late for the whole interval; from then on late blocks are dropped,
+        // fresh ones are not.
+        let t1 = 2_000 * MS;
+        assert!(!h.drop_block(t1, t1 - 50 * MS));
+        assert!(!h.drop_block(t1 + 99 * MS, t1 + 80 * MS));
+        assert!(h.drop_block(t1 + 100 * MS, t1 + 80 * MS));
+        assert!(h.drop_block(t1 + 100 * MS, t1 + 90 * MS));
+        assert!(!h.drop_block(t1 + 100 * MS, t1 + 99 * MS));
+        assert!(
+            h.drop_block(t1 + 110 * MS, t1 + 100 * MS),
+            "late again: dropped at once"
+        );
+        // Fresh for a whole interval: back to riding out.
+        assert!(!h.drop_block(t1 + 120 * MS, t1 + 119 * MS));
+        assert!(!h.drop_block(t1 + 220 * MS, t1 + 219 * MS));
+        assert!(!h.dropping);
+        assert!(!h.drop_block(t1 + 300 * MS, t1 + 100 * MS), "a stall again");
+        // Off.
+        let mut off = HeadDrop::new(0);
+        assert!(!off.drop_block(t1 + 10_000 * MS, t1));
+    }
+
+    #[test]
     fn geometry_checks() {
         let page = 4096;
         let g = Geometry::new(&AfPacketConfig::new("x"), page).unwrap();
-        assert_eq!(g.rx_frame_count, 32 * 256);
+        assert_eq!(g.rx_frame_count, 4 * 1024);
         assert_eq!(
             (g.tx_block_size, g.tx_per_block, g.tx_block_count),
             (4096, 2, 512)
