@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use tollgate_dataplane::MacAddr;
-use tollgate_dataplane::wire::checksum::{fold, pseudo_header_sum, sum};
+use tollgate_dataplane::wire::checksum::{add, fold, pseudo_header_sum, sum};
 
 /// Ethernet + IPv4 header bytes (no options).
 pub const L3_AT: usize = 14;
@@ -88,7 +88,10 @@ pub fn tcp(
     t[13] = flags;
     t[14..16].copy_from_slice(&window.to_be_bytes());
     t[16..20].copy_from_slice(&[0, 0, 0, 0]);
-    let c = !fold(sum(t) + pseudo_header_sum(e.src.0, e.dst.0, 6, l4_len as u16));
+    let c = !fold(add(
+        sum(t),
+        pseudo_header_sum(e.src.0, e.dst.0, 6, l4_len as u16),
+    ));
     t[16..18].copy_from_slice(&c.to_be_bytes());
     Some(len)
 }
@@ -105,7 +108,10 @@ pub fn udp(f: &mut [u8], e: &Ends, ttl: u8, payload_len: usize) -> Option<usize>
     t[2..4].copy_from_slice(&e.dst.1.to_be_bytes());
     t[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
     t[6..8].copy_from_slice(&[0, 0]);
-    let mut c = !fold(sum(t) + pseudo_header_sum(e.src.0, e.dst.0, 17, l4_len as u16));
+    let mut c = !fold(add(
+        sum(t),
+        pseudo_header_sum(e.src.0, e.dst.0, 17, l4_len as u16),
+    ));
     if c == 0 {
         c = 0xffff;
     }

@@ -1433,7 +1433,7 @@ mod tests {
             17,
             l4.len() as u16,
         );
-        checksum::fold(pseudo + checksum::sum(l4)) == 0xffff
+        checksum::fold(checksum::add(pseudo, checksum::sum(l4))) == 0xffff
     }
 
     #[test]

@@ -72,8 +72,9 @@ fn tcp_reset<B: PacketBuf>(buf: &mut B, l3: usize, h: &Header, our_mac: MacAddr)
     );
     let seg = &mut frame[l3 + ipv4::MIN_HEADER_LEN..l3 + total];
     tcp::write_header(seg, dport, sport, rst_seq, rst_ack, rst_flags, 0);
-    let sum = checksum::pseudo_header_sum(h.dst, h.src, protocol::TCP, tcp::MIN_HEADER_LEN as u16)
-        + checksum::sum(seg);
+    let pseudo =
+        checksum::pseudo_header_sum(h.dst, h.src, protocol::TCP, tcp::MIN_HEADER_LEN as u16);
+    let sum = checksum::add(pseudo, checksum::sum(seg));
     tcp::Packet::new_unchecked(seg).set_checksum(!checksum::fold(sum));
     let sender = ethernet::Frame::new_unchecked(&*frame).src();
     ethernet::rewrite_macs(frame, sender, our_mac);

@@ -47,6 +47,15 @@ pub fn fold_wide(s: u64) -> u16 {
     s as u16
 }
 
+/// Adds two unfolded one's-complement sums (from [`sum`] and [`pseudo_header_sum`]) with
+/// the end-around carry: a plain `+` overflows when [`sum`] is near 2^32, which a
+/// segment of large 32-bit words makes.
+#[inline(always)]
+pub fn add(a: u32, b: u32) -> u32 {
+    let (s, carry) = a.overflowing_add(b);
+    s + carry as u32
+}
+
 /// Folds a 32-bit one's-complement sum into 16 bits.
 #[inline(always)]
 pub fn fold(mut s: u32) -> u16 {
@@ -120,6 +129,19 @@ mod tests {
     #[test]
     fn odd_length_pads_with_zero() {
         assert_eq!(fold(sum(&[0x12, 0x34, 0x56])), 0x1234 + 0x5600);
+    }
+
+    #[test]
+    fn adding_sums_keeps_the_carry_past_32_bits() {
+        // Five words of 0xffff_fffe sum (folded to 32 bits) near 2^32: the pseudo-header
+        // must add with the end-around carry, as RFC 1071 adds 16-bit words.
+        let data = [0xff, 0xff, 0xff, 0xfe].repeat(5);
+        let pseudo = pseudo_header_sum([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 17, 20);
+        let words = data
+            .chunks(2)
+            .map(|w| u16::from_be_bytes([w[0], w[1]]) as u64);
+        let by_16 = words.sum::<u64>() + pseudo as u64;
+        assert_eq!(fold(add(sum(&data), pseudo)), fold_wide(by_16));
     }
 
     #[test]
