@@ -153,17 +153,14 @@ pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64,
     {
         // A file from before the history: what its version says is there already.
         let v = i32::try_from(v).map_err(|_| too_new(v))?;
-        Runner::new(&migrations)
-            .set_target(Target::FakeVersion(v))
-            .run(conn)
-            .map_err(failed)?;
+        let fake = Runner::new(&migrations).set_target(Target::FakeVersion(v));
+        run(file, conn, &fake)?.map_err(failed)?;
     }
-    Runner::new(&migrations)
+    let runner = Runner::new(&migrations)
         .set_grouped(true)
         .set_abort_divergent(true)
-        .set_abort_missing(true)
-        .run(conn)
-        .map_err(failed)?;
+        .set_abort_missing(true);
+    run(file, conn, &runner)?.map_err(failed)?;
     // The version for Tollgates from before the history (they read only this).
     let tx = conn.transaction().map_err(sqlite)?;
     tx.execute_batch(
@@ -178,6 +175,21 @@ pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64,
     .map_err(sqlite)?;
     tx.commit().map_err(sqlite)?;
     Ok(before)
+}
+
+/// Runs `runner`, turning a panic inside refinery (it unwraps the time and checksum of
+/// each history row, so a row edited by hand panics) into an error naming the file.
+fn run(
+    file: &str,
+    conn: &mut Connection,
+    runner: &Runner,
+) -> Result<Result<refinery::Report, refinery::Error>, MigrateError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(conn))).map_err(|_| {
+        MigrateError::Failed {
+            file: file.to_string(),
+            message: format!("its {HISTORY_TABLE} table has a row that does not read back"),
+        }
+    })
 }
 
 fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
@@ -255,6 +267,23 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().starts_with("/var/lib/x.db: schema version 2"));
+    }
+
+    #[test]
+    fn a_history_row_edited_by_hand_is_an_error_not_a_panic() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c, "t.db", &STEPS[..1]).unwrap();
+        c.execute(
+            &format!("UPDATE {HISTORY_TABLE} SET applied_on = 'yesterday'"),
+            [],
+        )
+        .unwrap();
+        let e = migrate(&mut c, "t.db", STEPS).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.db: schema migration: its refinery_schema_history table"),
+            "{e}"
+        );
     }
 
     #[test]
