@@ -20,7 +20,7 @@
 //! its own steps and opens through the same runner.
 
 use refinery::{Migration, Runner, Target};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, TransactionBehavior};
 
 /// The table in which `refinery` records the applied steps.
 pub const HISTORY_TABLE: &str = "refinery_schema_history";
@@ -99,28 +99,100 @@ pub fn is_versioned(conn: &Connection) -> rusqlite::Result<bool> {
 
 /// Brings the schema of `conn` (the file `file`, named in errors) up to the newest of
 /// `steps`. Returns the version it was at before.
+///
+/// An up-to-date file is only read. Several processes may open one file at once (the
+/// daemon and `tollgate subscriber`, parallel replays): if a step or the adoption fails
+/// because another opener did the same work first, the file is read again and found
+/// up to date.
 pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64, MigrateError> {
+    let supported = latest(steps);
+    let mut tries = 0;
+    loop {
+        let found = versions(conn, file)?;
+        for v in [found.legacy, found.recorded].into_iter().flatten() {
+            if v > supported {
+                return Err(MigrateError::TooNew {
+                    file: file.to_string(),
+                    found: v,
+                    supported,
+                });
+            }
+        }
+        if found.recorded == Some(supported)
+            && found.legacy == Some(supported)
+            && recorded_as_listed(conn, file, steps)?
+        {
+            return Ok(supported);
+        }
+        match attempt(conn, file, steps, found) {
+            Ok(()) => return Ok(found.recorded.or(found.legacy).unwrap_or(0)),
+            Err(e) => {
+                tries += 1;
+                if tries == 5 {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the history names exactly `steps`, each with its checksum (a step edited
+/// since it was applied is not: refinery then refuses it with the reason).
+fn recorded_as_listed(conn: &Connection, file: &str, steps: &[Step]) -> Result<bool, MigrateError> {
     let sqlite = |source| MigrateError::Sqlite {
         file: file.to_string(),
         source,
     };
-    let supported = latest(steps);
-    let too_new = |found| MigrateError::TooNew {
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT version, name, checksum FROM {HISTORY_TABLE} ORDER BY version"
+        ))
+        .map_err(sqlite)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(sqlite)?;
+    Ok(rows.len() == steps.len()
+        && rows
+            .iter()
+            .zip(steps)
+            .all(|((version, name, checksum), s)| {
+                let listed = Migration::unapplied(&format!("V{}__{}", s.version, s.name), s.sql);
+                *version == i64::from(s.version)
+                    && *name == s.name
+                    && listed.is_ok_and(|m| m.checksum().to_string() == *checksum)
+            }))
+}
+
+/// The versions a file says it is at.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    /// In `schema_version`, when the table exists (0 when it is empty).
+    legacy: Option<i64>,
+    /// The newest step in the history, when it has one.
+    recorded: Option<i64>,
+}
+
+fn versions(conn: &Connection, file: &str) -> Result<Found, MigrateError> {
+    let sqlite = |source| MigrateError::Sqlite {
         file: file.to_string(),
-        found,
-        supported,
+        source,
     };
-    let legacy: Option<i64> = if has_table(conn, "schema_version").map_err(sqlite)? {
+    let legacy = if has_table(conn, "schema_version").map_err(sqlite)? {
         let v: Option<i64> = conn
             .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
-            .optional()
-            .map_err(sqlite)?
-            .flatten();
+            .map_err(sqlite)?;
         Some(v.unwrap_or(0))
     } else {
         None
     };
-    let recorded: Option<i64> = if has_table(conn, HISTORY_TABLE).map_err(sqlite)? {
+    let recorded = if has_table(conn, HISTORY_TABLE).map_err(sqlite)? {
         conn.query_row(
             &format!("SELECT max(version) FROM {HISTORY_TABLE}"),
             [],
@@ -130,29 +202,42 @@ pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64,
     } else {
         None
     };
-    let before = recorded.or(legacy).unwrap_or(0);
-    for found in [legacy, recorded].into_iter().flatten() {
-        if found > supported {
-            return Err(too_new(found));
-        }
-    }
-    let migrations = steps
-        .iter()
-        .map(|s| Migration::unapplied(&format!("V{}__{}", s.version, s.name), s.sql))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| MigrateError::Failed {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
+    Ok(Found { legacy, recorded })
+}
+
+/// Adopts a file from before the history, runs the pending steps, sets `schema_version`.
+fn attempt(
+    conn: &mut Connection,
+    file: &str,
+    steps: &[Step],
+    found: Found,
+) -> Result<(), MigrateError> {
+    let sqlite = |source| MigrateError::Sqlite {
+        file: file.to_string(),
+        source,
+    };
     let failed = |e: refinery::Error| MigrateError::Failed {
         file: file.to_string(),
         message: e.to_string(),
     };
-    if let (None, Some(v)) = (recorded, legacy)
+    let supported = latest(steps);
+    let migrations = steps
+        .iter()
+        .map(|s| Migration::unapplied(&format!("V{}__{}", s.version, s.name), s.sql))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(failed)?;
+    if let Found {
+        recorded: None,
+        legacy: Some(v),
+    } = found
         && v > 0
     {
         // A file from before the history: what its version says is there already.
-        let v = i32::try_from(v).map_err(|_| too_new(v))?;
+        let v = i32::try_from(v).map_err(|_| MigrateError::TooNew {
+            file: file.to_string(),
+            found: v,
+            supported,
+        })?;
         let fake = Runner::new(&migrations).set_target(Target::FakeVersion(v));
         run(file, conn, &fake)?.map_err(failed)?;
     }
@@ -162,7 +247,9 @@ pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64,
         .set_abort_missing(true);
     run(file, conn, &runner)?.map_err(failed)?;
     // The version for Tollgates from before the history (they read only this).
-    let tx = conn.transaction().map_err(sqlite)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
          DELETE FROM schema_version;",
@@ -173,8 +260,7 @@ pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64,
         [supported],
     )
     .map_err(sqlite)?;
-    tx.commit().map_err(sqlite)?;
-    Ok(before)
+    tx.commit().map_err(sqlite)
 }
 
 /// Runs `runner`, turning a panic inside refinery (it unwraps the time and checksum of
@@ -284,6 +370,46 @@ mod tests {
                 .starts_with("t.db: schema migration: its refinery_schema_history table"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn openers_racing_on_a_fresh_or_a_legacy_file_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = dir.path().join("legacy.db");
+        Connection::open(&legacy)
+            .unwrap()
+            .execute_batch(
+                "PRAGMA journal_mode=WAL;
+                 CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (7);
+                 CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (1);",
+            )
+            .unwrap();
+        for path in [dir.path().join("fresh.db"), legacy] {
+            let start = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let openers: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut c = Connection::open(&path).unwrap();
+                            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+                            let _: String = c
+                                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                                .unwrap();
+                            start.wait();
+                            migrate(&mut c, "t.db", STEPS)
+                        })
+                    })
+                    .collect();
+                for o in openers {
+                    if let Err(e) = o.join().unwrap() {
+                        panic!("{}: {e}", path.display());
+                    }
+                }
+            });
+            let c = Connection::open(&path).unwrap();
+            assert_eq!(history(&c).unwrap().len(), 2, "{}", path.display());
+        }
     }
 
     #[test]
