@@ -6,7 +6,7 @@
 #    never go up), and tollgate-testkit is a normal dependency of tools only (control
 #    has it as a dev-dependency). Read from `cargo metadata`.
 # 2. The sans-I/O core's dependency tree (`cargo tree -p tollgate-control-core -e normal`)
-#    has none of the I/O and process crates: rusqlite, libc, getrandom, clap, anyhow,
+#    has none of the I/O and process crates: rusqlite, refinery, libc, getrandom, clap, anyhow,
 #    crossbeam.
 # 3. No import circle between the top-level modules of a crate (scripts/module-cycles.py):
 #    enforced for every crate.
@@ -50,7 +50,7 @@ if bad:
 print("check-layering: one-way graph " + " -> ".join(order))
 PY
 
-banned='rusqlite|libsqlite3-sys|libc|getrandom|clap|anyhow|crossbeam|crossbeam-channel'
+banned='rusqlite|libsqlite3-sys|refinery|refinery-core|libc|getrandom|clap|anyhow|crossbeam|crossbeam-channel'
 tree=$($CARGO tree -p tollgate-control-core -e normal --prefix none)
 if found=$(grep -E "^($banned) v" <<<"$tree"); then
   echo "check-layering: tollgate-control-core's dependency tree has I/O crates:" >&2

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+pub mod migrate;
 pub mod os_random;
 /// The protocol engines' CSPRNG lives in the core (keyed here by [`os_random`]).
 pub use tollgate_control_core::random;

@@ -30,6 +30,22 @@ pub enum RatingError {
         /// SQLite's error.
         source: rusqlite::Error,
     },
+    /// The ledger was written by a newer Tollgate.
+    #[error(
+        "rating ledger {file}: schema version {found} is newer than this build knows \
+         ({supported}); it was written by a newer Tollgate"
+    )]
+    SchemaTooNew {
+        /// The ledger file.
+        file: String,
+        /// Version in the file.
+        found: i64,
+        /// Newest this build knows.
+        supported: i64,
+    },
+    /// The ledger's schema could not be brought up to date (the error names the file).
+    #[error("rating ledger {0}")]
+    Migration(crate::migrate::MigrateError),
     /// A file or directory could not be used.
     #[error("{path}: {message}")]
     Io {

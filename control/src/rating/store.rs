@@ -15,10 +15,23 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use serde::{Deserialize, Serialize};
 
 use super::RatingError;
+use crate::migrate::{self, MigrateError, Step};
 use tollgate_control_core::rating::rate::Records;
 use tollgate_control_core::rating::usage::Record;
 
-const SCHEMA: &str = "
+/// The schema version this build writes (the newest of [`MIGRATIONS`]).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The ledger's schema, step by step (see [`crate::migrate`]; add a step, never edit one).
+/// Step 1 is the schema ledgers had before they were versioned (`IF NOT EXISTS`), so a
+/// ledger from then is adopted by running it.
+const MIGRATIONS: &[Step] = &[Step {
+    version: 1,
+    name: "record_plan_period_invoice",
+    sql: SCHEMA_1,
+}];
+
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS record (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
     kind    TEXT NOT NULL,
@@ -132,7 +145,7 @@ impl Store {
         Store::init(conn, ":memory:".into())
     }
 
-    fn init(conn: Connection, name: String) -> Result<Store, RatingError> {
+    fn init(mut conn: Connection, name: String) -> Result<Store, RatingError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db(format!("{name}: setting the busy timeout")))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -141,8 +154,18 @@ impl Store {
             .map_err(db(format!("{name}: setting synchronous=FULL")))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db(format!("{name}: enabling foreign keys")))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(db(format!("{name}: creating the rating tables")))?;
+        migrate::migrate(&mut conn, &name, MIGRATIONS).map_err(|e| match e {
+            MigrateError::TooNew {
+                file,
+                found,
+                supported,
+            } => RatingError::SchemaTooNew {
+                file,
+                found,
+                supported,
+            },
+            e => RatingError::Migration(e),
+        })?;
         Ok(Store { conn, name })
     }
 
@@ -459,4 +482,84 @@ impl Store {
 
 fn skey(user: &str, session: &str) -> String {
     format!("{user}\u{1f}{session}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_from_before_versions_is_adopted_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rating.db");
+        // Today's file, as its code writes it: the tables (no version at all) and rows.
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA_1).unwrap();
+            c.execute_batch(
+                "INSERT INTO record (kind, id, skey, t_from, t_to, final, body) VALUES
+                     ('session', 'r1', 'alice/s1', 10, 20, 1, '{}'),
+                     ('session', 'r2', 'bob/s2', 30, 40, 1, '{}'),
+                     ('bandwidth', 'b1', 'alice/s1', 10, 10, 1, '{}');
+                 INSERT INTO plan (body) VALUES ('{\"plan\": 1}');
+                 INSERT INTO period VALUES ('2024-05', 1, 1717200000, 3, '{}');
+                 INSERT INTO invoice VALUES ('2024-05', 'acct-1', 1234, 'inv-1'),
+                                            ('2024-05', 'acct-2', 0, 'inv-2');",
+            )
+            .unwrap();
+        }
+        let st = Store::open(&path).unwrap();
+        assert_eq!(
+            st.counts().unwrap(),
+            vec![("bandwidth".to_string(), 1), ("session".to_string(), 2)]
+        );
+        assert_eq!(st.watermark().unwrap(), 3);
+        assert_eq!(st.plan_body(1).unwrap(), "{\"plan\": 1}");
+        assert_eq!(
+            st.periods().unwrap(),
+            vec![ClosedPeriod {
+                period: "2024-05".into(),
+                plan: 1,
+                closed_at: 1_717_200_000,
+                watermark: 3,
+            }]
+        );
+        assert_eq!(
+            st.invoices("2024-05").unwrap(),
+            vec![
+                ("acct-1".to_string(), "inv-1".to_string()),
+                ("acct-2".to_string(), "inv-2".to_string())
+            ]
+        );
+        assert_eq!(
+            migrate::history(&st.conn).unwrap(),
+            vec![(1, "record_plan_period_invoice".into())]
+        );
+    }
+
+    #[test]
+    fn a_fresh_ledger_records_every_step_and_a_newer_one_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rating.db");
+        let st = Store::open(&path).unwrap();
+        assert_eq!(migrate::history(&st.conn).unwrap().len(), MIGRATIONS.len());
+        assert_eq!(migrate::latest(MIGRATIONS), SCHEMA_VERSION);
+        st.conn
+            .execute("UPDATE schema_version SET version = 9", [])
+            .unwrap();
+        drop(st);
+        let e = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RatingError::SchemaTooNew {
+                    found: 9,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+    }
 }

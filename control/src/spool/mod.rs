@@ -40,10 +40,12 @@ pub use tollgate_control_core::radius::attrs::LastKnown;
 use tollgate_control_core::radius::attrs::{AcctRecord, Counters};
 use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause};
 
+use crate::migrate::{self, MigrateError, Step};
+
 /// A record's row id in the spool.
 pub type SpoolId = i64;
 
-/// The schema version this build writes.
+/// The schema version this build writes (the newest of [`MIGRATIONS`]).
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long one SQLite statement may wait for a lock held by another process (a
@@ -51,8 +53,12 @@ pub const SCHEMA_VERSION: i64 = 2;
 /// exclusive lock (from its first write on) nothing else can hold one.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
-const MIGRATIONS: &[&str] = &[
-    r#"
+/// The spool's schema, step by step (see [`crate::migrate`]; add a step, never edit one).
+const MIGRATIONS: &[Step] = &[
+    Step {
+        version: 1,
+        name: "record_and_open_session",
+        sql: r#"
 CREATE TABLE record (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id    TEXT NOT NULL,
@@ -66,7 +72,11 @@ CREATE TABLE open_session (
     updated_unix INTEGER NOT NULL
 );
 "#,
-    r#"
+    },
+    Step {
+        version: 2,
+        name: "last_known_counters_set_aside_spool_info",
+        sql: r#"
 ALTER TABLE open_session ADD COLUMN start_unix INTEGER;
 ALTER TABLE open_session ADD COLUMN seen_unix INTEGER;
 ALTER TABLE open_session ADD COLUMN octets_up INTEGER;
@@ -86,6 +96,7 @@ CREATE TABLE spool_info (
     value TEXT NOT NULL
 );
 "#,
+    },
 ];
 
 /// How hard a commit tries to reach the disk.
@@ -202,6 +213,9 @@ pub enum SpoolError {
         /// When the marker says it was created.
         created_unix: u64,
     },
+    /// The schema could not be brought up to date (the error names the file).
+    #[error("accounting spool {0}")]
+    Migration(MigrateError),
     /// A file beside the spool (lock, marker) could not be used.
     #[error("accounting spool {path}: {what}: {error}")]
     File {
@@ -213,8 +227,13 @@ pub enum SpoolError {
         error: std::io::Error,
     },
     /// The file was written by a newer Tollgate.
-    #[error("accounting spool has schema version {found}; this build knows up to {supported}")]
+    #[error(
+        "accounting spool {path}: schema version {found} is newer than this build knows \
+         ({supported}); it was written by a newer Tollgate"
+    )]
     SchemaTooNew {
+        /// The spool file.
+        path: PathBuf,
         /// In the file.
         found: i64,
         /// Known here.
@@ -353,39 +372,24 @@ impl Spool {
                 return Err(damaged(format!("is damaged (quick_check: {check})")));
             }
         }
-        let tx = conn.transaction()?;
-        let has_version: bool = tx.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'",
-            [],
-            |r| r.get::<_, i64>(0).map(|n| n > 0),
-        )?;
-        if !has_version && marker.is_some() {
+        if marker.is_some() && !migrate::is_versioned(&conn)? {
             return Err(damaged(
                 "has no spool tables (an empty or foreign database)".into(),
             ));
         }
-        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-        let found: Option<i64> = tx
-            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-            .optional()?;
-        let mut version = match found {
-            Some(v) => v,
-            None => {
-                tx.execute("INSERT INTO schema_version (version) VALUES (0)", [])?;
-                0
-            }
-        };
-        if version > SCHEMA_VERSION {
-            return Err(SpoolError::SchemaTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        while version < SCHEMA_VERSION {
-            tx.execute_batch(MIGRATIONS[version as usize])?;
-            version += 1;
-            tx.execute("UPDATE schema_version SET version = ?1", [version])?;
-        }
+        migrate::migrate(&mut conn, &path.display().to_string(), MIGRATIONS).map_err(
+            |e| match e {
+                MigrateError::TooNew {
+                    found, supported, ..
+                } => SpoolError::SchemaTooNew {
+                    path: path.to_path_buf(),
+                    found,
+                    supported,
+                },
+                e => SpoolError::Migration(e),
+            },
+        )?;
+        let tx = conn.transaction()?;
         let stored_id: Option<String> = tx
             .query_row(
                 "SELECT value FROM spool_info WHERE key = 'spool_id'",
@@ -1235,7 +1239,7 @@ mod tests {
         let path = dir.path().join("spool.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch(MIGRATIONS[0].sql).unwrap();
             c.execute_batch(
                 "CREATE TABLE schema_version (version INTEGER NOT NULL);
                  INSERT INTO schema_version VALUES (1);",
@@ -1258,6 +1262,77 @@ mod tests {
             dir.path().join("spool.db.marker").exists(),
             "marked from now on"
         );
+    }
+
+    #[test]
+    fn a_spool_of_schema_2_from_before_the_history_is_adopted_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.db");
+        let (records, sessions) = {
+            let mut s = open(dir.path());
+            for i in 0..5 {
+                s.enqueue(t(0), &rec(&format!("s{i}"), AcctStatusType::Start, 0))
+                    .unwrap();
+            }
+            let due = s.next_due(t(0)).unwrap().unwrap();
+            s.set_aside(t(0), due.id, "cannot be encoded").unwrap();
+            (s.records().unwrap(), s.open_sessions().unwrap())
+        };
+        // Today's file: the same tables and marker, its version only in `schema_version`.
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!("DROP TABLE {};", migrate::HISTORY_TABLE))
+                .unwrap();
+            let v: i64 = c
+                .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, SCHEMA_VERSION);
+            assert!(migrate::history(&c).unwrap().is_empty());
+        }
+        let s = open(dir.path());
+        assert_eq!(s.records().unwrap(), records);
+        assert_eq!(records.len(), 4, "one of five set aside");
+        assert_eq!(s.set_aside_records().unwrap().len(), 1);
+        assert_eq!(s.open_sessions().unwrap(), sessions);
+        assert_eq!(sessions.len(), 5);
+        drop(s);
+        let c = Connection::open(&path).unwrap();
+        assert_eq!(
+            migrate::history(&c).unwrap(),
+            vec![
+                (1, "record_and_open_session".into()),
+                (2, "last_known_counters_set_aside_spool_info".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fresh_spool_records_every_step_and_a_newer_one_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.db");
+        drop(open(dir.path()));
+        {
+            let c = Connection::open(&path).unwrap();
+            let h = migrate::history(&c).unwrap();
+            assert_eq!(h.len(), MIGRATIONS.len());
+            assert_eq!(h.last().unwrap().0, SCHEMA_VERSION);
+            assert_eq!(migrate::latest(MIGRATIONS), SCHEMA_VERSION);
+            c.execute("UPDATE schema_version SET version = 3", [])
+                .unwrap();
+        }
+        let e = Spool::open(&path, SpoolOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                SpoolError::SchemaTooNew {
+                    found: 3,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
     }
 
     fn damage(path: &Path, how: &str) {

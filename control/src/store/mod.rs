@@ -24,11 +24,16 @@ use serde::{Deserialize, Serialize};
 use tollgate_control_core::authz::{Authorization, Conditions, LoginVictim};
 use tollgate_control_core::gateway::identifier::Identifier;
 
-/// The schema version this build writes.
+use crate::migrate::{self, MigrateError, Step};
+
+/// The schema version this build writes (the newest of [`MIGRATIONS`]).
 pub const SCHEMA_VERSION: i64 = 1;
 
-/// Migrations: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+/// The store's schema, step by step (see [`crate::migrate`]; add a step, never edit one).
+const MIGRATIONS: &[Step] = &[Step {
+    version: 1,
+    name: "subscriber_identifier_service",
+    sql: r#"
 CREATE TABLE subscriber (
     user_id             TEXT PRIMARY KEY NOT NULL,
     password_hash       TEXT,
@@ -65,7 +70,8 @@ CREATE TABLE service (
     name    TEXT NOT NULL,
     PRIMARY KEY (user_id, name)
 );
-"#];
+"#,
+}];
 
 /// One subscriber as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -218,13 +224,21 @@ pub enum StoreError {
     #[error("subscriber store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The file was written by a newer Tollgate.
-    #[error("subscriber store has schema version {found}; this build knows up to {supported}")]
+    #[error(
+        "subscriber store {file}: schema version {found} is newer than this build knows \
+         ({supported}); it was written by a newer Tollgate"
+    )]
     SchemaTooNew {
+        /// The store file.
+        file: String,
         /// Version in the file.
         found: i64,
         /// Newest this build knows.
         supported: i64,
     },
+    /// The schema could not be brought up to date (the error names the file).
+    #[error("subscriber store {0}")]
+    Migration(MigrateError),
     /// `add` of a user id that exists.
     #[error("subscriber {0:?} already exists")]
     AlreadyExists(String),
@@ -282,43 +296,31 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        Store::setup(Connection::open(path)?)
+        Store::setup(Connection::open(path)?, &path.display().to_string())
     }
 
     /// A store in memory (tests).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Store::setup(Connection::open_in_memory()?)
+        Store::setup(Connection::open_in_memory()?, ":memory:")
     }
 
-    fn setup(mut conn: Connection) -> Result<Store, StoreError> {
+    fn setup(mut conn: Connection, file: &str) -> Result<Store, StoreError> {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "foreign_keys", true)?;
         // WAL: the CLI can write while the daemon reads.
         let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        let tx = conn.transaction()?;
-        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-        let found: Option<i64> = tx
-            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-            .optional()?;
-        let mut version = match found {
-            Some(v) => v,
-            None => {
-                tx.execute("INSERT INTO schema_version (version) VALUES (0)", [])?;
-                0
-            }
-        };
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        while version < SCHEMA_VERSION {
-            tx.execute_batch(MIGRATIONS[version as usize])?;
-            version += 1;
-            tx.execute("UPDATE schema_version SET version = ?1", [version])?;
-        }
-        tx.commit()?;
+        migrate::migrate(&mut conn, file, MIGRATIONS).map_err(|e| match e {
+            MigrateError::TooNew {
+                file,
+                found,
+                supported,
+            } => StoreError::SchemaTooNew {
+                file,
+                found,
+                supported,
+            },
+            e => StoreError::Migration(e),
+        })?;
         Ok(Store {
             conn,
             cost: PasswordCost::default(),
@@ -829,6 +831,76 @@ pub(crate) mod tests {
             Store::open(&path),
             Err(StoreError::SchemaTooNew { found: 99, .. })
         ));
+    }
+
+    #[test]
+    fn a_store_of_schema_1_from_before_the_history_is_adopted_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub.db");
+        // Today's file, as its code writes it: the tables, `schema_version` at 1, rows.
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0].sql).unwrap();
+            c.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (1);
+                 INSERT INTO subscriber (user_id, billing_account, bandwidth_down, max_logins)
+                     VALUES ('alice', 'acct-1', 10000000, 2), ('bob', NULL, NULL, NULL);
+                 INSERT INTO identifier VALUES ('mac', '02:00:00:00:00:01', 'alice');
+                 INSERT INTO service VALUES ('alice', 'video');",
+            )
+            .unwrap();
+        }
+        let st = Store::open(&path).unwrap();
+        let a = st.get("alice").unwrap().unwrap();
+        assert_eq!(a.billing_account.as_deref(), Some("acct-1"));
+        assert_eq!(a.bandwidth_down, Some(10_000_000));
+        assert_eq!(a.conditions.max_logins, Some(2));
+        assert_eq!(a.identifiers.len(), 1);
+        assert_eq!(a.services, vec!["video".to_string()]);
+        assert!(st.get("bob").unwrap().is_some());
+        assert_eq!(st.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            migrate::history(&st.conn).unwrap(),
+            vec![(1, "subscriber_identifier_service".into())]
+        );
+        let n: i64 = st
+            .conn
+            .query_row("SELECT count(*) FROM subscriber", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn a_fresh_store_records_every_step_and_a_newer_one_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub.db");
+        let st = Store::open(&path).unwrap();
+        assert_eq!(migrate::history(&st.conn).unwrap().len(), MIGRATIONS.len());
+        assert_eq!(migrate::latest(MIGRATIONS), SCHEMA_VERSION);
+        st.conn
+            .execute(
+                &format!(
+                    "INSERT INTO {} VALUES (2, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+                    migrate::HISTORY_TABLE
+                ),
+                [],
+            )
+            .unwrap();
+        drop(st);
+        let e = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::SchemaTooNew {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
     }
 
     #[test]
