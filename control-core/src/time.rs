@@ -4,6 +4,8 @@
 //! (`Instant::now` is forbidden here by `clippy.toml`). [`WallClock`] maps it to Unix
 //! time for records (the offset is the caller's reading of the system clock).
 
+use jiff::Timestamp;
+use jiff::tz::Offset;
 pub use tollgate_dataplane::time::Instant;
 
 /// Maps engine instants to Unix nanoseconds.
@@ -36,28 +38,23 @@ impl WallClock {
     }
 }
 
-/// Unix nanoseconds as RFC 3339 UTC with milliseconds.
+/// Unix nanoseconds as RFC 3339 UTC with milliseconds (years beyond jiff's -9999 to
+/// 9999 saturate).
 pub fn rfc3339(unix_ns: i128) -> String {
     let ms = unix_ns.div_euclid(1_000_000);
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
+    let secs =
+        i64::try_from(ms.div_euclid(1000)).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX });
+    let secs = secs.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+    let t = Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH);
+    let dt = Offset::UTC.to_datetime(t);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
         ms.rem_euclid(1000)
     )
 }

@@ -139,7 +139,7 @@ pub fn run(args: BillingArgs) -> ExitCode {
                 return need_plan();
             }
             let p = match period.map(|p| Period::parse(&p)) {
-                None => Period::containing(now, rater.plan().offset_s).previous(),
+                None => Period::containing(now, &rater.plan().zone).previous(),
                 Some(Ok(p)) => p,
                 Some(Err(e)) => return fail(&e, 2),
             };
@@ -183,7 +183,7 @@ pub fn run(args: BillingArgs) -> ExitCode {
             format,
         } => {
             let p = match period.as_deref().map(Period::parse) {
-                None => Period::containing(now, rater.plan().offset_s),
+                None => Period::containing(now, &rater.plan().zone),
                 Some(Ok(p)) => p,
                 Some(Err(e)) => return fail(&e, 2),
             };
@@ -207,7 +207,7 @@ pub fn run(args: BillingArgs) -> ExitCode {
         }
         BillingCmd::Invoices { period, format } => {
             let p = match period.as_deref().map(Period::parse) {
-                None => Period::containing(now, rater.plan().offset_s),
+                None => Period::containing(now, &rater.plan().zone),
                 Some(Ok(p)) => p,
                 Some(Err(e)) => return fail(&e, 2),
             };

@@ -1,9 +1,9 @@
-//! Tariff bands (time of day and day of week, in local time at the plan's fixed UTC
-//! offset) and the cutting of time intervals at every instant where a band starts or
+//! Tariff bands (time of day and day of week, in the plan's local time: a fixed UTC
+//! offset or an IANA zone with daylight saving) and the cutting of time intervals at every instant where a band starts or
 //! ends, a rate becomes active, or a billing period begins, so that each piece is rated
 //! at one rate.
 
-use super::calendar::{DAY, WEEK, week_second};
+use super::calendar::{DAY, WEEK, Zone, week_second};
 
 /// Day names, Monday first, as written in the config.
 pub const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -93,10 +93,13 @@ impl Band {
 }
 
 /// Which band covers an instant, fast: the band set of each piece of the week between
-/// two consecutive band edges.
+/// two consecutive band edges. In a zone with daylight saving, local time jumps at each
+/// switch, so an instant's week second is taken at the offset in force then, and time is
+/// also cut at the switches (a night band 22:00-06:00 lasts 7 hours on the night clocks
+/// go forward, 9 on the night they go back).
 #[derive(Clone, Debug)]
 pub struct BandClock {
-    offset_s: i64,
+    zone: Zone,
     /// Sorted week seconds where some band starts or ends; always holds 0.
     edges: Vec<i64>,
     /// For each edge, a bit per band (bands beyond 64 are refused by validation).
@@ -107,8 +110,8 @@ pub struct BandClock {
 pub const MAX_BANDS: usize = 64;
 
 impl BandClock {
-    /// Builds the clock for `bands` at `offset_s` seconds east of UTC.
-    pub fn new(bands: &[Band], offset_s: i64) -> BandClock {
+    /// Builds the clock for `bands` in local time `zone`.
+    pub fn new(bands: &[Band], zone: Zone) -> BandClock {
         let mut edges = vec![0];
         for b in bands {
             for (s, e) in b.week_intervals() {
@@ -129,14 +132,14 @@ impl BandClock {
             })
             .collect();
         BandClock {
-            offset_s,
+            zone,
             edges,
             covered,
         }
     }
 
     fn slot(&self, t: i64) -> (usize, i64) {
-        let ws = week_second(t, self.offset_s);
+        let ws = week_second(t, self.zone.offset_at(t));
         let i = self.edges.partition_point(|e| *e <= ws) - 1;
         (i, ws)
     }
@@ -146,11 +149,16 @@ impl BandClock {
         self.covered[self.slot(t).0]
     }
 
-    /// The first instant after `t` at which a band starts or ends.
+    /// The first instant after `t` at which a band starts or ends, or the local offset
+    /// changes (where a band may start or end too).
     pub fn next_edge(&self, t: i64) -> i64 {
         let (i, ws) = self.slot(t);
         let next = self.edges.get(i + 1).copied().unwrap_or(WEEK);
-        t + (next - ws)
+        let edge = t + (next - ws);
+        match self.zone.next_change(t) {
+            Some(c) => edge.min(c),
+            None => edge,
+        }
     }
 }
 
@@ -220,7 +228,7 @@ mod tests {
             band("night", &["all"], 20, 8),
         ];
         // UTC+2: Monday 2024-05-06 08:00 local is 06:00 UTC.
-        let clock = BandClock::new(&bands, 7200);
+        let clock = BandClock::new(&bands, Zone::Fixed(7200));
         let t = parse_timestamp("2024-05-06T06:00:00Z").unwrap();
         assert_eq!(clock.bands_at(t), 0b01);
         assert_eq!(clock.bands_at(t - 1), 0b10);
@@ -235,7 +243,7 @@ mod tests {
     fn cutter_cuts_at_edges_and_activations() {
         let bands = vec![band("peak", &["weekdays"], 8, 20)];
         let cutter = Cutter {
-            clock: BandClock::new(&bands, 0),
+            clock: BandClock::new(&bands, Zone::Fixed(0)),
             cuts: vec![parse_timestamp("2024-05-06T10:00:00Z").unwrap()],
         };
         let from = parse_timestamp("2024-05-06T07:00:00Z").unwrap();
@@ -243,5 +251,47 @@ mod tests {
         let mut pieces = Vec::new();
         cutter.split(from, to, |a, b| pieces.push((b - a) / 3600));
         assert_eq!(pieces, vec![1, 2, 10, 1]);
+    }
+
+    /// Seconds of `[from, to)` that band `bit` covers, summed over the cutter's pieces.
+    fn covered(cutter: &Cutter, bit: u64, from: &str, to: &str) -> i64 {
+        let (from, to) = (parse_timestamp(from).unwrap(), parse_timestamp(to).unwrap());
+        let mut sum = 0;
+        cutter.split(from, to, |a, b| {
+            if cutter.clock.bands_at(a) & bit != 0 {
+                sum += b - a;
+            }
+        });
+        sum
+    }
+
+    #[test]
+    fn a_night_band_in_an_iana_zone_follows_daylight_saving() {
+        let bands = vec![band("night", &["all"], 22, 6)];
+        let berlin = Cutter {
+            clock: BandClock::new(&bands, Zone::iana("Europe/Berlin").unwrap()),
+            cuts: Vec::new(),
+        };
+        let fixed = Cutter {
+            clock: BandClock::new(&bands, Zone::Fixed(3600)),
+            cuts: Vec::new(),
+        };
+        // Saturday 22:00 to Sunday 06:00 local: clocks go forward on 2024-03-31 at 02:00
+        // (7 hours) and back on 2024-10-27 at 03:00 (9 hours); an ordinary night is 8.
+        let (a, b) = ("2024-03-30T12:00:00Z", "2024-03-31T12:00:00Z");
+        assert_eq!(covered(&berlin, 1, a, b), 7 * 3600);
+        assert_eq!(covered(&fixed, 1, a, b), 8 * 3600);
+        let (a, b) = ("2024-10-26T12:00:00Z", "2024-10-27T12:00:00Z");
+        assert_eq!(covered(&berlin, 1, a, b), 9 * 3600);
+        assert_eq!(covered(&fixed, 1, a, b), 8 * 3600);
+        // Summer: 22:00 CEST is 20:00 UTC.
+        let t = parse_timestamp("2024-07-10T20:00:00Z").unwrap();
+        assert_eq!(berlin.clock.bands_at(t), 1);
+        assert_eq!(berlin.clock.bands_at(t - 1), 0);
+        assert_eq!(berlin.clock.next_edge(t), t + 8 * 3600);
+        // The band ends at 06:00 CEST on the Sunday clocks went forward (04:00 UTC).
+        let end = parse_timestamp("2024-03-31T04:00:00Z").unwrap();
+        assert_eq!(berlin.clock.bands_at(end - 1), 1);
+        assert_eq!(berlin.clock.bands_at(end), 0);
     }
 }

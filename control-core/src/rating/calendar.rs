@@ -1,8 +1,15 @@
-//! Wall-clock arithmetic for rating: Unix seconds, civil dates at a fixed UTC offset, the
-//! week, and billing periods (calendar months in local time). No time-zone database:
-//! tariffs are bound to one fixed offset (`rating.timezone_offset_minutes`).
+//! Wall-clock arithmetic for rating: Unix seconds, civil dates (jiff's proleptic
+//! Gregorian calendar, the same one `crate::time` prints records with), the week, and
+//! billing periods (calendar months in local time). Local time is a [`Zone`]: a fixed
+//! offset (`rating.timezone_offset_minutes`) or an IANA zone (`rating.time_zone`) from
+//! jiff's embedded copy of the time-zone database, so the core reads no file and an
+//! invoice does not depend on the host's `/usr/share/zoneinfo`.
 
 use std::fmt;
+
+use jiff::Timestamp;
+use jiff::civil::{Date, Time};
+use jiff::tz::{Offset, TimeZone, TimeZoneDatabase};
 
 /// Seconds in a day.
 pub const DAY: i64 = 86_400;
@@ -11,38 +18,83 @@ pub const WEEK: i64 = 7 * DAY;
 /// 1970-01-05, the first Monday after the epoch, in days.
 const FIRST_MONDAY: i64 = 4;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The jiff instant of Unix second `t`, saturated to jiff's range (years -9999 to 9999).
+fn instant(t: i64) -> Timestamp {
+    let t = t.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+    Timestamp::from_second(t).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// The date (year, month, day) of a day number since 1970-01-01.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// Days since 1970-01-01 of a date.
+pub fn epoch_days(d: Date) -> i64 {
+    let t = Offset::UTC
+        .to_timestamp(d.to_datetime(Time::midnight()))
+        .unwrap_or(Timestamp::MIN);
+    t.as_second().div_euclid(DAY)
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
+/// The UTC date of Unix day `days`.
+pub fn date_of_days(days: i64) -> Date {
+    Offset::UTC
+        .to_datetime(instant(days.saturating_mul(DAY)))
+        .date()
+}
+
+/// Local time of a rating plan: bands, activation dates and billing periods are in it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Zone {
+    /// A fixed offset, seconds east of UTC: no daylight-saving changes.
+    Fixed(i64),
+    /// An IANA zone (`Europe/Berlin`) with its daylight-saving rules.
+    Iana(TimeZone),
+}
+
+impl Zone {
+    /// The IANA zone `name` from jiff's embedded database (case-insensitive).
+    pub fn iana(name: &str) -> Result<Zone, String> {
+        TimeZoneDatabase::bundled()
+            .get(name)
+            .map(Zone::Iana)
+            .map_err(|_| format!("{name:?} is not an IANA time zone name like \"Europe/Berlin\""))
+    }
+
+    /// Local offset from UTC at the instant `t`, seconds east.
+    pub fn offset_at(&self, t: i64) -> i64 {
+        match self {
+            Zone::Fixed(o) => *o,
+            Zone::Iana(tz) => i64::from(tz.to_offset(instant(t)).seconds()),
+        }
+    }
+
+    /// The first instant after `t` at which the local offset changes (a daylight-saving
+    /// switch), if any.
+    pub fn next_change(&self, t: i64) -> Option<i64> {
+        match self {
+            Zone::Fixed(_) => None,
+            Zone::Iana(tz) => tz
+                .following(instant(t))
+                .map(|tr| tr.timestamp().as_second())
+                .find(|s| *s > t),
+        }
+    }
+
+    /// The local date of the instant `t`.
+    pub fn date_of(&self, t: i64) -> Date {
+        match self {
+            Zone::Fixed(o) => date_of_days(t.saturating_add(*o).div_euclid(DAY)),
+            Zone::Iana(tz) => tz.to_datetime(instant(t)).date(),
+        }
+    }
+
+    /// The first instant of local date `d` (UTC seconds). Where a daylight-saving switch
+    /// skips midnight, the day starts at the first local time after the gap.
+    pub fn start_of(&self, d: Date) -> i64 {
+        match self {
+            Zone::Fixed(o) => epoch_days(d) * DAY - o,
+            Zone::Iana(tz) => tz
+                .to_ambiguous_timestamp(d.to_datetime(Time::midnight()))
+                .compatible()
+                .map_or(i64::MAX, |t| t.as_second()),
+        }
     }
 }
 
@@ -53,13 +105,15 @@ pub fn week_second(t: i64, offset_s: i64) -> i64 {
 
 /// `2024-05-01T08:00:00Z` for a UTC instant.
 pub fn format_utc(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(DAY));
-    let s = t.rem_euclid(DAY);
+    let dt = Offset::UTC.to_datetime(instant(t));
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
     )
 }
 
@@ -71,8 +125,8 @@ fn num(s: &str, what: &str) -> Result<u32, String> {
         .map_err(|_| format!("{what} {s:?} is out of range"))
 }
 
-/// Parses `YYYY-MM-DD` into days since the epoch.
-pub fn parse_date(s: &str) -> Result<i64, String> {
+/// Parses `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<Date, String> {
     let bad = || format!("{s:?} is not a date like 2024-05-01");
     let mut it = s.split('-');
     let (Some(y), Some(m), Some(d), None) = (it.next(), it.next(), it.next(), it.next()) else {
@@ -82,10 +136,8 @@ pub fn parse_date(s: &str) -> Result<i64, String> {
         return Err(bad());
     }
     let (y, m, d) = (num(y, "year")?, num(m, "month")?, num(d, "day")?);
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(i64::from(y), m) {
-        return Err(format!("{s:?} is not a valid date"));
-    }
-    Ok(days_from_civil(i64::from(y), m, d))
+    // Four digits and two digits: in range of i16 and i8.
+    Date::new(y as i16, m as i8, d as i8).map_err(|_| format!("{s:?} is not a valid date"))
 }
 
 /// Parses `HH:MM` (00:00 to 24:00) into minutes after midnight.
@@ -113,7 +165,7 @@ pub fn parse_timestamp(s: &str) -> Result<i64, String> {
         return Err(bad());
     }
     let (date, rest) = s.split_at(10);
-    let days = parse_date(date)?;
+    let days = epoch_days(parse_date(date)?);
     let rest = rest.strip_prefix(['T', 't', ' ']).ok_or_else(bad)?;
     if rest.len() < 9 {
         return Err(bad());
@@ -166,12 +218,12 @@ impl Period {
         Ok(Period { year, month })
     }
 
-    /// The period containing the instant `t` at `offset_s`.
-    pub fn containing(t: i64, offset_s: i64) -> Period {
-        let (y, m, _) = civil_from_days((t + offset_s).div_euclid(DAY));
+    /// The period containing the instant `t` in `zone`.
+    pub fn containing(t: i64, zone: &Zone) -> Period {
+        let d = zone.date_of(t);
         Period {
-            year: y as i32,
-            month: m,
+            year: i32::from(d.year()),
+            month: d.month() as u32,
         }
     }
 
@@ -205,14 +257,21 @@ impl Period {
         }
     }
 
-    /// First second of the period (UTC seconds) at `offset_s`.
-    pub fn start(self, offset_s: i64) -> i64 {
-        days_from_civil(i64::from(self.year), self.month, 1) * DAY - offset_s
+    /// First second of the period (UTC seconds) in `zone`.
+    pub fn start(self, zone: &Zone) -> i64 {
+        let first = i16::try_from(self.year)
+            .ok()
+            .and_then(|y| Date::new(y, self.month as i8, 1).ok());
+        match first {
+            Some(d) => zone.start_of(d),
+            None if self.year < 0 => i64::MIN,
+            None => i64::MAX,
+        }
     }
 
     /// First second after the period.
-    pub fn end(self, offset_s: i64) -> i64 {
-        self.next().start(offset_s)
+    pub fn end(self, zone: &Zone) -> i64 {
+        self.next().start(zone)
     }
 }
 
@@ -228,12 +287,16 @@ mod tests {
 
     #[test]
     fn civil_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2024, 5, 1), 19_844);
+        assert_eq!(epoch_days(parse_date("1970-01-01").unwrap()), 0);
+        assert_eq!(epoch_days(parse_date("2024-05-01").unwrap()), 19_844);
         for z in [-800_000, -1, 0, 59, 19_844, 30_000, 2_000_000] {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
+            assert_eq!(epoch_days(date_of_days(z)), z);
         }
+        assert_eq!(date_of_days(19_844).to_string(), "2024-05-01");
+        assert!(parse_date("2023-02-29").is_err());
+        assert!(parse_date("2024-02-29").is_ok());
+        assert!(parse_date("2100-02-29").is_err());
+        assert!(parse_date("2000-02-29").is_ok());
     }
 
     #[test]
@@ -263,15 +326,39 @@ mod tests {
         assert_eq!(p.next().to_string(), "2025-01");
         assert_eq!(p.next().previous(), p);
         let may = Period::parse("2024-05").unwrap();
-        assert_eq!(format_utc(may.start(0)), "2024-05-01T00:00:00Z");
-        assert_eq!(format_utc(may.start(7200)), "2024-04-30T22:00:00Z");
-        assert_eq!(may.end(0) - may.start(0), 31 * DAY);
-        assert_eq!(Period::containing(may.start(7200), 7200), may);
+        let (utc, plus2) = (&Zone::Fixed(0), &Zone::Fixed(7200));
+        assert_eq!(format_utc(may.start(utc)), "2024-05-01T00:00:00Z");
+        assert_eq!(format_utc(may.start(plus2)), "2024-04-30T22:00:00Z");
+        assert_eq!(may.end(utc) - may.start(utc), 31 * DAY);
+        assert_eq!(Period::containing(may.start(plus2), plus2), may);
         assert_eq!(
-            Period::containing(may.start(7200) - 1, 7200),
+            Period::containing(may.start(plus2) - 1, plus2),
             may.previous()
         );
         assert!(Period::parse("2024-13").is_err());
         assert!(Period::parse("2024-5").is_err());
+    }
+
+    #[test]
+    fn an_iana_zone_follows_daylight_saving() {
+        let berlin = &Zone::iana("Europe/Berlin").unwrap();
+        assert!(Zone::iana("Europe/Nowhere").is_err());
+        // March 2024 starts at CET (+01:00), April at CEST (+02:00).
+        let march = Period::parse("2024-03").unwrap();
+        assert_eq!(format_utc(march.start(berlin)), "2024-02-29T23:00:00Z");
+        assert_eq!(format_utc(march.end(berlin)), "2024-03-31T22:00:00Z");
+        // 31 days less the hour skipped on 2024-03-31.
+        assert_eq!(march.end(berlin) - march.start(berlin), 31 * DAY - 3600);
+        let switch = parse_timestamp("2024-03-31T01:00:00Z").unwrap();
+        assert_eq!(berlin.offset_at(switch - 1), 3600);
+        assert_eq!(berlin.offset_at(switch), 7200);
+        assert_eq!(berlin.next_change(switch - 3600), Some(switch));
+        assert_eq!(
+            berlin.next_change(switch),
+            Some(parse_timestamp("2024-10-27T01:00:00Z").unwrap())
+        );
+        assert_eq!(Zone::Fixed(3600).next_change(switch), None);
+        assert_eq!(Period::containing(march.end(berlin) - 1, berlin), march);
+        assert_eq!(Period::containing(march.end(berlin), berlin), march.next());
     }
 }

@@ -508,8 +508,8 @@ pub fn rate_period(
     period: Period,
     until: i64,
 ) -> Result<Rated, Overflow> {
-    let from = period.start(plan.offset_s);
-    let to = period.end(plan.offset_s);
+    let from = period.start(&plan.zone);
+    let to = period.end(&plan.zone);
     let mut base = charge_base(plan, rec, from, to, until)?;
 
     // Accounts: the configured ones and any with usage.

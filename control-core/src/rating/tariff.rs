@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::band::{Band, BandClock, Cutter, MAX_BANDS};
-use super::calendar::{DAY, parse_clock, parse_date};
+use super::calendar::{DAY, Zone, parse_clock, parse_date};
 
 /// `[rating]`: everything rating needs. Documented in `docs/config.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -20,6 +20,10 @@ pub struct RatingConfig {
     pub database: Option<PathBuf>,
     /// The fixed offset of local time from UTC, minutes east (Tokyo 540, New York -300).
     pub timezone_offset_minutes: i32,
+    /// An IANA time zone (`Europe/Berlin`) instead of the fixed offset: local time with
+    /// its daylight-saving rules. Not set, the plan is stored exactly as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     /// Currency code printed on invoices.
     pub currency: String,
     /// Decimal digits of the minor unit (2 for cents): only for printing.
@@ -53,6 +57,7 @@ impl Default for RatingConfig {
         RatingConfig {
             database: None,
             timezone_offset_minutes: 0,
+            time_zone: None,
             currency: "EUR".into(),
             minor_digits: 2,
             bandwidth_method: BandwidthMethod::Integral,
@@ -355,8 +360,8 @@ pub struct Account {
 pub struct Plan {
     /// The config it was compiled from (stored with every closed period).
     pub config: RatingConfig,
-    /// Local offset, seconds east of UTC.
-    pub offset_s: i64,
+    /// Local time: the fixed offset or the IANA zone.
+    pub zone: Zone,
     /// Bands.
     pub bands: Vec<Band>,
     /// Cuts intervals at band edges and rate activations.
@@ -396,7 +401,19 @@ impl Plan {
                 ),
             );
         }
-        let offset_s = i64::from(cfg.timezone_offset_minutes) * 60;
+        let zone = match &cfg.time_zone {
+            None => Zone::Fixed(i64::from(cfg.timezone_offset_minutes) * 60),
+            // Which offset would the operator mean in winter? Refuse rather than guess.
+            Some(_) if cfg.timezone_offset_minutes != 0 => {
+                return e(
+                    "rating.time_zone".into(),
+                    "set either time_zone or timezone_offset_minutes, not both (the zone's \
+                     daylight-saving rules decide the offset)"
+                        .into(),
+                );
+            }
+            Some(name) => Zone::iana(name).map_err(|m| ("rating.time_zone".to_string(), m))?,
+        };
         if cfg.currency.trim().is_empty() {
             return e("rating.currency".into(), "must not be empty".into());
         }
@@ -488,7 +505,7 @@ impl Plan {
                 let since = match &r.since {
                     None => i64::MIN,
                     Some(d) => {
-                        let s = parse_date(d).map_err(|m| (k("since"), m))? * DAY - offset_s;
+                        let s = zone.start_of(parse_date(d).map_err(|m| (k("since"), m))?);
                         cuts.push(s);
                         s
                     }
@@ -653,11 +670,11 @@ impl Plan {
         config.database = None;
         Ok(Plan {
             config,
-            offset_s,
             cutter: Cutter {
-                clock: BandClock::new(&bands, offset_s),
+                clock: BandClock::new(&bands, zone.clone()),
                 cuts,
             },
+            zone,
             bands,
             tariffs,
             contracts,
@@ -825,7 +842,7 @@ since = "2024-06-01"
 price = 3
 "#);
         let p = Plan::compile(&c).unwrap();
-        let june = parse_date("2024-06-01").unwrap() * DAY;
+        let june = super::super::calendar::epoch_days(parse_date("2024-06-01").unwrap()) * DAY;
         let t = &p.tariffs[0];
         assert_eq!(
             t.rate_at(RateKind::Time, Direction::Both, june - 1, 0)

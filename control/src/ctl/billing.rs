@@ -54,7 +54,7 @@ pub fn handle(words: &[&str], args: &Value, rater: Option<&Rater>, now: i64) -> 
             "rating is off: set rating.database in the config (docs/config.md, [rating])",
         );
     };
-    let current = Period::containing(now, rater.plan().offset_s);
+    let current = Period::containing(now, &rater.plan().zone);
     let result: Result<Value, String> = match words {
         ["billing", "status"] => status(rater),
         ["billing", "close-period", rest @ ..] if rest.len() <= 1 => {
@@ -124,6 +124,7 @@ fn status(rater: &Rater) -> Result<Value, String> {
         "accounts": p.accounts.len(),
         "bandwidth_method": p.config.bandwidth_method,
         "timezone_offset_minutes": p.config.timezone_offset_minutes,
+        "time_zone": p.config.time_zone,
         "currency": p.config.currency,
     }))
 }

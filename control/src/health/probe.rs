@@ -7,8 +7,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::FromRawFd;
 
+use socket2::{Domain, Protocol, Socket, Type};
 use tollgate_dataplane::time::Instant;
 
 use tollgate_control_core::health::{CheckKind, Probe, ProbeResult, TargetId};
@@ -72,71 +72,17 @@ pub struct Prober {
 
 /// Opens a socket and starts a non-blocking connect.
 fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
-    let domain = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd = unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh socket we own; TcpStream takes ownership and closes it.
-    let stream = unsafe { TcpStream::from_raw_fd(fd) };
-    let rc = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: `sin` is a valid sockaddr_in for the duration of the call.
-            unsafe {
-                libc::connect(
-                    fd,
-                    (&sin as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: `sin6` is a valid sockaddr_in6 for the duration of the call.
-            unsafe {
-                libc::connect(
-                    fd,
-                    (&sin6 as *const libc::sockaddr_in6).cast(),
-                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
-        }
-    };
-    if rc == 0 {
-        return Ok(stream);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EINPROGRESS) {
-        Ok(stream)
-    } else {
-        Err(e)
+    // socket2 opens it close-on-exec; non-blocking from the start, so connect returns
+    // at once.
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => Ok(socket.into()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -154,29 +100,28 @@ fn connect_progress(s: &TcpStream) -> Option<io::Result<()>> {
     }
 }
 
+/// An ICMP echo socket: a non-blocking, close-on-exec ICMP socket of type `ty`.
+fn icmp_socket(ty: Type) -> io::Result<Socket> {
+    Socket::new(Domain::IPV4, ty.nonblocking(), Some(Protocol::ICMPV4))
+}
+
 fn open_icmp() -> io::Result<IcmpSocket> {
-    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | flags, libc::IPPROTO_ICMP) };
-    let (fd, raw) = if fd >= 0 {
-        (fd, false)
-    } else {
-        let dgram = io::Error::last_os_error();
-        // SAFETY: as above.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | flags, libc::IPPROTO_ICMP) };
-        if fd < 0 {
-            let raw = io::Error::last_os_error();
-            return Err(io::Error::new(
-                raw.kind(),
-                format!(
-                    "no ICMP socket: unprivileged ({dgram}; see net.ipv4.ping_group_range) nor raw ({raw}; needs CAP_NET_RAW)"
-                ),
-            ));
-        }
-        (fd, true)
+    let (socket, raw) = match icmp_socket(Type::DGRAM) {
+        Ok(s) => (s, false),
+        Err(dgram) => match icmp_socket(Type::RAW) {
+            Ok(s) => (s, true),
+            Err(raw) => {
+                return Err(io::Error::new(
+                    raw.kind(),
+                    format!(
+                        "no ICMP socket: unprivileged ({dgram}; see net.ipv4.ping_group_range) nor raw ({raw}; needs CAP_NET_RAW)"
+                    ),
+                ));
+            }
+        },
     };
-    // SAFETY: `fd` is a fresh datagram-like socket we own; UdpSocket takes ownership.
-    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
+    // A datagram-like socket: UdpSocket's send_to/recv_from are the calls it needs.
+    let socket = UdpSocket::from(socket);
     let ident = (std::process::id() as u16) ^ 0x7467;
     Ok(IcmpSocket { socket, raw, ident })
 }

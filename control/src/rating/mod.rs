@@ -325,7 +325,7 @@ impl Rater {
         step: &mut dyn FnMut(CloseStep) -> Result<(), RatingError>,
     ) -> Result<CloseReport, RatingError> {
         let name = period.to_string();
-        let end = period.end(self.plan.offset_s);
+        let end = period.end(&self.plan.zone);
         if now < end {
             return Err(RatingError::PeriodOpen {
                 period: name,
@@ -345,7 +345,7 @@ impl Rater {
         let watermark = self.store.watermark()?;
         let plan_id = self.store.plan_id(&self.plan.to_json())?;
         step(CloseStep::PlanStored)?;
-        let from = period.start(self.plan.offset_s);
+        let from = period.start(&self.plan.zone);
         let records = self.store.load(from, end, watermark)?;
         let rated =
             tollgate_control_core::rating::rate::rate_period(&self.plan, &records, period, end)?;
@@ -449,8 +449,8 @@ impl Rater {
         period: Period,
         now: i64,
     ) -> Result<tollgate_control_core::rating::rate::Rated, RatingError> {
-        let from = period.start(self.plan.offset_s);
-        let to = period.end(self.plan.offset_s);
+        let from = period.start(&self.plan.zone);
+        let to = period.end(&self.plan.zone);
         let records = self.store.load(from, to, self.store.watermark()?)?;
         Ok(tollgate_control_core::rating::rate::rate_period(
             &self.plan,
@@ -474,8 +474,8 @@ impl Rater {
                 message: m,
             }
         })?;
-        let from = period.start(plan.offset_s);
-        let to = period.end(plan.offset_s);
+        let from = period.start(&plan.zone);
+        let to = period.end(&plan.zone);
         let records = self.store.load(from, to, closed.watermark)?;
         let rated = tollgate_control_core::rating::rate::rate_period(&plan, &records, period, to)?;
         let stored = self.store.invoices(&name)?;

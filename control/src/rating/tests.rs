@@ -609,6 +609,120 @@ fn an_interrupted_close_keeps_nothing_and_a_rerun_gives_the_same_invoices() {
     }
 }
 
+const NIGHT_PLAN: &str = r#"
+[rating]
+time_zone = "Europe/Berlin"
+default_tariff = "night"
+[[rating.band]]
+name = "night"
+days = ["sat"]
+from = "22:00"
+to = "06:00"
+[[rating.tariff]]
+name = "night"
+[[rating.tariff.rate]]
+kind = "time"
+band = "night"
+price = 100
+per = 3600
+"#;
+
+/// A session from Saturday noon to Sunday noon (UTC) over the night band, rated in
+/// `period` of `src`: the night band's seconds.
+fn night_seconds(src: &str, period: &str, from: &str, to: &str) -> (u64, i64) {
+    let p = plan(src);
+    let rec = Records::from_records(vec![session("n1", "u1", from, to, (0, 0), (0, 0))]);
+    let period = Period::parse(period).unwrap();
+    let inv = &rate_period(&p, &rec, period, i64::MAX).unwrap().invoices[0];
+    let l = line(inv, "u1", "time", "night");
+    (l.quantity, l.amount)
+}
+
+#[test]
+fn a_night_band_in_europe_berlin_bills_the_hours_the_clock_shows() {
+    // 22:00-06:00 local on the last Saturday night of March: clocks go forward at 02:00,
+    // 7 hours; of October: back at 03:00, 9 hours. 1.00 per hour.
+    let (mar_from, mar_to) = ("2024-03-30T12:00:00Z", "2024-03-31T12:00:00Z");
+    let (oct_from, oct_to) = ("2024-10-26T12:00:00Z", "2024-10-27T12:00:00Z");
+    assert_eq!(
+        night_seconds(NIGHT_PLAN, "2024-03", mar_from, mar_to),
+        (7 * 3600, 700)
+    );
+    assert_eq!(
+        night_seconds(NIGHT_PLAN, "2024-10", oct_from, oct_to),
+        (9 * 3600, 900)
+    );
+    // An ordinary Saturday night in summer: 8 hours, 22:00 CEST = 20:00 UTC.
+    assert_eq!(
+        night_seconds(
+            NIGHT_PLAN,
+            "2024-07",
+            "2024-07-13T20:00:00Z",
+            "2024-07-14T04:00:00Z"
+        ),
+        (8 * 3600, 800)
+    );
+    // The fixed offset of winter time keeps 8 hours on both nights (today's behaviour).
+    let fixed = NIGHT_PLAN.replace(
+        "time_zone = \"Europe/Berlin\"",
+        "timezone_offset_minutes = 60",
+    );
+    assert_eq!(
+        night_seconds(&fixed, "2024-03", mar_from, mar_to),
+        (8 * 3600, 800)
+    );
+    assert_eq!(
+        night_seconds(&fixed, "2024-10", oct_from, oct_to),
+        (8 * 3600, 800)
+    );
+}
+
+#[test]
+fn a_time_zone_sets_local_periods_and_activation_dates() {
+    let p = plan(NIGHT_PLAN);
+    // April starts at local midnight CEST, March at CET.
+    let april = Period::parse("2024-04").unwrap();
+    assert_eq!(april.start(&p.zone), t("2024-03-31T22:00:00Z"));
+    assert_eq!(april.previous().start(&p.zone), t("2024-02-29T23:00:00Z"));
+    let since = NIGHT_PLAN.replace(
+        "per = 3600\n",
+        "per = 3600\n[[rating.tariff.rate]]\nkind = \"time\"\nband = \"night\"\nsince = \"2024-07-01\"\nprice = 200\nper = 3600\n",
+    );
+    let p = plan(&since);
+    assert_eq!(p.cutter.cuts, vec![t("2024-06-30T22:00:00Z")]);
+}
+
+#[test]
+fn a_time_zone_is_refused_with_a_fixed_offset_or_an_unknown_name() {
+    #[derive(Deserialize)]
+    struct W {
+        rating: RatingConfig,
+    }
+    let compile = |src: &str| Plan::compile(&toml::from_str::<W>(src).unwrap().rating);
+    let both = NIGHT_PLAN.replace("[rating]\n", "[rating]\ntimezone_offset_minutes = 60\n");
+    let (key, msg) = compile(&both).unwrap_err();
+    assert_eq!(key, "rating.time_zone");
+    assert!(msg.contains("not both"), "{msg}");
+    let unknown = NIGHT_PLAN.replace("Europe/Berlin", "Europe/Atlantis");
+    let (key, msg) = compile(&unknown).unwrap_err();
+    assert_eq!(key, "rating.time_zone");
+    assert!(
+        msg.contains("\"Europe/Atlantis\" is not an IANA time zone"),
+        "{msg}"
+    );
+    // Without a zone the stored plan is exactly today's: no `time_zone` key.
+    let fixed = NIGHT_PLAN.replace(
+        "time_zone = \"Europe/Berlin\"",
+        "timezone_offset_minutes = 60",
+    );
+    let stored = plan(&fixed).to_json();
+    assert!(!stored.contains("time_zone"), "{stored}");
+    assert!(
+        stored.contains("\"timezone_offset_minutes\":60"),
+        "{stored}"
+    );
+}
+
 // ---- properties ----
 
 const PROP_PLAN: &str = r#"
@@ -784,7 +898,7 @@ proptest! {
     ) {
         let p = plan(PROP_PLAN);
         let rec = Records::from_records(recs);
-        let (from, to) = (may().start(p.offset_s), may().end(p.offset_s));
+        let (from, to) = (may().start(&p.zone), may().end(&p.zone));
         let whole = charge_base(&p, &rec, from, to, i64::MAX).unwrap();
         let mut points: Vec<i64> = cuts.iter().map(|c| from + c).collect();
         points.push(from);
