@@ -10,11 +10,7 @@
 //!
 //! Run: `cargo test -p tollgate-dataplane --test af_packet -- --ignored --test-threads=1`
 
-use std::fs::File;
 use std::net::{TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use etherparse::{NetHeaders, PacketBuilder, PacketHeaders, TransportHeader};
@@ -22,6 +18,7 @@ use tollgate_dataplane::port::af_packet::{
     AfPacketConfig, AfPacketError, AfPacketPort, interface_mac,
 };
 use tollgate_dataplane::{BufPool, Burst, HeapPool, MacAddr, PacketBuf, Port};
+use tollgate_testkit::netns::{self, Netns, RawSocket};
 
 /// The two ends of every test's veth pair, and their MACs.
 const A: &str = "tga";
@@ -29,181 +26,6 @@ const B: &str = "tgb";
 const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x01];
 const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0x0b, 0x01];
 const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
-
-/// True, once it is sure the test can run: these tests are `#[ignore]`d, so a test that
-/// runs was asked for, and one that cannot (not root) fails instead of passing unrun.
-fn netns_tests_enabled(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "{test} is not running as root (euid {euid}): it creates network namespaces and \
-         AF_PACKET sockets"
-    );
-    true
-}
-
-fn run(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace that is deleted, with everything in it, when dropped.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "tg-afp-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        run(&["ip", "netns", "add", &name]);
-        let ns = Netns { name };
-        // No IPv6 here: router solicitations and MLD reports on the veths would be frames
-        // the tests do not expect. Sysctls under /proc/sys/net are those of the calling
-        // thread's namespace.
-        ns.enter(|| {
-            for p in ["all", "default"] {
-                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{p}/disable_ipv6"), "1");
-            }
-        });
-        ns
-    }
-
-    fn ip(&self, args: &str) {
-        let mut all = vec!["ip", "-n", &self.name];
-        all.extend(args.split_whitespace());
-        run(&all);
-    }
-
-    /// `tga` (MAC_A) <-> `tgb` (MAC_B), both up.
-    fn veth_pair(&self) {
-        self.ip(&format!("link add {A} type veth peer name {B}"));
-        self.ip(&format!("link set {A} address {}", MacAddr(MAC_A)));
-        self.ip(&format!("link set {B} address {}", MacAddr(MAC_B)));
-        self.ip(&format!("link set {A} up"));
-        self.ip(&format!("link set {B} up"));
-    }
-
-    /// Runs `f` on a new thread inside the namespace and returns what it returns.
-    fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::scope(|s| {
-            let thread = s.spawn(move || {
-                let ns = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // SAFETY: `ns` is an open namespace file; setns only changes this thread.
-                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-                f()
-            });
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// A plain (unmapped) AF_PACKET socket on one interface, independent of the port's code.
-struct RawSocket(OwnedFd);
-
-impl RawSocket {
-    /// Bound to `ifname`: receives `protocol` (0 = nothing; it only sends).
-    fn bind(ifname: &str, protocol: u16) -> RawSocket {
-        // SAFETY: a plain syscall.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(protocol.to_be()),
-            )
-        };
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        // SAFETY: a fresh descriptor nobody else owns.
-        let sock = RawSocket(unsafe { OwnedFd::from_raw_fd(fd) });
-        let name = std::ffi::CString::new(ifname).unwrap();
-        // SAFETY: a NUL-terminated string that outlives the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        assert!(ifindex > 0, "no interface {ifname}");
-        let addr = libc::sockaddr_ll {
-            sll_family: libc::AF_PACKET as u16,
-            sll_protocol: protocol.to_be(),
-            sll_ifindex: ifindex as i32,
-            sll_hatype: 0,
-            sll_pkttype: 0,
-            sll_halen: 0,
-            sll_addr: [0; 8],
-        };
-        // SAFETY: a valid sockaddr_ll and its size.
-        let rc = unsafe {
-            libc::bind(
-                sock.0.as_raw_fd(),
-                (&raw const addr).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-        sock
-    }
-
-    fn send(&self, frame: &[u8]) {
-        // SAFETY: `frame` is readable for its length.
-        let n = unsafe { libc::send(self.0.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(
-            n,
-            frame.len() as isize,
-            "send: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-
-    /// The next frame, or `None` after `timeout`.
-    fn recv(&self, timeout: Duration) -> Option<Vec<u8>> {
-        let mut pfd = libc::pollfd {
-            fd: self.0.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
-        if ready <= 0 {
-            return None;
-        }
-        let mut buf = vec![0u8; 65536];
-        // SAFETY: `buf` is writable for its length.
-        let n = unsafe {
-            libc::recv(
-                self.0.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            return None;
-        }
-        buf.truncate(n as usize);
-        Some(buf)
-    }
-}
 
 /// Frame `i` of a test sequence: IPv4/UDP, a different length and source port each time.
 fn test_frame(src: [u8; 6], dst: [u8; 6], i: usize) -> Vec<u8> {
@@ -308,11 +130,11 @@ fn l4_checksum(frame: &[u8]) -> Option<(u8, bool)> {
 #[test]
 #[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn rx_delivers_injected_frames_in_order() {
-    if !netns_tests_enabled("rx_delivers_injected_frames_in_order") {
+    if !netns::enabled("rx_delivers_injected_frames_in_order", "AF_PACKET sockets") {
         return;
     }
-    let ns = Netns::new();
-    ns.veth_pair();
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
     let frames: Vec<Vec<u8>> = (0..100).map(|i| test_frame(MAC_B, MAC_A, i)).collect();
     ns.enter(|| {
         // Small blocks, few of them: 100 frames in rounds of 10 go round the ring ~3 times.
@@ -365,11 +187,14 @@ fn rx_delivers_injected_frames_in_order() {
 #[test]
 #[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn tx_sends_bursts_byte_for_byte_and_does_not_hear_itself() {
-    if !netns_tests_enabled("tx_sends_bursts_byte_for_byte_and_does_not_hear_itself") {
+    if !netns::enabled(
+        "tx_sends_bursts_byte_for_byte_and_does_not_hear_itself",
+        "AF_PACKET sockets",
+    ) {
         return;
     }
-    let ns = Netns::new();
-    ns.veth_pair();
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
     let frames: Vec<Vec<u8>> = (0..100).map(|i| test_frame(MAC_A, MAC_B, i)).collect();
     ns.enter(|| {
         // 16 slots for bursts of 32: the ring fills, wraps, and tx_burst comes back short.
@@ -425,11 +250,14 @@ fn tx_sends_bursts_byte_for_byte_and_does_not_hear_itself() {
 #[test]
 #[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn vlan_tag_the_kernel_strips_is_put_back() {
-    if !netns_tests_enabled("vlan_tag_the_kernel_strips_is_put_back") {
+    if !netns::enabled(
+        "vlan_tag_the_kernel_strips_is_put_back",
+        "AF_PACKET sockets",
+    ) {
         return;
     }
-    let ns = Netns::new();
-    ns.veth_pair();
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
     let tagged = |payload_len: usize| {
         let builder = PacketBuilder::ethernet2(MAC_A, MAC_B)
             .single_vlan(etherparse::VlanId::try_new(42).unwrap())
@@ -457,11 +285,14 @@ fn vlan_tag_the_kernel_strips_is_put_back() {
 #[test]
 #[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn frames_longer_than_a_buffer_are_counted_not_delivered() {
-    if !netns_tests_enabled("frames_longer_than_a_buffer_are_counted_not_delivered") {
+    if !netns::enabled(
+        "frames_longer_than_a_buffer_are_counted_not_delivered",
+        "AF_PACKET sockets",
+    ) {
         return;
     }
-    let ns = Netns::new();
-    ns.veth_pair();
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
     ns.ip(&format!("link set {A} mtu 9000"));
     ns.ip(&format!("link set {B} mtu 9000"));
     let ok = [test_frame(MAC_B, MAC_A, 1), test_frame(MAC_B, MAC_A, 2)];
@@ -492,11 +323,14 @@ fn frames_longer_than_a_buffer_are_counted_not_delivered() {
 #[test]
 #[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn partial_checksums_from_the_host_stack_are_completed() {
-    if !netns_tests_enabled("partial_checksums_from_the_host_stack_are_completed") {
+    if !netns::enabled(
+        "partial_checksums_from_the_host_stack_are_completed",
+        "AF_PACKET sockets",
+    ) {
         return;
     }
-    let ns = Netns::new();
-    ns.veth_pair();
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
     // tgb's stack sends to a peer behind tgb whose MAC is tga's. veth has tx checksum
     // offload on by default, so these frames leave with partial checksums.
     ns.ip(&format!("addr add 10.99.0.1/24 dev {B}"));
@@ -571,11 +405,11 @@ fn partial_checksums_from_the_host_stack_are_completed() {
 #[test]
 #[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn fanout_splits_flows_between_ports() {
-    if !netns_tests_enabled("fanout_splits_flows_between_ports") {
+    if !netns::enabled("fanout_splits_flows_between_ports", "AF_PACKET sockets") {
         return;
     }
-    let ns = Netns::new();
-    ns.veth_pair();
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
     let frames: Vec<Vec<u8>> = (0..100).map(|i| test_frame(MAC_B, MAC_A, i)).collect();
     ns.enter(|| {
         let cfg = AfPacketConfig {
@@ -618,15 +452,18 @@ fn fanout_splits_flows_between_ports() {
 #[test]
 #[ignore = "needs root and network namespaces: `make netns-test` runs it"]
 fn steering_programs_deliver_each_packet_to_its_owner() {
-    if !netns_tests_enabled("steering_programs_deliver_each_packet_to_its_owner") {
+    if !netns::enabled(
+        "steering_programs_deliver_each_packet_to_its_owner",
+        "AF_PACKET sockets",
+    ) {
         return;
     }
     use std::net::Ipv4Addr;
     use tollgate_dataplane::steer::{
         access_program, core_program, nat_port_worker, subscriber_worker,
     };
-    let ns = Netns::new();
-    ns.veth_pair();
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
     let ip = |src: [u8; 4], dst: [u8; 4], tcp_port: Option<u16>| {
         let b = etherparse::PacketBuilder::ethernet2(MAC_B, MAC_A).ipv4(src, dst, 64);
         let mut v = Vec::new();
