@@ -61,7 +61,7 @@ impl Program {
             });
         };
         // From here the object is freed on every path by this guard, or by Program.
-        let guard = ObjectGuard(Some(obj));
+        let guard = ObjectGuard(obj);
         // SAFETY: a valid, opened object.
         let rc = unsafe { sys::bpf_object__load(obj.as_ptr()) };
         if rc < 0 {
@@ -189,20 +189,20 @@ impl Drop for Program {
 }
 
 /// Frees a loaded object unless kept.
-struct ObjectGuard(Option<NonNull<sys::bpf_object>>);
+struct ObjectGuard(NonNull<sys::bpf_object>);
 
 impl ObjectGuard {
-    fn keep(mut self) -> NonNull<sys::bpf_object> {
-        self.0.take().expect("kept once")
+    /// The object, no longer freed by the guard.
+    fn keep(self) -> NonNull<sys::bpf_object> {
+        std::mem::ManuallyDrop::new(self).0
     }
 }
 
 impl Drop for ObjectGuard {
     fn drop(&mut self) {
-        if let Some(obj) = self.0.take() {
-            // SAFETY: an object opened by bpf_object__open_mem and not freed elsewhere.
-            unsafe { sys::bpf_object__close(obj.as_ptr()) };
-        }
+        // SAFETY: an object opened by bpf_object__open_mem and not freed elsewhere (keep
+        // skips this drop).
+        unsafe { sys::bpf_object__close(self.0.as_ptr()) };
     }
 }
 
