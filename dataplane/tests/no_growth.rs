@@ -131,6 +131,7 @@ fn first_packets_of_login_flows_allocate_nothing() {
             bandwidth: Bandwidth::default(),
             services: ServiceSet::ALL,
             max_flows: 0,
+            access: Default::default(),
         };
         while ctl.commands.push(Command::SessionAdd(spec)).is_err() {
             settle(&mut worker, &mut ctl, &mut now);

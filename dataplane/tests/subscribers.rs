@@ -250,6 +250,7 @@ impl Rig {
             bandwidth: bw,
             services,
             max_flows: 0,
+            access: Default::default(),
         }));
         self.poll();
     }

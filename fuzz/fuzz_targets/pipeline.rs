@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
         bandwidth: Bandwidth { up_bps: 1_000_000, down_bps: 2_000_000 },
         services: ServiceSet::from_indexes([0, 1, 2]),
         max_flows: 4,
+        access: Default::default(),
     }));
     let _ = ctl.commands.push(Command::SessionAdd(SessionSpec {
         id: 2,
@@ -103,6 +104,7 @@ fuzz_target!(|data: &[u8]| {
         bandwidth: Bandwidth::default(),
         services: ServiceSet::ALL,
         max_flows: 0,
+        access: Default::default(),
     }));
     worker.poll(now);
 

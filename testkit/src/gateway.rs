@@ -184,6 +184,7 @@ impl<P: Port, Q: Peer> Gateway<P, Q> {
             bandwidth: Bandwidth::default(),
             services: ServiceSet::ALL,
             max_flows: 0,
+            access: Default::default(),
         };
         self.ctl[owner]
             .commands

@@ -214,6 +214,7 @@ pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
             bandwidth: Bandwidth::default(),
             services: ServiceSet::ALL,
             max_flows: 0,
+            access: Default::default(),
         };
         while ctl.commands.push(Command::SessionAdd(spec)).is_err() {
             settle(&mut worker, &mut ctl, &mut now);

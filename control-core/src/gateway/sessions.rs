@@ -184,6 +184,7 @@ impl Sessions {
             bandwidth: req.bandwidth,
             services: req.services,
             max_flows: req.max_flows,
+            access: Default::default(),
         };
         self.per_worker[worker as usize] += 1;
         self.by_address.insert(req.address, id);

@@ -21,8 +21,8 @@ use std::net::Ipv4Addr;
 
 pub use police::{Policer, Policers};
 pub use spec::{
-    Bandwidth, ClosedSession, DisconnectCause, Limits, RateLimit, ServiceSet, SessionCounters,
-    SessionId, SessionSpec, SessionUpdate, VolumeLimit,
+    AccessLine, Bandwidth, ClosedSession, DisconnectCause, Encap, Limits, RateLimit, ServiceSet,
+    SessionCounters, SessionId, SessionSpec, SessionUpdate, VlanTag, Vlans, VolumeLimit,
 };
 
 use crate::table::index::{self, HashIndex};
@@ -682,6 +682,7 @@ mod tests {
             bandwidth: Bandwidth::default(),
             services: ServiceSet::ALL,
             max_flows: 0,
+            access: Default::default(),
         }
     }
 

@@ -94,6 +94,54 @@ pub struct Limits {
     pub rate: Option<RateLimit>,
 }
 
+/// One VLAN tag of an access line (ACC-4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VlanTag {
+    /// The tag protocol identifier: 0x8100 (802.1Q) or 0x88a8 (802.1ad S-tag); an outer
+    /// 0x8100 is accepted as an S-tag too.
+    pub tpid: u16,
+    /// The VLAN id (12 bits); 0 is a priority tag.
+    pub vid: u16,
+}
+
+/// The VLAN tags that, with the port, identify an access line: none, one (a C-VLAN, or a
+/// 1:1 VLAN) or two (S-VLAN outer, C-VLAN inner). Uplink frames of a session must carry
+/// exactly these; downlink frames are tagged with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Vlans {
+    /// The outer tag (the only one when single-tagged).
+    pub outer: Option<VlanTag>,
+    /// The inner tag of a QinQ line.
+    pub inner: Option<VlanTag>,
+}
+
+/// How a subscriber's IPv4 packets are framed on the access side (ACC-1, ACC-2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Encap {
+    /// Plain Ethernet (IPoE).
+    #[default]
+    Ipoe,
+    /// A PPPoE session (RFC 2516): ethertype 0x8864, this session id, PPP protocol 0x0021.
+    Pppoe {
+        /// The PPPoE session id the access concentrator assigned.
+        session: u16,
+    },
+}
+
+/// Where and how a session's subscriber is reached on the access side. The default is an
+/// untagged IPoE line without MSS clamping, what every session was before PPPoE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AccessLine {
+    /// The line's VLAN tags.
+    pub vlans: Vlans,
+    /// IPoE or PPPoE.
+    pub encap: Encap,
+    /// ACC-5: the largest TCP MSS a SYN or SYN-ACK of this session may carry (lowered to
+    /// it, checksum updated incrementally); 0 leaves MSS options alone. PPPoE with MTU 1492
+    /// gives 1452.
+    pub mss_clamp: u16,
+}
+
 /// What the control plane installs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionSpec {
@@ -118,6 +166,9 @@ pub struct SessionSpec {
     pub services: ServiceSet,
     /// Flows this subscriber may have open at once (NAT-6); 0 means the engine default.
     pub max_flows: u32,
+    /// The access line: VLAN tags, IPoE or PPPoE, MSS clamp. For PPPoE, `mac` is the
+    /// client's MAC and is required.
+    pub access: AccessLine,
 }
 
 /// A live change to a session (CoA, ctl): each `Some` replaces the current value.
