@@ -125,7 +125,13 @@ pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64,
             return Ok(supported);
         }
         match attempt(conn, file, steps, found) {
-            Ok(()) => return Ok(found.recorded.or(found.legacy).unwrap_or(0)),
+            Ok(()) => {
+                let before = found.recorded.or(found.legacy).unwrap_or(0);
+                if before > 0 && before < supported {
+                    tracing::info!(file, from = before, to = supported, "schema upgraded");
+                }
+                return Ok(before);
+            }
             Err(e) => {
                 tries += 1;
                 if tries == 5 {
