@@ -873,13 +873,22 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let failure = e.use_stderr();
     if ctl_json && failure {
         let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
         let msg = match e.kind() {
             ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
-                "incomplete command `tollgate {}`: {first} (--help lists what follows)",
-                args.join(" ")
+                "incomplete command `tollgate {}`: {} (--help lists what follows)",
+                args.join(" "),
+                text.lines().next().unwrap_or_default()
             ),
-            _ => first.strip_prefix("error: ").unwrap_or(first).to_string(),
+            // clap's message on one line, without the usage that follows it.
+            _ => text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_start_matches("error: ")
+                .to_string(),
         };
         outln!("{}", proto::Reply::error(msg).to_line());
     }
