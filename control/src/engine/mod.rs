@@ -418,11 +418,11 @@ pub(crate) fn serve<P: Port + 'static>(
     shell.finish(&mut core, Instant::now() + Duration::from_secs(2));
     let totals = handlers::counters(dispatcher.reports(), &core, dispatcher.stats());
     tracing::info!(
-        rx_access = %totals["sides"]["access"]["rx_packets"],
-        rx_core = %totals["sides"]["core"]["rx_packets"],
-        tx_access = %totals["sides"]["access"]["tx_packets"],
-        tx_core = %totals["sides"]["core"]["tx_packets"],
-        drops = %totals["drops_total"],
+        rx_access = totals.sides.access.rx_packets,
+        rx_core = totals.sides.core.rx_packets,
+        tx_access = totals.sides.access.tx_packets,
+        tx_core = totals.sides.core.tx_packets,
+        drops = totals.drops_total,
         sessions_ended = core.sessions().stats().ended,
         "tollgate stopped"
     );
