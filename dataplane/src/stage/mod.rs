@@ -187,9 +187,20 @@ impl Pipeline {
     ) -> Verdict {
         let hint = self.take_hint();
         let port = fwd.side(side);
-        match parse::ethernet(buf.data(), port.mac) {
+        let parsed = match side {
+            Side::Access => parse::access(buf.data(), port.mac).map(|a| (a.kind, a.l3)),
+            Side::Core => parse::ethernet(buf.data(), port.mac),
+        };
+        match parsed {
             Err(r) => Verdict::Drop(r),
             Ok((parse::L3Kind::Arp, l3)) => self.arp(fwd, side, buf.data_mut(), l3),
+            Ok((parse::L3Kind::PppoeControl, _)) => {
+                let v = self.punt(side, buf.data());
+                if v == Verdict::Punted {
+                    self.counters.pppoe_control += 1;
+                }
+                v
+            }
             Ok((parse::L3Kind::Ipv4, l3)) => {
                 let h = match forward::validate(&buf.data()[l3..], fwd) {
                     Ok(h) => h,

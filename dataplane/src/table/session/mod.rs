@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 pub use police::{Policer, Policers};
 pub use spec::{
     AccessLine, Bandwidth, ClosedSession, DisconnectCause, Encap, Limits, RateLimit, ServiceSet,
-    SessionCounters, SessionId, SessionSpec, SessionUpdate, VlanTag, Vlans, VolumeLimit,
+    SessionCounters, SessionId, SessionSpec, SessionUpdate, VlanKey, VlanTag, Vlans, VolumeLimit,
 };
 
 use crate::table::index::{self, HashIndex};
