@@ -36,10 +36,10 @@ drop_reasons! {
     EthTooShort = "eth_too_short",
     /// Unicast frame for another MAC address.
     EthNotForUs = "eth_not_for_us",
-    /// Tagged frame not forwarded: from the core side, with more than two tags, or tagged
-    /// IPoE on the access side (not forwarded yet).
+    /// Tagged frame not forwarded: from the core side, with more than two tags, or IPoE
+    /// from an address without a session while strangers are forwarded.
     VlanNotConfigured = "vlan_not_configured",
-    /// EtherType other than IPv4 and ARP (IPv6 included).
+    /// EtherType other than IPv4, ARP and (access side) PPPoE; IPv6 included.
     UnsupportedEthertype = "ethertype_unsupported",
     /// ARP packet cut short or not Ethernet/IPv4.
     ArpMalformed = "arp_malformed",
@@ -76,7 +76,8 @@ drop_reasons! {
     UnknownSubscriber = "unknown_subscriber",
     /// Downlink to an access-side address without a session.
     NoSession = "no_session",
-    /// Uplink from a session's address but another MAC (anti-spoofing).
+    /// Uplink from a session's address but another MAC, or as IPoE from a PPPoE
+    /// session's address (anti-spoofing).
     SourceSpoofed = "source_spoofed",
     /// Over the session's declared bandwidth (policer).
     Policed = "policed",
@@ -120,6 +121,16 @@ drop_reasons! {
     /// PPPoE session frame on the access side cut short, not version 1 type 1, or with a
     /// code other than session data.
     PppoeMalformed = "pppoe_malformed",
+    /// PPPoE session frame carrying IPv4 for no session installed with its VLANs, client
+    /// MAC and PPPoE session id.
+    PppoeSessionUnknown = "pppoe_session_unknown",
+    /// PPPoE session frame whose IPv4 source is not its session's address
+    /// (anti-spoofing).
+    PppoeSourceMismatch = "pppoe_source_mismatch",
+    /// IPoE uplink from a session's address with other VLAN tags than its line's.
+    VlanMismatch = "vlan_mismatch",
+    /// No headroom left in the buffer for the access line's VLAN tags and PPPoE header.
+    EncapNoRoom = "encap_no_room",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.

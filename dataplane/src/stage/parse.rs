@@ -126,8 +126,10 @@ fn access_encapsulated(frame: &[u8], mut et: u16) -> Result<Access, DropReason> 
         at += ethernet::VLAN_TAG_LEN;
         tags += 1;
     }
-    let line = Line { vlans, pppoe: None };
+    let mut line = Line { vlans, pppoe: None };
     let kind = match et {
+        ethertype::IPV4 => L3Kind::Ipv4,
+        ethertype::ARP => L3Kind::Arp,
         ethertype::PPPOE_DISCOVERY => L3Kind::PppoeControl,
         ethertype::PPPOE_SESSION => {
             let h = frame.get(at..).ok_or(DropReason::PppoeMalformed)?;
@@ -139,11 +141,10 @@ fn access_encapsulated(frame: &[u8], mut et: u16) -> Result<Access, DropReason> 
                     line,
                 });
             }
-            // Session data is not forwarded yet.
-            return Err(DropReason::UnsupportedEthertype);
+            line.pppoe = Some(p.session());
+            at += pppoe::HEADER_LEN;
+            L3Kind::Ipv4
         }
-        // Tagged IPoE is not forwarded yet.
-        ethertype::IPV4 | ethertype::ARP => return Err(DropReason::VlanNotConfigured),
         _ => return Err(DropReason::UnsupportedEthertype),
     };
     Ok(Access { kind, l3: at, line })
