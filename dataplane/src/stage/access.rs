@@ -42,7 +42,9 @@ impl Pipeline {
         if let Some(session) = line.pppoe {
             let frame = buf.data();
             let mac = MacAddr::from_bytes(&frame[6..MACS]);
-            let Some(slot) = self.sessions.slot_by_pppoe(line.vlans, mac, session) else {
+            let found =
+                (self.sessions).slot_by_pppoe_guessed(line.vlans, mac, session, hint.session);
+            let Some(slot) = found else {
                 return Verdict::Drop(DropReason::PppoeSessionUnknown);
             };
             // The PPPoE length covers the PPP protocol and at least the IPv4 packet.

@@ -1,7 +1,8 @@
 //! The access-line half of a session (ACC-1, ACC-4): the header template its downlink
 //! frames get between the MACs and the IPv4 header, and the key its PPPoE uplink frames
-//! are found by. Kept beside the slab, not in the session entry, so that an untagged IPoE
-//! session pays nothing for it on the packet path.
+//! are found by. The template is made from the session entry's own fields (VLAN ids and
+//! TPIDs, PPPoE session id: 8 bytes, 4 of them in what was padding), so that a downlink
+//! packet reads no second cache line for it and an untagged IPoE session pays nothing.
 
 use super::spec::{AccessLine, Encap, VlanKey};
 use crate::types::MacAddr;
@@ -31,20 +32,33 @@ impl Encapsulation {
         pppoe: false,
     };
 
-    /// The template of `line`.
+    /// The template of `line` (priority tags, VID 0, left out: they carry no VLAN).
     pub fn new(line: &AccessLine) -> Encapsulation {
+        let tpids = tpids(line);
+        let pppoe = match line.encap {
+            Encap::Ipoe => None,
+            Encap::Pppoe { session } => Some(session),
+        };
+        Encapsulation::of(line.vlans.key(), tpids, pppoe)
+    }
+
+    /// The template of a line tagged `vlans` (TPIDs `tpids`, outer first), PPPoE session
+    /// `pppoe` or IPoE.
+    #[inline(always)]
+    pub fn of(vlans: VlanKey, tpids: [u16; 2], pppoe: Option<u16>) -> Encapsulation {
         let mut e = Encapsulation {
             bytes: [0; MAX_ENCAP],
             len: 0,
             pppoe: false,
         };
-        for t in [line.vlans.outer, line.vlans.inner].into_iter().flatten() {
-            e.push(&t.tpid.to_be_bytes());
-            e.push(&(t.vid & 0x0fff).to_be_bytes());
+        let (vids, n) = vlans.vids();
+        for k in 0..n {
+            e.push(&tpids[k].to_be_bytes());
+            e.push(&vids[k].to_be_bytes());
         }
-        match line.encap {
-            Encap::Ipoe => e.push(&ethertype::IPV4.to_be_bytes()),
-            Encap::Pppoe { session } => {
+        match pppoe {
+            None => e.push(&ethertype::IPV4.to_be_bytes()),
+            Some(session) => {
                 e.push(&ethertype::PPPOE_SESSION.to_be_bytes());
                 let mut h = [0u8; pppoe::HEADER_LEN];
                 pppoe::Packet::new_unchecked(&mut h[..]).emit(session, ppp::IPV4, 0);
@@ -55,6 +69,7 @@ impl Encapsulation {
         e
     }
 
+    #[inline(always)]
     fn push(&mut self, b: &[u8]) {
         let at = self.len as usize;
         self.bytes[at..at + b.len()].copy_from_slice(b);
@@ -85,6 +100,20 @@ impl Encapsulation {
                 .set_payload_len(ip_len + pppoe::PPP_PROTOCOL_LEN);
         }
     }
+}
+
+/// The TPIDs of `line`'s tags that carry a VLAN, outer first, in the places of
+/// [`VlanKey::vids`].
+pub fn tpids(line: &AccessLine) -> [u16; 2] {
+    let mut t = [0u16; 2];
+    let tags = [line.vlans.outer, line.vlans.inner];
+    for (slot, tag) in t
+        .iter_mut()
+        .zip(tags.into_iter().flatten().filter(|t| t.vid & 0x0fff != 0))
+    {
+        *slot = tag.tpid;
+    }
+    t
 }
 
 /// The hash key of a PPPoE session's uplink: its VLANs, client MAC and session id.

@@ -101,6 +101,9 @@ pub struct Session {
     /// the current window. Windows are fixed slices of time from the session's start;
     /// the current one is the one holding the last counted packet (`last_seen`).
     rate_window_ms: u32,
+    /// The TPIDs of its line's tags (in [`VlanKey::vids`] order), for the downlink
+    /// template; in what would be padding.
+    tpids: [u16; 2],
     rate_budget: u64,
     window_bytes: u64,
 }
@@ -164,6 +167,7 @@ impl Session {
             idle_server: (0, u32::MAX),
             volume: [NONE; 5],
             rate_window_ms: 0,
+            tpids: line::tpids(&spec.access),
             rate_budget: NONE,
             window_bytes: 0,
         };
@@ -181,6 +185,12 @@ impl Session {
     #[inline(always)]
     pub fn vlans(&self) -> VlanKey {
         self.vlans
+    }
+
+    /// The header its downlink frames get after the MACs.
+    #[inline(always)]
+    pub fn encapsulation(&self) -> Encapsulation {
+        Encapsulation::of(self.vlans, self.tpids, self.pppoe_session())
     }
 
     /// True for an untagged IPoE session (downlink frames need no template).
@@ -411,27 +421,22 @@ impl Deadline {
     }
 }
 
-/// Tagged and PPPoE sessions' share of the table, sized for the table's capacity.
+/// PPPoE sessions' share of the table, sized for the table's capacity.
 #[derive(Debug)]
 struct Lines {
     /// PPPoE sessions by [`line::pppoe_key`].
     by_pppoe: HashIndex,
-    /// Per slot, the header template of its downlink frames (read only for sessions
-    /// that are not plain IPoE).
-    encaps: Box<[Encapsulation]>,
 }
 
 impl Lines {
     fn new(capacity: usize) -> Lines {
         Lines {
             by_pppoe: HashIndex::new(capacity),
-            encaps: vec![Encapsulation::PLAIN; capacity].into_boxed_slice(),
         }
     }
 
     fn bytes_for(capacity: usize) -> usize {
         HashIndex::bytes_for(capacity)
-            .saturating_add(capacity.saturating_mul(std::mem::size_of::<Encapsulation>()))
     }
 
     /// The index hash of a PPPoE session.
@@ -449,8 +454,8 @@ pub struct SessionTable {
     free_head: u32,
     by_ip: HashIndex,
     by_id: HashIndex,
-    /// The access-line half, made at the first tagged or PPPoE install (so that a
-    /// gateway of untagged IPoE subscribers pays nothing for it).
+    /// The PPPoE index, made at the first PPPoE install (so that a gateway without PPPoE
+    /// subscribers pays nothing for it).
     lines: Option<Lines>,
     /// Time conditions, lazily: an entry is a lower bound of its session's deadline (or
     /// stale, for a session that has gone), re-checked when it comes due.
@@ -511,7 +516,7 @@ impl SessionTable {
             }
         }
         let s = Session::new(spec, self.burst_ms, self.default_max_flows);
-        let plain = s.is_plain();
+        let pppoe = s.pppoe_session().is_some();
         let slot = if self.free_head != NIL {
             let i = self.free_head;
             self.free_head = self.slots[i as usize].flow_head;
@@ -523,11 +528,9 @@ impl SessionTable {
         } else {
             return Err(InstallError::Full);
         };
-        if !plain {
-            // Once, on a command: the first tagged or PPPoE session.
-            let capacity = self.capacity;
-            let lines = self.lines.get_or_insert_with(|| Lines::new(capacity));
-            lines.encaps[slot as usize] = Encapsulation::new(&spec.access);
+        if pppoe && self.lines.is_none() {
+            // Once, on a command: the first PPPoE session.
+            self.lines = Some(Lines::new(self.capacity));
         }
         let s = &self.slots[slot as usize];
         let deadline = s.deadline();
@@ -600,10 +603,29 @@ impl SessionTable {
         })
     }
 
+    /// [`Self::slot_by_pppoe`], trying `guess` (the look ahead's candidate by address,
+    /// `NIL` for none) first: a right guess saves the index's bucket, a cache miss with
+    /// many sessions.
+    #[inline(always)]
+    pub fn slot_by_pppoe_guessed(
+        &self,
+        vlans: VlanKey,
+        mac: MacAddr,
+        session: u16,
+        guess: u32,
+    ) -> Option<u32> {
+        if self.get(guess).is_some_and(|s| {
+            s.pppoe_session() == Some(session) && s.vlans == vlans && s.mac == Some(mac)
+        }) {
+            return Some(guess);
+        }
+        self.slot_by_pppoe(vlans, mac, session)
+    }
+
     /// The downlink header template of the session in `slot`.
     #[inline(always)]
-    pub fn encapsulation(&self, slot: u32) -> Option<&Encapsulation> {
-        self.lines.as_ref()?.encaps.get(slot as usize)
+    pub fn encapsulation(&self, slot: u32) -> Option<Encapsulation> {
+        self.get(slot).map(Session::encapsulation)
     }
 
     /// The slot of the session whose subscriber address is `ip`.
@@ -753,13 +775,8 @@ impl SessionTable {
         self.capacity
     }
 
-    /// Bytes of a session's access-line template, beside its slab entry.
-    pub const fn bytes_per_encapsulation() -> usize {
-        std::mem::size_of::<Encapsulation>()
-    }
-
-    /// Bytes a table of `capacity` sessions allocates more, once, at its first tagged or
-    /// PPPoE session: the PPPoE index and a header template per slot.
+    /// Bytes a table of `capacity` sessions allocates more, once, at its first PPPoE
+    /// session: the PPPoE index.
     pub fn access_line_bytes_for(capacity: usize) -> usize {
         Lines::bytes_for(capacity)
     }
@@ -781,9 +798,7 @@ impl SessionTable {
         self.slots.capacity() * std::mem::size_of::<Session>()
             + self.by_ip.memory_bytes()
             + self.by_id.memory_bytes()
-            + self.lines.as_ref().map_or(0, |l| {
-                l.by_pppoe.memory_bytes() + std::mem::size_of_val(&*l.encaps)
-            })
+            + self.lines.as_ref().map_or(0, |l| l.by_pppoe.memory_bytes())
             + self.deadlines.capacity() * std::mem::size_of::<Reverse<Deadline>>()
             + self.sticky.memory_bytes()
     }
@@ -982,6 +997,10 @@ mod tests {
         assert_eq!(t.slot_by_pppoe(vlans.key(), mac, 9), Some(slot));
         assert_eq!(t.slot_by_pppoe(VlanKey::UNTAGGED, mac, 9), None);
         assert_eq!(t.slot_by_pppoe(vlans.key(), mac, 8), None);
+        assert_eq!(
+            t.encapsulation(slot).unwrap(),
+            Encapsulation::new(&p.access)
+        );
         assert_eq!(t.encapsulation(slot).unwrap().extra(), 4 + 8);
         assert_eq!(t.get(slot).unwrap().pppoe_session(), Some(9));
         // The slot goes to an IPoE session: the line finds nothing.
@@ -995,10 +1014,9 @@ mod tests {
     #[test]
     fn entry_size() {
         // IPoE's state stays within 256 bytes: 232 before access lines, 8 more for the
-        // line (VLAN key, PPPoE session id, MSS clamp); the downlink template lives
-        // beside the slab.
+        // line (VLAN key, PPPoE session id, MSS clamp); the TPIDs of the downlink
+        // template fill what was padding.
         assert_eq!(std::mem::size_of::<Session>(), 240);
-        assert_eq!(std::mem::size_of::<Encapsulation>(), 20);
     }
 
     #[test]

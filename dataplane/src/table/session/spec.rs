@@ -153,6 +153,19 @@ impl VlanKey {
     pub const fn is_untagged(self) -> bool {
         self.0 == 0
     }
+
+    /// The VLAN ids, outer first, and how many there are.
+    #[inline(always)]
+    pub const fn vids(self) -> ([u16; 2], usize) {
+        let (hi, lo) = ((self.0 >> 16) as u16, self.0 as u16);
+        if hi != 0 {
+            ([hi & 0x0fff, lo & 0x0fff], 2)
+        } else if lo != 0 {
+            ([lo & 0x0fff, 0], 1)
+        } else {
+            ([0, 0], 0)
+        }
+    }
 }
 
 /// How a subscriber's IPv4 packets are framed on the access side (ACC-1, ACC-2).
