@@ -59,8 +59,44 @@ fn settle(worker: &mut Worker<MemoryPort>, ctl: &mut ControlEnds, now: &mut u64)
     }
 }
 
+/// The allocator's counters are global: the tests of this file take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// PPPoE over QinQ both ways (ACC-1, ACC-4, ACC-5), at steady state through the
+/// scenario every bench uses: decapsulation, the line check, the MSS clamp check and the
+/// downlink template allocate nothing.
+#[test]
+fn pppoe_and_qinq_traffic_allocates_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rig = tollgate_testkit::scenario::rig_on(
+        2 * HALF,
+        1,
+        32,
+        tollgate_testkit::scenario::Access::PppoeQinq,
+    );
+    rig.run(64);
+    let before = rig.worker.report(0, Instant(rig.now)).counters;
+    let region = Region::new(GLOBAL);
+    let received = rig.run(256);
+    let change = region.change();
+    let c = rig.worker.report(0, Instant(rig.now)).counters;
+    assert!(received > 0);
+    assert_eq!(
+        c.forwarded - before.forwarded,
+        received,
+        "every packet forwarded"
+    );
+    assert_eq!(c.total_drops(), before.total_drops(), "nothing dropped");
+    assert_eq!(
+        (change.allocations, change.reallocations),
+        (0, 0),
+        "the PPPoE path allocated: {change:?}"
+    );
+}
+
 #[test]
 fn first_packets_of_login_flows_allocate_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let svc = Service {
         vip: VIP,
         protocol: 6,

@@ -4,8 +4,12 @@
 //! poll.
 //!
 //! Input: records of `[side+time byte][len byte][len bytes of frame]`. Bit 0 of the first
-//! byte picks the side; the rest advance the clock by that many milliseconds, so flows
-//! open, time out and sessions hit their checks.
+//! byte picks the side; bit 1, on the access side, takes the bytes as an IPv4 packet and
+//! puts it on the PPPoE QinQ line of session 3 (its client MAC, tags and PPPoE session
+//! id: the PPPoE decapsulation, anti-spoofing and MSS clamping paths, and session 3's
+//! encapsulated downlink); the rest advance the clock by that many milliseconds, so flows
+//! open, time out and sessions hit their checks. Session 4 is tagged IPoE (one C-VLAN),
+//! reached by raw frames.
 #![no_main]
 
 use std::net::Ipv4Addr;
@@ -14,7 +18,9 @@ use libfuzzer_sys::fuzz_target;
 use tollgate_dataplane::nat::{NatConfig, Timeouts};
 use tollgate_dataplane::port::memory::MemoryPort;
 use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
-use tollgate_dataplane::session::{Bandwidth, Limits, ServiceSet, SessionSpec, VolumeLimit};
+use tollgate_dataplane::session::{
+    AccessLine, Bandwidth, Encap, Limits, ServiceSet, SessionSpec, VlanTag, Vlans, VolumeLimit,
+};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{
@@ -106,6 +112,41 @@ fuzz_target!(|data: &[u8]| {
         max_flows: 0,
         access: Default::default(),
     }));
+    // A PPPoE subscriber over QinQ with an MSS clamp, and a tagged IPoE one.
+    let pppoe_mac = MacAddr([2, 0x10, 0, 0, 0, 0x13]);
+    let qinq = Vlans {
+        outer: Some(VlanTag { tpid: 0x88a8, vid: 100 }),
+        inner: Some(VlanTag { tpid: 0x8100, vid: 7 }),
+    };
+    let _ = ctl.commands.push(Command::SessionAdd(SessionSpec {
+        id: 3,
+        user: 3,
+        channel: 3,
+        address: Ipv4Addr::new(10, 10, 0, 13),
+        mac: Some(pppoe_mac),
+        started: now,
+        limits: Limits::default(),
+        bandwidth: Bandwidth::default(),
+        services: ServiceSet::ALL,
+        max_flows: 0,
+        access: AccessLine { vlans: qinq, encap: Encap::Pppoe { session: 0x42 }, mss_clamp: 1452 },
+    }));
+    let _ = ctl.commands.push(Command::SessionAdd(SessionSpec {
+        id: 4,
+        user: 4,
+        channel: 4,
+        address: Ipv4Addr::new(10, 10, 0, 14),
+        mac: Some(MacAddr([2, 0x10, 0, 0, 0, 0x14])),
+        started: now,
+        limits: Limits::default(),
+        bandwidth: Bandwidth::default(),
+        services: ServiceSet::ALL,
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Vlans { outer: Some(VlanTag { tpid: 0x8100, vid: 9 }), inner: None },
+            ..AccessLine::default()
+        },
+    }));
     worker.poll(now);
 
     let mut rest = data;
@@ -113,8 +154,19 @@ fuzz_target!(|data: &[u8]| {
         let n = (*len as usize).min(tail.len());
         let (frame, next) = tail.split_at(n);
         rest = next;
-        now = now.add_ms((head >> 1) as u64);
-        if head & 1 == 0 {
+        now = now.add_ms((head >> 2) as u64);
+        if head & 3 == 2 {
+            // Session 3's line around the bytes, the PPPoE length as the IPv4 packet says.
+            let ip_len = frame.get(2..4).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+            let mut f = vec![2, 0, 0, 0, 0, 1];
+            f.extend_from_slice(&pppoe_mac.0);
+            f.extend_from_slice(&[0x88, 0xa8, 0x00, 100, 0x81, 0x00, 0x00, 7]);
+            f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x42]);
+            f.extend_from_slice(&ip_len.wrapping_add(2).to_be_bytes());
+            f.extend_from_slice(&[0x00, 0x21]);
+            f.extend_from_slice(frame);
+            access.send(f);
+        } else if head & 1 == 0 {
             access.send(frame.to_vec());
         } else {
             core.send(frame.to_vec());

@@ -7,6 +7,11 @@
 //! one 64-byte uplink and one 64-byte downlink segment per flow, replayed round-robin
 //! from memory ports, so consecutive packets hit different flows and sessions: the
 //! worst case for caches, and the case that a large population is.
+//!
+//! The subscribers' access line is plain Ethernet ([`Access::Ipoe`]), or a PPPoE session
+//! each, untagged or in a QinQ pair of its own ([`Access::Pppoe`], [`Access::PppoeQinq`]),
+//! with an MSS clamp of 1452: uplink frames carry the tags and PPPoE header, the worker
+//! takes them off and puts them on the downlink.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -15,7 +20,9 @@ use std::time::Duration;
 use tollgate_dataplane::nat::{NatConfig, Timeouts};
 use tollgate_dataplane::port::memory::{FrameSet, MemoryPort};
 use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
-use tollgate_dataplane::session::{Bandwidth, Limits, ServiceSet, SessionSpec};
+use tollgate_dataplane::session::{
+    AccessLine, Bandwidth, Encap, Limits, ServiceSet, SessionSpec, VlanTag, Vlans,
+};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::stage::SubscriberLimits;
 use tollgate_dataplane::time::Instant;
@@ -39,6 +46,95 @@ pub const SERVERS: [Ipv4Addr; 3] = [
 pub const FRAME_BYTES: usize = 64;
 /// Flows per NAT address the scenario configures (a little under the 64512 ports).
 const FLOWS_PER_ADDRESS: u32 = 60_000;
+
+/// How the scenario's subscribers reach the access port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Plain Ethernet.
+    Ipoe,
+    /// A PPPoE session each, untagged.
+    Pppoe,
+    /// A PPPoE session each in its own QinQ pair (S-VLAN 0x88a8, C-VLAN 0x8100: 1:1).
+    PppoeQinq,
+}
+
+impl Access {
+    /// The name `tollgate bench --access` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Ipoe => "ipoe",
+            Access::Pppoe => "pppoe",
+            Access::PppoeQinq => "pppoe-qinq",
+        }
+    }
+
+    /// The access line `name` names.
+    pub fn from_name(name: &str) -> Option<Access> {
+        [Access::Ipoe, Access::Pppoe, Access::PppoeQinq]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+
+    /// Subscriber `i`'s line.
+    pub fn line(self, i: u32) -> AccessLine {
+        let session = Encap::Pppoe {
+            session: (i % 0xfffe + 1) as u16,
+        };
+        match self {
+            Access::Ipoe => AccessLine::default(),
+            Access::Pppoe => AccessLine {
+                encap: session,
+                mss_clamp: 1452,
+                ..AccessLine::default()
+            },
+            Access::PppoeQinq => AccessLine {
+                vlans: Vlans {
+                    outer: Some(VlanTag {
+                        tpid: 0x88a8,
+                        vid: (i / 4094 % 4094 + 1) as u16,
+                    }),
+                    inner: Some(VlanTag {
+                        tpid: 0x8100,
+                        vid: (i % 4094 + 1) as u16,
+                    }),
+                },
+                encap: session,
+                mss_clamp: 1452,
+            },
+        }
+    }
+
+    /// Bytes the line adds to an Ethernet frame.
+    pub fn overhead(self) -> usize {
+        match self {
+            Access::Ipoe => 0,
+            Access::Pppoe => 8,
+            Access::PppoeQinq => 16,
+        }
+    }
+}
+
+/// The untagged Ethernet frame `plain` (IPv4 from byte 14) as it comes on `line`.
+pub fn on_line(plain: &[u8], line: &AccessLine, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&plain[..12]);
+    for t in [line.vlans.outer, line.vlans.inner].into_iter().flatten() {
+        out.extend_from_slice(&t.tpid.to_be_bytes());
+        out.extend_from_slice(&t.vid.to_be_bytes());
+    }
+    let ip = &plain[14..];
+    match line.encap {
+        Encap::Ipoe => out.extend_from_slice(&[0x08, 0x00]),
+        Encap::Pppoe { session } => {
+            out.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+            out.extend_from_slice(&session.to_be_bytes());
+            let ip_len = u16::from_be_bytes([ip[2], ip[3]]);
+            out.extend_from_slice(&(ip_len + 2).to_be_bytes());
+            out.extend_from_slice(&[0x00, 0x21]);
+        }
+    }
+    out.extend_from_slice(ip);
+}
 
 /// Subscriber `i`'s address.
 pub fn sub_ip(i: u32) -> Ipv4Addr {
@@ -100,10 +196,12 @@ pub fn forwarding(nat_addresses: u32) -> Forwarding {
     .expect("valid table")
 }
 
-/// The frame of a steady-state (or handshake) TCP segment.
+/// The frame of a steady-state (or handshake) TCP segment, from a subscriber on `line`
+/// (`None`: from a server).
 #[allow(clippy::too_many_arguments)]
 fn segment(
     set: &mut FrameSet,
+    line: Option<&AccessLine>,
     src_mac: MacAddr,
     dst_mac: MacAddr,
     src: (Ipv4Addr, u16),
@@ -111,11 +209,33 @@ fn segment(
     flags: u8,
     seq: u32,
 ) {
+    let mut plain = [0u8; FRAME_BYTES];
+    plain_segment(&mut plain, src_mac, dst_mac, src, dst, flags, seq);
     // A SYN carries no payload (54 bytes); other segments 10 bytes (64 bytes).
     let payload = if flags & tcp_flags::SYN != 0 { 0 } else { 10 };
-    let f = set
-        .push_with(traffic::L4_AT + 20 + payload)
-        .expect("fits the stride");
+    let plain = &plain[..traffic::L4_AT + 20 + payload];
+    match line {
+        Some(l) if *l != AccessLine::default() => {
+            let mut f = Vec::with_capacity(FRAME_BYTES + 16);
+            on_line(plain, l, &mut f);
+            assert!(set.push(&f), "fits the stride");
+        }
+        _ => assert!(set.push(plain), "fits the stride"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plain_segment(
+    buf: &mut [u8; FRAME_BYTES],
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    flags: u8,
+    seq: u32,
+) {
+    let payload = if flags & tcp_flags::SYN != 0 { 0 } else { 10 };
+    let f = &mut buf[..traffic::L4_AT + 20 + payload];
     f[traffic::L4_AT + 20..].fill(0x5a);
     let ends = Ends {
         src_mac,
@@ -163,6 +283,12 @@ fn settle(worker: &mut Worker<MemoryPort>, ctl: &mut ControlEnds, now: &mut u64)
 /// Builds a rig with `sessions` sessions of `flows_each` flows, polling bursts of
 /// `burst` packets per side.
 pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
+    rig_on(sessions, flows_each, burst, Access::Ipoe)
+}
+
+/// [`rig`] with subscribers on `access` lines.
+pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> Rig {
+    let stride = FRAME_BYTES + access.overhead();
     let flows = (sessions as usize) * (flows_each as usize);
     let nat_addresses = flows as u32 / FLOWS_PER_ADDRESS + 1;
     let publisher = Publisher::new(forwarding(nat_addresses));
@@ -214,7 +340,7 @@ pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
             bandwidth: Bandwidth::default(),
             services: ServiceSet::ALL,
             max_flows: 0,
-            access: Default::default(),
+            access: access.line(i),
         };
         while ctl.commands.push(Command::SessionAdd(spec)).is_err() {
             settle(&mut worker, &mut ctl, &mut now);
@@ -223,12 +349,14 @@ pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
     settle(&mut worker, &mut ctl, &mut now);
 
     // Open every flow with a SYN.
-    let mut syns = FrameSet::with_capacity(FRAME_BYTES, flows);
+    let mut syns = FrameSet::with_capacity(stride, flows);
     for i in 0..sessions {
+        let line = access.line(i);
         for f in 0..flows_each {
             let sport = 10_000 + f as u16;
             segment(
                 &mut syns,
+                Some(&line),
                 sub_mac(i),
                 ACC_MAC,
                 (sub_ip(i), sport),
@@ -269,6 +397,7 @@ pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
     for &(_, _, server, nat) in &opened {
         segment(
             &mut syn_acks,
+            None,
             srv_mac(server),
             CORE_MAC,
             (server, 8080),
@@ -284,11 +413,12 @@ pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
     settle(&mut worker, &mut ctl, &mut now);
 
     // Steady state: one uplink and one downlink segment per flow.
-    let mut up = FrameSet::with_capacity(FRAME_BYTES, opened.len());
+    let mut up = FrameSet::with_capacity(stride, opened.len());
     let mut down = FrameSet::with_capacity(FRAME_BYTES, opened.len());
     for &(sub, sport, server, nat) in &opened {
         segment(
             &mut up,
+            Some(&access.line(sub)),
             sub_mac(sub),
             ACC_MAC,
             (sub_ip(sub), sport),
@@ -298,6 +428,7 @@ pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
         );
         segment(
             &mut down,
+            None,
             srv_mac(server),
             CORE_MAC,
             (server, 8080),

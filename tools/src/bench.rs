@@ -3,12 +3,14 @@
 //! benches). For each size it measures the pipeline and, in the same command and
 //! interleaved with it, the I/O alone over the same frames (the reference a ratio is
 //! taken against, so a noisy machine moves both), and reports the state the session and
-//! flow tables allocated per session and per flow.
+//! flow tables allocated per session and per flow. With `--access ipoe,pppoe`, each size
+//! is measured once per access line, runs interleaved, and the Mpps of each line is
+//! reported against the first's run by run.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tollgate_testkit::scenario::{self, Rig};
+use tollgate_testkit::scenario::{self, Access, Rig};
 
 /// Arguments of `tollgate bench`.
 #[derive(clap::Args, Debug, Clone)]
@@ -22,8 +24,14 @@ buffers and frames with no stages), and the median of each is reported.
 
 With --workers, the scaling curve instead: for each worker count N, N threads (pinned to cores 0, 1, ... while there are cores) each run their own worker with its own sessions and flows (the first --flows size, per worker) on their own memory ports, as behind a NIC that steers every packet to its owner, all at once; the Mpps are summed. Counts alternate within each run, and each count's efficiency is its Mpps over N times the 1-worker Mpps of the same run.
 
+With --access, each size is set up once per access line (ipoe: plain Ethernet; pppoe: a \
+PPPoE session per subscriber; pppoe-qinq: PPPoE in a QinQ pair per subscriber; the PPPoE \
+lines with an MSS clamp of 1452), the runs of all lines interleaved, and each line's Mpps \
+divided by the first line's in the same run (median and range of those ratios).
+
 Examples:
   tollgate bench                          1k, 100k, 1M and 10M flows (about 2 minutes, 6 GiB)
+  tollgate bench --flows 100k --access ipoe,pppoe   PPPoE against IPoE at 100k sessions
   tollgate bench --flows 1k,100k --json   two sizes, JSON for scripts/plot-bench.py
   tollgate bench --workers 1,2,4 --flows 100k   the scaling curve (scripts/scale.sh)")]
 pub struct BenchArgs {
@@ -52,6 +60,16 @@ pub struct BenchArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// Access lines to measure, comma-separated: ipoe, pppoe, pppoe-qinq (ratios are
+    /// against the first).
+    #[arg(long, value_delimiter = ',', default_value = "ipoe", value_parser = parse_access)]
+    pub access: Vec<Access>,
+}
+
+/// An access line by name.
+pub fn parse_access(s: &str) -> Result<Access, String> {
+    Access::from_name(s.trim())
+        .ok_or_else(|| format!("{s:?}: an access line is ipoe, pppoe or pppoe-qinq"))
 }
 
 /// A count with an optional k or M suffix.
@@ -71,9 +89,14 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     Ok((n * mul as f64).round() as u64)
 }
 
-/// One size's figures.
+/// One size's figures, on one access line.
 #[derive(Clone, Debug)]
 pub struct SizeResult {
+    /// The subscribers' access line.
+    pub access: Access,
+    /// Mpps against the first access line's, run by run: (median, min, max); `None` for
+    /// the first.
+    pub vs_first: Option<(f64, f64, f64)>,
     /// Flows established.
     pub flows: usize,
     /// Sessions installed.
@@ -105,6 +128,10 @@ impl SizeResult {
     /// As JSON.
     pub fn to_json(&self) -> Value {
         json!({
+            "access": self.access.name(),
+            "mpps_vs_first_access": self.vs_first.map(|(m, _, _)| round(m, 3)),
+            "mpps_vs_first_access_min": self.vs_first.map(|(_, lo, _)| round(lo, 3)),
+            "mpps_vs_first_access_max": self.vs_first.map(|(_, _, hi)| round(hi, 3)),
             "flows": self.flows,
             "sessions": self.sessions,
             "setup_s": round(self.setup_s, 2),
@@ -140,49 +167,99 @@ pub fn shape(flows: u64, flows_each: Option<u32>) -> (u32, u32) {
     ((flows / each as u64).max(1) as u32, each)
 }
 
-/// Measures one size.
-pub fn measure(sessions: u32, flows_each: u32, args: &BenchArgs) -> SizeResult {
-    let t0 = std::time::Instant::now();
-    let mut rig: Rig = scenario::rig(sessions, flows_each, args.burst);
-    let setup_s = t0.elapsed().as_secs_f64();
-    let rss_mib = rss_bytes() as f64 / (1 << 20) as f64;
-    let mut io = rig.io_only();
+/// Measures one size on each access line of `args`, runs interleaved.
+pub fn measure(sessions: u32, flows_each: u32, args: &BenchArgs) -> Vec<SizeResult> {
+    let accesses = if args.access.is_empty() {
+        vec![Access::Ipoe]
+    } else {
+        args.access.clone()
+    };
+    struct Line {
+        access: Access,
+        rig: Rig,
+        io: scenario::IoOnly,
+        setup_s: f64,
+        rss_mib: f64,
+        drops_before: u64,
+        pipe: Vec<f64>,
+        ioo: Vec<f64>,
+    }
     let d = Duration::from_secs_f64(args.seconds.max(0.01));
-    let drops_before = rig
-        .worker
-        .report(0, Default::default())
-        .counters
-        .total_drops();
+    let mut lines: Vec<Line> = accesses
+        .iter()
+        .map(|&access| {
+            let t0 = std::time::Instant::now();
+            let mut rig = scenario::rig_on(sessions, flows_each, args.burst, access);
+            let setup_s = t0.elapsed().as_secs_f64();
+            let rss_mib = rss_bytes() as f64 / (1 << 20) as f64;
+            let io = rig.io_only();
+            let drops_before = rig
+                .worker
+                .report(0, Default::default())
+                .counters
+                .total_drops();
+            Line {
+                access,
+                rig,
+                io,
+                setup_s,
+                rss_mib,
+                drops_before,
+                pipe: Vec::new(),
+                ioo: Vec::new(),
+            }
+        })
+        .collect();
     // Warm caches and branch predictors.
-    rig.run_for(d / 4);
-    io.run_for(d / 4);
-    let (mut pipe, mut ioo) = (Vec::new(), Vec::new());
+    for l in &mut lines {
+        l.rig.run_for(d / 4);
+        l.io.run_for(d / 4);
+    }
     for _ in 0..args.runs.max(1) {
-        let (n, e) = rig.run_for(d);
-        pipe.push(e.as_nanos() as f64 / n.max(1) as f64);
-        let (n, e) = io.run_for(d);
-        ioo.push(e.as_nanos() as f64 / n.max(1) as f64);
+        for l in &mut lines {
+            let (n, e) = l.rig.run_for(d);
+            l.pipe.push(e.as_nanos() as f64 / n.max(1) as f64);
+            let (n, e) = l.io.run_for(d);
+            l.ioo.push(e.as_nanos() as f64 / n.max(1) as f64);
+        }
     }
-    let drops = rig
-        .worker
-        .report(0, Default::default())
-        .counters
-        .total_drops()
-        - drops_before;
-    let (sb, sc) = rig.session_memory();
-    let (fb, fc) = rig.flow_memory();
-    SizeResult {
-        flows: rig.flows,
-        sessions: rig.sessions,
-        setup_s,
-        runs_ns: pipe.clone(),
-        ns_per_packet: median(&mut pipe),
-        io_ns_per_packet: median(&mut ioo),
-        bytes_per_session: sb as f64 / sc.max(1) as f64,
-        bytes_per_flow: fb as f64 / fc.max(1) as f64,
-        rss_mib,
-        drops,
-    }
+    let first: Vec<f64> = lines[0].pipe.clone();
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut l)| {
+            let drops = l
+                .rig
+                .worker
+                .report(0, Default::default())
+                .counters
+                .total_drops()
+                - l.drops_before;
+            // Mpps ratio = inverse ns ratio, run by run.
+            let vs_first = (k > 0).then(|| {
+                let mut r: Vec<f64> = first.iter().zip(&l.pipe).map(|(f, x)| f / x).collect();
+                let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = r.iter().copied().fold(0.0, f64::max);
+                (median(&mut r), lo, hi)
+            });
+            let (sb, sc) = l.rig.session_memory();
+            let (fb, fc) = l.rig.flow_memory();
+            SizeResult {
+                access: l.access,
+                vs_first,
+                flows: l.rig.flows,
+                sessions: l.rig.sessions,
+                setup_s: l.setup_s,
+                runs_ns: l.pipe.clone(),
+                ns_per_packet: median(&mut l.pipe),
+                io_ns_per_packet: median(&mut l.ioo),
+                bytes_per_session: sb as f64 / sc.max(1) as f64,
+                bytes_per_flow: fb as f64 / fc.max(1) as f64,
+                rss_mib: l.rss_mib,
+                drops,
+            }
+        })
+        .collect()
 }
 
 /// Resident set size of this process.
@@ -260,7 +337,8 @@ fn measure_all(args: &BenchArgs) -> Result<Value, String> {
             args.seconds
         );
         println!(
-            "{:>10} {:>9} {:>8} {:>8} {:>10} {:>9} {:>10} {:>8} {:>8} {:>7}",
+            "{:>10} {:>10} {:>9} {:>8} {:>8} {:>10} {:>9} {:>10} {:>8} {:>8} {:>7} {:>20}",
+            "access",
             "flows",
             "sessions",
             "Mpps",
@@ -270,35 +348,43 @@ fn measure_all(args: &BenchArgs) -> Result<Value, String> {
             "B/session",
             "B/flow",
             "RSS MiB",
-            "setup s"
+            "setup s",
+            "Mpps vs first"
         );
     }
     let mut results = Vec::new();
     for &flows in &args.flows {
         let (sessions, each) = shape(flows, args.flows_each);
-        let r = measure(sessions, each, args);
-        if r.drops != 0 {
-            return Err(format!(
-                "{} flows: {} packets dropped; the scenario must forward everything",
-                r.flows, r.drops
-            ));
+        for r in measure(sessions, each, args) {
+            if r.drops != 0 {
+                return Err(format!(
+                    "{} flows on {}: {} packets dropped; the scenario must forward everything",
+                    r.flows,
+                    r.access.name(),
+                    r.drops
+                ));
+            }
+            if !args.json {
+                println!(
+                    "{:>10} {:>10} {:>9} {:>8.2} {:>8.1} {:>10.1} {:>8.2}x {:>10.1} {:>8.1} {:>8.0} {:>7.1} {:>20}",
+                    r.access.name(),
+                    r.flows,
+                    r.sessions,
+                    r.mpps(),
+                    r.ns_per_packet,
+                    r.io_ns_per_packet,
+                    r.ns_per_packet / r.io_ns_per_packet,
+                    r.bytes_per_session,
+                    r.bytes_per_flow,
+                    r.rss_mib,
+                    r.setup_s,
+                    r.vs_first.map_or(String::new(), |(m, lo, hi)| format!(
+                        "{m:.3} ({lo:.3}-{hi:.3})"
+                    ))
+                );
+            }
+            results.push(r);
         }
-        if !args.json {
-            println!(
-                "{:>10} {:>9} {:>8.2} {:>8.1} {:>10.1} {:>8.2}x {:>10.1} {:>8.1} {:>8.0} {:>7.1}",
-                r.flows,
-                r.sessions,
-                r.mpps(),
-                r.ns_per_packet,
-                r.io_ns_per_packet,
-                r.ns_per_packet / r.io_ns_per_packet,
-                r.bytes_per_session,
-                r.bytes_per_flow,
-                r.rss_mib,
-                r.setup_s
-            );
-        }
-        results.push(r);
     }
     Ok(report_json(args, &results))
 }
@@ -507,6 +593,7 @@ mod tests {
             json: true,
             workers: vec![2],
             out: None,
+            access: vec![Access::Ipoe],
         };
         let r = run(&args).expect("runs");
         let rows = r["results"].as_array().expect("rows");
@@ -517,6 +604,37 @@ mod tests {
         assert!(rows[1]["mpps"].as_f64().unwrap() > 0.0);
         assert_eq!(rows[1]["runs_mpps"].as_array().unwrap().len(), 2);
         assert_eq!(r["flows_per_worker"], 1_000);
+    }
+
+    /// PPPoE and IPoE in one run: a row each, the PPPoE one with its ratio, nothing
+    /// dropped (the scenario forwards every PPPoE frame both ways).
+    #[test]
+    fn access_lines_are_measured_against_the_first() {
+        let args = BenchArgs {
+            flows: vec![500],
+            flows_each: None,
+            burst: 32,
+            seconds: 0.05,
+            runs: 3,
+            json: true,
+            workers: vec![],
+            out: None,
+            access: vec![Access::Ipoe, Access::Pppoe, Access::PppoeQinq],
+        };
+        let r = run(&args).expect("runs");
+        let rows = r["results"].as_array().expect("rows");
+        assert_eq!(rows.len(), 3, "{r}");
+        for (row, name) in rows.iter().zip(["ipoe", "pppoe", "pppoe-qinq"]) {
+            assert_eq!(row["access"], name);
+            assert_eq!(row["flows"], 500);
+            assert_eq!(row["drops"], 0);
+            assert_eq!(row["runs_ns_per_packet"].as_array().unwrap().len(), 3);
+        }
+        assert!(rows[0]["mpps_vs_first_access"].is_null());
+        assert!(rows[1]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
+        assert!(rows[2]["mpps_vs_first_access_min"].as_f64().unwrap() > 0.0);
+        assert_eq!(parse_access("pppoe"), Ok(Access::Pppoe));
+        assert!(parse_access("atm").is_err());
     }
 
     #[test]
