@@ -49,7 +49,7 @@ help:
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
 
 check-cargo:
-	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.85+ (https://rustup.rs), then run make again" >&2; exit 1; }
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95+ (https://rustup.rs), then run make again" >&2; exit 1; }
 
 build: check-cargo
 	@[ -n "$(HAVE_XDP)" ] || echo "note: building without the AF_XDP backend: libbpf-dev (1.0+) or clang is missing; make deps as root installs them"

@@ -421,10 +421,10 @@ pub fn run_ctl(socket: &Path, json_out: bool, cmd: CtlBilling) -> ExitCode {
                 "{}",
                 tollgate_control::ctl::billing::render(&req.words(), &data)
             );
-            if let CtlBilling::Rerate { .. } = cmd {
-                if data["identical"] != true {
-                    return ExitCode::from(1);
-                }
+            if let CtlBilling::Rerate { .. } = cmd
+                && data["identical"] != true
+            {
+                return ExitCode::from(1);
             }
         }
     }

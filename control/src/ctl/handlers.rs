@@ -327,16 +327,15 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
     };
     if req.words().first() == Some(&"tunnel") {
         // A tunnelled subscriber's address follows the rule of every other.
-        if req.words() == ["tunnel", "session", "add"] {
-            if let Some(Err(e)) = req
+        if req.words() == ["tunnel", "session", "add"]
+            && let Some(Err(e)) = req
                 .args
                 .get("address")
                 .and_then(|a| a.as_str())
                 .and_then(|a| a.parse().ok())
                 .map(|a| core.subscriber_addresses().check(a))
-            {
-                return Step::Reply(Reply::error(e.to_string()));
-            }
+        {
+            return Step::Reply(Reply::error(e.to_string()));
         }
         let r = core.with_l2tp(now, |l| crate::ctl::l2tp::change(req, l, now));
         if let Some(r) = r {

@@ -195,10 +195,10 @@ impl Pipeline {
                     Ok(h) => h,
                     Err(r) => return Verdict::Drop(r),
                 };
-                if self.l2tp.is_on() {
-                    if let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now) {
-                        return v;
-                    }
+                if self.l2tp.is_on()
+                    && let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now)
+                {
+                    return v;
                 }
                 match side {
                     Side::Access => self.uplink(fwd, buf, l3, h, hint, now),

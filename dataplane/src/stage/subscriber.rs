@@ -604,10 +604,11 @@ impl Pipeline {
             }
             SessionType::Service => {
                 let session = self.sessions.get_mut(slot)?;
-                if let Some((svc_last, s)) = session.last_service() {
-                    if svc_last == svc_idx && up(s) {
-                        return Some(s);
-                    }
+                if let Some((svc_last, s)) = session.last_service()
+                    && svc_last == svc_idx
+                    && up(s)
+                {
+                    return Some(s);
                 }
                 let s = self.balancer.choose(svc_idx, svc)?;
                 if let Some(session) = self.sessions.get_mut(slot) {
@@ -716,14 +717,13 @@ impl Pipeline {
             return;
         };
         let f = r.flow;
-        if r.prev == NIL {
-            if let Some(s) = self
+        if r.prev == NIL
+            && let Some(s) = self
                 .sessions
                 .get_mut(f.session)
                 .filter(|s| s.flow_head == i)
-            {
-                s.flow_head = r.next;
-            }
+        {
+            s.flow_head = r.next;
         }
         self.balancer.closed(f.service, f.server);
         self.counters.flows_closed += 1;
