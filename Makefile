@@ -172,6 +172,7 @@ lint: check-cargo
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/check-core-lints.sh
 	scripts/check-layering.sh
+	scripts/check-spec-table.sh
 	@if [ -n "$(HAVE_DPDK)" ]; then \
 	  echo "$(CARGO) clippy (dpdk feature)"; \
 	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control -p tollgate-tools -p tollgate --all-targets \
