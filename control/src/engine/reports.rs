@@ -23,10 +23,12 @@ impl Reports {
         self.seq
     }
 
-    /// Before a metrics rendering: asks for reports when none were asked for yet or the
-    /// last ask is still unanswered.
+    /// Before a metrics rendering: asks for fresh reports when none were asked for yet or
+    /// the last ask has been answered, so each rendering's worker counters are at most one
+    /// `render_ms` old; while an ask is unanswered (a worker not scheduled), no other
+    /// piles up behind it.
     pub(super) fn refresh(&mut self, workers: &mut Dispatcher) {
-        if !workers.reported(self.seq) || self.seq == 0 {
+        if self.seq == 0 || workers.reported(self.seq) {
             self.ask(workers);
         }
     }
