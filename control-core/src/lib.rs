@@ -32,6 +32,8 @@
 //!   checksum, IPv4/UDP and the IPv6 header and extension-chain views (docs/ipoe.md).
 //! - [`wire`]: the Ethernet frame view with 802.1Q / QinQ tags the discovery engine's caller
 //!   uses to find the line of a punted frame.
+//! - [`timed`]: the per-client state map with its due-instant index the DHCP engines
+//!   share.
 //! - [`time`], [`entropy`] and [`random`]: the clock value, the random-byte source and the
 //!   ChaCha20 CSPRNG (keyed with a seed the caller reads from the OS) the engines take.
 //!
@@ -59,6 +61,7 @@ pub mod radius;
 pub mod random;
 pub mod rating;
 pub mod time;
+pub mod timed;
 pub mod wire;
 
 pub use entropy::Entropy;

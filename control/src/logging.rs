@@ -11,7 +11,7 @@
 //! rest away. [`flush`] waits a bounded time for the queue to drain before the process
 //! exits.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -159,11 +159,16 @@ pub fn sink(out: impl Write + Send + 'static) -> LogSink {
 /// lines to standard error through [`sink`].
 pub fn init(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        // refinery announces every migration run at info ("going to apply all migrations"
+        // on each fresh store); the stores log what they upgraded themselves.
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(format!("{level},refinery_core=warn")))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(sink(std::io::stderr()))
+        // Colour only for a person at a terminal: a log file or a journal gets plain text,
+        // not escape codes (and `NO_COLOR` turns colour off everywhere).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         // A failed write is counted here; the default reports it with `eprintln!`,
         // which panics when standard error is the pipe that failed.
         .log_internal_errors(false)

@@ -125,7 +125,13 @@ pub fn migrate(conn: &mut Connection, file: &str, steps: &[Step]) -> Result<i64,
             return Ok(supported);
         }
         match attempt(conn, file, steps, found) {
-            Ok(()) => return Ok(found.recorded.or(found.legacy).unwrap_or(0)),
+            Ok(()) => {
+                let before = found.recorded.or(found.legacy).unwrap_or(0);
+                if before > 0 && before < supported {
+                    tracing::info!(file, from = before, to = supported, "schema upgraded");
+                }
+                return Ok(before);
+            }
             Err(e) => {
                 tries += 1;
                 if tries == 5 {
@@ -385,19 +391,26 @@ mod tests {
                  INSERT INTO schema_version VALUES (1);",
             )
             .unwrap();
-        for path in [dir.path().join("fresh.db"), legacy] {
+        let fresh = dir.path().join("fresh.db");
+        // WAL is a property of the file: set once here, not by each opener (switching the
+        // journal mode wants the file to itself, so racing openers could fail at it before
+        // the barrier and leave the others waiting there for ever).
+        let _: String = Connection::open(&fresh)
+            .unwrap()
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .unwrap();
+        for path in [fresh, legacy] {
             let start = std::sync::Barrier::new(8);
             std::thread::scope(|s| {
                 let openers: Vec<_> = (0..8)
                     .map(|_| {
                         s.spawn(|| {
-                            let mut c = Connection::open(&path).unwrap();
-                            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-                            let _: String = c
-                                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-                                .unwrap();
+                            // Nothing that can fail comes before the barrier.
                             start.wait();
-                            migrate(&mut c, "t.db", STEPS)
+                            let mut c = Connection::open(&path).map_err(|e| e.to_string())?;
+                            c.busy_timeout(std::time::Duration::from_secs(10))
+                                .map_err(|e| e.to_string())?;
+                            migrate(&mut c, "t.db", STEPS).map_err(|e| e.to_string())
                         })
                     })
                     .collect();

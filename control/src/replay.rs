@@ -51,10 +51,10 @@ pub struct ReplayFiles {
 pub struct ReplaySummary {
     /// The worker's final counters.
     pub report: WorkerReport,
-    /// The `show counters` JSON for the run.
-    pub counters: Value,
-    /// The `show neighbors` JSON at the end.
-    pub neighbors: Value,
+    /// The `show counters` answer for the run.
+    pub counters: crate::proto::Counters,
+    /// The `show neighbors` answer at the end.
+    pub neighbors: Vec<crate::proto::Neighbor>,
     /// The control core's counters.
     pub core: CoreStats,
     /// Frames written per side.

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use tollgate_control::config::Config;
 use tollgate_control::ctl::client;
-use tollgate_control::ctl::proto::Request;
+use tollgate_control::ctl::proto::{Answer, BillingImport, Imported, Invoices, Request};
 use tollgate_control::ctl::render::invoice as to_table;
 use tollgate_control::rating::{CloseStep, InvoiceAnswer, Rater, RatingError, Store, read_jsonl};
 use tollgate_control_core::rating::invoice::{Invoice, to_csv};
@@ -297,7 +297,13 @@ fn format_answer(a: &InvoiceAnswer, format: Format) -> String {
 fn format_list(provisional: bool, list: &[Invoice], format: Format) -> String {
     match format {
         Format::Json => {
-            serde_json::to_string_pretty(&json!({"provisional": provisional, "invoices": list}))
+            // The daemon's `billing invoices` answer, the same JSON.
+            let answer = Invoices {
+                provisional,
+                invoices: list.to_vec(),
+            };
+            serde_json::to_value(&answer)
+                .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or_default()
                 + "\n"
         }
@@ -367,10 +373,12 @@ const IMPORT_BYTES: usize = 48 * 1024;
 
 /// Runs `tollgate ctl billing ...` against the daemon at `socket`.
 pub fn run_ctl(socket: &Path, json_out: bool, cmd: CtlBilling) -> ExitCode {
-    let (words, format) = match &cmd {
-        CtlBilling::Status => ("billing status".to_string(), Format::Table),
+    let (req, format) = match &cmd {
+        CtlBilling::Status => (Request::BillingStatus, Format::Table),
         CtlBilling::ClosePeriod { period } => (
-            format!("billing close-period {}", period.as_deref().unwrap_or("")),
+            Request::BillingClosePeriod {
+                period: period.clone(),
+            },
             Format::Table,
         ),
         CtlBilling::Invoice {
@@ -378,66 +386,57 @@ pub fn run_ctl(socket: &Path, json_out: bool, cmd: CtlBilling) -> ExitCode {
             period,
             format,
         } => (
-            format!(
-                "billing invoice {account} {}",
-                period.as_deref().unwrap_or("")
-            ),
+            Request::BillingInvoice {
+                account: account.clone(),
+                period: period.clone(),
+            },
             *format,
         ),
         CtlBilling::Invoices { period, format } => (
-            format!("billing invoices {}", period.as_deref().unwrap_or("")),
+            Request::BillingInvoices {
+                period: period.clone(),
+            },
             *format,
         ),
-        CtlBilling::Rerate { period } => (format!("billing rerate {period}"), Format::Table),
+        CtlBilling::Rerate { period } => (
+            Request::BillingRerate {
+                period: period.clone(),
+            },
+            Format::Table,
+        ),
         CtlBilling::Import { file } => return ctl_import(socket, file, json_out),
     };
-    let req = Request::new(words.trim());
-    let data = match ask(socket, &req) {
-        Ok(d) => d,
+    let reply = match client::call(socket, &req, CTL_TIMEOUT) {
+        Ok(r) if r.ok => r,
+        Ok(r) => {
+            return crate::ctl_fail(json_out, r.error.as_deref().unwrap_or("failed"), 1);
+        }
         Err(e) => return crate::ctl_fail(json_out, &e, 1),
     };
     if json_out || format == Format::Json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&data).unwrap_or_default()
+            serde_json::to_string_pretty(&reply.data).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }
-    match (&cmd, format) {
-        (CtlBilling::Invoice { .. }, Format::Csv) => {
-            match serde_json::from_value::<InvoiceAnswer>(data) {
-                Ok(a) => print!("{}", to_csv(&[a.invoice])),
-                Err(e) => return fail(&format!("unreadable invoice: {e}"), 1),
-            }
-        }
-        (CtlBilling::Invoices { .. }, Format::Csv) => {
-            match serde_json::from_value::<Vec<Invoice>>(data["invoices"].clone()) {
-                Ok(list) => print!("{}", to_csv(&list)),
-                Err(e) => return fail(&format!("unreadable invoices: {e}"), 1),
-            }
-        }
+    let answer = match Answer::parse(&req, reply.data) {
+        Ok(a) => a,
+        Err(e) => return fail(&format!("unreadable answer to `{}`: {e}", req.name()), 1),
+    };
+    match (&answer, format) {
+        (Answer::Invoice(a), Format::Csv) => print!("{}", to_csv(std::slice::from_ref(&a.invoice))),
+        (Answer::Invoices(a), Format::Csv) => print!("{}", to_csv(&a.invoices)),
         _ => {
-            print!(
-                "{}",
-                tollgate_control::ctl::billing::render(&req.words(), &data)
-            );
-            if let CtlBilling::Rerate { .. } = cmd
-                && data["identical"] != true
+            print!("{}", tollgate_control::ctl::billing::render(&answer));
+            if let Answer::Rerated(r) = &answer
+                && !r.identical
             {
                 return ExitCode::from(1);
             }
         }
     }
     ExitCode::SUCCESS
-}
-
-fn ask(socket: &Path, req: &Request) -> Result<Value, String> {
-    let reply = client::call(socket, req, CTL_TIMEOUT)?;
-    if reply.ok {
-        Ok(reply.data)
-    } else {
-        Err(reply.error.unwrap_or_else(|| "failed".into()))
-    }
 }
 
 /// Sends a file to the daemon: in one request when it fits, else in numbered parts of
@@ -451,7 +450,9 @@ fn ctl_import(socket: &Path, file: &Path, json_out: bool) -> ExitCode {
     let mut parts: Vec<Vec<Value>> = vec![Vec::new()];
     let mut size = 0;
     for r in &records {
-        let v = json!(r);
+        let Ok(v) = serde_json::to_value(r) else {
+            continue;
+        };
         let len = v.to_string().len();
         if size + len > IMPORT_BYTES && !parts.last().is_some_and(Vec::is_empty) {
             parts.push(Vec::new());
@@ -464,27 +465,35 @@ fn ctl_import(socket: &Path, file: &Path, json_out: bool) -> ExitCode {
     }
     let id = import_id();
     let n = parts.len();
-    let mut last = Value::Null;
+    let mut last = None;
     for (i, records) in parts.into_iter().enumerate() {
         let args = if n == 1 {
-            json!({"records": records})
+            BillingImport {
+                records,
+                import: None,
+                part: None,
+                more: None,
+            }
         } else {
-            json!({"records": records, "import": id, "part": i, "more": i + 1 < n})
+            BillingImport {
+                records,
+                import: Some(id.clone()),
+                part: Some(i as u32),
+                more: Some(i + 1 < n),
+            }
         };
-        let req = Request {
-            cmd: "billing import".into(),
-            args,
-        };
-        match ask(socket, &req) {
-            Ok(d) => last = d,
+        match client::ask(socket, &Request::BillingImport(args), CTL_TIMEOUT) {
+            Ok(Answer::Imported(Imported::Stored(r))) => last = Some(r),
+            Ok(_) => {}
             Err(e) => return crate::ctl_fail(json_out, &format!("{}: {e}", file.display()), 1),
         }
     }
+    let last = last.unwrap_or_default();
     println!(
         "{}: {} records stored, {} already there",
         file.display(),
-        last["stored"].as_u64().unwrap_or(0),
-        last["duplicates"].as_u64().unwrap_or(0)
+        last.stored,
+        last.duplicates
     );
     ExitCode::SUCCESS
 }

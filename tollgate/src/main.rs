@@ -11,10 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tollgate_control::config::{Config, DEFAULT_CONFIG};
-use tollgate_control::ctl::{client, proto::Request, render};
+use tollgate_control::config::{Config, DEFAULT_CONFIG, LimitsConfig, Mac, Rate, StaticSubscriber};
+use tollgate_control::ctl::proto::{self, Answer, Envelope, Request};
+use tollgate_control::ctl::{client, render};
+use tollgate_control::engine;
 use tollgate_control::replay::{ReplayFiles, replay};
-use tollgate_control::{ctl, engine};
 use tollgate_dataplane::port::af_packet::AfPacketError;
 
 /// Tollgate: a userspace poll-mode subscriber gateway.
@@ -238,34 +239,35 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn into_json(self, m: &mut serde_json::Map<String, serde_json::Value>) {
-        let mut put = |k: &str, v: Option<serde_json::Value>| {
-            if let Some(v) = v {
-                m.insert(k.to_string(), v);
-            }
-        };
-        put("session_timeout_s", self.session_timeout.map(Into::into));
-        put("idle_timeout_s", self.idle_timeout.map(Into::into));
-        put(
-            "idle_server",
-            self.idle_server.map(|a| a.to_string().into()),
-        );
-        put(
-            "idle_server_timeout_s",
-            self.idle_server_timeout.map(Into::into),
-        );
-        put("volume_tx_bytes", self.volume_tx_bytes.map(Into::into));
-        put("volume_rx_bytes", self.volume_rx_bytes.map(Into::into));
-        put(
-            "volume_total_bytes",
-            self.volume_total_bytes.map(Into::into),
-        );
-        put("volume_tx_packets", self.volume_tx_packets.map(Into::into));
-        put("volume_rx_packets", self.volume_rx_packets.map(Into::into));
-        put("rate_percent", self.rate_percent.map(Into::into));
-        put("rate_path", self.rate_path.map(Into::into));
-        put("rate_window_ms", self.rate_window_ms.map(Into::into));
+    /// The conditions these flags give.
+    fn into_limits(self) -> Result<LimitsConfig, String> {
+        Ok(LimitsConfig {
+            session_timeout_s: self.session_timeout,
+            idle_timeout_s: self.idle_timeout,
+            idle_server: self.idle_server,
+            idle_server_timeout_s: self.idle_server_timeout,
+            volume_tx_bytes: self.volume_tx_bytes,
+            volume_rx_bytes: self.volume_rx_bytes,
+            volume_total_bytes: self.volume_total_bytes,
+            volume_tx_packets: self.volume_tx_packets,
+            volume_rx_packets: self.volume_rx_packets,
+            rate_percent: self.rate_percent,
+            rate_path: rate("--rate-path", self.rate_path)?,
+            rate_window_ms: self.rate_window_ms,
+        })
     }
+}
+
+/// A rate flag's value (`10M`), the error naming the flag.
+fn rate(flag: &str, v: Option<String>) -> Result<Option<Rate>, String> {
+    v.map(|v| v.parse::<Rate>().map_err(|e| format!("{flag}: {e}")))
+        .transpose()
+}
+
+/// A MAC flag's value, the error naming the flag.
+fn mac(v: Option<String>) -> Result<Option<Mac>, String> {
+    v.map(|v| Mac::try_from(v).map_err(|e| format!("--mac: {e}")))
+        .transpose()
 }
 
 #[derive(Subcommand, Debug)]
@@ -429,77 +431,55 @@ enum LbCmd {
     },
 }
 
-/// The request line a ctl command sends.
+/// The request a ctl command sends.
 fn ctl_request(command: CtlCmd) -> Result<Request, String> {
-    use serde_json::{Map, Value, json};
-    let with = |cmd: &str, args: Map<String, Value>| Request {
-        cmd: cmd.to_string(),
-        args: Value::Object(args),
-    };
-    let opt = |m: &mut Map<String, Value>, k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(k.to_string(), v);
-        }
-    };
     Ok(match command {
         CtlCmd::Show { what } => match what {
-            ShowWhat::Status => Request::new("show status"),
-            ShowWhat::Ports => Request::new("show ports"),
-            ShowWhat::Workers => Request::new("show workers"),
-            ShowWhat::Counters => Request::new("show counters"),
-            ShowWhat::Neighbors => Request::new("show neighbors"),
-            ShowWhat::Sessions => Request::new("show sessions"),
-            ShowWhat::Session { session } => {
-                let mut m = Map::new();
-                m.insert("session".into(), session.into());
-                with("show session", m)
-            }
-            ShowWhat::Services => Request::new("show services"),
-            ShowWhat::Lb => Request::new("show lb"),
-            ShowWhat::Accounting => Request::new("show accounting"),
-            ShowWhat::Health => Request::new("show health"),
-            ShowWhat::Pools => Request::new("show pools"),
-            ShowWhat::Logins => Request::new("show logins"),
-            ShowWhat::Tunnels => Request::new("show tunnels"),
-            ShowWhat::Tunnel { tunnel } => {
-                let mut m = Map::new();
-                m.insert("tunnel".into(), tunnel.into());
-                with("show tunnel", m)
-            }
-            ShowWhat::Invoice { account, period } => Request::new(
-                format!("show invoice {account} {}", period.unwrap_or_default()).trim(),
-            ),
+            ShowWhat::Status => Request::ShowStatus,
+            ShowWhat::Ports => Request::ShowPorts,
+            ShowWhat::Workers => Request::ShowWorkers,
+            ShowWhat::Counters => Request::ShowCounters,
+            ShowWhat::Neighbors => Request::ShowNeighbors,
+            ShowWhat::Sessions => Request::ShowSessions,
+            ShowWhat::Session { session } => Request::ShowSession(proto::SessionArg { session }),
+            ShowWhat::Services => Request::ShowServices,
+            ShowWhat::Lb => Request::ShowLb,
+            ShowWhat::Accounting => Request::ShowAccounting,
+            ShowWhat::Health => Request::ShowHealth,
+            ShowWhat::Pools => Request::ShowPools,
+            ShowWhat::Logins => Request::ShowLogins,
+            ShowWhat::Tunnels => Request::ShowTunnels,
+            ShowWhat::Tunnel { tunnel } => Request::ShowTunnel(proto::TunnelArg { tunnel }),
+            ShowWhat::Invoice { account, period } => Request::ShowInvoice { account, period },
         },
         CtlCmd::Session { action } => match *action {
             SessionCmd::Add {
                 user,
                 address,
-                mac,
+                mac: m,
                 channel,
                 services,
                 up,
                 down,
                 max_flows,
                 limits,
-            } => {
-                let mut m = Map::new();
-                m.insert("user".into(), user.into());
-                m.insert("address".into(), address.to_string().into());
-                opt(&mut m, "mac", mac.map(Into::into));
-                opt(&mut m, "channel", channel.map(Into::into));
-                opt(&mut m, "services", services.map(|s| json!(s)));
-                opt(&mut m, "bandwidth_up", up.map(Into::into));
-                opt(&mut m, "bandwidth_down", down.map(Into::into));
-                opt(&mut m, "max_flows", max_flows.map(Into::into));
-                limits.into_json(&mut m);
-                with("session add", m)
-            }
+            } => Request::SessionAdd(Box::new(StaticSubscriber {
+                user,
+                address,
+                mac: mac(m)?,
+                channel,
+                services,
+                bandwidth_up: rate("--up", up)?.unwrap_or_default(),
+                bandwidth_down: rate("--down", down)?.unwrap_or_default(),
+                max_flows,
+                limits: limits.into_limits()?,
+            })),
             SessionCmd::Login {
                 user,
                 password,
                 password_stdin,
                 address,
-                mac,
+                mac: m,
                 mobile_id,
                 channel,
             } => {
@@ -508,31 +488,26 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                 } else {
                     password
                 };
-                let mut m = Map::new();
-                opt(&mut m, "user", user.map(Into::into));
-                opt(&mut m, "password", password.map(Into::into));
-                opt(&mut m, "address", address.map(|a| a.to_string().into()));
-                opt(&mut m, "mac", mac.map(Into::into));
-                opt(&mut m, "mobile_id", mobile_id.map(Into::into));
-                opt(&mut m, "channel", channel.map(Into::into));
-                with("session login", m)
+                Request::SessionLogin(proto::Login {
+                    user,
+                    password,
+                    address,
+                    mac: mac(m)?,
+                    mobile_id,
+                    channel,
+                })
             }
             SessionCmd::Logout {
                 session,
                 user,
                 cause,
-            } => {
-                let mut m = Map::new();
-                opt(&mut m, "session", session.map(Into::into));
-                opt(&mut m, "user", user.map(Into::into));
-                opt(&mut m, "cause", cause.map(Into::into));
-                with("session logout", m)
-            }
+            } => Request::SessionLogout(proto::Logout {
+                session,
+                user,
+                cause,
+            }),
             SessionCmd::Remove { session, cause } => {
-                let mut m = Map::new();
-                m.insert("session".into(), session.into());
-                opt(&mut m, "cause", cause.map(Into::into));
-                with("session remove", m)
+                Request::SessionRemove(proto::SessionEnd { session, cause })
             }
             SessionCmd::Update {
                 session,
@@ -540,15 +515,13 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                 up,
                 down,
                 limits,
-            } => {
-                let mut m = Map::new();
-                m.insert("session".into(), session.into());
-                opt(&mut m, "services", services.map(|s| json!(s)));
-                opt(&mut m, "bandwidth_up", up.map(Into::into));
-                opt(&mut m, "bandwidth_down", down.map(Into::into));
-                limits.into_json(&mut m);
-                with("session update", m)
-            }
+            } => Request::SessionUpdate(Box::new(proto::SessionChange {
+                session,
+                bandwidth_up: rate("--up", up)?,
+                bandwidth_down: rate("--down", down)?,
+                services,
+                limits: limits.into_limits()?,
+            })),
         },
         CtlCmd::Server {
             action:
@@ -559,30 +532,17 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                     response_us,
                     cpu_load,
                 },
-        } => {
-            let mut m = Map::new();
-            m.insert("service".into(), service.into());
-            m.insert("server".into(), server.into());
-            opt(&mut m, "state", state.map(Into::into));
-            opt(&mut m, "response_us", response_us.map(Into::into));
-            opt(&mut m, "cpu_load", cpu_load.map(Into::into));
-            with("server set", m)
-        }
+        } => Request::ServerSet(proto::ServerChange {
+            service,
+            server,
+            state,
+            response_us,
+            cpu_load,
+        }),
         CtlCmd::Lb {
             action: LbCmd::Set { mac, state },
-        } => {
-            let mut m = Map::new();
-            m.insert("mac".into(), mac.into());
-            m.insert("state".into(), state.into());
-            with("lb set", m)
-        }
-        CtlCmd::Subscriber(cmd) => {
-            let (cmd, args) = subscriber::ctl_request(cmd)?;
-            Request {
-                cmd: cmd.into(),
-                args,
-            }
-        }
+        } => Request::LbSet(proto::LbChange { mac, state }),
+        CtlCmd::Subscriber(cmd) => subscriber::ctl_request(cmd)?,
         CtlCmd::Tunnel {
             action: TunnelCmd::Session(s),
         } => match s {
@@ -591,29 +551,29 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
                 customer,
                 user,
                 level,
-            } => {
-                let mut m = Map::new();
-                m.insert("address".into(), address.to_string().into());
-                m.insert("customer".into(), customer.into());
-                opt(&mut m, "user", user.map(Into::into));
-                opt(&mut m, "level", level.map(Into::into));
-                with("tunnel session add", m)
-            }
+            } => Request::TunnelSessionAdd(proto::TunnelAdd {
+                address,
+                customer,
+                user,
+                level: rate("--level", level)?,
+            }),
             TunnelSessionCmd::Remove { session } => {
-                let mut m = Map::new();
-                m.insert("session".into(), session.into());
-                with("tunnel session remove", m)
+                Request::TunnelSessionRemove(proto::TunnelKey {
+                    session,
+                    level: None,
+                })
             }
             TunnelSessionCmd::Level { session, level } => {
-                let mut m = Map::new();
-                m.insert("session".into(), session.into());
-                m.insert("level".into(), level.into());
-                with("tunnel session level", m)
+                Request::TunnelSessionLevel(proto::TunnelKey {
+                    session,
+                    level: rate("LEVEL", Some(level))?,
+                })
             }
         },
-        CtlCmd::Help => Request::new("help"),
-        CtlCmd::Billing(_) => return Err("billing commands are sent by rating::cli".into()),
-        CtlCmd::Raw { json } => ctl::proto::parse_request(&json)?,
+        CtlCmd::Help => Request::Help,
+        CtlCmd::Billing(_) | CtlCmd::Raw { .. } => {
+            return Err("billing and raw requests are sent on their own paths".into());
+        }
     })
 }
 
@@ -638,7 +598,11 @@ macro_rules! outln {
 }
 
 fn main() -> ExitCode {
-    let code = run_command(Cli::parse());
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
+    let code = run_command(cli);
     // Log lines still queued go out now, or never (a closed or stuck output).
     tollgate_control::logging::flush(Duration::from_millis(500));
     code
@@ -782,6 +746,9 @@ fn run_ctl(
     if let CtlCmd::Billing(cmd) = command {
         return billing::run_ctl(&socket, json, cmd);
     }
+    if let CtlCmd::Raw { json: line } = command {
+        return run_raw(&socket, json, &line);
+    }
     let req = match ctl_request(command) {
         Ok(r) => r,
         Err(e) => return ctl_fail(json, &e, 2),
@@ -789,6 +756,7 @@ fn run_ctl(
     match client::call(&socket, &req, Duration::from_secs(15)) {
         Err(e) => ctl_fail(json, &e, 1),
         Ok(reply) if !reply.ok => ctl_fail(json, reply.error.as_deref().unwrap_or("failed"), 1),
+        // What the daemon answered, as it said it.
         Ok(reply) if json => {
             outln!(
                 "{}",
@@ -796,8 +764,47 @@ fn run_ctl(
             );
             ExitCode::SUCCESS
         }
+        Ok(reply) => match Answer::parse(&req, reply.data) {
+            Ok(a) => {
+                outp!("{}", render::render(&a));
+                ExitCode::SUCCESS
+            }
+            Err(e) => ctl_fail(
+                json,
+                &format!("unreadable answer to `{}`: {e}", req.name()),
+                1,
+            ),
+        },
+    }
+}
+
+/// `tollgate ctl raw LINE`: the line goes to the daemon as it is (only checked to be a
+/// request object); a known command's answer is rendered like the command's own.
+fn run_raw(socket: &std::path::Path, json: bool, line: &str) -> ExitCode {
+    let envelope: Envelope = match serde_json::from_str(line) {
+        Ok(e) => e,
+        Err(e) => {
+            let msg = format!(
+                "malformed request: {e}; expected a JSON object like {{\"cmd\": \"show status\"}}"
+            );
+            return ctl_fail(json, &msg, 2);
+        }
+    };
+    let known = Request::try_from(envelope.clone()).ok();
+    match client::call_raw(socket, &envelope, Duration::from_secs(15)) {
+        Err(e) => ctl_fail(json, &e, 1),
+        Ok(reply) if !reply.ok => ctl_fail(json, reply.error.as_deref().unwrap_or("failed"), 1),
         Ok(reply) => {
-            outp!("{}", render::render(&req.words(), &reply.data));
+            let answer = known
+                .filter(|_| !json)
+                .and_then(|req| Answer::parse(&req, reply.data.clone()).ok());
+            match answer {
+                Some(a) => outp!("{}", render::render(&a)),
+                None => outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&reply.data).unwrap_or_default()
+                ),
+            }
             ExitCode::SUCCESS
         }
     }
@@ -846,9 +853,47 @@ fn init_logging(level: &str) {
 /// standard error and the exit status say it as without `--json`.
 pub(crate) fn ctl_fail(json: bool, msg: &str, code: u8) -> ExitCode {
     if json {
-        outln!("{}", ctl::proto::Reply::error(msg).to_line());
+        outln!("{}", proto::Reply::error(msg).to_line());
     }
     fail(msg, code)
+}
+
+/// A command line clap refused. `tollgate ctl --json ...` says it as JSON on standard
+/// output too, like every other failure of `ctl --json`; help and version are no
+/// failures and print as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ctl_json = args.first().is_some_and(|a| a == "ctl")
+        && args
+            .iter()
+            .take_while(|a| *a != "--")
+            .any(|a| a == "--json");
+    // Help and version go to standard output and are no failure.
+    let failure = e.use_stderr();
+    if ctl_json && failure {
+        let text = e.to_string();
+        let msg = match e.kind() {
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => format!(
+                "incomplete command `tollgate {}`: {} (--help lists what follows)",
+                args.join(" "),
+                text.lines().next().unwrap_or_default()
+            ),
+            // clap's message on one line, without the usage that follows it.
+            _ => text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_start_matches("error: ")
+                .to_string(),
+        };
+        outln!("{}", proto::Reply::error(msg).to_line());
+    }
+    let _ = e.print();
+    ExitCode::from(e.exit_code().clamp(0, 255) as u8)
 }
 
 /// Says what failed on standard error, and never panics doing it (standard error may be

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
+use tollgate_control::ctl::proto::{self, Request};
 
 use tollgate_control::config::Config;
 use tollgate_control::store::import::{self, Format, Record};
@@ -260,17 +261,16 @@ pub fn read_password() -> Result<String, String> {
 
 /// `tollgate ctl subscriber ...`: the request for the daemon, which changes its store
 /// on its store thread (same records and checks as the offline command).
-pub fn ctl_request(cmd: SubscriberCmd) -> Result<(&'static str, serde_json::Value), String> {
-    use serde_json::json;
+pub fn ctl_request(cmd: SubscriberCmd) -> Result<Request, String> {
     Ok(match cmd {
         SubscriberCmd::Add(a) => {
             let replace = a.replace;
-            let r = record(*a)?;
-            ("subscriber add", json!({"record": r, "replace": replace}))
+            let record = record(*a)?;
+            Request::SubscriberAdd(proto::SubscriberAdd { record, replace })
         }
-        SubscriberCmd::Remove { user } => ("subscriber remove", json!({"user": user})),
-        SubscriberCmd::Show { user } => ("subscriber show", json!({"user": user})),
-        SubscriberCmd::List => ("subscriber list", json!({})),
+        SubscriberCmd::Remove { user } => Request::SubscriberRemove(proto::UserArg { user }),
+        SubscriberCmd::Show { user } => Request::SubscriberShow(proto::UserArg { user }),
+        SubscriberCmd::List => Request::SubscriberList,
         SubscriberCmd::Import {
             file,
             format,
@@ -279,13 +279,15 @@ pub fn ctl_request(cmd: SubscriberCmd) -> Result<(&'static str, serde_json::Valu
             let text =
                 std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let format = format.map(|f| match f {
-                FileFormat::Toml => "toml",
-                FileFormat::Csv => "csv",
+                FileFormat::Toml => "toml".to_string(),
+                FileFormat::Csv => "csv".to_string(),
             });
-            (
-                "subscriber import",
-                json!({"text": text, "file": file.display().to_string(), "format": format, "replace": replace}),
-            )
+            Request::SubscriberImport(proto::SubscriberImport {
+                text,
+                file: file.display().to_string(),
+                format,
+                replace,
+            })
         }
     })
 }

@@ -127,6 +127,11 @@ fn a_closed_log_pipe_does_not_stop_the_shutdown_from_ending_sessions() {
     while !line.contains("tollgate running") {
         line.clear();
         assert!(log.read_line(&mut line).unwrap() > 0, "no start line");
+        // A log that is not a terminal is plain text, without colour escape codes.
+        assert!(
+            !line.contains('\x1b'),
+            "escape codes in a piped log: {line:?}"
+        );
     }
     let acct = add_session(&socket, "pipe", "10.10.0.20");
     // Ctrl-C reaches `tee` too: the pipe's reader is gone before the daemon stops.

@@ -38,6 +38,61 @@ fn ctl_json(args: &[&str]) -> (i32, serde_json::Value, String) {
     )
 }
 
+/// Issue 13 item 2: a command line `ctl --json` refuses before anything is sent (clap's
+/// usage errors, a value the typed request cannot hold) is JSON on standard output too,
+/// exit status 2, the same words on standard error; help is no failure.
+#[test]
+fn usage_errors_under_json_are_json_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-daemon.sock");
+    let missing = missing.to_str().unwrap();
+    for (args, says) in [
+        (&["--socket", missing, "show", "sesions"][..], "sesions"),
+        (&["--socket", missing, "show"][..], "incomplete command"),
+        (
+            &["--socket", missing, "lb", "set", "02:aa:00:00:00:01"][..],
+            "<STATE>",
+        ),
+        (
+            &["--socket", missing, "show", "tunnel", "x"][..],
+            "invalid value 'x'",
+        ),
+        (
+            &[
+                "--socket",
+                missing,
+                "session",
+                "add",
+                "--user",
+                "a",
+                "--address",
+                "10.10.0.9",
+                "--up",
+                "10X",
+            ][..],
+            "--up: \"10X\" is not a rate",
+        ),
+        (
+            &["--socket", missing, "session", "login", "--mac", "02:zz"][..],
+            "--mac",
+        ),
+    ] {
+        let (code, v, err) = ctl_json(args);
+        assert_eq!(code, 2, "{args:?}: {v} {err}");
+        assert_eq!(v["ok"], false, "{args:?}: {v}");
+        let e = v["error"].as_str().unwrap();
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert!(!err.is_empty(), "{args:?}: standard error says it too");
+    }
+    // Help is not an error: it prints as usual.
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["ctl", "--json", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: tollgate ctl"));
+}
+
 /// Issue 13 item 2: with `--json`, a failure is JSON on standard output too, in the
 /// socket's error shape, whether the client could not reach the daemon, the request was
 /// bad, or the daemon answered an error; standard error and the exit status are as

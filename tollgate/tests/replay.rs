@@ -244,12 +244,8 @@ fn sample_replay_matches_scenario_and_golden() {
 
     // The control plane learned the subscriber (from its request) and the server (from
     // its reply); the router failed.
-    let n = s.neighbors.as_array().unwrap();
-    let state = |ip: &str| {
-        n.iter()
-            .find(|e| e["address"] == ip)
-            .map(|e| e["state"].as_str().unwrap().to_string())
-    };
+    let n = &s.neighbors;
+    let state = |ip: &str| n.iter().find(|e| e.address == ip).map(|e| e.state.clone());
     assert_eq!(state("10.10.0.11").as_deref(), Some("reachable"));
     assert_eq!(state("192.0.2.10").as_deref(), Some("reachable"));
     assert_eq!(state("192.0.2.254").as_deref(), Some("failed"));

@@ -17,7 +17,7 @@
 //! (forwarding them would let the server renew a lease the gateway ended). DISCOVERs are
 //! rate-limited like the server's.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use core::net::Ipv4Addr;
 use core::time::Duration;
@@ -31,6 +31,7 @@ use crate::ipoe::{MacDisplay, Subscriber, is_unicast_mac};
 use crate::pppoe::limit::{Admit, Bucket, PerMac, Rate};
 use crate::pppoe::{Line, LineId};
 use crate::time::Instant;
+use crate::timed::{Due, TimedMap};
 use crate::wire::ethernet::Mac;
 
 /// What the relay does with a client message that already carries option 82 (an access
@@ -130,8 +131,8 @@ enum State {
     },
 }
 
-impl State {
-    fn deadline(&self) -> Instant {
+impl Due for State {
+    fn due(&self) -> Instant {
         match self {
             State::Bound(l) => l.expires,
             State::Closed { until, .. } => *until,
@@ -145,8 +146,7 @@ pub struct Relay {
     cfg: RelayConfig,
     transactions: HashMap<(u32, Mac), Transaction>,
     transaction_order: VecDeque<(Instant, (u32, Mac))>,
-    clients: HashMap<Subscriber, State>,
-    timers: BTreeSet<(Instant, Subscriber)>,
+    clients: TimedMap<Subscriber, State>,
     mac_rates: PerMac,
     global: Bucket,
     next_id: u64,
@@ -164,8 +164,7 @@ impl Relay {
             cfg,
             transactions: HashMap::new(),
             transaction_order: VecDeque::new(),
-            clients: HashMap::new(),
-            timers: BTreeSet::new(),
+            clients: TimedMap::new(),
             next_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -213,7 +212,7 @@ impl Relay {
                 // A client the gateway cut off starts over: its new exchange is relayed
                 // (the NAKs were for the old lease).
                 if let Some(State::Closed { .. }) = self.clients.get(&sub) {
-                    self.remove(&sub);
+                    self.clients.remove(&sub);
                 }
                 match self.mac_rates.take(mac, now) {
                     Admit::Yes => {}
@@ -253,7 +252,7 @@ impl Relay {
                         self.c.stats.release += 1;
                         EndCause::Release
                     };
-                    if let Some(State::Bound(lease)) = self.remove(&sub) {
+                    if let Some(State::Bound(lease)) = self.clients.remove(&sub) {
                         self.events.push_back(Event::SessionEnded {
                             lease: *lease,
                             cause,
@@ -417,7 +416,7 @@ impl Relay {
                     }
                     old => {
                         if let Some(State::Bound(lease)) = old {
-                            self.remove(&sub);
+                            self.clients.remove(&sub);
                             self.events.push_back(Event::SessionEnded {
                                 lease: *lease,
                                 cause: EndCause::Replaced,
@@ -445,7 +444,7 @@ impl Relay {
             mt::ACK => {}
             mt::NAK => {
                 if let Some(State::Bound(_)) = self.clients.get(&sub)
-                    && let Some(State::Bound(lease)) = self.remove(&sub)
+                    && let Some(State::Bound(lease)) = self.clients.remove(&sub)
                 {
                     self.events.push_back(Event::SessionEnded {
                         lease: *lease,
@@ -568,22 +567,12 @@ impl Relay {
     }
 
     fn set(&mut self, sub: Subscriber, state: State) {
-        let deadline = state.deadline();
-        if let Some(old) = self.clients.insert(sub, state) {
-            self.timers.remove(&(old.deadline(), sub));
-        }
-        self.timers.insert((deadline, sub));
-    }
-
-    fn remove(&mut self, sub: &Subscriber) -> Option<State> {
-        let s = self.clients.remove(sub)?;
-        self.timers.remove(&(s.deadline(), *sub));
-        Some(s)
+        self.clients.insert(sub, state);
     }
 
     /// When [`Self::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let lease = self.timers.first().map(|(t, _)| *t);
+        let lease = self.clients.next_due();
         let tx = self.transaction_order.front().map(|(t, _)| *t);
         match (lease, tx) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -602,22 +591,16 @@ impl Relay {
                 self.transactions.remove(&key);
             }
         }
-        while let Some(&(t, sub)) = self.timers.first() {
-            if t > now {
-                break;
-            }
-            match self.remove(&sub) {
-                Some(State::Bound(lease)) => {
+        while let Some((_, s)) = self.clients.pop_due(now) {
+            match s {
+                State::Bound(lease) => {
                     self.c.stats.expired += 1;
                     self.events.push_back(Event::SessionEnded {
                         lease: *lease,
                         cause: EndCause::Expired,
                     });
                 }
-                Some(State::Closed { .. }) => {}
-                None => {
-                    self.timers.remove(&(t, sub));
-                }
+                State::Closed { .. } => {}
             }
         }
     }

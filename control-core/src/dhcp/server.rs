@@ -21,7 +21,7 @@
 //! BROADCAST bit; at layer 2 they are always unicast, to the client's (or the relay's)
 //! MAC: on an N:1 line other subscribers must not see them.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use core::net::Ipv4Addr;
 use core::time::Duration;
@@ -35,6 +35,7 @@ use crate::ipoe::{MacDisplay, Subscriber, is_unicast_mac};
 use crate::pppoe::limit::{Admit, Bucket, PerMac, Rate};
 use crate::pppoe::{Line, LineId};
 use crate::time::Instant;
+use crate::timed::{Due, TimedMap};
 use crate::wire::ethernet::Mac;
 
 /// How the server answers.
@@ -130,15 +131,17 @@ enum State {
     },
 }
 
-impl State {
-    fn deadline(&self) -> Instant {
+impl Due for State {
+    fn due(&self) -> Instant {
         match self {
             State::Deciding { deadline, .. } | State::Offered { deadline, .. } => *deadline,
             State::Bound(l) => l.expires,
             State::Refused { until } | State::Closed { until } => *until,
         }
     }
+}
 
+impl State {
     fn address(&self) -> Option<Ipv4Addr> {
         match self {
             State::Offered { grant, .. } => Some(grant.address),
@@ -180,10 +183,9 @@ pub enum Restored {
 #[derive(Debug)]
 pub struct Server {
     cfg: ServerConfig,
-    clients: HashMap<Subscriber, State>,
+    clients: TimedMap<Subscriber, State>,
     pending: HashMap<LoginId, Subscriber>,
     by_address: HashMap<Ipv4Addr, Subscriber>,
-    timers: BTreeSet<(Instant, Subscriber)>,
     mac_rates: PerMac,
     global: Bucket,
     next_id: u64,
@@ -199,10 +201,9 @@ impl Server {
             mac_rates: PerMac::new(cfg.discover_rate_per_mac, cfg.rate_table_size),
             global: Bucket::full(cfg.discover_rate, now),
             cfg,
-            clients: HashMap::new(),
+            clients: TimedMap::new(),
             pending: HashMap::new(),
             by_address: HashMap::new(),
-            timers: BTreeSet::new(),
             next_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -651,16 +652,13 @@ impl Server {
     }
 
     fn set(&mut self, sub: Subscriber, state: State) {
-        let (deadline, address) = (state.deadline(), state.address());
-        if let Some(old) = self.clients.insert(sub, state) {
-            self.timers.remove(&(old.deadline(), sub));
-            if let Some(a) = old.address()
-                && Some(a) != address
-            {
-                self.by_address.remove(&a);
-            }
+        let address = state.address();
+        if let Some(old) = self.clients.insert(sub, state)
+            && let Some(a) = old.address()
+            && Some(a) != address
+        {
+            self.by_address.remove(&a);
         }
-        self.timers.insert((deadline, sub));
         if let Some(a) = address {
             self.by_address.insert(a, sub);
         }
@@ -668,38 +666,38 @@ impl Server {
 
     fn remove(&mut self, sub: &Subscriber) -> Option<State> {
         let s = self.clients.remove(sub)?;
-        self.timers.remove(&(s.deadline(), *sub));
+        self.forget(&s);
+        Some(s)
+    }
+
+    /// Drops the address and decision indexes of a state that has left `clients`.
+    fn forget(&mut self, s: &State) {
         if let Some(a) = s.address() {
             self.by_address.remove(&a);
         }
-        if let State::Deciding { info, .. } = &s {
+        if let State::Deciding { info, .. } = s {
             self.pending.remove(&info.id);
         }
-        Some(s)
     }
 
     /// When [`Self::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(t, _)| *t)
+        self.clients.next_due()
     }
 
     /// Runs what is due at `now`: decision timeouts, expired offers and leases, the end
     /// of refusal and closed holds.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(t, sub)) = self.timers.first() {
-            if t > now {
-                break;
-            }
-            match self.remove(&sub) {
-                Some(State::Deciding { info, .. }) => {
-                    self.events.push_back(Event::LoginCancelled {
-                        id: info.id,
-                        subscriber: sub,
-                        address: None,
-                        why: Cancel::DecisionTimeout,
-                    })
-                }
-                Some(State::Offered { info, grant, .. }) => {
+        while let Some((sub, s)) = self.clients.pop_due(now) {
+            self.forget(&s);
+            match s {
+                State::Deciding { info, .. } => self.events.push_back(Event::LoginCancelled {
+                    id: info.id,
+                    subscriber: sub,
+                    address: None,
+                    why: Cancel::DecisionTimeout,
+                }),
+                State::Offered { info, grant, .. } => {
                     self.events.push_back(Event::LoginCancelled {
                         id: info.id,
                         subscriber: sub,
@@ -707,18 +705,14 @@ impl Server {
                         why: Cancel::OfferExpired,
                     })
                 }
-                Some(State::Bound(lease)) => {
+                State::Bound(lease) => {
                     self.c.stats.expired += 1;
                     self.events.push_back(Event::SessionEnded {
                         lease,
                         cause: EndCause::Expired,
                     });
                 }
-                Some(State::Refused { .. }) | Some(State::Closed { .. }) => {}
-                None => {
-                    // A stale timer (cannot happen: timers follow the states).
-                    self.timers.remove(&(t, sub));
-                }
+                State::Refused { .. } | State::Closed { .. } => {}
             }
         }
     }

@@ -11,7 +11,7 @@
 //! IAs the grant has nothing for, get NoAddrsAvail / NoPrefixAvail. IA_TA is not served
 //! (it is ignored, as the RFC allows a server without temporary addresses to).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use core::net::Ipv6Addr;
 use core::time::Duration;
@@ -25,6 +25,7 @@ use crate::ipoe::{MacDisplay, Subscriber, is_unicast_mac};
 use crate::pppoe::Line;
 use crate::pppoe::limit::{Admit, Bucket, PerMac, Rate};
 use crate::time::Instant;
+use crate::timed::{Due, TimedMap};
 use crate::wire::ethernet::Mac;
 
 /// How the server answers.
@@ -180,8 +181,8 @@ enum State {
     },
 }
 
-impl State {
-    fn deadline(&self) -> Instant {
+impl Due for State {
+    fn due(&self) -> Instant {
         match self {
             State::Deciding { deadline, .. } | State::Advertised { deadline, .. } => *deadline,
             State::Bound(l) => l.expires,
@@ -207,9 +208,8 @@ pub struct Server {
     cfg: ServerConfig,
     duid: Vec<u8>,
     link_local: Ipv6Addr,
-    clients: HashMap<Subscriber, State>,
+    clients: TimedMap<Subscriber, State>,
     pending: HashMap<LoginId, Subscriber>,
-    timers: BTreeSet<(Instant, Subscriber)>,
     mac_rates: PerMac,
     global: Bucket,
     next_id: u64,
@@ -229,9 +229,8 @@ impl Server {
             mac_rates: PerMac::new(cfg.solicit_rate_per_mac, cfg.rate_table_size),
             global: Bucket::full(cfg.solicit_rate, now),
             cfg,
-            clients: HashMap::new(),
+            clients: TimedMap::new(),
             pending: HashMap::new(),
-            timers: BTreeSet::new(),
             next_id: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -870,43 +869,39 @@ impl Server {
     }
 
     fn set(&mut self, sub: Subscriber, state: State) {
-        let deadline = state.deadline();
-        if let Some(old) = self.clients.insert(sub, state) {
-            self.timers.remove(&(old.deadline(), sub));
-        }
-        self.timers.insert((deadline, sub));
+        self.clients.insert(sub, state);
     }
 
     fn remove(&mut self, sub: &Subscriber) -> Option<State> {
         let s = self.clients.remove(sub)?;
-        self.timers.remove(&(s.deadline(), *sub));
-        if let State::Deciding { info, .. } = &s {
+        self.forget(&s);
+        Some(s)
+    }
+
+    /// Drops the decision index of a state that has left `clients`.
+    fn forget(&mut self, s: &State) {
+        if let State::Deciding { info, .. } = s {
             self.pending.remove(&info.id);
         }
-        Some(s)
     }
 
     /// When [`Self::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(t, _)| *t)
+        self.clients.next_due()
     }
 
     /// Runs what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(t, sub)) = self.timers.first() {
-            if t > now {
-                break;
-            }
-            match self.remove(&sub) {
-                Some(State::Deciding { info, .. }) => {
-                    self.events.push_back(Event::LoginCancelled {
-                        id: info.id,
-                        subscriber: sub,
-                        grant: None,
-                        why: Cancel::DecisionTimeout,
-                    })
-                }
-                Some(State::Advertised { info, grant, .. }) => {
+        while let Some((sub, s)) = self.clients.pop_due(now) {
+            self.forget(&s);
+            match s {
+                State::Deciding { info, .. } => self.events.push_back(Event::LoginCancelled {
+                    id: info.id,
+                    subscriber: sub,
+                    grant: None,
+                    why: Cancel::DecisionTimeout,
+                }),
+                State::Advertised { info, grant, .. } => {
                     self.events.push_back(Event::LoginCancelled {
                         id: info.id,
                         subscriber: sub,
@@ -914,17 +909,14 @@ impl Server {
                         why: Cancel::OfferExpired,
                     })
                 }
-                Some(State::Bound(lease)) => {
+                State::Bound(lease) => {
                     self.stats.expired += 1;
                     self.events.push_back(Event::SessionEnded {
                         lease: *lease,
                         cause: EndCause::Expired,
                     });
                 }
-                Some(State::Refused { .. }) | Some(State::Closed { .. }) => {}
-                None => {
-                    self.timers.remove(&(t, sub));
-                }
+                State::Refused { .. } | State::Closed { .. } => {}
             }
         }
     }

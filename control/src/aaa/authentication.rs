@@ -104,13 +104,13 @@ impl AaaShell {
     ) {
         if let Some(reply) = self.ctl_logins.remove(&login) {
             let _ = reply.try_send(match result {
-                Ok(l) => Reply::ok(json!({
-                    "session": l.session,
-                    "user": l.user,
-                    "address": l.address.to_string(),
-                    "resumed": l.resumed,
-                    "acct_session_id": core.aaa_session(l.session).map(|s| s.acct_id.clone()),
-                })),
+                Ok(l) => Reply::with(&crate::proto::LoggedIn {
+                    session: l.session,
+                    acct_session_id: core.aaa_session(l.session).map(|s| s.acct_id.clone()),
+                    user: l.user,
+                    address: l.address.to_string(),
+                    resumed: l.resumed,
+                }),
                 Err(e) => Reply::error(e),
             });
         }

@@ -3,6 +3,12 @@
 //! `subscriber ...` operations, one at a time, in order.
 
 use super::*;
+use crate::proto::{SubscriberAdded, SubscribersImported, UserArg};
+
+/// A typed answer (`crate::proto`) as the reply's data.
+fn answer<T: serde::Serialize>(a: &T) -> Result<Value, String> {
+    serde_json::to_value(a).map_err(|e| e.to_string())
+}
 
 /// Checks a login against the local store: a password login by user name, else the first
 /// identifier (mobile id, MAC, address) a subscriber has.
@@ -126,15 +132,21 @@ pub(super) fn admin(store: &mut Store, op: StoreOp) -> Reply {
             let exists = store.get(&s.user_id).map_err(|e| e.to_string())?.is_some();
             if exists && replace {
                 store.update(&s).map_err(|e| e.to_string())?;
-                Ok(json!({"user": s.user_id, "replaced": true}))
+                answer(&SubscriberAdded {
+                    user: s.user_id,
+                    replaced: true,
+                })
             } else {
                 store.add(&s).map_err(|e| e.to_string())?;
-                Ok(json!({"user": s.user_id, "replaced": false}))
+                answer(&SubscriberAdded {
+                    user: s.user_id,
+                    replaced: false,
+                })
             }
         }
         StoreOp::Remove(user) => {
             store.remove(&user).map_err(|e| e.to_string())?;
-            Ok(json!({"user": user}))
+            answer(&UserArg { user })
         }
         StoreOp::Show(user) => match store.get(&user).map_err(|e| e.to_string())? {
             Some(s) => serde_json::to_value(SubscriberView::from(&s)).map_err(|e| e.to_string()),
@@ -159,7 +171,11 @@ pub(super) fn admin(store: &mut Store, op: StoreOp) -> Reply {
             .map_err(|e| e.to_string())?;
             let s = import::import_records(store, &file, &records, replace)
                 .map_err(|e| e.to_string())?;
-            Ok(json!({"file": file, "added": s.added, "replaced": s.replaced}))
+            answer(&SubscribersImported {
+                file,
+                added: s.added as u64,
+                replaced: s.replaced as u64,
+            })
         }
     })();
     match r {

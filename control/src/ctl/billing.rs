@@ -1,15 +1,16 @@
-//! The `billing ...` and `show invoice ...` commands of the control socket: answers as
-//! JSON (`docs/ctl.md`), and their tables for `tollgate ctl`.
+//! The `billing ...` and `show invoice ...` commands of the control socket: their
+//! answers (the rating engine's reports, [`proto::BillingStatus`], [`proto::Invoices`],
+//! [`proto::Imported`]; JSON in `docs/ctl.md`), and their tables for `tollgate ctl`.
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use tollgate_control_core::rating::Period;
 use tollgate_control_core::rating::usage::Record;
-use tollgate_control_core::rating::{Invoice, Period};
 
-use super::render::invoice as to_table;
-use crate::proto::Reply;
+use super::render::{Cell, invoice as to_table};
+use crate::proto::{self, Answer, Reply, Request};
 use crate::rating::staging::MAX_IMPORT_RECORDS;
 use crate::rating::{Rater, RatingError};
 
@@ -42,113 +43,89 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("show invoice ACCOUNT [PERIOD]", "same as billing invoice"),
 ];
 
-fn period_arg(word: Option<&&str>, default: Period) -> Result<Period, String> {
+fn period_arg(word: Option<&String>, default: Period) -> Result<Period, String> {
     word.map_or(Ok(default), |w| Period::parse(w))
 }
 
 /// Answers a `billing ...` or `show invoice ...` request. `now` is the wall clock
 /// (Unix seconds).
-pub fn handle(words: &[&str], args: &Value, rater: Option<&Rater>, now: i64) -> Reply {
+pub fn handle(req: &Request, rater: Option<&Rater>, now: i64) -> Reply {
     let Some(rater) = rater else {
         return Reply::error(
             "rating is off: set rating.database in the config (docs/config.md, [rating])",
         );
     };
     let current = Period::containing(now, &rater.plan().zone);
-    let result: Result<Value, String> = match words {
-        ["billing", "status"] => status(rater),
-        ["billing", "close-period", rest @ ..] if rest.len() <= 1 => {
-            period_arg(rest.first(), current.previous()).and_then(|p| {
-                rater
-                    .close_period(p, now)
-                    .map(|r| json!(r))
-                    .map_err(|e| e.to_string())
-            })
+    let err = |e: RatingError| e.to_string();
+    match req {
+        Request::BillingStatus => Reply::of(status(rater)),
+        Request::BillingClosePeriod { period } => Reply::of(
+            period_arg(period.as_ref(), current.previous())
+                .and_then(|p| rater.close_period(p, now).map_err(err)),
+        ),
+        Request::BillingInvoice { account, period } | Request::ShowInvoice { account, period } => {
+            Reply::of(
+                period_arg(period.as_ref(), current)
+                    .and_then(|p| rater.invoice(account, p, now).map_err(err)),
+            )
         }
-        ["billing", "invoice", account, rest @ ..] | ["show", "invoice", account, rest @ ..]
-            if rest.len() <= 1 =>
-        {
-            period_arg(rest.first(), current).and_then(|p| {
-                rater
-                    .invoice(account, p, now)
-                    .map(|a| json!(a))
-                    .map_err(|e| e.to_string())
-            })
-        }
-        ["billing", "invoices", rest @ ..] if rest.len() <= 1 => period_arg(rest.first(), current)
-            .and_then(|p| {
+        Request::BillingInvoices { period } => {
+            Reply::of(period_arg(period.as_ref(), current).and_then(|p| {
                 rater
                     .invoices(p, now)
-                    .map(|(provisional, inv)| json!({"provisional": provisional, "invoices": inv}))
-                    .map_err(|e| e.to_string())
-            }),
-        ["billing", "rerate", p] => Period::parse(p)
-            .and_then(|p| rater.rerate(p).map(|r| json!(r)).map_err(|e| e.to_string())),
-        ["billing", "import"] => import(rater, args, now),
-        _ => Err(format!(
-            "unknown billing command `{}`; try: {}",
-            words.join(" "),
+                    .map(|(provisional, invoices)| proto::Invoices {
+                        provisional,
+                        invoices,
+                    })
+                    .map_err(err)
+            }))
+        }
+        Request::BillingRerate { period } => {
+            Reply::of(Period::parse(period).and_then(|p| rater.rerate(p).map_err(err)))
+        }
+        Request::BillingImport(a) => Reply::of(import(rater, a, now)),
+        other => Reply::error(format!(
+            "`{}` is not a billing command; try: {}",
+            other.name(),
             COMMANDS
                 .iter()
                 .map(|(c, _)| *c)
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-    };
-    match result {
-        Ok(v) => Reply::ok(v),
-        Err(e) => Reply::error(e),
     }
 }
 
-fn status(rater: &Rater) -> Result<Value, String> {
+fn status(rater: &Rater) -> Result<proto::BillingStatus, String> {
     let s = rater.store();
-    let counts: serde_json::Map<String, Value> = s
+    let records = s
         .counts()
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|(k, n)| (k, json!(n)))
+        .map(|(k, n)| (k, n as u64))
         .collect();
-    let periods: Vec<String> = s
+    let closed_periods: Vec<String> = s
         .periods()
         .map_err(|e| e.to_string())?
         .into_iter()
         .map(|p| p.period)
         .collect();
     let p = rater.plan();
-    Ok(json!({
-        "database": s.name(),
-        "records": counts,
-        "closed_periods": periods,
-        "tariffs": p.tariffs.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
-        "accounts": p.accounts.len(),
-        "bandwidth_method": p.config.bandwidth_method,
-        "timezone_offset_minutes": p.config.timezone_offset_minutes,
-        "time_zone": p.config.time_zone,
-        "currency": p.config.currency,
-    }))
+    Ok(proto::BillingStatus {
+        database: s.name().to_string(),
+        records,
+        closed_periods,
+        tariffs: p.tariffs.iter().map(|t| t.name.clone()).collect(),
+        accounts: p.accounts.len() as u64,
+        bandwidth_method: serde_json::to_value(p.config.bandwidth_method)
+            .map_err(|e| e.to_string())?,
+        timezone_offset_minutes: p.config.timezone_offset_minutes,
+        time_zone: p.config.time_zone.clone(),
+        currency: p.config.currency.clone(),
+    })
 }
 
-/// `billing import`'s arguments: the records, and for a file sent in parts the import's
-/// id, the part's number (from 0) and whether more parts follow.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportArgs {
-    records: Vec<Value>,
-    #[serde(default)]
-    import: Option<String>,
-    #[serde(default)]
-    part: u32,
-    #[serde(default)]
-    more: bool,
-}
-
-fn import(rater: &Rater, args: &Value, now: i64) -> Result<Value, String> {
-    let a: ImportArgs = serde_json::from_value(args.clone()).map_err(|e| {
-        format!(
-            "billing import takes args {{\"records\": [ ... ]}} (and \"import\", \"part\", \"more\" for a file in parts): {e}"
-        )
-    })?;
+fn import(rater: &Rater, a: &proto::BillingImport, now: i64) -> Result<proto::Imported, String> {
     let parsed = a
         .records
         .iter()
@@ -161,7 +138,8 @@ fn import(rater: &Rater, args: &Value, now: i64) -> Result<Value, String> {
             Ok(r)
         })
         .collect::<Result<Vec<Record>, String>>();
-    let Some(id) = a.import else {
+    let part = a.part.unwrap_or(0);
+    let Some(id) = &a.import else {
         let records = parsed?;
         if records.len() > MAX_IMPORT_RECORDS {
             return Err(format!(
@@ -171,79 +149,75 @@ fn import(rater: &Rater, args: &Value, now: i64) -> Result<Value, String> {
         }
         return rater
             .import(&records)
-            .map(|r| json!(r))
+            .map(proto::Imported::Stored)
             .map_err(|e: RatingError| e.to_string());
     };
     let records = parsed.map_err(|e| {
-        rater.discard_import(&id);
-        format!("part {}: {e}: nothing of import {id:?} is stored", a.part)
+        rater.discard_import(id);
+        format!("part {part}: {e}: nothing of import {id:?} is stored")
     })?;
-    match rater.import_part(&id, a.part, records, !a.more, now)? {
-        Some(r) => Ok(json!(r)),
-        None => Ok(json!({"import": id, "part": a.part, "held": true})),
+    match rater.import_part(id, part, records, !a.more.unwrap_or(false), now)? {
+        Some(r) => Ok(proto::Imported::Stored(r)),
+        None => Ok(proto::Imported::Held(proto::ImportHeld {
+            import: id.clone(),
+            part,
+            held: true,
+        })),
     }
 }
 
-fn invoice_of(v: &Value) -> Option<Invoice> {
-    serde_json::from_value(v.clone()).ok()
-}
+const PROVISIONAL: &str = "PROVISIONAL: the period is open; charges so far\n";
 
 /// Tables for `tollgate ctl billing ...` and `tollgate ctl show invoice ...`.
-pub fn render(words: &[&str], data: &Value) -> String {
-    match words {
-        ["billing", "invoice", ..] | ["show", "invoice", ..] => {
+pub fn render(answer: &Answer) -> String {
+    match answer {
+        Answer::Invoice(a) => {
             let mut out = String::new();
-            if data["provisional"] == true {
-                out.push_str("PROVISIONAL: the period is open; charges so far\n");
+            if a.provisional {
+                out.push_str(PROVISIONAL);
             }
-            match invoice_of(&data["invoice"]) {
-                Some(inv) => out.push_str(&to_table(&inv)),
-                None => out.push_str(&pretty(data)),
-            }
+            out.push_str(&to_table(&a.invoice));
             out
         }
-        ["billing", "invoices", ..] => {
+        Answer::Invoices(a) => {
             let mut out = String::new();
-            if data["provisional"] == true {
-                out.push_str("PROVISIONAL: the period is open; charges so far\n");
+            if a.provisional {
+                out.push_str(PROVISIONAL);
             }
-            let list = data["invoices"].as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
+            if a.invoices.is_empty() {
                 out.push_str("no invoices\n");
             }
-            for (i, v) in list.iter().enumerate() {
+            for (i, inv) in a.invoices.iter().enumerate() {
                 if i > 0 {
                     out.push('\n');
                 }
-                match invoice_of(v) {
-                    Some(inv) => out.push_str(&to_table(&inv)),
-                    None => out.push_str(&pretty(v)),
-                }
+                out.push_str(&to_table(inv));
             }
             out
         }
-        _ => key_values(data),
+        Answer::BillingStatus(s) => key_values(s),
+        Answer::Closed(r) => key_values(r),
+        Answer::Rerated(r) => key_values(r),
+        Answer::Imported(r) => key_values(r),
+        other => super::render::pretty(other),
     }
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
-}
-
-fn key_values(data: &Value) -> String {
-    let Some(o) = data.as_object() else {
-        return pretty(data);
+/// A report's fields, `name  value` a line; lists of words joined by spaces.
+fn key_values<T: serde::Serialize>(data: &T) -> String {
+    let Ok(Value::Object(o)) = serde_json::to_value(data) else {
+        return super::render::pretty(data);
     };
     let w = o.keys().map(|k| k.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for (k, v) in o {
+    for (k, v) in &o {
         let text = match v {
-            Value::String(s) => s.clone(),
             Value::Array(a) if a.iter().all(Value::is_string) => a
                 .iter()
                 .filter_map(Value::as_str)
                 .collect::<Vec<_>>()
                 .join(" "),
+            Value::String(_) => v.cell(),
             other => other.to_string(),
         };
         let _ = writeln!(out, "{k:<w$}  {text}");

@@ -1,14 +1,16 @@
-//! Answers to control-socket commands, as JSON, built from the control plane's state.
-//! The same builders serve the daemon and `tollgate replay`'s summary.
+//! Answers to control-socket commands, built from the control plane's state as the
+//! typed answers of [`crate::proto`]. The same builders serve the daemon and
+//! `tollgate replay`'s summary.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
 use tollgate_dataplane::counters::{DropReason, SideCounters, WorkerCounters};
 use tollgate_dataplane::port::PortStats;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Side, WorkerReport};
 
 use crate::dispatch::DispatchStats;
-use crate::proto::{Reply, Request};
+use crate::proto::{self, Reply, Request};
 use tollgate_control_core::gateway::{Core, neighbor::Neighbor};
 
 /// What does not change while the daemon runs.
@@ -185,126 +187,23 @@ pub enum Step {
     },
 }
 
-/// The answer `v` to a request that ended sessions `ids`: after their Stops are on disk
-/// (at once for sessions without accounting).
-fn after_stops(core: &Core, ids: &[tollgate_dataplane::session::SessionId], v: Value) -> Step {
+/// The answer `reply` to a request that ended sessions `ids`: after their Stops are on
+/// disk (at once for sessions without accounting).
+fn after_stops(core: &Core, ids: &[tollgate_dataplane::session::SessionId], reply: Reply) -> Step {
     let sessions: Vec<String> = ids
         .iter()
         .filter_map(|id| core.aaa_session(*id).map(|s| s.acct_id.clone()))
         .collect();
     if sessions.is_empty() {
-        Step::Reply(Reply::ok(v))
+        Step::Reply(reply)
     } else {
-        Step::AfterStops {
-            sessions,
-            reply: Reply::ok(v),
-        }
+        Step::AfterStops { sessions, reply }
     }
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginArgs {
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    address: Option<std::net::Ipv4Addr>,
-    #[serde(default)]
-    mac: Option<crate::config::Mac>,
-    #[serde(default)]
-    mobile_id: Option<String>,
-    #[serde(default)]
-    channel: Option<u32>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogoutArgs {
-    #[serde(default)]
-    session: Option<String>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    cause: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserArg {
-    user: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddArgs {
-    record: serde_json::Value,
-    #[serde(default)]
-    replace: bool,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportArgs {
-    text: String,
-    file: String,
-    #[serde(default)]
-    format: Option<String>,
-    #[serde(default)]
-    replace: bool,
-}
-
-/// The request's arguments as `T` (none: an empty object).
-pub(crate) fn args<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, String> {
-    let v = if req.args.is_null() {
-        json!({})
-    } else {
-        req.args.clone()
-    };
-    serde_json::from_value(v).map_err(|e| format!("bad arguments for `{}`: {e}", req.cmd.trim()))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SessionKey {
-    session: String,
-    #[serde(default)]
-    cause: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SessionChange {
-    session: String,
-    #[serde(default)]
-    bandwidth_up: Option<crate::config::Rate>,
-    #[serde(default)]
-    bandwidth_down: Option<crate::config::Rate>,
-    #[serde(default)]
-    services: Option<Vec<String>>,
-    #[serde(flatten)]
-    limits: crate::config::LimitsConfig,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServerChange {
-    service: String,
-    server: String,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    response_us: Option<u32>,
-    #[serde(default)]
-    cpu_load: Option<u32>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LbChange {
-    mac: String,
-    state: String,
+/// Answered at once: the answer, or the error.
+fn reply<T: serde::Serialize>(r: Result<T, String>) -> Step {
+    Step::Reply(Reply::of(r))
 }
 
 fn up_down(s: &str) -> Result<bool, String> {
@@ -319,52 +218,40 @@ fn up_down(s: &str) -> Result<bool, String> {
 /// need `cfg` for service names and defaults); shows that need counters say what to
 /// wait for.
 pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: Instant) -> Step {
-    let reply = |r: Result<Value, String>| {
-        Step::Reply(match r {
-            Ok(v) => Reply::ok(v),
-            Err(e) => Reply::error(e),
-        })
-    };
-    if req.words().first() == Some(&"tunnel") {
-        // A tunnelled subscriber's address follows the rule of every other.
-        if req.words() == ["tunnel", "session", "add"]
-            && let Some(Err(e)) = req
-                .args
-                .get("address")
-                .and_then(|a| a.as_str())
-                .and_then(|a| a.parse().ok())
-                .map(|a| core.subscriber_addresses().check(a))
-        {
-            return Step::Reply(Reply::error(e.to_string()));
+    match req {
+        Request::TunnelSessionAdd(_)
+        | Request::TunnelSessionRemove(_)
+        | Request::TunnelSessionLevel(_) => {
+            // A tunnelled subscriber's address follows the rule of every other.
+            if let Request::TunnelSessionAdd(a) = req
+                && let Err(e) = core.subscriber_addresses().check(a.address)
+            {
+                return Step::Reply(Reply::error(e.to_string()));
+            }
+            let r = core.with_l2tp(now, |l| crate::ctl::l2tp::change(req, l, now));
+            Step::Reply(r.unwrap_or_else(|| Reply::error("unknown tunnel command")))
         }
-        let r = core.with_l2tp(now, |l| crate::ctl::l2tp::change(req, l, now));
-        if let Some(r) = r {
-            return Step::Reply(r);
+        Request::ShowStatus | Request::ShowPorts | Request::ShowWorkers | Request::ShowCounters => {
+            Step::Wait(Wait {
+                worker_reports: true,
+                sessions: None,
+            })
         }
-    }
-    match req.words().as_slice() {
-        ["show", "status" | "ports" | "workers" | "counters"] => Step::Wait(Wait {
-            worker_reports: true,
-            sessions: None,
-        }),
-        ["show", "sessions"] => Step::Wait(Wait {
+        Request::ShowSessions => Step::Wait(Wait {
             worker_reports: false,
             sessions: Some(core.report_sessions()),
         }),
-        ["show", "session"] => match args::<SessionKey>(req) {
-            Err(e) => reply(Err(e)),
-            Ok(k) => match core.sessions().find(&k.session) {
-                Ok(id) => Step::Wait(Wait {
-                    worker_reports: false,
-                    sessions: Some(core.query_session(id)),
-                }),
-                Err(e) => match core.sessions().find_recent(&k.session) {
-                    Some(ended) => reply(Ok(ended_json(core, ended.record.id))),
-                    None => reply(Err(e.to_string())),
-                },
+        Request::ShowSession(k) => match core.sessions().find(&k.session) {
+            Ok(id) => Step::Wait(Wait {
+                worker_reports: false,
+                sessions: Some(core.query_session(id)),
+            }),
+            Err(e) => match core.sessions().find_recent(&k.session) {
+                Some(ended) => reply(Ok(ended_view(core, ended.record.id))),
+                None => reply(Err::<(), _>(e.to_string())),
             },
         },
-        ["session", "add"] => reply(args::<crate::config::StaticSubscriber>(req).and_then(|s| {
+        Request::SessionAdd(s) => reply((|| {
             s.limits.check().map_err(|(f, m)| format!("{f}: {m}"))?;
             if let Some(bad) = s
                 .services
@@ -374,21 +261,27 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             {
                 return Err(format!("no service is named {bad:?}"));
             }
-            let request = crate::setup::static_session(cfg, &s);
+            let request = crate::setup::static_session(cfg, s);
             let id = core.open_session(now, request).map_err(|e| e.to_string())?;
-            Ok(json!({"session": id}))
-        })),
-        ["session", "remove"] => match args::<SessionKey>(req).and_then(|k| {
+            Ok(proto::SessionId { session: id })
+        })()),
+        Request::SessionRemove(k) => match (|| {
             let cause = tollgate_control_core::gateway::sessions::cause(k.cause.as_deref())?;
             let id = core
                 .close_session(&k.session, cause)
                 .map_err(|e| e.to_string())?;
-            Ok((id, json!({"session": id, "cause": cause.name()})))
-        }) {
-            Ok((id, v)) => after_stops(core, &[id], v),
-            Err(e) => reply(Err(e)),
+            Ok((
+                id,
+                proto::SessionRemoved {
+                    session: id,
+                    cause: cause.name().to_string(),
+                },
+            ))
+        })() {
+            Ok((id, v)) => after_stops(core, &[id], Reply::with(&v)),
+            Err(e) => reply(Err::<(), _>(e)),
         },
-        ["session", "update"] => reply(args::<SessionChange>(req).and_then(|c| {
+        Request::SessionUpdate(c) => reply((|| {
             c.limits.check().map_err(|(f, m)| format!("{f}: {m}"))?;
             let id = core
                 .sessions()
@@ -411,9 +304,9 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             };
             core.update_session(now, &c.session, update)
                 .map_err(|e| e.to_string())?;
-            Ok(json!({"session": id}))
-        })),
-        ["server", "set"] => reply(args::<ServerChange>(req).and_then(|c| {
+            Ok(proto::SessionId { session: id })
+        })()),
+        Request::ServerSet(c) => reply((|| {
             let svc = core
                 .service_index(&c.service)
                 .ok_or_else(|| format!("no service is named {:?}", c.service))?;
@@ -443,83 +336,81 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     r.cpu_load = v;
                 }
             })?;
-            Ok(json!({"service": c.service, "server": idx}))
-        })),
-        ["session", "login"] => match args::<LoginArgs>(req) {
-            Err(e) => reply(Err(e)),
-            Ok(a)
-                if a.user.is_none()
-                    && a.mac.is_none()
-                    && a.mobile_id.is_none()
-                    && a.address.is_none() =>
-            {
-                reply(Err(
+            Ok(proto::ServerSet {
+                service: c.service.clone(),
+                server: idx,
+            })
+        })()),
+        Request::SessionLogin(a) => {
+            if a.user.is_none() && a.mac.is_none() && a.mobile_id.is_none() && a.address.is_none() {
+                return reply(Err::<(), _>(
                     "give user (and password), or mac, mobile_id or address".into(),
-                ))
+                ));
             }
-            Ok(a)
-                if a.user
-                    .as_deref()
-                    .is_some_and(|u| u.is_empty() || u.contains('\0')) =>
+            if let Some(u) = a
+                .user
+                .as_deref()
+                .filter(|u| u.is_empty() || u.contains('\0'))
             {
-                reply(Err(format!(
-                    "user name {:?}: must not be empty or contain NUL",
-                    a.user.unwrap_or_default()
-                )))
+                return reply(Err::<(), _>(format!(
+                    "user name {u:?}: must not be empty or contain NUL"
+                )));
             }
-            Ok(a) => {
-                let r = tollgate_control_core::gateway::aaa::LoginRequest {
-                    user: a.user,
-                    password: a.password,
-                    address: a.address,
-                    mac: a.mac.map(|m| m.0),
-                    mobile_id: a.mobile_id,
-                    channel: a.channel,
-                    first_packet: false,
-                };
-                match core.login(now, r) {
-                    Ok(id) => Step::Login(id),
-                    Err(e) => reply(Err(e)),
-                }
+            let r = tollgate_control_core::gateway::aaa::LoginRequest {
+                user: a.user.clone(),
+                password: a.password.clone(),
+                address: a.address,
+                mac: a.mac.map(|m| m.0),
+                mobile_id: a.mobile_id.clone(),
+                channel: a.channel,
+                first_packet: false,
+            };
+            match core.login(now, r) {
+                Ok(id) => Step::Login(id),
+                Err(e) => reply(Err::<(), _>(e)),
             }
-        },
-        ["session", "logout"] => match args::<LogoutArgs>(req).and_then(|a| {
+        }
+        Request::SessionLogout(a) => match (|| {
             let cause = tollgate_control_core::gateway::sessions::cause(Some(
                 a.cause.as_deref().unwrap_or("user_request"),
             ))?;
-            match (a.session, a.user) {
+            let cause_name = cause.name().to_string();
+            match (&a.session, &a.user) {
                 (Some(k), None) => {
-                    let id = core.close_session(&k, cause).map_err(|e| e.to_string())?;
-                    Ok((vec![id], json!({"sessions": [id], "cause": cause.name()})))
+                    let id = core.close_session(k, cause).map_err(|e| e.to_string())?;
+                    let v = proto::LoggedOut::Sessions {
+                        sessions: vec![id],
+                        cause: cause_name,
+                    };
+                    Ok((vec![id], v))
                 }
-                (None, Some(u)) => match core.logout_user(&u, cause) {
+                (None, Some(u)) => match core.logout_user(u, cause) {
                     ids if ids.is_empty() => Err(format!("{u} has no open session")),
                     ids => {
-                        let v = json!({"user": u, "ended": ids.len(), "cause": cause.name()});
+                        let v = proto::LoggedOut::User {
+                            user: u.clone(),
+                            ended: ids.len() as u64,
+                            cause: cause_name,
+                        };
                         Ok((ids, v))
                     }
                 },
                 _ => Err("give either session (id or address) or user".into()),
             }
-        }) {
-            Ok((ids, v)) => after_stops(core, &ids, v),
-            Err(e) => reply(Err(e)),
+        })() {
+            Ok((ids, v)) => after_stops(core, &ids, Reply::with(&v)),
+            Err(e) => reply(Err::<(), _>(e)),
         },
-        ["subscriber", "add"] => match args::<AddArgs>(req).and_then(|a| {
-            let r: crate::store::import::Record = serde_json::from_value(a.record)
-                .map_err(|e| format!("bad subscriber record: {e}"))?;
-            Ok(crate::aaa::StoreOp::Add(Box::new(r), a.replace))
-        }) {
-            Ok(op) => Step::Store(op),
-            Err(e) => reply(Err(e)),
-        },
-        ["subscriber", "remove" | "show"] => match args::<UserArg>(req) {
-            Ok(a) if req.words()[1] == "remove" => Step::Store(crate::aaa::StoreOp::Remove(a.user)),
-            Ok(a) => Step::Store(crate::aaa::StoreOp::Show(a.user)),
-            Err(e) => reply(Err(e)),
-        },
-        ["subscriber", "list"] => Step::Store(crate::aaa::StoreOp::List),
-        ["subscriber", "import"] => match args::<ImportArgs>(req).and_then(|a| {
+        Request::SubscriberAdd(a) => {
+            match serde_json::from_value::<crate::store::import::Record>(a.record.clone()) {
+                Ok(r) => Step::Store(crate::aaa::StoreOp::Add(Box::new(r), a.replace)),
+                Err(e) => reply(Err::<(), _>(format!("bad subscriber record: {e}"))),
+            }
+        }
+        Request::SubscriberRemove(a) => Step::Store(crate::aaa::StoreOp::Remove(a.user.clone())),
+        Request::SubscriberShow(a) => Step::Store(crate::aaa::StoreOp::Show(a.user.clone())),
+        Request::SubscriberList => Step::Store(crate::aaa::StoreOp::List),
+        Request::SubscriberImport(a) => match (|| {
             let format = match a.format.as_deref() {
                 Some("toml") => crate::store::import::Format::Toml,
                 Some("csv") => crate::store::import::Format::Csv,
@@ -528,20 +419,23 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     .ok_or("cannot tell the format from the file name: give format")?,
             };
             Ok(crate::aaa::StoreOp::Import {
-                text: a.text,
-                file: a.file,
+                text: a.text.clone(),
+                file: a.file.clone(),
                 format,
                 replace: a.replace,
             })
-        }) {
+        })() {
             Ok(op) => Step::Store(op),
-            Err(e) => reply(Err(e)),
+            Err(e) => reply(Err::<(), _>(e)),
         },
-        ["lb", "set"] => reply(args::<LbChange>(req).and_then(|c| {
+        Request::LbSet(c) => reply((|| {
             let mac: tollgate_dataplane::MacAddr = c.mac.parse().map_err(|e| format!("{e}"))?;
             core.set_lb_target(mac, up_down(&c.state)?)?;
-            Ok(json!({"mac": mac.to_string(), "state": c.state}))
-        })),
+            Ok(proto::LbChange {
+                mac: mac.to_string(),
+                state: c.state.clone(),
+            })
+        })()),
         _ => Step::Wait(Wait::default()),
     }
 }
@@ -552,186 +446,218 @@ pub fn finish(
     ctx: &Context<'_>,
     sessions: Option<tollgate_control_core::gateway::SessionReport>,
 ) -> Reply {
-    match req.words().as_slice() {
-        ["help"] => Reply::ok(json!(
-            COMMANDS
-                .iter()
-                .chain(crate::ctl::billing::COMMANDS)
-                .chain(crate::ctl::l2tp::COMMANDS)
-                .map(|(c, d)| json!({"command": c, "description": d}))
-                .collect::<Vec<_>>()
-        )),
-        ["show", "status"] => Reply::ok(status(ctx)),
-        ["show", "ports"] => Reply::ok(ports(ctx)),
-        ["show", "workers"] => Reply::ok(workers(ctx)),
-        ["show", "counters"] => Reply::ok(counters(ctx.reports, ctx.core, ctx.dispatch)),
-        ["show", "neighbors" | "neighbours"] => {
-            Reply::ok(neighbors(&ctx.core.neighbors(), ctx.now))
-        }
-        ["show", "sessions"] => Reply::ok(sessions_json(ctx.core, ctx.now, sessions.as_ref())),
-        ["show", "session"] => {
+    match req {
+        Request::Help => Reply::with(&help()),
+        Request::ShowStatus => Reply::with(&status(ctx)),
+        Request::ShowPorts => Reply::with(&ports(ctx)),
+        Request::ShowWorkers => Reply::with(&workers(ctx)),
+        Request::ShowCounters => Reply::with(&counters(ctx.reports, ctx.core, ctx.dispatch)),
+        Request::ShowNeighbors => Reply::with(&neighbors(&ctx.core.neighbors(), ctx.now)),
+        Request::ShowSessions => Reply::with(&sessions_view(ctx.core, ctx.now, sessions.as_ref())),
+        Request::ShowSession(_) => {
             let r = sessions.as_ref();
             match r.and_then(|r| r.counters.iter().next()) {
-                Some((id, c)) => Reply::ok(open_json(ctx.core, *id, ctx.now, Some(c))),
+                Some((id, c)) => Reply::with(&session_view(ctx.core, *id, ctx.now, Some(c))),
                 None => Reply::error("the session ended or did not answer; try again"),
             }
         }
-        ["show", "services"] => Reply::ok(services_json(ctx.core)),
-        ["show", "lb"] => Reply::ok(lb_json(ctx.core)),
-        ["show", "accounting"] => match ctx.aaa {
+        Request::ShowServices => Reply::with(&services(ctx.core)),
+        Request::ShowLb => Reply::with(&lb(ctx.core)),
+        Request::ShowAccounting => match ctx.aaa {
             Some(a) => Reply::ok(a.accounting_json(ctx.now)),
             None => Reply::error("no accounting here (replay)"),
         },
-        ["show", "health"] => match ctx.aaa {
+        Request::ShowHealth => match ctx.aaa {
             Some(a) => Reply::ok(a.health_json()),
-            None => Reply::ok(json!([])),
+            None => Reply::with(&Vec::<proto::HealthTarget>::new()),
         },
-        ["show", "pools"] => Reply::ok(pools_json(ctx.core)),
-        ["show", "logins"] => Reply::ok(logins_json(ctx)),
-        ["show", "tunnels" | "tunnel"] => crate::ctl::l2tp::show(req, ctx.core.l2tp(), ctx.now)
-            .unwrap_or_else(|| Reply::error("unknown tunnel command")),
-        ["billing", ..] | ["show", "invoice", ..] => {
-            crate::ctl::billing::handle(&req.words(), &req.args, ctx.rater, crate::clock::unix_s())
+        Request::ShowPools => Reply::with(&pools(ctx.core)),
+        Request::ShowLogins => Reply::with(&logins(ctx)),
+        Request::ShowTunnels | Request::ShowTunnel(_) => {
+            crate::ctl::l2tp::show(req, ctx.core.l2tp(), ctx.now)
+                .unwrap_or_else(|| Reply::error("unknown tunnel command"))
         }
-        ["show", what] => Reply::error(format!(
-            "unknown command `show {what}`; try status, ports, workers, counters, neighbors, sessions, session, services, lb, accounting, health, pools, logins, tunnels or tunnel"
-        )),
-        _ => Reply::error(format!(
-            "unknown command `{}`; `help` lists the commands",
-            req.cmd.trim()
+        Request::ShowInvoice { .. }
+        | Request::BillingStatus
+        | Request::BillingClosePeriod { .. }
+        | Request::BillingInvoice { .. }
+        | Request::BillingInvoices { .. }
+        | Request::BillingRerate { .. }
+        | Request::BillingImport(_) => {
+            crate::ctl::billing::handle(req, ctx.rater, crate::clock::unix_s())
+        }
+        // Carried out by `start`; not here.
+        other => Reply::error(format!(
+            "`{}` is not answered here; `help` lists the commands",
+            other.name()
         )),
     }
 }
 
-fn counters_json(c: &tollgate_dataplane::session::SessionCounters) -> Value {
-    json!({"tx_packets": c.tx_packets, "tx_bytes": c.tx_bytes, "rx_packets": c.rx_packets, "rx_bytes": c.rx_bytes})
+/// The `help` answer: every command, one line each.
+pub fn help() -> Vec<proto::HelpLine> {
+    COMMANDS
+        .iter()
+        .chain(crate::ctl::billing::COMMANDS)
+        .chain(crate::ctl::l2tp::COMMANDS)
+        .map(|(c, d)| proto::HelpLine {
+            command: c.to_string(),
+            description: d.to_string(),
+        })
+        .collect()
 }
 
-fn open_json(
+fn session_counters(c: &tollgate_dataplane::session::SessionCounters) -> proto::SessionCounters {
+    proto::SessionCounters {
+        tx_packets: c.tx_packets,
+        tx_bytes: c.tx_bytes,
+        rx_packets: c.rx_packets,
+        rx_bytes: c.rx_bytes,
+    }
+}
+
+fn open_session(
     core: &Core,
     id: u32,
     now: Instant,
     c: Option<&tollgate_dataplane::session::SessionCounters>,
-) -> Value {
-    let Some(s) = core.sessions().get(id) else {
-        return ended_json(core, id);
-    };
+) -> Option<proto::OpenSession> {
+    let s = core.sessions().get(id)?;
     let names = core.service_names();
-    let services: Vec<&str> = (0..names.len() as u16)
+    let services: Vec<String> = (0..names.len() as u16)
         .filter(|i| s.spec.services.allows(*i))
-        .map(|i| names[i as usize].as_str())
+        .map(|i| names[i as usize].clone())
         .collect();
-    json!({
-        "session": id,
-        "state": "open",
-        "ses_state": core.aaa_session(id).map(|a| a.state.name()),
-        "acct_session_id": core.aaa_session(id).map(|a| a.acct_id.clone()),
-        "user": s.user,
-        "address": s.spec.address.to_string(),
-        "mac": s.spec.mac.map(|m| m.to_string()),
-        "channel": s.spec.channel,
-        "worker": s.worker,
-        "start": core.clock().rfc3339(s.spec.started),
-        "age_s": now.since(s.spec.started).as_secs(),
-        "bandwidth_up": s.spec.bandwidth.up_bps,
-        "bandwidth_down": s.spec.bandwidth.down_bps,
-        "services": services,
-        "counters": c.map(counters_json),
+    Some(proto::OpenSession {
+        session: id,
+        ses_state: core.aaa_session(id).map(|a| a.state.name().to_string()),
+        acct_session_id: core.aaa_session(id).map(|a| a.acct_id.clone()),
+        user: s.user.clone(),
+        address: s.spec.address.to_string(),
+        mac: s.spec.mac.map(|m| m.to_string()),
+        channel: s.spec.channel,
+        worker: s.worker,
+        start: core.clock().rfc3339(s.spec.started),
+        age_s: now.since(s.spec.started).as_secs(),
+        bandwidth_up: s.spec.bandwidth.up_bps,
+        bandwidth_down: s.spec.bandwidth.down_bps,
+        services,
+        counters: c.map(session_counters),
     })
 }
 
-fn ended_json(core: &Core, id: u32) -> Value {
-    match core.sessions().recent(id) {
-        Some(e) => {
-            let r = &e.record;
-            json!({
-                "session": id,
-                "state": "ended",
-                "user": e.user,
-                "address": r.address.to_string(),
-                "mac": e.mac.map(|m| m.to_string()),
-                "channel": r.channel,
-                "start": core.clock().rfc3339(r.started),
-                "stop": core.clock().rfc3339(r.stopped),
-                "cause": r.cause.name(),
-                "counters": counters_json(&r.counters),
-            })
-        }
-        None => json!({"session": id, "state": "unknown"}),
+fn session_view(
+    core: &Core,
+    id: u32,
+    now: Instant,
+    c: Option<&tollgate_dataplane::session::SessionCounters>,
+) -> proto::SessionView {
+    match open_session(core, id, now, c) {
+        Some(s) => proto::SessionView::Open(s),
+        None => ended_view(core, id),
     }
 }
 
-fn sessions_json(
+fn ended_view(core: &Core, id: u32) -> proto::SessionView {
+    match core.sessions().recent(id) {
+        Some(e) => {
+            let r = &e.record;
+            proto::SessionView::Ended(proto::EndedSession {
+                session: id,
+                user: e.user.clone(),
+                address: r.address.to_string(),
+                mac: e.mac.map(|m| m.to_string()),
+                channel: r.channel,
+                start: core.clock().rfc3339(r.started),
+                stop: core.clock().rfc3339(r.stopped),
+                cause: r.cause.name().to_string(),
+                counters: session_counters(&r.counters),
+            })
+        }
+        None => proto::SessionView::Unknown { session: id },
+    }
+}
+
+fn sessions_view(
     core: &Core,
     now: Instant,
     report: Option<&tollgate_control_core::gateway::SessionReport>,
-) -> Value {
-    Value::Array(
-        core.sessions()
-            .all()
-            .map(|(id, _)| open_json(core, *id, now, report.and_then(|r| r.counters.get(id))))
-            .collect(),
-    )
+) -> Vec<proto::SessionView> {
+    core.sessions()
+        .all()
+        .filter_map(|(id, _)| open_session(core, *id, now, report.and_then(|r| r.counters.get(id))))
+        .map(proto::SessionView::Open)
+        .collect()
 }
 
-fn services_json(core: &Core) -> Value {
+fn up_or_down(up: bool) -> String {
+    if up { "up" } else { "down" }.to_string()
+}
+
+fn services(core: &Core) -> Vec<proto::Service> {
     let names = core.service_names();
-    Value::Array(
-        core.forwarding()
-            .services
-            .all()
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                json!({
-                    "service": names.get(i).cloned().unwrap_or_default(),
-                    "vip": s.vip.to_string(),
-                    "protocol": match s.protocol { 6 => "tcp", 17 => "udp", _ => "icmp" },
-                    "port": s.port,
-                    "policy": s.policy.name(),
-                    "session_type": s.session_type.name(),
-                    "servers": s.servers.iter().enumerate().map(|(j, r)| json!({
-                        "server": j,
-                        "address": r.address.to_string(),
-                        "port": r.port,
-                        "state": if r.up { "up" } else { "down" },
-                        "weight": r.weight,
-                        "priority": r.priority,
-                        "response_us": r.response_us,
-                        "cpu_load": r.cpu_load,
-                    })).collect::<Vec<_>>(),
+    core.forwarding()
+        .services
+        .all()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| proto::Service {
+            service: names.get(i).cloned().unwrap_or_default(),
+            vip: s.vip.to_string(),
+            protocol: match s.protocol {
+                6 => "tcp",
+                17 => "udp",
+                _ => "icmp",
+            }
+            .to_string(),
+            port: s.port,
+            policy: s.policy.name().to_string(),
+            session_type: s.session_type.name().to_string(),
+            servers: s
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(j, r)| proto::Server {
+                    server: j as u64,
+                    address: r.address.to_string(),
+                    port: r.port,
+                    state: up_or_down(r.up),
+                    weight: r.weight.into(),
+                    priority: r.priority.into(),
+                    response_us: r.response_us.into(),
+                    cpu_load: r.cpu_load.into(),
                 })
-            })
-            .collect(),
-    )
+                .collect(),
+        })
+        .collect()
 }
 
-fn pools_json(core: &Core) -> Value {
+fn pools(core: &Core) -> Vec<proto::Pool> {
     let p = core.pools();
-    Value::Array(
-        p.pools
-            .iter()
-            .map(|pool| {
-                json!({
-                    "pool": pool.name,
-                    "ranges": pool.ranges.iter().map(|r| {
-                        let node = r.node.and_then(|n| p.nodes.get(n));
-                        json!({
-                            "first": r.first.to_string(),
-                            "last": r.last.to_string(),
-                            "size": r.size(),
-                            "assigned": r.assigned,
-                            "node": node.map(|n| n.name.clone()),
-                            "node_state": node.map(|n| if n.up { "up" } else { "down" }),
-                        })
-                    }).collect::<Vec<_>>(),
+    p.pools
+        .iter()
+        .map(|pool| proto::Pool {
+            pool: pool.name.clone(),
+            ranges: pool
+                .ranges
+                .iter()
+                .map(|r| {
+                    let node = r.node.and_then(|n| p.nodes.get(n));
+                    proto::PoolRange {
+                        first: r.first.to_string(),
+                        last: r.last.to_string(),
+                        size: r.size() as u64,
+                        assigned: r.assigned as u64,
+                        node: node.map(|n| n.name.clone()),
+                        node_state: node.map(|n| up_or_down(n.up)),
+                    }
                 })
-            })
-            .collect(),
-    )
+                .collect(),
+        })
+        .collect()
 }
 
-fn logins_json(ctx: &Context<'_>) -> Value {
+fn logins(ctx: &Context<'_>) -> proto::Logins {
     let s = ctx.core.aaa_stats();
     let (mut act, mut dormant) = (0, 0);
     for (id, _) in ctx.core.sessions().all() {
@@ -741,41 +667,50 @@ fn logins_json(ctx: &Context<'_>) -> Value {
         }
     }
     let shell = ctx.aaa.map(|a| a.stats());
-    json!({
-        "sessions": {"act": act, "dormant": dormant},
-        "logins_pending": ctx.core.logins_pending(),
-        "logins": s.logins, "accepted": s.accepted, "rejected": s.rejected,
-        "unavailable": s.unavailable, "busy": s.busy, "failed": s.failed,
-        "resumed": s.resumed, "login_victims": s.login_victims,
-        "accounting": {
-            "starts": s.starts, "interims": s.interims, "stops": s.stops,
-            "spooled": shell.map(|x| x.acct_spooled), "sent": shell.map(|x| x.acct_sent),
-            "done": shell.map(|x| x.acct_done),
-            "last_known_rounds": s.last_known_rounds, "last_known": s.last_known,
+    proto::Logins {
+        sessions: proto::SesStates { act, dormant },
+        logins_pending: ctx.core.logins_pending() as u64,
+        logins: s.logins,
+        accepted: s.accepted,
+        rejected: s.rejected,
+        unavailable: s.unavailable,
+        busy: s.busy,
+        failed: s.failed,
+        resumed: s.resumed,
+        login_victims: s.login_victims,
+        accounting: proto::AccountingCounts {
+            starts: s.starts,
+            interims: s.interims,
+            stops: s.stops,
+            spooled: shell.map(|x| x.acct_spooled),
+            sent: shell.map(|x| x.acct_sent),
+            done: shell.map(|x| x.acct_done),
+            last_known_rounds: s.last_known_rounds,
+            last_known: s.last_known,
         },
-        "dormant_transitions": s.dormant,
-    })
+        dormant_transitions: s.dormant,
+    }
 }
 
-fn lb_json(core: &Core) -> Value {
-    Value::Array(
-        core.forwarding()
-            .lb
-            .ranges()
-            .iter()
-            .map(|r| {
-                json!({
-                    "first": r.first.to_string(),
-                    "last": r.last.to_string(),
-                    "chosen": r.chosen().map(|m| m.to_string()),
-                    "targets": r.targets.iter().map(|t| json!({
-                        "mac": t.mac.to_string(),
-                        "state": if t.up { "up" } else { "down" },
-                    })).collect::<Vec<_>>(),
+fn lb(core: &Core) -> Vec<proto::LbRange> {
+    core.forwarding()
+        .lb
+        .ranges()
+        .iter()
+        .map(|r| proto::LbRange {
+            first: r.first.to_string(),
+            last: r.last.to_string(),
+            chosen: r.chosen().map(|m| m.to_string()),
+            targets: r
+                .targets
+                .iter()
+                .map(|t| proto::LbTarget {
+                    mac: t.mac.to_string(),
+                    state: up_or_down(t.up),
                 })
-            })
-            .collect(),
-    )
+                .collect(),
+        })
+        .collect()
 }
 
 fn total(reports: &[Option<WorkerReport>]) -> (WorkerCounters, [PortStats; 2]) {
@@ -789,67 +724,65 @@ fn total(reports: &[Option<WorkerReport>]) -> (WorkerCounters, [PortStats; 2]) {
     (c, p)
 }
 
-fn status(ctx: &Context<'_>) -> Value {
+fn status(ctx: &Context<'_>) -> proto::Status {
     let (c, _) = total(ctx.reports);
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "pid": ctx.info.pid,
-        "config": ctx.info.config,
-        "socket": ctx.info.socket,
-        "uptime_s": ctx.now.since(ctx.info.started).as_secs(),
-        "workers": ctx.info.workers.len(),
-        "backend": ctx.info.ports[0].backend,
-        "rx_packets": c.rx_packets(),
-        "tx_packets": c.tx_packets(),
-        "drops": c.total_drops(),
-        "neighbors": ctx.core.neighbors().len(),
-    })
+    proto::Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: ctx.info.pid,
+        config: ctx.info.config.clone(),
+        socket: ctx.info.socket.clone(),
+        uptime_s: ctx.now.since(ctx.info.started).as_secs(),
+        workers: ctx.info.workers.len() as u64,
+        backend: ctx.info.ports[0].backend.clone(),
+        rx_packets: c.rx_packets(),
+        tx_packets: c.tx_packets(),
+        drops: c.total_drops(),
+        neighbors: ctx.core.neighbors().len() as u64,
+    }
 }
 
-fn side_json(s: &SideCounters) -> Value {
-    json!({
-        "rx_packets": s.rx_packets,
-        "rx_bytes": s.rx_bytes,
-        "tx_packets": s.tx_packets,
-        "tx_bytes": s.tx_bytes,
-    })
+fn side(s: &SideCounters) -> proto::SideCounters {
+    proto::SideCounters {
+        rx_packets: s.rx_packets,
+        rx_bytes: s.rx_bytes,
+        tx_packets: s.tx_packets,
+        tx_bytes: s.tx_bytes,
+    }
 }
 
-fn ports(ctx: &Context<'_>) -> Value {
+fn ports(ctx: &Context<'_>) -> Vec<proto::Port> {
     let (c, p) = total(ctx.reports);
-    Value::Array(
-        Side::ALL
-            .iter()
-            .map(|s| {
-                let i = &ctx.info.ports[s.idx()];
-                let n = &c.sides[s.idx()];
-                let ps = &p[s.idx()];
-                json!({
-                    "side": s.name(),
-                    "backend": i.backend,
-                    "interface": i.interface,
-                    "mac": i.mac,
-                    "address": i.address,
-                    "rx_packets": n.rx_packets,
-                    "rx_bytes": n.rx_bytes,
-                    "tx_packets": n.tx_packets,
-                    "tx_bytes": n.tx_bytes,
-                    "rx_dropped": ps.rx_dropped,
-                    "rx_late": ps.rx_late,
-                    "rx_too_big": ps.rx_too_big,
-                    "rx_no_buffer": ps.rx_no_buffer,
-                    "rx_to_kernel": ps.rx_to_kernel,
-                    "rx_max_wait_ms": ps.rx_max_wait_us as f64 / 1000.0,
-                    "tx_errors": ps.tx_errors,
-                    "rx_loss": rx_loss(&i.backend, ps),
-                })
-            })
-            .collect(),
-    )
+    Side::ALL
+        .iter()
+        .map(|s| {
+            let i = &ctx.info.ports[s.idx()];
+            let n = &c.sides[s.idx()];
+            let ps = &p[s.idx()];
+            proto::Port {
+                side: s.name().to_string(),
+                backend: i.backend.clone(),
+                interface: i.interface.clone(),
+                mac: i.mac.clone(),
+                address: i.address.clone(),
+                rx_packets: n.rx_packets,
+                rx_bytes: n.rx_bytes,
+                tx_packets: n.tx_packets,
+                tx_bytes: n.tx_bytes,
+                rx_dropped: ps.rx_dropped,
+                rx_late: ps.rx_late,
+                rx_too_big: ps.rx_too_big,
+                rx_no_buffer: ps.rx_no_buffer,
+                rx_to_kernel: ps.rx_to_kernel,
+                rx_max_wait_ms: ps.rx_max_wait_us as f64 / 1000.0,
+                tx_errors: ps.tx_errors,
+                rx_loss: rx_loss(&i.backend, ps),
+            }
+        })
+        .collect()
 }
 
-/// Why a port lost frames below the workers, in words (`null` if it lost none).
-pub(crate) fn rx_loss(backend: &str, ps: &PortStats) -> Value {
+/// Why a port lost frames below the workers, in words (`None` if it lost none).
+pub(crate) fn rx_loss(backend: &str, ps: &PortStats) -> Option<String> {
     let mut why = Vec::new();
     if ps.rx_dropped > 0 {
         let waited = if ps.rx_max_wait_us > 0 {
@@ -888,104 +821,97 @@ pub(crate) fn rx_loss(backend: &str, ps: &PortStats) -> Value {
             ps.rx_too_big
         ));
     }
-    if why.is_empty() {
-        Value::Null
-    } else {
-        Value::String(why.join("; "))
-    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
-fn workers(ctx: &Context<'_>) -> Value {
-    Value::Array(
-        ctx.info
-            .workers
-            .iter()
-            .map(|w| {
-                let r = ctx.reports.get(w.id as usize).and_then(|r| r.as_ref());
-                match r {
-                    None => json!({"worker": w.id, "cpu": w.cpu, "reported": false}),
-                    Some(r) => {
-                        let c = &r.counters;
-                        let busy = if c.polls == 0 {
-                            0.0
-                        } else {
-                            100.0 * c.busy_polls as f64 / c.polls as f64
-                        };
-                        json!({
-                            "worker": w.id,
-                            "cpu": w.cpu,
-                            "reported": true,
-                            "polls": c.polls,
-                            "busy_polls": c.busy_polls,
-                            "busy_pct": (busy * 10.0).round() / 10.0,
-                            "rx_packets": c.rx_packets(),
-                            "tx_packets": c.tx_packets(),
-                            "drops": c.total_drops(),
-                            "held": r.held_now,
-                            "neighbors": r.neighbors,
-                            "sessions": r.sessions,
-                            "flows": r.flows,
-                            "report_age_ms": ctx.now.since(r.at).as_millis() as u64,
-                        })
+fn workers(ctx: &Context<'_>) -> Vec<proto::Worker> {
+    ctx.info
+        .workers
+        .iter()
+        .map(|w| {
+            let r = ctx.reports.get(w.id as usize).and_then(|r| r.as_ref());
+            proto::Worker {
+                worker: w.id,
+                cpu: w.cpu.map(|c| c as u64),
+                reported: r.is_some(),
+                report: r.map(|r| {
+                    let c = &r.counters;
+                    let busy = if c.polls == 0 {
+                        0.0
+                    } else {
+                        100.0 * c.busy_polls as f64 / c.polls as f64
+                    };
+                    proto::WorkerNumbers {
+                        polls: c.polls,
+                        busy_polls: c.busy_polls,
+                        busy_pct: (busy * 10.0).round() / 10.0,
+                        rx_packets: c.rx_packets(),
+                        tx_packets: c.tx_packets(),
+                        drops: c.total_drops(),
+                        held: r.held_now as u64,
+                        neighbors: r.neighbors as u64,
+                        sessions: r.sessions as u64,
+                        flows: r.flows as u64,
+                        report_age_ms: ctx.now.since(r.at).as_millis() as u64,
                     }
-                }
-            })
-            .collect(),
-    )
+                }),
+            }
+        })
+        .collect()
 }
 
 /// The `show counters` answer: per side, drops by reason (all of them), engine counters,
 /// and what the control thread counts.
-pub fn counters(reports: &[Option<WorkerReport>], core: &Core, dispatch: DispatchStats) -> Value {
+pub fn counters(
+    reports: &[Option<WorkerReport>],
+    core: &Core,
+    dispatch: DispatchStats,
+) -> proto::Counters {
     let (c, _) = total(reports);
     let held: u64 = reports.iter().flatten().map(|r| r.held_now as u64).sum();
-    let drops: serde_json::Map<String, Value> = DropReason::ALL
+    let drops: BTreeMap<String, u64> = DropReason::ALL
         .iter()
-        .map(|r| (r.name().to_string(), json!(c.dropped(*r))))
+        .map(|r| (r.name().to_string(), c.dropped(*r)))
         .collect();
-    let engine: serde_json::Map<String, Value> = c
+    let engine: BTreeMap<String, u64> = c
         .named()
         .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .chain(std::iter::once(("held_now".to_string(), json!(held))))
+        .map(|(k, v)| (k.to_string(), *v))
+        .chain(std::iter::once(("held_now".to_string(), held)))
         .collect();
     let cs = core.stats();
-    json!({
-        "sides": {
-            "access": side_json(&c.sides[0]),
-            "core": side_json(&c.sides[1]),
+    proto::Counters {
+        sides: proto::Sides {
+            access: side(&c.sides[0]),
+            core: side(&c.sides[1]),
         },
-        "drops": drops,
-        "drops_total": c.total_drops(),
-        "engine": engine,
-        "control": {
-            "punts": cs.punts,
-            "punts_malformed": cs.punts_malformed,
-            "events": cs.events,
-            "arp_requests": cs.arp_requests,
-            "neighbors_installed": cs.neighbors_installed,
-            "flow_limits": cs.flow_limits,
-            "nat_ports_exhausted": cs.nat_ports_exhausted,
-            "command_retries": dispatch.command_retries,
-            "commands_dropped": dispatch.commands_dropped,
-            "injects_dropped": dispatch.injects_dropped,
+        drops,
+        drops_total: c.total_drops(),
+        engine,
+        control: proto::ControlCounters {
+            punts: cs.punts,
+            punts_malformed: cs.punts_malformed,
+            events: cs.events,
+            arp_requests: cs.arp_requests,
+            neighbors_installed: cs.neighbors_installed,
+            flow_limits: cs.flow_limits,
+            nat_ports_exhausted: cs.nat_ports_exhausted,
+            command_retries: dispatch.command_retries,
+            commands_dropped: dispatch.commands_dropped,
+            injects_dropped: dispatch.injects_dropped,
         },
-    })
+    }
 }
 
 /// The `show neighbors` answer.
-pub fn neighbors(list: &[Neighbor], now: Instant) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|n| {
-                json!({
-                    "address": n.ip.to_string(),
-                    "side": n.side.name(),
-                    "mac": n.mac().map(|m| m.to_string()),
-                    "state": n.state_name(),
-                    "age_s": now.since(n.since).as_secs(),
-                })
-            })
-            .collect(),
-    )
+pub fn neighbors(list: &[Neighbor], now: Instant) -> Vec<proto::Neighbor> {
+    list.iter()
+        .map(|n| proto::Neighbor {
+            address: n.ip.to_string(),
+            side: n.side.name().to_string(),
+            mac: n.mac().map(|m| m.to_string()),
+            state: n.state_name().to_string(),
+            age_s: now.since(n.since).as_secs(),
+        })
+        .collect()
 }

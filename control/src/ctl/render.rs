@@ -1,57 +1,52 @@
-//! Human-readable tables for `tollgate ctl` answers. The client renders the same JSON a
-//! script gets with `--json`, so the two never disagree.
+//! Human-readable tables for `tollgate ctl` answers. The client renders the typed
+//! answer ([`crate::proto::Answer`]) it read from the same JSON a script gets with
+//! `--json`, so the two never disagree.
 
 use std::fmt::Write;
 
+use serde::Serialize;
 use serde_json::Value;
 use tollgate_control_core::rating::Invoice;
 use tollgate_control_core::rating::money::format_minor;
 
-/// Renders the answer to `cmd` (its words) for a terminal.
-pub fn render(words: &[&str], data: &Value) -> String {
-    match words {
-        ["help"] => help(data),
-        ["show", "status"] => key_values(data),
-        ["show", "ports"] => ports(data),
-        ["show", "workers"] => workers(data),
-        ["show", "counters"] => counters(data),
-        ["show", "neighbors" | "neighbours"] => neighbors(data),
-        ["show", "sessions"] => sessions(data),
-        ["show", "session"] => session(data),
-        ["show", "services"] => services(data),
-        ["show", "lb"] => lb(data),
-        ["show", "health"] => table(
-            &[
-                "TARGET",
-                "ADDRESS",
-                "CHECK",
-                "STATE",
-                "RTT-US",
-                "PASSED",
-                "FAILED",
-                "LAST ERROR",
-            ],
-            &rows_of(
-                data,
-                &[
-                    "target",
-                    "address",
-                    "check",
-                    "state",
-                    "rtt_us",
-                    "passed",
-                    "failed",
-                    "last_error",
-                ],
-            ),
-        ),
-        ["show", "pools"] => pools(data),
-        ["subscriber", "list"] => subscribers(data),
-        ["session", "login"] | ["show", "logins"] => key_values(data),
-        ["show", "tunnels" | "tunnel"] => crate::ctl::l2tp::render(words, data).unwrap_or_default(),
-        ["billing", ..] | ["show", "invoice", ..] => crate::ctl::billing::render(words, data),
-        _ => serde_json::to_string_pretty(data).unwrap_or_default() + "\n",
+use crate::proto::{self, Answer};
+
+/// Renders an answer for a terminal.
+pub fn render(answer: &Answer) -> String {
+    match answer {
+        Answer::Help(h) => help(h),
+        Answer::Status(s) => key_values(s),
+        Answer::Ports(p) => ports(p),
+        Answer::Workers(w) => workers(w),
+        Answer::Counters(c) => counters(c),
+        Answer::Neighbors(n) => neighbors(n),
+        Answer::Sessions(s) => sessions(s),
+        Answer::Session(s) => session(s),
+        Answer::Services(s) => services(s),
+        Answer::Lb(l) => lb(l),
+        Answer::Health(h) => health(h),
+        Answer::Pools(p) => pools(p),
+        Answer::Subscribers(s) => subscribers(s),
+        Answer::LoggedIn(l) => key_values(l),
+        Answer::Logins(l) => key_values(l),
+        Answer::Tunnels(t) => crate::ctl::l2tp::render_tunnels(t),
+        Answer::Tunnel(t) => crate::ctl::l2tp::render_tunnel(t),
+        Answer::BillingStatus(_)
+        | Answer::Closed(_)
+        | Answer::Invoice(_)
+        | Answer::Invoices(_)
+        | Answer::Rerated(_)
+        | Answer::Imported(_) => crate::ctl::billing::render(answer),
+        other => pretty(other),
     }
+}
+
+/// Any answer as indented JSON, its keys in order.
+pub(crate) fn pretty<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_default()
+        + "\n"
 }
 
 /// Lays out rows under headers; columns whose every cell is a number are right-aligned.
@@ -90,53 +85,117 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A JSON value as a table cell (`-` for null, strings unquoted).
-pub(crate) fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// A value as a table cell: `-` for none, strings unquoted, numbers as JSON writes them.
+pub(crate) trait Cell {
+    /// The cell's text.
+    fn cell(&self) -> String;
+}
+
+macro_rules! display_cell {
+    ($($t:ty),*) => {$(
+        impl Cell for $t {
+            fn cell(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+display_cell!(u16, u32, u64, usize, i32, i64, bool, str, String);
+
+impl Cell for f64 {
+    fn cell(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
-fn subscribers(data: &Value) -> String {
-    let rows: Vec<Vec<String>> = data
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| {
-                    let ids: Vec<String> = s["identifiers"]
-                        .as_array()
-                        .map(|v| v.iter().map(cell).collect())
-                        .unwrap_or_default();
-                    vec![
-                        cell(&s["user_id"]),
-                        if s["has_password"] == true {
-                            "set"
-                        } else {
-                            "-"
-                        }
-                        .into(),
-                        ids.join(", "),
-                    ]
-                })
-                .collect()
+impl<T: Cell> Cell for Option<T> {
+    fn cell(&self) -> String {
+        self.as_ref().map_or_else(|| "-".into(), Cell::cell)
+    }
+}
+
+impl Cell for Value {
+    fn cell(&self) -> String {
+        match self {
+            Value::Null => "-".into(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The fields of a reply struct, `name  value` a line, in the order of their names.
+fn fields<T: Serialize>(data: &T) -> Vec<(String, Value)> {
+    match serde_json::to_value(data) {
+        Ok(Value::Object(o)) => o.into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn key_values<T: Serialize>(data: &T) -> String {
+    let f = fields(data);
+    let w = f.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    f.iter()
+        .map(|(k, v)| format!("{k:<w$}  {}\n", v.cell()))
+        .collect()
+}
+
+fn subscribers(list: &[crate::store::SubscriberView]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.user_id.clone(),
+                if s.has_password { "set" } else { "-" }.into(),
+                s.identifiers.join(", "),
+            ]
         })
-        .unwrap_or_default();
+        .collect();
     table(&["USER", "PASSWORD", "IDENTIFIERS"], &rows)
 }
 
-fn pools(data: &Value) -> String {
+fn health(list: &[proto::HealthTarget]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|t| {
+            vec![
+                t.target.cell(),
+                t.address.cell(),
+                t.check.cell(),
+                t.state.cell(),
+                t.rtt_us.cell(),
+                t.passed.cell(),
+                t.failed.cell(),
+                t.last_error.cell(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "TARGET",
+            "ADDRESS",
+            "CHECK",
+            "STATE",
+            "RTT-US",
+            "PASSED",
+            "FAILED",
+            "LAST ERROR",
+        ],
+        &rows,
+    )
+}
+
+fn pools(list: &[proto::Pool]) -> String {
     let mut rows = Vec::new();
-    for p in data.as_array().into_iter().flatten() {
-        for r in p["ranges"].as_array().into_iter().flatten() {
+    for p in list {
+        for r in &p.ranges {
             rows.push(vec![
-                cell(&p["pool"]),
-                format!("{}-{}", cell(&r["first"]), cell(&r["last"])),
-                cell(&r["size"]),
-                cell(&r["assigned"]),
-                cell(&r["node"]),
-                cell(&r["node_state"]),
+                p.pool.cell(),
+                format!("{}-{}", r.first, r.last),
+                r.size.cell(),
+                r.assigned.cell(),
+                r.node.cell(),
+                r.node_state.cell(),
             ]);
         }
     }
@@ -146,55 +205,15 @@ fn pools(data: &Value) -> String {
     )
 }
 
-fn help(data: &Value) -> String {
-    let rows: Vec<Vec<String>> = data
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|c| vec![cell(&c["command"]), cell(&c["description"])])
-                .collect()
-        })
-        .unwrap_or_default();
+fn help(lines: &[proto::HelpLine]) -> String {
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|c| vec![c.command.clone(), c.description.clone()])
+        .collect();
     table(&["COMMAND", "WHAT IT SHOWS"], &rows)
 }
 
-fn key_values(data: &Value) -> String {
-    let Some(o) = data.as_object() else {
-        return cell(data) + "\n";
-    };
-    let w = o.keys().map(|k| k.len()).max().unwrap_or(0);
-    o.iter()
-        .map(|(k, v)| format!("{k:<w$}  {}\n", cell(v)))
-        .collect()
-}
-
-/// The cells of `keys` of each object in the array `data`.
-pub(crate) fn rows_of(data: &Value, keys: &[&str]) -> Vec<Vec<String>> {
-    data.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| keys.iter().map(|k| cell(&r[*k])).collect())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn ports(data: &Value) -> String {
-    let keys = [
-        "side",
-        "backend",
-        "interface",
-        "mac",
-        "address",
-        "rx_packets",
-        "rx_bytes",
-        "tx_packets",
-        "tx_bytes",
-        "rx_dropped",
-        "rx_late",
-        "rx_max_wait_ms",
-        "tx_errors",
-    ];
+fn ports(list: &[proto::Port]) -> String {
     let headers = [
         "SIDE",
         "BACKEND",
@@ -210,30 +229,37 @@ fn ports(data: &Value) -> String {
         "MAX-WAIT-MS",
         "TX-ERRORS",
     ];
-    let mut out = table(&headers, &rows_of(data, &keys));
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|p| {
+            vec![
+                p.side.cell(),
+                p.backend.cell(),
+                p.interface.cell(),
+                p.mac.cell(),
+                p.address.cell(),
+                p.rx_packets.cell(),
+                p.rx_bytes.cell(),
+                p.tx_packets.cell(),
+                p.tx_bytes.cell(),
+                p.rx_dropped.cell(),
+                p.rx_late.cell(),
+                p.rx_max_wait_ms.cell(),
+                p.tx_errors.cell(),
+            ]
+        })
+        .collect();
+    let mut out = table(&headers, &rows);
     // Why frames were lost, one line per side that lost any.
-    for p in data.as_array().into_iter().flatten() {
-        if let Some(why) = p["rx_loss"].as_str() {
-            out.push_str(&format!("{}: {why}\n", cell(&p["side"])));
+    for p in list {
+        if let Some(why) = &p.rx_loss {
+            out.push_str(&format!("{}: {why}\n", p.side));
         }
     }
     out
 }
 
-fn workers(data: &Value) -> String {
-    let keys = [
-        "worker",
-        "cpu",
-        "polls",
-        "busy_pct",
-        "rx_packets",
-        "tx_packets",
-        "drops",
-        "held",
-        "neighbors",
-        "sessions",
-        "flows",
-    ];
+fn workers(list: &[proto::Worker]) -> String {
     let headers = [
         "WORKER",
         "CPU",
@@ -247,45 +273,76 @@ fn workers(data: &Value) -> String {
         "SESSIONS",
         "FLOWS",
     ];
-    table(&headers, &rows_of(data, &keys))
-}
-
-fn neighbors(data: &Value) -> String {
-    let keys = ["address", "side", "mac", "state", "age_s"];
-    let headers = ["ADDRESS", "SIDE", "MAC", "STATE", "AGE-S"];
-    let rows = rows_of(data, &keys);
-    if rows.is_empty() {
-        return "no neighbours\n".into();
-    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|w| {
+            let r = w.report.as_ref();
+            vec![
+                w.worker.cell(),
+                w.cpu.cell(),
+                r.map(|r| r.polls).cell(),
+                r.map(|r| r.busy_pct).cell(),
+                r.map(|r| r.rx_packets).cell(),
+                r.map(|r| r.tx_packets).cell(),
+                r.map(|r| r.drops).cell(),
+                r.map(|r| r.held).cell(),
+                r.map(|r| r.neighbors).cell(),
+                r.map(|r| r.sessions).cell(),
+                r.map(|r| r.flows).cell(),
+            ]
+        })
+        .collect();
     table(&headers, &rows)
 }
 
-fn sessions(data: &Value) -> String {
-    let rows: Vec<Vec<String>> = data
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| {
-                    let c = &s["counters"];
-                    vec![
-                        cell(&s["session"]),
-                        cell(&s["user"]),
-                        cell(&s["address"]),
-                        cell(&s["mac"]),
-                        cell(&s["worker"]),
-                        cell(&s["age_s"]),
-                        cell(&c["tx_packets"]),
-                        cell(&c["tx_bytes"]),
-                        cell(&c["rx_packets"]),
-                        cell(&c["rx_bytes"]),
-                    ]
-                })
-                .collect()
+fn neighbors(list: &[proto::Neighbor]) -> String {
+    if list.is_empty() {
+        return "no neighbours\n".into();
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|n| {
+            vec![
+                n.address.cell(),
+                n.side.cell(),
+                n.mac.cell(),
+                n.state.cell(),
+                n.age_s.cell(),
+            ]
         })
-        .unwrap_or_default();
-    if rows.is_empty() {
+        .collect();
+    table(&["ADDRESS", "SIDE", "MAC", "STATE", "AGE-S"], &rows)
+}
+
+fn sessions(list: &[proto::SessionView]) -> String {
+    let open: Vec<&proto::OpenSession> = list
+        .iter()
+        .filter_map(|s| match s {
+            proto::SessionView::Open(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    if open.is_empty() {
         return "no sessions\n".into();
     }
+    let rows: Vec<Vec<String>> = open
+        .iter()
+        .map(|s| {
+            let c = s.counters.as_ref();
+            vec![
+                s.session.cell(),
+                s.user.cell(),
+                s.address.cell(),
+                s.mac.cell(),
+                s.worker.cell(),
+                s.age_s.cell(),
+                c.map(|c| c.tx_packets).cell(),
+                c.map(|c| c.tx_bytes).cell(),
+                c.map(|c| c.rx_packets).cell(),
+                c.map(|c| c.rx_bytes).cell(),
+            ]
+        })
+        .collect();
     table(
         &[
             "SESSION", "USER", "ADDRESS", "MAC", "WORKER", "AGE-S", "TX-PKTS", "TX-BYTES",
@@ -295,50 +352,55 @@ fn sessions(data: &Value) -> String {
     )
 }
 
-fn session(data: &Value) -> String {
+/// One session: its fields by name, lists joined, then its counters.
+fn session(s: &proto::SessionView) -> String {
     let mut out = String::new();
-    if let Some(o) = data.as_object() {
-        let w = o.keys().map(|k| k.len()).max().unwrap_or(0).max(10);
-        for (k, v) in o {
-            if k == "counters" {
-                continue;
-            }
-            let shown = match v {
-                Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(", "),
-                other => cell(other),
-            };
-            let _ = writeln!(out, "{k:<w$}  {shown}");
+    let f = fields(s);
+    let w = f.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(10);
+    for (k, v) in &f {
+        if k == "counters" {
+            continue;
         }
-        if let Some(c) = o.get("counters").and_then(Value::as_object) {
-            for (k, v) in c {
-                let _ = writeln!(out, "{k:<w$}  {}", cell(v));
-            }
+        let shown = match v {
+            Value::Array(a) => a.iter().map(Cell::cell).collect::<Vec<_>>().join(", "),
+            other => other.cell(),
+        };
+        let _ = writeln!(out, "{k:<w$}  {shown}");
+    }
+    let counters = match s {
+        proto::SessionView::Open(o) => o.counters,
+        proto::SessionView::Ended(e) => Some(e.counters),
+        proto::SessionView::Unknown { .. } => None,
+    };
+    if let Some(c) = counters {
+        for (k, v) in [
+            ("rx_bytes", c.rx_bytes),
+            ("rx_packets", c.rx_packets),
+            ("tx_bytes", c.tx_bytes),
+            ("tx_packets", c.tx_packets),
+        ] {
+            let _ = writeln!(out, "{k:<w$}  {v}");
         }
     }
     out
 }
 
-fn services(data: &Value) -> String {
+fn services(list: &[proto::Service]) -> String {
     let mut rows = Vec::new();
-    for s in data.as_array().into_iter().flatten() {
-        for r in s["servers"].as_array().into_iter().flatten() {
+    for s in list {
+        for r in &s.servers {
             rows.push(vec![
-                cell(&s["service"]),
-                format!(
-                    "{}:{}/{}",
-                    cell(&s["vip"]),
-                    cell(&s["port"]),
-                    cell(&s["protocol"])
-                ),
-                cell(&s["policy"]),
-                cell(&s["session_type"]),
-                cell(&r["server"]),
-                format!("{}:{}", cell(&r["address"]), cell(&r["port"])),
-                cell(&r["state"]),
-                cell(&r["weight"]),
-                cell(&r["priority"]),
-                cell(&r["response_us"]),
-                cell(&r["cpu_load"]),
+                s.service.cell(),
+                format!("{}:{}/{}", s.vip, s.port, s.protocol),
+                s.policy.cell(),
+                s.session_type.cell(),
+                r.server.cell(),
+                format!("{}:{}", r.address, r.port),
+                r.state.cell(),
+                r.weight.cell(),
+                r.priority.cell(),
+                r.response_us.cell(),
+                r.cpu_load.cell(),
             ]);
         }
     }
@@ -363,20 +425,20 @@ fn services(data: &Value) -> String {
     )
 }
 
-fn lb(data: &Value) -> String {
+fn lb(list: &[proto::LbRange]) -> String {
     let mut rows = Vec::new();
-    for r in data.as_array().into_iter().flatten() {
-        for (i, t) in r["targets"].as_array().into_iter().flatten().enumerate() {
+    for r in list {
+        for (i, t) in r.targets.iter().enumerate() {
             rows.push(vec![
-                format!("{}-{}", cell(&r["first"]), cell(&r["last"])),
+                format!("{}-{}", r.first, r.last),
                 if i == 0 {
                     "primary".into()
                 } else {
                     format!("substitute {i}")
                 },
-                cell(&t["mac"]),
-                cell(&t["state"]),
-                if r["chosen"] == t["mac"] {
+                t.mac.cell(),
+                t.state.cell(),
+                if r.chosen.as_deref() == Some(t.mac.as_str()) {
                     "*".into()
                 } else {
                     String::new()
@@ -391,18 +453,17 @@ fn lb(data: &Value) -> String {
 }
 
 /// The `show counters` tables; also printed by `tollgate replay`.
-pub fn counters(data: &Value) -> String {
+pub fn counters(data: &proto::Counters) -> String {
     let mut out = String::new();
-    let side_rows: Vec<Vec<String>> = ["access", "core"]
+    let side_rows: Vec<Vec<String>> = [("access", &data.sides.access), ("core", &data.sides.core)]
         .iter()
-        .map(|s| {
-            let v = &data["sides"][*s];
+        .map(|(s, v)| {
             vec![
                 s.to_string(),
-                cell(&v["rx_packets"]),
-                cell(&v["rx_bytes"]),
-                cell(&v["tx_packets"]),
-                cell(&v["tx_bytes"]),
+                v.rx_packets.cell(),
+                v.rx_bytes.cell(),
+                v.tx_packets.cell(),
+                v.tx_bytes.cell(),
             ]
         })
         .collect();
@@ -412,15 +473,12 @@ pub fn counters(data: &Value) -> String {
     ));
 
     out.push('\n');
-    let drops: Vec<Vec<String>> = data["drops"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, v)| vec![k.clone(), cell(v)])
-                .collect()
-        })
-        .unwrap_or_default();
+    let drops: Vec<Vec<String>> = data
+        .drops
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| vec![k.clone(), v.cell()])
+        .collect();
     if drops.is_empty() {
         out.push_str("no drops\n");
     } else {
@@ -428,14 +486,19 @@ pub fn counters(data: &Value) -> String {
         out.push_str("(reasons not listed are 0; --json lists all)\n");
     }
 
-    for (title, key) in [("ENGINE", "engine"), ("CONTROL", "control")] {
-        out.push('\n');
-        let rows: Vec<Vec<String>> = data[key]
-            .as_object()
-            .map(|o| o.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect())
-            .unwrap_or_default();
-        out.push_str(&table(&[title, "COUNT"], &rows));
-    }
+    out.push('\n');
+    let engine: Vec<Vec<String>> = data
+        .engine
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.cell()])
+        .collect();
+    out.push_str(&table(&["ENGINE", "COUNT"], &engine));
+    out.push('\n');
+    let control: Vec<Vec<String>> = fields(&data.control)
+        .into_iter()
+        .map(|(k, v)| vec![k, v.cell()])
+        .collect();
+    out.push_str(&table(&["CONTROL", "COUNT"], &control));
     out
 }
 
@@ -531,7 +594,6 @@ pub fn invoice(inv: &Invoice) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn aligns_numbers_right() {
@@ -557,43 +619,62 @@ mod tests {
             rx_late: 9000,
             ..PortStats::default()
         };
-        let row = |side: &str, ps: &PortStats| {
-            json!({"side": side, "backend": "af_packet", "rx_dropped": ps.rx_dropped,
-                   "rx_late": ps.rx_late, "rx_max_wait_ms": ps.rx_max_wait_us as f64 / 1000.0,
-                   "rx_loss": crate::ctl::handlers::rx_loss("af_packet", ps)})
+        let row = |side: &str, ps: &PortStats| proto::Port {
+            side: side.into(),
+            backend: "af_packet".into(),
+            interface: None,
+            mac: String::new(),
+            address: String::new(),
+            rx_packets: 0,
+            rx_bytes: 0,
+            tx_packets: 0,
+            tx_bytes: 0,
+            rx_dropped: ps.rx_dropped,
+            rx_late: ps.rx_late,
+            rx_too_big: 0,
+            rx_no_buffer: 0,
+            rx_to_kernel: 0,
+            rx_max_wait_ms: ps.rx_max_wait_us as f64 / 1000.0,
+            tx_errors: 0,
+            rx_loss: crate::ctl::handlers::rx_loss("af_packet", ps),
         };
         let quiet = PortStats::default();
-        let s = ports(&json!([row("access", &stalled), row("core", &quiet)]));
+        let s = ports(&[row("access", &stalled), row("core", &quiet)]);
         assert!(
             s.contains("access: 560 dropped by the kernel, rx ring full; frames waited up to 212.4 ms for a worker: a worker did not run for longer than the ring holds"),
             "{s}"
         );
         assert!(!s.contains("core:"), "{s}");
-        let s = ports(&json!([row("access", &quiet), row("core", &overloaded)]));
+        let s = ports(&[row("access", &quiet), row("core", &overloaded)]);
         assert!(
             s.contains("core: 9000 dropped at the head of the rx ring under sustained overload"),
             "{s}"
         );
-        assert_eq!(
-            crate::ctl::handlers::rx_loss("af_xdp", &quiet),
-            serde_json::Value::Null
-        );
+        assert_eq!(crate::ctl::handlers::rx_loss("af_xdp", &quiet), None);
     }
 
     #[test]
     fn counters_lists_only_nonzero_drops() {
-        let d = json!({
+        let d: proto::Counters = serde_json::from_value(serde_json::json!({
             "sides": {"access": {"rx_packets": 3, "rx_bytes": 180, "tx_packets": 1, "tx_bytes": 60},
                       "core": {"rx_packets": 0, "rx_bytes": 0, "tx_packets": 2, "tx_bytes": 120}},
             "drops": {"no_route": 1, "ttl_expired": 0},
+            "drops_total": 1,
             "engine": {"forwarded": 2},
-            "control": {"punts": 0},
-        });
+            "control": {"punts": 0, "punts_malformed": 0, "events": 0, "arp_requests": 0,
+                        "neighbors_installed": 0, "flow_limits": 0, "nat_ports_exhausted": 0,
+                        "command_retries": 0, "commands_dropped": 0, "injects_dropped": 0},
+        }))
+        .unwrap();
         let s = counters(&d);
         assert!(s.contains("no_route"), "{s}");
         assert!(!s.contains("ttl_expired"), "{s}");
         assert!(
             s.contains("access        3       180        1        60"),
+            "{s}"
+        );
+        assert!(
+            s.contains("forwarded") && s.contains("punts_malformed"),
             "{s}"
         );
     }

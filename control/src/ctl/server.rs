@@ -1,9 +1,9 @@
 //! The control socket server: accepts connections on a Unix socket (mode 0660), reads one
 //! JSON request per line, passes it to the control thread and writes its reply.
 //!
-//! One thread serves every connection with `poll(2)` over non-blocking sockets, so an
-//! idle or slow client costs a file descriptor and a small buffer, never a thread or
-//! another client's turn. A client is closed when it is idle (no request under way)
+//! One thread serves every connection with `poll(2)` (rustix's safe wrapper, no
+//! `unsafe` here) over non-blocking sockets, so an idle or slow client costs a file
+//! descriptor and a small buffer, never a thread or another client's turn. A client is closed when it is idle (no request under way)
 //! for [`Timeouts::idle`], when a request line is not complete [`Timeouts::request`]
 //! after its first byte, or when it takes no byte of its reply for
 //! [`Timeouts::request`]. At most [`MAX_CONNECTIONS`] are open; a new one beyond that
@@ -11,7 +11,6 @@
 //! reply and the connection stays open; a request longer than [`MAX_LINE`] closes it.
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+use rustix::event::{PollFd, PollFlags, Timespec};
 
 use crate::proto::{MAX_LINE, Reply, Request, parse_request};
 
@@ -311,68 +311,84 @@ struct Served {
 
 impl Served {
     fn run(&mut self) {
-        let mut fds: Vec<libc::pollfd> = Vec::new();
+        // What poll said of each connection, by index in `conns` (the poll set itself
+        // borrows the sockets, so it lives only for the call).
+        let mut ready: Vec<PollFlags> = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             if self.accept_paused_until.is_some_and(|t| now >= t) {
                 self.accept_paused_until = None;
             }
             let accepting = self.accept_paused_until.is_none();
-            fds.clear();
-            fds.push(libc::pollfd {
-                fd: self.listener.as_raw_fd(),
-                events: if accepting { libc::POLLIN } else { 0 },
-                revents: 0,
+            let wait = Timespec::try_from(self.poll_timeout(now)).unwrap_or(Timespec {
+                tv_sec: 0,
+                tv_nsec: 200_000_000,
             });
-            for c in &self.conns {
-                let (fd, events) = if c.writing() {
-                    (c.stream.as_raw_fd(), libc::POLLOUT)
-                } else if c.eof {
-                    // Nothing more to read; a hang-up would be reported at once,
-                    // again and again (poll skips negative descriptors).
-                    (-1, 0)
-                } else if c.waiting.is_none() && c.queued.is_none() {
-                    (c.stream.as_raw_fd(), libc::POLLIN)
-                } else {
-                    (c.stream.as_raw_fd(), 0)
-                };
-                fds.push(libc::pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                });
-            }
-            let wait = self.poll_timeout(now);
-            // SAFETY: `fds` is a live, initialised array of `fds.len()` pollfd structs
-            // that poll only writes `revents` of; every fd in it belongs to a socket
-            // this thread owns for the whole call.
-            let n = unsafe {
-                libc::poll(
-                    fds.as_mut_ptr(),
-                    fds.len() as libc::nfds_t,
-                    wait.as_millis().min(i32::MAX as u128) as libc::c_int,
-                )
-            };
-            if n < 0 {
+            let listener_ready = match self.poll(accepting, &wait, &mut ready) {
+                Ok(r) => r,
                 // EINTR; anything else cannot happen with valid arguments.
-                continue;
-            }
+                Err(_) => continue,
+            };
             let now = Instant::now();
-            for (c, fd) in self.conns.iter_mut().zip(&fds[1..]) {
-                let r = fd.revents;
-                if r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 && !c.writing() {
+            for (c, r) in self.conns.iter_mut().zip(&ready) {
+                let r = *r;
+                if r.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) && !c.writing() {
                     c.read(now);
                 }
-                if r & (libc::POLLOUT | libc::POLLHUP | libc::POLLERR) != 0 && c.writing() {
+                if r.intersects(PollFlags::OUT | PollFlags::HUP | PollFlags::ERR) && c.writing() {
                     c.write(now);
                 }
             }
             self.serve(now);
-            if accepting && fds[0].revents & libc::POLLIN != 0 {
+            if accepting && listener_ready {
                 self.accept(now);
             }
             self.expire(now);
         }
+    }
+
+    /// Waits up to `wait` for the listener (when `accepting`) and the clients; fills
+    /// `ready` with what each client is ready for (one entry per connection) and says
+    /// whether a connection waits to be accepted.
+    fn poll(
+        &self,
+        accepting: bool,
+        wait: &Timespec,
+        ready: &mut Vec<PollFlags>,
+    ) -> rustix::io::Result<bool> {
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.conns.len() + 1);
+        // Which connection each entry after the listener's is.
+        let mut of: Vec<usize> = Vec::with_capacity(self.conns.len());
+        fds.push(PollFd::new(
+            &self.listener,
+            if accepting {
+                PollFlags::IN
+            } else {
+                PollFlags::empty()
+            },
+        ));
+        for (i, c) in self.conns.iter().enumerate() {
+            let events = if c.writing() {
+                PollFlags::OUT
+            } else if c.eof {
+                // Nothing more to read; a hang-up would be reported at once, again
+                // and again: left out of the set.
+                continue;
+            } else if c.waiting.is_none() && c.queued.is_none() {
+                PollFlags::IN
+            } else {
+                PollFlags::empty()
+            };
+            fds.push(PollFd::new(&c.stream, events));
+            of.push(i);
+        }
+        rustix::event::poll(&mut fds, Some(wait))?;
+        ready.clear();
+        ready.resize(self.conns.len(), PollFlags::empty());
+        for (fd, i) in fds[1..].iter().zip(&of) {
+            ready[*i] = fd.revents();
+        }
+        Ok(fds[0].revents().contains(PollFlags::IN))
     }
 
     /// How long poll may wait: until the next timeout, shorter while a reply is due.

@@ -105,11 +105,11 @@ pub(super) fn stop(lp: &mut ControlLoop<'_>, threads: Workers, stop: &AtomicBool
         .finish(&mut lp.core, Instant::now() + DELIVERY_WAIT);
     let totals = handlers::counters(lp.workers.reports(), &lp.core, lp.workers.stats());
     tracing::info!(
-        rx_access = %totals["sides"]["access"]["rx_packets"],
-        rx_core = %totals["sides"]["core"]["rx_packets"],
-        tx_access = %totals["sides"]["access"]["tx_packets"],
-        tx_core = %totals["sides"]["core"]["tx_packets"],
-        drops = %totals["drops_total"],
+        rx_access = totals.sides.access.rx_packets,
+        rx_core = totals.sides.core.rx_packets,
+        tx_access = totals.sides.access.tx_packets,
+        tx_core = totals.sides.core.tx_packets,
+        drops = totals.drops_total,
         sessions_ended = lp.core.sessions().stats().ended,
         "tollgate stopped"
     );
