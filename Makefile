@@ -49,7 +49,7 @@ help:
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
 
 check-cargo:
-	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.85+ (https://rustup.rs), then run make again" >&2; exit 1; }
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95+ (https://rustup.rs), then run make again" >&2; exit 1; }
 
 build: check-cargo
 	@[ -n "$(HAVE_XDP)" ] || echo "note: building without the AF_XDP backend: libbpf-dev (1.0+) or clang is missing; make deps as root installs them"
@@ -172,6 +172,7 @@ lint: check-cargo
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/check-core-lints.sh
 	scripts/check-layering.sh
+	scripts/check-spec-table.sh
 	@if [ -n "$(HAVE_DPDK)" ]; then \
 	  echo "$(CARGO) clippy (dpdk feature)"; \
 	  $(CARGO) clippy -p dpdk-sys -p tollgate-dataplane -p tollgate-control -p tollgate-tools -p tollgate --all-targets \

@@ -36,7 +36,7 @@ fn main() {
         .expect("open");
         let now = Instant::now();
         let record = |i: usize| AcctRecord {
-            status: if i % 2 == 0 {
+            status: if i.is_multiple_of(2) {
                 AcctStatusType::Start
             } else {
                 AcctStatusType::Stop

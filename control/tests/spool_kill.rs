@@ -68,12 +68,12 @@ fn child(db: &Path, round: usize) {
             .enqueue(now, &record(round, seq, status))
             .expect("enqueue");
         writeln!(out.lock(), "COMMITTED {id} {round} {seq}").unwrap();
-        if rng.next() % 3 == 0 {
-            if let Some(due) = spool.next_due(now).expect("due") {
-                writeln!(out.lock(), "ACKING {}", due.id).unwrap();
-                spool.ack(now, due.id).expect("ack");
-                writeln!(out.lock(), "ACKED {}", due.id).unwrap();
-            }
+        if rng.next().is_multiple_of(3)
+            && let Some(due) = spool.next_due(now).expect("due")
+        {
+            writeln!(out.lock(), "ACKING {}", due.id).unwrap();
+            spool.ack(now, due.id).expect("ack");
+            writeln!(out.lock(), "ACKED {}", due.id).unwrap();
         }
     }
 }
@@ -122,7 +122,7 @@ fn kill_dash_nine_loses_nothing() {
                 _ => break,
             }
         }
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             std::thread::sleep(Duration::from_micros(rng.next() % 3000));
         }
         child.kill().unwrap(); // SIGKILL

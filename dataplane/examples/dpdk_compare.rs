@@ -84,7 +84,7 @@ fn measure(secs: u64, mut step: impl FnMut() -> usize) -> Vec<f64> {
     while rates.len() < secs as usize {
         count += step() as u64;
         polls += 1;
-        if polls % 1024 == 0 {
+        if polls.is_multiple_of(1024) {
             let now = WallInstant::now();
             let dt = now - mark;
             if dt >= Duration::from_secs(1) {

@@ -358,10 +358,10 @@ fn partial_checksums_from_the_host_stack_are_completed() {
         let deadline = Instant::now() + Duration::from_secs(2);
         while raw_seen.len() < 2 && Instant::now() < deadline {
             let seen = raw.recv(Duration::from_millis(100));
-            if let Some((proto, ok)) = seen.as_deref().and_then(l4_checksum) {
-                if !raw_seen.iter().any(|&(p, _)| p == proto) {
-                    raw_seen.push((proto, ok));
-                }
+            if let Some((proto, ok)) = seen.as_deref().and_then(l4_checksum)
+                && !raw_seen.iter().any(|&(p, _)| p == proto)
+            {
+                raw_seen.push((proto, ok));
             }
         }
         raw_seen.sort();
@@ -377,10 +377,10 @@ fn partial_checksums_from_the_host_stack_are_completed() {
         let deadline = Instant::now() + Duration::from_secs(2);
         while checked.len() < 2 && Instant::now() < deadline {
             for f in receive(&mut a, &mut pool, 1, 32, Duration::from_millis(100)) {
-                if let Some((proto, ok)) = l4_checksum(&f) {
-                    if !checked.iter().any(|&(p, _)| p == proto) {
-                        checked.push((proto, ok));
-                    }
+                if let Some((proto, ok)) = l4_checksum(&f)
+                    && !checked.iter().any(|&(p, _)| p == proto)
+                {
+                    checked.push((proto, ok));
                 }
             }
         }

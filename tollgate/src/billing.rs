@@ -429,10 +429,10 @@ pub fn run_ctl(socket: &Path, json_out: bool, cmd: CtlBilling) -> ExitCode {
         (Answer::Invoices(a), Format::Csv) => print!("{}", to_csv(&a.invoices)),
         _ => {
             print!("{}", tollgate_control::ctl::billing::render(&answer));
-            if let Answer::Rerated(r) = &answer {
-                if !r.identical {
-                    return ExitCode::from(1);
-                }
+            if let Answer::Rerated(r) = &answer
+                && !r.identical
+            {
+                return ExitCode::from(1);
             }
         }
     }

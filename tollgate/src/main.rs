@@ -582,10 +582,10 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
 fn out(args: std::fmt::Arguments) {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = writeln!(std::io::stderr(), "tollgate: writing the output: {e}");
-        }
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = writeln!(std::io::stderr(), "tollgate: writing the output: {e}");
     }
 }
 

@@ -727,3 +727,52 @@ per = 1000
     assert_eq!(inv["total"], 150, "{inv}");
     gw.stop();
 }
+
+/// The metrics follow the traffic without any ctl request: each rendering asks the
+/// workers for fresh reports once the last ask is answered. (The exposition used to ask
+/// only while an ask was unanswered, so the workers' counters froze at their first
+/// report unless a ctl command asked for newer ones.)
+#[test]
+fn metrics_follow_the_traffic_without_ctl_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let metrics_port = support::freeradius::free_port();
+    let extra = format!(
+        r#"
+[aaa]
+store = "{d}/subscribers.db"
+spool = "{d}/accounting.db"
+[aaa.metrics]
+listen = "127.0.0.1:{metrics_port}"
+render_ms = 50
+"#,
+        d = d.display()
+    );
+    let mut gw = Gw::start(d, &extra);
+    let addr = format!("127.0.0.1:{metrics_port}");
+    let rx = |n: usize| {
+        format!(
+            "tollgate_port_packets_total{{worker=\"0\",side=\"access\",direction=\"rx\"}} {n}\n"
+        )
+    };
+    wait("the workers' first report in the metrics", || {
+        scrape(&addr).contains(&rx(0)).then_some(())
+    });
+    for i in 0..5u8 {
+        let f = udp_ports(
+            STRANGER_MAC,
+            ACC_MAC,
+            Ipv4Addr::new(10, 10, 0, 99),
+            40000,
+            SRV,
+            5001,
+            64,
+            &[i; 10],
+        );
+        assert!(gw.access.send(f));
+    }
+    wait("the 5 frames in the metrics", || {
+        scrape(&addr).contains(&rx(5)).then_some(())
+    });
+    gw.stop();
+}

@@ -771,14 +771,15 @@ impl<P: Port> Generator<P> {
                             if !self.warmup {
                                 self.report.latency.add(now.0.saturating_sub(s.ts));
                             }
-                            if s.dir == UP && side == Side::Core {
-                                if let Some(fl) = self.flows.get_mut(s.flow as usize) {
-                                    if fl.server.is_none() {
-                                        self.learned.push(s.flow);
-                                    }
-                                    fl.server = Some(s.dst);
-                                    fl.reply_to = s.src;
+                            if s.dir == UP
+                                && side == Side::Core
+                                && let Some(fl) = self.flows.get_mut(s.flow as usize)
+                            {
+                                if fl.server.is_none() {
+                                    self.learned.push(s.flow);
                                 }
+                                fl.server = Some(s.dst);
+                                fl.reply_to = s.src;
                             }
                         }
                         None => {

@@ -653,12 +653,11 @@ impl Server {
 
     fn set(&mut self, sub: Subscriber, state: State) {
         let address = state.address();
-        if let Some(old) = self.clients.insert(sub, state) {
-            if let Some(a) = old.address()
-                && Some(a) != address
-            {
-                self.by_address.remove(&a);
-            }
+        if let Some(old) = self.clients.insert(sub, state)
+            && let Some(a) = old.address()
+            && Some(a) != address
+        {
+            self.by_address.remove(&a);
         }
         if let Some(a) = address {
             self.by_address.insert(a, sub);

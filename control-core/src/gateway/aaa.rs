@@ -461,11 +461,11 @@ impl Core {
                 a.pending.len()
             ));
         }
-        if let Some(ip) = req.address {
-            if !a.pending_addresses.insert(ip) {
-                a.stats.busy += 1;
-                return Err(format!("{ip} is already logging in"));
-            }
+        if let Some(ip) = req.address
+            && !a.pending_addresses.insert(ip)
+        {
+            a.stats.busy += 1;
+            return Err(format!("{ip} is already logging in"));
         }
         let login = a.next_login;
         a.next_login += 1;
@@ -546,23 +546,23 @@ impl Core {
         auth: Authorization,
     ) -> Result<Login, String> {
         // SES-2: a returning mobile with its session open keeps it.
-        if let Some(&id) = req.mobile_id.as_ref().and_then(|m| self.aaa.mobiles.get(m)) {
-            if let Some(s) = self.aaa.sessions.get_mut(&id).filter(|s| !s.closing) {
-                let address = self.sessions.get(id).map(|o| o.spec.address);
-                if let Some(address) = address {
-                    if s.state == SesState::Dormant {
-                        s.state = SesState::Act;
-                        s.dormant_since = None;
-                    }
-                    self.aaa.stats.accepted += 1;
-                    self.aaa.stats.resumed += 1;
-                    return Ok(Login {
-                        session: id,
-                        user: s.user.clone(),
-                        address,
-                        resumed: true,
-                    });
+        if let Some(&id) = req.mobile_id.as_ref().and_then(|m| self.aaa.mobiles.get(m))
+            && let Some(s) = self.aaa.sessions.get_mut(&id).filter(|s| !s.closing)
+        {
+            let address = self.sessions.get(id).map(|o| o.spec.address);
+            if let Some(address) = address {
+                if s.state == SesState::Dormant {
+                    s.state = SesState::Act;
+                    s.dormant_since = None;
                 }
+                self.aaa.stats.accepted += 1;
+                self.aaa.stats.resumed += 1;
+                return Ok(Login {
+                    session: id,
+                    user: s.user.clone(),
+                    address,
+                    resumed: true,
+                });
             }
         }
         let fail = |core: &mut Core, e: String| {
@@ -595,11 +595,11 @@ impl Core {
         // DISC D: one login too many ends the earliest, or the highest in the stored
         // order (which may be this one).
         let group = auth.billing_account.clone().unwrap_or_else(|| user.clone());
-        if let Some(max) = auth.conditions.max_logins {
-            if let Err(e) = self.make_room(&group, max, &auth) {
-                release(self);
-                return fail(self, e);
-            }
+        if let Some(max) = auth.conditions.max_logins
+            && let Err(e) = self.make_room(&group, max, &auth)
+        {
+            release(self);
+            return fail(self, e);
         }
         let (limits, app_idle) = limits(&auth, self.aaa.policy.app_timeout_margin);
         let request = SessionRequest {
@@ -845,10 +845,10 @@ impl Core {
                 self.aaa.groups.remove(&s.group);
             }
         }
-        if let Some(m) = &s.mobile_id {
-            if self.aaa.mobiles.get(m) == Some(&rec.id) {
-                self.aaa.mobiles.remove(m);
-            }
+        if let Some(m) = &s.mobile_id
+            && self.aaa.mobiles.get(m) == Some(&rec.id)
+        {
+            self.aaa.mobiles.remove(m);
         }
         if s.pooled {
             self.aaa.policy.pools.release(rec.address);

@@ -901,14 +901,13 @@ impl L2tp {
                 }
                 _ => {}
             }
-            if let Some(t) = self.tunnels.get(&tid) {
-                if t.established.is_some()
-                    && t.customer.is_some()
-                    && t.state.live()
-                    && now >= t.usage_mark + self.s.usage_interval
-                {
-                    self.usage_record(now, tid);
-                }
+            if let Some(t) = self.tunnels.get(&tid)
+                && t.established.is_some()
+                && t.customer.is_some()
+                && t.state.live()
+                && now >= t.usage_mark + self.s.usage_interval
+            {
+                self.usage_record(now, tid);
             }
             self.after(now, tid);
         }
@@ -1196,10 +1195,10 @@ impl L2tp {
         if state == TunnelState::Idle {
             self.tunnels.remove(&tid);
         }
-        if role == Role::Lac {
-            if let Some(c) = customer {
-                self.replan_due.insert(c);
-            }
+        if role == Role::Lac
+            && let Some(c) = customer
+        {
+            self.replan_due.insert(c);
         }
     }
 
@@ -1743,11 +1742,11 @@ impl L2tp {
             t.sessions.insert(sid);
         }
         // Decapsulation is ready before the LAC can send on the session.
-        if !subscriber.is_unspecified() {
-            if let Some(spec) = self.spec(sid) {
-                self.out
-                    .push_back(L2tpOutput::Command(Command::L2tpSessionSet(spec)));
-            }
+        if !subscriber.is_unspecified()
+            && let Some(spec) = self.spec(sid)
+        {
+            self.out
+                .push_back(L2tpOutput::Command(Command::L2tpSessionSet(spec)));
         }
         let b = self
             .builder(kind::ICRP, peer_tid, peer_sid)

@@ -241,18 +241,18 @@ impl Channel {
             self.ack_at = None;
             return Some(m.bytes.clone());
         }
-        if self.in_flight.len() < self.peer_window as usize {
-            if let Some((ns, mut bytes)) = self.waiting.pop_front() {
-                wire::set_sequence(&mut bytes, ns, nr);
-                self.in_flight.push_back(InFlight {
-                    ns,
-                    bytes: bytes.clone(),
-                    next_at: now + self.timing.timeout(0),
-                    tries: 0,
-                });
-                self.ack_at = None;
-                return Some(bytes);
-            }
+        if self.in_flight.len() < self.peer_window as usize
+            && let Some((ns, mut bytes)) = self.waiting.pop_front()
+        {
+            wire::set_sequence(&mut bytes, ns, nr);
+            self.in_flight.push_back(InFlight {
+                ns,
+                bytes: bytes.clone(),
+                next_at: now + self.timing.timeout(0),
+                tries: 0,
+            });
+            self.ack_at = None;
+            return Some(bytes);
         }
         if self.ack_at.is_some_and(|t| t <= now) {
             self.ack_at = None;

@@ -536,10 +536,10 @@ pub fn decode(datagram: &[u8], secret: Option<&[u8]>) -> Result<Message, DecodeE
             value,
         });
     }
-    if let Some(first) = m.avps.first() {
-        if first.vendor != 0 || first.attr != attr::MESSAGE_TYPE || first.u16().is_none() {
-            return Err(DecodeError::NoMessageType);
-        }
+    if let Some(first) = m.avps.first()
+        && (first.vendor != 0 || first.attr != attr::MESSAGE_TYPE || first.u16().is_none())
+    {
+        return Err(DecodeError::NoMessageType);
     }
     Ok(m)
 }

@@ -99,7 +99,7 @@ pub fn unhide_password(
     secret: &[u8],
     authenticator: &[u8; AUTHENTICATOR_LEN],
 ) -> Result<Vec<u8>, PasswordError> {
-    if hidden.is_empty() || hidden.len() > 128 || hidden.len() % 16 != 0 {
+    if hidden.is_empty() || hidden.len() > 128 || !hidden.len().is_multiple_of(16) {
         return Err(PasswordError::BadLength(hidden.len()));
     }
     let mut out = Vec::with_capacity(hidden.len());

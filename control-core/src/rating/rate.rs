@@ -187,13 +187,13 @@ fn add_time(
     let mut result = Ok(());
     plan.cutter.split(from, to, |a, b| {
         let mask = plan.cutter.clock.bands_at(a);
-        if let Some(rate) = tariff.rate_at(kind, Direction::Both, a, mask) {
-            if result.is_ok() {
-                result = base.add(
-                    key(plan, account, user, ChargeKind::Rate(kind), "", rate),
-                    (b - a) as u64,
-                );
-            }
+        if let Some(rate) = tariff.rate_at(kind, Direction::Both, a, mask)
+            && result.is_ok()
+        {
+            result = base.add(
+                key(plan, account, user, ChargeKind::Rate(kind), "", rate),
+                (b - a) as u64,
+            );
         }
     });
     result

@@ -240,10 +240,10 @@ impl LimitsConfig {
                 "give idle_server and idle_server_timeout_s together".into(),
             ));
         }
-        if let Some(p) = self.rate_percent {
-            if p == 0 || p > 100 {
-                return Err(("rate_percent", format!("{p} is not 1 to 100")));
-            }
+        if let Some(p) = self.rate_percent
+            && (p == 0 || p > 100)
+        {
+            return Err(("rate_percent", format!("{p} is not 1 to 100")));
         }
         if self.rate_window_ms == Some(0) {
             return Err(("rate_window_ms", "must be at least 1".into()));
@@ -1465,10 +1465,10 @@ impl Config {
                     return e(k(""), format!("overlaps {other}"));
                 }
                 seen.push((f, l, format!("pool[{i}].range[{j}]")));
-                if let Some(n) = &r.node {
-                    if !self.nodes.iter().any(|x| &x.name == n) {
-                        return e(k(".node"), format!("no [[node]] is named {n:?}"));
-                    }
+                if let Some(n) = &r.node
+                    && !self.nodes.iter().any(|x| &x.name == n)
+                {
+                    return e(k(".node"), format!("no [[node]] is named {n:?}"));
                 }
             }
         }
@@ -1774,10 +1774,10 @@ impl Config {
             {
                 return e(k("address"), format!("{} is listed twice", sub.address));
             }
-            if let Some(list) = &sub.services {
-                if let Some(bad) = list.iter().find(|n| !names.contains(&n.as_str())) {
-                    return e(k("services"), format!("no service is named {bad:?}"));
-                }
+            if let Some(list) = &sub.services
+                && let Some(bad) = list.iter().find(|n| !names.contains(&n.as_str()))
+            {
+                return e(k("services"), format!("no service is named {bad:?}"));
             }
             if let Err((f, m)) = sub.limits.check() {
                 return e(k(f), m);
@@ -1821,11 +1821,11 @@ fn is_unicast(a: Ipv4Addr) -> bool {
 fn plain_message(m: &str) -> String {
     let m = m.trim();
     // An integer beyond TOML's 64 bits: "invalid type: integer `N` as i128, expected T".
-    if let Some(rest) = m.strip_prefix("invalid type: integer `") {
-        if let Some((n, tail)) = rest.split_once("` as i128") {
-            let expected = tail.trim_start_matches(", ");
-            return format!("integer {n} is out of range ({expected})");
-        }
+    if let Some(rest) = m.strip_prefix("invalid type: integer `")
+        && let Some((n, tail)) = rest.split_once("` as i128")
+    {
+        let expected = tail.trim_start_matches(", ");
+        return format!("integer {n} is out of range ({expected})");
     }
     if m.starts_with("number too large") || m.contains("too large to fit") {
         return format!("{m}: integers must fit in 64 bits");

@@ -223,10 +223,10 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
         | Request::TunnelSessionRemove(_)
         | Request::TunnelSessionLevel(_) => {
             // A tunnelled subscriber's address follows the rule of every other.
-            if let Request::TunnelSessionAdd(a) = req {
-                if let Err(e) = core.subscriber_addresses().check(a.address) {
-                    return Step::Reply(Reply::error(e.to_string()));
-                }
+            if let Request::TunnelSessionAdd(a) = req
+                && let Err(e) = core.subscriber_addresses().check(a.address)
+            {
+                return Step::Reply(Reply::error(e.to_string()));
             }
             let r = core.with_l2tp(now, |l| crate::ctl::l2tp::change(req, l, now));
             Step::Reply(r.unwrap_or_else(|| Reply::error("unknown tunnel command")))

@@ -252,10 +252,12 @@ impl Prober {
             let seq = u16::from_be_bytes([data[6], data[7]]);
             let token = &data[8..16];
             for r in &mut self.running {
-                if let Work::Icmp { seq: s, token: t } = &r.work {
-                    if *s == seq && t == token && r.addr == from.ip() {
-                        r.work = Work::Done(ProbeResult::Passed(Default::default()));
-                    }
+                if let Work::Icmp { seq: s, token: t } = &r.work
+                    && *s == seq
+                    && t == token
+                    && r.addr == from.ip()
+                {
+                    r.work = Work::Done(ProbeResult::Passed(Default::default()));
                 }
             }
         }

@@ -39,10 +39,10 @@ impl MetricsServer {
                     if s.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Ok(stream) = conn {
-                        if serve(stream, &snapshot).unwrap_or(false) {
-                            c.fetch_add(1, Ordering::Relaxed);
-                        }
+                    if let Ok(stream) = conn
+                        && serve(stream, &snapshot).unwrap_or(false)
+                    {
+                        c.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })?;

@@ -310,14 +310,14 @@ impl Spool {
         let lock = lock(path)?;
         let marker_path = beside(path, ".marker");
         let mut marker = read_marker(&marker_path)?;
-        if let Some(m) = &marker {
-            if let Err(found) = check_file(path) {
-                if !opts.start_afresh {
-                    return Err(lost(path, &marker_path, m, found));
-                }
-                move_aside(path, &found)?;
-                marker = None;
+        if let Some(m) = &marker
+            && let Err(found) = check_file(path)
+        {
+            if !opts.start_afresh {
+                return Err(lost(path, &marker_path, m, found));
             }
+            move_aside(path, &found)?;
+            marker = None;
         }
         let result = Spool::open_db(path, opts, lock, &marker_path, marker.as_ref());
         match result {
@@ -621,11 +621,11 @@ impl Spool {
         )?;
         tx.execute("DELETE FROM record WHERE id = ?1", [id])?;
         tx.commit()?;
-        if let Some(m) = self.queue.remove(&id) {
-            if m.in_flight {
-                self.in_flight -= 1;
-                self.busy_sessions.remove(&m.session_id);
-            }
+        if let Some(m) = self.queue.remove(&id)
+            && m.in_flight
+        {
+            self.in_flight -= 1;
+            self.busy_sessions.remove(&m.session_id);
         }
         self.stats.set_aside += 1;
         self.refill(now)
@@ -697,11 +697,11 @@ impl Spool {
     pub fn ack(&mut self, now: Instant, id: SpoolId) -> Result<(), SpoolError> {
         self.conn
             .execute("DELETE FROM record WHERE id = ?1", [id])?;
-        if let Some(m) = self.queue.remove(&id) {
-            if m.in_flight {
-                self.in_flight -= 1;
-                self.busy_sessions.remove(&m.session_id);
-            }
+        if let Some(m) = self.queue.remove(&id)
+            && m.in_flight
+        {
+            self.in_flight -= 1;
+            self.busy_sessions.remove(&m.session_id);
         }
         self.stats.acked += 1;
         self.refill(now)
@@ -722,11 +722,11 @@ impl Spool {
         }
         tx.commit()?;
         for id in ids {
-            if let Some(m) = self.queue.remove(id) {
-                if m.in_flight {
-                    self.in_flight -= 1;
-                    self.busy_sessions.remove(&m.session_id);
-                }
+            if let Some(m) = self.queue.remove(id)
+                && m.in_flight
+            {
+                self.in_flight -= 1;
+                self.busy_sessions.remove(&m.session_id);
             }
         }
         self.stats.acked += ids.len() as u64;
@@ -907,10 +907,12 @@ fn file_error(path: &Path, what: &'static str) -> impl FnOnce(std::io::Error) ->
     move |error| SpoolError::File { path, what, error }
 }
 
-/// Takes the exclusive `flock` on `FILE.lock` without waiting, and writes our pid into
-/// it. The kernel releases it when the process ends, however it ends.
+/// Takes the exclusive lock on `FILE.lock` without waiting (std's [`File::try_lock`],
+/// a `flock` on Linux), and writes our pid into it. The kernel releases it when the
+/// process ends, however it ends.
+///
+/// [`File::try_lock`]: std::fs::File::try_lock
 fn lock(path: &Path) -> Result<std::fs::File, SpoolError> {
-    use std::os::fd::AsRawFd as _;
     let lock_path = beside(path, ".lock");
     let mut f = std::fs::OpenOptions::new()
         .read(true)
@@ -919,12 +921,9 @@ fn lock(path: &Path) -> Result<std::fs::File, SpoolError> {
         .truncate(false)
         .open(&lock_path)
         .map_err(file_error(&lock_path, "opening the lock file"))?;
-    // SAFETY: flock on a descriptor this function owns (`f` lives until after the call);
-    // it reads no memory of ours.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
             let mut text = String::new();
             let _ = f.read_to_string(&mut text);
             let holder = match text.trim().parse::<u32>() {
@@ -937,7 +936,9 @@ fn lock(path: &Path) -> Result<std::fs::File, SpoolError> {
                 holder,
             });
         }
-        return Err(file_error(&lock_path, "locking")(e));
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(file_error(&lock_path, "locking")(e));
+        }
     }
     let _ = f.set_len(0);
     let _ = writeln!(f, "{}", std::process::id());

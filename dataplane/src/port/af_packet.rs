@@ -603,14 +603,14 @@ impl Geometry {
             reason,
         };
         let frame = cfg.frame_size;
-        if frame < MIN_FRAME_SIZE || frame % libc::TPACKET_ALIGNMENT != 0 {
+        if frame < MIN_FRAME_SIZE || !frame.is_multiple_of(libc::TPACKET_ALIGNMENT) {
             return Err(bad(format!(
                 "frame_size {frame} must be a multiple of {} and at least {MIN_FRAME_SIZE}",
                 libc::TPACKET_ALIGNMENT
             )));
         }
         let block = cfg.block_size;
-        if block == 0 || block % page != 0 || block < frame {
+        if block == 0 || !block.is_multiple_of(page) || block < frame {
             return Err(bad(format!(
                 "block_size {block} must be a multiple of the page size ({page}) and at \
                  least frame_size ({frame})"
@@ -1119,7 +1119,7 @@ impl Mapping {
     /// The 32-bit status word at byte `at`, which the kernel reads and writes concurrently.
     fn status(&self, at: usize) -> &AtomicU32 {
         assert!(
-            at % 4 == 0 && at + 4 <= self.len,
+            at.is_multiple_of(4) && at + 4 <= self.len,
             "status word outside the ring"
         );
         // SAFETY: in bounds and 4-byte aligned (checked; the mapping is page aligned), valid

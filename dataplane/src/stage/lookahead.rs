@@ -172,10 +172,10 @@ impl Pipeline {
                     }
                 }
                 for p in &peeks {
-                    if p.valid {
-                        if let Some(f) = self.flows.get(u32::from(p.addr)) {
-                            self.sessions.prefetch(f.session);
-                        }
+                    if p.valid
+                        && let Some(f) = self.flows.get(u32::from(p.addr))
+                    {
+                        self.sessions.prefetch(f.session);
                     }
                 }
             }

@@ -239,10 +239,10 @@ impl Pipeline {
         hint: lookahead::Hint,
         now: Instant,
     ) -> Verdict {
-        if self.l2tp.is_on() {
-            if let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now) {
-                return v;
-            }
+        if self.l2tp.is_on()
+            && let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now)
+        {
+            return v;
         }
         match side {
             Side::Access => self.uplink(fwd, buf, l3, h, line, hint, now),

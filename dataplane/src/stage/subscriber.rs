@@ -292,10 +292,12 @@ impl Pipeline {
                 access::clamp_mss(&mut buf.data_mut()[l3..], h, s.mss_clamp);
             }
             // Downlink to a tagged or PPPoE line: its headers go on.
-            if dir == Dir::Down && out == Side::Access && !s.is_plain() {
-                if let Err(r) = self.encapsulate_down(buf, slot, l3, h.total) {
-                    return Verdict::Drop(r);
-                }
+            if dir == Dir::Down
+                && out == Side::Access
+                && !s.is_plain()
+                && let Err(r) = self.encapsulate_down(buf, slot, l3, h.total)
+            {
+                return Verdict::Drop(r);
             }
         }
         // Accepted: count it (a held packet is counted now, as it is sent when its
@@ -633,10 +635,11 @@ impl Pipeline {
             }
             SessionType::Service => {
                 let session = self.sessions.get_mut(slot)?;
-                if let Some((svc_last, s)) = session.last_service() {
-                    if svc_last == svc_idx && up(s) {
-                        return Some(s);
-                    }
+                if let Some((svc_last, s)) = session.last_service()
+                    && svc_last == svc_idx
+                    && up(s)
+                {
+                    return Some(s);
                 }
                 let s = self.balancer.choose(svc_idx, svc)?;
                 if let Some(session) = self.sessions.get_mut(slot) {
@@ -745,14 +748,13 @@ impl Pipeline {
             return;
         };
         let f = r.flow;
-        if r.prev == NIL {
-            if let Some(s) = self
+        if r.prev == NIL
+            && let Some(s) = self
                 .sessions
                 .get_mut(f.session)
                 .filter(|s| s.flow_head == i)
-            {
-                s.flow_head = r.next;
-            }
+        {
+            s.flow_head = r.next;
         }
         self.balancer.closed(f.service, f.server);
         self.counters.flows_closed += 1;

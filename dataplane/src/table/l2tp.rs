@@ -149,10 +149,11 @@ impl L2tpTable {
     /// `from_access`) or to `dst` is steered into, if any.
     #[inline]
     pub fn steered_session(&self, from_access: bool, src: Ipv4Addr, dst: Ipv4Addr) -> Option<u16> {
-        if from_access && self.steered[TunnelRole::Lac as usize] > 0 {
-            if let Some(s) = self.steered_to(src, TunnelRole::Lac) {
-                return Some(s);
-            }
+        if from_access
+            && self.steered[TunnelRole::Lac as usize] > 0
+            && let Some(s) = self.steered_to(src, TunnelRole::Lac)
+        {
+            return Some(s);
         }
         if self.steered[TunnelRole::Lns as usize] > 0 {
             return self.steered_to(dst, TunnelRole::Lns);

@@ -104,10 +104,10 @@ impl NeighborTable {
     #[inline(always)]
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Lookup {
         let slot = cache_slot(ip);
-        if let Some((cached, mac)) = self.cache[slot] {
-            if cached == ip {
-                return Lookup::Mac(mac);
-            }
+        if let Some((cached, mac)) = self.cache[slot]
+            && cached == ip
+        {
+            return Lookup::Mac(mac);
         }
         self.lookup_map(ip, slot, now)
     }

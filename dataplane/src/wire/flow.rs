@@ -148,22 +148,23 @@ impl FlowKey {
 pub fn parse(frame: &[u8]) -> Option<FlowKey> {
     // The common frame, untagged IPv4 without options, takes no loop and no call: this
     // runs for every packet of a burst in the look-ahead.
-    if let Some(h) = frame.first_chunk::<{ ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN }>() {
-        if get_u16(h, 12) == ethertype::IPV4 && h[ethernet::HEADER_LEN] == 0x45 {
-            let (family, src, dst, proto, later_fragment, ports) =
-                parse_ipv4(&frame[ethernet::HEADER_LEN..])?;
-            return Some(FlowKey {
-                vlans: [None; MAX_VLAN_TAGS],
-                pppoe_session: None,
-                l3: ethernet::HEADER_LEN,
-                family,
-                src,
-                dst,
-                proto,
-                later_fragment,
-                ports,
-            });
-        }
+    if let Some(h) = frame.first_chunk::<{ ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN }>()
+        && get_u16(h, 12) == ethertype::IPV4
+        && h[ethernet::HEADER_LEN] == 0x45
+    {
+        let (family, src, dst, proto, later_fragment, ports) =
+            parse_ipv4(&frame[ethernet::HEADER_LEN..])?;
+        return Some(FlowKey {
+            vlans: [None; MAX_VLAN_TAGS],
+            pppoe_session: None,
+            l3: ethernet::HEADER_LEN,
+            family,
+            src,
+            dst,
+            proto,
+            later_fragment,
+            ports,
+        });
     }
     parse_encapsulated(frame)
 }

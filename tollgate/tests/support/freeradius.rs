@@ -183,10 +183,10 @@ impl FreeRadius {
         let mut seen = self.log().matches("Ready to process requests").count();
         let before = seen;
         loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("freeradius exited ({status}):\n{}", self.log());
-                }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("freeradius exited ({status}):\n{}", self.log());
             }
             if !self.debug {
                 // The quiet log does not announce readiness: ask with Status-Server.

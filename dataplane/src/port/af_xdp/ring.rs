@@ -60,7 +60,7 @@ impl RingMap {
             NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned NULL"))?;
         let at = |o: u64| {
             assert!(
-                (o as usize) < map_len && o % 4 == 0,
+                (o as usize) < map_len && o.is_multiple_of(4),
                 "ring offset outside the mapping"
             );
             // SAFETY: inside the mapping (checked), which is page aligned.

@@ -389,7 +389,7 @@ impl BufPool for XdpPool {
     #[inline(always)]
     fn free(&mut self, buf: XdpBuf) {
         let off = buf.frame.as_ptr() as usize - self.base.as_ptr() as usize;
-        debug_assert!(off < self.umem.len && off % self.frame_size == 0);
+        debug_assert!(off < self.umem.len && off.is_multiple_of(self.frame_size));
         self.free.push((off / self.frame_size) as u32);
     }
 

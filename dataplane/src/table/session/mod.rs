@@ -577,10 +577,10 @@ impl SessionTable {
         let (hi, hd) = (self.ip_hash(s.address), self.by_id.hash(s.id as u64));
         self.by_ip.remove(hi, slot);
         self.by_id.remove(hd, slot);
-        if let Some(l) = self.lines.as_mut() {
-            if let Some(h) = l.pppoe_hash(&s) {
-                l.by_pppoe.remove(h, slot);
-            }
+        if let Some(l) = self.lines.as_mut()
+            && let Some(h) = l.pppoe_hash(&s)
+        {
+            l.by_pppoe.remove(h, slot);
         }
         let e = &mut self.slots[slot as usize];
         e.flags |= VACANT;

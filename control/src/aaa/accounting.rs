@@ -1,0 +1,172 @@
+//! Accounting: the records of a pass committed to the spool in one transaction (with the
+//! sessions' last known counters), usage records handed to the rating database, spooled
+//! records sent to the accounting servers and deleted once acknowledged.
+
+use super::*;
+
+impl AaaShell {
+    /// At the end of a pass: the usage records into the rating database and the
+    /// accounting records and last known counters into the spool, one transaction each;
+    /// the ctl requests waiting for Stops just committed are answered.
+    pub(super) fn commit(&mut self, now: Instant) {
+        self.rate_usage();
+        if self.unsaved.is_empty() && self.last_known.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.spool.commit(now, &self.unsaved, &self.last_known) {
+            Ok(_) => {
+                let took = started.elapsed();
+                if !self.last_known.is_empty() {
+                    self.stats.last_known_commit_us = took.as_micros() as u64;
+                }
+                self.stats.acct_spooled += self.unsaved.len() as u64;
+                let unsaved = std::mem::take(&mut self.unsaved);
+                let stops: Vec<&str> = unsaved
+                    .iter()
+                    .filter(|r| {
+                        r.status == tollgate_control_core::radius::dict::AcctStatusType::Stop
+                    })
+                    .map(|r| r.session_id.as_str())
+                    .collect();
+                self.stop_waiters.answer(
+                    &stops,
+                    now,
+                    false,
+                    Unsaved {
+                        records: &self.unsaved,
+                        spool_errors: self.stats.spool_errors,
+                    },
+                );
+                self.last_known.clear();
+            }
+            Err(e) => {
+                self.stats.spool_errors += 1;
+                if self.stats.spool_errors == 1 || self.stats.spool_errors.is_multiple_of(1000) {
+                    tracing::error!(error = %e, waiting = self.unsaved.len(), "cannot commit accounting records; keeping them in memory and retrying");
+                }
+            }
+        }
+    }
+
+    /// The pass's usage records into the rating database: one transaction; if one record
+    /// is refused, the others still go in.
+    fn rate_usage(&mut self) {
+        let (Some(rater), false) = (&self.rater, self.usage.is_empty()) else {
+            return;
+        };
+        if rater.import(&self.usage).is_err() {
+            for r in &self.usage {
+                if let Err(e) = rater.import(std::slice::from_ref(r)) {
+                    self.stats.rating_errors += 1;
+                    tracing::error!(error = %e, record = ?r, "the rating database refused a usage record (the spool keeps the accounting)");
+                }
+            }
+        }
+        self.usage.clear();
+    }
+
+    /// Sends spooled records to the accounting servers and deletes the acknowledged ones;
+    /// without accounting servers a record is done once it is on disk (the spool still
+    /// keeps the open sessions for a restart).
+    pub(super) fn deliver(&mut self, core: &Core, now: Instant) {
+        self.send_due(core, now);
+        self.take_acct_replies(now);
+        if !self.acks.is_empty() {
+            match self.spool.ack_many(now, &self.acks) {
+                Ok(()) => {
+                    self.stats.acct_done += self.acks.len() as u64;
+                    self.acks.clear();
+                }
+                Err(e) => tracing::error!(error = %e, "deleting acknowledged accounting records"),
+            }
+        }
+    }
+
+    /// Sends the spooled records that are due (without accounting servers: marks them
+    /// done).
+    fn send_due(&mut self, core: &Core, now: Instant) {
+        let now_unix = unix_s(core, now);
+        loop {
+            let due = match self.spool.next_due(now) {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the accounting spool");
+                    break;
+                }
+            };
+            match self.radius_acct.as_mut() {
+                Some(c) => {
+                    let (request, left) = due.record.to_request_fitted(&self.nas, now_unix);
+                    if !left.is_empty() && due.attempts == 0 {
+                        self.stats.acct_left_out += 1;
+                        tracing::warn!(
+                            record = due.id,
+                            session = %due.record.session_id,
+                            status = due.record.status.name(),
+                            class_left_out = left.class,
+                            class_octets_left_out = left.class_octets,
+                            attributes_left_out = left.attributes,
+                            values_cut = left.cut,
+                            "accounting record too big for one RADIUS packet (4096 octets): sent without what did not fit"
+                        );
+                    }
+                    let id = c.client.send(now, request);
+                    self.acct_ids.insert(id, (due.id, due.record.session_id));
+                    self.stats.acct_sent += 1;
+                }
+                None => self.acks.push(due.id),
+            }
+        }
+    }
+
+    /// The accounting client's retransmissions, timeouts and replies: acknowledged records
+    /// to delete, failed ones to retry later, ones that cannot be encoded set aside.
+    fn take_acct_replies(&mut self, now: Instant) {
+        let Some(c) = self.radius_acct.as_mut() else {
+            return;
+        };
+        c.pump(now);
+        while let Some(ev) = c.client.poll_event() {
+            match ev {
+                ClientEvent::Reply { id, .. } => {
+                    if let Some((s, _)) = self.acct_ids.remove(&id) {
+                        self.acks.push(s);
+                    }
+                }
+                ClientEvent::Failed {
+                    id,
+                    reason: reason @ FailReason::Encode(_),
+                } => {
+                    // It would fail the same way every time: out of the queue, so the
+                    // session's later records (its Stop) go out.
+                    if let Some((s, session)) = self.acct_ids.remove(&id) {
+                        self.stats.acct_set_aside += 1;
+                        tracing::error!(record = s, %session, %reason, "accounting record cannot be sent: set aside in the spool");
+                        if let Err(e) = self.spool.set_aside(now, s, &reason.to_string()) {
+                            tracing::error!(record = s, error = %e, "setting an accounting record aside");
+                            self.spool.failed(now, s);
+                        }
+                    }
+                }
+                ClientEvent::Failed { id, reason } => {
+                    if let Some((s, _)) = self.acct_ids.remove(&id) {
+                        if matches!(reason, FailReason::BadReplies { .. }) {
+                            tracing::warn!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                        } else {
+                            tracing::debug!(record = s, %reason, "accounting record not acknowledged; retrying later");
+                        }
+                        self.spool.failed(now, s);
+                    }
+                }
+                ClientEvent::ServerDown(s) => {
+                    tracing::warn!(server = %s, "RADIUS accounting server held down")
+                }
+                ClientEvent::ServerUp(s) => {
+                    tracing::info!(server = %s, "RADIUS accounting server answers again")
+                }
+            }
+        }
+    }
+}
