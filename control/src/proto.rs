@@ -12,6 +12,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod help;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -480,7 +482,7 @@ impl TryFrom<Envelope> for Request {
         }
         let a = e.args;
         let billing_err = || {
-            let known: Vec<&str> = crate::ctl::billing::COMMANDS
+            let known: Vec<&str> = crate::proto::help::BILLING
                 .iter()
                 .map(|(c, _)| *c)
                 .collect();

@@ -14,35 +14,6 @@ use crate::proto::{self, Answer, Reply, Request};
 use crate::rating::staging::MAX_IMPORT_RECORDS;
 use crate::rating::{Rater, RatingError};
 
-/// The commands, for `help`.
-pub const COMMANDS: &[(&str, &str)] = &[
-    (
-        "billing status",
-        "rating database, stored records by kind, closed periods",
-    ),
-    (
-        "billing close-period [PERIOD]",
-        "rate a finished period (default: the last one) and store its invoices",
-    ),
-    (
-        "billing invoice ACCOUNT [PERIOD]",
-        "an account's invoice (default: this period, provisional)",
-    ),
-    (
-        "billing invoices [PERIOD]",
-        "every account's invoice of a period",
-    ),
-    (
-        "billing rerate PERIOD",
-        "rate a closed period again and compare with the stored invoices",
-    ),
-    (
-        "billing import",
-        "store usage records given in args.records, all or none (args.import, part, more: a file in parts)",
-    ),
-    ("show invoice ACCOUNT [PERIOD]", "same as billing invoice"),
-];
-
 fn period_arg(word: Option<&String>, default: Period) -> Result<Period, String> {
     word.map_or(Ok(default), |w| Period::parse(w))
 }
@@ -87,7 +58,7 @@ pub fn handle(req: &Request, rater: Option<&Rater>, now: i64) -> Reply {
         other => Reply::error(format!(
             "`{}` is not a billing command; try: {}",
             other.name(),
-            COMMANDS
+            crate::proto::help::BILLING
                 .iter()
                 .map(|(c, _)| *c)
                 .collect::<Vec<_>>()

@@ -70,93 +70,6 @@ pub struct Context<'a> {
     pub aaa: Option<&'a crate::aaa::AaaShell>,
 }
 
-/// The commands, with one line each for `help`.
-pub const COMMANDS: &[(&str, &str)] = &[
-    ("help", "list the commands"),
-    ("show status", "version, uptime, config, totals"),
-    (
-        "show ports",
-        "per port: backend, interface, MAC, address, packets, bytes, backend drops",
-    ),
-    (
-        "show workers",
-        "per worker: core, polls, busy share, packets, drops, held packets, sessions, flows",
-    ),
-    (
-        "show counters",
-        "packets and bytes per side, drops by reason, engine and control counters",
-    ),
-    (
-        "show neighbors",
-        "the neighbour table: address, side, MAC, state, age",
-    ),
-    ("show sessions", "open sessions with their counters"),
-    (
-        "show session",
-        "one session (args: session = id or address), open or recently ended",
-    ),
-    (
-        "show services",
-        "services, their real servers, states and metrics",
-    ),
-    ("show lb", "load-balancing ranges, their targets and states"),
-    (
-        "session add",
-        "open a session (args: user, address, and optional mac, services, bandwidth_up/down, limits)",
-    ),
-    (
-        "session remove",
-        "end a session (args: session = id or address, cause)",
-    ),
-    (
-        "session update",
-        "change a session live (args: session, bandwidth_up/down, services, limits)",
-    ),
-    (
-        "server set",
-        "change a real server (args: service, server = index or address[:port], state, response_us, cpu_load)",
-    ),
-    (
-        "lb set",
-        "mark a load-balancing target up or down (args: mac, state)",
-    ),
-    (
-        "session login",
-        "log a subscriber in like a NAS access request (args: user, password, address, mac, mobile_id, channel); answers when the session is installed",
-    ),
-    (
-        "session logout",
-        "end sessions (args: session = id or address, or user = name; cause)",
-    ),
-    (
-        "subscriber add",
-        "add a subscriber to the local store (args: an import record, replace)",
-    ),
-    ("subscriber remove", "remove a subscriber (args: user)"),
-    (
-        "subscriber show",
-        "one subscriber of the store (args: user)",
-    ),
-    ("subscriber list", "every subscriber of the store"),
-    (
-        "subscriber import",
-        "import subscribers (args: text, file, format = toml or csv, replace): all or none",
-    ),
-    (
-        "show accounting",
-        "authentication backend, accounting spool, RADIUS servers, CoA listener",
-    ),
-    (
-        "show health",
-        "health-checked servers and nodes: state, response time",
-    ),
-    (
-        "show pools",
-        "address pools: ranges, nodes, assigned addresses",
-    ),
-    ("show logins", "login and accounting counters"),
-];
-
 /// What a request needs before it can be answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Wait {
@@ -496,10 +409,10 @@ pub fn finish(
 
 /// The `help` answer: every command, one line each.
 pub fn help() -> Vec<proto::HelpLine> {
-    COMMANDS
+    crate::proto::help::GATEWAY
         .iter()
-        .chain(crate::ctl::billing::COMMANDS)
-        .chain(crate::ctl::l2tp::COMMANDS)
+        .chain(crate::proto::help::BILLING)
+        .chain(crate::proto::help::L2TP)
         .map(|(c, d)| proto::HelpLine {
             command: c.to_string(),
             description: d.to_string(),

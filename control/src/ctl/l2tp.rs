@@ -11,30 +11,6 @@ use tollgate_control_core::l2tp::{ChannelRequest, L2tp, Removed, Role, SessionSt
 use crate::ctl::render::{Cell, table};
 use crate::proto::{self, Reply, Request};
 
-/// The commands, with one line each for `help`.
-pub const COMMANDS: &[(&str, &str)] = &[
-    (
-        "show tunnels",
-        "L2TP: lines, customers (tunnels and lines in use), tunnels with their load",
-    ),
-    (
-        "show tunnel",
-        "one tunnel (args: tunnel = id): control connection, sessions, traffic",
-    ),
-    (
-        "tunnel session add",
-        "tunnel a subscriber (args: address, customer, and optional user, level)",
-    ),
-    (
-        "tunnel session remove",
-        "end a tunnelled subscriber (LAC: its id or address) or a session a LAC opened (LNS: session id or subscriber address) (args: session)",
-    ),
-    (
-        "tunnel session level",
-        "set a tunnelled subscriber's service level (args: session, level)",
-    ),
-];
-
 fn off() -> Reply {
     Reply::error("L2TP is off: set [l2tp] enabled = true")
 }

@@ -152,10 +152,10 @@ fn every_request_goes_through_the_wire_and_back() {
     }
     // Every command of `help` has a variant (the billing ones are words + arguments).
     let names: Vec<&str> = all.iter().map(Request::name).collect();
-    for (c, _) in crate::ctl::handlers::COMMANDS
+    for (c, _) in crate::proto::help::GATEWAY
         .iter()
-        .chain(crate::ctl::l2tp::COMMANDS)
-        .chain(crate::ctl::billing::COMMANDS)
+        .chain(crate::proto::help::L2TP)
+        .chain(crate::proto::help::BILLING)
     {
         let name = c
             .split_whitespace()
