@@ -477,6 +477,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     mobile_id: a.mobile_id,
                     channel: a.channel,
                     first_packet: false,
+                    ..Default::default()
                 };
                 match core.login(now, r) {
                     Ok(id) => Step::Login(id),
