@@ -143,6 +143,49 @@ pub struct PppView {
     pub session: Option<SessionId>,
 }
 
+impl PppView {
+    /// The fields `ctl show session` adds for a PPP subscriber: PPPoE session id, MAC,
+    /// VLANs, NAS-Port-Id, the PPP phase, LCP / authentication / IPCP / IPv6CP states,
+    /// MRUs, echo, and the whole summary line.
+    pub fn fields(&self) -> Vec<(String, serde_json::Value)> {
+        use serde_json::json;
+        let p = &self.ppp;
+        let vlans = match (self.line.svlan, self.line.cvlan) {
+            (None, _) => "untagged".to_string(),
+            (Some(s), None) => s.to_string(),
+            (Some(s), Some(c)) => format!("{s}.{c}"),
+        };
+        let auth = match p.auth_method {
+            Some(m) => format!("{}/{}", m.name(), p.auth.name()),
+            None => format!("none/{}", p.auth.name()),
+        };
+        [
+            ("pppoe_session", json!(self.pppoe_session)),
+            ("pppoe_mac", json!(self.mac.to_string())),
+            ("vlans", json!(vlans)),
+            ("nas_port_id", json!(self.nas_port_id)),
+            ("ppp_phase", json!(p.phase.name())),
+            ("lcp", json!(p.lcp.to_string())),
+            ("auth", json!(auth)),
+            ("ipcp", json!(p.ipcp.map(|s| s.to_string()))),
+            (
+                "ipv6cp",
+                json!(if p.ipv6cp_enabled {
+                    p.ipv6cp.map(|s| s.to_string())
+                } else {
+                    Some("rejected".to_string())
+                }),
+            ),
+            ("mru", json!(format!("{}/{}", p.mru.0, p.mru.1))),
+            ("echo", json!(format!("{}/{}", p.echo.0, p.echo.1))),
+            ("ppp", json!(p.to_string())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
 /// What an accepted login granted, until IPCP opens and the session is installed.
 #[derive(Debug)]
 struct Granted {

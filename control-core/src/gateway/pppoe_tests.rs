@@ -453,6 +453,17 @@ fn pap_subscriber_on_qinq_is_installed_with_its_pppoe_access_line() {
     assert_eq!(view.pppoe_session, 1);
     assert_eq!(view.ppp.phase, ppp::Phase::Network);
     assert_eq!(view.ppp.ipcp, Some(ppp::State::Opened));
+    // What `ctl show session` adds.
+    let f: std::collections::HashMap<String, serde_json::Value> =
+        view.fields().into_iter().collect();
+    assert_eq!(f["pppoe_session"], 1);
+    assert_eq!(f["pppoe_mac"], "02:00:00:00:00:42");
+    assert_eq!(f["vlans"], "100.7");
+    assert_eq!(f["nas_port_id"], "access0.100.7");
+    assert_eq!(f["ppp_phase"], "network");
+    assert_eq!(f["auth"], "pap/accepted");
+    assert_eq!(f["ipv6cp"], "rejected");
+    assert_eq!(f["mru"], "1492/1492");
 }
 
 #[test]

@@ -623,7 +623,7 @@ fn open_json(
         .filter(|i| s.spec.services.allows(*i))
         .map(|i| names[i as usize].as_str())
         .collect();
-    json!({
+    let mut v = json!({
         "session": id,
         "state": "open",
         "ses_state": core.aaa_session(id).map(|a| a.state.name()),
@@ -639,7 +639,12 @@ fn open_json(
         "bandwidth_down": s.spec.bandwidth.down_bps,
         "services": services,
         "counters": c.map(counters_json),
-    })
+    });
+    // A PPPoE subscriber's PPP state (issue 14).
+    if let (Some(p), Some(o)) = (core.ppp_view(id), v.as_object_mut()) {
+        o.extend(p.fields());
+    }
+    v
 }
 
 fn ended_json(core: &Core, id: u32) -> Value {
@@ -972,6 +977,11 @@ pub fn counters(reports: &[Option<WorkerReport>], core: &Core, dispatch: Dispatc
             "commands_dropped": dispatch.commands_dropped,
             "injects_dropped": dispatch.injects_dropped,
         },
+        "pppoe": core
+            .pppoe_counters()
+            .into_iter()
+            .map(|(k, n)| (k, json!(n)))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 

@@ -314,8 +314,14 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut seq = 0u64;
     let mut failed = None;
     let mut goodbye = None;
+    let mut ppp_goodbye = false;
     loop {
-        if stop.load(Ordering::Relaxed) && !l2tp_goodbye(&mut core, &mut goodbye) {
+        if stop.load(Ordering::Relaxed) && !ppp_goodbye {
+            // PPPoE subscribers get LCP Terminate-Request and PADT while the workers
+            // still run to send them (one more pass of this loop routes them).
+            core.pppoe_shutdown(Instant::now());
+            ppp_goodbye = true;
+        } else if stop.load(Ordering::Relaxed) && !l2tp_goodbye(&mut core, &mut goodbye) {
             break;
         }
         match ctl_rx.recv_timeout(Duration::from_millis(1)) {
