@@ -36,9 +36,10 @@ drop_reasons! {
     EthTooShort = "eth_too_short",
     /// Unicast frame for another MAC address.
     EthNotForUs = "eth_not_for_us",
-    /// Frame carries an 802.1Q tag; VLANs are not configured on this port.
+    /// Tagged frame not forwarded: from the core side, with more than two tags, or IPoE
+    /// from an address without a session while strangers are forwarded.
     VlanNotConfigured = "vlan_not_configured",
-    /// EtherType other than IPv4 and ARP (IPv6 included).
+    /// EtherType other than IPv4, ARP and (access side) PPPoE; IPv6 included.
     UnsupportedEthertype = "ethertype_unsupported",
     /// ARP packet cut short or not Ethernet/IPv4.
     ArpMalformed = "arp_malformed",
@@ -75,7 +76,8 @@ drop_reasons! {
     UnknownSubscriber = "unknown_subscriber",
     /// Downlink to an access-side address without a session.
     NoSession = "no_session",
-    /// Uplink from a session's address but another MAC (anti-spoofing).
+    /// Uplink from a session's address but another MAC, or as IPoE from a PPPoE
+    /// session's address (anti-spoofing).
     SourceSpoofed = "source_spoofed",
     /// Over the session's declared bandwidth (policer).
     Policed = "policed",
@@ -116,6 +118,19 @@ drop_reasons! {
     /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
     /// when DF was set and the rate allowed).
     L2tpTooBig = "l2tp_too_big",
+    /// PPPoE session frame on the access side cut short, not version 1 type 1, or with a
+    /// code other than session data.
+    PppoeMalformed = "pppoe_malformed",
+    /// PPPoE session frame carrying IPv4 for no session installed with its VLANs, client
+    /// MAC and PPPoE session id.
+    PppoeSessionUnknown = "pppoe_session_unknown",
+    /// PPPoE session frame whose IPv4 source is not its session's address
+    /// (anti-spoofing).
+    PppoeSourceMismatch = "pppoe_source_mismatch",
+    /// IPoE uplink from a session's address with other VLAN tags than its line's.
+    VlanMismatch = "vlan_mismatch",
+    /// No headroom left in the buffer for the access line's VLAN tags and PPPoE header.
+    EncapNoRoom = "encap_no_room",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.
@@ -195,6 +210,9 @@ pub struct WorkerCounters {
     pub l2tp_decapsulated: u64,
     /// L2TP control messages punted to the control plane.
     pub l2tp_control: u64,
+    /// PPPoE discovery and PPP control frames (LCP, PAP, CHAP, IPCP, ...) punted to the
+    /// control plane.
+    pub pppoe_control: u64,
     /// Servers chosen for a `login`-type service that could not be remembered for the
     /// login because the per-login stickiness table was full (its next flow is balanced
     /// again).
@@ -233,6 +251,7 @@ impl Default for WorkerCounters {
             l2tp_encapsulated: 0,
             l2tp_decapsulated: 0,
             l2tp_control: 0,
+            pppoe_control: 0,
             sticky_full: 0,
         }
     }
@@ -320,12 +339,13 @@ impl WorkerCounters {
         self.l2tp_encapsulated += o.l2tp_encapsulated;
         self.l2tp_decapsulated += o.l2tp_decapsulated;
         self.l2tp_control += o.l2tp_control;
+        self.pppoe_control += o.pppoe_control;
         self.sticky_full += o.sticky_full;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 28] {
+    pub fn named(&self) -> [(&'static str, u64); 29] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -354,6 +374,7 @@ impl WorkerCounters {
             ("l2tp_encapsulated", self.l2tp_encapsulated),
             ("l2tp_decapsulated", self.l2tp_decapsulated),
             ("l2tp_control", self.l2tp_control),
+            ("pppoe_control", self.pppoe_control),
             ("sticky_full", self.sticky_full),
         ]
     }

@@ -140,8 +140,11 @@ pub enum Command {
 pub enum InstallFailure {
     /// The worker's session table is full.
     TableFull,
-    /// Another session has the same id or address.
+    /// Another session has the same id or address, or (PPPoE) the same line, client MAC
+    /// and PPPoE session id.
     Duplicate,
+    /// A PPPoE session was installed without the client's MAC.
+    MacRequired,
 }
 
 /// Something a worker tells the control plane.

@@ -36,10 +36,10 @@ pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
 /// to a NAT address, else by destination address. The same function as the fanout
 /// programs, for ports that cannot steer (handoff, [`crate::handoff`]). The frame is read
 /// by the flow-key parser the look-ahead uses ([`flow::parse`]), so frames in VLAN tags or
-/// PPPoE are owned by the IPv4 packet inside (the fanout programs see only what the
-/// kernel's protocol field says, and send PPPoE to worker 0). `None` for frames no worker
-/// owns (not IPv4, cut short, a later fragment or a protocol without ports to a NAT
-/// address): any worker handles those.
+/// PPPoE are owned by the IPv4 packet inside, as in [`access_program`]: a PPPoE or tagged
+/// subscriber's uplink and downlink meet on the worker of its address. `None` for frames
+/// no worker owns (not IPv4, PPPoE discovery or PPP control, cut short, a later fragment
+/// or a protocol without ports to a NAT address): any worker handles those.
 #[inline]
 pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> Option<u16> {
     let key = flow::parse(frame)?;
@@ -72,6 +72,8 @@ const LD_H_ABS: u16 = 0x28;
 const LD_W_ABS: u16 = 0x20;
 const LD_B_ABS: u16 = 0x30;
 const LD_H_IND: u16 = 0x48;
+const LD_W_IND: u16 = 0x40;
+const LDX_IMM: u16 = 0x01;
 const ALU_AND_K: u16 = 0x54;
 const ALU_LSH_K: u16 = 0x64;
 const ALU_SUB_K: u16 = 0x14;
@@ -100,17 +102,107 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
     Insn { code, jt, jf, k }
 }
 
-/// The fanout program of an access port: IPv4 by source address, anything else (ARP) to
-/// worker 0.
+/// One step of a program written with labels ([`assemble`]).
+enum Op {
+    /// Where a label points.
+    Label(&'static str),
+    /// An instruction without jumps.
+    I(Insn),
+    /// `jeq k`: to the first label if equal, else to the second (`""`: the next one).
+    Jeq(u32, &'static str, &'static str),
+    /// `ja` to a label.
+    Ja(&'static str),
+}
+
+/// Resolves the labels of `ops` into jump offsets.
+fn assemble(ops: &[Op]) -> Vec<Insn> {
+    let mut at = std::collections::HashMap::new();
+    let mut n = 0usize;
+    for op in ops {
+        match op {
+            Op::Label(l) => {
+                at.insert(*l, n);
+            }
+            _ => n += 1,
+        }
+    }
+    let mut p = Vec::with_capacity(n);
+    let rel = |here: usize, l: &str| -> u32 {
+        if l.is_empty() {
+            0
+        } else {
+            (at[l] - here - 1) as u32
+        }
+    };
+    for op in ops {
+        let here = p.len();
+        match *op {
+            Op::Label(_) => {}
+            Op::I(i) => p.push(i),
+            Op::Jeq(k, t, f) => p.push(jump(JEQ_K, k, rel(here, t) as u8, rel(here, f) as u8)),
+            Op::Ja(l) => p.push(stmt(JA, rel(here, l))),
+        }
+    }
+    p
+}
+
+/// The fanout program of an access port: IPv4 by source address, also inside up to two
+/// VLAN tags and inside PPPoE sessions (PPP protocol 0x0021), so that a tagged or PPPoE
+/// subscriber's uplink reaches the worker its downlink goes to; anything else (ARP, PPPoE
+/// discovery, PPP control: punted by any worker) to worker 0.
+///
+/// The kernel takes an 802.1Q or 802.1ad outer tag off into metadata before fanout:
+/// the protocol is then the next EtherType and the network header follows the tag. A
+/// second tag (QinQ), or a tag the kernel leaves (0x9100), stays in the data, at the
+/// network header. X holds how many tag bytes are in the data before the IPv4 or PPPoE
+/// header.
 pub fn access_program(workers: u16) -> Vec<Insn> {
-    vec![
-        stmt(LD_H_ABS, PROTOCOL),
-        jump(JEQ_K, 0x0800, 0, 3),
-        stmt(LD_W_ABS, NET + 12),
-        stmt(ALU_MOD_K, workers.max(1) as u32),
-        stmt(RET_A, 0),
-        stmt(RET_K, 0),
-    ]
+    use Op::*;
+    const IPV4: u32 = 0x0800;
+    const PPPOE: u32 = 0x8864;
+    const TAG: u32 = 0x8100;
+    assemble(&[
+        I(stmt(LDX_IMM, 0)),
+        I(stmt(LD_H_ABS, PROTOCOL)),
+        Jeq(IPV4, "ipv4", ""),
+        Jeq(PPPOE, "pppoe", ""),
+        Jeq(TAG, "tag", ""),
+        Jeq(0x88a8, "tag", ""),
+        Jeq(flow::QINQ_LEGACY as u32, "tag", "other"),
+        // One tag in the data: the EtherType after it.
+        Label("tag"),
+        I(stmt(LD_H_ABS, NET + 2)),
+        Jeq(IPV4, "ipv4_4", ""),
+        Jeq(PPPOE, "pppoe_4", ""),
+        Jeq(TAG, "", "other"),
+        // Two.
+        I(stmt(LD_H_ABS, NET + 6)),
+        Jeq(IPV4, "", "pppoe_8?"),
+        I(stmt(LDX_IMM, 8)),
+        Ja("ipv4"),
+        Label("pppoe_8?"),
+        Jeq(PPPOE, "", "other"),
+        I(stmt(LDX_IMM, 8)),
+        Ja("pppoe"),
+        Label("ipv4_4"),
+        I(stmt(LDX_IMM, 4)),
+        Ja("ipv4"),
+        Label("pppoe_4"),
+        I(stmt(LDX_IMM, 4)),
+        // PPPoE session data carrying IPv4: its source, 8 bytes further.
+        Label("pppoe"),
+        I(stmt(LD_H_IND, NET + 6)),
+        Jeq(0x0021, "", "other"),
+        I(stmt(LD_W_IND, NET + 8 + 12)),
+        Ja("owner"),
+        Label("ipv4"),
+        I(stmt(LD_W_IND, NET + 12)),
+        Label("owner"),
+        I(stmt(ALU_MOD_K, workers.max(1) as u32)),
+        I(stmt(RET_A, 0)),
+        Label("other"),
+        I(stmt(RET_K, 0)),
+    ])
 }
 
 /// The fanout program of a core port: IPv4 to a NAT address by its TCP/UDP destination
@@ -162,9 +254,9 @@ pub fn core_program(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<In
     p
 }
 
-/// Runs a program of this module over an IPv4 packet (`ip`, from its header) with
-/// EtherType `ethertype` (tests, and a check that a program and the owner functions
-/// agree).
+/// Runs a program of this module over a packet (`ip`, from its network header: what
+/// follows the EtherType, or the tag the kernel took off) with EtherType `ethertype`
+/// (tests, and a check that a program and the owner functions agree).
 pub fn run(prog: &[Insn], ethertype: u16, ip: &[u8]) -> Option<u32> {
     let (mut a, mut x) = (0u32, 0u32);
     let mut pc = 0usize;
@@ -182,6 +274,8 @@ pub fn run(prog: &[Insn], ethertype: u16, ip: &[u8]) -> Option<u32> {
             LD_W_ABS => a = load(i.k, 4)?,
             LD_B_ABS => a = load(i.k, 1)?,
             LD_H_IND => a = load(i.k.wrapping_add(x), 2)?,
+            LD_W_IND => a = load(i.k.wrapping_add(x), 4)?,
+            LDX_IMM => x = i.k,
             ALU_AND_K => a &= i.k,
             ALU_LSH_K => a <<= i.k,
             ALU_SUB_K => a = a.wrapping_sub(i.k),
@@ -340,6 +434,88 @@ mod tests {
             .write(&mut v6, &[])
             .unwrap();
         assert_eq!(frame_owner(Side::Access, &v6, workers, &cfg), None);
+    }
+
+    /// What the fanout program sees of `frame`: the kernel takes an 802.1Q or 802.1ad
+    /// outer tag off into metadata, so the protocol is the next EtherType and the network
+    /// header follows the tag; other frames keep everything after the EtherType.
+    fn kernel_view(frame: &[u8]) -> (u16, &[u8]) {
+        let et = u16::from_be_bytes([frame[12], frame[13]]);
+        if et == 0x8100 || et == 0x88a8 {
+            (u16::from_be_bytes([frame[16], frame[17]]), &frame[18..])
+        } else {
+            (et, &frame[14..])
+        }
+    }
+
+    #[test]
+    fn the_access_program_follows_tags_and_pppoe_like_frame_owner() {
+        let cfg = NatConfig {
+            addresses: vec![],
+            ports: (1024, 65535),
+            timeouts: Default::default(),
+        };
+        // Ethernet, then `tags` (TPID, VID), then `pppoe` (session, PPP protocol) or IPv4.
+        let frame = |tags: &[(u16, u16)], pppoe: Option<(u16, u16)>, ip: &[u8]| {
+            let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 9];
+            for (tpid, vid) in tags {
+                f.extend_from_slice(&tpid.to_be_bytes());
+                f.extend_from_slice(&vid.to_be_bytes());
+            }
+            match pppoe {
+                Some((id, proto)) => {
+                    f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+                    f.extend_from_slice(&id.to_be_bytes());
+                    f.extend_from_slice(&(ip.len() as u16 + 2).to_be_bytes());
+                    f.extend_from_slice(&proto.to_be_bytes());
+                }
+                None => f.extend_from_slice(&[0x08, 0x00]),
+            }
+            f.extend_from_slice(ip);
+            f
+        };
+        let lines: [&[(u16, u16)]; 6] = [
+            &[],
+            &[(0x8100, 100)],
+            &[(0x88a8, 200), (0x8100, 300)],
+            &[(0x8100, 200), (0x8100, 300)],
+            &[(0x9100, 200), (0x8100, 300)],
+            &[(0x9100, 200)],
+        ];
+        for workers in [1u16, 2, 3, 4, 7] {
+            let acc = access_program(workers);
+            for last in [1u8, 2, 3, 4, 5, 6, 77, 200] {
+                let sub = [10, 10, 0, last];
+                let want = subscriber_worker(Ipv4Addr::from(sub), workers);
+                let ip = ipv4(sub, [192, 0, 2, 10], 6, 80);
+                for tags in lines {
+                    for pppoe in [None, Some((7, 0x0021))] {
+                        let f = frame(tags, pppoe, &ip);
+                        let (proto, net) = kernel_view(&f);
+                        assert_eq!(
+                            frame_owner(Side::Access, &f, workers, &cfg),
+                            Some(want),
+                            "{tags:x?} {pppoe:?}"
+                        );
+                        assert_eq!(
+                            run(&acc, proto, net),
+                            Some(want as u32),
+                            "{tags:x?} {pppoe:?}"
+                        );
+                    }
+                    // PPP control in a session frame: punted by whichever worker.
+                    let lcp = frame(tags, Some((7, 0xc021)), &[1, 1, 0, 4]);
+                    let (proto, net) = kernel_view(&lcp);
+                    assert_eq!(frame_owner(Side::Access, &lcp, workers, &cfg), None);
+                    assert_eq!(run(&acc, proto, net), Some(0));
+                }
+            }
+            // Discovery, ARP, a third tag: worker 0.
+            assert_eq!(run(&acc, 0x8863, &[0x11, 0x09, 0, 0, 0, 0]), Some(0));
+            assert_eq!(run(&acc, 0x0806, &[0; 28]), Some(0));
+            let three = [0, 1, 0x81, 0x00, 0, 2, 0x81, 0x00, 0, 3, 0x08, 0x00];
+            assert_eq!(run(&acc, 0x8100, &three), Some(0));
+        }
     }
 
     #[test]

@@ -535,6 +535,98 @@ fn steering_programs_deliver_each_packet_to_its_owner() {
     }
 }
 
+/// The access fanout program against the real kernel, which takes an 802.1Q or 802.1ad
+/// outer tag off into metadata before fanout: tagged, QinQ and PPPoE uplink frames reach
+/// the worker of the IPv4 source inside them, and arrive as sent (tag put back); PPP
+/// control goes to worker 0.
+#[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
+fn steering_follows_vlan_tags_and_pppoe() {
+    if !netns::enabled("steering_follows_vlan_tags_and_pppoe", "AF_PACKET sockets") {
+        return;
+    }
+    use std::net::Ipv4Addr;
+    use tollgate_dataplane::steer::{access_program, subscriber_worker};
+    let ns = Netns::new("tg-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
+    // `tags` (TPID, TCI), then PPPoE session 7 with `ppp` protocol, or IPv4.
+    let frame = |src: [u8; 4], tags: &[(u16, u16)], ppp: Option<u16>| {
+        let mut ip = Vec::new();
+        PacketBuilder::ipv4(src, [192, 0, 2, 10], 64)
+            .udp(5000, 6000)
+            .write(&mut ip, b"x")
+            .unwrap();
+        let mut f = MAC_A.to_vec();
+        f.extend_from_slice(&MAC_B);
+        for (tpid, tci) in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&tci.to_be_bytes());
+        }
+        match ppp {
+            Some(proto) => {
+                f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x07]);
+                f.extend_from_slice(&(ip.len() as u16 + 2).to_be_bytes());
+                f.extend_from_slice(&proto.to_be_bytes());
+            }
+            None => f.extend_from_slice(&[0x08, 0x00]),
+        }
+        f.extend_from_slice(&ip);
+        f
+    };
+    let lines: [&[(u16, u16)]; 4] = [
+        &[],
+        &[(0x8100, 100)],
+        &[(0x88a8, 200), (0x8100, 300)],
+        &[(0x8100, 201), (0x8100, 301)],
+    ];
+    let workers = 3u16;
+    let mut cases: Vec<(Vec<u8>, u16)> = Vec::new();
+    for last in 1..=12u8 {
+        let sub = Ipv4Addr::new(10, 10, 0, last);
+        let w = subscriber_worker(sub, workers);
+        for tags in lines {
+            if !tags.is_empty() {
+                cases.push((frame(sub.octets(), tags, None), w));
+            }
+            cases.push((frame(sub.octets(), tags, Some(0x0021)), w));
+        }
+    }
+    // LCP, untagged and QinQ: worker 0.
+    cases.push((frame([10, 10, 0, 1], lines[0], Some(0xc021)), 0));
+    cases.push((frame([10, 10, 0, 1], lines[2], Some(0xc021)), 0));
+    ns.enter(|| {
+        let cfg = AfPacketConfig {
+            fanout_group: Some(23),
+            fanout_program: Some(access_program(workers)),
+            ..AfPacketConfig::new(A)
+        };
+        let mut members: Vec<AfPacketPort> = (0..workers)
+            .map(|_| AfPacketPort::open(&cfg).expect("open member"))
+            .collect();
+        let injector = RawSocket::bind(B, 0);
+        for c in &cases {
+            injector.send(&c.0);
+        }
+        let mut pool = HeapPool::new(256);
+        let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); workers as usize];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.iter().map(Vec::len).sum::<usize>() < cases.len() && Instant::now() < deadline {
+            for (port, g) in members.iter_mut().zip(got.iter_mut()) {
+                g.extend(receive(port, &mut pool, 1, 32, Duration::from_millis(5)));
+            }
+        }
+        for c in &cases {
+            assert!(
+                got[c.1 as usize].contains(&c.0),
+                "frame {:02x?} went elsewhere than worker {}",
+                &c.0[12..24],
+                c.1
+            );
+        }
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>(), cases.len());
+    });
+}
+
 #[test]
 fn open_reports_a_missing_interface_by_name() {
     // Needs neither root nor a namespace: the name is looked up before any socket opens.

@@ -87,3 +87,126 @@ fn a_private_pool_takes_handoffs_only_when_it_can_repay() {
     g.check_balance();
     check_pools(&g, &sizes);
 }
+
+/// PPPoE and tagged subscribers (ACC-1, ACC-4) with three workers: whichever worker
+/// receives a subscriber's frame, it reaches the worker that owns the session (by the
+/// IPv4 address inside the tags and PPPoE), which decapsulates, translates to a real
+/// server and back, and encapsulates the answer for the subscriber's line.
+#[test]
+fn pppoe_and_tagged_subscribers_reach_their_owner() {
+    use tollgate_dataplane::Command;
+    use tollgate_dataplane::session::{
+        AccessLine, Bandwidth, Encap, Limits, ServiceSet, SessionSpec, VlanTag, Vlans,
+    };
+    use tollgate_dataplane::steer::subscriber_worker;
+    use tollgate_testkit::gateway::{
+        answer, answer_out, nat_of, query, query_out, sub_ip, sub_mac,
+    };
+
+    // The Ethernet frame `plain` with `tags` and, for `Some(id)`, PPPoE session `id`
+    // between its MACs and its IPv4 packet.
+    fn on_line(plain: &[u8], tags: &[(u16, u16)], pppoe: Option<u16>) -> Vec<u8> {
+        let ip = &plain[14..];
+        let mut f = plain[..12].to_vec();
+        for (tpid, vid) in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&vid.to_be_bytes());
+        }
+        match pppoe {
+            Some(id) => {
+                f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+                f.extend_from_slice(&id.to_be_bytes());
+                f.extend_from_slice(&(ip.len() as u16 + 2).to_be_bytes());
+                f.extend_from_slice(&[0x00, 0x21]);
+            }
+            None => f.extend_from_slice(&[0x08, 0x00]),
+        }
+        f.extend_from_slice(ip);
+        f
+    }
+
+    let n = 3;
+    let mut g = gateway(n, 64);
+    // Subscribers 1..=6: odd ones PPPoE over QinQ, even ones IPoE in one C-VLAN.
+    let line = |i: u8| -> (Vec<(u16, u16)>, Option<u16>) {
+        if i % 2 == 1 {
+            (
+                vec![(0x88a8, 100 + i as u16), (0x8100, 7)],
+                Some(0x100 + i as u16),
+            )
+        } else {
+            (vec![(0x8100, 200 + i as u16)], None)
+        }
+    };
+    for i in 1..=6u8 {
+        let (tags, pppoe) = line(i);
+        let tag = |k: usize| tags.get(k).map(|&(tpid, vid)| VlanTag { tpid, vid });
+        let spec = SessionSpec {
+            id: i as u32,
+            user: 1000 + i as u64,
+            channel: i as u32,
+            address: sub_ip(i),
+            mac: Some(sub_mac(i)),
+            started: g.now,
+            limits: Limits::default(),
+            bandwidth: Bandwidth::default(),
+            services: ServiceSet::ALL,
+            max_flows: 0,
+            access: AccessLine {
+                vlans: Vlans {
+                    outer: tag(0),
+                    inner: tag(1),
+                },
+                encap: pppoe.map_or(Encap::Ipoe, |session| Encap::Pppoe { session }),
+                mss_clamp: 0,
+            },
+        };
+        let owner = subscriber_worker(sub_ip(i), n as u16) as usize;
+        g.ctl[owner]
+            .commands
+            .push(Command::SessionAdd(spec))
+            .unwrap();
+    }
+    g.poll();
+    let mut crossed = 0;
+    for i in 1..=6u8 {
+        let (tags, pppoe) = line(i);
+        let owner = subscriber_worker(sub_ip(i), n as u16) as usize;
+        let rx = (owner + 1) % n;
+        let q = vec![i; 30];
+        g.send(
+            rx,
+            Side::Access,
+            &on_line(&query(i, 6000, ACC_MAC, &q), &tags, pppoe),
+        );
+        g.poll();
+        let out: Vec<(usize, Vec<u8>)> = (0..n)
+            .flat_map(|w| g.take(w, Side::Core).into_iter().map(move |f| (w, f)))
+            .collect();
+        assert_eq!(out.len(), 1, "subscriber {i}: one translated query");
+        assert_eq!(out[0].0, owner, "sent by the owner");
+        let (nat_port, server) = nat_of(&out[0].1);
+        assert_eq!(out[0].1, query_out(CORE_MAC, server, nat_port, &q));
+        // The answer comes in on yet another worker.
+        let a = vec![0xa0 | i; 50];
+        g.send(
+            (owner + 2) % n,
+            Side::Core,
+            &answer(CORE_MAC, server, nat_port, &a),
+        );
+        g.poll();
+        let back: Vec<(usize, Vec<u8>)> = (0..n)
+            .flat_map(|w| g.take(w, Side::Access).into_iter().map(move |f| (w, f)))
+            .collect();
+        // Tagged as installed, PPPoE for the PPPoE subscribers.
+        let want = on_line(&answer_out(i, 6000, ACC_MAC, &a), &tags, pppoe);
+        assert_eq!(back, vec![(owner, want)], "subscriber {i}");
+        crossed += 2;
+    }
+    let t = g.total();
+    assert_eq!(
+        (t.total_drops(), t.handed_off, t.handoff_received),
+        (0, crossed, crossed)
+    );
+    g.check_balance();
+}

@@ -1,7 +1,8 @@
 //! The fast-path stages, and the [`Pipeline`] that runs a packet through them.
 //!
 //! Each stage is a module with plain functions over packet bytes: [`parse`] classifies
-//! the frame, [`arp`] answers for the gateway's addresses, [`forward`] validates and
+//! the frame, [`access`] takes IPv4 off tagged and PPPoE access lines (and puts the
+//! gateway's answers back on them), [`arp`] answers for the gateway's addresses, [`forward`] validates and
 //! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
 //! answers refused services, [`http`] reads a request's Host, [`rewrite`] writes the
 //! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
@@ -11,6 +12,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod arp;
 pub mod forward;
 pub mod http;
@@ -187,24 +189,64 @@ impl Pipeline {
     ) -> Verdict {
         let hint = self.take_hint();
         let port = fwd.side(side);
-        match parse::ethernet(buf.data(), port.mac) {
-            Err(r) => Verdict::Drop(r),
-            Ok((parse::L3Kind::Arp, l3)) => self.arp(fwd, side, buf.data_mut(), l3),
-            Ok((parse::L3Kind::Ipv4, l3)) => {
+        let (kind, l3, line) = match side {
+            Side::Access => match parse::access(buf.data(), port.mac) {
+                Ok(a) => (a.kind, a.l3, a.line),
+                Err(r) => return Verdict::Drop(r),
+            },
+            Side::Core => match parse::ethernet(buf.data(), port.mac) {
+                Ok((kind, l3)) => (kind, l3, parse::Line::PLAIN),
+                Err(r) => return Verdict::Drop(r),
+            },
+        };
+        match kind {
+            parse::L3Kind::Arp => self.arp(fwd, side, buf.data_mut(), l3),
+            parse::L3Kind::PppoeControl => {
+                let v = self.punt(side, buf.data());
+                if v == Verdict::Punted {
+                    self.counters.pppoe_control += 1;
+                }
+                v
+            }
+            parse::L3Kind::Ipv4 => {
                 let h = match forward::validate(&buf.data()[l3..], fwd) {
                     Ok(h) => h,
                     Err(r) => return Verdict::Drop(r),
                 };
-                if self.l2tp.is_on() {
-                    if let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now) {
-                        return v;
-                    }
-                }
-                match side {
-                    Side::Access => self.uplink(fwd, buf, l3, h, hint, now),
-                    Side::Core => self.downlink(fwd, buf, l3, h, now),
+                // Untagged IPoE; anything else (tags, priority tags, PPPoE) is taken off
+                // its line first.
+                if l3 == crate::wire::ethernet::HEADER_LEN {
+                    self.ipv4(fwd, side, buf, l3, h, line, hint, now)
+                } else {
+                    self.access_line(fwd, buf, l3, h, line, hint, now)
                 }
             }
+        }
+    }
+
+    /// An IPv4 packet in a plain Ethernet frame (`line` says which access line it came
+    /// in on).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn ipv4<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        h: forward::Header,
+        line: parse::Line,
+        hint: lookahead::Hint,
+        now: Instant,
+    ) -> Verdict {
+        if self.l2tp.is_on() {
+            if let Some(v) = self.tunnel(fwd, side, buf, l3, &h, now) {
+                return v;
+            }
+        }
+        match side {
+            Side::Access => self.uplink(fwd, buf, l3, h, line, hint, now),
+            Side::Core => self.downlink(fwd, buf, l3, h, now),
         }
     }
 

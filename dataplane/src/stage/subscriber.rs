@@ -12,7 +12,8 @@ use arrayvec::ArrayVec;
 
 use super::forward::{self, Header, Route};
 use super::lookahead::Hint;
-use super::{Pipeline, Verdict, http, refuse, rewrite};
+use super::parse::Line;
+use super::{Pipeline, Verdict, access, http, refuse, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::{Forwarding, Unknown};
@@ -31,13 +32,15 @@ use crate::wire::tcp::{self, flags};
 use crate::wire::udp;
 
 impl Pipeline {
-    /// A packet from the access side.
+    /// A packet from the access side (`line`: the access line it came in on).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn uplink<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
         l3: usize,
         h: Header,
+        line: Line,
         hint: Hint,
         now: Instant,
     ) -> Verdict {
@@ -45,7 +48,7 @@ impl Pipeline {
             return self.local(fwd, Side::Access, buf, l3);
         }
         let src_mac = MacAddr::from_bytes(&buf.data()[6..12]);
-        let slot = match self.classify_up(fwd, &h, src_mac, hint.session, now) {
+        let slot = match self.classify_up(fwd, &h, src_mac, line, hint.session, now) {
             Ok(s) => s,
             Err(r) => return Verdict::Drop(r),
         };
@@ -142,13 +145,15 @@ impl Pipeline {
         }
     }
 
-    /// Classify: the uplink source's session, with anti-spoofing and SES-4 for strangers.
+    /// Classify: the uplink source's session, with anti-spoofing (MAC and access line)
+    /// and SES-4 for strangers.
     #[inline(always)]
     fn classify_up(
         &mut self,
         fwd: &Forwarding,
         h: &Header,
         src_mac: MacAddr,
+        line: Line,
         guess: u32,
         now: Instant,
     ) -> Result<Option<u32>, DropReason> {
@@ -157,6 +162,14 @@ impl Pipeline {
                 let Some(s) = self.sessions.get_mut(slot) else {
                     return Err(DropReason::UnknownSubscriber);
                 };
+                // IPoE from a PPPoE subscriber's address (a PPPoE frame was matched to
+                // its session by its line already).
+                if s.pppoe_session() != line.pppoe {
+                    return Err(DropReason::SourceSpoofed);
+                }
+                if s.vlans() != line.vlans {
+                    return Err(DropReason::VlanMismatch);
+                }
                 match s.mac {
                     Some(m) if m != src_mac => Err(DropReason::SourceSpoofed),
                     Some(_) => Ok(Some(slot)),
@@ -168,6 +181,11 @@ impl Pipeline {
                         Ok(Some(slot))
                     }
                 }
+            }
+            // A tagged line without a session is not one the gateway knows: a plain
+            // router forwards untagged IPoE only.
+            None if fwd.unknown == Unknown::Forward && !line.is_plain() => {
+                Err(DropReason::VlanNotConfigured)
             }
             None => match fwd.unknown {
                 Unknown::Forward => Ok(None),
@@ -268,6 +286,18 @@ impl Pipeline {
         if let Err(Verdict::Drop(r)) = next {
             return Verdict::Drop(r);
         }
+        forward::decrement_ttl(&mut buf.data_mut()[l3..]);
+        if let Some((slot, s)) = slot.and_then(|i| Some((i, self.sessions.get(i)?))) {
+            if s.mss_clamp != 0 {
+                access::clamp_mss(&mut buf.data_mut()[l3..], h, s.mss_clamp);
+            }
+            // Downlink to a tagged or PPPoE line: its headers go on.
+            if dir == Dir::Down && out == Side::Access && !s.is_plain() {
+                if let Err(r) = self.encapsulate_down(buf, slot, l3, h.total) {
+                    return Verdict::Drop(r);
+                }
+            }
+        }
         // Accepted: count it (a held packet is counted now, as it is sent when its
         // neighbour resolves).
         let bytes = h.total as u64;
@@ -289,7 +319,6 @@ impl Pipeline {
                 }
             }
         }
-        forward::decrement_ttl(&mut buf.data_mut()[l3..]);
         match next {
             Ok(mac) => {
                 rewrite::l2(buf.data_mut(), mac, fwd.side(out).mac);
@@ -803,6 +832,7 @@ impl Pipeline {
                 reason: match e {
                     InstallError::Full => InstallFailure::TableFull,
                     InstallError::Duplicate => InstallFailure::Duplicate,
+                    InstallError::MacRequired => InstallFailure::MacRequired,
                 },
             }),
         }

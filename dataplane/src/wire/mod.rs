@@ -15,6 +15,7 @@ pub mod icmpv4;
 pub mod ipv4;
 pub mod l2tp;
 pub mod nat;
+pub mod pppoe;
 pub mod tcp;
 pub mod udp;
 

@@ -1,5 +1,6 @@
 //! TCP headers (RFC 9293): the fields the gateway reads and rewrites.
 
+use super::checksum;
 use super::{WireError, get_u16, put_u16};
 
 /// Where each field of the header lies (byte ranges from the start of the header).
@@ -197,6 +198,63 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let hl = self.header_len();
         &mut self.buffer.as_mut()[hl..]
     }
+
+    /// ACC-5: lowers the MSS option of a SYN or SYN-ACK to `max` when it is larger,
+    /// updating the checksum incrementally (RFC 1624). Returns true if it changed the
+    /// segment. Options that do not parse end the search and leave the segment alone.
+    /// Needs [`Self::check_len`] to have passed.
+    pub fn clamp_mss(&mut self, max: u16) -> bool {
+        if self.flags() & flags::SYN == 0 {
+            return false;
+        }
+        let hl = self.header_len();
+        let b = self.buffer.as_mut();
+        let mut at = MIN_HEADER_LEN;
+        while at < hl {
+            match b[at] {
+                option::END => break,
+                option::NOP => at += 1,
+                kind => {
+                    let len = match b.get(at + 1) {
+                        Some(&l) if l >= 2 && at + l as usize <= hl => l as usize,
+                        _ => break,
+                    };
+                    if kind == option::MSS && len == option::MSS_LEN {
+                        let value = at + 2;
+                        if get_u16(b, value) <= max {
+                            return false;
+                        }
+                        // The value may sit at an odd offset: update over the one or two
+                        // 16-bit words of the segment it covers.
+                        let (first, end) = (value & !1, (value + 3) & !1);
+                        let old = [get_u16(b, first), get_u16(b, end - 2)];
+                        put_u16(b, value, max);
+                        let mut c = get_u16(b, field::CHECKSUM.start);
+                        c = checksum::update16(c, old[0], get_u16(b, first));
+                        if end - first == 4 {
+                            c = checksum::update16(c, old[1], get_u16(b, end - 2));
+                        }
+                        put_u16(b, field::CHECKSUM.start, c);
+                        return true;
+                    }
+                    at += len;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// TCP option kinds (RFC 9293 §3.2).
+pub mod option {
+    /// End of the option list.
+    pub const END: u8 = 0;
+    /// No operation (padding).
+    pub const NOP: u8 = 1;
+    /// Maximum segment size.
+    pub const MSS: u8 = 2;
+    /// Length of the MSS option.
+    pub const MSS_LEN: usize = 4;
 }
 
 #[inline(always)]
@@ -228,6 +286,65 @@ pub fn write_header(
 
 #[cfg(test)]
 mod tests {
+
+    /// A SYN with MSS 1460 (at an even or, after one NOP, an odd offset) is clamped to
+    /// 1452 with a checksum that verifies, recomputed from scratch.
+    #[test]
+    fn clamps_mss_with_a_checksum_that_verifies() {
+        use crate::wire::checksum::pseudo_header_sum;
+        use std::net::Ipv4Addr;
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(192, 0, 2, 1));
+        let build = |opts: &[u8], syn: bool| {
+            let mut seg = vec![0u8; MIN_HEADER_LEN];
+            write_header(
+                &mut seg,
+                1000,
+                80,
+                7,
+                0,
+                if syn { flags::SYN } else { flags::ACK },
+                65535,
+            );
+            seg.extend_from_slice(opts);
+            seg.extend_from_slice(b"data");
+            Packet::new_unchecked(&mut seg[..]).set_header_len(MIN_HEADER_LEN + opts.len());
+            let c = crate::wire::checksum::fold(crate::wire::checksum::add(
+                pseudo_header_sum(src, dst, 6, seg.len() as u16),
+                crate::wire::checksum::sum(&seg),
+            ));
+            Packet::new_unchecked(&mut seg[..]).set_checksum(!c);
+            seg
+        };
+        let verifies = |seg: &[u8]| {
+            crate::wire::checksum::fold(crate::wire::checksum::add(
+                pseudo_header_sum(src, dst, 6, seg.len() as u16),
+                crate::wire::checksum::sum(seg),
+            )) == 0xffff
+        };
+        let even = [2, 4, 0x05, 0xb4, 1, 3, 3, 7]; // MSS 1460, NOP, window scale 7
+        let odd = [1, 2, 4, 0x05, 0xb4, 3, 3, 7]; // NOP, MSS 1460, window scale 7
+        for opts in [even, odd] {
+            let mut seg = build(&opts, true);
+            assert!(verifies(&seg));
+            assert!(Packet::new_unchecked(&mut seg[..]).clamp_mss(1452));
+            let at = opts.iter().position(|&k| k == 2).unwrap() + MIN_HEADER_LEN;
+            assert_eq!(&seg[at..at + 4], &[2, 4, 0x05, 0xac]);
+            assert!(verifies(&seg));
+            let mut again = seg.clone();
+            assert!(!Packet::new_unchecked(&mut again[..]).clamp_mss(1452));
+            assert_eq!(again, seg);
+            // Not a SYN: untouched.
+            let mut ack = build(&opts, false);
+            let before = ack.clone();
+            assert!(!Packet::new_unchecked(&mut ack[..]).clamp_mss(1452));
+            assert_eq!(ack, before);
+        }
+        // An option length running past the header: left alone.
+        let mut bad = build(&[3, 9, 0, 0, 2, 4, 5, 0xb4], true);
+        let before = bad.clone();
+        assert!(!Packet::new_unchecked(&mut bad[..]).clamp_mss(1452));
+        assert_eq!(bad, before);
+    }
     use super::*;
     use etherparse::{TcpHeader, TcpOptionElement};
 

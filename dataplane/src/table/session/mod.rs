@@ -12,6 +12,7 @@
 
 #![deny(unsafe_code)]
 
+mod line;
 mod police;
 mod spec;
 
@@ -19,10 +20,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::Ipv4Addr;
 
+pub use line::{Encapsulation, MAX_ENCAP};
 pub use police::{Policer, Policers};
 pub use spec::{
     AccessLine, Bandwidth, ClosedSession, DisconnectCause, Encap, Limits, RateLimit, ServiceSet,
-    SessionCounters, SessionId, SessionSpec, SessionUpdate, VlanTag, Vlans, VolumeLimit,
+    SessionCounters, SessionId, SessionSpec, SessionUpdate, VlanKey, VlanTag, Vlans, VolumeLimit,
 };
 
 use crate::table::index::{self, HashIndex};
@@ -38,8 +40,10 @@ const NONE: u64 = u64::MAX;
 
 /// `Session::flags`: the slab entry is free.
 const VACANT: u8 = 1;
+/// `Session::flags`: the subscriber is reached over PPPoE (session id in `pppoe`).
+const PPPOE: u8 = 2;
 
-/// A subscriber session as the fast path keeps it: 232 bytes, what every packet reads
+/// A subscriber session as the fast path keeps it: 240 bytes, what every packet reads
 /// first (about two cache lines), then what opening flows reads, then the record's and
 /// the optional limits' fields.
 #[derive(Clone, Debug)]
@@ -52,6 +56,12 @@ pub struct Session {
     flags: u8,
     /// Idle limit (ms; `u32::MAX` when none).
     idle_ms: u32,
+    /// The VLANs of its access line.
+    vlans: VlanKey,
+    /// The PPPoE session id (when `flags` has `PPPOE`).
+    pppoe: u16,
+    /// ACC-5: the largest TCP MSS its SYNs may carry (0: no clamping).
+    pub mss_clamp: u16,
     /// Last packet either way.
     pub last_seen: Instant,
     /// Session-time deadline (ns; `u64::MAX` when none).
@@ -118,8 +128,17 @@ impl Session {
         let mut s = Session {
             address: spec.address,
             mac: spec.mac,
-            flags: 0,
+            flags: match spec.access.encap {
+                Encap::Ipoe => 0,
+                Encap::Pppoe { .. } => PPPOE,
+            },
             idle_ms: u32::MAX,
+            vlans: spec.access.vlans.key(),
+            pppoe: match spec.access.encap {
+                Encap::Ipoe => 0,
+                Encap::Pppoe { session } => session,
+            },
+            mss_clamp: spec.access.mss_clamp,
             last_seen: spec.started,
             ends_at: NONE,
             counters: SessionCounters::default(),
@@ -150,6 +169,24 @@ impl Session {
         };
         s.set_limits(&spec.limits);
         s
+    }
+
+    /// The PPPoE session id, for a subscriber reached over PPPoE.
+    #[inline(always)]
+    pub fn pppoe_session(&self) -> Option<u16> {
+        (self.flags & PPPOE != 0).then_some(self.pppoe)
+    }
+
+    /// The VLANs of its access line.
+    #[inline(always)]
+    pub fn vlans(&self) -> VlanKey {
+        self.vlans
+    }
+
+    /// True for an untagged IPoE session (downlink frames need no template).
+    #[inline(always)]
+    pub fn is_plain(&self) -> bool {
+        self.flags & PPPOE == 0 && self.vlans.is_untagged()
     }
 
     /// Services it may use.
@@ -347,8 +384,10 @@ impl Session {
 pub enum InstallError {
     /// The table is full.
     Full,
-    /// Another session has the id or the address.
+    /// Another session has the id, the address, or (PPPoE) the line, MAC and session id.
     Duplicate,
+    /// A PPPoE session without the client's MAC.
+    MacRequired,
 }
 
 /// A deadline in the heap: (instant, slot), 12 bytes.
@@ -372,6 +411,36 @@ impl Deadline {
     }
 }
 
+/// Tagged and PPPoE sessions' share of the table, sized for the table's capacity.
+#[derive(Debug)]
+struct Lines {
+    /// PPPoE sessions by [`line::pppoe_key`].
+    by_pppoe: HashIndex,
+    /// Per slot, the header template of its downlink frames (read only for sessions
+    /// that are not plain IPoE).
+    encaps: Box<[Encapsulation]>,
+}
+
+impl Lines {
+    fn new(capacity: usize) -> Lines {
+        Lines {
+            by_pppoe: HashIndex::new(capacity),
+            encaps: vec![Encapsulation::PLAIN; capacity].into_boxed_slice(),
+        }
+    }
+
+    fn bytes_for(capacity: usize) -> usize {
+        HashIndex::bytes_for(capacity)
+            .saturating_add(capacity.saturating_mul(std::mem::size_of::<Encapsulation>()))
+    }
+
+    /// The index hash of a PPPoE session.
+    fn pppoe_hash(&self, s: &Session) -> Option<index::Hash> {
+        let (session, mac) = (s.pppoe_session()?, s.mac?);
+        Some(self.by_pppoe.hash(line::pppoe_key(s.vlans, mac, session)))
+    }
+}
+
 /// A worker's sessions.
 #[derive(Debug)]
 pub struct SessionTable {
@@ -380,6 +449,9 @@ pub struct SessionTable {
     free_head: u32,
     by_ip: HashIndex,
     by_id: HashIndex,
+    /// The access-line half, made at the first tagged or PPPoE install (so that a
+    /// gateway of untagged IPoE subscribers pays nothing for it).
+    lines: Option<Lines>,
     /// Time conditions, lazily: an entry is a lower bound of its session's deadline (or
     /// stale, for a session that has gone), re-checked when it comes due.
     deadlines: BinaryHeap<Reverse<Deadline>>,
@@ -401,6 +473,7 @@ impl SessionTable {
             free_head: NIL,
             by_ip: HashIndex::new(capacity),
             by_id: HashIndex::new(capacity),
+            lines: None,
             deadlines: BinaryHeap::with_capacity(capacity),
             sticky: StickyTable::new(capacity),
             capacity,
@@ -426,7 +499,19 @@ impl SessionTable {
         if self.slot_by_id(spec.id).is_some() || self.slot_by_ip(spec.address).is_some() {
             return Err(InstallError::Duplicate);
         }
+        if let Encap::Pppoe { session } = spec.access.encap {
+            let Some(mac) = spec.mac else {
+                return Err(InstallError::MacRequired);
+            };
+            if self
+                .slot_by_pppoe(spec.access.vlans.key(), mac, session)
+                .is_some()
+            {
+                return Err(InstallError::Duplicate);
+            }
+        }
         let s = Session::new(spec, self.burst_ms, self.default_max_flows);
+        let plain = s.is_plain();
         let slot = if self.free_head != NIL {
             let i = self.free_head;
             self.free_head = self.slots[i as usize].flow_head;
@@ -438,12 +523,22 @@ impl SessionTable {
         } else {
             return Err(InstallError::Full);
         };
+        if !plain {
+            // Once, on a command: the first tagged or PPPoE session.
+            let capacity = self.capacity;
+            let lines = self.lines.get_or_insert_with(|| Lines::new(capacity));
+            lines.encaps[slot as usize] = Encapsulation::new(&spec.access);
+        }
         let s = &self.slots[slot as usize];
         let deadline = s.deadline();
         let (hi, hd) = (self.ip_hash(s.address), self.by_id.hash(s.id as u64));
+        let hp = self.lines.as_ref().and_then(|l| l.pppoe_hash(s));
         // Cannot fail: the indexes have room for the table's capacity.
         let _ = self.by_ip.insert(hi, slot);
         let _ = self.by_id.insert(hd, slot);
+        if let (Some(h), Some(l)) = (hp, self.lines.as_mut()) {
+            let _ = l.by_pppoe.insert(h, slot);
+        }
         self.len += 1;
         if let Some((t, _)) = deadline {
             self.arm(t.0, slot);
@@ -479,12 +574,36 @@ impl SessionTable {
         let (hi, hd) = (self.ip_hash(s.address), self.by_id.hash(s.id as u64));
         self.by_ip.remove(hi, slot);
         self.by_id.remove(hd, slot);
+        if let Some(l) = self.lines.as_mut() {
+            if let Some(h) = l.pppoe_hash(&s) {
+                l.by_pppoe.remove(h, slot);
+            }
+        }
         let e = &mut self.slots[slot as usize];
         e.flags |= VACANT;
         e.flow_head = self.free_head;
         self.free_head = slot;
         self.len -= 1;
         Some(s)
+    }
+
+    /// The slot of the PPPoE session `session` of the client `mac` on the line tagged
+    /// `vlans`.
+    #[inline]
+    pub fn slot_by_pppoe(&self, vlans: VlanKey, mac: MacAddr, session: u16) -> Option<u32> {
+        let by_pppoe = &self.lines.as_ref()?.by_pppoe;
+        let h = by_pppoe.hash(line::pppoe_key(vlans, mac, session));
+        by_pppoe.find(h, |slot| {
+            self.get(slot).is_some_and(|s| {
+                s.pppoe_session() == Some(session) && s.vlans == vlans && s.mac == Some(mac)
+            })
+        })
+    }
+
+    /// The downlink header template of the session in `slot`.
+    #[inline(always)]
+    pub fn encapsulation(&self, slot: u32) -> Option<&Encapsulation> {
+        self.lines.as_ref()?.encaps.get(slot as usize)
     }
 
     /// The slot of the session whose subscriber address is `ip`.
@@ -634,7 +753,18 @@ impl SessionTable {
         self.capacity
     }
 
-    /// Bytes a table of `capacity` sessions allocates once full (what
+    /// Bytes of a session's access-line template, beside its slab entry.
+    pub const fn bytes_per_encapsulation() -> usize {
+        std::mem::size_of::<Encapsulation>()
+    }
+
+    /// Bytes a table of `capacity` sessions allocates more, once, at its first tagged or
+    /// PPPoE session: the PPPoE index and a header template per slot.
+    pub fn access_line_bytes_for(capacity: usize) -> usize {
+        Lines::bytes_for(capacity)
+    }
+
+    /// Bytes a table of `capacity` untagged IPoE sessions allocates once full (what
     /// [`Self::memory_bytes`] then says), for sizing before anything is allocated.
     pub fn bytes_for(capacity: usize) -> usize {
         capacity
@@ -645,12 +775,15 @@ impl SessionTable {
             .saturating_add(StickyTable::bytes_for(capacity))
     }
 
-    /// Bytes the table has allocated: slab, the two indexes, the deadline heap and the
-    /// per-login stickiness.
+    /// Bytes the table has allocated: slab, the two indexes, the deadline heap, the
+    /// per-login stickiness, and the access-line half once made.
     pub fn memory_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Session>()
             + self.by_ip.memory_bytes()
             + self.by_id.memory_bytes()
+            + self.lines.as_ref().map_or(0, |l| {
+                l.by_pppoe.memory_bytes() + std::mem::size_of_val(&*l.encaps)
+            })
             + self.deadlines.capacity() * std::mem::size_of::<Reverse<Deadline>>()
             + self.sticky.memory_bytes()
     }
@@ -819,9 +952,53 @@ mod tests {
         );
     }
 
+    /// The access-line half: made at the first PPPoE install (an IPoE-only table pays
+    /// nothing for it), found by line, forgotten with the session.
+    #[test]
+    fn pppoe_sessions_by_line() {
+        let mut t = SessionTable::new(4, 20, 100);
+        t.install(&spec(1, Limits::default())).unwrap();
+        assert_eq!(t.memory_bytes(), SessionTable::bytes_for(4));
+        let mac = MacAddr([2, 0, 0, 0, 0, 2]);
+        let vlans = Vlans {
+            outer: Some(VlanTag {
+                tpid: 0x88a8,
+                vid: 7,
+            }),
+            inner: None,
+        };
+        let mut p = spec(2, Limits::default());
+        p.mac = Some(mac);
+        p.access = AccessLine {
+            vlans,
+            encap: Encap::Pppoe { session: 9 },
+            mss_clamp: 1452,
+        };
+        let slot = t.install(&p).unwrap();
+        assert_eq!(
+            t.memory_bytes(),
+            SessionTable::bytes_for(4) + SessionTable::access_line_bytes_for(4)
+        );
+        assert_eq!(t.slot_by_pppoe(vlans.key(), mac, 9), Some(slot));
+        assert_eq!(t.slot_by_pppoe(VlanKey::UNTAGGED, mac, 9), None);
+        assert_eq!(t.slot_by_pppoe(vlans.key(), mac, 8), None);
+        assert_eq!(t.encapsulation(slot).unwrap().extra(), 4 + 8);
+        assert_eq!(t.get(slot).unwrap().pppoe_session(), Some(9));
+        // The slot goes to an IPoE session: the line finds nothing.
+        t.remove(slot).unwrap();
+        let again = t.install(&spec(3, Limits::default())).unwrap();
+        assert_eq!(again, slot);
+        assert_eq!(t.slot_by_pppoe(vlans.key(), mac, 9), None);
+        assert!(t.get(again).unwrap().is_plain());
+    }
+
     #[test]
     fn entry_size() {
-        assert_eq!(std::mem::size_of::<Session>(), 232);
+        // IPoE's state stays within 256 bytes: 232 before access lines, 8 more for the
+        // line (VLAN key, PPPoE session id, MSS clamp); the downlink template lives
+        // beside the slab.
+        assert_eq!(std::mem::size_of::<Session>(), 240);
+        assert_eq!(std::mem::size_of::<Encapsulation>(), 20);
     }
 
     #[test]

@@ -115,6 +115,46 @@ pub struct Vlans {
     pub inner: Option<VlanTag>,
 }
 
+impl Vlans {
+    /// The line's tags as the fast path compares them ([`VlanKey`]).
+    pub fn key(&self) -> VlanKey {
+        [self.outer, self.inner]
+            .into_iter()
+            .flatten()
+            .fold(VlanKey::UNTAGGED, |k, t| k.push(t.vid))
+    }
+}
+
+/// The VLAN ids of a line or of a frame's tags, outer first, packed in a `u32` (the
+/// outermost non-priority tag in the high half when there are two). Priority tags
+/// (VID 0, 802.1Q §9.6) carry no VLAN and are left out, so a priority-tagged frame
+/// belongs to an untagged line; the TPIDs are not compared (an outer 0x8100 is as good
+/// an S-tag as 0x88a8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VlanKey(pub u32);
+
+impl VlanKey {
+    /// No VLAN.
+    pub const UNTAGGED: VlanKey = VlanKey(0);
+
+    /// The key with one more (inner) tag of id `vid`.
+    #[inline(always)]
+    pub const fn push(self, vid: u16) -> VlanKey {
+        let vid = vid & 0x0fff;
+        if vid == 0 {
+            self
+        } else {
+            VlanKey(self.0 << 16 | 0x1000 | vid as u32)
+        }
+    }
+
+    /// True without a VLAN.
+    #[inline(always)]
+    pub const fn is_untagged(self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// How a subscriber's IPv4 packets are framed on the access side (ACC-1, ACC-2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Encap {

@@ -1,0 +1,139 @@
+//! The access-line half of a session (ACC-1, ACC-4): the header template its downlink
+//! frames get between the MACs and the IPv4 header, and the key its PPPoE uplink frames
+//! are found by. Kept beside the slab, not in the session entry, so that an untagged IPoE
+//! session pays nothing for it on the packet path.
+
+use super::spec::{AccessLine, Encap, VlanKey};
+use crate::types::MacAddr;
+use crate::wire::ethernet::{VLAN_TAG_LEN, ethertype};
+use crate::wire::l2tp::ppp;
+use crate::wire::pppoe;
+
+/// Most bytes between the source MAC and the IPv4 header: two tags, the EtherType, the
+/// PPPoE header and PPP protocol.
+pub const MAX_ENCAP: usize = 2 * VLAN_TAG_LEN + 2 + pppoe::HEADER_LEN;
+
+/// What a downlink frame of a session carries after its MACs, ready to copy: the tags,
+/// the EtherType, and for PPPoE the session header with the PPP protocol (its length
+/// field written per packet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encapsulation {
+    bytes: [u8; MAX_ENCAP],
+    len: u8,
+    pppoe: bool,
+}
+
+impl Encapsulation {
+    /// Plain IPoE: the EtherType alone.
+    pub const PLAIN: Encapsulation = Encapsulation {
+        bytes: [0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        len: 2,
+        pppoe: false,
+    };
+
+    /// The template of `line`.
+    pub fn new(line: &AccessLine) -> Encapsulation {
+        let mut e = Encapsulation {
+            bytes: [0; MAX_ENCAP],
+            len: 0,
+            pppoe: false,
+        };
+        for t in [line.vlans.outer, line.vlans.inner].into_iter().flatten() {
+            e.push(&t.tpid.to_be_bytes());
+            e.push(&(t.vid & 0x0fff).to_be_bytes());
+        }
+        match line.encap {
+            Encap::Ipoe => e.push(&ethertype::IPV4.to_be_bytes()),
+            Encap::Pppoe { session } => {
+                e.push(&ethertype::PPPOE_SESSION.to_be_bytes());
+                let mut h = [0u8; pppoe::HEADER_LEN];
+                pppoe::Packet::new_unchecked(&mut h[..]).emit(session, ppp::IPV4, 0);
+                e.push(&h);
+                e.pppoe = true;
+            }
+        }
+        e
+    }
+
+    fn push(&mut self, b: &[u8]) {
+        let at = self.len as usize;
+        self.bytes[at..at + b.len()].copy_from_slice(b);
+        self.len += b.len() as u8;
+    }
+
+    /// The bytes, from where the EtherType of an untagged frame would be.
+    #[inline(always)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// Bytes it adds to an untagged Ethernet frame.
+    #[inline(always)]
+    pub fn extra(&self) -> usize {
+        self.len as usize - 2
+    }
+
+    /// Writes it into `after_macs` (the frame from byte 12, with room for [`Self::bytes`]),
+    /// for an IPv4 packet of `ip_len` bytes.
+    #[inline(always)]
+    pub fn write(&self, after_macs: &mut [u8], ip_len: u16) {
+        let n = self.len as usize;
+        after_macs[..n].copy_from_slice(self.bytes());
+        if self.pppoe {
+            let at = n - pppoe::HEADER_LEN;
+            pppoe::Packet::new_unchecked(&mut after_macs[at..n])
+                .set_payload_len(ip_len + pppoe::PPP_PROTOCOL_LEN);
+        }
+    }
+}
+
+/// The hash key of a PPPoE session's uplink: its VLANs, client MAC and session id.
+#[inline(always)]
+pub fn pppoe_key(vlans: VlanKey, mac: MacAddr, session: u16) -> u64 {
+    let m = mac.0;
+    let mac48 = u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]);
+    (mac48 << 16 | session as u64) ^ (vlans.0 as u64).rotate_left(23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::session::spec::{VlanTag, Vlans};
+
+    #[test]
+    fn templates() {
+        assert_eq!(
+            Encapsulation::new(&AccessLine::default()),
+            Encapsulation::PLAIN
+        );
+        let qinq_pppoe = AccessLine {
+            vlans: Vlans {
+                outer: Some(VlanTag {
+                    tpid: 0x88a8,
+                    vid: 200,
+                }),
+                inner: Some(VlanTag {
+                    tpid: 0x8100,
+                    vid: 300,
+                }),
+            },
+            encap: Encap::Pppoe { session: 0x1234 },
+            mss_clamp: 1452,
+        };
+        let e = Encapsulation::new(&qinq_pppoe);
+        assert_eq!(e.extra(), MAX_ENCAP - 2);
+        let mut b = [0u8; MAX_ENCAP];
+        e.write(&mut b, 1000);
+        assert_eq!(
+            b,
+            [
+                0x88, 0xa8, 0x00, 200, 0x81, 0x00, 0x01, 0x2c, 0x88, 0x64, 0x11, 0x00, 0x12, 0x34,
+                0x03, 0xea, 0x00, 0x21
+            ]
+        );
+        assert_ne!(
+            pppoe_key(VlanKey::UNTAGGED, MacAddr([2, 0, 0, 0, 0, 1]), 1),
+            pppoe_key(VlanKey::UNTAGGED.push(1), MacAddr([2, 0, 0, 0, 0, 1]), 1)
+        );
+    }
+}
