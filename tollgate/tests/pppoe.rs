@@ -59,6 +59,8 @@ struct Sub {
     events: Vec<String>,
     /// IPv4 packets that came down in PPPoE.
     ip_down: Vec<Vec<u8>>,
+    /// A TR-101 tag the access node inserts in PADI and PADR.
+    line_id: Option<Vec<u8>>,
 }
 
 impl Sub {
@@ -70,6 +72,7 @@ impl Sub {
             padt: false,
             events: Vec::new(),
             ip_down: Vec::new(),
+            line_id: None,
         }
     }
 
@@ -84,6 +87,9 @@ impl Sub {
         let mut t = Vec::new();
         pwire::put_tag(&mut t, tag::SERVICE_NAME, b"");
         pwire::put_tag(&mut t, tag::HOST_UNIQ, b"hu");
+        if let Some(l) = &self.line_id {
+            pwire::put_tag(&mut t, tag::VENDOR_SPECIFIC, l);
+        }
         self.frame([0xff; 6], 0x8863, &pwire::build(code::PADI, 0, &t))
     }
 
@@ -121,6 +127,9 @@ impl Sub {
                         if tg.kind == tag::AC_COOKIE {
                             pwire::put_tag(&mut t, tag::AC_COOKIE, tg.value);
                         }
+                    }
+                    if let Some(l) = &self.line_id {
+                        pwire::put_tag(&mut t, tag::VENDOR_SPECIFIC, l);
                     }
                     out.push(self.frame(ACC_MAC.0, 0x8863, &pwire::build(code::PADR, 0, &t)));
                 }
@@ -368,5 +377,122 @@ fn a_wrong_chap_secret_gets_failure_terminate_and_padt() {
     assert_eq!(s.as_array().map(Vec::len), Some(0), "{s}");
     let (_, c) = gw.ctl(&["show", "counters"]);
     assert_eq!(c["pppoe"]["ppp_auth_rejected"], 1);
+    gw.stop();
+}
+
+/// FreeRADIUS users for PPP: a CHAP user with a fixed address and Framed-MTU, a PAP user
+/// from the pool.
+const RADIUS_USERS: &str = r#"
+pppchap	Cleartext-Password := "s3cret"
+	Framed-IP-Address = 10.10.0.105,
+	Framed-MTU = 1400,
+	Session-Timeout = 3600
+
+ppppap	Cleartext-Password := "pw"
+	Framed-Pool = "ppp"
+"#;
+
+fn radius_config(fr: &support::freeradius::FreeRadius, d: &std::path::Path, auth: &str) -> String {
+    format!(
+        r#"{pppoe}
+[aaa]
+auth = "radius"
+nas_identifier = "tollgate-test"
+[aaa.radius]
+timeout_ms = 500
+retries = 2
+[[aaa.radius.auth_server]]
+address = "{auth_addr}"
+secret = "{secret}"
+[[aaa.radius.acct_server]]
+address = "{acct}"
+secret = "{secret}"
+"#,
+        pppoe = config(auth),
+        auth_addr = fr.auth,
+        acct = fr.acct,
+        secret = support::freeradius::SECRET,
+    )
+    .replace("{d}", &d.display().to_string())
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    let h = s.strip_prefix("0x").unwrap_or(s);
+    (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn attr<'a>(rec: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    rec.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+#[ignore = "needs FreeRADIUS: `make host-test` runs it"]
+fn chap_and_pap_against_freeradius_with_ppp_accounting() {
+    let fr = support::freeradius::FreeRadius::start_with_users(true, RADIUS_USERS);
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = Gw::start(dir.path(), &radius_config(&fr, dir.path(), "chap"));
+    let mut sub = Sub::new(qinq(7), b"pppchap", b"s3cret");
+    sub.line_id = Some(
+        tollgate_control_core::pppoe::LineId {
+            circuit_id: Some(b"an1 eth 1/1/1:7".to_vec()),
+            remote_id: Some(b"cust7".to_vec()),
+            ..Default::default()
+        }
+        .to_vendor_tag(),
+    );
+    let addr = sub.connect(&mut gw);
+    assert_eq!(addr, Ipv4Addr::new(10, 10, 0, 105), "Framed-IP-Address");
+    let v = gw.wait_open(&addr.to_string());
+    assert_eq!(v["auth"], "chap/accepted");
+    let (ok, _) = gw.ctl(&["session", "remove", &addr.to_string()]);
+    assert!(ok);
+    wait("PADT", || {
+        sub.pump(&mut gw);
+        sub.padt.then_some(())
+    });
+    let recs = wait("Start and Stop at FreeRADIUS", || {
+        let d = fr.detail();
+        (d.len() >= 2).then_some(d)
+    });
+    for r in &recs {
+        assert_eq!(attr(r, "User-Name"), Some("pppchap"));
+        assert_eq!(attr(r, "Framed-Protocol"), Some("PPP"), "{r:?}");
+        assert_eq!(attr(r, "Service-Type"), Some("Framed-User"));
+        assert_eq!(attr(r, "NAS-Port-Type"), Some("Ethernet"));
+        assert_eq!(attr(r, "NAS-Port-Id"), Some("acc0.100.7"));
+        assert_eq!(attr(r, "Calling-Station-Id"), Some("02:10:00:00:00:42"));
+        // Octets in FreeRADIUS's dictionary: shown in hex.
+        assert_eq!(
+            attr(r, "ADSL-Agent-Circuit-Id").map(unhex).as_deref(),
+            Some(&b"an1 eth 1/1/1:7"[..])
+        );
+        assert_eq!(
+            attr(r, "ADSL-Agent-Remote-Id").map(unhex).as_deref(),
+            Some(&b"cust7"[..])
+        );
+    }
+    assert_eq!(attr(&recs[0], "Acct-Status-Type"), Some("Start"));
+    assert_eq!(attr(&recs[1], "Acct-Status-Type"), Some("Stop"));
+    gw.stop();
+
+    // PAP, and a wrong CHAP response, against the same server.
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = Gw::start(dir.path(), &radius_config(&fr, dir.path(), "pap"));
+    let mut sub = Sub::new(Vec::new(), b"ppppap", b"pw");
+    let addr = sub.connect(&mut gw);
+    assert_eq!(addr, Ipv4Addr::new(10, 10, 0, 100), "from Framed-Pool");
+    gw.wait_open(&addr.to_string());
+    gw.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = Gw::start(dir.path(), &radius_config(&fr, dir.path(), "chap"));
+    let mut sub = Sub::new(Vec::new(), b"pppchap", b"wrong");
+    assert!(gw.access.send(sub.padi()));
+    wait("PADT after the reject", || {
+        sub.pump(&mut gw);
+        sub.padt.then_some(())
+    });
+    assert_eq!(sub.events, vec!["terminate authentication failed", "padt"]);
     gw.stop();
 }
