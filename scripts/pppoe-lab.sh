@@ -10,7 +10,9 @@
 #      the local store (secret in the 0600 .chap file), IPCP, then sends UDP datagrams to
 #      the server namespace: the server counts them, and `ctl show session` counts the
 #      same packets and bytes (IP total length).
-#   3. The same with PAP for a subscriber with Session-Timeout 2 s: the gateway sends LCP
+#   3. The same on a QinQ line (S-VLAN 100 0x88a8, C-VLAN 7), then a CoA
+#      Disconnect-Request (radclient): the gateway sends LCP Terminate-Request and PADT.
+#   4. The same with PAP for a subscriber with Session-Timeout 2 s: the gateway sends LCP
 #      Terminate-Request and PADT when it expires, and the session record says why.
 #
 # Usage (root; shares namespaces with nothing else, but run it under the lab lock):
@@ -113,6 +115,11 @@ ac_name = "tg-lab"
 auth = ["$1"]
 dns = ["192.0.2.53", "192.0.2.54"]
 echo_interval_s = 1
+[aaa.coa]
+listen = "127.0.0.1:3799"
+[[aaa.coa.client]]
+address = "127.0.0.1"
+secret = "coa-lab"
 EOF
     rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl"
     cat >"$RUNDIR/subs.toml" <<EOF
@@ -163,8 +170,10 @@ while True:
 ' "$RUNDIR/received" </dev/null >"$RUNDIR/server.log" 2>&1 &
     echo $! >"$RUNDIR/server.pid"
     rm -f "$RUNDIR/received"
-    wait_for 10 nsx "$NS_SRV" ss -uln 'sport = :5001' -H | grep -q 5001 || true
+    wait_for 10 server_listening || die "the UDP server did not start: $(cat "$RUNDIR/server.log")"
 }
+
+server_listening() { nsx "$NS_SRV" ss -Huln | grep -q '192.0.2.10:5001'; }
 
 received_is() { [[ -f $RUNDIR/received && $(cat "$RUNDIR/received") == "$1" ]]; }
 
@@ -207,6 +216,60 @@ sys.exit(0 if ok else 1)' "$v" "$n"; then
     fi
 }
 
+check_chap_qinq() {
+    local out
+    out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --vlan 100.7 --send 5 --to 192.0.2.10:5001) || {
+        fail "scapy CHAP client on QinQ 100.7: $out"
+        return
+    }
+    pass "scapy client on QinQ (S-VLAN 100 0x88a8, C-VLAN 7): $out"
+    if wait_for 15 received_is 25; then
+        pass "the server received its 5 datagrams from the QinQ line"
+    else
+        fail "the server has $(cat "$RUNDIR/received" 2>/dev/null || echo 0) datagrams, expected 20 + 5"
+    fi
+    if ctl show sessions | grep -q '"vlans":"100.7"' ||
+        ctl show session "$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["address"])' "$out")" |
+        grep -q '"vlans": *"100.7"'; then
+        pass "ctl show session names the line 100.7"
+    else
+        fail "ctl show session does not show VLANs 100.7"
+    fi
+}
+
+session_of() { ctl show sessions | grep -q "\"user\": *\"$1\"" || ctl show sessions | grep -q "\"user\":\"$1\""; }
+
+check_coa_disconnect() {
+    local out
+    nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --expect-end 30 >"$RUNDIR/coa-client.out" 2>&1 &
+    local cpid=$!
+    if ! wait_for 20 session_of alice; then
+        fail "CoA: alice's session did not come up: $(cat "$RUNDIR/coa-client.out")"
+        kill "$cpid" 2>/dev/null || true
+        return
+    fi
+    out=$(printf 'User-Name = "alice"\nEvent-Timestamp = %s\n' "$(date +%s)" |
+        nsx "$NS_GW" radclient -r 3 -t 2 127.0.0.1:3799 disconnect coa-lab 2>&1) || true
+    if grep -q "Disconnect-ACK" <<<"$out"; then
+        pass "CoA Disconnect-Request for alice: Disconnect-ACK"
+    else
+        fail "CoA Disconnect-Request: $out"
+    fi
+    wait "$cpid" || true
+    out=$(cat "$RUNDIR/coa-client.out")
+    if "$PY" -c '
+import json, sys
+e = json.loads(sys.argv[1])["events"]
+t = [i for i, x in enumerate(e) if x.startswith("terminate ")]
+sys.exit(0 if t and "padt" in e[t[0]:] else 1)' "$out" 2>/dev/null; then
+        pass "CoA Disconnect: the gateway sent Terminate-Request, then PADT: $out"
+    else
+        fail "CoA Disconnect: no Terminate-Request then PADT: $out"
+    fi
+}
+
 check_pap_session_timeout() {
     local out rec
     out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 bob builder pap \
@@ -242,6 +305,14 @@ test_all() {
     start_gateway
     check_pado
     check_chap_traffic
+    stop_gateway
+    write_config chap
+    start_gateway
+    check_chap_qinq
+    stop_gateway
+    # A fresh gateway: the QinQ session above still holds alice's MAC (one per MAC).
+    start_gateway
+    check_coa_disconnect
     stop_gateway
     write_config pap
     start_gateway
