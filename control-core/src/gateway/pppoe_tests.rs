@@ -688,3 +688,78 @@ fn malformed_and_misdirected_frames_are_counted_drops() {
         vec![("pppoe_disabled".to_string(), 1)]
     );
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tags() -> impl Strategy<Value = Vec<Tag>> {
+        prop_oneof![
+            Just(Vec::new()),
+            Just(qinq()),
+            (0u16..4096).prop_map(|v| vec![Tag {
+                tpid: 0x8100,
+                pcp: 0,
+                dei: false,
+                vid: v,
+            }]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Arbitrary discovery and session frames (on any line, for the live session's
+        /// id or any other), and arbitrary PPP packets on a live session, in any phase:
+        /// answered, counted or dropped, never a panic; time runs on through them.
+        #[test]
+        fn arbitrary_pppoe_input_never_panics(
+            phase in 0u8..3,
+            line in tags(),
+            frames in proptest::collection::vec(
+                (any::<bool>(), any::<bool>(), any::<u16>(), proptest::collection::vec(any::<u8>(), 0..80)),
+                1..12,
+            ),
+        ) {
+            let mut r = Rig::new(AuthMethod::Chap, b"s3cret");
+            match phase {
+                0 => {}
+                1 => {
+                    r.until_login();
+                }
+                _ => {
+                    r.until_login();
+                    r.accept(Authorization::default());
+                }
+            }
+            for (discovery, ppp, proto, body) in frames {
+                let f = if discovery {
+                    let mut b = Vec::new();
+                    ethernet::write_header(&mut b, AC_MAC, SUB_MAC, &line, 0x8863);
+                    b.extend_from_slice(&body);
+                    b
+                } else if ppp {
+                    let mut b = Vec::new();
+                    ethernet::write_header(&mut b, AC_MAC, SUB_MAC, &r.tags, 0x8864);
+                    b.extend_from_slice(&pwire::session_frame(r.session_id.max(1), proto, &body));
+                    b
+                } else {
+                    let mut b = Vec::new();
+                    ethernet::write_header(&mut b, AC_MAC, SUB_MAC, &line, 0x8864);
+                    b.extend_from_slice(&body);
+                    b
+                };
+                if let Some(f) = Frame::new(Side::Access, &f) {
+                    r.core.on_punt(r.now, 0, &f);
+                }
+                // The client is not told: the gateway's answers are only collected.
+                while r.core.poll_output().is_some() {}
+                r.now = r.now + Duration::from_millis(700);
+                r.core.tick(r.now);
+                while r.core.poll_output().is_some() {}
+            }
+            let _ = r.core.pppoe_counters();
+            let _ = r.core.ppp_views();
+        }
+    }
+}
