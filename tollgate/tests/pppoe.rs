@@ -359,6 +359,25 @@ fn pap_subscriber_is_ended_with_terminate_and_padt_at_its_session_timeout() {
 }
 
 #[test]
+fn the_daemons_stop_ends_ppp_sessions_with_terminate_and_padt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dave = Subscriber::new("dave");
+    dave.chap_secret = Some(ChapSecret(b"d4ve".to_vec()));
+    store(dir.path(), &[dave]);
+    let mut gw = Gw::start(dir.path(), &config("chap"));
+    let mut sub = Sub::new(qinq(8), b"dave", b"d4ve");
+    let addr = sub.connect(&mut gw);
+    gw.wait_open(&addr.to_string());
+    gw.signal_stop();
+    wait("PADT at the stop", || {
+        sub.pump(&mut gw);
+        sub.padt.then_some(())
+    });
+    assert_eq!(sub.events, vec!["terminate gateway shutdown", "padt"]);
+    gw.join().unwrap();
+}
+
+#[test]
 fn a_wrong_chap_secret_gets_failure_terminate_and_padt() {
     let dir = tempfile::tempdir().unwrap();
     let mut carol = Subscriber::new("carol");

@@ -552,7 +552,14 @@ impl Core {
                 authorization,
             } => match self.ppp_address(&authorization) {
                 Ok((address, pooled)) => {
-                    let Some(p) = self.pppoe.as_mut() else {
+                    let live = self
+                        .pppoe
+                        .as_ref()
+                        .is_some_and(|p| p.links.contains_key(&id));
+                    let Some(p) = self.pppoe.as_mut().filter(|_| live) else {
+                        if pooled {
+                            self.aaa_release(address);
+                        }
                         return;
                     };
                     let Some(link) = p.links.get_mut(&id) else {
@@ -833,15 +840,16 @@ impl Core {
     }
 
     /// The gateway stops: every PPP session gets Terminate-Request and PADT, and its
-    /// fast-path session is removed (cause NAS reboot).
-    pub fn pppoe_shutdown(&mut self, now: Instant) {
+    /// fast-path session is removed (cause NAS reboot). Returns how many ended.
+    pub fn pppoe_shutdown(&mut self, now: Instant) -> usize {
         let Some(p) = self.pppoe.as_mut() else {
-            return;
+            return 0;
         };
         let ids: Vec<u16> = p.links.keys().copied().collect();
+        let n = ids.len();
         for id in ids {
             let Some(p) = self.pppoe.as_mut() else {
-                return;
+                return n;
             };
             let Some(link) = p.links.get_mut(&id) else {
                 continue;
@@ -858,6 +866,7 @@ impl Core {
                 self.end(sid, DisconnectCause::NasReboot);
             }
         }
+        n
     }
 
     /// Runs the PPP timers due at `now` (retransmissions, echo, auth timeouts).

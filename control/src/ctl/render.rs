@@ -436,6 +436,20 @@ pub fn counters(data: &Value) -> String {
             .unwrap_or_default();
         out.push_str(&table(&[title, "COUNT"], &rows));
     }
+    // PPPoE and PPP (issue 14): the non-zero ones, as for drops.
+    let pppoe: Vec<Vec<String>> = data["pppoe"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                .map(|(k, v)| vec![k.clone(), cell(v)])
+                .collect()
+        })
+        .unwrap_or_default();
+    if !pppoe.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&["PPPOE", "COUNT"], &pppoe));
+    }
     out
 }
 

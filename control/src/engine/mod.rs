@@ -314,15 +314,34 @@ pub(crate) fn serve<P: Port + 'static>(
     let mut seq = 0u64;
     let mut failed = None;
     let mut goodbye = None;
-    let mut ppp_goodbye = false;
+    // At a stop, PPPoE subscribers get LCP Terminate-Request and PADT while the workers
+    // still run: (report round awaited, deadline, second round) until sent.
+    let mut ppp_goodbye: Option<(u64, Instant, bool)> = None;
     loop {
-        if stop.load(Ordering::Relaxed) && !ppp_goodbye {
-            // PPPoE subscribers get LCP Terminate-Request and PADT while the workers
-            // still run to send them (one more pass of this loop routes them).
-            core.pppoe_shutdown(Instant::now());
-            ppp_goodbye = true;
-        } else if stop.load(Ordering::Relaxed) && !l2tp_goodbye(&mut core, &mut goodbye) {
-            break;
+        if stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            match ppp_goodbye {
+                None => {
+                    let ended = core.pppoe_shutdown(now);
+                    router::route(&mut core, now, &mut dispatcher, &mut outlets, &mut shell);
+                    // Two report rounds after the frames went down: when the second is
+                    // answered, every worker has finished a poll that took them.
+                    seq += 1;
+                    dispatcher.request_reports(seq);
+                    ppp_goodbye = Some((seq, now + Duration::from_secs(1), ended == 0));
+                }
+                Some((s, deadline, _)) if !dispatcher.reported(s) && now < deadline => {}
+                Some((_, deadline, false)) => {
+                    seq += 1;
+                    dispatcher.request_reports(seq);
+                    ppp_goodbye = Some((seq, deadline, true));
+                }
+                Some((_, _, true)) => {
+                    if !l2tp_goodbye(&mut core, &mut goodbye) {
+                        break;
+                    }
+                }
+            }
         }
         match ctl_rx.recv_timeout(Duration::from_millis(1)) {
             Ok(r) => match handlers::start(&r.req, &mut core, cfg, Instant::now()) {
