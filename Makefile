@@ -240,7 +240,7 @@ plot:
 # The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
 # sanitizer-coverage passes that make libFuzzer coverage-guided.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := pipeline config ctl_request radius_packet l2tp_control pppoe_discovery ppp_control dhcpv4 dhcpv6 ipv6
+FUZZ_TARGETS := pipeline config ctl_request radius_packet l2tp_control pppoe_discovery ppp_control gateway_pppoe dhcpv4 dhcpv6 ipv6
 FUZZ_FLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks

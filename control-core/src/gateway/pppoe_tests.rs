@@ -54,6 +54,11 @@ fn settings(auth: AuthMethod) -> PppoeSettings {
 }
 
 fn core(s: Option<PppoeSettings>) -> Core {
+    core_with(s, Ipv4Addr::new(100, 64, 0, 10))
+}
+
+/// A core whose pool is 100.64.0.1 to `last`.
+fn core_with(s: Option<PppoeSettings>, last: Ipv4Addr) -> Core {
     let fwd = ForwardingBuilder::new(
         SideConfig {
             mac: MacAddr(AC_MAC),
@@ -81,11 +86,7 @@ fn core(s: Option<PppoeSettings>) -> Core {
                 pools: Pools {
                     pools: vec![Pool {
                         name: "ppp".into(),
-                        ranges: vec![Range::new(
-                            Ipv4Addr::new(100, 64, 0, 1),
-                            Ipv4Addr::new(100, 64, 0, 10),
-                            None,
-                        )],
+                        ranges: vec![Range::new(Ipv4Addr::new(100, 64, 0, 1), last, None)],
                     }],
                     nodes: Vec::new(),
                 },
@@ -165,6 +166,7 @@ impl Sent {
 struct Rig {
     core: Core,
     now: Instant,
+    mac: [u8; 6],
     tags: Vec<Tag>,
     line_id: Option<LineId>,
     client: Client,
@@ -185,6 +187,7 @@ impl Rig {
         Rig {
             core: core(Some(settings(auth))),
             now: Instant(SEC),
+            mac: SUB_MAC,
             tags: qinq(),
             line_id: None,
             client: Client::new(b"alice", secret, &mut rng),
@@ -201,7 +204,7 @@ impl Rig {
 
     fn frame(&self, ethertype: u16, payload: &[u8]) -> Frame {
         let mut b = Vec::new();
-        ethernet::write_header(&mut b, AC_MAC, SUB_MAC, &self.tags, ethertype);
+        ethernet::write_header(&mut b, AC_MAC, self.mac, &self.tags, ethertype);
         b.extend_from_slice(payload);
         Frame::new(Side::Access, &b).unwrap()
     }
@@ -220,7 +223,7 @@ impl Rig {
         }
         let p = pwire::build(code::PADI, 0, &t);
         let mut b = Vec::new();
-        ethernet::write_header(&mut b, [0xff; 6], SUB_MAC, &self.tags, 0x8863);
+        ethernet::write_header(&mut b, [0xff; 6], self.mac, &self.tags, 0x8863);
         b.extend_from_slice(&p);
         self.core
             .on_punt(self.now, 0, &Frame::new(Side::Access, &b).unwrap());
@@ -261,9 +264,10 @@ impl Rig {
     }
 
     fn client_input(&mut self, s: &Sent) {
-        assert_eq!(s.dst, SUB_MAC);
+        assert_eq!(s.dst, self.mac);
         assert_eq!(s.src, AC_MAC);
-        assert_eq!(s.tags, vec![(0x88a8, 100), (0x8100, 7)]);
+        let tags: Vec<(u16, u16)> = self.tags.iter().map(|t| (t.tpid, t.vid)).collect();
+        assert_eq!(s.tags, tags);
         if s.ethertype == 0x8863 {
             let p = pwire::Packet::new_checked(&s.payload[..]).unwrap();
             match p.code() {
@@ -686,6 +690,62 @@ fn malformed_and_misdirected_frames_are_counted_drops() {
     assert_eq!(
         off.pppoe_counters(),
         vec![("pppoe_disabled".to_string(), 1)]
+    );
+}
+
+/// PPP set-ups through the core alone (no ports, no store, no fast path): discovery,
+/// LCP, CHAP checked with the secret as the local store does (MD5, no SQLite), IPCP and
+/// the SessionAdd, one subscriber after another on its own C-VLAN. Prints the rate;
+/// `cargo test --release -p tollgate-control-core --lib setup_rate -- --ignored`.
+#[test]
+#[ignore = "a measurement: run it in release"]
+fn setup_rate() {
+    let n: u32 = std::env::var("PPP_SETUPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let mut s = settings(AuthMethod::Chap);
+    s.discovery.padi_rate = crate::pppoe::Rate {
+        per_second: 1_000_000,
+        burst: 1_000_000,
+    };
+    let mut r = Rig::new(AuthMethod::Chap, b"s3cret");
+    r.core = core_with(Some(s), Ipv4Addr::new(100, 64, 255, 254));
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        r.mac = [0x02, 0x01, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        r.tags = vec![
+            Tag {
+                tpid: 0x88a8,
+                pcp: 0,
+                dei: false,
+                vid: 1 + (i / 4000) as u16,
+            },
+            Tag {
+                tpid: 0x8100,
+                pcp: 0,
+                dei: false,
+                vid: 1 + (i % 4000) as u16,
+            },
+        ];
+        r.client = Client::new(b"alice", b"s3cret", &mut Sequence::new(u64::from(i) + 1));
+        r.session_id = 0;
+        r.auth.clear();
+        r.sent.clear();
+        r.until_login();
+        let a = r.auth[0].clone();
+        let ok = a.chap.as_ref().is_some_and(|c| c.verify(b"s3cret"));
+        assert!(ok);
+        r.accept(Authorization::default());
+        assert_eq!(r.client.phase(), ClientPhase::Up, "subscriber {i}");
+        // The daemon asks once per loop pass; it scans the PPP sessions' timers.
+        assert!(r.core.poll_timeout().is_some());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(r.installed.len(), n as usize);
+    println!(
+        "{n} PPP CHAP set-ups through the core in {secs:.3} s: {:.0} per second",
+        f64::from(n) / secs
     );
 }
 
