@@ -17,7 +17,8 @@
 //! seeded by the shell; time is the core's `now`. Malformed or misdirected frames are
 //! counted by name ([`PppoeDrop`], the engines' own drop counters), never a panic.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -224,6 +225,10 @@ pub(super) struct Pppoe {
     ppp_drops: [u64; ppp::DropReason::COUNT],
     /// The VLAN tags of the discovery frame being handled (its answers keep its TPIDs).
     frame_vlans: Vlans,
+    /// When PPP sessions want `handle_timeout`: an entry each time a session settles
+    /// (stale ones, whose session moved its timer or ended, are skipped when due), so
+    /// that neither `poll_timeout` nor `tick` scans every session.
+    timers: BinaryHeap<Reverse<(Instant, u16)>>,
 }
 
 impl std::fmt::Debug for Pppoe {
@@ -252,6 +257,7 @@ impl Pppoe {
             stats: PppoeStats::default(),
             ppp_drops: [0; ppp::DropReason::COUNT],
             frame_vlans: Vlans::default(),
+            timers: BinaryHeap::new(),
         }
     }
 
@@ -267,11 +273,16 @@ impl Pppoe {
         }
     }
 
+    /// The earliest timer entry (possibly stale, then `tick` only drops it).
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        self.links
-            .values()
-            .filter_map(|l| l.ppp.poll_timeout())
-            .min()
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Notes session `id`'s next timer.
+    fn arm(&mut self, id: u16) {
+        if let Some(t) = self.links.get(&id).and_then(|l| l.ppp.poll_timeout()) {
+            self.timers.push(Reverse((t, id)));
+        }
     }
 }
 
@@ -461,6 +472,9 @@ impl Core {
                 ));
             }
             let events: Vec<ppp::Event> = std::iter::from_fn(|| link.ppp.poll_event()).collect();
+            if events.is_empty() {
+                p.arm(id);
+            }
             for f in frames {
                 self.inject_access(&f);
             }
@@ -874,18 +888,24 @@ impl Core {
         let Some(p) = self.pppoe.as_mut() else {
             return;
         };
-        let due: Vec<u16> = p
-            .links
-            .iter()
-            .filter(|(_, l)| l.ppp.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        let mut due = Vec::new();
+        while let Some(Reverse((t, id))) = p.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            p.timers.pop();
+            due.push(id);
+        }
+        due.sort_unstable();
+        due.dedup();
         for id in due {
             if let Some(p) = self.pppoe.as_mut()
                 && let Some(link) = p.links.get_mut(&id)
+                && link.ppp.poll_timeout().is_some_and(|t| t <= now)
             {
                 link.ppp.handle_timeout(now, &mut p.rng);
             }
+            // Sends what the timeout queued and notes the session's next timer.
             self.pppoe_drain_link(now, id);
         }
     }
