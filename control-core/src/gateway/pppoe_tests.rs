@@ -699,6 +699,9 @@ fn malformed_and_misdirected_frames_are_counted_drops() {
 /// `cargo test --release -p tollgate-control-core --lib setup_rate -- --ignored`.
 #[test]
 #[ignore = "a measurement: run it in release"]
+// A measurement, not core code: the wall clock times it and the count comes from the
+// environment (the core itself never reads either).
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 fn setup_rate() {
     let n: u32 = std::env::var("PPP_SETUPS")
         .ok()
