@@ -11,6 +11,7 @@ ROOT := $(shell id -u)
 # (libbpf 1.0+) and clang to build its XDP program, linux-libc-dev for the kernel's
 # headers.
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
+                pppoe python3-scapy \
                 freeradius freeradius-utils tshark xl2tpd \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
                 libbpf-dev linux-libc-dev
@@ -24,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -47,6 +48,7 @@ help:
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
+	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
 
 check-cargo:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95+ (https://rustup.rs), then run make again" >&2; exit 1; }
@@ -103,7 +105,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -130,7 +132,7 @@ netns-test:
 host-test:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  $(CARGO) test -p tollgate-control --lib -- --ignored && \
-	  $(CARGO) test -p tollgate --test radius --test aaa -- --ignored; \
+	  $(CARGO) test -p tollgate --test radius --test aaa --test pppoe -- --ignored; \
 	else echo "SKIPPED host tests (FreeRADIUS, radclient, ICMP socket): they need root (make deps installs FreeRADIUS)"; fi
 
 # The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact
@@ -166,6 +168,15 @@ l2tp-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/l2tp-lab.sh test; \
 	else echo "SKIPPED l2tp lab test: it needs root"; fi
+
+# PPPoE with real clients in network namespaces (scripts/pppoe-lab.sh): rp-pppoe's
+# `pppoe -A` gets the PADO; a scapy PPPoE client does discovery, LCP, CHAP or PAP against
+# the local store, IPCP, UDP to a server namespace (counted both ends), and gets LCP
+# Terminate-Request and PADT at its session timeout.
+pppoe-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/pppoe-lab.sh test; \
+	else echo "SKIPPED pppoe lab test: it needs root"; fi
 
 lint: check-cargo
 	$(CARGO) fmt --all -- --check
@@ -230,7 +241,7 @@ plot:
 # The fuzz targets (fuzz/fuzz_targets) build on stable; `make fuzz` adds the
 # sanitizer-coverage passes that make libFuzzer coverage-guided.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := pipeline config ctl_request radius_packet l2tp_control pppoe_discovery ppp_control dhcpv4 dhcpv6 ipv6
+FUZZ_TARGETS := pipeline config ctl_request radius_packet l2tp_control pppoe_discovery ppp_control gateway_pppoe dhcpv4 dhcpv6 ipv6
 FUZZ_FLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
   -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks

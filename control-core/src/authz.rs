@@ -80,6 +80,9 @@ pub struct Authorization {
     pub framed_ip: Option<Ipv4Addr>,
     /// The address pool to take it from (RADIUS Framed-Pool; default: the first pool).
     pub pool: Option<String>,
+    /// The largest packet the subscriber's link may carry (RADIUS Framed-MTU): a PPP
+    /// session's MTU (and MSS clamp) is the least of this and the negotiated MRUs.
+    pub framed_mtu: Option<u16>,
     /// Seconds between accounting Interim-Updates.
     pub interim_interval_s: Option<u32>,
     /// RADIUS Class values, echoed in every accounting record.

@@ -56,6 +56,14 @@ impl Random {
     }
 }
 
+/// The PPP and PPPoE engines take their magic numbers, CHAP challenges and cookie
+/// secrets from the gateway's CSPRNG.
+impl crate::entropy::Entropy for Random {
+    fn fill(&mut self, dst: &mut [u8]) {
+        Random::fill(self, dst)
+    }
+}
+
 impl fmt::Debug for Random {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Random(ChaCha20)")

@@ -55,6 +55,7 @@ fn main() {
             session_time_s: i as u32,
             cause: None,
             event_time: 1_700_000_000,
+            access: None,
         };
         let start = Clock::now();
         for i in 0..n {
@@ -100,6 +101,7 @@ fn main() {
                     session_time_s: 0,
                     cause: None,
                     event_time: 1_700_000_000,
+                    access: None,
                 })
                 .collect();
             spool.enqueue_many(now, &starts).expect("starts");

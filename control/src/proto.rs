@@ -14,6 +14,8 @@
 
 pub mod help;
 
+pub use tollgate_control_core::gateway::pppoe::PppFields;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -796,6 +798,10 @@ pub struct Counters {
     pub engine: BTreeMap<String, u64>,
     /// The control thread's.
     pub control: ControlCounters,
+    /// PPPoE discovery and PPP: the core's drops, discovery frames, drops and refusals,
+    /// PPP drops, logins, sessions and ends by cause (`enabled: 0` when PPPoE is off).
+    #[serde(default)]
+    pub pppoe: BTreeMap<String, u64>,
 }
 
 /// `show neighbors`: one entry.
@@ -832,7 +838,7 @@ pub struct SessionCounters {
 pub enum SessionView {
     /// Open.
     #[serde(rename = "open")]
-    Open(OpenSession),
+    Open(Box<OpenSession>),
     /// Ended recently.
     #[serde(rename = "ended")]
     Ended(EndedSession),
@@ -875,6 +881,9 @@ pub struct OpenSession {
     pub services: Vec<String>,
     /// Counters (null if the worker did not answer).
     pub counters: Option<SessionCounters>,
+    /// A PPPoE subscriber's PPP state, flattened into the answer.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub ppp: Option<PppFields>,
 }
 
 /// A session that ended recently.

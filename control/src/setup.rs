@@ -256,6 +256,7 @@ pub fn core(cfg: &Config, clock: WallClock) -> Result<CoreConfig, crate::os_rand
         clock,
         aaa: aaa_policy(cfg),
         l2tp,
+        pppoe: cfg.pppoe.settings(cfg, crate::os_random::seed()?),
     })
 }
 

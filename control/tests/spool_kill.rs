@@ -45,6 +45,7 @@ fn record(round: usize, seq: u64, status: AcctStatusType) -> AcctRecord {
         session_time_s: seq as u32,
         cause: (status == AcctStatusType::Stop).then_some(DisconnectCause::Logout),
         event_time: 1_700_000_000 + seq,
+        access: None,
     }
 }
 

@@ -327,6 +327,7 @@ fn add(store: &mut Store, a: AddArgs) -> ExitCode {
         user_id: a.user.clone(),
         password,
         password_hash: None,
+        chap_secret: None,
         mac: a.mac,
         mobile_id: a.mobile_id,
         ip: a.ip,

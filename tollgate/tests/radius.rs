@@ -183,6 +183,7 @@ fn record(
         session_time_s: 42,
         cause,
         event_time: 1_700_000_000,
+        access: None,
     }
 }
 

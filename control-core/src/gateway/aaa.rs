@@ -17,8 +17,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use tollgate_dataplane::session::{
-    Bandwidth, ClosedSession, DisconnectCause, Limits, RateLimit, ServiceSet, SessionCounters,
-    SessionId, SessionUpdate, VolumeLimit,
+    AccessLine, Bandwidth, ClosedSession, DisconnectCause, Limits, RateLimit, ServiceSet,
+    SessionCounters, SessionId, SessionUpdate, VolumeLimit,
 };
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, MacAddr};
@@ -28,7 +28,7 @@ use super::pools::Pools;
 use super::sessions::{SessionError, SessionRequest};
 use super::{Core, Output, Target};
 use crate::authz::{Authorization, LoginVictim};
-use crate::radius::attrs::{AcctRecord, Counters};
+use crate::radius::attrs::{AcctRecord, Counters, PppoeLine};
 use crate::radius::coa::{Change, SessionDirectory, SessionRef};
 use crate::radius::dict::{AcctStatusType, ErrorCause};
 
@@ -93,6 +93,43 @@ pub struct LoginRequest {
     pub channel: Option<u32>,
     /// True for a first-packet login.
     pub first_packet: bool,
+    /// A CHAP-MD5 response (a PPP subscriber's), to check instead of a password.
+    pub chap: Option<ChapResponse>,
+    /// The PPPoE line the subscriber came on (a PPP login; the answer goes to its PPP
+    /// session, not to a ctl client).
+    pub line: Option<PppoeLine>,
+}
+
+/// A CHAP-MD5 response to check (RFC 1994): right when `response` is
+/// MD5(`id` || secret || `challenge`). The local store checks it with the subscriber's
+/// CHAP secret; RADIUS gets CHAP-Password and CHAP-Challenge.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChapResponse {
+    /// The Identifier of the challenge.
+    pub id: u8,
+    /// The challenge the gateway sent.
+    pub challenge: Vec<u8>,
+    /// The peer's response value (16 bytes for MD5).
+    pub response: Vec<u8>,
+}
+
+impl ChapResponse {
+    /// Whether the response is right for `secret`.
+    pub fn verify(&self, secret: &[u8]) -> bool {
+        crate::ppp::wire::chap::verify_md5(self.id, secret, &self.challenge, &self.response)
+    }
+}
+
+impl std::fmt::Debug for ChapResponse {
+    /// Never prints the response.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ChapResponse {{ id: {}, challenge_len: {}, response: <redacted> }}",
+            self.id,
+            self.challenge.len()
+        )
+    }
 }
 
 /// What the shell must check: credentials, or identifiers.
@@ -110,6 +147,10 @@ pub struct AuthRequest {
     pub calling_station: Option<String>,
     /// The address the subscriber has, if any.
     pub address: Option<Ipv4Addr>,
+    /// A CHAP-MD5 response to check instead of a password (PPP).
+    pub chap: Option<ChapResponse>,
+    /// The PPPoE line of a PPP login (NAS-Port-Id, TR-101 line identification).
+    pub line: Option<PppoeLine>,
 }
 
 /// The authentication's answer.
@@ -200,6 +241,8 @@ pub struct AaaSession {
     pub bandwidth_changes: u32,
     /// The counters the spool last got for it (in a record or as last known).
     pub spooled: SessionCounters,
+    /// The PPPoE line of a PPP session, for its accounting records.
+    pub line: Option<PppoeLine>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -368,7 +411,7 @@ pub fn limits(a: &Authorization, app_margin: Duration) -> (Limits, bool) {
     (l, app_idle)
 }
 
-fn bandwidth(a: &Authorization) -> Bandwidth {
+pub(super) fn bandwidth(a: &Authorization) -> Bandwidth {
     Bandwidth {
         up_bps: a.bandwidth_up.unwrap_or(0),
         down_bps: a.bandwidth_down.unwrap_or(0),
@@ -387,7 +430,7 @@ fn counters(c: &SessionCounters) -> Counters {
 impl Core {
     /// The services an authorization allows (all when it names none; unknown names are
     /// logged and ignored).
-    fn service_set(&self, a: &Authorization) -> ServiceSet {
+    pub(super) fn service_set(&self, a: &Authorization) -> ServiceSet {
         if a.services.is_empty() {
             return ServiceSet::ALL;
         }
@@ -433,6 +476,40 @@ impl Core {
             c.rate_window_s = Some(r.window_ms.div_ceil(1000));
         }
         a
+    }
+
+    /// The pools, to allocate from.
+    pub(super) fn pools_mut(&mut self) -> &mut Pools {
+        &mut self.aaa.policy.pools
+    }
+
+    /// DISC F's margin.
+    pub(super) fn aaa_app_margin(&self) -> Duration {
+        self.aaa.policy.app_timeout_margin
+    }
+
+    /// Flows per subscriber when the authorization does not say.
+    pub(super) fn aaa_max_flows(&self) -> u32 {
+        self.aaa.policy.max_flows
+    }
+
+    /// A PPP login was accepted (counted as logins are).
+    pub(super) fn aaa_accepted_ppp(&mut self) {
+        self.aaa.stats.accepted += 1;
+    }
+
+    /// A PPP login was accepted but got no address.
+    pub(super) fn aaa_failed_ppp(&mut self) {
+        self.aaa.stats.failed += 1;
+    }
+
+    /// A PPP login was rejected, or nobody could answer.
+    pub(super) fn aaa_rejected_ppp(&mut self, unavailable: bool) {
+        if unavailable {
+            self.aaa.stats.unavailable += 1;
+        } else {
+            self.aaa.stats.rejected += 1;
+        }
     }
 
     /// Reserves `ip` in its pool range, if one holds it.
@@ -489,6 +566,8 @@ impl Core {
                 .clone()
                 .or_else(|| req.mac.map(|m| m.to_string())),
             address: req.address,
+            chap: req.chap.clone(),
+            line: req.line.clone(),
         };
         a.pending.insert(login, Pending { req });
         self.out.push_back(Output::Authenticate(auth));
@@ -512,6 +591,10 @@ impl Core {
         };
         if let Some(ip) = p.req.address {
             self.aaa.pending_addresses.remove(&ip);
+        }
+        if p.req.line.is_some() {
+            self.ppp_auth_answer(now, login, answer);
+            return;
         }
         let result = match answer {
             AuthAnswer::Accept {
@@ -616,7 +699,7 @@ impl Core {
             .mobile_id
             .clone()
             .or_else(|| req.mac.map(|m| m.to_string()));
-        let id = match self.install(now, request, auth, calling_station, app_idle, pooled) {
+        let id = match self.install(now, request, auth, calling_station, app_idle, pooled, None) {
             Ok(id) => id,
             Err(e) => {
                 release(self);
@@ -639,7 +722,12 @@ impl Core {
     }
 
     /// Ends enough of `group`'s sessions for one more login under `max`.
-    fn make_room(&mut self, group: &str, max: u32, auth: &Authorization) -> Result<(), String> {
+    pub(super) fn make_room(
+        &mut self,
+        group: &str,
+        max: u32,
+        auth: &Authorization,
+    ) -> Result<(), String> {
         let live: Vec<SessionId> = self
             .aaa
             .groups
@@ -700,7 +788,7 @@ impl Core {
     }
 
     /// Asks the owning worker to end session `id` (its record follows as an event).
-    fn end(&mut self, id: SessionId, cause: DisconnectCause) {
+    pub(super) fn end(&mut self, id: SessionId, cause: DisconnectCause) {
         let worker = self.sessions.get(id).map_or(0, |s| s.worker);
         if let Some(s) = self.aaa.sessions.get_mut(&id) {
             s.closing = true;
@@ -713,6 +801,9 @@ impl Core {
 
     /// Opens a session in the registry and on its worker, with its accounting state, and
     /// sends the Start.
+    // Each argument is one fact about the session from its three callers (static, login,
+    // PPP); a struct for them would only move the list.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn install(
         &mut self,
         now: Instant,
@@ -721,10 +812,12 @@ impl Core {
         calling_station: Option<String>,
         app_idle: bool,
         pooled: bool,
+        ppp: Option<(AccessLine, PppoeLine)>,
     ) -> Result<SessionId, SessionError> {
         self.subscriber_addresses().check(req.address)?;
         let user = req.user.clone();
-        let (spec, worker) = self.sessions.open(now, req)?;
+        let (access, line) = ppp.map_or((AccessLine::default(), None), |(a, l)| (a, Some(l)));
+        let (spec, worker) = self.sessions.open_with(now, req, access)?;
         self.out.push_back(Output::Command(
             Target::Worker(worker),
             Command::SessionAdd(spec),
@@ -760,6 +853,7 @@ impl Core {
             closing: false,
             bandwidth_changes: 0,
             spooled: SessionCounters::default(),
+            line,
         };
         if let Some(i) = interim {
             a.arm(now + i, &s, spec.id, TimerKind::Interim);
@@ -824,6 +918,7 @@ impl Core {
             session_time_s: at.since(s.start).as_secs().min(u32::MAX as u64) as u32,
             cause: cause.map(Into::into),
             event_time: (self.clock.unix_ns(at).max(0) / 1_000_000_000) as u64,
+            access: s.line.clone(),
         }
     }
 

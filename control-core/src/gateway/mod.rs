@@ -10,6 +10,7 @@ pub mod addresses;
 pub mod identifier;
 pub mod neighbor;
 pub mod pools;
+pub mod pppoe;
 pub mod records;
 pub mod sessions;
 
@@ -189,6 +190,8 @@ pub struct CoreConfig {
     pub aaa: AaaPolicy,
     /// L2TP, when `[l2tp]` is on.
     pub l2tp: Option<crate::l2tp::Settings>,
+    /// PPPoE termination, when `[pppoe]` is on.
+    pub pppoe: Option<pppoe::PppoeSettings>,
 }
 
 /// The control core.
@@ -212,6 +215,10 @@ pub struct Core {
     /// NAT port exhaustion per (worker, protocol): when it was last logged, and the
     /// reports since that were not.
     no_port_logged: HashMap<(u16, u8), (Option<Instant>, u64)>,
+    /// PPPoE discovery and PPP sessions, when `[pppoe]` is on.
+    pppoe: Option<pppoe::Pppoe>,
+    /// PPPoE frames punted while `[pppoe]` is off.
+    pppoe_disabled_drops: u64,
 }
 
 impl Core {
@@ -233,7 +240,13 @@ impl Core {
             l2tp: None,
             l2tp_waiting: Vec::new(),
             no_port_logged: HashMap::new(),
+            pppoe: None,
+            pppoe_disabled_drops: 0,
         };
+        if let Some(s) = cfg.pppoe {
+            let mac = core.fwd.side(Side::Access).mac;
+            core.pppoe = Some(pppoe::Pppoe::new(s, mac, now));
+        }
         core.aaa.start(now);
         for &(ip, mac) in &cfg.static_neighbors {
             let side = core.side_of(ip).unwrap_or(Side::Core);
@@ -294,7 +307,7 @@ impl Core {
         let pooled = self.aaa_reserve(req.address);
         let calling = req.mac.map(|m| m.to_string());
         let address = req.address;
-        self.install(now, req, auth, calling, false, pooled)
+        self.install(now, req, auth, calling, false, pooled, None)
             .inspect_err(|_| {
                 if pooled {
                     self.aaa_release(address);
@@ -483,6 +496,7 @@ impl Core {
                 self.drain_resolver();
             }
             Event::SessionClosed(mut rec) => {
+                self.pppoe_session_closed(now, rec.id, rec.cause.name());
                 let acct_id = self.aaa_closed(&mut rec);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
@@ -500,6 +514,7 @@ impl Core {
                 }
             }
             Event::SessionInstallFailed { id, reason } => {
+                self.pppoe_session_closed(now, id, "not installed");
                 if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
                     self.aaa_install_failed(now, id, address);
                 }
@@ -637,6 +652,17 @@ impl Core {
     pub fn on_punt(&mut self, now: Instant, _worker: u16, frame: &Frame) {
         self.stats.punts += 1;
         let bytes = frame.bytes();
+        if let Ok(h) = crate::wire::ethernet::Frame::new_unchecked(bytes).header()
+            && matches!(
+                h.ethertype,
+                crate::wire::ethernet::ethertype::PPPOE_DISCOVERY
+                    | crate::wire::ethernet::ethertype::PPPOE_SESSION
+            )
+        {
+            self.on_pppoe(now, frame.side, h, bytes);
+            self.drain_resolver();
+            return;
+        }
         let Ok(eth) = ethernet::Frame::new_checked(bytes) else {
             self.stats.punts_malformed += 1;
             return;
@@ -776,6 +802,7 @@ impl Core {
         self.resolver.tick(now);
         self.drain_resolver();
         self.aaa_tick(now);
+        self.pppoe_tick(now);
         if let Some(l) = self.l2tp.as_mut() {
             l.tick(now);
             self.drain_l2tp(now);
@@ -785,10 +812,16 @@ impl Core {
     /// When [`Self::tick`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let l2tp = self.l2tp.as_ref().and_then(L2tp::poll_timeout);
-        [self.resolver.poll_timeout(), self.aaa.poll_timeout(), l2tp]
-            .into_iter()
-            .flatten()
-            .min()
+        let pppoe = self.pppoe.as_ref().and_then(pppoe::Pppoe::poll_timeout);
+        [
+            self.resolver.poll_timeout(),
+            self.aaa.poll_timeout(),
+            l2tp,
+            pppoe,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next thing to deliver.
@@ -853,3 +886,6 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod pppoe_tests;

@@ -13,8 +13,8 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use tollgate_dataplane::MacAddr;
 use tollgate_dataplane::session::{
-    Bandwidth, ClosedSession, DisconnectCause, Limits, ServiceSet, SessionId, SessionSpec,
-    SessionUpdate,
+    AccessLine, Bandwidth, ClosedSession, DisconnectCause, Limits, ServiceSet, SessionId,
+    SessionSpec, SessionUpdate,
 };
 use tollgate_dataplane::time::Instant;
 
@@ -160,6 +160,16 @@ impl Sessions {
         now: Instant,
         req: SessionRequest,
     ) -> Result<(SessionSpec, u16), SessionError> {
+        self.open_with(now, req, AccessLine::default())
+    }
+
+    /// [`Self::open`] for a subscriber on an `access` line (VLANs, PPPoE).
+    pub fn open_with(
+        &mut self,
+        now: Instant,
+        req: SessionRequest,
+        access: AccessLine,
+    ) -> Result<(SessionSpec, u16), SessionError> {
         if let Some(id) = self.by_address.get(&req.address) {
             return Err(SessionError::AddressInUse(req.address, *id));
         }
@@ -184,7 +194,7 @@ impl Sessions {
             bandwidth: req.bandwidth,
             services: req.services,
             max_flows: req.max_flows,
-            access: Default::default(),
+            access,
         };
         self.per_worker[worker as usize] += 1;
         self.by_address.insert(req.address, id);

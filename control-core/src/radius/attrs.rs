@@ -27,6 +27,7 @@ pub fn is_authorization_attribute(key: AttrKey) -> bool {
         sa::IDLE_TIMEOUT,
         sa::ACCT_INTERIM_INTERVAL,
         sa::FRAMED_POOL,
+        sa::FRAMED_MTU,
         sa::CLASS,
         sa::REPLY_MESSAGE,
     ]
@@ -50,6 +51,9 @@ pub fn apply(a: &mut Authorization, p: &Packet) -> Result<(), ValueError> {
             k if k == sa::IDLE_TIMEOUT => c.idle_time_s = Some(attr.as_u32()?),
             k if k == sa::ACCT_INTERIM_INTERVAL => a.interim_interval_s = Some(attr.as_u32()?),
             k if k == sa::FRAMED_POOL => a.pool = Some(attr.as_text()?.to_string()),
+            k if k == sa::FRAMED_MTU => {
+                a.framed_mtu = Some(attr.as_u32()?.min(u16::MAX as u32) as u16)
+            }
             k if k == sa::CLASS => class.push(attr.value.clone()),
             k if k == sa::REPLY_MESSAGE => a.reply_message = Some(attr.as_text()?.to_string()),
             k if k == tg::VOLUME_LIMIT => c.volume_bytes = Some(attr.as_u64()?),
@@ -124,6 +128,73 @@ pub fn access_request(
     p
 }
 
+/// A CHAP Access-Request (RFC 2865 5.3, 5.40): User-Name, CHAP-Password (the
+/// Identifier, then the response) and CHAP-Challenge, the rest as [`access_request`].
+pub fn chap_access_request(
+    nas: &NasIdentity,
+    user: &str,
+    (id, challenge, response): (u8, &[u8], &[u8]),
+    calling_station_id: Option<&str>,
+) -> Packet {
+    let mut p = Packet::new(Code::AccessRequest, 0);
+    p.push(Attribute::text(sa::USER_NAME, user));
+    let mut pw = Vec::with_capacity(1 + response.len());
+    pw.push(id);
+    pw.extend_from_slice(response);
+    p.push(Attribute::octets(sa::CHAP_PASSWORD, pw));
+    p.push(Attribute::octets(sa::CHAP_CHALLENGE, challenge));
+    if let Some(c) = calling_station_id {
+        p.push(Attribute::text(sa::CALLING_STATION_ID, c));
+    }
+    nas.push(&mut p);
+    p.push(Attribute::u32(sa::SERVICE_TYPE, 2)); // Framed-User
+    p
+}
+
+/// The line of a PPPoE subscriber, as RADIUS and the records name it (ACC-1, ACC-4).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PppoeLine {
+    /// NAS-Port-Id: the access port's name and the VLANs (`access0.100.200`).
+    pub nas_port_id: String,
+    /// TR-101 Agent-Circuit-Id from the PADI/PADR, when the access node inserted one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_id: Option<Vec<u8>>,
+    /// TR-101 Agent-Remote-Id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<Vec<u8>>,
+}
+
+impl PppoeLine {
+    /// Adds what a PPP subscriber's Access- and Accounting-Requests carry:
+    /// Framed-Protocol PPP, NAS-Port-Type Ethernet, NAS-Port-Id, and the TR-101
+    /// identifiers (RFC 4679). Service-Type Framed is added unless `p` has one.
+    pub fn push(&self, p: &mut Packet) {
+        if p.get(sa::SERVICE_TYPE).is_none() {
+            p.push(Attribute::u32(sa::SERVICE_TYPE, 2)); // Framed-User
+        }
+        p.push(Attribute::u32(sa::FRAMED_PROTOCOL, 1)); // PPP
+        p.push(Attribute::u32(sa::NAS_PORT_TYPE, 15)); // Ethernet
+        let id = self.nas_port_id.as_bytes();
+        p.push(Attribute::octets(
+            sa::NAS_PORT_ID,
+            &id[..id.len().min(MAX_VALUE_LEN)],
+        ));
+        let vsa_max = MAX_VALUE_LEN - 6;
+        if let Some(c) = &self.circuit_id {
+            p.push(Attribute::octets(
+                sa::AGENT_CIRCUIT_ID,
+                &c[..c.len().min(vsa_max)],
+            ));
+        }
+        if let Some(r) = &self.remote_id {
+            p.push(Attribute::octets(
+                sa::AGENT_REMOTE_ID,
+                &r[..r.len().min(vsa_max)],
+            ));
+        }
+    }
+}
+
 /// A session's counters, from the subscriber's side: "up" is what the subscriber sent
 /// (RADIUS Acct-Input), "down" what it received (Acct-Output).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +244,9 @@ pub struct AcctRecord {
     pub cause: Option<DisconnectCause>,
     /// When the event happened, seconds since 1970 (Event-Timestamp).
     pub event_time: u64,
+    /// A PPPoE subscriber's line (Framed-Protocol PPP, NAS-Port-Id, TR-101 ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<PppoeLine>,
 }
 
 impl AcctRecord {
@@ -211,6 +285,9 @@ impl AcctRecord {
         nas.push(&mut p);
         if let Some(ip) = self.framed_ip {
             p.push(Attribute::ipv4(sa::FRAMED_IP_ADDRESS, ip));
+        }
+        if let Some(l) = &self.access {
+            l.push(&mut p);
         }
         let class_at = p.attributes.len();
         let delay = now_unix
@@ -347,6 +424,97 @@ mod tests {
     }
 
     #[test]
+    fn ppp_requests_and_records_carry_chap_and_the_line() {
+        let nas = NasIdentity {
+            identifier: "tg1".into(),
+            ip: None,
+        };
+        let p = chap_access_request(
+            &nas,
+            "alice",
+            (7, b"0123456789abcdef", &[0xaa; 16]),
+            Some("02:00:00:00:00:42"),
+        );
+        let pw = &p.get(sa::CHAP_PASSWORD).unwrap().value;
+        assert_eq!(pw.len(), 17);
+        assert_eq!(pw[0], 7);
+        assert_eq!(&pw[1..], &[0xaa; 16]);
+        assert_eq!(
+            p.get(sa::CHAP_CHALLENGE).unwrap().value,
+            b"0123456789abcdef".to_vec()
+        );
+        assert!(p.get(sa::USER_PASSWORD).is_none());
+        let line = PppoeLine {
+            nas_port_id: "access0.100.7".into(),
+            circuit_id: Some(b"an1 eth 1/1/1:100".to_vec()),
+            remote_id: Some(b"cust42".to_vec()),
+        };
+        let mut p = p;
+        line.push(&mut p);
+        assert_eq!(
+            p.attributes
+                .iter()
+                .filter(|a| a.key == sa::SERVICE_TYPE)
+                .count(),
+            1,
+            "one Service-Type"
+        );
+        assert_eq!(p.get(sa::FRAMED_PROTOCOL).unwrap().as_u32(), Ok(1));
+        assert_eq!(p.get(sa::NAS_PORT_TYPE).unwrap().as_u32(), Ok(15));
+        assert_eq!(
+            p.get(sa::NAS_PORT_ID).unwrap().as_text(),
+            Ok("access0.100.7")
+        );
+        // RFC 4679 vendor 3561: in a Vendor-Specific attribute on the wire.
+        let bytes = p.encode().unwrap();
+        let back = Packet::decode(&bytes).unwrap();
+        assert_eq!(
+            back.get(sa::AGENT_CIRCUIT_ID).unwrap().value,
+            b"an1 eth 1/1/1:100".to_vec()
+        );
+        assert_eq!(
+            back.get(sa::AGENT_REMOTE_ID).unwrap().value,
+            b"cust42".to_vec()
+        );
+        // Accounting of a PPP session, and the spool's JSON of it.
+        let r = AcctRecord {
+            status: AcctStatusType::Start,
+            session_id: "s1".into(),
+            user_name: "alice".into(),
+            framed_ip: Some(Ipv4Addr::new(100, 64, 0, 1)),
+            calling_station_id: Some("02:00:00:00:00:42".into()),
+            class: Vec::new(),
+            counters: Counters::default(),
+            session_time_s: 0,
+            cause: None,
+            event_time: 1_700_000_000,
+            access: Some(line.clone()),
+        };
+        let a = r.to_request(&nas, 1_700_000_000);
+        assert_eq!(a.get(sa::SERVICE_TYPE).unwrap().as_u32(), Ok(2));
+        assert_eq!(a.get(sa::FRAMED_PROTOCOL).unwrap().as_u32(), Ok(1));
+        assert_eq!(a.get(sa::NAS_PORT_TYPE).unwrap().as_u32(), Ok(15));
+        assert_eq!(
+            a.get(sa::NAS_PORT_ID).unwrap().as_text(),
+            Ok("access0.100.7")
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        let back: AcctRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        // An IPoE record has none of it, and older spool lines read back.
+        let ipoe = AcctRecord { access: None, ..r };
+        let json = serde_json::to_string(&ipoe).unwrap();
+        assert!(!json.contains("access"));
+        let a = ipoe.to_request(&nas, 1_700_000_000);
+        assert!(a.get(sa::FRAMED_PROTOCOL).is_none());
+        assert!(a.get(sa::NAS_PORT_ID).is_none());
+        // Framed-MTU in an Access-Accept.
+        let mut acc = Packet::new(Code::AccessAccept, 1);
+        acc.push(Attribute::u32(sa::FRAMED_MTU, 1400));
+        assert_eq!(authorization(&acc).unwrap().framed_mtu, Some(1400));
+    }
+
+    #[test]
     fn a_misshapen_known_attribute_is_an_error() {
         let mut p = Packet::new(Code::AccessAccept, 1);
         p.push(Attribute::octets(sa::SESSION_TIMEOUT, vec![1, 2]));
@@ -374,6 +542,7 @@ mod tests {
             session_time_s: 61,
             cause: Some(DisconnectCause::IdleTime),
             event_time: 1_700_000_000,
+            access: None,
         };
         let nas = NasIdentity {
             identifier: "tg1".into(),
@@ -409,6 +578,7 @@ mod tests {
             session_time_s: 5,
             cause: (status == AcctStatusType::Stop).then_some(DisconnectCause::Admin),
             event_time: 1_700_000_000,
+            access: None,
         }
     }
 

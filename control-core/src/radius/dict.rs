@@ -20,12 +20,18 @@ pub mod std_attr {
     pub const USER_PASSWORD: AttrKey = AttrKey::Std(2);
     /// NAS-IP-Address (4), ipaddr.
     pub const NAS_IP_ADDRESS: AttrKey = AttrKey::Std(4);
+    /// CHAP-Password (3): the CHAP Identifier and the 16-byte response (RFC 2865 5.3).
+    pub const CHAP_PASSWORD: AttrKey = AttrKey::Std(3);
     /// NAS-Port (5), integer.
     pub const NAS_PORT: AttrKey = AttrKey::Std(5);
     /// Service-Type (6), integer.
     pub const SERVICE_TYPE: AttrKey = AttrKey::Std(6);
+    /// Framed-Protocol (7), integer: 1 = PPP.
+    pub const FRAMED_PROTOCOL: AttrKey = AttrKey::Std(7);
     /// Framed-IP-Address (8), ipaddr.
     pub const FRAMED_IP_ADDRESS: AttrKey = AttrKey::Std(8);
+    /// Framed-MTU (12), integer.
+    pub const FRAMED_MTU: AttrKey = AttrKey::Std(12);
     /// Reply-Message (18), text.
     pub const REPLY_MESSAGE: AttrKey = AttrKey::Std(18);
     /// State (24), octets.
@@ -70,8 +76,18 @@ pub mod std_attr {
     pub const ACCT_OUTPUT_GIGAWORDS: AttrKey = AttrKey::Std(53);
     /// Event-Timestamp (55), seconds since 1970.
     pub const EVENT_TIMESTAMP: AttrKey = AttrKey::Std(55);
-    /// NAS-Port-Type (61), integer.
+    /// CHAP-Challenge (60), octets: the challenge, when it is not the Request
+    /// Authenticator.
+    pub const CHAP_CHALLENGE: AttrKey = AttrKey::Std(60);
+    /// NAS-Port-Type (61), integer: 15 = Ethernet.
     pub const NAS_PORT_TYPE: AttrKey = AttrKey::Std(61);
+    /// NAS-Port-Id (87), text: the access port and VLANs (`port.svlan.cvlan`).
+    pub const NAS_PORT_ID: AttrKey = AttrKey::Std(87);
+    /// ADSL-Agent-Circuit-Id (RFC 4679, vendor 3561 attribute 1): TR-101
+    /// Agent-Circuit-Id.
+    pub const AGENT_CIRCUIT_ID: AttrKey = AttrKey::Vendor(3561, 1);
+    /// ADSL-Agent-Remote-Id (RFC 4679, vendor 3561 attribute 2).
+    pub const AGENT_REMOTE_ID: AttrKey = AttrKey::Vendor(3561, 2);
     /// Acct-Interim-Interval (85), seconds.
     pub const ACCT_INTERIM_INTERVAL: AttrKey = AttrKey::Std(85);
     /// Framed-Pool (RFC 2869): the address pool to take the subscriber's address from.

@@ -29,12 +29,25 @@ impl AaaShell {
                         (name, pw)
                     }
                 };
-                let mut p = attrs::access_request(
-                    &self.nas,
-                    &user,
-                    password.as_bytes(),
-                    req.calling_station.as_deref(),
-                );
+                let mut p = match &req.chap {
+                    // PPP CHAP: CHAP-Password and CHAP-Challenge (RFC 2865 5.3).
+                    Some(ch) => attrs::chap_access_request(
+                        &self.nas,
+                        &user,
+                        (ch.id, &ch.challenge, &ch.response),
+                        req.calling_station.as_deref(),
+                    ),
+                    None => attrs::access_request(
+                        &self.nas,
+                        &user,
+                        password.as_bytes(),
+                        req.calling_station.as_deref(),
+                    ),
+                };
+                // A PPPoE subscriber: Framed-Protocol, NAS-Port-Type, NAS-Port-Id, TR-101.
+                if let Some(line) = &req.line {
+                    line.push(&mut p);
+                }
                 if let Some(ip) = req.address {
                     p.push(Attribute::ipv4(sa::FRAMED_IP_ADDRESS, ip));
                 }

@@ -10,14 +10,22 @@ fn answer<T: serde::Serialize>(a: &T) -> Result<Value, String> {
     serde_json::to_value(a).map_err(|e| e.to_string())
 }
 
-/// Checks a login against the local store: a password login by user name, else the first
-/// identifier (mobile id, MAC, address) a subscriber has.
+/// Checks a login against the local store: a CHAP response (PPP) against the user's
+/// CHAP secret, a password login by user name, else the first identifier (mobile id,
+/// MAC, address) a subscriber has.
 pub fn authenticate_local(store: &Store, req: &AuthRequest) -> AuthAnswer {
     let accept = |s: crate::store::Subscriber| AuthAnswer::Accept {
         user: s.user_id.clone(),
         authorization: Box::new(s.authorization()),
     };
     let unavailable = |e: crate::store::StoreError| AuthAnswer::Unavailable(e.to_string());
+    if let (Some(user), Some(chap)) = (&req.user, &req.chap) {
+        return match store.verify_chap(user, chap) {
+            Ok(Some(s)) => accept(s),
+            Ok(None) => AuthAnswer::Reject("wrong user name or CHAP response".into()),
+            Err(e) => unavailable(e),
+        };
+    }
     if let Some(user) = &req.user {
         return match &req.password {
             Some(pw) => match store.verify_password(user, pw.as_bytes()) {

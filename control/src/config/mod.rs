@@ -3,6 +3,7 @@
 
 pub mod aaa;
 pub mod l2tp;
+pub mod pppoe;
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -104,6 +105,9 @@ pub struct Config {
     /// L2TP tunnels (`[l2tp]`, docs/config.md and docs/l2tp.md).
     #[serde(default)]
     pub l2tp: crate::config::l2tp::L2tpConfig,
+    /// PPPoE access concentrator and PPP termination (`[pppoe]`, docs/config.md).
+    #[serde(default)]
+    pub pppoe: crate::config::pppoe::PppoeConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -1382,6 +1386,7 @@ impl Config {
         self.aaa.validate()?;
         self.validate_subscribers()?;
         self.l2tp.validate(self)?;
+        self.pppoe.validate()?;
         tollgate_control_core::rating::Plan::compile(&self.rating)?;
         Ok(())
     }

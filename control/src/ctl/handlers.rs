@@ -277,6 +277,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                 mobile_id: a.mobile_id.clone(),
                 channel: a.channel,
                 first_packet: false,
+                ..Default::default()
             };
             match core.login(now, r) {
                 Ok(id) => Step::Login(id),
@@ -456,6 +457,8 @@ fn open_session(
         bandwidth_down: s.spec.bandwidth.down_bps,
         services,
         counters: c.map(session_counters),
+        // A PPPoE subscriber's PPP state (issue 14).
+        ppp: core.ppp_view(id).map(|p| p.fields()),
     })
 }
 
@@ -466,7 +469,7 @@ fn session_view(
     c: Option<&tollgate_dataplane::session::SessionCounters>,
 ) -> proto::SessionView {
     match open_session(core, id, now, c) {
-        Some(s) => proto::SessionView::Open(s),
+        Some(s) => proto::SessionView::Open(Box::new(s)),
         None => ended_view(core, id),
     }
 }
@@ -499,7 +502,7 @@ fn sessions_view(
     core.sessions()
         .all()
         .filter_map(|(id, _)| open_session(core, *id, now, report.and_then(|r| r.counters.get(id))))
-        .map(proto::SessionView::Open)
+        .map(|s| proto::SessionView::Open(Box::new(s)))
         .collect()
 }
 
@@ -813,6 +816,7 @@ pub fn counters(
             commands_dropped: dispatch.commands_dropped,
             injects_dropped: dispatch.injects_dropped,
         },
+        pppoe: core.pppoe_counters().into_iter().collect(),
     }
 }
 

@@ -318,7 +318,7 @@ fn sessions(list: &[proto::SessionView]) -> String {
     let open: Vec<&proto::OpenSession> = list
         .iter()
         .filter_map(|s| match s {
-            proto::SessionView::Open(o) => Some(o),
+            proto::SessionView::Open(o) => Some(&**o),
             _ => None,
         })
         .collect();
@@ -499,6 +499,17 @@ pub fn counters(data: &proto::Counters) -> String {
         .map(|(k, v)| vec![k, v.cell()])
         .collect();
     out.push_str(&table(&["CONTROL", "COUNT"], &control));
+    // PPPoE and PPP (issue 14): the non-zero ones, as for drops.
+    let pppoe: Vec<Vec<String>> = data
+        .pppoe
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| vec![k.clone(), v.cell()])
+        .collect();
+    if !pppoe.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&["PPPOE", "COUNT"], &pppoe));
+    }
     out
 }
 

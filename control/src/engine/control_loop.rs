@@ -11,7 +11,7 @@ use tollgate_dataplane::time::Instant;
 use super::exposition::Exposition;
 use super::reports::Reports;
 use super::requests::Requests;
-use super::shutdown::Goodbye;
+use super::shutdown::{Goodbye, PppGoodbye};
 use super::workers::Workers;
 use crate::aaa::AaaShell;
 use crate::config::Config;
@@ -35,12 +35,17 @@ pub(super) struct ControlLoop<'a> {
 }
 
 impl ControlLoop<'_> {
-    /// Runs passes until `stop` is set (and the L2TP peers have said goodbye) or a worker
+    /// Runs passes until `stop` is set (and the PPPoE subscribers and L2TP peers have
+    /// been told) or a worker
     /// ends. Returns the worker that ended while the gateway was not stopping.
     pub(super) fn run(&mut self, stop: &AtomicBool, threads: &Workers) -> Option<usize> {
+        let mut ppp = PppGoodbye::default();
         let mut goodbye = Goodbye::default();
         loop {
-            if stop.load(Ordering::Relaxed) && !goodbye.keep_running(&mut self.core) {
+            if stop.load(Ordering::Relaxed)
+                && !ppp.keep_running(self)
+                && !goodbye.keep_running(&mut self.core)
+            {
                 return None;
             }
             self.pass();

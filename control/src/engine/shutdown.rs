@@ -1,5 +1,5 @@
-//! The stop sequence: the L2TP peers are told first while the workers still run
-//! ([`Goodbye`]), then the workers are halted and their last reports and events taken,
+//! The stop sequence: the PPPoE subscribers ([`PppGoodbye`]) and the L2TP peers
+//! ([`Goodbye`]) are told first while the workers still run, then the workers are halted and their last reports and events taken,
 //! the tunnels' use recorded, the sessions' Stops committed by one last route and sent
 //! while the accounting servers answer (2 s at most).
 
@@ -17,6 +17,46 @@ use crate::router;
 
 /// How long the accounting records of the last route may take to be acknowledged.
 const DELIVERY_WAIT: Duration = Duration::from_secs(2);
+
+/// At a stop, first of all while the workers still run: every PPPoE subscriber gets LCP
+/// Terminate-Request and PADT, and the loop keeps running until two report rounds asked
+/// after the frames went down are answered (a worker that answers the second has
+/// finished a poll that sent them), 1 s at most.
+#[derive(Debug, Default)]
+pub(super) struct PppGoodbye {
+    /// The report round awaited, the deadline, and whether it is the second round.
+    round: Option<(u64, Instant, bool)>,
+}
+
+impl PppGoodbye {
+    /// The first call ends the PPP sessions; each call says whether to keep running for
+    /// their frames to leave.
+    pub(super) fn keep_running(&mut self, lp: &mut ControlLoop<'_>) -> bool {
+        let now = Instant::now();
+        match self.round {
+            None => {
+                let ended = lp.core.pppoe_shutdown(now);
+                router::route(
+                    &mut lp.core,
+                    now,
+                    &mut lp.workers,
+                    &mut lp.outlets,
+                    &mut lp.shell,
+                );
+                let seq = lp.reports.ask(&mut lp.workers);
+                self.round = Some((seq, now + Duration::from_secs(1), ended == 0));
+                true
+            }
+            Some((seq, deadline, _)) if !lp.workers.reported(seq) && now < deadline => true,
+            Some((_, deadline, false)) => {
+                let seq = lp.reports.ask(&mut lp.workers);
+                self.round = Some((seq, deadline, true));
+                true
+            }
+            Some((_, _, true)) => false,
+        }
+    }
+}
 
 /// At a stop, while the workers still run: the StopCCNs to the L2TP peers and the wait
 /// for their acknowledgements (at most `l2tp.shutdown_wait_ms`).

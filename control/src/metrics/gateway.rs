@@ -116,6 +116,26 @@ pub fn render(
     acct.value(&[("type", "start")], s.starts)
         .value(&[("type", "interim")], s.interims)
         .value(&[("type", "stop")], s.stops);
+    // PPPoE discovery and PPP: frames, drops and refusals by name (issue 14).
+    let pppoe = r.counter(
+        "tollgate_pppoe_total",
+        "PPPoE discovery and PPP counters by name (frames, drops, refusals, ends).",
+    );
+    let mut open = None;
+    for (k, v) in core.pppoe_counters() {
+        if k == "ppp_sessions_open" {
+            open = Some(v);
+        } else {
+            pppoe.value(&[("counter", k.as_str())], v);
+        }
+    }
+    if let Some(n) = open {
+        r.gauge(
+            "tollgate_ppp_sessions",
+            "PPP sessions held (discovery done, installed or not yet).",
+        )
+        .value(&[], n);
+    }
     shell(&mut r);
     r.render()
 }

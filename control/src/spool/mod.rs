@@ -1095,6 +1095,7 @@ mod tests {
             session_time_s: octets as u32,
             cause: None,
             event_time: 1_700_000_000 + octets,
+            access: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub const FIELDS: &[&str] = &[
     "user_id",
     "password",
     "password_hash",
+    "chap_secret",
     "mac",
     "mobile_id",
     "ip",
@@ -88,6 +89,9 @@ pub struct Record {
     /// An Argon2 PHC string (from another store).
     #[serde(default)]
     pub password_hash: Option<String>,
+    /// The CHAP secret (kept reversibly, in the 0600 file beside the store).
+    #[serde(default)]
+    pub chap_secret: Option<super::ChapSecret>,
     /// MACs.
     #[serde(default)]
     pub mac: Vec<String>,
@@ -224,6 +228,7 @@ impl Record {
             billing_account: self.billing_account.clone(),
             framed_ip: ip("framed_ip", &self.framed_ip)?,
             interim_interval_s: self.interim_interval_s,
+            chap_secret: self.chap_secret.clone(),
         };
         s.validate().map_err(|e| match e {
             StoreError::Invalid { field, message } => (field, message),
@@ -383,6 +388,7 @@ pub fn parse_csv(
                 "user_id" => r.user_id = v.to_string(),
                 "password" => r.password = Some(v.to_string()),
                 "password_hash" => r.password_hash = Some(v.to_string()),
+                "chap_secret" => r.chap_secret = Some(super::ChapSecret(v.as_bytes().to_vec())),
                 "mac" => r.mac = list(v),
                 "mobile_id" => r.mobile_id = list(v),
                 "ip" => r.ip = list(v),
@@ -644,6 +650,33 @@ bob,,,,,,
         assert_eq!(a.services, vec!["mail", "web"]);
         let b = st.get("bob").unwrap().unwrap();
         assert_eq!(b.password_hash, None);
+    }
+
+    #[test]
+    fn chap_secrets_are_imported_like_the_other_fields() {
+        let mut st = store();
+        let toml =
+            "[[subscriber]]\nuser_id = \"carol\"\npassword = \"pw\"\nchap_secret = \"s3cret\"\n";
+        let recs = parse_toml(toml, "c.toml", TEST_COST).unwrap();
+        assert!(!format!("{recs:?}").contains("s3cret"), "Debug is redacted");
+        import_records(&mut st, "c.toml", &recs, false).unwrap();
+        let csv = "user_id,chap_secret\ndave,d4ve\n";
+        let recs = parse_csv(csv, "d.csv", TEST_COST).unwrap();
+        import_records(&mut st, "d.csv", &recs, false).unwrap();
+        let c = st.get("carol").unwrap().unwrap();
+        assert_eq!(
+            c.chap_secret,
+            Some(super::super::ChapSecret(b"s3cret".to_vec()))
+        );
+        assert!(c.password_hash.is_some(), "PAP keeps its hash");
+        let d = st.get("dave").unwrap().unwrap();
+        assert_eq!(
+            d.chap_secret,
+            Some(super::super::ChapSecret(b"d4ve".to_vec()))
+        );
+        let long = format!("user_id,chap_secret\ne,{}\n", "x".repeat(256));
+        let e = parse_csv(&long, "e.csv", TEST_COST).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("chap_secret"));
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! versioned and migrated forward on open. [`import`] reads TOML and CSV files;
 //! `tollgate subscriber ...` (the binary's `subscriber` module) works on the file offline.
 //!
+//! CHAP (RFC 1994) needs each CHAP user's secret itself, not a hash: those secrets live
+//! apart, in a second SQLite file beside the store ([`chap_path`], `<store>.chap`) that
+//! is created and kept at mode 0600, attached to the same connection so that a
+//! subscriber and its secret are written in one transaction. A secret is never shown
+//! ([`SubscriberView`] says only whether one is set) and its `Debug` is redacted.
+//!
 //! Calls block on SQLite (milliseconds); password verification costs one Argon2
 //! evaluation (tens of milliseconds at the default cost), so the control loop should
 //! run it off the packet-facing thread or budget for it.
@@ -12,7 +18,7 @@
 pub mod import;
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -73,6 +79,47 @@ CREATE TABLE service (
 "#,
 }];
 
+/// A subscriber's CHAP secret, kept reversibly (CHAP needs it) in the 0600 file beside
+/// the store. Its `Debug` shows nothing of it; it is never serialized.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ChapSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for ChapSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChapSecret(<redacted>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for ChapSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ChapSecret(String::deserialize(d)?.into_bytes()))
+    }
+}
+
+/// The file that holds the CHAP secrets of the store at `path`: `path` + `.chap`.
+pub fn chap_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".chap");
+    PathBuf::from(s)
+}
+
+/// Creates the CHAP secrets file at mode 0600 if it is missing, and takes any wider
+/// permission away from an existing one.
+fn secure_chap_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| StoreError::ChapFile {
+        file: path.display().to_string(),
+        message: e.to_string(),
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)
+}
+
 /// One subscriber as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Subscriber {
@@ -96,6 +143,8 @@ pub struct Subscriber {
     pub framed_ip: Option<Ipv4Addr>,
     /// Seconds between Interim-Updates for this subscriber.
     pub interim_interval_s: Option<u32>,
+    /// The CHAP secret (PPP subscribers authenticating with CHAP).
+    pub chap_secret: Option<ChapSecret>,
 }
 
 impl Subscriber {
@@ -112,6 +161,7 @@ impl Subscriber {
         Authorization {
             framed_ip: self.framed_ip,
             pool: None,
+            framed_mtu: None,
             interim_interval_s: self.interim_interval_s,
             class: Vec::new(),
             conditions: self.conditions.clone(),
@@ -168,6 +218,13 @@ impl Subscriber {
             if s.is_empty() || s.len() > 64 {
                 return bad("services", format!("{s:?}: 1 to 64 characters"));
             }
+        }
+        if self
+            .chap_secret
+            .as_ref()
+            .is_some_and(|c| c.0.is_empty() || c.0.len() > 255)
+        {
+            return bad("chap_secret", "must be 1 to 255 bytes".into());
         }
         if let Some(h) = &self.password_hash {
             PasswordHash::new(h).map_err(|e| StoreError::Invalid {
@@ -264,6 +321,14 @@ pub enum StoreError {
     /// Hashing a password failed.
     #[error("password hashing: {0}")]
     Password(String),
+    /// The CHAP secrets file beside the store cannot be created or made private.
+    #[error("CHAP secrets file {file}: {message}")]
+    ChapFile {
+        /// The file.
+        file: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A stored row that does not read back (edited by hand?).
     #[error("stored subscriber {user_id:?}: {message}")]
     Corrupt {
@@ -296,15 +361,21 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
         }
-        Store::setup(Connection::open(path)?, &path.display().to_string())
+        let chap = chap_path(path);
+        secure_chap_file(&chap)?;
+        Store::setup(
+            Connection::open(path)?,
+            &path.display().to_string(),
+            &chap.display().to_string(),
+        )
     }
 
     /// A store in memory (tests).
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Store::setup(Connection::open_in_memory()?, ":memory:")
+        Store::setup(Connection::open_in_memory()?, ":memory:", ":memory:")
     }
 
-    fn setup(mut conn: Connection, file: &str) -> Result<Store, StoreError> {
+    fn setup(mut conn: Connection, file: &str, chap: &str) -> Result<Store, StoreError> {
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "foreign_keys", true)?;
         // WAL: the CLI can write while the daemon reads.
@@ -321,6 +392,13 @@ impl Store {
             },
             e => StoreError::Migration(e),
         })?;
+        conn.execute("ATTACH DATABASE ?1 AS chap", [chap])?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS chap.secret (
+                user_id TEXT PRIMARY KEY NOT NULL,
+                secret  BLOB NOT NULL
+            );",
+        )?;
         Ok(Store {
             conn,
             cost: PasswordCost::default(),
@@ -399,12 +477,13 @@ impl Store {
 
     /// Removes a subscriber with its identifiers and services.
     pub fn remove(&mut self, user_id: &str) -> Result<(), StoreError> {
-        let n = self
-            .conn
-            .execute("DELETE FROM subscriber WHERE user_id = ?1", [user_id])?;
+        let tx = self.conn.transaction()?;
+        let n = tx.execute("DELETE FROM subscriber WHERE user_id = ?1", [user_id])?;
         if n == 0 {
             return Err(StoreError::NotFound(user_id.to_string()));
         }
+        tx.execute("DELETE FROM chap.secret WHERE user_id = ?1", [user_id])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -472,6 +551,47 @@ impl Store {
         Ok(ok.then_some(s))
     }
 
+    /// The subscriber if the CHAP response `chap` was made with their CHAP secret;
+    /// `None` for an unknown user, a wrong response, or a subscriber without one.
+    pub fn verify_chap(
+        &self,
+        user_id: &str,
+        chap: &tollgate_control_core::gateway::aaa::ChapResponse,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let Some(s) = self.get(user_id)? else {
+            return Ok(None);
+        };
+        let ok = s.chap_secret.as_ref().is_some_and(|c| chap.verify(&c.0));
+        Ok(ok.then_some(s))
+    }
+
+    /// Sets (or with `None` clears) a subscriber's CHAP secret.
+    pub fn set_chap_secret(
+        &mut self,
+        user_id: &str,
+        secret: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        if !exists(&tx, user_id)? {
+            return Err(StoreError::NotFound(user_id.to_string()));
+        }
+        tx.execute("DELETE FROM chap.secret WHERE user_id = ?1", [user_id])?;
+        if let Some(k) = secret {
+            if k.is_empty() || k.len() > 255 {
+                return Err(StoreError::Invalid {
+                    field: "chap_secret".into(),
+                    message: "must be 1 to 255 bytes".into(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO chap.secret (user_id, secret) VALUES (?1, ?2)",
+                params![user_id, k],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets (or with `None` clears) a subscriber's password.
     pub fn set_password(
         &mut self,
@@ -510,6 +630,12 @@ impl Store {
         for name in stmt.query_map([&s.user_id], |r| r.get::<_, String>(0))? {
             s.services.push(name?);
         }
+        s.chap_secret = self
+            .conn
+            .prepare_cached("SELECT secret FROM chap.secret WHERE user_id = ?1")?
+            .query_row([&s.user_id], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .map(ChapSecret);
         Ok(s)
     }
 }
@@ -527,6 +653,13 @@ fn exists(conn: &Connection, user_id: &str) -> Result<bool, StoreError> {
 
 fn write(conn: &Connection, s: &Subscriber) -> Result<(), StoreError> {
     let c = &s.conditions;
+    conn.execute("DELETE FROM chap.secret WHERE user_id = ?1", [&s.user_id])?;
+    if let Some(k) = &s.chap_secret {
+        conn.execute(
+            "INSERT INTO chap.secret (user_id, secret) VALUES (?1, ?2)",
+            params![s.user_id, k.0],
+        )?;
+    }
     conn.execute(
         &format!(
             "INSERT INTO subscriber ({COLUMNS}) VALUES \
@@ -643,6 +776,7 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<Result<Subscriber, StoreError>> {
         },
         identifiers: Vec::new(),
         services: Vec::new(),
+        chap_secret: None,
     }))
 }
 
@@ -653,6 +787,9 @@ pub struct SubscriberView {
     pub user_id: String,
     /// Whether a password is set.
     pub has_password: bool,
+    /// Whether a CHAP secret is set (the secret itself is never shown).
+    #[serde(default)]
+    pub has_chap_secret: bool,
     /// `kind value` strings.
     pub identifiers: Vec<String>,
     /// What a login grants.
@@ -664,6 +801,7 @@ impl From<&Subscriber> for SubscriberView {
         SubscriberView {
             user_id: s.user_id.clone(),
             has_password: s.password_hash.is_some(),
+            has_chap_secret: s.chap_secret.is_some(),
             identifiers: s.identifiers.iter().map(|i| i.to_string()).collect(),
             authorization: s.authorization(),
         }
@@ -713,6 +851,7 @@ pub(crate) mod tests {
             billing_account: Some("acct-1".into()),
             framed_ip: None,
             interim_interval_s: Some(300),
+            chap_secret: None,
         }
     }
 
@@ -909,5 +1048,72 @@ pub(crate) mod tests {
         assert_eq!(a.services, vec!["mail", "web"]);
         assert_eq!(a.conditions.login_victim, LoginVictim::Order);
         assert_eq!(a.bandwidth_down, Some(50_000_000));
+    }
+
+    #[test]
+    fn chap_secrets_live_in_a_private_file_and_are_never_shown() {
+        use std::os::unix::fs::PermissionsExt;
+        use tollgate_control_core::gateway::aaa::ChapResponse;
+        use tollgate_control_core::ppp::wire::chap::md5_response;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("subscribers.db");
+        let mut st = Store::open(&path).unwrap();
+        st.set_password_cost(TEST_COST);
+        let mut a = alice();
+        a.chap_secret = Some(ChapSecret(b"s3cret".to_vec()));
+        st.add(&a).unwrap();
+        let chap = chap_path(&path);
+        assert_eq!(chap, dir.path().join("subscribers.db.chap"));
+        let mode = std::fs::metadata(&chap).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Not in the main file: the secret's bytes appear only in the private one.
+        let main = std::fs::read(&path).unwrap();
+        assert!(!main.windows(6).any(|w| w == b"s3cret"));
+        drop(st);
+        // A wider mode is taken away on open.
+        std::fs::set_permissions(&chap, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut st = Store::open(&path).unwrap();
+        let mode = std::fs::metadata(&chap).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let got = st.get("alice").unwrap().unwrap();
+        assert_eq!(got.chap_secret, Some(ChapSecret(b"s3cret".to_vec())));
+        // CHAP: MD5(id || secret || challenge).
+        let challenge = b"0123456789abcdef".to_vec();
+        let response = md5_response(7, b"s3cret", &challenge).to_vec();
+        let good = ChapResponse {
+            id: 7,
+            challenge: challenge.clone(),
+            response: response.clone(),
+        };
+        assert_eq!(
+            st.verify_chap("alice", &good).unwrap().map(|s| s.user_id),
+            Some("alice".into())
+        );
+        let bad = ChapResponse {
+            response: md5_response(7, b"other", &challenge).to_vec(),
+            ..good.clone()
+        };
+        assert!(st.verify_chap("alice", &bad).unwrap().is_none());
+        assert!(st.verify_chap("nobody", &good).unwrap().is_none());
+        // PAP still checks the Argon2 hash.
+        assert!(
+            st.verify_password("alice", b"wonderland")
+                .unwrap()
+                .is_some()
+        );
+        // Shown: only that there is one.
+        let view = serde_json::to_string(&SubscriberView::from(&got)).unwrap();
+        assert!(view.contains("\"has_chap_secret\":true"), "{view}");
+        assert!(!view.contains("s3cret"));
+        assert!(!format!("{got:?}").contains("s3cret"));
+        // Cleared, replaced, removed with the subscriber.
+        st.set_chap_secret("alice", None).unwrap();
+        assert!(st.verify_chap("alice", &good).unwrap().is_none());
+        st.set_chap_secret("alice", Some(b"s3cret")).unwrap();
+        assert!(st.verify_chap("alice", &good).unwrap().is_some());
+        st.remove("alice").unwrap();
+        st.add(&alice()).unwrap();
+        assert_eq!(st.get("alice").unwrap().unwrap().chap_secret, None);
+        assert!(st.set_chap_secret("alice", Some(b"")).is_err());
     }
 }

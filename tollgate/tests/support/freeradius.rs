@@ -326,6 +326,8 @@ modules {{
 	pap {{
 		normalise = yes
 	}}
+	chap {{
+	}}
 	files {{
 		filename = {d}/users
 	}}
@@ -350,12 +352,16 @@ server default {{
 		port = {acct_port}
 	}}
 	authorize {{
+		chap
 		files
 		pap
 	}}
 	authenticate {{
 		Auth-Type PAP {{
 			pap
+		}}
+		Auth-Type CHAP {{
+			chap
 		}}
 	}}
 	preacct {{

@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# PPPoE subscribers against Tollgate in network namespaces (issue 14), with real clients:
+#
+#   tgp-sub: tgp-s0 ── tgp-a0 [tgp-gw: tollgate, AF_PACKET] tgp-c0 ── tgp-v0 :tgp-srv
+#            (no address: PPPoE)      10.10.0.1   192.0.2.1     192.0.2.10 (UDP counter)
+#
+#   1. rp-pppoe's `pppoe -A` (discovery only) gets the gateway's PADO (AC-Name tg-lab).
+#   2. A scapy PPPoE client (scripts/pppoe-client.py, independent of Tollgate's PPP engine;
+#      the kernel has no PPP driver, so pppd cannot run) does discovery, LCP, CHAP against
+#      the local store (secret in the 0600 .chap file), IPCP, then sends UDP datagrams to
+#      the server namespace: the server counts them, and `ctl show session` counts the
+#      same packets and bytes (IP total length).
+#   3. The same on a QinQ line (S-VLAN 100 0x88a8, C-VLAN 7), then a CoA
+#      Disconnect-Request (radclient): the gateway sends LCP Terminate-Request and PADT.
+#   4. The same with PAP for a subscriber with Session-Timeout 2 s: the gateway sends LCP
+#      Terminate-Request and PADT when it expires, and the session record says why.
+#
+# Usage (root; shares namespaces with nothing else, but run it under the lab lock):
+#   flock /tmp/tollgate-netns.lock scripts/pppoe-lab.sh test
+set -euo pipefail
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd -- "$SCRIPT_DIR/.." && pwd)
+RUNDIR=${TOLLGATE_PPPOE_LAB_DIR:-/tmp/tollgate-pppoe-lab}
+TG_BIN=${TOLLGATE_BIN:-$REPO_DIR/target/release/tollgate}
+PY=/usr/bin/python3
+NS_GW=tgp-gw
+NS_SUB=tgp-sub
+NS_SRV=tgp-srv
+SOCK="$RUNDIR/ctl.sock"
+FAILED=0
+
+log() { printf '%s\n' "$*"; }
+die() {
+    printf 'pppoe-lab: %s\n' "$*" >&2
+    exit 1
+}
+pass() { log "PASS: $*"; }
+fail() {
+    FAILED=$((FAILED + 1))
+    log "FAIL: $*"
+}
+nsx() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+ctl() { "$TG_BIN" ctl --socket "$SOCK" --json "$@"; }
+
+# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds or time is up.
+wait_for() {
+    local until=$((SECONDS + $1))
+    shift
+    while ((SECONDS < until)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    "$@"
+}
+
+down() {
+    [[ -f $RUNDIR/tollgate.pid ]] && kill "$(cat "$RUNDIR/tollgate.pid")" 2>/dev/null || true
+    [[ -f $RUNDIR/server.pid ]] && kill "$(cat "$RUNDIR/server.pid")" 2>/dev/null || true
+    rm -f "$RUNDIR/tollgate.pid" "$RUNDIR/server.pid"
+    for ns in "$NS_GW" "$NS_SUB" "$NS_SRV"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+up() {
+    down
+    mkdir -p "$RUNDIR"
+    for ns in "$NS_GW" "$NS_SUB" "$NS_SRV"; do
+        ip netns add "$ns"
+        nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+        nsx "$ns" ip link set lo up
+    done
+    ip link add tgp-a0 netns "$NS_GW" type veth peer name tgp-s0 netns "$NS_SUB"
+    ip link add tgp-c0 netns "$NS_GW" type veth peer name tgp-v0 netns "$NS_SRV"
+    nsx "$NS_GW" ip link set tgp-a0 up
+    nsx "$NS_GW" ip link set tgp-c0 up
+    nsx "$NS_SUB" ip link set tgp-s0 up
+    nsx "$NS_SRV" ip addr add 192.0.2.10/24 dev tgp-v0
+    nsx "$NS_SRV" ip link set tgp-v0 up
+    nsx "$NS_SRV" ip route add 10.10.0.0/24 via 192.0.2.1
+}
+
+write_config() {
+    cat >"$RUNDIR/tollgate.toml" <<EOF
+[engine]
+workers = 1
+[control]
+socket = "$SOCK"
+[access]
+backend = "af_packet"
+interface = "tgp-a0"
+address = "10.10.0.1/24"
+[core]
+backend = "af_packet"
+interface = "tgp-c0"
+address = "192.0.2.1/24"
+[subscribers]
+session_log = "$RUNDIR/sessions.jsonl"
+[aaa]
+store = "$RUNDIR/subscribers.db"
+spool = "$RUNDIR/accounting.db"
+[[pool]]
+name = "ppp"
+[[pool.range]]
+first = "10.10.0.100"
+last = "10.10.0.120"
+[pppoe]
+enabled = true
+ac_name = "tg-lab"
+auth = ["$1"]
+dns = ["192.0.2.53", "192.0.2.54"]
+echo_interval_s = 1
+[aaa.coa]
+listen = "127.0.0.1:3799"
+[[aaa.coa.client]]
+address = "127.0.0.1"
+secret = "coa-lab"
+EOF
+    rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl"
+    cat >"$RUNDIR/subs.toml" <<EOF
+[[subscriber]]
+user_id = "alice"
+password = "wonderland"
+chap_secret = "s3cret"
+
+[[subscriber]]
+user_id = "bob"
+password = "builder"
+session_time_s = 2
+EOF
+    "$TG_BIN" subscriber --db "$RUNDIR/subscribers.db" import "$RUNDIR/subs.toml" >/dev/null
+}
+
+start_gateway() {
+    rm -f "$SOCK"
+    setsid ip netns exec "$NS_GW" "$TG_BIN" run --config "$RUNDIR/tollgate.toml" \
+        </dev/null >"$RUNDIR/tollgate.log" 2>&1 &
+    echo $! >"$RUNDIR/tollgate.pid"
+    wait_for 20 ctl show status || {
+        tail -n 30 "$RUNDIR/tollgate.log"
+        die "tollgate did not start"
+    }
+}
+
+stop_gateway() {
+    local pid
+    pid=$(cat "$RUNDIR/tollgate.pid")
+    kill "$pid" 2>/dev/null || true
+    wait_for 10 bash -c "! kill -0 $pid" || true
+    rm -f "$RUNDIR/tollgate.pid"
+}
+
+start_server() {
+    # Counts the UDP datagrams to 192.0.2.10:5001 into a file.
+    setsid ip netns exec "$NS_SRV" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.10", 5001))
+n = 0
+while True:
+    s.recv(2048)
+    n += 1
+    open(sys.argv[1] + ".tmp", "w").write(str(n))
+    __import__("os").replace(sys.argv[1] + ".tmp", sys.argv[1])
+' "$RUNDIR/received" </dev/null >"$RUNDIR/server.log" 2>&1 &
+    echo $! >"$RUNDIR/server.pid"
+    rm -f "$RUNDIR/received"
+    wait_for 10 server_listening || die "the UDP server did not start: $(cat "$RUNDIR/server.log")"
+}
+
+server_listening() { nsx "$NS_SRV" ss -Huln | grep -q '192.0.2.10:5001'; }
+
+received_is() { [[ -f $RUNDIR/received && $(cat "$RUNDIR/received") == "$1" ]]; }
+
+check_pado() {
+    local out
+    out=$(nsx "$NS_SUB" timeout 10 pppoe -A -I tgp-s0 2>&1) || true
+    if grep -q "Access-Concentrator: tg-lab" <<<"$out"; then
+        pass "rp-pppoe's pppoe -A got the PADO (AC-Name tg-lab)"
+    else
+        fail "pppoe -A got no PADO from tg-lab:"
+        sed 's/^/      /' <<<"$out"
+    fi
+}
+
+check_chap_traffic() {
+    local out addr n=20 v
+    out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --send "$n" --to 192.0.2.10:5001) || {
+        fail "scapy CHAP client: $out"
+        return
+    }
+    addr=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["address"])' "$out")
+    pass "scapy client: discovery, LCP, CHAP (local store), IPCP: $out"
+    if wait_for 15 received_is "$n"; then
+        pass "the server received all $n datagrams"
+    else
+        fail "the server received $(cat "$RUNDIR/received" 2>/dev/null || echo 0) of $n datagrams"
+    fi
+    v=$(ctl show session "$addr")
+    # tx = from the subscriber: n packets of 20 + 8 + 100 bytes (IP total length).
+    if "$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1]); n = int(sys.argv[2])
+c = v["counters"]
+ok = (c["tx_packets"], c["tx_bytes"]) == (n, n * 128) and v["auth"] == "chap/accepted" and v["ppp_phase"] == "network"
+sys.exit(0 if ok else 1)' "$v" "$n"; then
+        pass "ctl show session counts $n packets, $((n * 128)) bytes up, chap/accepted"
+    else
+        fail "ctl show session: $v"
+    fi
+}
+
+check_chap_qinq() {
+    local out
+    out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --vlan 100.7 --send 5 --to 192.0.2.10:5001) || {
+        fail "scapy CHAP client on QinQ 100.7: $out"
+        return
+    }
+    pass "scapy client on QinQ (S-VLAN 100 0x88a8, C-VLAN 7): $out"
+    if wait_for 15 received_is 25; then
+        pass "the server received its 5 datagrams from the QinQ line"
+    else
+        fail "the server has $(cat "$RUNDIR/received" 2>/dev/null || echo 0) datagrams, expected 20 + 5"
+    fi
+    if ctl show sessions | grep -q '"vlans":"100.7"' ||
+        ctl show session "$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["address"])' "$out")" |
+        grep -q '"vlans": *"100.7"'; then
+        pass "ctl show session names the line 100.7"
+    else
+        fail "ctl show session does not show VLANs 100.7"
+    fi
+}
+
+session_of() { ctl show sessions | grep -q "\"user\": *\"$1\"" || ctl show sessions | grep -q "\"user\":\"$1\""; }
+
+check_coa_disconnect() {
+    local out
+    nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --expect-end 30 >"$RUNDIR/coa-client.out" 2>&1 &
+    local cpid=$!
+    if ! wait_for 20 session_of alice; then
+        fail "CoA: alice's session did not come up: $(cat "$RUNDIR/coa-client.out")"
+        kill "$cpid" 2>/dev/null || true
+        return
+    fi
+    out=$(printf 'User-Name = "alice"\nEvent-Timestamp = %s\n' "$(date +%s)" |
+        nsx "$NS_GW" radclient -r 3 -t 2 127.0.0.1:3799 disconnect coa-lab 2>&1) || true
+    if grep -q "Disconnect-ACK" <<<"$out"; then
+        pass "CoA Disconnect-Request for alice: Disconnect-ACK"
+    else
+        fail "CoA Disconnect-Request: $out"
+    fi
+    wait "$cpid" || true
+    out=$(cat "$RUNDIR/coa-client.out")
+    if "$PY" -c '
+import json, sys
+e = json.loads(sys.argv[1])["events"]
+t = [i for i, x in enumerate(e) if x.startswith("terminate ")]
+sys.exit(0 if t and "padt" in e[t[0]:] else 1)' "$out" 2>/dev/null; then
+        pass "CoA Disconnect: the gateway sent Terminate-Request, then PADT: $out"
+    else
+        fail "CoA Disconnect: no Terminate-Request then PADT: $out"
+    fi
+}
+
+check_pap_session_timeout() {
+    local out rec
+    out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 bob builder pap \
+        --expect-end 20) || {
+        fail "scapy PAP client (session timeout): $out"
+        return
+    }
+    if "$PY" -c '
+import json, sys
+e = json.loads(sys.argv[1])["events"]
+t = [i for i, x in enumerate(e) if x == "terminate session_timeout"]
+sys.exit(0 if t and "padt" in e[t[0]:] else 1)' "$out"; then
+        pass "PAP subscriber with Session-Timeout 2: the gateway sent Terminate-Request, then PADT: $out"
+    else
+        fail "no Terminate-Request then PADT at the session timeout: $out"
+    fi
+    if wait_for 10 grep -q '"cause":"session_timeout"' "$RUNDIR/sessions.jsonl"; then
+        pass "the session record's cause is session_timeout"
+    else
+        fail "no session record with cause session_timeout: $(cat "$RUNDIR/sessions.jsonl" 2>/dev/null)"
+    fi
+}
+
+test_all() {
+    [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
+    [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
+    command -v pppoe >/dev/null || die "rp-pppoe's pppoe is not installed (apt-get install pppoe)"
+    "$PY" -c 'import scapy' 2>/dev/null || die "python3-scapy is not installed"
+    trap down EXIT
+    up
+    start_server
+    write_config chap
+    start_gateway
+    check_pado
+    check_chap_traffic
+    stop_gateway
+    write_config chap
+    start_gateway
+    check_chap_qinq
+    stop_gateway
+    # A fresh gateway: the QinQ session above still holds alice's MAC (one per MAC).
+    start_gateway
+    check_coa_disconnect
+    stop_gateway
+    write_config pap
+    start_gateway
+    check_pap_session_timeout
+    stop_gateway
+    if ((FAILED > 0)); then
+        log "pppoe lab: $FAILED check(s) failed; gateway log: $RUNDIR/tollgate.log"
+        tail -n 20 "$RUNDIR/tollgate.log"
+        exit 1
+    fi
+    log "pppoe lab: all checks passed"
+}
+
+case ${1:-help} in
+test) test_all ;;
+down) down ;;
+*) log "usage: $0 test|down   (root; run under flock /tmp/tollgate-netns.lock)" ;;
+esac
