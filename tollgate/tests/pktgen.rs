@@ -312,6 +312,10 @@ fn check_pppoe(r: &Report, subscribers: u32) {
 fn pppoe_chap_subscribers_over_qinq_come_up_forward_exactly_and_end() {
     let a = args(&[
         "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
         "--auth",
         "chap",
         "--subscribers",
@@ -349,6 +353,10 @@ fn pppoe_chap_subscribers_over_qinq_come_up_forward_exactly_and_end() {
 fn pppoe_pap_subscribers_come_up_through_the_argon2_hash() {
     let a = args(&[
         "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
         "--auth",
         "pap",
         "--subscribers",
@@ -390,6 +398,10 @@ fn pppoe_with_a_wrong_secret_counts_failures_and_sends_nothing() {
     }
     let a = args(&[
         "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
         "--subscribers",
         "3",
         "--count",
@@ -415,6 +427,10 @@ fn pppoe_json_shape() {
     let v = json_of(Command::new(env!("CARGO_BIN_EXE_tollgate")).args([
         "pktgen",
         "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
         "--subscribers",
         "5",
         "--cvlan",
