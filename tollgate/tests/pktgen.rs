@@ -266,3 +266,195 @@ fn bench_json_shape() {
         assert!(r["bytes_per_session"].as_f64().unwrap() <= 256.0 + 64.0);
     }
 }
+
+/// The PPPoE checks every run must pass: each session came up, its traffic came back
+/// packet for packet both ways, it ended with Terminate-Ack and PADT, and the gateway
+/// holds none of them at the end (only the embedded config's two static subscribers)
+/// and accounted a Stop for each PPP session's Start.
+fn check_pppoe(r: &Report, subscribers: u32) {
+    let p = r.pppoe.as_ref().expect("a PPPoE report");
+    assert_eq!(p.subscribers, subscribers);
+    assert_eq!(p.up, subscribers, "every session came up: {p:?}");
+    assert!(p.failed.is_empty(), "{:?}", p.failed);
+    assert_eq!(p.sessions_exact, subscribers, "{:?}", p.sessions_with_loss);
+    assert!(p.sessions_with_loss.is_empty());
+    assert_eq!(p.ended, subscribers, "every session ended");
+    assert_eq!(p.padt_sent + p.padt_received, subscribers);
+    assert_eq!(r.flows, (subscribers * 2) as usize);
+    assert_eq!(r.flows_learned, r.flows);
+    assert_eq!(r.lost(), 0);
+    let gw = r.gateway.as_ref().unwrap();
+    let statics = 2;
+    assert_eq!(gw["sessions_open"], statics, "{gw}");
+    assert_eq!(gw["accounting"]["starts"], subscribers + statics, "{gw}");
+    assert_eq!(gw["accounting"]["stops"], subscribers, "{gw}");
+    assert_eq!(gw["accounting"]["stops_at_gateway_stop"], statics, "{gw}");
+    assert_eq!(gw["logins"]["accepted"], subscribers);
+    assert_eq!(gw["logins"]["refused"], 0);
+    let c = &gw["pppoe"];
+    assert_eq!(c["ppp_sessions_installed"], subscribers, "{c}");
+    assert_eq!(c["pppoe_padi"], subscribers, "one PADI each: {c}");
+    assert_eq!(c["pppoe_padt_received"], p.padt_sent, "{c}");
+    assert_eq!(c["ppp_ended_peer_terminated"], subscribers, "{c}");
+    assert!(
+        c.get("ppp_sessions_open").is_none(),
+        "no PPP session left: {c}"
+    );
+    assert_eq!(gw["drops"], 0, "{gw}");
+    // The gateway's ports counted what the generator's did (control frames included).
+    let n = |v: &Value| v.as_u64().unwrap();
+    assert_eq!(r.ports[0].tx, n(&gw["access"]["rx_packets"]));
+    assert_eq!(r.ports[0].rx, n(&gw["access"]["tx_packets"]));
+    assert_eq!(r.ports[0].rx_unknown + r.ports[1].rx_unknown, 0);
+}
+
+#[test]
+fn pppoe_chap_subscribers_over_qinq_come_up_forward_exactly_and_end() {
+    let a = args(&[
+        "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
+        "--auth",
+        "chap",
+        "--subscribers",
+        "50",
+        "--svlan",
+        "100-101",
+        "--cvlan",
+        "1-30",
+        "--flows",
+        "2",
+        "--protocol",
+        "udp",
+        "--target",
+        "192.0.2.21:8080",
+        "--count",
+        "4000",
+        "--sizes",
+        "64,1506",
+        "--drain-ms",
+        "50",
+    ]);
+    let cfg = tollgate_tools::pktgen::pppoe_config(tollgate_tools::pktgen::PppAuth::Chap).unwrap();
+    let r = run_memory(&cfg, &a).unwrap();
+    check_pppoe(&r, 50);
+    assert_eq!((r.sent(), r.received()), (4000, 4000));
+    let p = r.pppoe.as_ref().unwrap();
+    assert_eq!(p.retransmits, 0, "nothing was lost in memory");
+    // 1:1 QinQ: the 50 lines are S-VLAN 100 C-VLAN 1..30, then S-VLAN 101 C-VLAN 1..20,
+    // each its own (port, S-VLAN, C-VLAN) at the gateway.
+    let gw = r.gateway.as_ref().unwrap();
+    assert_eq!(gw["pppoe"]["pppoe_pads"], 50);
+}
+
+#[test]
+fn pppoe_pap_subscribers_come_up_through_the_argon2_hash() {
+    let a = args(&[
+        "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
+        "--auth",
+        "pap",
+        "--subscribers",
+        "4",
+        "--svlan",
+        "200",
+        "--cvlan",
+        "10-13",
+        "--flows",
+        "2",
+        "--count",
+        "400",
+        "--drain-ms",
+        "50",
+    ]);
+    let cfg = tollgate_tools::pktgen::pppoe_config(tollgate_tools::pktgen::PppAuth::Pap).unwrap();
+    let r = run_memory(&cfg, &a).unwrap();
+    check_pppoe(&r, 4);
+    assert_eq!((r.sent(), r.received()), (400, 400));
+    let gw = r.gateway.as_ref().unwrap();
+    assert!(
+        gw["logins"]["store_seconds"].as_f64().unwrap() > 0.0,
+        "the store checked the hash"
+    );
+}
+
+#[test]
+fn pppoe_with_a_wrong_secret_counts_failures_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("subscribers.db");
+    // A store whose users have another CHAP secret than the generator's.
+    {
+        let mut st = tollgate_control::store::Store::open(&store).unwrap();
+        for i in 0..3 {
+            let mut s = tollgate_control::store::Subscriber::new(&format!("pktgen{i}"));
+            s.chap_secret = Some(tollgate_control::store::ChapSecret(b"other".to_vec()));
+            st.add(&s).unwrap();
+        }
+    }
+    let a = args(&[
+        "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
+        "--subscribers",
+        "3",
+        "--count",
+        "100",
+        "--drain-ms",
+        "20",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    let cfg = tollgate_tools::pktgen::pppoe_config(tollgate_tools::pktgen::PppAuth::Chap).unwrap();
+    let r = run_memory(&cfg, &a).unwrap();
+    let p = r.pppoe.as_ref().unwrap();
+    assert_eq!(p.up, 0);
+    assert_eq!(p.failed, vec![("authentication refused".to_string(), 3)]);
+    assert_eq!((r.flows, r.sent()), (0, 0), "no session, no traffic");
+    let gw = r.gateway.as_ref().unwrap();
+    assert_eq!(gw["logins"]["refused"], 3);
+    assert_eq!(gw["sessions_open"], 2, "the static subscribers only");
+}
+
+#[test]
+fn pppoe_json_shape() {
+    let v = json_of(Command::new(env!("CARGO_BIN_EXE_tollgate")).args([
+        "pktgen",
+        "--pppoe",
+        // No retransmission even when the machine stalls the test for seconds: the
+        // counts below are exact.
+        "--pppoe-retry-ms",
+        "30000",
+        "--subscribers",
+        "5",
+        "--cvlan",
+        "7-11",
+        "--count",
+        "200",
+        "--drain-ms",
+        "20",
+        "--json",
+    ]));
+    let p = &v["pppoe"];
+    assert_eq!(p["subscribers"], 5);
+    assert_eq!(p["up"], 5);
+    assert_eq!(p["ended"], 5);
+    assert_eq!(p["sessions_exact"], 5);
+    for k in [
+        "setup_seconds",
+        "setup_per_second",
+        "teardown_seconds",
+        "teardown_per_second",
+    ] {
+        assert!(p[k].is_number(), "{k}: {p}");
+    }
+    assert!(p["setup_ms"]["p50"].is_number());
+    assert_eq!(v["gateway"]["sessions_open"], 2);
+    assert_eq!(v["lost"], 0);
+}

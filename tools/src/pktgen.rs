@@ -15,6 +15,8 @@
 //! or a packet count. Drain: receive what is still on its way. ARP requests from the
 //! gateway (for servers, for subscribers) are answered on both sides throughout.
 
+pub mod pppoe;
+
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,7 +39,7 @@ use tollgate_testkit::traffic::{self, Ends, tcp_flags};
 use tollgate_control::config::Config;
 use tollgate_control::dispatch::Dispatcher;
 use tollgate_control::outlets::Outlets;
-use tollgate_control::router::{self, NoAaa};
+use tollgate_control::router;
 use tollgate_control::setup;
 use tollgate_control_core::gateway::Core;
 use tollgate_control_core::gateway::sessions::SessionRequest;
@@ -87,7 +89,14 @@ the VIP 203.0.113.10:80, as fast as it goes
       --gateway-mac 02:00:00:00:00:01,02:00:00:00:00:02 --rate 200k --seconds 5 --json
       against a gateway (Tollgate or the kernel) on the far ends of two veth pairs
   tollgate pktgen --backend pcap --access-out up.pcap --core-out down.pcap --count 10000
-      a capture of the uplink mix (no gateway: nothing is learned, so no downlink)")]
+      a capture of the uplink mix (no gateway: nothing is learned, so no downlink)
+  tollgate pktgen --pppoe --auth chap --subscribers 1000 --svlan 100-109 --cvlan 1-100 \
+      --protocol udp --target 192.0.2.21:8080 --count 100000
+      1000 PPPoE subscribers on 1:1 QinQ lines: discovery, LCP, CHAP, IPCP against the \
+in-process gateway (the embedded config with PPPoE on and a local store of pktgen0.. \
+pktgen999), then the traffic in their sessions, then LCP Terminate-Request and PADT; \
+reports the set-up and teardown rates, the sessions whose every packet came back, and \
+what the gateway still holds and accounted")]
 pub struct PktgenArgs {
     /// Where the frames go.
     #[arg(long, value_enum, default_value = "memory")]
@@ -163,9 +172,94 @@ pub struct PktgenArgs {
     /// subscribers and its `unknown` policy decide).
     #[arg(long)]
     pub no_sessions: bool,
+    /// Be PPPoE subscribers: each does discovery (PADI, PADO, PADR, PADS), LCP, PAP or
+    /// CHAP, IPCP (its address comes from the gateway), then the traffic in its session,
+    /// then LCP Terminate-Request and PADT. --first-subscriber is not used.
+    #[arg(long)]
+    pub pppoe: bool,
+    /// PPPoE, memory backend without --config: the authentication the in-process
+    /// gateway asks for (its store holds both a CHAP secret and a PAP password for every
+    /// subscriber).
+    #[arg(long, value_enum, default_value = "chap")]
+    pub auth: PppAuth,
+    /// PPPoE: S-VLAN ids, `100` or `100-149`; with --cvlan, 1:1 QinQ (the C-VLAN moves
+    /// fastest), alone one 802.1Q tag per subscriber. Lines are shared again past the
+    /// range.
+    #[arg(long)]
+    pub svlan: Option<pppoe::VlanRange>,
+    /// PPPoE: C-VLAN ids, `1-4094`; alone, one 802.1Q tag per subscriber.
+    #[arg(long)]
+    pub cvlan: Option<pppoe::VlanRange>,
+    /// PPPoE with QinQ: the outer tag's TPID.
+    #[arg(long, default_value = "0x88a8", value_parser = parse_tpid)]
+    pub outer_tpid: u16,
+    /// PPPoE: subscriber i logs in as this prefix followed by i.
+    #[arg(long, default_value = "pktgen")]
+    pub user_prefix: String,
+    /// PPPoE: every subscriber's CHAP secret and PAP password.
+    #[arg(long, default_value = "pktgen-secret")]
+    pub secret: String,
+    /// PPPoE, memory backend: an existing subscriber store to log in against (it must
+    /// hold the --user-prefix users with --secret); default a temporary one filled with
+    /// --subscribers users.
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// PPPoE: subscribers setting up (or ending) at once.
+    #[arg(long, default_value_t = 64)]
+    pub setup_window: usize,
+    /// PPPoE: retransmission time of PADI, PADR, PPP requests and Terminate-Request,
+    /// in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub pppoe_retry_ms: u64,
+    /// PPPoE: sends of one request before a subscriber gives up.
+    #[arg(long, default_value_t = 5)]
+    pub pppoe_attempts: u32,
+    /// PPPoE: seconds the set-up (and the teardown) may take in all.
+    #[arg(long, default_value_t = 60.0)]
+    pub setup_timeout: f64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The PPP authentication of the in-process gateway (`--pppoe`, memory backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PppAuth {
+    /// CHAP-MD5: the store's CHAP secret.
+    Chap,
+    /// PAP: the store's Argon2 password hash.
+    Pap,
+}
+
+fn parse_tpid(s: &str) -> Result<u16, String> {
+    let v = s.trim_start_matches("0x");
+    match u16::from_str_radix(v, 16) {
+        Ok(t @ (0x8100 | 0x88a8 | 0x9100)) => Ok(t),
+        _ => Err(format!("{s}: the TPID is one of 0x88a8, 0x8100, 0x9100")),
+    }
+}
+
+impl PktgenArgs {
+    /// The PPPoE subscribers' options, with --pppoe.
+    pub fn pppoe_options(&self) -> Option<pppoe::PppoeOptions> {
+        self.pppoe.then(|| pppoe::PppoeOptions {
+            user_prefix: self.user_prefix.clone(),
+            secret: self.secret.clone(),
+            vlans: pppoe::VlanPlan {
+                outer: self.svlan,
+                inner: self.cvlan,
+                outer_tpid: self.outer_tpid,
+            },
+            retry: Duration::from_millis(self.pppoe_retry_ms.max(1)),
+            attempts: self.pppoe_attempts,
+        })
+    }
+
+    fn fleet(&self) -> anyhow::Result<Option<pppoe::Fleet>> {
+        self.pppoe_options()
+            .map(|o| pppoe::Fleet::new(self.subscribers, o, self.setup_window))
+            .transpose()
+    }
 }
 
 /// The stamp every generated frame carries at the start of its payload.
@@ -193,15 +287,21 @@ struct Seen {
 }
 
 fn read_stamp(f: &[u8]) -> Option<Seen> {
-    let h = f.get(..traffic::L4_AT)?;
-    if h[12..14] != [0x08, 0x00] || h[14] >> 4 != 4 {
+    if f.get(12..14)? != [0x08, 0x00] {
         return None;
     }
-    let l3 = traffic::L3_AT;
-    let hl = (h[l3] & 0x0f) as usize * 4;
-    let l4 = l3 + hl;
-    let t = f.get(l4..)?;
-    let payload_at = match h[l3 + 9] {
+    read_stamp_ip(&f[traffic::L3_AT..])
+}
+
+/// The stamp of an IPv4 packet (`ip` starts at its header).
+fn read_stamp_ip(ip: &[u8]) -> Option<Seen> {
+    let h = ip.get(..20)?;
+    if h[0] >> 4 != 4 {
+        return None;
+    }
+    let hl = (h[0] & 0x0f) as usize * 4;
+    let t = ip.get(hl..)?;
+    let payload_at = match h[9] {
         6 => (t.get(12)? >> 4) as usize * 4,
         17 => 8,
         _ => return None,
@@ -210,15 +310,41 @@ fn read_stamp(f: &[u8]) -> Option<Seen> {
     if p[0..2] != MAGIC || p[2] > DOWN {
         return None;
     }
-    let ip = |at: usize| Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]);
+    let addr = |at: usize| Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]);
     let port = |at: usize| u16::from_be_bytes([t[at], t[at + 1]]);
     Some(Seen {
         dir: p[2],
         flow: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
         ts: u64::from_be_bytes([p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15]]),
-        src: (ip(l3 + 12), port(0)),
-        dst: (ip(l3 + 16), port(2)),
+        src: (addr(12), port(0)),
+        dst: (addr(16), port(2)),
     })
+}
+
+/// Where the IPv4 packet of a PPPoE session frame starts (after the VLAN tags, the
+/// PPPoE header and PPP's protocol field), if `f` is one.
+fn pppoe_ipv4_at(f: &[u8]) -> Option<usize> {
+    let mut at = 12;
+    for _ in 0..2 {
+        if matches!(
+            f.get(at..at + 2)?,
+            [0x81, 0x00] | [0x88, 0xa8] | [0x91, 0x00]
+        ) {
+            at += 4;
+        }
+    }
+    if f.get(at..at + 2)? != [0x88, 0x64] || f.get(at + 8..at + 10)? != [0x00, 0x21] {
+        return None;
+    }
+    Some(at + 10)
+}
+
+/// The stamp of a frame as it arrives on either port: plain IPv4, or IPv4 in PPPoE.
+fn stamp_of(f: &[u8]) -> Option<Seen> {
+    match pppoe_ipv4_at(f) {
+        Some(at) => read_stamp_ip(&f[at..]),
+        None => read_stamp(f),
+    }
 }
 
 /// Latency histogram: 16 linear steps per power of two of nanoseconds, fixed size.
@@ -299,6 +425,8 @@ impl Histogram {
 #[derive(Clone, Copy, Debug)]
 struct Flow {
     sub: (Ipv4Addr, u16),
+    /// The subscriber's index.
+    owner: u32,
     /// Learned from its uplink packets on the core side: the server it reached and the
     /// address and port it came from (the gateway's NAT endpoint).
     server: Option<(Ipv4Addr, u16)>,
@@ -355,6 +483,8 @@ pub struct Report {
     pub down_unready: u64,
     /// The gateway's counters, when it ran in process (memory backend).
     pub gateway: Option<Value>,
+    /// PPPoE subscribers: set-up, per-session traffic and teardown (--pppoe).
+    pub pppoe: Option<pppoe::FleetReport>,
 }
 
 impl Report {
@@ -409,6 +539,7 @@ impl Report {
             "down_unready": self.down_unready,
             "ports": {"access": port(&self.ports[0]), "core": port(&self.ports[1])},
             "gateway": self.gateway.clone().unwrap_or(Value::Null),
+            "pppoe": self.pppoe.as_ref().map_or(Value::Null, pppoe_json),
         })
     }
 
@@ -469,8 +600,69 @@ impl Report {
                 self.down_unready
             );
         }
+        if let Some(p) = &self.pppoe {
+            s += &format!(
+                "pppoe     {} of {} sessions up in {:.3} s ({:.0}/s, {:.0} per CPU second; one set-up p50 {:.2} ms, p99 {:.2} ms), {} retransmits\n",
+                p.up,
+                p.subscribers,
+                p.setup_seconds,
+                p.setup_rate(),
+                p.setup_rate_cpu(),
+                p.setup_ms_p50,
+                p.setup_ms_p99,
+                p.retransmits
+            );
+            s += &format!(
+                "          traffic exact in {} sessions, lost in {}\n",
+                p.sessions_exact,
+                p.sessions_with_loss.len()
+            );
+            s += &format!(
+                "          {} ended in {:.3} s ({:.0}/s): Terminate-Ack then our PADT {}, the gateway's PADT first {}\n",
+                p.ended,
+                p.teardown_seconds,
+                p.teardown_rate(),
+                p.padt_sent,
+                p.padt_received
+            );
+            for (why, n) in &p.failed {
+                s += &format!("          {n} failed: {why}\n");
+            }
+        }
+        if let Some(g) = &self.gateway
+            && let Some(acct) = g.get("accounting")
+        {
+            s += &format!(
+                "gateway   sessions open at the end {}, accounting starts {} stops {}\n",
+                g["sessions_open"], acct["starts"], acct["stops"]
+            );
+        }
         s
     }
+}
+
+fn pppoe_json(p: &pppoe::FleetReport) -> Value {
+    json!({
+        "subscribers": p.subscribers,
+        "up": p.up,
+        "failed": p.failed.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "setup_seconds": p.setup_seconds,
+        "setup_per_second": p.setup_rate(),
+        "setup_cpu_seconds": p.setup_cpu_seconds,
+        "setup_per_cpu_second": p.setup_rate_cpu(),
+        "setup_ms": {"p50": p.setup_ms_p50, "p99": p.setup_ms_p99},
+        "retransmits": p.retransmits,
+        "sessions_exact": p.sessions_exact,
+        "sessions_with_loss": p.sessions_with_loss.len(),
+        "loss_examples": p.sessions_with_loss.iter().take(8).map(|(i, c)| json!({
+            "subscriber": i, "up_sent": c[0], "up_received": c[1],
+            "down_sent": c[2], "down_received": c[3]})).collect::<Vec<_>>(),
+        "ended": p.ended,
+        "teardown_seconds": p.teardown_seconds,
+        "teardown_per_second": p.teardown_rate(),
+        "padt_received": p.padt_received,
+        "padt_sent": p.padt_sent,
+    })
 }
 
 /// The traffic mix, from the arguments.
@@ -529,15 +721,25 @@ impl Mix {
     }
 
     fn flows(&self) -> Vec<Flow> {
-        self.subscriber_addresses()
-            .flat_map(|ip| {
-                (0..self.flows_each).map(move |k| Flow {
-                    sub: (ip, 20_000 + k as u16),
-                    server: None,
-                    reply_to: (ip, 20_000 + k as u16),
-                })
+        self.flows_of(
+            self.subscriber_addresses()
+                .enumerate()
+                .map(|(i, a)| (i as u32, a)),
+        )
+    }
+
+    /// The flows of subscribers (index, address).
+    fn flows_of(&self, subs: impl Iterator<Item = (u32, Ipv4Addr)>) -> Vec<Flow> {
+        let each = self.flows_each;
+        subs.flat_map(|(owner, ip)| {
+            (0..each).map(move |k| Flow {
+                sub: (ip, 20_000 + k as u16),
+                owner,
+                server: None,
+                reply_to: (ip, 20_000 + k as u16),
             })
-            .collect()
+        })
+        .collect()
     }
 }
 
@@ -571,6 +773,14 @@ pub struct Generator<P: Port> {
     share_acc: f64,
     warmup: bool,
     report: Report,
+    /// PPPoE subscribers (--pppoe), and the uplink header of each one's session.
+    fleet: Option<pppoe::Fleet>,
+    encaps: Vec<([u8; pppoe::MAX_ENCAP], u8)>,
+    /// Stamped packets per subscriber, all phases: up sent, up received, down sent,
+    /// down received.
+    per_sub: Vec<[u64; 4]>,
+    /// Control frames the subscribers have to send.
+    control_out: Vec<Vec<u8>>,
 }
 
 impl<P: Port> Generator<P> {
@@ -605,7 +815,110 @@ impl<P: Port> Generator<P> {
             share_acc: 0.0,
             warmup: true,
             report,
+            fleet: None,
+            encaps: Vec::new(),
+            per_sub: Vec::new(),
+            control_out: Vec::new(),
         }
+    }
+
+    /// Makes the subscribers PPPoE clients: no flow until their sessions are up.
+    pub fn with_fleet(mut self, fleet: Option<pppoe::Fleet>) -> Self {
+        if fleet.is_some() {
+            self.flows.clear();
+            self.report.flows = 0;
+        }
+        self.fleet = fleet;
+        self
+    }
+
+    /// Sends the subscribers' control frames on the access port.
+    fn send_control(&mut self) {
+        let frames = std::mem::take(&mut self.control_out);
+        for f in frames {
+            let Some(mut b) = self.pool.alloc() else {
+                break;
+            };
+            if !b.set_len(f.len()) {
+                self.pool.free(b);
+                continue;
+            }
+            b.data_mut().copy_from_slice(&f);
+            self.tx[0].push(b);
+            if self.tx[0].is_full() {
+                self.flush(Side::Access);
+            }
+        }
+        self.flush(Side::Access);
+    }
+
+    /// PPPoE set-up: starts the subscribers (a window at a time) and receives until each
+    /// is up or has failed, or `timeout` passes; then the flows of the sessions up.
+    fn pppoe_setup(&mut self, now: Instant) -> bool {
+        let Some(fl) = self.fleet.as_mut() else {
+            return true;
+        };
+        fl.start_more(now, &mut self.control_out);
+        fl.timers(now, &mut self.control_out);
+        let done = fl.set_up();
+        self.send_control();
+        done
+    }
+
+    fn pppoe_ready(&mut self, now: Instant) {
+        let Some(fl) = self.fleet.as_mut() else {
+            return;
+        };
+        fl.finish_setup(now);
+        let mut encaps = Vec::new();
+        let mut up = Vec::new();
+        for (i, s) in fl.subscribers().iter().enumerate() {
+            let mut e = [0u8; pppoe::MAX_ENCAP];
+            let n = s.encap(&mut e);
+            encaps.push((e, n as u8));
+            if let Some(a) = s.address() {
+                up.push((i as u32, a));
+            }
+        }
+        self.per_sub = vec![[0; 4]; encaps.len()];
+        self.encaps = encaps;
+        self.flows = self.mix.flows_of(up.into_iter());
+        self.report.flows = self.flows.len();
+    }
+
+    /// PPPoE teardown: Terminate-Request (a window at a time), Ack, PADT; true when
+    /// every session has ended or failed.
+    fn pppoe_teardown(&mut self, now: Instant) -> bool {
+        let Some(fl) = self.fleet.as_mut() else {
+            return true;
+        };
+        fl.stop_more(now, &mut self.control_out);
+        fl.timers(now, &mut self.control_out);
+        let done = fl.torn_down();
+        self.send_control();
+        done
+    }
+
+    /// Closes the PPPoE report: teardown figures and per-session traffic.
+    fn pppoe_report(&mut self) {
+        let Some(fl) = self.fleet.as_mut() else {
+            return;
+        };
+        fl.finish_teardown();
+        let mut r = fl.report.clone();
+        for s in fl.subscribers() {
+            if s.up_at.is_none() {
+                continue;
+            }
+            let i = s.index();
+            let c = self.per_sub.get(i as usize).copied().unwrap_or_default();
+            if c[0] == c[1] && c[2] == c[3] && c[0] + c[2] > 0 {
+                r.sessions_exact += 1;
+            } else {
+                r.sessions_with_loss.push((i, c));
+            }
+        }
+        self.report.pppoe = Some(r);
     }
 
     /// The port on `side`.
@@ -641,15 +954,22 @@ impl<P: Port> Generator<P> {
                 },
             )
         };
+        // Uplink in a PPPoE session: the frame is the plain one with the session's
+        // header (tags, PPPoE, PPP) in place of its Ethernet header.
+        let encap = match self.encaps.get(flow.owner as usize) {
+            Some((e, n)) if dir == UP => Some((e, *n as usize)),
+            _ => None,
+        };
+        let extra = encap.map_or(0, |(_, n)| n - traffic::L3_AT);
         let Some(mut buf) = self.pool.alloc() else {
             return false;
         };
-        if !buf.set_len(size) {
+        if !buf.set_len(size + extra) {
             self.pool.free(buf);
             return false;
         }
         let hdr = Mix::min_size(self.mix.proto) - STAMP_LEN;
-        let frame = buf.data_mut();
+        let frame = &mut buf.data_mut()[extra..];
         write_stamp(&mut frame[hdr..hdr + STAMP_LEN], dir, f, now.0);
         frame[hdr + STAMP_LEN..].fill(0);
         let payload = size - hdr;
@@ -660,6 +980,16 @@ impl<P: Port> Generator<P> {
         if ok.is_none() {
             self.pool.free(buf);
             return false;
+        }
+        if let Some((e, n)) = encap {
+            let frame = buf.data_mut();
+            frame[..n].copy_from_slice(&e[..n]);
+            // PPPoE length: PPP's protocol field and the IPv4 packet.
+            let len = (size - traffic::L3_AT + 2) as u16;
+            frame[n - 4..n - 2].copy_from_slice(&len.to_be_bytes());
+        }
+        if let Some(c) = self.per_sub.get_mut(flow.owner as usize) {
+            c[if dir == UP { 0 } else { 2 }] += 1;
         }
         let counts = if self.warmup {
             &mut self.report.warmup[dir as usize]
@@ -685,14 +1015,22 @@ impl<P: Port> Generator<P> {
         self.report.ports[i].tx += sent as u64;
         // What the port did not take was never sent: take it off the counts.
         for b in self.tx[i].drain(..) {
-            if let Some(s) = read_stamp(b.data()) {
+            if let Some(s) = stamp_of(b.data()) {
+                if let Some(c) = self
+                    .flows
+                    .get(s.flow as usize)
+                    .and_then(|f| self.per_sub.get_mut(f.owner as usize))
+                {
+                    c[if s.dir == UP { 0 } else { 2 }] -= 1;
+                }
                 let c = if self.warmup {
                     &mut self.report.warmup[s.dir as usize]
                 } else {
                     &mut self.report.dirs[s.dir as usize]
                 };
                 c.sent -= 1;
-                c.sent_bytes -= b.len() as u64;
+                c.sent_bytes -=
+                    (b.len() - pppoe_ipv4_at(b.data()).map_or(0, |at| at - traffic::L3_AT)) as u64;
             }
             self.report.ports[i].tx_refused += 1;
             self.pool.free(b);
@@ -760,8 +1098,15 @@ impl<P: Port> Generator<P> {
                 let mut replies: Vec<Vec<u8>> = Vec::new();
                 for b in self.rx.drain(..) {
                     let f = b.data();
-                    match read_stamp(f) {
+                    match stamp_of(f) {
                         Some(s) => {
+                            if let Some(c) = self
+                                .flows
+                                .get(s.flow as usize)
+                                .and_then(|fl| self.per_sub.get_mut(fl.owner as usize))
+                            {
+                                c[if s.dir == UP { 1 } else { 3 }] += 1;
+                            }
                             let c = if self.warmup {
                                 &mut self.report.warmup[s.dir as usize]
                             } else {
@@ -782,6 +1127,12 @@ impl<P: Port> Generator<P> {
                                 fl.reply_to = s.src;
                             }
                         }
+                        // PPPoE discovery and PPP control: the subscriber's.
+                        None if side == Side::Access
+                            && self
+                                .fleet
+                                .as_mut()
+                                .is_some_and(|fl| fl.input(now, f, &mut self.control_out)) => {}
                         None => {
                             if let Some(r) = arp_reply(f, self.macs[i]) {
                                 replies.push(r);
@@ -805,6 +1156,9 @@ impl<P: Port> Generator<P> {
                 }
                 self.flush(side);
             }
+        }
+        if !self.control_out.is_empty() {
+            self.send_control();
         }
         self.report.flows_learned = self.learned.len();
         total
@@ -874,6 +1228,8 @@ pub struct Pace {
     pub count: Option<u64>,
     /// Receive time after the last packet.
     pub drain: Duration,
+    /// The most the PPPoE set-up, and the teardown, may take.
+    pub setup_timeout: Duration,
 }
 
 /// Runs the three phases against `step`, which lets the far end (an in-process
@@ -883,8 +1239,30 @@ pub fn run<P: Port>(
     pace: Pace,
     mut clock: impl FnMut(&mut Generator<P>) -> Instant,
 ) -> Report {
+    let limit = pace.setup_timeout.as_nanos() as u64;
+    if g.fleet.is_some() {
+        // PPPoE: the sessions come up first; the traffic's flows are theirs.
+        let cpu = thread_cpu_ns();
+        let start = clock(g);
+        loop {
+            let now = clock(g);
+            g.receive(now);
+            if g.pppoe_setup(now) || now.0.saturating_sub(start.0) > limit {
+                break;
+            }
+        }
+        let now = clock(g);
+        g.pppoe_ready(now);
+        if let (Some(a), Some(b), Some(fl)) = (cpu, thread_cpu_ns(), g.fleet.as_mut()) {
+            fl.report.setup_cpu_seconds = b.saturating_sub(a) as f64 / 1e9;
+        }
+        // Let the gateway install the last sessions in its fast path.
+        wait(g, &mut clock, pace.drain);
+    }
+    // No PPPoE session came up: nothing to send.
+    let rounds = if g.flows.is_empty() { 0 } else { 3 };
     // Warm-up: three rounds of the flows not yet learned, a short wait each.
-    for _ in 0..3 {
+    for _ in 0..rounds {
         let now = clock(g);
         g.warm(false, now, |g| {
             let t = clock(g);
@@ -895,7 +1273,7 @@ pub fn run<P: Port>(
             break;
         }
     }
-    if g.mix.proto == Proto::Tcp {
+    if g.mix.proto == Proto::Tcp && !g.flows.is_empty() {
         let now = clock(g);
         g.warm(true, now, |g| {
             let t = clock(g);
@@ -905,7 +1283,7 @@ pub fn run<P: Port>(
     }
     g.start_measuring();
     let start = clock(g);
-    loop {
+    while !g.flows.is_empty() {
         let now = clock(g);
         let elapsed = now.0.saturating_sub(start.0);
         // Packets sent, and downlink ones given up for want of a learned flow: either
@@ -934,11 +1312,33 @@ pub fn run<P: Port>(
     let end = clock(g);
     g.report.seconds = end.0.saturating_sub(start.0) as f64 / 1e9;
     wait(g, &mut clock, pace.drain);
+    if g.fleet.is_some() {
+        let start = clock(g);
+        if let Some(fl) = g.fleet.as_mut() {
+            fl.start_teardown(start);
+        }
+        loop {
+            let now = clock(g);
+            g.receive(now);
+            if g.pppoe_teardown(now) || now.0.saturating_sub(start.0) > limit {
+                break;
+            }
+        }
+        g.pppoe_report();
+        // The last PADTs reach the gateway.
+        wait(g, &mut clock, pace.drain);
+    }
     for side in Side::ALL {
         let st = g.ports[side.idx()].stats();
         g.report.ports[side.idx()].rx_dropped = st.rx_dropped + st.rx_too_big;
     }
     g.report.clone()
+}
+
+/// This thread's time on a CPU, nanoseconds (Linux's schedstat; `None` elsewhere).
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
 }
 
 fn wait<P: Port>(
@@ -973,6 +1373,7 @@ fn pace(a: &PktgenArgs) -> anyhow::Result<Pace> {
         duration: Duration::from_secs_f64(a.seconds.max(0.0)),
         count: a.count,
         drain: Duration::from_millis(a.drain_ms),
+        setup_timeout: Duration::from_secs_f64(a.setup_timeout.max(0.0)),
     })
 }
 
@@ -991,8 +1392,20 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     let (gw_core, gen_core) = MemoryPort::pair(1 << 14);
     let gw_macs = setup::configured_macs(cfg);
     let fwd = setup::forwarding(cfg, gw_macs).context("building the forwarding table")?;
-    // A subscriber the gateway cannot route back to would only measure as loss.
-    for (i, ip) in mix.subscriber_addresses().enumerate() {
+    let fleet = a.fleet()?;
+    if fleet.is_some() && !cfg.pppoe.enabled {
+        bail!(
+            "--pppoe: the config's [pppoe] is not enabled (without --config, pktgen uses \
+             the embedded config with PPPoE on; see docs/pktgen.md)"
+        );
+    }
+    // A subscriber the gateway cannot route back to would only measure as loss (PPPoE
+    // subscribers get theirs from the gateway).
+    for (i, ip) in mix
+        .subscriber_addresses()
+        .enumerate()
+        .take(if fleet.is_some() { 0 } else { usize::MAX })
+    {
         if !matches!(fwd.route(ip), Some(NextHop::Connected(Side::Access))) {
             let s = fwd.side(Side::Access);
             bail!(
@@ -1012,7 +1425,11 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
         publisher.current(),
         setup::core(cfg, tollgate_control::clock::system(started))?,
     );
-    let records = std::env::temp_dir().join(format!("tollgate-pktgen-{}", std::process::id()));
+    // One directory per run (runs may share a process: the tests).
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run_no = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let records =
+        std::env::temp_dir().join(format!("tollgate-pktgen-{}-{run_no}", std::process::id()));
     let mut outlets = Outlets::new(
         publisher,
         &records.join("flows.jsonl"),
@@ -1032,7 +1449,7 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
     for sub in &cfg.static_subscribers {
         let _ = core.open_session(started, setup::static_session(cfg, sub));
     }
-    if !a.no_sessions {
+    if !a.no_sessions && fleet.is_none() {
         for (i, ip) in mix.subscriber_addresses().enumerate() {
             let req = SessionRequest {
                 user: format!("pktgen{i}"),
@@ -1049,10 +1466,15 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
             }
         }
     }
+    // PPP logins are answered from the local store on this thread, at once.
+    let mut aaa = match &fleet {
+        Some(_) => StoreAaa::new(a, &records)?,
+        None => StoreAaa::default(),
+    };
     let mut gateway_step = |now: Instant| {
         for _ in 0..64 {
             worker.poll(now);
-            if !router::pass(&mut core, now, &mut dispatcher, &mut outlets, &mut NoAaa) {
+            if !router::pass(&mut core, now, &mut dispatcher, &mut outlets, &mut aaa) {
                 break;
             }
         }
@@ -1065,18 +1487,29 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
         GEN_MACS,
         gw_macs,
         a.burst,
-    );
+    )
+    .with_fleet(fleet);
     let report = run(&mut g, pace(a)?, |_| {
         let now = Instant::now();
         gateway_step(now);
         now
     });
+    // What the run left open, before the gateway's own stop ends the rest.
+    let open_at_end = core.sessions().len();
+    let pppoe_at_end: serde_json::Map<String, Value> = core
+        .pppoe_counters()
+        .into_iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    let (starts, stops) = (aaa.starts, aaa.stops);
     let now = Instant::now();
     let done = worker.finish(now);
     dispatcher.set_report(done.report.clone());
     dispatcher.drain(&mut core, now);
     dispatcher.events(&mut core, now, 0, done.events);
-    router::route(&mut core, now, &mut dispatcher, &mut outlets, &mut NoAaa);
+    router::route(&mut core, now, &mut dispatcher, &mut outlets, &mut aaa);
+    drop(aaa.store.take());
     let _ = std::fs::remove_dir_all(&records);
     let c = &done.report.counters;
     let side = |s: Side| {
@@ -1100,9 +1533,92 @@ pub fn run_memory(cfg: &Config, a: &PktgenArgs) -> anyhow::Result<Report> {
                 .collect::<serde_json::Map<_, _>>(),
             "flows_opened": c.flows_opened,
             "sessions_ended": closed.ended,
+            // At the end of the run, before the gateway stopped (which ends the
+            // static subscribers' sessions, and any the run left open).
+            "sessions_open": open_at_end,
+            "accounting": {"starts": starts, "stops": stops,
+                           "stops_at_gateway_stop": aaa.stops - stops},
+            "logins": {"accepted": aaa.accepted, "refused": aaa.refused,
+                       "store_seconds": aaa.store_time.as_secs_f64()},
+            "pppoe": pppoe_at_end,
         })),
         ..report
     })
+}
+
+/// pktgen's logins and accounting: the local store answers each login at once on the
+/// control thread (as replay does); accounting records are counted.
+#[derive(Default)]
+struct StoreAaa {
+    store: Option<tollgate_control::store::Store>,
+    starts: u64,
+    stops: u64,
+    accepted: u64,
+    refused: u64,
+    /// Time spent in the store's checks (the Argon2 of PAP, CHAP's MD5 and lookups).
+    store_time: Duration,
+}
+
+impl StoreAaa {
+    /// The store of --store, or a new one in `dir` holding the --subscribers users, each
+    /// with the CHAP secret and the PAP password --secret.
+    fn new(a: &PktgenArgs, dir: &std::path::Path) -> anyhow::Result<StoreAaa> {
+        use tollgate_control::store::{self, ChapSecret, Store, Subscriber};
+        let store = match &a.store {
+            Some(p) => Store::open(p).with_context(|| format!("opening {}", p.display()))?,
+            None => {
+                let path = dir.join("subscribers.db");
+                let mut st =
+                    Store::open(&path).with_context(|| format!("creating {}", path.display()))?;
+                // One hash for all: the cost of checking it is the same per login.
+                let hash = store::hash_password(&a.secret, st.password_cost())
+                    .context("hashing the PAP password")?;
+                let subs: Vec<Subscriber> = (0..a.subscribers)
+                    .map(|i| {
+                        let mut s = Subscriber::new(&format!("{}{i}", a.user_prefix));
+                        s.password_hash = Some(hash.clone());
+                        s.chap_secret = Some(ChapSecret(a.secret.as_bytes().to_vec()));
+                        s
+                    })
+                    .collect();
+                st.put_all(&subs, true)
+                    .context("filling the subscriber store")?;
+                st
+            }
+        };
+        Ok(StoreAaa {
+            store: Some(store),
+            ..StoreAaa::default()
+        })
+    }
+}
+
+impl router::Aaa for StoreAaa {
+    fn take(&mut self, core: &mut Core, now: Instant, out: router::AaaOutput) {
+        use tollgate_control_core::gateway::aaa::AuthAnswer;
+        use tollgate_control_core::radius::dict::AcctStatusType;
+        match out {
+            router::AaaOutput::Authenticate(req) => {
+                let t = std::time::Instant::now();
+                let answer = match &self.store {
+                    Some(s) => tollgate_control::aaa::authenticate_local(s, &req),
+                    None => AuthAnswer::Unavailable("no subscriber store".into()),
+                };
+                self.store_time += t.elapsed();
+                match answer {
+                    AuthAnswer::Accept { .. } => self.accepted += 1,
+                    _ => self.refused += 1,
+                }
+                core.on_auth(now, req.login, answer);
+            }
+            router::AaaOutput::Account(r) => match r.status {
+                AcctStatusType::Start => self.starts += 1,
+                AcctStatusType::Stop => self.stops += 1,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
 }
 
 /// Runs the generator on two AF_PACKET interfaces.
@@ -1124,7 +1640,8 @@ pub fn run_af_packet(a: &PktgenArgs) -> anyhow::Result<Report> {
     };
     let ports = [open(acc)?, open(core)?];
     let ours = [ports[0].mac(), ports[1].mac()];
-    let mut g = Generator::new(mix, ports, HeapPool::new(8192), ours, gw, a.burst);
+    let mut g =
+        Generator::new(mix, ports, HeapPool::new(8192), ours, gw, a.burst).with_fleet(a.fleet()?);
     Ok(run(&mut g, pace(a)?, |_| Instant::now()))
 }
 
@@ -1163,12 +1680,50 @@ pub fn run_pcap(a: &PktgenArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// The embedded config as a PPPoE access server for `--pppoe` without `--config`: a /16
+/// access subnet with a pool of 65 279 addresses, PPPoE on with `auth`, the PADI rate
+/// limits and the per-line session limit out of the generator's way (every subscriber
+/// may share one line).
+pub fn pppoe_config(auth: PppAuth) -> anyhow::Result<Config> {
+    let base = tollgate_control::config::DEFAULT_CONFIG;
+    let src = base.replacen(
+        "address = \"10.10.0.1/24\"",
+        "address = \"10.10.0.1/16\"",
+        1,
+    );
+    anyhow::ensure!(src != base, "the embedded config's access subnet moved");
+    let auth = match auth {
+        PppAuth::Chap => "chap",
+        PppAuth::Pap => "pap",
+    };
+    let src = format!(
+        "{src}
+[[pool]]
+name = \"pktgen\"
+[[pool.range]]
+first = \"10.10.1.0\"
+last = \"10.10.255.254\"
+
+[pppoe]
+enabled = true
+ac_name = \"tollgate-pktgen\"
+auth = [\"{auth}\"]
+padi_rate = 1000000
+padi_burst = 1000000
+max_sessions_per_line = 65534
+port_name = \"acc0\"
+"
+    );
+    Config::parse(&src, "pktgen's PPPoE preset").map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// Runs `tollgate pktgen`.
 pub fn main(a: &PktgenArgs) -> anyhow::Result<Report> {
     match a.backend {
         Backend::Memory => {
             let cfg = match &a.config {
                 Some(p) => Config::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+                None if a.pppoe => pppoe_config(a.auth)?,
                 None => Config::embedded(),
             };
             run_memory(&cfg, a)

@@ -356,10 +356,10 @@ impl Client {
             code::CONFIGURE_REQUEST => {
                 self.push(protocol::IPCP, wire::build(code::CONFIGURE_ACK, id, d));
                 self.ipcp_theirs_acked = true;
-                if !self.ipcp_ours_acked && self.phase == ClientPhase::Network {
-                    // Ours may have arrived before the server's network phase.
-                    self.send_ipcp_request();
-                }
+                // Ours stays outstanding (RFC 1661: Req-Sent + RCR is an Ack only); a
+                // lost one is the caller's retransmission timer's. Sending a new one
+                // here never converged against a server that restarts IPCP on each
+                // request of ours once it is Opened, as RFC 1661 says it must.
             }
             code::CONFIGURE_ACK if id == self.ipcp_id => self.ipcp_ours_acked = true,
             code::CONFIGURE_NAK if id == self.ipcp_id => {
