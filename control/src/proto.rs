@@ -799,8 +799,9 @@ pub struct Counters {
     /// The control thread's.
     pub control: ControlCounters,
     /// PPPoE discovery and PPP: the core's drops, discovery frames, drops and refusals,
-    /// PPP drops, logins, sessions and ends by cause (`enabled: 0` when PPPoE is off).
-    #[serde(default)]
+    /// PPP drops, logins, sessions and ends by cause (only `pppoe_disabled` when PPPoE is
+    /// off).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pppoe: BTreeMap<String, u64>,
 }
 
@@ -1075,6 +1076,122 @@ pub struct HealthTarget {
     pub failed: u64,
     /// The last failure.
     pub last_error: Option<String>,
+}
+
+/// `show accounting`: the authentication backend, the spool, the RADIUS clients and the
+/// CoA listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// `local` or `radius`.
+    pub auth: String,
+    /// The accounting spool.
+    pub spool: SpoolView,
+    /// Each authentication server and whether it is held down.
+    pub radius_auth_servers: Vec<RadiusServer>,
+    /// Each accounting server.
+    pub radius_acct_servers: Vec<RadiusServer>,
+    /// The authentication client, when RADIUS authenticates.
+    pub radius_auth: Option<RadiusClient>,
+    /// The accounting client, when records go to RADIUS.
+    pub radius_acct: Option<RadiusClient>,
+    /// The CoA / Disconnect listener, when one listens.
+    pub coa: Option<CoaView>,
+}
+
+/// The accounting spool in `show accounting`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolView {
+    /// Records waiting to be sent.
+    pub pending: u64,
+    /// Records sent and not yet acknowledged.
+    pub in_flight: u64,
+    /// Records committed.
+    pub enqueued: u64,
+    /// Records acknowledged.
+    pub acked: u64,
+    /// Sends that failed.
+    pub failed_attempts: u64,
+    /// Records recovered at start.
+    pub recovered: u64,
+    /// Records not yet committed (the spool failed).
+    pub unsaved: u64,
+    /// Records set aside (no server took them).
+    pub set_aside: u64,
+    /// Records sent without attributes that did not fit.
+    pub left_out: u64,
+    /// Open sessions whose last-known counters are kept.
+    pub last_known: u64,
+    /// Commits of last-known counters.
+    pub last_known_commits: u64,
+    /// The last such commit's duration.
+    pub last_known_commit_us: u64,
+    /// Commits that failed.
+    pub commit_errors: u64,
+}
+
+/// A RADIUS server's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RadiusServer {
+    /// Address and port.
+    pub server: String,
+    /// `up` or `held_down`.
+    pub state: String,
+}
+
+/// A RADIUS client's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RadiusClient {
+    /// Requests sent (first transmissions).
+    pub requests: u64,
+    /// Replies accepted.
+    pub replies: u64,
+    /// Retransmissions.
+    pub retransmits: u64,
+    /// Requests no server answered.
+    pub failed: u64,
+    /// Replies dropped, by reason.
+    pub replies_dropped: RepliesDropped,
+    /// Access-Challenges received (authentication only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenges: Option<u64>,
+}
+
+/// A RADIUS client's dropped replies by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepliesDropped {
+    /// Response Authenticator wrong.
+    pub bad_authenticator: u64,
+    /// Message-Authenticator wrong.
+    pub bad_message_authenticator: u64,
+    /// Message-Authenticator required and missing.
+    pub missing_message_authenticator: u64,
+    /// Not a RADIUS packet.
+    pub malformed: u64,
+    /// A code that does not answer the request.
+    pub wrong_code: u64,
+    /// From an address that is not a server.
+    pub unknown_source: u64,
+    /// Answering no outstanding request.
+    pub unmatched: u64,
+}
+
+/// The CoA / Disconnect listener in `show accounting`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoaView {
+    /// The address it listens on.
+    pub listen: Option<String>,
+    /// Requests taken.
+    pub requests: u64,
+    /// ACKs sent.
+    pub acks: u64,
+    /// NAKs sent.
+    pub naks: u64,
+    /// Requests dropped (unknown client, bad authenticators, malformed, stale, ...).
+    pub dropped: u64,
+    /// Duplicates answered from the replay cache.
+    pub duplicates: u64,
+    /// Requests dropped because the replay cache was full.
+    pub cache_full: u64,
 }
 
 /// `session add` and `session update`: the session.
@@ -1457,8 +1574,7 @@ pub enum Answer {
     Session(Box<SessionView>),
     Services(Vec<Service>),
     Lb(Vec<LbRange>),
-    /// `show accounting`: the AAA shell's, shown as it comes.
-    Accounting(Value),
+    Accounting(Box<Accounting>),
     Health(Vec<HealthTarget>),
     Pools(Vec<Pool>),
     Logins(Box<Logins>),
@@ -1500,7 +1616,7 @@ impl Answer {
             Request::ShowSession(_) => Answer::Session(f(data)?),
             Request::ShowServices => Answer::Services(f(data)?),
             Request::ShowLb => Answer::Lb(f(data)?),
-            Request::ShowAccounting => Answer::Accounting(data),
+            Request::ShowAccounting => Answer::Accounting(f(data)?),
             Request::ShowHealth => Answer::Health(f(data)?),
             Request::ShowPools => Answer::Pools(f(data)?),
             Request::ShowLogins => Answer::Logins(f(data)?),

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use crossbeam::channel::{Receiver, Sender, unbounded};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_dataplane::MacAddr;
 use tollgate_dataplane::service::Policy;
 use tollgate_dataplane::time::Instant;

@@ -378,11 +378,11 @@ pub fn finish(
         Request::ShowServices => Reply::with(&services(ctx.core)),
         Request::ShowLb => Reply::with(&lb(ctx.core)),
         Request::ShowAccounting => match ctx.aaa {
-            Some(a) => Reply::ok(a.accounting_json(ctx.now)),
+            Some(a) => Reply::with(&a.accounting(ctx.now)),
             None => Reply::error("no accounting here (replay)"),
         },
         Request::ShowHealth => match ctx.aaa {
-            Some(a) => Reply::ok(a.health_json()),
+            Some(a) => Reply::with(&a.health()),
             None => Reply::with(&Vec::<proto::HealthTarget>::new()),
         },
         Request::ShowPools => Reply::with(&pools(ctx.core)),

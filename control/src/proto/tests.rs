@@ -390,7 +390,22 @@ fn a_reply_of_each_kind_round_trips() {
     );
     round_trip(
         &Request::ShowAccounting,
-        json!({"auth": "local", "spool": {"pending": 0}}),
+        json!({"auth": "radius",
+        "spool": {"pending": 2, "in_flight": 1, "enqueued": 40, "acked": 37, "failed_attempts": 3,
+          "recovered": 0, "unsaved": 0, "set_aside": 0, "left_out": 0, "last_known": 5,
+          "last_known_commits": 12, "last_known_commit_us": 840, "commit_errors": 0},
+        "radius_auth_servers": [{"server": "192.0.2.10:1812", "state": "up"}],
+        "radius_acct_servers": [{"server": "192.0.2.10:1813", "state": "held_down"}],
+        "radius_auth": {"requests": 9, "replies": 9, "retransmits": 0, "failed": 0,
+          "challenges": 0, "replies_dropped": {"bad_authenticator": 0,
+          "bad_message_authenticator": 0, "missing_message_authenticator": 0, "malformed": 0,
+          "wrong_code": 0, "unknown_source": 0, "unmatched": 0}},
+        "radius_acct": {"requests": 40, "replies": 37, "retransmits": 6, "failed": 3,
+          "replies_dropped": {"bad_authenticator": 1, "bad_message_authenticator": 0,
+          "missing_message_authenticator": 0, "malformed": 0, "wrong_code": 0,
+          "unknown_source": 0, "unmatched": 2}},
+        "coa": {"listen": "0.0.0.0:3799", "requests": 2, "acks": 1, "naks": 1, "dropped": 0,
+          "duplicates": 0, "cache_full": 0}}),
     );
     round_trip(
         &Request::ShowHealth,
