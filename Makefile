@@ -132,7 +132,7 @@ netns-test:
 host-test:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  $(CARGO) test -p tollgate-control --lib -- --ignored && \
-	  $(CARGO) test -p tollgate --test radius --test aaa --test pppoe -- --ignored; \
+	  $(CARGO) test -p tollgate --test pppoe --test radius --test aaa -- --ignored; \
 	else echo "SKIPPED host tests (FreeRADIUS, radclient, ICMP socket): they need root (make deps installs FreeRADIUS)"; fi
 
 # The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact
