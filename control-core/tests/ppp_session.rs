@@ -612,6 +612,12 @@ fn no_authentication_configured_asks_the_caller_anyway() {
     let req = l.auth_request();
     assert_eq!((req.method, &req.credentials), (None, &Credentials::None));
     l.accept(grant());
+    // Without authentication the client reached its network phase at once, and its IPCP
+    // request arrived while the gateway still waited for the decision; it goes again
+    // when the client's retransmission timer fires (the client only Acks the gateway's
+    // request, RFC 1661 Req-Sent + RCR).
+    l.c.retransmit();
+    l.pump();
     assert_eq!(l.c.phase(), ClientPhase::Up);
 }
 
