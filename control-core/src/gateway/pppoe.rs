@@ -323,6 +323,24 @@ fn tags(vlans: &Vlans) -> Vec<Tag> {
 }
 
 /// A whole frame to `dst` on a line tagged `vlans`.
+impl Link {
+    /// What the PPP engine of session `id` queued, as PPPoE session frames to the client.
+    fn queued_frames(&mut self, id: u16, ac_mac: Mac) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| self.ppp.poll_transmit())
+            .map(|t| {
+                let s = pwire::session_frame(id, t.protocol, &t.packet);
+                frame(
+                    self.info.mac,
+                    ac_mac,
+                    &self.vlans,
+                    ethertype::PPPOE_SESSION,
+                    &s,
+                )
+            })
+            .collect()
+    }
+}
+
 fn frame(dst: Mac, src: Mac, vlans: &Vlans, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(22 + payload.len());
     ethernet::write_header(&mut f, dst, src, &tags(vlans), ethertype);
@@ -482,17 +500,7 @@ impl Core {
             let Some(link) = p.links.get_mut(&id) else {
                 return;
             };
-            let mut frames = Vec::new();
-            while let Some(t) = link.ppp.poll_transmit() {
-                let s = pwire::session_frame(id, t.protocol, &t.packet);
-                frames.push(frame(
-                    link.info.mac,
-                    p.ac_mac,
-                    &link.vlans,
-                    ethertype::PPPOE_SESSION,
-                    &s,
-                ));
-            }
+            let frames = link.queued_frames(id, p.ac_mac);
             let events: Vec<ppp::Event> = std::iter::from_fn(|| link.ppp.poll_event()).collect();
             if events.is_empty() {
                 p.arm(id);
@@ -807,17 +815,7 @@ impl Core {
         let Some(mut link) = p.links.remove(&id) else {
             return;
         };
-        let mut frames = Vec::new();
-        while let Some(t) = link.ppp.poll_transmit() {
-            let s = pwire::session_frame(id, t.protocol, &t.packet);
-            frames.push(frame(
-                link.info.mac,
-                p.ac_mac,
-                &link.vlans,
-                ethertype::PPPOE_SESSION,
-                &s,
-            ));
-        }
+        let frames = link.queued_frames(id, p.ac_mac);
         for (d, n) in link.ppp.drops() {
             p.ppp_drops[d as usize] += n;
         }
