@@ -363,6 +363,7 @@ fn vlans_of(h: &Header) -> Vlans {
 fn disconnect_cause(cause: &EndCause) -> DisconnectCause {
     match cause {
         EndCause::PeerTerminated | EndCause::LowerDown => DisconnectCause::UserRequest,
+        EndCause::PeerDead => DisconnectCause::LostCarrier,
         _ => DisconnectCause::NasRequest,
     }
 }

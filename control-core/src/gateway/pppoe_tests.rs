@@ -610,7 +610,7 @@ fn a_dead_peer_is_found_by_echo_and_ended() {
         }
     }
     assert_eq!(echoes, 3, "echo_failures Echo-Requests unanswered");
-    assert_eq!(r.removed, vec![(id, DisconnectCause::NasRequest)]);
+    assert_eq!(r.removed, vec![(id, DisconnectCause::LostCarrier)]);
     r.padt = true; // not delivered on purpose
     r.assert_terminate_then_padt(b"peer not responding");
 }

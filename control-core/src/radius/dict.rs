@@ -296,6 +296,8 @@ pub enum DisconnectCause {
     Restart,
     /// The gateway was stopped cleanly and ended its sessions.
     Shutdown,
+    /// The subscriber's link went silent (a PPP peer stopped answering LCP echoes).
+    LostCarrier,
 }
 
 impl DisconnectCause {
@@ -318,6 +320,7 @@ impl DisconnectCause {
             DisconnectCause::InterimTimeout => TerminateCause::LostCarrier,
             DisconnectCause::Restart => TerminateCause::NasReboot,
             DisconnectCause::Shutdown => TerminateCause::NasRequest,
+            DisconnectCause::LostCarrier => TerminateCause::LostCarrier,
         }
     }
 
@@ -336,11 +339,12 @@ impl DisconnectCause {
             DisconnectCause::InterimTimeout => "Interim-Timeout",
             DisconnectCause::Restart => "Restart",
             DisconnectCause::Shutdown => "Shutdown",
+            DisconnectCause::LostCarrier => "Lost-Carrier",
         }
     }
 
     /// Every cause, in value order.
-    pub const ALL: [DisconnectCause; 12] = [
+    pub const ALL: [DisconnectCause; 13] = [
         DisconnectCause::Logout,
         DisconnectCause::SessionTime,
         DisconnectCause::IdleTime,
@@ -353,6 +357,7 @@ impl DisconnectCause {
         DisconnectCause::InterimTimeout,
         DisconnectCause::Restart,
         DisconnectCause::Shutdown,
+        DisconnectCause::LostCarrier,
     ];
 }
 
@@ -372,6 +377,7 @@ impl From<tollgate_dataplane::session::DisconnectCause> for DisconnectCause {
             Dp::NasReboot => DisconnectCause::Restart,
             Dp::NasRequest => DisconnectCause::Shutdown,
             Dp::DormantTimeout => DisconnectCause::DormantTimeout,
+            Dp::LostCarrier => DisconnectCause::LostCarrier,
         }
     }
 }

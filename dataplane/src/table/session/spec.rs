@@ -288,11 +288,13 @@ pub enum DisconnectCause {
     NasRequest,
     /// SES-1: dormant (no traffic) for longer than the dormant session timer allows.
     DormantTimeout,
+    /// The subscriber's link went silent: a PPP peer stopped answering LCP echoes.
+    LostCarrier,
 }
 
 impl DisconnectCause {
     /// Every cause.
-    pub const ALL: [DisconnectCause; 12] = [
+    pub const ALL: [DisconnectCause; 13] = [
         DisconnectCause::UserRequest,
         DisconnectCause::SessionTimeout,
         DisconnectCause::IdleTimeout,
@@ -305,12 +307,14 @@ impl DisconnectCause {
         DisconnectCause::NasReboot,
         DisconnectCause::NasRequest,
         DisconnectCause::DormantTimeout,
+        DisconnectCause::LostCarrier,
     ];
 
     /// The RADIUS Acct-Terminate-Cause (RFC 2866 §5.10) the cause is reported as.
     pub const fn acct_terminate_cause(self) -> u32 {
         match self {
             DisconnectCause::UserRequest => 1,
+            DisconnectCause::LostCarrier => 2,
             DisconnectCause::IdleTimeout
             | DisconnectCause::ServerIdleTimeout
             | DisconnectCause::ApplicationTimeout
@@ -340,6 +344,7 @@ impl DisconnectCause {
             DisconnectCause::NasReboot => "nas_reboot",
             DisconnectCause::NasRequest => "nas_request",
             DisconnectCause::DormantTimeout => "dormant_timeout",
+            DisconnectCause::LostCarrier => "lost_carrier",
         }
     }
 
