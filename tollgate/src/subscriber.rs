@@ -11,7 +11,7 @@ use tollgate_control::ctl::proto::{self, Request};
 
 use tollgate_control::config::Config;
 use tollgate_control::store::import::{self, Format, Record};
-use tollgate_control::store::{Store, Subscriber, SubscriberView};
+use tollgate_control::store::{ChapSecret, Store, Subscriber, SubscriberView};
 
 /// `tollgate subscriber ...`
 #[derive(Args, Debug)]
@@ -81,6 +81,13 @@ pub struct AddArgs {
     /// Read the password from the first line of standard input.
     #[arg(long, conflicts_with = "password")]
     pub password_stdin: bool,
+    /// CHAP secret, for PPP clients that authenticate by CHAP (stored apart, in
+    /// `<store>.chap`, mode 0600; prefer --chap-secret-stdin).
+    #[arg(long)]
+    pub chap_secret: Option<String>,
+    /// Read the CHAP secret from the first line of standard input.
+    #[arg(long, conflicts_with_all = ["chap_secret", "password_stdin"])]
+    pub chap_secret_stdin: bool,
     /// A MAC identifying the subscriber; repeat for several.
     #[arg(long)]
     pub mac: Vec<String>,
@@ -299,8 +306,13 @@ fn record(a: AddArgs) -> Result<serde_json::Value, String> {
     } else {
         a.password
     };
+    let chap_secret = if a.chap_secret_stdin {
+        Some(read_password()?)
+    } else {
+        a.chap_secret
+    };
     Ok(serde_json::json!({
-        "user_id": a.user, "password": password, "mac": a.mac, "mobile_id": a.mobile_id,
+        "user_id": a.user, "password": password, "chap_secret": chap_secret, "mac": a.mac, "mobile_id": a.mobile_id,
         "ip": a.ip, "services": a.service, "billing_account": a.billing_account,
         "bandwidth_up": a.bandwidth_up, "bandwidth_down": a.bandwidth_down,
         "framed_ip": a.framed_ip, "interim_interval_s": a.interim_interval,
@@ -323,11 +335,19 @@ fn add(store: &mut Store, a: AddArgs) -> ExitCode {
     } else {
         a.password
     };
+    let chap_secret = if a.chap_secret_stdin {
+        match read_password() {
+            Ok(p) => Some(p),
+            Err(e) => return fail(&e, 1),
+        }
+    } else {
+        a.chap_secret
+    };
     let r = Record {
         user_id: a.user.clone(),
         password,
         password_hash: None,
-        chap_secret: None,
+        chap_secret: chap_secret.map(|c| ChapSecret(c.into_bytes())),
         mac: a.mac,
         mobile_id: a.mobile_id,
         ip: a.ip,
@@ -396,6 +416,11 @@ fn render(v: &SubscriberView) -> String {
         o,
         "password        {}",
         if v.has_password { "set" } else { "none" }
+    );
+    let _ = writeln!(
+        o,
+        "chap secret     {}",
+        if v.has_chap_secret { "set" } else { "none" }
     );
     let _ = writeln!(
         o,

@@ -120,6 +120,8 @@ fn first_packet_and_ctl_logins_with_the_local_store() {
         "10.10.0.40",
         "--service",
         "web",
+        "--chap-secret",
+        "c4rol",
     ]);
     assert!(ok, "{v}");
     let (ok, v) = gw.ctl(&["subscriber", "show", "carol"]);
@@ -127,6 +129,8 @@ fn first_packet_and_ctl_logins_with_the_local_store() {
         ok && v["identifiers"] == serde_json::json!(["ip 10.10.0.40"]),
         "{v}"
     );
+    assert_eq!(v["has_chap_secret"], true, "{v}");
+    assert_eq!(v["has_password"], false, "{v}");
     let carol_mac = MacAddr([2, 0x10, 0, 0, 0, 0x40]);
     let f = udp_ports(
         carol_mac,

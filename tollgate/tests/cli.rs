@@ -204,3 +204,72 @@ fn scale_sh_runs_from_a_copied_binary() {
     }
     assert_eq!(rows[0]["efficiency"], 1.0);
 }
+
+/// Issue 14: the offline `subscriber add` stores a CHAP secret read from standard input
+/// (so it never shows in `ps`), and `subscriber show` says it is set without printing it.
+#[test]
+fn subscriber_add_takes_a_chap_secret_from_stdin() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("subscribers.db");
+    let db = db.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "subscriber",
+            "--db",
+            db,
+            "add",
+            "dana",
+            "--chap-secret-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"d4na-secret\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "added dana\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["subscriber", "--db", db, "show", "dana"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("chap secret     set\n"), "{text}");
+    assert!(text.contains("password        none\n"), "{text}");
+    assert!(!text.contains("d4na-secret"), "{text}");
+    // The secret is in the 0600 file beside the store, not in the store itself.
+    let chap = std::fs::read(format!("{db}.chap")).unwrap();
+    assert!(chap.windows(11).any(|w| w == b"d4na-secret"));
+    assert!(
+        !std::fs::read(db)
+            .unwrap()
+            .windows(11)
+            .any(|w| w == b"d4na-secret")
+    );
+    // Both secrets cannot come from standard input.
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "subscriber",
+            "--db",
+            db,
+            "add",
+            "erin",
+            "--password-stdin",
+            "--chap-secret-stdin",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
