@@ -13,7 +13,8 @@
 //! LCP Terminate-Request (or Ack) and PADT to the client, frees the PPP and discovery
 //! state, and the fast path's final record gives the accounting Stop.
 //!
-//! Randomness (magic numbers, challenges, cookie secret) comes from the gateway's CSPRNG
+//! Randomness (magic numbers, challenges, the cookie secret, replaced every
+//! [`COOKIE_ROTATION`]) comes from the gateway's CSPRNG
 //! seeded by the shell; time is the core's `now`. Malformed or misdirected frames are
 //! counted by name ([`PppoeDrop`], the engines' own drop counters), never a panic.
 
@@ -21,6 +22,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hashbrown::{HashMap, HashSet};
 use tollgate_dataplane::session::{AccessLine, DisconnectCause, Encap, SessionId, VlanTag, Vlans};
@@ -123,6 +125,8 @@ pub struct PppoeStats {
     pub auth_rejected: u64,
     /// Sessions installed in the fast path (IPCP opened).
     pub installed: u64,
+    /// AC-Cookie secrets replaced ([`COOKIE_ROTATION`]).
+    pub cookie_rotations: u64,
     /// PPP sessions ended, by [`EndCause`] name.
     pub ended: BTreeMap<&'static str, u64>,
 }
@@ -251,7 +255,16 @@ pub(super) struct Pppoe {
     /// (stale ones, whose session moved its timer or ended, are skipped when due), so
     /// that neither `poll_timeout` nor `tick` scans every session.
     timers: BinaryHeap<Reverse<(Instant, u16)>>,
+    /// When the AC-Cookie secret is next replaced.
+    next_rotation: Instant,
+    /// How often: [`COOKIE_ROTATION`], or the cookie lifetime if longer, so that a cookie
+    /// outlives at most one rotation (discovery keeps the previous secret for it).
+    rotation_every: Duration,
 }
+
+/// How often the AC-Cookie secret is replaced: a secret that leaked (or was worked out
+/// from cookies) is good for minutes, not for the gateway's uptime.
+pub const COOKIE_ROTATION: Duration = Duration::from_secs(600);
 
 impl std::fmt::Debug for Pppoe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -264,6 +277,7 @@ impl Pppoe {
         let mut rng = Random::new(&s.seed);
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
+        let rotation_every = COOKIE_ROTATION.max(s.discovery.cookie_lifetime);
         Pppoe {
             cfg: Arc::new(s.ppp),
             dns: s.dns,
@@ -280,6 +294,8 @@ impl Pppoe {
             ppp_drops: [0; ppp::DropReason::COUNT],
             frame_vlans: Vlans::default(),
             timers: BinaryHeap::new(),
+            next_rotation: now + rotation_every,
+            rotation_every,
         }
     }
 
@@ -297,7 +313,8 @@ impl Pppoe {
 
     /// The earliest timer entry (possibly stale, then `tick` only drops it).
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let ppp = self.timers.peek().map(|Reverse((t, _))| *t);
+        Some(ppp.map_or(self.next_rotation, |t| t.min(self.next_rotation)))
     }
 
     /// Notes session `id`'s next timer.
@@ -909,6 +926,13 @@ impl Core {
         let Some(p) = self.pppoe.as_mut() else {
             return;
         };
+        if now >= p.next_rotation {
+            let mut secret = [0u8; 32];
+            p.rng.fill(&mut secret);
+            p.discovery.rotate_secret(secret);
+            p.next_rotation = now + p.rotation_every;
+            p.stats.cookie_rotations += 1;
+        }
         let mut due = Vec::new();
         while let Some(Reverse((t, id))) = p.timers.peek().copied() {
             if t > now {
@@ -981,6 +1005,7 @@ impl Core {
             ("padt_received", ds.padt_received),
             ("padt_sent", ds.padt_sent),
             ("line_id_malformed", ds.line_id_malformed),
+            ("cookie_rotations", s.cookie_rotations),
         ] {
             out.push((format!("pppoe_{n}"), v));
         }

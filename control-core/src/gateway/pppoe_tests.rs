@@ -14,7 +14,7 @@ use tollgate_dataplane::{Command, Event, ForwardingBuilder, Frame, MacAddr, Side
 use super::aaa::{AaaPolicy, AuthAnswer, AuthRequest};
 use super::neighbor::Timing;
 use super::pools::{Pool, Pools, Range};
-use super::pppoe::{PppoeDrop, PppoeSettings};
+use super::pppoe::{COOKIE_ROTATION, PppoeDrop, PppoeSettings};
 use super::{Core, CoreConfig, Output};
 use crate::authz::Authorization;
 use crate::entropy::Sequence;
@@ -613,6 +613,54 @@ fn a_dead_peer_is_found_by_echo_and_ended() {
     assert_eq!(r.removed, vec![(id, DisconnectCause::LostCarrier)]);
     r.padt = true; // not delivered on purpose
     r.assert_terminate_then_padt(b"peer not responding");
+}
+
+/// The AC-Cookie secret is replaced every COOKIE_ROTATION on the core's clock: a PADO's
+/// cookie minted just before a rotation still gets its PADS after it (the previous
+/// secret is kept), and one minted two rotations ago is refused as forged.
+#[test]
+fn the_cookie_secret_is_replaced_and_a_cookie_outlives_one_rotation() {
+    let counter = |r: &Rig, name: &str| {
+        r.core
+            .pppoe_counters()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    };
+    let mut r = Rig::new(AuthMethod::Pap, b"pw");
+    let rotation = Instant(SEC) + COOKIE_ROTATION;
+    assert!(r.core.poll_timeout().is_some_and(|t| t <= rotation));
+    r.deliver = false;
+    r.now = Instant(rotation.0 - SEC);
+    r.padi();
+    r.pump();
+    let pado = r.sent.pop().expect("a PADO");
+    assert_eq!(pado.pppoe_code(), code::PADO);
+    r.now = rotation;
+    r.core.tick(r.now);
+    assert_eq!(counter(&r, "pppoe_cookie_rotations"), Some(1));
+    r.deliver = true;
+    r.client_input(&pado);
+    r.pump();
+    assert_eq!(r.session_id, 1, "the old cookie's PADR got its PADS");
+    let pads = r
+        .sent
+        .iter()
+        .filter(|s| s.pppoe_code() == code::PADS)
+        .count();
+    assert_eq!(pads, 1);
+
+    // Two rotations on, the same cookie's key is gone.
+    let before = counter(&r, "pppoe_cookie_forged").expect("counted by name");
+    for _ in 0..2 {
+        r.now = r.now + COOKIE_ROTATION;
+        r.core.tick(r.now);
+    }
+    assert_eq!(counter(&r, "pppoe_cookie_rotations"), Some(3));
+    r.session_id = 0;
+    r.client_input(&pado);
+    r.pump();
+    assert_eq!(counter(&r, "pppoe_cookie_forged"), Some(before + 1));
 }
 
 #[test]
