@@ -19,7 +19,7 @@ import struct
 import sys
 import time
 
-from scapy.all import Ether, Dot1Q, Dot1AD, IP, UDP, Raw, conf
+from scapy.all import Ether, Dot1Q, Dot1AD, IP, TCP, UDP, Raw, conf
 
 LCP, PAP, CHAP, IPCP = 0xC021, 0xC023, 0xC223, 0x8021
 
@@ -235,11 +235,17 @@ def main():
     ap.add_argument("--to", default="192.0.2.10:5001")
     ap.add_argument("--expect-end", type=float, default=0)
     ap.add_argument("--vlan", default="")
+    ap.add_argument("--syn", default="", help="HOST:PORT: send one TCP SYN with MSS 1460 there")
     a = ap.parse_args()
     c = Client(a)
     c.discovery()
     c.up()
     out = {"ok": True, "session": c.sid, "address": c.addr, "dns": c.dns, "auth": c.auth}
+    if a.syn:
+        host, port = a.syn.split(":")
+        syn = IP(src=c.addr, dst=host, ttl=64) / TCP(sport=40001, dport=int(port), flags="S", seq=1000, options=[("MSS", 1460)])
+        c.ppp(0x0021, bytes(syn))
+        out["syn_mss"] = 1460
     if a.send:
         host, port = a.to.split(":")
         for i in range(a.send):

@@ -10,6 +10,8 @@
 #      the local store (secret in the 0600 .chap file), IPCP, then sends UDP datagrams to
 #      the server namespace: the server counts them, and `ctl show session` counts the
 #      same packets and bytes (IP total length).
+#      Its TCP SYN offers MSS 1460; the server's tcpdump sees 1452 (ACC-5 clamp at
+#      MRU 1492 - 40).
 #   3. The same on a QinQ line (S-VLAN 100 0x88a8, C-VLAN 7), then a CoA
 #      Disconnect-Request (radclient): the gateway sends LCP Terminate-Request and PADT.
 #   4. The same with PAP for a subscriber with Session-Timeout 2 s: the gateway sends LCP
@@ -61,7 +63,8 @@ wait_for() {
 down() {
     [[ -f $RUNDIR/tollgate.pid ]] && kill "$(cat "$RUNDIR/tollgate.pid")" 2>/dev/null || true
     [[ -f $RUNDIR/server.pid ]] && kill "$(cat "$RUNDIR/server.pid")" 2>/dev/null || true
-    rm -f "$RUNDIR/tollgate.pid" "$RUNDIR/server.pid"
+    [[ -f $RUNDIR/tcpdump.pid ]] && kill "$(cat "$RUNDIR/tcpdump.pid")" 2>/dev/null || true
+    rm -f "$RUNDIR/tollgate.pid" "$RUNDIR/server.pid" "$RUNDIR/tcpdump.pid"
     for ns in "$NS_GW" "$NS_SUB" "$NS_SRV"; do
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -188,13 +191,31 @@ check_pado() {
     fi
 }
 
+# Captures the first TCP SYN that reaches the server namespace (tcpdump -v prints its
+# options, the MSS among them).
+start_syn_capture() {
+    rm -f "$RUNDIR/syn.txt" "$RUNDIR/syn.err"
+    setsid ip netns exec "$NS_SRV" timeout 90 tcpdump -i tgp-v0 -n -v -l -c 1 \
+        'tcp[tcpflags] & tcp-syn != 0 and dst port 5002' \
+        </dev/null >"$RUNDIR/syn.txt" 2>"$RUNDIR/syn.err" &
+    echo $! >"$RUNDIR/tcpdump.pid"
+    wait_for 10 grep -q "listening on" "$RUNDIR/syn.err" ||
+        fail "tcpdump did not start: $(cat "$RUNDIR/syn.err")"
+}
+
 check_chap_traffic() {
     local out addr n=20 v
+    start_syn_capture
     out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
-        --send "$n" --to 192.0.2.10:5001) || {
+        --syn 192.0.2.10:5002 --send "$n" --to 192.0.2.10:5001) || {
         fail "scapy CHAP client: $out"
         return
     }
+    if wait_for 15 grep -qE "cksum 0x[0-9a-f]+ \(correct\).*mss 1452\]" "$RUNDIR/syn.txt"; then
+        pass "the client's SYN offered MSS 1460 and reached the server with MSS 1452, checksum correct"
+    else
+        fail "the SYN at the server: $(cat "$RUNDIR/syn.txt" "$RUNDIR/syn.err")"
+    fi
     addr=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["address"])' "$out")
     pass "scapy client: discovery, LCP, CHAP (local store), IPCP: $out"
     if wait_for 15 received_is "$n"; then
@@ -203,14 +224,15 @@ check_chap_traffic() {
         fail "the server received $(cat "$RUNDIR/received" 2>/dev/null || echo 0) of $n datagrams"
     fi
     v=$(ctl show session "$addr")
-    # tx = from the subscriber: n packets of 20 + 8 + 100 bytes (IP total length).
+    # tx = from the subscriber: the SYN (20 + 24 bytes, IP total length) and n datagrams
+    # of 20 + 8 + 100 bytes.
     if "$PY" -c '
 import json, sys
 v = json.loads(sys.argv[1]); n = int(sys.argv[2])
 c = v["counters"]
-ok = (c["tx_packets"], c["tx_bytes"]) == (n, n * 128) and v["auth"] == "chap/accepted" and v["ppp_phase"] == "network"
+ok = (c["tx_packets"], c["tx_bytes"]) == (n + 1, n * 128 + 44) and v["auth"] == "chap/accepted" and v["ppp_phase"] == "network"
 sys.exit(0 if ok else 1)' "$v" "$n"; then
-        pass "ctl show session counts $n packets, $((n * 128)) bytes up, chap/accepted"
+        pass "ctl show session counts $((n + 1)) packets, $((n * 128 + 44)) bytes up, chap/accepted"
     else
         fail "ctl show session: $v"
     fi
