@@ -520,7 +520,10 @@ impl Served {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    if matches!(
+                        rustix::io::Errno::from_io_error(&e),
+                        Some(rustix::io::Errno::MFILE | rustix::io::Errno::NFILE)
+                    ) {
                         tracing::warn!(
                             connections = self.live(),
                             "control socket: no file descriptor left for a client"

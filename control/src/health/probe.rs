@@ -81,7 +81,9 @@ fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     )?;
     match socket.connect(&addr.into()) {
         Ok(()) => Ok(socket.into()),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket.into()),
+        Err(e) if rustix::io::Errno::from_io_error(&e) == Some(rustix::io::Errno::INPROGRESS) => {
+            Ok(socket.into())
+        }
         Err(e) => Err(e),
     }
 }
@@ -95,7 +97,7 @@ fn connect_progress(s: &TcpStream) -> Option<io::Result<()>> {
     }
     match s.peer_addr() {
         Ok(_) => Some(Ok(())),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => None,
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
         Err(e) => Some(Err(e)),
     }
 }
