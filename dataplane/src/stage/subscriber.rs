@@ -34,6 +34,7 @@ use crate::wire::udp;
 impl Pipeline {
     /// A packet from the access side (`line`: the access line it came in on).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn uplink<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
@@ -70,6 +71,7 @@ impl Pipeline {
     }
 
     /// A packet from the core side.
+    #[inline(always)]
     pub(super) fn downlink<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
@@ -494,6 +496,7 @@ impl Pipeline {
 
     /// A downlink packet to a NAT address: the answer of a real server, translated back.
     /// `None` when it belongs to no flow (then it is for the gateway itself).
+    #[inline(always)]
     fn service_down<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
