@@ -310,6 +310,57 @@ fn control_messages_are_punted() {
     let _ = &mut lac;
 }
 
+/// LNS: PPP control in an installed session's data messages (an LCP Configure-Request,
+/// with and without `ff 03`, and a CHAP Response with a compressed protocol field is not
+/// valid PPP but an IPCP one with two bytes is) goes to the control plane whole, counted;
+/// PPP control for a session not installed is still an unknown session.
+#[test]
+fn ppp_control_is_punted() {
+    let mut lns = lns();
+    let (_, b) = sessions(SUB, 1, 5);
+    lns.command(Command::L2tpSessionSet(b));
+    let msg = |payload: &[u8], session: u16| {
+        let mut l2tp = vec![0x00, 0x02, 0, 20, 0, session as u8];
+        l2tp.extend_from_slice(payload);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
+            .ipv4(LAC_LINE.octets(), LNS_LINE.octets(), 64)
+            .udp(1701, 1701)
+            .write(&mut f, &l2tp)
+            .unwrap();
+        f
+    };
+    // LCP Configure-Request id 1: MRU 1500, Magic-Number 0x01020304.
+    let lcp = [
+        0xc0, 0x21, 0x01, 0x01, 0x00, 0x0e, 0x01, 0x04, 0x05, 0xdc, 0x05, 0x06, 0x01, 0x02,
+        0x03, 0x04,
+    ];
+    let mut with_acf = vec![0xff, 0x03];
+    with_acf.extend_from_slice(&lcp);
+    // IPCP Configure-Request id 1: IP-Address 0.0.0.0.
+    let ipcp = [
+        0xff, 0x03, 0x80, 0x21, 0x01, 0x01, 0x00, 0x0a, 0x03, 0x06, 0, 0, 0, 0,
+    ];
+    let frames = [msg(&with_acf, 5), msg(&lcp, 5), msg(&ipcp, 5)];
+    for f in &frames {
+        lns.access.send(f.clone());
+    }
+    lns.poll();
+    for f in &frames {
+        let p = lns.ctl.punt.pop().expect("punted");
+        assert_eq!(p.bytes(), &f[..]);
+    }
+    assert!(lns.ctl.punt.pop().is_none());
+    let before = lns.drops(DropReason::L2tpUnknownSession);
+    lns.access.send(msg(&with_acf, 6));
+    lns.poll();
+    assert!(lns.ctl.punt.pop().is_none());
+    assert_eq!(lns.drops(DropReason::L2tpUnknownSession), before + 1);
+    let c = lns.worker.report(0, Instant(1)).counters;
+    assert_eq!((c.l2tp_ppp_control, c.l2tp_control, c.punted), (3, 0, 3));
+    assert!(lns.core.drain().is_empty() && lns.access.drain().is_empty());
+}
+
 /// Make-before-break: a second session in another tunnel is installed on both ends, the
 /// LNS switches first (as on ICCN), packets in flight on the old session still arrive,
 /// the LAC switches, the old session is removed. Not one packet of either direction is
@@ -400,8 +451,8 @@ fn bad_l2tp_is_a_counted_drop() {
     let inner = tollgate_testkit::frame::udp(SUB_MAC, SUB_MAC, SUB, SRV, 64, b"x");
     let mut ok = vec![0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21];
     ok.extend_from_slice(&inner[14..]);
-    let mut lcp = ok.clone();
-    lcp[8..10].copy_from_slice(&[0xc0, 0x21]);
+    let mut ipv6 = ok.clone();
+    ipv6[8..10].copy_from_slice(&[0x00, 0x57]);
     let mut other_tunnel = ok.clone();
     other_tunnel[3] = 21;
     let mut bad_csum = ok.clone();
@@ -425,7 +476,7 @@ fn bad_l2tp_is_a_counted_drop() {
             msg(&ok, Ipv4Addr::new(172, 16, 0, 9)),
             DropReason::L2tpUnknownSession,
         ),
-        (msg(&lcp, LAC_LINE), DropReason::L2tpNotIpv4),
+        (msg(&ipv6, LAC_LINE), DropReason::L2tpNotIpv4),
         (msg(&ok[..8], LAC_LINE), DropReason::L2tpMalformed),
         (msg(&ok[..20], LAC_LINE), DropReason::Ipv4Malformed),
         (msg(&bad_csum, LAC_LINE), DropReason::Ipv4BadChecksum),

@@ -1,6 +1,7 @@
 //! Stage: L2TPv2 tunnels (TUN-1). Data messages to the gateway's address are
-//! decapsulated (PPP carrying IPv4) and the inner packet routed; control messages are
-//! punted to the control plane; a tunnelled subscriber's packets are encapsulated toward
+//! decapsulated (PPP carrying IPv4) and the inner packet routed; control messages, and
+//! data messages carrying PPP control (LCP, PAP, CHAP, IPCP, ...) of an installed
+//! session, are punted to the control plane (which terminates PPP as an LNS); a tunnelled subscriber's packets are encapsulated toward
 //! the tunnel's peer (IPv4/UDP 1701/L2TP/PPP, [`ENCAP_LEN`] bytes in the headroom).
 //!
 //! On a LAC the subscriber is on the access side: its uplink (by source address) is
@@ -93,8 +94,17 @@ impl Pipeline {
             Ok(p) => p,
             Err(_) => return Some(Verdict::Drop(DropReason::L2tpMalformed)),
         };
-        if proto != ppp::IPV4 {
+        if proto == ppp::IPV6 {
             return Some(Verdict::Drop(DropReason::L2tpNotIpv4));
+        }
+        if proto != ppp::IPV4 {
+            // PPP control (LCP, PAP, CHAP, IPCP, ...): the control plane terminates PPP.
+            // Bounded like every punt, by the punt ring.
+            let v = self.punt(side, buf.data());
+            if v == Verdict::Punted {
+                self.counters.l2tp_ppp_control += 1;
+            }
+            return Some(v);
         }
         // The inner packet becomes the frame: an Ethernet header is written over the end
         // of the outer headers, in front of it.
