@@ -11,6 +11,8 @@ use std::net::Ipv4Addr;
 use etherparse::{IpNumber, Ipv4Header, PacketBuilder, SlicedPacket, TransportSlice};
 use tollgate_dataplane::l2tp::{L2tpSessionSpec, TunnelRole};
 use tollgate_dataplane::msg::ControlEnds;
+use tollgate_dataplane::session::{AccessLine, Encap, SessionCounters, SessionSpec};
+use tollgate_dataplane::wire::l2tp::subscriber_mac;
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
@@ -60,6 +62,15 @@ fn node(
             prefix: Ipv4Addr::new(198, 51, 100, 0),
             len: 24,
             via: LNS_LINE,
+        });
+    }
+    if access.1 == LNS_LINE {
+        // The LNS's subscribers (PPP terminated here) are on its access side, behind the
+        // LAC.
+        b = b.route(Route {
+            prefix: Ipv4Addr::new(10, 10, 0, 0),
+            len: 24,
+            via: LAC_LINE,
         });
     }
     let publisher = Publisher::new(b.build().unwrap());
@@ -359,6 +370,106 @@ fn ppp_control_is_punted() {
     let c = lns.worker.report(0, Instant(1)).counters;
     assert_eq!((c.l2tp_ppp_control, c.l2tp_control, c.punted), (3, 0, 3));
     assert!(lns.core.drain().is_empty() && lns.access.drain().is_empty());
+}
+
+/// LNS with PPP terminated: the L2TP session is installed (not steered) and the
+/// subscriber is a gateway session reached through it (`Encap::L2tp`). Its uplink comes
+/// out of the tunnel and through the subscriber stages (counted to the session, TTL
+/// decremented once), its downlink goes through them and into the tunnel toward the LAC;
+/// a packet from another source in the session is spoofed.
+#[test]
+fn ppp_subscriber_goes_through_the_subscriber_stages() {
+    let mut lns = lns();
+    let (_, b) = sessions(SUB, 1, 5);
+    lns.command(Command::L2tpSessionSet(b));
+    lns.command(Command::SessionAdd(SessionSpec {
+        id: 1,
+        user: 1001,
+        channel: 1,
+        address: SUB,
+        mac: Some(subscriber_mac(5)),
+        started: Instant(1_000_000_000),
+        limits: Default::default(),
+        bandwidth: Default::default(),
+        services: Default::default(),
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Default::default(),
+            encap: Encap::L2tp { session: 5 },
+            mss_clamp: 0,
+        },
+    }));
+    let msg = |inner: &[u8]| {
+        let mut l2tp = vec![0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21];
+        l2tp.extend_from_slice(&inner[14..]);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
+            .ipv4(LAC_LINE.octets(), LNS_LINE.octets(), 64)
+            .udp(1701, 1701)
+            .write(&mut f, &l2tp)
+            .unwrap();
+        f
+    };
+    let up_inner = up(SUB, SUB_MAC, 7);
+    lns.access.send(msg(&up_inner));
+    lns.poll();
+    let out = lns.core.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(seq_of(&out[0]), (SUB, SRV, 63, 7));
+    assert_eq!(&out[0][..12], &[SRV_MAC.0, LNS_CORE_MAC.0].concat()[..]);
+    // Down: into the tunnel toward the LAC, the inner packet with TTL 63.
+    lns.core.send(down(SUB, 8));
+    lns.poll();
+    let out = lns.access.drain();
+    assert_eq!(out.len(), 1);
+    let p = SlicedPacket::from_ethernet(&out[0]).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(
+        (ip.header().source_addr(), ip.header().destination_addr()),
+        (LNS_LINE, LAC_LINE)
+    );
+    assert_eq!(&out[0][..12], &[LAC_LINE_MAC.0, LNS_LINE_MAC.0].concat()[..]);
+    let Some(TransportSlice::Udp(u)) = p.transport else {
+        panic!("not UDP")
+    };
+    let l2tp = u.payload();
+    assert_eq!(&l2tp[..10], &[0x00, 0x02, 0, 10, 0, 1, 0xff, 0x03, 0x00, 0x21]);
+    let mut inner = vec![0u8; 14];
+    inner[12] = 0x08;
+    inner.extend_from_slice(&l2tp[10..]);
+    assert_eq!(seq_of(&inner), (SRV, SUB, 63, 8));
+    // Another source inside the session: spoofed.
+    let before = lns.drops(DropReason::SourceSpoofed);
+    lns.access.send(msg(&up(SUB2, SUB2_MAC, 9)));
+    lns.poll();
+    assert_eq!(lns.drops(DropReason::SourceSpoofed), before + 1);
+    assert!(lns.core.drain().is_empty());
+    // Counted to the subscriber's session: the IP total length each way.
+    let ip_len = (up_inner.len() - 14) as u64;
+    lns.command(Command::SessionQuery { id: 1, seq: 3 });
+    let c = std::iter::from_fn(|| lns.ctl.events.pop())
+        .find_map(|e| match e {
+            Event::SessionCounters {
+                id: 1,
+                seq: 3,
+                counters,
+                ..
+            } => Some(counters),
+            _ => None,
+        })
+        .expect("the session answers");
+    let want = SessionCounters {
+        tx_packets: 1,
+        tx_bytes: ip_len,
+        rx_packets: 1,
+        rx_bytes: ip_len,
+        ..c
+    };
+    assert_eq!(c, want);
+    let wc = lns.worker.report(0, Instant(1)).counters;
+    assert_eq!((wc.l2tp_decapsulated, wc.l2tp_encapsulated), (1, 1));
 }
 
 /// Make-before-break: a second session in another tunnel is installed on both ends, the

@@ -28,6 +28,8 @@ use crate::wire::l2tp::{self, ENCAP_LEN, ppp};
 use crate::wire::udp;
 
 use super::forward::{self, Header, Route};
+use super::lookahead::Hint;
+use super::parse::Line;
 use super::{Pipeline, Verdict, icmp, rewrite};
 
 impl Pipeline {
@@ -134,6 +136,22 @@ impl Pipeline {
             e.counters.decap_bytes += ih.total as u64;
         }
         self.counters.l2tp_decapsulated += 1;
+        // A PPP subscriber terminated here: through the subscriber stages (services, NAT,
+        // policing, counters, DISC) as if it came from the access side, from the MAC its
+        // session was installed with.
+        if role == TunnelRole::Lns
+            && let Some(slot) = self.sessions.slot_by_ip(ih.src)
+            && self.sessions.get(slot).and_then(|s| s.l2tp_session()) == Some(hdr.session)
+        {
+            let frame = buf.data_mut();
+            frame[..6].copy_from_slice(&fwd.side(Side::Access).mac.0);
+            frame[6..12].copy_from_slice(&l2tp::subscriber_mac(hdr.session).0);
+            let hint = Hint {
+                session: slot,
+                flow: Hint::NONE.flow,
+            };
+            return Some(self.uplink(fwd, buf, ethernet::HEADER_LEN, ih, Line::PLAIN, hint, now));
+        }
         // One subscriber of this LNS to another: straight into the other's session.
         if let Some(s) = self.l2tp.steered_session(false, ih.src, ih.dst) {
             return Some(self.encapsulate(fwd, side, buf, ethernet::HEADER_LEN, &ih, s, now));
@@ -163,7 +181,7 @@ impl Pipeline {
 
     /// Encapsulates the IPv4 packet at `l3` into L2TP session `s` toward its peer.
     #[allow(clippy::too_many_arguments)]
-    fn encapsulate<B: PacketBuf>(
+    pub(super) fn encapsulate<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         side: Side,
