@@ -11,11 +11,11 @@ use std::net::Ipv4Addr;
 use etherparse::{IpNumber, Ipv4Header, PacketBuilder, SlicedPacket, TransportSlice};
 use tollgate_dataplane::l2tp::{L2tpSessionSpec, TunnelRole};
 use tollgate_dataplane::msg::ControlEnds;
-use tollgate_dataplane::session::{AccessLine, Encap, SessionCounters, SessionSpec};
-use tollgate_dataplane::wire::l2tp::subscriber_mac;
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
+use tollgate_dataplane::session::{AccessLine, Encap, SessionCounters, SessionSpec};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::wire::l2tp::subscriber_mac;
 use tollgate_dataplane::{
     Command, DropReason, Event, ForwardingBuilder, HeapPool, MacAddr, Route, SideConfig, Worker,
     WorkerConfig, worker_rings,
@@ -343,8 +343,8 @@ fn ppp_control_is_punted() {
     };
     // LCP Configure-Request id 1: MRU 1500, Magic-Number 0x01020304.
     let lcp = [
-        0xc0, 0x21, 0x01, 0x01, 0x00, 0x0e, 0x01, 0x04, 0x05, 0xdc, 0x05, 0x06, 0x01, 0x02,
-        0x03, 0x04,
+        0xc0, 0x21, 0x01, 0x01, 0x00, 0x0e, 0x01, 0x04, 0x05, 0xdc, 0x05, 0x06, 0x01, 0x02, 0x03,
+        0x04,
     ];
     let mut with_acf = vec![0xff, 0x03];
     with_acf.extend_from_slice(&lcp);
@@ -430,12 +430,18 @@ fn ppp_subscriber_goes_through_the_subscriber_stages() {
         (ip.header().source_addr(), ip.header().destination_addr()),
         (LNS_LINE, LAC_LINE)
     );
-    assert_eq!(&out[0][..12], &[LAC_LINE_MAC.0, LNS_LINE_MAC.0].concat()[..]);
+    assert_eq!(
+        &out[0][..12],
+        &[LAC_LINE_MAC.0, LNS_LINE_MAC.0].concat()[..]
+    );
     let Some(TransportSlice::Udp(u)) = p.transport else {
         panic!("not UDP")
     };
     let l2tp = u.payload();
-    assert_eq!(&l2tp[..10], &[0x00, 0x02, 0, 10, 0, 1, 0xff, 0x03, 0x00, 0x21]);
+    assert_eq!(
+        &l2tp[..10],
+        &[0x00, 0x02, 0, 10, 0, 1, 0xff, 0x03, 0x00, 0x21]
+    );
     let mut inner = vec![0u8; 14];
     inner[12] = 0x08;
     inner.extend_from_slice(&l2tp[10..]);
