@@ -816,7 +816,11 @@ pub fn counters(
             commands_dropped: dispatch.commands_dropped,
             injects_dropped: dispatch.injects_dropped,
         },
-        pppoe: core.pppoe_counters().into_iter().collect(),
+        pppoe: core
+            .pppoe_counters()
+            .into_iter()
+            .chain(core.lns_counters())
+            .collect(),
     }
 }
 
