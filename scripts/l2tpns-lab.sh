@@ -228,6 +228,13 @@ server_listening() { nsx "$NS_SRV" ss -Huln | grep -q '192.0.2.10:5001'; }
 
 received_is() { [[ -f $RUNDIR/received && $(cat "$RUNDIR/received") == "$1" ]]; }
 
+down_counted() {
+    ctl show session "$1" | "$PY" -c '
+import json, sys
+c = json.load(sys.stdin)["counters"]; n = int(sys.argv[1])
+sys.exit(0 if (c["rx_packets"], c["rx_bytes"]) == (n, n * 128) else 1)' "$2"
+}
+
 session_of() { ctl show sessions | grep -q 'alice@isp.example'; }
 
 check_call_and_traffic() {
@@ -264,14 +271,27 @@ sys.exit(0 if ok else 1)' "$v" "$n"; then
     else
         fail "ctl show session: $v"
     fi
+    # Down: datagrams from the server to the subscriber, through Tollgate and l2tpns.
+    nsx "$NS_SRV" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(bytes([i]) * 100, (sys.argv[1], 40000))' "$addr" 10
+    if wait_for 10 down_counted "$addr" 10; then
+        pass "ctl show session: 10 packets and 1280 bytes down"
+    else
+        fail "downlink not counted: $(ctl show session "$addr")"
+    fi
     out=$(ctl session remove "$addr" 2>&1) || true
     wait "$cpid" || true
     out=$(cat "$RUNDIR/client.out")
     if "$PY" -c '
 import json, sys
 e = json.loads(sys.argv[1])["events"]
-sys.exit(0 if any(x.startswith("terminate ") for x in e) and "lcp renegotiated" in e else 1)' "$out" 2>/dev/null; then
-        pass "ctl session remove: the client got Tollgate's LCP Terminate-Request through l2tpns: $out"
+o = json.loads(sys.argv[1])
+ok = any(x.startswith("terminate ") for x in e) and "lcp renegotiated" in e and o["received"] == 10
+sys.exit(0 if ok else 1)' "$out" 2>/dev/null; then
+        pass "the client received the 10 datagrams; ctl session remove: it got Tollgate's LCP Terminate-Request through l2tpns: $out"
     else
         fail "no Terminate-Request at the client: $out"
     fi

@@ -77,6 +77,7 @@ class Client:
         self.dns = ["0.0.0.0", "0.0.0.0"]
         self.events = []
         self.pap_sent = 0.0
+        self.received = 0
         self.pap_tries = 0
         self.vlans = [int(v) for v in a.vlan.split(".")] if a.vlan else []
 
@@ -178,6 +179,9 @@ class Client:
         proto = struct.unpack("!H", p[6:8])[0]
         n = struct.unpack("!H", p[4:6])[0]
         pkt = p[8:6 + n]
+        if proto == 0x0021:
+            self.received += 1
+            return
         code, ident = pkt[0], pkt[1]
         data = pkt[4:struct.unpack("!H", pkt[2:4])[0]]
         if proto == LCP:
@@ -281,6 +285,7 @@ def main():
         if "padt" not in c.events:
             c.fail("no PADT within %s s" % a.expect_end)
     out["events"] = c.events
+    out["received"] = c.received
     print(json.dumps(out))
 
 
