@@ -18,7 +18,9 @@
 #      counts them, and Tollgate's `ctl show session` has the user's name, the address and
 #      exactly the packets and bytes sent (IP total length).
 #   3. `ctl session remove`: Tollgate sends LCP Terminate-Request in the session, then the
-#      CDN (the client sees the Terminate-Request through l2tpns).
+#      CDN (the client sees the Terminate-Request through l2tpns, which forwards it only
+#      while the session stands).
+#   4. A second call, then SIGTERM: Terminate-Request (gateway shutdown), CDN, StopCCN.
 #
 # l2tpns needs a cluster interface that exists (a veth pair in its namespace, with an
 # address), its own log
@@ -302,6 +304,42 @@ sys.exit(0 if ok else 1)' "$out" 2>/dev/null; then
     fi
 }
 
+stop_gateway() {
+    local pid
+    pid=$(cat "$RUNDIR/tollgate.pid")
+    kill "$pid" 2>/dev/null || true
+    wait_for 15 bash -c "! kill -0 $pid" || true
+    rm -f "$RUNDIR/tollgate.pid"
+}
+
+# A second call in the same tunnel, then SIGTERM: Terminate-Request through l2tpns (which
+# forwards it only while the session stands, so before the CDN), then the CDN.
+check_shutdown() {
+    local out cdns
+    cdns=$(grep -c "Received CDN" "$RUNDIR/l2tpns.log" || true)
+    nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgl-s0 alice@isp.example wonderland pap \
+        --expect-end 60 >"$RUNDIR/client2.out" 2>&1 &
+    local cpid=$!
+    if ! wait_for 60 session_of; then
+        fail "no second session at Tollgate: $(cat "$RUNDIR/client2.out")"
+        kill "$cpid" 2>/dev/null || true
+        return
+    fi
+    stop_gateway
+    wait "$cpid" || true
+    out=$(cat "$RUNDIR/client2.out")
+    if grep -q '"terminate gateway shutdown"' <<<"$out"; then
+        pass "SIGTERM: the client got Tollgate's LCP Terminate-Request (gateway shutdown): $out"
+    else
+        fail "SIGTERM: no Terminate-Request at the client: $out"
+    fi
+    if wait_for 10 bash -c "(( \$(grep -c 'Received CDN' '$RUNDIR/l2tpns.log') > $cdns ))"; then
+        pass "SIGTERM: l2tpns received the call's CDN (then the StopCCN)"
+    else
+        fail "SIGTERM: l2tpns logged no second CDN"
+    fi
+}
+
 test_all() {
     if [[ ${EUID:-$(id -u)} -ne 0 ]]; then
         log "l2tpns-lab: skipped (needs root for network namespaces)"
@@ -317,6 +355,7 @@ test_all() {
     start_gateway
     start_l2tpns
     check_call_and_traffic
+    check_shutdown
     if ((FAILED > 0)); then
         log "l2tpns lab: $FAILED check(s) failed; logs in $RUNDIR"
         tail -n 20 "$RUNDIR/tollgate.log"
