@@ -471,7 +471,6 @@ fn ppp_subscriber_goes_through_the_subscriber_stages() {
         tx_bytes: ip_len,
         rx_packets: 1,
         rx_bytes: ip_len,
-        ..c
     };
     assert_eq!(c, want);
     let wc = lns.worker.report(0, Instant(1)).counters;
