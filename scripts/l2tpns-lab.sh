@@ -268,8 +268,12 @@ import json, sys
 v = json.loads(sys.argv[1]); n = int(sys.argv[2])
 c = v["counters"]
 ok = (c["tx_packets"], c["tx_bytes"]) == (n, n * 128) and v["user"] == "alice@isp.example" and v["address"].startswith("172.16.0.1")
+ok = ok and v["nas_port_id"].startswith("l2tp/") and "auth=pap/accepted" in v["ppp"] and v["proxy_lcp"] == "renegotiated"
 sys.exit(0 if ok else 1)' "$v" "$n"; then
-        pass "ctl show session: user alice@isp.example, address $addr, $n packets and $((n * 128)) bytes up"
+        pass "ctl show session: user alice@isp.example, address $addr, $n packets and $((n * 128)) bytes up; $("$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1])
+print(" ".join(f"{k}={v[k]}" for k in ("l2tp_tunnel", "l2tp_session", "lac", "nas_port_id", "proxy_lcp", "ppp")))' "$v")"
     else
         fail "ctl show session: $v"
     fi

@@ -73,6 +73,23 @@ pub struct LnsStats {
     pub ended: BTreeMap<&'static str, u64>,
 }
 
+/// What `ctl show session` adds for an LNS subscriber (flattened into its answer).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct L2tpCallFields {
+    /// Our tunnel id.
+    pub l2tp_tunnel: u16,
+    /// Our session id.
+    pub l2tp_session: u16,
+    /// The LAC (address:port) and its Host Name.
+    pub lac: String,
+    /// NAS-Port-Id (`l2tp/TUNNEL/SESSION`).
+    pub nas_port_id: String,
+    /// `accepted` when PPP started from the LAC's proxy LCP, `renegotiated` otherwise.
+    pub proxy_lcp: String,
+    /// The PPP engine's summary line (phase, LCP, authentication, IPCP, MRU, echo).
+    pub ppp: String,
+}
+
 /// One PPP call: what the L2TP engine said of it and its PPP engine.
 #[derive(Debug)]
 struct CallLink {
@@ -616,6 +633,25 @@ impl Core {
             }
             self.lns_drain(now, id);
         }
+    }
+
+    /// The L2TP call and PPP state of gateway session `sid`, if it is an LNS subscriber.
+    pub fn lns_call_fields(&self, sid: SessionId) -> Option<L2tpCallFields> {
+        let l = self.lns.as_ref()?;
+        let id = l.by_session.get(&sid)?;
+        let c = l.calls.get(id)?;
+        let p = c.ppp.state();
+        Some(L2tpCallFields {
+            l2tp_tunnel: c.call.tunnel,
+            l2tp_session: c.call.session,
+            lac: format!("{} {}", c.call.peer, c.call.peer_host),
+            nas_port_id: nas_port_id(&c.call),
+            proxy_lcp: match p.proxy_lcp {
+                ppp::ProxyLcpUse::Accepted => "accepted".into(),
+                _ => "renegotiated".into(),
+            },
+            ppp: p.to_string(),
+        })
     }
 
     /// What the LNS's PPP side counted (`None` without L2TP PPP termination).
