@@ -12,7 +12,7 @@ ROOT := $(shell id -u)
 # headers.
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
                 pppoe python3-scapy \
-                freeradius freeradius-utils tshark xl2tpd \
+                freeradius freeradius-utils tshark xl2tpd l2tpns \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
                 libbpf-dev linux-libc-dev
 # Cargo features of the DPDK build, for every crate that has one.
@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -48,6 +48,7 @@ help:
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
+	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
 
 check-cargo:
@@ -63,8 +64,8 @@ build-dpdk: check-cargo
 
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
-# Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled; so is
-# xl2tpd's (the L2TP lab runs its own in a namespace).
+# Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled; so are
+# xl2tpd's and l2tpns's (the L2TP labs run their own in a namespace).
 deps:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  missing=""; \
@@ -74,7 +75,7 @@ deps:
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  fi; \
-	  for svc in freeradius xl2tpd; do \
+	  for svc in freeradius xl2tpd l2tpns; do \
 	    if command -v systemctl >/dev/null && systemctl is-enabled $$svc >/dev/null 2>&1; then \
 	      systemctl disable --now $$svc >/dev/null 2>&1 || true; \
 	    fi; \
@@ -105,7 +106,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -177,6 +178,15 @@ pppoe-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/pppoe-lab.sh test; \
 	else echo "SKIPPED pppoe lab test: it needs root"; fi
+
+# Tollgate as LNS for another vendor's LAC (scripts/l2tpns-lab.sh): l2tpns is the PPPoE
+# server and forwards the realm isp.example over L2TP; a scapy PPPoE client negotiates
+# LCP, PAP and IPCP with Tollgate through it, sends UDP both ways (counted exactly at
+# Tollgate), and gets LCP Terminate-Request then the CDN on `ctl session remove`.
+lns-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/l2tpns-lab.sh test; \
+	else echo "SKIPPED lns lab test: it needs root"; fi
 
 lint: check-cargo
 	$(CARGO) fmt --all -- --check

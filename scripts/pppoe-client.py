@@ -6,6 +6,12 @@ IPCP (address and DNS from the gateway's Naks), then UDP datagrams to a server i
 LCP Echo-Requests answered, and optionally a wait for the gateway's LCP Terminate-Request
 and PADT. Prints one JSON line of what happened; exits non-zero on a failure.
 
+Behind a LAC that forwards the session to an LNS (l2tpns with a realm rule), the PPP
+peer changes after authentication: the PAP request is sent again every 2 s while
+unanswered (l2tpns opens the tunnel on the first and the session on a retransmission),
+and a Configure-Request after LCP opened is a renegotiation (RFC 1661 Opened + RCR: our
+own request goes again, authentication and IPCP start over).
+
 Usage: pppoe-client.py IFACE USER SECRET pap|chap [--send N --to IP:PORT]
                        [--expect-end SECONDS] [--vlan S[.C]]
 """
@@ -70,6 +76,9 @@ class Client:
         self.addr = "0.0.0.0"
         self.dns = ["0.0.0.0", "0.0.0.0"]
         self.events = []
+        self.pap_sent = 0.0
+        self.received = 0
+        self.pap_tries = 0
         self.vlans = [int(v) for v in a.vlan.split(".")] if a.vlan else []
 
     def l2(self, dst, etype):
@@ -139,13 +148,21 @@ class Client:
                 return
         self.fail("no PADS")
 
-    def up(self):
+    def lcp_request(self):
         self.ppp(LCP, cp(1, self.lcp_id, opt(1, struct.pack("!H", 1492)) + opt(5, struct.pack("!I", self.magic))))
-        deadline = time.time() + 20
-        for et, p in self.recv(deadline):
-            self.handle(et, p)
-            if self.ipcp_ours and self.ipcp_theirs:
-                return
+
+    def up(self):
+        self.lcp_request()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            for et, p in self.recv(min(deadline, time.time() + 0.5)):
+                self.handle(et, p)
+                if self.ipcp_ours and self.ipcp_theirs:
+                    return
+            pap_due = self.auth == "pap" and self.ours_acked and self.theirs_acked
+            if pap_due and not self.auth_ok and time.time() - self.pap_sent > 2 and self.pap_tries < 10:
+                self.events.append("pap again")
+                self.pap()
         self.fail(f"PPP not up (auth={self.auth} auth_ok={self.auth_ok} addr={self.addr})")
 
     def send_ipcp(self):
@@ -162,10 +179,21 @@ class Client:
         proto = struct.unpack("!H", p[6:8])[0]
         n = struct.unpack("!H", p[4:6])[0]
         pkt = p[8:6 + n]
+        if proto == 0x0021:
+            self.received += 1
+            return
         code, ident = pkt[0], pkt[1]
         data = pkt[4:struct.unpack("!H", pkt[2:4])[0]]
         if proto == LCP:
             if code == 1:  # Configure-Request: note the auth protocol, ack all
+                if self.ours_acked and self.theirs_acked:
+                    # Renegotiation (another PPP peer: the LNS behind a LAC).
+                    self.events.append("lcp renegotiated")
+                    self.ours_acked = self.auth_ok = False
+                    self.ipcp_ours = self.ipcp_theirs = False
+                    self.pap_tries = 0
+                    self.lcp_id += 1
+                    self.lcp_request()
                 for t, v in options(data):
                     if t == 3:
                         self.auth = "chap" if v[:2] == b"\xc2\x23" else "pap"
@@ -221,6 +249,8 @@ class Client:
                 self.ipcp_ours = True
 
     def pap(self):
+        self.pap_sent = time.time()
+        self.pap_tries += 1
         u, s = self.a.user.encode(), self.a.secret.encode()
         self.ppp(PAP, cp(1, 1, bytes([len(u)]) + u + bytes([len(s)]) + s))
 
@@ -261,6 +291,7 @@ def main():
         if "padt" not in c.events:
             c.fail("no PADT within %s s" % a.expect_end)
     out["events"] = c.events
+    out["received"] = c.received
     print(json.dumps(out))
 
 

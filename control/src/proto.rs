@@ -14,6 +14,7 @@
 
 pub mod help;
 
+pub use tollgate_control_core::gateway::lns::L2tpCallFields;
 pub use tollgate_control_core::gateway::pppoe::PppFields;
 
 use std::collections::BTreeMap;
@@ -885,6 +886,9 @@ pub struct OpenSession {
     /// A PPPoE subscriber's PPP state, flattened into the answer.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub ppp: Option<PppFields>,
+    /// An LNS subscriber's L2TP call and PPP state, flattened into the answer.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub l2tp_call: Option<L2tpCallFields>,
 }
 
 /// A session that ended recently.

@@ -113,7 +113,8 @@ drop_reasons! {
     /// L2TP data message for a session id the gateway did not assign, another tunnel, or
     /// from an address other than the tunnel's peer.
     L2tpUnknownSession = "l2tp_unknown_session",
-    /// L2TP data message carrying PPP other than IPv4 (LCP, IPCP, ...): not terminated here.
+    /// L2TP data message carrying IPv6 in PPP: not carried yet (PPP control frames are
+    /// punted, `l2tp_ppp_control`).
     L2tpNotIpv4 = "l2tp_ppp_not_ipv4",
     /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
     /// when DF was set and the rate allowed).
@@ -210,6 +211,9 @@ pub struct WorkerCounters {
     pub l2tp_decapsulated: u64,
     /// L2TP control messages punted to the control plane.
     pub l2tp_control: u64,
+    /// PPP control frames (LCP, PAP, CHAP, IPCP, ...) in L2TP data messages punted to the
+    /// control plane (LNS: PPP is terminated there).
+    pub l2tp_ppp_control: u64,
     /// PPPoE discovery and PPP control frames (LCP, PAP, CHAP, IPCP, ...) punted to the
     /// control plane.
     pub pppoe_control: u64,
@@ -251,6 +255,7 @@ impl Default for WorkerCounters {
             l2tp_encapsulated: 0,
             l2tp_decapsulated: 0,
             l2tp_control: 0,
+            l2tp_ppp_control: 0,
             pppoe_control: 0,
             sticky_full: 0,
         }
@@ -339,13 +344,14 @@ impl WorkerCounters {
         self.l2tp_encapsulated += o.l2tp_encapsulated;
         self.l2tp_decapsulated += o.l2tp_decapsulated;
         self.l2tp_control += o.l2tp_control;
+        self.l2tp_ppp_control += o.l2tp_ppp_control;
         self.pppoe_control += o.pppoe_control;
         self.sticky_full += o.sticky_full;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 29] {
+    pub fn named(&self) -> [(&'static str, u64); 30] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -374,6 +380,7 @@ impl WorkerCounters {
             ("l2tp_encapsulated", self.l2tp_encapsulated),
             ("l2tp_decapsulated", self.l2tp_decapsulated),
             ("l2tp_control", self.l2tp_control),
+            ("l2tp_ppp_control", self.l2tp_ppp_control),
             ("pppoe_control", self.pppoe_control),
             ("sticky_full", self.sticky_full),
         ]

@@ -12,8 +12,10 @@ use etherparse::{IpNumber, Ipv4Header, PacketBuilder, SlicedPacket, TransportSli
 use tollgate_dataplane::l2tp::{L2tpSessionSpec, TunnelRole};
 use tollgate_dataplane::msg::ControlEnds;
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
+use tollgate_dataplane::session::{AccessLine, Encap, SessionCounters, SessionSpec};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::wire::l2tp::subscriber_mac;
 use tollgate_dataplane::{
     Command, DropReason, Event, ForwardingBuilder, HeapPool, MacAddr, Route, SideConfig, Worker,
     WorkerConfig, worker_rings,
@@ -60,6 +62,15 @@ fn node(
             prefix: Ipv4Addr::new(198, 51, 100, 0),
             len: 24,
             via: LNS_LINE,
+        });
+    }
+    if access.1 == LNS_LINE {
+        // The LNS's subscribers (PPP terminated here) are on its access side, behind the
+        // LAC.
+        b = b.route(Route {
+            prefix: Ipv4Addr::new(10, 10, 0, 0),
+            len: 24,
+            via: LAC_LINE,
         });
     }
     let publisher = Publisher::new(b.build().unwrap());
@@ -310,6 +321,162 @@ fn control_messages_are_punted() {
     let _ = &mut lac;
 }
 
+/// LNS: PPP control in an installed session's data messages (an LCP Configure-Request,
+/// with and without `ff 03`, and a CHAP Response with a compressed protocol field is not
+/// valid PPP but an IPCP one with two bytes is) goes to the control plane whole, counted;
+/// PPP control for a session not installed is still an unknown session.
+#[test]
+fn ppp_control_is_punted() {
+    let mut lns = lns();
+    let (_, b) = sessions(SUB, 1, 5);
+    lns.command(Command::L2tpSessionSet(b));
+    let msg = |payload: &[u8], session: u16| {
+        let mut l2tp = vec![0x00, 0x02, 0, 20, 0, session as u8];
+        l2tp.extend_from_slice(payload);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
+            .ipv4(LAC_LINE.octets(), LNS_LINE.octets(), 64)
+            .udp(1701, 1701)
+            .write(&mut f, &l2tp)
+            .unwrap();
+        f
+    };
+    // LCP Configure-Request id 1: MRU 1500, Magic-Number 0x01020304.
+    let lcp = [
+        0xc0, 0x21, 0x01, 0x01, 0x00, 0x0e, 0x01, 0x04, 0x05, 0xdc, 0x05, 0x06, 0x01, 0x02, 0x03,
+        0x04,
+    ];
+    let mut with_acf = vec![0xff, 0x03];
+    with_acf.extend_from_slice(&lcp);
+    // IPCP Configure-Request id 1: IP-Address 0.0.0.0.
+    let ipcp = [
+        0xff, 0x03, 0x80, 0x21, 0x01, 0x01, 0x00, 0x0a, 0x03, 0x06, 0, 0, 0, 0,
+    ];
+    let frames = [msg(&with_acf, 5), msg(&lcp, 5), msg(&ipcp, 5)];
+    for f in &frames {
+        lns.access.send(f.clone());
+    }
+    lns.poll();
+    for f in &frames {
+        let p = lns.ctl.punt.pop().expect("punted");
+        assert_eq!(p.bytes(), &f[..]);
+    }
+    assert!(lns.ctl.punt.pop().is_none());
+    let before = lns.drops(DropReason::L2tpUnknownSession);
+    lns.access.send(msg(&with_acf, 6));
+    lns.poll();
+    assert!(lns.ctl.punt.pop().is_none());
+    assert_eq!(lns.drops(DropReason::L2tpUnknownSession), before + 1);
+    let c = lns.worker.report(0, Instant(1)).counters;
+    assert_eq!((c.l2tp_ppp_control, c.l2tp_control, c.punted), (3, 0, 3));
+    assert!(lns.core.drain().is_empty() && lns.access.drain().is_empty());
+}
+
+/// LNS with PPP terminated: the L2TP session is installed (not steered) and the
+/// subscriber is a gateway session reached through it (`Encap::L2tp`). Its uplink comes
+/// out of the tunnel and through the subscriber stages (counted to the session, TTL
+/// decremented once), its downlink goes through them and into the tunnel toward the LAC;
+/// a packet from another source in the session is spoofed.
+#[test]
+fn ppp_subscriber_goes_through_the_subscriber_stages() {
+    let mut lns = lns();
+    let (_, b) = sessions(SUB, 1, 5);
+    lns.command(Command::L2tpSessionSet(b));
+    lns.command(Command::SessionAdd(SessionSpec {
+        id: 1,
+        user: 1001,
+        channel: 1,
+        address: SUB,
+        mac: Some(subscriber_mac(5)),
+        started: Instant(1_000_000_000),
+        limits: Default::default(),
+        bandwidth: Default::default(),
+        services: Default::default(),
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Default::default(),
+            encap: Encap::L2tp { session: 5 },
+            mss_clamp: 0,
+        },
+    }));
+    let msg = |inner: &[u8]| {
+        let mut l2tp = vec![0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21];
+        l2tp.extend_from_slice(&inner[14..]);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
+            .ipv4(LAC_LINE.octets(), LNS_LINE.octets(), 64)
+            .udp(1701, 1701)
+            .write(&mut f, &l2tp)
+            .unwrap();
+        f
+    };
+    let up_inner = up(SUB, SUB_MAC, 7);
+    lns.access.send(msg(&up_inner));
+    lns.poll();
+    let out = lns.core.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(seq_of(&out[0]), (SUB, SRV, 63, 7));
+    assert_eq!(&out[0][..12], &[SRV_MAC.0, LNS_CORE_MAC.0].concat()[..]);
+    // Down: into the tunnel toward the LAC, the inner packet with TTL 63.
+    lns.core.send(down(SUB, 8));
+    lns.poll();
+    let out = lns.access.drain();
+    assert_eq!(out.len(), 1);
+    let p = SlicedPacket::from_ethernet(&out[0]).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(
+        (ip.header().source_addr(), ip.header().destination_addr()),
+        (LNS_LINE, LAC_LINE)
+    );
+    assert_eq!(
+        &out[0][..12],
+        &[LAC_LINE_MAC.0, LNS_LINE_MAC.0].concat()[..]
+    );
+    let Some(TransportSlice::Udp(u)) = p.transport else {
+        panic!("not UDP")
+    };
+    let l2tp = u.payload();
+    assert_eq!(
+        &l2tp[..10],
+        &[0x00, 0x02, 0, 10, 0, 1, 0xff, 0x03, 0x00, 0x21]
+    );
+    let mut inner = vec![0u8; 14];
+    inner[12] = 0x08;
+    inner.extend_from_slice(&l2tp[10..]);
+    assert_eq!(seq_of(&inner), (SRV, SUB, 63, 8));
+    // Another source inside the session: spoofed.
+    let before = lns.drops(DropReason::SourceSpoofed);
+    lns.access.send(msg(&up(SUB2, SUB2_MAC, 9)));
+    lns.poll();
+    assert_eq!(lns.drops(DropReason::SourceSpoofed), before + 1);
+    assert!(lns.core.drain().is_empty());
+    // Counted to the subscriber's session: the IP total length each way.
+    let ip_len = (up_inner.len() - 14) as u64;
+    lns.command(Command::SessionQuery { id: 1, seq: 3 });
+    let c = std::iter::from_fn(|| lns.ctl.events.pop())
+        .find_map(|e| match e {
+            Event::SessionCounters {
+                id: 1,
+                seq: 3,
+                counters,
+                ..
+            } => Some(counters),
+            _ => None,
+        })
+        .expect("the session answers");
+    let want = SessionCounters {
+        tx_packets: 1,
+        tx_bytes: ip_len,
+        rx_packets: 1,
+        rx_bytes: ip_len,
+    };
+    assert_eq!(c, want);
+    let wc = lns.worker.report(0, Instant(1)).counters;
+    assert_eq!((wc.l2tp_decapsulated, wc.l2tp_encapsulated), (1, 1));
+}
+
 /// Make-before-break: a second session in another tunnel is installed on both ends, the
 /// LNS switches first (as on ICCN), packets in flight on the old session still arrive,
 /// the LAC switches, the old session is removed. Not one packet of either direction is
@@ -400,8 +567,8 @@ fn bad_l2tp_is_a_counted_drop() {
     let inner = tollgate_testkit::frame::udp(SUB_MAC, SUB_MAC, SUB, SRV, 64, b"x");
     let mut ok = vec![0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21];
     ok.extend_from_slice(&inner[14..]);
-    let mut lcp = ok.clone();
-    lcp[8..10].copy_from_slice(&[0xc0, 0x21]);
+    let mut ipv6 = ok.clone();
+    ipv6[8..10].copy_from_slice(&[0x00, 0x57]);
     let mut other_tunnel = ok.clone();
     other_tunnel[3] = 21;
     let mut bad_csum = ok.clone();
@@ -425,7 +592,7 @@ fn bad_l2tp_is_a_counted_drop() {
             msg(&ok, Ipv4Addr::new(172, 16, 0, 9)),
             DropReason::L2tpUnknownSession,
         ),
-        (msg(&lcp, LAC_LINE), DropReason::L2tpNotIpv4),
+        (msg(&ipv6, LAC_LINE), DropReason::L2tpNotIpv4),
         (msg(&ok[..8], LAC_LINE), DropReason::L2tpMalformed),
         (msg(&ok[..20], LAC_LINE), DropReason::Ipv4Malformed),
         (msg(&bad_csum, LAC_LINE), DropReason::Ipv4BadChecksum),

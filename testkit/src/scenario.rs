@@ -124,7 +124,7 @@ pub fn on_line(plain: &[u8], line: &AccessLine, out: &mut Vec<u8>) {
     }
     let ip = &plain[14..];
     match line.encap {
-        Encap::Ipoe => out.extend_from_slice(&[0x08, 0x00]),
+        Encap::Ipoe | Encap::L2tp { .. } => out.extend_from_slice(&[0x08, 0x00]),
         Encap::Pppoe { session } => {
             out.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
             out.extend_from_slice(&session.to_be_bytes());

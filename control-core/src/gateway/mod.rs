@@ -8,6 +8,7 @@
 pub mod aaa;
 pub mod addresses;
 pub mod identifier;
+pub mod lns;
 pub mod neighbor;
 pub mod pools;
 pub mod pppoe;
@@ -192,6 +193,8 @@ pub struct CoreConfig {
     pub l2tp: Option<crate::l2tp::Settings>,
     /// PPPoE termination, when `[pppoe]` is on.
     pub pppoe: Option<pppoe::PppoeSettings>,
+    /// PPP termination of L2TP calls (LNS), when `[l2tp]` accepts tunnels.
+    pub lns: Option<lns::LnsSettings>,
 }
 
 /// The control core.
@@ -219,6 +222,8 @@ pub struct Core {
     pppoe: Option<pppoe::Pppoe>,
     /// PPPoE frames punted while `[pppoe]` is off.
     pppoe_disabled_drops: u64,
+    /// PPP calls over L2TP (LNS), when configured.
+    lns: Option<lns::Lns>,
 }
 
 impl Core {
@@ -242,6 +247,7 @@ impl Core {
             no_port_logged: HashMap::new(),
             pppoe: None,
             pppoe_disabled_drops: 0,
+            lns: cfg.lns.map(lns::Lns::new),
         };
         if let Some(s) = cfg.pppoe {
             let mac = core.fwd.side(Side::Access).mac;
@@ -695,6 +701,11 @@ impl Core {
             return;
         }
         let sport = u16::from_be_bytes([udp[0], udp[1]]);
+        // A data message (T bit clear): PPP control of a call, punted by the fast path.
+        if udp.get(8).is_some_and(|b| b & 0x80 == 0) {
+            self.lns_frame(now, src, &udp[8..ulen]);
+            return;
+        }
         if let Some(l) = self.l2tp.as_mut() {
             l.on_datagram(now, SocketAddrV4::new(src, sport), dst, &udp[8..ulen]);
         }
@@ -713,6 +724,8 @@ impl Core {
             match o {
                 L2tpOutput::Send { local, peer, bytes } => self.send_udp(now, local, peer, &bytes),
                 L2tpOutput::Command(c) => self.out.push_back(Output::Command(Target::All, c)),
+                L2tpOutput::Call(c) => self.lns_call(now, c),
+                L2tpOutput::CallEnded { session, why } => self.lns_call_ended(now, session, &why),
                 L2tpOutput::Record(r) => {
                     match serde_json::to_string(&r) {
                         Ok(line) => self.out.push_back(Output::Record(RecordKind::Rating, line)),
@@ -803,6 +816,7 @@ impl Core {
         self.drain_resolver();
         self.aaa_tick(now);
         self.pppoe_tick(now);
+        self.lns_tick(now);
         if let Some(l) = self.l2tp.as_mut() {
             l.tick(now);
             self.drain_l2tp(now);
@@ -813,7 +827,9 @@ impl Core {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let l2tp = self.l2tp.as_ref().and_then(L2tp::poll_timeout);
         let pppoe = self.pppoe.as_ref().and_then(pppoe::Pppoe::poll_timeout);
+        let lns = self.lns.as_ref().and_then(lns::Lns::poll_timeout);
         [
+            lns,
             self.resolver.poll_timeout(),
             self.aaa.poll_timeout(),
             l2tp,
@@ -887,5 +903,7 @@ impl Core {
     }
 }
 
+#[cfg(test)]
+mod lns_tests;
 #[cfg(test)]
 mod pppoe_tests;

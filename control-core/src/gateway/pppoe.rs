@@ -215,11 +215,11 @@ impl PppView {
 
 /// What an accepted login granted, until IPCP opens and the session is installed.
 #[derive(Debug)]
-struct Granted {
-    user: String,
-    authorization: Authorization,
-    address: Ipv4Addr,
-    pooled: bool,
+pub(super) struct Granted {
+    pub(super) user: String,
+    pub(super) authorization: Authorization,
+    pub(super) address: Ipv4Addr,
+    pub(super) pooled: bool,
 }
 
 /// One PPPoE session: its discovery record, VLAN tags as received, its PPP engine.
@@ -602,6 +602,10 @@ impl Core {
 
     /// The authentication answer of a PPP login (from [`Core::on_auth`]).
     pub(super) fn ppp_auth_answer(&mut self, now: Instant, login: LoginId, answer: AuthAnswer) {
+        if self.lns.as_ref().is_some_and(|l| l.owns_login(login)) {
+            self.lns_auth_answer(now, login, answer);
+            return;
+        }
         let Some(id) = self.pppoe.as_mut().and_then(|p| p.by_login.remove(&login)) else {
             if let Some(p) = self.pppoe.as_mut() {
                 p.drop(PppoeDrop::StaleAnswer);
@@ -687,11 +691,12 @@ impl Core {
 
     /// The address of an accepted PPP login: Framed-IP-Address (reserved in its pool if
     /// one holds it) or one from the pool the authorization names.
-    fn ppp_address(&mut self, a: &Authorization) -> Result<(Ipv4Addr, bool), String> {
+    pub(super) fn ppp_address(&mut self, a: &Authorization) -> Result<(Ipv4Addr, bool), String> {
         let (address, pooled) = match a.framed_ip {
             Some(ip) => {
                 let taken = self.sessions.find(&ip.to_string()).is_ok()
-                    || self.pppoe.as_ref().is_some_and(|p| p.granted.contains(&ip));
+                    || self.pppoe.as_ref().is_some_and(|p| p.granted.contains(&ip))
+                    || self.lns.as_ref().is_some_and(|l| l.granted.contains(&ip));
                 if taken {
                     return Err(format!("{ip} is in use"));
                 }
@@ -754,7 +759,7 @@ impl Core {
         }
     }
 
-    fn ppp_open_session(
+    pub(super) fn ppp_open_session(
         &mut self,
         now: Instant,
         g: Granted,
@@ -879,6 +884,9 @@ impl Core {
     /// A gateway session ended (its final record arrived, or the fast path refused it):
     /// if it is a PPP session's, the client gets Terminate-Request and PADT.
     pub(super) fn pppoe_session_closed(&mut self, now: Instant, sid: SessionId, why: &str) {
+        if self.lns_session_closed(now, sid, why) {
+            return;
+        }
         let Some(id) = self.pppoe.as_mut().and_then(|p| p.by_session.remove(&sid)) else {
             return;
         };
@@ -891,14 +899,16 @@ impl Core {
         self.pppoe_teardown(now, id, EndCause::Closed(why.to_string()), Some(sid));
     }
 
-    /// The gateway stops: every PPP session gets Terminate-Request and PADT, and its
-    /// fast-path session is removed (cause NAS reboot). Returns how many ended.
+    /// The gateway stops: every PPP session gets Terminate-Request and PADT (an L2TP
+    /// call's: Terminate-Request and CDN), and its fast-path session is removed (cause
+    /// NAS reboot). Returns how many ended.
     pub fn pppoe_shutdown(&mut self, now: Instant) -> usize {
+        let calls = self.lns_shutdown(now);
         let Some(p) = self.pppoe.as_mut() else {
-            return 0;
+            return calls;
         };
         let ids: Vec<u16> = p.links.keys().copied().collect();
-        let n = ids.len();
+        let n = ids.len() + calls;
         for id in ids {
             let Some(p) = self.pppoe.as_mut() else {
                 return n;

@@ -21,6 +21,7 @@
 //! subscriber is steered into it (one fast-path command) and the old session is closed
 //! with a CDN; a tunnel left empty is closed with StopCCN.
 
+pub mod call;
 pub mod consolidate;
 pub mod level;
 pub mod reliable;
@@ -195,6 +196,16 @@ pub enum L2tpOutput {
     Command(Command),
     /// A usage record for rating (TUN-5, TUN-4).
     Record(Record),
+    /// LNS: a PPP call is connected (ICCN); the gateway terminates its PPP.
+    Call(call::Call),
+    /// LNS: a PPP call ended (CDN either way, its tunnel gone): the gateway forgets its
+    /// PPP session and removes its subscriber.
+    CallEnded {
+        /// Our session id.
+        session: u16,
+        /// Why.
+        why: String,
+    },
 }
 
 /// What the engine counts.
@@ -414,6 +425,11 @@ pub struct Session {
     pub subscriber: Ipv4Addr,
     /// The tunnelled subscriber (LAC).
     pub owner: Option<u32>,
+    /// LNS: a PPP call (opened without Tollgate's Subscriber Address AVP), terminated by
+    /// the gateway's PPP engine.
+    pub ppp: bool,
+    /// Calling Number (AVP 22) of the ICRQ (LNS).
+    pub calling_number: Option<String>,
     /// Service level, bit/s.
     pub level: u64,
     /// The session it replaces (a move).
@@ -710,6 +726,51 @@ impl L2tp {
             session: sid,
             tunnel: tid,
         })
+    }
+
+    /// LNS: the data message that carries PPP frame `protocol` + `packet` on PPP call
+    /// `session`, with our address and the LAC's (`None` for no such call).
+    pub fn ppp_frame(
+        &self,
+        session: u16,
+        protocol: u16,
+        packet: &[u8],
+    ) -> Option<(Ipv4Addr, SocketAddrV4, Vec<u8>)> {
+        let s = self.sessions.get(&session).filter(|s| s.ppp)?;
+        let t = self.tunnels.get(&s.tunnel)?;
+        let bytes = call::data_message(t.peer_id, s.peer_id, protocol, packet);
+        Some((t.local, t.peer, bytes))
+    }
+
+    /// LNS: PPP call `session`'s subscriber address, once IPCP opened (or `None` when it
+    /// closed): the fast path checks the source of what comes out of the session.
+    pub fn set_call_address(&mut self, session: u16, address: Option<Ipv4Addr>) {
+        let Some(s) = self.sessions.get_mut(&session).filter(|s| s.ppp) else {
+            return;
+        };
+        s.subscriber = address.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        if s.state != SessionState::Closing
+            && let Some(spec) = self.spec(session)
+        {
+            self.out
+                .push_back(L2tpOutput::Command(Command::L2tpSessionSet(spec)));
+        }
+    }
+
+    /// LNS: ends PPP call `session` from our side with a CDN (result 3, `why`); the
+    /// gateway sent the LCP Terminate-Request first.
+    pub fn end_call(&mut self, now: Instant, session: u16, why: &str) {
+        let Some(tid) = self
+            .sessions
+            .get(&session)
+            .filter(|s| s.ppp && s.state != SessionState::Closing)
+            .map(|s| s.tunnel)
+        else {
+            return;
+        };
+        self.close_session(now, session, result::CDN_ADMIN, why);
+        self.after(now, tid);
+        self.settle(now);
     }
 
     /// Sets a subscriber's service level (operator, or TUN-4).
@@ -1613,6 +1674,8 @@ impl L2tp {
                 state: SessionState::Pending,
                 subscriber: address,
                 owner: Some(owner),
+                ppp: false,
+                calling_number: None,
                 level,
                 replaces,
                 created: now,
@@ -1720,6 +1783,9 @@ impl L2tp {
         if let (Some(c), Some(t)) = (customer, self.tunnels.get_mut(&tid)) {
             t.customer_name = c;
         }
+        // No subscriber address from a Tollgate LAC: the call carries PPP, which the
+        // gateway terminates (its frames are punted from the session once installed).
+        let ppp = subscriber.is_unspecified() && replaces.is_none();
         self.sessions.insert(
             sid,
             Session {
@@ -1729,6 +1795,8 @@ impl L2tp {
                 state: SessionState::WaitConnect,
                 subscriber,
                 owner: None,
+                ppp,
+                calling_number: m.text(attr::CALLING_NUMBER),
                 level,
                 replaces,
                 created: now,
@@ -1742,7 +1810,7 @@ impl L2tp {
             t.sessions.insert(sid);
         }
         // Decapsulation is ready before the LAC can send on the session.
-        if !subscriber.is_unspecified()
+        if (ppp || !subscriber.is_unspecified())
             && let Some(spec) = self.spec(sid)
         {
             self.out
@@ -1821,6 +1889,19 @@ impl L2tp {
                     self.out.push_back(L2tpOutput::Command(Command::L2tpSteer {
                         subscriber: sub,
                         session: sid,
+                    }));
+                }
+                if let Some(s) = self.sessions.get(&sid).filter(|s| s.ppp)
+                    && let Some(t) = self.tunnels.get(&tid)
+                {
+                    self.out.push_back(L2tpOutput::Call(call::Call {
+                        session: sid,
+                        tunnel: tid,
+                        peer: t.peer,
+                        peer_host: t.peer_host.clone(),
+                        proxy_lcp: call::proxy_lcp(m),
+                        proxy_auth: call::proxy_auth(m),
+                        calling_number: s.calling_number.clone(),
                     }));
                 }
                 tracing::info!(tunnel = tid, session = sid, subscriber = %sub, replaces = ?replaces, "session established");
@@ -1940,6 +2021,12 @@ impl L2tp {
     /// A session no longer carries its subscriber: a subscriber left without a session
     /// is placed again after `redial`; a failed move is abandoned.
     fn detach(&mut self, now: Instant, sid: u16, why: &str) {
+        if self.sessions.get(&sid).is_some_and(|s| s.ppp) {
+            self.out.push_back(L2tpOutput::CallEnded {
+                session: sid,
+                why: why.to_string(),
+            });
+        }
         let Some(owner) = self.sessions.get(&sid).and_then(|s| s.owner) else {
             return;
         };

@@ -200,6 +200,8 @@ impl Sim {
                 }
                 L2tpOutput::Command(c) => node.apply(&c),
                 L2tpOutput::Record(r) => node.records.push(r),
+                // PPP calls (no Tollgate Subscriber Address AVP) are the gateway's.
+                L2tpOutput::Call(_) | L2tpOutput::CallEnded { .. } => {}
             }
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use tollgate_control_core::gateway::lns::LnsSettings;
 use tollgate_control_core::gateway::pppoe::PppoeSettings;
 use tollgate_control_core::ppp::{self, AuthMethod};
 use tollgate_control_core::pppoe::{DiscoveryConfig, Rate};
@@ -166,6 +167,38 @@ impl PppoeConfig {
         Ok(())
     }
 
+    /// How PPP sessions negotiate (PPPoE's and, at an LNS, L2TP calls').
+    fn ppp(&self, cfg: &Config) -> ppp::Config {
+        ppp::Config {
+            mru: self.mru,
+            auth: self.auth.iter().filter_map(|a| method(a)).collect(),
+            host_name: self.ac_name.as_bytes().to_vec(),
+            local_ipv4: cfg.access.address.addr,
+            ipv6cp: false,
+            echo_interval: (self.echo_interval_s > 0)
+                .then(|| Duration::from_secs(self.echo_interval_s)),
+            echo_failures: self.echo_failures,
+            auth_timeout: Duration::from_secs(self.auth_timeout_s),
+            auth_attempts: self.auth_attempts,
+            ..ppp::Config::default()
+        }
+    }
+
+    /// The LNS's PPP termination of L2TP calls, when `[l2tp]` is on and accepts tunnels:
+    /// the PPP keys of this section (mru, auth, dns, echo_*, auth_*, mss_clamp, ac_name
+    /// as the CHAP name) whether PPPoE is on or not.
+    pub fn lns_settings(&self, cfg: &Config, seed: Seed) -> Option<LnsSettings> {
+        if !(cfg.l2tp.enabled && cfg.l2tp.accept) {
+            return None;
+        }
+        Some(LnsSettings {
+            ppp: self.ppp(cfg),
+            dns: [self.dns.first().copied(), self.dns.get(1).copied()],
+            mss_clamp: self.mss_clamp,
+            seed,
+        })
+    }
+
     /// The core's settings, when PPPoE is on.
     pub fn settings(&self, cfg: &Config, seed: Seed) -> Option<PppoeSettings> {
         if !self.enabled {
@@ -190,19 +223,7 @@ impl PppoeConfig {
                 max_sessions: self.max_sessions,
                 ..DiscoveryConfig::default()
             },
-            ppp: ppp::Config {
-                mru: self.mru,
-                auth: self.auth.iter().filter_map(|a| method(a)).collect(),
-                host_name: self.ac_name.as_bytes().to_vec(),
-                local_ipv4: cfg.access.address.addr,
-                ipv6cp: false,
-                echo_interval: (self.echo_interval_s > 0)
-                    .then(|| Duration::from_secs(self.echo_interval_s)),
-                echo_failures: self.echo_failures,
-                auth_timeout: Duration::from_secs(self.auth_timeout_s),
-                auth_attempts: self.auth_attempts,
-                ..ppp::Config::default()
-            },
+            ppp: self.ppp(cfg),
             dns,
             mss_clamp: self.mss_clamp,
             port_name: self

@@ -459,6 +459,8 @@ fn open_session(
         counters: c.map(session_counters),
         // A PPPoE subscriber's PPP state (issue 14).
         ppp: core.ppp_view(id).map(|p| p.fields()),
+        // An LNS subscriber's L2TP call and PPP state (issue 15).
+        l2tp_call: core.lns_call_fields(id),
     })
 }
 
@@ -816,7 +818,11 @@ pub fn counters(
             commands_dropped: dispatch.commands_dropped,
             injects_dropped: dispatch.injects_dropped,
         },
-        pppoe: core.pppoe_counters().into_iter().collect(),
+        pppoe: core
+            .pppoe_counters()
+            .into_iter()
+            .chain(core.lns_counters())
+            .collect(),
     }
 }
 

@@ -122,7 +122,8 @@ pub fn render(
         "PPPoE discovery and PPP counters by name (frames, drops, refusals, ends).",
     );
     let mut open = None;
-    for (k, v) in core.pppoe_counters() {
+    // The LNS's PPP over L2TP (`lns_*`, issue 15) in the same family.
+    for (k, v) in core.pppoe_counters().into_iter().chain(core.lns_counters()) {
         if k == "ppp_sessions_open" {
             open = Some(v);
         } else {

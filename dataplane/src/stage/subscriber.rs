@@ -267,8 +267,16 @@ impl Pipeline {
         remote: Ipv4Addr,
         now: Instant,
     ) -> Verdict {
+        // An LNS's PPP subscriber: downlink goes into its L2TP session (which routes to
+        // the LAC, decrements the TTL and writes the MACs itself).
+        let l2tp = match slot {
+            Some(slot) if dir == Dir::Down => {
+                self.sessions.get(slot).and_then(|s| s.l2tp_session())
+            }
+            _ => None,
+        };
         let session_mac = match slot {
-            Some(slot) if dir == Dir::Down && out == Side::Access => {
+            Some(slot) if dir == Dir::Down && out == Side::Access && l2tp.is_none() => {
                 self.sessions.get(slot).and_then(|s| s.mac)
             }
             _ => None,
@@ -280,6 +288,7 @@ impl Pipeline {
             LbChoice::NotBalanced
         };
         let next = match (session_mac, lb) {
+            _ if l2tp.is_some() => Ok(MacAddr::ZERO),
             (Some(mac), _) => Ok(mac),
             (None, LbChoice::To(mac)) => Ok(mac),
             (None, LbChoice::AllDown) => return Verdict::Drop(DropReason::LbAllDown),
@@ -288,7 +297,9 @@ impl Pipeline {
         if let Err(Verdict::Drop(r)) = next {
             return Verdict::Drop(r);
         }
-        forward::decrement_ttl(&mut buf.data_mut()[l3..]);
+        if l2tp.is_none() {
+            forward::decrement_ttl(&mut buf.data_mut()[l3..]);
+        }
         if let Some((slot, s)) = slot.and_then(|i| Some((i, self.sessions.get(i)?))) {
             if s.mss_clamp != 0 {
                 access::clamp_mss(&mut buf.data_mut()[l3..], h, s.mss_clamp);
@@ -322,6 +333,9 @@ impl Pipeline {
                     }
                 }
             }
+        }
+        if let Some(session) = l2tp {
+            return self.encapsulate(fwd, Side::Core, buf, l3, h, session, now);
         }
         match next {
             Ok(mac) => {

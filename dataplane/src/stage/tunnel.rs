@@ -1,6 +1,7 @@
 //! Stage: L2TPv2 tunnels (TUN-1). Data messages to the gateway's address are
-//! decapsulated (PPP carrying IPv4) and the inner packet routed; control messages are
-//! punted to the control plane; a tunnelled subscriber's packets are encapsulated toward
+//! decapsulated (PPP carrying IPv4) and the inner packet routed; control messages, and
+//! data messages carrying PPP control (LCP, PAP, CHAP, IPCP, ...) of an installed
+//! session, are punted to the control plane (which terminates PPP as an LNS); a tunnelled subscriber's packets are encapsulated toward
 //! the tunnel's peer (IPv4/UDP 1701/L2TP/PPP, [`ENCAP_LEN`] bytes in the headroom).
 //!
 //! On a LAC the subscriber is on the access side: its uplink (by source address) is
@@ -27,6 +28,8 @@ use crate::wire::l2tp::{self, ENCAP_LEN, ppp};
 use crate::wire::udp;
 
 use super::forward::{self, Header, Route};
+use super::lookahead::Hint;
+use super::parse::Line;
 use super::{Pipeline, Verdict, icmp, rewrite};
 
 impl Pipeline {
@@ -93,8 +96,17 @@ impl Pipeline {
             Ok(p) => p,
             Err(_) => return Some(Verdict::Drop(DropReason::L2tpMalformed)),
         };
-        if proto != ppp::IPV4 {
+        if proto == ppp::IPV6 {
             return Some(Verdict::Drop(DropReason::L2tpNotIpv4));
+        }
+        if proto != ppp::IPV4 {
+            // PPP control (LCP, PAP, CHAP, IPCP, ...): the control plane terminates PPP.
+            // Bounded like every punt, by the punt ring.
+            let v = self.punt(side, buf.data());
+            if v == Verdict::Punted {
+                self.counters.l2tp_ppp_control += 1;
+            }
+            return Some(v);
         }
         // The inner packet becomes the frame: an Ethernet header is written over the end
         // of the outer headers, in front of it.
@@ -124,6 +136,22 @@ impl Pipeline {
             e.counters.decap_bytes += ih.total as u64;
         }
         self.counters.l2tp_decapsulated += 1;
+        // A PPP subscriber terminated here: through the subscriber stages (services, NAT,
+        // policing, counters, DISC) as if it came from the access side, from the MAC its
+        // session was installed with.
+        if role == TunnelRole::Lns
+            && let Some(slot) = self.sessions.slot_by_ip(ih.src)
+            && self.sessions.get(slot).and_then(|s| s.l2tp_session()) == Some(hdr.session)
+        {
+            let frame = buf.data_mut();
+            frame[..6].copy_from_slice(&fwd.side(Side::Access).mac.0);
+            frame[6..12].copy_from_slice(&l2tp::subscriber_mac(hdr.session).0);
+            let hint = Hint {
+                session: slot,
+                flow: Hint::NONE.flow,
+            };
+            return Some(self.uplink(fwd, buf, ethernet::HEADER_LEN, ih, Line::PLAIN, hint, now));
+        }
         // One subscriber of this LNS to another: straight into the other's session.
         if let Some(s) = self.l2tp.steered_session(false, ih.src, ih.dst) {
             return Some(self.encapsulate(fwd, side, buf, ethernet::HEADER_LEN, &ih, s, now));
@@ -153,7 +181,7 @@ impl Pipeline {
 
     /// Encapsulates the IPv4 packet at `l3` into L2TP session `s` toward its peer.
     #[allow(clippy::too_many_arguments)]
-    fn encapsulate<B: PacketBuf>(
+    pub(super) fn encapsulate<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         side: Side,

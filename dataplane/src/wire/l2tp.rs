@@ -165,6 +165,14 @@ pub fn ppp_protocol(frame: &[u8]) -> Result<(u16, usize), WireError> {
     Ok((u16::from_be_bytes([first, second]), at + 2))
 }
 
+/// The MAC an LNS's PPP subscriber has in the fast path (its session's `mac`, the source
+/// MAC its decapsulated packets get): locally administered, `02:00:4c:32` and our L2TP
+/// session id, so `ctl show session` tells which L2TP session carries it.
+pub const fn subscriber_mac(session: u16) -> crate::types::MacAddr {
+    let [hi, lo] = session.to_be_bytes();
+    crate::types::MacAddr([0x02, 0x00, 0x4c, 0x32, hi, lo])
+}
+
 /// Bytes the encapsulation adds in front of an IPv4 packet: IPv4 (20), UDP (8), L2TP
 /// without length or sequence numbers (6), PPP with address/control (4).
 pub const ENCAP_LEN: usize = 38;

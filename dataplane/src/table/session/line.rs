@@ -36,7 +36,7 @@ impl Encapsulation {
     pub fn new(line: &AccessLine) -> Encapsulation {
         let tpids = tpids(line);
         let pppoe = match line.encap {
-            Encap::Ipoe => None,
+            Encap::Ipoe | Encap::L2tp { .. } => None,
             Encap::Pppoe { session } => Some(session),
         };
         Encapsulation::of(line.vlans.key(), tpids, pppoe)

@@ -42,6 +42,9 @@ const NONE: u64 = u64::MAX;
 const VACANT: u8 = 1;
 /// `Session::flags`: the subscriber is reached over PPPoE (session id in `pppoe`).
 const PPPOE: u8 = 2;
+/// `Session::flags`: the subscriber is behind an L2TP session of this LNS (its id in
+/// `pppoe`).
+const L2TP: u8 = 4;
 
 /// A subscriber session as the fast path keeps it: 240 bytes, what every packet reads
 /// first (about two cache lines), then what opening flows reads, then the record's and
@@ -134,12 +137,13 @@ impl Session {
             flags: match spec.access.encap {
                 Encap::Ipoe => 0,
                 Encap::Pppoe { .. } => PPPOE,
+                Encap::L2tp { .. } => L2TP,
             },
             idle_ms: u32::MAX,
             vlans: spec.access.vlans.key(),
             pppoe: match spec.access.encap {
                 Encap::Ipoe => 0,
-                Encap::Pppoe { session } => session,
+                Encap::Pppoe { session } | Encap::L2tp { session } => session,
             },
             mss_clamp: spec.access.mss_clamp,
             last_seen: spec.started,
@@ -179,6 +183,12 @@ impl Session {
     #[inline(always)]
     pub fn pppoe_session(&self) -> Option<u16> {
         (self.flags & PPPOE != 0).then_some(self.pppoe)
+    }
+
+    /// The L2TP session it is reached through (LNS), if any.
+    #[inline(always)]
+    pub fn l2tp_session(&self) -> Option<u16> {
+        (self.flags & L2TP != 0).then_some(self.pppoe)
     }
 
     /// The VLANs of its access line.

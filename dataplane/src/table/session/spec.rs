@@ -179,6 +179,14 @@ pub enum Encap {
         /// The PPPoE session id the access concentrator assigned.
         session: u16,
     },
+    /// PPP terminated here over an L2TP session (LNS): the subscriber's packets come out
+    /// of that session (decapsulated by the tunnel stage, then through the subscriber
+    /// stages like any uplink) and go back into it (encapsulated toward the LAC after
+    /// the subscriber stages). The session's MAC is [`crate::wire::l2tp::subscriber_mac`].
+    L2tp {
+        /// Our L2TP session id.
+        session: u16,
+    },
 }
 
 /// Where and how a session's subscriber is reached on the access side. The default is an

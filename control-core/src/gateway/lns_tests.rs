@@ -1,0 +1,587 @@
+//! PPP over L2TP at the LNS, driven through the core with a fake clock: a foreign LAC
+//! (its control channel built here from the wire codec and reliable delivery, no Tollgate
+//! vendor AVPs) opens a tunnel and a call, the subscriber is the PPP client engine, its
+//! frames travel as L2TP data messages punted by the fast path. Checked byte by byte: the
+//! data messages the gateway sends (header, `ff 03`, protocol), the fast-path commands
+//! (the L2TP session installed, then re-installed with the subscriber address, the
+//! gateway session reached through it), the login, and LCP Terminate-Request before the
+//! CDN on every end from our side.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use tollgate_dataplane::l2tp::{L2tpSessionSpec, TunnelRole};
+use tollgate_dataplane::session::{
+    ClosedSession, DisconnectCause, Encap, SessionCounters, SessionSpec,
+};
+use tollgate_dataplane::wire::l2tp::subscriber_mac;
+use tollgate_dataplane::{Command, Event, ForwardingBuilder, Frame, MacAddr, Side, SideConfig};
+
+use super::aaa::{AaaPolicy, AuthAnswer, AuthRequest};
+use super::lns::LnsSettings;
+use super::neighbor::Timing;
+use super::pools::{Pool, Pools, Range};
+use super::{Core, CoreConfig, Output};
+use crate::authz::Authorization;
+use crate::entropy::Sequence;
+use crate::l2tp::Settings;
+use crate::l2tp::reliable::{Channel, Timing as L2tpTiming};
+use crate::l2tp::wire::{self, Builder, Message, attr, kind};
+use crate::ppp::{self, AuthMethod, Client, ClientPhase};
+use crate::random::Seed;
+use crate::time::{Instant, WallClock};
+
+const LNS_MAC: MacAddr = MacAddr([0x02, 0xb0, 0, 0, 0, 1]);
+const LAC_MAC: MacAddr = MacAddr([0x02, 0xa0, 0, 0, 0, 1]);
+const LNS: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 2);
+const LAC: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 1);
+const SEC: u64 = 1_000_000_000;
+/// The LAC's tunnel and session ids.
+const LAC_TUNNEL: u16 = 7;
+const LAC_SESSION: u16 = 9;
+
+fn core() -> Core {
+    let fwd = ForwardingBuilder::new(
+        SideConfig {
+            mac: LNS_MAC,
+            address: LNS,
+            prefix_len: 24,
+        },
+        SideConfig {
+            mac: MacAddr([0x02, 0xc0, 0, 0, 0, 1]),
+            address: Ipv4Addr::new(192, 0, 2, 1),
+            prefix_len: 24,
+        },
+    )
+    .build()
+    .unwrap();
+    let mut l2tp = Settings::new("tg-lns", Seed::fixed([5; 32]));
+    l2tp.accept = true;
+    Core::new(
+        Instant(SEC),
+        Arc::new(fwd),
+        CoreConfig {
+            arp: Timing::default(),
+            static_neighbors: vec![(LAC, LAC_MAC)],
+            workers: 1,
+            service_names: Vec::new(),
+            clock: WallClock::UNIX,
+            aaa: AaaPolicy {
+                pools: Pools {
+                    pools: vec![Pool {
+                        name: "ppp".into(),
+                        ranges: vec![Range::new(
+                            Ipv4Addr::new(100, 64, 0, 1),
+                            Ipv4Addr::new(100, 64, 0, 10),
+                            None,
+                        )],
+                    }],
+                    nodes: Vec::new(),
+                },
+                ..AaaPolicy::default()
+            },
+            l2tp: Some(l2tp),
+            pppoe: None,
+            lns: Some(LnsSettings {
+                ppp: ppp::Config {
+                    auth: vec![AuthMethod::Chap],
+                    local_ipv4: LNS,
+                    echo_interval: Some(Duration::from_secs(10)),
+                    ..ppp::Config::default()
+                },
+                dns: [Some(Ipv4Addr::new(192, 0, 2, 53)), None],
+                mss_clamp: true,
+                seed: Seed::fixed([6; 32]),
+            }),
+        },
+    )
+}
+
+/// A UDP datagram from the LAC to the LNS, as the fast path punts it.
+fn punted(payload: &[u8]) -> Frame {
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2(LAC_MAC.0, LNS_MAC.0)
+        .ipv4(LAC.octets(), LNS.octets(), 64)
+        .udp(1701, 1701)
+        .write(&mut f, payload)
+        .unwrap();
+    Frame::new(Side::Access, &f).unwrap()
+}
+
+struct Rig {
+    core: Core,
+    now: Instant,
+    chan: Channel,
+    /// The LNS's tunnel and session ids, once known.
+    tunnel: u16,
+    session: u16,
+    client: Client,
+    /// Control messages the LAC received, in order.
+    control: Vec<Message>,
+    /// PPP frames the LAC received on the session: (protocol, packet).
+    ppp: Vec<(u16, Vec<u8>)>,
+    /// Every data message's bytes, as sent.
+    data: Vec<Vec<u8>>,
+    /// The order of what the LAC received: "ppp" or the control message's name.
+    order: Vec<String>,
+    auth: Vec<AuthRequest>,
+    commands: Vec<Command>,
+    /// Deliver PPP frames to the client.
+    deliver: bool,
+    /// The client starts LCP at ICCN (not when the LAC negotiated it already).
+    start_client: bool,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let mut rng = Sequence::new(3);
+        Rig {
+            core: core(),
+            now: Instant(SEC),
+            chan: Channel::new(L2tpTiming::default()),
+            tunnel: 0,
+            session: 0,
+            client: Client::new(b"alice", b"s3cret", &mut rng),
+            control: Vec::new(),
+            ppp: Vec::new(),
+            data: Vec::new(),
+            order: Vec::new(),
+            auth: Vec::new(),
+            commands: Vec::new(),
+            deliver: true,
+            start_client: true,
+        }
+    }
+
+    fn send_control(&mut self, b: Vec<u8>) {
+        self.chan.send(b);
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        while let Some(bytes) = self.chan.poll_transmit(self.now) {
+            let f = punted(&bytes);
+            self.core.on_punt(self.now, 0, &f);
+        }
+    }
+
+    fn send_ppp(&mut self, protocol: u16, packet: &[u8]) {
+        let m = crate::l2tp::call::data_message(self.tunnel, self.session, protocol, packet);
+        self.core.on_punt(self.now, 0, &punted(&m));
+    }
+
+    /// Moves outputs, the LAC's acknowledgements and the client's answers until quiet.
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(o) = self.core.poll_output() {
+                progressed = true;
+                match o {
+                    Output::Inject(_, f) => self.received(&f),
+                    Output::Authenticate(a) => self.auth.push(a),
+                    Output::Command(_, c) => self.commands.push(c),
+                    _ => {}
+                }
+            }
+            while let Some(t) = self.client.poll_transmit() {
+                progressed = true;
+                self.send_ppp(t.protocol, &t.packet);
+            }
+            self.now = Instant(self.now.0 + 200_000_000);
+            self.flush();
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn received(&mut self, f: &Frame) {
+        let p = SlicedPacket::from_ethernet(f.bytes()).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        assert_eq!(
+            (ip.header().source_addr(), ip.header().destination_addr()),
+            (LNS, LAC)
+        );
+        assert_eq!(&f.bytes()[..6], &LAC_MAC.0);
+        let Some(TransportSlice::Udp(u)) = &p.transport else {
+            panic!("not UDP")
+        };
+        assert_eq!((u.source_port(), u.destination_port()), (1701, 1701));
+        let l2tp = u.payload().to_vec();
+        if l2tp[0] & 0x80 == 0 {
+            // Data: no length, no sequence numbers, the LAC's ids, then ff 03.
+            assert_eq!(&l2tp[..2], &[0x00, 0x02]);
+            assert_eq!(u16::from_be_bytes([l2tp[2], l2tp[3]]), LAC_TUNNEL);
+            assert_eq!(u16::from_be_bytes([l2tp[4], l2tp[5]]), LAC_SESSION);
+            assert_eq!(&l2tp[6..8], &[0xff, 0x03]);
+            let proto = u16::from_be_bytes([l2tp[8], l2tp[9]]);
+            self.ppp.push((proto, l2tp[10..].to_vec()));
+            self.order.push("ppp".into());
+            if self.deliver {
+                self.client.handle_input(proto, &l2tp[10..]);
+            }
+            self.data.push(l2tp);
+            return;
+        }
+        let m = wire::decode(&l2tp, None).unwrap();
+        for m in self.chan.receive(self.now, m) {
+            if m.kind() == kind::SCCRP {
+                let t = m.u16(attr::ASSIGNED_TUNNEL_ID).unwrap();
+                self.chan.set_peer(t, None);
+            }
+            self.order.push(kind::name(m.kind()).into());
+            self.control.push(m);
+        }
+    }
+
+    fn last_control(&self, k: u16) -> &Message {
+        self.control
+            .iter()
+            .rev()
+            .find(|m| m.kind() == k)
+            .expect("message")
+    }
+
+    /// SCCRQ .. SCCCN, ICRQ .. ICCN (with `iccn_extra` AVPs in the ICCN).
+    fn call(&mut self, iccn_extra: impl FnOnce(Builder) -> Builder) {
+        let b = Builder::new(kind::SCCRQ, 0, 0)
+            .u16(true, attr::PROTOCOL_VERSION, 0x0100)
+            .avp(true, 0, attr::HOST_NAME, b"foreign-lac")
+            .u32(true, attr::FRAMING_CAPABILITIES, 3)
+            .u16(true, attr::ASSIGNED_TUNNEL_ID, LAC_TUNNEL)
+            .finish();
+        self.send_control(b);
+        self.pump();
+        self.tunnel = self
+            .last_control(kind::SCCRP)
+            .u16(attr::ASSIGNED_TUNNEL_ID)
+            .unwrap();
+        self.send_control(Builder::new(kind::SCCCN, self.tunnel, 0).finish());
+        let b = Builder::new(kind::ICRQ, self.tunnel, 0)
+            .u16(true, attr::ASSIGNED_SESSION_ID, LAC_SESSION)
+            .u32(true, attr::CALL_SERIAL_NUMBER, 1)
+            .avp(false, 0, attr::CALLING_NUMBER, b"line-17")
+            .finish();
+        self.send_control(b);
+        self.pump();
+        self.session = self
+            .last_control(kind::ICRP)
+            .u16(attr::ASSIGNED_SESSION_ID)
+            .unwrap();
+        let b = Builder::new(kind::ICCN, self.tunnel, self.session)
+            .u32(true, attr::TX_CONNECT_SPEED, 10_000_000)
+            .u32(true, attr::FRAMING_TYPE, 1);
+        self.send_control(iccn_extra(b).finish());
+        if self.start_client {
+            self.client.start();
+        }
+        self.pump();
+    }
+
+    /// Runs the clock `ms` further, timers included, in 100 ms steps.
+    fn run(&mut self, ms: u64) {
+        let end = self.now.0 + ms * 1_000_000;
+        while self.now.0 < end {
+            self.now = Instant(self.now.0 + 100_000_000);
+            self.core.tick(self.now);
+            self.pump();
+        }
+    }
+
+    fn accept(&mut self) {
+        let login = self.auth.last().unwrap().login;
+        self.core.on_auth(
+            self.now,
+            login,
+            AuthAnswer::Accept {
+                user: "alice".into(),
+                authorization: Box::new(Authorization::default()),
+            },
+        );
+        self.pump();
+    }
+
+    fn installed(&self) -> Vec<SessionSpec> {
+        self.commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::SessionAdd(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn l2tp_specs(&self) -> Vec<L2tpSessionSpec> {
+        self.commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::L2tpSessionSet(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A subscriber up: the call, CHAP, IPCP, installed.
+    fn up() -> Rig {
+        let mut r = Rig::new();
+        r.call(|b| b);
+        assert_eq!(r.auth.len(), 1);
+        r.accept();
+        assert_eq!(r.client.phase(), ClientPhase::Up);
+        r
+    }
+
+    /// The gateway's LCP Terminate-Request carrying `text`, then a CDN, in that order,
+    /// both after `from` in what the LAC received.
+    fn assert_terminate_then_cdn(&self, from: usize, text: &[u8]) {
+        let order = &self.order[from..];
+        let term = order.iter().position(|o| o == "ppp").expect("a PPP frame");
+        let cdn = order.iter().position(|o| o == "CDN").expect("a CDN");
+        assert!(term < cdn, "{order:?}");
+        let (proto, p) = self.ppp.last().unwrap();
+        assert_eq!((*proto, p[0]), (0xc021, 5), "Terminate-Request");
+        assert_eq!(&p[4..], text);
+        let cdn = self.last_control(kind::CDN);
+        assert_eq!(cdn.session, LAC_SESSION);
+        assert_eq!(cdn.result_code().unwrap().result, 3);
+        assert_eq!(cdn.u16(attr::ASSIGNED_SESSION_ID), Some(self.session));
+    }
+}
+
+#[test]
+fn a_foreign_lacs_call_is_negotiated_authenticated_and_installed() {
+    let mut r = Rig::new();
+    r.call(|b| b);
+    // The L2TP session is installed for decapsulation (PPP control is punted) at ICRQ,
+    // before the subscriber has an address.
+    let specs = r.l2tp_specs();
+    assert_eq!(
+        specs[0],
+        L2tpSessionSpec {
+            tunnel: r.tunnel,
+            session: r.session,
+            peer_tunnel: LAC_TUNNEL,
+            peer_session: LAC_SESSION,
+            local: LNS,
+            peer: LAC,
+            peer_port: 1701,
+            subscriber: Ipv4Addr::UNSPECIFIED,
+            role: TunnelRole::Lns,
+        }
+    );
+    // No proxy LCP: the gateway's first PPP frame is its LCP Configure-Request: MRU
+    // 1492, CHAP-MD5, a Magic-Number.
+    let first = &r.data[0];
+    assert_eq!(
+        &first[..10],
+        &[0x00, 0x02, 0, 7, 0, 9, 0xff, 0x03, 0xc0, 0x21]
+    );
+    assert_eq!(first[10], 1, "Configure-Request");
+    assert_eq!(&first[12..14], &[0, 19]);
+    assert_eq!(&first[14..23], &[1, 4, 0x05, 0xd4, 3, 5, 0xc2, 0x23, 5]);
+    assert_eq!(&first[23..25], &[5, 6]);
+    // CHAP: the login carries the exchange, NAS-Port-Id names the call.
+    assert_eq!(r.auth.len(), 1);
+    let a = r.auth[0].clone();
+    assert_eq!(a.user.as_deref(), Some("alice"));
+    assert!(a.chap.as_ref().unwrap().verify(b"s3cret"));
+    assert_eq!(
+        a.calling_station,
+        Some(subscriber_mac(r.session).to_string())
+    );
+    let line = a.line.clone().unwrap();
+    assert_eq!(line.nas_port_id, format!("l2tp/{}/{}", r.tunnel, r.session));
+    assert_eq!(line.circuit_id.as_deref(), Some(&b"line-17"[..]));
+    r.accept();
+    assert_eq!(r.client.phase(), ClientPhase::Up);
+    assert_eq!(r.client.address(), Some(Ipv4Addr::new(100, 64, 0, 1)));
+    // The session re-installed with the subscriber address (source check), then the
+    // gateway session reached through it.
+    let specs = r.l2tp_specs();
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[1].subscriber, Ipv4Addr::new(100, 64, 0, 1));
+    let s = r.installed();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].address, Ipv4Addr::new(100, 64, 0, 1));
+    assert_eq!(s[0].mac, Some(subscriber_mac(r.session)));
+    assert_eq!(s[0].access.encap, Encap::L2tp { session: r.session });
+    assert_eq!(s[0].access.mss_clamp, 1452);
+    let c = r.core.lns_stats().unwrap();
+    assert_eq!((c.lcp_negotiated, c.auth_accepted, c.installed), (1, 1, 1));
+    assert_eq!(c.unknown_call + c.malformed, 0);
+    let calls = r.core.lns_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1.user, "alice");
+}
+
+#[test]
+fn proxy_lcp_and_chap_from_the_lac_skip_the_negotiation() {
+    // The LAC's negotiation with the client: MRU 1492 + Magic both ways, CHAP asked by
+    // the LAC, and the client's CHAP response to the LAC's challenge.
+    let mut rng = Sequence::new(9);
+    let challenge = [0x5a; 16];
+    let response = crate::ppp::wire::chap::md5_response(0x21, b"s3cret", &challenge);
+    let client = [1, 4, 0x05, 0xd4, 5, 6, 0x11, 0x22, 0x33, 0x44];
+    let lac = [
+        1, 4, 0x05, 0xd4, 3, 5, 0xc2, 0x23, 5, 5, 6, 0xaa, 0xbb, 0xcc, 0xdd,
+    ];
+    let mut r = Rig::new();
+    r.client = Client::new(b"alice", b"s3cret", &mut rng);
+    r.deliver = false;
+    r.start_client = false;
+    r.call(|b| {
+        b.avp(false, 0, attr::INITIAL_RECEIVED_LCP_CONFREQ, &client)
+            .avp(false, 0, attr::LAST_SENT_LCP_CONFREQ, &lac)
+            .avp(false, 0, attr::LAST_RECEIVED_LCP_CONFREQ, &client)
+            .u16(false, attr::PROXY_AUTHEN_TYPE, 2)
+            .avp(false, 0, attr::PROXY_AUTHEN_NAME, b"alice")
+            .avp(false, 0, attr::PROXY_AUTHEN_CHALLENGE, &challenge)
+            .u16(false, attr::PROXY_AUTHEN_ID, 0x21)
+            .avp(false, 0, attr::PROXY_AUTHEN_RESPONSE, &response)
+    });
+    // No LCP from the gateway: it asks AAA with the LAC's CHAP exchange at once.
+    assert!(r.ppp.is_empty(), "{:?}", r.ppp);
+    assert_eq!(r.auth.len(), 1);
+    let chap = r.auth[0].chap.clone().unwrap();
+    assert_eq!((chap.id, &chap.challenge[..]), (0x21, &challenge[..]));
+    assert!(chap.verify(b"s3cret"));
+    r.accept();
+    // CHAP Success with the LAC's identifier, then our IPCP Configure-Request.
+    assert_eq!(r.ppp[0].0, 0xc223);
+    assert_eq!(&r.ppp[0].1[..2], &[3, 0x21]);
+    assert_eq!(r.ppp[1].0, 0x8021);
+    assert_eq!(r.ppp[1].1[0], 1);
+    let c = r.core.lns_stats().unwrap();
+    assert_eq!((c.proxy_lcp_accepted, c.lcp_negotiated), (1, 0));
+}
+
+#[test]
+fn every_end_from_our_side_sends_terminate_request_before_the_cdn() {
+    // The fast path ended the subscriber (DISC, ctl session remove): its final record.
+    let mut r = Rig::up();
+    let from = r.order.len();
+    let spec = r.installed()[0];
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionClosed(ClosedSession {
+            id: spec.id,
+            user: spec.user,
+            channel: spec.channel,
+            address: spec.address,
+            started: spec.started,
+            stopped: r.now,
+            cause: DisconnectCause::IdleTimeout,
+            counters: SessionCounters::default(),
+        }),
+    );
+    r.pump();
+    r.assert_terminate_then_cdn(from, b"idle_timeout");
+    assert!(
+        r.commands
+            .contains(&Command::L2tpSessionRemove { session: r.session })
+    );
+    assert!(r.core.lns_calls().is_empty());
+
+    // The daemon stops.
+    let mut r = Rig::up();
+    let from = r.order.len();
+    assert_eq!(r.core.pppoe_shutdown(r.now), 1);
+    r.pump();
+    r.assert_terminate_then_cdn(from, b"gateway shutdown");
+    let spec = r.installed()[0];
+    assert!(r.commands.contains(&Command::SessionRemove {
+        id: spec.id,
+        cause: DisconnectCause::NasReboot
+    }));
+
+    // The operator removes the L2TP session (`tunnel session remove`).
+    let mut r = Rig::up();
+    let from = r.order.len();
+    let now = r.now;
+    let sid = r.session;
+    r.core
+        .with_l2tp(now, |l| l.unwrap().remove(now, &sid.to_string()))
+        .unwrap();
+    r.pump();
+    r.assert_terminate_then_cdn(from, b"removed by the operator");
+    let spec = r.installed()[0];
+    assert!(
+        r.commands
+            .iter()
+            .any(|c| matches!(c, Command::SessionRemove { id, .. } if *id == spec.id))
+    );
+}
+
+#[test]
+fn the_clients_terminate_and_the_lacs_cdn_end_the_call() {
+    // The client's Terminate-Request: Terminate-Ack, then CDN, subscriber removed.
+    let mut r = Rig::up();
+    let from = r.order.len();
+    r.client.terminate();
+    r.pump();
+    // The gateway finishes once its restart timer runs out in Stopping (RFC 1661).
+    r.run(4_000);
+    let order = &r.order[from..];
+    assert_eq!(order.first().map(String::as_str), Some("ppp"));
+    assert!(order.iter().any(|o| o == "CDN"), "{order:?}");
+    assert_eq!(r.ppp.last().unwrap().1[0], 6, "Terminate-Ack");
+    let spec = r.installed()[0];
+    assert!(r.commands.contains(&Command::SessionRemove {
+        id: spec.id,
+        cause: DisconnectCause::UserRequest
+    }));
+
+    // The LAC's CDN: nothing more is sent on the session, the subscriber is removed.
+    let mut r = Rig::up();
+    let from = r.order.len();
+    let b = Builder::new(kind::CDN, r.tunnel, r.session)
+        .result(3, 0, "")
+        .u16(true, attr::ASSIGNED_SESSION_ID, LAC_SESSION)
+        .finish();
+    r.send_control(b);
+    r.pump();
+    assert!(
+        !r.order[from..].iter().any(|o| o == "ppp"),
+        "{:?}",
+        &r.order[from..]
+    );
+    let spec = r.installed()[0];
+    assert!(r.commands.contains(&Command::SessionRemove {
+        id: spec.id,
+        cause: DisconnectCause::UserRequest
+    }));
+    assert!(r.core.lns_calls().is_empty());
+    assert_eq!(
+        r.core.lns_stats().unwrap().ended.get("lower_down"),
+        Some(&1)
+    );
+}
+
+#[test]
+fn stray_and_malformed_ppp_is_counted() {
+    let mut r = Rig::up();
+    // Another session id, and a frame cut before its protocol.
+    let m = crate::l2tp::call::data_message(r.tunnel, r.session + 1, 0xc021, &[9, 1, 0, 4]);
+    r.core.on_punt(r.now, 0, &punted(&m));
+    r.core.on_punt(
+        r.now,
+        0,
+        &punted(&[
+            0x00,
+            0x02,
+            0,
+            r.tunnel as u8,
+            0,
+            r.session as u8,
+            0xff,
+            0x03,
+        ]),
+    );
+    let c = r.core.lns_stats().unwrap();
+    assert_eq!((c.unknown_call, c.malformed), (1, 1));
+}
