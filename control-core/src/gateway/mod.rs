@@ -8,6 +8,7 @@
 pub mod aaa;
 pub mod addresses;
 pub mod identifier;
+pub mod ipv6;
 pub mod neighbor;
 pub mod pools;
 pub mod pppoe;
@@ -192,6 +193,8 @@ pub struct CoreConfig {
     pub l2tp: Option<crate::l2tp::Settings>,
     /// PPPoE termination, when `[pppoe]` is on.
     pub pppoe: Option<pppoe::PppoeSettings>,
+    /// IPv6 for IPoE sessions, when `[ipv6]` is on.
+    pub ipv6: Option<ipv6::Ipv6Settings>,
 }
 
 /// The control core.
@@ -219,6 +222,8 @@ pub struct Core {
     pppoe: Option<pppoe::Pppoe>,
     /// PPPoE frames punted while `[pppoe]` is off.
     pppoe_disabled_drops: u64,
+    /// IPv6 neighbour discovery and sessions' /64s, when `[ipv6]` is on.
+    ipv6: Option<ipv6::Ipv6>,
 }
 
 impl Core {
@@ -242,7 +247,12 @@ impl Core {
             no_port_logged: HashMap::new(),
             pppoe: None,
             pppoe_disabled_drops: 0,
+            ipv6: None,
         };
+        if let Some(s) = cfg.ipv6 {
+            let (a, c) = (core.fwd.side(Side::Access).mac, core.fwd.side(Side::Core).mac);
+            core.ipv6 = Some(ipv6::Ipv6::new(s, a, c, core.workers, now));
+        }
         if let Some(s) = cfg.pppoe {
             let mac = core.fwd.side(Side::Access).mac;
             core.pppoe = Some(pppoe::Pppoe::new(s, mac, now));
@@ -497,6 +507,7 @@ impl Core {
             }
             Event::SessionClosed(mut rec) => {
                 self.pppoe_session_closed(now, rec.id, rec.cause.name());
+                self.ipv6_session_closed(rec.id);
                 let acct_id = self.aaa_closed(&mut rec);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
@@ -515,6 +526,7 @@ impl Core {
             }
             Event::SessionInstallFailed { id, reason } => {
                 self.pppoe_session_closed(now, id, "not installed");
+                self.ipv6_session_closed(id);
                 if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
                     self.aaa_install_failed(now, id, address);
                 }
@@ -592,6 +604,7 @@ impl Core {
                 if self.sessions.learned_mac(id, mac) {
                     tracing::debug!(session = id, %mac, "session learnt its MAC");
                 }
+                self.ipv6_mac_known(now, id, mac);
             }
             Event::L2tpRefused { session } => {
                 if let Some(l) = self.l2tp.as_mut() {
@@ -661,6 +674,12 @@ impl Core {
         {
             self.on_pppoe(now, frame.side, h, bytes);
             self.drain_resolver();
+            return;
+        }
+        if let Ok(h) = crate::wire::ethernet::Frame::new_unchecked(bytes).header()
+            && h.ethertype == crate::wire::ethernet::ethertype::IPV6
+        {
+            self.on_ipv6(now, frame.side, h, bytes);
             return;
         }
         let Ok(eth) = ethernet::Frame::new_checked(bytes) else {
@@ -803,6 +822,7 @@ impl Core {
         self.drain_resolver();
         self.aaa_tick(now);
         self.pppoe_tick(now);
+        self.ipv6_tick(now);
         if let Some(l) = self.l2tp.as_mut() {
             l.tick(now);
             self.drain_l2tp(now);
@@ -813,11 +833,13 @@ impl Core {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let l2tp = self.l2tp.as_ref().and_then(L2tp::poll_timeout);
         let pppoe = self.pppoe.as_ref().and_then(pppoe::Pppoe::poll_timeout);
+        let ipv6 = self.ipv6.as_ref().and_then(ipv6::Ipv6::poll_timeout);
         [
             self.resolver.poll_timeout(),
             self.aaa.poll_timeout(),
             l2tp,
             pppoe,
+            ipv6,
         ]
         .into_iter()
         .flatten()
@@ -889,3 +911,5 @@ impl Core {
 
 #[cfg(test)]
 mod pppoe_tests;
+#[cfg(test)]
+mod ipv6_tests;
