@@ -215,6 +215,42 @@ impl Ipv6 {
         Prefix::new(Ipv6Addr::from(u128::from(a.prefix) << 64), 64)
     }
 
+    /// Every counter by name (`show counters`' `ipv6`): the core's, then both routers'
+    /// messages and drops (`nd_*` on the access side, `core_nd_*` on the core side).
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let s = &self.stats;
+        let mut out: Vec<(String, u64)> = [
+            ("ipv6_punts", s.punts),
+            ("dhcpv6_ignored", s.dhcpv6_ignored),
+            ("ipv6_prefixes_attached", s.prefixes_attached),
+            ("ipv6_prefixes_released", s.prefixes_released),
+            ("ipv6_pool_exhausted", s.pool_exhausted),
+            ("ipv6_logins", s.logins),
+            ("ipv6_next_hop_solicits", s.next_hop_solicits),
+            ("ipv6_next_hop_learned", s.next_hop_learned),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (prefix, r) in [("", &self.access), ("core_", &self.core)] {
+            let m = r.stats();
+            for (k, v) in [
+                ("nd_rs", m.rs),
+                ("nd_ra_solicited", m.ra_solicited),
+                ("nd_ra_unsolicited", m.ra_unsolicited),
+                ("nd_ra_final", m.ra_final),
+                ("nd_ns", m.ns),
+                ("nd_na", m.na),
+            ] {
+                out.push((format!("{prefix}{k}"), v));
+            }
+            for (d, n) in r.drops() {
+                out.push((format!("{prefix}{}", d.name()), n));
+            }
+        }
+        out
+    }
+
     /// The core side's next hop MAC, configured or learnt.
     pub fn next_hop_mac(&self) -> Option<MacAddr> {
         self.next_hop_mac
