@@ -15,8 +15,8 @@ use tollgate_dataplane::session::{
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{
-    Command, DropReason, Event, ForwardingBuilder, HeapPool, Ipv6Forwarding, MacAddr,
-    RingSizes, Side, SideConfig, Worker, WorkerConfig, WorkerCounters, worker_rings,
+    Command, DropReason, Event, ForwardingBuilder, HeapPool, Ipv6Forwarding, MacAddr, RingSizes,
+    Side, SideConfig, Worker, WorkerConfig, WorkerCounters, worker_rings,
 };
 use tollgate_testkit::lab::*;
 
@@ -240,7 +240,10 @@ fn ipv6_is_unsupported_while_off() {
         &[],
     );
     r.send(Side::Access, &f);
-    r.send(Side::Core, &udp6(RTR_MAC, CORE_MAC, &[], SRV6, SUB6, 64, (1, 2), b"x"));
+    r.send(
+        Side::Core,
+        &udp6(RTR_MAC, CORE_MAC, &[], SRV6, SUB6, 64, (1, 2), b"x"),
+    );
     let c = r.counters();
     assert_eq!(drops(&c), vec![(DropReason::UnsupportedEthertype, 2)]);
     assert!(r.punted().is_empty());
@@ -371,12 +374,27 @@ fn malformed_ipv6_is_dropped_by_name() {
             b"x",
         )
     };
-    cases.push((bad("ff02::1", "2001:db8:ff::10"), DropReason::Ipv6MartianSource));
+    cases.push((
+        bad("ff02::1", "2001:db8:ff::10"),
+        DropReason::Ipv6MartianSource,
+    ));
     cases.push((bad("::", "2001:db8:ff::10"), DropReason::Ipv6MartianSource));
-    cases.push((bad("2001:db8:1:1::11", "fe80::1"), DropReason::Ipv6NotForwarded));
-    cases.push((bad("fe80::11", "2001:db8:ff::10"), DropReason::Ipv6NotForwarded));
-    cases.push((bad("2001:db8:1:1::11", "ff0e::1"), DropReason::Ipv6NotForwarded));
-    cases.push((bad("2001:db8:1:1::11", "2001:db8:ff::1"), DropReason::LocalUnsupported));
+    cases.push((
+        bad("2001:db8:1:1::11", "fe80::1"),
+        DropReason::Ipv6NotForwarded,
+    ));
+    cases.push((
+        bad("fe80::11", "2001:db8:ff::10"),
+        DropReason::Ipv6NotForwarded,
+    ));
+    cases.push((
+        bad("2001:db8:1:1::11", "ff0e::1"),
+        DropReason::Ipv6NotForwarded,
+    ));
+    cases.push((
+        bad("2001:db8:1:1::11", "2001:db8:ff::1"),
+        DropReason::LocalUnsupported,
+    ));
     for (f, reason) in &cases {
         let before = r.counters().dropped(*reason);
         r.send(Side::Access, f);
@@ -384,7 +402,10 @@ fn malformed_ipv6_is_dropped_by_name() {
     }
     // Each bad case counted once, nothing forwarded or punted; the session untouched.
     let c = r.counters();
-    assert_eq!(drops(&c).iter().map(|d| d.1).sum::<u64>(), cases.len() as u64);
+    assert_eq!(
+        drops(&c).iter().map(|d| d.1).sum::<u64>(),
+        cases.len() as u64
+    );
     assert!(r.core.drain().is_empty());
     assert!(r.punted().is_empty());
     assert_eq!(r.session_counters(1), SessionCounters::default());
@@ -402,11 +423,38 @@ fn a_session_s_64_is_forwarded_both_ways_with_exact_counters() {
     r.send(Side::Access, &up);
     let out = r.core.drain();
     // Byte by byte: MACs rewritten toward the next hop, hop limit 63, the rest as sent.
-    let want = udp6(CORE_MAC, RTR_MAC, &[], SUB6, SRV6, 63, (40000, 53), b"query");
+    let want = udp6(
+        CORE_MAC,
+        RTR_MAC,
+        &[],
+        SUB6,
+        SRV6,
+        63,
+        (40000, 53),
+        b"query",
+    );
     assert_eq!(out, vec![want]);
-    let down = udp6(RTR_MAC, CORE_MAC, &[], SRV6, SUB6, 60, (53, 40000), b"answer!");
+    let down = udp6(
+        RTR_MAC,
+        CORE_MAC,
+        &[],
+        SRV6,
+        SUB6,
+        60,
+        (53, 40000),
+        b"answer!",
+    );
     r.send(Side::Core, &down);
-    let want = udp6(ACC_MAC, SUB_MAC, &[], SRV6, SUB6, 59, (53, 40000), b"answer!");
+    let want = udp6(
+        ACC_MAC,
+        SUB_MAC,
+        &[],
+        SRV6,
+        SUB6,
+        59,
+        (53, 40000),
+        b"answer!",
+    );
     assert_eq!(r.access.drain(), vec![want]);
     // Both families in one session's counters; bytes are the IPv6 packet.
     let (up_len, down_len) = (40 + 8 + 5, 40 + 8 + 7);
@@ -417,7 +465,10 @@ fn a_session_s_64_is_forwarded_both_ways_with_exact_counters() {
         .udp(1, 2)
         .write(&mut v4, b"v4")
         .unwrap();
-    r.command(Command::NeighborSet { ip: SRV, mac: SRV_MAC });
+    r.command(Command::NeighborSet {
+        ip: SRV,
+        mac: SRV_MAC,
+    });
     r.send(Side::Access, &v4);
     assert_eq!(r.core.drain().len(), 1);
     assert_eq!(
@@ -507,19 +558,55 @@ fn a_tagged_line_s_ipv6_is_untagged_up_and_tagged_down() {
     r.install(1, &[(0x8100, 7)]);
     r.send(
         Side::Access,
-        &udp6(SUB_MAC, ACC_MAC, &[7], SUB6, SRV6, 64, (40000, 53), b"query"),
+        &udp6(
+            SUB_MAC,
+            ACC_MAC,
+            &[7],
+            SUB6,
+            SRV6,
+            64,
+            (40000, 53),
+            b"query",
+        ),
     );
     assert_eq!(
         r.core.drain(),
-        vec![udp6(CORE_MAC, RTR_MAC, &[], SUB6, SRV6, 63, (40000, 53), b"query")]
+        vec![udp6(
+            CORE_MAC,
+            RTR_MAC,
+            &[],
+            SUB6,
+            SRV6,
+            63,
+            (40000, 53),
+            b"query"
+        )]
     );
     r.send(
         Side::Core,
-        &udp6(RTR_MAC, CORE_MAC, &[], SRV6, SUB6, 64, (53, 40000), b"answer"),
+        &udp6(
+            RTR_MAC,
+            CORE_MAC,
+            &[],
+            SRV6,
+            SUB6,
+            64,
+            (53, 40000),
+            b"answer",
+        ),
     );
     assert_eq!(
         r.access.drain(),
-        vec![udp6(ACC_MAC, SUB_MAC, &[7], SRV6, SUB6, 63, (53, 40000), b"answer")]
+        vec![udp6(
+            ACC_MAC,
+            SUB_MAC,
+            &[7],
+            SRV6,
+            SUB6,
+            63,
+            (53, 40000),
+            b"answer"
+        )]
     );
     assert_eq!(drops(&r.counters()), vec![]);
     assert_eq!(

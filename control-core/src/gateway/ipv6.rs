@@ -322,7 +322,8 @@ impl Core {
                 }
                 let sub = Subscriber::new(line, h.src);
                 v6.access.handle_packet(now, Peer::Ipoe(sub), packet);
-                let events: Vec<nd::Event> = std::iter::from_fn(|| v6.access.poll_event()).collect();
+                let events: Vec<nd::Event> =
+                    std::iter::from_fn(|| v6.access.poll_event()).collect();
                 for nd::Event::Solicited { peer, .. } in events {
                     if let Peer::Ipoe(s) = peer {
                         self.ipv6_solicited(now, s);
@@ -345,8 +346,11 @@ impl Core {
                     self.publish(next);
                 }
                 if let Some(v6) = self.ipv6.as_mut() {
-                    v6.core
-                        .handle_packet(now, Peer::Ipoe(Subscriber::new(line_of(&h), h.src)), packet);
+                    v6.core.handle_packet(
+                        now,
+                        Peer::Ipoe(Subscriber::new(line_of(&h), h.src)),
+                        packet,
+                    );
                 }
             }
         }
@@ -368,7 +372,10 @@ impl Core {
             })
             .map(|(id, o)| (*id, o.spec, o.worker));
         if let Some((id, spec, worker)) = found {
-            let attached = self.ipv6.as_ref().is_some_and(|v| v.sessions.contains_key(&id));
+            let attached = self
+                .ipv6
+                .as_ref()
+                .is_some_and(|v| v.sessions.contains_key(&id));
             if !attached {
                 self.ipv6_session_opened(now, &spec, worker);
             } else {
@@ -412,7 +419,10 @@ impl Core {
         }
         let Some(prefix) = v6.pool.allocate(worker) else {
             v6.stats.pool_exhausted += 1;
-            tracing::warn!(session = spec.id, "the IPv6 pool is exhausted: the session has IPv4 only");
+            tracing::warn!(
+                session = spec.id,
+                "the IPv6 pool is exhausted: the session has IPv4 only"
+            );
             return;
         };
         v6.stats.prefixes_attached += 1;
@@ -537,7 +547,9 @@ impl Core {
                 };
                 match Frame::new(side, &bytes) {
                     Some(f) => self.out.push_back(Output::Inject(0, Box::new(f))),
-                    None => tracing::debug!(len = bytes.len(), "an IPv6 ND frame does not fit a frame"),
+                    None => {
+                        tracing::debug!(len = bytes.len(), "an IPv6 ND frame does not fit a frame")
+                    }
                 }
             }
         }

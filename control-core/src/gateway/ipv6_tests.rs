@@ -125,7 +125,8 @@ impl Rig {
     }
 
     fn punt(&mut self, side: Side, frame: &[u8]) {
-        self.core.on_punt(self.now, 0, &Frame::new(side, frame).unwrap());
+        self.core
+            .on_punt(self.now, 0, &Frame::new(side, frame).unwrap());
         self.drain();
     }
 
@@ -258,8 +259,14 @@ fn an_ipv4_session_gets_a_64_and_its_ras() {
     assert_eq!(frames.len(), 1);
     let (dmac, _, src, dst, icmp) = read(&frames[0]);
     assert_eq!((dmac, dst), (SUB_MAC, sub_ll()));
-    assert_eq!(ra_prefixes(&icmp, src, dst)[0].0.to_string(), "2001:db8:100::/64");
-    assert!(r.auth.is_empty(), "no login for a subscriber with a session");
+    assert_eq!(
+        ra_prefixes(&icmp, src, dst)[0].0.to_string(),
+        "2001:db8:100::/64"
+    );
+    assert!(
+        r.auth.is_empty(),
+        "no login for a subscriber with a session"
+    );
     // Its NS for the gateway's link-local address is answered.
     let gw_ll = link_local(ACC_MAC);
     let ns = nd_frame(
@@ -355,7 +362,10 @@ fn an_unknown_mac_s_rs_logs_it_in_by_mac_and_the_session_gets_a_64() {
     assert_eq!(frames.len(), 1, "its RA with the /64");
     let (dmac, _, src, dst, icmp) = read(&frames[0]);
     assert_eq!(dmac, SUB_MAC);
-    assert_eq!(ra_prefixes(&icmp, src, dst)[0].0.to_string(), "2001:db8:100::/64");
+    assert_eq!(
+        ra_prefixes(&icmp, src, dst)[0].0.to_string(),
+        "2001:db8:100::/64"
+    );
 }
 
 #[test]

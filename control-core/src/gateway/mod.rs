@@ -250,7 +250,10 @@ impl Core {
             ipv6: None,
         };
         if let Some(s) = cfg.ipv6 {
-            let (a, c) = (core.fwd.side(Side::Access).mac, core.fwd.side(Side::Core).mac);
+            let (a, c) = (
+                core.fwd.side(Side::Access).mac,
+                core.fwd.side(Side::Core).mac,
+            );
             core.ipv6 = Some(ipv6::Ipv6::new(s, a, c, core.workers, now));
         }
         if let Some(s) = cfg.pppoe {
@@ -910,6 +913,6 @@ impl Core {
 }
 
 #[cfg(test)]
-mod pppoe_tests;
-#[cfg(test)]
 mod ipv6_tests;
+#[cfg(test)]
+mod pppoe_tests;

@@ -73,12 +73,18 @@ impl Ipv6Config {
             return Ok(());
         }
         let Some(pool) = &self.pool else {
-            return e("pool", "required when IPv6 is on (e.g. \"2001:db8:100::/48\")".into());
+            return e(
+                "pool",
+                "required when IPv6 is on (e.g. \"2001:db8:100::/48\")".into(),
+            );
         };
         match self.prefix() {
             None => return e("pool", format!("{pool:?} is not an IPv6 prefix")),
             Some(p) if p.len() > 64 => {
-                return e("pool", format!("{pool} is longer than /64: sessions get /64s"));
+                return e(
+                    "pool",
+                    format!("{pool} is longer than /64: sessions get /64s"),
+                );
             }
             Some(p) if p.len() < 32 => {
                 return e("pool", format!("{pool} is shorter than /32"));
@@ -95,7 +101,10 @@ impl Ipv6Config {
             );
         }
         if self.ra_max_interval_s > 1800 {
-            return e("ra_max_interval_s", "must be at most 1800 (RFC 4861)".into());
+            return e(
+                "ra_max_interval_s",
+                "must be at most 1800 (RFC 4861)".into(),
+            );
         }
         Ok(())
     }
@@ -156,12 +165,18 @@ mod tests {
         assert_eq!(c.forwarding([MacAddr::ZERO; 2]), Ipv6Forwarding::default());
         assert!(c.settings(Seed::fixed([0; 32])).is_none());
         let bad = |s: &str| parse(s).validate().unwrap_err().0;
-        assert_eq!(bad("enabled = true\nnext_hop = \"2001:db8::1\""), "ipv6.pool");
+        assert_eq!(
+            bad("enabled = true\nnext_hop = \"2001:db8::1\""),
+            "ipv6.pool"
+        );
         assert_eq!(
             bad("enabled = true\npool = \"2001:db8::/80\"\nnext_hop = \"2001:db8::1\""),
             "ipv6.pool"
         );
-        assert_eq!(bad("enabled = true\npool = \"2001:db8::/48\""), "ipv6.next_hop");
+        assert_eq!(
+            bad("enabled = true\npool = \"2001:db8::/48\""),
+            "ipv6.next_hop"
+        );
         let c = parse(
             "enabled = true\npool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n\
              core_address = \"2001:db8:ff::1\"\nnext_hop_mac = \"02:00:00:00:00:fe\"",

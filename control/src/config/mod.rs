@@ -2,8 +2,8 @@
 //! the line. Every key is documented in `docs/config.md`.
 
 pub mod aaa;
-pub mod l2tp;
 pub mod ipv6;
+pub mod l2tp;
 pub mod pppoe;
 
 use std::fmt;

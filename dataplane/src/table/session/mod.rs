@@ -741,9 +741,7 @@ impl SessionTable {
         }
         let capacity = self.capacity;
         // Once, on a command: the first /64.
-        let table = self
-            .prefixes
-            .get_or_insert_with(|| Prefixes::new(capacity));
+        let table = self.prefixes.get_or_insert_with(|| Prefixes::new(capacity));
         table.clear(slot);
         if let Some(p) = prefix.filter(|p| *p != 0) {
             let h = table.index.hash(p);
@@ -1065,6 +1063,44 @@ mod tests {
             s.check(Dir::Up, 49_001, ms(299)),
             Check::End(DisconnectCause::RateExceeded)
         );
+    }
+
+    /// The IPv6 share: made at the first /64 (a table without IPv6 pays nothing), one
+    /// session per /64, none for PPPoE sessions, forgotten with the session.
+    #[test]
+    fn ipv6_prefixes_by_slot() {
+        let mut t = SessionTable::new(4, 20, 16);
+        let a = t.install(&spec(1, Limits::default())).unwrap();
+        let b = t.install(&spec(2, Limits::default())).unwrap();
+        assert_eq!(t.memory_bytes(), SessionTable::bytes_for(4));
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0001), None);
+        assert!(t.set_prefix6(a, Some(0x2001_0db8_0000_0001)));
+        assert_eq!(
+            t.memory_bytes(),
+            SessionTable::bytes_for(4) + SessionTable::ipv6_bytes_for(4)
+        );
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0001), Some(a));
+        assert_eq!(t.prefix6(a), Some(0x2001_0db8_0000_0001));
+        // Another session may not take it; its own /64 may change.
+        assert!(!t.set_prefix6(b, Some(0x2001_0db8_0000_0001)));
+        assert_eq!(t.prefix6(b), None);
+        assert!(t.set_prefix6(a, Some(0x2001_0db8_0000_0002)));
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0001), None);
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), Some(a));
+        // PPPoE sessions get none (IPv6 over PPP is not forwarded yet).
+        let mut p = spec(3, Limits::default());
+        p.mac = Some(MacAddr([2, 0, 0, 0, 0, 3]));
+        p.access.encap = Encap::Pppoe { session: 3 };
+        let c = t.install(&p).unwrap();
+        assert!(!t.set_prefix6(c, Some(0x2001_0db8_0000_0003)));
+        // Gone with its session, and the slot's next session starts without one.
+        t.remove(a);
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), None);
+        let d = t.install(&spec(4, Limits::default())).unwrap();
+        assert_eq!((d, t.prefix6(d)), (a, None));
+        assert!(t.set_prefix6(d, Some(0x2001_0db8_0000_0002)));
+        assert!(t.set_prefix6(d, None));
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), None);
     }
 
     /// The access-line half: made at the first PPPoE install (an IPoE-only table pays
