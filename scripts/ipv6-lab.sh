@@ -14,7 +14,8 @@
 #   3. `ping -6` to the server namespace: the gateway resolves the server (its IPv6 next
 #      hop) by NS, the server resolves the gateway's core address by NS, the echoes go
 #      through; the session's counters are exact (tx and rx: n packets of 40 + 64 bytes).
-#   4. The session removed: its record is written, the final RA withdraws the host's
+#   4. `ping -6 -t 1`: the gateway answers ICMPv6 Time Exceeded.
+#   5. The session removed: its record is written, the final RA withdraws the host's
 #      default route, and the server's echoes to the old address are `ipv6_no_session`.
 #
 # Usage (root; run it under the lab lock):
@@ -236,6 +237,17 @@ drop_count() {
     ctl show counters | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["drops"][sys.argv[1]])' "$1"
 }
 
+check_time_exceeded() {
+    local out
+    # Hop limit 1: the gateway is the first hop, and answers from its link-local address.
+    out=$(nsx "$NS_SUB" ping -6 -c 1 -t 1 -W 2 "$SRV6" 2>&1) || true
+    if grep -q "Time exceeded: Hop limit" <<<"$out" && [[ $(drop_count ipv6_hop_limit_exceeded) == 1 ]]; then
+        pass "ping -6 -t 1: ICMPv6 Time Exceeded from the gateway, one ipv6_hop_limit_exceeded"
+    else
+        fail "ping -6 -t 1: $out; ipv6_hop_limit_exceeded $(drop_count ipv6_hop_limit_exceeded)"
+    fi
+}
+
 check_end() {
     local id out addr
     id=$(session_field session)
@@ -270,6 +282,7 @@ test_all() {
     start_gateway
     if check_slaac_login; then
         check_ping
+        check_time_exceeded
         check_end
     fi
     stop_gateway

@@ -140,7 +140,8 @@ drop_reasons! {
     Ipv6ExtChainTooLong = "ipv6_ext_chain_too_long",
     /// An IPv6 fragment (fragment header): not reassembled or forwarded.
     Ipv6Fragment = "ipv6_fragment",
-    /// Hop limit would reach zero.
+    /// Hop limit would reach zero; an ICMPv6 Time Exceeded went back when the rate
+    /// allowed.
     Ipv6HopLimitExceeded = "ipv6_hop_limit_exceeded",
     /// RA guard: a Router Advertisement or Redirect from the access side.
     Ipv6RaGuard = "ipv6_ra_guard",

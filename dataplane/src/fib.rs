@@ -92,6 +92,9 @@ pub struct Ipv6Forwarding {
     /// Its MAC, configured or resolved by the control plane (until then uplink IPv6 is
     /// `ipv6_next_hop_unresolved`).
     pub next_hop_mac: Option<MacAddr>,
+    /// Per side ([`Side::idx`]), the source of the gateway's ICMPv6 errors sent out of
+    /// it (none: the packet is dropped without one).
+    pub error_sources: [Option<Ipv6Addr>; 2],
 }
 
 impl Ipv6Forwarding {

@@ -6,7 +6,7 @@
 
 use std::net::Ipv6Addr;
 
-use etherparse::{Icmpv6Type, PacketBuilder};
+use etherparse::{Icmpv6Type, PacketBuilder, icmpv6::TimeExceededCode};
 use tollgate_dataplane::msg::ControlEnds;
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::session::{
@@ -29,6 +29,8 @@ const SUB6_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0x11);
 /// A server beyond the core side's IPv6 next hop.
 const SRV6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x10);
 const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+/// The gateway's access link-local address (the source of its errors there).
+const GW_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0xff, 0xfe00, 1);
 const RTR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0xfe);
 const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 const OTHER_MAC: MacAddr = MacAddr([0x02, 0x10, 0, 0, 0, 0x99]);
@@ -87,6 +89,7 @@ impl Rig {
             addresses: vec![GW6],
             next_hop: Some(RTR6),
             next_hop_mac: Some(RTR_MAC),
+            error_sources: [Some(GW_LL), Some(GW6)],
         })
     }
 
@@ -538,6 +541,7 @@ fn uplink_waits_for_the_next_hop_mac() {
         addresses: vec![GW6],
         next_hop: Some(RTR6),
         next_hop_mac: None,
+        error_sources: [None, None],
     });
     r.install(1, &[]);
     r.send(
@@ -618,5 +622,67 @@ fn a_tagged_line_s_ipv6_is_untagged_up_and_tagged_down() {
             rx_bytes: 40 + 8 + 6,
         }
     );
+    r.check_balance();
+}
+
+#[test]
+fn an_expired_hop_limit_is_answered_with_time_exceeded() {
+    let mut r = Rig::on();
+    r.install(1, &[]);
+    // Uplink: from the gateway's access link-local address back to the subscriber,
+    // quoting the whole packet (it fits 1280 bytes).
+    let up = udp6(
+        SUB_MAC,
+        ACC_MAC,
+        &[],
+        SUB6,
+        SRV6,
+        1,
+        (40000, 33434),
+        b"probe",
+    );
+    r.send(Side::Access, &up);
+    let mut want = Vec::new();
+    PacketBuilder::ethernet2(ACC_MAC.0, SUB_MAC.0)
+        .ipv6(GW_LL.octets(), SUB6.octets(), 64)
+        .icmpv6(Icmpv6Type::TimeExceeded(TimeExceededCode::HopLimitExceeded))
+        .write(&mut want, &up[14..])
+        .unwrap();
+    assert_eq!(r.access.drain(), vec![want]);
+    // Downlink: from the core address back to the sender through the router it came from.
+    let down = udp6(
+        RTR_MAC,
+        CORE_MAC,
+        &[],
+        SRV6,
+        SUB6,
+        1,
+        (53, 40000),
+        &[7; 1300],
+    );
+    r.send(Side::Core, &down);
+    let mut want = Vec::new();
+    PacketBuilder::ethernet2(CORE_MAC.0, RTR_MAC.0)
+        .ipv6(GW6.octets(), SRV6.octets(), 64)
+        .icmpv6(Icmpv6Type::TimeExceeded(TimeExceededCode::HopLimitExceeded))
+        // Cut to fit the minimum MTU: 1280 - 40 - 8 bytes of the packet.
+        .write(&mut want, &down[14..14 + 1232])
+        .unwrap();
+    assert_eq!(r.core.drain(), vec![want]);
+    // An ICMPv6 error is not answered with another.
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(SUB_MAC.0, ACC_MAC.0)
+        .ipv6(SUB6.octets(), SRV6.octets(), 1)
+        .icmpv6(Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Port,
+        ))
+        .write(&mut err, &[0; 48])
+        .unwrap();
+    r.send(Side::Access, &err);
+    assert!(r.access.drain().is_empty());
+    let c = r.counters();
+    assert_eq!(drops(&c), vec![(DropReason::Ipv6HopLimitExceeded, 3)]);
+    assert_eq!((c.icmp_errors, c.replied), (2, 2));
+    assert_eq!(r.session_counters(1), SessionCounters::default());
     r.check_balance();
 }

@@ -120,11 +120,20 @@ impl Ipv6Config {
             .collect();
         addresses.extend(self.access_addresses.iter().copied());
         addresses.extend(self.core_address);
+        // Errors to subscribers come from the first global access address, else the
+        // link-local one; to the core side only from `core_address` (a link-local
+        // source would not cross the next hop).
+        let access_source = self
+            .access_addresses
+            .first()
+            .copied()
+            .unwrap_or_else(|| link_local(macs[Side::Access.idx()]));
         Ipv6Forwarding {
             on: true,
             addresses,
             next_hop: self.next_hop,
             next_hop_mac: self.next_hop_mac.map(|m| m.0),
+            error_sources: [Some(access_source), self.core_address],
         }
     }
 
@@ -194,6 +203,13 @@ mod tests {
             ]
         );
         assert_eq!(f.next_hop_mac, Some(MacAddr([2, 0, 0, 0, 0, 0xfe])));
+        assert_eq!(
+            f.error_sources,
+            [
+                Some("fe80::ff:fe00:1".parse().unwrap()),
+                Some("2001:db8:ff::1".parse().unwrap())
+            ]
+        );
         let s = c.settings(Seed::fixed([0; 32])).unwrap();
         assert_eq!(s.pool.to_string(), "2001:db8:100::/48");
     }

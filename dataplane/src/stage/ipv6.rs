@@ -22,6 +22,7 @@ use crate::fib::Forwarding;
 use crate::table::session::{Dir, SessionId};
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
+use crate::wire::checksum;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{get_u16, put_u16};
 
@@ -31,6 +32,13 @@ pub const HEADER_LEN: usize = 40;
 /// Extension headers walked before the upper layer; a longer chain is
 /// `ipv6_ext_chain_too_long`.
 pub const MAX_EXTENSION_HEADERS: usize = 4;
+
+/// An ICMPv6 error fits the IPv6 minimum MTU (RFC 4443 2.4 (c)): it quotes at most this
+/// much less its own headers of the packet it is about.
+pub const MIN_MTU: usize = 1280;
+
+/// ICMPv6 Time Exceeded.
+const TIME_EXCEEDED: u8 = 3;
 
 /// The DHCPv6 server port (RFC 8415).
 pub const DHCPV6_SERVER_PORT: u16 = 547;
@@ -185,6 +193,57 @@ pub fn classify(ip: &[u8], h: &Header, side: Side) -> Class {
     }
 }
 
+/// Replaces the IPv6 packet at `l3` (header `h`) in `buf` with an ICMPv6 error of `kind`
+/// and `code` about it from `from`, quoting as much of it as fits [`MIN_MTU`] (and the
+/// buffer), sent back to where it came from (the frame's source MAC, the same tags).
+/// False, and nothing sent, for an error about an ICMPv6 error (RFC 4443 2.4 (e)) or when
+/// the buffer cannot hold one.
+pub fn error_in_place<B: PacketBuf>(
+    buf: &mut B,
+    l3: usize,
+    h: &Header,
+    from: Ipv6Addr,
+    our_mac: MacAddr,
+    (kind, code): (u8, u8),
+) -> bool {
+    if h.proto == next_header::ICMPV6 && buf.data().get(l3 + h.l4).is_none_or(|t| *t < 128) {
+        return false;
+    }
+    let hdrs = HEADER_LEN + 8;
+    let mut quote = h.total.min(MIN_MTU - hdrs);
+    if !buf.set_len(l3 + hdrs + quote) {
+        // No tailroom: quote less, in the frame's own length.
+        quote = h.total.saturating_sub(hdrs);
+        if quote == 0 || !buf.set_len(l3 + hdrs + quote) {
+            return false;
+        }
+    }
+    let frame = buf.data_mut();
+    frame.copy_within(l3..l3 + quote, l3 + hdrs);
+    let len = (8 + quote) as u16;
+    let ip = &mut frame[l3..l3 + hdrs];
+    ip[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    put_u16(ip, field::PAYLOAD_LEN, len);
+    ip[field::NEXT_HEADER] = next_header::ICMPV6;
+    ip[field::HOP_LIMIT] = 64;
+    ip[field::SRC..field::SRC + 16].copy_from_slice(&from.octets());
+    ip[field::DST..field::DST + 16].copy_from_slice(&h.src.octets());
+    ip[HEADER_LEN..hdrs].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
+    // The checksum over the pseudo-header (RFC 8200 8.1) and the message.
+    let pseudo = checksum::add(
+        checksum::sum(&frame[l3 + field::SRC..l3 + HEADER_LEN]),
+        u32::from(len) + u32::from(next_header::ICMPV6),
+    );
+    let sum = checksum::add(
+        pseudo,
+        checksum::sum(&frame[l3 + HEADER_LEN..l3 + hdrs + quote]),
+    );
+    put_u16(frame, l3 + HEADER_LEN + 2, !checksum::fold(sum));
+    let sender = ethernet::Frame::new_unchecked(&*frame).src();
+    rewrite::l2(frame, sender, our_mac);
+    true
+}
+
 /// The /64 of `a`: its upper 64 bits.
 #[inline(always)]
 pub fn prefix64(a: Ipv6Addr) -> u64 {
@@ -277,7 +336,7 @@ impl Pipeline {
             return Verdict::Drop(DropReason::VlanMismatch);
         }
         if h.hop_limit <= 1 {
-            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+            return self.hop_limit_exceeded(fwd, Side::Access, buf, l3, h, now);
         }
         let Some(next_hop) = fwd.ipv6.next_hop_mac else {
             return Verdict::Drop(DropReason::Ipv6NextHopUnresolved);
@@ -320,7 +379,7 @@ impl Pipeline {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
         if h.hop_limit <= 1 {
-            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+            return self.hop_limit_exceeded(fwd, Side::Core, buf, l3, h, now);
         }
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
             return Verdict::Drop(r);
@@ -340,6 +399,36 @@ impl Pipeline {
         }
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
+    }
+
+    /// A packet whose hop limit ran out: dropped, and answered with an ICMPv6 Time
+    /// Exceeded when the side has an error source and the rate allows (the same bucket
+    /// as IPv4's errors).
+    fn hop_limit_exceeded<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        now: Instant,
+    ) -> Verdict {
+        let Some(from) = fwd.ipv6.error_sources[side.idx()] else {
+            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+        };
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+        }
+        let mac = fwd.side(side).mac;
+        if !error_in_place(buf, l3, h, from, mac, (TIME_EXCEEDED, 0)) {
+            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+        }
+        // As for IPv4: the expired packet is a counted drop, the error in its buffer a
+        // generated packet sent back.
+        self.counters.drop(DropReason::Ipv6HopLimitExceeded);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
     }
 
     /// [`Command::SessionPrefix6`](crate::msg::Command::SessionPrefix6): attaches (or
