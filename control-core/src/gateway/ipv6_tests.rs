@@ -412,3 +412,63 @@ fn the_core_next_hop_is_solicited_learnt_and_published() {
     r.tick();
     assert!(r.take_frames().is_empty());
 }
+
+#[test]
+fn a_session_without_a_mac_gets_its_ras_once_the_mac_is_learnt() {
+    let mut r = Rig::new();
+    let id = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "bob".into(),
+                address: Ipv4Addr::new(100, 64, 0, 6),
+                mac: None,
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    r.drain();
+    // The /64 is attached at once; no RA while the MAC is unknown.
+    assert!(r.commands.iter().any(|c| matches!(
+        c,
+        Command::SessionPrefix6 { id: i, prefix: Some(_) } if *i == id
+    )));
+    assert!(r.take_frames().is_empty());
+    r.core
+        .on_event(r.now, 0, Event::SessionMac { id, mac: SUB_MAC });
+    r.drain();
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    let (dmac, _, src, dst, icmp) = read(&frames[0]);
+    assert_eq!(dmac, SUB_MAC);
+    assert_eq!(
+        ra_prefixes(&icmp, src, dst)[0].0.to_string(),
+        "2001:db8:100::/64"
+    );
+    // A second session gets the next /64.
+    let id2 = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "carol".into(),
+                address: Ipv4Addr::new(100, 64, 0, 7),
+                mac: Some(MacAddr([0x02, 0, 0, 0, 0, 0x43])),
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        r.core.ipv6().unwrap().prefix_of(id2).unwrap().to_string(),
+        "2001:db8:100:1::/64"
+    );
+}
