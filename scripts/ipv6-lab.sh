@@ -2,7 +2,7 @@
 # IPv6 for an IPoE subscriber against Tollgate in network namespaces (issue 16, V6-1), with
 # the kernel's own SLAAC as the client:
 #
-#   tg6-sub: tg6-s0 ── tg6-a0 [tg6-gw: tollgate, AF_PACKET] tg6-c0 ── tg6-v0 :tg6-srv
+#   tg6-sub: tg6-s0 ── tg6-a0 [tg6-gw: tollgate, AF_PACKET, 2 workers] tg6-c0 ── tg6-v0 :tg6-srv
 #   02:16:00:00:00:11      fe80::(access MAC)  2001:db8:ff::1     2001:db8:ff::10
 #   accept_ra=2, SLAAC      pool 2001:db8:100::/48                  route 2001:db8:100::/48
 #
@@ -99,7 +99,7 @@ up() {
 write_config() {
     cat >"$RUNDIR/tollgate.toml" <<EOF
 [engine]
-workers = 1
+workers = 2
 [control]
 socket = "$SOCK"
 [access]
@@ -118,7 +118,7 @@ spool = "$RUNDIR/accounting.db"
 [[pool]]
 name = "ipoe"
 [[pool.range]]
-first = "10.10.0.100"
+first = "10.10.0.101"
 last = "10.10.0.120"
 [ipv6]
 enabled = true
@@ -185,10 +185,12 @@ check_slaac_login() {
     fi
     local prefix
     prefix=$(session_field ipv6_prefix)
-    if [[ $prefix == 2001:db8:100::/64 ]]; then
-        pass "ctl show session names its /64: $prefix"
+    # Its IPv4 address, 10.10.0.101, is worker 1's of 2: so is its /64 (the first one
+    # whose low 32 bits are odd), and the fanout programs steer its IPv6 there.
+    if [[ $prefix == 2001:db8:100:1::/64 && $(session_field worker) == 1 ]]; then
+        pass "ctl show session names its /64 on worker 1: $prefix"
     else
-        fail "ctl show session's ipv6_prefix is '$prefix', expected 2001:db8:100::/64"
+        fail "ctl show session's ipv6_prefix is '$prefix' on worker $(session_field worker), expected 2001:db8:100:1::/64 on 1"
     fi
     if wait_for 30 has_global_address; then
         pass "kernel SLAAC: global address $(global_address) past DAD"

@@ -12,6 +12,10 @@
 //! comes from the pools), and its session gets the /64 like any other. The core side's
 //! IPv6 next hop is configured, or resolved here: NS to it until a NS or NA from it
 //! gives its MAC, which goes into the forwarding snapshot.
+//!
+//! A session's /64 is chosen so that the fast path's steering
+//! ([`prefix_worker`](tollgate_dataplane::steer::prefix_worker)) takes
+//! its IPv6 to the worker that holds the session (the worker of its IPv4 address).
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -81,14 +85,15 @@ pub struct Ipv6Stats {
 }
 
 /// The /64s of a pool, handed out per worker: a session on worker `w` of `n` gets a /64
-/// whose index is `w` modulo `n`, so that a /64 says its worker as an IPv4 address does
-/// (for steering IPv6 by address later).
+/// that [`prefix_worker`](tollgate_dataplane::steer::prefix_worker) gives to `w` (its low 32 bits modulo `n`), so that the fast
+/// path's steering takes its IPv6 to the worker that holds its session.
 #[derive(Debug)]
 struct PrefixPool {
     base: u64,
     count: u64,
     workers: u64,
     used: std::collections::HashSet<u64>,
+    /// Per worker, the index to try first.
     next: Vec<u64>,
 }
 
@@ -96,25 +101,29 @@ impl PrefixPool {
     fn new(pool: Prefix, workers: u16) -> PrefixPool {
         let base = (u128::from(pool.addr()) >> 64) as u64;
         let bits = 64u32.saturating_sub(u32::from(pool.len().min(64)));
-        let workers = u64::from(workers.max(1));
+        let n = u64::from(workers.max(1));
+        // Index `i` belongs to worker (base + i) mod n (the pool is at least a /32, so
+        // base + i does not carry past the low 32 bits).
+        let first = |w: u64| (w + n - u64::from(base as u32) % n) % n;
         PrefixPool {
             base,
             count: 1u64.checked_shl(bits).unwrap_or(u64::MAX),
-            workers,
+            workers: n,
             used: Default::default(),
-            next: (0..workers).collect(),
+            next: (0..n).map(first).collect(),
         }
     }
 
     /// A free /64 (upper 64 bits) for a session on `worker`.
     fn allocate(&mut self, worker: u16) -> Option<u64> {
         let w = u64::from(worker) % self.workers;
-        let slots = self.count.saturating_sub(w).div_ceil(self.workers);
-        let start = self.next[w as usize];
-        let mut i = start;
+        let first = (w + self.workers - u64::from(self.base as u32) % self.workers) % self.workers;
+        let slots = self.count.saturating_sub(first).div_ceil(self.workers);
+        let mut i = self.next[w as usize];
+        // At most `used` indexes are taken: one more try finds a free one if any is.
         for _ in 0..slots.min(self.used.len() as u64 + 1) {
             if i >= self.count {
-                i = w;
+                i = first;
             }
             if self.used.insert(i) {
                 self.next[w as usize] = i + self.workers;
@@ -553,5 +562,50 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_dataplane::steer::prefix_worker;
+
+    /// Every /64 handed out for worker `w` is one steering gives to `w`, until the
+    /// worker's share of the pool runs out; a released one comes back (after the others:
+    /// the cursor goes round, so a /64 is not handed out again at once).
+    #[test]
+    fn prefixes_follow_their_worker() {
+        for (pool, workers) in [
+            ("2001:db8:100::/48", 3u16),
+            ("2001:db8:1::/62", 2),
+            ("2001:db8::/64", 1),
+        ] {
+            let p: Prefix = pool.parse().unwrap();
+            let mut pool = PrefixPool::new(p, workers);
+            let share = pool.count.div_ceil(u64::from(workers)).min(40);
+            for w in 0..workers {
+                let mut got = Vec::new();
+                while let Some(x) = pool.allocate(w) {
+                    assert_eq!(prefix_worker(x, workers), w, "{x:x}");
+                    assert_eq!(x & !(pool.count - 1), pool.base);
+                    got.push(x);
+                    if got.len() as u64 == share {
+                        break;
+                    }
+                }
+                assert!(!got.is_empty());
+                let mut d = got.clone();
+                d.sort_unstable();
+                d.dedup();
+                assert_eq!(d.len(), got.len(), "no /64 twice");
+            }
+        }
+        // A /62 has 4 /64s: 2 per worker of 2, then none.
+        let mut small = PrefixPool::new("2001:db8:1::/62".parse().unwrap(), 2);
+        let a = small.allocate(1).unwrap();
+        assert!(small.allocate(1).is_some());
+        assert_eq!(small.allocate(1), None);
+        small.release(a);
+        assert_eq!(small.allocate(1), Some(a));
     }
 }
