@@ -17,6 +17,8 @@
 #   4. `ping -6 -t 1`: the gateway answers ICMPv6 Time Exceeded.
 #   5. The session removed: its record is written, the final RA withdraws the host's
 #      default route, and the server's echoes to the old address are `ipv6_no_session`.
+#   6. IPv4 first: `ctl session add` for the same MAC gets a /64 and sends the RA; the
+#      host's new address pings the server, counted exactly in that session.
 #
 # Usage (root; run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/ipv6-lab.sh test
@@ -275,6 +277,47 @@ check_end() {
     fi
 }
 
+has_default_route() { [[ -n $(nsx "$NS_SUB" ip -6 route show default) ]]; }
+
+# IPv4 first: a session opened by `ctl session add` for the same MAC (as a DHCPv4 login
+# would) gets a /64 at once and sends the host its RA; the host's IPv6 then counts in
+# that one session.
+check_ipv4_first() {
+    local id prefix c0 c1 out n=3
+    id=$(ctl session add --user slaac --address 10.10.0.102 --mac "$SUB_MAC" |
+        "$PY" -c 'import json, sys; print(json.load(sys.stdin)["session"])') || {
+        fail "ctl session add for $SUB_MAC"
+        return
+    }
+    prefix=$(ctl show session "$id" | "$PY" -c 'import json, sys; print(json.load(sys.stdin).get("ipv6_prefix"))')
+    # 10.10.0.102 is worker 0's: the first /64 whose low 32 bits are even not in use.
+    if [[ $prefix == 2001:db8:100::/64 ]]; then
+        pass "an IPv4-first session of the same MAC got its /64: $prefix"
+    else
+        fail "the IPv4-first session's ipv6_prefix is '$prefix', expected 2001:db8:100::/64"
+        return
+    fi
+    if wait_for 20 has_default_route &&
+        wait_for 20 bash -c "ip netns exec $NS_SUB ip -6 -o addr show dev tg6-s0 | grep -v tentative | grep -q '2001:db8:100:0:'"; then
+        pass "its RA gave the host a new address and default route"
+    else
+        fail "no address in 2001:db8:100::/64 or default route: $(nsx "$NS_SUB" ip -6 addr show dev tg6-s0)"
+        return
+    fi
+    c0=$(ctl show session "$id")
+    out=$(nsx "$NS_SUB" ping -6 -c "$n" -i 0.2 -w 20 "$SRV6" 2>&1) || true
+    c1=$(ctl show session "$id")
+    if grep -q "$n received" <<<"$out" && "$PY" -c '
+import json, sys
+a = json.loads(sys.argv[1])["counters"]; b = json.loads(sys.argv[2])["counters"]; n = int(sys.argv[3])
+d = {k: b[k] - a[k] for k in a}
+sys.exit(0 if d == {"tx_packets": n, "tx_bytes": n * 104, "rx_packets": n, "rx_bytes": n * 104} else 1)' "$c0" "$c1" "$n"; then
+        pass "ping -6 through the IPv4-first session: $n answered, counted in it exactly"
+    else
+        fail "ping -6 through the IPv4-first session: $out; counters $c0 -> $c1"
+    fi
+}
+
 test_all() {
     [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
     [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
@@ -286,6 +329,7 @@ test_all() {
         check_ping
         check_time_exceeded
         check_end
+        check_ipv4_first
     fi
     stop_gateway
     if ((FAILED > 0)); then
