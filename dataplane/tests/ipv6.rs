@@ -687,6 +687,35 @@ fn an_expired_hop_limit_is_answered_with_time_exceeded() {
     r.check_balance();
 }
 
+#[test]
+fn time_exceeded_goes_back_on_the_tagged_line_it_came_from() {
+    let mut r = Rig::on();
+    r.install(1, &[(0x8100, 7)]);
+    let up = udp6(
+        SUB_MAC,
+        ACC_MAC,
+        &[7],
+        SUB6,
+        SRV6,
+        1,
+        (40000, 33434),
+        b"probe",
+    );
+    r.send(Side::Access, &up);
+    let mut want = Vec::new();
+    PacketBuilder::ethernet2(ACC_MAC.0, SUB_MAC.0)
+        .single_vlan(7u16.try_into().unwrap())
+        .ipv6(GW_LL.octets(), SUB6.octets(), 64)
+        .icmpv6(Icmpv6Type::TimeExceeded(TimeExceededCode::HopLimitExceeded))
+        .write(&mut want, &up[18..])
+        .unwrap();
+    assert_eq!(r.access.drain(), vec![want]);
+    let c = r.counters();
+    assert_eq!(drops(&c), vec![(DropReason::Ipv6HopLimitExceeded, 1)]);
+    assert_eq!(c.icmp_errors, 1);
+    r.check_balance();
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;
