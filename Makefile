@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -50,6 +50,7 @@ help:
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
 	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
+	@echo "make ipv6-test IPv6 in netns: kernel SLAAC logs in by MAC, gets its /64, ping -6 through the gateway, counters exact (root)"
 
 check-cargo:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95+ (https://rustup.rs), then run make again" >&2; exit 1; }
@@ -106,7 +107,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -187,6 +188,15 @@ lns-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/l2tpns-lab.sh test; \
 	else echo "SKIPPED lns lab test: it needs root"; fi
+
+# IPv6 for an IPoE subscriber in network namespaces (scripts/ipv6-lab.sh): the kernel's
+# own SLAAC; its RS logs it in by MAC, the RA gives it its /64 (global address past DAD),
+# ping -6 reaches a server namespace through the gateway, the session's counters are
+# exact, and the final RA withdraws the default route when the session ends.
+ipv6-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/ipv6-lab.sh test; \
+	else echo "SKIPPED ipv6 lab test: it needs root"; fi
 
 lint: check-cargo
 	$(CARGO) fmt --all -- --check

@@ -804,6 +804,10 @@ pub struct Counters {
     /// off).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pppoe: BTreeMap<String, u64>,
+    /// With `[ipv6]` on: /64s, IPv6-first logins, the next hop, and both sides' ND
+    /// messages and drops (docs/ipoe.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ipv6: BTreeMap<String, u64>,
 }
 
 /// `show neighbors`: one entry.
@@ -883,6 +887,9 @@ pub struct OpenSession {
     pub services: Vec<String>,
     /// Counters (null if the worker did not answer).
     pub counters: Option<SessionCounters>,
+    /// Its IPv6 /64 (`[ipv6]` on, IPoE sessions), e.g. `2001:db8:100::/64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_prefix: Option<String>,
     /// A PPPoE subscriber's PPP state, flattened into the answer.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub ppp: Option<PppFields>,

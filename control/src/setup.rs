@@ -71,7 +71,8 @@ pub fn forwarding(cfg: &Config, macs: [MacAddr; 2]) -> Result<Forwarding, FibErr
             UnknownPolicy::Forward => Unknown::Forward,
             UnknownPolicy::Drop => Unknown::Drop,
             UnknownPolicy::Punt => Unknown::Punt,
-        });
+        })
+        .ipv6(cfg.ipv6.forwarding(macs));
     for r in &cfg.routes {
         b = b.route(Route {
             prefix: r.prefix.network(),
@@ -258,6 +259,7 @@ pub fn core(cfg: &Config, clock: WallClock) -> Result<CoreConfig, crate::os_rand
         l2tp,
         pppoe: cfg.pppoe.settings(cfg, crate::os_random::seed()?),
         lns: cfg.pppoe.lns_settings(cfg, crate::os_random::seed()?),
+        ipv6: cfg.ipv6.settings(crate::os_random::seed()?),
     })
 }
 

@@ -39,7 +39,8 @@ drop_reasons! {
     /// Tagged frame not forwarded: from the core side, with more than two tags, or IPoE
     /// from an address without a session while strangers are forwarded.
     VlanNotConfigured = "vlan_not_configured",
-    /// EtherType other than IPv4, ARP and (access side) PPPoE; IPv6 included.
+    /// EtherType other than IPv4, ARP, IPv6 and (access side) PPPoE; IPv6 too while
+    /// `[ipv6]` is off.
     UnsupportedEthertype = "ethertype_unsupported",
     /// ARP packet cut short or not Ethernet/IPv4.
     ArpMalformed = "arp_malformed",
@@ -132,6 +133,32 @@ drop_reasons! {
     VlanMismatch = "vlan_mismatch",
     /// No headroom left in the buffer for the access line's VLAN tags and PPPoE header.
     EncapNoRoom = "encap_no_room",
+    /// IPv6 header cut short, or a payload length or extension header past the frame.
+    Ipv6Truncated = "ipv6_truncated",
+    /// EtherType IPv6 but a version other than 6.
+    Ipv6BadVersion = "ipv6_bad_version",
+    /// More extension headers than the fast path walks before the upper layer.
+    Ipv6ExtChainTooLong = "ipv6_ext_chain_too_long",
+    /// An IPv6 fragment (fragment header): not reassembled or forwarded.
+    Ipv6Fragment = "ipv6_fragment",
+    /// Hop limit would reach zero; an ICMPv6 Time Exceeded went back when the rate
+    /// allowed.
+    Ipv6HopLimitExceeded = "ipv6_hop_limit_exceeded",
+    /// RA guard: a Router Advertisement or Redirect from the access side.
+    Ipv6RaGuard = "ipv6_ra_guard",
+    /// IPv6 source multicast, unspecified or loopback (outside neighbour discovery).
+    Ipv6MartianSource = "ipv6_martian_source",
+    /// IPv6 to a multicast or link-local destination that is not neighbour discovery or
+    /// DHCPv6 for the gateway, or from a link-local source beyond the link.
+    Ipv6NotForwarded = "ipv6_not_forwarded",
+    /// Uplink IPv6 from outside every session's /64, or from another MAC or line than
+    /// that session's (anti-spoofing).
+    Ipv6SourceSpoofed = "ipv6_source_spoofed",
+    /// Downlink IPv6 to a /64 no session holds.
+    Ipv6NoSession = "ipv6_no_session",
+    /// Uplink IPv6 while the core side's IPv6 next hop has no MAC (not configured, not
+    /// resolved yet).
+    Ipv6NextHopUnresolved = "ipv6_next_hop_unresolved",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.
@@ -221,6 +248,8 @@ pub struct WorkerCounters {
     /// login because the per-login stickiness table was full (its next flow is balanced
     /// again).
     pub sticky_full: u64,
+    /// ICMPv6 neighbour discovery (RS, NS, NA) and DHCPv6 punted to the control plane.
+    pub ipv6_control: u64,
 }
 
 impl Default for WorkerCounters {
@@ -258,6 +287,7 @@ impl Default for WorkerCounters {
             l2tp_ppp_control: 0,
             pppoe_control: 0,
             sticky_full: 0,
+            ipv6_control: 0,
         }
     }
 }
@@ -347,11 +377,12 @@ impl WorkerCounters {
         self.l2tp_ppp_control += o.l2tp_ppp_control;
         self.pppoe_control += o.pppoe_control;
         self.sticky_full += o.sticky_full;
+        self.ipv6_control += o.ipv6_control;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 30] {
+    pub fn named(&self) -> [(&'static str, u64); 31] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -383,6 +414,7 @@ impl WorkerCounters {
             ("l2tp_ppp_control", self.l2tp_ppp_control),
             ("pppoe_control", self.pppoe_control),
             ("sticky_full", self.sticky_full),
+            ("ipv6_control", self.ipv6_control),
         ]
     }
 }

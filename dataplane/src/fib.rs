@@ -5,7 +5,7 @@
 //! lookup answers everything the forwarding stage needs in one LPM walk: the address is
 //! ours, on a connected subnet, behind a gateway, or a subnet broadcast.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::service::Services;
 use crate::table::flow::{NatConfig, Timeouts};
@@ -77,6 +77,34 @@ pub enum Unknown {
     Punt,
 }
 
+/// IPv6 forwarding (V6-1), off by default: while off, IPv6 frames are
+/// `ethertype_unsupported` as before.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ipv6Forwarding {
+    /// IPv6 is forwarded for sessions with a /64, and its neighbour discovery and DHCPv6
+    /// go to the control plane.
+    pub on: bool,
+    /// The gateway's own IPv6 addresses (each side's link-local, the configured ones):
+    /// packets to them are not forwarded.
+    pub addresses: Vec<Ipv6Addr>,
+    /// The core side's IPv6 next hop (where every uplink IPv6 packet goes).
+    pub next_hop: Option<Ipv6Addr>,
+    /// Its MAC, configured or resolved by the control plane (until then uplink IPv6 is
+    /// `ipv6_next_hop_unresolved`).
+    pub next_hop_mac: Option<MacAddr>,
+    /// Per side ([`Side::idx`]), the source of the gateway's ICMPv6 errors sent out of
+    /// it (none: the packet is dropped without one).
+    pub error_sources: [Option<Ipv6Addr>; 2],
+}
+
+impl Ipv6Forwarding {
+    /// True if `a` is one of the gateway's IPv6 addresses.
+    #[inline]
+    pub fn is_ours(&self, a: Ipv6Addr) -> bool {
+        self.addresses.contains(&a)
+    }
+}
+
 /// The immutable forwarding state every worker reads. The control plane changes it by
 /// cloning, changing and publishing the copy.
 #[derive(Clone, Debug)]
@@ -95,6 +123,8 @@ pub struct Forwarding {
     pub nat: NatConfig,
     /// Uplink from addresses without a session.
     pub unknown: Unknown,
+    /// IPv6.
+    pub ipv6: Ipv6Forwarding,
     /// Per side, the subnet's directed broadcast, or for none 255.255.255.255 (the
     /// limited broadcast, which is not forwarded either).
     broadcasts: [Ipv4Addr; 2],
@@ -210,6 +240,7 @@ pub struct ForwardingBuilder {
     lb: LbTable,
     nat: Option<NatConfig>,
     unknown: Unknown,
+    ipv6: Ipv6Forwarding,
 }
 
 /// Why a forwarding snapshot could not be built.
@@ -238,7 +269,14 @@ impl ForwardingBuilder {
             lb: LbTable::default(),
             nat: None,
             unknown: Unknown::Forward,
+            ipv6: Ipv6Forwarding::default(),
         }
+    }
+
+    /// Sets IPv6 forwarding (default: off).
+    pub fn ipv6(mut self, v6: Ipv6Forwarding) -> Self {
+        self.ipv6 = v6;
+        self
     }
 
     /// Sets the services.
@@ -328,6 +366,7 @@ impl ForwardingBuilder {
             lb: self.lb,
             nat,
             unknown: self.unknown,
+            ipv6: self.ipv6,
             broadcasts: self
                 .sides
                 .map(|c| c.broadcast().unwrap_or(Ipv4Addr::BROADCAST)),

@@ -111,6 +111,14 @@ pub enum Command {
         /// Echoed.
         seq: u64,
     },
+    /// Attach the IPv6 /64 `prefix` (its upper 64 bits) to a session, or with `None`
+    /// take it away (V6-1: one session for both families).
+    SessionPrefix6 {
+        /// The session.
+        id: SessionId,
+        /// The /64's upper 64 bits.
+        prefix: Option<u64>,
+    },
     /// Install (or replace) an L2TP session: its data messages are decapsulated from now
     /// on. Sent to every worker.
     L2tpSessionSet(L2tpSessionSpec),

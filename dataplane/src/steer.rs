@@ -1,6 +1,7 @@
 //! Which worker owns what, and how packets get to their owner.
 //!
-//! A subscriber's session belongs to worker `address % workers`; a NAT flow to the worker
+//! A subscriber's session belongs to worker `address % workers` (its IPv6 /64 is chosen
+//! to belong to the same worker, [`prefix_worker`]); a NAT flow to the worker
 //! whose slice of the NAT port range holds its port ([`crate::table::flow::NatConfig::worker_ports`]).
 //! The control plane installs sessions on their owner with [`subscriber_worker`]. For
 //! AF_PACKET, the kernel delivers each packet to its owner directly: a classic BPF fanout
@@ -23,6 +24,28 @@ pub fn subscriber_worker(ip: Ipv4Addr, workers: u16) -> u16 {
     (u32::from(ip) % workers.max(1) as u32) as u16
 }
 
+/// The worker that owns the IPv6 /64 `prefix` (its upper 64 bits): by its low 32 bits
+/// (address bits 32..63), which the control plane chooses so that a session's /64 is
+/// owned by the worker of its IPv4 address.
+#[inline]
+pub fn prefix_worker(prefix: u64, workers: u16) -> u16 {
+    (prefix as u32 % workers.max(1) as u32) as u16
+}
+
+/// Where the IPv6 header of `frame` starts, untagged or behind up to two VLAN tags.
+fn ipv6_header(frame: &[u8]) -> Option<usize> {
+    let mut at = 12;
+    for _ in 0..3 {
+        let et = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]);
+        match et {
+            0x86dd => return Some(at + 2),
+            0x8100 | 0x88a8 | flow::QINQ_LEGACY => at += 4,
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// The worker whose slice of `ports` holds `port`.
 #[inline]
 pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
@@ -38,10 +61,18 @@ pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
 /// by the flow-key parser the look-ahead uses ([`flow::parse`]), so frames in VLAN tags or
 /// PPPoE are owned by the IPv4 packet inside, as in [`access_program`]: a PPPoE or tagged
 /// subscriber's uplink and downlink meet on the worker of its address. `None` for frames
-/// no worker owns (not IPv4, PPPoE discovery or PPP control, cut short, a later fragment
-/// or a protocol without ports to a NAT address): any worker handles those.
+/// no worker owns (neither IPv4 nor IPv6, PPPoE discovery or PPP control, cut short, a
+/// later fragment or a protocol without ports to a NAT address): any worker handles
+/// those. IPv6 goes by the subscriber's /64 ([`prefix_worker`]).
 #[inline]
 pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> Option<u16> {
+    if let Some(l3) = ipv6_header(frame) {
+        // IPv6 by the /64 of the subscriber: its source uplink, its destination downlink.
+        let at = l3 + if side == Side::Access { 8 } else { 24 };
+        let hi = frame.get(at..at + 8)?;
+        let prefix = u64::from_be_bytes(hi.try_into().ok()?);
+        return Some(prefix_worker(prefix, workers));
+    }
     let key = flow::parse(frame)?;
     let (src, dst) = key.ipv4()?;
     if side == Side::Access {
@@ -148,8 +179,10 @@ fn assemble(ops: &[Op]) -> Vec<Insn> {
 
 /// The fanout program of an access port: IPv4 by source address, also inside up to two
 /// VLAN tags and inside PPPoE sessions (PPP protocol 0x0021), so that a tagged or PPPoE
-/// subscriber's uplink reaches the worker its downlink goes to; anything else (ARP, PPPoE
-/// discovery, PPP control: punted by any worker) to worker 0.
+/// subscriber's uplink reaches the worker its downlink goes to; IPv6 (untagged or
+/// tagged) by its source /64 ([`prefix_worker`]: the word at the same offset as IPv4's
+/// source address); anything else (ARP, PPPoE discovery, PPP control: punted by any
+/// worker) to worker 0.
 ///
 /// The kernel takes an 802.1Q or 802.1ad outer tag off into metadata before fanout:
 /// the protocol is then the next EtherType and the network header follows the tag. A
@@ -161,10 +194,12 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
     const IPV4: u32 = 0x0800;
     const PPPOE: u32 = 0x8864;
     const TAG: u32 = 0x8100;
+    const IPV6: u32 = 0x86dd;
     assemble(&[
         I(stmt(LDX_IMM, 0)),
         I(stmt(LD_H_ABS, PROTOCOL)),
         Jeq(IPV4, "ipv4", ""),
+        Jeq(IPV6, "ipv4", ""),
         Jeq(PPPOE, "pppoe", ""),
         Jeq(TAG, "tag", ""),
         Jeq(0x88a8, "tag", ""),
@@ -173,11 +208,14 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
         Label("tag"),
         I(stmt(LD_H_ABS, NET + 2)),
         Jeq(IPV4, "ipv4_4", ""),
+        Jeq(IPV6, "ipv4_4", ""),
         Jeq(PPPOE, "pppoe_4", ""),
         Jeq(TAG, "", "other"),
         // Two.
         I(stmt(LD_H_ABS, NET + 6)),
-        Jeq(IPV4, "", "pppoe_8?"),
+        Jeq(IPV4, "ipv4_8", ""),
+        Jeq(IPV6, "ipv4_8", "pppoe_8?"),
+        Label("ipv4_8"),
         I(stmt(LDX_IMM, 8)),
         Ja("ipv4"),
         Label("pppoe_8?"),
@@ -206,8 +244,23 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
 }
 
 /// The fanout program of a core port: IPv4 to a NAT address by its TCP/UDP destination
-/// port or ICMP identifier, other IPv4 by destination address, anything else to worker 0.
+/// port or ICMP identifier, other IPv4 by destination address, IPv6 by its destination
+/// /64 ([`prefix_worker`]), anything else to worker 0.
 pub fn core_program(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Insn> {
+    // IPv6 first: the low word of the destination's /64, modulo the workers; the IPv4
+    // program below is reached by a jump over these five (its jumps are relative).
+    let mut p = vec![
+        stmt(LD_H_ABS, PROTOCOL),
+        jump(JEQ_K, 0x86dd, 0, 3),
+        stmt(LD_W_ABS, NET + 28),
+        stmt(ALU_MOD_K, workers.max(1) as u32),
+        stmt(RET_A, 0),
+    ];
+    p.extend(core_program_v4(workers, nat, ports));
+    p
+}
+
+fn core_program_v4(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Insn> {
     let workers = workers.max(1) as u32;
     let slice = ((ports.1 as u32 - ports.0 as u32 + 1) / workers).max(1);
     let n = nat.len();
@@ -369,7 +422,8 @@ mod tests {
             let arp = [&[0u8; 12][..], &[0x08, 0x06], &[0; 28]].concat();
             assert_eq!(frame_owner(Side::Access, &arp, workers, &cfg), None);
             assert_eq!(frame_owner(Side::Core, &[0; 20], workers, &cfg), None);
-            assert_eq!(run(&core, 0x86dd, &[]), Some(0));
+            // IPv6 by its destination's /64 (here all zeros).
+            assert_eq!(run(&core, 0x86dd, &[0; 40]), Some(0));
         }
     }
 
@@ -426,14 +480,15 @@ mod tests {
                 Some(nat_port_worker(port, cfg.ports, workers))
             );
         }
-        // IPv6 has no owner yet: any worker.
+        // IPv6 by the /64 of its subscriber (uplink: the source).
         let mut v6 = Vec::new();
         eth()
             .ipv6([0x20; 16], [0x30; 16], 64)
             .udp(1, 2)
             .write(&mut v6, &[])
             .unwrap();
-        assert_eq!(frame_owner(Side::Access, &v6, workers, &cfg), None);
+        let want = prefix_worker(0x2020_2020_2020_2020, workers);
+        assert_eq!(frame_owner(Side::Access, &v6, workers, &cfg), Some(want));
     }
 
     /// What the fanout program sees of `frame`: the kernel takes an 802.1Q or 802.1ad
@@ -515,6 +570,71 @@ mod tests {
             assert_eq!(run(&acc, 0x0806, &[0; 28]), Some(0));
             let three = [0, 1, 0x81, 0x00, 0, 2, 0x81, 0x00, 0, 3, 0x08, 0x00];
             assert_eq!(run(&acc, 0x8100, &three), Some(0));
+        }
+    }
+
+    /// IPv6 is owned by its subscriber's /64 (source uplink, destination downlink),
+    /// untagged or tagged, and the programs agree with [`frame_owner`].
+    #[test]
+    fn ipv6_is_owned_by_the_subscriber_s_64() {
+        let cfg = NatConfig {
+            addresses: vec![Ipv4Addr::new(192, 0, 2, 1)],
+            ports: (1024, 65535),
+            timeouts: Default::default(),
+        };
+        let frame = |tags: &[(u16, u16)], ip: &[u8]| {
+            let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 9];
+            for (tpid, vid) in tags {
+                f.extend_from_slice(&tpid.to_be_bytes());
+                f.extend_from_slice(&vid.to_be_bytes());
+            }
+            f.extend_from_slice(&[0x86, 0xdd]);
+            f.extend_from_slice(ip);
+            f
+        };
+        let lines: [&[(u16, u16)]; 4] = [
+            &[],
+            &[(0x8100, 100)],
+            &[(0x88a8, 200), (0x8100, 300)],
+            &[(0x9100, 200), (0x8100, 300)],
+        ];
+        let server: [u8; 16] = "2001:db8:ff::10"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
+        for workers in [1u16, 2, 3, 4, 7] {
+            let acc = access_program(workers);
+            let core = core_program(workers, &cfg.addresses, cfg.ports);
+            for n in [0u64, 1, 2, 3, 5, 0x1_0000_0003, 0xffff_ffff] {
+                let prefix = 0x2001_0db8_0100_0000 | n;
+                let want = prefix_worker(prefix, workers);
+                let mut sub = [0u8; 16];
+                sub[..8].copy_from_slice(&prefix.to_be_bytes());
+                sub[15] = 0x11;
+                let mut up = Vec::new();
+                PacketBuilder::ipv6(sub, server, 64)
+                    .udp(5000, 53)
+                    .write(&mut up, &[])
+                    .unwrap();
+                let mut down = Vec::new();
+                PacketBuilder::ipv6(server, sub, 64)
+                    .udp(53, 5000)
+                    .write(&mut down, &[])
+                    .unwrap();
+                for tags in lines {
+                    let f = frame(tags, &up);
+                    let (proto, net) = kernel_view(&f);
+                    assert_eq!(frame_owner(Side::Access, &f, workers, &cfg), Some(want));
+                    assert_eq!(run(&acc, proto, net), Some(want as u32), "{tags:x?}");
+                }
+                let f = frame(&[], &down);
+                assert_eq!(frame_owner(Side::Core, &f, workers, &cfg), Some(want));
+                assert_eq!(run(&core, 0x86dd, &down), Some(want as u32));
+            }
+            // IPv4 to a subscriber still goes by its address behind the IPv6 branch.
+            let ip = ipv4([192, 0, 2, 10], [10, 10, 0, 5], 6, 80);
+            let w = subscriber_worker(Ipv4Addr::new(10, 10, 0, 5), workers) as u32;
+            assert_eq!(run(&core, 0x0800, &ip), Some(w));
         }
     }
 

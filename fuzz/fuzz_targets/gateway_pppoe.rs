@@ -58,6 +58,7 @@ fn core() -> Core {
                 seed: Seed::fixed([3; 32]),
             }),
             lns: None,
+            ipv6: None,
         },
     )
 }

@@ -9,7 +9,9 @@
 //! id: the PPPoE decapsulation, anti-spoofing and MSS clamping paths, and session 3's
 //! encapsulated downlink); the rest advance the clock by that many milliseconds, so flows
 //! open, time out and sessions hit their checks. Session 4 is tagged IPoE (one C-VLAN),
-//! reached by raw frames.
+//! reached by raw frames. IPv6 is on: sessions 1, 2 and 4 have /64s
+//! (2001:db8:1:N::/64; session 3, PPPoE, is refused one), so raw IPv6 frames reach the
+//! IPv6 stage's parse, punts, RA guard, forwarding and Time Exceeded.
 #![no_main]
 
 use std::net::Ipv4Addr;
@@ -24,7 +26,8 @@ use tollgate_dataplane::session::{
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{
-    Command, ForwardingBuilder, HeapPool, MacAddr, Route, SideConfig, Worker, WorkerConfig, worker_rings,
+    Command, ForwardingBuilder, HeapPool, Ipv6Forwarding, MacAddr, Route, SideConfig, Worker, WorkerConfig,
+    worker_rings,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
@@ -65,6 +68,13 @@ fuzz_target!(|data: &[u8]| {
             udp_ms: 100,
             icmp_ms: 100,
         },
+    })
+    .ipv6(Ipv6Forwarding {
+        on: true,
+        addresses: vec!["fe80::ff:fe00:1".parse().expect("address"), "2001:db8:ff::1".parse().expect("address")],
+        next_hop: Some("2001:db8:ff::fe".parse().expect("address")),
+        next_hop_mac: Some(MacAddr([2, 9, 9, 9, 9, 0xfe])),
+        error_sources: [Some("fe80::ff:fe00:1".parse().expect("address")), Some("2001:db8:ff::1".parse().expect("address"))],
     })
     .build()
     .expect("valid table");
@@ -147,6 +157,10 @@ fuzz_target!(|data: &[u8]| {
             ..AccessLine::default()
         },
     }));
+    for id in [1u32, 2, 3, 4] {
+        let prefix = Some(0x2001_0db8_0001_0000 | u64::from(id));
+        let _ = ctl.commands.push(Command::SessionPrefix6 { id, prefix });
+    }
     worker.poll(now);
 
     let mut rest = data;

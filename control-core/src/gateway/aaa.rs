@@ -822,6 +822,7 @@ impl Core {
             Target::Worker(worker),
             Command::SessionAdd(spec),
         ));
+        self.ipv6_session_opened(now, &spec, worker);
         let a = &mut self.aaa;
         let serial = a.next_serial;
         a.next_serial += 1;

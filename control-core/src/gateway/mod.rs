@@ -8,6 +8,7 @@
 pub mod aaa;
 pub mod addresses;
 pub mod identifier;
+pub mod ipv6;
 pub mod lns;
 pub mod neighbor;
 pub mod pools;
@@ -195,6 +196,8 @@ pub struct CoreConfig {
     pub pppoe: Option<pppoe::PppoeSettings>,
     /// PPP termination of L2TP calls (LNS), when `[l2tp]` accepts tunnels.
     pub lns: Option<lns::LnsSettings>,
+    /// IPv6 for IPoE sessions, when `[ipv6]` is on.
+    pub ipv6: Option<ipv6::Ipv6Settings>,
 }
 
 /// The control core.
@@ -224,6 +227,8 @@ pub struct Core {
     pppoe_disabled_drops: u64,
     /// PPP calls over L2TP (LNS), when configured.
     lns: Option<lns::Lns>,
+    /// IPv6 neighbour discovery and sessions' /64s, when `[ipv6]` is on.
+    ipv6: Option<ipv6::Ipv6>,
 }
 
 impl Core {
@@ -248,7 +253,15 @@ impl Core {
             pppoe: None,
             pppoe_disabled_drops: 0,
             lns: cfg.lns.map(lns::Lns::new),
+            ipv6: None,
         };
+        if let Some(s) = cfg.ipv6 {
+            let (a, c) = (
+                core.fwd.side(Side::Access).mac,
+                core.fwd.side(Side::Core).mac,
+            );
+            core.ipv6 = Some(ipv6::Ipv6::new(s, a, c, core.workers, now));
+        }
         if let Some(s) = cfg.pppoe {
             let mac = core.fwd.side(Side::Access).mac;
             core.pppoe = Some(pppoe::Pppoe::new(s, mac, now));
@@ -503,6 +516,7 @@ impl Core {
             }
             Event::SessionClosed(mut rec) => {
                 self.pppoe_session_closed(now, rec.id, rec.cause.name());
+                self.ipv6_session_closed(rec.id);
                 let acct_id = self.aaa_closed(&mut rec);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
@@ -521,6 +535,7 @@ impl Core {
             }
             Event::SessionInstallFailed { id, reason } => {
                 self.pppoe_session_closed(now, id, "not installed");
+                self.ipv6_session_closed(id);
                 if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
                     self.aaa_install_failed(now, id, address);
                 }
@@ -598,6 +613,7 @@ impl Core {
                 if self.sessions.learned_mac(id, mac) {
                     tracing::debug!(session = id, %mac, "session learnt its MAC");
                 }
+                self.ipv6_mac_known(now, id, mac);
             }
             Event::L2tpRefused { session } => {
                 if let Some(l) = self.l2tp.as_mut() {
@@ -667,6 +683,12 @@ impl Core {
         {
             self.on_pppoe(now, frame.side, h, bytes);
             self.drain_resolver();
+            return;
+        }
+        if let Ok(h) = crate::wire::ethernet::Frame::new_unchecked(bytes).header()
+            && h.ethertype == crate::wire::ethernet::ethertype::IPV6
+        {
+            self.on_ipv6(now, frame.side, h, bytes);
             return;
         }
         let Ok(eth) = ethernet::Frame::new_checked(bytes) else {
@@ -817,6 +839,7 @@ impl Core {
         self.aaa_tick(now);
         self.pppoe_tick(now);
         self.lns_tick(now);
+        self.ipv6_tick(now);
         if let Some(l) = self.l2tp.as_mut() {
             l.tick(now);
             self.drain_l2tp(now);
@@ -828,12 +851,14 @@ impl Core {
         let l2tp = self.l2tp.as_ref().and_then(L2tp::poll_timeout);
         let pppoe = self.pppoe.as_ref().and_then(pppoe::Pppoe::poll_timeout);
         let lns = self.lns.as_ref().and_then(lns::Lns::poll_timeout);
+        let ipv6 = self.ipv6.as_ref().and_then(ipv6::Ipv6::poll_timeout);
         [
             lns,
             self.resolver.poll_timeout(),
             self.aaa.poll_timeout(),
             l2tp,
             pppoe,
+            ipv6,
         ]
         .into_iter()
         .flatten()
@@ -903,6 +928,8 @@ impl Core {
     }
 }
 
+#[cfg(test)]
+mod ipv6_tests;
 #[cfg(test)]
 mod lns_tests;
 #[cfg(test)]

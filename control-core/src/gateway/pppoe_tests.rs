@@ -95,6 +95,7 @@ fn core_with(s: Option<PppoeSettings>, last: Ipv4Addr) -> Core {
             l2tp: None,
             pppoe: s,
             lns: None,
+            ipv6: None,
         },
     )
 }

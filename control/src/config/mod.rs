@@ -2,6 +2,7 @@
 //! the line. Every key is documented in `docs/config.md`.
 
 pub mod aaa;
+pub mod ipv6;
 pub mod l2tp;
 pub mod pppoe;
 
@@ -108,6 +109,9 @@ pub struct Config {
     /// PPPoE access concentrator and PPP termination (`[pppoe]`, docs/config.md).
     #[serde(default)]
     pub pppoe: crate::config::pppoe::PppoeConfig,
+    /// IPv6 for IPoE subscribers (`[ipv6]`, docs/config.md and docs/ipoe.md).
+    #[serde(default)]
+    pub ipv6: crate::config::ipv6::Ipv6Config,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -1387,6 +1391,7 @@ impl Config {
         self.validate_subscribers()?;
         self.l2tp.validate(self)?;
         self.pppoe.validate()?;
+        self.ipv6.validate()?;
         tollgate_control_core::rating::Plan::compile(&self.rating)?;
         Ok(())
     }

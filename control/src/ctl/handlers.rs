@@ -457,6 +457,10 @@ fn open_session(
         bandwidth_down: s.spec.bandwidth.down_bps,
         services,
         counters: c.map(session_counters),
+        ipv6_prefix: core
+            .ipv6()
+            .and_then(|v| v.prefix_of(id))
+            .map(|p| p.to_string()),
         // A PPPoE subscriber's PPP state (issue 14).
         ppp: core.ppp_view(id).map(|p| p.fields()),
         // An LNS subscriber's L2TP call and PPP state (issue 15).
@@ -823,6 +827,10 @@ pub fn counters(
             .into_iter()
             .chain(core.lns_counters())
             .collect(),
+        ipv6: core
+            .ipv6()
+            .map(|v| v.counters().into_iter().collect())
+            .unwrap_or_default(),
     }
 }
 

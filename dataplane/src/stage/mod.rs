@@ -4,7 +4,8 @@
 //! the frame, [`access`] takes IPv4 off tagged and PPPoE access lines (and puts the
 //! gateway's answers back on them), [`arp`] answers for the gateway's addresses, [`forward`] validates and
 //! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
-//! answers refused services, [`http`] reads a request's Host, [`rewrite`] writes the
+//! answers refused services, [`ipv6`] punts IPv6 neighbour discovery and forwards
+//! sessions' IPv6, [`http`] reads a request's Host, [`rewrite`] writes the
 //! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
 //! check, count) and NAT to load-balanced servers. [`tunnel`] encapsulates and
 //! decapsulates L2TP. The pipeline owns the per-worker state the stages use and returns
@@ -17,6 +18,7 @@ pub mod arp;
 pub mod forward;
 pub mod http;
 pub mod icmp;
+pub mod ipv6;
 pub mod lookahead;
 pub mod parse;
 pub mod refuse;
@@ -208,6 +210,7 @@ impl Pipeline {
                 }
                 v
             }
+            parse::L3Kind::Ipv6 => self.ipv6(fwd, side, buf, l3, line, now),
             parse::L3Kind::Ipv4 => {
                 let h = match forward::validate(&buf.data()[l3..], fwd) {
                     Ok(h) => h,

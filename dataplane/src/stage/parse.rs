@@ -17,6 +17,8 @@ pub enum L3Kind {
     Arp,
     /// IPv4
     Ipv4,
+    /// IPv6 (forwarded only while `[ipv6]` is on)
+    Ipv6,
     /// PPPoE discovery, or a PPPoE session frame carrying PPP other than IPv4 (LCP,
     /// authentication, IPCP, IPv6CP, ...): the whole frame goes to the control plane.
     PppoeControl,
@@ -73,6 +75,7 @@ pub fn ethernet(frame: &[u8], port_mac: MacAddr) -> Result<(L3Kind, usize), Drop
     match f.ethertype() {
         ethertype::IPV4 => Ok((L3Kind::Ipv4, ethernet::HEADER_LEN)),
         ethertype::ARP => Ok((L3Kind::Arp, ethernet::HEADER_LEN)),
+        ethertype::IPV6 => Ok((L3Kind::Ipv6, ethernet::HEADER_LEN)),
         ethertype::VLAN => {
             // Parsed through (so a short tag is told apart), but not forwarded yet.
             ethernet::Frame::new_unchecked(frame)
@@ -99,6 +102,7 @@ pub fn access(frame: &[u8], port_mac: MacAddr) -> Result<Access, DropReason> {
     let kind = match f.ethertype() {
         ethertype::IPV4 => L3Kind::Ipv4,
         ethertype::ARP => L3Kind::Arp,
+        ethertype::IPV6 => L3Kind::Ipv6,
         et => return access_encapsulated(frame, et),
     };
     Ok(Access {
@@ -130,6 +134,7 @@ fn access_encapsulated(frame: &[u8], mut et: u16) -> Result<Access, DropReason> 
     let kind = match et {
         ethertype::IPV4 => L3Kind::Ipv4,
         ethertype::ARP => L3Kind::Arp,
+        ethertype::IPV6 => L3Kind::Ipv6,
         ethertype::PPPOE_DISCOVERY => L3Kind::PppoeControl,
         ethertype::PPPOE_SESSION => {
             let h = frame.get(at..).ok_or(DropReason::PppoeMalformed)?;
@@ -177,6 +182,10 @@ mod tests {
         );
         assert_eq!(
             ethernet(&frame(MAC.0, [0x86, 0xdd]), MAC),
+            Ok((L3Kind::Ipv6, 14))
+        );
+        assert_eq!(
+            ethernet(&frame(MAC.0, [0x88, 0xcc]), MAC),
             Err(DropReason::UnsupportedEthertype)
         );
         assert_eq!(
@@ -207,6 +216,14 @@ mod tests {
             (a.kind, a.l3, a.line),
             (L3Kind::PppoeControl, 18, Line::PLAIN)
         );
+        // IPv6, untagged and in a C-tag.
+        let a = access(&frame([0x33, 0x33, 0, 0, 0, 2], [0x86, 0xdd]), MAC).unwrap();
+        assert_eq!((a.kind, a.l3, a.line), (L3Kind::Ipv6, 14, Line::PLAIN));
+        let mut v6 = frame(MAC.0, [0x81, 0x00]);
+        v6[14..18].copy_from_slice(&[0x00, 0x07, 0x86, 0xdd]);
+        let a = access(&v6, MAC).unwrap();
+        assert_eq!((a.kind, a.l3), (L3Kind::Ipv6, 18));
+        assert_eq!(a.line.vlans, VlanKey::UNTAGGED.push(7));
         // A session header cut short.
         assert_eq!(access(&f[..25], MAC), Err(DropReason::PppoeMalformed));
         // A tag cut short.

@@ -222,7 +222,7 @@ impl Pipeline {
     /// Policy: the session's policer and its volume and rate limits. A packet that would
     /// break a limit ends the session.
     #[inline(always)]
-    fn admit(
+    pub(super) fn admit(
         &mut self,
         fwd: &Forwarding,
         slot: Option<u32>,

@@ -456,6 +456,45 @@ impl Lines {
     }
 }
 
+/// IPv6's share of the table (V6-1): each session's /64 (its upper 64 bits; 0 for none,
+/// as ::/64 is never a subscriber's) and the index by /64, made at the first /64 attached
+/// so that a gateway without IPv6 pays nothing for it. Kept beside the slab rather than in
+/// the entry, which stays at its size.
+#[derive(Debug)]
+struct Prefixes {
+    by_slot: Vec<u64>,
+    index: HashIndex,
+}
+
+impl Prefixes {
+    fn new(capacity: usize) -> Prefixes {
+        Prefixes {
+            by_slot: vec![0; capacity],
+            index: HashIndex::new(capacity),
+        }
+    }
+
+    fn bytes_for(capacity: usize) -> usize {
+        capacity * std::mem::size_of::<u64>() + HashIndex::bytes_for(capacity)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.by_slot.capacity() * std::mem::size_of::<u64>() + self.index.memory_bytes()
+    }
+
+    /// Takes `slot`'s /64 off the index.
+    fn clear(&mut self, slot: u32) {
+        let Some(p) = self.by_slot.get_mut(slot as usize) else {
+            return;
+        };
+        let old = std::mem::replace(p, 0);
+        if old != 0 {
+            let h = self.index.hash(old);
+            self.index.remove(h, slot);
+        }
+    }
+}
+
 /// A worker's sessions.
 #[derive(Debug)]
 pub struct SessionTable {
@@ -467,6 +506,8 @@ pub struct SessionTable {
     /// The PPPoE index, made at the first PPPoE install (so that a gateway without PPPoE
     /// subscribers pays nothing for it).
     lines: Option<Lines>,
+    /// The IPv6 /64s, made at the first one attached.
+    prefixes: Option<Prefixes>,
     /// Time conditions, lazily: an entry is a lower bound of its session's deadline (or
     /// stale, for a session that has gone), re-checked when it comes due.
     deadlines: BinaryHeap<Reverse<Deadline>>,
@@ -489,6 +530,7 @@ impl SessionTable {
             by_ip: HashIndex::new(capacity),
             by_id: HashIndex::new(capacity),
             lines: None,
+            prefixes: None,
             deadlines: BinaryHeap::with_capacity(capacity),
             sticky: StickyTable::new(capacity),
             capacity,
@@ -592,6 +634,9 @@ impl SessionTable {
         {
             l.by_pppoe.remove(h, slot);
         }
+        if let Some(p) = self.prefixes.as_mut() {
+            p.clear(slot);
+        }
         let e = &mut self.slots[slot as usize];
         e.flags |= VACANT;
         e.flow_head = self.free_head;
@@ -686,6 +731,58 @@ impl SessionTable {
         if let Some(s) = self.slots.get(slot as usize) {
             crate::cpu::read_all(s);
         }
+    }
+
+    /// Attaches the IPv6 /64 `prefix` (its upper 64 bits) to the session in `slot`, or
+    /// with `None` takes its /64 away (V6-1: one session for both families). Refused
+    /// when another session holds the /64, or for a PPPoE session (IPv6 over PPP is not
+    /// forwarded yet): false then, and nothing changed.
+    pub fn set_prefix6(&mut self, slot: u32, prefix: Option<u64>) -> bool {
+        let Some(s) = self.get(slot) else {
+            return false;
+        };
+        if prefix.is_some() && s.pppoe_session().is_some() {
+            return false;
+        }
+        if let Some(p) = prefix
+            && self.slot_by_prefix6(p).is_some_and(|other| other != slot)
+        {
+            return false;
+        }
+        let capacity = self.capacity;
+        // Once, on a command: the first /64.
+        let table = self.prefixes.get_or_insert_with(|| Prefixes::new(capacity));
+        table.clear(slot);
+        if let Some(p) = prefix.filter(|p| *p != 0) {
+            let h = table.index.hash(p);
+            // Cannot fail: the index has room for the table's capacity.
+            let _ = table.index.insert(h, slot);
+            if let Some(e) = table.by_slot.get_mut(slot as usize) {
+                *e = p;
+            }
+        }
+        true
+    }
+
+    /// The IPv6 /64 (upper 64 bits) of the session in `slot`.
+    #[inline]
+    pub fn prefix6(&self, slot: u32) -> Option<u64> {
+        let p = *self.prefixes.as_ref()?.by_slot.get(slot as usize)?;
+        (p != 0).then_some(p)
+    }
+
+    /// The slot of the session whose IPv6 /64 is `prefix` (upper 64 bits).
+    #[inline]
+    pub fn slot_by_prefix6(&self, prefix: u64) -> Option<u32> {
+        let t = self.prefixes.as_ref()?;
+        t.index.find(t.index.hash(prefix), |slot| {
+            t.by_slot.get(slot as usize) == Some(&prefix)
+        })
+    }
+
+    /// Bytes a table of `capacity` sessions allocates more, once, at its first IPv6 /64.
+    pub fn ipv6_bytes_for(capacity: usize) -> usize {
+        Prefixes::bytes_for(capacity)
     }
 
     /// The slot of session `id`.
@@ -809,6 +906,7 @@ impl SessionTable {
             + self.by_ip.memory_bytes()
             + self.by_id.memory_bytes()
             + self.lines.as_ref().map_or(0, |l| l.by_pppoe.memory_bytes())
+            + self.prefixes.as_ref().map_or(0, Prefixes::memory_bytes)
             + self.deadlines.capacity() * std::mem::size_of::<Reverse<Deadline>>()
             + self.sticky.memory_bytes()
     }
@@ -975,6 +1073,44 @@ mod tests {
             s.check(Dir::Up, 49_001, ms(299)),
             Check::End(DisconnectCause::RateExceeded)
         );
+    }
+
+    /// The IPv6 share: made at the first /64 (a table without IPv6 pays nothing), one
+    /// session per /64, none for PPPoE sessions, forgotten with the session.
+    #[test]
+    fn ipv6_prefixes_by_slot() {
+        let mut t = SessionTable::new(4, 20, 16);
+        let a = t.install(&spec(1, Limits::default())).unwrap();
+        let b = t.install(&spec(2, Limits::default())).unwrap();
+        assert_eq!(t.memory_bytes(), SessionTable::bytes_for(4));
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0001), None);
+        assert!(t.set_prefix6(a, Some(0x2001_0db8_0000_0001)));
+        assert_eq!(
+            t.memory_bytes(),
+            SessionTable::bytes_for(4) + SessionTable::ipv6_bytes_for(4)
+        );
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0001), Some(a));
+        assert_eq!(t.prefix6(a), Some(0x2001_0db8_0000_0001));
+        // Another session may not take it; its own /64 may change.
+        assert!(!t.set_prefix6(b, Some(0x2001_0db8_0000_0001)));
+        assert_eq!(t.prefix6(b), None);
+        assert!(t.set_prefix6(a, Some(0x2001_0db8_0000_0002)));
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0001), None);
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), Some(a));
+        // PPPoE sessions get none (IPv6 over PPP is not forwarded yet).
+        let mut p = spec(3, Limits::default());
+        p.mac = Some(MacAddr([2, 0, 0, 0, 0, 3]));
+        p.access.encap = Encap::Pppoe { session: 3 };
+        let c = t.install(&p).unwrap();
+        assert!(!t.set_prefix6(c, Some(0x2001_0db8_0000_0003)));
+        // Gone with its session, and the slot's next session starts without one.
+        t.remove(a);
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), None);
+        let d = t.install(&spec(4, Limits::default())).unwrap();
+        assert_eq!((d, t.prefix6(d)), (a, None));
+        assert!(t.set_prefix6(d, Some(0x2001_0db8_0000_0002)));
+        assert!(t.set_prefix6(d, None));
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), None);
     }
 
     /// The access-line half: made at the first PPPoE install (an IPoE-only table pays

@@ -1,0 +1,611 @@
+//! IPv6 for IPoE subscribers (issue 16, SPEC V6-1), the control half: neighbour
+//! discovery the fast path punts goes to two [`nd::Router`]s, one per side (the access
+//! one answers NS for the gateway's link-local and configured addresses and sends each
+//! subscriber's RAs with its /64; the core one answers NS for the core address), and
+//! each IPoE session gets a /64 from the IPv6 pool.
+//!
+//! One session per subscriber for both families: an IPoE subscriber is its line and MAC.
+//! Every IPoE session installed while `[ipv6]` is on gets a /64 at once
+//! ([`Command::SessionPrefix6`]) and, once its MAC is known, RAs. A Router Solicitation
+//! from a MAC that has no session is an IPv6-first subscriber: it is logged in by MAC as
+//! the IPv4 first-packet login does (local store or RADIUS decides; its IPv4 address
+//! comes from the pools), and its session gets the /64 like any other. The core side's
+//! IPv6 next hop is configured, or resolved here: NS to it until a NS or NA from it
+//! gives its MAC, which goes into the forwarding snapshot.
+//!
+//! A session's /64 is chosen so that the fast path's steering
+//! ([`prefix_worker`](tollgate_dataplane::steer::prefix_worker)) takes
+//! its IPv6 to the worker that holds the session (the worker of its IPv4 address).
+
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use tollgate_dataplane::session::{Encap, SessionId, SessionSpec, VlanKey};
+use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::{Command, Frame, MacAddr, Side};
+
+use super::aaa::LoginRequest;
+use super::{Core, Output, Target};
+use crate::inet::ipv6::{self as ip6, Prefix, next_header};
+use crate::ipoe::Subscriber;
+use crate::nd::{self, Advert, Peer, Router, RouterConfig, wire::Builder};
+use crate::pppoe::Line;
+use crate::random::{Random, Seed};
+use crate::wire::ethernet::{Header, Mac};
+
+/// How long an IPv6-first login by MAC is not started again for the same MAC.
+const LOGIN_RETRY: Duration = Duration::from_secs(5);
+/// How often the core side's next hop is solicited while its MAC is unknown.
+const SOLICIT_EVERY: Duration = Duration::from_secs(1);
+
+/// IPv6 (`[ipv6]`).
+#[derive(Clone, Debug)]
+pub struct Ipv6Settings {
+    /// Where sessions' /64s come from (a /64 or shorter).
+    pub pool: Prefix,
+    /// The gateway's global addresses on the access side (answered in NS; the
+    /// link-local one from the port MAC always is).
+    pub access_addresses: Vec<Ipv6Addr>,
+    /// The gateway's address on the core side (answered in NS there).
+    pub core_address: Option<Ipv6Addr>,
+    /// The core side's IPv6 next hop: every uplink IPv6 packet goes to it.
+    pub next_hop: Option<Ipv6Addr>,
+    /// Its MAC, when configured (otherwise resolved by NS).
+    pub next_hop_mac: Option<MacAddr>,
+    /// DNS servers in RAs (RDNSS, RFC 8106).
+    pub dns: Vec<Ipv6Addr>,
+    /// Shortest and longest interval between unsolicited RAs.
+    pub ra_interval: (Duration, Duration),
+    /// Log in a MAC without a session on its first Router Solicitation.
+    pub login_on_rs: bool,
+    /// Keys the RA interval jitter.
+    pub seed: Seed,
+}
+
+/// What the IPv6 half counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ipv6Stats {
+    /// Punted IPv6 frames handled.
+    pub punts: u64,
+    /// DHCPv6 messages punted (no DHCPv6 server is wired yet: dropped).
+    pub dhcpv6_ignored: u64,
+    /// /64s attached to sessions.
+    pub prefixes_attached: u64,
+    /// /64s given back at a session's end.
+    pub prefixes_released: u64,
+    /// Sessions left without IPv6 because the pool was exhausted.
+    pub pool_exhausted: u64,
+    /// IPv6-first logins by MAC started on a Router Solicitation.
+    pub logins: u64,
+    /// Neighbor Solicitations sent for the core side's next hop.
+    pub next_hop_solicits: u64,
+    /// Times the next hop's MAC was learnt (or changed).
+    pub next_hop_learned: u64,
+}
+
+/// The /64s of a pool, handed out per worker: a session on worker `w` of `n` gets a /64
+/// that [`prefix_worker`](tollgate_dataplane::steer::prefix_worker) gives to `w` (its low 32 bits modulo `n`), so that the fast
+/// path's steering takes its IPv6 to the worker that holds its session.
+#[derive(Debug)]
+struct PrefixPool {
+    base: u64,
+    count: u64,
+    workers: u64,
+    used: std::collections::HashSet<u64>,
+    /// Per worker, the index to try first.
+    next: Vec<u64>,
+}
+
+impl PrefixPool {
+    fn new(pool: Prefix, workers: u16) -> PrefixPool {
+        let base = (u128::from(pool.addr()) >> 64) as u64;
+        let bits = 64u32.saturating_sub(u32::from(pool.len().min(64)));
+        let n = u64::from(workers.max(1));
+        // Index `i` belongs to worker (base + i) mod n (the pool is at least a /32, so
+        // base + i does not carry past the low 32 bits).
+        let first = |w: u64| (w + n - u64::from(base as u32) % n) % n;
+        PrefixPool {
+            base,
+            count: 1u64.checked_shl(bits).unwrap_or(u64::MAX),
+            workers: n,
+            used: Default::default(),
+            next: (0..n).map(first).collect(),
+        }
+    }
+
+    /// A free /64 (upper 64 bits) for a session on `worker`.
+    fn allocate(&mut self, worker: u16) -> Option<u64> {
+        let w = u64::from(worker) % self.workers;
+        let first = (w + self.workers - u64::from(self.base as u32) % self.workers) % self.workers;
+        let slots = self.count.saturating_sub(first).div_ceil(self.workers);
+        let mut i = self.next[w as usize];
+        // At most `used` indexes are taken: one more try finds a free one if any is.
+        for _ in 0..slots.min(self.used.len() as u64 + 1) {
+            if i >= self.count {
+                i = first;
+            }
+            if self.used.insert(i) {
+                self.next[w as usize] = i + self.workers;
+                return Some(self.base | i);
+            }
+            i += self.workers;
+        }
+        None
+    }
+
+    fn release(&mut self, prefix: u64) {
+        self.used.remove(&prefix.wrapping_sub(self.base));
+    }
+}
+
+/// A session's IPv6.
+#[derive(Clone, Copy, Debug)]
+struct Attached {
+    prefix: u64,
+    /// The subscriber RAs go to, once its MAC is known.
+    peer: Option<Subscriber>,
+    vlans: VlanKey,
+}
+
+/// The IPv6 state of the core.
+#[derive(Debug)]
+pub struct Ipv6 {
+    s: Ipv6Settings,
+    access: Router,
+    core: Router,
+    rng: Random,
+    pool: PrefixPool,
+    sessions: HashMap<SessionId, Attached>,
+    peers: HashMap<Subscriber, SessionId>,
+    /// The outer TPID last seen on each tagged line (RAs go out with it).
+    tpids: HashMap<Line, u16>,
+    logins: HashMap<Mac, Instant>,
+    next_hop_mac: Option<MacAddr>,
+    next_solicit: Option<Instant>,
+    stats: Ipv6Stats,
+}
+
+/// The modified EUI-64 link-local address of `mac`.
+pub fn link_local(mac: MacAddr) -> Ipv6Addr {
+    ip6::link_local(mac.0)
+}
+
+impl Ipv6 {
+    pub(super) fn new(
+        s: Ipv6Settings,
+        access_mac: MacAddr,
+        core_mac: MacAddr,
+        workers: u16,
+        now: Instant,
+    ) -> Ipv6 {
+        let mut a = RouterConfig::new(access_mac.0);
+        a.addresses = s.access_addresses.clone();
+        a.rdnss = s.dns.clone();
+        a.min_interval = s.ra_interval.0;
+        a.max_interval = s.ra_interval.1;
+        let mut c = RouterConfig::new(core_mac.0);
+        c.addresses = s.core_address.into_iter().collect();
+        let resolve = s.next_hop.is_some() && s.next_hop_mac.is_none();
+        Ipv6 {
+            access: Router::new(a),
+            core: Router::new(c),
+            rng: Random::new(&s.seed),
+            pool: PrefixPool::new(s.pool, workers),
+            sessions: HashMap::new(),
+            peers: HashMap::new(),
+            tpids: HashMap::new(),
+            logins: HashMap::new(),
+            next_hop_mac: s.next_hop_mac,
+            next_solicit: resolve.then_some(now),
+            stats: Ipv6Stats::default(),
+            s,
+        }
+    }
+
+    /// What it counted.
+    pub fn stats(&self) -> Ipv6Stats {
+        self.stats
+    }
+
+    /// The access side's router (its message and drop counters).
+    pub fn access_router(&self) -> &Router {
+        &self.access
+    }
+
+    /// The core side's router.
+    pub fn core_router(&self) -> &Router {
+        &self.core
+    }
+
+    /// The /64 of session `id`.
+    pub fn prefix_of(&self, id: SessionId) -> Option<Prefix> {
+        let a = self.sessions.get(&id)?;
+        Prefix::new(Ipv6Addr::from(u128::from(a.prefix) << 64), 64)
+    }
+
+    /// Every counter by name (`show counters`' `ipv6`): the core's, then both routers'
+    /// messages and drops (`nd_*` on the access side, `core_nd_*` on the core side).
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let s = &self.stats;
+        let mut out: Vec<(String, u64)> = [
+            ("ipv6_punts", s.punts),
+            ("dhcpv6_ignored", s.dhcpv6_ignored),
+            ("ipv6_prefixes_attached", s.prefixes_attached),
+            ("ipv6_prefixes_released", s.prefixes_released),
+            ("ipv6_pool_exhausted", s.pool_exhausted),
+            ("ipv6_logins", s.logins),
+            ("ipv6_next_hop_solicits", s.next_hop_solicits),
+            ("ipv6_next_hop_learned", s.next_hop_learned),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (prefix, r) in [("", &self.access), ("core_", &self.core)] {
+            let m = r.stats();
+            for (k, v) in [
+                ("nd_rs", m.rs),
+                ("nd_ra_solicited", m.ra_solicited),
+                ("nd_ra_unsolicited", m.ra_unsolicited),
+                ("nd_ra_final", m.ra_final),
+                ("nd_ns", m.ns),
+                ("nd_na", m.na),
+            ] {
+                out.push((format!("{prefix}{k}"), v));
+            }
+            for (d, n) in r.drops() {
+                out.push((format!("{prefix}{}", d.name()), n));
+            }
+        }
+        out
+    }
+
+    /// The core side's next hop MAC, configured or learnt.
+    pub fn next_hop_mac(&self) -> Option<MacAddr> {
+        self.next_hop_mac
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        [self.access.poll_timeout(), self.next_solicit]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The line of a punted frame's tags.
+fn line_of(h: &Header) -> Line {
+    Line {
+        port: 0,
+        svlan: h.outer.map(|t| t.vid),
+        cvlan: h.inner.map(|t| t.vid),
+    }
+}
+
+/// The fast path's key of `line`'s VLANs.
+fn vlan_key(line: Line) -> VlanKey {
+    [line.svlan, line.cvlan]
+        .into_iter()
+        .flatten()
+        .fold(VlanKey::UNTAGGED, |k, v| k.push(v))
+}
+
+/// The line of a session's VLANs (the reverse of [`vlan_key`]).
+fn line_of_key(k: VlanKey) -> Line {
+    let (vids, n) = k.vids();
+    Line {
+        port: 0,
+        svlan: (n > 0).then(|| vids[0]),
+        cvlan: (n > 1).then(|| vids[1]),
+    }
+}
+
+impl Core {
+    /// The IPv6 half, when `[ipv6]` is on.
+    pub fn ipv6(&self) -> Option<&Ipv6> {
+        self.ipv6.as_ref()
+    }
+
+    /// A punted IPv6 frame (neighbour discovery, DHCPv6), its Ethernet header parsed.
+    pub(super) fn on_ipv6(&mut self, now: Instant, side: Side, h: Header, bytes: &[u8]) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            self.stats.punts_malformed += 1;
+            return;
+        };
+        v6.stats.punts += 1;
+        let packet = &bytes[h.payload_at..];
+        let Ok(ip) = ip6::Packet::new_checked(packet) else {
+            self.stats.punts_malformed += 1;
+            return;
+        };
+        let upper = ip.chain().ok().and_then(|c| c.upper_layer());
+        if upper.is_some_and(|(p, _)| p == next_header::UDP) {
+            v6.stats.dhcpv6_ignored += 1;
+            return;
+        }
+        match side {
+            Side::Access => {
+                let line = line_of(&h);
+                if let Some(t) = h.outer {
+                    v6.tpids.insert(line, t.tpid);
+                }
+                let sub = Subscriber::new(line, h.src);
+                v6.access.handle_packet(now, Peer::Ipoe(sub), packet);
+                let events: Vec<nd::Event> =
+                    std::iter::from_fn(|| v6.access.poll_event()).collect();
+                for nd::Event::Solicited { peer, .. } in events {
+                    if let Peer::Ipoe(s) = peer {
+                        self.ipv6_solicited(now, s);
+                    }
+                }
+            }
+            Side::Core => {
+                // The next hop is learnt from whatever it sends us (its NS for our
+                // address, its NA to ours).
+                if v6.s.next_hop == Some(ip.src_addr())
+                    && v6.s.next_hop_mac.is_none()
+                    && v6.next_hop_mac != Some(MacAddr(h.src))
+                {
+                    v6.next_hop_mac = Some(MacAddr(h.src));
+                    v6.next_solicit = None;
+                    v6.stats.next_hop_learned += 1;
+                    tracing::info!(next_hop = %ip.src_addr(), mac = %MacAddr(h.src), "IPv6 next hop resolved");
+                    let mut next = (*self.fwd).clone();
+                    next.ipv6.next_hop_mac = Some(MacAddr(h.src));
+                    self.publish(next);
+                }
+                if let Some(v6) = self.ipv6.as_mut() {
+                    v6.core.handle_packet(
+                        now,
+                        Peer::Ipoe(Subscriber::new(line_of(&h), h.src)),
+                        packet,
+                    );
+                }
+            }
+        }
+        self.drain_ipv6();
+    }
+
+    /// A Router Solicitation from a subscriber the access router does not advertise to:
+    /// its session (IPv4 first) gets RAs, or it is logged in by MAC (IPv6 first).
+    fn ipv6_solicited(&mut self, now: Instant, sub: Subscriber) {
+        let key = vlan_key(sub.line);
+        let mac = MacAddr(sub.mac);
+        let found = self
+            .sessions
+            .all()
+            .find(|(_, o)| {
+                o.spec.mac == Some(mac)
+                    && o.spec.access.encap == Encap::Ipoe
+                    && o.spec.access.vlans.key() == key
+            })
+            .map(|(id, o)| (*id, o.spec, o.worker));
+        if let Some((id, spec, worker)) = found {
+            let attached = self
+                .ipv6
+                .as_ref()
+                .is_some_and(|v| v.sessions.contains_key(&id));
+            if !attached {
+                self.ipv6_session_opened(now, &spec, worker);
+            } else {
+                self.ipv6_mac_known(now, id, mac);
+            }
+            return;
+        }
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        if !v6.s.login_on_rs
+            || v6
+                .logins
+                .get(&sub.mac)
+                .is_some_and(|t| now.since(*t) < LOGIN_RETRY)
+        {
+            return;
+        }
+        if v6.logins.len() >= 4096 {
+            v6.logins.retain(|_, t| now.since(*t) < LOGIN_RETRY);
+        }
+        v6.logins.insert(sub.mac, now);
+        v6.stats.logins += 1;
+        let req = LoginRequest {
+            mac: Some(mac),
+            first_packet: true,
+            ..LoginRequest::default()
+        };
+        if let Err(e) = self.login(now, req) {
+            tracing::debug!(%mac, error = %e, "IPv6-first login not started");
+        }
+    }
+
+    /// A session was installed: an IPoE one gets a /64 (and RAs once its MAC is known).
+    pub(super) fn ipv6_session_opened(&mut self, now: Instant, spec: &SessionSpec, worker: u16) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        if spec.access.encap != Encap::Ipoe || v6.sessions.contains_key(&spec.id) {
+            return;
+        }
+        let Some(prefix) = v6.pool.allocate(worker) else {
+            v6.stats.pool_exhausted += 1;
+            tracing::warn!(
+                session = spec.id,
+                "the IPv6 pool is exhausted: the session has IPv4 only"
+            );
+            return;
+        };
+        v6.stats.prefixes_attached += 1;
+        v6.sessions.insert(
+            spec.id,
+            Attached {
+                prefix,
+                peer: None,
+                vlans: spec.access.vlans.key(),
+            },
+        );
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionPrefix6 {
+                id: spec.id,
+                prefix: Some(prefix),
+            },
+        ));
+        if let Some(mac) = spec.mac {
+            self.ipv6_mac_known(now, spec.id, mac);
+        }
+    }
+
+    /// Session `id`'s MAC is known: its RAs start.
+    pub(super) fn ipv6_mac_known(&mut self, now: Instant, id: SessionId, mac: MacAddr) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        let Some(a) = v6.sessions.get_mut(&id) else {
+            return;
+        };
+        let sub = Subscriber::new(line_of_key(a.vlans), mac.0);
+        if a.peer == Some(sub) {
+            return;
+        }
+        if let Some(old) = a.peer.replace(sub) {
+            v6.peers.remove(&old);
+            v6.access.remove_peer(Peer::Ipoe(old));
+        }
+        v6.peers.insert(sub, id);
+        let prefix = Prefix::new(Ipv6Addr::from(u128::from(a.prefix) << 64), 64);
+        let advert = Advert {
+            prefix,
+            rdnss: Vec::new(),
+        };
+        v6.access
+            .add_peer(now, Peer::Ipoe(sub), advert, &mut v6.rng);
+        self.drain_ipv6();
+    }
+
+    /// Session `id` ended (or was never installed): its /64 goes back to the pool, and
+    /// its subscriber gets a final RA.
+    pub(super) fn ipv6_session_closed(&mut self, id: SessionId) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        let Some(a) = v6.sessions.remove(&id) else {
+            return;
+        };
+        v6.pool.release(a.prefix);
+        v6.stats.prefixes_released += 1;
+        if let Some(sub) = a.peer {
+            v6.peers.remove(&sub);
+            v6.access.remove_peer(Peer::Ipoe(sub));
+            v6.logins.remove(&sub.mac);
+        }
+        self.drain_ipv6();
+    }
+
+    /// The IPv6 timers due at `now`: periodic RAs, NS for the next hop.
+    pub(super) fn ipv6_tick(&mut self, now: Instant) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        v6.access.handle_timeout(now, &mut v6.rng);
+        if let (Some(t), Some(target)) = (v6.next_solicit, v6.s.next_hop)
+            && t <= now
+        {
+            v6.next_solicit = Some(now + SOLICIT_EVERY);
+            v6.stats.next_hop_solicits += 1;
+            let mac = self.fwd.side(Side::Core).mac;
+            let src = v6.s.core_address.unwrap_or_else(|| link_local(mac));
+            let dst = ip6::solicited_node(target);
+            let mut b = Builder::neighbor_solicit(target);
+            b.source_link_layer(mac.0);
+            let icmp = b.finish(src, dst);
+            let packet = ip6::packet(src, dst, next_header::ICMPV6, 255, &icmp);
+            let frame = crate::ipoe::frame(
+                Line::untagged(0),
+                ip6::multicast_mac(dst),
+                mac.0,
+                0x88a8,
+                crate::wire::ethernet::ethertype::IPV6,
+                &packet,
+            );
+            if let Some(f) = Frame::new(Side::Core, &frame) {
+                self.out.push_back(Output::Inject(0, Box::new(f)));
+            }
+        }
+        self.drain_ipv6();
+    }
+
+    /// The routers' packets as frames to inject.
+    fn drain_ipv6(&mut self) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        let macs = [
+            self.fwd.side(Side::Access).mac,
+            self.fwd.side(Side::Core).mac,
+        ];
+        for (side, router) in [(Side::Access, &mut v6.access), (Side::Core, &mut v6.core)] {
+            while let Some(t) = router.poll_transmit() {
+                let tpid = match t.to {
+                    nd::Link::Ethernet { line, .. } => {
+                        v6.tpids.get(&line).copied().unwrap_or(0x8100)
+                    }
+                    nd::Link::Ppp(_) => continue,
+                };
+                let Some(bytes) = t.frame(macs[side.idx()].0, tpid) else {
+                    continue;
+                };
+                match Frame::new(side, &bytes) {
+                    Some(f) => self.out.push_back(Output::Inject(0, Box::new(f))),
+                    None => {
+                        tracing::debug!(len = bytes.len(), "an IPv6 ND frame does not fit a frame")
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_dataplane::steer::prefix_worker;
+
+    /// Every /64 handed out for worker `w` is one steering gives to `w`, until the
+    /// worker's share of the pool runs out; a released one comes back (after the others:
+    /// the cursor goes round, so a /64 is not handed out again at once).
+    #[test]
+    fn prefixes_follow_their_worker() {
+        for (pool, workers) in [
+            ("2001:db8:100::/48", 3u16),
+            ("2001:db8:1::/62", 2),
+            ("2001:db8::/64", 1),
+        ] {
+            let p: Prefix = pool.parse().unwrap();
+            let mut pool = PrefixPool::new(p, workers);
+            let share = pool.count.div_ceil(u64::from(workers)).min(40);
+            for w in 0..workers {
+                let mut got = Vec::new();
+                while let Some(x) = pool.allocate(w) {
+                    assert_eq!(prefix_worker(x, workers), w, "{x:x}");
+                    assert_eq!(x & !(pool.count - 1), pool.base);
+                    got.push(x);
+                    if got.len() as u64 == share {
+                        break;
+                    }
+                }
+                assert!(!got.is_empty());
+                let mut d = got.clone();
+                d.sort_unstable();
+                d.dedup();
+                assert_eq!(d.len(), got.len(), "no /64 twice");
+            }
+        }
+        // A /62 has 4 /64s: 2 per worker of 2, then none.
+        let mut small = PrefixPool::new("2001:db8:1::/62".parse().unwrap(), 2);
+        let a = small.allocate(1).unwrap();
+        assert!(small.allocate(1).is_some());
+        assert_eq!(small.allocate(1), None);
+        small.release(a);
+        assert_eq!(small.allocate(1), Some(a));
+    }
+}

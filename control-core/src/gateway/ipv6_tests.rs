@@ -1,0 +1,475 @@
+//! IPv6 through the core with a fake clock (V6-1): punted ND frames in (built with
+//! etherparse), injected frames, commands and logins out, read back with etherparse and
+//! the ND wire views.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use etherparse::{Icmpv6Type, PacketBuilder, SlicedPacket};
+use tollgate_dataplane::session::{ClosedSession, DisconnectCause, SessionCounters};
+use tollgate_dataplane::{
+    Command, Event, ForwardingBuilder, Frame, Ipv6Forwarding, MacAddr, Side, SideConfig,
+};
+
+use super::aaa::{AaaPolicy, AuthAnswer, AuthRequest};
+use super::ipv6::{Ipv6Settings, link_local};
+use super::neighbor::Timing;
+use super::pools::{Pool, Pools, Range};
+use super::sessions::SessionRequest;
+use super::{Core, CoreConfig, Output, Target};
+use crate::authz::Authorization;
+use crate::inet::ipv6::Prefix;
+use crate::nd::wire::{Message, NdOption, Packet, icmp_type};
+use crate::random::Seed;
+use crate::time::{Instant, WallClock};
+
+const ACC_MAC: MacAddr = MacAddr([0x02, 0xac, 0, 0, 0, 1]);
+const CORE_MAC: MacAddr = MacAddr([0x02, 0xc0, 0, 0, 0, 1]);
+const SUB_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x42]);
+const RTR_MAC: MacAddr = MacAddr([0x02, 0xfe, 0, 0, 0, 1]);
+const SEC: u64 = 1_000_000_000;
+const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 1);
+const RTR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0xfe);
+
+fn settings() -> Ipv6Settings {
+    Ipv6Settings {
+        pool: "2001:db8:100::/56".parse().unwrap(),
+        access_addresses: Vec::new(),
+        core_address: Some(GW6),
+        next_hop: Some(RTR6),
+        next_hop_mac: None,
+        dns: vec!["2001:db8:ff::53".parse().unwrap()],
+        ra_interval: (Duration::from_secs(200), Duration::from_secs(600)),
+        login_on_rs: true,
+        seed: Seed::fixed([9; 32]),
+    }
+}
+
+struct Rig {
+    core: Core,
+    now: Instant,
+    frames: Vec<Frame>,
+    commands: Vec<Command>,
+    auth: Vec<AuthRequest>,
+    published: Vec<Ipv6Forwarding>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let fwd = ForwardingBuilder::new(
+            SideConfig {
+                mac: ACC_MAC,
+                address: Ipv4Addr::new(10, 10, 0, 1),
+                prefix_len: 24,
+            },
+            SideConfig {
+                mac: CORE_MAC,
+                address: Ipv4Addr::new(192, 0, 2, 1),
+                prefix_len: 24,
+            },
+        )
+        .build()
+        .unwrap();
+        let now = Instant(SEC);
+        let core = Core::new(
+            now,
+            Arc::new(fwd),
+            CoreConfig {
+                arp: Timing::default(),
+                static_neighbors: Vec::new(),
+                workers: 1,
+                service_names: Vec::new(),
+                clock: WallClock::UNIX,
+                aaa: AaaPolicy {
+                    pools: Pools {
+                        pools: vec![Pool {
+                            name: "v4".into(),
+                            ranges: vec![Range::new(
+                                Ipv4Addr::new(100, 64, 0, 1),
+                                Ipv4Addr::new(100, 64, 0, 10),
+                                None,
+                            )],
+                        }],
+                        nodes: Vec::new(),
+                    },
+                    ..AaaPolicy::default()
+                },
+                l2tp: None,
+                pppoe: None,
+                lns: None,
+                ipv6: Some(settings()),
+            },
+        );
+        let mut r = Rig {
+            core,
+            now,
+            frames: Vec::new(),
+            commands: Vec::new(),
+            auth: Vec::new(),
+            published: Vec::new(),
+        };
+        r.drain();
+        r
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.core.poll_output() {
+            match o {
+                Output::Inject(_, f) => self.frames.push(*f),
+                Output::Command(Target::Worker(_) | Target::All, c) => self.commands.push(c),
+                Output::Authenticate(a) => self.auth.push(a),
+                Output::Publish(f) => self.published.push(f.ipv6.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    fn punt(&mut self, side: Side, frame: &[u8]) {
+        self.core
+            .on_punt(self.now, 0, &Frame::new(side, frame).unwrap());
+        self.drain();
+    }
+
+    fn tick(&mut self) {
+        self.core.tick(self.now);
+        self.drain();
+    }
+
+    fn take_frames(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.frames)
+    }
+}
+
+/// An ICMPv6 ND frame from `src_mac`/`src` to `dst_mac`/`dst` of `ty`, body `body`.
+fn nd_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ty: u8,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(src_mac.0, dst_mac.0)
+        .ipv6(src.octets(), dst.octets(), 255)
+        .icmpv6(Icmpv6Type::Unknown {
+            type_u8: ty,
+            code_u8: 0,
+            bytes5to8: [0; 4],
+        })
+        .write(&mut f, body)
+        .unwrap();
+    f
+}
+
+/// The Ethernet MACs, IPv6 addresses and ICMPv6 bytes of an injected frame.
+fn read(f: &Frame) -> (MacAddr, MacAddr, Ipv6Addr, Ipv6Addr, Vec<u8>) {
+    let p = SlicedPacket::from_ethernet(f.bytes()).unwrap();
+    let eth = match p.link.unwrap() {
+        etherparse::LinkSlice::Ethernet2(e) => e,
+        _ => panic!("not Ethernet II"),
+    };
+    let ip = match p.net.unwrap() {
+        etherparse::NetSlice::Ipv6(ip) => ip,
+        _ => panic!("not IPv6"),
+    };
+    assert_eq!(ip.header().hop_limit(), 255);
+    let icmp = ip.payload().payload.to_vec();
+    (
+        MacAddr(eth.destination()),
+        MacAddr(eth.source()),
+        ip.header().source_addr(),
+        ip.header().destination_addr(),
+        icmp,
+    )
+}
+
+/// The prefixes of an RA's Prefix Information options, with their lifetimes.
+fn ra_prefixes(icmp: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Vec<(Prefix, u32)> {
+    let p = Packet::new_checked(icmp).unwrap();
+    assert!(p.checksum_ok(src, dst));
+    assert_eq!(p.msg_type(), icmp_type::ROUTER_ADVERT);
+    let m = Message::parse(&p).unwrap();
+    m.options()
+        .map_while(Result::ok)
+        .filter_map(|o| match o {
+            NdOption::PrefixInfo { prefix, valid, .. } => Some((prefix, valid)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sub_ll() -> Ipv6Addr {
+    link_local(SUB_MAC)
+}
+
+#[test]
+fn an_ipv4_session_gets_a_64_and_its_ras() {
+    let mut r = Rig::new();
+    let id = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "alice".into(),
+                address: Ipv4Addr::new(100, 64, 0, 5),
+                mac: Some(SUB_MAC),
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    r.drain();
+    let prefix = 0x2001_0db8_0100_0000u64;
+    assert!(r.commands.iter().any(|c| matches!(
+        c,
+        Command::SessionPrefix6 { id: i, prefix: Some(p) } if *i == id && *p == prefix
+    )));
+    assert_eq!(
+        r.core.ipv6().unwrap().prefix_of(id).unwrap().to_string(),
+        "2001:db8:100::/64"
+    );
+    // The RA went to the subscriber's MAC at once, with its /64 only.
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].side, Side::Access);
+    let (dmac, smac, src, dst, icmp) = read(&frames[0]);
+    assert_eq!((dmac, smac), (SUB_MAC, ACC_MAC));
+    assert_eq!(src, link_local(ACC_MAC));
+    assert_eq!(dst, "ff02::1".parse::<Ipv6Addr>().unwrap());
+    let prefixes = ra_prefixes(&icmp, src, dst);
+    assert_eq!(prefixes.len(), 1);
+    assert_eq!(prefixes[0].0.to_string(), "2001:db8:100::/64");
+    assert!(prefixes[0].1 > 0);
+    // Its RS is answered with the same /64, to its link-local address now.
+    let rs = nd_frame(
+        SUB_MAC,
+        MacAddr([0x33, 0x33, 0, 0, 0, 2]),
+        sub_ll(),
+        "ff02::2".parse().unwrap(),
+        133,
+        &[],
+    );
+    r.now = Instant(10 * SEC);
+    r.punt(Side::Access, &rs);
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    let (dmac, _, src, dst, icmp) = read(&frames[0]);
+    assert_eq!((dmac, dst), (SUB_MAC, sub_ll()));
+    assert_eq!(
+        ra_prefixes(&icmp, src, dst)[0].0.to_string(),
+        "2001:db8:100::/64"
+    );
+    assert!(
+        r.auth.is_empty(),
+        "no login for a subscriber with a session"
+    );
+    // Its NS for the gateway's link-local address is answered.
+    let gw_ll = link_local(ACC_MAC);
+    let ns = nd_frame(
+        SUB_MAC,
+        ACC_MAC,
+        sub_ll(),
+        gw_ll,
+        135,
+        &[gw_ll.octets().as_slice(), &[1, 1], &SUB_MAC.0].concat(),
+    );
+    r.punt(Side::Access, &ns);
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    let (dmac, smac, src, dst, icmp) = read(&frames[0]);
+    assert_eq!((dmac, smac, src, dst), (SUB_MAC, ACC_MAC, gw_ll, sub_ll()));
+    let p = Packet::new_checked(&icmp[..]).unwrap();
+    assert_eq!(p.msg_type(), icmp_type::NEIGHBOR_ADVERT);
+    assert!(p.checksum_ok(src, dst));
+    // The session ends: a final RA (valid lifetime 0) and the /64 goes back.
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionClosed(ClosedSession {
+            id,
+            user: 1,
+            channel: 0,
+            address: Ipv4Addr::new(100, 64, 0, 5),
+            cause: DisconnectCause::AdminReset,
+            counters: SessionCounters::default(),
+            started: Instant(SEC),
+            stopped: r.now,
+        }),
+    );
+    r.drain();
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    let (_, _, src, dst, icmp) = read(&frames[0]);
+    assert_eq!(ra_prefixes(&icmp, src, dst)[0].1, 0);
+    assert!(r.core.ipv6().unwrap().prefix_of(id).is_none());
+    assert_eq!(r.core.ipv6().unwrap().stats().prefixes_released, 1);
+}
+
+#[test]
+fn an_unknown_mac_s_rs_logs_it_in_by_mac_and_the_session_gets_a_64() {
+    let mut r = Rig::new();
+    let rs = nd_frame(
+        SUB_MAC,
+        MacAddr([0x33, 0x33, 0, 0, 0, 2]),
+        sub_ll(),
+        "ff02::2".parse().unwrap(),
+        133,
+        &[],
+    );
+    r.punt(Side::Access, &rs);
+    // A generic RA (no prefix) answers at once; the login asks the store by MAC.
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    let (_, _, src, dst, icmp) = read(&frames[0]);
+    assert!(ra_prefixes(&icmp, src, dst).is_empty());
+    assert_eq!(r.auth.len(), 1);
+    let a = r.auth.remove(0);
+    assert_eq!(a.calling_station.as_deref(), Some("02:00:00:00:00:42"));
+    // The RS again within the retry time starts no second login.
+    r.now = Instant(5 * SEC);
+    r.punt(Side::Access, &rs);
+    assert!(r.auth.is_empty());
+    r.take_frames();
+    r.core.on_auth(
+        r.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "v6-first".into(),
+            authorization: Box::new(Authorization::default()),
+        },
+    );
+    r.drain();
+    // One session for both families: an IPv4 address from the pool, and a /64.
+    let spec = r
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::SessionAdd(s) => Some(*s),
+            _ => None,
+        })
+        .expect("the session is installed");
+    assert_eq!(spec.mac, Some(SUB_MAC));
+    assert_eq!(spec.address, Ipv4Addr::new(100, 64, 0, 1));
+    assert!(r.commands.iter().any(|c| matches!(
+        c,
+        Command::SessionPrefix6 { id, prefix: Some(_) } if *id == spec.id
+    )));
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1, "its RA with the /64");
+    let (dmac, _, src, dst, icmp) = read(&frames[0]);
+    assert_eq!(dmac, SUB_MAC);
+    assert_eq!(
+        ra_prefixes(&icmp, src, dst)[0].0.to_string(),
+        "2001:db8:100::/64"
+    );
+}
+
+#[test]
+fn the_core_next_hop_is_solicited_learnt_and_published() {
+    let mut r = Rig::new();
+    r.tick();
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].side, Side::Core);
+    let (dmac, smac, src, dst, icmp) = read(&frames[0]);
+    assert_eq!(smac, CORE_MAC);
+    assert_eq!(dmac, MacAddr([0x33, 0x33, 0xff, 0, 0, 0xfe]));
+    assert_eq!((src, dst), (GW6, "ff02::1:ff00:fe".parse().unwrap()));
+    let p = Packet::new_checked(&icmp[..]).unwrap();
+    assert_eq!(p.msg_type(), icmp_type::NEIGHBOR_SOLICIT);
+    assert!(p.checksum_ok(src, dst));
+    // Again a second later while unanswered.
+    r.now = Instant(2 * SEC);
+    r.tick();
+    assert_eq!(r.take_frames().len(), 1);
+    // The router's NS for our core address: answered, and its MAC learnt and published.
+    let ns = nd_frame(
+        RTR_MAC,
+        MacAddr([0x33, 0x33, 0xff, 0, 0, 1]),
+        RTR6,
+        "ff02::1:ff00:1".parse().unwrap(),
+        135,
+        &[GW6.octets().as_slice(), &[1, 1], &RTR_MAC.0].concat(),
+    );
+    r.punt(Side::Core, &ns);
+    assert_eq!(r.published.len(), 1);
+    assert_eq!(r.published[0].next_hop_mac, Some(RTR_MAC));
+    assert_eq!(r.core.ipv6().unwrap().next_hop_mac(), Some(RTR_MAC));
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    let (dmac, smac, src, dst, icmp) = read(&frames[0]);
+    assert_eq!((dmac, smac, src, dst), (RTR_MAC, CORE_MAC, GW6, RTR6));
+    assert_eq!(
+        Packet::new_checked(&icmp[..]).unwrap().msg_type(),
+        icmp_type::NEIGHBOR_ADVERT
+    );
+    // No more solicitations once resolved.
+    r.now = Instant(10 * SEC);
+    r.tick();
+    assert!(r.take_frames().is_empty());
+}
+
+#[test]
+fn a_session_without_a_mac_gets_its_ras_once_the_mac_is_learnt() {
+    let mut r = Rig::new();
+    let id = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "bob".into(),
+                address: Ipv4Addr::new(100, 64, 0, 6),
+                mac: None,
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    r.drain();
+    // The /64 is attached at once; no RA while the MAC is unknown.
+    assert!(r.commands.iter().any(|c| matches!(
+        c,
+        Command::SessionPrefix6 { id: i, prefix: Some(_) } if *i == id
+    )));
+    assert!(r.take_frames().is_empty());
+    r.core
+        .on_event(r.now, 0, Event::SessionMac { id, mac: SUB_MAC });
+    r.drain();
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    let (dmac, _, src, dst, icmp) = read(&frames[0]);
+    assert_eq!(dmac, SUB_MAC);
+    assert_eq!(
+        ra_prefixes(&icmp, src, dst)[0].0.to_string(),
+        "2001:db8:100::/64"
+    );
+    // A second session gets the next /64.
+    let id2 = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "carol".into(),
+                address: Ipv4Addr::new(100, 64, 0, 7),
+                mac: Some(MacAddr([0x02, 0, 0, 0, 0, 0x43])),
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        r.core.ipv6().unwrap().prefix_of(id2).unwrap().to_string(),
+        "2001:db8:100:1::/64"
+    );
+}

@@ -1,0 +1,216 @@
+//! `[ipv6]`: IPv6 for IPoE subscribers (issue 16, V6-1): the pool sessions' /64s come
+//! from, the gateway's addresses, the core side's next hop, RA timing and DNS. Off by
+//! default: IPv6 frames are then `ethertype_unsupported` as before. Every key is
+//! documented in `docs/config.md`.
+
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use tollgate_control_core::gateway::ipv6::{Ipv6Settings, link_local};
+use tollgate_control_core::inet::ipv6::Prefix;
+use tollgate_dataplane::{Ipv6Forwarding, MacAddr, Side};
+
+use crate::config::Mac;
+use crate::random::Seed;
+
+/// `[ipv6]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ipv6Config {
+    /// IPv6 on: ND and DHCPv6 punted, sessions' /64s forwarded.
+    pub enabled: bool,
+    /// Where each IPoE session's /64 comes from, e.g. "2001:db8:100::/48" (a /64 or
+    /// shorter).
+    pub pool: Option<String>,
+    /// The gateway's global addresses on the access side (it answers NS for them; its
+    /// link-local address, from the port MAC, always).
+    pub access_addresses: Vec<Ipv6Addr>,
+    /// The gateway's address on the core side (answered in NS; the source of its NS).
+    pub core_address: Option<Ipv6Addr>,
+    /// The core side's IPv6 next hop: every uplink IPv6 packet goes to it.
+    pub next_hop: Option<Ipv6Addr>,
+    /// The next hop's MAC; without it, it is resolved by NS.
+    pub next_hop_mac: Option<Mac>,
+    /// DNS servers in RAs (RDNSS, RFC 8106).
+    pub dns: Vec<Ipv6Addr>,
+    /// Shortest seconds between unsolicited RAs to a subscriber.
+    pub ra_min_interval_s: u64,
+    /// Longest seconds between unsolicited RAs to a subscriber.
+    pub ra_max_interval_s: u64,
+    /// Log in a MAC without a session on its first Router Solicitation (an IPv6-first
+    /// subscriber), by MAC, as `subscribers.unknown = "punt"` does for IPv4.
+    pub login_on_rs: bool,
+}
+
+impl Default for Ipv6Config {
+    fn default() -> Self {
+        Ipv6Config {
+            enabled: false,
+            pool: None,
+            access_addresses: Vec::new(),
+            core_address: None,
+            next_hop: None,
+            next_hop_mac: None,
+            dns: Vec::new(),
+            ra_min_interval_s: 200,
+            ra_max_interval_s: 600,
+            login_on_rs: true,
+        }
+    }
+}
+
+impl Ipv6Config {
+    fn prefix(&self) -> Option<Prefix> {
+        self.pool.as_deref()?.parse().ok()
+    }
+
+    /// Checks what serde cannot; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let e = |k: &str, m: String| Err((format!("ipv6.{k}"), m));
+        if !self.enabled {
+            return Ok(());
+        }
+        let Some(pool) = &self.pool else {
+            return e(
+                "pool",
+                "required when IPv6 is on (e.g. \"2001:db8:100::/48\")".into(),
+            );
+        };
+        match self.prefix() {
+            None => return e("pool", format!("{pool:?} is not an IPv6 prefix")),
+            Some(p) if p.len() > 64 => {
+                return e(
+                    "pool",
+                    format!("{pool} is longer than /64: sessions get /64s"),
+                );
+            }
+            Some(p) if p.len() < 32 => {
+                return e("pool", format!("{pool} is shorter than /32"));
+            }
+            Some(_) => {}
+        }
+        if self.next_hop.is_none() {
+            return e("next_hop", "required when IPv6 is on".into());
+        }
+        if self.ra_min_interval_s < 3 || self.ra_max_interval_s < self.ra_min_interval_s {
+            return e(
+                "ra_min_interval_s",
+                "must be at least 3 and at most ra_max_interval_s".into(),
+            );
+        }
+        if self.ra_max_interval_s > 1800 {
+            return e(
+                "ra_max_interval_s",
+                "must be at most 1800 (RFC 4861)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The forwarding snapshot's IPv6 part for ports whose MACs are `macs`.
+    pub fn forwarding(&self, macs: [MacAddr; 2]) -> Ipv6Forwarding {
+        if !self.enabled {
+            return Ipv6Forwarding::default();
+        }
+        let mut addresses: Vec<Ipv6Addr> = Side::ALL
+            .iter()
+            .map(|s| link_local(macs[s.idx()]))
+            .collect();
+        addresses.extend(self.access_addresses.iter().copied());
+        addresses.extend(self.core_address);
+        // Errors to subscribers come from the first global access address, else the
+        // link-local one; to the core side only from `core_address` (a link-local
+        // source would not cross the next hop).
+        let access_source = self
+            .access_addresses
+            .first()
+            .copied()
+            .unwrap_or_else(|| link_local(macs[Side::Access.idx()]));
+        Ipv6Forwarding {
+            on: true,
+            addresses,
+            next_hop: self.next_hop,
+            next_hop_mac: self.next_hop_mac.map(|m| m.0),
+            error_sources: [Some(access_source), self.core_address],
+        }
+    }
+
+    /// The control core's settings, when on.
+    pub fn settings(&self, seed: Seed) -> Option<Ipv6Settings> {
+        if !self.enabled {
+            return None;
+        }
+        Some(Ipv6Settings {
+            pool: self.prefix()?,
+            access_addresses: self.access_addresses.clone(),
+            core_address: self.core_address,
+            next_hop: self.next_hop,
+            next_hop_mac: self.next_hop_mac.map(|m| m.0),
+            dns: self.dns.clone(),
+            ra_interval: (
+                Duration::from_secs(self.ra_min_interval_s),
+                Duration::from_secs(self.ra_max_interval_s),
+            ),
+            login_on_rs: self.login_on_rs,
+            seed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Ipv6Config {
+        toml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn off_by_default_and_checked_when_on() {
+        let c = Ipv6Config::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.forwarding([MacAddr::ZERO; 2]), Ipv6Forwarding::default());
+        assert!(c.settings(Seed::fixed([0; 32])).is_none());
+        let bad = |s: &str| parse(s).validate().unwrap_err().0;
+        assert_eq!(
+            bad("enabled = true\nnext_hop = \"2001:db8::1\""),
+            "ipv6.pool"
+        );
+        assert_eq!(
+            bad("enabled = true\npool = \"2001:db8::/80\"\nnext_hop = \"2001:db8::1\""),
+            "ipv6.pool"
+        );
+        assert_eq!(
+            bad("enabled = true\npool = \"2001:db8::/48\""),
+            "ipv6.next_hop"
+        );
+        let c = parse(
+            "enabled = true\npool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n\
+             core_address = \"2001:db8:ff::1\"\nnext_hop_mac = \"02:00:00:00:00:fe\"",
+        );
+        assert!(c.validate().is_ok());
+        let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
+        let f = c.forwarding(macs);
+        assert!(f.on);
+        assert_eq!(
+            f.addresses,
+            vec![
+                "fe80::ff:fe00:1".parse::<Ipv6Addr>().unwrap(),
+                "fe80::ff:fe00:2".parse().unwrap(),
+                "2001:db8:ff::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(f.next_hop_mac, Some(MacAddr([2, 0, 0, 0, 0, 0xfe])));
+        assert_eq!(
+            f.error_sources,
+            [
+                Some("fe80::ff:fe00:1".parse().unwrap()),
+                Some("2001:db8:ff::1".parse().unwrap())
+            ]
+        );
+        let s = c.settings(Seed::fixed([0; 32])).unwrap();
+        assert_eq!(s.pool.to_string(), "2001:db8:100::/48");
+    }
+}

@@ -1,0 +1,444 @@
+//! Stage: IPv6 (V6-1). Validates the header and walks its extension headers; sends the
+//! control plane what it answers (from the access side neighbour discovery, RS, NS, NA,
+//! and DHCPv6 to port 547; from the core side NS and NA); drops Router Advertisements and
+//! Redirects from subscribers (RA guard); and forwards the IPv6 of sessions with a /64:
+//! uplink from the session's /64 (anti-spoofed by /64, MAC and line) to the core side's
+//! IPv6 next hop, downlink by destination /64 to its session, with the hop limit
+//! decremented (IPv6 has no header checksum to update). A session's packet and byte
+//! counters count both families; bytes are the IPv6 header and payload.
+//!
+//! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
+//! extension headers, multicast and link-local beyond neighbour discovery, packets for
+//! the gateway's own addresses, and IPv6 over PPPoE (its frames go to the control plane
+//! as PPP).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::parse::Line;
+use super::{Pipeline, Verdict, rewrite};
+use crate::buf::PacketBuf;
+use crate::counters::DropReason;
+use crate::fib::Forwarding;
+use crate::table::session::{Dir, SessionId};
+use crate::time::Instant;
+use crate::types::{MacAddr, Side};
+use crate::wire::checksum;
+use crate::wire::ethernet::{self, ethertype};
+use crate::wire::{get_u16, put_u16};
+
+/// The fixed header's length.
+pub const HEADER_LEN: usize = 40;
+
+/// Extension headers walked before the upper layer; a longer chain is
+/// `ipv6_ext_chain_too_long`.
+pub const MAX_EXTENSION_HEADERS: usize = 4;
+
+/// An ICMPv6 error fits the IPv6 minimum MTU (RFC 4443 2.4 (c)): it quotes at most this
+/// much less its own headers of the packet it is about.
+pub const MIN_MTU: usize = 1280;
+
+/// ICMPv6 Time Exceeded.
+const TIME_EXCEEDED: u8 = 3;
+
+/// The DHCPv6 server port (RFC 8415).
+pub const DHCPV6_SERVER_PORT: u16 = 547;
+
+/// Next Header values the stage knows.
+pub mod next_header {
+    /// Hop-by-Hop Options.
+    pub const HOP_BY_HOP: u8 = 0;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// Routing header.
+    pub const ROUTING: u8 = 43;
+    /// Fragment header.
+    pub const FRAGMENT: u8 = 44;
+    /// Authentication header.
+    pub const AH: u8 = 51;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+    /// Destination Options.
+    pub const DEST_OPTS: u8 = 60;
+}
+
+/// ICMPv6 neighbour discovery types (RFC 4861).
+pub mod nd {
+    /// Router Solicitation.
+    pub const ROUTER_SOLICIT: u8 = 133;
+    /// Router Advertisement.
+    pub const ROUTER_ADVERT: u8 = 134;
+    /// Neighbor Solicitation.
+    pub const NEIGHBOR_SOLICIT: u8 = 135;
+    /// Neighbor Advertisement.
+    pub const NEIGHBOR_ADVERT: u8 = 136;
+    /// Redirect.
+    pub const REDIRECT: u8 = 137;
+}
+
+mod field {
+    pub const PAYLOAD_LEN: usize = 4;
+    pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC: usize = 8;
+    pub const DST: usize = 24;
+}
+
+/// What the stages need of a validated IPv6 header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Source address.
+    pub src: Ipv6Addr,
+    /// Destination address.
+    pub dst: Ipv6Addr,
+    /// The upper-layer protocol, past the extension headers.
+    pub proto: u8,
+    /// Where the upper-layer header starts, from the IPv6 header.
+    pub l4: usize,
+    /// Header and payload length (what counters count).
+    pub total: usize,
+    /// Hop limit.
+    pub hop_limit: u8,
+}
+
+/// Checks the IPv6 packet that starts at `ip` (the buffer from the IPv6 header to the end
+/// of the frame): version, lengths, and the extension header chain.
+#[inline]
+pub fn validate(ip: &[u8]) -> Result<Header, DropReason> {
+    let h = ip
+        .first_chunk::<HEADER_LEN>()
+        .ok_or(DropReason::Ipv6Truncated)?;
+    if h[0] >> 4 != 6 {
+        return Err(DropReason::Ipv6BadVersion);
+    }
+    let total = HEADER_LEN + get_u16(h, field::PAYLOAD_LEN) as usize;
+    if total > ip.len() {
+        return Err(DropReason::Ipv6Truncated);
+    }
+    let mut proto = h[field::NEXT_HEADER];
+    let mut at = HEADER_LEN;
+    let mut walked = 0;
+    loop {
+        let len = match proto {
+            next_header::HOP_BY_HOP | next_header::ROUTING | next_header::DEST_OPTS => {
+                let e = ip.get(at..at + 2).ok_or(DropReason::Ipv6Truncated)?;
+                (e[1] as usize + 1) * 8
+            }
+            next_header::AH => {
+                let e = ip.get(at..at + 2).ok_or(DropReason::Ipv6Truncated)?;
+                (e[1] as usize + 2) * 4
+            }
+            next_header::FRAGMENT => return Err(DropReason::Ipv6Fragment),
+            _ => break,
+        };
+        if walked == MAX_EXTENSION_HEADERS {
+            return Err(DropReason::Ipv6ExtChainTooLong);
+        }
+        if at + len > total {
+            return Err(DropReason::Ipv6Truncated);
+        }
+        proto = ip[at];
+        at += len;
+        walked += 1;
+    }
+    Ok(Header {
+        src: address(h, field::SRC),
+        dst: address(h, field::DST),
+        proto,
+        l4: at,
+        total,
+        hop_limit: h[field::HOP_LIMIT],
+    })
+}
+
+/// The address at `at` (a constant inside the fixed header).
+#[inline(always)]
+fn address(h: &[u8; HEADER_LEN], at: usize) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&h[at..at + 16]);
+    Ipv6Addr::from(a)
+}
+
+/// What a validated IPv6 packet is to the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Neighbour discovery or DHCPv6 for the control plane.
+    Control,
+    /// A Router Advertisement or Redirect from a subscriber.
+    RaGuard,
+    /// Anything else: forwarded if it may be.
+    Data,
+}
+
+/// Classifies the IPv6 packet `ip` (header `h`) received on `side`.
+#[inline]
+pub fn classify(ip: &[u8], h: &Header, side: Side) -> Class {
+    match h.proto {
+        next_header::ICMPV6 => match (ip.get(h.l4).copied(), side) {
+            (
+                Some(nd::ROUTER_SOLICIT | nd::NEIGHBOR_SOLICIT | nd::NEIGHBOR_ADVERT),
+                Side::Access,
+            ) => Class::Control,
+            (Some(nd::NEIGHBOR_SOLICIT | nd::NEIGHBOR_ADVERT), Side::Core) => Class::Control,
+            (Some(nd::ROUTER_ADVERT | nd::REDIRECT), Side::Access) => Class::RaGuard,
+            _ => Class::Data,
+        },
+        next_header::UDP
+            if side == Side::Access
+                && h.l4 + 4 <= h.total
+                && get_u16(ip, h.l4 + 2) == DHCPV6_SERVER_PORT =>
+        {
+            Class::Control
+        }
+        _ => Class::Data,
+    }
+}
+
+/// Replaces the IPv6 packet at `l3` (header `h`) in `buf` with an ICMPv6 error of `kind`
+/// and `code` about it from `from`, quoting as much of it as fits [`MIN_MTU`] (and the
+/// buffer), sent back to where it came from (the frame's source MAC, the same tags).
+/// False, and nothing sent, for an error about an ICMPv6 error (RFC 4443 2.4 (e)) or when
+/// the buffer cannot hold one.
+pub fn error_in_place<B: PacketBuf>(
+    buf: &mut B,
+    l3: usize,
+    h: &Header,
+    from: Ipv6Addr,
+    our_mac: MacAddr,
+    (kind, code): (u8, u8),
+) -> bool {
+    if h.proto == next_header::ICMPV6 && buf.data().get(l3 + h.l4).is_none_or(|t| *t < 128) {
+        return false;
+    }
+    let hdrs = HEADER_LEN + 8;
+    let mut quote = h.total.min(MIN_MTU - hdrs);
+    if !buf.set_len(l3 + hdrs + quote) {
+        // No tailroom: quote less, in the frame's own length.
+        quote = h.total.saturating_sub(hdrs);
+        if quote == 0 || !buf.set_len(l3 + hdrs + quote) {
+            return false;
+        }
+    }
+    let frame = buf.data_mut();
+    frame.copy_within(l3..l3 + quote, l3 + hdrs);
+    let len = (8 + quote) as u16;
+    let ip = &mut frame[l3..l3 + hdrs];
+    ip[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    put_u16(ip, field::PAYLOAD_LEN, len);
+    ip[field::NEXT_HEADER] = next_header::ICMPV6;
+    ip[field::HOP_LIMIT] = 64;
+    ip[field::SRC..field::SRC + 16].copy_from_slice(&from.octets());
+    ip[field::DST..field::DST + 16].copy_from_slice(&h.src.octets());
+    ip[HEADER_LEN..hdrs].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
+    // The checksum over the pseudo-header (RFC 8200 8.1) and the message.
+    let pseudo = checksum::add(
+        checksum::sum(&frame[l3 + field::SRC..l3 + HEADER_LEN]),
+        u32::from(len) + u32::from(next_header::ICMPV6),
+    );
+    let sum = checksum::add(
+        pseudo,
+        checksum::sum(&frame[l3 + HEADER_LEN..l3 + hdrs + quote]),
+    );
+    put_u16(frame, l3 + HEADER_LEN + 2, !checksum::fold(sum));
+    let sender = ethernet::Frame::new_unchecked(&*frame).src();
+    rewrite::l2(frame, sender, our_mac);
+    true
+}
+
+/// The /64 of `a`: its upper 64 bits.
+#[inline(always)]
+pub fn prefix64(a: Ipv6Addr) -> u64 {
+    (a.to_bits() >> 64) as u64
+}
+
+/// fe80::/10.
+#[inline(always)]
+fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+impl Pipeline {
+    /// An IPv6 packet, its header at `l3`, that came in on `side` (`line`: the access
+    /// line).
+    pub(super) fn ipv6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        line: Line,
+        now: Instant,
+    ) -> Verdict {
+        if !fwd.ipv6.on {
+            return Verdict::Drop(DropReason::UnsupportedEthertype);
+        }
+        let h = match validate(&buf.data()[l3..]) {
+            Ok(h) => h,
+            Err(r) => return Verdict::Drop(r),
+        };
+        match classify(&buf.data()[l3..], &h, side) {
+            Class::Control => {
+                let v = self.punt(side, buf.data());
+                if v == Verdict::Punted {
+                    self.counters.ipv6_control += 1;
+                }
+                return v;
+            }
+            Class::RaGuard => return Verdict::Drop(DropReason::Ipv6RaGuard),
+            Class::Data => {}
+        }
+        if h.src.is_multicast() || h.src.is_unspecified() || h.src.is_loopback() {
+            return Verdict::Drop(DropReason::Ipv6MartianSource);
+        }
+        if h.dst.is_multicast() || is_link_local(h.dst) || is_link_local(h.src) {
+            return Verdict::Drop(DropReason::Ipv6NotForwarded);
+        }
+        if fwd.ipv6.is_ours(h.dst) {
+            return Verdict::Drop(DropReason::LocalUnsupported);
+        }
+        match side {
+            Side::Access => self.uplink6(fwd, buf, l3, &h, line, now),
+            Side::Core => self.downlink6(fwd, buf, l3, &h, now),
+        }
+    }
+
+    /// The session of the /64 `prefix`, closing it first if a time condition fell due.
+    fn live_session6(&mut self, fwd: &Forwarding, prefix: u64, now: Instant) -> Option<u32> {
+        let slot = self.sessions.slot_by_prefix6(prefix)?;
+        match self.sessions.get(slot)?.due(now) {
+            Some((t, cause)) => {
+                self.close_session(fwd, slot, t, cause);
+                None
+            }
+            None => Some(slot),
+        }
+    }
+
+    fn uplink6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        line: Line,
+        now: Instant,
+    ) -> Verdict {
+        let src_mac = MacAddr::from_bytes(&buf.data()[6..12]);
+        let Some(slot) = self.live_session6(fwd, prefix64(h.src), now) else {
+            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+        };
+        let Some(s) = self.sessions.get(slot) else {
+            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+        };
+        if s.mac != Some(src_mac) || line.pppoe.is_some() {
+            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+        }
+        if s.vlans() != line.vlans {
+            return Verdict::Drop(DropReason::VlanMismatch);
+        }
+        if h.hop_limit <= 1 {
+            return self.hop_limit_exceeded(fwd, Side::Access, buf, l3, h, now);
+        }
+        let Some(next_hop) = fwd.ipv6.next_hop_mac else {
+            return Verdict::Drop(DropReason::Ipv6NextHopUnresolved);
+        };
+        if let Err(r) = self.admit(fwd, Some(slot), Dir::Up, h.total, now) {
+            return Verdict::Drop(r);
+        }
+        buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
+        // Off a tagged line: the MACs move up to just before the IPv6 header, over the
+        // tags (the EtherType there is already IPv6).
+        let extra = l3 - ethernet::HEADER_LEN;
+        if extra != 0 {
+            buf.data_mut().copy_within(..12, extra);
+            if !buf.strip(extra) {
+                return Verdict::Drop(DropReason::EthTooShort);
+            }
+        }
+        if let Some(s) = self.sessions.get_mut(slot) {
+            s.count(Dir::Up, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
+        }
+        rewrite::l2(buf.data_mut(), next_hop, fwd.side(Side::Core).mac);
+        Verdict::Forward(Side::Core)
+    }
+
+    fn downlink6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        now: Instant,
+    ) -> Verdict {
+        let Some(slot) = self.live_session6(fwd, prefix64(h.dst), now) else {
+            return Verdict::Drop(DropReason::Ipv6NoSession);
+        };
+        let Some((mac, plain)) = self.sessions.get(slot).map(|s| (s.mac, s.is_plain())) else {
+            return Verdict::Drop(DropReason::Ipv6NoSession);
+        };
+        let Some(mac) = mac else {
+            return Verdict::Drop(DropReason::Ipv6NoSession);
+        };
+        if h.hop_limit <= 1 {
+            return self.hop_limit_exceeded(fwd, Side::Core, buf, l3, h, now);
+        }
+        if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
+            return Verdict::Drop(r);
+        }
+        buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
+        if !plain {
+            // The line's tags go on; the template ends in IPv4's EtherType.
+            if let Err(r) = self.encapsulate_down(buf, slot, l3, h.total) {
+                return Verdict::Drop(r);
+            }
+            // The frame now ends with the packet (padding cut), the EtherType just before.
+            let at = buf.len() - h.total - 2;
+            put_u16(buf.data_mut(), at, ethertype::IPV6);
+        }
+        if let Some(s) = self.sessions.get_mut(slot) {
+            s.count(Dir::Down, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
+        }
+        rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
+        Verdict::Forward(Side::Access)
+    }
+
+    /// A packet whose hop limit ran out: dropped, and answered with an ICMPv6 Time
+    /// Exceeded when the side has an error source and the rate allows (the same bucket
+    /// as IPv4's errors).
+    fn hop_limit_exceeded<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        now: Instant,
+    ) -> Verdict {
+        let Some(from) = fwd.ipv6.error_sources[side.idx()] else {
+            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+        };
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+        }
+        let mac = fwd.side(side).mac;
+        if !error_in_place(buf, l3, h, from, mac, (TIME_EXCEEDED, 0)) {
+            return Verdict::Drop(DropReason::Ipv6HopLimitExceeded);
+        }
+        // As for IPv4: the expired packet is a counted drop, the error in its buffer a
+        // generated packet sent back.
+        self.counters.drop(DropReason::Ipv6HopLimitExceeded);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
+    }
+
+    /// [`Command::SessionPrefix6`](crate::msg::Command::SessionPrefix6): attaches (or
+    /// takes away) a session's IPv6 /64.
+    pub fn session_prefix6(&mut self, id: SessionId, prefix: Option<u64>) {
+        // The control plane hands out each /64 once and only to IPoE sessions; a /64
+        // refused here (held by another session, or a PPPoE session) leaves the session
+        // without IPv6, and its packets are `ipv6_source_spoofed` / `ipv6_no_session`.
+        if let Some(slot) = self.sessions.slot_by_id(id) {
+            self.sessions.set_prefix6(slot, prefix);
+        }
+    }
+}
