@@ -213,6 +213,9 @@ pub struct WorkerCounters {
     /// PPPoE discovery and PPP control frames (LCP, PAP, CHAP, IPCP, ...) punted to the
     /// control plane.
     pub pppoe_control: u64,
+    /// DHCPv4 client messages (UDP to port 67 from the access side) punted to the
+    /// control plane.
+    pub dhcp_client: u64,
     /// Servers chosen for a `login`-type service that could not be remembered for the
     /// login because the per-login stickiness table was full (its next flow is balanced
     /// again).
@@ -252,6 +255,7 @@ impl Default for WorkerCounters {
             l2tp_decapsulated: 0,
             l2tp_control: 0,
             pppoe_control: 0,
+            dhcp_client: 0,
             sticky_full: 0,
         }
     }
@@ -340,12 +344,13 @@ impl WorkerCounters {
         self.l2tp_decapsulated += o.l2tp_decapsulated;
         self.l2tp_control += o.l2tp_control;
         self.pppoe_control += o.pppoe_control;
+        self.dhcp_client += o.dhcp_client;
         self.sticky_full += o.sticky_full;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 29] {
+    pub fn named(&self) -> [(&'static str, u64); 30] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -375,6 +380,7 @@ impl WorkerCounters {
             ("l2tp_decapsulated", self.l2tp_decapsulated),
             ("l2tp_control", self.l2tp_control),
             ("pppoe_control", self.pppoe_control),
+            ("dhcp_client", self.dhcp_client),
             ("sticky_full", self.sticky_full),
         ]
     }

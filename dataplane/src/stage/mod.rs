@@ -4,7 +4,7 @@
 //! the frame, [`access`] takes IPv4 off tagged and PPPoE access lines (and puts the
 //! gateway's answers back on them), [`arp`] answers for the gateway's addresses, [`forward`] validates and
 //! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
-//! answers refused services, [`http`] reads a request's Host, [`rewrite`] writes the
+//! answers refused services, [`dhcp`] punts DHCP client messages, [`http`] reads a request's Host, [`rewrite`] writes the
 //! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
 //! check, count) and NAT to load-balanced servers. [`tunnel`] encapsulates and
 //! decapsulates L2TP. The pipeline owns the per-worker state the stages use and returns
@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod arp;
+pub mod dhcp;
 pub mod forward;
 pub mod http;
 pub mod icmp;
@@ -209,6 +210,18 @@ impl Pipeline {
                 v
             }
             parse::L3Kind::Ipv4 => {
+                // DHCP from the access side comes before validation, which would drop a
+                // DISCOVER's 0.0.0.0 source (issue 16).
+                if side == Side::Access
+                    && line.pppoe.is_none()
+                    && dhcp::is_client_message(&buf.data()[l3..], port.address)
+                {
+                    let v = self.punt(side, buf.data());
+                    if v == Verdict::Punted {
+                        self.counters.dhcp_client += 1;
+                    }
+                    return v;
+                }
                 let h = match forward::validate(&buf.data()[l3..], fwd) {
                     Ok(h) => h,
                     Err(r) => return Verdict::Drop(r),
