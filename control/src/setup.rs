@@ -257,6 +257,7 @@ pub fn core(cfg: &Config, clock: WallClock) -> Result<CoreConfig, crate::os_rand
         aaa: aaa_policy(cfg),
         l2tp,
         pppoe: cfg.pppoe.settings(cfg, crate::os_random::seed()?),
+        dhcp: cfg.dhcp.settings(cfg),
     })
 }
 

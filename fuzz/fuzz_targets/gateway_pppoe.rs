@@ -57,6 +57,7 @@ fn core() -> Core {
                 port_name: "access0".into(),
                 seed: Seed::fixed([3; 32]),
             }),
+            dhcp: None,
         },
     )
 }

@@ -7,6 +7,7 @@
 
 pub mod aaa;
 pub mod addresses;
+pub mod dhcp;
 pub mod identifier;
 pub mod neighbor;
 pub mod pools;
@@ -124,6 +125,9 @@ pub enum Output {
     /// checkpoint, `AaaPolicy::last_known`): for the spool, so that a Stop recovered
     /// after a crash carries them. Only sessions whose counters changed.
     LastKnown(Vec<crate::radius::attrs::LastKnown>),
+    /// A DHCP lease to keep or forget (the lease file, so that leases survive a
+    /// restart: [`Core::dhcp_restore`]).
+    Lease(dhcp::LeaseChange),
     /// A login finished.
     LoginDone {
         /// Which.
@@ -192,6 +196,8 @@ pub struct CoreConfig {
     pub l2tp: Option<crate::l2tp::Settings>,
     /// PPPoE termination, when `[pppoe]` is on.
     pub pppoe: Option<pppoe::PppoeSettings>,
+    /// The DHCPv4 server, when `[dhcp]` is on.
+    pub dhcp: Option<dhcp::DhcpSettings>,
 }
 
 /// The control core.
@@ -219,6 +225,10 @@ pub struct Core {
     pppoe: Option<pppoe::Pppoe>,
     /// PPPoE frames punted while `[pppoe]` is off.
     pppoe_disabled_drops: u64,
+    /// IPoE subscribers by DHCPv4, when `[dhcp]` is on.
+    dhcp: Option<dhcp::Dhcp>,
+    /// DHCP messages punted while `[dhcp]` is off.
+    dhcp_disabled_drops: u64,
 }
 
 impl Core {
@@ -242,7 +252,13 @@ impl Core {
             no_port_logged: HashMap::new(),
             pppoe: None,
             pppoe_disabled_drops: 0,
+            dhcp: None,
+            dhcp_disabled_drops: 0,
         };
+        if let Some(s) = cfg.dhcp {
+            let mac = core.fwd.side(Side::Access).mac;
+            core.dhcp = Some(dhcp::Dhcp::new(s, mac, now));
+        }
         if let Some(s) = cfg.pppoe {
             let mac = core.fwd.side(Side::Access).mac;
             core.pppoe = Some(pppoe::Pppoe::new(s, mac, now));
@@ -497,6 +513,7 @@ impl Core {
             }
             Event::SessionClosed(mut rec) => {
                 self.pppoe_session_closed(now, rec.id, rec.cause.name());
+                self.dhcp_session_closed(now, rec.id, rec.cause.name());
                 let acct_id = self.aaa_closed(&mut rec);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
@@ -515,6 +532,7 @@ impl Core {
             }
             Event::SessionInstallFailed { id, reason } => {
                 self.pppoe_session_closed(now, id, "not installed");
+                self.dhcp_session_closed(now, id, "not installed");
                 if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
                     self.aaa_install_failed(now, id, address);
                 }
@@ -663,6 +681,13 @@ impl Core {
             self.drain_resolver();
             return;
         }
+        if let Ok(h) = crate::wire::ethernet::Frame::new_unchecked(bytes).header()
+            && h.ethertype == crate::wire::ethernet::ethertype::IPV4
+            && dhcp::to_server(&bytes[h.payload_at..])
+        {
+            self.on_dhcp(now, frame.side, h, bytes);
+            return;
+        }
         let Ok(eth) = ethernet::Frame::new_checked(bytes) else {
             self.stats.punts_malformed += 1;
             return;
@@ -803,6 +828,7 @@ impl Core {
         self.drain_resolver();
         self.aaa_tick(now);
         self.pppoe_tick(now);
+        self.dhcp_tick(now);
         if let Some(l) = self.l2tp.as_mut() {
             l.tick(now);
             self.drain_l2tp(now);
@@ -818,6 +844,7 @@ impl Core {
             self.aaa.poll_timeout(),
             l2tp,
             pppoe,
+            self.dhcp_poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -889,3 +916,6 @@ impl Core {
 
 #[cfg(test)]
 mod pppoe_tests;
+
+#[cfg(test)]
+mod dhcp_tests;

@@ -341,14 +341,14 @@ impl Link {
     }
 }
 
-fn frame(dst: Mac, src: Mac, vlans: &Vlans, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(dst: Mac, src: Mac, vlans: &Vlans, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(22 + payload.len());
     ethernet::write_header(&mut f, dst, src, &tags(vlans), ethertype);
     f.extend_from_slice(payload);
     f
 }
 
-fn vlans_of(h: &Header) -> Vlans {
+pub(super) fn vlans_of(h: &Header) -> Vlans {
     let t = |t: Tag| VlanTag {
         tpid: t.tpid,
         vid: t.vid,
@@ -669,7 +669,7 @@ impl Core {
 
     /// The address of an accepted PPP login: Framed-IP-Address (reserved in its pool if
     /// one holds it) or one from the pool the authorization names.
-    fn ppp_address(&mut self, a: &Authorization) -> Result<(Ipv4Addr, bool), String> {
+    pub(super) fn ppp_address(&mut self, a: &Authorization) -> Result<(Ipv4Addr, bool), String> {
         let (address, pooled) = match a.framed_ip {
             Some(ip) => {
                 let taken = self.sessions.find(&ip.to_string()).is_ok()
@@ -778,7 +778,7 @@ impl Core {
             Some(mac.to_string()),
             app_idle,
             g.pooled,
-            Some((access, line)),
+            Some((access, Some(line))),
         )
         .map_err(|e| {
             release(self);

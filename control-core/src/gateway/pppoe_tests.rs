@@ -94,6 +94,7 @@ fn core_with(s: Option<PppoeSettings>, last: Ipv4Addr) -> Core {
             },
             l2tp: None,
             pppoe: s,
+            dhcp: None,
         },
     )
 }

@@ -2,6 +2,7 @@
 //! the line. Every key is documented in `docs/config.md`.
 
 pub mod aaa;
+pub mod dhcp;
 pub mod l2tp;
 pub mod pppoe;
 
@@ -108,6 +109,9 @@ pub struct Config {
     /// PPPoE access concentrator and PPP termination (`[pppoe]`, docs/config.md).
     #[serde(default)]
     pub pppoe: crate::config::pppoe::PppoeConfig,
+    /// The DHCPv4 server on the access side (`[dhcp]`, docs/config.md and docs/ipoe.md).
+    #[serde(default)]
+    pub dhcp: crate::config::dhcp::DhcpConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -1387,6 +1391,7 @@ impl Config {
         self.validate_subscribers()?;
         self.l2tp.validate(self)?;
         self.pppoe.validate()?;
+        self.dhcp.validate()?;
         tollgate_control_core::rating::Plan::compile(&self.rating)?;
         Ok(())
     }

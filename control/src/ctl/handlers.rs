@@ -817,6 +817,7 @@ pub fn counters(
             injects_dropped: dispatch.injects_dropped,
         },
         pppoe: core.pppoe_counters().into_iter().collect(),
+        dhcp: core.dhcp_counters().into_iter().collect(),
     }
 }
 

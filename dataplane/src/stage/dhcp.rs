@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn discover_renewal_and_relay_are_taken() {
         assert!(is_client_message(&udp([0; 4], [255; 4], 67), OURS));
-        assert!(is_client_message(&udp([10, 0, 0, 9], [10, 0, 0, 1], 67), OURS));
+        assert!(is_client_message(
+            &udp([10, 0, 0, 9], [10, 0, 0, 1], 67),
+            OURS
+        ));
         assert!(is_client_message(&udp([10, 0, 0, 9], [255; 4], 67), OURS));
         assert!(is_client_message(&udp([0; 4], [10, 9, 9, 9], 67), OURS));
     }
@@ -63,7 +66,10 @@ mod tests {
     #[test]
     fn other_traffic_is_not() {
         // DHCP to a server elsewhere is a subscriber's forwarded traffic.
-        assert!(!is_client_message(&udp([10, 0, 0, 9], [192, 0, 2, 1], 67), OURS));
+        assert!(!is_client_message(
+            &udp([10, 0, 0, 9], [192, 0, 2, 1], 67),
+            OURS
+        ));
         assert!(!is_client_message(&udp([0; 4], [255; 4], 68), OURS));
         let mut frag = udp([0; 4], [255; 4], 67);
         frag[6] = 0x20; // more fragments
