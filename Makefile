@@ -11,7 +11,7 @@ ROOT := $(shell id -u)
 # (libbpf 1.0+) and clang to build its XDP program, linux-libc-dev for the kernel's
 # headers.
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
-                pppoe python3-scapy \
+                pppoe python3-scapy isc-dhcp-client \
                 freeradius freeradius-utils tshark xl2tpd \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
                 libbpf-dev linux-libc-dev
@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test ipoe-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -49,6 +49,7 @@ help:
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
+	@echo "make ipoe-test  IPoE by DHCPv4 in netns: dhclient -4 and -r, traffic counted, restart keeps the lease, VLAN/QinQ, accounting (root)"
 
 check-cargo:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95+ (https://rustup.rs), then run make again" >&2; exit 1; }
@@ -105,7 +106,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test ipoe-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -177,6 +178,16 @@ pppoe-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/pppoe-lab.sh test; \
 	else echo "SKIPPED pppoe lab test: it needs root"; fi
+
+# IPoE subscribers by DHCPv4 in network namespaces (scripts/ipoe-lab.sh): isc-dhcp-client's
+# `dhclient -4` gets an address from the pool, the session is shown and its traffic
+# counted exactly, a restart keeps the lease (lease file), `dhclient -r` ends it; a scapy
+# client does the same on an 802.1Q and a QinQ line; a small RADIUS accounting server
+# checks every Start and Stop with its counters.
+ipoe-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/ipoe-lab.sh test; \
+	else echo "SKIPPED ipoe lab test: it needs root"; fi
 
 lint: check-cargo
 	$(CARGO) fmt --all -- --check

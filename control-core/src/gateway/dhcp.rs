@@ -169,6 +169,9 @@ pub(super) struct Dhcp {
     by_session: HashMap<SessionId, Subscriber>,
     /// The line and tags of the frame being handled (its replies keep its TPIDs).
     frame_vlans: Option<(Line, Vlans)>,
+    /// The gateway is stopping: sessions that end now keep their leases (they come
+    /// back at the next start).
+    stopping: bool,
     stats: DhcpStats,
 }
 
@@ -191,6 +194,7 @@ impl Dhcp {
             by_login: HashMap::new(),
             by_session: HashMap::new(),
             frame_vlans: None,
+            stopping: false,
             stats: DhcpStats::default(),
         }
     }
@@ -652,6 +656,11 @@ impl Core {
         let Some(sub) = d.by_session.remove(&sid) else {
             return;
         };
+        if d.stopping {
+            // The lease stays bound and in the lease file.
+            d.clients.remove(&sub);
+            return;
+        }
         if let Some(c) = d.clients.get_mut(&sub) {
             c.session = None;
         }
@@ -659,6 +668,15 @@ impl Core {
             d.clients.remove(&sub);
         }
         self.dhcp_drain(now);
+    }
+
+    /// The gateway stops: the sessions the workers end from now on keep their leases,
+    /// which the lease file brings back at the next start ([`Core::dhcp_restore`]).
+    /// The clients are not told (they keep their addresses and renew as usual).
+    pub fn dhcp_stopping(&mut self) {
+        if let Some(d) = self.dhcp.as_mut() {
+            d.stopping = true;
+        }
     }
 
     /// Runs the server's timers due at `now` (decision and offer timeouts, lease expiry).

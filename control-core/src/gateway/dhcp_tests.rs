@@ -565,6 +565,18 @@ fn leases_survive_a_restart_and_log_in_again_with_their_address() {
 }
 
 #[test]
+fn sessions_ended_by_a_stop_keep_their_leases() {
+    let (mut r, spec) = Rig::up();
+    r.core.dhcp_stopping();
+    r.closed(&spec, DisconnectCause::NasRequest);
+    // The Stop goes out; the lease is neither forgotten nor ended.
+    assert_eq!(r.account.last().unwrap().status, AcctStatusType::Stop);
+    assert_eq!(r.leases.len(), 1);
+    assert_eq!(r.counter("dhcp_leases"), 1);
+    assert!(r.removed.is_empty());
+}
+
+#[test]
 fn a_lease_that_ran_out_while_down_is_forgotten() {
     let (r, _) = Rig::up();
     let kept = r.leases[0].lease.clone().unwrap();
