@@ -6,8 +6,11 @@ datagrams and pings to a server from the leased address, ARP for it answered, an
 RELEASE. Every frame from the gateway must carry the line's tags. Prints one JSON line of
 what happened; exits non-zero on a failure.
 
-Usage: dhcp-client.py IFACE --vlan S[.C] [--send N --to IP:PORT] [--ping N]
-                      [--release-when FILE]
+Usage: dhcp-client.py IFACE [--vlan S[.C]] [--circuit-id ID] [--send N --to IP:PORT]
+                      [--ping N] [--release-when FILE]
+
+--circuit-id adds option 82 (RFC 3046) with that Agent Circuit ID, as an access node
+does, and checks that the gateway's replies carry it back.
 
 With --release-when, the JSON line is printed after the traffic, then the client waits
 (60 s at most) for FILE to exist, sends RELEASE and exits.
@@ -55,6 +58,9 @@ class Client:
     def dhcp(self, kind, src, dst, dst_mac, opts):
         chaddr = bytes.fromhex(self.mac.replace(":", "")) + b"\0" * 10
         ciaddr = self.addr if kind == "release" else "0.0.0.0"
+        if self.a.circuit_id:
+            cid = self.a.circuit_id.encode()
+            opts = opts + [("relay_agent_information", bytes([1, len(cid)]) + cid)]
         m = BOOTP(op=1, xid=self.xid, chaddr=chaddr, ciaddr=ciaddr) / DHCP(
             options=[("message-type", kind)] + opts + ["end"])
         self.send_ip(dst_mac, IP(src=src, dst=dst) / UDP(sport=68, dport=67) / m)
@@ -96,6 +102,11 @@ class Client:
             if UDP in ip and ip[UDP].dport == 68 and BOOTP in ip and ip[BOOTP].xid == self.xid:
                 opts = {o[0]: o[1:] for o in ip[DHCP].options if isinstance(o, tuple)}
                 if opts.get("message-type", (0,))[0] == kind:
+                    if self.a.circuit_id:
+                        cid = self.a.circuit_id.encode()
+                        ri = opts.get("relay_agent_information", (b"",))[0]
+                        if ri != bytes([1, len(cid)]) + cid:
+                            self.fail(f"option 82 not echoed: {ri!r}")
                     return src, ip, opts
         self.fail(f"no DHCP message type {kind}")
 
@@ -142,6 +153,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("iface")
     ap.add_argument("--vlan", default="")
+    ap.add_argument("--circuit-id", default="")
     ap.add_argument("--send", type=int, default=0)
     ap.add_argument("--to", default="192.0.2.10:5001")
     ap.add_argument("--ping", type=int, default=0)

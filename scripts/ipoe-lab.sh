@@ -15,8 +15,11 @@
 #   4. `dhclient -r` releases the lease: the session ends with cause user_request, its
 #      accounting Stop (in the spool: no RADIUS accounting server here) carries the
 #      counters, and the address is free.
-#   5. The same client on an 802.1Q VLAN (100) and on a QinQ line (S-VLAN 200 802.1ad,
-#      C-VLAN 7), kernel VLAN interfaces: an address, the session, traffic, release.
+#   5. A scapy client (scripts/dhcp-client.py; the kernel here has no 8021q) on an 802.1Q
+#      line (VLAN 100) and a QinQ line (S-VLAN 200 802.1ad, C-VLAN 7): an address, the
+#      session, traffic counted exactly, RELEASE. A small RADIUS accounting server
+#      (scripts/acct-server.py) has every Start and Stop, with the counters shown.
+#   6. With login_by = "circuit_id": option 82's circuit-id is the user name.
 #
 # dhclient gets its own lease and pid files per run and a small -sf script (the default
 # dhclient-script would rewrite /etc/resolv.conf, shared with the host): it sets the
@@ -107,7 +110,9 @@ up() {
     nsx "$NS_SRV" ip route add 10.77.0.0/24 via 192.0.2.1
 }
 
+# write_config [LOGIN_BY]: a fresh config, store, spool and lease file.
 write_config() {
+    local login_by=${1:-mac}
     cat >"$RUNDIR/tollgate.toml" <<EOF
 [engine]
 workers = 1
@@ -138,6 +143,7 @@ first = "10.77.0.100"
 last = "10.77.0.120"
 [dhcp]
 enabled = true
+login_by = "$login_by"
 lease_time_s = 300
 dns = ["192.0.2.53"]
 lease_file = "$RUNDIR/leases.dhcp"
@@ -148,6 +154,9 @@ EOF
 [[subscriber]]
 user_id = "carol"
 mac = ["$SUB_MAC"]
+
+[[subscriber]]
+user_id = "olt1-pon3"
 EOF
     "$TG_BIN" subscriber --db "$RUNDIR/subscribers.db" import "$RUNDIR/subs.toml" >/dev/null
     # dhclient's script: address, default route, and what was given, to a file.
@@ -392,6 +401,37 @@ start_acct_server() {
         die "the accounting server did not start: $(cat "$RUNDIR/acct-server.log")"
 }
 
+# check_option82: with login_by = "circuit_id", a DISCOVER with option 82's circuit-id
+# logs in as that user (no password: the local store's rule for a login by name).
+check_option82() {
+    local out addr trig="$RUNDIR/release-o82"
+    rm -f "$trig"
+    nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/dhcp-client.py" tgd-s0 --circuit-id olt1-pon3 \
+        --ping 1 --release-when "$trig" >"$RUNDIR/o82.out" 2>&1 &
+    local cpid=$!
+    if ! wait_for 30 grep -q '"ok": true' "$RUNDIR/o82.out"; then
+        fail "option 82: no lease: $(cat "$RUNDIR/o82.out")"
+        touch "$trig"
+        wait "$cpid" || true
+        return
+    fi
+    out=$(head -n 1 "$RUNDIR/o82.out")
+    addr=$(json 'j["address"]' "$out")
+    if wait_for 10 session_open "$addr" &&
+        [[ $(json 'j["user"]' "$(session_json "$addr")") == olt1-pon3 ]]; then
+        pass "option 82: circuit-id olt1-pon3 logged in as user olt1-pon3 at $addr (option 82 echoed in OFFER and ACK)"
+    else
+        fail "option 82: session at $addr: $(session_json "$addr" 2>&1)"
+    fi
+    touch "$trig"
+    wait "$cpid" || true
+    if wait_for 10 session_gone "$addr"; then
+        pass "option 82: RELEASE ended the session"
+    else
+        fail "option 82: the session at $addr is still open after RELEASE"
+    fi
+}
+
 test_all() {
     [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
     [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
@@ -436,6 +476,11 @@ test_all() {
     log "counters: engine dhcp_client=$(json 'j["engine"].get("dhcp_client")' "$c"); dhcp: $(json 'j.get("dhcp")' "$c")"
     stop_gateway
     check_stops
+    # 6: option 82 login.
+    write_config circuit_id
+    start_gateway
+    check_option82
+    stop_gateway
     if ((FAILED > 0)); then
         log "ipoe lab: $FAILED check(s) failed; gateway log: $RUNDIR/tollgate.log"
         tail -n 20 "$RUNDIR/tollgate.log"

@@ -203,16 +203,13 @@ impl Dhcp {
         self.stats.drops[d as usize] += 1;
     }
 
-    /// The tags of `line`: the frame's being handled, a known client's, else built from
-    /// the line with the configured outer TPID.
+    /// The tags of `line`: the frame's being handled (or the client's being answered),
+    /// else built from the line with the configured outer TPID.
     fn vlans_for(&self, line: Line) -> Vlans {
         if let Some((l, v)) = self.frame_vlans
             && l == line
         {
             return v;
-        }
-        if let Some(c) = self.clients.iter().find(|(s, _)| s.line == line) {
-            return c.1.vlans;
         }
         let tag = |tpid, vid: Option<u16>| vid.map(|vid| VlanTag { tpid, vid });
         match line.cvlan {

@@ -602,3 +602,41 @@ fn dhcp_while_off_is_a_counted_drop() {
     // Not counted as a malformed punt.
     assert_eq!(r.core.stats().punts_malformed, 0);
 }
+
+#[test]
+fn option_82_circuit_id_is_the_user_name_when_configured() {
+    let mut s = settings();
+    s.server.login_by = crate::dhcp::LoginBy::CircuitId;
+    let mut r = Rig::with(core(Some(s), Instant(1_000_000 * SEC)));
+    r.tags.clear();
+    // Option 82 as an L2 access node inserts it: circuit-id "olt-1 pon 3", remote-id.
+    let ri = [&[1u8, 11][..], b"olt-1 pon 3", &[2, 4][..], b"cust"].concat();
+    let m = Rig::message(mt::DISCOVER, |m| {
+        m.option(option::RELAY_AGENT_INFO, &ri);
+    });
+    r.send(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, [0xff; 6], &m);
+    assert_eq!(r.auth.len(), 1);
+    assert_eq!(r.auth[0].user.as_deref(), Some("olt-1 pon 3"));
+    assert_eq!(r.auth[0].password, None);
+    r.accept(Authorization::default());
+    let offer = &r.replies[0];
+    assert_eq!(offer.message_type(), mt::OFFER);
+    assert_eq!(offer.tags, Vec::<(u16, u16)>::new());
+    // RFC 3046: the reply carries option 82 back as it came.
+    assert_eq!(offer.option(option::RELAY_AGENT_INFO), Some(ri.clone()));
+    // No flag, no ciaddr: to yiaddr at layer 3, the client's MAC at layer 2.
+    assert_eq!((offer.dst_mac, offer.dst), (SUB_MAC, FIRST));
+    // A DISCOVER without option 82 is refused without asking AAA.
+    let other = Rig::message(mt::DISCOVER, |m| {
+        m.flags(0);
+    });
+    r.tags = vec![(0x8100, 9)];
+    r.send(
+        Ipv4Addr::UNSPECIFIED,
+        Ipv4Addr::BROADCAST,
+        [0xff; 6],
+        &other,
+    );
+    assert_eq!(r.auth.len(), 1);
+    assert_eq!(r.counter("dhcp_no_line_id"), 1);
+}
