@@ -32,7 +32,8 @@ use super::{Core, Output};
 use crate::authz::Authorization;
 use crate::dhcp::{self, EndCause, Event, Grant, Lease, LoginBy, Server, ServerConfig};
 use crate::ipoe::{MacDisplay, Subscriber};
-use crate::pppoe::Line;
+use crate::pppoe::{Line, LineId};
+use crate::radius::attrs::PppoeLine;
 use crate::wire::ethernet::{Header, Mac, ethertype};
 
 /// How the gateway serves DHCPv4 on its access side (`[dhcp]`).
@@ -50,6 +51,8 @@ pub struct DhcpSettings {
     /// The TPID of an outer tag when a line's tags are not known from a received frame
     /// (leases restored after a restart): 0x8100, or 0x88a8 for S-VLANs.
     pub outer_tpid: u16,
+    /// The access port's name in NAS-Port-Id (`access0.100.7`).
+    pub port_name: String,
 }
 
 /// Why the core dropped a punted DHCP message (the server counts its own).
@@ -144,6 +147,8 @@ struct Granted {
 struct Client {
     /// The line's tags as received (downlink frames carry them).
     vlans: Vlans,
+    /// The line as RADIUS and the accounting records name it.
+    line: PppoeLine,
     /// The server's login, while one is in progress.
     dhcp_login: Option<dhcp::LoginId>,
     /// The AAA login waiting for its answer.
@@ -163,6 +168,7 @@ pub(super) struct Dhcp {
     dns: Vec<Ipv4Addr>,
     lease_time: Duration,
     outer_tpid: u16,
+    port_name: String,
     ac_mac: Mac,
     clients: HashMap<Subscriber, Client>,
     by_login: HashMap<aaa::LoginId, Subscriber>,
@@ -189,6 +195,7 @@ impl Dhcp {
             dns: s.dns,
             lease_time: s.lease_time,
             outer_tpid: s.outer_tpid,
+            port_name: s.port_name,
             ac_mac: ac_mac.0,
             clients: HashMap::new(),
             by_login: HashMap::new(),
@@ -201,6 +208,16 @@ impl Dhcp {
 
     fn drop(&mut self, d: DhcpDrop) {
         self.stats.drops[d as usize] += 1;
+    }
+
+    /// `line` with its option 82, as RADIUS and the records name it.
+    fn radius_line(&self, line: Line, id: Option<&LineId>) -> PppoeLine {
+        PppoeLine {
+            nas_port_id: line.nas_port_id(&self.port_name),
+            circuit_id: id.and_then(|l| l.circuit_id.clone()),
+            remote_id: id.and_then(|l| l.remote_id.clone()),
+            ipoe: true,
+        }
     }
 
     /// The tags of `line`: the frame's being handled (or the client's being answered),
@@ -334,10 +351,12 @@ impl Core {
         };
         let sub = l.subscriber;
         let vlans = d.vlans_for(sub.line);
+        let line = d.radius_line(sub.line, l.line_id.as_ref());
         let by_mac = d.server.config().login_by == LoginBy::Mac;
         let req = LoginRequest {
             user: (!by_mac).then(|| String::from_utf8_lossy(&l.user).into_owned()),
             mac: Some(MacAddr(sub.mac)),
+            line: Some(line.clone()),
             ..LoginRequest::default()
         };
         self.dhcp_forget(&sub);
@@ -349,6 +368,7 @@ impl Core {
                         sub,
                         Client {
                             vlans,
+                            line,
                             dhcp_login: Some(l.id),
                             login: Some(login),
                             granted: None,
@@ -537,10 +557,10 @@ impl Core {
         let Some(d) = self.dhcp.as_ref() else {
             return;
         };
-        let vlans = d
-            .clients
-            .get(&sub)
-            .map_or_else(|| d.vlans_for(sub.line), |c| c.vlans);
+        let (vlans, line) = match d.clients.get(&sub) {
+            Some(c) => (c.vlans, c.line.clone()),
+            None => (d.vlans_for(sub.line), d.radius_line(sub.line, None)),
+        };
         let access = AccessLine {
             vlans,
             encap: Encap::Ipoe,
@@ -579,7 +599,7 @@ impl Core {
                 Some(mac.to_string()),
                 app_idle,
                 g.pooled,
-                Some((access, None)),
+                Some((access, Some(line))),
             )
             .map_err(|e| e.to_string())
         });
@@ -713,6 +733,7 @@ impl Core {
             let sub = lease.subscriber;
             let address = lease.address();
             let user = String::from_utf8_lossy(&lease.user).into_owned();
+            let line = d.radius_line(sub.line, lease.line_id.as_ref());
             let by_mac = d.server.config().login_by == LoginBy::Mac;
             match d.server.restore(now, lease) {
                 Ok(dhcp::Restored::Live) => {}
@@ -727,6 +748,7 @@ impl Core {
             let req = LoginRequest {
                 user: (!by_mac).then_some(user),
                 mac: Some(MacAddr(sub.mac)),
+                line: Some(line.clone()),
                 ..LoginRequest::default()
             };
             match self.login(now, req) {
@@ -738,6 +760,7 @@ impl Core {
                             sub,
                             Client {
                                 vlans,
+                                line,
                                 dhcp_login: None,
                                 login: Some(login),
                                 granted: None,

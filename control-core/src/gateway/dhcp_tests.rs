@@ -22,7 +22,7 @@ use super::{Core, CoreConfig, Output};
 use crate::authz::Authorization;
 use crate::dhcp::wire::{self, MessageBuilder, message_type as mt, op, option};
 use crate::dhcp::{Lease, ServerConfig};
-use crate::radius::attrs::AcctRecord;
+use crate::radius::attrs::{AcctRecord, PppoeLine};
 use crate::radius::dict::AcctStatusType;
 use crate::time::{Instant, WallClock};
 
@@ -41,6 +41,7 @@ fn settings() -> DhcpSettings {
         dns: vec![DNS],
         lease_time: Duration::from_secs(600),
         outer_tpid: 0x88a8,
+        port_name: "access0".into(),
     }
 }
 
@@ -354,6 +355,14 @@ fn a_discover_logs_in_by_mac_and_the_ack_installs_the_session_on_its_line() {
     assert_eq!(a.user, None);
     assert_eq!(a.identifiers, vec![Identifier::Mac(MacAddr(SUB_MAC))]);
     assert_eq!(a.calling_station.as_deref(), Some("02:00:00:00:00:42"));
+    // RADIUS gets the line (NAS-Port-Id), as IPoE: no Framed-Protocol PPP.
+    let line = PppoeLine {
+        nas_port_id: "access0.100.7".into(),
+        circuit_id: None,
+        remote_id: None,
+        ipoe: true,
+    };
+    assert_eq!(a.line, Some(line.clone()));
     assert!(r.replies.is_empty(), "no OFFER before AAA answers");
 
     r.accept(Authorization::default());
@@ -418,6 +427,7 @@ fn a_discover_logs_in_by_mac_and_the_ack_installs_the_session_on_its_line() {
         r.account[0].calling_station_id.as_deref(),
         Some("02:00:00:00:00:42")
     );
+    assert_eq!(r.account[0].access, Some(line));
     assert_eq!(r.leases.len(), 1);
     assert_eq!(r.leases[0].key, "0.100.7-02:00:00:00:00:42");
     let lease = Lease::decode(r.leases[0].lease.as_deref().unwrap(), r.now, r.now.0 / SEC).unwrap();
@@ -618,6 +628,16 @@ fn option_82_circuit_id_is_the_user_name_when_configured() {
     assert_eq!(r.auth.len(), 1);
     assert_eq!(r.auth[0].user.as_deref(), Some("olt-1 pon 3"));
     assert_eq!(r.auth[0].password, None);
+    // Option 82 goes to RADIUS as the TR-101 attributes.
+    let line = r.auth[0].line.clone().unwrap();
+    assert_eq!(
+        (
+            line.nas_port_id.as_str(),
+            line.circuit_id.as_deref(),
+            line.remote_id.as_deref()
+        ),
+        ("access0", Some(&b"olt-1 pon 3"[..]), Some(&b"cust"[..]))
+    );
     r.accept(Authorization::default());
     let offer = &r.replies[0];
     assert_eq!(offer.message_type(), mt::OFFER);

@@ -292,6 +292,7 @@ impl Pppoe {
             nas_port_id: info.line.nas_port_id(&self.port_name),
             circuit_id: info.line_id.as_ref().and_then(|l| l.circuit_id.clone()),
             remote_id: info.line_id.as_ref().and_then(|l| l.remote_id.clone()),
+            ipoe: false,
         }
     }
 

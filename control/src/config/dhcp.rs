@@ -50,6 +50,9 @@ pub struct DhcpConfig {
     /// The TPID of an S-VLAN tag when a restored lease's line is tagged QinQ (the
     /// frames seen before the restart are gone): 0x8100 or 0x88a8.
     pub outer_tpid: u16,
+    /// The access port's name in NAS-Port-Id (`name.svlan.cvlan`); default the access
+    /// interface's name, else "access".
+    pub port_name: Option<String>,
 }
 
 impl Default for DhcpConfig {
@@ -70,6 +73,7 @@ impl Default for DhcpConfig {
             authoritative: d.authoritative,
             lease_file: None,
             outer_tpid: 0x88a8,
+            port_name: None,
         }
     }
 }
@@ -168,6 +172,11 @@ impl DhcpConfig {
             dns: self.dns.clone(),
             lease_time: Duration::from_secs(self.lease_time_s),
             outer_tpid: self.outer_tpid,
+            port_name: self
+                .port_name
+                .clone()
+                .or_else(|| cfg.access.interface.clone())
+                .unwrap_or_else(|| "access".into()),
         })
     }
 }
