@@ -2,7 +2,8 @@
 """A RADIUS accounting server for the labs (RFC 2866), small enough to read: checks each
 Accounting-Request's authenticator with the shared secret, answers Accounting-Response,
 and appends one JSON line per record to a file: status, user, Framed-IP-Address,
-Calling-Station-Id, terminate cause, packets and octets in (from the subscriber) and out.
+Calling-Station-Id, terminate cause, NAS-Port-Id, Framed-Protocol, packets and octets in
+(from the subscriber) and out.
 
 Usage: acct-server.py LISTEN_IP:PORT SECRET OUT_FILE
 """
@@ -49,6 +50,8 @@ def main():
             "calling_station_id": attrs.get(31, b"").decode(errors="replace"),
             "session_id": attrs.get(44, b"").decode(errors="replace"),
             "terminate_cause": u32(49),
+            "nas_port_id": attrs.get(87, b"").decode(errors="replace"),
+            "framed_protocol": u32(7),
             "packets_in": u32(47),
             "octets_in": u32(42),
             "packets_out": u32(48),

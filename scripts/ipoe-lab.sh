@@ -390,6 +390,15 @@ check_stops() {
     else
         fail "accounting records: got '$got', want '$want'"
     fi
+    # The line of each (NAS-Port-Id), and no Framed-Protocol: IPoE, not PPP.
+    got=$(json '" ".join("%s/%s" % (r["nas_port_id"], r["framed_protocol"]) for r in j)' \
+        "$("$PY" -c 'import json, sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])]))' "$RUNDIR/acct.jsonl" 2>/dev/null || echo '[]')")
+    want="tgd-a0/None tgd-a0/None tgd-a0/None tgd-a0/None tgd-a0.100/None tgd-a0.100/None tgd-a0.200.7/None tgd-a0.200.7/None"
+    if [[ $got == "$want" ]]; then
+        pass "accounting: NAS-Port-Id names each line (tgd-a0, tgd-a0.100, tgd-a0.200.7), no Framed-Protocol"
+    else
+        fail "accounting NAS-Port-Id/Framed-Protocol: got '$got', want '$want'"
+    fi
 }
 
 start_acct_server() {
