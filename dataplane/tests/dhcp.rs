@@ -167,11 +167,37 @@ fn other_udp_and_the_core_side_are_not_punted() {
     );
     assert!(r.punted().is_empty());
     let c = r.counters();
-    assert_eq!((c.punted, c.dhcp_client), (0, 0));
+    assert_eq!((c.punted, c.dhcp_client, c.dhcp_server), (0, 0, 0));
     assert_eq!(c.dropped(DropReason::Ipv4MartianSource), 2);
     assert_eq!(c.total_drops(), 2);
     // UDP to port 67 elsewhere goes the usual way: routed, waiting for the server's MAC.
     assert_eq!(c.held, 1);
+}
+
+#[test]
+fn relay_mode_server_replies_to_the_access_address_are_punted_from_the_core_side() {
+    let mut r = Rig::new();
+    // Kea at 192.0.2.20 answers the relay: UDP 67 to giaddr, the access address.
+    let mut ip = Vec::new();
+    PacketBuilder::ipv4([192, 0, 2, 20], GW_ACC.octets(), 64)
+        .udp(67, 67)
+        .write(&mut ip, &[0x5a; 300])
+        .unwrap();
+    let mut f = Vec::new();
+    f.extend_from_slice(&CORE_MAC.0);
+    f.extend_from_slice(&SRV_MAC.0);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    r.send(Side::Core, &f);
+    let punted: Vec<Vec<u8>> = std::iter::from_fn(|| r.ctl.punt.pop())
+        .map(|p| {
+            assert_eq!(p.side, Side::Core);
+            p.bytes().to_vec()
+        })
+        .collect();
+    assert_eq!(punted, vec![f]);
+    let c = r.counters();
+    assert_eq!((c.punted, c.dhcp_server, c.dhcp_client), (1, 1, 0));
 }
 
 #[test]

@@ -21,6 +21,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hashbrown::HashMap;
+use tollgate_dataplane::fib::NextHop;
 use tollgate_dataplane::session::{AccessLine, DisconnectCause, Encap, SessionId, VlanTag, Vlans};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Frame, MacAddr, Side};
@@ -30,7 +31,10 @@ use super::pppoe::{frame, vlans_of};
 use super::sessions::SessionRequest;
 use super::{Core, Output};
 use crate::authz::Authorization;
-use crate::dhcp::{self, EndCause, Event, Grant, Lease, LoginBy, Server, ServerConfig};
+use crate::dhcp::{
+    self, DecisionError, EndCause, Event, Grant, Lease, LoginBy, Relay, RelayConfig, RestoreError,
+    Restored, Server, ServerConfig, Stats, Transmit,
+};
 use crate::ipoe::{MacDisplay, Subscriber};
 use crate::pppoe::{Line, LineId};
 use crate::radius::attrs::PppoeLine;
@@ -53,6 +57,129 @@ pub struct DhcpSettings {
     pub outer_tpid: u16,
     /// The access port's name in NAS-Port-Id (`access0.100.7`).
     pub port_name: String,
+    /// Relay mode instead of the server: relay to these external DHCP servers (option
+    /// 82 added); the session starts on the server's ACK (and its login).
+    pub relay: Option<RelayConfig>,
+}
+
+/// The DHCP engine of the gateway: its own server, or a relay to external servers.
+#[derive(Debug)]
+enum Engine {
+    Server(Server),
+    Relay(Box<Relay>),
+}
+
+impl Engine {
+    fn handle_datagram(&mut self, now: Instant, line: Line, mac: Mac, datagram: &[u8]) {
+        match self {
+            Engine::Server(s) => s.handle_datagram(now, line, mac, datagram),
+            Engine::Relay(r) => r.handle_datagram(now, line, mac, datagram),
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        match self {
+            Engine::Server(s) => s.poll_transmit(),
+            Engine::Relay(r) => r.poll_transmit(),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Engine::Server(s) => s.poll_event(),
+            Engine::Relay(r) => r.poll_event(),
+        }
+    }
+
+    fn login_by(&self) -> LoginBy {
+        match self {
+            Engine::Server(s) => s.config().login_by,
+            Engine::Relay(_) => LoginBy::Mac,
+        }
+    }
+
+    fn accept(&mut self, now: Instant, id: dhcp::LoginId, g: Grant) -> Result<(), DecisionError> {
+        match self {
+            Engine::Server(s) => s.accept(now, id, g),
+            Engine::Relay(_) => Err(DecisionError::NotPending),
+        }
+    }
+
+    fn reject(&mut self, now: Instant, id: dhcp::LoginId) -> Result<(), DecisionError> {
+        match self {
+            Engine::Server(s) => s.reject(now, id),
+            Engine::Relay(_) => Err(DecisionError::NotPending),
+        }
+    }
+
+    fn end_session(&mut self, sub: &Subscriber, reason: &str) -> bool {
+        match self {
+            Engine::Server(s) => s.end_session(sub, reason),
+            Engine::Relay(r) => r.end_session(sub, reason),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Engine::Server(s) => s.poll_timeout(),
+            Engine::Relay(r) => r.poll_timeout(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Engine::Server(s) => s.handle_timeout(now),
+            Engine::Relay(r) => r.handle_timeout(now),
+        }
+    }
+
+    fn restore(&mut self, now: Instant, lease: Lease) -> Result<Restored, RestoreError> {
+        match self {
+            Engine::Server(s) => s.restore(now, lease),
+            Engine::Relay(r) => r.restore(now, lease),
+        }
+    }
+
+    fn lease(&self, sub: &Subscriber) -> Option<&Lease> {
+        match self {
+            Engine::Server(s) => s.lease(sub),
+            Engine::Relay(r) => r.lease(sub),
+        }
+    }
+
+    fn leases_count(&self) -> usize {
+        match self {
+            Engine::Server(s) => s.leases().count(),
+            Engine::Relay(r) => r.leases().count(),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        match self {
+            Engine::Server(s) => s.stats(),
+            Engine::Relay(r) => r.stats(),
+        }
+    }
+
+    fn drops(&self) -> Vec<(dhcp::DropReason, u64)> {
+        match self {
+            Engine::Server(s) => s.drops().collect(),
+            Engine::Relay(r) => r.drops().collect(),
+        }
+    }
+
+    fn refusals(&self) -> Vec<(dhcp::Refusal, u64)> {
+        dhcp::Refusal::ALL
+            .into_iter()
+            .map(|f| {
+                let n = match self {
+                    Engine::Server(s) => s.refusal_count(f),
+                    Engine::Relay(r) => r.refusal_count(f),
+                };
+                (f, n)
+            })
+            .collect()
+    }
 }
 
 /// Why the core dropped a punted DHCP message (the server counts its own).
@@ -67,17 +194,24 @@ pub enum DhcpDrop {
     TooLong,
     /// An authentication answer for a login the client gave up meanwhile.
     StaleAnswer,
+    /// Relay mode: a server's datagram that is not well-formed IPv4/UDP.
+    ServerMalformed,
+    /// Relay mode: no route to the DHCP server, or its next hop's MAC not known yet
+    /// (resolution starts; the client's retransmission goes next).
+    ServerUnreachable,
 }
 
 impl DhcpDrop {
     /// Number of reasons.
-    pub const COUNT: usize = 4;
+    pub const COUNT: usize = 6;
     /// All, in counter order.
     pub const ALL: [DhcpDrop; DhcpDrop::COUNT] = [
         DhcpDrop::Disabled,
         DhcpDrop::NotAccessSide,
         DhcpDrop::TooLong,
         DhcpDrop::StaleAnswer,
+        DhcpDrop::ServerMalformed,
+        DhcpDrop::ServerUnreachable,
     ];
 
     /// The counter's name.
@@ -87,6 +221,8 @@ impl DhcpDrop {
             DhcpDrop::NotAccessSide => "dhcp_not_access_side",
             DhcpDrop::TooLong => "dhcp_frame_too_long",
             DhcpDrop::StaleAnswer => "dhcp_stale_auth_answer",
+            DhcpDrop::ServerMalformed => "dhcp_server_malformed",
+            DhcpDrop::ServerUnreachable => "dhcp_server_unreachable",
         }
     }
 }
@@ -163,7 +299,7 @@ struct Client {
 
 /// The DHCP half of the core's state.
 pub(super) struct Dhcp {
-    server: Server,
+    server: Engine,
     mask: Ipv4Addr,
     dns: Vec<Ipv4Addr>,
     lease_time: Duration,
@@ -190,7 +326,10 @@ impl std::fmt::Debug for Dhcp {
 impl Dhcp {
     pub(super) fn new(s: DhcpSettings, ac_mac: MacAddr, now: Instant) -> Dhcp {
         Dhcp {
-            server: Server::new(s.server, now),
+            server: match s.relay {
+                Some(r) => Engine::Relay(Box::new(Relay::new(r, now))),
+                None => Engine::Server(Server::new(s.server, now)),
+            },
             mask: s.mask,
             dns: s.dns,
             lease_time: s.lease_time,
@@ -268,7 +407,19 @@ impl Core {
             return;
         };
         if side != Side::Access {
-            d.drop(DhcpDrop::NotAccessSide);
+            // Relay mode: a server's reply to our giaddr.
+            let Engine::Relay(r) = &mut d.server else {
+                d.drop(DhcpDrop::NotAccessSide);
+                return;
+            };
+            d.stats.punted += 1;
+            let line = Line::untagged(0);
+            match dhcp::parse_datagram(line, h.src, &bytes[h.payload_at..], dhcp::wire::SERVER_PORT)
+            {
+                Ok(rx) => r.handle_server(now, rx.src_ip, rx.message),
+                Err(_) => d.drop(DhcpDrop::ServerMalformed),
+            }
+            self.dhcp_drain(now);
             return;
         }
         d.stats.punted += 1;
@@ -300,15 +451,22 @@ impl Core {
                 return;
             };
             let mut frames = Vec::new();
+            let mut to_servers = Vec::new();
             while let Some(t) = d.server.poll_transmit() {
-                if let dhcp::Destination::Access { line, mac } = t.to {
-                    let v = d.vlans_for(line);
-                    frames.push(frame(mac, d.ac_mac, &v, ethertype::IPV4, &t.datagram()));
+                match t.to {
+                    dhcp::Destination::Access { line, mac } => {
+                        let v = d.vlans_for(line);
+                        frames.push(frame(mac, d.ac_mac, &v, ethertype::IPV4, &t.datagram()));
+                    }
+                    dhcp::Destination::Server => to_servers.push(t),
                 }
             }
             let events: Vec<Event> = std::iter::from_fn(|| d.server.poll_event()).collect();
             for f in frames {
                 self.dhcp_inject(&f);
+            }
+            for t in to_servers {
+                self.dhcp_to_server(now, &t);
             }
             if events.is_empty() {
                 return;
@@ -316,6 +474,48 @@ impl Core {
             for e in events {
                 self.on_dhcp_event(now, e);
             }
+        }
+    }
+
+    /// Relay mode: a datagram to a DHCP server, routed out of its side to the next hop;
+    /// while the next hop's MAC is not known, resolution starts and the datagram is
+    /// dropped (counted): the client retransmits.
+    fn dhcp_to_server(&mut self, now: Instant, t: &Transmit) {
+        let (side, next_hop) = match self.fwd.route(t.dst) {
+            Some(NextHop::Connected(side)) => (side, t.dst),
+            Some(NextHop::Via { side, gateway }) => (side, gateway),
+            _ => {
+                if let Some(d) = self.dhcp.as_mut() {
+                    d.drop(DhcpDrop::ServerUnreachable);
+                }
+                return;
+            }
+        };
+        let Some(mac) = self.resolver.get(next_hop).and_then(|n| n.mac()) else {
+            if let Some(d) = self.dhcp.as_mut() {
+                d.drop(DhcpDrop::ServerUnreachable);
+            }
+            self.resolver.resolve(now, next_hop, side);
+            self.drain_resolver();
+            return;
+        };
+        let src = self.fwd.side(side).mac;
+        let f = frame(
+            mac.0,
+            src.0,
+            &Vlans::default(),
+            ethertype::IPV4,
+            &t.datagram(),
+        );
+        let Some(d) = self.dhcp.as_mut() else {
+            return;
+        };
+        match Frame::new(side, &f) {
+            Some(f) => {
+                d.stats.frames_sent += 1;
+                self.out.push_back(Output::Inject(0, Box::new(f)));
+            }
+            None => d.drop(DhcpDrop::TooLong),
         }
     }
 
@@ -352,7 +552,7 @@ impl Core {
         let sub = l.subscriber;
         let vlans = d.vlans_for(sub.line);
         let line = d.radius_line(sub.line, l.line_id.as_ref());
-        let by_mac = d.server.config().login_by == LoginBy::Mac;
+        let by_mac = d.server.login_by() == LoginBy::Mac;
         let req = LoginRequest {
             user: (!by_mac).then(|| String::from_utf8_lossy(&l.user).into_owned()),
             mac: Some(MacAddr(sub.mac)),
@@ -541,15 +741,15 @@ impl Core {
             .as_mut()
             .and_then(|d| d.clients.get_mut(&sub))
             .and_then(|c| c.granted.take());
-        let Some(g) = g else {
-            // Nothing granted for it (cannot happen: the server ACKs offers only).
-            if let Some(d) = self.dhcp.as_mut() {
-                d.server.end_session(&sub, "no login");
-            }
-            return;
-        };
         self.dhcp_persist(now, &lease);
-        self.dhcp_open(now, sub, g);
+        match g {
+            Some(g) => self.dhcp_open(now, sub, g),
+            // Relay mode: the external server gave the address; the login authorizes
+            // the session, which opens with that address.
+            None => {
+                self.dhcp_login_for_lease(now, &lease);
+            }
+        }
     }
 
     /// Installs `sub`'s session with what `g` granted.
@@ -731,10 +931,7 @@ impl Core {
                 }
             };
             let sub = lease.subscriber;
-            let address = lease.address();
-            let user = String::from_utf8_lossy(&lease.user).into_owned();
-            let line = d.radius_line(sub.line, lease.line_id.as_ref());
-            let by_mac = d.server.config().login_by == LoginBy::Mac;
+            let kept = lease.clone();
             match d.server.restore(now, lease) {
                 Ok(dhcp::Restored::Live) => {}
                 Ok(dhcp::Restored::Expired) => continue,
@@ -744,42 +941,61 @@ impl Core {
                 }
             }
             d.stats.restored += 1;
-            let vlans = d.vlans_for(sub.line);
-            let req = LoginRequest {
-                user: (!by_mac).then_some(user),
-                mac: Some(MacAddr(sub.mac)),
-                line: Some(line.clone()),
-                ..LoginRequest::default()
-            };
-            match self.login(now, req) {
-                Ok(login) => {
-                    live += 1;
-                    if let Some(d) = self.dhcp.as_mut() {
-                        d.by_login.insert(login, sub);
-                        d.clients.insert(
-                            sub,
-                            Client {
-                                vlans,
-                                line,
-                                dhcp_login: None,
-                                login: Some(login),
-                                granted: None,
-                                restoring: Some(address),
-                                session: None,
-                            },
-                        );
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(subscriber = %sub, error = %e, "restored DHCP lease: login not started");
-                    if let Some(d) = self.dhcp.as_mut() {
-                        d.server.end_session(&sub, &e);
-                    }
-                }
+            if self.dhcp_login_for_lease(now, &kept) {
+                live += 1;
             }
         }
         self.dhcp_drain(now);
         live
+    }
+
+    /// A login for a lease the engine holds already (restored at a start, or ACKed by
+    /// the server in relay mode): accepted, its session opens with the lease's address;
+    /// refused, the lease ends. Returns whether the login started.
+    fn dhcp_login_for_lease(&mut self, now: Instant, lease: &Lease) -> bool {
+        let Some(d) = self.dhcp.as_mut() else {
+            return false;
+        };
+        let sub = lease.subscriber;
+        let by_mac = d.server.login_by() == LoginBy::Mac;
+        let line = d.radius_line(sub.line, lease.line_id.as_ref());
+        let vlans = match d.clients.get(&sub) {
+            Some(c) => c.vlans,
+            None => d.vlans_for(sub.line),
+        };
+        let req = LoginRequest {
+            user: (!by_mac).then(|| String::from_utf8_lossy(&lease.user).into_owned()),
+            mac: Some(MacAddr(sub.mac)),
+            line: Some(line.clone()),
+            ..LoginRequest::default()
+        };
+        match self.login(now, req) {
+            Ok(login) => {
+                if let Some(d) = self.dhcp.as_mut() {
+                    d.by_login.insert(login, sub);
+                    d.clients.insert(
+                        sub,
+                        Client {
+                            vlans,
+                            line,
+                            dhcp_login: None,
+                            login: Some(login),
+                            granted: None,
+                            restoring: Some(lease.address()),
+                            session: None,
+                        },
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(subscriber = %sub, error = %e, "DHCP lease: login not started");
+                if let Some(d) = self.dhcp.as_mut() {
+                    d.server.end_session(&sub, &e);
+                }
+                false
+            }
+        }
     }
 
     /// The lease of gateway session `sid`, if it is a DHCP subscriber's.
@@ -823,13 +1039,15 @@ impl Core {
             ("logins", m.logins),
             ("line_id_malformed", m.line_id_malformed),
             ("rate_untracked", m.rate_untracked),
+            ("relayed_to_server", m.relayed_to_server),
+            ("relayed_to_client", m.relayed_to_client),
         ] {
             out.push((format!("dhcp_{n}"), v));
         }
-        for (r, n) in d.server.drops() {
+        for (r, n) in d.server.drops().into_iter() {
             out.push((r.name().to_string(), n));
         }
-        for (r, n) in d.server.refusals() {
+        for (r, n) in d.server.refusals().into_iter() {
             out.push((r.name().to_string(), n));
         }
         for (n, v) in [
@@ -839,7 +1057,7 @@ impl Core {
             ("dhcp_auth_rejected", s.auth_rejected),
             ("dhcp_sessions_installed", s.installed),
             ("dhcp_leases_restored", s.restored),
-            ("dhcp_leases", d.server.leases().count() as u64),
+            ("dhcp_leases", d.server.leases_count() as u64),
         ] {
             out.push((n.to_string(), v));
         }

@@ -33,6 +33,9 @@ const FIRST: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 100);
 const DNS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
 const SEC: u64 = 1_000_000_000;
 const XID: u32 = 0x1234_5678;
+const KEA: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 20);
+const KEA_MAC: [u8; 6] = [0x02, 0x4e, 0, 0, 0, 0x20];
+const CORE_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 1];
 
 fn settings() -> DhcpSettings {
     DhcpSettings {
@@ -42,6 +45,7 @@ fn settings() -> DhcpSettings {
         lease_time: Duration::from_secs(600),
         outer_tpid: 0x88a8,
         port_name: "access0".into(),
+        relay: None,
     }
 }
 
@@ -65,7 +69,8 @@ fn core(dhcp: Option<DhcpSettings>, now: Instant) -> Core {
         Arc::new(fwd),
         CoreConfig {
             arp: Timing::default(),
-            static_neighbors: Vec::new(),
+            // Relay mode's DHCP server, on the core side.
+            static_neighbors: vec![(KEA, MacAddr(KEA_MAC))],
             workers: 1,
             service_names: Vec::new(),
             // Engine time is Unix time, so persisted leases read back the same.
@@ -101,7 +106,11 @@ struct Reply {
 
 impl Reply {
     fn parse(f: &Frame) -> Reply {
-        assert_eq!(f.side, Side::Access);
+        Reply::parse_on(f, Side::Access)
+    }
+
+    fn parse_on(f: &Frame, side: Side) -> Reply {
+        assert_eq!(f.side, side);
         let b = f.bytes();
         let p = SlicedPacket::from_ethernet(b).unwrap();
         let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link.as_ref() else {
@@ -168,6 +177,8 @@ struct Rig {
     now: Instant,
     tags: Vec<(u16, u16)>,
     replies: Vec<Reply>,
+    /// Relay mode: what went to the servers.
+    relayed: Vec<Reply>,
     auth: Vec<AuthRequest>,
     installed: Vec<SessionSpec>,
     removed: Vec<(u32, DisconnectCause)>,
@@ -187,6 +198,7 @@ impl Rig {
             // A QinQ line: S-VLAN 100 (802.1ad), C-VLAN 7.
             tags: vec![(0x88a8, 100), (0x8100, 7)],
             replies: Vec::new(),
+            relayed: Vec::new(),
             auth: Vec::new(),
             installed: Vec::new(),
             removed: Vec::new(),
@@ -260,6 +272,9 @@ impl Rig {
     fn pump(&mut self) {
         while let Some(o) = self.core.poll_output() {
             match o {
+                Output::Inject(_, f) if f.side == Side::Core => {
+                    self.relayed.push(Reply::parse_on(&f, Side::Core))
+                }
                 Output::Inject(_, f) => self.replies.push(Reply::parse(&f)),
                 Output::Authenticate(a) => self.auth.push(a),
                 Output::Command(_, Command::SessionAdd(spec)) => self.installed.push(spec),
@@ -659,4 +674,89 @@ fn option_82_circuit_id_is_the_user_name_when_configured() {
     );
     assert_eq!(r.auth.len(), 1);
     assert_eq!(r.counter("dhcp_no_line_id"), 1);
+}
+
+/// A server's reply to the relay, from the core side: BOOTREPLY `kind` to `xid`'s client,
+/// `yiaddr`, giaddr the gateway, option 82 as the relay sent it.
+fn server_reply(r: &mut Rig, kind: u8, yiaddr: Ipv4Addr, ri: &[u8]) {
+    let mut m = MessageBuilder::new(op::BOOTREPLY, XID, SUB_MAC);
+    m.yiaddr(yiaddr).giaddr(GW);
+    m.option(option::MESSAGE_TYPE, &[kind]);
+    m.option_ip(option::SERVER_ID, KEA);
+    m.option_ip(option::SUBNET_MASK, Ipv4Addr::new(255, 255, 255, 0));
+    m.option_ip(option::ROUTER, GW);
+    m.option_u32(option::LEASE_TIME, 900);
+    m.option(option::RELAY_AGENT_INFO, ri);
+    let msg = m.finish();
+    let mut ip = Vec::new();
+    PacketBuilder::ipv4(KEA.octets(), GW.octets(), 64)
+        .udp(67, 67)
+        .write(&mut ip, &msg)
+        .unwrap();
+    let mut b = Vec::new();
+    b.extend_from_slice(&CORE_MAC);
+    b.extend_from_slice(&KEA_MAC);
+    b.extend_from_slice(&[0x08, 0x00]);
+    b.extend_from_slice(&ip);
+    r.core
+        .on_punt(r.now, 0, &Frame::new(Side::Core, &b).unwrap());
+    r.pump();
+}
+
+#[test]
+fn relay_mode_relays_to_the_server_and_the_session_starts_on_its_ack() {
+    let mut s = settings();
+    s.relay = Some(crate::dhcp::RelayConfig::new(GW, vec![KEA]));
+    s.relay.as_mut().unwrap().port_names = vec!["access0".into()];
+    let mut r = Rig::with(core(Some(s), Instant(1_000_000 * SEC)));
+    r.discover();
+    // Relayed to the server from the gateway's core port to the server's MAC: giaddr
+    // set, one hop, option 82 with the line (circuit-id) and the MAC (remote-id).
+    assert!(r.auth.is_empty(), "no login before the server's ACK");
+    assert_eq!(r.relayed.len(), 1);
+    let d = r.relayed[0].clone();
+    assert_eq!((d.dst_mac, d.src_mac), (KEA_MAC, CORE_MAC));
+    assert_eq!((d.src, d.dst, d.ports), (GW, KEA, (67, 67)));
+    assert_eq!(d.message[0], op::BOOTREQUEST);
+    assert_eq!(d.message[3], 1, "hops");
+    assert_eq!(d.message[24..28], GW.octets(), "giaddr");
+    assert_eq!(d.message_type(), mt::DISCOVER);
+    let ri = d.option(option::RELAY_AGENT_INFO).unwrap();
+    let id = crate::dhcp::wire::parse_relay_agent_info(&ri).unwrap();
+    assert_eq!(id.circuit_id.as_deref(), Some(&b"access0.100.7"[..]));
+    // The OFFER goes back to the client on its line, option 82 taken out.
+    let leased = Ipv4Addr::new(10, 10, 0, 150);
+    server_reply(&mut r, mt::OFFER, leased, &ri);
+    assert_eq!(r.replies.len(), 1);
+    let offer = r.replies[0].clone();
+    assert_eq!(offer.message_type(), mt::OFFER);
+    assert_eq!(
+        (offer.dst_mac, offer.tags.clone()),
+        (SUB_MAC, vec![(0x88a8, 100), (0x8100, 7)])
+    );
+    assert_eq!(offer.message[16..20], leased.octets());
+    assert_eq!(offer.option(option::RELAY_AGENT_INFO), None);
+    // REQUEST relayed, ACK back: the session's login (by MAC), then the session with
+    // the server's address on the client's line.
+    r.request(leased);
+    assert_eq!(r.relayed.len(), 2);
+    assert_eq!(r.relayed[1].message_type(), mt::REQUEST);
+    server_reply(&mut r, mt::ACK, leased, &ri);
+    assert_eq!(r.replies.last().unwrap().message_type(), mt::ACK);
+    assert_eq!(r.auth.len(), 1);
+    assert_eq!(
+        r.auth[0].identifiers,
+        vec![Identifier::Mac(MacAddr(SUB_MAC))]
+    );
+    r.accept(Authorization::default());
+    assert_eq!(r.installed.len(), 1);
+    let spec = r.installed[0];
+    assert_eq!(spec.address, leased);
+    assert_eq!(spec.access.vlans, qinq());
+    assert_eq!(r.account.last().unwrap().status, AcctStatusType::Start);
+    // RELEASE: relayed to the server, the session ends.
+    r.release(leased);
+    assert_eq!(r.relayed.last().unwrap().message_type(), mt::RELEASE);
+    assert_eq!(r.removed, vec![(spec.id, DisconnectCause::UserRequest)]);
+    assert_eq!(r.counter("dhcp_relayed_to_server"), 3);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use tollgate_control_core::dhcp::{LoginBy, ServerConfig};
+use tollgate_control_core::dhcp::{LoginBy, RelayConfig, ServerConfig};
 use tollgate_control_core::gateway::dhcp::DhcpSettings;
 use tollgate_control_core::pppoe::Rate;
 
@@ -20,6 +20,11 @@ use crate::config::Config;
 pub struct DhcpConfig {
     /// The DHCP server on: DISCOVERs from the access side log subscribers in.
     pub enabled: bool,
+    /// "server" (the gateway is the DHCP server) or "relay" (to `servers`, option 82
+    /// added; the session starts on their ACK).
+    pub mode: String,
+    /// Relay mode: the DHCP servers every client message is relayed to.
+    pub servers: Vec<Ipv4Addr>,
     /// The User-Name of a login: "mac" (the client's MAC, looked up as an identifier in
     /// the local store), "circuit_id" or "remote_id" (option 82, RFC 3046).
     pub login_by: String,
@@ -60,6 +65,8 @@ impl Default for DhcpConfig {
         let d = ServerConfig::new(Ipv4Addr::UNSPECIFIED);
         DhcpConfig {
             enabled: false,
+            mode: "server".into(),
+            servers: Vec::new(),
             login_by: "mac".into(),
             lease_time_s: 3600,
             dns: Vec::new(),
@@ -93,6 +100,14 @@ impl DhcpConfig {
         let e = |k: &str, m: String| Err((format!("dhcp.{k}"), m));
         if !self.enabled {
             return Ok(());
+        }
+        match self.mode.as_str() {
+            "server" => {}
+            "relay" if self.servers.is_empty() => {
+                return e("servers", "relay mode needs at least one server".into());
+            }
+            "relay" => {}
+            m => return e("mode", format!("{m:?} is not \"server\" or \"relay\"")),
         }
         if login_by(&self.login_by).is_none() {
             return e(
@@ -164,6 +179,19 @@ impl DhcpConfig {
             burst: self.discover_burst,
         };
         server.max_clients = self.max_clients;
+        let port_name = self
+            .port_name
+            .clone()
+            .or_else(|| cfg.access.interface.clone())
+            .unwrap_or_else(|| "access".into());
+        let relay = (self.mode == "relay").then(|| {
+            let mut r = RelayConfig::new(access.addr, self.servers.clone());
+            r.port_names = vec![port_name.clone()];
+            r.discover_rate_per_mac = server.discover_rate_per_mac;
+            r.discover_rate = server.discover_rate;
+            r.max_clients = self.max_clients;
+            r
+        });
         let bits = u32::from(access.len.min(32));
         let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - bits).unwrap_or(0));
         Some(DhcpSettings {
@@ -172,11 +200,8 @@ impl DhcpConfig {
             dns: self.dns.clone(),
             lease_time: Duration::from_secs(self.lease_time_s),
             outer_tpid: self.outer_tpid,
-            port_name: self
-                .port_name
-                .clone()
-                .or_else(|| cfg.access.interface.clone())
-                .unwrap_or_else(|| "access".into()),
+            port_name,
+            relay,
         })
     }
 }
@@ -209,6 +234,13 @@ mod tests {
             c.dhcp.lease_path(&c),
             PathBuf::from("/var/lib/tollgate/leases.dhcp")
         );
+        assert!(s.relay.is_none());
+        let c = parse("[dhcp]\nenabled = true\nmode = \"relay\"\nservers = [\"192.0.2.20\"]\n")
+            .unwrap();
+        let r = c.dhcp.settings(&c).unwrap().relay.unwrap();
+        assert_eq!(r.giaddr, Ipv4Addr::new(10, 10, 0, 1));
+        assert_eq!(r.servers, vec![Ipv4Addr::new(192, 0, 2, 20)]);
+        assert_eq!(r.port_names, vec!["access".to_string()]);
     }
 
     #[test]
@@ -218,6 +250,8 @@ mod tests {
             ("lease_time_s = 10", "dhcp.lease_time_s", "60 to"),
             ("discover_rate = 0", "dhcp.discover_rate", "at least 1"),
             ("outer_tpid = 0x9100", "dhcp.outer_tpid", "0x88a8"),
+            ("mode = \"proxy\"", "dhcp.mode", "\"relay\""),
+            ("mode = \"relay\"", "dhcp.servers", "at least one"),
         ] {
             let e = parse(&format!("[dhcp]\nenabled = true\n{src}\n")).unwrap_err();
             assert!(e.contains(key) && e.contains(words), "{src}: {e}");

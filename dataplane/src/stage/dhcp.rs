@@ -4,7 +4,8 @@
 //! VLAN tags) goes to the control plane, whose DHCP server answers with frames it
 //! injects on the access port. Rate limits (per MAC and in all) are the control plane's,
 //! as for PPPoE discovery; what the punt ring cannot take is counted as
-//! `punt_ring_full`.
+//! `punt_ring_full`. In relay mode the servers' replies come to the relay's address
+//! (`giaddr`, the access address) from the core side and are punted too.
 
 use std::net::Ipv4Addr;
 
@@ -39,6 +40,24 @@ pub fn is_client_message(ip: &[u8], ours: Ipv4Addr) -> bool {
     dst == Ipv4Addr::BROADCAST || dst == ours || src.is_unspecified()
 }
 
+/// Relay mode: whether the IPv4 packet at `ip` (from the core side) is a DHCP server's
+/// reply to the relay: UDP to port 67 of `giaddr` (the gateway's access address), not a
+/// fragment.
+#[inline(always)]
+pub fn is_relay_reply(ip: &[u8], giaddr: Ipv4Addr) -> bool {
+    let Some(h) = ip.first_chunk::<20>() else {
+        return false;
+    };
+    if h[9] != protocol::UDP || h[0] >> 4 != 4 || get_u16(h, 6) & 0x3fff != 0 {
+        return false;
+    }
+    let hl = usize::from(h[0] & 0x0f) * 4;
+    hl >= 20
+        && ip.len() >= hl + 8
+        && get_u16(ip, hl + 2) == SERVER_PORT
+        && Ipv4Addr::new(h[16], h[17], h[18], h[19]) == giaddr
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +80,24 @@ mod tests {
         ));
         assert!(is_client_message(&udp([10, 0, 0, 9], [255; 4], 67), OURS));
         assert!(is_client_message(&udp([0; 4], [10, 9, 9, 9], 67), OURS));
+    }
+
+    #[test]
+    fn relay_replies_are_to_the_access_address() {
+        assert!(is_relay_reply(
+            &udp([192, 0, 2, 20], [10, 0, 0, 1], 67),
+            OURS
+        ));
+        assert!(!is_relay_reply(
+            &udp([192, 0, 2, 20], [10, 0, 0, 9], 67),
+            OURS
+        ));
+        assert!(!is_relay_reply(
+            &udp([192, 0, 2, 20], [10, 0, 0, 1], 68),
+            OURS
+        ));
+        let full = udp([192, 0, 2, 20], [10, 0, 0, 1], 67);
+        assert!(!is_relay_reply(&full[..27], OURS));
     }
 
     #[test]

@@ -212,13 +212,22 @@ impl Pipeline {
             parse::L3Kind::Ipv4 => {
                 // DHCP from the access side comes before validation, which would drop a
                 // DISCOVER's 0.0.0.0 source (issue 16).
-                if side == Side::Access
-                    && line.pppoe.is_none()
-                    && dhcp::is_client_message(&buf.data()[l3..], port.address)
-                {
+                let dhcp = match side {
+                    Side::Access => {
+                        line.pppoe.is_none()
+                            && dhcp::is_client_message(&buf.data()[l3..], port.address)
+                    }
+                    Side::Core => {
+                        dhcp::is_relay_reply(&buf.data()[l3..], fwd.side(Side::Access).address)
+                    }
+                };
+                if dhcp {
                     let v = self.punt(side, buf.data());
                     if v == Verdict::Punted {
-                        self.counters.dhcp_client += 1;
+                        match side {
+                            Side::Access => self.counters.dhcp_client += 1,
+                            Side::Core => self.counters.dhcp_server += 1,
+                        }
                     }
                     return v;
                 }
