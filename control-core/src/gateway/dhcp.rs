@@ -65,7 +65,7 @@ pub struct DhcpSettings {
 /// The DHCP engine of the gateway: its own server, or a relay to external servers.
 #[derive(Debug)]
 enum Engine {
-    Server(Server),
+    Server(Box<Server>),
     Relay(Box<Relay>),
 }
 
@@ -328,7 +328,7 @@ impl Dhcp {
         Dhcp {
             server: match s.relay {
                 Some(r) => Engine::Relay(Box::new(Relay::new(r, now))),
-                None => Engine::Server(Server::new(s.server, now)),
+                None => Engine::Server(Box::new(Server::new(s.server, now))),
             },
             mask: s.mask,
             dns: s.dns,
