@@ -11,7 +11,7 @@ ROOT := $(shell id -u)
 # (libbpf 1.0+) and clang to build its XDP program, linux-libc-dev for the kernel's
 # headers.
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
-                pppoe python3-scapy isc-dhcp-client \
+                pppoe python3-scapy isc-dhcp-client kea-dhcp4-server \
                 freeradius freeradius-utils tshark xl2tpd \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
                 libbpf-dev linux-libc-dev
@@ -64,8 +64,8 @@ build-dpdk: check-cargo
 
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
-# Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled; so is
-# xl2tpd's (the L2TP lab runs its own in a namespace).
+# Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled; so are
+# xl2tpd's (the L2TP lab runs its own in a namespace) and Kea's (the IPoE lab runs its own).
 deps:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  missing=""; \
@@ -75,7 +75,7 @@ deps:
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  fi; \
-	  for svc in freeradius xl2tpd; do \
+	  for svc in freeradius xl2tpd kea-dhcp4-server; do \
 	    if command -v systemctl >/dev/null && systemctl is-enabled $$svc >/dev/null 2>&1; then \
 	      systemctl disable --now $$svc >/dev/null 2>&1 || true; \
 	    fi; \
@@ -182,8 +182,8 @@ pppoe-test: build
 # IPoE subscribers by DHCPv4 in network namespaces (scripts/ipoe-lab.sh): isc-dhcp-client's
 # `dhclient -4` gets an address from the pool, the session is shown and its traffic
 # counted exactly, a restart keeps the lease (lease file), `dhclient -r` ends it; a scapy
-# client does the same on an 802.1Q and a QinQ line; a small RADIUS accounting server
-# checks every Start and Stop with its counters.
+# client does the same on an 802.1Q and a QinQ line and logs in by option 82; a small RADIUS
+# accounting server checks every Start and Stop with its counters; relay mode to Kea.
 ipoe-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/ipoe-lab.sh test; \

@@ -20,6 +20,9 @@
 #      session, traffic counted exactly, RELEASE. A small RADIUS accounting server
 #      (scripts/acct-server.py) has every Start and Stop, with the counters shown.
 #   6. With login_by = "circuit_id": option 82's circuit-id is the user name.
+#   7. Relay mode to Kea (kea-dhcp4 in the server namespace): dhclient gets Kea's address
+#      through the gateway, the session starts on Kea's ACK, traffic is counted, and
+#      dhclient -r (unicast to Kea) goes through the relay and ends the session.
 #
 # dhclient gets its own lease and pid files per run and a small -sf script (the default
 # dhclient-script would rewrite /etc/resolv.conf, shared with the host): it sets the
@@ -82,10 +85,11 @@ down() {
         [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
     done
     [[ -f $RUNDIR/tollgate.pid ]] && kill "$(cat "$RUNDIR/tollgate.pid")" 2>/dev/null || true
-    for f in server acct; do
+    for f in server acct kea; do
         [[ -f $RUNDIR/$f.pid ]] && kill "$(cat "$RUNDIR/$f.pid")" 2>/dev/null || true
     done
-    rm -f "$RUNDIR/tollgate.pid" "$RUNDIR/server.pid" "$RUNDIR/acct.pid" "$RUNDIR"/dhclient*.pid
+    rm -f "$RUNDIR/tollgate.pid" "$RUNDIR/server.pid" "$RUNDIR/acct.pid" "$RUNDIR/kea.pid" \
+        "$RUNDIR"/dhclient*.pid
     for ns in "$NS_GW" "$NS_SUB" "$NS_SRV"; do
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -110,9 +114,9 @@ up() {
     nsx "$NS_SRV" ip route add 10.77.0.0/24 via 192.0.2.1
 }
 
-# write_config [LOGIN_BY]: a fresh config, store, spool and lease file.
+# write_config [LOGIN_BY [MODE]]: a fresh config, store, spool and lease file.
 write_config() {
-    local login_by=${1:-mac}
+    local login_by=${1:-mac} mode=${2:-server}
     cat >"$RUNDIR/tollgate.toml" <<EOF
 [engine]
 workers = 1
@@ -143,6 +147,8 @@ first = "10.77.0.100"
 last = "10.77.0.120"
 [dhcp]
 enabled = true
+mode = "$mode"
+servers = ["192.0.2.20"]
 login_by = "$login_by"
 lease_time_s = 300
 dns = ["192.0.2.53"]
@@ -441,6 +447,84 @@ check_option82() {
     fi
 }
 
+# Kea (kea-dhcp4-server) in the server namespace at 192.0.2.20, serving 10.77.0.0/24 to
+# relayed clients only, with its own lease file, pid and lock paths.
+start_kea() {
+    nsx "$NS_SRV" ip addr add 192.0.2.20/24 dev tgd-v0
+    cat >"$RUNDIR/kea-dhcp4.conf" <<EOF
+{"Dhcp4": {
+  "interfaces-config": {"interfaces": ["tgd-v0/192.0.2.20"], "dhcp-socket-type": "udp"},
+  "lease-database": {"type": "memfile", "persist": true, "name": "$RUNDIR/kea-leases.csv",
+                     "lfc-interval": 0},
+  "valid-lifetime": 600,
+  "subnet4": [{"id": 1, "subnet": "10.77.0.0/24",
+               "pools": [{"pool": "10.77.0.150 - 10.77.0.160"}],
+               "option-data": [{"name": "routers", "data": "10.77.0.1"},
+                               {"name": "domain-name-servers", "data": "192.0.2.53"}]}],
+  "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": "stdout"}],
+               "severity": "INFO"}]
+}}
+EOF
+    rm -f "$RUNDIR/kea-leases.csv"
+    setsid ip netns exec "$NS_SRV" env KEA_PIDFILE_DIR="$RUNDIR" KEA_LOCKFILE_DIR="$RUNDIR" \
+        kea-dhcp4 -c "$RUNDIR/kea-dhcp4.conf" </dev/null >"$RUNDIR/kea.log" 2>&1 &
+    echo $! >"$RUNDIR/kea.pid"
+    wait_for 15 bash -c "ip netns exec $NS_SRV ss -Huln | grep -q '192.0.2.20:67'" ||
+        die "Kea did not start: $(tail -n 5 "$RUNDIR/kea.log")"
+}
+
+# check_relay: with mode = "relay", dhclient's DISCOVER goes to Kea with option 82; the
+# session starts on Kea's ACK with Kea's address; traffic is counted; dhclient -r is
+# relayed to Kea, which frees the lease, and the session ends.
+check_relay() {
+    local addr
+    if ! dhclient_run relay tgd-s0 -1; then
+        fail "relay: dhclient got no lease through the relay: $(tail -n 5 "$RUNDIR/relay.log" | tr '\n' ' ')"
+        return
+    fi
+    addr=$(given relay address)
+    if [[ $addr =~ ^10\.77\.0\.1(5[0-9]|60)$ && $(given relay router) == 10.77.0.1 &&
+        $(given relay lease) == 600 ]]; then
+        pass "relay: dhclient -4 got $addr from Kea's pool (lease 600 s, Kea's) through the gateway's relay"
+    else
+        fail "relay: dhclient was given: $(tr '\n' ' ' <"$RUNDIR/relay.out")"
+        return
+    fi
+    if grep -q 'DHCP4_LEASE_ALLOC' "$RUNDIR/kea.log" && grep -q "$addr" "$RUNDIR/kea-leases.csv"; then
+        pass "relay: Kea allocated $addr (its lease file has it)"
+    else
+        fail "relay: Kea's log or lease file does not show $addr"
+    fi
+    if wait_for 10 session_open "$addr"; then
+        pass "relay: the session at $addr started on Kea's ACK"
+    else
+        fail "relay: no session at $addr: $(ctl show sessions)"
+        return
+    fi
+    if nsx "$NS_SUB" ping -c 2 -i 0.2 -W 2 192.0.2.10 >/dev/null &&
+        wait_for 10 counters_are "$addr" 2 168 2 168; then
+        pass "relay: 2 pings through, counted"
+    else
+        fail "relay: traffic: $(session_json "$addr")"
+    fi
+    dhclient_run relay tgd-s0 -r || true
+    if wait_for 10 session_gone "$addr"; then
+        pass "relay: dhclient -r ended the session"
+    else
+        fail "relay: the session at $addr is still open after dhclient -r"
+    fi
+    local c
+    c=$(ctl show counters)
+    # The unicast RELEASE to Kea went through the relay (punted, relayed), not around it.
+    if wait_for 10 grep -q 'DHCP4_RELEASE' "$RUNDIR/kea.log" &&
+        [[ $(json 'j["dhcp"]["dhcp_release"]' "$c") == 1 ]]; then
+        pass "relay: the RELEASE went through the relay (dhcp_release 1) and Kea released the lease"
+    else
+        fail "relay: RELEASE: gateway dhcp_release $(json 'j["dhcp"].get("dhcp_release")' "$c"); Kea: $(tail -n 3 "$RUNDIR/kea.log")"
+    fi
+    log "relay counters: engine dhcp_server=$(json 'j["engine"].get("dhcp_server")' "$c"); $(json '{k: v for k, v in j.get("dhcp", {}).items() if v and "relayed" in k}' "$c")"
+}
+
 test_all() {
     [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
     [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
@@ -490,6 +574,16 @@ test_all() {
     start_gateway
     check_option82
     stop_gateway
+    # 7: relay mode to Kea.
+    if command -v kea-dhcp4 >/dev/null; then
+        start_kea
+        write_config mac relay
+        start_gateway
+        check_relay
+        stop_gateway
+    else
+        fail "relay: kea-dhcp4 is not installed (apt-get install kea-dhcp4-server)"
+    fi
     if ((FAILED > 0)); then
         log "ipoe lab: $FAILED check(s) failed; gateway log: $RUNDIR/tollgate.log"
         tail -n 20 "$RUNDIR/tollgate.log"

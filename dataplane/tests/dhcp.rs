@@ -1,9 +1,9 @@
 //! DHCPv4 client messages on the access side through one worker on memory ports (issue
 //! 16, ACC-3): DISCOVERs (0.0.0.0 to 255.255.255.255, untagged and on VLAN lines) and
-//! unicast renewals go up the punt ring whole and byte for byte, counted as
-//! `dhcp_client`, instead of being dropped as martians; the same from the core side, or
-//! UDP to port 67 of a host elsewhere, is not punted; a reply the control plane injects
-//! goes out of the access port unchanged.
+//! unicast renewals and releases go up the punt ring whole and byte for byte, counted as
+//! `dhcp_client`, instead of being dropped as martians; the same from the core side is
+//! not punted, but a server's reply to the relay (giaddr) is (`dhcp_server`); a reply the
+//! control plane injects goes out of the access port unchanged.
 
 use std::net::Ipv4Addr;
 
@@ -136,13 +136,15 @@ fn discovers_and_renewals_are_punted_whole_with_their_tags() {
         dhcp_frame(ACC_MAC, &[], SUB, GW_ACC, 67),
         // REBINDING: broadcast from the leased address.
         dhcp_frame(BCAST, &[], SUB, Ipv4Addr::BROADCAST, 67),
+        // Relay mode: a RELEASE unicast to the external server that leased.
+        dhcp_frame(ACC_MAC, &[], SUB, Ipv4Addr::new(192, 0, 2, 20), 67),
     ];
     for f in &frames {
         r.send(Side::Access, f);
     }
     assert_eq!(r.punted(), frames.to_vec());
     let c = r.counters();
-    assert_eq!((c.punted, c.dhcp_client), (5, 5));
+    assert_eq!((c.punted, c.dhcp_client), (6, 6));
     assert_eq!(c.total_drops(), 0);
     assert!(r.access.drain().is_empty() && r.core.drain().is_empty());
 }
@@ -156,21 +158,21 @@ fn other_udp_and_the_core_side_are_not_punted() {
         Side::Core,
         &dhcp_frame(BCAST, &[], any, Ipv4Addr::BROADCAST, 67),
     );
-    // From the access side: to the client port, and to port 67 of another host.
+    // From the access side: to the client port (a martian from 0.0.0.0), and UDP from
+    // port 67 to another port of another host (routed, waiting for its MAC).
     r.send(
         Side::Access,
         &dhcp_frame(BCAST, &[], any, Ipv4Addr::BROADCAST, 68),
     );
     r.send(
         Side::Access,
-        &dhcp_frame(ACC_MAC, &[], SUB, Ipv4Addr::new(192, 0, 2, 10), 67),
+        &dhcp_frame(ACC_MAC, &[], SUB, Ipv4Addr::new(192, 0, 2, 10), 5001),
     );
     assert!(r.punted().is_empty());
     let c = r.counters();
     assert_eq!((c.punted, c.dhcp_client, c.dhcp_server), (0, 0, 0));
     assert_eq!(c.dropped(DropReason::Ipv4MartianSource), 2);
     assert_eq!(c.total_drops(), 2);
-    // UDP to port 67 elsewhere goes the usual way: routed, waiting for the server's MAC.
     assert_eq!(c.held, 1);
 }
 

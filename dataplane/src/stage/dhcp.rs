@@ -15,12 +15,13 @@ use crate::wire::ipv4::protocol;
 /// The DHCP server port (RFC 2131).
 pub const SERVER_PORT: u16 = 67;
 
-/// Whether the IPv4 packet at `ip` (the frame from the IPv4 header on) is a DHCP
-/// message for the gateway's server: UDP to port 67, not a fragment, to the limited
-/// broadcast address or to `ours` (the access address: unicast renewals and relay
-/// agents), or from 0.0.0.0. A packet this does not take goes the usual way.
+/// Whether the IPv4 packet at `ip` (the frame from the IPv4 header on) is a DHCP client
+/// message: UDP to port 67, not a fragment, to any destination: broadcast, the gateway
+/// (unicast renewals, relay agents), and in relay mode the external server's address
+/// (a client's unicast RENEW or RELEASE names the server that gave its lease, and the
+/// relay must see it). Subscribers do not reach other DHCP servers through the gateway.
 #[inline(always)]
-pub fn is_client_message(ip: &[u8], ours: Ipv4Addr) -> bool {
+pub fn is_client_message(ip: &[u8]) -> bool {
     let Some(h) = ip.first_chunk::<20>() else {
         return false;
     };
@@ -32,12 +33,7 @@ pub fn is_client_message(ip: &[u8], ours: Ipv4Addr) -> bool {
         return false;
     }
     let hl = usize::from(h[0] & 0x0f) * 4;
-    if hl < 20 || ip.len() < hl + 8 || get_u16(ip, hl + 2) != SERVER_PORT {
-        return false;
-    }
-    let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
-    let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
-    dst == Ipv4Addr::BROADCAST || dst == ours || src.is_unspecified()
+    hl >= 20 && ip.len() >= hl + 8 && get_u16(ip, hl + 2) == SERVER_PORT
 }
 
 /// Relay mode: whether the IPv4 packet at `ip` (from the core side) is a DHCP server's
@@ -73,13 +69,12 @@ mod tests {
 
     #[test]
     fn discover_renewal_and_relay_are_taken() {
-        assert!(is_client_message(&udp([0; 4], [255; 4], 67), OURS));
-        assert!(is_client_message(
-            &udp([10, 0, 0, 9], [10, 0, 0, 1], 67),
-            OURS
-        ));
-        assert!(is_client_message(&udp([10, 0, 0, 9], [255; 4], 67), OURS));
-        assert!(is_client_message(&udp([0; 4], [10, 9, 9, 9], 67), OURS));
+        assert!(is_client_message(&udp([0; 4], [255; 4], 67)));
+        assert!(is_client_message(&udp([10, 0, 0, 9], [10, 0, 0, 1], 67)));
+        assert!(is_client_message(&udp([10, 0, 0, 9], [255; 4], 67)));
+        assert!(is_client_message(&udp([0; 4], [10, 9, 9, 9], 67)));
+        // Relay mode: a unicast RELEASE to the external server that leased.
+        assert!(is_client_message(&udp([10, 0, 0, 9], [192, 0, 2, 1], 67)));
     }
 
     #[test]
@@ -102,20 +97,15 @@ mod tests {
 
     #[test]
     fn other_traffic_is_not() {
-        // DHCP to a server elsewhere is a subscriber's forwarded traffic.
-        assert!(!is_client_message(
-            &udp([10, 0, 0, 9], [192, 0, 2, 1], 67),
-            OURS
-        ));
-        assert!(!is_client_message(&udp([0; 4], [255; 4], 68), OURS));
+        assert!(!is_client_message(&udp([0; 4], [255; 4], 68)));
         let mut frag = udp([0; 4], [255; 4], 67);
         frag[6] = 0x20; // more fragments
-        assert!(!is_client_message(&frag, OURS));
+        assert!(!is_client_message(&frag));
         let mut tcp = udp([0; 4], [255; 4], 67);
         tcp[9] = 6;
-        assert!(!is_client_message(&tcp, OURS));
+        assert!(!is_client_message(&tcp));
         let full = udp([0; 4], [255; 4], 67);
-        assert!(!is_client_message(&full[..27], OURS));
-        assert!(!is_client_message(&full[..19], OURS));
+        assert!(!is_client_message(&full[..27]));
+        assert!(!is_client_message(&full[..19]));
     }
 }

@@ -214,8 +214,7 @@ impl Pipeline {
                 // DISCOVER's 0.0.0.0 source (issue 16).
                 let dhcp = match side {
                     Side::Access => {
-                        line.pppoe.is_none()
-                            && dhcp::is_client_message(&buf.data()[l3..], port.address)
+                        line.pppoe.is_none() && dhcp::is_client_message(&buf.data()[l3..])
                     }
                     Side::Core => {
                         dhcp::is_relay_reply(&buf.data()[l3..], fwd.side(Side::Access).address)
