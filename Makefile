@@ -11,7 +11,7 @@ ROOT := $(shell id -u)
 # (libbpf 1.0+) and clang to build its XDP program, linux-libc-dev for the kernel's
 # headers.
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
-                pppoe python3-scapy \
+                pppoe python3-scapy isc-dhcp-client kea-dhcp4-server \
                 freeradius freeradius-utils tshark xl2tpd l2tpns \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
                 libbpf-dev linux-libc-dev
@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test ipoe-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -51,6 +51,7 @@ help:
 	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
 	@echo "make ipv6-test IPv6 in netns: kernel SLAAC logs in by MAC, gets its /64, ping -6 through the gateway, counters exact (root)"
+	@echo "make ipoe-test  IPoE by DHCPv4 in netns: dhclient -4 and -r, traffic counted, restart keeps the lease, VLAN/QinQ, accounting (root)"
 
 check-cargo:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust 1.95+ (https://rustup.rs), then run make again" >&2; exit 1; }
@@ -66,7 +67,8 @@ build-dpdk: check-cargo
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
 # Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled; so are
-# xl2tpd's and l2tpns's (the L2TP labs run their own in a namespace).
+# xl2tpd's and l2tpns's (the L2TP labs run their own in a namespace) and Kea's (the IPoE lab
+# runs its own).
 deps:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  missing=""; \
@@ -76,7 +78,7 @@ deps:
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  fi; \
-	  for svc in freeradius xl2tpd l2tpns; do \
+	  for svc in freeradius xl2tpd l2tpns kea-dhcp4-server; do \
 	    if command -v systemctl >/dev/null && systemctl is-enabled $$svc >/dev/null 2>&1; then \
 	      systemctl disable --now $$svc >/dev/null 2>&1 || true; \
 	    fi; \
@@ -107,7 +109,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test ipoe-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -197,6 +199,15 @@ ipv6-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/ipv6-lab.sh test; \
 	else echo "SKIPPED ipv6 lab test: it needs root"; fi
+# IPoE subscribers by DHCPv4 in network namespaces (scripts/ipoe-lab.sh): isc-dhcp-client's
+# `dhclient -4` gets an address from the pool, the session is shown and its traffic
+# counted exactly, a restart keeps the lease (lease file), `dhclient -r` ends it; a scapy
+# client does the same on an 802.1Q and a QinQ line and logs in by option 82; a small RADIUS
+# accounting server checks every Start and Stop with its counters; relay mode to Kea.
+ipoe-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/ipoe-lab.sh test; \
+	else echo "SKIPPED ipoe lab test: it needs root"; fi
 
 lint: check-cargo
 	$(CARGO) fmt --all -- --check

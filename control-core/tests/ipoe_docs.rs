@@ -15,6 +15,11 @@ fn every_counter_name_is_documented() {
     names.extend(dhcpv6::Refusal::ALL.iter().map(|r| r.name()));
     names.extend(nd::DropReason::ALL.iter().map(|d| d.name()));
     names.extend(
+        tollgate_control_core::gateway::dhcp::DhcpDrop::ALL
+            .iter()
+            .map(|d| d.name()),
+    );
+    names.extend(
         [
             ChainError::Truncated,
             ChainError::TooLong,

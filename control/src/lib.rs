@@ -19,6 +19,7 @@ pub mod ctl;
 pub mod dispatch;
 pub mod engine;
 pub mod health;
+pub mod leases;
 pub mod logging;
 pub mod metrics;
 pub mod migrate;

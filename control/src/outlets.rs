@@ -64,6 +64,7 @@ pub struct Outlets {
     flows: Option<RecordFile>,
     sessions: Option<RecordFile>,
     rating: Option<RecordFile>,
+    leases: Option<crate::leases::LeaseFile>,
     /// Every record, when kept in memory too (replay summaries, tests).
     pub kept: Option<Vec<(RecordKind, String)>>,
 }
@@ -92,6 +93,7 @@ impl Outlets {
             flows: open(flows)?,
             sessions: open(sessions)?,
             rating: None,
+            leases: None,
             kept: None,
         })
     }
@@ -103,6 +105,21 @@ impl Outlets {
             self.rating = Some(RecordFile::open(path)?);
         }
         Ok(self)
+    }
+
+    /// Also keeps DHCP leases in `path` (`[dhcp] lease_file`); returns the leases it
+    /// held, for `Core::dhcp_restore`.
+    pub fn with_lease_file(mut self, path: &Path) -> std::io::Result<(Outlets, Vec<Vec<u8>>)> {
+        let (f, live) = crate::leases::LeaseFile::open(path)?;
+        self.leases = Some(f);
+        Ok((self, live))
+    }
+
+    /// Keeps or forgets a DHCP lease.
+    pub fn lease(&mut self, c: &tollgate_control_core::gateway::dhcp::LeaseChange) {
+        if let Some(f) = self.leases.as_mut() {
+            f.write(c);
+        }
     }
 
     /// The snapshot publisher.
@@ -140,6 +157,9 @@ impl Outlets {
         .into_iter()
         .flatten()
         {
+            f.flush();
+        }
+        if let Some(f) = self.leases.as_mut() {
             f.flush();
         }
     }

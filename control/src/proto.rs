@@ -808,6 +808,11 @@ pub struct Counters {
     /// messages and drops (docs/ipoe.md).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub ipv6: BTreeMap<String, u64>,
+    /// The DHCPv4 server (issue 16): the core's drops, messages, the server's drops and
+    /// refusals, logins, sessions and ends by cause (only `dhcp_disabled` when DHCP is
+    /// off).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dhcp: BTreeMap<String, u64>,
 }
 
 /// `show neighbors`: one entry.

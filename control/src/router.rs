@@ -77,6 +77,7 @@ pub fn route(
             }
             Output::Record(kind, line) => outlets.record(kind, line),
             Output::Publish(f) => outlets.publish(*f),
+            Output::Lease(c) => outlets.lease(&c),
             Output::Authenticate(r) => aaa.take(core, now, AaaOutput::Authenticate(r)),
             Output::Account(r) => aaa.take(core, now, AaaOutput::Account(r)),
             Output::Usage(r) => aaa.take(core, now, AaaOutput::Usage(r)),

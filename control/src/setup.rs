@@ -260,6 +260,7 @@ pub fn core(cfg: &Config, clock: WallClock) -> Result<CoreConfig, crate::os_rand
         pppoe: cfg.pppoe.settings(cfg, crate::os_random::seed()?),
         lns: cfg.pppoe.lns_settings(cfg, crate::os_random::seed()?),
         ipv6: cfg.ipv6.settings(crate::os_random::seed()?),
+        dhcp: cfg.dhcp.settings(cfg),
     })
 }
 

@@ -244,6 +244,12 @@ pub struct WorkerCounters {
     /// PPPoE discovery and PPP control frames (LCP, PAP, CHAP, IPCP, ...) punted to the
     /// control plane.
     pub pppoe_control: u64,
+    /// DHCPv4 client messages (UDP to port 67 from the access side) punted to the
+    /// control plane.
+    pub dhcp_client: u64,
+    /// Relay mode: DHCP servers' replies (UDP to port 67 of the access address, from the
+    /// core side) punted to the control plane.
+    pub dhcp_server: u64,
     /// Servers chosen for a `login`-type service that could not be remembered for the
     /// login because the per-login stickiness table was full (its next flow is balanced
     /// again).
@@ -286,6 +292,8 @@ impl Default for WorkerCounters {
             l2tp_control: 0,
             l2tp_ppp_control: 0,
             pppoe_control: 0,
+            dhcp_client: 0,
+            dhcp_server: 0,
             sticky_full: 0,
             ipv6_control: 0,
         }
@@ -376,13 +384,15 @@ impl WorkerCounters {
         self.l2tp_control += o.l2tp_control;
         self.l2tp_ppp_control += o.l2tp_ppp_control;
         self.pppoe_control += o.pppoe_control;
+        self.dhcp_client += o.dhcp_client;
+        self.dhcp_server += o.dhcp_server;
         self.sticky_full += o.sticky_full;
         self.ipv6_control += o.ipv6_control;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 31] {
+    pub fn named(&self) -> [(&'static str, u64); 33] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -413,6 +423,8 @@ impl WorkerCounters {
             ("l2tp_control", self.l2tp_control),
             ("l2tp_ppp_control", self.l2tp_ppp_control),
             ("pppoe_control", self.pppoe_control),
+            ("dhcp_client", self.dhcp_client),
+            ("dhcp_server", self.dhcp_server),
             ("sticky_full", self.sticky_full),
             ("ipv6_control", self.ipv6_control),
         ]

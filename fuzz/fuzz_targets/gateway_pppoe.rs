@@ -59,6 +59,7 @@ fn core() -> Core {
             }),
             lns: None,
             ipv6: None,
+            dhcp: None,
         },
     )
 }

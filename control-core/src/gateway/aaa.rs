@@ -592,6 +592,10 @@ impl Core {
         if let Some(ip) = p.req.address {
             self.aaa.pending_addresses.remove(&ip);
         }
+        if self.dhcp_owns_login(login) {
+            self.dhcp_auth_answer(now, login, answer);
+            return;
+        }
         if p.req.line.is_some() {
             self.ppp_auth_answer(now, login, answer);
             return;
@@ -812,11 +816,11 @@ impl Core {
         calling_station: Option<String>,
         app_idle: bool,
         pooled: bool,
-        ppp: Option<(AccessLine, PppoeLine)>,
+        line: Option<(AccessLine, Option<PppoeLine>)>,
     ) -> Result<SessionId, SessionError> {
         self.subscriber_addresses().check(req.address)?;
         let user = req.user.clone();
-        let (access, line) = ppp.map_or((AccessLine::default(), None), |(a, l)| (a, Some(l)));
+        let (access, line) = line.unwrap_or_default();
         let (spec, worker) = self.sessions.open_with(now, req, access)?;
         self.out.push_back(Output::Command(
             Target::Worker(worker),

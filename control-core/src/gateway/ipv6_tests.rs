@@ -98,6 +98,7 @@ impl Rig {
                 l2tp: None,
                 pppoe: None,
                 lns: None,
+                dhcp: None,
                 ipv6: Some(settings()),
             },
         );

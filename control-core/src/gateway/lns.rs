@@ -304,6 +304,7 @@ impl Core {
             nas_port_id: nas_port_id(&link.call),
             circuit_id: link.call.calling_number.clone().map(String::into_bytes),
             remote_id: None,
+            ipoe: false,
         };
         let (password, chap) = match &req.credentials {
             Credentials::None => (None, None),
@@ -453,6 +454,7 @@ impl Core {
             nas_port_id: nas_port_id(&link.call),
             circuit_id: link.call.calling_number.clone().map(String::into_bytes),
             remote_id: None,
+            ipoe: false,
         };
         // The fast path checks what comes out of the session against the address.
         if let Some(t) = self.l2tp.as_mut() {

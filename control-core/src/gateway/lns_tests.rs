@@ -85,6 +85,7 @@ fn core() -> Core {
             l2tp: Some(l2tp),
             pppoe: None,
             ipv6: None,
+            dhcp: None,
             lns: Some(LnsSettings {
                 ppp: ppp::Config {
                     auth: vec![AuthMethod::Chap],

@@ -7,6 +7,7 @@
 
 pub mod aaa;
 pub mod addresses;
+pub mod dhcp;
 pub mod identifier;
 pub mod ipv6;
 pub mod lns;
@@ -126,6 +127,9 @@ pub enum Output {
     /// checkpoint, `AaaPolicy::last_known`): for the spool, so that a Stop recovered
     /// after a crash carries them. Only sessions whose counters changed.
     LastKnown(Vec<crate::radius::attrs::LastKnown>),
+    /// A DHCP lease to keep or forget (the lease file, so that leases survive a
+    /// restart: [`Core::dhcp_restore`]).
+    Lease(dhcp::LeaseChange),
     /// A login finished.
     LoginDone {
         /// Which.
@@ -198,6 +202,8 @@ pub struct CoreConfig {
     pub lns: Option<lns::LnsSettings>,
     /// IPv6 for IPoE sessions, when `[ipv6]` is on.
     pub ipv6: Option<ipv6::Ipv6Settings>,
+    /// The DHCPv4 server, when `[dhcp]` is on.
+    pub dhcp: Option<dhcp::DhcpSettings>,
 }
 
 /// The control core.
@@ -229,6 +235,10 @@ pub struct Core {
     lns: Option<lns::Lns>,
     /// IPv6 neighbour discovery and sessions' /64s, when `[ipv6]` is on.
     ipv6: Option<ipv6::Ipv6>,
+    /// IPoE subscribers by DHCPv4, when `[dhcp]` is on.
+    dhcp: Option<dhcp::Dhcp>,
+    /// DHCP messages punted while `[dhcp]` is off.
+    dhcp_disabled_drops: u64,
 }
 
 impl Core {
@@ -254,6 +264,8 @@ impl Core {
             pppoe_disabled_drops: 0,
             lns: cfg.lns.map(lns::Lns::new),
             ipv6: None,
+            dhcp: None,
+            dhcp_disabled_drops: 0,
         };
         if let Some(s) = cfg.ipv6 {
             let (a, c) = (
@@ -261,6 +273,10 @@ impl Core {
                 core.fwd.side(Side::Core).mac,
             );
             core.ipv6 = Some(ipv6::Ipv6::new(s, a, c, core.workers, now));
+        }
+        if let Some(s) = cfg.dhcp {
+            let mac = core.fwd.side(Side::Access).mac;
+            core.dhcp = Some(dhcp::Dhcp::new(s, mac, now));
         }
         if let Some(s) = cfg.pppoe {
             let mac = core.fwd.side(Side::Access).mac;
@@ -517,6 +533,7 @@ impl Core {
             Event::SessionClosed(mut rec) => {
                 self.pppoe_session_closed(now, rec.id, rec.cause.name());
                 self.ipv6_session_closed(rec.id);
+                self.dhcp_session_closed(now, rec.id, rec.cause.name());
                 let acct_id = self.aaa_closed(&mut rec);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
@@ -536,6 +553,7 @@ impl Core {
             Event::SessionInstallFailed { id, reason } => {
                 self.pppoe_session_closed(now, id, "not installed");
                 self.ipv6_session_closed(id);
+                self.dhcp_session_closed(now, id, "not installed");
                 if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
                     self.aaa_install_failed(now, id, address);
                 }
@@ -691,6 +709,13 @@ impl Core {
             self.on_ipv6(now, frame.side, h, bytes);
             return;
         }
+        if let Ok(h) = crate::wire::ethernet::Frame::new_unchecked(bytes).header()
+            && h.ethertype == crate::wire::ethernet::ethertype::IPV4
+            && dhcp::to_server(&bytes[h.payload_at..])
+        {
+            self.on_dhcp(now, frame.side, h, bytes);
+            return;
+        }
         let Ok(eth) = ethernet::Frame::new_checked(bytes) else {
             self.stats.punts_malformed += 1;
             return;
@@ -840,6 +865,7 @@ impl Core {
         self.pppoe_tick(now);
         self.lns_tick(now);
         self.ipv6_tick(now);
+        self.dhcp_tick(now);
         if let Some(l) = self.l2tp.as_mut() {
             l.tick(now);
             self.drain_l2tp(now);
@@ -859,6 +885,7 @@ impl Core {
             l2tp,
             pppoe,
             ipv6,
+            self.dhcp_poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -934,3 +961,6 @@ mod ipv6_tests;
 mod lns_tests;
 #[cfg(test)]
 mod pppoe_tests;
+
+#[cfg(test)]
+mod dhcp_tests;

@@ -308,6 +308,7 @@ impl Pppoe {
             nas_port_id: info.line.nas_port_id(&self.port_name),
             circuit_id: info.line_id.as_ref().and_then(|l| l.circuit_id.clone()),
             remote_id: info.line_id.as_ref().and_then(|l| l.remote_id.clone()),
+            ipoe: false,
         }
     }
 
@@ -358,14 +359,14 @@ impl Link {
     }
 }
 
-fn frame(dst: Mac, src: Mac, vlans: &Vlans, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(dst: Mac, src: Mac, vlans: &Vlans, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(22 + payload.len());
     ethernet::write_header(&mut f, dst, src, &tags(vlans), ethertype);
     f.extend_from_slice(payload);
     f
 }
 
-fn vlans_of(h: &Header) -> Vlans {
+pub(super) fn vlans_of(h: &Header) -> Vlans {
     let t = |t: Tag| VlanTag {
         tpid: t.tpid,
         vid: t.vid,
@@ -801,7 +802,7 @@ impl Core {
             Some(mac.to_string()),
             app_idle,
             g.pooled,
-            Some((access, line)),
+            Some((access, Some(line))),
         )
         .map_err(|e| {
             release(self);

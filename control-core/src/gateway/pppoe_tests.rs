@@ -96,6 +96,7 @@ fn core_with(s: Option<PppoeSettings>, last: Ipv4Addr) -> Core {
             pppoe: s,
             lns: None,
             ipv6: None,
+            dhcp: None,
         },
     )
 }

@@ -162,17 +162,23 @@ pub struct PppoeLine {
     /// TR-101 Agent-Remote-Id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<Vec<u8>>,
+    /// An IPoE (DHCP) subscriber's line, not PPP: no Framed-Protocol (issue 16).
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub ipoe: bool,
 }
 
 impl PppoeLine {
     /// Adds what a PPP subscriber's Access- and Accounting-Requests carry:
-    /// Framed-Protocol PPP, NAS-Port-Type Ethernet, NAS-Port-Id, and the TR-101
-    /// identifiers (RFC 4679). Service-Type Framed is added unless `p` has one.
+    /// Framed-Protocol PPP (not for an IPoE line), NAS-Port-Type Ethernet, NAS-Port-Id,
+    /// and the TR-101 identifiers (RFC 4679). Service-Type Framed is added unless `p` has
+    /// one.
     pub fn push(&self, p: &mut Packet) {
         if p.get(sa::SERVICE_TYPE).is_none() {
             p.push(Attribute::u32(sa::SERVICE_TYPE, 2)); // Framed-User
         }
-        p.push(Attribute::u32(sa::FRAMED_PROTOCOL, 1)); // PPP
+        if !self.ipoe {
+            p.push(Attribute::u32(sa::FRAMED_PROTOCOL, 1)); // PPP
+        }
         p.push(Attribute::u32(sa::NAS_PORT_TYPE, 15)); // Ethernet
         let id = self.nas_port_id.as_bytes();
         p.push(Attribute::octets(
@@ -448,7 +454,20 @@ mod tests {
             nas_port_id: "access0.100.7".into(),
             circuit_id: Some(b"an1 eth 1/1/1:100".to_vec()),
             remote_id: Some(b"cust42".to_vec()),
+            ipoe: false,
         };
+        // An IPoE line: the same but Framed-Protocol.
+        let mut ipoe = p.clone();
+        PppoeLine {
+            ipoe: true,
+            ..line.clone()
+        }
+        .push(&mut ipoe);
+        assert!(ipoe.get(sa::FRAMED_PROTOCOL).is_none());
+        assert_eq!(
+            ipoe.get(sa::NAS_PORT_ID).unwrap().as_text(),
+            Ok("access0.100.7")
+        );
         let mut p = p;
         line.push(&mut p);
         assert_eq!(

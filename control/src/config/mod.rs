@@ -2,6 +2,7 @@
 //! the line. Every key is documented in `docs/config.md`.
 
 pub mod aaa;
+pub mod dhcp;
 pub mod ipv6;
 pub mod l2tp;
 pub mod pppoe;
@@ -112,6 +113,9 @@ pub struct Config {
     /// IPv6 for IPoE subscribers (`[ipv6]`, docs/config.md and docs/ipoe.md).
     #[serde(default)]
     pub ipv6: crate::config::ipv6::Ipv6Config,
+    /// The DHCPv4 server on the access side (`[dhcp]`, docs/config.md and docs/ipoe.md).
+    #[serde(default)]
+    pub dhcp: crate::config::dhcp::DhcpConfig,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -1392,6 +1396,7 @@ impl Config {
         self.l2tp.validate(self)?;
         self.pppoe.validate()?;
         self.ipv6.validate()?;
+        self.dhcp.validate()?;
         tollgate_control_core::rating::Plan::compile(&self.rating)?;
         Ok(())
     }

@@ -831,6 +831,7 @@ pub fn counters(
             .ipv6()
             .map(|v| v.counters().into_iter().collect())
             .unwrap_or_default(),
+        dhcp: core.dhcp_counters().into_iter().collect(),
     }
 }
 

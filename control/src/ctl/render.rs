@@ -510,6 +510,17 @@ pub fn counters(data: &proto::Counters) -> String {
         out.push('\n');
         out.push_str(&table(&["PPPOE", "COUNT"], &pppoe));
     }
+    // The DHCPv4 server (issue 16): the non-zero ones.
+    let dhcp: Vec<Vec<String>> = data
+        .dhcp
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| vec![k.clone(), v.cell()])
+        .collect();
+    if !dhcp.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&["DHCP", "COUNT"], &dhcp));
+    }
     out
 }
 

@@ -126,13 +126,21 @@ pub(crate) fn serve<P: Port + 'static>(
         publisher.current(),
         setup::core(cfg, crate::clock::system(started))?,
     );
-    let mut outlets = Outlets::new(
+    let outlets = Outlets::new(
         publisher,
         &cfg.subscribers.flow_records,
         &cfg.subscribers.session_log,
     )
     .and_then(|o| o.with_rating_records(&cfg.l2tp.usage_records))
     .context("opening the record files")?;
+    let (mut outlets, leases) = if cfg.dhcp.enabled {
+        let path = cfg.dhcp.lease_path(cfg);
+        outlets
+            .with_lease_file(&path)
+            .with_context(|| format!("opening the DHCP lease file {}", path.display()))?
+    } else {
+        (outlets, Vec::new())
+    };
     let exposition = Exposition::start(cfg, started)?;
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
     let server = Server::start(
@@ -165,6 +173,14 @@ pub(crate) fn serve<P: Port + 'static>(
         if let Err(e) = core.open_session(started, setup::static_session(cfg, sub)) {
             tracing::warn!(user = %sub.user, address = %sub.address, error = %e, "static subscriber not installed");
         }
+    }
+    if !leases.is_empty() {
+        let live = core.dhcp_restore(started, &leases);
+        tracing::info!(
+            kept = leases.len(),
+            live,
+            "DHCP leases restored; their sessions log in again"
+        );
     }
     let mut lp = ControlLoop {
         cfg,

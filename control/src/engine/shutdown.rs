@@ -125,6 +125,9 @@ impl Goodbye {
 pub(super) fn stop(lp: &mut ControlLoop<'_>, threads: Workers, stop: &AtomicBool) {
     stop.store(true, Ordering::Relaxed);
     let now = Instant::now();
+    // DHCP leases outlive the sessions the workers end now: they come back at the next
+    // start from the lease file.
+    lp.core.dhcp_stopping();
     threads.halt(|i, finished| match finished {
         Some(f) => Reports::collect_last(&mut lp.workers, &mut lp.core, now, i, f),
         None => tracing::error!("a worker thread panicked"),

@@ -137,6 +137,23 @@ pub fn render(
         )
         .value(&[], n);
     }
+    // The DHCPv4 server: messages, drops, refusals, logins and ends by name (issue 16).
+    let dhcp = r.counter(
+        "tollgate_dhcp_total",
+        "DHCPv4 server counters by name (messages, drops, refusals, logins, ends).",
+    );
+    let mut leases = None;
+    for (k, v) in core.dhcp_counters() {
+        if k == "dhcp_leases" {
+            leases = Some(v);
+        } else {
+            dhcp.value(&[("counter", k.as_str())], v);
+        }
+    }
+    if let Some(n) = leases {
+        r.gauge("tollgate_dhcp_leases", "DHCP leases bound.")
+            .value(&[], n);
+    }
     shell(&mut r);
     r.render()
 }

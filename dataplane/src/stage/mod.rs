@@ -4,8 +4,9 @@
 //! the frame, [`access`] takes IPv4 off tagged and PPPoE access lines (and puts the
 //! gateway's answers back on them), [`arp`] answers for the gateway's addresses, [`forward`] validates and
 //! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
-//! answers refused services, [`ipv6`] punts IPv6 neighbour discovery and forwards
-//! sessions' IPv6, [`http`] reads a request's Host, [`rewrite`] writes the
+//! answers refused services, [`dhcp`] punts DHCP client messages, [`ipv6`] punts IPv6
+//! neighbour discovery and forwards sessions' IPv6, [`http`] reads a request's Host,
+//! [`rewrite`] writes the
 //! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
 //! check, count) and NAT to load-balanced servers. [`tunnel`] encapsulates and
 //! decapsulates L2TP. The pipeline owns the per-worker state the stages use and returns
@@ -15,6 +16,7 @@
 
 pub mod access;
 pub mod arp;
+pub mod dhcp;
 pub mod forward;
 pub mod http;
 pub mod icmp;
@@ -212,6 +214,26 @@ impl Pipeline {
             }
             parse::L3Kind::Ipv6 => self.ipv6(fwd, side, buf, l3, line, now),
             parse::L3Kind::Ipv4 => {
+                // DHCP from the access side comes before validation, which would drop a
+                // DISCOVER's 0.0.0.0 source (issue 16).
+                let dhcp = match side {
+                    Side::Access => {
+                        line.pppoe.is_none() && dhcp::is_client_message(&buf.data()[l3..])
+                    }
+                    Side::Core => {
+                        dhcp::is_relay_reply(&buf.data()[l3..], fwd.side(Side::Access).address)
+                    }
+                };
+                if dhcp {
+                    let v = self.punt(side, buf.data());
+                    if v == Verdict::Punted {
+                        match side {
+                            Side::Access => self.counters.dhcp_client += 1,
+                            Side::Core => self.counters.dhcp_server += 1,
+                        }
+                    }
+                    return v;
+                }
                 let h = match forward::validate(&buf.data()[l3..], fwd) {
                     Ok(h) => h,
                     Err(r) => return Verdict::Drop(r),
