@@ -97,6 +97,12 @@ impl Dispatcher {
         }
     }
 
+    /// True while frames wait here for room on a worker's inject ring (a burst larger
+    /// than the ring, such as the goodbye to every PPPoE subscriber at a stop).
+    pub fn injects_waiting(&self) -> bool {
+        self.pending_inject.iter().any(|q| !q.is_empty())
+    }
+
     /// Asks every worker for a report tagged `seq`.
     pub fn request_reports(&mut self, seq: u64) {
         for i in 0..self.ends.len() {

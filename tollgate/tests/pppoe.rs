@@ -377,6 +377,67 @@ fn the_daemons_stop_ends_ppp_sessions_with_terminate_and_padt() {
     gw.join().unwrap();
 }
 
+/// Found with BNG Blaster (docs/ppp.md, Interop): at the stop of a gateway with 1000
+/// sessions, the 2000 goodbye frames outnumbered the inject ring and the rest waited in
+/// the dispatcher while the stop sequence counted its report rounds; the workers halted
+/// with them and 494 subscribers got no PADT. Here an 8-slot ring and 10 sessions
+/// (20 frames): every subscriber must get its Terminate-Request and PADT.
+#[test]
+fn the_daemons_stop_reaches_every_ppp_session_when_the_goodbyes_overflow_the_inject_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dave = Subscriber::new("dave");
+    dave.chap_secret = Some(ChapSecret(b"d4ve".to_vec()));
+    store(dir.path(), &[dave]);
+    let src = format!(
+        r#"
+[engine]
+idle_sleep_us = 100
+ring_frames = 8
+[control]
+socket = "{d}/ctl.sock"
+[access]
+backend = "memory"
+address = "10.10.0.1/24"
+[core]
+backend = "memory"
+address = "192.0.2.1/24"
+[subscribers]
+session_log = "{d}/sessions.jsonl"
+{ppp}max_sessions_per_mac = 16
+padi_burst_per_mac = 16
+"#,
+        d = dir.path().display(),
+        ppp = config("chap"),
+    );
+    let mut gw = Gw::start_config(dir.path(), &src);
+    let mut subs: Vec<Sub> = (1..=10u16)
+        .map(|c| Sub::new(qinq(c), b"dave", b"d4ve"))
+        .collect();
+    for sub in &mut subs {
+        let addr = sub.connect(&mut gw);
+        gw.wait_open(&addr.to_string());
+    }
+    gw.signal_stop();
+    wait("PADT to every subscriber at the stop", || {
+        for f in gw.access.drain() {
+            let h = ethernet::Frame::new_checked(&f[..])
+                .unwrap()
+                .header()
+                .unwrap();
+            let c = h.inner.map(|t| t.vid).unwrap();
+            let sub = &mut subs[usize::from(c) - 1];
+            for r in sub.input(&f) {
+                let _ = gw.access.send(r);
+            }
+        }
+        subs.iter().all(|s| s.padt).then_some(())
+    });
+    for s in &subs {
+        assert_eq!(s.events, vec!["terminate gateway shutdown", "padt"]);
+    }
+    gw.join().unwrap();
+}
+
 #[test]
 fn a_wrong_chap_secret_gets_failure_terminate_and_padt() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,13 +19,17 @@ use crate::router;
 const DELIVERY_WAIT: Duration = Duration::from_secs(2);
 
 /// At a stop, first of all while the workers still run: every PPPoE subscriber gets LCP
-/// Terminate-Request and PADT, and the loop keeps running until two report rounds asked
-/// after the frames went down are answered (a worker that answers the second has
-/// finished a poll that sent them), 1 s at most.
+/// Terminate-Request and PADT, and the loop keeps running until every frame is on a
+/// worker's inject ring and two report rounds asked after that are answered (a worker
+/// that answers the second has finished a poll that sent them), 1 s at most. The frames
+/// (two per session) outnumber the inject ring's slots from 129 sessions on; the rest
+/// wait in the dispatcher, and rounds asked while they wait would be answered before
+/// they left: with 1000 BNG Blaster sessions, 494 got no PADT and stayed up.
 #[derive(Debug, Default)]
 pub(super) struct PppGoodbye {
-    /// The report round awaited, the deadline, and whether it is the second round.
-    round: Option<(u64, Instant, bool)>,
+    /// The report round awaited (none while frames wait for the inject ring), the
+    /// deadline, and whether it is the second round.
+    round: Option<(Option<u64>, Instant, bool)>,
 }
 
 impl PppGoodbye {
@@ -43,17 +47,23 @@ impl PppGoodbye {
                     &mut lp.outlets,
                     &mut lp.shell,
                 );
-                let seq = lp.reports.ask(&mut lp.workers);
-                self.round = Some((seq, now + Duration::from_secs(1), ended == 0));
+                self.round = Some((None, now + Duration::from_secs(1), ended == 0));
                 true
             }
-            Some((seq, deadline, _)) if !lp.workers.reported(seq) && now < deadline => true,
-            Some((_, deadline, false)) => {
-                let seq = lp.reports.ask(&mut lp.workers);
-                self.round = Some((seq, deadline, true));
+            Some((_, deadline, _)) if now >= deadline => false,
+            Some((None, deadline, second)) => {
+                if !lp.workers.injects_waiting() {
+                    let seq = lp.reports.ask(&mut lp.workers);
+                    self.round = Some((Some(seq), deadline, second));
+                }
                 true
             }
-            Some((_, _, true)) => false,
+            Some((Some(seq), _, _)) if !lp.workers.reported(seq) => true,
+            Some((Some(_), deadline, false)) => {
+                self.round = Some((None, deadline, true));
+                true
+            }
+            Some((Some(_), _, true)) => false,
         }
     }
 }
