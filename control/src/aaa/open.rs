@@ -23,6 +23,13 @@ impl AaaShell {
             AuthBackend::Local => None,
         };
         let radius_acct = bind(cfg, a.acct_servers())?;
+        let database = match &cfg.database {
+            Some(db) => Some(
+                crate::database::accounting::Delivery::start(db, spool.identity())
+                    .context("opening the cluster database for accounting records")?,
+            ),
+            None => None,
+        };
         let coa = match a.coa.listen {
             Some(addr) => {
                 let clients = a
@@ -58,6 +65,8 @@ impl AaaShell {
             unsaved: Vec::new(),
             last_known: Vec::new(),
             acks: Vec::new(),
+            database,
+            to_database: HashMap::new(),
             coa,
             health: HealthChecks::new(cfg, now),
             ctl_logins: HashMap::new(),

@@ -96,6 +96,10 @@ pub struct Config {
     /// Gateway nodes whose health gates pool ranges and LB targets (`[[node]]`).
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeConfig>,
+    /// The cluster's PostgreSQL (`[database]`, docs/config.md); without it every store
+    /// is its embedded SQLite file.
+    #[serde(default)]
+    pub database: Option<crate::database::DatabaseConfig>,
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
     pub rating: tollgate_control_core::rating::RatingConfig,
@@ -1384,6 +1388,9 @@ impl Config {
             );
         }
         self.aaa.validate()?;
+        if let Some(db) = &self.database {
+            db.validate()?;
+        }
         self.validate_subscribers()?;
         self.l2tp.validate(self)?;
         self.pppoe.validate()?;

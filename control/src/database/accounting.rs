@@ -1,0 +1,289 @@
+//! Accounting records into the cluster's PostgreSQL (CNT-2 across nodes): every record
+//! is committed to the node's local spool first (the spool survives the database being
+//! down); [`Delivery`] then stores it in the `accounting_record` table on its own thread
+//! and says which records are committed there, and only those leave the spool.
+//!
+//! A record's key is its spool's identity (a random id made when the spool was created,
+//! see [`crate::spool`]) and its row id in that spool: unique across the nodes and
+//! across restarts. The insert is `ON CONFLICT DO NOTHING` on that key, so a record
+//! delivered again (its commit reached the database, its answer did not reach the node)
+//! is stored once. A batch is one transaction. When the database is down or restarts,
+//! the batch fails as a whole, the connection is dropped and made again for the next
+//! batch; the records stay in the spool and go again after its back-off.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam::channel::{Receiver, Sender, TryRecvError, unbounded};
+use tollgate_control_core::radius::attrs::AcctRecord;
+
+use super::{DatabaseConfig, DatabaseError};
+use crate::migrate::{self, Step};
+use crate::spool::SpoolId;
+
+/// The table that records this store's schema steps in the database.
+pub const HISTORY: &str = "tollgate_accounting_history";
+
+/// The schema (see [`crate::migrate`]; add a step, never edit one).
+pub const MIGRATIONS: &[Step] = &[Step {
+    version: 1,
+    name: "accounting_record",
+    sql: r#"
+CREATE TABLE accounting_record (
+    spool       TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    node        TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    stored_unix INTEGER NOT NULL,
+    PRIMARY KEY (spool, id)
+);
+CREATE INDEX accounting_record_session ON accounting_record (session_id);
+"#,
+}];
+
+/// What one batch came to.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Committed in the database (now or before): delete them from the spool.
+    pub committed: Vec<SpoolId>,
+    /// Not committed: retry later.
+    pub failed: Vec<SpoolId>,
+}
+
+/// What the delivery counted (read by `show accounting` and the metrics).
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Records committed now.
+    pub stored: AtomicU64,
+    /// Records found already committed (delivered again).
+    pub duplicates: AtomicU64,
+    /// Batches that failed (the database down, restarting, refusing).
+    pub failed_batches: AtomicU64,
+    /// Connections made (the first and each one after a failure).
+    pub connects: AtomicU64,
+}
+
+/// The delivery thread and its two channels.
+pub struct Delivery {
+    batches: Option<Sender<Vec<(SpoolId, AcctRecord)>>>,
+    outcomes: Receiver<Outcome>,
+    stats: Arc<DeliveryStats>,
+    target: String,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery").field("target", &self.target).finish()
+    }
+}
+
+/// Opens the database and brings the schema up to date. A refusal (wrong password,
+/// unknown database) or a schema from a newer Tollgate is an error; a database that
+/// cannot be reached is not (`Ok(None)`): the spool keeps the records meanwhile.
+fn open(cfg: &DatabaseConfig) -> Result<Option<postgres::Client>, DatabaseError> {
+    let mut client = match cfg.connect() {
+        Ok(c) => c,
+        Err(e) if e.is_transient() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let name = format!("{} (accounting records)", cfg.target());
+    match migrate::migrate_postgres(&mut client, &name, HISTORY, MIGRATIONS) {
+        Ok(_) => Ok(Some(client)),
+        Err(migrate::MigrateError::Postgres { source, .. })
+            if source.as_db_error().is_none() || source.is_closed() =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(DatabaseError::Migration(e)),
+    }
+}
+
+impl Delivery {
+    /// Starts delivering for the spool with identity `spool`. Errors at start: a URL that
+    /// does not read, a refusal, a schema from a newer Tollgate. A database that cannot
+    /// be reached now is retried with every batch.
+    pub fn start(cfg: &DatabaseConfig, spool: &str) -> Result<Delivery, DatabaseError> {
+        let target = cfg.target();
+        let first = open(cfg)?;
+        if first.is_none() {
+            tracing::warn!(database = %target, "PostgreSQL cannot be reached at start; accounting records wait in the spool and delivery is retried");
+        }
+        let stats = Arc::new(DeliveryStats::default());
+        let (batch_tx, batch_rx) = unbounded::<Vec<(SpoolId, AcctRecord)>>();
+        let (out_tx, out_rx) = unbounded();
+        let mut worker = Worker {
+            cfg: cfg.clone(),
+            node: cfg.node_name(),
+            spool: spool.to_string(),
+            target: target.clone(),
+            client: first,
+            stats: Arc::clone(&stats),
+        };
+        if worker.client.is_some() {
+            stats.connects.fetch_add(1, Ordering::Relaxed);
+        }
+        let thread = std::thread::Builder::new()
+            .name("tollgate-acct-db".into())
+            .spawn(move || {
+                while let Ok(batch) = batch_rx.recv() {
+                    if out_tx.send(worker.deliver(batch)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| DatabaseError::Unreachable {
+                target: target.clone(),
+                message: format!("cannot start the delivery thread: {e}"),
+            })?;
+        Ok(Delivery {
+            batches: Some(batch_tx),
+            outcomes: out_rx,
+            stats,
+            target,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a batch to the thread; its [`Outcome`] comes back through [`Self::outcome`].
+    pub fn send(&self, batch: Vec<(SpoolId, AcctRecord)>) {
+        if let Some(tx) = &self.batches {
+            // The thread only ends when this side is dropped.
+            let _ = tx.send(batch);
+        }
+    }
+
+    /// A finished batch, if there is one.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self.outcomes.try_recv() {
+            Ok(o) => Some(o),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+        }
+    }
+
+    /// What it counted.
+    pub fn stats(&self) -> &DeliveryStats {
+        &self.stats
+    }
+
+    /// `USER@HOST:PORT/DBNAME`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.batches = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    cfg: DatabaseConfig,
+    node: String,
+    spool: String,
+    target: String,
+    client: Option<postgres::Client>,
+    stats: Arc<DeliveryStats>,
+}
+
+impl Worker {
+    fn deliver(&mut self, batch: Vec<(SpoolId, AcctRecord)>) -> Outcome {
+        let ids: Vec<SpoolId> = batch.iter().map(|(id, _)| *id).collect();
+        match self.insert(&batch) {
+            Ok((stored, duplicates)) => {
+                self.stats.stored.fetch_add(stored, Ordering::Relaxed);
+                self.stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+                Outcome {
+                    committed: ids,
+                    failed: Vec::new(),
+                }
+            }
+            Err(e) => {
+                // Whatever the connection's state, a fresh one for the next batch.
+                self.client = None;
+                let n = self.stats.failed_batches.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n.is_multiple_of(100) {
+                    tracing::warn!(database = %self.target, error = %e, failed_batches = n, records = ids.len(), "accounting records not delivered to PostgreSQL; they stay in the spool and are retried");
+                }
+                Outcome {
+                    committed: Vec::new(),
+                    failed: ids,
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, batch: &[(SpoolId, AcctRecord)]) -> Result<(u64, u64), DatabaseError> {
+        if self.client.is_none() {
+            let c = open(&self.cfg)?.ok_or_else(|| DatabaseError::Unreachable {
+                target: self.target.clone(),
+                message: "no connection".into(),
+            })?;
+            self.stats.connects.fetch_add(1, Ordering::Relaxed);
+            if self.stats.failed_batches.load(Ordering::Relaxed) > 0 {
+                tracing::info!(database = %self.target, "PostgreSQL reached again; delivering the spooled accounting records");
+            }
+            self.client = Some(c);
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Ok((0, 0));
+        };
+        let q = |context: &str| {
+            let target = self.target.clone();
+            let context = context.to_string();
+            move |source| DatabaseError::Query {
+                target,
+                context,
+                source,
+            }
+        };
+        let now = unix_now();
+        let mut tx = client.transaction().map_err(q("beginning a transaction"))?;
+        let st = tx
+            .prepare(
+                "INSERT INTO accounting_record
+                     (spool, id, node, session_id, status, body, stored_unix)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (spool, id) DO NOTHING",
+            )
+            .map_err(q("preparing the insert"))?;
+        let (mut stored, mut duplicates) = (0, 0);
+        for (id, r) in batch {
+            let body = serde_json::to_string(r).unwrap_or_default();
+            let n = tx
+                .execute(
+                    &st,
+                    &[
+                        &self.spool,
+                        id,
+                        &self.node,
+                        &r.session_id,
+                        &r.status.name(),
+                        &body,
+                        &now,
+                    ],
+                )
+                .map_err(q("storing an accounting record"))?;
+            if n == 1 {
+                stored += 1;
+            } else {
+                duplicates += 1;
+            }
+        }
+        tx.commit().map_err(q("committing accounting records"))?;
+        Ok((stored, duplicates))
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
