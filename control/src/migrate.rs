@@ -388,7 +388,12 @@ fn migrate_postgres_locked(
         })?
         .map_err(failed)?;
     if found > 0 && found < supported {
-        tracing::info!(database = name, from = found, to = supported, "schema upgraded");
+        tracing::info!(
+            database = name,
+            from = found,
+            to = supported,
+            "schema upgraded"
+        );
     }
     Ok(found)
 }

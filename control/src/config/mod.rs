@@ -1390,6 +1390,15 @@ impl Config {
         self.aaa.validate()?;
         if let Some(db) = &self.database {
             db.validate()?;
+            if let Some(file) = &self.rating.database {
+                return Err((
+                    "rating.database".to_string(),
+                    format!(
+                        "{}: with [database] the rating ledger is in PostgreSQL; leave rating.database out",
+                        file.display()
+                    ),
+                ));
+            }
         }
         self.validate_subscribers()?;
         self.l2tp.validate(self)?;

@@ -77,7 +77,9 @@ pub struct Delivery {
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery").field("target", &self.target).finish()
+        f.debug_struct("Delivery")
+            .field("target", &self.target)
+            .finish()
     }
 }
 
@@ -199,7 +201,9 @@ impl Worker {
         match self.insert(&batch) {
             Ok((stored, duplicates)) => {
                 self.stats.stored.fetch_add(stored, Ordering::Relaxed);
-                self.stats.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+                self.stats
+                    .duplicates
+                    .fetch_add(duplicates, Ordering::Relaxed);
                 Outcome {
                     committed: ids,
                     failed: Vec::new(),
@@ -286,4 +290,169 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::database::testing::Postgres;
+    use crate::spool::{Spool, SpoolOptions};
+    use std::time::Duration;
+    use tollgate_control_core::radius::attrs::Counters;
+    use tollgate_control_core::radius::dict::AcctStatusType;
+    use tollgate_dataplane::time::Instant;
+
+    fn rec(session: u32, status: AcctStatusType) -> AcctRecord {
+        AcctRecord {
+            status,
+            session_id: format!("s{session:04}"),
+            user_name: format!("user{session}"),
+            framed_ip: None,
+            calling_station_id: None,
+            class: Vec::new(),
+            counters: Counters {
+                octets_up: u64::from(session),
+                octets_down: 2 * u64::from(session),
+                packets_up: 1,
+                packets_down: 2,
+            },
+            session_time_s: 60,
+            cause: None,
+            event_time: 1_700_000_000,
+            access: None,
+        }
+    }
+
+    /// The shell's delivery loop, as `aaa::accounting` runs it: due records to the
+    /// database, committed ones out of the spool, failed ones retried after the back-off.
+    fn pump(spool: &mut Spool, d: &Delivery, in_flight: &mut usize) {
+        let now = Instant::now();
+        let mut batch = Vec::new();
+        while let Some(due) = spool.next_due(now).unwrap() {
+            batch.push((due.id, due.record));
+        }
+        if !batch.is_empty() {
+            *in_flight += batch.len();
+            d.send(batch);
+        }
+        while let Some(o) = d.outcome() {
+            *in_flight -= o.committed.len() + o.failed.len();
+            spool.ack_many(now, &o.committed).unwrap();
+            for id in o.failed {
+                spool.failed(now, id);
+            }
+        }
+    }
+
+    /// Pumps until `done` holds (polling, at most 60 s).
+    fn pump_until(
+        spool: &mut Spool,
+        d: &Delivery,
+        in_flight: &mut usize,
+        what: &str,
+        mut done: impl FnMut(&mut Spool, &Delivery) -> bool,
+    ) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !done(spool, d) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            pump(spool, d, in_flight);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn rows(pg: &Postgres, db: &str) -> (i64, i64, i64) {
+        let mut c = DatabaseConfig::new(&pg.url(db)).connect().unwrap();
+        let r = c
+            .query_one(
+                "SELECT count(*), count(DISTINCT (spool, id)), count(DISTINCT (session_id, status))
+                 FROM accounting_record",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    }
+
+    #[test]
+    #[ignore = "needs root and PostgreSQL 15 (make deps): make host-test"]
+    fn postgresql_stopped_and_restarted_mid_run_loses_and_duplicates_no_record() {
+        let Some(pg) = Postgres::start() else {
+            return;
+        };
+        pg.create_database("acct");
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SpoolOptions {
+            retry_min: Duration::from_millis(10),
+            retry_max: Duration::from_millis(200),
+            ..SpoolOptions::default()
+        };
+        let mut spool = Spool::open(&dir.path().join("spool.db"), opts).unwrap();
+        let cfg = DatabaseConfig {
+            node: Some("node-a".into()),
+            connect_timeout_s: 2,
+            ..DatabaseConfig::new(&pg.url("acct"))
+        };
+        let d = Delivery::start(&cfg, spool.identity()).unwrap();
+        let mut in_flight = 0;
+        // 100 sessions, Start / Interim-Update / Stop each: 300 records, one session's in
+        // order. The first 100 sessions' Starts and Interims go through.
+        let now = Instant::now();
+        for status in [AcctStatusType::Start, AcctStatusType::InterimUpdate] {
+            let recs: Vec<AcctRecord> = (0..100).map(|s| rec(s, status)).collect();
+            spool.enqueue_many(now, &recs).unwrap();
+        }
+        pump_until(&mut spool, &d, &mut in_flight, "the first 200", |s, _| {
+            s.pending().unwrap() == 0
+        });
+        assert_eq!(rows(&pg, "acct"), (200, 200, 200));
+        assert_eq!(d.stats().stored.load(Ordering::Relaxed), 200);
+
+        // PostgreSQL goes down; the Stops are spooled meanwhile and not lost.
+        pg.stop();
+        let stops: Vec<AcctRecord> = (0..100).map(|s| rec(s, AcctStatusType::Stop)).collect();
+        spool.enqueue_many(Instant::now(), &stops).unwrap();
+        pump_until(
+            &mut spool,
+            &d,
+            &mut in_flight,
+            "failed deliveries",
+            |_, d| d.stats().failed_batches.load(Ordering::Relaxed) >= 3,
+        );
+        assert_eq!(
+            spool.pending().unwrap(),
+            100,
+            "nothing leaves the spool while the database is down"
+        );
+
+        // It comes back: everything is delivered, once.
+        pg.start_again();
+        pump_until(&mut spool, &d, &mut in_flight, "the Stops", |s, _| {
+            s.pending().unwrap() == 0
+        });
+        assert_eq!(in_flight, 0);
+        assert_eq!(rows(&pg, "acct"), (300, 300, 300));
+        assert_eq!(d.stats().stored.load(Ordering::Relaxed), 300);
+        assert!(d.stats().connects.load(Ordering::Relaxed) >= 2);
+
+        // A batch whose commit reached the database but whose answer did not come back
+        // goes again: stored once.
+        d.send(
+            (1..=5)
+                .map(|id| (id, rec(id as u32, AcctStatusType::Start)))
+                .collect(),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let o = loop {
+            if let Some(o) = d.outcome() {
+                break o;
+            }
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        assert_eq!(o.committed, vec![1, 2, 3, 4, 5]);
+        assert_eq!(d.stats().duplicates.load(Ordering::Relaxed), 5);
+        assert_eq!(rows(&pg, "acct"), (300, 300, 300));
+    }
 }

@@ -34,7 +34,9 @@ impl Postgres {
         use std::os::unix::fs::MetadataExt;
         // /proc/self belongs to the process's effective user.
         if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
-            eprintln!("SKIPPED: the PostgreSQL tests need root (to run initdb as the postgres user)");
+            eprintln!(
+                "SKIPPED: the PostgreSQL tests need root (to run initdb as the postgres user)"
+            );
             return None;
         }
         if !Path::new(BIN).join("initdb").exists() {
@@ -92,37 +94,76 @@ impl Postgres {
 
     /// The same server with a wrong password.
     pub fn url_wrong_password(&self, db: &str) -> String {
-        format!("postgres://{USER}:not-the-password@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://{USER}:not-the-password@127.0.0.1:{}/{db}",
+            self.port
+        )
     }
 
     /// Creates database `db`.
     pub fn create_database(&self, db: &str) {
         let out = Command::new(Path::new(BIN).join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER, db])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                db,
+            ])
             .env("PGPASSWORD", PASSWORD)
             .output()
             .expect("createdb runs");
-        assert!(out.status.success(), "createdb {db}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "createdb {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Stops the server (fast shutdown: open connections are cut).
     pub fn stop(&self) {
-        as_postgres("pg_ctl", &["-D", path(&self.data()), "-m", "fast", "-w", "stop"]);
+        as_postgres(
+            "pg_ctl",
+            &["-D", path(&self.data()), "-m", "fast", "-w", "stop"],
+        );
     }
 
     /// Starts it (again) and waits until `pg_isready` says it accepts connections.
     pub fn start_again(&self) {
         let socket_dir = self.dir.path();
-        let opts = format!("-p {} -h 127.0.0.1 -k {} -c fsync=off", self.port, socket_dir.display());
+        let opts = format!(
+            "-p {} -h 127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            socket_dir.display()
+        );
         let log = self.dir.path().join("log");
         as_postgres(
             "pg_ctl",
-            &["-D", path(&self.data()), "-l", path(&log), "-o", &opts, "-W", "start"],
+            &[
+                "-D",
+                path(&self.data()),
+                "-l",
+                path(&log),
+                "-o",
+                &opts,
+                "-W",
+                "start",
+            ],
         );
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ok = Command::new(Path::new(BIN).join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", "1"])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-t",
+                    "1",
+                ])
                 .status()
                 .is_ok_and(|s| s.success());
             if ok {
@@ -159,7 +200,10 @@ fn path(p: &Path) -> &str {
 
 fn postgres_ids() -> (u32, u32) {
     let id = |flag: &str| -> u32 {
-        let out = Command::new("id").args([flag, "postgres"]).output().expect("id runs");
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .expect("id runs");
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
