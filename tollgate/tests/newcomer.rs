@@ -190,9 +190,9 @@ fn the_readme_lists_what_make_deps_installs_and_does() {
         listed, packages,
         "README's package list against the Makefile's"
     );
-    // It says that it disables the system FreeRADIUS and xl2tpd, as deps does.
+    // It says that it disables the system FreeRADIUS, xl2tpd and PostgreSQL, as deps does.
     assert!(
-        makefile.contains("for svc in freeradius xl2tpd; do"),
+        makefile.contains("for svc in freeradius xl2tpd postgresql; do"),
         "Makefile"
     );
     assert!(
@@ -201,7 +201,7 @@ fn the_readme_lists_what_make_deps_installs_and_does() {
     );
     assert!(
         readme
-            .contains("**disables\nand stops them** (`systemctl disable --now freeradius xl2tpd`)"),
+            .contains("**disables\nand stops them** (`systemctl disable --now freeradius xl2tpd postgresql`)"),
         "README says deps disables the services"
     );
     // make run says it builds, before it does.
