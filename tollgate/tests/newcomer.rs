@@ -200,8 +200,9 @@ fn the_readme_lists_what_make_deps_installs_and_does() {
         "Makefile"
     );
     assert!(
-        readme
-            .contains("**disables\nand stops them** (`systemctl disable --now freeradius xl2tpd postgresql`)"),
+        readme.contains(
+            "**disables\nand stops them** (`systemctl disable --now freeradius xl2tpd postgresql`)"
+        ),
         "README says deps disables the services"
     );
     // make run says it builds, before it does.

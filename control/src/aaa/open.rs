@@ -15,8 +15,16 @@ impl AaaShell {
         rater: Option<crate::rating::Rater>,
     ) -> anyhow::Result<AaaShell> {
         let a = &cfg.aaa;
-        let store = Store::open(&a.store)
-            .with_context(|| format!("opening the subscriber store {}", a.store.display()))?;
+        let store = match &cfg.database {
+            Some(db) => Store::open_postgres(db).with_context(|| {
+                format!(
+                    "opening the subscriber store in the cluster database {}",
+                    db.target()
+                )
+            })?,
+            None => Store::open(&a.store)
+                .with_context(|| format!("opening the subscriber store {}", a.store.display()))?,
+        };
         let spool = open_spool(cfg, core, outlets, now, rater.as_ref())?;
         let radius_auth = match a.auth {
             AuthBackend::Radius => bind(cfg, a.auth_servers())?,

@@ -2,7 +2,7 @@
 //! today): the embedded SQLite file or the cluster's PostgreSQL. A store writes each
 //! statement once, in the SQL both read, with SQLite's `?1`, `?2` placeholders;
 //! PostgreSQL gets them as `$1`, `$2` ([`postgres_placeholders`]). Arguments and values
-//! are the two types the stores use (64-bit integers, text); a transaction is
+//! are the types the stores use (64-bit integers, text, bytes, NULL); a transaction is
 //! [`Backend::begin`], rolled back unless committed.
 
 use std::cell::RefCell;
@@ -15,6 +15,22 @@ pub enum Arg<'a> {
     Int(i64),
     /// Text.
     Text(&'a str),
+    /// Bytes (SQLite BLOB, PostgreSQL BYTEA).
+    Bytes(&'a [u8]),
+    /// SQL NULL (of whatever type the column has).
+    Null,
+}
+
+impl<'a> Arg<'a> {
+    /// An integer or NULL.
+    pub fn int_or_null(v: Option<i64>) -> Arg<'a> {
+        v.map_or(Arg::Null, Arg::Int)
+    }
+
+    /// Text or NULL.
+    pub fn text_or_null(v: Option<&'a str>) -> Arg<'a> {
+        v.map_or(Arg::Null, Arg::Text)
+    }
 }
 
 /// A value read back.
@@ -26,6 +42,8 @@ pub enum Value {
     Int(i64),
     /// Text.
     Text(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
 }
 
 /// One row read back.
@@ -49,6 +67,30 @@ impl Row {
         match self.0.get(i) {
             Some(Value::Text(v)) => Ok(v.clone()),
             other => Err(BackendError::Column(i, format!("{other:?} is not text"))),
+        }
+    }
+
+    /// Column `i` as an integer or NULL.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, BackendError> {
+        match self.0.get(i) {
+            Some(Value::Null) => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    /// Column `i` as text or NULL.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, BackendError> {
+        match self.0.get(i) {
+            Some(Value::Null) => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+
+    /// Column `i` as bytes.
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, BackendError> {
+        match self.0.get(i) {
+            Some(Value::Bytes(v)) => Ok(v.clone()),
+            other => Err(BackendError::Column(i, format!("{other:?} is not bytes"))),
         }
     }
 
@@ -140,25 +182,32 @@ impl Postgres {
     }
 }
 
-fn pg_args<'a>(
-    args: &'a [Arg<'a>],
-    ints: &'a [i64],
-) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
-    args.iter()
-        .zip(ints)
-        .map(|(a, i)| match a {
-            Arg::Int(_) => i as &(dyn postgres::types::ToSql + Sync),
-            Arg::Text(t) => t as &(dyn postgres::types::ToSql + Sync),
-        })
-        .collect()
+/// The type check happens where PostgreSQL says what the parameter is: each value
+/// checks itself against it; NULL goes with any type.
+impl postgres::types::ToSql for Arg<'_> {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Arg::Int(v) => v.to_sql_checked(ty, out),
+            Arg::Text(v) => v.to_sql_checked(ty, out),
+            Arg::Bytes(v) => v.to_sql_checked(ty, out),
+            Arg::Null => Ok(postgres::types::IsNull::Yes),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
 }
 
-fn ints(args: &[Arg]) -> Vec<i64> {
+fn pg_args<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
     args.iter()
-        .map(|a| match a {
-            Arg::Int(i) => *i,
-            Arg::Text(_) => 0,
-        })
+        .map(|a| a as &(dyn postgres::types::ToSql + Sync))
         .collect()
 }
 
@@ -167,6 +216,8 @@ impl rusqlite::ToSql for Arg<'_> {
         Ok(match self {
             Arg::Int(i) => rusqlite::types::ToSqlOutput::from(*i),
             Arg::Text(t) => rusqlite::types::ToSqlOutput::from(*t),
+            Arg::Bytes(b) => rusqlite::types::ToSqlOutput::from(*b),
+            Arg::Null => rusqlite::types::ToSqlOutput::from(rusqlite::types::Null),
         })
     }
 }
@@ -198,8 +249,7 @@ impl Backend {
             Backend::Postgres(p) => {
                 let mut p = p.borrow_mut();
                 let st = p.statement(sql)?;
-                let ints = ints(args);
-                Ok(p.client.execute(&st, &pg_args(args, &ints))?)
+                Ok(p.client.execute(&st, &pg_args(args))?)
             }
         }
     }
@@ -218,6 +268,7 @@ impl Backend {
                                 rusqlite::types::ValueRef::Text(t) => {
                                     Value::Text(String::from_utf8_lossy(t).into_owned())
                                 }
+                                rusqlite::types::ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
                                 _ => Value::Null,
                             })
                         })
@@ -229,8 +280,7 @@ impl Backend {
             Backend::Postgres(p) => {
                 let mut p = p.borrow_mut();
                 let st = p.statement(sql)?;
-                let ints = ints(args);
-                let rows = p.client.query(&st, &pg_args(args, &ints))?;
+                let rows = p.client.query(&st, &pg_args(args))?;
                 rows.iter().map(pg_row).collect()
             }
         }
@@ -281,6 +331,7 @@ fn pg_row(r: &postgres::Row) -> Result<Row, BackendError> {
             Type::BOOL => r
                 .try_get::<_, Option<bool>>(i)?
                 .map(|v| Value::Int(v.into())),
+            Type::BYTEA => r.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Bytes),
             _ => r.try_get::<_, Option<String>>(i)?.map(Value::Text),
         };
         out.push(v.unwrap_or(Value::Null));
