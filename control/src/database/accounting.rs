@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use crossbeam::channel::{Receiver, Sender, TryRecvError, unbounded};
+use crossbeam::channel::{Receiver, Sender, unbounded};
 use tollgate_control_core::radius::attrs::AcctRecord;
 
 use super::{DatabaseConfig, DatabaseError};
@@ -160,10 +160,7 @@ impl Delivery {
 
     /// A finished batch, if there is one.
     pub fn outcome(&self) -> Option<Outcome> {
-        match self.outcomes.try_recv() {
-            Ok(o) => Some(o),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.outcomes.try_recv().ok()
     }
 
     /// What it counted.

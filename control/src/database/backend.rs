@@ -153,7 +153,7 @@ pub enum Backend {
     /// The embedded file (or an in-memory database in tests).
     Sqlite(rusqlite::Connection),
     /// The cluster's PostgreSQL, with its prepared statements by SQLite text.
-    Postgres(RefCell<Postgres>),
+    Postgres(Box<RefCell<Postgres>>),
 }
 
 /// A PostgreSQL connection and the statements prepared on it.
@@ -225,10 +225,10 @@ impl rusqlite::ToSql for Arg<'_> {
 impl Backend {
     /// A PostgreSQL connection.
     pub fn postgres(client: postgres::Client) -> Backend {
-        Backend::Postgres(RefCell::new(Postgres {
+        Backend::Postgres(Box::new(RefCell::new(Postgres {
             client,
             prepared: HashMap::new(),
-        }))
+        })))
     }
 
     /// Runs statements without arguments or results (DDL, `BEGIN`).

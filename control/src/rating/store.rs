@@ -588,6 +588,9 @@ fn skey(user: &str, session: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::database::DatabaseError;
+    use crate::database::accounting::Delivery;
+    use crate::database::testing::Postgres;
 
     #[test]
     fn a_ledger_from_before_versions_is_adopted_in_place() {
@@ -665,5 +668,78 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+    }
+
+    /// A wrong password, an unknown database, a server that is down, a schema from a
+    /// newer Tollgate: an error at start that says which, or (for accounting, a server
+    /// that is down) a start that retries; never a panic.
+    #[test]
+    #[ignore = "needs root and PostgreSQL 15 (make deps): make host-test"]
+    fn bad_input_gives_clear_errors_at_start() {
+        let Some(pg) = Postgres::start() else {
+            return;
+        };
+        pg.create_database("ledger");
+        let wrong = DatabaseConfig::new(&pg.url_wrong_password("ledger"));
+        let e = Store::open_postgres(&wrong).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            matches!(e, RatingError::Database(DatabaseError::Refused { .. })),
+            "{m}"
+        );
+        assert!(m.contains("password authentication failed"), "{m}");
+        assert!(!m.contains("not-the-password"), "{m}");
+        let e = Delivery::start(&wrong, "spool-1").unwrap_err();
+        assert!(matches!(e, DatabaseError::Refused { .. }), "{e}");
+
+        let missing = DatabaseConfig::new(&pg.url("no_such_db"));
+        let m = Store::open_postgres(&missing).unwrap_err().to_string();
+        assert!(m.contains("\"no_such_db\" does not exist"), "{m}");
+
+        // A ledger whose history names a step this build does not have.
+        let ok = DatabaseConfig::new(&pg.url("ledger"));
+        drop(Store::open_postgres(&ok).unwrap());
+        ok.connect()
+            .unwrap()
+            .execute(
+                &format!(
+                    "INSERT INTO {} (version, name, applied_on, checksum)
+                     VALUES (2, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+                    POSTGRES_HISTORY
+                ),
+                &[],
+            )
+            .unwrap();
+        let e = Store::open_postgres(&ok).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RatingError::SchemaTooNew {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("written by a newer Tollgate"), "{e}");
+        // The accounting schema is its own: it opens.
+        drop(Delivery::start(&ok, "spool-1").unwrap());
+
+        // The server down: the ledger cannot open (an error naming it); accounting starts
+        // and retries.
+        pg.stop();
+        let e = Store::open_postgres(&ok).unwrap_err();
+        assert!(
+            matches!(e, RatingError::Database(DatabaseError::Unreachable { .. })),
+            "{e}"
+        );
+        let d = Delivery::start(&ok, "spool-1").unwrap();
+        assert_eq!(
+            d.stats()
+                .connects
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 }
