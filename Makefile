@@ -132,11 +132,12 @@ netns-test:
 # check (an ICMP socket), and PostgreSQL 15 (the ledger tests on PostgreSQL, accounting
 # delivery across a database restart, bad URLs and passwords; each test runs initdb and
 # pg_ctl as the postgres user on a loopback port in 55400-55499): the control library's
-# ignored unit tests and the daemon's. As root they must run.
+# ignored unit tests and the daemon's (tests/cluster.rs: two daemons on one PostgreSQL).
+# As root they must run.
 host-test:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  $(CARGO) test -p tollgate-control --lib -- --ignored && \
-	  $(CARGO) test -p tollgate --test pppoe --test radius --test aaa -- --ignored; \
+	  $(CARGO) test -p tollgate --test pppoe --test cluster --test radius --test aaa -- --ignored; \
 	else echo "SKIPPED host tests (FreeRADIUS, radclient, ICMP socket, PostgreSQL): they need root (make deps installs FreeRADIUS and PostgreSQL)"; fi
 
 # The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact

@@ -2047,6 +2047,29 @@ address = "192.0.2.1/24"
         Config::parse(&format!("{BASE}{extra}"), "test.toml")
     }
 
+    #[test]
+    fn database_selects_postgresql_and_is_checked_at_load() {
+        assert!(parse("").unwrap().database.is_none(), "SQLite by default");
+        let c = parse(
+            "[database]\nurl = \"postgres://tg:pw@127.0.0.1:5432/tollgate\"\nnode = \"gw1\"\n",
+        )
+        .unwrap();
+        let db = c.database.unwrap();
+        assert_eq!((db.node_name(), db.connect_timeout_s), ("gw1".into(), 5));
+        assert_eq!(db.target(), "tg@127.0.0.1:5432/tollgate");
+        let e = parse("[database]\nurl = \"postgres://tg:s3cret@[::1/x\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("database.url"), "{e}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        let e = parse(
+            "[database]\nurl = \"postgres://tg@localhost/x\"\n[rating]\ndatabase = \"r.db\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("rating.database"), "{e}");
+        let e = parse("[database]\nurl = \"postgres://tg@localhost/x\"\nconnect_timeout_s = 0\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("database.connect_timeout_s"), "{e}");
+    }
+
     const DPDK: &str = r#"
 [dpdk]
 eal_args = ["--no-huge", "-m", "512"]

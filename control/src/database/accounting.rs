@@ -292,12 +292,12 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::database::testing::Postgres;
     use crate::spool::{Spool, SpoolOptions};
     use std::time::Duration;
     use tollgate_control_core::radius::attrs::Counters;
     use tollgate_control_core::radius::dict::AcctStatusType;
     use tollgate_dataplane::time::Instant;
+    use tollgate_testkit::postgres::Postgres;
 
     fn rec(session: u32, status: AcctStatusType) -> AcctRecord {
         AcctRecord {

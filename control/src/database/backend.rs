@@ -8,6 +8,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use super::DatabaseConfig;
+
 /// An argument of a statement.
 #[derive(Clone, Copy, Debug)]
 pub enum Arg<'a> {
@@ -112,6 +114,9 @@ pub enum BackendError {
     /// PostgreSQL's error (the server's message where it sent one).
     #[error("{}", postgres_message(.0))]
     Postgres(#[from] postgres::Error),
+    /// The server closed the connection and it cannot be made again (yet).
+    #[error("{0}")]
+    Reconnect(String),
     /// A column that does not hold what the store wrote there.
     #[error("column {0}: {1}")]
     Column(usize, String),
@@ -156,10 +161,15 @@ pub enum Backend {
     Postgres(Box<RefCell<Postgres>>),
 }
 
-/// A PostgreSQL connection and the statements prepared on it.
+/// A PostgreSQL connection and the statements prepared on it. A connection the server
+/// closed (a restart) is made again at the next statement outside a transaction.
 pub struct Postgres {
     client: postgres::Client,
     prepared: HashMap<String, postgres::Statement>,
+    config: DatabaseConfig,
+    /// Inside `BEGIN` .. `COMMIT`: a closed connection is an error then, never made
+    /// again (the rest of the transaction would run outside it).
+    in_transaction: bool,
 }
 
 impl std::fmt::Debug for Backend {
@@ -172,11 +182,29 @@ impl std::fmt::Debug for Backend {
 }
 
 impl Postgres {
+    /// The connection, made again if the server closed it.
+    fn client(&mut self) -> Result<&mut postgres::Client, BackendError> {
+        if self.client.is_closed() {
+            if self.in_transaction {
+                return Err(BackendError::Reconnect(
+                    "the connection was closed inside a transaction".into(),
+                ));
+            }
+            self.client = self
+                .config
+                .connect()
+                .map_err(|e| BackendError::Reconnect(e.to_string()))?;
+            self.prepared.clear();
+            tracing::info!(database = %self.config.target(), "reconnected to PostgreSQL");
+        }
+        Ok(&mut self.client)
+    }
+
     fn statement(&mut self, sql: &str) -> Result<postgres::Statement, BackendError> {
         if let Some(s) = self.prepared.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(&postgres_placeholders(sql))?;
+        let s = self.client()?.prepare(&postgres_placeholders(sql))?;
         self.prepared.insert(sql.to_string(), s.clone());
         Ok(s)
     }
@@ -223,11 +251,13 @@ impl rusqlite::ToSql for Arg<'_> {
 }
 
 impl Backend {
-    /// A PostgreSQL connection.
-    pub fn postgres(client: postgres::Client) -> Backend {
+    /// A PostgreSQL connection, made with `config` (to make it again after a restart).
+    pub fn postgres(client: postgres::Client, config: &DatabaseConfig) -> Backend {
         Backend::Postgres(Box::new(RefCell::new(Postgres {
             client,
             prepared: HashMap::new(),
+            config: config.clone(),
+            in_transaction: false,
         })))
     }
 
@@ -235,7 +265,7 @@ impl Backend {
     pub fn batch(&self, sql: &str) -> Result<(), BackendError> {
         match self {
             Backend::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Backend::Postgres(p) => Ok(p.borrow_mut().client.batch_execute(sql)?),
+            Backend::Postgres(p) => Ok(p.borrow_mut().client()?.batch_execute(sql)?),
         }
     }
 
@@ -249,7 +279,7 @@ impl Backend {
             Backend::Postgres(p) => {
                 let mut p = p.borrow_mut();
                 let st = p.statement(sql)?;
-                Ok(p.client.execute(&st, &pg_args(args))?)
+                Ok(p.client()?.execute(&st, &pg_args(args))?)
             }
         }
     }
@@ -280,7 +310,7 @@ impl Backend {
             Backend::Postgres(p) => {
                 let mut p = p.borrow_mut();
                 let st = p.statement(sql)?;
-                let rows = p.client.query(&st, &pg_args(args))?;
+                let rows = p.client()?.query(&st, &pg_args(args))?;
                 rows.iter().map(pg_row).collect()
             }
         }
@@ -304,10 +334,17 @@ impl Backend {
             Backend::Sqlite(_) => "BEGIN IMMEDIATE",
             Backend::Postgres(_) => "BEGIN",
         })?;
+        self.set_in_transaction(true);
         Ok(Tx {
             backend: self,
             done: false,
         })
+    }
+
+    fn set_in_transaction(&self, yes: bool) {
+        if let Backend::Postgres(p) = self {
+            p.borrow_mut().in_transaction = yes;
+        }
     }
 
     /// Whether this is PostgreSQL.
@@ -349,7 +386,9 @@ impl Tx<'_> {
     /// Commits it.
     pub fn commit(mut self) -> Result<(), BackendError> {
         self.done = true;
-        self.backend.batch("COMMIT")
+        let r = self.backend.batch("COMMIT");
+        self.backend.set_in_transaction(false);
+        r
     }
 }
 
@@ -358,6 +397,7 @@ impl Drop for Tx<'_> {
         if !self.done {
             // On a broken connection there is nothing left to roll back.
             let _ = self.backend.batch("ROLLBACK");
+            self.backend.set_in_transaction(false);
         }
     }
 }

@@ -208,9 +208,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-pub mod testing;
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

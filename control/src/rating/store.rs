@@ -199,7 +199,7 @@ impl Store {
             },
         )?;
         Ok(Store {
-            conn: Backend::postgres(client),
+            conn: Backend::postgres(client, cfg),
             name,
         })
     }
@@ -590,7 +590,7 @@ mod tests {
     use super::*;
     use crate::database::DatabaseError;
     use crate::database::accounting::Delivery;
-    use crate::database::testing::Postgres;
+    use tollgate_testkit::postgres::Postgres;
 
     #[test]
     fn a_ledger_from_before_versions_is_adopted_in_place() {

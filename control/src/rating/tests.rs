@@ -509,7 +509,7 @@ fn unrated_records_are_reported_not_dropped_silently() {
 /// `cargo test`, the PostgreSQL ones in `the_ledger_tests_on_postgresql`).
 enum On<'a> {
     Sqlite,
-    Postgres(&'a crate::database::testing::Postgres),
+    Postgres(&'a tollgate_testkit::postgres::Postgres),
 }
 
 /// A fresh ledger with the plan of `src` (in PostgreSQL: in a database of its own).
@@ -1036,7 +1036,7 @@ fn rerating_and_interrupted_runs_reproduce_invoices_on(
 #[test]
 #[ignore = "needs root and PostgreSQL 15 (make deps): make host-test"]
 fn the_ledger_tests_on_postgresql() {
-    let Some(pg) = crate::database::testing::Postgres::start() else {
+    let Some(pg) = tollgate_testkit::postgres::Postgres::start() else {
         return;
     };
     let on = On::Postgres(&pg);

@@ -422,7 +422,7 @@ impl Store {
         let mut client = cfg.connect().map_err(StoreError::Cluster)?;
         migrate::migrate_postgres(&mut client, &name, POSTGRES_HISTORY, MIGRATIONS)
             .map_err(too_new)?;
-        let conn = Backend::postgres(client);
+        let conn = Backend::postgres(client, cfg);
         let tx = conn.begin()?;
         conn.batch(&format!(
             "SELECT pg_advisory_xact_lock(hashtext('{POSTGRES_HISTORY}'));
@@ -1138,7 +1138,7 @@ pub(crate) mod tests {
     }
 
     /// A fresh store in PostgreSQL database `db` (created here).
-    fn postgres_store(pg: &crate::database::testing::Postgres, db: &str) -> Store {
+    fn postgres_store(pg: &tollgate_testkit::postgres::Postgres, db: &str) -> Store {
         pg.create_database(db);
         let mut st =
             Store::open_postgres(&crate::database::DatabaseConfig::new(&pg.url(db))).unwrap();
@@ -1154,7 +1154,7 @@ pub(crate) mod tests {
     fn the_store_tests_on_postgresql() {
         use tollgate_control_core::gateway::aaa::ChapResponse;
         use tollgate_control_core::ppp::wire::chap::md5_response;
-        let Some(pg) = crate::database::testing::Postgres::start() else {
+        let Some(pg) = tollgate_testkit::postgres::Postgres::start() else {
             return;
         };
         add_get_list_remove_on(postgres_store(&pg, "s1"));

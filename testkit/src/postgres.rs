@@ -122,6 +122,31 @@ impl Postgres {
         );
     }
 
+    /// Runs `sql` in database `db` with psql; its rows, `|`-separated, one a line.
+    pub fn query(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(Path::new(BIN).join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                USER,
+                "-d",
+                db,
+            ])
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .env("PGPASSWORD", PASSWORD)
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Stops the server (fast shutdown: open connections are cut).
     pub fn stop(&self) {
         as_postgres(
