@@ -3,8 +3,9 @@
 //! the `postgres` user (initdb refuses root), listening on a free loopback port in
 //! 55400-55499 with password (SCRAM) authentication. Readiness is polled with
 //! `pg_isready`; dropping the [`Postgres`] stops the server and removes the directory.
-//! [`Postgres::start`] returns `None` with a message when not root or when the binaries
-//! are missing, so a test can skip.
+//! The tests that use it are `#[ignore]`d with the reason, and `make host-test` runs them
+//! as root (without root it says it skips them); run without root or without the
+//! binaries, [`Postgres::start`] fails saying which, rather than pass unrun.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,20 +30,18 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Starts a server, or says why not (not root, no binaries) and returns `None`.
-    pub fn start() -> Option<Postgres> {
+    /// Starts a server; fails saying why when it cannot (not root, no binaries).
+    pub fn start() -> Postgres {
         use std::os::unix::fs::MetadataExt;
         // /proc/self belongs to the process's effective user.
-        if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
-            eprintln!(
-                "SKIPPED: the PostgreSQL tests need root (to run initdb as the postgres user)"
-            );
-            return None;
-        }
-        if !Path::new(BIN).join("initdb").exists() {
-            eprintln!("SKIPPED: {BIN}/initdb is missing (make deps installs postgresql)");
-            return None;
-        }
+        assert!(
+            std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0),
+            "the PostgreSQL tests need root (to run initdb as the postgres user): make host-test"
+        );
+        assert!(
+            Path::new(BIN).join("initdb").exists(),
+            "{BIN}/initdb is missing: make deps installs postgresql"
+        );
         let dir = tempfile::Builder::new()
             .prefix("tgc-pg.")
             .tempdir()
@@ -84,7 +83,7 @@ impl Postgres {
         }
         assert!(pg.port != 0, "no free loopback port in 55400-55499");
         pg.start_again();
-        Some(pg)
+        pg
     }
 
     /// The URL of database `db` (created by [`Self::create_database`]).

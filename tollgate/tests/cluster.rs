@@ -139,9 +139,7 @@ impl Drop for Node {
 #[test]
 #[ignore = "needs root and PostgreSQL 15 (make deps): make host-test"]
 fn two_nodes_share_the_store_the_records_and_the_ledger_through_a_database_restart() {
-    let Some(pg) = Postgres::start() else {
-        return;
-    };
+    let pg = Postgres::start();
     pg.create_database("cluster");
     let url = pg.url("cluster");
     let rows = |sql: &str| pg.query("cluster", sql);

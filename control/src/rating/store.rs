@@ -676,9 +676,7 @@ mod tests {
     #[test]
     #[ignore = "needs root and PostgreSQL 15 (make deps): make host-test"]
     fn bad_input_gives_clear_errors_at_start() {
-        let Some(pg) = Postgres::start() else {
-            return;
-        };
+        let pg = Postgres::start();
         pg.create_database("ledger");
         let wrong = DatabaseConfig::new(&pg.url_wrong_password("ledger"));
         let e = Store::open_postgres(&wrong).unwrap_err();

@@ -1036,9 +1036,7 @@ fn rerating_and_interrupted_runs_reproduce_invoices_on(
 #[test]
 #[ignore = "needs root and PostgreSQL 15 (make deps): make host-test"]
 fn the_ledger_tests_on_postgresql() {
-    let Some(pg) = tollgate_testkit::postgres::Postgres::start() else {
-        return;
-    };
+    let pg = tollgate_testkit::postgres::Postgres::start();
     let on = On::Postgres(&pg);
     records_are_stored_once_and_conflicts_refused_on(&on);
     close_rerate_and_provisional_invoice_on(&on);

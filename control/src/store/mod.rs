@@ -1154,9 +1154,7 @@ pub(crate) mod tests {
     fn the_store_tests_on_postgresql() {
         use tollgate_control_core::gateway::aaa::ChapResponse;
         use tollgate_control_core::ppp::wire::chap::md5_response;
-        let Some(pg) = tollgate_testkit::postgres::Postgres::start() else {
-            return;
-        };
+        let pg = tollgate_testkit::postgres::Postgres::start();
         add_get_list_remove_on(postgres_store(&pg, "s1"));
         lookup_and_password_on(postgres_store(&pg, "s2"));
         identifiers_are_unique_across_subscribers_on(postgres_store(&pg, "s3"));
