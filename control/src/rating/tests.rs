@@ -1031,6 +1031,49 @@ fn rerating_and_interrupted_runs_reproduce_invoices_on(
     Ok(())
 }
 
+/// Two nodes (two connections to one ledger) close the same period at the same moment:
+/// the advisory lock lets one close it; the other waits, finds it closed and answers the
+/// stored report. One set of invoices, byte for byte those of a lone close.
+fn two_nodes_closing_at_once_close_the_period_once(pg: &tollgate_testkit::postgres::Postgres) {
+    pg.create_database("closers");
+    let open = || {
+        let store = Store::open_postgres(&crate::database::DatabaseConfig::new(&pg.url("closers")))
+            .unwrap();
+        Rater::with_store(plan(SHARED_PLAN), store)
+    };
+    let (a, b) = (open(), open());
+    a.import(&shared_records()).unwrap();
+    let now = t("2024-06-02T00:00:00Z");
+    let start = std::sync::Barrier::new(2);
+    let ((a, ra), (b, rb)) = std::thread::scope(|s| {
+        let close = |r: Rater| {
+            let start = &start;
+            move || {
+                start.wait();
+                let rep = r.close_period(may(), now).unwrap();
+                (r, rep)
+            }
+        };
+        let ha = s.spawn(close(a));
+        let hb = s.spawn(close(b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert!(
+        ra.closed_now != rb.closed_now,
+        "exactly one closes: {ra:?} {rb:?}"
+    );
+    assert_eq!((ra.invoices, ra.total), (rb.invoices, rb.total));
+    assert_eq!((ra.invoices, ra.total), (1, 5650));
+    let lone = rater_on(&On::Sqlite, SHARED_PLAN);
+    lone.import(&shared_records()).unwrap();
+    lone.close_period(may(), now).unwrap();
+    assert_eq!(
+        a.store().invoices("2024-05").unwrap(),
+        lone.store().invoices("2024-05").unwrap()
+    );
+    assert_eq!(b.store().periods().unwrap().len(), 1);
+}
+
 /// The ledger tests above on a real PostgreSQL 15, started by the test (root; `make
 /// host-test`): each on a database of its own.
 #[test]
@@ -1041,6 +1084,7 @@ fn the_ledger_tests_on_postgresql() {
     records_are_stored_once_and_conflicts_refused_on(&on);
     close_rerate_and_provisional_invoice_on(&on);
     an_interrupted_close_keeps_nothing_and_a_rerun_gives_the_same_invoices_on(&on);
+    two_nodes_closing_at_once_close_the_period_once(&pg);
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases: 8,
         ..Default::default()
