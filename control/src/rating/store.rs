@@ -198,10 +198,21 @@ impl Store {
                 e => RatingError::Migration(e),
             },
         )?;
-        Ok(Store {
-            conn: Backend::postgres(client, cfg),
-            name,
-        })
+        let conn = Backend::postgres(client, cfg);
+        // PostgreSQL's btree index holds at most about 2700 bytes of a row, a plan with
+        // its accounts many kilobytes: the plan body is unique by its MD5 there (SQLite
+        // indexes any length). Under the migration's lock, once.
+        let tx = conn
+            .begin()
+            .map_err(db(format!("{name}: the plan index")))?;
+        conn.batch(&format!(
+            "SELECT pg_advisory_xact_lock(hashtext('{POSTGRES_HISTORY}'));
+             ALTER TABLE plan DROP CONSTRAINT IF EXISTS plan_body_key;
+             CREATE UNIQUE INDEX IF NOT EXISTS plan_body_md5 ON plan (md5(body));"
+        ))
+        .map_err(db(format!("{name}: the plan index")))?;
+        tx.commit().map_err(db(format!("{name}: the plan index")))?;
+        Ok(Store { conn, name })
     }
 
     fn init(mut conn: Connection, name: String) -> Result<Store, RatingError> {
@@ -441,7 +452,7 @@ impl Store {
         let ctx = || format!("{}: storing the plan", self.name);
         self.conn
             .execute(
-                "INSERT INTO plan (body) VALUES (?1) ON CONFLICT (body) DO NOTHING",
+                "INSERT INTO plan (body) VALUES (?1) ON CONFLICT DO NOTHING",
                 &[Arg::Text(body)],
             )
             .map_err(db(ctx()))?;

@@ -1085,6 +1085,20 @@ fn the_ledger_tests_on_postgresql() {
     close_rerate_and_provisional_invoice_on(&on);
     an_interrupted_close_keeps_nothing_and_a_rerun_gives_the_same_invoices_on(&on);
     two_nodes_closing_at_once_close_the_period_once(&pg);
+    // A plan of many accounts is many kilobytes: more than a PostgreSQL index row holds.
+    let big = rater_on(&on, SHARED_PLAN);
+    // (Varied text: PostgreSQL compresses a repetitive one below the limit.)
+    let mut x = 1u64;
+    let accounts: String = (0..2_000)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            format!("{:08x},", x >> 32)
+        })
+        .collect();
+    let body = format!("{{\"accounts\": \"{accounts}\"}}");
+    let id = big.store().plan_id(&body).unwrap();
+    assert_eq!(big.store().plan_id(&body).unwrap(), id);
+    assert_eq!(big.store().plan_body(id).unwrap(), body);
     let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
         cases: 8,
         ..Default::default()
