@@ -14,7 +14,7 @@ DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps 
                 pppoe python3-scapy isc-dhcp-client kea-dhcp4-server \
                 freeradius freeradius-utils tshark xl2tpd l2tpns \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
-                libbpf-dev linux-libc-dev
+                libbpf-dev linux-libc-dev postgresql
 # Cargo features of the DPDK build, for every crate that has one.
 DPDK_FEATURES := --features tollgate/dpdk,tollgate-tools/dpdk,tollgate-control/dpdk,tollgate-dataplane/dpdk,dpdk-sys/dpdk
 HAVE_DPDK = $(shell pkg-config --exists 'libdpdk >= 22.11' 2>/dev/null && echo 1)
@@ -67,8 +67,9 @@ build-dpdk: check-cargo
 # Installs the Debian packages the lab and netns tests need; a no-op when they are there.
 # The RADIUS tests run their own FreeRADIUS on free loopback ports: the system daemon the
 # Debian package enables (1812/1813) is neither needed nor wanted, so it is disabled; so are
-# xl2tpd's and l2tpns's (the L2TP labs run their own in a namespace) and Kea's (the IPoE lab
-# runs its own).
+# xl2tpd's and l2tpns's (the L2TP labs run their own in a namespace), Kea's (the IPoE lab
+# runs its own) and PostgreSQL's cluster (the database tests initdb their own on a free
+# loopback port).
 deps:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  missing=""; \
@@ -78,7 +79,7 @@ deps:
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  fi; \
-	  for svc in freeradius xl2tpd l2tpns kea-dhcp4-server; do \
+	  for svc in freeradius xl2tpd l2tpns kea-dhcp4-server postgresql; do \
 	    if command -v systemctl >/dev/null && systemctl is-enabled $$svc >/dev/null 2>&1; then \
 	      systemctl disable --now $$svc >/dev/null 2>&1 || true; \
 	    fi; \
@@ -131,13 +132,17 @@ netns-test:
 	  else echo "libbpf or clang not found although deps ran" >&2; exit 1; fi; \
 	else echo "SKIPPED netns tests: they need root"; fi
 
-# Tests against a real FreeRADIUS and radclient (installed by `deps`) and the ICMP health
-# check (an ICMP socket, a unit test of the control library): as root they must run.
+# Tests against a real FreeRADIUS and radclient (installed by `deps`), the ICMP health
+# check (an ICMP socket), and PostgreSQL 15 (the ledger tests on PostgreSQL, accounting
+# delivery across a database restart, bad URLs and passwords; each test runs initdb and
+# pg_ctl as the postgres user on a loopback port in 55400-55499): the control library's
+# ignored unit tests and the daemon's (tests/cluster.rs: two daemons on one PostgreSQL).
+# As root they must run.
 host-test:
 	@if [ "$(ROOT)" = 0 ]; then \
 	  $(CARGO) test -p tollgate-control --lib -- --ignored && \
-	  $(CARGO) test -p tollgate --test pppoe --test radius --test aaa -- --ignored; \
-	else echo "SKIPPED host tests (FreeRADIUS, radclient, ICMP socket): they need root (make deps installs FreeRADIUS)"; fi
+	  $(CARGO) test -p tollgate --test pppoe --test cluster --test radius --test aaa -- --ignored; \
+	else echo "SKIPPED host tests (FreeRADIUS, radclient, ICMP socket, PostgreSQL): they need root (make deps installs FreeRADIUS and PostgreSQL)"; fi
 
 # The DPDK backend on vdevs without hugepages: ring devices driven from the test (exact
 # frames and counters, two workers with handoff, short tx, leaks), then the daemon as a

@@ -2,6 +2,8 @@
 # Times rating on N generated usage records (default 100 000) with the release binary:
 # `tollgate billing import`, then `close-period` (load, rate, write invoices), then
 # `rerate`. Prints records per second of the close. Needs python3; uses a temp dir.
+# With TOLLGATE_BENCH_DATABASE_URL=postgres://... the ledger is in that PostgreSQL
+# database ([database], which must be empty) instead of a SQLite file.
 #
 #   scripts/rating-bench.sh [N]
 set -euo pipefail
@@ -11,15 +13,16 @@ BIN=${TOLLGATE_BIN:-target/release/tollgate}
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 
-python3 - "$N" "$DIR" <<'EOF'
+python3 - "$N" "$DIR" "${TOLLGATE_BENCH_DATABASE_URL:-}" <<'EOF'
 import json, random, sys
-n, d = int(sys.argv[1]), sys.argv[2]
+n, d, url = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 rnd = random.Random(4)
 users, accounts = 4000, 1000
 may = 1714521600 - 7200          # 2024-05-01 00:00 at UTC+2
 month = 31 * 86400
 cfg = ['[access]\nbackend = "memory"\naddress = "10.10.0.1/24"\n[core]\nbackend = "memory"\naddress = "192.0.2.1/24"',
-       '[rating]\ndatabase = "%s/rating.db"\ntimezone_offset_minutes = 120\ndefault_tariff = "home"' % d,
+       ('[database]\nurl = "%s"\n[rating]\n' % url if url else '[rating]\ndatabase = "%s/rating.db"\n' % d)
+       + 'timezone_offset_minutes = 120\ndefault_tariff = "home"',
        '[[rating.band]]\nname = "peak"\ndays = ["weekdays"]\nfrom = "08:00"\nto = "20:00"',
        '[[rating.band]]\nname = "night"\nfrom = "20:00"\nto = "08:00"',
        '[[rating.band]]\nname = "weekend"\ndays = ["weekend"]\nfrom = "08:00"\nto = "20:00"',

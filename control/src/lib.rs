@@ -16,6 +16,7 @@ pub mod aaa;
 pub mod clock;
 pub mod config;
 pub mod ctl;
+pub mod database;
 pub mod dispatch;
 pub mod engine;
 pub mod health;

@@ -1112,6 +1112,27 @@ pub struct Accounting {
     pub radius_acct: Option<RadiusClient>,
     /// The CoA / Disconnect listener, when one listens.
     pub coa: Option<CoaView>,
+    /// Delivery to the cluster's PostgreSQL, with `[database]` (left out without it, so
+    /// answers of older daemons still read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseView>,
+}
+
+/// Delivery of accounting records to the cluster's PostgreSQL in `show accounting`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseView {
+    /// `USER@HOST:PORT/DBNAME`.
+    pub target: String,
+    /// Records committed there (this run).
+    pub committed: u64,
+    /// Records it already had (delivered again).
+    pub duplicates: u64,
+    /// Records not taken (the database down or restarting): retried after the back-off.
+    pub retries: u64,
+    /// Batches that failed.
+    pub failed_batches: u64,
+    /// Connections made.
+    pub connects: u64,
 }
 
 /// The accounting spool in `show accounting`.

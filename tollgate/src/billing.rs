@@ -19,7 +19,8 @@ use tollgate_control_core::rating::{Period, Plan, RatingConfig};
 /// `tollgate billing`: rate and invoice from the rating database, without the daemon.
 #[derive(Args, Debug)]
 pub struct BillingArgs {
-    /// The rating database [default: rating.database of --config].
+    /// The rating database file [default: the ledger of --config: its [database]
+    /// (PostgreSQL) or rating.database].
     #[arg(long, global = true)]
     pub db: Option<PathBuf>,
     /// Config file whose [rating] section is the plan (needed to close a period or to
@@ -89,24 +90,29 @@ fn fail(msg: &str, code: u8) -> ExitCode {
 
 /// Runs `tollgate billing ...`.
 pub fn run(args: BillingArgs) -> ExitCode {
-    let (rating, have_plan) = match &args.config {
+    let (rating, cluster, have_plan) = match &args.config {
         Some(c) => match Config::load(c) {
-            Ok(cfg) => (cfg.rating, true),
+            Ok(cfg) => (cfg.rating, cfg.database, true),
             Err(e) => return fail(&e.to_string(), 2),
         },
-        None => (RatingConfig::default(), false),
-    };
-    let Some(db) = args.db.clone().or_else(|| rating.database.clone()) else {
-        return fail(
-            "no rating database: give --db FILE, or --config FILE with rating.database",
-            2,
-        );
+        None => (RatingConfig::default(), None, false),
     };
     let plan = match Plan::compile(&rating) {
         Ok(p) => p,
         Err((k, m)) => return fail(&format!("key `{k}`: {m}"), 2),
     };
-    let store = match Store::open(&db) {
+    // --db names a file; without it the config's ledger: [database] or rating.database.
+    let opened = match (args.db.clone(), cluster, rating.database.clone()) {
+        (Some(db), _, _) | (None, None, Some(db)) => Store::open(&db),
+        (None, Some(cluster), _) => Store::open_postgres(&cluster),
+        (None, None, None) => {
+            return fail(
+                "no rating database: give --db FILE, or --config FILE with rating.database or [database]",
+                2,
+            );
+        }
+    };
+    let store = match opened {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string(), 1),
     };

@@ -16,11 +16,11 @@ use tollgate_control::store::{ChapSecret, Store, Subscriber, SubscriberView};
 /// `tollgate subscriber ...`
 #[derive(Args, Debug)]
 pub struct SubscriberArgs {
-    /// The subscriber database [default: `[aaa] store` of --config, else
-    /// /var/lib/tollgate/subscribers.db]
+    /// The subscriber database file [default: the store of --config: its [database]
+    /// (PostgreSQL) or `[aaa] store`, else /var/lib/tollgate/subscribers.db]
     #[arg(long, env = "TOLLGATE_SUBSCRIBER_DB")]
     pub db: Option<PathBuf>,
-    /// Read the database path from this config file.
+    /// Read the store (its path, or [database]) from this config file.
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Print JSON, for scripts.
@@ -169,17 +169,26 @@ fn fail(msg: &str, code: u8) -> ExitCode {
 
 /// Runs `tollgate subscriber ...`.
 pub fn run(args: SubscriberArgs) -> ExitCode {
-    let db = match (&args.db, &args.config) {
-        (Some(d), _) => d.clone(),
+    // --db names a file; without it the config's store: [database] (PostgreSQL) or
+    // [aaa] store.
+    let (db, cluster) = match (&args.db, &args.config) {
+        (Some(d), _) => (d.clone(), None),
         (None, Some(c)) => match Config::load(c) {
-            Ok(cfg) => cfg.aaa.store,
+            Ok(cfg) => (cfg.aaa.store, cfg.database),
             Err(e) => return fail(&e.to_string(), 2),
         },
-        (None, None) => tollgate_control::config::aaa::AaaConfig::default().store,
+        (None, None) => (
+            tollgate_control::config::aaa::AaaConfig::default().store,
+            None,
+        ),
     };
-    let mut store = match Store::open(&db) {
+    let opened = match &cluster {
+        Some(cluster) => Store::open_postgres(cluster).map_err(|e| e.to_string()),
+        None => Store::open(&db).map_err(|e| format!("{}: {e}", db.display())),
+    };
+    let mut store = match opened {
         Ok(s) => s,
-        Err(e) => return fail(&format!("{}: {e}", db.display()), 1),
+        Err(e) => return fail(&e, 1),
     };
     match args.command {
         SubscriberCmd::Add(a) => add(&mut store, *a),

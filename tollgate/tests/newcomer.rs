@@ -190,9 +190,10 @@ fn the_readme_lists_what_make_deps_installs_and_does() {
         listed, packages,
         "README's package list against the Makefile's"
     );
-    // It says that it disables the system FreeRADIUS, xl2tpd, l2tpns and Kea, as deps does.
+    // It says that it disables the system FreeRADIUS, xl2tpd, l2tpns, Kea and PostgreSQL, as
+    // deps does.
     assert!(
-        makefile.contains("for svc in freeradius xl2tpd l2tpns kea-dhcp4-server; do"),
+        makefile.contains("for svc in freeradius xl2tpd l2tpns kea-dhcp4-server postgresql; do"),
         "Makefile"
     );
     assert!(
@@ -201,7 +202,7 @@ fn the_readme_lists_what_make_deps_installs_and_does() {
     );
     assert!(
         readme.contains(
-            "**disables and stops them** (`systemctl disable --now freeradius xl2tpd l2tpns\nkea-dhcp4-server`)"
+            "**disables and stops them** (`systemctl disable --now freeradius xl2tpd l2tpns\nkea-dhcp4-server postgresql`)"
         ),
         "README says deps disables the services"
     );

@@ -1,8 +1,11 @@
 //! Accounting: the records of a pass committed to the spool in one transaction (with the
 //! sessions' last known counters), usage records handed to the rating database, spooled
-//! records sent to the accounting servers and deleted once acknowledged.
+//! records sent to the accounting servers and deleted once acknowledged. With the
+//! cluster's PostgreSQL (`[database]`) a record goes there first, then to the accounting
+//! servers: it leaves the spool once both have it.
 
 use super::*;
+use crate::spool::Due;
 
 impl AaaShell {
     /// At the end of a pass: the usage records into the rating database and the
@@ -71,6 +74,7 @@ impl AaaShell {
     /// keeps the open sessions for a restart).
     pub(super) fn deliver(&mut self, core: &Core, now: Instant) {
         self.send_due(core, now);
+        self.take_database_outcomes(core, now);
         self.take_acct_replies(now);
         if !self.acks.is_empty() {
             match self.spool.ack_many(now, &self.acks) {
@@ -87,6 +91,7 @@ impl AaaShell {
     /// done).
     fn send_due(&mut self, core: &Core, now: Instant) {
         let now_unix = unix_s(core, now);
+        let mut batch = Vec::new();
         loop {
             let due = match self.spool.next_due(now) {
                 Ok(Some(d)) => d,
@@ -96,28 +101,60 @@ impl AaaShell {
                     break;
                 }
             };
-            match self.radius_acct.as_mut() {
-                Some(c) => {
-                    let (request, left) = due.record.to_request_fitted(&self.nas, now_unix);
-                    if !left.is_empty() && due.attempts == 0 {
-                        self.stats.acct_left_out += 1;
-                        tracing::warn!(
-                            record = due.id,
-                            session = %due.record.session_id,
-                            status = due.record.status.name(),
-                            class_left_out = left.class,
-                            class_octets_left_out = left.class_octets,
-                            attributes_left_out = left.attributes,
-                            values_cut = left.cut,
-                            "accounting record too big for one RADIUS packet (4096 octets): sent without what did not fit"
-                        );
-                    }
-                    let id = c.client.send(now, request);
-                    self.acct_ids.insert(id, (due.id, due.record.session_id));
-                    self.stats.acct_sent += 1;
-                }
-                None => self.acks.push(due.id),
+            if self.database.is_some() {
+                batch.push((due.id, due.record.clone()));
+                self.to_database.insert(due.id, due);
+                continue;
             }
+            self.send_to_radius(now, now_unix, due);
+        }
+        if let (Some(db), false) = (&self.database, batch.is_empty()) {
+            db.send(batch);
+        }
+    }
+
+    /// The database's answers: committed records go on to the accounting servers (or are
+    /// done), the others are retried after the spool's back-off.
+    fn take_database_outcomes(&mut self, core: &Core, now: Instant) {
+        let now_unix = unix_s(core, now);
+        while let Some(o) = self.database.as_ref().and_then(|d| d.outcome()) {
+            self.stats.acct_db_committed += o.committed.len() as u64;
+            self.stats.acct_db_retries += o.failed.len() as u64;
+            for id in o.failed {
+                self.to_database.remove(&id);
+                self.spool.failed(now, id);
+            }
+            for id in o.committed {
+                if let Some(due) = self.to_database.remove(&id) {
+                    self.send_to_radius(now, now_unix, due);
+                }
+            }
+        }
+    }
+
+    /// One record to the accounting servers; without them it is done.
+    fn send_to_radius(&mut self, now: Instant, now_unix: u64, due: Due) {
+        match self.radius_acct.as_mut() {
+            Some(c) => {
+                let (request, left) = due.record.to_request_fitted(&self.nas, now_unix);
+                if !left.is_empty() && due.attempts == 0 {
+                    self.stats.acct_left_out += 1;
+                    tracing::warn!(
+                        record = due.id,
+                        session = %due.record.session_id,
+                        status = due.record.status.name(),
+                        class_left_out = left.class,
+                        class_octets_left_out = left.class_octets,
+                        attributes_left_out = left.attributes,
+                        values_cut = left.cut,
+                        "accounting record too big for one RADIUS packet (4096 octets): sent without what did not fit"
+                    );
+                }
+                let id = c.client.send(now, request);
+                self.acct_ids.insert(id, (due.id, due.record.session_id));
+                self.stats.acct_sent += 1;
+            }
+            None => self.acks.push(due.id),
         }
     }
 

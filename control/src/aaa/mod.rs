@@ -85,6 +85,10 @@ pub struct ShellStats {
     pub acct_left_out: u64,
     /// Accounting records set aside because they could not be encoded at all.
     pub acct_set_aside: u64,
+    /// Accounting records committed in the cluster's PostgreSQL (`[database]`).
+    pub acct_db_committed: u64,
+    /// Accounting records the database did not take (down, restarting): retried later.
+    pub acct_db_retries: u64,
 }
 
 /// The shell.
@@ -107,6 +111,10 @@ pub struct AaaShell {
     /// matters; a failed commit keeps them for the next try).
     last_known: Vec<LastKnown>,
     acks: Vec<SpoolId>,
+    /// Delivery to the cluster's PostgreSQL (`[database]`): before RADIUS, a record goes
+    /// there; the ones it has, with their attempts, wait here for its answer.
+    database: Option<crate::database::accounting::Delivery>,
+    to_database: HashMap<SpoolId, crate::spool::Due>,
     coa: Option<UdpCoaListener>,
     health: HealthChecks,
     ctl_logins: HashMap<LoginId, Sender<Reply>>,
@@ -208,7 +216,8 @@ impl AaaShell {
             let now = Instant::now();
             self.poll(core, now);
             let pending = self.spool.pending().unwrap_or(0);
-            if pending == 0 || now >= deadline || self.radius_acct.is_none() {
+            let nowhere_to_send = self.radius_acct.is_none() && self.database.is_none();
+            if pending == 0 || now >= deadline || nowhere_to_send {
                 if pending > 0 {
                     tracing::warn!(
                         records = pending,

@@ -15,14 +15,29 @@ impl AaaShell {
         rater: Option<crate::rating::Rater>,
     ) -> anyhow::Result<AaaShell> {
         let a = &cfg.aaa;
-        let store = Store::open(&a.store)
-            .with_context(|| format!("opening the subscriber store {}", a.store.display()))?;
+        let store = match &cfg.database {
+            Some(db) => Store::open_postgres(db).with_context(|| {
+                format!(
+                    "opening the subscriber store in the cluster database {}",
+                    db.target()
+                )
+            })?,
+            None => Store::open(&a.store)
+                .with_context(|| format!("opening the subscriber store {}", a.store.display()))?,
+        };
         let spool = open_spool(cfg, core, outlets, now, rater.as_ref())?;
         let radius_auth = match a.auth {
             AuthBackend::Radius => bind(cfg, a.auth_servers())?,
             AuthBackend::Local => None,
         };
         let radius_acct = bind(cfg, a.acct_servers())?;
+        let database = match &cfg.database {
+            Some(db) => Some(
+                crate::database::accounting::Delivery::start(db, spool.identity())
+                    .context("opening the cluster database for accounting records")?,
+            ),
+            None => None,
+        };
         let coa = match a.coa.listen {
             Some(addr) => {
                 let clients = a
@@ -58,6 +73,8 @@ impl AaaShell {
             unsaved: Vec::new(),
             last_known: Vec::new(),
             acks: Vec::new(),
+            database,
+            to_database: HashMap::new(),
             coa,
             health: HealthChecks::new(cfg, now),
             ctl_logins: HashMap::new(),

@@ -78,6 +78,19 @@ impl AaaShell {
                     cache_full: s.cache_full,
                 }
             }),
+            database: self.database.as_ref().map(|d| {
+                let st = d.stats();
+                let n =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                proto::DatabaseView {
+                    target: d.target().to_string(),
+                    committed: self.stats.acct_db_committed,
+                    duplicates: n(&st.duplicates),
+                    retries: self.stats.acct_db_retries,
+                    failed_batches: n(&st.failed_batches),
+                    connects: n(&st.connects),
+                }
+            }),
         }
     }
 

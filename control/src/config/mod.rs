@@ -98,6 +98,10 @@ pub struct Config {
     /// Gateway nodes whose health gates pool ranges and LB targets (`[[node]]`).
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeConfig>,
+    /// The cluster's PostgreSQL (`[database]`, docs/config.md); without it every store
+    /// is its embedded SQLite file.
+    #[serde(default)]
+    pub database: Option<crate::database::DatabaseConfig>,
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
     pub rating: tollgate_control_core::rating::RatingConfig,
@@ -1392,6 +1396,18 @@ impl Config {
             );
         }
         self.aaa.validate()?;
+        if let Some(db) = &self.database {
+            db.validate()?;
+            if let Some(file) = &self.rating.database {
+                return Err((
+                    "rating.database".to_string(),
+                    format!(
+                        "{}: with [database] the rating ledger is in PostgreSQL; leave rating.database out",
+                        file.display()
+                    ),
+                ));
+            }
+        }
         self.validate_subscribers()?;
         self.l2tp.validate(self)?;
         self.pppoe.validate()?;
@@ -2039,6 +2055,29 @@ address = "192.0.2.1/24"
 
     fn parse(extra: &str) -> Result<Config, ConfigError> {
         Config::parse(&format!("{BASE}{extra}"), "test.toml")
+    }
+
+    #[test]
+    fn database_selects_postgresql_and_is_checked_at_load() {
+        assert!(parse("").unwrap().database.is_none(), "SQLite by default");
+        let c = parse(
+            "[database]\nurl = \"postgres://tg:pw@127.0.0.1:5432/tollgate\"\nnode = \"gw1\"\n",
+        )
+        .unwrap();
+        let db = c.database.unwrap();
+        assert_eq!((db.node_name(), db.connect_timeout_s), ("gw1".into(), 5));
+        assert_eq!(db.target(), "tg@127.0.0.1:5432/tollgate");
+        let e = parse("[database]\nurl = \"postgres://tg:s3cret@[::1/x\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("database.url"), "{e}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        let e = parse(
+            "[database]\nurl = \"postgres://tg@localhost/x\"\n[rating]\ndatabase = \"r.db\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("rating.database"), "{e}");
+        let e = parse("[database]\nurl = \"postgres://tg@localhost/x\"\nconnect_timeout_s = 0\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("database.connect_timeout_s"), "{e}");
     }
 
     const DPDK: &str = r#"

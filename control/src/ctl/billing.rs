@@ -23,7 +23,7 @@ fn period_arg(word: Option<&String>, default: Period) -> Result<Period, String> 
 pub fn handle(req: &Request, rater: Option<&Rater>, now: i64) -> Reply {
     let Some(rater) = rater else {
         return Reply::error(
-            "rating is off: set rating.database in the config (docs/config.md, [rating])",
+            "rating is off: set rating.database or [database] in the config (docs/config.md)",
         );
     };
     let current = Period::containing(now, &rater.plan().zone);

@@ -150,11 +150,15 @@ pub(crate) fn serve<P: Port + 'static>(
     )?;
     // Only now, as the one daemon of this socket, before any session: close what a
     // previous run left open.
-    let rater = match &cfg.rating.database {
-        Some(db) => Some(
+    let rater = match (&cfg.database, &cfg.rating.database) {
+        (Some(cluster), _) => Some(
+            crate::rating::Rater::open_postgres(cluster, &cfg.rating)
+                .context("opening the rating ledger in the cluster database")?,
+        ),
+        (None, Some(db)) => Some(
             crate::rating::Rater::open(db, &cfg.rating).context("opening the rating database")?,
         ),
-        None => None,
+        (None, None) => None,
     };
     let shell = crate::aaa::AaaShell::open(cfg, &core, &mut outlets, started, rater)?;
     let (threads, ends) = Workers::start(cfg, ports, make_pool, handoff, outlets.publisher())?;

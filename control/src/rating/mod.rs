@@ -27,8 +27,8 @@ pub enum RatingError {
     Db {
         /// What was being done.
         context: String,
-        /// SQLite's error.
-        source: rusqlite::Error,
+        /// The database's error.
+        source: crate::database::backend::BackendError,
     },
     /// The ledger was written by a newer Tollgate.
     #[error(
@@ -43,6 +43,10 @@ pub enum RatingError {
         /// Newest this build knows.
         supported: i64,
     },
+    /// The cluster's database cannot be used (unreachable, refusing, a URL that does not
+    /// read).
+    #[error("rating ledger: {0}")]
+    Database(crate::database::DatabaseError),
     /// The ledger's schema could not be brought up to date (the error names the file).
     #[error("rating ledger {0}")]
     Migration(crate::migrate::MigrateError),
@@ -223,6 +227,18 @@ impl Rater {
         Ok(Rater::with_store(plan, Store::open(path)?))
     }
 
+    /// Opens the ledger in the cluster's PostgreSQL (`[database]`) with the plan of `cfg`.
+    pub fn open_postgres(
+        db: &crate::database::DatabaseConfig,
+        cfg: &RatingConfig,
+    ) -> Result<Rater, RatingError> {
+        let plan = Plan::compile(cfg).map_err(|(k, m)| RatingError::Corrupt {
+            what: format!("key `{k}`"),
+            message: m,
+        })?;
+        Ok(Rater::with_store(plan, Store::open_postgres(db)?))
+    }
+
     /// A rater over an existing store.
     pub fn with_store(plan: Plan, store: Store) -> Rater {
         Rater {
@@ -303,10 +319,7 @@ impl Rater {
                 Stored::Duplicate => rep.duplicates += 1,
             }
         }
-        tx.commit().map_err(|source| RatingError::Db {
-            context: format!("{}: committing the import", self.store.name()),
-            source,
-        })?;
+        tx.commit("the import")?;
         Ok(rep)
     }
 
@@ -332,7 +345,7 @@ impl Rater {
                 ends: tollgate_control_core::rating::calendar::format_utc(end),
             });
         }
-        let tx = self.store.begin()?;
+        let tx = self.store.begin_close()?;
         if let Some(report) = self.store.period_report(&name)? {
             let mut r: CloseReport =
                 serde_json::from_str(&report).map_err(|e| RatingError::Corrupt {
@@ -381,10 +394,7 @@ impl Rater {
             }
         }
         step(CloseStep::BeforeCommit)?;
-        tx.commit().map_err(|source| RatingError::Db {
-            context: format!("{}: committing period {name}", self.store.name()),
-            source,
-        })?;
+        tx.commit(&format!("period {name}"))?;
         Ok(report)
     }
 

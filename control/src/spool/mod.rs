@@ -292,6 +292,9 @@ pub struct Spool {
     busy_sessions: HashSet<String>,
     in_flight: usize,
     stats: SpoolStats,
+    /// The spool's identity (its `spool_info` row and marker): with a record's row id,
+    /// the record's key outside this node.
+    identity: String,
     /// Holds the `flock` on `FILE.lock` for as long as the spool is open.
     _lock: std::fs::File,
 }
@@ -427,7 +430,7 @@ impl Spool {
             write_marker(
                 marker_path,
                 &Marker {
-                    spool_id,
+                    spool_id: spool_id.clone(),
                     created_unix: unix_now(),
                 },
             )?;
@@ -441,6 +444,7 @@ impl Spool {
             busy_sessions: HashSet::new(),
             in_flight: 0,
             stats: SpoolStats::default(),
+            identity: spool_id,
             _lock: lock,
         };
         spool.refill(Instant::ZERO)?;
@@ -638,6 +642,12 @@ impl Spool {
             .prepare("SELECT id, session_id, reason FROM set_aside ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The spool's identity: made at random when the spool was created, kept in it and in
+    /// its marker; a new one when the operator starts afresh.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// The oldest record due at `now` whose session has nothing in flight, marked in
