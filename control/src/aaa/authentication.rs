@@ -62,7 +62,12 @@ impl AaaShell {
             ),
             (AuthBackend::Local, _) => {
                 let login = req.login;
-                if self.store.jobs.send(StoreJob::Auth(req)).is_err() {
+                if self
+                    .store
+                    .jobs
+                    .send(StoreJob::Auth(req, std::time::Instant::now()))
+                    .is_err()
+                {
                     core.on_auth(
                         now,
                         login,

@@ -64,7 +64,7 @@ impl AaaShell {
             nas: a.nas(),
             backend: a.auth,
             mac_password: a.mac_password.clone(),
-            store: StoreThread::start(store)?,
+            store: StoreThread::start(store, Duration::from_secs(cfg.pppoe.auth_timeout_s))?,
             radius_auth,
             radius_acct,
             auth_ids: HashMap::new(),

@@ -78,7 +78,8 @@ pub enum StoreOp {
 }
 
 pub(super) enum StoreJob {
-    Auth(AuthRequest),
+    /// A login to check, and when it was queued.
+    Auth(AuthRequest, std::time::Instant),
     Admin(StoreOp, Sender<Reply>),
 }
 
@@ -90,7 +91,12 @@ pub(super) struct StoreThread {
 }
 
 impl StoreThread {
-    pub(super) fn start(store: Store) -> anyhow::Result<StoreThread> {
+    /// The thread over `store`. A login check that waited longer than `max_wait` in the
+    /// queue (the PPP authentication timeout: the longest a login is waited for) is
+    /// answered unavailable without being computed: its subscriber has given up or been
+    /// ended, and at tens of milliseconds per Argon2 check a backlog of stale checks
+    /// would starve the live ones behind it (1 000 PAP clients at once, BNG Blaster).
+    pub(super) fn start(store: Store, max_wait: Duration) -> anyhow::Result<StoreThread> {
         let (jobs, rx) = unbounded::<StoreJob>();
         let (tx, answers) = unbounded();
         let handle = std::thread::Builder::new()
@@ -99,8 +105,16 @@ impl StoreThread {
                 let mut store = store;
                 while let Ok(job) = rx.recv() {
                     match job {
-                        StoreJob::Auth(req) => {
-                            let a = authenticate_local(&store, &req);
+                        StoreJob::Auth(req, queued) => {
+                            let waited = queued.elapsed();
+                            let a = if waited > max_wait {
+                                AuthAnswer::Unavailable(format!(
+                                    "the local store was busy: the check waited {} s",
+                                    waited.as_secs()
+                                ))
+                            } else {
+                                authenticate_local(&store, &req)
+                            };
                             if tx.send((req.login, a)).is_err() {
                                 return;
                             }
@@ -189,5 +203,55 @@ pub(super) fn admin(store: &mut Store, op: StoreOp) -> Reply {
     match r {
         Ok(v) => Reply::ok(v),
         Err(e) => Reply::error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(id: LoginId) -> AuthRequest {
+        AuthRequest {
+            login: id,
+            user: Some("bob".into()),
+            password: None,
+            identifiers: Vec::new(),
+            calling_station: None,
+            address: None,
+            chap: None,
+            line: None,
+        }
+    }
+
+    /// A check queued longer than the limit is answered unavailable, without the store;
+    /// the next, fresh one is checked as usual.
+    #[test]
+    fn a_check_that_waited_past_the_limit_is_not_computed() {
+        let mut store = Store::open_in_memory().unwrap();
+        let records = import::parse_toml(
+            "[[subscriber]]\nuser_id = \"bob\"\n",
+            "t.toml",
+            store.password_cost(),
+        )
+        .unwrap();
+        import::import_records(&mut store, "t.toml", &records, false).unwrap();
+        let t = StoreThread::start(store, Duration::from_secs(30)).unwrap();
+        let old = std::time::Instant::now() - Duration::from_secs(31);
+        t.jobs.send(StoreJob::Auth(login(1), old)).unwrap();
+        t.jobs
+            .send(StoreJob::Auth(login(2), std::time::Instant::now()))
+            .unwrap();
+        let (id, a) = t.answers.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(
+            a,
+            AuthAnswer::Unavailable("the local store was busy: the check waited 31 s".into())
+        );
+        let (id, a) = t.answers.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(id, 2);
+        assert!(
+            matches!(a, AuthAnswer::Accept { ref user, .. } if user == "bob"),
+            "{a:?}"
+        );
     }
 }
