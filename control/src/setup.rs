@@ -72,7 +72,8 @@ pub fn forwarding(cfg: &Config, macs: [MacAddr; 2]) -> Result<Forwarding, FibErr
             UnknownPolicy::Drop => Unknown::Drop,
             UnknownPolicy::Punt => Unknown::Punt,
         })
-        .ipv6(cfg.ipv6.forwarding(macs));
+        .ipv6(cfg.ipv6.forwarding(macs))
+        .dhcp(cfg.dhcp.punt());
     for r in &cfg.routes {
         b = b.route(Route {
             prefix: r.prefix.network(),

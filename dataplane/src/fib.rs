@@ -77,6 +77,21 @@ pub enum Unknown {
     Punt,
 }
 
+/// Which DHCPv4 messages the fast path punts to the control plane's DHCP server or relay
+/// (ACC-3). Off by default: DHCP is then forwarded or dropped like any IPv4 (a
+/// DISCOVER's 0.0.0.0 source is `ipv4_martian_source`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DhcpPunt {
+    /// No DHCP server or relay.
+    #[default]
+    Off,
+    /// The gateway is the DHCP server: client messages from the access side.
+    Server,
+    /// The gateway relays: client messages from the access side, and the servers'
+    /// replies to the access address from the core side.
+    Relay,
+}
+
 /// IPv6 forwarding (V6-1), off by default: while off, IPv6 frames are
 /// `ethertype_unsupported` as before.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -125,6 +140,8 @@ pub struct Forwarding {
     pub unknown: Unknown,
     /// IPv6.
     pub ipv6: Ipv6Forwarding,
+    /// DHCPv4 punted to the control plane.
+    pub dhcp: DhcpPunt,
     /// Per side, the subnet's directed broadcast, or for none 255.255.255.255 (the
     /// limited broadcast, which is not forwarded either).
     broadcasts: [Ipv4Addr; 2],
@@ -241,6 +258,7 @@ pub struct ForwardingBuilder {
     nat: Option<NatConfig>,
     unknown: Unknown,
     ipv6: Ipv6Forwarding,
+    dhcp: DhcpPunt,
 }
 
 /// Why a forwarding snapshot could not be built.
@@ -270,7 +288,14 @@ impl ForwardingBuilder {
             nat: None,
             unknown: Unknown::Forward,
             ipv6: Ipv6Forwarding::default(),
+            dhcp: DhcpPunt::Off,
         }
+    }
+
+    /// Sets which DHCP messages are punted (default: none).
+    pub fn dhcp(mut self, d: DhcpPunt) -> Self {
+        self.dhcp = d;
+        self
     }
 
     /// Sets IPv6 forwarding (default: off).
@@ -367,6 +392,7 @@ impl ForwardingBuilder {
             nat,
             unknown: self.unknown,
             ipv6: self.ipv6,
+            dhcp: self.dhcp,
             broadcasts: self
                 .sides
                 .map(|c| c.broadcast().unwrap_or(Ipv4Addr::BROADCAST)),

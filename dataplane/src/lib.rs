@@ -35,7 +35,9 @@ pub use table::{l2tp, lb, session};
 
 pub use buf::{BufPool, Burst, HeapBuf, HeapPool, MAX_BURST, PacketBuf};
 pub use counters::{DropReason, SideCounters, WorkerCounters};
-pub use fib::{Forwarding, ForwardingBuilder, Ipv6Forwarding, NextHop, Route, SideConfig, Unknown};
+pub use fib::{
+    DhcpPunt, Forwarding, ForwardingBuilder, Ipv6Forwarding, NextHop, Route, SideConfig, Unknown,
+};
 pub use msg::{
     Command, ControlEnds, Event, Frame, RingSizes, WorkerEnds, WorkerReport, worker_rings,
 };

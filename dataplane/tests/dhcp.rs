@@ -2,7 +2,8 @@
 //! 16, ACC-3): DISCOVERs (0.0.0.0 to 255.255.255.255, untagged and on VLAN lines) and
 //! unicast renewals and releases go up the punt ring whole and byte for byte, counted as
 //! `dhcp_client`, instead of being dropped as martians; the same from the core side is
-//! not punted, but a server's reply to the relay (giaddr) is (`dhcp_server`); a reply the
+//! not punted, but a server's reply to the relay (giaddr) is (`dhcp_server`) in relay
+//! mode only; with no DHCP server or relay configured nothing is punted; a reply the
 //! control plane injects goes out of the access port unchanged.
 
 use std::net::Ipv4Addr;
@@ -13,8 +14,8 @@ use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{
-    DropReason, ForwardingBuilder, Frame, HeapPool, MacAddr, RingSizes, Side, SideConfig, Worker,
-    WorkerConfig, WorkerCounters, worker_rings,
+    DhcpPunt, DropReason, ForwardingBuilder, Frame, HeapPool, MacAddr, RingSizes, Side, SideConfig,
+    Worker, WorkerConfig, WorkerCounters, worker_rings,
 };
 use tollgate_testkit::lab::*;
 
@@ -31,6 +32,10 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with(DhcpPunt::Server)
+    }
+
+    fn with(dhcp: DhcpPunt) -> Rig {
         let fwd = ForwardingBuilder::new(
             SideConfig {
                 mac: ACC_MAC,
@@ -43,6 +48,7 @@ impl Rig {
                 prefix_len: 24,
             },
         )
+        .dhcp(dhcp)
         .build()
         .unwrap();
         let publisher = Publisher::new(fwd);
@@ -176,10 +182,8 @@ fn other_udp_and_the_core_side_are_not_punted() {
     assert_eq!(c.held, 1);
 }
 
-#[test]
-fn relay_mode_server_replies_to_the_access_address_are_punted_from_the_core_side() {
-    let mut r = Rig::new();
-    // Kea at 192.0.2.20 answers the relay: UDP 67 to giaddr, the access address.
+/// Kea at 192.0.2.20 answering the relay: UDP 67 to giaddr, the access address.
+fn server_reply() -> Vec<u8> {
     let mut ip = Vec::new();
     PacketBuilder::ipv4([192, 0, 2, 20], GW_ACC.octets(), 64)
         .udp(67, 67)
@@ -190,6 +194,13 @@ fn relay_mode_server_replies_to_the_access_address_are_punted_from_the_core_side
     f.extend_from_slice(&SRV_MAC.0);
     f.extend_from_slice(&[0x08, 0x00]);
     f.extend_from_slice(&ip);
+    f
+}
+
+#[test]
+fn relay_mode_server_replies_to_the_access_address_are_punted_from_the_core_side() {
+    let mut r = Rig::with(DhcpPunt::Relay);
+    let f = server_reply();
     r.send(Side::Core, &f);
     let punted: Vec<Vec<u8>> = std::iter::from_fn(|| r.ctl.punt.pop())
         .map(|p| {
@@ -200,6 +211,30 @@ fn relay_mode_server_replies_to_the_access_address_are_punted_from_the_core_side
     assert_eq!(punted, vec![f]);
     let c = r.counters();
     assert_eq!((c.punted, c.dhcp_server, c.dhcp_client), (1, 1, 0));
+}
+
+/// Without a DHCP server or relay, DHCP is plain IPv4: a DISCOVER is a martian (as before
+/// issue 16) and a server's reply to the access address is not the gateway's business;
+/// in server mode that reply is not punted either.
+#[test]
+fn nothing_is_punted_without_dhcp_and_server_replies_only_in_relay_mode() {
+    let mut r = Rig::with(DhcpPunt::Off);
+    let any = Ipv4Addr::UNSPECIFIED;
+    r.send(
+        Side::Access,
+        &dhcp_frame(BCAST, &[], any, Ipv4Addr::BROADCAST, 67),
+    );
+    r.send(Side::Core, &server_reply());
+    assert!(r.punted().is_empty());
+    let c = r.counters();
+    assert_eq!((c.punted, c.dhcp_client, c.dhcp_server), (0, 0, 0));
+    assert_eq!(c.dropped(DropReason::Ipv4MartianSource), 1);
+
+    let mut r = Rig::with(DhcpPunt::Server);
+    r.send(Side::Core, &server_reply());
+    assert!(r.punted().is_empty());
+    let c = r.counters();
+    assert_eq!((c.punted, c.dhcp_client, c.dhcp_server), (0, 0, 0));
 }
 
 #[test]

@@ -95,6 +95,16 @@ fn login_by(name: &str) -> Option<LoginBy> {
 }
 
 impl DhcpConfig {
+    /// What the fast path punts for this config: nothing while the server is off.
+    pub fn punt(&self) -> tollgate_dataplane::DhcpPunt {
+        use tollgate_dataplane::DhcpPunt;
+        match (self.enabled, self.mode.as_str()) {
+            (false, _) => DhcpPunt::Off,
+            (true, "relay") => DhcpPunt::Relay,
+            (true, _) => DhcpPunt::Server,
+        }
+    }
+
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let e = |k: &str, m: String| Err((format!("dhcp.{k}"), m));

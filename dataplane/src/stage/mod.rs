@@ -33,7 +33,7 @@ use std::net::Ipv4Addr;
 
 use crate::buf::{MAX_BURST, PacketBuf};
 use crate::counters::{DropReason, WorkerCounters};
-use crate::fib::Forwarding;
+use crate::fib::{DhcpPunt, Forwarding};
 use crate::msg::{Event, Frame};
 use crate::ring::Producer;
 use crate::table::flow::FlowTable;
@@ -216,11 +216,12 @@ impl Pipeline {
             parse::L3Kind::Ipv4 => {
                 // DHCP from the access side comes before validation, which would drop a
                 // DISCOVER's 0.0.0.0 source (issue 16).
-                let dhcp = match side {
-                    Side::Access => {
+                let dhcp = match (side, fwd.dhcp) {
+                    (_, DhcpPunt::Off) | (Side::Core, DhcpPunt::Server) => false,
+                    (Side::Access, _) => {
                         line.pppoe.is_none() && dhcp::is_client_message(&buf.data()[l3..])
                     }
-                    Side::Core => {
+                    (Side::Core, DhcpPunt::Relay) => {
                         dhcp::is_relay_reply(&buf.data()[l3..], fwd.side(Side::Access).address)
                     }
                 };
