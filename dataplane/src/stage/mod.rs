@@ -183,7 +183,7 @@ impl Pipeline {
     }
 
     /// Runs one received packet through the stages.
-    #[inline]
+    #[inline(always)]
     pub fn process<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
