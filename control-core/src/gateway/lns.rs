@@ -28,9 +28,9 @@ use tollgate_dataplane::wire::l2tp::{self as wire_l2tp, subscriber_mac};
 
 use super::Core;
 use super::aaa::{AuthAnswer, ChapResponse, LoginId, LoginRequest};
-use super::pppoe::Granted;
+use super::pppoe::{Granted, ppp_grant};
 use crate::l2tp::call::Call;
-use crate::ppp::{self, Credentials, EndCause, Grant};
+use crate::ppp::{self, Credentials, EndCause};
 use crate::radius::attrs::PppoeLine;
 use crate::random::{Random, Seed};
 
@@ -373,17 +373,7 @@ impl Core {
                         return;
                     };
                     link.login = None;
-                    let grant = Grant {
-                        address,
-                        dns: l.dns,
-                        mtu: authorization.framed_mtu,
-                        interface_id: None,
-                        message: authorization
-                            .reply_message
-                            .clone()
-                            .unwrap_or_else(|| "Welcome".into())
-                            .into_bytes(),
-                    };
+                    let grant = ppp_grant(address, l.dns, &authorization);
                     if link.ppp.accept(now, &mut l.rng, grant).is_ok() {
                         l.stats.auth_accepted += 1;
                         l.granted.insert(address);

@@ -377,6 +377,26 @@ pub(super) fn vlans_of(h: &Header) -> Vlans {
     }
 }
 
+/// What an accepted PPP login is given, over PPPoE or L2TP: its address, the DNS servers,
+/// Framed-MTU, and the Reply-Message (or "Welcome") as the Authenticate-Ack's text.
+pub(super) fn ppp_grant(
+    address: Ipv4Addr,
+    dns: [Option<Ipv4Addr>; 2],
+    authorization: &Authorization,
+) -> Grant {
+    Grant {
+        address,
+        dns,
+        mtu: authorization.framed_mtu,
+        interface_id: None,
+        message: authorization
+            .reply_message
+            .clone()
+            .unwrap_or_else(|| "Welcome".into())
+            .into_bytes(),
+    }
+}
+
 /// The fast path's cause for a PPP end the client or the link caused.
 fn disconnect_cause(cause: &EndCause) -> DisconnectCause {
     match cause {
@@ -633,17 +653,7 @@ impl Core {
                         return;
                     };
                     link.login = None;
-                    let grant = Grant {
-                        address,
-                        dns: p.dns,
-                        mtu: authorization.framed_mtu,
-                        interface_id: None,
-                        message: authorization
-                            .reply_message
-                            .clone()
-                            .unwrap_or_else(|| "Welcome".into())
-                            .into_bytes(),
-                    };
+                    let grant = ppp_grant(address, p.dns, &authorization);
                     if link.ppp.accept(now, &mut p.rng, grant).is_ok() {
                         p.stats.auth_accepted += 1;
                         p.granted.insert(address);
