@@ -43,33 +43,10 @@ SOCK="$RUNDIR/ctl.sock"
 SECRET=tgl-tunnel-secret
 FAILED=0
 
-log() { printf '%s\n' "$*"; }
-die() {
-    printf 'l2tpns-lab: %s\n' "$*" >&2
-    exit 1
-}
-pass() { log "PASS: $*"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    log "FAIL: $*"
-}
-nsx() {
-    local ns=$1
-    shift
-    ip netns exec "$ns" "$@"
-}
-ctl() { "$TG_BIN" ctl --socket "$SOCK" --json "$@"; }
-
-# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds or time is up.
-wait_for() {
-    local until=$((SECONDS + $1))
-    shift
-    while ((SECONDS < until)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    "$@"
-}
+LAB=l2tpns-lab
+# log, die, pass, fail, nsx, ctl, wait_for
+# shellcheck source=scripts/lab-common.sh
+source "$SCRIPT_DIR/lab-common.sh"
 
 kill_pidfile() {
     local f=$1

@@ -32,33 +32,10 @@ NS_SRV=tgp-srv
 SOCK="$RUNDIR/ctl.sock"
 FAILED=0
 
-log() { printf '%s\n' "$*"; }
-die() {
-    printf 'pppoe-lab: %s\n' "$*" >&2
-    exit 1
-}
-pass() { log "PASS: $*"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    log "FAIL: $*"
-}
-nsx() {
-    local ns=$1
-    shift
-    ip netns exec "$ns" "$@"
-}
-ctl() { "$TG_BIN" ctl --socket "$SOCK" --json "$@"; }
-
-# wait_for SECONDS CMD...: retries CMD every 0.1 s until it succeeds or time is up.
-wait_for() {
-    local until=$((SECONDS + $1))
-    shift
-    while ((SECONDS < until)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    "$@"
-}
+LAB=pppoe-lab
+# log, die, pass, fail, nsx, ctl, wait_for
+# shellcheck source=scripts/lab-common.sh
+source "$SCRIPT_DIR/lab-common.sh"
 
 down() {
     [[ -f $RUNDIR/tollgate.pid ]] && kill "$(cat "$RUNDIR/tollgate.pid")" 2>/dev/null || true
