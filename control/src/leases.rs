@@ -18,6 +18,8 @@ pub struct LeaseFile {
     out: BufWriter<File>,
     /// Changes written.
     pub changes: u64,
+    /// Changes synced to the disk.
+    synced: u64,
     /// Write errors (logged once each time the file starts failing).
     pub errors: u64,
 }
@@ -86,6 +88,7 @@ impl LeaseFile {
                 path: path.to_path_buf(),
                 out: BufWriter::new(f),
                 changes: 0,
+                synced: 0,
                 errors: 0,
             },
             live.into_values().collect(),
@@ -104,10 +107,19 @@ impl LeaseFile {
         }
     }
 
-    /// Flushes what was appended.
+    /// Flushes what was appended and, if anything was, syncs it to the disk: a lease
+    /// the client was ACKed survives a crash of the host, not only of the process.
     pub fn flush(&mut self) {
-        if let Err(e) = self.out.flush() {
-            self.failed(&e);
+        if self.changes == self.synced {
+            return;
+        }
+        match self
+            .out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_data())
+        {
+            Ok(()) => self.synced = self.changes,
+            Err(e) => self.failed(&e),
         }
     }
 

@@ -517,6 +517,11 @@ impl Core {
         self.aaa.policy.pools.reserve(ip)
     }
 
+    /// Whether session `id`'s address came from a pool.
+    pub(super) fn aaa_pooled(&self, id: SessionId) -> bool {
+        self.aaa.sessions.get(&id).is_some_and(|s| s.pooled)
+    }
+
     /// Returns `ip` to its pool range.
     pub(super) fn aaa_release(&mut self, ip: Ipv4Addr) {
         self.aaa.policy.pools.release(ip)
@@ -950,7 +955,7 @@ impl Core {
         {
             self.aaa.mobiles.remove(m);
         }
-        if s.pooled {
+        if s.pooled && self.dhcp_releases(rec.address) {
             self.aaa.policy.pools.release(rec.address);
         }
         s.counters = rec.counters;

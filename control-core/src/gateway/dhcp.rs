@@ -50,8 +50,11 @@ pub struct DhcpSettings {
     pub mask: Ipv4Addr,
     /// DNS servers given (option 6).
     pub dns: Vec<Ipv4Addr>,
-    /// The lease time granted.
+    /// The lease time granted (a shorter Session-Timeout bounds it).
     pub lease_time: Duration,
+    /// How long an address a client DECLINEd (RFC 2131 4.3.3: someone else answers
+    /// for it) stays out of its pool; zero returns it at once.
+    pub decline_hold: Duration,
     /// The TPID of an outer tag when a line's tags are not known from a received frame
     /// (leases restored after a restart): 0x8100, or 0x88a8 for S-VLANs.
     pub outer_tpid: u16,
@@ -60,6 +63,15 @@ pub struct DhcpSettings {
     /// Relay mode instead of the server: relay to these external DHCP servers (option
     /// 82 added); the session starts on the server's ACK (and its login).
     pub relay: Option<RelayConfig>,
+}
+
+/// The lease time granted: the configured one, bounded by a Session-Timeout (the
+/// client comes back before the session would end under it), at least a second.
+fn lease_time(configured: Duration, session_time_s: Option<u32>) -> Duration {
+    match session_time_s {
+        Some(s) => configured.min(Duration::from_secs(u64::from(s).max(1))),
+        None => configured,
+    }
 }
 
 /// The DHCP engine of the gateway: its own server, or a relay to external servers.
@@ -297,12 +309,25 @@ struct Client {
     session: Option<SessionId>,
 }
 
+/// A DECLINEd pool address held back from its pool.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    /// When it goes back to its pool.
+    until: Instant,
+    /// Its session's end has handed it over (the pool's release was skipped), so the
+    /// hold's end releases it.
+    returned: bool,
+}
+
 /// The DHCP half of the core's state.
 pub(super) struct Dhcp {
     server: Engine,
     mask: Ipv4Addr,
     dns: Vec<Ipv4Addr>,
     lease_time: Duration,
+    decline_hold: Duration,
+    /// Pool addresses DECLINEd, kept out of their pool until the instant given.
+    held: BTreeMap<Ipv4Addr, Held>,
     outer_tpid: u16,
     port_name: String,
     ac_mac: Mac,
@@ -333,6 +358,8 @@ impl Dhcp {
             mask: s.mask,
             dns: s.dns,
             lease_time: s.lease_time,
+            decline_hold: s.decline_hold,
+            held: BTreeMap::new(),
             outer_tpid: s.outer_tpid,
             port_name: s.port_name,
             ac_mac: ac_mac.0,
@@ -394,7 +421,9 @@ pub(super) fn to_server(ip: &[u8]) -> bool {
 fn disconnect_cause(cause: &EndCause) -> DisconnectCause {
     match cause {
         EndCause::Release | EndCause::Decline => DisconnectCause::UserRequest,
-        EndCause::Expired => DisconnectCause::IdleTimeout,
+        // The client stopped renewing without a word: gone, like a PPP peer that stops
+        // answering echoes.
+        EndCause::Expired => DisconnectCause::LostCarrier,
         _ => DisconnectCause::NasRequest,
     }
 }
@@ -708,7 +737,7 @@ impl Core {
         let d = self.dhcp.as_mut()?;
         let mut grant = Grant::new(g.address, d.mask);
         grant.dns = d.dns.clone();
-        grant.lease_time = d.lease_time;
+        grant.lease_time = lease_time(d.lease_time, g.authorization.conditions.session_time_s);
         grant.mtu = g.authorization.framed_mtu;
         let vlans = d.clients.get(&sub).map(|c| c.vlans);
         d.frame_vlans = vlans.map(|v| (sub.line, v));
@@ -839,7 +868,7 @@ impl Core {
 
     /// A lease ended: the shell forgets it, the session (if any and not already going)
     /// is removed from the fast path, whose final record brings the Stop.
-    fn dhcp_ended(&mut self, _now: Instant, lease: &Lease, cause: &EndCause) {
+    fn dhcp_ended(&mut self, now: Instant, lease: &Lease, cause: &EndCause) {
         let sub = lease.subscriber;
         self.out.push_back(Output::Lease(LeaseChange {
             key: lease_key(&sub),
@@ -859,7 +888,55 @@ impl Core {
         if let Some(sid) = c.session {
             d.by_session.remove(&sid);
             if self.sessions.get(sid).is_some() {
+                let pooled = self.aaa_pooled(sid);
+                let Some(d) = self.dhcp.as_mut() else {
+                    return;
+                };
+                if matches!(cause, EndCause::Decline) && pooled && !d.decline_hold.is_zero() {
+                    let until = now + d.decline_hold;
+                    tracing::warn!(address = %lease.address(), subscriber = %sub, "DHCP client declined its address: another host answers for it; held back from the pool");
+                    d.held.insert(
+                        lease.address(),
+                        Held {
+                            until,
+                            returned: false,
+                        },
+                    );
+                }
                 self.end(sid, disconnect_cause(cause));
+            }
+        }
+    }
+
+    /// A session's pool address is being released: false when a DECLINE holds it back
+    /// (the hold's end releases it).
+    pub(super) fn dhcp_releases(&mut self, address: Ipv4Addr) -> bool {
+        match self.dhcp.as_mut().and_then(|d| d.held.get_mut(&address)) {
+            Some(h) => {
+                h.returned = true;
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Returns the held addresses whose hold ended to their pools.
+    fn dhcp_unhold(&mut self, now: Instant) {
+        let Some(d) = self.dhcp.as_mut() else {
+            return;
+        };
+        let due: Vec<(Ipv4Addr, Held)> = d
+            .held
+            .iter()
+            .filter(|(_, h)| h.until <= now)
+            .map(|(a, h)| (*a, *h))
+            .collect();
+        for (address, _) in &due {
+            d.held.remove(address);
+        }
+        for (address, h) in due {
+            if h.returned {
+                self.aaa_release(address);
             }
         }
     }
@@ -898,6 +975,7 @@ impl Core {
 
     /// Runs the server's timers due at `now` (decision and offer timeouts, lease expiry).
     pub(super) fn dhcp_tick(&mut self, now: Instant) {
+        self.dhcp_unhold(now);
         let Some(d) = self.dhcp.as_mut() else {
             return;
         };
@@ -909,7 +987,9 @@ impl Core {
 
     /// When the server's next timer is due.
     pub(super) fn dhcp_poll_timeout(&self) -> Option<Instant> {
-        self.dhcp.as_ref().and_then(|d| d.server.poll_timeout())
+        let d = self.dhcp.as_ref()?;
+        let hold = d.held.values().map(|h| h.until).min();
+        [d.server.poll_timeout(), hold].into_iter().flatten().min()
     }
 
     /// Takes back the leases the shell kept ([`LeaseChange`]) after a restart: each live
@@ -1058,6 +1138,7 @@ impl Core {
             ("dhcp_sessions_installed", s.installed),
             ("dhcp_leases_restored", s.restored),
             ("dhcp_leases", d.server.leases_count() as u64),
+            ("dhcp_addresses_held", d.held.len() as u64),
         ] {
             out.push((n.to_string(), v));
         }

@@ -43,6 +43,7 @@ fn settings() -> DhcpSettings {
         mask: Ipv4Addr::new(255, 255, 255, 0),
         dns: vec![DNS],
         lease_time: Duration::from_secs(600),
+        decline_hold: Duration::from_secs(300),
         outer_tpid: 0x88a8,
         port_name: "access0".into(),
         relay: None,
@@ -269,6 +270,15 @@ impl Rig {
             m.option_ip(option::SERVER_ID, GW);
         });
         self.send(address, GW, AC_MAC, &m);
+    }
+
+    /// DECLINE of `address` (it answered ARP for someone else), broadcast.
+    fn decline(&mut self, address: Ipv4Addr) {
+        let m = Rig::message(mt::DECLINE, |m| {
+            m.option_ip(option::SERVER_ID, GW);
+            m.option_ip(option::REQUESTED_IP, address);
+        });
+        self.send(Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, [0xff; 6], &m);
     }
 
     fn pump(&mut self) {
@@ -538,9 +548,58 @@ fn an_expired_lease_ends_the_session() {
     r.now = r.now + Duration::from_secs(601);
     r.core.tick(r.now);
     r.pump();
-    assert_eq!(r.removed, vec![(spec.id, DisconnectCause::IdleTimeout)]);
+    // The client went silent: Lost-Carrier, as for a PPP peer that stops answering.
+    assert_eq!(r.removed, vec![(spec.id, DisconnectCause::LostCarrier)]);
     assert_eq!(r.leases.last().unwrap().lease, None);
     assert_eq!(r.counter("dhcp_expired"), 1);
+}
+
+#[test]
+fn a_session_timeout_shorter_than_the_lease_bounds_the_lease_time() {
+    let lease_time = |session_time_s| {
+        let mut r = Rig::new();
+        r.discover();
+        let mut a = Authorization::default();
+        a.conditions.session_time_s = session_time_s;
+        r.accept(a);
+        let offer = r.replies.last().unwrap();
+        assert_eq!(offer.message_type(), mt::OFFER);
+        let v = offer.option(option::LEASE_TIME).unwrap();
+        u32::from_be_bytes(v.try_into().unwrap())
+    };
+    assert_eq!(lease_time(Some(120)), 120);
+    // A longer one leaves the configured lease (600 s) alone.
+    assert_eq!(lease_time(Some(7200)), 600);
+    assert_eq!(lease_time(None), 600);
+}
+
+#[test]
+fn a_declined_address_is_held_back_from_its_pool_until_the_hold_ends() {
+    let (mut r, spec) = Rig::up();
+    r.decline(FIRST);
+    assert_eq!(r.removed, vec![(spec.id, DisconnectCause::UserRequest)]);
+    assert_eq!(r.counter("dhcp_decline"), 1);
+    r.closed(&spec, DisconnectCause::UserRequest);
+    assert_eq!(r.account.last().unwrap().status, AcctStatusType::Stop);
+    assert_eq!(r.counter("dhcp_addresses_held"), 1);
+
+    // The client starts over (RFC 2131 3.1.5) and is offered another address.
+    r.discover();
+    r.accept(Authorization::default());
+    let offer = r.replies.last().unwrap();
+    assert_eq!(offer.message_type(), mt::OFFER);
+    assert_eq!(offer.message[16..20], [10, 10, 0, 101]);
+    assert!(!r.core.aaa_reserve(FIRST), "held: not free in its pool");
+
+    // At the hold's end (300 s) it is back in the pool.
+    r.now = r.now + Duration::from_secs(299);
+    r.core.tick(r.now);
+    assert_eq!(r.counter("dhcp_addresses_held"), 1);
+    r.now = r.now + Duration::from_secs(1);
+    assert!(r.core.poll_timeout().is_some_and(|t| t <= r.now));
+    r.core.tick(r.now);
+    assert_eq!(r.counter("dhcp_addresses_held"), 0);
+    assert!(r.core.aaa_reserve(FIRST), "returned to its pool");
 }
 
 #[test]

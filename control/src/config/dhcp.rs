@@ -28,8 +28,12 @@ pub struct DhcpConfig {
     /// The User-Name of a login: "mac" (the client's MAC, looked up as an identifier in
     /// the local store), "circuit_id" or "remote_id" (option 82, RFC 3046).
     pub login_by: String,
-    /// Seconds a lease lasts (renewal at half, rebinding at 7/8); at least 60.
+    /// Seconds a lease lasts (renewal at half, rebinding at 7/8); at least 60. A
+    /// shorter Session-Timeout of the subscriber bounds it.
     pub lease_time_s: u64,
+    /// Seconds an address a client DECLINEd (another host answers for it) stays out of
+    /// its pool; 0 returns it at once. Kea's decline-probation-period default.
+    pub decline_hold_s: u64,
     /// DNS servers given (option 6).
     pub dns: Vec<Ipv4Addr>,
     /// DISCOVERs accepted per client MAC and second.
@@ -69,6 +73,7 @@ impl Default for DhcpConfig {
             servers: Vec::new(),
             login_by: "mac".into(),
             lease_time_s: 3600,
+            decline_hold_s: 86_400,
             dns: Vec::new(),
             discover_rate_per_mac: d.discover_rate_per_mac.per_second,
             discover_burst_per_mac: d.discover_rate_per_mac.burst,
@@ -132,6 +137,12 @@ impl DhcpConfig {
             return e(
                 "lease_time_s",
                 format!("{} is not 60 to 4294967294", self.lease_time_s),
+            );
+        }
+        if self.decline_hold_s > 31_536_000 {
+            return e(
+                "decline_hold_s",
+                format!("{} is more than a year (31536000)", self.decline_hold_s),
             );
         }
         for (k, v) in [
@@ -209,6 +220,7 @@ impl DhcpConfig {
             mask,
             dns: self.dns.clone(),
             lease_time: Duration::from_secs(self.lease_time_s),
+            decline_hold: Duration::from_secs(self.decline_hold_s),
             outer_tpid: self.outer_tpid,
             port_name,
             relay,

@@ -142,17 +142,26 @@ pub fn render(
         "tollgate_dhcp_total",
         "DHCPv4 server counters by name (messages, drops, refusals, logins, ends).",
     );
-    let mut leases = None;
+    let (mut leases, mut held) = (None, None);
     for (k, v) in core.dhcp_counters() {
-        if k == "dhcp_leases" {
-            leases = Some(v);
-        } else {
-            dhcp.value(&[("counter", k.as_str())], v);
+        match k.as_str() {
+            "dhcp_leases" => leases = Some(v),
+            "dhcp_addresses_held" => held = Some(v),
+            _ => {
+                dhcp.value(&[("counter", k.as_str())], v);
+            }
         }
     }
     if let Some(n) = leases {
         r.gauge("tollgate_dhcp_leases", "DHCP leases bound.")
             .value(&[], n);
+    }
+    if let Some(n) = held {
+        r.gauge(
+            "tollgate_dhcp_addresses_held",
+            "DECLINEd pool addresses held back from their pools.",
+        )
+        .value(&[], n);
     }
     shell(&mut r);
     r.render()
