@@ -75,14 +75,21 @@ impl Plan {
                 (
                     "subscribers.max_sessions",
                     s.max_sessions,
-                    // With `[ipv6]` on, each session's /64 and their index too.
-                    b(SessionTable::bytes_for(s.max_sessions).saturating_add(
-                        if cfg.ipv6.enabled {
+                    // With `[ipv6]` on, each session's /64 and their index too; with
+                    // a `login` service, the per-login stickiness table.
+                    b(SessionTable::bytes_for(s.max_sessions)
+                        .saturating_add(if cfg.ipv6.enabled {
                             SessionTable::ipv6_bytes_for(s.max_sessions)
                         } else {
                             0
-                        },
-                    )),
+                        })
+                        .saturating_add(
+                            if cfg.services.iter().any(|v| v.session_type == "login") {
+                                SessionTable::sticky_bytes_for(s.max_sessions)
+                            } else {
+                                0
+                            },
+                        )),
                 ),
                 (
                     "subscribers.max_flows",

@@ -14,7 +14,7 @@ use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
 use tollgate_dataplane::session::{
     Bandwidth, ClosedSession, DisconnectCause, Limits, RateLimit, ServiceSet, SessionCounters,
-    SessionSpec, SessionUpdate, VolumeLimit,
+    SessionSpec, SessionTable, SessionUpdate, VolumeLimit,
 };
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::stage::SubscriberLimits;
@@ -935,6 +935,42 @@ fn login_and_service_types_stick_as_seed_001_describes() {
         .map(|i| first_server_of(&mut r, 45000 + i, VIP, 80).unwrap())
         .collect();
     assert_eq!(c, WEB.to_vec());
+}
+
+#[test]
+fn the_per_login_table_is_made_by_the_first_login_service() {
+    // Without a `login` service the sessions pay nothing for stickiness (issue 14).
+    let mut r = Rig::new();
+    r.sub1();
+    let sessions = &r.worker.pipeline().sessions;
+    assert!(sessions.sticky().is_none());
+    let before = sessions.memory_bytes();
+    assert_eq!(before, SessionTable::bytes_for(sessions.capacity()));
+
+    // A snapshot with one makes it (at the snapshot, before any packet), and a login
+    // that began before it sticks from its next flow on.
+    let mut svcs = services();
+    svcs[0].session_type = SessionType::Login;
+    r.publisher
+        .publish(forwarding(svcs, LbTable::default(), Unknown::Drop));
+    r.poll();
+    let sessions = &r.worker.pipeline().sessions;
+    assert!(sessions.sticky().is_some_and(|t| t.is_empty()));
+    assert_eq!(
+        sessions.memory_bytes(),
+        before + SessionTable::sticky_bytes_for(sessions.capacity())
+    );
+    let a: Vec<_> = (0..3)
+        .map(|i| first_server_of(&mut r, 43200 + i, VIP, 80).unwrap())
+        .collect();
+    assert_eq!(a, vec![WEB[0]; 3]);
+    assert_eq!(r.counters().sticky_full, 0);
+
+    // It stays when the login service goes (the snapshot may come back).
+    r.publisher
+        .publish(forwarding(services(), LbTable::default(), Unknown::Drop));
+    r.poll();
+    assert!(r.worker.pipeline().sessions.sticky().is_some());
 }
 
 #[test]

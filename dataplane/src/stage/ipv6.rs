@@ -5,7 +5,8 @@
 //! uplink from the session's /64 (anti-spoofed by /64, MAC and line) to the core side's
 //! IPv6 next hop, downlink by destination /64 to its session, with the hop limit
 //! decremented (IPv6 has no header checksum to update). A session's packet and byte
-//! counters count both families; bytes are the IPv6 header and payload.
+//! counters count both families; bytes are the IPv6 header and payload; the IPv6 share
+//! is kept apart too, in the session table's IPv6 side table (the per-family split).
 //!
 //! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
 //! extension headers, multicast and link-local beyond neighbour discovery, packets for
@@ -357,6 +358,7 @@ impl Pipeline {
         if let Some(s) = self.sessions.get_mut(slot) {
             s.count(Dir::Up, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
         }
+        self.sessions.count6(slot, Dir::Up, h.total as u64);
         rewrite::l2(buf.data_mut(), next_hop, fwd.side(Side::Core).mac);
         Verdict::Forward(Side::Core)
     }
@@ -397,6 +399,7 @@ impl Pipeline {
         if let Some(s) = self.sessions.get_mut(slot) {
             s.count(Dir::Down, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
         }
+        self.sessions.count6(slot, Dir::Down, h.total as u64);
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
     }

@@ -640,12 +640,22 @@ impl Pipeline {
         let up = |s: u16| svc.servers.get(s as usize).is_some_and(|r| r.up);
         match svc.session_type {
             SessionType::Login => {
+                // The table exists whenever the snapshot has a `login` service
+                // (`Pipeline::services_changed`); without it the choice is not kept.
                 let sticky = self.sessions.sticky_mut();
-                if let Some(s) = sticky.get(slot, svc_idx).filter(|s| up(*s)) {
+                if let Some(s) = sticky
+                    .as_ref()
+                    .and_then(|t| t.get(slot, svc_idx))
+                    .filter(|s| up(*s))
+                {
                     return Some(s);
                 }
                 let s = self.balancer.choose(svc_idx, svc)?;
-                if self.sessions.sticky_mut().set(slot, svc_idx, s).is_err() {
+                let kept = self
+                    .sessions
+                    .sticky_mut()
+                    .is_some_and(|t| t.set(slot, svc_idx, s).is_ok());
+                if !kept {
                     self.counters.sticky_full += 1;
                 }
                 Some(s)
@@ -779,7 +789,7 @@ impl Pipeline {
             return;
         };
         s.flows = s.flows.saturating_sub(1);
-        let (session, user, sub_ip) = (s.id, s.user, s.address);
+        let (session, user, sub_ip) = (s.id, s.user(), s.address);
         let svc = fwd.services.get(f.service);
         let server = svc
             .and_then(|v| v.servers.get(f.server as usize))
@@ -832,8 +842,9 @@ impl Pipeline {
         let Some(s) = self.sessions.remove(slot) else {
             return;
         };
-        let sticky = self.sessions.sticky_mut();
-        if !sticky.is_empty() {
+        if let Some(sticky) = self.sessions.sticky_mut()
+            && !sticky.is_empty()
+        {
             for svc in 0..fwd.services.len() as u16 {
                 sticky.remove(slot, svc);
             }
@@ -877,18 +888,18 @@ impl Pipeline {
 
     /// [`Command::SessionQuery`](crate::msg::Command::SessionQuery)(crate::msg::Command::SessionQuery): one session's counters, then the report's end.
     pub fn session_query(&mut self, id: SessionId, seq: u64, now: Instant) {
-        let found = self
-            .sessions
-            .slot_by_id(id)
-            .and_then(|s| self.sessions.get(s))
-            .map(|s| (s.counters, s.last_seen));
-        if let Some((counters, last_seen)) = found {
+        let found = self.sessions.slot_by_id(id).and_then(|slot| {
+            let s = self.sessions.get(slot)?;
+            Some((s.counters, s.last_seen, self.sessions.counters6(slot)))
+        });
+        if let Some((counters, last_seen, ipv6)) = found {
             self.emit(Event::SessionCounters {
                 id,
                 seq,
                 at: now,
                 counters,
                 last_seen,
+                ipv6,
             });
         }
         self.emit(Event::SessionsReported {
@@ -939,6 +950,7 @@ impl Pipeline {
                     at: now,
                     counters: s.counters,
                     last_seen: s.last_seen,
+                    ipv6: self.sessions.counters6(slot),
                 };
                 if pushed >= budget || self.events.push(ev).is_err() {
                     finished = false;
