@@ -13,7 +13,7 @@ use arrayvec::ArrayVec;
 use super::forward::{self, Header, Route};
 use super::lookahead::Hint;
 use super::parse::Line;
-use super::{Pipeline, Verdict, access, http, refuse, rewrite};
+use super::{Pipeline, Verdict, access, http, icmp, refuse, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::{Forwarding, Unknown};
@@ -109,6 +109,9 @@ impl Pipeline {
         } else {
             None
         };
+        if let Some(v) = slot.and_then(|s| self.too_big_for_line(fwd, buf, l3, &h, s, now)) {
+            return v;
+        }
         if let Err(r) = self.admit(fwd, slot, Dir::Down, h.total, now) {
             return Verdict::Drop(r);
         }
@@ -124,6 +127,56 @@ impl Pipeline {
             h.src,
             now,
         )
+    }
+
+    /// A downlink packet longer than its session's line carries (PPPoE: its MTU), or
+    /// `None` when it fits. Not fragmented: dropped (`pppoe_too_big`), and with DF
+    /// answered from the core side with fragmentation-needed carrying the MTU (RFC
+    /// 1191), paced by the ICMP error bucket.
+    #[inline(always)]
+    fn too_big_for_line<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        slot: u32,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let mtu = self.sessions.get(slot)?.line_mtu()?;
+        if h.total <= mtu as usize {
+            return None;
+        }
+        Some(self.line_too_big(fwd, buf, l3, mtu, now))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn line_too_big<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        mtu: u16,
+        now: Instant,
+    ) -> Verdict {
+        let df = buf.data().get(l3 + 6).is_some_and(|f| f & 0x40 != 0);
+        if !df || !icmp::may_report(buf.data(), l3) {
+            return Verdict::Drop(DropReason::PppoeTooBig);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(DropReason::PppoeTooBig);
+        }
+        let ours = fwd.side(Side::Core);
+        if !icmp::frag_needed(buf, l3, ours.address, ours.mac, mtu) {
+            return Verdict::Drop(DropReason::PppoeTooBig);
+        }
+        // As for an expired TTL: the packet is a counted drop, the error in its buffer a
+        // generated packet sent back.
+        self.counters.drop(DropReason::PppoeTooBig);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
     }
 
     /// The session of the subscriber at `ip`, closing it first if a time condition fell
@@ -557,6 +610,10 @@ impl Pipeline {
         };
         if h.ttl <= 1 {
             return Some(self.ttl_expired(fwd, Side::Core, buf, l3, now));
+        }
+        // Before translation: an error quotes what the server sent.
+        if let Some(v) = self.too_big_for_line(fwd, buf, l3, h, slot, now) {
+            return Some(v);
         }
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
             return Some(Verdict::Drop(r));

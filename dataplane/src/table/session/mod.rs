@@ -35,6 +35,10 @@ use crate::types::MacAddr;
 /// "None" in slot links.
 const NIL: u32 = u32::MAX;
 
+/// The MTU of a PPPoE session without an MSS clamp: Ethernet's 1500 less the PPPoE
+/// header and PPP protocol (RFC 2516 7).
+const PPPOE_MTU: u16 = 1492;
+
 /// "No limit" in the pre-computed limits.
 const NONE: u64 = u64::MAX;
 
@@ -184,6 +188,18 @@ impl Session {
     #[inline(always)]
     pub fn pppoe_session(&self) -> Option<u16> {
         (self.flags & PPPOE != 0).then_some(self.pppoe)
+    }
+
+    /// The longest IPv4 packet its line carries downlink, for a PPPoE session (None
+    /// for IPoE: as long as the access port's). The entry keeps no MTU field: the
+    /// control core clamps a PPPoE session's MSS to its MTU less 40 (ACC-5), so the MTU
+    /// is read back from the clamp; without one, RFC 2516's 1492.
+    #[inline(always)]
+    pub fn line_mtu(&self) -> Option<u16> {
+        (self.flags & PPPOE != 0).then(|| match self.mss_clamp {
+            0 => PPPOE_MTU,
+            c => c.saturating_add(40),
+        })
     }
 
     /// The L2TP session it is reached through (LNS), if any.
