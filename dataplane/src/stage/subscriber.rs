@@ -598,13 +598,13 @@ impl Pipeline {
             return Some(Verdict::Drop(DropReason::NatUnsupported));
         }
         let slot = f.session;
-        let sub_ip = match self.sessions.get(slot) {
+        let (sub_ip, mtu) = match self.sessions.get(slot) {
             Some(s) => match s.due(now) {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     return Some(Verdict::Drop(DropReason::NoSession));
                 }
-                None => s.address,
+                None => (s.address, s.line_mtu()),
             },
             None => return Some(Verdict::Drop(DropReason::NoSession)),
         };
@@ -612,8 +612,10 @@ impl Pipeline {
             return Some(self.ttl_expired(fwd, Side::Core, buf, l3, now));
         }
         // Before translation: an error quotes what the server sent.
-        if let Some(v) = self.too_big_for_line(fwd, buf, l3, h, slot, now) {
-            return Some(v);
+        if let Some(mtu) = mtu
+            && h.total > mtu as usize
+        {
+            return Some(self.line_too_big(fwd, buf, l3, mtu, now));
         }
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
             return Some(Verdict::Drop(r));
