@@ -150,6 +150,8 @@ impl Pipeline {
         Some(self.line_too_big(fwd, buf, l3, mtu, now))
     }
 
+    /// [`Self::too_big_for_line`]'s answer, out of line: the packet at `l3` is longer
+    /// than `mtu`.
     #[cold]
     #[inline(never)]
     fn line_too_big<B: PacketBuf>(
