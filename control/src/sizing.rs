@@ -210,6 +210,26 @@ mod tests {
     }
 
     #[test]
+    fn the_per_login_table_is_planned_only_with_a_login_service() {
+        let sessions = |session_type: &str| {
+            let cfg = Config::parse(
+                &format!(
+                    "{BASE}[[service]]\nname = \"web\"\nvip = \"203.0.113.10\"\nprotocol = \"tcp\"\nport = 80\nsession_type = \"{session_type}\"\n[[service.server]]\naddress = \"192.0.2.21\"\nport = 8080\n"
+                ),
+                "t",
+            )
+            .unwrap();
+            let plan = Plan::of(&cfg);
+            let (_, n, bytes) = plan.parts[0];
+            (n, bytes)
+        };
+        let (n, connection) = sessions("connection");
+        assert_eq!(connection, SessionTable::bytes_for(n) as u64);
+        let (_, login) = sessions("login");
+        assert_eq!(login - connection, SessionTable::sticky_bytes_for(n) as u64);
+    }
+
+    #[test]
     fn a_plan_too_big_for_the_machine_names_its_largest_key() {
         let cfg = Config::parse(
             &format!("{BASE}[engine]\nworkers = 4\n[subscribers]\nmax_sessions = 16000000\n"),
