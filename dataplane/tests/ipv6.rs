@@ -920,4 +920,28 @@ fn pings_to_the_gateway_s_ipv6_addresses_are_answered() {
     // The gateway's own traffic is not the session's.
     assert_eq!(r.session_counters(1), SessionCounters::default());
     r.check_balance();
+
+    // Its link-local address, from a subscriber's link-local one (`ping fe80::...%if`).
+    let mut r = Rig::new(Ipv6Forwarding {
+        on: true,
+        addresses: vec![GW_LL, GW6],
+        next_hop: Some(RTR6),
+        next_hop_mac: Some(RTR_MAC),
+        error_sources: [Some(GW_LL), Some(GW6)],
+    });
+    let req = echo6(SUB_MAC, ACC_MAC, (SUB6_LL, GW_LL), 64, false, data);
+    r.send(Side::Access, &req);
+    let want = echo6(ACC_MAC, SUB_MAC, (GW_LL, SUB6_LL), 64, true, data);
+    assert_eq!(r.access.drain(), vec![want]);
+    // Another link-local destination is still not forwarded.
+    let other_ll: Ipv6Addr = "fe80::99".parse().unwrap();
+    r.send(
+        Side::Access,
+        &echo6(SUB_MAC, ACC_MAC, (SUB6_LL, other_ll), 64, false, data),
+    );
+    assert!(r.access.drain().is_empty() && r.core.drain().is_empty());
+    let c = r.counters();
+    assert_eq!(drops(&c), vec![(DropReason::Ipv6NotForwarded, 1)]);
+    assert_eq!(c.replied, 1);
+    r.check_balance();
 }

@@ -297,11 +297,12 @@ impl Pipeline {
         if h.src.is_multicast() || h.src.is_unspecified() || h.src.is_loopback() {
             return Verdict::Drop(DropReason::Ipv6MartianSource);
         }
-        if h.dst.is_multicast() || is_link_local(h.dst) || is_link_local(h.src) {
-            return Verdict::Drop(DropReason::Ipv6NotForwarded);
-        }
+        // The gateway's own addresses first: its link-local ones are pinged too.
         if fwd.ipv6.is_ours(h.dst) {
             return self.local6(fwd, side, buf, l3, &h);
+        }
+        if h.dst.is_multicast() || is_link_local(h.dst) || is_link_local(h.src) {
+            return Verdict::Drop(DropReason::Ipv6NotForwarded);
         }
         match side {
             Side::Access => self.uplink6(fwd, buf, l3, &h, line, now),
