@@ -890,8 +890,15 @@ pub struct OpenSession {
     pub bandwidth_down: u64,
     /// Services it may use.
     pub services: Vec<String>,
-    /// Counters (null if the worker did not answer).
+    /// Counters (null if the worker did not answer): both families.
     pub counters: Option<SessionCounters>,
+    /// The IPv4 and IPv6 shares of `counters` (issue 16), for a session with (or that
+    /// had) an IPv6 /64; absent otherwise (all of `counters` is IPv4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters_ipv4: Option<SessionCounters>,
+    /// See `counters_ipv4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters_ipv6: Option<SessionCounters>,
     /// Its IPv6 /64 (`[ipv6]` on, IPoE sessions), e.g. `2001:db8:100::/64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_prefix: Option<String>,

@@ -75,14 +75,21 @@ impl Plan {
                 (
                     "subscribers.max_sessions",
                     s.max_sessions,
-                    // With `[ipv6]` on, each session's /64 and their index too.
-                    b(SessionTable::bytes_for(s.max_sessions).saturating_add(
-                        if cfg.ipv6.enabled {
+                    // With `[ipv6]` on, each session's /64 and their index too; with
+                    // a `login` service, the per-login stickiness table.
+                    b(SessionTable::bytes_for(s.max_sessions)
+                        .saturating_add(if cfg.ipv6.enabled {
                             SessionTable::ipv6_bytes_for(s.max_sessions)
                         } else {
                             0
-                        },
-                    )),
+                        })
+                        .saturating_add(
+                            if cfg.services.iter().any(|v| v.session_type == "login") {
+                                SessionTable::sticky_bytes_for(s.max_sessions)
+                            } else {
+                                0
+                            },
+                        )),
                 ),
                 (
                     "subscribers.max_flows",
@@ -200,6 +207,26 @@ mod tests {
         // hashbrown's own rounding, not observable: a power of two of buckets for
         // twice the entries.
         assert!(NeighborTable::bytes_for(a) >= 2 * a * 8);
+    }
+
+    #[test]
+    fn the_per_login_table_is_planned_only_with_a_login_service() {
+        let sessions = |session_type: &str| {
+            let cfg = Config::parse(
+                &format!(
+                    "{BASE}[[service]]\nname = \"web\"\nvip = \"203.0.113.10\"\nprotocol = \"tcp\"\nport = 80\nsession_type = \"{session_type}\"\n[[service.server]]\naddress = \"192.0.2.21\"\nport = 8080\n"
+                ),
+                "t",
+            )
+            .unwrap();
+            let plan = Plan::of(&cfg);
+            let (_, n, bytes) = plan.parts[0];
+            (n, bytes)
+        };
+        let (n, connection) = sessions("connection");
+        assert_eq!(connection, SessionTable::bytes_for(n) as u64);
+        let (_, login) = sessions("login");
+        assert_eq!(login - connection, SessionTable::sticky_bytes_for(n) as u64);
     }
 
     #[test]

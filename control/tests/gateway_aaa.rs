@@ -166,6 +166,7 @@ impl Rig {
                             at: self.now,
                             counters,
                             last_seen,
+                            ipv6: None,
                         });
                     }
                     events.push(Event::SessionsReported {
@@ -199,6 +200,7 @@ impl Rig {
                             at: self.now,
                             counters,
                             last_seen,
+                            ipv6: None,
                         });
                     }
                     events.push(Event::SessionsReported {

@@ -129,6 +129,9 @@ drop_reasons! {
     /// PPPoE session frame whose IPv4 source is not its session's address
     /// (anti-spoofing).
     PppoeSourceMismatch = "pppoe_source_mismatch",
+    /// Downlink IPv4 longer than its PPPoE session's MTU (not fragmented; with DF an
+    /// ICMP fragmentation-needed carrying the MTU went back when the rate allowed).
+    PppoeTooBig = "pppoe_too_big",
     /// IPoE uplink from a session's address with other VLAN tags than its line's.
     VlanMismatch = "vlan_mismatch",
     /// No headroom left in the buffer for the access line's VLAN tags and PPPoE header.

@@ -182,10 +182,13 @@ pub enum Event {
         seq: u64,
         /// When they were read.
         at: Instant,
-        /// The counters.
+        /// The counters (both families).
         counters: SessionCounters,
         /// The session's last packet either way (its start if none yet).
         last_seen: Instant,
+        /// The IPv6 share of `counters` (issue 16), for a session with a /64 or that
+        /// had one; `None` otherwise (all of `counters` is IPv4).
+        ipv6: Option<SessionCounters>,
     },
     /// A [`Command::ReportSessions`] is complete.
     SessionsReported {

@@ -219,6 +219,13 @@ impl Services {
         &self.services
     }
 
+    /// True if a service is of the `login` session type (per-login stickiness).
+    pub fn has_login(&self) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.session_type == SessionType::Login)
+    }
+
     /// Number of services.
     pub fn len(&self) -> usize {
         self.services.len()

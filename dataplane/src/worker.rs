@@ -183,7 +183,7 @@ impl<P: Port> Worker<P> {
             self.pipe.counters.snapshot_loads += 1;
             let fwd = self.fwd.get();
             self.pipe.icmp_limit.set_rate(fwd.icmp_errors_per_s);
-            self.pipe.balancer.resize(&fwd.services);
+            self.pipe.services_changed(&fwd.services);
         }
     }
 

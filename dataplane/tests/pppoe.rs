@@ -787,3 +787,85 @@ fn pppoe_installs_need_the_clients_mac_and_a_line_of_their_own() {
     assert_eq!(r.session_counters(4).tx_packets, 1);
     assert_eq!(r.session_counters(2).tx_packets, 0);
 }
+
+/// An IPv4/UDP packet of `len` bytes in all from SRV to SUB, DF as given (etherparse).
+fn ip_udp_sized(len: usize, df: bool) -> Vec<u8> {
+    use etherparse::{IpHeaders, IpNumber, Ipv4Header};
+    let mut ip = Ipv4Header::new(0, 64, IpNumber::UDP, SRV.octets(), SUB.octets()).unwrap();
+    ip.dont_fragment = df;
+    let mut v = Vec::new();
+    PacketBuilder::ip(IpHeaders::Ipv4(ip, Default::default()))
+        .udp(53, 40000)
+        .write(&mut v, &vec![0x5a; len - 28])
+        .unwrap();
+    assert_eq!(v.len(), len);
+    v
+}
+
+/// The ICMP fragmentation-needed (RFC 1191) the gateway's core side sends SRV about the
+/// IPv4 packet `orig`: its header and 8 bytes quoted, next-hop MTU `mtu`; built by
+/// etherparse.
+fn frag_needed(orig: &[u8], mtu: u16) -> Vec<u8> {
+    use etherparse::icmpv4::DestUnreachableHeader;
+    use etherparse::{Icmpv4Header, Icmpv4Type, IpNumber, Ipv4Header};
+    let quote = &orig[..28];
+    let icmp = Icmpv4Header::with_checksum(
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded {
+            next_hop_mtu: mtu,
+        }),
+        quote,
+    );
+    let len = (icmp.header_len() + quote.len()) as u16;
+    let mut ip = Ipv4Header::new(len, 64, IpNumber::ICMP, GW_CORE.octets(), SRV.octets()).unwrap();
+    ip.dont_fragment = false;
+    ip.header_checksum = ip.calc_header_checksum();
+    let mut v = ip.to_bytes().to_vec();
+    v.extend_from_slice(&icmp.to_bytes());
+    v.extend_from_slice(quote);
+    framed(SRV_MAC, CORE_MAC, &[], None, &v)
+}
+
+#[test]
+fn downlink_longer_than_the_pppoe_mtu_gets_fragmentation_needed() {
+    // Without an MSS clamp the MTU is RFC 2516's 1492; with one, the clamp + 40 (what
+    // the control core derives the clamp from: the negotiated MTU).
+    for (clamp, mtu) in [(0u16, 1492u16), (1400, 1440)] {
+        for tags in [SHAPES[0], SHAPES[2]] {
+            let mut r = Rig::new();
+            r.install(1, SUB, Some(SUB_MAC), pppoe_line(tags, clamp));
+            let name = format!("clamp {clamp}, {tags:x?}");
+            // Exactly the MTU: forwarded, encapsulated.
+            let fits = ip_udp_sized(mtu as usize, true);
+            let out = r.down(&framed(CORE_MAC, SRV_MAC, &[], None, &fits));
+            assert_eq!(out.len(), 1, "{name}");
+            assert_eq!(
+                out[0].len(),
+                14 + 4 * tags.len() + 8 + mtu as usize,
+                "{name}"
+            );
+            // One byte more with DF: fragmentation-needed back to the server, byte exact.
+            let big = ip_udp_sized(mtu as usize + 1, true);
+            let out = r.down(&framed(CORE_MAC, SRV_MAC, &[], None, &big));
+            assert_eq!(out, Vec::<Vec<u8>>::new(), "{name}");
+            assert_eq!(r.core.drain(), vec![frag_needed(&big, mtu)], "{name}");
+            // Without DF: a counted drop, not fragmented, no error.
+            let big = ip_udp_sized(1500, false);
+            assert!(
+                r.down(&framed(CORE_MAC, SRV_MAC, &[], None, &big))
+                    .is_empty()
+            );
+            assert_eq!(r.core.drain(), Vec::<Vec<u8>>::new(), "{name}");
+            let c = r.counters();
+            assert_eq!(c.dropped(DropReason::PppoeTooBig), 2, "{name}");
+            assert_eq!(
+                (c.icmp_errors, c.forwarded, c.total_drops()),
+                (1, 1, 2),
+                "{name}"
+            );
+            // Only what was sent on counts for the session.
+            let s = r.session_counters(1);
+            assert_eq!((s.rx_packets, s.rx_bytes), (1, mtu as u64), "{name}");
+            r.check_balance();
+        }
+    }
+}

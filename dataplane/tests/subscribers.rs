@@ -13,8 +13,8 @@ use tollgate_dataplane::nat::{FlowClose, FlowRecord, NatConfig, Timeouts};
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
 use tollgate_dataplane::session::{
-    Bandwidth, ClosedSession, DisconnectCause, Limits, RateLimit, ServiceSet, SessionCounters,
-    SessionSpec, SessionUpdate, VolumeLimit,
+    AccessLine, Bandwidth, ClosedSession, DisconnectCause, Encap, Limits, RateLimit, ServiceSet,
+    SessionCounters, SessionSpec, SessionTable, SessionUpdate, VolumeLimit,
 };
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::stage::SubscriberLimits;
@@ -935,6 +935,42 @@ fn login_and_service_types_stick_as_seed_001_describes() {
         .map(|i| first_server_of(&mut r, 45000 + i, VIP, 80).unwrap())
         .collect();
     assert_eq!(c, WEB.to_vec());
+}
+
+#[test]
+fn the_per_login_table_is_made_by_the_first_login_service() {
+    // Without a `login` service the sessions pay nothing for stickiness (issue 14).
+    let mut r = Rig::new();
+    r.sub1();
+    let sessions = &r.worker.pipeline().sessions;
+    assert!(sessions.sticky().is_none());
+    let before = sessions.memory_bytes();
+    assert_eq!(before, SessionTable::bytes_for(sessions.capacity()));
+
+    // A snapshot with one makes it (at the snapshot, before any packet), and a login
+    // that began before it sticks from its next flow on.
+    let mut svcs = services();
+    svcs[0].session_type = SessionType::Login;
+    r.publisher
+        .publish(forwarding(svcs, LbTable::default(), Unknown::Drop));
+    r.poll();
+    let sessions = &r.worker.pipeline().sessions;
+    assert!(sessions.sticky().is_some_and(|t| t.is_empty()));
+    assert_eq!(
+        sessions.memory_bytes(),
+        before + SessionTable::sticky_bytes_for(sessions.capacity())
+    );
+    let a: Vec<_> = (0..3)
+        .map(|i| first_server_of(&mut r, 43200 + i, VIP, 80).unwrap())
+        .collect();
+    assert_eq!(a, vec![WEB[0]; 3]);
+    assert_eq!(r.counters().sticky_full, 0);
+
+    // It stays when the login service goes (the snapshot may come back).
+    r.publisher
+        .publish(forwarding(services(), LbTable::default(), Unknown::Drop));
+    r.poll();
+    assert!(r.worker.pipeline().sessions.sticky().is_some());
 }
 
 #[test]
@@ -2439,4 +2475,101 @@ fn a_learnt_mac_is_told_to_the_control_plane_once() {
         vec![(2, SUB2_MAC)],
         "once, for the session installed without a MAC"
     );
+}
+
+/// `frame` (untagged Ethernet with IPv4) as a PPPoE session frame of session `id`.
+fn in_pppoe(frame: &[u8], id: u16) -> Vec<u8> {
+    let ip = &frame[14..];
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(&(ip.len() as u16 + 2).to_be_bytes());
+    f.extend_from_slice(&[0x00, 0x21]);
+    f.extend_from_slice(ip);
+    f
+}
+
+#[test]
+fn a_servers_answer_too_long_for_a_pppoe_line_gets_fragmentation_needed_as_sent() {
+    use etherparse::icmpv4::DestUnreachableHeader;
+    use etherparse::{EtherType, Ethernet2Header, Icmpv4Header, Icmpv4Type, IpNumber, Ipv4Header};
+    let mut r = Rig::new();
+    r.command(Command::SessionAdd(SessionSpec {
+        id: 1,
+        user: 1001,
+        channel: 1,
+        address: SUB,
+        mac: Some(SUB_MAC),
+        started: r.now,
+        limits: Limits::default(),
+        bandwidth: Bandwidth::default(),
+        services: ServiceSet::ALL,
+        max_flows: 0,
+        access: AccessLine {
+            encap: Encap::Pppoe { session: 7 },
+            ..Default::default()
+        },
+    }));
+    r.poll();
+    let syn = tcp(SUB_MAC, ACC_MAC, SUB, 40001, VIP, 80, 64, 1000, "S", 0, &[]);
+    assert_eq!(
+        r.up(in_pppoe(&syn, 7)).len(),
+        1,
+        "to WEB[0] from GW_CORE:1024"
+    );
+    // The server's answer, 1493 bytes with DF (etherparse's default), to the NAT port.
+    let seg = |len: usize| {
+        tcp(
+            server_mac(WEB[0]),
+            CORE_MAC,
+            WEB[0],
+            8080,
+            GW_CORE,
+            1024,
+            64,
+            5000,
+            "SA",
+            1001,
+            &vec![0x5a; len - 40],
+        )
+    };
+    let big = seg(1493);
+    assert!(r.down(big.clone()).is_empty());
+    // Fragmentation-needed with MTU 1492 (no clamp: RFC 2516's), quoting the packet as
+    // the server sent it (the NAT address and port, not the subscriber's).
+    let quote = &big[14..14 + 28];
+    let icmp = Icmpv4Header::with_checksum(
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded {
+            next_hop_mtu: 1492,
+        }),
+        quote,
+    );
+    let mut ip =
+        Ipv4Header::new(36, 64, IpNumber::ICMP, GW_CORE.octets(), WEB[0].octets()).unwrap();
+    ip.dont_fragment = false;
+    ip.header_checksum = ip.calc_header_checksum();
+    let mut want = Ethernet2Header {
+        source: CORE_MAC.0,
+        destination: server_mac(WEB[0]).0,
+        ether_type: EtherType::IPV4,
+    }
+    .to_bytes()
+    .to_vec();
+    want.extend_from_slice(&ip.to_bytes());
+    want.extend_from_slice(&icmp.to_bytes());
+    want.extend_from_slice(quote);
+    assert_eq!(r.core.drain(), vec![want]);
+    // 1492 bytes fit: translated and sent on in PPPoE.
+    let out = r.down(seg(1492));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].len(), &out[0][12..14]),
+        (14 + 8 + 1492, &[0x88, 0x64][..])
+    );
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::PppoeTooBig), 1);
+    assert_eq!((c.icmp_errors, c.forwarded), (1, 2));
+    let s = r.session_counters(1);
+    assert_eq!((s.rx_packets, s.rx_bytes), (1, 1492));
+    r.check_balance();
 }

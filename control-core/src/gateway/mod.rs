@@ -177,6 +177,8 @@ pub struct SessionReport {
     pub waiting: usize,
     /// Counters by session.
     pub counters: BTreeMap<SessionId, SessionCounters>,
+    /// The IPv6 share of those counters, for sessions with (or that had) a /64.
+    pub ipv6: BTreeMap<SessionId, SessionCounters>,
 }
 
 /// How the core is set up.
@@ -567,6 +569,7 @@ impl Core {
                 counters,
                 at,
                 last_seen,
+                ipv6,
             } => {
                 if self.aaa_counters(seq, at, counters, last_seen)
                     || self.aaa_last_known(seq, id, at, counters, last_seen)
@@ -575,6 +578,9 @@ impl Core {
                 }
                 if let Some(r) = self.reports.get_mut(&seq) {
                     r.counters.insert(id, counters);
+                    if let Some(c) = ipv6 {
+                        r.ipv6.insert(id, c);
+                    }
                 }
             }
             Event::SessionsReported { seq, sessions } => {

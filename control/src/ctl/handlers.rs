@@ -371,7 +371,10 @@ pub fn finish(
         Request::ShowSession(_) => {
             let r = sessions.as_ref();
             match r.and_then(|r| r.counters.iter().next()) {
-                Some((id, c)) => Reply::with(&session_view(ctx.core, *id, ctx.now, Some(c))),
+                Some((id, c)) => {
+                    let c6 = r.and_then(|r| r.ipv6.get(id));
+                    Reply::with(&session_view(ctx.core, *id, ctx.now, Some(c), c6))
+                }
                 None => Reply::error("the session ended or did not answer; try again"),
             }
         }
@@ -430,11 +433,24 @@ fn session_counters(c: &tollgate_dataplane::session::SessionCounters) -> proto::
     }
 }
 
+/// The IPv4 share of `all` once `ipv6` (its IPv6 share) is taken out.
+fn ipv4_share(all: &DpCounters, ipv6: &DpCounters) -> DpCounters {
+    DpCounters {
+        tx_packets: all.tx_packets.saturating_sub(ipv6.tx_packets),
+        tx_bytes: all.tx_bytes.saturating_sub(ipv6.tx_bytes),
+        rx_packets: all.rx_packets.saturating_sub(ipv6.rx_packets),
+        rx_bytes: all.rx_bytes.saturating_sub(ipv6.rx_bytes),
+    }
+}
+
+type DpCounters = tollgate_dataplane::session::SessionCounters;
+
 fn open_session(
     core: &Core,
     id: u32,
     now: Instant,
-    c: Option<&tollgate_dataplane::session::SessionCounters>,
+    c: Option<&DpCounters>,
+    c6: Option<&DpCounters>,
 ) -> Option<proto::OpenSession> {
     let s = core.sessions().get(id)?;
     let names = core.service_names();
@@ -457,6 +473,10 @@ fn open_session(
         bandwidth_down: s.spec.bandwidth.down_bps,
         services,
         counters: c.map(session_counters),
+        counters_ipv4: c
+            .zip(c6)
+            .map(|(all, v6)| session_counters(&ipv4_share(all, v6))),
+        counters_ipv6: c.and(c6).map(session_counters),
         ipv6_prefix: core
             .ipv6()
             .and_then(|v| v.prefix_of(id))
@@ -472,9 +492,10 @@ fn session_view(
     core: &Core,
     id: u32,
     now: Instant,
-    c: Option<&tollgate_dataplane::session::SessionCounters>,
+    c: Option<&DpCounters>,
+    c6: Option<&DpCounters>,
 ) -> proto::SessionView {
-    match open_session(core, id, now, c) {
+    match open_session(core, id, now, c, c6) {
         Some(s) => proto::SessionView::Open(Box::new(s)),
         None => ended_view(core, id),
     }
@@ -507,7 +528,10 @@ fn sessions_view(
 ) -> Vec<proto::SessionView> {
     core.sessions()
         .all()
-        .filter_map(|(id, _)| open_session(core, *id, now, report.and_then(|r| r.counters.get(id))))
+        .filter_map(|(id, _)| {
+            let c = report.and_then(|r| r.counters.get(id));
+            open_session(core, *id, now, c, report.and_then(|r| r.ipv6.get(id)))
+        })
         .map(|s| proto::SessionView::Open(Box::new(s)))
         .collect()
 }

@@ -358,7 +358,7 @@ fn session(s: &proto::SessionView) -> String {
     let f = fields(s);
     let w = f.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(10);
     for (k, v) in &f {
-        if k == "counters" {
+        if k.starts_with("counters") {
             continue;
         }
         let shown = match v {
@@ -367,18 +367,25 @@ fn session(s: &proto::SessionView) -> String {
         };
         let _ = writeln!(out, "{k:<w$}  {shown}");
     }
+    // Both families, then (a session with IPv6) each family's share.
     let counters = match s {
-        proto::SessionView::Open(o) => o.counters,
-        proto::SessionView::Ended(e) => Some(e.counters),
-        proto::SessionView::Unknown { .. } => None,
+        proto::SessionView::Open(o) => vec![
+            ("", o.counters),
+            ("_ipv4", o.counters_ipv4),
+            ("_ipv6", o.counters_ipv6),
+        ],
+        proto::SessionView::Ended(e) => vec![("", Some(e.counters))],
+        proto::SessionView::Unknown { .. } => vec![],
     };
-    if let Some(c) = counters {
+    for (family, c) in counters {
+        let Some(c) = c else { continue };
         for (k, v) in [
             ("rx_bytes", c.rx_bytes),
             ("rx_packets", c.rx_packets),
             ("tx_bytes", c.tx_bytes),
             ("tx_packets", c.tx_packets),
         ] {
+            let k = format!("{k}{family}");
             let _ = writeln!(out, "{k:<w$}  {v}");
         }
     }
@@ -673,6 +680,37 @@ mod tests {
             "{s}"
         );
         assert_eq!(crate::ctl::handlers::rx_loss("af_xdp", &quiet), None);
+    }
+
+    #[test]
+    fn a_session_s_counters_are_split_by_family_when_it_has_ipv6() {
+        let open = |v6: bool| {
+            let mut j = serde_json::json!({"session": 1, "state": "open", "user": "sub1",
+                "address": "10.10.0.11", "mac": null, "channel": 1, "worker": 0,
+                "start": "2026-11-23T09:12:00.000Z", "age_s": 42, "bandwidth_up": 0,
+                "bandwidth_down": 0, "services": [],
+                "counters": {"tx_packets": 12, "tx_bytes": 1240, "rx_packets": 9, "rx_bytes": 7020}});
+            if v6 {
+                j["counters_ipv4"] = serde_json::json!({"tx_packets": 10, "tx_bytes": 840,
+                    "rx_packets": 9, "rx_bytes": 7020});
+                j["counters_ipv6"] = serde_json::json!({"tx_packets": 2, "tx_bytes": 400,
+                    "rx_packets": 0, "rx_bytes": 0});
+            }
+            serde_json::from_value::<proto::SessionView>(j).unwrap()
+        };
+        let s = session(&open(true));
+        let rows: Vec<Vec<&str>> = s.lines().map(|l| l.split_whitespace().collect()).collect();
+        for want in [
+            ["tx_bytes", "1240"],
+            ["tx_bytes_ipv4", "840"],
+            ["tx_bytes_ipv6", "400"],
+            ["rx_packets_ipv6", "0"],
+        ] {
+            assert!(rows.contains(&want.to_vec()), "{want:?} in\n{s}");
+        }
+        assert!(!s.contains("counters"), "{s}");
+        let s = session(&open(false));
+        assert!(s.contains("tx_bytes") && !s.contains("_ipv"), "{s}");
     }
 
     #[test]

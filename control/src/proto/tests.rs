@@ -368,6 +368,13 @@ fn a_reply_of_each_kind_round_trips() {
     });
     round_trip(&key, open.clone());
     round_trip(&Request::ShowSessions, json!([open]));
+    // With IPv6 (issue 16): the per-family shares beside the total.
+    let mut dual = open.clone();
+    dual["counters_ipv4"] =
+        json!({"tx_packets": 8, "tx_bytes": 640, "rx_packets": 9, "rx_bytes": 7020});
+    dual["counters_ipv6"] =
+        json!({"tx_packets": 2, "tx_bytes": 200, "rx_packets": 0, "rx_bytes": 0});
+    round_trip(&key, dual);
     round_trip(
         &key,
         json!({"session": 2, "state": "ended", "user": "sub1", "address": "10.10.0.11",

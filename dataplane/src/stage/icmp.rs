@@ -1,6 +1,7 @@
 //! Stage: the gateway's own ICMP. Echo requests to its addresses are answered in place;
 //! packets whose TTL ran out are turned into time-exceeded errors (RFC 792, RFC 1812
-//! 4.3.2.7 for when not to), paced by a token bucket.
+//! 4.3.2.7 for when not to), and packets too long for a PPPoE line into
+//! fragmentation-needed (RFC 1191), paced by a token bucket.
 
 use std::net::Ipv4Addr;
 
@@ -106,6 +107,29 @@ pub fn time_exceeded<B: PacketBuf>(
     our_mac: MacAddr,
 ) -> bool {
     error_in_place(buf, l3, our_ip, our_mac, kind::TIME_EXCEEDED, 0)
+}
+
+/// An ICMP fragmentation-needed (destination unreachable, code 4) from `our_ip`
+/// carrying the next-hop MTU `mtu` (RFC 1191): see [`error_in_place`].
+pub fn frag_needed<B: PacketBuf>(
+    buf: &mut B,
+    l3: usize,
+    our_ip: Ipv4Addr,
+    our_mac: MacAddr,
+    mtu: u16,
+) -> bool {
+    if !error_in_place(buf, l3, our_ip, our_mac, kind::DEST_UNREACHABLE, 4) {
+        return false;
+    }
+    // The checksum was made over a zero MTU field: add the MTU in.
+    let at = l3 + ipv4::MIN_HEADER_LEN;
+    let Some(m) = buf.data_mut().get_mut(at..at + icmpv4::HEADER_LEN) else {
+        return false;
+    };
+    let c = crate::wire::checksum::update16(u16::from_be_bytes([m[2], m[3]]), 0, mtu);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m[6..8].copy_from_slice(&mtu.to_be_bytes());
+    true
 }
 
 /// A token bucket of `rate` tokens per second, holding at most `rate` tokens.

@@ -5,12 +5,15 @@
 //! uplink from the session's /64 (anti-spoofed by /64, MAC and line) to the core side's
 //! IPv6 next hop, downlink by destination /64 to its session, with the hop limit
 //! decremented (IPv6 has no header checksum to update). A session's packet and byte
-//! counters count both families; bytes are the IPv6 header and payload.
+//! counters count both families; bytes are the IPv6 header and payload; the IPv6 share
+//! is kept apart too, in the session table's IPv6 side table (the per-family split).
 //!
 //! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
 //! extension headers, multicast and link-local beyond neighbour discovery, packets for
-//! the gateway's own addresses, and IPv6 over PPPoE (its frames go to the control plane
-//! as PPP).
+//! the gateway's own addresses (but Echo Requests to them are answered), and IPv6 over
+//! PPPoE (its frames go to the control plane as PPP). Downlink to a /64 no session
+//! holds is answered with Destination Unreachable (no route), an expired hop limit with
+//! Time Exceeded, both paced by the ICMP error bucket IPv4 shares.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -37,8 +40,13 @@ pub const MAX_EXTENSION_HEADERS: usize = 4;
 /// much less its own headers of the packet it is about.
 pub const MIN_MTU: usize = 1280;
 
+/// ICMPv6 Destination Unreachable (code 0: no route to destination).
+const DEST_UNREACHABLE: u8 = 1;
 /// ICMPv6 Time Exceeded.
 const TIME_EXCEEDED: u8 = 3;
+/// ICMPv6 Echo Request and Reply (RFC 4443 4).
+const ECHO_REQUEST: u8 = 128;
+const ECHO_REPLY: u8 = 129;
 
 /// The DHCPv6 server port (RFC 8415).
 pub const DHCPV6_SERVER_PORT: u16 = 547;
@@ -289,11 +297,12 @@ impl Pipeline {
         if h.src.is_multicast() || h.src.is_unspecified() || h.src.is_loopback() {
             return Verdict::Drop(DropReason::Ipv6MartianSource);
         }
+        // The gateway's own addresses first: its link-local ones are pinged too.
+        if fwd.ipv6.is_ours(h.dst) {
+            return self.local6(fwd, side, buf, l3, &h);
+        }
         if h.dst.is_multicast() || is_link_local(h.dst) || is_link_local(h.src) {
             return Verdict::Drop(DropReason::Ipv6NotForwarded);
-        }
-        if fwd.ipv6.is_ours(h.dst) {
-            return Verdict::Drop(DropReason::LocalUnsupported);
         }
         match side {
             Side::Access => self.uplink6(fwd, buf, l3, &h, line, now),
@@ -357,6 +366,7 @@ impl Pipeline {
         if let Some(s) = self.sessions.get_mut(slot) {
             s.count(Dir::Up, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
         }
+        self.sessions.count6(slot, Dir::Up, h.total as u64);
         rewrite::l2(buf.data_mut(), next_hop, fwd.side(Side::Core).mac);
         Verdict::Forward(Side::Core)
     }
@@ -370,7 +380,7 @@ impl Pipeline {
         now: Instant,
     ) -> Verdict {
         let Some(slot) = self.live_session6(fwd, prefix64(h.dst), now) else {
-            return Verdict::Drop(DropReason::Ipv6NoSession);
+            return self.no_route6(fwd, buf, l3, h, now);
         };
         let Some((mac, plain)) = self.sessions.get(slot).map(|s| (s.mac, s.is_plain())) else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
@@ -397,6 +407,7 @@ impl Pipeline {
         if let Some(s) = self.sessions.get_mut(slot) {
             s.count(Dir::Down, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
         }
+        self.sessions.count6(slot, Dir::Down, h.total as u64);
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
     }
@@ -428,6 +439,97 @@ impl Pipeline {
         // generated packet sent back.
         self.counters.drop(DropReason::Ipv6HopLimitExceeded);
         self.counters.icmp_errors += 1;
+        Verdict::Reply
+    }
+
+    /// Downlink IPv6 to a /64 no session holds (nothing else is routed toward the
+    /// access side): dropped (`ipv6_no_session`), and answered with Destination
+    /// Unreachable, no route (RFC 4443 3.1, code 0) from the core side's error source,
+    /// paced by the ICMP error bucket.
+    #[cold]
+    #[inline(never)]
+    fn no_route6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        now: Instant,
+    ) -> Verdict {
+        let r = DropReason::Ipv6NoSession;
+        let Some(from) = fwd.ipv6.error_sources[Side::Core.idx()] else {
+            return Verdict::Drop(r);
+        };
+        if h.proto == next_header::ICMPV6 && buf.data().get(l3 + h.l4).is_none_or(|t| *t < 128) {
+            // Not about an error (RFC 4443 2.4 (e)), and no token spent on it.
+            return Verdict::Drop(r);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(r);
+        }
+        let mac = fwd.side(Side::Core).mac;
+        if !error_in_place(buf, l3, h, from, mac, (DEST_UNREACHABLE, 0)) {
+            return Verdict::Drop(r);
+        }
+        self.counters.drop(r);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
+    }
+
+    /// IPv6 to one of the gateway's own addresses: an Echo Request is answered in place
+    /// (RFC 4443 4.2: the data returned as it came); anything else is
+    /// `local_unsupported`.
+    #[cold]
+    #[inline(never)]
+    fn local6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+    ) -> Verdict {
+        let at = l3 + h.l4;
+        let end = l3 + h.total;
+        if h.proto != next_header::ICMPV6
+            || h.l4 != HEADER_LEN
+            || end < at + 8
+            || buf.data().get(at) != Some(&ECHO_REQUEST)
+            || buf.data().get(at + 1) != Some(&0)
+        {
+            return Verdict::Drop(DropReason::LocalUnsupported);
+        }
+        let Some(ip) = buf.data().get(l3..end) else {
+            return Verdict::Drop(DropReason::Ipv6Truncated);
+        };
+        // A request whose checksum does not verify is not answered.
+        let pseudo = checksum::add(
+            checksum::sum(&ip[field::SRC..HEADER_LEN]),
+            (h.total - HEADER_LEN) as u32 + u32::from(next_header::ICMPV6),
+        );
+        if checksum::fold(checksum::add(pseudo, checksum::sum(&ip[HEADER_LEN..]))) != 0xffff {
+            return Verdict::Drop(DropReason::LocalUnsupported);
+        }
+        // Padding after the packet goes; addresses swap (the pseudo-header sum does not
+        // change), the type goes 128 -> 129, hop limit 64.
+        if !buf.set_len(end) {
+            return Verdict::Drop(DropReason::Ipv6Truncated);
+        }
+        let frame = buf.data_mut();
+        let (src, dst) = (h.src.octets(), h.dst.octets());
+        frame[l3 + field::SRC..l3 + field::SRC + 16].copy_from_slice(&dst);
+        frame[l3 + field::DST..l3 + field::DST + 16].copy_from_slice(&src);
+        frame[l3 + field::HOP_LIMIT] = 64;
+        frame[at] = ECHO_REPLY;
+        let c = checksum::update16(
+            get_u16(frame, at + 2),
+            u16::from_be_bytes([ECHO_REQUEST, 0]),
+            u16::from_be_bytes([ECHO_REPLY, 0]),
+        );
+        put_u16(frame, at + 2, c);
+        let sender = ethernet::Frame::new_unchecked(&*frame).src();
+        rewrite::l2(frame, sender, fwd.side(side).mac);
         Verdict::Reply
     }
 

@@ -152,9 +152,7 @@ impl Pipeline {
         limits: SubscriberLimits,
         ports: (u16, u16),
     ) -> Pipeline {
-        let mut balancer = Balancer::default();
-        balancer.resize(&fwd.services);
-        Pipeline {
+        let mut p = Pipeline {
             neighbors,
             counters: WorkerCounters::default(),
             events,
@@ -166,7 +164,7 @@ impl Pipeline {
                 limits.flows_per_subscriber,
             ),
             flows: FlowTable::new(limits.flows, fwd.nat.addresses.len().max(1), ports),
-            balancer,
+            balancer: Balancer::default(),
             backlog: VecDeque::with_capacity(limits.backlog),
             backlog_cap: limits.backlog,
             unknown_seen: Box::new([(0, Instant::ZERO); 256]),
@@ -179,6 +177,18 @@ impl Pipeline {
             hint_next: 0,
             l2tp: L2tpTable::new(0, 1500),
             l2tp_report: None,
+        };
+        p.services_changed(&fwd.services);
+        p
+    }
+
+    /// A snapshot with (perhaps) other services arrived: the balancer follows, and the
+    /// first `login` service makes the per-login stickiness table (once; a control
+    /// event, never a packet).
+    pub fn services_changed(&mut self, services: &crate::service::Services) {
+        self.balancer.resize(services);
+        if services.has_login() {
+            self.sessions.enable_sticky();
         }
     }
 

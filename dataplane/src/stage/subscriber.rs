@@ -13,7 +13,7 @@ use arrayvec::ArrayVec;
 use super::forward::{self, Header, Route};
 use super::lookahead::Hint;
 use super::parse::Line;
-use super::{Pipeline, Verdict, access, http, refuse, rewrite};
+use super::{Pipeline, Verdict, access, http, icmp, refuse, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::{Forwarding, Unknown};
@@ -109,6 +109,9 @@ impl Pipeline {
         } else {
             None
         };
+        if let Some(v) = slot.and_then(|s| self.too_big_for_line(fwd, buf, l3, &h, s, now)) {
+            return v;
+        }
         if let Err(r) = self.admit(fwd, slot, Dir::Down, h.total, now) {
             return Verdict::Drop(r);
         }
@@ -124,6 +127,58 @@ impl Pipeline {
             h.src,
             now,
         )
+    }
+
+    /// A downlink packet longer than its session's line carries (PPPoE: its MTU), or
+    /// `None` when it fits. Not fragmented: dropped (`pppoe_too_big`), and with DF
+    /// answered from the core side with fragmentation-needed carrying the MTU (RFC
+    /// 1191), paced by the ICMP error bucket.
+    #[inline(always)]
+    fn too_big_for_line<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        slot: u32,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let mtu = self.sessions.get(slot)?.line_mtu()?;
+        if h.total <= mtu as usize {
+            return None;
+        }
+        Some(self.line_too_big(fwd, buf, l3, mtu, now))
+    }
+
+    /// [`Self::too_big_for_line`]'s answer, out of line: the packet at `l3` is longer
+    /// than `mtu`.
+    #[cold]
+    #[inline(never)]
+    fn line_too_big<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        mtu: u16,
+        now: Instant,
+    ) -> Verdict {
+        let df = buf.data().get(l3 + 6).is_some_and(|f| f & 0x40 != 0);
+        if !df || !icmp::may_report(buf.data(), l3) {
+            return Verdict::Drop(DropReason::PppoeTooBig);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(DropReason::PppoeTooBig);
+        }
+        let ours = fwd.side(Side::Core);
+        if !icmp::frag_needed(buf, l3, ours.address, ours.mac, mtu) {
+            return Verdict::Drop(DropReason::PppoeTooBig);
+        }
+        // As for an expired TTL: the packet is a counted drop, the error in its buffer a
+        // generated packet sent back.
+        self.counters.drop(DropReason::PppoeTooBig);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
     }
 
     /// The session of the subscriber at `ip`, closing it first if a time condition fell
@@ -545,18 +600,24 @@ impl Pipeline {
             return Some(Verdict::Drop(DropReason::NatUnsupported));
         }
         let slot = f.session;
-        let sub_ip = match self.sessions.get(slot) {
+        let (sub_ip, mtu) = match self.sessions.get(slot) {
             Some(s) => match s.due(now) {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     return Some(Verdict::Drop(DropReason::NoSession));
                 }
-                None => s.address,
+                None => (s.address, s.line_mtu()),
             },
             None => return Some(Verdict::Drop(DropReason::NoSession)),
         };
         if h.ttl <= 1 {
             return Some(self.ttl_expired(fwd, Side::Core, buf, l3, now));
+        }
+        // Before translation: an error quotes what the server sent.
+        if let Some(mtu) = mtu
+            && h.total > mtu as usize
+        {
+            return Some(self.line_too_big(fwd, buf, l3, mtu, now));
         }
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
             return Some(Verdict::Drop(r));
@@ -640,12 +701,22 @@ impl Pipeline {
         let up = |s: u16| svc.servers.get(s as usize).is_some_and(|r| r.up);
         match svc.session_type {
             SessionType::Login => {
+                // The table exists whenever the snapshot has a `login` service
+                // (`Pipeline::services_changed`); without it the choice is not kept.
                 let sticky = self.sessions.sticky_mut();
-                if let Some(s) = sticky.get(slot, svc_idx).filter(|s| up(*s)) {
+                if let Some(s) = sticky
+                    .as_ref()
+                    .and_then(|t| t.get(slot, svc_idx))
+                    .filter(|s| up(*s))
+                {
                     return Some(s);
                 }
                 let s = self.balancer.choose(svc_idx, svc)?;
-                if self.sessions.sticky_mut().set(slot, svc_idx, s).is_err() {
+                let kept = self
+                    .sessions
+                    .sticky_mut()
+                    .is_some_and(|t| t.set(slot, svc_idx, s).is_ok());
+                if !kept {
                     self.counters.sticky_full += 1;
                 }
                 Some(s)
@@ -779,7 +850,7 @@ impl Pipeline {
             return;
         };
         s.flows = s.flows.saturating_sub(1);
-        let (session, user, sub_ip) = (s.id, s.user, s.address);
+        let (session, user, sub_ip) = (s.id, s.user(), s.address);
         let svc = fwd.services.get(f.service);
         let server = svc
             .and_then(|v| v.servers.get(f.server as usize))
@@ -832,8 +903,9 @@ impl Pipeline {
         let Some(s) = self.sessions.remove(slot) else {
             return;
         };
-        let sticky = self.sessions.sticky_mut();
-        if !sticky.is_empty() {
+        if let Some(sticky) = self.sessions.sticky_mut()
+            && !sticky.is_empty()
+        {
             for svc in 0..fwd.services.len() as u16 {
                 sticky.remove(slot, svc);
             }
@@ -877,18 +949,18 @@ impl Pipeline {
 
     /// [`Command::SessionQuery`](crate::msg::Command::SessionQuery)(crate::msg::Command::SessionQuery): one session's counters, then the report's end.
     pub fn session_query(&mut self, id: SessionId, seq: u64, now: Instant) {
-        let found = self
-            .sessions
-            .slot_by_id(id)
-            .and_then(|s| self.sessions.get(s))
-            .map(|s| (s.counters, s.last_seen));
-        if let Some((counters, last_seen)) = found {
+        let found = self.sessions.slot_by_id(id).and_then(|slot| {
+            let s = self.sessions.get(slot)?;
+            Some((s.counters, s.last_seen, self.sessions.counters6(slot)))
+        });
+        if let Some((counters, last_seen, ipv6)) = found {
             self.emit(Event::SessionCounters {
                 id,
                 seq,
                 at: now,
                 counters,
                 last_seen,
+                ipv6,
             });
         }
         self.emit(Event::SessionsReported {
@@ -939,6 +1011,7 @@ impl Pipeline {
                     at: now,
                     counters: s.counters,
                     last_seen: s.last_seen,
+                    ipv6: self.sessions.counters6(slot),
                 };
                 if pushed >= budget || self.events.push(ev).is_err() {
                     finished = false;

@@ -7,7 +7,7 @@
 //! | [`flow`] | the worker's NAT flows: slab, uplink index, NAT-port down index and free-port lists, TCP state, per-flow counters; and the balancers' per-worker state ([`flow::balance`]) | the subscriber stage (a first packet opens a flow), expiry, session ends | the subscriber stage, the look-ahead |
 //! | [`l2tp`] | the worker's L2TP sessions: the array by local session id, the subscriber-to-session steering index, prebuilt encapsulations, counters | L2TP commands | the tunnel stage |
 //! | [`lb`] | the L2 load-balancing ranges and their targets' states (inside the forwarding snapshot, read-only to workers) | the control plane, by publishing a snapshot | the subscriber stage |
-//! | [`sticky`] | per-login stickiness: the server a session's flows to a `login`-type service go to, in a slab with a fixed index (held by the session table, sized and counted with it) | the subscriber stage (a first flow's choice), session ends | the subscriber stage |
+//! | [`sticky`] | per-login stickiness: the server a session's flows to a `login`-type service go to, in a slab with a fixed index (held by the session table, sized and counted with it, made at the first snapshot with a `login` service) | the subscriber stage (a first flow's choice), session ends | the subscriber stage |
 //! | [`neighbor`] | next hop to MAC, with the cache in front and the pending-resolution marks | neighbour commands, misses | the forwarding tail |
 //! | [`lpm`] | the IPv4 routes (inside the forwarding snapshot) | the control plane, by publishing a snapshot | route lookup |
 //! | [`index`] | the fixed bucketised hash index under the session, flow and L2TP tables | those tables | those tables |

@@ -1,12 +1,13 @@
 //! The access-line half of a session (ACC-1, ACC-4): the header template its downlink
 //! frames get between the MACs and the IPv4 header, and the key its PPPoE uplink frames
-//! are found by. The template is made from the session entry's own fields (VLAN ids and
-//! TPIDs, PPPoE session id: 8 bytes, 4 of them in what was padding), so that a downlink
+//! are found by. The template is made from the session entry's own fields (VLAN ids,
+//! PPPoE session id, and the TPIDs as four flag bits: 6 bytes), so that a downlink
 //! packet reads no second cache line for it and an untagged IPoE session pays nothing.
 
 use super::spec::{AccessLine, Encap, VlanKey};
 use crate::types::MacAddr;
 use crate::wire::ethernet::{VLAN_TAG_LEN, ethertype};
+use crate::wire::flow::QINQ_LEGACY;
 use crate::wire::l2tp::ppp;
 use crate::wire::pppoe;
 
@@ -102,6 +103,30 @@ impl Encapsulation {
     }
 }
 
+/// The TPIDs a tag can have, by the two-bit code [`tpid_bits`] keeps: the fast path
+/// parses no others (`stage::parse`).
+const TPIDS: [u16; 4] = [
+    ethertype::VLAN,
+    ethertype::QINQ,
+    QINQ_LEGACY,
+    ethertype::VLAN,
+];
+
+/// [`tpids`] as two bits per tag (an index of `TPIDS`, outer first in the low bits), so
+/// that the session entry keeps them in its flags. A TPID no frame could carry (the
+/// parser knows only the three) reads back as 0x8100.
+pub fn tpid_bits(line: &AccessLine) -> u8 {
+    let code = |t: u16| TPIDS[..3].iter().position(|x| *x == t).unwrap_or(0) as u8;
+    let [outer, inner] = tpids(line);
+    code(outer) | code(inner) << 2
+}
+
+/// The TPIDs [`tpid_bits`] kept, in the places of [`VlanKey::vids`].
+#[inline(always)]
+pub fn tpids_of(bits: u8) -> [u16; 2] {
+    [TPIDS[(bits & 3) as usize], TPIDS[(bits >> 2 & 3) as usize]]
+}
+
 /// The TPIDs of `line`'s tags that carry a VLAN, outer first, in the places of
 /// [`VlanKey::vids`].
 pub fn tpids(line: &AccessLine) -> [u16; 2] {
@@ -160,6 +185,18 @@ mod tests {
                 0x03, 0xea, 0x00, 0x21
             ]
         );
+        // The TPIDs survive the entry's four flag bits, each of the three a frame can
+        // carry, in either place.
+        for (o, i) in [(0x88a8, 0x8100), (0x8100, 0x88a8), (0x9100, 0x9100), (0, 0)] {
+            let mut l = qinq_pppoe;
+            if let (Some(a), Some(b)) = (l.vlans.outer.as_mut(), l.vlans.inner.as_mut()) {
+                (a.tpid, b.tpid) = (o, i);
+            }
+            let bits = tpid_bits(&l);
+            assert!(bits < 16);
+            let want = if o == 0 { [0x8100, 0x8100] } else { [o, i] };
+            assert_eq!(tpids_of(bits), want);
+        }
         assert_ne!(
             pppoe_key(VlanKey::UNTAGGED, MacAddr([2, 0, 0, 0, 0, 1]), 1),
             pppoe_key(VlanKey::UNTAGGED.push(1), MacAddr([2, 0, 0, 0, 0, 1]), 1)

@@ -35,6 +35,10 @@ use crate::types::MacAddr;
 /// "None" in slot links.
 const NIL: u32 = u32::MAX;
 
+/// The MTU of a PPPoE session without an MSS clamp: Ethernet's 1500 less the PPPoE
+/// header and PPP protocol (RFC 2516 7).
+const PPPOE_MTU: u16 = 1492;
+
 /// "No limit" in the pre-computed limits.
 const NONE: u64 = u64::MAX;
 
@@ -45,8 +49,11 @@ const PPPOE: u8 = 2;
 /// `Session::flags`: the subscriber is behind an L2TP session of this LNS (its id in
 /// `pppoe`).
 const L2TP: u8 = 4;
+/// `Session::flags`: from this bit up, the TPIDs of its line's tags as
+/// [`line::tpid_bits`] codes (two bits per tag, outer first), for the downlink template.
+const TPIDS_SHIFT: u32 = 3;
 
-/// A subscriber session as the fast path keeps it: 240 bytes, what every packet reads
+/// A subscriber session as the fast path keeps it: 232 bytes, what every packet reads
 /// first (about two cache lines), then what opening flows reads, then the record's and
 /// the optional limits' fields.
 #[derive(Clone, Debug)]
@@ -90,8 +97,6 @@ pub struct Session {
     pub id: SessionId,
     /// The channel.
     pub channel: u32,
-    /// The user.
-    pub user: u64,
     /// When it started.
     pub started: Instant,
     /// Last packet to or from the idle-checked server.
@@ -104,9 +109,10 @@ pub struct Session {
     /// the current window. Windows are fixed slices of time from the session's start;
     /// the current one is the one holding the last counted packet (`last_seen`).
     rate_window_ms: u32,
-    /// The TPIDs of its line's tags (in [`VlanKey::vids`] order), for the downlink
-    /// template; in what would be padding.
-    tpids: [u16; 2],
+    /// The user: the control core numbers users densely from 1, one per name it holds,
+    /// so 32 bits hold any (a larger id would be kept as `u32::MAX`). Read by flow and
+    /// session records only, so it sits with the cold fields.
+    user: u32,
     rate_budget: u64,
     window_bytes: u64,
 }
@@ -138,7 +144,7 @@ impl Session {
                 Encap::Ipoe => 0,
                 Encap::Pppoe { .. } => PPPOE,
                 Encap::L2tp { .. } => L2TP,
-            },
+            } | line::tpid_bits(&spec.access) << TPIDS_SHIFT,
             idle_ms: u32::MAX,
             vlans: spec.access.vlans.key(),
             pppoe: match spec.access.encap {
@@ -165,13 +171,12 @@ impl Session {
             last_service: u32::MAX,
             id: spec.id,
             channel: spec.channel,
-            user: spec.user,
             started: spec.started,
             last_seen_server: spec.started,
             idle_server: (0, u32::MAX),
             volume: [NONE; 5],
             rate_window_ms: 0,
-            tpids: line::tpids(&spec.access),
+            user: u32::try_from(spec.user).unwrap_or(u32::MAX),
             rate_budget: NONE,
             window_bytes: 0,
         };
@@ -183,6 +188,18 @@ impl Session {
     #[inline(always)]
     pub fn pppoe_session(&self) -> Option<u16> {
         (self.flags & PPPOE != 0).then_some(self.pppoe)
+    }
+
+    /// The longest IPv4 packet its line carries downlink, for a PPPoE session (None
+    /// for IPoE: as long as the access port's). The entry keeps no MTU field: the
+    /// control core clamps a PPPoE session's MSS to its MTU less 40 (ACC-5), so the MTU
+    /// is read back from the clamp; without one, RFC 2516's 1492.
+    #[inline(always)]
+    pub fn line_mtu(&self) -> Option<u16> {
+        (self.flags & PPPOE != 0).then(|| match self.mss_clamp {
+            0 => PPPOE_MTU,
+            c => c.saturating_add(40),
+        })
     }
 
     /// The L2TP session it is reached through (LNS), if any.
@@ -200,7 +217,14 @@ impl Session {
     /// The header its downlink frames get after the MACs.
     #[inline(always)]
     pub fn encapsulation(&self) -> Encapsulation {
-        Encapsulation::of(self.vlans, self.tpids, self.pppoe_session())
+        let tpids = line::tpids_of(self.flags >> TPIDS_SHIFT);
+        Encapsulation::of(self.vlans, tpids, self.pppoe_session())
+    }
+
+    /// The user (the control core's number).
+    #[inline]
+    pub fn user(&self) -> u64 {
+        self.user as u64
     }
 
     /// True for an untagged IPoE session (downlink frames need no template).
@@ -388,7 +412,7 @@ impl Session {
     pub fn closed(&self, stopped: Instant, cause: DisconnectCause) -> ClosedSession {
         ClosedSession {
             id: self.id,
-            user: self.user,
+            user: self.user as u64,
             channel: self.channel,
             address: self.address,
             started: self.started,
@@ -464,6 +488,9 @@ impl Lines {
 struct Prefixes {
     by_slot: Vec<u64>,
     index: HashIndex,
+    /// The IPv6 share of each session's counters (issue 16: the per-family split; the
+    /// entry's counters count both families), zeroed when the session ends.
+    counters: Vec<SessionCounters>,
 }
 
 impl Prefixes {
@@ -471,15 +498,19 @@ impl Prefixes {
         Prefixes {
             by_slot: vec![0; capacity],
             index: HashIndex::new(capacity),
+            counters: vec![SessionCounters::default(); capacity],
         }
     }
 
     fn bytes_for(capacity: usize) -> usize {
-        capacity * std::mem::size_of::<u64>() + HashIndex::bytes_for(capacity)
+        capacity * (std::mem::size_of::<u64>() + std::mem::size_of::<SessionCounters>())
+            + HashIndex::bytes_for(capacity)
     }
 
     fn memory_bytes(&self) -> usize {
-        self.by_slot.capacity() * std::mem::size_of::<u64>() + self.index.memory_bytes()
+        self.by_slot.capacity() * std::mem::size_of::<u64>()
+            + self.index.memory_bytes()
+            + self.counters.capacity() * std::mem::size_of::<SessionCounters>()
     }
 
     /// Takes `slot`'s /64 off the index.
@@ -512,8 +543,9 @@ pub struct SessionTable {
     /// stale, for a session that has gone), re-checked when it comes due.
     deadlines: BinaryHeap<Reverse<Deadline>>,
     /// Per-login stickiness, keyed by slot: it goes with the sessions (sized with them,
-    /// counted in their memory).
-    sticky: StickyTable,
+    /// counted in their memory), made when the first snapshot with a `login` service
+    /// arrives ([`Self::enable_sticky`]), so that a gateway without one pays nothing.
+    sticky: Option<StickyTable>,
     capacity: usize,
     len: usize,
     /// Burst of a policer as milliseconds of its rate (at least 3000 bytes).
@@ -532,7 +564,7 @@ impl SessionTable {
             lines: None,
             prefixes: None,
             deadlines: BinaryHeap::with_capacity(capacity),
-            sticky: StickyTable::new(capacity),
+            sticky: None,
             capacity,
             len: 0,
             burst_ms,
@@ -636,6 +668,9 @@ impl SessionTable {
         }
         if let Some(p) = self.prefixes.as_mut() {
             p.clear(slot);
+            if let Some(c) = p.counters.get_mut(slot as usize) {
+                *c = SessionCounters::default();
+            }
         }
         let e = &mut self.slots[slot as usize];
         e.flags |= VACANT;
@@ -780,6 +815,38 @@ impl SessionTable {
         })
     }
 
+    /// Counts an IPv6 packet of `bytes` in the IPv6 share of the session in `slot`'s
+    /// counters (which [`Session::count`] counts too).
+    #[inline(always)]
+    pub fn count6(&mut self, slot: u32, dir: Dir, bytes: u64) {
+        let Some(c) = self
+            .prefixes
+            .as_mut()
+            .and_then(|p| p.counters.get_mut(slot as usize))
+        else {
+            return;
+        };
+        match dir {
+            Dir::Up => {
+                c.tx_packets += 1;
+                c.tx_bytes += bytes;
+            }
+            Dir::Down => {
+                c.rx_packets += 1;
+                c.rx_bytes += bytes;
+            }
+        }
+    }
+
+    /// The IPv6 share of the counters of the session in `slot`: `None` while it has no
+    /// /64 and has carried no IPv6.
+    pub fn counters6(&self, slot: u32) -> Option<SessionCounters> {
+        let p = self.prefixes.as_ref()?;
+        let c = *p.counters.get(slot as usize)?;
+        (p.by_slot.get(slot as usize).is_some_and(|x| *x != 0) || c != SessionCounters::default())
+            .then_some(c)
+    }
+
     /// Bytes a table of `capacity` sessions allocates more, once, at its first IPv6 /64.
     pub fn ipv6_bytes_for(capacity: usize) -> usize {
         Prefixes::bytes_for(capacity)
@@ -896,7 +963,6 @@ impl SessionTable {
                 std::mem::size_of::<Session>() + std::mem::size_of::<Reverse<Deadline>>(),
             )
             .saturating_add(HashIndex::bytes_for(capacity).saturating_mul(2))
-            .saturating_add(StickyTable::bytes_for(capacity))
     }
 
     /// Bytes the table has allocated: slab, the two indexes, the deadline heap, the
@@ -908,17 +974,32 @@ impl SessionTable {
             + self.lines.as_ref().map_or(0, |l| l.by_pppoe.memory_bytes())
             + self.prefixes.as_ref().map_or(0, Prefixes::memory_bytes)
             + self.deadlines.capacity() * std::mem::size_of::<Reverse<Deadline>>()
-            + self.sticky.memory_bytes()
+            + self.sticky.as_ref().map_or(0, StickyTable::memory_bytes)
     }
 
-    /// The servers chosen per login (`login`-type services), one entry per session.
-    pub fn sticky(&self) -> &StickyTable {
-        &self.sticky
+    /// The per-login stickiness table, once made.
+    pub fn sticky(&self) -> Option<&StickyTable> {
+        self.sticky.as_ref()
     }
 
-    /// The servers chosen per login, to change.
-    pub fn sticky_mut(&mut self) -> &mut StickyTable {
-        &mut self.sticky
+    /// [`Self::sticky`], mutably.
+    #[inline]
+    pub fn sticky_mut(&mut self) -> Option<&mut StickyTable> {
+        self.sticky.as_mut()
+    }
+
+    /// Makes the per-login stickiness table, once (on a snapshot with a `login`
+    /// service: a control event, never a packet). It stays when such services go.
+    pub fn enable_sticky(&mut self) {
+        if self.sticky.is_none() {
+            self.sticky = Some(StickyTable::new(self.capacity));
+        }
+    }
+
+    /// Bytes a table of `capacity` sessions allocates more, once, for per-login
+    /// stickiness ([`Self::enable_sticky`]).
+    pub fn sticky_bytes_for(capacity: usize) -> usize {
+        StickyTable::bytes_for(capacity)
     }
 }
 
@@ -1159,10 +1240,10 @@ mod tests {
 
     #[test]
     fn entry_size() {
-        // IPoE's state stays within 256 bytes: 232 before access lines, 8 more for the
-        // line (VLAN key, PPPoE session id, MSS clamp); the TPIDs of the downlink
-        // template fill what was padding.
-        assert_eq!(std::mem::size_of::<Session>(), 240);
+        // IPoE's state stays within 256 bytes: 232 before access lines; the line (VLAN
+        // key, PPPoE session id, MSS clamp: 8 bytes) was paid for by the user id in 32
+        // bits, and its TPIDs are flag bits.
+        assert_eq!(std::mem::size_of::<Session>(), 232);
     }
 
     #[test]
