@@ -43,6 +43,7 @@ fn settings() -> Ipv6Settings {
         ra_interval: (Duration::from_secs(200), Duration::from_secs(600)),
         login_on_rs: true,
         seed: Seed::fixed([9; 32]),
+        dhcpv6: None,
     }
 }
 
@@ -57,6 +58,10 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with(settings())
+    }
+
+    fn with(settings: Ipv6Settings) -> Rig {
         let fwd = ForwardingBuilder::new(
             SideConfig {
                 mac: ACC_MAC,
@@ -99,7 +104,7 @@ impl Rig {
                 pppoe: None,
                 lns: None,
                 dhcp: None,
-                ipv6: Some(settings()),
+                ipv6: Some(settings),
             },
         );
         let mut r = Rig {
@@ -474,3 +479,7 @@ fn a_session_without_a_mac_gets_its_ras_once_the_mac_is_learnt() {
         "2001:db8:100:1::/64"
     );
 }
+
+/// DHCPv6 (IA_NA, IA_PD) on top of this rig.
+#[path = "dhcpv6_tests.rs"]
+mod dhcpv6_tests;
