@@ -79,10 +79,13 @@ up() {
     nsx "$NS_GW" ip link set tgd6-a0 up
     nsx "$NS_GW" ip link set tgd6-c0 up
     # The subscriber: its default route from RAs, its global address only from DHCPv6
-    # (no SLAAC), so that what it has is what IA_NA gave it.
+    # (no SLAAC), so that what it has is what IA_NA gave it; no RS, so that its DHCPv6
+    # SOLICIT is what logs it in (its session's RAs then come unsolicited). Its link is
+    # up from the start, for the capture.
     nsx "$NS_SUB" sysctl -qw net.ipv6.conf.tgd6-s0.accept_ra=2 net.ipv6.conf.tgd6-s0.autoconf=0 \
-        net.ipv6.conf.tgd6-s0.router_solicitations=10 net.ipv6.conf.tgd6-s0.router_solicitation_interval=1
+        net.ipv6.conf.tgd6-s0.router_solicitations=0
     nsx "$NS_SUB" ip link set tgd6-s0 address "$SUB_MAC"
+    nsx "$NS_SUB" ip link set tgd6-s0 up
     nsx "$NS_SRV" sysctl -qw net.ipv6.conf.tgd6-v0.accept_dad=0
     nsx "$NS_SRV" ip -6 addr add "$SRV6/64" dev tgd6-v0 nodad
     nsx "$NS_SRV" ip link set tgd6-v0 up
@@ -180,8 +183,12 @@ has_address() {
     nsx "$NS_SUB" ip -6 -o addr show dev tgd6-s0 scope global | grep -v tentative | grep -q "$IA_NA/"
 }
 
+# The counter named $1 of `ctl show counters`' ipv6 map.
+ipv6_count() {
+    ctl show counters | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["ipv6"].get(sys.argv[1], 0))' "$1"
+}
+
 check_bind() {
-    nsx "$NS_SUB" ip link set tgd6-s0 up
     if ! wait_for 30 link_local_ready; then
         fail "no link-local address past DAD on tgd6-s0"
         return 1
@@ -210,10 +217,11 @@ check_bind() {
     addr=$(session_field ipv6_address)
     dp=$(session_field delegated_prefix)
     user=$(session_field user)
-    if [[ $addr == "$IA_NA" && $dp == "$PD" && $user == dhcpv6 ]]; then
-        pass "the SOLICIT logged $SUB_MAC in by MAC (user $user); ctl show session names $addr and $dp"
+    if [[ $addr == "$IA_NA" && $dp == "$PD" && $user == dhcpv6 && $(ipv6_count dhcpv6_logins) == 1 &&
+        $(ipv6_count nd_rs) == 0 ]]; then
+        pass "the SOLICIT logged $SUB_MAC in by MAC (user $user, dhcpv6_logins 1, no RS); ctl show session names $addr and $dp"
     else
-        fail "ctl show session: user '$user' ipv6_address '$addr' delegated_prefix '$dp'"
+        fail "ctl show session: user '$user' ipv6_address '$addr' delegated_prefix '$dp'; dhcpv6_logins $(ipv6_count dhcpv6_logins) nd_rs $(ipv6_count nd_rs)"
     fi
     # The subscriber's router numbers its LAN from the delegated prefix (dhclient-script
     # does not): here one address of it on loopback stands for the LAN.
@@ -282,12 +290,15 @@ check_release() {
 }
 
 check_capture() {
-    kill_pidfile "$RUNDIR/tshark.pid"
-    sleep 0.5
-    local msgs ra
+    local msgs ra pid
+    # tshark writes out what it has on SIGINT; wait for it to be gone.
+    pid=$(cat "$RUNDIR/tshark.pid")
+    kill -INT "$pid" 2>/dev/null || true
+    wait_for 10 bash -c "! kill -0 $pid" || log "tshark did not stop"
+    rm -f "$RUNDIR/tshark.pid"
     # (not the copies quoted in ICMPv6 errors: dhclient -r may close its port before
     # the last REPLY arrives)
-    msgs=$(tshark -r "$RUNDIR/capture.pcap" -Y 'dhcpv6 && !icmpv6' -T fields -e dhcpv6.msgtype 2>/dev/null | tr '\n' ' ')
+    msgs=$(tshark -r "$RUNDIR/capture.pcap" -Y 'dhcpv6 && !icmpv6' -T fields -e dhcpv6.msgtype 2>/dev/null | tr '\n' ' ') || true
     # SOLICIT(1) ADVERTISE(2) REQUEST(3) REPLY(7), then RELEASE(8) REPLY(7); a client may
     # retransmit a SOLICIT while the login is decided.
     if [[ $msgs =~ ^(1 )+2\ 3\ 7\ 8\ 7\ $ ]]; then
@@ -296,7 +307,7 @@ check_capture() {
         fail "tshark: DHCPv6 message types '$msgs'"
     fi
     ra=$(tshark -r "$RUNDIR/capture.pcap" -Y 'icmpv6.type == 134' -T fields \
-        -e icmpv6.nd.ra.flag.m -e icmpv6.nd.ra.flag.o 2>/dev/null | head -n 1 | tr '\t' ' ')
+        -e icmpv6.nd.ra.flag.m -e icmpv6.nd.ra.flag.o 2>/dev/null | head -n 1 | tr '\t' ' ') || true
     if [[ $ra =~ ^(1|True)\ (1|True)$ ]]; then
         pass "tshark: the RA carries the M and O flags"
     else

@@ -28,6 +28,7 @@ use crate::dhcp::LoginId;
 use crate::dhcpv6::{self, Event, Grant, Server, ServerConfig};
 use crate::inet::ipv6::Prefix;
 use crate::ipoe::Subscriber;
+use crate::radius::attrs::AcctIpv6;
 use crate::wire::ethernet::Mac;
 
 /// DHCPv6 (`[ipv6] dhcpv6 = true`).
@@ -204,6 +205,8 @@ type Wants = (bool, bool);
 /// The IPv6 a session was given by AAA (Framed-Interface-Id, Delegated-IPv6-Prefix).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionIpv6 {
+    /// Its /64 (Framed-IPv6-Prefix), instead of one from the pool.
+    pub framed_prefix: Option<Prefix>,
     /// The interface id of its IA_NA address (the low 64 bits).
     pub interface_id: Option<u64>,
     /// The prefix to delegate.
@@ -379,6 +382,44 @@ impl Core {
                 pool.release(p);
             }
         }
+    }
+
+    /// What AAA gave session `id` for IPv6, kept for its /64 and its DHCPv6 grant.
+    pub(super) fn ipv6_authorized(&mut self, id: SessionId, a: &crate::authz::Authorization) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        let s = SessionIpv6 {
+            framed_prefix: a
+                .framed_ipv6_prefix
+                .and_then(|(addr, len)| Prefix::new(addr, len)),
+            interface_id: a.framed_interface_id,
+            delegated: a
+                .delegated_ipv6_prefix
+                .and_then(|(addr, len)| Prefix::new(addr, len)),
+        };
+        if s == SessionIpv6::default() {
+            v6.aaa.remove(&id);
+        } else {
+            v6.aaa.insert(id, s);
+        }
+    }
+
+    /// Session `id`'s IPv6 for its accounting records: its /64, its DHCPv6 address's
+    /// interface id and delegated prefix.
+    pub(super) fn acct_ipv6(&self, id: SessionId) -> Option<AcctIpv6> {
+        let v6 = self.ipv6.as_ref()?;
+        let lease = v6.dhcpv6_lease_of(id);
+        let a = AcctIpv6 {
+            framed_prefix: v6.prefix_of(id).map(|p| (p.addr(), p.len())),
+            interface_id: lease
+                .and_then(|l| l.grant.address)
+                .map(|a| u128::from(a) as u64),
+            delegated_prefix: lease
+                .and_then(|l| l.grant.prefix)
+                .map(|p| (p.addr(), p.len())),
+        };
+        (a != AcctIpv6::default()).then_some(a)
     }
 
     /// Session `id` of `sub` ended: its binding ends (and its prefix goes back).

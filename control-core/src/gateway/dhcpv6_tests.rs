@@ -307,3 +307,87 @@ fn ras_carry_m_and_o_with_dhcpv6() {
         assert_eq!(icmp[5] & 0xc0, flags);
     }
 }
+
+/// RADIUS gives the session its IPv6 (Framed-IPv6-Prefix, Framed-Interface-Id,
+/// Delegated-IPv6-Prefix): its /64, its IA_NA address and its delegated prefix are those;
+/// with Rapid Commit the binding comes with the login, so the Start already names all
+/// three, and the Stop does.
+#[test]
+fn aaa_s_ipv6_attributes_are_granted_and_accounted() {
+    let mut r = Rig::with(dhcp_settings());
+    let mut rc = Vec::new();
+    put_option(&mut rc, option::RAPID_COMMIT, &[]);
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::SOLICIT, 0x000999, &rc)),
+    );
+    let a = r.auth.remove(0);
+    let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+    r.core.on_auth(
+        r.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "radius-v6".into(),
+            authorization: Box::new(Authorization {
+                framed_ipv6_prefix: Some((v6("2001:db8:7:9::"), 64)),
+                framed_interface_id: Some(0x42),
+                delegated_ipv6_prefix: Some((v6("2001:db8:300:500::"), 56)),
+                ..Authorization::default()
+            }),
+        },
+    );
+    r.drain();
+    let spec = installed(&r);
+    assert_eq!(
+        r.core
+            .ipv6()
+            .unwrap()
+            .prefix_of(spec.id)
+            .unwrap()
+            .to_string(),
+        "2001:db8:7:9::/64"
+    );
+    assert_eq!(
+        delegations(&mut r),
+        vec![(spec.id, Some((0x2001_0db8_0300_0500, 56)))]
+    );
+    let lease = r.core.ipv6().unwrap().dhcpv6_lease_of(spec.id).unwrap();
+    assert_eq!(lease.grant.address, Some(v6("2001:db8:7:9::42")));
+    let start = &r.accounts[0];
+    assert_eq!(start.status, crate::radius::dict::AcctStatusType::Start);
+    assert_eq!(
+        start.ipv6,
+        Some(crate::radius::attrs::AcctIpv6 {
+            framed_prefix: Some((v6("2001:db8:7:9::"), 64)),
+            interface_id: Some(0x42),
+            delegated_prefix: Some((v6("2001:db8:300:500::"), 56)),
+        })
+    );
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionClosed(ClosedSession {
+            id: spec.id,
+            user: 1,
+            channel: 0,
+            address: spec.address,
+            cause: DisconnectCause::AdminReset,
+            counters: SessionCounters::default(),
+            started: Instant(SEC),
+            stopped: r.now,
+        }),
+    );
+    r.drain();
+    let stop = r.accounts.last().unwrap();
+    assert_eq!(stop.status, crate::radius::dict::AcctStatusType::Stop);
+    assert_eq!(
+        stop.ipv6,
+        Some(crate::radius::attrs::AcctIpv6 {
+            framed_prefix: Some((v6("2001:db8:7:9::"), 64)),
+            interface_id: Some(0x42),
+            delegated_prefix: Some((v6("2001:db8:300:500::"), 56)),
+        })
+    );
+    // The RADIUS prefix was not the pool's: the pool is untouched.
+    assert_eq!(counter(&r, "dhcpv6_delegated_released"), 1);
+}

@@ -136,6 +136,13 @@ impl PrefixPool {
         None
     }
 
+    /// Takes `prefix` (upper 64 bits) out of the pool if it is in it; false if it is
+    /// handed out already.
+    fn claim(&mut self, prefix: u64) -> bool {
+        let i = prefix.wrapping_sub(self.base);
+        i >= self.count || self.used.insert(i)
+    }
+
     fn release(&mut self, prefix: u64) {
         self.used.remove(&prefix.wrapping_sub(self.base));
     }
@@ -478,7 +485,24 @@ impl Core {
         if spec.access.encap != Encap::Ipoe || v6.sessions.contains_key(&spec.id) {
             return;
         }
-        let Some(prefix) = v6.pool.allocate(worker) else {
+        // Framed-IPv6-Prefix, when a /64 the session's worker is steered (and not
+        // handed out from the pool already); else one from the pool.
+        let framed = v6
+            .aaa
+            .get(&spec.id)
+            .and_then(|a| a.framed_prefix)
+            .and_then(|p| {
+                let hi = (u128::from(p.addr()) >> 64) as u64;
+                let usable = p.len() == 64
+                    && tollgate_dataplane::steer::prefix_worker(hi, v6.pool.workers as u16)
+                        == worker
+                    && v6.pool.claim(hi);
+                if !usable {
+                    tracing::warn!(session = spec.id, prefix = %p, "Framed-IPv6-Prefix not usable (not a /64, another worker's, or in use): one from the pool instead");
+                }
+                usable.then_some(hi)
+            });
+        let Some(prefix) = framed.or_else(|| v6.pool.allocate(worker)) else {
             v6.stats.pool_exhausted += 1;
             tracing::warn!(
                 session = spec.id,

@@ -54,6 +54,7 @@ struct Rig {
     commands: Vec<Command>,
     auth: Vec<AuthRequest>,
     published: Vec<Ipv6Forwarding>,
+    accounts: Vec<crate::radius::attrs::AcctRecord>,
 }
 
 impl Rig {
@@ -114,6 +115,7 @@ impl Rig {
             commands: Vec::new(),
             auth: Vec::new(),
             published: Vec::new(),
+            accounts: Vec::new(),
         };
         r.drain();
         r
@@ -126,6 +128,7 @@ impl Rig {
                 Output::Command(Target::Worker(_) | Target::All, c) => self.commands.push(c),
                 Output::Authenticate(a) => self.auth.push(a),
                 Output::Publish(f) => self.published.push(f.ipv6.clone()),
+                Output::Account(a) => self.accounts.push(a),
                 _ => {}
             }
         }

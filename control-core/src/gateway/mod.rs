@@ -533,9 +533,10 @@ impl Core {
             }
             Event::SessionClosed(mut rec) => {
                 self.pppoe_session_closed(now, rec.id, rec.cause.name());
-                self.ipv6_session_closed(now, rec.id);
                 self.dhcp_session_closed(now, rec.id, rec.cause.name());
+                // The Stop names the session's IPv6, which goes after it.
                 let acct_id = self.aaa_closed(&mut rec);
+                self.ipv6_session_closed(now, rec.id);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
                         session = rec.id,

@@ -84,7 +84,7 @@ impl DelegatedPrefixes {
         let Some(e) = self.by_slot.get_mut(slot as usize) else {
             return;
         };
-        let (p, len) = std::mem::replace(e, (0, 0));
+        let (p, len) = std::mem::take(e);
         if len != 0 {
             let h = self.index.hash(p);
             self.index.remove(h, slot);
