@@ -255,5 +255,36 @@ mod tests {
         );
         let s = c.settings(Seed::fixed([0; 32])).unwrap();
         assert_eq!(s.pool.to_string(), "2001:db8:100::/48");
+        assert!(s.dhcpv6.is_none());
+    }
+
+    #[test]
+    fn dhcpv6_keys_are_checked_and_carried() {
+        let base = "enabled = true\npool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n";
+        let bad = |extra: &str| parse(&format!("{base}{extra}")).validate().unwrap_err().0;
+        assert_eq!(
+            bad("delegated_pool = \"2001:db8:200::\""),
+            "ipv6.delegated_pool"
+        );
+        assert_eq!(
+            bad("delegated_pool = \"2001:db8:200::/60\""),
+            "ipv6.delegated_pool"
+        );
+        assert_eq!(
+            bad("delegated_pool = \"2001:db8:200::/48\"\ndelegated_length = 65"),
+            "ipv6.delegated_length"
+        );
+        assert_eq!(bad("delegated_length = 30"), "ipv6.delegated_length");
+        assert_eq!(bad("dhcpv6_lease_s = 59"), "ipv6.dhcpv6_lease_s");
+        let c = parse(&format!(
+            "{base}dhcpv6 = true\ndelegated_pool = \"2001:db8:200::/40\"\ndelegated_length = 60\n\
+             dhcpv6_lease_s = 600\ndhcpv6_rapid_commit = false"
+        ));
+        assert!(c.validate().is_ok());
+        let d = c.settings(Seed::fixed([0; 32])).unwrap().dhcpv6.unwrap();
+        assert_eq!(d.delegated_pool.unwrap().to_string(), "2001:db8:200::/40");
+        assert_eq!(d.delegated_length, 60);
+        assert_eq!(d.lease, Duration::from_secs(600));
+        assert!(!d.rapid_commit);
     }
 }
