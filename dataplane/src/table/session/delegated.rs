@@ -129,3 +129,47 @@ impl DelegatedPrefixes {
 pub fn normalise(d: Delegated) -> Option<Delegated> {
     (MIN_LEN..=64).contains(&d.1).then(|| (mask(d.0, d.1), d.1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lookups mask to each length in use, longest first; overlaps are found both ways
+    /// (a shorter prefix holding the new one, a longer one inside it); clearing a slot
+    /// forgets its length.
+    #[test]
+    fn lookups_and_overlaps_with_mixed_lengths() {
+        let mut t = DelegatedPrefixes::new(8);
+        let p56 = normalise((0x2001_0db8_0200_01ff, 56)).unwrap();
+        assert_eq!(p56, (0x2001_0db8_0200_0100, 56));
+        assert!(t.set(1, p56));
+        // Every /64 of the /56, and none outside it.
+        assert_eq!(t.find(0x2001_0db8_0200_0100), Some(1));
+        assert_eq!(t.find(0x2001_0db8_0200_01ff), Some(1));
+        assert_eq!(t.find(0x2001_0db8_0200_0200), None);
+        // A /60 inside it overlaps (found by the lookup); a /48 around it overlaps (found
+        // by the scan); a /56 beside it does not.
+        assert!(t.overlaps(2, (0x2001_0db8_0200_0140, 60)));
+        assert!(t.overlaps(2, (0x2001_0db8_0200_0000, 48)));
+        assert!(!t.overlaps(2, (0x2001_0db8_0200_0200, 56)));
+        assert!(!t.overlaps(1, p56), "its own prefix again is no overlap");
+        // A /64 elsewhere and a /48 elsewhere: the longest in use wins.
+        assert!(t.set(2, (0x2001_0db8_0300_0000, 48)));
+        assert!(t.set(3, (0x2001_0db8_0300_0007, 64)));
+        assert_eq!(t.in_use, vec![64, 56, 48]);
+        assert_eq!(t.find(0x2001_0db8_0300_0007), Some(3));
+        assert_eq!(t.find(0x2001_0db8_0300_0008), Some(2));
+        t.clear(3);
+        assert_eq!(t.in_use, vec![56, 48]);
+        assert_eq!(t.find(0x2001_0db8_0300_0007), Some(2));
+        assert_eq!(t.of(3), None);
+        assert_eq!(t.of(1), Some(p56));
+        // Lengths out of range are refused.
+        assert_eq!(normalise((0x2001_0db8_0000_0000, 31)), None);
+        assert_eq!(normalise((0x2001_0db8_0000_0000, 65)), None);
+        assert_eq!(
+            normalise((0x2001_0db8_ffff_ffff, 32)),
+            Some((0x2001_0db8_0000_0000, 32))
+        );
+    }
+}
