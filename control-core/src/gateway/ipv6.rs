@@ -78,7 +78,7 @@ pub struct Ipv6Stats {
     pub prefixes_released: u64,
     /// Sessions left without IPv6 because the pool was exhausted.
     pub pool_exhausted: u64,
-    /// IPv6-first logins by MAC started on a Router Solicitation.
+    /// IPv6-first logins by MAC started on a Router Solicitation or a DHCPv6 SOLICIT.
     pub logins: u64,
     /// Neighbor Solicitations sent for the core side's next hop.
     pub next_hop_solicits: u64,
