@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test ipoe-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test dhcpv6-test ipoe-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -51,6 +51,7 @@ help:
 	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
 	@echo "make ipv6-test IPv6 in netns: kernel SLAAC logs in by MAC, gets its /64, ping -6 through the gateway, counters exact (root)"
+	@echo "make dhcpv6-test DHCPv6 in netns: dhclient -6 IA_NA + IA_PD, ping -6 from both through the gateway, counters exact, release (root)"
 	@echo "make ipoe-test  IPoE by DHCPv4 in netns: dhclient -4 and -r, traffic counted, restart keeps the lease, VLAN/QinQ, accounting (root)"
 
 check-cargo:
@@ -110,7 +111,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test ipoe-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test dhcpv6-test ipoe-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -204,6 +205,14 @@ ipv6-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/ipv6-lab.sh test; \
 	else echo "SKIPPED ipv6 lab test: it needs root"; fi
+# DHCPv6 for an IPoE subscriber in network namespaces (scripts/dhcpv6-lab.sh): isc-dhcp-client's
+# `dhclient -6 -N -P` logs in by MAC and binds an IA_NA address and an IA_PD /56, ping -6
+# from both reaches a server namespace, counted exactly in the one session; tshark checks
+# the exchange and the RA's M and O flags; `dhclient -6 -r` takes the prefix back.
+dhcpv6-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/dhcpv6-lab.sh test; \
+	else echo "SKIPPED dhcpv6 lab test: it needs root"; fi
 # IPoE subscribers by DHCPv4 in network namespaces (scripts/ipoe-lab.sh): isc-dhcp-client's
 # `dhclient -4` gets an address from the pool, the session is shown and its traffic
 # counted exactly, a restart keeps the lease (lease file), `dhclient -r` ends it; a scapy

@@ -3,7 +3,7 @@
 //! (`tollgate_control::store`) and RADIUS ([`crate::radius::attrs`]) both produce an
 //! [`Authorization`], so the session code does not care which one answered.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -99,4 +99,15 @@ pub struct Authorization {
     pub billing_account: Option<String>,
     /// A message for the subscriber or the log (RADIUS Reply-Message).
     pub reply_message: Option<String>,
+    /// The IPoE session's /64 (RADIUS Framed-IPv6-Prefix), instead of one from the
+    /// `[ipv6]` pool: address and length (64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framed_ipv6_prefix: Option<(Ipv6Addr, u8)>,
+    /// The interface id of its DHCPv6 IA_NA address (RADIUS Framed-Interface-Id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framed_interface_id: Option<u64>,
+    /// The prefix DHCPv6 IA_PD delegates (RADIUS Delegated-IPv6-Prefix), instead of
+    /// one from `[ipv6] delegated_pool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_ipv6_prefix: Option<(Ipv6Addr, u8)>,
 }

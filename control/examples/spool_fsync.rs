@@ -56,6 +56,7 @@ fn main() {
             cause: None,
             event_time: 1_700_000_000,
             access: None,
+            ipv6: None,
         };
         let start = Clock::now();
         for i in 0..n {
@@ -102,6 +103,7 @@ fn main() {
                     cause: None,
                     event_time: 1_700_000_000,
                     access: None,
+                    ipv6: None,
                 })
                 .collect();
             spool.enqueue_many(now, &starts).expect("starts");

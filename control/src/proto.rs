@@ -902,6 +902,12 @@ pub struct OpenSession {
     /// Its IPv6 /64 (`[ipv6]` on, IPoE sessions), e.g. `2001:db8:100::/64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_prefix: Option<String>,
+    /// Its DHCPv6 IA_NA address, when bound, e.g. `2001:db8:100::1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    /// Its DHCPv6 IA_PD delegated prefix, when bound, e.g. `2001:db8:200::/56`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_prefix: Option<String>,
     /// A PPPoE subscriber's PPP state, flattened into the answer.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub ppp: Option<PppFields>,

@@ -46,6 +46,7 @@ fn record(round: usize, seq: u64, status: AcctStatusType) -> AcctRecord {
         cause: (status == AcctStatusType::Stop).then_some(DisconnectCause::Logout),
         event_time: 1_700_000_000 + seq,
         access: None,
+        ipv6: None,
     }
 }
 

@@ -119,6 +119,15 @@ pub enum Command {
         /// The /64's upper 64 bits.
         prefix: Option<u64>,
     },
+    /// Delegate the IPv6 prefix `prefix` (its upper 64 bits and length, /32 to /64:
+    /// DHCPv6 IA_PD) to a session, or with `None` take it away: its packets are the
+    /// session's both ways.
+    SessionDelegated6 {
+        /// The session.
+        id: SessionId,
+        /// The prefix's upper 64 bits and length.
+        prefix: Option<(u64, u8)>,
+    },
     /// Install (or replace) an L2TP session: its data messages are decapsulated from now
     /// on. Sent to every worker.
     L2tpSessionSet(L2tpSessionSpec),

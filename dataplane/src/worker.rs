@@ -304,6 +304,9 @@ impl<P: Port> Worker<P> {
                 Command::SessionUpdate { id, update } => self.pipe.session_update(id, &update),
                 Command::SessionQuery { id, seq } => self.pipe.session_query(id, seq, now),
                 Command::SessionPrefix6 { id, prefix } => self.pipe.session_prefix6(id, prefix),
+                Command::SessionDelegated6 { id, prefix } => {
+                    self.pipe.session_delegated6(id, prefix)
+                }
                 Command::ReportSessions { seq } => self.pipe.report_sessions(seq),
                 Command::L2tpSessionSet(spec) => self.pipe.l2tp_session_set(&spec),
                 Command::L2tpSteer {

@@ -945,3 +945,144 @@ fn pings_to_the_gateway_s_ipv6_addresses_are_answered() {
     assert_eq!(c.replied, 1);
     r.check_balance();
 }
+
+/// A delegated prefix (DHCPv6 IA_PD, V6-1): packets from any /64 inside it are the
+/// session's uplink (anti-spoofed by MAC like its /64), packets to it its downlink, in
+/// the session's counters; the prefix goes with a command, and with its session; one
+/// overlapping another session's is refused.
+#[test]
+fn a_delegated_prefix_is_forwarded_both_ways_with_exact_counters() {
+    let mut r = Rig::on();
+    r.install(1, &[]);
+    // 2001:db8:200:100::/56 delegated; a host in its /64 number 0x42.
+    const PD: u64 = 0x2001_0db8_0200_0100;
+    let lan: Ipv6Addr = "2001:db8:200:142::7".parse().unwrap();
+    let outside: Ipv6Addr = "2001:db8:200:200::7".parse().unwrap();
+    // Before the delegation: not the session's.
+    r.send(
+        Side::Access,
+        &udp6(SUB_MAC, ACC_MAC, &[], lan, SRV6, 64, (1, 2), b"x"),
+    );
+    assert_eq!(r.counters().dropped(DropReason::Ipv6SourceSpoofed), 1);
+    // Host bits in the command are ignored (the prefix is normalised).
+    r.command(Command::SessionDelegated6 {
+        id: 1,
+        prefix: Some((PD | 0xff, 56)),
+    });
+    let up = udp6(SUB_MAC, ACC_MAC, &[], lan, SRV6, 64, (40000, 53), b"query");
+    r.send(Side::Access, &up);
+    let want = udp6(CORE_MAC, RTR_MAC, &[], lan, SRV6, 63, (40000, 53), b"query");
+    assert_eq!(r.core.drain(), vec![want]);
+    let down = udp6(
+        RTR_MAC,
+        CORE_MAC,
+        &[],
+        SRV6,
+        lan,
+        60,
+        (53, 40000),
+        b"answer!",
+    );
+    r.send(Side::Core, &down);
+    let want = udp6(
+        ACC_MAC,
+        SUB_MAC,
+        &[],
+        SRV6,
+        lan,
+        59,
+        (53, 40000),
+        b"answer!",
+    );
+    assert_eq!(r.access.drain(), vec![want]);
+    // The session's own /64 still works beside it.
+    r.send(
+        Side::Access,
+        &udp6(SUB_MAC, ACC_MAC, &[], SUB6, SRV6, 64, (1, 2), b"own"),
+    );
+    assert_eq!(r.core.drain().len(), 1);
+    // Outside the /56, and inside it from another MAC: spoofed; to outside: no session.
+    r.send(
+        Side::Access,
+        &udp6(SUB_MAC, ACC_MAC, &[], outside, SRV6, 64, (1, 2), b"x"),
+    );
+    r.send(
+        Side::Access,
+        &udp6(OTHER_MAC, ACC_MAC, &[], lan, SRV6, 64, (1, 2), b"x"),
+    );
+    r.send(
+        Side::Core,
+        &udp6(RTR_MAC, CORE_MAC, &[], SRV6, outside, 64, (2, 1), b"x"),
+    );
+    assert_eq!(
+        r.session_counters(1),
+        SessionCounters {
+            tx_packets: 2,
+            tx_bytes: (40 + 8 + 5) + (40 + 8 + 3),
+            rx_packets: 1,
+            rx_bytes: 40 + 8 + 7,
+        }
+    );
+    assert_eq!(
+        drops(&r.counters()),
+        vec![
+            (DropReason::Ipv6SourceSpoofed, 3),
+            (DropReason::Ipv6NoSession, 1)
+        ]
+    );
+    // A second session cannot take a prefix overlapping the first's (a /60 inside it):
+    // its packets stay the first session's.
+    r.command(Command::SessionAdd(SessionSpec {
+        id: 2,
+        user: 1001,
+        channel: 2,
+        address: "10.0.0.99".parse().unwrap(),
+        mac: Some(OTHER_MAC),
+        started: r.now,
+        limits: Default::default(),
+        bandwidth: Default::default(),
+        services: Default::default(),
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Vlans::default(),
+            encap: Encap::Ipoe,
+            mss_clamp: 0,
+        },
+    }));
+    r.command(Command::SessionDelegated6 {
+        id: 2,
+        prefix: Some((PD | 0x40, 60)),
+    });
+    r.send(Side::Core, &down);
+    assert_eq!(r.access.drain().len(), 1);
+    assert_eq!(r.session_counters(1).rx_packets, 2);
+    // Taken away: the /56 is nobody's.
+    r.command(Command::SessionDelegated6 {
+        id: 1,
+        prefix: None,
+    });
+    r.send(Side::Core, &down);
+    r.send(Side::Access, &up);
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::Ipv6NoSession), 2);
+    assert_eq!(c.dropped(DropReason::Ipv6SourceSpoofed), 4);
+    // Each downlink to a prefix nobody held (the one before the delegation and this
+    // one) is answered with no route.
+    assert_eq!(r.core.drain().len(), 2);
+    // Delegated again, then the session goes: the prefix with it.
+    r.command(Command::SessionDelegated6 {
+        id: 1,
+        prefix: Some((PD, 56)),
+    });
+    r.send(Side::Core, &down);
+    assert_eq!(r.access.drain().len(), 1);
+    r.command(Command::SessionRemove {
+        id: 1,
+        cause: tollgate_dataplane::session::DisconnectCause::AdminReset,
+    });
+    r.send(Side::Core, &down);
+    assert_eq!(r.counters().dropped(DropReason::Ipv6NoSession), 3);
+    assert_eq!(r.core.drain().len(), 1, "no route");
+    assert!(r.access.drain().is_empty());
+    r.check_balance();
+}

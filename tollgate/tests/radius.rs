@@ -184,6 +184,7 @@ fn record(
         cause,
         event_time: 1_700_000_000,
         access: None,
+        ipv6: None,
     }
 }
 

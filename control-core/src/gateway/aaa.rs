@@ -831,6 +831,7 @@ impl Core {
             Target::Worker(worker),
             Command::SessionAdd(spec),
         ));
+        self.ipv6_authorized(spec.id, &authorization);
         self.ipv6_session_opened(now, &spec, worker);
         let a = &mut self.aaa;
         let serial = a.next_serial;
@@ -873,7 +874,9 @@ impl Core {
         }
         a.groups.entry(group).or_default().push(spec.id);
         a.stats.starts += 1;
-        let record = self.acct_record(&s, spec.address, AcctStatusType::Start, now, None);
+        let record = self
+            .acct_record(&s, spec.address, AcctStatusType::Start, now, None)
+            .with_ipv6(self.acct_ipv6(spec.id));
         self.aaa.sessions.insert(spec.id, s);
         self.out.push_back(Output::Account(record));
         if spec.bandwidth.up_bps > 0 || spec.bandwidth.down_bps > 0 {
@@ -929,6 +932,7 @@ impl Core {
             cause: cause.map(Into::into),
             event_time: (self.clock.unix_ns(at).max(0) / 1_000_000_000) as u64,
             access: s.line.clone(),
+            ipv6: None,
         }
     }
 
@@ -982,13 +986,15 @@ impl Core {
         };
         self.out
             .push_back(Output::Usage(crate::rating::Record::Session(usage)));
-        let stop = self.acct_record(
-            &s,
-            rec.address,
-            AcctStatusType::Stop,
-            rec.stopped,
-            Some(rec.cause),
-        );
+        let stop = self
+            .acct_record(
+                &s,
+                rec.address,
+                AcctStatusType::Stop,
+                rec.stopped,
+                Some(rec.cause),
+            )
+            .with_ipv6(self.acct_ipv6(rec.id));
         self.out.push_back(Output::Account(stop));
         Some(s.acct_id)
     }
@@ -1072,7 +1078,9 @@ impl Core {
             TimerKind::Interim => {
                 if let (Some(i), Some(address)) = (s.interim, address) {
                     self.aaa.stats.interims += 1;
-                    let r = self.acct_record(&s, address, AcctStatusType::InterimUpdate, at, None);
+                    let r = self
+                        .acct_record(&s, address, AcctStatusType::InterimUpdate, at, None)
+                        .with_ipv6(self.acct_ipv6(id));
                     self.out.push_back(Output::Account(r));
                     if let Some(e) = self.aaa.sessions.get_mut(&id) {
                         e.spooled = s.counters;

@@ -61,6 +61,8 @@ pub struct Ipv6Settings {
     pub login_on_rs: bool,
     /// Keys the RA interval jitter.
     pub seed: Seed,
+    /// The DHCPv6 server, when on (RAs then carry the M and O flags).
+    pub dhcpv6: Option<super::dhcpv6::Dhcpv6Settings>,
 }
 
 /// What the IPv6 half counts.
@@ -68,7 +70,7 @@ pub struct Ipv6Settings {
 pub struct Ipv6Stats {
     /// Punted IPv6 frames handled.
     pub punts: u64,
-    /// DHCPv6 messages punted (no DHCPv6 server is wired yet: dropped).
+    /// DHCPv6 messages punted while the DHCPv6 server is off (dropped).
     pub dhcpv6_ignored: u64,
     /// /64s attached to sessions.
     pub prefixes_attached: u64,
@@ -76,7 +78,7 @@ pub struct Ipv6Stats {
     pub prefixes_released: u64,
     /// Sessions left without IPv6 because the pool was exhausted.
     pub pool_exhausted: u64,
-    /// IPv6-first logins by MAC started on a Router Solicitation.
+    /// IPv6-first logins by MAC started on a Router Solicitation or a DHCPv6 SOLICIT.
     pub logins: u64,
     /// Neighbor Solicitations sent for the core side's next hop.
     pub next_hop_solicits: u64,
@@ -134,6 +136,13 @@ impl PrefixPool {
         None
     }
 
+    /// Takes `prefix` (upper 64 bits) out of the pool if it is in it; false if it is
+    /// handed out already.
+    fn claim(&mut self, prefix: u64) -> bool {
+        let i = prefix.wrapping_sub(self.base);
+        i >= self.count || self.used.insert(i)
+    }
+
     fn release(&mut self, prefix: u64) {
         self.used.remove(&prefix.wrapping_sub(self.base));
     }
@@ -141,8 +150,8 @@ impl PrefixPool {
 
 /// A session's IPv6.
 #[derive(Clone, Copy, Debug)]
-struct Attached {
-    prefix: u64,
+pub(super) struct Attached {
+    pub(super) prefix: u64,
     /// The subscriber RAs go to, once its MAC is known.
     peer: Option<Subscriber>,
     vlans: VlanKey,
@@ -156,10 +165,14 @@ pub struct Ipv6 {
     core: Router,
     rng: Random,
     pool: PrefixPool,
-    sessions: HashMap<SessionId, Attached>,
+    pub(super) sessions: HashMap<SessionId, Attached>,
     peers: HashMap<Subscriber, SessionId>,
     /// The outer TPID last seen on each tagged line (RAs go out with it).
-    tpids: HashMap<Line, u16>,
+    pub(super) tpids: HashMap<Line, u16>,
+    /// The DHCPv6 server and its bindings, when on.
+    pub(super) dhcp: Option<super::dhcpv6::Dhcpv6>,
+    /// What AAA gave sessions for IPv6 (Framed-Interface-Id, Delegated-IPv6-Prefix).
+    pub(super) aaa: HashMap<SessionId, super::dhcpv6::SessionIpv6>,
     logins: HashMap<Mac, Instant>,
     next_hop_mac: Option<MacAddr>,
     next_solicit: Option<Instant>,
@@ -184,6 +197,13 @@ impl Ipv6 {
         a.rdnss = s.dns.clone();
         a.min_interval = s.ra_interval.0;
         a.max_interval = s.ra_interval.1;
+        // With DHCPv6: addresses (M) and other configuration (O) from it too.
+        a.managed = s.dhcpv6.is_some();
+        a.other = s.dhcpv6.is_some();
+        let dhcp = s
+            .dhcpv6
+            .clone()
+            .map(|d| super::dhcpv6::Dhcpv6::new(d, access_mac.0, s.dns.clone(), now));
         let mut c = RouterConfig::new(core_mac.0);
         c.addresses = s.core_address.into_iter().collect();
         let resolve = s.next_hop.is_some() && s.next_hop_mac.is_none();
@@ -195,6 +215,8 @@ impl Ipv6 {
             sessions: HashMap::new(),
             peers: HashMap::new(),
             tpids: HashMap::new(),
+            dhcp,
+            aaa: HashMap::new(),
             logins: HashMap::new(),
             next_hop_mac: s.next_hop_mac,
             next_solicit: resolve.then_some(now),
@@ -257,7 +279,21 @@ impl Ipv6 {
                 out.push((format!("{prefix}{}", d.name()), n));
             }
         }
+        if let Some(d) = &self.dhcp {
+            out.extend(d.counters());
+        }
         out
+    }
+
+    /// The DHCPv6 binding of session `id`'s subscriber (IA_NA address, IA_PD prefix).
+    pub fn dhcpv6_lease_of(&self, id: SessionId) -> Option<&crate::dhcpv6::Lease> {
+        let sub = self.sessions.get(&id)?.peer?;
+        self.dhcp.as_ref()?.lease(&sub)
+    }
+
+    /// The DHCPv6 server's state, when on.
+    pub fn dhcpv6(&self) -> Option<&super::dhcpv6::Dhcpv6> {
+        self.dhcp.as_ref()
     }
 
     /// The core side's next hop MAC, configured or learnt.
@@ -266,10 +302,14 @@ impl Ipv6 {
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
-        [self.access.poll_timeout(), self.next_solicit]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.access.poll_timeout(),
+            self.next_solicit,
+            self.dhcp.as_ref().and_then(|d| d.server.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -320,7 +360,15 @@ impl Core {
         };
         let upper = ip.chain().ok().and_then(|c| c.upper_layer());
         if upper.is_some_and(|(p, _)| p == next_header::UDP) {
-            v6.stats.dhcpv6_ignored += 1;
+            if side == Side::Access && v6.dhcp.is_some() {
+                let line = line_of(&h);
+                if let Some(t) = h.outer {
+                    v6.tpids.insert(line, t.tpid);
+                }
+                self.on_dhcpv6(now, Subscriber::new(line, h.src), packet);
+            } else {
+                v6.stats.dhcpv6_ignored += 1;
+            }
             return;
         }
         match side {
@@ -369,18 +417,8 @@ impl Core {
     /// A Router Solicitation from a subscriber the access router does not advertise to:
     /// its session (IPv4 first) gets RAs, or it is logged in by MAC (IPv6 first).
     fn ipv6_solicited(&mut self, now: Instant, sub: Subscriber) {
-        let key = vlan_key(sub.line);
         let mac = MacAddr(sub.mac);
-        let found = self
-            .sessions
-            .all()
-            .find(|(_, o)| {
-                o.spec.mac == Some(mac)
-                    && o.spec.access.encap == Encap::Ipoe
-                    && o.spec.access.vlans.key() == key
-            })
-            .map(|(id, o)| (*id, o.spec, o.worker));
-        if let Some((id, spec, worker)) = found {
+        if let Some((id, spec, worker)) = self.ipoe_session_of(sub) {
             let attached = self
                 .ipv6
                 .as_ref()
@@ -392,6 +430,27 @@ impl Core {
             }
             return;
         }
+        self.ipv6_login_by_mac(now, sub);
+    }
+
+    /// The IPoE session of `sub` (its line and MAC), its spec and worker.
+    pub(super) fn ipoe_session_of(&self, sub: Subscriber) -> Option<(SessionId, SessionSpec, u16)> {
+        let key = vlan_key(sub.line);
+        let mac = MacAddr(sub.mac);
+        self.sessions
+            .all()
+            .find(|(_, o)| {
+                o.spec.mac == Some(mac)
+                    && o.spec.access.encap == Encap::Ipoe
+                    && o.spec.access.vlans.key() == key
+            })
+            .map(|(id, o)| (*id, o.spec, o.worker))
+    }
+
+    /// An IPv6-first subscriber (a Router Solicitation or a DHCPv6 SOLICIT from a MAC
+    /// without a session): logged in by MAC, at most once per [`LOGIN_RETRY`].
+    pub(super) fn ipv6_login_by_mac(&mut self, now: Instant, sub: Subscriber) {
+        let mac = MacAddr(sub.mac);
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
@@ -426,7 +485,24 @@ impl Core {
         if spec.access.encap != Encap::Ipoe || v6.sessions.contains_key(&spec.id) {
             return;
         }
-        let Some(prefix) = v6.pool.allocate(worker) else {
+        // Framed-IPv6-Prefix, when a /64 the session's worker is steered (and not
+        // handed out from the pool already); else one from the pool.
+        let framed = v6
+            .aaa
+            .get(&spec.id)
+            .and_then(|a| a.framed_prefix)
+            .and_then(|p| {
+                let hi = (u128::from(p.addr()) >> 64) as u64;
+                let usable = p.len() == 64
+                    && tollgate_dataplane::steer::prefix_worker(hi, v6.pool.workers as u16)
+                        == worker
+                    && v6.pool.claim(hi);
+                if !usable {
+                    tracing::warn!(session = spec.id, prefix = %p, "Framed-IPv6-Prefix not usable (not a /64, another worker's, or in use): one from the pool instead");
+                }
+                usable.then_some(hi)
+            });
+        let Some(prefix) = framed.or_else(|| v6.pool.allocate(worker)) else {
             v6.stats.pool_exhausted += 1;
             tracing::warn!(
                 session = spec.id,
@@ -480,15 +556,23 @@ impl Core {
         v6.access
             .add_peer(now, Peer::Ipoe(sub), advert, &mut v6.rng);
         self.drain_ipv6();
+        self.dhcpv6_session_ready(now, id, sub);
     }
 
     /// Session `id` ended (or was never installed): its /64 goes back to the pool, and
     /// its subscriber gets a final RA.
-    pub(super) fn ipv6_session_closed(&mut self, id: SessionId) {
+    pub(super) fn ipv6_session_closed(&mut self, now: Instant, id: SessionId) {
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
+        v6.aaa.remove(&id);
         let Some(a) = v6.sessions.remove(&id) else {
+            return;
+        };
+        if let Some(sub) = a.peer {
+            self.dhcpv6_session_closed(now, sub);
+        }
+        let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
         v6.pool.release(a.prefix);
@@ -503,6 +587,7 @@ impl Core {
 
     /// The IPv6 timers due at `now`: periodic RAs, NS for the next hop.
     pub(super) fn ipv6_tick(&mut self, now: Instant) {
+        self.dhcpv6_tick(now);
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };

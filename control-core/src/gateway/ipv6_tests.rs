@@ -43,6 +43,7 @@ fn settings() -> Ipv6Settings {
         ra_interval: (Duration::from_secs(200), Duration::from_secs(600)),
         login_on_rs: true,
         seed: Seed::fixed([9; 32]),
+        dhcpv6: None,
     }
 }
 
@@ -53,10 +54,15 @@ struct Rig {
     commands: Vec<Command>,
     auth: Vec<AuthRequest>,
     published: Vec<Ipv6Forwarding>,
+    accounts: Vec<crate::radius::attrs::AcctRecord>,
 }
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with(settings())
+    }
+
+    fn with(settings: Ipv6Settings) -> Rig {
         let fwd = ForwardingBuilder::new(
             SideConfig {
                 mac: ACC_MAC,
@@ -99,7 +105,7 @@ impl Rig {
                 pppoe: None,
                 lns: None,
                 dhcp: None,
-                ipv6: Some(settings()),
+                ipv6: Some(settings),
             },
         );
         let mut r = Rig {
@@ -109,6 +115,7 @@ impl Rig {
             commands: Vec::new(),
             auth: Vec::new(),
             published: Vec::new(),
+            accounts: Vec::new(),
         };
         r.drain();
         r
@@ -121,6 +128,7 @@ impl Rig {
                 Output::Command(Target::Worker(_) | Target::All, c) => self.commands.push(c),
                 Output::Authenticate(a) => self.auth.push(a),
                 Output::Publish(f) => self.published.push(f.ipv6.clone()),
+                Output::Account(a) => self.accounts.push(a),
                 _ => {}
             }
         }
@@ -474,3 +482,7 @@ fn a_session_without_a_mac_gets_its_ras_once_the_mac_is_learnt() {
         "2001:db8:100:1::/64"
     );
 }
+
+/// DHCPv6 (IA_NA, IA_PD) on top of this rig.
+#[path = "dhcpv6_tests.rs"]
+mod dhcpv6_tests;

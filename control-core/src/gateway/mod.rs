@@ -8,6 +8,7 @@
 pub mod aaa;
 pub mod addresses;
 pub mod dhcp;
+pub mod dhcpv6;
 pub mod identifier;
 pub mod ipv6;
 pub mod lns;
@@ -534,9 +535,10 @@ impl Core {
             }
             Event::SessionClosed(mut rec) => {
                 self.pppoe_session_closed(now, rec.id, rec.cause.name());
-                self.ipv6_session_closed(rec.id);
                 self.dhcp_session_closed(now, rec.id, rec.cause.name());
+                // The Stop names the session's IPv6, which goes after it.
                 let acct_id = self.aaa_closed(&mut rec);
+                self.ipv6_session_closed(now, rec.id);
                 if let Some(e) = self.sessions.ended(rec) {
                     tracing::info!(
                         session = rec.id,
@@ -554,7 +556,7 @@ impl Core {
             }
             Event::SessionInstallFailed { id, reason } => {
                 self.pppoe_session_closed(now, id, "not installed");
-                self.ipv6_session_closed(id);
+                self.ipv6_session_closed(now, id);
                 self.dhcp_session_closed(now, id, "not installed");
                 if let Some(address) = self.sessions.get(id).map(|s| s.spec.address) {
                     self.aaa_install_failed(now, id, address);

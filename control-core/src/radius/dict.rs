@@ -96,6 +96,14 @@ pub mod std_attr {
     pub const MESSAGE_AUTHENTICATOR: AttrKey = AttrKey::Std(80);
     /// Error-Cause (101), RFC 5176.
     pub const ERROR_CAUSE: AttrKey = AttrKey::Std(101);
+    /// Framed-Interface-Id (96, RFC 3162), 8 octets: the interface id of the
+    /// subscriber's IPv6 address (its DHCPv6 IA_NA address in the session's /64).
+    pub const FRAMED_INTERFACE_ID: AttrKey = AttrKey::Std(96);
+    /// Framed-IPv6-Prefix (97, RFC 3162), ipv6prefix: the session's /64.
+    pub const FRAMED_IPV6_PREFIX: AttrKey = AttrKey::Std(97);
+    /// Delegated-IPv6-Prefix (123, RFC 4818), ipv6prefix: the prefix delegated by
+    /// DHCPv6 IA_PD.
+    pub const DELEGATED_IPV6_PREFIX: AttrKey = AttrKey::Std(123);
 }
 
 /// Tollgate vendor attributes (all `AttrKey::Vendor(TOLLGATE_VENDOR, n)`).

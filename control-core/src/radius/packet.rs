@@ -220,6 +220,42 @@ impl Attribute {
         self.fixed::<4>().map(Ipv4Addr::from)
     }
 
+    /// An ipv6prefix value (RFC 3162 2.3: a reserved octet, the length, then only the
+    /// octets the length covers).
+    pub fn ipv6_prefix(key: AttrKey, addr: std::net::Ipv6Addr, len: u8) -> Attribute {
+        let len = len.min(128);
+        let n = usize::from(len).div_ceil(8);
+        let mut v = vec![0, len];
+        v.extend_from_slice(&addr.octets()[..n]);
+        Attribute::octets(key, v)
+    }
+
+    /// The value as an ipv6prefix: address (bits past the length cleared) and length.
+    pub fn as_ipv6_prefix(&self) -> Result<(std::net::Ipv6Addr, u8), ValueError> {
+        let v = &self.value;
+        let bad = ValueError::Length {
+            key: self.key,
+            len: v.len(),
+            want: 18,
+        };
+        if v.len() < 2 || v.len() > 18 || v[1] > 128 {
+            return Err(bad);
+        }
+        let len = v[1];
+        let n = usize::from(len).div_ceil(8);
+        if v.len() < 2 + n {
+            return Err(bad);
+        }
+        let mut o = [0u8; 16];
+        o[..v.len() - 2].copy_from_slice(&v[2..]);
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(len))
+        };
+        Ok((std::net::Ipv6Addr::from(u128::from_be_bytes(o) & mask), len))
+    }
+
     /// The value as UTF-8 text.
     pub fn as_text(&self) -> Result<&str, ValueError> {
         std::str::from_utf8(&self.value).map_err(|_| ValueError::NotText { key: self.key })

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use tollgate_control_core::gateway::dhcpv6::Dhcpv6Settings;
 use tollgate_control_core::gateway::ipv6::{Ipv6Settings, link_local};
 use tollgate_control_core::inet::ipv6::Prefix;
 use tollgate_dataplane::{Ipv6Forwarding, MacAddr, Side};
@@ -42,6 +43,19 @@ pub struct Ipv6Config {
     /// Log in a MAC without a session on its first Router Solicitation (an IPv6-first
     /// subscriber), by MAC, as `subscribers.unknown = "punt"` does for IPv4.
     pub login_on_rs: bool,
+    /// Serve DHCPv6 on the access side (IA_NA from the session's /64, IA_PD from
+    /// `delegated_pool`, DNS): RAs then carry the M and O flags. A SOLICIT from a MAC
+    /// without a session logs it in by MAC, as an RS does (`login_on_rs`).
+    pub dhcpv6: bool,
+    /// Where delegated prefixes (IA_PD) come from, e.g. "2001:db8:200::/40"; without
+    /// it only Delegated-IPv6-Prefix from RADIUS delegates one.
+    pub delegated_pool: Option<String>,
+    /// The length of each delegated prefix (at least the pool's, 64 at most).
+    pub delegated_length: u8,
+    /// Valid lifetime of a DHCPv6 binding, seconds (the preferred one is half).
+    pub dhcpv6_lease_s: u64,
+    /// Answer a SOLICIT with Rapid Commit by a REPLY at once.
+    pub dhcpv6_rapid_commit: bool,
 }
 
 impl Default for Ipv6Config {
@@ -57,6 +71,11 @@ impl Default for Ipv6Config {
             ra_min_interval_s: 200,
             ra_max_interval_s: 600,
             login_on_rs: true,
+            dhcpv6: false,
+            delegated_pool: None,
+            delegated_length: 56,
+            dhcpv6_lease_s: 7200,
+            dhcpv6_rapid_commit: true,
         }
     }
 }
@@ -99,6 +118,24 @@ impl Ipv6Config {
                 "ra_min_interval_s",
                 "must be at least 3 and at most ra_max_interval_s".into(),
             );
+        }
+        if let Some(d) = &self.delegated_pool {
+            match d.parse::<Prefix>() {
+                Err(_) => return e("delegated_pool", format!("{d:?} is not an IPv6 prefix")),
+                Ok(p) if p.len() < 32 || p.len() > self.delegated_length => {
+                    return e(
+                        "delegated_pool",
+                        format!("{d} must be /32 to /{}", self.delegated_length),
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+        if !(32..=64).contains(&self.delegated_length) {
+            return e("delegated_length", "must be 32 to 64".into());
+        }
+        if self.dhcpv6_lease_s < 60 {
+            return e("dhcpv6_lease_s", "must be at least 60".into());
         }
         if self.ra_max_interval_s > 1800 {
             return e(
@@ -155,6 +192,12 @@ impl Ipv6Config {
             ),
             login_on_rs: self.login_on_rs,
             seed,
+            dhcpv6: self.dhcpv6.then(|| Dhcpv6Settings {
+                delegated_pool: self.delegated_pool.as_deref().and_then(|d| d.parse().ok()),
+                delegated_length: self.delegated_length,
+                lease: Duration::from_secs(self.dhcpv6_lease_s),
+                rapid_commit: self.dhcpv6_rapid_commit,
+            }),
         })
     }
 }
@@ -212,5 +255,36 @@ mod tests {
         );
         let s = c.settings(Seed::fixed([0; 32])).unwrap();
         assert_eq!(s.pool.to_string(), "2001:db8:100::/48");
+        assert!(s.dhcpv6.is_none());
+    }
+
+    #[test]
+    fn dhcpv6_keys_are_checked_and_carried() {
+        let base = "enabled = true\npool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n";
+        let bad = |extra: &str| parse(&format!("{base}{extra}")).validate().unwrap_err().0;
+        assert_eq!(
+            bad("delegated_pool = \"2001:db8:200::\""),
+            "ipv6.delegated_pool"
+        );
+        assert_eq!(
+            bad("delegated_pool = \"2001:db8:200::/60\""),
+            "ipv6.delegated_pool"
+        );
+        assert_eq!(
+            bad("delegated_pool = \"2001:db8:200::/48\"\ndelegated_length = 65"),
+            "ipv6.delegated_length"
+        );
+        assert_eq!(bad("delegated_length = 30"), "ipv6.delegated_length");
+        assert_eq!(bad("dhcpv6_lease_s = 59"), "ipv6.dhcpv6_lease_s");
+        let c = parse(&format!(
+            "{base}dhcpv6 = true\ndelegated_pool = \"2001:db8:200::/40\"\ndelegated_length = 60\n\
+             dhcpv6_lease_s = 600\ndhcpv6_rapid_commit = false"
+        ));
+        assert!(c.validate().is_ok());
+        let d = c.settings(Seed::fixed([0; 32])).unwrap().dhcpv6.unwrap();
+        assert_eq!(d.delegated_pool.unwrap().to_string(), "2001:db8:200::/40");
+        assert_eq!(d.delegated_length, 60);
+        assert_eq!(d.lease, Duration::from_secs(600));
+        assert!(!d.rapid_commit);
     }
 }

@@ -481,6 +481,16 @@ fn open_session(
             .ipv6()
             .and_then(|v| v.prefix_of(id))
             .map(|p| p.to_string()),
+        ipv6_address: core
+            .ipv6()
+            .and_then(|v| v.dhcpv6_lease_of(id))
+            .and_then(|l| l.grant.address)
+            .map(|a| a.to_string()),
+        delegated_prefix: core
+            .ipv6()
+            .and_then(|v| v.dhcpv6_lease_of(id))
+            .and_then(|l| l.grant.prefix)
+            .map(|p| p.to_string()),
         // A PPPoE subscriber's PPP state (issue 14).
         ppp: core.ppp_view(id).map(|p| p.fields()),
         // An LNS subscriber's L2TP call and PPP state (issue 15).

@@ -317,6 +317,7 @@ mod tests {
             cause: None,
             event_time: 1_700_000_000,
             access: None,
+            ipv6: None,
         }
     }
 

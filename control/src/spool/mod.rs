@@ -1106,6 +1106,7 @@ mod tests {
             cause: None,
             event_time: 1_700_000_000 + octets,
             access: None,
+            ipv6: None,
         }
     }
 

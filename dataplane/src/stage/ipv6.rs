@@ -310,9 +310,9 @@ impl Pipeline {
         }
     }
 
-    /// The session of the /64 `prefix`, closing it first if a time condition fell due.
+    /// The session of the /64 `prefix` (its own, or inside its delegated prefix), closing it first if a time condition fell due.
     fn live_session6(&mut self, fwd: &Forwarding, prefix: u64, now: Instant) -> Option<u32> {
-        let slot = self.sessions.slot_by_prefix6(prefix)?;
+        let slot = self.sessions.slot_by_prefix6_or_delegated(prefix)?;
         match self.sessions.get(slot)?.due(now) {
             Some((t, cause)) => {
                 self.close_session(fwd, slot, t, cause);
@@ -541,6 +541,15 @@ impl Pipeline {
         // without IPv6, and its packets are `ipv6_source_spoofed` / `ipv6_no_session`.
         if let Some(slot) = self.sessions.slot_by_id(id) {
             self.sessions.set_prefix6(slot, prefix);
+        }
+    }
+
+    /// [`Command::SessionDelegated6`](crate::msg::Command::SessionDelegated6): delegates
+    /// (or takes away) a session's IPv6 prefix; one refused (overlapping another's, a
+    /// PPPoE session, a length out of /32../64) leaves the session without it.
+    pub fn session_delegated6(&mut self, id: SessionId, prefix: Option<(u64, u8)>) {
+        if let Some(slot) = self.sessions.slot_by_id(id) {
+            self.sessions.set_delegated6(slot, prefix);
         }
     }
 }

@@ -12,6 +12,7 @@
 
 #![deny(unsafe_code)]
 
+mod delegated;
 mod line;
 mod police;
 mod spec;
@@ -20,6 +21,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::Ipv4Addr;
 
+pub use delegated::Delegated;
 pub use line::{Encapsulation, MAX_ENCAP};
 pub use police::{Policer, Policers};
 pub use spec::{
@@ -539,6 +541,8 @@ pub struct SessionTable {
     lines: Option<Lines>,
     /// The IPv6 /64s, made at the first one attached.
     prefixes: Option<Prefixes>,
+    /// The delegated IPv6 prefixes (IA_PD), made at the first one.
+    delegated: Option<delegated::DelegatedPrefixes>,
     /// Time conditions, lazily: an entry is a lower bound of its session's deadline (or
     /// stale, for a session that has gone), re-checked when it comes due.
     deadlines: BinaryHeap<Reverse<Deadline>>,
@@ -563,6 +567,7 @@ impl SessionTable {
             by_id: HashIndex::new(capacity),
             lines: None,
             prefixes: None,
+            delegated: None,
             deadlines: BinaryHeap::with_capacity(capacity),
             sticky: None,
             capacity,
@@ -671,6 +676,9 @@ impl SessionTable {
             if let Some(c) = p.counters.get_mut(slot as usize) {
                 *c = SessionCounters::default();
             }
+        }
+        if let Some(d) = self.delegated.as_mut() {
+            d.clear(slot);
         }
         let e = &mut self.slots[slot as usize];
         e.flags |= VACANT;
@@ -847,6 +855,50 @@ impl SessionTable {
             .then_some(c)
     }
 
+    /// Delegates the IPv6 prefix `d` (upper 64 bits, length 32 to 64: DHCPv6 IA_PD) to
+    /// the session in `slot`, or with `None` takes its prefix away: packets from inside
+    /// it are the session's uplink, packets to it its downlink. Refused (false, nothing
+    /// changed) for a length out of range, a prefix overlapping another session's, or a
+    /// PPPoE session.
+    pub fn set_delegated6(&mut self, slot: u32, d: Option<Delegated>) -> bool {
+        let Some(s) = self.get(slot) else {
+            return false;
+        };
+        let Some(d) = d else {
+            if let Some(t) = self.delegated.as_mut() {
+                t.clear(slot);
+            }
+            return true;
+        };
+        if s.pppoe_session().is_some() {
+            return false;
+        }
+        let Some(d) = delegated::normalise(d) else {
+            return false;
+        };
+        let capacity = self.capacity;
+        let t = self
+            .delegated
+            .get_or_insert_with(|| delegated::DelegatedPrefixes::new(capacity));
+        if t.overlaps(slot, d) {
+            return false;
+        }
+        t.set(slot, d)
+    }
+
+    /// The delegated IPv6 prefix of the session in `slot`.
+    pub fn delegated6(&self, slot: u32) -> Option<Delegated> {
+        self.delegated.as_ref()?.of(slot)
+    }
+
+    /// The slot of the session whose /64 is `prefix` (upper 64 bits), or whose delegated
+    /// prefix holds it.
+    #[inline]
+    pub fn slot_by_prefix6_or_delegated(&self, prefix: u64) -> Option<u32> {
+        self.slot_by_prefix6(prefix)
+            .or_else(|| self.delegated.as_ref()?.find(prefix))
+    }
+
     /// Bytes a table of `capacity` sessions allocates more, once, at its first IPv6 /64.
     pub fn ipv6_bytes_for(capacity: usize) -> usize {
         Prefixes::bytes_for(capacity)
@@ -973,6 +1025,10 @@ impl SessionTable {
             + self.by_id.memory_bytes()
             + self.lines.as_ref().map_or(0, |l| l.by_pppoe.memory_bytes())
             + self.prefixes.as_ref().map_or(0, Prefixes::memory_bytes)
+            + self
+                .delegated
+                .as_ref()
+                .map_or(0, delegated::DelegatedPrefixes::memory_bytes)
             + self.deadlines.capacity() * std::mem::size_of::<Reverse<Deadline>>()
             + self.sticky.as_ref().map_or(0, StickyTable::memory_bytes)
     }

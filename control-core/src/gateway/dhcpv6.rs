@@ -1,0 +1,470 @@
+//! DHCPv6 for IPoE subscribers in the core (issue 16, V6-1): the DHCPv6 server engine
+//! ([`crate::dhcpv6::Server`]) glued to the IPv6 half's sessions.
+//!
+//! One session per subscriber for both families: a DHCPv6 client is its line and MAC
+//! (the client link-layer address option of a relay agent, a DUID-LL/LLT's address, else
+//! the frame's source), the same key as its DHCPv4 and SLAAC. A SOLICIT from a
+//! subscriber whose session has its /64 is granted at once: IA_NA an address in the
+//! session's /64 (its Framed-Interface-Id, else `::1`), IA_PD a delegated prefix
+//! (Delegated-IPv6-Prefix, else one of `delegated_length` from `delegated_pool`), DNS
+//! servers (option 23). A SOLICIT from a MAC without a session logs it in by MAC, as a
+//! Router Solicitation does, and is granted once the session opens (or refused when
+//! the engine's decision time runs out). At the REPLY that binds a prefix, the session's
+//! worker is told to route it to the session
+//! ([`Command::SessionDelegated6`]); RELEASE, DECLINE, expiry and the session's end take
+//! it away. Releasing the DHCPv6 binding does not end the session (its IPv4 and SLAAC
+//! go on); the session's end ends the binding (RENEW then gets zero lifetimes).
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use tollgate_dataplane::session::SessionId;
+use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::{Command, Frame, Side};
+
+use super::{Core, Output, Target};
+use crate::dhcp::LoginId;
+use crate::dhcpv6::{self, Event, Grant, Server, ServerConfig};
+use crate::inet::ipv6::Prefix;
+use crate::ipoe::Subscriber;
+use crate::radius::attrs::AcctIpv6;
+use crate::wire::ethernet::Mac;
+
+/// DHCPv6 (`[ipv6] dhcpv6 = true`).
+#[derive(Clone, Debug)]
+pub struct Dhcpv6Settings {
+    /// Where delegated prefixes (IA_PD) come from, if anywhere.
+    pub delegated_pool: Option<Prefix>,
+    /// The length of each delegated prefix (at least the pool's, at most 64).
+    pub delegated_length: u8,
+    /// The valid lifetime of a binding (the preferred one is half of it).
+    pub lease: Duration,
+    /// Answer a SOLICIT with Rapid Commit by a REPLY at once.
+    pub rapid_commit: bool,
+}
+
+/// What the DHCPv6 glue counts (beside the engine's messages and drops).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dhcpv6Stats {
+    /// SOLICITs granted from a session.
+    pub granted: u64,
+    /// SOLICITs from a MAC without a session: logins by MAC started.
+    pub logins: u64,
+    /// SOLICITs refused (the session has no /64).
+    pub refused: u64,
+    /// Prefixes delegated to sessions (bindings started with an IA_PD).
+    pub delegated: u64,
+    /// Delegated prefixes taken back.
+    pub delegated_released: u64,
+    /// IA_PD asked for while the delegated pool was exhausted.
+    pub delegated_pool_exhausted: u64,
+}
+
+/// Prefixes of one length out of a pool, each handed out once.
+#[derive(Debug)]
+struct DelegatedPool {
+    pool: Prefix,
+    len: u8,
+    count: u64,
+    used: HashSet<u64>,
+    next: u64,
+}
+
+impl DelegatedPool {
+    fn new(pool: Prefix, len: u8) -> DelegatedPool {
+        let bits = u32::from(len.saturating_sub(pool.len()));
+        DelegatedPool {
+            pool,
+            len,
+            count: 1u64.checked_shl(bits.min(63)).unwrap_or(u64::MAX),
+            used: HashSet::new(),
+            next: 0,
+        }
+    }
+
+    fn prefix(&self, i: u64) -> Option<Prefix> {
+        let base = u128::from(self.pool.addr());
+        let a = base | (u128::from(i) << (128 - u32::from(self.len)));
+        Prefix::new(Ipv6Addr::from(a), self.len)
+    }
+
+    fn allocate(&mut self) -> Option<Prefix> {
+        for _ in 0..self.count.min(self.used.len() as u64 + 1) {
+            let i = self.next % self.count;
+            self.next = self.next.wrapping_add(1);
+            if self.used.insert(i) {
+                return self.prefix(i);
+            }
+        }
+        None
+    }
+
+    fn release(&mut self, p: Prefix) {
+        if p.len() != self.len || !self.pool.contains(p.addr()) {
+            return;
+        }
+        let off = u128::from(p.addr()) ^ u128::from(self.pool.addr());
+        self.used
+            .remove(&((off >> (128 - u32::from(self.len))) as u64));
+    }
+}
+
+/// The DHCPv6 state of the IPv6 half.
+#[derive(Debug)]
+pub struct Dhcpv6 {
+    s: Dhcpv6Settings,
+    pub(super) server: Server,
+    pool: Option<DelegatedPool>,
+    dns: Vec<Ipv6Addr>,
+    /// SOLICITs waiting for their subscriber's session (a login by MAC under way), and
+    /// whether they asked for an address and a prefix.
+    waiting: HashMap<Subscriber, (LoginId, Wants)>,
+    /// Bindings with a delegated prefix routed to a session.
+    routed: HashMap<Subscriber, (SessionId, u16, Prefix)>,
+    stats: Dhcpv6Stats,
+}
+
+impl Dhcpv6 {
+    pub(super) fn new(s: Dhcpv6Settings, mac: Mac, dns: Vec<Ipv6Addr>, now: Instant) -> Dhcpv6 {
+        let mut cfg = ServerConfig::new(mac);
+        cfg.rapid_commit = s.rapid_commit;
+        cfg.dns = dns.clone();
+        Dhcpv6 {
+            pool: s
+                .delegated_pool
+                .map(|p| DelegatedPool::new(p, s.delegated_length)),
+            server: Server::new(cfg, now),
+            dns,
+            waiting: HashMap::new(),
+            routed: HashMap::new(),
+            stats: Dhcpv6Stats::default(),
+            s,
+        }
+    }
+
+    /// What it counted.
+    pub fn stats(&self) -> Dhcpv6Stats {
+        self.stats
+    }
+
+    /// The engine (its bindings, message and drop counters).
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Every counter by name (`show counters`' `ipv6`, `dhcpv6_*`).
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let s = &self.stats;
+        let m = self.server.stats();
+        let mut out: Vec<(String, u64)> = [
+            ("dhcpv6_solicit", m.solicit),
+            ("dhcpv6_advertise", m.advertise),
+            ("dhcpv6_request", m.request),
+            ("dhcpv6_renew", m.renew),
+            ("dhcpv6_rebind", m.rebind),
+            ("dhcpv6_reply", m.reply),
+            ("dhcpv6_release", m.release),
+            ("dhcpv6_decline", m.decline),
+            ("dhcpv6_confirm", m.confirm),
+            ("dhcpv6_information_request", m.information_request),
+            ("dhcpv6_expired", m.expired),
+            ("dhcpv6_relayed", m.relayed),
+            ("dhcpv6_granted", s.granted),
+            ("dhcpv6_logins", s.logins),
+            ("dhcpv6_refused", s.refused),
+            ("dhcpv6_delegated", s.delegated),
+            ("dhcpv6_delegated_released", s.delegated_released),
+            (
+                "dhcpv6_delegated_pool_exhausted",
+                s.delegated_pool_exhausted,
+            ),
+            ("dhcpv6_bindings", self.server.leases().count() as u64),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (d, n) in self.server.drops() {
+            out.push((d.name().to_string(), n));
+        }
+        for (r, n) in self.server.refusals() {
+            out.push((r.name().to_string(), n));
+        }
+        out
+    }
+
+    /// The binding a session's subscriber holds.
+    pub fn lease(&self, sub: &Subscriber) -> Option<&dhcpv6::Lease> {
+        self.server.lease(sub)
+    }
+}
+
+/// What a SOLICIT asked for: an address (IA_NA), a prefix (IA_PD).
+type Wants = (bool, bool);
+
+/// The IPv6 a session was given by AAA (Framed-Interface-Id, Delegated-IPv6-Prefix).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionIpv6 {
+    /// Its /64 (Framed-IPv6-Prefix), instead of one from the pool.
+    pub framed_prefix: Option<Prefix>,
+    /// The interface id of its IA_NA address (the low 64 bits).
+    pub interface_id: Option<u64>,
+    /// The prefix to delegate.
+    pub delegated: Option<Prefix>,
+}
+
+impl Core {
+    /// A punted DHCPv6 message from the access side (the IPv6 packet, its line and
+    /// source MAC).
+    pub(super) fn on_dhcpv6(&mut self, now: Instant, sub: Subscriber, packet: &[u8]) {
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        d.server.handle_packet(now, sub.line, sub.mac, packet);
+        self.dhcpv6_drain(now);
+    }
+
+    /// The engine's packets and events.
+    pub(super) fn dhcpv6_drain(&mut self, now: Instant) {
+        loop {
+            let Some(v6) = self.ipv6.as_mut() else {
+                return;
+            };
+            let Some(d) = v6.dhcp.as_mut() else {
+                return;
+            };
+            if let Some(t) = d.server.poll_transmit() {
+                let tpid = v6.tpids.get(&t.line).copied().unwrap_or(0x8100);
+                let bytes = t.frame(self.fwd.side(Side::Access).mac.0, tpid);
+                match Frame::new(Side::Access, &bytes) {
+                    Some(f) => self.out.push_back(Output::Inject(0, Box::new(f))),
+                    None => {
+                        tracing::debug!(len = bytes.len(), "a DHCPv6 reply does not fit a frame")
+                    }
+                }
+                continue;
+            }
+            let Some(e) = d.server.poll_event() else {
+                return;
+            };
+            self.on_dhcpv6_event(now, e);
+        }
+    }
+
+    fn on_dhcpv6_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::Login(l) => self.dhcpv6_login(now, l),
+            Event::LoginCancelled {
+                subscriber, grant, ..
+            } => {
+                let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+                    return;
+                };
+                d.waiting.remove(&subscriber);
+                if let (Some(p), Some(pool)) = (grant.and_then(|g| g.prefix), d.pool.as_mut()) {
+                    pool.release(p);
+                }
+            }
+            Event::SessionStarted(lease) => {
+                let sub = lease.subscriber;
+                let Some(prefix) = lease.grant.prefix else {
+                    return;
+                };
+                let Some((id, _, worker)) = self.ipoe_session_of(sub) else {
+                    return;
+                };
+                let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+                    return;
+                };
+                d.stats.delegated += 1;
+                d.routed.insert(sub, (id, worker, prefix));
+                tracing::info!(session = id, %prefix, "prefix delegated");
+                self.out.push_back(Output::Command(
+                    Target::Worker(worker),
+                    Command::SessionDelegated6 {
+                        id,
+                        prefix: Some(((u128::from(prefix.addr()) >> 64) as u64, prefix.len())),
+                    },
+                ));
+            }
+            Event::LeaseRenewed(_) => {}
+            Event::SessionEnded { lease, .. } => {
+                let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+                    return;
+                };
+                if let Some((id, worker, _)) = d.routed.remove(&lease.subscriber) {
+                    d.stats.delegated_released += 1;
+                    self.out.push_back(Output::Command(
+                        Target::Worker(worker),
+                        Command::SessionDelegated6 { id, prefix: None },
+                    ));
+                }
+                if let (Some(p), Some(pool)) = (lease.grant.prefix, d.pool.as_mut()) {
+                    pool.release(p);
+                }
+            }
+        }
+    }
+
+    /// A SOLICIT from a subscriber without a binding.
+    fn dhcpv6_login(&mut self, now: Instant, l: dhcpv6::Login) {
+        let sub = l.subscriber;
+        let wants = (l.wants_address, l.wants_prefix);
+        if let Some((id, _, _)) = self.ipoe_session_of(sub) {
+            self.dhcpv6_grant(now, id, sub, l.id, wants);
+            return;
+        }
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        d.waiting.insert(sub, (l.id, wants));
+        d.stats.logins += 1;
+        self.ipv6_login_by_mac(now, sub);
+    }
+
+    /// Session `id` (of `sub`) has its /64: a SOLICIT waiting for it is granted.
+    pub(super) fn dhcpv6_session_ready(&mut self, now: Instant, id: SessionId, sub: Subscriber) {
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        if let Some((login, wants)) = d.waiting.remove(&sub) {
+            self.dhcpv6_grant(now, id, sub, login, wants);
+            self.dhcpv6_drain(now);
+        }
+    }
+
+    /// Answers login `login` of `sub` from session `id`: its /64 and AAA's IPv6.
+    fn dhcpv6_grant(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        sub: Subscriber,
+        login: LoginId,
+        (want_address, want_prefix): Wants,
+    ) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        let aaa = v6.aaa.get(&id).copied().unwrap_or_default();
+        let prefix64 = v6.sessions.get(&id).map(|a| a.prefix);
+        let Some(d) = v6.dhcp.as_mut() else {
+            return;
+        };
+        let Some(prefix64) = prefix64 else {
+            d.stats.refused += 1;
+            let _ = d.server.reject(now, login);
+            return;
+        };
+        let iid = aaa.interface_id.unwrap_or(1);
+        let address = Ipv6Addr::from((u128::from(prefix64) << 64) | u128::from(iid));
+        let prefix = if want_prefix {
+            match aaa.delegated {
+                Some(p) => Some(p),
+                None => {
+                    let p = d.pool.as_mut().and_then(DelegatedPool::allocate);
+                    if p.is_none() && d.pool.is_some() {
+                        d.stats.delegated_pool_exhausted += 1;
+                    }
+                    p
+                }
+            }
+        } else {
+            None
+        };
+        let mut g = Grant::new(want_address.then_some(address), prefix);
+        g.dns = d.dns.clone();
+        g.valid = d.s.lease;
+        g.preferred = d.s.lease / 2;
+        d.stats.granted += 1;
+        if let Err(e) = d.server.accept(now, login, g) {
+            tracing::debug!(error = ?e, mac = ?sub.mac, "DHCPv6 grant not taken");
+            if let (Some(p), Some(pool)) = (prefix, d.pool.as_mut()) {
+                pool.release(p);
+            }
+        }
+    }
+
+    /// What AAA gave session `id` for IPv6, kept for its /64 and its DHCPv6 grant.
+    pub(super) fn ipv6_authorized(&mut self, id: SessionId, a: &crate::authz::Authorization) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        let s = SessionIpv6 {
+            framed_prefix: a
+                .framed_ipv6_prefix
+                .and_then(|(addr, len)| Prefix::new(addr, len)),
+            interface_id: a.framed_interface_id,
+            delegated: a
+                .delegated_ipv6_prefix
+                .and_then(|(addr, len)| Prefix::new(addr, len)),
+        };
+        if s == SessionIpv6::default() {
+            v6.aaa.remove(&id);
+        } else {
+            v6.aaa.insert(id, s);
+        }
+    }
+
+    /// Session `id`'s IPv6 for its accounting records: its /64, its DHCPv6 address's
+    /// interface id and delegated prefix.
+    pub(super) fn acct_ipv6(&self, id: SessionId) -> Option<AcctIpv6> {
+        let v6 = self.ipv6.as_ref()?;
+        let lease = v6.dhcpv6_lease_of(id);
+        let a = AcctIpv6 {
+            framed_prefix: v6.prefix_of(id).map(|p| (p.addr(), p.len())),
+            interface_id: lease
+                .and_then(|l| l.grant.address)
+                .map(|a| u128::from(a) as u64),
+            delegated_prefix: lease
+                .and_then(|l| l.grant.prefix)
+                .map(|p| (p.addr(), p.len())),
+        };
+        (a != AcctIpv6::default()).then_some(a)
+    }
+
+    /// Session `id` of `sub` ended: its binding ends (and its prefix goes back).
+    pub(super) fn dhcpv6_session_closed(&mut self, now: Instant, sub: Subscriber) {
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        d.waiting.remove(&sub);
+        d.server.end_session(&sub, "session ended");
+        self.dhcpv6_drain(now);
+    }
+
+    /// The DHCPv6 timers due at `now` (decision and advertise holds, expiry).
+    pub(super) fn dhcpv6_tick(&mut self, now: Instant) {
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        d.server.handle_timeout(now);
+        self.dhcpv6_drain(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delegated_pool_hands_out_each_prefix_once() {
+        let mut p = DelegatedPool::new("2001:db8:200::/54".parse().unwrap(), 56);
+        let got: Vec<Prefix> = std::iter::from_fn(|| p.allocate()).collect();
+        let want: Vec<Prefix> = [
+            "2001:db8:200::/56",
+            "2001:db8:200:100::/56",
+            "2001:db8:200:200::/56",
+            "2001:db8:200:300::/56",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        assert_eq!(got, want);
+        p.release(want[2]);
+        // Not from the pool, or another length: ignored.
+        p.release("2001:db8:300::/56".parse().unwrap());
+        p.release("2001:db8:200::/60".parse().unwrap());
+        assert_eq!(p.allocate(), Some(want[2]));
+        assert_eq!(p.allocate(), None);
+    }
+}

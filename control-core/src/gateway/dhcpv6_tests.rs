@@ -1,0 +1,393 @@
+//! DHCPv6 through the core (V6-1): SOLICIT, REQUEST, RELEASE from a subscriber, built
+//! with etherparse and the DHCPv6 wire helpers; the ADVERTISE and REPLY frames compared
+//! byte for byte; the login, the session's commands (its /64, its delegated prefix) and
+//! counters exact.
+
+use std::time::Duration;
+
+use super::*;
+use crate::dhcpv6::wire::{
+    self, duid_ll, ia, ia_addr_option, ia_prefix_option, message, message_type as mt, option,
+    put_option,
+};
+use crate::gateway::dhcpv6::Dhcpv6Settings;
+
+const SERVER_PORT: u16 = 547;
+const CLIENT_PORT: u16 = 546;
+const ALL_DHCP: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+const DNS6: &str = "2001:db8:ff::53";
+
+fn dhcp_settings() -> Ipv6Settings {
+    let mut s = settings();
+    s.dhcpv6 = Some(Dhcpv6Settings {
+        delegated_pool: Some("2001:db8:200::/48".parse().unwrap()),
+        delegated_length: 56,
+        lease: Duration::from_secs(7200),
+        rapid_commit: true,
+    });
+    s
+}
+
+/// A client message of `ty` from SUB_MAC's DUID-LL: IA_NA (IAID 1), IA_PD (IAID 2),
+/// ORO for DNS, then `extra` options.
+fn client_message(ty: u8, xid: u32, extra: &[u8]) -> Vec<u8> {
+    let mut o = Vec::new();
+    put_option(&mut o, option::CLIENT_ID, &duid_ll(SUB_MAC.0));
+    put_option(&mut o, option::ELAPSED_TIME, &[0, 0]);
+    put_option(&mut o, option::IA_NA, &ia(1, 0, 0, &[]));
+    put_option(&mut o, option::IA_PD, &ia(2, 0, 0, &[]));
+    put_option(&mut o, option::ORO, &option::DNS_SERVERS.to_be_bytes());
+    o.extend_from_slice(extra);
+    message(ty, xid, &o)
+}
+
+/// The frame carrying DHCPv6 `msg` from the subscriber to All_DHCP_Relay_Agents_and_Servers.
+fn from_client(msg: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(SUB_MAC.0, [0x33, 0x33, 0, 1, 0, 2])
+        .ipv6(sub_ll().octets(), ALL_DHCP.octets(), 1)
+        .udp(CLIENT_PORT, SERVER_PORT)
+        .write(&mut f, msg)
+        .unwrap();
+    f
+}
+
+/// The frame carrying the gateway's DHCPv6 `msg` to the subscriber.
+fn to_client(msg: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(ACC_MAC.0, SUB_MAC.0)
+        .ipv6(link_local(ACC_MAC).octets(), sub_ll().octets(), 255)
+        .udp(SERVER_PORT, CLIENT_PORT)
+        .write(&mut f, msg)
+        .unwrap();
+    f
+}
+
+/// The server's answer of `ty` to a client message `xid` with the grant: IA_NA
+/// 2001:db8:100::1, IA_PD 2001:db8:200::/56 (lifetimes 3600/7200, T1 1800, T2 2880),
+/// DNS; ADVERTISE adds Preference 255.
+fn granted(ty: u8, xid: u32) -> Vec<u8> {
+    let mut o = Vec::new();
+    put_option(&mut o, option::CLIENT_ID, &duid_ll(SUB_MAC.0));
+    put_option(&mut o, option::SERVER_ID, &duid_ll(ACC_MAC.0));
+    if ty == mt::ADVERTISE {
+        put_option(&mut o, option::PREFERENCE, &[255]);
+    }
+    let mut na = Vec::new();
+    ia_addr_option(&mut na, "2001:db8:100::1".parse().unwrap(), 3600, 7200);
+    put_option(&mut o, option::IA_NA, &ia(1, 1800, 2880, &na));
+    let mut pd = Vec::new();
+    ia_prefix_option(&mut pd, "2001:db8:200::/56".parse().unwrap(), 3600, 7200);
+    put_option(&mut o, option::IA_PD, &ia(2, 1800, 2880, &pd));
+    let dns: Ipv6Addr = DNS6.parse().unwrap();
+    put_option(&mut o, option::DNS_SERVERS, &dns.octets());
+    message(ty, xid, &o)
+}
+
+fn counter(r: &Rig, name: &str) -> u64 {
+    r.core
+        .ipv6()
+        .unwrap()
+        .counters()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("no counter {name}"))
+}
+
+fn installed(r: &Rig) -> tollgate_dataplane::session::SessionSpec {
+    r.commands
+        .iter()
+        .find_map(|c| match c {
+            Command::SessionAdd(s) => Some(*s),
+            _ => None,
+        })
+        .expect("the session is installed")
+}
+
+fn delegations(r: &mut Rig) -> Vec<(u32, Option<(u64, u8)>)> {
+    let out = r
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SessionDelegated6 { id, prefix } => Some((*id, *prefix)),
+            _ => None,
+        })
+        .collect();
+    r.commands
+        .retain(|c| !matches!(c, Command::SessionDelegated6 { .. }));
+    out
+}
+
+/// Only the DHCPv6 frames (RAs left out).
+fn dhcp_frames(r: &mut Rig) -> Vec<Vec<u8>> {
+    r.take_frames()
+        .into_iter()
+        .map(|f| f.bytes().to_vec())
+        .filter(|b| b.len() > 56 && b[20] == 17)
+        .collect()
+}
+
+/// An unknown MAC's SOLICIT logs it in by MAC; once its session has its /64 the
+/// ADVERTISE goes out, the REQUEST gets the REPLY and the session its delegated prefix;
+/// RELEASE takes the prefix away (the session stays) and returns it to the pool.
+#[test]
+fn an_unknown_mac_s_solicit_logs_in_and_gets_an_address_and_a_prefix() {
+    let mut r = Rig::with(dhcp_settings());
+    let solicit = client_message(mt::SOLICIT, 0x00a1b2, &[]);
+    r.punt(Side::Access, &from_client(&solicit));
+    assert!(
+        dhcp_frames(&mut r).is_empty(),
+        "nothing until the login is decided"
+    );
+    assert_eq!(r.auth.len(), 1);
+    let a = r.auth.remove(0);
+    assert_eq!(a.calling_station.as_deref(), Some("02:00:00:00:00:42"));
+    // A retransmission while deciding starts no second login and gets nothing.
+    r.punt(Side::Access, &from_client(&solicit));
+    assert!(r.auth.is_empty() && dhcp_frames(&mut r).is_empty());
+    assert_eq!(counter(&r, "dhcpv6_decision_pending"), 1);
+    r.core.on_auth(
+        r.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "v6-first".into(),
+            authorization: Box::new(Authorization::default()),
+        },
+    );
+    r.drain();
+    let spec = installed(&r);
+    assert_eq!(spec.mac, Some(SUB_MAC));
+    assert_eq!(
+        dhcp_frames(&mut r),
+        vec![to_client(&granted(mt::ADVERTISE, 0x00a1b2))]
+    );
+    assert!(delegations(&mut r).is_empty(), "not before the REQUEST");
+    let mut sid = Vec::new();
+    put_option(&mut sid, option::SERVER_ID, &duid_ll(ACC_MAC.0));
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::REQUEST, 0x00c3d4, &sid)),
+    );
+    assert_eq!(
+        dhcp_frames(&mut r),
+        vec![to_client(&granted(mt::REPLY, 0x00c3d4))]
+    );
+    assert_eq!(
+        delegations(&mut r),
+        vec![(spec.id, Some((0x2001_0db8_0200_0000, 56)))]
+    );
+    let lease = r.core.ipv6().unwrap().dhcpv6_lease_of(spec.id).unwrap();
+    assert_eq!(
+        lease.grant.address,
+        Some("2001:db8:100::1".parse().unwrap())
+    );
+    for (k, v) in [
+        ("dhcpv6_solicit", 2),
+        ("dhcpv6_advertise", 1),
+        ("dhcpv6_request", 1),
+        ("dhcpv6_reply", 1),
+        ("dhcpv6_logins", 1),
+        ("dhcpv6_granted", 1),
+        ("dhcpv6_delegated", 1),
+        ("dhcpv6_bindings", 1),
+    ] {
+        assert_eq!(counter(&r, k), v, "{k}");
+    }
+    // RELEASE: a REPLY with status Success, the prefix taken away, the session stays.
+    let mut na = Vec::new();
+    ia_addr_option(&mut na, "2001:db8:100::1".parse().unwrap(), 0, 0);
+    let mut pd = Vec::new();
+    ia_prefix_option(&mut pd, "2001:db8:200::/56".parse().unwrap(), 0, 0);
+    let mut release = Vec::new();
+    put_option(&mut release, option::CLIENT_ID, &duid_ll(SUB_MAC.0));
+    release.extend_from_slice(&sid);
+    put_option(&mut release, option::IA_NA, &ia(1, 0, 0, &na));
+    put_option(&mut release, option::IA_PD, &ia(2, 0, 0, &pd));
+    r.punt(
+        Side::Access,
+        &from_client(&message(mt::RELEASE, 0x00e5f6, &release)),
+    );
+    let mut want = Vec::new();
+    put_option(&mut want, option::CLIENT_ID, &duid_ll(SUB_MAC.0));
+    put_option(&mut want, option::SERVER_ID, &duid_ll(ACC_MAC.0));
+    wire::status_option(&mut want, wire::status::SUCCESS, "released");
+    assert_eq!(
+        dhcp_frames(&mut r),
+        vec![to_client(&message(mt::REPLY, 0x00e5f6, &want))]
+    );
+    assert_eq!(delegations(&mut r), vec![(spec.id, None)]);
+    assert_eq!(counter(&r, "dhcpv6_delegated_released"), 1);
+    assert_eq!(counter(&r, "dhcpv6_bindings"), 0);
+    assert!(r.core.ipv6().unwrap().prefix_of(spec.id).is_some());
+    assert!(r.core.sessions().get(spec.id).is_some());
+}
+
+/// An IPv4-first session's client asks with Rapid Commit: the REPLY comes at once and
+/// binds; the session's end ends the binding and takes its prefix away.
+#[test]
+fn a_session_s_rapid_commit_solicit_binds_at_once_and_ends_with_it() {
+    let mut r = Rig::with(dhcp_settings());
+    let id = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "alice".into(),
+                address: Ipv4Addr::new(100, 64, 0, 5),
+                mac: Some(SUB_MAC),
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    r.drain();
+    r.take_frames();
+    let mut rc = Vec::new();
+    put_option(&mut rc, option::RAPID_COMMIT, &[]);
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::SOLICIT, 0x000777, &rc)),
+    );
+    assert!(r.auth.is_empty(), "the session exists: no login");
+    let frames = dhcp_frames(&mut r);
+    assert_eq!(frames.len(), 1);
+    let reply = &frames[0][62..];
+    let p = wire::Packet::new_checked(reply).unwrap();
+    assert_eq!(p.msg_type(), mt::REPLY);
+    assert!(
+        p.options()
+            .map_while(Result::ok)
+            .any(|o| o.code == option::RAPID_COMMIT)
+    );
+    assert_eq!(
+        delegations(&mut r),
+        vec![(id, Some((0x2001_0db8_0200_0000, 56)))]
+    );
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionClosed(ClosedSession {
+            id,
+            user: 1,
+            channel: 0,
+            address: Ipv4Addr::new(100, 64, 0, 5),
+            cause: DisconnectCause::AdminReset,
+            counters: SessionCounters::default(),
+            started: Instant(SEC),
+            stopped: r.now,
+        }),
+    );
+    r.drain();
+    assert_eq!(delegations(&mut r), vec![(id, None)]);
+    assert_eq!(counter(&r, "dhcpv6_delegated_released"), 1);
+    assert_eq!(counter(&r, "dhcpv6_bindings"), 0);
+}
+
+/// RAs carry the M and O flags when DHCPv6 is on, neither when off.
+#[test]
+fn ras_carry_m_and_o_with_dhcpv6() {
+    for (s, flags) in [(settings(), 0u8), (dhcp_settings(), 0xc0)] {
+        let mut r = Rig::with(s);
+        let rs = nd_frame(
+            SUB_MAC,
+            MacAddr([0x33, 0x33, 0, 0, 0, 2]),
+            sub_ll(),
+            "ff02::2".parse().unwrap(),
+            133,
+            &[],
+        );
+        r.punt(Side::Access, &rs);
+        let frames = r.take_frames();
+        let (_, _, _, _, icmp) = read(&frames[0]);
+        assert_eq!(icmp[0], 134);
+        assert_eq!(icmp[5] & 0xc0, flags);
+    }
+}
+
+/// RADIUS gives the session its IPv6 (Framed-IPv6-Prefix, Framed-Interface-Id,
+/// Delegated-IPv6-Prefix): its /64, its IA_NA address and its delegated prefix are those;
+/// with Rapid Commit the binding comes with the login, so the Start already names all
+/// three, and the Stop does.
+#[test]
+fn aaa_s_ipv6_attributes_are_granted_and_accounted() {
+    let mut r = Rig::with(dhcp_settings());
+    let mut rc = Vec::new();
+    put_option(&mut rc, option::RAPID_COMMIT, &[]);
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::SOLICIT, 0x000999, &rc)),
+    );
+    let a = r.auth.remove(0);
+    let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+    r.core.on_auth(
+        r.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "radius-v6".into(),
+            authorization: Box::new(Authorization {
+                framed_ipv6_prefix: Some((v6("2001:db8:7:9::"), 64)),
+                framed_interface_id: Some(0x42),
+                delegated_ipv6_prefix: Some((v6("2001:db8:300:500::"), 56)),
+                ..Authorization::default()
+            }),
+        },
+    );
+    r.drain();
+    let spec = installed(&r);
+    assert_eq!(
+        r.core
+            .ipv6()
+            .unwrap()
+            .prefix_of(spec.id)
+            .unwrap()
+            .to_string(),
+        "2001:db8:7:9::/64"
+    );
+    assert_eq!(
+        delegations(&mut r),
+        vec![(spec.id, Some((0x2001_0db8_0300_0500, 56)))]
+    );
+    let lease = r.core.ipv6().unwrap().dhcpv6_lease_of(spec.id).unwrap();
+    assert_eq!(lease.grant.address, Some(v6("2001:db8:7:9::42")));
+    let start = &r.accounts[0];
+    assert_eq!(start.status, crate::radius::dict::AcctStatusType::Start);
+    assert_eq!(
+        start.ipv6,
+        Some(crate::radius::attrs::AcctIpv6 {
+            framed_prefix: Some((v6("2001:db8:7:9::"), 64)),
+            interface_id: Some(0x42),
+            delegated_prefix: Some((v6("2001:db8:300:500::"), 56)),
+        })
+    );
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionClosed(ClosedSession {
+            id: spec.id,
+            user: 1,
+            channel: 0,
+            address: spec.address,
+            cause: DisconnectCause::AdminReset,
+            counters: SessionCounters::default(),
+            started: Instant(SEC),
+            stopped: r.now,
+        }),
+    );
+    r.drain();
+    let stop = r.accounts.last().unwrap();
+    assert_eq!(stop.status, crate::radius::dict::AcctStatusType::Stop);
+    assert_eq!(
+        stop.ipv6,
+        Some(crate::radius::attrs::AcctIpv6 {
+            framed_prefix: Some((v6("2001:db8:7:9::"), 64)),
+            interface_id: Some(0x42),
+            delegated_prefix: Some((v6("2001:db8:300:500::"), 56)),
+        })
+    );
+    // The RADIUS prefix was not the pool's: the pool is untouched.
+    assert_eq!(counter(&r, "dhcpv6_delegated_released"), 1);
+}
