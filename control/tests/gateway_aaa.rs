@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_dataplane::session::{
-    ClosedSession, DisconnectCause, SessionCounters, SessionId, SessionSpec,
+    ClosedSession, DisconnectCause, Encap, SessionCounters, SessionId, SessionSpec, VlanKey,
+    VlanTag, Vlans,
 };
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, Event, MacAddr};
@@ -311,6 +312,7 @@ fn first_packet_login_installs_a_session_and_starts_accounting() {
         Event::UnknownSubscriber {
             ip: ip("10.10.0.11"),
             mac,
+            vlans: VlanKey::UNTAGGED,
             at: r.now,
         },
     );
@@ -331,6 +333,7 @@ fn first_packet_login_installs_a_session_and_starts_accounting() {
         Event::UnknownSubscriber {
             ip: ip("10.10.0.11"),
             mac,
+            vlans: VlanKey::UNTAGGED,
             at: r.now,
         },
     );
@@ -388,12 +391,68 @@ fn first_packet_login_installs_a_session_and_starts_accounting() {
         Event::UnknownSubscriber {
             ip: ip("10.10.0.11"),
             mac,
+            vlans: VlanKey::UNTAGGED,
             at: r.now,
         },
     );
     r.drain();
     assert!(r.auth.is_empty());
     assert_eq!(r.core.aaa_stats().logins, 1);
+}
+
+/// A stranger on a QinQ line (ACC-4): RADIUS sees the line as NAS-Port-Id and the session
+/// is installed on it (S-tag 802.1ad), so its uplink matches and its downlink is tagged.
+#[test]
+fn a_first_packet_on_a_vlan_line_installs_the_session_on_that_line() {
+    let mut r = Rig::new();
+    let mac = MacAddr([2, 0x10, 0, 0, 0, 0x12]);
+    r.core.on_event(
+        r.now,
+        1,
+        Event::UnknownSubscriber {
+            ip: ip("10.10.0.12"),
+            mac,
+            vlans: VlanKey::UNTAGGED.push(100).push(7),
+            at: r.now,
+        },
+    );
+    r.drain();
+    let a = r.auth.pop().unwrap();
+    let line = a.line.clone().expect("the line goes to RADIUS");
+    assert_eq!(line.nas_port_id, "access.100.7");
+    assert!(line.ipoe, "no Framed-Protocol PPP");
+    r.core.on_auth(
+        r.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "bob".into(),
+            authorization: Box::default(),
+        },
+    );
+    r.drain();
+    let (_, done) = r.done.pop().unwrap();
+    let spec = r.spec(done.unwrap().session);
+    assert_eq!(spec.access.encap, Encap::Ipoe);
+    assert_eq!(
+        spec.access.vlans,
+        Vlans {
+            outer: Some(VlanTag {
+                tpid: 0x88a8,
+                vid: 100
+            }),
+            inner: Some(VlanTag {
+                tpid: 0x8100,
+                vid: 7
+            }),
+        }
+    );
+    assert_eq!(
+        r.last(AcctStatusType::Start)
+            .access
+            .as_ref()
+            .map(|l| l.nas_port_id.as_str()),
+        Some("access.100.7")
+    );
 }
 
 #[test]

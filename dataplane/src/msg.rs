@@ -12,7 +12,7 @@ use crate::ring::{Consumer, Producer, ring};
 use crate::table::flow::FlowRecord;
 use crate::table::l2tp::{L2tpCounters, L2tpSessionSpec};
 use crate::table::session::{
-    ClosedSession, DisconnectCause, SessionCounters, SessionId, SessionSpec, SessionUpdate,
+    ClosedSession, DisconnectCause, SessionCounters, SessionId, SessionSpec, SessionUpdate, VlanKey,
 };
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
@@ -213,6 +213,8 @@ pub enum Event {
         ip: Ipv4Addr,
         /// The source MAC.
         mac: MacAddr,
+        /// The VLAN ids of the line it came on (its session belongs there).
+        vlans: VlanKey,
         /// When.
         at: Instant,
     },

@@ -98,6 +98,10 @@ pub struct LoginRequest {
     /// The PPPoE line the subscriber came on (a PPP login; the answer goes to its PPP
     /// session, not to a ctl client).
     pub line: Option<PppoeLine>,
+    /// The line of an IPoE subscriber that first came tagged (a Router Solicitation or
+    /// DHCPv6 SOLICIT, or a first packet, on a VLAN): its session is installed on that
+    /// line, which RADIUS sees as NAS-Port-Id.
+    pub access: Option<(AccessLine, PppoeLine)>,
 }
 
 /// A CHAP-MD5 response to check (RFC 1994): right when `response` is
@@ -572,7 +576,10 @@ impl Core {
                 .or_else(|| req.mac.map(|m| m.to_string())),
             address: req.address,
             chap: req.chap.clone(),
-            line: req.line.clone(),
+            line: req
+                .line
+                .clone()
+                .or_else(|| req.access.as_ref().map(|a| a.1.clone())),
         };
         a.pending.insert(login, Pending { req });
         self.out.push_back(Output::Authenticate(auth));
@@ -708,7 +715,8 @@ impl Core {
             .mobile_id
             .clone()
             .or_else(|| req.mac.map(|m| m.to_string()));
-        let id = match self.install(now, request, auth, calling_station, app_idle, pooled, None) {
+        let line = req.access.clone().map(|(a, l)| (a, Some(l)));
+        let id = match self.install(now, request, auth, calling_station, app_idle, pooled, line) {
             Ok(id) => id,
             Err(e) => {
                 release(self);

@@ -967,6 +967,11 @@ impl Core {
     /// The gateway stops: the sessions the workers end from now on keep their leases,
     /// which the lease file brings back at the next start ([`Core::dhcp_restore`]).
     /// The clients are not told (they keep their addresses and renew as usual).
+    /// The access port's name in NAS-Port-Id, when the DHCP server is on.
+    pub(super) fn dhcp_port_name(&self) -> Option<&str> {
+        self.dhcp.as_ref().map(|d| d.port_name.as_str())
+    }
+
     pub fn dhcp_stopping(&mut self) {
         if let Some(d) = self.dhcp.as_mut() {
             d.stopping = true;

@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use tollgate_dataplane::session::{Encap, SessionId, SessionSpec, VlanKey};
+use tollgate_dataplane::session::{
+    AccessLine, Encap, SessionId, SessionSpec, VlanKey, VlanTag, Vlans,
+};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, Frame, MacAddr, Side};
 
@@ -31,6 +33,7 @@ use crate::inet::ipv6::{self as ip6, Prefix, next_header};
 use crate::ipoe::Subscriber;
 use crate::nd::{self, Advert, Peer, Router, RouterConfig, wire::Builder};
 use crate::pppoe::Line;
+use crate::radius::attrs::PppoeLine;
 use crate::random::{Random, Seed};
 use crate::wire::ethernet::{Header, Mac};
 
@@ -341,6 +344,45 @@ fn line_of_key(k: VlanKey) -> Line {
 }
 
 impl Core {
+    /// An IPoE subscriber's line as its session and RADIUS see it, for a login that did
+    /// not come through DHCPv4: the tags of `line` (an S-tag's TPID as received when
+    /// known, else 802.1ad), NAS-Port-Id after the access port's name. `None` for an
+    /// untagged line (the default).
+    pub(super) fn ipoe_line(
+        &self,
+        line: Line,
+        outer_tpid: Option<u16>,
+    ) -> Option<(AccessLine, PppoeLine)> {
+        line.svlan?;
+        let tag = |tpid, vid: Option<u16>| vid.map(|vid| VlanTag { tpid, vid });
+        let vlans = match line.cvlan {
+            Some(_) => Vlans {
+                outer: tag(outer_tpid.unwrap_or(0x88a8), line.svlan),
+                inner: tag(0x8100, line.cvlan),
+            },
+            None => Vlans {
+                outer: tag(outer_tpid.unwrap_or(0x8100), line.svlan),
+                inner: None,
+            },
+        };
+        let port = self
+            .dhcp_port_name()
+            .or_else(|| self.pppoe_port_name())
+            .unwrap_or("access");
+        let radius = PppoeLine {
+            nas_port_id: line.nas_port_id(port),
+            circuit_id: None,
+            remote_id: None,
+            ipoe: true,
+        };
+        let access = AccessLine {
+            vlans,
+            encap: Encap::Ipoe,
+            mss_clamp: 0,
+        };
+        Some((access, radius))
+    }
+
     /// The IPv6 half, when `[ipv6]` is on.
     pub fn ipv6(&self) -> Option<&Ipv6> {
         self.ipv6.as_ref()
@@ -467,9 +509,12 @@ impl Core {
         }
         v6.logins.insert(sub.mac, now);
         v6.stats.logins += 1;
+        let outer_tpid = v6.tpids.get(&sub.line).copied();
         let req = LoginRequest {
             mac: Some(mac),
             first_packet: true,
+            // On a VLAN line, the session is installed on it.
+            access: self.ipoe_line(sub.line, outer_tpid),
             ..LoginRequest::default()
         };
         if let Err(e) = self.login(now, req) {

@@ -378,6 +378,59 @@ fn an_unknown_mac_s_rs_logs_it_in_by_mac_and_the_session_gets_a_64() {
     );
 }
 
+/// An IPv6-first subscriber on an 802.1Q line (ACC-4): RADIUS sees the line, the
+/// session is installed on it and its RA goes out tagged.
+#[test]
+fn an_rs_on_a_vlan_line_logs_in_a_session_on_that_line() {
+    let mut r = Rig::new();
+    let mut rs = nd_frame(
+        SUB_MAC,
+        MacAddr([0x33, 0x33, 0, 0, 0, 2]),
+        sub_ll(),
+        "ff02::2".parse().unwrap(),
+        133,
+        &[],
+    );
+    rs.splice(12..12, [0x81, 0x00, 0x00, 30]);
+    r.punt(Side::Access, &rs);
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].bytes()[12..16], [0x81, 0x00, 0x00, 30], "tagged RA");
+    let a = r.auth.remove(0);
+    let line = a.line.clone().expect("the line goes to RADIUS");
+    assert_eq!(line.nas_port_id, "access.30");
+    r.core.on_auth(
+        r.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "v6-first".into(),
+            authorization: Box::new(Authorization::default()),
+        },
+    );
+    r.drain();
+    let spec = r
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::SessionAdd(s) => Some(*s),
+            _ => None,
+        })
+        .expect("the session is installed");
+    assert_eq!(
+        spec.access.vlans,
+        tollgate_dataplane::session::Vlans {
+            outer: Some(tollgate_dataplane::session::VlanTag {
+                tpid: 0x8100,
+                vid: 30
+            }),
+            inner: None,
+        }
+    );
+    let frames = r.take_frames();
+    assert_eq!(frames.len(), 1, "its RA with the /64");
+    assert_eq!(frames[0].bytes()[12..16], [0x81, 0x00, 0x00, 30]);
+}
+
 #[test]
 fn the_core_next_hop_is_solicited_learnt_and_published() {
     let mut r = Rig::new();

@@ -26,7 +26,9 @@ use hashbrown::HashMap;
 use tollgate_dataplane::fib::NextHop;
 use tollgate_dataplane::lb::LbTable;
 use tollgate_dataplane::service::{RealServer, Services};
-use tollgate_dataplane::session::{DisconnectCause, SessionCounters, SessionId, SessionUpdate};
+use tollgate_dataplane::session::{
+    DisconnectCause, SessionCounters, SessionId, SessionUpdate, VlanKey,
+};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::arp::{self, Operation};
 use tollgate_dataplane::wire::ethernet::{self, ethertype};
@@ -354,16 +356,25 @@ impl Core {
     }
 
     /// Starts a first-packet login for a stranger the fast path reported.
-    fn login_stranger(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr) {
+    fn login_stranger(&mut self, now: Instant, ip: Ipv4Addr, mac: MacAddr, vlans: VlanKey) {
         // Its login is under way, or its session is on the way to the worker: the
         // report is a later packet of the same stranger.
         if self.logging_in(ip) || self.sessions.find(&ip.to_string()).is_ok() {
             return;
         }
+        // A first packet on a VLAN line: the session is installed on that line (the
+        // fast path compares VLAN ids; an S-tag is taken to be 802.1ad).
+        let (vids, n) = vlans.vids();
+        let line = crate::pppoe::Line {
+            port: 0,
+            svlan: (n > 0).then(|| vids[0]),
+            cvlan: (n > 1).then(|| vids[1]),
+        };
         let req = LoginRequest {
             address: Some(ip),
             mac: Some(mac),
             first_packet: true,
+            access: self.ipoe_line(line, None),
             ..LoginRequest::default()
         };
         if let Err(e) = self.login(now, req) {
@@ -594,10 +605,10 @@ impl Core {
                     r.waiting = r.waiting.saturating_sub(1);
                 }
             }
-            Event::UnknownSubscriber { ip, mac, .. } => {
+            Event::UnknownSubscriber { ip, mac, vlans, .. } => {
                 self.stats.unknown_subscribers += 1;
                 tracing::debug!(%ip, %mac, worker, "traffic from an address without a session");
-                self.login_stranger(now, ip, mac);
+                self.login_stranger(now, ip, mac, vlans);
             }
             Event::FlowHost { flow, len, host } => {
                 let h = String::from_utf8_lossy(&host[..len as usize]).into_owned();

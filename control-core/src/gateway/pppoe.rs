@@ -407,6 +407,13 @@ fn disconnect_cause(cause: &EndCause) -> DisconnectCause {
 }
 
 impl Core {
+    /// The access port's name in NAS-Port-Id, when PPPoE is on.
+    pub(super) fn pppoe_port_name(&self) -> Option<&str> {
+        self.pppoe.as_ref().map(|p| p.port_name.as_str())
+    }
+}
+
+impl Core {
     /// A punted PPPoE frame (discovery or PPP control), header already parsed.
     pub(super) fn on_pppoe(&mut self, now: Instant, side: Side, h: Header, bytes: &[u8]) {
         let Some(p) = self.pppoe.as_mut() else {

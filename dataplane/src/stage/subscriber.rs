@@ -22,7 +22,7 @@ use crate::service::{Service, SessionType};
 use crate::table::flow::{FlowClose, FlowError, FlowRecord, FlowState, NIL, UpKey};
 use crate::table::lb::LbChoice;
 use crate::table::session::{
-    Check, Dir, DisconnectCause, InstallError, SessionId, SessionSpec, SessionUpdate,
+    Check, Dir, DisconnectCause, InstallError, SessionId, SessionSpec, SessionUpdate, VlanKey,
 };
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
@@ -248,7 +248,7 @@ impl Pipeline {
                 Unknown::Forward => Ok(None),
                 Unknown::Drop => Err(DropReason::UnknownSubscriber),
                 Unknown::Punt => {
-                    self.report_unknown(h.src, src_mac, now);
+                    self.report_unknown(h.src, src_mac, line.vlans, now);
                     Err(DropReason::UnknownSubscriber)
                 }
             },
@@ -256,7 +256,7 @@ impl Pipeline {
     }
 
     /// Tells the control plane about a stranger, at most once per address per second.
-    fn report_unknown(&mut self, ip: Ipv4Addr, mac: MacAddr, now: Instant) {
+    fn report_unknown(&mut self, ip: Ipv4Addr, mac: MacAddr, vlans: VlanKey, now: Instant) {
         let a = u32::from(ip);
         let e = &mut self.unknown_seen[(a ^ a >> 8 ^ a >> 16) as usize & 0xff];
         if e.0 == a && now < e.1.add_ms(1000) {
@@ -264,7 +264,12 @@ impl Pipeline {
         }
         if self
             .events
-            .push(Event::UnknownSubscriber { ip, mac, at: now })
+            .push(Event::UnknownSubscriber {
+                ip,
+                mac,
+                vlans,
+                at: now,
+            })
             .is_ok()
         {
             *e = (a, now);
