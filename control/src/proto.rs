@@ -14,6 +14,7 @@
 
 pub mod help;
 
+pub use tollgate_control_core::gateway::lac::LacCallView;
 pub use tollgate_control_core::gateway::lns::L2tpCallFields;
 pub use tollgate_control_core::gateway::pppoe::PppFields;
 
@@ -853,6 +854,10 @@ pub enum SessionView {
     /// Ended recently.
     #[serde(rename = "ended")]
     Ended(EndedSession),
+    /// A PPPoE subscriber whose PPP this LAC switches to an LNS (issue 15): no gateway
+    /// session; its counters are the L2TP session's (IPv4 only, IP total length).
+    #[serde(rename = "switched")]
+    Switched(Box<LacCallView>),
     /// Not known.
     #[serde(rename = "unknown")]
     Unknown {

@@ -282,6 +282,14 @@ impl Core {
         v
     }
 
+    /// The switched subscriber `key` names: its user name or `lac/L2TP-SESSION`.
+    pub fn lac_find(&self, key: &str, now: Instant) -> Option<LacCallView> {
+        let by_id = key.strip_prefix("lac/").and_then(|k| k.parse::<u16>().ok());
+        self.lac_calls(now)
+            .into_iter()
+            .find(|c| Some(c.l2tp_session) == by_id || c.user == key)
+    }
+
     /// The PPPoE leg of a switched subscriber as the fast path sees it (tests).
     pub fn lac_leg(&self, session: u16) -> Option<PppoeLeg> {
         self.lac.calls.get(&session).map(|c| c.call.pppoe)

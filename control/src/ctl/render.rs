@@ -370,7 +370,7 @@ fn session(s: &proto::SessionView) -> String {
     let counters = match s {
         proto::SessionView::Open(o) => o.counters,
         proto::SessionView::Ended(e) => Some(e.counters),
-        proto::SessionView::Unknown { .. } => None,
+        proto::SessionView::Unknown { .. } | proto::SessionView::Switched(_) => None,
     };
     if let Some(c) = counters {
         for (k, v) in [
