@@ -20,6 +20,7 @@ use tollgate_dataplane::l2tp::{L2tpCounters, PppoeLeg};
 use tollgate_dataplane::time::Instant;
 
 use super::Core;
+use crate::authz::TunnelAssignment;
 use crate::l2tp::lac::{LnsChoice, SwitchedCall};
 
 /// What the LAC counted.
@@ -35,6 +36,8 @@ pub struct LacStats {
     pub no_lns: u64,
     /// Hand-offs refused by the PPP engine (credentials not pending).
     pub hand_off_refused: u64,
+    /// Subscribers switched by RADIUS tunnel attributes (not a realm rule).
+    pub radius_tunnels: u64,
     /// Calls ended, by who ended them.
     pub ended: BTreeMap<&'static str, u64>,
 }
@@ -120,6 +123,41 @@ impl Core {
         let Some(choices) = self.lac_route(user) else {
             return false;
         };
+        self.lac_hand_off(now, id, user, choices)
+    }
+
+    /// PPPoE session `id`'s login was accepted with RADIUS tunnel attributes (RFC 2868):
+    /// its PPP is handed off to those LNSes (true), unless L2TP is off.
+    pub(super) fn lac_switch_tunnels(
+        &mut self,
+        now: Instant,
+        id: u16,
+        user: &str,
+        tunnels: &[TunnelAssignment],
+    ) -> bool {
+        if self.l2tp.is_none() {
+            return false;
+        }
+        let choices: Vec<LnsChoice> = tunnels
+            .iter()
+            .filter_map(|t| {
+                let server = t.server?;
+                Some(LnsChoice {
+                    peer: SocketAddrV4::new(server, 1701),
+                    assignment: t.assignment.clone().unwrap_or_else(|| server.to_string()),
+                    preference: t.preference.unwrap_or(u32::MAX),
+                })
+            })
+            .collect();
+        if choices.is_empty() {
+            return false;
+        }
+        self.lac.stats.radius_tunnels += 1;
+        self.lac_hand_off(now, id, user, choices)
+    }
+
+    /// Hands PPPoE session `id`'s PPP off to `choices` (in order).
+    fn lac_hand_off(&mut self, now: Instant, id: u16, user: &str, choices: Vec<LnsChoice>) -> bool {
         let Some((proxy, leg, calling)) = self.pppoe_hand_off(id) else {
             self.lac.stats.hand_off_refused += 1;
             return false;
@@ -251,6 +289,7 @@ impl Core {
             ("lac_failovers", s.failovers),
             ("lac_no_lns", s.no_lns),
             ("lac_hand_off_refused", s.hand_off_refused),
+            ("lac_radius_tunnels", s.radius_tunnels),
             ("lac_calls_open", self.lac.calls.len() as u64),
         ]
         .into_iter()

@@ -619,3 +619,59 @@ fn the_lns_cdn_sends_padt_and_the_clients_padt_sends_a_cdn() {
     r.run(500);
     assert_eq!(r.control(0, kind::STOPCCN).len(), 1);
 }
+
+#[test]
+fn radius_tunnel_attributes_switch_a_login_to_their_lns() {
+    use super::aaa::AuthAnswer;
+    use crate::authz::{Authorization, TunnelAssignment};
+    let mut r = Rig::new();
+    // Not a configured realm: a login; the Accept names two tunnels.
+    r.dial(0x44, b"dave@radius.example");
+    assert_eq!(r.auth.len(), 1);
+    assert!(r.lns.iter().all(|l| l.control.is_empty()));
+    let tunnel = |server, preference| TunnelAssignment {
+        tag: 1,
+        server: Some(server),
+        assignment: Some("from-radius".into()),
+        preference: Some(preference),
+        ..TunnelAssignment::default()
+    };
+    let login = r.auth[0].login;
+    r.core.on_auth(
+        r.now,
+        login,
+        AuthAnswer::Accept {
+            user: "dave@radius.example".into(),
+            authorization: Box::new(Authorization {
+                tunnels: vec![tunnel(LNS2, 1), tunnel(LNS1, 2)],
+                ..Authorization::default()
+            }),
+        },
+    );
+    r.pump();
+    // To the first tunnel RADIUS gave, with the proxy authentication of the login.
+    assert!(r.lns[0].control.is_empty());
+    assert_eq!(r.control(1, kind::SCCRQ).len(), 1);
+    let iccn = r.control(1, kind::ICCN)[0];
+    assert_eq!(
+        iccn.get(attr::PROXY_AUTHEN_NAME).map(|a| a.value.clone()),
+        Some(b"dave@radius.example".to_vec())
+    );
+    let spec = *r.l2tp_specs().last().unwrap();
+    assert_eq!((spec.peer, spec.peer_tunnel), (LNS2, 0x22));
+    assert_eq!(spec.pppoe.unwrap().session, r.subs[0].session_id);
+    r.run(500);
+    let calls = r.core.lac_calls(r.now);
+    assert_eq!(
+        (calls[0].state.as_str(), calls[0].assignment.as_str()),
+        ("established", "from-radius")
+    );
+    let c = r.core.lac_counters();
+    assert!(c.contains(&("lac_radius_tunnels".to_string(), 1)), "{c:?}");
+    // No gateway session was opened for it.
+    assert!(
+        !r.commands
+            .iter()
+            .any(|c| matches!(c, Command::SessionAdd(_)))
+    );
+}

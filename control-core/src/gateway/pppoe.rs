@@ -643,6 +643,23 @@ impl Core {
             return;
         };
         match answer {
+            // ACC-6: RADIUS tunnel attributes switch the PPP to an LNS (LAC).
+            AuthAnswer::Accept {
+                user,
+                authorization,
+            } if !authorization.tunnels.is_empty() => {
+                if let Some(link) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&id)) {
+                    link.login = None;
+                }
+                if self.lac_switch_tunnels(now, id, &user, &authorization.tunnels) {
+                    tracing::info!(pppoe_session = id, %user, "PPP login accepted with tunnel attributes: switched to an LNS");
+                    self.aaa_accepted_ppp();
+                } else {
+                    tracing::warn!(pppoe_session = id, %user, "PPP login accepted with tunnel attributes, but no tunnel can be placed (l2tp off?)");
+                    self.aaa_failed_ppp();
+                    self.ppp_reject(now, id, "no tunnel for this login");
+                }
+            }
             AuthAnswer::Accept {
                 user,
                 authorization,

@@ -172,6 +172,7 @@ impl Subscriber {
             services: self.services.clone(),
             billing_account: self.billing_account.clone(),
             reply_message: None,
+            tunnels: Vec::new(),
         }
     }
 
