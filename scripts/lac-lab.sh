@@ -18,6 +18,10 @@
 #      exactly the packets and bytes sent (IP total length); datagrams back are counted
 #      the same way.
 #   3. `ctl tunnel session remove`: the CDN goes to l2tpns and PADT to the client.
+#   4. bob@radius.example is no configured realm: Tollgate logs him in through its own
+#      FreeRADIUS (in tgc-gw), whose Access-Accept carries RFC 2868 tunnel attributes
+#      (Tunnel-Type L2TP, Medium IPv4, Server-Endpoint 172.16.0.2, Assignment-Id,
+#      Preference, Tunnel-Password; tagged): his PPP goes to l2tpns the same way.
 #
 # l2tpns needs a cluster interface that exists (a veth pair in its namespace, with an
 # address), its own log and pid files, and some 15 s to declare itself cluster master;
@@ -42,6 +46,7 @@ SECRET=tgc-tunnel-secret
 RADIUS_SECRET=tgc-radius
 RADIUS_PORT=18120
 SUB_ADDR=10.77.0.5
+BOB_ADDR=10.77.0.6
 FAILED=0
 
 LAB=lac-lab
@@ -62,6 +67,7 @@ down() {
     kill_pidfile "$RUNDIR/server.pid"
     kill_pidfile "$RUNDIR/l2tpns.pid"
     kill_pidfile "$RUNDIR/radius.pid"
+    kill_pidfile "$RUNDIR/radius-lac.pid"
     for ns in "$NS_SUB" "$NS_GW" "$NS_LNS" "$NS_SRV"; do
         ip netns del "$ns" 2>/dev/null || true
     done
@@ -96,17 +102,13 @@ up() {
     nsx "$NS_SRV" ip route add 10.77.0.0/24 via 192.0.2.1
 }
 
+# write_radius DIR USERS: a FreeRADIUS configuration in DIR answering on the loopback.
 write_radius() {
-    local d="$RUNDIR/radius"
+    local d=$1
     rm -rf "$d"
     mkdir -p "$d/log" "$d/run" "$d/acct"
     : >"$d/dictionary"
-    cat >"$d/users" <<EOF
-"alice@isp.example"	Cleartext-Password := "wonderland"
-	Framed-IP-Address = $SUB_ADDR,
-	Framed-Protocol = PPP,
-	Service-Type = Framed-User
-EOF
+    printf '%s\n' "$2" >"$d/users"
     cat >"$d/radiusd.conf" <<EOF
 prefix = /usr
 exec_prefix = /usr
@@ -187,10 +189,33 @@ server default {
 	accounting {
 	}
 	post-auth {
+		update reply {
+			Message-Authenticator := 0x00
+		}
 	}
 }
 EOF
 }
+
+# l2tpns's users (it authenticates the switched subscribers) and Tollgate's (bob's
+# Access-Accept names the tunnel).
+LNS_USERS="\"alice@isp.example\"	Cleartext-Password := \"wonderland\"
+	Framed-IP-Address = $SUB_ADDR,
+	Framed-Protocol = PPP,
+	Service-Type = Framed-User
+
+\"bob@radius.example\"	Cleartext-Password := \"builder\"
+	Framed-IP-Address = $BOB_ADDR,
+	Framed-Protocol = PPP,
+	Service-Type = Framed-User"
+LAC_USERS="\"bob@radius.example\"	Cleartext-Password := \"builder\"
+	Tunnel-Type:1 = L2TP,
+	Tunnel-Medium-Type:1 = IPv4,
+	Tunnel-Server-Endpoint:1 = \"172.16.0.2\",
+	Tunnel-Assignment-Id:1 = \"from-radius\",
+	Tunnel-Preference:1 = 1,
+	Tunnel-Password:1 = \"$SECRET\",
+	Tunnel-Client-Auth-Id:1 = \"tollgate-lac\""
 
 write_config() {
     mkdir -p "$RUNDIR/state"
@@ -211,8 +236,12 @@ address = "172.16.0.1/24"
 [subscribers]
 session_log = "$RUNDIR/sessions.jsonl"
 [aaa]
+auth = "radius"
 store = "$RUNDIR/state/subscribers.db"
 spool = "$RUNDIR/state/accounting.db"
+[[aaa.radius.auth_server]]
+address = "127.0.0.1:$RADIUS_PORT"
+secret = "$RADIUS_SECRET"
 [pppoe]
 enabled = true
 ac_name = "tgc-lac"
@@ -247,16 +276,17 @@ EOF
     rm -f "$RUNDIR/l2tpns.log"
 }
 
-radius_ready() { grep -q "Ready to process requests" "$RUNDIR/radius.out"; }
+radius_ready() { grep -q "Ready to process requests" "$RUNDIR/$1.out"; }
 
+# start_radius NAME NAMESPACE USERS
 start_radius() {
-    write_radius
-    setsid ip netns exec "$NS_LNS" freeradius -X -d "$RUNDIR/radius" \
-        </dev/null >"$RUNDIR/radius.out" 2>&1 &
-    echo $! >"$RUNDIR/radius.pid"
-    wait_for 30 radius_ready || {
-        tail -n 30 "$RUNDIR/radius.out"
-        die "freeradius did not start"
+    write_radius "$RUNDIR/$1" "$3"
+    setsid ip netns exec "$2" freeradius -X -d "$RUNDIR/$1" \
+        </dev/null >"$RUNDIR/$1.out" 2>&1 &
+    echo $! >"$RUNDIR/$1.pid"
+    wait_for 30 radius_ready "$1" || {
+        tail -n 30 "$RUNDIR/$1.out"
+        die "freeradius ($1) did not start"
     }
 }
 
@@ -306,22 +336,20 @@ server_listening() { nsx "$NS_SRV" ss -Huln | grep -q '192.0.2.10:5001'; }
 
 received_is() { [[ -f $RUNDIR/received && $(cat "$RUNDIR/received") == "$1" ]]; }
 
-# counted tx|rx N: the switched session's counters in that direction are N packets of
-# 128 bytes (20 + 8 + 100, IP total length).
+# counted tx|rx N [USER]: the switched session's counters in that direction are N
+# packets of 128 bytes (20 + 8 + 100, IP total length).
 counted() {
-    ctl show session alice@isp.example | "$PY" -c '
+    ctl show session "${3:-alice@isp.example}" | "$PY" -c '
 import json, sys
 v = json.load(sys.stdin); d = sys.argv[1]; n = int(sys.argv[2])
 sys.exit(0 if (v[d + "_packets"], v[d + "_bytes"]) == (n, n * 128) else 1)' "$1" "$2"
 }
 
 switched_up() {
-    ctl show session alice@isp.example | "$PY" -c '
+    ctl show session "${1:-alice@isp.example}" | "$PY" -c '
 import json, sys
 sys.exit(0 if json.load(sys.stdin).get("state") == "established" else 1)'
 }
-
-client_up() { grep -q '"address"' "$RUNDIR/client.out" 2>/dev/null || grep -q "sent" "$RUNDIR/client.out" 2>/dev/null; }
 
 check_switching() {
     local n=20 v out sid
@@ -399,6 +427,45 @@ sys.exit(0 if o["ok"] and o["address"] == sys.argv[2] and o["received"] == 10 an
     fi
 }
 
+# bob@radius.example: switched by the tunnel attributes of Tollgate's RADIUS Access-Accept.
+check_radius_tunnel() {
+    local n=5 v out sid
+    nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgc-s0 bob@radius.example builder pap \
+        --send "$n" --to 192.0.2.10:5001 --expect-end 60 >"$RUNDIR/client-bob.out" 2>&1 &
+    local cpid=$!
+    if ! wait_for 60 switched_up bob@radius.example; then
+        fail "bob@radius.example not switched: $(ctl show session bob@radius.example 2>&1) $(cat "$RUNDIR/client-bob.out")"
+        kill "$cpid" 2>/dev/null || true
+        return
+    fi
+    v=$(ctl show session bob@radius.example)
+    if "$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1])
+sys.exit(0 if v["assignment"] == "from-radius" and v["lns"].startswith("172.16.0.2:1701") else 1)' "$v"; then
+        pass "Tollgate's RADIUS Access-Accept (tunnel attributes) switched bob@radius.example to l2tpns: $v"
+    else
+        fail "bob's call: $v"
+    fi
+    if wait_for 40 received_is $((20 + n)) && wait_for 10 counted tx "$n" bob@radius.example; then
+        pass "the server received bob's $n datagrams; ctl show session: $n packets and $((n * 128)) bytes"
+    else
+        fail "bob's uplink: server $(cat "$RUNDIR/received" 2>/dev/null), $(ctl show session bob@radius.example)"
+    fi
+    sid=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["l2tp_session"])' "$v")
+    ctl tunnel session remove "$sid" >/dev/null 2>&1 || true
+    wait "$cpid" || true
+    out=$(cat "$RUNDIR/client-bob.out")
+    if "$PY" -c '
+import json, sys
+o = json.loads(sys.argv[1])
+sys.exit(0 if o["ok"] and o["address"] == sys.argv[2] and "padt" in o["events"] else 1)' "$out" "$BOB_ADDR" 2>/dev/null; then
+        pass "bob got $BOB_ADDR from l2tpns, then PADT: $out"
+    else
+        fail "bob's client: $out"
+    fi
+}
+
 test_all() {
     if [[ ${EUID:-$(id -u)} -ne 0 ]]; then
         log "lac-lab: skipped (needs root for network namespaces)"
@@ -412,10 +479,12 @@ test_all() {
     up
     write_config
     start_server
-    start_radius
+    start_radius radius "$NS_LNS" "$LNS_USERS"
+    start_radius radius-lac "$NS_GW" "$LAC_USERS"
     start_gateway
     start_l2tpns
     check_switching
+    check_radius_tunnel
     if ((FAILED > 0)); then
         log "lac lab: $FAILED check(s) failed; logs in $RUNDIR"
         tail -n 20 "$RUNDIR/tollgate.log"
