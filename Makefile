@@ -200,7 +200,8 @@ lns-test: build
 # realm isp.example is switched to l2tpns (proxy LCP and PAP in the ICCN); l2tpns
 # authenticates it through its own FreeRADIUS and runs IPCP; UDP both ways through the
 # fast path's PPPoE <-> L2TP switching is counted exactly at Tollgate; `ctl tunnel session
-# remove` sends the CDN to l2tpns and PADT to the client.
+# remove` sends the CDN to l2tpns and PADT to the client; a second user is switched by
+# the RFC 2868 tunnel attributes of Tollgate's own FreeRADIUS Access-Accept.
 lac-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/lac-lab.sh test; \

@@ -208,8 +208,8 @@ impl Rig {
             while let Some(o) = self.core.poll_output() {
                 progressed = true;
                 match o {
-                    Output::Inject(_, f) if f.side == Side::Access => self.to_subscriber(&f),
-                    Output::Inject(_, f) => self.to_lns(&f),
+                    Output::Inject(_, f) if f.side == Side::Access => self.deliver_to_subscriber(&f),
+                    Output::Inject(_, f) => self.deliver_to_lns(&f),
                     Output::Authenticate(a) => self.auth.push(a),
                     Output::Command(_, c) => self.commands.push(c),
                     _ => {}
@@ -228,7 +228,7 @@ impl Rig {
             for i in 0..self.lns.len() {
                 while let Some(bytes) = self.lns[i].chan.poll_transmit(self.now) {
                     progressed = true;
-                    let f = self.from_lns(i, &bytes);
+                    let f = self.lns_datagram(i, &bytes);
                     self.core.on_punt(self.now, 0, &f);
                 }
             }
@@ -239,7 +239,7 @@ impl Rig {
     }
 
     /// A UDP datagram from LNS `i` to the LAC, as the fast path punts it.
-    fn from_lns(&self, i: usize, payload: &[u8]) -> Frame {
+    fn lns_datagram(&self, i: usize, payload: &[u8]) -> Frame {
         let mut f = Vec::new();
         etherparse::PacketBuilder::ethernet2(LNS_MAC.0, CORE_MAC.0)
             .ipv4(self.lns[i].ip.octets(), LAC.octets(), 64)
@@ -249,7 +249,7 @@ impl Rig {
         Frame::new(Side::Core, &f).unwrap()
     }
 
-    fn to_subscriber(&mut self, f: &Frame) {
+    fn deliver_to_subscriber(&mut self, f: &Frame) {
         let b = f.bytes();
         let h = ethernet::Frame::new_checked(b).unwrap().header().unwrap();
         let Some(s) = self
@@ -291,7 +291,7 @@ impl Rig {
         }
     }
 
-    fn to_lns(&mut self, f: &Frame) {
+    fn deliver_to_lns(&mut self, f: &Frame) {
         let p = SlicedPacket::from_ethernet(f.bytes()).unwrap();
         let Some(NetSlice::Ipv4(ip)) = &p.net else {
             panic!("not IPv4")
