@@ -251,7 +251,7 @@ impl Core {
         if !was_up {
             self.lac.stats.no_lns += 1;
         }
-        *self.lac.stats.ended.entry("lns").or_default() += 1;
+        *self.lac.stats.ended.entry("by_lns").or_default() += 1;
         tracing::info!(pppoe_session = call.pppoe, user = %call.user, reason = why, "switched call ended by the LNS side");
         self.pppoe_end_switched(now, call.pppoe, why);
     }
@@ -263,7 +263,7 @@ impl Core {
             return;
         };
         self.lac.calls.remove(&sid);
-        *self.lac.stats.ended.entry("subscriber").or_default() += 1;
+        *self.lac.stats.ended.entry("here").or_default() += 1;
         if let Some(l) = self.l2tp.as_mut() {
             l.end_switched(now, sid, why);
         }
@@ -296,7 +296,7 @@ impl Core {
         .map(|(n, v)| (n.to_string(), v))
         .collect();
         for (c, n) in &s.ended {
-            out.push((format!("lac_ended_by_{c}"), *n));
+            out.push((format!("lac_ended_{c}"), *n));
         }
         out
     }

@@ -208,7 +208,9 @@ impl Rig {
             while let Some(o) = self.core.poll_output() {
                 progressed = true;
                 match o {
-                    Output::Inject(_, f) if f.side == Side::Access => self.deliver_to_subscriber(&f),
+                    Output::Inject(_, f) if f.side == Side::Access => {
+                        self.deliver_to_subscriber(&f)
+                    }
                     Output::Inject(_, f) => self.deliver_to_lns(&f),
                     Output::Authenticate(a) => self.auth.push(a),
                     Output::Command(_, c) => self.commands.push(c),
@@ -674,4 +676,23 @@ fn radius_tunnel_attributes_switch_a_login_to_their_lns() {
             .iter()
             .any(|c| matches!(c, Command::SessionAdd(_)))
     );
+}
+
+#[test]
+fn shutdown_sends_padt_to_every_switched_subscriber_and_a_cdn_for_each_call() {
+    let mut r = Rig::new();
+    r.dial(0x42, b"alice@isp.example");
+    r.dial(0x43, b"carol@isp.example");
+    r.run(500);
+    assert_eq!(r.core.lac_calls(r.now).len(), 2);
+    // The shell ends the PPP sessions first (then the StopCCNs).
+    assert_eq!(r.core.pppoe_shutdown(r.now), 2);
+    r.pump();
+    assert!(r.subs.iter().all(|s| s.padt));
+    let mut cdns: Vec<u16> = r.control(0, kind::CDN).iter().map(|m| m.session).collect();
+    cdns.sort_unstable();
+    assert_eq!(cdns, vec![0x101, 0x102]);
+    assert!(r.core.lac_calls(r.now).is_empty());
+    let c = r.core.lac_counters();
+    assert!(c.contains(&("lac_ended_here".to_string(), 2)), "{c:?}");
 }
