@@ -22,6 +22,7 @@
 #      FreeRADIUS (in tgc-gw), whose Access-Accept carries RFC 2868 tunnel attributes
 #      (Tunnel-Type L2TP, Medium IPv4, Server-Endpoint 172.16.0.2, Assignment-Id,
 #      Preference, Tunnel-Password; tagged): his PPP goes to l2tpns the same way.
+#   5. A third call, then SIGTERM: PADT to the client, the CDN to l2tpns.
 #
 # l2tpns needs a cluster interface that exists (a veth pair in its namespace, with an
 # address), its own log and pid files, and some 15 s to declare itself cluster master;
@@ -466,6 +467,47 @@ sys.exit(0 if o["ok"] and o["address"] == sys.argv[2] and "padt" in o["events"] 
     fi
 }
 
+stop_gateway() {
+    local pid
+    pid=$(cat "$RUNDIR/tollgate.pid")
+    kill "$pid" 2>/dev/null || true
+    wait_for 15 bash -c "! kill -0 $pid" || true
+    rm -f "$RUNDIR/tollgate.pid"
+}
+
+check_shutdown() {
+    local out cdns logins
+    cdns=$(grep -c "Received CDN" "$RUNDIR/l2tpns.log" || true)
+    logins=$(grep -c "Login by alice@isp.example" "$RUNDIR/l2tpns.log" || true)
+    nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgc-s0 alice@isp.example wonderland pap \
+        --expect-end 60 >"$RUNDIR/client3.out" 2>&1 &
+    local cpid=$!
+    if ! wait_for 60 switched_up; then
+        fail "no third switched call: $(cat "$RUNDIR/client3.out")"
+        kill "$cpid" 2>/dev/null || true
+        return
+    fi
+    # The client is up once l2tpns logged it in and IPCP ran (through the switch).
+    wait_for 30 bash -c "(( \$(grep -c 'Login by alice@isp.example' '$RUNDIR/l2tpns.log') > $logins ))" || true
+    wait_for 10 bash -c "grep -q 'IPCP: Opened' '$RUNDIR/l2tpns.log' && (( \$(grep -c 'IPCP: Opened' '$RUNDIR/l2tpns.log') > $logins ))" || true
+    stop_gateway
+    wait "$cpid" || true
+    out=$(cat "$RUNDIR/client3.out")
+    if "$PY" -c '
+import json, sys
+o = json.loads(sys.argv[1])
+sys.exit(0 if o["ok"] and "padt" in o["events"] else 1)' "$out" 2>/dev/null; then
+        pass "SIGTERM: the client got PADT: $out"
+    else
+        fail "SIGTERM: no PADT at the client: $out"
+    fi
+    if wait_for 10 bash -c "(( \$(grep -c 'Received CDN' '$RUNDIR/l2tpns.log') > $cdns ))"; then
+        pass "SIGTERM: l2tpns received the call's CDN"
+    else
+        fail "SIGTERM: l2tpns logged no new CDN"
+    fi
+}
+
 test_all() {
     if [[ ${EUID:-$(id -u)} -ne 0 ]]; then
         log "lac-lab: skipped (needs root for network namespaces)"
@@ -485,6 +527,7 @@ test_all() {
     start_l2tpns
     check_switching
     check_radius_tunnel
+    check_shutdown
     if ((FAILED > 0)); then
         log "lac lab: $FAILED check(s) failed; logs in $RUNDIR"
         tail -n 20 "$RUNDIR/tollgate.log"
