@@ -146,7 +146,8 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionArg {
-    /// A session id or a subscriber address.
+    /// A session id or a subscriber address (`show session`: also the user name or
+    /// `lac/L2TP-SESSION` of a PPPoE subscriber this LAC switches to an LNS).
     pub session: String,
 }
 
