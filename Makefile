@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test dhcpv6-test ipoe-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -111,7 +111,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test ipv6-test dhcpv6-test ipoe-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -196,6 +196,17 @@ lns-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/l2tpns-lab.sh test; \
 	else echo "SKIPPED lns lab test: it needs root"; fi
+
+# Tollgate as LAC for another vendor's LNS (scripts/lac-lab.sh): a scapy PPPoE client's
+# realm isp.example is switched to l2tpns (proxy LCP and PAP in the ICCN); l2tpns
+# authenticates it through its own FreeRADIUS and runs IPCP; UDP both ways through the
+# fast path's PPPoE <-> L2TP switching is counted exactly at Tollgate; `ctl tunnel session
+# remove` sends the CDN to l2tpns and PADT to the client; a second user is switched by
+# the RFC 2868 tunnel attributes of Tollgate's own FreeRADIUS Access-Accept.
+lac-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/lac-lab.sh test; \
+	else echo "SKIPPED lac lab test: it needs root"; fi
 
 # IPv6 for an IPoE subscriber in network namespaces (scripts/ipv6-lab.sh): the kernel's
 # own SLAAC; its RS logs it in by MAC, the RA gives it its /64 (global address past DAD),

@@ -60,6 +60,7 @@ fn worker(frames: Vec<Vec<u8>>, on_core: bool, role: TunnelRole) -> Worker<Memor
             peer_port: 1701,
             subscriber: sub(i),
             role,
+            pppoe: None,
         };
         ctl.commands
             .push(Command::L2tpSessionSet(spec))

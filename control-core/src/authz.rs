@@ -72,6 +72,25 @@ pub struct Conditions {
     pub app_timeout_s: Option<u32>,
 }
 
+/// An L2TP tunnel an Access-Accept assigns (RFC 2868, one tag's attributes): a LAC
+/// switches the PPPoE subscriber's PPP to it instead of terminating it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TunnelAssignment {
+    /// The tag that grouped the attributes (0: none).
+    pub tag: u8,
+    /// Tunnel-Server-Endpoint: the LNS.
+    pub server: Option<Ipv4Addr>,
+    /// Tunnel-Assignment-Id: calls to the same LNS with the same one share a tunnel.
+    pub assignment: Option<String>,
+    /// Tunnel-Preference: lower is tried first.
+    pub preference: Option<u32>,
+    /// Tunnel-Client-Auth-Id.
+    pub client_auth_id: Option<String>,
+    /// Tunnel-Server-Auth-Id.
+    pub server_auth_id: Option<String>,
+}
+
 /// What a login grants.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -110,4 +129,7 @@ pub struct Authorization {
     /// one from `[ipv6] delegated_pool`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegated_ipv6_prefix: Option<(Ipv6Addr, u8)>,
+    /// L2TP tunnels to switch a PPPoE subscriber's PPP to (RADIUS tunnel attributes,
+    /// RFC 2868: Tunnel-Type L2TP, Medium IPv4), by preference; empty: terminated here.
+    pub tunnels: Vec<TunnelAssignment>,
 }

@@ -14,6 +14,7 @@
 
 pub mod help;
 
+pub use tollgate_control_core::gateway::lac::LacCallView;
 pub use tollgate_control_core::gateway::lns::L2tpCallFields;
 pub use tollgate_control_core::gateway::pppoe::PppFields;
 
@@ -145,7 +146,8 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionArg {
-    /// A session id or a subscriber address.
+    /// A session id or a subscriber address (`show session`: also the user name or
+    /// `lac/L2TP-SESSION` of a PPPoE subscriber this LAC switches to an LNS).
     pub session: String,
 }
 
@@ -853,6 +855,10 @@ pub enum SessionView {
     /// Ended recently.
     #[serde(rename = "ended")]
     Ended(EndedSession),
+    /// A PPPoE subscriber whose PPP this LAC switches to an LNS (issue 15): no gateway
+    /// session; its counters are the L2TP session's (IPv4 only, IP total length).
+    #[serde(rename = "switched")]
+    Switched(Box<LacCallView>),
     /// Not known.
     #[serde(rename = "unknown")]
     Unknown {

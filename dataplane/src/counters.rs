@@ -120,6 +120,11 @@ drop_reasons! {
     /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
     /// when DF was set and the rate allowed).
     L2tpTooBig = "l2tp_too_big",
+    /// LAC: a PPP frame switched between PPPoE and L2TP whose lengths do not add up, or
+    /// an IPv4 packet in it whose header does not parse.
+    LacMalformed = "lac_malformed",
+    /// LAC: a PPPoE frame that would exceed `l2tp.mtu` once switched into L2TP.
+    LacTooBig = "lac_too_big",
     /// PPPoE session frame on the access side cut short, not version 1 type 1, or with a
     /// code other than session data.
     PppoeMalformed = "pppoe_malformed",
@@ -259,6 +264,14 @@ pub struct WorkerCounters {
     pub sticky_full: u64,
     /// ICMPv6 neighbour discovery (RS, NS, NA) and DHCPv6 punted to the control plane.
     pub ipv6_control: u64,
+    /// LAC: PPPoE frames switched into L2TP sessions (ACC-6).
+    pub lac_switched_to_lns: u64,
+    /// LAC: L2TP data messages switched to PPPoE subscribers.
+    pub lac_switched_to_client: u64,
+    /// LAC: of those to the LNS, PPP control frames (not counted to the session).
+    pub lac_control_to_lns: u64,
+    /// LAC: of those to subscribers, PPP control frames (not counted to the session).
+    pub lac_control_to_client: u64,
 }
 
 impl Default for WorkerCounters {
@@ -299,6 +312,10 @@ impl Default for WorkerCounters {
             dhcp_server: 0,
             sticky_full: 0,
             ipv6_control: 0,
+            lac_switched_to_lns: 0,
+            lac_switched_to_client: 0,
+            lac_control_to_lns: 0,
+            lac_control_to_client: 0,
         }
     }
 }
@@ -391,11 +408,15 @@ impl WorkerCounters {
         self.dhcp_server += o.dhcp_server;
         self.sticky_full += o.sticky_full;
         self.ipv6_control += o.ipv6_control;
+        self.lac_switched_to_lns += o.lac_switched_to_lns;
+        self.lac_switched_to_client += o.lac_switched_to_client;
+        self.lac_control_to_lns += o.lac_control_to_lns;
+        self.lac_control_to_client += o.lac_control_to_client;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 33] {
+    pub fn named(&self) -> [(&'static str, u64); 37] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -430,6 +451,10 @@ impl WorkerCounters {
             ("dhcp_server", self.dhcp_server),
             ("sticky_full", self.sticky_full),
             ("ipv6_control", self.ipv6_control),
+            ("lac_switched_to_lns", self.lac_switched_to_lns),
+            ("lac_switched_to_client", self.lac_switched_to_client),
+            ("lac_control_to_lns", self.lac_control_to_lns),
+            ("lac_control_to_client", self.lac_control_to_client),
         ]
     }
 }

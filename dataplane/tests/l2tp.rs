@@ -142,6 +142,7 @@ fn sessions(sub: Ipv4Addr, lac_s: u16, lns_s: u16) -> (L2tpSessionSpec, L2tpSess
         peer_port: 1701,
         subscriber: sub,
         role: TunnelRole::Lac,
+        pppoe: None,
     };
     let lns = L2tpSessionSpec {
         tunnel: 20,
@@ -153,6 +154,7 @@ fn sessions(sub: Ipv4Addr, lac_s: u16, lns_s: u16) -> (L2tpSessionSpec, L2tpSess
         peer_port: 1701,
         subscriber: sub,
         role: TunnelRole::Lns,
+        pppoe: None,
     };
     (lac, lns)
 }

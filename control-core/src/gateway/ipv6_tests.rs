@@ -395,7 +395,11 @@ fn an_rs_on_a_vlan_line_logs_in_a_session_on_that_line() {
     r.punt(Side::Access, &rs);
     let frames = r.take_frames();
     assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0].bytes()[12..16], [0x81, 0x00, 0x00, 30], "tagged RA");
+    assert_eq!(
+        frames[0].bytes()[12..16],
+        [0x81, 0x00, 0x00, 30],
+        "tagged RA"
+    );
     let a = r.auth.remove(0);
     let line = a.line.clone().expect("the line goes to RADIUS");
     assert_eq!(line.nas_port_id, "access.30");

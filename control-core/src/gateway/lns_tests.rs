@@ -373,6 +373,7 @@ fn a_foreign_lacs_call_is_negotiated_authenticated_and_installed() {
             peer_port: 1701,
             subscriber: Ipv4Addr::UNSPECIFIED,
             role: TunnelRole::Lns,
+            pppoe: None,
         }
     );
     // No proxy LCP: the gateway's first PPP frame is its LCP Configure-Request: MRU

@@ -11,6 +11,7 @@ pub mod dhcp;
 pub mod dhcpv6;
 pub mod identifier;
 pub mod ipv6;
+pub mod lac;
 pub mod lns;
 pub mod neighbor;
 pub mod pools;
@@ -238,6 +239,8 @@ pub struct Core {
     pppoe_disabled_drops: u64,
     /// PPP calls over L2TP (LNS), when configured.
     lns: Option<lns::Lns>,
+    /// PPPoE subscribers switched into L2TP tunnels (LAC).
+    lac: lac::Lac,
     /// IPv6 neighbour discovery and sessions' /64s, when `[ipv6]` is on.
     ipv6: Option<ipv6::Ipv6>,
     /// IPoE subscribers by DHCPv4, when `[dhcp]` is on.
@@ -268,6 +271,7 @@ impl Core {
             pppoe: None,
             pppoe_disabled_drops: 0,
             lns: cfg.lns.map(lns::Lns::new),
+            lac: lac::Lac::default(),
             ipv6: None,
             dhcp: None,
             dhcp_disabled_drops: 0,
@@ -792,6 +796,18 @@ impl Core {
                 L2tpOutput::Command(c) => self.out.push_back(Output::Command(Target::All, c)),
                 L2tpOutput::Call(c) => self.lns_call(now, c),
                 L2tpOutput::CallEnded { session, why } => self.lns_call_ended(now, session, &why),
+                L2tpOutput::Switched {
+                    session,
+                    peer_session,
+                    peer_tunnel,
+                    lns_host,
+                    ..
+                } => self.lac_up(now, session, (peer_tunnel, peer_session), lns_host),
+                L2tpOutput::SwitchEnded {
+                    session,
+                    was_up,
+                    why,
+                } => self.lac_ended(now, session, was_up, &why),
                 L2tpOutput::Record(r) => {
                     match serde_json::to_string(&r) {
                         Ok(line) => self.out.push_back(Output::Record(RecordKind::Rating, line)),
@@ -983,3 +999,6 @@ mod pppoe_tests;
 
 #[cfg(test)]
 mod dhcp_tests;
+
+#[cfg(test)]
+mod lac_tests;

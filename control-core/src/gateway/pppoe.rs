@@ -499,6 +499,11 @@ impl Core {
                 match e {
                     pppoe::Event::SessionStarted(info) => self.pppoe_start(now, info),
                     pppoe::Event::SessionEnded { info, .. } => {
+                        // A switched session's PPP engine was handed off: it ends here.
+                        if self.lac_owns(info.id) {
+                            self.pppoe_teardown(now, info.id, EndCause::LowerDown, None);
+                            continue;
+                        }
                         if let Some(l) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&info.id))
                         {
                             l.ppp.lower_down();
@@ -566,6 +571,10 @@ impl Core {
     fn on_ppp_event(&mut self, now: Instant, id: u16, e: ppp::Event) {
         match e {
             ppp::Event::Authenticate(req) => {
+                // ACC-6: a realm switched to an LNS takes no login here.
+                if req.method.is_some() && self.lac_switch(now, id, &req.user_lossy()) {
+                    return;
+                }
                 let Some(p) = self.pppoe.as_mut() else {
                     return;
                 };
@@ -641,6 +650,23 @@ impl Core {
             return;
         };
         match answer {
+            // ACC-6: RADIUS tunnel attributes switch the PPP to an LNS (LAC).
+            AuthAnswer::Accept {
+                user,
+                authorization,
+            } if !authorization.tunnels.is_empty() => {
+                if let Some(link) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&id)) {
+                    link.login = None;
+                }
+                if self.lac_switch_tunnels(now, id, &user, &authorization.tunnels) {
+                    tracing::info!(pppoe_session = id, %user, "PPP login accepted with tunnel attributes: switched to an LNS");
+                    self.aaa_accepted_ppp();
+                } else {
+                    tracing::warn!(pppoe_session = id, %user, "PPP login accepted with tunnel attributes, but no tunnel can be placed (l2tp off?)");
+                    self.aaa_failed_ppp();
+                    self.ppp_reject(now, id, "no tunnel for this login");
+                }
+            }
             AuthAnswer::Accept {
                 user,
                 authorization,
@@ -869,6 +895,7 @@ impl Core {
             c => c.name().to_string(),
         };
         p.discovery.terminate(id, &reason);
+        self.lac_pppoe_ended(now, id, &reason);
         tracing::info!(
             pppoe_session = id,
             mac = %MacAddr(link.info.mac),
@@ -897,6 +924,41 @@ impl Core {
                 self.end(sid, disconnect_cause(&cause));
             }
         }
+    }
+
+    /// LAC: hands PPPoE session `id`'s PPP off to an LNS: what its ICCN carries, its
+    /// leg for the fast path and its line (Calling Number). `None` when its engine
+    /// cannot hand off.
+    pub(super) fn pppoe_hand_off(
+        &mut self,
+        id: u16,
+    ) -> Option<(ppp::ProxyRecord, tollgate_dataplane::l2tp::PppoeLeg, String)> {
+        let p = self.pppoe.as_mut()?;
+        let mss_clamp = p.mss_clamp;
+        let line = {
+            let link = p.links.get(&id)?;
+            p.pppoe_line(&link.info).nas_port_id
+        };
+        let link = p.links.get_mut(&id)?;
+        let mru = link.ppp.state().mru;
+        let proxy = link.ppp.hand_off().ok()?;
+        let leg = tollgate_dataplane::l2tp::PppoeLeg {
+            session: id,
+            client: MacAddr(link.info.mac),
+            vlans: link.vlans,
+            mss_clamp: if mss_clamp {
+                mru.0.min(mru.1).saturating_sub(40)
+            } else {
+                0
+            },
+        };
+        Some((proxy, leg, line))
+    }
+
+    /// LAC: ends switched PPPoE session `id` with PADT (its LNS ended the call, or none
+    /// took it).
+    pub(super) fn pppoe_end_switched(&mut self, now: Instant, id: u16, why: &str) {
+        self.pppoe_teardown(now, id, EndCause::Closed(why.to_string()), None);
     }
 
     /// A gateway session ended (its final record arrived, or the fast path refused it):

@@ -23,6 +23,7 @@
 
 pub mod call;
 pub mod consolidate;
+pub mod lac;
 pub mod level;
 pub mod reliable;
 #[cfg(any(test, feature = "sim"))]
@@ -136,6 +137,9 @@ pub struct Settings {
     pub sessions: Vec<ChannelRequest>,
     /// Service levels.
     pub ladder: Ladder,
+    /// LAC: PPPoE subscribers whose user name has one of these realms are switched into
+    /// a tunnel to the realm's LNS (`[[l2tp.lac_realm]]`).
+    pub lac_realms: Vec<lac::LacRealm>,
 }
 
 impl Settings {
@@ -162,6 +166,7 @@ impl Settings {
             customers: Vec::new(),
             sessions: Vec::new(),
             ladder: Ladder::default(),
+            lac_realms: Vec::new(),
         }
     }
 }
@@ -203,6 +208,31 @@ pub enum L2tpOutput {
     CallEnded {
         /// Our session id.
         session: u16,
+        /// Why.
+        why: String,
+    },
+    /// LAC: a switched call is up (its ICCN acknowledged).
+    Switched {
+        /// Our session id.
+        session: u16,
+        /// Our tunnel id.
+        tunnel: u16,
+        /// The LNS's session id.
+        peer_session: u16,
+        /// The LNS's tunnel id.
+        peer_tunnel: u16,
+        /// The LNS.
+        lns: SocketAddrV4,
+        /// The LNS's Host Name.
+        lns_host: String,
+    },
+    /// LAC: a switched call ended, or failed before it was up (CDN either way, the
+    /// tunnel refused, stopped or dead).
+    SwitchEnded {
+        /// Our session id.
+        session: u16,
+        /// True when it had been up.
+        was_up: bool,
         /// Why.
         why: String,
     },
@@ -332,6 +362,9 @@ pub struct Tunnel {
     pub chan: Channel,
     /// The peer's Host Name.
     pub peer_host: String,
+    /// LAC, switched calls: the Tunnel-Assignment-Id the tunnel was opened for (calls to
+    /// the same LNS and Assignment-Id share it).
+    pub assignment: String,
     /// The peer's Vendor Name. Tollgate's vendor AVPs (and so switchover) are sent only
     /// to a peer that calls itself Tollgate: some implementations read a vendor AVP by
     /// its attribute number alone, as the IETF AVP of that number.
@@ -442,6 +475,8 @@ pub struct Session {
     pub counters: L2tpCounters,
     ack: Option<(u16, AckAction)>,
     last_bytes: u64,
+    /// LAC: the PPPoE subscriber switched into this session.
+    pub switched: Option<Box<lac::SwitchedCall>>,
 }
 
 /// A tunnelled subscriber on the LAC: a row of the administration table.
@@ -1068,6 +1103,7 @@ impl L2tp {
                 chan: Channel::new(self.s.timing),
                 peer_host: String::new(),
                 peer_vendor: String::new(),
+                assignment: String::new(),
                 line: None,
                 customer: None,
                 customer_name: String::new(),
@@ -1588,6 +1624,7 @@ impl L2tp {
                 Role::Lac => TunnelRole::Lac,
                 Role::Lns => TunnelRole::Lns,
             },
+            pppoe: s.switched.as_ref().map(|c| c.pppoe),
         })
     }
 
@@ -1597,10 +1634,17 @@ impl L2tp {
         };
         let (tid, sub, level, replaces, owner) =
             (s.tunnel, s.subscriber, s.level, s.replaces, s.owner);
+        // A switched call: Calling Number is the subscriber's line; PPP goes to the LNS
+        // as it is, so no Tollgate AVP (a Tollgate LNS terminates its PPP).
+        let switched = s.switched.is_some();
+        let calling = match &s.calling_number {
+            Some(c) if switched => c.clone(),
+            _ => sub.to_string(),
+        };
         let (customer, ours) = self
             .tunnels
             .get(&tid)
-            .map(|t| (t.customer_name.clone(), t.peer_is_tollgate()))
+            .map(|t| (t.customer_name.clone(), t.peer_is_tollgate() && !switched))
             .unwrap_or_default();
         let old = replaces.and_then(|o| {
             let os = self.sessions.get(&o)?;
@@ -1614,7 +1658,7 @@ impl L2tp {
             .u16(true, attr::ASSIGNED_SESSION_ID, sid)
             .u32(true, attr::CALL_SERIAL_NUMBER, serial)
             .u32(false, attr::BEARER_TYPE, 0)
-            .hidden(false, 0, attr::CALLING_NUMBER, sub.to_string().as_bytes());
+            .hidden(false, 0, attr::CALLING_NUMBER, calling.as_bytes());
         if ours {
             b = b
                 .hidden(
@@ -1683,6 +1727,7 @@ impl L2tp {
                 counters: L2tpCounters::default(),
                 ack: None,
                 last_bytes: 0,
+                switched: None,
             },
         );
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -1804,6 +1849,7 @@ impl L2tp {
                 counters: L2tpCounters::default(),
                 ack: None,
                 last_bytes: 0,
+                switched: None,
             },
         );
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -1856,6 +1902,14 @@ impl L2tp {
                 if let Some(spec) = self.spec(sid) {
                     self.out
                         .push_back(L2tpOutput::Command(Command::L2tpSessionSet(spec)));
+                }
+                if let Some(b) = self.switched_iccn(tid, peer_sid, sid) {
+                    let ns = self.send(tid, b);
+                    if let Some(s) = self.sessions.get_mut(&sid) {
+                        s.state = SessionState::Connecting;
+                        s.ack = Some((ns, AckAction::Activate));
+                    }
+                    return;
                 }
                 let b = self
                     .builder(kind::ICCN, self.peer_id(tid), peer_sid)
@@ -1928,6 +1982,11 @@ impl L2tp {
         s.established = Some(now);
         let (sub, owner, replaces, tid) = (s.subscriber, s.owner, s.replaces, s.tunnel);
         self.stats.sessions_up += 1;
+        if s.switched.is_some() {
+            tracing::info!(tunnel = tid, session = sid, "switched call established");
+            self.switched_up(sid);
+            return;
+        }
         self.out.push_back(L2tpOutput::Command(Command::L2tpSteer {
             subscriber: sub,
             session: sid,
@@ -2021,6 +2080,14 @@ impl L2tp {
     /// A session no longer carries its subscriber: a subscriber left without a session
     /// is placed again after `redial`; a failed move is abandoned.
     fn detach(&mut self, now: Instant, sid: u16, why: &str) {
+        if let Some(s) = self.sessions.get(&sid).filter(|s| s.switched.is_some()) {
+            self.out.push_back(L2tpOutput::SwitchEnded {
+                session: sid,
+                was_up: s.established.is_some(),
+                why: why.to_string(),
+            });
+            return;
+        }
         if self.sessions.get(&sid).is_some_and(|s| s.ppp) {
             self.out.push_back(L2tpOutput::CallEnded {
                 session: sid,

@@ -201,7 +201,11 @@ impl Sim {
                 L2tpOutput::Command(c) => node.apply(&c),
                 L2tpOutput::Record(r) => node.records.push(r),
                 // PPP calls (no Tollgate Subscriber Address AVP) are the gateway's.
-                L2tpOutput::Call(_) | L2tpOutput::CallEnded { .. } => {}
+                // So are switched calls (LAC, PPPoE subscribers).
+                L2tpOutput::Call(_)
+                | L2tpOutput::CallEnded { .. }
+                | L2tpOutput::Switched { .. }
+                | L2tpOutput::SwitchEnded { .. } => {}
             }
         }
     }

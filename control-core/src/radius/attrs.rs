@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dict::{AcctStatusType, DisconnectCause, std_attr as sa, tollgate as tg};
 use super::packet::{AttrKey, Attribute, Code, MAX_PACKET_LEN, MAX_VALUE_LEN, Packet, ValueError};
-use crate::authz::{Authorization, LoginVictim};
+use crate::authz::{Authorization, LoginVictim, TunnelAssignment};
 
 /// Reads the attributes Tollgate understands; others are ignored. A known attribute
 /// whose value has the wrong shape is an error naming it (the login should not proceed
@@ -33,6 +33,13 @@ pub fn is_authorization_attribute(key: AttrKey) -> bool {
         sa::FRAMED_IPV6_PREFIX,
         sa::FRAMED_INTERFACE_ID,
         sa::DELEGATED_IPV6_PREFIX,
+        sa::TUNNEL_TYPE,
+        sa::TUNNEL_MEDIUM_TYPE,
+        sa::TUNNEL_SERVER_ENDPOINT,
+        sa::TUNNEL_ASSIGNMENT_ID,
+        sa::TUNNEL_PREFERENCE,
+        sa::TUNNEL_CLIENT_AUTH_ID,
+        sa::TUNNEL_SERVER_AUTH_ID,
     ]
     .contains(&key)
         || tg::ALL
@@ -46,8 +53,12 @@ pub fn is_authorization_attribute(key: AttrKey) -> bool {
 pub fn apply(a: &mut Authorization, p: &Packet) -> Result<(), ValueError> {
     let mut class = Vec::new();
     let mut services = Vec::new();
+    let mut tunnels = Tunnels::default();
     let c = &mut a.conditions;
     for attr in &p.attributes {
+        if tunnels.read(attr)? {
+            continue;
+        }
         match attr.key {
             k if k == sa::FRAMED_IP_ADDRESS => a.framed_ip = Some(attr.as_ipv4()?),
             k if k == sa::SESSION_TIMEOUT => c.session_time_s = Some(attr.as_u32()?),
@@ -94,7 +105,119 @@ pub fn apply(a: &mut Authorization, p: &Packet) -> Result<(), ValueError> {
     if !services.is_empty() {
         a.services = services;
     }
+    if tunnels.seen {
+        a.tunnels = tunnels.l2tp();
+    }
     Ok(())
+}
+
+/// RFC 2868 tunnel attributes being read, by tag.
+#[derive(Default)]
+struct Tunnels {
+    seen: bool,
+    /// (tag, Tunnel-Type, Tunnel-Medium-Type, what else the tag says).
+    by_tag: Vec<(u8, Option<u32>, Option<u32>, TunnelAssignment)>,
+}
+
+/// Tunnel-Type value for L2TP, Tunnel-Medium-Type for IPv4 (RFC 2868 3.1, 3.2).
+const TUNNEL_L2TP: u32 = 3;
+const MEDIUM_IPV4: u32 = 1;
+
+/// A tagged integer (RFC 2868 3.1): the tag in the first octet, the value in the other
+/// three.
+fn tagged_u32(attr: &Attribute) -> Result<(u8, u32), ValueError> {
+    let v = attr.as_u32()?;
+    Ok(((v >> 24) as u8, v & 0x00ff_ffff))
+}
+
+/// A tagged string: a first octet of 0x01..=0x1f is the tag, else there is none (and it
+/// is the value's).
+fn tagged_text(attr: &Attribute) -> Result<(u8, String), ValueError> {
+    let (tag, v) = match attr.value.first() {
+        Some(&t) if (1..=0x1f).contains(&t) => (t, &attr.value[1..]),
+        _ => (0, &attr.value[..]),
+    };
+    let s = std::str::from_utf8(v).map_err(|_| ValueError::NotText { key: attr.key })?;
+    Ok((tag, s.to_string()))
+}
+
+impl Tunnels {
+    fn tag(&mut self, tag: u8) -> &mut (u8, Option<u32>, Option<u32>, TunnelAssignment) {
+        self.seen = true;
+        let i = match self.by_tag.iter().position(|t| t.0 == tag) {
+            Some(i) => i,
+            None => {
+                self.by_tag.push((
+                    tag,
+                    None,
+                    None,
+                    TunnelAssignment {
+                        tag,
+                        ..TunnelAssignment::default()
+                    },
+                ));
+                self.by_tag.len() - 1
+            }
+        };
+        &mut self.by_tag[i]
+    }
+
+    /// Takes `attr` if it is a tunnel attribute (true).
+    fn read(&mut self, attr: &Attribute) -> Result<bool, ValueError> {
+        match attr.key {
+            k if k == sa::TUNNEL_TYPE => {
+                let (t, v) = tagged_u32(attr)?;
+                self.tag(t).1 = Some(v);
+            }
+            k if k == sa::TUNNEL_MEDIUM_TYPE => {
+                let (t, v) = tagged_u32(attr)?;
+                self.tag(t).2 = Some(v);
+            }
+            k if k == sa::TUNNEL_PREFERENCE => {
+                let (t, v) = tagged_u32(attr)?;
+                self.tag(t).3.preference = Some(v);
+            }
+            k if k == sa::TUNNEL_SERVER_ENDPOINT => {
+                let (t, v) = tagged_text(attr)?;
+                // Dotted decimal (RFC 2868 3.5 for IPv4); a name is not resolved here.
+                self.tag(t).3.server = v.trim().parse().ok();
+            }
+            k if k == sa::TUNNEL_ASSIGNMENT_ID => {
+                let (t, v) = tagged_text(attr)?;
+                self.tag(t).3.assignment = Some(v);
+            }
+            k if k == sa::TUNNEL_CLIENT_AUTH_ID => {
+                let (t, v) = tagged_text(attr)?;
+                self.tag(t).3.client_auth_id = Some(v);
+            }
+            k if k == sa::TUNNEL_SERVER_AUTH_ID => {
+                let (t, v) = tagged_text(attr)?;
+                self.tag(t).3.server_auth_id = Some(v);
+            }
+            // Salt-encrypted with the request's authenticator; not used (the tunnel
+            // secret is `l2tp.secret`), but it is a tunnel attribute.
+            k if k == sa::TUNNEL_PASSWORD => self.seen = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The L2TP tunnels over IPv4 with a server endpoint, lowest preference first (the
+    /// order given among equals).
+    fn l2tp(self) -> Vec<TunnelAssignment> {
+        let mut v: Vec<TunnelAssignment> = self
+            .by_tag
+            .into_iter()
+            .filter(|(_, kind, medium, t)| {
+                *kind == Some(TUNNEL_L2TP)
+                    && medium.is_none_or(|m| m == MEDIUM_IPV4)
+                    && t.server.is_some()
+            })
+            .map(|(_, _, _, t)| t)
+            .collect();
+        v.sort_by_key(|t| t.preference.unwrap_or(u32::MAX));
+        v
+    }
 }
 
 /// Who we are, in every Access- and Accounting-Request.
@@ -515,6 +638,72 @@ mod tests {
         let req = AcctRecord { ipv6: None, ..r }.to_request(&NasIdentity::default(), 0);
         assert!(req.get(sa::FRAMED_IPV6_PREFIX).is_none());
         assert!(req.get(sa::DELEGATED_IPV6_PREFIX).is_none());
+    }
+
+    #[test]
+    fn tunnel_attributes_are_grouped_by_tag_and_ordered_by_preference() {
+        let tagged = |key, tag: u8, v: u32| Attribute::u32(key, (tag as u32) << 24 | v);
+        let text = |key, tag: u8, v: &str| {
+            let mut b = vec![tag];
+            b.extend_from_slice(v.as_bytes());
+            Attribute::octets(key, b)
+        };
+        let mut p = Packet::new(Code::AccessAccept, 1);
+        p.push(tagged(sa::TUNNEL_TYPE, 1, 3))
+            .push(tagged(sa::TUNNEL_MEDIUM_TYPE, 1, 1))
+            .push(text(sa::TUNNEL_SERVER_ENDPOINT, 1, "192.0.2.12"))
+            .push(text(sa::TUNNEL_ASSIGNMENT_ID, 1, "isp-b"))
+            .push(tagged(sa::TUNNEL_PREFERENCE, 1, 20))
+            .push(Attribute::octets(
+                sa::TUNNEL_PASSWORD,
+                vec![1, 0x80, 0x01, 9, 9],
+            ))
+            .push(tagged(sa::TUNNEL_TYPE, 2, 3))
+            .push(tagged(sa::TUNNEL_MEDIUM_TYPE, 2, 1))
+            .push(text(sa::TUNNEL_SERVER_ENDPOINT, 2, "192.0.2.11"))
+            .push(tagged(sa::TUNNEL_PREFERENCE, 2, 10))
+            .push(text(sa::TUNNEL_CLIENT_AUTH_ID, 2, "lac-1"))
+            .push(text(sa::TUNNEL_SERVER_AUTH_ID, 2, "lns-1"))
+            // Tag 3 is PPTP: not an L2TP tunnel.
+            .push(tagged(sa::TUNNEL_TYPE, 3, 1))
+            .push(text(sa::TUNNEL_SERVER_ENDPOINT, 3, "192.0.2.13"))
+            // Untagged: a first octet above 0x1f is the value's.
+            .push(tagged(sa::TUNNEL_TYPE, 0, 3))
+            .push(Attribute::text(sa::TUNNEL_SERVER_ENDPOINT, "192.0.2.14"));
+        let a = authorization(&p).unwrap();
+        let t = |tag,
+                 server: [u8; 4],
+                 assignment: Option<&str>,
+                 preference,
+                 ids: Option<(&str, &str)>| {
+            TunnelAssignment {
+                tag,
+                server: Some(Ipv4Addr::from(server)),
+                assignment: assignment.map(str::to_string),
+                preference,
+                client_auth_id: ids.map(|i| i.0.to_string()),
+                server_auth_id: ids.map(|i| i.1.to_string()),
+            }
+        };
+        assert_eq!(
+            a.tunnels,
+            vec![
+                t(2, [192, 0, 2, 11], None, Some(10), Some(("lac-1", "lns-1"))),
+                t(1, [192, 0, 2, 12], Some("isp-b"), Some(20), None),
+                t(0, [192, 0, 2, 14], None, None, None),
+            ]
+        );
+        // A tunnel integer of the wrong size is an error, as for every attribute.
+        let mut bad = Packet::new(Code::AccessAccept, 1);
+        bad.push(Attribute::octets(sa::TUNNEL_TYPE, vec![1, 0, 3]));
+        assert!(authorization(&bad).is_err());
+        // No tunnel attribute: none.
+        assert!(
+            authorization(&Packet::new(Code::AccessAccept, 1))
+                .unwrap()
+                .tunnels
+                .is_empty()
+        );
     }
 
     #[test]

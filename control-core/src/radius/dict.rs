@@ -92,6 +92,22 @@ pub mod std_attr {
     pub const ACCT_INTERIM_INTERVAL: AttrKey = AttrKey::Std(85);
     /// Framed-Pool (RFC 2869): the address pool to take the subscriber's address from.
     pub const FRAMED_POOL: AttrKey = AttrKey::Std(88);
+    /// Tunnel-Type (64, RFC 2868; tagged): 3 is L2TP.
+    pub const TUNNEL_TYPE: AttrKey = AttrKey::Std(64);
+    /// Tunnel-Medium-Type (65; tagged): 1 is IPv4.
+    pub const TUNNEL_MEDIUM_TYPE: AttrKey = AttrKey::Std(65);
+    /// Tunnel-Server-Endpoint (67; tagged): the LNS's address, dotted decimal.
+    pub const TUNNEL_SERVER_ENDPOINT: AttrKey = AttrKey::Std(67);
+    /// Tunnel-Password (69; tagged, salt-encrypted): the tunnel secret.
+    pub const TUNNEL_PASSWORD: AttrKey = AttrKey::Std(69);
+    /// Tunnel-Assignment-Id (82; tagged): which tunnel to the endpoint.
+    pub const TUNNEL_ASSIGNMENT_ID: AttrKey = AttrKey::Std(82);
+    /// Tunnel-Preference (83; tagged): lower is tried first.
+    pub const TUNNEL_PREFERENCE: AttrKey = AttrKey::Std(83);
+    /// Tunnel-Client-Auth-Id (90; tagged): the LAC's Host Name in SCCRQ.
+    pub const TUNNEL_CLIENT_AUTH_ID: AttrKey = AttrKey::Std(90);
+    /// Tunnel-Server-Auth-Id (91; tagged): the LNS's Host Name expected in SCCRP.
+    pub const TUNNEL_SERVER_AUTH_ID: AttrKey = AttrKey::Std(91);
     /// Message-Authenticator (80).
     pub const MESSAGE_AUTHENTICATOR: AttrKey = AttrKey::Std(80);
     /// Error-Cause (101), RFC 5176.

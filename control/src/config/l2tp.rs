@@ -1,13 +1,14 @@
 //! `[l2tp]`: tunnels, their lines and capacities, customers, tunnelled subscribers and
 //! service levels. Every key is documented in `docs/config.md`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use tollgate_control_core::l2tp::consolidate::Capacity;
+use tollgate_control_core::l2tp::lac::{LacRealm, LnsChoice};
 use tollgate_control_core::l2tp::level::Ladder;
 use tollgate_control_core::l2tp::reliable::Timing;
 use tollgate_control_core::l2tp::{ChannelRequest, CustomerSettings, LineSettings, Settings};
@@ -75,6 +76,39 @@ pub struct L2tpConfig {
     /// Tunnelled subscribers installed at start (`[[l2tp.session]]`).
     #[serde(rename = "session")]
     pub sessions: Vec<SessionConfig>,
+    /// LAC: PPPoE realms switched to an LNS (`[[l2tp.lac_realm]]`).
+    #[serde(rename = "lac_realm")]
+    pub lac_realms: Vec<LacRealmConfig>,
+}
+
+/// `[[l2tp.lac_realm]]`: PPPoE subscribers named `user@REALM` have their PPP switched
+/// into a tunnel to an LNS of this list (the first that answers, in order).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LacRealmConfig {
+    /// The realm (after the last `@` of the user name; case does not matter).
+    pub realm: String,
+    /// The LNSes, `ADDRESS` or `ADDRESS:PORT`, by preference: the next is tried when a
+    /// tunnel or call to one fails before it is up.
+    pub lns: Vec<String>,
+    /// Tunnel-Assignment-Id: calls to the same LNS with the same one share a tunnel
+    /// (default: the realm).
+    #[serde(default)]
+    pub assignment: Option<String>,
+}
+
+impl LacRealmConfig {
+    /// The LNS addresses, or the first that does not parse.
+    fn peers(&self) -> Result<Vec<SocketAddrV4>, String> {
+        self.lns
+            .iter()
+            .map(|a| {
+                a.parse::<SocketAddrV4>()
+                    .or_else(|_| a.parse::<Ipv4Addr>().map(|ip| SocketAddrV4::new(ip, 1701)))
+                    .map_err(|_| format!("{a:?} is not ADDRESS or ADDRESS:PORT"))
+            })
+            .collect()
+    }
 }
 
 impl Default for L2tpConfig {
@@ -105,6 +139,7 @@ impl Default for L2tpConfig {
             lines: Vec::new(),
             customers: Vec::new(),
             sessions: Vec::new(),
+            lac_realms: Vec::new(),
         }
     }
 }
@@ -202,10 +237,15 @@ impl L2tpConfig {
     pub fn validate(&self, cfg: &Config) -> Result<(), (String, String)> {
         let e = |k: String, m: String| Err((k, m));
         if !self.enabled {
-            if !self.lines.is_empty() || !self.sessions.is_empty() || self.accept {
+            if !self.lines.is_empty()
+                || !self.sessions.is_empty()
+                || !self.lac_realms.is_empty()
+                || self.accept
+            {
                 return e(
                     "l2tp.enabled".into(),
-                    "lines, sessions or accept are set but L2TP is off: set enabled = true".into(),
+                    "lines, sessions, lac realms or accept are set but L2TP is off: set enabled = true"
+                        .into(),
                 );
             }
             return Ok(());
@@ -319,6 +359,33 @@ impl L2tpConfig {
             }
             if l.tunnels == 0 {
                 return e(k("tunnels"), "must be at least 1".into());
+            }
+        }
+        for (i, r) in self.lac_realms.iter().enumerate() {
+            let k = |f: &str| format!("l2tp.lac_realm[{i}].{f}");
+            if r.realm.is_empty()
+                || r.realm.contains('@')
+                || self.lac_realms[..i]
+                    .iter()
+                    .any(|o| o.realm.eq_ignore_ascii_case(&r.realm))
+            {
+                return e(
+                    k("realm"),
+                    format!("{:?} is empty, has an @ or is used twice", r.realm),
+                );
+            }
+            let peers = r.peers().map_err(|m| (k("lns"), m))?;
+            if peers.is_empty() {
+                return e(k("lns"), "name at least one LNS".into());
+            }
+            if let Some(p) = peers.iter().find(|p| {
+                p.ip().is_unspecified()
+                    || p.ip().is_multicast()
+                    || p.ip().is_broadcast()
+                    || ours.contains(p.ip())
+                    || p.port() == 0
+            }) {
+                return e(k("lns"), format!("{p} is not an LNS's unicast address"));
             }
         }
         for (i, c) in self.customers.iter().enumerate() {
@@ -446,6 +513,24 @@ impl L2tpConfig {
                 })
                 .collect(),
             ladder,
+            lac_realms: self
+                .lac_realms
+                .iter()
+                .map(|r| LacRealm {
+                    realm: r.realm.clone(),
+                    lns: r
+                        .peers()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, peer)| LnsChoice {
+                            peer,
+                            assignment: r.assignment.clone().unwrap_or_else(|| r.realm.clone()),
+                            preference: i as u32,
+                        })
+                        .collect(),
+                })
+                .collect(),
         })
     }
 }
@@ -510,6 +595,31 @@ level = "3M"
     }
 
     #[test]
+    fn lac_realms_become_lns_choices_by_preference() {
+        let c = parse(
+            "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\", \"172.16.0.3:1702\"]\n[[l2tp.lac_realm]]\nrealm = \"b.example\"\nlns = [\"172.16.0.2\"]\nassignment = \"b\"\n",
+        )
+        .unwrap();
+        let s = c.l2tp.settings(1, Seed::fixed([1; 32])).unwrap();
+        let r = &s.lac_realms;
+        assert_eq!(r.len(), 2);
+        assert!(r[0].matches("alice@ISP.Example") && !r[0].matches("alice@b.example"));
+        let lns: Vec<(String, &str, u32)> = r[0]
+            .lns
+            .iter()
+            .map(|l| (l.peer.to_string(), l.assignment.as_str(), l.preference))
+            .collect();
+        assert_eq!(
+            lns,
+            vec![
+                ("172.16.0.2:1701".to_string(), "isp.example", 0),
+                ("172.16.0.3:1702".to_string(), "isp.example", 1)
+            ]
+        );
+        assert_eq!(r[1].lns[0].assignment, "b");
+    }
+
+    #[test]
     fn errors_name_the_key_and_line() {
         let cases = [
             ("[l2tp]\naccept = true\n", "l2tp.enabled", "L2TP is off"),
@@ -543,6 +653,16 @@ level = "3M"
                 "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\n[[l2tp.session]]\naddress = \"192.0.2.5\"\ncustomer = \"c\"\n",
                 "l2tp.session[0].address",
                 "access subnet",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"lns.example\"]\n",
+                "l2tp.lac_realm[0].lns",
+                "ADDRESS:PORT",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\"]\n[[l2tp.lac_realm]]\nrealm = \"ISP.example\"\nlns = [\"172.16.0.3\"]\n",
+                "l2tp.lac_realm[1].realm",
+                "used twice",
             ),
         ];
         for (src, key, words) in cases {

@@ -161,7 +161,12 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
             }),
             Err(e) => match core.sessions().find_recent(&k.session) {
                 Some(ended) => reply(Ok(ended_view(core, ended.record.id))),
-                None => reply(Err::<(), _>(e.to_string())),
+                // A PPPoE subscriber switched to an LNS (LAC, issue 15): by user name or
+                // `lac/L2TP-SESSION`.
+                None => match core.lac_find(&k.session, now) {
+                    Some(v) => reply(Ok(proto::SessionView::Switched(Box::new(v)))),
+                    None => reply(Err::<(), _>(e.to_string())),
+                },
             },
         },
         Request::SessionAdd(s) => reply((|| {
@@ -860,6 +865,7 @@ pub fn counters(
             .pppoe_counters()
             .into_iter()
             .chain(core.lns_counters())
+            .chain(core.lac_counters())
             .collect(),
         ipv6: core
             .ipv6()

@@ -375,7 +375,7 @@ fn session(s: &proto::SessionView) -> String {
             ("_ipv6", o.counters_ipv6),
         ],
         proto::SessionView::Ended(e) => vec![("", Some(e.counters))],
-        proto::SessionView::Unknown { .. } => vec![],
+        proto::SessionView::Unknown { .. } | proto::SessionView::Switched(_) => vec![],
     };
     for (family, c) in counters {
         let Some(c) = c else { continue };

@@ -123,7 +123,12 @@ pub fn render(
     );
     let mut open = None;
     // The LNS's PPP over L2TP (`lns_*`, issue 15) in the same family.
-    for (k, v) in core.pppoe_counters().into_iter().chain(core.lns_counters()) {
+    for (k, v) in core
+        .pppoe_counters()
+        .into_iter()
+        .chain(core.lns_counters())
+        .chain(core.lac_counters())
+    {
         if k == "ppp_sessions_open" {
             open = Some(v);
         } else {

@@ -21,6 +21,7 @@ pub mod forward;
 pub mod http;
 pub mod icmp;
 pub mod ipv6;
+pub mod lac;
 pub mod lookahead;
 pub mod parse;
 pub mod refuse;
@@ -213,6 +214,13 @@ impl Pipeline {
                 Err(r) => return Verdict::Drop(r),
             },
         };
+        // ACC-6: a PPPoE session switched into an L2TP tunnel (LAC), PPP control too.
+        if side == Side::Access
+            && self.l2tp.switching()
+            && let Some(v) = self.lac_uplink(fwd, buf, kind, l3, line, now)
+        {
+            return v;
+        }
         match kind {
             parse::L3Kind::Arp => self.arp(fwd, side, buf.data_mut(), l3),
             parse::L3Kind::PppoeControl => {

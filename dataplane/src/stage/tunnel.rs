@@ -92,6 +92,12 @@ impl Pipeline {
             return Some(Verdict::Drop(DropReason::L2tpUnknownSession));
         }
         let (subscriber, role) = (e.spec.subscriber, e.spec.role);
+        if let Some(leg) = e.spec.pppoe {
+            // LAC: the PPP frame goes to its PPPoE subscriber as it is (ACC-6).
+            let at = l4 + udp::HEADER_LEN;
+            let (ppp_at, end) = (at + hdr.payload_at, at + end);
+            return Some(self.lac_switch_down(fwd, buf, ppp_at, end, hdr.session, leg));
+        }
         let (proto, ppp_len) = match l2tp::ppp_protocol(&msg[hdr.payload_at..end]) {
             Ok(p) => p,
             Err(_) => return Some(Verdict::Drop(DropReason::L2tpMalformed)),

@@ -16,7 +16,23 @@
 use std::net::Ipv4Addr;
 
 use crate::table::index::HashIndex;
+use crate::table::session::{VlanKey, Vlans};
+use crate::types::MacAddr;
 use crate::wire::l2tp::Encap;
+
+/// A LAC's PPPoE side of a switched session (ACC-6): the PPPoE session whose PPP frames
+/// the fast path switches into the L2TP session and back, without terminating PPP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PppoeLeg {
+    /// The PPPoE session id.
+    pub session: u16,
+    /// The client's MAC address.
+    pub client: MacAddr,
+    /// The access line's VLAN tags (as the client sends them).
+    pub vlans: Vlans,
+    /// ACC-5: TCP MSS of SYNs both ways clamped to this (0: off).
+    pub mss_clamp: u16,
+}
 
 /// Which end of the tunnel the gateway is for a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +66,9 @@ pub struct L2tpSessionSpec {
     pub subscriber: Ipv4Addr,
     /// Which end we are.
     pub role: TunnelRole,
+    /// LAC: the PPPoE session switched into this one (then `subscriber` is unspecified:
+    /// PPP, and so the address, is the LNS's).
+    pub pppoe: Option<PppoeLeg>,
 }
 
 /// Packets and bytes (IPv4 total length of the carried packet) through one session.
@@ -93,6 +112,9 @@ pub struct L2tpTable {
     /// each, confirmed against the entry's subscriber (the fixed index of the session
     /// and flow tables; nothing allocates after start).
     by_subscriber: HashIndex,
+    /// Switched sessions by PPPoE session id (confirmed against the entry's leg).
+    by_pppoe: HashIndex,
+    switched: u32,
     steered: [u32; 2],
     len: usize,
     /// Longest IPv4 packet (outer) the encapsulation may produce.
@@ -111,6 +133,8 @@ impl L2tpTable {
                 vec![None; n + 1]
             },
             by_subscriber: HashIndex::new(n + 1),
+            by_pppoe: HashIndex::new(n + 1),
+            switched: 0,
             steered: [0; 2],
             len: 0,
             mtu,
@@ -143,6 +167,25 @@ impl L2tpTable {
     #[inline(always)]
     pub fn get_mut(&mut self, session: u16) -> Option<&mut L2tpEntry> {
         self.entries.get_mut(session as usize)?.as_mut()
+    }
+
+    /// True when a PPPoE session is switched into an L2TP session (LAC).
+    #[inline(always)]
+    pub fn switching(&self) -> bool {
+        self.switched > 0
+    }
+
+    /// The L2TP session PPPoE session `pppoe` of `client` on line `vlans` is switched
+    /// into, if any.
+    #[inline]
+    pub fn switched_session(&self, pppoe: u16, client: MacAddr, vlans: VlanKey) -> Option<u16> {
+        let h = self.by_pppoe.hash(pppoe as u64);
+        let s = self.by_pppoe.find(h, |s| {
+            self.get(s as u16)
+                .and_then(|e| e.spec.pppoe)
+                .is_some_and(|l| l.session == pppoe && l.client == client && l.vlans.key() == vlans)
+        })?;
+        Some(s as u16)
     }
 
     /// The session a packet from `src` (arriving from the access side when
@@ -181,6 +224,7 @@ impl L2tpTable {
         }
         if let Some(old) = self.entries[i].take() {
             self.len -= 1;
+            self.unswitch(&old.spec);
             if old.spec.subscriber != spec.subscriber || old.spec.role != spec.role {
                 self.unsteer(old.spec.subscriber, spec.session, old.spec.role);
             }
@@ -197,6 +241,12 @@ impl L2tpTable {
             counters: L2tpCounters::default(),
         });
         self.len += 1;
+        if let Some(l) = spec.pppoe {
+            let h = self.by_pppoe.hash(l.session as u64);
+            // Room for every session id is reserved at start, so this cannot fail.
+            let _ = self.by_pppoe.insert(h, spec.session as u32);
+            self.switched += 1;
+        }
         Ok(())
     }
 
@@ -229,8 +279,19 @@ impl L2tpTable {
     pub fn remove(&mut self, session: u16) -> Option<L2tpEntry> {
         let e = self.entries.get_mut(session as usize)?.take()?;
         self.len -= 1;
+        self.unswitch(&e.spec);
         self.unsteer(e.spec.subscriber, session, e.spec.role);
         Some(e)
+    }
+
+    /// Forgets the PPPoE leg of a session being replaced or removed.
+    fn unswitch(&mut self, spec: &L2tpSessionSpec) {
+        if let Some(l) = spec.pppoe {
+            let h = self.by_pppoe.hash(l.session as u64);
+            if self.by_pppoe.remove(h, spec.session as u32) {
+                self.switched -= 1;
+            }
+        }
     }
 
     /// Stops steering `subscriber` if `session` (whose entry may be gone already) is its
@@ -267,6 +328,7 @@ mod tests {
             peer_port: 1701,
             subscriber: Ipv4Addr::from(sub),
             role,
+            pppoe: None,
         }
     }
 

@@ -1,0 +1,365 @@
+//! PPPoE subscribers switched into L2TP tunnels (LAC, ACC-6, issue 15): the glue between
+//! the PPPoE sessions ([`super::pppoe`]) and the L2TP engine's switched calls
+//! ([`crate::l2tp::lac`]).
+//!
+//! When a PPPoE subscriber's PAP or CHAP credentials arrive and its user name's realm
+//! (`user@isp.example`) matches a `[[l2tp.lac_realm]]`, its PPP engine hands the link off
+//! ([`crate::ppp::Session::hand_off`]: proxy LCP and proxy authentication) instead of a
+//! login, and the L2TP engine places a call to the realm's LNS of lowest preference.
+//! A tunnel or call that fails before it is up moves the call to the next LNS; when none
+//! is left the PPPoE session ends with PADT. Once up, the fast path switches the PPP
+//! frames both ways; the LNS negotiates authentication and IPCP with the client. Every
+//! end from the PPPoE side (PADT, shutdown, an operator) sends the CDN; the LNS's CDN
+//! (or its tunnel's end) ends the PPPoE session with PADT.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use hashbrown::HashMap;
+use tollgate_dataplane::l2tp::{L2tpCounters, PppoeLeg};
+use tollgate_dataplane::time::Instant;
+
+use super::Core;
+use crate::authz::TunnelAssignment;
+use crate::l2tp::lac::{LnsChoice, SwitchedCall};
+
+/// What the LAC counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LacStats {
+    /// PPPoE subscribers handed off to an LNS.
+    pub handed_off: u64,
+    /// Calls up (ICCN acknowledged).
+    pub calls_up: u64,
+    /// Calls moved to the next LNS after a failure before they were up.
+    pub failovers: u64,
+    /// Subscribers no LNS took (every choice failed): ended with PADT.
+    pub no_lns: u64,
+    /// Hand-offs refused by the PPP engine (credentials not pending).
+    pub hand_off_refused: u64,
+    /// Subscribers switched by RADIUS tunnel attributes (not a realm rule).
+    pub radius_tunnels: u64,
+    /// Calls ended, by who ended them.
+    pub ended: BTreeMap<&'static str, u64>,
+}
+
+/// One switched subscriber.
+#[derive(Debug)]
+struct LacCall {
+    /// Its PPPoE session id.
+    pppoe: u16,
+    /// Its user name.
+    user: String,
+    /// The LNS it is placed on now.
+    lns: LnsChoice,
+    /// The LNSes left to try, in order.
+    left: Vec<LnsChoice>,
+    /// What goes into the ICCN.
+    call: SwitchedCall,
+    /// When it was handed off.
+    started: Instant,
+    /// When its call came up.
+    up_since: Option<Instant>,
+    /// The LNS's Host Name and its tunnel and session ids, once up.
+    lns_host: String,
+    peer_ids: (u16, u16),
+}
+
+/// The LAC's switched calls, by our L2TP session id.
+#[derive(Debug, Default)]
+pub(super) struct Lac {
+    calls: HashMap<u16, LacCall>,
+    by_pppoe: HashMap<u16, u16>,
+    stats: LacStats,
+}
+
+/// What `ctl show lac` says of a switched subscriber.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LacCallView {
+    /// The user name.
+    pub user: String,
+    /// Its PPPoE session id.
+    pub pppoe_session: u16,
+    /// The client's MAC.
+    pub mac: String,
+    /// Our L2TP tunnel and session ids.
+    pub l2tp_tunnel: u16,
+    /// Our session id.
+    pub l2tp_session: u16,
+    /// The LNS's tunnel and session ids (0 until up).
+    pub lns_tunnel: u16,
+    /// The LNS's session id.
+    pub lns_session: u16,
+    /// The LNS (address:port and Host Name).
+    pub lns: String,
+    /// Tunnel-Assignment-Id.
+    pub assignment: String,
+    /// `connecting` or `established`.
+    pub state: String,
+    /// Seconds since the hand-off.
+    pub age_s: u64,
+    /// IPv4 packets and bytes (IP total length) from the subscriber, switched to the LNS.
+    pub tx_packets: u64,
+    /// Bytes of those.
+    pub tx_bytes: u64,
+    /// IPv4 packets and bytes from the LNS, switched to the subscriber.
+    pub rx_packets: u64,
+    /// Bytes of those.
+    pub rx_bytes: u64,
+}
+
+impl Core {
+    /// The LNSes for `user`, by preference, when a realm rule names its realm.
+    fn lac_route(&self, user: &str) -> Option<Vec<LnsChoice>> {
+        let l = self.l2tp.as_ref()?;
+        let rule = l.settings().lac_realms.iter().find(|r| r.matches(user))?;
+        let mut lns = rule.lns.clone();
+        lns.sort_by_key(|c| c.preference);
+        Some(lns)
+    }
+
+    /// PPPoE session `id`'s credentials arrived: when its realm is switched, its PPP is
+    /// handed off to an LNS and true is returned (no login).
+    pub(super) fn lac_switch(&mut self, now: Instant, id: u16, user: &str) -> bool {
+        let Some(choices) = self.lac_route(user) else {
+            return false;
+        };
+        self.lac_hand_off(now, id, user, choices)
+    }
+
+    /// PPPoE session `id`'s login was accepted with RADIUS tunnel attributes (RFC 2868):
+    /// its PPP is handed off to those LNSes (true), unless L2TP is off.
+    pub(super) fn lac_switch_tunnels(
+        &mut self,
+        now: Instant,
+        id: u16,
+        user: &str,
+        tunnels: &[TunnelAssignment],
+    ) -> bool {
+        if self.l2tp.is_none() {
+            return false;
+        }
+        let choices: Vec<LnsChoice> = tunnels
+            .iter()
+            .filter_map(|t| {
+                let server = t.server?;
+                Some(LnsChoice {
+                    peer: SocketAddrV4::new(server, 1701),
+                    assignment: t.assignment.clone().unwrap_or_else(|| server.to_string()),
+                    preference: t.preference.unwrap_or(u32::MAX),
+                })
+            })
+            .collect();
+        if choices.is_empty() {
+            return false;
+        }
+        self.lac.stats.radius_tunnels += 1;
+        self.lac_hand_off(now, id, user, choices)
+    }
+
+    /// Hands PPPoE session `id`'s PPP off to `choices` (in order).
+    fn lac_hand_off(&mut self, now: Instant, id: u16, user: &str, choices: Vec<LnsChoice>) -> bool {
+        let Some((proxy, leg, calling)) = self.pppoe_hand_off(id) else {
+            self.lac.stats.hand_off_refused += 1;
+            return false;
+        };
+        self.lac.stats.handed_off += 1;
+        tracing::info!(pppoe_session = id, %user, "PPP handed off to an LNS (LAC)");
+        let mut left = choices.into_iter();
+        let Some(first) = left.next() else {
+            return false;
+        };
+        let call = LacCall {
+            pppoe: id,
+            user: user.to_string(),
+            lns: first,
+            left: left.collect(),
+            call: SwitchedCall {
+                pppoe: leg,
+                proxy,
+                calling_number: calling,
+                speed: 1_000_000_000,
+            },
+            started: now,
+            up_since: None,
+            lns_host: String::new(),
+            peer_ids: (0, 0),
+        };
+        self.lac_dial(now, call);
+        true
+    }
+
+    /// Places `call` on its LNS, or the next that takes it; none left: PADT.
+    fn lac_dial(&mut self, now: Instant, mut call: LacCall) {
+        loop {
+            let placed = match self.l2tp.as_mut() {
+                Some(l) => l.switch_call(now, &call.lns, call.call.clone()),
+                None => Err("L2TP is off".into()),
+            };
+            match placed {
+                Ok(sid) => {
+                    self.lac.by_pppoe.insert(call.pppoe, sid);
+                    self.lac.calls.insert(sid, call);
+                    self.drain_l2tp(now);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(pppoe_session = call.pppoe, lns = %call.lns.peer, error = %e, "LNS not reachable for a switched call");
+                    if call.left.is_empty() {
+                        break;
+                    }
+                    self.lac.stats.failovers += 1;
+                    call.lns = call.left.remove(0);
+                }
+            }
+        }
+        self.lac.stats.no_lns += 1;
+        self.lac.by_pppoe.remove(&call.pppoe);
+        self.pppoe_end_switched(now, call.pppoe, "no LNS took the call");
+    }
+
+    /// The L2TP engine says switched call `session` is up.
+    pub(super) fn lac_up(
+        &mut self,
+        now: Instant,
+        session: u16,
+        peer_ids: (u16, u16),
+        host: String,
+    ) {
+        if let Some(c) = self.lac.calls.get_mut(&session) {
+            c.up_since = Some(now);
+            c.peer_ids = peer_ids;
+            c.lns_host = host;
+            self.lac.stats.calls_up += 1;
+            tracing::info!(session, pppoe_session = c.pppoe, user = %c.user, lns = %c.lns.peer, "switched call up");
+        }
+    }
+
+    /// The L2TP engine says switched call `session` ended (or failed before it was up):
+    /// the next LNS, or PADT.
+    pub(super) fn lac_ended(&mut self, now: Instant, session: u16, was_up: bool, why: &str) {
+        let Some(mut call) = self.lac.calls.remove(&session) else {
+            return;
+        };
+        self.lac.by_pppoe.remove(&call.pppoe);
+        if !was_up && !call.left.is_empty() {
+            self.lac.stats.failovers += 1;
+            tracing::info!(pppoe_session = call.pppoe, lns = %call.lns.peer, reason = why, "switched call failed; trying the next LNS");
+            call.lns = call.left.remove(0);
+            self.lac_dial(now, call);
+            return;
+        }
+        if !was_up {
+            self.lac.stats.no_lns += 1;
+        }
+        *self.lac.stats.ended.entry("by_lns").or_default() += 1;
+        tracing::info!(pppoe_session = call.pppoe, user = %call.user, reason = why, "switched call ended by the LNS side");
+        self.pppoe_end_switched(now, call.pppoe, why);
+    }
+
+    /// PPPoE session `id` ends (PADT, shutdown, an operator): its switched call, if it
+    /// has one, ends with a CDN.
+    pub(super) fn lac_pppoe_ended(&mut self, now: Instant, id: u16, why: &str) {
+        let Some(sid) = self.lac.by_pppoe.remove(&id) else {
+            return;
+        };
+        self.lac.calls.remove(&sid);
+        *self.lac.stats.ended.entry("here").or_default() += 1;
+        if let Some(l) = self.l2tp.as_mut() {
+            l.end_switched(now, sid, why);
+        }
+        self.drain_l2tp(now);
+    }
+
+    /// True when PPPoE session `id` is switched to an LNS.
+    pub(super) fn lac_owns(&self, id: u16) -> bool {
+        self.lac.by_pppoe.contains_key(&id)
+    }
+
+    /// What the LAC counted.
+    pub fn lac_stats(&self) -> &LacStats {
+        &self.lac.stats
+    }
+
+    /// Every LAC counter by name (`lac_*`), for `show counters` and the metrics.
+    pub fn lac_counters(&self) -> Vec<(String, u64)> {
+        let s = &self.lac.stats;
+        let mut out: Vec<(String, u64)> = [
+            ("lac_handed_off", s.handed_off),
+            ("lac_calls_up", s.calls_up),
+            ("lac_failovers", s.failovers),
+            ("lac_no_lns", s.no_lns),
+            ("lac_hand_off_refused", s.hand_off_refused),
+            ("lac_radius_tunnels", s.radius_tunnels),
+            ("lac_calls_open", self.lac.calls.len() as u64),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+        for (c, n) in &s.ended {
+            out.push((format!("lac_ended_{c}"), *n));
+        }
+        out
+    }
+
+    /// Every switched subscriber, by our L2TP session id, with the counters of the last
+    /// sample (`l2tp.sample_interval`).
+    pub fn lac_calls(&self, now: Instant) -> Vec<LacCallView> {
+        let mut v: Vec<LacCallView> = self
+            .lac
+            .calls
+            .iter()
+            .map(|(sid, c)| {
+                let (tunnel, counters) = self
+                    .l2tp
+                    .as_ref()
+                    .and_then(|l| l.sessions().get(sid))
+                    .map_or((0, L2tpCounters::default()), |s| (s.tunnel, s.counters));
+                lac_view(*sid, tunnel, c, counters, now)
+            })
+            .collect();
+        v.sort_by_key(|c| c.l2tp_session);
+        v
+    }
+
+    /// The switched subscriber `key` names: its user name or `lac/L2TP-SESSION`.
+    pub fn lac_find(&self, key: &str, now: Instant) -> Option<LacCallView> {
+        let by_id = key.strip_prefix("lac/").and_then(|k| k.parse::<u16>().ok());
+        self.lac_calls(now)
+            .into_iter()
+            .find(|c| Some(c.l2tp_session) == by_id || c.user == key)
+    }
+
+    /// The PPPoE leg of a switched subscriber as the fast path sees it (tests).
+    pub fn lac_leg(&self, session: u16) -> Option<PppoeLeg> {
+        self.lac.calls.get(&session).map(|c| c.call.pppoe)
+    }
+
+    /// The LNS a switched call is placed on now (tests, ctl).
+    pub fn lac_lns(&self, session: u16) -> Option<SocketAddrV4> {
+        self.lac.calls.get(&session).map(|c| c.lns.peer)
+    }
+}
+
+fn lac_view(sid: u16, tunnel: u16, c: &LacCall, n: L2tpCounters, now: Instant) -> LacCallView {
+    LacCallView {
+        user: c.user.clone(),
+        pppoe_session: c.pppoe,
+        mac: c.call.pppoe.client.to_string(),
+        l2tp_tunnel: tunnel,
+        l2tp_session: sid,
+        lns_tunnel: c.peer_ids.0,
+        lns_session: c.peer_ids.1,
+        lns: format!("{} {}", c.lns.peer, c.lns_host),
+        assignment: c.lns.assignment.clone(),
+        state: if c.up_since.is_some() {
+            "established".into()
+        } else {
+            "connecting".into()
+        },
+        age_s: now.since(c.started).as_secs(),
+        tx_packets: n.encap_packets,
+        tx_bytes: n.encap_bytes,
+        rx_packets: n.decap_packets,
+        rx_bytes: n.decap_bytes,
+    }
+}

@@ -1,0 +1,698 @@
+//! PPPoE subscribers switched into L2TP tunnels (LAC), driven through the core with a
+//! fake clock: the subscriber is the PPP client engine behind PPPoE discovery on a QinQ
+//! line; the LNSes are built here from the L2TP wire codec and reliable delivery. Checked
+//! on the wire: the SCCRQ to the LNS of lowest preference, the ICCN's proxy LCP and
+//! proxy authentication AVPs (the very Configure-Requests and PAP request exchanged),
+//! the fast-path session with its PPPoE leg, one tunnel for two subscribers, failover to
+//! the next LNS, and the ends both ways (CDN and PADT).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use tollgate_dataplane::l2tp::{L2tpSessionSpec, PppoeLeg, TunnelRole};
+use tollgate_dataplane::session::{VlanTag, Vlans};
+use tollgate_dataplane::{Command, ForwardingBuilder, Frame, MacAddr, Side, SideConfig};
+
+use super::aaa::{AaaPolicy, AuthRequest};
+use super::neighbor::Timing;
+use super::pppoe::PppoeSettings;
+use super::{Core, CoreConfig, Output};
+use crate::entropy::Sequence;
+use crate::l2tp::Settings;
+use crate::l2tp::lac::{LacRealm, LnsChoice};
+use crate::l2tp::reliable::{Channel, Timing as L2tpTiming};
+use crate::l2tp::wire::{self, Builder, Message, attr, kind};
+use crate::ppp::{self, AuthMethod, Client};
+use crate::pppoe::DiscoveryConfig;
+use crate::pppoe::wire::{self as pwire, SessionPacket, code, tag};
+use crate::random::Seed;
+use crate::time::{Instant, WallClock};
+use crate::wire::ethernet::{self, Tag};
+
+const AC_MAC: [u8; 6] = [0x02, 0xac, 0, 0, 0, 1];
+const CORE_MAC: MacAddr = MacAddr([0x02, 0xc0, 0, 0, 0, 1]);
+const LNS_MAC: MacAddr = MacAddr([0x02, 0xb0, 0, 0, 0, 1]);
+const LAC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const LNS1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
+const LNS2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
+const SEC: u64 = 1_000_000_000;
+
+fn core() -> Core {
+    let fwd = ForwardingBuilder::new(
+        SideConfig {
+            mac: MacAddr(AC_MAC),
+            address: Ipv4Addr::new(10, 10, 0, 1),
+            prefix_len: 24,
+        },
+        SideConfig {
+            mac: CORE_MAC,
+            address: LAC,
+            prefix_len: 24,
+        },
+    )
+    .build()
+    .unwrap();
+    let mut l2tp = Settings::new("tg-lac", Seed::fixed([5; 32]));
+    let choice = |ip, preference| LnsChoice {
+        peer: SocketAddrV4::new(ip, 1701),
+        assignment: "isp".into(),
+        preference,
+    };
+    // Listed out of order: preference decides.
+    l2tp.lac_realms = vec![LacRealm {
+        realm: "isp.example".into(),
+        lns: vec![choice(LNS2, 20), choice(LNS1, 10)],
+    }];
+    Core::new(
+        Instant(SEC),
+        Arc::new(fwd),
+        CoreConfig {
+            arp: Timing::default(),
+            static_neighbors: vec![(LNS1, LNS_MAC), (LNS2, LNS_MAC)],
+            workers: 1,
+            service_names: Vec::new(),
+            clock: WallClock::UNIX,
+            aaa: AaaPolicy::default(),
+            l2tp: Some(l2tp),
+            pppoe: Some(PppoeSettings {
+                discovery: DiscoveryConfig {
+                    ac_name: "tg-ac".into(),
+                    ..DiscoveryConfig::default()
+                },
+                ppp: ppp::Config {
+                    auth: vec![AuthMethod::Pap],
+                    local_ipv4: Ipv4Addr::new(10, 10, 0, 1),
+                    echo_interval: Some(Duration::from_secs(10)),
+                    ..ppp::Config::default()
+                },
+                dns: [None, None],
+                mss_clamp: true,
+                port_name: "access0".into(),
+                seed: Seed::fixed([7; 32]),
+            }),
+            lns: None,
+            ipv6: None,
+            dhcp: None,
+        },
+    )
+}
+
+fn qinq() -> Vec<Tag> {
+    vec![
+        Tag {
+            tpid: 0x88a8,
+            pcp: 0,
+            dei: false,
+            vid: 100,
+        },
+        Tag {
+            tpid: 0x8100,
+            pcp: 0,
+            dei: false,
+            vid: 7,
+        },
+    ]
+}
+
+/// One PPPoE subscriber: discovery by hand, PPP by the client engine.
+struct Subscriber {
+    mac: [u8; 6],
+    client: Client,
+    session_id: u16,
+    /// Every PPP frame it sent and received: (from the client, protocol, packet).
+    ppp: Vec<(bool, u16, Vec<u8>)>,
+    padt: bool,
+}
+
+/// One LNS: its control channel per tunnel (one tunnel here).
+struct Lns {
+    ip: Ipv4Addr,
+    chan: Channel,
+    /// Our tunnel id (given in SCCRP).
+    tunnel: u16,
+    /// The LAC's tunnel id.
+    lac_tunnel: u16,
+    /// Control messages received, in order.
+    control: Vec<Message>,
+    /// Answer SCCRQ (else it stays silent: a dead LNS).
+    answers: bool,
+    /// Data messages received: (session, PPP frame after ff 03).
+    data: Vec<(u16, Vec<u8>)>,
+    next_session: u16,
+}
+
+struct Rig {
+    core: Core,
+    now: Instant,
+    subs: Vec<Subscriber>,
+    lns: Vec<Lns>,
+    auth: Vec<AuthRequest>,
+    commands: Vec<Command>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let lns = |ip, tunnel| Lns {
+            ip,
+            chan: Channel::new(L2tpTiming::default()),
+            tunnel,
+            lac_tunnel: 0,
+            control: Vec::new(),
+            answers: true,
+            data: Vec::new(),
+            next_session: 0x100,
+        };
+        Rig {
+            core: core(),
+            now: Instant(SEC),
+            subs: Vec::new(),
+            lns: vec![lns(LNS1, 0x11), lns(LNS2, 0x22)],
+            auth: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+
+    fn access_frame(&self, mac: [u8; 6], dst: [u8; 6], ethertype: u16, payload: &[u8]) -> Frame {
+        let mut b = Vec::new();
+        ethernet::write_header(&mut b, dst, mac, &qinq(), ethertype);
+        b.extend_from_slice(payload);
+        Frame::new(Side::Access, &b).unwrap()
+    }
+
+    /// A new subscriber `user` sends PADI; everything runs until quiet.
+    fn dial(&mut self, last: u8, user: &[u8]) -> usize {
+        let mut rng = Sequence::new(11 + last as u64);
+        self.subs.push(Subscriber {
+            mac: [0x02, 0, 0, 0, 0, last],
+            client: Client::new(user, b"s3cret", &mut rng),
+            session_id: 0,
+            ppp: Vec::new(),
+            padt: false,
+        });
+        let i = self.subs.len() - 1;
+        let mut t = Vec::new();
+        pwire::put_tag(&mut t, tag::SERVICE_NAME, b"");
+        let p = pwire::build(code::PADI, 0, &t);
+        let f = self.access_frame(self.subs[i].mac, [0xff; 6], 0x8863, &p);
+        self.core.on_punt(self.now, 0, &f);
+        self.pump();
+        i
+    }
+
+    /// Moves outputs, the subscribers' and LNSes' answers until quiet.
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(o) = self.core.poll_output() {
+                progressed = true;
+                match o {
+                    Output::Inject(_, f) if f.side == Side::Access => {
+                        self.deliver_to_subscriber(&f)
+                    }
+                    Output::Inject(_, f) => self.deliver_to_lns(&f),
+                    Output::Authenticate(a) => self.auth.push(a),
+                    Output::Command(_, c) => self.commands.push(c),
+                    _ => {}
+                }
+            }
+            for i in 0..self.subs.len() {
+                while let Some(t) = self.subs[i].client.poll_transmit() {
+                    progressed = true;
+                    let s = &mut self.subs[i];
+                    s.ppp.push((true, t.protocol, t.packet.clone()));
+                    let p = pwire::session_frame(s.session_id, t.protocol, &t.packet);
+                    let f = self.access_frame(self.subs[i].mac, AC_MAC, 0x8864, &p);
+                    self.core.on_punt(self.now, 0, &f);
+                }
+            }
+            for i in 0..self.lns.len() {
+                while let Some(bytes) = self.lns[i].chan.poll_transmit(self.now) {
+                    progressed = true;
+                    let f = self.lns_datagram(i, &bytes);
+                    self.core.on_punt(self.now, 0, &f);
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// A UDP datagram from LNS `i` to the LAC, as the fast path punts it.
+    fn lns_datagram(&self, i: usize, payload: &[u8]) -> Frame {
+        let mut f = Vec::new();
+        etherparse::PacketBuilder::ethernet2(LNS_MAC.0, CORE_MAC.0)
+            .ipv4(self.lns[i].ip.octets(), LAC.octets(), 64)
+            .udp(1701, 1701)
+            .write(&mut f, payload)
+            .unwrap();
+        Frame::new(Side::Core, &f).unwrap()
+    }
+
+    fn deliver_to_subscriber(&mut self, f: &Frame) {
+        let b = f.bytes();
+        let h = ethernet::Frame::new_checked(b).unwrap().header().unwrap();
+        let Some(s) = self
+            .subs
+            .iter_mut()
+            .find(|s| s.mac == h.dst || h.dst == [0xff; 6])
+        else {
+            panic!("a frame for no subscriber");
+        };
+        assert_eq!(h.src, AC_MAC);
+        let payload = &b[h.payload_at..];
+        if h.ethertype == 0x8863 {
+            let p = pwire::Packet::new_checked(payload).unwrap();
+            match p.code() {
+                code::PADO => {
+                    let mut t = Vec::new();
+                    pwire::put_tag(&mut t, tag::SERVICE_NAME, b"");
+                    for tg in p.tags().flatten() {
+                        if tg.kind == tag::AC_COOKIE {
+                            pwire::put_tag(&mut t, tag::AC_COOKIE, tg.value);
+                        }
+                    }
+                    let padr = pwire::build(code::PADR, 0, &t);
+                    let mac = s.mac;
+                    let f = self.access_frame(mac, AC_MAC, 0x8863, &padr);
+                    self.core.on_punt(self.now, 0, &f);
+                }
+                code::PADS => {
+                    s.session_id = p.session_id();
+                    s.client.start();
+                }
+                code::PADT => s.padt = true,
+                _ => {}
+            }
+        } else {
+            let p = SessionPacket::new_checked(payload).unwrap();
+            s.ppp.push((false, p.protocol(), p.ppp_payload().to_vec()));
+            s.client.handle_input(p.protocol(), p.ppp_payload());
+        }
+    }
+
+    fn deliver_to_lns(&mut self, f: &Frame) {
+        let p = SlicedPacket::from_ethernet(f.bytes()).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("not IPv4")
+        };
+        assert_eq!(ip.header().source_addr(), LAC);
+        assert_eq!(&f.bytes()[..6], &LNS_MAC.0);
+        let dst = ip.header().destination_addr();
+        let Some(TransportSlice::Udp(u)) = &p.transport else {
+            panic!("not UDP")
+        };
+        assert_eq!((u.source_port(), u.destination_port()), (1701, 1701));
+        let l2tp = u.payload().to_vec();
+        let Some(i) = self.lns.iter().position(|l| l.ip == dst) else {
+            panic!("to no LNS: {dst}");
+        };
+        if l2tp[0] & 0x80 == 0 {
+            let s = u16::from_be_bytes([l2tp[4], l2tp[5]]);
+            self.lns[i].data.push((s, l2tp[8..].to_vec()));
+            return;
+        }
+        let m = wire::decode(&l2tp, None).unwrap();
+        for m in self.lns[i].chan.receive(self.now, m) {
+            self.lns_handle(i, m);
+        }
+    }
+
+    /// The LNS's answers: SCCRP to SCCRQ, ICRP to ICRQ; everything else is acknowledged.
+    fn lns_handle(&mut self, i: usize, m: Message) {
+        let l = &mut self.lns[i];
+        match m.kind() {
+            kind::SCCRQ if l.answers => {
+                l.lac_tunnel = m.u16(attr::ASSIGNED_TUNNEL_ID).unwrap();
+                l.chan.set_peer(l.lac_tunnel, None);
+                let b = Builder::new(kind::SCCRP, l.lac_tunnel, 0)
+                    .u16(true, attr::PROTOCOL_VERSION, 0x0100)
+                    .avp(true, 0, attr::HOST_NAME, b"foreign-lns")
+                    .u32(true, attr::FRAMING_CAPABILITIES, 3)
+                    .u16(true, attr::ASSIGNED_TUNNEL_ID, l.tunnel)
+                    .finish();
+                l.chan.send(b);
+            }
+            kind::ICRQ => {
+                let lac_session = m.u16(attr::ASSIGNED_SESSION_ID).unwrap();
+                l.next_session += 1;
+                let b = Builder::new(kind::ICRP, l.lac_tunnel, lac_session)
+                    .u16(true, attr::ASSIGNED_SESSION_ID, l.next_session)
+                    .finish();
+                l.chan.send(b);
+            }
+            _ => {}
+        }
+        l.control.push(m);
+    }
+
+    fn control(&self, i: usize, k: u16) -> Vec<&Message> {
+        self.lns[i]
+            .control
+            .iter()
+            .filter(|m| m.kind() == k)
+            .collect()
+    }
+
+    /// Runs the clock `ms` further, timers included, in 100 ms steps.
+    fn run(&mut self, ms: u64) {
+        let end = self.now.0 + ms * 1_000_000;
+        while self.now.0 < end {
+            self.now = Instant(self.now.0 + 100_000_000);
+            self.core.tick(self.now);
+            self.pump();
+        }
+    }
+
+    fn l2tp_specs(&self) -> Vec<L2tpSessionSpec> {
+        self.commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::L2tpSessionSet(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn removed(&self) -> Vec<u16> {
+        self.commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::L2tpSessionRemove { session } => Some(*session),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The options of the Configure-Requests (LCP code 1) in `frames` (from the client when
+/// `from_client`).
+fn lcp_requests(frames: &[(bool, u16, Vec<u8>)], from_client: bool) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .filter(|(c, p, pkt)| *c == from_client && *p == 0xc021 && pkt[0] == 1)
+        .map(|(_, _, pkt)| pkt[4..].to_vec())
+        .collect()
+}
+
+#[test]
+fn a_realm_subscriber_is_switched_to_the_preferred_lns_with_proxy_avps() {
+    let mut r = Rig::new();
+    let s = r.dial(0x42, b"alice@ISP.example");
+    // No login at the LAC: the PPP is handed off.
+    assert!(r.auth.is_empty(), "{:?}", r.auth);
+    // The LNS of lowest preference, whatever the listed order; the other is not asked.
+    assert_eq!(r.control(0, kind::SCCRQ).len(), 1);
+    assert!(r.lns[1].control.is_empty());
+    let sccrq = r.control(0, kind::SCCRQ)[0];
+    assert_eq!(sccrq.text(attr::HOST_NAME).as_deref(), Some("tg-lac"));
+    assert_eq!(r.control(0, kind::SCCCN).len(), 1);
+    let icrq = r.control(0, kind::ICRQ)[0];
+    let lac_session = icrq.u16(attr::ASSIGNED_SESSION_ID).unwrap();
+    // Calling Number: the subscriber's line; no Tollgate AVP to a foreign LNS.
+    assert_eq!(
+        icrq.text(attr::CALLING_NUMBER).as_deref(),
+        Some("access0.100.7")
+    );
+    assert!(icrq.avps.iter().all(|a| a.vendor == 0));
+    let iccn = r.control(0, kind::ICCN)[0];
+    assert_eq!(iccn.session, 0x101, "to the LNS's session id");
+    assert_eq!(iccn.get(attr::FRAMING_TYPE).and_then(|a| a.u32()), Some(1));
+    // Proxy LCP: exactly the Configure-Requests exchanged on the PPPoE session.
+    let sub = &r.subs[s];
+    let (sub_session, sub_mac) = (sub.session_id, sub.mac);
+    let client_reqs = lcp_requests(&sub.ppp, true);
+    let our_reqs = lcp_requests(&sub.ppp, false);
+    let v = |a: u16| iccn.get(a).map(|a| a.value.clone());
+    assert_eq!(
+        v(attr::INITIAL_RECEIVED_LCP_CONFREQ).as_ref(),
+        client_reqs.first()
+    );
+    assert_eq!(
+        v(attr::LAST_RECEIVED_LCP_CONFREQ).as_ref(),
+        client_reqs.last()
+    );
+    assert_eq!(v(attr::LAST_SENT_LCP_CONFREQ).as_ref(), our_reqs.last());
+    // The client asked MRU 1492 and a magic number; we asked PAP (c0 23).
+    assert_eq!(&client_reqs[0][..4], &[0x01, 0x04, 0x05, 0xd4]);
+    assert!(
+        our_reqs
+            .last()
+            .unwrap()
+            .windows(4)
+            .any(|w| w == [0x03, 0x04, 0xc0, 0x23])
+    );
+    // Proxy authentication: PAP (3), the name, the PAP request's id, the password.
+    let pap = sub
+        .ppp
+        .iter()
+        .find(|(c, p, _)| *c && *p == 0xc023)
+        .map(|(_, _, pkt)| pkt.clone())
+        .unwrap();
+    assert_eq!(iccn.u16(attr::PROXY_AUTHEN_TYPE), Some(3));
+    assert_eq!(
+        v(attr::PROXY_AUTHEN_NAME).as_deref(),
+        Some(&b"alice@ISP.example"[..])
+    );
+    assert_eq!(iccn.u16(attr::PROXY_AUTHEN_ID), Some(pap[1] as u16));
+    assert_eq!(
+        v(attr::PROXY_AUTHEN_RESPONSE).as_deref(),
+        Some(&b"s3cret"[..])
+    );
+    assert!(iccn.get(attr::PROXY_AUTHEN_CHALLENGE).is_none());
+    // The fast path switches the PPPoE session into the L2TP session.
+    let spec = *r.l2tp_specs().last().unwrap();
+    assert_eq!(
+        spec,
+        L2tpSessionSpec {
+            tunnel: spec.tunnel,
+            session: lac_session,
+            peer_tunnel: 0x11,
+            peer_session: 0x101,
+            local: LAC,
+            peer: LNS1,
+            peer_port: 1701,
+            subscriber: Ipv4Addr::UNSPECIFIED,
+            role: TunnelRole::Lac,
+            pppoe: Some(PppoeLeg {
+                session: sub_session,
+                client: MacAddr(sub_mac),
+                vlans: Vlans {
+                    outer: Some(VlanTag {
+                        tpid: 0x88a8,
+                        vid: 100
+                    }),
+                    inner: Some(VlanTag {
+                        tpid: 0x8100,
+                        vid: 7
+                    }),
+                },
+                mss_clamp: 1452,
+            }),
+        }
+    );
+    assert_eq!(spec.tunnel, sccrq.u16(attr::ASSIGNED_TUNNEL_ID).unwrap());
+    // Up once the ICCN is acknowledged.
+    r.run(1000);
+    let calls = r.core.lac_calls(r.now);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (
+            calls[0].state.as_str(),
+            calls[0].user.as_str(),
+            calls[0].pppoe_session,
+            calls[0].lns_tunnel,
+            calls[0].lns_session
+        ),
+        ("established", "alice@ISP.example", sub_session, 0x11, 0x101)
+    );
+    let c = r.core.lac_counters();
+    let get = |n: &str| c.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    assert_eq!(get("lac_handed_off"), Some(1));
+    assert_eq!(get("lac_calls_up"), Some(1));
+    assert_eq!(get("lac_calls_open"), Some(1));
+}
+
+#[test]
+fn other_realms_log_in_here_and_a_second_subscriber_shares_the_tunnel() {
+    let mut r = Rig::new();
+    r.dial(0x41, b"bob@elsewhere.example");
+    assert_eq!(r.auth.len(), 1, "another realm is a login here");
+    assert!(r.lns.iter().all(|l| l.control.is_empty()));
+    r.dial(0x42, b"alice@isp.example");
+    r.run(500);
+    r.dial(0x43, b"carol@isp.example");
+    r.run(500);
+    // One tunnel (one SCCRQ), two calls in it.
+    assert_eq!(r.control(0, kind::SCCRQ).len(), 1);
+    let icrqs = r.control(0, kind::ICRQ);
+    assert_eq!(icrqs.len(), 2);
+    assert!(icrqs.iter().all(|m| m.tunnel == 0x11));
+    let specs = r.l2tp_specs();
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[0].tunnel, specs[1].tunnel);
+    assert_ne!(specs[0].session, specs[1].session);
+    assert_eq!(
+        (specs[0].peer_session, specs[1].peer_session),
+        (0x101, 0x102)
+    );
+    assert_eq!(
+        specs
+            .iter()
+            .map(|s| s.pppoe.unwrap().session)
+            .collect::<Vec<_>>(),
+        vec![r.subs[1].session_id, r.subs[2].session_id]
+    );
+    assert_eq!(r.core.lac_calls(r.now).len(), 2);
+}
+
+#[test]
+fn a_silent_lns_fails_over_to_the_next_preference() {
+    let mut r = Rig::new();
+    r.lns[0].answers = false;
+    r.dial(0x42, b"alice@isp.example");
+    assert_eq!(r.control(0, kind::SCCRQ).len(), 1);
+    assert!(r.lns[1].control.is_empty());
+    // The SCCRQ is retransmitted until the peer is declared dead, then LNS2 is asked.
+    r.run(60_000);
+    assert_eq!(r.control(1, kind::SCCRQ).len(), 1);
+    assert_eq!(r.control(1, kind::ICCN).len(), 1);
+    let spec = *r.l2tp_specs().last().unwrap();
+    assert_eq!((spec.peer, spec.peer_tunnel), (LNS2, 0x22));
+    let calls = r.core.lac_calls(r.now);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].state, "established");
+    assert!(calls[0].lns.starts_with("192.0.2.12:1701"));
+    let c = r.core.lac_counters();
+    assert!(c.contains(&("lac_failovers".to_string(), 1)), "{c:?}");
+    assert!(!r.subs[0].padt);
+}
+
+#[test]
+fn no_lns_left_ends_the_pppoe_session_with_padt() {
+    let mut r = Rig::new();
+    r.lns[0].answers = false;
+    r.lns[1].answers = false;
+    r.dial(0x42, b"alice@isp.example");
+    r.run(120_000);
+    assert!(r.subs[0].padt, "PADT once every LNS failed");
+    assert!(r.core.lac_calls(r.now).is_empty());
+    let c = r.core.lac_counters();
+    assert!(c.contains(&("lac_no_lns".to_string(), 1)), "{c:?}");
+}
+
+#[test]
+fn the_lns_cdn_sends_padt_and_the_clients_padt_sends_a_cdn() {
+    let mut r = Rig::new();
+    r.dial(0x42, b"alice@isp.example");
+    r.dial(0x43, b"carol@isp.example");
+    r.run(500);
+    let specs = r.l2tp_specs();
+    // The LNS ends the first call: PADT to its subscriber, and the fast path forgets it.
+    let (l, lac_session) = (&mut r.lns[0], specs[0].session);
+    let b = Builder::new(kind::CDN, l.lac_tunnel, lac_session)
+        .result(3, 0, "admin")
+        .u16(true, attr::ASSIGNED_SESSION_ID, 0x101)
+        .finish();
+    l.chan.send(b);
+    r.pump();
+    assert!(r.subs[0].padt);
+    assert!(!r.subs[1].padt);
+    assert_eq!(r.removed(), vec![specs[0].session]);
+    assert_eq!(r.core.lac_calls(r.now).len(), 1);
+    // The second subscriber sends PADT: a CDN to the LNS for its call.
+    let padt = pwire::build(code::PADT, r.subs[1].session_id, &[]);
+    let f = r.access_frame(r.subs[1].mac, AC_MAC, 0x8863, &padt);
+    r.core.on_punt(r.now, 0, &f);
+    r.pump();
+    let cdns = r.control(0, kind::CDN);
+    assert_eq!(cdns.len(), 1);
+    assert_eq!(cdns[0].session, 0x102);
+    assert_eq!(cdns[0].result_code().unwrap().result, 3);
+    assert_eq!(
+        cdns[0].u16(attr::ASSIGNED_SESSION_ID),
+        Some(specs[1].session)
+    );
+    assert_eq!(r.removed(), vec![specs[0].session, specs[1].session]);
+    assert!(r.core.lac_calls(r.now).is_empty());
+    // The tunnel, empty now, is stopped.
+    r.run(500);
+    assert_eq!(r.control(0, kind::STOPCCN).len(), 1);
+}
+
+#[test]
+fn radius_tunnel_attributes_switch_a_login_to_their_lns() {
+    use super::aaa::AuthAnswer;
+    use crate::authz::{Authorization, TunnelAssignment};
+    let mut r = Rig::new();
+    // Not a configured realm: a login; the Accept names two tunnels.
+    r.dial(0x44, b"dave@radius.example");
+    assert_eq!(r.auth.len(), 1);
+    assert!(r.lns.iter().all(|l| l.control.is_empty()));
+    let tunnel = |server, preference| TunnelAssignment {
+        tag: 1,
+        server: Some(server),
+        assignment: Some("from-radius".into()),
+        preference: Some(preference),
+        ..TunnelAssignment::default()
+    };
+    let login = r.auth[0].login;
+    r.core.on_auth(
+        r.now,
+        login,
+        AuthAnswer::Accept {
+            user: "dave@radius.example".into(),
+            authorization: Box::new(Authorization {
+                tunnels: vec![tunnel(LNS2, 1), tunnel(LNS1, 2)],
+                ..Authorization::default()
+            }),
+        },
+    );
+    r.pump();
+    // To the first tunnel RADIUS gave, with the proxy authentication of the login.
+    assert!(r.lns[0].control.is_empty());
+    assert_eq!(r.control(1, kind::SCCRQ).len(), 1);
+    let iccn = r.control(1, kind::ICCN)[0];
+    assert_eq!(
+        iccn.get(attr::PROXY_AUTHEN_NAME).map(|a| a.value.clone()),
+        Some(b"dave@radius.example".to_vec())
+    );
+    let spec = *r.l2tp_specs().last().unwrap();
+    assert_eq!((spec.peer, spec.peer_tunnel), (LNS2, 0x22));
+    assert_eq!(spec.pppoe.unwrap().session, r.subs[0].session_id);
+    r.run(500);
+    let calls = r.core.lac_calls(r.now);
+    assert_eq!(
+        (calls[0].state.as_str(), calls[0].assignment.as_str()),
+        ("established", "from-radius")
+    );
+    let c = r.core.lac_counters();
+    assert!(c.contains(&("lac_radius_tunnels".to_string(), 1)), "{c:?}");
+    // No gateway session was opened for it.
+    assert!(
+        !r.commands
+            .iter()
+            .any(|c| matches!(c, Command::SessionAdd(_)))
+    );
+}
+
+#[test]
+fn shutdown_sends_padt_to_every_switched_subscriber_and_a_cdn_for_each_call() {
+    let mut r = Rig::new();
+    r.dial(0x42, b"alice@isp.example");
+    r.dial(0x43, b"carol@isp.example");
+    r.run(500);
+    assert_eq!(r.core.lac_calls(r.now).len(), 2);
+    // The shell ends the PPP sessions first (then the StopCCNs).
+    assert_eq!(r.core.pppoe_shutdown(r.now), 2);
+    r.pump();
+    assert!(r.subs.iter().all(|s| s.padt));
+    let mut cdns: Vec<u16> = r.control(0, kind::CDN).iter().map(|m| m.session).collect();
+    cdns.sort_unstable();
+    assert_eq!(cdns, vec![0x101, 0x102]);
+    assert!(r.core.lac_calls(r.now).is_empty());
+    let c = r.core.lac_counters();
+    assert!(c.contains(&("lac_ended_here".to_string(), 2)), "{c:?}");
+}
