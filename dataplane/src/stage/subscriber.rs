@@ -80,6 +80,9 @@ impl Pipeline {
         h: Header,
         now: Instant,
     ) -> Verdict {
+        if let Some(addr) = fwd.nat64.pool_index(h.dst) {
+            return self.nat64_down(fwd, buf, l3, &h, addr, false, now);
+        }
         if let Some(addr) = fwd.nat_address(h.dst) {
             if let Some(v) = self.service_down(fwd, buf, l3, &h, addr, now) {
                 return v;
@@ -254,7 +257,7 @@ impl Pipeline {
     /// MACs. `remote` is the address the subscriber exchanges the packet with.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn finish<B: PacketBuf>(
+    pub(super) fn finish<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
@@ -348,7 +351,7 @@ impl Pipeline {
 
     /// An uplink packet to a VIP: authorise, find or open its flow, translate.
     #[allow(clippy::too_many_arguments)]
-    fn service_up<B: PacketBuf>(
+    pub(super) fn service_up<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
@@ -545,13 +548,15 @@ impl Pipeline {
             return Some(Verdict::Drop(DropReason::NatUnsupported));
         }
         let slot = f.session;
+        // A NAT64 binding's flow: its pool address stands for the subscriber.
+        let nat64 = fwd.nat64.pool_index(f.sub);
         let sub_ip = match self.sessions.get(slot) {
             Some(s) => match s.due(now) {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     return Some(Verdict::Drop(DropReason::NoSession));
                 }
-                None => s.address,
+                None => nat64.map_or(s.address, |_| f.sub),
             },
             None => return Some(Verdict::Drop(DropReason::NoSession)),
         };
@@ -580,6 +585,24 @@ impl Pipeline {
                 svc.port
             };
             natwire::translate(ip, h.hl, h.proto, (svc.vip, src_port), (sub_ip, f.sub_port));
+        }
+        if let Some(pool) = nat64 {
+            // On through the NAT64 stage, which counts it for the session.
+            if let Some(f) = self.flows.get_mut(i) {
+                f.last_seen = now;
+                f.down_packets += 1;
+                f.down_bytes += h.total as u64;
+            }
+            let h4 = Header {
+                src: svc.vip,
+                dst: sub_ip,
+                ..*h
+            };
+            let v = self.nat64_down(fwd, buf, l3, &h4, pool, true, now);
+            if let Some(c) = close.filter(|_| !matches!(v, Verdict::Drop(_))) {
+                self.close_flow(fwd, i, c);
+            }
+            return Some(v);
         }
         let route = match forward::route(fwd, sub_ip) {
             Ok(Route::Out { side, next_hop }) => (side, next_hop),
@@ -907,6 +930,7 @@ impl Pipeline {
     /// a session report in progress, backlogged records.
     pub fn tick(&mut self, fwd: &Forwarding, now: Instant) {
         self.flush_backlog();
+        self.nat64_tick(fwd, now);
         while let Some((slot, t, cause)) = self.sessions.next_due(now) {
             self.close_session(fwd, slot, t, cause);
         }
