@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use etherparse::{Icmpv4Type, Icmpv6Type, PacketBuilder, icmpv4, icmpv6};
 use tollgate_dataplane::msg::ControlEnds;
-use tollgate_dataplane::nat::{NatConfig, Timeouts};
+use tollgate_dataplane::nat::{FlowClose, FlowRecord, NAT64_SERVICE, NatConfig, Timeouts};
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::service::{Policy, RealServer, Service, Services, SessionType};
 use tollgate_dataplane::session::{AccessLine, Encap, ServiceSet, SessionCounters, SessionSpec};
@@ -280,6 +280,50 @@ fn udp_is_translated_both_ways_byte_for_byte() {
     let c = r.counters();
     assert_eq!(nat64_counters(&c), [1, 2, 1, 0]);
     assert_eq!(drops(&c), vec![]);
+    // Idle past the UDP timeout: the sweep ends the binding and sends its record, which
+    // ends at its last packet.
+    let last = r.now;
+    r.now = Instant(r.now.0 + 301_000_000_000);
+    r.worker.poll(r.now);
+    let records: Vec<FlowRecord> = std::iter::from_fn(|| r.ctl.events.pop())
+        .filter_map(|e| match e {
+            Event::FlowRecord(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let f = records[0];
+    assert_eq!(
+        (
+            f.session,
+            f.service,
+            f.protocol,
+            f.subscriber,
+            f.subscriber6,
+            f.vip,
+            f.server,
+            f.nat
+        ),
+        (
+            1,
+            NAT64_SERVICE,
+            17,
+            (NAT64, 40000),
+            Some(SUB6),
+            (SRV, 53),
+            (SRV, 53),
+            (NAT64, 1024)
+        )
+    );
+    assert_eq!(
+        (f.up, f.down, f.close, f.ended),
+        ((1, 33), (2, 70), FlowClose::Timeout, last)
+    );
+    assert_eq!(nat64_counters(&r.counters()), [1, 2, 1, 1]);
+    // The port is free again: the next flow gets it.
+    r.send(Side::Access, &up);
+    assert_eq!(r.core.drain().len(), 1);
+    assert_eq!(nat64_counters(&r.counters()), [2, 2, 2, 1]);
     r.check_balance();
 }
 

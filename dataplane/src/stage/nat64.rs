@@ -21,12 +21,14 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::forward::{self, Header as Header4, Route};
 use super::ipv6::{self, Header as Header6, next_header};
+use super::subscriber::expiry_close;
 use super::{Pipeline, Verdict, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
-use crate::table::flow::{FlowState, NIL};
-use crate::table::nat64::{BindError, Binding, Key};
+use crate::msg::Event;
+use crate::table::flow::{FlowClose, FlowRecord, FlowState, NAT64_SERVICE, NIL};
+use crate::table::nat64::{BindError, Key};
 use crate::table::session::Dir;
 use crate::time::Instant;
 use crate::types::Side;
@@ -319,7 +321,7 @@ impl Pipeline {
                 || b.session_id != session_id
                 || (proto == protocol::TCP && syn_only && b.state.is_finished())
             {
-                self.close_binding(i);
+                self.close_binding(fwd, i, expiry_close(b.state));
                 found = None;
             }
         }
@@ -401,7 +403,7 @@ impl Pipeline {
                 .get(i)
                 .is_some_and(|b| b.state == FlowState::TcpReset)
             {
-                self.close_binding(i);
+                self.close_binding(fwd, i, FlowClose::Rst);
             }
         }
         v
@@ -445,7 +447,7 @@ impl Pipeline {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         }
         if b.expires(&fwd.nat.timeouts) <= now {
-            self.close_binding(i);
+            self.close_binding(fwd, i, expiry_close(b.state));
             return Verdict::Drop(DropReason::Nat64NoBinding);
         }
         let slot = b.session;
@@ -453,13 +455,13 @@ impl Pipeline {
             Some(s) if s.id == b.session_id => match s.due(now) {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
-                    self.close_binding(i);
+                    self.close_binding(fwd, i, FlowClose::SessionEnded);
                     return Verdict::Drop(DropReason::Ipv6NoSession);
                 }
                 None => (s.mac, s.is_plain()),
             },
             _ => {
-                self.close_binding(i);
+                self.close_binding(fwd, i, FlowClose::SessionEnded);
                 return Verdict::Drop(DropReason::Ipv6NoSession);
             }
         };
@@ -500,17 +502,67 @@ impl Pipeline {
             }
         }
         if reset {
-            self.close_binding(i);
+            self.close_binding(fwd, i, FlowClose::Rst);
         }
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
     }
 
-    /// Ends binding `i`; its port goes back to the pool.
-    pub(crate) fn close_binding(&mut self, i: u32) -> Option<Binding> {
-        let b = self.nat64.remove(i)?;
+    /// Ends binding `i` and sends its record, which ends at its last packet; its port
+    /// goes back to the pool.
+    pub(crate) fn close_binding(&mut self, fwd: &Forwarding, i: u32, close: FlowClose) {
+        let Some(b) = self.nat64.remove(i) else {
+            return;
+        };
         self.counters.nat64_bindings_closed += 1;
-        Some(b)
+        // A binding towards a VIP is recorded by its service's flow.
+        if fwd.services.is_vip(b.remote) {
+            return;
+        }
+        let user = match self.sessions.get(b.session) {
+            Some(s) if s.id == b.session_id => s.user,
+            _ => 0,
+        };
+        let pool = fwd
+            .nat64
+            .pool
+            .get(b.addr as usize)
+            .copied()
+            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let remote = (
+            b.remote,
+            if b.proto == protocol::ICMP {
+                b.sub_port
+            } else {
+                b.remote_port
+            },
+        );
+        self.emit(Event::FlowRecord(FlowRecord {
+            session: b.session_id,
+            user,
+            service: NAT64_SERVICE,
+            protocol: b.proto,
+            subscriber: (pool, b.sub_port),
+            subscriber6: Some(b.sub),
+            vip: remote,
+            server: remote,
+            nat: (pool, b.port),
+            started: b.started,
+            ended: b.last_seen,
+            up: b.up,
+            down: b.down,
+            close,
+            // No slot of the NAT flows' (whose hosts are matched by slot).
+            flow: (NIL, i),
+        }));
+    }
+
+    /// Ends every binding (the worker is stopping).
+    pub(crate) fn close_all_bindings(&mut self, fwd: &Forwarding) {
+        let live: Vec<u32> = self.nat64.live().collect();
+        for i in live {
+            self.close_binding(fwd, i, FlowClose::Shutdown);
+        }
     }
 
     /// Per-poll work: a few bindings looked at for expiry.
@@ -522,12 +574,13 @@ impl Pipeline {
         let n = self.sweep_per_poll.min(batch.capacity());
         self.nat64.sweep_batch(n, &mut |i| batch.push(i));
         for i in batch {
-            if self
+            if let Some(b) = self
                 .nat64
                 .get(i)
-                .is_some_and(|b| b.expires(&fwd.nat.timeouts) <= now)
+                .filter(|b| b.expires(&fwd.nat.timeouts) <= now)
             {
-                self.close_binding(i);
+                let close = expiry_close(b.state);
+                self.close_binding(fwd, i, close);
             }
         }
     }

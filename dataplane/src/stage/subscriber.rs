@@ -819,7 +819,16 @@ impl Pipeline {
             user,
             service: f.service,
             protocol: f.proto,
-            subscriber: (sub_ip, f.sub_port),
+            // A NAT64 binding's flow: the pool address stood for the subscriber.
+            subscriber: (
+                if fwd.nat64.pool_index(f.sub).is_some() {
+                    f.sub
+                } else {
+                    sub_ip
+                },
+                f.sub_port,
+            ),
+            subscriber6: None,
             vip: svc.map_or((Ipv4Addr::UNSPECIFIED, 0), |v| {
                 (v.vip, if is_icmp { f.sub_port } else { v.port })
             }),
@@ -990,6 +999,7 @@ impl Pipeline {
 
     /// Ends every flow and session (the worker is stopping).
     pub fn close_all(&mut self, fwd: &Forwarding, now: Instant) {
+        self.close_all_bindings(fwd);
         let flows: Vec<u32> = self.flows.live_flows().collect();
         for i in flows {
             self.close_flow(fwd, i, FlowClose::Shutdown);
@@ -1085,7 +1095,7 @@ fn tcp_flags_and_payload(l4: &[u8]) -> (u8, usize) {
 }
 
 /// How a flow that expired in `state` is recorded.
-fn expiry_close(state: FlowState) -> FlowClose {
+pub(super) fn expiry_close(state: FlowState) -> FlowClose {
     match state {
         FlowState::TcpClosing => FlowClose::Fin,
         FlowState::TcpReset => FlowClose::Rst,
