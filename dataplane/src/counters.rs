@@ -171,7 +171,8 @@ drop_reasons! {
     Nat64NoPort = "nat64_no_port",
     /// NAT64: the worker's binding table is full.
     Nat64TableFull = "nat64_table_full",
-    /// NAT64: an embedded IPv4 destination that is not unicast, or the gateway's own.
+    /// NAT64: an embedded IPv4 destination that is not unicast, the gateway's own, or
+    /// routed to the access side (no hairpinning).
     Nat64BadDestination = "nat64_bad_destination",
 }
 

@@ -453,10 +453,12 @@ fn what_is_not_translated_is_dropped_by_name() {
     let mut sctp = bytes(|v| v6(SUB6, SRV64, 64).udp(1, 2).write(v, b"12345678").unwrap());
     sctp[14 + 6] = 132;
     r.send(Side::Access, &sctp);
-    // 64:ff9b::127.0.0.1 and the pool address itself.
+    // 64:ff9b::127.0.0.1, the pool address itself, and an IPv4 subscriber (no
+    // hairpinning).
     for dst in [
         Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0x7f00, 1),
         Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0xc000, 0x0240),
+        Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0x0a0a, 0x000b),
     ] {
         let f = bytes(|v| v6(SUB6, dst, 64).udp(1, 2).write(v, b"x").unwrap());
         r.send(Side::Access, &f);
@@ -488,7 +490,7 @@ fn what_is_not_translated_is_dropped_by_name() {
             (DropReason::Nat64Unsupported, 1),
             (DropReason::Nat64IcmpError, 2),
             (DropReason::Nat64NoBinding, 1),
-            (DropReason::Nat64BadDestination, 2),
+            (DropReason::Nat64BadDestination, 3),
         ]
     );
     r.check_balance();

@@ -294,6 +294,20 @@ impl Pipeline {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
         let vip = fwd.services.is_vip(dst);
+        // Routed before a binding opens; a VIP's server is routed by the service stage.
+        let route = if vip {
+            (Side::Core, dst)
+        } else {
+            match forward::route(fwd, dst) {
+                // No hairpinning (RFC 6146 3.8) to the access side's IPv4.
+                Ok(Route::Out {
+                    side: Side::Access, ..
+                }) => return Verdict::Drop(DropReason::Nat64BadDestination),
+                Ok(Route::Out { side, next_hop }) => (side, next_hop),
+                Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
+                Err(r) => return Verdict::Drop(r),
+            }
+        };
         if vip {
             // The service stage would answer a refusal with IPv4: refuse here instead.
             match fwd.services.find(dst, proto, dport) {
@@ -367,11 +381,6 @@ impl Pipeline {
         let v = if vip {
             self.service_up(fwd, buf, l3, &h4, Some(slot), NIL, now)
         } else {
-            let route = match forward::route(fwd, dst) {
-                Ok(Route::Out { side, next_hop }) => (side, next_hop),
-                Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
-                Err(r) => return Verdict::Drop(r),
-            };
             if let Err(r) = self.admit(fwd, Some(slot), Dir::Up, h4.total, now) {
                 return Verdict::Drop(r);
             }
