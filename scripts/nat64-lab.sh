@@ -19,7 +19,9 @@
 #   5. curl -6 http://[64:ff9b::203.0.113.80]/ three times: the VIP's service balances the
 #      three connections round robin over its three servers (each page names its server),
 #      which see them from the NAT address 192.0.2.1.
-#   6. No nat64_* drop anywhere.
+#   6. The connections' flow records: the plain one with service "nat64" and the
+#      subscriber's IPv6 address, the VIP's three as the service "web".
+#   7. No nat64_* drop anywhere.
 #
 # Usage (root; run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/nat64-lab.sh test
@@ -135,6 +137,9 @@ interface = "tgn-c0"
 address = "192.0.2.1/24"
 [subscribers]
 session_log = "$RUNDIR/sessions.jsonl"
+flow_records = "$RUNDIR/flows.jsonl"
+[nat]
+tcp_closing_timeout_s = 1
 [aaa]
 store = "$RUNDIR/subscribers.db"
 spool = "$RUNDIR/accounting.db"
@@ -166,7 +171,7 @@ port = 8080
 address = "${WEB[2]}"
 port = 8080
 EOF
-    rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl"
+    rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl" "$RUNDIR/flows.jsonl"
     cat >"$RUNDIR/subs.toml" <<EOF
 [[subscriber]]
 user_id = "v6only"
@@ -334,6 +339,41 @@ check_vip() {
     fi
 }
 
+# The closed connections' flow records (FINs both ways, then [nat] tcp_closing_timeout_s):
+# the plain one as "nat64" with the subscriber's IPv6 address and the pool's port, the
+# VIP's three as the service "web" from the pool address.
+has_records() {
+    "$PY" -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+plain = [r for r in rs if r["service"] == "nat64" and r["protocol"] == "tcp"]
+web = [r for r in rs if r["service"] == "web"]
+sys.exit(0 if len(plain) == 1 and len(web) == 3 else 1)' "$RUNDIR/flows.jsonl"
+}
+
+check_records() {
+    if ! wait_for 20 has_records; then
+        fail "flow records: $(cat "$RUNDIR/flows.jsonl" 2>/dev/null)"
+        return
+    fi
+    if "$PY" -c '
+import json, sys
+addr, pool = sys.argv[2], sys.argv[3]
+rs = [json.loads(l) for l in open(sys.argv[1])]
+p = [r for r in rs if r["service"] == "nat64" and r["protocol"] == "tcp"][0]
+ok = (p["subscriber"].startswith("[" + addr + "]:") and p["vip"] == "192.0.2.10:80"
+      and p["server"] == "192.0.2.10:80" and p["nat"].startswith(pool + ":")
+      and p["close"] == "fin" and p["up_packets"] > 0 and p["down_packets"] > 0)
+web = [r for r in rs if r["service"] == "web"]
+ok = ok and sorted(r["server"] for r in web) == ["192.0.2.21:8080", "192.0.2.22:8080", "192.0.2.23:8080"]
+ok = ok and all(r["subscriber"].startswith(pool + ":") and r["vip"] == "203.0.113.80:80" for r in web)
+sys.exit(0 if ok else 1)' "$RUNDIR/flows.jsonl" "$(global_address)" "$POOL64"; then
+        pass "flow records: the plain connection as nat64 from $(global_address), the VIP's three as web from $POOL64"
+    else
+        fail "flow records: $(cat "$RUNDIR/flows.jsonl")"
+    fi
+}
+
 check_no_drops() {
     local r bad=""
     for r in nat64_unsupported nat64_icmp_error nat64_no_binding nat64_no_port nat64_table_full nat64_bad_destination; do
@@ -359,6 +399,7 @@ test_all() {
         check_curl_plain
         check_udp
         check_vip
+        check_records
         check_no_drops
     fi
     if ((FAILED > 0)); then
