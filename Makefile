@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -48,6 +48,7 @@ help:
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
+	@echo "make nat64-test  NAT64: an IPv6-only subscriber reaches IPv4 servers and a VIP, in netns (root)"
 	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
 	@echo "make ipv6-test IPv6 in netns: kernel SLAAC logs in by MAC, gets its /64, ping -6 through the gateway, counters exact (root)"
@@ -111,7 +112,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -224,6 +225,14 @@ dhcpv6-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/dhcpv6-lab.sh test; \
 	else echo "SKIPPED dhcpv6 lab test: it needs root"; fi
+# NAT64 for an IPv6-only subscriber in network namespaces (scripts/nat64-lab.sh): SLAAC
+# from Tollgate, then ping -6, curl -6 and UDP to 64:ff9b::192.0.2.10 reach an IPv4 server
+# (from the pool address), curl -6 to a VIP's 64:ff9b:: address is balanced over its
+# three servers; nat64 counters and the session's counters exact.
+nat64-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/nat64-lab.sh test; \
+	else echo "SKIPPED nat64 lab test: it needs root"; fi
 # IPoE subscribers by DHCPv4 in network namespaces (scripts/ipoe-lab.sh): isc-dhcp-client's
 # `dhclient -4` gets an address from the pool, the session is shown and its traffic
 # counted exactly, a restart keeps the lease (lease file), `dhclient -r` ends it; a scapy

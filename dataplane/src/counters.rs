@@ -167,6 +167,21 @@ drop_reasons! {
     /// Uplink IPv6 while the core side's IPv6 next hop has no MAC (not configured, not
     /// resolved yet).
     Ipv6NextHopUnresolved = "ipv6_next_hop_unresolved",
+    /// NAT64: a protocol or ICMP type that is not translated (TCP, UDP and ICMP echo
+    /// are), a fragment, or an upper-layer header cut short.
+    Nat64Unsupported = "nat64_unsupported",
+    /// NAT64: an ICMP or ICMPv6 error (not translated either way).
+    Nat64IcmpError = "nat64_icmp_error",
+    /// NAT64: IPv4 to a pool address and port no binding holds (or from another
+    /// address or port than its binding's), or TCP other than a SYN without a binding.
+    Nat64NoBinding = "nat64_no_binding",
+    /// NAT64: no port left on any pool address for a new binding.
+    Nat64NoPort = "nat64_no_port",
+    /// NAT64: the worker's binding table is full.
+    Nat64TableFull = "nat64_table_full",
+    /// NAT64: an embedded IPv4 destination that is not unicast, the gateway's own, or
+    /// routed to the access side (no hairpinning).
+    Nat64BadDestination = "nat64_bad_destination",
 }
 
 /// Packets and bytes through one side's port, counted by the worker.
@@ -272,6 +287,14 @@ pub struct WorkerCounters {
     pub lac_control_to_lns: u64,
     /// LAC: of those to subscribers, PPP control frames (not counted to the session).
     pub lac_control_to_client: u64,
+    /// NAT64: IPv6 packets translated to IPv4 and sent on.
+    pub nat64_up: u64,
+    /// NAT64: IPv4 packets translated to IPv6 and sent to a subscriber.
+    pub nat64_down: u64,
+    /// NAT64 bindings opened.
+    pub nat64_bindings_opened: u64,
+    /// NAT64 bindings closed (timeout, reset, session end).
+    pub nat64_bindings_closed: u64,
 }
 
 impl Default for WorkerCounters {
@@ -316,6 +339,10 @@ impl Default for WorkerCounters {
             lac_switched_to_client: 0,
             lac_control_to_lns: 0,
             lac_control_to_client: 0,
+            nat64_up: 0,
+            nat64_down: 0,
+            nat64_bindings_opened: 0,
+            nat64_bindings_closed: 0,
         }
     }
 }
@@ -412,11 +439,15 @@ impl WorkerCounters {
         self.lac_switched_to_client += o.lac_switched_to_client;
         self.lac_control_to_lns += o.lac_control_to_lns;
         self.lac_control_to_client += o.lac_control_to_client;
+        self.nat64_up += o.nat64_up;
+        self.nat64_down += o.nat64_down;
+        self.nat64_bindings_opened += o.nat64_bindings_opened;
+        self.nat64_bindings_closed += o.nat64_bindings_closed;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 37] {
+    pub fn named(&self) -> [(&'static str, u64); 41] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -455,6 +486,10 @@ impl WorkerCounters {
             ("lac_switched_to_client", self.lac_switched_to_client),
             ("lac_control_to_lns", self.lac_control_to_lns),
             ("lac_control_to_client", self.lac_control_to_client),
+            ("nat64_up", self.nat64_up),
+            ("nat64_down", self.nat64_down),
+            ("nat64_bindings_opened", self.nat64_bindings_opened),
+            ("nat64_bindings_closed", self.nat64_bindings_closed),
         ]
     }
 }

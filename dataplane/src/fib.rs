@@ -11,6 +11,7 @@ use crate::service::Services;
 use crate::table::flow::{NatConfig, Timeouts};
 use crate::table::lb::LbTable;
 use crate::table::lpm::Lpm;
+use crate::table::nat64::Nat64Config;
 use crate::types::{MacAddr, Side};
 
 /// One side's layer 2/3 identity.
@@ -142,6 +143,8 @@ pub struct Forwarding {
     pub ipv6: Ipv6Forwarding,
     /// DHCPv4 punted to the control plane.
     pub dhcp: DhcpPunt,
+    /// NAT64 (`[nat64]`).
+    pub nat64: Nat64Config,
     /// Per side, the subnet's directed broadcast, or for none 255.255.255.255 (the
     /// limited broadcast, which is not forwarded either).
     broadcasts: [Ipv4Addr; 2],
@@ -198,7 +201,9 @@ impl Forwarding {
     /// core side the NAT addresses.
     #[inline]
     pub fn answers_arp(&self, side: Side, ip: Ipv4Addr) -> bool {
-        self.side(side).address == ip || (side == Side::Core && self.nat_address(ip).is_some())
+        self.side(side).address == ip
+            || (side == Side::Core
+                && (self.nat_address(ip).is_some() || self.nat64.pool_index(ip).is_some()))
     }
 }
 
@@ -259,6 +264,7 @@ pub struct ForwardingBuilder {
     unknown: Unknown,
     ipv6: Ipv6Forwarding,
     dhcp: DhcpPunt,
+    nat64: Nat64Config,
 }
 
 /// Why a forwarding snapshot could not be built.
@@ -289,7 +295,14 @@ impl ForwardingBuilder {
             unknown: Unknown::Forward,
             ipv6: Ipv6Forwarding::default(),
             dhcp: DhcpPunt::Off,
+            nat64: Nat64Config::default(),
         }
+    }
+
+    /// Sets NAT64 (default: off).
+    pub fn nat64(mut self, n: Nat64Config) -> Self {
+        self.nat64 = n;
+        self
     }
 
     /// Sets which DHCP messages are punted (default: none).
@@ -393,6 +406,7 @@ impl ForwardingBuilder {
             unknown: self.unknown,
             ipv6: self.ipv6,
             dhcp: self.dhcp,
+            nat64: self.nat64,
             broadcasts: self
                 .sides
                 .map(|c| c.broadcast().unwrap_or(Ipv4Addr::BROADCAST)),

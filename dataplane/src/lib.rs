@@ -31,6 +31,7 @@ pub mod worker;
 
 // The tables' paths before they moved under `table/`, which the control plane uses.
 pub use table::flow as nat;
+pub use table::nat64::Nat64Config;
 pub use table::{l2tp, lb, session};
 
 pub use buf::{BufPool, Burst, HeapBuf, HeapPool, MAX_BURST, PacketBuf};

@@ -66,6 +66,19 @@ pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
 /// those. IPv6 goes by the subscriber's /64 ([`prefix_worker`]).
 #[inline]
 pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> Option<u16> {
+    frame_owner_with(side, frame, workers, nat, &[])
+}
+
+/// [`frame_owner`], with `more` addresses steered by port like the NAT addresses (the
+/// NAT64 pool, whose bindings take their ports from the same per-worker slices).
+#[inline]
+pub fn frame_owner_with(
+    side: Side,
+    frame: &[u8],
+    workers: u16,
+    nat: &NatConfig,
+    more: &[Ipv4Addr],
+) -> Option<u16> {
     if let Some(l3) = ipv6_header(frame) {
         // IPv6 by the /64 of the subscriber: its source uplink, its destination downlink.
         let at = l3 + if side == Side::Access { 8 } else { 24 };
@@ -78,7 +91,7 @@ pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> O
     if side == Side::Access {
         return Some(subscriber_worker(src, workers));
     }
-    if !nat.addresses.contains(&dst) {
+    if !nat.addresses.contains(&dst) && !more.contains(&dst) {
         return Some(subscriber_worker(dst, workers));
     }
     let (_, port) = key.ports?;

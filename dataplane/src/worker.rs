@@ -207,7 +207,8 @@ impl<P: Port> Worker<P> {
         };
         // Ours stay, in order; the others go to their owners.
         for buf in self.rx.drain(..) {
-            let owner = steer::frame_owner(side, buf.data(), h.workers(), &fwd.nat);
+            let owner =
+                steer::frame_owner_with(side, buf.data(), h.workers(), &fwd.nat, &fwd.nat64.pool);
             match owner.filter(|o| *o != h.me()) {
                 None => self.mine.push(buf),
                 Some(owner) => match h.send(owner, side, buf) {

@@ -11,9 +11,11 @@
 //! The subscribers' access line is plain Ethernet ([`Access::Ipoe`]), or a PPPoE session
 //! each, untagged or in a QinQ pair of its own ([`Access::Pppoe`], [`Access::PppoeQinq`]),
 //! with an MSS clamp of 1452: uplink frames carry the tags and PPPoE header, the worker
-//! takes them off and puts them on the downlink.
+//! takes them off and puts them on the downlink. Or the subscribers are IPv6-only
+//! ([`Access::Nat64`]): each session has a /64, and its connections go to the VIP's
+//! address in 64:ff9b::/96, through a NAT64 binding and then the service's flow.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +29,8 @@ use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::stage::SubscriberLimits;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{
-    Burst, Command, ControlEnds, Forwarding, ForwardingBuilder, HeapPool, MacAddr, Port, RingSizes,
-    SideConfig, Unknown, Worker, WorkerConfig, worker_rings,
+    Burst, Command, ControlEnds, Forwarding, ForwardingBuilder, HeapPool, Ipv6Forwarding, MacAddr,
+    Nat64Config, Port, RingSizes, SideConfig, Unknown, Worker, WorkerConfig, worker_rings,
 };
 
 use crate::lab::{ACC_MAC, CORE_MAC};
@@ -56,6 +58,8 @@ pub enum Access {
     Pppoe,
     /// A PPPoE session each in its own QinQ pair (S-VLAN 0x88a8, C-VLAN 0x8100: 1:1).
     PppoeQinq,
+    /// Plain Ethernet, IPv6 only, through NAT64 to the VIP.
+    Nat64,
 }
 
 impl Access {
@@ -65,14 +69,20 @@ impl Access {
             Access::Ipoe => "ipoe",
             Access::Pppoe => "pppoe",
             Access::PppoeQinq => "pppoe-qinq",
+            Access::Nat64 => "nat64",
         }
     }
 
     /// The access line `name` names.
     pub fn from_name(name: &str) -> Option<Access> {
-        [Access::Ipoe, Access::Pppoe, Access::PppoeQinq]
-            .into_iter()
-            .find(|a| a.name() == name)
+        [
+            Access::Ipoe,
+            Access::Pppoe,
+            Access::PppoeQinq,
+            Access::Nat64,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
     }
 
     /// Subscriber `i`'s line.
@@ -81,7 +91,7 @@ impl Access {
             session: (i % 0xfffe + 1) as u16,
         };
         match self {
-            Access::Ipoe => AccessLine::default(),
+            Access::Ipoe | Access::Nat64 => AccessLine::default(),
             Access::Pppoe => AccessLine {
                 encap: session,
                 mss_clamp: 1452,
@@ -110,6 +120,8 @@ impl Access {
             Access::Ipoe => 0,
             Access::Pppoe => 8,
             Access::PppoeQinq => 16,
+            // The IPv6 header is 20 bytes longer than IPv4's.
+            Access::Nat64 => 20,
         }
     }
 }
@@ -153,6 +165,21 @@ pub fn sub_mac(i: u32) -> MacAddr {
     ])
 }
 
+/// Subscriber `i`'s /64 (its upper 64 bits), for [`Access::Nat64`].
+pub fn sub_prefix6(i: u32) -> u64 {
+    0x2001_0db8_0000_0000 + i as u64
+}
+
+/// Subscriber `i`'s IPv6 address in its /64.
+pub fn sub_ip6(i: u32) -> Ipv6Addr {
+    Ipv6Addr::from_bits((sub_prefix6(i) as u128) << 64 | 0x11)
+}
+
+/// The NAT64 pool address `k` (198.18.128.0/17).
+pub fn nat64_address(k: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0xc612_8000 + k)
+}
+
 /// A server's MAC.
 pub fn srv_mac(ip: Ipv4Addr) -> MacAddr {
     MacAddr([0x02, 0x22, 0, 0, 0, ip.octets()[3]])
@@ -194,6 +221,51 @@ pub fn forwarding(nat_addresses: u32) -> Forwarding {
     .unknown(Unknown::Drop)
     .build()
     .expect("valid table")
+}
+
+/// [`forwarding`] for subscribers on `access`: with IPv6 and NAT64 (over as many pool
+/// addresses as NAT addresses) for [`Access::Nat64`].
+pub fn forwarding_for(access: Access, nat_addresses: u32) -> Forwarding {
+    let fwd = forwarding(nat_addresses);
+    if access != Access::Nat64 {
+        return fwd;
+    }
+    let mut fwd = fwd;
+    fwd.ipv6 = Ipv6Forwarding {
+        on: true,
+        addresses: Vec::new(),
+        next_hop: Some(Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0xfe)),
+        next_hop_mac: Some(srv_mac(Ipv4Addr::new(0, 0, 0, 254))),
+        error_sources: [None, None],
+    };
+    fwd.nat64 = Nat64Config {
+        on: true,
+        pool: (0..nat_addresses).map(nat64_address).collect(),
+        ..Nat64Config::default()
+    };
+    fwd
+}
+
+/// A TCP segment of subscriber `i`'s from `sport` to the VIP's port 80 at its address in
+/// 64:ff9b::/96, as [`segment`] builds it for IPv4 (10 bytes of payload but on a SYN).
+fn segment6(set: &mut FrameSet, i: u32, sport: u16, flags: u8, seq: u32) {
+    let dst = Nat64Config::default().synthesize(VIP);
+    let payload: &[u8] = if flags & tcp_flags::SYN != 0 {
+        &[]
+    } else {
+        &[0x5a; 10]
+    };
+    let b = etherparse::PacketBuilder::ethernet2(sub_mac(i).0, ACC_MAC.0)
+        .ipv6(sub_ip6(i).octets(), dst.octets(), 64)
+        .tcp(sport, 80, seq, 1000);
+    let b = if flags & tcp_flags::SYN != 0 {
+        b.syn()
+    } else {
+        b.ack(1)
+    };
+    let mut f = Vec::with_capacity(FRAME_BYTES + 20);
+    b.write(&mut f, payload).expect("fits");
+    assert!(set.push(&f), "fits the stride");
 }
 
 /// The frame of a steady-state (or handshake) TCP segment, from a subscriber on `line`
@@ -291,7 +363,7 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
     let stride = FRAME_BYTES + access.overhead();
     let flows = (sessions as usize) * (flows_each as usize);
     let nat_addresses = flows as u32 / FLOWS_PER_ADDRESS + 1;
-    let publisher = Publisher::new(forwarding(nat_addresses));
+    let publisher = Publisher::new(forwarding_for(access, nat_addresses));
     let fwd = publisher.current();
     let (w, mut ctl) = worker_rings(RingSizes {
         messages: 1 << 16,
@@ -345,6 +417,15 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
         while ctl.commands.push(Command::SessionAdd(spec)).is_err() {
             settle(&mut worker, &mut ctl, &mut now);
         }
+        if access == Access::Nat64 {
+            let c = || Command::SessionPrefix6 {
+                id: i,
+                prefix: Some(sub_prefix6(i)),
+            };
+            while ctl.commands.push(c()).is_err() {
+                settle(&mut worker, &mut ctl, &mut now);
+            }
+        }
     }
     settle(&mut worker, &mut ctl, &mut now);
 
@@ -354,6 +435,10 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
         let line = access.line(i);
         for f in 0..flows_each {
             let sport = 10_000 + f as u16;
+            if access == Access::Nat64 {
+                segment6(&mut syns, i, sport, tcp_flags::SYN, 1);
+                continue;
+            }
             segment(
                 &mut syns,
                 Some(&line),
@@ -416,16 +501,29 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
     let mut up = FrameSet::with_capacity(stride, opened.len());
     let mut down = FrameSet::with_capacity(FRAME_BYTES, opened.len());
     for &(sub, sport, server, nat) in &opened {
-        segment(
-            &mut up,
-            Some(&access.line(sub)),
-            sub_mac(sub),
-            ACC_MAC,
-            (sub_ip(sub), sport),
-            (VIP, 80),
-            tcp_flags::ACK,
-            2,
-        );
+        if access == Access::Nat64 {
+            // The service flow's subscriber port is the binding's pool port: the
+            // subscriber's own ports are the SYNs'.
+            let k = up.len() as u32;
+            segment6(
+                &mut up,
+                k / flows_each,
+                10_000 + (k % flows_each) as u16,
+                tcp_flags::ACK,
+                2,
+            );
+        } else {
+            segment(
+                &mut up,
+                Some(&access.line(sub)),
+                sub_mac(sub),
+                ACC_MAC,
+                (sub_ip(sub), sport),
+                (VIP, 80),
+                tcp_flags::ACK,
+                2,
+            );
+        }
         segment(
             &mut down,
             None,

@@ -26,12 +26,15 @@ With --workers, the scaling curve instead: for each worker count N, N threads (p
 
 With --access, each size is set up once per access line (ipoe: plain Ethernet; pppoe: a \
 PPPoE session per subscriber; pppoe-qinq: PPPoE in a QinQ pair per subscriber; the PPPoE \
-lines with an MSS clamp of 1452), the runs of all lines interleaved, and each line's Mpps \
+lines with an MSS clamp of 1452; nat64: IPv6-only subscribers with a /64 each, their \
+connections to the VIP's address in 64:ff9b::/96 through a NAT64 binding and the \
+service's flow), the runs of all lines interleaved, and each line's Mpps \
 divided by the first line's in the same run (median and range of those ratios).
 
 Examples:
   tollgate bench                          1k, 100k, 1M and 10M flows (about 2 minutes, 6 GiB)
   tollgate bench --flows 100k --access ipoe,pppoe   PPPoE against IPoE at 100k sessions
+  tollgate bench --flows 100k --access ipoe,nat64   NAT64 against the IPv4 pipeline
   tollgate bench --flows 1k,100k --json   two sizes, JSON for scripts/plot-bench.py
   tollgate bench --workers 1,2,4 --flows 100k   the scaling curve (scripts/scale.sh)")]
 pub struct BenchArgs {
@@ -69,7 +72,7 @@ pub struct BenchArgs {
 /// An access line by name.
 pub fn parse_access(s: &str) -> Result<Access, String> {
     Access::from_name(s.trim())
-        .ok_or_else(|| format!("{s:?}: an access line is ipoe, pppoe or pppoe-qinq"))
+        .ok_or_else(|| format!("{s:?}: an access line is ipoe, pppoe, pppoe-qinq or nat64"))
 }
 
 /// A count with an optional k or M suffix.
@@ -619,12 +622,17 @@ mod tests {
             json: true,
             workers: vec![],
             out: None,
-            access: vec![Access::Ipoe, Access::Pppoe, Access::PppoeQinq],
+            access: vec![
+                Access::Ipoe,
+                Access::Pppoe,
+                Access::PppoeQinq,
+                Access::Nat64,
+            ],
         };
         let r = run(&args).expect("runs");
         let rows = r["results"].as_array().expect("rows");
-        assert_eq!(rows.len(), 3, "{r}");
-        for (row, name) in rows.iter().zip(["ipoe", "pppoe", "pppoe-qinq"]) {
+        assert_eq!(rows.len(), 4, "{r}");
+        for (row, name) in rows.iter().zip(["ipoe", "pppoe", "pppoe-qinq", "nat64"]) {
             assert_eq!(row["access"], name);
             assert_eq!(row["flows"], 500);
             assert_eq!(row["drops"], 0);
@@ -633,6 +641,7 @@ mod tests {
         assert!(rows[0]["mpps_vs_first_access"].is_null());
         assert!(rows[1]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
         assert!(rows[2]["mpps_vs_first_access_min"].as_f64().unwrap() > 0.0);
+        assert!(rows[3]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
         assert_eq!(parse_access("pppoe"), Ok(Access::Pppoe));
         assert!(parse_access("atm").is_err());
     }

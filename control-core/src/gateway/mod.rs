@@ -629,11 +629,14 @@ impl Core {
                     .map(|s| s.user.clone())
                     .or_else(|| self.sessions.recent(r.session).map(|e| e.user.clone()))
                     .unwrap_or_else(|| format!("session-{}", r.session));
-                let service = self
-                    .service_names
-                    .get(r.service as usize)
-                    .cloned()
-                    .unwrap_or_else(|| format!("service-{}", r.service));
+                let service = match r.service {
+                    tollgate_dataplane::nat::NAT64_SERVICE => "nat64".to_string(),
+                    _ => self
+                        .service_names
+                        .get(r.service as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("service-{}", r.service)),
+                };
                 let line =
                     records::flow(&self.clock, &r, &user, &service, host.as_deref()).to_string();
                 self.out.push_back(Output::Record(RecordKind::Flow, line));

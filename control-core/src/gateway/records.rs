@@ -33,7 +33,11 @@ pub fn flow(
         "user": user,
         "service": service,
         "protocol": protocol_name(r.protocol),
-        "subscriber": ep(r.subscriber),
+        // A NAT64 subscriber: its IPv6 address and port (the pool's are in "nat").
+        "subscriber": match r.subscriber6 {
+            Some(a) => format!("[{a}]:{}", r.subscriber.1),
+            None => ep(r.subscriber),
+        },
         "vip": ep(r.vip),
         "server": ep(r.server),
         "nat": ep(r.nat),

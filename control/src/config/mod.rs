@@ -5,6 +5,7 @@ pub mod aaa;
 pub mod dhcp;
 pub mod ipv6;
 pub mod l2tp;
+pub mod nat64;
 pub mod pppoe;
 
 use std::fmt;
@@ -120,6 +121,9 @@ pub struct Config {
     /// The DHCPv4 server on the access side (`[dhcp]`, docs/config.md and docs/ipoe.md).
     #[serde(default)]
     pub dhcp: crate::config::dhcp::DhcpConfig,
+    /// NAT64 for IPv6 subscribers (`[nat64]`, docs/config.md and docs/ipoe.md).
+    #[serde(default)]
+    pub nat64: crate::config::nat64::Nat64Config,
 }
 
 /// What happens to uplink traffic from an address without a session.
@@ -1412,6 +1416,7 @@ impl Config {
         self.l2tp.validate(self)?;
         self.pppoe.validate()?;
         self.ipv6.validate()?;
+        self.nat64.validate(self)?;
         self.dhcp.validate()?;
         tollgate_control_core::rating::Plan::compile(&self.rating)?;
         Ok(())

@@ -17,6 +17,9 @@ pub fn run(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Re
     let buffers = cfg.engine.buffers;
     let mut ports = Vec::with_capacity(workers);
     let nat = setup::nat(cfg);
+    // The NAT64 pool's ports come from the same per-worker slices as the NAT ports.
+    let mut by_port = nat.addresses.clone();
+    by_port.extend(cfg.nat64.forwarding().pool);
     for _ in 0..workers {
         let open = |side: Side| -> anyhow::Result<AfPacketPort> {
             let p = setup::port(cfg, side);
@@ -38,7 +41,7 @@ pub fn run(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Re
                 let n = workers as u16;
                 ac.fanout_program = Some(match side {
                     Side::Access => steer::access_program(n),
-                    Side::Core => steer::core_program(n, &nat.addresses, nat.ports),
+                    Side::Core => steer::core_program(n, &by_port, nat.ports),
                 });
             }
             AfPacketPort::open(&ac).with_context(|| format!("opening the {side} port"))

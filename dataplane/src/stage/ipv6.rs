@@ -347,6 +347,9 @@ impl Pipeline {
         if h.hop_limit <= 1 {
             return self.hop_limit_exceeded(fwd, Side::Access, buf, l3, h, now);
         }
+        if let Some(dst) = fwd.nat64.embedded(h.dst) {
+            return self.nat64_up(fwd, buf, l3, h, slot, dst, now);
+        }
         let Some(next_hop) = fwd.ipv6.next_hop_mac else {
             return Verdict::Drop(DropReason::Ipv6NextHopUnresolved);
         };

@@ -5,7 +5,7 @@
 //! gateway's answers back on them), [`arp`] answers for the gateway's addresses, [`forward`] validates and
 //! routes IPv4, [`icmp`] answers echo requests and reports expired TTLs, [`refuse`]
 //! answers refused services, [`dhcp`] punts DHCP client messages, [`ipv6`] punts IPv6
-//! neighbour discovery and forwards sessions' IPv6, [`http`] reads a request's Host,
+//! neighbour discovery and forwards sessions' IPv6, [`nat64`] translates it to IPv4 and back, [`http`] reads a request's Host,
 //! [`rewrite`] writes the
 //! MACs. [`subscriber`] holds the per-subscriber half: sessions (classify, police,
 //! check, count) and NAT to load-balanced servers. [`tunnel`] encapsulates and
@@ -23,6 +23,7 @@ pub mod icmp;
 pub mod ipv6;
 pub mod lac;
 pub mod lookahead;
+pub mod nat64;
 pub mod parse;
 pub mod refuse;
 pub mod rewrite;
@@ -40,6 +41,7 @@ use crate::ring::Producer;
 use crate::table::flow::FlowTable;
 use crate::table::flow::balance::Balancer;
 use crate::table::l2tp::L2tpTable;
+use crate::table::nat64::Nat64Table;
 use crate::table::neighbor::{Lookup, NeighborTable};
 use crate::table::session::SessionTable;
 use crate::time::Instant;
@@ -128,6 +130,8 @@ pub struct Pipeline {
     pub(crate) hint_next: usize,
     /// L2TP sessions (empty and off unless `l2tp` is configured).
     pub l2tp: L2tpTable,
+    /// NAT64 bindings (empty unless `[nat64]` is on).
+    pub nat64: Nat64Table,
     /// An L2TP counter report in progress: tag, next session id, sessions so far.
     pub(crate) l2tp_report: Option<(u64, u32, u32)>,
 }
@@ -177,6 +181,11 @@ impl Pipeline {
             hint_len: 0,
             hint_next: 0,
             l2tp: L2tpTable::new(0, 1500),
+            nat64: Nat64Table::new(
+                if fwd.nat64.on { limits.flows } else { 0 },
+                fwd.nat64.pool.len(),
+                ports,
+            ),
             l2tp_report: None,
         };
         p.services_changed(&fwd.services);

@@ -80,6 +80,9 @@ impl Pipeline {
         h: Header,
         now: Instant,
     ) -> Verdict {
+        if let Some(addr) = fwd.nat64.pool_index(h.dst) {
+            return self.nat64_down(fwd, buf, l3, &h, addr, false, now);
+        }
         if let Some(addr) = fwd.nat_address(h.dst) {
             if let Some(v) = self.service_down(fwd, buf, l3, &h, addr, now) {
                 return v;
@@ -314,7 +317,7 @@ impl Pipeline {
     /// MACs. `remote` is the address the subscriber exchanges the packet with.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn finish<B: PacketBuf>(
+    pub(super) fn finish<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
@@ -408,7 +411,7 @@ impl Pipeline {
 
     /// An uplink packet to a VIP: authorise, find or open its flow, translate.
     #[allow(clippy::too_many_arguments)]
-    fn service_up<B: PacketBuf>(
+    pub(super) fn service_up<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
@@ -605,13 +608,15 @@ impl Pipeline {
             return Some(Verdict::Drop(DropReason::NatUnsupported));
         }
         let slot = f.session;
+        // A NAT64 binding's flow: its pool address stands for the subscriber.
+        let nat64 = fwd.nat64.pool_index(f.sub);
         let (sub_ip, mtu) = match self.sessions.get(slot) {
             Some(s) => match s.due(now) {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     return Some(Verdict::Drop(DropReason::NoSession));
                 }
-                None => (s.address, s.line_mtu()),
+                None => (nat64.map_or(s.address, |_| f.sub), s.line_mtu()),
             },
             None => return Some(Verdict::Drop(DropReason::NoSession)),
         };
@@ -646,6 +651,24 @@ impl Pipeline {
                 svc.port
             };
             natwire::translate(ip, h.hl, h.proto, (svc.vip, src_port), (sub_ip, f.sub_port));
+        }
+        if let Some(pool) = nat64 {
+            // On through the NAT64 stage, which counts it for the session.
+            if let Some(f) = self.flows.get_mut(i) {
+                f.last_seen = now;
+                f.down_packets += 1;
+                f.down_bytes += h.total as u64;
+            }
+            let h4 = Header {
+                src: svc.vip,
+                dst: sub_ip,
+                ..*h
+            };
+            let v = self.nat64_down(fwd, buf, l3, &h4, pool, true, now);
+            if let Some(c) = close.filter(|_| !matches!(v, Verdict::Drop(_))) {
+                self.close_flow(fwd, i, c);
+            }
+            return Some(v);
         }
         let route = match forward::route(fwd, sub_ip) {
             Ok(Route::Out { side, next_hop }) => (side, next_hop),
@@ -872,7 +895,16 @@ impl Pipeline {
             user,
             service: f.service,
             protocol: f.proto,
-            subscriber: (sub_ip, f.sub_port),
+            // A NAT64 binding's flow: the pool address stood for the subscriber.
+            subscriber: (
+                if fwd.nat64.pool_index(f.sub).is_some() {
+                    f.sub
+                } else {
+                    sub_ip
+                },
+                f.sub_port,
+            ),
+            subscriber6: None,
             vip: svc.map_or((Ipv4Addr::UNSPECIFIED, 0), |v| {
                 (v.vip, if is_icmp { f.sub_port } else { v.port })
             }),
@@ -984,6 +1016,7 @@ impl Pipeline {
     /// a session report in progress, backlogged records.
     pub fn tick(&mut self, fwd: &Forwarding, now: Instant) {
         self.flush_backlog();
+        self.nat64_tick(fwd, now);
         while let Some((slot, t, cause)) = self.sessions.next_due(now) {
             self.close_session(fwd, slot, t, cause);
         }
@@ -1044,6 +1077,7 @@ impl Pipeline {
 
     /// Ends every flow and session (the worker is stopping).
     pub fn close_all(&mut self, fwd: &Forwarding, now: Instant) {
+        self.close_all_bindings(fwd);
         let flows: Vec<u32> = self.flows.live_flows().collect();
         for i in flows {
             self.close_flow(fwd, i, FlowClose::Shutdown);
@@ -1139,7 +1173,7 @@ fn tcp_flags_and_payload(l4: &[u8]) -> (u8, usize) {
 }
 
 /// How a flow that expired in `state` is recorded.
-fn expiry_close(state: FlowState) -> FlowClose {
+pub(super) fn expiry_close(state: FlowState) -> FlowClose {
     match state {
         FlowState::TcpClosing => FlowClose::Fin,
         FlowState::TcpReset => FlowClose::Rst,

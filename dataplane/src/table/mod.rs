@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | [`session`] | the worker's subscriber sessions: slab, by-address and by-id indexes, deadline heap, policers, counters | session commands | the subscriber stage (uplink by source, downlink by destination) |
 //! | [`flow`] | the worker's NAT flows: slab, uplink index, NAT-port down index and free-port lists, TCP state, per-flow counters; and the balancers' per-worker state ([`flow::balance`]) | the subscriber stage (a first packet opens a flow), expiry, session ends | the subscriber stage, the look-ahead |
+//! | [`nat64`] | the worker's NAT64 bindings: slab, uplink index, pool-port down index and free-port lists; and `[nat64]` as the snapshot holds it | the NAT64 stage (a first packet opens a binding), expiry | the NAT64 stage |
 //! | [`l2tp`] | the worker's L2TP sessions: the array by local session id, the subscriber-to-session steering index, prebuilt encapsulations, counters | L2TP commands | the tunnel stage |
 //! | [`lb`] | the L2 load-balancing ranges and their targets' states (inside the forwarding snapshot, read-only to workers) | the control plane, by publishing a snapshot | the subscriber stage |
 //! | [`sticky`] | per-login stickiness: the server a session's flows to a `login`-type service go to, in a slab with a fixed index (held by the session table, sized and counted with it, made at the first snapshot with a `login` service) | the subscriber stage (a first flow's choice), session ends | the subscriber stage |
@@ -22,6 +23,7 @@ pub mod index;
 pub mod l2tp;
 pub mod lb;
 pub mod lpm;
+pub mod nat64;
 pub mod neighbor;
 pub mod session;
 pub mod sticky;

@@ -288,6 +288,9 @@ pub struct FlowRecord {
     pub protocol: u8,
     /// Subscriber address and port.
     pub subscriber: (Ipv4Addr, u16),
+    /// A NAT64 subscriber's IPv6 address (its port is `subscriber`'s, whose address is
+    /// then the NAT64 pool address).
+    pub subscriber6: Option<std::net::Ipv6Addr>,
     /// The VIP and port the subscriber addressed.
     pub vip: (Ipv4Addr, u16),
     /// The real server and port.
@@ -308,6 +311,10 @@ pub struct FlowRecord {
     /// The flow's slot and generation (matches [`crate::msg::Event::FlowHost`]).
     pub flow: (u32, u32),
 }
+
+/// The service of a NAT64 binding's record to an IPv4 destination that is not a VIP
+/// (`vip` and `server` are then that destination).
+pub const NAT64_SERVICE: u16 = u16::MAX;
 
 /// Why a flow could not be created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
