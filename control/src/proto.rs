@@ -68,6 +68,8 @@ pub enum Request {
     ShowAccounting,
     /// `show health`
     ShowHealth,
+    /// `show cluster`
+    ShowCluster,
     /// `show pools`
     ShowPools,
     /// `show logins`
@@ -350,6 +352,7 @@ const PLAIN: &[(&str, Request)] = &[
     ("show lb", Request::ShowLb),
     ("show accounting", Request::ShowAccounting),
     ("show health", Request::ShowHealth),
+    ("show cluster", Request::ShowCluster),
     ("show pools", Request::ShowPools),
     ("show logins", Request::ShowLogins),
     ("show tunnels", Request::ShowTunnels),
@@ -372,6 +375,7 @@ impl Request {
             Request::ShowLb => "show lb",
             Request::ShowAccounting => "show accounting",
             Request::ShowHealth => "show health",
+            Request::ShowCluster => "show cluster",
             Request::ShowPools => "show pools",
             Request::ShowLogins => "show logins",
             Request::ShowTunnels => "show tunnels",
@@ -1613,6 +1617,7 @@ pub enum Answer {
     Lb(Vec<LbRange>),
     Accounting(Box<Accounting>),
     Health(Vec<HealthTarget>),
+    Cluster(Box<crate::database::cluster::ClusterView>),
     Pools(Vec<Pool>),
     Logins(Box<Logins>),
     Tunnels(Box<Tunnels>),
@@ -1655,6 +1660,7 @@ impl Answer {
             Request::ShowLb => Answer::Lb(f(data)?),
             Request::ShowAccounting => Answer::Accounting(f(data)?),
             Request::ShowHealth => Answer::Health(f(data)?),
+            Request::ShowCluster => Answer::Cluster(f(data)?),
             Request::ShowPools => Answer::Pools(f(data)?),
             Request::ShowLogins => Answer::Logins(f(data)?),
             Request::ShowTunnels => Answer::Tunnels(f(data)?),

@@ -102,6 +102,10 @@ pub struct Config {
     /// is its embedded SQLite file.
     #[serde(default)]
     pub database: Option<crate::database::DatabaseConfig>,
+    /// This node in a cluster on the `[database]` PostgreSQL (`[cluster]`: its name,
+    /// heartbeat and lease); with `[database]` and no `[cluster]`, the defaults.
+    #[serde(default)]
+    pub cluster: Option<crate::database::cluster::ClusterConfig>,
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
     pub rating: tollgate_control_core::rating::RatingConfig,
@@ -1055,7 +1059,7 @@ impl Config {
             line,
             message,
         };
-        let cfg: Config = toml::from_str(src).map_err(|e| {
+        let mut cfg: Config = toml::from_str(src).map_err(|e| {
             let span = e.span();
             // Where the document does not parse (a duplicate key, an integer too large
             // for TOML), the key is read off the text around the error.
@@ -1078,7 +1082,20 @@ impl Config {
                 .map(|s| line_of(src, s.start));
             err(Some(key), line, message)
         })?;
+        // `[cluster] node` names the node wherever the database needs its name.
+        if let (Some(db), Some(node)) = (
+            cfg.database.as_mut(),
+            cfg.cluster.as_ref().and_then(|c| c.node.clone()),
+        ) {
+            db.node = Some(node);
+        }
         Ok(cfg)
+    }
+
+    /// This node's name in the cluster (`[cluster] node`, `[database] node`, else the
+    /// host name), when there is a cluster (`[database]`).
+    pub fn cluster_node(&self) -> Option<String> {
+        self.database.as_ref().map(|d| d.node_name())
     }
 
     /// Checks what serde cannot: ranges, cross references, overlaps. Returns the key path
@@ -1396,6 +1413,9 @@ impl Config {
             );
         }
         self.aaa.validate()?;
+        if let Some(c) = &self.cluster {
+            c.validate(self.database.as_ref())?;
+        }
         if let Some(db) = &self.database {
             db.validate()?;
             if let Some(file) = &self.rating.database {
@@ -1496,7 +1516,9 @@ impl Config {
                     return e(k(""), format!("overlaps {other}"));
                 }
                 seen.push((f, l, format!("pool[{i}].range[{j}]")));
+                // In a cluster a range may name another node of the cluster.
                 if let Some(n) = &r.node
+                    && self.database.is_none()
                     && !self.nodes.iter().any(|x| &x.name == n)
                 {
                     return e(k(".node"), format!("no [[node]] is named {n:?}"));
