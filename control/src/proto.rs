@@ -1137,6 +1137,13 @@ pub struct DatabaseView {
     pub failed_batches: u64,
     /// Connections made.
     pub connects: u64,
+    /// Records of sessions a surviving node took over while this node was away: not
+    /// stored, not sent to RADIUS (the survivor closed those sessions).
+    #[serde(default)]
+    pub superseded: u64,
+    /// Stops this node spooled for sessions it took over from dead nodes.
+    #[serde(default)]
+    pub takeover_stops: u64,
 }
 
 /// The accounting spool in `show accounting`.

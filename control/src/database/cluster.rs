@@ -381,13 +381,13 @@ impl Member {
             self.register()?;
             self.registered = true;
         }
-        let lease_ms = self.lease.as_millis() as i64;
+        let lease_ms = self.lease.as_millis() as f64;
         let node = self.node.clone();
         let client = self.client.as_mut().ok_or("no connection")?;
         let renewed = client
             .execute(
                 "UPDATE cluster_node SET heartbeat_at = now(),
-                     lease_until = now() + $2 * interval '1 millisecond'
+                     lease_until = now() + $2::float8 * interval '1 millisecond'
                  WHERE node = $1 AND state = 'up'",
                 &[&node, &lease_ms],
             )
@@ -411,12 +411,12 @@ impl Member {
 
     /// Marks the node up with a fresh lease and writes its ranges.
     fn register(&mut self) -> Result<(), String> {
-        let lease_ms = self.lease.as_millis() as i64;
+        let lease_ms = self.lease.as_millis() as f64;
         let client = self.client.as_mut().ok_or("no connection")?;
         let mut tx = client.transaction().map_err(pg("beginning"))?;
         tx.execute(
             "INSERT INTO cluster_node (node, state, started_at, heartbeat_at, lease_until)
-             VALUES ($1, 'up', now(), now(), now() + $2 * interval '1 millisecond')
+             VALUES ($1, 'up', now(), now(), now() + $2::float8 * interval '1 millisecond')
              ON CONFLICT (node) DO UPDATE SET state = 'up', started_at = now(),
                  heartbeat_at = now(), lease_until = EXCLUDED.lease_until,
                  taken_by = NULL, taken_at = NULL",
