@@ -469,7 +469,7 @@ impl Member {
                 .execute(
                     "UPDATE cluster_session SET owner = $1, status = 'taken', taken_from = $2,
                          updated_at = now()
-                     WHERE owner = $2 AND status = 'open'",
+                     WHERE owner = $2 AND status IN ('open', 'taken')",
                     &[&self.node, n],
                 )
                 .map_err(pg("taking sessions over"))?;
