@@ -649,6 +649,9 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
             .all(|n| n["sessions"] == 2),
         "{v}"
     );
+    // An upstream steering by source range would send the next login to the first of
+    // the equally loaded ranges.
+    assert_eq!(v["next"][0]["node"], "gw1", "{v}");
 
     // PostgreSQL stops for longer than a lease and starts again: every lease ran out,
     // yet no node takes another over (each waits a lease in touch with the database),
@@ -750,6 +753,12 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
         survivor.ctl(&["show", "accounting"])["database"]["takeover_stops"],
         2
     );
+    // The survivor rated them too, under their Acct-Session-Ids.
+    let rated =
+        || rows("SELECT id FROM record WHERE kind = 'session' AND id LIKE 'gw3.%' ORDER BY 1");
+    wait("gw3's sessions in the ledger", || {
+        (rated() == gw3.join("\n")).then_some(())
+    });
 
     // gw3 comes back: its spool closes the sessions it had open (NAS-Reboot at restart),
     // the database finds them taken: superseded, not stored, not closed again.
@@ -766,6 +775,22 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     wait("gw3 up again", || {
         (rows("SELECT state FROM cluster_node WHERE node = 'gw3'") == "up").then_some(())
     });
+    assert_eq!(rated(), gw3.join("\n"), "rated once");
+    // gw3's range is empty now: the next login of a steering upstream goes there.
+    wait("gw3's range next", || {
+        (nodes[0].cluster()["next"][0]["node"] == "gw3").then_some(())
+    });
+    let (ok, text) = tollgate(&[
+        "ctl",
+        "--socket",
+        nodes[0].dir.path().join("ctl.sock").to_str().unwrap(),
+        "show",
+        "cluster",
+    ]);
+    assert!(
+        ok && text.contains("NODE") && text.contains("gw3   up"),
+        "{text}"
+    );
     // The other nodes' sessions stay open.
     assert_eq!(
         rows(

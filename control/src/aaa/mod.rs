@@ -193,6 +193,16 @@ impl AaaShell {
             return;
         }
         self.stats.acct_takeover_stops += stops.len() as u64;
+        if self.rater.is_some() {
+            // Rated like a session closed at restart, under its Acct-Session-Id: if the
+            // dead node comes back and rates its recovered session too, the ledger keeps
+            // the first (a usage record's id is unique there).
+            self.usage.extend(
+                stops.iter().map(|s| {
+                    tollgate_control_core::rating::Record::Session(open::recovered_usage(s))
+                }),
+            );
+        }
         for s in &stops {
             tracing::info!(session = %s.session_id, user = %s.user_name, octets_up = s.counters.octets_up, octets_down = s.counters.octets_down, "closing a session taken over from a dead node");
         }

@@ -166,7 +166,7 @@ fn bind(
 }
 
 /// The rating record of a session closed at restart.
-fn recovered_usage(stop: &AcctRecord) -> tollgate_control_core::rating::SessionUsage {
+pub(super) fn recovered_usage(stop: &AcctRecord) -> tollgate_control_core::rating::SessionUsage {
     let c = &stop.counters;
     tollgate_control_core::rating::SessionUsage {
         id: stop.session_id.clone(),

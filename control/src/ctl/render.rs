@@ -245,6 +245,12 @@ fn cluster(c: &crate::database::cluster::ClusterView) -> String {
         out += "\n";
         out += &table(&["POOL", "RANGE", "NODE", "SIZE", "ASSIGNED"], &rows);
     }
+    for n in &c.next {
+        out += &format!(
+            "next login of pool {} (steering by source range): {} range from {}\n",
+            n.pool, n.node, n.first
+        );
+    }
     out
 }
 

@@ -43,6 +43,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_control_core::radius::attrs::AcctRecord;
 use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause};
 
+use tollgate_control_core::gateway::pools::{RangeLoad, least_assigned};
+
 use super::{DatabaseConfig, DatabaseError};
 
 /// The cluster tables (step 2 of [`super::accounting::MIGRATIONS`]).
@@ -223,6 +225,46 @@ pub struct ClusterView {
     pub nodes: Vec<NodeView>,
     /// Every node's ranges.
     pub ranges: Vec<RangeView>,
+    /// Per pool, the range a login should get its next address from where an upstream
+    /// device steers by source range (SES-2 across nodes: the least-assigned range of a
+    /// node that is up).
+    #[serde(default)]
+    pub next: Vec<NextRange>,
+}
+
+/// Where the next login of a pool goes, for an upstream that steers by source range.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextRange {
+    /// The pool.
+    pub pool: String,
+    /// The node.
+    pub node: String,
+    /// The range's first address.
+    pub first: String,
+}
+
+/// For each pool of `ranges` (sorted by pool), its least-assigned range of a node that
+/// is up ([`least_assigned`]).
+pub fn next_ranges(nodes: &[NodeView], ranges: &[RangeView]) -> Vec<NextRange> {
+    let mut out = Vec::new();
+    for pool in ranges.chunk_by(|a, b| a.pool == b.pool) {
+        let loads: Vec<RangeLoad> = pool
+            .iter()
+            .map(|r| RangeLoad {
+                up: nodes.iter().any(|n| n.node == r.node && n.state == "up"),
+                assigned: r.assigned,
+                size: r.size.unwrap_or(u64::MAX),
+            })
+            .collect();
+        if let Some(i) = least_assigned(&loads) {
+            out.push(NextRange {
+                pool: pool[i].pool.clone(),
+                node: pool[i].node.clone(),
+                first: pool[i].first.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// The cluster thread: heartbeats, takeovers, the view.
@@ -530,7 +572,7 @@ impl Member {
 
     fn refresh(&mut self) -> Result<(), String> {
         let client = self.client.as_mut().ok_or("no connection")?;
-        let nodes = client
+        let nodes: Vec<NodeView> = client
             .query(
                 "SELECT n.node, n.state, lease_until >= now(),
                         (extract(epoch FROM heartbeat_at) * 1000)::bigint,
@@ -559,7 +601,7 @@ impl Member {
                 }
             })
             .collect();
-        let ranges = client
+        let ranges: Vec<RangeView> = client
             .query(
                 "SELECT pool, node, host(first_address), host(last_address),
                         CASE WHEN family(first_address) = 4
@@ -580,9 +622,11 @@ impl Member {
                 assigned: r.get::<_, i64>(5).max(0) as u64,
             })
             .collect();
+        let next = next_ranges(&nodes, &ranges);
         self.update_view(|v| {
             v.nodes = nodes;
             v.ranges = ranges;
+            v.next = next;
         });
         Ok(())
     }
@@ -651,6 +695,45 @@ mod tests {
         assert_eq!((s.counters.packets_up, s.counters.packets_down), (3, 4));
         assert_eq!((s.session_time_s, s.event_time), (42, 1_700_000_010));
         assert_eq!((s.session_id, s.class), (last.session_id, last.class));
+    }
+
+    #[test]
+    fn the_next_range_is_the_least_assigned_of_a_node_that_is_up() {
+        let node = |n: &str, state: &str| NodeView {
+            node: n.into(),
+            state: state.into(),
+            ..NodeView::default()
+        };
+        let range = |pool: &str, n: &str, first: &str, assigned| RangeView {
+            pool: pool.into(),
+            node: n.into(),
+            first: first.into(),
+            last: first.into(),
+            size: Some(10),
+            assigned,
+        };
+        let nodes = [node("gw1", "up"), node("gw2", "lapsed"), node("gw3", "up")];
+        let ranges = [
+            range("mobile", "gw1", "10.1.0.1", 3),
+            range("mobile", "gw2", "10.2.0.1", 0),
+            range("mobile", "gw3", "10.3.0.1", 2),
+            range("office", "gw1", "10.9.0.1", 0),
+        ];
+        assert_eq!(
+            next_ranges(&nodes, &ranges),
+            [
+                NextRange {
+                    pool: "mobile".into(),
+                    node: "gw3".into(),
+                    first: "10.3.0.1".into()
+                },
+                NextRange {
+                    pool: "office".into(),
+                    node: "gw1".into(),
+                    first: "10.9.0.1".into()
+                }
+            ]
+        );
     }
 
     #[test]
