@@ -801,4 +801,9 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     for node in nodes {
         node.stop();
     }
+    // A clean stop says so.
+    assert_eq!(
+        rows("SELECT node, state FROM cluster_node ORDER BY 1"),
+        "gw1|stopped\ngw2|stopped\ngw3|stopped"
+    );
 }

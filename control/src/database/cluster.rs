@@ -491,23 +491,21 @@ impl Member {
     fn take_over(&mut self) -> Result<(), String> {
         let client = self.client.as_mut().ok_or("no connection")?;
         let mut tx = client.transaction().map_err(pg("beginning"))?;
-        let dead: Vec<String> = tx
+        let lapsed: Vec<(String, String)> = tx
             .query(
-                "SELECT node FROM cluster_node
+                "SELECT node, state FROM cluster_node
                  WHERE node <> $1 AND state IN ('up', 'stopped') AND lease_until < now()
                  FOR UPDATE SKIP LOCKED",
                 &[&self.node],
             )
             .map_err(pg("looking for lapsed leases"))?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| (r.get(0), r.get(1)))
             .collect();
-        if dead.is_empty() {
-            return Ok(());
-        }
+        let mut dead = Vec::new();
         let mut taken = 0u64;
-        for n in &dead {
-            taken += tx
+        for (n, state) in &lapsed {
+            let sessions = tx
                 .execute(
                     "UPDATE cluster_session SET owner = $1, status = 'taken', taken_from = $2,
                          updated_at = now()
@@ -515,14 +513,23 @@ impl Member {
                     &[&self.node, n],
                 )
                 .map_err(pg("taking sessions over"))?;
+            // A node that stopped cleanly with nothing open stays `stopped`.
+            if state == "stopped" && sessions == 0 {
+                continue;
+            }
             tx.execute(
                 "UPDATE cluster_node SET state = 'dead', taken_by = $1, taken_at = now()
                  WHERE node = $2",
                 &[&self.node, n],
             )
             .map_err(pg("marking a node dead"))?;
+            taken += sessions;
+            dead.push(n.clone());
         }
         tx.commit().map_err(pg("committing the takeover"))?;
+        if dead.is_empty() {
+            return Ok(());
+        }
         tracing::warn!(node = %self.node, dead = ?dead, sessions = taken, "took over the sessions of nodes whose lease ran out; closing them with their last interim counters");
         self.update_view(|v| {
             v.takeovers += dead.len() as u64;
