@@ -138,7 +138,9 @@ netns-test:
 # check (an ICMP socket), and PostgreSQL 15 (the ledger tests on PostgreSQL, accounting
 # delivery across a database restart, bad URLs and passwords; each test runs initdb and
 # pg_ctl as the postgres user on a loopback port in 55400-55499): the control library's
-# ignored unit tests and the daemon's (tests/cluster.rs: two daemons on one PostgreSQL).
+# ignored unit tests and the daemon's (tests/cluster.rs: two daemons on one PostgreSQL;
+# three on AF_PACKET veths with their subscribers and servers in tgk-* namespaces, one
+# killed with -9 and taken over, docs/cluster.md).
 # As root they must run.
 host-test:
 	@if [ "$(ROOT)" = 0 ]; then \

@@ -69,6 +69,8 @@ pub enum Request {
     ShowAccounting,
     /// `show health`
     ShowHealth,
+    /// `show cluster`
+    ShowCluster,
     /// `show pools`
     ShowPools,
     /// `show logins`
@@ -352,6 +354,7 @@ const PLAIN: &[(&str, Request)] = &[
     ("show lb", Request::ShowLb),
     ("show accounting", Request::ShowAccounting),
     ("show health", Request::ShowHealth),
+    ("show cluster", Request::ShowCluster),
     ("show pools", Request::ShowPools),
     ("show logins", Request::ShowLogins),
     ("show tunnels", Request::ShowTunnels),
@@ -374,6 +377,7 @@ impl Request {
             Request::ShowLb => "show lb",
             Request::ShowAccounting => "show accounting",
             Request::ShowHealth => "show health",
+            Request::ShowCluster => "show cluster",
             Request::ShowPools => "show pools",
             Request::ShowLogins => "show logins",
             Request::ShowTunnels => "show tunnels",
@@ -1152,6 +1156,13 @@ pub struct DatabaseView {
     pub failed_batches: u64,
     /// Connections made.
     pub connects: u64,
+    /// Records of sessions a surviving node took over while this node was away: not
+    /// stored, not sent to RADIUS (the survivor closed those sessions).
+    #[serde(default)]
+    pub superseded: u64,
+    /// Stops this node spooled for sessions it took over from dead nodes.
+    #[serde(default)]
+    pub takeover_stops: u64,
 }
 
 /// The accounting spool in `show accounting`.
@@ -1632,6 +1643,7 @@ pub enum Answer {
     Lb(Vec<LbRange>),
     Accounting(Box<Accounting>),
     Health(Vec<HealthTarget>),
+    Cluster(Box<crate::database::cluster::ClusterView>),
     Pools(Vec<Pool>),
     Logins(Box<Logins>),
     Tunnels(Box<Tunnels>),
@@ -1674,6 +1686,7 @@ impl Answer {
             Request::ShowLb => Answer::Lb(f(data)?),
             Request::ShowAccounting => Answer::Accounting(f(data)?),
             Request::ShowHealth => Answer::Health(f(data)?),
+            Request::ShowCluster => Answer::Cluster(f(data)?),
             Request::ShowPools => Answer::Pools(f(data)?),
             Request::ShowLogins => Answer::Logins(f(data)?),
             Request::ShowTunnels => Answer::Tunnels(f(data)?),

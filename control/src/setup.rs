@@ -280,7 +280,38 @@ pub fn aaa_policy(cfg: &Config) -> AaaPolicy {
         max_flows: 0,
         pools: pools(cfg),
         last_known: secs(a.spool_counters_s),
+        session_prefix: cfg
+            .cluster_node()
+            .map(|n| format!("{n}."))
+            .unwrap_or_default(),
     }
+}
+
+/// Whether a `[[pool.range]]` is this node's: every range on a single node; in a
+/// cluster the ranges whose `node` is this node's name or that name no node.
+fn range_is_mine(cfg: &Config, node: &Option<String>) -> bool {
+    match (cfg.cluster_node(), node) {
+        (Some(me), Some(n)) => &me == n,
+        _ => true,
+    }
+}
+
+/// This node's pool ranges, for the cluster's `cluster_range` table.
+pub fn cluster_ranges(cfg: &Config) -> Vec<crate::database::cluster::NodeRange> {
+    cfg.pools
+        .iter()
+        .flat_map(|p| {
+            p.ranges
+                .iter()
+                .filter(|r| range_is_mine(cfg, &r.node))
+                .filter_map(|r| r.bounds())
+                .map(|(f, l)| crate::database::cluster::NodeRange {
+                    pool: p.name.clone(),
+                    first: f.into(),
+                    last: l.into(),
+                })
+        })
+        .collect()
 }
 
 /// The address pools and gateway nodes (all nodes up until checked).
@@ -298,6 +329,7 @@ pub fn pools(cfg: &Config) -> Pools {
                 ranges: p
                     .ranges
                     .iter()
+                    .filter(|r| range_is_mine(cfg, &r.node))
                     .filter_map(|r| {
                         let (f, l) = r.bounds()?;
                         Some(Range::new(f, l, node(&r.node)))

@@ -177,6 +177,9 @@ enum ShowWhat {
     Accounting,
     /// Health-checked servers and gateway nodes.
     Health,
+    /// The cluster's nodes (PostgreSQL backend): state, last heartbeat, sessions, pool
+    /// ranges in use.
+    Cluster,
     /// Address pools: ranges, nodes, assigned addresses.
     Pools,
     /// Login and accounting counters, sessions by state.
@@ -446,6 +449,7 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
             ShowWhat::Lb => Request::ShowLb,
             ShowWhat::Accounting => Request::ShowAccounting,
             ShowWhat::Health => Request::ShowHealth,
+            ShowWhat::Cluster => Request::ShowCluster,
             ShowWhat::Pools => Request::ShowPools,
             ShowWhat::Logins => Request::ShowLogins,
             ShowWhat::Tunnels => Request::ShowTunnels,

@@ -237,3 +237,573 @@ fn two_nodes_share_the_store_the_records_and_the_ledger_through_a_database_resta
     a.stop();
     b.stop();
 }
+
+/// One node's wires: its access and core ports are veth ends in the root namespace
+/// (AF_PACKET, no addresses); the subscribers sit in a namespace of their own on the
+/// access side and the server (192.0.2.10) in another on the core side. Both
+/// namespaces, and with them the veth pairs, are deleted on drop.
+struct Wires {
+    sub: String,
+    srv: String,
+    sub_if: String,
+    access: String,
+    core: String,
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Wires {
+    fn new(n: u32) -> Wires {
+        let pid = std::process::id() % 100_000;
+        let w = Wires {
+            sub: format!("tgk-sub{n}-{pid}"),
+            srv: format!("tgk-srv{n}-{pid}"),
+            sub_if: format!("tgk{n}s{pid}"),
+            access: format!("tgk{n}a{pid}"),
+            core: format!("tgk{n}c{pid}"),
+        };
+        let srv_if = format!("tgk{n}v{pid}");
+        for ns in [&w.sub, &w.srv] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+            sh(&["ip", "netns", "add", ns]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        sh(&[
+            "ip", "link", "add", &w.access, "type", "veth", "peer", "name", &w.sub_if, "netns",
+            &w.sub,
+        ]);
+        sh(&[
+            "ip", "link", "add", &w.core, "type", "veth", "peer", "name", &srv_if, "netns", &w.srv,
+        ]);
+        for root_end in [&w.access, &w.core] {
+            std::fs::write(
+                format!("/proc/sys/net/ipv6/conf/{root_end}/disable_ipv6"),
+                "1",
+            )
+            .unwrap();
+            sh(&["ip", "link", "set", root_end, "up"]);
+        }
+        sh(&["ip", "-n", &w.sub, "link", "set", &w.sub_if, "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            &w.srv,
+            "addr",
+            "add",
+            "192.0.2.10/24",
+            "dev",
+            &srv_if,
+        ]);
+        sh(&["ip", "-n", &w.srv, "link", "set", &srv_if, "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            &w.srv,
+            "route",
+            "add",
+            "10.10.0.0/16",
+            "via",
+            "192.0.2.1",
+        ]);
+        w
+    }
+
+    /// A subscriber with `address` (a login gave it) in the access namespace.
+    fn subscriber(&self, address: &str) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.sub,
+            "addr",
+            "add",
+            &format!("{address}/16"),
+            "dev",
+            &self.sub_if,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.sub,
+            "route",
+            "replace",
+            "default",
+            "via",
+            "10.10.0.1",
+            "dev",
+            &self.sub_if,
+        ]);
+    }
+
+    /// `count` pings of 1000 bytes (IPv4 total length) from `address` to the server;
+    /// true when every one was answered.
+    fn ping(&self, address: &str, count: u32) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.sub, "ping", "-q", "-n", "-c"])
+            .arg(count.to_string())
+            .args([
+                "-i",
+                "0.02",
+                "-W",
+                "2",
+                "-s",
+                "972",
+                "-I",
+                address,
+                "192.0.2.10",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+}
+
+impl Drop for Wires {
+    fn drop(&mut self) {
+        for ns in [&self.sub, &self.srv] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// A `tollgate run` daemon of the three-node cluster, on AF_PACKET ports.
+struct Daemon {
+    name: String,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+/// Heartbeat and lease of the test cluster: short, with room for a busy machine.
+const HEARTBEAT_MS: u64 = 500;
+const LEASE_MS: u64 = 4000;
+
+impl Daemon {
+    fn start(url: &str, n: u32, w: &Wires) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let name = format!("gw{n}");
+        let config = dir.path().join("tollgate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[engine]
+workers = 1
+idle_sleep_us = 1000
+[control]
+socket = "{d}/ctl.sock"
+[access]
+backend = "af_packet"
+interface = "{access}"
+address = "10.10.0.1/16"
+[core]
+backend = "af_packet"
+interface = "{core}"
+address = "192.0.2.1/24"
+[subscribers]
+session_log = "{d}/sessions.jsonl"
+[aaa]
+spool = "{d}/accounting.db"
+spool_retry_min_ms = 20
+spool_retry_max_ms = 200
+[aaa.radius]
+interim_interval_s = 1
+[[pool]]
+name = "mobile"
+[[pool.range]]
+first = "10.10.1.10"
+last = "10.10.1.19"
+node = "gw1"
+[[pool.range]]
+first = "10.10.2.10"
+last = "10.10.2.19"
+node = "gw2"
+[[pool.range]]
+first = "10.10.3.10"
+last = "10.10.3.19"
+node = "gw3"
+[database]
+url = "{url}"
+connect_timeout_s = 2
+[cluster]
+node = "{name}"
+heartbeat_ms = {HEARTBEAT_MS}
+lease_ms = {LEASE_MS}
+"#,
+                access = w.access,
+                core = w.core,
+            ),
+        )
+        .unwrap();
+        let mut node = Daemon {
+            name,
+            dir,
+            config,
+            child: None,
+        };
+        node.run();
+        node
+    }
+
+    fn run(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_tollgate"))
+                .args(["run", "--config"])
+                .arg(&self.config)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        wait(&format!("{}'s socket", self.name), || {
+            UnixStream::connect(self.dir.path().join("ctl.sock")).ok()
+        });
+    }
+
+    fn ctl(&self, args: &[&str]) -> Value {
+        let (ok, v) = ctl(&self.dir.path().join("ctl.sock"), args);
+        assert!(ok, "{}: {args:?}: {v}\n{}", self.name, self.log());
+        v
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    fn cluster(&self) -> Value {
+        self.ctl(&["show", "cluster"])
+    }
+
+    /// Logs `user` in with `mobile`; the address the node gave and whether it resumed.
+    fn login(&self, user: &str, mobile: &str) -> (String, bool) {
+        let v = self.ctl(&[
+            "session",
+            "login",
+            "--user",
+            user,
+            "--password",
+            "pw",
+            "--mobile-id",
+            mobile,
+        ]);
+        (
+            v["address"].as_str().unwrap().to_string(),
+            v["resumed"].as_bool().unwrap(),
+        )
+    }
+
+    fn kill9(&mut self) {
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    fn stop(mut self) {
+        let mut c = self.child.take().unwrap();
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let status = wait("the daemon to exit", || c.try_wait().unwrap());
+        assert!(
+            status.success(),
+            "{}: {status:?}\n{}",
+            self.name,
+            self.log()
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and PostgreSQL 15 (make deps): make host-test"]
+fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once() {
+    let pg = Postgres::start();
+    pg.create_database("three");
+    let url = pg.url("three");
+    let rows = |sql: &str| pg.query("three", sql);
+    let wires: Vec<Wires> = (1..=3).map(Wires::new).collect();
+    let mut nodes: Vec<Daemon> = (1..=3)
+        .map(|n| Daemon::start(&url, n, &wires[n as usize - 1]))
+        .collect();
+    let cfg = nodes[0].config.to_str().unwrap().to_string();
+    for n in 1..=3 {
+        for k in 1..=2 {
+            let (ok, out) = tollgate(&[
+                "subscriber",
+                "--config",
+                &cfg,
+                "add",
+                &format!("u{n}{k}"),
+                "--password",
+                "pw",
+            ]);
+            assert!(ok, "{out}");
+        }
+    }
+    wait("three nodes up", || {
+        let v = nodes[0].cluster();
+        let up = v["nodes"]
+            .as_array()
+            .is_some_and(|n| n.len() == 3 && n.iter().all(|n| n["state"] == "up"));
+        up.then_some(())
+    });
+
+    // Two logins on each node: each address from that node's own range; a returning
+    // mobile id keeps its address.
+    let mut subs: Vec<(usize, String, String)> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for k in 1..=2 {
+            let (address, resumed) =
+                node.login(&format!("u{}{k}", i + 1), &format!("m{}{k}", i + 1));
+            assert!(!resumed);
+            assert!(
+                address.starts_with(&format!("10.10.{}.1", i + 1)),
+                "{} gave {address}",
+                node.name
+            );
+            subs.push((i, format!("m{}{k}", i + 1), address));
+        }
+    }
+    let (again, resumed) = nodes[0].login("u11", "m11");
+    assert_eq!((again.as_str(), resumed), (subs[0].2.as_str(), true));
+    let ids = |node: &str| -> Vec<String> {
+        rows(&format!(
+            "SELECT session_id FROM cluster_session WHERE started_on = '{node}' ORDER BY 1"
+        ))
+        .lines()
+        .map(str::to_string)
+        .collect()
+    };
+    // Traffic through every node, so the interims carry counters.
+    for (i, _, address) in &subs {
+        wires[*i].subscriber(address);
+        assert!(wires[*i].ping(address, 20), "{address} through gw{}", i + 1);
+    }
+    wait(
+        "every session's interim with counters in PostgreSQL",
+        || {
+            (rows(
+                "SELECT count(*) FROM cluster_session
+             WHERE status = 'open' AND octets_up >= 20000 AND octets_down >= 20000",
+            ) == "6")
+                .then_some(())
+        },
+    );
+    for n in ["gw1", "gw2", "gw3"] {
+        let s = ids(n);
+        assert_eq!(s.len(), 2, "{n}: {s:?}");
+        assert!(s.iter().all(|id| id.starts_with(&format!("{n}."))), "{s:?}");
+    }
+    let v = nodes[1].cluster();
+    assert_eq!(v["node"], "gw2");
+    let ranges: Vec<(String, u64)> = v["ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["node"].as_str().unwrap().to_string(),
+                r["assigned"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranges,
+        [("gw1".into(), 2), ("gw2".into(), 2), ("gw3".into(), 2)]
+    );
+    assert!(
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["sessions"] == 2),
+        "{v}"
+    );
+    // An upstream steering by source range would send the next login to the first of
+    // the equally loaded ranges.
+    assert_eq!(v["next"][0]["node"], "gw1", "{v}");
+
+    // PostgreSQL stops for longer than a lease and starts again: every lease ran out,
+    // yet no node takes another over (each waits a lease in touch with the database),
+    // and no record is lost or stored twice.
+    pg.stop();
+    let beats = |v: &Value| v["heartbeats"].as_u64().unwrap();
+    let lapse = LEASE_MS / HEARTBEAT_MS + 2;
+    for node in &nodes {
+        wait("heartbeats failing for longer than a lease", || {
+            (node.cluster()["failed_heartbeats"].as_u64() >= Some(lapse)).then_some(())
+        });
+    }
+    for (i, _, address) in &subs {
+        assert!(
+            wires[*i].ping(address, 5),
+            "traffic goes on without the database"
+        );
+    }
+    let before: Vec<u64> = nodes.iter().map(|n| beats(&n.cluster())).collect();
+    pg.start_again();
+    for (node, b) in nodes.iter().zip(&before) {
+        wait("two leases of heartbeats after the restart", || {
+            (beats(&node.cluster()) >= b + 2 * lapse).then_some(())
+        });
+    }
+    for node in &nodes {
+        let v = node.cluster();
+        assert_eq!(v["takeovers"], 0, "{v}");
+        assert!(
+            v["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|n| n["state"] == "up"),
+            "{v}"
+        );
+    }
+    for node in &nodes {
+        wait("the spool to empty", || {
+            (node.ctl(&["show", "accounting"])["spool"]["pending"] == 0).then_some(())
+        });
+    }
+    assert_eq!(
+        rows("SELECT count(*) FROM accounting_record WHERE status = 'Stop'"),
+        "0"
+    );
+    assert_eq!(
+        rows(
+            "SELECT count(*) = count(DISTINCT (spool, id)),
+                    count(*) FILTER (WHERE status = 'Start')
+             FROM accounting_record"
+        ),
+        "t|6"
+    );
+
+    // kill -9 of gw3: a survivor closes its two sessions with their last interim
+    // counters, once, as NAS-Reboot.
+    let gw3 = ids("gw3");
+    nodes[2].kill9();
+    let last_interims = || {
+        rows(
+            "SELECT DISTINCT ON (session_id) session_id, body::json->'counters'
+             FROM accounting_record WHERE node = 'gw3' AND status <> 'Stop'
+             ORDER BY session_id, id DESC",
+        )
+    };
+    let stops = || {
+        rows(
+            "SELECT session_id, body::json->'counters' FROM accounting_record
+             WHERE status = 'Stop' ORDER BY session_id",
+        )
+    };
+    wait("the survivor's Stops of gw3's sessions", || {
+        (rows("SELECT count(*) FROM accounting_record WHERE status = 'Stop'") == "2").then_some(())
+    });
+    assert_eq!(stops(), last_interims(), "the last interim counters");
+    let closer = rows("SELECT DISTINCT node FROM accounting_record WHERE status = 'Stop'");
+    assert!(closer == "gw1" || closer == "gw2", "{closer}");
+    assert_eq!(
+        rows("SELECT DISTINCT body::json->>'cause' FROM accounting_record WHERE status = 'Stop'"),
+        "Restart"
+    );
+    assert_eq!(
+        rows("SELECT session_id FROM accounting_record WHERE status = 'Stop' ORDER BY 1"),
+        gw3.join("\n")
+    );
+    assert_eq!(
+        rows("SELECT state, taken_by FROM cluster_node WHERE node = 'gw3'"),
+        format!("dead|{closer}")
+    );
+    let survivor = &nodes[if closer == "gw1" { 0 } else { 1 }];
+    let v = survivor.cluster();
+    assert_eq!(
+        (v["takeovers"].as_u64(), v["sessions_taken"].as_u64()),
+        (Some(1), Some(2)),
+        "{v}"
+    );
+    assert_eq!(
+        survivor.ctl(&["show", "accounting"])["database"]["takeover_stops"],
+        2
+    );
+    // The survivor rated them too, under their Acct-Session-Ids.
+    let rated =
+        || rows("SELECT id FROM record WHERE kind = 'session' AND id LIKE 'gw3.%' ORDER BY 1");
+    wait("gw3's sessions in the ledger", || {
+        (rated() == gw3.join("\n")).then_some(())
+    });
+
+    // gw3 comes back: its spool closes the sessions it had open (NAS-Reboot at restart),
+    // the database finds them taken: superseded, not stored, not closed again.
+    nodes[2].run();
+    wait("gw3's recovered Stops superseded", || {
+        let v = nodes[2].ctl(&["show", "accounting"]);
+        (v["database"]["superseded"].as_u64() >= Some(2) && v["spool"]["pending"] == 0)
+            .then_some(())
+    });
+    assert_eq!(
+        rows("SELECT count(*) FROM accounting_record WHERE status = 'Stop'"),
+        "2"
+    );
+    wait("gw3 up again", || {
+        (rows("SELECT state FROM cluster_node WHERE node = 'gw3'") == "up").then_some(())
+    });
+    assert_eq!(rated(), gw3.join("\n"), "rated once");
+    // gw3's range is empty now: the next login of a steering upstream goes there.
+    wait("gw3's range next", || {
+        (nodes[0].cluster()["next"][0]["node"] == "gw3").then_some(())
+    });
+    let (ok, text) = tollgate(&[
+        "ctl",
+        "--socket",
+        nodes[0].dir.path().join("ctl.sock").to_str().unwrap(),
+        "show",
+        "cluster",
+    ]);
+    assert!(
+        ok && text.contains("NODE") && text.contains("gw3   up"),
+        "{text}"
+    );
+    // The other nodes' sessions stay open.
+    assert_eq!(
+        rows(
+            "SELECT started_on, count(*) FROM cluster_session WHERE status = 'open' GROUP BY 1 ORDER BY 1"
+        ),
+        "gw1|2\ngw2|2"
+    );
+    for node in nodes {
+        node.stop();
+    }
+    // A clean stop says so.
+    assert_eq!(
+        rows("SELECT node, state FROM cluster_node ORDER BY 1"),
+        "gw1|stopped\ngw2|stopped\ngw3|stopped"
+    );
+}

@@ -57,6 +57,9 @@ pub struct AaaPolicy {
     /// How often every worker reports its sessions' counters for the spool's last known
     /// counters ([`Output::LastKnown`]; `None`: only at accounting records).
     pub last_known: Option<Duration>,
+    /// Put before every Acct-Session-Id: a cluster node's name and a dot, so that the
+    /// ids of sessions on different nodes never meet (empty on a single node).
+    pub session_prefix: String,
 }
 
 impl Default for AaaPolicy {
@@ -71,6 +74,7 @@ impl Default for AaaPolicy {
             max_flows: 0,
             pools: Pools::default(),
             last_known: None,
+            session_prefix: String::new(),
         }
     }
 }
@@ -345,7 +349,7 @@ impl AaaState {
             timers: BinaryHeap::new(),
             queries: HashMap::new(),
             next_serial: 1,
-            boot: format!("{boot_unix_ms:x}"),
+            boot: format!("{}{boot_unix_ms:x}", policy.session_prefix),
             stats: AaaStats::default(),
             next_last_known: None,
             last_known_seq: None,

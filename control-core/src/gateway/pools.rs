@@ -202,6 +202,30 @@ impl Pools {
     }
 }
 
+/// A range of a cluster node's pool as the cluster's database counts it (CLU-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeLoad {
+    /// Whether its node is up (its lease runs).
+    pub up: bool,
+    /// Addresses in use.
+    pub assigned: u64,
+    /// Addresses in it.
+    pub size: u64,
+}
+
+/// SES-2 across nodes, where an upstream device steers by source range (LB-1): which of
+/// a pool's ranges (of every node) the next session should get its address from: the
+/// one with the fewest assigned addresses whose node is up and that is not full; ties go
+/// to the first. `None` when no such range is left.
+pub fn least_assigned(ranges: &[RangeLoad]) -> Option<usize> {
+    ranges
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.up && r.assigned < r.size)
+        .min_by_key(|(i, r)| (r.assigned, *i))
+        .map(|(i, _)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +284,21 @@ mod tests {
             p.allocate(Some("nope")),
             Err(PoolError::NoPool("nope".into()))
         );
+    }
+
+    #[test]
+    fn across_nodes_the_least_assigned_range_of_a_node_that_is_up() {
+        let r = |up, assigned, size| RangeLoad { up, assigned, size };
+        assert_eq!(least_assigned(&[]), None);
+        // Ties go to the first; fewer assigned wins whatever the size.
+        assert_eq!(least_assigned(&[r(true, 2, 10), r(true, 2, 10)]), Some(0));
+        assert_eq!(least_assigned(&[r(true, 3, 100), r(true, 2, 4)]), Some(1));
+        // A node that is down, or a full range, is passed over.
+        assert_eq!(
+            least_assigned(&[r(false, 0, 10), r(true, 4, 4), r(true, 9, 10)]),
+            Some(2)
+        );
+        assert_eq!(least_assigned(&[r(false, 0, 10), r(true, 4, 4)]), None);
     }
 
     #[test]

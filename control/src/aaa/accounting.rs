@@ -124,6 +124,13 @@ impl AaaShell {
                 self.to_database.remove(&id);
                 self.spool.failed(now, id);
             }
+            // A session a survivor took over: the record is done, and RADIUS got the
+            // survivor's Stop.
+            self.stats.acct_db_superseded += o.superseded.len() as u64;
+            for id in o.superseded {
+                self.to_database.remove(&id);
+                self.acks.push(id);
+            }
             for id in o.committed {
                 if let Some(due) = self.to_database.remove(&id) {
                     self.send_to_radius(now, now_unix, due);

@@ -89,6 +89,11 @@ pub struct ShellStats {
     pub acct_db_committed: u64,
     /// Accounting records the database did not take (down, restarting): retried later.
     pub acct_db_retries: u64,
+    /// Accounting records of sessions a surviving node took over (or already closed):
+    /// dropped from the spool, sent nowhere.
+    pub acct_db_superseded: u64,
+    /// Stops spooled for sessions taken over from dead nodes.
+    pub acct_takeover_stops: u64,
 }
 
 /// The shell.
@@ -115,6 +120,8 @@ pub struct AaaShell {
     /// there; the ones it has, with their attempts, wait here for its answer.
     database: Option<crate::database::accounting::Delivery>,
     to_database: HashMap<SpoolId, crate::spool::Due>,
+    /// This node in the cluster (`[database]`): heartbeats, leases, takeovers.
+    cluster: Option<crate::database::cluster::Cluster>,
     coa: Option<UdpCoaListener>,
     health: HealthChecks,
     ctl_logins: HashMap<LoginId, Sender<Reply>>,
@@ -170,6 +177,39 @@ impl AaaShell {
         }
     }
 
+    /// `show cluster`: what the cluster thread last saw (none without `[database]`).
+    pub fn cluster(&self) -> Option<crate::database::cluster::ClusterView> {
+        self.cluster.as_ref().map(|c| c.view())
+    }
+
+    /// The Stops of sessions taken over from dead nodes, into the spool like the core's
+    /// records (committed at once).
+    fn take_over_stops(&mut self, now: Instant) {
+        let Some(c) = &self.cluster else {
+            return;
+        };
+        let stops = c.take_stops();
+        if stops.is_empty() {
+            return;
+        }
+        self.stats.acct_takeover_stops += stops.len() as u64;
+        if self.rater.is_some() {
+            // Rated like a session closed at restart, under its Acct-Session-Id: if the
+            // dead node comes back and rates its recovered session too, the ledger keeps
+            // the first (a usage record's id is unique there).
+            self.usage.extend(
+                stops.iter().map(|s| {
+                    tollgate_control_core::rating::Record::Session(open::recovered_usage(s))
+                }),
+            );
+        }
+        for s in &stops {
+            tracing::info!(session = %s.session_id, user = %s.user_name, octets_up = s.counters.octets_up, octets_down = s.counters.octets_down, "closing a session taken over from a dead node");
+        }
+        self.unsaved.extend(stops);
+        self.commit(now);
+    }
+
     /// The rating engine, when `rating.database` is set.
     pub fn rater(&self) -> Option<&crate::rating::Rater> {
         self.rater.as_ref()
@@ -179,6 +219,7 @@ impl AaaShell {
     /// out, CoA requests, health checks. Results reach the core at once.
     pub fn poll(&mut self, core: &mut Core, now: Instant) {
         self.answer_logins(core, now);
+        self.take_over_stops(now);
         self.deliver(core, now);
         self.answer_stop_waiters(now, false);
         if let Some(l) = self.coa.as_mut() {

@@ -38,6 +38,17 @@ impl AaaShell {
             ),
             None => None,
         };
+        let cluster = match &cfg.database {
+            Some(db) => Some(
+                crate::database::cluster::Cluster::start(
+                    db,
+                    &cfg.cluster.clone().unwrap_or_default(),
+                    crate::setup::cluster_ranges(cfg),
+                )
+                .context("starting the cluster heartbeat")?,
+            ),
+            None => None,
+        };
         let coa = match a.coa.listen {
             Some(addr) => {
                 let clients = a
@@ -75,6 +86,7 @@ impl AaaShell {
             acks: Vec::new(),
             database,
             to_database: HashMap::new(),
+            cluster,
             coa,
             health: HealthChecks::new(cfg, now),
             ctl_logins: HashMap::new(),
@@ -154,7 +166,7 @@ fn bind(
 }
 
 /// The rating record of a session closed at restart.
-fn recovered_usage(stop: &AcctRecord) -> tollgate_control_core::rating::SessionUsage {
+pub(super) fn recovered_usage(stop: &AcctRecord) -> tollgate_control_core::rating::SessionUsage {
     let c = &stop.counters;
     tollgate_control_core::rating::SessionUsage {
         id: stop.session_id.clone(),

@@ -89,6 +89,8 @@ impl AaaShell {
                     retries: self.stats.acct_db_retries,
                     failed_batches: n(&st.failed_batches),
                     connects: n(&st.connects),
+                    superseded: self.stats.acct_db_superseded,
+                    takeover_stops: self.stats.acct_takeover_stops,
                 }
             }),
         }

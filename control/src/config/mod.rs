@@ -103,6 +103,10 @@ pub struct Config {
     /// is its embedded SQLite file.
     #[serde(default)]
     pub database: Option<crate::database::DatabaseConfig>,
+    /// This node in a cluster on the `[database]` PostgreSQL (`[cluster]`: its name,
+    /// heartbeat and lease); with `[database]` and no `[cluster]`, the defaults.
+    #[serde(default)]
+    pub cluster: Option<crate::database::cluster::ClusterConfig>,
     /// Rating and billing (`[rating]`, docs/config.md and docs/rating.md).
     #[serde(default)]
     pub rating: tollgate_control_core::rating::RatingConfig,
@@ -1059,7 +1063,7 @@ impl Config {
             line,
             message,
         };
-        let cfg: Config = toml::from_str(src).map_err(|e| {
+        let mut cfg: Config = toml::from_str(src).map_err(|e| {
             let span = e.span();
             // Where the document does not parse (a duplicate key, an integer too large
             // for TOML), the key is read off the text around the error.
@@ -1082,7 +1086,20 @@ impl Config {
                 .map(|s| line_of(src, s.start));
             err(Some(key), line, message)
         })?;
+        // `[cluster] node` names the node wherever the database needs its name.
+        if let (Some(db), Some(node)) = (
+            cfg.database.as_mut(),
+            cfg.cluster.as_ref().and_then(|c| c.node.clone()),
+        ) {
+            db.node = Some(node);
+        }
         Ok(cfg)
+    }
+
+    /// This node's name in the cluster (`[cluster] node`, `[database] node`, else the
+    /// host name), when there is a cluster (`[database]`).
+    pub fn cluster_node(&self) -> Option<String> {
+        self.database.as_ref().map(|d| d.node_name())
     }
 
     /// Checks what serde cannot: ranges, cross references, overlaps. Returns the key path
@@ -1400,6 +1417,9 @@ impl Config {
             );
         }
         self.aaa.validate()?;
+        if let Some(c) = &self.cluster {
+            c.validate(self.database.as_ref())?;
+        }
         if let Some(db) = &self.database {
             db.validate()?;
             if let Some(file) = &self.rating.database {
@@ -1501,7 +1521,9 @@ impl Config {
                     return e(k(""), format!("overlaps {other}"));
                 }
                 seen.push((f, l, format!("pool[{i}].range[{j}]")));
+                // In a cluster a range may name another node of the cluster.
                 if let Some(n) = &r.node
+                    && self.database.is_none()
                     && !self.nodes.iter().any(|x| &x.name == n)
                 {
                     return e(k(".node"), format!("no [[node]] is named {n:?}"));
@@ -2060,6 +2082,40 @@ address = "192.0.2.1/24"
 
     fn parse(extra: &str) -> Result<Config, ConfigError> {
         Config::parse(&format!("{BASE}{extra}"), "test.toml")
+    }
+
+    #[test]
+    fn cluster_names_the_node_takes_only_its_ranges_and_needs_postgresql() {
+        let src = "[database]\nurl = \"postgres://tg@localhost/x\"\n[cluster]\nnode = \"gw1\"\nheartbeat_ms = 500\nlease_ms = 4000\n[[pool]]\nname = \"m\"\n[[pool.range]]\nfirst = \"10.10.0.10\"\nlast = \"10.10.0.19\"\nnode = \"gw1\"\n[[pool.range]]\nfirst = \"10.10.0.20\"\nlast = \"10.10.0.29\"\nnode = \"gw2\"\n";
+        let c = parse(src).unwrap();
+        assert_eq!(c.database.as_ref().unwrap().node_name(), "gw1");
+        assert_eq!(c.cluster_node().as_deref(), Some("gw1"));
+        let p = crate::setup::aaa_policy(&c);
+        assert_eq!(p.session_prefix, "gw1.");
+        // Only gw1's range hands out addresses here; gw2's is gw2's.
+        let ranges: Vec<_> = p.pools.pools[0]
+            .ranges
+            .iter()
+            .map(|r| (r.first.to_string(), r.last.to_string()))
+            .collect();
+        assert_eq!(
+            ranges,
+            [("10.10.0.10".to_string(), "10.10.0.19".to_string())]
+        );
+        assert_eq!(crate::setup::cluster_ranges(&c).len(), 1);
+        // Without a cluster the prefix is empty and every range is the node's.
+        assert_eq!(
+            crate::setup::aaa_policy(&parse("").unwrap()).session_prefix,
+            ""
+        );
+        let e = parse("[cluster]\nnode = \"gw1\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("cluster.node"), "{e}");
+        assert!(e.to_string().contains("PostgreSQL"), "{e}");
+        let e = parse(
+            "[database]\nurl = \"postgres://tg@localhost/x\"\nnode = \"a\"\n[cluster]\nnode = \"b\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("cluster.node"), "{e}");
     }
 
     #[test]

@@ -393,6 +393,12 @@ pub fn finish(
             Some(a) => Reply::with(&a.health()),
             None => Reply::with(&Vec::<proto::HealthTarget>::new()),
         },
+        Request::ShowCluster => match ctx.aaa.and_then(|a| a.cluster()) {
+            Some(v) => Reply::with(&v),
+            None => Reply::error(
+                "no cluster: it needs the PostgreSQL backend ([database] url); a single node on SQLite is not a cluster",
+            ),
+        },
         Request::ShowPools => Reply::with(&pools(ctx.core)),
         Request::ShowLogins => Reply::with(&logins(ctx)),
         Request::ShowTunnels | Request::ShowTunnel(_) => {

@@ -25,6 +25,7 @@ pub fn render(answer: &Answer) -> String {
         Answer::Services(s) => services(s),
         Answer::Lb(l) => lb(l),
         Answer::Health(h) => health(h),
+        Answer::Cluster(c) => cluster(c),
         Answer::Pools(p) => pools(p),
         Answer::Subscribers(s) => subscribers(s),
         Answer::LoggedIn(l) => key_values(l),
@@ -182,6 +183,97 @@ fn health(list: &[proto::HealthTarget]) -> String {
             "LAST ERROR",
         ],
         &rows,
+    )
+}
+
+fn cluster(c: &crate::database::cluster::ClusterView) -> String {
+    let mut out = format!(
+        "node {} ({}), heartbeat {} ms, lease {} ms; heartbeats {} ok {} failed, leases lost {}, nodes taken over {} ({} sessions)\n\n",
+        c.node,
+        if c.reachable {
+            "database reachable"
+        } else {
+            "database NOT reachable"
+        },
+        c.heartbeat_ms,
+        c.lease_ms,
+        c.heartbeats,
+        c.failed_heartbeats,
+        c.leases_lost,
+        c.takeovers,
+        c.sessions_taken,
+    );
+    let rows: Vec<Vec<String>> = c
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.node.cell(),
+                n.state.cell(),
+                unix_ms_utc(n.heartbeat_unix_ms),
+                unix_ms_utc(n.lease_until_unix_ms),
+                n.sessions.cell(),
+                n.taken_by.cell(),
+            ]
+        })
+        .collect();
+    out += &table(
+        &[
+            "NODE",
+            "STATE",
+            "HEARTBEAT",
+            "LEASE UNTIL",
+            "SESSIONS",
+            "TAKEN BY",
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = c
+        .ranges
+        .iter()
+        .map(|r| {
+            vec![
+                r.pool.cell(),
+                format!("{}-{}", r.first, r.last),
+                r.node.cell(),
+                r.size.cell(),
+                r.assigned.cell(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        out += "\n";
+        out += &table(&["POOL", "RANGE", "NODE", "SIZE", "ASSIGNED"], &rows);
+    }
+    for n in &c.next {
+        out += &format!(
+            "next login of pool {} (steering by source range): {} range from {}\n",
+            n.pool, n.node, n.first
+        );
+    }
+    out
+}
+
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS.mmm` UTC.
+fn unix_ms_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
     )
 }
 
@@ -623,6 +715,13 @@ pub fn invoice(inv: &Invoice) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeats_read_as_utc() {
+        assert_eq!(unix_ms_utc(1_700_000_000_123), "2023-11-14 22:13:20.123");
+        assert_eq!(unix_ms_utc(0), "1970-01-01 00:00:00.000");
+        assert_eq!(unix_ms_utc(951_782_400_000), "2000-02-29 00:00:00.000");
+    }
 
     #[test]
     fn aligns_numbers_right() {

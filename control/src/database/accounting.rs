@@ -26,10 +26,11 @@ use crate::spool::SpoolId;
 pub const HISTORY: &str = "tollgate_accounting_history";
 
 /// The schema (see [`crate::migrate`]; add a step, never edit one).
-pub const MIGRATIONS: &[Step] = &[Step {
-    version: 1,
-    name: "accounting_record",
-    sql: r#"
+pub const MIGRATIONS: &[Step] = &[
+    Step {
+        version: 1,
+        name: "accounting_record",
+        sql: r#"
 CREATE TABLE accounting_record (
     spool       TEXT NOT NULL,
     id          INTEGER NOT NULL,
@@ -42,7 +43,13 @@ CREATE TABLE accounting_record (
 );
 CREATE INDEX accounting_record_session ON accounting_record (session_id);
 "#,
-}];
+    },
+    Step {
+        version: 2,
+        name: "cluster_node_session_range",
+        sql: super::cluster::SCHEMA,
+    },
+];
 
 /// What one batch came to.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -51,6 +58,9 @@ pub struct Outcome {
     pub committed: Vec<SpoolId>,
     /// Not committed: retry later.
     pub failed: Vec<SpoolId>,
+    /// Superseded: records of a session that another node took over (or that is
+    /// already closed), not stored; they leave the spool without going to RADIUS.
+    pub superseded: Vec<SpoolId>,
 }
 
 /// What the delivery counted (read by `show accounting` and the metrics).
@@ -60,6 +70,8 @@ pub struct DeliveryStats {
     pub stored: AtomicU64,
     /// Records found already committed (delivered again).
     pub duplicates: AtomicU64,
+    /// Records of sessions another node took over (or already closed): not stored.
+    pub superseded: AtomicU64,
     /// Batches that failed (the database down, restarting, refusing).
     pub failed_batches: AtomicU64,
     /// Connections made (the first and each one after a failure).
@@ -86,7 +98,7 @@ impl std::fmt::Debug for Delivery {
 /// Opens the database and brings the schema up to date. A refusal (wrong password,
 /// unknown database) or a schema from a newer Tollgate is an error; a database that
 /// cannot be reached is not (`Ok(None)`): the spool keeps the records meanwhile.
-fn open(cfg: &DatabaseConfig) -> Result<Option<postgres::Client>, DatabaseError> {
+pub(super) fn open(cfg: &DatabaseConfig) -> Result<Option<postgres::Client>, DatabaseError> {
     let mut client = match cfg.connect() {
         Ok(c) => c,
         Err(e) if e.is_transient() => return Ok(None),
@@ -196,14 +208,25 @@ impl Worker {
     fn deliver(&mut self, batch: Vec<(SpoolId, AcctRecord)>) -> Outcome {
         let ids: Vec<SpoolId> = batch.iter().map(|(id, _)| *id).collect();
         match self.insert(&batch) {
-            Ok((stored, duplicates)) => {
+            Ok(Inserted {
+                stored,
+                duplicates,
+                superseded,
+            }) => {
                 self.stats.stored.fetch_add(stored, Ordering::Relaxed);
                 self.stats
                     .duplicates
                     .fetch_add(duplicates, Ordering::Relaxed);
+                self.stats
+                    .superseded
+                    .fetch_add(superseded.len() as u64, Ordering::Relaxed);
                 Outcome {
-                    committed: ids,
+                    committed: ids
+                        .into_iter()
+                        .filter(|i| !superseded.contains(i))
+                        .collect(),
                     failed: Vec::new(),
+                    superseded,
                 }
             }
             Err(e) => {
@@ -216,12 +239,13 @@ impl Worker {
                 Outcome {
                     committed: Vec::new(),
                     failed: ids,
+                    superseded: Vec::new(),
                 }
             }
         }
     }
 
-    fn insert(&mut self, batch: &[(SpoolId, AcctRecord)]) -> Result<(u64, u64), DatabaseError> {
+    fn insert(&mut self, batch: &[(SpoolId, AcctRecord)]) -> Result<Inserted, DatabaseError> {
         if self.client.is_none() {
             let c = open(&self.cfg)?.ok_or_else(|| DatabaseError::Unreachable {
                 target: self.target.clone(),
@@ -234,7 +258,7 @@ impl Worker {
             self.client = Some(c);
         }
         let Some(client) = self.client.as_mut() else {
-            return Ok((0, 0));
+            return Ok(Inserted::default());
         };
         let q = |context: &str| {
             let target = self.target.clone();
@@ -247,6 +271,12 @@ impl Worker {
         };
         let now = unix_now();
         let mut tx = client.transaction().map_err(q("beginning a transaction"))?;
+        let known = tx
+            .prepare("SELECT 1 FROM accounting_record WHERE spool = $1 AND id = $2")
+            .map_err(q("preparing the lookup"))?;
+        let owner = tx
+            .prepare("SELECT owner, status FROM cluster_session WHERE session_id = $1 FOR UPDATE")
+            .map_err(q("preparing the session lookup"))?;
         let st = tx
             .prepare(
                 "INSERT INTO accounting_record
@@ -255,8 +285,46 @@ impl Worker {
                  ON CONFLICT (spool, id) DO NOTHING",
             )
             .map_err(q("preparing the insert"))?;
-        let (mut stored, mut duplicates) = (0, 0);
+        let session = tx
+            .prepare(
+                "INSERT INTO cluster_session (session_id, owner, started_on, user_name, address,
+                     status, octets_up, octets_down, packets_up, packets_down, last_record,
+                     updated_at, closed_by, closed_at)
+                 VALUES ($1, $2, $2, $3, $4::text::inet, $5, $6, $7, $8, $9, $10, now(),
+                     CASE WHEN $5 = 'closed' THEN $2 END,
+                     CASE WHEN $5 = 'closed' THEN now() END)
+                 ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status,
+                     octets_up = EXCLUDED.octets_up, octets_down = EXCLUDED.octets_down,
+                     packets_up = EXCLUDED.packets_up, packets_down = EXCLUDED.packets_down,
+                     last_record = CASE WHEN EXCLUDED.status = 'closed'
+                         THEN cluster_session.last_record ELSE EXCLUDED.last_record END,
+                     updated_at = now(), closed_by = EXCLUDED.closed_by,
+                     closed_at = EXCLUDED.closed_at",
+            )
+            .map_err(q("preparing the session update"))?;
+        let mut out = Inserted::default();
         for (id, r) in batch {
+            if tx
+                .query_opt(&known, &[&self.spool, id])
+                .map_err(q("looking a record up"))?
+                .is_some()
+            {
+                out.duplicates += 1;
+                continue;
+            }
+            // Only the node that owns a session, while it is open, writes its records:
+            // a session a survivor took over (and closed) is not closed again.
+            if let Some(row) = tx
+                .query_opt(&owner, &[&r.session_id])
+                .map_err(q("looking a session up"))?
+            {
+                let (who, status): (String, String) = (row.get(0), row.get(1));
+                if who != self.node || status == "closed" {
+                    out.superseded.push(*id);
+                    tracing::info!(session = %r.session_id, record = r.status.name(), owner = %who, %status, "accounting record superseded: the session was taken over by a surviving node");
+                    continue;
+                }
+            }
             let body = serde_json::to_string(r).unwrap_or_default();
             let n = tx
                 .execute(
@@ -273,14 +341,43 @@ impl Worker {
                 )
                 .map_err(q("storing an accounting record"))?;
             if n == 1 {
-                stored += 1;
+                out.stored += 1;
             } else {
-                duplicates += 1;
+                out.duplicates += 1;
             }
+            let status = match r.status {
+                tollgate_control_core::radius::dict::AcctStatusType::Stop => "closed",
+                _ => "open",
+            };
+            let c = |v: u64| v.min(i64::MAX as u64) as i64;
+            tx.execute(
+                &session,
+                &[
+                    &r.session_id,
+                    &self.node,
+                    &r.user_name,
+                    &r.framed_ip.map(|a| a.to_string()),
+                    &status,
+                    &c(r.counters.octets_up),
+                    &c(r.counters.octets_down),
+                    &c(r.counters.packets_up),
+                    &c(r.counters.packets_down),
+                    &body,
+                ],
+            )
+            .map_err(q("updating the session"))?;
         }
         tx.commit().map_err(q("committing accounting records"))?;
-        Ok((stored, duplicates))
+        Ok(out)
     }
+}
+
+/// What one batch's transaction did.
+#[derive(Debug, Default)]
+struct Inserted {
+    stored: u64,
+    duplicates: u64,
+    superseded: Vec<SpoolId>,
 }
 
 fn unix_now() -> i64 {

@@ -15,6 +15,7 @@
 
 pub mod accounting;
 pub mod backend;
+pub mod cluster;
 
 use std::time::Duration;
 

@@ -82,6 +82,10 @@ pub const GATEWAY: &[(&str, &str)] = &[
         "health-checked servers and nodes: state, response time",
     ),
     (
+        "show cluster",
+        "cluster nodes (PostgreSQL): state, last heartbeat, sessions; pool ranges in use",
+    ),
+    (
         "show pools",
         "address pools: ranges, nodes, assigned addresses",
     ),

@@ -26,6 +26,7 @@ fn every_request() -> Vec<Request> {
         Request::ShowLb,
         Request::ShowAccounting,
         Request::ShowHealth,
+        Request::ShowCluster,
         Request::ShowPools,
         Request::ShowLogins,
         Request::ShowTunnels,
