@@ -2085,29 +2085,12 @@ address = "192.0.2.1/24"
     }
 
     #[test]
-    fn cluster_names_the_node_takes_only_its_ranges_and_needs_postgresql() {
-        let src = "[database]\nurl = \"postgres://tg@localhost/x\"\n[cluster]\nnode = \"gw1\"\nheartbeat_ms = 500\nlease_ms = 4000\n[[pool]]\nname = \"m\"\n[[pool.range]]\nfirst = \"10.10.0.10\"\nlast = \"10.10.0.19\"\nnode = \"gw1\"\n[[pool.range]]\nfirst = \"10.10.0.20\"\nlast = \"10.10.0.29\"\nnode = \"gw2\"\n";
-        let c = parse(src).unwrap();
+    fn cluster_names_the_node_and_needs_postgresql() {
+        let c =
+            parse("[database]\nurl = \"postgres://tg@localhost/x\"\n[cluster]\nnode = \"gw1\"\n")
+                .unwrap();
         assert_eq!(c.database.as_ref().unwrap().node_name(), "gw1");
         assert_eq!(c.cluster_node().as_deref(), Some("gw1"));
-        let p = crate::setup::aaa_policy(&c);
-        assert_eq!(p.session_prefix, "gw1.");
-        // Only gw1's range hands out addresses here; gw2's is gw2's.
-        let ranges: Vec<_> = p.pools.pools[0]
-            .ranges
-            .iter()
-            .map(|r| (r.first.to_string(), r.last.to_string()))
-            .collect();
-        assert_eq!(
-            ranges,
-            [("10.10.0.10".to_string(), "10.10.0.19".to_string())]
-        );
-        assert_eq!(crate::setup::cluster_ranges(&c).len(), 1);
-        // Without a cluster the prefix is empty and every range is the node's.
-        assert_eq!(
-            crate::setup::aaa_policy(&parse("").unwrap()).session_prefix,
-            ""
-        );
         let e = parse("[cluster]\nnode = \"gw1\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("cluster.node"), "{e}");
         assert!(e.to_string().contains("PostgreSQL"), "{e}");
