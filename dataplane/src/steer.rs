@@ -24,13 +24,19 @@ pub fn subscriber_worker(ip: Ipv4Addr, workers: u16) -> u16 {
     (u32::from(ip) % workers.max(1) as u32) as u16
 }
 
-/// The worker that owns the IPv6 /64 `prefix` (its upper 64 bits): by its low 32 bits
-/// (address bits 32..63), which the control plane chooses so that a session's /64 is
-/// owned by the worker of its IPv4 address.
+/// The worker that owns the IPv6 /64 `prefix` (its upper 64 bits): by the /56 that holds
+/// it, address bits 24..55 (the 32-bit word 3 bytes into the address) modulo the workers.
+/// Every /64 of a /56 is owned by one worker, so a delegated prefix of /56 or longer
+/// (IA_PD) reaches its session's worker whichever of its /64s a packet is from. The
+/// control plane chooses a session's /64 and delegated prefix so that they are owned by
+/// the worker of its IPv4 address.
 #[inline]
 pub fn prefix_worker(prefix: u64, workers: u16) -> u16 {
-    (prefix as u32 % workers.max(1) as u32) as u16
+    ((prefix >> 8) as u32 % workers.max(1) as u32) as u16
 }
+
+/// Where in the IPv6 address the steering word of [`prefix_worker`] starts (bytes).
+const PREFIX_WORD: u32 = 3;
 
 /// Where the IPv6 header of `frame` starts, untagged or behind up to two VLAN tags.
 fn ipv6_header(frame: &[u8]) -> Option<usize> {
@@ -63,7 +69,7 @@ pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
 /// subscriber's uplink and downlink meet on the worker of its address. `None` for frames
 /// no worker owns (neither IPv4 nor IPv6, PPPoE discovery or PPP control, cut short, a
 /// later fragment or a protocol without ports to a NAT address): any worker handles
-/// those. IPv6 goes by the subscriber's /64 ([`prefix_worker`]).
+/// those. IPv6 goes by the /56 of the subscriber's address ([`prefix_worker`]).
 #[inline]
 pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> Option<u16> {
     frame_owner_with(side, frame, workers, nat, &[])
@@ -80,7 +86,7 @@ pub fn frame_owner_with(
     more: &[Ipv4Addr],
 ) -> Option<u16> {
     if let Some(l3) = ipv6_header(frame) {
-        // IPv6 by the /64 of the subscriber: its source uplink, its destination downlink.
+        // IPv6 by the /56 of the subscriber: its source uplink, its destination downlink.
         let at = l3 + if side == Side::Access { 8 } else { 24 };
         let hi = frame.get(at..at + 8)?;
         let prefix = u64::from_be_bytes(hi.try_into().ok()?);
@@ -193,8 +199,8 @@ fn assemble(ops: &[Op]) -> Vec<Insn> {
 /// The fanout program of an access port: IPv4 by source address, also inside up to two
 /// VLAN tags and inside PPPoE sessions (PPP protocol 0x0021), so that a tagged or PPPoE
 /// subscriber's uplink reaches the worker its downlink goes to; IPv6 (untagged or
-/// tagged) by its source /64 ([`prefix_worker`]: the word at the same offset as IPv4's
-/// source address); anything else (ARP, PPPoE discovery, PPP control: punted by any
+/// tagged) by the /56 of its source ([`prefix_worker`]: the word 3 bytes into the source
+/// address); anything else (ARP, PPPoE discovery, PPP control: punted by any
 /// worker) to worker 0.
 ///
 /// The kernel takes an 802.1Q or 802.1ad outer tag off into metadata before fanout:
@@ -212,7 +218,7 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
         I(stmt(LDX_IMM, 0)),
         I(stmt(LD_H_ABS, PROTOCOL)),
         Jeq(IPV4, "ipv4", ""),
-        Jeq(IPV6, "ipv4", ""),
+        Jeq(IPV6, "ipv6", ""),
         Jeq(PPPOE, "pppoe", ""),
         Jeq(TAG, "tag", ""),
         Jeq(0x88a8, "tag", ""),
@@ -221,13 +227,15 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
         Label("tag"),
         I(stmt(LD_H_ABS, NET + 2)),
         Jeq(IPV4, "ipv4_4", ""),
-        Jeq(IPV6, "ipv4_4", ""),
+        Jeq(IPV6, "ipv6_4", ""),
         Jeq(PPPOE, "pppoe_4", ""),
         Jeq(TAG, "", "other"),
         // Two.
         I(stmt(LD_H_ABS, NET + 6)),
         Jeq(IPV4, "ipv4_8", ""),
-        Jeq(IPV6, "ipv4_8", "pppoe_8?"),
+        Jeq(IPV6, "", "pppoe_8?"),
+        I(stmt(LDX_IMM, 8)),
+        Ja("ipv6"),
         Label("ipv4_8"),
         I(stmt(LDX_IMM, 8)),
         Ja("ipv4"),
@@ -235,6 +243,9 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
         Jeq(PPPOE, "", "other"),
         I(stmt(LDX_IMM, 8)),
         Ja("pppoe"),
+        Label("ipv6_4"),
+        I(stmt(LDX_IMM, 4)),
+        Ja("ipv6"),
         Label("ipv4_4"),
         I(stmt(LDX_IMM, 4)),
         Ja("ipv4"),
@@ -245,6 +256,10 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
         I(stmt(LD_H_IND, NET + 6)),
         Jeq(0x0021, "", "other"),
         I(stmt(LD_W_IND, NET + 8 + 12)),
+        Ja("owner"),
+        // IPv6: by the /56 of its source (at 8).
+        Label("ipv6"),
+        I(stmt(LD_W_IND, NET + 8 + PREFIX_WORD)),
         Ja("owner"),
         Label("ipv4"),
         I(stmt(LD_W_IND, NET + 12)),
@@ -257,15 +272,15 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
 }
 
 /// The fanout program of a core port: IPv4 to a NAT address by its TCP/UDP destination
-/// port or ICMP identifier, other IPv4 by destination address, IPv6 by its destination
-/// /64 ([`prefix_worker`]), anything else to worker 0.
+/// port or ICMP identifier, other IPv4 by destination address, IPv6 by the /56 of its
+/// destination ([`prefix_worker`]), anything else to worker 0.
 pub fn core_program(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Insn> {
-    // IPv6 first: the low word of the destination's /64, modulo the workers; the IPv4
+    // IPv6 first: the steering word of the destination (at 24), modulo the workers; the IPv4
     // program below is reached by a jump over these five (its jumps are relative).
     let mut p = vec![
         stmt(LD_H_ABS, PROTOCOL),
         jump(JEQ_K, 0x86dd, 0, 3),
-        stmt(LD_W_ABS, NET + 28),
+        stmt(LD_W_ABS, NET + 24 + PREFIX_WORD),
         stmt(ALU_MOD_K, workers.max(1) as u32),
         stmt(RET_A, 0),
     ];
@@ -493,7 +508,7 @@ mod tests {
                 Some(nat_port_worker(port, cfg.ports, workers))
             );
         }
-        // IPv6 by the /64 of its subscriber (uplink: the source).
+        // IPv6 by the /56 of its subscriber (uplink: the source).
         let mut v6 = Vec::new();
         eth()
             .ipv6([0x20; 16], [0x30; 16], 64)
@@ -618,7 +633,7 @@ mod tests {
         for workers in [1u16, 2, 3, 4, 7] {
             let acc = access_program(workers);
             let core = core_program(workers, &cfg.addresses, cfg.ports);
-            for n in [0u64, 1, 2, 3, 5, 0x1_0000_0003, 0xffff_ffff] {
+            for n in [0u64, 1, 0x100, 0x200, 0x3ff, 0x500, 0x1_0000_0300, 0xffff_ffff] {
                 let prefix = 0x2001_0db8_0100_0000 | n;
                 let want = prefix_worker(prefix, workers);
                 let mut sub = [0u8; 16];
@@ -649,6 +664,61 @@ mod tests {
             let w = subscriber_worker(Ipv4Addr::new(10, 10, 0, 5), workers) as u32;
             assert_eq!(run(&core, 0x0800, &ip), Some(w));
         }
+    }
+
+    /// The rule of [`prefix_worker`]: the /56 decides. Every /64 of a /56 (so of a
+    /// delegated /56 or longer) is owned by one worker, in [`frame_owner`] and in both
+    /// programs; consecutive /56s go round the workers.
+    #[test]
+    fn the_64s_of_a_56_share_a_worker() {
+        let cfg = NatConfig {
+            addresses: vec![],
+            ports: (1024, 65535),
+            timeouts: Default::default(),
+        };
+        let server: [u8; 16] = "2001:db8:ff::10"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
+        for workers in [2u16, 3, 4, 7] {
+            let acc = access_program(workers);
+            let core = core_program(workers, &[], cfg.ports);
+            let mut seen = Vec::new();
+            for n56 in 0..u64::from(workers) {
+                let base = 0x2001_0db8_0200_0000 | n56 << 8;
+                let want = prefix_worker(base, workers);
+                seen.push(want);
+                for low in [0u64, 1, 0x7f, 0xff] {
+                    let prefix = base | low;
+                    assert_eq!(prefix_worker(prefix, workers), want, "{prefix:x}");
+                    let mut sub = [0u8; 16];
+                    sub[..8].copy_from_slice(&prefix.to_be_bytes());
+                    sub[15] = 1;
+                    let mut up = Vec::new();
+                    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+                        .ipv6(sub, server, 64)
+                        .udp(5000, 53)
+                        .write(&mut up, &[])
+                        .unwrap();
+                    let mut down = Vec::new();
+                    PacketBuilder::ipv6(server, sub, 64)
+                        .udp(53, 5000)
+                        .write(&mut down, &[])
+                        .unwrap();
+                    assert_eq!(frame_owner(Side::Access, &up, workers, &cfg), Some(want));
+                    assert_eq!(run(&acc, 0x86dd, &up[14..]), Some(u32::from(want)));
+                    assert_eq!(run(&core, 0x86dd, &down), Some(u32::from(want)));
+                }
+            }
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), workers as usize, "consecutive /56s: every worker");
+        }
+        // The exact word: 2001:db8:0:300::/56 is /56 number 3 of 2001:db8::/48.
+        assert_eq!(prefix_worker(0x2001_0db8_0000_0300, 2), 1);
+        assert_eq!(prefix_worker(0x2001_0db8_0000_03ff, 2), 1);
+        assert_eq!(prefix_worker(0x2001_0db8_0000_0400, 2), 0);
+        assert_eq!(prefix_worker(0x2001_0db8_0000_0001, 2), 0);
     }
 
     #[test]
