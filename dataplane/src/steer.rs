@@ -633,7 +633,16 @@ mod tests {
         for workers in [1u16, 2, 3, 4, 7] {
             let acc = access_program(workers);
             let core = core_program(workers, &cfg.addresses, cfg.ports);
-            for n in [0u64, 1, 0x100, 0x200, 0x3ff, 0x500, 0x1_0000_0300, 0xffff_ffff] {
+            for n in [
+                0u64,
+                1,
+                0x100,
+                0x200,
+                0x3ff,
+                0x500,
+                0x1_0000_0300,
+                0xffff_ffff,
+            ] {
                 let prefix = 0x2001_0db8_0100_0000 | n;
                 let want = prefix_worker(prefix, workers);
                 let mut sub = [0u8; 16];
@@ -712,7 +721,11 @@ mod tests {
             }
             seen.sort_unstable();
             seen.dedup();
-            assert_eq!(seen.len(), workers as usize, "consecutive /56s: every worker");
+            assert_eq!(
+                seen.len(),
+                workers as usize,
+                "consecutive /56s: every worker"
+            );
         }
         // The exact word: 2001:db8:0:300::/56 is /56 number 3 of 2001:db8::/48.
         assert_eq!(prefix_worker(0x2001_0db8_0000_0300, 2), 1);

@@ -15,11 +15,12 @@
 //! it away. Releasing the DHCPv6 binding does not end the session (its IPv4 and SLAAC
 //! go on); the session's end ends the binding (RENEW then gets zero lifetimes).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use tollgate_dataplane::session::SessionId;
+use tollgate_dataplane::steer::prefix_worker;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, Frame, Side};
 
@@ -61,26 +62,28 @@ pub struct Dhcpv6Stats {
     pub delegated_pool_exhausted: u64,
 }
 
-/// Prefixes of one length out of a pool, each handed out once.
+/// Prefixes of one length out of a pool, each handed out once, to sessions on the worker
+/// that the fast path steers them to ([`super::ipv6::SteeredPool`]: a delegated /56 or
+/// longer lies in one /56, so all its /64s reach one worker).
 #[derive(Debug)]
 struct DelegatedPool {
     pool: Prefix,
     len: u8,
-    count: u64,
-    used: HashSet<u64>,
-    next: u64,
+    slots: super::ipv6::SteeredPool,
 }
 
 impl DelegatedPool {
-    fn new(pool: Prefix, len: u8) -> DelegatedPool {
-        let bits = u32::from(len.saturating_sub(pool.len()));
-        DelegatedPool {
-            pool,
-            len,
-            count: 1u64.checked_shl(bits.min(63)).unwrap_or(u64::MAX),
-            used: HashSet::new(),
-            next: 0,
+    fn new(pool: Prefix, len: u8, workers: u16) -> DelegatedPool {
+        let base = (u128::from(pool.addr()) >> 64) as u64;
+        if len < 56 && workers > 1 {
+            tracing::warn!(%pool, len, workers, "delegated prefixes shorter than /56 span several /56s, which the fast path steers to different workers: only the part on the session's worker is forwarded (delegated_length 56 to 64 wanted)");
         }
+        let slots = super::ipv6::SteeredPool::new(base, pool.len(), len, workers);
+        let idle: Vec<u16> = (0..workers).filter(|w| !slots.serves(*w)).collect();
+        if !idle.is_empty() {
+            tracing::warn!(%pool, ?idle, "the delegated pool holds fewer /56s than there are workers (IPv6 is steered by the /56): sessions on these workers get no delegated prefix");
+        }
+        DelegatedPool { pool, len, slots }
     }
 
     fn prefix(&self, i: u64) -> Option<Prefix> {
@@ -89,15 +92,10 @@ impl DelegatedPool {
         Prefix::new(Ipv6Addr::from(a), self.len)
     }
 
-    fn allocate(&mut self) -> Option<Prefix> {
-        for _ in 0..self.count.min(self.used.len() as u64 + 1) {
-            let i = self.next % self.count;
-            self.next = self.next.wrapping_add(1);
-            if self.used.insert(i) {
-                return self.prefix(i);
-            }
-        }
-        None
+    /// A free prefix for a session on `worker`.
+    fn allocate(&mut self, worker: u16) -> Option<Prefix> {
+        let i = self.slots.allocate(worker)?;
+        self.prefix(i)
     }
 
     fn release(&mut self, p: Prefix) {
@@ -105,8 +103,8 @@ impl DelegatedPool {
             return;
         }
         let off = u128::from(p.addr()) ^ u128::from(self.pool.addr());
-        self.used
-            .remove(&((off >> (128 - u32::from(self.len))) as u64));
+        self.slots
+            .release((off >> (128 - u32::from(self.len))) as u64);
     }
 }
 
@@ -126,14 +124,20 @@ pub struct Dhcpv6 {
 }
 
 impl Dhcpv6 {
-    pub(super) fn new(s: Dhcpv6Settings, mac: Mac, dns: Vec<Ipv6Addr>, now: Instant) -> Dhcpv6 {
+    pub(super) fn new(
+        s: Dhcpv6Settings,
+        mac: Mac,
+        dns: Vec<Ipv6Addr>,
+        workers: u16,
+        now: Instant,
+    ) -> Dhcpv6 {
         let mut cfg = ServerConfig::new(mac);
         cfg.rapid_commit = s.rapid_commit;
         cfg.dns = dns.clone();
         Dhcpv6 {
             pool: s
                 .delegated_pool
-                .map(|p| DelegatedPool::new(p, s.delegated_length)),
+                .map(|p| DelegatedPool::new(p, s.delegated_length, workers)),
             server: Server::new(cfg, now),
             dns,
             waiting: HashMap::new(),
@@ -342,10 +346,12 @@ impl Core {
         login: LoginId,
         (want_address, want_prefix): Wants,
     ) {
+        let worker = self.ipoe_session_of(sub).map_or(0, |(_, _, w)| w);
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
         let aaa = v6.aaa.get(&id).copied().unwrap_or_default();
+        let workers = v6.pool_workers();
         let prefix64 = v6.sessions.get(&id).map(|a| a.prefix);
         let Some(d) = v6.dhcp.as_mut() else {
             return;
@@ -359,9 +365,15 @@ impl Core {
         let address = Ipv6Addr::from((u128::from(prefix64) << 64) | u128::from(iid));
         let prefix = if want_prefix {
             match aaa.delegated {
-                Some(p) => Some(p),
+                Some(p) => {
+                    let hi = (u128::from(p.addr()) >> 64) as u64;
+                    if p.len() < 56 || prefix_worker(hi, workers) != worker {
+                        tracing::warn!(session = id, prefix = %p, worker, "Delegated-IPv6-Prefix is not within one /56 steered to the session's worker: only its /64s steered there are forwarded");
+                    }
+                    Some(p)
+                }
                 None => {
-                    let p = d.pool.as_mut().and_then(DelegatedPool::allocate);
+                    let p = d.pool.as_mut().and_then(|p| p.allocate(worker));
                     if p.is_none() && d.pool.is_some() {
                         d.stats.delegated_pool_exhausted += 1;
                     }
@@ -448,8 +460,8 @@ mod tests {
 
     #[test]
     fn the_delegated_pool_hands_out_each_prefix_once() {
-        let mut p = DelegatedPool::new("2001:db8:200::/54".parse().unwrap(), 56);
-        let got: Vec<Prefix> = std::iter::from_fn(|| p.allocate()).collect();
+        let mut p = DelegatedPool::new("2001:db8:200::/54".parse().unwrap(), 56, 1);
+        let got: Vec<Prefix> = std::iter::from_fn(|| p.allocate(0)).collect();
         let want: Vec<Prefix> = [
             "2001:db8:200::/56",
             "2001:db8:200:100::/56",
@@ -464,7 +476,46 @@ mod tests {
         // Not from the pool, or another length: ignored.
         p.release("2001:db8:300::/56".parse().unwrap());
         p.release("2001:db8:200::/60".parse().unwrap());
-        assert_eq!(p.allocate(), Some(want[2]));
-        assert_eq!(p.allocate(), None);
+        assert_eq!(p.allocate(0), Some(want[2]));
+        assert_eq!(p.allocate(0), None);
+    }
+
+    /// With several workers, a session gets a delegated prefix in a /56 that the fast
+    /// path steers to its worker (so all its /64s reach it); consecutive /56s go round.
+    #[test]
+    fn delegated_prefixes_follow_their_worker() {
+        let pfx = |s: &str| -> Prefix { s.parse().unwrap() };
+        let mut p = DelegatedPool::new(pfx("2001:db8:200::/54"), 56, 2);
+        let w0: Vec<Prefix> = std::iter::from_fn(|| p.allocate(0)).collect();
+        let w1: Vec<Prefix> = std::iter::from_fn(|| p.allocate(1)).collect();
+        assert_eq!(w0, [pfx("2001:db8:200::/56"), pfx("2001:db8:200:200::/56")]);
+        assert_eq!(
+            w1,
+            [pfx("2001:db8:200:100::/56"), pfx("2001:db8:200:300::/56")]
+        );
+        // Every /64 of each is steered to the worker it was handed to.
+        for (w, got) in [(0u16, &w0), (1, &w1)] {
+            for d in got {
+                let hi = (u128::from(d.addr()) >> 64) as u64;
+                for low in 0..256u64 {
+                    assert_eq!(prefix_worker(hi | low, 2), w, "{d} /64 {low}");
+                }
+            }
+        }
+        // /60s: 16 per /56, 32 per worker of 2 in a /54, each within a /56 of its worker.
+        let mut p = DelegatedPool::new(pfx("2001:db8:200::/54"), 60, 2);
+        for w in [1u16, 0] {
+            let got: Vec<Prefix> = std::iter::from_fn(|| p.allocate(w)).collect();
+            assert_eq!(got.len(), 32);
+            for d in &got {
+                let hi = (u128::from(d.addr()) >> 64) as u64;
+                assert_eq!(prefix_worker(hi, 2), w, "{d}");
+                assert_eq!(prefix_worker(hi | 0xf, 2), w, "{d}");
+            }
+        }
+        // A pool smaller than a /56 per worker: the workers without one get none.
+        let mut p = DelegatedPool::new(pfx("2001:db8:200::/58"), 60, 2);
+        assert_eq!(p.allocate(1), None);
+        assert_eq!(p.allocate(0), Some(pfx("2001:db8:200::/60")));
     }
 }

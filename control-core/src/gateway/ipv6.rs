@@ -89,65 +89,139 @@ pub struct Ipv6Stats {
     pub next_hop_learned: u64,
 }
 
-/// The /64s of a pool, handed out per worker: a session on worker `w` of `n` gets a /64
-/// that [`prefix_worker`](tollgate_dataplane::steer::prefix_worker) gives to `w` (its low 32 bits modulo `n`), so that the fast
-/// path's steering takes its IPv6 to the worker that holds its session.
+/// Prefixes of one length out of a pool, handed out per worker: one for a session on
+/// worker `w` of `n` is owned by `w` under the fast path's steering
+/// ([`prefix_worker`](tollgate_dataplane::steer::prefix_worker): by the /56 that holds
+/// it). The pool is cut into blocks, each the items of one /56 (or the whole pool when it
+/// is longer than a /56); consecutive blocks go round the workers. A pool longer than
+/// /56 is one block: all of it belongs to one worker, and sessions on the others get
+/// none (counted as exhaustion, warned at start). Items shorter than a /56 span several
+/// /56s and cannot be steered to one worker: any worker's session gets them (right
+/// with one worker only; warned at start). Items are numbered from the pool's start.
+#[derive(Debug)]
+pub(super) struct SteeredPool {
+    /// Items per block, as a shift.
+    block: u32,
+    /// Blocks in the pool.
+    blocks: u64,
+    /// Workers the blocks go round (1 when items cannot be steered).
+    workers: u64,
+    /// The worker of block 0.
+    first: u64,
+    used: std::collections::HashSet<u64>,
+    /// Per worker, the slot (its items in order) to try first.
+    next: Vec<u64>,
+}
+
+impl SteeredPool {
+    /// Items of length `len` (56 to 64, or shorter: not steered) in `pool`, whose upper
+    /// 64 bits are `base`, for `workers` workers.
+    pub(super) fn new(base: u64, pool_len: u8, len: u8, workers: u16) -> SteeredPool {
+        let items = u32::from(len.saturating_sub(pool_len)).min(63);
+        let steered = len >= 56;
+        let block = if steered {
+            items.min(u32::from(len - 56))
+        } else {
+            0
+        };
+        let workers = if steered {
+            u64::from(workers.max(1))
+        } else {
+            1
+        };
+        SteeredPool {
+            block,
+            blocks: 1u64 << (items - block),
+            workers,
+            first: u64::from(tollgate_dataplane::steer::prefix_worker(
+                base,
+                workers as u16,
+            )),
+            used: Default::default(),
+            next: vec![0; workers as usize],
+        }
+    }
+
+    /// Items in the pool.
+    pub(super) fn count(&self) -> u64 {
+        self.blocks << self.block
+    }
+
+    /// Whether worker `w` owns any of the pool.
+    pub(super) fn serves(&self, worker: u16) -> bool {
+        let w = u64::from(worker) % self.workers;
+        (w + self.workers - self.first) % self.workers < self.blocks
+    }
+
+    /// A free item (its number) for a session on `worker`.
+    pub(super) fn allocate(&mut self, worker: u16) -> Option<u64> {
+        let n = self.workers;
+        let w = u64::from(worker) % n;
+        let b0 = (w + n - self.first) % n;
+        if b0 >= self.blocks {
+            return None;
+        }
+        let slots = (self.blocks - b0).div_ceil(n) << self.block;
+        let mask = (1u64 << self.block) - 1;
+        let mut s = self.next[w as usize];
+        // At most `used` items are taken: one more try finds a free one if any is.
+        for _ in 0..slots.min(self.used.len() as u64 + 1) {
+            if s >= slots {
+                s = 0;
+            }
+            let i = ((b0 + (s >> self.block) * n) << self.block) | (s & mask);
+            if self.used.insert(i) {
+                self.next[w as usize] = s + 1;
+                return Some(i);
+            }
+            s += 1;
+        }
+        None
+    }
+
+    /// Takes item `i` out of the pool; false if it is handed out already.
+    pub(super) fn claim(&mut self, i: u64) -> bool {
+        i >= self.count() || self.used.insert(i)
+    }
+
+    pub(super) fn release(&mut self, i: u64) {
+        self.used.remove(&i);
+    }
+}
+
+/// The /64s of a pool, handed out per worker ([`SteeredPool`]), so that the fast path's
+/// steering takes a session's IPv6 to the worker that holds it.
 #[derive(Debug)]
 struct PrefixPool {
     base: u64,
-    count: u64,
     workers: u64,
-    used: std::collections::HashSet<u64>,
-    /// Per worker, the index to try first.
-    next: Vec<u64>,
+    slots: SteeredPool,
 }
 
 impl PrefixPool {
     fn new(pool: Prefix, workers: u16) -> PrefixPool {
         let base = (u128::from(pool.addr()) >> 64) as u64;
-        let bits = 64u32.saturating_sub(u32::from(pool.len().min(64)));
-        let n = u64::from(workers.max(1));
-        // Index `i` belongs to worker (base + i) mod n (the pool is at least a /32, so
-        // base + i does not carry past the low 32 bits).
-        let first = |w: u64| (w + n - u64::from(base as u32) % n) % n;
+        let slots = SteeredPool::new(base, pool.len().min(64), 64, workers);
         PrefixPool {
             base,
-            count: 1u64.checked_shl(bits).unwrap_or(u64::MAX),
-            workers: n,
-            used: Default::default(),
-            next: (0..n).map(first).collect(),
+            workers: u64::from(workers.max(1)),
+            slots,
         }
     }
 
     /// A free /64 (upper 64 bits) for a session on `worker`.
     fn allocate(&mut self, worker: u16) -> Option<u64> {
-        let w = u64::from(worker) % self.workers;
-        let first = (w + self.workers - u64::from(self.base as u32) % self.workers) % self.workers;
-        let slots = self.count.saturating_sub(first).div_ceil(self.workers);
-        let mut i = self.next[w as usize];
-        // At most `used` indexes are taken: one more try finds a free one if any is.
-        for _ in 0..slots.min(self.used.len() as u64 + 1) {
-            if i >= self.count {
-                i = first;
-            }
-            if self.used.insert(i) {
-                self.next[w as usize] = i + self.workers;
-                return Some(self.base | i);
-            }
-            i += self.workers;
-        }
-        None
+        self.slots.allocate(worker).map(|i| self.base | i)
     }
 
     /// Takes `prefix` (upper 64 bits) out of the pool if it is in it; false if it is
     /// handed out already.
     fn claim(&mut self, prefix: u64) -> bool {
-        let i = prefix.wrapping_sub(self.base);
-        i >= self.count || self.used.insert(i)
+        self.slots.claim(prefix.wrapping_sub(self.base))
     }
 
     fn release(&mut self, prefix: u64) {
-        self.used.remove(&prefix.wrapping_sub(self.base));
+        self.slots.release(prefix.wrapping_sub(self.base));
     }
 }
 
@@ -188,6 +262,11 @@ pub fn link_local(mac: MacAddr) -> Ipv6Addr {
 }
 
 impl Ipv6 {
+    /// The workers IPv6 is steered over.
+    pub(super) fn pool_workers(&self) -> u16 {
+        self.pool.workers as u16
+    }
+
     pub(super) fn new(
         s: Ipv6Settings,
         access_mac: MacAddr,
@@ -206,7 +285,12 @@ impl Ipv6 {
         let dhcp = s
             .dhcpv6
             .clone()
-            .map(|d| super::dhcpv6::Dhcpv6::new(d, access_mac.0, s.dns.clone(), now));
+            .map(|d| super::dhcpv6::Dhcpv6::new(d, access_mac.0, s.dns.clone(), workers, now));
+        let pool = PrefixPool::new(s.pool, workers);
+        let idle: Vec<u16> = (0..workers).filter(|w| !pool.slots.serves(*w)).collect();
+        if !idle.is_empty() {
+            tracing::warn!(pool = %s.pool, ?idle, "the IPv6 pool holds fewer /56s than there are workers (IPv6 is steered by the /56): sessions on these workers get no /64 (a /56 or more per worker wanted)");
+        }
         let mut c = RouterConfig::new(core_mac.0);
         c.addresses = s.core_address.into_iter().collect();
         let resolve = s.next_hop.is_some() && s.next_hop_mac.is_none();
@@ -214,7 +298,7 @@ impl Ipv6 {
             access: Router::new(a),
             core: Router::new(c),
             rng: Random::new(&s.seed),
-            pool: PrefixPool::new(s.pool, workers),
+            pool,
             sessions: HashMap::new(),
             peers: HashMap::new(),
             tpids: HashMap::new(),
@@ -705,37 +789,46 @@ mod tests {
     /// the cursor goes round, so a /64 is not handed out again at once).
     #[test]
     fn prefixes_follow_their_worker() {
-        for (pool, workers) in [
-            ("2001:db8:100::/48", 3u16),
-            ("2001:db8:1::/62", 2),
-            ("2001:db8::/64", 1),
+        for (pool, workers, share) in [
+            ("2001:db8:100::/48", 3u16, 40u64),
+            // 4 /56s: 2 per worker, 512 /64s each, all of them handed out.
+            ("2001:db8:100::/54", 2, 512),
+            ("2001:db8::/64", 1, 1),
         ] {
             let p: Prefix = pool.parse().unwrap();
             let mut pool = PrefixPool::new(p, workers);
-            let share = pool.count.div_ceil(u64::from(workers)).min(40);
+            let count = pool.slots.count();
             for w in 0..workers {
                 let mut got = Vec::new();
                 while let Some(x) = pool.allocate(w) {
                     assert_eq!(prefix_worker(x, workers), w, "{x:x}");
-                    assert_eq!(x & !(pool.count - 1), pool.base);
+                    assert_eq!(x & !(count - 1), pool.base);
                     got.push(x);
                     if got.len() as u64 == share {
                         break;
                     }
                 }
-                assert!(!got.is_empty());
+                assert_eq!(got.len() as u64, share, "worker {w}");
                 let mut d = got.clone();
                 d.sort_unstable();
                 d.dedup();
                 assert_eq!(d.len(), got.len(), "no /64 twice");
             }
         }
-        // A /62 has 4 /64s: 2 per worker of 2, then none.
+        // A /54 of 2 workers is used up exactly: 512 each, then none.
+        let mut whole = PrefixPool::new("2001:db8:100::/54".parse().unwrap(), 2);
+        for w in 0..2 {
+            assert_eq!(std::iter::from_fn(|| whole.allocate(w)).count(), 512);
+        }
+        // A /62 has 4 /64s in one /56: all on one worker (worker 0 here), none for the
+        // other (its sessions have IPv4 only, counted as exhaustion).
         let mut small = PrefixPool::new("2001:db8:1::/62".parse().unwrap(), 2);
-        let a = small.allocate(1).unwrap();
-        assert!(small.allocate(1).is_some());
+        assert!(!small.slots.serves(1) && small.slots.serves(0));
         assert_eq!(small.allocate(1), None);
+        let a = small.allocate(0).unwrap();
+        assert_eq!(std::iter::from_fn(|| small.allocate(0)).count(), 3);
+        assert_eq!(small.allocate(0), None);
         small.release(a);
-        assert_eq!(small.allocate(1), Some(a));
+        assert_eq!(small.allocate(0), Some(a));
     }
 }
