@@ -4,7 +4,7 @@
 //! private buffer pools stay balanced.
 
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
-use tollgate_dataplane::{HeapPool, Side};
+use tollgate_dataplane::{HeapPool, MacAddr, Side};
 use tollgate_testkit::gateway::{self, Gateway, Queue};
 use tollgate_testkit::lab::{ACC_MAC, CORE_MAC};
 
@@ -207,6 +207,172 @@ fn pppoe_and_tagged_subscribers_reach_their_owner() {
     assert_eq!(
         (t.total_drops(), t.handed_off, t.handoff_received),
         (0, crossed, crossed)
+    );
+    g.check_balance();
+}
+
+/// IPv6 with two workers on ports that do not steer (issue 16): a session's delegated /56
+/// is steered by the /56 ([`prefix_worker`]), so hosts in two of its /64s (and its own
+/// /64) reach the session's worker whichever worker receives them, uplink and downlink,
+/// byte for byte, with exact session counters. Under a rule by the /64 one of the two
+/// /64s would be steered to the other worker, which has no session for it.
+#[test]
+fn two_64s_of_a_delegated_56_reach_the_session_s_worker() {
+    use std::net::Ipv6Addr;
+    use tollgate_dataplane::session::{AccessLine, Encap, SessionSpec, Vlans};
+    use tollgate_dataplane::steer::{prefix_worker, subscriber_worker};
+    use tollgate_dataplane::{Command, Event, ForwardingBuilder, Ipv6Forwarding, SideConfig};
+    use tollgate_testkit::lab::{GW_ACC, GW_CORE, RTR_MAC, SUB, SUB_MAC};
+
+    let udp6 = |macs: (MacAddr, MacAddr), src: Ipv6Addr, dst: Ipv6Addr, hl: u8, p: &[u8]| {
+        let mut f = Vec::new();
+        etherparse::PacketBuilder::ethernet2(macs.0.0, macs.1.0)
+            .ipv6(src.octets(), dst.octets(), hl)
+            .udp(40000, 53)
+            .write(&mut f, p)
+            .unwrap();
+        f
+    };
+    let n = 2u16;
+    let owner = subscriber_worker(SUB, n);
+    // The /56 2001:db8:200:X00::/56 and the /64 2001:db8:100:Y00::/64 steered to it.
+    let steered = |base: u64| {
+        (0..4u64)
+            .map(|k| base | k << 8)
+            .find(|p| prefix_worker(*p, n) == owner)
+            .unwrap()
+    };
+    let pd = steered(0x2001_0db8_0200_0000);
+    let own = steered(0x2001_0db8_0100_0000);
+    let host = |prefix: u64, iid: u128| Ipv6Addr::from(u128::from(prefix) << 64 | iid);
+    let srv: Ipv6Addr = "2001:db8:ff::10".parse().unwrap();
+    let rtr: Ipv6Addr = "2001:db8:ff::fe".parse().unwrap();
+    let fwd = ForwardingBuilder::new(
+        SideConfig {
+            mac: ACC_MAC,
+            address: GW_ACC,
+            prefix_len: 24,
+        },
+        SideConfig {
+            mac: CORE_MAC,
+            address: GW_CORE,
+            prefix_len: 24,
+        },
+    )
+    .ipv6(Ipv6Forwarding {
+        on: true,
+        addresses: vec!["2001:db8:ff::1".parse().unwrap()],
+        next_hop: Some(rtr),
+        next_hop_mac: Some(RTR_MAC),
+        error_sources: [None, None],
+    })
+    .build()
+    .unwrap();
+    let queues = (0..n)
+        .map(|_| {
+            let (access, access_peer) = MemoryPort::with_peer(256);
+            let (core, core_peer) = MemoryPort::with_peer(256);
+            Queue {
+                access,
+                core,
+                pool: HeapPool::new(POOL),
+                access_peer,
+                core_peer,
+            }
+        })
+        .collect();
+    let mut g = Gateway::with_table([ACC_MAC, CORE_MAC], fwd, queues, 64);
+    let cmds = &mut g.ctl[owner as usize].commands;
+    for c in [
+        Command::SessionAdd(SessionSpec {
+            id: 1,
+            user: 1000,
+            channel: 1,
+            address: SUB,
+            mac: Some(SUB_MAC),
+            started: g.now,
+            limits: Default::default(),
+            bandwidth: Default::default(),
+            services: Default::default(),
+            max_flows: 0,
+            access: AccessLine {
+                vlans: Vlans::default(),
+                encap: Encap::Ipoe,
+                mss_clamp: 0,
+            },
+        }),
+        Command::SessionPrefix6 {
+            id: 1,
+            prefix: Some(own),
+        },
+        Command::SessionDelegated6 {
+            id: 1,
+            prefix: Some((pd, 56)),
+        },
+    ] {
+        cmds.push(c).unwrap();
+    }
+    g.poll();
+    // The first and the last /64 of the /56 (by the /64 they would go to different
+    // workers), and the session's own /64.
+    let hosts = [host(pd, 7), host(pd | 0xff, 9), host(own, 0x11)];
+    let (mut up_bytes, mut down_bytes, mut crossed) = (0u64, 0u64, 0u64);
+    for (i, h) in hosts.into_iter().enumerate() {
+        for rx in 0..n as usize {
+            let q = vec![i as u8; 20 + rx];
+            g.send(rx, Side::Access, &udp6((SUB_MAC, ACC_MAC), h, srv, 64, &q));
+            g.poll();
+            let out: Vec<(usize, Vec<u8>)> = (0..n as usize)
+                .flat_map(|w| g.take(w, Side::Core).into_iter().map(move |f| (w, f)))
+                .collect();
+            let want = udp6((CORE_MAC, RTR_MAC), h, srv, 63, &q);
+            assert_eq!(out, vec![(owner as usize, want)], "{h} up via worker {rx}");
+            up_bytes += 40 + 8 + q.len() as u64;
+            let a = vec![0xa0 | i as u8; 30 + rx];
+            g.send(rx, Side::Core, &udp6((RTR_MAC, CORE_MAC), srv, h, 64, &a));
+            g.poll();
+            let back: Vec<(usize, Vec<u8>)> = (0..n as usize)
+                .flat_map(|w| g.take(w, Side::Access).into_iter().map(move |f| (w, f)))
+                .collect();
+            let want = udp6((ACC_MAC, SUB_MAC), srv, h, 63, &a);
+            assert_eq!(
+                back,
+                vec![(owner as usize, want)],
+                "{h} down via worker {rx}"
+            );
+            down_bytes += 40 + 8 + a.len() as u64;
+            if rx != owner as usize {
+                crossed += 2;
+            }
+        }
+    }
+    let t = g.total();
+    assert_eq!(
+        (t.total_drops(), t.handed_off, t.handoff_received),
+        (0, crossed, crossed)
+    );
+    assert_eq!(crossed, 6);
+    g.ctl[owner as usize]
+        .commands
+        .push(Command::SessionQuery { id: 1, seq: 9 })
+        .unwrap();
+    g.poll();
+    let c = g
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionCounters {
+                id: 1,
+                seq: 9,
+                counters,
+                ..
+            } => Some(*counters),
+            _ => None,
+        })
+        .expect("the session answers");
+    assert_eq!(
+        (c.tx_packets, c.tx_bytes, c.rx_packets, c.rx_bytes),
+        (6, up_bytes, 6, down_bytes)
     );
     g.check_balance();
 }

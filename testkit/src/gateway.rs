@@ -119,8 +119,18 @@ impl<P: Port, Q: Peer> Gateway<P, Q> {
     /// A gateway with one worker per queue. With more than one, the workers hand packets
     /// to each other through rings of `handoff` slots.
     pub fn new(macs: [MacAddr; 2], queues: Vec<Queue<P, Q>>, handoff: usize) -> Self {
+        Self::with_table(macs, forwarding(macs), queues, handoff)
+    }
+
+    /// [`Gateway::new`] with the forwarding table `fwd` instead of [`forwarding`]'s.
+    pub fn with_table(
+        macs: [MacAddr; 2],
+        fwd: Forwarding,
+        queues: Vec<Queue<P, Q>>,
+        handoff: usize,
+    ) -> Self {
         let n = queues.len() as u16;
-        let publisher = Publisher::new(forwarding(macs));
+        let publisher = Publisher::new(fwd);
         let mut mesh = handoff::mesh::<BufOf<P>>(n, handoff).into_iter();
         let mut g = Gateway {
             workers: Vec::new(),
