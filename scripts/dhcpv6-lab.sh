@@ -2,19 +2,22 @@
 # DHCPv6 for an IPoE subscriber against Tollgate in network namespaces (issue 16, V6-1),
 # with isc-dhcp-client's `dhclient -6` as the client:
 #
-#   tgd6-sub: tgd6-s0 ── tgd6-a0 [tgd6-gw: tollgate, AF_PACKET] tgd6-c0 ── tgd6-v0 :tgd6-srv
+#   tgd6-sub: tgd6-s0 ── tgd6-a0 [tgd6-gw: tollgate, AF_PACKET, 2 workers] tgd6-c0 ── tgd6-v0 :tgd6-srv
 #   02:d6:00:00:00:11      fe80::(access MAC)   2001:db8:ff::1     2001:db8:ff::10
 #   accept_ra=2, autoconf=0   pool 2001:db8:100::/48, delegated_pool 2001:db8:200::/48 (/56s)
 #
 #   1. `dhclient -6 -N -P` (IA_NA and IA_PD; its own lease and pid files, once the
 #      link-local address is past DAD) from a MAC without a session: its SOLICIT logs it
 #      in by MAC against the local store (IPv6 first), and the four messages bind it.
-#      The lease has the IA_NA address 2001:db8:100::1 (::1 in the session's /64) and the
-#      delegated prefix 2001:db8:200::/56; `ctl show session` names both, and the RA the
+#      The session (10.10.0.101) is worker 1's of 2, and IPv6 is steered by the /56, so
+#      the lease has the IA_NA address 2001:db8:100:100::1 (::1 in the session's /64, the
+#      first of worker 1's /56s) and the delegated prefix 2001:db8:200:100::/56 (likewise);
+#      `ctl show session` names both, and the RA the
 #      host got carries the M and O flags (tshark checks the DHCPv6 exchange and the RA).
 #   2. `ping -6` to the server namespace from the IA_NA address, and (dhclient-script
-#      ignores IA_PD: the test puts 2001:db8:200:5::1 on loopback itself)
-#      from an address in the delegated prefix: both answered, both counted exactly in
+#      ignores IA_PD: the test puts 2001:db8:200:142::1 on loopback itself)
+#      from an address in the delegated prefix (a /64 that a steering by the /64 would
+#      give to worker 0): both answered, both counted exactly in
 #      the one session.
 #   3. `dhclient -6 -r`: RELEASE; the delegated prefix is no longer the session's (the
 #      server's echoes to it are `ipv6_no_session`), the session itself stays.
@@ -33,9 +36,9 @@ NS_SUB=tgd6-sub
 NS_SRV=tgd6-srv
 SUB_MAC=02:d6:00:00:00:11
 SRV6=2001:db8:ff::10
-IA_NA=2001:db8:100::1
-PD=2001:db8:200::/56
-LAN6=2001:db8:200:5::1
+IA_NA=2001:db8:100:100::1
+PD=2001:db8:200:100::/56
+LAN6=2001:db8:200:142::1
 SOCK="$RUNDIR/ctl.sock"
 FAILED=0
 
@@ -94,11 +97,11 @@ up() {
 }
 
 write_config() {
-    # One worker: the fast path steers IPv6 to workers by the /64, and the /64s of a
-    # delegated prefix would spread over several (docs/ipv6.md).
+    # Two workers: IPv6 is steered by the /56, so every /64 of the delegated /56 reaches
+    # the session's worker (docs/ipoe.md).
     cat >"$RUNDIR/tollgate.toml" <<EOF
 [engine]
-workers = 1
+workers = 2
 [control]
 socket = "$SOCK"
 [access]

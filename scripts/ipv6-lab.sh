@@ -164,17 +164,18 @@ check_slaac_login() {
     fi
     local prefix
     prefix=$(session_field ipv6_prefix)
-    # Its IPv4 address, 10.10.0.101, is worker 1's of 2: so is its /64 (the first one
-    # whose low 32 bits are odd), and the fanout programs steer its IPv6 there.
-    if [[ $prefix == 2001:db8:100:1::/64 && $(session_field worker) == 1 ]]; then
+    # Its IPv4 address, 10.10.0.101, is worker 1's of 2: so is its /64 (the first one in
+    # a /56 steered to worker 1: IPv6 goes by the /56), and the fanout programs steer its
+    # IPv6 there.
+    if [[ $prefix == 2001:db8:100:100::/64 && $(session_field worker) == 1 ]]; then
         pass "ctl show session names its /64 on worker 1: $prefix"
     else
-        fail "ctl show session's ipv6_prefix is '$prefix' on worker $(session_field worker), expected 2001:db8:100:1::/64 on 1"
+        fail "ctl show session's ipv6_prefix is '$prefix' on worker $(session_field worker), expected 2001:db8:100:100::/64 on 1"
     fi
     if wait_for 30 has_global_address; then
         pass "kernel SLAAC: global address $(global_address) past DAD"
     else
-        fail "no global address in 2001:db8:100::/64: $(nsx "$NS_SUB" ip -6 addr show dev tg6-s0)"
+        fail "no global address in 2001:db8:100::/48: $(nsx "$NS_SUB" ip -6 addr show dev tg6-s0)"
         return 1
     fi
     if wait_for 10 bash -c "ip netns exec $NS_SUB ip -6 route show default | grep -q 'via fe80::'"; then
@@ -267,7 +268,7 @@ check_ipv4_first() {
         return
     }
     prefix=$(ctl show session "$id" | "$PY" -c 'import json, sys; print(json.load(sys.stdin).get("ipv6_prefix"))')
-    # 10.10.0.102 is worker 0's: the first /64 whose low 32 bits are even not in use.
+    # 10.10.0.102 is worker 0's: the first /64 of worker 0's first /56.
     if [[ $prefix == 2001:db8:100::/64 ]]; then
         pass "an IPv4-first session of the same MAC got its /64: $prefix"
     else
