@@ -83,8 +83,10 @@ fn ipv4_payload(frame: &mut [u8], mss: u16) -> Result<Option<u64>, DropReason> {
 
 impl Pipeline {
     /// A frame from the access side of a PPPoE session switched into L2TP: into its
-    /// tunnel. `None` for anything else (it takes the usual path).
-    #[inline]
+    /// tunnel. `None` for anything else (it takes the usual path). Out of line: only a
+    /// LAC calls it, and inlined it made `process` too large for LLVM to keep the other
+    /// stages inline.
+    #[inline(never)]
     pub(super) fn lac_uplink<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
