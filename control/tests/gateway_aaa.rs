@@ -168,6 +168,7 @@ impl Rig {
                             counters,
                             last_seen,
                             ipv6: None,
+                            tunnel: None,
                         });
                     }
                     events.push(Event::SessionsReported {
@@ -202,6 +203,7 @@ impl Rig {
                             counters,
                             last_seen,
                             ipv6: None,
+                            tunnel: None,
                         });
                     }
                     events.push(Event::SessionsReported {

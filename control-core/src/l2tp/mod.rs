@@ -235,6 +235,8 @@ pub enum L2tpOutput {
         was_up: bool,
         /// Why.
         why: String,
+        /// Its counters at the last sample (`l2tp.sample_interval`), for its Stop.
+        counters: L2tpCounters,
     },
 }
 
@@ -2085,6 +2087,7 @@ impl L2tp {
                 session: sid,
                 was_up: s.established.is_some(),
                 why: why.to_string(),
+                counters: s.counters,
             });
             return;
         }
