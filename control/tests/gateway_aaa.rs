@@ -168,7 +168,6 @@ impl Rig {
                             counters,
                             last_seen,
                             ipv6: None,
-                            tunnel: None,
                         });
                     }
                     events.push(Event::SessionsReported {
@@ -203,7 +202,6 @@ impl Rig {
                             counters,
                             last_seen,
                             ipv6: None,
-                            tunnel: None,
                         });
                     }
                     events.push(Event::SessionsReported {
