@@ -365,13 +365,19 @@ impl Core {
         counters: L2tpCounters,
     ) {
         // The LNS (or the tunnel's end) ended it: the subscriber's own end, as far as
-        // we know (a client's Terminate-Request reaches the LNS, not us).
+        // we know (a client's Terminate-Request reaches the LNS, not us); or an operator
+        // (`tunnel session remove`).
+        let cause = if why == crate::l2tp::REMOVED_BY_OPERATOR {
+            DisconnectCause::Admin
+        } else {
+            DisconnectCause::Logout
+        };
         self.lac_account(
             now,
             session,
             AcctStatusType::Stop,
             Some(counters),
-            Some(DisconnectCause::Logout),
+            Some(cause),
         );
         let Some(mut call) = self.lac.calls.remove(&session) else {
             return;

@@ -240,6 +240,10 @@ pub enum L2tpOutput {
     },
 }
 
+/// Why a session `tunnel session remove` ended says (a switched call's Stop is then the
+/// operator's, Admin-Reset).
+pub const REMOVED_BY_OPERATOR: &str = "removed by the operator";
+
 /// What the engine counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -751,7 +755,7 @@ impl L2tp {
                 lac_error
             });
         };
-        self.close_session(now, sid, result::CDN_ADMIN, "removed by the operator");
+        self.close_session(now, sid, result::CDN_ADMIN, REMOVED_BY_OPERATOR);
         tracing::info!(
             session = sid,
             tunnel = tid,
