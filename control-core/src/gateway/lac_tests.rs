@@ -862,17 +862,42 @@ fn switched_subscribers_are_accounted_start_interims_and_stop() {
 }
 
 #[test]
-fn shutdown_stops_the_accounting_of_switched_subscribers() {
+fn shutdown_and_the_operator_stop_the_accounting_of_switched_subscribers() {
     let mut r = Rig::with_policy(AaaPolicy::default());
     r.dial(0x42, b"alice@isp.example");
+    r.dial(0x43, b"carol@isp.example");
     r.run(500);
-    assert_eq!(r.acct.len(), 1);
+    assert_eq!(r.acct.len(), 2);
+    // `ctl tunnel session remove` of carol's call: Admin-Reset.
+    let carol = r.l2tp_specs()[1].session;
+    let now = r.now;
+    r.core
+        .with_l2tp(now, |l| l.map(|l| l.remove(now, &carol.to_string())))
+        .unwrap()
+        .unwrap();
+    r.pump();
+    assert_eq!(r.acct.len(), 3);
+    assert_eq!(
+        (r.acct[2].status, &r.acct[2].session_id, r.acct[2].cause),
+        (
+            AcctStatusType::Stop,
+            &r.acct[1].session_id,
+            Some(DisconnectCause::Admin)
+        )
+    );
+    assert!(r.subs[1].padt);
+    // SIGTERM: alice's Stop says shutdown.
     r.core.pppoe_shutdown(r.now);
     r.pump();
-    assert_eq!(r.acct.len(), 2);
-    assert_eq!(r.acct[1].status, AcctStatusType::Stop);
-    assert_eq!(r.acct[1].session_id, r.acct[0].session_id);
-    assert_eq!(r.acct[1].cause, Some(DisconnectCause::Shutdown));
+    assert_eq!(r.acct.len(), 4);
+    assert_eq!(
+        (r.acct[3].status, &r.acct[3].session_id, r.acct[3].cause),
+        (
+            AcctStatusType::Stop,
+            &r.acct[0].session_id,
+            Some(DisconnectCause::Shutdown)
+        )
+    );
 }
 
 #[test]
