@@ -160,6 +160,9 @@ modules {
 	files {
 		filename = $d/users
 	}
+	always ok {
+		rcode = ok
+	}
 }
 server default {
 	listen {
@@ -189,6 +192,9 @@ server default {
 	}
 	accounting {
 		ok
+		update reply {
+			Message-Authenticator := 0x00
+		}
 	}
 	post-auth {
 		update reply {
@@ -512,10 +518,17 @@ check_accounting() {
         fail "no Accounting Start of alice with her tunnel: $(grep -c 'Accounting-Request' "$RUNDIR/radius-lac.out") requests"
     fi
     if wait_for 20 acct_seen alice@isp.example Stop "${common[@]}" \
-        Acct-Input-Packets=20 Acct-Input-Octets=2560 Acct-Output-Packets=10 Acct-Output-Octets=1280; then
-        pass "FreeRADIUS got alice's Accounting Stop: 20 packets / 2560 bytes up, 10 / 1280 down"
+        Acct-Input-Packets=20 Acct-Input-Octets=2560 Acct-Output-Packets=10 Acct-Output-Octets=1280 \
+        Acct-Terminate-Cause=Admin-Reset; then
+        pass "FreeRADIUS got alice's Accounting Stop: 20 packets / 2560 bytes up, 10 / 1280 down, Admin-Reset"
     else
         fail "no exact Accounting Stop of alice: $(acct_seen alice@isp.example Stop "${common[@]}" Acct-Input-Packets=20 2>&1)"
+    fi
+    if wait_for 20 acct_seen bob@radius.example Stop "${common[@]}" Tunnel-Assignment-Id:1=from-radius \
+        Acct-Input-Packets=5 Acct-Input-Octets=640; then
+        pass "FreeRADIUS got bob's Stop: his RADIUS tunnel's Assignment-Id, 5 packets / 640 bytes up"
+    else
+        fail "no exact Accounting Stop of bob: $(acct_seen bob@radius.example Stop "${common[@]}" 2>&1)"
     fi
     if grep -q 'Acct-Tunnel-Connection = "' "$RUNDIR/radius-lac.out"; then
         pass "Acct-Tunnel-Connection: $(grep -m1 'Acct-Tunnel-Connection' "$RUNDIR/radius-lac.out")"
