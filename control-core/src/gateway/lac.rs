@@ -26,7 +26,7 @@ use tollgate_dataplane::l2tp::{L2tpCounters, PppoeLeg};
 use tollgate_dataplane::time::Instant;
 
 use super::{Core, Output};
-use crate::authz::TunnelAssignment;
+use crate::authz::Authorization;
 use crate::l2tp::lac::{LnsChoice, SwitchedCall};
 use crate::radius::attrs::{AcctRecord, AcctTunnel, Counters, PppoeLine};
 use crate::radius::dict::{AcctStatusType, DisconnectCause};
@@ -74,6 +74,8 @@ struct LacCall {
     line: PppoeLine,
     /// Its accounting, once its Start went out.
     acct: Option<LacAcct>,
+    /// Acct-Interim-Interval of its Access-Accept (RADIUS tunnels), else `[aaa]`'s.
+    interim: Option<std::time::Duration>,
 }
 
 /// A switched subscriber's accounting.
@@ -148,7 +150,7 @@ impl Core {
         let Some(choices) = self.lac_route(user) else {
             return false;
         };
-        self.lac_hand_off(now, id, user, choices)
+        self.lac_hand_off(now, id, user, choices, None)
     }
 
     /// PPPoE session `id`'s login was accepted with RADIUS tunnel attributes (RFC 2868):
@@ -158,12 +160,13 @@ impl Core {
         now: Instant,
         id: u16,
         user: &str,
-        tunnels: &[TunnelAssignment],
+        authorization: &Authorization,
     ) -> bool {
         if self.l2tp.is_none() {
             return false;
         }
-        let choices: Vec<LnsChoice> = tunnels
+        let choices: Vec<LnsChoice> = authorization
+            .tunnels
             .iter()
             .filter_map(|t| {
                 let server = t.server?;
@@ -178,11 +181,23 @@ impl Core {
             return false;
         }
         self.lac.stats.radius_tunnels += 1;
-        self.lac_hand_off(now, id, user, choices)
+        // As for a gateway session: at least 10 s, 0 none given.
+        let interim = authorization
+            .interim_interval_s
+            .filter(|s| *s > 0)
+            .map(|s| std::time::Duration::from_secs(s.max(10) as u64));
+        self.lac_hand_off(now, id, user, choices, interim)
     }
 
     /// Hands PPPoE session `id`'s PPP off to `choices` (in order).
-    fn lac_hand_off(&mut self, now: Instant, id: u16, user: &str, choices: Vec<LnsChoice>) -> bool {
+    fn lac_hand_off(
+        &mut self,
+        now: Instant,
+        id: u16,
+        user: &str,
+        choices: Vec<LnsChoice>,
+        interim: Option<std::time::Duration>,
+    ) -> bool {
         let Some((proxy, leg, line)) = self.pppoe_hand_off(id) else {
             self.lac.stats.hand_off_refused += 1;
             return false;
@@ -210,6 +225,7 @@ impl Core {
             peer_ids: (0, 0),
             line,
             acct: None,
+            interim,
         };
         self.lac_dial(now, call);
         true
@@ -267,7 +283,7 @@ impl Core {
     /// Switched call `session` is up: its accounting starts (Start, first interim armed).
     fn lac_acct_start(&mut self, now: Instant, session: u16, peer_ids: (u16, u16)) {
         let id = self.aaa_new_acct_id();
-        let interim = self.aaa_interim();
+        let default_interim = self.aaa_interim();
         let (tunnel, local, host) = self
             .l2tp
             .as_ref()
@@ -281,6 +297,7 @@ impl Core {
             return;
         };
         let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        let interim = c.interim.or(default_interim);
         c.acct = Some(LacAcct {
             id,
             tunnel: AcctTunnel {

@@ -683,6 +683,7 @@ fn radius_tunnel_attributes_switch_a_login_to_their_lns() {
             user: "dave@radius.example".into(),
             authorization: Box::new(Authorization {
                 tunnels: vec![tunnel(LNS2, 1), tunnel(LNS1, 2)],
+                interim_interval_s: Some(30),
                 ..Authorization::default()
             }),
         },
@@ -707,6 +708,20 @@ fn radius_tunnel_attributes_switch_a_login_to_their_lns() {
     );
     let c = r.core.lac_counters();
     assert!(c.contains(&("lac_radius_tunnels".to_string(), 1)), "{c:?}");
+    // Accounted with RADIUS's tunnel, at the Accept's Acct-Interim-Interval (none in
+    // `[aaa]` here).
+    assert_eq!(r.acct.len(), 1);
+    let t = r.acct[0].tunnel.clone().unwrap();
+    assert_eq!(
+        (t.server_endpoint, t.assignment.as_deref()),
+        (Some(LNS2), Some("from-radius"))
+    );
+    r.run(30_000);
+    assert_eq!(r.acct.len(), 2);
+    assert_eq!(
+        (r.acct[1].status, r.acct[1].session_time_s),
+        (AcctStatusType::InterimUpdate, 30)
+    );
     // No gateway session was opened for it.
     assert!(
         !r.commands

@@ -661,7 +661,7 @@ impl Core {
                 if let Some(link) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&id)) {
                     link.login = None;
                 }
-                if self.lac_switch_tunnels(now, id, &user, &authorization.tunnels) {
+                if self.lac_switch_tunnels(now, id, &user, &authorization) {
                     tracing::info!(pppoe_session = id, %user, "PPP login accepted with tunnel attributes: switched to an LNS");
                     self.aaa_accepted_ppp();
                 } else {
