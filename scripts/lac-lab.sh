@@ -160,6 +160,9 @@ modules {
 	files {
 		filename = $d/users
 	}
+	always ok {
+		rcode = ok
+	}
 }
 server default {
 	listen {
@@ -188,6 +191,10 @@ server default {
 	preacct {
 	}
 	accounting {
+		ok
+		update reply {
+			Message-Authenticator := 0x00
+		}
 	}
 	post-auth {
 		update reply {
@@ -242,6 +249,9 @@ store = "$RUNDIR/state/subscribers.db"
 spool = "$RUNDIR/state/accounting.db"
 [[aaa.radius.auth_server]]
 address = "127.0.0.1:$RADIUS_PORT"
+secret = "$RADIUS_SECRET"
+[[aaa.radius.acct_server]]
+address = "127.0.0.1:$((RADIUS_PORT + 1))"
 secret = "$RADIUS_SECRET"
 [pppoe]
 enabled = true
@@ -467,6 +477,66 @@ sys.exit(0 if o["ok"] and o["address"] == sys.argv[2] and "padt" in o["events"] 
     fi
 }
 
+# The Accounting-Requests Tollgate's FreeRADIUS received (its -X log) for USER: STATUS
+# and the attributes each must carry, exactly.
+acct_seen() {
+    "$PY" - "$RUNDIR/radius-lac.out" "$@" <<'PYEOF'
+import re, sys
+path, user, status = sys.argv[1:4]
+want = dict(a.split("=", 1) for a in sys.argv[4:])
+blocks, cur = [], None
+for line in open(path, errors="replace"):
+    if "Received Accounting-Request" in line:
+        cur = {}
+        blocks.append(cur)
+        continue
+    m = re.match(r"^\(\d+\)\s+([A-Za-z0-9:-]+) = (.*)$", line.rstrip())
+    if cur is not None and m:
+        cur.setdefault(m.group(1), m.group(2).strip('"'))
+    elif cur is not None and line.strip() and not line.startswith("("):
+        cur = None
+for b in blocks:
+    if b.get("User-Name") == user and b.get("Acct-Status-Type") == status:
+        bad = {k: b.get(k) for k, v in want.items() if b.get(k) != v}
+        if not bad:
+            sys.exit(0)
+        print(f"{status} of {user}: {bad}", file=sys.stderr)
+sys.exit(1)
+PYEOF
+}
+
+# alice's first call (20 up, 10 down, ended by ctl tunnel session remove) was accounted
+# at Tollgate's FreeRADIUS with her line and her tunnel (RFC 2867).
+check_accounting() {
+    local common=(Tunnel-Type:1=L2TP Tunnel-Medium-Type:1=IPv4
+        Tunnel-Server-Endpoint:1=172.16.0.2 Tunnel-Client-Endpoint:1=172.16.0.1
+        Tunnel-Client-Auth-Id:1=tollgate-lac Framed-Protocol=PPP Service-Type=Framed-User
+        NAS-Port-Type=Ethernet)
+    if wait_for 20 acct_seen alice@isp.example Start "${common[@]}"; then
+        pass "FreeRADIUS got alice's Accounting Start with Tunnel-Type L2TP, endpoints, NAS-Port-Id"
+    else
+        fail "no Accounting Start of alice with her tunnel: $(grep -c 'Accounting-Request' "$RUNDIR/radius-lac.out") requests"
+    fi
+    if wait_for 20 acct_seen alice@isp.example Stop "${common[@]}" \
+        Acct-Input-Packets=20 Acct-Input-Octets=2560 Acct-Output-Packets=10 Acct-Output-Octets=1280 \
+        Acct-Terminate-Cause=Admin-Reset; then
+        pass "FreeRADIUS got alice's Accounting Stop: 20 packets / 2560 bytes up, 10 / 1280 down, Admin-Reset"
+    else
+        fail "no exact Accounting Stop of alice: $(acct_seen alice@isp.example Stop "${common[@]}" Acct-Input-Packets=20 2>&1)"
+    fi
+    if wait_for 20 acct_seen bob@radius.example Stop "${common[@]}" Tunnel-Assignment-Id:1=from-radius \
+        Acct-Input-Packets=5 Acct-Input-Octets=640; then
+        pass "FreeRADIUS got bob's Stop: his RADIUS tunnel's Assignment-Id, 5 packets / 640 bytes up"
+    else
+        fail "no exact Accounting Stop of bob: $(acct_seen bob@radius.example Stop "${common[@]}" 2>&1)"
+    fi
+    if grep -q 'Acct-Tunnel-Connection = "' "$RUNDIR/radius-lac.out"; then
+        pass "Acct-Tunnel-Connection: $(grep -m1 'Acct-Tunnel-Connection' "$RUNDIR/radius-lac.out")"
+    else
+        fail "no Acct-Tunnel-Connection at FreeRADIUS"
+    fi
+}
+
 stop_gateway() {
     local pid
     pid=$(cat "$RUNDIR/tollgate.pid")
@@ -526,6 +596,7 @@ test_all() {
     start_l2tpns
     check_switching
     check_radius_tunnel
+    check_accounting
     check_shutdown
     if ((FAILED > 0)); then
         log "lac lab: $FAILED check(s) failed; logs in $RUNDIR"

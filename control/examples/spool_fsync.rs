@@ -57,6 +57,7 @@ fn main() {
             event_time: 1_700_000_000,
             access: None,
             ipv6: None,
+            tunnel: None,
         };
         let start = Clock::now();
         for i in 0..n {
@@ -104,6 +105,7 @@ fn main() {
                     event_time: 1_700_000_000,
                     access: None,
                     ipv6: None,
+                    tunnel: None,
                 })
                 .collect();
             spool.enqueue_many(now, &starts).expect("starts");

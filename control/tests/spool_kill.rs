@@ -47,6 +47,7 @@ fn record(round: usize, seq: u64, status: AcctStatusType) -> AcctRecord {
         event_time: 1_700_000_000 + seq,
         access: None,
         ipv6: None,
+        tunnel: None,
     }
 }
 

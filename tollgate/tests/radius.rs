@@ -185,6 +185,7 @@ fn record(
         event_time: 1_700_000_000,
         access: None,
         ipv6: None,
+        tunnel: None,
     }
 }
 

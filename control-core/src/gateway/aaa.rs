@@ -496,6 +496,21 @@ impl Core {
         self.aaa.policy.app_timeout_margin
     }
 
+    /// The Interim-Update interval of sessions whose authorization gives none.
+    pub(super) fn aaa_interim(&self) -> Option<Duration> {
+        self.aaa.policy.interim
+    }
+
+    /// A new Acct-Session-Id, from the same series as the gateway sessions' (node
+    /// prefix, boot time, serial): for a session accounted outside the registry (a
+    /// subscriber switched to an LNS).
+    pub(super) fn aaa_new_acct_id(&mut self) -> String {
+        let a = &mut self.aaa;
+        let serial = a.next_serial;
+        a.next_serial += 1;
+        format!("{}-{serial:x}", a.boot)
+    }
+
     /// Flows per subscriber when the authorization does not say.
     pub(super) fn aaa_max_flows(&self) -> u32 {
         self.aaa.policy.max_flows
@@ -945,6 +960,7 @@ impl Core {
             event_time: (self.clock.unix_ns(at).max(0) / 1_000_000_000) as u64,
             access: s.line.clone(),
             ipv6: None,
+            tunnel: None,
         }
     }
 

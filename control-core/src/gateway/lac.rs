@@ -11,17 +11,25 @@
 //! frames both ways; the LNS negotiates authentication and IPCP with the client. Every
 //! end from the PPPoE side (PADT, shutdown, an operator) sends the CDN; the LNS's CDN
 //! (or its tunnel's end) ends the PPPoE session with PADT.
+//!
+//! A switched subscriber is accounted like any session ([`Output::Account`]): a Start
+//! when its call is up, Interim-Updates at the usual interval, a Stop when it ends, with
+//! the fast path's counters of its call (IPv4 payloads, IP total length, as of the last
+//! `l2tp.sample_interval` sample), its PPPoE line and its tunnel (RFC 2867).
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddrV4;
 
 use hashbrown::HashMap;
 use tollgate_dataplane::l2tp::{L2tpCounters, PppoeLeg};
 use tollgate_dataplane::time::Instant;
 
-use super::Core;
-use crate::authz::TunnelAssignment;
+use super::{Core, Output};
+use crate::authz::Authorization;
 use crate::l2tp::lac::{LnsChoice, SwitchedCall};
+use crate::radius::attrs::{AcctRecord, AcctTunnel, Counters, PppoeLine};
+use crate::radius::dict::{AcctStatusType, DisconnectCause};
 
 /// What the LAC counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +70,23 @@ struct LacCall {
     /// The LNS's Host Name and its tunnel and session ids, once up.
     lns_host: String,
     peer_ids: (u16, u16),
+    /// Its PPPoE line (NAS-Port-Id, TR-101 ids), for accounting.
+    line: PppoeLine,
+    /// Its accounting, once its Start went out.
+    acct: Option<LacAcct>,
+    /// Acct-Interim-Interval of its Access-Accept (RADIUS tunnels), else `[aaa]`'s.
+    interim: Option<std::time::Duration>,
+}
+
+/// A switched subscriber's accounting.
+#[derive(Debug, Clone)]
+struct LacAcct {
+    /// Acct-Session-Id.
+    id: String,
+    /// Its tunnel's attributes.
+    tunnel: AcctTunnel,
+    /// Interim-Update interval.
+    interim: Option<std::time::Duration>,
 }
 
 /// The LAC's switched calls, by our L2TP session id.
@@ -70,6 +95,8 @@ pub(super) struct Lac {
     calls: HashMap<u16, LacCall>,
     by_pppoe: HashMap<u16, u16>,
     stats: LacStats,
+    /// Interim-Updates due: (when, our L2TP session id).
+    interims: BinaryHeap<Reverse<(Instant, u16)>>,
 }
 
 /// What `ctl show lac` says of a switched subscriber.
@@ -123,7 +150,7 @@ impl Core {
         let Some(choices) = self.lac_route(user) else {
             return false;
         };
-        self.lac_hand_off(now, id, user, choices)
+        self.lac_hand_off(now, id, user, choices, None)
     }
 
     /// PPPoE session `id`'s login was accepted with RADIUS tunnel attributes (RFC 2868):
@@ -133,12 +160,13 @@ impl Core {
         now: Instant,
         id: u16,
         user: &str,
-        tunnels: &[TunnelAssignment],
+        authorization: &Authorization,
     ) -> bool {
         if self.l2tp.is_none() {
             return false;
         }
-        let choices: Vec<LnsChoice> = tunnels
+        let choices: Vec<LnsChoice> = authorization
+            .tunnels
             .iter()
             .filter_map(|t| {
                 let server = t.server?;
@@ -153,12 +181,24 @@ impl Core {
             return false;
         }
         self.lac.stats.radius_tunnels += 1;
-        self.lac_hand_off(now, id, user, choices)
+        // As for a gateway session: at least 10 s, 0 none given.
+        let interim = authorization
+            .interim_interval_s
+            .filter(|s| *s > 0)
+            .map(|s| std::time::Duration::from_secs(s.max(10) as u64));
+        self.lac_hand_off(now, id, user, choices, interim)
     }
 
     /// Hands PPPoE session `id`'s PPP off to `choices` (in order).
-    fn lac_hand_off(&mut self, now: Instant, id: u16, user: &str, choices: Vec<LnsChoice>) -> bool {
-        let Some((proxy, leg, calling)) = self.pppoe_hand_off(id) else {
+    fn lac_hand_off(
+        &mut self,
+        now: Instant,
+        id: u16,
+        user: &str,
+        choices: Vec<LnsChoice>,
+        interim: Option<std::time::Duration>,
+    ) -> bool {
+        let Some((proxy, leg, line)) = self.pppoe_hand_off(id) else {
             self.lac.stats.hand_off_refused += 1;
             return false;
         };
@@ -176,13 +216,16 @@ impl Core {
             call: SwitchedCall {
                 pppoe: leg,
                 proxy,
-                calling_number: calling,
+                calling_number: line.nas_port_id.clone(),
                 speed: 1_000_000_000,
             },
             started: now,
             up_since: None,
             lns_host: String::new(),
             peer_ids: (0, 0),
+            line,
+            acct: None,
+            interim,
         };
         self.lac_dial(now, call);
         true
@@ -231,12 +274,128 @@ impl Core {
             c.lns_host = host;
             self.lac.stats.calls_up += 1;
             tracing::info!(session, pppoe_session = c.pppoe, user = %c.user, lns = %c.lns.peer, "switched call up");
+        } else {
+            return;
+        }
+        self.lac_acct_start(now, session, peer_ids);
+    }
+
+    /// Switched call `session` is up: its accounting starts (Start, first interim armed).
+    fn lac_acct_start(&mut self, now: Instant, session: u16, peer_ids: (u16, u16)) {
+        let id = self.aaa_new_acct_id();
+        let default_interim = self.aaa_interim();
+        let (tunnel, local, host) = self
+            .l2tp
+            .as_ref()
+            .map(|l| {
+                let tid = l.sessions().get(&session).map_or(0, |s| s.tunnel);
+                let local = l.tunnels().get(&tid).map(|t| t.local);
+                (tid, local, l.settings().host_name.clone())
+            })
+            .unwrap_or_default();
+        let Some(c) = self.lac.calls.get_mut(&session) else {
+            return;
+        };
+        let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+        let interim = c.interim.or(default_interim);
+        c.acct = Some(LacAcct {
+            id,
+            tunnel: AcctTunnel {
+                connection: format!("{tunnel}/{session}-{}/{}", peer_ids.0, peer_ids.1),
+                client_endpoint: local.filter(|a| !a.is_unspecified()),
+                server_endpoint: Some(*c.lns.peer.ip()),
+                assignment: some(&c.lns.assignment),
+                client_auth_id: some(&host),
+                server_auth_id: some(&c.lns_host),
+            },
+            interim,
+        });
+        if let Some(i) = interim {
+            self.lac.interims.push(Reverse((now + i, session)));
+        }
+        self.lac_account(now, session, AcctStatusType::Start, None, None);
+    }
+
+    /// Sends switched call `session`'s record of `status`, with `counters` (else those of
+    /// the engine's last sample).
+    fn lac_account(
+        &mut self,
+        now: Instant,
+        session: u16,
+        status: AcctStatusType,
+        counters: Option<L2tpCounters>,
+        cause: Option<DisconnectCause>,
+    ) {
+        let n = counters.unwrap_or_else(|| self.lac_sample(session));
+        let event_time = (self.clock.unix_ns(now).max(0) / 1_000_000_000) as u64;
+        let Some(c) = self.lac.calls.get(&session) else {
+            return;
+        };
+        if let Some(r) = lac_record(c, status, now, n, cause, event_time) {
+            self.out.push_back(Output::Account(r));
+        }
+    }
+
+    /// Switched call `session`'s counters at the engine's last sample.
+    fn lac_sample(&self, session: u16) -> L2tpCounters {
+        self.l2tp
+            .as_ref()
+            .and_then(|l| l.sessions().get(&session))
+            .map_or(L2tpCounters::default(), |s| s.counters)
+    }
+
+    /// When the next Interim-Update of a switched call is due.
+    pub(super) fn lac_poll_timeout(&self) -> Option<Instant> {
+        self.lac.interims.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Sends the Interim-Updates due at `now` and arms the next ones (at the next
+    /// multiple of the interval from the call's start).
+    pub(super) fn lac_tick(&mut self, now: Instant) {
+        while let Some(Reverse((at, session))) = self.lac.interims.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.lac.interims.pop();
+            let Some((start, i)) = self.lac.calls.get(&session).and_then(|c| {
+                let i = c.acct.as_ref()?.interim?;
+                Some((c.up_since?, i))
+            }) else {
+                continue;
+            };
+            self.lac_account(now, session, AcctStatusType::InterimUpdate, None, None);
+            let n = now.since(start).as_nanos() / i.as_nanos() + 1;
+            self.lac
+                .interims
+                .push(Reverse((start + i * n as u32, session)));
         }
     }
 
     /// The L2TP engine says switched call `session` ended (or failed before it was up):
     /// the next LNS, or PADT.
-    pub(super) fn lac_ended(&mut self, now: Instant, session: u16, was_up: bool, why: &str) {
+    pub(super) fn lac_ended(
+        &mut self,
+        now: Instant,
+        session: u16,
+        was_up: bool,
+        why: &str,
+        counters: L2tpCounters,
+    ) {
+        // The LNS (or the tunnel's end) ended it: the subscriber's own end, as far as
+        // we know (a client's Terminate-Request reaches the LNS, not us); or an operator
+        // (`tunnel session remove`).
+        let cause = if why == crate::l2tp::REMOVED_BY_OPERATOR {
+            DisconnectCause::Admin
+        } else {
+            DisconnectCause::Logout
+        };
+        self.lac_account(
+            now,
+            session,
+            AcctStatusType::Stop,
+            Some(counters),
+            Some(cause),
+        );
         let Some(mut call) = self.lac.calls.remove(&session) else {
             return;
         };
@@ -258,10 +417,17 @@ impl Core {
 
     /// PPPoE session `id` ends (PADT, shutdown, an operator): its switched call, if it
     /// has one, ends with a CDN.
-    pub(super) fn lac_pppoe_ended(&mut self, now: Instant, id: u16, why: &str) {
+    pub(super) fn lac_pppoe_ended(
+        &mut self,
+        now: Instant,
+        id: u16,
+        why: &str,
+        cause: DisconnectCause,
+    ) {
         let Some(sid) = self.lac.by_pppoe.remove(&id) else {
             return;
         };
+        self.lac_account(now, sid, AcctStatusType::Stop, None, Some(cause));
         self.lac.calls.remove(&sid);
         *self.lac.stats.ended.entry("here").or_default() += 1;
         if let Some(l) = self.l2tp.as_mut() {
@@ -362,4 +528,42 @@ fn lac_view(sid: u16, tunnel: u16, c: &LacCall, n: L2tpCounters, now: Instant) -
         rx_packets: n.decap_packets,
         rx_bytes: n.decap_bytes,
     }
+}
+
+/// Call `c`'s accounting record of `status` (none before its Start): counters from the
+/// subscriber's side (what it sent went into the tunnel).
+fn lac_record(
+    c: &LacCall,
+    status: AcctStatusType,
+    now: Instant,
+    n: L2tpCounters,
+    cause: Option<DisconnectCause>,
+    event_time: u64,
+) -> Option<AcctRecord> {
+    let a = c.acct.as_ref()?;
+    let start = c.up_since.unwrap_or(c.started);
+    Some(AcctRecord {
+        status,
+        session_id: a.id.clone(),
+        user_name: c.user.clone(),
+        framed_ip: None,
+        calling_station_id: Some(c.call.pppoe.client.to_string()),
+        class: Vec::new(),
+        counters: if status == AcctStatusType::Start {
+            Counters::default()
+        } else {
+            Counters {
+                octets_up: n.encap_bytes,
+                octets_down: n.decap_bytes,
+                packets_up: n.encap_packets,
+                packets_down: n.decap_packets,
+            }
+        },
+        session_time_s: now.since(start).as_secs().min(u32::MAX as u64) as u32,
+        cause,
+        event_time,
+        access: Some(c.line.clone()),
+        ipv6: None,
+        tunnel: Some(a.tunnel.clone()),
+    })
 }

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-use tollgate_dataplane::l2tp::{L2tpSessionSpec, PppoeLeg, TunnelRole};
+use tollgate_dataplane::l2tp::{L2tpCounters, L2tpSessionSpec, PppoeLeg, TunnelRole};
 use tollgate_dataplane::session::{VlanTag, Vlans};
-use tollgate_dataplane::{Command, ForwardingBuilder, Frame, MacAddr, Side, SideConfig};
+use tollgate_dataplane::{Command, Event, ForwardingBuilder, Frame, MacAddr, Side, SideConfig};
 
 use super::aaa::{AaaPolicy, AuthRequest};
 use super::neighbor::Timing;
@@ -27,6 +27,8 @@ use crate::l2tp::wire::{self, Builder, Message, attr, kind};
 use crate::ppp::{self, AuthMethod, Client};
 use crate::pppoe::DiscoveryConfig;
 use crate::pppoe::wire::{self as pwire, SessionPacket, code, tag};
+use crate::radius::attrs::{AcctRecord, AcctTunnel, Counters, PppoeLine};
+use crate::radius::dict::{AcctStatusType, DisconnectCause};
 use crate::random::Seed;
 use crate::time::{Instant, WallClock};
 use crate::wire::ethernet::{self, Tag};
@@ -40,6 +42,10 @@ const LNS2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
 const SEC: u64 = 1_000_000_000;
 
 fn core() -> Core {
+    core_with(AaaPolicy::default())
+}
+
+fn core_with(aaa: AaaPolicy) -> Core {
     let fwd = ForwardingBuilder::new(
         SideConfig {
             mac: MacAddr(AC_MAC),
@@ -74,7 +80,7 @@ fn core() -> Core {
             workers: 1,
             service_names: Vec::new(),
             clock: WallClock::UNIX,
-            aaa: AaaPolicy::default(),
+            aaa,
             l2tp: Some(l2tp),
             pppoe: Some(PppoeSettings {
                 discovery: DiscoveryConfig {
@@ -150,6 +156,10 @@ struct Rig {
     lns: Vec<Lns>,
     auth: Vec<AuthRequest>,
     commands: Vec<Command>,
+    /// Accounting records, in order.
+    acct: Vec<AcctRecord>,
+    /// What the fast path counted, by our L2TP session id (answers its reports).
+    fast: Vec<(u16, L2tpCounters)>,
 }
 
 impl Rig {
@@ -171,6 +181,15 @@ impl Rig {
             lns: vec![lns(LNS1, 0x11), lns(LNS2, 0x22)],
             auth: Vec::new(),
             commands: Vec::new(),
+            acct: Vec::new(),
+            fast: Vec::new(),
+        }
+    }
+
+    fn with_policy(aaa: AaaPolicy) -> Rig {
+        Rig {
+            core: core_with(aaa),
+            ..Rig::new()
         }
     }
 
@@ -213,6 +232,24 @@ impl Rig {
                     }
                     Output::Inject(_, f) => self.deliver_to_lns(&f),
                     Output::Authenticate(a) => self.auth.push(a),
+                    Output::Account(r) => self.acct.push(r),
+                    Output::Command(_, Command::L2tpReport { seq }) => {
+                        // The one worker reports what it counted.
+                        for (session, counters) in self.fast.clone() {
+                            let ev = Event::L2tpCounters {
+                                session,
+                                tunnel: 0,
+                                seq,
+                                counters,
+                            };
+                            self.core.on_event(self.now, 0, ev);
+                        }
+                        let ev = Event::L2tpReported {
+                            seq,
+                            sessions: self.fast.len() as u32,
+                        };
+                        self.core.on_event(self.now, 0, ev);
+                    }
                     Output::Command(_, c) => self.commands.push(c),
                     _ => {}
                 }
@@ -646,6 +683,7 @@ fn radius_tunnel_attributes_switch_a_login_to_their_lns() {
             user: "dave@radius.example".into(),
             authorization: Box::new(Authorization {
                 tunnels: vec![tunnel(LNS2, 1), tunnel(LNS1, 2)],
+                interim_interval_s: Some(30),
                 ..Authorization::default()
             }),
         },
@@ -670,6 +708,20 @@ fn radius_tunnel_attributes_switch_a_login_to_their_lns() {
     );
     let c = r.core.lac_counters();
     assert!(c.contains(&("lac_radius_tunnels".to_string(), 1)), "{c:?}");
+    // Accounted with RADIUS's tunnel, at the Accept's Acct-Interim-Interval (none in
+    // `[aaa]` here).
+    assert_eq!(r.acct.len(), 1);
+    let t = r.acct[0].tunnel.clone().unwrap();
+    assert_eq!(
+        (t.server_endpoint, t.assignment.as_deref()),
+        (Some(LNS2), Some("from-radius"))
+    );
+    r.run(30_000);
+    assert_eq!(r.acct.len(), 2);
+    assert_eq!(
+        (r.acct[1].status, r.acct[1].session_time_s),
+        (AcctStatusType::InterimUpdate, 30)
+    );
     // No gateway session was opened for it.
     assert!(
         !r.commands
@@ -695,4 +747,182 @@ fn shutdown_sends_padt_to_every_switched_subscriber_and_a_cdn_for_each_call() {
     assert!(r.core.lac_calls(r.now).is_empty());
     let c = r.core.lac_counters();
     assert!(c.contains(&("lac_ended_here".to_string(), 2)), "{c:?}");
+}
+
+#[test]
+fn switched_subscribers_are_accounted_start_interims_and_stop() {
+    let mut r = Rig::with_policy(AaaPolicy {
+        interim: Some(Duration::from_secs(60)),
+        session_prefix: "n1.".into(),
+        ..AaaPolicy::default()
+    });
+    r.dial(0x42, b"alice@isp.example");
+    r.dial(0x43, b"carol@isp.example");
+    r.run(500);
+    let specs = r.l2tp_specs();
+    let (alice, carol) = (specs[0], specs[1]);
+    // One record of each call, as RADIUS and the spool get it.
+    let record = |user: &str, mac: u8, serial: u8, spec: L2tpSessionSpec| AcctRecord {
+        status: AcctStatusType::Start,
+        // The gateway sessions' series: node prefix, boot time (1000 ms), serial.
+        session_id: format!("n1.3e8-{serial}"),
+        user_name: user.into(),
+        framed_ip: None,
+        calling_station_id: Some(format!("02:00:00:00:00:{mac:02x}")),
+        class: Vec::new(),
+        counters: Counters::default(),
+        session_time_s: 0,
+        cause: None,
+        event_time: 1,
+        access: Some(PppoeLine {
+            nas_port_id: "access0.100.7".into(),
+            circuit_id: None,
+            remote_id: None,
+            ipoe: false,
+        }),
+        ipv6: None,
+        tunnel: Some(AcctTunnel {
+            connection: format!(
+                "{}/{}-{}/{}",
+                spec.tunnel, spec.session, spec.peer_tunnel, spec.peer_session
+            ),
+            client_endpoint: Some(LAC),
+            server_endpoint: Some(LNS1),
+            assignment: Some("isp".into()),
+            client_auth_id: Some("tg-lac".into()),
+            server_auth_id: Some("foreign-lns".into()),
+        }),
+    };
+    let a0 = record("alice@isp.example", 0x42, 1, alice);
+    let c0 = record("carol@isp.example", 0x43, 2, carol);
+    assert_eq!(
+        (alice.peer_tunnel, alice.peer_session, carol.peer_session),
+        (0x11, 0x101, 0x102)
+    );
+    assert_eq!(r.acct, vec![a0.clone(), c0.clone()]);
+    // The fast path counts alice's traffic; the interims carry its last sample.
+    let counted = |p: u64, b: u64, dp: u64, db: u64| L2tpCounters {
+        encap_packets: p,
+        encap_bytes: b,
+        decap_packets: dp,
+        decap_bytes: db,
+    };
+    r.fast = vec![(alice.session, counted(3, 252, 2, 1540))];
+    r.run(60_000);
+    let interim = |base: &AcctRecord, c: Counters| AcctRecord {
+        status: AcctStatusType::InterimUpdate,
+        counters: c,
+        session_time_s: 60,
+        event_time: 61,
+        ..base.clone()
+    };
+    let a_counters = Counters {
+        octets_up: 252,
+        octets_down: 1540,
+        packets_up: 3,
+        packets_down: 2,
+    };
+    assert_eq!(
+        r.acct[2..],
+        [interim(&a0, a_counters), interim(&c0, Counters::default())]
+    );
+    // Alice's client sends PADT: her Stop (User-Request), her last sample's counters.
+    r.fast = vec![(alice.session, counted(5, 352, 4, 3040))];
+    r.run(1_500);
+    let padt = pwire::build(code::PADT, r.subs[0].session_id, &[]);
+    let f = r.access_frame(r.subs[0].mac, AC_MAC, 0x8863, &padt);
+    r.core.on_punt(r.now, 0, &f);
+    r.pump();
+    let stop = |base: &AcctRecord, c: Counters, t: u32, cause| AcctRecord {
+        status: AcctStatusType::Stop,
+        counters: c,
+        session_time_s: t,
+        event_time: 1 + t as u64,
+        cause: Some(cause),
+        ..base.clone()
+    };
+    let a_stop = Counters {
+        octets_up: 352,
+        octets_down: 3040,
+        packets_up: 5,
+        packets_down: 4,
+    };
+    assert_eq!(
+        r.acct[4..],
+        [stop(&a0, a_stop, 62, DisconnectCause::Logout)]
+    );
+    // Carol's LNS ends her call with a CDN: her Stop, with the counters the engine had.
+    r.fast = vec![(carol.session, counted(1, 84, 1, 84))];
+    r.run(1_500);
+    let (l, lac_session) = (&mut r.lns[0], carol.session);
+    let b = Builder::new(kind::CDN, l.lac_tunnel, lac_session)
+        .result(3, 0, "admin")
+        .u16(true, attr::ASSIGNED_SESSION_ID, 0x102)
+        .finish();
+    l.chan.send(b);
+    r.pump();
+    let c_stop = Counters {
+        octets_up: 84,
+        octets_down: 84,
+        packets_up: 1,
+        packets_down: 1,
+    };
+    assert_eq!(
+        r.acct[5..],
+        [stop(&c0, c_stop, 63, DisconnectCause::Logout)]
+    );
+    // Nothing more: no interim of an ended call.
+    r.run(120_000);
+    assert_eq!(r.acct.len(), 6);
+}
+
+#[test]
+fn shutdown_and_the_operator_stop_the_accounting_of_switched_subscribers() {
+    let mut r = Rig::with_policy(AaaPolicy::default());
+    r.dial(0x42, b"alice@isp.example");
+    r.dial(0x43, b"carol@isp.example");
+    r.run(500);
+    assert_eq!(r.acct.len(), 2);
+    // `ctl tunnel session remove` of carol's call: Admin-Reset.
+    let carol = r.l2tp_specs()[1].session;
+    let now = r.now;
+    r.core
+        .with_l2tp(now, |l| l.map(|l| l.remove(now, &carol.to_string())))
+        .unwrap()
+        .unwrap();
+    r.pump();
+    assert_eq!(r.acct.len(), 3);
+    assert_eq!(
+        (r.acct[2].status, &r.acct[2].session_id, r.acct[2].cause),
+        (
+            AcctStatusType::Stop,
+            &r.acct[1].session_id,
+            Some(DisconnectCause::Admin)
+        )
+    );
+    assert!(r.subs[1].padt);
+    // SIGTERM: alice's Stop says shutdown.
+    r.core.pppoe_shutdown(r.now);
+    r.pump();
+    assert_eq!(r.acct.len(), 4);
+    assert_eq!(
+        (r.acct[3].status, &r.acct[3].session_id, r.acct[3].cause),
+        (
+            AcctStatusType::Stop,
+            &r.acct[0].session_id,
+            Some(DisconnectCause::Shutdown)
+        )
+    );
+}
+
+#[test]
+fn a_call_that_never_came_up_is_not_accounted() {
+    let mut r = Rig::new();
+    for l in &mut r.lns {
+        l.answers = false;
+    }
+    r.dial(0x42, b"alice@isp.example");
+    r.run(120_000);
+    assert!(r.subs[0].padt);
+    assert!(r.acct.is_empty(), "{:?}", r.acct);
 }

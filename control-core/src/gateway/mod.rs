@@ -810,7 +810,8 @@ impl Core {
                     session,
                     was_up,
                     why,
-                } => self.lac_ended(now, session, was_up, &why),
+                    counters,
+                } => self.lac_ended(now, session, was_up, &why, counters),
                 L2tpOutput::Record(r) => {
                     match serde_json::to_string(&r) {
                         Ok(line) => self.out.push_back(Output::Record(RecordKind::Rating, line)),
@@ -900,6 +901,7 @@ impl Core {
         self.resolver.tick(now);
         self.drain_resolver();
         self.aaa_tick(now);
+        self.lac_tick(now);
         self.pppoe_tick(now);
         self.lns_tick(now);
         self.ipv6_tick(now);
@@ -920,6 +922,7 @@ impl Core {
             lns,
             self.resolver.poll_timeout(),
             self.aaa.poll_timeout(),
+            self.lac_poll_timeout(),
             l2tp,
             pppoe,
             ipv6,

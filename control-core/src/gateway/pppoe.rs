@@ -58,6 +58,9 @@ pub struct PppoeSettings {
     pub seed: Seed,
 }
 
+/// What a PPP session ended by the gateway's stop says.
+const SHUTDOWN_REASON: &str = "gateway shutdown";
+
 /// Why a punted PPPoE frame was dropped by the core (the engines count their own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -658,7 +661,7 @@ impl Core {
                 if let Some(link) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&id)) {
                     link.login = None;
                 }
-                if self.lac_switch_tunnels(now, id, &user, &authorization.tunnels) {
+                if self.lac_switch_tunnels(now, id, &user, &authorization) {
                     tracing::info!(pppoe_session = id, %user, "PPP login accepted with tunnel attributes: switched to an LNS");
                     self.aaa_accepted_ppp();
                 } else {
@@ -895,7 +898,7 @@ impl Core {
             c => c.name().to_string(),
         };
         p.discovery.terminate(id, &reason);
-        self.lac_pppoe_ended(now, id, &reason);
+        self.lac_pppoe_ended(now, id, &reason, lac_cause(&cause));
         tracing::info!(
             pppoe_session = id,
             mac = %MacAddr(link.info.mac),
@@ -932,12 +935,16 @@ impl Core {
     pub(super) fn pppoe_hand_off(
         &mut self,
         id: u16,
-    ) -> Option<(ppp::ProxyRecord, tollgate_dataplane::l2tp::PppoeLeg, String)> {
+    ) -> Option<(
+        ppp::ProxyRecord,
+        tollgate_dataplane::l2tp::PppoeLeg,
+        PppoeLine,
+    )> {
         let p = self.pppoe.as_mut()?;
         let mss_clamp = p.mss_clamp;
         let line = {
             let link = p.links.get(&id)?;
-            p.pppoe_line(&link.info).nas_port_id
+            p.pppoe_line(&link.info)
         };
         let link = p.links.get_mut(&id)?;
         let mru = link.ppp.state().mru;
@@ -996,12 +1003,12 @@ impl Core {
             let Some(link) = p.links.get_mut(&id) else {
                 continue;
             };
-            link.ppp.close(now, &mut p.rng, "gateway shutdown");
+            link.ppp.close(now, &mut p.rng, SHUTDOWN_REASON);
             let sid = link.session.take();
             if let Some(sid) = sid {
                 p.by_session.remove(&sid);
             }
-            self.pppoe_teardown(now, id, EndCause::Closed("gateway shutdown".into()), None);
+            self.pppoe_teardown(now, id, EndCause::Closed(SHUTDOWN_REASON.into()), None);
             if let Some(sid) = sid
                 && self.sessions.get(sid).is_some()
             {
@@ -1141,5 +1148,18 @@ fn view(p: &Pppoe, l: &Link) -> PppView {
         nas_port_id: l.info.line.nas_port_id(&p.port_name),
         ppp: l.ppp.state(),
         session: l.session,
+    }
+}
+
+/// The Acct-Terminate-Cause of a switched subscriber whose PPPoE side ended: the
+/// client's PADT or Terminate-Request is its own, a dead link lost carrier, the
+/// gateway's stop a shutdown, anything else closed here an operator's.
+fn lac_cause(cause: &EndCause) -> crate::radius::dict::DisconnectCause {
+    use crate::radius::dict::DisconnectCause as D;
+    match cause {
+        EndCause::LowerDown | EndCause::PeerTerminated => D::Logout,
+        EndCause::PeerDead => D::LostCarrier,
+        EndCause::Closed(r) if r == SHUTDOWN_REASON => D::Shutdown,
+        _ => D::Admin,
     }
 }

@@ -235,8 +235,14 @@ pub enum L2tpOutput {
         was_up: bool,
         /// Why.
         why: String,
+        /// Its counters at the last sample (`l2tp.sample_interval`), for its Stop.
+        counters: L2tpCounters,
     },
 }
+
+/// Why a session `tunnel session remove` ended says (a switched call's Stop is then the
+/// operator's, Admin-Reset).
+pub const REMOVED_BY_OPERATOR: &str = "removed by the operator";
 
 /// What the engine counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -749,7 +755,7 @@ impl L2tp {
                 lac_error
             });
         };
-        self.close_session(now, sid, result::CDN_ADMIN, "removed by the operator");
+        self.close_session(now, sid, result::CDN_ADMIN, REMOVED_BY_OPERATOR);
         tracing::info!(
             session = sid,
             tunnel = tid,
@@ -2085,6 +2091,7 @@ impl L2tp {
                 session: sid,
                 was_up: s.established.is_some(),
                 why: why.to_string(),
+                counters: s.counters,
             });
             return;
         }

@@ -388,6 +388,71 @@ pub struct AcctRecord {
     /// Delegated-IPv6-Prefix), when it has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<AcctIpv6>,
+    /// A subscriber switched into an L2TP tunnel (LAC): the tunnel's attributes
+    /// (RFC 2867, RFC 2868).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<AcctTunnel>,
+}
+
+/// The L2TP tunnel of a switched subscriber in its accounting records (RFC 2867): sent
+/// with tag 1 (RFC 2868 3: one tunnel, tagged so that its attributes group).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AcctTunnel {
+    /// Acct-Tunnel-Connection: the call's L2TP ids, `TUNNEL/SESSION` ours then the LNS's.
+    pub connection: String,
+    /// Tunnel-Client-Endpoint: our address (the LAC's).
+    pub client_endpoint: Option<Ipv4Addr>,
+    /// Tunnel-Server-Endpoint: the LNS's address.
+    pub server_endpoint: Option<Ipv4Addr>,
+    /// Tunnel-Assignment-Id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<String>,
+    /// Tunnel-Client-Auth-Id: our L2TP Host Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_auth_id: Option<String>,
+    /// Tunnel-Server-Auth-Id: the LNS's Host Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_auth_id: Option<String>,
+}
+
+/// The tag of the one tunnel an accounting record names.
+const ACCT_TUNNEL_TAG: u8 = 1;
+
+impl AcctTunnel {
+    fn push(&self, p: &mut Packet) {
+        let tag = ACCT_TUNNEL_TAG;
+        let tagged_u32 = |key: AttrKey, v: u32| Attribute::u32(key, (tag as u32) << 24 | v);
+        let tagged_text = |key: AttrKey, v: &str| {
+            let b = v.as_bytes();
+            let mut o = Vec::with_capacity(b.len().min(MAX_VALUE_LEN - 1) + 1);
+            o.push(tag);
+            o.extend_from_slice(&b[..b.len().min(MAX_VALUE_LEN - 1)]);
+            Attribute::octets(key, o)
+        };
+        p.push(tagged_u32(sa::TUNNEL_TYPE, TUNNEL_L2TP));
+        p.push(tagged_u32(sa::TUNNEL_MEDIUM_TYPE, MEDIUM_IPV4));
+        if let Some(a) = self.client_endpoint {
+            p.push(tagged_text(sa::TUNNEL_CLIENT_ENDPOINT, &a.to_string()));
+        }
+        if let Some(a) = self.server_endpoint {
+            p.push(tagged_text(sa::TUNNEL_SERVER_ENDPOINT, &a.to_string()));
+        }
+        let c = self.connection.as_bytes();
+        p.push(Attribute::octets(
+            sa::ACCT_TUNNEL_CONNECTION,
+            &c[..c.len().min(MAX_VALUE_LEN)],
+        ));
+        if let Some(v) = &self.assignment {
+            p.push(tagged_text(sa::TUNNEL_ASSIGNMENT_ID, v));
+        }
+        if let Some(v) = &self.client_auth_id {
+            p.push(tagged_text(sa::TUNNEL_CLIENT_AUTH_ID, v));
+        }
+        if let Some(v) = &self.server_auth_id {
+            p.push(tagged_text(sa::TUNNEL_SERVER_AUTH_ID, v));
+        }
+    }
 }
 
 /// A session's IPv6 in its accounting records (RFC 3162, RFC 4818).
@@ -466,6 +531,9 @@ impl AcctRecord {
         }
         if let Some(v6) = &self.ipv6 {
             v6.push(&mut p);
+        }
+        if let Some(t) = &self.tunnel {
+            t.push(&mut p);
         }
         let class_at = p.attributes.len();
         let delay = now_unix
@@ -619,6 +687,7 @@ mod tests {
                 interface_id: Some(1),
                 delegated_prefix: Some((v6("2001:db8:200::"), 56)),
             }),
+            tunnel: None,
         };
         let req = r.to_request(&NasIdentity::default(), 0);
         let got = |k| req.get(k).map(|a| a.value.clone());
@@ -638,6 +707,94 @@ mod tests {
         let req = AcctRecord { ipv6: None, ..r }.to_request(&NasIdentity::default(), 0);
         assert!(req.get(sa::FRAMED_IPV6_PREFIX).is_none());
         assert!(req.get(sa::DELEGATED_IPV6_PREFIX).is_none());
+    }
+
+    /// RFC 2867 / RFC 2868: a switched subscriber's record carries its tunnel, every
+    /// tunnel attribute with tag 1 (integers: the tag in the first octet; strings: a tag
+    /// octet before the text), Acct-Tunnel-Connection untagged; the optional ones only
+    /// when set; none without a tunnel.
+    #[test]
+    fn tunnel_attributes_in_accounting_on_the_wire() {
+        let r = AcctRecord {
+            status: AcctStatusType::Stop,
+            session_id: "s".into(),
+            user_name: "u@isp.example".into(),
+            framed_ip: None,
+            calling_station_id: None,
+            class: Vec::new(),
+            counters: Counters::default(),
+            session_time_s: 0,
+            cause: None,
+            event_time: 0,
+            access: None,
+            ipv6: None,
+            tunnel: Some(AcctTunnel {
+                connection: "2177/1-17/257".into(),
+                client_endpoint: Some(Ipv4Addr::new(192, 0, 2, 1)),
+                server_endpoint: Some(Ipv4Addr::new(192, 0, 2, 11)),
+                assignment: Some("isp".into()),
+                client_auth_id: Some("tg-lac".into()),
+                server_auth_id: Some("lns-1".into()),
+            }),
+        };
+        let req = r.to_request(&NasIdentity::default(), 0);
+        let got = |k| req.get(k).map(|a| a.value.clone());
+        let tagged = |v: &str| [&[1u8][..], v.as_bytes()].concat();
+        assert_eq!(got(sa::TUNNEL_TYPE), Some(vec![1, 0, 0, 3]));
+        assert_eq!(got(sa::TUNNEL_MEDIUM_TYPE), Some(vec![1, 0, 0, 1]));
+        assert_eq!(got(sa::TUNNEL_CLIENT_ENDPOINT), Some(tagged("192.0.2.1")));
+        assert_eq!(got(sa::TUNNEL_SERVER_ENDPOINT), Some(tagged("192.0.2.11")));
+        assert_eq!(
+            got(sa::ACCT_TUNNEL_CONNECTION),
+            Some(b"2177/1-17/257".to_vec())
+        );
+        assert_eq!(got(sa::TUNNEL_ASSIGNMENT_ID), Some(tagged("isp")));
+        assert_eq!(got(sa::TUNNEL_CLIENT_AUTH_ID), Some(tagged("tg-lac")));
+        assert_eq!(got(sa::TUNNEL_SERVER_AUTH_ID), Some(tagged("lns-1")));
+        // Type numbers as RFC 2867/2868 give them, on the encoded packet.
+        let bytes = req.encode().unwrap();
+        let find = |t: u8, v: &[u8]| {
+            let mut a = vec![t, v.len() as u8 + 2];
+            a.extend_from_slice(v);
+            bytes.windows(a.len()).any(|w| w == a)
+        };
+        assert!(find(64, &[1, 0, 0, 3]), "Tunnel-Type");
+        assert!(find(65, &[1, 0, 0, 1]), "Tunnel-Medium-Type");
+        assert!(find(66, &tagged("192.0.2.1")), "Tunnel-Client-Endpoint");
+        assert!(find(67, &tagged("192.0.2.11")), "Tunnel-Server-Endpoint");
+        assert!(find(68, b"2177/1-17/257"), "Acct-Tunnel-Connection");
+        assert!(find(82, &tagged("isp")), "Tunnel-Assignment-Id");
+        assert!(find(90, &tagged("tg-lac")), "Tunnel-Client-Auth-Id");
+        assert!(find(91, &tagged("lns-1")), "Tunnel-Server-Auth-Id");
+        // Optional ones left out when unset.
+        let bare = AcctRecord {
+            tunnel: Some(AcctTunnel {
+                connection: "1/2-3/4".into(),
+                server_endpoint: Some(Ipv4Addr::new(192, 0, 2, 11)),
+                ..AcctTunnel::default()
+            }),
+            ..r.clone()
+        }
+        .to_request(&NasIdentity::default(), 0);
+        assert!(bare.get(sa::TUNNEL_TYPE).is_some());
+        for k in [
+            sa::TUNNEL_CLIENT_ENDPOINT,
+            sa::TUNNEL_ASSIGNMENT_ID,
+            sa::TUNNEL_CLIENT_AUTH_ID,
+            sa::TUNNEL_SERVER_AUTH_ID,
+        ] {
+            assert!(bare.get(k).is_none(), "{k:?}");
+        }
+        // No tunnel: none of them.
+        let plain = AcctRecord { tunnel: None, ..r }.to_request(&NasIdentity::default(), 0);
+        for k in [
+            sa::TUNNEL_TYPE,
+            sa::TUNNEL_MEDIUM_TYPE,
+            sa::TUNNEL_SERVER_ENDPOINT,
+            sa::ACCT_TUNNEL_CONNECTION,
+        ] {
+            assert!(plain.get(k).is_none(), "{k:?}");
+        }
     }
 
     #[test]
@@ -827,6 +984,7 @@ mod tests {
             event_time: 1_700_000_000,
             access: Some(line.clone()),
             ipv6: None,
+            tunnel: None,
         };
         let a = r.to_request(&nas, 1_700_000_000);
         assert_eq!(a.get(sa::SERVICE_TYPE).unwrap().as_u32(), Ok(2));
@@ -882,6 +1040,7 @@ mod tests {
             event_time: 1_700_000_000,
             access: None,
             ipv6: None,
+            tunnel: None,
         };
         let nas = NasIdentity {
             identifier: "tg1".into(),
@@ -919,6 +1078,7 @@ mod tests {
             event_time: 1_700_000_000,
             access: None,
             ipv6: None,
+            tunnel: None,
         }
     }
 

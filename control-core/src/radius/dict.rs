@@ -98,6 +98,10 @@ pub mod std_attr {
     pub const TUNNEL_MEDIUM_TYPE: AttrKey = AttrKey::Std(65);
     /// Tunnel-Server-Endpoint (67; tagged): the LNS's address, dotted decimal.
     pub const TUNNEL_SERVER_ENDPOINT: AttrKey = AttrKey::Std(67);
+    /// Tunnel-Client-Endpoint (RFC 2868): the LAC's end of the tunnel.
+    pub const TUNNEL_CLIENT_ENDPOINT: AttrKey = AttrKey::Std(66);
+    /// Acct-Tunnel-Connection (RFC 2867): which call in which tunnel.
+    pub const ACCT_TUNNEL_CONNECTION: AttrKey = AttrKey::Std(68);
     /// Tunnel-Password (69; tagged, salt-encrypted): the tunnel secret.
     pub const TUNNEL_PASSWORD: AttrKey = AttrKey::Std(69);
     /// Tunnel-Assignment-Id (82; tagged): which tunnel to the endpoint.

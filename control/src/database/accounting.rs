@@ -415,6 +415,7 @@ mod tests {
             event_time: 1_700_000_000,
             access: None,
             ipv6: None,
+            tunnel: None,
         }
     }
 

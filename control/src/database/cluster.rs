@@ -687,6 +687,7 @@ mod tests {
             event_time: 1_700_000_000,
             access: None,
             ipv6: None,
+            tunnel: None,
         };
         let s = takeover_stop(last.clone(), [1, 2, 3, 4], 1_700_000_010);
         assert_eq!(s.status, AcctStatusType::Stop);

@@ -1107,6 +1107,7 @@ mod tests {
             event_time: 1_700_000_000 + octets,
             access: None,
             ipv6: None,
+            tunnel: None,
         }
     }
 
