@@ -68,9 +68,12 @@ TG_PID=
 
 die() { echo "compare-kernel: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces)"
-for t in ip nft taskset python3; do
-    command -v "$t" >/dev/null || die "$t missing: run make perf-deps (installs nftables)"
+for t in ip taskset python3; do
+    command -v "$t" >/dev/null || die "$t missing: run make perf-deps"
 done
+if [[ " $MODES " == *" kernel "* ]]; then
+    command -v nft >/dev/null || die "nft missing (the kernel mode needs it): run make perf-deps (installs nftables), or leave kernel out of MODES"
+fi
 [[ -x $BIN ]] || die "$BIN not built: cargo build --release -p tollgate"
 ncpu=$(nproc)
 ((GEN_CPU < ncpu && DUT_CPU < ncpu)) || die "GEN_CPU/DUT_CPU must be below $ncpu"
