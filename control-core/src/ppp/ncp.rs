@@ -144,17 +144,30 @@ pub(crate) struct Ipv6cp {
     /// The peer's acknowledged Interface-Identifier.
     pub peer: Option<InterfaceId>,
     candidate: Option<InterfaceId>,
+    /// Ours is fixed: a peer's Nak of it is not followed (RFC 5072 lets a peer Nak only
+    /// an identifier equal to its own, which our Nak of its request resolves).
+    fixed: bool,
 }
 
 impl Ipv6cp {
-    pub(crate) fn new(granted: Option<InterfaceId>, rng: &mut dyn Entropy) -> Ipv6cp {
-        let local = random_iid(rng, granted.unwrap_or([0; 8]));
+    /// `granted`: the peer's Interface-Identifier when the caller assigns it; `fixed`:
+    /// ours when the caller fixes it (the gateway's link-local on every link, so that
+    /// its RAs' source is fe80::`fixed`), else a random one.
+    pub(crate) fn new(
+        granted: Option<InterfaceId>,
+        fixed: Option<InterfaceId>,
+        rng: &mut dyn Entropy,
+    ) -> Ipv6cp {
+        let local = fixed
+            .filter(|f| *f != [0; 8] && Some(*f) != granted)
+            .unwrap_or_else(|| random_iid(rng, granted.unwrap_or([0; 8])));
         Ipv6cp {
             local,
             ask_local: true,
             granted,
             peer: None,
             candidate: None,
+            fixed: fixed.is_some(),
         }
     }
 }
@@ -202,6 +215,7 @@ impl Negotiator for Ipv6cp {
     fn nak_received(&mut self, options: &[u8], _rng: &mut dyn Entropy) {
         for o in wire::options(options).filter_map(Result::ok) {
             if o.kind == ipv6cp_option::INTERFACE_ID
+                && !self.fixed
                 && let Ok(v) = InterfaceId::try_from(o.value)
                 && v != [0; 8]
                 && Some(v) != self.granted
