@@ -411,7 +411,11 @@ fn pppoe_ipv6_that_is_not_the_session_s_is_dropped_by_name() {
     for (i, (f, side, reason)) in cases.into_iter().enumerate() {
         let before = r.counters().dropped(reason);
         r.send(side, &f);
-        assert_eq!(r.counters().dropped(reason), before + 1, "case {i}: {reason:?}");
+        assert_eq!(
+            r.counters().dropped(reason),
+            before + 1,
+            "case {i}: {reason:?}"
+        );
     }
     assert!(r.access.drain().is_empty() && r.core.drain().is_empty());
     // Exactly the MTU goes.

@@ -260,6 +260,28 @@ pub struct Ipv6 {
     stats: Ipv6Stats,
 }
 
+/// The port of the DHCPv6 server's key for PPP links: no Ethernet line has it.
+const PPP_PORT: u16 = u16::MAX;
+
+/// The DHCPv6 server's key of PPP link `h` (its bindings are per subscriber, a line and
+/// MAC): a line on [`PPP_PORT`] and a locally administered MAC that carries the handle.
+pub(super) fn ppp_subscriber(h: u64) -> Subscriber {
+    let b = (h as u32).to_be_bytes();
+    Subscriber::new(
+        Line::untagged(PPP_PORT),
+        [0x02, 0x00, b[0], b[1], b[2], b[3]],
+    )
+}
+
+/// The PPP link of a DHCPv6 key made by [`ppp_subscriber`].
+pub(super) fn ppp_link_of(sub: &Subscriber) -> Option<u64> {
+    (sub.line.port == PPP_PORT).then(|| {
+        u64::from(u32::from_be_bytes([
+            sub.mac[2], sub.mac[3], sub.mac[4], sub.mac[5],
+        ]))
+    })
+}
+
 /// The modified EUI-64 link-local address of `mac`.
 pub fn link_local(mac: MacAddr) -> Ipv6Addr {
     ip6::link_local(mac.0)
@@ -379,7 +401,8 @@ impl Ipv6 {
 
     /// The DHCPv6 binding of session `id`'s subscriber (IA_NA address, IA_PD prefix).
     pub fn dhcpv6_lease_of(&self, id: SessionId) -> Option<&crate::dhcpv6::Lease> {
-        let sub = self.sessions.get(&id)?.peer?;
+        let a = self.sessions.get(&id)?;
+        let sub = a.peer.or_else(|| a.ppp.map(ppp_subscriber))?;
         self.dhcp.as_ref()?.lease(&sub)
     }
 
@@ -658,8 +681,7 @@ impl Core {
             prefix,
             rdnss: Vec::new(),
         };
-        v6.access
-            .add_peer(now, Peer::Ppp(ppp), advert, &mut v6.rng);
+        v6.access.add_peer(now, Peer::Ppp(ppp), advert, &mut v6.rng);
         self.drain_ipv6();
     }
 
@@ -676,7 +698,12 @@ impl Core {
         };
         let upper = ip.chain().ok().and_then(|c| c.upper_layer());
         if upper.is_some_and(|(p, _)| p == next_header::UDP) {
-            v6.stats.dhcpv6_ignored += 1;
+            match v6.peers_ppp.get(&ppp).copied() {
+                Some(_) if v6.dhcp.is_some() => {
+                    self.on_dhcpv6(now, ppp_subscriber(ppp), packet);
+                }
+                _ => v6.stats.dhcpv6_ignored += 1,
+            }
             return;
         }
         v6.access.handle_packet(now, Peer::Ppp(ppp), packet);
@@ -778,7 +805,7 @@ impl Core {
         let Some(a) = v6.sessions.remove(&id) else {
             return;
         };
-        if let Some(sub) = a.peer {
+        if let Some(sub) = a.peer.or_else(|| a.ppp.map(ppp_subscriber)) {
             self.dhcpv6_session_closed(now, sub);
         }
         let Some(v6) = self.ipv6.as_mut() else {

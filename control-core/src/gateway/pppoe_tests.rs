@@ -1015,12 +1015,18 @@ fn ipv6cp_opens_and_the_session_gets_its_64_and_ras_over_ppp() {
     assert!(r.client.ipv6_up(), "IPv6CP opened both ways");
     // Our Configure-Request: Interface-Identifier = the access MAC's EUI-64.
     let v6cp = r.ppp_sent(0x8057);
-    let req = v6cp.iter().find(|p| p[0] == 1).expect("IPv6CP Configure-Request");
+    let req = v6cp
+        .iter()
+        .find(|p| p[0] == 1)
+        .expect("IPv6CP Configure-Request");
     let mut want = vec![0x01, req[1], 0x00, 0x0e, 0x01, 0x0a];
     want.extend_from_slice(&AC_IID);
     assert_eq!(req, &want);
     // The client's request acknowledged as it came (its identifier not zero, not ours).
-    let ack = v6cp.iter().find(|p| p[0] == 2).expect("IPv6CP Configure-Ack");
+    let ack = v6cp
+        .iter()
+        .find(|p| p[0] == 2)
+        .expect("IPv6CP Configure-Ack");
     assert_eq!(&ack[2..6], &[0x00, 0x0e, 0x01, 0x0a]);
     let client_iid: [u8; 8] = ack[6..14].try_into().unwrap();
     assert!(client_iid != [0; 8] && client_iid != AC_IID);
@@ -1037,7 +1043,11 @@ fn ipv6cp_opens_and_the_session_gets_its_64_and_ras_over_ppp() {
     let prefix: std::net::Ipv6Addr = "2001:db8:100::".parse().unwrap();
     assert_eq!(r.ppp_sent(0x0057), vec![ra_over_ppp(ALL_NODES, 0, prefix)]);
     // The PPPoE frame around it: the client's MAC, its QinQ tags, the session id.
-    let f = r.sent.iter().find(|s| s.ppp().is_some_and(|p| p.0 == 0x0057)).unwrap();
+    let f = r
+        .sent
+        .iter()
+        .find(|s| s.ppp().is_some_and(|p| p.0 == 0x0057))
+        .unwrap();
     assert_eq!((f.dst, f.src), (SUB_MAC, AC_MAC));
     assert_eq!(f.tags, vec![(0x88a8, 100), (0x8100, 7)]);
     assert_eq!(&f.payload[..4], &[0x11, 0x00, 0x00, r.session_id as u8]);
@@ -1073,13 +1083,21 @@ fn framed_ipv6_attributes_give_the_64_and_the_interface_identifier() {
     assert!(r.client.ipv6_up());
     // The client's identifier is Nak'ed with Framed-Interface-Id, and then acked.
     let v6cp = r.ppp_sent(0x8057);
-    let nak = v6cp.iter().find(|p| p[0] == 3).expect("IPv6CP Configure-Nak");
+    let nak = v6cp
+        .iter()
+        .find(|p| p[0] == 3)
+        .expect("IPv6CP Configure-Nak");
     assert_eq!(
         &nak[2..],
-        &[0x00, 0x0e, 0x01, 0x0a, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]
+        &[
+            0x00, 0x0e, 0x01, 0x0a, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88
+        ]
     );
     let ack = v6cp.iter().find(|p| p[0] == 2).unwrap();
-    assert_eq!(&ack[6..14], &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+    assert_eq!(
+        &ack[6..14],
+        &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]
+    );
     let spec = r.installed[0];
     assert_eq!(
         r.prefixes,
@@ -1109,4 +1127,114 @@ fn ipv6_over_ppp_before_ipv6cp_opens_is_the_engines_drop() {
     let get = |n: &str| c.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
     assert_eq!(get("ppp_drop_data_in_control"), Some(1));
     assert_eq!(get("ppp_ipv6_frames"), Some(0));
+}
+
+/// A DHCPv6 SOLICIT with Rapid Commit for an address (IA_NA 1) and a prefix (IA_PD 2),
+/// DUID-LL of SUB_MAC, from `src` to All_DHCP_Relay_Agents_and_Servers.
+fn solicit(src: std::net::Ipv6Addr) -> Vec<u8> {
+    let mut m = vec![1, 0x12, 0x34, 0x56];
+    m.extend_from_slice(&[0, 1, 0, 10, 0, 3, 0, 1]);
+    m.extend_from_slice(&SUB_MAC);
+    m.extend_from_slice(&[0, 8, 0, 2, 0, 0]); // Elapsed Time
+    m.extend_from_slice(&[0, 14, 0, 0]); // Rapid Commit
+    m.extend_from_slice(&[0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]); // IA_NA 1
+    m.extend_from_slice(&[0, 25, 0, 12, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]); // IA_PD 2
+    m.extend_from_slice(&[0, 6, 0, 2, 0, 23]); // ORO: DNS
+    let mut p = Vec::new();
+    etherparse::PacketBuilder::ipv6(
+        src.octets(),
+        [0xff02, 0, 0, 0, 0, 0, 1, 2]
+            .map(u16::to_be_bytes)
+            .concat()
+            .try_into()
+            .unwrap(),
+        1,
+    )
+    .udp(546, 547)
+    .write(&mut p, &m)
+    .unwrap();
+    p
+}
+
+#[test]
+fn dhcpv6_over_ppp_gives_the_address_and_the_delegated_prefix() {
+    let mut r = Rig::dual_stack(true);
+    r.until_login();
+    r.accept(Authorization::default());
+    assert!(r.client.ipv6_up());
+    let spec = r.installed[0];
+    // With DHCPv6 the RA carries M and O.
+    let prefix: std::net::Ipv6Addr = "2001:db8:100::".parse().unwrap();
+    assert_eq!(
+        r.ppp_sent(0x0057),
+        vec![ra_over_ppp(ALL_NODES, 0xc0, prefix)]
+    );
+    r.sent.clear();
+    r.prefixes.clear();
+    let ll = link_local([0x02, 0, 0, 0xff, 0xfe, 0, 0, 0x42]);
+    r.send_ipv6(&solicit(ll));
+    // One REPLY over PPP, from our link-local to the client's, UDP 547 -> 546, hop
+    // limit 255: the envelope byte for byte around the message.
+    let out = r.ppp_sent(0x0057);
+    assert_eq!(out.len(), 1, "one REPLY");
+    let reply = &out[0];
+    let msg = &reply[48..];
+    let mut want = Vec::new();
+    etherparse::PacketBuilder::ipv6(AC_LL.octets(), ll.octets(), 255)
+        .udp(547, 546)
+        .write(&mut want, msg)
+        .unwrap();
+    assert_eq!(reply, &want);
+    // REPLY (7), the SOLICIT's transaction id.
+    assert_eq!(&msg[..4], &[7, 0x12, 0x34, 0x56]);
+    let opts: Vec<(u16, Vec<u8>)> = crate::dhcpv6::wire::options(&msg[4..])
+        .map(|o| {
+            let o = o.unwrap();
+            (o.code, o.value.to_vec())
+        })
+        .collect();
+    let get = |c: u16| opts.iter().find(|(k, _)| *k == c).map(|(_, v)| v.clone());
+    // Client id echoed; server id DUID-LL of the access MAC; rapid commit.
+    assert_eq!(get(1).unwrap(), [&[0, 3, 0, 1][..], &SUB_MAC].concat());
+    assert_eq!(get(2).unwrap(), [&[0, 3, 0, 1][..], &AC_MAC].concat());
+    assert_eq!(get(14), Some(Vec::new()));
+    // IA_NA 1: ::1 in the session's /64; IA_PD 2: the first /60 of the delegated pool.
+    let na = get(3).unwrap();
+    assert_eq!(&na[..4], &[0, 0, 0, 1]);
+    assert_eq!(&na[12..16], &[0, 5, 0, 24]);
+    let addr: std::net::Ipv6Addr = "2001:db8:100::1".parse().unwrap();
+    assert_eq!(&na[16..32], &addr.octets());
+    let pd = get(25).unwrap();
+    assert_eq!(&pd[..4], &[0, 0, 0, 2]);
+    assert_eq!(&pd[12..16], &[0, 26, 0, 25]);
+    assert_eq!(pd[24], 60);
+    let delegated: std::net::Ipv6Addr = "2001:db8:200::".parse().unwrap();
+    assert_eq!(&pd[25..41], &delegated.octets());
+    assert_eq!(get(23).unwrap(), DNS6.octets().to_vec());
+    // The delegated prefix is routed to the PPP session.
+    assert_eq!(
+        r.prefixes,
+        vec![Command::SessionDelegated6 {
+            id: spec.id,
+            prefix: Some((0x2001_0db8_0200_0000, 60)),
+        }]
+    );
+    let lease = r.core.ipv6().unwrap().dhcpv6_lease_of(spec.id).unwrap();
+    assert_eq!(lease.grant.address, Some(addr));
+    // The session's end ends the binding and takes the prefix back.
+    r.worker_closes(DisconnectCause::UserRequest);
+    assert!(r.prefixes.contains(&Command::SessionDelegated6 {
+        id: spec.id,
+        prefix: None
+    }));
+    assert_eq!(
+        r.core
+            .ipv6()
+            .unwrap()
+            .dhcpv6()
+            .unwrap()
+            .stats()
+            .delegated_released,
+        1
+    );
 }

@@ -288,10 +288,7 @@ impl Pipeline {
         let v = self.ipv6_packet(fwd, side, buf, l3, line, now);
         if v == Verdict::Reply && line.pppoe.is_some() {
             let len = buf.len().saturating_sub(l3) as u16 + pppoe::PPP_PROTOCOL_LEN;
-            if let Some(h) = buf
-                .data_mut()
-                .get_mut(l3 - pppoe::HEADER_LEN..l3)
-            {
+            if let Some(h) = buf.data_mut().get_mut(l3 - pppoe::HEADER_LEN..l3) {
                 pppoe::Packet::new_unchecked(h).set_payload_len(len);
             }
         }
