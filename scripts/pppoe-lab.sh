@@ -324,6 +324,10 @@ m = bytes.fromhex(sys.argv[1].replace(":", ""))
 print((bytes([m[0] ^ 2]) + m[1:3] + b"\xff\xfe" + m[3:]).hex())' "$(nsx "$NS_GW" cat /sys/class/net/tgp-a0/address)"
 }
 
+next_hop_learned() {
+    ctl show counters | "$PY" -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["ipv6"]["ipv6_next_hop_learned"] >= 1 else 1)'
+}
+
 # fe80:: and the 16 hex digits $1 as an address, compressed.
 ll_of() { "$PY" -c 'import ipaddress,sys; print(ipaddress.ip_address(bytes.fromhex("fe80" + "00" * 6 + sys.argv[1])))' "$1"; }
 
@@ -331,6 +335,9 @@ check_dual_stack() {
     local out v addr before n=3 pings=5 iid
     before=$(cat "$RUNDIR/received" 2>/dev/null || echo 0)
     iid=$(access_iid)
+    # The core side's next hop (the server) resolved by NS first: echoes are forwarded.
+    wait_for 15 next_hop_learned || fail "the IPv6 next hop $SRV6 was not resolved: $(ctl show counters)"
+
     out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
         --ipv6 --ping6 "$SRV6" --ping6-count "$pings" --send "$n" --to 192.0.2.10:5001) || {
         fail "scapy dual-stack client: $out"

@@ -805,7 +805,8 @@ impl Core {
         let Some(a) = v6.sessions.remove(&id) else {
             return;
         };
-        if let Some(sub) = a.peer.or_else(|| a.ppp.map(ppp_subscriber)) {
+        let ppp_own = a.ppp.filter(|h| v6.peers_ppp.get(h) == Some(&id));
+        if let Some(sub) = a.peer.or_else(|| ppp_own.map(ppp_subscriber)) {
             self.dhcpv6_session_closed(now, sub);
         }
         let Some(v6) = self.ipv6.as_mut() else {
@@ -818,7 +819,10 @@ impl Core {
             v6.access.remove_peer(Peer::Ipoe(sub));
             v6.logins.remove(&sub.mac);
         }
-        if let Some(h) = a.ppp {
+        // A PPPoE session id may already be another session's link: only its own goes.
+        if let Some(h) = a.ppp
+            && v6.peers_ppp.get(&h) == Some(&id)
+        {
             v6.peers_ppp.remove(&h);
             v6.access.remove_peer(Peer::Ppp(h));
         }
