@@ -397,16 +397,6 @@ fn pppoe_ipv6_that_is_not_the_session_s_is_dropped_by_name() {
             DropReason::Ipv6SourceSpoofed,
         ),
         (short, Side::Access, DropReason::PppoeMalformed),
-        // Downlink longer than the session's MTU (1400).
-        (
-            eth6(
-                CORE_MAC,
-                RTR_MAC,
-                &udp6(SRV6, SUB6, 64, (2, 1), &[0; 1400 - 48 + 1]),
-            ),
-            Side::Core,
-            DropReason::PppoeTooBig,
-        ),
     ];
     for (i, (f, side, reason)) in cases.into_iter().enumerate() {
         let before = r.counters().dropped(reason);
@@ -418,6 +408,20 @@ fn pppoe_ipv6_that_is_not_the_session_s_is_dropped_by_name() {
         );
     }
     assert!(r.access.drain().is_empty() && r.core.drain().is_empty());
+    // Downlink longer than the session's MTU (1400): dropped, and a Packet Too Big with
+    // the MTU goes back from the core address, quoting what fits 1280 bytes.
+    let big = udp6(SRV6, SUB6, 64, (2, 1), &[0; 1400 - 48 + 1]);
+    r.send(Side::Core, &eth6(CORE_MAC, RTR_MAC, &big));
+    let mut ptb = Vec::new();
+    PacketBuilder::ipv6(GW6.octets(), SRV6.octets(), 64)
+        .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1400 })
+        .write(&mut ptb, &big[..1280 - 48])
+        .unwrap();
+    assert_eq!(r.core.drain(), vec![eth6(RTR_MAC, CORE_MAC, &ptb)]);
+    assert!(r.access.drain().is_empty());
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::PppoeTooBig), 1);
+    assert_eq!(c.icmp_errors, 1);
     // Exactly the MTU goes.
     r.send(
         Side::Core,

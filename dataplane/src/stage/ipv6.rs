@@ -14,7 +14,8 @@
 //! DHCPv6 go to the control plane in their PPPoE frame; what the gateway answers in place
 //! (echo replies, ICMPv6 errors) goes back in the PPPoE header it came in, its length
 //! set. Downlink a PPPoE session's packet gets its line's template with PPP protocol
-//! 0x0057; one longer than the session's MTU is `pppoe_too_big`.
+//! 0x0057; one longer than the session's MTU is `pppoe_too_big` and answered with
+//! Packet Too Big carrying the MTU.
 //!
 //! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
 //! extension headers, multicast and link-local beyond neighbour discovery, packets for
@@ -50,6 +51,8 @@ pub const MIN_MTU: usize = 1280;
 
 /// ICMPv6 Destination Unreachable (code 0: no route to destination).
 const DEST_UNREACHABLE: u8 = 1;
+/// ICMPv6 Packet Too Big.
+const PACKET_TOO_BIG: u8 = 2;
 /// ICMPv6 Time Exceeded.
 const TIME_EXCEEDED: u8 = 3;
 /// ICMPv6 Echo Request and Reply (RFC 4443 4).
@@ -222,6 +225,19 @@ pub fn error_in_place<B: PacketBuf>(
     our_mac: MacAddr,
     (kind, code): (u8, u8),
 ) -> bool {
+    error_in_place_with(buf, l3, h, from, our_mac, (kind, code, 0))
+}
+
+/// [`error_in_place`] with the message's 32-bit field after the checksum (a Packet Too
+/// Big's MTU, RFC 4443 3.2).
+pub fn error_in_place_with<B: PacketBuf>(
+    buf: &mut B,
+    l3: usize,
+    h: &Header,
+    from: Ipv6Addr,
+    our_mac: MacAddr,
+    (kind, code, param): (u8, u8, u32),
+) -> bool {
     if h.proto == next_header::ICMPV6 && buf.data().get(l3 + h.l4).is_none_or(|t| *t < 128) {
         return false;
     }
@@ -244,7 +260,8 @@ pub fn error_in_place<B: PacketBuf>(
     ip[field::HOP_LIMIT] = 64;
     ip[field::SRC..field::SRC + 16].copy_from_slice(&from.octets());
     ip[field::DST..field::DST + 16].copy_from_slice(&h.src.octets());
-    ip[HEADER_LEN..hdrs].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
+    let p = param.to_be_bytes();
+    ip[HEADER_LEN..hdrs].copy_from_slice(&[kind, code, 0, 0, p[0], p[1], p[2], p[3]]);
     // The checksum over the pseudo-header (RFC 8200 8.1) and the message.
     let pseudo = checksum::add(
         checksum::sum(&frame[l3 + field::SRC..l3 + HEADER_LEN]),
@@ -435,8 +452,8 @@ impl Pipeline {
         if h.hop_limit <= 1 {
             return self.hop_limit_exceeded(fwd, Side::Core, buf, l3, h, now);
         }
-        if mtu.is_some_and(|m| h.total > m as usize) {
-            return Verdict::Drop(DropReason::PppoeTooBig);
+        if let Some(m) = mtu.filter(|m| h.total > *m as usize) {
+            return self.too_big6(fwd, buf, l3, h, m, now);
         }
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
             return Verdict::Drop(r);
@@ -496,6 +513,41 @@ impl Pipeline {
         let t = if pppoe { PPP_IPV6 } else { ethertype::IPV6 };
         put_u16(buf.data_mut(), at, t);
         Ok(())
+    }
+
+    /// Downlink IPv6 longer than its PPPoE session's MTU `mtu`: dropped
+    /// (`pppoe_too_big`; routers do not fragment IPv6), and answered with Packet Too Big
+    /// carrying the MTU (RFC 4443 3.2) from the core side's error source, paced by the
+    /// ICMP error bucket.
+    #[cold]
+    #[inline(never)]
+    fn too_big6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        mtu: u16,
+        now: Instant,
+    ) -> Verdict {
+        let r = DropReason::PppoeTooBig;
+        let Some(from) = fwd.ipv6.error_sources[Side::Core.idx()] else {
+            return Verdict::Drop(r);
+        };
+        if h.proto == next_header::ICMPV6 && buf.data().get(l3 + h.l4).is_none_or(|t| *t < 128) {
+            return Verdict::Drop(r);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(r);
+        }
+        let mac = fwd.side(Side::Core).mac;
+        if !error_in_place_with(buf, l3, h, from, mac, (PACKET_TOO_BIG, 0, u32::from(mtu))) {
+            return Verdict::Drop(r);
+        }
+        self.counters.drop(r);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
     }
 
     /// A packet whose hop limit ran out: dropped, and answered with an ICMPv6 Time
