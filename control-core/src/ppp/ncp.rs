@@ -238,3 +238,54 @@ impl Negotiator for Ipv6cp {
         self.ask_local = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::Sequence;
+
+    const OURS: InterfaceId = [0x00, 0xac, 0x00, 0xff, 0xfe, 0x00, 0x00, 0x01];
+
+    fn request(iid: InterfaceId) -> Vec<u8> {
+        let mut o = vec![ipv6cp_option::INTERFACE_ID, 10];
+        o.extend_from_slice(&iid);
+        o
+    }
+
+    /// RFC 5072 4.1 with a fixed identifier of ours: the peer's is acked unless zero or
+    /// ours (Nak'ed with a random one, neither zero nor ours), or Nak'ed to the granted
+    /// one; a peer's Nak of ours is not followed.
+    #[test]
+    fn a_fixed_identifier_of_ours_and_the_peer_s() {
+        let mut rng = Sequence::new(3);
+        let mut n = Ipv6cp::new(None, Some(OURS), &mut rng);
+        assert_eq!(n.request(), request(OURS));
+        let peer = [1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(n.check(&request(peer), false, &mut rng), Verdict::Ack);
+        n.commit_peer();
+        assert_eq!(n.peer, Some(peer));
+        for bad in [[0; 8], OURS] {
+            let Verdict::Nak(o) = n.check(&request(bad), false, &mut rng) else {
+                panic!("{bad:x?} not Nak'ed");
+            };
+            assert_eq!(&o[..2], &[ipv6cp_option::INTERFACE_ID, 10]);
+            let suggested: InterfaceId = o[2..].try_into().unwrap();
+            assert!(suggested != [0; 8] && suggested != OURS, "{suggested:x?}");
+        }
+        n.nak_received(&request(peer), &mut rng);
+        assert_eq!(n.local, OURS, "a fixed identifier stays");
+        // Granted (Framed-Interface-Id): anything else is Nak'ed to it.
+        let granted = [9; 8];
+        let mut g = Ipv6cp::new(Some(granted), Some(OURS), &mut rng);
+        assert_eq!(
+            g.check(&request(peer), false, &mut rng),
+            Verdict::Nak(request(granted))
+        );
+        assert_eq!(g.check(&request(granted), false, &mut rng), Verdict::Ack);
+        // Without a fixed one: random, and a Nak of it is followed.
+        let mut r = Ipv6cp::new(None, None, &mut rng);
+        assert!(r.local != [0; 8]);
+        r.nak_received(&request(peer), &mut rng);
+        assert_eq!(r.local, peer);
+    }
+}
