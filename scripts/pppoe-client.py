@@ -9,7 +9,9 @@ and PADT. Prints one JSON line of what happened; exits non-zero on a failure.
 With --ipv6 it is dual stack (RFC 5072): IPv6CP with a random Interface-Identifier
 (adopting the gateway's Nak), then a Router Solicitation over PPP from fe80::<it>; the
 solicited RA's /64 and that identifier make its global address (SLAAC), and --ping6
-HOST sends Echo Requests from it and counts the replies.
+HOST sends Echo Requests from it and counts the replies. With --dhcpv6 it then sends a
+DHCPv6 SOLICIT with Rapid Commit over PPP (IA_NA and IA_PD, DUID-LL of its MAC) and
+pings from the first address of the delegated prefix instead.
 
 Behind a LAC that forwards the session to an LNS (l2tpns with a realm rule), the PPP
 peer changes after authentication: the PAP request is sent again every 2 s while
@@ -19,7 +21,7 @@ own request goes again, authentication and IPCP start over).
 
 Usage: pppoe-client.py IFACE USER SECRET pap|chap [--send N --to IP:PORT]
                        [--expect-end SECONDS] [--vlan S[.C]]
-                       [--ipv6 [--ping6 HOST --ping6-count N]]
+                       [--ipv6 [--dhcpv6] [--ping6 HOST --ping6-count N]]
 """
 
 import argparse
@@ -304,6 +306,51 @@ def link_local(iid):
     return socket.inet_ntop(socket.AF_INET6, b"\xfe\x80" + b"\x00" * 6 + iid)
 
 
+def dhcpv6(c, out, ll):
+    """SOLICIT with Rapid Commit over PPP; the REPLY's IA_NA and IA_PD. Returns the
+    first address of the delegated prefix."""
+    from scapy.layers.inet6 import IPv6, UDP as UDP6
+    from scapy.layers.dhcp6 import (DHCP6_Solicit, DHCP6_Reply, DHCP6OptClientId, DUID_LL,
+                                    DHCP6OptIA_NA, DHCP6OptIA_PD, DHCP6OptRapidCommit,
+                                    DHCP6OptElapsedTime, DHCP6OptIAAddress, DHCP6OptIAPrefix,
+                                    DHCP6OptServerId)
+    sol = (IPv6(src=ll, dst="ff02::1:2", hlim=1) / UDP6(sport=546, dport=547) /
+           DHCP6_Solicit(trid=0x5a5a5a) / DHCP6OptClientId(duid=DUID_LL(lladdr=c.mac)) /
+           DHCP6OptElapsedTime() / DHCP6OptRapidCommit() / DHCP6OptIA_NA(iaid=1) /
+           DHCP6OptIA_PD(iaid=2))
+    c.v6_in.clear()
+    reply = None
+    deadline = time.time() + 15
+    next_try = 0.0
+    while reply is None and time.time() < deadline:
+        if time.time() >= next_try:
+            c.ppp(PPP_IPV6, bytes(sol))
+            next_try = time.time() + 2
+        for et, p in c.recv(min(deadline, time.time() + 0.2)):
+            c.handle(et, p)
+        for b in c.v6_in:
+            p = IPv6(b)
+            if DHCP6_Reply in p and p[DHCP6_Reply].trid == 0x5a5a5a:
+                reply = p
+        c.v6_in.clear()
+    if reply is None:
+        c.fail("no DHCPv6 REPLY over PPP")
+    if DHCP6OptIAAddress not in reply or DHCP6OptIAPrefix not in reply:
+        c.fail("DHCPv6 REPLY without IA_NA address or IA_PD prefix: %s" % bytes(reply).hex())
+    pd = reply[DHCP6OptIAPrefix]
+    out["dhcpv6"] = {
+        "reply_source": reply.src,
+        "reply_dst": reply.dst,
+        "server_duid_ll": bytes(reply[DHCP6OptServerId].duid).hex(),
+        "ia_na": reply[DHCP6OptIAAddress].addr,
+        "ia_pd": "%s/%d" % (pd.prefix, pd.plen),
+    }
+    c.events.append("dhcpv6")
+    host = socket.inet_pton(socket.AF_INET6, pd.prefix)[:15] + b"\x01"
+    out["dhcpv6"]["ping_from"] = socket.inet_ntop(socket.AF_INET6, host)
+    return out["dhcpv6"]["ping_from"]
+
+
 def slaac(c, out):
     """RS over PPP from fe80::<iid>; the RA to it gives the /64; the address is the
     /64 and the identifier. Then --ping6."""
@@ -344,6 +391,8 @@ def slaac(c, out):
         "address": addr,
     }
     c.events.append("ra")
+    if c.a.dhcpv6:
+        addr = dhcpv6(c, out, ll)
     if c.a.ping6:
         n, replies = c.a.ping6_count, set()
         for i in range(n):
@@ -377,6 +426,8 @@ def main():
     ap.add_argument("--ipv6", action="store_true", help="negotiate IPv6CP, RS, SLAAC from the RA")
     ap.add_argument("--ping6", default="", help="HOST: Echo Requests to it from the SLAAC address")
     ap.add_argument("--ping6-count", type=int, default=5)
+    ap.add_argument("--dhcpv6", action="store_true",
+                    help="after the RA, DHCPv6 over PPP (IA_NA, IA_PD); ping from the delegated prefix")
     a = ap.parse_args()
     c = Client(a)
     c.discovery()

@@ -22,6 +22,10 @@
 #      the A flag, RDNSS, no link-layer option), makes its SLAAC address, pings6 the
 #      server namespace (2001:db8:ff::10) and sends UDP over IPv4: `ctl show session`
 #      counts both families and the IPv6 share exactly.
+#   6. DHCPv6 over PPP (`dhcpv6 = true`): the RA carries M and O; the client's SOLICIT
+#      over PPP gets a REPLY with IA_NA (::1 of its /64) and IA_PD (a /56 of the
+#      delegated pool), and pings6 from inside the delegated prefix: routed to the
+#      session both ways, counted exactly.
 #
 # Usage (root; shares namespaces with nothing else, but run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/pppoe-lab.sh test
@@ -76,6 +80,7 @@ up() {
     nsx "$NS_SRV" ip link set tgp-v0 up
     nsx "$NS_SRV" ip route add 10.10.0.0/24 via 192.0.2.1
     nsx "$NS_SRV" ip -6 route add 2001:db8:100::/48 via 2001:db8:ff::1
+    nsx "$NS_SRV" ip -6 route add 2001:db8:200::/48 via 2001:db8:ff::1
 }
 
 write_config() {
@@ -123,6 +128,20 @@ core_address = "2001:db8:ff::1"
 next_hop = "$SRV6"
 dns = ["2001:db8:ff::53"]
 login_on_rs = false
+EOF
+    fi
+    if [[ ${2:-} == v6dhcp ]]; then
+        cat >>"$RUNDIR/tollgate.toml" <<EOF
+[ipv6]
+enabled = true
+pool = "2001:db8:100::/48"
+core_address = "2001:db8:ff::1"
+next_hop = "$SRV6"
+dns = ["2001:db8:ff::53"]
+login_on_rs = false
+dhcpv6 = true
+delegated_pool = "2001:db8:200::/48"
+delegated_length = 56
 EOF
     fi
     rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl"
@@ -390,6 +409,36 @@ sys.exit(0 if (c, c6) == (both, six) else print(c, c6, both, six) or 1)' "$v" "$
     fi
 }
 
+check_dhcpv6_over_ppp() {
+    local out v pings=4
+    wait_for 15 next_hop_learned || fail "the IPv6 next hop $SRV6 was not resolved: $(ctl show counters)"
+    out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --ipv6 --dhcpv6 --ping6 "$SRV6" --ping6-count "$pings") || {
+        fail "scapy DHCPv6-over-PPP client: $out"
+        return
+    }
+    v=$(ctl show session "$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["address"])' "$out")")
+    if "$PY" -c '
+import ipaddress, json, sys
+o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); p = int(sys.argv[3])
+r, d = o["ipv6"], o["dhcpv6"]
+net = ipaddress.ip_network(v["ipv6_prefix"])
+six = {"tx_packets": p, "tx_bytes": p * 104, "rx_packets": p, "rx_bytes": p * 104}
+ok = ((r["managed"], r["other"]) == (1, 1)
+      and ipaddress.ip_address(d["ia_na"]) == net[1]
+      and ipaddress.ip_network(d["ia_pd"]).subnet_of(ipaddress.ip_network("2001:db8:200::/48"))
+      and ipaddress.ip_network(d["ia_pd"]).prefixlen == 56
+      and ipaddress.ip_address(d["reply_source"]) == ipaddress.ip_address(r["ra_source"])
+      and ipaddress.ip_address(d["reply_dst"]).is_link_local
+      and r["replies"] == r["pings"] == p
+      and {k: (v.get("counters_ipv6") or {}).get(k) for k in six} == six)
+sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
+        pass "DHCPv6 over PPP: RA with M and O, REPLY from the gateway's link-local with IA_NA $("$PY" -c 'import json,sys; d = json.loads(sys.argv[1])["dhcpv6"]; print(d["ia_na"], "and IA_PD", d["ia_pd"])' "$out"); $pings pings from the delegated prefix answered, counted exactly"
+    else
+        fail "DHCPv6 over PPP: $out / $v"
+    fi
+}
+
 test_all() {
     [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
     [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
@@ -418,6 +467,10 @@ test_all() {
     write_config chap v6
     start_gateway
     check_dual_stack
+    stop_gateway
+    write_config chap v6dhcp
+    start_gateway
+    check_dhcpv6_over_ppp
     stop_gateway
     if ((FAILED > 0)); then
         log "pppoe lab: $FAILED check(s) failed; gateway log: $RUNDIR/tollgate.log"
