@@ -185,7 +185,8 @@ l2tp-test: build
 # PPPoE with real clients in network namespaces (scripts/pppoe-lab.sh): rp-pppoe's
 # `pppoe -A` gets the PADO; a scapy PPPoE client does discovery, LCP, CHAP or PAP against
 # the local store, IPCP, UDP to a server namespace (counted both ends), and gets LCP
-# Terminate-Request and PADT at its session timeout.
+# Terminate-Request and PADT at its session timeout; dual stack with [ipv6]: IPv6CP, RS
+# and RA over PPP, SLAAC, ping6, DHCPv6 IA_NA/IA_PD over PPP, per-family counters.
 pppoe-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/pppoe-lab.sh test; \

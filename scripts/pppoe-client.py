@@ -6,6 +6,13 @@ IPCP (address and DNS from the gateway's Naks), then UDP datagrams to a server i
 LCP Echo-Requests answered, and optionally a wait for the gateway's LCP Terminate-Request
 and PADT. Prints one JSON line of what happened; exits non-zero on a failure.
 
+With --ipv6 it is dual stack (RFC 5072): IPv6CP with a random Interface-Identifier
+(adopting the gateway's Nak), then a Router Solicitation over PPP from fe80::<it>; the
+solicited RA's /64 and that identifier make its global address (SLAAC), and --ping6
+HOST sends Echo Requests from it and counts the replies. With --dhcpv6 it then sends a
+DHCPv6 SOLICIT with Rapid Commit over PPP (IA_NA and IA_PD, DUID-LL of its MAC) and
+pings from the first address of the delegated prefix instead.
+
 Behind a LAC that forwards the session to an LNS (l2tpns with a realm rule), the PPP
 peer changes after authentication: the PAP request is sent again every 2 s while
 unanswered (l2tpns opens the tunnel on the first and the session on a retransmission),
@@ -14,6 +21,7 @@ own request goes again, authentication and IPCP start over).
 
 Usage: pppoe-client.py IFACE USER SECRET pap|chap [--send N --to IP:PORT]
                        [--expect-end SECONDS] [--vlan S[.C]]
+                       [--ipv6 [--dhcpv6] [--ping6 HOST --ping6-count N]]
 """
 
 import argparse
@@ -21,13 +29,14 @@ import hashlib
 import json
 import os
 import select
+import socket
 import struct
 import sys
 import time
 
 from scapy.all import Ether, Dot1Q, Dot1AD, IP, TCP, UDP, Raw, conf
 
-LCP, PAP, CHAP, IPCP = 0xC021, 0xC023, 0xC223, 0x8021
+LCP, PAP, CHAP, IPCP, IPV6CP, PPP_IPV6 = 0xC021, 0xC023, 0xC223, 0x8021, 0x8057, 0x0057
 
 
 def tlv_tags(payload):
@@ -80,6 +89,13 @@ class Client:
         self.received = 0
         self.pap_tries = 0
         self.vlans = [int(v) for v in a.vlan.split(".")] if a.vlan else []
+        self.iid = b"\x00" * 8
+        while self.iid == b"\x00" * 8:
+            self.iid = os.urandom(8)
+        self.v6cp_id = 1
+        self.v6_ours = self.v6_theirs = False
+        self.gw_iid = None
+        self.v6_in = []
 
     def l2(self, dst, etype):
         e = Ether(src=self.mac, dst=dst)
@@ -157,13 +173,24 @@ class Client:
         while time.time() < deadline:
             for et, p in self.recv(min(deadline, time.time() + 0.5)):
                 self.handle(et, p)
-                if self.ipcp_ours and self.ipcp_theirs:
+                v6_done = not self.a.ipv6 or (self.v6_ours and self.v6_theirs)
+                if self.ipcp_ours and self.ipcp_theirs and v6_done:
                     return
             pap_due = self.auth == "pap" and self.ours_acked and self.theirs_acked
             if pap_due and not self.auth_ok and time.time() - self.pap_sent > 2 and self.pap_tries < 10:
                 self.events.append("pap again")
                 self.pap()
-        self.fail(f"PPP not up (auth={self.auth} auth_ok={self.auth_ok} addr={self.addr})")
+        self.fail(f"PPP not up (auth={self.auth} auth_ok={self.auth_ok} addr={self.addr} "
+                  f"ipv6cp={self.v6_ours}/{self.v6_theirs})")
+
+    def send_ipv6cp(self):
+        self.ppp(IPV6CP, cp(1, self.v6cp_id, opt(1, self.iid)))
+
+    def network(self):
+        """Authenticated: the NCPs start."""
+        self.send_ipcp()
+        if self.a.ipv6:
+            self.send_ipv6cp()
 
     def send_ipcp(self):
         data = opt(3, bytes(map(int, self.addr.split("."))))
@@ -181,6 +208,9 @@ class Client:
         pkt = p[8:6 + n]
         if proto == 0x0021:
             self.received += 1
+            return
+        if proto == PPP_IPV6:
+            self.v6_in.append(bytes(pkt))
             return
         code, ident = pkt[0], pkt[1]
         data = pkt[4:struct.unpack("!H", pkt[2:4])[0]]
@@ -221,13 +251,13 @@ class Client:
                 self.ppp(CHAP, cp(2, ident, bytes([16]) + resp + self.a.user.encode()))
             elif code == 3 and not self.auth_ok:
                 self.auth_ok = True
-                self.send_ipcp()
+                self.network()
             elif code == 4:
                 self.fail("authentication failed")
         elif proto == PAP:
             if code == 2 and not self.auth_ok:
                 self.auth_ok = True
-                self.send_ipcp()
+                self.network()
             elif code == 3:
                 self.fail("authentication failed")
         elif proto == IPCP:
@@ -247,12 +277,139 @@ class Client:
                 self.send_ipcp()
             elif code == 2:
                 self.ipcp_ours = True
+        elif proto == IPV6CP:
+            if code == 1:  # the gateway's identifier: acked unless zero or ours
+                for t, v in options(data):
+                    if t == 1:
+                        self.gw_iid = v
+                if self.gw_iid in (None, b"\x00" * 8, self.iid):
+                    self.fail(f"gateway's IPv6CP request {data.hex()}")
+                self.ppp(IPV6CP, cp(2, ident, data))
+                self.v6_theirs = True
+            elif code == 3:  # Nak: adopt the identifier it gives us
+                for t, v in options(data):
+                    if t == 1 and len(v) == 8:
+                        self.iid = v
+                self.v6cp_id += 1
+                self.send_ipv6cp()
+            elif code == 2:
+                self.v6_ours = True
 
     def pap(self):
         self.pap_sent = time.time()
         self.pap_tries += 1
         u, s = self.a.user.encode(), self.a.secret.encode()
         self.ppp(PAP, cp(1, 1, bytes([len(u)]) + u + bytes([len(s)]) + s))
+
+
+def link_local(iid):
+    return socket.inet_ntop(socket.AF_INET6, b"\xfe\x80" + b"\x00" * 6 + iid)
+
+
+def dhcpv6(c, out, ll):
+    """SOLICIT with Rapid Commit over PPP; the REPLY's IA_NA and IA_PD. Returns the
+    first address of the delegated prefix."""
+    from scapy.layers.inet6 import IPv6, UDP as UDP6
+    from scapy.layers.dhcp6 import (DHCP6_Solicit, DHCP6_Reply, DHCP6OptClientId, DUID_LL,
+                                    DHCP6OptIA_NA, DHCP6OptIA_PD, DHCP6OptRapidCommit,
+                                    DHCP6OptElapsedTime, DHCP6OptIAAddress, DHCP6OptIAPrefix,
+                                    DHCP6OptServerId)
+    sol = (IPv6(src=ll, dst="ff02::1:2", hlim=1) / UDP6(sport=546, dport=547) /
+           DHCP6_Solicit(trid=0x5a5a5a) / DHCP6OptClientId(duid=DUID_LL(lladdr=c.mac)) /
+           DHCP6OptElapsedTime() / DHCP6OptRapidCommit() / DHCP6OptIA_NA(iaid=1) /
+           DHCP6OptIA_PD(iaid=2))
+    c.v6_in.clear()
+    reply = None
+    deadline = time.time() + 15
+    next_try = 0.0
+    while reply is None and time.time() < deadline:
+        if time.time() >= next_try:
+            c.ppp(PPP_IPV6, bytes(sol))
+            next_try = time.time() + 2
+        for et, p in c.recv(min(deadline, time.time() + 0.2)):
+            c.handle(et, p)
+        for b in c.v6_in:
+            p = IPv6(b)
+            if DHCP6_Reply in p and p[DHCP6_Reply].trid == 0x5a5a5a:
+                reply = p
+        c.v6_in.clear()
+    if reply is None:
+        c.fail("no DHCPv6 REPLY over PPP")
+    if DHCP6OptIAAddress not in reply or DHCP6OptIAPrefix not in reply:
+        c.fail("DHCPv6 REPLY without IA_NA address or IA_PD prefix: %s" % bytes(reply).hex())
+    pd = reply[DHCP6OptIAPrefix]
+    out["dhcpv6"] = {
+        "reply_source": reply.src,
+        "reply_dst": reply.dst,
+        "server_duid_ll": bytes(reply[DHCP6OptServerId].duid).hex(),
+        "ia_na": reply[DHCP6OptIAAddress].addr,
+        "ia_pd": "%s/%d" % (pd.prefix, pd.plen),
+    }
+    c.events.append("dhcpv6")
+    host = socket.inet_pton(socket.AF_INET6, pd.prefix)[:15] + b"\x01"
+    out["dhcpv6"]["ping_from"] = socket.inet_ntop(socket.AF_INET6, host)
+    return out["dhcpv6"]["ping_from"]
+
+
+def slaac(c, out):
+    """RS over PPP from fe80::<iid>; the RA to it gives the /64; the address is the
+    /64 and the identifier. Then --ping6."""
+    from scapy.layers.inet6 import (IPv6, ICMPv6ND_RS, ICMPv6ND_RA, ICMPv6NDOptPrefixInfo,
+                                    ICMPv6NDOptRDNSS, ICMPv6NDOptSrcLLAddr, ICMPv6EchoRequest,
+                                    ICMPv6EchoReply)
+    ll = link_local(c.iid)
+    c.v6_in.clear()
+    c.ppp(PPP_IPV6, bytes(IPv6(src=ll, dst="ff02::2", hlim=255) / ICMPv6ND_RS()))
+    ra = None
+    deadline = time.time() + 10
+    while ra is None and time.time() < deadline:
+        for et, p in c.recv(min(deadline, time.time() + 0.2)):
+            c.handle(et, p)
+        for b in c.v6_in:
+            p = IPv6(b)
+            if ICMPv6ND_RA in p and p.dst == ll:
+                ra = p
+        c.v6_in.clear()
+    if ra is None:
+        c.fail("no RA to %s after the RS" % ll)
+    pi = ra[ICMPv6NDOptPrefixInfo]
+    prefix = socket.inet_pton(socket.AF_INET6, pi.prefix)
+    addr = socket.inet_ntop(socket.AF_INET6, prefix[:8] + c.iid)
+    out["ipv6"] = {
+        "iid": c.iid.hex(),
+        "gateway_iid": c.gw_iid.hex(),
+        "ra_source": ra.src,
+        "ra_dst": ra.dst,
+        "hlim": ra.hlim,
+        "router_lifetime": ra[ICMPv6ND_RA].routerlifetime,
+        "managed": ra[ICMPv6ND_RA].M,
+        "other": ra[ICMPv6ND_RA].O,
+        "prefix": "%s/%d" % (pi.prefix, pi.prefixlen),
+        "autonomous": pi.A,
+        "rdnss": list(ra[ICMPv6NDOptRDNSS].dns) if ICMPv6NDOptRDNSS in ra else [],
+        "source_link_layer": ICMPv6NDOptSrcLLAddr in ra,
+        "address": addr,
+    }
+    c.events.append("ra")
+    if c.a.dhcpv6:
+        addr = dhcpv6(c, out, ll)
+    if c.a.ping6:
+        n, replies = c.a.ping6_count, set()
+        for i in range(n):
+            c.ppp(PPP_IPV6, bytes(IPv6(src=addr, dst=c.a.ping6, hlim=64) /
+                                  ICMPv6EchoRequest(id=0x6006, seq=i, data=b"p" * 56)))
+        deadline = time.time() + 10
+        while len(replies) < n and time.time() < deadline:
+            for et, p in c.recv(min(deadline, time.time() + 0.2)):
+                c.handle(et, p)
+            for b in c.v6_in:
+                p = IPv6(b)
+                if ICMPv6EchoReply in p and p.src == c.a.ping6 and p.dst == addr \
+                        and p[ICMPv6EchoReply].id == 0x6006:
+                    replies.add(p[ICMPv6EchoReply].seq)
+            c.v6_in.clear()
+        out["ipv6"]["pings"] = n
+        out["ipv6"]["replies"] = len(replies)
 
 
 def main():
@@ -266,11 +423,18 @@ def main():
     ap.add_argument("--expect-end", type=float, default=0)
     ap.add_argument("--vlan", default="")
     ap.add_argument("--syn", default="", help="HOST:PORT: send one TCP SYN with MSS 1460 there")
+    ap.add_argument("--ipv6", action="store_true", help="negotiate IPv6CP, RS, SLAAC from the RA")
+    ap.add_argument("--ping6", default="", help="HOST: Echo Requests to it from the SLAAC address")
+    ap.add_argument("--ping6-count", type=int, default=5)
+    ap.add_argument("--dhcpv6", action="store_true",
+                    help="after the RA, DHCPv6 over PPP (IA_NA, IA_PD); ping from the delegated prefix")
     a = ap.parse_args()
     c = Client(a)
     c.discovery()
     c.up()
     out = {"ok": True, "session": c.sid, "address": c.addr, "dns": c.dns, "auth": c.auth}
+    if a.ipv6:
+        slaac(c, out)
     if a.syn:
         host, port = a.syn.split(":")
         syn = IP(src=c.addr, dst=host, ttl=64) / TCP(sport=40001, dport=int(port), flags="S", seq=1000, options=[("MSS", 1460)])

@@ -16,6 +16,16 @@
 #      Disconnect-Request (radclient): the gateway sends LCP Terminate-Request and PADT.
 #   4. The same with PAP for a subscriber with Session-Timeout 2 s: the gateway sends LCP
 #      Terminate-Request and PADT when it expires, and the session record says why.
+#   5. Dual stack (issue 16) with `[ipv6]` on: the scapy client negotiates IPv6CP too
+#      (the gateway's Interface-Identifier is its access MAC's EUI-64), sends a Router
+#      Solicitation over PPP, gets the RA (source fe80::<that identifier>, its /64 with
+#      the A flag, RDNSS, no link-layer option), makes its SLAAC address, pings6 the
+#      server namespace (2001:db8:ff::10) and sends UDP over IPv4: `ctl show session`
+#      counts both families and the IPv6 share exactly.
+#   6. DHCPv6 over PPP (`dhcpv6 = true`): the RA carries M and O; the client's SOLICIT
+#      over PPP gets a REPLY with IA_NA (::1 of its /64) and IA_PD (a /56 of the
+#      delegated pool), and pings6 from inside the delegated prefix: routed to the
+#      session both ways, counted exactly.
 #
 # Usage (root; shares namespaces with nothing else, but run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/pppoe-lab.sh test
@@ -29,6 +39,7 @@ PY=/usr/bin/python3
 NS_GW=tgp-gw
 NS_SUB=tgp-sub
 NS_SRV=tgp-srv
+SRV6=2001:db8:ff::10
 SOCK="$RUNDIR/ctl.sock"
 FAILED=0
 
@@ -61,8 +72,15 @@ up() {
     nsx "$NS_GW" ip link set tgp-c0 up
     nsx "$NS_SUB" ip link set tgp-s0 up
     nsx "$NS_SRV" ip addr add 192.0.2.10/24 dev tgp-v0
+    # IPv6 in the server namespace only (the gateway's ports are the engine's, the
+    # subscriber is the scapy client): on-link with the gateway's core address, the
+    # subscribers' /64s behind it.
+    nsx "$NS_SRV" sysctl -qw net.ipv6.conf.tgp-v0.disable_ipv6=0 net.ipv6.conf.tgp-v0.accept_dad=0
+    nsx "$NS_SRV" ip -6 addr add "$SRV6/64" dev tgp-v0 nodad
     nsx "$NS_SRV" ip link set tgp-v0 up
     nsx "$NS_SRV" ip route add 10.10.0.0/24 via 192.0.2.1
+    nsx "$NS_SRV" ip -6 route add 2001:db8:100::/48 via 2001:db8:ff::1
+    nsx "$NS_SRV" ip -6 route add 2001:db8:200::/48 via 2001:db8:ff::1
 }
 
 write_config() {
@@ -101,6 +119,31 @@ listen = "127.0.0.1:3799"
 address = "127.0.0.1"
 secret = "coa-lab"
 EOF
+    if [[ ${2:-} == v6 ]]; then
+        cat >>"$RUNDIR/tollgate.toml" <<EOF
+[ipv6]
+enabled = true
+pool = "2001:db8:100::/48"
+core_address = "2001:db8:ff::1"
+next_hop = "$SRV6"
+dns = ["2001:db8:ff::53"]
+login_on_rs = false
+EOF
+    fi
+    if [[ ${2:-} == v6dhcp ]]; then
+        cat >>"$RUNDIR/tollgate.toml" <<EOF
+[ipv6]
+enabled = true
+pool = "2001:db8:100::/48"
+core_address = "2001:db8:ff::1"
+next_hop = "$SRV6"
+dns = ["2001:db8:ff::53"]
+login_on_rs = false
+dhcpv6 = true
+delegated_pool = "2001:db8:200::/48"
+delegated_length = 56
+EOF
+    fi
     rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl"
     cat >"$RUNDIR/subs.toml" <<EOF
 [[subscriber]]
@@ -292,6 +335,110 @@ sys.exit(0 if t and "padt" in e[t[0]:] else 1)' "$out"; then
     fi
 }
 
+# The modified EUI-64 of the gateway's access port MAC (its IPv6CP identifier).
+access_iid() {
+    "$PY" -c '
+import sys
+m = bytes.fromhex(sys.argv[1].replace(":", ""))
+print((bytes([m[0] ^ 2]) + m[1:3] + b"\xff\xfe" + m[3:]).hex())' "$(nsx "$NS_GW" cat /sys/class/net/tgp-a0/address)"
+}
+
+next_hop_learned() {
+    ctl show counters | "$PY" -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["ipv6"]["ipv6_next_hop_learned"] >= 1 else 1)'
+}
+
+# fe80:: and the 16 hex digits $1 as an address, compressed.
+ll_of() { "$PY" -c 'import ipaddress,sys; print(ipaddress.ip_address(bytes.fromhex("fe80" + "00" * 6 + sys.argv[1])))' "$1"; }
+
+check_dual_stack() {
+    local out v addr before n=3 pings=5 iid
+    before=$(cat "$RUNDIR/received" 2>/dev/null || echo 0)
+    iid=$(access_iid)
+    # The core side's next hop (the server) resolved by NS first: echoes are forwarded.
+    wait_for 15 next_hop_learned || fail "the IPv6 next hop $SRV6 was not resolved: $(ctl show counters)"
+
+    out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --ipv6 --ping6 "$SRV6" --ping6-count "$pings" --send "$n" --to 192.0.2.10:5001) || {
+        fail "scapy dual-stack client: $out"
+        return
+    }
+    pass "scapy client: LCP, CHAP, IPCP and IPv6CP, RS over PPP: $out"
+    addr=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["address"])' "$out")
+    v=$(ctl show session "$addr")
+    if "$PY" -c '
+import ipaddress, json, sys
+o = json.loads(sys.argv[1])["ipv6"]; v = json.loads(sys.argv[2]); iid, gw_ll = sys.argv[3], sys.argv[4]
+ll = lambda h: ipaddress.ip_address(bytes.fromhex("fe80" + "00" * 6 + h))
+ok = (o["gateway_iid"] == iid
+      and ipaddress.ip_address(o["ra_source"]) == ll(iid)
+      and ipaddress.ip_address(o["ra_dst"]) == ll(o["iid"])
+      and o["hlim"] == 255 and o["router_lifetime"] == 1800 and (o["managed"], o["other"]) == (0, 0)
+      and o["autonomous"] == 1 and o["rdnss"] == ["2001:db8:ff::53"] and not o["source_link_layer"]
+      and o["prefix"] == v.get("ipv6_prefix")
+      and ipaddress.ip_address(o["address"]) in ipaddress.ip_network(v["ipv6_prefix"])
+      and v.get("ipv6cp") == "opened")
+sys.exit(0 if ok else print(o, v.get("ipv6_prefix"), v.get("ipv6cp"), iid) or 1)' "$out" "$v" "$iid" "$(ll_of "$iid")"; then
+        pass "IPv6CP with the access MAC's identifier $iid; the solicited RA from $(ll_of "$iid") to the client's link-local: its /64 with A, RDNSS, no link-layer option; ctl: ipv6cp opened"
+    else
+        fail "IPv6CP / RA over PPP: $out / $v"
+    fi
+    if "$PY" -c 'import json,sys; o = json.loads(sys.argv[1])["ipv6"]; sys.exit(0 if o["replies"] == o["pings"] == int(sys.argv[2]) else 1)' "$out" "$pings"; then
+        pass "ping6 $SRV6 over PPPoE from the SLAAC address: $pings of $pings answered"
+    else
+        fail "ping6 over PPPoE: $out"
+    fi
+    if wait_for 15 received_is "$((before + n))"; then
+        pass "the server received the $n IPv4 datagrams of the same session"
+    else
+        fail "the server has $(cat "$RUNDIR/received" 2>/dev/null || echo 0) datagrams, expected $before + $n"
+    fi
+    # Up: n UDP datagrams (20 + 8 + 100 = 128 bytes) and the echoes (40 + 8 + 56 = 104
+    # bytes); down: the replies. The IPv6 share: echoes and replies alone. RS and RA stay
+    # on the PPP link (not counted).
+    v=$(ctl show session "$addr")
+    if "$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1]); n = int(sys.argv[2]); p = int(sys.argv[3])
+both = {"tx_packets": n + p, "tx_bytes": n * 128 + p * 104, "rx_packets": p, "rx_bytes": p * 104}
+six = {"tx_packets": p, "tx_bytes": p * 104, "rx_packets": p, "rx_bytes": p * 104}
+c = {k: v["counters"][k] for k in both}; c6 = {k: (v.get("counters_ipv6") or {}).get(k) for k in six}
+sys.exit(0 if (c, c6) == (both, six) else print(c, c6, both, six) or 1)' "$v" "$n" "$pings"; then
+        pass "ctl show session: $((n + pings)) packets up, $pings down; the IPv6 share $pings packets, $((pings * 104)) bytes each way"
+    else
+        fail "per-family counters in ctl show session: $v"
+    fi
+}
+
+check_dhcpv6_over_ppp() {
+    local out v pings=4
+    wait_for 15 next_hop_learned || fail "the IPv6 next hop $SRV6 was not resolved: $(ctl show counters)"
+    out=$(nsx "$NS_SUB" timeout 60 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgp-s0 alice s3cret chap \
+        --ipv6 --dhcpv6 --ping6 "$SRV6" --ping6-count "$pings") || {
+        fail "scapy DHCPv6-over-PPP client: $out"
+        return
+    }
+    v=$(ctl show session "$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["address"])' "$out")")
+    if "$PY" -c '
+import ipaddress, json, sys
+o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); p = int(sys.argv[3])
+r, d = o["ipv6"], o["dhcpv6"]
+net = ipaddress.ip_network(v["ipv6_prefix"])
+six = {"tx_packets": p, "tx_bytes": p * 104, "rx_packets": p, "rx_bytes": p * 104}
+ok = ((r["managed"], r["other"]) == (1, 1)
+      and ipaddress.ip_address(d["ia_na"]) == net[1]
+      and ipaddress.ip_network(d["ia_pd"]).subnet_of(ipaddress.ip_network("2001:db8:200::/48"))
+      and ipaddress.ip_network(d["ia_pd"]).prefixlen == 56
+      and ipaddress.ip_address(d["reply_source"]) == ipaddress.ip_address(r["ra_source"])
+      and ipaddress.ip_address(d["reply_dst"]).is_link_local
+      and r["replies"] == r["pings"] == p
+      and {k: (v.get("counters_ipv6") or {}).get(k) for k in six} == six)
+sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
+        pass "DHCPv6 over PPP: RA with M and O, REPLY from the gateway's link-local with IA_NA $("$PY" -c 'import json,sys; d = json.loads(sys.argv[1])["dhcpv6"]; print(d["ia_na"], "and IA_PD", d["ia_pd"])' "$out"); $pings pings from the delegated prefix answered, counted exactly"
+    else
+        fail "DHCPv6 over PPP: $out / $v"
+    fi
+}
+
 test_all() {
     [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
     [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
@@ -316,6 +463,14 @@ test_all() {
     write_config pap
     start_gateway
     check_pap_session_timeout
+    stop_gateway
+    write_config chap v6
+    start_gateway
+    check_dual_stack
+    stop_gateway
+    write_config chap v6dhcp
+    start_gateway
+    check_dhcpv6_over_ppp
     stop_gateway
     if ((FAILED > 0)); then
         log "pppoe lab: $FAILED check(s) failed; gateway log: $RUNDIR/tollgate.log"

@@ -46,6 +46,11 @@ fn ipv6_header(frame: &[u8]) -> Option<usize> {
         match et {
             0x86dd => return Some(at + 2),
             0x8100 | 0x88a8 | flow::QINQ_LEGACY => at += 4,
+            // A PPPoE session frame carrying IPv6 (PPP protocol 0x0057).
+            0x8864 => {
+                let proto = frame.get(at + 8..at + 10)?;
+                return (proto == [0x00, 0x57]).then_some(at + 10);
+            }
             _ => return None,
         }
     }
@@ -198,9 +203,9 @@ fn assemble(ops: &[Op]) -> Vec<Insn> {
 
 /// The fanout program of an access port: IPv4 by source address, also inside up to two
 /// VLAN tags and inside PPPoE sessions (PPP protocol 0x0021), so that a tagged or PPPoE
-/// subscriber's uplink reaches the worker its downlink goes to; IPv6 (untagged or
-/// tagged) by the /56 of its source ([`prefix_worker`]: the word 3 bytes into the source
-/// address); anything else (ARP, PPPoE discovery, PPP control: punted by any
+/// subscriber's uplink reaches the worker its downlink goes to; IPv6 (untagged, tagged,
+/// or in PPPoE as PPP protocol 0x0057) by the /56 of its source ([`prefix_worker`]: the
+/// word 3 bytes into the source address); anything else (ARP, PPPoE discovery, PPP control: punted by any
 /// worker) to worker 0.
 ///
 /// The kernel takes an 802.1Q or 802.1ad outer tag off into metadata before fanout:
@@ -251,11 +256,16 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
         Ja("ipv4"),
         Label("pppoe_4"),
         I(stmt(LDX_IMM, 4)),
-        // PPPoE session data carrying IPv4: its source, 8 bytes further.
+        // PPPoE session data carrying IPv4: its source, 8 bytes further; carrying IPv6:
+        // the /56 of its source.
         Label("pppoe"),
         I(stmt(LD_H_IND, NET + 6)),
+        Jeq(0x0057, "pppoe6", ""),
         Jeq(0x0021, "", "other"),
         I(stmt(LD_W_IND, NET + 8 + 12)),
+        Ja("owner"),
+        Label("pppoe6"),
+        I(stmt(LD_W_IND, NET + 8 + 8 + PREFIX_WORD)),
         Ja("owner"),
         // IPv6: by the /56 of its source (at 8).
         Label("ipv6"),
@@ -586,6 +596,24 @@ mod tests {
                             "{tags:x?} {pppoe:?}"
                         );
                     }
+                    // IPv6 in a session frame: by the /56 of its source.
+                    let mut ip6 = vec![0x60, 0, 0, 0, 0, 0, 17, 64];
+                    let src = 0x2001_0db8_0000_0000u64 | u64::from(last) << 8;
+                    ip6.extend_from_slice(&src.to_be_bytes());
+                    ip6.extend_from_slice(&[0; 24]);
+                    let want6 = prefix_worker(src, workers);
+                    let f = frame(tags, Some((7, 0x0057)), &ip6);
+                    let (proto, net) = kernel_view(&f);
+                    assert_eq!(
+                        frame_owner(Side::Access, &f, workers, &cfg),
+                        Some(want6),
+                        "{tags:x?} IPv6 in PPPoE"
+                    );
+                    assert_eq!(
+                        run(&acc, proto, net),
+                        Some(want6 as u32),
+                        "{tags:x?} IPv6 in PPPoE"
+                    );
                     // PPP control in a session frame: punted by whichever worker.
                     let lcp = frame(tags, Some((7, 0xc021)), &[1, 1, 0, 4]);
                     let (proto, net) = kernel_view(&lcp);

@@ -14,6 +14,11 @@
 //! ([`Command::SessionDelegated6`]); RELEASE, DECLINE, expiry and the session's end take
 //! it away. Releasing the DHCPv6 binding does not end the session (its IPv4 and SLAAC
 //! go on); the session's end ends the binding (RENEW then gets zero lifetimes).
+//!
+//! Over PPP (a PPPoE session after IPv6CP) the client is its PPP link, not a MAC: the
+//! engine's key is [`super::ipv6::ppp_subscriber`] of the link, replies go back over
+//! the link, and a SOLICIT before the session has its /64 is refused (the PPP login
+//! makes the session; DHCPv6 does not log in).
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -238,6 +243,12 @@ impl Core {
                 return;
             };
             if let Some(t) = d.server.poll_transmit() {
+                if let Some(h) =
+                    super::ipv6::ppp_link_of(&crate::ipoe::Subscriber::new(t.line, t.dst_mac))
+                {
+                    self.ppp_send_ipv6(h, &t.packet());
+                    continue;
+                }
                 let tpid = v6.tpids.get(&t.line).copied().unwrap_or(0x8100);
                 let bytes = t.frame(self.fwd.side(Side::Access).mac.0, tpid);
                 match Frame::new(Side::Access, &bytes) {
@@ -274,7 +285,7 @@ impl Core {
                 let Some(prefix) = lease.grant.prefix else {
                     return;
                 };
-                let Some((id, _, worker)) = self.ipoe_session_of(sub) else {
+                let Some((id, worker)) = self.dhcpv6_session_of(sub) else {
                     return;
                 };
                 let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
@@ -314,13 +325,19 @@ impl Core {
     fn dhcpv6_login(&mut self, now: Instant, l: dhcpv6::Login) {
         let sub = l.subscriber;
         let wants = (l.wants_address, l.wants_prefix);
-        if let Some((id, _, _)) = self.ipoe_session_of(sub) {
+        if let Some((id, _)) = self.dhcpv6_session_of(sub) {
             self.dhcpv6_grant(now, id, sub, l.id, wants);
             return;
         }
         let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
             return;
         };
+        if super::ipv6::ppp_link_of(&sub).is_some() {
+            // A PPP link whose session has no /64 (yet): refused; it asks again.
+            d.stats.refused += 1;
+            let _ = d.server.reject(now, l.id);
+            return;
+        }
         d.waiting.insert(sub, (l.id, wants));
         d.stats.logins += 1;
         self.ipv6_login_by_mac(now, sub);
@@ -346,7 +363,7 @@ impl Core {
         login: LoginId,
         (want_address, want_prefix): Wants,
     ) {
-        let worker = self.ipoe_session_of(sub).map_or(0, |(_, _, w)| w);
+        let worker = self.dhcpv6_session_of(sub).map_or(0, |(_, w)| w);
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
@@ -393,6 +410,18 @@ impl Core {
             if let (Some(p), Some(pool)) = (prefix, d.pool.as_mut()) {
                 pool.release(p);
             }
+        }
+    }
+
+    /// The session of DHCPv6 client `sub` and its worker: a PPP link's (by the link), or
+    /// an IPoE subscriber's (by line and MAC).
+    fn dhcpv6_session_of(&self, sub: Subscriber) -> Option<(SessionId, u16)> {
+        match super::ipv6::ppp_link_of(&sub) {
+            Some(h) => {
+                let id = *self.ipv6.as_ref()?.peers_ppp.get(&h)?;
+                Some((id, self.sessions.get(id)?.worker))
+            }
+            None => self.ipoe_session_of(sub).map(|(id, _, w)| (id, w)),
         }
     }
 

@@ -232,6 +232,8 @@ pub(super) struct Attached {
     /// The subscriber RAs go to, once its MAC is known.
     peer: Option<Subscriber>,
     vlans: VlanKey,
+    /// The PPP link its RAs go over (a PPP session's, after IPv6CP).
+    pub(super) ppp: Option<u64>,
 }
 
 /// The IPv6 state of the core.
@@ -244,6 +246,8 @@ pub struct Ipv6 {
     pool: PrefixPool,
     pub(super) sessions: HashMap<SessionId, Attached>,
     peers: HashMap<Subscriber, SessionId>,
+    /// The sessions of PPP links with IPv6 (by the PPP side's handle).
+    pub(super) peers_ppp: HashMap<u64, SessionId>,
     /// The outer TPID last seen on each tagged line (RAs go out with it).
     pub(super) tpids: HashMap<Line, u16>,
     /// The DHCPv6 server and its bindings, when on.
@@ -254,6 +258,28 @@ pub struct Ipv6 {
     next_hop_mac: Option<MacAddr>,
     next_solicit: Option<Instant>,
     stats: Ipv6Stats,
+}
+
+/// The port of the DHCPv6 server's key for PPP links: no Ethernet line has it.
+const PPP_PORT: u16 = u16::MAX;
+
+/// The DHCPv6 server's key of PPP link `h` (its bindings are per subscriber, a line and
+/// MAC): a line on [`PPP_PORT`] and a locally administered MAC that carries the handle.
+pub(super) fn ppp_subscriber(h: u64) -> Subscriber {
+    let b = (h as u32).to_be_bytes();
+    Subscriber::new(
+        Line::untagged(PPP_PORT),
+        [0x02, 0x00, b[0], b[1], b[2], b[3]],
+    )
+}
+
+/// The PPP link of a DHCPv6 key made by [`ppp_subscriber`].
+pub(super) fn ppp_link_of(sub: &Subscriber) -> Option<u64> {
+    (sub.line.port == PPP_PORT).then(|| {
+        u64::from(u32::from_be_bytes([
+            sub.mac[2], sub.mac[3], sub.mac[4], sub.mac[5],
+        ]))
+    })
 }
 
 /// The modified EUI-64 link-local address of `mac`.
@@ -301,6 +327,7 @@ impl Ipv6 {
             pool,
             sessions: HashMap::new(),
             peers: HashMap::new(),
+            peers_ppp: HashMap::new(),
             tpids: HashMap::new(),
             dhcp,
             aaa: HashMap::new(),
@@ -374,7 +401,8 @@ impl Ipv6 {
 
     /// The DHCPv6 binding of session `id`'s subscriber (IA_NA address, IA_PD prefix).
     pub fn dhcpv6_lease_of(&self, id: SessionId) -> Option<&crate::dhcpv6::Lease> {
-        let sub = self.sessions.get(&id)?.peer?;
+        let a = self.sessions.get(&id)?;
+        let sub = a.peer.or_else(|| a.ppp.map(ppp_subscriber))?;
         self.dhcp.as_ref()?.lease(&sub)
     }
 
@@ -608,17 +636,97 @@ impl Core {
 
     /// A session was installed: an IPoE one gets a /64 (and RAs once its MAC is known).
     pub(super) fn ipv6_session_opened(&mut self, now: Instant, spec: &SessionSpec, worker: u16) {
+        if spec.access.encap != Encap::Ipoe {
+            return;
+        }
+        if !self.ipv6_attach(spec.id, spec.access.vlans.key(), worker) {
+            return;
+        }
+        if let Some(mac) = spec.mac {
+            self.ipv6_mac_known(now, spec.id, mac);
+        }
+    }
+
+    /// A PPP session's IPv6CP opened: the session (`id`, on `worker`, its line's
+    /// `vlans`) gets a /64 like an IPoE one, and RAs over its PPP link `ppp` (the
+    /// caller's handle) from now on, the first at once.
+    pub(super) fn ipv6_ppp_opened(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        worker: u16,
+        vlans: VlanKey,
+        ppp: u64,
+    ) {
+        if self.ipv6.is_none() {
+            return;
+        }
+        let attached = self
+            .ipv6
+            .as_ref()
+            .is_some_and(|v| v.sessions.contains_key(&id));
+        if !attached && !self.ipv6_attach(id, vlans, worker) {
+            return;
+        }
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
-        if spec.access.encap != Encap::Ipoe || v6.sessions.contains_key(&spec.id) {
+        let Some(a) = v6.sessions.get_mut(&id) else {
             return;
+        };
+        a.ppp = Some(ppp);
+        let prefix = Prefix::new(Ipv6Addr::from(u128::from(a.prefix) << 64), 64);
+        v6.peers_ppp.insert(ppp, id);
+        let advert = Advert {
+            prefix,
+            rdnss: Vec::new(),
+        };
+        v6.access.add_peer(now, Peer::Ppp(ppp), advert, &mut v6.rng);
+        self.drain_ipv6();
+    }
+
+    /// An IPv6 packet a PPP link (`ppp`, the caller's handle) sent the gateway over
+    /// PPP (RS, NS, DHCPv6: what the fast path punts).
+    pub(super) fn on_ppp_ipv6(&mut self, now: Instant, ppp: u64, packet: &[u8]) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        v6.stats.punts += 1;
+        let Ok(ip) = ip6::Packet::new_checked(packet) else {
+            self.stats.punts_malformed += 1;
+            return;
+        };
+        let upper = ip.chain().ok().and_then(|c| c.upper_layer());
+        if upper.is_some_and(|(p, _)| p == next_header::UDP) {
+            match v6.peers_ppp.get(&ppp).copied() {
+                Some(_) if v6.dhcp.is_some() => {
+                    self.on_dhcpv6(now, ppp_subscriber(ppp), packet);
+                }
+                _ => v6.stats.dhcpv6_ignored += 1,
+            }
+            return;
+        }
+        v6.access.handle_packet(now, Peer::Ppp(ppp), packet);
+        // A PPP link's RS before its session has IPv6 got a generic RA; nothing to log
+        // in (the PPP login did).
+        while v6.access.poll_event().is_some() {}
+        self.drain_ipv6();
+    }
+
+    /// Attaches a /64 to session `id` (on `worker`, its line's `vlans`): its
+    /// Framed-IPv6-Prefix or one from the pool. False when none is left.
+    fn ipv6_attach(&mut self, id: SessionId, vlans: VlanKey, worker: u16) -> bool {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return false;
+        };
+        if v6.sessions.contains_key(&id) {
+            return false;
         }
         // Framed-IPv6-Prefix, when a /64 the session's worker is steered (and not
         // handed out from the pool already); else one from the pool.
         let framed = v6
             .aaa
-            .get(&spec.id)
+            .get(&id)
             .and_then(|a| a.framed_prefix)
             .and_then(|p| {
                 let hi = (u128::from(p.addr()) >> 64) as u64;
@@ -627,37 +735,36 @@ impl Core {
                         == worker
                     && v6.pool.claim(hi);
                 if !usable {
-                    tracing::warn!(session = spec.id, prefix = %p, "Framed-IPv6-Prefix not usable (not a /64, another worker's, or in use): one from the pool instead");
+                    tracing::warn!(session = id, prefix = %p, "Framed-IPv6-Prefix not usable (not a /64, another worker's, or in use): one from the pool instead");
                 }
                 usable.then_some(hi)
             });
         let Some(prefix) = framed.or_else(|| v6.pool.allocate(worker)) else {
             v6.stats.pool_exhausted += 1;
             tracing::warn!(
-                session = spec.id,
+                session = id,
                 "the IPv6 pool is exhausted: the session has IPv4 only"
             );
-            return;
+            return false;
         };
         v6.stats.prefixes_attached += 1;
         v6.sessions.insert(
-            spec.id,
+            id,
             Attached {
                 prefix,
                 peer: None,
-                vlans: spec.access.vlans.key(),
+                vlans,
+                ppp: None,
             },
         );
         self.out.push_back(Output::Command(
             Target::Worker(worker),
             Command::SessionPrefix6 {
-                id: spec.id,
+                id,
                 prefix: Some(prefix),
             },
         ));
-        if let Some(mac) = spec.mac {
-            self.ipv6_mac_known(now, spec.id, mac);
-        }
+        true
     }
 
     /// Session `id`'s MAC is known: its RAs start.
@@ -698,7 +805,8 @@ impl Core {
         let Some(a) = v6.sessions.remove(&id) else {
             return;
         };
-        if let Some(sub) = a.peer {
+        let ppp_own = a.ppp.filter(|h| v6.peers_ppp.get(h) == Some(&id));
+        if let Some(sub) = a.peer.or_else(|| ppp_own.map(ppp_subscriber)) {
             self.dhcpv6_session_closed(now, sub);
         }
         let Some(v6) = self.ipv6.as_mut() else {
@@ -710,6 +818,13 @@ impl Core {
             v6.peers.remove(&sub);
             v6.access.remove_peer(Peer::Ipoe(sub));
             v6.logins.remove(&sub.mac);
+        }
+        // A PPPoE session id may already be another session's link: only its own goes.
+        if let Some(h) = a.ppp
+            && v6.peers_ppp.get(&h) == Some(&id)
+        {
+            v6.peers_ppp.remove(&h);
+            v6.access.remove_peer(Peer::Ppp(h));
         }
         self.drain_ipv6();
     }
@@ -757,13 +872,17 @@ impl Core {
             self.fwd.side(Side::Access).mac,
             self.fwd.side(Side::Core).mac,
         ];
+        let mut over_ppp = Vec::new();
         for (side, router) in [(Side::Access, &mut v6.access), (Side::Core, &mut v6.core)] {
             while let Some(t) = router.poll_transmit() {
                 let tpid = match t.to {
                     nd::Link::Ethernet { line, .. } => {
                         v6.tpids.get(&line).copied().unwrap_or(0x8100)
                     }
-                    nd::Link::Ppp(_) => continue,
+                    nd::Link::Ppp(h) => {
+                        over_ppp.push((h, t.packet));
+                        continue;
+                    }
                 };
                 let Some(bytes) = t.frame(macs[side.idx()].0, tpid) else {
                     continue;
@@ -775,6 +894,9 @@ impl Core {
                     }
                 }
             }
+        }
+        for (h, packet) in over_ppp {
+            self.ppp_send_ipv6(h, &packet);
         }
     }
 }

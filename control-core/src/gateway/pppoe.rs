@@ -58,6 +58,14 @@ pub struct PppoeSettings {
     pub seed: Seed,
 }
 
+/// PPP's protocol number of IPv6 (RFC 5072).
+const PPP_IPV6: u16 = 0x0057;
+
+/// The IPv6 half's handle of PPPoE session `id`'s link.
+fn ppp_handle(id: u16) -> u64 {
+    u64::from(id)
+}
+
 /// What a PPP session ended by the gateway's stop says.
 const SHUTDOWN_REASON: &str = "gateway shutdown";
 
@@ -118,6 +126,10 @@ pub struct PppoeStats {
     pub session_frames: u64,
     /// Frames sent (discovery and PPP).
     pub frames_sent: u64,
+    /// IPv6 over PPP punted (RS, NS, DHCPv6 once IPv6CP is open).
+    pub session_frames_ipv6: u64,
+    /// IPv6 sent over PPP (RAs, NAs, DHCPv6 replies; counted in `frames_sent` too).
+    pub frames_sent_ipv6: u64,
     /// Drops by [`PppoeDrop`].
     pub drops: [u64; PppoeDrop::COUNT],
     /// PPP sessions started (PADS sent).
@@ -234,6 +246,8 @@ struct Link {
     login: Option<LoginId>,
     granted: Option<Granted>,
     session: Option<SessionId>,
+    /// IPv6CP is open: the session gets its /64 and RAs over the link once installed.
+    ipv6: bool,
 }
 
 /// The PPPoE half of the core's state.
@@ -276,7 +290,12 @@ impl std::fmt::Debug for Pppoe {
 }
 
 impl Pppoe {
-    pub(super) fn new(s: PppoeSettings, ac_mac: MacAddr, now: Instant) -> Pppoe {
+    pub(super) fn new(mut s: PppoeSettings, ac_mac: MacAddr, now: Instant) -> Pppoe {
+        // Our IPv6CP Interface-Identifier: the access MAC's modified EUI-64, so that
+        // fe80::<it>, the source of RAs over PPP, is the gateway's link-local address.
+        if s.ppp.ipv6cp && s.ppp.ipv6_interface_id.is_none() {
+            s.ppp.ipv6_interface_id = Some(crate::inet::ipv6::interface_id(ac_mac.0));
+        }
         let mut rng = Random::new(&s.seed);
         let mut secret = [0u8; 32];
         rng.fill(&mut secret);
@@ -391,7 +410,8 @@ pub(super) fn ppp_grant(
         address,
         dns,
         mtu: authorization.framed_mtu,
-        interface_id: None,
+        // Framed-Interface-Id: IPv6CP gives the peer this identifier.
+        interface_id: authorization.framed_interface_id.map(u64::to_be_bytes),
         message: authorization
             .reply_message
             .clone()
@@ -452,6 +472,13 @@ impl Core {
         };
         if link.info.line != line || link.info.mac != h.src {
             p.drop(PppoeDrop::WrongLine);
+            return;
+        }
+        // IPv6 the fast path punts (RS, NS, DHCPv6) once IPv6CP is open; before, the
+        // engine counts it (`data_in_control`).
+        if sp.protocol() == PPP_IPV6 && link.ipv6 {
+            p.stats.session_frames_ipv6 += 1;
+            self.on_ppp_ipv6(now, ppp_handle(id), sp.ppp_payload());
             return;
         }
         link.ppp
@@ -540,6 +567,7 @@ impl Core {
                 login: None,
                 granted: None,
                 session: None,
+                ipv6: false,
             },
         );
         self.pppoe_drain_link(now, id);
@@ -633,10 +661,22 @@ impl Core {
             }
             ppp::Event::Ipv4Up { peer, mtu, .. } => self.pppoe_install(now, id, peer, mtu),
             ppp::Event::Finished { cause } => self.pppoe_teardown(now, id, cause, None),
-            ppp::Event::LinkUp { .. }
-            | ppp::Event::Ipv4Down
-            | ppp::Event::Ipv6Up { .. }
-            | ppp::Event::Ipv6Down => {}
+            ppp::Event::Ipv6Up { .. } => {
+                let Some(link) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&id)) else {
+                    return;
+                };
+                link.ipv6 = true;
+                if let Some(sid) = link.session {
+                    self.pppoe_ipv6_up(now, id, sid);
+                }
+            }
+            // The /64 stays with the session until it ends (IPv6CP may open again).
+            ppp::Event::Ipv6Down => {
+                if let Some(link) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&id)) {
+                    link.ipv6 = false;
+                }
+            }
+            ppp::Event::LinkUp { .. } | ppp::Event::Ipv4Down => {}
         }
     }
 
@@ -791,12 +831,17 @@ impl Core {
         let result = self.ppp_open_session(now, g, mac, access, line);
         match result {
             Ok(sid) => {
+                let mut ipv6 = false;
                 if let Some(p) = self.pppoe.as_mut() {
                     p.stats.installed += 1;
                     p.by_session.insert(sid, id);
                     if let Some(l) = p.links.get_mut(&id) {
                         l.session = Some(sid);
+                        ipv6 = l.ipv6;
                     }
+                }
+                if ipv6 {
+                    self.pppoe_ipv6_up(now, id, sid);
                 }
             }
             Err(e) => {
@@ -804,6 +849,40 @@ impl Core {
                 self.pppoe_close(now, id, &e);
             }
         }
+    }
+
+    /// PPP session `id` (gateway session `sid`) has IPv6CP open and is installed: its
+    /// /64 and RAs over the link.
+    fn pppoe_ipv6_up(&mut self, now: Instant, id: u16, sid: SessionId) {
+        let Some(o) = self.sessions.get(sid) else {
+            return;
+        };
+        let (worker, vlans) = (o.worker, o.spec.access.vlans.key());
+        self.ipv6_ppp_opened(now, sid, worker, vlans, ppp_handle(id));
+    }
+
+    /// An IPv6 packet from the gateway over PPP link `handle` (a PPPoE session's):
+    /// a PPPoE session frame with PPP protocol 0x0057 to its client.
+    pub(super) fn ppp_send_ipv6(&mut self, handle: u64, packet: &[u8]) {
+        let Some(p) = self.pppoe.as_mut() else {
+            return;
+        };
+        let Ok(id) = u16::try_from(handle) else {
+            return;
+        };
+        let Some(link) = p.links.get(&id) else {
+            return;
+        };
+        let s = pwire::session_frame(id, PPP_IPV6, packet);
+        let f = frame(
+            link.info.mac,
+            p.ac_mac,
+            &link.vlans,
+            ethertype::PPPOE_SESSION,
+            &s,
+        );
+        p.stats.frames_sent_ipv6 += 1;
+        self.inject_access(&f);
     }
 
     pub(super) fn ppp_open_session(
@@ -1125,6 +1204,8 @@ impl Core {
             ("pppoe_discovery_frames", s.discovery_frames),
             ("pppoe_session_frames", s.session_frames),
             ("pppoe_frames_sent", s.frames_sent),
+            ("ppp_ipv6_frames", s.session_frames_ipv6),
+            ("ppp_ipv6_frames_sent", s.frames_sent_ipv6),
             ("ppp_sessions_started", s.started),
             ("ppp_auth_accepted", s.auth_accepted),
             ("ppp_auth_rejected", s.auth_rejected),

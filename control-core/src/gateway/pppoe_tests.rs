@@ -57,8 +57,38 @@ fn core(s: Option<PppoeSettings>) -> Core {
     core_with(s, Ipv4Addr::new(100, 64, 0, 10))
 }
 
+/// `[ipv6]` for dual-stack PPP sessions: /64s from 2001:db8:100::/56, one DNS server,
+/// DHCPv6 (IA_NA and IA_PD /60s from 2001:db8:200::/56) when `dhcpv6`.
+fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
+    super::ipv6::Ipv6Settings {
+        pool: "2001:db8:100::/56".parse().unwrap(),
+        access_addresses: Vec::new(),
+        core_address: None,
+        next_hop: None,
+        next_hop_mac: None,
+        dns: vec!["2001:db8:ff::53".parse().unwrap()],
+        ra_interval: (Duration::from_secs(200), Duration::from_secs(600)),
+        login_on_rs: false,
+        seed: Seed::fixed([9; 32]),
+        dhcpv6: dhcpv6.then(|| super::dhcpv6::Dhcpv6Settings {
+            delegated_pool: Some("2001:db8:200::/56".parse().unwrap()),
+            delegated_length: 60,
+            lease: Duration::from_secs(3600),
+            rapid_commit: true,
+        }),
+    }
+}
+
 /// A core whose pool is 100.64.0.1 to `last`.
 fn core_with(s: Option<PppoeSettings>, last: Ipv4Addr) -> Core {
+    core_full(s, last, None)
+}
+
+fn core_full(
+    s: Option<PppoeSettings>,
+    last: Ipv4Addr,
+    ipv6: Option<super::ipv6::Ipv6Settings>,
+) -> Core {
     let fwd = ForwardingBuilder::new(
         SideConfig {
             mac: MacAddr(AC_MAC),
@@ -95,9 +125,20 @@ fn core_with(s: Option<PppoeSettings>, last: Ipv4Addr) -> Core {
             l2tp: None,
             pppoe: s,
             lns: None,
-            ipv6: None,
+            ipv6,
             dhcp: None,
         },
+    )
+}
+
+/// A core with PPPoE (IPv6CP on) and `[ipv6]`.
+fn core_v6(auth: AuthMethod, dhcpv6: bool) -> Core {
+    let mut s = settings(auth);
+    s.ppp.ipv6cp = true;
+    core_full(
+        Some(s),
+        Ipv4Addr::new(100, 64, 0, 10),
+        Some(ipv6_settings(dhcpv6)),
     )
 }
 
@@ -179,6 +220,8 @@ struct Rig {
     sent: Vec<Sent>,
     auth: Vec<AuthRequest>,
     installed: Vec<SessionSpec>,
+    /// SessionPrefix6 and SessionDelegated6 commands.
+    prefixes: Vec<Command>,
     removed: Vec<(u32, DisconnectCause)>,
     account: Vec<AcctRecord>,
     padt: bool,
@@ -199,6 +242,7 @@ impl Rig {
             sent: Vec::new(),
             auth: Vec::new(),
             installed: Vec::new(),
+            prefixes: Vec::new(),
             removed: Vec::new(),
             account: Vec::new(),
             padt: false,
@@ -248,6 +292,10 @@ impl Rig {
                     }
                     Output::Authenticate(a) => self.auth.push(a),
                     Output::Command(_, Command::SessionAdd(spec)) => self.installed.push(spec),
+                    Output::Command(
+                        _,
+                        c @ (Command::SessionPrefix6 { .. } | Command::SessionDelegated6 { .. }),
+                    ) => self.prefixes.push(c),
                     Output::Command(_, Command::SessionRemove { id, cause }) => {
                         self.removed.push((id, cause))
                     }
@@ -875,4 +923,318 @@ mod never_panics {
             let _ = r.core.ppp_views();
         }
     }
+}
+
+/// The gateway's IPv6CP Interface-Identifier: the modified EUI-64 of AC_MAC.
+const AC_IID: [u8; 8] = [0x00, 0xac, 0x00, 0xff, 0xfe, 0x00, 0x00, 0x01];
+/// fe80::<AC_IID>: the source of RAs over PPP.
+const AC_LL: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0xac, 0xff, 0xfe00, 1);
+const ALL_NODES: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+const DNS6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0x53);
+
+impl Rig {
+    /// A PAP subscriber whose client negotiates IPv6CP too, against a core with `[ipv6]`.
+    fn dual_stack(dhcpv6: bool) -> Rig {
+        let mut r = Rig::new(AuthMethod::Pap, b"pw");
+        r.core = core_v6(AuthMethod::Pap, dhcpv6);
+        let mut rng = Sequence::new(11);
+        r.client = Client::new(b"alice", b"pw", &mut rng).with_ipv6(true);
+        r
+    }
+
+    /// The gateway's packets of PPP protocol `proto`.
+    fn ppp_sent(&self, proto: u16) -> Vec<Vec<u8>> {
+        self.sent
+            .iter()
+            .filter_map(|s| s.ppp())
+            .filter(|(p, _, _)| *p == proto)
+            .map(|(_, _, pkt)| pkt)
+            .collect()
+    }
+
+    /// An IPv6 packet from the client over PPP, as the fast path punts it.
+    fn send_ipv6(&mut self, packet: &[u8]) {
+        let f = pwire::session_frame(self.session_id, 0x0057, packet);
+        self.punt(0x8864, &f);
+        self.pump();
+    }
+}
+
+/// The RA the gateway sends over PPP to `dst`: from fe80::<AC_IID>, flags `flags`
+/// (M and O with DHCPv6), router lifetime 1800 s, no source link-layer option (PPP has
+/// no link-layer address), the /64 `prefix` with L and A, RDNSS DNS6 for 1800 s.
+fn ra_over_ppp(dst: std::net::Ipv6Addr, flags: u8, prefix: std::net::Ipv6Addr) -> Vec<u8> {
+    let mut body = vec![0; 8]; // Reachable Time, Retrans Timer
+    body.extend_from_slice(&[3, 4, 64, 0xc0]);
+    body.extend_from_slice(&86_400u32.to_be_bytes());
+    body.extend_from_slice(&14_400u32.to_be_bytes());
+    body.extend_from_slice(&[0; 4]);
+    body.extend_from_slice(&prefix.octets());
+    body.extend_from_slice(&[25, 3, 0, 0]);
+    body.extend_from_slice(&1800u32.to_be_bytes());
+    body.extend_from_slice(&DNS6.octets());
+    let mut p = Vec::new();
+    etherparse::PacketBuilder::ipv6(AC_LL.octets(), dst.octets(), 255)
+        .icmpv6(etherparse::Icmpv6Type::Unknown {
+            type_u8: 134,
+            code_u8: 0,
+            bytes5to8: [64, flags, 0x07, 0x08],
+        })
+        .write(&mut p, &body)
+        .unwrap();
+    p
+}
+
+/// An ICMPv6 message `ty` with hop limit 255 and `body` after its 8-byte header.
+fn icmp6(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    etherparse::PacketBuilder::ipv6(src.octets(), dst.octets(), 255)
+        .icmpv6(etherparse::Icmpv6Type::Unknown {
+            type_u8: ty,
+            code_u8: 0,
+            bytes5to8: [0; 4],
+        })
+        .write(&mut p, body)
+        .unwrap();
+    p
+}
+
+fn link_local(iid: [u8; 8]) -> std::net::Ipv6Addr {
+    let mut a = [0u8; 16];
+    a[..2].copy_from_slice(&[0xfe, 0x80]);
+    a[8..].copy_from_slice(&iid);
+    a.into()
+}
+
+#[test]
+fn ipv6cp_opens_and_the_session_gets_its_64_and_ras_over_ppp() {
+    let mut r = Rig::dual_stack(false);
+    r.until_login();
+    r.accept(Authorization::default());
+    assert_eq!(r.client.phase(), ClientPhase::Up);
+    assert!(r.client.ipv6_up(), "IPv6CP opened both ways");
+    // Our Configure-Request: Interface-Identifier = the access MAC's EUI-64.
+    let v6cp = r.ppp_sent(0x8057);
+    let req = v6cp
+        .iter()
+        .find(|p| p[0] == 1)
+        .expect("IPv6CP Configure-Request");
+    let mut want = vec![0x01, req[1], 0x00, 0x0e, 0x01, 0x0a];
+    want.extend_from_slice(&AC_IID);
+    assert_eq!(req, &want);
+    // The client's request acknowledged as it came (its identifier not zero, not ours).
+    let ack = v6cp
+        .iter()
+        .find(|p| p[0] == 2)
+        .expect("IPv6CP Configure-Ack");
+    assert_eq!(&ack[2..6], &[0x00, 0x0e, 0x01, 0x0a]);
+    let client_iid: [u8; 8] = ack[6..14].try_into().unwrap();
+    assert!(client_iid != [0; 8] && client_iid != AC_IID);
+    // The session's /64 from the pool, to its worker.
+    let spec = r.installed[0];
+    assert_eq!(
+        r.prefixes,
+        vec![Command::SessionPrefix6 {
+            id: spec.id,
+            prefix: Some(0x2001_0db8_0100_0000),
+        }]
+    );
+    // The first RA at once, over PPP to all nodes, byte for byte.
+    let prefix: std::net::Ipv6Addr = "2001:db8:100::".parse().unwrap();
+    assert_eq!(r.ppp_sent(0x0057), vec![ra_over_ppp(ALL_NODES, 0, prefix)]);
+    // The PPPoE frame around it: the client's MAC, its QinQ tags, the session id.
+    let f = r
+        .sent
+        .iter()
+        .find(|s| s.ppp().is_some_and(|p| p.0 == 0x0057))
+        .unwrap();
+    assert_eq!((f.dst, f.src), (SUB_MAC, AC_MAC));
+    assert_eq!(f.tags, vec![(0x88a8, 100), (0x8100, 7)]);
+    assert_eq!(&f.payload[..4], &[0x11, 0x00, 0x00, r.session_id as u8]);
+    // A Router Solicitation from the client's link-local: an RA to it.
+    r.sent.clear();
+    let ll = link_local(client_iid);
+    r.send_ipv6(&icmp6(ll, "ff02::2".parse().unwrap(), 133, &[]));
+    assert_eq!(r.ppp_sent(0x0057), vec![ra_over_ppp(ll, 0, prefix)]);
+    let s = r.core.pppoe_stats().unwrap();
+    assert_eq!((s.session_frames_ipv6, s.frames_sent_ipv6), (1, 2));
+    // `ctl show session`: IPv6CP opened; the /64 is the session's.
+    let view = r.core.ppp_view(spec.id).unwrap();
+    assert_eq!(view.fields().ipv6cp.as_deref(), Some("opened"));
+    assert_eq!(
+        r.core.ipv6().unwrap().prefix_of(spec.id),
+        Some("2001:db8:100::/64".parse().unwrap())
+    );
+    // The session's end gives the /64 back.
+    r.worker_closes(DisconnectCause::UserRequest);
+    assert_eq!(r.core.ipv6().unwrap().stats().prefixes_released, 1);
+    assert_eq!(r.core.ipv6().unwrap().prefix_of(spec.id), None);
+}
+
+#[test]
+fn framed_ipv6_attributes_give_the_64_and_the_interface_identifier() {
+    let mut r = Rig::dual_stack(false);
+    r.until_login();
+    r.accept(Authorization {
+        framed_ipv6_prefix: Some(("2001:db8:100:42::".parse().unwrap(), 64)),
+        framed_interface_id: Some(0x1122_3344_5566_7788),
+        ..Authorization::default()
+    });
+    assert!(r.client.ipv6_up());
+    // The client's identifier is Nak'ed with Framed-Interface-Id, and then acked.
+    let v6cp = r.ppp_sent(0x8057);
+    let nak = v6cp
+        .iter()
+        .find(|p| p[0] == 3)
+        .expect("IPv6CP Configure-Nak");
+    assert_eq!(
+        &nak[2..],
+        &[
+            0x00, 0x0e, 0x01, 0x0a, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88
+        ]
+    );
+    let ack = v6cp.iter().find(|p| p[0] == 2).unwrap();
+    assert_eq!(
+        &ack[6..14],
+        &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]
+    );
+    let spec = r.installed[0];
+    assert_eq!(
+        r.prefixes,
+        vec![Command::SessionPrefix6 {
+            id: spec.id,
+            prefix: Some(0x2001_0db8_0100_0042),
+        }]
+    );
+    assert_eq!(
+        r.ppp_sent(0x0057),
+        vec![ra_over_ppp(
+            ALL_NODES,
+            0,
+            "2001:db8:100:42::".parse().unwrap()
+        )]
+    );
+}
+
+#[test]
+fn ipv6_over_ppp_before_ipv6cp_opens_is_the_engines_drop() {
+    // [ipv6] off: IPv6CP is refused (Protocol-Reject) and IPv6 is not looked at.
+    let mut r = Rig::up(AuthMethod::Pap);
+    let ll = link_local([0, 0, 0, 0, 0, 0, 0, 9]);
+    r.send_ipv6(&icmp6(ll, "ff02::2".parse().unwrap(), 133, &[]));
+    assert!(r.ppp_sent(0x0057).is_empty());
+    let c = r.core.pppoe_counters();
+    let get = |n: &str| c.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+    assert_eq!(get("ppp_drop_data_in_control"), Some(1));
+    assert_eq!(get("ppp_ipv6_frames"), Some(0));
+}
+
+/// A DHCPv6 SOLICIT with Rapid Commit for an address (IA_NA 1) and a prefix (IA_PD 2),
+/// DUID-LL of SUB_MAC, from `src` to All_DHCP_Relay_Agents_and_Servers.
+fn solicit(src: std::net::Ipv6Addr) -> Vec<u8> {
+    let mut m = vec![1, 0x12, 0x34, 0x56];
+    m.extend_from_slice(&[0, 1, 0, 10, 0, 3, 0, 1]);
+    m.extend_from_slice(&SUB_MAC);
+    m.extend_from_slice(&[0, 8, 0, 2, 0, 0]); // Elapsed Time
+    m.extend_from_slice(&[0, 14, 0, 0]); // Rapid Commit
+    m.extend_from_slice(&[0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]); // IA_NA 1
+    m.extend_from_slice(&[0, 25, 0, 12, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]); // IA_PD 2
+    m.extend_from_slice(&[0, 6, 0, 2, 0, 23]); // ORO: DNS
+    let mut p = Vec::new();
+    etherparse::PacketBuilder::ipv6(
+        src.octets(),
+        [0xff02, 0, 0, 0, 0, 0, 1, 2]
+            .map(u16::to_be_bytes)
+            .concat()
+            .try_into()
+            .unwrap(),
+        1,
+    )
+    .udp(546, 547)
+    .write(&mut p, &m)
+    .unwrap();
+    p
+}
+
+#[test]
+fn dhcpv6_over_ppp_gives_the_address_and_the_delegated_prefix() {
+    let mut r = Rig::dual_stack(true);
+    r.until_login();
+    r.accept(Authorization::default());
+    assert!(r.client.ipv6_up());
+    let spec = r.installed[0];
+    // With DHCPv6 the RA carries M and O.
+    let prefix: std::net::Ipv6Addr = "2001:db8:100::".parse().unwrap();
+    assert_eq!(
+        r.ppp_sent(0x0057),
+        vec![ra_over_ppp(ALL_NODES, 0xc0, prefix)]
+    );
+    r.sent.clear();
+    r.prefixes.clear();
+    let ll = link_local([0x02, 0, 0, 0xff, 0xfe, 0, 0, 0x42]);
+    r.send_ipv6(&solicit(ll));
+    // One REPLY over PPP, from our link-local to the client's, UDP 547 -> 546, hop
+    // limit 255: the envelope byte for byte around the message.
+    let out = r.ppp_sent(0x0057);
+    assert_eq!(out.len(), 1, "one REPLY");
+    let reply = &out[0];
+    let msg = &reply[48..];
+    let mut want = Vec::new();
+    etherparse::PacketBuilder::ipv6(AC_LL.octets(), ll.octets(), 255)
+        .udp(547, 546)
+        .write(&mut want, msg)
+        .unwrap();
+    assert_eq!(reply, &want);
+    // REPLY (7), the SOLICIT's transaction id.
+    assert_eq!(&msg[..4], &[7, 0x12, 0x34, 0x56]);
+    let opts: Vec<(u16, Vec<u8>)> = crate::dhcpv6::wire::options(&msg[4..])
+        .map(|o| {
+            let o = o.unwrap();
+            (o.code, o.value.to_vec())
+        })
+        .collect();
+    let get = |c: u16| opts.iter().find(|(k, _)| *k == c).map(|(_, v)| v.clone());
+    // Client id echoed; server id DUID-LL of the access MAC; rapid commit.
+    assert_eq!(get(1).unwrap(), [&[0, 3, 0, 1][..], &SUB_MAC].concat());
+    assert_eq!(get(2).unwrap(), [&[0, 3, 0, 1][..], &AC_MAC].concat());
+    assert_eq!(get(14), Some(Vec::new()));
+    // IA_NA 1: ::1 in the session's /64; IA_PD 2: the first /60 of the delegated pool.
+    let na = get(3).unwrap();
+    assert_eq!(&na[..4], &[0, 0, 0, 1]);
+    assert_eq!(&na[12..16], &[0, 5, 0, 24]);
+    let addr: std::net::Ipv6Addr = "2001:db8:100::1".parse().unwrap();
+    assert_eq!(&na[16..32], &addr.octets());
+    let pd = get(25).unwrap();
+    assert_eq!(&pd[..4], &[0, 0, 0, 2]);
+    assert_eq!(&pd[12..16], &[0, 26, 0, 25]);
+    assert_eq!(pd[24], 60);
+    let delegated: std::net::Ipv6Addr = "2001:db8:200::".parse().unwrap();
+    assert_eq!(&pd[25..41], &delegated.octets());
+    assert_eq!(get(23).unwrap(), DNS6.octets().to_vec());
+    // The delegated prefix is routed to the PPP session.
+    assert_eq!(
+        r.prefixes,
+        vec![Command::SessionDelegated6 {
+            id: spec.id,
+            prefix: Some((0x2001_0db8_0200_0000, 60)),
+        }]
+    );
+    let lease = r.core.ipv6().unwrap().dhcpv6_lease_of(spec.id).unwrap();
+    assert_eq!(lease.grant.address, Some(addr));
+    // The session's end ends the binding and takes the prefix back.
+    r.worker_closes(DisconnectCause::UserRequest);
+    assert!(r.prefixes.contains(&Command::SessionDelegated6 {
+        id: spec.id,
+        prefix: None
+    }));
+    assert_eq!(
+        r.core
+            .ipv6()
+            .unwrap()
+            .dhcpv6()
+            .unwrap()
+            .stats()
+            .delegated_released,
+        1
+    );
 }

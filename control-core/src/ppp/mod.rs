@@ -69,6 +69,11 @@ pub struct Config {
     /// Negotiate IPv6CP; when false, IPv6CP is refused with an LCP Protocol-Reject so
     /// that no client brings up IPv6 that goes nowhere.
     pub ipv6cp: bool,
+    /// Our IPv6CP Interface-Identifier on every link (`None`: a random one per link).
+    /// The gateway sets it to the modified EUI-64 of its access MAC, so that its
+    /// link-local address over PPP, the source of its RAs, is the one it has on
+    /// Ethernet.
+    pub ipv6_interface_id: Option<InterfaceId>,
     /// Restart timer and counters (RFC 1661 4.6).
     pub limits: Limits,
     /// Time between LCP Echo-Requests (`None`: no keepalive).
@@ -91,6 +96,7 @@ impl Default for Config {
             host_name: b"tollgate".to_vec(),
             local_ipv4: Ipv4Addr::new(10, 255, 255, 254),
             ipv6cp: false,
+            ipv6_interface_id: None,
             limits: Limits::default(),
             echo_interval: Some(Duration::from_secs(30)),
             echo_failures: 3,

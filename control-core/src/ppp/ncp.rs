@@ -144,17 +144,30 @@ pub(crate) struct Ipv6cp {
     /// The peer's acknowledged Interface-Identifier.
     pub peer: Option<InterfaceId>,
     candidate: Option<InterfaceId>,
+    /// Ours is fixed: a peer's Nak of it is not followed (RFC 5072 lets a peer Nak only
+    /// an identifier equal to its own, which our Nak of its request resolves).
+    fixed: bool,
 }
 
 impl Ipv6cp {
-    pub(crate) fn new(granted: Option<InterfaceId>, rng: &mut dyn Entropy) -> Ipv6cp {
-        let local = random_iid(rng, granted.unwrap_or([0; 8]));
+    /// `granted`: the peer's Interface-Identifier when the caller assigns it; `fixed`:
+    /// ours when the caller fixes it (the gateway's link-local on every link, so that
+    /// its RAs' source is fe80::`fixed`), else a random one.
+    pub(crate) fn new(
+        granted: Option<InterfaceId>,
+        fixed: Option<InterfaceId>,
+        rng: &mut dyn Entropy,
+    ) -> Ipv6cp {
+        let local = fixed
+            .filter(|f| *f != [0; 8] && Some(*f) != granted)
+            .unwrap_or_else(|| random_iid(rng, granted.unwrap_or([0; 8])));
         Ipv6cp {
             local,
             ask_local: true,
             granted,
             peer: None,
             candidate: None,
+            fixed: fixed.is_some(),
         }
     }
 }
@@ -202,6 +215,7 @@ impl Negotiator for Ipv6cp {
     fn nak_received(&mut self, options: &[u8], _rng: &mut dyn Entropy) {
         for o in wire::options(options).filter_map(Result::ok) {
             if o.kind == ipv6cp_option::INTERFACE_ID
+                && !self.fixed
                 && let Ok(v) = InterfaceId::try_from(o.value)
                 && v != [0; 8]
                 && Some(v) != self.granted
@@ -222,5 +236,56 @@ impl Negotiator for Ipv6cp {
 
     fn reset(&mut self, _rng: &mut dyn Entropy) {
         self.ask_local = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::Sequence;
+
+    const OURS: InterfaceId = [0x00, 0xac, 0x00, 0xff, 0xfe, 0x00, 0x00, 0x01];
+
+    fn request(iid: InterfaceId) -> Vec<u8> {
+        let mut o = vec![ipv6cp_option::INTERFACE_ID, 10];
+        o.extend_from_slice(&iid);
+        o
+    }
+
+    /// RFC 5072 4.1 with a fixed identifier of ours: the peer's is acked unless zero or
+    /// ours (Nak'ed with a random one, neither zero nor ours), or Nak'ed to the granted
+    /// one; a peer's Nak of ours is not followed.
+    #[test]
+    fn a_fixed_identifier_of_ours_and_the_peer_s() {
+        let mut rng = Sequence::new(3);
+        let mut n = Ipv6cp::new(None, Some(OURS), &mut rng);
+        assert_eq!(n.request(), request(OURS));
+        let peer = [1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(n.check(&request(peer), false, &mut rng), Verdict::Ack);
+        n.commit_peer();
+        assert_eq!(n.peer, Some(peer));
+        for bad in [[0; 8], OURS] {
+            let Verdict::Nak(o) = n.check(&request(bad), false, &mut rng) else {
+                panic!("{bad:x?} not Nak'ed");
+            };
+            assert_eq!(&o[..2], &[ipv6cp_option::INTERFACE_ID, 10]);
+            let suggested: InterfaceId = o[2..].try_into().unwrap();
+            assert!(suggested != [0; 8] && suggested != OURS, "{suggested:x?}");
+        }
+        n.nak_received(&request(peer), &mut rng);
+        assert_eq!(n.local, OURS, "a fixed identifier stays");
+        // Granted (Framed-Interface-Id): anything else is Nak'ed to it.
+        let granted = [9; 8];
+        let mut g = Ipv6cp::new(Some(granted), Some(OURS), &mut rng);
+        assert_eq!(
+            g.check(&request(peer), false, &mut rng),
+            Verdict::Nak(request(granted))
+        );
+        assert_eq!(g.check(&request(granted), false, &mut rng), Verdict::Ack);
+        // Without a fixed one: random, and a Nak of it is followed.
+        let mut r = Ipv6cp::new(None, None, &mut rng);
+        assert!(r.local != [0; 8]);
+        r.nak_received(&request(peer), &mut rng);
+        assert_eq!(r.local, peer);
     }
 }

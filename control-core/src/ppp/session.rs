@@ -303,7 +303,7 @@ impl Session {
             let mut v6 = Cp::new(
                 protocol::IPV6CP,
                 limits,
-                Ipv6cp::new(grant.interface_id, rng),
+                Ipv6cp::new(grant.interface_id, self.cfg.ipv6_interface_id, rng),
                 rng.next_u8(),
             );
             v6.event(now, FsmEvent::Open, rng, &mut self.out);

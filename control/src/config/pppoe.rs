@@ -168,13 +168,13 @@ impl PppoeConfig {
     }
 
     /// How PPP sessions negotiate (PPPoE's and, at an LNS, L2TP calls').
-    fn ppp(&self, cfg: &Config) -> ppp::Config {
+    fn ppp(&self, cfg: &Config, ipv6cp: bool) -> ppp::Config {
         ppp::Config {
             mru: self.mru,
             auth: self.auth.iter().filter_map(|a| method(a)).collect(),
             host_name: self.ac_name.as_bytes().to_vec(),
             local_ipv4: cfg.access.address.addr,
-            ipv6cp: false,
+            ipv6cp,
             echo_interval: (self.echo_interval_s > 0)
                 .then(|| Duration::from_secs(self.echo_interval_s)),
             echo_failures: self.echo_failures,
@@ -192,7 +192,8 @@ impl PppoeConfig {
             return None;
         }
         Some(LnsSettings {
-            ppp: self.ppp(cfg),
+            // IPv6 over L2TP calls is not terminated yet: IPv6CP is refused there.
+            ppp: self.ppp(cfg, false),
             dns: [self.dns.first().copied(), self.dns.get(1).copied()],
             mss_clamp: self.mss_clamp,
             seed,
@@ -223,7 +224,8 @@ impl PppoeConfig {
                 max_sessions: self.max_sessions,
                 ..DiscoveryConfig::default()
             },
-            ppp: self.ppp(cfg),
+            // With `[ipv6]` on, PPPoE sessions negotiate IPv6CP too (dual stack).
+            ppp: self.ppp(cfg, cfg.ipv6.enabled),
             dns,
             mss_clamp: self.mss_clamp,
             port_name: self

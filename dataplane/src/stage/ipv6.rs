@@ -8,10 +8,18 @@
 //! counters count both families; bytes are the IPv6 header and payload; the IPv6 share
 //! is kept apart too, in the session table's IPv6 side table (the per-family split).
 //!
+//! IPv6 over PPPoE (PPP protocol 0x0057, after IPv6CP) takes the same path: uplink the
+//! session is found by its line (VLANs, client MAC, PPPoE session id) and the source must
+//! lie in its /64 or delegated prefix; the PPPoE header goes with the MACs' move; RS and
+//! DHCPv6 go to the control plane in their PPPoE frame; what the gateway answers in place
+//! (echo replies, ICMPv6 errors) goes back in the PPPoE header it came in, its length
+//! set. Downlink a PPPoE session's packet gets its line's template with PPP protocol
+//! 0x0057; one longer than the session's MTU is `pppoe_too_big` and answered with
+//! Packet Too Big carrying the MTU.
+//!
 //! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
 //! extension headers, multicast and link-local beyond neighbour discovery, packets for
-//! the gateway's own addresses (but Echo Requests to them are answered), and IPv6 over
-//! PPPoE (its frames go to the control plane as PPP). Downlink to a /64 no session
+//! the gateway's own addresses (but Echo Requests to them are answered). Downlink to a /64 no session
 //! holds is answered with Destination Unreachable (no route), an expired hop limit with
 //! Time Exceeded, both paced by the ICMP error bucket IPv4 shares.
 
@@ -27,7 +35,8 @@ use crate::time::Instant;
 use crate::types::{MacAddr, Side};
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, ethertype};
-use crate::wire::{get_u16, put_u16};
+use crate::wire::l2tp::ppp::IPV6 as PPP_IPV6;
+use crate::wire::{get_u16, pppoe, put_u16};
 
 /// The fixed header's length.
 pub const HEADER_LEN: usize = 40;
@@ -42,6 +51,8 @@ pub const MIN_MTU: usize = 1280;
 
 /// ICMPv6 Destination Unreachable (code 0: no route to destination).
 const DEST_UNREACHABLE: u8 = 1;
+/// ICMPv6 Packet Too Big.
+const PACKET_TOO_BIG: u8 = 2;
 /// ICMPv6 Time Exceeded.
 const TIME_EXCEEDED: u8 = 3;
 /// ICMPv6 Echo Request and Reply (RFC 4443 4).
@@ -214,6 +225,19 @@ pub fn error_in_place<B: PacketBuf>(
     our_mac: MacAddr,
     (kind, code): (u8, u8),
 ) -> bool {
+    error_in_place_with(buf, l3, h, from, our_mac, (kind, code, 0))
+}
+
+/// [`error_in_place`] with the message's 32-bit field after the checksum (a Packet Too
+/// Big's MTU, RFC 4443 3.2).
+pub fn error_in_place_with<B: PacketBuf>(
+    buf: &mut B,
+    l3: usize,
+    h: &Header,
+    from: Ipv6Addr,
+    our_mac: MacAddr,
+    (kind, code, param): (u8, u8, u32),
+) -> bool {
     if h.proto == next_header::ICMPV6 && buf.data().get(l3 + h.l4).is_none_or(|t| *t < 128) {
         return false;
     }
@@ -236,7 +260,8 @@ pub fn error_in_place<B: PacketBuf>(
     ip[field::HOP_LIMIT] = 64;
     ip[field::SRC..field::SRC + 16].copy_from_slice(&from.octets());
     ip[field::DST..field::DST + 16].copy_from_slice(&h.src.octets());
-    ip[HEADER_LEN..hdrs].copy_from_slice(&[kind, code, 0, 0, 0, 0, 0, 0]);
+    let p = param.to_be_bytes();
+    ip[HEADER_LEN..hdrs].copy_from_slice(&[kind, code, 0, 0, p[0], p[1], p[2], p[3]]);
     // The checksum over the pseudo-header (RFC 8200 8.1) and the message.
     let pseudo = checksum::add(
         checksum::sum(&frame[l3 + field::SRC..l3 + HEADER_LEN]),
@@ -266,8 +291,29 @@ fn is_link_local(a: Ipv6Addr) -> bool {
 
 impl Pipeline {
     /// An IPv6 packet, its header at `l3`, that came in on `side` (`line`: the access
-    /// line).
+    /// line). An answer built in place in a PPPoE frame gets its PPPoE length.
+    #[inline(always)]
     pub(super) fn ipv6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        l3: usize,
+        line: Line,
+        now: Instant,
+    ) -> Verdict {
+        let v = self.ipv6_packet(fwd, side, buf, l3, line, now);
+        if v == Verdict::Reply && line.pppoe.is_some() {
+            let len = buf.len().saturating_sub(l3) as u16 + pppoe::PPP_PROTOCOL_LEN;
+            if let Some(h) = buf.data_mut().get_mut(l3 - pppoe::HEADER_LEN..l3) {
+                pppoe::Packet::new_unchecked(h).set_payload_len(len);
+            }
+        }
+        v
+    }
+
+    #[inline(always)]
+    fn ipv6_packet<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         side: Side,
@@ -332,13 +378,18 @@ impl Pipeline {
         now: Instant,
     ) -> Verdict {
         let src_mac = MacAddr::from_bytes(&buf.data()[6..12]);
+        if let Some(id) = line.pppoe
+            && let Err(r) = self.pppoe_up6(buf, l3, h, line, src_mac, id)
+        {
+            return Verdict::Drop(r);
+        }
         let Some(slot) = self.live_session6(fwd, prefix64(h.src), now) else {
             return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
         };
         let Some(s) = self.sessions.get(slot) else {
             return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
         };
-        if s.mac != Some(src_mac) || line.pppoe.is_some() {
+        if s.mac != Some(src_mac) || s.pppoe_session() != line.pppoe {
             return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
         }
         if s.vlans() != line.vlans {
@@ -358,12 +409,15 @@ impl Pipeline {
         }
         buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
         // Off a tagged line: the MACs move up to just before the IPv6 header, over the
-        // tags (the EtherType there is already IPv6).
+        // tags (the EtherType there is already IPv6; after PPPoE it is set).
         let extra = l3 - ethernet::HEADER_LEN;
         if extra != 0 {
             buf.data_mut().copy_within(..12, extra);
             if !buf.strip(extra) {
                 return Verdict::Drop(DropReason::EthTooShort);
+            }
+            if line.pppoe.is_some() {
+                put_u16(buf.data_mut(), 12, ethertype::IPV6);
             }
         }
         if let Some(s) = self.sessions.get_mut(slot) {
@@ -385,7 +439,11 @@ impl Pipeline {
         let Some(slot) = self.live_session6(fwd, prefix64(h.dst), now) else {
             return self.no_route6(fwd, buf, l3, h, now);
         };
-        let Some((mac, plain)) = self.sessions.get(slot).map(|s| (s.mac, s.is_plain())) else {
+        let Some((mac, plain, mtu)) = self
+            .sessions
+            .get(slot)
+            .map(|s| (s.mac, s.is_plain(), s.line_mtu()))
+        else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
         let Some(mac) = mac else {
@@ -394,18 +452,15 @@ impl Pipeline {
         if h.hop_limit <= 1 {
             return self.hop_limit_exceeded(fwd, Side::Core, buf, l3, h, now);
         }
+        if let Some(m) = mtu.filter(|m| h.total > *m as usize) {
+            return self.too_big6(fwd, buf, l3, h, m, now);
+        }
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
             return Verdict::Drop(r);
         }
         buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
-        if !plain {
-            // The line's tags go on; the template ends in IPv4's EtherType.
-            if let Err(r) = self.encapsulate_down(buf, slot, l3, h.total) {
-                return Verdict::Drop(r);
-            }
-            // The frame now ends with the packet (padding cut), the EtherType just before.
-            let at = buf.len() - h.total - 2;
-            put_u16(buf.data_mut(), at, ethertype::IPV6);
+        if !plain && let Err(r) = self.encapsulate_down6(buf, slot, l3, h.total) {
+            return Verdict::Drop(r);
         }
         if let Some(s) = self.sessions.get_mut(slot) {
             s.count(Dir::Down, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
@@ -413,6 +468,86 @@ impl Pipeline {
         self.sessions.count6(slot, Dir::Down, h.total as u64);
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
+    }
+
+    /// An IPv6 packet from PPPoE session `id` on `line` from `mac`: the session must be
+    /// the line's, and the PPPoE length must cover the packet (padding after it is cut).
+    #[inline]
+    fn pppoe_up6<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        line: Line,
+        mac: MacAddr,
+        id: u16,
+    ) -> Result<(), DropReason> {
+        if self.sessions.slot_by_pppoe(line.vlans, mac, id).is_none() {
+            return Err(DropReason::PppoeSessionUnknown);
+        }
+        let p = pppoe::Packet::new_unchecked(&buf.data()[l3 - pppoe::HEADER_LEN..l3]);
+        if (p.payload_len() as usize) < h.total + pppoe::PPP_PROTOCOL_LEN as usize {
+            return Err(DropReason::PppoeMalformed);
+        }
+        Ok(())
+    }
+
+    /// Puts the line template of the session in `slot` on a downlink IPv6 packet (at
+    /// `l3`, `total` bytes): its tags with EtherType IPv6, or its PPPoE header with PPP
+    /// protocol 0x0057 (the template ends in IPv4's).
+    #[inline]
+    pub(super) fn encapsulate_down6<B: PacketBuf>(
+        &self,
+        buf: &mut B,
+        slot: u32,
+        l3: usize,
+        total: usize,
+    ) -> Result<(), DropReason> {
+        let pppoe = self
+            .sessions
+            .get(slot)
+            .is_some_and(|s| s.pppoe_session().is_some());
+        self.encapsulate_down(buf, slot, l3, total)?;
+        // The frame now ends with the packet (padding cut), the type just before.
+        let at = buf.len() - total - 2;
+        let t = if pppoe { PPP_IPV6 } else { ethertype::IPV6 };
+        put_u16(buf.data_mut(), at, t);
+        Ok(())
+    }
+
+    /// Downlink IPv6 longer than its PPPoE session's MTU `mtu`: dropped
+    /// (`pppoe_too_big`; routers do not fragment IPv6), and answered with Packet Too Big
+    /// carrying the MTU (RFC 4443 3.2) from the core side's error source, paced by the
+    /// ICMP error bucket.
+    #[cold]
+    #[inline(never)]
+    fn too_big6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        mtu: u16,
+        now: Instant,
+    ) -> Verdict {
+        let r = DropReason::PppoeTooBig;
+        let Some(from) = fwd.ipv6.error_sources[Side::Core.idx()] else {
+            return Verdict::Drop(r);
+        };
+        if h.proto == next_header::ICMPV6 && buf.data().get(l3 + h.l4).is_none_or(|t| *t < 128) {
+            return Verdict::Drop(r);
+        }
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(r);
+        }
+        let mac = fwd.side(Side::Core).mac;
+        if !error_in_place_with(buf, l3, h, from, mac, (PACKET_TOO_BIG, 0, u32::from(mtu))) {
+            return Verdict::Drop(r);
+        }
+        self.counters.drop(r);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
     }
 
     /// A packet whose hop limit ran out: dropped, and answered with an ICMPv6 Time
@@ -539,8 +674,8 @@ impl Pipeline {
     /// [`Command::SessionPrefix6`](crate::msg::Command::SessionPrefix6): attaches (or
     /// takes away) a session's IPv6 /64.
     pub fn session_prefix6(&mut self, id: SessionId, prefix: Option<u64>) {
-        // The control plane hands out each /64 once and only to IPoE sessions; a /64
-        // refused here (held by another session, or a PPPoE session) leaves the session
+        // The control plane hands out each /64 once; a /64
+        // refused here (held by another session) leaves the session
         // without IPv6, and its packets are `ipv6_source_spoofed` / `ipv6_no_session`.
         if let Some(slot) = self.sessions.slot_by_id(id) {
             self.sessions.set_prefix6(slot, prefix);
@@ -549,7 +684,7 @@ impl Pipeline {
 
     /// [`Command::SessionDelegated6`](crate::msg::Command::SessionDelegated6): delegates
     /// (or takes away) a session's IPv6 prefix; one refused (overlapping another's, a
-    /// PPPoE session, a length out of /32../64) leaves the session without it.
+    /// length out of /32../64) leaves the session without it.
     pub fn session_delegated6(&mut self, id: SessionId, prefix: Option<(u64, u8)>) {
         if let Some(slot) = self.sessions.slot_by_id(id) {
             self.sessions.set_delegated6(slot, prefix);

@@ -98,7 +98,7 @@ impl Pipeline {
     ) -> Option<Verdict> {
         let frame = buf.data();
         let at = match (kind, line.pppoe) {
-            (L3Kind::Ipv4, Some(_)) => l3.checked_sub(pppoe::HEADER_LEN)?,
+            (L3Kind::Ipv4 | L3Kind::Ipv6, Some(_)) => l3.checked_sub(pppoe::HEADER_LEN)?,
             (L3Kind::PppoeControl, _)
                 if l3 >= 2 && get_u16(frame, l3 - 2) == ethertype::PPPOE_SESSION =>
             {

@@ -488,13 +488,9 @@ impl Pipeline {
             Ok(n) => n,
             Err(r) => return Verdict::Drop(r),
         };
-        if !plain {
-            if let Err(r) = self.encapsulate_down(buf, slot, ethernet::HEADER_LEN, total6) {
-                return Verdict::Drop(r);
-            }
-            // The template ends in IPv4's EtherType.
-            let at = buf.len() - total6 - 2;
-            put_u16(buf.data_mut(), at, ethertype::IPV6);
+        // The template ends in IPv4's type: IPv6's (PPP's 0x0057 on PPPoE) instead.
+        if !plain && let Err(r) = self.encapsulate_down6(buf, slot, ethernet::HEADER_LEN, total6) {
+            return Verdict::Drop(r);
         }
         if let Some(s) = self.sessions.get_mut(slot) {
             s.count(Dir::Down, h.total as u64, now, h.src);

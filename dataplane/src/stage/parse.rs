@@ -19,8 +19,9 @@ pub enum L3Kind {
     Ipv4,
     /// IPv6 (forwarded only while `[ipv6]` is on)
     Ipv6,
-    /// PPPoE discovery, or a PPPoE session frame carrying PPP other than IPv4 (LCP,
-    /// authentication, IPCP, IPv6CP, ...): the whole frame goes to the control plane.
+    /// PPPoE discovery, or a PPPoE session frame carrying PPP other than IPv4 and IPv6
+    /// (LCP, authentication, IPCP, IPv6CP, ...): the whole frame goes to the control
+    /// plane.
     PppoeControl,
 }
 
@@ -139,16 +140,20 @@ fn access_encapsulated(frame: &[u8], mut et: u16) -> Result<Access, DropReason> 
         ethertype::PPPOE_SESSION => {
             let h = frame.get(at..).ok_or(DropReason::PppoeMalformed)?;
             let p = pppoe::Packet::new_checked(h).map_err(|_| DropReason::PppoeMalformed)?;
-            if p.protocol() != ppp::IPV4 {
-                return Ok(Access {
-                    kind: L3Kind::PppoeControl,
-                    l3: at,
-                    line,
-                });
-            }
+            let kind = match p.protocol() {
+                ppp::IPV4 => L3Kind::Ipv4,
+                ppp::IPV6 => L3Kind::Ipv6,
+                _ => {
+                    return Ok(Access {
+                        kind: L3Kind::PppoeControl,
+                        l3: at,
+                        line,
+                    });
+                }
+            };
             line.pppoe = Some(p.session());
             at += pppoe::HEADER_LEN;
-            L3Kind::Ipv4
+            kind
         }
         _ => return Err(DropReason::UnsupportedEthertype),
     };
@@ -224,6 +229,15 @@ mod tests {
         let a = access(&v6, MAC).unwrap();
         assert_eq!((a.kind, a.l3), (L3Kind::Ipv6, 18));
         assert_eq!(a.line.vlans, VlanKey::UNTAGGED.push(7));
+        // IPv6 (PPP protocol 0x0057) in a session frame on QinQ: the line has the
+        // session id, the IPv6 header follows the PPP protocol.
+        let mut p6 = frame(MAC.0, [0x88, 0xa8]);
+        p6[14..30].copy_from_slice(&[
+            0x00, 0x64, 0x81, 0x00, 0x00, 0x07, 0x88, 0x64, 0x11, 0, 0, 9, 0, 42, 0x00, 0x57,
+        ]);
+        let a = access(&p6, MAC).unwrap();
+        assert_eq!((a.kind, a.l3, a.line.pppoe), (L3Kind::Ipv6, 30, Some(9)));
+        assert_eq!(a.line.vlans, VlanKey::UNTAGGED.push(100).push(7));
         // A session header cut short.
         assert_eq!(access(&f[..25], MAC), Err(DropReason::PppoeMalformed));
         // A tag cut short.

@@ -777,14 +777,11 @@ impl SessionTable {
     }
 
     /// Attaches the IPv6 /64 `prefix` (its upper 64 bits) to the session in `slot`, or
-    /// with `None` takes its /64 away (V6-1: one session for both families). Refused
-    /// when another session holds the /64, or for a PPPoE session (IPv6 over PPP is not
-    /// forwarded yet): false then, and nothing changed.
+    /// with `None` takes its /64 away (V6-1: one session for both families; a PPPoE
+    /// session's after IPv6CP). Refused when another session holds the /64: false then,
+    /// and nothing changed.
     pub fn set_prefix6(&mut self, slot: u32, prefix: Option<u64>) -> bool {
-        let Some(s) = self.get(slot) else {
-            return false;
-        };
-        if prefix.is_some() && s.pppoe_session().is_some() {
+        if self.get(slot).is_none() {
             return false;
         }
         if let Some(p) = prefix
@@ -858,21 +855,17 @@ impl SessionTable {
     /// Delegates the IPv6 prefix `d` (upper 64 bits, length 32 to 64: DHCPv6 IA_PD) to
     /// the session in `slot`, or with `None` takes its prefix away: packets from inside
     /// it are the session's uplink, packets to it its downlink. Refused (false, nothing
-    /// changed) for a length out of range, a prefix overlapping another session's, or a
-    /// PPPoE session.
+    /// changed) for a length out of range or a prefix overlapping another session's.
     pub fn set_delegated6(&mut self, slot: u32, d: Option<Delegated>) -> bool {
-        let Some(s) = self.get(slot) else {
+        if self.get(slot).is_none() {
             return false;
-        };
+        }
         let Some(d) = d else {
             if let Some(t) = self.delegated.as_mut() {
                 t.clear(slot);
             }
             return true;
         };
-        if s.pppoe_session().is_some() {
-            return false;
-        }
         let Some(d) = delegated::normalise(d) else {
             return false;
         };
@@ -1234,12 +1227,13 @@ mod tests {
         assert!(t.set_prefix6(a, Some(0x2001_0db8_0000_0002)));
         assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0001), None);
         assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), Some(a));
-        // PPPoE sessions get none (IPv6 over PPP is not forwarded yet).
+        // PPPoE sessions get theirs after IPv6CP.
         let mut p = spec(3, Limits::default());
         p.mac = Some(MacAddr([2, 0, 0, 0, 0, 3]));
         p.access.encap = Encap::Pppoe { session: 3 };
         let c = t.install(&p).unwrap();
-        assert!(!t.set_prefix6(c, Some(0x2001_0db8_0000_0003)));
+        assert!(t.set_prefix6(c, Some(0x2001_0db8_0000_0003)));
+        assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0003), Some(c));
         // Gone with its session, and the slot's next session starts without one.
         t.remove(a);
         assert_eq!(t.slot_by_prefix6(0x2001_0db8_0000_0002), None);
