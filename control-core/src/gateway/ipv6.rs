@@ -310,6 +310,16 @@ pub fn link_local(mac: MacAddr) -> Ipv6Addr {
 }
 
 impl Ipv6 {
+    /// Takes /64 `hi` out of the pool (a restored binding's); false if handed out.
+    pub(super) fn claim_prefix(&mut self, hi: u64) -> bool {
+        self.pool.claim(hi)
+    }
+
+    /// Gives /64 `hi` back to the pool.
+    pub(super) fn release_prefix(&mut self, hi: u64) {
+        self.pool.release(hi);
+    }
+
     /// The workers IPv6 is steered over.
     pub(super) fn pool_workers(&self) -> u16 {
         self.pool.workers as u16
@@ -679,11 +689,33 @@ impl Core {
         if spec.access.encap != Encap::Ipoe || v6.sessions.contains_key(&spec.id) {
             return;
         }
+        // A restored DHCPv6 binding's /64 (the client holds addresses in it), else
         // Framed-IPv6-Prefix, when a /64 the session's worker is steered (and not
         // handed out from the pool already); else one from the pool.
+        let restored = spec.mac.and_then(|mac| {
+            let sub = Subscriber::new(line_of_key(spec.access.vlans.key()), mac.0);
+            self.dhcpv6_restored_prefix(&sub)
+        });
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        // Claimed at the restore already.
+        let restored = restored.filter(|hi| {
+            let usable =
+                tollgate_dataplane::steer::prefix_worker(*hi, v6.pool.workers as u16) == worker;
+            if !usable {
+                tracing::warn!(
+                    session = spec.id,
+                    "a restored DHCPv6 binding's /64 is another worker's: one from the pool instead"
+                );
+                v6.pool.release(*hi);
+            }
+            usable
+        });
         let framed = v6
             .aaa
             .get(&spec.id)
+            .filter(|_| restored.is_none())
             .and_then(|a| a.framed_prefix)
             .and_then(|p| {
                 let hi = (u128::from(p.addr()) >> 64) as u64;
@@ -696,7 +728,7 @@ impl Core {
                 }
                 usable.then_some(hi)
             });
-        let Some(prefix) = framed.or_else(|| v6.pool.allocate(worker)) else {
+        let Some(prefix) = restored.or(framed).or_else(|| v6.pool.allocate(worker)) else {
             v6.stats.pool_exhausted += 1;
             tracing::warn!(
                 session = spec.id,

@@ -59,6 +59,8 @@ struct Rig {
     published: Vec<Ipv6Forwarding>,
     /// The IPv6 route tables published, in order.
     routes6: Vec<Routes6>,
+    /// Lease-file changes (DHCPv6 bindings), in order.
+    leases: Vec<super::dhcp::LeaseChange>,
     accounts: Vec<crate::radius::attrs::AcctRecord>,
 }
 
@@ -68,6 +70,11 @@ impl Rig {
     }
 
     fn with(settings: Ipv6Settings) -> Rig {
+        Rig::at(settings, Instant(SEC))
+    }
+
+    /// A core started at `now` (a restart later than another rig's).
+    fn at(settings: Ipv6Settings, now: Instant) -> Rig {
         let routes6 = settings.routes6();
         let fwd = ForwardingBuilder::new(
             SideConfig {
@@ -84,7 +91,6 @@ impl Rig {
         .routes6(routes6)
         .build()
         .unwrap();
-        let now = Instant(SEC);
         let core = Core::new(
             now,
             Arc::new(fwd),
@@ -123,6 +129,7 @@ impl Rig {
             auth: Vec::new(),
             published: Vec::new(),
             routes6: Vec::new(),
+            leases: Vec::new(),
             accounts: Vec::new(),
         };
         r.drain();
@@ -140,6 +147,7 @@ impl Rig {
                     self.routes6.push(f.routes6.clone());
                 }
                 Output::Account(a) => self.accounts.push(a),
+                Output::Lease(l) => self.leases.push(l),
                 _ => {}
             }
         }

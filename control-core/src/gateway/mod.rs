@@ -9,6 +9,7 @@ pub mod aaa;
 pub mod addresses;
 pub mod dhcp;
 pub mod dhcpv6;
+pub mod dhcpv6_restart;
 pub mod identifier;
 pub mod ipv6;
 pub mod lac;
