@@ -62,6 +62,8 @@ pub struct Dhcpv6Stats {
     pub delegated_pool_exhausted: u64,
     /// Bindings taken back after a restart ([`Core::dhcpv6_restore`]).
     pub restored: u64,
+    /// Interim-Updates asked for because a binding started after its session's Start.
+    pub accounting_updates: u64,
 }
 
 /// Prefixes of one length out of a pool, each handed out once, to sessions on the worker
@@ -204,6 +206,7 @@ impl Dhcpv6 {
             ),
             ("dhcpv6_bindings", self.server.leases().count() as u64),
             ("dhcpv6_bindings_restored", s.restored),
+            ("dhcpv6_accounting_updates", s.accounting_updates),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -301,6 +304,14 @@ impl Core {
             Event::SessionStarted(lease) => {
                 self.dhcpv6_persist(now, &lease);
                 let sub = lease.subscriber;
+                // Bound after the session's Start: RADIUS hears of the address and
+                // prefix at once, not at the next interim.
+                if let Some((id, _, _)) = self.ipoe_session_of(sub)
+                    && self.aaa_update_now(id)
+                    && let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut())
+                {
+                    d.stats.accounting_updates += 1;
+                }
                 let Some(prefix) = lease.grant.prefix else {
                     return;
                 };

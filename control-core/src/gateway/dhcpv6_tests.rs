@@ -568,3 +568,111 @@ fn dhcpv6_bindings_survive_a_restart_with_their_64_and_delegated_prefix() {
     assert_eq!(r3.leases[0].lease, None);
     assert_eq!(counter(&r3, "dhcpv6_bindings"), 0);
 }
+
+/// Issue 16: a DHCPv6 binding that starts after the session's Start (an IPv4-first
+/// session whose host asks later, SOLICIT then REQUEST) sends an Interim-Update at once,
+/// with the session's counters read from its worker: on the wire it names
+/// Framed-IPv6-Prefix, Framed-Interface-Id and Delegated-IPv6-Prefix, which the Start
+/// could not. The periodic interims are not moved.
+#[test]
+fn a_binding_after_the_start_is_accounted_at_once() {
+    use crate::radius::attrs::NasIdentity;
+    use crate::radius::dict::{AcctStatusType, std_attr as sa};
+    let mut r = Rig::with(dhcp_settings());
+    let id = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "alice".into(),
+                address: Ipv4Addr::new(100, 64, 0, 5),
+                mac: Some(SUB_MAC),
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    r.drain();
+    assert_eq!(r.accounts.len(), 1);
+    assert_eq!(r.accounts[0].status, AcctStatusType::Start);
+    let start = r.accounts[0].to_request(&NasIdentity::default(), 0);
+    assert!(start.get(sa::DELEGATED_IPV6_PREFIX).is_none());
+    assert!(start.get(sa::FRAMED_INTERFACE_ID).is_none());
+    r.commands.clear();
+    // SOLICIT, ADVERTISE: nothing bound, nothing accounted.
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::SOLICIT, 0x000321, &[])),
+    );
+    assert_eq!(r.accounts.len(), 1);
+    let mut sid = Vec::new();
+    put_option(&mut sid, option::SERVER_ID, &duid_ll(ACC_MAC.0));
+    r.now = r.now + Duration::from_secs(3);
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::REQUEST, 0x000654, &sid)),
+    );
+    // The REPLY binds: the worker is asked for the counters first.
+    let seq = r
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::SessionQuery { id: i, seq } if *i == id => Some(*seq),
+            _ => None,
+        })
+        .expect("the session's counters are asked for");
+    assert_eq!(r.accounts.len(), 1, "not before the counters");
+    let counters = SessionCounters {
+        tx_packets: 7,
+        tx_bytes: 700,
+        rx_packets: 5,
+        rx_bytes: 900,
+    };
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionCounters {
+            id,
+            seq,
+            at: r.now,
+            counters,
+            last_seen: r.now,
+            ipv6: None,
+        },
+    );
+    r.drain();
+    assert_eq!(r.accounts.len(), 2);
+    let interim = &r.accounts[1];
+    assert_eq!(interim.status, AcctStatusType::InterimUpdate);
+    let req = interim.to_request(&NasIdentity::default(), 0);
+    let got = |k| req.get(k).map(|a| a.value.clone());
+    assert_eq!(got(sa::ACCT_STATUS_TYPE), Some(vec![0, 0, 0, 3]));
+    assert_eq!(
+        got(sa::FRAMED_IPV6_PREFIX),
+        Some(vec![0, 64, 0x20, 0x01, 0x0d, 0xb8, 0x01, 0, 0, 0])
+    );
+    assert_eq!(
+        got(sa::FRAMED_INTERFACE_ID),
+        Some(vec![0, 0, 0, 0, 0, 0, 0, 1])
+    );
+    assert_eq!(
+        got(sa::DELEGATED_IPV6_PREFIX),
+        Some(vec![0, 56, 0x20, 0x01, 0x0d, 0xb8, 0x02, 0, 0])
+    );
+    assert_eq!(
+        got(sa::ACCT_INPUT_OCTETS),
+        Some(700u32.to_be_bytes().to_vec())
+    );
+    assert_eq!(got(sa::FRAMED_IP_ADDRESS), Some(vec![100, 64, 0, 5]));
+    assert_eq!(
+        got(sa::ACCT_SESSION_ID),
+        r.accounts[0]
+            .to_request(&NasIdentity::default(), 0)
+            .get(sa::ACCT_SESSION_ID)
+            .map(|a| a.value.clone())
+    );
+    assert_eq!(counter(&r, "dhcpv6_accounting_updates"), 1);
+}
