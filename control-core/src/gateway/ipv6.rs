@@ -601,7 +601,8 @@ impl Core {
                     let mut next = (*self.fwd).clone();
                     next.ipv6.next_hop_mac = Some(MacAddr(h.src));
                     // In a connected prefix too, it is a known host there.
-                    next.routes6.set_neighbor(ip.src_addr(), Some(MacAddr(h.src)));
+                    next.routes6
+                        .set_neighbor(ip.src_addr(), Some(MacAddr(h.src)));
                     self.publish(next);
                 }
                 self.ipv6_neighbor_heard(ip.src_addr(), MacAddr(h.src));
