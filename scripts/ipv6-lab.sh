@@ -14,6 +14,9 @@
 #   3. `ping -6` to the server namespace: the gateway resolves the server (its IPv6 next
 #      hop) by NS, the server resolves the gateway's core address by NS, the echoes go
 #      through; the session's counters are exact (tx and rx: n packets of 40 + 64 bytes).
+#   3b. Routes (issue 16 item 4): `ping -6` to 2001:db8:500::10, routed by
+#      `[[ipv6.route]]` through the server, and to 2001:db8:ff::20, a host of the
+#      `connected` prefix the gateway resolves by NS on the first echo.
 #   4. `ping -6 -t 1`: the gateway answers ICMPv6 Time Exceeded.
 #   5. The session removed: its record is written, the final RA withdraws the host's
 #      default route, and the server's echoes to the old address are `ipv6_no_session`.
@@ -34,6 +37,8 @@ NS_SUB=tg6-sub
 NS_SRV=tg6-srv
 SUB_MAC=02:16:00:00:00:11
 SRV6=2001:db8:ff::10
+ROUTED6=2001:db8:500::10
+HOST6=2001:db8:ff::20
 SOCK="$RUNDIR/ctl.sock"
 FAILED=0
 
@@ -71,6 +76,10 @@ up() {
     # The server: on-link with the gateway's core address; the subscribers' pool behind it.
     nsx "$NS_SRV" sysctl -qw net.ipv6.conf.tg6-v0.accept_dad=0
     nsx "$NS_SRV" ip -6 addr add "$SRV6/64" dev tg6-v0 nodad
+    # A second host of the core link, and a prefix behind the server (item 4's routes).
+    nsx "$NS_SRV" ip -6 addr add "$HOST6/64" dev tg6-v0 nodad
+    nsx "$NS_SRV" ip link set lo up
+    nsx "$NS_SRV" ip -6 addr add "$ROUTED6/128" dev lo
     nsx "$NS_SRV" ip link set tg6-v0 up
     nsx "$NS_SRV" ip -6 route add 2001:db8:100::/48 via 2001:db8:ff::1
 }
@@ -105,6 +114,12 @@ pool = "2001:db8:100::/48"
 core_address = "2001:db8:ff::1"
 next_hop = "$SRV6"
 dns = ["2001:db8:ff::53"]
+# Issue 16 item 4: the core link's prefix, its hosts resolved on demand, and a route
+# to a prefix behind the server (which stands in for a router).
+connected = ["2001:db8:ff::/64"]
+[[ipv6.route]]
+prefix = "2001:db8:500::/48"
+via = "$SRV6"
 EOF
     rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl"
     cat >"$RUNDIR/subs.toml" <<EOF
@@ -212,6 +227,34 @@ sys.exit(0 if d == want else print(d, want) or 1)' "$c0" "$c1" "$n"; then
     fi
 }
 
+# The IPv6 counter named $1 from `ctl show counters`' ipv6 map.
+ipv6_count() {
+    ctl show counters | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["ipv6"][sys.argv[1]])' "$1"
+}
+
+# Issue 16 item 4: a prefix routed through a next hop (the server's 2001:db8:500::10
+# behind $SRV6), and a host of the connected prefix that nothing has resolved yet
+# (2001:db8:ff::20, the server's second address): the gateway solicits it when the
+# first echo to it arrives (that echo is dropped, ipv6_next_hop_unresolved: no hold
+# queue for IPv6), learns it from the NA, and forwards the rest.
+check_routes() {
+    local out learned
+    out=$(nsx "$NS_SUB" ping -6 -c 3 -i 0.2 -w 20 "$ROUTED6" 2>&1) || true
+    if grep -q "3 received" <<<"$out"; then
+        pass "ping -6 $ROUTED6 through [[ipv6.route]] via $SRV6: 3 of 3 answered"
+    else
+        fail "ping -6 $ROUTED6 (routed via $SRV6): $out"
+    fi
+    learned=$(ipv6_count ipv6_neighbor_learned)
+    out=$(nsx "$NS_SUB" ping -6 -c 4 -i 0.5 -w 20 "$HOST6" 2>&1) || true
+    if grep -qE "[34] received" <<<"$out" && [[ $(ipv6_count ipv6_neighbor_learned) == $((learned + 1)) ]] &&
+        [[ $(ipv6_count ipv6_neighbor_solicits) -ge 2 ]]; then
+        pass "ping -6 $HOST6 (connected, resolved on demand by NS): $(grep -oE '[0-9]+ received' <<<"$out"), one neighbour learnt"
+    else
+        fail "ping -6 $HOST6 (connected): $out; ipv6_neighbor_learned $(ipv6_count ipv6_neighbor_learned) (was $learned)"
+    fi
+}
+
 no_default_route() { [[ -z $(nsx "$NS_SUB" ip -6 route show default) ]]; }
 
 # The drop counter named $1 from `ctl show counters`.
@@ -305,6 +348,7 @@ test_all() {
     start_gateway
     if check_slaac_login; then
         check_ping
+        check_routes
         check_time_exceeded
         check_end
         check_ipv4_first

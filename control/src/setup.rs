@@ -73,6 +73,7 @@ pub fn forwarding(cfg: &Config, macs: [MacAddr; 2]) -> Result<Forwarding, FibErr
             UnknownPolicy::Punt => Unknown::Punt,
         })
         .ipv6(cfg.ipv6.forwarding(macs))
+        .routes6(cfg.ipv6.routes6())
         .nat64(cfg.nat64.forwarding())
         .dhcp(cfg.dhcp.punt());
     for r in &cfg.routes {

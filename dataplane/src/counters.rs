@@ -164,9 +164,11 @@ drop_reasons! {
     Ipv6SourceSpoofed = "ipv6_source_spoofed",
     /// Downlink IPv6 to a /64 no session holds.
     Ipv6NoSession = "ipv6_no_session",
-    /// Uplink IPv6 while the core side's IPv6 next hop has no MAC (not configured, not
-    /// resolved yet).
+    /// Uplink IPv6 while its next hop (the default `next_hop`, a route's, or a connected
+    /// destination itself) has no MAC (not configured, not resolved yet).
     Ipv6NextHopUnresolved = "ipv6_next_hop_unresolved",
+    /// Uplink IPv6 to a destination no IPv6 route holds, without a default `next_hop`.
+    Ipv6NoRoute = "ipv6_no_route",
     /// NAT64: a protocol or ICMP type that is not translated (TCP, UDP and ICMP echo
     /// are), a fragment, or an upper-layer header cut short.
     Nat64Unsupported = "nat64_unsupported",

@@ -12,6 +12,7 @@ use crate::table::flow::{NatConfig, Timeouts};
 use crate::table::lb::LbTable;
 use crate::table::lpm::Lpm;
 use crate::table::nat64::Nat64Config;
+use crate::table::route6::Routes6;
 use crate::types::{MacAddr, Side};
 
 /// One side's layer 2/3 identity.
@@ -145,6 +146,9 @@ pub struct Forwarding {
     pub dhcp: DhcpPunt,
     /// NAT64 (`[nat64]`).
     pub nat64: Nat64Config,
+    /// The core side's IPv6 routes and their neighbours' MACs (`[[ipv6.route]]`,
+    /// `[ipv6] connected`); a destination none holds goes to `ipv6.next_hop`.
+    pub routes6: Routes6,
     /// Per side, the subnet's directed broadcast, or for none 255.255.255.255 (the
     /// limited broadcast, which is not forwarded either).
     broadcasts: [Ipv4Addr; 2],
@@ -265,6 +269,7 @@ pub struct ForwardingBuilder {
     ipv6: Ipv6Forwarding,
     dhcp: DhcpPunt,
     nat64: Nat64Config,
+    routes6: Routes6,
 }
 
 /// Why a forwarding snapshot could not be built.
@@ -296,7 +301,14 @@ impl ForwardingBuilder {
             ipv6: Ipv6Forwarding::default(),
             dhcp: DhcpPunt::Off,
             nat64: Nat64Config::default(),
+            routes6: Routes6::default(),
         }
+    }
+
+    /// Sets the core side's IPv6 routes (default: none, all to `ipv6.next_hop`).
+    pub fn routes6(mut self, r: Routes6) -> Self {
+        self.routes6 = r;
+        self
     }
 
     /// Sets NAT64 (default: off).
@@ -407,6 +419,7 @@ impl ForwardingBuilder {
             ipv6: self.ipv6,
             dhcp: self.dhcp,
             nat64: self.nat64,
+            routes6: self.routes6,
             broadcasts: self
                 .sides
                 .map(|c| c.broadcast().unwrap_or(Ipv4Addr::BROADCAST)),

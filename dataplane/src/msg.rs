@@ -174,6 +174,12 @@ pub enum Event {
         /// The side it is on.
         side: Side,
     },
+    /// Uplink IPv6 to a host of a connected core prefix whose MAC the snapshot lacks:
+    /// solicit it (at most once per address per second per worker).
+    Resolve6 {
+        /// The host.
+        ip: std::net::Ipv6Addr,
+    },
     /// A session ended; its final record.
     SessionClosed(ClosedSession),
     /// A session could not be installed.

@@ -13,6 +13,7 @@ use tollgate_dataplane::session::{
     AccessLine, Encap, SessionCounters, SessionSpec, VlanTag, Vlans,
 };
 use tollgate_dataplane::snapshot::Publisher;
+use tollgate_dataplane::table::route6::{Route6, Routes6, Target6};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{
     Command, DropReason, Event, ForwardingBuilder, HeapPool, Ipv6Forwarding, MacAddr, RingSizes,
@@ -46,6 +47,12 @@ struct Rig {
 
 impl Rig {
     fn new(v6: Ipv6Forwarding) -> Rig {
+        Rig::with_routes(v6, Routes6::default())
+    }
+
+    /// A worker whose snapshot has IPv6 `routes`; [`publish_routes`](Rig::publish_routes)
+    /// changes them.
+    fn with_routes(v6: Ipv6Forwarding, routes: Routes6) -> Rig {
         let fwd = ForwardingBuilder::new(
             SideConfig {
                 mac: ACC_MAC,
@@ -59,6 +66,7 @@ impl Rig {
             },
         )
         .ipv6(v6)
+        .routes6(routes)
         .build()
         .unwrap();
         let publisher = Publisher::new(fwd);
@@ -91,6 +99,15 @@ impl Rig {
             next_hop_mac: Some(RTR_MAC),
             error_sources: [Some(GW_LL), Some(GW6)],
         })
+    }
+
+    /// Publishes the snapshot again with `routes` (what the control plane does when it
+    /// learns a neighbour).
+    fn publish_routes(&mut self, routes: Routes6) {
+        let mut next = (*self._publisher.current()).clone();
+        next.routes6 = routes;
+        self._publisher.publish(next);
+        self.worker.poll(self.now);
     }
 
     fn command(&mut self, c: Command) {
@@ -592,6 +609,129 @@ fn uplink_waits_for_the_next_hop_mac() {
         vec![(DropReason::Ipv6NextHopUnresolved, 1)]
     );
     assert_eq!(r.session_counters(1), SessionCounters::default());
+    r.check_balance();
+}
+
+/// Issue 16 item 4: uplink IPv6 follows the longest IPv6 route: two prefixes through two
+/// next hops, each frame byte for byte the subscriber's with the hop limit one less and
+/// the MACs of its next hop; a connected host without a MAC is asked for (once a second)
+/// and dropped until the snapshot has it; the rest goes to the default `next_hop`; and
+/// without a default, to nowhere (`ipv6_no_route`).
+#[test]
+fn uplink_follows_the_longest_ipv6_route_to_its_next_hop_s_mac() {
+    const R2: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+    const R3: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 3);
+    const R2_MAC: MacAddr = MacAddr([0x02, 0xfe, 0, 0, 0, 2]);
+    const R3_MAC: MacAddr = MacAddr([0x02, 0xfe, 0, 0, 0, 3]);
+    const HOST_MAC: MacAddr = MacAddr([0x02, 0x5e, 0, 0, 0, 0x10]);
+    let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+    let table = |neighbors: &[(Ipv6Addr, MacAddr)]| {
+        let mut t = Routes6::new(&[
+            Route6 {
+                prefix: a("2001:db8:500::"),
+                len: 48,
+                target: Target6::Via(R2),
+            },
+            // Longer, inside the /48: through the other router.
+            Route6 {
+                prefix: a("2001:db8:500:7::"),
+                len: 64,
+                target: Target6::Via(R3),
+            },
+            Route6 {
+                prefix: a("2001:db8:ff::"),
+                len: 64,
+                target: Target6::Connected,
+            },
+        ]);
+        for (ip, mac) in neighbors {
+            t.set_neighbor(*ip, Some(*mac));
+        }
+        t
+    };
+    let v6 = Ipv6Forwarding {
+        on: true,
+        addresses: vec![GW6],
+        next_hop: Some(RTR6),
+        next_hop_mac: Some(RTR_MAC),
+        error_sources: [None, None],
+    };
+    let mut r = Rig::with_routes(v6.clone(), table(&[(R2, R2_MAC), (R3, R3_MAC)]));
+    r.install(1, &[]);
+    let up = |dst: Ipv6Addr| {
+        udp6(
+            SUB_MAC,
+            ACC_MAC,
+            &[],
+            SUB6,
+            dst,
+            64,
+            (5000, 53),
+            b"route me",
+        )
+    };
+    // What the next hop `mac` must get: the same frame, MACs rewritten, hop limit 63.
+    let expect = |dst: Ipv6Addr, mac: MacAddr| {
+        udp6(CORE_MAC, mac, &[], SUB6, dst, 63, (5000, 53), b"route me")
+    };
+    for (dst, mac) in [
+        (a("2001:db8:500:1::9"), R2_MAC),
+        (a("2001:db8:500:7::9"), R3_MAC),
+        (a("2001:db8:500:8::9"), R2_MAC),
+        (a("2001:db8:600::9"), RTR_MAC),
+    ] {
+        r.send(Side::Access, &up(dst));
+        assert_eq!(r.core.drain(), vec![expect(dst, mac)], "to {dst}");
+    }
+    // A connected host: no MAC yet, asked for once (within the second), dropped.
+    let host = a("2001:db8:ff::10");
+    r.send(Side::Access, &up(host));
+    r.send(Side::Access, &up(host));
+    assert!(r.core.drain().is_empty());
+    let asks: Vec<Event> = std::iter::from_fn(|| r.ctl.events.pop())
+        .filter(|e| matches!(e, Event::Resolve6 { .. }))
+        .collect();
+    assert_eq!(asks, vec![Event::Resolve6 { ip: host }]);
+    r.now = Instant(r.now.0 + 1_000_000_000);
+    r.send(Side::Access, &up(host));
+    let asks = std::iter::from_fn(|| r.ctl.events.pop())
+        .filter(|e| matches!(e, Event::Resolve6 { .. }))
+        .count();
+    assert_eq!(asks, 1, "asked again a second later");
+    // Resolved: the host gets its frames directly.
+    r.publish_routes(table(&[(R2, R2_MAC), (R3, R3_MAC), (host, HOST_MAC)]));
+    r.send(Side::Access, &up(host));
+    assert_eq!(r.core.drain(), vec![expect(host, HOST_MAC)]);
+    // A next hop whose MAC is not known (yet, or any more): dropped, nothing asked (the
+    // control plane solicits routes' next hops by itself).
+    r.publish_routes(table(&[(R3, R3_MAC), (host, HOST_MAC)]));
+    r.send(Side::Access, &up(a("2001:db8:500:1::9")));
+    assert!(r.core.drain().is_empty());
+    assert_eq!(
+        drops(&r.counters()),
+        vec![(DropReason::Ipv6NextHopUnresolved, 4)]
+    );
+    let c = r.session_counters(1);
+    assert_eq!(c.tx_packets, 5);
+    assert!(
+        !std::iter::from_fn(|| r.ctl.events.pop()).any(|e| matches!(e, Event::Resolve6 { .. }))
+    );
+    r.check_balance();
+
+    // Without a default next hop, a destination no route holds goes nowhere.
+    let mut r = Rig::with_routes(
+        Ipv6Forwarding {
+            next_hop: None,
+            next_hop_mac: None,
+            ..v6
+        },
+        table(&[(R2, R2_MAC)]),
+    );
+    r.install(1, &[]);
+    r.send(Side::Access, &up(a("2001:db8:600::9")));
+    r.send(Side::Access, &up(a("2001:db8:500:1::9")));
+    assert_eq!(r.core.drain(), vec![expect(a("2001:db8:500:1::9"), R2_MAC)]);
+    assert_eq!(drops(&r.counters()), vec![(DropReason::Ipv6NoRoute, 1)]);
     r.check_balance();
 }
 

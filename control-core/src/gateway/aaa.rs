@@ -257,6 +257,9 @@ pub struct AaaSession {
 enum TimerKind {
     Interim,
     Dormancy,
+    /// A one-off Interim-Update for a change RADIUS should learn at once (a DHCPv6
+    /// binding after the Start); the periodic schedule stays as it was.
+    Update,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -1071,6 +1074,26 @@ impl Core {
         }
     }
 
+    /// Sends session `id` an Interim-Update now (after its counters are read), when its
+    /// Start went out already: what it names changed (issue 16: a DHCPv6 binding's
+    /// address and delegated prefix). Returns whether one was asked for.
+    pub(super) fn aaa_update_now(&mut self, id: SessionId) -> bool {
+        let Some(s) = self.aaa.sessions.get(&id).filter(|s| !s.closing) else {
+            return false;
+        };
+        let serial = s.serial;
+        let seq = self.seq();
+        self.aaa
+            .queries
+            .insert(seq, (id, serial, TimerKind::Update));
+        let worker = self.sessions.get(id).map_or(0, |s| s.worker);
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionQuery { id, seq },
+        ));
+        true
+    }
+
     /// A worker answered an AAA query; false when `seq` is not one.
     pub(super) fn aaa_counters(
         &mut self,
@@ -1117,6 +1140,18 @@ impl Core {
                     let n = at.since(s.start).as_nanos() / i.as_nanos() + 1;
                     let next = s.start + i * n as u32;
                     self.aaa.arm(next, &s, id, TimerKind::Interim);
+                }
+            }
+            TimerKind::Update => {
+                if let Some(address) = address {
+                    self.aaa.stats.interims += 1;
+                    let r = self
+                        .acct_record(&s, address, AcctStatusType::InterimUpdate, at, None)
+                        .with_ipv6(self.acct_ipv6(id));
+                    self.out.push_back(Output::Account(r));
+                    if let Some(e) = self.aaa.sessions.get_mut(&id) {
+                        e.spooled = s.counters;
+                    }
                 }
             }
             TimerKind::Dormancy => {

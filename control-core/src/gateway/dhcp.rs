@@ -976,6 +976,18 @@ impl Core {
         if let Some(d) = self.dhcp.as_mut() {
             d.stopping = true;
         }
+        // DHCPv6 bindings too (`dhcpv6_restart`).
+        if let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) {
+            d.stopping = true;
+        }
+    }
+
+    /// True if the DHCP side follows `sub` (a lease logging in again, an offer, a
+    /// session).
+    pub(super) fn dhcp_follows(&self, sub: &Subscriber) -> bool {
+        self.dhcp
+            .as_ref()
+            .is_some_and(|d| d.clients.contains_key(sub))
     }
 
     /// Runs the server's timers due at `now` (decision and offer timeouts, lease expiry).

@@ -65,6 +65,10 @@ pub struct Dhcpv6Stats {
     pub delegated_released: u64,
     /// IA_PD asked for while the delegated pool was exhausted.
     pub delegated_pool_exhausted: u64,
+    /// Bindings taken back after a restart ([`Core::dhcpv6_restore`]).
+    pub restored: u64,
+    /// Interim-Updates asked for because a binding started after its session's Start.
+    pub accounting_updates: u64,
 }
 
 /// Prefixes of one length out of a pool, each handed out once, to sessions on the worker
@@ -103,6 +107,16 @@ impl DelegatedPool {
         self.prefix(i)
     }
 
+    /// Takes `p` out of the pool (a restored binding's); false if handed out already.
+    fn claim(&mut self, p: Prefix) -> bool {
+        if p.len() != self.len || !self.pool.contains(p.addr()) {
+            return true;
+        }
+        let off = u128::from(p.addr()) ^ u128::from(self.pool.addr());
+        self.slots
+            .claim((off >> (128 - u32::from(self.len))) as u64)
+    }
+
     fn release(&mut self, p: Prefix) {
         if p.len() != self.len || !self.pool.contains(p.addr()) {
             return;
@@ -125,7 +139,12 @@ pub struct Dhcpv6 {
     waiting: HashMap<Subscriber, (LoginId, Wants)>,
     /// Bindings with a delegated prefix routed to a session.
     routed: HashMap<Subscriber, (SessionId, u16, Prefix)>,
-    stats: Dhcpv6Stats,
+    /// Bindings restored after a restart whose session has not come back yet, with the
+    /// /64 it had (`gateway::dhcpv6_restart`).
+    pub(super) restored: HashMap<Subscriber, Option<u64>>,
+    /// The gateway is stopping: sessions that end keep their bindings.
+    pub(super) stopping: bool,
+    pub(super) stats: Dhcpv6Stats,
 }
 
 impl Dhcpv6 {
@@ -147,6 +166,8 @@ impl Dhcpv6 {
             dns,
             waiting: HashMap::new(),
             routed: HashMap::new(),
+            restored: HashMap::new(),
+            stopping: false,
             stats: Dhcpv6Stats::default(),
             s,
         }
@@ -189,6 +210,8 @@ impl Dhcpv6 {
                 s.delegated_pool_exhausted,
             ),
             ("dhcpv6_bindings", self.server.leases().count() as u64),
+            ("dhcpv6_bindings_restored", s.restored),
+            ("dhcpv6_accounting_updates", s.accounting_updates),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -205,6 +228,15 @@ impl Dhcpv6 {
     /// The binding a session's subscriber holds.
     pub fn lease(&self, sub: &Subscriber) -> Option<&dhcpv6::Lease> {
         self.server.lease(sub)
+    }
+
+    /// Takes a restored binding's delegated prefix out of the pool; false if it is
+    /// handed out already (one outside the pool, RADIUS's, is always fine).
+    pub(super) fn claim_delegated(&mut self, p: Prefix) -> bool {
+        match self.pool.as_mut() {
+            Some(pool) => pool.claim(p),
+            None => true,
+        }
     }
 }
 
@@ -281,7 +313,16 @@ impl Core {
                 }
             }
             Event::SessionStarted(lease) => {
+                self.dhcpv6_persist(now, &lease);
                 let sub = lease.subscriber;
+                // Bound after the session's Start: RADIUS hears of the address and
+                // prefix at once, not at the next interim.
+                if let Some((id, _, _)) = self.ipoe_session_of(sub)
+                    && self.aaa_update_now(id)
+                    && let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut())
+                {
+                    d.stats.accounting_updates += 1;
+                }
                 let Some(prefix) = lease.grant.prefix else {
                     return;
                 };
@@ -302,9 +343,21 @@ impl Core {
                     },
                 ));
             }
-            Event::LeaseRenewed(_) => {}
+            Event::LeaseRenewed(lease) => self.dhcpv6_persist(now, &lease),
             Event::SessionEnded { lease, .. } => {
-                let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+                self.dhcpv6_forget(&lease.subscriber);
+                let Some(v6) = self.ipv6.as_mut() else {
+                    return;
+                };
+                // Restored, its session never came back: its /64 goes back too.
+                let waiting = v6
+                    .dhcp
+                    .as_mut()
+                    .and_then(|d| d.restored.remove(&lease.subscriber));
+                if let Some(Some(hi)) = waiting {
+                    v6.release_prefix(hi);
+                }
+                let Some(d) = v6.dhcp.as_mut() else {
                     return;
                 };
                 if let Some((id, worker, _)) = d.routed.remove(&lease.subscriber) {
@@ -352,6 +405,30 @@ impl Core {
             self.dhcpv6_grant(now, id, sub, login, wants);
             self.dhcpv6_drain(now);
         }
+        self.dhcpv6_session_back(id, sub);
+    }
+
+    /// A restored binding's session is back: its delegated prefix is routed to it again.
+    fn dhcpv6_session_back(&mut self, id: SessionId, sub: Subscriber) {
+        let worker = self.ipoe_session_of(sub).map_or(0, |(_, _, w)| w);
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        if d.restored.remove(&sub).is_none() {
+            return;
+        }
+        let Some(prefix) = d.server.lease(&sub).and_then(|l| l.grant.prefix) else {
+            return;
+        };
+        d.routed.insert(sub, (id, worker, prefix));
+        tracing::info!(session = id, %prefix, "restored delegated prefix routed again");
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionDelegated6 {
+                id,
+                prefix: Some(((u128::from(prefix.addr()) >> 64) as u64, prefix.len())),
+            },
+        ));
     }
 
     /// Answers login `login` of `sub` from session `id`: its /64 and AAA's IPv6.
@@ -469,6 +546,10 @@ impl Core {
             return;
         };
         d.waiting.remove(&sub);
+        if d.stopping {
+            // The binding stays bound and in the lease file (`dhcpv6_restart`).
+            return;
+        }
         d.server.end_session(&sub, "session ended");
         self.dhcpv6_drain(now);
     }

@@ -391,3 +391,288 @@ fn aaa_s_ipv6_attributes_are_granted_and_accounted() {
     // The RADIUS prefix was not the pool's: the pool is untouched.
     assert_eq!(counter(&r, "dhcpv6_delegated_released"), 1);
 }
+
+/// The prefixes of the session `SessionPrefix6` commands named, in order (taken).
+fn prefixes64(r: &mut Rig) -> Vec<(u32, Option<u64>)> {
+    let out = r
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SessionPrefix6 { id, prefix } => Some((*id, *prefix)),
+            _ => None,
+        })
+        .collect();
+    r.commands
+        .retain(|c| !matches!(c, Command::SessionPrefix6 { .. }));
+    out
+}
+
+/// Issue 16 item 1 for DHCPv6, in the style of DHCPv4's
+/// `leases_survive_a_restart_and_log_in_again_with_their_address`: an IPv6-first
+/// subscriber's binding (IA_NA and IA_PD) is kept at its REPLY; after a restart it is
+/// bound again, the subscriber logged in by MAC, and its session gets the same /64 and
+/// delegated prefix back (neither handed to another session meanwhile); its RENEW is
+/// answered with the same address and prefix as if nothing happened.
+#[test]
+fn dhcpv6_bindings_survive_a_restart_with_their_64_and_delegated_prefix() {
+    let mut r = Rig::with(dhcp_settings());
+    let mut rc = Vec::new();
+    put_option(&mut rc, option::RAPID_COMMIT, &[]);
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::SOLICIT, 0x000123, &rc)),
+    );
+    let a = r.auth.remove(0);
+    r.core.on_auth(
+        r.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "v6-first".into(),
+            authorization: Box::new(Authorization::default()),
+        },
+    );
+    r.drain();
+    let spec = installed(&r);
+    assert_eq!(
+        prefixes64(&mut r),
+        vec![(spec.id, Some(0x2001_0db8_0100_0000))]
+    );
+    assert_eq!(
+        delegations(&mut r),
+        vec![(spec.id, Some((0x2001_0db8_0200_0000, 56)))]
+    );
+    assert_eq!(r.leases.len(), 1);
+    assert_eq!(r.leases[0].key, "v6.0.-.--02:00:00:00:00:42");
+    let kept = r.leases[0].lease.clone().unwrap();
+    assert!(crate::gateway::dhcpv6_restart::is_binding_record(&kept));
+    // The gateway stops: the session's end keeps the binding in the file.
+    r.core.dhcp_stopping();
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionClosed(ClosedSession {
+            id: spec.id,
+            user: 1,
+            channel: 0,
+            address: spec.address,
+            cause: DisconnectCause::NasReboot,
+            counters: SessionCounters::default(),
+            started: spec.started,
+            stopped: r.now,
+        }),
+    );
+    r.drain();
+    assert_eq!(r.leases.len(), 1, "no removal while stopping");
+    assert_eq!(counter(&r, "dhcpv6_bindings"), 1);
+
+    // 100 s later the gateway starts again.
+    let now = r.now + Duration::from_secs(100);
+    let mut r2 = Rig::at(dhcp_settings(), now);
+    r2.now = now;
+    assert_eq!(
+        r2.core.dhcpv6_restore(now, &[vec![1, 2, 3], kept.clone()]),
+        1
+    );
+    assert_eq!(counter(&r2, "dhcpv6_bindings_restored"), 1);
+    assert_eq!(counter(&r2, "dhcpv6_bindings"), 1);
+    // Another subscriber's session meanwhile gets another /64.
+    let other = r2
+        .core
+        .open_session(
+            r2.now,
+            SessionRequest {
+                user: "bob".into(),
+                address: Ipv4Addr::new(100, 64, 0, 9),
+                mac: Some(MacAddr([0x02, 0, 0, 0, 0, 0x77])),
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    r2.drain();
+    assert_eq!(
+        prefixes64(&mut r2),
+        vec![(other, Some(0x2001_0db8_0100_0001))]
+    );
+    // The restored subscriber logs in by MAC; its session gets its /64 and prefix back.
+    assert_eq!(r2.auth.len(), 1);
+    assert_eq!(
+        r2.auth[0].calling_station.as_deref(),
+        Some("02:00:00:00:00:42")
+    );
+    let a = r2.auth.remove(0);
+    r2.core.on_auth(
+        r2.now,
+        a.login,
+        AuthAnswer::Accept {
+            user: "v6-first".into(),
+            authorization: Box::new(Authorization::default()),
+        },
+    );
+    r2.drain();
+    let s2 = r2
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SessionAdd(s) if s.mac == Some(SUB_MAC) => Some(*s),
+            _ => None,
+        })
+        .next()
+        .expect("the session is back");
+    assert_eq!(
+        prefixes64(&mut r2),
+        vec![(s2.id, Some(0x2001_0db8_0100_0000))]
+    );
+    assert_eq!(
+        delegations(&mut r2),
+        vec![(s2.id, Some((0x2001_0db8_0200_0000, 56)))]
+    );
+    // The client renews as usual: the same address and prefix, full lifetimes.
+    dhcp_frames(&mut r2);
+    let mut renew = Vec::new();
+    put_option(&mut renew, option::CLIENT_ID, &duid_ll(SUB_MAC.0));
+    put_option(&mut renew, option::SERVER_ID, &duid_ll(ACC_MAC.0));
+    put_option(&mut renew, option::ELAPSED_TIME, &[0, 0]);
+    let mut na = Vec::new();
+    ia_addr_option(&mut na, "2001:db8:100::1".parse().unwrap(), 3600, 7200);
+    put_option(&mut renew, option::IA_NA, &ia(1, 0, 0, &na));
+    let mut pd = Vec::new();
+    ia_prefix_option(&mut pd, "2001:db8:200::/56".parse().unwrap(), 3600, 7200);
+    put_option(&mut renew, option::IA_PD, &ia(2, 0, 0, &pd));
+    put_option(&mut renew, option::ORO, &option::DNS_SERVERS.to_be_bytes());
+    r2.punt(
+        Side::Access,
+        &from_client(&message(mt::RENEW, 0x000456, &renew)),
+    );
+    assert_eq!(
+        dhcp_frames(&mut r2),
+        vec![to_client(&granted(mt::REPLY, 0x000456))]
+    );
+    assert_eq!(counter(&r2, "dhcpv6_renew"), 1);
+    // The renewal is kept too (a later expiry).
+    let last = r2.leases.last().unwrap();
+    assert_eq!(last.key, "v6.0.-.--02:00:00:00:00:42");
+    assert_ne!(last.lease.as_ref(), Some(&kept));
+
+    // Restored after it ran out (7200 s valid): forgotten, nobody logs in.
+    let late = r.now + Duration::from_secs(7300);
+    let mut r3 = Rig::at(dhcp_settings(), late);
+    r3.now = late;
+    assert_eq!(r3.core.dhcpv6_restore(late, &[kept]), 0);
+    r3.drain();
+    assert!(r3.auth.is_empty());
+    assert_eq!(r3.leases.len(), 1);
+    assert_eq!(r3.leases[0].lease, None);
+    assert_eq!(counter(&r3, "dhcpv6_bindings"), 0);
+}
+
+/// Issue 16: a DHCPv6 binding that starts after the session's Start (an IPv4-first
+/// session whose host asks later, SOLICIT then REQUEST) sends an Interim-Update at once,
+/// with the session's counters read from its worker: on the wire it names
+/// Framed-IPv6-Prefix, Framed-Interface-Id and Delegated-IPv6-Prefix, which the Start
+/// could not. The periodic interims are not moved.
+#[test]
+fn a_binding_after_the_start_is_accounted_at_once() {
+    use crate::radius::attrs::NasIdentity;
+    use crate::radius::dict::{AcctStatusType, std_attr as sa};
+    let mut r = Rig::with(dhcp_settings());
+    let id = r
+        .core
+        .open_session(
+            r.now,
+            SessionRequest {
+                user: "alice".into(),
+                address: Ipv4Addr::new(100, 64, 0, 5),
+                mac: Some(SUB_MAC),
+                channel: None,
+                services: Default::default(),
+                bandwidth: Default::default(),
+                limits: Default::default(),
+                max_flows: 0,
+            },
+        )
+        .unwrap();
+    r.drain();
+    assert_eq!(r.accounts.len(), 1);
+    assert_eq!(r.accounts[0].status, AcctStatusType::Start);
+    let start = r.accounts[0].to_request(&NasIdentity::default(), 0);
+    assert!(start.get(sa::DELEGATED_IPV6_PREFIX).is_none());
+    assert!(start.get(sa::FRAMED_INTERFACE_ID).is_none());
+    r.commands.clear();
+    // SOLICIT, ADVERTISE: nothing bound, nothing accounted.
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::SOLICIT, 0x000321, &[])),
+    );
+    assert_eq!(r.accounts.len(), 1);
+    let mut sid = Vec::new();
+    put_option(&mut sid, option::SERVER_ID, &duid_ll(ACC_MAC.0));
+    r.now = r.now + Duration::from_secs(3);
+    r.punt(
+        Side::Access,
+        &from_client(&client_message(mt::REQUEST, 0x000654, &sid)),
+    );
+    // The REPLY binds: the worker is asked for the counters first.
+    let seq = r
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::SessionQuery { id: i, seq } if *i == id => Some(*seq),
+            _ => None,
+        })
+        .expect("the session's counters are asked for");
+    assert_eq!(r.accounts.len(), 1, "not before the counters");
+    let counters = SessionCounters {
+        tx_packets: 7,
+        tx_bytes: 700,
+        rx_packets: 5,
+        rx_bytes: 900,
+    };
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionCounters {
+            id,
+            seq,
+            at: r.now,
+            counters,
+            last_seen: r.now,
+            ipv6: None,
+        },
+    );
+    r.drain();
+    assert_eq!(r.accounts.len(), 2);
+    let interim = &r.accounts[1];
+    assert_eq!(interim.status, AcctStatusType::InterimUpdate);
+    let req = interim.to_request(&NasIdentity::default(), 0);
+    let got = |k| req.get(k).map(|a| a.value.clone());
+    assert_eq!(got(sa::ACCT_STATUS_TYPE), Some(vec![0, 0, 0, 3]));
+    assert_eq!(
+        got(sa::FRAMED_IPV6_PREFIX),
+        Some(vec![0, 64, 0x20, 0x01, 0x0d, 0xb8, 0x01, 0, 0, 0])
+    );
+    assert_eq!(
+        got(sa::FRAMED_INTERFACE_ID),
+        Some(vec![0, 0, 0, 0, 0, 0, 0, 1])
+    );
+    assert_eq!(
+        got(sa::DELEGATED_IPV6_PREFIX),
+        Some(vec![0, 56, 0x20, 0x01, 0x0d, 0xb8, 0x02, 0, 0])
+    );
+    assert_eq!(
+        got(sa::ACCT_INPUT_OCTETS),
+        Some(700u32.to_be_bytes().to_vec())
+    );
+    assert_eq!(got(sa::FRAMED_IP_ADDRESS), Some(vec![100, 64, 0, 5]));
+    assert_eq!(
+        got(sa::ACCT_SESSION_ID),
+        r.accounts[0]
+            .to_request(&NasIdentity::default(), 0)
+            .get(sa::ACCT_SESSION_ID)
+            .map(|a| a.value.clone())
+    );
+    assert_eq!(counter(&r, "dhcpv6_accounting_updates"), 1);
+}

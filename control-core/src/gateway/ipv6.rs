@@ -24,6 +24,7 @@ use std::time::Duration;
 use tollgate_dataplane::session::{
     AccessLine, Encap, SessionId, SessionSpec, VlanKey, VlanTag, Vlans,
 };
+use tollgate_dataplane::table::route6::{Route6, Routes6, Target6};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, Frame, MacAddr, Side};
 
@@ -66,6 +67,49 @@ pub struct Ipv6Settings {
     pub seed: Seed,
     /// The DHCPv6 server, when on (RAs then carry the M and O flags).
     pub dhcpv6: Option<super::dhcpv6::Dhcpv6Settings>,
+    /// Static routes of the core side (`[[ipv6.route]]`): prefix and next hop (resolved
+    /// by NS like `next_hop`). Longer than the default `next_hop`.
+    pub routes: Vec<(Prefix, Ipv6Addr)>,
+    /// Connected prefixes of the core side (`[ipv6] connected`): their hosts are
+    /// reached directly, each resolved by NS when traffic first goes to it.
+    pub connected: Vec<Prefix>,
+}
+
+impl Ipv6Settings {
+    /// The forwarding snapshot's IPv6 route table of [`routes`](Self::routes) and
+    /// [`connected`](Self::connected) ([`routes6`]).
+    pub fn routes6(&self) -> Routes6 {
+        routes6(
+            &self.routes,
+            &self.connected,
+            self.next_hop.zip(self.next_hop_mac),
+        )
+    }
+}
+
+/// The IPv6 route table of static `routes`, `connected` prefixes and the default next
+/// hop's configured MAC (no other MACs yet: the core resolves them). For an equal prefix
+/// a connected one wins, as for IPv4.
+pub fn routes6(
+    routes: &[(Prefix, Ipv6Addr)],
+    connected: &[Prefix],
+    default: Option<(Ipv6Addr, MacAddr)>,
+) -> Routes6 {
+    let connected = connected.iter().map(|p| Route6 {
+        prefix: p.addr(),
+        len: p.len(),
+        target: Target6::Connected,
+    });
+    let vias = routes.iter().map(|(p, via)| Route6 {
+        prefix: p.addr(),
+        len: p.len(),
+        target: Target6::Via(*via),
+    });
+    let mut t = Routes6::new(&connected.chain(vias).collect::<Vec<_>>());
+    if let Some((a, mac)) = default {
+        t.set_neighbor(a, Some(mac));
+    }
+    t
 }
 
 /// What the IPv6 half counts.
@@ -88,6 +132,8 @@ pub struct Ipv6Stats {
     /// Times the next hop's MAC was learnt (or changed).
     pub next_hop_learned: u64,
 }
+
+use super::neighbor6::Neighbors6;
 
 /// Prefixes of one length out of a pool, handed out per worker: one for a session on
 /// worker `w` of `n` is owned by `w` under the fast path's steering
@@ -257,6 +303,8 @@ pub struct Ipv6 {
     logins: HashMap<Mac, Instant>,
     next_hop_mac: Option<MacAddr>,
     next_solicit: Option<Instant>,
+    /// Routes' next hops and connected hosts ([`Neighbors6`]).
+    pub(super) neighbors: Neighbors6,
     stats: Ipv6Stats,
 }
 
@@ -288,6 +336,16 @@ pub fn link_local(mac: MacAddr) -> Ipv6Addr {
 }
 
 impl Ipv6 {
+    /// Takes /64 `hi` out of the pool (a restored binding's); false if handed out.
+    pub(super) fn claim_prefix(&mut self, hi: u64) -> bool {
+        self.pool.claim(hi)
+    }
+
+    /// Gives /64 `hi` back to the pool.
+    pub(super) fn release_prefix(&mut self, hi: u64) {
+        self.pool.release(hi);
+    }
+
     /// The workers IPv6 is steered over.
     pub(super) fn pool_workers(&self) -> u16 {
         self.pool.workers as u16
@@ -334,6 +392,14 @@ impl Ipv6 {
             logins: HashMap::new(),
             next_hop_mac: s.next_hop_mac,
             next_solicit: resolve.then_some(now),
+            neighbors: Neighbors6::new(
+                now,
+                s.routes.iter().map(|(_, via)| *via),
+                &s.next_hop
+                    .zip(s.next_hop_mac)
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            ),
             stats: Ipv6Stats::default(),
             s,
         }
@@ -373,6 +439,13 @@ impl Ipv6 {
             ("ipv6_logins", s.logins),
             ("ipv6_next_hop_solicits", s.next_hop_solicits),
             ("ipv6_next_hop_learned", s.next_hop_learned),
+            ("ipv6_neighbor_solicits", self.neighbors.stats().solicits),
+            ("ipv6_neighbor_learned", self.neighbors.stats().learned),
+            ("ipv6_neighbor_failed", self.neighbors.stats().failed),
+            (
+                "ipv6_neighbor_asks_ignored",
+                self.neighbors.stats().asks_ignored,
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -420,6 +493,7 @@ impl Ipv6 {
         [
             self.access.poll_timeout(),
             self.next_solicit,
+            self.neighbors.poll_timeout(),
             self.dhcp.as_ref().and_then(|d| d.server.poll_timeout()),
         ]
         .into_iter()
@@ -554,8 +628,12 @@ impl Core {
                     tracing::info!(next_hop = %ip.src_addr(), mac = %MacAddr(h.src), "IPv6 next hop resolved");
                     let mut next = (*self.fwd).clone();
                     next.ipv6.next_hop_mac = Some(MacAddr(h.src));
+                    // In a connected prefix too, it is a known host there.
+                    next.routes6
+                        .set_neighbor(ip.src_addr(), Some(MacAddr(h.src)));
                     self.publish(next);
                 }
+                self.ipv6_neighbor_heard(ip.src_addr(), MacAddr(h.src));
                 if let Some(v6) = self.ipv6.as_mut() {
                     v6.core.handle_packet(
                         now,
@@ -639,7 +717,12 @@ impl Core {
         if spec.access.encap != Encap::Ipoe {
             return;
         }
-        if !self.ipv6_attach(spec.id, spec.access.vlans.key(), worker) {
+        // A restored DHCPv6 binding's /64: the client holds addresses in it.
+        let restored = spec.mac.and_then(|mac| {
+            let sub = Subscriber::new(line_of_key(spec.access.vlans.key()), mac.0);
+            self.dhcpv6_restored_prefix(&sub)
+        });
+        if !self.ipv6_attach(spec.id, spec.access.vlans.key(), worker, restored) {
             return;
         }
         if let Some(mac) = spec.mac {
@@ -665,7 +748,7 @@ impl Core {
             .ipv6
             .as_ref()
             .is_some_and(|v| v.sessions.contains_key(&id));
-        if !attached && !self.ipv6_attach(id, vlans, worker) {
+        if !attached && !self.ipv6_attach(id, vlans, worker, None) {
             return;
         }
         let Some(v6) = self.ipv6.as_mut() else {
@@ -714,19 +797,40 @@ impl Core {
     }
 
     /// Attaches a /64 to session `id` (on `worker`, its line's `vlans`): its
-    /// Framed-IPv6-Prefix or one from the pool. False when none is left.
-    fn ipv6_attach(&mut self, id: SessionId, vlans: VlanKey, worker: u16) -> bool {
+    /// `restored` DHCPv6 binding's /64, its Framed-IPv6-Prefix or one from the pool.
+    /// False when none is left.
+    fn ipv6_attach(
+        &mut self,
+        id: SessionId,
+        vlans: VlanKey,
+        worker: u16,
+        restored: Option<u64>,
+    ) -> bool {
         let Some(v6) = self.ipv6.as_mut() else {
             return false;
         };
         if v6.sessions.contains_key(&id) {
             return false;
         }
+        // A restored DHCPv6 binding's /64 (claimed at the restore already), else
         // Framed-IPv6-Prefix, when a /64 the session's worker is steered (and not
         // handed out from the pool already); else one from the pool.
+        let restored = restored.filter(|hi| {
+            let usable =
+                tollgate_dataplane::steer::prefix_worker(*hi, v6.pool.workers as u16) == worker;
+            if !usable {
+                tracing::warn!(
+                    session = id,
+                    "a restored DHCPv6 binding's /64 is another worker's: one from the pool instead"
+                );
+                v6.pool.release(*hi);
+            }
+            usable
+        });
         let framed = v6
             .aaa
             .get(&id)
+            .filter(|_| restored.is_none())
             .and_then(|a| a.framed_prefix)
             .and_then(|p| {
                 let hi = (u128::from(p.addr()) >> 64) as u64;
@@ -739,7 +843,7 @@ impl Core {
                 }
                 usable.then_some(hi)
             });
-        let Some(prefix) = framed.or_else(|| v6.pool.allocate(worker)) else {
+        let Some(prefix) = restored.or(framed).or_else(|| v6.pool.allocate(worker)) else {
             v6.stats.pool_exhausted += 1;
             tracing::warn!(
                 session = id,
@@ -836,31 +940,93 @@ impl Core {
             return;
         };
         v6.access.handle_timeout(now, &mut v6.rng);
+        let mut targets = Vec::new();
         if let (Some(t), Some(target)) = (v6.next_solicit, v6.s.next_hop)
             && t <= now
         {
             v6.next_solicit = Some(now + SOLICIT_EVERY);
             v6.stats.next_hop_solicits += 1;
-            let mac = self.fwd.side(Side::Core).mac;
-            let src = v6.s.core_address.unwrap_or_else(|| link_local(mac));
-            let dst = ip6::solicited_node(target);
-            let mut b = Builder::neighbor_solicit(target);
-            b.source_link_layer(mac.0);
-            let icmp = b.finish(src, dst);
-            let packet = ip6::packet(src, dst, next_header::ICMPV6, 255, &icmp);
-            let frame = crate::ipoe::frame(
-                Line::untagged(0),
-                ip6::multicast_mac(dst),
-                mac.0,
-                0x88a8,
-                crate::wire::ethernet::ethertype::IPV6,
-                &packet,
-            );
-            if let Some(f) = Frame::new(Side::Core, &frame) {
-                self.out.push_back(Output::Inject(0, Box::new(f)));
-            }
+            targets.push(target);
+        }
+        targets.extend(v6.neighbors.due(now));
+        // A route through the default next hop: one NS for both.
+        targets.sort_unstable();
+        targets.dedup();
+        for target in targets {
+            self.solicit6(target);
         }
         self.drain_ipv6();
+    }
+
+    /// A Neighbor Solicitation for `target` out of the core side, from `core_address`
+    /// (else the core link-local address).
+    fn solicit6(&mut self, target: Ipv6Addr) {
+        let Some(v6) = self.ipv6.as_ref() else {
+            return;
+        };
+        let mac = self.fwd.side(Side::Core).mac;
+        let src = v6.s.core_address.unwrap_or_else(|| link_local(mac));
+        let dst = ip6::solicited_node(target);
+        let mut b = Builder::neighbor_solicit(target);
+        b.source_link_layer(mac.0);
+        let icmp = b.finish(src, dst);
+        let packet = ip6::packet(src, dst, next_header::ICMPV6, 255, &icmp);
+        let frame = crate::ipoe::frame(
+            Line::untagged(0),
+            ip6::multicast_mac(dst),
+            mac.0,
+            0x88a8,
+            crate::wire::ethernet::ethertype::IPV6,
+            &packet,
+        );
+        if let Some(f) = Frame::new(Side::Core, &frame) {
+            self.out.push_back(Output::Inject(0, Box::new(f)));
+        }
+    }
+
+    /// A worker asks for connected host `ip` ([`Event::Resolve6`]): solicited now if it
+    /// is in a connected prefix and not resolved or being resolved already.
+    ///
+    /// [`Event::Resolve6`]: tollgate_dataplane::Event::Resolve6
+    pub(super) fn ipv6_resolve(&mut self, now: Instant, ip: Ipv6Addr) {
+        if !self.fwd.routes6.is_connected(ip) {
+            return;
+        }
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        if let Some(mac) = v6.neighbors.mac(ip) {
+            // Learnt, but the worker's snapshot lacked it: publish it again.
+            self.publish_neighbor6(ip, mac);
+            return;
+        }
+        if v6.neighbors.ask(now, ip) {
+            for target in v6.neighbors.due(now) {
+                self.solicit6(target);
+            }
+        }
+    }
+
+    /// An NS or NA on the core side from `ip` at `mac`: a wanted neighbour's MAC is
+    /// learnt and published in the route table.
+    fn ipv6_neighbor_heard(&mut self, ip: Ipv6Addr, mac: MacAddr) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        if v6.neighbors.learn(ip, mac) {
+            tracing::info!(neighbor = %ip, %mac, "IPv6 neighbour resolved");
+            self.publish_neighbor6(ip, mac);
+        }
+    }
+
+    /// Publishes a snapshot whose IPv6 route table has `ip` at `mac`.
+    fn publish_neighbor6(&mut self, ip: Ipv6Addr, mac: MacAddr) {
+        if self.fwd.routes6.neighbor(ip) == Some(mac) {
+            return;
+        }
+        let mut next = (*self.fwd).clone();
+        next.routes6.set_neighbor(ip, Some(mac));
+        self.publish(next);
     }
 
     /// The routers' packets as frames to inject.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use etherparse::{Icmpv6Type, PacketBuilder, SlicedPacket};
 use tollgate_dataplane::session::{ClosedSession, DisconnectCause, SessionCounters};
+use tollgate_dataplane::table::route6::{Hop6, Routes6};
 use tollgate_dataplane::{
     Command, Event, ForwardingBuilder, Frame, Ipv6Forwarding, MacAddr, Side, SideConfig,
 };
@@ -44,6 +45,8 @@ fn settings() -> Ipv6Settings {
         login_on_rs: true,
         seed: Seed::fixed([9; 32]),
         dhcpv6: None,
+        routes: Vec::new(),
+        connected: Vec::new(),
     }
 }
 
@@ -54,6 +57,10 @@ struct Rig {
     commands: Vec<Command>,
     auth: Vec<AuthRequest>,
     published: Vec<Ipv6Forwarding>,
+    /// The IPv6 route tables published, in order.
+    routes6: Vec<Routes6>,
+    /// Lease-file changes (DHCPv6 bindings), in order.
+    leases: Vec<super::dhcp::LeaseChange>,
     accounts: Vec<crate::radius::attrs::AcctRecord>,
 }
 
@@ -63,6 +70,12 @@ impl Rig {
     }
 
     fn with(settings: Ipv6Settings) -> Rig {
+        Rig::at(settings, Instant(SEC))
+    }
+
+    /// A core started at `now` (a restart later than another rig's).
+    fn at(settings: Ipv6Settings, now: Instant) -> Rig {
+        let routes6 = settings.routes6();
         let fwd = ForwardingBuilder::new(
             SideConfig {
                 mac: ACC_MAC,
@@ -75,9 +88,9 @@ impl Rig {
                 prefix_len: 24,
             },
         )
+        .routes6(routes6)
         .build()
         .unwrap();
-        let now = Instant(SEC);
         let core = Core::new(
             now,
             Arc::new(fwd),
@@ -115,6 +128,8 @@ impl Rig {
             commands: Vec::new(),
             auth: Vec::new(),
             published: Vec::new(),
+            routes6: Vec::new(),
+            leases: Vec::new(),
             accounts: Vec::new(),
         };
         r.drain();
@@ -127,8 +142,12 @@ impl Rig {
                 Output::Inject(_, f) => self.frames.push(*f),
                 Output::Command(Target::Worker(_) | Target::All, c) => self.commands.push(c),
                 Output::Authenticate(a) => self.auth.push(a),
-                Output::Publish(f) => self.published.push(f.ipv6.clone()),
+                Output::Publish(f) => {
+                    self.published.push(f.ipv6.clone());
+                    self.routes6.push(f.routes6.clone());
+                }
                 Output::Account(a) => self.accounts.push(a),
+                Output::Lease(l) => self.leases.push(l),
                 _ => {}
             }
         }
@@ -478,6 +497,149 @@ fn the_core_next_hop_is_solicited_learnt_and_published() {
     r.now = Instant(10 * SEC);
     r.tick();
     assert!(r.take_frames().is_empty());
+}
+
+/// The target of an injected Neighbor Solicitation, checked: from the core MAC and
+/// `core_address` to the target's solicited-node group, checksum right.
+fn ns_target(f: &Frame) -> Ipv6Addr {
+    assert_eq!(f.side, Side::Core);
+    let (dmac, smac, src, dst, icmp) = read(f);
+    let p = Packet::new_checked(&icmp[..]).unwrap();
+    assert_eq!(p.msg_type(), icmp_type::NEIGHBOR_SOLICIT);
+    assert!(p.checksum_ok(src, dst));
+    let target = Ipv6Addr::from(<[u8; 16]>::try_from(&icmp[8..24]).unwrap());
+    assert_eq!(smac, CORE_MAC);
+    assert_eq!(src, GW6);
+    assert_eq!(dst, crate::inet::ipv6::solicited_node(target));
+    let t = target.octets();
+    assert_eq!(dmac, MacAddr([0x33, 0x33, 0xff, t[13], t[14], t[15]]));
+    target
+}
+
+/// An NA from `ip` at `mac` for itself (solicited, override, with its link-layer
+/// address), to the gateway's core address.
+fn na_from(ip: Ipv6Addr, mac: MacAddr) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(mac.0, CORE_MAC.0)
+        .ipv6(ip.octets(), GW6.octets(), 255)
+        .icmpv6(Icmpv6Type::Unknown {
+            type_u8: 136,
+            code_u8: 0,
+            bytes5to8: [0x60, 0, 0, 0],
+        })
+        .write(&mut f, &[ip.octets().as_slice(), &[2, 1], &mac.0].concat())
+        .unwrap();
+    f
+}
+
+/// Issue 16 item 4: IPv6 routes through two next hops besides the default, and a
+/// connected core prefix whose hosts are solicited when a worker asks. Each next hop is
+/// solicited every second until its NA, then published in the route table; a connected
+/// host three times, then given up until asked again.
+#[test]
+fn route_next_hops_and_connected_hosts_are_resolved_by_ns() {
+    let r2: Ipv6Addr = "fe80::2".parse().unwrap();
+    let r3: Ipv6Addr = "2001:db8:ff::3".parse().unwrap();
+    let host: Ipv6Addr = "2001:db8:ff::10".parse().unwrap();
+    let r2_mac = MacAddr([0x02, 0xfe, 0, 0, 0, 2]);
+    let r3_mac = MacAddr([0x02, 0xfe, 0, 0, 0, 3]);
+    let host_mac = MacAddr([0x02, 0x5e, 0, 0, 0, 0x10]);
+    let mut s = settings();
+    s.routes = vec![
+        ("2001:db8:500::/48".parse().unwrap(), r2),
+        ("2001:db8:600::/48".parse().unwrap(), r3),
+        // Through the default next hop too: one NS for both.
+        ("2001:db8:700::/48".parse().unwrap(), RTR6),
+    ];
+    s.connected = vec!["2001:db8:ff::/64".parse().unwrap()];
+    let mut r = Rig::with(s);
+    r.tick();
+    let mut got: Vec<Ipv6Addr> = r.take_frames().iter().map(ns_target).collect();
+    got.sort_unstable();
+    assert_eq!(got, vec![r3, RTR6, r2]);
+    // The next hops answer: each learnt once and published.
+    r.now = Instant(SEC + SEC / 2);
+    r.punt(Side::Core, &na_from(r2, r2_mac));
+    r.punt(Side::Core, &na_from(r3, r3_mac));
+    r.punt(Side::Core, &na_from(r3, r3_mac));
+    assert_eq!(r.routes6.len(), 2);
+    let t = r.routes6.last().unwrap().clone();
+    let dst = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+    assert_eq!(t.lookup(dst("2001:db8:500:1::1")), Some(Hop6::Mac(r2_mac)));
+    assert_eq!(t.lookup(dst("2001:db8:600::1")), Some(Hop6::Mac(r3_mac)));
+    assert_eq!(
+        t.lookup(dst("2001:db8:700::1")),
+        Some(Hop6::Unresolved {
+            neighbor: RTR6,
+            connected: false
+        })
+    );
+    assert_eq!(t.lookup(dst("2001:db8:800::1")), None);
+    // Only the default next hop is still solicited.
+    r.now = Instant(2 * SEC);
+    r.tick();
+    let got: Vec<Ipv6Addr> = r.take_frames().iter().map(ns_target).collect();
+    assert_eq!(got, vec![RTR6]);
+    // A worker asks for a connected host: solicited at once, then twice more a second
+    // apart, then given up; a repeated ask meanwhile sends nothing.
+    r.core.on_event(r.now, 0, Event::Resolve6 { ip: host });
+    r.core.on_event(r.now, 0, Event::Resolve6 { ip: host });
+    // Outside every connected prefix: not solicited.
+    r.core.on_event(
+        r.now,
+        0,
+        Event::Resolve6 {
+            ip: dst("2001:db8:500::1"),
+        },
+    );
+    r.drain();
+    let got: Vec<Ipv6Addr> = r.take_frames().iter().map(ns_target).collect();
+    assert_eq!(got, vec![host]);
+    for k in 3..=5 {
+        r.now = Instant(k * SEC);
+        r.tick();
+        let got: Vec<Ipv6Addr> = r
+            .take_frames()
+            .iter()
+            .map(ns_target)
+            .filter(|t| *t != RTR6)
+            .collect();
+        let want = if k < 5 { vec![host] } else { vec![] };
+        assert_eq!(got, want, "second {k}");
+    }
+    let counter = |r: &Rig, k: &str| {
+        r.core
+            .ipv6()
+            .unwrap()
+            .counters()
+            .into_iter()
+            .find(|(n, _)| n == k)
+            .unwrap()
+            .1
+    };
+    assert_eq!(counter(&r, "ipv6_neighbor_failed"), 1);
+    // Asked again, it answers this time: published; the default next hop answers too.
+    r.core.on_event(r.now, 0, Event::Resolve6 { ip: host });
+    r.drain();
+    assert_eq!(
+        r.take_frames().iter().map(ns_target).collect::<Vec<_>>(),
+        vec![host]
+    );
+    r.punt(Side::Core, &na_from(host, host_mac));
+    r.punt(Side::Core, &na_from(RTR6, RTR_MAC));
+    let t = r.routes6.last().unwrap();
+    assert_eq!(t.lookup(host), Some(Hop6::Mac(host_mac)));
+    assert_eq!(t.lookup(dst("2001:db8:700::1")), Some(Hop6::Mac(RTR_MAC)));
+    assert_eq!(r.published.last().unwrap().next_hop_mac, Some(RTR_MAC));
+    // Resolved everything: nothing more is solicited.
+    r.take_frames();
+    r.now = Instant(30 * SEC);
+    r.tick();
+    assert!(r.take_frames().iter().all(|f| f.side != Side::Core));
+    assert_eq!(counter(&r, "ipv6_neighbor_learned"), 4);
+    // r2 and r3 once, RTR6 (one NS shared with the default) at seconds 1 to 5, the
+    // host 3 + 1 times.
+    assert_eq!(counter(&r, "ipv6_neighbor_solicits"), 2 + 5 + 3 + 1);
 }
 
 #[test]

@@ -9,11 +9,13 @@ pub mod aaa;
 pub mod addresses;
 pub mod dhcp;
 pub mod dhcpv6;
+pub mod dhcpv6_restart;
 pub mod identifier;
 pub mod ipv6;
 pub mod lac;
 pub mod lns;
 pub mod neighbor;
+pub mod neighbor6;
 pub mod pools;
 pub mod pppoe;
 pub mod records;
@@ -548,6 +550,7 @@ impl Core {
                 self.resolver.resolve(now, ip, side);
                 self.drain_resolver();
             }
+            Event::Resolve6 { ip } => self.ipv6_resolve(now, ip),
             Event::SessionClosed(mut rec) => {
                 self.pppoe_session_closed(now, rec.id, rec.cause.name());
                 self.dhcp_session_closed(now, rec.id, rec.cause.name());

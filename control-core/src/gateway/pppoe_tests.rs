@@ -76,6 +76,8 @@ fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
             lease: Duration::from_secs(3600),
             rapid_commit: true,
         }),
+        routes: Vec::new(),
+        connected: Vec::new(),
     }
 }
 

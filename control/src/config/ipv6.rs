@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use tollgate_control_core::gateway::dhcpv6::Dhcpv6Settings;
-use tollgate_control_core::gateway::ipv6::{Ipv6Settings, link_local};
+use tollgate_control_core::gateway::ipv6::{Ipv6Settings, link_local, routes6};
 use tollgate_control_core::inet::ipv6::Prefix;
+use tollgate_dataplane::table::route6::Routes6;
 use tollgate_dataplane::{Ipv6Forwarding, MacAddr, Side};
 
 use crate::config::Mac;
@@ -56,6 +57,21 @@ pub struct Ipv6Config {
     pub dhcpv6_lease_s: u64,
     /// Answer a SOLICIT with Rapid Commit by a REPLY at once.
     pub dhcpv6_rapid_commit: bool,
+    /// Prefixes on the core link (`connected = ["2001:db8:ff::/64"]`): their hosts are
+    /// reached directly, each resolved by NS.
+    pub connected: Vec<String>,
+    /// Static routes of the core side (`[[ipv6.route]]`), longer than `next_hop`.
+    pub route: Vec<Ipv6Route>,
+}
+
+/// `[[ipv6.route]]`: a static IPv6 route of the core side.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ipv6Route {
+    /// Destination prefix, e.g. "2001:db8:500::/48" ("::/0" replaces `next_hop`).
+    pub prefix: String,
+    /// The next hop on the core link (link-local or global), resolved by NS.
+    pub via: Ipv6Addr,
 }
 
 impl Default for Ipv6Config {
@@ -76,6 +92,8 @@ impl Default for Ipv6Config {
             delegated_length: 56,
             dhcpv6_lease_s: 7200,
             dhcpv6_rapid_commit: true,
+            connected: Vec::new(),
+            route: Vec::new(),
         }
     }
 }
@@ -110,8 +128,41 @@ impl Ipv6Config {
             }
             Some(_) => {}
         }
-        if self.next_hop.is_none() {
-            return e("next_hop", "required when IPv6 is on".into());
+        let mut seen: Vec<Prefix> = Vec::new();
+        for (k, c) in self.connected.iter().enumerate() {
+            match c.parse::<Prefix>() {
+                Err(_) => return e("connected", format!("{c:?} is not an IPv6 prefix")),
+                Ok(p) if p.is_empty() => {
+                    return e("connected", format!("{c}: a prefix of /1 to /128"));
+                }
+                Ok(p) if seen.contains(&p) => {
+                    return e("connected", format!("{c} is given twice (entry {k})"));
+                }
+                Ok(p) => seen.push(p),
+            }
+        }
+        for (k, r) in self.route.iter().enumerate() {
+            let key = format!("route[{k}]");
+            match r.prefix.parse::<Prefix>() {
+                Err(_) => return e(&key, format!("{:?} is not an IPv6 prefix", r.prefix)),
+                Ok(p) if self.route[..k].iter().any(|o| o.prefix.parse() == Ok(p)) => {
+                    return e(&key, format!("{p} is routed twice"));
+                }
+                Ok(_) => {}
+            }
+            if r.via.is_multicast() || r.via.is_unspecified() || r.via.is_loopback() {
+                return e(&key, format!("via {} is not a unicast neighbour", r.via));
+            }
+            if Some(r.via) == self.core_address || self.access_addresses.contains(&r.via) {
+                return e(&key, format!("via {} is the gateway's own address", r.via));
+            }
+        }
+        if self.next_hop.is_none() && self.route.is_empty() && self.connected.is_empty() {
+            return e(
+                "next_hop",
+                "required when IPv6 is on (unless [[ipv6.route]] or connected say where IPv6 goes)"
+                    .into(),
+            );
         }
         if self.ra_min_interval_s < 3 || self.ra_max_interval_s < self.ra_min_interval_s {
             return e(
@@ -174,6 +225,29 @@ impl Ipv6Config {
         }
     }
 
+    /// The forwarding snapshot's IPv6 route table (`[[ipv6.route]]`, `connected`);
+    /// empty when off.
+    pub fn routes6(&self) -> Routes6 {
+        if !self.enabled {
+            return Routes6::default();
+        }
+        let routes: Vec<(Prefix, Ipv6Addr)> = self
+            .route
+            .iter()
+            .filter_map(|r| Some((r.prefix.parse().ok()?, r.via)))
+            .collect();
+        let connected: Vec<Prefix> = self
+            .connected
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        routes6(
+            &routes,
+            &connected,
+            self.next_hop.zip(self.next_hop_mac.map(|m| m.0)),
+        )
+    }
+
     /// The control core's settings, when on.
     pub fn settings(&self, seed: Seed) -> Option<Ipv6Settings> {
         if !self.enabled {
@@ -198,6 +272,16 @@ impl Ipv6Config {
                 lease: Duration::from_secs(self.dhcpv6_lease_s),
                 rapid_commit: self.dhcpv6_rapid_commit,
             }),
+            routes: self
+                .route
+                .iter()
+                .filter_map(|r| Some((r.prefix.parse().ok()?, r.via)))
+                .collect(),
+            connected: self
+                .connected
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
         })
     }
 }
@@ -286,5 +370,75 @@ mod tests {
         assert_eq!(d.delegated_length, 60);
         assert_eq!(d.lease, Duration::from_secs(600));
         assert!(!d.rapid_commit);
+    }
+
+    #[test]
+    fn routes_and_connected_prefixes_are_checked_and_built() {
+        let base =
+            "enabled = true\npool = \"2001:db8:100::/48\"\ncore_address = \"2001:db8:ff::1\"\n";
+        let bad = |s: &str| parse(&format!("{base}{s}")).validate().unwrap_err();
+        // Routes or a connected prefix stand in for next_hop.
+        assert!(
+            parse(&format!("{base}connected = [\"2001:db8:ff::/64\"]"))
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(bad("connected = [\"2001:db8:ff::\"]").0, "ipv6.connected");
+        assert_eq!(bad("connected = [\"::/0\"]").0, "ipv6.connected");
+        assert_eq!(
+            bad("[[route]]\nprefix = \"2001:db8:500::/48\"\nvia = \"ff02::1\"").0,
+            "ipv6.route[0]"
+        );
+        assert_eq!(
+            bad("[[route]]\nprefix = \"2001:db8:500::/48\"\nvia = \"2001:db8:ff::1\"").0,
+            "ipv6.route[0]"
+        );
+        let twice = "[[route]]\nprefix = \"2001:db8:500::/48\"\nvia = \"fe80::2\"\n\
+                     [[route]]\nprefix = \"2001:db8:500::/48\"\nvia = \"fe80::3\"";
+        let e = bad(twice);
+        assert_eq!(e.0, "ipv6.route[1]");
+        assert!(e.1.contains("twice"), "{}", e.1);
+        // The keys sit under [ipv6] as in a config file.
+        let whole = crate::config::Config::parse(
+            &format!(
+            "[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n\
+             [core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n[ipv6]\n{base}next_hop = \"fe80::1\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n\
+             connected = [\"2001:db8:ff::/64\"]\n\
+             [[ipv6.route]]\nprefix = \"2001:db8:500::/48\"\nvia = \"fe80::2\"\n\
+             [[ipv6.route]]\nprefix = \"2001:db8:500:7::/64\"\nvia = \"2001:db8:ff::3\"\n"
+            ),
+            "test.toml",
+        )
+        .unwrap();
+        let c = &whole.ipv6;
+        assert!(c.validate().is_ok());
+        let t = c.routes6();
+        let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        use tollgate_dataplane::table::route6::{Hop6, Target6};
+        let target = |d: &str| t.route(a(d)).map(|r| r.target);
+        assert_eq!(
+            target("2001:db8:500:1::1"),
+            Some(Target6::Via(a("fe80::2")))
+        );
+        assert_eq!(
+            target("2001:db8:500:7::1"),
+            Some(Target6::Via(a("2001:db8:ff::3")))
+        );
+        assert_eq!(target("2001:db8:ff::10"), Some(Target6::Connected));
+        assert_eq!(target("2001:db8:600::1"), None);
+        // The default next hop's configured MAC is in the table from the start.
+        assert_eq!(t.neighbor(a("fe80::1")), Some(MacAddr([2, 0, 0, 0, 0, 1])));
+        assert_eq!(
+            t.lookup(a("2001:db8:500::1")),
+            Some(Hop6::Unresolved {
+                neighbor: a("fe80::2"),
+                connected: false
+            })
+        );
+        let s = c.settings(Seed::fixed([0; 32])).unwrap();
+        assert_eq!(s.routes.len(), 2);
+        assert_eq!(s.connected.len(), 1);
+        assert_eq!(s.routes6(), t);
+        assert_eq!(Ipv6Config::default().routes6(), Default::default());
     }
 }

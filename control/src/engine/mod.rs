@@ -133,7 +133,8 @@ pub(crate) fn serve<P: Port + 'static>(
     )
     .and_then(|o| o.with_rating_records(&cfg.l2tp.usage_records))
     .context("opening the record files")?;
-    let (mut outlets, leases) = if cfg.dhcp.enabled {
+    // DHCPv6 bindings are kept in the same file (issue 16: they survive a restart too).
+    let (mut outlets, leases) = if cfg.dhcp.enabled || (cfg.ipv6.enabled && cfg.ipv6.dhcpv6) {
         let path = cfg.dhcp.lease_path(cfg);
         outlets
             .with_lease_file(&path)
@@ -179,11 +180,19 @@ pub(crate) fn serve<P: Port + 'static>(
         }
     }
     if !leases.is_empty() {
-        let live = core.dhcp_restore(started, &leases);
+        use tollgate_control_core::gateway::dhcpv6_restart::is_binding_record;
+        let (v6, v4): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+            leases.into_iter().partition(|b| is_binding_record(b));
+        // DHCPv4 first: a dual-stack subscriber's session logs in again by its lease,
+        // and its DHCPv6 binding waits for it.
+        let live = core.dhcp_restore(started, &v4);
+        let live6 = core.dhcpv6_restore(started, &v6);
         tracing::info!(
-            kept = leases.len(),
+            kept = v4.len(),
             live,
-            "DHCP leases restored; their sessions log in again"
+            kept6 = v6.len(),
+            live6,
+            "DHCP leases and DHCPv6 bindings restored; their sessions log in again"
         );
     }
     let mut lp = ControlLoop {

@@ -3,7 +3,8 @@
 //! and DHCPv6 to port 547; from the core side NS and NA); drops Router Advertisements and
 //! Redirects from subscribers (RA guard); and forwards the IPv6 of sessions with a /64:
 //! uplink from the session's /64 (anti-spoofed by /64, MAC and line) to the core side's
-//! IPv6 next hop, downlink by destination /64 to its session, with the hop limit
+//! IPv6 next hop (by the longest IPv6 route that holds the destination, else the default
+//! `next_hop`), downlink by destination /64 to its session, with the hop limit
 //! decremented (IPv6 has no header checksum to update). A session's packet and byte
 //! counters count both families; bytes are the IPv6 header and payload; the IPv6 share
 //! is kept apart too, in the session table's IPv6 side table (the per-family split).
@@ -30,6 +31,8 @@ use super::{Pipeline, Verdict, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
+use crate::msg::Event;
+use crate::table::route6::Hop6;
 use crate::table::session::{Dir, SessionId};
 use crate::time::Instant;
 use crate::types::{MacAddr, Side};
@@ -401,8 +404,9 @@ impl Pipeline {
         if let Some(dst) = fwd.nat64.embedded(h.dst) {
             return self.nat64_up(fwd, buf, l3, h, slot, dst, now);
         }
-        let Some(next_hop) = fwd.ipv6.next_hop_mac else {
-            return Verdict::Drop(DropReason::Ipv6NextHopUnresolved);
+        let next_hop = match self.next_hop6(fwd, h.dst, now) {
+            Ok(mac) => mac,
+            Err(r) => return Verdict::Drop(r),
         };
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Up, h.total, now) {
             return Verdict::Drop(r);
@@ -426,6 +430,58 @@ impl Pipeline {
         self.sessions.count6(slot, Dir::Up, h.total as u64);
         rewrite::l2(buf.data_mut(), next_hop, fwd.side(Side::Core).mac);
         Verdict::Forward(Side::Core)
+    }
+
+    /// The MAC uplink IPv6 to `dst` goes to: by the longest of the core side's IPv6
+    /// routes that holds it, else the default `next_hop`. A connected host without a
+    /// MAC is asked about (at most once a second per address) and the packet dropped.
+    #[inline(always)]
+    fn next_hop6(
+        &mut self,
+        fwd: &Forwarding,
+        dst: Ipv6Addr,
+        now: Instant,
+    ) -> Result<MacAddr, DropReason> {
+        if fwd.routes6.is_empty() {
+            return fwd
+                .ipv6
+                .next_hop_mac
+                .ok_or(DropReason::Ipv6NextHopUnresolved);
+        }
+        match fwd.routes6.lookup(dst) {
+            Some(Hop6::Mac(mac)) => Ok(mac),
+            Some(Hop6::Unresolved {
+                neighbor,
+                connected,
+            }) => {
+                if connected {
+                    self.ask_resolve6(neighbor, now);
+                }
+                Err(DropReason::Ipv6NextHopUnresolved)
+            }
+            None if fwd.ipv6.next_hop.is_none() => Err(DropReason::Ipv6NoRoute),
+            None => fwd
+                .ipv6
+                .next_hop_mac
+                .ok_or(DropReason::Ipv6NextHopUnresolved),
+        }
+    }
+
+    /// Asks the control plane to solicit connected host `ip`, at most once a second.
+    #[cold]
+    #[inline(never)]
+    fn ask_resolve6(&mut self, ip: Ipv6Addr, now: Instant) {
+        let a = ip.to_bits();
+        let k = (a ^ a >> 32 ^ a >> 64) as usize % self.resolve6_seen.len();
+        let e = &mut self.resolve6_seen[k];
+        if e.0 == a && now < e.1.add_ms(1000) {
+            return;
+        }
+        if self.events.push(Event::Resolve6 { ip }).is_ok() {
+            *e = (a, now);
+        } else {
+            self.counters.event_ring_full += 1;
+        }
     }
 
     fn downlink6<B: PacketBuf>(

@@ -116,6 +116,8 @@ pub struct Pipeline {
     pub(crate) backlog_cap: usize,
     /// Recently reported unknown subscribers (address, when), direct-mapped.
     pub(crate) unknown_seen: Box<[(u32, Instant); 256]>,
+    /// Connected IPv6 hosts recently asked about (address, when), direct-mapped.
+    pub(crate) resolve6_seen: [(u128, Instant); 16],
     /// Sessions recently told about a flow limit (id, when), direct-mapped.
     pub(crate) limit_seen: Box<[(u32, Instant); 256]>,
     /// When NAT port exhaustion was last reported, per protocol (TCP, UDP, ICMP).
@@ -174,6 +176,7 @@ impl Pipeline {
             backlog_cap: limits.backlog,
             unknown_seen: Box::new([(0, Instant::ZERO); 256]),
             limit_seen: Box::new([(0, Instant::ZERO); 256]),
+            resolve6_seen: [(0, Instant::ZERO); 16],
             no_port_seen: [None; 3],
             report: None,
             sweep_per_poll: limits.sweep_per_poll,

@@ -11,6 +11,7 @@
 //! | [`sticky`] | per-login stickiness: the server a session's flows to a `login`-type service go to, in a slab with a fixed index (held by the session table, sized and counted with it, made at the first snapshot with a `login` service) | the subscriber stage (a first flow's choice), session ends | the subscriber stage |
 //! | [`neighbor`] | next hop to MAC, with the cache in front and the pending-resolution marks | neighbour commands, misses | the forwarding tail |
 //! | [`lpm`] | the IPv4 routes (inside the forwarding snapshot) | the control plane, by publishing a snapshot | route lookup |
+//! | [`route6`] | the core side's IPv6 routes and the MACs of their neighbours (inside the forwarding snapshot) | the control plane, by publishing a snapshot | the IPv6 stage (uplink) |
 //! | [`index`] | the fixed bucketised hash index under the session, flow and L2TP tables | those tables | those tables |
 //!
 //! The crate root re-exports `session`, `l2tp`, `lb` and `flow` (as `nat`) at the paths
@@ -25,5 +26,6 @@ pub mod lb;
 pub mod lpm;
 pub mod nat64;
 pub mod neighbor;
+pub mod route6;
 pub mod session;
 pub mod sticky;
