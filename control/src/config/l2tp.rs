@@ -89,12 +89,24 @@ pub struct LacRealmConfig {
     /// The realm (after the last `@` of the user name; case does not matter).
     pub realm: String,
     /// The LNSes, `ADDRESS` or `ADDRESS:PORT`, by preference: the next is tried when a
-    /// tunnel or call to one fails before it is up.
+    /// tunnel or call to one fails before it is up. Not with `customer` (its lines name
+    /// the LNS).
+    #[serde(default)]
     pub lns: Vec<String>,
     /// Tunnel-Assignment-Id: calls to the same LNS with the same one share a tunnel
     /// (default: the realm).
     #[serde(default)]
     pub assignment: Option<String>,
+    /// A `[[l2tp.customer]]`: the realm's calls are placed by the administration table
+    /// in that customer's tunnels on its lines, and consolidated (moved between
+    /// tunnels, PPP staying up) when the customer has the contract and the LNS is a
+    /// Tollgate (TUN-2..5).
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// Service level of the realm's calls, with `customer` (default: the lowest step of
+    /// `[l2tp.levels]`, else 1M).
+    #[serde(default)]
+    pub level: Option<Rate>,
 }
 
 impl LacRealmConfig {
@@ -375,8 +387,33 @@ impl L2tpConfig {
                 );
             }
             let peers = r.peers().map_err(|m| (k("lns"), m))?;
-            if peers.is_empty() {
-                return e(k("lns"), "name at least one LNS".into());
+            match &r.customer {
+                Some(c) if !self.customers.iter().any(|x| &x.name == c) => {
+                    return e(
+                        k("customer"),
+                        format!("no [[l2tp.customer]] is named {c:?}"),
+                    );
+                }
+                Some(_) if !peers.is_empty() => {
+                    return e(
+                        k("lns"),
+                        "not with customer: the customer's lines name the LNS".into(),
+                    );
+                }
+                Some(_) if self.lines.is_empty() => {
+                    return e(k("customer"), "needs an [[l2tp.line]]".into());
+                }
+                None if r.level.is_some() => {
+                    return e(k("level"), "only with customer".into());
+                }
+                Some(_) if r.level.is_some_and(|l| l.0 == 0) => {
+                    return e(k("level"), "must not be 0".into());
+                }
+                Some(_) => {}
+                None if peers.is_empty() => {
+                    return e(k("lns"), "name at least one LNS (or a customer)".into());
+                }
+                None => {}
             }
             if let Some(p) = peers.iter().find(|p| {
                 p.ip().is_unspecified()
@@ -512,7 +549,7 @@ impl L2tpConfig {
                     level: s.level.map_or(default_level, |l| ladder.snap(l.0)),
                 })
                 .collect(),
-            ladder,
+            ladder: ladder.clone(),
             lac_realms: self
                 .lac_realms
                 .iter()
@@ -529,6 +566,8 @@ impl L2tpConfig {
                             preference: i as u32,
                         })
                         .collect(),
+                    customer: r.customer.clone(),
+                    level: r.level.map_or(default_level, |l| ladder.snap(l.0)),
                 })
                 .collect(),
         })
