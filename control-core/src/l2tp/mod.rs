@@ -140,6 +140,9 @@ pub struct Settings {
     /// LAC: PPPoE subscribers whose user name has one of these realms are switched into
     /// a tunnel to the realm's LNS (`[[l2tp.lac_realm]]`).
     pub lac_realms: Vec<lac::LacRealm>,
+    /// The deprecated IP mode is allowed (`l2tp.ip_subscribers`): the operator may place
+    /// IP subscribers (`tunnel session add`).
+    pub ip_subscribers: bool,
 }
 
 impl Settings {
@@ -167,6 +170,7 @@ impl Settings {
             sessions: Vec::new(),
             ladder: Ladder::default(),
             lac_realms: Vec::new(),
+            ip_subscribers: true,
         }
     }
 }

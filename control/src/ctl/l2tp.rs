@@ -29,6 +29,9 @@ pub fn change(req: &Request, l2tp: Option<&mut L2tp>, now: Instant) -> Option<Re
         return Some(off());
     };
     Some(match req {
+        Request::TunnelSessionAdd(_) if !l.settings().ip_subscribers => {
+            Reply::error(crate::config::l2tp::IP_MODE_REFUSED)
+        }
         Request::TunnelSessionAdd(a) => Reply::of((|| {
             let level = a.level.map_or_else(
                 || {
