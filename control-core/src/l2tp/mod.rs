@@ -800,7 +800,9 @@ impl L2tp {
         let found = self
             .sessions
             .values()
-            .filter(|s| s.owner.is_none() && s.state != SessionState::Closing)
+            .filter(|s| {
+                s.owner.is_none() && s.state != SessionState::Closing && s.moved_to.is_none()
+            })
             .find(|s| {
                 by_address.is_some_and(|a| a == s.subscriber && !a.is_unspecified())
                     || by_id == Some(s.id)
