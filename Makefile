@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test l2tp-ppp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test \
         lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -48,6 +48,7 @@ help:
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
 	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
+	@echo "make l2tp-ppp-test Tollgate LAC -> Tollgate LNS with PPPoE clients: consolidation moves a PPP session, no datagram lost (root)"
 	@echo "make nat64-test  NAT64: an IPv6-only subscriber reaches IPv4 servers and a VIP, in netns (root)"
 	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
@@ -112,7 +113,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test l2tp-ppp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -181,6 +182,16 @@ l2tp-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/l2tp-lab.sh test; \
 	else echo "SKIPPED l2tp lab test: it needs root"; fi
+
+# Consolidation of PPP sessions between a Tollgate LAC and a Tollgate LNS
+# (scripts/l2tp-ppp-lab.sh): three scapy PPPoE clients of a consolidating customer's
+# realm in tunnels of two sessions; one ends, another's call moves with its PPP session
+# up, and two numbered UDP streams through the move lose no datagram (counted at the
+# server behind the LNS).
+l2tp-ppp-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/l2tp-ppp-lab.sh test; \
+	else echo "SKIPPED l2tp-ppp lab test: it needs root"; fi
 
 # PPPoE with real clients in network namespaces (scripts/pppoe-lab.sh): rp-pppoe's
 # `pppoe -A` gets the PADO; a scapy PPPoE client does discovery, LCP, CHAP or PAP against

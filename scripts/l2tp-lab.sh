@@ -255,6 +255,8 @@ spool = "$RUNDIR/lac-state/accounting.db"
 enabled = true
 host_name = "tollgate-lac"
 secret = "$SECRET"
+# The deprecated IP mode (issue 15 item 5): this lab has not moved to PPP sessions yet.
+ip_subscribers = true
 hide_avps = true
 usage_records = "$RUNDIR/lac-usage.jsonl"
 [[l2tp.line]]

@@ -19,7 +19,11 @@ unanswered (l2tpns opens the tunnel on the first and the session on a retransmis
 and a Configure-Request after LCP opened is a renegotiation (RFC 1661 Opened + RCR: our
 own request goes again, authentication and IPCP start over).
 
-Usage: pppoe-client.py IFACE USER SECRET pap|chap [--send N --to IP:PORT]
+With --rate, the datagrams are a stream at that rate, each starting with its sequence
+number (4 bytes, big endian), and the gateway's frames (LCP echoes) are answered in
+between: what a receiver needs to count losses through a tunnel move.
+
+Usage: pppoe-client.py IFACE USER SECRET pap|chap [--send N --to IP:PORT [--rate PPS]]
                        [--expect-end SECONDS] [--vlan S[.C]]
                        [--ipv6 [--dhcpv6] [--ping6 HOST --ping6-count N]]
 """
@@ -117,8 +121,11 @@ class Client:
 
     def recv(self, until):
         """Frames to us (ethertype, PPPoE bytes) until `until`; notes each one's source
-        (the gateway's MAC is the source of its PADO)."""
-        while time.time() < until:
+        (the gateway's MAC is the source of its PADO). Looks at least once, so a sender
+        behind its schedule still answers the gateway's echoes."""
+        first = True
+        while first or time.time() < until:
+            first = False
             r, _, _ = select.select([self.sock], [], [], max(0.0, until - time.time()))
             if not r:
                 return
@@ -420,6 +427,8 @@ def main():
     ap.add_argument("auth", choices=["pap", "chap"])
     ap.add_argument("--send", type=int, default=0)
     ap.add_argument("--to", default="192.0.2.10:5001")
+    ap.add_argument("--rate", type=float, default=0,
+                    help="with --send: datagrams per second, numbered, echoes answered in between")
     ap.add_argument("--expect-end", type=float, default=0)
     ap.add_argument("--vlan", default="")
     ap.add_argument("--syn", default="", help="HOST:PORT: send one TCP SYN with MSS 1460 there")
@@ -442,9 +451,16 @@ def main():
         out["syn_mss"] = 1460
     if a.send:
         host, port = a.to.split(":")
+        start = time.time()
         for i in range(a.send):
-            ip = bytes(IP(src=c.addr, dst=host, ttl=64) / UDP(sport=40000, dport=int(port)) / Raw(bytes([i % 256]) * 100))
+            data = struct.pack("!I", i) + bytes([i % 256]) * 96 if a.rate else bytes([i % 256]) * 100
+            ip = bytes(IP(src=c.addr, dst=host, ttl=64) / UDP(sport=40000, dport=int(port)) / Raw(data))
             c.ppp(0x0021, ip)
+            if a.rate:
+                for et, p in c.recv(start + (i + 1) / a.rate):
+                    c.handle(et, p)
+                if "padt" in c.events:
+                    c.fail("PADT while streaming")
         out["sent"] = a.send
     if a.expect_end:
         deadline = time.time() + a.expect_end

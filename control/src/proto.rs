@@ -1441,6 +1441,11 @@ pub struct TunnelRow {
     pub age_s: u64,
     /// Why it stopped.
     pub stop_reason: Option<String>,
+    /// Consolidation of its sessions (a LAC's tunnel of the administration table): `on`,
+    /// `off: the LNS is not a Tollgate` (no switchover with another vendor's LNS),
+    /// `pending` until the LNS answered; `-` for other tunnels.
+    #[serde(default)]
+    pub consolidation: String,
 }
 
 /// A tunnelled subscriber waiting for a session.
@@ -1481,6 +1486,9 @@ pub struct L2tpStats {
     pub moves_started: u64,
     pub moves_done: u64,
     pub moves_failed: u64,
+    /// Tunnels to an LNS that is not a Tollgate: consolidation off for them.
+    #[serde(default)]
+    pub consolidation_off: u64,
     pub level_changes: u64,
     pub fast_path_refused: u64,
 }

@@ -71,6 +71,7 @@ mac = "02:0a:00:00:00:02"
 enabled = true
 host_name = "lac"
 secret = "tunnel secret"
+ip_subscribers = true
 hide_avps = true
 sample_interval_ms = 200
 [[l2tp.line]]

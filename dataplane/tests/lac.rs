@@ -394,3 +394,102 @@ fn strangers_oversize_and_malformed_frames_are_counted() {
     assert_eq!(lac.counter("lac_switched_to_lns"), 0);
     assert_eq!(lac.drops(DropReason::PppoeSessionUnknown), 1);
 }
+
+/// The frame the LAC must send the LNS for PPP frame `ppp` on the LNS's tunnel and
+/// session `ids`.
+fn to_lns_on(ids: (u16, u16), ppp: &[u8]) -> Vec<u8> {
+    let mut f = to_lns(ppp);
+    let at = 14 + 20 + 8 + 2;
+    f[at..at + 2].copy_from_slice(&ids.0.to_be_bytes());
+    f[at + 2..at + 4].copy_from_slice(&ids.1.to_be_bytes());
+    without_udp_checksum(f)
+}
+
+/// A data message from the LNS to our `tunnel`/`session` carrying PPP `ppp`.
+fn from_lns_to(tunnel: u16, session: u16, ppp: &[u8]) -> Vec<u8> {
+    let mut head = vec![0x00, 0x02];
+    head.extend_from_slice(&tunnel.to_be_bytes());
+    head.extend_from_slice(&session.to_be_bytes());
+    from_lns(&head, ppp)
+}
+
+/// Issue 15 item 3: a switched call moved to another tunnel (make-before-break). The
+/// new session, installed with the same PPPoE leg, decapsulates at once but the leg
+/// stays switched into the old one; one `L2tpSteer` switches the leg between two bursts;
+/// the old session decapsulates what is in flight until it is removed. No frame is lost
+/// or goes to the wrong session at any step.
+#[test]
+fn a_moved_call_switches_its_pppoe_leg_between_two_bursts() {
+    const NEW_SESSION: u16 = 4;
+    const NEW_TUNNEL: u16 = 11;
+    const LNS_NEW: (u16, u16) = (0x1112, 0x0333);
+    let mut lac = Lac::new(1500);
+    let ip = udp(SUB, SRV, &[7; 100]);
+    let mut ppp = vec![0x00, 0x21];
+    ppp.extend_from_slice(&ip);
+    let down_ip = udp(SRV, SUB, &[9; 100]);
+    let mut down_ppp = vec![0x00, 0x21];
+    down_ppp.extend_from_slice(&down_ip);
+    let to_sub = pppoe(false, 0x0021, &down_ip, 0);
+    // The new session is installed: the leg still goes up the old one.
+    lac.command(Command::L2tpSessionSet(L2tpSessionSpec {
+        tunnel: NEW_TUNNEL,
+        session: NEW_SESSION,
+        peer_tunnel: LNS_NEW.0,
+        peer_session: LNS_NEW.1,
+        ..spec()
+    }));
+    let old_ids = (LNS_TUNNEL, LNS_SESSION);
+    assert_eq!(
+        lac.up(pppoe(true, 0x0021, &ip, 0)),
+        vec![to_lns_on(old_ids, &ppp)]
+    );
+    // ... and both decapsulate to the subscriber.
+    assert_eq!(
+        lac.down(from_lns_to(TUNNEL, SESSION, &down_ppp)),
+        vec![to_sub.clone()]
+    );
+    assert_eq!(
+        lac.down(from_lns_to(NEW_TUNNEL, NEW_SESSION, &down_ppp)),
+        vec![to_sub.clone()]
+    );
+    // The switch: from the next burst the leg goes up the new session.
+    lac.command(Command::L2tpSteer {
+        subscriber: Ipv4Addr::UNSPECIFIED,
+        session: NEW_SESSION,
+    });
+    assert_eq!(
+        lac.up(pppoe(true, 0x0021, &ip, 0)),
+        vec![to_lns_on(LNS_NEW, &ppp)]
+    );
+    // LCP too (PPP control follows the leg).
+    let echo = [0x09, 0x05, 0x00, 0x08, 0x11, 0x22, 0x33, 0x44];
+    let mut lcp = vec![0xc0, 0x21];
+    lcp.extend_from_slice(&echo);
+    assert_eq!(
+        lac.up(pppoe(true, 0xc021, &echo, 60)),
+        vec![to_lns_on(LNS_NEW, &lcp)]
+    );
+    // In flight on the old session: still delivered until it is removed.
+    assert_eq!(
+        lac.down(from_lns_to(TUNNEL, SESSION, &down_ppp)),
+        vec![to_sub.clone()]
+    );
+    lac.command(Command::L2tpSessionRemove { session: SESSION });
+    assert_eq!(
+        lac.up(pppoe(true, 0x0021, &ip, 0)),
+        vec![to_lns_on(LNS_NEW, &ppp)],
+        "removing the old session leaves the leg where it is"
+    );
+    assert_eq!(
+        lac.down(from_lns_to(TUNNEL, SESSION, &down_ppp)),
+        Vec::<Vec<u8>>::new()
+    );
+    assert_eq!(lac.drops(DropReason::L2tpUnknownSession), 1);
+    assert_eq!(
+        lac.down(from_lns_to(NEW_TUNNEL, NEW_SESSION, &down_ppp)),
+        vec![to_sub]
+    );
+    assert_eq!(lac.counter("lac_switched_to_lns"), 4);
+    assert_eq!(lac.counter("lac_switched_to_client"), 4);
+}

@@ -396,7 +396,9 @@ enum TunnelCmd {
 
 #[derive(Subcommand, Debug)]
 enum TunnelSessionCmd {
-    /// Tunnel a subscriber: it is placed in a tunnel of its customer.
+    /// Tunnel an IP subscriber: it is placed in a tunnel of its customer. Deprecated
+    /// (refused unless l2tp.ip_subscribers = true): PPP sessions of a [[l2tp.lac_realm]]
+    /// with a customer replace it (docs/l2tp.md, "Migration from IP subscribers").
     Add {
         /// Its address.
         address: std::net::Ipv4Addr,
@@ -409,9 +411,9 @@ enum TunnelSessionCmd {
         #[arg(long)]
         level: Option<String>,
     },
-    /// End a tunnelled subscriber.
+    /// End a tunnelled subscriber, or a switched PPP call.
     Remove {
-        /// Its id or address.
+        /// Its id or address (a switched PPP call: our L2TP session id).
         session: String,
     },
     /// Set a tunnelled subscriber's service level.

@@ -1330,6 +1330,7 @@ impl Core {
             limits: Some(limits),
             bandwidth: Some(bandwidth(&auth)),
             services: Some(self.service_set(&auth)),
+            l2tp_session: None,
         };
         let default_interim = self.aaa.policy.interim;
         let Some(s) = self.aaa.sessions.get_mut(&id) else {

@@ -46,6 +46,8 @@ pub struct LacStats {
     pub hand_off_refused: u64,
     /// Subscribers switched by RADIUS tunnel attributes (not a realm rule).
     pub radius_tunnels: u64,
+    /// Calls moved to another tunnel by consolidation (TUN-3), PPP staying up.
+    pub moved: u64,
     /// Calls ended, by who ended them.
     pub ended: BTreeMap<&'static str, u64>,
 }
@@ -76,6 +78,9 @@ struct LacCall {
     acct: Option<LacAcct>,
     /// Acct-Interim-Interval of its Access-Accept (RADIUS tunnels), else `[aaa]`'s.
     interim: Option<std::time::Duration>,
+    /// A realm with a customer: the customer and the service level its administration
+    /// table places the call with (TUN-2..5); `lns` is then the LNS it came up on.
+    placed: Option<(String, u64)>,
 }
 
 /// A switched subscriber's accounting.
@@ -135,22 +140,25 @@ pub struct LacCallView {
 }
 
 impl Core {
-    /// The LNSes for `user`, by preference, when a realm rule names its realm.
-    fn lac_route(&self, user: &str) -> Option<Vec<LnsChoice>> {
+    /// The LNSes for `user`, by preference, when a realm rule names its realm, and the
+    /// customer and level when the rule places its calls by the administration table.
+    #[allow(clippy::type_complexity)]
+    fn lac_route(&self, user: &str) -> Option<(Vec<LnsChoice>, Option<(String, u64)>)> {
         let l = self.l2tp.as_ref()?;
         let rule = l.settings().lac_realms.iter().find(|r| r.matches(user))?;
         let mut lns = rule.lns.clone();
         lns.sort_by_key(|c| c.preference);
-        Some(lns)
+        let placed = rule.customer.clone().map(|c| (c, rule.level));
+        Some((lns, placed))
     }
 
     /// PPPoE session `id`'s credentials arrived: when its realm is switched, its PPP is
     /// handed off to an LNS and true is returned (no login).
     pub(super) fn lac_switch(&mut self, now: Instant, id: u16, user: &str) -> bool {
-        let Some(choices) = self.lac_route(user) else {
+        let Some((choices, placed)) = self.lac_route(user) else {
             return false;
         };
-        self.lac_hand_off(now, id, user, choices, None)
+        self.lac_hand_off(now, id, user, choices, None, placed)
     }
 
     /// PPPoE session `id`'s login was accepted with RADIUS tunnel attributes (RFC 2868):
@@ -186,7 +194,7 @@ impl Core {
             .interim_interval_s
             .filter(|s| *s > 0)
             .map(|s| std::time::Duration::from_secs(s.max(10) as u64));
-        self.lac_hand_off(now, id, user, choices, interim)
+        self.lac_hand_off(now, id, user, choices, interim, None)
     }
 
     /// Hands PPPoE session `id`'s PPP off to `choices` (in order).
@@ -197,6 +205,7 @@ impl Core {
         user: &str,
         choices: Vec<LnsChoice>,
         interim: Option<std::time::Duration>,
+        placed: Option<(String, u64)>,
     ) -> bool {
         let Some((proxy, leg, line)) = self.pppoe_hand_off(id) else {
             self.lac.stats.hand_off_refused += 1;
@@ -205,8 +214,15 @@ impl Core {
         self.lac.stats.handed_off += 1;
         tracing::info!(pppoe_session = id, %user, "PPP handed off to an LNS (LAC)");
         let mut left = choices.into_iter();
-        let Some(first) = left.next() else {
-            return false;
+        let first = match (&placed, left.next()) {
+            (_, Some(first)) => first,
+            // The customer's lines name the LNS; known once the call is up.
+            (Some((customer, _)), None) => LnsChoice {
+                peer: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 1701),
+                assignment: customer.clone(),
+                preference: 0,
+            },
+            (None, None) => return false,
         };
         let call = LacCall {
             pppoe: id,
@@ -226,6 +242,7 @@ impl Core {
             line,
             acct: None,
             interim,
+            placed,
         };
         self.lac_dial(now, call);
         true
@@ -234,9 +251,12 @@ impl Core {
     /// Places `call` on its LNS, or the next that takes it; none left: PADT.
     fn lac_dial(&mut self, now: Instant, mut call: LacCall) {
         loop {
-            let placed = match self.l2tp.as_mut() {
-                Some(l) => l.switch_call(now, &call.lns, call.call.clone()),
-                None => Err("L2TP is off".into()),
+            let placed = match (self.l2tp.as_mut(), &call.placed) {
+                (Some(l), Some((customer, level))) => {
+                    l.switch_call_placed(now, customer, *level, call.call.clone())
+                }
+                (Some(l), None) => l.switch_call(now, &call.lns, call.call.clone()),
+                (None, _) => Err("L2TP is off".into()),
             };
             match placed {
                 Ok(sid) => {
@@ -247,7 +267,7 @@ impl Core {
                 }
                 Err(e) => {
                     tracing::warn!(pppoe_session = call.pppoe, lns = %call.lns.peer, error = %e, "LNS not reachable for a switched call");
-                    if call.left.is_empty() {
+                    if call.left.is_empty() || call.placed.is_some() {
                         break;
                     }
                     self.lac.stats.failovers += 1;
@@ -267,17 +287,47 @@ impl Core {
         session: u16,
         peer_ids: (u16, u16),
         host: String,
+        lns: SocketAddrV4,
     ) {
         if let Some(c) = self.lac.calls.get_mut(&session) {
             c.up_since = Some(now);
             c.peer_ids = peer_ids;
             c.lns_host = host;
+            c.lns.peer = lns;
             self.lac.stats.calls_up += 1;
             tracing::info!(session, pppoe_session = c.pppoe, user = %c.user, lns = %c.lns.peer, "switched call up");
         } else {
             return;
         }
         self.lac_acct_start(now, session, peer_ids);
+    }
+
+    /// The L2TP engine moved switched call `from` to session `to` (consolidation, TUN-3):
+    /// it is known by `to` from now on; its accounting goes on (same Acct-Session-Id,
+    /// counters carried over), naming the new tunnel.
+    pub(super) fn lac_moved(
+        &mut self,
+        now: Instant,
+        from: u16,
+        to: u16,
+        tunnel: u16,
+        peer_ids: (u16, u16),
+    ) {
+        let Some(mut c) = self.lac.calls.remove(&from) else {
+            return;
+        };
+        c.peer_ids = peer_ids;
+        if let Some(a) = c.acct.as_mut() {
+            a.tunnel.connection = format!("{tunnel}/{to}-{}/{}", peer_ids.0, peer_ids.1);
+            if let (Some(i), Some(start)) = (a.interim, c.up_since) {
+                let n = now.since(start).as_nanos() / i.as_nanos() + 1;
+                self.lac.interims.push(Reverse((start + i * n as u32, to)));
+            }
+        }
+        self.lac.by_pppoe.insert(c.pppoe, to);
+        tracing::info!(from, to, tunnel, pppoe_session = c.pppoe, user = %c.user, "switched call moved to another tunnel");
+        self.lac.calls.insert(to, c);
+        self.lac.stats.moved += 1;
     }
 
     /// Switched call `session` is up: its accounting starts (Start, first interim armed).
@@ -340,8 +390,7 @@ impl Core {
     fn lac_sample(&self, session: u16) -> L2tpCounters {
         self.l2tp
             .as_ref()
-            .and_then(|l| l.sessions().get(&session))
-            .map_or(L2tpCounters::default(), |s| s.counters)
+            .map_or(L2tpCounters::default(), |l| l.call_counters(session))
     }
 
     /// When the next Interim-Update of a switched call is due.
@@ -456,6 +505,7 @@ impl Core {
             ("lac_no_lns", s.no_lns),
             ("lac_hand_off_refused", s.hand_off_refused),
             ("lac_radius_tunnels", s.radius_tunnels),
+            ("lac_moved", s.moved),
             ("lac_calls_open", self.lac.calls.len() as u64),
         ]
         .into_iter()
@@ -478,8 +528,8 @@ impl Core {
                 let (tunnel, counters) = self
                     .l2tp
                     .as_ref()
-                    .and_then(|l| l.sessions().get(sid))
-                    .map_or((0, L2tpCounters::default()), |s| (s.tunnel, s.counters));
+                    .and_then(|l| Some((l.sessions().get(sid)?.tunnel, l.call_counters(*sid))))
+                    .unwrap_or_default();
                 lac_view(*sid, tunnel, c, counters, now)
             })
             .collect();

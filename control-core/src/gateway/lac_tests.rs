@@ -70,6 +70,8 @@ fn core_with(aaa: AaaPolicy) -> Core {
     l2tp.lac_realms = vec![LacRealm {
         realm: "isp.example".into(),
         lns: vec![choice(LNS2, 20), choice(LNS1, 10)],
+        customer: None,
+        level: 0,
     }];
     Core::new(
         Instant(SEC),

@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
-use tollgate_dataplane::session::{AccessLine, DisconnectCause, Encap, SessionId};
+use tollgate_dataplane::session::{AccessLine, DisconnectCause, Encap, SessionId, SessionUpdate};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::l2tp::{self as wire_l2tp, subscriber_mac};
 
@@ -67,6 +67,9 @@ pub struct LnsStats {
     pub auth_accepted: u64,
     /// Authentications refused (or unavailable).
     pub auth_rejected: u64,
+    /// Calls a Tollgate LAC moved to another tunnel (TUN-3), PPP re-bound without
+    /// renegotiation.
+    pub moved: u64,
     /// Subscribers installed in the fast path (IPCP opened).
     pub installed: u64,
     /// PPP sessions ended, by [`EndCause`] name.
@@ -206,6 +209,39 @@ impl Core {
         self.lns_drain(now, id);
     }
 
+    /// The L2TP engine moved PPP call `from` to session `to` of tunnel `tunnel` (a
+    /// Tollgate LAC's switchover, TUN-3): the PPP session is re-bound as it is (no LCP,
+    /// no authentication, same address), its frames go out on `to`, and its subscriber's
+    /// downlink takes `to` from the next burst (one session update).
+    pub(super) fn lns_call_moved(&mut self, now: Instant, from: u16, to: u16, tunnel: u16) {
+        let Some(l) = self.lns.as_mut() else {
+            return;
+        };
+        let Some(mut link) = l.calls.remove(&from) else {
+            return;
+        };
+        link.call.session = to;
+        link.call.tunnel = tunnel;
+        if let Some(login) = link.login {
+            l.by_login.insert(login, to);
+        }
+        let sid = link.session;
+        if let Some(sid) = sid {
+            l.by_session.insert(sid, to);
+        }
+        l.calls.insert(to, link);
+        l.stats.moved += 1;
+        l.arm(to);
+        tracing::info!(from, to, tunnel, subscriber = ?sid, "PPP call moved to another tunnel; PPP goes on");
+        if let Some(sid) = sid {
+            let update = SessionUpdate {
+                l2tp_session: Some(to),
+                ..SessionUpdate::default()
+            };
+            self.update_session_silently(now, sid, update);
+        }
+    }
+
     /// A punted L2TP data message (UDP payload from `src`) carrying PPP control.
     pub(super) fn lns_frame(&mut self, now: Instant, src: Ipv4Addr, msg: &[u8]) {
         let Some(l) = self.lns.as_mut() else {
@@ -225,17 +261,29 @@ impl Core {
             l.stats.malformed += 1;
             return;
         };
+        // A frame still in flight on the session a call was moved from is the call's.
+        let moved = self
+            .l2tp
+            .as_ref()
+            .and_then(|t| t.sessions().get(&h.session))
+            .and_then(|s| Some((s.moved_to?, s.tunnel)));
+        let (id, tunnel) = match moved {
+            Some((to, old_tunnel)) if old_tunnel == h.tunnel => {
+                (to, l.calls.get(&to).map_or(0, |c| c.call.tunnel))
+            }
+            _ => (h.session, h.tunnel),
+        };
         let Some(link) = l
             .calls
-            .get_mut(&h.session)
-            .filter(|c| c.call.tunnel == h.tunnel && *c.call.peer.ip() == src)
+            .get_mut(&id)
+            .filter(|c| c.call.tunnel == tunnel && *c.call.peer.ip() == src)
         else {
             l.stats.unknown_call += 1;
             return;
         };
         link.ppp
             .handle_input(now, &mut l.rng, protocol, &ppp_frame[at..]);
-        self.lns_drain(now, h.session);
+        self.lns_drain(now, id);
     }
 
     /// Sends what call `id`'s PPP engine queued, as L2TP data messages.
@@ -681,6 +729,7 @@ impl Core {
             ("lns_lcp_negotiated", s.lcp_negotiated),
             ("lns_auth_accepted", s.auth_accepted),
             ("lns_auth_rejected", s.auth_rejected),
+            ("lns_calls_moved", s.moved),
             ("lns_sessions_installed", s.installed),
             ("lns_calls_open", l.calls.len() as u64),
         ]

@@ -134,6 +134,8 @@ struct Rig {
     deliver: bool,
     /// The client starts LCP at ICCN (not when the LAC negotiated it already).
     start_client: bool,
+    /// The LAC's session id data messages must carry (the call's, or where it moved).
+    lac_session: u16,
 }
 
 impl Rig {
@@ -154,6 +156,7 @@ impl Rig {
             commands: Vec::new(),
             deliver: true,
             start_client: true,
+            lac_session: LAC_SESSION,
         }
     }
 
@@ -218,7 +221,7 @@ impl Rig {
             // Data: no length, no sequence numbers, the LAC's ids, then ff 03.
             assert_eq!(&l2tp[..2], &[0x00, 0x02]);
             assert_eq!(u16::from_be_bytes([l2tp[2], l2tp[3]]), LAC_TUNNEL);
-            assert_eq!(u16::from_be_bytes([l2tp[4], l2tp[5]]), LAC_SESSION);
+            assert_eq!(u16::from_be_bytes([l2tp[4], l2tp[5]]), self.lac_session);
             assert_eq!(&l2tp[6..8], &[0xff, 0x03]);
             let proto = u16::from_be_bytes([l2tp[8], l2tp[9]]);
             self.ppp.push((proto, l2tp[10..].to_vec()));
@@ -587,4 +590,101 @@ fn stray_and_malformed_ppp_is_counted() {
     );
     let c = r.core.lns_stats().unwrap();
     assert_eq!((c.unknown_call, c.malformed), (1, 1));
+}
+
+/// Issue 15 item 3: a Tollgate LAC moves the call to another L2TP session (ICRQ with
+/// Tollgate's Switchover AVP naming our tunnel and session). The PPP session is re-bound
+/// as it is: no PPP frame is sent (no LCP renegotiation, no new authentication), the
+/// client stays up with its address, the new session is installed with that address
+/// before the ICRP, the gateway session's downlink takes the new session (one session
+/// update), the LAC's CDN for the old session ends nothing, and the PPP engine answers on
+/// the new session.
+#[test]
+fn a_call_moved_by_a_tollgate_lac_keeps_its_ppp_session() {
+    use crate::l2tp::wire::vendor;
+    let mut r = Rig::up();
+    let (old, address) = (r.session, Ipv4Addr::new(100, 64, 0, 1));
+    let gw = r.installed()[0].id;
+    let (frames, commands) = (r.ppp.len(), r.commands.len());
+    let mut sw = [0u8; 4];
+    sw[..2].copy_from_slice(&r.tunnel.to_be_bytes());
+    sw[2..].copy_from_slice(&old.to_be_bytes());
+    let b = Builder::new(kind::ICRQ, r.tunnel, 0)
+        .u16(true, attr::ASSIGNED_SESSION_ID, 10)
+        .u32(true, attr::CALL_SERIAL_NUMBER, 2)
+        .avp(false, 0, attr::CALLING_NUMBER, b"line-17")
+        .avp(false, vendor::TOLLGATE, vendor::SWITCHOVER, &sw)
+        .finish();
+    r.send_control(b);
+    r.pump();
+    let new = r
+        .last_control(kind::ICRP)
+        .u16(attr::ASSIGNED_SESSION_ID)
+        .unwrap();
+    assert_ne!(new, old);
+    // Installed for decapsulation with the subscriber's address (source check) at ICRQ.
+    let spec = *r.l2tp_specs().last().unwrap();
+    assert_eq!((spec.session, spec.peer_session), (new, 10));
+    assert_eq!(spec.subscriber, address);
+    let b = Builder::new(kind::ICCN, r.tunnel, new)
+        .u32(true, attr::TX_CONNECT_SPEED, 10_000_000)
+        .u32(true, attr::FRAMING_TYPE, 1)
+        .finish();
+    r.send_control(b);
+    r.pump();
+    assert_eq!(r.ppp.len(), frames, "no PPP frame: no renegotiation");
+    assert_eq!(r.client.phase(), ClientPhase::Up);
+    assert_eq!(r.client.address(), Some(address));
+    // After the ICRP's install: exactly one session update, the downlink's new session.
+    let after: Vec<&Command> = r.commands[commands..]
+        .iter()
+        .filter(|c| !matches!(c, Command::L2tpSessionSet(_) | Command::L2tpReport { .. }))
+        .collect();
+    assert_eq!(
+        after,
+        [&Command::SessionUpdate {
+            id: gw,
+            update: tollgate_dataplane::session::SessionUpdate {
+                l2tp_session: Some(new),
+                ..Default::default()
+            },
+        }]
+    );
+    let f = r.core.lns_call_fields(gw).unwrap();
+    assert_eq!((f.l2tp_tunnel, f.l2tp_session), (r.tunnel, new));
+    // The LAC's CDN for the old session (result 3, moved) ends nothing.
+    let b = Builder::new(kind::CDN, r.tunnel, old)
+        .result(3, 0, "moved to tunnel 7")
+        .u16(true, attr::ASSIGNED_SESSION_ID, LAC_SESSION)
+        .finish();
+    r.send_control(b);
+    r.run(500);
+    assert_eq!(r.ppp.len(), frames, "no Terminate-Request");
+    assert!(
+        !r.commands
+            .iter()
+            .any(|c| matches!(c, Command::SessionRemove { .. })),
+        "the subscriber stays"
+    );
+    let st = r.core.lns_stats().unwrap();
+    assert_eq!(st.moved, 1);
+    assert!(st.ended.is_empty(), "{:?}", st.ended);
+    let calls = r.core.lns_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!((calls[0].0, calls[0].2), (new, Some(gw)));
+    // The PPP engine answers on the new session: an LCP Echo-Request from the client
+    // gets the Echo-Reply in a data message to the LAC's new session, byte for byte.
+    r.session = new;
+    r.lac_session = 10;
+    r.deliver = false;
+    r.send_ppp(0xc021, &[9, 0x42, 0, 8, 0x11, 0x22, 0x33, 0x44]);
+    r.pump();
+    assert_eq!(r.ppp.len(), frames + 1);
+    let reply = r.data.last().unwrap();
+    assert_eq!(
+        &reply[..14],
+        &[
+            0x00, 0x02, 0, 7, 0, 10, 0xff, 0x03, 0xc0, 0x21, 10, 0x42, 0, 8
+        ]
+    );
 }

@@ -416,6 +416,24 @@ impl Core {
         Ok(id)
     }
 
+    /// Sends session `id`'s owner a change that is no operator's or AAA's (no record,
+    /// no bandwidth change): an LNS subscriber's L2TP session after a move.
+    pub(super) fn update_session_silently(
+        &mut self,
+        _now: Instant,
+        id: SessionId,
+        update: SessionUpdate,
+    ) {
+        let Some(worker) = self.sessions.get(id).map(|s| s.worker) else {
+            return;
+        };
+        self.sessions.update(id, &update);
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionUpdate { id, update },
+        ));
+    }
+
     fn apply_update(&mut self, now: Instant, id: SessionId, update: SessionUpdate, why: &str) {
         let Some(old) = self.sessions.get(id).map(|s| (s.worker, s.spec.bandwidth)) else {
             return;
@@ -807,8 +825,19 @@ impl Core {
                     peer_session,
                     peer_tunnel,
                     lns_host,
+                    lns,
                     ..
-                } => self.lac_up(now, session, (peer_tunnel, peer_session), lns_host),
+                } => self.lac_up(now, session, (peer_tunnel, peer_session), lns_host, lns),
+                L2tpOutput::SwitchMoved {
+                    from,
+                    to,
+                    tunnel,
+                    peer_tunnel,
+                    peer_session,
+                } => self.lac_moved(now, from, to, tunnel, (peer_tunnel, peer_session)),
+                L2tpOutput::CallMoved { from, to, tunnel } => {
+                    self.lns_call_moved(now, from, to, tunnel)
+                }
                 L2tpOutput::SwitchEnded {
                     session,
                     was_up,

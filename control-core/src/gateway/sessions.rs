@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use tollgate_dataplane::MacAddr;
 use tollgate_dataplane::session::{
-    AccessLine, Bandwidth, ClosedSession, DisconnectCause, Limits, ServiceSet, SessionId,
+    AccessLine, Bandwidth, ClosedSession, DisconnectCause, Encap, Limits, ServiceSet, SessionId,
     SessionSpec, SessionUpdate,
 };
 use tollgate_dataplane::time::Instant;
@@ -259,6 +259,11 @@ impl Sessions {
             }
             if let Some(v) = u.services {
                 s.spec.services = v;
+            }
+            if let Some(l) = u.l2tp_session
+                && matches!(s.spec.access.encap, Encap::L2tp { .. })
+            {
+                s.spec.access.encap = Encap::L2tp { session: l };
             }
         }
     }

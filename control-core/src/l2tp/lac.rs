@@ -15,9 +15,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use tollgate_dataplane::l2tp::{L2tpCounters, PppoeLeg};
 use tollgate_dataplane::time::Instant;
 
-use super::wire::{Builder, attr, kind};
-use super::{L2tp, L2tpOutput, Role, Session, SessionState, TunnelState, VENDOR_NAME};
+use super::level::Tracker;
+use super::wire::{Builder, attr, kind, result};
+use super::{L2tp, L2tpOutput, Role, Session, SessionState, Subscriber, TunnelState, VENDOR_NAME};
 use crate::ppp::ProxyRecord;
+use tollgate_dataplane::Command;
 
 /// An LNS a call may go to, as a realm rule or RADIUS names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +40,12 @@ pub struct LacRealm {
     /// Where its calls go; the lowest preference first, the next when a tunnel or call
     /// fails before it is up.
     pub lns: Vec<LnsChoice>,
+    /// The customer whose administration table places its calls (TUN-2..5): on the
+    /// customer's lines (which lead to its LNS), consolidated when it has the contract.
+    /// `None`: a tunnel per LNS and Assignment-Id, no consolidation.
+    pub customer: Option<String>,
+    /// Its calls' service level, bit/s (with a customer).
+    pub level: u64,
 }
 
 impl LacRealm {
@@ -117,6 +125,9 @@ impl L2tp {
                 ack: None,
                 last_bytes: 0,
                 switched: Some(Box::new(call)),
+                moved_to: None,
+                carried: L2tpCounters::default(),
+                release_after: None,
             },
         );
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -131,8 +142,77 @@ impl L2tp {
         Ok(sid)
     }
 
+    /// LAC: switches a PPPoE subscriber into the administration table of `customer`
+    /// (a realm with a customer): a session in one of the customer's tunnels on its
+    /// lines, placed and later moved by consolidation (TUN-3) like any tunnelled
+    /// subscriber, at service level `level`. Returns our session id (the gateway's key
+    /// for the call until a [`L2tpOutput::SwitchMoved`]).
+    pub fn switch_call_placed(
+        &mut self,
+        now: Instant,
+        customer: &str,
+        level: u64,
+        call: SwitchedCall,
+    ) -> Result<u16, String> {
+        if self.closing {
+            return Err("shutting down".into());
+        }
+        let c = self
+            .s
+            .customers
+            .iter()
+            .position(|c| c.name == customer)
+            .ok_or_else(|| format!("no customer is named {customer:?}"))?;
+        if self.s.lines.is_empty() {
+            return Err("no [[l2tp.line]] to open tunnels on".into());
+        }
+        if level == 0 {
+            return Err("the service level must not be 0".into());
+        }
+        let id = self.next_subscriber;
+        self.next_subscriber += 1;
+        let user = String::from_utf8_lossy(&call.proxy.auth.name).into_owned();
+        self.subscribers.insert(
+            id,
+            Subscriber {
+                id,
+                address: Ipv4Addr::UNSPECIFIED,
+                customer: c,
+                user: user.clone(),
+                level,
+                session: None,
+                moving_to: None,
+                retry_at: None,
+                failures: 0,
+                up_since: None,
+                tracker: Tracker::default(),
+                started: now,
+                call: Some(Box::new(call)),
+            },
+        );
+        self.place(now, id);
+        let Some(sid) = self.subscribers.get(&id).and_then(|o| o.moving_to) else {
+            self.subscribers.remove(&id);
+            return Err("no tunnel has room and no line can open one".into());
+        };
+        self.bandwidth_record(now, id, "start");
+        tracing::info!(session = sid, subscriber = id, %user, customer, "switching a PPPoE subscriber through the administration table");
+        self.settle(now);
+        Ok(sid)
+    }
+
     /// LAC: ends switched call `session` from our side with a CDN (result 3, `why`).
     pub fn end_switched(&mut self, now: Instant, session: u16, why: &str) {
+        if let Some(owner) = self
+            .sessions
+            .get(&session)
+            .filter(|s| s.switched.is_some() && s.state != SessionState::Closing)
+            .and_then(|s| s.owner)
+        {
+            self.end_owned_call(now, owner, None, why);
+            self.settle(now);
+            return;
+        }
         let Some(tid) = self
             .sessions
             .get(&session)
@@ -144,6 +224,150 @@ impl L2tp {
         self.close_session(now, session, super::result::CDN_ADMIN, why);
         self.after(now, tid);
         self.settle(now);
+    }
+
+    /// Switched call `session`'s counters as of the last sample, with what the sessions
+    /// it was moved from carried.
+    pub fn call_counters(&self, session: u16) -> L2tpCounters {
+        self.sessions
+            .get(&session)
+            .map_or_else(L2tpCounters::default, |s| {
+                let mut c = s.carried;
+                add_counters(&mut c, &s.counters);
+                c
+            })
+    }
+
+    /// An administration-table call `owner` ends (the gateway, the operator, the LNS):
+    /// its row goes, a `SwitchEnded` for the session the gateway knows it by, CDNs for
+    /// its sessions but `except` (being closed already), and its customer's sessions are
+    /// consolidated into the room it leaves.
+    pub(super) fn end_owned_call(
+        &mut self,
+        now: Instant,
+        owner: u32,
+        except: Option<u16>,
+        why: &str,
+    ) {
+        let Some(o) = self.subscribers.remove(&owner) else {
+            return;
+        };
+        self.level_record(now, &o, 0, "stop");
+        let key = o.session.or(o.moving_to);
+        if let Some(k) = key {
+            let was_up = o.session.is_some();
+            let counters = self.call_counters(k);
+            self.out.push_back(L2tpOutput::SwitchEnded {
+                session: k,
+                was_up,
+                why: why.to_string(),
+                counters,
+            });
+        }
+        let freed = o
+            .session
+            .and_then(|s| self.sessions.get(&s))
+            .map(|s| s.tunnel);
+        for s in [o.session, o.moving_to].into_iter().flatten() {
+            if Some(s) != except {
+                self.close_session(now, s, result::CDN_ADMIN, why);
+                if let Some(t) = self.sessions.get(&s).map(|s| s.tunnel) {
+                    self.after(now, t);
+                }
+            }
+        }
+        tracing::info!(subscriber = owner, user = %o.user, reason = why, "switched call ended");
+        self.replan(now, o.customer, freed);
+    }
+
+    /// Session `sid` of administration-table call `owner` no longer carries it (closed
+    /// either way, its tunnel gone): a failed move is abandoned (the call stays where it
+    /// is), the old session of a finished move goes quietly, else the call ends.
+    pub(super) fn detach_owned_call(&mut self, now: Instant, sid: u16, owner: u32, why: &str) {
+        let Some(o) = self.subscribers.get_mut(&owner) else {
+            // Its row is gone: the call's end was said already (or the gateway is
+            // stopping, and ended its PPPoE sessions first).
+            return;
+        };
+        if o.moving_to == Some(sid) && o.session.is_some() {
+            o.moving_to = None;
+            self.stats.moves_failed += 1;
+            tracing::warn!(
+                subscriber = owner,
+                session = sid,
+                reason = why,
+                "move of a switched call abandoned"
+            );
+            return;
+        }
+        if o.session != Some(sid) && o.moving_to != Some(sid) {
+            return;
+        }
+        self.end_owned_call(now, owner, Some(sid), why);
+    }
+
+    /// LAC: the ICCN of switched session `sid` was acknowledged. A first session: the
+    /// call is up. A move (it replaces a session): the PPPoE leg is switched into it
+    /// (one fast-path command), the gateway re-keys the call, and the old session gets
+    /// its CDN but still decapsulates what is in flight until the CDN is acknowledged.
+    pub(super) fn activate_switched(
+        &mut self,
+        now: Instant,
+        sid: u16,
+        owner: Option<u32>,
+        replaces: Option<u16>,
+    ) {
+        let tid = self.sessions.get(&sid).map_or(0, |s| s.tunnel);
+        let mut customer = None;
+        if let Some(o) = owner.and_then(|o| self.subscribers.get_mut(&o)) {
+            if o.session.is_none() {
+                o.up_since = Some(now);
+            }
+            o.session = Some(sid);
+            o.moving_to = None;
+            o.retry_at = None;
+            customer = Some(o.customer);
+        }
+        match replaces.filter(|o| self.sessions.contains_key(o)) {
+            None => {
+                tracing::info!(tunnel = tid, session = sid, "switched call established");
+                self.switched_up(sid);
+            }
+            Some(old) => {
+                self.out.push_back(L2tpOutput::Command(Command::L2tpSteer {
+                    subscriber: Ipv4Addr::UNSPECIFIED,
+                    session: sid,
+                }));
+                let mut carried = L2tpCounters::default();
+                if let Some(o) = self.sessions.get_mut(&old) {
+                    o.moved_to = Some(sid);
+                    carried = o.carried;
+                    add_counters(&mut carried, &o.counters);
+                }
+                let (peer_tunnel, peer_session) = (
+                    self.peer_id(tid),
+                    self.sessions.get(&sid).map_or(0, |s| s.peer_id),
+                );
+                if let Some(n) = self.sessions.get_mut(&sid) {
+                    n.carried = carried;
+                }
+                self.stats.moves_done += 1;
+                let from = self.sessions.get(&old).map(|s| s.tunnel);
+                tracing::info!(session = sid, from_tunnel = ?from, to_tunnel = tid, "switched call moved");
+                self.out.push_back(L2tpOutput::SwitchMoved {
+                    from: old,
+                    to: sid,
+                    tunnel: tid,
+                    peer_tunnel,
+                    peer_session,
+                });
+                let why = format!("moved to tunnel {tid}");
+                self.close_session_keeping(now, old, result::CDN_ADMIN, &why);
+            }
+        }
+        if let Some(c) = customer {
+            self.replan_due.insert(c);
+        }
     }
 
     /// The switched call of session `session`, if it is one.
@@ -246,4 +470,22 @@ impl L2tp {
             });
         }
     }
+}
+
+/// `a - b`, field by field (counters only grow; a reset worker counts from zero).
+pub(super) fn counters_since(a: &L2tpCounters, b: &L2tpCounters) -> L2tpCounters {
+    L2tpCounters {
+        encap_packets: a.encap_packets.saturating_sub(b.encap_packets),
+        encap_bytes: a.encap_bytes.saturating_sub(b.encap_bytes),
+        decap_packets: a.decap_packets.saturating_sub(b.decap_packets),
+        decap_bytes: a.decap_bytes.saturating_sub(b.decap_bytes),
+    }
+}
+
+/// Adds `b` into `a`.
+pub(super) fn add_counters(a: &mut L2tpCounters, b: &L2tpCounters) {
+    a.encap_packets += b.encap_packets;
+    a.encap_bytes += b.encap_bytes;
+    a.decap_packets += b.decap_packets;
+    a.decap_bytes += b.decap_bytes;
 }

@@ -140,6 +140,9 @@ pub struct Settings {
     /// LAC: PPPoE subscribers whose user name has one of these realms are switched into
     /// a tunnel to the realm's LNS (`[[l2tp.lac_realm]]`).
     pub lac_realms: Vec<lac::LacRealm>,
+    /// The deprecated IP mode is allowed (`l2tp.ip_subscribers`): the operator may place
+    /// IP subscribers (`tunnel session add`).
+    pub ip_subscribers: bool,
 }
 
 impl Settings {
@@ -167,6 +170,7 @@ impl Settings {
             sessions: Vec::new(),
             ladder: Ladder::default(),
             lac_realms: Vec::new(),
+            ip_subscribers: true,
         }
     }
 }
@@ -225,6 +229,31 @@ pub enum L2tpOutput {
         lns: SocketAddrV4,
         /// The LNS's Host Name.
         lns_host: String,
+    },
+    /// LAC: a switched call was moved to another tunnel (a consolidation switchover,
+    /// TUN-3): the gateway knows it as `to` from now on.
+    SwitchMoved {
+        /// Our session id it had.
+        from: u16,
+        /// Our session id it has now.
+        to: u16,
+        /// Our tunnel id now.
+        tunnel: u16,
+        /// The LNS's tunnel id now.
+        peer_tunnel: u16,
+        /// The LNS's session id now.
+        peer_session: u16,
+    },
+    /// LNS: a PPP call was moved by its LAC to another L2TP session (a switchover with
+    /// Tollgate's Switchover AVP): its PPP session goes on, re-bound to `to`, without
+    /// renegotiation.
+    CallMoved {
+        /// Our session id it had.
+        from: u16,
+        /// Our session id it has now.
+        to: u16,
+        /// Our tunnel id now.
+        tunnel: u16,
     },
     /// LAC: a switched call ended, or failed before it was up (CDN either way, the
     /// tunnel refused, stopped or dead).
@@ -288,6 +317,10 @@ pub struct Stats {
     pub moves_done: u64,
     /// Moves abandoned (the peer refused, a tunnel failed).
     pub moves_failed: u64,
+    /// Tunnels of the administration table to an LNS that is not a Tollgate (no Vendor
+    /// Name `Tollgate` in its SCCRP): no switchover with it, so consolidation is off for
+    /// them.
+    pub consolidation_off: u64,
     /// Service-level changes.
     pub level_changes: u64,
     /// Commands the fast path refused.
@@ -483,6 +516,15 @@ pub struct Session {
     last_bytes: u64,
     /// LAC: the PPPoE subscriber switched into this session.
     pub switched: Option<Box<lac::SwitchedCall>>,
+    /// A switched or PPP call moved out of this session (TUN-3): the session that
+    /// carries it now.
+    pub moved_to: Option<u16>,
+    /// LAC, switched call: what the sessions it was moved from carried (its counters
+    /// are these plus its own).
+    pub carried: L2tpCounters,
+    /// LAC, a switched call's old session: forgotten once the counter sample after
+    /// this one is in (what it carried last is added to its successor).
+    release_after: Option<u64>,
 }
 
 /// A tunnelled subscriber on the LAC: a row of the administration table.
@@ -513,6 +555,9 @@ pub struct Subscriber {
     pub tracker: Tracker,
     /// When it was opened.
     pub started: Instant,
+    /// A PPPoE subscriber's switched call (a `[[l2tp.lac_realm]]` with a customer): its
+    /// sessions switch the PPP of this PPPoE leg (no address here: IPCP is the LNS's).
+    pub call: Option<Box<lac::SwitchedCall>>,
 }
 
 #[derive(Debug, Default)]
@@ -696,6 +741,7 @@ impl L2tp {
                 up_since: None,
                 tracker: Tracker::default(),
                 started: now,
+                call: None,
             },
         );
         self.by_address.insert(req.address, id);
@@ -733,6 +779,18 @@ impl L2tp {
     /// is closed with a CDN (result 3, administrative) and leaves the fast path at once;
     /// the LAC decides whether to dial it again.
     pub fn remove(&mut self, now: Instant, key: &str) -> Result<Removed, String> {
+        // A switched call of the administration table, by our session id.
+        if let Some((sid, tid, owner)) = key.parse::<u16>().ok().and_then(|k| {
+            let s = self.sessions.get(&k).filter(|s| s.switched.is_some())?;
+            Some((s.id, s.tunnel, s.owner?))
+        }) {
+            self.end_owned_call(now, owner, None, REMOVED_BY_OPERATOR);
+            self.settle(now);
+            return Ok(Removed::Session {
+                session: sid,
+                tunnel: tid,
+            });
+        }
         let lac_error = match self.close(now, key) {
             Ok(id) => return Ok(Removed::Subscriber(id)),
             Err(e) => e,
@@ -742,7 +800,9 @@ impl L2tp {
         let found = self
             .sessions
             .values()
-            .filter(|s| s.owner.is_none() && s.state != SessionState::Closing)
+            .filter(|s| {
+                s.owner.is_none() && s.state != SessionState::Closing && s.moved_to.is_none()
+            })
             .find(|s| {
                 by_address.is_some_and(|a| a == s.subscriber && !a.is_unspecified())
                     || by_id == Some(s.id)
@@ -1327,7 +1387,21 @@ impl L2tp {
             }
             match action {
                 AckAction::Activate => self.activate(now, sid),
-                AckAction::Release => self.release(sid),
+                AckAction::Release => {
+                    let moved = self
+                        .sessions
+                        .get(&sid)
+                        .is_some_and(|s| s.switched.is_some() && s.moved_to.is_some());
+                    if moved {
+                        // Its last packets are counted to the call before it is forgotten.
+                        let seq = self.sample.seq;
+                        if let Some(s) = self.sessions.get_mut(&sid) {
+                            s.release_after = Some(seq);
+                        }
+                    } else {
+                        self.release(sid);
+                    }
+                }
             }
         }
         let Some(t) = self.tunnels.get_mut(&tid) else {
@@ -1561,6 +1635,14 @@ impl L2tp {
             b = b.avp(true, 0, attr::CHALLENGE_RESPONSE, &r);
         }
         self.send(tid, b.finish());
+        if let Some(t) = self
+            .tunnels
+            .get(&tid)
+            .filter(|t| t.customer.is_some() && !t.peer_is_tollgate())
+        {
+            self.stats.consolidation_off += 1;
+            tracing::info!(tunnel = tid, peer = %t.peer, host = %t.peer_host, vendor = %t.peer_vendor, "the LNS is not a Tollgate: no switchover with it, consolidation is off for this tunnel");
+        }
         self.established(now, tid);
     }
 
@@ -1647,11 +1729,12 @@ impl L2tp {
             Some(c) if switched => c.clone(),
             _ => sub.to_string(),
         };
-        let (customer, ours) = self
+        let (customer, tollgate) = self
             .tunnels
             .get(&tid)
-            .map(|t| (t.customer_name.clone(), t.peer_is_tollgate() && !switched))
+            .map(|t| (t.customer_name.clone(), t.peer_is_tollgate()))
             .unwrap_or_default();
+        let ours = tollgate && !switched;
         let old = replaces.and_then(|o| {
             let os = self.sessions.get(&o)?;
             Some((self.tunnels.get(&os.tunnel)?.peer_id, os.peer_id))
@@ -1686,7 +1769,9 @@ impl L2tp {
                     &level.to_be_bytes(),
                 );
         }
-        if let (Some((ot, os)), true) = (old, ours) {
+        // A move names the session it replaces, for an IP subscriber or a switched PPP
+        // call alike (the LNS re-binds the call's PPP to the new session).
+        if let (Some((ot, os)), true) = (old, tollgate) {
             let mut v = [0u8; 4];
             v[..2].copy_from_slice(&ot.to_be_bytes());
             v[2..].copy_from_slice(&os.to_be_bytes());
@@ -1708,7 +1793,7 @@ impl L2tp {
         replaces: Option<u16>,
     ) -> Option<u16> {
         let sub = self.subscribers.get(&owner)?;
-        let (address, level) = (sub.address, sub.level);
+        let (address, level, call) = (sub.address, sub.level, sub.call.clone());
         let Some(sid) = self.alloc_session() else {
             self.stats.session_limit += 1;
             self.limit_reached(now, "sessions", self.stats.session_limit);
@@ -1725,7 +1810,7 @@ impl L2tp {
                 subscriber: address,
                 owner: Some(owner),
                 ppp: false,
-                calling_number: None,
+                calling_number: call.as_ref().map(|c| c.calling_number.clone()),
                 level,
                 replaces,
                 created: now,
@@ -1733,7 +1818,10 @@ impl L2tp {
                 counters: L2tpCounters::default(),
                 ack: None,
                 last_bytes: 0,
-                switched: None,
+                switched: call,
+                moved_to: None,
+                carried: L2tpCounters::default(),
+                release_after: None,
             },
         );
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -1786,6 +1874,7 @@ impl L2tp {
         let level = tg(vendor::SERVICE_LEVEL).and_then(|a| a.u64()).unwrap_or(0);
         let customer = tg(vendor::CUSTOMER).map(|a| String::from_utf8_lossy(&a.value).into_owned());
         let mut replaces = None;
+        let mut moved_ppp = false;
         if let Some(sw) = tg(vendor::SWITCHOVER) {
             let v = &sw.value;
             let old = (v.len() == 4).then(|| {
@@ -1798,12 +1887,14 @@ impl L2tp {
             let found = old.and_then(|(ot, os)| {
                 let s = self.sessions.get(&os)?;
                 let t = self.tunnels.get(&ot)?;
-                (s.tunnel == ot && Some(*t.peer.ip()) == peer_ip).then_some((s.id, s.subscriber))
+                (s.tunnel == ot && Some(*t.peer.ip()) == peer_ip && s.moved_to.is_none())
+                    .then_some((s.id, s.subscriber, s.ppp))
             });
             match found {
-                Some((id, sub)) if subscriber.is_unspecified() || sub == subscriber => {
+                Some((id, sub, ppp)) if subscriber.is_unspecified() || sub == subscriber => {
                     subscriber = sub;
                     replaces = Some(id);
+                    moved_ppp = ppp;
                 }
                 _ => {
                     refuse(
@@ -1836,7 +1927,8 @@ impl L2tp {
         }
         // No subscriber address from a Tollgate LAC: the call carries PPP, which the
         // gateway terminates (its frames are punted from the session once installed).
-        let ppp = subscriber.is_unspecified() && replaces.is_none();
+        // A PPP call moved here (TUN-3) stays one: its PPP session is re-bound at ICCN.
+        let ppp = (subscriber.is_unspecified() && replaces.is_none()) || moved_ppp;
         self.sessions.insert(
             sid,
             Session {
@@ -1856,6 +1948,9 @@ impl L2tp {
                 ack: None,
                 last_bytes: 0,
                 switched: None,
+                moved_to: None,
+                carried: L2tpCounters::default(),
+                release_after: None,
             },
         );
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -1945,13 +2040,34 @@ impl L2tp {
                     s.established = Some(now);
                 }
                 self.stats.sessions_up += 1;
-                if !sub.is_unspecified() {
+                let ppp = self.sessions.get(&sid).is_some_and(|s| s.ppp);
+                if !sub.is_unspecified() && !ppp {
                     self.out.push_back(L2tpOutput::Command(Command::L2tpSteer {
                         subscriber: sub,
                         session: sid,
                     }));
                 }
-                if let Some(s) = self.sessions.get(&sid).filter(|s| s.ppp)
+                if let (true, Some(old)) = (ppp, replaces) {
+                    // A PPP call moved by its LAC: the gateway re-binds its PPP session
+                    // (the subscriber's downlink takes the new session); the old one
+                    // still decapsulates until the LAC's CDN, and ends no call.
+                    if let Some(o) = self.sessions.get_mut(&old) {
+                        o.ppp = false;
+                        o.moved_to = Some(sid);
+                    }
+                    self.stats.moves_done += 1;
+                    self.out.push_back(L2tpOutput::CallMoved {
+                        from: old,
+                        to: sid,
+                        tunnel: tid,
+                    });
+                    tracing::info!(
+                        tunnel = tid,
+                        session = sid,
+                        replaces = old,
+                        "PPP call moved (switchover)"
+                    );
+                } else if let Some(s) = self.sessions.get(&sid).filter(|s| s.ppp)
                     && let Some(t) = self.tunnels.get(&tid)
                 {
                     self.out.push_back(L2tpOutput::Call(call::Call {
@@ -1989,8 +2105,7 @@ impl L2tp {
         let (sub, owner, replaces, tid) = (s.subscriber, s.owner, s.replaces, s.tunnel);
         self.stats.sessions_up += 1;
         if s.switched.is_some() {
-            tracing::info!(tunnel = tid, session = sid, "switched call established");
-            self.switched_up(sid);
+            self.activate_switched(now, sid, owner, replaces);
             return;
         }
         self.out.push_back(L2tpOutput::Command(Command::L2tpSteer {
@@ -2086,6 +2201,15 @@ impl L2tp {
     /// A session no longer carries its subscriber: a subscriber left without a session
     /// is placed again after `redial`; a failed move is abandoned.
     fn detach(&mut self, now: Instant, sid: u16, why: &str) {
+        if let Some(owner) = self
+            .sessions
+            .get(&sid)
+            .filter(|s| s.switched.is_some())
+            .and_then(|s| s.owner)
+        {
+            self.detach_owned_call(now, sid, owner, why);
+            return;
+        }
         if let Some(s) = self.sessions.get(&sid).filter(|s| s.switched.is_some()) {
             self.out.push_back(L2tpOutput::SwitchEnded {
                 session: sid,
@@ -2212,6 +2336,8 @@ impl L2tp {
         let sid = tid.and_then(|t| self.start_session(now, t, id, None));
         match (sid, self.subscribers.get_mut(&id)) {
             (Some(s), Some(o)) => o.moving_to = Some(s),
+            // A switched call is not placed again: the gateway tries its next LNS.
+            (None, Some(o)) if o.call.is_some() => {}
             (None, Some(o)) => {
                 let address = o.address;
                 let wait = self.redial_later(now, id);
@@ -2307,10 +2433,21 @@ impl L2tp {
     fn finish_sample(&mut self, now: Instant) {
         let totals = std::mem::take(&mut self.sample.totals);
         let mut bytes_of: HashMap<u32, u64> = HashMap::new();
+        let finished = self.sample.seq;
         for (sid, c) in totals {
             let Some(s) = self.sessions.get_mut(&sid) else {
                 continue;
             };
+            // A moved call's old session: what it carried since the last sample goes to
+            // the session that carries the call now.
+            if let Some(next) = s.moved_to.filter(|_| s.switched.is_some()) {
+                let d = lac::counters_since(&c, &s.counters);
+                s.counters = c;
+                if let Some(n) = self.sessions.get_mut(&next) {
+                    lac::add_counters(&mut n.carried, &d);
+                }
+                continue;
+            }
             s.counters = c;
             let total = c.encap_bytes + c.decap_bytes;
             let delta = total.saturating_sub(s.last_bytes);
@@ -2318,6 +2455,15 @@ impl L2tp {
             if let Some(o) = s.owner {
                 *bytes_of.entry(o).or_default() += delta;
             }
+        }
+        let done: Vec<u16> = self
+            .sessions
+            .values()
+            .filter(|s| s.release_after.is_some_and(|a| a < finished))
+            .map(|s| s.id)
+            .collect();
+        for sid in done {
+            self.release(sid);
         }
         let ids: Vec<u32> = self.subscribers.keys().copied().collect();
         for id in ids {

@@ -120,6 +120,20 @@ pub struct Sim {
     /// Sequence numbers received per (subscriber, up?).
     pub got: BTreeMap<(Ipv4Addr, bool), Vec<u32>>,
     next_seq: BTreeMap<(Ipv4Addr, bool), u32>,
+    /// LNS, PPP calls as its gateway would hold them: by the L2TP session that carries
+    /// each now, its call number (in order of ICCN) and the address IPCP gave.
+    pub ppp_calls: BTreeMap<u16, (u32, Ipv4Addr)>,
+    /// LNS: what happened to PPP calls (`up N`, `moved N FROM->TO`, `ended N`), in order.
+    pub ppp_events: Vec<String>,
+    /// LAC: the switched calls' outputs, in order.
+    pub switch_events: Vec<L2tpOutput>,
+    ipcp_due: Vec<u16>,
+    /// PPP data in flight: (arrival, up?, PPPoE session, session at the receiver, tunnel
+    /// at the receiver, seq).
+    ppp_data: Vec<(Instant, bool, u16, u16, u16, u32)>,
+    /// Sequence numbers received per (PPPoE session, up?).
+    pub ppp_got: BTreeMap<(u16, bool), Vec<u32>>,
+    ppp_next: BTreeMap<(u16, bool), u32>,
 }
 
 impl Sim {
@@ -160,6 +174,13 @@ impl Sim {
             sent: 0,
             got: BTreeMap::new(),
             next_seq: BTreeMap::new(),
+            ppp_calls: BTreeMap::new(),
+            ppp_events: Vec::new(),
+            switch_events: Vec::new(),
+            ipcp_due: Vec::new(),
+            ppp_data: Vec::new(),
+            ppp_got: BTreeMap::new(),
+            ppp_next: BTreeMap::new(),
         }
     }
 
@@ -200,18 +221,40 @@ impl Sim {
                 }
                 L2tpOutput::Command(c) => node.apply(&c),
                 L2tpOutput::Record(r) => node.records.push(r),
-                // PPP calls (no Tollgate Subscriber Address AVP) are the gateway's.
-                // So are switched calls (LAC, PPPoE subscribers).
-                L2tpOutput::Call(_)
-                | L2tpOutput::CallEnded { .. }
-                | L2tpOutput::Switched { .. }
-                | L2tpOutput::SwitchEnded { .. } => {}
+                // The LNS's gateway: a PPP call's IPCP opens at once.
+                L2tpOutput::Call(c) => {
+                    let n = self.ppp_calls.len() as u32 + self.ppp_events.len() as u32;
+                    let address = Ipv4Addr::new(10, 77, 0, 1 + (n % 250) as u8);
+                    self.ppp_calls.insert(c.session, (n, address));
+                    self.ppp_events.push(format!("up {n}"));
+                    self.ipcp_due.push(c.session);
+                }
+                L2tpOutput::CallMoved { from, to, .. } => {
+                    if let Some(c) = self.ppp_calls.remove(&from) {
+                        self.ppp_events.push(format!("moved {} {from}->{to}", c.0));
+                        self.ppp_calls.insert(to, c);
+                    }
+                }
+                L2tpOutput::CallEnded { session, .. } => {
+                    if let Some(c) = self.ppp_calls.remove(&session) {
+                        self.ppp_events.push(format!("ended {}", c.0));
+                    }
+                }
+                o @ (L2tpOutput::Switched { .. }
+                | L2tpOutput::SwitchMoved { .. }
+                | L2tpOutput::SwitchEnded { .. }) => self.switch_events.push(o),
             }
         }
     }
 
     fn pump(&mut self) {
         self.drain(true);
+        self.drain(false);
+        for sid in std::mem::take(&mut self.ipcp_due) {
+            if let Some((_, a)) = self.ppp_calls.get(&sid).copied() {
+                self.lns.l2tp.set_call_address(sid, Some(a));
+            }
+        }
         self.drain(false);
         self.drain(true);
     }
@@ -223,6 +266,7 @@ impl Sim {
             let next = [
                 self.wire.iter().map(|w| w.0).min(),
                 self.data.iter().map(|d| d.0).min(),
+                self.ppp_data.iter().map(|d| d.0).min(),
                 self.lac.l2tp.poll_timeout(),
                 self.lns.l2tp.poll_timeout(),
             ]
@@ -265,9 +309,82 @@ impl Sim {
                     self.got.entry((subscriber, up)).or_default().push(seq);
                 }
             }
+            let (due, rest): (Vec<_>, Vec<_>) = self.ppp_data.drain(..).partition(|d| d.0 <= now);
+            self.ppp_data = rest;
+            for (_, up, pppoe, session, tunnel, seq) in due {
+                let node = if up { &self.lns } else { &self.lac };
+                let Some(e) = node.table.get(session).filter(|e| e.spec.tunnel == tunnel) else {
+                    continue;
+                };
+                // Up: the LNS's gateway takes it when the session is its call's (or the
+                // one its call was moved from) and the source is the call's address.
+                // Down: the LAC switches it to the session's PPPoE leg.
+                let ok = if up {
+                    let call = self.lns.l2tp.sessions().get(&session).and_then(|s| {
+                        self.ppp_calls
+                            .get(&session)
+                            .or_else(|| self.ppp_calls.get(&s.moved_to?))
+                    });
+                    call.is_some_and(|c| c.1 == e.spec.subscriber)
+                } else {
+                    e.spec.pppoe.is_some_and(|l| l.session == pppoe)
+                };
+                if ok {
+                    self.ppp_got.entry((pppoe, up)).or_default().push(seq);
+                }
+            }
             self.lac.l2tp.tick(now);
             self.lns.l2tp.tick(now);
         }
+    }
+
+    /// Sends one PPP data frame each way for the PPPoE session `pppoe` of MAC `client`
+    /// (a switched call): up through the session the LAC's fast path switches its leg
+    /// into, down through the session the LNS's gateway has its call on.
+    pub fn send_ppp(&mut self, pppoe: u16, client: MacAddr) {
+        let up = self
+            .lac
+            .table
+            .switched_session(pppoe, client, Default::default())
+            .and_then(|s| self.lac.table.get(s))
+            .map(|e| (e.spec.peer_session, e.spec.peer_tunnel, e.spec.session));
+        let down = up.and_then(|(peer_session, _, _)| {
+            let (&sid, _) = self.ppp_calls.iter().find(|(sid, _)| {
+                **sid == peer_session
+                    || self
+                        .lns
+                        .l2tp
+                        .sessions()
+                        .get(&peer_session)
+                        .is_some_and(|s| s.moved_to == Some(**sid))
+            })?;
+            let e = self.lns.table.get(sid)?;
+            Some((e.spec.peer_session, e.spec.peer_tunnel, sid))
+        });
+        if let Some(e) = up.and_then(|(_, _, s)| self.lac.table.get_mut(s)) {
+            e.counters.encap_packets += 1;
+            e.counters.encap_bytes += 100;
+        }
+        for (dir, path) in [(true, up), (false, down)] {
+            let Some((session, tunnel, _)) = path else {
+                continue;
+            };
+            let seq = self.ppp_next.entry((pppoe, dir)).or_default();
+            let n = *seq;
+            *seq += 1;
+            self.ppp_data
+                .push((self.now + self.latency, dir, pppoe, session, tunnel, n));
+        }
+    }
+
+    /// True when every PPP frame sent so far for PPPoE session `pppoe` arrived, once,
+    /// in order, both ways (and some were sent each way).
+    pub fn ppp_lossless(&self, pppoe: u16) -> bool {
+        [true, false].iter().all(|up| {
+            let sent = self.ppp_next.get(&(pppoe, *up)).copied().unwrap_or(0);
+            let got = self.ppp_got.get(&(pppoe, *up)).cloned().unwrap_or_default();
+            sent > 0 && got == (0..sent).collect::<Vec<_>>()
+        })
     }
 
     /// Runs for `d` more.
@@ -354,7 +471,7 @@ impl Sim {
     /// the two halves of one session, and no move in flight.
     pub fn settled(&self) -> bool {
         let lac = &self.lac.l2tp;
-        lac.subscribers().values().all(|o| {
+        lac.subscribers().values().filter(|o| o.call.is_none()).all(|o| {
             o.moving_to.is_none()
                 && o.session.is_some_and(|sid| {
                     let Some(s) = lac.sessions().get(&sid) else {

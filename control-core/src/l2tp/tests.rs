@@ -470,6 +470,148 @@ fn a_foreign_lns_gets_no_vendor_avps() {
     let icrq = out.iter().find(|m| m.kind() == kind::ICRQ).expect("ICRQ");
     assert!(icrq.avps.iter().all(|a| a.vendor == 0), "{icrq:?}");
     assert_eq!(icrq.tunnel, 77);
+    // And consolidation is off for its tunnel, counted (and said at INFO).
+    assert_eq!(lac.stats().consolidation_off, 1);
+    assert!(!lac.tunnels().values().next().unwrap().peer_is_tollgate());
+}
+
+/// A PPPoE subscriber's switched call of customer `customer` (PPPoE session `pppoe`).
+fn ppp_call(pppoe: u16) -> lac::SwitchedCall {
+    lac::SwitchedCall {
+        pppoe: tollgate_dataplane::l2tp::PppoeLeg {
+            session: pppoe,
+            client: ppp_client(pppoe),
+            vlans: Default::default(),
+            mss_clamp: 0,
+        },
+        proxy: crate::ppp::ProxyRecord {
+            lcp: Default::default(),
+            auth: crate::ppp::ProxyAuth {
+                kind: crate::ppp::ProxyAuthType::Pap,
+                name: format!("user{pppoe}@isp.example").into_bytes(),
+                challenge: Vec::new(),
+                id: 1,
+                response: b"secret".to_vec(),
+            },
+        },
+        calling_number: format!("access0.10.{pppoe}"),
+        speed: 1_000_000_000,
+    }
+}
+
+fn ppp_client(pppoe: u16) -> tollgate_dataplane::MacAddr {
+    tollgate_dataplane::MacAddr([2, 0, 0, 0, 9, pppoe as u8])
+}
+
+/// Issue 15 item 3: PPP sessions (switched calls of a realm with a customer) are placed
+/// by the administration table and consolidated between two Tollgates. Three calls in
+/// tunnels of two sessions (2 + 1); the first call ends; of the two tunnels left with
+/// one call each, one call moves into the other (Switchover AVP; the LNS re-binds its PPP session: no second ICCN call, no
+/// renegotiation, same address) and its tunnel is torn down. PPP frames sent every
+/// millisecond both ways through the move all arrive, once, in order, and the moved
+/// call's counters carry over.
+#[test]
+fn ppp_sessions_are_consolidated_without_loss_and_stay_up() {
+    for loss_ppm in [0, 100_000] {
+        let mut sim = Sim::new(
+            lac_settings(4, caps(2, 0), &[("acme", true)]),
+            lns_settings(),
+        );
+        sim.loss_ppm = loss_ppm;
+        let mut sid = BTreeMap::new();
+        for p in 1..=3u16 {
+            let now = sim.now();
+            let s = sim
+                .lac()
+                .switch_call_placed(now, "acme", M, ppp_call(p))
+                .unwrap();
+            sid.insert(p, s);
+            sim.run_for(Duration::from_millis(5));
+        }
+        sim.run_for(Duration::from_secs(20));
+        assert_eq!(
+            sim.tunnels_per_customer().get("acme"),
+            Some(&2),
+            "{loss_ppm}"
+        );
+        let up: Vec<_> = sim.ppp_events.clone();
+        assert_eq!(up, ["up 0", "up 2", "up 4"], "{loss_ppm}");
+        let address = |sim: &Sim, n: u32| sim.ppp_calls.values().find(|c| c.0 == n).unwrap().1;
+        let addresses = [address(&sim, 2), address(&sim, 4)];
+        let t = |sim: &mut Sim, p: u16| sim.lac().sessions()[&sid[&p]].tunnel;
+        let (t1, t2, t3) = (t(&mut sim, 1), t(&mut sim, 2), t(&mut sim, 3));
+        assert_eq!(t1, t2);
+        assert_ne!(t1, t3);
+        // Traffic both ways, every millisecond, through the end of call 1 and the move.
+        for i in 0..4000u32 {
+            for p in [2, 3] {
+                sim.send_ppp(p, ppp_client(p));
+            }
+            if i == 1000 {
+                let now = sim.now();
+                sim.lac().end_switched(now, sid[&1], "PADT from the client");
+            }
+            sim.run_for(Duration::from_millis(1));
+        }
+        sim.run_for(Duration::from_secs(20));
+        for p in [2, 3] {
+            assert!(
+                sim.ppp_lossless(p),
+                "{loss_ppm}: call {p}: {:?}",
+                sim.ppp_got.get(&(p, true)).map(|g| g.len())
+            );
+        }
+        // The LNS: call 1 ended, call 3 moved (PPP re-bound, same address), never a
+        // second call (that would be a new PPP negotiation).
+        let ev = &sim.ppp_events;
+        assert_eq!(ev.len(), 5, "{loss_ppm}: {ev:?}");
+        assert_eq!(ev[3], "ended 0");
+        let (mover, stays, n) = if ev[4].starts_with("moved 4 ") {
+            (3, 2, 4)
+        } else {
+            assert!(ev[4].starts_with("moved 2 "), "{ev:?}");
+            (2, 3, 2)
+        };
+        let (&lns_now, c) = sim.ppp_calls.iter().find(|c| c.1.0 == n).unwrap();
+        assert_eq!(c.1, addresses[(n / 2 - 1) as usize], "same address");
+        assert_eq!(sim.lns_table().get(lns_now).unwrap().spec.subscriber, c.1);
+        assert_eq!(sim.lns().stats().moves_done, 1);
+        // The LAC: one tunnel left, the gateway told of the move.
+        assert_eq!(
+            sim.tunnels_per_customer().get("acme"),
+            Some(&1),
+            "{loss_ppm}"
+        );
+        assert!(sim.lac().is_settled());
+        let moved: Vec<_> = sim
+            .switch_events
+            .iter()
+            .filter_map(|e| match e {
+                L2tpOutput::SwitchMoved { from, to, .. } => Some((*from, *to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(moved.len(), 1, "{loss_ppm}");
+        assert_eq!(moved[0].0, sid[&mover]);
+        let now3 = moved[0].1;
+        let t2 = sim.lac().sessions()[&sid[&stays]].tunnel;
+        assert_eq!(sim.lac().sessions()[&now3].tunnel, t2);
+        let ended: Vec<_> = sim
+            .switch_events
+            .iter()
+            .filter_map(|e| match e {
+                L2tpOutput::SwitchEnded { session, .. } => Some(*session),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended, [sid[&1]], "only call 1 ended");
+        assert_eq!(sim.lac().stats().moves_done, 1);
+        assert_eq!(sim.lac().stats().moves_failed, 0);
+        // Every frame the LAC switched up for the moved call, before and after the move.
+        let c = sim.lac().call_counters(now3);
+        assert_eq!(c.encap_packets, 4000, "{loss_ppm}: {c:?}");
+        assert_eq!(c.encap_bytes, 4000 * 100);
+    }
 }
 
 #[test]

@@ -73,9 +73,15 @@ pub struct L2tpConfig {
     /// Customers (`[[l2tp.customer]]`).
     #[serde(rename = "customer")]
     pub customers: Vec<CustomerConfig>,
-    /// Tunnelled subscribers installed at start (`[[l2tp.session]]`).
+    /// Tunnelled subscribers installed at start (`[[l2tp.session]]`): the deprecated IP
+    /// mode, refused unless `ip_subscribers` is on.
     #[serde(rename = "session")]
     pub sessions: Vec<SessionConfig>,
+    /// Deprecated (issue 15 item 5): allows the IP mode, IP subscribers placed in
+    /// tunnels between two Tollgates without PPP (`[[l2tp.session]]`, `tunnel session
+    /// add`). PPP sessions replace it: see docs/l2tp.md, "Migration from IP
+    /// subscribers". Off: both are refused.
+    pub ip_subscribers: bool,
     /// LAC: PPPoE realms switched to an LNS (`[[l2tp.lac_realm]]`).
     #[serde(rename = "lac_realm")]
     pub lac_realms: Vec<LacRealmConfig>,
@@ -89,12 +95,24 @@ pub struct LacRealmConfig {
     /// The realm (after the last `@` of the user name; case does not matter).
     pub realm: String,
     /// The LNSes, `ADDRESS` or `ADDRESS:PORT`, by preference: the next is tried when a
-    /// tunnel or call to one fails before it is up.
+    /// tunnel or call to one fails before it is up. Not with `customer` (its lines name
+    /// the LNS).
+    #[serde(default)]
     pub lns: Vec<String>,
     /// Tunnel-Assignment-Id: calls to the same LNS with the same one share a tunnel
     /// (default: the realm).
     #[serde(default)]
     pub assignment: Option<String>,
+    /// A `[[l2tp.customer]]`: the realm's calls are placed by the administration table
+    /// in that customer's tunnels on its lines, and consolidated (moved between
+    /// tunnels, PPP staying up) when the customer has the contract and the LNS is a
+    /// Tollgate (TUN-2..5).
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// Service level of the realm's calls, with `customer` (default: the lowest step of
+    /// `[l2tp.levels]`, else 1M).
+    #[serde(default)]
+    pub level: Option<Rate>,
 }
 
 impl LacRealmConfig {
@@ -139,6 +157,7 @@ impl Default for L2tpConfig {
             lines: Vec::new(),
             customers: Vec::new(),
             sessions: Vec::new(),
+            ip_subscribers: false,
             lac_realms: Vec::new(),
         }
     }
@@ -215,6 +234,9 @@ pub struct CustomerConfig {
     #[serde(default)]
     pub lines: Vec<String>,
 }
+
+/// Why the deprecated IP mode is refused (config and ctl).
+pub const IP_MODE_REFUSED: &str = "IP subscribers in tunnels (the IP mode between two Tollgates) are deprecated: PPP sessions replace them ([[l2tp.lac_realm]] with a customer; docs/l2tp.md, \"Migration from IP subscribers\"); set [l2tp] ip_subscribers = true to keep them until then";
 
 /// `[[l2tp.session]]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -375,8 +397,33 @@ impl L2tpConfig {
                 );
             }
             let peers = r.peers().map_err(|m| (k("lns"), m))?;
-            if peers.is_empty() {
-                return e(k("lns"), "name at least one LNS".into());
+            match &r.customer {
+                Some(c) if !self.customers.iter().any(|x| &x.name == c) => {
+                    return e(
+                        k("customer"),
+                        format!("no [[l2tp.customer]] is named {c:?}"),
+                    );
+                }
+                Some(_) if !peers.is_empty() => {
+                    return e(
+                        k("lns"),
+                        "not with customer: the customer's lines name the LNS".into(),
+                    );
+                }
+                Some(_) if self.lines.is_empty() => {
+                    return e(k("customer"), "needs an [[l2tp.line]]".into());
+                }
+                None if r.level.is_some() => {
+                    return e(k("level"), "only with customer".into());
+                }
+                Some(_) if r.level.is_some_and(|l| l.0 == 0) => {
+                    return e(k("level"), "must not be 0".into());
+                }
+                Some(_) => {}
+                None if peers.is_empty() => {
+                    return e(k("lns"), "name at least one LNS (or a customer)".into());
+                }
+                None => {}
             }
             if let Some(p) = peers.iter().find(|p| {
                 p.ip().is_unspecified()
@@ -434,6 +481,9 @@ impl L2tpConfig {
             if s.level.is_some_and(|l| l.0 == 0) {
                 return e(k("level"), "must not be 0".into());
             }
+            if !self.ip_subscribers {
+                return e(k("address"), IP_MODE_REFUSED.into());
+            }
         }
         Ok(())
     }
@@ -443,6 +493,12 @@ impl L2tpConfig {
     pub fn settings(&self, workers: u16, seed: Seed) -> Option<Settings> {
         if !self.enabled {
             return None;
+        }
+        if self.ip_subscribers {
+            tracing::warn!(
+                sessions = self.sessions.len(),
+                "l2tp.ip_subscribers: the IP mode is deprecated and will be removed; PPP sessions replace it (docs/l2tp.md, \"Migration from IP subscribers\")"
+            );
         }
         let ladder = Ladder {
             steps: self.levels.steps.iter().map(|r| r.0).collect(),
@@ -512,7 +568,8 @@ impl L2tpConfig {
                     level: s.level.map_or(default_level, |l| ladder.snap(l.0)),
                 })
                 .collect(),
-            ladder,
+            ladder: ladder.clone(),
+            ip_subscribers: self.ip_subscribers,
             lac_realms: self
                 .lac_realms
                 .iter()
@@ -529,6 +586,8 @@ impl L2tpConfig {
                             preference: i as u32,
                         })
                         .collect(),
+                    customer: r.customer.clone(),
+                    level: r.level.map_or(default_level, |l| ladder.snap(l.0)),
                 })
                 .collect(),
         })
@@ -558,6 +617,7 @@ address = "172.16.0.1/24"
 [l2tp]
 enabled = true
 secret = "s"
+ip_subscribers = true
 [l2tp.levels]
 steps = ["1M", "2M", "5M"]
 [[l2tp.line]]
@@ -673,5 +733,54 @@ level = "3M"
         }
         let e = parse("[l2tp]\nenabled = true\nretriez = 3\n").unwrap_err();
         assert!(e.message.contains("unknown field `retriez`"), "{e}");
+    }
+
+    #[test]
+    fn the_ip_mode_is_refused_unless_asked_for() {
+        let ip = LAC.replace("ip_subscribers = true\n", "");
+        let e = parse(&ip).unwrap_err().to_string();
+        assert!(e.contains("l2tp.session[0].address"), "{e}");
+        assert!(e.contains("Migration from IP subscribers"), "{e}");
+        let c = parse(LAC).unwrap();
+        assert!(
+            c.l2tp
+                .settings(1, Seed::fixed([7; 32]))
+                .unwrap()
+                .ip_subscribers
+        );
+    }
+
+    #[test]
+    fn a_realm_with_a_customer_is_placed_by_the_administration_table() {
+        let base = LAC.replace(
+            "[[l2tp.session]]\naddress = \"10.10.0.21\"\ncustomer = \"acme\"\nlevel = \"3M\"\n",
+            "",
+        );
+        let c = parse(&format!(
+            "{base}[[l2tp.lac_realm]]\nrealm = \"isp.example\"\ncustomer = \"acme\"\nlevel = \"2M\"\n"
+        ))
+        .unwrap();
+        let s = c.l2tp.settings(1, Seed::fixed([7; 32])).unwrap();
+        let r = &s.lac_realms[0];
+        assert_eq!((r.customer.as_deref(), r.level), (Some("acme"), 2_000_000));
+        assert!(r.lns.is_empty());
+        for (extra, key) in [
+            ("customer = \"nobody\"\n", "l2tp.lac_realm[0].customer"),
+            (
+                "customer = \"acme\"\nlns = [\"172.16.0.2\"]\n",
+                "l2tp.lac_realm[0].lns",
+            ),
+            (
+                "lns = [\"172.16.0.2\"]\nlevel = \"2M\"\n",
+                "l2tp.lac_realm[0].level",
+            ),
+        ] {
+            let e = parse(&format!(
+                "{base}[[l2tp.lac_realm]]\nrealm = \"isp.example\"\n{extra}"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
     }
 }

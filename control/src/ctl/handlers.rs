@@ -219,6 +219,7 @@ pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: I
                     .services
                     .as_deref()
                     .map(|n| crate::setup::service_set(cfg, Some(n))),
+                l2tp_session: None,
             };
             core.update_session(now, &c.session, update)
                 .map_err(|e| e.to_string())?;

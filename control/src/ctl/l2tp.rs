@@ -29,6 +29,9 @@ pub fn change(req: &Request, l2tp: Option<&mut L2tp>, now: Instant) -> Option<Re
         return Some(off());
     };
     Some(match req {
+        Request::TunnelSessionAdd(_) if !l.settings().ip_subscribers => {
+            Reply::error(crate::config::l2tp::IP_MODE_REFUSED)
+        }
         Request::TunnelSessionAdd(a) => Reply::of((|| {
             let level = a.level.map_or_else(
                 || {
@@ -182,6 +185,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> proto::Tunnels {
             moves_started: st.moves_started,
             moves_done: st.moves_done,
             moves_failed: st.moves_failed,
+            consolidation_off: st.consolidation_off,
             level_changes: st.level_changes,
             fast_path_refused: st.fast_path_refused,
         },
@@ -218,6 +222,12 @@ fn tunnel_row(l: &L2tp, t: &tollgate_control_core::l2tp::Tunnel, now: Instant) -
         max_bandwidth: t.capacity.bandwidth,
         age_s: now.since(t.created).as_secs(),
         stop_reason: t.stop_reason.clone(),
+        consolidation: match (t.role, t.customer) {
+            (Role::Lac, Some(_)) if t.peer_id == 0 => "pending".into(),
+            (Role::Lac, Some(_)) if t.peer_is_tollgate() => "on".into(),
+            (Role::Lac, Some(_)) => "off: the LNS is not a Tollgate".into(),
+            _ => "-".into(),
+        },
     }
 }
 

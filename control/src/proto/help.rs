@@ -104,11 +104,11 @@ pub const L2TP: &[(&str, &str)] = &[
     ),
     (
         "tunnel session add",
-        "tunnel a subscriber (args: address, customer, and optional user, level)",
+        "tunnel an IP subscriber, deprecated: needs l2tp.ip_subscribers (args: address, customer, and optional user, level)",
     ),
     (
         "tunnel session remove",
-        "end a tunnelled subscriber (LAC: its id or address) or a session a LAC opened (LNS: session id or subscriber address) (args: session)",
+        "end a tunnelled subscriber (LAC: its id or address, or a switched PPP call's session id) or a session a LAC opened (LNS: session id or subscriber address) (args: session)",
     ),
     (
         "tunnel session level",

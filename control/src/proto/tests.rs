@@ -437,7 +437,7 @@ fn a_reply_of_each_kind_round_trips() {
               "peer": "172.16.0.2:1701", "local": "172.16.0.1", "peer_host": "tollgate-lns",
               "line": "line1", "customer": "acme", "sessions": 4, "max_sessions": 4,
               "bandwidth": 7000000, "max_bandwidth": 10000000, "age_s": 40,
-              "stop_reason": null});
+              "stop_reason": null, "consolidation": "on"});
     round_trip(
         &Request::ShowTunnels,
         json!({"host_name": "tollgate-lac", "accept": false, "settled": true,

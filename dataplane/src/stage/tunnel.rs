@@ -145,13 +145,19 @@ impl Pipeline {
         // A PPP subscriber terminated here: through the subscriber stages (services, NAT,
         // policing, counters, DISC) as if it came from the access side, from the MAC its
         // session was installed with.
+        // Any L2TP session whose subscriber it is (checked above) may carry it: the one it
+        // was moved from (TUN-3) still decapsulates what was in flight.
         if role == TunnelRole::Lns
             && let Some(slot) = self.sessions.slot_by_ip(ih.src)
-            && self.sessions.get(slot).and_then(|s| s.l2tp_session()) == Some(hdr.session)
+            && let Some(s) = self
+                .sessions
+                .get(slot)
+                .filter(|s| s.l2tp_session().is_some())
         {
+            let mac = s.mac.unwrap_or_else(|| l2tp::subscriber_mac(hdr.session));
             let frame = buf.data_mut();
             frame[..6].copy_from_slice(&fwd.side(Side::Access).mac.0);
-            frame[6..12].copy_from_slice(&l2tp::subscriber_mac(hdr.session).0);
+            frame[6..12].copy_from_slice(&mac.0);
             let hint = Hint {
                 session: slot,
                 flow: Hint::NONE.flow,

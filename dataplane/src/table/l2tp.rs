@@ -241,7 +241,14 @@ impl L2tpTable {
             counters: L2tpCounters::default(),
         });
         self.len += 1;
-        if let Some(l) = spec.pppoe {
+        // The PPPoE leg switches into this session unless another session holds it: a
+        // switched call moving to another tunnel (TUN-3) is installed first, so both
+        // decapsulate, and [`Self::steer`] then switches the leg between two bursts.
+        if let Some(l) = spec.pppoe
+            && self
+                .switched_session(l.session, l.client, l.vlans.key())
+                .is_none()
+        {
             let h = self.by_pppoe.hash(l.session as u64);
             // Room for every session id is reserved at start, so this cannot fail.
             let _ = self.by_pppoe.insert(h, spec.session as u32);
@@ -252,11 +259,24 @@ impl L2tpTable {
 
     /// Steers the session's subscriber into it: from now on its packets take this
     /// session (the atomic map switch of a move).
+    /// For a LAC's switched session (a PPPoE leg, `subscriber` unspecified) it is the
+    /// leg that is switched: from now on the PPPoE session's frames take this session.
     pub fn steer(&mut self, subscriber: Ipv4Addr, session: u16) -> Result<(), L2tpError> {
-        let role = match self.get(session) {
-            Some(e) if e.spec.subscriber == subscriber => e.spec.role,
+        let (role, leg) = match self.get(session) {
+            Some(e) if e.spec.subscriber == subscriber => (e.spec.role, e.spec.pppoe),
             _ => return Err(L2tpError::NoSession),
         };
+        if let Some(l) = leg {
+            let h = self.by_pppoe.hash(l.session as u64);
+            if let Some(prev) = self.switched_session(l.session, l.client, l.vlans.key()) {
+                self.by_pppoe.remove(h, prev as u32);
+                self.switched -= 1;
+            }
+            // Room for every session id is reserved at start, so this cannot fail.
+            let _ = self.by_pppoe.insert(h, session as u32);
+            self.switched += 1;
+            return Ok(());
+        }
         let h = self.by_subscriber.hash(u32::from(subscriber) as u64);
         let prev = self.by_subscriber.find(h, |s| {
             self.get(s as u16)

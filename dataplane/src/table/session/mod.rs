@@ -408,6 +408,11 @@ impl Session {
         if let Some(s) = u.services {
             self.services = [s.0 as u64, (s.0 >> 64) as u64];
         }
+        if let Some(l) = u.l2tp_session
+            && self.flags & L2TP != 0
+        {
+            self.pppoe = l;
+        }
     }
 
     /// The record sent when it ends.

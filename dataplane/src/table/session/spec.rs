@@ -241,6 +241,9 @@ pub struct SessionUpdate {
     pub bandwidth: Option<Bandwidth>,
     /// New allowed services.
     pub services: Option<ServiceSet>,
+    /// LNS: the L2TP session that carries the subscriber from now on (a switchover to
+    /// another tunnel, TUN-3); ignored for a session not reached through L2TP.
+    pub l2tp_session: Option<u16>,
 }
 
 /// Packets and bytes of a session (CNT-1), from the subscriber's point of view: `tx` is
