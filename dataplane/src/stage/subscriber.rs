@@ -461,16 +461,13 @@ impl Pipeline {
         };
         let mut fi = self.flows.find_up_guessed(&key, guess);
         if let Some(i) = fi {
-            let Some(f) = self.flows.get(i).copied() else {
+            let Some(f) = self.flows.get(i) else {
                 return Verdict::Drop(DropReason::NatNoFlow);
             };
-            let expires = f.expires(&fwd.nat.timeouts);
-            if expires <= now {
-                self.close_flow(fwd, i, expiry_close(f.state));
-                fi = None;
-            } else if h.proto == protocol::TCP && syn_only && f.state.is_finished() {
-                // A new connection on the port of one that is over.
-                self.close_flow(fwd, i, expiry_close(f.state));
+            let (expires, state) = (f.expires(&fwd.nat.timeouts), f.state);
+            // Past its timeout, or a new connection on the port of one that is over.
+            if expires <= now || (h.proto == protocol::TCP && syn_only && state.is_finished()) {
+                self.close_flow(fwd, i, expiry_close(state));
                 fi = None;
             }
         }
@@ -489,13 +486,14 @@ impl Pipeline {
         };
         // NAT-5: a flow stuck to a server that went down moves; a per-packet service
         // chooses again for every request.
-        let Some(cur) = self.flows.get(i).map(|f| f.server) else {
+        let Some((cur, answered_before)) = self.flows.get(i).map(|f| (f.server, f.up_packets > 0))
+        else {
             return Verdict::Drop(DropReason::NatNoFlow);
         };
         let rechoose = !svc.servers.get(cur as usize).is_some_and(|r| r.up)
             || (svc.session_type == SessionType::Packet
                 && h.proto == protocol::UDP
-                && self.flows.get(i).is_some_and(|f| f.up_packets > 0));
+                && answered_before);
         if rechoose {
             let Some(next) = self.choose_server(svc_idx, svc, slot) else {
                 return Verdict::Drop(DropReason::NoServerUp);
