@@ -571,7 +571,7 @@ impl Pipeline {
 
     /// A downlink packet to a NAT address: the answer of a real server, translated back.
     /// `None` when it belongs to no flow (then it is for the gateway itself).
-    #[inline(always)]
+    #[inline(never)]
     fn service_down<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
