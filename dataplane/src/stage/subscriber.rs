@@ -331,18 +331,15 @@ impl Pipeline {
         now: Instant,
     ) -> Verdict {
         // An LNS's PPP subscriber: downlink goes into its L2TP session (which routes to
-        // the LAC, decrements the TTL and writes the MACs itself).
-        let l2tp = match slot {
-            Some(slot) if dir == Dir::Down => {
-                self.sessions.get(slot).and_then(|s| s.l2tp_session())
-            }
-            _ => None,
-        };
-        let session_mac = match slot {
-            Some(slot) if dir == Dir::Down && out == Side::Access && l2tp.is_none() => {
-                self.sessions.get(slot).and_then(|s| s.mac)
-            }
-            _ => None,
+        // the LAC, decrements the TTL and writes the MACs itself). Downlink to an
+        // access line goes to the session's MAC. One read of the session for both.
+        let (l2tp, session_mac) = match slot.and_then(|i| self.sessions.get(i)) {
+            Some(s) if dir == Dir::Down => match s.l2tp_session() {
+                Some(l) => (Some(l), None),
+                None if out == Side::Access => (None, s.mac),
+                None => (None, None),
+            },
+            _ => (None, None),
         };
         // LB-2: uplink toward the core goes to its source range's gateway node.
         let lb = if dir == Dir::Up && out == Side::Core {
@@ -363,25 +360,28 @@ impl Pipeline {
         if l2tp.is_none() {
             forward::decrement_ttl(&mut buf.data_mut()[l3..]);
         }
-        if let Some((slot, s)) = slot.and_then(|i| Some((i, self.sessions.get(i)?))) {
-            if s.mss_clamp != 0 {
-                access::clamp_mss(&mut buf.data_mut()[l3..], h, s.mss_clamp);
-            }
-            // Downlink to a tagged or PPPoE line: its headers go on.
-            if dir == Dir::Down
-                && out == Side::Access
-                && !s.is_plain()
-                && let Err(r) = self.encapsulate_down(buf, slot, l3, h.total)
-            {
-                return Verdict::Drop(r);
-            }
-        }
         // Accepted: count it (a held packet is counted now, as it is sent when its
-        // neighbour resolves).
+        // neighbour resolves); a downlink packet to a tagged or PPPoE line gets its
+        // headers first, and is counted only once they are on.
         let bytes = h.total as u64;
         if let Some(slot) = slot {
+            let mut encapsulate = false;
             if let Some(s) = self.sessions.get_mut(slot) {
-                s.count(dir, bytes, now, remote);
+                if s.mss_clamp != 0 {
+                    access::clamp_mss(&mut buf.data_mut()[l3..], h, s.mss_clamp);
+                }
+                encapsulate = dir == Dir::Down && out == Side::Access && !s.is_plain();
+                if !encapsulate {
+                    s.count(dir, bytes, now, remote);
+                }
+            }
+            if encapsulate {
+                if let Err(r) = self.encapsulate_down(buf, slot, l3, h.total) {
+                    return Verdict::Drop(r);
+                }
+                if let Some(s) = self.sessions.get_mut(slot) {
+                    s.count(dir, bytes, now, remote);
+                }
             }
             if let Some(f) = flow.and_then(|i| self.flows.get_mut(i)) {
                 f.last_seen = now;
@@ -461,16 +461,13 @@ impl Pipeline {
         };
         let mut fi = self.flows.find_up_guessed(&key, guess);
         if let Some(i) = fi {
-            let Some(f) = self.flows.get(i).copied() else {
+            let Some(f) = self.flows.get(i) else {
                 return Verdict::Drop(DropReason::NatNoFlow);
             };
-            let expires = f.expires(&fwd.nat.timeouts);
-            if expires <= now {
-                self.close_flow(fwd, i, expiry_close(f.state));
-                fi = None;
-            } else if h.proto == protocol::TCP && syn_only && f.state.is_finished() {
-                // A new connection on the port of one that is over.
-                self.close_flow(fwd, i, expiry_close(f.state));
+            let (expires, state) = (f.expires(&fwd.nat.timeouts), f.state);
+            // Past its timeout, or a new connection on the port of one that is over.
+            if expires <= now || (h.proto == protocol::TCP && syn_only && state.is_finished()) {
+                self.close_flow(fwd, i, expiry_close(state));
                 fi = None;
             }
         }
@@ -489,13 +486,14 @@ impl Pipeline {
         };
         // NAT-5: a flow stuck to a server that went down moves; a per-packet service
         // chooses again for every request.
-        let Some(cur) = self.flows.get(i).map(|f| f.server) else {
+        let Some((cur, answered_before)) = self.flows.get(i).map(|f| (f.server, f.up_packets > 0))
+        else {
             return Verdict::Drop(DropReason::NatNoFlow);
         };
         let rechoose = !svc.servers.get(cur as usize).is_some_and(|r| r.up)
             || (svc.session_type == SessionType::Packet
                 && h.proto == protocol::UDP
-                && self.flows.get(i).is_some_and(|f| f.up_packets > 0));
+                && answered_before);
         if rechoose {
             let Some(next) = self.choose_server(svc_idx, svc, slot) else {
                 return Verdict::Drop(DropReason::NoServerUp);
@@ -573,7 +571,7 @@ impl Pipeline {
 
     /// A downlink packet to a NAT address: the answer of a real server, translated back.
     /// `None` when it belongs to no flow (then it is for the gateway itself).
-    #[inline(always)]
+    #[inline(never)]
     fn service_down<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,

@@ -318,6 +318,19 @@ impl Session {
     /// True (with the deadline and cause) if a time condition has fallen due by `now`.
     #[inline]
     pub fn due(&self, now: Instant) -> Option<(Instant, DisconnectCause)> {
+        // Every packet asks: the earliest instant alone first (an absent condition is
+        // `NONE`, after any `now`), and which condition it is only when one fell due.
+        let idle = match self.idle_ms {
+            u32::MAX => NONE,
+            ms => self.last_seen.add_ms(ms as u64).0,
+        };
+        let server = match self.idle_server.1 {
+            u32::MAX => NONE,
+            ms => self.last_seen_server.add_ms(ms as u64).0,
+        };
+        if self.ends_at.min(idle).min(server) > now.0 {
+            return None;
+        }
         self.deadline().filter(|(t, _)| *t <= now)
     }
 
