@@ -24,6 +24,9 @@ pub struct Nat64Config {
     /// The IPv4 addresses translated flows leave from: on the core subnet (the gateway
     /// answers ARP for them) or routed to the gateway. Not a `[nat]` address.
     pub pool: Vec<Ipv4Addr>,
+    /// The largest IPv4 packet sent out translated (the core side's path MTU, 1260 to
+    /// 9216): a subscriber's longer IPv6 is answered with Packet Too Big for this + 20.
+    pub mtu: u16,
 }
 
 impl Default for Nat64Config {
@@ -32,6 +35,7 @@ impl Default for Nat64Config {
             enabled: false,
             prefix: "64:ff9b::/96".into(),
             pool: Vec::new(),
+            mtu: 1500,
         }
     }
 }
@@ -63,6 +67,10 @@ impl Nat64Config {
             }
             Some(_) => {}
         }
+        if !(1260..=9216).contains(&self.mtu) {
+            // Under 1260 a packet sent without DF (RFC 7915 5.1) could be too big.
+            return e("mtu", format!("{} is not in 1260..=9216", self.mtu));
+        }
         if self.pool.is_empty() {
             return e(
                 "pool",
@@ -92,6 +100,7 @@ impl Nat64Config {
             on: true,
             prefix: self.parsed_prefix().map_or(WELL_KNOWN_PREFIX, |p| p.addr()),
             pool: self.pool.clone(),
+            mtu: self.mtu,
         }
     }
 }

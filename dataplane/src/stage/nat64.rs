@@ -41,6 +41,8 @@ use crate::wire::{get_u16, put_u16};
 /// ICMPv6 echo request and reply (RFC 4443).
 const ICMP6_ECHO_REQUEST: u8 = 128;
 const ICMP6_ECHO_REPLY: u8 = 129;
+/// ICMPv6 Packet Too Big (RFC 4443 3.2).
+const ICMP6_PACKET_TOO_BIG: u8 = 2;
 /// ICMP echo request and reply (RFC 792).
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_ECHO_REPLY: u8 = 0;
@@ -59,6 +61,7 @@ fn upper_up(ip: &[u8], h: &Header6) -> Result<(u8, u16, u16, u8), DropReason> {
         }
         next_header::ICMPV6 if l4.len() >= 8 => match l4[0] {
             ICMP6_ECHO_REQUEST => Ok((protocol::ICMP, get_u16(l4, 4), 0, 0)),
+            // An error: translated by `nat64_icmp_up`.
             t if t < 128 => Err(DropReason::Nat64IcmpError),
             _ => Err(DropReason::Nat64Unsupported),
         },
@@ -69,23 +72,23 @@ fn upper_up(ip: &[u8], h: &Header6) -> Result<(u8, u16, u16, u8), DropReason> {
 /// The one's complement sum of an IPv6 address's words, negated (to take it out of a
 /// checksum).
 #[inline(always)]
-fn minus6(a: Ipv6Addr) -> u64 {
+pub(super) fn minus6(a: Ipv6Addr) -> u64 {
     a.segments().iter().map(|w| u64::from(!*w)).sum()
 }
 
 #[inline(always)]
-fn plus6(a: Ipv6Addr) -> u64 {
+pub(super) fn plus6(a: Ipv6Addr) -> u64 {
     a.segments().iter().map(|w| u64::from(*w)).sum()
 }
 
 #[inline(always)]
-fn plus4(a: Ipv4Addr) -> u64 {
+pub(super) fn plus4(a: Ipv4Addr) -> u64 {
     let b = a.to_bits();
     u64::from(b >> 16) + u64::from(b & 0xffff)
 }
 
 #[inline(always)]
-fn minus4(a: Ipv4Addr) -> u64 {
+pub(super) fn minus4(a: Ipv4Addr) -> u64 {
     let b = !a.to_bits();
     u64::from(b >> 16) + u64::from(b & 0xffff)
 }
@@ -144,7 +147,9 @@ pub fn to_ipv4(
     ip[1] = tos;
     put_u16(ip, 2, (V4_LEN + len) as u16);
     put_u16(ip, 4, 0);
-    put_u16(ip, 6, 0x4000);
+    // RFC 7915 5.1: DF only over 1260 bytes (a smaller packet may meet an IPv4 link
+    // under 1280 and be fragmented there).
+    put_u16(ip, 6, if V4_LEN + len > 1260 { 0x4000 } else { 0 });
     ip[8] = h.hop_limit;
     ip[9] = proto4;
     put_u16(ip, 10, 0);
@@ -279,35 +284,28 @@ impl Pipeline {
     ) -> Verdict {
         let (proto, sport, dport, tcp_flags) = match upper_up(&buf.data()[l3..], h) {
             Ok(u) => u,
+            Err(DropReason::Nat64IcmpError) => {
+                return match self.nat64_route(fwd, dst) {
+                    Ok(route) => self.nat64_icmp_up(fwd, buf, l3, h, slot, dst, route, now),
+                    Err(r) => Verdict::Drop(r),
+                };
+            }
             Err(r) => return Verdict::Drop(r),
         };
-        if dst.is_unspecified()
-            || dst.is_loopback()
-            || dst.is_multicast()
-            || dst.is_broadcast()
-            || fwd.is_ours(dst)
-            || fwd.nat64.pool_index(dst).is_some()
-        {
-            return Verdict::Drop(DropReason::Nat64BadDestination);
-        }
         let Some(session_id) = self.sessions.get(slot).map(|s| s.id) else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
         let vip = fwd.services.is_vip(dst);
         // Routed before a binding opens; a VIP's server is routed by the service stage.
-        let route = if vip {
-            (Side::Core, dst)
-        } else {
-            match forward::route(fwd, dst) {
-                // No hairpinning (RFC 6146 3.8) to the access side's IPv4.
-                Ok(Route::Out {
-                    side: Side::Access, ..
-                }) => return Verdict::Drop(DropReason::Nat64BadDestination),
-                Ok(Route::Out { side, next_hop }) => (side, next_hop),
-                Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
-                Err(r) => return Verdict::Drop(r),
-            }
+        let route = match self.nat64_route(fwd, dst) {
+            Ok(r) => r,
+            Err(r) => return Verdict::Drop(r),
         };
+        // Too big for the core side once translated: Packet Too Big, the MTU the IPv6
+        // header's 20 more bytes (RFC 7915 5.1; never under the IPv6 minimum).
+        if V4_LEN + h.total - h.l4 > usize::from(fwd.nat64.mtu) {
+            return self.nat64_too_big(fwd, buf, l3, h, now);
+        }
         if vip {
             // The service stage would answer a refusal with IPv4: refuse here instead.
             match fwd.services.find(dst, proto, dport) {
@@ -441,7 +439,9 @@ impl Pipeline {
             protocol::TCP if l4.len() >= 20 => (get_u16(l4, 0), get_u16(l4, 2), l4[13]),
             protocol::ICMP if l4.len() >= 8 => match l4[0] {
                 ICMP_ECHO_REPLY => (0, get_u16(l4, 4), 0),
-                3 | 4 | 5 | 11 | 12 => return Verdict::Drop(DropReason::Nat64IcmpError),
+                3 | 11 | 12 => return self.nat64_icmp_down(fwd, buf, l3, h, addr, now),
+                // Source quench and redirect (RFC 7915 4.2: dropped).
+                4 | 5 => return Verdict::Drop(DropReason::Nat64IcmpError),
                 _ => return Verdict::Drop(DropReason::Nat64Unsupported),
             },
             _ => return Verdict::Drop(DropReason::Nat64Unsupported),
@@ -515,6 +515,70 @@ impl Pipeline {
         }
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
+    }
+
+    /// Where IPv4 to `dst`, embedded in the prefix, goes: dropped when not unicast,
+    /// the gateway's own or a pool address, or routed to the access side (no
+    /// hairpinning, RFC 6146 3.8); a VIP goes to the core side (its server is routed by
+    /// the service stage).
+    fn nat64_route(&self, fwd: &Forwarding, dst: Ipv4Addr) -> Result<(Side, Ipv4Addr), DropReason> {
+        if dst.is_unspecified()
+            || dst.is_loopback()
+            || dst.is_multicast()
+            || dst.is_broadcast()
+            || fwd.is_ours(dst)
+            || fwd.nat64.pool_index(dst).is_some()
+        {
+            return Err(DropReason::Nat64BadDestination);
+        }
+        if fwd.services.is_vip(dst) {
+            return Ok((Side::Core, dst));
+        }
+        match forward::route(fwd, dst) {
+            Ok(Route::Out {
+                side: Side::Access, ..
+            }) => Err(DropReason::Nat64BadDestination),
+            Ok(Route::Out { side, next_hop }) => Ok((side, next_hop)),
+            Ok(Route::Local) => Err(DropReason::LocalUnsupported),
+            Err(r) => Err(r),
+        }
+    }
+
+    /// An uplink packet too big for `[nat64] mtu` once translated: dropped
+    /// (`nat64_packet_too_big`), and answered with ICMPv6 Packet Too Big from the
+    /// access side's error source, paced by the ICMP error bucket.
+    #[cold]
+    #[inline(never)]
+    fn nat64_too_big<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header6,
+        now: Instant,
+    ) -> Verdict {
+        let r = DropReason::Nat64PacketTooBig;
+        let Some(from) = fwd.ipv6.error_sources[Side::Access.idx()] else {
+            return Verdict::Drop(r);
+        };
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(r);
+        }
+        let mac = fwd.side(Side::Access).mac;
+        if !ipv6::error_in_place(buf, l3, h, from, mac, (ICMP6_PACKET_TOO_BIG, 0)) {
+            return Verdict::Drop(r);
+        }
+        // The checksum was made over a zero MTU: add it in (it fits the low word).
+        let mtu = (fwd.nat64.mtu + 20).max(ipv6::MIN_MTU as u16);
+        let at = l3 + ipv6::HEADER_LEN;
+        let frame = buf.data_mut();
+        let c = checksum::update16(get_u16(frame, at + 2), 0, mtu);
+        put_u16(frame, at + 2, c);
+        put_u16(frame, at + 6, mtu);
+        self.counters.drop(r);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
     }
 
     /// Ends binding `i` and sends its record, which ends at its last packet; its port

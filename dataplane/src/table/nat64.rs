@@ -31,6 +31,9 @@ pub struct Nat64Config {
     pub prefix: Ipv6Addr,
     /// The IPv4 addresses translated flows leave from.
     pub pool: Vec<Ipv4Addr>,
+    /// The largest IPv4 packet sent out translated (the core side's MTU): longer
+    /// IPv6 is answered with Packet Too Big.
+    pub mtu: u16,
 }
 
 impl Default for Nat64Config {
@@ -39,6 +42,7 @@ impl Default for Nat64Config {
             on: false,
             prefix: WELL_KNOWN_PREFIX,
             pool: Vec::new(),
+            mtu: 1500,
         }
     }
 }
