@@ -524,7 +524,11 @@ mod tests {
                         .unwrap();
                     let w = nat_port_worker(port, ports, workers);
                     let prog = run(&core, 0x0800, &err).map(|w| w % workers as u32);
-                    assert_eq!(prog, Some(u32::from(w)), "type {t} proto {proto} port {port}");
+                    assert_eq!(
+                        prog,
+                        Some(u32::from(w)),
+                        "type {t} proto {proto} port {port}"
+                    );
                     let owner = frame_owner(Side::Core, &frame(err), workers, &cfg);
                     assert_eq!(owner, Some(w));
                 }

@@ -59,6 +59,14 @@ impl Rig {
 
     /// `[nat64] mtu` of `mtu`; the access side's ICMPv6 errors from GW6.
     fn with_mtu(mtu: u16) -> Rig {
+        Rig::with(Nat64Config {
+            mtu,
+            ..Nat64Config::default()
+        })
+    }
+
+    /// NAT64 on with `nat64`'s settings over the pool address NAT64.
+    fn with(nat64: Nat64Config) -> Rig {
         let web = Service {
             vip: VIP,
             protocol: 6,
@@ -89,8 +97,7 @@ impl Rig {
         .nat64(Nat64Config {
             on: true,
             pool: vec![NAT64],
-            mtu,
-            ..Nat64Config::default()
+            ..nat64
         })
         .services(Services::new(vec![web]).unwrap())
         .nat(NatConfig {
@@ -900,5 +907,141 @@ fn too_big_for_the_core_mtu_is_answered_with_packet_too_big() {
     assert_eq!(nat64_counters(&c), [2, 0, 1, 0]);
     assert_eq!(c.icmp_errors, 1);
     assert_eq!(drops(&c), vec![(DropReason::Nat64PacketTooBig, 1)]);
+    r.check_balance();
+}
+
+#[test]
+fn a_subscriber_port_keeps_one_mapping_to_every_destination() {
+    let mut r = Rig::new();
+    let udp = |sport: u16, dst: Ipv4Addr| {
+        let dst6 = Nat64Config::default().synthesize(dst);
+        bytes(|v| v6(SUB6, dst6, 64).udp(sport, 53).write(v, b"q").unwrap())
+    };
+    let left = |r: &mut Rig| -> Vec<(Ipv4Addr, u16)> {
+        r.core
+            .drain()
+            .iter()
+            .map(|f| {
+                let ip = &f[14..];
+                (
+                    Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+                    u16::from_be_bytes([ip[20], ip[21]]),
+                )
+            })
+            .collect()
+    };
+    // Port 40000 to two servers and port 40001 to one: 40000's mapping is one pool
+    // port (RFC 4787 REQ-1), 40001 its own.
+    r.send(Side::Access, &udp(40000, SRV));
+    r.send(Side::Access, &udp(40000, WEB[0]));
+    r.send(Side::Access, &udp(40001, SRV));
+    assert_eq!(
+        left(&mut r),
+        vec![(NAT64, 1024), (NAT64, 1024), (NAT64, 1025)]
+    );
+    // Each server's answer to 1024 goes to port 40000 from its own address.
+    for (srv, mac) in [(SRV, SRV_MAC), (WEB[0], web_mac(WEB[0]))] {
+        let down = bytes(|v| {
+            v4((mac, CORE_MAC), srv, NAT64, 64)
+                .udp(53, 1024)
+                .write(v, b"a")
+                .unwrap()
+        });
+        r.send(Side::Core, &down);
+        let want = bytes(|v| {
+            v6_down(Nat64Config::default().synthesize(srv), 63)
+                .udp(53, 40000)
+                .write(v, b"a")
+                .unwrap()
+        });
+        assert_eq!(r.access.drain(), vec![want]);
+    }
+    // Address-dependent filtering (the default): another port of a server the mapping
+    // talks to gets in (a binding of its own), another address does not.
+    let from = |src: Ipv4Addr, mac: MacAddr, sport: u16| {
+        bytes(|v| {
+            v4((mac, CORE_MAC), src, NAT64, 64)
+                .udp(sport, 1024)
+                .write(v, b"b")
+                .unwrap()
+        })
+    };
+    r.send(Side::Core, &from(SRV, SRV_MAC, 5353));
+    let want = bytes(|v| v6_down(SRV64, 63).udp(5353, 40000).write(v, b"b").unwrap());
+    assert_eq!(r.access.drain(), vec![want]);
+    r.send(Side::Core, &from(WEB[1], web_mac(WEB[1]), 53));
+    assert!(r.access.drain().is_empty());
+    // TCP needs its own binding.
+    let tcp = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), SRV, NAT64, 64)
+            .tcp(80, 1024, 1, 100)
+            .syn()
+            .write(v, &[])
+            .unwrap()
+    });
+    r.send(Side::Core, &tcp);
+    assert!(r.access.drain().is_empty());
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [3, 3, 4, 0]);
+    assert_eq!(drops(&c), vec![(DropReason::Nat64NoBinding, 2)]);
+    // Each binding ends on its own; a port goes back with its mapping's last binding
+    // (1024's was the sweep's last, so it is the next one out).
+    r.now = Instant(r.now.0 + 301_000_000_000);
+    r.worker.poll(r.now);
+    r.worker.poll(r.now);
+    assert_eq!(nat64_counters(&r.counters()), [3, 3, 4, 4]);
+    r.send(Side::Access, &udp(40002, SRV));
+    assert_eq!(left(&mut r), vec![(NAT64, 1024)]);
+    r.check_balance();
+}
+
+#[test]
+fn endpoint_independent_filtering_lets_anyone_reach_a_mapping() {
+    let mut r = Rig::with(Nat64Config {
+        endpoint_independent_filtering: true,
+        ..Nat64Config::default()
+    });
+    let up = bytes(|v| {
+        v6(SUB6, SRV64, 64)
+            .udp(40000, 3478)
+            .write(v, b"stun")
+            .unwrap()
+    });
+    r.send(Side::Access, &up);
+    assert_eq!(r.core.drain().len(), 1);
+    // A peer the subscriber never talked to reaches its mapping (UDP hole punching).
+    let peer = WEB[2];
+    let down = bytes(|v| {
+        v4((web_mac(peer), CORE_MAC), peer, NAT64, 64)
+            .udp(6000, 1024)
+            .write(v, b"hello")
+            .unwrap()
+    });
+    r.send(Side::Core, &down);
+    let want = bytes(|v| {
+        v6_down(Nat64Config::default().synthesize(peer), 63)
+            .udp(6000, 40000)
+            .write(v, b"hello")
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+    // The subscriber's answer goes out from the same pool port through that binding.
+    let back = bytes(|v| {
+        v6(SUB6, Nat64Config::default().synthesize(peer), 64)
+            .udp(40000, 6000)
+            .write(v, b"hi")
+            .unwrap()
+    });
+    r.send(Side::Access, &back);
+    let want = bytes(|v| {
+        v4((CORE_MAC, web_mac(peer)), NAT64, peer, 63)
+            .udp(1024, 6000)
+            .write(v, b"hi")
+            .unwrap()
+    });
+    assert_eq!(r.core.drain(), vec![want]);
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [2, 1, 2, 0]);
+    assert_eq!(drops(&c), vec![]);
     r.check_balance();
 }

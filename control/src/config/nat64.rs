@@ -27,6 +27,22 @@ pub struct Nat64Config {
     /// The largest IPv4 packet sent out translated (the core side's path MTU, 1260 to
     /// 9216): a subscriber's longer IPv6 is answered with Packet Too Big for this + 20.
     pub mtu: u16,
+    /// Who may send to a mapping's pool port (RFC 4787 REQ-8): `"address-dependent"`
+    /// (the default: an IPv4 address the subscriber's port already talks to) or
+    /// `"endpoint-independent"` (anyone; UDP only).
+    pub filtering: Filtering,
+}
+
+/// `[nat64] filtering`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Filtering {
+    /// From an address the mapping already has a binding with (RFC 4787 REQ-8's
+    /// address-dependent filtering).
+    #[default]
+    AddressDependent,
+    /// From any address and port (endpoint-independent filtering).
+    EndpointIndependent,
 }
 
 impl Default for Nat64Config {
@@ -36,6 +52,7 @@ impl Default for Nat64Config {
             prefix: "64:ff9b::/96".into(),
             pool: Vec::new(),
             mtu: 1500,
+            filtering: Filtering::AddressDependent,
         }
     }
 }
@@ -101,6 +118,7 @@ impl Nat64Config {
             prefix: self.parsed_prefix().map_or(WELL_KNOWN_PREFIX, |p| p.addr()),
             pool: self.pool.clone(),
             mtu: self.mtu,
+            endpoint_independent_filtering: self.filtering == Filtering::EndpointIndependent,
         }
     }
 }
@@ -118,6 +136,19 @@ mod tests {
         assert!(f.on);
         assert_eq!(f.prefix, WELL_KNOWN_PREFIX);
         assert_eq!(f.pool, vec![Ipv4Addr::new(192, 0, 2, 64)]);
+        assert_eq!((f.mtu, f.endpoint_independent_filtering), (1500, false));
+        let c: Nat64Config = toml::from_str(
+            "enabled = true\npool = [\"192.0.2.64\"]\nmtu = 1400\nfiltering = \"endpoint-independent\"",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.forwarding().mtu,
+                c.forwarding().endpoint_independent_filtering
+            ),
+            (1400, true)
+        );
+        assert!(toml::from_str::<Nat64Config>("filtering = \"open\"").is_err());
         let c: Nat64Config = toml::from_str(
             "enabled = true\nprefix = \"2001:db8:64::/96\"\npool = [\"192.0.2.64\"]",
         )
@@ -156,6 +187,10 @@ mod tests {
             ))
             .as_deref(),
             Some("nat64.pool")
+        );
+        assert_eq!(
+            key(&format!("{v6}{on}mtu = 1200\n")).as_deref(),
+            Some("nat64.mtu")
         );
     }
 }

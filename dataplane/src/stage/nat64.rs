@@ -1,20 +1,23 @@
 //! Stage: NAT64 (V6-2; RFC 6146 stateful, RFC 6052 /96 prefix, RFC 7915 translation).
 //! A session's IPv6 to an address inside the NAT64 prefix leaves as IPv4 from a pool
-//! address and port (a binding per flow, port-keyed like NAT-2, [`crate::table::nat64`]);
-//! an IPv4 packet to a pool address and port goes back to the binding's subscriber as
-//! IPv6 from the prefix. A destination that is a VIP goes on, translated, into the IPv4
+//! address and port (a binding per flow, on the endpoint-independent mapping of the
+//! subscriber's address and port, [`crate::table::nat64`]); an IPv4 packet to a pool
+//! address and port goes back to the binding's subscriber as IPv6 from the prefix (UDP
+//! from a new sender opens a binding when `[nat64] filtering` lets it in). A destination that is a VIP goes on, translated, into the IPv4
 //! service stage, which balances it like any subscriber's (the binding's pool address
 //! and port are then the subscriber there) and hands the servers' answers back here.
 //!
 //! Translated: TCP and UDP (checksums adjusted for the pseudo-headers and the port;
 //! an IPv4 UDP checksum of zero is computed in full, as IPv6 requires one), ICMPv6 echo
 //! request to ICMP echo request and ICMP echo reply back (identifier as the port,
-//! checksums recomputed). The IPv4 header has DF set and identification 0 (an atomic
-//! datagram, RFC 6864), TTL from the hop limit and the traffic class as TOS, and the
-//! hop limit comes from the TTL; both are decremented once, as forwarding does.
+//! checksums recomputed). The IPv4 header has identification 0 and DF only over 1260
+//! bytes (RFC 7915 5.1), TTL from the hop limit and the traffic class as TOS, and the
+//! hop limit comes from the TTL; both are decremented once, as forwarding does. IPv6
+//! too long for `[nat64] mtu` once translated is answered with Packet Too Big. ICMP
+//! errors either way are translated by [`super::nat64_icmp`].
 //!
-//! Not translated (each a named drop): ICMP errors either way (`nat64_icmp_error`),
-//! other protocols and ICMP types, fragments and cut-short headers (`nat64_unsupported`).
+//! Not translated (each a named drop): other protocols and ICMP types, fragments and
+//! cut-short headers (`nat64_unsupported`).
 //! Session counters and flow counters count a translated packet by its IPv4 length.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -446,15 +449,16 @@ impl Pipeline {
             },
             _ => return Verdict::Drop(DropReason::Nat64Unsupported),
         };
-        let Some(i) = self.nat64.find_down(addr, h.proto, dport) else {
-            return Verdict::Drop(DropReason::Nat64NoBinding);
+        let i = match self.nat64.find_down(addr, h.proto, dport, (h.src, sport)) {
+            Some(i) => i,
+            None => match self.nat64_inbound(fwd, addr, h, (sport, dport), now) {
+                Some(i) => i,
+                None => return Verdict::Drop(DropReason::Nat64NoBinding),
+            },
         };
         let Some(b) = self.nat64.get(i).copied() else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
-        if h.src != b.remote || (h.proto != protocol::ICMP && sport != b.remote_port) {
-            return Verdict::Drop(DropReason::Nat64NoBinding);
-        }
         if b.expires(&fwd.nat.timeouts) <= now {
             self.close_binding(fwd, i, expiry_close(b.state));
             return Verdict::Drop(DropReason::Nat64NoBinding);
@@ -515,6 +519,48 @@ impl Pipeline {
         }
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
+    }
+
+    /// UDP from (`h.src`, `sport`) to pool port `dport` of pool address `addr` that no
+    /// binding has: a new binding of the port's mapping when the filtering lets it in
+    /// (RFC 4787 REQ-8; RFC 6146 3.5.1): endpoint-independent, from anywhere;
+    /// address-dependent (the default), from an address the mapping already has a
+    /// binding with. TCP and ICMP need their own binding.
+    #[cold]
+    #[inline(never)]
+    fn nat64_inbound(
+        &mut self,
+        fwd: &Forwarding,
+        addr: u16,
+        h: &Header4,
+        (sport, dport): (u16, u16),
+        now: Instant,
+    ) -> Option<u32> {
+        if h.proto != protocol::UDP {
+            return None;
+        }
+        let head = self.nat64.mapping_down(addr, h.proto, dport)?;
+        let hb = self.nat64.get(head).copied()?;
+        if hb.expires(&fwd.nat.timeouts) <= now || fwd.services.is_vip(hb.remote) {
+            return None;
+        }
+        if !fwd.nat64.endpoint_independent_filtering && !self.nat64.mapping_has_remote(head, h.src)
+        {
+            return None;
+        }
+        let key = Key {
+            sub: hb.sub,
+            sub_port: hb.sub_port,
+            remote: h.src,
+            remote_port: sport,
+            proto: h.proto,
+        };
+        let i = self
+            .nat64
+            .create(key, (hb.session, hb.session_id), now)
+            .ok()?;
+        self.counters.nat64_bindings_opened += 1;
+        Some(i)
     }
 
     /// Where IPv4 to `dst`, embedded in the prefix, goes: dropped when not unicast,

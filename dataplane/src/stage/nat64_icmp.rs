@@ -257,15 +257,15 @@ impl Pipeline {
             protocol::ICMP if l4[0] == icmp4::ECHO_REQUEST => (get_u16(l4, 4), 0),
             _ => return Verdict::Drop(DropReason::Nat64Unsupported),
         };
-        let Some(i) = self.nat64.find_down(addr, proto, port) else {
+        let Some(i) = self
+            .nat64
+            .find_down(addr, proto, port, (remote, remote_port))
+        else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
         let Some(b) = self.nat64.get(i).copied() else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
-        if b.remote != remote || b.remote_port != remote_port {
-            return Verdict::Drop(DropReason::Nat64NoBinding);
-        }
         if b.expires(&fwd.nat.timeouts) <= now {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         }
