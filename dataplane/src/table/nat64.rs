@@ -247,6 +247,29 @@ impl Nat64Table {
         }
     }
 
+    /// Starts loading the up-index bucket of `key` (look-ahead).
+    #[inline]
+    pub fn prefetch_up(&self, key: &Key) {
+        if self.count != 0 {
+            self.up.prefetch(self.up.hash(key.hash_key()));
+        }
+    }
+
+    /// Prefetches the likely binding of `key`, whose bucket was prefetched.
+    #[inline]
+    pub fn prefetch_up_binding(&self, key: &Key) {
+        if self.count == 0 {
+            return;
+        }
+        if let Some(b) = self
+            .up
+            .candidate(self.up.hash(key.hash_key()))
+            .and_then(|i| self.bindings.get(i as usize))
+        {
+            crate::cpu::read_all(b);
+        }
+    }
+
     /// The binding of `key`.
     #[inline]
     pub fn find_up(&self, key: &Key) -> Option<u32> {
