@@ -717,3 +717,25 @@ fn timed(d: Duration, mut f: impl FnMut(u64) -> u64) -> (u64, Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_dataplane::stage::lookahead::LOOK_AHEAD_FROM;
+
+    /// The IPv6 lines above the look-ahead's threshold (so a burst's IPv6 sessions and
+    /// bindings are prefetched): every steady-state frame is forwarded, both ways.
+    #[test]
+    fn ipv6_lines_forward_everything_with_the_look_ahead() {
+        for access in [Access::Ipv6, Access::Nat64] {
+            let sessions = LOOK_AHEAD_FROM as u32;
+            let mut r = rig_on(sessions, 1, 32, access);
+            let before = r.worker.report(0, Instant(0)).counters;
+            let n = r.run(200);
+            let c = r.worker.report(0, Instant(0)).counters;
+            assert_eq!(n, 200 * 64, "{access:?}");
+            assert_eq!(c.forwarded - before.forwarded, n, "{access:?}");
+            assert_eq!(c.total_drops(), 0, "{access:?}: {c:?}");
+        }
+    }
+}
