@@ -21,7 +21,15 @@
 #      which see them from the NAT address 192.0.2.1.
 #   6. The connections' flow records: the plain one with service "nat64" and the
 #      subscriber's IPv6 address, the VIP's three as the service "web".
-#   7. No nat64_* drop anywhere.
+#   7. ICMP errors through NAT64 (RFC 7915): behind the server namespace, acting as an
+#      IPv4 router, a far host 198.51.100.10 sits on a link of MTU 1400.
+#      `ping -6 -M do -s 1400` to it: the router's fragmentation needed (MTU 1400) comes
+#      back as Packet Too Big for 1420, the subscriber's kernel takes that path MTU, and
+#      a ping of exactly 1420 bytes then goes through; UDP to a closed port of the server
+#      gets the port unreachable (ECONNREFUSED); and the subscriber's own port
+#      unreachable, for a datagram to a socket it closed, reaches the IPv4 server as ICMP
+#      (its connected socket gets ECONNREFUSED). nat64_icmp_errors counts them.
+#   8. No nat64_* drop anywhere.
 #
 # Usage (root; run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/nat64-lab.sh test
@@ -35,6 +43,8 @@ PY=/usr/bin/python3
 NS_GW=tgn-gw
 NS_SUB=tgn-sub
 NS_SRV=tgn-srv
+NS_FAR=tgn-far
+FAR=198.51.100.10
 SUB_MAC=02:16:00:00:00:64
 SRV6=2001:db8:ff::10
 SRV=192.0.2.10
@@ -54,7 +64,7 @@ down() {
         [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true
         rm -f "$f"
     done
-    for ns in "$NS_GW" "$NS_SUB" "$NS_SRV"; do
+    for ns in "$NS_GW" "$NS_SUB" "$NS_SRV" "$NS_FAR"; do
         ip netns del "$ns" 2>/dev/null || true
     done
 }
@@ -62,7 +72,7 @@ down() {
 up() {
     down
     mkdir -p "$RUNDIR"
-    for ns in "$NS_GW" "$NS_SUB" "$NS_SRV"; do
+    for ns in "$NS_GW" "$NS_SUB" "$NS_SRV" "$NS_FAR"; do
         ip netns add "$ns"
         nsx "$ns" ip link set lo up
     done
@@ -86,6 +96,14 @@ up() {
     nsx "$NS_SRV" ip -6 addr add "$SRV6/64" dev tgn-v0 nodad
     nsx "$NS_SRV" ip link set tgn-v0 up
     nsx "$NS_SRV" ip -6 route add 2001:db8:100::/48 via 2001:db8:ff::1
+    # The server namespace routes to a far host over a link of MTU 1400.
+    ip link add tgn-r0 netns "$NS_SRV" type veth peer name tgn-f0 netns "$NS_FAR"
+    nsx "$NS_SRV" sysctl -qw net.ipv4.ip_forward=1
+    nsx "$NS_SRV" ip link set tgn-r0 mtu 1400 up
+    nsx "$NS_SRV" ip addr add 198.51.100.1/24 dev tgn-r0
+    nsx "$NS_FAR" ip link set tgn-f0 mtu 1400 up
+    nsx "$NS_FAR" ip addr add "$FAR/24" dev tgn-f0
+    nsx "$NS_FAR" ip route add default via 198.51.100.1
 }
 
 start_servers() {
@@ -156,6 +174,9 @@ next_hop = "$SRV6"
 [nat64]
 enabled = true
 pool = ["$POOL64"]
+[[route]]
+prefix = "198.51.100.0/24"
+via = "$SRV"
 [[service]]
 name = "web"
 vip = "203.0.113.80"
@@ -374,9 +395,89 @@ sys.exit(0 if ok else 1)' "$RUNDIR/flows.jsonl" "$(global_address)" "$POOL64"; t
     fi
 }
 
+check_icmp_errors() {
+    local out e0 mtu
+    e0=$(counter nat64_icmp_errors)
+    # 1448 bytes of IPv6, 1428 of IPv4 with DF (over 1260): too big for the far link.
+    out=$(nsx "$NS_SUB" ping -6 -M do -c 3 -i 0.5 -w 10 -s 1400 "64:ff9b::$FAR" 2>&1) || true
+    mtu=$(nsx "$NS_SUB" ip -6 route get "64:ff9b::$FAR" 2>&1 | grep -o 'mtu [0-9]*' || true)
+    if grep -q "mtu=1420" <<<"$out" && [[ $mtu == "mtu 1420" ]]; then
+        pass "ping -6 -M do -s 1400 64:ff9b::$FAR: the router's fragmentation needed (1400) came back as Packet Too Big, the kernel's path MTU is 1420"
+    else
+        fail "no Packet Too Big for 1420: ping: $out; route: $mtu"
+    fi
+    # 1420 bytes of IPv6 are 1400 of IPv4: they fit.
+    out=$(nsx "$NS_SUB" ping -6 -M do -c 2 -i 0.3 -w 10 -s 1372 "64:ff9b::$FAR" 2>&1) || true
+    if grep -q "2 received" <<<"$out"; then
+        pass "ping -6 -M do -s 1372 (1420 bytes, 1400 translated) to 64:ff9b::$FAR answered"
+    else
+        fail "ping -6 of the path MTU: $out"
+    fi
+    out=$(nsx "$NS_SUB" "$PY" -c '
+import socket, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.connect(("64:ff9b::'"$SRV"'", 9))
+s.settimeout(1)
+for _ in range(5):
+    try:
+        s.send(b"anyone?")
+        s.recv(100)
+        print("answered")
+        break
+    except ConnectionRefusedError:
+        print("refused")
+        break
+    except socket.timeout:
+        pass' 2>&1) || true
+    if [[ $out == refused ]]; then
+        pass "UDP to [64:ff9b::$SRV]:9 (closed): the port unreachable came back as ICMPv6, ECONNREFUSED"
+    else
+        fail "UDP to a closed port through NAT64: '$out'"
+    fi
+    # The other way: the server sends to the subscriber's socket after it closed.
+    setsid ip netns exec "$NS_SRV" "$PY" -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("'"$SRV"'", 7777))
+s.settimeout(20)
+d, a = s.recvfrom(100)
+s.connect(a)
+s.settimeout(1)
+for _ in range(5):
+    try:
+        s.send(b"still there?")
+        s.recv(100)
+    except ConnectionRefusedError:
+        print("refused", a[0]); break
+    except socket.timeout:
+        pass
+' </dev/null >"$RUNDIR/refused.log" 2>&1 &
+    echo $! >"$RUNDIR/refused.pid"
+    wait_for 10 nsx "$NS_SRV" bash -c "ss -uln | grep -q '$SRV:7777'" || true
+    nsx "$NS_SUB" "$PY" -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.sendto(b"hello, then gone", ("64:ff9b::'"$SRV"'", 7777))
+s.close()'
+    if wait_for 15 grep -q "^refused $POOL64" "$RUNDIR/refused.log"; then
+        pass "the subscriber's port unreachable reached the IPv4 server as ICMP: its socket got ECONNREFUSED from $POOL64's binding"
+    else
+        fail "the server saw no port unreachable: $(cat "$RUNDIR/refused.log")"
+    fi
+    local e=$(($(counter nat64_icmp_errors) - e0))
+    # One fragmentation needed (the kernel then sends 1420 at most), one port
+    # unreachable each way; Linux may send more than one fragmentation needed before the
+    # first reaches the subscriber.
+    if ((e >= 3)); then
+        pass "nat64_icmp_errors +$e"
+    else
+        fail "nat64_icmp_errors +$e, want at least 3"
+    fi
+}
+
 check_no_drops() {
     local r bad=""
-    for r in nat64_unsupported nat64_icmp_error nat64_no_binding nat64_no_port nat64_table_full nat64_bad_destination; do
+    for r in nat64_unsupported nat64_icmp_error nat64_no_binding nat64_no_port nat64_table_full nat64_bad_destination nat64_packet_too_big; do
         [[ $(counter "$r") == 0 ]] || bad+="$r=$(counter "$r") "
     done
     if [[ -z $bad ]]; then
@@ -400,6 +501,7 @@ test_all() {
         check_udp
         check_vip
         check_records
+        check_icmp_errors
         check_no_drops
     fi
     if ((FAILED > 0)); then

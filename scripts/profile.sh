@@ -4,7 +4,9 @@
 # the difference divided by the extra packets removes set-up costs.
 #   forwarding (plain routing, 256 flows) and its io-only reference;
 #   the full subscriber pipeline (tollgate bench's scenario) at PROFILE_SIZES (default
-#   1k flows and 100k flows) and the io-only reference over the same frames.
+#   1k flows and 100k flows) and the io-only reference over the same frames, for the
+#   PROFILE_ACCESS line (a `tollgate bench --access` name, ipoe by default: nat64 and
+#   ipv6 profile the IPv6 paths).
 # The hottest functions of the pipeline at the last size follow (self cost per packet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +29,10 @@ for size in ${PROFILE_SIZES:-1000x1 100000x1}; do
     s=${size%x*}
     e=${size#*x}
     for mode in pipeline io-only; do
-        a=$(count "p1-$mode" $pipe "$s" "$e" 3000 $mode)
-        b=$(count "p2-$mode" $pipe "$s" "$e" 9000 $mode)
+        a=$(count "p1-$mode" $pipe "$s" "$e" 3000 $mode "${PROFILE_ACCESS:-ipoe}")
+        b=$(count "p2-$mode" $pipe "$s" "$e" 9000 $mode "${PROFILE_ACCESS:-ipoe}")
         # 64 packets per poll: 32 from each side.
-        printf '%-34s %s\n' "pipeline $((s * e)) flows $mode" "$(per "$a" "$b" $((6000 * 64)))"
+        printf '%-34s %s\n' "pipeline ${PROFILE_ACCESS:-ipoe} $((s * e)) flows $mode" "$(per "$a" "$b" $((6000 * 64)))"
     done
 done
 echo

@@ -172,8 +172,12 @@ drop_reasons! {
     /// NAT64: a protocol or ICMP type that is not translated (TCP, UDP and ICMP echo
     /// are), a fragment, or an upper-layer header cut short.
     Nat64Unsupported = "nat64_unsupported",
-    /// NAT64: an ICMP or ICMPv6 error (not translated either way).
+    /// NAT64: an ICMP or ICMPv6 error RFC 7915 does not translate (source quench,
+    /// redirect, some codes and pointers), or one about a VIP's flow.
     Nat64IcmpError = "nat64_icmp_error",
+    /// NAT64: uplink IPv6 longer than `[nat64] mtu` once translated (answered with
+    /// Packet Too Big when the access side has an ICMPv6 error source).
+    Nat64PacketTooBig = "nat64_packet_too_big",
     /// NAT64: IPv4 to a pool address and port no binding holds (or from another
     /// address or port than its binding's), or TCP other than a SYN without a binding.
     Nat64NoBinding = "nat64_no_binding",
@@ -297,6 +301,9 @@ pub struct WorkerCounters {
     pub nat64_bindings_opened: u64,
     /// NAT64 bindings closed (timeout, reset, session end).
     pub nat64_bindings_closed: u64,
+    /// NAT64: ICMP errors translated either way (counted in `nat64_up` / `nat64_down`
+    /// too).
+    pub nat64_icmp_errors: u64,
 }
 
 impl Default for WorkerCounters {
@@ -345,6 +352,7 @@ impl Default for WorkerCounters {
             nat64_down: 0,
             nat64_bindings_opened: 0,
             nat64_bindings_closed: 0,
+            nat64_icmp_errors: 0,
         }
     }
 }
@@ -445,11 +453,12 @@ impl WorkerCounters {
         self.nat64_down += o.nat64_down;
         self.nat64_bindings_opened += o.nat64_bindings_opened;
         self.nat64_bindings_closed += o.nat64_bindings_closed;
+        self.nat64_icmp_errors += o.nat64_icmp_errors;
     }
 
     /// The engine counters that are not per side or per drop reason, by name, in a fixed
     /// order (for `show counters` and metrics).
-    pub fn named(&self) -> [(&'static str, u64); 41] {
+    pub fn named(&self) -> [(&'static str, u64); 42] {
         [
             ("forwarded", self.forwarded),
             ("replied", self.replied),
@@ -492,6 +501,7 @@ impl WorkerCounters {
             ("nat64_down", self.nat64_down),
             ("nat64_bindings_opened", self.nat64_bindings_opened),
             ("nat64_bindings_closed", self.nat64_bindings_closed),
+            ("nat64_icmp_errors", self.nat64_icmp_errors),
         ]
     }
 }

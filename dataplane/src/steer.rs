@@ -105,8 +105,37 @@ pub fn frame_owner_with(
     if !nat.addresses.contains(&dst) && !more.contains(&dst) {
         return Some(subscriber_worker(dst, workers));
     }
-    let (_, port) = key.ports?;
+    let port = match key.ports {
+        Some((_, port)) => port,
+        None => quoted_port(frame)?,
+    };
     Some(nat_port_worker(port, nat.ports, workers))
+}
+
+/// The port of the flow or binding an ICMP error (destination unreachable, time
+/// exceeded, parameter problem) to a NAT or pool address is about: the quoted packet's
+/// source port, or its echo identifier, as [`core_program`] reads it.
+fn quoted_port(frame: &[u8]) -> Option<u16> {
+    let mut at = 12;
+    for _ in 0..3 {
+        match u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]) {
+            0x0800 => break,
+            0x8100 | 0x88a8 | flow::QINQ_LEGACY => at += 4,
+            _ => return None,
+        }
+    }
+    let ip = frame.get(at + 2..)?;
+    if *ip.get(9)? != 1 {
+        return None;
+    }
+    let icmp = ip.get(usize::from(ip[0] & 0x0f) * 4..)?;
+    if !matches!(*icmp.first()?, 3 | 11 | 12) {
+        return None;
+    }
+    let quoted = icmp.get(8..)?;
+    let l4 = quoted.get(usize::from(*quoted.first()? & 0x0f) * 4..)?;
+    let at = if *quoted.get(9)? == 1 { 4 } else { 0 };
+    Some(u16::from_be_bytes([*l4.get(at)?, *l4.get(at + 1)?]))
 }
 
 /// One classic BPF instruction (`struct sock_filter`).
@@ -127,6 +156,8 @@ const LD_H_ABS: u16 = 0x28;
 const LD_W_ABS: u16 = 0x20;
 const LD_B_ABS: u16 = 0x30;
 const LD_H_IND: u16 = 0x48;
+const LD_B_IND: u16 = 0x50;
+const ALU_ADD_X: u16 = 0x0c;
 const LD_W_IND: u16 = 0x40;
 const LDX_IMM: u16 = 0x01;
 const ALU_AND_K: u16 = 0x54;
@@ -299,50 +330,72 @@ pub fn core_program(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<In
 }
 
 fn core_program_v4(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Insn> {
+    use Op::*;
     let workers = workers.max(1) as u32;
     let slice = ((ports.1 as u32 - ports.0 as u32 + 1) / workers).max(1);
-    let n = nat.len();
-    // Layout (indexes):
-    // 0 ld proto; 1 jeq ip; 2 ld dst; 3..3+n jeq nat_i; 3+n mod; 4+n ret a;
-    // 5+n ldb proto; 6+n jeq tcp; 7+n jeq udp; 8+n jeq icmp; 9+n ldb [0]; 10+n and;
-    // 11+n lsh; 12+n tax; 13+n ldb proto; 14+n jeq icmp; 15+n ldh [x+2] (port);
-    // 16+n ja; 17+n ldh [x+4] (identifier); 18+n sub; 19+n div; 20+n ret a; 21+n ret 0
-    let nat_at = 5 + n;
-    let ret0 = 21 + n;
-    let mut p = vec![
-        stmt(LD_H_ABS, PROTOCOL),
-        jump(JEQ_K, 0x0800, 0, (ret0 - 2) as u8),
-        stmt(LD_W_ABS, NET + 16),
+    let mut ops = vec![
+        I(stmt(LD_H_ABS, PROTOCOL)),
+        Jeq(0x0800, "", "ret0"),
+        I(stmt(LD_W_ABS, NET + 16)),
     ];
-    for (i, a) in nat.iter().enumerate() {
-        let here = 3 + i;
-        p.push(jump(JEQ_K, u32::from(*a), (nat_at - here - 1) as u8, 0));
+    for a in nat {
+        ops.push(Jeq(u32::from(*a), "nat", ""));
     }
-    p.extend([
-        stmt(ALU_MOD_K, workers),
-        stmt(RET_A, 0),
+    ops.extend([
+        I(stmt(ALU_MOD_K, workers)),
+        I(stmt(RET_A, 0)),
         // NAT address: which protocol?
-        stmt(LD_B_ABS, NET + 9),
-        jump(JEQ_K, 6, 2, 0),
-        jump(JEQ_K, 17, 1, 0),
-        jump(JEQ_K, 1, 0, (ret0 - (8 + n) - 1) as u8),
+        Label("nat"),
+        I(stmt(LD_B_ABS, NET + 9)),
+        Jeq(6, "hl", ""),
+        Jeq(17, "hl", ""),
+        Jeq(1, "hl", "ret0"),
         // X = IPv4 header length.
-        stmt(LD_B_ABS, NET),
-        stmt(ALU_AND_K, 0x0f),
-        stmt(ALU_LSH_K, 2),
-        stmt(MISC_TAX, 0),
-        // The ICMP identifier is 4 bytes in, a destination port 2: pick by protocol.
-        stmt(LD_B_ABS, NET + 9),
-        jump(JEQ_K, 1, 2, 0),
-        stmt(LD_H_IND, NET + 2),
-        stmt(JA, 1),
-        stmt(LD_H_IND, NET + 4),
-        stmt(ALU_SUB_K, ports.0 as u32),
-        stmt(ALU_DIV_K, slice),
-        stmt(RET_A, 0),
-        stmt(RET_K, 0),
+        Label("hl"),
+        I(stmt(LD_B_ABS, NET)),
+        I(stmt(ALU_AND_K, 0x0f)),
+        I(stmt(ALU_LSH_K, 2)),
+        I(stmt(MISC_TAX, 0)),
+        // A destination port 2 bytes in; for ICMP the echo identifier 4 bytes in, or
+        // for an error the quoted packet's source port (or echo identifier): the port
+        // of the flow or binding that sent it.
+        I(stmt(LD_B_ABS, NET + 9)),
+        Jeq(1, "icmp", ""),
+        I(stmt(LD_H_IND, NET + 2)),
+        Ja("port"),
+        Label("icmp"),
+        I(stmt(LD_B_IND, NET)),
+        Jeq(3, "error", ""),
+        Jeq(11, "error", ""),
+        Jeq(12, "error", ""),
+        I(stmt(LD_H_IND, NET + 4)),
+        Ja("port"),
+        // X += the quoted header's length (after its protocol is read).
+        Label("error"),
+        I(stmt(LD_B_IND, NET + 8 + 9)),
+        Jeq(1, "", "quoted_ports"),
+        I(stmt(LD_B_IND, NET + 8)),
+        I(stmt(ALU_AND_K, 0x0f)),
+        I(stmt(ALU_LSH_K, 2)),
+        I(stmt(ALU_ADD_X, 0)),
+        I(stmt(MISC_TAX, 0)),
+        I(stmt(LD_H_IND, NET + 8 + 4)),
+        Ja("port"),
+        Label("quoted_ports"),
+        I(stmt(LD_B_IND, NET + 8)),
+        I(stmt(ALU_AND_K, 0x0f)),
+        I(stmt(ALU_LSH_K, 2)),
+        I(stmt(ALU_ADD_X, 0)),
+        I(stmt(MISC_TAX, 0)),
+        I(stmt(LD_H_IND, NET + 8)),
+        Label("port"),
+        I(stmt(ALU_SUB_K, ports.0 as u32)),
+        I(stmt(ALU_DIV_K, slice)),
+        I(stmt(RET_A, 0)),
+        Label("ret0"),
+        I(stmt(RET_K, 0)),
     ]);
-    p
+    assemble(&ops)
 }
 
 /// Runs a program of this module over a packet (`ip`, from its network header: what
@@ -365,6 +418,8 @@ pub fn run(prog: &[Insn], ethertype: u16, ip: &[u8]) -> Option<u32> {
             LD_W_ABS => a = load(i.k, 4)?,
             LD_B_ABS => a = load(i.k, 1)?,
             LD_H_IND => a = load(i.k.wrapping_add(x), 2)?,
+            LD_B_IND => a = load(i.k.wrapping_add(x), 1)?,
+            ALU_ADD_X => a = a.wrapping_add(x),
             LD_W_IND => a = load(i.k.wrapping_add(x), 4)?,
             LDX_IMM => x = i.k,
             ALU_AND_K => a &= i.k,
@@ -455,6 +510,37 @@ mod tests {
                     let to_sub = ipv4([192, 0, 2, 10], [10, 10, 0, last], proto, port);
                     let owner = frame_owner(Side::Core, &frame(to_sub.clone()), workers, &cfg);
                     assert_eq!(owner.map(u32::from), run(&core, 0x0800, &to_sub));
+                }
+            }
+            // An ICMP error to a NAT address goes where the packet it quotes came from.
+            for (proto, port) in [(6u8, 1024u16), (17, 40_000), (1, 65_535), (17, 33_280)] {
+                let quoted = ipv4(nat[0].octets(), [192, 0, 2, 10], proto, port);
+                // The quote's source port (a reply built above has it as destination).
+                let mut quoted = quoted;
+                if proto != 1 {
+                    let hl = 20;
+                    quoted.swap(hl, hl + 2);
+                    quoted.swap(hl + 1, hl + 3);
+                }
+                for t in [3u8, 11, 12] {
+                    let mut err = Vec::new();
+                    PacketBuilder::ipv4([198, 51, 100, 1], nat[0].octets(), 64)
+                        .icmpv4(etherparse::Icmpv4Type::Unknown {
+                            type_u8: t,
+                            code_u8: 4,
+                            bytes5to8: [0, 0, 5, 0x78],
+                        })
+                        .write(&mut err, &quoted[..28])
+                        .unwrap();
+                    let w = nat_port_worker(port, ports, workers);
+                    let prog = run(&core, 0x0800, &err).map(|w| w % workers as u32);
+                    assert_eq!(
+                        prog,
+                        Some(u32::from(w)),
+                        "type {t} proto {proto} port {port}"
+                    );
+                    let owner = frame_owner(Side::Core, &frame(err), workers, &cfg);
+                    assert_eq!(owner, Some(w));
                 }
             }
             let arp = [&[0u8; 12][..], &[0x08, 0x06], &[0; 28]].concat();

@@ -54,6 +54,19 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with_mtu(1500)
+    }
+
+    /// `[nat64] mtu` of `mtu`; the access side's ICMPv6 errors from GW6.
+    fn with_mtu(mtu: u16) -> Rig {
+        Rig::with(Nat64Config {
+            mtu,
+            ..Nat64Config::default()
+        })
+    }
+
+    /// NAT64 on with `nat64`'s settings over the pool address NAT64.
+    fn with(nat64: Nat64Config) -> Rig {
         let web = Service {
             vip: VIP,
             protocol: 6,
@@ -79,12 +92,12 @@ impl Rig {
             addresses: vec![GW6],
             next_hop: Some(RTR6),
             next_hop_mac: Some(RTR_MAC),
-            error_sources: [None, None],
+            error_sources: [Some(GW6), None],
         })
         .nat64(Nat64Config {
             on: true,
             pool: vec![NAT64],
-            ..Nat64Config::default()
+            ..nat64
         })
         .services(Services::new(vec![web]).unwrap())
         .nat(NatConfig {
@@ -215,13 +228,41 @@ fn v6_down(src: Ipv6Addr, hl: u8) -> etherparse::PacketBuilderStep<etherparse::I
     PacketBuilder::ethernet2(ACC_MAC.0, SUB_MAC.0).ipv6(src.octets(), SUB6.octets(), hl)
 }
 
+/// IPv4 without DF, as the gateway sends translated packets of up to 1260 bytes (RFC
+/// 7915 5.1); `v4_df` with it.
 fn v4(
-    (smac, dmac): (MacAddr, MacAddr),
+    macs: (MacAddr, MacAddr),
     src: Ipv4Addr,
     dst: Ipv4Addr,
     ttl: u8,
 ) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
-    PacketBuilder::ethernet2(smac.0, dmac.0).ipv4(src.octets(), dst.octets(), ttl)
+    v4_flags(macs, src, dst, ttl, false)
+}
+
+fn v4_df(
+    macs: (MacAddr, MacAddr),
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    v4_flags(macs, src, dst, ttl, true)
+}
+
+fn v4_flags(
+    (smac, dmac): (MacAddr, MacAddr),
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    df: bool,
+) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    let mut h = etherparse::Ipv4Header {
+        source: src.octets(),
+        destination: dst.octets(),
+        time_to_live: ttl,
+        ..Default::default()
+    };
+    h.dont_fragment = df;
+    PacketBuilder::ethernet2(smac.0, dmac.0).ip(etherparse::IpHeaders::Ipv4(h, Default::default()))
 }
 
 fn bytes(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
@@ -487,8 +528,8 @@ fn what_is_not_translated_is_dropped_by_name() {
     assert_eq!(
         drops(&c),
         vec![
-            (DropReason::Nat64Unsupported, 1),
-            (DropReason::Nat64IcmpError, 2),
+            // The ICMP errors' quotes are zeros, no IP packet.
+            (DropReason::Nat64Unsupported, 3),
             (DropReason::Nat64NoBinding, 1),
             (DropReason::Nat64BadDestination, 3),
         ]
@@ -561,6 +602,446 @@ fn a_vip_is_balanced_over_its_servers_for_an_ipv6_only_subscriber() {
     let c = r.counters();
     assert_eq!(nat64_counters(&c), [3, 1, 3, 0]);
     assert_eq!(c.flows_opened, 3);
+    assert_eq!(drops(&c), vec![]);
+    r.check_balance();
+}
+
+/// An ICMP or ICMPv6 message's type, code and the 32 bits after its checksum.
+type Icmp = (u8, u8, [u8; 4]);
+
+/// A router on the core side that sends ICMP errors.
+const RTR4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+/// 64:ff9b::192.0.2.254 (RTR4).
+const RTR4_64: Ipv6Addr = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0xc000, 0x02fe);
+
+fn icmp4(t: u8, c: u8, rest: [u8; 4]) -> Icmpv4Type {
+    Icmpv4Type::Unknown {
+        type_u8: t,
+        code_u8: c,
+        bytes5to8: rest,
+    }
+}
+
+fn icmp6(t: u8, c: u8, rest: [u8; 4]) -> Icmpv6Type {
+    Icmpv6Type::Unknown {
+        type_u8: t,
+        code_u8: c,
+        bytes5to8: rest,
+    }
+}
+
+/// The IP packet of an Ethernet frame (no tags).
+fn ip_of(frame: &[u8]) -> Vec<u8> {
+    frame[14..].to_vec()
+}
+
+#[test]
+fn icmp_errors_from_ipv4_reach_the_subscriber_as_icmpv6_with_the_quote_translated() {
+    let mut r = Rig::new();
+    let up = bytes(|v| {
+        v6(SUB6, SRV64, 64)
+            .udp(40000, 53)
+            .write(v, b"query for a name")
+            .unwrap()
+    });
+    r.send(Side::Access, &up);
+    let sent = r.core.drain();
+    assert_eq!(sent.len(), 1);
+    // What the router quotes: the translated packet as it left (all of it, as Linux
+    // does, or its header and 8 bytes, as RFC 792 has it).
+    let sent4 = ip_of(&sent[0]);
+    // What the subscriber gets quoted: its own packet as the router saw it (the hop
+    // limit one less), the port and checksum its own again.
+    let mut own6 = ip_of(&up);
+    own6[7] = 63;
+    let cases: [(Icmp, usize, Icmp); 8] = [
+        // Port unreachable -> port unreachable.
+        ((3, 3, [0; 4]), sent4.len(), (1, 4, [0; 4])),
+        // Host unreachable -> no route.
+        ((3, 1, [0; 4]), 28, (1, 0, [0; 4])),
+        // Fragmentation needed, MTU 1400 -> Packet Too Big 1420.
+        ((3, 4, [0, 0, 0x05, 0x78]), 28, (2, 0, [0, 0, 0x05, 0x8c])),
+        // A router without RFC 1191 (MTU 0): the plateau below the packet's 44 bytes
+        // (none; the least, 68) + 20.
+        ((3, 4, [0; 4]), 28, (2, 0, [0, 0, 0, 88])),
+        // Protocol unreachable -> parameter problem, unrecognised next header, at 6.
+        ((3, 2, [0; 4]), 28, (4, 1, [0, 0, 0, 6])),
+        // Communication administratively prohibited -> code 1.
+        ((3, 13, [0; 4]), 28, (1, 1, [0; 4])),
+        // Time exceeded in transit -> hop limit exceeded.
+        ((11, 0, [0; 4]), 28, (3, 0, [0; 4])),
+        // Parameter problem at the protocol (9) -> at the next header (6).
+        ((12, 0, [9, 0, 0, 0]), 28, (4, 0, [0, 0, 0, 6])),
+    ];
+    for ((t4, c4, rest4), quote, (t6, c6, rest6)) in cases {
+        let err = bytes(|v| {
+            v4((SRV_MAC, CORE_MAC), RTR4, NAT64, 64)
+                .icmpv4(icmp4(t4, c4, rest4))
+                .write(v, &sent4[..quote])
+                .unwrap()
+        });
+        r.send(Side::Core, &err);
+        let want = bytes(|v| {
+            v6_down(RTR4_64, 63)
+                .icmpv6(icmp6(t6, c6, rest6))
+                .write(v, &own6[..quote + 20])
+                .unwrap()
+        });
+        assert_eq!(r.access.drain(), vec![want], "ICMP {t4}/{c4}");
+    }
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [1, 8, 1, 0]);
+    assert_eq!(c.nat64_icmp_errors, 8);
+    assert_eq!(drops(&c), vec![]);
+    // The errors are counted to the session (by their IPv4 length) but do not keep
+    // its binding alive.
+    assert_eq!(r.session_counters().rx_packets, 8);
+    r.check_balance();
+}
+
+#[test]
+fn an_icmp_error_about_an_echo_request_quotes_the_icmpv6_echo() {
+    let mut r = Rig::new();
+    let ping = bytes(|v| {
+        v6(SUB6, SRV64, 64)
+            .icmpv6_echo_request(0x1234, 7)
+            .write(v, b"ping-data")
+            .unwrap()
+    });
+    r.send(Side::Access, &ping);
+    let sent = r.core.drain();
+    assert_eq!(sent.len(), 1);
+    let sent4 = ip_of(&sent[0]);
+    let err = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), RTR4, NAT64, 64)
+            .icmpv4(icmp4(11, 0, [0; 4]))
+            .write(v, &sent4)
+            .unwrap()
+    });
+    r.send(Side::Core, &err);
+    // The quoted echo is the subscriber's again: type 128, its identifier, the
+    // ICMPv6 checksum with its pseudo-header.
+    let mut own6 = ip_of(&ping);
+    own6[7] = 63;
+    let want = bytes(|v| {
+        v6_down(RTR4_64, 63)
+            .icmpv6(icmp6(3, 0, [0; 4]))
+            .write(v, &own6)
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+    assert_eq!(nat64_counters(&r.counters()), [1, 1, 1, 0]);
+    r.check_balance();
+}
+
+#[test]
+fn icmpv6_errors_from_the_subscriber_reach_the_ipv4_host_as_icmp() {
+    let mut r = Rig::new();
+    let up = bytes(|v| v6(SUB6, SRV64, 64).udp(40000, 53).write(v, b"q").unwrap());
+    r.send(Side::Access, &up);
+    assert_eq!(r.core.drain().len(), 1);
+    let down = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), SRV, NAT64, 60)
+            .udp(53, 1024)
+            .write(v, b"an answer")
+            .unwrap()
+    });
+    r.send(Side::Core, &down);
+    let got = r.access.drain();
+    assert_eq!(got.len(), 1);
+    let got6 = ip_of(&got[0]);
+    // What the server gets quoted: its own packet as the gateway passed it on (TTL 59).
+    let own4 = ip_of(&bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), SRV, NAT64, 59)
+            .udp(53, 1024)
+            .write(v, b"an answer")
+            .unwrap()
+    }));
+    let cases: [(Icmp, Icmp); 6] = [
+        // Port unreachable -> port unreachable.
+        ((1, 4, [0; 4]), (3, 3, [0; 4])),
+        // Administratively prohibited -> host administratively prohibited.
+        ((1, 1, [0; 4]), (3, 10, [0; 4])),
+        // Packet Too Big 1400 -> fragmentation needed 1380.
+        ((2, 0, [0, 0, 0x05, 0x78]), (3, 4, [0, 0, 0x05, 0x64])),
+        // Hop limit exceeded -> TTL exceeded.
+        ((3, 0, [0; 4]), (11, 0, [0; 4])),
+        // Parameter problem at the hop limit (7) -> at the TTL (8).
+        ((4, 0, [0, 0, 0, 7]), (12, 0, [8, 0, 0, 0])),
+        // Unrecognised next header -> protocol unreachable.
+        ((4, 1, [0, 0, 0, 40]), (3, 2, [0; 4])),
+    ];
+    for ((t6, c6, rest6), (t4, c4, rest4)) in cases {
+        let err = bytes(|v| {
+            v6(SUB6, SRV64, 64)
+                .icmpv6(icmp6(t6, c6, rest6))
+                .write(v, &got6)
+                .unwrap()
+        });
+        r.send(Side::Access, &err);
+        let want = bytes(|v| {
+            v4((CORE_MAC, SRV_MAC), NAT64, SRV, 63)
+                .icmpv4(icmp4(t4, c4, rest4))
+                .write(v, &own4)
+                .unwrap()
+        });
+        assert_eq!(r.core.drain(), vec![want], "ICMPv6 {t6}/{c6}");
+    }
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [7, 1, 1, 0]);
+    assert_eq!(c.nat64_icmp_errors, 6);
+    assert_eq!(drops(&c), vec![]);
+    r.check_balance();
+}
+
+#[test]
+fn errors_nat64_does_not_translate_are_dropped_by_name() {
+    let mut r = Rig::new();
+    let up = bytes(|v| v6(SUB6, SRV64, 64).udp(40000, 53).write(v, b"q").unwrap());
+    r.send(Side::Access, &up);
+    let sent4 = ip_of(&r.core.drain()[0]);
+    // Source quench, redirect, source host isolated (code 14 is dropped by RFC 7915),
+    // a pointer to the IPv4 identification (no IPv6 field).
+    for (t, c, rest) in [
+        (4u8, 0u8, [0u8; 4]),
+        (5, 0, [192, 0, 2, 1]),
+        (3, 14, [0; 4]),
+        (12, 0, [4, 0, 0, 0]),
+    ] {
+        let err = bytes(|v| {
+            v4((SRV_MAC, CORE_MAC), RTR4, NAT64, 64)
+                .icmpv4(icmp4(t, c, rest))
+                .write(v, &sent4)
+                .unwrap()
+        });
+        r.send(Side::Core, &err);
+    }
+    // An error about a packet of another port (no binding), and one cut short of the
+    // inner ports.
+    let mut other = sent4.clone();
+    other[20] = 0x99;
+    let err = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), RTR4, NAT64, 64)
+            .icmpv4(icmp4(3, 3, [0; 4]))
+            .write(v, &other)
+            .unwrap()
+    });
+    r.send(Side::Core, &err);
+    let err = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), RTR4, NAT64, 64)
+            .icmpv4(icmp4(3, 3, [0; 4]))
+            .write(v, &sent4[..24])
+            .unwrap()
+    });
+    r.send(Side::Core, &err);
+    // From the subscriber: an ICMPv6 error about a packet no binding sent.
+    let stray = bytes(|v| v6_down(SRV64, 60).udp(53, 40001).write(v, b"x").unwrap());
+    let err = bytes(|v| {
+        v6(SUB6, SRV64, 64)
+            .icmpv6(icmp6(1, 4, [0; 4]))
+            .write(v, &ip_of(&stray))
+            .unwrap()
+    });
+    r.send(Side::Access, &err);
+    assert!(r.core.drain().is_empty());
+    assert!(r.access.drain().is_empty());
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [1, 0, 1, 0]);
+    assert_eq!(c.nat64_icmp_errors, 0);
+    assert_eq!(
+        drops(&c),
+        vec![
+            (DropReason::Nat64Unsupported, 1),
+            (DropReason::Nat64IcmpError, 4),
+            (DropReason::Nat64NoBinding, 2),
+        ]
+    );
+    r.check_balance();
+}
+
+#[test]
+fn too_big_for_the_core_mtu_is_answered_with_packet_too_big() {
+    // [nat64] mtu 1400: IPv6 whose translation is over 1400 bytes.
+    let mut r = Rig::with_mtu(1400);
+    let payload = vec![0x5a; 1400 - 20 - 8 + 1];
+    let big = bytes(|v| {
+        v6(SUB6, SRV64, 64)
+            .udp(40000, 53)
+            .write(v, &payload)
+            .unwrap()
+    });
+    r.send(Side::Access, &big);
+    assert!(r.core.drain().is_empty());
+    // From the access side's error source, MTU 1420, quoting as much as fits 1280.
+    let want = bytes(|v| {
+        PacketBuilder::ethernet2(ACC_MAC.0, SUB_MAC.0)
+            .ipv6(GW6.octets(), SUB6.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1420 })
+            .write(v, &ip_of(&big)[..1280 - 48])
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+    // Exactly 1400 goes out, with DF (over 1260 bytes, RFC 7915 5.1); 1260 without.
+    for (len, df) in [(1400usize, true), (1260, false)] {
+        let payload = vec![0x5a; len - 28];
+        let up = bytes(|v| {
+            v6(SUB6, SRV64, 64)
+                .udp(40000, 53)
+                .write(v, &payload)
+                .unwrap()
+        });
+        r.send(Side::Access, &up);
+        let want = bytes(|v| {
+            if df {
+                v4_df((CORE_MAC, SRV_MAC), NAT64, SRV, 63)
+            } else {
+                v4((CORE_MAC, SRV_MAC), NAT64, SRV, 63)
+            }
+            .udp(1024, 53)
+            .write(v, &payload)
+            .unwrap()
+        });
+        assert_eq!(r.core.drain(), vec![want], "{len} bytes");
+    }
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [2, 0, 1, 0]);
+    assert_eq!(c.icmp_errors, 1);
+    assert_eq!(drops(&c), vec![(DropReason::Nat64PacketTooBig, 1)]);
+    r.check_balance();
+}
+
+#[test]
+fn a_subscriber_port_keeps_one_mapping_to_every_destination() {
+    let mut r = Rig::new();
+    let udp = |sport: u16, dst: Ipv4Addr| {
+        let dst6 = Nat64Config::default().synthesize(dst);
+        bytes(|v| v6(SUB6, dst6, 64).udp(sport, 53).write(v, b"q").unwrap())
+    };
+    let left = |r: &mut Rig| -> Vec<(Ipv4Addr, u16)> {
+        r.core
+            .drain()
+            .iter()
+            .map(|f| {
+                let ip = &f[14..];
+                (
+                    Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+                    u16::from_be_bytes([ip[20], ip[21]]),
+                )
+            })
+            .collect()
+    };
+    // Port 40000 to two servers and port 40001 to one: 40000's mapping is one pool
+    // port (RFC 4787 REQ-1), 40001 its own.
+    r.send(Side::Access, &udp(40000, SRV));
+    r.send(Side::Access, &udp(40000, WEB[0]));
+    r.send(Side::Access, &udp(40001, SRV));
+    assert_eq!(
+        left(&mut r),
+        vec![(NAT64, 1024), (NAT64, 1024), (NAT64, 1025)]
+    );
+    // Each server's answer to 1024 goes to port 40000 from its own address.
+    for (srv, mac) in [(SRV, SRV_MAC), (WEB[0], web_mac(WEB[0]))] {
+        let down = bytes(|v| {
+            v4((mac, CORE_MAC), srv, NAT64, 64)
+                .udp(53, 1024)
+                .write(v, b"a")
+                .unwrap()
+        });
+        r.send(Side::Core, &down);
+        let want = bytes(|v| {
+            v6_down(Nat64Config::default().synthesize(srv), 63)
+                .udp(53, 40000)
+                .write(v, b"a")
+                .unwrap()
+        });
+        assert_eq!(r.access.drain(), vec![want]);
+    }
+    // Address-dependent filtering (the default): another port of a server the mapping
+    // talks to gets in (a binding of its own), another address does not.
+    let from = |src: Ipv4Addr, mac: MacAddr, sport: u16| {
+        bytes(|v| {
+            v4((mac, CORE_MAC), src, NAT64, 64)
+                .udp(sport, 1024)
+                .write(v, b"b")
+                .unwrap()
+        })
+    };
+    r.send(Side::Core, &from(SRV, SRV_MAC, 5353));
+    let want = bytes(|v| v6_down(SRV64, 63).udp(5353, 40000).write(v, b"b").unwrap());
+    assert_eq!(r.access.drain(), vec![want]);
+    r.send(Side::Core, &from(WEB[1], web_mac(WEB[1]), 53));
+    assert!(r.access.drain().is_empty());
+    // TCP needs its own binding.
+    let tcp = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), SRV, NAT64, 64)
+            .tcp(80, 1024, 1, 100)
+            .syn()
+            .write(v, &[])
+            .unwrap()
+    });
+    r.send(Side::Core, &tcp);
+    assert!(r.access.drain().is_empty());
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [3, 3, 4, 0]);
+    assert_eq!(drops(&c), vec![(DropReason::Nat64NoBinding, 2)]);
+    // Each binding ends on its own; a port goes back with its mapping's last binding
+    // (1024's was the sweep's last, so it is the next one out).
+    r.now = Instant(r.now.0 + 301_000_000_000);
+    r.worker.poll(r.now);
+    r.worker.poll(r.now);
+    assert_eq!(nat64_counters(&r.counters()), [3, 3, 4, 4]);
+    r.send(Side::Access, &udp(40002, SRV));
+    assert_eq!(left(&mut r), vec![(NAT64, 1024)]);
+    r.check_balance();
+}
+
+#[test]
+fn endpoint_independent_filtering_lets_anyone_reach_a_mapping() {
+    let mut r = Rig::with(Nat64Config {
+        endpoint_independent_filtering: true,
+        ..Nat64Config::default()
+    });
+    let up = bytes(|v| {
+        v6(SUB6, SRV64, 64)
+            .udp(40000, 3478)
+            .write(v, b"stun")
+            .unwrap()
+    });
+    r.send(Side::Access, &up);
+    assert_eq!(r.core.drain().len(), 1);
+    // A peer the subscriber never talked to reaches its mapping (UDP hole punching).
+    let peer = WEB[2];
+    let down = bytes(|v| {
+        v4((web_mac(peer), CORE_MAC), peer, NAT64, 64)
+            .udp(6000, 1024)
+            .write(v, b"hello")
+            .unwrap()
+    });
+    r.send(Side::Core, &down);
+    let want = bytes(|v| {
+        v6_down(Nat64Config::default().synthesize(peer), 63)
+            .udp(6000, 40000)
+            .write(v, b"hello")
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+    // The subscriber's answer goes out from the same pool port through that binding.
+    let back = bytes(|v| {
+        v6(SUB6, Nat64Config::default().synthesize(peer), 64)
+            .udp(40000, 6000)
+            .write(v, b"hi")
+            .unwrap()
+    });
+    r.send(Side::Access, &back);
+    let want = bytes(|v| {
+        v4((CORE_MAC, web_mac(peer)), NAT64, peer, 63)
+            .udp(1024, 6000)
+            .write(v, b"hi")
+            .unwrap()
+    });
+    assert_eq!(r.core.drain(), vec![want]);
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [2, 1, 2, 0]);
     assert_eq!(drops(&c), vec![]);
     r.check_balance();
 }

@@ -13,7 +13,11 @@
 //! with an MSS clamp of 1452: uplink frames carry the tags and PPPoE header, the worker
 //! takes them off and puts them on the downlink. Or the subscribers are IPv6-only
 //! ([`Access::Nat64`]): each session has a /64, and its connections go to the VIP's
-//! address in 64:ff9b::/96, through a NAT64 binding and then the service's flow.
+//! address in 64:ff9b::/96, through a NAT64 binding and then the service's flow. Or
+//! they are IPv6 subscribers routed natively ([`Access::Ipv6`]): each session has a /64
+//! and its connections go to an IPv6 server beyond the core side's IPv6 next hop, the
+//! IPv6 subscriber pipeline (session by /64, anti-spoofing, policing and counting, hop
+//! limit), which keeps no per-flow state.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -60,6 +64,8 @@ pub enum Access {
     PppoeQinq,
     /// Plain Ethernet, IPv6 only, through NAT64 to the VIP.
     Nat64,
+    /// Plain Ethernet, IPv6 only, routed to an IPv6 server (no NAT, no flow state).
+    Ipv6,
 }
 
 impl Access {
@@ -70,6 +76,7 @@ impl Access {
             Access::Pppoe => "pppoe",
             Access::PppoeQinq => "pppoe-qinq",
             Access::Nat64 => "nat64",
+            Access::Ipv6 => "ipv6",
         }
     }
 
@@ -80,6 +87,7 @@ impl Access {
             Access::Pppoe,
             Access::PppoeQinq,
             Access::Nat64,
+            Access::Ipv6,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -92,6 +100,7 @@ impl Access {
         };
         match self {
             Access::Ipoe | Access::Nat64 => AccessLine::default(),
+            Access::Ipv6 => AccessLine::default(),
             Access::Pppoe => AccessLine {
                 encap: session,
                 mss_clamp: 1452,
@@ -122,6 +131,7 @@ impl Access {
             Access::PppoeQinq => 16,
             // The IPv6 header is 20 bytes longer than IPv4's.
             Access::Nat64 => 20,
+            Access::Ipv6 => 20,
         }
     }
 }
@@ -227,7 +237,7 @@ pub fn forwarding(nat_addresses: u32) -> Forwarding {
 /// addresses as NAT addresses) for [`Access::Nat64`].
 pub fn forwarding_for(access: Access, nat_addresses: u32) -> Forwarding {
     let fwd = forwarding(nat_addresses);
-    if access != Access::Nat64 {
+    if access != Access::Nat64 && access != Access::Ipv6 {
         return fwd;
     }
     let mut fwd = fwd;
@@ -238,12 +248,73 @@ pub fn forwarding_for(access: Access, nat_addresses: u32) -> Forwarding {
         next_hop_mac: Some(srv_mac(Ipv4Addr::new(0, 0, 0, 254))),
         error_sources: [None, None],
     };
+    if access == Access::Ipv6 {
+        return fwd;
+    }
     fwd.nat64 = Nat64Config {
         on: true,
         pool: (0..nat_addresses).map(nat64_address).collect(),
         ..Nat64Config::default()
     };
     fwd
+}
+
+/// The IPv6 server [`Access::Ipv6`]'s subscribers talk to, beyond the next hop.
+pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xfe, 0, 0, 0, 0, 0x10);
+
+/// The steady state of [`Access::Ipv6`]: every subscriber's `flows_each` connections to
+/// [`SERVER6`] port 80, one segment each way per connection (IPv6 needs no handshake
+/// through the gateway: it keeps no flow state).
+fn ipv6_rig(
+    worker: Worker<MemoryPort>,
+    (sessions, flows_each): (u32, u32),
+    burst: usize,
+    ctl: ControlEnds,
+    publisher: Publisher<Forwarding>,
+) -> Rig {
+    let stride = FRAME_BYTES + Access::Ipv6.overhead();
+    let flows = sessions as usize * flows_each as usize;
+    let router = srv_mac(Ipv4Addr::new(0, 0, 0, 254));
+    let mut up = FrameSet::with_capacity(stride, flows);
+    let mut down = FrameSet::with_capacity(stride, flows);
+    for i in 0..sessions {
+        for f in 0..flows_each {
+            let sport = 10_000 + f as u16;
+            let mut fr = Vec::with_capacity(stride);
+            etherparse::PacketBuilder::ethernet2(sub_mac(i).0, ACC_MAC.0)
+                .ipv6(sub_ip6(i).octets(), SERVER6.octets(), 64)
+                .tcp(sport, 80, 2, 1000)
+                .ack(1)
+                .write(&mut fr, &[0x5a; 10])
+                .expect("fits");
+            assert!(up.push(&fr), "fits the stride");
+            fr.clear();
+            etherparse::PacketBuilder::ethernet2(router.0, CORE_MAC.0)
+                .ipv6(SERVER6.octets(), sub_ip6(i).octets(), 64)
+                .tcp(80, sport, 2, 1000)
+                .ack(2)
+                .write(&mut fr, &[0x5a; 10])
+                .expect("fits");
+            assert!(down.push(&fr), "fits the stride");
+        }
+    }
+    let frames = [Arc::new(up), Arc::new(down)];
+    let mut worker = worker.with_ports(
+        MemoryPort::replaying(frames[0].clone(), u64::MAX),
+        MemoryPort::replaying(frames[1].clone(), u64::MAX),
+    );
+    worker.set_burst(burst);
+    Rig {
+        worker,
+        per_poll: 2 * burst as u64,
+        flows,
+        sessions: sessions as usize,
+        frames,
+        burst,
+        now: 2_000_000_000,
+        _ctl: ctl,
+        _publisher: publisher,
+    }
 }
 
 /// A TCP segment of subscriber `i`'s from `sport` to the VIP's port 80 at its address in
@@ -417,7 +488,7 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
         while ctl.commands.push(Command::SessionAdd(spec)).is_err() {
             settle(&mut worker, &mut ctl, &mut now);
         }
-        if access == Access::Nat64 {
+        if access == Access::Nat64 || access == Access::Ipv6 {
             let c = || Command::SessionPrefix6 {
                 id: i,
                 prefix: Some(sub_prefix6(i)),
@@ -428,6 +499,9 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
         }
     }
     settle(&mut worker, &mut ctl, &mut now);
+    if access == Access::Ipv6 {
+        return ipv6_rig(worker, (sessions, flows_each), burst, ctl, publisher);
+    }
 
     // Open every flow with a SYN.
     let mut syns = FrameSet::with_capacity(stride, flows);
@@ -640,6 +714,28 @@ fn timed(d: Duration, mut f: impl FnMut(u64) -> u64) -> (u64, Duration) {
         let e = start.elapsed();
         if e >= d {
             return (packets, e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_dataplane::stage::lookahead::LOOK_AHEAD_FROM;
+
+    /// The IPv6 lines above the look-ahead's threshold (so a burst's IPv6 sessions and
+    /// bindings are prefetched): every steady-state frame is forwarded, both ways.
+    #[test]
+    fn ipv6_lines_forward_everything_with_the_look_ahead() {
+        for access in [Access::Ipv6, Access::Nat64] {
+            let sessions = LOOK_AHEAD_FROM as u32;
+            let mut r = rig_on(sessions, 1, 32, access);
+            let before = r.worker.report(0, Instant(0)).counters;
+            let n = r.run(200);
+            let c = r.worker.report(0, Instant(0)).counters;
+            assert_eq!(n, 200 * 64, "{access:?}");
+            assert_eq!(c.forwarded - before.forwarded, n, "{access:?}");
+            assert_eq!(c.total_drops(), 0, "{access:?}: {c:?}");
         }
     }
 }

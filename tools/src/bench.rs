@@ -28,13 +28,15 @@ With --access, each size is set up once per access line (ipoe: plain Ethernet; p
 PPPoE session per subscriber; pppoe-qinq: PPPoE in a QinQ pair per subscriber; the PPPoE \
 lines with an MSS clamp of 1452; nat64: IPv6-only subscribers with a /64 each, their \
 connections to the VIP's address in 64:ff9b::/96 through a NAT64 binding and the \
-service's flow), the runs of all lines interleaved, and each line's Mpps \
+service's flow; ipv6: IPv6 subscribers with a /64 each, routed to an IPv6 server, no NAT \
+and no flow state), the runs of all lines interleaved, and each line's Mpps \
 divided by the first line's in the same run (median and range of those ratios).
 
 Examples:
   tollgate bench                          1k, 100k, 1M and 10M flows (about 2 minutes, 6 GiB)
   tollgate bench --flows 100k --access ipoe,pppoe   PPPoE against IPoE at 100k sessions
   tollgate bench --flows 100k --access ipoe,nat64   NAT64 against the IPv4 pipeline
+  tollgate bench --flows 100k --access ipoe,ipv6,nat64   IPv6 and NAT64 against IPv4
   tollgate bench --flows 1k,100k --json   two sizes, JSON for scripts/plot-bench.py
   tollgate bench --workers 1,2,4 --flows 100k   the scaling curve (scripts/scale.sh)")]
 pub struct BenchArgs {
@@ -63,7 +65,7 @@ pub struct BenchArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
-    /// Access lines to measure, comma-separated: ipoe, pppoe, pppoe-qinq (ratios are
+    /// Access lines to measure, comma-separated: ipoe, pppoe, pppoe-qinq, nat64, ipv6 (ratios are
     /// against the first).
     #[arg(long, value_delimiter = ',', default_value = "ipoe", value_parser = parse_access)]
     pub access: Vec<Access>,
@@ -72,7 +74,7 @@ pub struct BenchArgs {
 /// An access line by name.
 pub fn parse_access(s: &str) -> Result<Access, String> {
     Access::from_name(s.trim())
-        .ok_or_else(|| format!("{s:?}: an access line is ipoe, pppoe, pppoe-qinq or nat64"))
+        .ok_or_else(|| format!("{s:?}: an access line is ipoe, pppoe, pppoe-qinq, nat64 or ipv6"))
 }
 
 /// A count with an optional k or M suffix.
@@ -627,12 +629,16 @@ mod tests {
                 Access::Pppoe,
                 Access::PppoeQinq,
                 Access::Nat64,
+                Access::Ipv6,
             ],
         };
         let r = run(&args).expect("runs");
         let rows = r["results"].as_array().expect("rows");
-        assert_eq!(rows.len(), 4, "{r}");
-        for (row, name) in rows.iter().zip(["ipoe", "pppoe", "pppoe-qinq", "nat64"]) {
+        assert_eq!(rows.len(), 5, "{r}");
+        for (row, name) in rows
+            .iter()
+            .zip(["ipoe", "pppoe", "pppoe-qinq", "nat64", "ipv6"])
+        {
             assert_eq!(row["access"], name);
             assert_eq!(row["flows"], 500);
             assert_eq!(row["drops"], 0);
@@ -642,7 +648,9 @@ mod tests {
         assert!(rows[1]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
         assert!(rows[2]["mpps_vs_first_access_min"].as_f64().unwrap() > 0.0);
         assert!(rows[3]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
+        assert!(rows[4]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
         assert_eq!(parse_access("pppoe"), Ok(Access::Pppoe));
+        assert_eq!(parse_access("ipv6"), Ok(Access::Ipv6));
         assert!(parse_access("atm").is_err());
     }
 

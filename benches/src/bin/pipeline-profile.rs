@@ -1,11 +1,13 @@
 //! A fixed amount of full-pipeline work for instruction-level profiling (see
-//! scripts/profile.sh): `pipeline-profile SESSIONS FLOWS_EACH POLLS [io-only]`. With
-//! `io-only`, the same rig's ports, buffers and frames move with no stage in between:
-//! the reference the pipeline's instructions per packet are compared against.
+//! scripts/profile.sh): `pipeline-profile SESSIONS FLOWS_EACH POLLS [io-only|pipeline]
+//! [ACCESS]`. With `io-only`, the same rig's ports, buffers and frames move with no stage
+//! in between: the reference the pipeline's instructions per packet are compared
+//! against. ACCESS is a `tollgate bench --access` line (ipoe, pppoe, pppoe-qinq, nat64,
+//! ipv6; ipoe by default).
 
 use std::hint::black_box;
 
-use tollgate_benches::pipeline::rig;
+use tollgate_benches::pipeline::{Access, rig_on};
 use tollgate_dataplane::time::Instant;
 
 fn main() {
@@ -16,7 +18,17 @@ fn main() {
             .unwrap_or(d)
     };
     let (sessions, each, polls) = (arg(1, 1000) as u32, arg(2, 1) as u32, arg(3, 10_000));
-    let mut r = rig(sessions, each, 32);
+    let access = match std::env::args().nth(5) {
+        None => Access::Ipoe,
+        Some(a) => match Access::from_name(&a) {
+            Some(a) => a,
+            None => {
+                eprintln!("{a:?}: not an access line (ipoe, pppoe, pppoe-qinq, nat64, ipv6)");
+                std::process::exit(2);
+            }
+        },
+    };
+    let mut r = rig_on(sessions, each, 32, access);
     if std::env::args().nth(4).as_deref() == Some("io-only") {
         let mut io = r.io_only();
         let start = std::time::Instant::now();

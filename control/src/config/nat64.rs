@@ -24,6 +24,25 @@ pub struct Nat64Config {
     /// The IPv4 addresses translated flows leave from: on the core subnet (the gateway
     /// answers ARP for them) or routed to the gateway. Not a `[nat]` address.
     pub pool: Vec<Ipv4Addr>,
+    /// The largest IPv4 packet sent out translated (the core side's path MTU, 1260 to
+    /// 9216): a subscriber's longer IPv6 is answered with Packet Too Big for this + 20.
+    pub mtu: u16,
+    /// Who may send to a mapping's pool port (RFC 4787 REQ-8): `"address-dependent"`
+    /// (the default: an IPv4 address the subscriber's port already talks to) or
+    /// `"endpoint-independent"` (anyone; UDP only).
+    pub filtering: Filtering,
+}
+
+/// `[nat64] filtering`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Filtering {
+    /// From an address the mapping already has a binding with (RFC 4787 REQ-8's
+    /// address-dependent filtering).
+    #[default]
+    AddressDependent,
+    /// From any address and port (endpoint-independent filtering).
+    EndpointIndependent,
 }
 
 impl Default for Nat64Config {
@@ -32,6 +51,8 @@ impl Default for Nat64Config {
             enabled: false,
             prefix: "64:ff9b::/96".into(),
             pool: Vec::new(),
+            mtu: 1500,
+            filtering: Filtering::AddressDependent,
         }
     }
 }
@@ -63,6 +84,10 @@ impl Nat64Config {
             }
             Some(_) => {}
         }
+        if !(1260..=9216).contains(&self.mtu) {
+            // Under 1260 a packet sent without DF (RFC 7915 5.1) could be too big.
+            return e("mtu", format!("{} is not in 1260..=9216", self.mtu));
+        }
         if self.pool.is_empty() {
             return e(
                 "pool",
@@ -92,6 +117,8 @@ impl Nat64Config {
             on: true,
             prefix: self.parsed_prefix().map_or(WELL_KNOWN_PREFIX, |p| p.addr()),
             pool: self.pool.clone(),
+            mtu: self.mtu,
+            endpoint_independent_filtering: self.filtering == Filtering::EndpointIndependent,
         }
     }
 }
@@ -109,6 +136,19 @@ mod tests {
         assert!(f.on);
         assert_eq!(f.prefix, WELL_KNOWN_PREFIX);
         assert_eq!(f.pool, vec![Ipv4Addr::new(192, 0, 2, 64)]);
+        assert_eq!((f.mtu, f.endpoint_independent_filtering), (1500, false));
+        let c: Nat64Config = toml::from_str(
+            "enabled = true\npool = [\"192.0.2.64\"]\nmtu = 1400\nfiltering = \"endpoint-independent\"",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.forwarding().mtu,
+                c.forwarding().endpoint_independent_filtering
+            ),
+            (1400, true)
+        );
+        assert!(toml::from_str::<Nat64Config>("filtering = \"open\"").is_err());
         let c: Nat64Config = toml::from_str(
             "enabled = true\nprefix = \"2001:db8:64::/96\"\npool = [\"192.0.2.64\"]",
         )
@@ -147,6 +187,10 @@ mod tests {
             ))
             .as_deref(),
             Some("nat64.pool")
+        );
+        assert_eq!(
+            key(&format!("{v6}{on}mtu = 1200\n")).as_deref(),
+            Some("nat64.mtu")
         );
     }
 }

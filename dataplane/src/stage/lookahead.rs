@@ -6,7 +6,7 @@
 //! these are cache misses; started together they overlap instead of following one
 //! another. Nothing here decides anything: a wrong guess costs a wasted prefetch.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use arrayvec::ArrayVec;
 
@@ -14,6 +14,7 @@ use super::Pipeline;
 use crate::buf::{MAX_BURST, PacketBuf};
 use crate::fib::Forwarding;
 use crate::table::flow::NIL;
+use crate::table::nat64::Key as Nat64Key;
 use crate::types::Side;
 use crate::wire::flow;
 
@@ -75,7 +76,76 @@ fn peek(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u8, u16, u16)> {
     Some((src, dst, key.proto, sport, dport))
 }
 
+/// An untagged IPv6 frame's source and destination, and for TCP and UDP right after the
+/// fixed header its protocol and ports (zero otherwise).
+#[inline(always)]
+fn peek6(frame: &[u8]) -> Option<(Ipv6Addr, Ipv6Addr, u8, u16, u16)> {
+    if frame.get(12..14)? != [0x86, 0xdd] {
+        return None;
+    }
+    let ip = frame.get(14..54)?;
+    let a = |at: usize| -> Option<Ipv6Addr> {
+        let b: [u8; 16] = ip.get(at..at + 16)?.try_into().ok()?;
+        Some(Ipv6Addr::from(b))
+    };
+    let (src, dst) = (a(8)?, a(24)?);
+    let (proto, sport, dport) = match (ip[6], frame.get(54..58)) {
+        (p @ (6 | 17), Some(l4)) => (
+            p,
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        ),
+        _ => (0, 0, 0),
+    };
+    Some((src, dst, proto, sport, dport))
+}
+
+/// The /64 of `a`.
+#[inline(always)]
+fn prefix64(a: Ipv6Addr) -> u64 {
+    (a.to_bits() >> 64) as u64
+}
+
 impl Pipeline {
+    /// Looks ahead over the IPv6 frames of a burst (none in most): received on the
+    /// access side, their session by source /64 and, to the NAT64 prefix, their binding;
+    /// on the core side their session by destination /64. Two passes, as for IPv4.
+    fn prefetch6<B: PacketBuf>(&self, fwd: &Forwarding, side: Side, burst: &[B]) {
+        let mut keys: ArrayVec<(u64, Option<Nat64Key>), MAX_BURST> = ArrayVec::new();
+        for b in burst.iter().take(MAX_BURST) {
+            let Some((src, dst, proto, sport, dport)) = peek6(b.data()) else {
+                continue;
+            };
+            let (prefix, key) = match side {
+                Side::Access => {
+                    let key = match fwd.nat64.embedded(dst) {
+                        Some(remote) if proto != 0 => Some(Nat64Key {
+                            sub: src,
+                            sub_port: sport,
+                            remote,
+                            remote_port: dport,
+                            proto,
+                        }),
+                        _ => None,
+                    };
+                    (prefix64(src), key)
+                }
+                Side::Core => (prefix64(dst), None),
+            };
+            self.sessions.prefetch_prefix6(prefix);
+            if let Some(k) = &key {
+                self.nat64.prefetch_up(k);
+            }
+            keys.push((prefix, key));
+        }
+        for (prefix, key) in &keys {
+            self.sessions.prefetch_session_of_prefix6(*prefix);
+            if let Some(k) = key {
+                self.nat64.prefetch_up_binding(k);
+            }
+        }
+    }
+
     /// The hint for the next packet processed (in the order the burst was prefetched).
     #[inline(always)]
     pub(crate) fn take_hint(&mut self) -> Hint {
@@ -99,6 +169,9 @@ impl Pipeline {
         }
         let mut peeks: ArrayVec<Peek, MAX_BURST> = ArrayVec::new();
         self.hint_len = burst.len().min(MAX_BURST);
+        if fwd.ipv6.on {
+            self.prefetch6(fwd, side, burst);
+        }
         match side {
             Side::Access => {
                 for b in burst {

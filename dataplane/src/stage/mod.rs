@@ -24,6 +24,7 @@ pub mod ipv6;
 pub mod lac;
 pub mod lookahead;
 pub mod nat64;
+pub mod nat64_icmp;
 pub mod parse;
 pub mod refuse;
 pub mod rewrite;

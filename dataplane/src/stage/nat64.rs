@@ -1,20 +1,23 @@
 //! Stage: NAT64 (V6-2; RFC 6146 stateful, RFC 6052 /96 prefix, RFC 7915 translation).
 //! A session's IPv6 to an address inside the NAT64 prefix leaves as IPv4 from a pool
-//! address and port (a binding per flow, port-keyed like NAT-2, [`crate::table::nat64`]);
-//! an IPv4 packet to a pool address and port goes back to the binding's subscriber as
-//! IPv6 from the prefix. A destination that is a VIP goes on, translated, into the IPv4
+//! address and port (a binding per flow, on the endpoint-independent mapping of the
+//! subscriber's address and port, [`crate::table::nat64`]); an IPv4 packet to a pool
+//! address and port goes back to the binding's subscriber as IPv6 from the prefix (UDP
+//! from a new sender opens a binding when `[nat64] filtering` lets it in). A destination that is a VIP goes on, translated, into the IPv4
 //! service stage, which balances it like any subscriber's (the binding's pool address
 //! and port are then the subscriber there) and hands the servers' answers back here.
 //!
 //! Translated: TCP and UDP (checksums adjusted for the pseudo-headers and the port;
 //! an IPv4 UDP checksum of zero is computed in full, as IPv6 requires one), ICMPv6 echo
 //! request to ICMP echo request and ICMP echo reply back (identifier as the port,
-//! checksums recomputed). The IPv4 header has DF set and identification 0 (an atomic
-//! datagram, RFC 6864), TTL from the hop limit and the traffic class as TOS, and the
-//! hop limit comes from the TTL; both are decremented once, as forwarding does.
+//! checksums recomputed). The IPv4 header has identification 0 and DF only over 1260
+//! bytes (RFC 7915 5.1), TTL from the hop limit and the traffic class as TOS, and the
+//! hop limit comes from the TTL; both are decremented once, as forwarding does. IPv6
+//! too long for `[nat64] mtu` once translated is answered with Packet Too Big. ICMP
+//! errors either way are translated by [`super::nat64_icmp`].
 //!
-//! Not translated (each a named drop): ICMP errors either way (`nat64_icmp_error`),
-//! other protocols and ICMP types, fragments and cut-short headers (`nat64_unsupported`).
+//! Not translated (each a named drop): other protocols and ICMP types, fragments and
+//! cut-short headers (`nat64_unsupported`).
 //! Session counters and flow counters count a translated packet by its IPv4 length.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -41,6 +44,8 @@ use crate::wire::{get_u16, put_u16};
 /// ICMPv6 echo request and reply (RFC 4443).
 const ICMP6_ECHO_REQUEST: u8 = 128;
 const ICMP6_ECHO_REPLY: u8 = 129;
+/// ICMPv6 Packet Too Big (RFC 4443 3.2).
+const ICMP6_PACKET_TOO_BIG: u8 = 2;
 /// ICMP echo request and reply (RFC 792).
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_ECHO_REPLY: u8 = 0;
@@ -59,6 +64,7 @@ fn upper_up(ip: &[u8], h: &Header6) -> Result<(u8, u16, u16, u8), DropReason> {
         }
         next_header::ICMPV6 if l4.len() >= 8 => match l4[0] {
             ICMP6_ECHO_REQUEST => Ok((protocol::ICMP, get_u16(l4, 4), 0, 0)),
+            // An error: translated by `nat64_icmp_up`.
             t if t < 128 => Err(DropReason::Nat64IcmpError),
             _ => Err(DropReason::Nat64Unsupported),
         },
@@ -69,23 +75,23 @@ fn upper_up(ip: &[u8], h: &Header6) -> Result<(u8, u16, u16, u8), DropReason> {
 /// The one's complement sum of an IPv6 address's words, negated (to take it out of a
 /// checksum).
 #[inline(always)]
-fn minus6(a: Ipv6Addr) -> u64 {
+pub(super) fn minus6(a: Ipv6Addr) -> u64 {
     a.segments().iter().map(|w| u64::from(!*w)).sum()
 }
 
 #[inline(always)]
-fn plus6(a: Ipv6Addr) -> u64 {
+pub(super) fn plus6(a: Ipv6Addr) -> u64 {
     a.segments().iter().map(|w| u64::from(*w)).sum()
 }
 
 #[inline(always)]
-fn plus4(a: Ipv4Addr) -> u64 {
+pub(super) fn plus4(a: Ipv4Addr) -> u64 {
     let b = a.to_bits();
     u64::from(b >> 16) + u64::from(b & 0xffff)
 }
 
 #[inline(always)]
-fn minus4(a: Ipv4Addr) -> u64 {
+pub(super) fn minus4(a: Ipv4Addr) -> u64 {
     let b = !a.to_bits();
     u64::from(b >> 16) + u64::from(b & 0xffff)
 }
@@ -144,7 +150,9 @@ pub fn to_ipv4(
     ip[1] = tos;
     put_u16(ip, 2, (V4_LEN + len) as u16);
     put_u16(ip, 4, 0);
-    put_u16(ip, 6, 0x4000);
+    // RFC 7915 5.1: DF only over 1260 bytes (a smaller packet may meet an IPv4 link
+    // under 1280 and be fragmented there).
+    put_u16(ip, 6, if V4_LEN + len > 1260 { 0x4000 } else { 0 });
     ip[8] = h.hop_limit;
     ip[9] = proto4;
     put_u16(ip, 10, 0);
@@ -279,35 +287,28 @@ impl Pipeline {
     ) -> Verdict {
         let (proto, sport, dport, tcp_flags) = match upper_up(&buf.data()[l3..], h) {
             Ok(u) => u,
+            Err(DropReason::Nat64IcmpError) => {
+                return match self.nat64_route(fwd, dst) {
+                    Ok(route) => self.nat64_icmp_up(fwd, buf, l3, h, slot, dst, route, now),
+                    Err(r) => Verdict::Drop(r),
+                };
+            }
             Err(r) => return Verdict::Drop(r),
         };
-        if dst.is_unspecified()
-            || dst.is_loopback()
-            || dst.is_multicast()
-            || dst.is_broadcast()
-            || fwd.is_ours(dst)
-            || fwd.nat64.pool_index(dst).is_some()
-        {
-            return Verdict::Drop(DropReason::Nat64BadDestination);
-        }
         let Some(session_id) = self.sessions.get(slot).map(|s| s.id) else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
         let vip = fwd.services.is_vip(dst);
         // Routed before a binding opens; a VIP's server is routed by the service stage.
-        let route = if vip {
-            (Side::Core, dst)
-        } else {
-            match forward::route(fwd, dst) {
-                // No hairpinning (RFC 6146 3.8) to the access side's IPv4.
-                Ok(Route::Out {
-                    side: Side::Access, ..
-                }) => return Verdict::Drop(DropReason::Nat64BadDestination),
-                Ok(Route::Out { side, next_hop }) => (side, next_hop),
-                Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
-                Err(r) => return Verdict::Drop(r),
-            }
+        let route = match self.nat64_route(fwd, dst) {
+            Ok(r) => r,
+            Err(r) => return Verdict::Drop(r),
         };
+        // Too big for the core side once translated: Packet Too Big, the MTU the IPv6
+        // header's 20 more bytes (RFC 7915 5.1; never under the IPv6 minimum).
+        if V4_LEN + h.total - h.l4 > usize::from(fwd.nat64.mtu) {
+            return self.nat64_too_big(fwd, buf, l3, h, now);
+        }
         if vip {
             // The service stage would answer a refusal with IPv4: refuse here instead.
             match fwd.services.find(dst, proto, dport) {
@@ -441,20 +442,23 @@ impl Pipeline {
             protocol::TCP if l4.len() >= 20 => (get_u16(l4, 0), get_u16(l4, 2), l4[13]),
             protocol::ICMP if l4.len() >= 8 => match l4[0] {
                 ICMP_ECHO_REPLY => (0, get_u16(l4, 4), 0),
-                3 | 4 | 5 | 11 | 12 => return Verdict::Drop(DropReason::Nat64IcmpError),
+                3 | 11 | 12 => return self.nat64_icmp_down(fwd, buf, l3, h, addr, now),
+                // Source quench and redirect (RFC 7915 4.2: dropped).
+                4 | 5 => return Verdict::Drop(DropReason::Nat64IcmpError),
                 _ => return Verdict::Drop(DropReason::Nat64Unsupported),
             },
             _ => return Verdict::Drop(DropReason::Nat64Unsupported),
         };
-        let Some(i) = self.nat64.find_down(addr, h.proto, dport) else {
-            return Verdict::Drop(DropReason::Nat64NoBinding);
+        let i = match self.nat64.find_down(addr, h.proto, dport, (h.src, sport)) {
+            Some(i) => i,
+            None => match self.nat64_inbound(fwd, addr, h, (sport, dport), now) {
+                Some(i) => i,
+                None => return Verdict::Drop(DropReason::Nat64NoBinding),
+            },
         };
         let Some(b) = self.nat64.get(i).copied() else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
-        if h.src != b.remote || (h.proto != protocol::ICMP && sport != b.remote_port) {
-            return Verdict::Drop(DropReason::Nat64NoBinding);
-        }
         if b.expires(&fwd.nat.timeouts) <= now {
             self.close_binding(fwd, i, expiry_close(b.state));
             return Verdict::Drop(DropReason::Nat64NoBinding);
@@ -511,6 +515,112 @@ impl Pipeline {
         }
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)
+    }
+
+    /// UDP from (`h.src`, `sport`) to pool port `dport` of pool address `addr` that no
+    /// binding has: a new binding of the port's mapping when the filtering lets it in
+    /// (RFC 4787 REQ-8; RFC 6146 3.5.1): endpoint-independent, from anywhere;
+    /// address-dependent (the default), from an address the mapping already has a
+    /// binding with. TCP and ICMP need their own binding.
+    #[cold]
+    #[inline(never)]
+    fn nat64_inbound(
+        &mut self,
+        fwd: &Forwarding,
+        addr: u16,
+        h: &Header4,
+        (sport, dport): (u16, u16),
+        now: Instant,
+    ) -> Option<u32> {
+        if h.proto != protocol::UDP {
+            return None;
+        }
+        let head = self.nat64.mapping_down(addr, h.proto, dport)?;
+        let hb = self.nat64.get(head).copied()?;
+        if hb.expires(&fwd.nat.timeouts) <= now || fwd.services.is_vip(hb.remote) {
+            return None;
+        }
+        if !fwd.nat64.endpoint_independent_filtering && !self.nat64.mapping_has_remote(head, h.src)
+        {
+            return None;
+        }
+        let key = Key {
+            sub: hb.sub,
+            sub_port: hb.sub_port,
+            remote: h.src,
+            remote_port: sport,
+            proto: h.proto,
+        };
+        let i = self
+            .nat64
+            .create(key, (hb.session, hb.session_id), now)
+            .ok()?;
+        self.counters.nat64_bindings_opened += 1;
+        Some(i)
+    }
+
+    /// Where IPv4 to `dst`, embedded in the prefix, goes: dropped when not unicast,
+    /// the gateway's own or a pool address, or routed to the access side (no
+    /// hairpinning, RFC 6146 3.8); a VIP goes to the core side (its server is routed by
+    /// the service stage).
+    fn nat64_route(&self, fwd: &Forwarding, dst: Ipv4Addr) -> Result<(Side, Ipv4Addr), DropReason> {
+        if dst.is_unspecified()
+            || dst.is_loopback()
+            || dst.is_multicast()
+            || dst.is_broadcast()
+            || fwd.is_ours(dst)
+            || fwd.nat64.pool_index(dst).is_some()
+        {
+            return Err(DropReason::Nat64BadDestination);
+        }
+        if fwd.services.is_vip(dst) {
+            return Ok((Side::Core, dst));
+        }
+        match forward::route(fwd, dst) {
+            Ok(Route::Out {
+                side: Side::Access, ..
+            }) => Err(DropReason::Nat64BadDestination),
+            Ok(Route::Out { side, next_hop }) => Ok((side, next_hop)),
+            Ok(Route::Local) => Err(DropReason::LocalUnsupported),
+            Err(r) => Err(r),
+        }
+    }
+
+    /// An uplink packet too big for `[nat64] mtu` once translated: dropped
+    /// (`nat64_packet_too_big`), and answered with ICMPv6 Packet Too Big from the
+    /// access side's error source, paced by the ICMP error bucket.
+    #[cold]
+    #[inline(never)]
+    fn nat64_too_big<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header6,
+        now: Instant,
+    ) -> Verdict {
+        let r = DropReason::Nat64PacketTooBig;
+        let Some(from) = fwd.ipv6.error_sources[Side::Access.idx()] else {
+            return Verdict::Drop(r);
+        };
+        if !self.icmp_limit.take(now) {
+            self.counters.icmp_rate_limited += 1;
+            return Verdict::Drop(r);
+        }
+        let mac = fwd.side(Side::Access).mac;
+        if !ipv6::error_in_place(buf, l3, h, from, mac, (ICMP6_PACKET_TOO_BIG, 0)) {
+            return Verdict::Drop(r);
+        }
+        // The checksum was made over a zero MTU: add it in (it fits the low word).
+        let mtu = (fwd.nat64.mtu + 20).max(ipv6::MIN_MTU as u16);
+        let at = l3 + ipv6::HEADER_LEN;
+        let frame = buf.data_mut();
+        let c = checksum::update16(get_u16(frame, at + 2), 0, mtu);
+        put_u16(frame, at + 2, c);
+        put_u16(frame, at + 6, mtu);
+        self.counters.drop(r);
+        self.counters.icmp_errors += 1;
+        Verdict::Reply
     }
 
     /// Ends binding `i` and sends its record, which ends at its last packet; its port

@@ -2,12 +2,17 @@
 //! IPv6 subscriber's (address, port) towards one IPv4 (address, port) bound to a port on a
 //! NAT64 pool address, and the `[nat64]` settings in the forwarding snapshot.
 //!
-//! Port-keyed like NAT-2: every binding gets its own pool port, so a binding is found
-//! uplink by its full key (subscriber address and port, remote address and port,
-//! protocol) through a hash index, and downlink by (pool address, protocol, pool port)
-//! through a direct index, one entry per port, whose free ports form a stack (lowest
-//! first, last freed reused first). Everything is sized at start; nothing allocates per
-//! packet.
+//! Endpoint-independent mapping (RFC 4787 REQ-1, RFC 6146 3.5.1): a subscriber's
+//! (address, port, protocol) gets one pool (address, port), its mapping, whatever it
+//! talks to; each destination it talks to is a binding of that mapping. A binding is
+//! found uplink by its full key (subscriber address and port, remote address and port,
+//! protocol) through a hash index; a mapping by (subscriber address, port, protocol)
+//! through a second one (to its newest binding); downlink by (pool address, protocol,
+//! pool port) through a direct index, one entry per port, to the newest binding of the
+//! port's mapping, whose bindings are chained (most often one), then by the remote
+//! address and port along the chain. Free ports form a stack (lowest first, last freed
+//! reused first); a port goes back when its mapping's last binding ends. Everything is
+//! sized at start; nothing allocates per packet.
 
 #![deny(unsafe_code)]
 
@@ -31,6 +36,13 @@ pub struct Nat64Config {
     pub prefix: Ipv6Addr,
     /// The IPv4 addresses translated flows leave from.
     pub pool: Vec<Ipv4Addr>,
+    /// The largest IPv4 packet sent out translated (the core side's MTU): longer
+    /// IPv6 is answered with Packet Too Big.
+    pub mtu: u16,
+    /// Endpoint-independent filtering (RFC 4787 REQ-8): UDP from any IPv4 address and
+    /// port to a mapping's pool port opens a binding to it. Off: address-dependent
+    /// filtering, only from an address the mapping already has a binding with.
+    pub endpoint_independent_filtering: bool,
 }
 
 impl Default for Nat64Config {
@@ -39,6 +51,8 @@ impl Default for Nat64Config {
             on: false,
             prefix: WELL_KNOWN_PREFIX,
             pool: Vec::new(),
+            mtu: 1500,
+            endpoint_independent_filtering: false,
         }
     }
 }
@@ -98,6 +112,8 @@ pub struct Binding {
     pub up: (u64, u64),
     /// Packets and bytes to the subscriber.
     pub down: (u64, u64),
+    /// The next (older) binding of the same mapping, `NIL` at the end.
+    pub next: u32,
 }
 
 impl Binding {
@@ -131,6 +147,18 @@ impl Key {
             ^ (u64::from(self.remote.to_bits()) << 24)
             ^ (u64::from(self.sub_port) << 8 | u64::from(self.remote_port) << 40)
             ^ u64::from(self.proto)
+    }
+
+    /// The hash key of the key's mapping: (subscriber address, port, protocol).
+    #[inline(always)]
+    fn mapping_key(&self) -> u64 {
+        let s = self.sub.to_bits();
+        (s as u64 ^ (s >> 64) as u64) ^ (u64::from(self.sub_port) << 16 | u64::from(self.proto))
+    }
+
+    #[inline(always)]
+    fn same_mapping(&self, b: &Binding) -> bool {
+        b.sub_port == self.sub_port && b.proto == self.proto && b.sub == self.sub
     }
 
     #[inline(always)]
@@ -172,6 +200,8 @@ pub struct Nat64Table {
     /// Free slab slots, the last freed reused first (sized at start).
     free: Vec<u32>,
     up: HashIndex,
+    /// (subscriber address, port, protocol) to the newest binding of its mapping.
+    mappings: HashIndex,
     /// Per (pool address, protocol), for each port: the binding using it; for a free
     /// port of this worker's range `FREE` and the next free port; else `NIL`.
     down: Vec<[Box<[u32]>; 3]>,
@@ -207,12 +237,36 @@ impl Nat64Table {
             bindings: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             up: HashIndex::new(capacity.max(1)),
+            mappings: HashIndex::new(capacity.max(1)),
             free_port: vec![[head; 3]; down.len()],
             down,
             next_addr: 0,
             capacity,
             count: 0,
             sweep: 0,
+        }
+    }
+
+    /// Starts loading the up-index bucket of `key` (look-ahead).
+    #[inline]
+    pub fn prefetch_up(&self, key: &Key) {
+        if self.count != 0 {
+            self.up.prefetch(self.up.hash(key.hash_key()));
+        }
+    }
+
+    /// Prefetches the likely binding of `key`, whose bucket was prefetched.
+    #[inline]
+    pub fn prefetch_up_binding(&self, key: &Key) {
+        if self.count == 0 {
+            return;
+        }
+        if let Some(b) = self
+            .up
+            .candidate(self.up.hash(key.hash_key()))
+            .and_then(|i| self.bindings.get(i as usize))
+        {
+            crate::cpu::read_all(b);
         }
     }
 
@@ -226,11 +280,46 @@ impl Nat64Table {
         self.up.find(h, |i| self.get(i).is_some_and(|b| key.is(b)))
     }
 
-    /// The binding of (pool address, protocol, pool port).
+    /// The newest binding of the mapping of (pool address, protocol, pool port).
     #[inline]
-    pub fn find_down(&self, addr: u16, proto: u8, port: u16) -> Option<u32> {
+    pub fn mapping_down(&self, addr: u16, proto: u8, port: u16) -> Option<u32> {
         let i = *self.down.get(addr as usize)?[proto_index(proto)].get(port as usize)?;
         (i < FREE).then_some(i)
+    }
+
+    /// The binding of (pool address, protocol, pool port) with `remote` and its port.
+    #[inline]
+    pub fn find_down(
+        &self,
+        addr: u16,
+        proto: u8,
+        port: u16,
+        (remote, remote_port): (Ipv4Addr, u16),
+    ) -> Option<u32> {
+        let mut i = self.mapping_down(addr, proto, port)?;
+        loop {
+            let b = self.bindings.get(i as usize)?;
+            if b.remote == remote && b.remote_port == remote_port {
+                return Some(i);
+            }
+            if b.next >= FREE {
+                return None;
+            }
+            i = b.next;
+        }
+    }
+
+    /// True if the mapping whose newest binding is `head` has a binding with `remote`
+    /// (address-dependent filtering).
+    pub fn mapping_has_remote(&self, head: u32, remote: Ipv4Addr) -> bool {
+        let mut i = head;
+        while let Some(b) = self.bindings.get(i as usize) {
+            if b.remote == remote {
+                return true;
+            }
+            i = b.next;
+        }
+        false
     }
 
     /// Binding `i`.
@@ -269,7 +358,18 @@ impl Nat64Table {
             return Err(BindError::TableFull);
         }
         let pi = proto_index(key.proto);
-        let (addr, port) = self.take_port(pi).ok_or(BindError::NoPort)?;
+        // The subscriber's mapping, if it has one: its pool address and port again.
+        let mh = self.mappings.hash(key.mapping_key());
+        let head = if self.count == 0 {
+            None
+        } else {
+            self.mappings
+                .find(mh, |i| self.get(i).is_some_and(|b| key.same_mapping(b)))
+        };
+        let (addr, port) = match head.and_then(|h| self.get(h)) {
+            Some(h) => (h.addr as usize, h.port),
+            None => self.take_port(pi).ok_or(BindError::NoPort)?,
+        };
         let b = Binding {
             session: slot,
             session_id,
@@ -285,6 +385,7 @@ impl Nat64Table {
             last_seen: now,
             up: (0, 0),
             down: (0, 0),
+            next: head.unwrap_or(NIL),
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -298,6 +399,10 @@ impl Nat64Table {
         };
         // Cannot fail: the index has room for the table's capacity.
         let _ = self.up.insert(self.up.hash(key.hash_key()), i);
+        if let Some(h) = head {
+            self.mappings.remove(mh, h);
+        }
+        let _ = self.mappings.insert(mh, i);
         self.down[addr][pi][port as usize] = i;
         self.count += 1;
         Ok(i)
@@ -316,8 +421,28 @@ impl Nat64Table {
         self.up.remove(self.up.hash(key.hash_key()), i);
         let pi = proto_index(b.proto);
         let (a, p) = (b.addr as usize, b.port as usize);
-        self.down[a][pi][p] = FREE | self.free_port[a][pi];
-        self.free_port[a][pi] = p as u32;
+        let head = self.down[a][pi][p];
+        if head == i {
+            let mh = self.mappings.hash(key.mapping_key());
+            self.mappings.remove(mh, i);
+            if b.next >= FREE {
+                // The mapping's last binding: its port goes back.
+                self.down[a][pi][p] = FREE | self.free_port[a][pi];
+                self.free_port[a][pi] = p as u32;
+            } else {
+                self.down[a][pi][p] = b.next;
+                let _ = self.mappings.insert(mh, b.next);
+            }
+        } else {
+            let mut j = head;
+            while let Some(o) = self.bindings.get(j as usize).map(|o| o.next) {
+                if o == i {
+                    self.bindings[j as usize].next = b.next;
+                    break;
+                }
+                j = o;
+            }
+        }
         self.bindings[i as usize].session = NIL;
         self.free.push(i);
         self.count -= 1;
@@ -396,8 +521,9 @@ mod tests {
         assert_eq!(t.get(a).unwrap().port, 2000);
         assert_eq!(t.get(b).unwrap().port, 2001);
         assert_eq!(t.find_up(&key(40001)), Some(b));
-        assert_eq!(t.find_down(0, protocol::TCP, 2001), Some(b));
-        assert_eq!(t.find_down(0, protocol::UDP, 2001), None);
+        let srv = (Ipv4Addr::new(192, 0, 2, 10), 80);
+        assert_eq!(t.find_down(0, protocol::TCP, 2001, srv), Some(b));
+        assert_eq!(t.find_down(0, protocol::UDP, 2001, srv), None);
         t.create(key(40002), (0, 7), Instant::ZERO).unwrap();
         assert_eq!(
             t.create(key(40003), (0, 7), Instant::ZERO),
@@ -405,9 +531,84 @@ mod tests {
         );
         t.remove(a).unwrap();
         assert_eq!(t.find_up(&key(40000)), None);
-        assert_eq!(t.find_down(0, protocol::TCP, 2000), None);
+        assert_eq!(t.find_down(0, protocol::TCP, 2000, srv), None);
         let c = t.create(key(40004), (0, 7), Instant::ZERO).unwrap();
         assert_eq!(t.get(c).unwrap().port, 2000);
         assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn a_subscriber_port_keeps_its_mapping_whatever_it_talks_to() {
+        let mut t = Nat64Table::new(8, 1, (2000, 2003));
+        let to = |port: u16, remote: [u8; 4], remote_port: u16| Key {
+            remote: Ipv4Addr::from(remote),
+            remote_port,
+            ..key(port)
+        };
+        let a = t
+            .create(to(40000, [192, 0, 2, 10], 80), (0, 7), Instant::ZERO)
+            .unwrap();
+        let b = t
+            .create(to(40000, [192, 0, 2, 11], 80), (0, 7), Instant::ZERO)
+            .unwrap();
+        let c = t
+            .create(to(40000, [192, 0, 2, 11], 81), (0, 7), Instant::ZERO)
+            .unwrap();
+        let d = t
+            .create(to(40001, [192, 0, 2, 10], 80), (0, 7), Instant::ZERO)
+            .unwrap();
+        let port = |t: &Nat64Table, i| t.get(i).unwrap().port;
+        assert_eq!(
+            [port(&t, a), port(&t, b), port(&t, c), port(&t, d)],
+            [2000, 2000, 2000, 2001]
+        );
+        let r = |x: [u8; 4], p| (Ipv4Addr::from(x), p);
+        assert_eq!(
+            t.find_down(0, protocol::TCP, 2000, r([192, 0, 2, 10], 80)),
+            Some(a)
+        );
+        assert_eq!(
+            t.find_down(0, protocol::TCP, 2000, r([192, 0, 2, 11], 80)),
+            Some(b)
+        );
+        assert_eq!(
+            t.find_down(0, protocol::TCP, 2000, r([192, 0, 2, 11], 81)),
+            Some(c)
+        );
+        assert_eq!(
+            t.find_down(0, protocol::TCP, 2000, r([192, 0, 2, 12], 80)),
+            None
+        );
+        let head = t.mapping_down(0, protocol::TCP, 2000).unwrap();
+        assert!(t.mapping_has_remote(head, Ipv4Addr::new(192, 0, 2, 11)));
+        assert!(!t.mapping_has_remote(head, Ipv4Addr::new(192, 0, 2, 12)));
+        // The middle one, then the newest, then the last: the port is held until then.
+        t.remove(b).unwrap();
+        assert_eq!(
+            t.find_down(0, protocol::TCP, 2000, r([192, 0, 2, 11], 81)),
+            Some(c)
+        );
+        assert_eq!(
+            t.find_down(0, protocol::TCP, 2000, r([192, 0, 2, 10], 80)),
+            Some(a)
+        );
+        t.remove(c).unwrap();
+        assert_eq!(
+            t.find_down(0, protocol::TCP, 2000, r([192, 0, 2, 10], 80)),
+            Some(a)
+        );
+        let e = t
+            .create(to(40000, [192, 0, 2, 13], 80), (0, 7), Instant::ZERO)
+            .unwrap();
+        assert_eq!(port(&t, e), 2000);
+        t.remove(a).unwrap();
+        t.remove(e).unwrap();
+        assert_eq!(t.mapping_down(0, protocol::TCP, 2000), None);
+        // Port 2000 was freed last: the next new mapping takes it.
+        let f = t
+            .create(to(40002, [192, 0, 2, 10], 80), (0, 7), Instant::ZERO)
+            .unwrap();
+        assert_eq!(port(&t, f), 2000);
+        assert_eq!(t.len(), 2);
     }
 }

@@ -829,6 +829,29 @@ impl SessionTable {
         (p != 0).then_some(p)
     }
 
+    /// Starts loading the index bucket of IPv6 /64 `prefix` (look-ahead).
+    #[inline]
+    pub fn prefetch_prefix6(&self, prefix: u64) {
+        if let Some(t) = self.prefixes.as_ref() {
+            t.index.prefetch(t.index.hash(prefix));
+        }
+    }
+
+    /// Prefetches the likely session of /64 `prefix`, whose bucket was prefetched, and
+    /// the /64 it holds (the lookup confirms against it).
+    #[inline]
+    pub fn prefetch_session_of_prefix6(&self, prefix: u64) {
+        let Some(t) = self.prefixes.as_ref() else {
+            return;
+        };
+        if let Some(slot) = t.index.candidate(t.index.hash(prefix)) {
+            self.prefetch(slot);
+            if let Some(p) = t.by_slot.get(slot as usize) {
+                crate::cpu::read_all(p);
+            }
+        }
+    }
+
     /// The slot of the session whose IPv6 /64 is `prefix` (upper 64 bits).
     #[inline]
     pub fn slot_by_prefix6(&self, prefix: u64) -> Option<u32> {
