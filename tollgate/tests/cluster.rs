@@ -202,22 +202,48 @@ fn two_nodes_share_the_store_the_records_and_the_ledger_through_a_database_resta
         let v = a.accounting();
         (v["database"]["retries"].as_u64() >= Some(2) && v["spool"]["pending"] == 4).then_some(())
     });
+    // The two sessions' usage records wait in the spool too, for the ledger.
+    wait("the ledger's failed batches", || {
+        let v = a.accounting();
+        (v["ledger"]["failed_batches"].as_u64() >= Some(2) && v["ledger"]["pending"] == 2)
+            .then_some(())
+    });
     // It comes back: every record arrives, once.
     pg.start_again();
     wait("8 records in PostgreSQL", || {
         (rows("SELECT count(*) FROM accounting_record") == "8").then_some(())
     });
     wait("node a's spool to empty", || {
-        (a.accounting()["spool"]["pending"] == 0).then_some(())
+        let v = a.accounting();
+        (v["spool"]["pending"] == 0 && v["ledger"]["pending"] == 0).then_some(())
     });
+    // The usage of the sessions that ended while the database was down is in the
+    // ledger, once.
+    let ledger = || {
+        rows(
+            "SELECT body::json->>'user', count(*), count(DISTINCT id) FROM record
+             WHERE kind = 'session' GROUP BY 1 ORDER BY 1",
+        )
+    };
+    assert_eq!(ledger(), "alice|1|1\nbob|1|1\ncarol|1|1\ndave|1|1");
+    let v = a.accounting();
+    assert_eq!(
+        (&v["ledger"]["stored"], &v["ledger"]["refused"]),
+        (&3.into(), &0.into()),
+        "{v}"
+    );
     // Node b's ledger connection was cut by the restart: it is made again.
     b.session("erin", "10.10.0.24");
     wait("10 records in PostgreSQL", || {
         (rows("SELECT count(*) FROM accounting_record") == "10").then_some(())
     });
     wait("node b's new session in the ledger", || {
-        (rows("SELECT count(*) FROM record WHERE kind = 'session'") == "3").then_some(())
+        (rows("SELECT count(*) FROM record WHERE kind = 'session'") == "5").then_some(())
     });
+    assert_eq!(
+        ledger(),
+        "alice|1|1\nbob|1|1\ncarol|1|1\ndave|1|1\nerin|1|1"
+    );
     assert_eq!(
         rows(
             "SELECT count(DISTINCT (spool, id)), count(DISTINCT (session_id, status)) FROM accounting_record"
