@@ -464,6 +464,20 @@ node = "gw2"
 first = "10.10.3.10"
 last = "10.10.3.19"
 node = "gw3"
+[rating]
+default_tariff = "metered"
+[[rating.tariff]]
+name = "metered"
+[[rating.tariff.rate]]
+kind = "bytes"
+direction = "both"
+price = 1
+per = 1000
+[[rating.account]]
+id = "shared"
+name = "Shared account"
+tariff = "metered"
+users = ["u11", "u21"]
 [database]
 url = "{url}"
 connect_timeout_s = 2
@@ -824,6 +838,126 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
         ),
         "gw1|2\ngw2|2"
     );
+
+    // A shared billing account (u11 at gw1, u21 at gw2): both end their sessions, the
+    // period is closed by two nodes at once (one holds the database lock, the other
+    // finds it closed): one claim with both users' usage; re-rating reproduces it.
+    for (node, sub) in [(&nodes[0], &subs[0]), (&nodes[1], &subs[2])] {
+        node.ctl(&["session", "remove", &sub.2]);
+    }
+    let shared = || {
+        rows(
+            "SELECT body::json->>'user', sum((body::json->>'tx_bytes')::bigint
+                 + (body::json->>'rx_bytes')::bigint)
+             FROM record WHERE kind = 'session' AND body::json->>'user' IN ('u11', 'u21')
+             GROUP BY 1 ORDER BY 1",
+        )
+    };
+    let usage: Vec<(String, u64)> = wait("both users' usage in the ledger", || {
+        let s = shared();
+        (s.lines().count() == 2).then_some(s)
+    })
+    .lines()
+    .map(|l| {
+        let (u, b) = l.split_once('|').unwrap();
+        (u.to_string(), b.parse().unwrap())
+    })
+    .collect();
+    assert!(usage.iter().all(|(_, b)| *b >= 40_000), "{usage:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let zone = tollgate_control_core::rating::Plan::compile(&Default::default())
+        .unwrap()
+        .zone;
+    let period = tollgate_control_core::rating::Period::containing(now, &zone);
+    let billing = |node: &Daemon, what: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["billing", "--config"])
+            .arg(&node.config)
+            .args([what, &period.to_string()])
+            .env("TOLLGATE_BILLING_NOW", period.end(&zone).to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let closers = [
+        billing(&nodes[0], "close-period"),
+        billing(&nodes[1], "close-period"),
+    ];
+    let said: Vec<String> = closers
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{text}");
+            text
+        })
+        .collect();
+    assert_eq!(
+        said.iter()
+            .filter(|t| t.contains(&format!("{period} closed:")))
+            .count(),
+        1,
+        "{said:?}"
+    );
+    assert_eq!(
+        said.iter()
+            .filter(|t| t.contains("was already closed"))
+            .count(),
+        1,
+        "{said:?}"
+    );
+    assert_eq!(rows("SELECT count(*) FROM period"), "1");
+    let claim = rows("SELECT body FROM invoice WHERE account = 'shared'");
+    assert_eq!(claim.lines().count(), 1, "one claim: {claim}");
+    let inv: Value = serde_json::from_str(&claim).unwrap();
+    let lines: Vec<(String, u64, i64)> = inv["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["user"].as_str().unwrap().to_string(),
+                l["quantity"].as_u64().unwrap(),
+                l["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // 1 per 1000 bytes, each line rounded half to even once.
+    let expected: Vec<(String, u64, i64)> = usage
+        .iter()
+        .map(|(u, b)| {
+            let (q, r) = (*b / 1000, *b % 1000);
+            let amount = if r > 500 || (r == 500 && q % 2 == 1) {
+                q + 1
+            } else {
+                q
+            };
+            (u.clone(), *b, amount as i64)
+        })
+        .collect();
+    assert_eq!(lines, expected, "{inv}");
+    assert_eq!(inv["total"], expected.iter().map(|l| l.2).sum::<i64>());
+    // No other account carries their usage.
+    assert_eq!(
+        rows("SELECT count(*) FROM invoice WHERE body LIKE '%\"u11\"%' OR body LIKE '%\"u21\"%'"),
+        "1"
+    );
+    let rerate = billing(&nodes[2], "rerate").wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&rerate.stdout);
+    assert!(
+        rerate.status.success() && text.contains("identical, byte for byte"),
+        "{text}{}",
+        String::from_utf8_lossy(&rerate.stderr)
+    );
+
     for node in nodes {
         node.stop();
     }
