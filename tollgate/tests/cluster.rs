@@ -464,6 +464,18 @@ node = "gw2"
 first = "10.10.3.10"
 last = "10.10.3.19"
 node = "gw3"
+[ipv6]
+enabled = true
+next_hop = "2001:db8:ff::fe"
+[[ipv6.range]]
+prefix = "2001:db8:101::/48"
+node = "gw1"
+[[ipv6.range]]
+prefix = "2001:db8:102::/48"
+node = "gw2"
+[[ipv6.range]]
+prefix = "2001:db8:103::/48"
+node = "gw3"
 [rating]
 default_tariff = "metered"
 [[rating.tariff]]
@@ -666,20 +678,44 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     }
     let v = nodes[1].cluster();
     assert_eq!(v["node"], "gw2");
-    let ranges: Vec<(String, u64)> = v["ranges"]
+    // Every node's IPv4 range and IPv6 prefix ([[ipv6.range]]), each with the node's
+    // two sessions (their addresses, their /64s).
+    let ranges: Vec<String> = v["ranges"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
-            (
-                r["node"].as_str().unwrap().to_string(),
-                r["assigned"].as_u64().unwrap(),
+            format!(
+                "{} {}-{} {} {} {}",
+                r["pool"].as_str().unwrap(),
+                r["first"].as_str().unwrap(),
+                r["last"].as_str().unwrap(),
+                r["node"].as_str().unwrap(),
+                r["size"],
+                r["assigned"]
             )
         })
         .collect();
     assert_eq!(
         ranges,
-        [("gw1".into(), 2), ("gw2".into(), 2), ("gw3".into(), 2)]
+        [
+            "ipv6 2001:db8:101::-2001:db8:101:ffff:ffff:ffff:ffff:ffff gw1 null 2",
+            "ipv6 2001:db8:102::-2001:db8:102:ffff:ffff:ffff:ffff:ffff gw2 null 2",
+            "ipv6 2001:db8:103::-2001:db8:103:ffff:ffff:ffff:ffff:ffff gw3 null 2",
+            "mobile 10.10.1.10-10.10.1.19 gw1 10 2",
+            "mobile 10.10.2.10-10.10.2.19 gw2 10 2",
+            "mobile 10.10.3.10-10.10.3.19 gw3 10 2",
+        ],
+        "{v}"
+    );
+    // Each session's /64 from its node's prefix.
+    assert_eq!(
+        rows(
+            "SELECT started_on, count(*) FROM cluster_session
+             WHERE ipv6_prefix << ('2001:db8:10' || substr(started_on, 3) || '::/48')::inet
+             GROUP BY 1 ORDER BY 1"
+        ),
+        "gw1|2\ngw2|2\ngw3|2"
     );
     assert!(
         v["nodes"]
@@ -691,7 +727,17 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     );
     // An upstream steering by source range would send the next login to the first of
     // the equally loaded ranges.
-    assert_eq!(v["next"][0]["node"], "gw1", "{v}");
+    let next = |v: &Value, pool: &str| {
+        v["next"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["pool"] == pool)
+            .map(|n| n["node"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(next(&v, "mobile"), "gw1", "{v}");
+    assert_eq!(next(&v, "ipv6"), "gw1", "{v}");
 
     // PostgreSQL stops for longer than a lease and starts again: every lease ran out,
     // yet no node takes another over (each waits a lease in touch with the database),
@@ -818,7 +864,8 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     assert_eq!(rated(), gw3.join("\n"), "rated once");
     // gw3's range is empty now: the next login of a steering upstream goes there.
     wait("gw3's range next", || {
-        (nodes[0].cluster()["next"][0]["node"] == "gw3").then_some(())
+        let v = nodes[0].cluster();
+        (next(&v, "mobile") == "gw3" && next(&v, "ipv6") == "gw3").then_some(())
     });
     let (ok, text) = tollgate(&[
         "ctl",
