@@ -26,7 +26,7 @@ XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
 .PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test l2tp-ppp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test \
-        lint fmt bench bench-build bench-pipeline perf-deps compare-kernel plot fuzz fuzz-build \
+        lint fmt bench bench-build bench-pipeline cluster-bench perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
 all: build
@@ -36,6 +36,7 @@ help:
 	@echo "make test      install what is needed, then run every test (unit, replay, netns, host, lab, lint)"
 	@echo "make bench     criterion benches of the forwarding path; prints Mpps and ns/packet"
 	@echo "make bench-pipeline   tollgate bench: full pipeline at 1k..10M flows (JSON in target/bench)"
+	@echo "make cluster-bench    accounting records/s into PostgreSQL; a month of 100 000 records closed on PostgreSQL vs SQLite (root)"
 	@echo "make profile   instructions per packet (callgrind): forwarding and full pipeline, vs io-only"
 	@echo "make compare-kernel   kernel forwarding + nftables NAT vs tollgate, same veth lab (root)"
 	@echo "make plot      docs/perf/mpps-vs-flows.png from target/bench/bench.json"
@@ -286,6 +287,12 @@ bench: check-cargo
 
 # The full pipeline at 1k, 100k, 1M and 10M flows (about 6 GiB at 10M), and its JSON.
 BENCH_FLOWS ?= 1k,100k,1M,10M
+# Issue 18's benchmark (root: it starts its own PostgreSQL, as the host tests do; not in
+# `make test`). CLUSTER_BENCH = accounting records, usage records, runs.
+CLUSTER_BENCH ?= 50000 100000 3
+cluster-bench: check-cargo
+	$(CARGO) run --release -p tollgate-control --example cluster_bench -- $(CLUSTER_BENCH)
+
 bench-pipeline: build
 	@mkdir -p target/bench
 	$(BIN) bench --flows $(BENCH_FLOWS) --json | tee target/bench/bench.json

@@ -1139,6 +1139,27 @@ pub struct Accounting {
     /// answers of older daemons still read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseView>,
+    /// Delivery of usage records to the rating ledger, when rating is on (left out
+    /// without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerView>,
+}
+
+/// Delivery of usage records from the spool to the rating ledger in `show accounting`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerView {
+    /// The ledger: its file, or `USER@HOST:PORT/DBNAME`.
+    pub target: String,
+    /// Usage records waiting in the spool for the ledger.
+    pub pending: u64,
+    /// Records stored in the ledger (this run).
+    pub stored: u64,
+    /// Records it already had (delivered again).
+    pub duplicates: u64,
+    /// Records it refused for good (a different record under the id): logged, let go.
+    pub refused: u64,
+    /// Batches that failed (the ledger down or restarting): retried after the back-off.
+    pub failed_batches: u64,
 }
 
 /// Delivery of accounting records to the cluster's PostgreSQL in `show accounting`.

@@ -262,7 +262,10 @@ pub fn core(cfg: &Config, clock: WallClock) -> Result<CoreConfig, crate::os_rand
         l2tp,
         pppoe: cfg.pppoe.settings(cfg, crate::os_random::seed()?),
         lns: cfg.pppoe.lns_settings(cfg, crate::os_random::seed()?),
-        ipv6: cfg.ipv6.settings(crate::os_random::seed()?),
+        ipv6: cfg
+            .ipv6
+            .for_node(cfg.cluster_node().as_deref())
+            .settings(crate::os_random::seed()?),
         dhcp: cfg.dhcp.settings(cfg),
     })
 }
@@ -312,8 +315,26 @@ pub fn cluster_ranges(cfg: &Config) -> Vec<crate::database::cluster::NodeRange> 
                     last: l.into(),
                 })
         })
+        .chain(
+            cfg.ipv6
+                .node_ranges()
+                .into_iter()
+                .filter(|(node, _)| cfg.ipv6.enabled && cfg.cluster_node().as_ref() == Some(node))
+                .map(|(_, p)| {
+                    let first = u128::from(p.addr());
+                    let host = u128::MAX.checked_shr(u32::from(p.len())).unwrap_or(0);
+                    crate::database::cluster::NodeRange {
+                        pool: IPV6_POOL.to_string(),
+                        first: p.addr().into(),
+                        last: std::net::Ipv6Addr::from(first | host).into(),
+                    }
+                }),
+        )
         .collect()
 }
+
+/// The pool name of the `[[ipv6.range]]`s in `cluster_range` and `show cluster`.
+pub const IPV6_POOL: &str = "ipv6";
 
 /// The address pools and gateway nodes (all nodes up until checked).
 pub fn pools(cfg: &Config) -> Pools {

@@ -27,11 +27,22 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     /// Its loopback port.
     pub port: u16,
+    /// `fsync=on` (benchmarks); tests run with it off.
+    durable: bool,
 }
 
 impl Postgres {
     /// Starts a server; fails saying why when it cannot (not root, no binaries).
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// [`Self::start`] with `fsync=on`, as a production server runs (benchmarks).
+    pub fn start_durable() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Postgres {
         use std::os::unix::fs::MetadataExt;
         // /proc/self belongs to the process's effective user.
         assert!(
@@ -68,7 +79,11 @@ impl Postgres {
                 "UTF8",
             ],
         );
-        let mut pg = Postgres { dir, port: 0 };
+        let mut pg = Postgres {
+            dir,
+            port: 0,
+            durable,
+        };
         for _ in 0..100 {
             let port = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
             if port > 55499 {
@@ -158,9 +173,10 @@ impl Postgres {
     pub fn start_again(&self) {
         let socket_dir = self.dir.path();
         let opts = format!(
-            "-p {} -h 127.0.0.1 -k {} -c fsync=off",
+            "-p {} -h 127.0.0.1 -k {} -c fsync={}",
             self.port,
-            socket_dir.display()
+            socket_dir.display(),
+            if self.durable { "on" } else { "off" }
         );
         let log = self.dir.path().join("log");
         as_postgres(

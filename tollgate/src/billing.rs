@@ -117,7 +117,14 @@ pub fn run(args: BillingArgs) -> ExitCode {
         Err(e) => return fail(&e.to_string(), 1),
     };
     let rater = Rater::with_store(plan, store);
-    let now = tollgate_control::clock::unix_s();
+    // Tests close the current period by saying when "now" is (docs/rating.md).
+    let now = match std::env::var("TOLLGATE_BILLING_NOW") {
+        Err(_) => tollgate_control::clock::unix_s(),
+        Ok(s) => match s.parse::<i64>() {
+            Ok(t) => t,
+            Err(_) => return fail(&format!("TOLLGATE_BILLING_NOW={s:?}: not Unix seconds"), 2),
+        },
+    };
     let need_plan = || {
         fail(
             "this needs the plan: give --config FILE (its [rating] section)",

@@ -202,22 +202,48 @@ fn two_nodes_share_the_store_the_records_and_the_ledger_through_a_database_resta
         let v = a.accounting();
         (v["database"]["retries"].as_u64() >= Some(2) && v["spool"]["pending"] == 4).then_some(())
     });
+    // The two sessions' usage records wait in the spool too, for the ledger.
+    wait("the ledger's failed batches", || {
+        let v = a.accounting();
+        (v["ledger"]["failed_batches"].as_u64() >= Some(2) && v["ledger"]["pending"] == 2)
+            .then_some(())
+    });
     // It comes back: every record arrives, once.
     pg.start_again();
     wait("8 records in PostgreSQL", || {
         (rows("SELECT count(*) FROM accounting_record") == "8").then_some(())
     });
     wait("node a's spool to empty", || {
-        (a.accounting()["spool"]["pending"] == 0).then_some(())
+        let v = a.accounting();
+        (v["spool"]["pending"] == 0 && v["ledger"]["pending"] == 0).then_some(())
     });
+    // The usage of the sessions that ended while the database was down is in the
+    // ledger, once.
+    let ledger = || {
+        rows(
+            "SELECT body::json->>'user', count(*), count(DISTINCT id) FROM record
+             WHERE kind = 'session' GROUP BY 1 ORDER BY 1",
+        )
+    };
+    assert_eq!(ledger(), "alice|1|1\nbob|1|1\ncarol|1|1\ndave|1|1");
+    let v = a.accounting();
+    assert_eq!(
+        (&v["ledger"]["stored"], &v["ledger"]["refused"]),
+        (&3.into(), &0.into()),
+        "{v}"
+    );
     // Node b's ledger connection was cut by the restart: it is made again.
     b.session("erin", "10.10.0.24");
     wait("10 records in PostgreSQL", || {
         (rows("SELECT count(*) FROM accounting_record") == "10").then_some(())
     });
     wait("node b's new session in the ledger", || {
-        (rows("SELECT count(*) FROM record WHERE kind = 'session'") == "3").then_some(())
+        (rows("SELECT count(*) FROM record WHERE kind = 'session'") == "5").then_some(())
     });
+    assert_eq!(
+        ledger(),
+        "alice|1|1\nbob|1|1\ncarol|1|1\ndave|1|1\nerin|1|1"
+    );
     assert_eq!(
         rows(
             "SELECT count(DISTINCT (spool, id)), count(DISTINCT (session_id, status)) FROM accounting_record"
@@ -438,6 +464,32 @@ node = "gw2"
 first = "10.10.3.10"
 last = "10.10.3.19"
 node = "gw3"
+[ipv6]
+enabled = true
+next_hop = "2001:db8:ff::fe"
+[[ipv6.range]]
+prefix = "2001:db8:101::/48"
+node = "gw1"
+[[ipv6.range]]
+prefix = "2001:db8:102::/48"
+node = "gw2"
+[[ipv6.range]]
+prefix = "2001:db8:103::/48"
+node = "gw3"
+[rating]
+default_tariff = "metered"
+[[rating.tariff]]
+name = "metered"
+[[rating.tariff.rate]]
+kind = "bytes"
+direction = "both"
+price = 1
+per = 1000
+[[rating.account]]
+id = "shared"
+name = "Shared account"
+tariff = "metered"
+users = ["u11", "u21"]
 [database]
 url = "{url}"
 connect_timeout_s = 2
@@ -626,20 +678,44 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     }
     let v = nodes[1].cluster();
     assert_eq!(v["node"], "gw2");
-    let ranges: Vec<(String, u64)> = v["ranges"]
+    // Every node's IPv4 range and IPv6 prefix ([[ipv6.range]]), each with the node's
+    // two sessions (their addresses, their /64s).
+    let ranges: Vec<String> = v["ranges"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| {
-            (
-                r["node"].as_str().unwrap().to_string(),
-                r["assigned"].as_u64().unwrap(),
+            format!(
+                "{} {}-{} {} {} {}",
+                r["pool"].as_str().unwrap(),
+                r["first"].as_str().unwrap(),
+                r["last"].as_str().unwrap(),
+                r["node"].as_str().unwrap(),
+                r["size"],
+                r["assigned"]
             )
         })
         .collect();
     assert_eq!(
         ranges,
-        [("gw1".into(), 2), ("gw2".into(), 2), ("gw3".into(), 2)]
+        [
+            "ipv6 2001:db8:101::-2001:db8:101:ffff:ffff:ffff:ffff:ffff gw1 null 2",
+            "ipv6 2001:db8:102::-2001:db8:102:ffff:ffff:ffff:ffff:ffff gw2 null 2",
+            "ipv6 2001:db8:103::-2001:db8:103:ffff:ffff:ffff:ffff:ffff gw3 null 2",
+            "mobile 10.10.1.10-10.10.1.19 gw1 10 2",
+            "mobile 10.10.2.10-10.10.2.19 gw2 10 2",
+            "mobile 10.10.3.10-10.10.3.19 gw3 10 2",
+        ],
+        "{v}"
+    );
+    // Each session's /64 from its node's prefix.
+    assert_eq!(
+        rows(
+            "SELECT started_on, count(*) FROM cluster_session
+             WHERE ipv6_prefix << ('2001:db8:10' || substr(started_on, 3) || '::/48')::inet
+             GROUP BY 1 ORDER BY 1"
+        ),
+        "gw1|2\ngw2|2\ngw3|2"
     );
     assert!(
         v["nodes"]
@@ -651,7 +727,17 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     );
     // An upstream steering by source range would send the next login to the first of
     // the equally loaded ranges.
-    assert_eq!(v["next"][0]["node"], "gw1", "{v}");
+    let next = |v: &Value, pool: &str| {
+        v["next"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["pool"] == pool)
+            .map(|n| n["node"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(next(&v, "mobile"), "gw1", "{v}");
+    assert_eq!(next(&v, "ipv6"), "gw1", "{v}");
 
     // PostgreSQL stops for longer than a lease and starts again: every lease ran out,
     // yet no node takes another over (each waits a lease in touch with the database),
@@ -778,7 +864,8 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     assert_eq!(rated(), gw3.join("\n"), "rated once");
     // gw3's range is empty now: the next login of a steering upstream goes there.
     wait("gw3's range next", || {
-        (nodes[0].cluster()["next"][0]["node"] == "gw3").then_some(())
+        let v = nodes[0].cluster();
+        (next(&v, "mobile") == "gw3" && next(&v, "ipv6") == "gw3").then_some(())
     });
     let (ok, text) = tollgate(&[
         "ctl",
@@ -798,6 +885,126 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
         ),
         "gw1|2\ngw2|2"
     );
+
+    // A shared billing account (u11 at gw1, u21 at gw2): both end their sessions, the
+    // period is closed by two nodes at once (one holds the database lock, the other
+    // finds it closed): one claim with both users' usage; re-rating reproduces it.
+    for (node, sub) in [(&nodes[0], &subs[0]), (&nodes[1], &subs[2])] {
+        node.ctl(&["session", "remove", &sub.2]);
+    }
+    let shared = || {
+        rows(
+            "SELECT body::json->>'user', sum((body::json->>'tx_bytes')::bigint
+                 + (body::json->>'rx_bytes')::bigint)
+             FROM record WHERE kind = 'session' AND body::json->>'user' IN ('u11', 'u21')
+             GROUP BY 1 ORDER BY 1",
+        )
+    };
+    let usage: Vec<(String, u64)> = wait("both users' usage in the ledger", || {
+        let s = shared();
+        (s.lines().count() == 2).then_some(s)
+    })
+    .lines()
+    .map(|l| {
+        let (u, b) = l.split_once('|').unwrap();
+        (u.to_string(), b.parse().unwrap())
+    })
+    .collect();
+    assert!(usage.iter().all(|(_, b)| *b >= 40_000), "{usage:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let zone = tollgate_control_core::rating::Plan::compile(&Default::default())
+        .unwrap()
+        .zone;
+    let period = tollgate_control_core::rating::Period::containing(now, &zone);
+    let billing = |node: &Daemon, what: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["billing", "--config"])
+            .arg(&node.config)
+            .args([what, &period.to_string()])
+            .env("TOLLGATE_BILLING_NOW", period.end(&zone).to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let closers = [
+        billing(&nodes[0], "close-period"),
+        billing(&nodes[1], "close-period"),
+    ];
+    let said: Vec<String> = closers
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{text}");
+            text
+        })
+        .collect();
+    assert_eq!(
+        said.iter()
+            .filter(|t| t.contains(&format!("{period} closed:")))
+            .count(),
+        1,
+        "{said:?}"
+    );
+    assert_eq!(
+        said.iter()
+            .filter(|t| t.contains("was already closed"))
+            .count(),
+        1,
+        "{said:?}"
+    );
+    assert_eq!(rows("SELECT count(*) FROM period"), "1");
+    let claim = rows("SELECT body FROM invoice WHERE account = 'shared'");
+    assert_eq!(claim.lines().count(), 1, "one claim: {claim}");
+    let inv: Value = serde_json::from_str(&claim).unwrap();
+    let lines: Vec<(String, u64, i64)> = inv["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["user"].as_str().unwrap().to_string(),
+                l["quantity"].as_u64().unwrap(),
+                l["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    // 1 per 1000 bytes, each line rounded half to even once.
+    let expected: Vec<(String, u64, i64)> = usage
+        .iter()
+        .map(|(u, b)| {
+            let (q, r) = (*b / 1000, *b % 1000);
+            let amount = if r > 500 || (r == 500 && q % 2 == 1) {
+                q + 1
+            } else {
+                q
+            };
+            (u.clone(), *b, amount as i64)
+        })
+        .collect();
+    assert_eq!(lines, expected, "{inv}");
+    assert_eq!(inv["total"], expected.iter().map(|l| l.2).sum::<i64>());
+    // No other account carries their usage.
+    assert_eq!(
+        rows("SELECT count(*) FROM invoice WHERE body LIKE '%\"u11\"%' OR body LIKE '%\"u21\"%'"),
+        "1"
+    );
+    let rerate = billing(&nodes[2], "rerate").wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&rerate.stdout);
+    assert!(
+        rerate.status.success() && text.contains("identical, byte for byte"),
+        "{text}{}",
+        String::from_utf8_lossy(&rerate.stderr)
+    );
+
     for node in nodes {
         node.stop();
     }

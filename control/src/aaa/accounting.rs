@@ -7,18 +7,24 @@
 use super::*;
 use crate::spool::Due;
 
+/// Usage records in one batch (one ledger transaction) at most.
+const USAGE_BATCH: usize = 500;
+
 impl AaaShell {
     /// At the end of a pass: the usage records into the rating database and the
     /// accounting records and last known counters into the spool, one transaction each;
     /// the ctl requests waiting for Stops just committed are answered.
     pub(super) fn commit(&mut self, now: Instant) {
-        self.rate_usage();
-        if self.unsaved.is_empty() && self.last_known.is_empty() {
+        if self.unsaved.is_empty() && self.last_known.is_empty() && self.usage.is_empty() {
             return;
         }
         let started = std::time::Instant::now();
-        match self.spool.commit(now, &self.unsaved, &self.last_known) {
+        match self
+            .spool
+            .commit_with_usage(now, &self.unsaved, &self.last_known, &self.usage)
+        {
             Ok(_) => {
+                self.usage.clear();
                 let took = started.elapsed();
                 if !self.last_known.is_empty() {
                     self.stats.last_known_commit_us = took.as_micros() as u64;
@@ -52,27 +58,50 @@ impl AaaShell {
         }
     }
 
-    /// The pass's usage records into the rating database: one transaction; if one record
-    /// is refused, the others still go in.
-    fn rate_usage(&mut self) {
-        let (Some(rater), false) = (&self.rater, self.usage.is_empty()) else {
+    /// The spooled usage records to the rating ledger, a batch at a time, oldest first
+    /// (on the ledger's own thread); the ones it has leave the spool, a failed batch goes
+    /// again after the spool's back-off.
+    fn deliver_usage(&mut self, now: Instant) {
+        let Some(l) = self.ledger.as_mut() else {
             return;
         };
-        if rater.import(&self.usage).is_err() {
-            for r in &self.usage {
-                if let Err(e) = rater.import(std::slice::from_ref(r)) {
-                    self.stats.rating_errors += 1;
-                    tracing::error!(error = %e, record = ?r, "the rating database refused a usage record (the spool keeps the accounting)");
-                }
+        while let Some(o) = l.delivery.outcome() {
+            l.in_flight.clear();
+            if o.failed.is_empty() {
+                l.attempts = 0;
+            } else {
+                l.attempts = l.attempts.saturating_add(1);
+                let shift = l.attempts.saturating_sub(1).min(20);
+                l.next = now + l.retry_min.saturating_mul(1 << shift).min(l.retry_max);
+            }
+            // Failing here, they stay in the spool and go again: stored once all the same.
+            if let Err(e) = self.spool.usage_done(&o.done) {
+                tracing::error!(error = %e, "deleting stored usage records from the spool");
             }
         }
-        self.usage.clear();
+        self.stats.rating_errors = l
+            .delivery
+            .stats()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !l.in_flight.is_empty() || now < l.next {
+            return;
+        }
+        match self.spool.usage_due(USAGE_BATCH) {
+            Ok(batch) if !batch.is_empty() => {
+                l.in_flight = batch.iter().map(|(id, _)| *id).collect();
+                l.delivery.send(batch);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "reading usage records from the spool"),
+        }
     }
 
     /// Sends spooled records to the accounting servers and deletes the acknowledged ones;
     /// without accounting servers a record is done once it is on disk (the spool still
     /// keeps the open sessions for a restart).
     pub(super) fn deliver(&mut self, core: &Core, now: Instant) {
+        self.deliver_usage(now);
         self.send_due(core, now);
         self.take_database_outcomes(core, now);
         self.take_acct_replies(now);

@@ -77,7 +77,7 @@ pub struct ShellStats {
     /// Access-Challenges received (logins refused: multi-round authentication is not
     /// supported).
     pub auth_challenges: u64,
-    /// Usage records the rating database refused.
+    /// Usage records the rating ledger refused for good (see [`LedgerQueue`]).
     pub rating_errors: u64,
     /// How long the last commit with last known counters took, microseconds.
     pub last_known_commit_us: u64,
@@ -96,10 +96,28 @@ pub struct ShellStats {
     pub acct_takeover_stops: u64,
 }
 
+/// Usage records from the spool to the rating ledger: one batch in flight at a time,
+/// oldest first; a failed batch goes again after the spool's back-off.
+pub(crate) struct LedgerQueue {
+    delivery: crate::rating::delivery::UsageDelivery,
+    /// The spool row ids of the batch in flight (empty: none).
+    in_flight: Vec<SpoolId>,
+    /// Failed batches in a row (the back-off doubles with each).
+    attempts: u32,
+    /// When the next batch may go.
+    next: Instant,
+    /// The spool's back-off: first wait after a failure, longest wait.
+    retry_min: Duration,
+    retry_max: Duration,
+}
+
 /// The shell.
 pub struct AaaShell {
     rater: Option<crate::rating::Rater>,
+    /// The pass's usage records, committed to the spool with its accounting records.
     usage: Vec<tollgate_control_core::rating::Record>,
+    /// Their way from the spool to the ledger (with rating on).
+    ledger: Option<LedgerQueue>,
     nas: NasIdentity,
     backend: AuthBackend,
     mac_password: Option<String>,
@@ -240,6 +258,10 @@ impl AaaShell {
                 .as_ref()
                 .and_then(|c| c.client.poll_timeout()),
             self.spool.poll_timeout(),
+            self.ledger
+                .as_ref()
+                .filter(|l| l.attempts > 0 && l.in_flight.is_empty())
+                .map(|l| l.next),
             self.health.scheduler.poll_timeout(),
         ]
         .into_iter()
@@ -256,8 +278,13 @@ impl AaaShell {
         loop {
             let now = Instant::now();
             self.poll(core, now);
-            let pending = self.spool.pending().unwrap_or(0);
-            let nowhere_to_send = self.radius_acct.is_none() && self.database.is_none();
+            let usage = match self.ledger {
+                Some(_) => self.spool.usage_pending().unwrap_or(0),
+                None => 0,
+            };
+            let pending = self.spool.pending().unwrap_or(0) + usage;
+            let nowhere_to_send =
+                self.radius_acct.is_none() && self.database.is_none() && self.ledger.is_none();
             if pending == 0 || now >= deadline || nowhere_to_send {
                 if pending > 0 {
                     tracing::warn!(

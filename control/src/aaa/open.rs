@@ -25,7 +25,7 @@ impl AaaShell {
             None => Store::open(&a.store)
                 .with_context(|| format!("opening the subscriber store {}", a.store.display()))?,
         };
-        let spool = open_spool(cfg, core, outlets, now, rater.as_ref())?;
+        let spool = open_spool(cfg, core, outlets, now, rater.is_some())?;
         let radius_auth = match a.auth {
             AuthBackend::Radius => bind(cfg, a.auth_servers())?,
             AuthBackend::Local => None,
@@ -69,9 +69,30 @@ impl AaaShell {
             }
             None => None,
         };
+        let ledger = match (&rater, &cfg.database, &cfg.rating.database) {
+            (None, _, _) => None,
+            (Some(_), Some(db), _) => Some(crate::rating::delivery::Ledger::Postgres(db.clone())),
+            (Some(_), None, Some(path)) => {
+                Some(crate::rating::delivery::Ledger::Sqlite(path.clone()))
+            }
+            (Some(_), None, None) => None,
+        };
+        let ledger = match ledger {
+            Some(l) => Some(LedgerQueue {
+                delivery: crate::rating::delivery::UsageDelivery::start(l)
+                    .context("starting the rating ledger's delivery thread")?,
+                in_flight: Vec::new(),
+                attempts: 0,
+                next: now,
+                retry_min: Duration::from_millis(a.spool_retry_min_ms),
+                retry_max: Duration::from_millis(a.spool_retry_max_ms),
+            }),
+            None => None,
+        };
         Ok(AaaShell {
             rater,
             usage: Vec::new(),
+            ledger,
             nas: a.nas(),
             backend: a.auth,
             mac_password: a.mac_password.clone(),
@@ -97,13 +118,15 @@ impl AaaShell {
 }
 
 /// Opens the spool and closes the sessions a previous run left open: their Stops (with
-/// the last known counters) go to the spool, the session log and the rating database.
+/// the last known counters) go to the spool and the session log, and with rating on
+/// their usage records to the spool in the same transaction (the ledger gets them from
+/// there).
 fn open_spool(
     cfg: &Config,
     core: &Core,
     outlets: &mut Outlets,
     now: Instant,
-    rater: Option<&crate::rating::Rater>,
+    rated: bool,
 ) -> anyhow::Result<Spool> {
     let a = &cfg.aaa;
     // The spool's own errors name its path and say what to do.
@@ -124,21 +147,14 @@ fn open_spool(
         )),
     })?;
     let recovered = spool
-        .recover(now, unix_s(core, now))
+        .recover_rated(now, unix_s(core, now), |stop| {
+            rated.then(|| tollgate_control_core::rating::Record::Session(recovered_usage(stop)))
+        })
         .context("closing the sessions of the previous run")?;
     if !recovered.is_empty() {
         let records = spool.records().context("reading the spool")?;
-        let mut usage = Vec::new();
         for (_, r) in records.iter().filter(|(id, _)| recovered.contains(id)) {
             outlets.record(RecordKind::Session, records::recovered(r).to_string());
-            usage.push(tollgate_control_core::rating::Record::Session(
-                recovered_usage(r),
-            ));
-        }
-        if let Some(rater) = rater
-            && let Err(e) = rater.import(&usage)
-        {
-            tracing::error!(error = %e, "rating the recovered sessions");
         }
         outlets.flush();
         tracing::warn!(

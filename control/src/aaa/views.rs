@@ -93,6 +93,19 @@ impl AaaShell {
                     takeover_stops: self.stats.acct_takeover_stops,
                 }
             }),
+            ledger: self.ledger.as_ref().map(|l| {
+                let st = l.delivery.stats();
+                let n =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                proto::LedgerView {
+                    target: l.delivery.target().to_string(),
+                    pending: self.spool.usage_pending().unwrap_or(0),
+                    stored: n(&st.stored),
+                    duplicates: n(&st.duplicates),
+                    refused: n(&st.refused),
+                    failed_batches: n(&st.failed_batches),
+                }
+            }),
         }
     }
 

@@ -26,6 +26,11 @@ pub struct Ipv6Config {
     /// Where each IPoE session's /64 comes from, e.g. "2001:db8:100::/48" (a /64 or
     /// shorter).
     pub pool: Option<String>,
+    /// Instead of `pool`, in a cluster: one prefix per node (`[[ipv6.range]]`, CLU-2);
+    /// each node takes its sessions' /64s from its own, registered in the cluster's
+    /// database like the IPv4 ranges.
+    #[serde(rename = "range")]
+    pub ranges: Vec<Ipv6Range>,
     /// The gateway's global addresses on the access side (it answers NS for them; its
     /// link-local address, from the port MAC, always).
     pub access_addresses: Vec<Ipv6Addr>,
@@ -74,11 +79,22 @@ pub struct Ipv6Route {
     pub via: Ipv6Addr,
 }
 
+/// `[[ipv6.range]]`: a node's IPv6 pool in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ipv6Range {
+    /// The prefix, /32 to /64, e.g. "2001:db8:101::/48".
+    pub prefix: String,
+    /// The node it belongs to (`[cluster] node`).
+    pub node: String,
+}
+
 impl Default for Ipv6Config {
     fn default() -> Self {
         Ipv6Config {
             enabled: false,
             pool: None,
+            ranges: Vec::new(),
             access_addresses: Vec::new(),
             core_address: None,
             next_hop: None,
@@ -103,30 +119,85 @@ impl Ipv6Config {
         self.pool.as_deref()?.parse().ok()
     }
 
+    /// The settings of node `node` (`None`: not a cluster): with `[[ipv6.range]]`, `pool`
+    /// is the node's own range (none: the node has no IPv6 pool, and IPv6 is off there).
+    pub fn for_node(&self, node: Option<&str>) -> Ipv6Config {
+        if self.ranges.is_empty() {
+            return self.clone();
+        }
+        let mine = self.ranges.iter().find(|r| Some(r.node.as_str()) == node);
+        Ipv6Config {
+            pool: mine.map(|r| r.prefix.clone()),
+            ..self.clone()
+        }
+    }
+
+    /// Each node's prefix (`[[ipv6.range]]`), parsed: `(node, prefix)`.
+    pub fn node_ranges(&self) -> Vec<(String, Prefix)> {
+        self.ranges
+            .iter()
+            .filter_map(|r| Some((r.node.clone(), r.prefix.parse().ok()?)))
+            .collect()
+    }
+
+    fn check_pool(pool: &str, key: &str) -> Result<(), (String, String)> {
+        let e = |m: String| Err((format!("ipv6.{key}"), m));
+        match pool.parse::<Prefix>() {
+            Err(_) => e(format!("{pool:?} is not an IPv6 prefix")),
+            Ok(p) if p.len() > 64 => e(format!("{pool} is longer than /64: sessions get /64s")),
+            Ok(p) if p.len() < 32 => e(format!("{pool} is shorter than /32")),
+            Ok(_) => Ok(()),
+        }
+    }
+
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let e = |k: &str, m: String| Err((format!("ipv6.{k}"), m));
         if !self.enabled {
             return Ok(());
         }
-        let Some(pool) = &self.pool else {
-            return e(
-                "pool",
-                "required when IPv6 is on (e.g. \"2001:db8:100::/48\")".into(),
-            );
-        };
-        match self.prefix() {
-            None => return e("pool", format!("{pool:?} is not an IPv6 prefix")),
-            Some(p) if p.len() > 64 => {
+        if !self.ranges.is_empty() {
+            if self.pool.is_some() {
                 return e(
-                    "pool",
-                    format!("{pool} is longer than /64: sessions get /64s"),
+                    "range",
+                    "give either pool or one range per node, not both".into(),
                 );
             }
-            Some(p) if p.len() < 32 => {
-                return e("pool", format!("{pool} is shorter than /32"));
+            let mut nodes = std::collections::HashSet::new();
+            let mut seen: Vec<Prefix> = Vec::new();
+            for r in &self.ranges {
+                Self::check_pool(&r.prefix, "range.prefix")?;
+                if !nodes.insert(r.node.as_str()) {
+                    return e(
+                        "range.node",
+                        format!("{} has two ranges: one range per node", r.node),
+                    );
+                }
+                let p: Prefix = r.prefix.parse().map_err(|_| {
+                    (
+                        "ipv6.range.prefix".to_string(),
+                        format!("{:?} is not an IPv6 prefix", r.prefix),
+                    )
+                })?;
+                if let Some(o) = seen
+                    .iter()
+                    .find(|o| o.contains(p.addr()) || p.contains(o.addr()))
+                {
+                    return e(
+                        "range.prefix",
+                        format!("{} overlaps {}/{}", r.prefix, o.addr(), o.len()),
+                    );
+                }
+                seen.push(p);
             }
-            Some(_) => {}
+        } else {
+            let Some(pool) = &self.pool else {
+                return e(
+                    "pool",
+                    "required when IPv6 is on (e.g. \"2001:db8:100::/48\")".into(),
+                );
+            };
+            Self::check_pool(pool, "pool")?;
         }
         let mut seen: Vec<Prefix> = Vec::new();
         for (k, c) in self.connected.iter().enumerate() {
@@ -440,5 +511,56 @@ mod tests {
         assert_eq!(s.connected.len(), 1);
         assert_eq!(s.routes6(), t);
         assert_eq!(Ipv6Config::default().routes6(), Default::default());
+    }
+
+    #[test]
+    fn one_range_per_node_in_a_cluster() {
+        let base = "enabled = true\nnext_hop = \"2001:db8:ff::fe\"\n";
+        let ranges = "[[range]]\nprefix = \"2001:db8:101::/48\"\nnode = \"gw1\"\n\
+                      [[range]]\nprefix = \"2001:db8:102::/48\"\nnode = \"gw2\"\n";
+        let c = parse(&format!("{base}{ranges}"));
+        c.validate().unwrap();
+        assert_eq!(
+            c.for_node(Some("gw2")).pool.as_deref(),
+            Some("2001:db8:102::/48")
+        );
+        let s = c
+            .for_node(Some("gw1"))
+            .settings(Seed::fixed([0; 32]))
+            .unwrap();
+        assert_eq!(s.pool.to_string(), "2001:db8:101::/48");
+        // A node without a range of its own has no IPv6 pool: IPv6 is off there.
+        assert!(
+            c.for_node(Some("gw3"))
+                .settings(Seed::fixed([0; 32]))
+                .is_none()
+        );
+        assert_eq!(c.node_ranges().len(), 2);
+        let bad = |s: &str| {
+            let (k, m) = parse(&format!("{base}{s}")).validate().unwrap_err();
+            format!("{k}: {m}")
+        };
+        assert_eq!(
+            bad(&format!("pool = \"2001:db8:100::/48\"\n{ranges}")),
+            "ipv6.range: give either pool or one range per node, not both"
+        );
+        assert_eq!(
+            bad(
+                "[[range]]\nprefix = \"2001:db8:101::/48\"\nnode = \"gw1\"\n\
+                 [[range]]\nprefix = \"2001:db8:102::/48\"\nnode = \"gw1\"\n"
+            ),
+            "ipv6.range.node: gw1 has two ranges: one range per node"
+        );
+        assert_eq!(
+            bad(
+                "[[range]]\nprefix = \"2001:db8:100::/40\"\nnode = \"gw1\"\n\
+                 [[range]]\nprefix = \"2001:db8:102::/48\"\nnode = \"gw2\"\n"
+            ),
+            "ipv6.range.prefix: 2001:db8:102::/48 overlaps 2001:db8:100::/40"
+        );
+        assert_eq!(
+            bad("[[range]]\nprefix = \"2001:db8:101::/80\"\nnode = \"gw1\"\n"),
+            "ipv6.range.prefix: 2001:db8:101::/80 is longer than /64: sessions get /64s"
+        );
     }
 }

@@ -49,6 +49,11 @@ CREATE INDEX accounting_record_session ON accounting_record (session_id);
         name: "cluster_node_session_range",
         sql: super::cluster::SCHEMA,
     },
+    Step {
+        version: 3,
+        name: "cluster_session_ipv6_prefix",
+        sql: "ALTER TABLE cluster_session ADD COLUMN ipv6_prefix INET;",
+    },
 ];
 
 /// What one batch came to.
@@ -289,11 +294,12 @@ impl Worker {
             .prepare(
                 "INSERT INTO cluster_session (session_id, owner, started_on, user_name, address,
                      status, octets_up, octets_down, packets_up, packets_down, last_record,
-                     updated_at, closed_by, closed_at)
+                     updated_at, closed_by, closed_at, ipv6_prefix)
                  VALUES ($1, $2, $2, $3, $4::text::inet, $5, $6, $7, $8, $9, $10, now(),
                      CASE WHEN $5 = 'closed' THEN $2 END,
-                     CASE WHEN $5 = 'closed' THEN now() END)
+                     CASE WHEN $5 = 'closed' THEN now() END, $11::text::inet)
                  ON CONFLICT (session_id) DO UPDATE SET status = EXCLUDED.status,
+                     ipv6_prefix = COALESCE(EXCLUDED.ipv6_prefix, cluster_session.ipv6_prefix),
                      octets_up = EXCLUDED.octets_up, octets_down = EXCLUDED.octets_down,
                      packets_up = EXCLUDED.packets_up, packets_down = EXCLUDED.packets_down,
                      last_record = CASE WHEN EXCLUDED.status = 'closed'
@@ -363,6 +369,11 @@ impl Worker {
                     &c(r.counters.packets_up),
                     &c(r.counters.packets_down),
                     &body,
+                    // The /64's first address: inside its node's `[[ipv6.range]]`.
+                    &r.ipv6
+                        .as_ref()
+                        .and_then(|v| v.framed_prefix)
+                        .map(|(a, _)| a.to_string()),
                 ],
             )
             .map_err(q("updating the session"))?;

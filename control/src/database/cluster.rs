@@ -614,7 +614,8 @@ impl Member {
                         CASE WHEN family(first_address) = 4
                              THEN last_address - first_address + 1 END,
                         (SELECT count(*) FROM cluster_session s WHERE s.status <> 'closed'
-                         AND s.address BETWEEN r.first_address AND r.last_address)
+                         AND (s.address BETWEEN r.first_address AND r.last_address
+                              OR s.ipv6_prefix BETWEEN r.first_address AND r.last_address))
                  FROM cluster_range r ORDER BY pool, first_address",
                 &[],
             )

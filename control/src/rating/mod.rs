@@ -5,6 +5,7 @@
 //! that arrive over the control socket in parts. Time is Unix seconds, passed in;
 //! `docs/rating.md` explains the model.
 
+pub mod delivery;
 pub mod staging;
 pub mod store;
 

@@ -18,6 +18,10 @@
 //! ([`SpoolError::Lost`]) unless the operator starts afresh
 //! ([`SpoolOptions::start_afresh`]), which moves what was there aside.
 //!
+//! The rating ledger's usage records wait here too ([`Spool::commit_with_usage`], in the
+//! same transaction as the pass's accounting records), until the ledger has them
+//! ([`Spool::usage_due`], [`Spool::usage_done`]; `crate::rating::delivery`).
+//!
 //! Delivery: [`Spool::next_due`] hands out records oldest first, at most one per
 //! session at a time (a Stop never overtakes its Start), at most
 //! [`SpoolOptions::max_in_flight`] at once. [`Spool::failed`] retries a record later,
@@ -39,6 +43,8 @@ use tollgate_dataplane::time::Instant;
 pub use tollgate_control_core::radius::attrs::LastKnown;
 use tollgate_control_core::radius::attrs::{AcctRecord, Counters};
 use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause};
+/// A rating ledger usage record, as the spool keeps it until the ledger has it.
+pub use tollgate_control_core::rating::Record as UsageRecord;
 
 use crate::migrate::{self, MigrateError, Step};
 
@@ -46,7 +52,7 @@ use crate::migrate::{self, MigrateError, Step};
 pub type SpoolId = i64;
 
 /// The schema version this build writes (the newest of [`MIGRATIONS`]).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long one SQLite statement may wait for a lock held by another process (a
 /// `sqlite3` shell reading the file) before it fails. Once the spool holds SQLite's
@@ -94,6 +100,18 @@ CREATE TABLE set_aside (
 CREATE TABLE spool_info (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
+);
+"#,
+    },
+    Step {
+        version: 3,
+        name: "usage_record",
+        sql: r#"
+CREATE TABLE usage_record (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind  TEXT NOT NULL,
+    rid   TEXT NOT NULL,
+    body  TEXT NOT NULL
 );
 "#,
     },
@@ -277,6 +295,10 @@ pub struct SpoolStats {
     pub last_known: u64,
     /// Commits that wrote last known counters (each one transaction, one fsync).
     pub last_known_commits: u64,
+    /// Rating usage records committed ([`Spool::commit_with_usage`]).
+    pub usage_enqueued: u64,
+    /// Rating usage records the ledger has (deleted, [`Spool::usage_done`]).
+    pub usage_done: u64,
 }
 
 /// The spool.
@@ -512,10 +534,34 @@ impl Spool {
         records: &[AcctRecord],
         last_known: &[LastKnown],
     ) -> Result<Vec<SpoolId>, SpoolError> {
-        if records.is_empty() && last_known.is_empty() {
+        self.commit_with_usage(now, records, last_known, &[])
+    }
+
+    /// [`Spool::commit`] with the rating ledger's usage records of the same pass, in the
+    /// same transaction: they wait in the spool until [`Spool::usage_done`] (the ledger
+    /// has them), so a ledger that cannot be reached loses none.
+    pub fn commit_with_usage(
+        &mut self,
+        now: Instant,
+        records: &[AcctRecord],
+        last_known: &[LastKnown],
+        usage: &[UsageRecord],
+    ) -> Result<Vec<SpoolId>, SpoolError> {
+        if records.is_empty() && last_known.is_empty() && usage.is_empty() {
             return Ok(Vec::new());
         }
         let tx = self.conn.transaction()?;
+        if !usage.is_empty() {
+            let mut ins = tx
+                .prepare_cached("INSERT INTO usage_record (kind, rid, body) VALUES (?1, ?2, ?3)")?;
+            for u in usage {
+                let body = serde_json::to_string(u).map_err(|e| SpoolError::Corrupt {
+                    id: 0,
+                    message: e.to_string(),
+                })?;
+                ins.execute(params![u.kind(), u.id(), body])?;
+            }
+        }
         let mut ids = Vec::with_capacity(records.len());
         for record in records {
             let body = serde_json::to_string(record).map_err(|e| SpoolError::Corrupt {
@@ -590,6 +636,7 @@ impl Spool {
         }
         tx.commit()?;
         self.stats.enqueued += records.len() as u64;
+        self.stats.usage_enqueued += usage.len() as u64;
         if !last_known.is_empty() {
             self.stats.last_known += last_known.len() as u64;
             self.stats.last_known_commits += 1;
@@ -777,6 +824,57 @@ impl Spool {
             .min()
     }
 
+    /// The oldest rating usage records waiting for the ledger, at most `limit`. A body that does not read
+    /// back (it cannot be: the spool wrote it) is dropped with an error logged, so that
+    /// it blocks nothing.
+    pub fn usage_due(&mut self, limit: usize) -> Result<Vec<(SpoolId, UsageRecord)>, SpoolError> {
+        let rows: Vec<(SpoolId, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id, body FROM usage_record ORDER BY id LIMIT ?1")?;
+            let rows = stmt.query_map(params![limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, body) in rows {
+            match serde_json::from_str(&body) {
+                Ok(u) => out.push((id, u)),
+                Err(e) => {
+                    tracing::error!(record = id, error = %e, "rating usage record in the spool does not read back: dropped");
+                    self.usage_done(&[id])?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ledger has these usage records (or refused them for good): delete them, in
+    /// one transaction.
+    pub fn usage_done(&mut self, ids: &[SpoolId]) -> Result<(), SpoolError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM usage_record WHERE id = ?1")?;
+            for id in ids {
+                del.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        self.stats.usage_done += ids.len() as u64;
+        Ok(())
+    }
+
+    /// Rating usage records waiting for the ledger (on disk).
+    pub fn usage_pending(&self) -> Result<u64, SpoolError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM usage_record", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+    }
+
     /// Records not yet acknowledged (on disk).
     pub fn pending(&self) -> Result<u64, SpoolError> {
         Ok(self
@@ -877,6 +975,17 @@ impl Spool {
     /// (Event-Timestamp; the session time runs from its real start to then). `now_unix`
     /// only bounds that time (a clock that went back). Returns the Stops' ids.
     pub fn recover(&mut self, now: Instant, now_unix: u64) -> Result<Vec<SpoolId>, SpoolError> {
+        self.recover_rated(now, now_unix, |_| None)
+    }
+
+    /// [`Spool::recover`], with each Stop's usage record for the rating ledger (`rate`)
+    /// committed in the same transaction.
+    pub fn recover_rated(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        rate: impl Fn(&AcctRecord) -> Option<UsageRecord>,
+    ) -> Result<Vec<SpoolId>, SpoolError> {
         let stops: Vec<AcctRecord> = self
             .open_sessions()?
             .into_iter()
@@ -893,7 +1002,8 @@ impl Spool {
                 }
             })
             .collect();
-        let ids = self.enqueue_many(now, &stops)?;
+        let usage: Vec<UsageRecord> = stops.iter().filter_map(rate).collect();
+        let ids = self.commit_with_usage(now, &stops, &[], &usage)?;
         self.stats.recovered += ids.len() as u64;
         Ok(ids)
     }
@@ -1292,15 +1402,15 @@ mod tests {
             s.set_aside(t(0), due.id, "cannot be encoded").unwrap();
             (s.records().unwrap(), s.open_sessions().unwrap())
         };
-        // Today's file: the same tables and marker, its version only in `schema_version`.
+        // A file of schema 2 as it was then: the same tables and marker (without the
+        // usage records of step 3), its version only in `schema_version`.
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(&format!("DROP TABLE {};", migrate::HISTORY_TABLE))
-                .unwrap();
-            let v: i64 = c
-                .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(v, SCHEMA_VERSION);
+            c.execute_batch(&format!(
+                "DROP TABLE {}; DROP TABLE usage_record; UPDATE schema_version SET version = 2;",
+                migrate::HISTORY_TABLE
+            ))
+            .unwrap();
             assert!(migrate::history(&c).unwrap().is_empty());
         }
         let s = open(dir.path());
@@ -1315,9 +1425,14 @@ mod tests {
             migrate::history(&c).unwrap(),
             vec![
                 (1, "record_and_open_session".into()),
-                (2, "last_known_counters_set_aside_spool_info".into())
+                (2, "last_known_counters_set_aside_spool_info".into()),
+                (3, "usage_record".into())
             ]
         );
+        let v: i64 = c
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
     }
 
     #[test]
@@ -1331,7 +1446,7 @@ mod tests {
             assert_eq!(h.len(), MIGRATIONS.len());
             assert_eq!(h.last().unwrap().0, SCHEMA_VERSION);
             assert_eq!(migrate::latest(MIGRATIONS), SCHEMA_VERSION);
-            c.execute("UPDATE schema_version SET version = 3", [])
+            c.execute("UPDATE schema_version SET version = 4", [])
                 .unwrap();
         }
         let e = Spool::open(&path, SpoolOptions::default()).unwrap_err();
@@ -1339,8 +1454,8 @@ mod tests {
             matches!(
                 e,
                 SpoolError::SchemaTooNew {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }
             ),
