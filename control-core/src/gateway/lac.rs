@@ -174,6 +174,7 @@ impl Core {
                     peer: SocketAddrV4::new(server, 1701),
                     assignment: t.assignment.clone().unwrap_or_else(|| server.to_string()),
                     preference: t.preference.unwrap_or(u32::MAX),
+                    secret: t.password.clone(),
                 })
             })
             .collect();

@@ -95,6 +95,9 @@ pub struct LacRealmConfig {
     /// (default: the realm).
     #[serde(default)]
     pub assignment: Option<String>,
+    /// The tunnel secret toward this realm's LNSes (default: `l2tp.secret`).
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 impl LacRealmConfig {
@@ -374,6 +377,9 @@ impl L2tpConfig {
                     format!("{:?} is empty, has an @ or is used twice", r.realm),
                 );
             }
+            if r.secret.as_deref() == Some("") {
+                return e(k("secret"), "is empty: leave it out for l2tp.secret".into());
+            }
             let peers = r.peers().map_err(|m| (k("lns"), m))?;
             if peers.is_empty() {
                 return e(k("lns"), "name at least one LNS".into());
@@ -527,6 +533,7 @@ impl L2tpConfig {
                             peer,
                             assignment: r.assignment.clone().unwrap_or_else(|| r.realm.clone()),
                             preference: i as u32,
+                            secret: r.secret.as_ref().map(|s| s.as_bytes().to_vec()),
                         })
                         .collect(),
                 })
