@@ -604,7 +604,7 @@ level = "3M"
     #[test]
     fn lac_realms_become_lns_choices_by_preference() {
         let c = parse(
-            "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\", \"172.16.0.3:1702\"]\n[[l2tp.lac_realm]]\nrealm = \"b.example\"\nlns = [\"172.16.0.2\"]\nassignment = \"b\"\n",
+            "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\", \"172.16.0.3:1702\"]\n[[l2tp.lac_realm]]\nrealm = \"b.example\"\nlns = [\"172.16.0.2\"]\nassignment = \"b\"\nsecret = \"b secret\"\n",
         )
         .unwrap();
         let s = c.l2tp.settings(1, Seed::fixed([1; 32])).unwrap();
@@ -624,6 +624,9 @@ level = "3M"
             ]
         );
         assert_eq!(r[1].lns[0].assignment, "b");
+        // The realm's secret is its tunnels'; none: l2tp.secret's (None here).
+        assert_eq!(r[0].lns[0].secret, None);
+        assert_eq!(r[1].lns[0].secret.as_deref(), Some(&b"b secret"[..]));
     }
 
     #[test]
@@ -670,6 +673,11 @@ level = "3M"
                 "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\"]\n[[l2tp.lac_realm]]\nrealm = \"ISP.example\"\nlns = [\"172.16.0.3\"]\n",
                 "l2tp.lac_realm[1].realm",
                 "used twice",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\"]\nsecret = \"\"\n",
+                "l2tp.lac_realm[0].secret",
+                "leave it out",
             ),
         ];
         for (src, key, words) in cases {
