@@ -161,7 +161,7 @@ pub fn decrypt_tunnel_password(
     authenticator: &[u8; AUTHENTICATOR_LEN],
 ) -> Result<(u8, Vec<u8>), TunnelPasswordError> {
     let n = value.len();
-    if n < 3 + 16 || n > 3 + 240 || !(n - 3).is_multiple_of(16) {
+    if !(3 + 16..=3 + 240).contains(&n) || !(n - 3).is_multiple_of(16) {
         return Err(TunnelPasswordError::BadLength(n));
     }
     let mut data = value[3..].to_vec();
