@@ -25,7 +25,7 @@ HAVE_XDP = $(shell pkg-config --exists 'libbpf >= 1.0' 2>/dev/null && command -v
 XDP_FEATURE = $(if $(HAVE_XDP),--features af_xdp)
 XDP_FEATURES := --features tollgate/af_xdp,tollgate-control/af_xdp,tollgate-dataplane/af_xdp,xdp-sys/xdp
 
-.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test l2tp-ppp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test \
+.PHONY: all build build-dpdk run test deps check-cargo unit netns-test host-test dpdk-test lab-test l2tp-test l2tp-ppp-test pppoe-test lns-test lac-test xl2tpd-test ipv6-test dhcpv6-test ipoe-test nat64-test \
         lint fmt bench bench-build bench-pipeline cluster-bench perf-deps compare-kernel plot fuzz fuzz-build \
         profile replay lab-up lab-down compare-testpmd clean help
 
@@ -52,6 +52,7 @@ help:
 	@echo "make l2tp-ppp-test Tollgate LAC -> Tollgate LNS with PPPoE clients: consolidation moves a PPP session, no datagram lost (root)"
 	@echo "make nat64-test  NAT64: an IPv6-only subscriber reaches IPv4 servers and a VIP, in netns (root)"
 	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
+	@echo "make xl2tpd-test xl2tpd as LAC -> Tollgate as LNS up to pppd: tunnel, call, LCP Configure-Request, CDN, StopCCN (root)"
 	@echo "make pppoe-test PPPoE in netns: rp-pppoe pppoe -A, a scapy client (CHAP, PAP, IPCP, traffic, session timeout) (root)"
 	@echo "make ipv6-test IPv6 in netns: kernel SLAAC logs in by MAC, gets its /64, ping -6 through the gateway, counters exact (root)"
 	@echo "make dhcpv6-test DHCPv6 in netns: dhclient -6 IA_NA + IA_PD, ping -6 from both through the gateway, counters exact, release (root)"
@@ -114,7 +115,7 @@ replay: build
 	  --access-out target/replay/access-out.pcap --core-out target/replay/core-out.pcap
 	@echo; echo "outputs: target/replay/access-out.pcap target/replay/core-out.pcap (tcpdump -nn -e -r FILE)"
 
-test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test l2tp-ppp-test pppoe-test lns-test lac-test ipv6-test dhcpv6-test ipoe-test nat64-test lint bench-build fuzz-build
+test: check-cargo deps unit netns-test host-test dpdk-test lab-test l2tp-test l2tp-ppp-test pppoe-test lns-test lac-test xl2tpd-test ipv6-test dhcpv6-test ipoe-test nat64-test lint bench-build fuzz-build
 	@echo "make test: all passed"
 
 # Tests that need something of the machine are #[ignore]d with the reason and the target
@@ -223,6 +224,15 @@ lac-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/lac-lab.sh test; \
 	else echo "SKIPPED lac lab test: it needs root"; fi
+
+# xl2tpd (Debian) as LAC -> Tollgate as LNS (scripts/xl2tpd-lab.sh), without and with the
+# tunnel secret: SCCRQ..SCCCN (Challenge/Response both ways), ICRQ..ICCN, Tollgate's LCP
+# Configure-Request in the call (tshark, byte by byte), then xl2tpd's CDN (its pppd exits:
+# no kernel PPP here) and StopCCN; `ctl show tunnels` stats and the lns_* counters exact.
+xl2tpd-test: build
+	@if [ "$(ROOT)" = 0 ]; then \
+	  TOLLGATE_BIN=$(BIN) scripts/xl2tpd-lab.sh test; \
+	else echo "SKIPPED xl2tpd lab test: it needs root"; fi
 
 # IPv6 for an IPoE subscriber in network namespaces (scripts/ipv6-lab.sh): the kernel's
 # own SLAAC; its RS logs it in by MAC, the RA gives it its /64 (global address past DAD),

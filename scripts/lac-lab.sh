@@ -22,6 +22,9 @@
 #      FreeRADIUS (in tgc-gw), whose Access-Accept carries RFC 2868 tunnel attributes
 #      (Tunnel-Type L2TP, Medium IPv4, Server-Endpoint 172.16.0.2, Assignment-Id,
 #      Preference, Tunnel-Password; tagged): his PPP goes to l2tpns the same way.
+#      The tunnel secrets are per LNS: Tollgate's `l2tp.secret` is not l2tpns's; the
+#      realm's `secret` (alice) and the decrypted Tunnel-Password (bob) are, so their
+#      tunnels come up only when those are the ones used (Challenge/Response).
 #   5. A third call, then SIGTERM: PADT to the client, the CDN to l2tpns.
 #
 # l2tpns needs a cluster interface that exists (a veth pair in its namespace, with an
@@ -260,11 +263,13 @@ auth = ["pap"]
 [l2tp]
 enabled = true
 host_name = "tollgate-lac"
-secret = "$SECRET"
+# Not l2tpns's: the realm's secret and bob's Tunnel-Password are.
+secret = "not-the-lns-secret"
 sample_interval_ms = 200
 [[l2tp.lac_realm]]
 realm = "isp.example"
 lns = ["172.16.0.2"]
+secret = "$SECRET"
 EOF
     "$TG_BIN" check-config "$RUNDIR/tollgate.toml" >/dev/null || die "tollgate.toml does not validate"
     cat >"$RUNDIR/l2tpns.cfg" <<EOF

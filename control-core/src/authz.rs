@@ -89,6 +89,10 @@ pub struct TunnelAssignment {
     pub client_auth_id: Option<String>,
     /// Tunnel-Server-Auth-Id.
     pub server_auth_id: Option<String>,
+    /// Tunnel-Password, decrypted by the RADIUS client: the tunnel's L2TP secret
+    /// (instead of the realm's `secret` or `l2tp.secret`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Vec<u8>>,
 }
 
 /// What a login grants.

@@ -18,6 +18,14 @@
 //! and its connections go to an IPv6 server beyond the core side's IPv6 next hop, the
 //! IPv6 subscriber pipeline (session by /64, anti-spoofing, policing and counting, hop
 //! limit), which keeps no per-flow state.
+//!
+//! L2TP (issue 15): [`Access::Lns`] has every subscriber's PPP terminated here, its
+//! packets coming from a LAC on the access side in an L2TP data message of a session of
+//! its own (IPv4/UDP 1701/L2TP/PPP), then through the same pipeline as IPoE (services,
+//! NAT, counters) and back into its L2TP session. [`Access::Lac`] is the LAC's
+//! switching alone ([`rig_lac`]): a PPPoE session per subscriber switched into an L2TP
+//! session toward an LNS on the core side, nothing terminated, no flows (the same
+//! 64-byte segments, PPPoE up, L2TP down).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -36,6 +44,9 @@ use tollgate_dataplane::{
     Burst, Command, ControlEnds, Forwarding, ForwardingBuilder, HeapPool, Ipv6Forwarding, MacAddr,
     Nat64Config, Port, RingSizes, SideConfig, Unknown, Worker, WorkerConfig, worker_rings,
 };
+
+use tollgate_dataplane::l2tp::{L2tpSessionSpec, PppoeLeg, TunnelRole};
+use tollgate_dataplane::wire::l2tp as l2tp_wire;
 
 use crate::lab::{ACC_MAC, CORE_MAC};
 use crate::traffic::{self, Ends, tcp_flags};
@@ -66,6 +77,10 @@ pub enum Access {
     Nat64,
     /// Plain Ethernet, IPv6 only, routed to an IPv6 server (no NAT, no flow state).
     Ipv6,
+    /// PPP terminated here (LNS): an L2TP session each from a LAC on the access side.
+    Lns,
+    /// PPPoE switched into L2TP toward an LNS (LAC), nothing terminated.
+    Lac,
 }
 
 impl Access {
@@ -77,6 +92,8 @@ impl Access {
             Access::PppoeQinq => "pppoe-qinq",
             Access::Nat64 => "nat64",
             Access::Ipv6 => "ipv6",
+            Access::Lns => "lns",
+            Access::Lac => "lac",
         }
     }
 
@@ -88,6 +105,8 @@ impl Access {
             Access::PppoeQinq,
             Access::Nat64,
             Access::Ipv6,
+            Access::Lns,
+            Access::Lac,
         ]
         .into_iter()
         .find(|a| a.name() == name)
@@ -120,6 +139,15 @@ impl Access {
                 encap: session,
                 mss_clamp: 1452,
             },
+            Access::Lns => AccessLine {
+                encap: Encap::L2tp {
+                    session: l2tp_session(i),
+                },
+                mss_clamp: 1452,
+                ..AccessLine::default()
+            },
+            // The LAC's subscribers are no gateway sessions (see rig_lac).
+            Access::Lac => AccessLine::default(),
         }
     }
 
@@ -132,6 +160,9 @@ impl Access {
             // The IPv6 header is 20 bytes longer than IPv4's.
             Access::Nat64 => 20,
             Access::Ipv6 => 20,
+            // IPv4/UDP/L2TP/PPP in front of the IPv4 packet (the LAC's downlink, the
+            // LNS's uplink).
+            Access::Lns | Access::Lac => l2tp_wire::ENCAP_LEN,
         }
     }
 }
@@ -146,7 +177,20 @@ pub fn on_line(plain: &[u8], line: &AccessLine, out: &mut Vec<u8>) {
     }
     let ip = &plain[14..];
     match line.encap {
-        Encap::Ipoe | Encap::L2tp { .. } => out.extend_from_slice(&[0x08, 0x00]),
+        Encap::L2tp { session } => {
+            // From the LAC, not the subscriber: its own Ethernet and IPv4 header.
+            out.clear();
+            l2tp_data(
+                (LAC_MAC, LAC_IP),
+                (ACC_MAC, ACC_IP),
+                LNS_TUNNEL,
+                session,
+                ip,
+                out,
+            );
+            return;
+        }
+        Encap::Ipoe => out.extend_from_slice(&[0x08, 0x00]),
         Encap::Pppoe { session } => {
             out.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
             out.extend_from_slice(&session.to_be_bytes());
@@ -156,6 +200,50 @@ pub fn on_line(plain: &[u8], line: &AccessLine, out: &mut Vec<u8>) {
         }
     }
     out.extend_from_slice(ip);
+}
+
+/// The LAC of [`Access::Lns`]: on the access subnet.
+pub const LAC_IP: Ipv4Addr = Ipv4Addr::new(10, 255, 255, 1);
+/// Its MAC.
+pub const LAC_MAC: MacAddr = MacAddr([0x02, 0x33, 0, 0, 0, 1]);
+/// The LNS of [`Access::Lac`]: on the core subnet.
+pub const LNS_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// Its MAC.
+pub const LNS_MAC: MacAddr = MacAddr([0x02, 0x33, 0, 0, 0, 2]);
+/// The gateway's access address.
+const ACC_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The gateway's core address.
+const CORE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// Our tunnel id (every session in one tunnel); the peer's.
+const LNS_TUNNEL: u16 = 1;
+const PEER_TUNNEL: u16 = 2;
+
+/// Subscriber `i`'s L2TP session (ours and the peer's): 1, 2, ...
+pub fn l2tp_session(i: u32) -> u16 {
+    (i % 0xfffe + 1) as u16
+}
+
+/// An L2TP data message from `from` to `to` in our tunnel's `session` (6-byte header, no
+/// length or sequence numbers), carrying the IPv4 packet `ip` in PPP (`ff 03 00 21`).
+fn l2tp_data(
+    from: (MacAddr, Ipv4Addr),
+    to: (MacAddr, Ipv4Addr),
+    tunnel: u16,
+    session: u16,
+    ip: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let mut payload = Vec::with_capacity(10 + ip.len());
+    payload.extend_from_slice(&[0x00, 0x02]);
+    payload.extend_from_slice(&tunnel.to_be_bytes());
+    payload.extend_from_slice(&session.to_be_bytes());
+    payload.extend_from_slice(&[0xff, 0x03, 0x00, 0x21]);
+    payload.extend_from_slice(ip);
+    etherparse::PacketBuilder::ethernet2(from.0.0, to.0.0)
+        .ipv4(from.1.octets(), to.1.octets(), 64)
+        .udp(1701, 1701)
+        .write(out, &payload)
+        .expect("fits");
 }
 
 /// Subscriber `i`'s address.
@@ -431,6 +519,9 @@ pub fn rig(sessions: u32, flows_each: u32, burst: usize) -> Rig {
 
 /// [`rig`] with subscribers on `access` lines.
 pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> Rig {
+    if access == Access::Lac {
+        return rig_lac(sessions, burst);
+    }
     let stride = FRAME_BYTES + access.overhead();
     let flows = (sessions as usize) * (flows_each as usize);
     let nat_addresses = flows as u32 / FLOWS_PER_ADDRESS + 1;
@@ -448,6 +539,11 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
             flows: flows.max(1),
             flows_per_subscriber: flows_each.max(1),
             ..SubscriberLimits::default()
+        },
+        l2tp_sessions: if access == Access::Lns {
+            l2tp_sessions_for(sessions)
+        } else {
+            0
         },
         ..WorkerConfig::default()
     };
@@ -468,13 +564,32 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
             })
             .expect("room");
     }
+    if access == Access::Lns {
+        ctl.commands
+            .push(Command::NeighborSet {
+                ip: LAC_IP,
+                mac: LAC_MAC,
+            })
+            .expect("room");
+    }
     for i in 0..sessions {
+        if access == Access::Lns {
+            // The call's L2TP session, then the subscriber reached through it (as
+            // gateway::lns installs them when IPCP opens).
+            let c = || Command::L2tpSessionSet(lns_session(i));
+            while ctl.commands.push(c()).is_err() {
+                settle(&mut worker, &mut ctl, &mut now);
+            }
+        }
         let spec = SessionSpec {
             id: i,
             user: i as u64,
             channel: i,
             address: sub_ip(i),
-            mac: Some(sub_mac(i)),
+            mac: Some(match access {
+                Access::Lns => l2tp_wire::subscriber_mac(l2tp_session(i)),
+                _ => sub_mac(i),
+            }),
             started: Instant(1),
             limits: Limits {
                 idle_timeout_ms: Some(3_600_000),
@@ -630,6 +745,144 @@ pub fn rig_on(sessions: u32, flows_each: u32, burst: usize, access: Access) -> R
     }
 }
 
+/// L2TP sessions a worker needs for `sessions` subscribers (ids 1..=sessions).
+fn l2tp_sessions_for(sessions: u32) -> u16 {
+    assert!(sessions < 0xfffe, "L2TP session ids are 16 bits");
+    sessions as u16 + 1
+}
+
+/// Subscriber `i`'s L2TP session at the LNS ([`Access::Lns`]).
+fn lns_session(i: u32) -> L2tpSessionSpec {
+    L2tpSessionSpec {
+        tunnel: LNS_TUNNEL,
+        session: l2tp_session(i),
+        peer_tunnel: PEER_TUNNEL,
+        peer_session: l2tp_session(i),
+        local: ACC_IP,
+        peer: LAC_IP,
+        peer_port: 1701,
+        subscriber: sub_ip(i),
+        role: TunnelRole::Lns,
+        pppoe: None,
+    }
+}
+
+/// Subscriber `i`'s L2TP session at the LAC ([`Access::Lac`]): its PPPoE session
+/// (untagged, MSS clamp 1452) switched into it.
+fn lac_session(i: u32) -> L2tpSessionSpec {
+    L2tpSessionSpec {
+        tunnel: LNS_TUNNEL,
+        session: l2tp_session(i),
+        peer_tunnel: PEER_TUNNEL,
+        peer_session: l2tp_session(i),
+        local: CORE_IP,
+        peer: LNS_IP,
+        peer_port: 1701,
+        subscriber: Ipv4Addr::UNSPECIFIED,
+        role: TunnelRole::Lac,
+        pppoe: Some(PppoeLeg {
+            session: l2tp_session(i),
+            client: sub_mac(i),
+            vlans: Vlans::default(),
+            mss_clamp: 1452,
+        }),
+    }
+}
+
+/// The LAC's switching ([`Access::Lac`]): `sessions` PPPoE sessions, each switched into
+/// an L2TP session toward the LNS on the core side. Up: the 64-byte segment of
+/// subscriber `i` to the VIP in its PPPoE session; down: the server's answer in the
+/// LNS's data message for the session. No gateway sessions, no flows.
+pub fn rig_lac(sessions: u32, burst: usize) -> Rig {
+    let publisher = Publisher::new(forwarding(1));
+    let (w, mut ctl) = worker_rings(RingSizes {
+        messages: 1 << 16,
+        frames: 64,
+    });
+    let cfg = WorkerConfig {
+        burst: 256,
+        commands_per_poll: 1024,
+        l2tp_sessions: l2tp_sessions_for(sessions),
+        ..WorkerConfig::default()
+    };
+    let mut worker = Worker::new(
+        cfg,
+        MemoryPort::idle(),
+        MemoryPort::idle(),
+        HeapPool::new(8192),
+        publisher.reader(),
+        w,
+    );
+    let mut now = 1u64;
+    ctl.commands
+        .push(Command::NeighborSet {
+            ip: LNS_IP,
+            mac: LNS_MAC,
+        })
+        .expect("room");
+    for i in 0..sessions {
+        let c = || Command::L2tpSessionSet(lac_session(i));
+        while ctl.commands.push(c()).is_err() {
+            settle(&mut worker, &mut ctl, &mut now);
+        }
+    }
+    settle(&mut worker, &mut ctl, &mut now);
+    let n = sessions as usize;
+    let mut up = FrameSet::with_capacity(FRAME_BYTES + Access::Pppoe.overhead(), n);
+    let mut down = FrameSet::with_capacity(FRAME_BYTES + l2tp_wire::ENCAP_LEN, n);
+    let server = SERVERS[0];
+    let mut f = Vec::with_capacity(FRAME_BYTES + l2tp_wire::ENCAP_LEN);
+    for i in 0..sessions {
+        segment(
+            &mut up,
+            Some(&Access::Pppoe.line(i)),
+            sub_mac(i),
+            ACC_MAC,
+            (sub_ip(i), 10_000),
+            (VIP, 80),
+            tcp_flags::ACK,
+            2,
+        );
+        let mut plain = [0u8; FRAME_BYTES];
+        plain_segment(
+            &mut plain,
+            srv_mac(server),
+            CORE_MAC,
+            (VIP, 80),
+            (sub_ip(i), 10_000),
+            tcp_flags::ACK,
+            2,
+        );
+        f.clear();
+        l2tp_data(
+            (LNS_MAC, LNS_IP),
+            (CORE_MAC, CORE_IP),
+            LNS_TUNNEL,
+            l2tp_session(i),
+            &plain[14..traffic::L4_AT + 30],
+            &mut f,
+        );
+        assert!(down.push(&f), "fits the stride");
+    }
+    let frames = [Arc::new(up), Arc::new(down)];
+    let mut worker = worker.with_ports(
+        MemoryPort::replaying(frames[0].clone(), u64::MAX),
+        MemoryPort::replaying(frames[1].clone(), u64::MAX),
+    );
+    worker.set_burst(burst);
+    Rig {
+        worker,
+        per_poll: 2 * burst as u64,
+        flows: 0,
+        sessions: n,
+        frames,
+        burst,
+        now: 2_000_000_000,
+        _ctl: ctl,
+        _publisher: publisher,
+    }
+}
+
 impl Rig {
     /// Runs `polls` polls; returns the packets received.
     #[inline(never)]
@@ -736,6 +989,40 @@ mod tests {
             assert_eq!(n, 200 * 64, "{access:?}");
             assert_eq!(c.forwarded - before.forwarded, n, "{access:?}");
             assert_eq!(c.total_drops(), 0, "{access:?}: {c:?}");
+        }
+    }
+
+    /// The L2TP rigs carry their steady state with nothing dropped: the LNS's uplink
+    /// comes out of its L2TP sessions and opens a flow per subscriber, its downlink goes
+    /// back in; the LAC switches both ways.
+    #[test]
+    fn l2tp_rigs_drop_nothing() {
+        for access in [Access::Lns, Access::Lac] {
+            let mut rig = rig_on(200, 1, 32, access);
+            let want_flows = if access == Access::Lns { 200 } else { 0 };
+            assert_eq!(rig.flows, want_flows, "{access:?}");
+            let before = rig.worker.report(0, Default::default()).counters;
+            assert_eq!(before.total_drops(), 0, "{access:?}: {:?}", before.named());
+            let n = rig.run(100);
+            assert_eq!(n, 100 * rig.per_poll, "{access:?}");
+            let after = rig.worker.report(0, Default::default()).counters;
+            assert_eq!(after.total_drops(), 0, "{access:?}: {:?}", after.named());
+            let delta = |name: &str| {
+                let get = |c: &tollgate_dataplane::WorkerCounters| {
+                    c.named().iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+                };
+                get(&after).unwrap_or(0) - get(&before).unwrap_or(0)
+            };
+            let each_way = 100 * rig.per_poll / 2;
+            let (encap, decap) = match access {
+                Access::Lac => ("lac_switched_to_lns", "lac_switched_to_client"),
+                _ => ("l2tp_encapsulated", "l2tp_decapsulated"),
+            };
+            assert_eq!(
+                (delta(encap), delta(decap)),
+                (each_way, each_way),
+                "{access:?}"
+            );
         }
     }
 }

@@ -29,7 +29,10 @@ PPPoE session per subscriber; pppoe-qinq: PPPoE in a QinQ pair per subscriber; t
 lines with an MSS clamp of 1452; nat64: IPv6-only subscribers with a /64 each, their \
 connections to the VIP's address in 64:ff9b::/96 through a NAT64 binding and the \
 service's flow; ipv6: IPv6 subscribers with a /64 each, routed to an IPv6 server, no NAT \
-and no flow state), the runs of all lines interleaved, and each line's Mpps \
+and no flow state; lns: PPP terminated here, each subscriber's packets in an L2TP session of \
+its own from a LAC on the access side, then the IPoE pipeline and back into the session; \
+lac: PPPoE sessions switched into L2TP sessions toward an LNS and back, nothing \
+terminated, no flows), the runs of all lines interleaved, and each line's Mpps \
 divided by the first line's in the same run (median and range of those ratios).
 
 Examples:
@@ -37,6 +40,7 @@ Examples:
   tollgate bench --flows 100k --access ipoe,pppoe   PPPoE against IPoE at 100k sessions
   tollgate bench --flows 100k --access ipoe,nat64   NAT64 against the IPv4 pipeline
   tollgate bench --flows 100k --access ipoe,ipv6,nat64   IPv6 and NAT64 against IPv4
+  tollgate bench --flows 10k --access ipoe,lac,lns   L2TP LAC switching and LNS at 10k sessions
   tollgate bench --flows 1k,100k --json   two sizes, JSON for scripts/plot-bench.py
   tollgate bench --workers 1,2,4 --flows 100k   the scaling curve (scripts/scale.sh)")]
 pub struct BenchArgs {
@@ -65,16 +69,17 @@ pub struct BenchArgs {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
-    /// Access lines to measure, comma-separated: ipoe, pppoe, pppoe-qinq, nat64, ipv6 (ratios are
-    /// against the first).
+    /// Access lines to measure, comma-separated: ipoe, pppoe, pppoe-qinq, nat64, ipv6,
+    /// lns, lac (ratios are against the first).
     #[arg(long, value_delimiter = ',', default_value = "ipoe", value_parser = parse_access)]
     pub access: Vec<Access>,
 }
 
 /// An access line by name.
 pub fn parse_access(s: &str) -> Result<Access, String> {
-    Access::from_name(s.trim())
-        .ok_or_else(|| format!("{s:?}: an access line is ipoe, pppoe, pppoe-qinq, nat64 or ipv6"))
+    Access::from_name(s.trim()).ok_or_else(|| {
+        format!("{s:?}: an access line is ipoe, pppoe, pppoe-qinq, nat64, ipv6, lns or lac")
+    })
 }
 
 /// A count with an optional k or M suffix.
@@ -652,6 +657,36 @@ mod tests {
         assert_eq!(parse_access("pppoe"), Ok(Access::Pppoe));
         assert_eq!(parse_access("ipv6"), Ok(Access::Ipv6));
         assert!(parse_access("atm").is_err());
+        assert_eq!(parse_access("lac"), Ok(Access::Lac));
+        assert_eq!(parse_access("lns"), Ok(Access::Lns));
+    }
+
+    /// The L2TP lines beside IPoE: the LNS opens a flow per subscriber through its L2TP
+    /// sessions, the LAC has sessions and no flows; nothing dropped either way.
+    #[test]
+    fn l2tp_lines_are_measured_against_ipoe() {
+        let args = BenchArgs {
+            flows: vec![500],
+            flows_each: None,
+            burst: 32,
+            seconds: 0.05,
+            runs: 3,
+            json: true,
+            workers: vec![],
+            out: None,
+            access: vec![Access::Ipoe, Access::Lns, Access::Lac],
+        };
+        let r = run(&args).expect("runs");
+        let rows = r["results"].as_array().expect("rows");
+        assert_eq!(rows.len(), 3, "{r}");
+        for (row, (name, flows)) in rows.iter().zip([("ipoe", 500), ("lns", 500), ("lac", 0)]) {
+            assert_eq!(row["access"], name);
+            assert_eq!(row["flows"], flows, "{row}");
+            assert_eq!(row["drops"], 0, "{row}");
+            assert_eq!(row["runs_ns_per_packet"].as_array().unwrap().len(), 3);
+        }
+        assert!(rows[1]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
+        assert!(rows[2]["mpps_vs_first_access"].as_f64().unwrap() > 0.0);
     }
 
     #[test]

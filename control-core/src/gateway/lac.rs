@@ -182,6 +182,7 @@ impl Core {
                     peer: SocketAddrV4::new(server, 1701),
                     assignment: t.assignment.clone().unwrap_or_else(|| server.to_string()),
                     preference: t.preference.unwrap_or(u32::MAX),
+                    secret: t.password.clone(),
                 })
             })
             .collect();
@@ -221,6 +222,8 @@ impl Core {
                 peer: SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 1701),
                 assignment: customer.clone(),
                 preference: 0,
+                // The customer's tunnels are the administration table's: `l2tp.secret`.
+                secret: None,
             },
             (None, None) => return false,
         };

@@ -40,6 +40,8 @@ const LAC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const LNS1: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
 const LNS2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
 const SEC: u64 = 1_000_000_000;
+/// The Challenge an LNS with a secret sends in its SCCRP.
+const LNS_CHALLENGE: [u8; 16] = [0x5a; 16];
 
 fn core() -> Core {
     core_with(AaaPolicy::default())
@@ -65,6 +67,7 @@ fn core_with(aaa: AaaPolicy) -> Core {
         peer: SocketAddrV4::new(ip, 1701),
         assignment: "isp".into(),
         preference,
+        secret: None,
     };
     // Listed out of order: preference decides.
     l2tp.lac_realms = vec![LacRealm {
@@ -146,6 +149,8 @@ struct Lns {
     control: Vec<Message>,
     /// Answer SCCRQ (else it stays silent: a dead LNS).
     answers: bool,
+    /// Its tunnel secret: it answers the LAC's Challenge and challenges back.
+    secret: Option<Vec<u8>>,
     /// Data messages received: (session, PPP frame after ff 03).
     data: Vec<(u16, Vec<u8>)>,
     next_session: u16,
@@ -173,6 +178,7 @@ impl Rig {
             lac_tunnel: 0,
             control: Vec::new(),
             answers: true,
+            secret: None,
             data: Vec::new(),
             next_session: 0x100,
         };
@@ -366,13 +372,21 @@ impl Rig {
             kind::SCCRQ if l.answers => {
                 l.lac_tunnel = m.u16(attr::ASSIGNED_TUNNEL_ID).unwrap();
                 l.chan.set_peer(l.lac_tunnel, None);
-                let b = Builder::new(kind::SCCRP, l.lac_tunnel, 0)
+                let mut b = Builder::new(kind::SCCRP, l.lac_tunnel, 0)
                     .u16(true, attr::PROTOCOL_VERSION, 0x0100)
                     .avp(true, 0, attr::HOST_NAME, b"foreign-lns")
                     .u32(true, attr::FRAMING_CAPABILITIES, 3)
-                    .u16(true, attr::ASSIGNED_TUNNEL_ID, l.tunnel)
-                    .finish();
-                l.chan.send(b);
+                    .u16(true, attr::ASSIGNED_TUNNEL_ID, l.tunnel);
+                if let (Some(secret), Some(c)) = (&l.secret, m.get(attr::CHALLENGE)) {
+                    let r = wire::challenge_response(kind::SCCRP, secret, &c.value);
+                    b = b.avp(true, 0, attr::CHALLENGE_RESPONSE, &r).avp(
+                        true,
+                        0,
+                        attr::CHALLENGE,
+                        &LNS_CHALLENGE,
+                    );
+                }
+                l.chan.send(b.finish());
             }
             kind::ICRQ => {
                 let lac_session = m.u16(attr::ASSIGNED_SESSION_ID).unwrap();
@@ -659,6 +673,72 @@ fn the_lns_cdn_sends_padt_and_the_clients_padt_sends_a_cdn() {
     // The tunnel, empty now, is stopped.
     r.run(500);
     assert_eq!(r.control(0, kind::STOPCCN).len(), 1);
+}
+
+/// A Tunnel-Password in the Access-Accept is that tunnel's secret (none is configured
+/// in `l2tp.secret` here): the SCCRQ challenges, the LNS's Challenge Response is checked
+/// with it and its Challenge answered with it in the SCCCN; the call comes up. A realm's
+/// `secret` works the same way (LnsChoice::secret, set from the config).
+#[test]
+fn a_tunnel_password_is_that_tunnels_secret() {
+    use super::aaa::AuthAnswer;
+    use crate::authz::{Authorization, TunnelAssignment};
+    let mut r = Rig::new();
+    r.lns[1].secret = Some(b"lns2 secret".to_vec());
+    r.dial(0x45, b"erin@radius.example");
+    let login = r.auth[0].login;
+    r.core.on_auth(
+        r.now,
+        login,
+        AuthAnswer::Accept {
+            user: "erin@radius.example".into(),
+            authorization: Box::new(Authorization {
+                tunnels: vec![TunnelAssignment {
+                    tag: 1,
+                    server: Some(LNS2),
+                    password: Some(b"lns2 secret".to_vec()),
+                    ..TunnelAssignment::default()
+                }],
+                ..Authorization::default()
+            }),
+        },
+    );
+    r.pump();
+    let sccrq = r.control(1, kind::SCCRQ)[0];
+    assert_eq!(sccrq.get(attr::CHALLENGE).map(|c| c.value.len()), Some(16));
+    let scccn = r.control(1, kind::SCCCN)[0];
+    assert_eq!(
+        scccn.get(attr::CHALLENGE_RESPONSE).map(|a| a.value.clone()),
+        Some(wire::challenge_response(kind::SCCCN, b"lns2 secret", &LNS_CHALLENGE).to_vec())
+    );
+    assert_eq!(r.control(1, kind::ICCN).len(), 1);
+    r.run(500);
+    let calls = r.core.lac_calls(r.now);
+    assert_eq!(calls[0].state.as_str(), "established");
+    // The LNS answering with another secret: refused (StopCCN), no SCCCN.
+    let mut r = Rig::new();
+    r.lns[1].secret = Some(b"not the secret".to_vec());
+    r.dial(0x46, b"erin@radius.example");
+    let login = r.auth[0].login;
+    r.core.on_auth(
+        r.now,
+        login,
+        AuthAnswer::Accept {
+            user: "erin@radius.example".into(),
+            authorization: Box::new(Authorization {
+                tunnels: vec![TunnelAssignment {
+                    tag: 1,
+                    server: Some(LNS2),
+                    password: Some(b"lns2 secret".to_vec()),
+                    ..TunnelAssignment::default()
+                }],
+                ..Authorization::default()
+            }),
+        },
+    );
+    r.pump();
+    assert!(r.control(1, kind::SCCCN).is_empty());
+    assert_eq!(r.control(1, kind::STOPCCN).len(), 1);
 }
 
 #[test]

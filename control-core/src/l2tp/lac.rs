@@ -30,6 +30,9 @@ pub struct LnsChoice {
     pub assignment: String,
     /// Tunnel-Preference: lower is tried first.
     pub preference: u32,
+    /// The tunnel's secret (RADIUS Tunnel-Password, else the realm's `secret`); `None`:
+    /// `l2tp.secret`. A tunnel shared by calls keeps the secret it was opened with.
+    pub secret: Option<Vec<u8>>,
 }
 
 /// A realm rule: PPPoE subscribers named `user@REALM` go to these LNSes (by preference).
@@ -388,10 +391,11 @@ impl L2tp {
         let tid = self
             .new_tunnel(now, Role::Lac, lns.peer, local)
             .ok_or("no tunnel id free")?;
-        let challenge = self.s.secret.is_some().then(|| self.random16());
+        let challenge = (lns.secret.is_some() || self.s.secret.is_some()).then(|| self.random16());
         if let Some(t) = self.tunnels.get_mut(&tid) {
             t.assignment = lns.assignment.clone();
             t.challenge = challenge;
+            t.secret = lns.secret.clone();
         }
         let mut b = Builder::new(kind::SCCRQ, 0, 0)
             .u16(true, attr::PROTOCOL_VERSION, 0x0100)
@@ -416,7 +420,7 @@ impl L2tp {
         let lcp = &c.proxy.lcp;
         let auth = &c.proxy.auth;
         let mut b = self
-            .builder(kind::ICCN, self.peer_id(tid), peer_sid)
+            .builder(kind::ICCN, tid, peer_sid)
             .u32(true, attr::TX_CONNECT_SPEED, c.speed)
             .u32(true, attr::FRAMING_TYPE, 1)
             .u32(false, attr::RX_CONNECT_SPEED, c.speed);

@@ -418,6 +418,9 @@ pub struct Tunnel {
     pub capacity: Capacity,
     /// Our challenge, until the response is checked.
     challenge: Option<[u8; 16]>,
+    /// LAC, switched calls: the tunnel's own secret (RADIUS Tunnel-Password, the realm's
+    /// `secret`) instead of `l2tp.secret`.
+    pub secret: Option<Vec<u8>>,
     /// When it was created.
     pub created: Instant,
     /// When it was established.
@@ -921,7 +924,12 @@ impl L2tp {
     /// A control message from `src` to our address `dst`.
     pub fn on_datagram(&mut self, now: Instant, src: SocketAddrV4, dst: Ipv4Addr, payload: &[u8]) {
         self.stats.received += 1;
-        let m = match wire::decode(payload, self.s.secret.as_deref()) {
+        // The tunnel id (after flags and length) names the secret hidden AVPs are under.
+        let secret = payload
+            .get(4..6)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .and_then(|t| self.secret_of(t).map(<[u8]>::to_vec));
+        let m = match wire::decode(payload, secret.as_deref()) {
             Ok(m) => m,
             Err(e) => {
                 self.stats.malformed += 1;
@@ -1175,6 +1183,7 @@ impl L2tp {
                 customer_name: String::new(),
                 capacity: Capacity::default(),
                 challenge: None,
+                secret: None,
                 created: now,
                 established: None,
                 last_rx: now,
@@ -1231,12 +1240,20 @@ impl L2tp {
         }
     }
 
-    /// A builder that hides with the secret when `hide_avps` is on.
-    fn builder(&mut self, k: u16, tunnel: u16, session: u16) -> Builder {
-        let b = Builder::new(k, tunnel, session);
-        match (&self.s.secret, self.s.hide_avps) {
+    /// The secret of tunnel `tid`: its own (LAC, switched calls), else `l2tp.secret`.
+    fn secret_of(&self, tid: u16) -> Option<&[u8]> {
+        self.tunnels
+            .get(&tid)
+            .and_then(|t| t.secret.as_deref())
+            .or(self.s.secret.as_deref())
+    }
+
+    /// A builder for a message in tunnel `tid` (to the peer's `session`) that hides with
+    /// the tunnel's secret when `hide_avps` is on.
+    fn builder(&mut self, k: u16, tid: u16, session: u16) -> Builder {
+        let b = Builder::new(k, self.peer_id(tid), session);
+        match (self.secret_of(tid).map(<[u8]>::to_vec), self.s.hide_avps) {
             (Some(secret), true) => {
-                let secret = secret.clone();
                 let v = self.random16();
                 b.hiding(&secret, v)
             }
@@ -1503,7 +1520,7 @@ impl L2tp {
         let Some(t) = self.tunnels.get(&tid) else {
             return false;
         };
-        match (t.challenge, &self.s.secret) {
+        match (t.challenge, self.secret_of(tid)) {
             (None, _) => true,
             (Some(c), Some(secret)) => m
                 .get(attr::CHALLENGE_RESPONSE)
@@ -1620,7 +1637,7 @@ impl L2tp {
         }
         let mut b = Builder::new(kind::SCCCN, peer_id, 0);
         if let Some(c) = m.get(attr::CHALLENGE) {
-            let Some(secret) = self.s.secret.clone() else {
+            let Some(secret) = self.secret_of(tid).map(<[u8]>::to_vec) else {
                 self.stats.auth_failures += 1;
                 self.stop_tunnel(
                     now,
@@ -1741,9 +1758,8 @@ impl L2tp {
         });
         self.serial = self.serial.wrapping_add(1);
         let serial = self.serial;
-        let peer_id = self.peer_id(tid);
         let mut b = self
-            .builder(kind::ICRQ, peer_id, 0)
+            .builder(kind::ICRQ, tid, 0)
             .u16(true, attr::ASSIGNED_SESSION_ID, sid)
             .u32(true, attr::CALL_SERIAL_NUMBER, serial)
             .u32(false, attr::BEARER_TYPE, 0)
@@ -1964,7 +1980,7 @@ impl L2tp {
                 .push_back(L2tpOutput::Command(Command::L2tpSessionSet(spec)));
         }
         let b = self
-            .builder(kind::ICRP, peer_tid, peer_sid)
+            .builder(kind::ICRP, tid, peer_sid)
             .u16(true, attr::ASSIGNED_SESSION_ID, sid)
             .finish();
         self.send(tid, b);
@@ -2013,7 +2029,7 @@ impl L2tp {
                     return;
                 }
                 let b = self
-                    .builder(kind::ICCN, self.peer_id(tid), peer_sid)
+                    .builder(kind::ICCN, tid, peer_sid)
                     .u32(
                         true,
                         attr::TX_CONNECT_SPEED,

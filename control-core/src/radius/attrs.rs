@@ -40,6 +40,7 @@ pub fn is_authorization_attribute(key: AttrKey) -> bool {
         sa::TUNNEL_PREFERENCE,
         sa::TUNNEL_CLIENT_AUTH_ID,
         sa::TUNNEL_SERVER_AUTH_ID,
+        sa::TUNNEL_PASSWORD,
     ]
     .contains(&key)
         || tg::ALL
@@ -194,9 +195,13 @@ impl Tunnels {
                 let (t, v) = tagged_text(attr)?;
                 self.tag(t).3.server_auth_id = Some(v);
             }
-            // Salt-encrypted with the request's authenticator; not used (the tunnel
-            // secret is `l2tp.secret`), but it is a tunnel attribute.
-            k if k == sa::TUNNEL_PASSWORD => self.seen = true,
+            // Decrypted by the RADIUS client (client::decrypt_tunnel_passwords): the
+            // tag octet, then the password.
+            k if k == sa::TUNNEL_PASSWORD => {
+                if let Some((&t, pw)) = attr.value.split_first() {
+                    self.tag(t).3.password = Some(pw.to_vec());
+                }
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -811,9 +816,10 @@ mod tests {
             .push(text(sa::TUNNEL_SERVER_ENDPOINT, 1, "192.0.2.12"))
             .push(text(sa::TUNNEL_ASSIGNMENT_ID, 1, "isp-b"))
             .push(tagged(sa::TUNNEL_PREFERENCE, 1, 20))
+            // As the client leaves it, decrypted: the tag, then the password.
             .push(Attribute::octets(
                 sa::TUNNEL_PASSWORD,
-                vec![1, 0x80, 0x01, 9, 9],
+                [&[1u8][..], b"isp-b secret"].concat(),
             ))
             .push(tagged(sa::TUNNEL_TYPE, 2, 3))
             .push(tagged(sa::TUNNEL_MEDIUM_TYPE, 2, 1))
@@ -840,13 +846,17 @@ mod tests {
                 preference,
                 client_auth_id: ids.map(|i| i.0.to_string()),
                 server_auth_id: ids.map(|i| i.1.to_string()),
+                password: None,
             }
         };
         assert_eq!(
             a.tunnels,
             vec![
                 t(2, [192, 0, 2, 11], None, Some(10), Some(("lac-1", "lns-1"))),
-                t(1, [192, 0, 2, 12], Some("isp-b"), Some(20), None),
+                TunnelAssignment {
+                    password: Some(b"isp-b secret".to_vec()),
+                    ..t(1, [192, 0, 2, 12], Some("isp-b"), Some(20), None)
+                },
                 t(0, [192, 0, 2, 14], None, None, None),
             ]
         );

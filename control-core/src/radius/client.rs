@@ -108,6 +108,26 @@ pub enum FailReason {
     QueueFull,
 }
 
+/// An Access-Accept with its Tunnel-Password values (RFC 2868 §3.5) decrypted in place:
+/// each becomes its tag octet, then the password in clear (what
+/// [`super::attrs::authorization`] reads as a tunnel's secret). One that does not decrypt
+/// is removed: its tunnel then has the configured secret.
+fn decrypt_tunnel_passwords(mut p: Packet, secret: &[u8], request_auth: &[u8; 16]) -> Packet {
+    p.attributes.retain_mut(|a| {
+        if a.key != std_attr::TUNNEL_PASSWORD {
+            return true;
+        }
+        match crypto::decrypt_tunnel_password(&a.value, secret, request_auth) {
+            Ok((tag, pw)) => {
+                a.value = [&[tag][..], &pw].concat();
+                true
+            }
+            Err(_) => false,
+        }
+    });
+    p
+}
+
 /// Why a reply that matched a request in flight was not taken as its answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DroppedReply {
@@ -134,7 +154,8 @@ pub enum ClientEvent {
         id: RequestId,
         /// The server that answered.
         server: SocketAddr,
-        /// The reply.
+        /// The reply (an Access-Accept's Tunnel-Passwords decrypted: tag octet, then the
+        /// password).
         packet: Packet,
     },
     /// The request is given up.
@@ -414,6 +435,9 @@ impl Client {
         let require = access || cfg.require_message_authenticator;
         let sent = p.request.code;
         let reply = match crypto::verify_reply(bytes, &f.authenticator, &cfg.secret, require) {
+            Ok(r) if r.code == Code::AccessAccept => {
+                decrypt_tunnel_passwords(r, &cfg.secret, &f.authenticator)
+            }
             Ok(r) => r,
             Err(e) => {
                 match e {
@@ -626,6 +650,48 @@ mod tests {
 
     fn t(ms: u64) -> Instant {
         Instant(1_000_000_000 + ms * 1_000_000)
+    }
+
+    /// An Access-Accept's Tunnel-Passwords come out decrypted with the secret and the
+    /// request's authenticator (tag, then the password); one that does not decrypt is
+    /// removed; an Access-Reject's are left alone.
+    #[test]
+    fn tunnel_passwords_are_decrypted() {
+        use crate::radius::crypto::encrypt_tunnel_password;
+        let mut c = Client::new(vec![server(1812)], rng());
+        let id = c.send(t(0), access("alice@isp.example"));
+        let (_, bytes) = c.poll_transmit().unwrap();
+        let req = verify_request(&bytes, SECRET, true).unwrap();
+        let enc = |tag, pw: &[u8], auth: &[u8; 16]| {
+            encrypt_tunnel_password(tag, pw, [0x31, 0x07], SECRET, auth).unwrap()
+        };
+        let mut r = Packet::new(Code::AccessAccept, req.identifier);
+        r.push(Attribute::octets(
+            std_attr::TUNNEL_PASSWORD,
+            enc(1, b"lns-1 secret", &req.authenticator),
+        ));
+        // Encrypted for another request: its length octet is garbage, or (1 in 16) a
+        // wrong password; here the fixed salt makes it garbage.
+        r.push(Attribute::octets(
+            std_attr::TUNNEL_PASSWORD,
+            enc(2, b"x", &[0xee; 16]),
+        ));
+        let reply = sign_reply(&r, &req.authenticator, SECRET).unwrap();
+        c.handle_datagram(t(1), addr(1812), &reply);
+        let Some(ClientEvent::Reply {
+            id: got, packet, ..
+        }) = c.poll_event()
+        else {
+            panic!("no reply")
+        };
+        assert_eq!(got, id);
+        let pws: Vec<&[u8]> = packet
+            .attributes
+            .iter()
+            .filter(|a| a.key == std_attr::TUNNEL_PASSWORD)
+            .map(|a| &a.value[..])
+            .collect();
+        assert_eq!(pws, vec![&b"\x01lns-1 secret"[..]]);
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub struct LacRealmConfig {
     /// `[l2tp.levels]`, else 1M).
     #[serde(default)]
     pub level: Option<Rate>,
+    /// The tunnel secret toward this realm's LNSes (default: `l2tp.secret`).
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 impl LacRealmConfig {
@@ -396,6 +399,9 @@ impl L2tpConfig {
                     format!("{:?} is empty, has an @ or is used twice", r.realm),
                 );
             }
+            if r.secret.as_deref() == Some("") {
+                return e(k("secret"), "is empty: leave it out for l2tp.secret".into());
+            }
             let peers = r.peers().map_err(|m| (k("lns"), m))?;
             match &r.customer {
                 Some(c) if !self.customers.iter().any(|x| &x.name == c) => {
@@ -584,6 +590,7 @@ impl L2tpConfig {
                             peer,
                             assignment: r.assignment.clone().unwrap_or_else(|| r.realm.clone()),
                             preference: i as u32,
+                            secret: r.secret.as_ref().map(|s| s.as_bytes().to_vec()),
                         })
                         .collect(),
                     customer: r.customer.clone(),
@@ -657,7 +664,7 @@ level = "3M"
     #[test]
     fn lac_realms_become_lns_choices_by_preference() {
         let c = parse(
-            "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\", \"172.16.0.3:1702\"]\n[[l2tp.lac_realm]]\nrealm = \"b.example\"\nlns = [\"172.16.0.2\"]\nassignment = \"b\"\n",
+            "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\", \"172.16.0.3:1702\"]\n[[l2tp.lac_realm]]\nrealm = \"b.example\"\nlns = [\"172.16.0.2\"]\nassignment = \"b\"\nsecret = \"b secret\"\n",
         )
         .unwrap();
         let s = c.l2tp.settings(1, Seed::fixed([1; 32])).unwrap();
@@ -677,6 +684,9 @@ level = "3M"
             ]
         );
         assert_eq!(r[1].lns[0].assignment, "b");
+        // The realm's secret is its tunnels'; none: l2tp.secret's (None here).
+        assert_eq!(r[0].lns[0].secret, None);
+        assert_eq!(r[1].lns[0].secret.as_deref(), Some(&b"b secret"[..]));
     }
 
     #[test]
@@ -723,6 +733,11 @@ level = "3M"
                 "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\"]\n[[l2tp.lac_realm]]\nrealm = \"ISP.example\"\nlns = [\"172.16.0.3\"]\n",
                 "l2tp.lac_realm[1].realm",
                 "used twice",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"172.16.0.2\"]\nsecret = \"\"\n",
+                "l2tp.lac_realm[0].secret",
+                "leave it out",
             ),
         ];
         for (src, key, words) in cases {
