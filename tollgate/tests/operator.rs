@@ -288,7 +288,8 @@ fn ctl_refuses_addresses_and_names_no_subscriber_can_have() {
 fn tunnelled_subscribers_follow_the_same_address_rule() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let l2tp = "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"192.0.2.9\"\n[[l2tp.customer]]\nname = \"c\"\n";
+    // The deprecated IP mode, asked for (docs/l2tp.md, "Migration from IP subscribers").
+    let l2tp = "[l2tp]\nenabled = true\nip_subscribers = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"192.0.2.9\"\n[[l2tp.customer]]\nname = \"c\"\n";
     let gw = Gw::start(d, &format!("{}{l2tp}", aaa(d)));
     for (address, why) in [
         ("10.10.0.255", "broadcast address of the access subnet"),
