@@ -164,6 +164,10 @@ address = "192.0.2.1/24"
 [log]
 level = "warn"
 
+[aaa]
+# The run's own spool: not the host's /var/lib/tollgate (nor its schema version).
+spool = "$RUN/accounting.db"
+
 [subscribers]
 unknown = "drop"
 flow_records = "$RUN/flows.jsonl"

@@ -43,17 +43,13 @@
 //!
 //! **Overload.** A ring that rides out stalls is also a long queue: offered more than it
 //! can forward, the worker would take every frame a ring's length late. So, as CoDel
-//! does for a queue, the port drops at the head when the lateness stands: once the
-//! blocks it opens have held frames older than `max_delay_ms` for [`TREND_WINDOW_MS`]
-//! without the lateness shrinking (a backlog that is not draining: the worker is slower
-//! than the traffic), or for [`OVERLOAD_INTERVAL_MS`] in a row however it moves, it gives
-//! back every block whose newest frame is older than that without reading it (`rx_late`,
-//! the cheapest drop there is: one store per block), and keeps doing so until the blocks
-//! have been fresh for [`OVERLOAD_INTERVAL_MS`] again. The backlog of a one-off stall
-//! shrinks from block to block while the worker catches up, so it drains and loses
-//! nothing (unless it is still late after the interval); sustained overload is
-//! recognised within a few milliseconds and forwards at the worker's rate with at most
-//! about `max_delay_ms` of queueing.
+//! does for a queue, the port drops at the head when waiting has lasted: once the blocks
+//! it opens have held frames older than `max_delay_ms` for [`OVERLOAD_INTERVAL_MS`] in a
+//! row, it gives back every block whose newest frame is older than that without reading
+//! it (`rx_late`, the cheapest drop there is: one store per block), and keeps doing so
+//! until the blocks have been fresh for that long again. A one-off stall drains within
+//! the interval and loses nothing; sustained overload forwards at the worker's rate with
+//! at most about `max_delay_ms` of queueing.
 //!
 //! **What the kernel changes, and what we undo.** A frame the host itself sent on a veth
 //! (or through a device with checksum offload) may arrive with a *partial* TCP/UDP
@@ -135,13 +131,8 @@ pub const DEFAULT_BLOCK_COUNT: usize = 1024;
 pub const DEFAULT_BLOCK_TIMEOUT_MS: u32 = 1;
 /// Default head-drop delay, milliseconds.
 pub const DEFAULT_MAX_DELAY_MS: u32 = 5;
-/// How long the head of the ring must have been late, however its lateness moved,
-/// before the port drops there; and how long it must be fresh again before it stops.
+/// How long the head of the ring must have been late before the port drops there.
 pub const OVERLOAD_INTERVAL_MS: u64 = 100;
-/// How long the head of the ring must have been late *without catching up* (the
-/// lateness at the end of the window no smaller than at its start) before the port
-/// drops there.
-pub const TREND_WINDOW_MS: u64 = 10;
 
 /// Settings for an [`AfPacketPort`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -786,11 +777,8 @@ struct HeadDrop {
     /// 0: never drop.
     max_delay_ns: u64,
     interval_ns: u64,
-    trend_window_ns: u64,
     /// Since when every block opened has been late (none fresh in between).
     late_since: Option<u64>,
-    /// The window the trend is judged over: when it began and the lateness then.
-    trend: Option<(u64, u64)>,
     /// While dropping: since when every block opened has been fresh.
     fresh_since: Option<u64>,
     /// Late blocks are dropped on sight.
@@ -802,26 +790,21 @@ impl HeadDrop {
         HeadDrop {
             max_delay_ns: u64::from(max_delay_ms) * 1_000_000,
             interval_ns: OVERLOAD_INTERVAL_MS * 1_000_000,
-            trend_window_ns: TREND_WINDOW_MS * 1_000_000,
             late_since: None,
-            trend: None,
             fresh_since: None,
             dropping: false,
         }
     }
 
     /// Whether to drop a block opened at `now` whose newest frame the kernel stamped
-    /// `newest`: late (older than the delay) while the head has been late for a trend
-    /// window without catching up, or for the interval, or while dropping. Dropping ends
-    /// after an interval of fresh blocks.
+    /// `newest`: late (older than the delay) while the head has been late for the
+    /// interval, or while dropping. Dropping ends after an interval of fresh blocks.
     fn drop_block(&mut self, now: u64, newest: u64) -> bool {
         if self.max_delay_ns == 0 {
             return false;
         }
-        let lateness = now.saturating_sub(newest);
-        if lateness <= self.max_delay_ns {
+        if now.saturating_sub(newest) <= self.max_delay_ns {
             self.late_since = None;
-            self.trend = None;
             if self.dropping {
                 let since = *self.fresh_since.get_or_insert(now);
                 if now.saturating_sub(since) >= self.interval_ns {
@@ -836,20 +819,8 @@ impl HeadDrop {
             return true;
         }
         let since = *self.late_since.get_or_insert(now);
-        let (window_start, window_lateness) = *self.trend.get_or_insert((now, lateness));
         if now.saturating_sub(since) >= self.interval_ns {
             self.dropping = true;
-        } else if now.saturating_sub(window_start) >= self.trend_window_ns {
-            if lateness < window_lateness {
-                // Catching up: judge the next window from here.
-                self.trend = Some((now, lateness));
-            } else {
-                self.dropping = true;
-            }
-        }
-        if self.dropping {
-            self.late_since = None;
-            self.trend = None;
         }
         self.dropping
     }
@@ -1570,49 +1541,6 @@ mod tests {
         // Off.
         let mut off = HeadDrop::new(0);
         assert!(!off.drop_block(t1 + 10_000 * MS, t1));
-    }
-
-    #[test]
-    fn head_drop_sees_a_growing_backlog_within_the_trend_window() {
-        const MS: u64 = 1_000_000;
-        let t0 = 1_000 * MS;
-        // Offered twice what the worker forwards: the lateness grows by half of the
-        // elapsed time. Late from t0 (6 ms), 11 ms at t0 + 10 ms: not catching up, so
-        // the port drops then, not after the 100 ms interval.
-        let mut h = HeadDrop::new(5);
-        assert!(!h.drop_block(t0, t0 - 6 * MS));
-        assert!(!h.drop_block(t0 + 9 * MS, t0 + 9 * MS - 10 * MS - MS / 2));
-        assert!(h.drop_block(t0 + 10 * MS, t0 + 10 * MS - 11 * MS));
-        assert!(h.dropping);
-        // A standing backlog (the lateness the same at both ends) is overload too.
-        let mut h = HeadDrop::new(5);
-        assert!(!h.drop_block(t0, t0 - 8 * MS));
-        assert!(h.drop_block(t0 + 10 * MS, t0 + 2 * MS));
-        // A stall's backlog that shrinks from window to window is ridden out, as long
-        // as it is gone within the interval: here 40 ms late, 1 ms less every 2 ms.
-        let mut h = HeadDrop::new(5);
-        let mut t = t0;
-        let mut late = 40 * MS;
-        while late > 5 * MS {
-            assert!(!h.drop_block(t, t - late), "dropped while catching up");
-            t += 2 * MS;
-            late -= MS;
-        }
-        assert!(!h.drop_block(t, t - MS));
-        assert!(!h.dropping);
-        // Catching up too slowly: still late after the interval, then dropped.
-        let mut h = HeadDrop::new(5);
-        let mut late = 300 * MS;
-        let mut dropped_at = None;
-        for step in 0..=100 {
-            let t = t0 + step * MS;
-            if h.drop_block(t, t - late) {
-                dropped_at = Some(step);
-                break;
-            }
-            late -= MS / 10;
-        }
-        assert_eq!(dropped_at, Some(OVERLOAD_INTERVAL_MS));
     }
 
     #[test]
