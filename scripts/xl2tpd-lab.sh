@@ -160,7 +160,9 @@ capturing() { [[ -s $RUNDIR/line.pcap ]]; }
 
 start_capture() {
     rm -f "$RUNDIR/line.pcap"
-    setsid ip netns exec "$NS_LAC" tcpdump -i xl-l0 -s 0 -U -w "$RUNDIR/line.pcap" udp port 1701 \
+    # --immediate-mode: each frame reaches the file at once, not when the capture ring's
+    # block retires (up to a second later, and lost if tcpdump is stopped before).
+    setsid ip netns exec "$NS_LAC" tcpdump --immediate-mode -i xl-l0 -s 0 -U -w "$RUNDIR/line.pcap" udp port 1701 \
         </dev/null >"$RUNDIR/tcpdump.log" 2>&1 &
     echo $! >"$RUNDIR/tcpdump.pid"
     # tcpdump writes the pcap header once it listens.
@@ -213,6 +215,11 @@ sys.exit(0 if len(t) == 1 and t[0]["state"] == "closed" and t[0]["sessions"] == 
 }
 
 xl2tpd_log_has() { grep -q -- "$1" "$RUNDIR/xl2tpd.log"; }
+
+# xl2tpd's StopCCN (message type 4) is in the capture.
+stopccn_captured() {
+    tshark -r "$RUNDIR/line.pcap" -Y 'l2tp.avp.message_type == 4' -T fields -e frame.number 2>/dev/null | grep -q .
+}
 
 # The exchange on the line as tshark reads it: one line per L2TP message, "> " from xl2tpd,
 # "< " from Tollgate: control message types (SCCRQ, ...), ZLBs, data messages with their
@@ -281,7 +288,8 @@ check_phase() {
 import json, sys
 p = json.load(sys.stdin)["pppoe"]
 print(" ".join(f"{k}={v}" for k, v in sorted(p.items()) if k.startswith("lns_") and (v or not k.startswith("lns_ppp_drop"))))')
-    sleep 0.5
+    # The capture holds the whole exchange once xl2tpd's StopCCN is in it.
+    wait_for 10 stopccn_captured || true
     stop_capture
     ex=$(line_exchange)
     want="> SCCRQ
