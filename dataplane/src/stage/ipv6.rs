@@ -381,22 +381,27 @@ impl Pipeline {
         now: Instant,
     ) -> Verdict {
         let src_mac = MacAddr::from_bytes(&buf.data()[6..12]);
-        if let Some(id) = line.pppoe
-            && let Err(r) = self.pppoe_up6(buf, l3, h, line, src_mac, id)
-        {
-            return Verdict::Drop(r);
-        }
+        // The session of the source's /64 must be this line's, MAC's and PPPoE
+        // session's; then it is the one the PPPoE index would find, so the index is
+        // asked only to name a refusal.
         let Some(slot) = self.live_session6(fwd, prefix64(h.src), now) else {
-            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+            let r = self.refused_up6(buf, l3, h, line, src_mac, DropReason::Ipv6SourceSpoofed);
+            return Verdict::Drop(r);
         };
         let Some(s) = self.sessions.get(slot) else {
-            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+            let r = self.refused_up6(buf, l3, h, line, src_mac, DropReason::Ipv6SourceSpoofed);
+            return Verdict::Drop(r);
         };
         if s.mac != Some(src_mac) || s.pppoe_session() != line.pppoe {
-            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+            let r = self.refused_up6(buf, l3, h, line, src_mac, DropReason::Ipv6SourceSpoofed);
+            return Verdict::Drop(r);
         }
         if s.vlans() != line.vlans {
-            return Verdict::Drop(DropReason::VlanMismatch);
+            let r = self.refused_up6(buf, l3, h, line, src_mac, DropReason::VlanMismatch);
+            return Verdict::Drop(r);
+        }
+        if line.pppoe.is_some() && !pppoe_covers(buf, l3, h) {
+            return Verdict::Drop(DropReason::PppoeMalformed);
         }
         if h.hop_limit <= 1 {
             return self.hop_limit_exceeded(fwd, Side::Access, buf, l3, h, now);
@@ -526,26 +531,27 @@ impl Pipeline {
         Verdict::Forward(Side::Access)
     }
 
-    /// An IPv6 packet from PPPoE session `id` on `line` from `mac`: the session must be
-    /// the line's, and the PPPoE length must cover the packet (padding after it is cut).
-    #[inline]
-    fn pppoe_up6<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
+    /// Why an uplink IPv6 packet from `mac` on `line` is refused, `otherwise` being the
+    /// reason its /64's session gave: from a PPPoE session the line does not have, or
+    /// whose length does not cover the packet, the PPPoE reason comes first.
+    #[cold]
+    #[inline(never)]
+    fn refused_up6<B: PacketBuf>(
+        &self,
+        buf: &B,
         l3: usize,
         h: &Header,
         line: Line,
         mac: MacAddr,
-        id: u16,
-    ) -> Result<(), DropReason> {
-        if self.sessions.slot_by_pppoe(line.vlans, mac, id).is_none() {
-            return Err(DropReason::PppoeSessionUnknown);
+        otherwise: DropReason,
+    ) -> DropReason {
+        match line.pppoe {
+            Some(id) if self.sessions.slot_by_pppoe(line.vlans, mac, id).is_none() => {
+                DropReason::PppoeSessionUnknown
+            }
+            Some(_) if !pppoe_covers(buf, l3, h) => DropReason::PppoeMalformed,
+            _ => otherwise,
         }
-        let p = pppoe::Packet::new_unchecked(&buf.data()[l3 - pppoe::HEADER_LEN..l3]);
-        if (p.payload_len() as usize) < h.total + pppoe::PPP_PROTOCOL_LEN as usize {
-            return Err(DropReason::PppoeMalformed);
-        }
-        Ok(())
     }
 
     /// Puts the line template of the session in `slot` on a downlink IPv6 packet (at
@@ -746,4 +752,12 @@ impl Pipeline {
             self.sessions.set_delegated6(slot, prefix);
         }
     }
+}
+
+/// Whether the PPPoE header before `l3` says a payload long enough for the IPv6 packet
+/// `h` and the PPP protocol field (padding after it is cut).
+#[inline]
+fn pppoe_covers<B: PacketBuf>(buf: &B, l3: usize, h: &Header) -> bool {
+    let p = pppoe::Packet::new_unchecked(&buf.data()[l3 - pppoe::HEADER_LEN..l3]);
+    p.payload_len() as usize >= h.total + pppoe::PPP_PROTOCOL_LEN as usize
 }
