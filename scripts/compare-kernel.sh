@@ -31,13 +31,19 @@
 # LOSS_TOLERANCE=0 gives RFC 2544's strict definition. Every DUT is measured by the
 # same rule, and the generator's own receive-ring drops are reported apart.
 #
+# Mode af_packet_steered is the AF_PACKET port with the receive work of its veths
+# (RPS) on GEN_CPU instead of the worker's core, as a NIC's interrupt affinity would
+# put it on a real host: it shows what AF_PACKET gives when the kernel's delivery into
+# the ring does not compete with the worker for its core (receive livelock).
+#
 # Usage: scripts/compare-kernel.sh          (root; `make compare-kernel` installs nftables,
 #                                            libbpf and clang, and builds, first)
 # Environment:
 #   TOLLGATE_BIN   [target/release/tollgate]     SUBSCRIBERS [100]   FLOWS [4]
 #   SIZE [64]      TRIAL_SECONDS [3]             ITERATIONS [7]      LOSS_TOLERANCE [0.0001]
 #   GEN_CPU [0]    DUT_CPU [1]                   OUT [target/compare-kernel.json]
-#   MODES ["kernel af_xdp af_packet"] ("tollgate" = af_packet)       RUNS [3]
+#   MODES ["kernel af_xdp af_packet"] ("tollgate" = af_packet; also af_packet_steered)
+#   RUNS [3]
 #   OVERLOAD [2]: the second overload point, offered at this multiple of the loss-free rate
 set -euo pipefail
 
@@ -101,14 +107,22 @@ topology() {
         nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
         nsx "$ns" ip link set lo up
     done
-    local rps_dut rps_gen
-    rps_dut=$(printf '%x' $((1 << DUT_CPU)))
+    local rps_gen
     rps_gen=$(printf '%x' $((1 << GEN_CPU)))
     for i in acc core; do
         nsx "$NS_DUT" ip link set "dut-$i" up
         nsx "$NS_GEN" ip link set "gen-$i" up
-        nsx "$NS_DUT" sh -c "echo $rps_dut > /sys/class/net/dut-$i/queues/rx-0/rps_cpus"
         nsx "$NS_GEN" sh -c "echo $rps_gen > /sys/class/net/gen-$i/queues/rx-0/rps_cpus"
+    done
+    dut_rps "$DUT_CPU"
+}
+
+# dut_rps CPU: the DUT veths' receive work (RPS) on that core.
+dut_rps() {
+    local mask i
+    mask=$(printf '%x' $((1 << $1)))
+    for i in acc core; do
+        nsx "$NS_DUT" sh -c "echo $mask > /sys/class/net/dut-$i/queues/rx-0/rps_cpus"
     done
 }
 
@@ -296,7 +310,8 @@ for run in $(seq "$RUNS"); do
         case $mode in
         kernel) kernel_up ;;
         af_xdp | af_packet) tollgate_up "$mode" ;;
-        *) die "unknown mode $mode (kernel, af_xdp, af_packet)" ;;
+        af_packet_steered) dut_rps "$GEN_CPU" && tollgate_up af_packet ;;
+        *) die "unknown mode $mode (kernel, af_xdp, af_packet, af_packet_steered)" ;;
         esac
         echo "run $run: $mode" >&2
         r=$(search "$mode")
@@ -304,6 +319,7 @@ for run in $(seq "$RUNS"); do
             "$r" "$run" "$mode" >>"$RESULTS"
         case $mode in
         kernel) kernel_down ;;
+        af_packet_steered) tollgate_down && dut_rps "$DUT_CPU" ;;
         *) tollgate_down ;;
         esac
     done
@@ -371,7 +387,7 @@ print()
 print("median (min-max) of %d runs" % max(r["run"] for r in runs))
 print(f"{'':<12} {'loss-free kpps':>24} {'CPU ns/pkt, both cores':>26} {'DUT core only':>22} "
       f"{'at max offered: kpps':>24} {'p99 us':>26} {'/ loss-free':>20}")
-names = {"kernel": "kernel+nft", "af_xdp": "af_xdp", "af_packet": "af_packet"}
+names = {"kernel": "kernel+nft", "af_xdp": "af_xdp", "af_packet": "af_packet", "af_packet_steered": "af_pkt+rps"}
 for m in modes:
     s = summary[m]
     print(f"{names.get(m, m):<12} {fmt(s['loss_free_pps'], 1e-3):>24} {fmt(s['cpu_ns_per_packet'], 1, '{:.0f}'):>26} "
