@@ -57,6 +57,11 @@ impl Rig {
         Rig::with_mtu(1500)
     }
 
+    /// The rig with the session's MSS clamp (ACC-5) `clamp`.
+    fn with_clamp(clamp: u16) -> Rig {
+        Rig::with_clamped(Nat64Config::default(), clamp)
+    }
+
     /// `[nat64] mtu` of `mtu`; the access side's ICMPv6 errors from GW6.
     fn with_mtu(mtu: u16) -> Rig {
         Rig::with(Nat64Config {
@@ -67,6 +72,11 @@ impl Rig {
 
     /// NAT64 on with `nat64`'s settings over the pool address NAT64.
     fn with(nat64: Nat64Config) -> Rig {
+        Rig::with_clamped(nat64, 0)
+    }
+
+    /// [`Rig::with`], the session clamped to MSS `clamp` (0: none).
+    fn with_clamped(nat64: Nat64Config, clamp: u16) -> Rig {
         let web = Service {
             vip: VIP,
             protocol: 6,
@@ -141,7 +151,7 @@ impl Rig {
             access: AccessLine {
                 vlans: Default::default(),
                 encap: Encap::Ipoe,
-                mss_clamp: 0,
+                mss_clamp: clamp,
             },
         }));
         r.command(Command::SessionPrefix6 {
@@ -1042,6 +1052,106 @@ fn endpoint_independent_filtering_lets_anyone_reach_a_mapping() {
     assert_eq!(r.core.drain(), vec![want]);
     let c = r.counters();
     assert_eq!(nat64_counters(&c), [2, 1, 2, 0]);
+    assert_eq!(drops(&c), vec![]);
+    r.check_balance();
+}
+
+/// TCP options with MSS `mss` (and a window scale after a no-op).
+fn mss_options(mss: u16) -> [etherparse::TcpOptionElement; 3] {
+    [
+        etherparse::TcpOptionElement::MaximumSegmentSize(mss),
+        etherparse::TcpOptionElement::Noop,
+        etherparse::TcpOptionElement::WindowScale(7),
+    ]
+}
+
+#[test]
+fn translated_syns_have_their_mss_clamped_for_the_subscriber_s_ipv6_line() {
+    // A session clamped to 1452 over IPv4 (MTU 1492): its IPv6 side carries 20 bytes
+    // more of header per segment, so a translated SYN's MSS is clamped to 1432 both
+    // ways, to a routed server and to a VIP's (whose answer is translated in one pass).
+    let mut r = Rig::with_clamp(1452);
+    let syn = |dst: Ipv6Addr, sport: u16, dport: u16| {
+        bytes(|v| {
+            v6(SUB6, dst, 64)
+                .tcp(sport, dport, 7, 1000)
+                .syn()
+                .options(&mss_options(1460))
+                .unwrap()
+                .write(v, &[])
+                .unwrap()
+        })
+    };
+    r.send(Side::Access, &syn(SRV64, 40000, 80));
+    let want = bytes(|v| {
+        v4((CORE_MAC, SRV_MAC), NAT64, SRV, 63)
+            .tcp(1024, 80, 7, 1000)
+            .syn()
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.core.drain(), vec![want]);
+    let synack = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), SRV, NAT64, 64)
+            .tcp(80, 1024, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1460))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    r.send(Side::Core, &synack);
+    let want = bytes(|v| {
+        v6_down(SRV64, 63)
+            .tcp(80, 40000, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+
+    // To the VIP: the first server, from the NAT address's first port.
+    r.send(Side::Access, &syn(VIP64, 40001, 80));
+    let want = bytes(|v| {
+        v4((CORE_MAC, web_mac(WEB[0])), GW_CORE, WEB[0], 63)
+            .tcp(1024, 8080, 7, 1000)
+            .syn()
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.core.drain(), vec![want]);
+    let synack = bytes(|v| {
+        v4((web_mac(WEB[0]), CORE_MAC), WEB[0], GW_CORE, 64)
+            .tcp(8080, 1024, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1440))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    r.send(Side::Core, &synack);
+    let want = bytes(|v| {
+        v6_down(VIP64, 63)
+            .tcp(80, 40001, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [2, 2, 2, 0]);
     assert_eq!(drops(&c), vec![]);
     r.check_balance();
 }

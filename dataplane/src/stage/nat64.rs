@@ -25,7 +25,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::forward::{self, Header as Header4, Route};
 use super::ipv6::{self, Header as Header6, next_header};
 use super::subscriber::expiry_close;
-use super::{Pipeline, Verdict, rewrite};
+use super::{Pipeline, Verdict, access, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
@@ -363,7 +363,7 @@ impl Pipeline {
         let Some(session) = self.sessions.get(slot) else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
-        let session_id = session.id;
+        let (session_id, clamp) = (session.id, session.mss_clamp);
         let vip = fwd.services.is_vip(dst);
         // Routed before a binding opens; a VIP's server is routed by the service stage.
         let route = match self.nat64_route(fwd, dst, vip) {
@@ -431,6 +431,11 @@ impl Pipeline {
         let Some(pool) = fwd.nat64.pool.get(addr as usize).copied() else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
+        // ACC-5: the subscriber's side is IPv6, whatever the server's is: its SYN's
+        // MSS is clamped for IPv6 (the IPv4 side's clamp, later, then leaves it).
+        if clamp != 0 {
+            access::clamp_mss6(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
+        }
         let at = to_ipv4(buf.data_mut(), l3, h, proto, (pool, port), dst);
         // The MACs move up to just before the IPv4 header, over the IPv6 header and any
         // VLAN tags.
@@ -603,14 +608,14 @@ impl Pipeline {
         // A VIP's answer's session was asked whether it is due by the service stage,
         // for this packet: not again.
         let checked = down.answer.is_some_and(|(_, s)| s == slot);
-        let (mac, plain) = match self.sessions.get(slot) {
+        let (mac, plain, clamp) = match self.sessions.get(slot) {
             Some(s) if s.id == session_id => match if checked { None } else { s.due(now) } {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     self.close_binding(fwd, i, FlowClose::SessionEnded);
                     return Verdict::Drop(DropReason::Ipv6NoSession);
                 }
-                None => (s.mac, s.is_plain()),
+                None => (s.mac, s.is_plain(), s.mss_clamp),
             },
             _ => {
                 self.close_binding(fwd, i, FlowClose::SessionEnded);
@@ -627,6 +632,11 @@ impl Pipeline {
             && let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now)
         {
             return Verdict::Drop(r);
+        }
+        // ACC-5: a SYN-ACK's MSS, clamped for the subscriber's IPv6 line (before the
+        // translation, which carries the checksum over).
+        if clamp != 0 && h.proto == protocol::TCP {
+            access::clamp_mss(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
         }
         let from = fwd.nat64.synthesize(down.remote.0);
         let src_port = down.answer.map(|(port, _)| port);
