@@ -190,6 +190,13 @@ pub fn to_ipv4(
     at
 }
 
+/// The longest IPv4 packet that fits a line of IPv6 MTU `mtu` once translated (the
+/// IPv6 header is 20 bytes longer; no IPv4 options are carried over).
+#[inline(always)]
+pub(super) fn ipv4_mtu_of(mtu: u16) -> u16 {
+    mtu.saturating_sub(20)
+}
+
 /// Moves the two MAC addresses (12 bytes) at `from` to `to`: a fixed-size copy the
 /// compiler does in registers (`copy_within` calls `memmove`).
 #[inline(always)]
@@ -608,14 +615,14 @@ impl Pipeline {
         // A VIP's answer's session was asked whether it is due by the service stage,
         // for this packet: not again.
         let checked = down.answer.is_some_and(|(_, s)| s == slot);
-        let (mac, plain, clamp) = match self.sessions.get(slot) {
+        let (mac, plain, clamp, line_mtu) = match self.sessions.get(slot) {
             Some(s) if s.id == session_id => match if checked { None } else { s.due(now) } {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     self.close_binding(fwd, i, FlowClose::SessionEnded);
                     return Verdict::Drop(DropReason::Ipv6NoSession);
                 }
-                None => (s.mac, s.is_plain(), s.mss_clamp),
+                None => (s.mac, s.is_plain(), s.mss_clamp, s.line_mtu()),
             },
             _ => {
                 self.close_binding(fwd, i, FlowClose::SessionEnded);
@@ -628,10 +635,18 @@ impl Pipeline {
         if h.ttl <= 1 {
             return self.ttl_expired(fwd, Side::Core, buf, l3, now);
         }
-        if down.answer.is_none()
-            && let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now)
-        {
-            return Verdict::Drop(r);
+        if down.answer.is_none() {
+            // Too long for the session's line once 20 bytes longer as IPv6: with DF,
+            // fragmentation-needed with the line's MTU less 20 (RFC 7915 4.1, RFC 6146
+            // 3.5; a VIP's answer was checked so by the service stage).
+            if let Some(mtu) = line_mtu.map(ipv4_mtu_of)
+                && h.total > usize::from(mtu)
+            {
+                return self.line_too_big(fwd, buf, l3, mtu, now);
+            }
+            if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
+                return Verdict::Drop(r);
+            }
         }
         // ACC-5: a SYN-ACK's MSS, clamped for the subscriber's IPv6 line (before the
         // translation, which carries the checksum over).

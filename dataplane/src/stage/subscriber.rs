@@ -157,7 +157,7 @@ impl Pipeline {
     /// than `mtu`.
     #[cold]
     #[inline(never)]
-    fn line_too_big<B: PacketBuf>(
+    pub(super) fn line_too_big<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
@@ -616,7 +616,11 @@ impl Pipeline {
                     self.close_session(fwd, slot, t, cause);
                     return Some(Verdict::Drop(DropReason::NoSession));
                 }
-                None => (nat64.map_or(s.address, |_| f.sub), s.line_mtu()),
+                // A NAT64 subscriber's line carries the answer as IPv6, 20 bytes longer.
+                None => match nat64 {
+                    None => (s.address, s.line_mtu()),
+                    Some(_) => (f.sub, s.line_mtu().map(super::nat64::ipv4_mtu_of)),
+                },
             },
             None => return Some(Verdict::Drop(DropReason::NoSession)),
         };
