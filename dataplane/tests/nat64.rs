@@ -57,6 +57,11 @@ impl Rig {
         Rig::with_mtu(1500)
     }
 
+    /// The rig with the session's MSS clamp (ACC-5) `clamp`.
+    fn with_clamp(clamp: u16) -> Rig {
+        Rig::with_clamped(Nat64Config::default(), clamp)
+    }
+
     /// `[nat64] mtu` of `mtu`; the access side's ICMPv6 errors from GW6.
     fn with_mtu(mtu: u16) -> Rig {
         Rig::with(Nat64Config {
@@ -67,6 +72,21 @@ impl Rig {
 
     /// NAT64 on with `nat64`'s settings over the pool address NAT64.
     fn with(nat64: Nat64Config) -> Rig {
+        Rig::with_clamped(nat64, 0)
+    }
+
+    /// [`Rig::with`], the session clamped to MSS `clamp` (0: none).
+    fn with_clamped(nat64: Nat64Config, clamp: u16) -> Rig {
+        let line = AccessLine {
+            vlans: Default::default(),
+            encap: Encap::Ipoe,
+            mss_clamp: clamp,
+        };
+        Rig::with_line(nat64, line)
+    }
+
+    /// [`Rig::with`], the session on access line `line`.
+    fn with_line(nat64: Nat64Config, line: AccessLine) -> Rig {
         let web = Service {
             vip: VIP,
             protocol: 6,
@@ -138,11 +158,7 @@ impl Rig {
             bandwidth: Default::default(),
             services: ServiceSet::ALL,
             max_flows: 0,
-            access: AccessLine {
-                vlans: Default::default(),
-                encap: Encap::Ipoe,
-                mss_clamp: 0,
-            },
+            access: line,
         }));
         r.command(Command::SessionPrefix6 {
             id: 1,
@@ -1043,5 +1059,227 @@ fn endpoint_independent_filtering_lets_anyone_reach_a_mapping() {
     let c = r.counters();
     assert_eq!(nat64_counters(&c), [2, 1, 2, 0]);
     assert_eq!(drops(&c), vec![]);
+    r.check_balance();
+}
+
+/// TCP options with MSS `mss` (and a window scale after a no-op).
+fn mss_options(mss: u16) -> [etherparse::TcpOptionElement; 3] {
+    [
+        etherparse::TcpOptionElement::MaximumSegmentSize(mss),
+        etherparse::TcpOptionElement::Noop,
+        etherparse::TcpOptionElement::WindowScale(7),
+    ]
+}
+
+#[test]
+fn translated_syns_have_their_mss_clamped_for_the_subscriber_s_ipv6_line() {
+    // A session clamped to 1452 over IPv4 (MTU 1492): its IPv6 side carries 20 bytes
+    // more of header per segment, so a translated SYN's MSS is clamped to 1432 both
+    // ways, to a routed server and to a VIP's (whose answer is translated in one pass).
+    let mut r = Rig::with_clamp(1452);
+    let syn = |dst: Ipv6Addr, sport: u16, dport: u16| {
+        bytes(|v| {
+            v6(SUB6, dst, 64)
+                .tcp(sport, dport, 7, 1000)
+                .syn()
+                .options(&mss_options(1460))
+                .unwrap()
+                .write(v, &[])
+                .unwrap()
+        })
+    };
+    r.send(Side::Access, &syn(SRV64, 40000, 80));
+    let want = bytes(|v| {
+        v4((CORE_MAC, SRV_MAC), NAT64, SRV, 63)
+            .tcp(1024, 80, 7, 1000)
+            .syn()
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.core.drain(), vec![want]);
+    let synack = bytes(|v| {
+        v4((SRV_MAC, CORE_MAC), SRV, NAT64, 64)
+            .tcp(80, 1024, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1460))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    r.send(Side::Core, &synack);
+    let want = bytes(|v| {
+        v6_down(SRV64, 63)
+            .tcp(80, 40000, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+
+    // To the VIP: the first server, from the NAT address's first port.
+    r.send(Side::Access, &syn(VIP64, 40001, 80));
+    let want = bytes(|v| {
+        v4((CORE_MAC, web_mac(WEB[0])), GW_CORE, WEB[0], 63)
+            .tcp(1024, 8080, 7, 1000)
+            .syn()
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.core.drain(), vec![want]);
+    let synack = bytes(|v| {
+        v4((web_mac(WEB[0]), CORE_MAC), WEB[0], GW_CORE, 64)
+            .tcp(8080, 1024, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1440))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    r.send(Side::Core, &synack);
+    let want = bytes(|v| {
+        v6_down(VIP64, 63)
+            .tcp(80, 40001, 100, 2000)
+            .syn()
+            .ack(8)
+            .options(&mss_options(1432))
+            .unwrap()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(r.access.drain(), vec![want]);
+    let c = r.counters();
+    assert_eq!(nat64_counters(&c), [2, 2, 2, 0]);
+    assert_eq!(drops(&c), vec![]);
+    r.check_balance();
+}
+
+/// The PPPoE session of [`downlink_too_long_for_a_pppoe_line_as_ipv6_gets_fragmentation_needed`].
+const PPPOE: u16 = 0x0042;
+
+/// The Ethernet frame `f` (IPv6) in a PPPoE session frame of session PPPOE.
+fn in_pppoe(f: &[u8]) -> Vec<u8> {
+    let ip = &f[14..];
+    let mut v = f[..12].to_vec();
+    v.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+    v.extend_from_slice(&PPPOE.to_be_bytes());
+    v.extend_from_slice(&(ip.len() as u16 + 2).to_be_bytes());
+    v.extend_from_slice(&[0x00, 0x57]);
+    v.extend_from_slice(ip);
+    v
+}
+
+/// The ICMP fragmentation-needed the core side sends `to` about the IPv4 packet in the
+/// frame `orig`: its header and 8 bytes quoted, next-hop MTU `mtu`; built by etherparse.
+fn frag_needed(orig: &[u8], to: (Ipv4Addr, MacAddr), mtu: u16) -> Vec<u8> {
+    use etherparse::icmpv4::DestUnreachableHeader;
+    use etherparse::{Icmpv4Header, IpNumber, Ipv4Header};
+    let quote = &orig[14..14 + 28];
+    let icmp = Icmpv4Header::with_checksum(
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded {
+            next_hop_mtu: mtu,
+        }),
+        quote,
+    );
+    let len = (icmp.header_len() + quote.len()) as u16;
+    let mut ip = Ipv4Header::new(len, 64, IpNumber::ICMP, GW_CORE.octets(), to.0.octets()).unwrap();
+    ip.dont_fragment = false;
+    ip.header_checksum = ip.calc_header_checksum();
+    let mut v = to.1.0.to_vec();
+    v.extend_from_slice(&CORE_MAC.0);
+    v.extend_from_slice(&[0x08, 0x00]);
+    v.extend_from_slice(&ip.to_bytes());
+    v.extend_from_slice(&icmp.to_bytes());
+    v.extend_from_slice(quote);
+    v
+}
+
+#[test]
+fn downlink_too_long_for_a_pppoe_line_as_ipv6_gets_fragmentation_needed() {
+    // A PPPoE line of MTU 1492 (clamp 1452) carries IPv6 of 1492 bytes: IPv4 of 1472
+    // once translated. Longer with DF: fragmentation-needed with 1472 (RFC 7915 4.1,
+    // RFC 6146 3.5), quoting the packet as the server sent it; without DF, a counted
+    // drop (not fragmented). The same for a routed server's binding and a VIP's flow.
+    let line = AccessLine {
+        vlans: Default::default(),
+        encap: Encap::Pppoe { session: PPPOE },
+        mss_clamp: 1452,
+    };
+    let mut r = Rig::with_line(Nat64Config::default(), line);
+    let up = bytes(|v| {
+        v6(SUB6, SRV64, 64)
+            .udp(40000, 53)
+            .write(v, b"query")
+            .unwrap()
+    });
+    r.send(Side::Access, &in_pppoe(&up));
+    assert_eq!(r.core.drain().len(), 1);
+    let down = |total: usize, df: bool| {
+        bytes(|v| {
+            v4_flags((SRV_MAC, CORE_MAC), SRV, NAT64, 60, df)
+                .udp(53, 1024)
+                .write(v, &vec![7u8; total - 28])
+                .unwrap()
+        })
+    };
+    // Exactly the MTU once translated: forwarded, 20 bytes longer, in PPPoE.
+    r.send(Side::Core, &down(1472, true));
+    let out = r.access.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].len(), 14 + 8 + 1492);
+    let big = down(1473, true);
+    r.send(Side::Core, &big);
+    assert!(r.access.drain().is_empty());
+    assert_eq!(
+        r.core.drain(),
+        vec![frag_needed(&big, (SRV, SRV_MAC), 1472)]
+    );
+    r.send(Side::Core, &down(1473, false));
+    assert!(r.access.drain().is_empty());
+    assert!(r.core.drain().is_empty());
+
+    // To the VIP (a TCP flow through the service stage) the same.
+    let syn = bytes(|v| {
+        v6(SUB6, VIP64, 64)
+            .tcp(40001, 80, 7, 1000)
+            .syn()
+            .write(v, &[])
+            .unwrap()
+    });
+    r.send(Side::Access, &in_pppoe(&syn));
+    assert_eq!(r.core.drain().len(), 1);
+    let answer = |total: usize| {
+        bytes(|v| {
+            v4_df((web_mac(WEB[0]), CORE_MAC), WEB[0], GW_CORE, 64)
+                .tcp(8080, 1024, 100, 2000)
+                .ack(8)
+                .write(v, &vec![9u8; total - 40])
+                .unwrap()
+        })
+    };
+    let big = answer(1473);
+    r.send(Side::Core, &big);
+    assert!(r.access.drain().is_empty());
+    assert_eq!(
+        r.core.drain(),
+        vec![frag_needed(&big, (WEB[0], web_mac(WEB[0])), 1472)]
+    );
+    r.send(Side::Core, &answer(1472));
+    let out = r.access.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].len(), 14 + 8 + 1492);
+
+    let c = r.counters();
+    assert_eq!(c.dropped(DropReason::PppoeTooBig), 3);
+    assert_eq!(c.icmp_errors, 2);
+    assert_eq!(nat64_counters(&c), [2, 2, 2, 0]);
     r.check_balance();
 }

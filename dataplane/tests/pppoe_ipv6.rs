@@ -474,3 +474,58 @@ fn the_gateway_answers_inside_the_pppoe_header() {
     assert_eq!((c.icmp_errors, c.replied), (1, 2));
     r.check_balance();
 }
+
+/// A TCP/IPv6 SYN (a SYN-ACK with `ack`) carrying MSS `mss` (no link layer), its
+/// checksum computed by etherparse.
+fn syn6(src: Ipv6Addr, dst: Ipv6Addr, hl: u8, ports: (u16, u16), ack: bool, mss: u16) -> Vec<u8> {
+    let mut p = Vec::new();
+    let b = PacketBuilder::ipv6(src.octets(), dst.octets(), hl)
+        .tcp(ports.0, ports.1, 1000, 64240)
+        .syn();
+    let b = if ack { b.ack(77) } else { b };
+    b.options(&[
+        etherparse::TcpOptionElement::MaximumSegmentSize(mss),
+        etherparse::TcpOptionElement::Noop,
+        etherparse::TcpOptionElement::WindowScale(7),
+    ])
+    .unwrap()
+    .write(&mut p, &[])
+    .unwrap();
+    p
+}
+
+#[test]
+fn the_mss_of_a_pppoe_session_s_ipv6_syns_is_clamped_for_ipv6() {
+    // MTU 1492: the IPv4 clamp 1452, IPv6's 20 less, 1432 (ACC-5), both ways.
+    let mut r = Rig::new();
+    r.install(1, QINQ, 1452);
+    let up = syn6(SUB6, SRV6, 64, (40000, 443), false, 1460);
+    r.send(Side::Access, &pppoe6(ACC_MAC, SUB_MAC, QINQ, PPPOE, &up));
+    let want = syn6(SUB6, SRV6, 63, (40000, 443), false, 1432);
+    assert_eq!(r.core.drain(), vec![eth6(RTR_MAC, CORE_MAC, &want)]);
+    let down = syn6(SRV6, SUB6, 64, (443, 40000), true, 1440);
+    r.send(Side::Core, &eth6(CORE_MAC, RTR_MAC, &down));
+    let want = syn6(SRV6, SUB6, 63, (443, 40000), true, 1432);
+    assert_eq!(
+        r.access.drain(),
+        vec![pppoe6(SUB_MAC, ACC_MAC, QINQ, PPPOE, &want)]
+    );
+    // Already small enough: left as it is.
+    let up = syn6(SUB6, SRV6, 64, (40001, 443), false, 1400);
+    r.send(Side::Access, &pppoe6(ACC_MAC, SUB_MAC, QINQ, PPPOE, &up));
+    let want = syn6(SUB6, SRV6, 63, (40001, 443), false, 1400);
+    assert_eq!(r.core.drain(), vec![eth6(RTR_MAC, CORE_MAC, &want)]);
+    assert_eq!(drops(&r.counters()), vec![]);
+    r.check_balance();
+}
+
+#[test]
+fn without_a_clamp_an_ipv6_syn_s_mss_is_left_alone() {
+    let mut r = Rig::new();
+    r.install(1, &[], 0);
+    let up = syn6(SUB6, SRV6, 64, (40000, 443), false, 1460);
+    r.send(Side::Access, &pppoe6(ACC_MAC, SUB_MAC, &[], PPPOE, &up));
+    let want = syn6(SUB6, SRV6, 63, (40000, 443), false, 1460);
+    assert_eq!(r.core.drain(), vec![eth6(RTR_MAC, CORE_MAC, &want)]);
+    r.check_balance();
+}

@@ -7,9 +7,11 @@
 //! What the gateway answers itself (echo replies, ICMP errors, refusals) goes back with
 //! the line's headers as they came. Downlink, a session's frame gets its line's header
 //! template in the buffer's headroom. TCP SYNs of a session with an MSS clamp have their
-//! MSS option lowered both ways.
+//! MSS option lowered both ways: over IPv4 to the clamp, over IPv6 (and NAT64, whose
+//! subscriber side is IPv6) to the clamp less the 20 bytes IPv6's header has more.
 
 use super::forward::Header;
+use super::ipv6::Header as Header6;
 use super::lookahead::Hint;
 use super::parse::Line;
 use super::{Pipeline, Verdict};
@@ -132,6 +134,30 @@ pub(super) fn clamp_mss(ip: &mut [u8], h: &Header, max: u16) {
         return;
     }
     let Some(seg) = ip.get_mut(h.hl..h.total) else {
+        return;
+    };
+    if let Ok(mut t) = tcp::Packet::new_checked(seg) {
+        t.clamp_mss(max);
+    }
+}
+
+/// ACC-5 for IPv6: the MSS a session's IPv6 TCP is clamped to, from its IPv4 clamp
+/// `clamp4` (the line's MTU less 40): 20 less, as an IPv6 header is 20 bytes longer
+/// (PPPoE's MTU 1492: 1452 for IPv4, 1432 for IPv6). 0 (no clamp) stays 0.
+#[inline(always)]
+pub(super) fn mss6(clamp4: u16) -> u16 {
+    clamp4.saturating_sub(20)
+}
+
+/// ACC-5: lowers the MSS option of a TCP SYN or SYN-ACK in the IPv6 packet at `ip` (whose
+/// header `h` was validated: fragments never get this far) to `max`. The TCP checksum is
+/// updated over the changed words only, which the pseudo-header does not change.
+#[inline]
+pub(super) fn clamp_mss6(ip: &mut [u8], h: &Header6, max: u16) {
+    if h.proto != protocol::TCP || max == 0 {
+        return;
+    }
+    let Some(seg) = ip.get_mut(h.l4..h.total) else {
         return;
     };
     if let Ok(mut t) = tcp::Packet::new_checked(seg) {

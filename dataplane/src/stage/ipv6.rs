@@ -27,7 +27,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::parse::Line;
-use super::{Pipeline, Verdict, rewrite};
+use super::{Pipeline, Verdict, access, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
@@ -400,6 +400,7 @@ impl Pipeline {
             let r = self.refused_up6(buf, l3, h, line, src_mac, DropReason::VlanMismatch);
             return Verdict::Drop(r);
         }
+        let clamp = s.mss_clamp;
         if line.pppoe.is_some() && !pppoe_covers(buf, l3, h) {
             return Verdict::Drop(DropReason::PppoeMalformed);
         }
@@ -417,6 +418,9 @@ impl Pipeline {
             return Verdict::Drop(r);
         }
         buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
+        if clamp != 0 {
+            access::clamp_mss6(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
+        }
         // Off a tagged line: the MACs move up to just before the IPv6 header, over the
         // tags (the EtherType there is already IPv6; after PPPoE it is set).
         let extra = l3 - ethernet::HEADER_LEN;
@@ -500,10 +504,10 @@ impl Pipeline {
         let Some(slot) = self.live_session6(fwd, prefix64(h.dst), now) else {
             return self.no_route6(fwd, buf, l3, h, now);
         };
-        let Some((mac, plain, mtu)) = self
+        let Some((mac, plain, mtu, clamp)) = self
             .sessions
             .get(slot)
-            .map(|s| (s.mac, s.is_plain(), s.line_mtu()))
+            .map(|s| (s.mac, s.is_plain(), s.line_mtu(), s.mss_clamp))
         else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
@@ -520,6 +524,9 @@ impl Pipeline {
             return Verdict::Drop(r);
         }
         buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
+        if clamp != 0 {
+            access::clamp_mss6(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
+        }
         if !plain && let Err(r) = self.encapsulate_down6(buf, slot, l3, h.total) {
             return Verdict::Drop(r);
         }

@@ -25,7 +25,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::forward::{self, Header as Header4, Route};
 use super::ipv6::{self, Header as Header6, next_header};
 use super::subscriber::expiry_close;
-use super::{Pipeline, Verdict, rewrite};
+use super::{Pipeline, Verdict, access, rewrite};
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::fib::Forwarding;
@@ -52,6 +52,19 @@ const ICMP_ECHO_REPLY: u8 = 0;
 /// The IPv4 header the stage writes (no options).
 const V4_LEN: usize = 20;
 
+/// A downlink packet to a binding, as `nat64_down_to` looks it up.
+#[derive(Clone, Copy)]
+struct Down {
+    /// The IPv4 end the subscriber exchanges it with (address, port; 0 for echo).
+    remote: (Ipv4Addr, u16),
+    /// The binding's pool port (echo: identifier).
+    pool_port: u16,
+    tcp_flags: u8,
+    /// A VIP's answer, not yet translated from its server: the VIP's port (the
+    /// source port written) and the session slot the service stage checked.
+    answer: Option<(u16, u32)>,
+}
+
 /// What uplink translation needs of the upper layer: IPv4 protocol, source port (echo
 /// identifier), destination port (0 for echo), TCP flags.
 #[inline]
@@ -73,15 +86,25 @@ fn upper_up(ip: &[u8], h: &Header6) -> Result<(u8, u16, u16, u8), DropReason> {
 }
 
 /// The one's complement sum of an IPv6 address's words, negated (to take it out of a
-/// checksum).
+/// checksum). Summed as four 32-bit words: 2^16 is 1 in one's complement arithmetic,
+/// so a 32-bit word adds what its two 16-bit halves add (and its complement what
+/// theirs do), and the fold gives the same checksum.
 #[inline(always)]
 pub(super) fn minus6(a: Ipv6Addr) -> u64 {
-    a.segments().iter().map(|w| u64::from(!*w)).sum()
+    let b = !a.to_bits();
+    u64::from(b as u32)
+        + u64::from((b >> 32) as u32)
+        + u64::from((b >> 64) as u32)
+        + u64::from((b >> 96) as u32)
 }
 
 #[inline(always)]
 pub(super) fn plus6(a: Ipv6Addr) -> u64 {
-    a.segments().iter().map(|w| u64::from(*w)).sum()
+    let b = a.to_bits();
+    u64::from(b as u32)
+        + u64::from((b >> 32) as u32)
+        + u64::from((b >> 64) as u32)
+        + u64::from((b >> 96) as u32)
 }
 
 #[inline(always)]
@@ -145,22 +168,63 @@ pub fn to_ipv4(
         }
     }
     let at = l4 - V4_LEN;
+    let total = (V4_LEN + len) as u16;
+    // RFC 7915 5.1: DF only over 1260 bytes (a smaller packet may meet an IPv4 link
+    // under 1280 and be fragmented there).
+    let df: u16 = if V4_LEN + len > 1260 { 0x4000 } else { 0 };
     let ip = &mut frame[at..l4];
     ip[0] = 0x45;
     ip[1] = tos;
-    put_u16(ip, 2, (V4_LEN + len) as u16);
+    put_u16(ip, 2, total);
     put_u16(ip, 4, 0);
-    // RFC 7915 5.1: DF only over 1260 bytes (a smaller packet may meet an IPv4 link
-    // under 1280 and be fragmented there).
-    put_u16(ip, 6, if V4_LEN + len > 1260 { 0x4000 } else { 0 });
+    put_u16(ip, 6, df);
     ip[8] = h.hop_limit;
     ip[9] = proto4;
-    put_u16(ip, 10, 0);
     ip[12..16].copy_from_slice(&src.octets());
     ip[16..20].copy_from_slice(&dst.octets());
-    let c = checksum::checksum(ip);
-    put_u16(ip, 10, c);
+    put_u16(
+        ip,
+        10,
+        header4_checksum(tos, total, df, h.hop_limit, proto4, src, dst),
+    );
     at
+}
+
+/// The longest IPv4 packet that fits a line of IPv6 MTU `mtu` once translated (the
+/// IPv6 header is 20 bytes longer; no IPv4 options are carried over).
+#[inline(always)]
+pub(super) fn ipv4_mtu_of(mtu: u16) -> u16 {
+    mtu.saturating_sub(20)
+}
+
+/// Moves the two MAC addresses (12 bytes) at `from` to `to`: a fixed-size copy the
+/// compiler does in registers (`copy_within` calls `memmove`).
+#[inline(always)]
+fn move_macs(frame: &mut [u8], from: usize, to: usize) {
+    let mut macs = [0u8; 12];
+    macs.copy_from_slice(&frame[from..from + 12]);
+    frame[to..to + 12].copy_from_slice(&macs);
+}
+
+/// The header checksum of the IPv4 header [`to_ipv4`] writes (no options,
+/// identification 0), from its fields rather than from memory.
+#[inline(always)]
+pub(super) fn header4_checksum(
+    tos: u8,
+    total: u16,
+    flags: u16,
+    ttl: u8,
+    proto: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) -> u16 {
+    let s = (0x4500 | u64::from(tos))
+        + u64::from(total)
+        + u64::from(flags)
+        + (u64::from(ttl) << 8 | u64::from(proto))
+        + u64::from(src.to_bits())
+        + u64::from(dst.to_bits());
+    !checksum::fold_wide(s)
 }
 
 /// Rewrites the IPv4 packet at `l3` (header `h`) in `buf` into an IPv6 packet from `src`
@@ -168,11 +232,14 @@ pub fn to_ipv4(
 /// Ethernet header just before it (its MACs kept, for the caller to rewrite). The frame
 /// ends with the packet. Returns the IPv6 packet's length; an error when the buffer
 /// has no room or the upper layer is not one translated.
+///
+/// `src_port`, for TCP and UDP: a new source port too (a VIP's answer, translated from
+/// its server in the same pass).
 pub fn to_ipv6<B: PacketBuf>(
     buf: &mut B,
     l3: usize,
     h: &Header4,
-    src: Ipv6Addr,
+    (src, src_port): (Ipv6Addr, Option<u16>),
     (dst, port): (Ipv6Addr, u16),
 ) -> Result<usize, DropReason> {
     let len = h.total - h.hl;
@@ -196,23 +263,27 @@ pub fn to_ipv6<B: PacketBuf>(
             p => {
                 let at = if p == protocol::TCP { 16 } else { 6 };
                 let old = get_u16(seg, at);
+                let old_port = get_u16(seg, 2);
+                put_u16(seg, 2, port);
+                // The source port's change (none unless asked).
+                let old_src = get_u16(seg, 0);
+                let new_src = src_port.unwrap_or(old_src);
+                put_u16(seg, 0, new_src);
                 if old != 0 || p == protocol::TCP {
-                    let old_port = get_u16(seg, 2);
-                    put_u16(seg, 2, port);
                     let s = u64::from(!old)
                         + minus4(h.src)
                         + minus4(h.dst)
                         + plus6(src)
                         + plus6(dst)
                         + u64::from(!old_port)
-                        + u64::from(port);
+                        + u64::from(port)
+                        + u64::from(!old_src)
+                        + u64::from(new_src);
                     let mut c = !checksum::fold_wide(s);
                     if c == 0 && p == protocol::UDP {
                         c = 0xffff;
                     }
                     put_u16(seg, at, c);
-                } else {
-                    put_u16(seg, 2, port);
                 }
                 p
             }
@@ -227,14 +298,14 @@ pub fn to_ipv6<B: PacketBuf>(
         grow as usize
     } else {
         let cut = (-grow) as usize;
-        buf.data_mut().copy_within(0..12, cut);
+        move_macs(buf.data_mut(), 0, cut);
         if !buf.strip(cut) {
             return Err(DropReason::Nat64Unsupported);
         }
         0
     };
     let frame = buf.data_mut();
-    frame.copy_within(macs..macs + 12, 0);
+    move_macs(frame, macs, 0);
     put_u16(frame, 12, ethertype::IPV6);
     let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + ipv6::HEADER_LEN];
     ip[0] = 0x60 | tos >> 4;
@@ -288,19 +359,21 @@ impl Pipeline {
         let (proto, sport, dport, tcp_flags) = match upper_up(&buf.data()[l3..], h) {
             Ok(u) => u,
             Err(DropReason::Nat64IcmpError) => {
-                return match self.nat64_route(fwd, dst) {
+                let vip = fwd.services.is_vip(dst);
+                return match self.nat64_route(fwd, dst, vip) {
                     Ok(route) => self.nat64_icmp_up(fwd, buf, l3, h, slot, dst, route, now),
                     Err(r) => Verdict::Drop(r),
                 };
             }
             Err(r) => return Verdict::Drop(r),
         };
-        let Some(session_id) = self.sessions.get(slot).map(|s| s.id) else {
+        let Some(session) = self.sessions.get(slot) else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
+        let (session_id, clamp) = (session.id, session.mss_clamp);
         let vip = fwd.services.is_vip(dst);
         // Routed before a binding opens; a VIP's server is routed by the service stage.
-        let route = match self.nat64_route(fwd, dst) {
+        let route = match self.nat64_route(fwd, dst, vip) {
             Ok(r) => r,
             Err(r) => return Verdict::Drop(r),
         };
@@ -309,16 +382,18 @@ impl Pipeline {
         if V4_LEN + h.total - h.l4 > usize::from(fwd.nat64.mtu) {
             return self.nat64_too_big(fwd, buf, l3, h, now);
         }
-        if vip {
-            // The service stage would answer a refusal with IPv4: refuse here instead.
+        // The service stage would answer a refusal with IPv4: refuse here instead.
+        let service = if vip {
             match fwd.services.find(dst, proto, dport) {
                 None => return Verdict::Drop(DropReason::NoService),
-                Some(i) if !self.sessions.get(slot).is_some_and(|s| s.allows(i)) => {
+                Some(i) if !session.allows(i) => {
                     return Verdict::Drop(DropReason::ServiceRefused);
                 }
-                Some(_) => {}
+                Some(i) => Some(i),
             }
-        }
+        } else {
+            None
+        };
         let key = Key {
             sub: h.src,
             sub_port: sport,
@@ -329,14 +404,17 @@ impl Pipeline {
         let syn_only = tcp_flags & (flags::SYN | flags::ACK | flags::RST) == flags::SYN;
         let mut found = self.nat64.find_up(&key);
         if let Some(i) = found {
-            let Some(b) = self.nat64.get(i).copied() else {
+            // The fields asked for, not a copy of the binding.
+            let Some((stale, state)) = self.nat64.get(i).map(|b| {
+                let stale = b.expires(&fwd.nat.timeouts) <= now
+                    || b.session_id != session_id
+                    || (proto == protocol::TCP && syn_only && b.state.is_finished());
+                (stale, b.state)
+            }) else {
                 return Verdict::Drop(DropReason::Nat64NoBinding);
             };
-            if b.expires(&fwd.nat.timeouts) <= now
-                || b.session_id != session_id
-                || (proto == protocol::TCP && syn_only && b.state.is_finished())
-            {
-                self.close_binding(fwd, i, expiry_close(b.state));
+            if stale {
+                self.close_binding(fwd, i, expiry_close(state));
                 found = None;
             }
         }
@@ -354,17 +432,22 @@ impl Pipeline {
                 Err(BindError::NoPort) => return Verdict::Drop(DropReason::Nat64NoPort),
             },
         };
-        let Some(b) = self.nat64.get(i).copied() else {
+        let Some((addr, port)) = self.nat64.get(i).map(|b| (b.addr, b.port)) else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
-        let Some(pool) = fwd.nat64.pool.get(b.addr as usize).copied() else {
+        let Some(pool) = fwd.nat64.pool.get(addr as usize).copied() else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
-        let at = to_ipv4(buf.data_mut(), l3, h, proto, (pool, b.port), dst);
+        // ACC-5: the subscriber's side is IPv6, whatever the server's is: its SYN's
+        // MSS is clamped for IPv6 (the IPv4 side's clamp, later, then leaves it).
+        if clamp != 0 {
+            access::clamp_mss6(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
+        }
+        let at = to_ipv4(buf.data_mut(), l3, h, proto, (pool, port), dst);
         // The MACs move up to just before the IPv4 header, over the IPv6 header and any
         // VLAN tags.
         let cut = at - ethernet::HEADER_LEN;
-        buf.data_mut().copy_within(0..12, cut);
+        move_macs(buf.data_mut(), 0, cut);
         if !buf.strip(cut) {
             return Verdict::Drop(DropReason::EthTooShort);
         }
@@ -379,8 +462,8 @@ impl Pipeline {
             ttl: h.hop_limit,
             fragment: false,
         };
-        let v = if vip {
-            self.service_up(fwd, buf, l3, &h4, Some(slot), NIL, now)
+        let v = if let Some(service) = service {
+            self.service_up(fwd, buf, l3, &h4, Some(slot), (NIL, Some(service)), now)
         } else {
             if let Err(r) = self.admit(fwd, Some(slot), Dir::Up, h4.total, now) {
                 return Verdict::Drop(r);
@@ -400,6 +483,7 @@ impl Pipeline {
         };
         if !matches!(v, Verdict::Drop(_)) {
             self.counters.nat64_up += 1;
+            let mut reset = false;
             if let Some(b) = self.nat64.get_mut(i) {
                 b.last_seen = now;
                 b.up.0 += 1;
@@ -407,12 +491,9 @@ impl Pipeline {
                 if proto == protocol::TCP {
                     b.state = b.state.on_tcp(true, tcp_flags);
                 }
+                reset = b.state == FlowState::TcpReset;
             }
-            if self
-                .nat64
-                .get(i)
-                .is_some_and(|b| b.state == FlowState::TcpReset)
-            {
+            if reset {
                 self.close_binding(fwd, i, FlowClose::Rst);
             }
         }
@@ -420,9 +501,7 @@ impl Pipeline {
     }
 
     /// Downlink IPv4 to pool address `addr` (its index) at `l3` (header `h`): back to
-    /// its binding's subscriber as IPv6. `admitted`: the service stage already policed
-    /// it (a VIP's answer it translated back to the pool address).
-    #[allow(clippy::too_many_arguments)]
+    /// its binding's subscriber as IPv6.
     pub(super) fn nat64_down<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
@@ -430,7 +509,6 @@ impl Pipeline {
         l3: usize,
         h: &Header4,
         addr: u16,
-        admitted: bool,
         now: Instant,
     ) -> Verdict {
         let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
@@ -449,29 +527,102 @@ impl Pipeline {
             },
             _ => return Verdict::Drop(DropReason::Nat64Unsupported),
         };
-        let i = match self.nat64.find_down(addr, h.proto, dport, (h.src, sport)) {
-            Some(i) => i,
-            None => match self.nat64_inbound(fwd, addr, h, (sport, dport), now) {
-                Some(i) => i,
-                None => return Verdict::Drop(DropReason::Nat64NoBinding),
-            },
+        let down = Down {
+            remote: (h.src, sport),
+            pool_port: dport,
+            tcp_flags,
+            answer: None,
         };
-        let Some(b) = self.nat64.get(i).copied() else {
+        self.nat64_down_to(fwd, buf, l3, h, addr, down, now)
+    }
+
+    /// A VIP's answer to pool address `addr` (its index), as a real server sent it
+    /// (header `h`; the service stage found its flow, checked its session in `slot`
+    /// and policed it): back to its binding's subscriber as IPv6 from the VIP's
+    /// address and port (`from`) and to the binding's port (its flow's, `pool_port`),
+    /// in one translation.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn nat64_answer<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header4,
+        addr: u16,
+        (from, pool_port, tcp_flags): ((Ipv4Addr, u16), u16, u8),
+        slot: u32,
+        now: Instant,
+    ) -> Verdict {
+        let remote = match h.proto {
+            // Only an echo reply goes back (identifier as the port, remote port 0).
+            protocol::ICMP => match buf.data().get(l3 + h.hl) {
+                Some(&ICMP_ECHO_REPLY) => (from.0, 0),
+                _ => return Verdict::Drop(DropReason::Nat64Unsupported),
+            },
+            _ => from,
+        };
+        let down = Down {
+            remote,
+            pool_port,
+            tcp_flags,
+            answer: Some((from.1, slot)),
+        };
+        self.nat64_down_to(fwd, buf, l3, h, addr, down, now)
+    }
+
+    /// The downlink to a binding: [`Self::nat64_down`]'s and [`Self::nat64_answer`]'s
+    /// common part.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn nat64_down_to<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header4,
+        addr: u16,
+        down: Down,
+        now: Instant,
+    ) -> Verdict {
+        let i = match self
+            .nat64
+            .find_down(addr, h.proto, down.pool_port, down.remote)
+        {
+            Some(i) => i,
+            None => {
+                match self.nat64_inbound(fwd, addr, h.proto, (down.remote, down.pool_port), now) {
+                    Some(i) => i,
+                    None => return Verdict::Drop(DropReason::Nat64NoBinding),
+                }
+            }
+        };
+        // The fields asked for, not a copy of the binding.
+        let Some((expires, state, slot, session_id, sub)) = self.nat64.get(i).map(|b| {
+            (
+                b.expires(&fwd.nat.timeouts),
+                b.state,
+                b.session,
+                b.session_id,
+                (b.sub, b.sub_port),
+            )
+        }) else {
             return Verdict::Drop(DropReason::Nat64NoBinding);
         };
-        if b.expires(&fwd.nat.timeouts) <= now {
-            self.close_binding(fwd, i, expiry_close(b.state));
+        if expires <= now {
+            self.close_binding(fwd, i, expiry_close(state));
             return Verdict::Drop(DropReason::Nat64NoBinding);
         }
-        let slot = b.session;
-        let (mac, plain) = match self.sessions.get(slot) {
-            Some(s) if s.id == b.session_id => match s.due(now) {
+        // A VIP's answer's session was asked whether it is due by the service stage,
+        // for this packet: not again.
+        let checked = down.answer.is_some_and(|(_, s)| s == slot);
+        let (mac, plain, clamp, line_mtu) = match self.sessions.get(slot) {
+            Some(s) if s.id == session_id => match if checked { None } else { s.due(now) } {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     self.close_binding(fwd, i, FlowClose::SessionEnded);
                     return Verdict::Drop(DropReason::Ipv6NoSession);
                 }
-                None => (s.mac, s.is_plain()),
+                None => (s.mac, s.is_plain(), s.mss_clamp, s.line_mtu()),
             },
             _ => {
                 self.close_binding(fwd, i, FlowClose::SessionEnded);
@@ -484,11 +635,27 @@ impl Pipeline {
         if h.ttl <= 1 {
             return self.ttl_expired(fwd, Side::Core, buf, l3, now);
         }
-        if !admitted && let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
-            return Verdict::Drop(r);
+        if down.answer.is_none() {
+            // Too long for the session's line once 20 bytes longer as IPv6: with DF,
+            // fragmentation-needed with the line's MTU less 20 (RFC 7915 4.1, RFC 6146
+            // 3.5; a VIP's answer was checked so by the service stage).
+            if let Some(mtu) = line_mtu.map(ipv4_mtu_of)
+                && h.total > usize::from(mtu)
+            {
+                return self.line_too_big(fwd, buf, l3, mtu, now);
+            }
+            if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
+                return Verdict::Drop(r);
+            }
         }
-        let from = fwd.nat64.synthesize(h.src);
-        let total6 = match to_ipv6(buf, l3, h, from, (b.sub, b.sub_port)) {
+        // ACC-5: a SYN-ACK's MSS, clamped for the subscriber's IPv6 line (before the
+        // translation, which carries the checksum over).
+        if clamp != 0 && h.proto == protocol::TCP {
+            access::clamp_mss(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
+        }
+        let from = fwd.nat64.synthesize(down.remote.0);
+        let src_port = down.answer.map(|(port, _)| port);
+        let total6 = match to_ipv6(buf, l3, h, (from, src_port), sub) {
             Ok(n) => n,
             Err(r) => return Verdict::Drop(r),
         };
@@ -497,7 +664,7 @@ impl Pipeline {
             return Verdict::Drop(r);
         }
         if let Some(s) = self.sessions.get_mut(slot) {
-            s.count(Dir::Down, h.total as u64, now, h.src);
+            s.count(Dir::Down, h.total as u64, now, down.remote.0);
         }
         self.counters.nat64_down += 1;
         let mut reset = false;
@@ -506,7 +673,7 @@ impl Pipeline {
             b.down.0 += 1;
             b.down.1 += h.total as u64;
             if h.proto == protocol::TCP {
-                b.state = b.state.on_tcp(false, tcp_flags);
+                b.state = b.state.on_tcp(false, down.tcp_flags);
                 reset = b.state == FlowState::TcpReset;
             }
         }
@@ -517,7 +684,7 @@ impl Pipeline {
         Verdict::Forward(Side::Access)
     }
 
-    /// UDP from (`h.src`, `sport`) to pool port `dport` of pool address `addr` that no
+    /// UDP from `remote` (address, port) to pool port `dport` of pool address `addr` that no
     /// binding has: a new binding of the port's mapping when the filtering lets it in
     /// (RFC 4787 REQ-8; RFC 6146 3.5.1): endpoint-independent, from anywhere;
     /// address-dependent (the default), from an address the mapping already has a
@@ -528,28 +695,28 @@ impl Pipeline {
         &mut self,
         fwd: &Forwarding,
         addr: u16,
-        h: &Header4,
-        (sport, dport): (u16, u16),
+        proto: u8,
+        ((remote, sport), dport): ((Ipv4Addr, u16), u16),
         now: Instant,
     ) -> Option<u32> {
-        if h.proto != protocol::UDP {
+        if proto != protocol::UDP {
             return None;
         }
-        let head = self.nat64.mapping_down(addr, h.proto, dport)?;
+        let head = self.nat64.mapping_down(addr, proto, dport)?;
         let hb = self.nat64.get(head).copied()?;
         if hb.expires(&fwd.nat.timeouts) <= now || fwd.services.is_vip(hb.remote) {
             return None;
         }
-        if !fwd.nat64.endpoint_independent_filtering && !self.nat64.mapping_has_remote(head, h.src)
+        if !fwd.nat64.endpoint_independent_filtering && !self.nat64.mapping_has_remote(head, remote)
         {
             return None;
         }
         let key = Key {
             sub: hb.sub,
             sub_port: hb.sub_port,
-            remote: h.src,
+            remote,
             remote_port: sport,
-            proto: h.proto,
+            proto,
         };
         let i = self
             .nat64
@@ -563,7 +730,14 @@ impl Pipeline {
     /// the gateway's own or a pool address, or routed to the access side (no
     /// hairpinning, RFC 6146 3.8); a VIP goes to the core side (its server is routed by
     /// the service stage).
-    fn nat64_route(&self, fwd: &Forwarding, dst: Ipv4Addr) -> Result<(Side, Ipv4Addr), DropReason> {
+    /// `vip`: whether `dst` is a VIP (the caller asked already).
+    #[inline(always)]
+    fn nat64_route(
+        &self,
+        fwd: &Forwarding,
+        dst: Ipv4Addr,
+        vip: bool,
+    ) -> Result<(Side, Ipv4Addr), DropReason> {
         if dst.is_unspecified()
             || dst.is_loopback()
             || dst.is_multicast()
@@ -573,7 +747,7 @@ impl Pipeline {
         {
             return Err(DropReason::Nat64BadDestination);
         }
-        if fwd.services.is_vip(dst) {
+        if vip {
             return Ok((Side::Core, dst));
         }
         match forward::route(fwd, dst) {
@@ -687,8 +861,9 @@ impl Pipeline {
         }
         let mut batch: arrayvec::ArrayVec<u32, 256> = arrayvec::ArrayVec::new();
         let n = self.sweep_per_poll.min(batch.capacity());
-        self.nat64.sweep_batch(n, &mut |i| batch.push(i));
-        for i in batch {
+        self.nat64
+            .sweep_expired(n, &fwd.nat.timeouts, now, &mut |i| batch.push(i));
+        for &i in &batch {
             if let Some(b) = self
                 .nat64
                 .get(i)
@@ -696,6 +871,177 @@ impl Pipeline {
             {
                 let close = expiry_close(b.state);
                 self.close_binding(fwd, i, close);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::buf::{BufPool, HeapPool};
+    use crate::table::nat64::Nat64Config;
+    use crate::wire::nat as natwire;
+
+    /// The one's complement sum of an address's 16-bit words, as RFC 1071 sums.
+    fn words16(a: Ipv6Addr) -> u64 {
+        a.segments().iter().map(|w| u64::from(*w)).sum()
+    }
+
+    /// An IPv4/TCP or IPv4/UDP packet from `src` to `dst` in an Ethernet frame, its
+    /// checksums right (a UDP checksum of zero when `udp_zero`).
+    fn frame4(
+        proto: u8,
+        (src, sport): (Ipv4Addr, u16),
+        (dst, dport): (Ipv4Addr, u16),
+        (ttl, tos): (u8, u8),
+        payload: &[u8],
+        udp_zero: bool,
+    ) -> Vec<u8> {
+        let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ip(
+            etherparse::IpHeaders::Ipv4(
+                {
+                    let mut h = etherparse::Ipv4Header::new(
+                        0,
+                        ttl,
+                        etherparse::IpNumber(proto),
+                        src.octets(),
+                        dst.octets(),
+                    )
+                    .unwrap();
+                    h.dscp = etherparse::IpDscp::try_new(tos >> 2).unwrap();
+                    h.ecn = etherparse::IpEcn::try_new(tos & 3).unwrap();
+                    h
+                },
+                Default::default(),
+            ),
+        );
+        let mut v = Vec::new();
+        if proto == protocol::TCP {
+            b.tcp(sport, dport, 7, 1000)
+                .ack(3)
+                .write(&mut v, payload)
+                .unwrap();
+        } else {
+            b.udp(sport, dport).write(&mut v, payload).unwrap();
+            if udp_zero {
+                let at = ethernet::HEADER_LEN + V4_LEN + 6;
+                v[at..at + 2].copy_from_slice(&[0, 0]);
+            }
+        }
+        v
+    }
+
+    fn header4(frame: &[u8]) -> Header4 {
+        let ip = &frame[ethernet::HEADER_LEN..];
+        Header4 {
+            src: Ipv4Addr::from_bits(u32::from_be_bytes(ip[12..16].try_into().unwrap())),
+            dst: Ipv4Addr::from_bits(u32::from_be_bytes(ip[16..20].try_into().unwrap())),
+            proto: ip[9],
+            hl: V4_LEN,
+            total: ip.len(),
+            ttl: ip[8],
+            fragment: false,
+        }
+    }
+
+    proptest! {
+        /// Summing an address as 32-bit words folds to what its 16-bit words fold to,
+        /// complemented or not.
+        #[test]
+        fn address_sums_by_32_bit_words_fold_as_16_bit_ones(a in any::<u128>(), b in any::<u128>()) {
+            let (a, b) = (Ipv6Addr::from_bits(a), Ipv6Addr::from_bits(b));
+            prop_assert_eq!(checksum::fold_wide(plus6(a) + plus6(b)), checksum::fold_wide(words16(a) + words16(b)));
+            let minus16: u64 = a.segments().iter().map(|w| u64::from(!*w)).sum();
+            prop_assert_eq!(checksum::fold_wide(minus6(a) + plus6(b)), checksum::fold_wide(minus16 + words16(b)));
+        }
+
+        /// The IPv4 header checksum made from the fields is the one a full sum over the
+        /// written header gives.
+        #[test]
+        fn header_checksum_from_fields_equals_a_full_recompute(
+            tos in any::<u8>(), total in 20u16.., df in any::<bool>(), ttl in any::<u8>(),
+            proto in any::<u8>(), src in any::<u32>(), dst in any::<u32>(),
+        ) {
+            let (src, dst) = (Ipv4Addr::from_bits(src), Ipv4Addr::from_bits(dst));
+            let flags = if df { 0x4000 } else { 0 };
+            let mut ip = [0u8; 20];
+            ip[0] = 0x45;
+            ip[1] = tos;
+            put_u16(&mut ip, 2, total);
+            put_u16(&mut ip, 6, flags);
+            ip[8] = ttl;
+            ip[9] = proto;
+            ip[12..16].copy_from_slice(&src.octets());
+            ip[16..20].copy_from_slice(&dst.octets());
+            let full = checksum::checksum(&ip);
+            prop_assert_eq!(header4_checksum(tos, total, flags, ttl, proto, src, dst), full);
+        }
+
+        /// A VIP's answer translated in one pass (server to IPv6, source port too) is
+        /// byte for byte the two passes it replaced: the service stage's NAT rewrite,
+        /// then the IPv4 to IPv6 translation; and its checksum verifies.
+        #[test]
+        fn one_pass_answer_equals_nat_then_translation(
+            tcp in any::<bool>(), udp_zero in any::<bool>(),
+            server in any::<u32>(), nat in any::<u32>(), vip in any::<u32>(), pool in any::<u32>(),
+            sport in any::<u16>(), dport in any::<u16>(), vip_port in any::<u16>(),
+            pool_port in any::<u16>(), sub_port in any::<u16>(), sub in any::<u128>(),
+            ttl in 2u8.., tos in any::<u8>(), payload in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let proto = if tcp { protocol::TCP } else { protocol::UDP };
+            let (server, nat, vip, pool) = (
+                Ipv4Addr::from_bits(server),
+                Ipv4Addr::from_bits(nat),
+                Ipv4Addr::from_bits(vip),
+                Ipv4Addr::from_bits(pool),
+            );
+            let sub = Ipv6Addr::from_bits(sub);
+            let cfg = Nat64Config::default();
+            let from = cfg.synthesize(vip);
+            let frame = frame4(proto, (server, sport), (nat, dport), (ttl, tos), &payload, udp_zero && !tcp);
+            let mut pool_bufs = HeapPool::new(2);
+            // Two passes, as before: NAT to (VIP, pool), then translated.
+            let mut two = pool_bufs.alloc().unwrap();
+            prop_assert!(two.fill(&frame));
+            let h = header4(&frame);
+            natwire::translate(
+                &mut two.data_mut()[ethernet::HEADER_LEN..],
+                V4_LEN,
+                proto,
+                (vip, vip_port),
+                (pool, pool_port),
+            );
+            let h2 = Header4 { src: vip, dst: pool, ..h };
+            let n2 = to_ipv6(&mut two, ethernet::HEADER_LEN, &h2, (from, None), (sub, sub_port)).unwrap();
+            // One pass from the server's packet.
+            let mut one = pool_bufs.alloc().unwrap();
+            prop_assert!(one.fill(&frame));
+            let n1 = to_ipv6(&mut one, ethernet::HEADER_LEN, &h, (from, Some(vip_port)), (sub, sub_port)).unwrap();
+            prop_assert_eq!(n1, n2);
+            prop_assert_eq!(one.data(), two.data());
+            // The checksum verifies (a full recompute over the IPv6 pseudo-header).
+            let p = etherparse::SlicedPacket::from_ethernet(one.data()).unwrap();
+            let Some(etherparse::NetSlice::Ipv6(ip6)) = &p.net else {
+                return Err(TestCaseError::fail("not IPv6"));
+            };
+            let (s6, d6) = (ip6.header().source(), ip6.header().destination());
+            prop_assert_eq!(s6, from.octets());
+            prop_assert_eq!(d6, sub.octets());
+            match &p.transport {
+                Some(etherparse::TransportSlice::Tcp(t)) => {
+                    prop_assert_eq!((t.source_port(), t.destination_port()), (vip_port, sub_port));
+                    let want = t.to_header().calc_checksum_ipv6_raw(s6, d6, t.payload()).unwrap();
+                    prop_assert_eq!(t.checksum(), want);
+                }
+                Some(etherparse::TransportSlice::Udp(u)) => {
+                    prop_assert_eq!((u.source_port(), u.destination_port()), (vip_port, sub_port));
+                    let want = u.to_header().calc_checksum_ipv6_raw(s6, d6, u.payload()).unwrap();
+                    prop_assert_eq!(u.checksum(), want);
+                }
+                _ => return Err(TestCaseError::fail("no transport")),
             }
         }
     }

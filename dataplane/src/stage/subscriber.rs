@@ -57,7 +57,7 @@ impl Pipeline {
             return self.ttl_expired(fwd, Side::Access, buf, l3, now);
         }
         if fwd.services.is_vip(h.dst) {
-            return self.service_up(fwd, buf, l3, &h, slot, hint.flow, now);
+            return self.service_up(fwd, buf, l3, &h, slot, (hint.flow, None), now);
         }
         let route = match forward::route(fwd, h.dst) {
             Ok(Route::Out { side, next_hop }) => (side, next_hop),
@@ -81,7 +81,7 @@ impl Pipeline {
         now: Instant,
     ) -> Verdict {
         if let Some(addr) = fwd.nat64.pool_index(h.dst) {
-            return self.nat64_down(fwd, buf, l3, &h, addr, false, now);
+            return self.nat64_down(fwd, buf, l3, &h, addr, now);
         }
         if let Some(addr) = fwd.nat_address(h.dst) {
             if let Some(v) = self.service_down(fwd, buf, l3, &h, addr, now) {
@@ -157,7 +157,7 @@ impl Pipeline {
     /// than `mtu`.
     #[cold]
     #[inline(never)]
-    fn line_too_big<B: PacketBuf>(
+    pub(super) fn line_too_big<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
@@ -409,7 +409,9 @@ impl Pipeline {
         }
     }
 
-    /// An uplink packet to a VIP: authorise, find or open its flow, translate.
+    /// An uplink packet to a VIP: authorise, find or open its flow, translate. `guess`:
+    /// the look-ahead's flow (or `NIL`); `service`: the service, when the caller found
+    /// it already.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn service_up<B: PacketBuf>(
         &mut self,
@@ -418,7 +420,7 @@ impl Pipeline {
         l3: usize,
         h: &Header,
         slot: Option<u32>,
-        guess: u32,
+        (guess, service): (u32, Option<u16>),
         now: Instant,
     ) -> Verdict {
         let l4 = &buf.data()[l3 + h.hl..l3 + h.total];
@@ -433,7 +435,7 @@ impl Pipeline {
         let Some((sport, dport)) = ports else {
             return Verdict::Drop(DropReason::NatUnsupported);
         };
-        let Some(svc_idx) = fwd.services.find(h.dst, h.proto, dport) else {
+        let Some(svc_idx) = service.or_else(|| fwd.services.find(h.dst, h.proto, dport)) else {
             return self.refuse(fwd, buf, l3, h, DropReason::NoService, now);
         };
         // AUTHZ-1; and an authorised packet is a use of the service (NAT-3: a
@@ -614,7 +616,11 @@ impl Pipeline {
                     self.close_session(fwd, slot, t, cause);
                     return Some(Verdict::Drop(DropReason::NoSession));
                 }
-                None => (nat64.map_or(s.address, |_| f.sub), s.line_mtu()),
+                // A NAT64 subscriber's line carries the answer as IPv6, 20 bytes longer.
+                None => match nat64 {
+                    None => (s.address, s.line_mtu()),
+                    Some(_) => (f.sub, s.line_mtu().map(super::nat64::ipv4_mtu_of)),
+                },
             },
             None => return Some(Verdict::Drop(DropReason::NoSession)),
         };
@@ -641,32 +647,30 @@ impl Pipeline {
                 close = Some(FlowClose::Answered);
             }
         }
-        {
-            let ip = &mut buf.data_mut()[l3..l3 + h.total];
-            let src_port = if h.proto == protocol::ICMP {
-                f.sub_port
-            } else {
-                svc.port
-            };
-            natwire::translate(ip, h.hl, h.proto, (svc.vip, src_port), (sub_ip, f.sub_port));
-        }
+        let src_port = if h.proto == protocol::ICMP {
+            f.sub_port
+        } else {
+            svc.port
+        };
         if let Some(pool) = nat64 {
-            // On through the NAT64 stage, which counts it for the session.
+            // On through the NAT64 stage, which translates it from the server straight
+            // to IPv6 (from the VIP, to its binding: the flow's pool address and port)
+            // and counts it for the session.
             if let Some(f) = self.flows.get_mut(i) {
                 f.last_seen = now;
                 f.down_packets += 1;
                 f.down_bytes += h.total as u64;
             }
-            let h4 = Header {
-                src: svc.vip,
-                dst: sub_ip,
-                ..*h
-            };
-            let v = self.nat64_down(fwd, buf, l3, &h4, pool, true, now);
+            let answer = ((svc.vip, src_port), f.sub_port, tcp_flags);
+            let v = self.nat64_answer(fwd, buf, l3, h, pool, answer, slot, now);
             if let Some(c) = close.filter(|_| !matches!(v, Verdict::Drop(_))) {
                 self.close_flow(fwd, i, c);
             }
             return Some(v);
+        }
+        {
+            let ip = &mut buf.data_mut()[l3..l3 + h.total];
+            natwire::translate(ip, h.hl, h.proto, (svc.vip, src_port), (sub_ip, f.sub_port));
         }
         let route = match forward::route(fwd, sub_ip) {
             Ok(Route::Out { side, next_hop }) => (side, next_hop),
@@ -1021,8 +1025,9 @@ impl Pipeline {
         if !self.flows.is_empty() {
             let mut batch: ArrayVec<u32, 256> = ArrayVec::new();
             let n = self.sweep_per_poll.min(batch.capacity());
-            self.flows.sweep_batch(n, &mut |i| batch.push(i));
-            for i in batch {
+            self.flows
+                .sweep_expired(n, &fwd.nat.timeouts, now, &mut |i| batch.push(i));
+            for &i in &batch {
                 let Some(f) = self.flows.get(i).copied() else {
                     continue;
                 };

@@ -449,18 +449,32 @@ impl Nat64Table {
         Some(b)
     }
 
-    /// Up to `n` live bindings for the idle sweep, resuming where the last call stopped.
-    pub fn sweep_batch(&mut self, n: usize, out: &mut impl FnMut(u32)) {
+    /// The idle sweep's next `n` slots, resuming where the last call stopped: each live
+    /// binding among them that has expired by `now` (under `timeouts`) is handed to `out`.
+    /// The expiry is read here, with the slot, rather than by the caller afterwards.
+    pub fn sweep_expired(
+        &mut self,
+        n: usize,
+        timeouts: &Timeouts,
+        now: Instant,
+        out: &mut impl FnMut(u32),
+    ) {
         let len = self.bindings.len() as u32;
         if len == 0 || self.count == 0 {
             return;
         }
+        let mut at = self.sweep;
         for _ in 0..n.min(len as usize) {
-            self.sweep = (self.sweep + 1) % len;
-            if self.bindings[self.sweep as usize].session != NIL {
-                out(self.sweep);
+            at += 1;
+            if at >= len {
+                at = 0;
+            }
+            let e = &self.bindings[at as usize];
+            if e.session != NIL && e.expires(timeouts) <= now {
+                out(at);
             }
         }
+        self.sweep = at;
     }
 
     /// Every live binding (shutdown).
