@@ -914,6 +914,16 @@ mod tests {
     }
 
     #[test]
+    fn placement_reads_in_the_operators_words() {
+        let c: ClusterConfig = toml::from_str("placement = \"source-range\"").unwrap();
+        assert_eq!(c.placement, Placement::SourceRange);
+        let c: ClusterConfig = toml::from_str("").unwrap();
+        assert_eq!(c.placement, Placement::OwnRange);
+        let e = toml::from_str::<ClusterConfig>("placement = \"nearest\"").unwrap_err();
+        assert!(e.to_string().contains("own-range"), "{e}");
+    }
+
+    #[test]
     fn a_cluster_needs_postgresql_and_sane_intervals() {
         let c = ClusterConfig::default();
         assert_eq!(c.validate(None).unwrap_err().0, "cluster.node");
