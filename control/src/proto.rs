@@ -1158,6 +1158,10 @@ pub struct LedgerView {
     pub duplicates: u64,
     /// Records it refused for good (a different record under the id): logged, let go.
     pub refused: u64,
+    /// A dead node's usage records of sessions its restart closed that a surviving node
+    /// had already taken over and rated: the ledger keeps the survivor's (a WARN each).
+    #[serde(default)]
+    pub superseded: u64,
     /// Batches that failed (the ledger down or restarting): retried after the back-off.
     pub failed_batches: u64,
 }
@@ -1334,6 +1338,11 @@ pub struct LoggedIn {
     pub resumed: bool,
     /// Acct-Session-Id.
     pub acct_session_id: Option<String>,
+    /// The cluster node that serves the session when the login was placed on another
+    /// node (`[cluster] placement = "source-range"`): that node opens it, so `session`
+    /// is 0 and `acct_session_id` empty here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// `server set`

@@ -862,6 +862,20 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
         (rows("SELECT state FROM cluster_node WHERE node = 'gw3'") == "up").then_some(())
     });
     assert_eq!(rated(), gw3.join("\n"), "rated once");
+    // gw3's own usage records of those sessions (its restart rated them too) find the
+    // survivor's in the ledger: superseded, a WARN each, not refused as errors.
+    let v = wait("gw3's recovered usage records superseded", || {
+        let v = nodes[2].ctl(&["show", "accounting"]);
+        (v["ledger"]["superseded"] == 2 && v["ledger"]["pending"] == 0).then_some(v)
+    });
+    assert_eq!(v["ledger"]["refused"], 0, "{v}");
+    let log = nodes[2].log();
+    assert_eq!(
+        log.matches("the ledger keeps the survivor's").count(),
+        2,
+        "{log}"
+    );
+    assert!(!log.contains("the rating ledger refused"), "{log}");
     // gw3's range is empty now: the next login of a steering upstream goes there.
     wait("gw3's range next", || {
         let v = nodes[0].cluster();
@@ -1012,5 +1026,294 @@ fn three_nodes_split_the_pool_and_a_survivor_closes_a_dead_nodes_sessions_once()
     assert_eq!(
         rows("SELECT node, state FROM cluster_node ORDER BY 1"),
         "gw1|stopped\ngw2|stopped\ngw3|stopped"
+    );
+}
+
+/// A node of the source-range cluster (`[cluster] placement = "source-range"`) on idle
+/// memory ports: a login at any node takes its address from the least-assigned range of
+/// a node that is up, and that node opens the session.
+struct Placer {
+    name: String,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// Heartbeat of the placement test: a node is stale after three (900 ms); its lease is
+/// long, so a paused node is not taken over.
+const PLACE_HEARTBEAT_MS: u64 = 300;
+
+impl Placer {
+    fn start(url: &str, n: u32) -> Placer {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let name = format!("gw{n}");
+        let config = dir.path().join("tollgate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[control]
+socket = "{d}/ctl.sock"
+request_timeout_s = 30
+[access]
+backend = "memory"
+address = "10.10.0.1/16"
+[core]
+backend = "memory"
+address = "192.0.2.1/24"
+[aaa]
+spool = "{d}/accounting.db"
+spool_retry_min_ms = 20
+spool_retry_max_ms = 200
+[[pool]]
+name = "mobile"
+[[pool.range]]
+first = "10.10.1.10"
+last = "10.10.1.19"
+node = "gw1"
+[[pool.range]]
+first = "10.10.2.10"
+last = "10.10.2.19"
+node = "gw2"
+[[pool.range]]
+first = "10.10.3.10"
+last = "10.10.3.19"
+node = "gw3"
+[database]
+url = "{url}"
+connect_timeout_s = 2
+[cluster]
+node = "{name}"
+heartbeat_ms = {PLACE_HEARTBEAT_MS}
+lease_ms = 30000
+placement = "source-range"
+"#
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let p = Placer { name, dir, child };
+        wait(&format!("{}'s socket", p.name), || {
+            UnixStream::connect(p.dir.path().join("ctl.sock")).ok()
+        });
+        p
+    }
+
+    fn config(&self) -> String {
+        self.dir.path().join("tollgate.toml").display().to_string()
+    }
+
+    fn ctl(&self, args: &[&str]) -> Value {
+        let (ok, v) = ctl(&self.dir.path().join("ctl.sock"), args);
+        let log = std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default();
+        assert!(ok, "{}: {args:?}: {v}\n{log}", self.name);
+        v
+    }
+
+    /// Logs `mobile` in; the address, the node that serves it, whether it resumed.
+    fn login(&self, mobile: &str) -> (String, String, bool) {
+        let v = self.ctl(&["session", "login", "--user", "ann", "--mobile-id", mobile]);
+        let node = v["node"].as_str().unwrap_or(&self.name).to_string();
+        (
+            v["address"].as_str().unwrap().to_string(),
+            node,
+            v["resumed"].as_bool().unwrap(),
+        )
+    }
+
+    /// SIGSTOP or SIGCONT.
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+}
+
+impl Drop for Placer {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs root and PostgreSQL 15 (make deps): make host-test"]
+fn logins_are_placed_on_the_least_assigned_range_of_a_node_that_is_up() {
+    let pg = Postgres::start();
+    pg.create_database("place");
+    let url = pg.url("place");
+    let rows = |sql: &str| pg.query("place", sql);
+    let nodes: Vec<Placer> = (1..=3).map(|n| Placer::start(&url, n)).collect();
+    // A subscriber without a password (logins by name): no Argon2 check per login, so
+    // the concurrent logins below meet in the placement, not in the store thread.
+    let (ok, out) = tollgate(&["subscriber", "--config", &nodes[0].config(), "add", "ann"]);
+    assert!(ok, "{out}");
+    wait("the cluster's tables", || {
+        (rows("SELECT count(*) FROM pg_tables WHERE tablename = 'cluster_placement'") == "1")
+            .then_some(())
+    });
+    wait("three nodes up with their ranges", || {
+        (rows("SELECT count(*) FROM cluster_node WHERE state = 'up'") == "3"
+            && rows("SELECT count(*) FROM cluster_range") == "3")
+            .then_some(())
+    });
+    // Where the open sessions are, by the database: node and address.
+    let open = || {
+        rows(
+            "SELECT owner, host(address) FROM cluster_session WHERE status = 'open' ORDER BY address",
+        )
+    };
+    let wait_open = |want: &str| {
+        wait(&format!("open sessions {want:?}"), || {
+            (open() == want).then_some(())
+        })
+    };
+
+    // Six logins at gw1 spread over the three nodes' ranges, least assigned first (ties
+    // to the first range), each session opened by the range's node.
+    let got: Vec<(String, String, bool)> =
+        (1..=6).map(|k| nodes[0].login(&format!("p{k}"))).collect();
+    let want = [
+        ("10.10.1.10", "gw1"),
+        ("10.10.2.10", "gw2"),
+        ("10.10.3.10", "gw3"),
+        ("10.10.1.11", "gw1"),
+        ("10.10.2.11", "gw2"),
+        ("10.10.3.11", "gw3"),
+    ];
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(
+            (g.0.as_str(), g.1.as_str(), g.2),
+            (w.0, w.1, false),
+            "{got:?}"
+        );
+    }
+    wait_open(
+        "gw1|10.10.1.10\ngw1|10.10.1.11\ngw2|10.10.2.10\ngw2|10.10.2.11\ngw3|10.10.3.10\ngw3|10.10.3.11",
+    );
+    let v = nodes[1].ctl(&["show", "session", "10.10.2.10"]);
+    assert_eq!(v["state"], "open", "{v}");
+    assert!(
+        v["acct_session_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("gw2.")),
+        "{v}"
+    );
+    assert_eq!(
+        rows(
+            "SELECT count(*) FROM cluster_placement WHERE state = 'opened' AND session_id LIKE node || '.%'"
+        ),
+        "6"
+    );
+
+    // A returning mobile id keeps its address and node whichever node it reaches: p2's
+    // session is open on gw2.
+    assert_eq!(
+        nodes[2].login("p2"),
+        ("10.10.2.10".into(), "gw2".into(), true)
+    );
+    assert_eq!(
+        nodes[1].login("p2"),
+        ("10.10.2.10".into(), "gw2".into(), true)
+    );
+    // p1 and p4 (gw1) log out; p4 comes back at gw3 and gets its address again, not
+    // the lowest free one of gw1's range (10.10.1.10).
+    for a in ["10.10.1.10", "10.10.1.11"] {
+        nodes[0].ctl(&["session", "remove", a]);
+    }
+    wait_open("gw2|10.10.2.10\ngw2|10.10.2.11\ngw3|10.10.3.10\ngw3|10.10.3.11");
+    assert_eq!(
+        nodes[2].login("p4"),
+        ("10.10.1.11".into(), "gw1".into(), false)
+    );
+    wait_open("gw1|10.10.1.11\ngw2|10.10.2.10\ngw2|10.10.2.11\ngw3|10.10.3.10\ngw3|10.10.3.11");
+
+    // gw3's range is emptied, then gw3 stops heartbeating (paused): it is the least
+    // assigned, yet it gets no login while its heartbeat is stale.
+    for a in ["10.10.3.10", "10.10.3.11"] {
+        nodes[2].ctl(&["session", "remove", a]);
+    }
+    wait_open("gw1|10.10.1.11\ngw2|10.10.2.10\ngw2|10.10.2.11");
+    nodes[2].signal(libc::SIGSTOP);
+    wait("gw3's heartbeat stale", || {
+        (rows(
+            "SELECT now() - heartbeat_at > interval '1500 ms' FROM cluster_node WHERE node = 'gw3'",
+        ) == "t")
+            .then_some(())
+    });
+    assert_eq!(
+        nodes[0].login("p7"),
+        ("10.10.1.10".into(), "gw1".into(), false)
+    );
+    assert_eq!(
+        nodes[1].login("p8"),
+        ("10.10.1.12".into(), "gw1".into(), false)
+    );
+    nodes[2].signal(libc::SIGCONT);
+    wait("gw3's heartbeat fresh", || {
+        (rows(
+            "SELECT now() - heartbeat_at < interval '500 ms' FROM cluster_node WHERE node = 'gw3'",
+        ) == "t")
+            .then_some(())
+    });
+    assert_eq!(
+        nodes[0].login("p9"),
+        ("10.10.3.10".into(), "gw3".into(), false)
+    );
+    wait_open(
+        "gw1|10.10.1.10\ngw1|10.10.1.11\ngw1|10.10.1.12\ngw2|10.10.2.10\ngw2|10.10.2.11\ngw3|10.10.3.10",
+    );
+
+    // Logins at gw1 and gw2 at once never share an address: 8 each, 16 of the 24
+    // addresses left.
+    let socket = |n: usize| nodes[n].dir.path().join("ctl.sock");
+    let threads: Vec<_> = (0..16)
+        .map(|k| {
+            let s = socket(k % 2);
+            std::thread::spawn(move || {
+                let mobile = format!("q{k}");
+                let (ok, v) = ctl(
+                    &s,
+                    &["session", "login", "--user", "ann", "--mobile-id", &mobile],
+                );
+                assert!(ok, "{v}");
+                v["address"].as_str().unwrap().to_string()
+            })
+        })
+        .collect();
+    let mut addresses: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    addresses.sort();
+    let n = addresses.len();
+    addresses.dedup();
+    assert_eq!(addresses.len(), n, "an address given twice: {addresses:?}");
+    wait("22 sessions open, each on its range's node", || {
+        (rows(
+            "SELECT count(DISTINCT s.address) FROM cluster_session s JOIN cluster_range r
+             ON s.address BETWEEN r.first_address AND r.last_address
+             WHERE s.status = 'open' AND s.owner = r.node",
+        ) == "22")
+            .then_some(())
+    });
+    // The least-assigned rule kept the ranges level: 22 over three nodes.
+    assert_eq!(
+        rows(
+            "SELECT owner, count(*) FROM cluster_session WHERE status = 'open' GROUP BY 1 ORDER BY 1"
+        ),
+        "gw1|8\ngw2|7\ngw3|7"
+    );
+    let v = nodes[0].ctl(&["show", "cluster"]);
+    assert_eq!(v["placement"], "source-range", "{v}");
+    // gw1 placed p1..p6, p7, p9 and its 8 concurrent logins.
+    assert_eq!(
+        (&v["placements"], &v["placements_failed"]),
+        (&16.into(), &0.into()),
+        "{v}"
     );
 }

@@ -287,6 +287,11 @@ pub struct AaaStats {
     pub failed: u64,
     /// Returning mobiles that kept their session.
     pub resumed: u64,
+    /// Logins answered here and placed on another cluster node (CLU-2, source-range
+    /// placement): that node opens the session.
+    pub placed_elsewhere: u64,
+    /// Sessions opened here for logins another cluster node placed on this one.
+    pub placed_here: u64,
     /// Sessions ended to make room under a simultaneous-login limit.
     pub login_victims: u64,
     /// Accounting records produced, by kind.
@@ -616,6 +621,57 @@ impl Core {
     /// Logins waiting for authentication.
     pub fn logins_pending(&self) -> usize {
         self.aaa.pending.len()
+    }
+
+    /// CLU-2 source-range placement: the mobile id of login `login` when it waits for its
+    /// answer and a cluster may place it on any node (a `ctl session login` without an
+    /// address of its own: not a first packet, a PPP, DHCP or VLAN-line login, whose
+    /// subscriber is attached to this node). `Some(None)`: placeable, no mobile id.
+    pub fn placeable_login(&self, login: LoginId) -> Option<Option<String>> {
+        let p = self.aaa.pending.get(&login)?;
+        let r = &p.req;
+        let attached = r.address.is_some()
+            || r.first_packet
+            || r.line.is_some()
+            || r.access.is_some()
+            || self.dhcp_owns_login(login);
+        (!attached).then(|| r.mobile_id.clone())
+    }
+
+    /// Login `login` was accepted and placed on another cluster node, which opens its
+    /// session: it is done here without one. False when it was not waiting.
+    pub fn login_placed_elsewhere(&mut self, login: LoginId) -> bool {
+        if self.aaa.pending.remove(&login).is_none() {
+            return false;
+        }
+        self.aaa.stats.accepted += 1;
+        self.aaa.stats.placed_elsewhere += 1;
+        true
+    }
+
+    /// Opens the session of a login another cluster node accepted and placed on this one
+    /// with `address` from this node's range (CLU-2): as an accepted login with that
+    /// address (a returning mobile whose session is open here resumes it).
+    pub fn open_placed(
+        &mut self,
+        now: Instant,
+        user: String,
+        mobile_id: Option<String>,
+        address: Ipv4Addr,
+        authorization: Authorization,
+    ) -> Result<Login, String> {
+        self.aaa.stats.logins += 1;
+        let req = LoginRequest {
+            user: Some(user.clone()),
+            address: Some(address),
+            mobile_id,
+            ..LoginRequest::default()
+        };
+        let r = self.accepted(now, &req, user, authorization);
+        if r.is_ok() {
+            self.aaa.stats.placed_here += 1;
+        }
+        r
     }
 
     /// The authenticator answered login `login`.

@@ -82,20 +82,20 @@ impl AaaShell {
     /// authentication client's (after its retransmissions and timeouts).
     pub(super) fn answer_logins(&mut self, core: &mut Core, now: Instant) {
         while let Ok((login, answer)) = self.store.answers.try_recv() {
-            core.on_auth(now, login, answer);
+            self.answer(core, now, login, answer);
         }
         let Some(c) = self.radius_auth.as_mut() else {
             return;
         };
         c.pump(now);
+        let mut accepted = Vec::new();
         while let Some(ev) = c.client.poll_event() {
             match ev {
                 ClientEvent::Reply { id, packet, .. } => {
                     let Some((login, user)) = self.auth_ids.remove(&id) else {
                         continue;
                     };
-                    let answer = radius_answer(&packet, user, &mut self.stats);
-                    core.on_auth(now, login, answer);
+                    accepted.push((login, radius_answer(&packet, user, &mut self.stats)));
                 }
                 ClientEvent::Failed { id, reason } => {
                     if let Some((login, user)) = self.auth_ids.remove(&id) {
@@ -111,6 +111,9 @@ impl AaaShell {
                 }
             }
         }
+        for (login, answer) in accepted {
+            self.answer(core, now, login, answer);
+        }
     }
 
     /// A finished login: answers the `ctl session login` that started it, if one did.
@@ -120,6 +123,7 @@ impl AaaShell {
         login: LoginId,
         result: Result<Login, String>,
     ) {
+        self.placed_login_done(core, login, &result);
         if let Some(reply) = self.ctl_logins.remove(&login) {
             let _ = reply.try_send(match result {
                 Ok(l) => Reply::with(&crate::proto::LoggedIn {
@@ -128,6 +132,7 @@ impl AaaShell {
                     user: l.user,
                     address: l.address.to_string(),
                     resumed: l.resumed,
+                    node: None,
                 }),
                 Err(e) => Reply::error(e),
             });

@@ -19,6 +19,7 @@ mod accounting;
 mod authentication;
 mod health_checks;
 mod open;
+mod placement;
 mod stop_waiters;
 mod store_thread;
 pub mod udp;
@@ -143,6 +144,8 @@ pub struct AaaShell {
     coa: Option<UdpCoaListener>,
     health: HealthChecks,
     ctl_logins: HashMap<LoginId, Sender<Reply>>,
+    /// Logins being placed in the cluster (source-range).
+    placing: placement::Placing,
     /// ctl requests that ended sessions, answered once the Stops are on disk.
     stop_waiters: StopWaiters,
     stats: ShellStats,
@@ -237,6 +240,7 @@ impl AaaShell {
     /// out, CoA requests, health checks. Results reach the core at once.
     pub fn poll(&mut self, core: &mut Core, now: Instant) {
         self.answer_logins(core, now);
+        self.placements(core, now);
         self.take_over_stops(now);
         self.deliver(core, now);
         self.answer_stop_waiters(now, false);

@@ -111,6 +111,7 @@ impl AaaShell {
             coa,
             health: HealthChecks::new(cfg, now),
             ctl_logins: HashMap::new(),
+            placing: Default::default(),
             stop_waiters: StopWaiters::default(),
             stats: ShellStats::default(),
         })

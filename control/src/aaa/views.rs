@@ -103,6 +103,7 @@ impl AaaShell {
                     stored: n(&st.stored),
                     duplicates: n(&st.duplicates),
                     refused: n(&st.refused),
+                    superseded: n(&st.superseded),
                     failed_batches: n(&st.failed_batches),
                 }
             }),

@@ -203,6 +203,15 @@ fn cluster(c: &crate::database::cluster::ClusterView) -> String {
         c.takeovers,
         c.sessions_taken,
     );
+    if c.placement == crate::database::placement::Placement::SourceRange {
+        out.insert_str(
+            out.len() - 2,
+            &format!(
+                "\nplacement source-range: {} logins placed ({} failed), {} placed here by others or itself",
+                c.placements, c.placements_failed, c.placements_claimed
+            ),
+        );
+    }
     let rows: Vec<Vec<String>> = c
         .nodes
         .iter()

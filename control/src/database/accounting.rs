@@ -54,6 +54,11 @@ CREATE INDEX accounting_record_session ON accounting_record (session_id);
         name: "cluster_session_ipv6_prefix",
         sql: "ALTER TABLE cluster_session ADD COLUMN ipv6_prefix INET;",
     },
+    Step {
+        version: 4,
+        name: "cluster_placement",
+        sql: super::placement::SCHEMA,
+    },
 ];
 
 /// What one batch came to.

@@ -38,13 +38,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
+use crossbeam::channel::{Receiver, Sender, bounded, select, unbounded};
 use serde::{Deserialize, Serialize};
 use tollgate_control_core::radius::attrs::AcctRecord;
 use tollgate_control_core::radius::dict::{AcctStatusType, DisconnectCause};
 
 use tollgate_control_core::gateway::pools::{RangeLoad, least_assigned};
 
+use super::placement::{self, Claim, Outcome, PlaceRequest, Placed, Placement};
 use super::{DatabaseConfig, DatabaseError};
 
 /// The cluster tables (step 2 of [`super::accounting::MIGRATIONS`]).
@@ -101,6 +102,12 @@ pub struct ClusterConfig {
     /// node closes this node's sessions. At least three heartbeats.
     #[serde(default = "default_lease_ms")]
     pub lease_ms: u64,
+    /// How a login gets its address (CLU-2): `own-range` (default: from this node's own
+    /// least-assigned range) or `source-range` (from the least-assigned range of any node
+    /// that is up, whose node then serves the session: an upstream steers by source
+    /// range, LB-1). See docs/cluster.md.
+    #[serde(default)]
+    pub placement: Placement,
 }
 
 fn default_heartbeat_ms() -> u64 {
@@ -117,6 +124,7 @@ impl Default for ClusterConfig {
             node: None,
             heartbeat_ms: default_heartbeat_ms(),
             lease_ms: default_lease_ms(),
+            placement: Placement::default(),
         }
     }
 }
@@ -221,6 +229,18 @@ pub struct ClusterView {
     pub takeovers: u64,
     /// Sessions this node closed for dead nodes.
     pub sessions_taken: u64,
+    /// `own-range` or `source-range`.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Logins this node placed (source-range), on any node.
+    #[serde(default)]
+    pub placements: u64,
+    /// Logins it could not place (the database unreachable, no free address).
+    #[serde(default)]
+    pub placements_failed: u64,
+    /// Placements other nodes made on this node that it claimed to open.
+    #[serde(default)]
+    pub placements_claimed: u64,
     /// Every node.
     pub nodes: Vec<NodeView>,
     /// Every node's ranges.
@@ -269,8 +289,13 @@ pub fn next_ranges(nodes: &[NodeView], ranges: &[RangeView]) -> Vec<NextRange> {
 
 /// The cluster thread: heartbeats, takeovers, the view.
 pub struct Cluster {
+    node: String,
     view: Arc<Mutex<ClusterView>>,
+    placement: Placement,
     stops: Receiver<Vec<AcctRecord>>,
+    jobs: Sender<Job>,
+    placed: Receiver<(u64, Result<Placed, String>)>,
+    claims: Receiver<Vec<Claim>>,
     quit: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -293,10 +318,14 @@ impl Cluster {
             node: node.clone(),
             heartbeat_ms: cfg.heartbeat_ms,
             lease_ms: cfg.lease_ms,
+            placement: cfg.placement,
             ..ClusterView::default()
         }));
         let (stops_tx, stops_rx) = unbounded();
         let (quit_tx, quit_rx) = bounded(1);
+        let (jobs_tx, jobs_rx) = unbounded();
+        let (placed_tx, placed_rx) = unbounded();
+        let (claims_tx, claims_rx) = unbounded();
         let mut member = Member {
             db: db.clone(),
             node,
@@ -309,15 +338,29 @@ impl Cluster {
             emitted: HashSet::new(),
             view: Arc::clone(&view),
             stops: stops_tx,
+            placement: cfg.placement,
+            placed: placed_tx,
+            claims: claims_tx,
+            outcomes: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("tollgate-cluster".into())
             .spawn(move || {
+                let mut next_beat = Instant::now();
                 loop {
-                    member.beat();
-                    match quit_rx.recv_timeout(member.heartbeat) {
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        _ => break,
+                    // The heartbeat first when due, however many logins wait.
+                    if Instant::now() >= next_beat {
+                        member.beat();
+                        next_beat = Instant::now() + member.heartbeat;
+                    }
+                    let wait = next_beat.saturating_duration_since(Instant::now());
+                    select! {
+                        recv(quit_rx) -> _ => break,
+                        recv(jobs_rx) -> job => match job {
+                            Ok(j) => member.job(j),
+                            Err(_) => break,
+                        },
+                        default(wait) => {}
                     }
                 }
                 member.leave();
@@ -327,8 +370,13 @@ impl Cluster {
                 message: format!("cannot start the cluster thread: {e}"),
             })?;
         Ok(Cluster {
+            node: db.node_name(),
             view,
+            placement: cfg.placement,
             stops: stops_rx,
+            jobs: jobs_tx,
+            placed: placed_rx,
+            claims: claims_rx,
             quit: Some(quit_tx),
             thread: Some(thread),
         })
@@ -341,6 +389,38 @@ impl Cluster {
             all.extend(b);
         }
         all
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// `[cluster] placement`.
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    /// Asks the cluster thread to place a login (source-range); the answer comes from
+    /// [`Self::take_placed`]. False when the thread has stopped.
+    pub fn place(&self, req: PlaceRequest) -> bool {
+        self.jobs.send(Job::Place(req)).is_ok()
+    }
+
+    /// Answers to [`Self::place`]: the login and where it went.
+    pub fn take_placed(&self) -> Vec<(u64, Result<Placed, String>)> {
+        self.placed.try_iter().collect()
+    }
+
+    /// Placements other nodes (or this one) made on this node, to open.
+    pub fn take_claims(&self) -> Vec<Claim> {
+        self.claims.try_iter().flatten().collect()
+    }
+
+    /// What became of a claimed placement (written at once, or at the next heartbeat
+    /// while the database cannot be reached).
+    pub fn placement_done(&self, o: Outcome) {
+        let _ = self.jobs.send(Job::Record(o));
     }
 
     /// What the thread last saw.
@@ -360,6 +440,14 @@ impl Drop for Cluster {
     }
 }
 
+/// Work for the cluster thread between heartbeats.
+enum Job {
+    /// Place a login (source-range).
+    Place(PlaceRequest),
+    /// Record what became of a claimed placement.
+    Record(Outcome),
+}
+
 struct Member {
     db: DatabaseConfig,
     node: String,
@@ -374,6 +462,11 @@ struct Member {
     emitted: HashSet<String>,
     view: Arc<Mutex<ClusterView>>,
     stops: Sender<Vec<AcctRecord>>,
+    placement: Placement,
+    placed: Sender<(u64, Result<Placed, String>)>,
+    claims: Sender<Vec<Claim>>,
+    /// Outcomes of claimed placements not yet written.
+    outcomes: Vec<Outcome>,
 }
 
 /// A statement's error, for the log.
@@ -412,6 +505,76 @@ impl Member {
         }
     }
 
+    /// Connects (and registers) when there is no connection.
+    fn connected(&mut self) -> Result<&mut postgres::Client, String> {
+        if self.client.is_none() {
+            let c = super::accounting::open(&self.db)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("PostgreSQL {} cannot be reached", self.db.target()))?;
+            self.client = Some(c);
+        }
+        self.client.as_mut().ok_or_else(|| "no connection".into())
+    }
+
+    /// A placement to make or an outcome to write, between heartbeats.
+    fn job(&mut self, job: Job) {
+        match job {
+            Job::Place(req) => {
+                let stale_ms = 3.0 * self.heartbeat.as_millis() as f64;
+                let lease_ms = self.lease.as_millis() as f64;
+                let me = self.node.clone();
+                let r = self
+                    .connected()
+                    .and_then(|c| placement::place(c, &me, &req, stale_ms, lease_ms));
+                match &r {
+                    Ok(p) => {
+                        tracing::info!(node = %self.node, login = req.login, user = %req.user, mobile_id = ?req.mobile_id, placed_on = %p.node, address = %p.address, resumed = p.resumed, "login placed by source range");
+                        self.update_view(|v| v.placements += 1);
+                    }
+                    Err(e) => {
+                        self.client = None;
+                        tracing::warn!(node = %self.node, login = req.login, user = %req.user, error = %e, "login not placed");
+                        self.update_view(|v| v.placements_failed += 1);
+                    }
+                }
+                let _ = self.placed.send((req.login, r));
+            }
+            Job::Record(o) => {
+                self.outcomes.push(o);
+                if let Err(e) = self.write_outcomes() {
+                    self.client = None;
+                    tracing::warn!(node = %self.node, error = %e, "a placement's outcome not written; retried at the next heartbeat");
+                }
+            }
+        }
+    }
+
+    fn write_outcomes(&mut self) -> Result<(), String> {
+        if self.outcomes.is_empty() {
+            return Ok(());
+        }
+        let outcomes = std::mem::take(&mut self.outcomes);
+        let r = self
+            .connected()
+            .and_then(|c| placement::record(c, &outcomes));
+        if r.is_err() {
+            self.outcomes = outcomes;
+        }
+        r
+    }
+
+    /// The placements made on this node, to the shell.
+    fn claim(&mut self) -> Result<(), String> {
+        let lease_ms = self.lease.as_millis() as f64;
+        let me = self.node.clone();
+        let claims = placement::claim(self.connected()?, &me, lease_ms)?;
+        if !claims.is_empty() {
+            self.update_view(|v| v.placements_claimed += claims.len() as u64);
+            let _ = self.claims.send(claims);
+        }
+        Ok(())
+    }
+
     fn try_beat(&mut self) -> Result<(), String> {
         if self.client.is_none() {
             let c = super::accounting::open(&self.db)
@@ -448,6 +611,10 @@ impl Member {
             self.take_over()?;
         }
         self.resend_taken()?;
+        self.write_outcomes()?;
+        if self.placement == Placement::SourceRange {
+            self.claim()?;
+        }
         self.refresh()
     }
 
@@ -744,6 +911,16 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn placement_reads_in_the_operators_words() {
+        let c: ClusterConfig = toml::from_str("placement = \"source-range\"").unwrap();
+        assert_eq!(c.placement, Placement::SourceRange);
+        let c: ClusterConfig = toml::from_str("").unwrap();
+        assert_eq!(c.placement, Placement::OwnRange);
+        let e = toml::from_str::<ClusterConfig>("placement = \"nearest\"").unwrap_err();
+        assert!(e.to_string().contains("own-range"), "{e}");
     }
 
     #[test]

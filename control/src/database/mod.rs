@@ -16,6 +16,7 @@
 pub mod accounting;
 pub mod backend;
 pub mod cluster;
+pub mod placement;
 
 use std::time::Duration;
 

@@ -581,6 +581,7 @@ fn documented_answers_byte_for_byte() {
         address: "10.10.0.30".into(),
         resumed: false,
         acct_session_id: Some("19aa0c3e1f2-4".into()),
+        node: None,
     };
     assert_eq!(
         Reply::with(&login).to_line(),

@@ -66,6 +66,10 @@ pub struct UsageStats {
     pub duplicates: AtomicU64,
     /// Records refused for good (a different record under the id; invalid).
     pub refused: AtomicU64,
+    /// A dead node's usage records of sessions closed at its restart that a surviving
+    /// node had already taken over and rated (CLU-3): the ledger keeps the survivor's
+    /// (a WARN each, not an error; not in `refused`).
+    pub superseded: AtomicU64,
     /// Batches that failed (the ledger down, restarting).
     pub failed_batches: AtomicU64,
 }
@@ -192,12 +196,16 @@ impl Worker {
         let Some(store) = self.store.as_ref() else {
             return Ok(());
         };
-        let (mut stored, mut duplicates, mut refused) = (0, 0, 0);
+        let (mut stored, mut duplicates, mut refused, mut superseded) = (0, 0, 0, 0);
         let tx = store.begin()?;
         for (_, r) in batch {
             match store.insert(r) {
                 Ok(Stored::New) => stored += 1,
                 Ok(Stored::Duplicate) => duplicates += 1,
+                Err(RatingError::Conflict { .. }) if recovered_at_restart(r) => {
+                    superseded += 1;
+                    tracing::warn!(record = %r.id(), "a usage record of a session this node closed at its restart is already in the rating ledger: a surviving node took the session over and rated it while this node was down; the ledger keeps the survivor's");
+                }
                 // Refused the same way every time: let it go, loudly. (Neither error
                 // comes from a failed statement, so the transaction goes on.)
                 Err(e @ (RatingError::Conflict { .. } | RatingError::InvalidRecord { .. })) => {
@@ -213,8 +221,17 @@ impl Worker {
             .duplicates
             .fetch_add(duplicates, Ordering::Relaxed);
         self.stats.refused.fetch_add(refused, Ordering::Relaxed);
+        self.stats
+            .superseded
+            .fetch_add(superseded, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// A session's usage as a node's restart recovery closes it (cause NAS-Reboot, like a
+/// survivor's takeover): the one kind of conflict that is expected in a cluster.
+fn recovered_at_restart(r: &UsageRecord) -> bool {
+    matches!(r, UsageRecord::Session(s) if s.cause.as_deref() == Some("NAS-Reboot"))
 }
 
 #[cfg(test)]
