@@ -331,7 +331,10 @@ fn ipv6_in_ppp_is_decapsulated_up_and_encapsulated_down() {
         vec![eth6(RTR_MAC, CORE_MAC, &udp6(LAN6, SRV6, 8, b"lan"))]
     );
     let (_, access) = l.from_core(eth6(CORE_MAC, RTR_MAC, &udp6(SRV6, LAN6, 2, b"back")));
-    assert_eq!(access, vec![to_lac(LAC_SESSION, &udp6(SRV6, LAN6, 1, b"back"))]);
+    assert_eq!(
+        access,
+        vec![to_lac(LAC_SESSION, &udp6(SRV6, LAN6, 1, b"back"))]
+    );
     let c = l.counters();
     assert_eq!(drops(&c), vec![]);
     assert_eq!((c.l2tp_decapsulated, c.l2tp_encapsulated), (2, 2));
@@ -353,19 +356,29 @@ fn ipv6_in_ppp_is_decapsulated_up_and_encapsulated_down() {
             decap_bytes: up_b,
         }
     );
-    assert_eq!(l.session(2), (SessionCounters::default(), Some(SessionCounters::default())));
+    assert_eq!(
+        l.session(2),
+        (SessionCounters::default(), Some(SessionCounters::default()))
+    );
     l.check_balance();
 }
 
 #[test]
 fn rs_and_dhcpv6_are_punted_in_their_l2tp_datagram() {
     let mut l = Lns::new(true, 1500);
-    let rs = from_lac(SESSION, &icmp6(SUB_LL, "ff02::2".parse().unwrap(), 255, nd(133), &[]));
+    let rs = from_lac(
+        SESSION,
+        &icmp6(SUB_LL, "ff02::2".parse().unwrap(), 255, nd(133), &[]),
+    );
     let mut solicit = Vec::new();
-    PacketBuilder::ipv6(SUB_LL.octets(), "ff02::1:2".parse::<Ipv6Addr>().unwrap().octets(), 1)
-        .udp(546, 547)
-        .write(&mut solicit, &[1, 0, 0, 1])
-        .unwrap();
+    PacketBuilder::ipv6(
+        SUB_LL.octets(),
+        "ff02::1:2".parse::<Ipv6Addr>().unwrap().octets(),
+        1,
+    )
+    .udp(546, 547)
+    .write(&mut solicit, &[1, 0, 0, 1])
+    .unwrap();
     let solicit = from_lac(SESSION, &solicit);
     let ns = from_lac(SESSION, &icmp6(SUB_LL, GW_LL, 255, nd(135), &[0; 20]));
     for f in [&rs, &solicit, &ns] {
@@ -374,16 +387,28 @@ fn rs_and_dhcpv6_are_punted_in_their_l2tp_datagram() {
     }
     assert_eq!(
         l.punted(),
-        vec![(Side::Access, rs), (Side::Access, solicit), (Side::Access, ns)]
+        vec![
+            (Side::Access, rs),
+            (Side::Access, solicit),
+            (Side::Access, ns)
+        ]
     );
     let c = l.counters();
     assert_eq!(
-        (c.ipv6_control, c.punted, c.l2tp_decapsulated, c.l2tp_ppp_control),
+        (
+            c.ipv6_control,
+            c.punted,
+            c.l2tp_decapsulated,
+            c.l2tp_ppp_control
+        ),
         (3, 3, 0, 0)
     );
     assert_eq!(drops(&c), vec![]);
     // Not counted to the session: the PPP link's own.
-    assert_eq!(l.session(1), (SessionCounters::default(), Some(SessionCounters::default())));
+    assert_eq!(
+        l.session(1),
+        (SessionCounters::default(), Some(SessionCounters::default()))
+    );
     l.check_balance();
 }
 
@@ -419,8 +444,14 @@ fn spoofed_sources_and_subscriber_ras_are_counted_drops() {
     );
     assert_eq!(c.l2tp_decapsulated, 0);
     assert!(l.punted().is_empty());
-    assert_eq!(l.session(1), (SessionCounters::default(), Some(SessionCounters::default())));
-    assert_eq!(l.session(2), (SessionCounters::default(), Some(SessionCounters::default())));
+    assert_eq!(
+        l.session(1),
+        (SessionCounters::default(), Some(SessionCounters::default()))
+    );
+    assert_eq!(
+        l.session(2),
+        (SessionCounters::default(), Some(SessionCounters::default()))
+    );
     l.check_balance();
 }
 
@@ -464,7 +495,10 @@ fn downlink_over_the_tunnel_mtu_gets_packet_too_big() {
     let mut l = Lns::new(true, 1318);
     let fits = udp6(SRV6, SUB6, 64, &[1; 1280 - 48]);
     let (_, access) = l.from_core(eth6(CORE_MAC, RTR_MAC, &fits));
-    assert_eq!(access, vec![to_lac(LAC_SESSION, &udp6(SRV6, SUB6, 63, &[1; 1232]))]);
+    assert_eq!(
+        access,
+        vec![to_lac(LAC_SESSION, &udp6(SRV6, SUB6, 63, &[1; 1232]))]
+    );
     let big = udp6(SRV6, SUB6, 64, &[1; 1281 - 48]);
     let (core, access) = l.from_core(eth6(CORE_MAC, RTR_MAC, &big));
     assert!(access.is_empty());

@@ -511,8 +511,12 @@ fn udp6(src: [u8; 16], dst: [u8; 16], payload: &[u8]) -> Vec<u8> {
 #[test]
 fn ipv6_in_ppp_is_switched_both_ways_unchanged() {
     let mut lac = Lac::new(1500);
-    let sub6 = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x11];
-    let srv6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+    let sub6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x11,
+    ];
+    let srv6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
     // Up: 40 + 8 + 60 = 108 bytes, the hop limit untouched (the LNS routes).
     let ip = udp6(sub6, srv6, &[6; 60]);
     let mut ppp = vec![0x00, 0x57];

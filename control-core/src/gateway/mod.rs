@@ -272,7 +272,7 @@ impl Core {
             no_port_logged: HashMap::new(),
             pppoe: None,
             pppoe_disabled_drops: 0,
-            lns: cfg.lns.map(lns::Lns::new),
+            lns: None,
             lac: lac::Lac::default(),
             ipv6: None,
             dhcp: None,
@@ -292,6 +292,9 @@ impl Core {
         if let Some(s) = cfg.pppoe {
             let mac = core.fwd.side(Side::Access).mac;
             core.pppoe = Some(pppoe::Pppoe::new(s, mac, now));
+        }
+        if let Some(s) = cfg.lns {
+            core.lns = Some(lns::Lns::new(s, core.fwd.side(Side::Access).mac));
         }
         core.aaa.start(now);
         for &(ip, mac) in &cfg.static_neighbors {

@@ -861,9 +861,14 @@ impl Core {
         self.ipv6_ppp_opened(now, sid, worker, vlans, ppp_handle(id));
     }
 
-    /// An IPv6 packet from the gateway over PPP link `handle` (a PPPoE session's):
-    /// a PPPoE session frame with PPP protocol 0x0057 to its client.
-    pub(super) fn ppp_send_ipv6(&mut self, handle: u64, packet: &[u8]) {
+    /// An IPv6 packet from the gateway over PPP link `handle`: a PPPoE session's gets a
+    /// PPPoE session frame with PPP protocol 0x0057 to its client, an LNS call's an L2TP
+    /// data message ([`Core::lns_send_ipv6`]).
+    pub(super) fn ppp_send_ipv6(&mut self, now: Instant, handle: u64, packet: &[u8]) {
+        if handle & super::lns::LNS_HANDLES != 0 {
+            self.lns_send_ipv6(now, handle, packet);
+            return;
+        }
         let Some(p) = self.pppoe.as_mut() else {
             return;
         };

@@ -59,7 +59,7 @@ fn core(s: Option<PppoeSettings>) -> Core {
 
 /// `[ipv6]` for dual-stack PPP sessions: /64s from 2001:db8:100::/56, one DNS server,
 /// DHCPv6 (IA_NA and IA_PD /60s from 2001:db8:200::/56) when `dhcpv6`.
-fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
+pub(super) fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
     super::ipv6::Ipv6Settings {
         pool: "2001:db8:100::/56".parse().unwrap(),
         access_addresses: Vec::new(),
@@ -1133,7 +1133,7 @@ fn ipv6_over_ppp_before_ipv6cp_opens_is_the_engines_drop() {
 
 /// A DHCPv6 SOLICIT with Rapid Commit for an address (IA_NA 1) and a prefix (IA_PD 2),
 /// DUID-LL of SUB_MAC, from `src` to All_DHCP_Relay_Agents_and_Servers.
-fn solicit(src: std::net::Ipv6Addr) -> Vec<u8> {
+pub(super) fn solicit(src: std::net::Ipv6Addr) -> Vec<u8> {
     let mut m = vec![1, 0x12, 0x34, 0x56];
     m.extend_from_slice(&[0, 1, 0, 10, 0, 3, 0, 1]);
     m.extend_from_slice(&SUB_MAC);

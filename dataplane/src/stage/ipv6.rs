@@ -360,7 +360,12 @@ impl Pipeline {
     }
 
     /// The session of the /64 `prefix` (its own, or inside its delegated prefix), closing it first if a time condition fell due.
-    pub(super) fn live_session6(&mut self, fwd: &Forwarding, prefix: u64, now: Instant) -> Option<u32> {
+    pub(super) fn live_session6(
+        &mut self,
+        fwd: &Forwarding,
+        prefix: u64,
+        now: Instant,
+    ) -> Option<u32> {
         let slot = self.sessions.slot_by_prefix6_or_delegated(prefix)?;
         match self.sessions.get(slot)?.due(now) {
             Some((t, cause)) => {
