@@ -712,9 +712,14 @@ impl Core {
         }
     }
 
-    /// A session was installed: an IPoE one gets a /64 (and RAs once its MAC is known).
+    /// A session was installed: an IPoE one gets a /64 (and RAs once its MAC is known);
+    /// a PPP one whose IPv6CP is open already (its link's handle in
+    /// `ppp_ipv6_installing`) its /64 and RAs over the link.
     pub(super) fn ipv6_session_opened(&mut self, now: Instant, spec: &SessionSpec, worker: u16) {
         if spec.access.encap != Encap::Ipoe {
+            if let Some(h) = self.ppp_ipv6_installing.take() {
+                self.ipv6_ppp_opened(now, spec.id, worker, spec.access.vlans.key(), h);
+            }
             return;
         }
         // A restored DHCPv6 binding's /64: the client holds addresses in it.

@@ -28,6 +28,7 @@ use tollgate_dataplane::wire::l2tp::{self as wire_l2tp, subscriber_mac};
 
 use super::Core;
 use super::aaa::{AuthAnswer, ChapResponse, LoginId, LoginRequest};
+use super::ppp_link::{Gate, Install};
 use super::pppoe::{Granted, ppp_grant};
 use crate::l2tp::call::Call;
 use crate::ppp::{self, Credentials, EndCause};
@@ -119,6 +120,8 @@ struct CallLink {
     ipv6: bool,
     /// Its PPP link's handle for the IPv6 half ([`LNS_HANDLES`]).
     handle: u64,
+    /// When the subscriber is installed ([`super::ppp_link`]).
+    gate: Gate,
 }
 
 /// The LNS's PPP half of the core.
@@ -248,6 +251,7 @@ impl Core {
                 session: None,
                 ipv6: false,
                 handle,
+                gate: Gate::default(),
             },
         );
         self.lns_drain(now, id);
@@ -408,15 +412,16 @@ impl Core {
     fn lns_event(&mut self, now: Instant, id: u16, e: ppp::Event) {
         match e {
             ppp::Event::Authenticate(req) => self.lns_login(now, id, req),
-            ppp::Event::Ipv4Up { peer, mtu, .. } => self.lns_install(now, id, peer, mtu),
+            ppp::Event::Ipv4Up { .. } => self.lns_ncp_up(now, id),
             ppp::Event::Finished { cause } => self.lns_teardown(now, id, cause, None),
             ppp::Event::Ipv6Up { .. } => {
                 let Some(link) = self.lns.as_mut().and_then(|l| l.calls.get_mut(&id)) else {
                     return;
                 };
                 link.ipv6 = true;
-                if let Some(sid) = link.session {
-                    self.lns_ipv6_up(now, id, sid);
+                match link.session {
+                    Some(sid) => self.lns_ipv6_up(now, id, sid),
+                    None => self.lns_ncp_up(now, id),
                 }
             }
             // The /64 stays with the session until it ends (IPv6CP may open again).
@@ -570,9 +575,29 @@ impl Core {
         }
     }
 
-    /// IPCP opened: the subscriber goes into the fast path behind its L2TP session and
-    /// is accounted; if it cannot, the call ends.
-    fn lns_install(&mut self, now: Instant, id: u16, peer: Ipv4Addr, mtu: u16) {
+    /// An NCP of call `id` opened (or its wait ran out): the subscriber is installed
+    /// when [`Gate`] says so, else its timer is armed.
+    fn lns_ncp_up(&mut self, now: Instant, id: u16) {
+        let Some(l) = self.lns.as_mut() else {
+            return;
+        };
+        let Some(link) = l.calls.get_mut(&id) else {
+            return;
+        };
+        if link.granted.is_none() || link.session.is_some() {
+            return;
+        }
+        match link.gate.decide(&link.ppp, now) {
+            Install::Now => self.lns_install(now, id),
+            Install::At(t) => l.timers.push(Reverse((t, id))),
+            Install::NotYet => {}
+        }
+    }
+
+    /// The NCPs the client asked for are open (or the first, and the wait ran out): the
+    /// subscriber goes into the fast path behind its L2TP session and is accounted; if
+    /// it cannot, the call ends.
+    fn lns_install(&mut self, now: Instant, id: u16) {
         let Some(l) = self.lns.as_mut() else {
             return;
         };
@@ -584,7 +609,8 @@ impl Core {
             return;
         };
         l.granted.remove(&g.address);
-        debug_assert_eq!(peer, g.address);
+        let mtu = link.ppp.mtu();
+        let ipv6 = link.ipv6.then_some(link.handle);
         let address = g.address;
         let access = AccessLine {
             vlans: Default::default(),
@@ -602,19 +628,14 @@ impl Core {
             t.set_call_address(id, Some(address));
         }
         self.drain_l2tp(now);
-        match self.ppp_open_session(now, g, subscriber_mac(id), access, line) {
+        match self.ppp_open_session(now, g, subscriber_mac(id), (access, line), ipv6) {
             Ok(sid) => {
-                let mut ipv6 = false;
                 if let Some(l) = self.lns.as_mut() {
                     l.stats.installed += 1;
                     l.by_session.insert(sid, id);
                     if let Some(c) = l.calls.get_mut(&id) {
                         c.session = Some(sid);
-                        ipv6 = c.ipv6;
                     }
-                }
-                if ipv6 {
-                    self.lns_ipv6_up(now, id, sid);
                 }
             }
             Err(e) => {
@@ -781,6 +802,16 @@ impl Core {
                 link.ppp.handle_timeout(now, &mut l.rng);
             }
             self.lns_drain(now, id);
+            // A subscriber waiting for its other NCP: installed once the wait ran out.
+            if self
+                .lns
+                .as_ref()
+                .and_then(|l| l.calls.get(&id))
+                .and_then(|c| c.gate.deadline())
+                .is_some_and(|t| t <= now)
+            {
+                self.lns_ncp_up(now, id);
+            }
         }
     }
 

@@ -139,6 +139,8 @@ struct Rig {
     account: Vec<crate::radius::attrs::AcctRecord>,
     /// Deliver PPP frames to the client.
     deliver: bool,
+    /// A PPP protocol not delivered to the client.
+    withhold: Option<u16>,
     /// The client starts LCP at ICCN (not when the LAC negotiated it already).
     start_client: bool,
     /// The LAC's session id data messages must carry (the call's, or where it moved).
@@ -163,6 +165,7 @@ impl Rig {
             commands: Vec::new(),
             account: Vec::new(),
             deliver: true,
+            withhold: None,
             start_client: true,
             lac_session: LAC_SESSION,
         }
@@ -235,7 +238,7 @@ impl Rig {
             let proto = u16::from_be_bytes([l2tp[8], l2tp[9]]);
             self.ppp.push((proto, l2tp[10..].to_vec()));
             self.order.push("ppp".into());
-            if self.deliver {
+            if self.deliver && self.withhold != Some(proto) {
                 self.client.handle_input(proto, &l2tp[10..]);
             }
             self.data.push(l2tp);
@@ -942,4 +945,69 @@ fn ipv6_before_ipv6cp_opens_and_without_ipv6_is_the_engines_drop() {
     assert_eq!(c["lns_ppp_drop_data_in_control"], 1);
     let f = r.core.lns_call_fields(r.installed()[0].id).unwrap();
     assert_eq!(f.ipv6cp.as_deref(), Some("rejected"));
+}
+
+/// Issue 16 item 2 at the LNS: an IPv6-only client (IPCP Protocol-Rejected) is installed
+/// at IPv6CP, its Start carries Framed-IPv6-Prefix; and when the client asked for IPv6CP
+/// but it does not open, the subscriber waits for it at most NCP_SETTLE after IPCP, then
+/// is installed with IPv4 (the Start without IPv6) and gets its /64 when IPv6CP opens.
+#[test]
+fn an_ipv6_only_call_and_the_start_waiting_for_ipv6cp() {
+    let mut r = Rig::dual_stack(false);
+    let mut rng = Sequence::new(12);
+    r.client = Client::new(b"alice", b"s3cret", &mut rng)
+        .with_ipv6(true)
+        .with_ipv4(false);
+    r.call(|b| b);
+    r.accept();
+    assert_eq!(r.client.phase(), ClientPhase::Up);
+    assert_eq!(r.client.address(), None, "no IPCP");
+    let s = r.installed();
+    assert_eq!(s.len(), 1, "installed at IPv6CP");
+    assert_eq!(s[0].address, Ipv4Addr::new(100, 64, 0, 1));
+    let start = &r.account[0];
+    assert_eq!(start.status, crate::radius::dict::AcctStatusType::Start);
+    assert_eq!(start.framed_ip, Some(Ipv4Addr::new(100, 64, 0, 1)));
+    assert_eq!(
+        start.ipv6.as_ref().and_then(|i| i.framed_prefix),
+        Some(("2001:db8:100::".parse().unwrap(), 64))
+    );
+    // The fast path checks the call's IPv4 source against the granted address too.
+    assert_eq!(
+        r.l2tp_specs().last().unwrap().subscriber,
+        Ipv4Addr::new(100, 64, 0, 1)
+    );
+    let f = r.core.lns_call_fields(s[0].id).unwrap();
+    assert_eq!(f.ipv6cp.as_deref(), Some("opened"));
+
+    // IPv6CP asked for but stuck (our requests do not reach the client).
+    let mut r = Rig::dual_stack(false);
+    r.withhold = Some(0x8057);
+    r.call(|b| b);
+    r.accept();
+    assert_eq!(r.client.phase(), ClientPhase::Up, "IPCP is up");
+    assert!(r.installed().is_empty(), "waiting for IPv6CP");
+    assert!(r.account.is_empty());
+    r.run(1500);
+    assert!(r.installed().is_empty(), "still waiting");
+    r.run(700);
+    assert_eq!(r.installed().len(), 1, "installed after NCP_SETTLE");
+    let start = &r.account[0];
+    assert_eq!(start.framed_ip, r.client.address());
+    assert_eq!(start.ipv6, None);
+    // IPv6CP opens after all: the /64 and the RA then.
+    // (Our Ack of its request was lost with the rest; its Ack of our retransmitted
+    // request opens IPv6CP on our side.)
+    r.withhold = None;
+    r.run(4000);
+    assert_eq!(
+        r.core.lns_calls()[0].1.ipv6cp,
+        Some(crate::ppp::State::Opened)
+    );
+    let sid = r.installed()[0].id;
+    assert!(r.prefix_commands().contains(&Command::SessionPrefix6 {
+        id: sid,
+        prefix: Some(0x2001_0db8_0100_0000)
+    }));
+    assert_eq!(r.installed().len(), 1);
 }
