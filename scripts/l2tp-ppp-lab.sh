@@ -2,7 +2,7 @@
 # Consolidation of PPP sessions between a Tollgate LAC and a Tollgate LNS (issue 15
 # items 3 and 5), in network namespaces, with no datagram lost through a move:
 #
-#   cn-sub: cn-m1..5 (macvlan on cn-s0) ── cn-a0 [cn-lac: tollgate LAC] cn-c0 ── cn-l0 [cn-lns: tollgate LNS] cn-n0 ── cn-v0 :cn-srv
+#   cn-sub: cn-m1..6 (macvlan on cn-s0) ── cn-a0 [cn-lac: tollgate LAC] cn-c0 ── cn-l0 [cn-lns: tollgate LNS] cn-n0 ── cn-v0 :cn-srv
 #           scapy PPPoE clients              10.10.0.1    172.16.0.1      172.16.0.2   192.0.2.1      192.0.2.10 (UDP counter)
 #                                                                                       2001:db8:ff::1 2001:db8:ff::10
 #
@@ -27,7 +27,8 @@
 #      included, without looking at it), gets the RA over L2TP, makes its SLAAC address,
 #      pings6 the server (2001:db8:ff::10) and sends UDP over IPv4: the LNS counts both
 #      families and the IPv6 share exactly. erin's client asks DHCPv6 over PPP (IA_NA, an
-#      IA_PD /56) and pings6 from inside the delegated prefix. The LAC punted no IPv6 and
+#      IA_PD /56) and pings6 from inside the delegated prefix. frank's is IPv6-only (IPCP
+#      Protocol-Rejected): the LNS installs it at IPv6CP. The LAC punted no IPv6 and
 #      counted the IPv6 as data of the L2TP sessions; the LNS counted the RS/SOLICIT it
 #      answered.
 #
@@ -71,7 +72,7 @@ kill_pidfile() {
 }
 
 down() {
-    for p in lac lns server client1 client2 client3 client4 client5; do
+    for p in lac lns server client1 client2 client3; do
         kill_pidfile "$RUNDIR/$p.pid"
     done
     for ns in "$NS_SUB" "$NS_LAC" "$NS_LNS" "$NS_SRV"; do
@@ -91,7 +92,7 @@ up() {
     ip link add cn-c0 netns "$NS_LAC" type veth peer name cn-l0 netns "$NS_LNS"
     ip link add cn-n0 netns "$NS_LNS" type veth peer name cn-v0 netns "$NS_SRV"
     nsx "$NS_SUB" ip link set cn-s0 up
-    for i in 1 2 3 4 5; do
+    for i in 1 2 3 4 5 6; do
         nsx "$NS_SUB" ip link add link cn-s0 name "cn-m$i" address "02:cc:00:00:00:0$i" type macvlan mode bridge
         nsx "$NS_SUB" ip link set "cn-m$i" up
     done
@@ -198,7 +199,7 @@ delegated_pool = "2001:db8:200::/48"
 delegated_length = 56
 EOF
     : >"$RUNDIR/subs.toml"
-    for u in alice bob carol dave erin; do
+    for u in alice bob carol dave erin frank; do
         printf '[[subscriber]]\nuser_id = "%s@acme.example"\npassword = "pw-%s"\n' "$u" "$u" >>"$RUNDIR/subs.toml"
     done
     "$TG_BIN" subscriber --db "$RUNDIR/lns-state/subscribers.db" import "$RUNDIR/subs.toml" >/dev/null
@@ -354,6 +355,27 @@ sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
     else
         fail "DHCPv6 through the LAC: $out / $v"
     fi
+    # frank: IPv6-only (IPCP Protocol-Rejected): installed at IPv6CP.
+    pings=3
+    out=$(nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" cn-m6 frank@acme.example pw-frank pap \
+        --ipv6 --no-ipv4 --ping6 "$SRV6" --ping6-count "$pings") || {
+        fail "IPv6-only client through the LAC: $out"
+        return
+    }
+    v=$(lns show session frank@acme.example)
+    if "$PY" -c '
+import json, sys
+o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); p = int(sys.argv[3])
+six = {"tx_packets": p, "tx_bytes": p * 104, "rx_packets": p, "rx_bytes": p * 104}
+ok = (v.get("ipv6cp") == "opened" and "ipcp=opened" not in v.get("ppp", "")
+      and "ipcp rejected" in o["events"] and o["ipv6"]["replies"] == p
+      and {k: v["counters"][k] for k in six} == six
+      and {k: (v.get("counters_ipv6") or {}).get(k) for k in six} == six)
+sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
+        pass "frank, IPv6-only (IPCP Protocol-Rejected): installed at IPv6CP, $pings pings answered, counted exactly"
+    else
+        fail "IPv6-only through the LAC: $out / $v"
+    fi
     # The LAC terminated nothing of it: no IPv6 punted, the IPv6 counted as L2TP data
     # (not PPP control); the LNS answered the RS and SOLICITs it got over L2TP.
     local after
@@ -363,7 +385,7 @@ sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
     v6in=$(lns show counters | counter lns_ppp_ipv6_frames)
     # Control to the LNS: LCP and PAP of two logins, IPCP, IPv6CP; no IPv6 among them
     # (dave: 1 RS; erin: 1 RS, 1 SOLICIT at least, at the LNS).
-    if [[ ${c%% *} == 0 ]] && ((v6in >= 3)); then
+    if [[ ${c%% *} == 0 ]] && ((v6in >= 4)); then
         pass "the LAC punted no IPv6 (ipv6_control 0); the LNS terminated $v6in IPv6 frames over PPP (RS, SOLICIT)"
     else
         fail "LAC ipv6_control / control to LNS: $c; LNS lns_ppp_ipv6_frames: $v6in"
