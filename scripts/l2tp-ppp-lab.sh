@@ -298,6 +298,18 @@ settled_to_one() {
 }
 stream_done() { [[ -s $RUNDIR/client$1.json ]]; }
 
+# lns_session USER: the LNS's `show session` of USER's open session (found by its id in
+# `show sessions`: sessions are keyed by address or id).
+lns_session() {
+    local id
+    id=$(lns show sessions | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+rows = d if isinstance(d, list) else d.get("sessions", [])
+print(next(r["session"] for r in rows if r["user"] == sys.argv[1]))' "$1") || return 1
+    lns show session "$id"
+}
+
 # The LNS resolved its IPv6 next hop (the server) by NS: echoes are forwarded.
 next_hop_learned() { [[ $(lns show counters | counter ipv6_next_hop_learned) -ge 1 ]]; }
 
@@ -312,7 +324,7 @@ check_dual_stack() {
         fail "dual-stack client through the LAC: $out"
         return
     }
-    v=$(lns show session dave@acme.example)
+    v=$(lns_session dave@acme.example) || v="none"
     if "$PY" -c '
 import ipaddress, json, sys
 o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); n, p = int(sys.argv[3]), int(sys.argv[4])
@@ -336,7 +348,7 @@ sys.exit(0 if ok else print(o, v, c, c6) or 1)' "$out" "$v" "$n" "$pings"; then
         fail "DHCPv6 client through the LAC: $out"
         return
     }
-    v=$(lns show session erin@acme.example)
+    v=$(lns_session erin@acme.example) || v="none"
     if "$PY" -c '
 import ipaddress, json, sys
 o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); p = int(sys.argv[3])
@@ -362,7 +374,7 @@ sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
         fail "IPv6-only client through the LAC: $out"
         return
     }
-    v=$(lns show session frank@acme.example)
+    v=$(lns_session frank@acme.example) || v="none"
     if "$PY" -c '
 import json, sys
 o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); p = int(sys.argv[3])
