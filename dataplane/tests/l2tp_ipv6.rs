@@ -158,14 +158,14 @@ impl Lns {
     }
 
     /// From the LAC; returns what left on (core side, access side).
-    fn from_lac(&mut self, frame: Vec<u8>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    fn send_from_lac(&mut self, frame: Vec<u8>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         assert!(self.access.send(frame));
         self.poll();
         (self.core.drain(), self.access.drain())
     }
 
     /// From the core side; returns what left on (core side, access side).
-    fn from_core(&mut self, frame: Vec<u8>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    fn send_from_core(&mut self, frame: Vec<u8>) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         assert!(self.core.send(frame));
         self.poll();
         (self.core.drain(), self.access.drain())
@@ -306,7 +306,7 @@ fn ipv6_in_ppp_is_decapsulated_up_and_encapsulated_down() {
     let mut l = Lns::new(true, 1500);
     // Up: out of the tunnel to the IPv6 next hop, hop limit one less.
     let up = udp6(SUB6, SRV6, 64, b"query");
-    let (core, access) = l.from_lac(from_lac(SESSION, &up));
+    let (core, access) = l.send_from_lac(from_lac(SESSION, &up));
     assert_eq!(
         core,
         vec![eth6(RTR_MAC, CORE_MAC, &udp6(SUB6, SRV6, 63, b"query"))]
@@ -314,7 +314,7 @@ fn ipv6_in_ppp_is_decapsulated_up_and_encapsulated_down() {
     assert!(access.is_empty());
     // Down: by the /64 into the session's tunnel, toward the LAC's session.
     let down = udp6(SRV6, SUB6, 64, b"answer!");
-    let (core, access) = l.from_core(eth6(CORE_MAC, RTR_MAC, &down));
+    let (core, access) = l.send_from_core(eth6(CORE_MAC, RTR_MAC, &down));
     assert!(core.is_empty());
     assert_eq!(
         access,
@@ -325,12 +325,12 @@ fn ipv6_in_ppp_is_decapsulated_up_and_encapsulated_down() {
         id: 1,
         prefix: Some((0x2001_0db8_0200_0000, 56)),
     });
-    let (core, _) = l.from_lac(from_lac(SESSION, &udp6(LAN6, SRV6, 9, b"lan")));
+    let (core, _) = l.send_from_lac(from_lac(SESSION, &udp6(LAN6, SRV6, 9, b"lan")));
     assert_eq!(
         core,
         vec![eth6(RTR_MAC, CORE_MAC, &udp6(LAN6, SRV6, 8, b"lan"))]
     );
-    let (_, access) = l.from_core(eth6(CORE_MAC, RTR_MAC, &udp6(SRV6, LAN6, 2, b"back")));
+    let (_, access) = l.send_from_core(eth6(CORE_MAC, RTR_MAC, &udp6(SRV6, LAN6, 2, b"back")));
     assert_eq!(
         access,
         vec![to_lac(LAC_SESSION, &udp6(SRV6, LAN6, 1, b"back"))]
@@ -382,7 +382,7 @@ fn rs_and_dhcpv6_are_punted_in_their_l2tp_datagram() {
     let solicit = from_lac(SESSION, &solicit);
     let ns = from_lac(SESSION, &icmp6(SUB_LL, GW_LL, 255, nd(135), &[0; 20]));
     for f in [&rs, &solicit, &ns] {
-        let (core, access) = l.from_lac(f.clone());
+        let (core, access) = l.send_from_lac(f.clone());
         assert!(core.is_empty() && access.is_empty());
     }
     assert_eq!(
@@ -416,14 +416,14 @@ fn rs_and_dhcpv6_are_punted_in_their_l2tp_datagram() {
 fn spoofed_sources_and_subscriber_ras_are_counted_drops() {
     let mut l = Lns::new(true, 1500);
     // The other subscriber's /64 in this L2TP session.
-    let (core, _) = l.from_lac(from_lac(SESSION, &udp6(SUB2_6, SRV6, 64, b"x")));
+    let (core, _) = l.send_from_lac(from_lac(SESSION, &udp6(SUB2_6, SRV6, 64, b"x")));
     assert!(core.is_empty());
     // A /64 nobody holds.
     let stranger = Ipv6Addr::new(0x2001, 0xdb8, 0x999, 0, 0, 0, 0, 1);
-    let (core, _) = l.from_lac(from_lac(SESSION, &udp6(stranger, SRV6, 64, b"x")));
+    let (core, _) = l.send_from_lac(from_lac(SESSION, &udp6(stranger, SRV6, 64, b"x")));
     assert!(core.is_empty());
     // A Router Advertisement from the subscriber (RA guard).
-    let (core, access) = l.from_lac(from_lac(
+    let (core, access) = l.send_from_lac(from_lac(
         SESSION,
         &icmp6(SUB_LL, "ff02::1".parse().unwrap(), 255, nd(134), &[0; 8]),
     ));
@@ -431,7 +431,7 @@ fn spoofed_sources_and_subscriber_ras_are_counted_drops() {
     // A truncated IPv6 header.
     let mut cut = udp6(SUB6, SRV6, 64, b"x");
     cut[4..6].copy_from_slice(&600u16.to_be_bytes());
-    let (core, _) = l.from_lac(from_lac(SESSION, &cut));
+    let (core, _) = l.send_from_lac(from_lac(SESSION, &cut));
     assert!(core.is_empty());
     let c = l.counters();
     assert_eq!(
@@ -460,7 +460,7 @@ fn answers_in_place_go_back_into_the_tunnel() {
     let mut l = Lns::new(true, 1500);
     // Hop limit 1: Time Exceeded from the access side's error source, into the tunnel.
     let up = udp6(SUB6, SRV6, 1, b"trace");
-    let (core, access) = l.from_lac(from_lac(SESSION, &up));
+    let (core, access) = l.send_from_lac(from_lac(SESSION, &up));
     assert!(core.is_empty());
     let te = icmp6(
         GW_LL,
@@ -473,7 +473,7 @@ fn answers_in_place_go_back_into_the_tunnel() {
     // An Echo Request to the gateway's address: the reply, into the tunnel.
     let echo = Icmpv6Type::EchoRequest(etherparse::IcmpEchoHeader { id: 7, seq: 1 });
     let req = icmp6(SUB6, GW6, 64, echo, b"ping");
-    let (core, access) = l.from_lac(from_lac(SESSION, &req));
+    let (core, access) = l.send_from_lac(from_lac(SESSION, &req));
     assert!(core.is_empty());
     let reply = icmp6(
         GW6,
@@ -494,13 +494,13 @@ fn downlink_over_the_tunnel_mtu_gets_packet_too_big() {
     // 1280 + 38 bytes fit a 1318-byte tunnel; one byte more does not.
     let mut l = Lns::new(true, 1318);
     let fits = udp6(SRV6, SUB6, 64, &[1; 1280 - 48]);
-    let (_, access) = l.from_core(eth6(CORE_MAC, RTR_MAC, &fits));
+    let (_, access) = l.send_from_core(eth6(CORE_MAC, RTR_MAC, &fits));
     assert_eq!(
         access,
         vec![to_lac(LAC_SESSION, &udp6(SRV6, SUB6, 63, &[1; 1232]))]
     );
     let big = udp6(SRV6, SUB6, 64, &[1; 1281 - 48]);
-    let (core, access) = l.from_core(eth6(CORE_MAC, RTR_MAC, &big));
+    let (core, access) = l.send_from_core(eth6(CORE_MAC, RTR_MAC, &big));
     assert!(access.is_empty());
     assert_eq!(core.len(), 1);
     let p = etherparse::SlicedPacket::from_ethernet(&core[0]).unwrap();
@@ -524,7 +524,7 @@ fn downlink_over_the_tunnel_mtu_gets_packet_too_big() {
 #[test]
 fn without_ipv6_the_lns_drops_ipv6_in_ppp() {
     let mut l = Lns::new(false, 1500);
-    let (core, access) = l.from_lac(from_lac(SESSION, &udp6(SUB6, SRV6, 64, b"x")));
+    let (core, access) = l.send_from_lac(from_lac(SESSION, &udp6(SUB6, SRV6, 64, b"x")));
     assert!(core.is_empty() && access.is_empty());
     assert!(l.punted().is_empty());
     assert_eq!(drops(&l.counters()), vec![(DropReason::L2tpNotIpv4, 1)]);
