@@ -27,11 +27,11 @@ use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::l2tp::{self as wire_l2tp, subscriber_mac};
 
 use super::Core;
-use super::aaa::{AuthAnswer, ChapResponse, LoginId, LoginRequest};
-use super::ppp_link::{Gate, Install};
+use super::aaa::{AuthAnswer, LoginId};
+use super::ppp_link::{Gate, Install, login_request};
 use super::pppoe::{Granted, ppp_grant};
 use crate::l2tp::call::Call;
-use crate::ppp::{self, Credentials, EndCause};
+use crate::ppp::{self, EndCause};
 use crate::radius::attrs::PppoeLine;
 use crate::random::{Random, Seed};
 
@@ -462,32 +462,7 @@ impl Core {
             remote_id: None,
             ipoe: false,
         };
-        let (password, chap) = match &req.credentials {
-            Credentials::None => (None, None),
-            Credentials::Pap { password } => {
-                (Some(String::from_utf8_lossy(password).into_owned()), None)
-            }
-            Credentials::Chap {
-                id,
-                challenge,
-                response,
-            } => (
-                None,
-                Some(ChapResponse {
-                    id: *id,
-                    challenge: challenge.clone(),
-                    response: response.clone(),
-                }),
-            ),
-        };
-        let login = LoginRequest {
-            user: req.method.map(|_| req.user_lossy()),
-            password,
-            mac: Some(subscriber_mac(id)),
-            chap,
-            line: Some(line),
-            ..LoginRequest::default()
-        };
+        let login = login_request(&req, subscriber_mac(id), line);
         match self.login(now, login) {
             Ok(login) => {
                 if let Some(l) = self.lns.as_mut() {

@@ -1,6 +1,7 @@
 //! What a PPP subscriber's link shares, over PPPoE ([`super::pppoe`]) or an L2TP call at
-//! the LNS ([`super::lns`]): when its subscriber goes into the fast path, and so when its
-//! Accounting Start is sent.
+//! the LNS ([`super::lns`]), besides the PPP engine itself ([`crate::ppp::Session`]): the
+//! login its credentials become, and when its subscriber goes into the fast path, and so
+//! when its Accounting Start is sent.
 //!
 //! Not at the first NCP that opens: once every NCP the client asked for (sent a
 //! Configure-Request for) is open, so that a dual-stack subscriber's Start carries its
@@ -15,7 +16,43 @@ use std::time::Duration;
 
 use tollgate_dataplane::time::Instant;
 
-use crate::ppp;
+use tollgate_dataplane::MacAddr;
+
+use super::aaa::{ChapResponse, LoginRequest};
+use crate::ppp::{self, Credentials};
+use crate::radius::attrs::PppoeLine;
+
+/// The login of PPP credentials `req` from `mac` on `line` (NAS-Port-Id, circuit and
+/// remote ids for RADIUS): PAP's password, CHAP's exchange, or none (no authentication
+/// negotiated: a login by MAC).
+pub(super) fn login_request(req: &ppp::AuthRequest, mac: MacAddr, line: PppoeLine) -> LoginRequest {
+    let (password, chap) = match &req.credentials {
+        Credentials::None => (None, None),
+        Credentials::Pap { password } => {
+            (Some(String::from_utf8_lossy(password).into_owned()), None)
+        }
+        Credentials::Chap {
+            id,
+            challenge,
+            response,
+        } => (
+            None,
+            Some(ChapResponse {
+                id: *id,
+                challenge: challenge.clone(),
+                response: response.clone(),
+            }),
+        ),
+    };
+    LoginRequest {
+        user: req.method.map(|_| req.user_lossy()),
+        password,
+        mac: Some(mac),
+        chap,
+        line: Some(line),
+        ..LoginRequest::default()
+    }
+}
 
 /// How long an opened NCP waits for the other one the client asked for.
 pub const NCP_SETTLE: Duration = Duration::from_secs(2);

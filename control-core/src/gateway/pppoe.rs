@@ -29,12 +29,12 @@ use tollgate_dataplane::session::{AccessLine, DisconnectCause, Encap, SessionId,
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Frame, MacAddr, Side};
 
-use super::aaa::{AuthAnswer, ChapResponse, LoginId, LoginRequest};
-use super::ppp_link::{Gate, Install};
+use super::aaa::{AuthAnswer, LoginId};
+use super::ppp_link::{Gate, Install, login_request};
 use super::sessions::SessionRequest;
 use super::{Core, Output};
 use crate::authz::Authorization;
-use crate::ppp::{self, Credentials, EndCause, Grant};
+use crate::ppp::{self, EndCause, Grant};
 use crate::pppoe::wire::{self as pwire, SessionPacket};
 use crate::pppoe::{self, Discovery, DiscoveryConfig, Line, SessionInfo};
 use crate::radius::attrs::PppoeLine;
@@ -618,32 +618,7 @@ impl Core {
                 };
                 let line = p.pppoe_line(&link.info);
                 let mac = MacAddr(link.info.mac);
-                let (password, chap) = match &req.credentials {
-                    Credentials::None => (None, None),
-                    Credentials::Pap { password } => {
-                        (Some(String::from_utf8_lossy(password).into_owned()), None)
-                    }
-                    Credentials::Chap {
-                        id,
-                        challenge,
-                        response,
-                    } => (
-                        None,
-                        Some(ChapResponse {
-                            id: *id,
-                            challenge: challenge.clone(),
-                            response: response.clone(),
-                        }),
-                    ),
-                };
-                let login = LoginRequest {
-                    user: req.method.map(|_| req.user_lossy()),
-                    password,
-                    mac: Some(mac),
-                    chap,
-                    line: Some(line),
-                    ..LoginRequest::default()
-                };
+                let login = login_request(&req, mac, line);
                 match self.login(now, login) {
                     Ok(l) => {
                         if let Some(p) = self.pppoe.as_mut() {

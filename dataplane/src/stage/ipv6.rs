@@ -18,6 +18,10 @@
 //! 0x0057; one longer than the session's MTU is `pppoe_too_big` and answered with
 //! Packet Too Big carrying the MTU.
 //!
+//! An LNS's PPP subscriber's IPv6 (0x0057 in L2TP) is decapsulated by the tunnel stage
+//! and joins the uplink at [`Pipeline::forward_up6`]; downlink it leaves into its L2TP
+//! session (`l2tp_down6`), the tunnel's MTU less 38 bytes being its limit.
+//!
 //! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
 //! extension headers, multicast and link-local beyond neighbour discovery, packets for
 //! the gateway's own addresses (but Echo Requests to them are answered). Downlink to a /64 no session

@@ -1,5 +1,7 @@
 //! Stage: L2TPv2 tunnels (TUN-1). Data messages to the gateway's address are
-//! decapsulated (PPP carrying IPv4) and the inner packet routed; control messages, and
+//! decapsulated (PPP carrying IPv4, or at an LNS IPv6 after IPv6CP: `l2tp_up6`, into the
+//! IPv6 uplink; downlink IPv6 goes back in with `encapsulate6`) and the inner packet
+//! routed; control messages, and
 //! data messages carrying PPP control (LCP, PAP, CHAP, IPCP, ...) of an installed
 //! session, are punted to the control plane (which terminates PPP as an LNS); a tunnelled subscriber's packets are encapsulated toward
 //! the tunnel's peer (IPv4/UDP 1701/L2TP/PPP, [`ENCAP_LEN`] bytes in the headroom).
