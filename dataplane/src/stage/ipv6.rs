@@ -19,7 +19,7 @@
 //! Packet Too Big carrying the MTU.
 //!
 //! An LNS's PPP subscriber's IPv6 (0x0057 in L2TP) is decapsulated by the tunnel stage
-//! and joins the uplink at [`Pipeline::forward_up6`]; downlink it leaves into its L2TP
+//! and joins the uplink at `forward_up6`; downlink it leaves into its L2TP
 //! session (`l2tp_down6`), the tunnel's MTU less 38 bytes being its limit.
 //!
 //! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
