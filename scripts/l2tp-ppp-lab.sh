@@ -2,8 +2,9 @@
 # Consolidation of PPP sessions between a Tollgate LAC and a Tollgate LNS (issue 15
 # items 3 and 5), in network namespaces, with no datagram lost through a move:
 #
-#   cn-sub: cn-m1..3 (macvlan on cn-s0) ── cn-a0 [cn-lac: tollgate LAC] cn-c0 ── cn-l0 [cn-lns: tollgate LNS] cn-n0 ── cn-v0 :cn-srv
-#           three scapy PPPoE clients        10.10.0.1    172.16.0.1      172.16.0.2   192.0.2.1      192.0.2.10 (UDP counter)
+#   cn-sub: cn-m1..6 (macvlan on cn-s0) ── cn-a0 [cn-lac: tollgate LAC] cn-c0 ── cn-l0 [cn-lns: tollgate LNS] cn-n0 ── cn-v0 :cn-srv
+#           scapy PPPoE clients              10.10.0.1    172.16.0.1      172.16.0.2   192.0.2.1      192.0.2.10 (UDP counter)
+#                                                                                       2001:db8:ff::1 2001:db8:ff::10
 #
 #   1. Three scapy PPPoE clients (scripts/pppoe-client.py; no kernel PPP) log in as
 #      alice, bob and carol@acme.example. The realm has a customer (`[[l2tp.lac_realm]]
@@ -21,6 +22,15 @@
 #   4. Checked: one tunnel left, one move done at both ends, the PPP session of the moved
 #      call never renegotiated (the LNS installed three sessions, no fourth, ended only
 #      alice's: two calls open), and the server received every datagram of both streams once, in order.
+#   5. Dual stack through the LAC (issue 16): the LNS has `[ipv6]` with DHCPv6, the LAC
+#      none. dave's client negotiates IPv6CP with the LNS (the LAC switches PPP, 0x0057
+#      included, without looking at it), gets the RA over L2TP, makes its SLAAC address,
+#      pings6 the server (2001:db8:ff::10) and sends UDP over IPv4: the LNS counts both
+#      families and the IPv6 share exactly. erin's client asks DHCPv6 over PPP (IA_NA, an
+#      IA_PD /56) and pings6 from inside the delegated prefix. frank's is IPv6-only (IPCP
+#      Protocol-Rejected): the LNS installs it at IPv6CP. The LAC punted no IPv6 and
+#      counted the IPv6 as data of the L2TP sessions; the LNS counted the RS/SOLICIT it
+#      answered.
 #
 # The gateways and the clients wait on conditions (`show tunnels`, `show counters`, the
 # server's counts), never on fixed sleeps, so the lab holds on a busy 2-core machine.
@@ -42,6 +52,7 @@ SOCK="$RUNDIR/lac.sock"
 LNS_SOCK="$RUNDIR/lns.sock"
 SECRET=cn-tunnel-secret
 COUNT=${CN_STREAM:-3000}
+SRV6=2001:db8:ff::10
 RATE=200
 FAILED=0
 
@@ -81,15 +92,21 @@ up() {
     ip link add cn-c0 netns "$NS_LAC" type veth peer name cn-l0 netns "$NS_LNS"
     ip link add cn-n0 netns "$NS_LNS" type veth peer name cn-v0 netns "$NS_SRV"
     nsx "$NS_SUB" ip link set cn-s0 up
-    for i in 1 2 3; do
+    for i in 1 2 3 4 5 6; do
         nsx "$NS_SUB" ip link add link cn-s0 name "cn-m$i" address "02:cc:00:00:00:0$i" type macvlan mode bridge
         nsx "$NS_SUB" ip link set "cn-m$i" up
     done
     for i in cn-a0 cn-c0; do nsx "$NS_LAC" ip link set "$i" up; done
     for i in cn-l0 cn-n0; do nsx "$NS_LNS" ip link set "$i" up; done
     nsx "$NS_SRV" ip addr add 192.0.2.10/24 dev cn-v0
+    # IPv6 in the server namespace only: on-link with the LNS's core address, the PPP
+    # subscribers' /64s and delegated prefixes behind it.
+    nsx "$NS_SRV" sysctl -qw net.ipv6.conf.cn-v0.disable_ipv6=0 net.ipv6.conf.cn-v0.accept_dad=0
+    nsx "$NS_SRV" ip -6 addr add "$SRV6/64" dev cn-v0 nodad
     nsx "$NS_SRV" ip link set cn-v0 up
     nsx "$NS_SRV" ip route add 172.16.0.0/24 via 192.0.2.1
+    nsx "$NS_SRV" ip -6 route add 2001:db8:100::/48 via 2001:db8:ff::1
+    nsx "$NS_SRV" ip -6 route add 2001:db8:200::/48 via 2001:db8:ff::1
 }
 
 write_configs() {
@@ -170,9 +187,19 @@ enabled = true
 host_name = "tollgate-lns"
 secret = "$SECRET"
 accept = true
+[ipv6]
+enabled = true
+pool = "2001:db8:100::/48"
+core_address = "2001:db8:ff::1"
+next_hop = "$SRV6"
+dns = ["2001:db8:ff::53"]
+login_on_rs = false
+dhcpv6 = true
+delegated_pool = "2001:db8:200::/48"
+delegated_length = 56
 EOF
     : >"$RUNDIR/subs.toml"
-    for u in alice bob carol; do
+    for u in alice bob carol dave erin frank; do
         printf '[[subscriber]]\nuser_id = "%s@acme.example"\npassword = "pw-%s"\n' "$u" "$u" >>"$RUNDIR/subs.toml"
     done
     "$TG_BIN" subscriber --db "$RUNDIR/lns-state/subscribers.db" import "$RUNDIR/subs.toml" >/dev/null
@@ -271,6 +298,112 @@ settled_to_one() {
 }
 stream_done() { [[ -s $RUNDIR/client$1.json ]]; }
 
+# lns_session USER: the LNS's `show session` of USER's open session (found by its id in
+# `show sessions`: sessions are keyed by address or id).
+lns_session() {
+    local id
+    id=$(lns show sessions | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+rows = d if isinstance(d, list) else d.get("sessions", [])
+print(next(r["session"] for r in rows if r["user"] == sys.argv[1]))' "$1") || return 1
+    lns show session "$id"
+}
+
+# The LNS resolved its IPv6 next hop (the server) by NS: echoes are forwarded.
+next_hop_learned() { [[ $(lns show counters | counter ipv6_next_hop_learned) -ge 1 ]]; }
+
+# 5. Dual stack through the LAC: IPv6CP, RA and DHCPv6 terminated at the LNS.
+check_dual_stack() {
+    local out v n=3 pings=5 lac_before
+    wait_for 15 next_hop_learned || fail "the LNS did not resolve $SRV6: $(lns show counters)"
+    lac_before=$(ctl show counters)
+    # dave: SLAAC from the RA over L2TP, ping6, and UDP over IPv4 in the same session.
+    out=$(nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" cn-m4 dave@acme.example pw-dave pap \
+        --ipv6 --ping6 "$SRV6" --ping6-count "$pings" --send "$n" --to 192.0.2.10:5001) || {
+        fail "dual-stack client through the LAC: $out"
+        return
+    }
+    v=$(lns_session dave@acme.example) || v="none"
+    if "$PY" -c '
+import ipaddress, json, sys
+o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); n, p = int(sys.argv[3]), int(sys.argv[4])
+r = o["ipv6"]
+both = {"tx_packets": n + p, "tx_bytes": n * 128 + p * 104, "rx_packets": p, "rx_bytes": p * 104}
+six = {"tx_packets": p, "tx_bytes": p * 104, "rx_packets": p, "rx_bytes": p * 104}
+c = {k: v["counters"][k] for k in both}; c6 = {k: (v.get("counters_ipv6") or {}).get(k) for k in six}
+ok = (v.get("ipv6cp") == "opened" and r["prefix"] == v.get("ipv6_prefix")
+      and ipaddress.ip_address(r["address"]) in ipaddress.ip_network(v["ipv6_prefix"])
+      and ipaddress.ip_address(r["ra_source"]).is_link_local and (r["managed"], r["other"]) == (1, 1)
+      and r["replies"] == r["pings"] == p and (c, c6) == (both, six))
+sys.exit(0 if ok else print(o, v, c, c6) or 1)' "$out" "$v" "$n" "$pings"; then
+        pass "dave through the LAC: IPv6CP, RA over L2TP ($(field "d['ipv6_prefix']" <<<"$v")), ping6 $SRV6 $pings of $pings; LNS counts $((n + pings)) up / $pings down, the IPv6 share $pings packets, $((pings * 104)) bytes each way"
+    else
+        fail "dual stack through the LAC: $out / $v"
+    fi
+    # erin: DHCPv6 over PPP through the LAC, ping6 from the delegated prefix.
+    pings=4
+    out=$(nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" cn-m5 erin@acme.example pw-erin pap \
+        --ipv6 --dhcpv6 --ping6 "$SRV6" --ping6-count "$pings") || {
+        fail "DHCPv6 client through the LAC: $out"
+        return
+    }
+    v=$(lns_session erin@acme.example) || v="none"
+    if "$PY" -c '
+import ipaddress, json, sys
+o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); p = int(sys.argv[3])
+r, d = o["ipv6"], o["dhcpv6"]
+net = ipaddress.ip_network(v["ipv6_prefix"])
+six = {"tx_packets": p, "tx_bytes": p * 104, "rx_packets": p, "rx_bytes": p * 104}
+ok = (ipaddress.ip_address(d["ia_na"]) == net[1]
+      and ipaddress.ip_network(d["ia_pd"]).subnet_of(ipaddress.ip_network("2001:db8:200::/48"))
+      and ipaddress.ip_network(d["ia_pd"]).prefixlen == 56
+      and ipaddress.ip_address(d["reply_source"]) == ipaddress.ip_address(r["ra_source"])
+      and r["replies"] == r["pings"] == p
+      and {k: v["counters"][k] for k in six} == six
+      and {k: (v.get("counters_ipv6") or {}).get(k) for k in six} == six)
+sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
+        pass "erin through the LAC: DHCPv6 over L2TP, IA_NA $("$PY" -c 'import json,sys; d = json.loads(sys.argv[1])["dhcpv6"]; print(d["ia_na"], "and IA_PD", d["ia_pd"])' "$out"); $pings pings from the delegated prefix answered, counted exactly"
+    else
+        fail "DHCPv6 through the LAC: $out / $v"
+    fi
+    # frank: IPv6-only (IPCP Protocol-Rejected): installed at IPv6CP.
+    pings=3
+    out=$(nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" cn-m6 frank@acme.example pw-frank pap \
+        --ipv6 --no-ipv4 --ping6 "$SRV6" --ping6-count "$pings") || {
+        fail "IPv6-only client through the LAC: $out"
+        return
+    }
+    v=$(lns_session frank@acme.example) || v="none"
+    if "$PY" -c '
+import json, sys
+o = json.loads(sys.argv[1]); v = json.loads(sys.argv[2]); p = int(sys.argv[3])
+six = {"tx_packets": p, "tx_bytes": p * 104, "rx_packets": p, "rx_bytes": p * 104}
+ok = (v.get("ipv6cp") == "opened" and "ipcp=opened" not in v.get("ppp", "")
+      and "ipcp rejected" in o["events"] and o["ipv6"]["replies"] == p
+      and {k: v["counters"][k] for k in six} == six
+      and {k: (v.get("counters_ipv6") or {}).get(k) for k in six} == six)
+sys.exit(0 if ok else print(o, v) or 1)' "$out" "$v" "$pings"; then
+        pass "frank, IPv6-only (IPCP Protocol-Rejected): installed at IPv6CP, $pings pings answered, counted exactly"
+    else
+        fail "IPv6-only through the LAC: $out / $v"
+    fi
+    # The LAC terminated nothing of it: no IPv6 punted, the IPv6 counted as L2TP data
+    # (not PPP control); the LNS answered the RS and SOLICITs it got over L2TP.
+    local after
+    after=$(ctl show counters)
+    c="$(counter ipv6_control <<<"$after") $(($(counter lac_control_to_lns <<<"$after") - $(counter lac_control_to_lns <<<"$lac_before")))"
+    local v6in
+    v6in=$(lns show counters | counter lns_ppp_ipv6_frames)
+    # Control to the LNS: LCP and PAP of two logins, IPCP, IPv6CP; no IPv6 among them
+    # (dave: 1 RS; erin: 1 RS, 1 SOLICIT at least, at the LNS).
+    if [[ ${c%% *} == 0 ]] && ((v6in >= 4)); then
+        pass "the LAC punted no IPv6 (ipv6_control 0); the LNS terminated $v6in IPv6 frames over PPP (RS, SOLICIT)"
+    else
+        fail "LAC ipv6_control / control to LNS: $c; LNS lns_ppp_ipv6_frames: $v6in"
+    fi
+}
+
 run_test() {
     up
     trap down EXIT
@@ -341,6 +474,9 @@ sys.exit(not ok)"
 
     c=$(ctl show counters | counter lac_moved)
     [[ $c == 1 ]] && pass "LAC: lac_moved 1" || fail "LAC lac_moved: $c"
+
+    check_dual_stack
+
 
     if ((FAILED > 0)); then
         ctl show counters >"$RUNDIR/lac-counters.json" 2>&1 || true

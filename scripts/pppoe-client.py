@@ -11,7 +11,9 @@ With --ipv6 it is dual stack (RFC 5072): IPv6CP with a random Interface-Identifi
 solicited RA's /64 and that identifier make its global address (SLAAC), and --ping6
 HOST sends Echo Requests from it and counts the replies. With --dhcpv6 it then sends a
 DHCPv6 SOLICIT with Rapid Commit over PPP (IA_NA and IA_PD, DUID-LL of its MAC) and
-pings from the first address of the delegated prefix instead.
+pings from the first address of the delegated prefix instead. With --no-ipv4 as well it
+is IPv6-only: no IPCP request, the gateway's IPCP answered with LCP Protocol-Reject (as
+pppd's `noip` does).
 
 Behind a LAC that forwards the session to an LNS (l2tpns with a realm rule), the PPP
 peer changes after authentication: the PAP request is sent again every 2 s while
@@ -25,7 +27,7 @@ between: what a receiver needs to count losses through a tunnel move.
 
 Usage: pppoe-client.py IFACE USER SECRET pap|chap [--send N --to IP:PORT [--rate PPS]]
                        [--expect-end SECONDS] [--vlan S[.C]]
-                       [--ipv6 [--dhcpv6] [--ping6 HOST --ping6-count N]]
+                       [--ipv6 [--no-ipv4] [--dhcpv6] [--ping6 HOST --ping6-count N]]
 """
 
 import argparse
@@ -181,7 +183,8 @@ class Client:
             for et, p in self.recv(min(deadline, time.time() + 0.5)):
                 self.handle(et, p)
                 v6_done = not self.a.ipv6 or (self.v6_ours and self.v6_theirs)
-                if self.ipcp_ours and self.ipcp_theirs and v6_done:
+                v4_done = self.a.no_ipv4 or (self.ipcp_ours and self.ipcp_theirs)
+                if v4_done and v6_done and self.auth_ok:
                     return
             pap_due = self.auth == "pap" and self.ours_acked and self.theirs_acked
             if pap_due and not self.auth_ok and time.time() - self.pap_sent > 2 and self.pap_tries < 10:
@@ -195,7 +198,8 @@ class Client:
 
     def network(self):
         """Authenticated: the NCPs start."""
-        self.send_ipcp()
+        if not self.a.no_ipv4:
+            self.send_ipcp()
         if self.a.ipv6:
             self.send_ipv6cp()
 
@@ -267,6 +271,10 @@ class Client:
                 self.network()
             elif code == 3:
                 self.fail("authentication failed")
+        elif proto == IPCP and self.a.no_ipv4:
+            self.events.append("ipcp rejected")
+            self.lcp_id += 1
+            self.ppp(LCP, cp(8, self.lcp_id, struct.pack("!H", IPCP) + pkt))
         elif proto == IPCP:
             if code == 1:
                 self.ppp(IPCP, cp(2, ident, data))
@@ -435,6 +443,8 @@ def main():
     ap.add_argument("--ipv6", action="store_true", help="negotiate IPv6CP, RS, SLAAC from the RA")
     ap.add_argument("--ping6", default="", help="HOST: Echo Requests to it from the SLAAC address")
     ap.add_argument("--ping6-count", type=int, default=5)
+    ap.add_argument("--no-ipv4", action="store_true",
+                    help="with --ipv6: IPv6-only, IPCP answered with Protocol-Reject")
     ap.add_argument("--dhcpv6", action="store_true",
                     help="after the RA, DHCPv6 over PPP (IA_NA, IA_PD); ping from the delegated prefix")
     a = ap.parse_args()

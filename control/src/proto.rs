@@ -860,7 +860,7 @@ pub enum SessionView {
     #[serde(rename = "ended")]
     Ended(EndedSession),
     /// A PPPoE subscriber whose PPP this LAC switches to an LNS (issue 15): no gateway
-    /// session; its counters are the L2TP session's (IPv4 only, IP total length).
+    /// session; its counters are the L2TP session's (IPv4 and IPv6, IP total length).
     #[serde(rename = "switched")]
     Switched(Box<LacCallView>),
     /// Not known.

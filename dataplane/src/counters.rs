@@ -114,8 +114,8 @@ drop_reasons! {
     /// L2TP data message for a session id the gateway did not assign, another tunnel, or
     /// from an address other than the tunnel's peer.
     L2tpUnknownSession = "l2tp_unknown_session",
-    /// L2TP data message carrying IPv6 in PPP: not carried yet (PPP control frames are
-    /// punted, `l2tp_ppp_control`).
+    /// L2TP data message carrying IPv6 in PPP where it is not carried: `[ipv6]` off at
+    /// the LNS (IPv6CP is refused there), or a session that terminates no PPP here.
     L2tpNotIpv4 = "l2tp_ppp_not_ipv4",
     /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
     /// when DF was set and the rate allowed).

@@ -493,3 +493,88 @@ fn a_moved_call_switches_its_pppoe_leg_between_two_bursts() {
     assert_eq!(lac.counter("lac_switched_to_lns"), 4);
     assert_eq!(lac.counter("lac_switched_to_client"), 4);
 }
+
+/// An IPv6/UDP packet of `payload` (40 + 8 + payload bytes).
+fn udp6(src: [u8; 16], dst: [u8; 16], payload: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    PacketBuilder::ipv6(src, dst, 64)
+        .udp(40000, 5001)
+        .write(&mut p, payload)
+        .unwrap();
+    p
+}
+
+/// PPP is not terminated at a LAC: IPv6 (PPP protocol 0x0057, after the IPv6CP the
+/// client and the LNS negotiated through it) is switched both ways unchanged, with
+/// `[ipv6]` off at the LAC, and counted to the L2TP session like IPv4 (header and
+/// payload), not as PPP control.
+#[test]
+fn ipv6_in_ppp_is_switched_both_ways_unchanged() {
+    let mut lac = Lac::new(1500);
+    let sub6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x11,
+    ];
+    let srv6 = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    // Up: 40 + 8 + 60 = 108 bytes, the hop limit untouched (the LNS routes).
+    let ip = udp6(sub6, srv6, &[6; 60]);
+    let mut ppp = vec![0x00, 0x57];
+    ppp.extend_from_slice(&ip);
+    let out = lac.up(pppoe(true, 0x0057, &ip, 0));
+    assert_eq!(out, vec![without_udp_checksum(to_lns(&ppp))]);
+    // A Router Solicitation: IPv6 too, for the LNS to answer.
+    let rs = {
+        let mut p = Vec::new();
+        PacketBuilder::ipv6(
+            [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            255,
+        )
+        .icmpv6(etherparse::Icmpv6Type::Unknown {
+            type_u8: 133,
+            code_u8: 0,
+            bytes5to8: [0; 4],
+        })
+        .write(&mut p, &[])
+        .unwrap();
+        p
+    };
+    let mut ppp = vec![0x00, 0x57];
+    ppp.extend_from_slice(&rs);
+    let out = lac.up(pppoe(true, 0x0057, &rs, 0));
+    assert_eq!(out, vec![without_udp_checksum(to_lns(&ppp))]);
+    // Down: ff 03 00 57 from the LNS, to the subscriber in its PPPoE header.
+    let back = udp6(srv6, sub6, &[7; 30]);
+    let mut ppp = vec![0xff, 0x03, 0x00, 0x57];
+    ppp.extend_from_slice(&back);
+    let mut head = vec![0x00, 0x02];
+    head.extend_from_slice(&TUNNEL.to_be_bytes());
+    head.extend_from_slice(&SESSION.to_be_bytes());
+    let out = lac.down(from_lns(&head, &ppp));
+    assert_eq!(out, vec![pppoe(false, 0x0057, &back, 0)]);
+    assert_eq!(
+        lac.session_counters(),
+        L2tpCounters {
+            encap_packets: 2,
+            encap_bytes: 108 + 48,
+            decap_packets: 1,
+            decap_bytes: 78,
+        }
+    );
+    assert_eq!(lac.counter("lac_switched_to_lns"), 2);
+    assert_eq!(lac.counter("lac_switched_to_client"), 1);
+    assert_eq!(
+        (
+            lac.counter("lac_control_to_lns"),
+            lac.counter("lac_control_to_client")
+        ),
+        (0, 0)
+    );
+    assert_eq!(lac.counter("punted"), 0);
+    // An IPv6 header whose length overruns the frame: a counted drop.
+    let mut bad = ip.clone();
+    bad[4..6].copy_from_slice(&500u16.to_be_bytes());
+    assert!(lac.up(pppoe(true, 0x0057, &bad, 0)).is_empty());
+    assert_eq!(lac.drops(DropReason::LacMalformed), 1);
+}

@@ -278,7 +278,7 @@ impl Core {
                 if let Some(h) =
                     super::ipv6::ppp_link_of(&crate::ipoe::Subscriber::new(t.line, t.dst_mac))
                 {
-                    self.ppp_send_ipv6(h, &t.packet());
+                    self.ppp_send_ipv6(now, h, &t.packet());
                     continue;
                 }
                 let tpid = v6.tpids.get(&t.line).copied().unwrap_or(0x8100);

@@ -643,7 +643,7 @@ impl Core {
                 }
             }
         }
-        self.drain_ipv6();
+        self.drain_ipv6(now);
     }
 
     /// A Router Solicitation from a subscriber the access router does not advertise to:
@@ -712,9 +712,14 @@ impl Core {
         }
     }
 
-    /// A session was installed: an IPoE one gets a /64 (and RAs once its MAC is known).
+    /// A session was installed: an IPoE one gets a /64 (and RAs once its MAC is known);
+    /// a PPP one whose IPv6CP is open already (its link's handle in
+    /// `ppp_ipv6_installing`) its /64 and RAs over the link.
     pub(super) fn ipv6_session_opened(&mut self, now: Instant, spec: &SessionSpec, worker: u16) {
         if spec.access.encap != Encap::Ipoe {
+            if let Some(h) = self.ppp_ipv6_installing.take() {
+                self.ipv6_ppp_opened(now, spec.id, worker, spec.access.vlans.key(), h);
+            }
             return;
         }
         // A restored DHCPv6 binding's /64: the client holds addresses in it.
@@ -765,7 +770,7 @@ impl Core {
             rdnss: Vec::new(),
         };
         v6.access.add_peer(now, Peer::Ppp(ppp), advert, &mut v6.rng);
-        self.drain_ipv6();
+        self.drain_ipv6(now);
     }
 
     /// An IPv6 packet a PPP link (`ppp`, the caller's handle) sent the gateway over
@@ -793,7 +798,7 @@ impl Core {
         // A PPP link's RS before its session has IPv6 got a generic RA; nothing to log
         // in (the PPP login did).
         while v6.access.poll_event().is_some() {}
-        self.drain_ipv6();
+        self.drain_ipv6(now);
     }
 
     /// Attaches a /64 to session `id` (on `worker`, its line's `vlans`): its
@@ -895,7 +900,7 @@ impl Core {
         };
         v6.access
             .add_peer(now, Peer::Ipoe(sub), advert, &mut v6.rng);
-        self.drain_ipv6();
+        self.drain_ipv6(now);
         self.dhcpv6_session_ready(now, id, sub);
     }
 
@@ -930,7 +935,7 @@ impl Core {
             v6.peers_ppp.remove(&h);
             v6.access.remove_peer(Peer::Ppp(h));
         }
-        self.drain_ipv6();
+        self.drain_ipv6(now);
     }
 
     /// The IPv6 timers due at `now`: periodic RAs, NS for the next hop.
@@ -955,7 +960,7 @@ impl Core {
         for target in targets {
             self.solicit6(target);
         }
-        self.drain_ipv6();
+        self.drain_ipv6(now);
     }
 
     /// A Neighbor Solicitation for `target` out of the core side, from `core_address`
@@ -1030,7 +1035,7 @@ impl Core {
     }
 
     /// The routers' packets as frames to inject.
-    fn drain_ipv6(&mut self) {
+    fn drain_ipv6(&mut self, now: Instant) {
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
@@ -1062,7 +1067,7 @@ impl Core {
             }
         }
         for (h, packet) in over_ppp {
-            self.ppp_send_ipv6(h, &packet);
+            self.ppp_send_ipv6(now, h, &packet);
         }
     }
 }

@@ -27,12 +27,21 @@ use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::l2tp::{self as wire_l2tp, subscriber_mac};
 
 use super::Core;
-use super::aaa::{AuthAnswer, ChapResponse, LoginId, LoginRequest};
+use super::aaa::{AuthAnswer, LoginId};
+use super::ppp_link::{Gate, Install, login_request};
 use super::pppoe::{Granted, ppp_grant};
 use crate::l2tp::call::Call;
-use crate::ppp::{self, Credentials, EndCause};
+use crate::ppp::{self, EndCause};
 use crate::radius::attrs::PppoeLine;
 use crate::random::{Random, Seed};
+
+/// The IPv6 half's handles of LNS calls ([`super::ipv6`]'s PPP links): this bit set, so
+/// that they never meet a PPPoE session's (its session id), and a number per call that
+/// stays with it when a Tollgate LAC moves it to another L2TP session (TUN-3).
+pub(super) const LNS_HANDLES: u64 = 1 << 31;
+
+/// PPP's protocol number of IPv6 (RFC 5072).
+const PPP_IPV6: u16 = 0x0057;
 
 /// How the LNS terminates PPP (the `[pppoe]` section's PPP keys).
 #[derive(Clone, Debug)]
@@ -55,6 +64,10 @@ pub struct LnsStats {
     pub frames_received: u64,
     /// PPP frames sent in L2TP data messages.
     pub frames_sent: u64,
+    /// IPv6 over PPP punted (RS, NS, DHCPv6 once IPv6CP is open).
+    pub frames_received_ipv6: u64,
+    /// IPv6 sent over PPP (RAs, NAs, DHCPv6 replies; counted in `frames_sent` too).
+    pub frames_sent_ipv6: u64,
     /// Punted frames for no PPP call (or one from another tunnel or peer).
     pub unknown_call: u64,
     /// Punted frames whose L2TP or PPP header does not parse.
@@ -89,6 +102,8 @@ pub struct L2tpCallFields {
     pub nas_port_id: String,
     /// `accepted` when PPP started from the LAC's proxy LCP, `renegotiated` otherwise.
     pub proxy_lcp: String,
+    /// IPv6CP's state, or `rejected` while IPv6 is not offered (`[ipv6]` off).
+    pub ipv6cp: Option<String>,
     /// The PPP engine's summary line (phase, LCP, authentication, IPCP, MRU, echo).
     pub ppp: String,
 }
@@ -101,6 +116,12 @@ struct CallLink {
     login: Option<LoginId>,
     granted: Option<Granted>,
     session: Option<SessionId>,
+    /// IPv6CP is open: the session gets its /64 and RAs over the link once installed.
+    ipv6: bool,
+    /// Its PPP link's handle for the IPv6 half ([`LNS_HANDLES`]).
+    handle: u64,
+    /// When the subscriber is installed ([`super::ppp_link`]).
+    gate: Gate,
 }
 
 /// The LNS's PPP half of the core.
@@ -111,6 +132,9 @@ pub(super) struct Lns {
     calls: HashMap<u16, CallLink>,
     by_login: HashMap<LoginId, u16>,
     by_session: HashMap<SessionId, u16>,
+    /// Calls by their IPv6 handle.
+    by_handle: HashMap<u64, u16>,
+    next_handle: u64,
     pub(super) granted: HashSet<Ipv4Addr>,
     rng: Random,
     stats: LnsStats,
@@ -125,7 +149,13 @@ impl std::fmt::Debug for Lns {
 }
 
 impl Lns {
-    pub(super) fn new(s: LnsSettings) -> Lns {
+    /// The LNS's PPP half; `access_mac` is the access port's (its modified EUI-64 is our
+    /// IPv6CP Interface-Identifier, so that fe80::<it>, the source of RAs over PPP, is the
+    /// gateway's link-local address, as over PPPoE).
+    pub(super) fn new(mut s: LnsSettings, access_mac: tollgate_dataplane::MacAddr) -> Lns {
+        if s.ppp.ipv6cp && s.ppp.ipv6_interface_id.is_none() {
+            s.ppp.ipv6_interface_id = Some(crate::inet::ipv6::interface_id(access_mac.0));
+        }
         Lns {
             cfg: Arc::new(s.ppp),
             dns: s.dns,
@@ -133,6 +163,8 @@ impl Lns {
             calls: HashMap::new(),
             by_login: HashMap::new(),
             by_session: HashMap::new(),
+            by_handle: HashMap::new(),
+            next_handle: 0,
             granted: HashSet::new(),
             rng: Random::new(&s.seed),
             stats: LnsStats::default(),
@@ -147,6 +179,17 @@ impl Lns {
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// A handle no live call has.
+    fn new_handle(&mut self) -> u64 {
+        loop {
+            let h = LNS_HANDLES | (self.next_handle & (LNS_HANDLES - 1));
+            self.next_handle = self.next_handle.wrapping_add(1);
+            if !self.by_handle.contains_key(&h) {
+                return h;
+            }
+        }
     }
 
     fn arm(&mut self, id: u16) {
@@ -196,6 +239,8 @@ impl Core {
             proxy_auth = ?call.proxy_auth.as_ref().map(|a| a.kind),
             "PPP call connected"
         );
+        let handle = l.new_handle();
+        l.by_handle.insert(handle, id);
         l.calls.insert(
             id,
             CallLink {
@@ -204,6 +249,9 @@ impl Core {
                 login: None,
                 granted: None,
                 session: None,
+                ipv6: false,
+                handle,
+                gate: Gate::default(),
             },
         );
         self.lns_drain(now, id);
@@ -229,6 +277,7 @@ impl Core {
         if let Some(sid) = sid {
             l.by_session.insert(sid, to);
         }
+        l.by_handle.insert(link.handle, to);
         l.calls.insert(to, link);
         l.stats.moved += 1;
         l.arm(to);
@@ -281,9 +330,37 @@ impl Core {
             l.stats.unknown_call += 1;
             return;
         };
+        // IPv6 the fast path punts (RS, NS, DHCPv6) once IPv6CP is open; before, the
+        // engine counts it (`data_in_control`).
+        if protocol == PPP_IPV6 && link.ipv6 {
+            l.stats.frames_received_ipv6 += 1;
+            let handle = link.handle;
+            self.on_ppp_ipv6(now, handle, &ppp_frame[at..]);
+            return;
+        }
         link.ppp
             .handle_input(now, &mut l.rng, protocol, &ppp_frame[at..]);
         self.lns_drain(now, id);
+    }
+
+    /// An IPv6 packet from the gateway over the PPP link of handle `handle` (an LNS
+    /// call's): an L2TP data message with PPP protocol 0x0057 to its LAC.
+    pub(super) fn lns_send_ipv6(&mut self, now: Instant, handle: u64, packet: &[u8]) {
+        let Some(&id) = self.lns.as_ref().and_then(|l| l.by_handle.get(&handle)) else {
+            return;
+        };
+        let Some((local, peer, bytes)) = self
+            .l2tp
+            .as_ref()
+            .and_then(|t| t.ppp_frame(id, PPP_IPV6, packet))
+        else {
+            return;
+        };
+        if let Some(l) = self.lns.as_mut() {
+            l.stats.frames_sent += 1;
+            l.stats.frames_sent_ipv6 += 1;
+        }
+        self.send_udp(now, local, peer, &bytes);
     }
 
     /// Sends what call `id`'s PPP engine queued, as L2TP data messages.
@@ -335,13 +412,44 @@ impl Core {
     fn lns_event(&mut self, now: Instant, id: u16, e: ppp::Event) {
         match e {
             ppp::Event::Authenticate(req) => self.lns_login(now, id, req),
-            ppp::Event::Ipv4Up { peer, mtu, .. } => self.lns_install(now, id, peer, mtu),
+            ppp::Event::Ipv4Up { .. } => self.lns_ncp_up(now, id),
             ppp::Event::Finished { cause } => self.lns_teardown(now, id, cause, None),
-            ppp::Event::LinkUp { .. }
-            | ppp::Event::Ipv4Down
-            | ppp::Event::Ipv6Up { .. }
-            | ppp::Event::Ipv6Down => {}
+            ppp::Event::Ipv6Up { .. } => {
+                let Some(link) = self.lns.as_mut().and_then(|l| l.calls.get_mut(&id)) else {
+                    return;
+                };
+                link.ipv6 = true;
+                match link.session {
+                    Some(sid) => self.lns_ipv6_up(now, id, sid),
+                    None => self.lns_ncp_up(now, id),
+                }
+            }
+            // The /64 stays with the session until it ends (IPv6CP may open again).
+            ppp::Event::Ipv6Down => {
+                if let Some(link) = self.lns.as_mut().and_then(|l| l.calls.get_mut(&id)) {
+                    link.ipv6 = false;
+                }
+            }
+            ppp::Event::LinkUp { .. } | ppp::Event::Ipv4Down => {}
         }
+    }
+
+    /// Call `id` (gateway session `sid`) has IPv6CP open and is installed: its /64 (and
+    /// DHCPv6) and RAs over the link, as a PPPoE session's.
+    fn lns_ipv6_up(&mut self, now: Instant, id: u16, sid: SessionId) {
+        let Some(handle) = self
+            .lns
+            .as_ref()
+            .and_then(|l| l.calls.get(&id))
+            .map(|c| c.handle)
+        else {
+            return;
+        };
+        let Some(o) = self.sessions.get(sid) else {
+            return;
+        };
+        let (worker, vlans) = (o.worker, o.spec.access.vlans.key());
+        self.ipv6_ppp_opened(now, sid, worker, vlans, handle);
     }
 
     fn lns_login(&mut self, now: Instant, id: u16, req: ppp::AuthRequest) {
@@ -354,32 +462,7 @@ impl Core {
             remote_id: None,
             ipoe: false,
         };
-        let (password, chap) = match &req.credentials {
-            Credentials::None => (None, None),
-            Credentials::Pap { password } => {
-                (Some(String::from_utf8_lossy(password).into_owned()), None)
-            }
-            Credentials::Chap {
-                id,
-                challenge,
-                response,
-            } => (
-                None,
-                Some(ChapResponse {
-                    id: *id,
-                    challenge: challenge.clone(),
-                    response: response.clone(),
-                }),
-            ),
-        };
-        let login = LoginRequest {
-            user: req.method.map(|_| req.user_lossy()),
-            password,
-            mac: Some(subscriber_mac(id)),
-            chap,
-            line: Some(line),
-            ..LoginRequest::default()
-        };
+        let login = login_request(&req, subscriber_mac(id), line);
         match self.login(now, login) {
             Ok(login) => {
                 if let Some(l) = self.lns.as_mut() {
@@ -467,9 +550,29 @@ impl Core {
         }
     }
 
-    /// IPCP opened: the subscriber goes into the fast path behind its L2TP session and
-    /// is accounted; if it cannot, the call ends.
-    fn lns_install(&mut self, now: Instant, id: u16, peer: Ipv4Addr, mtu: u16) {
+    /// An NCP of call `id` opened (or its wait ran out): the subscriber is installed
+    /// when [`Gate`] says so, else its timer is armed.
+    fn lns_ncp_up(&mut self, now: Instant, id: u16) {
+        let Some(l) = self.lns.as_mut() else {
+            return;
+        };
+        let Some(link) = l.calls.get_mut(&id) else {
+            return;
+        };
+        if link.granted.is_none() || link.session.is_some() {
+            return;
+        }
+        match link.gate.decide(&link.ppp, now) {
+            Install::Now => self.lns_install(now, id),
+            Install::At(t) => l.timers.push(Reverse((t, id))),
+            Install::NotYet => {}
+        }
+    }
+
+    /// The NCPs the client asked for are open (or the first, and the wait ran out): the
+    /// subscriber goes into the fast path behind its L2TP session and is accounted; if
+    /// it cannot, the call ends.
+    fn lns_install(&mut self, now: Instant, id: u16) {
         let Some(l) = self.lns.as_mut() else {
             return;
         };
@@ -481,7 +584,8 @@ impl Core {
             return;
         };
         l.granted.remove(&g.address);
-        debug_assert_eq!(peer, g.address);
+        let mtu = link.ppp.mtu();
+        let ipv6 = link.ipv6.then_some(link.handle);
         let address = g.address;
         let access = AccessLine {
             vlans: Default::default(),
@@ -499,7 +603,7 @@ impl Core {
             t.set_call_address(id, Some(address));
         }
         self.drain_l2tp(now);
-        match self.ppp_open_session(now, g, subscriber_mac(id), access, line) {
+        match self.ppp_open_session(now, g, subscriber_mac(id), (access, line), ipv6) {
             Ok(sid) => {
                 if let Some(l) = self.lns.as_mut() {
                     l.stats.installed += 1;
@@ -570,6 +674,7 @@ impl Core {
         if let Some(sid) = link.session {
             l.by_session.remove(&sid);
         }
+        l.by_handle.remove(&link.handle);
         if let Some(t) = self.l2tp.as_mut() {
             t.end_call(now, id, &reason);
         }
@@ -672,6 +777,16 @@ impl Core {
                 link.ppp.handle_timeout(now, &mut l.rng);
             }
             self.lns_drain(now, id);
+            // A subscriber waiting for its other NCP: installed once the wait ran out.
+            if self
+                .lns
+                .as_ref()
+                .and_then(|l| l.calls.get(&id))
+                .and_then(|c| c.gate.deadline())
+                .is_some_and(|t| t <= now)
+            {
+                self.lns_ncp_up(now, id);
+            }
         }
     }
 
@@ -689,6 +804,11 @@ impl Core {
             proxy_lcp: match p.proxy_lcp {
                 ppp::ProxyLcpUse::Accepted => "accepted".into(),
                 _ => "renegotiated".into(),
+            },
+            ipv6cp: if p.ipv6cp_enabled {
+                p.ipv6cp.map(|s| s.to_string())
+            } else {
+                Some("rejected".to_string())
             },
             ppp: p.to_string(),
         })
@@ -723,6 +843,8 @@ impl Core {
         let mut out: Vec<(String, u64)> = [
             ("lns_ppp_frames_received", s.frames_received),
             ("lns_ppp_frames_sent", s.frames_sent),
+            ("lns_ppp_ipv6_frames", s.frames_received_ipv6),
+            ("lns_ppp_ipv6_frames_sent", s.frames_sent_ipv6),
             ("lns_unknown_call", s.unknown_call),
             ("lns_malformed", s.malformed),
             ("lns_proxy_lcp_accepted", s.proxy_lcp_accepted),

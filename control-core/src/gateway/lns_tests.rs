@@ -43,6 +43,11 @@ const LAC_TUNNEL: u16 = 7;
 const LAC_SESSION: u16 = 9;
 
 fn core() -> Core {
+    core_with(None)
+}
+
+/// A core whose LNS negotiates IPv6CP, with `ipv6` (then) on.
+fn core_with(ipv6: Option<super::ipv6::Ipv6Settings>) -> Core {
     let fwd = ForwardingBuilder::new(
         SideConfig {
             mac: LNS_MAC,
@@ -84,12 +89,12 @@ fn core() -> Core {
             },
             l2tp: Some(l2tp),
             pppoe: None,
-            ipv6: None,
             dhcp: None,
             lns: Some(LnsSettings {
                 ppp: ppp::Config {
                     auth: vec![AuthMethod::Chap],
                     local_ipv4: LNS,
+                    ipv6cp: ipv6.is_some(),
                     echo_interval: Some(Duration::from_secs(10)),
                     ..ppp::Config::default()
                 },
@@ -97,6 +102,7 @@ fn core() -> Core {
                 mss_clamp: true,
                 seed: Seed::fixed([6; 32]),
             }),
+            ipv6,
         },
     )
 }
@@ -130,8 +136,11 @@ struct Rig {
     order: Vec<String>,
     auth: Vec<AuthRequest>,
     commands: Vec<Command>,
+    account: Vec<crate::radius::attrs::AcctRecord>,
     /// Deliver PPP frames to the client.
     deliver: bool,
+    /// A PPP protocol not delivered to the client.
+    withhold: Option<u16>,
     /// The client starts LCP at ICCN (not when the LAC negotiated it already).
     start_client: bool,
     /// The LAC's session id data messages must carry (the call's, or where it moved).
@@ -154,7 +163,9 @@ impl Rig {
             order: Vec::new(),
             auth: Vec::new(),
             commands: Vec::new(),
+            account: Vec::new(),
             deliver: true,
+            withhold: None,
             start_client: true,
             lac_session: LAC_SESSION,
         }
@@ -187,6 +198,7 @@ impl Rig {
                     Output::Inject(_, f) => self.received(&f),
                     Output::Authenticate(a) => self.auth.push(a),
                     Output::Command(_, c) => self.commands.push(c),
+                    Output::Account(a) => self.account.push(a),
                     _ => {}
                 }
             }
@@ -226,7 +238,7 @@ impl Rig {
             let proto = u16::from_be_bytes([l2tp[8], l2tp[9]]);
             self.ppp.push((proto, l2tp[10..].to_vec()));
             self.order.push("ppp".into());
-            if self.deliver {
+            if self.deliver && self.withhold != Some(proto) {
                 self.client.handle_input(proto, &l2tp[10..]);
             }
             self.data.push(l2tp);
@@ -687,4 +699,315 @@ fn a_call_moved_by_a_tollgate_lac_keeps_its_ppp_session() {
             0x00, 0x02, 0, 7, 0, 10, 0xff, 0x03, 0xc0, 0x21, 10, 0x42, 0, 8
         ]
     );
+}
+
+// ---- dual stack (issue 16): IPv6CP, the /64, RA and DHCPv6 over the L2TP PPP link ----
+
+/// fe80::<the modified EUI-64 of LNS_MAC>: our IPv6CP identifier's link-local address,
+/// the source of RAs and DHCPv6 replies over PPP.
+const LNS_IID: [u8; 8] = [0x00, 0xb0, 0x00, 0xff, 0xfe, 0x00, 0x00, 0x01];
+
+fn link_local(iid: [u8; 8]) -> std::net::Ipv6Addr {
+    let mut a = [0u8; 16];
+    a[..2].copy_from_slice(&[0xfe, 0x80]);
+    a[8..].copy_from_slice(&iid);
+    a.into()
+}
+
+impl Rig {
+    /// A CHAP subscriber whose client negotiates IPv6CP too, against an LNS with
+    /// `[ipv6]` (and DHCPv6 when `dhcpv6`).
+    fn dual_stack(dhcpv6: bool) -> Rig {
+        let mut r = Rig::new();
+        r.core = core_with(Some(super::pppoe_tests::ipv6_settings(dhcpv6)));
+        let mut rng = Sequence::new(11);
+        r.client = Client::new(b"alice", b"s3cret", &mut rng).with_ipv6(true);
+        r
+    }
+
+    /// The PPP packets of protocol `proto` the LAC received.
+    fn ppp_of(&self, proto: u16) -> Vec<Vec<u8>> {
+        self.ppp
+            .iter()
+            .filter(|(p, _)| *p == proto)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    fn prefix_commands(&self) -> Vec<Command> {
+        self.commands
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c,
+                    Command::SessionPrefix6 { .. } | Command::SessionDelegated6 { .. }
+                )
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// The fields of an RA over PPP: (source, destination, M/O flags, the /64 of its prefix
+/// option).
+fn ra_fields(
+    p: &[u8],
+) -> (
+    std::net::Ipv6Addr,
+    std::net::Ipv6Addr,
+    u8,
+    std::net::Ipv6Addr,
+) {
+    let h = etherparse::Ipv6Header::from_slice(p).unwrap().0;
+    assert_eq!(
+        (h.next_header, h.hop_limit),
+        (etherparse::IpNumber::IPV6_ICMP, 255)
+    );
+    let icmp = &p[40..];
+    assert_eq!(icmp[0], 134, "a Router Advertisement");
+    let mut at = 16;
+    let mut prefix = None;
+    while at + 2 <= icmp.len() {
+        let (ty, len) = (icmp[at], icmp[at + 1] as usize * 8);
+        assert_ne!(ty, 1, "no source link-layer option over PPP");
+        if ty == 3 {
+            let b: [u8; 16] = icmp[at + 16..at + 32].try_into().unwrap();
+            prefix = Some(b.into());
+        }
+        at += len.max(8);
+    }
+    (
+        h.source.into(),
+        h.destination.into(),
+        icmp[5] & 0xc0,
+        prefix.expect("a prefix option"),
+    )
+}
+
+#[test]
+fn a_dual_stack_call_gets_ipv6cp_its_64_and_ras_over_l2tp() {
+    let mut r = Rig::dual_stack(false);
+    r.call(|b| b);
+    r.accept();
+    assert_eq!(r.client.phase(), ClientPhase::Up);
+    assert!(r.client.ipv6_up(), "IPv6CP opened both ways");
+    // Our Configure-Request: Interface-Identifier = the access MAC's EUI-64.
+    let v6cp = r.ppp_of(0x8057);
+    let req = v6cp
+        .iter()
+        .find(|p| p[0] == 1)
+        .expect("IPv6CP Configure-Request");
+    let mut want = vec![0x01, req[1], 0x00, 0x0e, 0x01, 0x0a];
+    want.extend_from_slice(&LNS_IID);
+    assert_eq!(req, &want);
+    // The session's /64 from the pool, to its worker.
+    let spec = r.installed()[0];
+    assert_eq!(
+        r.prefix_commands(),
+        vec![Command::SessionPrefix6 {
+            id: spec.id,
+            prefix: Some(0x2001_0db8_0100_0000),
+        }]
+    );
+    // The first RA at once, in an L2TP data message to the LAC's session (checked by
+    // `received`), to all nodes from our link-local; no M/O without DHCPv6.
+    let prefix: std::net::Ipv6Addr = "2001:db8:100::".parse().unwrap();
+    let ras = r.ppp_of(0x0057);
+    assert_eq!(ras.len(), 1);
+    assert_eq!(
+        ra_fields(&ras[0]),
+        (link_local(LNS_IID), "ff02::1".parse().unwrap(), 0, prefix)
+    );
+    // A Router Solicitation from the client's link-local, over L2TP: an RA to it.
+    let client_iid: [u8; 8] = v6cp.iter().find(|p| p[0] == 2).expect("Configure-Ack")[6..14]
+        .try_into()
+        .unwrap();
+    let ll = link_local(client_iid);
+    let mut rs = Vec::new();
+    etherparse::PacketBuilder::ipv6(
+        ll.octets(),
+        "ff02::2".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+        255,
+    )
+    .icmpv6(etherparse::Icmpv6Type::Unknown {
+        type_u8: 133,
+        code_u8: 0,
+        bytes5to8: [0; 4],
+    })
+    .write(&mut rs, &[])
+    .unwrap();
+    r.send_ppp(0x0057, &rs);
+    r.pump();
+    let ras = r.ppp_of(0x0057);
+    assert_eq!(ras.len(), 2);
+    assert_eq!(ra_fields(&ras[1]), (link_local(LNS_IID), ll, 0, prefix));
+    let c: std::collections::HashMap<String, u64> = r.core.lns_counters().into_iter().collect();
+    assert_eq!(
+        (c["lns_ppp_ipv6_frames"], c["lns_ppp_ipv6_frames_sent"]),
+        (1, 2)
+    );
+    // `ctl show session`: IPv6CP opened; the /64 is the session's.
+    let f = r.core.lns_call_fields(spec.id).unwrap();
+    assert_eq!(f.ipv6cp.as_deref(), Some("opened"));
+    assert_eq!(
+        r.core.ipv6().unwrap().prefix_of(spec.id),
+        Some("2001:db8:100::/64".parse().unwrap())
+    );
+    // The session's end: the Stop carries Framed-IPv6-Prefix, the /64 goes back.
+    r.core.on_event(
+        r.now,
+        0,
+        Event::SessionClosed(ClosedSession {
+            id: spec.id,
+            user: spec.user,
+            channel: spec.channel,
+            address: spec.address,
+            started: spec.started,
+            stopped: r.now,
+            cause: DisconnectCause::UserRequest,
+            counters: SessionCounters::default(),
+        }),
+    );
+    r.pump();
+    let stop = r.account.last().unwrap();
+    assert_eq!(stop.status, crate::radius::dict::AcctStatusType::Stop);
+    assert_eq!(
+        stop.ipv6.as_ref().and_then(|i| i.framed_prefix),
+        Some((prefix, 64))
+    );
+    assert_eq!(r.core.ipv6().unwrap().stats().prefixes_released, 1);
+    assert!(r.core.lns_calls().is_empty());
+}
+
+#[test]
+fn dhcpv6_over_l2tp_gives_the_address_and_the_delegated_prefix() {
+    let mut r = Rig::dual_stack(true);
+    r.call(|b| b);
+    r.accept();
+    assert!(r.client.ipv6_up());
+    let spec = r.installed()[0];
+    // With DHCPv6 the RA carries M and O.
+    let ras = r.ppp_of(0x0057);
+    assert_eq!(ras.len(), 1);
+    assert_eq!(ra_fields(&ras[0]).2, 0xc0);
+    r.ppp.clear();
+    let ll = link_local([0x02, 0, 0, 0xff, 0xfe, 0, 0, 0x42]);
+    r.send_ppp(0x0057, &super::pppoe_tests::solicit(ll));
+    r.pump();
+    // One REPLY over L2TP, from our link-local to the client's, UDP 547 -> 546.
+    let out = r.ppp_of(0x0057);
+    assert_eq!(out.len(), 1, "one REPLY");
+    let reply = &out[0];
+    let msg = &reply[48..];
+    let mut want = Vec::new();
+    etherparse::PacketBuilder::ipv6(link_local(LNS_IID).octets(), ll.octets(), 255)
+        .udp(547, 546)
+        .write(&mut want, msg)
+        .unwrap();
+    assert_eq!(reply, &want);
+    assert_eq!(&msg[..4], &[7, 0x12, 0x34, 0x56]);
+    let lease = r.core.ipv6().unwrap().dhcpv6_lease_of(spec.id).unwrap();
+    let addr: std::net::Ipv6Addr = "2001:db8:100::1".parse().unwrap();
+    assert_eq!(lease.grant.address, Some(addr));
+    let delegated: std::net::Ipv6Addr = "2001:db8:200::".parse().unwrap();
+    assert_eq!(
+        lease.grant.prefix.map(|p| (p.addr(), p.len())),
+        Some((delegated, 60))
+    );
+    // The delegated prefix is routed to the session (into its L2TP session downlink).
+    assert!(r.prefix_commands().contains(&Command::SessionDelegated6 {
+        id: spec.id,
+        prefix: Some((0x2001_0db8_0200_0000, 60)),
+    }));
+    // Interim: Framed-IPv6-Prefix, Framed-Interface-Id and Delegated-IPv6-Prefix.
+    let ipv6 = r.core.acct_ipv6(spec.id).unwrap();
+    assert_eq!(
+        ipv6.framed_prefix,
+        Some(("2001:db8:100::".parse().unwrap(), 64))
+    );
+    assert_eq!(ipv6.interface_id, Some(1));
+    assert_eq!(ipv6.delegated_prefix, Some((delegated, 60)));
+}
+
+#[test]
+fn ipv6_before_ipv6cp_opens_and_without_ipv6_is_the_engines_drop() {
+    // [ipv6] off: IPv6CP is refused (Protocol-Reject), IPv6 not looked at.
+    let mut r = Rig::up();
+    r.send_ppp(0x8057, &[1, 1, 0, 4]);
+    r.pump();
+    let rejects: Vec<_> = r.ppp_of(0xc021).into_iter().filter(|p| p[0] == 8).collect();
+    assert_eq!(rejects.len(), 1, "Protocol-Reject");
+    assert_eq!(&rejects[0][4..6], &[0x80, 0x57]);
+    r.send_ppp(0x0057, &[0x60, 0, 0, 0, 0, 0, 59, 64]);
+    r.pump();
+    let c: std::collections::HashMap<String, u64> = r.core.lns_counters().into_iter().collect();
+    assert_eq!(c["lns_ppp_ipv6_frames"], 0);
+    assert_eq!(c["lns_ppp_drop_data_in_control"], 1);
+    let f = r.core.lns_call_fields(r.installed()[0].id).unwrap();
+    assert_eq!(f.ipv6cp.as_deref(), Some("rejected"));
+}
+
+/// Issue 16 item 2 at the LNS: an IPv6-only client (IPCP Protocol-Rejected) is installed
+/// at IPv6CP, its Start carries Framed-IPv6-Prefix; and when the client asked for IPv6CP
+/// but it does not open, the subscriber waits for it at most NCP_SETTLE after IPCP, then
+/// is installed with IPv4 (the Start without IPv6) and gets its /64 when IPv6CP opens.
+#[test]
+fn an_ipv6_only_call_and_the_start_waiting_for_ipv6cp() {
+    let mut r = Rig::dual_stack(false);
+    let mut rng = Sequence::new(12);
+    r.client = Client::new(b"alice", b"s3cret", &mut rng)
+        .with_ipv6(true)
+        .with_ipv4(false);
+    r.call(|b| b);
+    r.accept();
+    assert_eq!(r.client.phase(), ClientPhase::Up);
+    assert_eq!(r.client.address(), None, "no IPCP");
+    let s = r.installed();
+    assert_eq!(s.len(), 1, "installed at IPv6CP");
+    assert_eq!(s[0].address, Ipv4Addr::new(100, 64, 0, 1));
+    let start = &r.account[0];
+    assert_eq!(start.status, crate::radius::dict::AcctStatusType::Start);
+    assert_eq!(start.framed_ip, Some(Ipv4Addr::new(100, 64, 0, 1)));
+    assert_eq!(
+        start.ipv6.as_ref().and_then(|i| i.framed_prefix),
+        Some(("2001:db8:100::".parse().unwrap(), 64))
+    );
+    // The fast path checks the call's IPv4 source against the granted address too.
+    assert_eq!(
+        r.l2tp_specs().last().unwrap().subscriber,
+        Ipv4Addr::new(100, 64, 0, 1)
+    );
+    let f = r.core.lns_call_fields(s[0].id).unwrap();
+    assert_eq!(f.ipv6cp.as_deref(), Some("opened"));
+
+    // IPv6CP asked for but stuck (our requests do not reach the client).
+    let mut r = Rig::dual_stack(false);
+    r.withhold = Some(0x8057);
+    r.call(|b| b);
+    r.accept();
+    assert_eq!(r.client.phase(), ClientPhase::Up, "IPCP is up");
+    assert!(r.installed().is_empty(), "waiting for IPv6CP");
+    assert!(r.account.is_empty());
+    r.run(1500);
+    assert!(r.installed().is_empty(), "still waiting");
+    r.run(700);
+    assert_eq!(r.installed().len(), 1, "installed after NCP_SETTLE");
+    let start = &r.account[0];
+    assert_eq!(start.framed_ip, r.client.address());
+    assert_eq!(start.ipv6, None);
+    // IPv6CP opens after all: the /64 and the RA then.
+    // (Our Ack of its request was lost with the rest; its Ack of our retransmitted
+    // request opens IPv6CP on our side.)
+    r.withhold = None;
+    r.run(4000);
+    assert_eq!(
+        r.core.lns_calls()[0].1.ipv6cp,
+        Some(crate::ppp::State::Opened)
+    );
+    let sid = r.installed()[0].id;
+    assert!(r.prefix_commands().contains(&Command::SessionPrefix6 {
+        id: sid,
+        prefix: Some(0x2001_0db8_0100_0000)
+    }));
+    assert_eq!(r.installed().len(), 1);
 }

@@ -17,6 +17,7 @@ pub mod lns;
 pub mod neighbor;
 pub mod neighbor6;
 pub mod pools;
+mod ppp_link;
 pub mod pppoe;
 pub mod records;
 pub mod sessions;
@@ -241,6 +242,9 @@ pub struct Core {
     pppoe_disabled_drops: u64,
     /// PPP calls over L2TP (LNS), when configured.
     lns: Option<lns::Lns>,
+    /// While a PPP subscriber whose IPv6CP is open is installed: its PPP link's handle,
+    /// so that its /64 is attached before the Accounting Start is built.
+    ppp_ipv6_installing: Option<u64>,
     /// PPPoE subscribers switched into L2TP tunnels (LAC).
     lac: lac::Lac,
     /// IPv6 neighbour discovery and sessions' /64s, when `[ipv6]` is on.
@@ -272,7 +276,8 @@ impl Core {
             no_port_logged: HashMap::new(),
             pppoe: None,
             pppoe_disabled_drops: 0,
-            lns: cfg.lns.map(lns::Lns::new),
+            lns: None,
+            ppp_ipv6_installing: None,
             lac: lac::Lac::default(),
             ipv6: None,
             dhcp: None,
@@ -292,6 +297,9 @@ impl Core {
         if let Some(s) = cfg.pppoe {
             let mac = core.fwd.side(Side::Access).mac;
             core.pppoe = Some(pppoe::Pppoe::new(s, mac, now));
+        }
+        if let Some(s) = cfg.lns {
+            core.lns = Some(lns::Lns::new(s, core.fwd.side(Side::Access).mac));
         }
         core.aaa.start(now);
         for &(ip, mac) in &cfg.static_neighbors {

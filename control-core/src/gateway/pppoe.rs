@@ -29,11 +29,12 @@ use tollgate_dataplane::session::{AccessLine, DisconnectCause, Encap, SessionId,
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Frame, MacAddr, Side};
 
-use super::aaa::{AuthAnswer, ChapResponse, LoginId, LoginRequest};
+use super::aaa::{AuthAnswer, LoginId};
+use super::ppp_link::{Gate, Install, login_request};
 use super::sessions::SessionRequest;
 use super::{Core, Output};
 use crate::authz::Authorization;
-use crate::ppp::{self, Credentials, EndCause, Grant};
+use crate::ppp::{self, EndCause, Grant};
 use crate::pppoe::wire::{self as pwire, SessionPacket};
 use crate::pppoe::{self, Discovery, DiscoveryConfig, Line, SessionInfo};
 use crate::radius::attrs::PppoeLine;
@@ -248,6 +249,8 @@ struct Link {
     session: Option<SessionId>,
     /// IPv6CP is open: the session gets its /64 and RAs over the link once installed.
     ipv6: bool,
+    /// When the subscriber is installed ([`super::ppp_link`]).
+    gate: Gate,
 }
 
 /// The PPPoE half of the core's state.
@@ -568,6 +571,7 @@ impl Core {
                 granted: None,
                 session: None,
                 ipv6: false,
+                gate: Gate::default(),
             },
         );
         self.pppoe_drain_link(now, id);
@@ -614,32 +618,7 @@ impl Core {
                 };
                 let line = p.pppoe_line(&link.info);
                 let mac = MacAddr(link.info.mac);
-                let (password, chap) = match &req.credentials {
-                    Credentials::None => (None, None),
-                    Credentials::Pap { password } => {
-                        (Some(String::from_utf8_lossy(password).into_owned()), None)
-                    }
-                    Credentials::Chap {
-                        id,
-                        challenge,
-                        response,
-                    } => (
-                        None,
-                        Some(ChapResponse {
-                            id: *id,
-                            challenge: challenge.clone(),
-                            response: response.clone(),
-                        }),
-                    ),
-                };
-                let login = LoginRequest {
-                    user: req.method.map(|_| req.user_lossy()),
-                    password,
-                    mac: Some(mac),
-                    chap,
-                    line: Some(line),
-                    ..LoginRequest::default()
-                };
+                let login = login_request(&req, mac, line);
                 match self.login(now, login) {
                     Ok(l) => {
                         if let Some(p) = self.pppoe.as_mut() {
@@ -659,15 +638,16 @@ impl Core {
                     }
                 }
             }
-            ppp::Event::Ipv4Up { peer, mtu, .. } => self.pppoe_install(now, id, peer, mtu),
+            ppp::Event::Ipv4Up { .. } => self.pppoe_ncp_up(now, id),
             ppp::Event::Finished { cause } => self.pppoe_teardown(now, id, cause, None),
             ppp::Event::Ipv6Up { .. } => {
                 let Some(link) = self.pppoe.as_mut().and_then(|p| p.links.get_mut(&id)) else {
                     return;
                 };
                 link.ipv6 = true;
-                if let Some(sid) = link.session {
-                    self.pppoe_ipv6_up(now, id, sid);
+                match link.session {
+                    Some(sid) => self.pppoe_ipv6_up(now, id, sid),
+                    None => self.pppoe_ncp_up(now, id),
                 }
             }
             // The /64 stays with the session until it ends (IPv6CP may open again).
@@ -805,9 +785,29 @@ impl Core {
         Ok((address, pooled))
     }
 
-    /// IPCP opened: the session goes into the fast path with its access line and is
-    /// accounted; if it cannot, the PPP session ends.
-    fn pppoe_install(&mut self, now: Instant, id: u16, peer: Ipv4Addr, mtu: u16) {
+    /// An NCP of PPP session `id` opened (or its wait ran out): the subscriber is
+    /// installed when [`Gate`] says so, else its timer is armed.
+    fn pppoe_ncp_up(&mut self, now: Instant, id: u16) {
+        let Some(p) = self.pppoe.as_mut() else {
+            return;
+        };
+        let Some(link) = p.links.get_mut(&id) else {
+            return;
+        };
+        if link.granted.is_none() || link.session.is_some() {
+            return;
+        }
+        match link.gate.decide(&link.ppp, now) {
+            Install::Now => self.pppoe_install(now, id),
+            Install::At(t) => p.timers.push(Reverse((t, id))),
+            Install::NotYet => {}
+        }
+    }
+
+    /// The NCPs the client asked for are open (or the first, and the wait ran out): the
+    /// session goes into the fast path with its access line and is accounted; if it
+    /// cannot, the PPP session ends.
+    fn pppoe_install(&mut self, now: Instant, id: u16) {
         let Some(p) = self.pppoe.as_mut() else {
             return;
         };
@@ -818,6 +818,8 @@ impl Core {
         let Some(g) = link.granted.take() else {
             return;
         };
+        let mtu = link.ppp.mtu();
+        let ipv6 = link.ipv6.then_some(ppp_handle(id));
         p.granted.remove(&g.address);
         let access = AccessLine {
             vlans: link.vlans,
@@ -827,21 +829,15 @@ impl Core {
         let mac = MacAddr(link.info.mac);
         let info = link.info.clone();
         let line = p.pppoe_line(&info);
-        debug_assert_eq!(peer, g.address);
-        let result = self.ppp_open_session(now, g, mac, access, line);
+        let result = self.ppp_open_session(now, g, mac, (access, line), ipv6);
         match result {
             Ok(sid) => {
-                let mut ipv6 = false;
                 if let Some(p) = self.pppoe.as_mut() {
                     p.stats.installed += 1;
                     p.by_session.insert(sid, id);
                     if let Some(l) = p.links.get_mut(&id) {
                         l.session = Some(sid);
-                        ipv6 = l.ipv6;
                     }
-                }
-                if ipv6 {
-                    self.pppoe_ipv6_up(now, id, sid);
                 }
             }
             Err(e) => {
@@ -861,9 +857,14 @@ impl Core {
         self.ipv6_ppp_opened(now, sid, worker, vlans, ppp_handle(id));
     }
 
-    /// An IPv6 packet from the gateway over PPP link `handle` (a PPPoE session's):
-    /// a PPPoE session frame with PPP protocol 0x0057 to its client.
-    pub(super) fn ppp_send_ipv6(&mut self, handle: u64, packet: &[u8]) {
+    /// An IPv6 packet from the gateway over PPP link `handle`: a PPPoE session's gets a
+    /// PPPoE session frame with PPP protocol 0x0057 to its client, an LNS call's an L2TP
+    /// data message ([`Core::lns_send_ipv6`]).
+    pub(super) fn ppp_send_ipv6(&mut self, now: Instant, handle: u64, packet: &[u8]) {
+        if handle & super::lns::LNS_HANDLES != 0 {
+            self.lns_send_ipv6(now, handle, packet);
+            return;
+        }
         let Some(p) = self.pppoe.as_mut() else {
             return;
         };
@@ -885,13 +886,16 @@ impl Core {
         self.inject_access(&f);
     }
 
+    /// Installs an accepted PPP subscriber (PPPoE or LNS) and sends its Start; `ipv6`:
+    /// its link's handle when IPv6CP is open already (its /64 is attached first, so the
+    /// Start carries Framed-IPv6-Prefix).
     pub(super) fn ppp_open_session(
         &mut self,
         now: Instant,
         g: Granted,
         mac: MacAddr,
-        access: AccessLine,
-        line: PppoeLine,
+        (access, line): (AccessLine, PppoeLine),
+        ipv6: Option<u64>,
     ) -> Result<SessionId, String> {
         let release = |core: &mut Core| {
             if g.pooled {
@@ -920,19 +924,23 @@ impl Core {
             limits,
             max_flows: self.aaa_max_flows(),
         };
-        self.install(
-            now,
-            request,
-            auth,
-            Some(mac.to_string()),
-            app_idle,
-            g.pooled,
-            Some((access, Some(line))),
-        )
-        .map_err(|e| {
-            release(self);
-            e.to_string()
-        })
+        self.ppp_ipv6_installing = ipv6;
+        let r = self
+            .install(
+                now,
+                request,
+                auth,
+                Some(mac.to_string()),
+                app_idle,
+                g.pooled,
+                Some((access, Some(line))),
+            )
+            .map_err(|e| {
+                release(self);
+                e.to_string()
+            });
+        self.ppp_ipv6_installing = None;
+        r
     }
 
     /// Ends PPP session `id` from our side: Terminate-Request, then PADT.
@@ -1128,6 +1136,16 @@ impl Core {
             }
             // Sends what the timeout queued and notes the session's next timer.
             self.pppoe_drain_link(now, id);
+            // A subscriber waiting for its other NCP: installed once the wait ran out.
+            if self
+                .pppoe
+                .as_ref()
+                .and_then(|p| p.links.get(&id))
+                .and_then(|l| l.gate.deadline())
+                .is_some_and(|t| t <= now)
+            {
+                self.pppoe_ncp_up(now, id);
+            }
         }
     }
 

@@ -59,7 +59,7 @@ fn core(s: Option<PppoeSettings>) -> Core {
 
 /// `[ipv6]` for dual-stack PPP sessions: /64s from 2001:db8:100::/56, one DNS server,
 /// DHCPv6 (IA_NA and IA_PD /60s from 2001:db8:200::/56) when `dhcpv6`.
-fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
+pub(super) fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
     super::ipv6::Ipv6Settings {
         pool: "2001:db8:100::/56".parse().unwrap(),
         access_addresses: Vec::new(),
@@ -1133,7 +1133,7 @@ fn ipv6_over_ppp_before_ipv6cp_opens_is_the_engines_drop() {
 
 /// A DHCPv6 SOLICIT with Rapid Commit for an address (IA_NA 1) and a prefix (IA_PD 2),
 /// DUID-LL of SUB_MAC, from `src` to All_DHCP_Relay_Agents_and_Servers.
-fn solicit(src: std::net::Ipv6Addr) -> Vec<u8> {
+pub(super) fn solicit(src: std::net::Ipv6Addr) -> Vec<u8> {
     let mut m = vec![1, 0x12, 0x34, 0x56];
     m.extend_from_slice(&[0, 1, 0, 10, 0, 3, 0, 1]);
     m.extend_from_slice(&SUB_MAC);
@@ -1238,5 +1238,50 @@ fn dhcpv6_over_ppp_gives_the_address_and_the_delegated_prefix() {
             .stats()
             .delegated_released,
         1
+    );
+}
+
+/// Issue 16 item 2: a client that opens only IPv6CP (its IPCP is Protocol-Rejected, as
+/// pppd's `noip` does) gets its session at IPv6CP, with the IPv4 address its login was
+/// granted; the Start carries that and Framed-IPv6-Prefix. A dual-stack client's Start
+/// carries both families too (installed once both NCPs opened).
+#[test]
+fn an_ipv6_only_client_is_installed_at_ipv6cp_and_both_starts_carry_the_prefix() {
+    let mut r = Rig::dual_stack(false);
+    let mut rng = Sequence::new(12);
+    r.client = Client::new(b"alice", b"pw", &mut rng)
+        .with_ipv6(true)
+        .with_ipv4(false);
+    r.until_login();
+    r.accept(Authorization::default());
+    assert_eq!(r.client.phase(), ClientPhase::Up);
+    assert!(r.client.ipv6_up());
+    assert_eq!(r.client.address(), None, "no IPCP");
+    assert_eq!(r.installed.len(), 1, "installed at IPv6CP");
+    let spec = r.installed[0];
+    assert_eq!(spec.address, Ipv4Addr::new(100, 64, 0, 1));
+    let start = &r.account[0];
+    assert_eq!(start.status, crate::radius::dict::AcctStatusType::Start);
+    assert_eq!(start.framed_ip, Some(Ipv4Addr::new(100, 64, 0, 1)));
+    assert_eq!(
+        start.ipv6.as_ref().and_then(|i| i.framed_prefix),
+        Some(("2001:db8:100::".parse().unwrap(), 64))
+    );
+    let view = r.core.ppp_view(spec.id).unwrap();
+    assert_eq!(view.fields().ipv6cp.as_deref(), Some("opened"));
+    assert_ne!(view.fields().ipcp.as_deref(), Some("opened"));
+    // The RA went out over PPP once, at install.
+    assert_eq!(r.ppp_sent(0x0057).len(), 1);
+
+    let mut r = Rig::dual_stack(false);
+    r.until_login();
+    r.accept(Authorization::default());
+    assert!(r.client.ipv6_up() && r.client.phase() == ClientPhase::Up);
+    assert_eq!(r.account.len(), 1, "one Start");
+    let start = &r.account[0];
+    assert_eq!(start.framed_ip, r.client.address());
+    assert_eq!(
+        start.ipv6.as_ref().and_then(|i| i.framed_prefix),
+        Some(("2001:db8:100::".parse().unwrap(), 64))
     );
 }

@@ -40,6 +40,7 @@ pub struct Client {
     mru: Option<u16>,
     magic: u32,
     want_dns: bool,
+    ipv4: bool,
     ipv6: bool,
     phase: ClientPhase,
     auth: Option<AuthMethod>,
@@ -82,6 +83,7 @@ impl Client {
             mru: Some(1492),
             magic: rng.next_u32() | 1,
             want_dns: true,
+            ipv4: true,
             ipv6: false,
             phase: ClientPhase::Link,
             auth: None,
@@ -105,6 +107,14 @@ impl Client {
     /// Whether to ask for DNS servers (default yes).
     pub fn with_dns(mut self, yes: bool) -> Client {
         self.want_dns = yes;
+        self
+    }
+
+    /// Whether to negotiate IPCP (default yes). Without, the client is IPv6-only: it
+    /// sends no IPCP request and answers the server's IPCP with LCP Protocol-Reject (as
+    /// pppd's `noip` does); with IPv6CP up it is [`ClientPhase::Up`].
+    pub fn with_ipv4(mut self, yes: bool) -> Client {
+        self.ipv4 = yes;
         self
     }
 
@@ -132,7 +142,7 @@ impl Client {
 
     /// The address IPCP gave, once up.
     pub fn address(&self) -> Option<Ipv4Addr> {
-        (self.phase == ClientPhase::Up).then_some(self.address)
+        (self.phase == ClientPhase::Up && self.ipv4).then_some(self.address)
     }
 
     /// The DNS servers IPCP gave.
@@ -258,6 +268,12 @@ impl Client {
                     }
                 }
             }
+            protocol::IPCP if !self.ipv4 => {
+                let id = self.lcp_id.wrapping_add(100);
+                let mut d = protocol::IPCP.to_be_bytes().to_vec();
+                d.extend_from_slice(payload);
+                self.push(protocol::LCP, wire::build(code::PROTOCOL_REJECT, id, &d));
+            }
             protocol::IPCP => self.ipcp(payload),
             protocol::IPV6CP => self.ipv6cp(payload),
             _ => {}
@@ -267,7 +283,9 @@ impl Client {
     fn authenticated(&mut self) {
         if self.phase == ClientPhase::Authenticating || self.phase == ClientPhase::Link {
             self.phase = ClientPhase::Network;
-            self.send_ipcp_request();
+            if self.ipv4 {
+                self.send_ipcp_request();
+            }
             if self.ipv6 {
                 self.send_ipv6cp_request();
             }
@@ -417,6 +435,9 @@ impl Client {
                 self.send_ipv6cp_request();
             }
             _ => {}
+        }
+        if !self.ipv4 && self.ipv6_up == (true, true) && self.phase == ClientPhase::Network {
+            self.phase = ClientPhase::Up;
         }
     }
 }

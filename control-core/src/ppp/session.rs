@@ -70,6 +70,8 @@ pub struct Session {
     ipv6cp: Option<Cp<Ipv6cp>>,
     ipv4_up: bool,
     ipv6_up: bool,
+    /// The peer sent a Configure-Request for IPCP, IPv6CP: the NCPs it asked for.
+    peer_asked: [bool; 2],
     echo: Echo,
     cause: Option<EndCause>,
     out: Vec<Transmit>,
@@ -173,6 +175,7 @@ impl Session {
             ipv6cp: None,
             ipv4_up: false,
             ipv6_up: false,
+            peer_asked: [false; 2],
             echo: Echo::default(),
             cause: None,
             out: Vec::new(),
@@ -516,6 +519,30 @@ impl Session {
         self.grant.as_ref()
     }
 
+    /// Whether IPCP (`v6` false) or IPv6CP is open.
+    pub fn ncp_open(&self, v6: bool) -> bool {
+        if v6 { self.ipv6_up } else { self.ipv4_up }
+    }
+
+    /// Whether the peer asked for IPCP (`v6` false) or IPv6CP: it sent a
+    /// Configure-Request for it (an NCP it only rejects or ignores, it did not).
+    pub fn ncp_requested(&self, v6: bool) -> bool {
+        self.peer_asked[usize::from(v6)]
+    }
+
+    /// The link's MTU: the smaller MRU and the grant's Framed-MTU.
+    pub fn mtu(&self) -> u16 {
+        [
+            Some(self.peer_mru()),
+            Some(self.local_mru()),
+            self.grant.as_ref().and_then(|g| g.mtu),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(DEFAULT_MRU)
+    }
+
     fn peer_mru(&self) -> u16 {
         self.lcp.neg.peer.mru.unwrap_or(DEFAULT_MRU)
     }
@@ -779,14 +806,17 @@ impl Session {
     // ---- NCPs ----
 
     fn ncp_input(&mut self, now: Instant, rng: &mut dyn Entropy, v6: bool, payload: &[u8]) {
-        if self.phase != Phase::Network {
-            self.drop(DropReason::WrongPhase);
-            return;
-        }
         let Ok(p) = Packet::new_checked(payload) else {
             self.drop(DropReason::Malformed);
             return;
         };
+        if p.code() == code::CONFIGURE_REQUEST {
+            self.peer_asked[usize::from(v6)] = true;
+        }
+        if self.phase != Phase::Network {
+            self.drop(DropReason::WrongPhase);
+            return;
+        }
         let r = if v6 {
             match self.ipv6cp.as_mut() {
                 Some(c) => c.input(now, &p, false, rng, &mut self.out),
@@ -819,15 +849,7 @@ impl Session {
                         }
                     } else if let Some(c) = &self.ipcp {
                         self.ipv4_up = true;
-                        let mtu = [
-                            Some(self.peer_mru()),
-                            Some(self.local_mru()),
-                            self.grant.as_ref().and_then(|g| g.mtu),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .min()
-                        .unwrap_or(DEFAULT_MRU);
+                        let mtu = self.mtu();
                         self.events.push_back(Event::Ipv4Up {
                             local: c.neg.local(),
                             peer: c.neg.peer,

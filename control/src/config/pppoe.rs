@@ -192,8 +192,9 @@ impl PppoeConfig {
             return None;
         }
         Some(LnsSettings {
-            // IPv6 over L2TP calls is not terminated yet: IPv6CP is refused there.
-            ppp: self.ppp(cfg, false),
+            // With `[ipv6]` on, L2TP calls negotiate IPv6CP too (dual stack), as PPPoE
+            // sessions do.
+            ppp: self.ppp(cfg, cfg.ipv6.enabled),
             dns: [self.dns.first().copied(), self.dns.get(1).copied()],
             mss_clamp: self.mss_clamp,
             seed,

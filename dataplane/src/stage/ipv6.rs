@@ -18,6 +18,10 @@
 //! 0x0057; one longer than the session's MTU is `pppoe_too_big` and answered with
 //! Packet Too Big carrying the MTU.
 //!
+//! An LNS's PPP subscriber's IPv6 (0x0057 in L2TP) is decapsulated by the tunnel stage
+//! and joins the uplink at `forward_up6`; downlink it leaves into its L2TP
+//! session (`l2tp_down6`), the tunnel's MTU less 38 bytes being its limit.
+//!
 //! Not forwarded (each a named drop): fragments, more than [`MAX_EXTENSION_HEADERS`]
 //! extension headers, multicast and link-local beyond neighbour discovery, packets for
 //! the gateway's own addresses (but Echo Requests to them are answered). Downlink to a /64 no session
@@ -288,7 +292,7 @@ pub fn prefix64(a: Ipv6Addr) -> u64 {
 
 /// fe80::/10.
 #[inline(always)]
-fn is_link_local(a: Ipv6Addr) -> bool {
+pub(super) fn is_link_local(a: Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
 }
 
@@ -360,7 +364,12 @@ impl Pipeline {
     }
 
     /// The session of the /64 `prefix` (its own, or inside its delegated prefix), closing it first if a time condition fell due.
-    fn live_session6(&mut self, fwd: &Forwarding, prefix: u64, now: Instant) -> Option<u32> {
+    pub(super) fn live_session6(
+        &mut self,
+        fwd: &Forwarding,
+        prefix: u64,
+        now: Instant,
+    ) -> Option<u32> {
         let slot = self.sessions.slot_by_prefix6_or_delegated(prefix)?;
         match self.sessions.get(slot)?.due(now) {
             Some((t, cause)) => {
@@ -400,10 +409,26 @@ impl Pipeline {
             let r = self.refused_up6(buf, l3, h, line, src_mac, DropReason::VlanMismatch);
             return Verdict::Drop(r);
         }
-        let clamp = s.mss_clamp;
         if line.pppoe.is_some() && !pppoe_covers(buf, l3, h) {
             return Verdict::Drop(DropReason::PppoeMalformed);
         }
+        self.forward_up6(fwd, buf, l3, h, slot, now)
+    }
+
+    /// The uplink IPv6 packet at `l3` (header `h`) of the session in `slot`, checked
+    /// against it already: hop limit, NAT64 or the next hop, admission, then out of the
+    /// core side, counted to both families and the IPv6 share. Shared by the access
+    /// line's uplink and an LNS's decapsulated PPP (whose frame is plain by then).
+    #[inline(always)]
+    pub(super) fn forward_up6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &Header,
+        slot: u32,
+        now: Instant,
+    ) -> Verdict {
         if h.hop_limit <= 1 {
             return self.hop_limit_exceeded(fwd, Side::Access, buf, l3, h, now);
         }
@@ -418,6 +443,7 @@ impl Pipeline {
             return Verdict::Drop(r);
         }
         buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
+        let clamp = self.sessions.get(slot).map_or(0, |s| s.mss_clamp);
         if clamp != 0 {
             access::clamp_mss6(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
         }
@@ -429,9 +455,7 @@ impl Pipeline {
             if !buf.strip(extra) {
                 return Verdict::Drop(DropReason::EthTooShort);
             }
-            if line.pppoe.is_some() {
-                put_u16(buf.data_mut(), 12, ethertype::IPV6);
-            }
+            put_u16(buf.data_mut(), 12, ethertype::IPV6);
         }
         if let Some(s) = self.sessions.get_mut(slot) {
             s.count(Dir::Up, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
@@ -504,10 +528,15 @@ impl Pipeline {
         let Some(slot) = self.live_session6(fwd, prefix64(h.dst), now) else {
             return self.no_route6(fwd, buf, l3, h, now);
         };
-        let Some((mac, plain, mtu, clamp)) = self
-            .sessions
-            .get(slot)
-            .map(|s| (s.mac, s.is_plain(), s.line_mtu(), s.mss_clamp))
+        let Some((mac, plain, mtu, clamp, l2tp)) = self.sessions.get(slot).map(|s| {
+            (
+                s.mac,
+                s.is_plain(),
+                s.line_mtu(),
+                s.mss_clamp,
+                s.l2tp_session(),
+            )
+        })
         else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
@@ -517,8 +546,14 @@ impl Pipeline {
         if h.hop_limit <= 1 {
             return self.hop_limit_exceeded(fwd, Side::Core, buf, l3, h, now);
         }
+        if let Some(session) = l2tp {
+            if clamp != 0 {
+                access::clamp_mss6(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
+            }
+            return self.l2tp_down6(fwd, buf, l3, h, slot, session, now);
+        }
         if let Some(m) = mtu.filter(|m| h.total > *m as usize) {
-            return self.too_big6(fwd, buf, l3, h, m, now);
+            return self.too_big6(fwd, buf, l3, h, (m, DropReason::PppoeTooBig), now);
         }
         if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
             return Verdict::Drop(r);
@@ -584,22 +619,21 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Downlink IPv6 longer than its PPPoE session's MTU `mtu`: dropped
-    /// (`pppoe_too_big`; routers do not fragment IPv6), and answered with Packet Too Big
-    /// carrying the MTU (RFC 4443 3.2) from the core side's error source, paced by the
-    /// ICMP error bucket.
+    /// Downlink IPv6 longer than its PPPoE session's (or its L2TP tunnel's) MTU `mtu`:
+    /// dropped (`r`: `pppoe_too_big`, `l2tp_too_big`; routers do not fragment IPv6), and
+    /// answered with Packet Too Big carrying the MTU (RFC 4443 3.2) from the core side's
+    /// error source, paced by the ICMP error bucket.
     #[cold]
     #[inline(never)]
-    fn too_big6<B: PacketBuf>(
+    pub(super) fn too_big6<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         buf: &mut B,
         l3: usize,
         h: &Header,
-        mtu: u16,
+        (mtu, r): (u16, DropReason),
         now: Instant,
     ) -> Verdict {
-        let r = DropReason::PppoeTooBig;
         let Some(from) = fwd.ipv6.error_sources[Side::Core.idx()] else {
             return Verdict::Drop(r);
         };
@@ -622,7 +656,7 @@ impl Pipeline {
     /// A packet whose hop limit ran out: dropped, and answered with an ICMPv6 Time
     /// Exceeded when the side has an error source and the rate allows (the same bucket
     /// as IPv4's errors).
-    fn hop_limit_exceeded<B: PacketBuf>(
+    pub(super) fn hop_limit_exceeded<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         side: Side,
@@ -689,7 +723,7 @@ impl Pipeline {
     /// `local_unsupported`.
     #[cold]
     #[inline(never)]
-    fn local6<B: PacketBuf>(
+    pub(super) fn local6<B: PacketBuf>(
         &mut self,
         fwd: &Forwarding,
         side: Side,

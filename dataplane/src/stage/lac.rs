@@ -5,8 +5,8 @@
 //! theirs and take the PPPoE header template of the subscriber's line. Nothing of PPP is
 //! terminated here.
 //!
-//! Counted to the L2TP session as at the LNS: packets and bytes (the IPv4 total length)
-//! of IPv4 frames (PPP protocol 0x0021) only; PPP control frames are switched and counted
+//! Counted to the L2TP session as at the LNS: packets and bytes (the IP total length)
+//! of IPv4 and IPv6 frames (PPP protocols 0x0021 and 0x0057); PPP control frames are switched and counted
 //! by the worker (`lac_switched_to_lns` / `lac_switched_to_client`), not to the session.
 //! TCP SYNs both ways have their MSS clamped to the session's (ACC-5).
 
@@ -52,6 +52,15 @@ fn ipv4_header(ip: &[u8]) -> Option<Header> {
     })
 }
 
+/// What the LAC counts of a switched IPv6 packet: its fixed header's length and payload
+/// length, when version and length add up (the rest is the LNS's business).
+#[inline]
+fn ipv6_total(ip: &[u8]) -> Option<u64> {
+    let b = ip.first_chunk::<40>()?;
+    let total = 40 + get_u16(b, 4) as usize;
+    (b[0] >> 4 == 6 && total <= ip.len()).then_some(total as u64)
+}
+
 /// The PPP protocol at the start of `frame` and its length (1 when compressed).
 #[inline]
 fn protocol_of(frame: &[u8]) -> Option<(u16, usize)> {
@@ -63,13 +72,19 @@ fn protocol_of(frame: &[u8]) -> Option<(u16, usize)> {
 }
 
 /// For an IPv4 frame (`frame` from the PPP protocol on): its total length, after
-/// clamping a SYN's MSS to `mss` (0: off). `Err` when the IPv4 header does not parse;
-/// `Ok(None)` for PPP control.
+/// clamping a SYN's MSS to `mss` (0: off); for an IPv6 one (0x0057, after IPv6CP) its
+/// header and payload length. `Err` when the IP header does not parse; `Ok(None)` for
+/// PPP control.
 #[inline]
 fn ipv4_payload(frame: &mut [u8], mss: u16) -> Result<Option<u64>, DropReason> {
     let Some((proto, plen)) = protocol_of(frame) else {
         return Err(DropReason::LacMalformed);
     };
+    if proto == ppp::IPV6 {
+        return ipv6_total(&frame[plen..])
+            .map(Some)
+            .ok_or(DropReason::LacMalformed);
+    }
     if proto != ppp::IPV4 {
         return Ok(None);
     }

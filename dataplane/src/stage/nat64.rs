@@ -615,14 +615,20 @@ impl Pipeline {
         // A VIP's answer's session was asked whether it is due by the service stage,
         // for this packet: not again.
         let checked = down.answer.is_some_and(|(_, s)| s == slot);
-        let (mac, plain, clamp, line_mtu) = match self.sessions.get(slot) {
+        let (mac, plain, clamp, line_mtu, l2tp) = match self.sessions.get(slot) {
             Some(s) if s.id == session_id => match if checked { None } else { s.due(now) } {
                 Some((t, cause)) => {
                     self.close_session(fwd, slot, t, cause);
                     self.close_binding(fwd, i, FlowClose::SessionEnded);
                     return Verdict::Drop(DropReason::Ipv6NoSession);
                 }
-                None => (s.mac, s.is_plain(), s.mss_clamp, s.line_mtu()),
+                None => (
+                    s.mac,
+                    s.is_plain(),
+                    s.mss_clamp,
+                    s.line_mtu(),
+                    s.l2tp_session(),
+                ),
             },
             _ => {
                 self.close_binding(fwd, i, FlowClose::SessionEnded);
@@ -659,8 +665,12 @@ impl Pipeline {
             Ok(n) => n,
             Err(r) => return Verdict::Drop(r),
         };
-        // The template ends in IPv4's type: IPv6's (PPP's 0x0057 on PPPoE) instead.
-        if !plain && let Err(r) = self.encapsulate_down6(buf, slot, ethernet::HEADER_LEN, total6) {
+        // The template ends in IPv4's type: IPv6's (PPP's 0x0057 on PPPoE) instead. An
+        // LNS's PPP subscriber is reached through its L2TP session (below).
+        if l2tp.is_none()
+            && !plain
+            && let Err(r) = self.encapsulate_down6(buf, slot, ethernet::HEADER_LEN, total6)
+        {
             return Verdict::Drop(r);
         }
         if let Some(s) = self.sessions.get_mut(slot) {
@@ -679,6 +689,9 @@ impl Pipeline {
         }
         if reset {
             self.close_binding(fwd, i, FlowClose::Rst);
+        }
+        if let Some(session) = l2tp {
+            return self.encapsulate6(fwd, buf, ethernet::HEADER_LEN, total6, session, now);
         }
         rewrite::l2(buf.data_mut(), mac, fwd.side(Side::Access).mac);
         Verdict::Forward(Side::Access)

@@ -1,5 +1,7 @@
 //! Stage: L2TPv2 tunnels (TUN-1). Data messages to the gateway's address are
-//! decapsulated (PPP carrying IPv4) and the inner packet routed; control messages, and
+//! decapsulated (PPP carrying IPv4, or at an LNS IPv6 after IPv6CP: `l2tp_up6`, into the
+//! IPv6 uplink; downlink IPv6 goes back in with `encapsulate6`) and the inner packet
+//! routed; control messages, and
 //! data messages carrying PPP control (LCP, PAP, CHAP, IPCP, ...) of an installed
 //! session, are punted to the control plane (which terminates PPP as an LNS); a tunnelled subscriber's packets are encapsulated toward
 //! the tunnel's peer (IPv4/UDP 1701/L2TP/PPP, [`ENCAP_LEN`] bytes in the headroom).
@@ -18,6 +20,7 @@ use crate::fib::Forwarding;
 use crate::msg::Event;
 use crate::table::l2tp::L2tpSessionSpec;
 use crate::table::l2tp::TunnelRole;
+use crate::table::session::Dir;
 use crate::time::Instant;
 use crate::types::Side;
 use crate::wire::checksum;
@@ -26,8 +29,10 @@ use crate::wire::icmpv4::kind;
 use crate::wire::ipv4::protocol;
 use crate::wire::l2tp::{self, ENCAP_LEN, ppp};
 use crate::wire::udp;
+use crate::wire::{get_u16, put_u16};
 
 use super::forward::{self, Header, Route};
+use super::ipv6::{self as ip6, Class};
 use super::lookahead::Hint;
 use super::parse::Line;
 use super::{Pipeline, Verdict, icmp, rewrite};
@@ -103,7 +108,12 @@ impl Pipeline {
             Err(_) => return Some(Verdict::Drop(DropReason::L2tpMalformed)),
         };
         if proto == ppp::IPV6 {
-            return Some(Verdict::Drop(DropReason::L2tpNotIpv4));
+            if role != TunnelRole::Lns || !fwd.ipv6.on {
+                return Some(Verdict::Drop(DropReason::L2tpNotIpv4));
+            }
+            let at = l4 + udp::HEADER_LEN;
+            let inner = (at + hdr.payload_at + ppp_len, at + end);
+            return Some(self.l2tp_up6(fwd, side, buf, inner, hdr.session, subscriber, now));
         }
         if proto != ppp::IPV4 {
             // PPP control (LCP, PAP, CHAP, IPCP, ...): the control plane terminates PPP.
@@ -239,6 +249,191 @@ impl Pipeline {
         }
         e.counters.encap_packets += 1;
         e.counters.encap_bytes += h.total as u64;
+        self.counters.l2tp_encapsulated += 1;
+        match mac {
+            Some(mac) => {
+                rewrite::l2(frame, mac, fwd.side(out).mac);
+                Verdict::Forward(out)
+            }
+            None => Verdict::Hold(out, next_hop),
+        }
+    }
+
+    /// IPv6 in PPP (0x0057) of LNS session `session` (carrying `subscriber`), the packet
+    /// at `inner` (start, end) of the datagram: neighbour discovery and DHCPv6 go to the
+    /// control plane in their L2TP datagram (the PPP link's, like PPP control); anything
+    /// else is decapsulated and, from a /64 or delegated prefix of the session the L2TP
+    /// session carries, forwarded as any session's uplink IPv6 (NAT64 included). What the
+    /// gateway answers in place (Echo Reply, Time Exceeded) goes back into the tunnel.
+    #[allow(clippy::too_many_arguments)]
+    fn l2tp_up6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        (inner_at, inner_end): (usize, usize),
+        session: u16,
+        subscriber: Ipv4Addr,
+        now: Instant,
+    ) -> Verdict {
+        let Some(ip) = buf.data().get(inner_at..inner_end) else {
+            return Verdict::Drop(DropReason::L2tpMalformed);
+        };
+        let h = match ip6::validate(ip) {
+            Ok(h) => h,
+            Err(r) => return Verdict::Drop(r),
+        };
+        match ip6::classify(ip, &h, Side::Access) {
+            Class::Control => {
+                let v = self.punt(side, buf.data());
+                if v == Verdict::Punted {
+                    self.counters.ipv6_control += 1;
+                }
+                return v;
+            }
+            Class::RaGuard => return Verdict::Drop(DropReason::Ipv6RaGuard),
+            Class::Data => {}
+        }
+        if h.src.is_multicast() || h.src.is_unspecified() || h.src.is_loopback() {
+            return Verdict::Drop(DropReason::Ipv6MartianSource);
+        }
+        // The packet becomes a plain frame, from the session's MAC to the access side's.
+        if !buf.set_len(inner_at + h.total) || !buf.strip(inner_at - ethernet::HEADER_LEN) {
+            return Verdict::Drop(DropReason::L2tpMalformed);
+        }
+        put_u16(buf.data_mut(), 12, ethertype::IPV6);
+        let l3 = ethernet::HEADER_LEN;
+        if fwd.ipv6.is_ours(h.dst) {
+            let v = self.local6(fwd, Side::Access, buf, l3, &h);
+            return self.l2tp_answer6(fwd, buf, v, session, now);
+        }
+        if h.dst.is_multicast() || ip6::is_link_local(h.dst) || ip6::is_link_local(h.src) {
+            return Verdict::Drop(DropReason::Ipv6NotForwarded);
+        }
+        // Anti-spoofing: the source's /64 (or delegated prefix) is a session's that this
+        // L2TP session carries (the one it was moved from, TUN-3, still decapsulates).
+        let Some(slot) = self.live_session6(fwd, ip6::prefix64(h.src), now) else {
+            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+        };
+        let Some(mac) = self
+            .sessions
+            .get(slot)
+            .filter(|s| s.l2tp_session().is_some() && s.address == subscriber)
+            .map(|s| s.mac.unwrap_or_else(|| l2tp::subscriber_mac(session)))
+        else {
+            return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
+        };
+        if let Some(e) = self.l2tp.get_mut(session) {
+            e.counters.decap_packets += 1;
+            e.counters.decap_bytes += h.total as u64;
+        }
+        self.counters.l2tp_decapsulated += 1;
+        let frame = buf.data_mut();
+        frame[..6].copy_from_slice(&fwd.side(Side::Access).mac.0);
+        frame[6..12].copy_from_slice(&mac.0);
+        let v = self.forward_up6(fwd, buf, l3, &h, slot, now);
+        self.l2tp_answer6(fwd, buf, v, session, now)
+    }
+
+    /// An answer the gateway built in place of a decapsulated IPv6 packet (`v` is
+    /// [`Verdict::Reply`]) goes back into L2TP session `session`; any other verdict stands.
+    fn l2tp_answer6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        v: Verdict,
+        session: u16,
+        now: Instant,
+    ) -> Verdict {
+        if v != Verdict::Reply {
+            return v;
+        }
+        let l3 = ethernet::HEADER_LEN;
+        let total = match buf.data().get(l3 + 4..l3 + 6) {
+            Some(p) => ip6::HEADER_LEN + get_u16(p, 0) as usize,
+            None => return Verdict::Drop(DropReason::Ipv6Truncated),
+        };
+        self.encapsulate6(fwd, buf, l3, total, session, now)
+    }
+
+    /// Downlink IPv6 (header `h` at `l3`, hop limit checked) to the session in `slot`, an
+    /// LNS's PPP subscriber: into its L2TP session `session` with PPP protocol 0x0057,
+    /// counted to the session (both families and the IPv6 share) and the L2TP session.
+    /// Longer than the tunnel's MTU allows: `l2tp_too_big`, answered with Packet Too Big.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn l2tp_down6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        h: &ip6::Header,
+        slot: u32,
+        session: u16,
+        now: Instant,
+    ) -> Verdict {
+        let room = (self.l2tp.mtu as usize).saturating_sub(ENCAP_LEN);
+        if h.total > room {
+            let mtu = (room as u16, DropReason::L2tpTooBig);
+            return self.too_big6(fwd, buf, l3, h, mtu, now);
+        }
+        if let Err(r) = self.admit(fwd, Some(slot), Dir::Down, h.total, now) {
+            return Verdict::Drop(r);
+        }
+        // Hop limit: at offset 7 of the IPv6 header.
+        buf.data_mut()[l3 + 7] -= 1;
+        let v = self.encapsulate6(fwd, buf, l3, h.total, session, now);
+        if matches!(v, Verdict::Forward(_) | Verdict::Hold(..)) {
+            if let Some(s) = self.sessions.get_mut(slot) {
+                s.count(Dir::Down, h.total as u64, now, Ipv4Addr::UNSPECIFIED);
+            }
+            self.sessions.count6(slot, Dir::Down, h.total as u64);
+        }
+        v
+    }
+
+    /// Encapsulates the IPv6 packet at `l3` (`total` bytes, hop limit already handled)
+    /// into L2TP session `s` toward its peer, PPP protocol 0x0057.
+    pub(super) fn encapsulate6<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        l3: usize,
+        total: usize,
+        s: u16,
+        now: Instant,
+    ) -> Verdict {
+        if l3 != ethernet::HEADER_LEN {
+            return Verdict::Drop(DropReason::VlanNotConfigured);
+        }
+        let Some(peer) = self.l2tp.get(s).map(|e| e.spec.peer) else {
+            return Verdict::Drop(DropReason::L2tpUnknownSession);
+        };
+        if total + ENCAP_LEN > self.l2tp.mtu as usize {
+            return Verdict::Drop(DropReason::L2tpTooBig);
+        }
+        let (out, next_hop) = match forward::route(fwd, peer) {
+            Ok(Route::Out { side, next_hop }) => (side, next_hop),
+            Ok(Route::Local) => return Verdict::Drop(DropReason::LocalUnsupported),
+            Err(r) => return Verdict::Drop(r),
+        };
+        let mac = match self.neighbor(out, next_hop, now) {
+            Ok(mac) => Some(mac),
+            Err(Verdict::Drop(r)) => return Verdict::Drop(r),
+            Err(_) => None,
+        };
+        if !buf.set_len(l3 + total) || !buf.prepend(ENCAP_LEN) {
+            return Verdict::Drop(DropReason::L2tpTooBig);
+        }
+        let Some(e) = self.l2tp.get_mut(s) else {
+            return Verdict::Drop(DropReason::L2tpUnknownSession);
+        };
+        let frame = buf.data_mut();
+        frame[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        if let Some(outer) = frame[l3..].first_chunk_mut::<ENCAP_LEN>() {
+            e.encap.write_ppp(outer, total as u16, ppp::IPV6);
+        }
+        e.counters.encap_packets += 1;
+        e.counters.encap_bytes += total as u64;
         self.counters.l2tp_encapsulated += 1;
         match mac {
             Some(mac) => {

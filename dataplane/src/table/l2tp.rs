@@ -71,7 +71,8 @@ pub struct L2tpSessionSpec {
     pub pppoe: Option<PppoeLeg>,
 }
 
-/// Packets and bytes (IPv4 total length of the carried packet) through one session.
+/// Packets and bytes (IPv4 total length, or IPv6 header and payload, of the carried
+/// packet) through one session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct L2tpCounters {
     /// Packets encapsulated.

@@ -218,7 +218,15 @@ impl Encap {
     /// [`ENCAP_LEN`] bytes in front of it).
     #[inline(always)]
     pub fn write(&self, out: &mut [u8; ENCAP_LEN], inner_len: u16) {
+        self.write_ppp(out, inner_len, ppp::IPV4);
+    }
+
+    /// [`Encap::write`] for a packet of PPP protocol `protocol` (IPv6's 0x0057 after
+    /// IPv6CP): the template's last two bytes.
+    #[inline(always)]
+    pub fn write_ppp(&self, out: &mut [u8; ENCAP_LEN], inner_len: u16, protocol: u16) {
         *out = self.bytes;
+        put_u16(out, ENCAP_LEN - 2, protocol);
         let total = inner_len.wrapping_add(ENCAP_LEN as u16);
         put_u16(out, 2, total);
         let udp_len = total - ipv4::MIN_HEADER_LEN as u16;
