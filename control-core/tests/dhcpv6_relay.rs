@@ -137,7 +137,10 @@ fn bind(r: &mut Relay) {
     r.handle_server(
         at(0),
         server(),
-        &relay_repl(&server_msg(mt::ADVERTISE, 0x10, 600), Some(b"access0.100.200")),
+        &relay_repl(
+            &server_msg(mt::ADVERTISE, 0x10, 600),
+            Some(b"access0.100.200"),
+        ),
     );
     r.handle_client(
         at(1),
@@ -211,7 +214,11 @@ fn the_servers_reply_reaches_the_client_and_starts_the_binding() {
     );
     assert_eq!(forwards(&mut r).len(), 1);
     let reply = server_msg(mt::REPLY, 0x11, 600);
-    r.handle_server(at(1), server(), &relay_repl(&reply, Some(b"access0.100.200")));
+    r.handle_server(
+        at(1),
+        server(),
+        &relay_repl(&reply, Some(b"access0.100.200")),
+    );
     assert_eq!(r.poll_transmit().map(|t| t.message), Some(reply));
     let e = events(&mut r);
     let [Event::SessionStarted(l)] = &e[..] else {
@@ -221,7 +228,10 @@ fn the_servers_reply_reaches_the_client_and_starts_the_binding() {
     assert_eq!(l.duid, DUID);
     assert_eq!(l.grant.address, Some(addr()));
     assert_eq!(l.grant.prefix, Some(prefix()));
-    assert_eq!(l.grant.dns, vec!["2001:db8::53".parse::<Ipv6Addr>().unwrap()]);
+    assert_eq!(
+        l.grant.dns,
+        vec!["2001:db8::53".parse::<Ipv6Addr>().unwrap()]
+    );
     assert_eq!(l.grant.valid, Duration::from_secs(600));
     assert_eq!((l.iaid_na, l.iaid_pd), (Some(1), Some(2)));
     assert_eq!(l.expires, at(601));
@@ -246,7 +256,13 @@ fn the_servers_reply_reaches_the_client_and_starts_the_binding() {
     r.handle_timeout(at(900));
     let e = events(&mut r);
     assert!(
-        matches!(&e[..], [Event::SessionEnded { cause: EndCause::Expired, .. }]),
+        matches!(
+            &e[..],
+            [Event::SessionEnded {
+                cause: EndCause::Expired,
+                ..
+            }]
+        ),
         "{e:?}"
     );
     assert_eq!(r.leases().count(), 0);
@@ -261,7 +277,13 @@ fn the_clients_release_ends_the_binding_and_is_relayed() {
     assert_eq!(forwards(&mut r).len(), 1, "the RELEASE goes to the server");
     let e = events(&mut r);
     assert!(
-        matches!(&e[..], [Event::SessionEnded { cause: EndCause::Release, .. }]),
+        matches!(
+            &e[..],
+            [Event::SessionEnded {
+                cause: EndCause::Release,
+                ..
+            }]
+        ),
         "{e:?}"
     );
     assert_eq!(r.stats().release, 1);
@@ -286,7 +308,13 @@ fn a_renewal_the_server_refuses_ends_the_binding() {
     );
     let e = events(&mut r);
     assert!(
-        matches!(&e[..], [Event::SessionEnded { cause: EndCause::Nak, .. }]),
+        matches!(
+            &e[..],
+            [Event::SessionEnded {
+                cause: EndCause::Nak,
+                ..
+            }]
+        ),
         "{e:?}"
     );
 }
@@ -299,7 +327,13 @@ fn the_gateway_ends_a_binding_with_a_release_to_the_server_and_no_binding_to_the
     assert!(r.end_session(&Subscriber::new(line(), MAC), "admin"));
     let e = events(&mut r);
     assert!(
-        matches!(&e[..], [Event::SessionEnded { cause: EndCause::Closed(_), .. }]),
+        matches!(
+            &e[..],
+            [Event::SessionEnded {
+                cause: EndCause::Closed(_),
+                ..
+            }]
+        ),
         "{e:?}"
     );
     let f = forwards(&mut r);
@@ -332,8 +366,14 @@ fn the_gateway_ends_a_binding_with_a_release_to_the_server_and_no_binding_to_the
     assert_eq!((p.msg_type(), p.transaction_id()), (mt::REPLY, 0x40));
     let opts: Vec<_> = p.options().map(Result::unwrap).collect();
     assert_eq!(opts[1].value, SERVER_DUID);
-    assert_eq!(Ia::parse(opts[2].value).unwrap().status(), Some(status::NO_BINDING));
-    assert_eq!(Ia::parse(opts[3].value).unwrap().status(), Some(status::NO_BINDING));
+    assert_eq!(
+        Ia::parse(opts[2].value).unwrap().status(),
+        Some(status::NO_BINDING)
+    );
+    assert_eq!(
+        Ia::parse(opts[3].value).unwrap().status(),
+        Some(status::NO_BINDING)
+    );
     // A SOLICIT starts over: relayed again.
     r.handle_client(at(21), &rx(&client_msg(mt::SOLICIT, 0x41, &[])));
     assert_eq!(forwards(&mut r).len(), 1);

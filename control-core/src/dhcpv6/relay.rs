@@ -36,8 +36,8 @@ use super::{DropReason, Event, Grant, Lease, Received, Refusal, Stats, Transmit}
 use crate::dhcp::{EndCause, LoginId};
 use crate::inet::ipv6;
 use crate::ipoe::{MacDisplay, Subscriber, is_unicast_mac};
-use crate::pppoe::limit::{Admit, Bucket, PerMac, Rate};
 use crate::pppoe::Line;
+use crate::pppoe::limit::{Admit, Bucket, PerMac, Rate};
 use crate::time::Instant;
 use crate::timed::{Due, TimedMap};
 use crate::wire::ethernet::Mac;
@@ -472,7 +472,10 @@ impl Relay {
             }
             return;
         }
-        let dns = r.dns.map(|v| wire::dns_servers(v).collect()).unwrap_or_default();
+        let dns = r
+            .dns
+            .map(|v| wire::dns_servers(v).collect())
+            .unwrap_or_default();
         let (preferred, valid) = [
             b.address.map(|(_, a)| (a.preferred, a.valid)),
             b.prefix.map(|(_, p)| (p.preferred, p.valid)),
@@ -608,7 +611,12 @@ impl Relay {
             return Ok(false);
         }
         let peer = ipv6::link_local(sub.mac);
-        let server = self.cfg.servers.first().copied().unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let server = self
+            .cfg
+            .servers
+            .first()
+            .copied()
+            .unwrap_or(Ipv6Addr::UNSPECIFIED);
         self.clients.insert(
             sub,
             State::Bound(Box::new(Bound {
@@ -691,7 +699,9 @@ impl Relay {
 
     /// The drop counters by reason.
     pub fn drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
-        DropReason::ALL.into_iter().map(|d| (d, self.drops[d as usize]))
+        DropReason::ALL
+            .into_iter()
+            .map(|d| (d, self.drops[d as usize]))
     }
 
     /// One drop counter.

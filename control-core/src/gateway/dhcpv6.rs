@@ -85,7 +85,12 @@ impl Engine {
         }
     }
 
-    fn accept(&mut self, now: Instant, id: LoginId, g: Grant) -> Result<(), crate::dhcp::DecisionError> {
+    fn accept(
+        &mut self,
+        now: Instant,
+        id: LoginId,
+        g: Grant,
+    ) -> Result<(), crate::dhcp::DecisionError> {
         match self {
             Engine::Server(s) => s.accept(now, id, g),
             Engine::Relay(_) => Err(crate::dhcp::DecisionError::NotPending),

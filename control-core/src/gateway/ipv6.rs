@@ -924,7 +924,12 @@ impl Core {
 
     /// Relay mode: whether `prefix`, the /64 of a session's binding, can be the session's
     /// (it has one, and the fast path steers it to the session's `worker`).
-    fn dhcpv6_relay_prefix_usable(&mut self, id: SessionId, prefix: Option<u64>, worker: u16) -> bool {
+    fn dhcpv6_relay_prefix_usable(
+        &mut self,
+        id: SessionId,
+        prefix: Option<u64>,
+        worker: u16,
+    ) -> bool {
         let Some(hi) = prefix else {
             return false;
         };
@@ -934,7 +939,11 @@ impl Core {
         if tollgate_dataplane::steer::prefix_worker(hi, v6.pool_workers()) == worker {
             return true;
         }
-        tracing::warn!(session = id, worker, "the /64 of the DHCPv6 server's IA_NA address is steered to another worker (IPv6 is steered by the /56): the session has no IPv6");
+        tracing::warn!(
+            session = id,
+            worker,
+            "the /64 of the DHCPv6 server's IA_NA address is steered to another worker (IPv6 is steered by the /56): the session has no IPv6"
+        );
         if let Some(d) = v6.dhcp.as_mut() {
             d.stats.relay_prefix_misplaced += 1;
         }

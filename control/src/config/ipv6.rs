@@ -277,7 +277,10 @@ impl Ipv6Config {
                 return e("dhcpv6_mode", "relay mode needs dhcpv6 = true".into());
             }
             "relay" if self.dhcpv6_servers.is_empty() => {
-                return e("dhcpv6_servers", "relay mode needs at least one server".into());
+                return e(
+                    "dhcpv6_servers",
+                    "relay mode needs at least one server".into(),
+                );
             }
             "relay" if self.relay_link_address().is_none() => {
                 return e(
@@ -505,6 +508,43 @@ mod tests {
         assert_eq!(d.delegated_length, 60);
         assert_eq!(d.lease, Duration::from_secs(600));
         assert!(!d.rapid_commit);
+        assert!(d.relay.is_none());
+        assert!(c.relay_socket().is_none());
+    }
+
+    #[test]
+    fn dhcpv6_relay_keys_are_checked_and_carried() {
+        let base = "enabled = true
+pool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n";
+        let bad = |extra: &str| parse(&format!("{base}{extra}")).validate().unwrap_err().0;
+        assert_eq!(bad("dhcpv6_mode = \"proxy\""), "ipv6.dhcpv6_mode");
+        assert_eq!(bad("dhcpv6_mode = \"relay\""), "ipv6.dhcpv6_mode");
+        assert_eq!(
+            bad("dhcpv6 = true\ndhcpv6_mode = \"relay\""),
+            "ipv6.dhcpv6_servers"
+        );
+        assert_eq!(
+            bad("dhcpv6 = true\ndhcpv6_mode = \"relay\"\ndhcpv6_servers = [\"2001:db8:fe::20\"]"),
+            "ipv6.dhcpv6_link_address"
+        );
+        let c = parse(&format!(
+            "{base}dhcpv6 = true\ndhcpv6_mode = \"relay\"\ndhcpv6_servers = [\"2001:db8:fe::20\"]\n\
+             access_addresses = [\"2001:db8:100:1::1\"]\ndhcpv6_relay_source = \"2001:db8:fe::1\""
+        ));
+        assert!(c.validate().is_ok());
+        let r = c
+            .settings(Seed::fixed([0; 32]))
+            .unwrap()
+            .dhcpv6
+            .unwrap()
+            .relay
+            .unwrap();
+        assert_eq!(r.link_address.to_string(), "2001:db8:100:1::1");
+        assert_eq!(r.servers[0].to_string(), "2001:db8:fe::20");
+        assert_eq!(
+            c.relay_socket().unwrap().to_string(),
+            "[2001:db8:fe::1]:547"
+        );
     }
 
     #[test]
