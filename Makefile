@@ -11,7 +11,7 @@ ROOT := $(shell id -u)
 # (libbpf 1.0+) and clang to build its XDP program, linux-libc-dev for the kernel's
 # headers.
 DEB_PACKAGES := iproute2 ethtool iperf3 arping curl iputils-ping python3 procps tcpdump \
-                pppoe python3-scapy isc-dhcp-client kea-dhcp4-server \
+                pppoe python3-scapy isc-dhcp-client kea-dhcp4-server kea-dhcp6-server \
                 freeradius freeradius-utils tshark xl2tpd l2tpns \
                 libdpdk-dev dpdk dpdk-dev clang libclang-dev pkg-config \
                 libbpf-dev linux-libc-dev postgresql
@@ -84,7 +84,7 @@ deps:
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  fi; \
-	  for svc in freeradius xl2tpd l2tpns kea-dhcp4-server postgresql; do \
+	  for svc in freeradius xl2tpd l2tpns kea-dhcp4-server kea-dhcp6-server postgresql; do \
 	    if command -v systemctl >/dev/null && systemctl is-enabled $$svc >/dev/null 2>&1; then \
 	      systemctl disable --now $$svc >/dev/null 2>&1 || true; \
 	    fi; \

@@ -22,8 +22,23 @@
 #   3. `dhclient -6 -r`: RELEASE; the delegated prefix is no longer the session's (the
 #      server's echoes to it are `ipv6_no_session`), the session itself stays.
 #
+#   4. Relay mode (`[ipv6] dhcpv6_mode = "relay"`) to a real Kea (kea-dhcp6 in its own
+#      namespace, reached over a kernel link from the gateway's namespace, where the
+#      relay's UDP 547 socket is), in namespaces of its own (prefix s9e):
+#
+#        s9e-sub: s9e-s0 ── s9e-a0 [s9e-gw: tollgate] s9e-c0 ── s9e-v0 :s9e-srv 2001:db8:ff::10
+#                                   s9e-k0 2001:db8:fe::1 ── s9e-k1 :s9e-kea 2001:db8:fe::20
+#
+#      `dhclient -6 -N -P` gets Kea's address (pool 2001:db8:100:1::1000-10ff, in the
+#      subnet Kea picks by the relay's Link-Address 2001:db8:100:1::1) and a /56 of Kea's
+#      2001:db8:200::/48; Kea saw Interface-Id and Remote-Id; the session (logged in by
+#      MAC on Kea's REPLY) shows both; ping -6 from the address and from the delegated
+#      prefix is counted exactly; `dhclient -6 -r` is relayed to Kea, which releases
+#      both, and the session ends with a Stop (user_request, with its counters).
+#
 # Usage (root; run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/dhcpv6-lab.sh test
+#   flock /tmp/tollgate-netns.lock scripts/dhcpv6-lab.sh relay    (step 4 alone)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -318,6 +333,265 @@ check_capture() {
     fi
 }
 
+# --- 4. relay mode to Kea -------------------------------------------------------------
+
+R_GW=s9e-gw
+R_SUB=s9e-sub
+R_SRV=s9e-srv
+R_KEA=s9e-kea
+R_MAC=02:d6:00:00:00:21
+R_KEA6=2001:db8:fe::20
+R_LINK=2001:db8:100:1::1
+
+relay_down() {
+    kill_pidfile "$RUNDIR/relay-dhclient6.pid"
+    kill_pidfile "$RUNDIR/kea6.pid"
+    kill_pidfile "$RUNDIR/tollgate.pid"
+    for ns in "$R_GW" "$R_SUB" "$R_SRV" "$R_KEA"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+relay_up() {
+    relay_down
+    mkdir -p "$RUNDIR"
+    rm -f "$RUNDIR"/relay-dhclient6.* "$RUNDIR"/kea6*
+    for ns in "$R_GW" "$R_SUB" "$R_SRV" "$R_KEA"; do
+        ip netns add "$ns"
+        nsx "$ns" ip link set lo up
+    done
+    # The ports Tollgate owns carry no kernel IPv6; the relay's link to Kea does.
+    nsx "$R_GW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip link add s9e-a0 netns "$R_GW" type veth peer name s9e-s0 netns "$R_SUB"
+    ip link add s9e-c0 netns "$R_GW" type veth peer name s9e-v0 netns "$R_SRV"
+    ip link add s9e-k0 netns "$R_GW" type veth peer name s9e-k1 netns "$R_KEA"
+    nsx "$R_GW" sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.s9e-k0.disable_ipv6=0 \
+        net.ipv6.conf.s9e-k0.accept_dad=0
+    nsx "$R_GW" ip -6 addr add 2001:db8:fe::1/64 dev s9e-k0 nodad
+    for i in s9e-a0 s9e-c0 s9e-k0; do nsx "$R_GW" ip link set "$i" up; done
+    nsx "$R_KEA" sysctl -qw net.ipv6.conf.s9e-k1.accept_dad=0
+    nsx "$R_KEA" ip -6 addr add "$R_KEA6/64" dev s9e-k1 nodad
+    nsx "$R_KEA" ip link set s9e-k1 up
+    nsx "$R_SUB" sysctl -qw net.ipv6.conf.s9e-s0.accept_ra=2 net.ipv6.conf.s9e-s0.autoconf=0 \
+        net.ipv6.conf.s9e-s0.router_solicitations=0
+    nsx "$R_SUB" ip link set s9e-s0 address "$R_MAC"
+    nsx "$R_SUB" ip link set s9e-s0 up
+    nsx "$R_SRV" sysctl -qw net.ipv6.conf.s9e-v0.accept_dad=0
+    nsx "$R_SRV" ip -6 addr add "$SRV6/64" dev s9e-v0 nodad
+    nsx "$R_SRV" ip link set s9e-v0 up
+    nsx "$R_SRV" ip -6 route add 2001:db8:100::/48 via 2001:db8:ff::1
+    nsx "$R_SRV" ip -6 route add 2001:db8:200::/48 via 2001:db8:ff::1
+}
+
+# Kea (kea-dhcp6-server) at $R_KEA6, for relayed clients only, with its own lease file,
+# pid and lock paths; it logs packets at DEBUG so that the test sees the relay's options.
+start_kea6() {
+    cat >"$RUNDIR/kea-dhcp6.conf" <<KEA
+{"Dhcp6": {
+  "interfaces-config": {"interfaces": ["s9e-k1/$R_KEA6"]},
+  "lease-database": {"type": "memfile", "persist": true, "name": "$RUNDIR/kea6-leases.csv",
+                     "lfc-interval": 0},
+  "preferred-lifetime": 300, "valid-lifetime": 600, "renew-timer": 150, "rebind-timer": 240,
+  "subnet6": [{"id": 1, "subnet": "2001:db8:100:1::/64",
+               "pools": [{"pool": "2001:db8:100:1::1000 - 2001:db8:100:1::10ff"}],
+               "pd-pools": [{"prefix": "2001:db8:200::", "prefix-len": 48, "delegated-len": 56}],
+               "option-data": [{"name": "dns-servers", "data": "2001:db8:ff::53"}]}],
+  "loggers": [{"name": "kea-dhcp6", "output_options": [{"output": "stdout"}],
+               "severity": "DEBUG", "debuglevel": 55}]
+}}
+KEA
+    setsid ip netns exec "$R_KEA" env KEA_PIDFILE_DIR="$RUNDIR" KEA_LOCKFILE_DIR="$RUNDIR" \
+        kea-dhcp6 -c "$RUNDIR/kea-dhcp6.conf" </dev/null >"$RUNDIR/kea6.log" 2>&1 &
+    echo $! >"$RUNDIR/kea6.pid"
+    wait_for 15 bash -c "ip netns exec $R_KEA ss -Huln | grep -q ':547 '" ||
+        die "Kea did not start: $(tail -n 5 "$RUNDIR/kea6.log")"
+}
+
+relay_config() {
+    cat >"$RUNDIR/tollgate.toml" <<TOML
+[engine]
+workers = 1
+[control]
+socket = "$SOCK"
+[access]
+backend = "af_packet"
+interface = "s9e-a0"
+address = "10.10.0.1/24"
+[core]
+backend = "af_packet"
+interface = "s9e-c0"
+address = "192.0.2.1/24"
+[subscribers]
+session_log = "$RUNDIR/sessions.jsonl"
+[aaa]
+store = "$RUNDIR/subscribers.db"
+spool = "$RUNDIR/accounting.db"
+[[pool]]
+name = "ipoe"
+[[pool.range]]
+first = "10.10.0.101"
+last = "10.10.0.120"
+[ipv6]
+enabled = true
+pool = "2001:db8:300::/48"
+access_addresses = ["$R_LINK"]
+core_address = "2001:db8:ff::1"
+next_hop = "$SRV6"
+dhcpv6 = true
+dhcpv6_mode = "relay"
+dhcpv6_servers = ["$R_KEA6"]
+TOML
+    rm -f "$RUNDIR"/subscribers.db* "$RUNDIR"/accounting.db* "$RUNDIR/sessions.jsonl" "$RUNDIR"/leases.dhcp*
+    cat >"$RUNDIR/subs.toml" <<TOML
+[[subscriber]]
+user_id = "relay6"
+mac = ["$R_MAC"]
+TOML
+    "$TG_BIN" subscriber --db "$RUNDIR/subscribers.db" import "$RUNDIR/subs.toml" >/dev/null
+}
+
+relay_dhclient6() {
+    timeout "$1" ip netns exec "$R_SUB" dhclient -6 -v -lf "$RUNDIR/relay-dhclient6.leases" \
+        -pf "$RUNDIR/relay-dhclient6.pid" "${@:2}"
+}
+
+relay_ll_ready() {
+    nsx "$R_SUB" ip -6 -o addr show dev s9e-s0 scope link | grep -v tentative | grep -q fe80::
+}
+
+relay_has() { nsx "$R_SUB" ip -6 -o addr show dev s9e-s0 scope global | grep -v tentative | grep -q "$1/"; }
+
+no_open_session() { [[ -z $(session_field session) ]]; }
+
+has_delegated() { [[ -n $(session_field delegated_prefix) ]]; }
+
+# The Stop of session $2 in the session log $1: cause user_request, at least $3 packets.
+stop_logged() {
+    "$PY" -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r.get("session") == int(sys.argv[2]) and r["cause"] == "user_request" and r["tx_packets"] >= int(sys.argv[3]):
+        sys.exit(0)
+sys.exit(1)' "$@" 2>/dev/null
+}
+
+check_relay() {
+    local leased pd id c0 c1 n=4 out lan src ok=1 addr dp user
+    if ! wait_for 30 relay_ll_ready; then
+        fail "relay: no link-local address past DAD on s9e-s0"
+        return
+    fi
+    if ! relay_dhclient6 60 -1 -N -P s9e-s0 >"$RUNDIR/relay-dhclient6.log" 2>&1; then
+        fail "relay: dhclient -6 -N -P got no lease through the relay: $(tail -n 15 "$RUNDIR/relay-dhclient6.log")"
+        return
+    fi
+    leased=$(grep -o 'iaaddr [0-9a-f:]*' "$RUNDIR/relay-dhclient6.leases" | tail -n 1 | cut -d' ' -f2)
+    pd=$(grep -o 'iaprefix [0-9a-f:/]*' "$RUNDIR/relay-dhclient6.leases" | tail -n 1 | cut -d' ' -f2)
+    if [[ $leased =~ ^2001:db8:100:1::10[0-9a-f][0-9a-f]$ && $pd =~ ^2001:db8:200:[0-9a-f]*::/56$ ]]; then
+        pass "relay: dhclient -6 -N -P got IA_NA $leased and IA_PD $pd from Kea's pools through the gateway"
+    else
+        fail "relay: dhclient's lease has IA_NA '$leased' and IA_PD '$pd', not from Kea's pools"
+        return
+    fi
+    if grep -q "$leased" "$RUNDIR/kea6-leases.csv" && grep -q "${pd%/*}" "$RUNDIR/kea6-leases.csv"; then
+        pass "relay: Kea's lease file has $leased and $pd"
+    else
+        fail "relay: Kea's lease file: $(cat "$RUNDIR/kea6-leases.csv")"
+    fi
+    # Kea logs each packet's options at DEBUG: the Interface-Id (18) with the line's
+    # name and the Remote-Id (37) the relay added.
+    if grep -q 'type=00018' "$RUNDIR/kea6.log" && grep -q 'type=00037' "$RUNDIR/kea6.log"; then
+        pass "relay: Kea received RELAY-FORWs with Interface-Id and Remote-Id options"
+    else
+        fail "relay: Kea's log shows no Interface-Id / Remote-Id option: $(grep -m3 -i 'type=000' "$RUNDIR/kea6.log")"
+    fi
+    if wait_for 10 relay_has "$leased"; then
+        pass "relay: dhclient-script put $leased on s9e-s0"
+    else
+        fail "relay: $leased not on s9e-s0: $(nsx "$R_SUB" ip -6 addr show dev s9e-s0)"
+        return
+    fi
+    wait_for 10 has_delegated || true
+    addr=$(session_field ipv6_address)
+    dp=$(session_field delegated_prefix)
+    user=$(session_field user)
+    if [[ $addr == "$leased" && $dp == "$pd" && $user == relay6 ]]; then
+        pass "relay: the session (user $user, logged in by MAC on Kea's REPLY) shows $addr and $dp"
+    else
+        fail "relay: ctl show session: user '$user' ipv6_address '$addr' delegated_prefix '$dp'"
+        return
+    fi
+    lan=${pd%%::/56}:42::1
+    nsx "$R_SUB" ip -6 addr add "$lan/128" dev lo
+    if ! wait_for 20 bash -c "ip netns exec $R_SUB ip -6 route show default | grep -q 'via fe80::'"; then
+        fail "relay: no default route from the RA: $(nsx "$R_SUB" ip -6 route)"
+        return
+    fi
+    id=$(session_field session)
+    c0=$(ctl show session "$id")
+    for src in "$leased" "$lan"; do
+        out=$(nsx "$R_SUB" ping -6 -c "$n" -i 0.2 -w 20 -I "$src" "$SRV6" 2>&1) || true
+        grep -q "$n received" <<<"$out" || {
+            ok=0
+            fail "relay: ping -6 -I $src $SRV6: $out"
+        }
+    done
+    c1=$(ctl show session "$id")
+    if ((ok)) && "$PY" -c '
+import json, sys
+a = json.loads(sys.argv[1])["counters"]; b = json.loads(sys.argv[2])["counters"]; n = int(sys.argv[3])
+d = {k: b[k] - a[k] for k in a}
+want = {"tx_packets": n, "tx_bytes": n * 104, "rx_packets": n, "rx_bytes": n * 104}
+sys.exit(0 if d == want else print(d, want) or 1)' "$c0" "$c1" $((2 * n)); then
+        pass "relay: ping -6 from $leased and from $lan (the delegated prefix): $((2 * n)) echoes each way, counted exactly in session $id"
+    else
+        fail "relay: session counters $c0 -> $c1"
+    fi
+    kill_pidfile "$RUNDIR/relay-dhclient6.pid"
+    relay_dhclient6 30 -r -N -P s9e-s0 >>"$RUNDIR/relay-dhclient6.log" 2>&1 || true
+    if wait_for 10 no_open_session; then
+        pass "relay: dhclient -6 -r ended session $id"
+    else
+        fail "relay: session $id still open after dhclient -6 -r: $(ctl show sessions)"
+    fi
+    if wait_for 10 stop_logged "$RUNDIR/sessions.jsonl" "$id" $((2 * n)); then
+        pass "relay: the Stop is in the session log (cause user_request, with its counters)"
+    else
+        fail "relay: session log: $(cat "$RUNDIR/sessions.jsonl" 2>/dev/null)"
+    fi
+    if wait_for 10 grep -q 'DHCP6_RELEASE_NA' "$RUNDIR/kea6.log" &&
+        grep -q 'DHCP6_RELEASE_PD' "$RUNDIR/kea6.log"; then
+        pass "relay: the RELEASE went through the relay and Kea released the address and the prefix"
+    else
+        fail "relay: Kea logged no release: $(grep -i release "$RUNDIR/kea6.log" | tail -n 3)"
+    fi
+    log "relay counters: $(ctl show counters | "$PY" -c 'import json, sys; j = json.load(sys.stdin)["ipv6"]; print({k: v for k, v in j.items() if v and k.startswith("dhcpv6")})')"
+}
+
+test_relay() {
+    if ! command -v kea-dhcp6 >/dev/null; then
+        fail "relay: kea-dhcp6 is not installed (apt-get install kea-dhcp6-server; make deps)"
+        return
+    fi
+    trap relay_down EXIT
+    relay_up
+    start_kea6
+    relay_config
+    setsid ip netns exec "$R_GW" "$TG_BIN" run --config "$RUNDIR/tollgate.toml" \
+        </dev/null >"$RUNDIR/tollgate.log" 2>&1 &
+    echo $! >"$RUNDIR/tollgate.pid"
+    if wait_for 20 ctl show status; then
+        check_relay
+    else
+        tail -n 30 "$RUNDIR/tollgate.log"
+        fail "relay: tollgate did not start"
+    fi
+    stop_gateway
+    relay_down
+    trap - EXIT
+}
+
 test_all() {
     [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
     [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
@@ -334,6 +608,9 @@ test_all() {
         check_capture
     fi
     stop_gateway
+    down
+    # 4: relay mode to Kea.
+    test_relay
     if ((FAILED > 0)); then
         log "dhcpv6 lab: $FAILED check(s) failed; gateway log: $RUNDIR/tollgate.log"
         tail -n 20 "$RUNDIR/tollgate.log"
@@ -344,6 +621,19 @@ test_all() {
 
 case ${1:-help} in
 test) test_all ;;
-down) down ;;
-*) log "usage: $0 test|down   (root; run under flock /tmp/tollgate-netns.lock)" ;;
+relay)
+    [[ ${EUID:-$(id -u)} -eq 0 ]] || die "needs root (network namespaces)"
+    [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
+    test_relay
+    ((FAILED == 0)) || {
+        tail -n 20 "$RUNDIR/tollgate.log"
+        exit 1
+    }
+    log "dhcpv6 lab (relay): all checks passed"
+    ;;
+down)
+    down
+    relay_down
+    ;;
+*) log "usage: $0 test|relay|down   (root; run under flock /tmp/tollgate-netns.lock)" ;;
 esac

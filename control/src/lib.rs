@@ -30,6 +30,7 @@ pub use tollgate_control_core::random;
 pub mod outlets;
 pub mod proto;
 pub mod rating;
+pub mod relay6;
 pub mod replay;
 pub mod router;
 pub mod setup;

@@ -65,6 +65,10 @@ pub struct Outlets {
     sessions: Option<RecordFile>,
     rating: Option<RecordFile>,
     leases: Option<crate::leases::LeaseFile>,
+    /// The DHCPv6 relay's socket, in relay mode.
+    relay6: Option<crate::relay6::RelaySocket>,
+    /// RELAY-FORWs the core produced without a socket to send them (replay, tools).
+    pub relay6_unsent: u64,
     /// Every record, when kept in memory too (replay summaries, tests).
     pub kept: Option<Vec<(RecordKind, String)>>,
 }
@@ -94,6 +98,8 @@ impl Outlets {
             sessions: open(sessions)?,
             rating: None,
             leases: None,
+            relay6: None,
+            relay6_unsent: 0,
             kept: None,
         })
     }
@@ -113,6 +119,25 @@ impl Outlets {
         let (f, live) = crate::leases::LeaseFile::open(path)?;
         self.leases = Some(f);
         Ok((self, live))
+    }
+
+    /// Also sends DHCPv6 relay messages out of `socket` (`[ipv6] dhcpv6_mode = "relay"`).
+    pub fn with_dhcpv6_relay(mut self, socket: crate::relay6::RelaySocket) -> Outlets {
+        self.relay6 = Some(socket);
+        self
+    }
+
+    /// Sends a RELAY-FORW to its server.
+    pub fn dhcpv6_to_server(&mut self, t: &tollgate_control_core::dhcpv6::ToServer) {
+        match self.relay6.as_mut() {
+            Some(s) => s.send(t),
+            None => self.relay6_unsent += 1,
+        }
+    }
+
+    /// The DHCPv6 relay's socket, in relay mode.
+    pub fn dhcpv6_relay(&mut self) -> Option<&mut crate::relay6::RelaySocket> {
+        self.relay6.as_mut()
     }
 
     /// Keeps or forgets a DHCP lease.

@@ -78,6 +78,7 @@ pub fn route(
             Output::Record(kind, line) => outlets.record(kind, line),
             Output::Publish(f) => outlets.publish(*f),
             Output::Lease(c) => outlets.lease(&c),
+            Output::Dhcpv6ToServer(t) => outlets.dhcpv6_to_server(&t),
             Output::Authenticate(r) => aaa.take(core, now, AaaOutput::Authenticate(r)),
             Output::Account(r) => aaa.take(core, now, AaaOutput::Account(r)),
             Output::Usage(r) => aaa.take(core, now, AaaOutput::Usage(r)),

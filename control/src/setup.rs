@@ -265,7 +265,20 @@ pub fn core(cfg: &Config, clock: WallClock) -> Result<CoreConfig, crate::os_rand
         ipv6: cfg
             .ipv6
             .for_node(cfg.cluster_node().as_deref())
-            .settings(crate::os_random::seed()?),
+            .settings(crate::os_random::seed()?)
+            .map(|mut s| {
+                // DHCPv6 relay mode names the line in Interface-Id as DHCPv4 does.
+                if let Some(r) = s.dhcpv6.as_mut().and_then(|d| d.relay.as_mut()) {
+                    r.port_names = vec![
+                        cfg.dhcp
+                            .port_name
+                            .clone()
+                            .or_else(|| cfg.access.interface.clone())
+                            .unwrap_or_else(|| "access".into()),
+                    ];
+                }
+                s
+            }),
         dhcp: cfg.dhcp.settings(cfg),
     })
 }

@@ -16,6 +16,7 @@
 //! [`Server::end_session`], after which RENEW/REBIND get the addresses back with zero
 //! lifetimes. Leases persist with [`Lease::encode`]. See docs/ipoe.md.
 
+pub mod relay;
 pub mod server;
 pub mod wire;
 
@@ -33,6 +34,7 @@ use crate::time::Instant;
 use crate::wire::WireError;
 use crate::wire::ethernet::{Mac, ethertype};
 
+pub use relay::{Relay, RelayConfig, ToServer};
 pub use server::{Server, ServerConfig};
 
 /// A DHCPv6 message as the caller received it.
@@ -335,11 +337,18 @@ pub enum DropReason {
     BadRelay,
     /// INFORMATION-REQUEST with an IA.
     IaInInformationRequest,
+    /// Relay mode: a datagram from an address that is not a configured server.
+    UnknownServer,
+    /// Relay mode: a RELAY-REPL for no transaction relayed (its inner transaction id
+    /// and Peer-Address), or one that timed out.
+    UnknownTransaction,
+    /// Relay mode: a RELAY-REPL whose Interface-Id is not the client's line.
+    InterfaceIdMismatch,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 19;
 
     /// All reasons, in counter order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
@@ -359,6 +368,9 @@ impl DropReason {
         DropReason::DuidMismatch,
         DropReason::BadRelay,
         DropReason::IaInInformationRequest,
+        DropReason::UnknownServer,
+        DropReason::UnknownTransaction,
+        DropReason::InterfaceIdMismatch,
     ];
 
     /// The counter's name.
@@ -380,6 +392,9 @@ impl DropReason {
             DropReason::DuidMismatch => "dhcpv6_duid_mismatch",
             DropReason::BadRelay => "dhcpv6_bad_relay",
             DropReason::IaInInformationRequest => "dhcpv6_ia_in_information_request",
+            DropReason::UnknownServer => "dhcpv6_unknown_server",
+            DropReason::UnknownTransaction => "dhcpv6_unknown_transaction",
+            DropReason::InterfaceIdMismatch => "dhcpv6_interface_id_mismatch",
         }
     }
 }
@@ -456,4 +471,8 @@ pub struct Stats {
     pub relayed: u64,
     /// SOLICITs whose MAC was not rate-tracked because the table was full.
     pub rate_untracked: u64,
+    /// Relay mode: RELAY-FORWs sent to servers.
+    pub relayed_to_server: u64,
+    /// Relay mode: servers' messages delivered to clients.
+    pub relayed_to_client: u64,
 }

@@ -106,19 +106,21 @@ struct Via {
 
 /// The parts of a client message the server reads.
 #[derive(Debug, Default)]
-struct Req<'a> {
-    msg_type: u8,
-    transaction_id: u32,
-    client_id: Option<&'a [u8]>,
-    server_id: Option<&'a [u8]>,
-    ia_na: Vec<Ia<'a>>,
-    ia_pd: Vec<Ia<'a>>,
+pub(super) struct Req<'a> {
+    pub(super) msg_type: u8,
+    pub(super) transaction_id: u32,
+    pub(super) client_id: Option<&'a [u8]>,
+    pub(super) server_id: Option<&'a [u8]>,
+    pub(super) ia_na: Vec<Ia<'a>>,
+    pub(super) ia_pd: Vec<Ia<'a>>,
     oro: Option<&'a [u8]>,
     rapid_commit: bool,
+    /// The DNS Recursive Name Server option (a server's REPLY, read by the relay).
+    pub(super) dns: Option<&'a [u8]>,
 }
 
 impl<'a> Req<'a> {
-    fn parse(m: &'a [u8]) -> Result<Req<'a>, DropReason> {
+    pub(super) fn parse(m: &'a [u8]) -> Result<Req<'a>, DropReason> {
         let p = wire::Packet::new_checked(m).map_err(|_| DropReason::Truncated)?;
         let mut r = Req {
             msg_type: p.msg_type(),
@@ -139,6 +141,7 @@ impl<'a> Req<'a> {
                     .push(Ia::parse(o.value).map_err(|_| DropReason::BadOption)?),
                 option::ORO => r.oro = Some(o.value),
                 option::RAPID_COMMIT => r.rapid_commit = true,
+                option::DNS_SERVERS => r.dns = Some(o.value),
                 _ => {}
             }
         }

@@ -24,13 +24,13 @@ use std::collections::HashMap;
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use tollgate_dataplane::session::SessionId;
+use tollgate_dataplane::session::{DisconnectCause, SessionId};
 use tollgate_dataplane::steer::prefix_worker;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Command, Frame, Side};
 
 use super::{Core, Output, Target};
-use crate::dhcp::LoginId;
+use crate::dhcp::{EndCause, LoginId};
 use crate::dhcpv6::{self, Event, Grant, Server, ServerConfig};
 use crate::inet::ipv6::Prefix;
 use crate::ipoe::Subscriber;
@@ -48,6 +48,146 @@ pub struct Dhcpv6Settings {
     pub lease: Duration,
     /// Answer a SOLICIT with Rapid Commit by a REPLY at once.
     pub rapid_commit: bool,
+    /// Relay mode instead of the server: relay to these external DHCPv6 servers
+    /// (Interface-Id and Remote-Id added); the binding, and the session of a subscriber
+    /// without one, start on the server's REPLY (its `mac` is set from the access port).
+    pub relay: Option<dhcpv6::RelayConfig>,
+}
+
+/// The DHCPv6 engine of the gateway: its own server, or a relay to external servers.
+#[derive(Debug)]
+pub enum Engine {
+    /// The gateway's own server.
+    Server(Box<Server>),
+    /// Relay mode.
+    Relay(Box<dhcpv6::Relay>),
+}
+
+impl Engine {
+    fn handle_packet(&mut self, now: Instant, line: crate::pppoe::Line, mac: Mac, packet: &[u8]) {
+        match self {
+            Engine::Server(s) => s.handle_packet(now, line, mac, packet),
+            Engine::Relay(r) => r.handle_packet(now, line, mac, packet),
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<dhcpv6::Transmit> {
+        match self {
+            Engine::Server(s) => s.poll_transmit(),
+            Engine::Relay(r) => r.poll_transmit(),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Engine::Server(s) => s.poll_event(),
+            Engine::Relay(r) => r.poll_event(),
+        }
+    }
+
+    fn accept(
+        &mut self,
+        now: Instant,
+        id: LoginId,
+        g: Grant,
+    ) -> Result<(), crate::dhcp::DecisionError> {
+        match self {
+            Engine::Server(s) => s.accept(now, id, g),
+            Engine::Relay(_) => Err(crate::dhcp::DecisionError::NotPending),
+        }
+    }
+
+    fn reject(&mut self, now: Instant, id: LoginId) -> Result<(), crate::dhcp::DecisionError> {
+        match self {
+            Engine::Server(s) => s.reject(now, id),
+            Engine::Relay(_) => Err(crate::dhcp::DecisionError::NotPending),
+        }
+    }
+
+    fn end_session(&mut self, sub: &Subscriber, reason: &str) -> bool {
+        match self {
+            Engine::Server(s) => s.end_session(sub, reason),
+            Engine::Relay(r) => r.end_session(sub, reason),
+        }
+    }
+
+    pub(super) fn restore(
+        &mut self,
+        now: Instant,
+        lease: dhcpv6::Lease,
+    ) -> Result<bool, crate::dhcp::RestoreError> {
+        match self {
+            Engine::Server(s) => s.restore(now, lease),
+            Engine::Relay(r) => r.restore(now, lease),
+        }
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Engine::Server(s) => s.poll_timeout(),
+            Engine::Relay(r) => r.poll_timeout(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Engine::Server(s) => s.handle_timeout(now),
+            Engine::Relay(r) => r.handle_timeout(now),
+        }
+    }
+
+    /// `sub`'s binding.
+    pub fn lease(&self, sub: &Subscriber) -> Option<&dhcpv6::Lease> {
+        match self {
+            Engine::Server(s) => s.lease(sub),
+            Engine::Relay(r) => r.lease(sub),
+        }
+    }
+
+    /// The bindings, in no order.
+    pub fn leases(&self) -> Box<dyn Iterator<Item = &dhcpv6::Lease> + '_> {
+        match self {
+            Engine::Server(s) => Box::new(s.leases()),
+            Engine::Relay(r) => Box::new(r.leases()),
+        }
+    }
+
+    /// The message counters.
+    pub fn stats(&self) -> dhcpv6::Stats {
+        match self {
+            Engine::Server(s) => s.stats(),
+            Engine::Relay(r) => r.stats(),
+        }
+    }
+
+    /// The drop counters by reason.
+    pub fn drops(&self) -> Vec<(dhcpv6::DropReason, u64)> {
+        match self {
+            Engine::Server(s) => s.drops().collect(),
+            Engine::Relay(r) => r.drops().collect(),
+        }
+    }
+
+    /// One drop counter.
+    pub fn drop_count(&self, d: dhcpv6::DropReason) -> u64 {
+        match self {
+            Engine::Server(s) => s.drop_count(d),
+            Engine::Relay(r) => r.drop_count(d),
+        }
+    }
+
+    /// The refusal counters by reason.
+    pub fn refusals(&self) -> Vec<(dhcpv6::Refusal, u64)> {
+        match self {
+            Engine::Server(s) => s.refusals().collect(),
+            Engine::Relay(r) => r.refusals().collect(),
+        }
+    }
+
+    /// Relay mode.
+    pub fn is_relay(&self) -> bool {
+        matches!(self, Engine::Relay(_))
+    }
 }
 
 /// What the DHCPv6 glue counts (beside the engine's messages and drops).
@@ -69,6 +209,14 @@ pub struct Dhcpv6Stats {
     pub restored: u64,
     /// Interim-Updates asked for because a binding started after its session's Start.
     pub accounting_updates: u64,
+    /// Relay mode: sessions logged in by MAC because the server bound a subscriber
+    /// without one.
+    pub relay_logins: u64,
+    /// Relay mode: sessions ended because the binding that logged them in ended.
+    pub relay_sessions_ended: u64,
+    /// Relay mode: bindings whose IA_NA /64 the fast path steers to another worker
+    /// than the session's (that session has no IPv6).
+    pub relay_prefix_misplaced: u64,
 }
 
 /// Prefixes of one length out of a pool, each handed out once, to sessions on the worker
@@ -131,7 +279,7 @@ impl DelegatedPool {
 #[derive(Debug)]
 pub struct Dhcpv6 {
     s: Dhcpv6Settings,
-    pub(super) server: Server,
+    pub(super) server: Engine,
     pool: Option<DelegatedPool>,
     dns: Vec<Ipv6Addr>,
     /// SOLICITs waiting for their subscriber's session (a login by MAC under way), and
@@ -144,6 +292,9 @@ pub struct Dhcpv6 {
     pub(super) restored: HashMap<Subscriber, Option<u64>>,
     /// The gateway is stopping: sessions that end keep their bindings.
     pub(super) stopping: bool,
+    /// Relay mode: subscribers whose session the relayed binding logged in (an
+    /// IPv6-first subscriber): the binding's end ends the session.
+    relay_logins: std::collections::HashSet<Subscriber>,
     pub(super) stats: Dhcpv6Stats,
 }
 
@@ -158,16 +309,24 @@ impl Dhcpv6 {
         let mut cfg = ServerConfig::new(mac);
         cfg.rapid_commit = s.rapid_commit;
         cfg.dns = dns.clone();
+        let server = match s.relay.clone() {
+            Some(mut r) => {
+                r.mac = mac;
+                Engine::Relay(Box::new(dhcpv6::Relay::new(r, now)))
+            }
+            None => Engine::Server(Box::new(Server::new(cfg, now))),
+        };
         Dhcpv6 {
             pool: s
                 .delegated_pool
                 .map(|p| DelegatedPool::new(p, s.delegated_length, workers)),
-            server: Server::new(cfg, now),
+            server,
             dns,
             waiting: HashMap::new(),
             routed: HashMap::new(),
             restored: HashMap::new(),
             stopping: false,
+            relay_logins: Default::default(),
             stats: Dhcpv6Stats::default(),
             s,
         }
@@ -179,7 +338,7 @@ impl Dhcpv6 {
     }
 
     /// The engine (its bindings, message and drop counters).
-    pub fn server(&self) -> &Server {
+    pub fn server(&self) -> &Engine {
         &self.server
     }
 
@@ -212,6 +371,11 @@ impl Dhcpv6 {
             ("dhcpv6_bindings", self.server.leases().count() as u64),
             ("dhcpv6_bindings_restored", s.restored),
             ("dhcpv6_accounting_updates", s.accounting_updates),
+            ("dhcpv6_relayed_to_server", m.relayed_to_server),
+            ("dhcpv6_relayed_to_client", m.relayed_to_client),
+            ("dhcpv6_relay_logins", s.relay_logins),
+            ("dhcpv6_relay_sessions_ended", s.relay_sessions_ended),
+            ("dhcpv6_relay_prefix_misplaced", s.relay_prefix_misplaced),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -265,6 +429,18 @@ impl Core {
         self.dhcpv6_drain(now);
     }
 
+    /// DHCPv6 relay mode: a datagram to the relay's UDP port 547 from `src` (a server's
+    /// RELAY-REPL), from the shell's socket.
+    pub fn on_dhcpv6_server(&mut self, now: Instant, src: Ipv6Addr, message: &[u8]) {
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        if let Engine::Relay(r) = &mut d.server {
+            r.handle_server(now, src, message);
+        }
+        self.dhcpv6_drain(now);
+    }
+
     /// The engine's packets and events.
     pub(super) fn dhcpv6_drain(&mut self, now: Instant) {
         loop {
@@ -291,6 +467,12 @@ impl Core {
                 }
                 continue;
             }
+            if let Engine::Relay(r) = &mut d.server
+                && let Some(t) = r.poll_to_server()
+            {
+                self.out.push_back(Output::Dhcpv6ToServer(t));
+                continue;
+            }
             let Some(e) = d.server.poll_event() else {
                 return;
             };
@@ -315,6 +497,9 @@ impl Core {
             Event::SessionStarted(lease) => {
                 self.dhcpv6_persist(now, &lease);
                 let sub = lease.subscriber;
+                if self.dhcpv6_relay() {
+                    self.dhcpv6_relay_bound(now, &lease);
+                }
                 // Bound after the session's Start: RADIUS hears of the address and
                 // prefix at once, not at the next interim.
                 if let Some((id, _, _)) = self.ipoe_session_of(sub)
@@ -323,54 +508,45 @@ impl Core {
                 {
                     d.stats.accounting_updates += 1;
                 }
-                let Some(prefix) = lease.grant.prefix else {
-                    return;
-                };
-                let Some((id, worker)) = self.dhcpv6_session_of(sub) else {
-                    return;
-                };
-                let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
-                    return;
-                };
-                d.stats.delegated += 1;
-                d.routed.insert(sub, (id, worker, prefix));
-                tracing::info!(session = id, %prefix, "prefix delegated");
-                self.out.push_back(Output::Command(
-                    Target::Worker(worker),
-                    Command::SessionDelegated6 {
-                        id,
-                        prefix: Some(((u128::from(prefix.addr()) >> 64) as u64, prefix.len())),
-                    },
-                ));
+                self.dhcpv6_route_delegated(sub);
             }
             Event::LeaseRenewed(lease) => self.dhcpv6_persist(now, &lease),
-            Event::SessionEnded { lease, .. } => {
+            Event::SessionEnded { lease, cause } => {
                 self.dhcpv6_forget(&lease.subscriber);
-                let Some(v6) = self.ipv6.as_mut() else {
-                    return;
-                };
-                // Restored, its session never came back: its /64 goes back too.
-                let waiting = v6
-                    .dhcp
-                    .as_mut()
-                    .and_then(|d| d.restored.remove(&lease.subscriber));
-                if let Some(Some(hi)) = waiting {
-                    v6.release_prefix(hi);
-                }
-                let Some(d) = v6.dhcp.as_mut() else {
-                    return;
-                };
-                if let Some((id, worker, _)) = d.routed.remove(&lease.subscriber) {
-                    d.stats.delegated_released += 1;
-                    self.out.push_back(Output::Command(
-                        Target::Worker(worker),
-                        Command::SessionDelegated6 { id, prefix: None },
-                    ));
-                }
-                if let (Some(p), Some(pool)) = (lease.grant.prefix, d.pool.as_mut()) {
-                    pool.release(p);
+                self.dhcpv6_unroute(&lease);
+                if self.dhcpv6_relay() {
+                    self.dhcpv6_relay_unbound(now, &lease, &cause);
                 }
             }
+        }
+    }
+
+    /// `lease` ended: its delegated prefix is no longer routed to the session, and goes
+    /// back to the pool (a restored binding's /64 too, if its session never came back).
+    fn dhcpv6_unroute(&mut self, lease: &dhcpv6::Lease) {
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
+        // Restored, its session never came back: its /64 goes back too.
+        let waiting = v6
+            .dhcp
+            .as_mut()
+            .and_then(|d| d.restored.remove(&lease.subscriber));
+        if let Some(Some(hi)) = waiting {
+            v6.release_prefix(hi);
+        }
+        let Some(d) = v6.dhcp.as_mut() else {
+            return;
+        };
+        if let Some((id, worker, _)) = d.routed.remove(&lease.subscriber) {
+            d.stats.delegated_released += 1;
+            self.out.push_back(Output::Command(
+                Target::Worker(worker),
+                Command::SessionDelegated6 { id, prefix: None },
+            ));
+        }
+        if let (Some(p), Some(pool)) = (lease.grant.prefix, d.pool.as_mut()) {
+            pool.release(p);
         }
     }
 
@@ -404,6 +580,11 @@ impl Core {
         if let Some((login, wants)) = d.waiting.remove(&sub) {
             self.dhcpv6_grant(now, id, sub, login, wants);
             self.dhcpv6_drain(now);
+        }
+        if self.dhcpv6_relay() {
+            // The server's binding came before the session: its prefix now.
+            self.dhcpv6_route_delegated(sub);
+            return;
         }
         self.dhcpv6_session_back(id, sub);
     }
@@ -546,12 +727,120 @@ impl Core {
             return;
         };
         d.waiting.remove(&sub);
+        d.relay_logins.remove(&sub);
         if d.stopping {
             // The binding stays bound and in the lease file (`dhcpv6_restart`).
             return;
         }
         d.server.end_session(&sub, "session ended");
         self.dhcpv6_drain(now);
+    }
+
+    /// Routes the delegated prefix of `sub`'s binding to its session (once).
+    fn dhcpv6_route_delegated(&mut self, sub: Subscriber) {
+        let Some((id, worker)) = self.dhcpv6_session_of(sub) else {
+            return;
+        };
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        let Some(prefix) = d.server.lease(&sub).and_then(|l| l.grant.prefix) else {
+            return;
+        };
+        if d.routed.get(&sub) == Some(&(id, worker, prefix)) {
+            return;
+        }
+        d.stats.delegated += 1;
+        d.routed.insert(sub, (id, worker, prefix));
+        tracing::info!(session = id, %prefix, "prefix delegated");
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionDelegated6 {
+                id,
+                prefix: Some(((u128::from(prefix.addr()) >> 64) as u64, prefix.len())),
+            },
+        ));
+    }
+
+    /// Relay mode.
+    pub(super) fn dhcpv6_relay(&self) -> bool {
+        self.ipv6
+            .as_ref()
+            .and_then(|v| v.dhcp.as_ref())
+            .is_some_and(|d| d.server.is_relay())
+    }
+
+    /// Relay mode: the /64 of `sub`'s binding's IA_NA address (the session's /64).
+    pub(super) fn dhcpv6_relay_prefix(&self, sub: &Subscriber) -> Option<u64> {
+        let d = self.ipv6.as_ref()?.dhcp.as_ref()?;
+        let a = d.server.lease(sub)?.grant.address?;
+        Some((u128::from(a) >> 64) as u64)
+    }
+
+    /// Relay mode: the server bound `lease`. The subscriber's session takes the IA_NA
+    /// address's /64 (replacing another it had); a subscriber without a session is
+    /// logged in by MAC, and the session takes it when it opens.
+    fn dhcpv6_relay_bound(&mut self, now: Instant, lease: &dhcpv6::Lease) {
+        let sub = lease.subscriber;
+        if super::ipv6::ppp_link_of(&sub).is_some() {
+            return;
+        }
+        let Some((id, spec, worker)) = self.ipoe_session_of(sub) else {
+            let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+                return;
+            };
+            d.relay_logins.insert(sub);
+            d.stats.relay_logins += 1;
+            self.ipv6_login_by_mac(now, sub);
+            return;
+        };
+        let want = self.dhcpv6_relay_prefix(&sub);
+        let have = self
+            .ipv6
+            .as_ref()
+            .and_then(|v| v.sessions.get(&id))
+            .map(|a| a.prefix);
+        if have == want {
+            return;
+        }
+        if have.is_some() {
+            self.ipv6_detach(now, id, worker);
+        }
+        if want.is_some() {
+            self.ipv6_session_opened(now, &spec, worker);
+        }
+    }
+
+    /// Relay mode: `lease` ended (`cause`). The session it logged in ends with it (the
+    /// Stop says why); another session (IPv4 first) loses its IPv6 half. A binding the
+    /// server replaced keeps the session: the new binding follows.
+    fn dhcpv6_relay_unbound(&mut self, now: Instant, lease: &dhcpv6::Lease, cause: &EndCause) {
+        let sub = lease.subscriber;
+        if super::ipv6::ppp_link_of(&sub).is_some() {
+            return;
+        }
+        let Some((id, _, worker)) = self.ipoe_session_of(sub) else {
+            return;
+        };
+        let Some(d) = self.ipv6.as_mut().and_then(|v| v.dhcp.as_mut()) else {
+            return;
+        };
+        if matches!(cause, EndCause::Closed(_)) || d.stopping {
+            // The session's end ended the binding (or the gateway stops).
+            return;
+        }
+        if *cause != EndCause::Replaced && d.relay_logins.remove(&sub) {
+            d.stats.relay_sessions_ended += 1;
+            tracing::info!(session = id, subscriber = %sub, cause = cause.name(), "DHCPv6 binding ended: its session ends");
+            let why = match cause {
+                EndCause::Release | EndCause::Decline => DisconnectCause::UserRequest,
+                EndCause::Expired => DisconnectCause::LostCarrier,
+                _ => DisconnectCause::NasRequest,
+            };
+            self.end(id, why);
+            return;
+        }
+        self.ipv6_detach(now, id, worker);
     }
 
     /// The DHCPv6 timers due at `now` (decision and advertise holds, expiry).

@@ -158,6 +158,9 @@ impl Core {
 
     /// The /64 a restored binding's session gets back, if `sub` has one waiting.
     pub(super) fn dhcpv6_restored_prefix(&self, sub: &Subscriber) -> Option<u64> {
+        if self.dhcpv6_relay() {
+            return self.dhcpv6_relay_prefix(sub);
+        }
         let d = self.ipv6.as_ref()?.dhcp.as_ref()?;
         d.restored.get(sub).copied().flatten()
     }

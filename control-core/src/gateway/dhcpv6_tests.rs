@@ -24,6 +24,7 @@ fn dhcp_settings() -> Ipv6Settings {
         delegated_length: 56,
         lease: Duration::from_secs(7200),
         rapid_commit: true,
+        relay: None,
     });
     s
 }

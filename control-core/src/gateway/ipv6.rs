@@ -727,6 +727,11 @@ impl Core {
             let sub = Subscriber::new(line_of_key(spec.access.vlans.key()), mac.0);
             self.dhcpv6_restored_prefix(&sub)
         });
+        // DHCPv6 relay mode: the /64 is the server's (its IA_NA address's), and a
+        // session without a binding has no IPv6 until one comes.
+        if self.dhcpv6_relay() && !self.dhcpv6_relay_prefix_usable(spec.id, restored, worker) {
+            return;
+        }
         if !self.ipv6_attach(spec.id, spec.access.vlans.key(), worker, restored) {
             return;
         }
@@ -902,6 +907,52 @@ impl Core {
             .add_peer(now, Peer::Ipoe(sub), advert, &mut v6.rng);
         self.drain_ipv6(now);
         self.dhcpv6_session_ready(now, id, sub);
+    }
+
+    /// Session `id` (on `worker`) loses its IPv6 half and keeps its IPv4 (DHCPv6 relay
+    /// mode: its binding ended, or the server gave it another /64): the /64 is taken
+    /// from it in the fast path, and its subscriber gets a final RA.
+    pub(super) fn ipv6_detach(&mut self, now: Instant, id: SessionId, worker: u16) {
+        if !self
+            .ipv6
+            .as_ref()
+            .is_some_and(|v| v.sessions.contains_key(&id))
+        {
+            return;
+        }
+        self.out.push_back(Output::Command(
+            Target::Worker(worker),
+            Command::SessionPrefix6 { id, prefix: None },
+        ));
+        self.ipv6_session_closed(now, id);
+    }
+
+    /// Relay mode: whether `prefix`, the /64 of a session's binding, can be the session's
+    /// (it has one, and the fast path steers it to the session's `worker`).
+    fn dhcpv6_relay_prefix_usable(
+        &mut self,
+        id: SessionId,
+        prefix: Option<u64>,
+        worker: u16,
+    ) -> bool {
+        let Some(hi) = prefix else {
+            return false;
+        };
+        let Some(v6) = self.ipv6.as_mut() else {
+            return false;
+        };
+        if tollgate_dataplane::steer::prefix_worker(hi, v6.pool_workers()) == worker {
+            return true;
+        }
+        tracing::warn!(
+            session = id,
+            worker,
+            "the /64 of the DHCPv6 server's IA_NA address is steered to another worker (IPv6 is steered by the /56): the session has no IPv6"
+        );
+        if let Some(d) = v6.dhcp.as_mut() {
+            d.stats.relay_prefix_misplaced += 1;
+        }
+        false
     }
 
     /// Session `id` ended (or was never installed): its /64 goes back to the pool, and

@@ -137,6 +137,10 @@ pub enum Output {
     /// A DHCP lease to keep or forget (the lease file, so that leases survive a
     /// restart: [`Core::dhcp_restore`]).
     Lease(dhcp::LeaseChange),
+    /// DHCPv6 relay mode: a RELAY-FORW for an external DHCPv6 server (UDP to its port
+    /// 547, from the shell's socket); its answers come back through
+    /// [`Core::on_dhcpv6_server`].
+    Dhcpv6ToServer(crate::dhcpv6::ToServer),
     /// A login finished.
     LoginDone {
         /// Which.

@@ -75,6 +75,7 @@ pub(super) fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
             delegated_length: 60,
             lease: Duration::from_secs(3600),
             rapid_commit: true,
+            relay: None,
         }),
         routes: Vec::new(),
         connected: Vec::new(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use tollgate_control_core::dhcpv6::RelayConfig;
 use tollgate_control_core::gateway::dhcpv6::Dhcpv6Settings;
 use tollgate_control_core::gateway::ipv6::{Ipv6Settings, link_local, routes6};
 use tollgate_control_core::inet::ipv6::Prefix;
@@ -62,6 +63,16 @@ pub struct Ipv6Config {
     pub dhcpv6_lease_s: u64,
     /// Answer a SOLICIT with Rapid Commit by a REPLY at once.
     pub dhcpv6_rapid_commit: bool,
+    /// "server" (the gateway is the DHCPv6 server) or "relay" (to `dhcpv6_servers`,
+    /// Interface-Id and Remote-Id added; the binding starts on their REPLY).
+    pub dhcpv6_mode: String,
+    /// Relay mode: the DHCPv6 servers every client message is relayed to.
+    pub dhcpv6_servers: Vec<Ipv6Addr>,
+    /// Relay mode: the Link-Address of RELAY-FORW (default the first
+    /// `access_addresses`).
+    pub dhcpv6_link_address: Option<Ipv6Addr>,
+    /// Relay mode: the local address of the relay's UDP socket (port 547); default any.
+    pub dhcpv6_relay_source: Option<Ipv6Addr>,
     /// Prefixes on the core link (`connected = ["2001:db8:ff::/64"]`): their hosts are
     /// reached directly, each resolved by NS.
     pub connected: Vec<String>,
@@ -108,6 +119,10 @@ impl Default for Ipv6Config {
             delegated_length: 56,
             dhcpv6_lease_s: 7200,
             dhcpv6_rapid_commit: true,
+            dhcpv6_mode: "server".into(),
+            dhcpv6_servers: Vec::new(),
+            dhcpv6_link_address: None,
+            dhcpv6_relay_source: None,
             connected: Vec::new(),
             route: Vec::new(),
         }
@@ -256,6 +271,31 @@ impl Ipv6Config {
         if !(32..=64).contains(&self.delegated_length) {
             return e("delegated_length", "must be 32 to 64".into());
         }
+        match self.dhcpv6_mode.as_str() {
+            "server" => {}
+            "relay" if !self.dhcpv6 => {
+                return e("dhcpv6_mode", "relay mode needs dhcpv6 = true".into());
+            }
+            "relay" if self.dhcpv6_servers.is_empty() => {
+                return e(
+                    "dhcpv6_servers",
+                    "relay mode needs at least one server".into(),
+                );
+            }
+            "relay" if self.relay_link_address().is_none() => {
+                return e(
+                    "dhcpv6_link_address",
+                    "relay mode needs it (or an access_addresses entry): the server picks the subnet by it".into(),
+                );
+            }
+            "relay" => {}
+            m => {
+                return e(
+                    "dhcpv6_mode",
+                    format!("{m:?} is not \"server\" or \"relay\""),
+                );
+            }
+        }
         if self.dhcpv6_lease_s < 60 {
             return e("dhcpv6_lease_s", "must be at least 60".into());
         }
@@ -266,6 +306,25 @@ impl Ipv6Config {
             );
         }
         Ok(())
+    }
+
+    /// Relay mode's Link-Address: `dhcpv6_link_address`, else the first access address.
+    fn relay_link_address(&self) -> Option<Ipv6Addr> {
+        self.dhcpv6_link_address
+            .or_else(|| self.access_addresses.first().copied())
+    }
+
+    /// DHCPv6 relay mode: the local address of the relay's socket (UDP port 547), when
+    /// on.
+    pub fn relay_socket(&self) -> Option<std::net::SocketAddrV6> {
+        (self.enabled && self.dhcpv6 && self.dhcpv6_mode == "relay").then(|| {
+            std::net::SocketAddrV6::new(
+                self.dhcpv6_relay_source.unwrap_or(Ipv6Addr::UNSPECIFIED),
+                tollgate_control_core::dhcpv6::wire::SERVER_PORT,
+                0,
+                0,
+            )
+        })
     }
 
     /// The forwarding snapshot's IPv6 part for ports whose MACs are `macs`.
@@ -342,6 +401,14 @@ impl Ipv6Config {
                 delegated_length: self.delegated_length,
                 lease: Duration::from_secs(self.dhcpv6_lease_s),
                 rapid_commit: self.dhcpv6_rapid_commit,
+                relay: (self.dhcpv6_mode == "relay").then(|| {
+                    // The access port's MAC and name are set by the caller.
+                    RelayConfig::new(
+                        [0; 6],
+                        self.relay_link_address().unwrap_or(Ipv6Addr::UNSPECIFIED),
+                        self.dhcpv6_servers.clone(),
+                    )
+                }),
             }),
             routes: self
                 .route
@@ -441,6 +508,43 @@ mod tests {
         assert_eq!(d.delegated_length, 60);
         assert_eq!(d.lease, Duration::from_secs(600));
         assert!(!d.rapid_commit);
+        assert!(d.relay.is_none());
+        assert!(c.relay_socket().is_none());
+    }
+
+    #[test]
+    fn dhcpv6_relay_keys_are_checked_and_carried() {
+        let base = "enabled = true
+pool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n";
+        let bad = |extra: &str| parse(&format!("{base}{extra}")).validate().unwrap_err().0;
+        assert_eq!(bad("dhcpv6_mode = \"proxy\""), "ipv6.dhcpv6_mode");
+        assert_eq!(bad("dhcpv6_mode = \"relay\""), "ipv6.dhcpv6_mode");
+        assert_eq!(
+            bad("dhcpv6 = true\ndhcpv6_mode = \"relay\""),
+            "ipv6.dhcpv6_servers"
+        );
+        assert_eq!(
+            bad("dhcpv6 = true\ndhcpv6_mode = \"relay\"\ndhcpv6_servers = [\"2001:db8:fe::20\"]"),
+            "ipv6.dhcpv6_link_address"
+        );
+        let c = parse(&format!(
+            "{base}dhcpv6 = true\ndhcpv6_mode = \"relay\"\ndhcpv6_servers = [\"2001:db8:fe::20\"]\n\
+             access_addresses = [\"2001:db8:100:1::1\"]\ndhcpv6_relay_source = \"2001:db8:fe::1\""
+        ));
+        assert!(c.validate().is_ok());
+        let r = c
+            .settings(Seed::fixed([0; 32]))
+            .unwrap()
+            .dhcpv6
+            .unwrap()
+            .relay
+            .unwrap();
+        assert_eq!(r.link_address.to_string(), "2001:db8:100:1::1");
+        assert_eq!(r.servers[0].to_string(), "2001:db8:fe::20");
+        assert_eq!(
+            c.relay_socket().unwrap().to_string(),
+            "[2001:db8:fe::1]:547"
+        );
     }
 
     #[test]

@@ -69,6 +69,9 @@ impl ControlLoop<'_> {
         let now = Instant::now();
         self.workers.drain(&mut self.core, now);
         self.shell.poll(&mut self.core, now);
+        if let Some(s) = self.outlets.dhcpv6_relay() {
+            s.poll(&mut self.core, now);
+        }
         router::route(
             &mut self.core,
             now,

@@ -134,13 +134,22 @@ pub(crate) fn serve<P: Port + 'static>(
     .and_then(|o| o.with_rating_records(&cfg.l2tp.usage_records))
     .context("opening the record files")?;
     // DHCPv6 bindings are kept in the same file (issue 16: they survive a restart too).
-    let (mut outlets, leases) = if cfg.dhcp.enabled || (cfg.ipv6.enabled && cfg.ipv6.dhcpv6) {
+    let (outlets, leases) = if cfg.dhcp.enabled || (cfg.ipv6.enabled && cfg.ipv6.dhcpv6) {
         let path = cfg.dhcp.lease_path(cfg);
         outlets
             .with_lease_file(&path)
             .with_context(|| format!("opening the DHCP lease file {}", path.display()))?
     } else {
         (outlets, Vec::new())
+    };
+    let mut outlets = match cfg.ipv6.relay_socket() {
+        Some(local) => {
+            let s = crate::relay6::RelaySocket::bind(local)
+                .with_context(|| format!("binding the DHCPv6 relay's socket {local}"))?;
+            tracing::info!(local = %local, servers = ?cfg.ipv6.dhcpv6_servers, "DHCPv6 relay mode");
+            outlets.with_dhcpv6_relay(s)
+        }
+        None => outlets,
     };
     let exposition = Exposition::start(cfg, started)?;
     let (ctl_tx, ctl_rx) = bounded::<CtlRequest>(64);
