@@ -396,24 +396,17 @@ enum TunnelCmd {
 
 #[derive(Subcommand, Debug)]
 enum TunnelSessionCmd {
-    /// Tunnel an IP subscriber: it is placed in a tunnel of its customer. Deprecated
-    /// (refused unless l2tp.ip_subscribers = true): PPP sessions of a [[l2tp.lac_realm]]
-    /// with a customer replace it (docs/l2tp.md, "Migration from IP subscribers").
+    /// Removed with the IP mode (docs/l2tp.md, "Migration from IP subscribers"): says so.
+    #[command(hide = true)]
     Add {
-        /// Its address.
-        address: std::net::Ipv4Addr,
-        /// Its customer (an [[l2tp.customer]]).
-        customer: String,
-        /// Its user name (default: the address).
-        #[arg(long)]
-        user: Option<String>,
-        /// Its service level, e.g. 2M (default: the lowest step).
-        #[arg(long)]
-        level: Option<String>,
+        /// Whatever an older script passes.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
+    /// End a switched PPP call (LAC) or a call a LAC opened (LNS).
     /// End a tunnelled subscriber, or a switched PPP call.
     Remove {
-        /// Its id or address (a switched PPP call: our L2TP session id).
+        /// Our L2TP session id (a switched call: `show session USER` -> l2tp_session).
         session: String,
     },
     /// Set a tunnelled subscriber's service level.
@@ -552,17 +545,9 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
         CtlCmd::Tunnel {
             action: TunnelCmd::Session(s),
         } => match s {
-            TunnelSessionCmd::Add {
-                address,
-                customer,
-                user,
-                level,
-            } => Request::TunnelSessionAdd(proto::TunnelAdd {
-                address,
-                customer,
-                user,
-                level: rate("--level", level)?,
-            }),
+            TunnelSessionCmd::Add { .. } => {
+                return Err(proto::TUNNEL_SESSION_ADD_REMOVED.into());
+            }
             TunnelSessionCmd::Remove { session } => {
                 Request::TunnelSessionRemove(proto::TunnelKey {
                     session,

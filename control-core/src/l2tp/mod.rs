@@ -78,7 +78,11 @@ pub struct CustomerSettings {
     pub lines: Vec<usize>,
 }
 
-/// A tunnelled subscriber to place (config, ctl).
+/// An IP subscriber to place in a tunnel, without PPP: what the removed IP mode placed
+/// (issue 15 item 5). Only the engine's tests and the simulation ([`sim`]) place them,
+/// to exercise the administration table, consolidation and levels; neither the config
+/// nor the control socket can (docs/l2tp.md, "Migration from IP subscribers").
+#[cfg(any(test, feature = "sim"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelRequest {
     /// Its address.
@@ -133,16 +137,11 @@ pub struct Settings {
     pub lines: Vec<LineSettings>,
     /// Customers.
     pub customers: Vec<CustomerSettings>,
-    /// Subscribers placed at start.
-    pub sessions: Vec<ChannelRequest>,
     /// Service levels.
     pub ladder: Ladder,
     /// LAC: PPPoE subscribers whose user name has one of these realms are switched into
     /// a tunnel to the realm's LNS (`[[l2tp.lac_realm]]`).
     pub lac_realms: Vec<lac::LacRealm>,
-    /// The deprecated IP mode is allowed (`l2tp.ip_subscribers`): the operator may place
-    /// IP subscribers (`tunnel session add`).
-    pub ip_subscribers: bool,
 }
 
 impl Settings {
@@ -167,10 +166,8 @@ impl Settings {
             seed,
             lines: Vec::new(),
             customers: Vec::new(),
-            sessions: Vec::new(),
             ladder: Ladder::default(),
             lac_realms: Vec::new(),
-            ip_subscribers: true,
         }
     }
 }
@@ -611,9 +608,9 @@ fn session_ids(max: u16) -> Vec<u16> {
 }
 
 impl L2tp {
-    /// An engine; the subscribers of `settings.sessions` are placed at once.
-    pub fn new(now: Instant, s: Settings, fwd: Arc<Forwarding>, clock: WallClock) -> L2tp {
-        let mut l = L2tp {
+    /// An engine.
+    pub fn new(_now: Instant, s: Settings, fwd: Arc<Forwarding>, clock: WallClock) -> L2tp {
+        L2tp {
             free_sessions: session_ids(s.max_sessions),
             rng: Random::new(&s.seed),
             s,
@@ -631,13 +628,7 @@ impl L2tp {
             stats: Stats::default(),
             closing: false,
             limit_logged: None,
-        };
-        for req in l.s.sessions.clone() {
-            if let Err(e) = l.open(now, req.clone()) {
-                tracing::warn!(address = %req.address, error = %e, "tunnelled subscriber not placed");
-            }
         }
-        l
     }
 
     /// Uses a new forwarding snapshot (for the local address of new tunnels).
@@ -710,7 +701,9 @@ impl L2tp {
 
     // ---- operator and config requests ----
 
-    /// Places a tunnelled subscriber (LAC).
+    /// Places an IP subscriber in a tunnel (LAC), without PPP: the removed IP mode, kept
+    /// for the engine's tests and the simulation only ([`ChannelRequest`]).
+    #[cfg(any(test, feature = "sim"))]
     pub fn open(&mut self, now: Instant, req: ChannelRequest) -> Result<u32, String> {
         let customer = self
             .s
