@@ -1494,6 +1494,9 @@ pub struct L2tpStats {
     /// Tunnels to an LNS that is not a Tollgate: consolidation off for them.
     #[serde(default)]
     pub consolidation_off: u64,
+    /// LNS: calls with the Subscriber Address AVP refused (the removed IP mode).
+    #[serde(default)]
+    pub ip_calls_refused: u64,
     pub level_changes: u64,
     pub fast_path_refused: u64,
 }

@@ -152,6 +152,8 @@ impl Gateway {
             let mut b = [0u8; 32];
             b[..8].copy_from_slice(&seed.to_be_bytes());
             l.seed = tollgate_control::random::Seed::fixed(b);
+            // This test's subscribers are IP subscribers (see the header).
+            l.ip_calls = true;
         }
         let core = Core::new(now, publisher.current(), cc);
         let (w, c) = worker_rings(setup::rings(&cfg));

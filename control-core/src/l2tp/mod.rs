@@ -142,6 +142,11 @@ pub struct Settings {
     /// LAC: PPPoE subscribers whose user name has one of these realms are switched into
     /// a tunnel to the realm's LNS (`[[l2tp.lac_realm]]`).
     pub lac_realms: Vec<lac::LacRealm>,
+    /// LNS: accept calls that carry the Tollgate Subscriber Address AVP, IP subscribers
+    /// without PPP (the removed IP mode, issue 15 item 5). Off (the daemon's config,
+    /// [`Settings::new`]): such an ICRQ gets a CDN. On only for the engine's tests and
+    /// the simulation, whose LAC still places IP subscribers ([`ChannelRequest`]).
+    pub ip_calls: bool,
 }
 
 impl Settings {
@@ -168,6 +173,7 @@ impl Settings {
             customers: Vec::new(),
             ladder: Ladder::default(),
             lac_realms: Vec::new(),
+            ip_calls: false,
         }
     }
 }
@@ -318,6 +324,9 @@ pub struct Stats {
     /// Name `Tollgate` in its SCCRP): no switchover with it, so consolidation is off for
     /// them.
     pub consolidation_off: u64,
+    /// LNS: calls refused because they carried the Subscriber Address AVP (an IP
+    /// subscriber of the removed IP mode, from an older Tollgate LAC).
+    pub ip_calls_refused: u64,
     /// Service-level changes.
     pub level_changes: u64,
     /// Commands the fast path refused.
@@ -591,6 +600,10 @@ pub struct L2tp {
     /// When a limit was last said at WARN (at most one line per [`LIMIT_LOG_EVERY`]).
     limit_logged: Option<Instant>,
 }
+
+/// The CDN's message to an ICRQ with the Subscriber Address AVP (the removed IP mode).
+pub const IP_CALL_REFUSED: &str =
+    "IP subscribers without PPP are not accepted (the IP mode was removed): send PPP calls";
 
 /// The least time between two WARN lines about a limit reached.
 const LIMIT_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -1880,6 +1893,18 @@ impl L2tp {
         let mut subscriber = tg(vendor::SUBSCRIBER_ADDRESS)
             .and_then(|a| <[u8; 4]>::try_from(&a.value[..]).ok())
             .map_or(Ipv4Addr::UNSPECIFIED, Ipv4Addr::from);
+        if !subscriber.is_unspecified() && !self.s.ip_calls {
+            // An older Tollgate LAC's IP subscriber: its address would be trusted without
+            // PPP. The LAC is told why; its PPPoE subscribers' calls carry no such AVP.
+            self.stats.ip_calls_refused += 1;
+            refuse(
+                self,
+                result::GENERAL_ERROR,
+                result::ERR_SESSION,
+                IP_CALL_REFUSED,
+            );
+            return;
+        }
         let level = tg(vendor::SERVICE_LEVEL).and_then(|a| a.u64()).unwrap_or(0);
         let customer = tg(vendor::CUSTOMER).map(|a| String::from_utf8_lossy(&a.value).into_owned());
         let mut replaces = None;

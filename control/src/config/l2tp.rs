@@ -511,6 +511,7 @@ impl L2tpConfig {
                 })
                 .collect(),
             ladder: ladder.clone(),
+            ip_calls: false,
             lac_realms: self
                 .lac_realms
                 .iter()

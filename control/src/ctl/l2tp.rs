@@ -158,6 +158,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> proto::Tunnels {
             moves_done: st.moves_done,
             moves_failed: st.moves_failed,
             consolidation_off: st.consolidation_off,
+            ip_calls_refused: st.ip_calls_refused,
             level_changes: st.level_changes,
             fast_path_refused: st.fast_path_refused,
         },
