@@ -130,7 +130,7 @@ enum CtlCmd {
         #[command(subcommand)]
         action: LbCmd,
     },
-    /// Tunnelled subscribers (L2TP LAC): add, remove, set the service level.
+    /// Calls in L2TP tunnels: remove, set the service level.
     Tunnel {
         #[command(subcommand)]
         action: TunnelCmd,
@@ -389,7 +389,7 @@ enum ServerCmd {
 
 #[derive(Subcommand, Debug)]
 enum TunnelCmd {
-    /// Tunnelled subscribers.
+    /// Calls in tunnels: switched PPP calls (LAC), calls from LACs (LNS).
     #[command(subcommand)]
     Session(TunnelSessionCmd),
 }
@@ -404,14 +404,13 @@ enum TunnelSessionCmd {
         args: Vec<String>,
     },
     /// End a switched PPP call (LAC) or a call a LAC opened (LNS).
-    /// End a tunnelled subscriber, or a switched PPP call.
     Remove {
         /// Our L2TP session id (a switched call: `show session USER` -> l2tp_session).
         session: String,
     },
-    /// Set a tunnelled subscriber's service level.
+    /// Set a switched call's service level (LAC).
     Level {
-        /// Its id or address.
+        /// Its administration-table id.
         session: String,
         /// The level, e.g. 5M.
         level: String,
