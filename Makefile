@@ -48,7 +48,7 @@ help:
 	@echo "make fuzz      run each libFuzzer target for FUZZ_SECONDS (default 60), coverage-guided"
 	@echo "make replay    replay config/samples/*.pcap and print the counters"
 	@echo "make lab-up / lab-down   build or remove the netns lab (scripts/lab.sh)"
-	@echo "make l2tp-test two gateways as LAC and LNS in netns: TCP, tshark, consolidation, loss, xl2tpd (root)"
+	@echo "make l2tp-test two gateways as LAC and LNS in netns, PPP sessions: TCP, tshark, consolidation, loss, xl2tpd (root)"
 	@echo "make l2tp-ppp-test Tollgate LAC -> Tollgate LNS with PPPoE clients: consolidation moves a PPP session, no datagram lost (root)"
 	@echo "make nat64-test  NAT64: an IPv6-only subscriber reaches IPv4 servers and a VIP, in netns (root)"
 	@echo "make lns-test  l2tpns as PPPoE server and LAC -> Tollgate as LNS terminating PPP, in netns (root)"
@@ -177,8 +177,9 @@ lab-test: build
 	  TOLLGATE_BIN=$(BIN) TOLLGATE_LAB_BACKEND=af_xdp TOLLGATE_LAB_WORKERS=2 scripts/lab.sh test; \
 	else echo "SKIPPED lab test: it needs root"; fi
 
-# Two Tollgates as LAC and LNS in network namespaces (scripts/l2tp-lab.sh): real kernel TCP
-# through the tunnel, tshark's dissection of the line, the consolidation scenario with
+# Two Tollgates as LAC and LNS in network namespaces (scripts/l2tp-lab.sh), carrying PPP
+# sessions of 12 scapy PPPoE clients switched by realm: kernel TCP (curl, iperf3) over PPP
+# through a TUN relay, tshark's dissection of the line, the consolidation scenario with
 # sequence-numbered flows, 10% control-message loss, xl2tpd as a foreign LNS.
 l2tp-test: build
 	@if [ "$(ROOT)" = 0 ]; then \

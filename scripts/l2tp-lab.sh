@@ -1,48 +1,71 @@
 #!/usr/bin/env bash
-# L2TP lab: two Tollgates in network namespaces, a LAC and an LNS, with real kernel
-# traffic through their tunnels, and xl2tpd as a foreign LNS.
+# L2TP lab: two Tollgates in network namespaces, a LAC and an LNS, carrying PPP sessions
+# (PPPoE subscribers at the LAC switched by realm into tunnels to the LNS, which
+# terminates their PPP), with real kernel traffic through the tunnels, and xl2tpd as a
+# foreign LNS.
 #
-#   tgl-sub ── acc0 [tgl-lac] core0 ── br0 (tgl-line) ── acc0 [tgl-lns] core0 ── tgl-srv
-#   10.10.0.20-.40   10.10.0.1  172.16.0.1      │          172.16.0.2  192.0.2.1   192.0.2.10
-#                                               └── tgl-x 172.16.0.3 (xl2tpd)
+#   sub: m0..m13 (macvlans of eth0) ── acc0 [lac] core0 ── br0 (line) ── acc0 [lns] core0 ── srv
+#   scapy PPPoE clients       10.10.0.1  172.16.0.1   │     172.16.0.2  192.0.2.1   192.0.2.10
+#   (scripts/pppoe-client.py)                         └── x 172.16.0.3 (xl2tpd)
 #
-# The LAC tunnels each subscriber to the LNS (line "line1", tunnels of 4 sessions and
-# 10 Mbit/s) or, for the customer "xcust", to xl2tpd (line "xline"). Both gateways hold
-# their ports with AF_PACKET; only the subscriber, the server and xl2tpd have kernel
-# addresses. Checks: tunnels and sessions up (Challenge/Response, hidden AVPs), curl and
-# iperf3 through the tunnel, tshark's dissection of the line, the consolidation
-# scenario (sessions ending in a scripted order, moves with sequence-numbered flows that
-# must lose nothing, the minimum tunnel count against a brute-force search), the same
-# with 10% of the control messages lost on the line, set-up against xl2tpd up to
-# ICCN accepted, and a stopped LAC's StopCCNs reaching the LNS and acknowledged.
+# Subscriber i (0..11) is the PPPoE client uI@LEVEL.CUSTOMER.example: each realm is a
+# [[l2tp.lac_realm]] with its customer and service level, so the LAC hands the PPP off
+# and places the call by its administration table on line "line1" (tunnels of 4
+# sessions and 10 Mbit/s) to the LNS, which authenticates it (PAP, its local store) and
+# gives it an address from its pool by IPCP. x@x.example goes to xl2tpd (line "xline",
+# customer xcust). There is no kernel PPP (CI's kernel has none): subscriber 2 relays its
+# kernel's IP through a TUN device over its PPP session (pppoe-client.py --tun), so curl,
+# iperf3 and a kernel UDP flow run real kernel sockets through the tunnel; the others
+# stream numbered datagrams from scapy (--stream) to an echo server behind the LNS.
 #
-# Usage: scripts/l2tp-lab.sh test|up|down   (root; TOLLGATE_BIN=path/to/tollgate)
+# Checks: tunnels and calls up (Challenge/Response, hidden AVPs, PPP terminated at the
+# LNS), curl and iperf3 through the tunnel over PPP, tshark's dissection of the line
+# (L2TP/PPP/IP/TCP), the consolidation scenario (calls ending in a scripted order, PPP
+# sessions moved make-before-break while the flows run: every datagram echoed back
+# once, in order; the tunnel count per customer at the brute-force minimum), rating
+# records, the same scenario with 10% of the control messages lost on the line, xl2tpd
+# as a foreign LNS (tunnel and call set-up, ICCN accepted; consolidation is off for its
+# tunnel, and the lab checks that it says so), and a stopped LAC's StopCCNs reaching the
+# LNS and acknowledged.
+#
+# What scripts/l2tp-ppp-lab.sh (make l2tp-ppp-test) covers and this lab does not repeat:
+# the LNS's side of one move in detail (the PPP session re-bound: installs, logins and
+# calls open counted exactly, lns_calls_moved), and PADT to the client of a removed
+# call. The old IP mode this lab ran before (issue 15 item 5) is gone.
+#
+# Usage: scripts/l2tp-lab.sh test|up|down   (root; TOLLGATE_BIN=path/to/tollgate;
+#        TOLLGATE_L2TP_NS=PREFIX names its namespaces PREFIX-sub, ..., default tgl)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd -- "$SCRIPT_DIR/.." && pwd)
 RUNDIR=${TOLLGATE_L2TP_DIR:-/tmp/tollgate-l2tp}
 TG_BIN=${TOLLGATE_BIN:-$REPO_DIR/target/release/tollgate}
+PFX=${TOLLGATE_L2TP_NS:-tgl}
+# The PPPoE clients need scapy: the system Python (as the other PPP labs).
+PY=/usr/bin/python3
 
-NS_SUB=tgl-sub
-NS_LAC=tgl-lac
-NS_LINE=tgl-line
-NS_LNS=tgl-lns
-NS_SRV=tgl-srv
-NS_X=tgl-x
+NS_SUB=$PFX-sub
+NS_LAC=$PFX-lac
+NS_LINE=$PFX-line
+NS_LNS=$PFX-lns
+NS_SRV=$PFX-srv
+NS_X=$PFX-x
 ALL_NS=("$NS_SUB" "$NS_LAC" "$NS_LINE" "$NS_LNS" "$NS_SRV" "$NS_X")
 
 SRV=192.0.2.10
 LAC_SOCK=$RUNDIR/lac.sock
 LNS_SOCK=$RUNDIR/lns.sock
 SECRET="lab tunnel secret"
-# Subscribers: index -> customer and level. 10.10.0.(20+index).
+# Subscribers: index -> customer and level (its realm is LEVEL.CUSTOMER.example).
 SUB_CUSTOMER=(acme acme acme acme acme acme globex globex globex initech initech initech)
 SUB_LEVEL=(2M 2M 2M 2M 2M 1M 2M 2M 5M 1M 1M 1M)
-# The order in which sessions end, and the subscriber that carries TCP traffic.
+REALMS=(2M.acme 1M.acme 2M.globex 5M.globex 1M.initech)
+# The order in which calls end, and the subscriber whose kernel runs TCP (over --tun).
 END_ORDER=(0 1 6 9)
-TCP_SUB=10.10.0.22
-X_SUB=10.10.0.40
+TCP_IDX=2
+# Datagrams a second of each scapy stream (the kernel flow sends every 5 ms).
+STREAM_RATE=${TOLLGATE_L2TP_STREAM_RATE:-100}
 
 PASSED=0
 FAILED=0
@@ -65,7 +88,8 @@ nsx() {
     shift
     ip netns exec "$ns" "$@"
 }
-sub_ip() { printf '10.10.0.%d\n' $((20 + $1)); }
+# sub_user I: subscriber I's user name; its realm says its customer and level.
+sub_user() { printf 'u%d@%s.%s.example\n' "$1" "${SUB_LEVEL[$1]}" "${SUB_CUSTOMER[$1]}"; }
 lac() { "$TG_BIN" ctl --socket "$LAC_SOCK" "$@"; }
 lns() { "$TG_BIN" ctl --socket "$LNS_SOCK" "$@"; }
 
@@ -134,15 +158,19 @@ lab_up() {
     ip -n "$NS_LINE" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
     ip -n "$NS_LINE" link set br0 up
     veth "$NS_SUB" eth0 "$NS_LAC" acc0
+    # One macvlan (its own MAC) per PPPoE client: 0..11 the subscribers, 12 xl2tpd's.
+    for i in $(seq 0 12); do
+        ip -n "$NS_SUB" link add link eth0 name "m$i" address "$(printf '02:5a:00:00:00:%02x' "$i")" type macvlan mode bridge
+        ip -n "$NS_SUB" link set "m$i" up
+    done
     veth "$NS_LAC" core0 "$NS_LINE" p-lac
     veth "$NS_LNS" acc0 "$NS_LINE" p-lns
     veth "$NS_X" eth0 "$NS_LINE" p-x
     veth "$NS_LNS" core0 "$NS_SRV" eth0
     for i in p-lac p-lns p-x; do ip -n "$NS_LINE" link set "$i" master br0; done
-    for i in $(seq 0 11) 20; do ip -n "$NS_SUB" addr add "$(sub_ip "$i")/24" dev eth0; done
-    ip -n "$NS_SUB" route add default via 10.10.0.1
     ip -n "$NS_SRV" addr add "$SRV/24" dev eth0
-    ip -n "$NS_SRV" route add 10.10.0.0/24 via 192.0.2.1
+    # The LNS's pool (IPCP addresses) is in its access subnet.
+    ip -n "$NS_SRV" route add 172.16.0.0/24 via 192.0.2.1
     ip -n "$NS_X" addr add 172.16.0.3/24 dev eth0
     mkdir -p "$RUNDIR/www"
     head -c $((4 * 1024 * 1024)) /dev/urandom >"$RUNDIR/www/blob.bin"
@@ -230,7 +258,7 @@ PY
 # the gateways
 
 write_configs() {
-    local i
+    local r
     {
         cat <<EOF
 [engine]
@@ -251,13 +279,16 @@ unknown = "drop"
 [aaa]
 store = "$RUNDIR/lac-state/subscribers.db"
 spool = "$RUNDIR/lac-state/accounting.db"
+[pppoe]
+enabled = true
+ac_name = "tollgate-lac"
+auth = ["pap"]
 [l2tp]
 enabled = true
 host_name = "tollgate-lac"
 secret = "$SECRET"
-# The deprecated IP mode (issue 15 item 5): this lab has not moved to PPP sessions yet.
-ip_subscribers = true
 hide_avps = true
+sample_interval_ms = 200
 usage_records = "$RUNDIR/lac-usage.jsonl"
 [[l2tp.line]]
 name = "line1"
@@ -282,11 +313,17 @@ name = "initech"
 lines = ["line1"]
 [[l2tp.customer]]
 name = "xcust"
+consolidate = true
 lines = ["xline"]
+[[l2tp.lac_realm]]
+realm = "x.example"
+customer = "xcust"
+level = "1M"
 EOF
-        for i in $(seq 0 11); do
-            printf '[[l2tp.session]]\naddress = "%s"\ncustomer = "%s"\nlevel = "%s"\n' \
-                "$(sub_ip "$i")" "${SUB_CUSTOMER[$i]}" "${SUB_LEVEL[$i]}"
+        # One realm per customer and level: the realm names the level of its calls.
+        for r in "${REALMS[@]}"; do
+            printf '[[l2tp.lac_realm]]\nrealm = "%s.example"\ncustomer = "%s"\nlevel = "%s"\n' \
+                "$r" "${r#*.}" "${r%%.*}"
         done
     } >"$RUNDIR/lac.toml"
     cat >"$RUNDIR/lns.toml" <<EOF
@@ -308,6 +345,19 @@ unknown = "drop"
 [aaa]
 store = "$RUNDIR/lns-state/subscribers.db"
 spool = "$RUNDIR/lns-state/accounting.db"
+[[pool]]
+name = "ppp"
+[[pool.range]]
+first = "172.16.0.100"
+last = "172.16.0.160"
+# The PPP keys of L2TP calls (PPPoE itself off). The scapy client asks for DNS servers
+# by IPCP and does not handle a Configure-Reject.
+[pppoe]
+enabled = false
+ac_name = "tollgate-lns"
+auth = ["pap"]
+dns = ["192.0.2.53", "192.0.2.54"]
+echo_interval_s = 5
 [l2tp]
 enabled = true
 host_name = "tollgate-lns"
@@ -320,6 +370,11 @@ EOF
     rm -f "$RUNDIR/lac-usage.jsonl"
     rm -rf "$RUNDIR/lac-state" "$RUNDIR/lns-state"
     mkdir -p "$RUNDIR/lac-state" "$RUNDIR/lns-state"
+    : >"$RUNDIR/subs.toml"
+    for i in $(seq 0 11); do
+        printf '[[subscriber]]\nuser_id = "%s"\npassword = "pw%d"\n' "$(sub_user "$i")" "$i" >>"$RUNDIR/subs.toml"
+    done
+    "$TG_BIN" subscriber --db "$RUNDIR/lns-state/subscribers.db" import "$RUNDIR/subs.toml" >/dev/null
     "$TG_BIN" check-config "$RUNDIR/lac.toml" >/dev/null || die "lac.toml does not validate"
     "$TG_BIN" check-config "$RUNDIR/lns.toml" >/dev/null || die "lns.toml does not validate"
 }
@@ -376,17 +431,18 @@ wait_settled() {
 
 check_up() {
     local ms out
-    if ms=$(wait_settled 60); then
+    if wait_calls 12 120 >/dev/null && ms2=$(wait_settled 60); then
+        ms=$((($(date +%s%N) - CLIENTS_T0) / 1000000 - ms2))
         out=$(lac --json show tunnels | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 c = {x["customer"]: x["tunnels"] for x in d["customers"]}
 print(json.dumps(c, sort_keys=True))
 sys.exit(0 if c == {"acme": 2, "globex": 1, "initech": 1, "xcust": 0} else 1)') &&
-            pass "set-up: 12 subscribers over 4 tunnels to the LNS in $ms ms (Challenge/Response both ways, hidden AVPs): $out" ||
+            pass "set-up: 12 PPPoE subscribers switched by realm into 4 tunnels to the LNS, one after the other, all up $ms ms after the first started, settled $ms2 ms later (Challenge/Response both ways, hidden AVPs): $out" ||
             fail "set-up: tunnels per customer $out, want acme 2, globex 1, initech 1"
     else
-        fail "set-up: the LAC did not settle in 60 s"
+        fail "set-up: the 12 calls did not come up and settle ($(lac show counters | counter lac_calls_open) open)"
         lac show tunnels | indent
     fi
     out=$(lns --json show tunnels | python3 -c '
@@ -394,33 +450,149 @@ import json, sys
 d = json.load(sys.stdin)
 t = [x for x in d["tunnels"] if x["state"] == "established"]
 print(len(t), sum(x["sessions"] for x in t), d["stats"]["auth_failures"])')
-    [[ $out == "4 12 0" ]] && pass "LNS: 4 tunnels, 12 sessions established, no authentication failure" ||
-        fail "LNS: tunnels, sessions, auth failures = $out"
+    local c
+    c=$(lns --json show counters)
+    c="$(counter lns_auth_accepted <<<"$c") $(counter lns_calls_open <<<"$c")"
+    [[ "$out $c" == "4 12 0 12 12" ]] &&
+        pass "LNS: 4 tunnels, 12 sessions established, no authentication failure; 12 PPP logins, 12 calls open" ||
+        fail "LNS: tunnels, sessions, auth failures, logins, calls open = $out $c"
+}
+
+# counter NAME: a counter of a `show counters` answer on stdin, wherever it is (0: none).
+counter() {
+    python3 -c '
+import json, sys
+def find(o, k):
+    if isinstance(o, dict):
+        for a, b in o.items():
+            if a == k and not isinstance(b, (dict, list)):
+                return b
+            r = find(b, k)
+            if r is not None:
+                return r
+    elif isinstance(o, list):
+        if len(o) == 2 and o[0] == k and isinstance(o[1], int):
+            return o[1]
+        for b in o:
+            r = find(b, k)
+            if r is not None:
+                return r
+    return None
+print(find(json.load(sys.stdin), sys.argv[1]) or 0)' "$1"
+}
+
+# wait_calls N SECONDS: prints the milliseconds until N switched calls are open at the LAC.
+wait_calls() {
+    local t0 limit=$(($2 * 5))
+    t0=$(date +%s%N)
+    until [[ $(lac --json show counters | counter lac_calls_open) -ge $1 ]]; do
+        ((limit-- > 0)) || return 1
+        sleep 0.2
+    done
+    printf '%d\n' $((($(date +%s%N) - t0) / 1000000))
+}
+
+# client I ARGS...: subscriber I's PPPoE client on mI in the background, its JSON lines
+# in client-I.json. (Subscriber 12 is xl2tpd's.)
+client() {
+    local i=$1 user pw
+    shift
+    if ((i == 12)); then user=x@x.example pw=x; else user=$(sub_user "$i") pw=pw$i; fi
+    rm -f "$RUNDIR/client-$i.json"
+    setsid ip netns exec "$NS_SUB" "$PY" "$SCRIPT_DIR/pppoe-client.py" "m$i" "$user" "$pw" pap "$@" \
+        </dev/null >"$RUNDIR/client-$i.json" 2>"$RUNDIR/client-$i.err" &
+    printf '%s\n' "$!" >"$RUNDIR/client-$i.pid"
+}
+
+# start_clients: the 12 subscribers, one after the other (each call up before the next
+# client starts: the table's layout, and so the moves the scenario makes, are the same
+# every run). Those of END_ORDER wait for their end; subscriber TCP_IDX relays its
+# kernel's IP (--tun); the others stream to the echo server.
+STREAMS=()
+CLIENTS_T0=0
+start_clients() {
+    local i
+    STREAMS=()
+    CLIENTS_T0=$(date +%s%N)
+    echoed || true
+    meters >"$RUNDIR/meters.json"
+    for i in $(seq 0 11); do
+        if ((i > 0)) && ! wait_calls "$i" 60 >/dev/null; then
+            log "      subscriber $((i - 1))'s call is not up: $(tail -n 2 "$RUNDIR/client-$((i - 1)).err" 2>/dev/null)"
+        fi
+        if [[ " ${END_ORDER[*]} " == *" $i "* ]]; then
+            client "$i" --expect-end 900
+        elif ((i == TCP_IDX)); then
+            client "$i" --tun tun0 --to "$SRV:9000"
+        else
+            client "$i" --stream --rate "$STREAM_RATE" --to "$SRV:9000"
+            STREAMS+=("$i")
+        fi
+    done
+}
+
+stop_clients() {
+    local i p
+    for i in $(seq 0 12); do
+        p=$(cat "$RUNDIR/client-$i.pid" 2>/dev/null) || continue
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for i in $(seq 0 12); do
+        p=$(cat "$RUNDIR/client-$i.pid" 2>/dev/null) || continue
+        local tries=50
+        while kill -0 "$p" 2>/dev/null && ((tries-- > 0)); do sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+        rm -f "$RUNDIR/client-$i.pid"
+    done
+}
+
+# The TUN client's address, once its relay is up.
+TUN_ADDR=
+tun_ready() {
+    TUN_ADDR=$(python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d.get("ready"):
+        print(d["address"])
+        break
+else:
+    sys.exit(1)' "$RUNDIR/client-$TCP_IDX.json" 2>/dev/null)
 }
 
 check_tcp() {
-    local dst=$RUNDIR/dl.bin stats rc=0
+    local dst=$RUNDIR/dl.bin stats rc=0 tries=100
+    until tun_ready; do
+        if ((tries-- <= 0)); then
+            fail "TCP: the TUN client is not up: $(cat "$RUNDIR/client-$TCP_IDX.json" "$RUNDIR/client-$TCP_IDX.err")"
+            return
+        fi
+        sleep 0.2
+    done
     rm -f "$dst"
-    nsx "$NS_LINE" timeout 60 tcpdump -i p-lns -s 0 -U -c 400 -w "$RUNDIR/line.pcap" udp port 1701 \
+    # The line while curl runs (the scapy streams are on it too): stopped after curl
+    # (`ip netns exec` execs timeout, which passes the SIGTERM on to tcpdump).
+    ip netns exec "$NS_LINE" timeout 120 tcpdump -i p-lns -s 0 -U -c 30000 -w "$RUNDIR/line.pcap" udp port 1701 \
         >/dev/null 2>&1 &
     local dump=$!
     sleep 1
-    stats=$(nsx "$NS_SUB" curl -sf --max-time 60 --interface "$TCP_SUB" -o "$dst" \
+    stats=$(nsx "$NS_SUB" curl -sf --max-time 90 --interface "$TUN_ADDR" -o "$dst" \
         -w '%{size_download} bytes in %{time_total} s' "http://$SRV:8080/blob.bin" 2>&1) || rc=$?
     if ((rc == 0)) && cmp -s "$dst" "$RUNDIR/www/blob.bin"; then
-        pass "TCP: curl from $TCP_SUB through the tunnel, identical 4 MiB ($stats; path MTU learnt from fragmentation-needed)"
+        pass "TCP: curl from $TUN_ADDR (kernel TCP over the PPP session, TUN relay) through the tunnel, identical 4 MiB ($stats)"
     else
-        fail "TCP: curl from $TCP_SUB: exit $rc, $stats"
+        fail "TCP: curl from $TUN_ADDR: exit $rc, $stats"
     fi
+    kill -TERM "$dump" 2>/dev/null || true
     wait "$dump" 2>/dev/null || true
     local dir mbps out
     for dir in up down; do
         local args=()
         [[ $dir == down ]] && args=(-R)
         rc=0
-        out=$(nsx "$NS_SUB" timeout 30 iperf3 -c "$SRV" -B "$TCP_SUB" -t 3 --json "${args[@]}" 2>&1) || rc=$?
+        out=$(nsx "$NS_SUB" timeout 30 iperf3 -c "$SRV" -B "$TUN_ADDR" -t 3 --json "${args[@]}" 2>&1) || rc=$?
         mbps=$(python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' <<<"$out" 2>/dev/null) || rc=1
-        ((rc == 0)) && pass "TCP: iperf3 $dir through the tunnel, 3 s: $mbps Mbit/s" ||
+        ((rc == 0)) && pass "TCP: iperf3 $dir over PPP through the tunnel, 3 s: $mbps Mbit/s (bounded by the Python TUN relay)" ||
             fail "TCP: iperf3 $dir: exit $rc $(tail -n 3 <<<"$out")"
     done
 }
@@ -431,10 +603,13 @@ check_tshark() {
         fail "tshark: not installed"
         return
     fi
-    out=$(tshark -r "$RUNDIR/line.pcap" -T fields -e frame.protocols 2>/dev/null | sort | uniq -c | sort -rn)
+    # Without TCP reassembly: a retransmission of the inner TCP flow (curl) overlapping
+    # what came before is tshark's "malformed" too, and says nothing of the line.
+    local ts=(tshark -o tcp.desegment_tcp_streams:FALSE -r "$RUNDIR/line.pcap")
+    out=$("${ts[@]}" -T fields -e frame.protocols 2>/dev/null | sort | uniq -c | sort -rn)
     local data malformed
     data=$(grep -c 'eth:ethertype:ip:udp:l2tp:ppp:ip:tcp' <<<"$out" || true)
-    malformed=$(tshark -r "$RUNDIR/line.pcap" -Y '_ws.malformed' 2>/dev/null | wc -l)
+    malformed=$("${ts[@]}" -Y '_ws.malformed' 2>/dev/null | wc -l)
     if ((data > 0 && malformed == 0)) && grep -q 'l2tp:ppp:ip:tcp' <<<"$out"; then
         pass "tshark: the line capture dissects as L2TP/PPP/IP/TCP ($(awk '{s+=$1} END {print s}' <<<"$out") frames, none malformed): $(tr -s ' \n' ' ' <<<"$out")"
     else
@@ -442,24 +617,27 @@ check_tshark() {
     fi
 }
 
-# start_flows ADDR...: a sequence-numbered flow from each address.
-FLOW_PIDS=()
-start_flows() {
-    local a
-    FLOW_PIDS=()
-    for a in "$@"; do
-        rm -f "$RUNDIR/flow-$a.json"
-        setsid "${PRIO[@]}" ip netns exec "$NS_SUB" python3 "$RUNDIR/seqflow.py" send "$a" "$SRV" 9000 \
-            "$RUNDIR/flow-$a.json" </dev/null >/dev/null 2>&1 &
-        FLOW_PIDS+=("$!")
-    done
+# The kernel flow: seqflow.py's sender from the TUN client's address (real kernel UDP
+# over PPP), alongside the scapy streams.
+KFLOW_PID=
+start_kernel_flow() {
+    rm -f "$RUNDIR/flow-kernel.json"
+    setsid "${PRIO[@]}" ip netns exec "$NS_SUB" python3 "$RUNDIR/seqflow.py" send "$TUN_ADDR" "$SRV" 9000 \
+        "$RUNDIR/flow-kernel.json" </dev/null >/dev/null 2>&1 &
+    KFLOW_PID=$!
 }
 
 stop_flows() {
-    local p
-    for p in "${FLOW_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${FLOW_PIDS[@]}"; do
-        local tries=50
+    local i p
+    kill -TERM "$KFLOW_PID" 2>/dev/null || true
+    for i in "${STREAMS[@]}"; do
+        p=$(cat "$RUNDIR/client-$i.pid" 2>/dev/null) && kill -TERM "$p" 2>/dev/null || true
+    done
+    local tries=100
+    while kill -0 "$KFLOW_PID" 2>/dev/null && ((tries-- > 0)); do sleep 0.1; done
+    for i in "${STREAMS[@]}"; do
+        p=$(cat "$RUNDIR/client-$i.pid" 2>/dev/null) || continue
+        tries=100
         while kill -0 "$p" 2>/dev/null && ((tries-- > 0)); do sleep 0.1; done
     done
 }
@@ -476,58 +654,58 @@ echoed() {
     done
 }
 
-# check_flows LABEL ADDR...: every datagram came back once, in order. On a failure, says
-# on which side of the echo server each missing datagram was lost, and what the
-# gateways counted as dropped.
+# check_flows LABEL: every datagram of every stream (scapy clients) and of the kernel
+# flow came back once, in order. On a failure, says on which side of the echo server
+# the missing datagrams were lost, and what the gateways counted as dropped.
 check_flows() {
     local label=$1 out
-    shift
-    if out=$(python3 - "$RUNDIR" "$@" <<'PY'
+    if out=$(python3 - "$RUNDIR" "${STREAMS[@]}" <<'PY'
 import json, sys
-d, bad, total = sys.argv[1], [], 0
-for a in sys.argv[2:]:
-    f = json.load(open(f"{d}/flow-{a}.json"))
-    total += f["sent"]
-    if f["back"] != list(range(f["sent"])):
-        missing = sorted(set(range(f["sent"])) - set(f["back"]))
-        bad.append(f'{a}: sent {f["sent"]}, back {len(f["back"])}, missing {missing[:10]}')
-print("; ".join(bad) if bad else f"{total} datagrams from {len(sys.argv) - 2} subscribers, every one echoed back once, in order")
+d, bad, total, n = sys.argv[1], [], 0, 0
+for i in sys.argv[2:]:
+    lines = [json.loads(l) for l in open(f"{d}/client-{i}.json") if l.strip()]
+    f = lines[-1] if lines else {"ok": False, "error": "no output"}
+    if not f.get("ok") or "sent" not in f:
+        bad.append(f"subscriber {i}: {f}")
+        continue
+    total += f["sent"]; n += 1
+    if not f["lossless"]:
+        bad.append(f'subscriber {i} ({f["address"]}): sent {f["sent"]}, back {f["back"]} ({f["back_distinct"]} distinct, in order {f["back_in_order"]}), missing {f["missing"]}')
+try:
+    k = json.load(open(f"{d}/flow-kernel.json"))
+    total += k["sent"]; n += 1
+    if k["back"] != list(range(k["sent"])):
+        missing = sorted(set(range(k["sent"])) - set(k["back"]))
+        bad.append(f'kernel flow: sent {k["sent"]}, back {len(k["back"])}, missing {missing[:10]}')
+    elif k["sent"] == 0:
+        bad.append("kernel flow: sent nothing")
+except OSError:
+    bad.append("kernel flow: no result")
+print("; ".join(bad) if bad else f"{total} datagrams of {n} flows ({n - 1} scapy PPPoE clients, one kernel UDP socket over PPP), every one echoed back once, in order")
 sys.exit(1 if bad else 0)
 PY
     ); then
         pass "$label: $out"
     else
         fail "$label: $out"
-        flow_loss "$@" | indent
+        flow_loss | indent
     fi
 }
 
-# flow_loss ADDR...: where the missing datagrams of the flows went.
+# flow_loss: what the echo server saw of each source, and what the gateways counted
+# while the flows ran.
 flow_loss() {
     echoed || log "the echo server did not say what it saw"
-    python3 - "$RUNDIR" "$@" <<'PY'
+    python3 - "$RUNDIR" <<'PY'
 import json, sys
 d = sys.argv[1]
 try:
     e = json.load(open(f"{d}/echoed.json"))
-    seen = e["seen"]
     print(f"echo server: its socket dropped {e['socket_drops']} datagrams in all")
+    for src, seen in sorted(e["seen"].items()):
+        print(f"{src}: {len(seen)} seen at the server, {len(set(seen))} distinct, max {max(seen) if seen else -1}")
 except OSError:
-    seen = {}
-def ranges(xs):
-    out, xs = [], sorted(xs)
-    for x in xs:
-        if out and out[-1][1] == x - 1:
-            out[-1][1] = x
-        else:
-            out.append([x, x])
-    return ",".join(f"{a}-{b}" if a != b else f"{a}" for a, b in out) or "none"
-for a in sys.argv[2:]:
-    f = json.load(open(f"{d}/flow-{a}.json"))
-    sent, back, at = set(range(f["sent"])), set(f["back"]), set(seen.get(a, []))
-    print(f"{a}: sent {f['sent']}; lost before the server: {ranges(sent - at)}; "
-          f"echoed but lost on the way back: {ranges(at - back)}; "
-          f"sender's socket dropped {f.get('socket_drops')}")
+    pass
 PY
     meters | python3 -c '
 import json, sys
@@ -597,35 +775,44 @@ LIVE=()
 # consolidation LABEL: flows on every live subscriber; the sessions of END_ORDER end one
 # by one, each followed by the moves; checks the flows and the minimum.
 consolidation() {
-    local label=$1 i ms times=() addrs=()
+    local label=$1 i ms sid times=() tries=100
     LIVE=($(seq 0 11))
-    for i in "${LIVE[@]}"; do
-        [[ " ${END_ORDER[*]} " == *" $i "* ]] || addrs+=("$(sub_ip "$i")")
+    until tun_ready; do
+        ((tries-- > 0)) || break
+        sleep 0.2
     done
-    echoed || true
-    meters >"$RUNDIR/meters.json"
-    start_flows "${addrs[@]}"
+    start_kernel_flow
     sleep 1
     local before after
     before=$(lac --json show tunnels | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["moves_done"])')
     for i in "${END_ORDER[@]}"; do
-        lac tunnel session remove "$(sub_ip "$i")" >/dev/null
+        # A switched call is named by our L2TP session id (show session USER).
+        sid=$(lac --json show session "$(sub_user "$i")" | python3 -c 'import json,sys; print(json.load(sys.stdin)["l2tp_session"])')
+        lac tunnel session remove "$sid" >/dev/null
         LIVE=($(printf '%s\n' "${LIVE[@]}" | grep -vx "$i"))
         # The answer comes after the close was carried out: the table is changing now.
         if ms=$(wait_settled 90); then
-            times+=("$(sub_ip "$i"): $ms ms")
+            times+=("$(sub_user "$i"): $ms ms")
         else
-            times+=("$(sub_ip "$i"): did not settle")
+            times+=("$(sub_user "$i"): did not settle")
         fi
     done
+    # The table now, while every call is up (a stopped stream client's call ends when
+    # the LNS's LCP echoes go unanswered).
+    check_minimum "$label"
     sleep 1
     stop_flows
     after=$(lac --json show tunnels | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["moves_done"])')
     log "      $label: settle time after each end: ${times[*]}; moves done: $((after - before))"
-    ((after > before)) && pass "$label: $((after - before)) sessions moved (switchover, make-before-break)" ||
+    ((after > before)) && pass "$label: $((after - before)) PPP sessions moved (switchover, make-before-break)" ||
         fail "$label: no session moved"
-    check_flows "$label: sequence-numbered flows through the moves" "${addrs[@]}"
-    check_minimum "$label"
+    local padt=0
+    for i in "${END_ORDER[@]}"; do
+        grep -q '"padt"' "$RUNDIR/client-$i.json" 2>/dev/null && padt=$((padt + 1))
+    done
+    ((padt == ${#END_ORDER[@]})) && pass "$label: the ${#END_ORDER[@]} removed calls' clients got PADT" ||
+        fail "$label: PADT at $padt of ${#END_ORDER[@]} removed calls' clients"
+    check_flows "$label: sequence-numbered flows through the moves"
 }
 
 # 10% of the L2TP control messages (UDP 1701 with the T bit) lost each way on the line,
@@ -761,17 +948,25 @@ EOF
     setsid ip netns exec "$NS_X" xl2tpd -D -c "$RUNDIR/x/xl2tpd.conf" -s "$RUNDIR/x/l2tp-secrets" \
         -p "$RUNDIR/x/xl2tpd.pid" -C "$RUNDIR/x/control" </dev/null >"$RUNDIR/x/xl2tpd.log" 2>&1 &
     local xpid=$!
-    nsx "$NS_LINE" timeout 30 tcpdump -i p-x -s 0 -U -w "$RUNDIR/x.pcap" udp port 1701 >/dev/null 2>&1 &
+    ip netns exec "$NS_LINE" timeout 30 tcpdump -i p-x -s 0 -U -w "$RUNDIR/x.pcap" udp port 1701 >/dev/null 2>&1 &
     local dump=$!
     sleep 1
-    lac tunnel session add "$X_SUB" xcust --level 1M >/dev/null
-    local tries=100
-    until plain_log lac | grep -q "session established.*subscriber=$X_SUB"; do
+    # x@x.example's realm puts its call in xcust's tunnel to xl2tpd. xl2tpd starts pppd
+    # once the call is up; with no kernel PPP it exits at once and xl2tpd clears the
+    # call (CDN): the LAC then sends the client PADT.
+    local off0
+    off0=$(lac --json show tunnels | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["consolidation_off"])')
+    client 12 --until-auth --expect-end 30
+    local tries=300
+    until plain_log lac | grep 'switched call up.*user=x@x.example' >/dev/null; do
         ((tries-- > 0)) || break
         sleep 0.1
     done
-    sleep 1
-    lac tunnel session remove "$X_SUB" >/dev/null 2>&1 || true
+    tries=100
+    until grep -q '"padt"' "$RUNDIR/client-12.json" 2>/dev/null; do
+        ((tries-- > 0)) || break
+        sleep 0.1
+    done
     sleep 0.5
     kill -TERM "$dump" 2>/dev/null || true
     wait "$dump" 2>/dev/null || true
@@ -788,13 +983,23 @@ EOF
             $1 == "172.16.0.3" && (t == 4 || t == 14) && !done { done = 1 }
             $1 == "172.16.0.3" && t == 4 && !iccn { refused = 1 }
             END { print (ok && !refused) ? "accepted" : "not accepted" }')
-    if [[ $verdict == accepted ]] && plain_log lac | grep -q "session established.*subscriber=$X_SUB"; then
-        pass "xl2tpd interop: tunnel (Challenge/Response both ways, xl2tpd's hidden AVPs) and call set-up, ICCN accepted: $seqs"
+    if [[ $verdict == accepted ]] && plain_log lac | grep 'switched call up.*user=x@x.example' >/dev/null; then
+        pass "xl2tpd interop: a PPPoE subscriber's realm switches it to xl2tpd: tunnel (Challenge/Response both ways, xl2tpd's hidden AVPs) and call set-up, ICCN accepted: $seqs"
     else
         fail "xl2tpd interop: ICCN $verdict: $seqs"
         plain_log lac | grep -iE "tunnel|session" | tail -n 15 | indent
         tail -n 30 "$RUNDIR/x/xl2tpd.log" | indent
     fi
+    # Consolidation is off for a foreign LNS's tunnel, and the LAC says so.
+    local off1
+    off1=$(lac --json show tunnels | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["consolidation_off"])')
+    if ((off1 == off0 + 1)) && plain_log lac | grep 'the LNS is not a Tollgate: no switchover with it, consolidation is off for this tunnel' >/dev/null; then
+        pass "xl2tpd: consolidation off for its tunnel (stats.consolidation_off +1, said at INFO)"
+    else
+        fail "xl2tpd: consolidation_off $off0 -> $off1, or the LAC did not say so"
+    fi
+    grep -q '"padt"' "$RUNDIR/client-12.json" && pass "xl2tpd: its CDN (pppd cannot run) reached the client as PADT" ||
+        fail "xl2tpd: no PADT at the client: $(cat "$RUNDIR/client-12.json" "$RUNDIR/client-12.err")"
     kill -TERM "$xpid" 2>/dev/null || true
 }
 
@@ -807,6 +1012,7 @@ lab_test() {
     log "--- run 1: no loss"
     start_tg lns "$NS_LNS"
     start_tg lac "$NS_LAC"
+    start_clients
     check_up
     check_tcp
     check_tshark
@@ -815,21 +1021,25 @@ lab_test() {
     stop_tg lac
     check_shutdown
     stop_tg lns
+    stop_clients
     check_usage_records
     log "--- run 2: 10% of control messages lost on the line"
     control_loss
     start_tg lns "$NS_LNS"
     start_tg lac "$NS_LAC"
-    local ms
-    if ms=$(wait_settled 120); then
-        pass "set-up under 10% control loss: settled in $ms ms"
+    start_clients
+    local ms ms2
+    if wait_calls 12 180 >/dev/null && ms2=$(wait_settled 120); then
+        ms=$((($(date +%s%N) - CLIENTS_T0) / 1000000 - ms2))
+        pass "set-up under 10% control loss: 12 calls up $ms ms after the first client started, settled $ms2 ms later"
     else
-        fail "set-up under 10% control loss: not settled in 120 s"
+        fail "set-up under 10% control loss: $(lac --json show counters | counter lac_calls_open) calls open, not settled"
     fi
     consolidation "consolidation under loss"
     # The gateways stop while the line still carries their StopCCNs.
     stop_tg lac
     stop_tg lns
+    stop_clients
     local st
     st=$(lossy_stats)
     log "      line: $st"

@@ -35,6 +35,12 @@
 # The gateways and the clients wait on conditions (`show tunnels`, `show counters`, the
 # server's counts), never on fixed sleeps, so the lab holds on a busy 2-core machine.
 #
+# What this lab covers and scripts/l2tp-lab.sh (make l2tp-test) does not: one move
+# checked at the LNS in detail (lns_calls_moved, three installs and three logins: the
+# PPP session re-bound, never renegotiated; two calls open), and the LAC's lac_moved.
+# What l2tp-lab.sh covers instead: kernel TCP over PPP (a TUN relay), tshark, the
+# 12-call scenario against the brute-force minimum, 10% control loss, xl2tpd, StopCCNs.
+#
 # Usage (root; run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/l2tp-ppp-lab.sh test
 set -euo pipefail

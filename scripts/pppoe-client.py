@@ -23,10 +23,23 @@ own request goes again, authentication and IPCP start over).
 
 With --rate, the datagrams are a stream at that rate, each starting with its sequence
 number (4 bytes, big endian), and the gateway's frames (LCP echoes) are answered in
-between: what a receiver needs to count losses through a tunnel move.
+between: what a receiver needs to count losses through a tunnel move. With --stream
+the stream runs until SIGTERM (not --send N), and what an echo server sends back is
+counted: the JSON says how many came back, whether in order, and which are missing.
+
+With --tun NAME the kernel's own IP runs over the PPP session: once IPCP is up, a TUN
+device NAME gets the IPCP address (/32, MTU --tun-mtu) and a route to each --tun-route
+(default the --to host), and IP packets are relayed between it and the session until
+SIGTERM or PADT (LCP echoes answered). A line {"ready": true, ...} is printed first, so
+a script knows when to start curl or iperf3; the JSON of the end follows.
+
+With --until-auth, PPP stops being driven once the credentials are sent (a LAC hands
+the session off then): for an LNS that never brings PPP up (xl2tpd without kernel PPP),
+with --expect-end to wait for the PADT.
 
 Usage: pppoe-client.py IFACE USER SECRET pap|chap [--send N --to IP:PORT [--rate PPS]]
-                       [--expect-end SECONDS] [--vlan S[.C]]
+                       [--stream --rate PPS --to IP:PORT] [--tun NAME [--tun-route HOST]]
+                       [--until-auth] [--expect-end SECONDS] [--vlan S[.C]]
                        [--ipv6 [--no-ipv4] [--dhcpv6] [--ping6 HOST --ping6-count N]]
 """
 
@@ -34,9 +47,12 @@ import argparse
 import hashlib
 import json
 import os
+import fcntl
 import select
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -102,6 +118,10 @@ class Client:
         self.v6_ours = self.v6_theirs = False
         self.gw_iid = None
         self.v6_in = []
+        # --stream: the sequence numbers echoed back; --tun: the TUN device's fd.
+        self.back = []
+        self.tun = None
+        self.tun_out = 0
 
     def l2(self, dst, etype):
         e = Ether(src=self.mac, dst=dst)
@@ -180,8 +200,13 @@ class Client:
         self.lcp_request()
         deadline = time.time() + 30
         while time.time() < deadline:
+            if self.a.until_auth and self.pap_tries > 0:
+                self.events.append("credentials sent")
+                return
             for et, p in self.recv(min(deadline, time.time() + 0.5)):
                 self.handle(et, p)
+                if self.a.until_auth and self.pap_tries > 0:
+                    break
                 v6_done = not self.a.ipv6 or (self.v6_ours and self.v6_theirs)
                 v4_done = self.a.no_ipv4 or (self.ipcp_ours and self.ipcp_theirs)
                 if v4_done and v6_done and self.auth_ok:
@@ -219,6 +244,16 @@ class Client:
         pkt = p[8:6 + n]
         if proto == 0x0021:
             self.received += 1
+            if self.tun is not None:
+                try:
+                    os.write(self.tun, pkt)
+                    self.tun_out += 1
+                except OSError:
+                    pass
+            elif self.a.stream and len(pkt) >= 20:
+                ihl = (pkt[0] & 15) * 4
+                if pkt[9] == 17 and len(pkt) >= ihl + 12:
+                    self.back.append(struct.unpack("!I", pkt[ihl + 8:ihl + 12])[0])
             return
         if proto == PPP_IPV6:
             self.v6_in.append(bytes(pkt))
@@ -427,7 +462,140 @@ def slaac(c, out):
         out["ipv6"]["replies"] = len(replies)
 
 
+STOP = False
+
+
+def on_term(*_):
+    global STOP
+    STOP = True
+
+
+def ranges(xs):
+    out = []
+    for x in sorted(xs):
+        if out and out[-1][1] == x - 1:
+            out[-1][1] = x
+        else:
+            out.append([x, x])
+    return ",".join(f"{a}-{b}" if a != b else f"{a}" for a, b in out[:10]) or "none"
+
+
+class Fast:
+    """The session's frames as bytes on a raw socket of our own, without scapy: --stream
+    and --tun send and receive hundreds of frames a second, which scapy's per-frame
+    dissection cannot keep up with on a busy machine. Frames to us go to handle()."""
+
+    def __init__(self, c):
+        self.c = c
+        self.s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        self.s.bind((c.a.iface, 0))
+        self.s.setblocking(False)
+        self.mac = bytes.fromhex(c.mac.replace(":", ""))
+        tags = b""
+        if len(c.vlans) == 2:
+            tags = struct.pack("!HH", 0x88A8, c.vlans[0]) + struct.pack("!HH", 0x8100, c.vlans[1])
+        elif len(c.vlans) == 1:
+            tags = struct.pack("!HH", 0x8100, c.vlans[0])
+        self.head = bytes.fromhex(c.ac.replace(":", "")) + self.mac + tags + b"\x88\x64"
+
+    def send(self, proto, data):
+        body = struct.pack("!H", proto) + data
+        self.s.send(self.head + struct.pack("!BBHH", 0x11, 0, self.c.sid, len(body)) + body)
+
+    def poll(self, timeout):
+        """Waits up to `timeout` for frames, then hands every one queued to handle()."""
+        r, _, _ = select.select([self.s], [], [], max(0.0, timeout))
+        if not r:
+            return
+        while True:
+            try:
+                f, addr = self.s.recvfrom(65535)
+            except BlockingIOError:
+                return
+            if addr[2] == socket.PACKET_OUTGOING or f[:6] != self.mac:
+                continue
+            etype, payload = struct.unpack("!H", f[12:14])[0], f[14:]
+            while etype in (0x8100, 0x88A8) and len(payload) >= 4:
+                etype, payload = struct.unpack("!H", payload[2:4])[0], payload[4:]
+            if etype in (0x8863, 0x8864):
+                self.c.handle(etype, payload)
+
+
+def ipv4_udp(src, dst, sport, dport, data):
+    """An IPv4/UDP datagram (UDP checksum 0, allowed over IPv4)."""
+    total = 28 + len(data)
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0x4000, 64, 17, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst))
+    sm = sum(struct.unpack("!10H", h))
+    sm = (sm & 0xFFFF) + (sm >> 16)
+    sm = (sm & 0xFFFF) + (sm >> 16)
+    h = h[:10] + struct.pack("!H", ~sm & 0xFFFF) + h[12:]
+    return h + struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+
+
+def stream(c, out):
+    """Numbered datagrams at --rate until SIGTERM (or PADT); then a second for the last
+    echoes. The echoes are counted in handle()."""
+    host, port = c.a.to.split(":")
+    fast = Fast(c)
+    start, i = time.time(), 0
+    while not STOP:
+        data = struct.pack("!I", i) + bytes([i % 256]) * 28
+        fast.send(0x0021, ipv4_udp(c.addr, host, 40000, int(port), data))
+        i += 1
+        while not STOP:
+            left = start + i / c.a.rate - time.time()
+            if left <= 0:
+                break
+            fast.poll(left)
+        if "padt" in c.events:
+            c.fail("PADT while streaming")
+    end = time.time() + 1.0
+    while time.time() < end:
+        fast.poll(end - time.time())
+    back = c.back
+    out["sent"] = i
+    out["back"] = len(back)
+    out["back_distinct"] = len(set(back))
+    out["back_in_order"] = back == sorted(back)
+    out["missing"] = ranges(set(range(i)) - set(back))
+    out["lossless"] = back == list(range(i))
+
+
+TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+
+
+def tun_relay(c, out):
+    """The kernel's IP over the PPP session: a TUN device with the IPCP address."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", c.a.tun.encode(), IFF_TUN | IFF_NO_PI))
+    name = c.a.tun
+    subprocess.run(["ip", "addr", "add", c.addr + "/32", "dev", name], check=True)
+    subprocess.run(["ip", "link", "set", name, "mtu", str(c.a.tun_mtu), "up"], check=True)
+    for host in c.a.tun_route or [c.a.to.split(":")[0]]:
+        subprocess.run(["ip", "route", "replace", host + "/32", "dev", name, "src", c.addr], check=True)
+    c.tun = fd
+    fast = Fast(c)
+    print(json.dumps({"ready": True, "address": c.addr, "tun": name}), flush=True)
+    tun_in = 0
+    while not STOP and "padt" not in c.events:
+        r, _, _ = select.select([fast.s, fd], [], [], 0.5)
+        if fd in r:
+            for _ in range(64):
+                try:
+                    pkt = os.read(fd, 65535)
+                except BlockingIOError:
+                    break
+                fast.send(0x0021, pkt)
+                tun_in += 1
+        if fast.s in r:
+            fast.poll(0)
+    out["tun_to_ppp"] = tun_in
+    out["ppp_to_tun"] = c.tun_out
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_term)
     ap = argparse.ArgumentParser()
     ap.add_argument("iface")
     ap.add_argument("user")
@@ -437,6 +605,14 @@ def main():
     ap.add_argument("--to", default="192.0.2.10:5001")
     ap.add_argument("--rate", type=float, default=0,
                     help="with --send: datagrams per second, numbered, echoes answered in between")
+    ap.add_argument("--stream", action="store_true",
+                    help="with --rate: numbered datagrams until SIGTERM, echoes counted")
+    ap.add_argument("--tun", default="", help="NAME: relay the kernel's IP over PPP through a TUN device")
+    ap.add_argument("--tun-route", action="append", default=[],
+                    help="HOST routed through the TUN device (repeatable; default the --to host)")
+    ap.add_argument("--tun-mtu", type=int, default=1460)
+    ap.add_argument("--until-auth", action="store_true",
+                    help="stop driving PPP once the credentials are sent (the LAC hands off)")
     ap.add_argument("--expect-end", type=float, default=0)
     ap.add_argument("--vlan", default="")
     ap.add_argument("--syn", default="", help="HOST:PORT: send one TCP SYN with MSS 1460 there")
@@ -452,6 +628,10 @@ def main():
     c.discovery()
     c.up()
     out = {"ok": True, "session": c.sid, "address": c.addr, "dns": c.dns, "auth": c.auth}
+    if a.tun:
+        tun_relay(c, out)
+    if a.stream:
+        stream(c, out)
     if a.ipv6:
         slaac(c, out)
     if a.syn:

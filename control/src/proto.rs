@@ -110,8 +110,6 @@ pub enum Request {
     SubscriberList,
     /// `subscriber import`
     SubscriberImport(SubscriberImport),
-    /// `tunnel session add`
-    TunnelSessionAdd(TunnelAdd),
     /// `tunnel session remove`
     TunnelSessionRemove(TunnelKey),
     /// `tunnel session level`
@@ -295,21 +293,8 @@ pub struct SubscriberImport {
     pub replace: bool,
 }
 
-/// `tunnel session add`'s arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TunnelAdd {
-    /// The subscriber's address.
-    pub address: Ipv4Addr,
-    /// Its customer.
-    pub customer: String,
-    /// Its user name (default: the address).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Its service level (default: the lowest step).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub level: Option<Rate>,
-}
+/// The answer to `tunnel session add`, removed with the IP mode (issue 15 item 5).
+pub const TUNNEL_SESSION_ADD_REMOVED: &str = "`tunnel session add` was removed with the IP mode (IP subscribers placed in tunnels without PPP): PPPoE subscribers whose realm has a [[l2tp.lac_realm]] with a customer are placed in tunnels instead; see docs/l2tp.md, \"Migration from IP subscribers\"";
 
 /// `tunnel session remove|level`'s arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -397,7 +382,6 @@ impl Request {
             Request::SubscriberRemove(_) => "subscriber remove",
             Request::SubscriberShow(_) => "subscriber show",
             Request::SubscriberImport(_) => "subscriber import",
-            Request::TunnelSessionAdd(_) => "tunnel session add",
             Request::TunnelSessionRemove(_) => "tunnel session remove",
             Request::TunnelSessionLevel(_) => "tunnel session level",
             Request::BillingClosePeriod { .. } => "billing close-period",
@@ -459,7 +443,6 @@ fn args_of(r: &Request) -> Value {
         Request::SubscriberAdd(a) => to_args(a),
         Request::SubscriberRemove(a) | Request::SubscriberShow(a) => to_args(a),
         Request::SubscriberImport(a) => to_args(a),
-        Request::TunnelSessionAdd(a) => to_args(a),
         Request::TunnelSessionRemove(a) | Request::TunnelSessionLevel(a) => to_args(a),
         Request::BillingImport(a) => to_args(a),
         _ => Value::Null,
@@ -518,12 +501,13 @@ impl TryFrom<Envelope> for Request {
             ["subscriber", "remove"] => Request::SubscriberRemove(parse(&cmd, a)?),
             ["subscriber", "show"] => Request::SubscriberShow(parse(&cmd, a)?),
             ["subscriber", "import"] => Request::SubscriberImport(parse(&cmd, a)?),
-            ["tunnel", "session", "add"] => Request::TunnelSessionAdd(parse(&cmd, a)?),
+            // Removed with the IP mode (issue 15 item 5): an older client still sends it.
+            ["tunnel", "session", "add"] => return Err(TUNNEL_SESSION_ADD_REMOVED.into()),
             ["tunnel", "session", "remove"] => Request::TunnelSessionRemove(parse(&cmd, a)?),
             ["tunnel", "session", "level"] => Request::TunnelSessionLevel(parse(&cmd, a)?),
             ["tunnel", ..] => {
                 return Err(format!(
-                    "unknown command `{cmd}`; try tunnel session add, remove or level"
+                    "unknown command `{cmd}`; try tunnel session remove or level"
                 ));
             }
             ["billing", "close-period", more @ ..] => Request::BillingClosePeriod {
@@ -1519,6 +1503,9 @@ pub struct L2tpStats {
     /// Tunnels to an LNS that is not a Tollgate: consolidation off for them.
     #[serde(default)]
     pub consolidation_off: u64,
+    /// LNS: calls with the Subscriber Address AVP refused (the removed IP mode).
+    #[serde(default)]
+    pub ip_calls_refused: u64,
     pub level_changes: u64,
     pub fast_path_refused: u64,
 }
@@ -1740,9 +1727,7 @@ impl Answer {
             Request::SubscriberShow(_) => Answer::Subscriber(f(data)?),
             Request::SubscriberList => Answer::Subscribers(f(data)?),
             Request::SubscriberImport(_) => Answer::SubscribersImported(f(data)?),
-            Request::TunnelSessionAdd(_) | Request::TunnelSessionLevel(_) => {
-                Answer::TunnelLevel(f(data)?)
-            }
+            Request::TunnelSessionLevel(_) => Answer::TunnelLevel(f(data)?),
             Request::TunnelSessionRemove(_) => Answer::TunnelRemoved(f(data)?),
             Request::BillingStatus => Answer::BillingStatus(f(data)?),
             Request::BillingClosePeriod { .. } => Answer::Closed(f(data)?),

@@ -7,6 +7,14 @@
 //! consolidation scenario of the issue ends with the brute-force minimum of tunnels, no
 //! datagram of any subscriber is lost or duplicated through the moves, and the same
 //! holds with 10% of the control messages lost on the line.
+//!
+//! The subscribers are IP subscribers placed by the L2TP engine's test-only entry
+//! (`L2tp::open`, the `sim` feature): the IP mode's config and ctl are gone (docs/l2tp.md,
+//! "Migration from IP subscribers"), and this test exercises the administration table,
+//! the planner and the fast path's moves through two whole gateways. PPP sessions
+//! through the same moves: `control-core/src/l2tp/tests.rs`
+//! (`ppp_sessions_are_consolidated_without_loss_and_stay_up`) and the labs
+//! `scripts/l2tp-ppp-lab.sh` and `scripts/l2tp-lab.sh`.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -19,7 +27,7 @@ use tollgate_control::router::{self, AaaOutput};
 use tollgate_control::setup;
 use tollgate_control_core::gateway::Core;
 use tollgate_control_core::gateway::records::WallClock;
-use tollgate_control_core::l2tp::{L2tp, TunnelState};
+use tollgate_control_core::l2tp::{ChannelRequest, L2tp, TunnelState};
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
@@ -71,7 +79,6 @@ mac = "02:0a:00:00:00:02"
 enabled = true
 host_name = "lac"
 secret = "tunnel secret"
-ip_subscribers = true
 hide_avps = true
 sample_interval_ms = 200
 [[l2tp.line]]
@@ -85,11 +92,7 @@ tunnel_bandwidth = "10M"
     for (name, cons) in CUSTOMERS {
         c += &format!("[[l2tp.customer]]\nname = \"{name}\"\nconsolidate = {cons}\n");
     }
-    for (i, cust, level) in SUBSCRIBERS {
-        c += &format!(
-            "[[l2tp.session]]\naddress = \"{}\"\ncustomer = \"{cust}\"\nlevel = \"{level}\"\n",
-            sub(i)
-        );
+    for (i, _, _) in SUBSCRIBERS {
         c += &format!(
             "[[neighbor]]\naddress = \"{}\"\nmac = \"{}\"\n",
             sub(i),
@@ -149,6 +152,8 @@ impl Gateway {
             let mut b = [0u8; 32];
             b[..8].copy_from_slice(&seed.to_be_bytes());
             l.seed = tollgate_control::random::Seed::fixed(b);
+            // This test's subscribers are IP subscribers (see the header).
+            l.ip_calls = true;
         }
         let core = Core::new(now, publisher.current(), cc);
         let (w, c) = worker_rings(setup::rings(&cfg));
@@ -216,9 +221,21 @@ struct Lab {
 impl Lab {
     fn new(seed: u64) -> Lab {
         let now = Instant(1_700_000_000_000_000_000);
+        let mut lac = Gateway::new(&lac_config(), now, seed);
+        for (i, cust, level) in SUBSCRIBERS {
+            lac.core.with_l2tp(now, |l| {
+                let req = ChannelRequest {
+                    address: sub(i),
+                    customer: cust.into(),
+                    user: sub(i).to_string(),
+                    level: level_of(level),
+                };
+                l.expect("l2tp on").open(now, req).unwrap();
+            });
+        }
         Lab {
             now,
-            lac: Gateway::new(&lac_config(), now, seed),
+            lac,
             lns: Gateway::new(LNS_CONFIG, now, seed ^ 0x55),
             loss_ppm: 0,
             rng: seed | 1,

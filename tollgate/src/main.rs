@@ -130,7 +130,7 @@ enum CtlCmd {
         #[command(subcommand)]
         action: LbCmd,
     },
-    /// Tunnelled subscribers (L2TP LAC): add, remove, set the service level.
+    /// Calls in L2TP tunnels: remove, set the service level.
     Tunnel {
         #[command(subcommand)]
         action: TunnelCmd,
@@ -389,36 +389,28 @@ enum ServerCmd {
 
 #[derive(Subcommand, Debug)]
 enum TunnelCmd {
-    /// Tunnelled subscribers.
+    /// Calls in tunnels: switched PPP calls (LAC), calls from LACs (LNS).
     #[command(subcommand)]
     Session(TunnelSessionCmd),
 }
 
 #[derive(Subcommand, Debug)]
 enum TunnelSessionCmd {
-    /// Tunnel an IP subscriber: it is placed in a tunnel of its customer. Deprecated
-    /// (refused unless l2tp.ip_subscribers = true): PPP sessions of a [[l2tp.lac_realm]]
-    /// with a customer replace it (docs/l2tp.md, "Migration from IP subscribers").
+    /// Removed with the IP mode (docs/l2tp.md, "Migration from IP subscribers"): says so.
+    #[command(hide = true)]
     Add {
-        /// Its address.
-        address: std::net::Ipv4Addr,
-        /// Its customer (an [[l2tp.customer]]).
-        customer: String,
-        /// Its user name (default: the address).
-        #[arg(long)]
-        user: Option<String>,
-        /// Its service level, e.g. 2M (default: the lowest step).
-        #[arg(long)]
-        level: Option<String>,
+        /// Whatever an older script passes.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
-    /// End a tunnelled subscriber, or a switched PPP call.
+    /// End a switched PPP call (LAC) or a call a LAC opened (LNS).
     Remove {
-        /// Its id or address (a switched PPP call: our L2TP session id).
+        /// Our L2TP session id (a switched call: `show session USER` -> l2tp_session).
         session: String,
     },
-    /// Set a tunnelled subscriber's service level.
+    /// Set a switched call's service level (LAC).
     Level {
-        /// Its id or address.
+        /// Its administration-table id.
         session: String,
         /// The level, e.g. 5M.
         level: String,
@@ -552,17 +544,9 @@ fn ctl_request(command: CtlCmd) -> Result<Request, String> {
         CtlCmd::Tunnel {
             action: TunnelCmd::Session(s),
         } => match s {
-            TunnelSessionCmd::Add {
-                address,
-                customer,
-                user,
-                level,
-            } => Request::TunnelSessionAdd(proto::TunnelAdd {
-                address,
-                customer,
-                user,
-                level: rate("--level", level)?,
-            }),
+            TunnelSessionCmd::Add { .. } => {
+                return Err(proto::TUNNEL_SESSION_ADD_REMOVED.into());
+            }
             TunnelSessionCmd::Remove { session } => {
                 Request::TunnelSessionRemove(proto::TunnelKey {
                     session,

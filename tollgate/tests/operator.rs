@@ -285,23 +285,64 @@ fn ctl_refuses_addresses_and_names_no_subscriber_can_have() {
 }
 
 #[test]
-fn tunnelled_subscribers_follow_the_same_address_rule() {
+fn the_removed_ip_mode_is_refused_by_config_ctl_and_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // The deprecated IP mode, asked for (docs/l2tp.md, "Migration from IP subscribers").
-    let l2tp = "[l2tp]\nenabled = true\nip_subscribers = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"192.0.2.9\"\n[[l2tp.customer]]\nname = \"c\"\n";
-    let gw = Gw::start(d, &format!("{}{l2tp}", aaa(d)));
-    for (address, why) in [
-        ("10.10.0.255", "broadcast address of the access subnet"),
-        ("10.10.0.1", "the gateway's own address"),
-        ("224.0.0.1", "not a unicast address"),
+    let l2tp = "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"192.0.2.9\"\n[[l2tp.customer]]\nname = \"c\"\n";
+    // The config: `ip_subscribers` and `[[l2tp.session]]` are errors that say where to go.
+    for extra in [
+        "ip_subscribers = true\n",
+        "[[l2tp.session]]\naddress = \"10.10.0.30\"\ncustomer = \"c\"\n",
     ] {
-        let (ok, v) = gw.ctl(&["tunnel", "session", "add", address, "c"]);
-        assert!(!ok, "{address}: {v}");
-        assert!(v.as_str().unwrap().contains(why), "{address}: {v}");
+        let file = d.join("ip-mode.toml");
+        let src = if extra.starts_with("[[") {
+            format!("{l2tp}{extra}")
+        } else {
+            l2tp.replace("enabled = true\n", &format!("enabled = true\n{extra}"))
+        };
+        std::fs::write(
+            &file,
+            format!("[access]\nbackend = \"memory\"\naddress = \"10.10.0.1/24\"\n[core]\nbackend = \"memory\"\naddress = \"192.0.2.1/24\"\n{src}"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{extra}: {text}");
+        assert!(text.contains("was removed"), "{extra}: {text}");
+        assert!(
+            text.contains("Migration from IP subscribers"),
+            "{extra}: {text}"
+        );
     }
+    let gw = Gw::start(d, &format!("{}{l2tp}", aaa(d)));
+    // This ctl: the command is gone, and says so.
     let (ok, v) = gw.ctl(&["tunnel", "session", "add", "10.10.0.30", "c"]);
+    assert!(!ok, "{v}");
+    let text = v.as_str().unwrap();
+    assert!(text.contains("`tunnel session add` was removed"), "{v}");
+    assert!(text.contains("Migration from IP subscribers"), "{v}");
+    // An older ctl sends the request: the daemon answers the same.
+    let (ok, v) = gw.ctl(&[
+        "raw",
+        &serde_json::json!({"cmd": "tunnel session add", "args": {"address": "10.10.0.30", "customer": "c"}})
+            .to_string(),
+    ]);
+    assert!(!ok, "{v}");
+    assert!(
+        v.as_str()
+            .unwrap()
+            .contains("`tunnel session add` was removed"),
+        "{v}"
+    );
+    // No tunnel was opened for it.
+    let (ok, v) = gw.ctl(&["show", "tunnels"]);
     assert!(ok, "{v}");
+    assert_eq!(v["tunnels"], serde_json::json!([]), "{v}");
     gw.stop();
 }
 

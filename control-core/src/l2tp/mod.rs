@@ -78,7 +78,11 @@ pub struct CustomerSettings {
     pub lines: Vec<usize>,
 }
 
-/// A tunnelled subscriber to place (config, ctl).
+/// An IP subscriber to place in a tunnel, without PPP: what the removed IP mode placed
+/// (issue 15 item 5). Only the engine's tests and the simulation ([`sim`]) place them,
+/// to exercise the administration table, consolidation and levels; neither the config
+/// nor the control socket can (docs/l2tp.md, "Migration from IP subscribers").
+#[cfg(any(test, feature = "sim"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelRequest {
     /// Its address.
@@ -133,16 +137,16 @@ pub struct Settings {
     pub lines: Vec<LineSettings>,
     /// Customers.
     pub customers: Vec<CustomerSettings>,
-    /// Subscribers placed at start.
-    pub sessions: Vec<ChannelRequest>,
     /// Service levels.
     pub ladder: Ladder,
     /// LAC: PPPoE subscribers whose user name has one of these realms are switched into
     /// a tunnel to the realm's LNS (`[[l2tp.lac_realm]]`).
     pub lac_realms: Vec<lac::LacRealm>,
-    /// The deprecated IP mode is allowed (`l2tp.ip_subscribers`): the operator may place
-    /// IP subscribers (`tunnel session add`).
-    pub ip_subscribers: bool,
+    /// LNS: accept calls that carry the Tollgate Subscriber Address AVP, IP subscribers
+    /// without PPP (the removed IP mode, issue 15 item 5). Off (the daemon's config,
+    /// [`Settings::new`]): such an ICRQ gets a CDN. On only for the engine's tests and
+    /// the simulation, whose LAC still places IP subscribers ([`ChannelRequest`]).
+    pub ip_calls: bool,
 }
 
 impl Settings {
@@ -167,10 +171,9 @@ impl Settings {
             seed,
             lines: Vec::new(),
             customers: Vec::new(),
-            sessions: Vec::new(),
             ladder: Ladder::default(),
             lac_realms: Vec::new(),
-            ip_subscribers: true,
+            ip_calls: false,
         }
     }
 }
@@ -321,6 +324,9 @@ pub struct Stats {
     /// Name `Tollgate` in its SCCRP): no switchover with it, so consolidation is off for
     /// them.
     pub consolidation_off: u64,
+    /// LNS: calls refused because they carried the Subscriber Address AVP (an IP
+    /// subscriber of the removed IP mode, from an older Tollgate LAC).
+    pub ip_calls_refused: u64,
     /// Service-level changes.
     pub level_changes: u64,
     /// Commands the fast path refused.
@@ -595,6 +601,10 @@ pub struct L2tp {
     limit_logged: Option<Instant>,
 }
 
+/// The CDN's message to an ICRQ with the Subscriber Address AVP (the removed IP mode).
+pub const IP_CALL_REFUSED: &str =
+    "IP subscribers without PPP are not accepted (the IP mode was removed): send PPP calls";
+
 /// The least time between two WARN lines about a limit reached.
 const LIMIT_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -611,9 +621,9 @@ fn session_ids(max: u16) -> Vec<u16> {
 }
 
 impl L2tp {
-    /// An engine; the subscribers of `settings.sessions` are placed at once.
-    pub fn new(now: Instant, s: Settings, fwd: Arc<Forwarding>, clock: WallClock) -> L2tp {
-        let mut l = L2tp {
+    /// An engine.
+    pub fn new(_now: Instant, s: Settings, fwd: Arc<Forwarding>, clock: WallClock) -> L2tp {
+        L2tp {
             free_sessions: session_ids(s.max_sessions),
             rng: Random::new(&s.seed),
             s,
@@ -631,13 +641,7 @@ impl L2tp {
             stats: Stats::default(),
             closing: false,
             limit_logged: None,
-        };
-        for req in l.s.sessions.clone() {
-            if let Err(e) = l.open(now, req.clone()) {
-                tracing::warn!(address = %req.address, error = %e, "tunnelled subscriber not placed");
-            }
         }
-        l
     }
 
     /// Uses a new forwarding snapshot (for the local address of new tunnels).
@@ -710,7 +714,9 @@ impl L2tp {
 
     // ---- operator and config requests ----
 
-    /// Places a tunnelled subscriber (LAC).
+    /// Places an IP subscriber in a tunnel (LAC), without PPP: the removed IP mode, kept
+    /// for the engine's tests and the simulation only ([`ChannelRequest`]).
+    #[cfg(any(test, feature = "sim"))]
     pub fn open(&mut self, now: Instant, req: ChannelRequest) -> Result<u32, String> {
         let customer = self
             .s
@@ -1887,6 +1893,18 @@ impl L2tp {
         let mut subscriber = tg(vendor::SUBSCRIBER_ADDRESS)
             .and_then(|a| <[u8; 4]>::try_from(&a.value[..]).ok())
             .map_or(Ipv4Addr::UNSPECIFIED, Ipv4Addr::from);
+        if !subscriber.is_unspecified() && !self.s.ip_calls {
+            // An older Tollgate LAC's IP subscriber: its address would be trusted without
+            // PPP. The LAC is told why; its PPPoE subscribers' calls carry no such AVP.
+            self.stats.ip_calls_refused += 1;
+            refuse(
+                self,
+                result::GENERAL_ERROR,
+                result::ERR_SESSION,
+                IP_CALL_REFUSED,
+            );
+            return;
+        }
         let level = tg(vendor::SERVICE_LEVEL).and_then(|a| a.u64()).unwrap_or(0);
         let customer = tg(vendor::CUSTOMER).map(|a| String::from_utf8_lossy(&a.value).into_owned());
         let mut replaces = None;

@@ -71,6 +71,8 @@ pub fn lns_settings() -> Settings {
     let mut s = Settings::new("lns", Seed::fixed([22; 32]));
     s.secret = Some(b"tunnel secret".to_vec());
     s.accept = true;
+    // The simulated LAC places IP subscribers (the engine's tests of the table).
+    s.ip_calls = true;
     s
 }
 

@@ -99,6 +99,30 @@ fn the_lns_refuses_when_not_accepting() {
     );
 }
 
+/// An IP subscriber's call (the Subscriber Address AVP of the removed IP mode, as an
+/// older Tollgate LAC sends it) is refused by an LNS that has not turned `ip_calls` on
+/// (the daemon never does): CDN with the reason, nothing installed, counted.
+#[test]
+fn an_lns_refuses_ip_subscribers_calls() {
+    let mut lns = lns_settings();
+    lns.ip_calls = false;
+    let mut sim = Sim::new(lac_settings(1, caps(4, 0), &[("acme", true)]), lns);
+    open(&mut sim, 0, "acme", M);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.lns().stats().ip_calls_refused, 1);
+    assert_eq!(sim.lns().stats().sessions_up, 0);
+    assert!(sim.lns().sessions().is_empty());
+    assert_eq!(sim.lns().stats().tunnels_up, 1, "the tunnel itself is fine");
+    assert_eq!(sim.lac().stats().sessions_up, 0);
+    assert!(
+        !sim.lac()
+            .subscribers()
+            .values()
+            .any(|o| o.session.is_some())
+    );
+    assert!(sim.lns_table().is_empty(), "nothing in the LNS's fast path");
+}
+
 /// The scenario of the issue: 3 customers (two with the consolidation service), 12
 /// sessions over 4 tunnels; sessions end in a scripted order; consolidation moves
 /// sessions into the freed room and tears empty tunnels down. At the end every

@@ -11,7 +11,7 @@ use tollgate_control_core::l2tp::consolidate::Capacity;
 use tollgate_control_core::l2tp::lac::{LacRealm, LnsChoice};
 use tollgate_control_core::l2tp::level::Ladder;
 use tollgate_control_core::l2tp::reliable::Timing;
-use tollgate_control_core::l2tp::{ChannelRequest, CustomerSettings, LineSettings, Settings};
+use tollgate_control_core::l2tp::{CustomerSettings, LineSettings, Settings};
 
 use crate::config::{Config, Rate};
 use crate::random::Seed;
@@ -73,15 +73,13 @@ pub struct L2tpConfig {
     /// Customers (`[[l2tp.customer]]`).
     #[serde(rename = "customer")]
     pub customers: Vec<CustomerConfig>,
-    /// Tunnelled subscribers installed at start (`[[l2tp.session]]`): the deprecated IP
-    /// mode, refused unless `ip_subscribers` is on.
-    #[serde(rename = "session")]
-    pub sessions: Vec<SessionConfig>,
-    /// Deprecated (issue 15 item 5): allows the IP mode, IP subscribers placed in
-    /// tunnels between two Tollgates without PPP (`[[l2tp.session]]`, `tunnel session
-    /// add`). PPP sessions replace it: see docs/l2tp.md, "Migration from IP
-    /// subscribers". Off: both are refused.
-    pub ip_subscribers: bool,
+    /// `[[l2tp.session]]`, removed with the IP mode (issue 15 item 5): read only to be
+    /// refused with [`IP_MODE_REMOVED`].
+    #[serde(rename = "session", skip_serializing)]
+    pub removed_sessions: Option<toml::Value>,
+    /// `ip_subscribers`, removed with the IP mode: read only to be refused.
+    #[serde(rename = "ip_subscribers", skip_serializing)]
+    pub removed_ip_subscribers: Option<toml::Value>,
     /// LAC: PPPoE realms switched to an LNS (`[[l2tp.lac_realm]]`).
     #[serde(rename = "lac_realm")]
     pub lac_realms: Vec<LacRealmConfig>,
@@ -159,8 +157,8 @@ impl Default for L2tpConfig {
             levels: LevelsConfig::default(),
             lines: Vec::new(),
             customers: Vec::new(),
-            sessions: Vec::new(),
-            ip_subscribers: false,
+            removed_sessions: None,
+            removed_ip_subscribers: None,
             lac_realms: Vec::new(),
         }
     }
@@ -238,38 +236,24 @@ pub struct CustomerConfig {
     pub lines: Vec<String>,
 }
 
-/// Why the deprecated IP mode is refused (config and ctl).
-pub const IP_MODE_REFUSED: &str = "IP subscribers in tunnels (the IP mode between two Tollgates) are deprecated: PPP sessions replace them ([[l2tp.lac_realm]] with a customer; docs/l2tp.md, \"Migration from IP subscribers\"); set [l2tp] ip_subscribers = true to keep them until then";
-
-/// `[[l2tp.session]]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionConfig {
-    /// The subscriber's address (on the access subnet).
-    pub address: Ipv4Addr,
-    /// The customer.
-    pub customer: String,
-    /// The user name (default: the address).
-    #[serde(default)]
-    pub user: Option<String>,
-    /// Service level (default: the lowest step, else 1M).
-    #[serde(default)]
-    pub level: Option<Rate>,
-}
+/// Why `[[l2tp.session]]` and `ip_subscribers` are refused: the IP mode is gone.
+pub const IP_MODE_REMOVED: &str = "the IP mode (IP subscribers placed in tunnels without PPP: [[l2tp.session]], l2tp.ip_subscribers, `tunnel session add`) was removed: PPP sessions replace it, PPPoE subscribers whose realm has a [[l2tp.lac_realm]] with a customer; see docs/l2tp.md, \"Migration from IP subscribers\"";
 
 impl L2tpConfig {
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self, cfg: &Config) -> Result<(), (String, String)> {
         let e = |k: String, m: String| Err((k, m));
+        if self.removed_ip_subscribers.is_some() {
+            return e("l2tp.ip_subscribers".into(), IP_MODE_REMOVED.into());
+        }
+        if self.removed_sessions.is_some() {
+            return e("l2tp.session[0]".into(), IP_MODE_REMOVED.into());
+        }
         if !self.enabled {
-            if !self.lines.is_empty()
-                || !self.sessions.is_empty()
-                || !self.lac_realms.is_empty()
-                || self.accept
-            {
+            if !self.lines.is_empty() || !self.lac_realms.is_empty() || self.accept {
                 return e(
                     "l2tp.enabled".into(),
-                    "lines, sessions, lac realms or accept are set but L2TP is off: set enabled = true"
+                    "lines, lac realms or accept are set but L2TP is off: set enabled = true"
                         .into(),
                 );
             }
@@ -459,38 +443,6 @@ impl L2tpConfig {
                 );
             }
         }
-        for (i, s) in self.sessions.iter().enumerate() {
-            let k = |f: &str| format!("l2tp.session[{i}].{f}");
-            if self.lines.is_empty() {
-                return e(
-                    k("address"),
-                    "tunnelled sessions need an [[l2tp.line]]".into(),
-                );
-            }
-            if let Err(why) = cfg.subscriber_addresses().check(s.address) {
-                return e(k("address"), why.to_string());
-            }
-            if self.sessions[..i].iter().any(|o| o.address == s.address)
-                || cfg
-                    .static_subscribers
-                    .iter()
-                    .any(|o| o.address == s.address)
-            {
-                return e(k("address"), format!("{} is listed twice", s.address));
-            }
-            if !self.customers.iter().any(|c| c.name == s.customer) {
-                return e(
-                    k("customer"),
-                    format!("no customer is named {:?}", s.customer),
-                );
-            }
-            if s.level.is_some_and(|l| l.0 == 0) {
-                return e(k("level"), "must not be 0".into());
-            }
-            if !self.ip_subscribers {
-                return e(k("address"), IP_MODE_REFUSED.into());
-            }
-        }
         Ok(())
     }
 
@@ -499,12 +451,6 @@ impl L2tpConfig {
     pub fn settings(&self, workers: u16, seed: Seed) -> Option<Settings> {
         if !self.enabled {
             return None;
-        }
-        if self.ip_subscribers {
-            tracing::warn!(
-                sessions = self.sessions.len(),
-                "l2tp.ip_subscribers: the IP mode is deprecated and will be removed; PPP sessions replace it (docs/l2tp.md, \"Migration from IP subscribers\")"
-            );
         }
         let ladder = Ladder {
             steps: self.levels.steps.iter().map(|r| r.0).collect(),
@@ -564,18 +510,8 @@ impl L2tpConfig {
                         .collect(),
                 })
                 .collect(),
-            sessions: self
-                .sessions
-                .iter()
-                .map(|s| ChannelRequest {
-                    address: s.address,
-                    customer: s.customer.clone(),
-                    user: s.user.clone().unwrap_or_else(|| s.address.to_string()),
-                    level: s.level.map_or(default_level, |l| ladder.snap(l.0)),
-                })
-                .collect(),
             ladder: ladder.clone(),
-            ip_subscribers: self.ip_subscribers,
+            ip_calls: false,
             lac_realms: self
                 .lac_realms
                 .iter()
@@ -624,7 +560,6 @@ address = "172.16.0.1/24"
 [l2tp]
 enabled = true
 secret = "s"
-ip_subscribers = true
 [l2tp.levels]
 steps = ["1M", "2M", "5M"]
 [[l2tp.line]]
@@ -636,8 +571,8 @@ tunnel_bandwidth = "20M"
 [[l2tp.customer]]
 name = "acme"
 consolidate = true
-[[l2tp.session]]
-address = "10.10.0.21"
+[[l2tp.lac_realm]]
+realm = "acme.example"
 customer = "acme"
 level = "3M"
 "#;
@@ -648,8 +583,8 @@ level = "3M"
         let s = c.l2tp.settings(2, Seed::fixed([7; 32])).unwrap();
         assert_eq!(s.lines[0].capacity.bandwidth, 20_000_000);
         assert_eq!(s.customers[0].account, "acme");
-        assert_eq!(s.sessions[0].level, 5_000_000, "snapped up to a step");
-        assert_eq!(s.sessions[0].user, "10.10.0.21");
+        assert_eq!(s.lac_realms[0].level, 5_000_000, "snapped up to a step");
+        assert_eq!(s.lac_realms[0].customer.as_deref(), Some("acme"));
         assert_eq!(s.workers, 2);
         assert!(
             parse("")
@@ -715,16 +650,6 @@ level = "3M"
                 "\"b\"",
             ),
             (
-                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.session]]\naddress = \"10.10.0.5\"\ncustomer = \"nobody\"\n",
-                "l2tp.session[0].customer",
-                "nobody",
-            ),
-            (
-                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\n[[l2tp.session]]\naddress = \"192.0.2.5\"\ncustomer = \"c\"\n",
-                "l2tp.session[0].address",
-                "access subnet",
-            ),
-            (
                 "[l2tp]\nenabled = true\n[[l2tp.lac_realm]]\nrealm = \"isp.example\"\nlns = [\"lns.example\"]\n",
                 "l2tp.lac_realm[0].lns",
                 "ADDRESS:PORT",
@@ -751,24 +676,48 @@ level = "3M"
     }
 
     #[test]
-    fn the_ip_mode_is_refused_unless_asked_for() {
-        let ip = LAC.replace("ip_subscribers = true\n", "");
-        let e = parse(&ip).unwrap_err().to_string();
-        assert!(e.contains("l2tp.session[0].address"), "{e}");
-        assert!(e.contains("Migration from IP subscribers"), "{e}");
-        let c = parse(LAC).unwrap();
-        assert!(
-            c.l2tp
-                .settings(1, Seed::fixed([7; 32]))
-                .unwrap()
-                .ip_subscribers
-        );
+    fn the_removed_ip_mode_is_a_config_error_that_points_at_the_migration() {
+        let line = "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\n";
+        let session = "[[l2tp.session]]\naddress = \"10.10.0.5\"\ncustomer = \"c\"\n";
+        for (src, key, at) in [
+            (
+                format!("{line}{session}"),
+                "l2tp.session[0]",
+                BASE.lines().count() + 8,
+            ),
+            (
+                line.replace(
+                    "enabled = true\n",
+                    "enabled = true\nip_subscribers = true\n",
+                ),
+                "l2tp.ip_subscribers",
+                BASE.lines().count() + 3,
+            ),
+            (
+                // Even set to false, and with L2TP off: the key is gone.
+                "[l2tp]\nip_subscribers = false\n".to_string(),
+                "l2tp.ip_subscribers",
+                BASE.lines().count() + 2,
+            ),
+        ] {
+            let e = parse(&src).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{e}");
+            assert_eq!(e.line, Some(at), "{e}");
+            assert_eq!(e.message, super::IP_MODE_REMOVED, "{e}");
+            let shown = e.to_string();
+            assert!(shown.contains("was removed"), "{shown}");
+            assert!(shown.contains("[[l2tp.lac_realm]]"), "{shown}");
+            assert!(
+                shown.contains("docs/l2tp.md, \"Migration from IP subscribers\""),
+                "{shown}"
+            );
+        }
     }
 
     #[test]
     fn a_realm_with_a_customer_is_placed_by_the_administration_table() {
         let base = LAC.replace(
-            "[[l2tp.session]]\naddress = \"10.10.0.21\"\ncustomer = \"acme\"\nlevel = \"3M\"\n",
+            "[[l2tp.lac_realm]]\nrealm = \"acme.example\"\ncustomer = \"acme\"\nlevel = \"3M\"\n",
             "",
         );
         let c = parse(&format!(

@@ -132,15 +132,7 @@ fn up_down(s: &str) -> Result<bool, String> {
 /// wait for.
 pub fn start(req: &Request, core: &mut Core, cfg: &crate::config::Config, now: Instant) -> Step {
     match req {
-        Request::TunnelSessionAdd(_)
-        | Request::TunnelSessionRemove(_)
-        | Request::TunnelSessionLevel(_) => {
-            // A tunnelled subscriber's address follows the rule of every other.
-            if let Request::TunnelSessionAdd(a) = req
-                && let Err(e) = core.subscriber_addresses().check(a.address)
-            {
-                return Step::Reply(Reply::error(e.to_string()));
-            }
+        Request::TunnelSessionRemove(_) | Request::TunnelSessionLevel(_) => {
             let r = core.with_l2tp(now, |l| crate::ctl::l2tp::change(req, l, now));
             Step::Reply(r.unwrap_or_else(|| Reply::error("unknown tunnel command")))
         }

@@ -1,12 +1,12 @@
 //! The L2TP commands of the control socket: `show tunnels` (the administration table:
 //! lines, customers, tunnels), `show tunnel ID` (one tunnel, its control connection and
-//! its sessions), and `tunnel session add|remove|level` (tunnelled subscribers on a
-//! LAC). docs/ctl.md shows the JSON; the answers are
+//! its sessions), and `tunnel session remove|level` (switched PPP calls on a LAC,
+//! calls a LAC opened on an LNS). docs/ctl.md shows the JSON; the answers are
 //! [`proto::Tunnels`] and [`proto::TunnelDetail`].
 
 use tollgate_dataplane::time::Instant;
 
-use tollgate_control_core::l2tp::{ChannelRequest, L2tp, Removed, Role, SessionState};
+use tollgate_control_core::l2tp::{L2tp, Removed, Role, SessionState};
 
 use crate::ctl::render::{Cell, table};
 use crate::proto::{self, Reply, Request};
@@ -19,9 +19,7 @@ fn off() -> Reply {
 pub fn change(req: &Request, l2tp: Option<&mut L2tp>, now: Instant) -> Option<Reply> {
     if !matches!(
         req,
-        Request::TunnelSessionAdd(_)
-            | Request::TunnelSessionRemove(_)
-            | Request::TunnelSessionLevel(_)
+        Request::TunnelSessionRemove(_) | Request::TunnelSessionLevel(_)
     ) {
         return None;
     }
@@ -29,32 +27,6 @@ pub fn change(req: &Request, l2tp: Option<&mut L2tp>, now: Instant) -> Option<Re
         return Some(off());
     };
     Some(match req {
-        Request::TunnelSessionAdd(_) if !l.settings().ip_subscribers => {
-            Reply::error(crate::config::l2tp::IP_MODE_REFUSED)
-        }
-        Request::TunnelSessionAdd(a) => Reply::of((|| {
-            let level = a.level.map_or_else(
-                || {
-                    l.settings()
-                        .ladder
-                        .steps
-                        .first()
-                        .copied()
-                        .unwrap_or(1_000_000)
-                },
-                |r| l.settings().ladder.snap(r.0),
-            );
-            let id = l.open(
-                now,
-                ChannelRequest {
-                    address: a.address,
-                    customer: a.customer.clone(),
-                    user: a.user.clone().unwrap_or_else(|| a.address.to_string()),
-                    level,
-                },
-            )?;
-            Ok(proto::TunnelLevel { session: id, level })
-        })()),
         Request::TunnelSessionRemove(k) => Reply::of(l.remove(now, &k.session).map(|r| match r {
             Removed::Subscriber(id) => proto::TunnelRemoved::Subscriber { session: id },
             Removed::Session { session, tunnel } => proto::TunnelRemoved::Session {
@@ -186,6 +158,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> proto::Tunnels {
             moves_done: st.moves_done,
             moves_failed: st.moves_failed,
             consolidation_off: st.consolidation_off,
+            ip_calls_refused: st.ip_calls_refused,
             level_changes: st.level_changes,
             fast_path_refused: st.fast_path_refused,
         },
@@ -438,29 +411,31 @@ mod tests {
             lns_settings(),
         );
         let now = sim.now();
-        let add = Request::TunnelSessionAdd(proto::TunnelAdd {
+        // Placed by the engine's test-only entry (the IP mode has no command any more).
+        let req = tollgate_control_core::l2tp::ChannelRequest {
             address: sub(1),
             customer: "acme".into(),
-            user: None,
-            level: Some(crate::config::Rate(3_000_000)),
+            user: sub(1).to_string(),
+            level: 3_000_000,
+        };
+        sim.lac().open(now, req).unwrap();
+        let lvl = Request::TunnelSessionLevel(proto::TunnelKey {
+            session: sub(1).to_string(),
+            level: Some(crate::config::Rate(2_000_000)),
         });
-        let r = change(&add, Some(sim.lac()), now).unwrap();
+        let r = change(&lvl, Some(sim.lac()), now).unwrap();
         assert!(r.ok, "{r:?}");
-        assert_eq!(r.data["level"], 3_000_000);
-        let again = change(&add, Some(sim.lac()), now).unwrap();
-        assert!(again.error.unwrap().contains("already tunnelled"));
-        let bad = Request::TunnelSessionAdd(proto::TunnelAdd {
-            address: "10.10.0.99".parse().unwrap(),
-            customer: "nobody".into(),
-            user: None,
-            level: None,
+        assert_eq!(r.data["level"], 2_000_000);
+        let bad = Request::TunnelSessionLevel(proto::TunnelKey {
+            session: "10.10.0.99".into(),
+            level: Some(crate::config::Rate(2_000_000)),
         });
         assert!(
             change(&bad, Some(sim.lac()), now)
                 .unwrap()
                 .error
                 .unwrap()
-                .contains("nobody")
+                .contains("10.10.0.99")
         );
         sim.run_for(std::time::Duration::from_secs(1));
         let now = sim.now();

@@ -103,16 +103,12 @@ pub const L2TP: &[(&str, &str)] = &[
         "one tunnel (args: tunnel = id): control connection, sessions, traffic",
     ),
     (
-        "tunnel session add",
-        "tunnel an IP subscriber, deprecated: needs l2tp.ip_subscribers (args: address, customer, and optional user, level)",
-    ),
-    (
         "tunnel session remove",
-        "end a tunnelled subscriber (LAC: its id or address, or a switched PPP call's session id) or a session a LAC opened (LNS: session id or subscriber address) (args: session)",
+        "end a switched PPP call (LAC: our L2TP session id, show session USER -> l2tp_session) or a session a LAC opened (LNS: session id or subscriber address) (args: session)",
     ),
     (
         "tunnel session level",
-        "set a tunnelled subscriber's service level (args: session, level)",
+        "set a switched call's service level (LAC: its administration-table id) (args: session, level)",
     ),
 ];
 

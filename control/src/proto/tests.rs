@@ -99,12 +99,6 @@ fn every_request() -> Vec<Request> {
             format: Some("csv".into()),
             replace: false,
         }),
-        Request::TunnelSessionAdd(TunnelAdd {
-            address: "10.10.0.21".parse().unwrap(),
-            customer: "acme".into(),
-            user: Some("u".into()),
-            level: Some(Rate(2_000_000)),
-        }),
         Request::TunnelSessionRemove(TunnelKey {
             session: "4".into(),
             level: None,
@@ -266,7 +260,14 @@ fn refusals_say_what_is_wrong() {
         "unknown command `frobnicate`; `help` lists the commands"
     );
     assert!(err(r#"{"cmd":"show nonsense"}"#).contains("try status, ports"));
-    assert!(err(r#"{"cmd":"tunnel go"}"#).contains("try tunnel session add, remove or level"));
+    assert!(err(r#"{"cmd":"tunnel go"}"#).contains("try tunnel session remove or level"));
+    // An older client's `tunnel session add` (the removed IP mode) is told why and where
+    // to look, whatever its arguments.
+    assert_eq!(
+        err(r#"{"cmd":"tunnel session add","args":{"address":"10.10.0.21","customer":"acme"}}"#),
+        TUNNEL_SESSION_ADD_REMOVED
+    );
+    assert!(TUNNEL_SESSION_ADD_REMOVED.contains("Migration from IP subscribers"));
     assert!(
         err(r#"{"cmd":"billing frob"}"#)
             .starts_with("unknown billing command `billing frob`; try: billing status")
@@ -493,10 +494,6 @@ fn a_reply_of_each_kind_round_trips() {
     round_trip(
         &find("subscriber import"),
         json!({"file": "s.csv", "added": 2, "replaced": 0}),
-    );
-    round_trip(
-        &find("tunnel session add"),
-        json!({"session": 1, "level": 3000000}),
     );
     round_trip(
         &find("tunnel session level"),
