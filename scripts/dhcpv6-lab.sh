@@ -26,8 +26,8 @@
 #      namespace, reached over a kernel link from the gateway's namespace, where the
 #      relay's UDP 547 socket is), in namespaces of its own (prefix s9e):
 #
-#        s9e-sub: s9e-s0 ── s9e-a0 [s9e-gw: tollgate] s9e-c0 ── s9e-v0 :s9e-srv 2001:db8:ff::10
-#                                   s9e-k0 2001:db8:fe::1 ── s9e-k1 :s9e-kea 2001:db8:fe::20
+#        tgr6-sub: tgr6-s0 ── tgr6-a0 [tgr6-gw: tollgate] tgr6-c0 ── tgr6-v0 :tgr6-srv 2001:db8:ff::10
+#                                   tgr6-k0 2001:db8:fe::1 ── tgr6-k1 :tgr6-kea 2001:db8:fe::20
 #
 #      `dhclient -6 -N -P` gets Kea's address (pool 2001:db8:100:1::1000-10ff, in the
 #      subnet Kea picks by the relay's Link-Address 2001:db8:100:1::1) and a /56 of Kea's
@@ -335,10 +335,10 @@ check_capture() {
 
 # --- 4. relay mode to Kea -------------------------------------------------------------
 
-R_GW=s9e-gw
-R_SUB=s9e-sub
-R_SRV=s9e-srv
-R_KEA=s9e-kea
+R_GW=tgr6-gw
+R_SUB=tgr6-sub
+R_SRV=tgr6-srv
+R_KEA=tgr6-kea
 R_MAC=02:d6:00:00:00:21
 R_KEA6=2001:db8:fe::20
 R_LINK=2001:db8:100:1::1
@@ -362,23 +362,23 @@ relay_up() {
     done
     # The ports Tollgate owns carry no kernel IPv6; the relay's link to Kea does.
     nsx "$R_GW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-    ip link add s9e-a0 netns "$R_GW" type veth peer name s9e-s0 netns "$R_SUB"
-    ip link add s9e-c0 netns "$R_GW" type veth peer name s9e-v0 netns "$R_SRV"
-    ip link add s9e-k0 netns "$R_GW" type veth peer name s9e-k1 netns "$R_KEA"
-    nsx "$R_GW" sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.s9e-k0.disable_ipv6=0 \
-        net.ipv6.conf.s9e-k0.accept_dad=0
-    nsx "$R_GW" ip -6 addr add 2001:db8:fe::1/64 dev s9e-k0 nodad
-    for i in s9e-a0 s9e-c0 s9e-k0; do nsx "$R_GW" ip link set "$i" up; done
-    nsx "$R_KEA" sysctl -qw net.ipv6.conf.s9e-k1.accept_dad=0
-    nsx "$R_KEA" ip -6 addr add "$R_KEA6/64" dev s9e-k1 nodad
-    nsx "$R_KEA" ip link set s9e-k1 up
-    nsx "$R_SUB" sysctl -qw net.ipv6.conf.s9e-s0.accept_ra=2 net.ipv6.conf.s9e-s0.autoconf=0 \
-        net.ipv6.conf.s9e-s0.router_solicitations=0
-    nsx "$R_SUB" ip link set s9e-s0 address "$R_MAC"
-    nsx "$R_SUB" ip link set s9e-s0 up
-    nsx "$R_SRV" sysctl -qw net.ipv6.conf.s9e-v0.accept_dad=0
-    nsx "$R_SRV" ip -6 addr add "$SRV6/64" dev s9e-v0 nodad
-    nsx "$R_SRV" ip link set s9e-v0 up
+    ip link add tgr6-a0 netns "$R_GW" type veth peer name tgr6-s0 netns "$R_SUB"
+    ip link add tgr6-c0 netns "$R_GW" type veth peer name tgr6-v0 netns "$R_SRV"
+    ip link add tgr6-k0 netns "$R_GW" type veth peer name tgr6-k1 netns "$R_KEA"
+    nsx "$R_GW" sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 net.ipv6.conf.tgr6-k0.disable_ipv6=0 \
+        net.ipv6.conf.tgr6-k0.accept_dad=0
+    nsx "$R_GW" ip -6 addr add 2001:db8:fe::1/64 dev tgr6-k0 nodad
+    for i in tgr6-a0 tgr6-c0 tgr6-k0; do nsx "$R_GW" ip link set "$i" up; done
+    nsx "$R_KEA" sysctl -qw net.ipv6.conf.tgr6-k1.accept_dad=0
+    nsx "$R_KEA" ip -6 addr add "$R_KEA6/64" dev tgr6-k1 nodad
+    nsx "$R_KEA" ip link set tgr6-k1 up
+    nsx "$R_SUB" sysctl -qw net.ipv6.conf.tgr6-s0.accept_ra=2 net.ipv6.conf.tgr6-s0.autoconf=0 \
+        net.ipv6.conf.tgr6-s0.router_solicitations=0
+    nsx "$R_SUB" ip link set tgr6-s0 address "$R_MAC"
+    nsx "$R_SUB" ip link set tgr6-s0 up
+    nsx "$R_SRV" sysctl -qw net.ipv6.conf.tgr6-v0.accept_dad=0
+    nsx "$R_SRV" ip -6 addr add "$SRV6/64" dev tgr6-v0 nodad
+    nsx "$R_SRV" ip link set tgr6-v0 up
     nsx "$R_SRV" ip -6 route add 2001:db8:100::/48 via 2001:db8:ff::1
     nsx "$R_SRV" ip -6 route add 2001:db8:200::/48 via 2001:db8:ff::1
 }
@@ -388,7 +388,7 @@ relay_up() {
 start_kea6() {
     cat >"$RUNDIR/kea-dhcp6.conf" <<KEA
 {"Dhcp6": {
-  "interfaces-config": {"interfaces": ["s9e-k1/$R_KEA6"]},
+  "interfaces-config": {"interfaces": ["tgr6-k1/$R_KEA6"]},
   "lease-database": {"type": "memfile", "persist": true, "name": "$RUNDIR/kea6-leases.csv",
                      "lfc-interval": 0},
   "preferred-lifetime": 300, "valid-lifetime": 600, "renew-timer": 150, "rebind-timer": 240,
@@ -415,11 +415,11 @@ workers = 1
 socket = "$SOCK"
 [access]
 backend = "af_packet"
-interface = "s9e-a0"
+interface = "tgr6-a0"
 address = "10.10.0.1/24"
 [core]
 backend = "af_packet"
-interface = "s9e-c0"
+interface = "tgr6-c0"
 address = "192.0.2.1/24"
 [subscribers]
 session_log = "$RUNDIR/sessions.jsonl"
@@ -456,10 +456,10 @@ relay_dhclient6() {
 }
 
 relay_ll_ready() {
-    nsx "$R_SUB" ip -6 -o addr show dev s9e-s0 scope link | grep -v tentative | grep -q fe80::
+    nsx "$R_SUB" ip -6 -o addr show dev tgr6-s0 scope link | grep -v tentative | grep -q fe80::
 }
 
-relay_has() { nsx "$R_SUB" ip -6 -o addr show dev s9e-s0 scope global | grep -v tentative | grep -q "$1/"; }
+relay_has() { nsx "$R_SUB" ip -6 -o addr show dev tgr6-s0 scope global | grep -v tentative | grep -q "$1/"; }
 
 no_open_session() { [[ -z $(session_field session) ]]; }
 
@@ -479,10 +479,10 @@ sys.exit(1)' "$@" 2>/dev/null
 check_relay() {
     local leased pd id c0 c1 n=4 out lan src ok=1 addr dp user
     if ! wait_for 30 relay_ll_ready; then
-        fail "relay: no link-local address past DAD on s9e-s0"
+        fail "relay: no link-local address past DAD on tgr6-s0"
         return
     fi
-    if ! relay_dhclient6 60 -1 -N -P s9e-s0 >"$RUNDIR/relay-dhclient6.log" 2>&1; then
+    if ! relay_dhclient6 60 -1 -N -P tgr6-s0 >"$RUNDIR/relay-dhclient6.log" 2>&1; then
         fail "relay: dhclient -6 -N -P got no lease through the relay: $(tail -n 15 "$RUNDIR/relay-dhclient6.log")"
         return
     fi
@@ -507,9 +507,9 @@ check_relay() {
         fail "relay: Kea's log shows no Interface-Id / Remote-Id option: $(grep -m3 -i 'type=000' "$RUNDIR/kea6.log")"
     fi
     if wait_for 10 relay_has "$leased"; then
-        pass "relay: dhclient-script put $leased on s9e-s0"
+        pass "relay: dhclient-script put $leased on tgr6-s0"
     else
-        fail "relay: $leased not on s9e-s0: $(nsx "$R_SUB" ip -6 addr show dev s9e-s0)"
+        fail "relay: $leased not on tgr6-s0: $(nsx "$R_SUB" ip -6 addr show dev tgr6-s0)"
         return
     fi
     wait_for 10 has_delegated || true
@@ -549,7 +549,7 @@ sys.exit(0 if d == want else print(d, want) or 1)' "$c0" "$c1" $((2 * n)); then
         fail "relay: session counters $c0 -> $c1"
     fi
     kill_pidfile "$RUNDIR/relay-dhclient6.pid"
-    relay_dhclient6 30 -r -N -P s9e-s0 >>"$RUNDIR/relay-dhclient6.log" 2>&1 || true
+    relay_dhclient6 30 -r -N -P tgr6-s0 >>"$RUNDIR/relay-dhclient6.log" 2>&1 || true
     if wait_for 10 no_open_session; then
         pass "relay: dhclient -6 -r ended session $id"
     else
