@@ -536,8 +536,7 @@ impl Pipeline {
                 s.mss_clamp,
                 s.l2tp_session(),
             )
-        })
-        else {
+        }) else {
             return Verdict::Drop(DropReason::Ipv6NoSession);
         };
         let Some(mac) = mac else {
