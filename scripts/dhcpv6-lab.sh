@@ -69,6 +69,20 @@ dhclient6() {
         -pf "$RUNDIR/dhclient6.pid" "${@:2}"
 }
 
+# dhclient-script writes the DNS servers it is given to /etc/resolv.conf, which a
+# namespace shares with the host unless /etc/netns/NS/resolv.conf exists (ip netns exec
+# then mounts that one over it): each client namespace gets its own, so the lab's
+# 2001:db8:ff::53 never becomes the host's resolver.
+private_resolv() {
+    mkdir -p "/etc/netns/$1"
+    : >"/etc/netns/$1/resolv.conf"
+}
+
+drop_resolv() {
+    rm -rf "/etc/netns/$1"
+    rmdir /etc/netns 2>/dev/null || true
+}
+
 kill_pidfile() {
     [[ -f $1 ]] && kill "$(cat "$1")" 2>/dev/null || true
     rm -f "$1"
@@ -81,6 +95,7 @@ down() {
     for ns in "$NS_GW" "$NS_SUB" "$NS_SRV"; do
         ip netns del "$ns" 2>/dev/null || true
     done
+    drop_resolv "$NS_SUB"
 }
 
 up() {
@@ -91,6 +106,7 @@ up() {
         ip netns add "$ns"
         nsx "$ns" ip link set lo up
     done
+    private_resolv "$NS_SUB"
     nsx "$NS_GW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     ip link add tgd6-a0 netns "$NS_GW" type veth peer name tgd6-s0 netns "$NS_SUB"
     ip link add tgd6-c0 netns "$NS_GW" type veth peer name tgd6-v0 netns "$NS_SRV"
@@ -350,6 +366,7 @@ relay_down() {
     for ns in "$R_GW" "$R_SUB" "$R_SRV" "$R_KEA"; do
         ip netns del "$ns" 2>/dev/null || true
     done
+    drop_resolv "$R_SUB"
 }
 
 relay_up() {
@@ -360,6 +377,7 @@ relay_up() {
         ip netns add "$ns"
         nsx "$ns" ip link set lo up
     done
+    private_resolv "$R_SUB"
     # The ports Tollgate owns carry no kernel IPv6; the relay's link to Kea does.
     nsx "$R_GW" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     ip link add tgr6-a0 netns "$R_GW" type veth peer name tgr6-s0 netns "$R_SUB"
@@ -384,11 +402,12 @@ relay_up() {
 }
 
 # Kea (kea-dhcp6-server) at $R_KEA6, for relayed clients only, with its own lease file,
-# pid and lock paths; it logs packets at DEBUG so that the test sees the relay's options.
+# pid and lock paths and a server DUID it does not keep (not in /var/lib/kea); it logs packets at DEBUG so that the test sees the relay's options.
 start_kea6() {
     cat >"$RUNDIR/kea-dhcp6.conf" <<KEA
 {"Dhcp6": {
   "interfaces-config": {"interfaces": ["tgr6-k1/$R_KEA6"]},
+  "server-id": {"type": "LLT", "persist": false},
   "lease-database": {"type": "memfile", "persist": true, "name": "$RUNDIR/kea6-leases.csv",
                      "lfc-interval": 0},
   "preferred-lifetime": 300, "valid-lifetime": 600, "renew-timer": 150, "rebind-timer": 240,
@@ -488,7 +507,7 @@ check_relay() {
     fi
     leased=$(grep -o 'iaaddr [0-9a-f:]*' "$RUNDIR/relay-dhclient6.leases" | tail -n 1 | cut -d' ' -f2)
     pd=$(grep -o 'iaprefix [0-9a-f:/]*' "$RUNDIR/relay-dhclient6.leases" | tail -n 1 | cut -d' ' -f2)
-    if [[ $leased =~ ^2001:db8:100:1::10[0-9a-f][0-9a-f]$ && $pd =~ ^2001:db8:200:[0-9a-f]*::/56$ ]]; then
+    if [[ $leased =~ ^2001:db8:100:1::10[0-9a-f][0-9a-f]$ && $pd =~ ^2001:db8:200:([0-9a-f]+:)?:/56$ ]]; then
         pass "relay: dhclient -6 -N -P got IA_NA $leased and IA_PD $pd from Kea's pools through the gateway"
     else
         fail "relay: dhclient's lease has IA_NA '$leased' and IA_PD '$pd', not from Kea's pools"
@@ -597,6 +616,8 @@ test_all() {
     [[ -x $TG_BIN ]] || die "no tollgate binary at $TG_BIN (TOLLGATE_BIN)"
     command -v dhclient >/dev/null || die "no dhclient (isc-dhcp-client: make deps)"
     trap down EXIT
+    local resolv_before
+    resolv_before=$(sha256sum /etc/resolv.conf 2>/dev/null || true)
     up
     write_config
     start_gateway
@@ -611,6 +632,11 @@ test_all() {
     down
     # 4: relay mode to Kea.
     test_relay
+    if [[ $(sha256sum /etc/resolv.conf 2>/dev/null || true) == "$resolv_before" ]]; then
+        pass "the host's /etc/resolv.conf is as it was (dhclient-script wrote the namespaces' own)"
+    else
+        fail "the host's /etc/resolv.conf changed: $(cat /etc/resolv.conf)"
+    fi
     if ((FAILED > 0)); then
         log "dhcpv6 lab: $FAILED check(s) failed; gateway log: $RUNDIR/tollgate.log"
         tail -n 20 "$RUNDIR/tollgate.log"
