@@ -381,37 +381,8 @@ fn ppp_control_is_punted() {
 /// a packet from another source in the session is spoofed.
 #[test]
 fn ppp_subscriber_goes_through_the_subscriber_stages() {
-    let mut lns = lns();
-    let (_, b) = sessions(SUB, 1, 5);
-    lns.command(Command::L2tpSessionSet(b));
-    lns.command(Command::SessionAdd(SessionSpec {
-        id: 1,
-        user: 1001,
-        channel: 1,
-        address: SUB,
-        mac: Some(subscriber_mac(5)),
-        started: Instant(1_000_000_000),
-        limits: Default::default(),
-        bandwidth: Default::default(),
-        services: Default::default(),
-        max_flows: 0,
-        access: AccessLine {
-            vlans: Default::default(),
-            encap: Encap::L2tp { session: 5 },
-            mss_clamp: 0,
-        },
-    }));
-    let msg = |inner: &[u8]| {
-        let mut l2tp = vec![0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21];
-        l2tp.extend_from_slice(&inner[14..]);
-        let mut f = Vec::new();
-        PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
-            .ipv4(LAC_LINE.octets(), LNS_LINE.octets(), 64)
-            .udp(1701, 1701)
-            .write(&mut f, &l2tp)
-            .unwrap();
-        f
-    };
+    let mut lns = ppp_lns();
+    let msg = from_lac;
     let up_inner = up(SUB, SUB_MAC, 7);
     lns.access.send(msg(&up_inner));
     lns.poll();
@@ -477,6 +448,110 @@ fn ppp_subscriber_goes_through_the_subscriber_stages() {
     assert_eq!(c, want);
     let wc = lns.worker.report(0, Instant(1)).counters;
     assert_eq!((wc.l2tp_decapsulated, wc.l2tp_encapsulated), (1, 1));
+}
+
+/// An LNS with one PPP subscriber, SUB, in its L2TP session 5 (the LAC's 1, tunnel 20).
+fn ppp_lns() -> Node {
+    let mut lns = lns();
+    let (_, b) = sessions(SUB, 1, 5);
+    lns.command(Command::L2tpSessionSet(b));
+    lns.command(Command::SessionAdd(SessionSpec {
+        id: 1,
+        user: 1001,
+        channel: 1,
+        address: SUB,
+        mac: Some(subscriber_mac(5)),
+        started: Instant(1_000_000_000),
+        limits: Default::default(),
+        bandwidth: Default::default(),
+        services: Default::default(),
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Default::default(),
+            encap: Encap::L2tp { session: 5 },
+            mss_clamp: 0,
+        },
+    }));
+    lns
+}
+
+/// The LAC's L2TP data message to the LNS's session 5 with the IPv4 packet of the
+/// Ethernet frame `inner` in PPP.
+fn from_lac(inner: &[u8]) -> Vec<u8> {
+    let mut l2tp = vec![0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21];
+    l2tp.extend_from_slice(&inner[14..]);
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
+        .ipv4(LAC_LINE.octets(), LNS_LINE.octets(), 64)
+        .udp(1701, 1701)
+        .write(&mut f, &l2tp)
+        .unwrap();
+    f
+}
+
+/// What the gateway answers in place of a PPP subscriber's packet (an Echo Reply for its
+/// address, Time Exceeded) goes back into the subscriber's tunnel, the inner packet as
+/// the gateway built it (TTL 64), not onto the line as a plain frame.
+#[test]
+fn answers_in_place_go_back_into_the_tunnel() {
+    let mut lns = ppp_lns();
+    let mut req = Vec::new();
+    PacketBuilder::ethernet2(SUB_MAC.0, LAC_ACC_MAC.0)
+        .ipv4(SUB.octets(), LNS_CORE.octets(), 64)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut req, b"ping")
+        .unwrap();
+    let mut reply = Vec::new();
+    PacketBuilder::ipv4(LNS_CORE.octets(), SUB.octets(), 64)
+        .icmpv4_echo_reply(7, 1)
+        .write(&mut reply, b"ping")
+        .unwrap();
+    let (mut trace, mut te) = (Vec::new(), Vec::new());
+    PacketBuilder::ethernet2(SUB_MAC.0, LAC_ACC_MAC.0)
+        .ipv4(SUB.octets(), SRV.octets(), 1)
+        .udp(40000, 33434)
+        .write(&mut trace, b"trace")
+        .unwrap();
+    // From the address of the side it came in on, quoting its header and 8 bytes (RFC 792).
+    let quoted = &trace[14..14 + 28];
+    PacketBuilder::ipv4(LNS_LINE.octets(), SUB.octets(), 64)
+        .icmpv4(etherparse::Icmpv4Type::TimeExceeded(
+            etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+        ))
+        .write(&mut te, quoted)
+        .unwrap();
+    for (what, frame, want) in [("echo", req, reply), ("time exceeded", trace, te)] {
+        lns.access.send(from_lac(&frame));
+        lns.poll();
+        assert!(lns.core.drain().is_empty(), "{what}: nothing to the core");
+        let out = lns.access.drain();
+        assert_eq!(out.len(), 1, "{what}: one frame back to the LAC");
+        assert_eq!(
+            &out[0][..12],
+            &[LAC_LINE_MAC.0, LNS_LINE_MAC.0].concat()[..]
+        );
+        let p = SlicedPacket::from_ethernet(&out[0]).unwrap();
+        let Some(TransportSlice::Udp(u)) = p.transport else {
+            panic!("{what}: not L2TP over UDP")
+        };
+        let l2tp = u.payload();
+        assert_eq!(
+            &l2tp[..10],
+            &[0x00, 0x02, 0, 10, 0, 1, 0xff, 0x03, 0x00, 0x21]
+        );
+        let mut got = l2tp[10..].to_vec();
+        let mut want = want;
+        // The gateway's IP identification and DF are its own: compared apart.
+        for p in [&mut got, &mut want] {
+            p[4..8].fill(0);
+            p[10..12].fill(0);
+        }
+        assert_eq!(got, want, "{what}: the inner packet");
+        let h = Ipv4Header::from_slice(&l2tp[10..]).unwrap().0;
+        assert_eq!(h.header_checksum, h.calc_header_checksum(), "{what}");
+    }
+    let wc = lns.worker.report(0, Instant(1)).counters;
+    assert_eq!(wc.l2tp_encapsulated, 2);
 }
 
 /// Make-before-break: a second session in another tunnel is installed on both ends, the

@@ -193,7 +193,9 @@ fn the_readme_lists_what_make_deps_installs_and_does() {
     // It says that it disables the system FreeRADIUS, xl2tpd, l2tpns, Kea and PostgreSQL, as
     // deps does.
     assert!(
-        makefile.contains("for svc in freeradius xl2tpd l2tpns kea-dhcp4-server kea-dhcp6-server postgresql; do"),
+        makefile.contains(
+            "for svc in freeradius xl2tpd l2tpns kea-dhcp4-server kea-dhcp6-server postgresql; do"
+        ),
         "Makefile"
     );
     assert!(

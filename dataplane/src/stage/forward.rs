@@ -59,6 +59,13 @@ pub fn validate(ip: &[u8], fwd: &Forwarding) -> Result<Header, DropReason> {
     Ok(h)
 }
 
+/// The header of an IPv4 packet the gateway built itself (an answer in place): checked
+/// as a header, its source not (it is ours).
+pub fn header_of(ip: &[u8]) -> Result<Header, DropReason> {
+    let p = Packet::new_checked(ip).map_err(|_| DropReason::Ipv4Malformed)?;
+    header(&p, p.total_len() as usize)
+}
+
 #[inline(always)]
 fn header<T: AsRef<[u8]>>(p: &Packet<T>, total: usize) -> Result<Header, DropReason> {
     if !p.verify_checksum() {

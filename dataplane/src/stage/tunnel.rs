@@ -172,7 +172,8 @@ impl Pipeline {
                 session: slot,
                 flow: Hint::NONE.flow,
             };
-            return Some(self.uplink(fwd, buf, ethernet::HEADER_LEN, ih, Line::PLAIN, hint, now));
+            let v = self.uplink(fwd, buf, ethernet::HEADER_LEN, ih, Line::PLAIN, hint, now);
+            return Some(self.l2tp_answer4(fwd, buf, v, hdr.session, now));
         }
         // One subscriber of this LNS to another: straight into the other's session.
         if let Some(s) = self.l2tp.steered_session(false, ih.src, ih.dst) {
@@ -219,6 +220,45 @@ impl Pipeline {
         if h.ttl <= 1 {
             return self.ttl_expired(fwd, side, buf, l3, now);
         }
+        self.encapsulate4(fwd, side, buf, (l3, h), s, true, now)
+    }
+
+    /// An answer the gateway built in place of a decapsulated IPv4 packet (`v` is
+    /// [`Verdict::Reply`]: an Echo Reply, Time Exceeded, an unreachable) goes back into
+    /// L2TP session `session`, its TTL as the gateway set it; any other verdict stands.
+    fn l2tp_answer4<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        buf: &mut B,
+        v: Verdict,
+        session: u16,
+        now: Instant,
+    ) -> Verdict {
+        if v != Verdict::Reply {
+            return v;
+        }
+        let l3 = ethernet::HEADER_LEN;
+        // The gateway's own packet: its source is ours, which `validate` refuses.
+        let h = match forward::header_of(&buf.data()[l3..]) {
+            Ok(h) => h,
+            Err(r) => return Verdict::Drop(r),
+        };
+        self.encapsulate4(fwd, Side::Access, buf, (l3, &h), session, false, now)
+    }
+
+    /// [`Self::encapsulate`] once the TTL is checked: into L2TP session `s`, the TTL
+    /// decremented when `forwarded` (not for the gateway's own answers).
+    #[allow(clippy::too_many_arguments)]
+    fn encapsulate4<B: PacketBuf>(
+        &mut self,
+        fwd: &Forwarding,
+        side: Side,
+        buf: &mut B,
+        (l3, h): (usize, &Header),
+        s: u16,
+        forwarded: bool,
+        now: Instant,
+    ) -> Verdict {
         let Some(peer) = self.l2tp.get(s).map(|e| e.spec.peer) else {
             return Verdict::Drop(DropReason::L2tpUnknownSession);
         };
@@ -235,7 +275,9 @@ impl Pipeline {
             Err(Verdict::Drop(r)) => return Verdict::Drop(r),
             Err(_) => None,
         };
-        forward::decrement_ttl(&mut buf.data_mut()[l3..]);
+        if forwarded {
+            forward::decrement_ttl(&mut buf.data_mut()[l3..]);
+        }
         if !buf.set_len(l3 + h.total) || !buf.prepend(ENCAP_LEN) {
             return Verdict::Drop(DropReason::L2tpTooBig);
         }
