@@ -353,7 +353,7 @@ sys.exit("no data message from Tollgate")' 2>&1); then
 check_lns_counters() {
     local name=$1 sent want
     sent=$(tshark -r "$RUNDIR/line.pcap" -Y 'l2tp && ip.src == 172.16.0.2 && lcp' -T fields -e frame.number 2>/dev/null | wc -l)
-    want="lns_auth_accepted=0 lns_auth_rejected=0 lns_calls_moved=0 lns_calls_open=0 lns_ended_lower_down=1 lns_lcp_negotiated=1 lns_malformed=0 lns_ppp_frames_received=0 lns_ppp_frames_sent=$sent lns_proxy_lcp_accepted=0 lns_sessions_installed=0 lns_unknown_call=0"
+    want="lns_auth_accepted=0 lns_auth_rejected=0 lns_calls_moved=0 lns_calls_open=0 lns_ended_lower_down=1 lns_lcp_negotiated=1 lns_malformed=0 lns_ppp_frames_received=0 lns_ppp_frames_sent=$sent lns_ppp_ipv6_frames=0 lns_ppp_ipv6_frames_sent=0 lns_proxy_lcp_accepted=0 lns_sessions_installed=0 lns_unknown_call=0"
     if [[ $lns_counters == "$want" ]]; then
         pass "$name: show counters: $lns_counters"
     else
