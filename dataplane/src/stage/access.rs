@@ -114,15 +114,28 @@ impl Pipeline {
         l3: usize,
         ip_len: usize,
     ) -> Result<(), DropReason> {
+        self.encapsulate_down_as(buf, slot, l3, ip_len).map(|_| ())
+    }
+
+    /// [`Self::encapsulate_down`], saying whether the template was a PPPoE session's
+    /// (`false` too for a session that is gone).
+    #[inline]
+    pub(super) fn encapsulate_down_as<B: PacketBuf>(
+        &self,
+        buf: &mut B,
+        slot: u32,
+        l3: usize,
+        ip_len: usize,
+    ) -> Result<bool, DropReason> {
         let Some(e) = self.sessions.encapsulation(slot) else {
-            return Ok(());
+            return Ok(false);
         };
         // Ethernet padding after the packet goes (a PPPoE length says where it ends).
         if !buf.set_len(l3 + ip_len) || !buf.prepend(e.extra()) {
             return Err(DropReason::EncapNoRoom);
         }
         e.write(&mut buf.data_mut()[MACS..], ip_len as u16);
-        Ok(())
+        Ok(e.is_pppoe())
     }
 }
 

@@ -412,13 +412,15 @@ impl Pipeline {
         if line.pppoe.is_some() && !pppoe_covers(buf, l3, h) {
             return Verdict::Drop(DropReason::PppoeMalformed);
         }
-        self.forward_up6(fwd, buf, l3, h, slot, now)
+        let clamp = s.mss_clamp;
+        self.forward_up6(fwd, buf, l3, h, (slot, clamp), now)
     }
 
     /// The uplink IPv6 packet at `l3` (header `h`) of the session in `slot`, checked
     /// against it already: hop limit, NAT64 or the next hop, admission, then out of the
     /// core side, counted to both families and the IPv6 share. Shared by the access
-    /// line's uplink and an LNS's decapsulated PPP (whose frame is plain by then).
+    /// line's uplink and an LNS's decapsulated PPP (whose frame is plain by then). The
+    /// callers hold the session already and pass its MSS clamp with the slot.
     #[inline(always)]
     pub(super) fn forward_up6<B: PacketBuf>(
         &mut self,
@@ -426,7 +428,7 @@ impl Pipeline {
         buf: &mut B,
         l3: usize,
         h: &Header,
-        slot: u32,
+        (slot, clamp): (u32, u16),
         now: Instant,
     ) -> Verdict {
         if h.hop_limit <= 1 {
@@ -443,7 +445,6 @@ impl Pipeline {
             return Verdict::Drop(r);
         }
         buf.data_mut()[l3 + field::HOP_LIMIT] -= 1;
-        let clamp = self.sessions.get(slot).map_or(0, |s| s.mss_clamp);
         if clamp != 0 {
             access::clamp_mss6(&mut buf.data_mut()[l3..], h, access::mss6(clamp));
         }
@@ -606,11 +607,7 @@ impl Pipeline {
         l3: usize,
         total: usize,
     ) -> Result<(), DropReason> {
-        let pppoe = self
-            .sessions
-            .get(slot)
-            .is_some_and(|s| s.pppoe_session().is_some());
-        self.encapsulate_down(buf, slot, l3, total)?;
+        let pppoe = self.encapsulate_down_as(buf, slot, l3, total)?;
         // The frame now ends with the packet (padding cut), the type just before.
         let at = buf.len() - total - 2;
         let t = if pppoe { PPP_IPV6 } else { ethertype::IPV6 };

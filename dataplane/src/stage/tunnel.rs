@@ -357,11 +357,14 @@ impl Pipeline {
         let Some(slot) = self.live_session6(fwd, ip6::prefix64(h.src), now) else {
             return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
         };
-        let Some(mac) = self
+        let Some((mac, clamp)) = self
             .sessions
             .get(slot)
             .filter(|s| s.l2tp_session().is_some() && s.address == subscriber)
-            .map(|s| s.mac.unwrap_or_else(|| l2tp::subscriber_mac(session)))
+            .map(|s| {
+                let mac = s.mac.unwrap_or_else(|| l2tp::subscriber_mac(session));
+                (mac, s.mss_clamp)
+            })
         else {
             return Verdict::Drop(DropReason::Ipv6SourceSpoofed);
         };
@@ -373,7 +376,7 @@ impl Pipeline {
         let frame = buf.data_mut();
         frame[..6].copy_from_slice(&fwd.side(Side::Access).mac.0);
         frame[6..12].copy_from_slice(&mac.0);
-        let v = self.forward_up6(fwd, buf, l3, &h, slot, now);
+        let v = self.forward_up6(fwd, buf, l3, &h, (slot, clamp), now);
         self.l2tp_answer6(fwd, buf, v, session, now)
     }
 

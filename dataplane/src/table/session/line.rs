@@ -83,6 +83,12 @@ impl Encapsulation {
         &self.bytes[..self.len as usize]
     }
 
+    /// True for a PPPoE session's template (its packet type is a PPP protocol).
+    #[inline]
+    pub fn is_pppoe(&self) -> bool {
+        self.pppoe
+    }
+
     /// Bytes it adds to an untagged Ethernet frame.
     #[inline(always)]
     pub fn extra(&self) -> usize {
