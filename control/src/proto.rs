@@ -1498,6 +1498,9 @@ pub struct L2tpStats {
     pub tunnels_up: u64,
     pub tunnels_down: u64,
     pub tunnels_dead: u64,
+    /// A line's LNS did not bring its tunnel up: the line went on to its next LNS.
+    #[serde(default)]
+    pub lns_failovers: u64,
     pub sessions_up: u64,
     pub sessions_down: u64,
     pub moves_started: u64,

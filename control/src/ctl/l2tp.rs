@@ -153,6 +153,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> proto::Tunnels {
             tunnels_up: st.tunnels_up,
             tunnels_down: st.tunnels_down,
             tunnels_dead: st.tunnels_dead,
+            lns_failovers: st.lns_failovers,
             sessions_up: st.sessions_up,
             sessions_down: st.sessions_down,
             moves_started: st.moves_started,
