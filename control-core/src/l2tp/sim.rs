@@ -284,15 +284,15 @@ impl Sim {
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(until)
-            .max(self.now);
-            if next > until {
+            .map(|t| t.max(self.now));
+            // Nothing left to happen before `until` (or at all: then the clock jumps).
+            let Some(next) = next.filter(|t| *t <= until) else {
                 self.now = until;
                 self.lac.l2tp.tick(self.now);
                 self.lns.l2tp.tick(self.now);
                 self.pump();
                 return;
-            }
+            };
             self.now = next;
             let now = self.now;
             let (due, rest): (Wire, Wire) = self.wire.drain(..).partition(|w| w.0 <= now);
