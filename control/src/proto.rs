@@ -1465,6 +1465,9 @@ pub struct TunnelRow {
 /// A tunnelled subscriber waiting for a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiting {
+    /// Its administration-table id (what `tunnel session level` takes).
+    #[serde(default)]
+    pub call: u32,
     /// Its address.
     pub address: String,
     /// Its user name.
@@ -1495,6 +1498,9 @@ pub struct L2tpStats {
     pub tunnels_up: u64,
     pub tunnels_down: u64,
     pub tunnels_dead: u64,
+    /// A line's LNS did not bring its tunnel up: the line went on to its next LNS.
+    #[serde(default)]
+    pub lns_failovers: u64,
     pub sessions_up: u64,
     pub sessions_down: u64,
     pub moves_started: u64,
@@ -1552,6 +1558,10 @@ pub struct ControlChannel {
 pub struct TunnelSession {
     /// Our id.
     pub session: u16,
+    /// LAC: the call's administration-table id, what `tunnel session level` takes
+    /// (absent for an LNS's sessions and sessions being torn down).
+    #[serde(default)]
+    pub call: Option<u32>,
     /// The peer's id.
     pub peer_session: u16,
     /// State.

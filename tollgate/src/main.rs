@@ -410,7 +410,7 @@ enum TunnelSessionCmd {
     },
     /// Set a switched call's service level (LAC).
     Level {
-        /// Its administration-table id.
+        /// Its administration-table id (`show tunnel ID` -> CALL).
         session: String,
         /// The level, e.g. 5M.
         level: String,

@@ -329,8 +329,11 @@ impl Core {
         }
         self.lac.by_pppoe.insert(c.pppoe, to);
         tracing::info!(from, to, tunnel, pppoe_session = c.pppoe, user = %c.user, "switched call moved to another tunnel");
+        // A call not up yet was re-keyed by a failover to its line's next LNS: no move.
+        if c.up_since.is_some() {
+            self.lac.stats.moved += 1;
+        }
         self.lac.calls.insert(to, c);
-        self.lac.stats.moved += 1;
     }
 
     /// Switched call `session` is up: its accounting starts (Start, first interim armed).

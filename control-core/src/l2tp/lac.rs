@@ -191,6 +191,8 @@ impl L2tp {
                 tracker: Tracker::default(),
                 started: now,
                 call: Some(Box::new(call)),
+                lns_failures: 0,
+                failover_from: None,
             },
         );
         self.place(now, id);
@@ -306,7 +308,55 @@ impl L2tp {
         if o.session != Some(sid) && o.moving_to != Some(sid) {
             return;
         }
+        let (up, customer, failures) = (o.session.is_some(), o.customer, o.lns_failures);
+        if !up && self.fail_over(now, sid, owner, (customer, failures), why) {
+            return;
+        }
         self.end_owned_call(now, owner, Some(sid), why);
+    }
+
+    /// Failover (issue 15 item 2): switched call `owner`, not up yet, lost its session
+    /// `sid` because the LNS did not bring the tunnel up (the line has gone on to its
+    /// next LNS): while its customer's lines have an LNS it has not tried, it is placed
+    /// again (at the next tick). True when it will be.
+    fn fail_over(
+        &mut self,
+        now: Instant,
+        sid: u16,
+        owner: u32,
+        (customer, failures): (usize, u32),
+        why: &str,
+    ) -> bool {
+        let tunnel_failed = self
+            .sessions
+            .get(&sid)
+            .and_then(|s| self.tunnels.get(&s.tunnel))
+            .is_some_and(|t| {
+                t.role == Role::Lac
+                    && t.established.is_none()
+                    && t.line
+                        .and_then(|l| self.s.lines.get(l))
+                        .is_some_and(|l| !l.fallback.is_empty())
+            });
+        if !tunnel_failed || self.closing || failures as usize + 1 >= self.lns_choices(customer) {
+            return false;
+        }
+        let Some(o) = self.subscribers.get_mut(&owner) else {
+            return false;
+        };
+        // Placed again at the next tick, once the failed tunnel is gone (it must not be
+        // chosen again); `place` tells the gateway the call's new session id.
+        o.moving_to = None;
+        o.lns_failures += 1;
+        o.failover_from = Some(sid);
+        o.retry_at = Some(now);
+        tracing::info!(
+            subscriber = owner,
+            session = sid,
+            reason = why,
+            "switched call's LNS did not bring the tunnel up; placing it on the line's next LNS"
+        );
+        true
     }
 
     /// LAC: the ICCN of switched session `sid` was acknowledged. A first session: the

@@ -58,6 +58,10 @@ pub struct LineSettings {
     pub peer: Ipv4Addr,
     /// The LNS's port.
     pub peer_port: u16,
+    /// The LNSes tried after `peer`, in order (issue 15 item 2: failover): when a tunnel
+    /// to the line's LNS fails before it is up (no answer to SCCRQ, StopCCN), the line's
+    /// next tunnels go to the next LNS, after the last to `peer` again.
+    pub fallback: Vec<SocketAddrV4>,
     /// Tunnels it may carry.
     pub tunnels: u32,
     /// Each tunnel's capacity.
@@ -310,6 +314,9 @@ pub struct Stats {
     pub tunnels_down: u64,
     /// Tunnels whose peer stopped answering.
     pub tunnels_dead: u64,
+    /// A line's LNS failed before its tunnel was up (no answer to SCCRQ, StopCCN): the
+    /// line went on to its next LNS (`[[l2tp.line]] peer` with several).
+    pub lns_failovers: u64,
     /// Sessions established.
     pub sessions_up: u64,
     /// Sessions closed.
@@ -567,6 +574,12 @@ pub struct Subscriber {
     /// A PPPoE subscriber's switched call (a `[[l2tp.lac_realm]]` with a customer): its
     /// sessions switch the PPP of this PPPoE leg (no address here: IPCP is the LNS's).
     pub call: Option<Box<lac::SwitchedCall>>,
+    /// A switched call: LNSes that failed its set-up so far (each time it is placed
+    /// again, on the line's next LNS, while its customer's lines have one left).
+    pub lns_failures: u32,
+    /// A switched call being placed on the next LNS: the session id the gateway knows it
+    /// by (told the new one once it is placed, or the call's end if none can be).
+    pub failover_from: Option<u16>,
 }
 
 #[derive(Debug, Default)]
@@ -599,6 +612,8 @@ pub struct L2tp {
     closing: bool,
     /// When a limit was last said at WARN (at most one line per [`LIMIT_LOG_EVERY`]).
     limit_logged: Option<Instant>,
+    /// Per line, which of its LNSes new tunnels go to (0: `peer`, then `fallback`).
+    line_lns: Vec<usize>,
 }
 
 /// The CDN's message to an ICRQ with the Subscriber Address AVP (the removed IP mode).
@@ -641,6 +656,7 @@ impl L2tp {
             stats: Stats::default(),
             closing: false,
             limit_logged: None,
+            line_lns: Vec::new(),
         }
     }
 
@@ -751,6 +767,8 @@ impl L2tp {
                 tracker: Tracker::default(),
                 started: now,
                 call: None,
+                lns_failures: 0,
+                failover_from: None,
             },
         );
         self.by_address.insert(req.address, id);
@@ -1274,6 +1292,52 @@ impl L2tp {
         }
     }
 
+    /// The LNS new tunnels on `line` go to: its `peer`, or after failures one of its
+    /// `fallback` LNSes.
+    fn line_peer(&self, line: usize) -> SocketAddrV4 {
+        let ls = &self.s.lines[line];
+        match self.line_lns.get(line).copied().unwrap_or(0) {
+            0 => SocketAddrV4::new(ls.peer, ls.peer_port),
+            i => ls
+                .fallback
+                .get(i - 1)
+                .copied()
+                .unwrap_or(SocketAddrV4::new(ls.peer, ls.peer_port)),
+        }
+    }
+
+    /// A LAC tunnel of `line` to `peer` failed before it was up: if `peer` is the LNS
+    /// the line uses now and it has others, the line goes on to the next (after the
+    /// last, `peer` again).
+    fn line_failed(&mut self, line: usize, peer: SocketAddrV4) {
+        let Some(ls) = self.s.lines.get(line) else {
+            return;
+        };
+        if ls.fallback.is_empty() || self.line_peer(line) != peer {
+            return;
+        }
+        let n = ls.fallback.len() + 1;
+        if self.line_lns.len() <= line {
+            self.line_lns.resize(line + 1, 0);
+        }
+        self.line_lns[line] = (self.line_lns[line] + 1) % n;
+        self.stats.lns_failovers += 1;
+        let next = self.line_peer(line);
+        tracing::warn!(line = %self.s.lines[line].name, failed = %peer, %next, "the line's LNS did not bring its tunnel up; trying the next");
+    }
+
+    /// How many LNSes `customer`'s calls may be tried on (its lines' LNSes).
+    fn lns_choices(&self, customer: usize) -> usize {
+        let allowed = &self.s.customers[customer].lines;
+        self.s
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| allowed.is_empty() || allowed.contains(i))
+            .map(|(_, l)| 1 + l.fallback.len())
+            .sum()
+    }
+
     /// Opens a tunnel on a line for `customer` (LAC).
     fn open_tunnel(&mut self, now: Instant, customer: usize) -> Option<u16> {
         let used = |l: usize, me: &L2tp| {
@@ -1307,16 +1371,12 @@ impl L2tp {
             return None;
         }
         let ls = self.s.lines[line].clone();
-        let Some(local) = self.local_for(ls.peer) else {
-            tracing::warn!(line = %ls.name, peer = %ls.peer, "no route to the line's LNS");
+        let peer = self.line_peer(line);
+        let Some(local) = self.local_for(*peer.ip()) else {
+            tracing::warn!(line = %ls.name, %peer, "no route to the line's LNS");
             return None;
         };
-        let tid = self.new_tunnel(
-            now,
-            Role::Lac,
-            SocketAddrV4::new(ls.peer, ls.peer_port),
-            local,
-        )?;
+        let tid = self.new_tunnel(now, Role::Lac, peer, local)?;
         let challenge = self.s.secret.is_some().then(|| self.random16());
         let cname = self.s.customers[customer].name.clone();
         if let Some(t) = self.tunnels.get_mut(&tid) {
@@ -1368,6 +1428,17 @@ impl L2tp {
         t.stop_reason = Some(why.to_string());
         let sessions: Vec<u16> = t.sessions.iter().copied().collect();
         let (customer, role, est) = (t.customer, t.role, t.established);
+        let (line, peer) = (t.line, t.peer);
+        // Failover (issue 15 item 2): the LNS did not bring the tunnel up (no answer to
+        // SCCRQ, or a StopCCN); not when we stop it ourselves.
+        if role == Role::Lac
+            && est.is_none()
+            && was_live
+            && state != TunnelState::Stopping
+            && let Some(l) = line
+        {
+            self.line_failed(l, peer);
+        }
         if was_live {
             self.stats.tunnels_down += 1;
             tracing::info!(tunnel = tid, reason = why, "tunnel down");
@@ -2369,7 +2440,25 @@ impl L2tp {
         };
         let sid = tid.and_then(|t| self.start_session(now, t, id, None));
         match (sid, self.subscribers.get_mut(&id)) {
-            (Some(s), Some(o)) => o.moving_to = Some(s),
+            (Some(s), Some(o)) => {
+                o.moving_to = Some(s);
+                if let Some(from) = o.failover_from.take() {
+                    // Failover to the line's next LNS: the gateway re-keys the call.
+                    self.out.push_back(L2tpOutput::SwitchMoved {
+                        from,
+                        to: s,
+                        tunnel: tid.unwrap_or(0),
+                        peer_tunnel: 0,
+                        peer_session: 0,
+                    });
+                }
+            }
+            // Failing over, no tunnel could be opened: the call ends (PADT).
+            (None, Some(o)) if o.failover_from.is_some() => {
+                o.moving_to = o.failover_from.take();
+                let from = o.moving_to;
+                self.end_owned_call(now, id, from, "no LNS left to try");
+            }
             // A switched call is not placed again: the gateway tries its next LNS.
             (None, Some(o)) if o.call.is_some() => {}
             (None, Some(o)) => {

@@ -51,6 +51,7 @@ pub fn lac_settings(tunnels: u32, capacity: Capacity, customers: &[(&str, bool)]
         name: "line1".into(),
         peer: LNS_LINE,
         peer_port: 1701,
+        fallback: Vec::new(),
         tunnels,
         capacity,
     }];
@@ -119,6 +120,8 @@ pub struct Sim {
     pub lost: u64,
     /// Control datagrams sent.
     pub sent: u64,
+    /// LAC datagrams to an address other than the LNS's: nobody answers them.
+    pub unanswered: u64,
     /// Sequence numbers received per (subscriber, up?).
     pub got: BTreeMap<(Ipv4Addr, bool), Vec<u32>>,
     next_seq: BTreeMap<(Ipv4Addr, bool), u32>,
@@ -174,6 +177,7 @@ impl Sim {
             rng: 0x1234_5678_9abc_def1,
             lost: 0,
             sent: 0,
+            unanswered: 0,
             got: BTreeMap::new(),
             next_seq: BTreeMap::new(),
             ppp_calls: BTreeMap::new(),
@@ -203,6 +207,11 @@ impl Sim {
                 L2tpOutput::Send { local, peer, bytes } => {
                     assert_eq!(local, node.addr);
                     assert_eq!(peer.port(), 1701);
+                    if to_lns && *peer.ip() != LNS_LINE {
+                        // No LNS there (a line's failed LNS): nothing answers.
+                        self.unanswered += 1;
+                        continue;
+                    }
                     self.sent += 1;
                     if self.lose() {
                         self.lost += 1;
@@ -275,15 +284,15 @@ impl Sim {
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(until)
-            .max(self.now);
-            if next > until {
+            .map(|t| t.max(self.now));
+            // Nothing left to happen before `until` (or at all: then the clock jumps).
+            let Some(next) = next.filter(|t| *t <= until) else {
                 self.now = until;
                 self.lac.l2tp.tick(self.now);
                 self.lns.l2tp.tick(self.now);
                 self.pump();
                 return;
-            }
+            };
             self.now = next;
             let now = self.now;
             let (due, rest): (Wire, Wire) = self.wire.drain(..).partition(|w| w.0 <= now);

@@ -941,3 +941,138 @@ fn sessions_beyond_max_sessions_are_refused_and_counted() {
     assert_eq!(waiting.failures, 1);
     assert!(waiting.retry_at.is_some());
 }
+
+/// A LAC whose line lists `first` (nobody answers there) before the LNS: its customer
+/// `acme` places switched calls on it.
+fn failover_settings(first: Ipv4Addr, more: &[Ipv4Addr]) -> Settings {
+    let mut lac = lac_settings(2, caps(4, 0), &[("acme", true)]);
+    let line = &mut lac.lines[0];
+    line.peer = first;
+    line.fallback = more
+        .iter()
+        .map(|a| std::net::SocketAddrV4::new(*a, 1701))
+        .collect();
+    lac
+}
+
+/// Issue 15 item 2: a customer's line lists its LNSes by preference. The first does not
+/// answer SCCRQ: after the retransmissions (1+2+4+8+8+8 s) its tunnel is given up, the
+/// line goes on to the second LNS, and both calls waiting in that tunnel are placed in
+/// a tunnel to it, the gateway told their new session ids; no call ends, PPP comes up
+/// at the second LNS, and later tunnels of the line go there too.
+#[test]
+fn a_customers_calls_fail_over_to_the_lines_next_lns() {
+    let dead = Ipv4Addr::new(172, 16, 0, 9);
+    let mut sim = Sim::new(failover_settings(dead, &[LNS_LINE]), lns_settings());
+    let mut first = Vec::new();
+    for p in 1..=2u16 {
+        let now = sim.now();
+        first.push(
+            sim.lac()
+                .switch_call_placed(now, "acme", M, ppp_call(p))
+                .unwrap(),
+        );
+    }
+    let t0 = sim.lac().sessions()[&first[0]].tunnel;
+    assert_eq!(
+        sim.lac().tunnels()[&t0].peer,
+        std::net::SocketAddrV4::new(dead, 1701)
+    );
+    sim.run_for(Duration::from_secs(20));
+    assert!(
+        sim.ppp_events.is_empty(),
+        "nothing up before the first LNS is given up"
+    );
+    assert_eq!(sim.lac().stats().lns_failovers, 0);
+    sim.run_for(Duration::from_secs(20));
+    // SCCRQ and its 5 retransmissions, all to the first LNS; nothing else went there.
+    assert_eq!(sim.unanswered, 6);
+    let st = sim.lac().stats();
+    assert_eq!((st.tunnels_dead, st.lns_failovers), (1, 1), "{st:?}");
+    assert_eq!(sim.ppp_events, ["up 0", "up 2"]);
+    let moved: BTreeMap<u16, u16> = sim
+        .switch_events
+        .iter()
+        .filter_map(|e| match e {
+            L2tpOutput::SwitchMoved { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved.keys().copied().collect::<Vec<_>>(), {
+        let mut f = first.clone();
+        f.sort_unstable();
+        f
+    });
+    let up: Vec<u16> = sim
+        .switch_events
+        .iter()
+        .filter_map(|e| match e {
+            L2tpOutput::Switched { session, .. } => Some(*session),
+            L2tpOutput::SwitchEnded { .. } => panic!("no call ends: {e:?}"),
+            _ => None,
+        })
+        .collect();
+    let mut want: Vec<u16> = moved.values().copied().collect();
+    want.sort_unstable();
+    let mut up = up;
+    up.sort_unstable();
+    assert_eq!(up, want, "each call up once, under its new id");
+    let lac = sim.lac();
+    // (Session ids are reused, lowest first: a new id may be another call's old one.)
+    assert_eq!(lac.sessions().len(), 2);
+    for to in moved.values() {
+        let t = lac.sessions()[to].tunnel;
+        assert_eq!(
+            lac.tunnels()[&t].peer,
+            std::net::SocketAddrV4::new(LNS_LINE, 1701)
+        );
+        assert_eq!(lac.tunnels()[&t].state, TunnelState::Established);
+    }
+    assert!(lac.subscribers().values().all(|o| o.lns_failures == 1));
+    assert!(lac.is_settled());
+    // A later call goes straight to the second LNS.
+    let now = sim.now();
+    let third = sim
+        .lac()
+        .switch_call_placed(now, "acme", M, ppp_call(3))
+        .unwrap();
+    sim.run_for(Duration::from_secs(2));
+    let t = sim.lac().sessions()[&third].tunnel;
+    assert_eq!(
+        sim.lac().tunnels()[&t].peer,
+        std::net::SocketAddrV4::new(LNS_LINE, 1701)
+    );
+    assert_eq!(sim.ppp_events.len(), 3);
+    assert_eq!(sim.unanswered, 6);
+}
+
+/// No LNS of the line answers: the call is tried on each once, then ends (the gateway
+/// sends PADT) under the id it was last told; the line is back at its first LNS.
+#[test]
+fn a_call_ends_when_no_lns_of_its_lines_answers() {
+    let (a, b) = (Ipv4Addr::new(172, 16, 0, 8), Ipv4Addr::new(172, 16, 0, 9));
+    let mut sim = Sim::new(failover_settings(a, &[b]), lns_settings());
+    let now = sim.now();
+    let sid = sim
+        .lac()
+        .switch_call_placed(now, "acme", M, ppp_call(1))
+        .unwrap();
+    sim.run_for(Duration::from_secs(80));
+    assert_eq!(sim.unanswered, 12, "6 to each LNS");
+    assert_eq!(sim.lac().stats().lns_failovers, 2);
+    // The call is moved (re-keyed; the new session may reuse the freed id) once, then
+    // ends under the id the move told the gateway.
+    let ev = &sim.switch_events;
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    let L2tpOutput::SwitchMoved { from, to, .. } = ev[0] else {
+        panic!("first a move: {ev:?}");
+    };
+    assert_eq!(from, sid);
+    assert!(
+        matches!(ev[1], L2tpOutput::SwitchEnded { session, was_up: false, .. } if session == to),
+        "then the end of the moved call: {ev:?}"
+    );
+    assert!(sim.lac().subscribers().is_empty());
+    assert!(sim.lac().sessions().is_empty());
+    assert!(sim.ppp_events.is_empty());
+}

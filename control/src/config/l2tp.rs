@@ -195,8 +195,10 @@ impl Default for LevelsConfig {
 pub struct LineConfig {
     /// Its name (records, ctl).
     pub name: String,
-    /// The LNS its tunnels go to.
-    pub peer: Ipv4Addr,
+    /// The LNS its tunnels go to, or its LNSes by preference (`ADDRESS` or
+    /// `ADDRESS:PORT`, `peer_port` when left out): the next is tried when a tunnel to the
+    /// one in use fails before it is up.
+    pub peer: LinePeer,
     /// The LNS's UDP port.
     #[serde(default = "l2tp_port")]
     pub peer_port: u16,
@@ -209,6 +211,37 @@ pub struct LineConfig {
     /// Sum of service levels each tunnel may carry (0: unlimited).
     #[serde(default)]
     pub tunnel_bandwidth: Rate,
+}
+
+/// `[[l2tp.line]] peer`: one LNS (the one-LNS form) or a list by preference.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum LinePeer {
+    /// `peer = "172.16.0.2"`.
+    One(String),
+    /// `peer = ["172.16.0.2", "172.16.0.3:1701"]`.
+    Many(Vec<String>),
+}
+
+impl LineConfig {
+    /// The line's LNSes by preference, or why they are not valid.
+    fn peers(&self) -> Result<Vec<SocketAddrV4>, String> {
+        let list = match &self.peer {
+            LinePeer::One(a) => std::slice::from_ref(a),
+            LinePeer::Many(list) if list.is_empty() => return Err("names no LNS".into()),
+            LinePeer::Many(list) => list.as_slice(),
+        };
+        list.iter()
+            .map(|a| {
+                a.parse::<SocketAddrV4>()
+                    .or_else(|_| {
+                        a.parse::<Ipv4Addr>()
+                            .map(|ip| SocketAddrV4::new(ip, self.peer_port))
+                    })
+                    .map_err(|_| format!("{a:?} is not ADDRESS or ADDRESS:PORT"))
+            })
+            .collect()
+    }
 }
 
 fn l2tp_port() -> u16 {
@@ -353,18 +386,23 @@ impl L2tpConfig {
             if l.name.is_empty() || self.lines[..i].iter().any(|o| o.name == l.name) {
                 return e(k("name"), format!("{:?} is empty or used twice", l.name));
             }
-            if l.peer.is_unspecified()
-                || l.peer.is_multicast()
-                || l.peer.is_broadcast()
-                || ours.contains(&l.peer)
-            {
-                return e(
-                    k("peer"),
-                    format!("{} is not a peer's unicast address", l.peer),
-                );
-            }
             if l.peer_port == 0 {
                 return e(k("peer_port"), "must not be 0".into());
+            }
+            let peers = l.peers().map_err(|m| (k("peer"), m))?;
+            for (j, p) in peers.iter().enumerate() {
+                let ip = *p.ip();
+                if ip.is_unspecified()
+                    || ip.is_multicast()
+                    || ip.is_broadcast()
+                    || ours.contains(&ip)
+                    || p.port() == 0
+                {
+                    return e(k("peer"), format!("{p} is not a peer's unicast address"));
+                }
+                if peers[..j].contains(p) {
+                    return e(k("peer"), format!("{p} is listed twice"));
+                }
             }
             if l.tunnels == 0 {
                 return e(k("tunnels"), "must be at least 1".into());
@@ -485,15 +523,23 @@ impl L2tpConfig {
             lines: self
                 .lines
                 .iter()
-                .map(|l| LineSettings {
-                    name: l.name.clone(),
-                    peer: l.peer,
-                    peer_port: l.peer_port,
-                    tunnels: l.tunnels,
-                    capacity: Capacity {
-                        sessions: l.tunnel_sessions,
-                        bandwidth: l.tunnel_bandwidth.0,
-                    },
+                .map(|l| {
+                    let peers = l.peers().unwrap_or_default();
+                    let first = peers
+                        .first()
+                        .copied()
+                        .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, l.peer_port));
+                    LineSettings {
+                        name: l.name.clone(),
+                        peer: *first.ip(),
+                        peer_port: first.port(),
+                        fallback: peers.get(1..).unwrap_or_default().to_vec(),
+                        tunnels: l.tunnels,
+                        capacity: Capacity {
+                            sessions: l.tunnel_sessions,
+                            bandwidth: l.tunnel_bandwidth.0,
+                        },
+                    }
                 })
                 .collect(),
             customers: self
@@ -624,6 +670,29 @@ level = "3M"
         assert_eq!(r[1].lns[0].secret.as_deref(), Some(&b"b secret"[..]));
     }
 
+    /// `[[l2tp.line]] peer`: one LNS as before, or several by preference (issue 15
+    /// item 2), the first the line's `peer`, the others its failover list.
+    #[test]
+    fn a_line_lists_its_lnses_by_preference() {
+        let c = parse(
+            "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"one\"\npeer = \"172.16.0.2\"\npeer_port = 1702\n[[l2tp.line]]\nname = \"two\"\npeer = [\"172.16.0.3\", \"172.16.0.4:1801\", \"172.16.0.5\"]\npeer_port = 1703\n",
+        )
+        .unwrap();
+        let s = c.l2tp.settings(1, Seed::fixed([1; 32])).unwrap();
+        let l = &s.lines;
+        assert_eq!(
+            (l[0].peer, l[0].peer_port),
+            ("172.16.0.2".parse().unwrap(), 1702)
+        );
+        assert!(l[0].fallback.is_empty());
+        assert_eq!(
+            (l[1].peer, l[1].peer_port),
+            ("172.16.0.3".parse().unwrap(), 1703)
+        );
+        let more: Vec<String> = l[1].fallback.iter().map(|p| p.to_string()).collect();
+        assert_eq!(more, ["172.16.0.4:1801", "172.16.0.5:1703"]);
+    }
+
     #[test]
     fn errors_name_the_key_and_line() {
         let cases = [
@@ -643,6 +712,21 @@ level = "3M"
                 "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.1\"\n",
                 "l2tp.line[0].peer",
                 "172.16.0.1",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = [\"172.16.0.2\", \"172.16.0.2:1701\"]\n",
+                "l2tp.line[0].peer",
+                "listed twice",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = []\n",
+                "l2tp.line[0].peer",
+                "names no LNS",
+            ),
+            (
+                "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = [\"172.16.0.2\", \"lns.example\"]\n",
+                "l2tp.line[0].peer",
+                "ADDRESS:PORT",
             ),
             (
                 "[l2tp]\nenabled = true\n[[l2tp.line]]\nname = \"a\"\npeer = \"172.16.0.2\"\n[[l2tp.customer]]\nname = \"c\"\nlines = [\"b\"]\n",

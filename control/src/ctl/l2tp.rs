@@ -116,6 +116,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> proto::Tunnels {
         .values()
         .filter(|o| o.session.is_none())
         .map(|o| proto::Waiting {
+            call: o.id,
             address: o.address.to_string(),
             user: o.user.clone(),
             state: if o.moving_to.is_some() {
@@ -152,6 +153,7 @@ pub fn tunnels(l: &L2tp, now: Instant) -> proto::Tunnels {
             tunnels_up: st.tunnels_up,
             tunnels_down: st.tunnels_down,
             tunnels_dead: st.tunnels_dead,
+            lns_failovers: st.lns_failovers,
             sessions_up: st.sessions_up,
             sessions_down: st.sessions_down,
             moves_started: st.moves_started,
@@ -233,6 +235,7 @@ pub fn tunnel(l: &L2tp, id: u16, now: Instant) -> Option<proto::TunnelDetail> {
                 let owner = s.owner.and_then(|o| l.subscribers().get(&o));
                 proto::TunnelSession {
                     session: s.id,
+                    call: owner.map(|o| o.id),
                     peer_session: s.peer_id,
                     state: s.state.name().into(),
                     subscriber: (!s.subscriber.is_unspecified()).then(|| s.subscriber.to_string()),
@@ -326,11 +329,18 @@ pub fn render_tunnels(data: &proto::Tunnels) -> String {
     if !data.waiting.is_empty() {
         out += "\n";
         out += &table(
-            &["WAITING", "USER", "STATE"],
+            &["CALL", "WAITING", "USER", "STATE"],
             &data
                 .waiting
                 .iter()
-                .map(|w| vec![w.address.cell(), w.user.cell(), w.state.cell()])
+                .map(|w| {
+                    vec![
+                        w.call.cell(),
+                        w.address.cell(),
+                        w.user.cell(),
+                        w.state.cell(),
+                    ]
+                })
                 .collect::<Vec<_>>(),
         );
     }
@@ -359,6 +369,7 @@ pub fn render_tunnel(data: &proto::TunnelDetail) -> String {
     out += &table(
         &[
             "SESSION",
+            "CALL",
             "PEER-ID",
             "STATE",
             "SUBSCRIBER",
@@ -375,6 +386,7 @@ pub fn render_tunnel(data: &proto::TunnelDetail) -> String {
             .map(|s| {
                 vec![
                     s.session.cell(),
+                    s.call.cell(),
                     s.peer_session.cell(),
                     s.state.cell(),
                     s.subscriber.cell(),
@@ -475,5 +487,108 @@ mod tests {
         });
         assert!(change(&rm, Some(sim.lac()), now).unwrap().ok);
         assert!(change(&rm, Some(sim.lac()), now).unwrap().error.is_some());
+    }
+
+    /// The id `tunnel session level` takes is printed: `show tunnel ID` gives each
+    /// switched PPP call's `call` (the administration table's id, a CALL column in the
+    /// table), and that id changes the call's level, which `show tunnel` then shows.
+    #[test]
+    fn show_tunnel_prints_the_call_id_that_tunnel_session_level_takes() {
+        use tollgate_control_core::l2tp::lac::SwitchedCall;
+        use tollgate_control_core::ppp::{ProxyAuth, ProxyAuthType, ProxyRecord};
+        use tollgate_dataplane::MacAddr;
+        use tollgate_dataplane::l2tp::PppoeLeg;
+
+        let mut sim = Sim::new(
+            lac_settings(
+                2,
+                Capacity {
+                    sessions: 4,
+                    bandwidth: 0,
+                },
+                &[("acme", true)],
+            ),
+            lns_settings(),
+        );
+        let mut sids = Vec::new();
+        for p in 1..=2u16 {
+            let call = SwitchedCall {
+                pppoe: PppoeLeg {
+                    session: p,
+                    client: MacAddr([2, 0, 0, 0, 9, p as u8]),
+                    vlans: Default::default(),
+                    mss_clamp: 0,
+                },
+                proxy: ProxyRecord {
+                    lcp: Default::default(),
+                    auth: ProxyAuth {
+                        kind: ProxyAuthType::Pap,
+                        name: format!("user{p}@isp.example").into_bytes(),
+                        challenge: Vec::new(),
+                        id: 1,
+                        response: b"secret".to_vec(),
+                    },
+                },
+                calling_number: format!("access0.10.{p}"),
+                speed: 1_000_000_000,
+            };
+            let now = sim.now();
+            sids.push(
+                sim.lac()
+                    .switch_call_placed(now, "acme", 1_000_000, call)
+                    .unwrap(),
+            );
+        }
+        sim.run_for(std::time::Duration::from_secs(2));
+        let now = sim.now();
+        let v = tunnels(sim.lac(), now);
+        assert_eq!(v.tunnels.len(), 1, "{v:?}");
+        let id = v.tunnels[0].tunnel;
+        let one = tunnel(sim.lac(), id, now).unwrap();
+        assert_eq!(one.session_list.len(), 2);
+        let second = one
+            .session_list
+            .iter()
+            .find(|s| s.user.as_deref() == Some("user2@isp.example"))
+            .unwrap();
+        assert_eq!(second.session, sids[1]);
+        let call = second.call.expect("a LAC's call has its id");
+        let first = one.session_list.iter().find(|s| s.session == sids[0]);
+        assert_ne!(first.unwrap().call, Some(call), "ids are the calls' own");
+        let text = render_tunnel(&one);
+        let row = text
+            .lines()
+            .find(|l| l.contains("user2@isp.example"))
+            .unwrap();
+        assert!(text.contains("CALL"), "{text}");
+        assert_eq!(
+            row.split_whitespace().nth(1),
+            Some(call.to_string().as_str()),
+            "{text}"
+        );
+        // That id is what the command takes.
+        let lvl = Request::TunnelSessionLevel(proto::TunnelKey {
+            session: call.to_string(),
+            level: Some(crate::config::Rate(3_000_000)),
+        });
+        let r = change(&lvl, Some(sim.lac()), now).unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.data["session"], call);
+        assert_eq!(r.data["level"], 3_000_000);
+        sim.run_for(std::time::Duration::from_secs(1));
+        let now = sim.now();
+        let one = tunnel(sim.lac(), id, now).unwrap();
+        let levels: Vec<(Option<u32>, u64)> =
+            one.session_list.iter().map(|s| (s.call, s.level)).collect();
+        assert!(levels.contains(&(Some(call), 3_000_000)), "{levels:?}");
+        assert_eq!(
+            levels.iter().map(|l| l.1).sum::<u64>(),
+            4_000_000,
+            "only that call changed: {levels:?}"
+        );
+        // The LNS's sessions have no call id of the LAC's table.
+        let lns_tunnel = *sim.lns().tunnels().keys().next().unwrap();
+        let lns = tunnel(sim.lns(), lns_tunnel, now).unwrap();
+        assert!(lns.session_list.iter().all(|s| s.call.is_none()));
     }
 }

@@ -108,7 +108,7 @@ pub const L2TP: &[(&str, &str)] = &[
     ),
     (
         "tunnel session level",
-        "set a switched call's service level (LAC: its administration-table id) (args: session, level)",
+        "set a switched call's service level (LAC: its administration-table id, show tunnel ID -> CALL) (args: session, level)",
     ),
 ];
 
