@@ -209,7 +209,8 @@ pppoe-test: build
 # Tollgate as LNS for another vendor's LAC (scripts/l2tpns-lab.sh): l2tpns is the PPPoE
 # server and forwards the realm isp.example over L2TP; a scapy PPPoE client negotiates
 # LCP, PAP and IPCP with Tollgate through it, sends UDP both ways (counted exactly at
-# Tollgate), and gets LCP Terminate-Request then the CDN on `ctl session remove`.
+# Tollgate), and gets LCP Terminate-Request then the CDN on `ctl session remove`; then
+# the same with two Tollgate workers (the LAC's and the subscriber's on different ones).
 lns-test: build
 	@if [ "$(ROOT)" = 0 ]; then \
 	  TOLLGATE_BIN=$(BIN) scripts/l2tpns-lab.sh test; \

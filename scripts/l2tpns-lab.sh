@@ -21,6 +21,11 @@
 #      CDN (the client sees the Terminate-Request through l2tpns, which forwards it only
 #      while the session stands).
 #   4. A second call, then SIGTERM: Terminate-Request (gateway shutdown), CDN, StopCCN.
+#   5. Tollgate again with two workers (issue 15 item 1): the LAC (172.16.0.1) and the
+#      subscriber (172.16.0.100) belong to different workers, and the fanout program
+#      takes the LAC's data messages to the subscriber's worker by the packet inside:
+#      steps 1-3 again, the same exact counters (steered by the LAC's address, the uplink
+#      would reach the server but miss the session's counters).
 #
 # l2tpns needs a cluster interface that exists (a veth pair in its namespace, with an
 # address), its own log
@@ -92,12 +97,13 @@ up() {
     nsx "$NS_SRV" ip route add 172.16.0.0/24 via 192.0.2.1
 }
 
+# Tollgate's config with $1 workers (default 1).
 write_config() {
     mkdir -p "$RUNDIR/state"
     rm -f "$RUNDIR"/state/* "$RUNDIR/sessions.jsonl"
     cat >"$RUNDIR/tollgate.toml" <<EOF
 [engine]
-workers = 1
+workers = ${1:-1}
 [control]
 socket = "$SOCK"
 [access]
@@ -158,7 +164,6 @@ set cli_bind_address 127.0.0.1
 set ppp_keepalive no
 setforward isp.example 172.16.0.2 1701 $SECRET
 EOF
-    rm -f "$RUNDIR/l2tpns.log"
 }
 
 start_gateway() {
@@ -175,6 +180,7 @@ start_gateway() {
 l2tpns_master() { grep -q -i "master" "$RUNDIR/l2tpns.log"; }
 
 start_l2tpns() {
+    rm -f "$RUNDIR/l2tpns.log"
     # In the foreground under setsid (-d would fork away from the pid noted here).
     setsid ip netns exec "$NS_LAC" l2tpns -c "$RUNDIR/l2tpns.cfg" -h tgl-lac \
         </dev/null >"$RUNDIR/l2tpns.out" 2>&1 &
@@ -186,7 +192,9 @@ start_l2tpns() {
 }
 
 start_server() {
-    # Counts the UDP datagrams to 192.0.2.10:5001 into a file.
+    # Counts the UDP datagrams to 192.0.2.10:5001 into a file (from 0 at each start).
+    kill_pidfile "$RUNDIR/server.pid"
+    wait_for 10 bash -c "! ip netns exec $NS_SRV ss -Huln | grep -q 192.0.2.10:5001" || true
     setsid ip netns exec "$NS_SRV" "$PY" -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -217,7 +225,8 @@ sys.exit(0 if (c["rx_packets"], c["rx_bytes"]) == (n, n * 128) else 1)' "$2"
 session_of() { ctl show sessions | grep -q 'alice@isp.example'; }
 
 check_call_and_traffic() {
-    local n=20 addr v out
+    local n=20 addr v out cdns
+    cdns=$(grep -c "Received CDN" "$RUNDIR/l2tpns.log" || true)
     nsx "$NS_SUB" timeout 90 "$PY" "$SCRIPT_DIR/pppoe-client.py" tgl-s0 alice@isp.example wonderland pap \
         --send "$n" --to 192.0.2.10:5001 --expect-end 60 >"$RUNDIR/client.out" 2>&1 &
     local cpid=$!
@@ -278,7 +287,7 @@ sys.exit(0 if ok else 1)' "$out" 2>/dev/null; then
     else
         fail "no Terminate-Request at the client: $out"
     fi
-    if grep -q "CDN" "$RUNDIR/l2tpns.log"; then
+    if wait_for 10 bash -c "(( \$(grep -c 'Received CDN' '$RUNDIR/l2tpns.log') > $cdns ))"; then
         pass "l2tpns received the CDN"
     else
         fail "l2tpns logged no CDN"
@@ -337,6 +346,17 @@ test_all() {
     start_l2tpns
     check_call_and_traffic
     check_shutdown
+    log "again with two workers"
+    write_config 2
+    start_server
+    start_gateway
+    if ctl show status | "$PY" -c 'import json, sys; sys.exit(json.load(sys.stdin)["workers"] != 2)'; then
+        pass "Tollgate runs two workers (the LAC's address is worker 1's, the subscriber's worker 0's)"
+    else
+        fail "Tollgate does not run two workers: $(ctl show status)"
+    fi
+    check_call_and_traffic
+    stop_gateway
     if ((FAILED > 0)); then
         log "l2tpns lab: $FAILED check(s) failed; logs in $RUNDIR"
         tail -n 20 "$RUNDIR/tollgate.log"

@@ -9,6 +9,16 @@
 //! [`core_program`]: by destination address, or by destination port for a NAT address),
 //! so no packet crosses workers. Ports that cannot steer (RSS, vdevs) hand each packet to
 //! its owner instead ([`crate::handoff`]), by [`frame_owner`], the same function in Rust.
+//!
+//! An LNS's PPP subscriber sends from behind its tunnel: its uplink arrives as an L2TP
+//! data message to the gateway's tunnel address, whose outer source is the LAC. With
+//! L2TP on, such a message (UDP 1701 to the side's address, T bit clear, PPP protocol
+//! 0x0021 or 0x0057) is owned by the packet inside it, by its source, like a PPPoE
+//! subscriber's frame ([`l2tp_owner`]; [`access_program_with`] and
+//! [`core_program_with`] read the same fields): it reaches the worker of the
+//! subscriber's session, whose downlink is steered there by destination already. L2TP
+//! control messages and PPP control frames go by the outer header as before (the
+//! control plane takes them from any worker).
 
 #![deny(unsafe_code)]
 
@@ -77,11 +87,13 @@ pub fn nat_port_worker(port: u16, (lo, hi): (u16, u16), workers: u16) -> u16 {
 /// those. IPv6 goes by the /56 of the subscriber's address ([`prefix_worker`]).
 #[inline]
 pub fn frame_owner(side: Side, frame: &[u8], workers: u16, nat: &NatConfig) -> Option<u16> {
-    frame_owner_with(side, frame, workers, nat, &[])
+    frame_owner_with(side, frame, workers, nat, &[], None)
 }
 
 /// [`frame_owner`], with `more` addresses steered by port like the NAT addresses (the
-/// NAT64 pool, whose bindings take their ports from the same per-worker slices).
+/// NAT64 pool, whose bindings take their ports from the same per-worker slices), and
+/// with L2TP on, `tunnel`, the address of `side` that L2TP data messages come to: such
+/// a message carrying IPv4 or IPv6 is owned by its inner source ([`l2tp_owner`]).
 #[inline]
 pub fn frame_owner_with(
     side: Side,
@@ -89,6 +101,7 @@ pub fn frame_owner_with(
     workers: u16,
     nat: &NatConfig,
     more: &[Ipv4Addr],
+    tunnel: Option<Ipv4Addr>,
 ) -> Option<u16> {
     if let Some(l3) = ipv6_header(frame) {
         // IPv6 by the /56 of the subscriber: its source uplink, its destination downlink.
@@ -99,6 +112,12 @@ pub fn frame_owner_with(
     }
     let key = flow::parse(frame)?;
     let (src, dst) = key.ipv4()?;
+    if let Some(tunnel) = tunnel.filter(|t| *t == dst)
+        && key.pppoe_session.is_none()
+        && let Some(owner) = l2tp_owner(frame.get(key.l3..)?, tunnel, workers)
+    {
+        return Some(owner);
+    }
     if side == Side::Access {
         return Some(subscriber_worker(src, workers));
     }
@@ -111,6 +130,72 @@ pub fn frame_owner_with(
     };
     Some(nat_port_worker(port, nat.ports, workers))
 }
+
+/// The owner of an L2TP data message to `tunnel` (the IPv4 packet `ip`, from its header)
+/// by the packet it carries: IPv4 (PPP 0x0021) by its source's [`subscriber_worker`],
+/// IPv6 (0x0057) by its source's /56 ([`prefix_worker`]). The L2TP header's optional
+/// Length, Ns/Nr and Offset fields are skipped, then PPP's `ff 03` when present, and the
+/// protocol is read compressed (one odd byte) or not. `None` for anything else: not UDP
+/// 1701 to `tunnel`, a fragment, a control message (T bit), a version other than 2, PPP
+/// control, or cut short. The fanout programs read the same fields
+/// ([`access_program_with`], [`core_program_with`]).
+#[inline]
+pub fn l2tp_owner(ip: &[u8], tunnel: Ipv4Addr, workers: u16) -> Option<u16> {
+    let be16 = |b: &[u8], at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+    };
+    if ip.get(16..20)? != tunnel.octets() || *ip.get(9)? != 17 || be16(ip, 6)? & 0x3fff != 0 {
+        return None;
+    }
+    let udp = ip.get(usize::from(ip[0] & 0x0f) * 4..)?;
+    if be16(udp, 2)? != L2TP_PORT {
+        return None;
+    }
+    let l2tp = udp.get(8..)?;
+    let flags = be16(l2tp, 0)?;
+    if flags & 0x800f != 2 {
+        return None;
+    }
+    let mut at = 6;
+    if flags & L2TP_L != 0 {
+        at += 2;
+    }
+    if flags & L2TP_S != 0 {
+        at += 4;
+    }
+    if flags & L2TP_O != 0 {
+        at += 2 + usize::from(be16(l2tp, at)?);
+    }
+    let mut proto = be16(l2tp, at)?;
+    if proto == 0xff03 {
+        at += 2;
+        proto = be16(l2tp, at)?;
+    }
+    let (skip, ipv6) = match (proto, proto >> 8) {
+        (0x0021, _) => (2, false),
+        (0x0057, _) => (2, true),
+        (_, 0x21) => (1, false),
+        (_, 0x57) => (1, true),
+        _ => return None,
+    };
+    let inner = l2tp.get(at + skip..)?;
+    if ipv6 {
+        let hi = inner.get(8..16)?;
+        return Some(prefix_worker(
+            u64::from_be_bytes(hi.try_into().ok()?),
+            workers,
+        ));
+    }
+    let src: [u8; 4] = inner.get(12..16)?.try_into().ok()?;
+    Some(subscriber_worker(Ipv4Addr::from(src), workers))
+}
+
+/// UDP port and header bits of L2TPv2 (RFC 2661 3.1) that [`l2tp_owner`] and the programs
+/// read (as in [`crate::wire::l2tp`]).
+const L2TP_PORT: u16 = crate::wire::l2tp::PORT;
+const L2TP_L: u16 = crate::wire::l2tp::flags::L;
+const L2TP_S: u16 = crate::wire::l2tp::flags::S;
+const L2TP_O: u16 = crate::wire::l2tp::flags::O;
 
 /// The port of the flow or binding an ICMP error (destination unreachable, time
 /// exceeded, parameter problem) to a NAT or pool address is about: the quoted packet's
@@ -170,6 +255,14 @@ const JEQ_K: u16 = 0x15;
 const JA: u16 = 0x05;
 const RET_A: u16 = 0x16;
 const RET_K: u16 = 0x06;
+const ALU_ADD_K: u16 = 0x04;
+const ALU_RSH_K: u16 = 0x74;
+const MISC_TXA: u16 = 0x87;
+/// `M[k] = A`, `M[k] = X`, `A = M[k]`, `X = M[k]` (scratch memory, 16 words).
+const ST: u16 = 0x02;
+const STX: u16 = 0x03;
+const LD_MEM: u16 = 0x60;
+const LDX_MEM: u16 = 0x61;
 /// Loads relative to the network header (`SKF_NET_OFF`).
 const NET: u32 = (-0x100000i32) as u32;
 /// `SKF_AD_OFF + SKF_AD_PROTOCOL`: the frame's EtherType.
@@ -245,12 +338,18 @@ fn assemble(ops: &[Op]) -> Vec<Insn> {
 /// network header. X holds how many tag bytes are in the data before the IPv4 or PPPoE
 /// header.
 pub fn access_program(workers: u16) -> Vec<Insn> {
+    access_program_with(workers, None)
+}
+
+/// [`access_program`], with L2TP on: an L2TP data message to `tunnel` (the access side's
+/// address) carrying IPv4 or IPv6 goes by the packet inside, as [`l2tp_owner`] reads it.
+pub fn access_program_with(workers: u16, tunnel: Option<Ipv4Addr>) -> Vec<Insn> {
     use Op::*;
     const IPV4: u32 = 0x0800;
     const PPPOE: u32 = 0x8864;
     const TAG: u32 = 0x8100;
     const IPV6: u32 = 0x86dd;
-    assemble(&[
+    let mut ops = vec![
         I(stmt(LDX_IMM, 0)),
         I(stmt(LD_H_ABS, PROTOCOL)),
         Jeq(IPV4, "ipv4", ""),
@@ -303,19 +402,134 @@ pub fn access_program(workers: u16) -> Vec<Insn> {
         I(stmt(LD_W_IND, NET + 8 + PREFIX_WORD)),
         Ja("owner"),
         Label("ipv4"),
+    ];
+    if let Some(tunnel) = tunnel {
+        ops.extend(l2tp_ops(tunnel));
+    }
+    ops.extend([
         I(stmt(LD_W_IND, NET + 12)),
         Label("owner"),
         I(stmt(ALU_MOD_K, workers.max(1) as u32)),
         I(stmt(RET_A, 0)),
         Label("other"),
         I(stmt(RET_K, 0)),
-    ])
+    ]);
+    assemble(&ops)
+}
+
+/// The steps that steer an L2TP data message to `tunnel` by its inner packet, for an
+/// IPv4 header at X bytes past the network header: on a match they leave the steering
+/// word in A and jump to `owner` (IPv4: the inner source; IPv6: the word 3 bytes into
+/// its source, [`PREFIX_WORD`]); otherwise they fall through with X as it was (kept in
+/// `M[0]`). The same reading as [`l2tp_owner`]; `M[1]` holds the L2TP flags, `M[2]` where
+/// the PPP frame starts.
+fn l2tp_ops(tunnel: Ipv4Addr) -> Vec<Op> {
+    use Op::*;
+    vec![
+        I(stmt(STX, 0)),
+        I(stmt(LD_W_IND, NET + 16)),
+        Jeq(u32::from(tunnel), "", "l2tp_no"),
+        I(stmt(LD_B_IND, NET + 9)),
+        Jeq(17, "", "l2tp_no"),
+        I(stmt(LD_H_IND, NET + 6)),
+        I(stmt(ALU_AND_K, 0x3fff)),
+        Jeq(0, "", "l2tp_no"),
+        // X = the UDP header.
+        I(stmt(LD_B_IND, NET)),
+        I(stmt(ALU_AND_K, 0x0f)),
+        I(stmt(ALU_LSH_K, 2)),
+        I(stmt(ALU_ADD_X, 0)),
+        I(stmt(MISC_TAX, 0)),
+        I(stmt(LD_H_IND, NET + 2)),
+        Jeq(u32::from(L2TP_PORT), "", "l2tp_no"),
+        // Data (T clear), version 2.
+        I(stmt(LD_H_IND, NET + 8)),
+        I(stmt(ST, 1)),
+        I(stmt(ALU_AND_K, 0x800f)),
+        Jeq(2, "", "l2tp_no"),
+        // M[2] = the PPP frame: past flags, tunnel and session, and what L, S, O add.
+        I(stmt(MISC_TXA, 0)),
+        I(stmt(ALU_ADD_K, 8 + 6)),
+        I(stmt(ST, 2)),
+        I(stmt(LD_MEM, 1)),
+        I(stmt(ALU_AND_K, u32::from(L2TP_L))),
+        Jeq(0, "l2tp_s", ""),
+        I(stmt(LD_MEM, 2)),
+        I(stmt(ALU_ADD_K, 2)),
+        I(stmt(ST, 2)),
+        Label("l2tp_s"),
+        I(stmt(LD_MEM, 1)),
+        I(stmt(ALU_AND_K, u32::from(L2TP_S))),
+        Jeq(0, "l2tp_o", ""),
+        I(stmt(LD_MEM, 2)),
+        I(stmt(ALU_ADD_K, 4)),
+        I(stmt(ST, 2)),
+        Label("l2tp_o"),
+        I(stmt(LD_MEM, 1)),
+        I(stmt(ALU_AND_K, u32::from(L2TP_O))),
+        Jeq(0, "l2tp_ppp", ""),
+        // Offset Size, then that many bytes of padding.
+        I(stmt(LDX_MEM, 2)),
+        I(stmt(LD_H_IND, NET)),
+        I(stmt(ALU_ADD_K, 2)),
+        I(stmt(ALU_ADD_X, 0)),
+        I(stmt(ST, 2)),
+        // PPP: `ff 03` skipped, then the protocol, two bytes or one odd one.
+        Label("l2tp_ppp"),
+        I(stmt(LDX_MEM, 2)),
+        I(stmt(LD_H_IND, NET)),
+        Jeq(0xff03, "", "l2tp_proto"),
+        I(stmt(MISC_TXA, 0)),
+        I(stmt(ALU_ADD_K, 2)),
+        I(stmt(MISC_TAX, 0)),
+        I(stmt(LD_H_IND, NET)),
+        Label("l2tp_proto"),
+        Jeq(0x0021, "l2tp_v4_2", ""),
+        Jeq(0x0057, "l2tp_v6_2", ""),
+        I(stmt(ALU_RSH_K, 8)),
+        Jeq(0x21, "l2tp_v4_1", ""),
+        Jeq(0x57, "l2tp_v6_1", "l2tp_no"),
+        Label("l2tp_v4_2"),
+        I(stmt(MISC_TXA, 0)),
+        I(stmt(ALU_ADD_K, 1)),
+        I(stmt(MISC_TAX, 0)),
+        Label("l2tp_v4_1"),
+        I(stmt(MISC_TXA, 0)),
+        I(stmt(ALU_ADD_K, 1)),
+        I(stmt(MISC_TAX, 0)),
+        I(stmt(LD_W_IND, NET + 12)),
+        Ja("owner"),
+        Label("l2tp_v6_2"),
+        I(stmt(MISC_TXA, 0)),
+        I(stmt(ALU_ADD_K, 1)),
+        I(stmt(MISC_TAX, 0)),
+        Label("l2tp_v6_1"),
+        I(stmt(MISC_TXA, 0)),
+        I(stmt(ALU_ADD_K, 1)),
+        I(stmt(MISC_TAX, 0)),
+        I(stmt(LD_W_IND, NET + 8 + PREFIX_WORD)),
+        Ja("owner"),
+        Label("l2tp_no"),
+        I(stmt(LDX_MEM, 0)),
+    ]
 }
 
 /// The fanout program of a core port: IPv4 to a NAT address by its TCP/UDP destination
 /// port or ICMP identifier, other IPv4 by destination address, IPv6 by the /56 of its
 /// destination ([`prefix_worker`]), anything else to worker 0.
 pub fn core_program(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Insn> {
+    core_program_with(workers, nat, ports, None)
+}
+
+/// [`core_program`], with L2TP on: an L2TP data message to `tunnel` (the core side's
+/// address; a LAC may be on either side) carrying IPv4 or IPv6 goes by the packet
+/// inside, as [`l2tp_owner`] reads it.
+pub fn core_program_with(
+    workers: u16,
+    nat: &[Ipv4Addr],
+    ports: (u16, u16),
+    tunnel: Option<Ipv4Addr>,
+) -> Vec<Insn> {
     // IPv6 first: the steering word of the destination (at 24), modulo the workers; the IPv4
     // program below is reached by a jump over these five (its jumps are relative).
     let mut p = vec![
@@ -325,23 +539,31 @@ pub fn core_program(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<In
         stmt(ALU_MOD_K, workers.max(1) as u32),
         stmt(RET_A, 0),
     ];
-    p.extend(core_program_v4(workers, nat, ports));
+    p.extend(core_program_v4(workers, nat, ports, tunnel));
     p
 }
 
-fn core_program_v4(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Insn> {
+fn core_program_v4(
+    workers: u16,
+    nat: &[Ipv4Addr],
+    ports: (u16, u16),
+    tunnel: Option<Ipv4Addr>,
+) -> Vec<Insn> {
     use Op::*;
     let workers = workers.max(1) as u32;
     let slice = ((ports.1 as u32 - ports.0 as u32 + 1) / workers).max(1);
-    let mut ops = vec![
-        I(stmt(LD_H_ABS, PROTOCOL)),
-        Jeq(0x0800, "", "ret0"),
-        I(stmt(LD_W_ABS, NET + 16)),
-    ];
+    let mut ops = vec![I(stmt(LD_H_ABS, PROTOCOL)), Jeq(0x0800, "", "ret0")];
+    if let Some(tunnel) = tunnel {
+        // The IPv4 header right at the network header.
+        ops.push(I(stmt(LDX_IMM, 0)));
+        ops.extend(l2tp_ops(tunnel));
+    }
+    ops.push(I(stmt(LD_W_ABS, NET + 16)));
     for a in nat {
         ops.push(Jeq(u32::from(*a), "nat", ""));
     }
     ops.extend([
+        Label("owner"),
         I(stmt(ALU_MOD_K, workers)),
         I(stmt(RET_A, 0)),
         // NAT address: which protocol?
@@ -403,6 +625,7 @@ fn core_program_v4(workers: u16, nat: &[Ipv4Addr], ports: (u16, u16)) -> Vec<Ins
 /// (tests, and a check that a program and the owner functions agree).
 pub fn run(prog: &[Insn], ethertype: u16, ip: &[u8]) -> Option<u32> {
     let (mut a, mut x) = (0u32, 0u32);
+    let mut mem = [0u32; 16];
     let mut pc = 0usize;
     let load = |off: u32, size: usize| -> Option<u32> {
         let o = off.wrapping_sub(NET) as usize;
@@ -428,6 +651,13 @@ pub fn run(prog: &[Insn], ethertype: u16, ip: &[u8]) -> Option<u32> {
             ALU_DIV_K => a /= i.k,
             ALU_MOD_K => a %= i.k,
             MISC_TAX => x = a,
+            MISC_TXA => a = x,
+            ALU_ADD_K => a = a.wrapping_add(i.k),
+            ALU_RSH_K => a >>= i.k,
+            ST => *mem.get_mut(i.k as usize)? = a,
+            STX => *mem.get_mut(i.k as usize)? = x,
+            LD_MEM => a = *mem.get(i.k as usize)?,
+            LDX_MEM => x = *mem.get(i.k as usize)?,
             JEQ_K => pc += if a == i.k { i.jt } else { i.jf } as usize,
             JA => pc += i.k as usize,
             RET_A => return Some(a),
@@ -440,7 +670,7 @@ pub fn run(prog: &[Insn], ethertype: u16, ip: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use etherparse::PacketBuilder;
+    use etherparse::{Ipv4HeaderSlice, PacketBuilder};
 
     fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, port: u16) -> Vec<u8> {
         let b = PacketBuilder::ipv4(src, dst, 64);
@@ -846,6 +1076,173 @@ mod tests {
         assert_eq!(prefix_worker(0x2001_0db8_0000_03ff, 2), 1);
         assert_eq!(prefix_worker(0x2001_0db8_0000_0400, 2), 0);
         assert_eq!(prefix_worker(0x2001_0db8_0000_0001, 2), 0);
+    }
+
+    /// An L2TP data message to the tunnel address, with every combination of the optional
+    /// L2TP fields (Length, Ns/Nr, Offset with and without padding) and of the PPP header
+    /// (`ff 03` or not, protocol compressed or not), is owned by the packet inside: IPv4
+    /// by its source, IPv6 by its source's /56; on the access side untagged or tagged,
+    /// on the core side untagged. [`frame_owner_with`] and both programs agree.
+    /// Control messages, PPP control, fragments, another port or address, or L2TP off:
+    /// by the outer header, as before.
+    #[test]
+    fn l2tp_data_is_owned_by_the_packet_inside() {
+        let cfg = NatConfig {
+            addresses: vec![Ipv4Addr::new(192, 0, 2, 99)],
+            ports: (1024, 65535),
+            timeouts: Default::default(),
+        };
+        let lac = Ipv4Addr::new(172, 16, 0, 1);
+        let tunnel = Ipv4Addr::new(172, 16, 0, 2);
+        let server: [u8; 16] = "2001:db8:ff::10"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
+        // The L2TP header with `flags` (L, S, O bits; T for control) and `pad` offset bytes.
+        let l2tp = |flags: u16, pad: u16, ppp: &[u8], inner: &[u8]| {
+            let mut m = Vec::new();
+            m.extend_from_slice(&(flags | 2).to_be_bytes());
+            let total = 6
+                + if flags & 0x4000 != 0 { 2 } else { 0 }
+                + if flags & 0x0800 != 0 { 4 } else { 0 }
+                + if flags & 0x0200 != 0 { 2 + pad } else { 0 }
+                + ppp.len() as u16
+                + inner.len() as u16;
+            if flags & 0x4000 != 0 {
+                m.extend_from_slice(&total.to_be_bytes());
+            }
+            m.extend_from_slice(&[0, 20, 0, 5]);
+            if flags & 0x0800 != 0 {
+                m.extend_from_slice(&[0, 7, 0, 3]);
+            }
+            if flags & 0x0200 != 0 {
+                m.extend_from_slice(&pad.to_be_bytes());
+                m.extend(std::iter::repeat_n(0xee, pad as usize));
+            }
+            m.extend_from_slice(ppp);
+            m.extend_from_slice(inner);
+            m
+        };
+        // Ethernet with `tags`, IPv4 `src` -> `dst`, UDP to `port`, then `payload`.
+        let frame = |tags: &[(u16, u16)], dst: Ipv4Addr, port: u16, payload: &[u8]| {
+            let mut ip = Vec::new();
+            PacketBuilder::ipv4(lac.octets(), dst.octets(), 64)
+                .udp(1701, port)
+                .write(&mut ip, payload)
+                .unwrap();
+            let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 9];
+            for (tpid, vid) in tags {
+                f.extend_from_slice(&tpid.to_be_bytes());
+                f.extend_from_slice(&vid.to_be_bytes());
+            }
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend_from_slice(&ip);
+            f
+        };
+        let lines: [&[(u16, u16)]; 3] = [&[], &[(0x8100, 100)], &[(0x88a8, 200), (0x8100, 300)]];
+        let ppps: [(&[u8], &[u8]); 4] = [
+            (&[0xff, 0x03, 0x00, 0x21], &[0xff, 0x03, 0x00, 0x57]),
+            (&[0x00, 0x21], &[0x00, 0x57]),
+            (&[0xff, 0x03, 0x21], &[0xff, 0x03, 0x57]),
+            (&[0x21], &[0x57]),
+        ];
+        let flag_sets = [0u16, 0x4000, 0x0800, 0x0200, 0x4a00, 0x4800, 0x0a00];
+        let outer = |workers| subscriber_worker(lac, workers);
+        for workers in [1u16, 2, 3, 4, 7] {
+            let acc = access_program_with(workers, Some(tunnel));
+            let core = core_program_with(workers, &cfg.addresses, cfg.ports, Some(tunnel));
+            let owner = |side, f: &[u8]| {
+                frame_owner_with(side, f, workers, &cfg, &[], Some(tunnel)).map(u32::from)
+            };
+            for last in [1u8, 2, 3, 4, 5, 6, 77, 200] {
+                let sub = [100, 64, 0, last];
+                let want4 = u32::from(subscriber_worker(Ipv4Addr::from(sub), workers));
+                let v4 = ipv4(sub, [192, 0, 2, 10], 17, 5000);
+                let prefix = 0x2001_0db8_0100_0000u64 | u64::from(last) << 8;
+                let mut src6 = [0u8; 16];
+                src6[..8].copy_from_slice(&prefix.to_be_bytes());
+                src6[15] = 1;
+                let mut v6 = Vec::new();
+                PacketBuilder::ipv6(src6, server, 64)
+                    .udp(5000, 53)
+                    .write(&mut v6, &[])
+                    .unwrap();
+                let want6 = u32::from(prefix_worker(prefix, workers));
+                for flags in flag_sets {
+                    for pad in [0u16, 3] {
+                        for (ppp4, ppp6) in ppps {
+                            for (ppp, inner, want) in [(ppp4, &v4, want4), (ppp6, &v6, want6)] {
+                                let msg = l2tp(flags, pad, ppp, inner);
+                                for tags in lines {
+                                    let f = frame(tags, tunnel, 1701, &msg);
+                                    let (proto, net) = kernel_view(&f);
+                                    let what = format!("{flags:x} {pad} {ppp:x?} {tags:x?}");
+                                    assert_eq!(owner(Side::Access, &f), Some(want), "{what}");
+                                    assert_eq!(run(&acc, proto, net), Some(want), "{what}");
+                                }
+                                let f = frame(&[], tunnel, 1701, &msg);
+                                let got = run(&core, 0x0800, &f[14..]);
+                                assert_eq!(owner(Side::Core, &f), Some(want));
+                                assert_eq!(got, Some(want), "core {flags:x} {ppp:x?}");
+                                // Without L2TP, or before this change: the LAC's owner.
+                                assert_eq!(
+                                    frame_owner(Side::Access, &f, workers, &cfg),
+                                    Some(outer(workers))
+                                );
+                                let plain = access_program(workers);
+                                assert_eq!(
+                                    run(&plain, 0x0800, &f[14..]),
+                                    Some(u32::from(outer(workers)))
+                                );
+                            }
+                        }
+                    }
+                }
+                // By the outer header: PPP control (LCP, IPCP), a control message, UDP
+                // to another port, L2TP to another address, a first fragment.
+                let lcp = l2tp(0, 0, &[0xff, 0x03, 0xc0, 0x21], &[1, 1, 0, 4]);
+                let ipcp = l2tp(0, 0, &[0x80, 0x21], &[1, 1, 0, 4]);
+                let mut control = l2tp(0x4800, 0, &[], &[]);
+                control[0] |= 0x80;
+                let data = l2tp(0, 0, &[0x00, 0x21], &v4);
+                let other = Ipv4Addr::new(172, 16, 0, 3);
+                let mut first_fragment = frame(&[], tunnel, 1701, &data);
+                first_fragment[14 + 6] |= 0x20;
+                let csum = Ipv4HeaderSlice::from_slice(&first_fragment[14..])
+                    .unwrap()
+                    .to_header()
+                    .calc_header_checksum();
+                first_fragment[14 + 10..14 + 12].copy_from_slice(&csum.to_be_bytes());
+                let cases = [
+                    ("lcp", frame(&[], tunnel, 1701, &lcp), tunnel),
+                    ("ipcp", frame(&[], tunnel, 1701, &ipcp), tunnel),
+                    ("control", frame(&[], tunnel, 1701, &control), tunnel),
+                    ("port", frame(&[], tunnel, 1702, &data), tunnel),
+                    ("address", frame(&[], other, 1701, &data), other),
+                    ("fragment", first_fragment, tunnel),
+                ];
+                for (what, f, dst) in cases {
+                    let up = u32::from(outer(workers));
+                    let down = u32::from(subscriber_worker(dst, workers));
+                    assert_eq!(owner(Side::Access, &f), Some(up), "{what}");
+                    assert_eq!(run(&acc, 0x0800, &f[14..]), Some(up), "{what}");
+                    assert_eq!(owner(Side::Core, &f), Some(down), "{what}");
+                    assert_eq!(run(&core, 0x0800, &f[14..]), Some(down), "{what}");
+                }
+            }
+            // The rest of the programs is unchanged: IPv4 to a subscriber, to a NAT
+            // address by port, ARP.
+            let to_sub = ipv4([192, 0, 2, 10], [100, 64, 0, 9], 6, 80);
+            let w = u32::from(subscriber_worker(Ipv4Addr::new(100, 64, 0, 9), workers));
+            assert_eq!(run(&core, 0x0800, &to_sub), Some(w));
+            let to_nat = ipv4([192, 0, 2, 10], cfg.addresses[0].octets(), 17, 40_000);
+            let w = u32::from(nat_port_worker(40_000, cfg.ports, workers));
+            assert_eq!(
+                run(&core, 0x0800, &to_nat).map(|a| a % u32::from(workers)),
+                Some(w)
+            );
+            assert_eq!(run(&acc, 0x0806, &[0; 28]), Some(0));
+        }
     }
 
     #[test]

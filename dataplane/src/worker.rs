@@ -205,10 +205,19 @@ impl<P: Port> Worker<P> {
             run_burst(&mut self.rx, pipe, hold, io, fwd, side, now);
             return n;
         };
-        // Ours stay, in order; the others go to their owners.
+        // Ours stay, in order; the others go to their owners. With L2TP on, a data
+        // message to this side's address goes to the owner of the packet inside (an
+        // LNS's PPP subscriber), not of the LAC's outer header.
+        let tunnel = self.pipe.l2tp.is_on().then(|| fwd.side(side).address);
         for buf in self.rx.drain(..) {
-            let owner =
-                steer::frame_owner_with(side, buf.data(), h.workers(), &fwd.nat, &fwd.nat64.pool);
+            let owner = steer::frame_owner_with(
+                side,
+                buf.data(),
+                h.workers(),
+                &fwd.nat,
+                &fwd.nat64.pool,
+                tunnel,
+            );
             match owner.filter(|o| *o != h.me()) {
                 None => self.mine.push(buf),
                 Some(owner) => match h.send(owner, side, buf) {

@@ -627,6 +627,121 @@ fn steering_follows_vlan_tags_and_pppoe() {
     });
 }
 
+/// The fanout programs with L2TP on, against the real kernel (which checks the program,
+/// scratch memory included, when it is attached): an LNS's L2TP data messages, all from
+/// one LAC, reach the worker of the subscriber inside them (IPv4 by source, IPv6 by the
+/// /56 of its source), whatever optional L2TP fields and PPP header form they have;
+/// PPP control goes by the outer header. Access and core programs alike.
+#[test]
+#[ignore = "needs root and network namespaces: `make netns-test` runs it"]
+fn steering_takes_l2tp_data_to_the_subscriber_s_worker() {
+    if !netns::enabled(
+        "steering_takes_l2tp_data_to_the_subscriber_s_worker",
+        "AF_PACKET sockets",
+    ) {
+        return;
+    }
+    use std::net::Ipv4Addr;
+    use tollgate_dataplane::steer::{
+        access_program_with, core_program_with, prefix_worker, subscriber_worker,
+    };
+    let lac = Ipv4Addr::new(172, 16, 0, 1);
+    let tunnel = Ipv4Addr::new(172, 16, 0, 2);
+    let ns = Netns::new("s10c-afp");
+    ns.veth_pair(A, MacAddr(MAC_A), B, MacAddr(MAC_B), 1);
+    // L2TP `flags` (L: Length after them) with `extra` after the ids, then `ppp`, `inner`.
+    let frame = |flags: u16, extra: &[u8], ppp: &[u8], inner: &[u8]| {
+        let mut m = (flags | 2).to_be_bytes().to_vec();
+        if flags & 0x4000 != 0 {
+            let len = 8 + extra.len() + ppp.len() + inner.len();
+            m.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        m.extend_from_slice(&[0, 20, 0, 5]);
+        m.extend_from_slice(extra);
+        m.extend_from_slice(ppp);
+        m.extend_from_slice(inner);
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(MAC_B, MAC_A)
+            .ipv4(lac.octets(), tunnel.octets(), 64)
+            .udp(1701, 1701)
+            .write(&mut f, &m)
+            .unwrap();
+        f
+    };
+    let workers = 3u16;
+    let mut cases: Vec<(Vec<u8>, u16)> = Vec::new();
+    for last in 1..=9u8 {
+        let sub = Ipv4Addr::new(100, 64, 0, last);
+        let mut v4 = Vec::new();
+        PacketBuilder::ipv4(sub.octets(), [192, 0, 2, 10], 64)
+            .udp(5000, 53)
+            .write(&mut v4, &[last])
+            .unwrap();
+        let prefix = 0x2001_0db8_0100_0000u64 | u64::from(last) << 8;
+        let mut src6 = [0u8; 16];
+        src6[..8].copy_from_slice(&prefix.to_be_bytes());
+        src6[15] = 1;
+        let mut v6 = Vec::new();
+        PacketBuilder::ipv6(src6, [0x20; 16], 64)
+            .udp(5000, 53)
+            .write(&mut v6, &[last])
+            .unwrap();
+        let (w4, w6) = (
+            subscriber_worker(sub, workers),
+            prefix_worker(prefix, workers),
+        );
+        cases.push((frame(0, &[], &[0xff, 0x03, 0x00, 0x21], &v4), w4));
+        cases.push((frame(0, &[], &[0x57], &v6), w6));
+        let extra = [0, 9, 0, 4, 0, 3, 0xee, 0xee, 0xee];
+        cases.push((frame(0x4a00, &extra, &[0x21], &v4), w4));
+        cases.push((frame(0x4a00, &extra, &[0xff, 0x03, 0x00, 0x57], &v6), w6));
+    }
+    let lcp = frame(0, &[], &[0xff, 0x03, 0xc0, 0x21], &[1, 1, 0, 4]);
+    for (group, access) in [(24u16, true), (25u16, false)] {
+        // PPP control by the outer header: its source on the access side, its
+        // destination on the core side.
+        let mut cases = cases.clone();
+        let outer = if access { lac } else { tunnel };
+        cases.push((lcp.clone(), subscriber_worker(outer, workers)));
+        ns.enter(|| {
+            let program = if access {
+                access_program_with(workers, Some(tunnel))
+            } else {
+                core_program_with(workers, &[], (1024, 65535), Some(tunnel))
+            };
+            let cfg = AfPacketConfig {
+                fanout_group: Some(group),
+                fanout_program: Some(program),
+                ..AfPacketConfig::new(A)
+            };
+            let mut members: Vec<AfPacketPort> = (0..workers)
+                .map(|_| AfPacketPort::open(&cfg).expect("open member"))
+                .collect();
+            let injector = RawSocket::bind(B, 0);
+            for c in &cases {
+                injector.send(&c.0);
+            }
+            let mut pool = HeapPool::new(256);
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); workers as usize];
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while got.iter().map(Vec::len).sum::<usize>() < cases.len() && Instant::now() < deadline
+            {
+                for (port, g) in members.iter_mut().zip(got.iter_mut()) {
+                    g.extend(receive(port, &mut pool, 1, 32, Duration::from_millis(5)));
+                }
+            }
+            for (i, c) in cases.iter().enumerate() {
+                assert!(
+                    got[c.1 as usize].contains(&c.0),
+                    "access {access}: case {i} went elsewhere than worker {}",
+                    c.1
+                );
+            }
+            assert_eq!(got.iter().map(Vec::len).sum::<usize>(), cases.len());
+        });
+    }
+}
+
 #[test]
 fn open_reports_a_missing_interface_by_name() {
     // Needs neither root nor a namespace: the name is looked up before any socket opens.

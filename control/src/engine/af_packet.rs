@@ -38,10 +38,16 @@ pub fn run(cfg: &Config, config_name: &str, stop: Arc<AtomicBool>) -> anyhow::Re
                         .wrapping_mul(2)
                         .wrapping_add(side.idx() as u16),
                 );
+                // With L2TP on, a data message to the side's address goes by the
+                // packet inside (an LNS's PPP subscriber), not by the LAC's address.
                 let n = workers as u16;
+                let tunnel = cfg
+                    .l2tp
+                    .enabled
+                    .then(|| setup::port(cfg, side).address.addr);
                 ac.fanout_program = Some(match side {
-                    Side::Access => steer::access_program(n),
-                    Side::Core => steer::core_program(n, &by_port, nat.ports),
+                    Side::Access => steer::access_program_with(n, tunnel),
+                    Side::Core => steer::core_program_with(n, &by_port, nat.ports, tunnel),
                 });
             }
             AfPacketPort::open(&ac).with_context(|| format!("opening the {side} port"))
