@@ -447,7 +447,7 @@ fn a_reply_of_each_kind_round_trips() {
  "customers": [{"customer": "acme", "account": "acme", "consolidate": true,
                 "sessions": 4, "tunnels": 1, "lines": 1}],
  "tunnels": [row.clone()],
- "waiting": [{"address": "10.10.0.21", "user": "u", "state": "waiting", "failures": 2,
+ "waiting": [{"call": 3, "address": "10.10.0.21", "user": "u", "state": "waiting", "failures": 2,
               "retry_in_ms": 4000}],
  "stats": serde_json::to_value(L2tpStats::default()).unwrap()}),
     );
@@ -455,7 +455,7 @@ fn a_reply_of_each_kind_round_trips() {
     detail["control"] = json!({"ns": 5, "nr": 4, "unacked": 0, "peer_window": 4, "sent": 5,
         "retransmits": 0, "zlbs": 1, "delivered": 4, "duplicates": 0, "reordered": 0,
         "idle_s": 1, "established_s": 39});
-    detail["session_list"] = json!([{"session": 7, "peer_session": 9, "state": "established",
+    detail["session_list"] = json!([{"session": 7, "call": 3, "peer_session": 9, "state": "established",
         "subscriber": "10.10.0.21", "user": "u", "level": 2000000, "rate_bps": 0,
         "replaces": null, "encap_packets": 1, "encap_bytes": 2, "decap_packets": 3,
         "decap_bytes": 4, "age_s": 5}]);
