@@ -237,6 +237,8 @@ impl Core {
                 proxy,
                 calling_number: line.nas_port_id.clone(),
                 speed: 1_000_000_000,
+                circuit_id: line.circuit_id.clone(),
+                remote_id: line.remote_id.clone(),
             },
             started: now,
             up_since: None,

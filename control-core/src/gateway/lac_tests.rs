@@ -26,6 +26,7 @@ use crate::l2tp::reliable::{Channel, Timing as L2tpTiming};
 use crate::l2tp::wire::{self, Builder, Message, attr, kind};
 use crate::ppp::{self, AuthMethod, Client};
 use crate::pppoe::DiscoveryConfig;
+use crate::pppoe::line::LineId;
 use crate::pppoe::wire::{self as pwire, SessionPacket, code, tag};
 use crate::radius::attrs::{AcctRecord, AcctTunnel, Counters, PppoeLine};
 use crate::radius::dict::{AcctStatusType, DisconnectCause};
@@ -153,6 +154,8 @@ struct Lns {
     secret: Option<Vec<u8>>,
     /// Data messages received: (session, PPP frame after ff 03).
     data: Vec<(u16, Vec<u8>)>,
+    /// Control messages received, as they came on the wire.
+    raw: Vec<Vec<u8>>,
     next_session: u16,
 }
 
@@ -167,6 +170,8 @@ struct Rig {
     acct: Vec<AcctRecord>,
     /// What the fast path counted, by our L2TP session id (answers its reports).
     fast: Vec<(u16, L2tpCounters)>,
+    /// The TR-101 Vendor-Specific tag value the access node puts in PADI and PADR.
+    tr101: Option<Vec<u8>>,
 }
 
 impl Rig {
@@ -180,6 +185,7 @@ impl Rig {
             answers: true,
             secret: None,
             data: Vec::new(),
+            raw: Vec::new(),
             next_session: 0x100,
         };
         Rig {
@@ -191,6 +197,7 @@ impl Rig {
             commands: Vec::new(),
             acct: Vec::new(),
             fast: Vec::new(),
+            tr101: None,
         }
     }
 
@@ -221,6 +228,9 @@ impl Rig {
         let i = self.subs.len() - 1;
         let mut t = Vec::new();
         pwire::put_tag(&mut t, tag::SERVICE_NAME, b"");
+        if let Some(v) = &self.tr101 {
+            pwire::put_tag(&mut t, tag::VENDOR_SPECIFIC, v);
+        }
         let p = pwire::build(code::PADI, 0, &t);
         let f = self.access_frame(self.subs[i].mac, [0xff; 6], 0x8863, &p);
         self.core.on_punt(self.now, 0, &f);
@@ -319,6 +329,9 @@ impl Rig {
                             pwire::put_tag(&mut t, tag::AC_COOKIE, tg.value);
                         }
                     }
+                    if let Some(v) = &self.tr101 {
+                        pwire::put_tag(&mut t, tag::VENDOR_SPECIFIC, v);
+                    }
                     let padr = pwire::build(code::PADR, 0, &t);
                     let mac = s.mac;
                     let f = self.access_frame(mac, AC_MAC, 0x8863, &padr);
@@ -360,6 +373,7 @@ impl Rig {
             return;
         }
         let m = wire::decode(&l2tp, None).unwrap();
+        self.lns[i].raw.push(l2tp.clone());
         for m in self.lns[i].chan.receive(self.now, m) {
             self.lns_handle(i, m);
         }
@@ -1007,4 +1021,57 @@ fn a_call_that_never_came_up_is_not_accounted() {
     r.run(120_000);
     assert!(r.subs[0].padt);
     assert!(r.acct.is_empty(), "{:?}", r.acct);
+}
+
+/// Found in the BNG Blaster trial (docs/l2tp.md, "Interop: BNG Blaster as LNS"): its LNS
+/// reads RFC 5515's Agent-Circuit-Id and Agent-Remote-Id from a LAC's calls, and ours came
+/// without them although the clients' PADR carried TR-101 ids. The PPPoE line's ids go
+/// into the ICRQ as the Broadband Forum's AVPs (vendor 3561, types 1 and 2, not
+/// mandatory), byte for byte as on the wire; a line without them sends none (the first
+/// test above: only vendor 0 AVPs).
+#[test]
+fn the_lines_tr101_ids_go_into_the_icrq_as_rfc_5515_avps() {
+    let mut r = Rig::new();
+    let circuit = b"0.0.0.0/0.0.0.0 eth 100:7";
+    let remote = b"DEU.S10A.1";
+    r.tr101 = Some(
+        LineId {
+            circuit_id: Some(circuit.to_vec()),
+            remote_id: Some(remote.to_vec()),
+            rate_up_kbps: Some(1024),
+            ..LineId::default()
+        }
+        .to_vendor_tag(),
+    );
+    r.dial(0x42, b"alice@isp.example");
+    let icrq = r.control(0, kind::ICRQ)[0];
+    let bbf: Vec<(bool, bool, u16, u16, &[u8])> = icrq
+        .avps
+        .iter()
+        .filter(|a| a.vendor != 0)
+        .map(|a| (a.mandatory, a.hidden, a.vendor, a.attr, &a.value[..]))
+        .collect();
+    assert_eq!(
+        bbf,
+        [
+            (false, false, 3561, 1, &circuit[..]),
+            (false, false, 3561, 2, &remote[..])
+        ]
+    );
+    // On the wire: length 6 + value (M and H clear), vendor 0x0de9, type, value.
+    let raw = r.lns[0]
+        .raw
+        .iter()
+        .find(|b| wire::decode(b, None).is_ok_and(|m| m.kind() == kind::ICRQ))
+        .unwrap();
+    let mut aci = vec![0x00, 6 + circuit.len() as u8, 0x0d, 0xe9, 0x00, 0x01];
+    aci.extend_from_slice(circuit);
+    let mut ari = vec![0x00, 6 + remote.len() as u8, 0x0d, 0xe9, 0x00, 0x02];
+    ari.extend_from_slice(remote);
+    let at = |needle: &[u8]| raw.windows(needle.len()).position(|w| w == needle);
+    let (a, b) = (at(&aci).unwrap(), at(&ari).unwrap());
+    assert_eq!(b, a + aci.len(), "ARI right after ACI");
+    // The call still comes up.
+    r.run(1000);
+    assert_eq!(r.core.lac_calls(r.now)[0].state, "established");
 }

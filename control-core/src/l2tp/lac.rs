@@ -70,6 +70,11 @@ pub struct SwitchedCall {
     pub calling_number: String,
     /// Tx Connect Speed of the ICCN, bit/s.
     pub speed: u32,
+    /// The line's TR-101 Agent-Circuit-Id (from the PADI/PADR), sent in the ICRQ as the
+    /// RFC 5515 AVP (vendor 3561, type 1) when the access node inserted one.
+    pub circuit_id: Option<Vec<u8>>,
+    /// The line's TR-101 Agent-Remote-Id (RFC 5515 type 2), likewise.
+    pub remote_id: Option<Vec<u8>>,
 }
 
 impl L2tp {

@@ -1819,6 +1819,12 @@ impl L2tp {
         // A switched call: Calling Number is the subscriber's line; PPP goes to the LNS
         // as it is, so no Tollgate AVP (a Tollgate LNS terminates its PPP).
         let switched = s.switched.is_some();
+        // RFC 5515: the PPPoE line's TR-101 identifiers, as the access node gave them.
+        let access_line = s
+            .switched
+            .as_deref()
+            .map(|c| (c.circuit_id.clone(), c.remote_id.clone()))
+            .unwrap_or_default();
         let calling = match &s.calling_number {
             Some(c) if switched => c.clone(),
             _ => sub.to_string(),
@@ -1841,6 +1847,14 @@ impl L2tp {
             .u32(true, attr::CALL_SERIAL_NUMBER, serial)
             .u32(false, attr::BEARER_TYPE, 0)
             .hidden(false, 0, attr::CALLING_NUMBER, calling.as_bytes());
+        for (a, v) in [
+            (wire::access_line::AGENT_CIRCUIT_ID, access_line.0),
+            (wire::access_line::AGENT_REMOTE_ID, access_line.1),
+        ] {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                b = b.hidden(false, wire::access_line::VENDOR, a, &v);
+            }
+        }
         if ours {
             b = b
                 .hidden(

@@ -520,6 +520,8 @@ fn ppp_call(pppoe: u16) -> lac::SwitchedCall {
         },
         calling_number: format!("access0.10.{pppoe}"),
         speed: 1_000_000_000,
+        circuit_id: None,
+        remote_id: None,
     }
 }
 

@@ -178,6 +178,17 @@ pub mod vendor {
     }
 }
 
+/// The Broadband Forum's (ADSL Forum's) AVPs of RFC 5515, which a LAC sends in the ICRQ
+/// of a PPPoE subscriber's call: the line's TR-101 identifiers from its PADI/PADR.
+pub mod access_line {
+    /// The vendor id (ADSL Forum, 3561).
+    pub const VENDOR: u16 = 3561;
+    /// Agent-Circuit-Id: the access node's identifier of the subscriber's line.
+    pub const AGENT_CIRCUIT_ID: u16 = 1;
+    /// Agent-Remote-Id: the subscriber's identifier as the access node knows it.
+    pub const AGENT_REMOTE_ID: u16 = 2;
+}
+
 /// Result codes of StopCCN and CDN (RFC 2661 4.4.2), and the general error codes.
 pub mod result {
     /// StopCCN: general request to clear the control connection.
