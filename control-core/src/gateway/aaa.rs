@@ -618,6 +618,15 @@ impl Core {
         self.aaa.pending_addresses.contains(&ip)
     }
 
+    /// True while a first-packet login of `mac` (an IPv6-first subscriber's: RS or
+    /// DHCPv6 SOLICIT) waits for authentication: its session is coming.
+    pub(super) fn logging_in_first_packet(&self, mac: MacAddr) -> bool {
+        self.aaa
+            .pending
+            .values()
+            .any(|p| p.req.first_packet && p.req.mac == Some(mac))
+    }
+
     /// Logins waiting for authentication.
     pub fn logins_pending(&self) -> usize {
         self.aaa.pending.len()
@@ -965,6 +974,8 @@ impl Core {
             .with_ipv6(self.acct_ipv6(spec.id));
         self.aaa.sessions.insert(spec.id, s);
         self.out.push_back(Output::Account(record));
+        // A DHCPv4 DISCOVER that came while this (IPv6-first) session logged in joins it.
+        self.dhcp_session_opened(now, &spec);
         if spec.bandwidth.up_bps > 0 || spec.bandwidth.down_bps > 0 {
             self.bandwidth_changed(now, spec.id, spec.bandwidth, "start");
         }

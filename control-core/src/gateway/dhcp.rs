@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use hashbrown::HashMap;
 use tollgate_dataplane::fib::NextHop;
-use tollgate_dataplane::session::{AccessLine, DisconnectCause, Encap, SessionId, VlanTag, Vlans};
+use tollgate_dataplane::session::{
+    AccessLine, DisconnectCause, Encap, SessionId, SessionSpec, VlanTag, Vlans,
+};
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::{Frame, MacAddr, Side};
 
@@ -254,6 +256,9 @@ pub struct DhcpStats {
     pub auth_rejected: u64,
     /// Sessions installed in the fast path (ACK sent).
     pub installed: u64,
+    /// Leases bound to the subscriber's session of the other family (IPv6 first: an RS
+    /// or a DHCPv6 SOLICIT logged it in) instead of a session of their own.
+    pub joined: u64,
     /// Leases restored at a start.
     pub restored: u64,
     /// Sessions ended, by [`EndCause`] name.
@@ -307,6 +312,10 @@ struct Client {
     restoring: Option<Ipv4Addr>,
     /// The gateway session, once installed.
     session: Option<SessionId>,
+    /// The lease joins the subscriber's IPv6-first session (RS, DHCPv6 SOLICIT) instead
+    /// of installing one: one session for both families. Without `granted`, that
+    /// session's login is still under way.
+    joining: bool,
 }
 
 /// A DECLINEd pool address held back from its pool.
@@ -589,6 +598,30 @@ impl Core {
             ..LoginRequest::default()
         };
         self.dhcp_forget(&sub);
+        // One session for both families: an IPv6-first session of this subscriber (its
+        // RS or DHCPv6 SOLICIT came first, or its login is under way) is joined.
+        let session = self.ipoe_session_of(sub);
+        if session.is_some() || self.logging_in_first_packet(MacAddr(sub.mac)) {
+            if let Some(d) = self.dhcp.as_mut() {
+                d.clients.insert(
+                    sub,
+                    Client {
+                        vlans,
+                        line,
+                        dhcp_login: Some(l.id),
+                        login: None,
+                        granted: None,
+                        restoring: None,
+                        session: None,
+                        joining: true,
+                    },
+                );
+            }
+            if let Some((id, spec, _)) = session {
+                self.dhcp_join(now, sub, id, spec.address);
+            }
+            return;
+        }
         match self.login(now, req) {
             Ok(login) => {
                 if let Some(d) = self.dhcp.as_mut() {
@@ -603,6 +636,7 @@ impl Core {
                             granted: None,
                             restoring: None,
                             session: None,
+                            joining: false,
                         },
                     );
                 }
@@ -614,6 +648,65 @@ impl Core {
                     let _ = d.server.reject(now, l.id);
                 }
             }
+        }
+    }
+
+    /// True while `sub`'s DHCPv4 login is under way (DISCOVER to ACK): its session is
+    /// coming, an IPv6-first login of the same subscriber would make a second one.
+    pub(super) fn dhcp_logging_in(&self, sub: &Subscriber) -> bool {
+        self.dhcp
+            .as_ref()
+            .and_then(|d| d.clients.get(sub))
+            .is_some_and(|c| c.session.is_none() && !c.joining)
+    }
+
+    /// Offers `sub`, joining its IPv6-first session `id`, that session's `address`: no
+    /// login of its own (the session's user and authorization), nothing from the pools.
+    fn dhcp_join(&mut self, now: Instant, sub: Subscriber, id: SessionId, address: Ipv4Addr) {
+        let Some(a) = self.aaa_session(id) else {
+            return;
+        };
+        let g = Granted {
+            user: a.user.clone(),
+            authorization: a.authorization.clone(),
+            address,
+            pooled: false,
+        };
+        let Some(login) = self
+            .dhcp
+            .as_ref()
+            .and_then(|d| d.clients.get(&sub))
+            .and_then(|c| c.dhcp_login)
+        else {
+            return;
+        };
+        if let Some(e) = self.dhcp_offer(now, sub, login, g) {
+            tracing::info!(subscriber = %sub, error = %e, "DHCP join refused");
+            if let Some(d) = self.dhcp.as_mut() {
+                d.stats.auth_rejected += 1;
+                d.clients.remove(&sub);
+                let _ = d.server.reject(now, login);
+            }
+        }
+        self.dhcp_drain(now);
+    }
+
+    /// An IPoE session was installed: a DHCPv4 login of its subscriber that waited for
+    /// it (the IPv6-first login was under way at the DISCOVER) is offered its address.
+    pub(super) fn dhcp_session_opened(&mut self, now: Instant, spec: &SessionSpec) {
+        let Some(d) = self.dhcp.as_ref() else {
+            return;
+        };
+        let (Some(mac), Encap::Ipoe) = (spec.mac, spec.access.encap) else {
+            return;
+        };
+        let sub = Subscriber::new(super::ipv6::line_of_key(spec.access.vlans.key()), mac.0);
+        let waiting = d
+            .clients
+            .get(&sub)
+            .is_some_and(|c| c.joining && c.granted.is_none() && c.session.is_none());
+        if waiting {
+            self.dhcp_join(now, sub, spec.id, spec.address);
         }
     }
 
@@ -761,6 +854,37 @@ impl Core {
         }
     }
 
+    /// ACK sent for a lease that joins the subscriber's session: the lease is that
+    /// session's from now on (its RELEASE or expiry ends it). If the session ended
+    /// meanwhile, so does the lease (the client's next REQUEST gets NAK).
+    fn dhcp_bind_joined(&mut self, now: Instant, sub: Subscriber, address: Ipv4Addr) {
+        let session = self
+            .ipoe_session_of(sub)
+            .filter(|(_, spec, _)| spec.address == address)
+            .map(|(id, _, _)| id);
+        let Some(d) = self.dhcp.as_mut() else {
+            return;
+        };
+        match session {
+            Some(sid) => {
+                tracing::info!(session = sid, subscriber = %sub, %address, "DHCP lease joins the session");
+                d.stats.joined += 1;
+                d.by_session.insert(sid, sub);
+                if let Some(c) = d.clients.get_mut(&sub) {
+                    c.session = Some(sid);
+                    c.dhcp_login = None;
+                    c.joining = false;
+                }
+            }
+            None => {
+                d.clients.remove(&sub);
+                d.server
+                    .end_session(&sub, "the session it joined has ended");
+                self.dhcp_drain(now);
+            }
+        }
+    }
+
     /// ACK sent: the session goes into the fast path and is accounted; if it cannot, the
     /// lease ends (the client's next REQUEST gets NAK).
     fn dhcp_install(&mut self, now: Instant, lease: Lease) {
@@ -783,6 +907,15 @@ impl Core {
 
     /// Installs `sub`'s session with what `g` granted.
     fn dhcp_open(&mut self, now: Instant, sub: Subscriber, g: Granted) {
+        let joined = self
+            .dhcp
+            .as_ref()
+            .and_then(|d| d.clients.get(&sub))
+            .is_some_and(|c| c.joining);
+        if joined {
+            self.dhcp_bind_joined(now, sub, g.address);
+            return;
+        }
         let Some(d) = self.dhcp.as_ref() else {
             return;
         };
@@ -1080,6 +1213,7 @@ impl Core {
                             granted: None,
                             restoring: Some(lease.address()),
                             session: None,
+                            joining: false,
                         },
                     );
                 }
@@ -1153,6 +1287,7 @@ impl Core {
             ("dhcp_auth_accepted", s.auth_accepted),
             ("dhcp_auth_rejected", s.auth_rejected),
             ("dhcp_sessions_installed", s.installed),
+            ("dhcp_sessions_joined", s.joined),
             ("dhcp_leases_restored", s.restored),
             ("dhcp_leases", d.server.leases_count() as u64),
             ("dhcp_addresses_held", d.held.len() as u64),

@@ -50,7 +50,24 @@ fn settings() -> DhcpSettings {
     }
 }
 
+/// The ethertype past a frame's VLAN tags.
+fn ethertype_after_tags(b: &[u8]) -> u16 {
+    let mut at = 12;
+    while matches!(u16::from_be_bytes([b[at], b[at + 1]]), 0x8100 | 0x88a8) {
+        at += 4;
+    }
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
 fn core(dhcp: Option<DhcpSettings>, now: Instant) -> Core {
+    core_with(dhcp, None, now)
+}
+
+fn core_with(
+    dhcp: Option<DhcpSettings>,
+    ipv6: Option<super::ipv6::Ipv6Settings>,
+    now: Instant,
+) -> Core {
     let fwd = ForwardingBuilder::new(
         SideConfig {
             mac: MacAddr(AC_MAC),
@@ -89,7 +106,7 @@ fn core(dhcp: Option<DhcpSettings>, now: Instant) -> Core {
             l2tp: None,
             pppoe: None,
             lns: None,
-            ipv6: None,
+            ipv6,
             dhcp,
         },
     )
@@ -182,6 +199,8 @@ struct Rig {
     replies: Vec<Reply>,
     /// Relay mode: what went to the servers.
     relayed: Vec<Reply>,
+    /// IPv6 frames to the subscriber (RAs, DHCPv6), raw.
+    v6: Vec<Vec<u8>>,
     auth: Vec<AuthRequest>,
     installed: Vec<SessionSpec>,
     removed: Vec<(u32, DisconnectCause)>,
@@ -202,6 +221,7 @@ impl Rig {
             tags: vec![(0x88a8, 100), (0x8100, 7)],
             replies: Vec::new(),
             relayed: Vec::new(),
+            v6: Vec::new(),
             auth: Vec::new(),
             installed: Vec::new(),
             removed: Vec::new(),
@@ -286,6 +306,9 @@ impl Rig {
             match o {
                 Output::Inject(_, f) if f.side == Side::Core => {
                     self.relayed.push(Reply::parse_on(&f, Side::Core))
+                }
+                Output::Inject(_, f) if ethertype_after_tags(f.bytes()) == 0x86dd => {
+                    self.v6.push(f.bytes().to_vec())
                 }
                 Output::Inject(_, f) => self.replies.push(Reply::parse(&f)),
                 Output::Authenticate(a) => self.auth.push(a),
@@ -820,4 +843,176 @@ fn relay_mode_relays_to_the_server_and_the_session_starts_on_its_ack() {
     assert_eq!(r.relayed.last().unwrap().message_type(), mt::RELEASE);
     assert_eq!(r.removed, vec![(spec.id, DisconnectCause::UserRequest)]);
     assert_eq!(r.counter("dhcp_relayed_to_server"), 3);
+}
+
+/// Dual stack on IPoE, as BNG Blaster's IPoE clients start (issue 16 interop): DHCPv4
+/// and DHCPv6 (IA_NA + IA_PD) at once, on a QinQ line, both families wanted.
+mod dual_stack {
+    use std::net::Ipv6Addr;
+
+    use super::*;
+    use crate::dhcpv6::wire::{
+        duid_ll, ia, message, message_type as mt6, option as opt6, put_option,
+    };
+    use crate::gateway::dhcpv6::Dhcpv6Settings;
+    use crate::gateway::ipv6::{Ipv6Settings, link_local};
+    use crate::random::Seed;
+
+    fn ipv6() -> Ipv6Settings {
+        Ipv6Settings {
+            pool: "2001:db8:100::/56".parse().unwrap(),
+            access_addresses: Vec::new(),
+            core_address: Some("2001:db8:ff::1".parse().unwrap()),
+            next_hop: Some("2001:db8:ff::fe".parse().unwrap()),
+            next_hop_mac: None,
+            dns: Vec::new(),
+            ra_interval: (Duration::from_secs(200), Duration::from_secs(600)),
+            login_on_rs: true,
+            seed: Seed::fixed([9; 32]),
+            dhcpv6: Some(Dhcpv6Settings {
+                delegated_pool: Some("2001:db8:200::/48".parse().unwrap()),
+                delegated_length: 56,
+                lease: Duration::from_secs(7200),
+                rapid_commit: true,
+                relay: None,
+            }),
+            routes: Vec::new(),
+            connected: Vec::new(),
+        }
+    }
+
+    fn rig() -> Rig {
+        let now = Instant(1_000_000 * SEC);
+        Rig::with(core_with(Some(settings()), Some(ipv6()), now))
+    }
+
+    const XID6: u32 = 0x00a1b2;
+
+    /// A DHCPv6 SOLICIT with Rapid Commit, IA_NA and IA_PD from SUB_MAC's link-local
+    /// address to All_DHCP_Relay_Agents_and_Servers, on the rig's line.
+    fn solicit(r: &mut Rig) {
+        let mut o = Vec::new();
+        put_option(&mut o, opt6::CLIENT_ID, &duid_ll(SUB_MAC));
+        put_option(&mut o, opt6::ELAPSED_TIME, &[0, 0]);
+        put_option(&mut o, opt6::RAPID_COMMIT, &[]);
+        put_option(&mut o, opt6::IA_NA, &ia(1, 0, 0, &[]));
+        put_option(&mut o, opt6::IA_PD, &ia(2, 0, 0, &[]));
+        let msg = message(mt6::SOLICIT, XID6, &o);
+        let src = link_local(MacAddr(SUB_MAC));
+        let dst = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+        let mut ip = Vec::new();
+        PacketBuilder::ipv6(src.octets(), dst.octets(), 1)
+            .udp(546, 547)
+            .write(&mut ip, &msg)
+            .unwrap();
+        let mut b = vec![0x33, 0x33, 0, 1, 0, 2];
+        b.extend_from_slice(&SUB_MAC);
+        for &(tpid, vid) in &r.tags {
+            b.extend_from_slice(&tpid.to_be_bytes());
+            b.extend_from_slice(&vid.to_be_bytes());
+        }
+        b.extend_from_slice(&[0x86, 0xdd]);
+        b.extend_from_slice(&ip);
+        r.core
+            .on_punt(r.now, 0, &Frame::new(Side::Access, &b).unwrap());
+        r.pump();
+    }
+
+    /// The DHCPv6 messages sent to the subscriber (RAs left out), read with etherparse:
+    /// to SUB_MAC on the line's tags, UDP 547 to 546.
+    fn dhcpv6_replies(r: &mut Rig) -> Vec<Vec<u8>> {
+        std::mem::take(&mut r.v6)
+            .into_iter()
+            .filter_map(|b| {
+                let p = SlicedPacket::from_ethernet(&b).unwrap();
+                let Some(etherparse::LinkSlice::Ethernet2(eth)) = p.link.as_ref() else {
+                    panic!("not Ethernet II")
+                };
+                assert_eq!(eth.destination(), SUB_MAC);
+                let ids: Vec<u16> = p.vlan_ids().iter().map(|v| v.value()).collect();
+                assert_eq!(ids, vec![100, 7]);
+                match p.transport.as_ref() {
+                    Some(TransportSlice::Udp(u)) => {
+                        assert_eq!((u.source_port(), u.destination_port()), (547, 546));
+                        Some(u.payload().to_vec())
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// The REPLY (Rapid Commit) to SOLICIT XID6: type, transaction id, and the IA_NA
+    /// address `::1` of the session's /64 (2001:db8:100::/64, the pool's first).
+    fn assert_reply(m: &[u8]) {
+        assert_eq!(m[0], mt6::REPLY);
+        assert_eq!(&m[1..4], &XID6.to_be_bytes()[1..]);
+        let na: Ipv6Addr = "2001:db8:100::1".parse().unwrap();
+        assert!(
+            m.windows(16).any(|w| w == na.octets()),
+            "IA_NA 2001:db8:100::1 in {m:02x?}"
+        );
+    }
+
+    /// BNG Blaster sends the SOLICIT first: its login by MAC is under way when the
+    /// DISCOVER comes. Before the fix the DISCOVER logged in a second time and its ACK
+    /// installed a second session (another pool address) for the same line and MAC,
+    /// IPv6 counted on one, IPv4 on the other, two Starts; the DHCPv6 RELEASE then left
+    /// the IPv6 one up. Now the DISCOVER waits for that session and the lease joins it.
+    #[test]
+    fn a_discover_during_the_solicit_s_login_joins_its_session() {
+        let mut r = rig();
+        solicit(&mut r);
+        r.discover();
+        assert_eq!(r.auth.len(), 1, "one login for both families");
+        assert!(r.replies.is_empty(), "no OFFER before the session");
+        r.accept(Authorization::default());
+        assert_eq!(r.installed.len(), 1);
+        let spec = r.installed[0];
+        assert_eq!(spec.mac, Some(MacAddr(SUB_MAC)));
+        // The OFFER gives the session's address.
+        let offer = r.replies.remove(0);
+        assert_eq!(offer.message_type(), mt::OFFER);
+        assert_eq!(offer.view().yiaddr(), spec.address);
+        assert_eq!(offer.tags, vec![(0x88a8, 100), (0x8100, 7)]);
+        let replies = dhcpv6_replies(&mut r);
+        assert_eq!(replies.len(), 1);
+        assert_reply(&replies[0]);
+        r.request(spec.address);
+        let ack = r.replies.remove(0);
+        assert_eq!(ack.message_type(), mt::ACK);
+        assert_eq!(ack.view().yiaddr(), spec.address);
+        assert_eq!(r.installed.len(), 1, "no second session");
+        assert_eq!(r.counter("dhcp_sessions_joined"), 1);
+        assert_eq!(r.counter("dhcp_sessions_installed"), 0);
+        let starts = r
+            .account
+            .iter()
+            .filter(|a| a.status == AcctStatusType::Start)
+            .count();
+        assert_eq!(starts, 1);
+        // The DHCPv4 RELEASE ends the one session.
+        r.release(spec.address);
+        assert_eq!(r.removed, vec![(spec.id, DisconnectCause::UserRequest)]);
+    }
+
+    /// The other order: the DISCOVER's login is under way when the SOLICIT comes; the
+    /// SOLICIT starts no login of its own and is answered once the DHCPv4 session has
+    /// its /64.
+    #[test]
+    fn a_solicit_during_the_discover_s_login_waits_for_its_session() {
+        let mut r = rig();
+        r.discover();
+        solicit(&mut r);
+        assert_eq!(r.auth.len(), 1, "one login for both families");
+        assert!(dhcpv6_replies(&mut r).is_empty());
+        r.accept(Authorization::default());
+        r.request(FIRST);
+        assert_eq!(r.installed.len(), 1);
+        let replies = dhcpv6_replies(&mut r);
+        assert_eq!(replies.len(), 1);
+        assert_reply(&replies[0]);
+        assert_eq!(r.counter("dhcp_sessions_installed"), 1);
+        assert_eq!(r.counter("dhcp_sessions_joined"), 0);
+    }
 }

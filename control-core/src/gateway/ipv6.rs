@@ -520,7 +520,7 @@ fn vlan_key(line: Line) -> VlanKey {
 }
 
 /// The line of a session's VLANs (the reverse of [`vlan_key`]).
-fn line_of_key(k: VlanKey) -> Line {
+pub(super) fn line_of_key(k: VlanKey) -> Line {
     let (vids, n) = k.vids();
     Line {
         port: 0,
@@ -694,6 +694,14 @@ impl Core {
         {
             return;
         }
+        if self.dhcp_logging_in(&sub) {
+            // Its DHCPv4 login (DISCOVER first) makes the session: one for both families.
+            // A SOLICIT waits for it; an RS got its generic RA, the session's RAs follow.
+            return;
+        }
+        let Some(v6) = self.ipv6.as_mut() else {
+            return;
+        };
         if v6.logins.len() >= 4096 {
             v6.logins.retain(|_, t| now.since(*t) < LOGIN_RETRY);
         }
