@@ -1016,3 +1016,36 @@ mod dual_stack {
         assert_eq!(r.counter("dhcp_sessions_joined"), 0);
     }
 }
+
+/// A subscriber's ARP request for the gateway, punted from its QinQ line (the fast path
+/// answers it and passes a copy): read past both tags like every other punt, not counted
+/// malformed (the ARP view once read one 802.1Q tag only).
+#[test]
+fn an_arp_request_from_a_qinq_line_is_read_past_both_tags() {
+    let (mut r, spec) = Rig::up();
+    let mut b = Vec::new();
+    b.extend_from_slice(&[0xff; 6]);
+    b.extend_from_slice(&SUB_MAC);
+    for &(tpid, vid) in &r.tags {
+        b.extend_from_slice(&tpid.to_be_bytes());
+        b.extend_from_slice(&vid.to_be_bytes());
+    }
+    b.extend_from_slice(&[0x08, 0x06]);
+    // Ethernet/IPv4 request, from the leased address for the gateway's.
+    b.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]);
+    b.extend_from_slice(&SUB_MAC);
+    b.extend_from_slice(&spec.address.octets());
+    b.extend_from_slice(&[0; 6]);
+    b.extend_from_slice(&GW.octets());
+    r.core
+        .on_punt(r.now, 0, &Frame::new(Side::Access, &b).unwrap());
+    r.pump();
+    assert_eq!(r.core.stats().punts_malformed, 0);
+    let heard = r.core.neighbors();
+    assert!(
+        heard
+            .iter()
+            .any(|n| n.ip == spec.address && n.side == Side::Access),
+        "{heard:?}"
+    );
+}

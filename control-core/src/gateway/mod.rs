@@ -35,7 +35,7 @@ use tollgate_dataplane::session::{
 };
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::arp::{self, Operation};
-use tollgate_dataplane::wire::ethernet::{self, ethertype};
+use tollgate_dataplane::wire::ethernet::ethertype;
 use tollgate_dataplane::wire::l2tp as wire_l2tp;
 use tollgate_dataplane::wire::{checksum, ipv4};
 use tollgate_dataplane::{Command, Event, Forwarding, Frame, MacAddr, Side};
@@ -775,16 +775,13 @@ impl Core {
             self.on_dhcp(now, frame.side, h, bytes);
             return;
         }
-        let Ok(eth) = ethernet::Frame::new_checked(bytes) else {
-            self.stats.punts_malformed += 1;
-            return;
-        };
-        match eth.l3() {
-            Ok(l3) if l3.ethertype == ethertype::ARP => {
-                self.on_arp(now, frame.side, &bytes[l3.offset..])
+        // Past every tag of the line (QinQ included), as for the punts above.
+        match crate::wire::ethernet::Frame::new_unchecked(bytes).header() {
+            Ok(h) if h.ethertype == ethertype::ARP => {
+                self.on_arp(now, frame.side, &bytes[h.payload_at..])
             }
-            Ok(l3) if l3.ethertype == ethertype::IPV4 && self.l2tp.is_some() => {
-                self.on_l2tp(now, &bytes[l3.offset..])
+            Ok(h) if h.ethertype == ethertype::IPV4 && self.l2tp.is_some() => {
+                self.on_l2tp(now, &bytes[h.payload_at..])
             }
             _ => self.stats.punts_malformed += 1,
         }
