@@ -35,7 +35,7 @@ const RTR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0xfe);
 
 fn settings() -> Ipv6Settings {
     Ipv6Settings {
-        pool: "2001:db8:100::/56".parse().unwrap(),
+        pool: Some("2001:db8:100::/56".parse().unwrap()),
         access_addresses: Vec::new(),
         core_address: Some(GW6),
         next_hop: Some(RTR6),
@@ -62,6 +62,8 @@ struct Rig {
     /// Lease-file changes (DHCPv6 bindings), in order.
     leases: Vec<super::dhcp::LeaseChange>,
     accounts: Vec<crate::radius::attrs::AcctRecord>,
+    /// DHCPv6 relay mode: the RELAY-FORWs for the servers, in order.
+    to_servers: Vec<crate::dhcpv6::ToServer>,
 }
 
 impl Rig {
@@ -131,6 +133,7 @@ impl Rig {
             routes6: Vec::new(),
             leases: Vec::new(),
             accounts: Vec::new(),
+            to_servers: Vec::new(),
         };
         r.drain();
         r
@@ -148,6 +151,7 @@ impl Rig {
                 }
                 Output::Account(a) => self.accounts.push(a),
                 Output::Lease(l) => self.leases.push(l),
+                Output::Dhcpv6ToServer(t) => self.to_servers.push(t),
                 _ => {}
             }
         }
