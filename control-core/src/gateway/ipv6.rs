@@ -138,7 +138,8 @@ pub struct Ipv6Stats {
     pub next_hop_learned: u64,
 }
 
-use super::neighbor6::Neighbors6;
+use super::neighbor::Timing;
+use super::neighbor6::{Neighbors6, Solicit};
 
 /// Prefixes of one length out of a pool, handed out per worker: one for a session on
 /// worker `w` of `n` is owned by `w` under the fast path's steering
@@ -369,6 +370,7 @@ impl Ipv6 {
         access_mac: MacAddr,
         core_mac: MacAddr,
         workers: u16,
+        arp: Timing,
         now: Instant,
     ) -> Ipv6 {
         let mut a = RouterConfig::new(access_mac.0);
@@ -414,6 +416,7 @@ impl Ipv6 {
                     .zip(s.next_hop_mac)
                     .into_iter()
                     .collect::<Vec<_>>(),
+                arp,
             ),
             stats: Ipv6Stats::default(),
             s,
@@ -458,6 +461,9 @@ impl Ipv6 {
             ("ipv6_neighbor_solicits", self.neighbors.stats().solicits),
             ("ipv6_neighbor_learned", self.neighbors.stats().learned),
             ("ipv6_neighbor_failed", self.neighbors.stats().failed),
+            ("ipv6_neighbor_probes", self.neighbors.stats().probes),
+            ("ipv6_neighbor_confirmed", self.neighbors.stats().confirmed),
+            ("ipv6_neighbor_lost", self.neighbors.stats().lost),
             (
                 "ipv6_neighbor_asks_ignored",
                 self.neighbors.stats().asks_ignored,
@@ -649,7 +655,7 @@ impl Core {
                         .set_neighbor(ip.src_addr(), Some(MacAddr(h.src)));
                     self.publish(next);
                 }
-                self.ipv6_neighbor_heard(ip.src_addr(), MacAddr(h.src));
+                self.ipv6_neighbor_heard(now, ip.src_addr(), MacAddr(h.src));
                 if let Some(v6) = self.ipv6.as_mut() {
                     v6.core.handle_packet(
                         now,
@@ -1026,34 +1032,65 @@ impl Core {
         {
             v6.next_solicit = Some(now + SOLICIT_EVERY);
             v6.stats.next_hop_solicits += 1;
-            targets.push(target);
+            targets.push(Solicit {
+                target,
+                unicast: None,
+            });
         }
-        targets.extend(v6.neighbors.due(now));
+        let due = v6.neighbors.due(now);
+        targets.extend(due.solicit);
         // A route through the default next hop: one NS for both.
         targets.sort_unstable();
-        targets.dedup();
-        for target in targets {
-            self.solicit6(target);
+        targets.dedup_by_key(|s| s.target);
+        for s in targets {
+            self.solicit6(s);
         }
+        self.neighbors6_lost(&due.lost);
         self.drain_ipv6(now);
     }
 
-    /// A Neighbor Solicitation for `target` out of the core side, from `core_address`
-    /// (else the core link-local address).
-    fn solicit6(&mut self, target: Ipv6Addr) {
+    /// Neighbours that did not answer their probes: their MACs leave the route table
+    /// (a worker then asks for a connected host again; a route's next hop is solicited
+    /// again).
+    fn neighbors6_lost(&mut self, lost: &[Ipv6Addr]) {
+        if lost.is_empty() {
+            return;
+        }
+        let mut next = (*self.fwd).clone();
+        let mut changed = false;
+        for ip in lost {
+            tracing::info!(neighbor = %ip, "IPv6 neighbour lost: no answer to its probes");
+            changed |= next.routes6.set_neighbor(*ip, None);
+        }
+        if changed {
+            self.publish(next);
+        }
+    }
+
+    /// A Neighbor Solicitation for `s.target` out of the core side, from
+    /// `core_address` (else the core link-local address): to its solicited-node group,
+    /// or a probe unicast to the target at its learnt MAC.
+    fn solicit6(&mut self, s: Solicit) {
         let Some(v6) = self.ipv6.as_ref() else {
             return;
         };
+        let target = s.target;
         let mac = self.fwd.side(Side::Core).mac;
         let src = v6.s.core_address.unwrap_or_else(|| link_local(mac));
-        let dst = ip6::solicited_node(target);
+        let (dst, dst_mac) = match s.unicast {
+            Some(m) => (target, m.0),
+            None => {
+                let g = ip6::solicited_node(target);
+                (g, ip6::multicast_mac(g))
+            }
+        };
         let mut b = Builder::neighbor_solicit(target);
         b.source_link_layer(mac.0);
         let icmp = b.finish(src, dst);
         let packet = ip6::packet(src, dst, next_header::ICMPV6, 255, &icmp);
         let frame = crate::ipoe::frame(
             Line::untagged(0),
-            ip6::multicast_mac(dst),
+            dst_mac,
             mac.0,
             0x88a8,
             crate::wire::ethernet::ethertype::IPV6,
@@ -1081,19 +1118,21 @@ impl Core {
             return;
         }
         if v6.neighbors.ask(now, ip) {
-            for target in v6.neighbors.due(now) {
-                self.solicit6(target);
+            let due = v6.neighbors.due(now);
+            for s in due.solicit {
+                self.solicit6(s);
             }
+            self.neighbors6_lost(&due.lost);
         }
     }
 
     /// An NS or NA on the core side from `ip` at `mac`: a wanted neighbour's MAC is
-    /// learnt and published in the route table.
-    fn ipv6_neighbor_heard(&mut self, ip: Ipv6Addr, mac: MacAddr) {
+    /// learnt (or confirmed reachable) and published in the route table.
+    fn ipv6_neighbor_heard(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) {
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
-        if v6.neighbors.learn(ip, mac) {
+        if v6.neighbors.learn(now, ip, mac) {
             tracing::info!(neighbor = %ip, %mac, "IPv6 neighbour resolved");
             self.publish_neighbor6(ip, mac);
         }
