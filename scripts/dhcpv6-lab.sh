@@ -29,12 +29,18 @@
 #        tgr6-sub: tgr6-s0 ── tgr6-a0 [tgr6-gw: tollgate] tgr6-c0 ── tgr6-v0 :tgr6-srv 2001:db8:ff::10
 #                                   tgr6-k0 2001:db8:fe::1 ── tgr6-k1 :tgr6-kea 2001:db8:fe::20
 #
+#      No `[ipv6] pool` (optional in relay mode: the sessions' /64s are Kea's).
 #      `dhclient -6 -N -P` gets Kea's address (pool 2001:db8:100:1::1000-10ff, in the
 #      subnet Kea picks by the relay's Link-Address 2001:db8:100:1::1) and a /56 of Kea's
 #      2001:db8:200::/48; Kea saw Interface-Id and Remote-Id; the session (logged in by
 #      MAC on Kea's REPLY) shows both; ping -6 from the address and from the delegated
 #      prefix is counted exactly; `dhclient -6 -r` is relayed to Kea, which releases
 #      both, and the session ends with a Stop (user_request, with its counters).
+#      Then over a restart of the gateway: `dhclient -6 -N -P` binds again, the gateway
+#      stops (SIGTERM: the binding stays in the lease file, with Kea's DUID and address)
+#      and starts again; the session comes back with the same address and prefix, and
+#      `ctl session remove` makes the gateway RELEASE the binding at Kea, which releases
+#      the address and the prefix (it discards a RELEASE without its Server Identifier).
 #
 # Usage (root; run it under the lab lock):
 #   flock /tmp/tollgate-netns.lock scripts/dhcpv6-lab.sh test
@@ -452,7 +458,6 @@ first = "10.10.0.101"
 last = "10.10.0.120"
 [ipv6]
 enabled = true
-pool = "2001:db8:300::/48"
 access_addresses = ["$R_LINK"]
 core_address = "2001:db8:ff::1"
 next_hop = "$SRV6"
@@ -585,7 +590,72 @@ sys.exit(0 if d == want else print(d, want) or 1)' "$c0" "$c1" $((2 * n)); then
     else
         fail "relay: Kea logged no release: $(grep -i release "$RUNDIR/kea6.log" | tail -n 3)"
     fi
+    check_relay_restart
     log "relay counters: $(ctl show counters | "$PY" -c 'import json, sys; j = json.load(sys.stdin)["ipv6"]; print({k: v for k, v in j.items() if v and k.startswith("dhcpv6")})')"
+}
+
+kea_count() { grep -c "$1" "$RUNDIR/kea6.log" || true; }
+
+# The relay's binding in the lease file keeps its server end: the last `put v6.` record
+# (kind 0x76, version 2) ends with flag 1 and a server-end record naming Kea's address.
+binding_kept_with_server() {
+    "$PY" -c '
+import sys, ipaddress
+recs = [l.split()[2] for l in open(sys.argv[1]) if l.startswith("put v6.")]
+b = bytes.fromhex(recs[-1])
+n = int.from_bytes(b[11:13], "big")
+end = b[13 + n:]
+sys.exit(0 if b[:2] == b"\x76\x02" and end[:3] == b"\x01\x67\x01" and ipaddress.IPv6Address(sys.argv[2]).packed in end else 1)' \
+        "$RUNDIR/leases.dhcp" "$R_KEA6" 2>/dev/null
+}
+
+session_back_with() { [[ $(session_field ipv6_address) == "$1" && $(session_field delegated_prefix) == "$2" ]]; }
+
+# Over a restart of the gateway: bind again, stop and start the gateway, the session is
+# back with the binding; the gateway's own end RELEASEs it at Kea (with Kea's DUID).
+check_relay_restart() {
+    local leased pd id na0 pd0
+    kill_pidfile "$RUNDIR/relay-dhclient6.pid"
+    rm -f "$RUNDIR/relay-dhclient6.leases"
+    if ! relay_dhclient6 60 -1 -N -P tgr6-s0 >>"$RUNDIR/relay-dhclient6.log" 2>&1; then
+        fail "relay restart: dhclient -6 -N -P got no second lease: $(tail -n 15 "$RUNDIR/relay-dhclient6.log")"
+        return
+    fi
+    leased=$(grep -o 'iaaddr [0-9a-f:]*' "$RUNDIR/relay-dhclient6.leases" | tail -n 1 | cut -d' ' -f2)
+    pd=$(grep -o 'iaprefix [0-9a-f:/]*' "$RUNDIR/relay-dhclient6.leases" | tail -n 1 | cut -d' ' -f2)
+    if ! wait_for 10 session_back_with "$leased" "$pd"; then
+        fail "relay restart: no session with $leased and $pd: $(ctl show sessions)"
+        return
+    fi
+    stop_gateway
+    if binding_kept_with_server; then
+        pass "relay restart: the gateway stopped; the binding ($leased, $pd) is in the lease file with Kea's address and DUID"
+    else
+        fail "relay restart: the lease file has no binding with its server end: $(grep 'v6\.' "$RUNDIR/leases.dhcp" 2>/dev/null)"
+        return
+    fi
+    setsid ip netns exec "$R_GW" "$TG_BIN" run --config "$RUNDIR/tollgate.toml" \
+        </dev/null >>"$RUNDIR/tollgate.log" 2>&1 &
+    echo $! >"$RUNDIR/tollgate.pid"
+    if ! wait_for 20 ctl show status; then
+        fail "relay restart: tollgate did not start again"
+        return
+    fi
+    if wait_for 20 session_back_with "$leased" "$pd"; then
+        id=$(session_field session)
+        pass "relay restart: the session is back (session $id) with $leased and $pd from the kept binding"
+    else
+        fail "relay restart: after the restart: $(ctl show sessions)"
+        return
+    fi
+    na0=$(kea_count DHCP6_RELEASE_NA)
+    pd0=$(kea_count DHCP6_RELEASE_PD)
+    ctl session remove "$id" --cause admin_reset >/dev/null
+    if wait_for 10 bash -c "(( \$(grep -c DHCP6_RELEASE_NA $RUNDIR/kea6.log) > $na0 && \$(grep -c DHCP6_RELEASE_PD $RUNDIR/kea6.log) > $pd0 ))"; then
+        pass "relay restart: ctl session remove: the gateway's RELEASE (with Kea's Server Identifier) made Kea release $leased and $pd"
+    else
+        fail "relay restart: Kea did not release after the gateway's end: $(grep -i -e release -e 'server-id' -e DROP "$RUNDIR/kea6.log" | tail -n 5)"
+    fi
 }
 
 test_relay() {

@@ -3,16 +3,18 @@
 //! Remote-Id, client link-layer address, the client's message), the RELAY-REPL's inner
 //! message delivered to the client, bindings started, renewed and ended by the server's
 //! REPLY, the client's RELEASE, expiry and the gateway's own end (a RELEASE to the
-//! server, NoBinding to the client's RENEW), and malformed RELAY-REPLs as named drops.
+//! server, NoBinding to the client's RENEW), the gateway's RELEASE after a restart (the
+//! binding and its server end persisted and restored) byte for byte, and malformed
+//! RELAY-REPLs as named drops.
 
 use core::net::Ipv6Addr;
 use core::time::Duration;
 
 use tollgate_control_core::Instant;
-use tollgate_control_core::dhcp::EndCause;
+use tollgate_control_core::dhcp::{EndCause, LoginId};
 use tollgate_control_core::dhcpv6::wire::{self, Ia, message_type as mt, option, status};
 use tollgate_control_core::dhcpv6::{
-    DropReason, Event, Received, Refusal, Relay, RelayConfig, ToServer,
+    BindingServer, DropReason, Event, Lease, Received, Refusal, Relay, RelayConfig, ToServer,
 };
 use tollgate_control_core::inet::ipv6::{self, Prefix};
 use tollgate_control_core::ipoe::Subscriber;
@@ -114,12 +116,17 @@ fn server_msg(t: u8, xid: u32, valid: u32) -> Vec<u8> {
 
 /// `inner` in a RELAY-REPL to our Link-Address and the client, with `interface_id`.
 fn relay_repl(inner: &[u8], interface_id: Option<&[u8]>) -> Vec<u8> {
+    relay_repl_to(client_ll(), inner, interface_id)
+}
+
+/// `inner` in a RELAY-REPL to our Link-Address and the client at `peer`.
+fn relay_repl_to(peer: Ipv6Addr, inner: &[u8], interface_id: Option<&[u8]>) -> Vec<u8> {
     let mut o = Vec::new();
     if let Some(i) = interface_id {
         o.extend_from_slice(&wire::option_bytes(option::INTERFACE_ID, i));
     }
     o.extend_from_slice(&wire::option_bytes(option::RELAY_MSG, inner));
-    wire::relay_message(mt::RELAY_REPL, 0, link(), client_ll(), &o)
+    wire::relay_message(mt::RELAY_REPL, 0, link(), peer, &o)
 }
 
 fn forwards(r: &mut Relay) -> Vec<ToServer> {
@@ -377,6 +384,191 @@ fn the_gateway_ends_a_binding_with_a_release_to_the_server_and_no_binding_to_the
     // A SOLICIT starts over: relayed again.
     r.handle_client(at(21), &rx(&client_msg(mt::SOLICIT, 0x41, &[])));
     assert_eq!(forwards(&mut r).len(), 1);
+}
+
+/// The RELAY-FORW of the gateway's RELEASE for the binding of `bind` (login 1: xid 1),
+/// written out byte by byte, the client at `peer`.
+fn gateway_release(peer: Ipv6Addr) -> Vec<u8> {
+    let mut release = vec![mt::RELEASE, 0, 0, 1];
+    release.extend_from_slice(&[0, 1, 0, 10]);
+    release.extend_from_slice(&DUID);
+    release.extend_from_slice(&[0, 2, 0, 10]);
+    release.extend_from_slice(&SERVER_DUID);
+    // IA_NA: IAID 1, T1 0, T2 0, IAADDR with zero lifetimes.
+    release.extend_from_slice(&[0, 3, 0, 40, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    release.extend_from_slice(&[0, 5, 0, 24]);
+    release.extend_from_slice(&addr().octets());
+    release.extend_from_slice(&[0; 8]);
+    // IA_PD: IAID 2, T1 0, T2 0, IAPREFIX with zero lifetimes, /56.
+    release.extend_from_slice(&[0, 25, 0, 41, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+    release.extend_from_slice(&[0, 26, 0, 25, 0, 0, 0, 0, 0, 0, 0, 0, 56]);
+    release.extend_from_slice(&prefix().addr().octets());
+    assert_eq!(release.len(), 121);
+    let mut want = vec![mt::RELAY_FORW, 0];
+    want.extend_from_slice(&link().octets());
+    want.extend_from_slice(&peer.octets());
+    want.extend_from_slice(&[0, 18, 0, 15]);
+    want.extend_from_slice(b"access0.100.200");
+    want.extend_from_slice(&[0, 37, 0, 21, 0, 0, 0, 0]);
+    want.extend_from_slice(b"02:00:00:00:00:01");
+    want.extend_from_slice(&[0, 79, 0, 8, 0, 1, 2, 0, 0, 0, 0, 1]);
+    want.extend_from_slice(&[0, 9, 0, 121]);
+    want.extend_from_slice(&release);
+    want
+}
+
+#[test]
+fn after_a_restart_the_gateways_release_names_the_server_byte_for_byte() {
+    // The client's link-local address is a stable-privacy one, not the MAC's EUI-64:
+    // the Peer-Address must come from the record, not be guessed from the MAC.
+    let peer: Ipv6Addr = "fe80::1c2d:3e4f:5a6b:7c8d".parse().unwrap();
+    let mut r = relay();
+    let sub = Subscriber::new(line(), MAC);
+    let e = bind_at(&mut r, peer);
+    let [Event::SessionStarted(lease)] = &e[..] else {
+        panic!("{e:?}");
+    };
+    // What the gateway keeps: the lease and its server end, as bytes.
+    let from = r.binding_server(&sub, lease.id).cloned().unwrap();
+    assert_eq!(
+        from,
+        BindingServer {
+            server_id: SERVER_DUID.to_vec(),
+            server: server(),
+            peer,
+        }
+    );
+    assert!(
+        r.binding_server(&sub, LoginId(lease.id.0 + 1)).is_none(),
+        "another login's"
+    );
+    let unix = 1_796_000_000;
+    let kept = (lease.encode(at(1), unix), from.encode());
+    let mut want = vec![0x67, 1, 0, 10];
+    want.extend_from_slice(&SERVER_DUID);
+    want.extend_from_slice(&server().octets());
+    want.extend_from_slice(&peer.octets());
+    assert_eq!(kept.1, want, "the server end's record");
+    for n in 0..kept.1.len() {
+        assert!(BindingServer::decode(&kept.1[..n]).is_err(), "cut at {n}");
+    }
+    let mut longer = kept.1.clone();
+    longer.push(0);
+    assert!(BindingServer::decode(&longer).is_err(), "a byte left over");
+
+    // The restart: a new relay, 100 s later on a clock of its own, takes both back.
+    let before = {
+        let mut x = relay();
+        bind_at(&mut x, peer);
+        x.end_session(&sub, "admin");
+        forwards(&mut x)
+    };
+    let t = Instant(7_000_000_000);
+    let mut r2 = relay();
+    let lease2 = Lease::decode(&kept.0, t, unix + 100).unwrap();
+    assert_eq!(lease2.expires, t + Duration::from_secs(500));
+    let from2 = BindingServer::decode(&kept.1).unwrap();
+    assert_eq!(r2.restore_bound(t, lease2, Some(from2)), Ok(true));
+    assert_eq!(r2.lease(&sub).map(|l| l.grant.address), Some(Some(addr())));
+    assert!(r2.end_session(&sub, "admin"));
+    let f = forwards(&mut r2);
+    assert_eq!(f.len(), 1, "to the server that gave the binding only");
+    assert_eq!(f[0].dst, server());
+    assert_eq!(f[0].message, gateway_release(peer), "byte for byte");
+    assert_eq!(f, before, "the RELEASE the gateway sends without a restart");
+    let e = events(&mut r2);
+    assert!(
+        matches!(
+            &e[..],
+            [Event::SessionEnded {
+                cause: EndCause::Closed(_),
+                ..
+            }]
+        ),
+        "{e:?}"
+    );
+    // The client's RENEW is answered in the server's name after the restart too.
+    let renew = client_msg(mt::RENEW, 0x40, &[]);
+    r2.handle_client(
+        t + Duration::from_secs(1),
+        &Received {
+            src_ip: peer,
+            ..rx(&renew)
+        },
+    );
+    let reply = r2.poll_transmit().unwrap();
+    let p = wire::Packet::new_checked(&reply.message[..]).unwrap();
+    let opts: Vec<_> = p.options().map(Result::unwrap).collect();
+    assert_eq!(
+        (opts[1].code, opts[1].value),
+        (option::SERVER_ID, &SERVER_DUID[..])
+    );
+
+    // A record kept before the server end was: the RELEASE has no Server Identifier and
+    // goes to every server, the Peer-Address the MAC's EUI-64 link-local address.
+    let mut c = RelayConfig::new(
+        GW_MAC,
+        link(),
+        vec![server(), "2001:db8:ff::21".parse().unwrap()],
+    );
+    c.port_names = vec!["access0".into()];
+    let mut r3 = Relay::new(c, t);
+    let lease3 = Lease::decode(&kept.0, t, unix + 100).unwrap();
+    assert_eq!(r3.restore(t, lease3), Ok(true));
+    assert!(r3.end_session(&sub, "admin"));
+    let f = forwards(&mut r3);
+    assert_eq!(f.len(), 2);
+    let rp = wire::RelayPacket::new_checked(&f[0].message[..]).unwrap();
+    assert_eq!(rp.peer_address(), ipv6::link_local(MAC));
+    let inner = rp
+        .options()
+        .map(Result::unwrap)
+        .find(|o| o.code == option::RELAY_MSG)
+        .unwrap()
+        .value;
+    let p = wire::Packet::new_checked(inner).unwrap();
+    assert!(
+        p.options()
+            .map(Result::unwrap)
+            .all(|o| o.code != option::SERVER_ID)
+    );
+}
+
+/// `bind` with the client at `peer`: the events.
+fn bind_at(r: &mut Relay, peer: Ipv6Addr) -> Vec<Event> {
+    let solicit = client_msg(mt::SOLICIT, 0x10, &[]);
+    r.handle_client(
+        at(0),
+        &Received {
+            src_ip: peer,
+            ..rx(&solicit)
+        },
+    );
+    r.handle_server(
+        at(0),
+        server(),
+        &relay_repl_to(peer, &server_msg(mt::ADVERTISE, 0x10, 600), None),
+    );
+    let request = client_msg(
+        mt::REQUEST,
+        0x11,
+        &wire::option_bytes(option::SERVER_ID, &SERVER_DUID),
+    );
+    r.handle_client(
+        at(1),
+        &Received {
+            src_ip: peer,
+            ..rx(&request)
+        },
+    );
+    r.handle_server(
+        at(1),
+        server(),
+        &relay_repl_to(peer, &server_msg(mt::REPLY, 0x11, 600), None),
+    );
+    assert_eq!(forwards(r).len(), 2);
+    while r.poll_transmit().is_some() {}
+    events(r)
 }
 
 #[test]

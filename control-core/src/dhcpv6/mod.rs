@@ -34,7 +34,7 @@ use crate::time::Instant;
 use crate::wire::WireError;
 use crate::wire::ethernet::{Mac, ethertype};
 
-pub use relay::{Relay, RelayConfig, ToServer};
+pub use relay::{BindingServer, Relay, RelayConfig, ToServer};
 pub use server::{Server, ServerConfig};
 
 /// A DHCPv6 message as the caller received it.

@@ -24,6 +24,13 @@
 //! let the server renew a binding the gateway ended). SOLICITs are rate-limited like
 //! the server's. A malformed or unexpected message from either side is a counted drop
 //! ([`DropReason`]), never a panic.
+//!
+//! Over a restart of the gateway the caller keeps, beside each binding's [`Lease`], its
+//! [`BindingServer`] (the server's DUID and address, the client's Peer-Address:
+//! [`Relay::binding_server`], [`BindingServer::encode`]) and hands both back to
+//! [`Relay::restore_bound`], so that the gateway's own RELEASE after the restart is the
+//! one it would have sent before (RFC 8415 18.3.7: a server discards a RELEASE without
+//! its Server Identifier).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -33,6 +40,7 @@ use core::time::Duration;
 use super::server::{Req, parse_packet};
 use super::wire::{self, Ia, RelayPacket, message_type as mt, option, status};
 use super::{DropReason, Event, Grant, Lease, Received, Refusal, Stats, Transmit};
+use crate::codec::{Reader, Writer};
 use crate::dhcp::{EndCause, LoginId};
 use crate::inet::ipv6;
 use crate::ipoe::{MacDisplay, Subscriber, is_unicast_mac};
@@ -40,6 +48,7 @@ use crate::pppoe::Line;
 use crate::pppoe::limit::{Admit, Bucket, PerMac, Rate};
 use crate::time::Instant;
 use crate::timed::{Due, TimedMap};
+use crate::wire::WireError;
 use crate::wire::ethernet::Mac;
 
 /// How the relay works.
@@ -124,16 +133,52 @@ struct Transaction {
     deadline: Instant,
 }
 
+/// The server end of a relayed binding: what the gateway's own RELEASE needs beside
+/// the [`Lease`], kept with it over a restart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindingServer {
+    /// The server's DUID (the Server Identifier of its REPLY; empty if it sent none).
+    pub server_id: Vec<u8>,
+    /// The server that gave the binding.
+    pub server: Ipv6Addr,
+    /// The client's link-local address (the Peer-Address of the RELAY-FORW).
+    pub peer: Ipv6Addr,
+}
+
+const SERVER_KIND: u8 = 0x67;
+const SERVER_VERSION: u8 = 1;
+
+impl BindingServer {
+    /// The persisted form: kind `0x67`, version 1, the DUID (length-prefixed), the
+    /// server's address, the Peer-Address.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new(SERVER_KIND, SERVER_VERSION);
+        w.bytes(&self.server_id)
+            .raw(&self.server.octets())
+            .raw(&self.peer.octets());
+        w.finish()
+    }
+
+    /// Reads [`Self::encode`]'s bytes back (refused if a byte is missing or left over).
+    pub fn decode(b: &[u8]) -> Result<BindingServer, WireError> {
+        let mut r = Reader::new(b, SERVER_KIND, SERVER_VERSION)?;
+        let server_id = r.bytes()?.to_vec();
+        let server = Ipv6Addr::from(r.array::<16>()?);
+        let peer = Ipv6Addr::from(r.array::<16>()?);
+        r.finish()?;
+        Ok(BindingServer {
+            server_id,
+            server,
+            peer,
+        })
+    }
+}
+
 /// A binding the relay follows, with what ending it from our side needs.
 #[derive(Clone, Debug)]
 struct Bound {
     lease: Lease,
-    /// The server's DUID (Server Identifier of its REPLY).
-    server_id: Vec<u8>,
-    /// The server that gave it.
-    server: Ipv6Addr,
-    /// The client's link-local address (the Peer-Address).
-    peer: Ipv6Addr,
+    from: BindingServer,
 }
 
 #[derive(Clone, Debug)]
@@ -495,9 +540,11 @@ impl Relay {
         let bound = |lease: Lease| {
             State::Bound(Box::new(Bound {
                 lease,
-                server_id: server_id.clone(),
-                server,
-                peer,
+                from: BindingServer {
+                    server_id: server_id.clone(),
+                    server,
+                    peer,
+                },
             }))
         };
         match old {
@@ -548,15 +595,15 @@ impl Relay {
         self.clients.insert(
             *sub,
             State::Closed {
-                server_id: b.server_id.clone(),
+                server_id: b.from.server_id.clone(),
                 until: b.lease.expires,
             },
         );
         let l = &b.lease;
         let mut o = Vec::new();
         wire::put_option(&mut o, option::CLIENT_ID, &l.duid);
-        if !b.server_id.is_empty() {
-            wire::put_option(&mut o, option::SERVER_ID, &b.server_id);
+        if !b.from.server_id.is_empty() {
+            wire::put_option(&mut o, option::SERVER_ID, &b.from.server_id);
         }
         if let (Some(iaid), Some(a)) = (l.iaid_na, l.grant.address) {
             let mut inner = Vec::new();
@@ -569,9 +616,9 @@ impl Relay {
             wire::put_option(&mut o, option::IA_PD, &wire::ia(iaid, 0, 0, &inner));
         }
         let release = wire::message(mt::RELEASE, (l.id.0 as u32) & 0x00ff_ffff, &o);
-        let m = self.relay_forw(sub.line, sub.mac, b.peer, &release);
-        let targets: Vec<Ipv6Addr> = if self.cfg.servers.contains(&b.server) {
-            vec![b.server]
+        let m = self.relay_forw(sub.line, sub.mac, b.from.peer, &release);
+        let targets: Vec<Ipv6Addr> = if self.cfg.servers.contains(&b.from.server) {
+            vec![b.from.server]
         } else {
             self.cfg.servers.clone()
         };
@@ -589,12 +636,27 @@ impl Relay {
         true
     }
 
-    /// Takes back a persisted binding after a restart (the server's identity is not in
-    /// the record: a RELEASE from [`Self::end_session`] then goes without it).
+    /// Takes back a persisted binding after a restart without its server end (a record
+    /// kept before the server end was): [`Self::restore_bound`] with none.
     pub fn restore(
         &mut self,
         now: Instant,
         lease: Lease,
+    ) -> Result<bool, crate::dhcp::RestoreError> {
+        self.restore_bound(now, lease, None)
+    }
+
+    /// Takes back a persisted binding after a restart, with its server end as
+    /// [`Self::binding_server`] gave it: [`Self::end_session`] then sends the RELEASE it
+    /// would have sent before the restart. Without one, the RELEASE goes without a
+    /// Server Identifier to every configured server, the Peer-Address the MAC's
+    /// EUI-64 link-local address. True if the binding is live again; one that ran out
+    /// meanwhile ends ([`Event::SessionEnded`], expired) and is false.
+    pub fn restore_bound(
+        &mut self,
+        now: Instant,
+        lease: Lease,
+        from: Option<BindingServer>,
     ) -> Result<bool, crate::dhcp::RestoreError> {
         use crate::dhcp::RestoreError;
         let sub = lease.subscriber;
@@ -610,23 +672,23 @@ impl Relay {
             });
             return Ok(false);
         }
-        let peer = ipv6::link_local(sub.mac);
-        let server = self
-            .cfg
-            .servers
-            .first()
-            .copied()
-            .unwrap_or(Ipv6Addr::UNSPECIFIED);
-        self.clients.insert(
-            sub,
-            State::Bound(Box::new(Bound {
-                lease,
-                server_id: Vec::new(),
-                server,
-                peer,
-            })),
-        );
+        let from = from.unwrap_or_else(|| BindingServer {
+            server_id: Vec::new(),
+            // Not one of ours: the RELEASE goes to every configured server.
+            server: Ipv6Addr::UNSPECIFIED,
+            peer: ipv6::link_local(sub.mac),
+        });
+        self.clients
+            .insert(sub, State::Bound(Box::new(Bound { lease, from })));
         Ok(true)
+    }
+
+    /// The server end of `sub`'s binding `id` (to persist with its lease), if bound.
+    pub fn binding_server(&self, sub: &Subscriber, id: LoginId) -> Option<&BindingServer> {
+        match self.clients.get(sub) {
+            Some(State::Bound(b)) if b.lease.id == id => Some(&b.from),
+            _ => None,
+        }
     }
 
     /// When [`Self::handle_timeout`] is next due.

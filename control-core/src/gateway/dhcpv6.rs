@@ -111,14 +111,24 @@ impl Engine {
         }
     }
 
+    /// Takes back a persisted binding (`from`: its server end, relay mode only).
     pub(super) fn restore(
         &mut self,
         now: Instant,
         lease: dhcpv6::Lease,
+        from: Option<dhcpv6::BindingServer>,
     ) -> Result<bool, crate::dhcp::RestoreError> {
         match self {
             Engine::Server(s) => s.restore(now, lease),
-            Engine::Relay(r) => r.restore(now, lease),
+            Engine::Relay(r) => r.restore_bound(now, lease, from),
+        }
+    }
+
+    /// Relay mode: the server end of `sub`'s binding `id` (persisted with it).
+    pub fn binding_server(&self, sub: &Subscriber, id: LoginId) -> Option<&dhcpv6::BindingServer> {
+        match self {
+            Engine::Server(_) => None,
+            Engine::Relay(r) => r.binding_server(sub, id),
         }
     }
 

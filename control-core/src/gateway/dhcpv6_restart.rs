@@ -9,9 +9,18 @@
 //! delegated prefix routed to it. While the gateway stops ([`Core::dhcp_stopping`]),
 //! sessions that end keep their bindings.
 //!
-//! The record: kind `0x76`, version 1, a flag and the session's /64 (upper 64 bits, big
-//! endian), then [`dhcpv6::Lease::encode`]'s bytes (times as Unix seconds). Refused,
-//! never guessed at, if the kind or version differs or a byte is missing.
+//! In relay mode the record also keeps the binding's server end
+//! ([`dhcpv6::BindingServer`]: the server's DUID and address, the client's
+//! Peer-Address), so that the gateway's own RELEASE after a restart (DISC, CoA, `ctl
+//! session remove`) names the server as before; a server discards a RELEASE without its
+//! Server Identifier (RFC 8415 18.3.7) and would keep the address and prefix bound.
+//!
+//! The record: kind `0x76`, version 2, a flag and the session's /64 (upper 64 bits, big
+//! endian), the length of the lease (u16, big endian), [`dhcpv6::Lease::encode`]'s bytes
+//! (times as Unix seconds), then a flag and in relay mode
+//! [`dhcpv6::BindingServer::encode`]'s bytes (flag 0 and nothing in server mode). Version 1 (kept before the server end was: the /64, then
+//! the lease to the end) is still read, without a server end. Refused, never guessed
+//! at, if the kind or version differs or a byte is missing or left over.
 
 use tollgate_dataplane::time::Instant;
 
@@ -22,7 +31,9 @@ use crate::ipoe::Subscriber;
 use crate::wire::WireError;
 
 const KIND: u8 = 0x76;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The first version, without the lease's length and the server end.
+const VERSION_1: u8 = 1;
 const HEAD: usize = 11;
 
 /// True if `b` is a persisted DHCPv6 binding (not a DHCPv4 lease).
@@ -35,29 +46,57 @@ pub fn binding_key(sub: &Subscriber) -> String {
     format!("v6.{}", lease_key(sub))
 }
 
-/// The record of `lease`, its session's /64 `prefix64`.
-pub fn encode(prefix64: Option<u64>, lease: &dhcpv6::Lease, now: Instant, unix: u64) -> Vec<u8> {
-    let mut b = Vec::with_capacity(HEAD + 96);
+/// The record of `lease`, its session's /64 `prefix64` and, in relay mode, its server
+/// end `from`.
+pub fn encode(
+    prefix64: Option<u64>,
+    lease: &dhcpv6::Lease,
+    from: Option<&dhcpv6::BindingServer>,
+    now: Instant,
+    unix: u64,
+) -> Vec<u8> {
+    let l = lease.encode(now, unix);
+    let from = from.map(dhcpv6::BindingServer::encode);
+    let mut b = Vec::with_capacity(HEAD + 3 + l.len() + from.as_ref().map_or(0, Vec::len));
     b.extend_from_slice(&[KIND, VERSION, u8::from(prefix64.is_some())]);
     b.extend_from_slice(&prefix64.unwrap_or(0).to_be_bytes());
-    b.extend_from_slice(&lease.encode(now, unix));
+    // A lease is far shorter than 64 KiB (a DUID is at most 130 bytes, DNS 255 servers).
+    b.extend_from_slice(&(l.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    b.extend_from_slice(&l);
+    b.push(u8::from(from.is_some()));
+    if let Some(f) = from {
+        b.extend_from_slice(&f);
+    }
     b
 }
 
-/// Reads a record back onto the engine's clock: the /64 and the binding.
-pub fn decode(
-    b: &[u8],
-    now: Instant,
-    unix: u64,
-) -> Result<(Option<u64>, dhcpv6::Lease), WireError> {
+/// A record read back: the session's /64, the binding and its server end (relay mode).
+pub type Record = (Option<u64>, dhcpv6::Lease, Option<dhcpv6::BindingServer>);
+
+/// Reads a record back onto the engine's clock.
+pub fn decode(b: &[u8], now: Instant, unix: u64) -> Result<Record, WireError> {
     let head = b.get(..HEAD).ok_or(WireError::Truncated)?;
-    if head[0] != KIND || head[1] != VERSION || head[2] > 1 {
+    if head[0] != KIND || !(head[1] == VERSION || head[1] == VERSION_1) || head[2] > 1 {
         return Err(WireError::Malformed);
     }
     let mut p = [0u8; 8];
     p.copy_from_slice(&head[3..HEAD]);
     let prefix64 = (head[2] == 1).then(|| u64::from_be_bytes(p));
-    Ok((prefix64, dhcpv6::Lease::decode(&b[HEAD..], now, unix)?))
+    let rest = &b[HEAD..];
+    if head[1] == VERSION_1 {
+        return Ok((prefix64, dhcpv6::Lease::decode(rest, now, unix)?, None));
+    }
+    let n = rest.get(..2).ok_or(WireError::Truncated)?;
+    let n = usize::from(u16::from_be_bytes([n[0], n[1]]));
+    let lease = rest.get(2..2 + n).ok_or(WireError::Truncated)?;
+    let lease = dhcpv6::Lease::decode(lease, now, unix)?;
+    let from = match &rest[2 + n..] {
+        [0] => None,
+        [1, f @ ..] => Some(dhcpv6::BindingServer::decode(f)?),
+        [] => return Err(WireError::Truncated),
+        _ => return Err(WireError::Malformed),
+    };
+    Ok((prefix64, lease, from))
 }
 
 impl Core {
@@ -79,10 +118,17 @@ impl Core {
                 .and_then(|v| v.dhcp.as_ref())
                 .and_then(|d| d.restored.get(&sub).copied().flatten())
         });
+        // Relay mode: the server end, for the gateway's RELEASE after a restart.
+        let from = self
+            .ipv6
+            .as_ref()
+            .and_then(|v| v.dhcp.as_ref())
+            .and_then(|d| d.server.binding_server(&sub, lease.id))
+            .cloned();
         let unix = self.unix_secs(now);
         self.out.push_back(Output::Lease(LeaseChange {
             key: binding_key(&sub),
-            lease: Some(encode(prefix64, lease, now, unix)),
+            lease: Some(encode(prefix64, lease, from.as_ref(), now, unix)),
         }));
     }
 
@@ -104,7 +150,7 @@ impl Core {
         let unix = self.unix_secs(now);
         let mut live = 0;
         for b in records.iter().filter(|b| is_binding_record(b)) {
-            let (prefix64, lease) = match decode(b, now, unix) {
+            let (prefix64, lease, from) = match decode(b, now, unix) {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = ?e, "a persisted DHCPv6 binding does not decode; skipped");
@@ -127,7 +173,7 @@ impl Core {
             let Some(d) = v6.dhcp.as_mut() else {
                 return 0;
             };
-            let back = match d.server.restore(now, lease) {
+            let back = match d.server.restore(now, lease, from) {
                 Ok(live) => live,
                 Err(e) => {
                     tracing::warn!(subscriber = %sub, error = %e, "a persisted DHCPv6 binding not restored");

@@ -570,6 +570,230 @@ fn dhcpv6_bindings_survive_a_restart_with_their_64_and_delegated_prefix() {
     assert_eq!(counter(&r3, "dhcpv6_bindings"), 0);
 }
 
+/// Relay mode towards one server (`KEA6`), no /64 pool and no delegated pool of our
+/// own (the server's IA_NA gives the session its /64).
+fn relay_settings() -> Ipv6Settings {
+    let mut s = dhcp_settings();
+    s.pool = None;
+    let d = s.dhcpv6.as_mut().unwrap();
+    d.delegated_pool = None;
+    d.relay = Some(crate::dhcpv6::RelayConfig::new(
+        ACC_MAC.0,
+        RELAY_LINK,
+        vec![KEA6],
+    ));
+    s
+}
+
+const KEA6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xfe, 0, 0, 0, 0, 0x20);
+const RELAY_LINK: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 1, 0, 0, 0, 1);
+const KEA_DUID: [u8; 14] = [0, 1, 0, 1, 0x2e, 0x1c, 0x3a, 0x10, 2, 0xfe, 0, 0, 0, 0x20];
+
+/// The inner message of a RELAY-FORW, and its Peer-Address.
+fn relayed(t: &crate::dhcpv6::ToServer) -> (Ipv6Addr, Vec<u8>) {
+    let rp = wire::RelayPacket::new_checked(&t.message[..]).unwrap();
+    let inner = rp
+        .options()
+        .map(Result::unwrap)
+        .find(|o| o.code == option::RELAY_MSG)
+        .unwrap()
+        .value
+        .to_vec();
+    (rp.peer_address(), inner)
+}
+
+/// Issue 16, relay mode over a restart: Kea's REPLY binds the subscriber (IPv6 first,
+/// logged in by MAC); the kept record has the binding's server end (Kea's DUID and
+/// address, the client's Peer-Address). After a restart the binding is restored from
+/// the record, the session comes back, and when it ends the gateway's RELEASE to Kea is
+/// byte for byte the one it sends without a restart: with Kea's Server Identifier
+/// (without one Kea discards it, RFC 8415 18.3.7, and keeps the address bound).
+#[test]
+fn relay_mode_the_gateways_release_after_a_restart_names_the_server() {
+    let addr: Ipv6Addr = "2001:db8:100:1::1000".parse().unwrap();
+    let pd: Prefix = "2001:db8:200:100::/56".parse().unwrap();
+    // Kea's REPLY to the client's Rapid Commit SOLICIT.
+    let reply = |xid: u32| {
+        let mut o = Vec::new();
+        put_option(&mut o, option::CLIENT_ID, &duid_ll(SUB_MAC.0));
+        put_option(&mut o, option::SERVER_ID, &KEA_DUID);
+        put_option(&mut o, option::RAPID_COMMIT, &[]);
+        let mut na = Vec::new();
+        ia_addr_option(&mut na, addr, 300, 600);
+        put_option(&mut o, option::IA_NA, &ia(1, 150, 240, &na));
+        let mut p = Vec::new();
+        ia_prefix_option(&mut p, pd, 300, 600);
+        put_option(&mut o, option::IA_PD, &ia(2, 150, 240, &p));
+        let mut rr = Vec::new();
+        put_option(&mut rr, option::RELAY_MSG, &message(mt::REPLY, xid, &o));
+        wire::relay_message(mt::RELAY_REPL, 0, RELAY_LINK, sub_ll(), &rr)
+    };
+    let accept = |r: &mut Rig| {
+        let a = r.auth.remove(0);
+        r.core.on_auth(
+            r.now,
+            a.login,
+            AuthAnswer::Accept {
+                user: "relay6".into(),
+                authorization: Box::new(Authorization::default()),
+            },
+        );
+        r.drain();
+        installed(r)
+    };
+    let closed = |r: &mut Rig, spec: tollgate_dataplane::session::SessionSpec, cause| {
+        r.core.on_event(
+            r.now,
+            0,
+            Event::SessionClosed(ClosedSession {
+                id: spec.id,
+                user: 1,
+                channel: 0,
+                address: spec.address,
+                cause,
+                counters: SessionCounters::default(),
+                started: spec.started,
+                stopped: r.now,
+            }),
+        );
+        r.drain();
+    };
+    let mut rc = Vec::new();
+    put_option(&mut rc, option::RAPID_COMMIT, &[]);
+    let solicit = from_client(&client_message(mt::SOLICIT, 0x000123, &rc));
+
+    // Without a restart, for comparison: bound, then the session ends.
+    let mut r0 = Rig::with(relay_settings());
+    r0.punt(Side::Access, &solicit);
+    assert_eq!(r0.to_servers.len(), 1);
+    r0.core.on_dhcpv6_server(r0.now, KEA6, &reply(0x000123));
+    r0.drain();
+    let s0 = accept(&mut r0);
+    r0.to_servers.clear();
+    closed(&mut r0, s0, DisconnectCause::AdminReset);
+    assert_eq!(r0.to_servers.len(), 1);
+    let unrestarted = r0.to_servers[0].clone();
+
+    let mut r = Rig::with(relay_settings());
+    r.punt(Side::Access, &solicit);
+    r.core.on_dhcpv6_server(r.now, KEA6, &reply(0x000123));
+    r.drain();
+    let spec = accept(&mut r);
+    let kept = r.leases.last().unwrap().lease.clone().unwrap();
+    let unix = r.now.0 / SEC;
+    let (_, lease, from) = crate::gateway::dhcpv6_restart::decode(&kept, r.now, unix).unwrap();
+    assert_eq!(lease.grant.address, Some(addr));
+    assert_eq!(lease.grant.prefix, Some(pd));
+    assert_eq!(
+        from,
+        Some(crate::dhcpv6::BindingServer {
+            server_id: KEA_DUID.to_vec(),
+            server: KEA6,
+            peer: sub_ll(),
+        })
+    );
+    // The gateway stops: the binding stays, nothing goes to Kea.
+    r.to_servers.clear();
+    r.core.dhcp_stopping();
+    closed(&mut r, spec, DisconnectCause::NasReboot);
+    assert!(r.to_servers.is_empty(), "no RELEASE while stopping");
+
+    // 100 s later the gateway starts again with the record.
+    let now = r.now + Duration::from_secs(100);
+    let mut r2 = Rig::at(relay_settings(), now);
+    r2.now = now;
+    assert_eq!(r2.core.dhcpv6_restore(now, &[kept]), 1);
+    r2.drain();
+    assert_eq!(counter(&r2, "dhcpv6_bindings_restored"), 1);
+    let s2 = accept(&mut r2);
+    assert_eq!(s2.mac, Some(SUB_MAC));
+    assert_eq!(
+        prefixes64(&mut r2),
+        vec![(s2.id, Some(0x2001_0db8_0100_0001))],
+        "the session's /64 is the binding's"
+    );
+    closed(&mut r2, s2, DisconnectCause::AdminReset);
+    assert_eq!(r2.to_servers.len(), 1);
+    let t = &r2.to_servers[0];
+    assert_eq!(t.dst, KEA6);
+    assert_eq!(t, &unrestarted, "the RELEASE sent without a restart");
+    let (peer, inner) = relayed(t);
+    assert_eq!(peer, sub_ll());
+    let mut o = Vec::new();
+    put_option(&mut o, option::CLIENT_ID, &duid_ll(SUB_MAC.0));
+    put_option(&mut o, option::SERVER_ID, &KEA_DUID);
+    let mut na = Vec::new();
+    ia_addr_option(&mut na, addr, 0, 0);
+    put_option(&mut o, option::IA_NA, &ia(1, 0, 0, &na));
+    let mut p = Vec::new();
+    ia_prefix_option(&mut p, pd, 0, 0);
+    put_option(&mut o, option::IA_PD, &ia(2, 0, 0, &p));
+    assert_eq!(inner, message(mt::RELEASE, 1, &o), "byte for byte");
+}
+
+/// The binding record's byte form: version 2 with and without a server end, the
+/// version-1 form still read, and every cut refused.
+#[test]
+fn binding_records_keep_the_server_end_and_read_version_1() {
+    use crate::gateway::dhcpv6_restart::{decode, encode};
+    let now = Instant(50 * SEC);
+    let unix = 1_796_000_000;
+    let lease = crate::dhcpv6::Lease {
+        id: crate::dhcp::LoginId(7),
+        subscriber: crate::ipoe::Subscriber::new(crate::pppoe::Line::untagged(0), SUB_MAC.0),
+        duid: duid_ll(SUB_MAC.0),
+        grant: crate::dhcpv6::Grant::new(Some("2001:db8:100:1::1000".parse().unwrap()), None),
+        iaid_na: Some(1),
+        iaid_pd: None,
+        started: now,
+        expires: now + Duration::from_secs(600),
+    };
+    let from = crate::dhcpv6::BindingServer {
+        server_id: KEA_DUID.to_vec(),
+        server: KEA6,
+        peer: sub_ll(),
+    };
+    let l = lease.encode(now, unix);
+    let with = encode(Some(0x2001_0db8_0100_0001), &lease, Some(&from), now, unix);
+    let mut want = vec![0x76, 2, 1, 0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, 0x00, 0x01];
+    want.extend_from_slice(&(l.len() as u16).to_be_bytes());
+    want.extend_from_slice(&l);
+    want.push(1);
+    want.extend_from_slice(&from.encode());
+    assert_eq!(with, want);
+    assert_eq!(
+        decode(&with, now, unix).unwrap(),
+        (
+            Some(0x2001_0db8_0100_0001),
+            lease.clone(),
+            Some(from.clone())
+        )
+    );
+    let without = encode(None, &lease, None, now, unix);
+    assert_eq!(without.len(), 11 + 2 + l.len() + 1);
+    assert_eq!(without[11 + 2 + l.len()], 0, "no server end");
+    assert_eq!(
+        decode(&without, now, unix).unwrap(),
+        (None, lease.clone(), None)
+    );
+    // Version 1: the /64, then the lease to the end.
+    let mut v1 = vec![0x76, 1, 1, 0x20, 0x01, 0x0d, 0xb8, 0x01, 0x00, 0x00, 0x01];
+    v1.extend_from_slice(&l);
+    assert_eq!(
+        decode(&v1, now, unix).unwrap(),
+        (Some(0x2001_0db8_0100_0001), lease, None)
+    );
+    for n in 0..with.len() {
+        assert!(decode(&with[..n], now, unix).is_err(), "cut at {n}");
+    }
+    let mut longer = without.clone();
+    longer.push(0);
+    assert!(decode(&longer, now, unix).is_err(), "a byte left over");
+    let mut v3 = with.clone();
+    v3[1] = 3;
+    assert!(decode(&v3, now, unix).is_err(), "an unknown version");
+}
+
 /// Issue 16: a DHCPv6 binding that starts after the session's Start (an IPv4-first
 /// session whose host asks later, SOLICIT then REQUEST) sends an Interim-Update at once,
 /// with the session's counters read from its worker: on the wire it names

@@ -46,8 +46,10 @@ const SOLICIT_EVERY: Duration = Duration::from_secs(1);
 /// IPv6 (`[ipv6]`).
 #[derive(Clone, Debug)]
 pub struct Ipv6Settings {
-    /// Where sessions' /64s come from (a /64 or shorter).
-    pub pool: Prefix,
+    /// Where sessions' /64s come from (a /64 or shorter). None only in DHCPv6 relay
+    /// mode, where an IPoE session's /64 is its binding's: a session without one (a
+    /// PPP session's IPv6CP, an RS login) then gets no /64.
+    pub pool: Option<Prefix>,
     /// The gateway's global addresses on the access side (answered in NS; the
     /// link-local one from the port MAC always is).
     pub access_addresses: Vec<Ipv6Addr>,
@@ -125,6 +127,9 @@ pub struct Ipv6Stats {
     pub prefixes_released: u64,
     /// Sessions left without IPv6 because the pool was exhausted.
     pub pool_exhausted: u64,
+    /// Sessions that needed a /64 from the pool where there is none (DHCPv6 relay mode
+    /// without `pool`: a PPP session's IPv6CP): IPv4 only.
+    pub no_pool: u64,
     /// IPv6-first logins by MAC started on a Router Solicitation or a DHCPv6 SOLICIT.
     pub logins: u64,
     /// Neighbor Solicitations sent for the core side's next hop.
@@ -133,7 +138,8 @@ pub struct Ipv6Stats {
     pub next_hop_learned: u64,
 }
 
-use super::neighbor6::Neighbors6;
+use super::neighbor::Timing;
+use super::neighbor6::{Neighbors6, Solicit};
 
 /// Prefixes of one length out of a pool, handed out per worker: one for a session on
 /// worker `w` of `n` is owned by `w` under the fast path's steering
@@ -241,13 +247,14 @@ impl SteeredPool {
 struct PrefixPool {
     base: u64,
     workers: u64,
-    slots: SteeredPool,
+    /// None: no pool (DHCPv6 relay mode without `pool`), nothing to hand out.
+    slots: Option<SteeredPool>,
 }
 
 impl PrefixPool {
-    fn new(pool: Prefix, workers: u16) -> PrefixPool {
-        let base = (u128::from(pool.addr()) >> 64) as u64;
-        let slots = SteeredPool::new(base, pool.len().min(64), 64, workers);
+    fn new(pool: Option<Prefix>, workers: u16) -> PrefixPool {
+        let base = pool.map_or(0, |p| (u128::from(p.addr()) >> 64) as u64);
+        let slots = pool.map(|p| SteeredPool::new(base, p.len().min(64), 64, workers));
         PrefixPool {
             base,
             workers: u64::from(workers.max(1)),
@@ -257,17 +264,24 @@ impl PrefixPool {
 
     /// A free /64 (upper 64 bits) for a session on `worker`.
     fn allocate(&mut self, worker: u16) -> Option<u64> {
-        self.slots.allocate(worker).map(|i| self.base | i)
+        let base = self.base;
+        self.slots.as_mut()?.allocate(worker).map(|i| base | i)
     }
 
     /// Takes `prefix` (upper 64 bits) out of the pool if it is in it; false if it is
     /// handed out already.
     fn claim(&mut self, prefix: u64) -> bool {
-        self.slots.claim(prefix.wrapping_sub(self.base))
+        let base = self.base;
+        self.slots
+            .as_mut()
+            .is_none_or(|s| s.claim(prefix.wrapping_sub(base)))
     }
 
     fn release(&mut self, prefix: u64) {
-        self.slots.release(prefix.wrapping_sub(self.base));
+        let base = self.base;
+        if let Some(s) = self.slots.as_mut() {
+            s.release(prefix.wrapping_sub(base));
+        }
     }
 }
 
@@ -356,6 +370,7 @@ impl Ipv6 {
         access_mac: MacAddr,
         core_mac: MacAddr,
         workers: u16,
+        arp: Timing,
         now: Instant,
     ) -> Ipv6 {
         let mut a = RouterConfig::new(access_mac.0);
@@ -371,9 +386,11 @@ impl Ipv6 {
             .clone()
             .map(|d| super::dhcpv6::Dhcpv6::new(d, access_mac.0, s.dns.clone(), workers, now));
         let pool = PrefixPool::new(s.pool, workers);
-        let idle: Vec<u16> = (0..workers).filter(|w| !pool.slots.serves(*w)).collect();
-        if !idle.is_empty() {
-            tracing::warn!(pool = %s.pool, ?idle, "the IPv6 pool holds fewer /56s than there are workers (IPv6 is steered by the /56): sessions on these workers get no /64 (a /56 or more per worker wanted)");
+        let idle: Vec<u16> = (0..workers)
+            .filter(|w| pool.slots.as_ref().is_some_and(|p| !p.serves(*w)))
+            .collect();
+        if let (Some(p), false) = (s.pool, idle.is_empty()) {
+            tracing::warn!(pool = %p, ?idle, "the IPv6 pool holds fewer /56s than there are workers (IPv6 is steered by the /56): sessions on these workers get no /64 (a /56 or more per worker wanted)");
         }
         let mut c = RouterConfig::new(core_mac.0);
         c.addresses = s.core_address.into_iter().collect();
@@ -399,6 +416,7 @@ impl Ipv6 {
                     .zip(s.next_hop_mac)
                     .into_iter()
                     .collect::<Vec<_>>(),
+                arp,
             ),
             stats: Ipv6Stats::default(),
             s,
@@ -436,12 +454,16 @@ impl Ipv6 {
             ("ipv6_prefixes_attached", s.prefixes_attached),
             ("ipv6_prefixes_released", s.prefixes_released),
             ("ipv6_pool_exhausted", s.pool_exhausted),
+            ("ipv6_no_pool", s.no_pool),
             ("ipv6_logins", s.logins),
             ("ipv6_next_hop_solicits", s.next_hop_solicits),
             ("ipv6_next_hop_learned", s.next_hop_learned),
             ("ipv6_neighbor_solicits", self.neighbors.stats().solicits),
             ("ipv6_neighbor_learned", self.neighbors.stats().learned),
             ("ipv6_neighbor_failed", self.neighbors.stats().failed),
+            ("ipv6_neighbor_probes", self.neighbors.stats().probes),
+            ("ipv6_neighbor_confirmed", self.neighbors.stats().confirmed),
+            ("ipv6_neighbor_lost", self.neighbors.stats().lost),
             (
                 "ipv6_neighbor_asks_ignored",
                 self.neighbors.stats().asks_ignored,
@@ -633,7 +655,7 @@ impl Core {
                         .set_neighbor(ip.src_addr(), Some(MacAddr(h.src)));
                     self.publish(next);
                 }
-                self.ipv6_neighbor_heard(ip.src_addr(), MacAddr(h.src));
+                self.ipv6_neighbor_heard(now, ip.src_addr(), MacAddr(h.src));
                 if let Some(v6) = self.ipv6.as_mut() {
                     v6.core.handle_packet(
                         now,
@@ -862,6 +884,14 @@ impl Core {
                 usable.then_some(hi)
             });
         let Some(prefix) = restored.or(framed).or_else(|| v6.pool.allocate(worker)) else {
+            if v6.pool.slots.is_none() {
+                v6.stats.no_pool += 1;
+                tracing::warn!(
+                    session = id,
+                    "no [ipv6] pool (DHCPv6 relay mode): the session has IPv4 only"
+                );
+                return false;
+            }
             v6.stats.pool_exhausted += 1;
             tracing::warn!(
                 session = id,
@@ -1010,34 +1040,65 @@ impl Core {
         {
             v6.next_solicit = Some(now + SOLICIT_EVERY);
             v6.stats.next_hop_solicits += 1;
-            targets.push(target);
+            targets.push(Solicit {
+                target,
+                unicast: None,
+            });
         }
-        targets.extend(v6.neighbors.due(now));
+        let due = v6.neighbors.due(now);
+        targets.extend(due.solicit);
         // A route through the default next hop: one NS for both.
         targets.sort_unstable();
-        targets.dedup();
-        for target in targets {
-            self.solicit6(target);
+        targets.dedup_by_key(|s| s.target);
+        for s in targets {
+            self.solicit6(s);
         }
+        self.neighbors6_lost(&due.lost);
         self.drain_ipv6(now);
     }
 
-    /// A Neighbor Solicitation for `target` out of the core side, from `core_address`
-    /// (else the core link-local address).
-    fn solicit6(&mut self, target: Ipv6Addr) {
+    /// Neighbours that did not answer their probes: their MACs leave the route table
+    /// (a worker then asks for a connected host again; a route's next hop is solicited
+    /// again).
+    fn neighbors6_lost(&mut self, lost: &[Ipv6Addr]) {
+        if lost.is_empty() {
+            return;
+        }
+        let mut next = (*self.fwd).clone();
+        let mut changed = false;
+        for ip in lost {
+            tracing::info!(neighbor = %ip, "IPv6 neighbour lost: no answer to its probes");
+            changed |= next.routes6.set_neighbor(*ip, None);
+        }
+        if changed {
+            self.publish(next);
+        }
+    }
+
+    /// A Neighbor Solicitation for `s.target` out of the core side, from
+    /// `core_address` (else the core link-local address): to its solicited-node group,
+    /// or a probe unicast to the target at its learnt MAC.
+    fn solicit6(&mut self, s: Solicit) {
         let Some(v6) = self.ipv6.as_ref() else {
             return;
         };
+        let target = s.target;
         let mac = self.fwd.side(Side::Core).mac;
         let src = v6.s.core_address.unwrap_or_else(|| link_local(mac));
-        let dst = ip6::solicited_node(target);
+        let (dst, dst_mac) = match s.unicast {
+            Some(m) => (target, m.0),
+            None => {
+                let g = ip6::solicited_node(target);
+                (g, ip6::multicast_mac(g))
+            }
+        };
         let mut b = Builder::neighbor_solicit(target);
         b.source_link_layer(mac.0);
         let icmp = b.finish(src, dst);
         let packet = ip6::packet(src, dst, next_header::ICMPV6, 255, &icmp);
         let frame = crate::ipoe::frame(
             Line::untagged(0),
-            ip6::multicast_mac(dst),
+            dst_mac,
             mac.0,
             0x88a8,
             crate::wire::ethernet::ethertype::IPV6,
@@ -1065,19 +1126,21 @@ impl Core {
             return;
         }
         if v6.neighbors.ask(now, ip) {
-            for target in v6.neighbors.due(now) {
-                self.solicit6(target);
+            let due = v6.neighbors.due(now);
+            for s in due.solicit {
+                self.solicit6(s);
             }
+            self.neighbors6_lost(&due.lost);
         }
     }
 
     /// An NS or NA on the core side from `ip` at `mac`: a wanted neighbour's MAC is
-    /// learnt and published in the route table.
-    fn ipv6_neighbor_heard(&mut self, ip: Ipv6Addr, mac: MacAddr) {
+    /// learnt (or confirmed reachable) and published in the route table.
+    fn ipv6_neighbor_heard(&mut self, now: Instant, ip: Ipv6Addr, mac: MacAddr) {
         let Some(v6) = self.ipv6.as_mut() else {
             return;
         };
-        if v6.neighbors.learn(ip, mac) {
+        if v6.neighbors.learn(now, ip, mac) {
             tracing::info!(neighbor = %ip, %mac, "IPv6 neighbour resolved");
             self.publish_neighbor6(ip, mac);
         }
@@ -1148,8 +1211,8 @@ mod tests {
             ("2001:db8::/64", 1, 1),
         ] {
             let p: Prefix = pool.parse().unwrap();
-            let mut pool = PrefixPool::new(p, workers);
-            let count = pool.slots.count();
+            let mut pool = PrefixPool::new(Some(p), workers);
+            let count = pool.slots.as_ref().unwrap().count();
             for w in 0..workers {
                 let mut got = Vec::new();
                 while let Some(x) = pool.allocate(w) {
@@ -1168,19 +1231,26 @@ mod tests {
             }
         }
         // A /54 of 2 workers is used up exactly: 512 each, then none.
-        let mut whole = PrefixPool::new("2001:db8:100::/54".parse().unwrap(), 2);
+        let mut whole = PrefixPool::new(Some("2001:db8:100::/54".parse().unwrap()), 2);
         for w in 0..2 {
             assert_eq!(std::iter::from_fn(|| whole.allocate(w)).count(), 512);
         }
         // A /62 has 4 /64s in one /56: all on one worker (worker 0 here), none for the
         // other (its sessions have IPv4 only, counted as exhaustion).
-        let mut small = PrefixPool::new("2001:db8:1::/62".parse().unwrap(), 2);
-        assert!(!small.slots.serves(1) && small.slots.serves(0));
+        let mut small = PrefixPool::new(Some("2001:db8:1::/62".parse().unwrap()), 2);
+        let slots = small.slots.as_ref().unwrap();
+        assert!(!slots.serves(1) && slots.serves(0));
         assert_eq!(small.allocate(1), None);
         let a = small.allocate(0).unwrap();
         assert_eq!(std::iter::from_fn(|| small.allocate(0)).count(), 3);
         assert_eq!(small.allocate(0), None);
         small.release(a);
         assert_eq!(small.allocate(0), Some(a));
+        // No pool (DHCPv6 relay mode without one): nothing handed out, any /64 (a
+        // binding's) claimed, none held.
+        let mut none = PrefixPool::new(None, 2);
+        assert_eq!((none.allocate(0), none.allocate(1)), (None, None));
+        assert!(none.claim(0x2001_0db8_0100_0001) && none.claim(0x2001_0db8_0100_0001));
+        none.release(0x2001_0db8_0100_0001);
     }
 }

@@ -35,7 +35,7 @@ const RTR6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, 0xfe);
 
 fn settings() -> Ipv6Settings {
     Ipv6Settings {
-        pool: "2001:db8:100::/56".parse().unwrap(),
+        pool: Some("2001:db8:100::/56".parse().unwrap()),
         access_addresses: Vec::new(),
         core_address: Some(GW6),
         next_hop: Some(RTR6),
@@ -62,6 +62,8 @@ struct Rig {
     /// Lease-file changes (DHCPv6 bindings), in order.
     leases: Vec<super::dhcp::LeaseChange>,
     accounts: Vec<crate::radius::attrs::AcctRecord>,
+    /// DHCPv6 relay mode: the RELAY-FORWs for the servers, in order.
+    to_servers: Vec<crate::dhcpv6::ToServer>,
 }
 
 impl Rig {
@@ -131,6 +133,7 @@ impl Rig {
             routes6: Vec::new(),
             leases: Vec::new(),
             accounts: Vec::new(),
+            to_servers: Vec::new(),
         };
         r.drain();
         r
@@ -148,6 +151,7 @@ impl Rig {
                 }
                 Output::Account(a) => self.accounts.push(a),
                 Output::Lease(l) => self.leases.push(l),
+                Output::Dhcpv6ToServer(t) => self.to_servers.push(t),
                 _ => {}
             }
         }
@@ -640,6 +644,128 @@ fn route_next_hops_and_connected_hosts_are_resolved_by_ns() {
     // r2 and r3 once, RTR6 (one NS shared with the default) at seconds 1 to 5, the
     // host 3 + 1 times.
     assert_eq!(counter(&r, "ipv6_neighbor_solicits"), 2 + 5 + 3 + 1);
+}
+
+/// Issue 16: learnt core-side neighbours are probed again, as ARP's are. A route's next
+/// hop learnt at 1.5 s is REACHABLE for `[arp] reachable` (300 s); then the gateway
+/// probes it with a unicast NS to its MAC (byte for byte), `retries` (3) a second apart,
+/// its MAC still in use; an NA confirms it. Silent through a later round, it is lost:
+/// its MAC leaves the published route table, and it is solicited (multicast) again.
+#[test]
+fn learnt_neighbours_are_probed_by_unicast_ns_and_withdrawn_when_silent() {
+    let r2: Ipv6Addr = "fe80::2".parse().unwrap();
+    let r2_mac = MacAddr([0x02, 0xfe, 0, 0, 0, 2]);
+    let mut s = settings();
+    s.next_hop_mac = Some(RTR_MAC);
+    s.routes = vec![("2001:db8:500::/48".parse().unwrap(), r2)];
+    let mut r = Rig::with(s);
+    r.tick();
+    assert_eq!(
+        r.take_frames().iter().map(ns_target).collect::<Vec<_>>(),
+        vec![r2]
+    );
+    r.now = Instant(SEC + SEC / 2);
+    r.punt(Side::Core, &na_from(r2, r2_mac));
+    let dst = "2001:db8:500::1".parse::<Ipv6Addr>().unwrap();
+    assert_eq!(
+        r.routes6.last().unwrap().lookup(dst),
+        Some(Hop6::Mac(r2_mac))
+    );
+    let published = r.routes6.len();
+    assert_eq!(
+        r.core.poll_timeout().map(|t| t.0),
+        Some(301 * SEC + SEC / 2),
+        "nothing before the reachable time runs out"
+    );
+    r.now = Instant(301 * SEC);
+    r.tick();
+    assert!(r.take_frames().is_empty());
+    // The probe: from the core address and MAC to r2 itself at its MAC.
+    let mut want = Vec::new();
+    PacketBuilder::ethernet2(CORE_MAC.0, r2_mac.0)
+        .ipv6(GW6.octets(), r2.octets(), 255)
+        .icmpv6(Icmpv6Type::Unknown {
+            type_u8: 135,
+            code_u8: 0,
+            bytes5to8: [0; 4],
+        })
+        .write(
+            &mut want,
+            &[r2.octets().as_slice(), &[1, 1], &CORE_MAC.0].concat(),
+        )
+        .unwrap();
+    let counter = |r: &Rig, k: &str| {
+        r.core
+            .ipv6()
+            .unwrap()
+            .counters()
+            .into_iter()
+            .find(|(n, _)| n == k)
+            .unwrap()
+            .1
+    };
+    for k in 0..2 {
+        r.now = Instant((301 + k) * SEC + SEC / 2);
+        r.tick();
+        let f = r.take_frames();
+        assert_eq!(f.len(), 1, "probe {k}");
+        assert_eq!(f[0].side, Side::Core);
+        assert_eq!(f[0].bytes(), &want[..], "probe {k} byte for byte");
+    }
+    assert_eq!(
+        r.routes6.len(),
+        published,
+        "its MAC stays in use while probed"
+    );
+    // It answers the second probe: confirmed, no third probe, nothing published.
+    r.punt(Side::Core, &na_from(r2, r2_mac));
+    assert_eq!(counter(&r, "ipv6_neighbor_confirmed"), 1);
+    r.now = Instant(303 * SEC + SEC / 2);
+    r.tick();
+    assert!(r.take_frames().is_empty());
+    assert_eq!(r.routes6.len(), published);
+    // The next round (300 s after the answer): three probes unanswered, then lost.
+    for k in 0..3 {
+        r.now = Instant((602 + k) * SEC + SEC / 2);
+        r.tick();
+        assert_eq!(
+            r.take_frames()
+                .iter()
+                .map(|f| f.bytes().to_vec())
+                .collect::<Vec<_>>(),
+            vec![want.clone()],
+            "second {}",
+            602 + k
+        );
+    }
+    r.now = Instant(605 * SEC + SEC / 2);
+    r.tick();
+    let t = r.routes6.last().unwrap();
+    assert_eq!(
+        r.routes6.len(),
+        published + 1,
+        "withdrawn in a new snapshot"
+    );
+    assert_eq!(
+        t.lookup(dst),
+        Some(Hop6::Unresolved {
+            neighbor: r2,
+            connected: false
+        })
+    );
+    // Resolved again from the start: multicast NS, at once and every second.
+    assert_eq!(
+        r.take_frames().iter().map(ns_target).collect::<Vec<_>>(),
+        vec![r2]
+    );
+    assert_eq!(counter(&r, "ipv6_neighbor_probes"), 5);
+    assert_eq!(counter(&r, "ipv6_neighbor_lost"), 1);
+    r.now = Instant(606 * SEC + SEC / 2);
+    r.punt(Side::Core, &na_from(r2, r2_mac));
+    assert_eq!(
+        r.routes6.last().unwrap().lookup(dst),
+        Some(Hop6::Mac(r2_mac))
+    );
 }
 
 #[test]

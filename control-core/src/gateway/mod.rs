@@ -292,7 +292,7 @@ impl Core {
                 core.fwd.side(Side::Access).mac,
                 core.fwd.side(Side::Core).mac,
             );
-            core.ipv6 = Some(ipv6::Ipv6::new(s, a, c, core.workers, now));
+            core.ipv6 = Some(ipv6::Ipv6::new(s, a, c, core.workers, cfg.arp, now));
         }
         if let Some(s) = cfg.dhcp {
             let mac = core.fwd.side(Side::Access).mac;

@@ -61,7 +61,7 @@ fn core(s: Option<PppoeSettings>) -> Core {
 /// DHCPv6 (IA_NA and IA_PD /60s from 2001:db8:200::/56) when `dhcpv6`.
 pub(super) fn ipv6_settings(dhcpv6: bool) -> super::ipv6::Ipv6Settings {
     super::ipv6::Ipv6Settings {
-        pool: "2001:db8:100::/56".parse().unwrap(),
+        pool: Some("2001:db8:100::/56".parse().unwrap()),
         access_addresses: Vec::new(),
         core_address: None,
         next_hop: None,

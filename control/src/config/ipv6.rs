@@ -205,14 +205,15 @@ impl Ipv6Config {
                 }
                 seen.push(p);
             }
-        } else {
-            let Some(pool) = &self.pool else {
-                return e(
-                    "pool",
-                    "required when IPv6 is on (e.g. \"2001:db8:100::/48\")".into(),
-                );
-            };
+        } else if let Some(pool) = &self.pool {
             Self::check_pool(pool, "pool")?;
+        } else if !self.relay_mode() {
+            // In relay mode the server's IA_NA gives an IPoE session its /64.
+            return e(
+                "pool",
+                "required when IPv6 is on, unless dhcpv6_mode = \"relay\" (e.g. \"2001:db8:100::/48\")"
+                    .into(),
+            );
         }
         let mut seen: Vec<Prefix> = Vec::new();
         for (k, c) in self.connected.iter().enumerate() {
@@ -308,6 +309,11 @@ impl Ipv6Config {
         Ok(())
     }
 
+    /// DHCPv6 relay mode (`dhcpv6 = true`, `dhcpv6_mode = "relay"`).
+    fn relay_mode(&self) -> bool {
+        self.dhcpv6 && self.dhcpv6_mode == "relay"
+    }
+
     /// Relay mode's Link-Address: `dhcpv6_link_address`, else the first access address.
     fn relay_link_address(&self) -> Option<Ipv6Addr> {
         self.dhcpv6_link_address
@@ -317,7 +323,7 @@ impl Ipv6Config {
     /// DHCPv6 relay mode: the local address of the relay's socket (UDP port 547), when
     /// on.
     pub fn relay_socket(&self) -> Option<std::net::SocketAddrV6> {
-        (self.enabled && self.dhcpv6 && self.dhcpv6_mode == "relay").then(|| {
+        (self.enabled && self.relay_mode()).then(|| {
             std::net::SocketAddrV6::new(
                 self.dhcpv6_relay_source.unwrap_or(Ipv6Addr::UNSPECIFIED),
                 tollgate_control_core::dhcpv6::wire::SERVER_PORT,
@@ -380,11 +386,13 @@ impl Ipv6Config {
 
     /// The control core's settings, when on.
     pub fn settings(&self, seed: Seed) -> Option<Ipv6Settings> {
-        if !self.enabled {
+        // No pool: IPv6 is off (a cluster node without a range), except in DHCPv6 relay
+        // mode, where the server's bindings give IPoE sessions their /64s.
+        if !self.enabled || (self.prefix().is_none() && !self.relay_mode()) {
             return None;
         }
         Some(Ipv6Settings {
-            pool: self.prefix()?,
+            pool: self.prefix(),
             access_addresses: self.access_addresses.clone(),
             core_address: self.core_address,
             next_hop: self.next_hop,
@@ -476,7 +484,7 @@ mod tests {
             ]
         );
         let s = c.settings(Seed::fixed([0; 32])).unwrap();
-        assert_eq!(s.pool.to_string(), "2001:db8:100::/48");
+        assert_eq!(s.pool.unwrap().to_string(), "2001:db8:100::/48");
         assert!(s.dhcpv6.is_none());
     }
 
@@ -544,6 +552,49 @@ pool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n";
         assert_eq!(
             c.relay_socket().unwrap().to_string(),
             "[2001:db8:fe::1]:547"
+        );
+    }
+
+    /// Relay mode needs no `pool` (the server's IA_NA gives an IPoE session its /64);
+    /// server mode still does, and IPv6 stays on without one only in relay mode.
+    #[test]
+    fn the_pool_is_optional_in_relay_mode_only() {
+        let base = "enabled = true\nnext_hop = \"2001:db8:ff::fe\"\n";
+        let relay = "dhcpv6 = true\ndhcpv6_mode = \"relay\"\ndhcpv6_servers = [\"2001:db8:fe::20\"]\n\
+                     access_addresses = [\"2001:db8:100:1::1\"]\n";
+        let e = parse(base).validate().unwrap_err();
+        assert_eq!(e.0, "ipv6.pool");
+        assert!(e.1.contains("relay"), "{}", e.1);
+        assert_eq!(
+            parse(&format!("{base}dhcpv6 = true\n"))
+                .validate()
+                .unwrap_err()
+                .0,
+            "ipv6.pool",
+            "server mode hands out /64s from the pool"
+        );
+        assert!(parse(base).settings(Seed::fixed([0; 32])).is_none());
+        let c = parse(&format!("{base}{relay}"));
+        assert_eq!(c.validate(), Ok(()));
+        let s = c.settings(Seed::fixed([0; 32])).expect("IPv6 is on");
+        assert_eq!(s.pool, None);
+        assert!(s.dhcpv6.unwrap().relay.is_some());
+        // A pool given in relay mode is still checked, and carried (PPP sessions' /64s).
+        assert_eq!(
+            parse(&format!("{base}{relay}pool = \"2001:db8:100::/72\"\n"))
+                .validate()
+                .unwrap_err()
+                .0,
+            "ipv6.pool"
+        );
+        let c = parse(&format!("{base}{relay}pool = \"2001:db8:300::/48\"\n"));
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(
+            c.settings(Seed::fixed([0; 32]))
+                .unwrap()
+                .pool
+                .map(|p| p.to_string()),
+            Some("2001:db8:300::/48".to_string())
         );
     }
 
@@ -632,7 +683,7 @@ pool = \"2001:db8:100::/48\"\nnext_hop = \"2001:db8:ff::fe\"\n";
             .for_node(Some("gw1"))
             .settings(Seed::fixed([0; 32]))
             .unwrap();
-        assert_eq!(s.pool.to_string(), "2001:db8:101::/48");
+        assert_eq!(s.pool.unwrap().to_string(), "2001:db8:101::/48");
         // A node without a range of its own has no IPv6 pool: IPv6 is off there.
         assert!(
             c.for_node(Some("gw3"))
