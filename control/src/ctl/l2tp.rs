@@ -531,6 +531,8 @@ mod tests {
                 },
                 calling_number: format!("access0.10.{p}"),
                 speed: 1_000_000_000,
+                circuit_id: None,
+                remote_id: None,
             };
             let now = sim.now();
             sids.push(
