@@ -1,6 +1,6 @@
 //! The L2TP stage on memory ports, one worker: a LAC encapsulating 250 steered
-//! subscribers' 64-byte uplink toward its LNS, and an LNS decapsulating 250 sessions'
-//! data messages and routing the inner packets. One iteration is one poll (one burst of
+//! subscribers' 64-byte uplink toward its LNS, and an LNS decapsulating 250 PPP
+//! subscribers' data messages and taking the inner packets through their sessions. One iteration is one poll (one burst of
 //! 32). `make bench` prints Mpps and ns/packet next to the forwarding benches.
 
 use std::hint::black_box;
@@ -11,8 +11,10 @@ use etherparse::PacketBuilder;
 use tollgate_benches::{CORE_MAC, SRV, SRV_MAC, lab_forwarding, uplink_frames};
 use tollgate_dataplane::l2tp::{L2tpSessionSpec, TunnelRole};
 use tollgate_dataplane::port::memory::MemoryPort;
+use tollgate_dataplane::session::{AccessLine, Encap, SessionSpec};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
+use tollgate_dataplane::wire::l2tp::subscriber_mac;
 use tollgate_dataplane::{Command, HeapPool, MacAddr, Worker, WorkerConfig, worker_rings};
 
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -24,7 +26,8 @@ fn sub(i: u16) -> Ipv4Addr {
 }
 
 /// A worker receiving `frames` on `side_core ? core : access` for ever, with one L2TP
-/// session per subscriber of `role`, steered.
+/// session per subscriber of `role` (a LAC's subscribers steered into theirs, an LNS's
+/// PPP subscribers gateway sessions reached through theirs).
 fn worker(frames: Vec<Vec<u8>>, on_core: bool, role: TunnelRole) -> Worker<MemoryPort> {
     let publisher = Publisher::new(lab_forwarding());
     let (w, mut ctl) = worker_rings(Default::default());
@@ -65,12 +68,17 @@ fn worker(frames: Vec<Vec<u8>>, on_core: bool, role: TunnelRole) -> Worker<Memor
         ctl.commands
             .push(Command::L2tpSessionSet(spec))
             .expect("room");
-        ctl.commands
-            .push(Command::L2tpSteer {
+        let next = match role {
+            // LAC: the subscriber's uplink steered into its session.
+            TunnelRole::Lac => Command::L2tpSteer {
                 subscriber: sub(i),
                 session: i + 1,
-            })
-            .expect("room");
+            },
+            // LNS: PPP terminated here, the subscriber a gateway session reached through
+            // its L2TP session (without one its packets are `l2tp_no_session` drops).
+            TunnelRole::Lns => Command::SessionAdd(ppp_session(i, i + 1)),
+        };
+        ctl.commands.push(next).expect("room");
     }
     for t in 1..20 {
         worker.poll(Instant(t));
@@ -79,6 +87,27 @@ fn worker(frames: Vec<Vec<u8>>, on_core: bool, role: TunnelRole) -> Worker<Memor
     // Keep the control ends alive for the worker's lifetime.
     std::mem::forget(ctl);
     worker
+}
+
+/// The gateway session of PPP subscriber `i`, reached through L2TP session `session`.
+fn ppp_session(i: u16, session: u16) -> SessionSpec {
+    SessionSpec {
+        id: u32::from(i) + 1,
+        user: u64::from(i) + 1,
+        channel: u32::from(i) + 1,
+        address: sub(i),
+        mac: Some(subscriber_mac(session)),
+        started: Instant(1),
+        limits: Default::default(),
+        bandwidth: Default::default(),
+        services: Default::default(),
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Default::default(),
+            encap: Encap::L2tp { session },
+            mss_clamp: 0,
+        },
+    }
 }
 
 /// Data messages from the peer: session `i + 1` of tunnel 10 carrying a 64-byte UDP

@@ -146,6 +146,15 @@ impl Pipeline {
             }
             _ => {}
         }
+        // LNS: the subscriber's gateway session, or nothing would count, police or NAT
+        // the packet (its L2TP session installed before its session reached this worker).
+        let lns_slot = match role {
+            TunnelRole::Lns => match self.l2tp_subscriber_slot(subscriber) {
+                Some(slot) => Some(slot),
+                None => return Some(Verdict::Drop(DropReason::L2tpNoSession)),
+            },
+            TunnelRole::Lac => None,
+        };
         buf.set_len(ethernet::HEADER_LEN + ih.total);
         if let Some(e) = self.l2tp.get_mut(hdr.session) {
             e.counters.decap_packets += 1;
@@ -157,12 +166,8 @@ impl Pipeline {
         // session was installed with.
         // Any L2TP session whose subscriber it is (checked above) may carry it: the one it
         // was moved from (TUN-3) still decapsulates what was in flight.
-        if role == TunnelRole::Lns
-            && let Some(slot) = self.sessions.slot_by_ip(ih.src)
-            && let Some(s) = self
-                .sessions
-                .get(slot)
-                .filter(|s| s.l2tp_session().is_some())
+        if let Some(slot) = lns_slot
+            && let Some(s) = self.sessions.get(slot)
         {
             let mac = s.mac.unwrap_or_else(|| l2tp::subscriber_mac(hdr.session));
             let frame = buf.data_mut();
@@ -200,6 +205,14 @@ impl Pipeline {
             }
             None => Verdict::Hold(out, next_hop),
         })
+    }
+
+    /// LNS: the slot of `subscriber`'s gateway session when it is reached through L2TP
+    /// (PPP terminated here), the session the packets of its L2TP sessions go through.
+    fn l2tp_subscriber_slot(&self, subscriber: Ipv4Addr) -> Option<u32> {
+        let slot = self.sessions.slot_by_ip(subscriber)?;
+        let s = self.sessions.get(slot)?;
+        s.l2tp_session().is_some().then_some(slot)
     }
 
     /// Encapsulates the IPv4 packet at `l3` into L2TP session `s` toward its peer.
@@ -338,6 +351,11 @@ impl Pipeline {
         }
         if h.src.is_multicast() || h.src.is_unspecified() || h.src.is_loopback() {
             return Verdict::Drop(DropReason::Ipv6MartianSource);
+        }
+        // No gateway session for the L2TP session's subscriber on this worker: as for IPv4,
+        // not a spoofed source but a subscriber not (yet) here.
+        if self.l2tp_subscriber_slot(subscriber).is_none() {
+            return Verdict::Drop(DropReason::L2tpNoSession);
         }
         // The packet becomes a plain frame, from the session's MAC to the access side's.
         if !buf.set_len(inner_at + h.total) || !buf.strip(inner_at - ethernet::HEADER_LEN) {
