@@ -111,11 +111,12 @@ drop_reasons! {
     /// L2TP message to the gateway cut short, not version 2, with lengths that do not add
     /// up, or fragmented.
     L2tpMalformed = "l2tp_malformed",
-    /// L2TP data message for a session id the gateway did not assign, another tunnel, or
-    /// from an address other than the tunnel's peer.
+    /// L2TP data message for a session id the gateway did not assign, another tunnel,
+    /// from an address other than the tunnel's peer, or (LAC) for a session that carries
+    /// no switched PPPoE call.
     L2tpUnknownSession = "l2tp_unknown_session",
     /// L2TP data message carrying IPv6 in PPP where it is not carried: `[ipv6]` off at
-    /// the LNS (IPv6CP is refused there), or a session that terminates no PPP here.
+    /// the LNS (IPv6CP is refused there).
     L2tpNotIpv4 = "l2tp_ppp_not_ipv4",
     /// LNS: an IPv4 or IPv6 packet out of an L2TP session whose subscriber has no
     /// gateway session on this worker (the L2TP session is installed before the gateway

@@ -131,8 +131,11 @@ pub enum Command {
     /// Install (or replace) an L2TP session: its data messages are decapsulated from now
     /// on. Sent to every worker.
     L2tpSessionSet(L2tpSessionSpec),
-    /// Steer `subscriber`'s packets into L2TP session `session` (installed before): the
-    /// atomic map switch that moves a subscriber to another tunnel (TUN-3).
+    /// Switch the PPPoE leg of a LAC's switched call into L2TP session `session`
+    /// (installed before, `subscriber` unspecified): the atomic map switch that moves a
+    /// call to another tunnel (TUN-3). For a session without a PPPoE leg it only records
+    /// `subscriber` in the table's steering index, which the worker no longer reads (the
+    /// L2TP engine's simulation of the removed IP mode does).
     L2tpSteer {
         /// The subscriber's address.
         subscriber: Ipv4Addr,

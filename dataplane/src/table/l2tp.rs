@@ -1,15 +1,19 @@
-//! A worker's L2TP sessions (TUN-1 fast-path half): what to decapsulate and where each
-//! tunnelled subscriber's packets go.
+//! A worker's L2TP sessions (TUN-1 fast-path half): what to decapsulate and, at a LAC,
+//! which session each switched PPPoE call goes into.
 //!
 //! The control plane assigns local session ids itself, densely and unique across all
 //! tunnels, so decapsulation finds a session by indexing an array with the id the peer
-//! put in the packet (then checks the tunnel id and the peer's address). Encapsulation
-//! finds the session a subscriber is *steered* to by the subscriber's address. Installing
-//! a session and steering a subscriber into it are separate commands: a session moved to
-//! another tunnel (make-before-break, TUN-3) is installed first, so both the old and the
-//! new one decapsulate, then one [`crate::Command::L2tpSteer`] switches the subscriber
+//! put in the packet (then checks the tunnel id and the peer's address). A switched
+//! PPPoE session finds its L2TP session by its PPPoE session id, client MAC and VLANs.
+//! Installing a session and switching a call into it are separate commands: a session
+//! moved to another tunnel (make-before-break, TUN-3) is installed first, so both the old
+//! and the new one decapsulate, then one [`crate::Command::L2tpSteer`] switches the leg
 //! between two bursts, then the old session is removed. Everything is sized at start:
 //! nothing here allocates per packet or per command.
+//!
+//! The index of steered subscribers by address (`steered_session`, `steered_to`) is the
+//! removed IP mode's: the worker no longer reads it; only the L2TP engine's simulation
+//! does, until its tests move to switched calls.
 
 #![deny(unsafe_code)]
 
