@@ -133,9 +133,9 @@ pub enum Command {
     L2tpSessionSet(L2tpSessionSpec),
     /// Switch the PPPoE leg of a LAC's switched call into L2TP session `session`
     /// (installed before, `subscriber` unspecified): the atomic map switch that moves a
-    /// call to another tunnel (TUN-3). For a session without a PPPoE leg it only records
-    /// `subscriber` in the table's steering index, which the worker no longer reads (the
-    /// L2TP engine's simulation of the removed IP mode does).
+    /// call to another tunnel (TUN-3). A session without a PPPoE leg has nothing to
+    /// switch (the removed IP mode steered subscribers by address): refused, as an
+    /// unknown session is, with [`Event::L2tpRefused`].
     L2tpSteer {
         /// The subscriber's address.
         subscriber: Ipv4Addr,

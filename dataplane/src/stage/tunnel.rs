@@ -512,7 +512,7 @@ impl Pipeline {
         }
     }
 
-    /// [`Command::L2tpSteer`](crate::msg::Command::L2tpSteer): steers a subscriber into an installed L2TP session.
+    /// [`Command::L2tpSteer`](crate::msg::Command::L2tpSteer): switches a switched call's PPPoE leg into an installed L2TP session.
     pub fn l2tp_steer(&mut self, subscriber: Ipv4Addr, session: u16) {
         if self.l2tp.steer(subscriber, session).is_err() {
             self.emit(Event::L2tpRefused { session });
