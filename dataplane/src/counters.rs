@@ -111,12 +111,18 @@ drop_reasons! {
     /// L2TP message to the gateway cut short, not version 2, with lengths that do not add
     /// up, or fragmented.
     L2tpMalformed = "l2tp_malformed",
-    /// L2TP data message for a session id the gateway did not assign, another tunnel, or
-    /// from an address other than the tunnel's peer.
+    /// L2TP data message for a session id the gateway did not assign, another tunnel,
+    /// from an address other than the tunnel's peer, or (LAC) for a session that carries
+    /// no switched PPPoE call.
     L2tpUnknownSession = "l2tp_unknown_session",
     /// L2TP data message carrying IPv6 in PPP where it is not carried: `[ipv6]` off at
-    /// the LNS (IPv6CP is refused there), or a session that terminates no PPP here.
+    /// the LNS (IPv6CP is refused there).
     L2tpNotIpv4 = "l2tp_ppp_not_ipv4",
+    /// LNS: an IPv4 or IPv6 packet out of an L2TP session whose subscriber has no
+    /// gateway session on this worker (the L2TP session is installed before the gateway
+    /// session reaches the worker, or they disagree): nothing to count, police or NAT it
+    /// to, so it is not forwarded.
+    L2tpNoSession = "l2tp_no_session",
     /// Would exceed `l2tp.mtu` once encapsulated (an ICMP fragmentation-needed went back
     /// when DF was set and the rate allowed).
     L2tpTooBig = "l2tp_too_big",

@@ -131,8 +131,11 @@ pub enum Command {
     /// Install (or replace) an L2TP session: its data messages are decapsulated from now
     /// on. Sent to every worker.
     L2tpSessionSet(L2tpSessionSpec),
-    /// Steer `subscriber`'s packets into L2TP session `session` (installed before): the
-    /// atomic map switch that moves a subscriber to another tunnel (TUN-3).
+    /// Switch the PPPoE leg of a LAC's switched call into L2TP session `session`
+    /// (installed before, `subscriber` unspecified): the atomic map switch that moves a
+    /// call to another tunnel (TUN-3). A session without a PPPoE leg has nothing to
+    /// switch (the removed IP mode steered subscribers by address): refused, as an
+    /// unknown session is, with [`Event::L2tpRefused`].
     L2tpSteer {
         /// The subscriber's address.
         subscriber: Ipv4Addr,

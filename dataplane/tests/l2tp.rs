@@ -1,10 +1,13 @@
-//! The L2TP stage between two workers on memory ports: a LAC (subscribers on its access
-//! side, the LNS behind its core side) and an LNS (the LAC on its access side, servers on
-//! its core side). Frames are carried between them by hand, so every byte on the "line"
-//! can be looked at. Checks: the encapsulation parses as IPv4/UDP 1701/L2TP/PPP/IPv4,
-//! both directions decapsulate and route with the TTL decremented, control messages are
-//! punted, a move to another session (install, steer, remove) loses nothing in flight,
-//! bad input is a counted drop, and an oversize packet gets fragmentation-needed.
+//! The L2TP stage of an LNS terminating PPP, one worker on memory ports: the LAC on its
+//! access side, servers on its core side. Frames are built and carried by hand, so every
+//! byte on the "line" can be looked at. Checks: the encapsulation parses as IPv4/UDP
+//! 1701/L2TP/PPP/IPv4, both directions go through the subscriber's session with the TTL
+//! decremented once, control messages (L2TP and PPP) are punted, a move to another L2TP
+//! session (install, switch the gateway session, remove) loses nothing in flight, bad
+//! input is a counted drop (`l2tp_no_session` for a subscriber whose gateway session is
+//! not on the worker), and an oversize packet gets fragmentation-needed.
+//!
+//! A LAC switching PPP between PPPoE and L2TP is `lac.rs`'s.
 
 use std::net::Ipv4Addr;
 
@@ -12,7 +15,9 @@ use etherparse::{IpNumber, Ipv4Header, PacketBuilder, SlicedPacket, TransportSli
 use tollgate_dataplane::l2tp::{L2tpSessionSpec, TunnelRole};
 use tollgate_dataplane::msg::ControlEnds;
 use tollgate_dataplane::port::memory::{MemoryPeer, MemoryPort};
-use tollgate_dataplane::session::{AccessLine, Encap, SessionCounters, SessionSpec};
+use tollgate_dataplane::session::{
+    AccessLine, DisconnectCause, Encap, SessionCounters, SessionSpec, SessionUpdate,
+};
 use tollgate_dataplane::snapshot::Publisher;
 use tollgate_dataplane::time::Instant;
 use tollgate_dataplane::wire::l2tp::subscriber_mac;
@@ -23,7 +28,6 @@ use tollgate_dataplane::{
 
 const SUB: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 11);
 const SUB2: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 12);
-const LAC_ACC: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 1);
 const LAC_LINE: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 1);
 const LNS_LINE: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 2);
 const LNS_CORE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -55,24 +59,12 @@ fn node(
         address,
         prefix_len: 24,
     };
-    let mut b = ForwardingBuilder::new(side(access), side(core));
-    if core.1 == LAC_LINE {
-        // The LAC reaches nothing but the LNS on its core side.
-        b = b.route(Route {
-            prefix: Ipv4Addr::new(198, 51, 100, 0),
-            len: 24,
-            via: LNS_LINE,
-        });
-    }
-    if access.1 == LNS_LINE {
-        // The LNS's subscribers (PPP terminated here) are on its access side, behind the
-        // LAC.
-        b = b.route(Route {
-            prefix: Ipv4Addr::new(10, 10, 0, 0),
-            len: 24,
-            via: LAC_LINE,
-        });
-    }
+    // The LNS's subscribers (PPP terminated here) are on its access side, behind the LAC.
+    let b = ForwardingBuilder::new(side(access), side(core)).route(Route {
+        prefix: Ipv4Addr::new(10, 10, 0, 0),
+        len: 24,
+        via: LAC_LINE,
+    });
     let publisher = Publisher::new(b.build().unwrap());
     let (w, mut ctl) = worker_rings(Default::default());
     let (a, access) = MemoryPort::with_peer(4096);
@@ -111,15 +103,6 @@ impl Node {
     }
 }
 
-fn lac() -> Node {
-    node(
-        (LAC_ACC_MAC, LAC_ACC),
-        (LAC_LINE_MAC, LAC_LINE),
-        &[(SUB, SUB_MAC), (SUB2, SUB2_MAC), (LNS_LINE, LNS_LINE_MAC)],
-        1500,
-    )
-}
-
 fn lns() -> Node {
     node(
         (LNS_LINE_MAC, LNS_LINE),
@@ -129,22 +112,9 @@ fn lns() -> Node {
     )
 }
 
-/// The pair of sessions (LAC, LNS) for a subscriber: LAC session `lac_s` in tunnel 10,
-/// LNS session `lns_s` in tunnel 20.
-fn sessions(sub: Ipv4Addr, lac_s: u16, lns_s: u16) -> (L2tpSessionSpec, L2tpSessionSpec) {
-    let lac = L2tpSessionSpec {
-        tunnel: 10,
-        session: lac_s,
-        peer_tunnel: 20,
-        peer_session: lns_s,
-        local: LAC_LINE,
-        peer: LNS_LINE,
-        peer_port: 1701,
-        subscriber: sub,
-        role: TunnelRole::Lac,
-        pppoe: None,
-    };
-    let lns = L2tpSessionSpec {
+/// LNS session `lns_s` in tunnel 20 for `sub`, the LAC's session `lac_s` in its tunnel 10.
+fn lns_spec(sub: Ipv4Addr, lac_s: u16, lns_s: u16) -> L2tpSessionSpec {
+    L2tpSessionSpec {
         tunnel: 20,
         session: lns_s,
         peer_tunnel: 10,
@@ -155,22 +125,29 @@ fn sessions(sub: Ipv4Addr, lac_s: u16, lns_s: u16) -> (L2tpSessionSpec, L2tpSess
         subscriber: sub,
         role: TunnelRole::Lns,
         pppoe: None,
-    };
-    (lac, lns)
+    }
 }
 
-fn install(lac: &mut Node, lns: &mut Node, sub: Ipv4Addr, lac_s: u16, lns_s: u16) {
-    let (a, b) = sessions(sub, lac_s, lns_s);
-    lac.command(Command::L2tpSessionSet(a));
-    lns.command(Command::L2tpSessionSet(b));
-    lac.command(Command::L2tpSteer {
-        subscriber: sub,
-        session: lac_s,
-    });
-    lns.command(Command::L2tpSteer {
-        subscriber: sub,
-        session: lns_s,
-    });
+/// The gateway session `id` of PPP subscriber `sub` reached through L2TP session `s`, as
+/// the LNS installs it once IPCP is up.
+fn ppp_session(id: u32, sub: Ipv4Addr, s: u16) -> SessionSpec {
+    SessionSpec {
+        id,
+        user: 1000 + u64::from(id),
+        channel: id,
+        address: sub,
+        mac: Some(subscriber_mac(s)),
+        started: Instant(1_000_000_000),
+        limits: Default::default(),
+        bandwidth: Default::default(),
+        services: Default::default(),
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Default::default(),
+            encap: Encap::L2tp { session: s },
+            mss_clamp: 0,
+        },
+    }
 }
 
 fn up(sub: Ipv4Addr, mac: MacAddr, seq: u32) -> Vec<u8> {
@@ -179,20 +156,6 @@ fn up(sub: Ipv4Addr, mac: MacAddr, seq: u32) -> Vec<u8> {
 
 fn down(sub: Ipv4Addr, seq: u32) -> Vec<u8> {
     tollgate_testkit::frame::udp(SRV_MAC, LNS_CORE_MAC, SRV, sub, 64, &seq.to_be_bytes())
-}
-
-/// Moves what `from` sent on its core side to `to`'s access side, and back.
-fn carry(lac: &mut Node, lns: &mut Node) -> usize {
-    let mut n = 0;
-    for f in lac.core.drain() {
-        assert!(lns.access.send(f));
-        n += 1;
-    }
-    for f in lns.access.drain() {
-        assert!(lac.core.send(f));
-        n += 1;
-    }
-    n
 }
 
 fn seq_of(frame: &[u8]) -> (Ipv4Addr, Ipv4Addr, u8, u32) {
@@ -212,23 +175,21 @@ fn seq_of(frame: &[u8]) -> (Ipv4Addr, Ipv4Addr, u8, u32) {
     )
 }
 
-#[test]
-fn encapsulation_on_the_line_is_l2tp_ppp_ipv4() {
-    let (mut lac, mut lns) = (lac(), lns());
-    install(&mut lac, &mut lns, SUB, 1, 5);
-    lac.access.send(up(SUB, SUB_MAC, 7));
-    lac.poll();
-    let line = lac.core.drain();
-    assert_eq!(line.len(), 1);
-    let f = &line[0];
-    assert_eq!(&f[0..6], &LNS_LINE_MAC.0);
-    assert_eq!(&f[6..12], &LAC_LINE_MAC.0);
+/// An L2TP data message the LNS sent the LAC: checked to be IPv4/UDP 1701/L2TP/PPP/IPv4
+/// from the LNS to the LAC, on the wire toward the LAC's MAC, into the LAC's tunnel 10,
+/// checksums right. Returns the LAC's session id and the inner packet as an Ethernet
+/// frame (for [`seq_of`]).
+fn to_lac(f: &[u8]) -> (u16, Vec<u8>) {
+    assert_eq!(&f[0..6], &LAC_LINE_MAC.0);
+    assert_eq!(&f[6..12], &LNS_LINE_MAC.0);
     let outer = SlicedPacket::from_ethernet(f).unwrap();
     let Some(etherparse::NetSlice::Ipv4(ip)) = &outer.net else {
         panic!("outer not IPv4")
     };
-    assert_eq!(ip.header().source_addr(), LAC_LINE);
-    assert_eq!(ip.header().destination_addr(), LNS_LINE);
+    assert_eq!(
+        (ip.header().source_addr(), ip.header().destination_addr()),
+        (LNS_LINE, LAC_LINE)
+    );
     assert_eq!(
         ip.header().header_checksum(),
         ip.header().to_header().calc_header_checksum()
@@ -238,57 +199,82 @@ fn encapsulation_on_the_line_is_l2tp_ppp_ipv4() {
     };
     assert_eq!((u.source_port(), u.destination_port()), (1701, 1701));
     let l2 = u.payload();
-    // flags: data, version 2; the peer's tunnel and session; PPP ff 03 00 21.
-    assert_eq!(
-        &l2[..10],
-        &[0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21]
-    );
+    // flags: data, version 2; the peer's tunnel; its session; PPP ff 03 00 21.
+    assert_eq!(&l2[..4], &[0x00, 0x02, 0, 10]);
+    assert_eq!(&l2[6..10], &[0xff, 0x03, 0x00, 0x21]);
     let inner = Ipv4Header::from_slice(&l2[10..]).unwrap().0;
-    assert_eq!(inner.source, SUB.octets());
-    assert_eq!(inner.time_to_live, 63, "the LAC routes: TTL decremented");
-    assert_eq!(inner.protocol, IpNumber::UDP);
     assert_eq!(
         inner.header_checksum,
         inner.calc_header_checksum(),
         "inner checksum updated with the TTL"
     );
-    // The LNS decapsulates and routes to the server.
-    assert!(lns.access.send(line[0].clone()));
+    let mut frame = vec![0u8; 12];
+    frame.extend_from_slice(&[0x08, 0x00]);
+    frame.extend_from_slice(&l2[10..]);
+    (u16::from_be_bytes([l2[4], l2[5]]), frame)
+}
+
+/// Both directions of a PPP subscriber on the line: the downlink encapsulated toward the
+/// LAC (IPv4/UDP 1701/L2TP/PPP/IPv4, the inner TTL decremented and its checksum updated),
+/// the LAC's data message decapsulated and routed to the server, TTL decremented once.
+#[test]
+fn encapsulation_on_the_line_is_l2tp_ppp_ipv4() {
+    let mut lns = ppp_lns();
+    lns.core.send(down(SUB, 7));
+    lns.poll();
+    let line = lns.access.drain();
+    assert_eq!(line.len(), 1);
+    let (lac_s, inner) = to_lac(&line[0]);
+    assert_eq!(lac_s, 1);
+    assert_eq!(seq_of(&inner), (SRV, SUB, 63, 7));
+    assert_eq!(
+        Ipv4Header::from_slice(&inner[14..]).unwrap().0.protocol,
+        IpNumber::UDP
+    );
+    // The LAC's data message: decapsulated and routed to the server.
+    lns.access.send(from_lac(&up(SUB, SUB_MAC, 8)));
     lns.poll();
     let out = lns.core.drain();
     assert_eq!(out.len(), 1);
     assert_eq!(&out[0][0..6], &SRV_MAC.0);
     assert_eq!(&out[0][6..12], &LNS_CORE_MAC.0);
-    assert_eq!(seq_of(&out[0]), (SUB, SRV, 62, 7));
+    assert_eq!(seq_of(&out[0]), (SUB, SRV, 63, 8));
     let c = lns.worker.report(0, Instant(1)).counters;
-    assert_eq!((c.l2tp_decapsulated, c.total_drops()), (1, 0));
-    let c = lac.worker.report(0, Instant(1)).counters;
-    assert_eq!((c.l2tp_encapsulated, c.total_drops()), (1, 0));
+    assert_eq!(
+        (c.l2tp_decapsulated, c.l2tp_encapsulated, c.total_drops()),
+        (1, 1, 0)
+    );
 }
 
 #[test]
 fn downlink_and_session_counters() {
-    let (mut lac, mut lns) = (lac(), lns());
-    install(&mut lac, &mut lns, SUB, 1, 5);
+    let mut lns = ppp_lns();
     for i in 0..3 {
         lns.core.send(down(SUB, i));
     }
     lns.poll();
-    assert_eq!(carry(&mut lac, &mut lns), 3);
-    lac.poll();
-    let got: Vec<_> = lac.access.drain().iter().map(|f| seq_of(f)).collect();
+    let got: Vec<_> = lns
+        .access
+        .drain()
+        .iter()
+        .map(|f| {
+            let (lac_s, inner) = to_lac(f);
+            (lac_s, seq_of(&inner))
+        })
+        .collect();
     assert_eq!(
         got,
-        (0..3).map(|i| (SRV, SUB, 62, i)).collect::<Vec<_>>(),
-        "decapsulated to the subscriber in order"
+        (0..3).map(|i| (1, (SRV, SUB, 63, i))).collect::<Vec<_>>(),
+        "into the tunnel toward the LAC in order"
     );
-    lac.command(Command::L2tpReport { seq: 9 });
-    let evs: Vec<Event> = std::iter::from_fn(|| lac.ctl.events.pop()).collect();
+    while lns.ctl.events.pop().is_some() {}
+    lns.command(Command::L2tpReport { seq: 9 });
+    let evs: Vec<Event> = std::iter::from_fn(|| lns.ctl.events.pop()).collect();
     match &evs[..] {
         [
             Event::L2tpCounters {
-                session: 1,
-                tunnel: 10,
+                session: 5,
+                tunnel: 20,
                 seq: 9,
                 counters,
             },
@@ -297,8 +283,8 @@ fn downlink_and_session_counters() {
                 sessions: 1,
             },
         ] => {
-            assert_eq!((counters.decap_packets, counters.encap_packets), (3, 0));
-            assert_eq!(counters.decap_bytes, 3 * 32);
+            assert_eq!((counters.decap_packets, counters.encap_packets), (0, 3));
+            assert_eq!(counters.encap_bytes, 3 * 32);
         }
         other => panic!("unexpected events {other:?}"),
     }
@@ -306,7 +292,7 @@ fn downlink_and_session_counters() {
 
 #[test]
 fn control_messages_are_punted() {
-    let (mut lac, mut lns) = (lac(), lns());
+    let mut lns = lns();
     // A ZLB from the LAC to the LNS.
     let mut f = Vec::new();
     PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
@@ -320,7 +306,6 @@ fn control_messages_are_punted() {
     assert_eq!(punted.bytes(), &f[..]);
     let c = lns.worker.report(0, Instant(1)).counters;
     assert_eq!((c.l2tp_control, c.punted), (1, 1));
-    let _ = &mut lac;
 }
 
 /// LNS: PPP control in an installed session's data messages (an LCP Configure-Request,
@@ -330,8 +315,7 @@ fn control_messages_are_punted() {
 #[test]
 fn ppp_control_is_punted() {
     let mut lns = lns();
-    let (_, b) = sessions(SUB, 1, 5);
-    lns.command(Command::L2tpSessionSet(b));
+    lns.command(Command::L2tpSessionSet(lns_spec(SUB, 1, 5)));
     let msg = |payload: &[u8], session: u16| {
         let mut l2tp = vec![0x00, 0x02, 0, 20, 0, session as u8];
         l2tp.extend_from_slice(payload);
@@ -450,35 +434,25 @@ fn ppp_subscriber_goes_through_the_subscriber_stages() {
     assert_eq!((wc.l2tp_decapsulated, wc.l2tp_encapsulated), (1, 1));
 }
 
-/// An LNS with one PPP subscriber, SUB, in its L2TP session 5 (the LAC's 1, tunnel 20).
+/// An LNS with one PPP subscriber, SUB, in its L2TP session 5 (the LAC's 1, tunnel 20),
+/// installed as the LNS does it: the L2TP session, then the gateway session through it.
 fn ppp_lns() -> Node {
     let mut lns = lns();
-    let (_, b) = sessions(SUB, 1, 5);
-    lns.command(Command::L2tpSessionSet(b));
-    lns.command(Command::SessionAdd(SessionSpec {
-        id: 1,
-        user: 1001,
-        channel: 1,
-        address: SUB,
-        mac: Some(subscriber_mac(5)),
-        started: Instant(1_000_000_000),
-        limits: Default::default(),
-        bandwidth: Default::default(),
-        services: Default::default(),
-        max_flows: 0,
-        access: AccessLine {
-            vlans: Default::default(),
-            encap: Encap::L2tp { session: 5 },
-            mss_clamp: 0,
-        },
-    }));
+    lns.command(Command::L2tpSessionSet(lns_spec(SUB, 1, 5)));
+    lns.command(Command::SessionAdd(ppp_session(1, SUB, 5)));
     lns
 }
 
 /// The LAC's L2TP data message to the LNS's session 5 with the IPv4 packet of the
 /// Ethernet frame `inner` in PPP.
 fn from_lac(inner: &[u8]) -> Vec<u8> {
-    let mut l2tp = vec![0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x00, 0x21];
+    from_lac_on(5, inner)
+}
+
+/// The same to the LNS's session `session`.
+fn from_lac_on(session: u16, inner: &[u8]) -> Vec<u8> {
+    let [hi, lo] = session.to_be_bytes();
+    let mut l2tp = vec![0x00, 0x02, 0, 20, hi, lo, 0xff, 0x03, 0x00, 0x21];
     l2tp.extend_from_slice(&inner[14..]);
     let mut f = Vec::new();
     PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
@@ -554,84 +528,100 @@ fn answers_in_place_go_back_into_the_tunnel() {
     assert_eq!(wc.l2tp_encapsulated, 2);
 }
 
-/// Make-before-break: a second session in another tunnel is installed on both ends, the
-/// LNS switches first (as on ICCN), packets in flight on the old session still arrive,
-/// the LAC switches, the old session is removed. Not one packet of either direction is
-/// lost, and each arrives once, in order.
-#[derive(Default)]
+/// Both directions of SUB at the LNS: the uplink sent in the LNS's L2TP session `up_on`
+/// (the one the LAC uses), the downlink from the server; what each delivered.
 struct Flows {
+    up_on: u16,
     up_seq: u32,
     down_seq: u32,
     got_up: Vec<u32>,
-    got_down: Vec<u32>,
+    /// The LAC's session each came in, and its sequence number.
+    got_down: Vec<(u16, u32)>,
 }
 
 impl Flows {
-    /// Four packets each way, carried over the line and delivered.
-    fn step(&mut self, lac: &mut Node, lns: &mut Node) {
+    /// Four packets each way, delivered.
+    fn step(&mut self, lns: &mut Node) {
         for _ in 0..4 {
-            lac.access.send(up(SUB, SUB_MAC, self.up_seq));
+            lns.access
+                .send(from_lac_on(self.up_on, &up(SUB, SUB_MAC, self.up_seq)));
             lns.core.send(down(SUB, self.down_seq));
             self.up_seq += 1;
             self.down_seq += 1;
         }
-        lac.poll();
-        lns.poll();
-        carry(lac, lns);
-        lac.poll();
         lns.poll();
         self.got_up
             .extend(lns.core.drain().iter().map(|f| seq_of(f).3));
-        self.got_down
-            .extend(lac.access.drain().iter().map(|f| seq_of(f).3));
+        self.got_down.extend(lns.access.drain().iter().map(|f| {
+            let (lac_s, inner) = to_lac(f);
+            (lac_s, seq_of(&inner).3)
+        }));
     }
 }
 
-/// Make-before-break: a second session in another tunnel is installed on both ends, the
-/// LNS switches first (as on ICCN), packets in flight on the old session still arrive,
-/// the LAC switches, the old session is removed. Not one packet of either direction is
-/// lost, and each arrives once, in order.
+/// Make-before-break at the LNS (TUN-3): a second L2TP session (the LAC's 2) is
+/// installed, the gateway session switches to it (the downlink follows at once) while
+/// the LAC still sends in the old one, a packet in flight in the old session still
+/// arrives, the LAC switches, the old session is removed. Not one packet of either
+/// direction is lost, each arrives once, in order, all counted to the subscriber.
 #[test]
 fn moving_a_subscriber_loses_nothing() {
-    let (mut lac, mut lns) = (lac(), lns());
-    install(&mut lac, &mut lns, SUB, 1, 5);
-    let mut f = Flows::default();
-    f.step(&mut lac, &mut lns);
-    // New sessions: LAC 2 (tunnel 10), LNS 6; installed, not steered.
-    let (a, b) = sessions(SUB, 2, 6);
-    lac.command(Command::L2tpSessionSet(a));
-    lns.command(Command::L2tpSessionSet(b));
-    f.step(&mut lac, &mut lns);
-    // A frame in flight on the old session while the LNS switches.
-    lac.access.send(up(SUB, SUB_MAC, f.up_seq));
+    let mut lns = ppp_lns();
+    let mut f = Flows {
+        up_on: 5,
+        up_seq: 0,
+        down_seq: 0,
+        got_up: Vec::new(),
+        got_down: Vec::new(),
+    };
+    f.step(&mut lns);
+    // The new session: LNS 6, the LAC's 2; installed, the subscriber not in it yet.
+    lns.command(Command::L2tpSessionSet(lns_spec(SUB, 2, 6)));
+    f.step(&mut lns);
+    // A frame in flight in the old session while the LNS switches.
+    let in_flight = from_lac_on(5, &up(SUB, SUB_MAC, f.up_seq));
     f.up_seq += 1;
-    lac.poll();
-    lns.command(Command::L2tpSteer {
-        subscriber: SUB,
-        session: 6,
+    lns.command(Command::SessionUpdate {
+        id: 1,
+        update: SessionUpdate {
+            l2tp_session: Some(6),
+            ..SessionUpdate::default()
+        },
     });
-    f.step(&mut lac, &mut lns);
-    lac.command(Command::L2tpSteer {
-        subscriber: SUB,
-        session: 2,
-    });
-    f.step(&mut lac, &mut lns);
-    lac.command(Command::L2tpSessionRemove { session: 1 });
+    lns.access.send(in_flight);
+    f.step(&mut lns);
+    f.up_on = 6;
+    f.step(&mut lns);
     lns.command(Command::L2tpSessionRemove { session: 5 });
-    f.step(&mut lac, &mut lns);
+    f.step(&mut lns);
     assert_eq!(f.got_up, (0..f.up_seq).collect::<Vec<_>>());
-    assert_eq!(f.got_down, (0..f.down_seq).collect::<Vec<_>>());
-    for n in [&mut lac, &mut lns] {
-        assert_eq!(n.worker.report(0, Instant(1)).counters.total_drops(), 0);
-        assert_eq!(n.worker.pipeline().l2tp.len(), 1);
-    }
+    let want: Vec<(u16, u32)> = (0..f.down_seq)
+        .map(|i| (if i < 8 { 1 } else { 2 }, i))
+        .collect();
+    assert_eq!(f.got_down, want, "down in the old session until the switch");
+    assert_eq!(lns.worker.report(0, Instant(1)).counters.total_drops(), 0);
+    assert_eq!(lns.worker.pipeline().l2tp.len(), 1);
+    lns.command(Command::SessionQuery { id: 1, seq: 3 });
+    let c = std::iter::from_fn(|| lns.ctl.events.pop())
+        .find_map(|e| match e {
+            Event::SessionCounters {
+                id: 1,
+                seq: 3,
+                counters,
+                ..
+            } => Some(counters),
+            _ => None,
+        })
+        .expect("the session answers");
+    assert_eq!(
+        (c.tx_packets, c.rx_packets),
+        (u64::from(f.up_seq), u64::from(f.down_seq))
+    );
 }
 
 #[test]
 fn bad_l2tp_is_a_counted_drop() {
-    let mut lns = lns();
-    let (_, b) = sessions(SUB, 1, 5);
-    lns.command(Command::L2tpSessionSet(b));
+    let mut lns = ppp_lns();
     let msg = |payload: &[u8], src: Ipv4Addr| {
         let mut f = Vec::new();
         PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
@@ -692,47 +682,114 @@ fn bad_l2tp_is_a_counted_drop() {
     assert_eq!(i, o);
 }
 
+/// LNS: an L2TP session installed before its subscriber's gateway session reaches the
+/// worker (or with the subscriber's address held by a session not reached through
+/// L2TP): the subscriber's IPv4 is a counted `l2tp_no_session` drop, neither routed nor
+/// counted as decapsulated; PPP control still goes to the control plane. Once the gateway
+/// session is there, the same packet goes through it.
+#[test]
+fn lns_without_the_subscriber_s_session_drops_its_ipv4() {
+    let mut lns = lns();
+    lns.command(Command::L2tpSessionSet(lns_spec(SUB, 1, 5)));
+    for seq in 0..2 {
+        lns.access.send(from_lac(&up(SUB, SUB_MAC, seq)));
+    }
+    // IPCP Configure-Request id 1: IP-Address 0.0.0.0.
+    let mut ipcp = Vec::new();
+    PacketBuilder::ethernet2(LAC_LINE_MAC.0, LNS_LINE_MAC.0)
+        .ipv4(LAC_LINE.octets(), LNS_LINE.octets(), 64)
+        .udp(1701, 1701)
+        .write(
+            &mut ipcp,
+            &[
+                0x00, 0x02, 0, 20, 0, 5, 0xff, 0x03, 0x80, 0x21, 0x01, 0x01, 0x00, 0x0a, 0x03,
+                0x06, 0, 0, 0, 0,
+            ],
+        )
+        .unwrap();
+    lns.access.send(ipcp.clone());
+    lns.poll();
+    assert!(lns.core.drain().is_empty() && lns.access.drain().is_empty());
+    assert_eq!(
+        lns.ctl.punt.pop().expect("PPP control punted").bytes(),
+        &ipcp[..]
+    );
+    assert_eq!(lns.drops(DropReason::L2tpNoSession), 2);
+    // The subscriber's address held by a plain (not L2TP) session: still not its session.
+    let mut plain = ppp_session(2, SUB, 5);
+    plain.access.encap = Encap::Ipoe;
+    plain.mac = Some(SUB_MAC);
+    lns.command(Command::SessionAdd(plain));
+    lns.access.send(from_lac(&up(SUB, SUB_MAC, 2)));
+    lns.poll();
+    assert!(lns.core.drain().is_empty());
+    assert_eq!(lns.drops(DropReason::L2tpNoSession), 3);
+    let c = lns.worker.report(0, Instant(1)).counters;
+    assert_eq!(
+        (c.l2tp_decapsulated, c.l2tp_ppp_control, c.total_drops()),
+        (0, 1, 3)
+    );
+    lns.command(Command::SessionRemove {
+        id: 2,
+        cause: DisconnectCause::AdminReset,
+    });
+    // The gateway session arrives: the next packet goes through it.
+    lns.command(Command::SessionAdd(ppp_session(1, SUB, 5)));
+    lns.access.send(from_lac(&up(SUB, SUB_MAC, 3)));
+    lns.poll();
+    let out = lns.core.drain();
+    assert_eq!(out.len(), 1);
+    assert_eq!(seq_of(&out[0]), (SUB, SRV, 63, 3));
+    let c = lns.worker.report(0, Instant(1)).counters;
+    assert_eq!((c.l2tp_decapsulated, c.total_drops()), (1, 3));
+    let (i, o) = c.balance(lns.worker.held() as u64);
+    assert_eq!(i, o);
+}
+
+/// A downlink packet that would not fit `l2tp.mtu` once encapsulated: dropped, and a
+/// fragmentation-needed goes back to the server for the one with DF set.
 #[test]
 fn oversize_gets_fragmentation_needed() {
-    let mut lac = node(
-        (LAC_ACC_MAC, LAC_ACC),
-        (LAC_LINE_MAC, LAC_LINE),
-        &[(SUB, SUB_MAC), (LNS_LINE, LNS_LINE_MAC)],
+    let mut lns = node(
+        (LNS_LINE_MAC, LNS_LINE),
+        (LNS_CORE_MAC, LNS_CORE),
+        &[(LAC_LINE, LAC_LINE_MAC), (SRV, SRV_MAC)],
         1400,
     );
-    let (a, _) = sessions(SUB, 1, 5);
-    lac.command(Command::L2tpSessionSet(a));
-    lac.command(Command::L2tpSteer {
-        subscriber: SUB,
-        session: 1,
-    });
+    lns.command(Command::L2tpSessionSet(lns_spec(SUB, 1, 5)));
+    lns.command(Command::SessionAdd(ppp_session(1, SUB, 5)));
     let big = |df: bool| {
         let payload = vec![0u8; 1400 - 20 - 8];
         let mut ip = Ipv4Header::new(
             (payload.len() + 8) as u16,
             64,
             IpNumber::UDP,
-            SUB.octets(),
             SRV.octets(),
+            SUB.octets(),
         )
         .unwrap();
         ip.dont_fragment = df;
         let mut f = Vec::new();
-        PacketBuilder::ethernet2(SUB_MAC.0, LAC_ACC_MAC.0)
+        PacketBuilder::ethernet2(SRV_MAC.0, LNS_CORE_MAC.0)
             .ip(etherparse::IpHeaders::Ipv4(ip, Default::default()))
-            .udp(40000, 5001)
+            .udp(5001, 40000)
             .write(&mut f, &payload)
             .unwrap();
         f
     };
-    lac.access.send(big(true));
-    lac.access.send(big(false));
-    lac.poll();
-    assert_eq!(lac.drops(DropReason::L2tpTooBig), 2);
-    assert!(lac.core.drain().is_empty());
-    let back = lac.access.drain();
+    lns.core.send(big(true));
+    lns.core.send(big(false));
+    lns.poll();
+    assert_eq!(lns.drops(DropReason::L2tpTooBig), 2);
+    assert!(lns.access.drain().is_empty());
+    let back = lns.core.drain();
     assert_eq!(back.len(), 1, "one ICMP error, for the DF packet");
+    assert_eq!(&back[0][0..6], &SRV_MAC.0);
     let p = SlicedPacket::from_ethernet(&back[0]).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(ip.header().destination_addr(), SRV);
     let Some(TransportSlice::Icmpv4(icmp)) = p.transport else {
         panic!("not ICMP")
     };

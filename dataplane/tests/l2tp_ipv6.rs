@@ -455,6 +455,79 @@ fn spoofed_sources_and_subscriber_ras_are_counted_drops() {
     l.check_balance();
 }
 
+/// An L2TP session whose subscriber has no gateway session on the worker yet (installed
+/// before it, as at a call's setup): its IPv6 is a counted `l2tp_no_session` drop, not a
+/// spoofed source, whatever /64 it comes from (a live session's included); RS still goes to
+/// the control plane. Once the session is added with its /64, the same packet goes through.
+#[test]
+fn ipv6_without_the_subscriber_s_session_is_l2tp_no_session() {
+    let mut l = Lns::new(true, 1500);
+    const SUB3: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 3);
+    const PREFIX3: u64 = 0x2001_0db8_0100_0003;
+    let sub3_6 = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 3, 0, 0, 0, 0x33);
+    l.command(Command::L2tpSessionSet(L2tpSessionSpec {
+        tunnel: TUNNEL,
+        session: 7,
+        peer_tunnel: LAC_TUNNEL,
+        peer_session: 3,
+        local: LNS,
+        peer: LAC,
+        peer_port: 1701,
+        subscriber: SUB3,
+        role: TunnelRole::Lns,
+        pppoe: None,
+    }));
+    for src in [sub3_6, SUB6] {
+        let (core, access) = l.send_from_lac(from_lac(7, &udp6(src, SRV6, 64, b"x")));
+        assert!(core.is_empty() && access.is_empty(), "from {src}");
+    }
+    let rs = from_lac(
+        7,
+        &icmp6(SUB_LL, "ff02::2".parse().unwrap(), 255, nd(133), &[0; 4]),
+    );
+    l.send_from_lac(rs.clone());
+    assert_eq!(l.punted(), vec![(Side::Access, rs)]);
+    let c = l.counters();
+    assert_eq!(drops(&c), vec![(DropReason::L2tpNoSession, 2)]);
+    assert_eq!(c.l2tp_decapsulated, 0);
+    assert_eq!(l.l2tp(7), L2tpCounters::default());
+    assert_eq!(
+        l.session(1),
+        (SessionCounters::default(), Some(SessionCounters::default()))
+    );
+    // The gateway session arrives: the same packet goes through, counted to it.
+    l.command(Command::SessionAdd(SessionSpec {
+        id: 3,
+        user: 1003,
+        channel: 3,
+        address: SUB3,
+        mac: Some(subscriber_mac(7)),
+        started: Instant(1_000_000_000),
+        limits: Default::default(),
+        bandwidth: Default::default(),
+        services: Default::default(),
+        max_flows: 0,
+        access: AccessLine {
+            vlans: Default::default(),
+            encap: Encap::L2tp { session: 7 },
+            mss_clamp: 0,
+        },
+    }));
+    l.command(Command::SessionPrefix6 {
+        id: 3,
+        prefix: Some(PREFIX3),
+    });
+    let (core, _) = l.send_from_lac(from_lac(7, &udp6(sub3_6, SRV6, 64, b"x")));
+    assert_eq!(
+        core,
+        vec![eth6(RTR_MAC, CORE_MAC, &udp6(sub3_6, SRV6, 63, b"x"))]
+    );
+    let c = l.counters();
+    assert_eq!(drops(&c), vec![(DropReason::L2tpNoSession, 2)]);
+    assert_eq!(c.l2tp_decapsulated, 1);
+    l.check_balance();
+}
+
 #[test]
 fn answers_in_place_go_back_into_the_tunnel() {
     let mut l = Lns::new(true, 1500);

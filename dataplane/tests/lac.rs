@@ -395,6 +395,35 @@ fn strangers_oversize_and_malformed_frames_are_counted() {
     assert_eq!(lac.drops(DropReason::PppoeSessionUnknown), 1);
 }
 
+/// A LAC session that switches no PPPoE call (what only the removed IP mode installed):
+/// the LNS's data for it, IPv4 or PPP control, is a counted `l2tp_unknown_session`, not
+/// decapsulated and routed nor punted.
+#[test]
+fn data_for_a_session_without_a_pppoe_leg_is_an_unknown_session() {
+    let mut lac = Lac::new(1500);
+    lac.command(Command::L2tpSessionSet(L2tpSessionSpec {
+        session: 4,
+        peer_session: 0x0223,
+        subscriber: Ipv4Addr::new(10, 10, 0, 20),
+        pppoe: None,
+        ..spec()
+    }));
+    let mut head = vec![0x00, 0x02];
+    head.extend_from_slice(&TUNNEL.to_be_bytes());
+    head.extend_from_slice(&4u16.to_be_bytes());
+    let mut ip = vec![0xff, 0x03, 0x00, 0x21];
+    ip.extend_from_slice(&udp(SRV, Ipv4Addr::new(10, 10, 0, 20), &[9; 10]));
+    let lcp = [0xff, 0x03, 0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 1, 2, 3, 4];
+    for ppp in [&ip[..], &lcp[..]] {
+        assert!(lac.down(from_lns(&head, ppp)).is_empty());
+        assert!(lac.core.drain().is_empty());
+    }
+    assert!(lac.ctl.punt.pop().is_none());
+    assert_eq!(lac.drops(DropReason::L2tpUnknownSession), 2);
+    let c = lac.worker.report(0, Instant(1)).counters;
+    assert_eq!((c.l2tp_decapsulated, c.total_drops()), (0, 2));
+}
+
 /// The frame the LAC must send the LNS for PPP frame `ppp` on the LNS's tunnel and
 /// session `ids`.
 fn to_lns_on(ids: (u16, u16), ppp: &[u8]) -> Vec<u8> {

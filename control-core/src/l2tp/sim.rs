@@ -3,6 +3,11 @@
 //! [`L2tpTable`] applying the commands, a fake clock, and sequence-numbered data sent
 //! through whatever session each subscriber is steered into. The engine's tests use it,
 //! and so do the shell's (feature `sim`: the ctl commands against a live engine).
+//!
+//! The removed IP mode's rows (`L2tp::open`) are still steered by subscriber address
+//! here: the fast path no longer does it, so each end keeps that steering itself
+//! (`Node::steered`), as the worker's table did, until those tests move to switched
+//! calls.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -80,6 +85,9 @@ pub fn lns_settings() -> Settings {
 struct Node {
     l2tp: L2tp,
     table: L2tpTable,
+    /// IP subscribers (the removed IP mode's rows): the session each is steered into,
+    /// only ever one of its own (what the worker's table kept before).
+    steered: BTreeMap<Ipv4Addr, u16>,
     addr: Ipv4Addr,
     records: Vec<Record>,
 }
@@ -87,12 +95,29 @@ struct Node {
 impl Node {
     fn apply(&mut self, c: &Command) {
         match *c {
-            Command::L2tpSessionSet(spec) => self.table.install(&spec).unwrap(),
+            Command::L2tpSessionSet(spec) => {
+                // A replaced session keeps its steered subscriber only if it is the same.
+                self.steered
+                    .retain(|sub, s| *s != spec.session || *sub == spec.subscriber);
+                self.table.install(&spec).unwrap()
+            }
             Command::L2tpSteer {
                 subscriber,
                 session,
-            } => self.table.steer(subscriber, session).unwrap(),
+            } => {
+                let e = self
+                    .table
+                    .get(session)
+                    .expect("steered into an installed session");
+                assert_eq!(e.spec.subscriber, subscriber);
+                if e.spec.pppoe.is_some() {
+                    self.table.steer(subscriber, session).unwrap();
+                } else {
+                    self.steered.insert(subscriber, session);
+                }
+            }
             Command::L2tpSessionRemove { session } => {
+                self.steered.retain(|_, s| *s != session);
                 self.table.remove(session);
             }
             Command::L2tpReport { .. } => {}
@@ -161,12 +186,14 @@ impl Sim {
             lac: Node {
                 l2tp: L2tp::new(now, lac, lac_fwd, clock),
                 table: L2tpTable::new(lm, 1500),
+                steered: BTreeMap::new(),
                 addr: LAC_LINE,
                 records: Vec::new(),
             },
             lns: Node {
                 l2tp: L2tp::new(now, lns, lns_fwd, clock),
                 table: L2tpTable::new(nm, 1500),
+                steered: BTreeMap::new(),
                 addr: LNS_LINE,
                 records: Vec::new(),
             },
@@ -412,7 +439,7 @@ impl Sim {
             } else {
                 (&mut self.lns, ())
             };
-            let Some(s) = from.table.steered_session(up, subscriber, subscriber) else {
+            let Some(&s) = from.steered.get(&subscriber) else {
                 continue;
             };
             let Some(e) = from.table.get_mut(s) else {
@@ -488,10 +515,9 @@ impl Sim {
                     let Some(s) = lac.sessions().get(&sid) else {
                         return false;
                     };
-                    let lns_steered = self.lns.table.steered_to(o.address, TunnelRole::Lns);
                     s.state == SessionState::Established
-                        && self.lac.table.steered_to(o.address, TunnelRole::Lac) == Some(sid)
-                        && lns_steered == Some(s.peer_id)
+                        && self.lac.steered.get(&o.address) == Some(&sid)
+                        && self.lns.steered.get(&o.address) == Some(&s.peer_id)
                 })
         }) && self.lac.l2tp.replan_due.is_empty()
             // Moved-from sessions closed and emptied tunnels torn down too: counting

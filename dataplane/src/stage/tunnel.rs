@@ -1,16 +1,13 @@
 //! Stage: L2TPv2 tunnels (TUN-1). Data messages to the gateway's address are
-//! decapsulated (PPP carrying IPv4, or at an LNS IPv6 after IPv6CP: `l2tp_up6`, into the
-//! IPv6 uplink; downlink IPv6 goes back in with `encapsulate6`) and the inner packet
-//! routed; control messages, and
-//! data messages carrying PPP control (LCP, PAP, CHAP, IPCP, ...) of an installed
-//! session, are punted to the control plane (which terminates PPP as an LNS); a tunnelled subscriber's packets are encapsulated toward
-//! the tunnel's peer (IPv4/UDP 1701/L2TP/PPP, [`ENCAP_LEN`] bytes in the headroom).
-//!
-//! On a LAC the subscriber is on the access side: its uplink (by source address) is
-//! encapsulated and what comes back is decapsulated and sent to it. On an LNS the
-//! subscriber is behind the tunnel: what is addressed to it is encapsulated and its
-//! uplink decapsulated and routed. Which session a subscriber uses is the
-//! [`crate::table::l2tp::L2tpTable`]'s steering, switched by one command between bursts.
+//! decapsulated: at an LNS, PPP carrying IPv4 (or IPv6 after IPv6CP: `l2tp_up6`) goes
+//! through the subscriber stages of the gateway session the L2TP session carries, or is
+//! dropped (`l2tp_no_session`) when that session is not on this worker; at a LAC, the PPP
+//! frame of a switched call goes to its PPPoE leg as it is (`stage::lac`). Control
+//! messages, and data messages carrying PPP control (LCP, PAP, CHAP, IPCP, ...) of an
+//! installed session, are punted to the control plane (which terminates PPP as an LNS).
+//! The LNS's downlink to a PPP subscriber is encapsulated toward the LAC after the
+//! subscriber stages (`encapsulate`, IPv4/UDP 1701/L2TP/PPP, [`ENCAP_LEN`]
+//! bytes in the headroom; IPv6 with `encapsulate6`).
 
 use std::net::Ipv4Addr;
 
@@ -38,8 +35,8 @@ use super::parse::Line;
 use super::{Pipeline, Verdict, icmp, rewrite};
 
 impl Pipeline {
-    /// L2TP for a validated IPv4 packet; `None` when the packet is neither L2TP to the
-    /// gateway nor a tunnelled subscriber's, and takes the usual path.
+    /// L2TP for a validated IPv4 packet; `None` when the packet is not L2TP to the
+    /// gateway, and takes the usual path.
     #[inline]
     pub(super) fn tunnel<B: PacketBuf>(
         &mut self,
@@ -53,10 +50,7 @@ impl Pipeline {
         if h.proto == protocol::UDP && h.dst == fwd.side(side).address {
             return self.l2tp_in(fwd, side, buf, l3, h, now);
         }
-        let s = self
-            .l2tp
-            .steered_session(side == Side::Access, h.src, h.dst)?;
-        Some(self.encapsulate(fwd, side, buf, l3, h, s, now))
+        None
     }
 
     /// A UDP datagram to the gateway: L2TP if to port 1701.
@@ -103,12 +97,16 @@ impl Pipeline {
             let (ppp_at, end) = (at + hdr.payload_at, at + end);
             return Some(self.lac_switch_down(fwd, buf, ppp_at, end, hdr.session, leg));
         }
+        if role == TunnelRole::Lac {
+            // A LAC carries switched calls only (the IP mode is gone).
+            return Some(Verdict::Drop(DropReason::L2tpUnknownSession));
+        }
         let (proto, ppp_len) = match l2tp::ppp_protocol(&msg[hdr.payload_at..end]) {
             Ok(p) => p,
             Err(_) => return Some(Verdict::Drop(DropReason::L2tpMalformed)),
         };
         if proto == ppp::IPV6 {
-            if role != TunnelRole::Lns || !fwd.ipv6.on {
+            if !fwd.ipv6.on {
                 return Some(Verdict::Drop(DropReason::L2tpNotIpv4));
             }
             let at = l4 + udp::HEADER_LEN;
@@ -137,15 +135,18 @@ impl Pipeline {
             Ok(ih) => ih,
             Err(r) => return Some(Verdict::Drop(r)),
         };
-        match role {
-            TunnelRole::Lns if ih.src != subscriber => {
-                return Some(Verdict::Drop(DropReason::SourceSpoofed));
-            }
-            TunnelRole::Lac if ih.dst != subscriber => {
-                return Some(Verdict::Drop(DropReason::L2tpUnknownSession));
-            }
-            _ => {}
+        if ih.src != subscriber {
+            return Some(Verdict::Drop(DropReason::SourceSpoofed));
         }
+        // The subscriber's gateway session, or nothing would count, police or NAT the
+        // packet (its L2TP session installed before its session reached this worker).
+        let Some(slot) = self.l2tp_subscriber_slot(subscriber) else {
+            return Some(Verdict::Drop(DropReason::L2tpNoSession));
+        };
+        let mac = match self.sessions.get(slot) {
+            Some(s) => s.mac.unwrap_or_else(|| l2tp::subscriber_mac(hdr.session)),
+            None => return Some(Verdict::Drop(DropReason::L2tpNoSession)),
+        };
         buf.set_len(ethernet::HEADER_LEN + ih.total);
         if let Some(e) = self.l2tp.get_mut(hdr.session) {
             e.counters.decap_packets += 1;
@@ -157,49 +158,23 @@ impl Pipeline {
         // session was installed with.
         // Any L2TP session whose subscriber it is (checked above) may carry it: the one it
         // was moved from (TUN-3) still decapsulates what was in flight.
-        if role == TunnelRole::Lns
-            && let Some(slot) = self.sessions.slot_by_ip(ih.src)
-            && let Some(s) = self
-                .sessions
-                .get(slot)
-                .filter(|s| s.l2tp_session().is_some())
-        {
-            let mac = s.mac.unwrap_or_else(|| l2tp::subscriber_mac(hdr.session));
-            let frame = buf.data_mut();
-            frame[..6].copy_from_slice(&fwd.side(Side::Access).mac.0);
-            frame[6..12].copy_from_slice(&mac.0);
-            let hint = Hint {
-                session: slot,
-                flow: Hint::NONE.flow,
-            };
-            let v = self.uplink(fwd, buf, ethernet::HEADER_LEN, ih, Line::PLAIN, hint, now);
-            return Some(self.l2tp_answer4(fwd, buf, v, hdr.session, now));
-        }
-        // One subscriber of this LNS to another: straight into the other's session.
-        if let Some(s) = self.l2tp.steered_session(false, ih.src, ih.dst) {
-            return Some(self.encapsulate(fwd, side, buf, ethernet::HEADER_LEN, &ih, s, now));
-        }
-        if ih.ttl <= 1 {
-            return Some(Verdict::Drop(DropReason::TtlExpired));
-        }
-        let (out, next_hop) = match forward::route(fwd, ih.dst) {
-            Ok(Route::Out { side, next_hop }) => (side, next_hop),
-            Ok(Route::Local) => return Some(Verdict::Drop(DropReason::LocalUnsupported)),
-            Err(r) => return Some(Verdict::Drop(r)),
+        let frame = buf.data_mut();
+        frame[..6].copy_from_slice(&fwd.side(Side::Access).mac.0);
+        frame[6..12].copy_from_slice(&mac.0);
+        let hint = Hint {
+            session: slot,
+            flow: Hint::NONE.flow,
         };
-        let mac = match self.neighbor(out, next_hop, now) {
-            Ok(mac) => Some(mac),
-            Err(Verdict::Drop(r)) => return Some(Verdict::Drop(r)),
-            Err(_) => None,
-        };
-        forward::decrement_ttl(&mut buf.data_mut()[ethernet::HEADER_LEN..]);
-        Some(match mac {
-            Some(mac) => {
-                rewrite::l2(buf.data_mut(), mac, fwd.side(out).mac);
-                Verdict::Forward(out)
-            }
-            None => Verdict::Hold(out, next_hop),
-        })
+        let v = self.uplink(fwd, buf, ethernet::HEADER_LEN, ih, Line::PLAIN, hint, now);
+        Some(self.l2tp_answer4(fwd, buf, v, hdr.session, now))
+    }
+
+    /// LNS: the slot of `subscriber`'s gateway session when it is reached through L2TP
+    /// (PPP terminated here), the session the packets of its L2TP sessions go through.
+    fn l2tp_subscriber_slot(&self, subscriber: Ipv4Addr) -> Option<u32> {
+        let slot = self.sessions.slot_by_ip(subscriber)?;
+        let s = self.sessions.get(slot)?;
+        s.l2tp_session().is_some().then_some(slot)
     }
 
     /// Encapsulates the IPv4 packet at `l3` into L2TP session `s` toward its peer.
@@ -338,6 +313,11 @@ impl Pipeline {
         }
         if h.src.is_multicast() || h.src.is_unspecified() || h.src.is_loopback() {
             return Verdict::Drop(DropReason::Ipv6MartianSource);
+        }
+        // No gateway session for the L2TP session's subscriber on this worker: as for IPv4,
+        // not a spoofed source but a subscriber not (yet) here.
+        if self.l2tp_subscriber_slot(subscriber).is_none() {
+            return Verdict::Drop(DropReason::L2tpNoSession);
         }
         // The packet becomes a plain frame, from the session's MAC to the access side's.
         if !buf.set_len(inner_at + h.total) || !buf.strip(inner_at - ethernet::HEADER_LEN) {
@@ -532,7 +512,7 @@ impl Pipeline {
         }
     }
 
-    /// [`Command::L2tpSteer`](crate::msg::Command::L2tpSteer): steers a subscriber into an installed L2TP session.
+    /// [`Command::L2tpSteer`](crate::msg::Command::L2tpSteer): switches a switched call's PPPoE leg into an installed L2TP session.
     pub fn l2tp_steer(&mut self, subscriber: Ipv4Addr, session: u16) {
         if self.l2tp.steer(subscriber, session).is_err() {
             self.emit(Event::L2tpRefused { session });

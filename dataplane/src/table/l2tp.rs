@@ -1,15 +1,16 @@
-//! A worker's L2TP sessions (TUN-1 fast-path half): what to decapsulate and where each
-//! tunnelled subscriber's packets go.
+//! A worker's L2TP sessions (TUN-1 fast-path half): what to decapsulate and, at a LAC,
+//! which session each switched PPPoE call goes into.
 //!
 //! The control plane assigns local session ids itself, densely and unique across all
 //! tunnels, so decapsulation finds a session by indexing an array with the id the peer
-//! put in the packet (then checks the tunnel id and the peer's address). Encapsulation
-//! finds the session a subscriber is *steered* to by the subscriber's address. Installing
-//! a session and steering a subscriber into it are separate commands: a session moved to
-//! another tunnel (make-before-break, TUN-3) is installed first, so both the old and the
-//! new one decapsulate, then one [`crate::Command::L2tpSteer`] switches the subscriber
+//! put in the packet (then checks the tunnel id and the peer's address). A switched
+//! PPPoE session finds its L2TP session by its PPPoE session id, client MAC and VLANs.
+//! Installing a session and switching a call into it are separate commands: a session
+//! moved to another tunnel (make-before-break, TUN-3) is installed first, so both the old
+//! and the new one decapsulate, then one [`crate::Command::L2tpSteer`] switches the leg
 //! between two bursts, then the old session is removed. Everything is sized at start:
 //! nothing here allocates per packet or per command.
+//! The removed IP mode's steering of subscribers by address is gone.
 
 #![deny(unsafe_code)]
 
@@ -101,7 +102,8 @@ pub struct L2tpEntry {
 pub enum L2tpError {
     /// The session id is 0 or beyond the table's capacity.
     OutOfRange,
-    /// No session has this id (steer).
+    /// No session has this id and subscriber, or it carries no PPPoE leg to switch
+    /// (steer).
     NoSession,
 }
 
@@ -109,14 +111,10 @@ pub enum L2tpError {
 #[derive(Debug)]
 pub struct L2tpTable {
     entries: Vec<Option<L2tpEntry>>,
-    /// Steered subscribers' sessions by subscriber address: only the steered session of
-    /// each, confirmed against the entry's subscriber (the fixed index of the session
-    /// and flow tables; nothing allocates after start).
-    by_subscriber: HashIndex,
-    /// Switched sessions by PPPoE session id (confirmed against the entry's leg).
+    /// Switched sessions by PPPoE session id, confirmed against the entry's leg (the
+    /// fixed index of the session and flow tables; nothing allocates after start).
     by_pppoe: HashIndex,
     switched: u32,
-    steered: [u32; 2],
     len: usize,
     /// Longest IPv4 packet (outer) the encapsulation may produce.
     pub mtu: u16,
@@ -133,10 +131,8 @@ impl L2tpTable {
             } else {
                 vec![None; n + 1]
             },
-            by_subscriber: HashIndex::new(n + 1),
             by_pppoe: HashIndex::new(n + 1),
             switched: 0,
-            steered: [0; 2],
             len: 0,
             mtu,
         }
@@ -189,35 +185,7 @@ impl L2tpTable {
         Some(s as u16)
     }
 
-    /// The session a packet from `src` (arriving from the access side when
-    /// `from_access`) or to `dst` is steered into, if any.
-    #[inline]
-    pub fn steered_session(&self, from_access: bool, src: Ipv4Addr, dst: Ipv4Addr) -> Option<u16> {
-        if from_access
-            && self.steered[TunnelRole::Lac as usize] > 0
-            && let Some(s) = self.steered_to(src, TunnelRole::Lac)
-        {
-            return Some(s);
-        }
-        if self.steered[TunnelRole::Lns as usize] > 0 {
-            return self.steered_to(dst, TunnelRole::Lns);
-        }
-        None
-    }
-
-    /// The session `subscriber` is steered into, if it has role `role`.
-    #[inline]
-    pub fn steered_to(&self, subscriber: Ipv4Addr, role: TunnelRole) -> Option<u16> {
-        let h = self.by_subscriber.hash(u32::from(subscriber) as u64);
-        let s = self.by_subscriber.find(h, |s| {
-            self.get(s as u16)
-                .is_some_and(|e| e.spec.subscriber == subscriber)
-        })? as u16;
-        self.get(s).filter(|e| e.spec.role == role).map(|_| s)
-    }
-
-    /// Installs `spec`, replacing the session with the same id (a subscriber steered to
-    /// the replaced session stays steered only if it is the same subscriber).
+    /// Installs `spec`, replacing the session with the same id.
     pub fn install(&mut self, spec: &L2tpSessionSpec) -> Result<(), L2tpError> {
         let i = spec.session as usize;
         if i == 0 || i >= self.entries.len() {
@@ -226,9 +194,6 @@ impl L2tpTable {
         if let Some(old) = self.entries[i].take() {
             self.len -= 1;
             self.unswitch(&old.spec);
-            if old.spec.subscriber != spec.subscriber || old.spec.role != spec.role {
-                self.unsteer(old.spec.subscriber, spec.session, old.spec.role);
-            }
         }
         self.entries[i] = Some(L2tpEntry {
             spec: *spec,
@@ -258,50 +223,35 @@ impl L2tpTable {
         Ok(())
     }
 
-    /// Steers the session's subscriber into it: from now on its packets take this
-    /// session (the atomic map switch of a move).
-    /// For a LAC's switched session (a PPPoE leg, `subscriber` unspecified) it is the
-    /// leg that is switched: from now on the PPPoE session's frames take this session.
+    /// Switches the PPPoE leg of LAC session `session` (of `subscriber`, unspecified for
+    /// a switched call) into it: from now on the PPPoE session's frames take this session
+    /// (the atomic map switch of a move, TUN-3). A session without a leg has nothing to
+    /// switch: the removed IP mode's steering by subscriber address is gone.
     pub fn steer(&mut self, subscriber: Ipv4Addr, session: u16) -> Result<(), L2tpError> {
-        let (role, leg) = match self.get(session) {
-            Some(e) if e.spec.subscriber == subscriber => (e.spec.role, e.spec.pppoe),
-            _ => return Err(L2tpError::NoSession),
+        let Some(l) = self
+            .get(session)
+            .filter(|e| e.spec.subscriber == subscriber)
+            .and_then(|e| e.spec.pppoe)
+        else {
+            return Err(L2tpError::NoSession);
         };
-        if let Some(l) = leg {
-            let h = self.by_pppoe.hash(l.session as u64);
-            if let Some(prev) = self.switched_session(l.session, l.client, l.vlans.key()) {
-                self.by_pppoe.remove(h, prev as u32);
-                self.switched -= 1;
-            }
-            // Room for every session id is reserved at start, so this cannot fail.
-            let _ = self.by_pppoe.insert(h, session as u32);
-            self.switched += 1;
-            return Ok(());
-        }
-        let h = self.by_subscriber.hash(u32::from(subscriber) as u64);
-        let prev = self.by_subscriber.find(h, |s| {
-            self.get(s as u16)
-                .is_some_and(|e| e.spec.subscriber == subscriber)
-        });
-        if let Some(prev) = prev {
-            self.by_subscriber.remove(h, prev);
-            if let Some(p) = self.get(prev as u16).map(|e| e.spec.role) {
-                self.steered[p as usize] -= 1;
-            }
+        let h = self.by_pppoe.hash(l.session as u64);
+        if let Some(prev) = self.switched_session(l.session, l.client, l.vlans.key()) {
+            self.by_pppoe.remove(h, prev as u32);
+            self.switched -= 1;
         }
         // Room for every session id is reserved at start, so this cannot fail.
-        let _ = self.by_subscriber.insert(h, session as u32);
-        self.steered[role as usize] += 1;
+        let _ = self.by_pppoe.insert(h, session as u32);
+        self.switched += 1;
         Ok(())
     }
 
-    /// Removes session `session`; its subscriber stops being tunnelled if it was steered
-    /// here. Returns the final counters.
+    /// Removes session `session` (its PPPoE leg stops being switched if it was switched
+    /// into it). Returns the final counters.
     pub fn remove(&mut self, session: u16) -> Option<L2tpEntry> {
         let e = self.entries.get_mut(session as usize)?.take()?;
         self.len -= 1;
         self.unswitch(&e.spec);
-        self.unsteer(e.spec.subscriber, session, e.spec.role);
         Some(e)
     }
 
@@ -312,16 +262,6 @@ impl L2tpTable {
             if self.by_pppoe.remove(h, spec.session as u32) {
                 self.switched -= 1;
             }
-        }
-    }
-
-    /// Stops steering `subscriber` if `session` (whose entry may be gone already) is its
-    /// steered session: the index holds at most one session per subscriber, and a
-    /// session only under its own subscriber, so the session id alone confirms it.
-    fn unsteer(&mut self, subscriber: Ipv4Addr, session: u16, role: TunnelRole) {
-        let h = self.by_subscriber.hash(u32::from(subscriber) as u64);
-        if self.by_subscriber.remove(h, session as u32) {
-            self.steered[role as usize] -= 1;
         }
     }
 
@@ -353,63 +293,48 @@ mod tests {
         }
     }
 
-    #[test]
-    fn install_steer_move_remove() {
-        let sub = Ipv4Addr::new(10, 10, 0, 11);
-        let mut t = L2tpTable::new(8, 1500);
-        assert!(t.is_on());
-        assert_eq!(
-            t.install(&spec(9, sub.octets(), TunnelRole::Lac)),
-            Err(L2tpError::OutOfRange)
-        );
-        assert_eq!(
-            t.install(&spec(0, sub.octets(), TunnelRole::Lac)),
-            Err(L2tpError::OutOfRange)
-        );
-        t.install(&spec(1, sub.octets(), TunnelRole::Lac)).unwrap();
-        assert_eq!(
-            t.steered_session(true, sub, sub),
-            None,
-            "installed, not steered"
-        );
-        t.steer(sub, 1).unwrap();
-        assert_eq!(t.steered_session(true, sub, sub), Some(1));
-        assert_eq!(
-            t.steered_session(false, sub, sub),
-            None,
-            "LAC matches the access side only"
-        );
-        // A move: the new session is installed, the subscriber switched, the old removed.
-        t.install(&spec(2, sub.octets(), TunnelRole::Lac)).unwrap();
-        assert_eq!(t.steered_session(true, sub, sub), Some(1));
-        t.steer(sub, 2).unwrap();
-        assert_eq!(t.steered_session(true, sub, sub), Some(2));
-        assert!(t.remove(1).is_some());
-        assert_eq!(
-            t.steered_session(true, sub, sub),
-            Some(2),
-            "removing the old keeps the new"
-        );
-        assert_eq!(t.len(), 1);
-        assert!(t.remove(2).is_some());
-        assert_eq!(t.steered_session(true, sub, sub), None);
-        assert_eq!(t.steered, [0, 0]);
-        assert_eq!(t.steer(sub, 2), Err(L2tpError::NoSession));
+    fn leg(session: u16) -> PppoeLeg {
+        PppoeLeg {
+            session,
+            client: MacAddr([2, 0, 0, 0, 0, 1]),
+            vlans: Vlans::default(),
+            mss_clamp: 0,
+        }
     }
 
     #[test]
-    fn lns_matches_destination_and_replacing_unsteers() {
-        let sub = Ipv4Addr::new(10, 10, 0, 12);
-        let other = Ipv4Addr::new(10, 10, 0, 13);
-        let mut t = L2tpTable::new(4, 1500);
-        t.install(&spec(3, sub.octets(), TunnelRole::Lns)).unwrap();
-        t.steer(sub, 3).unwrap();
-        assert_eq!(t.steered_session(false, other, sub), Some(3));
-        assert_eq!(t.steered_session(true, sub, other), None);
-        t.install(&spec(3, other.octets(), TunnelRole::Lns))
-            .unwrap();
-        assert_eq!(t.steered_session(false, other, sub), None);
-        assert_eq!(t.steered, [0, 0]);
+    fn install_switch_move_remove() {
+        let mut t = L2tpTable::new(8, 1500);
+        assert!(t.is_on());
         assert!(!L2tpTable::new(0, 1500).is_on());
+        let any = Ipv4Addr::UNSPECIFIED;
+        for bad in [0, 9] {
+            let s = spec(bad, [0; 4], TunnelRole::Lac);
+            assert_eq!(t.install(&s), Err(L2tpError::OutOfRange));
+        }
+        let switched =
+            |t: &L2tpTable| t.switched_session(0x2a, leg(0x2a).client, Default::default());
+        let with_leg = |session| L2tpSessionSpec {
+            pppoe: Some(leg(0x2a)),
+            ..spec(session, [0; 4], TunnelRole::Lac)
+        };
+        t.install(&with_leg(1)).unwrap();
+        assert_eq!(switched(&t), Some(1), "the first session takes the leg");
+        // A move: the new session is installed (the leg stays), switched, the old removed.
+        t.install(&with_leg(2)).unwrap();
+        assert_eq!(switched(&t), Some(1));
+        t.steer(any, 2).unwrap();
+        assert_eq!(switched(&t), Some(2));
+        assert!(t.remove(1).is_some());
+        assert_eq!(switched(&t), Some(2), "removing the old keeps the new");
+        assert_eq!((t.len(), t.switched), (1, 1));
+        // Without a leg (the removed IP mode), or another subscriber: nothing to switch.
+        let sub = Ipv4Addr::new(10, 10, 0, 11);
+        t.install(&spec(3, sub.octets(), TunnelRole::Lac)).unwrap();
+        assert_eq!(t.steer(sub, 3), Err(L2tpError::NoSession));
+        assert_eq!(t.steer(sub, 2), Err(L2tpError::NoSession));
+        assert!(t.remove(2).is_some());
+        assert_eq!((switched(&t), t.switched, t.len()), (None, 0, 1));
+        assert_eq!(t.steer(any, 2), Err(L2tpError::NoSession));
     }
 }
