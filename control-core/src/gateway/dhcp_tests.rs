@@ -860,7 +860,7 @@ mod dual_stack {
 
     fn ipv6() -> Ipv6Settings {
         Ipv6Settings {
-            pool: "2001:db8:100::/56".parse().unwrap(),
+            pool: Some("2001:db8:100::/56".parse().unwrap()),
             access_addresses: Vec::new(),
             core_address: Some("2001:db8:ff::1".parse().unwrap()),
             next_hop: Some("2001:db8:ff::fe".parse().unwrap()),
