@@ -6,6 +6,10 @@
 //! (`user@isp.example`) matches a `[[l2tp.lac_realm]]`, its PPP engine hands the link off
 //! ([`crate::ppp::Session::hand_off`]: proxy LCP and proxy authentication) instead of a
 //! login, and the L2TP engine places a call to the realm's LNS of lowest preference.
+//! A login whose RADIUS Access-Accept carries tunnel attributes (RFC 2868) is handed off
+//! the same way, to those tunnels; when its Tunnel-Assignment-Id names a
+//! `[[l2tp.customer]]`, the call goes into that customer's tunnels of the administration
+//! table, as a realm with a customer places it (consolidated, moved with PPP up).
 //! A tunnel or call that fails before it is up moves the call to the next LNS; when none
 //! is left the PPPoE session ends with PADT. Once up, the fast path switches the PPP
 //! frames both ways; the LNS negotiates authentication and IPCP with the client. Every
@@ -162,7 +166,10 @@ impl Core {
     }
 
     /// PPPoE session `id`'s login was accepted with RADIUS tunnel attributes (RFC 2868):
-    /// its PPP is handed off to those LNSes (true), unless L2TP is off.
+    /// its PPP is handed off to those LNSes (true), unless L2TP is off. A
+    /// Tunnel-Assignment-Id that names a `[[l2tp.customer]]` (whose lines lead to the
+    /// tunnel's Server-Endpoint) places the call in that customer's tunnels, as a realm
+    /// with that customer does ([`Core::lac_radius_customer`]).
     pub(super) fn lac_switch_tunnels(
         &mut self,
         now: Instant,
@@ -195,7 +202,37 @@ impl Core {
             .interim_interval_s
             .filter(|s| *s > 0)
             .map(|s| std::time::Duration::from_secs(s.max(10) as u64));
+        if let Some(placed) = self.lac_radius_customer(id, &choices) {
+            // The customer's lines name its LNSes and their order: no other choice.
+            return self.lac_hand_off(now, id, user, Vec::new(), interim, Some(placed));
+        }
         self.lac_hand_off(now, id, user, choices, interim, None)
+    }
+
+    /// The customer of the administration table that RADIUS tunnel attributes name, with
+    /// the service level its calls are placed with (the lowest `[l2tp.levels]` step, else
+    /// 1 Mbit/s, as a realm's default): the first tunnel by preference whose
+    /// Tunnel-Assignment-Id is a `[[l2tp.customer]]`'s name and whose
+    /// Tunnel-Server-Endpoint is an LNS of one of that customer's lines. An Assignment-Id
+    /// that names a customer whose lines do not lead to the endpoint is said at WARN and
+    /// names none (the call goes where RADIUS said, in a plain tunnel).
+    fn lac_radius_customer(&self, pppoe: u16, choices: &[LnsChoice]) -> Option<(String, u64)> {
+        let s = self.l2tp.as_ref()?.settings();
+        choices.iter().find_map(|choice| {
+            let c = s.customers.iter().find(|c| c.name == choice.assignment)?;
+            let leads_there = s.lines.iter().enumerate().any(|(i, line)| {
+                (c.lines.is_empty() || c.lines.contains(&i))
+                    && std::iter::once(SocketAddrV4::new(line.peer, line.peer_port))
+                        .chain(line.fallback.iter().copied())
+                        .any(|lns| *lns.ip() == *choice.peer.ip())
+            });
+            if !leads_there {
+                tracing::warn!(pppoe_session = pppoe, customer = %c.name, lns = %choice.peer, "Tunnel-Assignment-Id names a customer whose lines do not lead to the Tunnel-Server-Endpoint: a plain tunnel, not the administration table");
+                return None;
+            }
+            let level = s.ladder.steps.first().copied().unwrap_or(1_000_000);
+            Some((c.name.clone(), level))
+        })
     }
 
     /// Hands PPPoE session `id`'s PPP off to `choices` (in order).

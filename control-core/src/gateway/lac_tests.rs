@@ -16,6 +16,7 @@ use tollgate_dataplane::session::{VlanTag, Vlans};
 use tollgate_dataplane::{Command, Event, ForwardingBuilder, Frame, MacAddr, Side, SideConfig};
 
 use super::aaa::{AaaPolicy, AuthRequest};
+use super::lac::LacCallView;
 use super::neighbor::Timing;
 use super::pppoe::PppoeSettings;
 use super::{Core, CoreConfig, Output};
@@ -49,6 +50,11 @@ fn core() -> Core {
 }
 
 fn core_with(aaa: AaaPolicy) -> Core {
+    core_tweaked(aaa, |_| {})
+}
+
+/// The LAC core with its L2TP settings changed by `tweak` (lines, customers).
+fn core_tweaked(aaa: AaaPolicy, tweak: impl FnOnce(&mut Settings)) -> Core {
     let fwd = ForwardingBuilder::new(
         SideConfig {
             mac: MacAddr(AC_MAC),
@@ -77,6 +83,7 @@ fn core_with(aaa: AaaPolicy) -> Core {
         customer: None,
         level: 0,
     }];
+    tweak(&mut l2tp);
     Core::new(
         Instant(SEC),
         Arc::new(fwd),
@@ -152,6 +159,8 @@ struct Lns {
     answers: bool,
     /// Its tunnel secret: it answers the LAC's Challenge and challenges back.
     secret: Option<Vec<u8>>,
+    /// It says it is a Tollgate (Vendor Name in SCCRP): the LAC may move calls.
+    tollgate: bool,
     /// Data messages received: (session, PPP frame after ff 03).
     data: Vec<(u16, Vec<u8>)>,
     /// Control messages received, as they came on the wire.
@@ -184,6 +193,7 @@ impl Rig {
             control: Vec::new(),
             answers: true,
             secret: None,
+            tollgate: false,
             data: Vec::new(),
             raw: Vec::new(),
             next_session: 0x100,
@@ -364,7 +374,17 @@ impl Rig {
         };
         assert_eq!((u.source_port(), u.destination_port()), (1701, 1701));
         let l2tp = u.payload().to_vec();
-        let Some(i) = self.lns.iter().position(|l| l.ip == dst) else {
+        // Several tunnels to one LNS are several entries of `lns` with its address: by
+        // the header's tunnel id, an SCCRQ (tunnel 0) to the first without a tunnel yet.
+        let at = if l2tp[0] & 0x40 != 0 { 4 } else { 2 };
+        let tid = u16::from_be_bytes([l2tp[at], l2tp[at + 1]]);
+        let Some(i) = (self.lns.iter())
+            .position(|l| l.ip == dst && tid != 0 && l.tunnel == tid)
+            .or_else(|| {
+                (self.lns.iter()).position(|l| l.ip == dst && tid == 0 && l.lac_tunnel == 0)
+            })
+            .or_else(|| self.lns.iter().position(|l| l.ip == dst))
+        else {
             panic!("to no LNS: {dst}");
         };
         if l2tp[0] & 0x80 == 0 {
@@ -391,6 +411,9 @@ impl Rig {
                     .avp(true, 0, attr::HOST_NAME, b"foreign-lns")
                     .u32(true, attr::FRAMING_CAPABILITIES, 3)
                     .u16(true, attr::ASSIGNED_TUNNEL_ID, l.tunnel);
+                if l.tollgate {
+                    b = b.avp(false, 0, attr::VENDOR_NAME, b"Tollgate");
+                }
                 if let (Some(secret), Some(c)) = (&l.secret, m.get(attr::CHALLENGE)) {
                     let r = wire::challenge_response(kind::SCCRP, secret, &c.value);
                     b = b.avp(true, 0, attr::CHALLENGE_RESPONSE, &r).avp(
@@ -1074,4 +1097,280 @@ fn the_lines_tr101_ids_go_into_the_icrq_as_rfc_5515_avps() {
     // The call still comes up.
     r.run(1000);
     assert_eq!(r.core.lac_calls(r.now)[0].state, "established");
+}
+
+/// A customer "acme" (consolidating) whose one line leads to LNS1, tunnels of two
+/// sessions.
+fn acme_on_line1(s: &mut Settings) {
+    use crate::l2tp::consolidate::Capacity;
+    use crate::l2tp::{CustomerSettings, LineSettings};
+    s.lines = vec![LineSettings {
+        name: "line1".into(),
+        peer: LNS1,
+        peer_port: 1701,
+        fallback: Vec::new(),
+        tunnels: 4,
+        capacity: Capacity {
+            sessions: 2,
+            bandwidth: 0,
+        },
+    }];
+    s.customers = vec![CustomerSettings {
+        name: "acme".into(),
+        account: "acme-billing".into(),
+        consolidate: true,
+        lines: Vec::new(),
+    }];
+}
+
+/// Subscriber `user` dials; its login is accepted with one RADIUS tunnel to `server`
+/// with Tunnel-Assignment-Id `assignment`.
+fn accept(r: &mut Rig, last: u8, user: &str, server: Ipv4Addr, assignment: &str) {
+    use super::aaa::AuthAnswer;
+    use crate::authz::{Authorization, TunnelAssignment};
+    r.dial(last, user.as_bytes());
+    let login = r.auth.last().unwrap().login;
+    r.core.on_auth(
+        r.now,
+        login,
+        AuthAnswer::Accept {
+            user: user.into(),
+            authorization: Box::new(Authorization {
+                tunnels: vec![TunnelAssignment {
+                    tag: 1,
+                    server: Some(server),
+                    assignment: Some(assignment.into()),
+                    preference: Some(1),
+                    ..TunnelAssignment::default()
+                }],
+                ..Authorization::default()
+            }),
+        },
+    );
+    r.pump();
+    r.run(500);
+}
+
+/// Issue 15, test 4 (sans-I/O part): an Access-Accept whose Tunnel-Assignment-Id names a
+/// `[[l2tp.customer]]` (and whose Server-Endpoint is its line's LNS) puts the call in that
+/// customer's tunnels, placed by the administration table exactly as a realm with that
+/// customer places it, and it is consolidated: three such calls on a line of tunnels of
+/// two sessions fill two tunnels (2 + 1); the first ends (PADT); one of the two left is
+/// moved into the other's tunnel make-before-break (ICRQ with the Switchover AVP naming
+/// its old session by the LNS's ids, ICCN, `L2tpSteer`, CDN of the old session), its
+/// PPPoE session staying up (no PADT, no second Start), and the emptied tunnel is
+/// stopped. A fourth Accept whose Assignment-Id names no customer goes, as before, into a
+/// plain tunnel to its Server-Endpoint, outside the table.
+#[test]
+fn radius_tunnels_naming_a_customer_are_placed_and_consolidated_by_its_table() {
+    use crate::l2tp::wire::vendor;
+    let mut r = Rig::new();
+    r.core = core_tweaked(AaaPolicy::default(), acme_on_line1);
+    // LNS1 is a Tollgate and takes two tunnels (entries 0 and 2); LNS2 is foreign.
+    r.lns[0].tollgate = true;
+    let second = Lns {
+        ip: LNS1,
+        chan: Channel::new(L2tpTiming::default()),
+        tunnel: 0x33,
+        lac_tunnel: 0,
+        control: Vec::new(),
+        answers: true,
+        secret: None,
+        tollgate: true,
+        data: Vec::new(),
+        raw: Vec::new(),
+        next_session: 0x200,
+    };
+    r.lns.push(second);
+    accept(&mut r, 0x51, "ann@radius.example", LNS1, "acme");
+    accept(&mut r, 0x52, "ben@radius.example", LNS1, "acme");
+    accept(&mut r, 0x53, "cat@radius.example", LNS1, "acme");
+    accept(&mut r, 0x54, "dan@radius.example", LNS2, "wholesale");
+    assert_eq!(
+        r.auth.len(),
+        4,
+        "every one a login whose Accept switched it"
+    );
+
+    // Placed by the table: two tunnels of acme to LNS1 (2 + 1), one SCCRQ each, the
+    // calls in them; nothing of acme's to LNS2.
+    assert_eq!(r.control(0, kind::SCCRQ).len(), 1);
+    assert_eq!(r.control(2, kind::SCCRQ).len(), 1);
+    assert_eq!(r.control(0, kind::ICRQ).len(), 2);
+    assert_eq!(r.control(2, kind::ICRQ).len(), 1);
+    let calls = r.core.lac_calls(r.now);
+    let by_user = |calls: &[LacCallView], u: &str| calls.iter().find(|c| c.user == u).cloned();
+    let ann = by_user(&calls, "ann@radius.example").unwrap();
+    let ben = by_user(&calls, "ben@radius.example").unwrap();
+    let cat = by_user(&calls, "cat@radius.example").unwrap();
+    let dan = by_user(&calls, "dan@radius.example").unwrap();
+    for c in [&ann, &ben, &cat, &dan] {
+        assert_eq!(c.state, "established", "{c:?}");
+    }
+    assert_eq!(
+        [&ann, &ben, &cat].map(|c| (c.assignment.as_str(), c.lns_tunnel)),
+        [("acme", 0x11), ("acme", 0x11), ("acme", 0x33)]
+    );
+    assert_eq!(ann.l2tp_tunnel, ben.l2tp_tunnel);
+    assert_ne!(ann.l2tp_tunnel, cat.l2tp_tunnel);
+    assert_eq!(
+        (dan.assignment.as_str(), dan.lns_tunnel, dan.lns_session),
+        ("wholesale", 0x22, 0x101)
+    );
+    // `show tunnels` reads these: acme's tunnels with their calls (our session ids),
+    // the customer's rows; dan's tunnel is nobody's and he is no row.
+    let l2tp = r.core.l2tp().unwrap();
+    let tunnel_of = |sid: u16| l2tp.sessions()[&sid].tunnel;
+    let t = |id: u16| &l2tp.tunnels()[&id];
+    assert_eq!(t(ann.l2tp_tunnel).customer_name, "acme");
+    assert_eq!(t(cat.l2tp_tunnel).customer_name, "acme");
+    assert_eq!(t(dan.l2tp_tunnel).customer_name, "");
+    assert_eq!(t(ann.l2tp_tunnel).line, Some(0));
+    assert_eq!(t(dan.l2tp_tunnel).line, None);
+    assert!(t(ann.l2tp_tunnel).peer_is_tollgate());
+    assert_eq!(
+        t(ann.l2tp_tunnel).sessions,
+        [ann.l2tp_session, ben.l2tp_session].into()
+    );
+    assert_eq!(t(cat.l2tp_tunnel).sessions, [cat.l2tp_session].into());
+    assert_eq!(tunnel_of(dan.l2tp_session), dan.l2tp_tunnel);
+    let mut rows: Vec<(String, usize, Option<u16>)> = l2tp
+        .subscribers()
+        .values()
+        .map(|o| (o.user.clone(), o.customer, o.session))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("ann@radius.example".to_string(), 0, Some(ann.l2tp_session)),
+            ("ben@radius.example".to_string(), 0, Some(ben.l2tp_session)),
+            ("cat@radius.example".to_string(), 0, Some(cat.l2tp_session)),
+        ]
+    );
+    assert!(
+        l2tp.subscribers().values().all(|o| o.level == 1_000_000),
+        "the default level"
+    );
+    let c = r.core.lac_counters();
+    for (name, n) in [
+        ("lac_radius_tunnels", 4),
+        ("lac_calls_up", 4),
+        ("lac_moved", 0),
+    ] {
+        assert!(c.contains(&(name.to_string(), n)), "{name}: {c:?}");
+    }
+    assert!(
+        (r.lns.iter().flat_map(|l| &l.control))
+            .filter(|m| m.kind() == kind::ICRQ)
+            .all(|m| m.vendor_get(vendor::TOLLGATE, vendor::SWITCHOVER).is_none())
+    );
+    let starts = |r: &Rig| {
+        (r.acct.iter())
+            .filter(|a| a.status == AcctStatusType::Start)
+            .count()
+    };
+    assert_eq!(starts(&r), 4);
+
+    // Ann leaves (PADT): her CDN; then one of ben and cat moves into the other's tunnel.
+    let padt = pwire::build(code::PADT, r.subs[0].session_id, &[]);
+    let f = r.access_frame(r.subs[0].mac, AC_MAC, 0x8863, &padt);
+    r.core.on_punt(r.now, 0, &f);
+    r.pump();
+    r.run(5_000);
+    let switchovers: Vec<(usize, Vec<u8>)> = (0..r.lns.len())
+        .flat_map(|i| {
+            r.control(i, kind::ICRQ)
+                .into_iter()
+                .filter_map(|m| m.vendor_get(vendor::TOLLGATE, vendor::SWITCHOVER))
+                .map(move |a| (i, a.value.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(switchovers.len(), 1, "one move: {switchovers:?}");
+    let (into, value) = switchovers[0].clone();
+    // Which of the two moves is the planner's choice; either way the ICRQ goes into the
+    // other one's tunnel and names the mover's session by the LNS's ids.
+    let (mover, stayer, from_entry) = if into == 2 {
+        (&ben, &cat, 0)
+    } else {
+        assert_eq!(into, 0);
+        (&cat, &ben, 2)
+    };
+    let mut v = r.lns[from_entry].tunnel.to_be_bytes().to_vec();
+    v.extend_from_slice(&mover.lns_session.to_be_bytes());
+    assert_eq!(value, v);
+    let calls = r.core.lac_calls(r.now);
+    assert_eq!(calls.len(), 3);
+    let moved = by_user(&calls, &mover.user).unwrap();
+    assert_ne!(moved.l2tp_session, mover.l2tp_session, "re-keyed");
+    assert_eq!(moved.l2tp_tunnel, stayer.l2tp_tunnel);
+    assert_eq!(moved.state, "established");
+    assert_eq!(moved.pppoe_session, mover.pppoe_session);
+    // The PPPoE leg was steered into the new session once, and the old one removed.
+    let steers: Vec<u16> = (r.commands.iter())
+        .filter_map(|c| match c {
+            Command::L2tpSteer { session, .. } => Some(*session),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steers, [moved.l2tp_session]);
+    let removed = r.removed();
+    assert!(removed.contains(&mover.l2tp_session), "{removed:?}");
+    assert!(removed.contains(&ann.l2tp_session), "{removed:?}");
+    assert!(!removed.contains(&moved.l2tp_session));
+    // The old session got its CDN (result 3), the emptied tunnel its StopCCN.
+    let cdns = r.control(from_entry, kind::CDN);
+    assert!(
+        cdns.iter()
+            .any(|m| m.session == mover.lns_session && m.result_code().unwrap().result == 3),
+        "{cdns:?}"
+    );
+    assert_eq!(r.control(from_entry, kind::STOPCCN).len(), 1);
+    assert!(r.control(into, kind::STOPCCN).is_empty());
+    // The PPPoE sessions stay up: only ann's went (her own PADT), no second Start.
+    assert!(r.subs.iter().all(|s| !s.padt));
+    assert_eq!(starts(&r), 4);
+    let c = r.core.lac_counters();
+    for (name, n) in [("lac_moved", 1), ("lac_calls_open", 3)] {
+        assert!(c.contains(&(name.to_string(), n)), "{name}: {c:?}");
+    }
+    let l2tp = r.core.l2tp().unwrap();
+    assert_eq!(l2tp.stats().moves_done, 1);
+    assert_eq!(l2tp.stats().moves_failed, 0);
+    let acme: Vec<_> = (l2tp.tunnels().values())
+        .filter(|t| t.customer_name == "acme" && t.state.live())
+        .collect();
+    assert_eq!(acme.len(), 1);
+    assert_eq!(
+        acme[0].sessions,
+        [stayer.l2tp_session, moved.l2tp_session].into(),
+        "the old sessions are forgotten once their CDNs are acknowledged"
+    );
+}
+
+/// An Assignment-Id that names a customer whose lines do not lead to the tunnel's
+/// Server-Endpoint names none: the call goes where RADIUS said, in a plain tunnel (as
+/// before), and the administration table does not see it.
+#[test]
+fn a_customer_named_for_another_lns_is_a_plain_tunnel() {
+    let mut r = Rig::new();
+    r.core = core_tweaked(AaaPolicy::default(), acme_on_line1);
+    accept(&mut r, 0x61, "eve@radius.example", LNS2, "acme");
+    assert!(r.lns[0].control.is_empty());
+    assert_eq!(r.control(1, kind::SCCRQ).len(), 1);
+    let calls = r.core.lac_calls(r.now);
+    assert_eq!(
+        (
+            calls.len(),
+            calls[0].state.as_str(),
+            calls[0].assignment.as_str(),
+            calls[0].lns_tunnel
+        ),
+        (1, "established", "acme", 0x22)
+    );
+    let l2tp = r.core.l2tp().unwrap();
+    assert!(l2tp.subscribers().is_empty());
+    assert_eq!(l2tp.tunnels()[&calls[0].l2tp_tunnel].customer_name, "");
+    assert_eq!(l2tp.tunnels()[&calls[0].l2tp_tunnel].line, None);
 }

@@ -2600,6 +2600,12 @@ impl L2tp {
             .map(|s| s.id)
             .collect();
         for sid in done {
+            // The fast path decapsulated it until now (packets in flight); its leg was
+            // steered into the new session at the move.
+            self.out
+                .push_back(L2tpOutput::Command(Command::L2tpSessionRemove {
+                    session: sid,
+                }));
             self.release(sid);
         }
         let ids: Vec<u32> = self.subscribers.keys().copied().collect();
