@@ -187,8 +187,9 @@ l2tp-test: build
 	else echo "SKIPPED l2tp lab test: it needs root"; fi
 
 # Consolidation of PPP sessions between a Tollgate LAC and a Tollgate LNS
-# (scripts/l2tp-ppp-lab.sh): three scapy PPPoE clients of a consolidating customer's
-# realm in tunnels of two sessions; one ends, another's call moves with its PPP session
+# (scripts/l2tp-ppp-lab.sh): three scapy PPPoE clients of a consolidating customer (one
+# by its realm, two by the tunnel attributes of the LAC's FreeRADIUS Access-Accept, whose
+# Tunnel-Assignment-Id names the customer) in tunnels of two sessions; one ends, another's call moves with its PPP session
 # up, and two numbered UDP streams through the move lose no datagram (counted at the
 # server behind the LNS).
 l2tp-ppp-test: build

@@ -13,6 +13,12 @@
 #      sessions: alice and bob share one tunnel, carol gets a second. The LNS (a
 #      Tollgate) terminates the PPP: PAP against its local store, an address from its
 #      pool by IPCP.
+#      bob@tg.example and carol@tg.example are of no realm: the LAC logs them in through
+#      its own FreeRADIUS (on the LAC namespace's loopback), whose Access-Accept carries
+#      RFC 2868 tunnel attributes with Tunnel-Assignment-Id "acme", the customer's name:
+#      their calls are placed by the same administration table, in acme's tunnels
+#      (docs/l2tp.md, "A customer named by RADIUS"), so the call that moves in step 3 is
+#      one that RADIUS placed.
 #   2. bob and carol stream numbered UDP datagrams (200 a second) to the server behind
 #      the LNS, which counts them per source.
 #   3. alice's call is removed at the LAC (`ctl tunnel session remove`: PADT to her, CDN
@@ -41,7 +47,8 @@
 # What l2tp-lab.sh covers instead: kernel TCP over PPP (a TUN relay), tshark, the
 # 12-call scenario against the brute-force minimum, 10% control loss, xl2tpd, StopCCNs.
 #
-# Usage (root; run it under the lab lock):
+# Usage (root; run it under the lab lock; TOLLGATE_L2TP_PPP_NS=PREFIX names the
+# namespaces PREFIX-sub, ..., default cn):
 #   flock /tmp/tollgate-netns.lock scripts/l2tp-ppp-lab.sh test
 set -euo pipefail
 
@@ -50,10 +57,11 @@ REPO_DIR=$(cd -- "$SCRIPT_DIR/.." && pwd)
 RUNDIR=${TOLLGATE_L2TP_PPP_LAB_DIR:-/tmp/tollgate-l2tp-ppp-lab}
 TG_BIN=${TOLLGATE_BIN:-$REPO_DIR/target/release/tollgate}
 PY=/usr/bin/python3
-NS_SUB=cn-sub
-NS_LAC=cn-lac
-NS_LNS=cn-lns
-NS_SRV=cn-srv
+PFX=${TOLLGATE_L2TP_PPP_NS:-cn}
+NS_SUB=$PFX-sub
+NS_LAC=$PFX-lac
+NS_LNS=$PFX-lns
+NS_SRV=$PFX-srv
 SOCK="$RUNDIR/lac.sock"
 LNS_SOCK="$RUNDIR/lns.sock"
 SECRET=cn-tunnel-secret
@@ -61,6 +69,11 @@ COUNT=${CN_STREAM:-3000}
 SRV6=2001:db8:ff::10
 RATE=200
 FAILED=0
+# The LAC's FreeRADIUS (auth, and accounting on the next port), on its loopback.
+RADIUS_PORT=18160
+RADIUS_SECRET=cn-radius
+# Switched by the tunnel attributes of its Access-Accept, into acme's tunnels.
+RADIUS_USERS=(bob carol)
 
 LAB=l2tp-ppp-lab
 # log, die, pass, fail, nsx, ctl, wait_for
@@ -78,7 +91,7 @@ kill_pidfile() {
 }
 
 down() {
-    for p in lac lns server client1 client2 client3; do
+    for p in lac lns server client1 client2 client3 radius; do
         kill_pidfile "$RUNDIR/$p.pid"
     done
     for ns in "$NS_SUB" "$NS_LAC" "$NS_LNS" "$NS_SRV"; do
@@ -134,8 +147,15 @@ address = "172.16.0.1/24"
 [subscribers]
 session_log = "$RUNDIR/lac-sessions.jsonl"
 [aaa]
+auth = "radius"
 store = "$RUNDIR/lac-state/subscribers.db"
 spool = "$RUNDIR/lac-state/accounting.db"
+[[aaa.radius.auth_server]]
+address = "127.0.0.1:$RADIUS_PORT"
+secret = "$RADIUS_SECRET"
+[[aaa.radius.acct_server]]
+address = "127.0.0.1:$((RADIUS_PORT + 1))"
+secret = "$RADIUS_SECRET"
 [pppoe]
 enabled = true
 ac_name = "cn-lac"
@@ -206,11 +226,138 @@ delegated_length = 56
 EOF
     : >"$RUNDIR/subs.toml"
     for u in alice bob carol dave erin frank; do
-        printf '[[subscriber]]\nuser_id = "%s@acme.example"\npassword = "pw-%s"\n' "$u" "$u" >>"$RUNDIR/subs.toml"
+        printf '[[subscriber]]\nuser_id = "%s"\npassword = "pw-%s"\n' "$(user_name "$u")" "$u" >>"$RUNDIR/subs.toml"
     done
     "$TG_BIN" subscriber --db "$RUNDIR/lns-state/subscribers.db" import "$RUNDIR/subs.toml" >/dev/null
     "$TG_BIN" check-config "$RUNDIR/lac.toml" >/dev/null || die "lac.toml does not validate"
     "$TG_BIN" check-config "$RUNDIR/lns.toml" >/dev/null || die "lns.toml does not validate"
+}
+
+# user_name USER: the PPPoE user name of USER (the RADIUS-switched ones are of no realm).
+user_name() {
+    if [[ " ${RADIUS_USERS[*]} " == *" $1 "* ]]; then
+        echo "$1@tg.example"
+    else
+        echo "$1@acme.example"
+    fi
+}
+
+radius_ready() { grep -q "Ready to process requests" "$RUNDIR/radius.out"; }
+
+# The LAC's FreeRADIUS: a config dir of its own (as scripts/lac-lab.sh), answering on
+# the LAC namespace's loopback. Its Access-Accept names customer acme by
+# Tunnel-Assignment-Id, the endpoint being the LNS of acme's line.
+start_radius() {
+    local d=$RUNDIR/radius u
+    rm -rf "$d"
+    mkdir -p "$d/log" "$d/run" "$d/acct"
+    : >"$d/dictionary"
+    : >"$d/users"
+    for u in "${RADIUS_USERS[@]}"; do
+        cat >>"$d/users" <<EOF
+"$u@tg.example"	Cleartext-Password := "pw-$u"
+	Tunnel-Type:1 = L2TP,
+	Tunnel-Medium-Type:1 = IPv4,
+	Tunnel-Server-Endpoint:1 = "172.16.0.2",
+	Tunnel-Assignment-Id:1 = "acme",
+	Tunnel-Preference:1 = 1,
+	Tunnel-Password:1 = "$SECRET"
+
+EOF
+    done
+    cat >"$d/radiusd.conf" <<EOF
+prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = $d/log
+raddbdir = $d
+radacctdir = $d/acct
+name = freeradius
+confdir = $d
+modconfdir = $d/mods-config
+certdir = $d/certs
+cadir = $d/certs
+run_dir = $d/run
+db_dir = $d
+libdir = /usr/lib/freeradius
+pidfile = $d/run/freeradius.pid
+correct_escapes = true
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+log {
+	destination = stdout
+	colourise = no
+	auth = yes
+}
+security {
+	allow_core_dumps = no
+	max_attributes = 200
+	reject_delay = 0
+	status_server = yes
+}
+proxy_requests = no
+client loopback {
+	ipaddr = 127.0.0.1
+	secret = $RADIUS_SECRET
+	require_message_authenticator = no
+	nas_type = other
+}
+modules {
+	pap {
+		normalise = yes
+	}
+	files {
+		filename = $d/users
+	}
+	always ok {
+		rcode = ok
+	}
+}
+server default {
+	listen {
+		type = auth
+		ipaddr = 127.0.0.1
+		port = $RADIUS_PORT
+	}
+	listen {
+		type = acct
+		ipaddr = 127.0.0.1
+		port = $((RADIUS_PORT + 1))
+	}
+	authorize {
+		files
+		pap
+	}
+	authenticate {
+		Auth-Type PAP {
+			pap
+		}
+	}
+	preacct {
+	}
+	accounting {
+		ok
+		update reply {
+			Message-Authenticator := 0x00
+		}
+	}
+	post-auth {
+		update reply {
+			Message-Authenticator := 0x00
+		}
+	}
+}
+EOF
+    setsid ip netns exec "$NS_LAC" freeradius -X -d "$d" </dev/null >"$RUNDIR/radius.out" 2>&1 &
+    echo $! >"$RUNDIR/radius.pid"
+    wait_for 30 radius_ready || {
+        tail -n 30 "$RUNDIR/radius.out"
+        die "the LAC's freeradius did not start"
+    }
 }
 
 # start_gateway NAME NS: the gateway's data path at real-time priority (a deployed
@@ -264,7 +411,7 @@ client() {
     shift 2
     rm -f "$RUNDIR/client$n.json"
     setsid ip netns exec "$NS_SUB" timeout 120 "$PY" "$SCRIPT_DIR/pppoe-client.py" "cn-m$n" \
-        "$user@acme.example" "pw-$user" pap "$@" \
+        "$(user_name "$user")" "pw-$user" pap "$@" \
         </dev/null >"$RUNDIR/client$n.json" 2>"$RUNDIR/client$n.err" &
     echo $! >"$RUNDIR/client$n.pid"
 }
@@ -415,6 +562,7 @@ run_test() {
     trap down EXIT
     write_configs
     start_server
+    start_radius
     start_gateway lns "$NS_LNS"
     start_gateway lac "$NS_LAC"
 
@@ -428,6 +576,16 @@ run_test() {
     local t
     t=$(lac_tunnels)
     [[ $t == 2 ]] && pass "three calls in two tunnels of two sessions" || fail "tunnels: $t"
+    # bob's and carol's calls were placed by RADIUS into acme's tunnels: the customer
+    # has all three calls, theirs name acme as Assignment-Id, two switched by RADIUS.
+    local placed
+    placed="$(ctl show tunnels | field "[c['sessions'] for c in d['customers'] if c['customer'] == 'acme']") $(ctl show counters | counter lac_radius_tunnels)"
+    for u in bob carol; do
+        placed+=" $(ctl show session "$u@tg.example" | field "d['assignment']")"
+    done
+    [[ $placed == "[3] 2 acme acme" ]] &&
+        pass "bob and carol placed by FreeRADIUS's tunnel attributes (Assignment-Id acme) in acme's tunnels: 3 calls of acme, lac_radius_tunnels 2" ||
+        fail "RADIUS placement (acme's calls, lac_radius_tunnels, assignments): $placed"
     # Both streams flowing before the move.
     wait_for 30 "$PY" -c "import json,sys; d=json.load(open('$RUNDIR/received.json')); sys.exit(not (len(d) == 2 and all(x['received'] > 200 for x in d.values())))" ||
         fail "the streams did not reach the server: $(cat "$RUNDIR/received.json" 2>/dev/null)"
@@ -480,6 +638,10 @@ sys.exit(not ok)"
 
     c=$(ctl show counters | counter lac_moved)
     [[ $c == 1 ]] && pass "LAC: lac_moved 1" || fail "LAC lac_moved: $c"
+    # Both calls RADIUS placed are in the one tunnel left: the one that moved was one.
+    c="$(ctl show session bob@tg.example | field "d['l2tp_tunnel']") $(ctl show session carol@tg.example | field "d['l2tp_tunnel']")"
+    [[ ${c% *} == "${c#* }" ]] && pass "the call moved was placed by RADIUS; bob and carol share tunnel ${c% *}" ||
+        fail "bob's and carol's tunnels after the move: $c"
 
     check_dual_stack
 
