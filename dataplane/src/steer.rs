@@ -151,34 +151,23 @@ pub fn l2tp_owner(ip: &[u8], tunnel: Ipv4Addr, workers: u16) -> Option<u16> {
     if be16(udp, 2)? != L2TP_PORT {
         return None;
     }
+    // The fast path's own views: the L2TP header (a data message of version 2), then
+    // the PPP protocol, compressed or not, after an optional `ff 03`.
     let l2tp = udp.get(8..)?;
-    let flags = be16(l2tp, 0)?;
-    if flags & 0x800f != 2 {
+    let h = crate::wire::l2tp::Packet::new_unchecked(l2tp)
+        .header()
+        .ok()?;
+    if h.control {
         return None;
     }
-    let mut at = 6;
-    if flags & L2TP_L != 0 {
-        at += 2;
-    }
-    if flags & L2TP_S != 0 {
-        at += 4;
-    }
-    if flags & L2TP_O != 0 {
-        at += 2 + usize::from(be16(l2tp, at)?);
-    }
-    let mut proto = be16(l2tp, at)?;
-    if proto == 0xff03 {
-        at += 2;
-        proto = be16(l2tp, at)?;
-    }
-    let (skip, ipv6) = match (proto, proto >> 8) {
-        (0x0021, _) => (2, false),
-        (0x0057, _) => (2, true),
-        (_, 0x21) => (1, false),
-        (_, 0x57) => (1, true),
+    let ppp = l2tp.get(h.payload_at..)?;
+    let (proto, len) = crate::wire::l2tp::ppp_protocol(ppp).ok()?;
+    let ipv6 = match proto {
+        0x0021 => false,
+        0x0057 => true,
         _ => return None,
     };
-    let inner = l2tp.get(at + skip..)?;
+    let inner = ppp.get(len..)?;
     if ipv6 {
         let hi = inner.get(8..16)?;
         return Some(prefix_worker(
